@@ -1,0 +1,113 @@
+"""deltafold: fold a streamed OpenAI-style chat completion back into the whole message.
+
+Feed the raw Server-Sent-Event bytes of a ``stream=true`` Chat Completions call and get what
+the non-streaming call would have returned (a ``chat.completion`` dict), plus per-delta events
+if you want them. The work is done by a Rust core; :mod:`deltafold.reference` is a pure-Python
+twin with the same names and results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
+
+from deltafold import _core
+from deltafold._core import Event, SseDecoder, SseEvent, StreamParser, __version__
+from deltafold._render import to_sse
+from deltafold._source import Source, aiter_reads, iter_reads, whole
+from deltafold.errors import (
+    ChunkDecodeError,
+    DeltafoldError,
+    IncompleteStreamError,
+    LimitExceededError,
+    Problem,
+    StreamAPIError,
+    StreamDecodeError,
+)
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+__all__ = [
+    "ChunkDecodeError",
+    "DeltafoldError",
+    "Event",
+    "IncompleteStreamError",
+    "LimitExceededError",
+    "Problem",
+    "SseDecoder",
+    "SseEvent",
+    "StreamAPIError",
+    "StreamDecodeError",
+    "StreamParser",
+    "__version__",
+    "aiter_completions",
+    "aiter_events",
+    "assemble",
+    "iter_completions",
+    "iter_events",
+    "to_sse",
+]
+
+
+def assemble(source: Source, **options: Any) -> dict[str, Any]:
+    """Assemble a whole stream into the ``chat.completion`` dict.
+
+    ``source`` may be bytes, str, a file object or an iterable of bytes. Options are those of
+    :class:`StreamParser` (``on_error``, ``allow_truncated`` and the ``max_*`` limits).
+    """
+    data = whole(source)
+    if data is not None:
+        return _core.assemble(data, **options)
+    parser = StreamParser(**options)
+    for piece in iter_reads(source):
+        parser.feed(piece)
+    return parser.finish()
+
+
+def iter_events(source: Source, **options: Any) -> Iterator[Event]:
+    """Yield the per-delta events of a stream, ending with ``done`` (carrying the completion)."""
+    parser = StreamParser(events=True, **options)
+    for piece in iter_reads(source):
+        yield from parser.feed(piece)
+    yield from parser.finish_events()
+
+
+async def aiter_events(source: AsyncIterable[Any] | Source, **options: Any) -> AsyncIterator[Event]:
+    """Async twin of :func:`iter_events` (e.g. over httpx's ``aiter_bytes()``)."""
+    parser = StreamParser(events=True, **options)
+    async for piece in aiter_reads(source):
+        for event in parser.feed(piece):
+            yield event
+    for event in parser.finish_events():
+        yield event
+
+
+def iter_completions(source: Source, **options: Any) -> Iterator[dict[str, Any]]:
+    """Yield one completion per stream of a capture holding many streams back to back."""
+    parser = _core.CaptureParser(**options)
+    for piece in iter_reads(source):
+        yield from parser.feed(piece)
+    yield from parser.finish()
+
+
+async def aiter_completions(
+    source: AsyncIterable[Any] | Source, **options: Any
+) -> AsyncIterator[dict[str, Any]]:
+    """Async twin of :func:`iter_completions`."""
+    parser = _core.CaptureParser(**options)
+    async for piece in aiter_reads(source):
+        for completion in parser.feed(piece):
+            yield completion
+    for completion in parser.finish():
+        yield completion
+
+
+def __getattr__(name: str) -> ModuleType:
+    # The reference and the hypothesis strategies are imported on first use: most users
+    # need neither, and testing needs hypothesis installed.
+    if name in ("reference", "testing"):
+        import importlib
+
+        return importlib.import_module(f"deltafold.{name}")
+    raise AttributeError(f"module 'deltafold' has no attribute {name!r}")

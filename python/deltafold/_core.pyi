@@ -1,0 +1,164 @@
+"""Native core of deltafold (Rust, built by maturin).
+
+This stub is hand-written and checked against the built module by ``mypy.stubtest``.
+The pure-Python twin :mod:`deltafold.reference` has the same names and gives the same results.
+"""
+
+from typing import Any, Literal, final
+
+from deltafold.errors import Problem
+
+OnError = Literal["raise", "skip", "repair"]
+
+__version__: str
+
+@final
+class SseEvent:
+    """One dispatched Server-Sent Event (WHATWG "event stream interpretation")."""
+
+    @property
+    def event(self) -> str:
+        """The event type; ``"message"`` when no ``event:`` field was given."""
+    @property
+    def data(self) -> str:
+        """The data buffer: ``data`` lines joined with ``\\n``."""
+    @property
+    def id(self) -> str:
+        """The last event ID at dispatch time (persists across events; ``""`` if never set)."""
+    @property
+    def retry(self) -> int | None:
+        """The reconnection time at dispatch time (persists; ``None`` if never set)."""
+
+@final
+class SseDecoder:
+    """Incremental SSE decoder: feed bytes as they arrive, get the events they complete.
+
+    Line ends are CRLF, LF or lone CR, also when a CR ends one read and the LF starts the next.
+    One leading BOM is stripped. Invalid UTF-8 becomes U+FFFD.
+    """
+
+    def __init__(self, *, max_line_bytes: int = 67108864) -> None: ...
+    def feed(self, data: bytes) -> list[SseEvent]:
+        """Decode one read and return the events it completed."""
+    def finish(self) -> list[SseEvent]:
+        """End of input: an unterminated event is discarded (per spec); returns ``[]``."""
+    @property
+    def last_event_id(self) -> str:
+        """The last event ID buffer."""
+    @property
+    def retry(self) -> int | None:
+        """The reconnection time, if a valid ``retry`` field was seen."""
+
+@final
+class Event:
+    """A per-delta event. Immutable; attributes that do not apply to a type are ``None``.
+
+    Types: ``content.delta``, ``content.done``, ``refusal.delta``, ``refusal.done``,
+    ``reasoning.delta``, ``reasoning.done``, ``tool_calls.function.arguments.delta``,
+    ``tool_calls.function.arguments.done``, ``function_call.arguments.delta``,
+    ``function_call.arguments.done``, ``logprobs.content.delta``, ``logprobs.refusal.delta``,
+    ``usage``, ``error``, ``done``.
+    """
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def choice_index(self) -> int | None: ...
+    @property
+    def index(self) -> int | None:
+        """Tool-call position in the choice's ``tool_calls`` list (tool events only)."""
+    @property
+    def id(self) -> str | None:
+        """Tool-call id (tool events only)."""
+    @property
+    def name(self) -> str | None:
+        """Function name (tool and function_call events)."""
+    @property
+    def field(self) -> str | None:
+        """The delta key a reasoning event comes from (``reasoning_content`` or ``reasoning``)."""
+    @property
+    def delta(self) -> str | None:
+        """The new text of a ``*.delta`` event."""
+    @property
+    def snapshot(self) -> Any:
+        """Text so far (text events) or the whole list so far (logprobs events)."""
+    @property
+    def content(self) -> Any:
+        """``content.done``: the final text; ``logprobs.content.delta``: the new entries."""
+    @property
+    def refusal(self) -> Any:
+        """``refusal.done``: the final text; ``logprobs.refusal.delta``: the new entries."""
+    @property
+    def arguments(self) -> str | None:
+        """Tool/function arguments so far (delta events) or final (done events)."""
+    @property
+    def arguments_delta(self) -> str | None:
+        """The new argument text of an arguments delta event."""
+    @property
+    def parsed_arguments(self) -> Any:
+        """Arguments parsed as partial JSON (only with ``partial_arguments=True``)."""
+    @property
+    def usage(self) -> dict[str, Any] | None: ...
+    @property
+    def error(self) -> Any:
+        """``error`` events: the error body."""
+    @property
+    def completion(self) -> dict[str, Any] | None:
+        """``done`` events: the assembled completion."""
+    def as_dict(self) -> dict[str, Any]:
+        """The event as a plain dict (``type`` plus every attribute that is not ``None``)."""
+
+@final
+class StreamParser:
+    """Incremental parser for one chat-completions stream.
+
+    Feed each network read to :meth:`feed`; call :meth:`finish` at end of input. Holds only the
+    partial line and the accumulators, never the raw chunks.
+    """
+
+    def __init__(
+        self,
+        *,
+        on_error: OnError = "raise",
+        events: bool = False,
+        partial_arguments: bool = False,
+        allow_truncated: bool = False,
+        max_line_bytes: int = 67108864,
+        max_buffer_bytes: int = 268435456,
+        max_choice_index: int = 1024,
+        max_tool_calls: int = 1024,
+        max_depth: int = 128,
+    ) -> None: ...
+    def feed(self, data: bytes) -> list[Event]:
+        """Consume one read. Returns the events it produced (``[]`` unless ``events=True``)."""
+    def finish(self) -> dict[str, Any]:
+        """End of input: return the assembled ``chat.completion`` dict.
+
+        Raises :class:`~deltafold.IncompleteStreamError` if input ended inside an event or with
+        neither ``[DONE]`` nor a finish_reason on every choice (unless ``allow_truncated``).
+        """
+    def finish_events(self) -> list[Event]:
+        """End of input with events: the pending ``*.done`` events and the ``done`` event."""
+    def snapshot(self) -> dict[str, Any]:
+        """The completion assembled so far."""
+    @property
+    def problems(self) -> list[Problem]:
+        """What was skipped or repaired (``on_error`` ``"skip"``/``"repair"``), in order."""
+    @property
+    def done(self) -> bool:
+        """Whether ``data: [DONE]`` was seen."""
+    @property
+    def bytes_fed(self) -> int: ...
+
+def assemble(
+    source: bytes,
+    *,
+    on_error: OnError = "raise",
+    allow_truncated: bool = False,
+    max_line_bytes: int = 67108864,
+    max_buffer_bytes: int = 268435456,
+    max_choice_index: int = 1024,
+    max_tool_calls: int = 1024,
+    max_depth: int = 128,
+) -> dict[str, Any]:
+    """Assemble a whole stream held in memory."""

@@ -1,0 +1,1278 @@
+//! Accumulators: fold decoded chunks into the state of one completion, and render it.
+//!
+//! Merge rules are those of DESIGN.md "Merge rules". A chunk is applied entirely or not at all:
+//! [`Assembler::apply`] checks every limit the chunk could exceed before it changes anything.
+
+use crate::chunk::{Chunk, ChoiceDelta, Content, Extras, Field, ToolCallDelta};
+use crate::event::{Event, EventKind, ListTrail, Snapshot, TextTrail};
+use crate::limits::{LimitName, Limits};
+use crate::partial::PartialJson;
+use crate::value::{Map, Value};
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    pub events: bool,
+    pub partial_arguments: bool,
+}
+
+/// A limit a chunk would exceed, with the payload position of the offending value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Violation {
+    pub limit: LimitName,
+    pub maximum: u64,
+    pub pos: usize,
+}
+
+/// "First non-empty" for id, model and created: the first value that is neither null nor
+/// empty; failing that, the first non-null one.
+#[derive(Debug, Default, Clone)]
+struct FirstNonEmpty {
+    value: Option<Value>,
+    settled: bool,
+}
+
+impl FirstNonEmpty {
+    fn offer(&mut self, value: Value, empty: bool) {
+        if self.settled {
+            return;
+        }
+        if !empty {
+            self.value = Some(value);
+            self.settled = true;
+        } else if self.value.is_none() {
+            self.value = Some(value);
+        }
+    }
+
+    fn get(&self) -> Value {
+        self.value.clone().unwrap_or(Value::Null)
+    }
+}
+
+/// Keys of the message beyond role/content/refusal, in order of first non-null appearance.
+#[derive(Debug, Clone, PartialEq)]
+enum MessageKey {
+    ToolCalls,
+    FunctionCall,
+    Audio,
+    Extra(String),
+}
+
+#[derive(Debug, Default)]
+struct ToolCallState {
+    wire_index: Option<u64>,
+    id: Option<String>,
+    kind: Option<String>,
+    name: Option<String>,
+    arguments: String,
+    function_extras: Map,
+    extras: Map,
+    done: bool,
+    trail: TextTrail,
+    partial: Option<PartialJson>,
+}
+
+#[derive(Debug, Default)]
+struct FunctionCallState {
+    name: Option<String>,
+    arguments: String,
+    extras: Map,
+    done: bool,
+    trail: TextTrail,
+    partial: Option<PartialJson>,
+}
+
+#[derive(Debug, Default)]
+struct LogprobsState {
+    content: Option<Vec<Value>>,
+    refusal: Option<Vec<Value>>,
+    extras: Map,
+    content_trail: ListTrail,
+    refusal_trail: ListTrail,
+}
+
+/// A text accumulator that, in event mode, also keeps a trail for event snapshots.
+#[derive(Debug, Default)]
+struct Text {
+    text: Option<String>,
+    trail: TextTrail,
+    done: bool,
+}
+
+impl Text {
+    fn push(&mut self, piece: &str, events: bool) {
+        self.text.get_or_insert_with(String::new).push_str(piece);
+        if events && !piece.is_empty() {
+            self.trail.push(piece.into());
+        }
+    }
+
+    fn value(&self) -> Value {
+        self.text.clone().map_or(Value::Null, Value::String)
+    }
+}
+
+#[derive(Debug, Default)]
+struct ChoiceState {
+    index: u64,
+    role: Option<String>,
+    content: Text,
+    refusal: Text,
+    /// Reasoning text per delta key (`reasoning_content`, `reasoning`), for events only; the
+    /// text itself lives in `message_extras` like any other string increment.
+    reasoning: Vec<(String, Text)>,
+    tool_calls: Vec<ToolCallState>,
+    current_call: Option<usize>,
+    function_call: Option<FunctionCallState>,
+    audio: Option<Map>,
+    message_extras: Map,
+    message_order: Vec<MessageKey>,
+    logprobs: Option<LogprobsState>,
+    finish_reason: Option<String>,
+    extras: Map,
+}
+
+/// Where a tool-call fragment goes: an existing call's position, or a new call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Existing(usize),
+    New,
+}
+
+#[derive(Debug, Default)]
+pub struct Assembler {
+    options: Options,
+    limits: Limits,
+    id: FirstNonEmpty,
+    model: FirstNonEmpty,
+    created: FirstNonEmpty,
+    system_fingerprint: Option<Value>,
+    service_tier: Option<Value>,
+    usage: Option<Map>,
+    groq_usage: Option<Map>,
+    extras: Map,
+    choices: Vec<ChoiceState>,
+    chunks: u64,
+}
+
+impl Assembler {
+    pub fn new(options: Options, limits: Limits) -> Self {
+        Assembler {
+            options,
+            limits,
+            ..Assembler::default()
+        }
+    }
+
+    /// Number of chunks applied.
+    pub fn chunks(&self) -> u64 {
+        self.chunks
+    }
+
+    /// True when there is at least one choice and every choice has a finish_reason.
+    pub fn all_finished(&self) -> bool {
+        !self.choices.is_empty() && self.choices.iter().all(|c| c.finish_reason.is_some())
+    }
+
+    /// Folds one chunk in, appending events when they are on. On a limit violation nothing
+    /// has changed.
+    pub fn apply(&mut self, chunk: Chunk<'_>, events: &mut Vec<Event>) -> Result<(), Violation> {
+        let plans = self.plan(&chunk)?;
+        self.chunks += 1;
+        offer_str(&mut self.id, &chunk.id);
+        offer_str(&mut self.model, &chunk.model);
+        if let Field::Set(text) = chunk.created {
+            let v = Value::Number(text.into());
+            let empty = v.is_zero_number();
+            self.created.offer(v, empty);
+        }
+        last_non_null_str(&mut self.system_fingerprint, &chunk.system_fingerprint);
+        last_non_null_str(&mut self.service_tier, &chunk.service_tier);
+        for (choice, targets) in chunk.choices.into_iter().zip(plans) {
+            self.apply_choice(choice, &targets, events);
+        }
+        match chunk.usage {
+            Field::Set(usage) => {
+                merge_usage(self.usage.get_or_insert_with(Map::new), usage);
+                if self.options.events {
+                    let mut e = Event::new(EventKind::Usage, None);
+                    e.value = self.usage.clone().map(Value::Object);
+                    events.push(e);
+                }
+            }
+            Field::Null | Field::Absent => {}
+        }
+        for (key, value) in chunk.extras {
+            if key == "x_groq" {
+                if let Value::Object(m) = &value {
+                    if let Some(Value::Object(u)) = m.get("usage") {
+                        merge_usage(self.groq_usage.get_or_insert_with(Map::new), u.clone());
+                    }
+                }
+            }
+            deep_merge_into(&mut self.extras, key.into_owned(), value);
+        }
+        Ok(())
+    }
+
+    /// Checks limits and resolves every tool-call fragment to its call, without changing
+    /// anything. Returns one target list per choice entry of the chunk.
+    fn plan(&self, chunk: &Chunk<'_>) -> Result<Vec<Vec<Target>>, Violation> {
+        let mut plans = Vec::with_capacity(chunk.choices.len());
+        for (i, c) in chunk.choices.iter().enumerate() {
+            if c.index > self.limits.max_choice_index {
+                return Err(Violation {
+                    limit: LimitName::ChoiceIndex,
+                    maximum: self.limits.max_choice_index,
+                    pos: c.index_pos,
+                });
+            }
+            let Some(delta) = &c.delta else {
+                plans.push(Vec::new());
+                continue;
+            };
+            if delta.tool_calls.is_empty() {
+                plans.push(Vec::new());
+                continue;
+            }
+            // A chunk naming the same choice twice is planned against the state that the
+            // earlier entries leave; such chunks are rare enough to plan them one by one.
+            let earlier: Vec<&ChoiceDelta<'_>> = chunk.choices[..i]
+                .iter()
+                .filter(|e| e.index == c.index)
+                .collect();
+            let state = self.choice(c.index);
+            plans.push(self.plan_calls(state, &earlier, &delta.tool_calls)?);
+        }
+        Ok(plans)
+    }
+
+    fn plan_calls(
+        &self,
+        state: Option<&ChoiceState>,
+        earlier: &[&ChoiceDelta<'_>],
+        fragments: &[ToolCallDelta<'_>],
+    ) -> Result<Vec<Target>, Violation> {
+        let max = self.limits.max_tool_calls;
+        let mut sim = CallSim::from_state(state);
+        for e in earlier {
+            for f in e.delta.iter().flat_map(|d| d.tool_calls.iter()) {
+                sim.resolve(f);
+            }
+        }
+        let mut targets = Vec::with_capacity(fragments.len());
+        for f in fragments {
+            if let Some(ix) = f.index {
+                if ix >= max as u64 {
+                    return Err(Violation {
+                        limit: LimitName::ToolCalls,
+                        maximum: max as u64,
+                        pos: f.index_pos,
+                    });
+                }
+            }
+            let t = sim.resolve(f);
+            if sim.len() > max {
+                return Err(Violation {
+                    limit: LimitName::ToolCalls,
+                    maximum: max as u64,
+                    pos: f.index_pos,
+                });
+            }
+            targets.push(t);
+        }
+        Ok(targets)
+    }
+
+    fn choice(&self, index: u64) -> Option<&ChoiceState> {
+        self.choices
+            .binary_search_by_key(&index, |c| c.index)
+            .ok()
+            .and_then(|i| self.choices.get(i))
+    }
+
+    fn choice_mut(&mut self, index: u64) -> &mut ChoiceState {
+        // Streams almost always address the last choice; check it before searching.
+        let pos = match self.choices.last() {
+            Some(last) if last.index == index => self.choices.len() - 1,
+            _ => match self.choices.binary_search_by_key(&index, |c| c.index) {
+                Ok(i) => i,
+                Err(i) => {
+                    self.choices.insert(
+                        i,
+                        ChoiceState {
+                            index,
+                            ..ChoiceState::default()
+                        },
+                    );
+                    i
+                }
+            },
+        };
+        &mut self.choices[pos]
+    }
+
+    fn apply_choice(&mut self, c: ChoiceDelta<'_>, targets: &[Target], events: &mut Vec<Event>) {
+        let opts = self.options;
+        let max_depth = self.limits.max_depth;
+        let state = self.choice_mut(c.index);
+        let ci = Some(c.index);
+        if let Some(delta) = c.delta {
+            if let Some(role) = delta.role {
+                if state.role.is_none() && !role.is_empty() {
+                    state.role = Some(role.into_owned());
+                }
+            }
+            let mut thinking = String::new();
+            match delta.content {
+                Some(Content::Text(s)) => state.push_content(&s, opts, events),
+                Some(Content::Parts(parts)) => {
+                    let text = split_parts(&parts, &mut thinking);
+                    if let Some(text) = text {
+                        state.push_content(&text, opts, events);
+                    }
+                }
+                None => {}
+            }
+            if let Some(r) = delta.refusal {
+                state.refusal.push(&r, opts.events);
+                if opts.events && !r.is_empty() {
+                    let mut e = Event::new(EventKind::RefusalDelta, ci);
+                    e.snapshot = Snapshot::Text(state.refusal.trail.clone());
+                    events.push(e);
+                }
+            }
+            if !thinking.is_empty() {
+                state.push_increment("reasoning_content", Value::String(thinking), opts, events);
+            }
+            state.apply_extras(delta.extras, opts, events);
+            for (frag, target) in delta.tool_calls.into_iter().zip(targets) {
+                state.apply_tool_call(frag, *target, opts, max_depth, events);
+            }
+            if let Some(fc) = delta.function_call {
+                if !state.message_order.contains(&MessageKey::FunctionCall) {
+                    state.message_order.push(MessageKey::FunctionCall);
+                }
+                let f = state.function_call.get_or_insert_with(|| FunctionCallState {
+                    partial: opts.partial_arguments.then(|| PartialJson::new(max_depth)),
+                    ..FunctionCallState::default()
+                });
+                first_non_empty(&mut f.name, fc.name);
+                let piece = fc.arguments.unwrap_or_default();
+                f.arguments.push_str(&piece);
+                for (k, v) in fc.extras {
+                    last_non_null(&mut f.extras, k.into_owned(), v);
+                }
+                if let Some(p) = f.partial.as_mut() {
+                    p.feed(piece.as_bytes());
+                }
+                if opts.events {
+                    f.trail.push(piece.as_ref().into());
+                    let mut e = Event::new(EventKind::FunctionArgumentsDelta, ci);
+                    e.name = f.name.clone();
+                    e.snapshot = Snapshot::Text(f.trail.clone());
+                    e.parsed = f.partial.as_ref().map(PartialJson::snapshot);
+                    events.push(e);
+                }
+            }
+            if let Some(audio) = delta.audio {
+                if !state.message_order.contains(&MessageKey::Audio) {
+                    state.message_order.push(MessageKey::Audio);
+                }
+                merge_audio(state.audio.get_or_insert_with(Map::new), audio);
+            }
+        }
+        match c.logprobs {
+            Field::Set(lp) => {
+                let s = state.logprobs.get_or_insert_with(LogprobsState::default);
+                if let Some(items) = lp.content {
+                    if opts.events && !items.is_empty() {
+                        s.content_trail.push(items.clone());
+                        let mut e = Event::new(EventKind::LogprobsContentDelta, ci);
+                        e.items = Some(items.clone());
+                        e.snapshot = Snapshot::List(s.content_trail.clone());
+                        events.push(e);
+                    }
+                    s.content.get_or_insert_with(Vec::new).extend(items);
+                }
+                if let Some(items) = lp.refusal {
+                    if opts.events && !items.is_empty() {
+                        s.refusal_trail.push(items.clone());
+                        let mut e = Event::new(EventKind::LogprobsRefusalDelta, ci);
+                        e.items = Some(items.clone());
+                        e.snapshot = Snapshot::List(s.refusal_trail.clone());
+                        events.push(e);
+                    }
+                    s.refusal.get_or_insert_with(Vec::new).extend(items);
+                }
+                for (k, v) in lp.extras {
+                    last_non_null(&mut s.extras, k, v);
+                }
+            }
+            Field::Null | Field::Absent => {}
+        }
+        for (k, v) in c.extras {
+            merge_choice_extra(&mut state.extras, k.into_owned(), v);
+        }
+        if let Field::Set(reason) = c.finish_reason {
+            if !reason.is_empty() {
+                state.finish_reason = Some(reason.into_owned());
+                if opts.events {
+                    state.done_events(events);
+                }
+            }
+        }
+    }
+
+    /// End of stream with events: the pending done events of every choice.
+    pub fn finish_events(&mut self, events: &mut Vec<Event>) {
+        for c in &mut self.choices {
+            c.done_events(events);
+        }
+    }
+
+    /// Renders the completion assembled so far.
+    pub fn completion(&self) -> Value {
+        let mut out = Map::new();
+        out.insert("id".into(), self.id.get());
+        out.insert("object".into(), Value::string("chat.completion"));
+        out.insert("created".into(), self.created.get());
+        out.insert("model".into(), self.model.get());
+        out.insert(
+            "choices".into(),
+            Value::Array(self.choices.iter().map(ChoiceState::render).collect()),
+        );
+        let usage = self.usage.as_ref().or(self.groq_usage.as_ref());
+        out.insert(
+            "usage".into(),
+            usage.cloned().map_or(Value::Null, Value::Object),
+        );
+        if let Some(v) = &self.service_tier {
+            out.insert("service_tier".into(), v.clone());
+        }
+        if let Some(v) = &self.system_fingerprint {
+            out.insert("system_fingerprint".into(), v.clone());
+        }
+        for (k, v) in &self.extras {
+            if !out.contains_key(k) {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+        Value::Object(out)
+    }
+}
+
+impl ChoiceState {
+    fn push_content(&mut self, piece: &str, opts: Options, events: &mut Vec<Event>) {
+        self.content.push(piece, opts.events);
+        if opts.events && !piece.is_empty() {
+            let mut e = Event::new(EventKind::ContentDelta, Some(self.index));
+            e.snapshot = Snapshot::Text(self.content.trail.clone());
+            events.push(e);
+        }
+    }
+
+    /// Other delta keys are increments: strings concatenate, lists append, else last non-null.
+    fn apply_extras(&mut self, extras: Extras<'_>, opts: Options, events: &mut Vec<Event>) {
+        for (k, v) in extras {
+            self.push_increment(&k, v, opts, events);
+        }
+    }
+
+    fn push_increment(&mut self, key: &str, v: Value, opts: Options, events: &mut Vec<Event>) {
+        if v.is_null() {
+            return;
+        }
+        if opts.events && matches!(key, "reasoning_content" | "reasoning") {
+            if let Value::String(s) = &v {
+                self.push_reasoning(key, s, events);
+            }
+        }
+        match self.message_extras.get_mut(key) {
+            Some(Value::String(old)) if matches!(v, Value::String(_)) => {
+                if let Value::String(s) = v {
+                    old.push_str(&s);
+                }
+            }
+            Some(Value::Array(old)) if matches!(v, Value::Array(_)) => {
+                if let Value::Array(items) = v {
+                    old.extend(items);
+                }
+            }
+            Some(slot) => *slot = v,
+            None => {
+                self.message_extras.insert(key.to_string(), v);
+                self.message_order.push(MessageKey::Extra(key.to_string()));
+            }
+        }
+    }
+
+    fn push_reasoning(&mut self, field: &str, piece: &str, events: &mut Vec<Event>) {
+        if piece.is_empty() {
+            return;
+        }
+        let pos = match self.reasoning.iter().position(|(f, _)| f == field) {
+            Some(p) => p,
+            None => {
+                self.reasoning.push((field.to_string(), Text::default()));
+                self.reasoning.len() - 1
+            }
+        };
+        if let Some((_, text)) = self.reasoning.get_mut(pos) {
+            text.push(piece, true);
+            let mut e = Event::new(EventKind::ReasoningDelta, Some(self.index));
+            e.field = Some(field.to_string());
+            e.snapshot = Snapshot::Text(text.trail.clone());
+            events.push(e);
+        }
+    }
+
+    fn apply_tool_call(
+        &mut self,
+        f: ToolCallDelta<'_>,
+        target: Target,
+        opts: Options,
+        max_depth: usize,
+        events: &mut Vec<Event>,
+    ) {
+        if !self.message_order.contains(&MessageKey::ToolCalls) {
+            self.message_order.push(MessageKey::ToolCalls);
+        }
+        let pos = match target {
+            Target::Existing(p) => p,
+            Target::New => {
+                self.tool_calls.push(ToolCallState {
+                    wire_index: f.index,
+                    partial: opts.partial_arguments.then(|| PartialJson::new(max_depth)),
+                    ..ToolCallState::default()
+                });
+                self.tool_calls.len() - 1
+            }
+        };
+        if opts.events {
+            if let Some(cur) = self.current_call {
+                if cur != pos {
+                    self.tool_done_event(cur, events);
+                }
+            }
+        }
+        self.current_call = Some(pos);
+        let choice_index = self.index;
+        let Some(call) = self.tool_calls.get_mut(pos) else {
+            return;
+        };
+        first_non_empty(&mut call.id, f.id);
+        first_non_empty(&mut call.kind, f.kind);
+        first_non_empty(&mut call.name, f.name);
+        let piece = f.arguments.unwrap_or_default();
+        call.arguments.push_str(&piece);
+        if let Some(p) = call.partial.as_mut() {
+            p.feed(piece.as_bytes());
+        }
+        for (k, v) in f.function_extras {
+            last_non_null(&mut call.function_extras, k.into_owned(), v);
+        }
+        for (k, v) in f.extras {
+            last_non_null(&mut call.extras, k.into_owned(), v);
+        }
+        if opts.events {
+            call.trail.push(piece.as_ref().into());
+            let mut e = Event::new(EventKind::ToolArgumentsDelta, Some(choice_index));
+            e.index = Some(pos);
+            e.id = call.id.clone();
+            e.name = call.name.clone();
+            e.snapshot = Snapshot::Text(call.trail.clone());
+            e.parsed = call.partial.as_ref().map(PartialJson::snapshot);
+            events.push(e);
+        }
+    }
+
+    fn tool_done_event(&mut self, pos: usize, events: &mut Vec<Event>) {
+        let choice_index = self.index;
+        if let Some(call) = self.tool_calls.get_mut(pos) {
+            if call.done {
+                return;
+            }
+            call.done = true;
+            let mut e = Event::new(EventKind::ToolArgumentsDone, Some(choice_index));
+            e.index = Some(pos);
+            e.id = call.id.clone();
+            e.name = call.name.clone();
+            e.text = Some(call.arguments.clone());
+            e.parsed = call.partial.as_ref().map(PartialJson::snapshot);
+            events.push(e);
+        }
+    }
+
+    /// The done events not yet fired for this choice, in the documented order.
+    fn done_events(&mut self, events: &mut Vec<Event>) {
+        let ci = Some(self.index);
+        if !self.content.done {
+            if let Some(text) = &self.content.text {
+                let mut e = Event::new(EventKind::ContentDone, ci);
+                e.text = Some(text.clone());
+                events.push(e);
+                self.content.done = true;
+            }
+        }
+        if !self.refusal.done {
+            if let Some(text) = &self.refusal.text {
+                let mut e = Event::new(EventKind::RefusalDone, ci);
+                e.text = Some(text.clone());
+                events.push(e);
+                self.refusal.done = true;
+            }
+        }
+        for (field, text) in &mut self.reasoning {
+            if !text.done {
+                let mut e = Event::new(EventKind::ReasoningDone, ci);
+                e.field = Some(field.clone());
+                e.text = text.text.clone();
+                events.push(e);
+                text.done = true;
+            }
+        }
+        for pos in 0..self.tool_calls.len() {
+            self.tool_done_event(pos, events);
+        }
+        if let Some(f) = &mut self.function_call {
+            if !f.done {
+                f.done = true;
+                let mut e = Event::new(EventKind::FunctionArgumentsDone, ci);
+                e.name = f.name.clone();
+                e.text = Some(f.arguments.clone());
+                e.parsed = f.partial.as_ref().map(PartialJson::snapshot);
+                events.push(e);
+            }
+        }
+    }
+
+    fn render(&self) -> Value {
+        let mut message = Map::new();
+        message.insert(
+            "role".into(),
+            Value::string(self.role.as_deref().unwrap_or("assistant")),
+        );
+        message.insert("content".into(), self.content.value());
+        message.insert("refusal".into(), self.refusal.value());
+        for key in &self.message_order {
+            match key {
+                MessageKey::ToolCalls => {
+                    let calls = self.tool_calls.iter().map(ToolCallState::render).collect();
+                    message.insert("tool_calls".into(), Value::Array(calls));
+                }
+                MessageKey::FunctionCall => {
+                    if let Some(f) = &self.function_call {
+                        let mut m = Map::new();
+                        m.insert("name".into(), f.name.clone().map_or(Value::Null, Value::String));
+                        m.insert("arguments".into(), Value::String(f.arguments.clone()));
+                        for (k, v) in &f.extras {
+                            m.entry(k.clone()).or_insert_with(|| v.clone());
+                        }
+                        message.insert("function_call".into(), Value::Object(m));
+                    }
+                }
+                MessageKey::Audio => {
+                    if let Some(a) = &self.audio {
+                        message.insert("audio".into(), Value::Object(a.clone()));
+                    }
+                }
+                MessageKey::Extra(k) => {
+                    if let Some(v) = self.message_extras.get(k) {
+                        message.entry(k.clone()).or_insert_with(|| v.clone());
+                    }
+                }
+            }
+        }
+        let mut out = Map::new();
+        out.insert("index".into(), Value::Number(self.index.to_string().into()));
+        out.insert("message".into(), Value::Object(message));
+        out.insert(
+            "logprobs".into(),
+            self.logprobs.as_ref().map_or(Value::Null, LogprobsState::render),
+        );
+        out.insert(
+            "finish_reason".into(),
+            self.finish_reason.clone().map_or(Value::Null, Value::String),
+        );
+        for (k, v) in &self.extras {
+            out.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        Value::Object(out)
+    }
+}
+
+impl ToolCallState {
+    fn render(&self) -> Value {
+        let mut function = Map::new();
+        function.insert("name".into(), self.name.clone().map_or(Value::Null, Value::String));
+        function.insert("arguments".into(), Value::String(self.arguments.clone()));
+        for (k, v) in &self.function_extras {
+            function.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        let mut out = Map::new();
+        out.insert("id".into(), self.id.clone().map_or(Value::Null, Value::String));
+        out.insert(
+            "type".into(),
+            Value::string(self.kind.as_deref().unwrap_or("function")),
+        );
+        out.insert("function".into(), Value::Object(function));
+        for (k, v) in &self.extras {
+            out.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        Value::Object(out)
+    }
+}
+
+impl LogprobsState {
+    fn render(&self) -> Value {
+        let mut out = Map::new();
+        out.insert(
+            "content".into(),
+            self.content.clone().map_or(Value::Null, Value::Array),
+        );
+        out.insert(
+            "refusal".into(),
+            self.refusal.clone().map_or(Value::Null, Value::Array),
+        );
+        for (k, v) in &self.extras {
+            out.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        Value::Object(out)
+    }
+}
+
+/// Replays tool-call identification over lightweight keys, so a chunk can be checked against
+/// `max_tool_calls` before it changes anything. The same `resolve` decides where fragments go
+/// when the chunk is applied, so planning and applying cannot disagree.
+struct CallSim {
+    wire: Vec<Option<u64>>,
+    ids: Vec<Option<String>>,
+    current: Option<usize>,
+}
+
+impl CallSim {
+    fn from_state(state: Option<&ChoiceState>) -> Self {
+        match state {
+            Some(s) => CallSim {
+                wire: s.tool_calls.iter().map(|c| c.wire_index).collect(),
+                ids: s.tool_calls.iter().map(|c| c.id.clone()).collect(),
+                current: s.current_call,
+            },
+            None => CallSim {
+                wire: Vec::new(),
+                ids: Vec::new(),
+                current: None,
+            },
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.wire.len()
+    }
+
+    /// DESIGN.md: by `index` when present; else a known non-empty id continues its call; else
+    /// a non-empty name starts a new call; else the most recent call continues.
+    fn resolve(&mut self, f: &ToolCallDelta<'_>) -> Target {
+        let id = f.id.as_deref().filter(|s| !s.is_empty());
+        let target = if let Some(ix) = f.index {
+            match self.wire.iter().position(|w| *w == Some(ix)) {
+                Some(p) => Target::Existing(p),
+                None => Target::New,
+            }
+        } else if let Some(p) = id.and_then(|id| self.ids.iter().position(|k| k.as_deref() == Some(id))) {
+            Target::Existing(p)
+        } else if f.name.as_deref().is_some_and(|n| !n.is_empty()) {
+            Target::New
+        } else {
+            match self.current {
+                Some(p) => Target::Existing(p),
+                None => Target::New,
+            }
+        };
+        let pos = match target {
+            Target::Existing(p) => p,
+            Target::New => {
+                self.wire.push(f.index);
+                self.ids.push(None);
+                self.wire.len() - 1
+            }
+        };
+        if let (Some(slot), Some(id)) = (self.ids.get_mut(pos), id) {
+            if slot.is_none() {
+                *slot = Some(id.to_string());
+            }
+        }
+        self.current = Some(pos);
+        target
+    }
+}
+
+fn offer_str(slot: &mut FirstNonEmpty, field: &Field<std::borrow::Cow<'_, str>>) {
+    if let Field::Set(s) = field {
+        slot.offer(Value::string(s.as_ref()), s.is_empty());
+    }
+}
+
+fn last_non_null_str(slot: &mut Option<Value>, field: &Field<std::borrow::Cow<'_, str>>) {
+    match field {
+        Field::Set(s) => *slot = Some(Value::string(s.as_ref())),
+        Field::Null => {
+            slot.get_or_insert(Value::Null);
+        }
+        Field::Absent => {}
+    }
+}
+
+fn first_non_empty(slot: &mut Option<String>, value: Option<std::borrow::Cow<'_, str>>) {
+    if let Some(v) = value {
+        if !v.is_empty() && slot.as_deref().is_none_or(str::is_empty) {
+            *slot = Some(v.into_owned());
+        }
+    }
+}
+
+fn last_non_null(map: &mut Map, key: String, value: Value) {
+    if value.is_null() {
+        map.entry(key).or_insert(Value::Null);
+    } else {
+        map.insert(key, value);
+    }
+}
+
+/// Typed content parts: `text` parts are returned joined (None if there were none);
+/// `thinking` parts are appended to `thinking`.
+fn split_parts(parts: &[Value], thinking: &mut String) -> Option<String> {
+    let mut text: Option<String> = None;
+    for part in parts {
+        let Value::Object(p) = part else { continue };
+        match p.get("type").and_then(Value::as_str) {
+            Some("text") => {
+                if let Some(t) = p.get("text").and_then(Value::as_str) {
+                    text.get_or_insert_with(String::new).push_str(t);
+                }
+            }
+            Some("thinking") => match p.get("thinking") {
+                Some(Value::String(t)) => thinking.push_str(t),
+                Some(Value::Array(inner)) => {
+                    for q in inner {
+                        if let Value::Object(q) = q {
+                            if q.get("type").and_then(Value::as_str) == Some("text") {
+                                if let Some(t) = q.get("text").and_then(Value::as_str) {
+                                    thinking.push_str(t);
+                                }
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    text
+}
+
+/// Usage: key by key; a null never erases, a zero never erases an earlier value; nested
+/// objects merge the same way; never summed.
+pub fn merge_usage(old: &mut Map, new: Map) {
+    for (k, v) in new {
+        match (old.get_mut(&k), v) {
+            (None, v) => {
+                let v = match v {
+                    Value::Object(inner) => {
+                        let mut fresh = Map::new();
+                        merge_usage(&mut fresh, inner);
+                        Value::Object(fresh)
+                    }
+                    other => other,
+                };
+                old.insert(k, v);
+            }
+            (Some(_), Value::Null) => {}
+            (Some(Value::Object(o)), Value::Object(n)) => merge_usage(o, n),
+            (Some(slot), v) => {
+                if v.is_zero_number() && !slot.is_null() {
+                    continue;
+                }
+                *slot = v;
+            }
+        }
+    }
+}
+
+/// Deep merge for snapshot keys: null never erases; objects merge per key; else replace.
+fn deep_merge_into(map: &mut Map, key: String, value: Value) {
+    match (map.get_mut(&key), value) {
+        (None, v) => {
+            map.insert(key, v);
+        }
+        (Some(_), Value::Null) => {}
+        (Some(Value::Object(old)), Value::Object(new)) => {
+            for (k, v) in new {
+                deep_merge_into(old, k, v);
+            }
+        }
+        (Some(slot), v) => *slot = v,
+    }
+}
+
+/// Choice-level other keys: lists append, objects deep-merge, others last non-null.
+fn merge_choice_extra(map: &mut Map, key: String, value: Value) {
+    match (map.get_mut(&key), value) {
+        (Some(Value::Array(old)), Value::Array(new)) => old.extend(new),
+        (_, v) => deep_merge_into(map, key, v),
+    }
+}
+
+/// Audio: `id` first non-empty, `data` and `transcript` concatenated, others last non-null.
+fn merge_audio(old: &mut Map, new: Map) {
+    for (k, v) in new {
+        match (k.as_str(), old.get_mut(&k), v) {
+            ("id", Some(Value::String(cur)), Value::String(s)) => {
+                if cur.is_empty() && !s.is_empty() {
+                    *cur = s;
+                }
+            }
+            ("data" | "transcript", Some(Value::String(cur)), Value::String(s)) => {
+                cur.push_str(&s);
+            }
+            (_, None, v) => {
+                old.insert(k, v);
+            }
+            (_, Some(_), Value::Null) => {}
+            (_, Some(slot), v) => *slot = v,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunk::decode;
+
+    fn run(payloads: &[&str]) -> Value {
+        let mut a = Assembler::new(Options::default(), Limits::default());
+        let mut ev = Vec::new();
+        for p in payloads {
+            let chunk = match decode(p.as_bytes(), 128) {
+                Ok(c) => c,
+                Err(e) => panic!("{p}: {e:?}"),
+            };
+            if let Err(v) = a.apply(chunk, &mut ev) {
+                panic!("{p}: {v:?}");
+            }
+        }
+        a.completion()
+    }
+
+    fn at<'v>(v: &'v Value, path: &[&str]) -> &'v Value {
+        let mut cur = v;
+        for seg in path {
+            cur = match (cur, seg.parse::<usize>()) {
+                (Value::Array(items), Ok(i)) => items.get(i).unwrap_or(&Value::Null),
+                (Value::Object(m), _) => m.get(*seg).unwrap_or(&Value::Null),
+                _ => &Value::Null,
+            };
+        }
+        cur
+    }
+
+    fn has(v: &Value, path: &[&str], key: &str) -> bool {
+        matches!(at(v, path), Value::Object(m) if m.contains_key(key))
+    }
+
+    fn s(x: &str) -> Value {
+        Value::string(x)
+    }
+
+    #[test]
+    fn top_level_id_model_created_first_non_empty() {
+        let c = run(&[
+            r#"{"id":"","model":"","created":0,"choices":[]}"#,
+            r#"{"id":"a","model":"m1","created":5,"choices":[]}"#,
+            r#"{"id":"b","model":"m2","created":6,"choices":[]}"#,
+        ]);
+        assert_eq!(at(&c, &["id"]), &s("a"));
+        assert_eq!(at(&c, &["model"]), &s("m1"));
+        assert_eq!(at(&c, &["created"]), &Value::int(5));
+        assert_eq!(at(&c, &["object"]), &s("chat.completion"));
+        let only_empty = run(&[r#"{"id":"","choices":[]}"#, r#"{"id":null}"#]);
+        assert_eq!(at(&only_empty, &["id"]), &s(""));
+        assert_eq!(at(&only_empty, &["model"]), &Value::Null);
+    }
+
+    #[test]
+    fn fingerprint_and_tier_last_non_null_and_present_only_if_carried() {
+        let c = run(&[
+            r#"{"system_fingerprint":"fp1","service_tier":null}"#,
+            r#"{"system_fingerprint":null}"#,
+        ]);
+        assert_eq!(at(&c, &["system_fingerprint"]), &s("fp1"));
+        assert!(has(&c, &[], "service_tier"));
+        assert_eq!(at(&c, &["service_tier"]), &Value::Null);
+        let bare = run(&[r#"{"choices":[]}"#]);
+        assert!(!has(&bare, &[], "system_fingerprint"));
+        assert!(has(&bare, &[], "usage"));
+    }
+
+    #[test]
+    fn usage_merges_key_by_key_and_never_erases() {
+        let c = run(&[
+            r#"{"usage":{"prompt_tokens":0,"completion_tokens":0}}"#,
+            r#"{"usage":{"prompt_tokens":10,"completion_tokens":3,"completion_tokens_details":{"reasoning_tokens":2}}}"#,
+            r#"{"usage":{"prompt_tokens":0,"completion_tokens":null,"completion_tokens_details":{"reasoning_tokens":0}}}"#,
+            r#"{"usage":null}"#,
+        ]);
+        assert_eq!(at(&c, &["usage", "prompt_tokens"]), &Value::int(10));
+        assert_eq!(at(&c, &["usage", "completion_tokens"]), &Value::int(3));
+        assert_eq!(
+            at(&c, &["usage", "completion_tokens_details", "reasoning_tokens"]),
+            &Value::int(2)
+        );
+    }
+
+    #[test]
+    fn groq_usage_is_the_usage_when_no_other() {
+        let c = run(&[r#"{"x_groq":{"id":"q","usage":{"prompt_tokens":4}}}"#]);
+        assert_eq!(at(&c, &["usage", "prompt_tokens"]), &Value::int(4));
+        assert_eq!(at(&c, &["x_groq", "id"]), &s("q"));
+        let both = run(&[
+            r#"{"usage":{"prompt_tokens":1}}"#,
+            r#"{"x_groq":{"usage":{"prompt_tokens":4}}}"#,
+        ]);
+        assert_eq!(at(&both, &["usage", "prompt_tokens"]), &Value::int(1));
+    }
+
+    #[test]
+    fn choices_sparse_out_of_order_sorted() {
+        let c = run(&[
+            r#"{"choices":[{"index":2,"delta":{"content":"c"}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":"a"}}]}"#,
+            r#"{"choices":[{"index":2,"delta":{"content":"C"}}]}"#,
+        ]);
+        assert_eq!(at(&c, &["choices", "0", "index"]), &Value::int(0));
+        assert_eq!(at(&c, &["choices", "1", "index"]), &Value::int(2));
+        assert_eq!(at(&c, &["choices", "1", "message", "content"]), &s("cC"));
+    }
+
+    #[test]
+    fn role_first_non_empty_not_concatenated() {
+        let c = run(&[
+            r#"{"choices":[{"index":0,"delta":{"role":""}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"role":"assistant"}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"role":"assistant"}}]}"#,
+        ]);
+        assert_eq!(at(&c, &["choices", "0", "message", "role"]), &s("assistant"));
+        let none = run(&[r#"{"choices":[{"index":0,"delta":{}}]}"#]);
+        assert_eq!(at(&none, &["choices", "0", "message", "role"]), &s("assistant"));
+    }
+
+    #[test]
+    fn content_and_refusal_concatenate_or_stay_null() {
+        let c = run(&[
+            r#"{"choices":[{"index":0,"delta":{"content":"He","refusal":null}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":"llo"}}]}"#,
+        ]);
+        assert_eq!(at(&c, &["choices", "0", "message", "content"]), &s("Hello"));
+        assert_eq!(at(&c, &["choices", "0", "message", "refusal"]), &Value::Null);
+        let r = run(&[
+            r#"{"choices":[{"index":0,"delta":{"refusal":"I can"}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"refusal":"not"}}]}"#,
+        ]);
+        assert_eq!(at(&r, &["choices", "0", "message", "refusal"]), &s("I cannot"));
+        assert_eq!(at(&r, &["choices", "0", "message", "content"]), &Value::Null);
+    }
+
+    #[test]
+    fn content_parts_split_into_content_and_reasoning() {
+        let c = run(&[
+            r#"{"choices":[{"index":0,"delta":{"content":[{"type":"thinking","thinking":[{"type":"text","text":"hm"}]},{"type":"text","text":"A"}]}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":[{"type":"thinking","thinking":"m"},{"type":"text","text":"B"}]}}]}"#,
+        ]);
+        assert_eq!(at(&c, &["choices", "0", "message", "content"]), &s("AB"));
+        assert_eq!(at(&c, &["choices", "0", "message", "reasoning_content"]), &s("hmm"));
+    }
+
+    #[test]
+    fn tool_calls_by_index_first_non_empty_id_type_name() {
+        let c = run(&[
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"call_2","function":{"name":"g","arguments":"{}"}}]}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","function":{"name":"f","arguments":"{\"a\":"}}]}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"1}"}}]}}]}"#,
+        ]);
+        let call0 = at(&c, &["choices", "0", "message", "tool_calls", "0"]);
+        assert_eq!(at(call0, &["id"]), &s("call_1"));
+        assert_eq!(at(call0, &["function", "name"]), &s("f"));
+        assert_eq!(at(call0, &["function", "arguments"]), &s("{\"a\":1}"));
+        let call1 = at(&c, &["choices", "0", "message", "tool_calls", "1"]);
+        assert_eq!(at(call1, &["type"]), &s("function"), "type defaults to function");
+        assert_eq!(at(call1, &["function", "arguments"]), &s("{}"));
+        assert!(!has(call1, &[], "index"));
+    }
+
+    #[test]
+    fn tool_calls_without_index() {
+        let c = run(&[
+            r#"{"choices":[{"delta":{"tool_calls":[{"id":"a","function":{"name":"f","arguments":"1"}}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"function":{"arguments":"2"}}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"id":"b","function":{"name":"g","arguments":"x"}}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"id":"a","function":{"arguments":"3"}}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"function":{"arguments":"4"}}]}}]}"#,
+        ]);
+        let calls = at(&c, &["choices", "0", "message", "tool_calls"]);
+        assert_eq!(at(calls, &["0", "function", "arguments"]), &s("1234"));
+        assert_eq!(at(calls, &["1", "function", "arguments"]), &s("x"));
+        let anonymous = run(&[r#"{"choices":[{"delta":{"tool_calls":[{"function":{"arguments":"z"}}]}}]}"#]);
+        let call = at(&anonymous, &["choices", "0", "message", "tool_calls", "0"]);
+        assert_eq!(at(call, &["id"]), &Value::Null);
+        assert!(has(call, &[], "id"));
+    }
+
+    #[test]
+    fn tool_call_extra_keys_kept_last_non_null() {
+        let c = run(&[
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"x","extra_content":{"a":1},"function":{"name":"f","arguments":"","thought":"t"}}]}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"extra_content":null,"function":{"arguments":"{}"}}]}}]}"#,
+        ]);
+        let call = at(&c, &["choices", "0", "message", "tool_calls", "0"]);
+        assert_eq!(at(call, &["extra_content", "a"]), &Value::int(1));
+        assert_eq!(at(call, &["function", "thought"]), &s("t"));
+    }
+
+    #[test]
+    fn legacy_function_call() {
+        let c = run(&[
+            r#"{"choices":[{"index":0,"delta":{"function_call":{"name":"f","arguments":""}}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"function_call":{"name":"f","arguments":"{\"x\""}}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"function_call":{"arguments":":1}"}}}]}"#,
+        ]);
+        assert_eq!(at(&c, &["choices", "0", "message", "function_call", "name"]), &s("f"));
+        assert_eq!(
+            at(&c, &["choices", "0", "message", "function_call", "arguments"]),
+            &s("{\"x\":1}")
+        );
+    }
+
+    #[test]
+    fn logprobs_lists_append_null_if_never_sent() {
+        let c = run(&[
+            r#"{"choices":[{"index":0,"delta":{"content":"a"},"logprobs":{"content":[],"refusal":null}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":"b"},"logprobs":{"content":[{"token":"b"}]}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{},"logprobs":null}]}"#,
+        ]);
+        assert_eq!(
+            at(&c, &["choices", "0", "logprobs", "content", "0", "token"]),
+            &s("b")
+        );
+        assert_eq!(at(&c, &["choices", "0", "logprobs", "refusal"]), &Value::Null);
+        let none = run(&[r#"{"choices":[{"index":0,"delta":{},"logprobs":null}]}"#]);
+        assert_eq!(at(&none, &["choices", "0", "logprobs"]), &Value::Null);
+        assert!(has(&none, &["choices", "0"], "logprobs"));
+    }
+
+    #[test]
+    fn finish_reason_last_non_empty_raw() {
+        let c = run(&[
+            r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
+            r#"{"choices":[{"index":0,"delta":{},"finish_reason":""}]}"#,
+            r#"{"choices":[{"index":0,"delta":{},"finish_reason":null}]}"#,
+        ]);
+        assert_eq!(at(&c, &["choices", "0", "finish_reason"]), &s("tool_calls"));
+        let weird = run(&[r#"{"choices":[{"index":0,"finish_reason":"eos_token"}]}"#]);
+        assert_eq!(at(&weird, &["choices", "0", "finish_reason"]), &s("eos_token"));
+    }
+
+    #[test]
+    fn audio_merge() {
+        let c = run(&[
+            r#"{"choices":[{"index":0,"delta":{"audio":{"id":"au","data":"AA","transcript":"he","expires_at":1}}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"audio":{"id":"au","data":"BB","transcript":"y","expires_at":1}}}]}"#,
+        ]);
+        let audio = at(&c, &["choices", "0", "message", "audio"]);
+        assert_eq!(at(audio, &["id"]), &s("au"));
+        assert_eq!(at(audio, &["data"]), &s("AABB"));
+        assert_eq!(at(audio, &["transcript"]), &s("hey"));
+        assert_eq!(at(audio, &["expires_at"]), &Value::int(1));
+    }
+
+    #[test]
+    fn annotations_and_other_delta_keys_are_increments() {
+        let c = run(&[
+            r#"{"choices":[{"index":0,"delta":{"annotations":[{"n":1}],"reasoning_content":"th","x":1,"gone":null}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"annotations":[{"n":2}],"reasoning_content":"ink","x":2}}]}"#,
+        ]);
+        let m = at(&c, &["choices", "0", "message"]);
+        assert_eq!(at(m, &["annotations", "1", "n"]), &Value::int(2));
+        assert_eq!(at(m, &["reasoning_content"]), &s("think"));
+        assert_eq!(at(m, &["x"]), &Value::int(2));
+        assert!(!has(m, &[], "gone"), "a key only ever null is not in the message");
+    }
+
+    #[test]
+    fn other_choice_keys_merge() {
+        let c = run(&[
+            r#"{"choices":[{"index":0,"content_filter_results":{"hate":{"filtered":false}},"token_ids":[1],"stop_reason":null}]}"#,
+            r#"{"choices":[{"index":0,"content_filter_results":{"violence":{"filtered":true}},"token_ids":[2]}]}"#,
+        ]);
+        let ch = at(&c, &["choices", "0"]);
+        assert_eq!(at(ch, &["content_filter_results", "hate", "filtered"]), &Value::Bool(false));
+        assert_eq!(at(ch, &["content_filter_results", "violence", "filtered"]), &Value::Bool(true));
+        assert_eq!(at(ch, &["token_ids"]), &Value::Array(vec![Value::int(1), Value::int(2)]));
+        assert!(has(ch, &[], "stop_reason"));
+    }
+
+    #[test]
+    fn other_top_level_keys_deep_merge_obfuscation_dropped() {
+        let c = run(&[
+            r#"{"obfuscation":"abc","provider":"p","meta":{"a":1,"b":{"c":1}}}"#,
+            r#"{"obfuscation":"d","provider":null,"meta":{"b":{"d":2},"a":null}}"#,
+        ]);
+        assert!(!has(&c, &[], "obfuscation"));
+        assert_eq!(at(&c, &["provider"]), &s("p"));
+        assert_eq!(at(&c, &["meta", "a"]), &Value::int(1));
+        assert_eq!(at(&c, &["meta", "b", "c"]), &Value::int(1));
+        assert_eq!(at(&c, &["meta", "b", "d"]), &Value::int(2));
+    }
+
+    #[test]
+    fn normal_oddities_do_not_fail() {
+        let c = run(&[
+            r#"{"id":"","object":"","choices":null}"#,
+            r#"{"choices":[{"index":0}]}"#,
+            r#"{"choices":[{"index":0,"delta":null}]}"#,
+            r#"{"object":"chat.completion.done","choices":[{"index":0,"delta":{"role":"","index":0}}]}"#,
+        ]);
+        assert_eq!(at(&c, &["choices", "0", "message", "role"]), &s("assistant"));
+        assert!(!has(at(&c, &["choices", "0", "message"]), &[], "index"));
+    }
+
+    #[test]
+    fn limits_checked_before_anything_changes() {
+        let limits = Limits {
+            max_choice_index: 3,
+            max_tool_calls: 2,
+            ..Limits::default()
+        };
+        let mut a = Assembler::new(Options::default(), limits);
+        let mut ev = Vec::new();
+        let ok = decode(br#"{"choices":[{"index":3,"delta":{"content":"x"}}]}"#, 128);
+        assert!(ok.map(|c| a.apply(c, &mut ev)).is_ok_and(|r| r.is_ok()));
+        let over = decode(br#"{"choices":[{"index":0,"delta":{"content":"y"}},{"index":4}]}"#, 128);
+        let err = over.map(|c| a.apply(c, &mut ev));
+        assert!(matches!(err, Ok(Err(Violation { limit: LimitName::ChoiceIndex, .. }))));
+        let calls = decode(
+            br#"{"choices":[{"index":3,"delta":{"content":"z","tool_calls":[{"index":0},{"index":1},{"function":{"name":"third"}}]}}]}"#,
+            128,
+        );
+        let err = calls.map(|c| a.apply(c, &mut ev));
+        assert!(matches!(err, Ok(Err(Violation { limit: LimitName::ToolCalls, .. }))));
+        let c = a.completion();
+        assert_eq!(at(&c, &["choices", "0", "message", "content"]), &s("x"), "nothing applied");
+        assert!(matches!(at(&c, &["choices"]), Value::Array(items) if items.len() == 1));
+        let high = decode(br#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":2}]}}]}"#, 128);
+        let err = high.map(|c| a.apply(c, &mut ev));
+        assert!(matches!(err, Ok(Err(Violation { limit: LimitName::ToolCalls, .. }))));
+    }
+}

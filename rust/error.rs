@@ -1,0 +1,126 @@
+//! Errors as values: a kind plus positions. Text is built only when displayed.
+
+use std::fmt;
+
+use crate::json::JsonError;
+use crate::limits::LimitName;
+use crate::value::Value;
+
+/// Why a payload is not a usable chunk.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DecodeKind {
+    /// Invalid JSON syntax (the only kind that `on_error="repair"` attempts to fix).
+    Syntax(JsonError),
+    /// Valid JSON, wrong shape: `field` must be `expected`.
+    Schema {
+        field: &'static str,
+        expected: &'static str,
+        pos: usize,
+    },
+}
+
+impl DecodeKind {
+    /// Byte position in the payload.
+    pub fn pos(&self) -> usize {
+        match self {
+            DecodeKind::Syntax(e) => e.pos,
+            DecodeKind::Schema { pos, .. } => *pos,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ErrorKind {
+    Decode(DecodeKind),
+    Limit { limit: LimitName, maximum: u64 },
+    /// An in-band error frame; `body` is the error object (or text).
+    Api { body: Value },
+    /// Input ended inside an event, or before `[DONE]` / a finish_reason on every choice.
+    Incomplete { inside_event: bool },
+}
+
+/// An error with where it happened: the stream byte offset of the event's payload (or of the
+/// offending line) and the event's index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamError {
+    pub kind: ErrorKind,
+    pub byte_offset: u64,
+    pub event_index: Option<u64>,
+    /// The payload, kept for decode errors so the caller can show line and column.
+    pub payload: Option<Vec<u8>>,
+}
+
+impl StreamError {
+    /// The name of the Python exception class this error maps to.
+    pub fn class_name(&self) -> &'static str {
+        match &self.kind {
+            ErrorKind::Decode(_) => "ChunkDecodeError",
+            ErrorKind::Limit { .. } => "LimitExceededError",
+            ErrorKind::Api { .. } => "StreamAPIError",
+            ErrorKind::Incomplete { .. } => "IncompleteStreamError",
+        }
+    }
+
+    /// The message without the position suffix.
+    pub fn message(&self) -> String {
+        match &self.kind {
+            ErrorKind::Decode(DecodeKind::Syntax(e)) => {
+                format!("invalid chunk JSON: {}", e.code.message())
+            }
+            ErrorKind::Decode(DecodeKind::Schema {
+                field, expected, ..
+            }) => format!("invalid chunk: expected {field} to be {expected}"),
+            ErrorKind::Limit { limit, maximum } => format!(
+                "limit exceeded: {} is {maximum}",
+                limit.option()
+            ),
+            ErrorKind::Api { body } => api_message(body),
+            ErrorKind::Incomplete { inside_event: true } => {
+                "stream ended inside an event".to_string()
+            }
+            ErrorKind::Incomplete { inside_event: false } => {
+                "stream ended without [DONE] or a finish_reason on every choice".to_string()
+            }
+        }
+    }
+}
+
+/// `body["message"]` when present, else the body itself as text.
+pub fn api_message(body: &Value) -> String {
+    match body {
+        Value::Object(m) => match m.get("message") {
+            Some(Value::String(s)) => format!("stream reported an error: {s}"),
+            _ => "stream reported an error".to_string(),
+        },
+        Value::String(s) => format!("stream reported an error: {s}"),
+        _ => "stream reported an error".to_string(),
+    }
+}
+
+impl fmt::Display for StreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at byte {}", self.message(), self.byte_offset)?;
+        if let Some(i) = self.event_index {
+            write!(f, " (event {i})")?;
+        }
+        if let (ErrorKind::Decode(d), Some(payload)) = (&self.kind, &self.payload) {
+            let (line, col) = line_col(payload, d.pos());
+            write!(f, ", line {line} column {col} of the payload")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for StreamError {}
+
+/// 1-based line and column (in characters) of byte `pos` in `payload`.
+pub fn line_col(payload: &[u8], pos: usize) -> (usize, usize) {
+    let head = payload.get(..pos).unwrap_or(payload);
+    let text = String::from_utf8_lossy(head);
+    let line = text.matches('\n').count() + 1;
+    let col = match text.rfind('\n') {
+        Some(nl) => text[nl + 1..].chars().count() + 1,
+        None => text.chars().count() + 1,
+    };
+    (line, col)
+}

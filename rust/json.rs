@@ -1,0 +1,748 @@
+//! A JSON reader over one payload, with byte positions.
+//!
+//! The chunk scanner drives it key by key, so values it folds into accumulators are never built
+//! as a tree, and values it does not need are skipped without allocating. Strings without
+//! escapes are borrowed from the payload. Numbers keep their text (see [`Value::Number`]).
+//!
+//! Accepts exactly RFC 8259 JSON, with the choices orjson makes where the RFC leaves room:
+//! duplicate keys are allowed (the caller keeps the last), lone surrogate escapes are rejected,
+//! and a number that overflows a double is rejected.
+
+use std::borrow::Cow;
+
+use crate::value::{Map, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonErrorCode {
+    EofWhileParsing,
+    ExpectedValue,
+    ExpectedColon,
+    ExpectedCommaOrEndOfObject,
+    ExpectedCommaOrEndOfArray,
+    KeyMustBeAString,
+    InvalidNumber,
+    NumberOutOfRange,
+    InvalidEscape,
+    LoneSurrogate,
+    ControlCharacterInString,
+    InvalidUtf8,
+    TrailingCharacters,
+    TooDeep,
+}
+
+impl JsonErrorCode {
+    pub fn message(self) -> &'static str {
+        match self {
+            JsonErrorCode::EofWhileParsing => "unexpected end of data",
+            JsonErrorCode::ExpectedValue => "expected a JSON value",
+            JsonErrorCode::ExpectedColon => "expected ':' after an object key",
+            JsonErrorCode::ExpectedCommaOrEndOfObject => "expected ',' or '}' in an object",
+            JsonErrorCode::ExpectedCommaOrEndOfArray => "expected ',' or ']' in an array",
+            JsonErrorCode::KeyMustBeAString => "expected an object key (a string)",
+            JsonErrorCode::InvalidNumber => "invalid number",
+            JsonErrorCode::NumberOutOfRange => "number out of range (overflows a double)",
+            JsonErrorCode::InvalidEscape => "invalid escape in string",
+            JsonErrorCode::LoneSurrogate => "lone surrogate in \\u escape",
+            JsonErrorCode::ControlCharacterInString => "unescaped control character in string",
+            JsonErrorCode::InvalidUtf8 => "invalid UTF-8 in payload",
+            JsonErrorCode::TrailingCharacters => "extra data after the JSON value",
+            JsonErrorCode::TooDeep => "nesting too deep",
+        }
+    }
+}
+
+/// A syntax error: what went wrong and the byte position in the payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JsonError {
+    pub code: JsonErrorCode,
+    pub pos: usize,
+}
+
+pub type JsonResult<T> = Result<T, JsonError>;
+
+/// Maximal bytes of JSON whitespace.
+#[inline]
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    depth: usize,
+    max_depth: usize,
+    /// Scratch space for strings with escapes; reused so escaped keys do not allocate.
+    scratch: Vec<u8>,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(buf: &'a [u8], max_depth: usize) -> Self {
+        Reader {
+            buf,
+            pos: 0,
+            depth: 0,
+            max_depth,
+            scratch: Vec::new(),
+        }
+    }
+
+    #[inline]
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    #[inline]
+    pub fn depth(&self) -> usize {
+        self.depth
+    }
+
+    #[inline]
+    fn err<T>(&self, code: JsonErrorCode) -> JsonResult<T> {
+        Err(JsonError {
+            code,
+            pos: self.pos,
+        })
+    }
+
+    /// Skips whitespace and returns the next byte without consuming it.
+    #[inline]
+    pub fn peek(&mut self) -> Option<u8> {
+        while let Some(&b) = self.buf.get(self.pos) {
+            if is_ws(b) {
+                self.pos += 1;
+            } else {
+                return Some(b);
+            }
+        }
+        None
+    }
+
+    #[inline]
+    fn peek_or_eof(&mut self) -> JsonResult<u8> {
+        match self.peek() {
+            Some(b) => Ok(b),
+            None => self.err(JsonErrorCode::EofWhileParsing),
+        }
+    }
+
+    /// After the top-level value: only whitespace may follow.
+    pub fn end(&mut self) -> JsonResult<()> {
+        match self.peek() {
+            None => Ok(()),
+            Some(_) => self.err(JsonErrorCode::TrailingCharacters),
+        }
+    }
+
+    fn enter(&mut self) -> JsonResult<()> {
+        if self.depth >= self.max_depth {
+            return self.err(JsonErrorCode::TooDeep);
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    /// Consumes `{` if the next value is an object. Returns false (consuming nothing) otherwise.
+    pub fn begin_object(&mut self) -> JsonResult<bool> {
+        if self.peek_or_eof()? == b'{' {
+            self.enter()?;
+            self.pos += 1;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// Consumes `[` if the next value is an array. Returns false (consuming nothing) otherwise.
+    pub fn begin_array(&mut self) -> JsonResult<bool> {
+        if self.peek_or_eof()? == b'[' {
+            self.enter()?;
+            self.pos += 1;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// Next key of an object opened by [`begin_object`], or `None` after consuming the `}`.
+    /// `first` tracks whether a comma is due; start it at true.
+    pub fn next_key(&mut self, first: &mut bool) -> JsonResult<Option<Cow<'a, str>>> {
+        let b = self.peek_or_eof()?;
+        if b == b'}' {
+            self.pos += 1;
+            self.depth -= 1;
+            return Ok(None);
+        }
+        if !*first {
+            if b != b',' {
+                return self.err(JsonErrorCode::ExpectedCommaOrEndOfObject);
+            }
+            self.pos += 1;
+            if self.peek_or_eof()? != b'"' {
+                return self.err(JsonErrorCode::KeyMustBeAString);
+            }
+        } else if b != b'"' {
+            return self.err(JsonErrorCode::KeyMustBeAString);
+        }
+        *first = false;
+        let key = self.read_string_raw()?;
+        if self.peek_or_eof()? != b':' {
+            return self.err(JsonErrorCode::ExpectedColon);
+        }
+        self.pos += 1;
+        Ok(Some(key))
+    }
+
+    /// True if another element follows in an array opened by [`begin_array`]; false after
+    /// consuming the `]`.
+    pub fn next_element(&mut self, first: &mut bool) -> JsonResult<bool> {
+        let b = self.peek_or_eof()?;
+        if b == b']' {
+            self.pos += 1;
+            self.depth -= 1;
+            return Ok(false);
+        }
+        if !*first {
+            if b != b',' {
+                return self.err(JsonErrorCode::ExpectedCommaOrEndOfArray);
+            }
+            self.pos += 1;
+        }
+        *first = false;
+        Ok(true)
+    }
+
+    /// Consumes `null` if it is next.
+    pub fn take_null(&mut self) -> JsonResult<bool> {
+        if self.peek_or_eof()? == b'n' {
+            self.literal(b"null")?;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    fn literal(&mut self, word: &'static [u8]) -> JsonResult<()> {
+        let end = self.pos + word.len();
+        match self.buf.get(self.pos..end) {
+            Some(s) if s == word => {
+                self.pos = end;
+                Ok(())
+            }
+            _ => {
+                // Point at the first byte that differs, as other parsers do.
+                let mut p = self.pos;
+                for &w in word {
+                    match self.buf.get(p) {
+                        Some(&b) if b == w => p += 1,
+                        Some(_) => {
+                            return Err(JsonError {
+                                code: JsonErrorCode::ExpectedValue,
+                                pos: self.pos,
+                            })
+                        }
+                        None => {
+                            return Err(JsonError {
+                                code: JsonErrorCode::EofWhileParsing,
+                                pos: p,
+                            })
+                        }
+                    }
+                }
+                self.err(JsonErrorCode::ExpectedValue)
+            }
+        }
+    }
+
+    /// Reads a string value if one is next; `None` (consuming nothing) otherwise.
+    #[inline]
+    pub fn take_string(&mut self) -> JsonResult<Option<Cow<'a, str>>> {
+        if self.peek_or_eof()? == b'"' {
+            self.read_string_raw().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Reads a number if one is next, returning its text.
+    pub fn take_number(&mut self) -> JsonResult<Option<&'a str>> {
+        match self.peek_or_eof()? {
+            b'-' | b'0'..=b'9' => self.read_number().map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// Reads the string at `pos` (which is a `"`).
+    fn read_string_raw(&mut self) -> JsonResult<Cow<'a, str>> {
+        let start = self.pos + 1;
+        let buf = self.buf;
+        let rest = buf.get(start..).unwrap_or_default();
+        let Some(rel) = memchr::memchr2(b'"', b'\\', rest) else {
+            self.pos = buf.len();
+            return self.err(JsonErrorCode::EofWhileParsing);
+        };
+        let span = &rest[..rel];
+        if rest[rel] == b'"' {
+            self.check_plain(span, start)?;
+            self.pos = start + rel + 1;
+            // The span was checked to be valid UTF-8 by check_plain.
+            return match std::str::from_utf8(span) {
+                Ok(s) => Ok(Cow::Borrowed(s)),
+                Err(_) => self.err(JsonErrorCode::InvalidUtf8),
+            };
+        }
+        self.read_escaped(start, rel)
+    }
+
+    /// Validates an escape-free span: no control characters, valid UTF-8.
+    #[inline]
+    fn check_plain(&mut self, span: &[u8], start: usize) -> JsonResult<()> {
+        if let Some(i) = span.iter().position(|&b| b < 0x20) {
+            self.pos = start + i;
+            return self.err(JsonErrorCode::ControlCharacterInString);
+        }
+        if let Err(e) = std::str::from_utf8(span) {
+            self.pos = start + e.valid_up_to();
+            return self.err(JsonErrorCode::InvalidUtf8);
+        }
+        Ok(())
+    }
+
+    /// Slow path: the string has escapes. `first_special` is the offset of the first `\`.
+    fn read_escaped(&mut self, start: usize, first_special: usize) -> JsonResult<Cow<'a, str>> {
+        let buf = self.buf;
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        let mut p = start;
+        let mut special = start + first_special;
+        loop {
+            let span = buf.get(p..special).unwrap_or_default();
+            if let Err(e) = self.check_plain(span, p) {
+                self.scratch = out;
+                return Err(e);
+            }
+            out.extend_from_slice(span);
+            match buf.get(special) {
+                Some(b'"') => {
+                    self.pos = special + 1;
+                    let s = match String::from_utf8(out) {
+                        Ok(s) => s,
+                        // Every span was validated and escapes produce valid UTF-8.
+                        Err(_) => return self.err(JsonErrorCode::InvalidUtf8),
+                    };
+                    return Ok(Cow::Owned(s));
+                }
+                Some(b'\\') => {
+                    self.pos = special;
+                    p = match self.unescape(special + 1, &mut out) {
+                        Ok(next) => next,
+                        Err(e) => {
+                            self.scratch = out;
+                            return Err(e);
+                        }
+                    };
+                }
+                _ => {
+                    self.pos = buf.len();
+                    self.scratch = out;
+                    return self.err(JsonErrorCode::EofWhileParsing);
+                }
+            }
+            let rest = buf.get(p..).unwrap_or_default();
+            match memchr::memchr2(b'"', b'\\', rest) {
+                Some(rel) => special = p + rel,
+                None => {
+                    self.pos = buf.len();
+                    self.scratch = out;
+                    return self.err(JsonErrorCode::EofWhileParsing);
+                }
+            }
+        }
+    }
+
+    /// Decodes the escape whose letter is at `p`; returns the position after it.
+    fn unescape(&mut self, p: usize, out: &mut Vec<u8>) -> JsonResult<usize> {
+        let Some(&c) = self.buf.get(p) else {
+            self.pos = self.buf.len();
+            return self.err(JsonErrorCode::EofWhileParsing);
+        };
+        let simple = match c {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'/' => b'/',
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'u' => return self.unescape_unicode(p + 1, out),
+            _ => {
+                self.pos = p;
+                return self.err(JsonErrorCode::InvalidEscape);
+            }
+        };
+        out.push(simple);
+        Ok(p + 1)
+    }
+
+    fn hex4(&mut self, p: usize) -> JsonResult<u16> {
+        let Some(digits) = self.buf.get(p..p + 4) else {
+            self.pos = self.buf.len();
+            return self.err(JsonErrorCode::EofWhileParsing);
+        };
+        let mut n: u16 = 0;
+        for (i, &d) in digits.iter().enumerate() {
+            let v = match d {
+                b'0'..=b'9' => d - b'0',
+                b'a'..=b'f' => d - b'a' + 10,
+                b'A'..=b'F' => d - b'A' + 10,
+                _ => {
+                    self.pos = p + i;
+                    return self.err(JsonErrorCode::InvalidEscape);
+                }
+            };
+            n = (n << 4) | u16::from(v);
+        }
+        Ok(n)
+    }
+
+    fn unescape_unicode(&mut self, p: usize, out: &mut Vec<u8>) -> JsonResult<usize> {
+        let hi = self.hex4(p)?;
+        let (code, next) = if (0xD800..0xDC00).contains(&hi) {
+            // A high surrogate must be followed by an escaped low surrogate.
+            if self.buf.get(p + 4..p + 6) != Some(b"\\u") {
+                self.pos = p + 4;
+                return self.err(JsonErrorCode::LoneSurrogate);
+            }
+            let lo = self.hex4(p + 6)?;
+            if !(0xDC00..0xE000).contains(&lo) {
+                self.pos = p + 6;
+                return self.err(JsonErrorCode::LoneSurrogate);
+            }
+            let code = 0x10000 + ((u32::from(hi) - 0xD800) << 10) + (u32::from(lo) - 0xDC00);
+            (code, p + 10)
+        } else if (0xDC00..0xE000).contains(&hi) {
+            self.pos = p;
+            return self.err(JsonErrorCode::LoneSurrogate);
+        } else {
+            (u32::from(hi), p + 4)
+        };
+        match char::from_u32(code) {
+            Some(ch) => {
+                let mut tmp = [0u8; 4];
+                out.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
+                Ok(next)
+            }
+            None => {
+                self.pos = p;
+                self.err(JsonErrorCode::InvalidEscape)
+            }
+        }
+    }
+
+    /// Reads a number per the JSON grammar; returns its text.
+    fn read_number(&mut self) -> JsonResult<&'a str> {
+        let buf = self.buf;
+        let start = self.pos;
+        let mut p = start;
+        if buf.get(p) == Some(&b'-') {
+            p += 1;
+        }
+        match buf.get(p) {
+            Some(b'0') => p += 1,
+            Some(b'1'..=b'9') => {
+                while matches!(buf.get(p), Some(b'0'..=b'9')) {
+                    p += 1;
+                }
+            }
+            Some(_) => {
+                self.pos = p;
+                return self.err(JsonErrorCode::InvalidNumber);
+            }
+            None => {
+                self.pos = p;
+                return self.err(JsonErrorCode::EofWhileParsing);
+            }
+        }
+        let mut is_float = false;
+        if buf.get(p) == Some(&b'.') {
+            is_float = true;
+            p += 1;
+            if !matches!(buf.get(p), Some(b'0'..=b'9')) {
+                self.pos = p;
+                return self.err(if p >= buf.len() {
+                    JsonErrorCode::EofWhileParsing
+                } else {
+                    JsonErrorCode::InvalidNumber
+                });
+            }
+            while matches!(buf.get(p), Some(b'0'..=b'9')) {
+                p += 1;
+            }
+        }
+        if matches!(buf.get(p), Some(b'e' | b'E')) {
+            is_float = true;
+            p += 1;
+            if matches!(buf.get(p), Some(b'+' | b'-')) {
+                p += 1;
+            }
+            if !matches!(buf.get(p), Some(b'0'..=b'9')) {
+                self.pos = p;
+                return self.err(if p >= buf.len() {
+                    JsonErrorCode::EofWhileParsing
+                } else {
+                    JsonErrorCode::InvalidNumber
+                });
+            }
+            while matches!(buf.get(p), Some(b'0'..=b'9')) {
+                p += 1;
+            }
+        }
+        let bytes = buf.get(start..p).unwrap_or_default();
+        // The grammar above admits ASCII only.
+        let text = std::str::from_utf8(bytes).unwrap_or_default();
+        if number_overflows(text, is_float) {
+            self.pos = start;
+            return self.err(JsonErrorCode::NumberOutOfRange);
+        }
+        self.pos = p;
+        Ok(text)
+    }
+
+    /// Reads any value into an owned tree.
+    pub fn read_value(&mut self) -> JsonResult<Value> {
+        match self.peek_or_eof()? {
+            b'"' => Ok(Value::String(self.read_string_raw()?.into_owned())),
+            b'{' => {
+                self.enter()?;
+                self.pos += 1;
+                let mut map = Map::new();
+                let mut first = true;
+                while let Some(key) = self.next_key(&mut first)? {
+                    let value = self.read_value()?;
+                    // Duplicate keys: the last one wins, as in Python's json and orjson.
+                    map.insert(key.into_owned(), value);
+                }
+                Ok(Value::Object(map))
+            }
+            b'[' => {
+                self.enter()?;
+                self.pos += 1;
+                let mut items = Vec::new();
+                let mut first = true;
+                while self.next_element(&mut first)? {
+                    items.push(self.read_value()?);
+                }
+                Ok(Value::Array(items))
+            }
+            b't' => self.literal(b"true").map(|()| Value::Bool(true)),
+            b'f' => self.literal(b"false").map(|()| Value::Bool(false)),
+            b'n' => self.literal(b"null").map(|()| Value::Null),
+            b'-' | b'0'..=b'9' => Ok(Value::Number(self.read_number()?.into())),
+            _ => self.err(JsonErrorCode::ExpectedValue),
+        }
+    }
+
+    /// Validates and skips any value without building it.
+    pub fn skip_value(&mut self) -> JsonResult<()> {
+        match self.peek_or_eof()? {
+            b'"' => {
+                self.skip_string()?;
+                Ok(())
+            }
+            b'{' => {
+                self.enter()?;
+                self.pos += 1;
+                let mut first = true;
+                while self.skip_key(&mut first)? {
+                    self.skip_value()?;
+                }
+                Ok(())
+            }
+            b'[' => {
+                self.enter()?;
+                self.pos += 1;
+                let mut first = true;
+                while self.next_element(&mut first)? {
+                    self.skip_value()?;
+                }
+                Ok(())
+            }
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' | b'0'..=b'9' => self.read_number().map(|_| ()),
+            _ => self.err(JsonErrorCode::ExpectedValue),
+        }
+    }
+
+    /// Like [`next_key`] but validates the key without building it.
+    fn skip_key(&mut self, first: &mut bool) -> JsonResult<bool> {
+        let b = self.peek_or_eof()?;
+        if b == b'}' {
+            self.pos += 1;
+            self.depth -= 1;
+            return Ok(false);
+        }
+        if !*first {
+            if b != b',' {
+                return self.err(JsonErrorCode::ExpectedCommaOrEndOfObject);
+            }
+            self.pos += 1;
+        }
+        if self.peek_or_eof()? != b'"' {
+            return self.err(JsonErrorCode::KeyMustBeAString);
+        }
+        *first = false;
+        self.skip_string()?;
+        if self.peek_or_eof()? != b':' {
+            return self.err(JsonErrorCode::ExpectedColon);
+        }
+        self.pos += 1;
+        Ok(true)
+    }
+
+    /// Validates the string at `pos` without building it (escapes are checked, not decoded).
+    fn skip_string(&mut self) -> JsonResult<()> {
+        let buf = self.buf;
+        let mut p = self.pos + 1;
+        loop {
+            let rest = buf.get(p..).unwrap_or_default();
+            let Some(rel) = memchr::memchr2(b'"', b'\\', rest) else {
+                self.pos = buf.len();
+                return self.err(JsonErrorCode::EofWhileParsing);
+            };
+            self.check_plain(&rest[..rel], p)?;
+            let special = p + rel;
+            if buf.get(special) == Some(&b'"') {
+                self.pos = special + 1;
+                return Ok(());
+            }
+            self.pos = special;
+            // Decoding into the scratch validates surrogate pairs exactly as reading would.
+            let mut scratch = std::mem::take(&mut self.scratch);
+            scratch.clear();
+            let next = self.unescape(special + 1, &mut scratch);
+            self.scratch = scratch;
+            p = next?;
+        }
+    }
+}
+
+/// orjson's rule: a float whose value overflows a double is an error; integers never are
+/// (out-of-range integers become floats when converted).
+fn number_overflows(text: &str, is_float: bool) -> bool {
+    if !is_float {
+        return false;
+    }
+    match text.parse::<f64>() {
+        Ok(v) => v.is_infinite(),
+        Err(_) => true,
+    }
+}
+
+/// Parses a whole payload into a tree (the general path, used for repair checks and tests).
+pub fn parse(buf: &[u8], max_depth: usize) -> JsonResult<Value> {
+    let mut r = Reader::new(buf, max_depth);
+    let v = r.read_value()?;
+    r.end()?;
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(s: &str) -> Value {
+        match parse(s.as_bytes(), 128) {
+            Ok(v) => v,
+            Err(e) => panic!("{s}: {e:?}"),
+        }
+    }
+
+    fn code(s: &[u8]) -> (JsonErrorCode, usize) {
+        match parse(s, 128) {
+            Ok(v) => panic!("{:?} parsed as {v:?}", String::from_utf8_lossy(s)),
+            Err(e) => (e.code, e.pos),
+        }
+    }
+
+    #[test]
+    fn agrees_with_serde_json_on_valid_documents() {
+        let docs = [
+            r#"{"a":[1,2.5,-0,1e3,true,false,null,"x\"y\\z\/\b\f\n\r\t\u00e9\ud83d\ude00"]}"#,
+            r#"  [ ]  "#,
+            r#"{}"#,
+            r#""plain""#,
+            r#"{"k":{"k":{"k":[{"k":"v"}]}}}"#,
+            "\"caf\u{e9} \u{1f600} \u{2028}\"",
+        ];
+        for d in docs {
+            let ours = ok(d);
+            let theirs: serde_json::Value = serde_json::from_str(d).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(to_serde(&ours), theirs, "{d}");
+        }
+    }
+
+    fn to_serde(v: &Value) -> serde_json::Value {
+        match v {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => serde_json::Value::Bool(*b),
+            Value::Number(t) => serde_json::from_str(t).unwrap_or(serde_json::Value::Null),
+            Value::String(s) => serde_json::Value::String(s.clone()),
+            Value::Array(a) => serde_json::Value::Array(a.iter().map(to_serde).collect()),
+            Value::Object(m) => serde_json::Value::Object(
+                m.iter().map(|(k, v)| (k.clone(), to_serde(v))).collect(),
+            ),
+        }
+    }
+
+    #[test]
+    fn rejects_invalid_documents_with_positions() {
+        assert_eq!(code(b"{\"a\":1,}"), (JsonErrorCode::KeyMustBeAString, 7));
+        assert_eq!(code(b"[1,]"), (JsonErrorCode::ExpectedValue, 3));
+        assert_eq!(code(b"{\"a\" 1}"), (JsonErrorCode::ExpectedColon, 5));
+        assert_eq!(code(b"{\"a\":1 \"b\":2}"), (JsonErrorCode::ExpectedCommaOrEndOfObject, 7));
+        assert_eq!(code(b"[1 2]"), (JsonErrorCode::ExpectedCommaOrEndOfArray, 3));
+        assert_eq!(code(b"01"), (JsonErrorCode::TrailingCharacters, 1));
+        assert_eq!(code(b"1."), (JsonErrorCode::EofWhileParsing, 2));
+        assert_eq!(code(b"-x"), (JsonErrorCode::InvalidNumber, 1));
+        assert_eq!(code(b"\"\\ud800\""), (JsonErrorCode::LoneSurrogate, 7));
+        assert_eq!(code(b"\"\\udc00\""), (JsonErrorCode::LoneSurrogate, 3));
+        assert_eq!(code(b"\"\\q\""), (JsonErrorCode::InvalidEscape, 2));
+        assert_eq!(code(b"\"a\x01\""), (JsonErrorCode::ControlCharacterInString, 2));
+        assert_eq!(code(b"\"a\xff\""), (JsonErrorCode::InvalidUtf8, 2));
+        assert_eq!(code(b"1e400"), (JsonErrorCode::NumberOutOfRange, 0));
+        assert_eq!(code(b"NaN"), (JsonErrorCode::ExpectedValue, 0));
+        assert_eq!(code(b"nul"), (JsonErrorCode::EofWhileParsing, 3));
+        assert_eq!(code(b"{\"a\":\"x"), (JsonErrorCode::EofWhileParsing, 7));
+        assert_eq!(code(b""), (JsonErrorCode::EofWhileParsing, 0));
+    }
+
+    #[test]
+    fn depth_is_bounded_without_recursion_blowup() {
+        let deep = "[".repeat(100_000);
+        let err = parse(deep.as_bytes(), 128).err();
+        assert_eq!(err.map(|e| e.code), Some(JsonErrorCode::TooDeep));
+        let at_limit = format!("{}{}", "[".repeat(128), "]".repeat(128));
+        assert!(parse(at_limit.as_bytes(), 128).is_ok());
+        let over = format!("{}{}", "[".repeat(129), "]".repeat(129));
+        assert_eq!(parse(over.as_bytes(), 128).err().map(|e| e.code), Some(JsonErrorCode::TooDeep));
+    }
+
+    #[test]
+    fn duplicate_keys_keep_the_last_value() {
+        let v = ok(r#"{"a":1,"b":2,"a":3}"#);
+        let Value::Object(m) = v else { panic!("not an object") };
+        assert_eq!(m.get("a"), Some(&Value::Number("3".into())));
+        assert_eq!(m.len(), 2);
+    }
+
+    #[test]
+    fn skip_value_validates_like_read_value() {
+        for d in [&b"{\"a\":[1,{\"b\":\"\\ud800\"}]}"[..], b"[1,,2]", b"{\"a\":tru}", b"[\"\\u12\"]"] {
+            let mut r = Reader::new(d, 128);
+            let skipped = r.skip_value().err();
+            assert_eq!(skipped, parse(d, 128).err(), "{}", String::from_utf8_lossy(d));
+        }
+    }
+}

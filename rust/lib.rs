@@ -1,0 +1,29 @@
+//! deltafold core: folds an OpenAI-style chat-completions SSE stream back into the whole
+//! `chat.completion`.
+//!
+//! Layers, each in its own module and none aware of Python:
+//! - [`sse`]: WHATWG event-stream framing over raw reads;
+//! - [`json`]: a JSON reader with byte positions, used by the chunk scanner;
+//! - [`chunk`]: decodes one `data:` payload into a borrowed chunk view;
+//! - [`assemble`]: folds chunk views into accumulators and renders the completion;
+//! - [`event`]: per-delta events and the trails their snapshots are read from;
+//! - [`partial`]: incremental partial JSON for tool-call arguments;
+//! - [`repair`]: structural repair of malformed chunk JSON;
+//! - [`stream`]: the chat layer that drives all of the above.
+//!
+//! `py/` is the only place that uses pyo3, behind the default `python` feature.
+
+pub mod assemble;
+pub mod chunk;
+pub mod error;
+pub mod event;
+pub mod json;
+pub mod limits;
+pub mod partial;
+pub mod repair;
+pub mod sse;
+pub mod stream;
+pub mod value;
+
+#[cfg(feature = "python")]
+mod py;

@@ -1,0 +1,89 @@
+//! Raises the exception classes defined in `deltafold/errors.py`, so the native parser and
+//! the reference raise the very same types.
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyModule};
+
+use crate::error::{ErrorKind, StreamError};
+use crate::stream::Problem;
+use crate::value::Value;
+
+use super::convert::to_py;
+
+static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+
+fn errors_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
+    ERRORS
+        .get_or_try_init(py, || Ok::<_, PyErr>(py.import("deltafold.errors")?.unbind()))
+        .map(|m| m.bind(py))
+}
+
+/// Builds the Python exception for `err`; `partial` is the snapshot before the error.
+pub fn to_pyerr(py: Python<'_>, err: &StreamError, partial: Option<&Value>) -> PyErr {
+    match build(py, err, partial) {
+        Ok(e) => e,
+        Err(e) => e,
+    }
+}
+
+fn build(py: Python<'_>, err: &StreamError, partial: Option<&Value>) -> PyResult<PyErr> {
+    let module = errors_module(py)?;
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("byte_offset", err.byte_offset)?;
+    kwargs.set_item("event_index", err.event_index)?;
+    match partial {
+        Some(p) => kwargs.set_item("partial", to_py(py, p)?)?,
+        None => kwargs.set_item("partial", py.None())?,
+    }
+    let message = err.message();
+    let instance = match &err.kind {
+        ErrorKind::Decode(d) => {
+            let payload = err.payload.as_deref().unwrap_or_default();
+            module.getattr("ChunkDecodeError")?.call_method(
+                "from_payload_bytes",
+                (message, PyBytes::new(py, payload), d.pos()),
+                Some(&kwargs),
+            )?
+        }
+        ErrorKind::Limit { limit, maximum } => {
+            kwargs.set_item("limit", limit.option())?;
+            kwargs.set_item("maximum", *maximum)?;
+            module
+                .getattr("LimitExceededError")?
+                .call((message,), Some(&kwargs))?
+        }
+        ErrorKind::Api { body } => {
+            kwargs.set_item("body", to_py(py, body)?)?;
+            module.getattr("StreamAPIError")?.call((message,), Some(&kwargs))?
+        }
+        ErrorKind::Incomplete { .. } => module
+            .getattr("IncompleteStreamError")?
+            .call((message,), Some(&kwargs))?,
+    };
+    Ok(PyErr::from_value(instance))
+}
+
+/// A `LimitExceededError` raised by the plain SSE decoder.
+pub fn line_too_long(py: Python<'_>, line_offset: u64, limit: usize, event_index: u64) -> PyErr {
+    let err = StreamError {
+        kind: ErrorKind::Limit {
+            limit: crate::limits::LimitName::LineBytes,
+            maximum: limit as u64,
+        },
+        byte_offset: line_offset,
+        event_index: Some(event_index),
+        payload: None,
+    };
+    to_pyerr(py, &err, None)
+}
+
+pub fn problem_to_py<'py>(py: Python<'py>, p: &Problem) -> PyResult<Bound<'py, PyAny>> {
+    errors_module(py)?.getattr("Problem")?.call1((
+        p.kind,
+        p.action.name(),
+        p.message.as_str(),
+        p.byte_offset,
+        p.event_index,
+    ))
+}

@@ -1,0 +1,208 @@
+//! `Event`: an immutable per-delta event. Attributes are converted to Python objects only
+//! when read, and text snapshots are rebuilt from the event's trail only when read.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString};
+
+use crate::event::{Event, EventKind, Snapshot};
+
+use super::convert::{opt_to_py, to_py};
+
+#[pyclass(name = "Event", module = "deltafold", frozen)]
+pub struct EventPy {
+    inner: Event,
+}
+
+impl EventPy {
+    pub fn new(inner: Event) -> Self {
+        EventPy { inner }
+    }
+
+    fn kind(&self) -> EventKind {
+        self.inner.kind
+    }
+
+    fn is_tool(&self) -> bool {
+        matches!(
+            self.kind(),
+            EventKind::ToolArgumentsDelta
+                | EventKind::ToolArgumentsDone
+                | EventKind::FunctionArgumentsDelta
+                | EventKind::FunctionArgumentsDone
+        )
+    }
+}
+
+const ATTRIBUTES: [&str; 16] = [
+    "type",
+    "choice_index",
+    "index",
+    "id",
+    "name",
+    "field",
+    "delta",
+    "snapshot",
+    "content",
+    "refusal",
+    "arguments",
+    "arguments_delta",
+    "parsed_arguments",
+    "usage",
+    "error",
+    "completion",
+];
+
+#[pymethods]
+impl EventPy {
+    #[getter(r#type)]
+    fn kind_name(&self, py: Python<'_>) -> Py<PyString> {
+        PyString::intern(py, self.kind().name()).unbind()
+    }
+
+    #[getter]
+    fn choice_index(&self) -> Option<u64> {
+        self.inner.choice_index
+    }
+
+    #[getter]
+    fn index(&self) -> Option<usize> {
+        self.inner.index
+    }
+
+    #[getter]
+    fn id(&self) -> Option<&str> {
+        self.inner.id.as_deref()
+    }
+
+    #[getter]
+    fn name(&self) -> Option<&str> {
+        self.inner.name.as_deref()
+    }
+
+    #[getter]
+    fn field(&self) -> Option<&str> {
+        self.inner.field.as_deref()
+    }
+
+    #[getter]
+    fn delta(&self) -> Option<&str> {
+        match self.kind() {
+            EventKind::LogprobsContentDelta | EventKind::LogprobsRefusalDelta => None,
+            _ => self.inner.delta(),
+        }
+    }
+
+    /// Text so far (text delta events), the final text (done events) or the list so far
+    /// (logprobs events).
+    #[getter]
+    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match &self.inner.snapshot {
+            Snapshot::Text(trail) => Ok(PyString::new(py, &trail.text()).into_any()),
+            Snapshot::List(trail) => {
+                let list = PyList::empty(py);
+                for item in trail.items() {
+                    list.append(to_py(py, &item)?)?;
+                }
+                Ok(list.into_any())
+            }
+            Snapshot::None => match &self.inner.text {
+                Some(t) => Ok(PyString::new(py, t).into_any()),
+                None => Ok(py.None().into_bound(py)),
+            },
+        }
+    }
+
+    #[getter]
+    fn content<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match self.kind() {
+            EventKind::ContentDone => self.snapshot(py),
+            EventKind::LogprobsContentDelta => self.items(py),
+            _ => Ok(py.None().into_bound(py)),
+        }
+    }
+
+    #[getter]
+    fn refusal<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match self.kind() {
+            EventKind::RefusalDone => self.snapshot(py),
+            EventKind::LogprobsRefusalDelta => self.items(py),
+            _ => Ok(py.None().into_bound(py)),
+        }
+    }
+
+    #[getter]
+    fn arguments<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if self.is_tool() {
+            self.snapshot(py)
+        } else {
+            Ok(py.None().into_bound(py))
+        }
+    }
+
+    #[getter]
+    fn arguments_delta(&self) -> Option<&str> {
+        match self.kind() {
+            EventKind::ToolArgumentsDelta | EventKind::FunctionArgumentsDelta => {
+                self.inner.delta()
+            }
+            _ => None,
+        }
+    }
+
+    #[getter]
+    fn parsed_arguments<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let value = self.inner.parsed.as_ref().and_then(|p| p.to_value());
+        opt_to_py(py, value.as_ref())
+    }
+
+    #[getter]
+    fn usage<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.value_if(py, EventKind::Usage)
+    }
+
+    #[getter]
+    fn error<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.value_if(py, EventKind::Error)
+    }
+
+    #[getter]
+    fn completion<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.value_if(py, EventKind::Done)
+    }
+
+    /// The event as a dict: `type` plus every attribute that is not None.
+    fn as_dict<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyDict>> {
+        let py = slf.py();
+        let out = PyDict::new(py);
+        for name in ATTRIBUTES {
+            let v = slf.getattr(name)?;
+            if !v.is_none() {
+                out.set_item(name, v)?;
+            }
+        }
+        Ok(out)
+    }
+
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let d = Self::as_dict(slf)?;
+        Ok(format!("Event({})", d.repr()?))
+    }
+}
+
+impl EventPy {
+    fn items<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let list = PyList::empty(py);
+        for item in self.inner.items.iter().flatten() {
+            list.append(to_py(py, item)?)?;
+        }
+        Ok(list.into_any())
+    }
+
+    fn value_if<'py>(&self, py: Python<'py>, kind: EventKind) -> PyResult<Bound<'py, PyAny>> {
+        if self.kind() == kind {
+            opt_to_py(py, self.inner.value.as_ref())
+        } else {
+            Ok(py.None().into_bound(py))
+        }
+    }
+}

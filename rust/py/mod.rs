@@ -1,0 +1,22 @@
+//! The Python bindings: the only module that uses pyo3.
+
+mod convert;
+mod errors;
+mod event;
+mod options;
+mod parser;
+mod sse;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<sse::SseEventPy>()?;
+    m.add_class::<sse::SseDecoderPy>()?;
+    m.add_class::<event::EventPy>()?;
+    m.add_class::<parser::StreamParserPy>()?;
+    m.add_class::<parser::CaptureParserPy>()?;
+    m.add_function(wrap_pyfunction!(parser::assemble, m)?)?;
+    Ok(())
+}

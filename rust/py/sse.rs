@@ -1,0 +1,100 @@
+//! `SseDecoder` and `SseEvent`: the plain WHATWG event-stream layer.
+
+use pyo3::prelude::*;
+
+use crate::sse::{FeedError, Framer, RawEvent};
+
+use super::errors::line_too_long;
+
+#[pyclass(name = "SseEvent", module = "deltafold", frozen, eq, skip_from_py_object)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct SseEventPy {
+    #[pyo3(get)]
+    event: String,
+    #[pyo3(get)]
+    data: String,
+    #[pyo3(get)]
+    id: String,
+    #[pyo3(get)]
+    retry: Option<u64>,
+}
+
+#[pymethods]
+impl SseEventPy {
+    fn __repr__(&self) -> String {
+        format!(
+            "SseEvent(event={:?}, data={:?}, id={:?}, retry={:?})",
+            self.event, self.data, self.id, self.retry
+        )
+    }
+}
+
+impl SseEventPy {
+    fn from_raw(ev: &RawEvent<'_>) -> Self {
+        let event = if ev.event_type.is_empty() {
+            "message".to_string()
+        } else {
+            String::from_utf8_lossy(ev.event_type).into_owned()
+        };
+        SseEventPy {
+            event,
+            data: String::from_utf8_lossy(ev.data).into_owned(),
+            id: String::from_utf8_lossy(ev.last_event_id).into_owned(),
+            retry: ev.retry,
+        }
+    }
+}
+
+#[pyclass(name = "SseDecoder", module = "deltafold")]
+pub struct SseDecoderPy {
+    framer: Framer,
+}
+
+#[pymethods]
+impl SseDecoderPy {
+    #[new]
+    #[pyo3(signature = (*, max_line_bytes = 64 << 20))]
+    fn new(max_line_bytes: i64) -> PyResult<Self> {
+        let limit = usize::try_from(max_line_bytes)
+            .ok()
+            .filter(|v| *v > 0)
+            .ok_or_else(|| {
+                pyo3::exceptions::PyValueError::new_err("max_line_bytes must be a positive integer")
+            })?;
+        Ok(SseDecoderPy {
+            framer: Framer::new(limit),
+        })
+    }
+
+    fn feed(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<Vec<SseEventPy>> {
+        let mut out = Vec::new();
+        let result = self.framer.feed(data, |ev| {
+            out.push(SseEventPy::from_raw(ev));
+            Ok::<(), std::convert::Infallible>(())
+        });
+        match result {
+            Ok(()) => Ok(out),
+            Err(FeedError::Sink(never)) => match never {},
+            Err(FeedError::LineTooLong {
+                line_offset,
+                limit,
+                event_index,
+            }) => Err(line_too_long(py, line_offset, limit, event_index)),
+        }
+    }
+
+    fn finish(&mut self) -> Vec<SseEventPy> {
+        self.framer.finish();
+        Vec::new()
+    }
+
+    #[getter]
+    fn last_event_id(&self) -> String {
+        String::from_utf8_lossy(self.framer.last_event_id()).into_owned()
+    }
+
+    #[getter]
+    fn retry(&self) -> Option<u64> {
+        self.framer.retry()
+    }
+}

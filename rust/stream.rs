@@ -1,0 +1,310 @@
+//! The chat layer: drives the SSE framer, recognises `[DONE]` and error frames, decodes each
+//! payload and folds it into the assembler, applying the `on_error` policy and the limits.
+
+use crate::assemble::{Assembler, Options};
+use crate::chunk;
+use crate::error::{DecodeKind, ErrorKind, StreamError};
+use crate::event::{Event, EventKind};
+use crate::json::JsonErrorCode;
+use crate::limits::{LimitName, Limits};
+use crate::repair;
+use crate::sse::{FeedError, Framer, RawEvent};
+use crate::value::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnError {
+    #[default]
+    Raise,
+    Skip,
+    Repair,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Skipped,
+    Repaired,
+    Ignored,
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Skipped => "skipped",
+            Action::Repaired => "repaired",
+            Action::Ignored => "ignored",
+        }
+    }
+}
+
+/// Something that went wrong and was not raised, and what was done about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    /// The error class that would have been raised, or `DataAfterDone`.
+    pub kind: &'static str,
+    pub action: Action,
+    pub message: String,
+    pub byte_offset: u64,
+    pub event_index: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Config {
+    pub on_error: OnError,
+    pub options: Options,
+    pub limits: Limits,
+    pub allow_truncated: bool,
+    /// A capture of many streams: `[DONE]` closes one completion and starts the next.
+    pub capture: bool,
+}
+
+/// Everything but the framer, so the framer can lend events to it.
+struct Chat {
+    config: Config,
+    assembler: Assembler,
+    done: bool,
+    events_seen: u64,
+    data_bytes: u64,
+    problems: Vec<Problem>,
+    events: Vec<Event>,
+    completed: Vec<Value>,
+}
+
+pub struct ChatStream {
+    framer: Framer,
+    chat: Chat,
+}
+
+/// ASCII whitespace as `[DONE]` may be surrounded by it.
+fn trim(data: &[u8]) -> &[u8] {
+    let is_ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c');
+    let start = data.iter().position(|b| !is_ws(b)).unwrap_or(data.len());
+    let end = data.iter().rposition(|b| !is_ws(b)).map_or(start, |e| e + 1);
+    data.get(start..end).unwrap_or_default()
+}
+
+impl ChatStream {
+    pub fn new(config: Config) -> Self {
+        ChatStream {
+            framer: Framer::new(config.limits.max_line_bytes),
+            chat: Chat {
+                config,
+                assembler: Assembler::new(config.options, config.limits),
+                done: false,
+                events_seen: 0,
+                data_bytes: 0,
+                problems: Vec::new(),
+                events: Vec::new(),
+                completed: Vec::new(),
+            },
+        }
+    }
+
+    /// Consumes one read. In raise mode the first error is returned; the rest of the read is
+    /// kept, and the next call continues after the offending event.
+    pub fn feed(&mut self, input: &[u8]) -> Result<(), StreamError> {
+        let mut input = input;
+        loop {
+            let chat = &mut self.chat;
+            match self.framer.feed(input, |ev| chat.handle(ev)) {
+                Ok(()) => return Ok(()),
+                Err(FeedError::Sink(e)) => return Err(e),
+                Err(FeedError::LineTooLong {
+                    line_offset,
+                    limit,
+                    event_index,
+                }) => {
+                    let err = StreamError {
+                        kind: ErrorKind::Limit {
+                            limit: LimitName::LineBytes,
+                            maximum: limit as u64,
+                        },
+                        byte_offset: line_offset,
+                        event_index: Some(event_index),
+                        payload: None,
+                    };
+                    self.chat.report(err, Action::Skipped)?;
+                    input = &[];
+                }
+            }
+        }
+    }
+
+    /// End of input: the completion (in capture mode, the last stream's, if it had chunks).
+    pub fn finish(&mut self) -> Result<Option<Value>, StreamError> {
+        let inside_event = self.framer.finish();
+        let chat = &mut self.chat;
+        if chat.config.capture && !inside_event && chat.assembler.chunks() == 0 {
+            return Ok(None);
+        }
+        if inside_event || !(chat.done || chat.assembler.all_finished()) {
+            let err = StreamError {
+                kind: ErrorKind::Incomplete { inside_event },
+                byte_offset: self.framer.bytes_seen(),
+                event_index: Some(chat.events_seen),
+                payload: None,
+            };
+            if chat.config.allow_truncated || chat.config.on_error != OnError::Raise {
+                chat.problem(&err, Action::Ignored);
+            } else {
+                return Err(err);
+            }
+        }
+        if chat.config.capture && chat.assembler.chunks() == 0 {
+            return Ok(None);
+        }
+        if chat.config.options.events {
+            chat.assembler.finish_events(&mut chat.events);
+            let mut e = Event::new(EventKind::Done, None);
+            e.value = Some(chat.assembler.completion());
+            chat.events.push(e);
+        }
+        Ok(Some(chat.assembler.completion()))
+    }
+
+    pub fn snapshot(&self) -> Value {
+        self.chat.assembler.completion()
+    }
+
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.chat.events)
+    }
+
+    pub fn take_completed(&mut self) -> Vec<Value> {
+        std::mem::take(&mut self.chat.completed)
+    }
+
+    pub fn problems(&self) -> &[Problem] {
+        &self.chat.problems
+    }
+
+    pub fn done(&self) -> bool {
+        self.chat.done
+    }
+
+    pub fn bytes_seen(&self) -> u64 {
+        self.framer.bytes_seen()
+    }
+
+    pub fn buffered_bytes(&self) -> usize {
+        self.framer.buffered_bytes()
+    }
+
+    pub fn last_event_id(&self) -> &[u8] {
+        self.framer.last_event_id()
+    }
+}
+
+impl Chat {
+    fn handle(&mut self, ev: &RawEvent<'_>) -> Result<(), StreamError> {
+        self.events_seen = ev.index + 1;
+        let at = |kind| StreamError {
+            kind,
+            byte_offset: ev.data_offset,
+            event_index: Some(ev.index),
+            payload: None,
+        };
+        if self.done {
+            let err = at(ErrorKind::Incomplete {
+                inside_event: false,
+            });
+            self.problems.push(Problem {
+                kind: "DataAfterDone",
+                action: Action::Ignored,
+                message: "event after [DONE] ignored".to_string(),
+                byte_offset: err.byte_offset,
+                event_index: err.event_index,
+            });
+            return Ok(());
+        }
+        if trim(ev.data) == b"[DONE]" {
+            if self.config.capture {
+                self.completed.push(self.assembler.completion());
+                self.assembler = Assembler::new(self.config.options, self.config.limits);
+                self.data_bytes = 0;
+            } else {
+                self.done = true;
+            }
+            return Ok(());
+        }
+        self.data_bytes = self.data_bytes.saturating_add(ev.data.len() as u64);
+        if self.data_bytes > self.config.limits.max_buffer_bytes {
+            let err = at(ErrorKind::Limit {
+                limit: LimitName::BufferBytes,
+                maximum: self.config.limits.max_buffer_bytes,
+            });
+            return self.report(err, Action::Skipped);
+        }
+        if ev.event_type == b"error" {
+            let body = crate::json::parse(ev.data, self.config.limits.max_depth)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(ev.data).into_owned()));
+            return self.report(at(ErrorKind::Api { body }), Action::Skipped);
+        }
+        match self.apply(ev.data) {
+            Ok(()) => Ok(()),
+            Err(kind) => {
+                let repairable = matches!(kind, ErrorKind::Decode(DecodeKind::Syntax(_)));
+                if repairable && self.config.on_error == OnError::Repair {
+                    if let Some(fixed) = repair::repair(ev.data) {
+                        if self.apply(&fixed).is_ok() {
+                            let mut err = at(kind);
+                            err.payload = Some(ev.data.to_vec());
+                            self.problem(&err, Action::Repaired);
+                            return Ok(());
+                        }
+                    }
+                }
+                let mut err = at(kind);
+                if matches!(err.kind, ErrorKind::Decode(_)) {
+                    err.payload = Some(ev.data.to_vec());
+                }
+                self.report(err, Action::Skipped)
+            }
+        }
+    }
+
+    /// Decodes a payload and folds it in; nothing changes on error.
+    fn apply(&mut self, data: &[u8]) -> Result<(), ErrorKind> {
+        let limits = self.config.limits;
+        let chunk = chunk::decode(data, limits.max_depth).map_err(|d| match d {
+            DecodeKind::Syntax(e) if e.code == JsonErrorCode::TooDeep => ErrorKind::Limit {
+                limit: LimitName::Depth,
+                maximum: limits.max_depth as u64,
+            },
+            other => ErrorKind::Decode(other),
+        })?;
+        if let Some(body) = chunk.error {
+            return Err(ErrorKind::Api { body });
+        }
+        self.assembler
+            .apply(chunk, &mut self.events)
+            .map_err(|v| ErrorKind::Limit {
+                limit: v.limit,
+                maximum: v.maximum,
+            })
+    }
+
+    /// Raises in raise mode; otherwise records the problem (and an `error` event for in-band
+    /// errors) and carries on.
+    fn report(&mut self, err: StreamError, action: Action) -> Result<(), StreamError> {
+        if self.config.on_error == OnError::Raise {
+            return Err(err);
+        }
+        if let (ErrorKind::Api { body }, true) = (&err.kind, self.config.options.events) {
+            let mut e = Event::new(EventKind::Error, None);
+            e.value = Some(body.clone());
+            self.events.push(e);
+        }
+        self.problem(&err, action);
+        Ok(())
+    }
+
+    fn problem(&mut self, err: &StreamError, action: Action) {
+        self.problems.push(Problem {
+            kind: err.class_name(),
+            action,
+            message: err.to_string(),
+            byte_offset: err.byte_offset,
+            event_index: err.event_index,
+        });
+    }
+}
