@@ -7,6 +7,7 @@ use crate::chunk::{Chunk, ChoiceDelta, Content, Extras, Field, ToolCallDelta};
 use crate::event::{Event, EventKind, ListTrail, Snapshot, TextTrail};
 use crate::limits::{LimitName, Limits};
 use crate::partial::PartialJson;
+use crate::template::Slot;
 use crate::value::{Map, Value};
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -193,7 +194,7 @@ impl Assembler {
         }
         match chunk.usage {
             Field::Set(usage) => {
-                merge_usage(self.usage.get_or_insert_with(Map::new), usage);
+                merge_usage(self.usage.get_or_insert_with(Map::new), *usage);
                 if self.options.events {
                     let mut e = Event::new(EventKind::Usage, None);
                     e.value = self.usage.clone().map(Value::Object);
@@ -379,11 +380,12 @@ impl Assembler {
                 if !state.message_order.contains(&MessageKey::Audio) {
                     state.message_order.push(MessageKey::Audio);
                 }
-                merge_audio(state.audio.get_or_insert_with(Map::new), audio);
+                merge_audio(state.audio.get_or_insert_with(Map::new), *audio);
             }
         }
         match c.logprobs {
             Field::Set(lp) => {
+                let lp = *lp;
                 let s = state.logprobs.get_or_insert_with(LogprobsState::default);
                 if let Some(items) = lp.content {
                     if opts.events && !items.is_empty() {
@@ -422,6 +424,51 @@ impl Assembler {
                 }
             }
         }
+    }
+
+    /// Appends the varying string of a chunk that matched a [`Template`]: the whole effect
+    /// of such a chunk. False (and nothing changed) if the slot does not exist.
+    pub fn append(&mut self, slot: Slot, text: &str) -> bool {
+        let choice = match slot {
+            Slot::Content { choice }
+            | Slot::Refusal { choice }
+            | Slot::ToolArguments { choice, .. }
+            | Slot::FunctionArguments { choice } => choice,
+        };
+        let Ok(pos) = self.choices.binary_search_by_key(&choice, |c| c.index) else {
+            return false;
+        };
+        let Some(state) = self.choices.get_mut(pos) else {
+            return false;
+        };
+        match slot {
+            Slot::Content { .. } => state.content.push(text, false),
+            Slot::Refusal { .. } => state.refusal.push(text, false),
+            Slot::ToolArguments { index, .. } => {
+                let Some(call) = state
+                    .tool_calls
+                    .iter_mut()
+                    .find(|c| c.wire_index == Some(index))
+                else {
+                    return false;
+                };
+                call.arguments.push_str(text);
+                if let Some(p) = call.partial.as_mut() {
+                    p.feed(text.as_bytes());
+                }
+            }
+            Slot::FunctionArguments { .. } => {
+                let Some(f) = state.function_call.as_mut() else {
+                    return false;
+                };
+                f.arguments.push_str(text);
+                if let Some(p) = f.partial.as_mut() {
+                    p.feed(text.as_bytes());
+                }
+            }
+        }
+        self.chunks += 1;
+        true
     }
 
     /// End of stream with events: the pending done events of every choice.

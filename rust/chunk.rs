@@ -34,7 +34,54 @@ impl<T> Field<T> {
 }
 
 pub type Str<'a> = Cow<'a, str>;
-pub type Extras<'a> = indexmap::IndexMap<Str<'a>, Value>;
+
+/// Byte range of a string token in the payload: its opening quote to just after its closing
+/// quote. Recorded for the values [`crate::template`] may re-read in later chunks.
+pub type Span = (usize, usize);
+/// Keys the scanner does not know, in order; a duplicate key replaces the earlier value in
+/// place, as in a JSON object. Boxed and absent until used: most chunks have none, and the
+/// views stay small to move.
+#[derive(Debug, Default)]
+pub struct Extras<'a>(Option<Box<indexmap::IndexMap<Str<'a>, Value>>>);
+
+impl<'a> Extras<'a> {
+    pub fn insert(&mut self, key: Str<'a>, value: Value) {
+        self.0.get_or_insert_with(Box::default).insert(key, value);
+    }
+
+    pub fn remove(&mut self, key: &str) {
+        if let Some(m) = self.0.as_mut() {
+            m.shift_remove(key);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.as_ref().is_none_or(|m| m.is_empty())
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |m| m.len())
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.0.as_ref().and_then(|m| m.get(key))
+    }
+
+    pub fn has_array_value(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|m| m.values().any(|v| matches!(v, Value::Array(_))))
+    }
+}
+
+impl<'a> IntoIterator for Extras<'a> {
+    type Item = (Str<'a>, Value);
+    type IntoIter = std::iter::Flatten<std::option::IntoIter<indexmap::map::IntoIter<Str<'a>, Value>>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.map(|m| m.into_iter()).into_iter().flatten()
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct Chunk<'a> {
@@ -45,11 +92,12 @@ pub struct Chunk<'a> {
     pub system_fingerprint: Field<Str<'a>>,
     pub service_tier: Field<Str<'a>>,
     pub choices: Vec<ChoiceDelta<'a>>,
-    pub usage: Field<Map>,
+    pub usage: Field<Box<Map>>,
     /// Other top-level keys, in order, duplicates removed (last wins).
     pub extras: Extras<'a>,
     /// A non-null `error` value, or the whole payload when `"object": "error"`.
-    pub error: Option<Value>,
+    pub error: Option<Box<Value>>,
+    pub obfuscation_span: Option<Span>,
 }
 
 #[derive(Debug, Default)]
@@ -59,7 +107,7 @@ pub struct ChoiceDelta<'a> {
     pub index_pos: usize,
     pub delta: Option<Delta<'a>>,
     pub finish_reason: Field<Str<'a>>,
-    pub logprobs: Field<Logprobs>,
+    pub logprobs: Field<Box<Logprobs>>,
     pub extras: Extras<'a>,
 }
 
@@ -80,10 +128,12 @@ pub enum Content<'a> {
 pub struct Delta<'a> {
     pub role: Option<Str<'a>>,
     pub content: Option<Content<'a>>,
+    pub content_span: Option<Span>,
     pub refusal: Option<Str<'a>>,
+    pub refusal_span: Option<Span>,
     pub tool_calls: Vec<ToolCallDelta<'a>>,
-    pub function_call: Option<FunctionCallDelta<'a>>,
-    pub audio: Option<Map>,
+    pub function_call: Option<Box<FunctionCallDelta<'a>>>,
+    pub audio: Option<Box<Map>>,
     /// Other delta keys with non-null values, in order (last wins on duplicates).
     pub extras: Extras<'a>,
 }
@@ -96,6 +146,7 @@ pub struct ToolCallDelta<'a> {
     pub kind: Option<Str<'a>>,
     pub name: Option<Str<'a>>,
     pub arguments: Option<Str<'a>>,
+    pub arguments_span: Option<Span>,
     pub function_extras: Extras<'a>,
     pub extras: Extras<'a>,
 }
@@ -104,6 +155,7 @@ pub struct ToolCallDelta<'a> {
 pub struct FunctionCallDelta<'a> {
     pub name: Option<Str<'a>>,
     pub arguments: Option<Str<'a>>,
+    pub arguments_span: Option<Span>,
     pub extras: Extras<'a>,
 }
 
@@ -137,6 +189,21 @@ fn string_or_null<'a>(r: &mut Reader<'a>, field: &'static str) -> R<Field<Str<'a
     // Validate the value first, so a syntax error inside it wins over the type error.
     r.skip_value().map_err(syntax)?;
     schema(field, "a string or null", pos)
+}
+
+/// Position of the next value (after whitespace).
+fn value_start(r: &mut Reader<'_>) -> usize {
+    r.peek();
+    r.pos()
+}
+
+/// A string-or-null with the span of the string.
+fn spanned<'a>(r: &mut Reader<'a>, field: &'static str) -> R<(Option<Str<'a>>, Option<Span>)> {
+    let at = value_start(r);
+    Ok(match opt_string(r, field)? {
+        Some(s) => (Some(s), Some((at, r.pos()))),
+        None => (None, None),
+    })
 }
 
 fn opt_string<'a>(r: &mut Reader<'a>, field: &'static str) -> R<Option<Str<'a>>> {
@@ -228,20 +295,73 @@ fn map_or_null(r: &mut Reader<'_>, field: &'static str) -> R<Field<Map>> {
 
 /// Decodes one payload. `max_depth` bounds nesting (the top-level object is depth 1).
 pub fn decode(payload: &[u8], max_depth: usize) -> R<Chunk<'_>> {
+    decode_after(payload, max_depth, &[]).map(|d| d.chunk)
+}
+
+/// A decoded chunk and the length of its header: the bytes from the payload start through
+/// `"choices":`, when only the fixed header keys (id, object, created, model,
+/// system_fingerprint, service_tier) come before `choices` and none of them comes after.
+#[derive(Debug)]
+pub struct Decoded<'a> {
+    pub chunk: Chunk<'a>,
+    pub header_len: Option<usize>,
+}
+
+fn is_header_key(key: &str) -> bool {
+    matches!(
+        key,
+        "id" | "object" | "created" | "model" | "system_fingerprint" | "service_tier"
+    )
+}
+
+/// Like [`decode`], but when the payload starts with `known_header` (the header of the last
+/// chunk applied), those bytes are not read again: streams repeat id, model and created
+/// byte for byte on every chunk, and applying them again would change nothing. The caller
+/// must only pass a header that it applied, from a chunk with `header_len` set.
+pub fn decode_after<'a>(payload: &'a [u8], max_depth: usize, known_header: &[u8]) -> R<Decoded<'a>> {
     let mut r = Reader::new(payload, max_depth);
-    let pos = {
-        r.peek();
-        r.pos()
-    };
-    if !r.begin_object().map_err(syntax)? {
-        r.skip_value().map_err(syntax)?;
-        r.end().map_err(syntax)?;
-        return schema("the payload", "a JSON object", pos);
-    }
     let mut chunk = Chunk::default();
-    let mut object_is_error = false;
     let mut first = true;
-    while let Some(key) = r.next_key(&mut first).map_err(syntax)? {
+    let mut resumed_key: Option<Str<'a>> = None;
+    if !known_header.is_empty() && payload.starts_with(known_header) {
+        r.resume_in_object(known_header.len());
+        first = false;
+        resumed_key = Some(Cow::Borrowed("choices"));
+    } else {
+        let pos = {
+            r.peek();
+            r.pos()
+        };
+        if !r.begin_object().map_err(syntax)? {
+            r.skip_value().map_err(syntax)?;
+            r.end().map_err(syntax)?;
+            return schema("the payload", "a JSON object", pos);
+        }
+    }
+    let mut object_is_error = false;
+    let mut header_len = None;
+    let mut header_only = true;
+    let mut seen_choices = false;
+    loop {
+        let key = match resumed_key.take() {
+            Some(k) => k,
+            None => match r.next_key(&mut first).map_err(syntax)? {
+                Some(k) => k,
+                None => break,
+            },
+        };
+        if key == "choices" {
+            if header_only && !seen_choices {
+                header_len = Some(r.pos());
+            }
+            seen_choices = true;
+        } else if is_header_key(&key) {
+            if seen_choices {
+                header_len = None;
+            }
+        } else if !seen_choices {
+            header_only = false;
+        }
         match key.as_ref() {
             "id" => chunk.id = string_or_null(&mut r, "id")?,
             "model" => chunk.model = string_or_null(&mut r, "model")?,
@@ -251,19 +371,37 @@ pub fn decode(payload: &[u8], max_depth: usize) -> R<Chunk<'_>> {
             }
             "service_tier" => chunk.service_tier = string_or_null(&mut r, "service_tier")?,
             "choices" => chunk.choices = choices(&mut r)?,
-            "usage" => chunk.usage = map_or_null(&mut r, "usage")?,
-            "obfuscation" => r.skip_value().map_err(syntax)?,
+            "usage" => {
+                chunk.usage = match map_or_null(&mut r, "usage")? {
+                    Field::Set(m) => Field::Set(Box::new(m)),
+                    Field::Null => Field::Null,
+                    Field::Absent => Field::Absent,
+                }
+            }
+            "obfuscation" => {
+                let at = value_start(&mut r);
+                let is_string = r.take_string().map_err(syntax)?.is_some();
+                chunk.obfuscation_span = if is_string {
+                    Some((at, r.pos()))
+                } else {
+                    r.skip_value().map_err(syntax)?;
+                    None
+                };
+            }
             "object" => {
                 // A chunk's own `object` is not checked (Azure sends "", Perplexity a "done"
                 // marker), except the one value that announces an error frame.
                 match r.take_string().map_err(syntax)? {
                     Some(s) => object_is_error = s == "error",
-                    None => r.skip_value().map_err(syntax)?,
+                    None => {
+                        object_is_error = false;
+                        r.skip_value().map_err(syntax)?
+                    }
                 }
             }
             "error" => {
                 let v = r.read_value().map_err(syntax)?;
-                chunk.error = if v.is_null() { None } else { Some(v) };
+                chunk.error = if v.is_null() { None } else { Some(Box::new(v)) };
             }
             _ => {
                 let v = r.read_value().map_err(syntax)?;
@@ -273,9 +411,9 @@ pub fn decode(payload: &[u8], max_depth: usize) -> R<Chunk<'_>> {
     }
     r.end().map_err(syntax)?;
     if object_is_error && chunk.error.is_none() {
-        chunk.error = Some(crate::json::parse(payload, max_depth).map_err(syntax)?);
+        chunk.error = Some(Box::new(crate::json::parse(payload, max_depth).map_err(syntax)?));
     }
-    Ok(chunk)
+    Ok(Decoded { chunk, header_len })
 }
 
 fn created<'a>(r: &mut Reader<'a>) -> R<Field<&'a str>> {
@@ -341,7 +479,7 @@ fn choice<'a>(r: &mut Reader<'a>) -> R<ChoiceDelta<'a>> {
             "finish_reason" => c.finish_reason = string_or_null(r, "finish_reason")?,
             "logprobs" => {
                 c.logprobs = if object_or_null(r, "logprobs")? {
-                    Field::Set(logprobs(r)?)
+                    Field::Set(Box::new(logprobs(r)?))
                 } else {
                     Field::Null
                 }
@@ -377,7 +515,10 @@ fn delta<'a>(r: &mut Reader<'a>) -> R<Delta<'a>> {
     while let Some(key) = r.next_key(&mut first).map_err(syntax)? {
         match key.as_ref() {
             "content" => {
+                let at = value_start(r);
+                d.content_span = None;
                 d.content = if let Some(s) = r.take_string().map_err(syntax)? {
+                    d.content_span = Some((at, r.pos()));
                     Some(Content::Text(s))
                 } else {
                     value_array_or_null(r, "content")
@@ -388,7 +529,7 @@ fn delta<'a>(r: &mut Reader<'a>) -> R<Delta<'a>> {
             "role" => d.role = opt_string(r, "role")?,
             // Only repeats the choice index (some servers send it); not a message key.
             "index" => r.skip_value().map_err(syntax)?,
-            "refusal" => d.refusal = opt_string(r, "refusal")?,
+            "refusal" => (d.refusal, d.refusal_span) = spanned(r, "refusal")?,
             "tool_calls" => {
                 d.tool_calls.clear();
                 if array_or_null(r, "tool_calls")? {
@@ -400,14 +541,14 @@ fn delta<'a>(r: &mut Reader<'a>) -> R<Delta<'a>> {
             }
             "function_call" => {
                 d.function_call = if object_or_null(r, "function_call")? {
-                    Some(function_call(r)?)
+                    Some(Box::new(function_call(r)?))
                 } else {
                     None
                 }
             }
             "audio" => {
                 d.audio = match map_or_null(r, "audio")? {
-                    Field::Set(m) => Some(m),
+                    Field::Set(m) => Some(Box::new(m)),
                     _ => None,
                 }
             }
@@ -416,7 +557,7 @@ fn delta<'a>(r: &mut Reader<'a>) -> R<Delta<'a>> {
                 if v.is_null() {
                     // A null increment changes nothing; drop an earlier duplicate so the
                     // last occurrence wins.
-                    d.extras.shift_remove(&key);
+                    d.extras.remove(&key);
                 } else {
                     add_extra(&mut d.extras, key, v);
                 }
@@ -468,7 +609,10 @@ fn tool_call<'a>(r: &mut Reader<'a>) -> R<ToolCallDelta<'a>> {
                     while let Some(fk) = r.next_key(&mut first_key).map_err(syntax)? {
                         match fk.as_ref() {
                             "name" => t.name = opt_string(r, "function.name")?,
-                            "arguments" => t.arguments = opt_string(r, "function.arguments")?,
+                            "arguments" => {
+                                (t.arguments, t.arguments_span) =
+                                    spanned(r, "function.arguments")?
+                            }
                             _ => {
                                 let v = r.read_value().map_err(syntax)?;
                                 add_extra(&mut t.function_extras, fk, v);
@@ -492,7 +636,9 @@ fn function_call<'a>(r: &mut Reader<'a>) -> R<FunctionCallDelta<'a>> {
     while let Some(key) = r.next_key(&mut first).map_err(syntax)? {
         match key.as_ref() {
             "name" => f.name = opt_string(r, "function_call.name")?,
-            "arguments" => f.arguments = opt_string(r, "function_call.arguments")?,
+            "arguments" => {
+                (f.arguments, f.arguments_span) = spanned(r, "function_call.arguments")?
+            }
             _ => {
                 let v = r.read_value().map_err(syntax)?;
                 add_extra(&mut f.extras, key, v);
@@ -526,7 +672,7 @@ mod tests {
         assert_eq!(c.choices.len(), 1);
         let d = c.choices[0].delta.as_ref();
         assert!(matches!(d.and_then(|d| d.content.as_ref()), Some(Content::Text(t)) if t == "Hi"));
-        assert_eq!(c.usage, Field::Null);
+        assert!(matches!(c.usage, Field::Null));
         assert!(c.extras.is_empty(), "obfuscation must be dropped");
     }
 
@@ -559,6 +705,34 @@ mod tests {
     }
 
     #[test]
+    fn known_header_is_skipped_and_gives_the_same_chunk() {
+        let a = br#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"A"}}],"usage":null}"#;
+        let b = br#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"B"}}],"usage":null}"#;
+        let first = decode_after(a, 128, &[]).ok();
+        let n = first.as_ref().and_then(|d| d.header_len);
+        let header = n.map(|n| &a[..n]).unwrap_or_default();
+        assert!(header.ends_with(br#""choices":"#));
+        let second = decode_after(b, 128, header).ok();
+        let d = second.as_ref().and_then(|d| d.chunk.choices[0].delta.as_ref());
+        assert!(matches!(d.and_then(|d| d.content.as_ref()), Some(Content::Text(t)) if t == "B"));
+        assert_eq!(second.as_ref().and_then(|d| d.header_len), n);
+        assert!(second.map(|d| d.chunk.id.is_absent()).unwrap_or(false), "header not re-read");
+        // A different header is read in full.
+        let c = br#"{"id":"d","choices":[]}"#;
+        let third = decode_after(c, 128, header).ok();
+        assert_eq!(third.map(|d| d.chunk.id), Some(Field::Set(Cow::Borrowed("d"))));
+    }
+
+    #[test]
+    fn header_len_only_for_plain_headers() {
+        let len = |p: &[u8]| decode_after(p, 128, &[]).ok().and_then(|d| d.header_len);
+        assert!(len(br#"{"id":"a","choices":[]}"#).is_some());
+        assert_eq!(len(br#"{"x":1,"choices":[]}"#), None);
+        assert_eq!(len(br#"{"id":"a","choices":[],"id":"b"}"#), None);
+        assert!(len(br#"{"id":"a","choices":[],"usage":null}"#).is_some());
+    }
+
+    #[test]
     fn huge_index_is_read_not_allocated() {
         let c = decode(br#"{"choices":[{"index":4294967295,"delta":{}}]}"#, 128);
         assert_eq!(c.ok().map(|c| c.choices[0].index), Some(4_294_967_295));
@@ -576,9 +750,9 @@ mod tests {
     #[test]
     fn error_frames_are_recognised() {
         let c = decode(br#"{"error":{"message":"boom"}}"#, 128).ok().unwrap_or_default();
-        assert!(matches!(c.error, Some(Value::Object(_))));
+        assert!(matches!(c.error.as_deref(), Some(Value::Object(_))));
         let c = decode(br#"{"object":"error","message":"x"}"#, 128).ok().unwrap_or_default();
-        assert!(matches!(&c.error, Some(Value::Object(m)) if m.get("message") == Some(&Value::string("x"))));
+        assert!(matches!(c.error.as_deref(), Some(Value::Object(m)) if m.get("message") == Some(&Value::string("x"))));
         let c = decode(br#"{"error":null}"#, 128).ok().unwrap_or_default();
         assert!(c.error.is_none());
     }

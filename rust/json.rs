@@ -60,6 +60,28 @@ pub struct JsonError {
 
 pub type JsonResult<T> = Result<T, JsonError>;
 
+const PLAIN: u8 = 0;
+const HIGH: u8 = 1;
+const SPECIAL: u8 = 2;
+
+/// Classes of bytes inside a string: `"`, `\\` and control characters end a plain run;
+/// bytes from 0x80 need UTF-8 validation.
+static STOP: [u8; 256] = {
+    let mut table = [PLAIN; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = if i == b'"' as usize || i == b'\\' as usize || i < 0x20 {
+            SPECIAL
+        } else if i >= 0x80 {
+            HIGH
+        } else {
+            PLAIN
+        };
+        i += 1;
+    }
+    table
+};
+
 /// Maximal bytes of JSON whitespace.
 #[inline]
 fn is_ws(b: u8) -> bool {
@@ -123,6 +145,18 @@ impl<'a> Reader<'a> {
             Some(b) => Ok(b),
             None => self.err(JsonErrorCode::EofWhileParsing),
         }
+    }
+
+    /// Continues inside the top-level object at `pos`, after a key and its colon: the bytes
+    /// before `pos` are a prefix the caller already validated in an identical payload.
+    pub fn resume_in_object(&mut self, pos: usize) {
+        self.pos = pos.min(self.buf.len());
+        self.depth = 1;
+    }
+
+    /// Moves to `pos`, keeping the depth (for reading single tokens at known places).
+    pub fn resume_at(&mut self, pos: usize) {
+        self.pos = pos.min(self.buf.len());
     }
 
     /// After the top-level value: only whitespace may follow.
@@ -276,35 +310,83 @@ impl<'a> Reader<'a> {
         let start = self.pos + 1;
         let buf = self.buf;
         let rest = buf.get(start..).unwrap_or_default();
-        let Some(rel) = memchr::memchr2(b'"', b'\\', rest) else {
-            self.pos = buf.len();
-            return self.err(JsonErrorCode::EofWhileParsing);
-        };
-        let span = &rest[..rel];
-        if rest[rel] == b'"' {
-            self.check_plain(span, start)?;
-            self.pos = start + rel + 1;
-            // The span was checked to be valid UTF-8 by check_plain.
-            return match std::str::from_utf8(span) {
-                Ok(s) => Ok(Cow::Borrowed(s)),
-                Err(_) => self.err(JsonErrorCode::InvalidUtf8),
-            };
+        // A plain scan: strings in chunks (keys, ids, tokens) are short, and for them a call
+        // into a SIMD search costs more than it saves.
+        let mut i = 0;
+        let mut ascii = true;
+        while let Some(&b) = rest.get(i) {
+            match STOP[usize::from(b)] {
+                PLAIN => i += 1,
+                HIGH => {
+                    ascii = false;
+                    i += 1;
+                }
+                _ => break,
+            }
         }
-        self.read_escaped(start, rel)
+        match rest.get(i) {
+            Some(b'"') => {
+                let span = &rest[..i];
+                let text = if ascii {
+                    // SAFETY: every byte of the span is below 0x80, and ASCII is valid UTF-8.
+                    unsafe { std::str::from_utf8_unchecked(span) }
+                } else {
+                    match std::str::from_utf8(span) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            self.pos = start + e.valid_up_to();
+                            return self.err(JsonErrorCode::InvalidUtf8);
+                        }
+                    }
+                };
+                self.pos = start + i + 1;
+                Ok(Cow::Borrowed(text))
+            }
+            Some(b'\\') => {
+                if !ascii {
+                    if let Err(e) = std::str::from_utf8(&rest[..i]) {
+                        self.pos = start + e.valid_up_to();
+                        return self.err(JsonErrorCode::InvalidUtf8);
+                    }
+                }
+                self.read_escaped(start, i)
+            }
+            Some(_) => {
+                if !ascii {
+                    if let Err(e) = std::str::from_utf8(&rest[..i]) {
+                        self.pos = start + e.valid_up_to();
+                        return self.err(JsonErrorCode::InvalidUtf8);
+                    }
+                }
+                self.pos = start + i;
+                self.err(JsonErrorCode::ControlCharacterInString)
+            }
+            None => {
+                self.pos = buf.len();
+                self.err(JsonErrorCode::EofWhileParsing)
+            }
+        }
     }
 
-    /// Validates an escape-free span: no control characters, valid UTF-8.
+    /// Validates an escape-free span (no control characters, valid UTF-8) and returns it.
     #[inline]
-    fn check_plain(&mut self, span: &[u8], start: usize) -> JsonResult<()> {
-        if let Some(i) = span.iter().position(|&b| b < 0x20) {
+    fn check_plain<'s>(&mut self, span: &'s [u8], start: usize) -> JsonResult<&'s str> {
+        if span.iter().any(|&b| b < 0x20) {
+            let i = span.iter().position(|&b| b < 0x20).unwrap_or_default();
             self.pos = start + i;
             return self.err(JsonErrorCode::ControlCharacterInString);
         }
-        if let Err(e) = std::str::from_utf8(span) {
-            self.pos = start + e.valid_up_to();
-            return self.err(JsonErrorCode::InvalidUtf8);
+        if span.is_ascii() {
+            // SAFETY: every byte is below 0x80, and ASCII is valid UTF-8.
+            return Ok(unsafe { std::str::from_utf8_unchecked(span) });
         }
-        Ok(())
+        match std::str::from_utf8(span) {
+            Ok(s) => Ok(s),
+            Err(e) => {
+                self.pos = start + e.valid_up_to();
+                self.err(JsonErrorCode::InvalidUtf8)
+            }
+        }
     }
 
     /// Slow path: the string has escapes. `first_special` is the offset of the first `\`.
@@ -601,30 +683,9 @@ impl<'a> Reader<'a> {
         Ok(true)
     }
 
-    /// Validates the string at `pos` without building it (escapes are checked, not decoded).
+    /// Validates the string at `pos` (escapes included) without keeping it.
     fn skip_string(&mut self) -> JsonResult<()> {
-        let buf = self.buf;
-        let mut p = self.pos + 1;
-        loop {
-            let rest = buf.get(p..).unwrap_or_default();
-            let Some(rel) = memchr::memchr2(b'"', b'\\', rest) else {
-                self.pos = buf.len();
-                return self.err(JsonErrorCode::EofWhileParsing);
-            };
-            self.check_plain(&rest[..rel], p)?;
-            let special = p + rel;
-            if buf.get(special) == Some(&b'"') {
-                self.pos = special + 1;
-                return Ok(());
-            }
-            self.pos = special;
-            // Decoding into the scratch validates surrogate pairs exactly as reading would.
-            let mut scratch = std::mem::take(&mut self.scratch);
-            scratch.clear();
-            let next = self.unescape(special + 1, &mut scratch);
-            self.scratch = scratch;
-            p = next?;
-        }
+        self.read_string_raw().map(|_| ())
     }
 }
 

@@ -9,6 +9,7 @@
 //! - [`event`]: per-delta events and the trails their snapshots are read from;
 //! - [`partial`]: incremental partial JSON for tool-call arguments;
 //! - [`repair`]: structural repair of malformed chunk JSON;
+//! - [`template`]: the fast path for chunks that repeat the previous chunk's shape;
 //! - [`stream`]: the chat layer that drives all of the above.
 //!
 //! `py/` is the only place that uses pyo3, behind the default `python` feature.
@@ -23,6 +24,7 @@ pub mod partial;
 pub mod repair;
 pub mod sse;
 pub mod stream;
+pub mod template;
 pub mod value;
 
 #[cfg(feature = "python")]

@@ -9,6 +9,7 @@ use crate::json::JsonErrorCode;
 use crate::limits::{LimitName, Limits};
 use crate::repair;
 use crate::sse::{FeedError, Framer, RawEvent};
+use crate::template::Template;
 use crate::value::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -67,6 +68,10 @@ struct Chat {
     problems: Vec<Problem>,
     events: Vec<Event>,
     completed: Vec<Value>,
+    /// Header bytes of the last chunk applied (see `chunk::decode_after`).
+    header: Vec<u8>,
+    /// Shape of the last chunk decoded in full (see `template`); only without events.
+    template: Option<Template>,
 }
 
 pub struct ChatStream {
@@ -95,6 +100,8 @@ impl ChatStream {
                 problems: Vec::new(),
                 events: Vec::new(),
                 completed: Vec::new(),
+                header: Vec::new(),
+                template: None,
             },
         }
     }
@@ -204,23 +211,28 @@ impl Chat {
             payload: None,
         };
         if self.done {
-            let err = at(ErrorKind::Incomplete {
-                inside_event: false,
-            });
             self.problems.push(Problem {
                 kind: "DataAfterDone",
                 action: Action::Ignored,
                 message: "event after [DONE] ignored".to_string(),
-                byte_offset: err.byte_offset,
-                event_index: err.event_index,
+                byte_offset: ev.data_offset,
+                event_index: Some(ev.index),
             });
             return Ok(());
         }
-        if trim(ev.data) == b"[DONE]" {
+        let data = trim(ev.data);
+        // `data:` with nothing after it dispatches an empty event (WHATWG); servers use it as a
+        // keep-alive, so it carries no chunk rather than being invalid JSON.
+        if data.is_empty() {
+            return Ok(());
+        }
+        if data == b"[DONE]" {
             if self.config.capture {
                 self.completed.push(self.assembler.completion());
                 self.assembler = Assembler::new(self.config.options, self.config.limits);
                 self.data_bytes = 0;
+                self.header.clear();
+                self.template = None;
             } else {
                 self.done = true;
             }
@@ -239,13 +251,20 @@ impl Chat {
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(ev.data).into_owned()));
             return self.report(at(ErrorKind::Api { body }), Action::Skipped);
         }
-        match self.apply(ev.data) {
+        if let Some(t) = &self.template {
+            if let Some(text) = t.read(ev.data) {
+                if self.assembler.append(t.slot, &text) {
+                    return Ok(());
+                }
+            }
+        }
+        match self.apply(ev.data, true) {
             Ok(()) => Ok(()),
             Err(kind) => {
                 let repairable = matches!(kind, ErrorKind::Decode(DecodeKind::Syntax(_)));
                 if repairable && self.config.on_error == OnError::Repair {
                     if let Some(fixed) = repair::repair(ev.data) {
-                        if self.apply(&fixed).is_ok() {
+                        if self.apply(&fixed, false).is_ok() {
                             let mut err = at(kind);
                             err.payload = Some(ev.data.to_vec());
                             self.problem(&err, Action::Repaired);
@@ -262,25 +281,47 @@ impl Chat {
         }
     }
 
-    /// Decodes a payload and folds it in; nothing changes on error.
-    fn apply(&mut self, data: &[u8]) -> Result<(), ErrorKind> {
+    /// Decodes a payload and folds it in; nothing changes on error. With `reuse_header`, a
+    /// header identical to the last chunk's is skipped rather than read again.
+    fn apply(&mut self, data: &[u8], reuse_header: bool) -> Result<(), ErrorKind> {
         let limits = self.config.limits;
-        let chunk = chunk::decode(data, limits.max_depth).map_err(|d| match d {
+        let known: &[u8] = if reuse_header { &self.header } else { &[] };
+        let decoded = chunk::decode_after(data, limits.max_depth, known).map_err(|d| match d {
             DecodeKind::Syntax(e) if e.code == JsonErrorCode::TooDeep => ErrorKind::Limit {
                 limit: LimitName::Depth,
                 maximum: limits.max_depth as u64,
             },
             other => ErrorKind::Decode(other),
         })?;
+        let header_len = decoded.header_len;
+        let chunk = decoded.chunk;
         if let Some(body) = chunk.error {
-            return Err(ErrorKind::Api { body });
+            return Err(ErrorKind::Api { body: *body });
         }
+        // Learned before the chunk is consumed; kept only if it applies. Every chunk applied
+        // in full replaces the template, so a template never outlives a change it would undo.
+        let learned = if reuse_header && !self.config.options.events {
+            Template::learn(data, &chunk)
+        } else {
+            None
+        };
         self.assembler
             .apply(chunk, &mut self.events)
             .map_err(|v| ErrorKind::Limit {
                 limit: v.limit,
                 maximum: v.maximum,
-            })
+            })?;
+        self.template = learned;
+        match header_len.and_then(|n| data.get(..n)) {
+            Some(h) if reuse_header => {
+                if h != self.header.as_slice() {
+                    self.header.clear();
+                    self.header.extend_from_slice(h);
+                }
+            }
+            _ => self.header.clear(),
+        }
+        Ok(())
     }
 
     /// Raises in raise mode; otherwise records the problem (and an `error` event for in-band

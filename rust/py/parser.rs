@@ -13,9 +13,6 @@ use super::errors::{problem_to_py, to_pyerr};
 use super::event::EventPy;
 use super::options;
 
-const DEFAULT_LINE: i64 = 64 << 20;
-const DEFAULT_BUFFER: i64 = 256 << 20;
-
 /// Releasing the GIL costs microseconds; worth it only for inputs this large.
 const DETACH_BYTES: usize = 1 << 20;
 
@@ -45,8 +42,8 @@ impl StreamParserPy {
         events = false,
         partial_arguments = false,
         allow_truncated = false,
-        max_line_bytes = DEFAULT_LINE,
-        max_buffer_bytes = DEFAULT_BUFFER,
+        max_line_bytes = 67108864,
+        max_buffer_bytes = 268435456,
         max_choice_index = 1024,
         max_tool_calls = 1024,
         max_depth = 128,
@@ -156,8 +153,8 @@ impl CaptureParserPy {
         *,
         on_error = "raise",
         allow_truncated = false,
-        max_line_bytes = DEFAULT_LINE,
-        max_buffer_bytes = DEFAULT_BUFFER,
+        max_line_bytes = 67108864,
+        max_buffer_bytes = 268435456,
         max_choice_index = 1024,
         max_tool_calls = 1024,
         max_depth = 128,
@@ -220,8 +217,8 @@ impl CaptureParserPy {
     *,
     on_error = "raise",
     allow_truncated = false,
-    max_line_bytes = DEFAULT_LINE,
-    max_buffer_bytes = DEFAULT_BUFFER,
+    max_line_bytes = 67108864,
+    max_buffer_bytes = 268435456,
     max_choice_index = 1024,
     max_tool_calls = 1024,
     max_depth = 128,

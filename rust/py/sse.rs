@@ -53,7 +53,7 @@ pub struct SseDecoderPy {
 #[pymethods]
 impl SseDecoderPy {
     #[new]
-    #[pyo3(signature = (*, max_line_bytes = 64 << 20))]
+    #[pyo3(signature = (*, max_line_bytes = 67108864))]
     fn new(max_line_bytes: i64) -> PyResult<Self> {
         let limit = usize::try_from(max_line_bytes)
             .ok()

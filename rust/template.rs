@@ -1,0 +1,200 @@
+//! The fast path for repeated chunk shapes.
+//!
+//! A live stream sends hundreds of chunks that differ from the previous one in a single string:
+//! the content token (or an argument fragment), plus the `obfuscation` padding. Everything
+//! else, header, `"choices":[{"index":0,"delta":{"content":`, `"logprobs":null,...`, is
+//! byte-identical. After a chunk is fully decoded and applied, [`Template::learn`] records its
+//! bytes around that one string, provided re-applying everything else would change nothing.
+//! A later payload that has the same bytes around a valid string is then folded in by
+//! appending that string alone, with the same result as decoding it in full.
+//!
+//! Only a byte-exact match is taken: anything else, including an invalid string, goes through
+//! the full decoder, which reports errors with their positions.
+
+use std::borrow::Cow;
+
+use crate::chunk::{Chunk, Content, Field, Span};
+use crate::json::Reader;
+use crate::value::Value;
+
+/// Which accumulator the varying string goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    Content { choice: u64 },
+    Refusal { choice: u64 },
+    ToolArguments { choice: u64, index: u64 },
+    FunctionArguments { choice: u64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    /// Bytes before the varying string's opening quote.
+    prefix: Vec<u8>,
+    /// Bytes after it: up to the obfuscation string when `suffix` is set, else to the end.
+    middle: Vec<u8>,
+    /// Bytes after the obfuscation string, when one follows the varying string.
+    suffix: Option<Vec<u8>>,
+    pub slot: Slot,
+}
+
+/// The varying string of a chunk, or why there is none.
+fn target(chunk: &Chunk<'_>) -> Option<(Slot, Span)> {
+    let mut found: Option<(Slot, Span)> = None;
+    let mut empty_found: Option<(Slot, Span)> = None;
+    let mut others = 0usize;
+    let mut offer = |slot: Slot, span: Option<Span>, text: &str| {
+        if let Some(span) = span {
+            if text.is_empty() {
+                empty_found.get_or_insert((slot, span));
+            } else {
+                others += usize::from(found.is_some());
+                found.get_or_insert((slot, span));
+            }
+        }
+    };
+    for c in &chunk.choices {
+        let choice = c.index;
+        // List values append and would not be idempotent on re-application.
+        if c.extras.has_array_value() {
+            return None;
+        }
+        if let Field::Set(lp) = &c.logprobs {
+            let appends = |l: &Option<Vec<Value>>| l.as_ref().is_some_and(|v| !v.is_empty());
+            if appends(&lp.content) || appends(&lp.refusal) {
+                return None;
+            }
+        }
+        let Some(d) = &c.delta else { continue };
+        if !d.extras.is_empty() || d.audio.is_some() {
+            return None;
+        }
+        match &d.content {
+            Some(Content::Text(t)) => offer(Slot::Content { choice }, d.content_span, t),
+            Some(Content::Parts(_)) => return None,
+            None => {}
+        }
+        if let Some(t) = &d.refusal {
+            offer(Slot::Refusal { choice }, d.refusal_span, t);
+        }
+        for t in &d.tool_calls {
+            // Without an index a fragment with a name starts a new call: not idempotent.
+            let index = t.index?;
+            if let Some(a) = &t.arguments {
+                offer(Slot::ToolArguments { choice, index }, t.arguments_span, a);
+            }
+        }
+        if let Some(f) = &d.function_call {
+            if let Some(a) = &f.arguments {
+                offer(Slot::FunctionArguments { choice }, f.arguments_span, a);
+            }
+        }
+    }
+    if others > 0 {
+        return None;
+    }
+    found.or(empty_found)
+}
+
+impl Template {
+    /// The template of a fully decoded chunk, if it has exactly one varying string and
+    /// everything else in it is idempotent.
+    pub fn learn(payload: &[u8], chunk: &Chunk<'_>) -> Option<Template> {
+        let (slot, (start, end)) = target(chunk)?;
+        let prefix = payload.get(..start)?.to_vec();
+        let (middle, suffix) = match chunk.obfuscation_span {
+            Some((os, oe)) if os >= end => (
+                payload.get(end..os)?.to_vec(),
+                Some(payload.get(oe..)?.to_vec()),
+            ),
+            _ => (payload.get(end..)?.to_vec(), None),
+        };
+        Some(Template {
+            prefix,
+            middle,
+            suffix,
+            slot,
+        })
+    }
+
+    /// The varying string, if `payload` has this template's shape around a valid string.
+    pub fn read<'a>(&self, payload: &'a [u8]) -> Option<Cow<'a, str>> {
+        if !payload.starts_with(&self.prefix) || payload.get(self.prefix.len()) != Some(&b'"') {
+            return None;
+        }
+        // Depth is irrelevant here: only strings are read.
+        let mut r = Reader::new(payload, 1);
+        r.resume_at(self.prefix.len());
+        let text = r.take_string().ok()??;
+        let rest = payload.get(r.pos()..)?;
+        match &self.suffix {
+            None => (rest == self.middle.as_slice()).then_some(text),
+            Some(suffix) => {
+                if !rest.starts_with(&self.middle) {
+                    return None;
+                }
+                let at = r.pos() + self.middle.len();
+                if payload.get(at) != Some(&b'"') {
+                    return None;
+                }
+                r.resume_at(at);
+                r.take_string().ok()??;
+                let tail = payload.get(r.pos()..)?;
+                (tail == suffix.as_slice()).then_some(text)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunk::decode_after;
+
+    fn learn(p: &[u8]) -> Option<Template> {
+        let d = decode_after(p, 128, &[]).ok()?;
+        Template::learn(p, &d.chunk)
+    }
+
+    const A: &[u8] = br#"{"id":"x","choices":[{"index":0,"delta":{"content":"He"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"abc"}"#;
+
+    #[test]
+    fn same_shape_reads_the_new_string_even_with_other_obfuscation() {
+        let t = learn(A);
+        assert_eq!(t.as_ref().map(|t| t.slot), Some(Slot::Content { choice: 0 }));
+        let b = br#"{"id":"x","choices":[{"index":0,"delta":{"content":"llo \"q\""},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"zzzzzz"}"#;
+        assert_eq!(t.as_ref().and_then(|t| t.read(b)).as_deref(), Some("llo \"q\""));
+    }
+
+    #[test]
+    fn anything_else_is_not_matched() {
+        let Some(t) = learn(A) else { panic!("no template") };
+        let cases: [&[u8]; 5] = [
+            br#"{"id":"y","choices":[{"index":0,"delta":{"content":"He"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"abc"}"#,
+            br#"{"id":"x","choices":[{"index":0,"delta":{"content":"He"},"logprobs":null,"finish_reason":"stop"}],"usage":null,"obfuscation":"abc"}"#,
+            br#"{"id":"x","choices":[{"index":0,"delta":{"content":"a\q"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"abc"}"#,
+            br#"{"id":"x","choices":[{"index":0,"delta":{"content":5},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"abc"}"#,
+            br#"{"id":"x","choices":[{"index":0,"delta":{"content":"He"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"abc"} x"#,
+        ];
+        for c in cases {
+            assert_eq!(t.read(c), None, "{}", String::from_utf8_lossy(c));
+        }
+        let ctrl = b"{\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\x01\"},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null,\"obfuscation\":\"abc\"}";
+        assert_eq!(t.read(ctrl), None);
+    }
+
+    #[test]
+    fn chunks_that_would_not_reapply_cleanly_have_no_template() {
+        let none: [&[u8]; 5] = [
+            br#"{"choices":[{"index":0,"delta":{"content":"a","refusal":"b"}}]}"#,
+            br#"{"choices":[{"index":0,"delta":{"content":"a"},"logprobs":{"content":[{"t":1}]}}]}"#,
+            br#"{"choices":[{"index":0,"delta":{"tool_calls":[{"function":{"name":"f","arguments":"{"}}]}}]}"#,
+            br#"{"choices":[{"index":0,"delta":{"content":"a","reasoning_content":"r"}}]}"#,
+            br#"{"choices":[{"index":0,"delta":{"content":"a"},"token_ids":[1]}]}"#,
+        ];
+        for p in none {
+            assert_eq!(learn(p), None, "{}", String::from_utf8_lossy(p));
+        }
+        let tool = learn(br#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"function":{"arguments":"{\""}}]}}]}"#);
+        assert_eq!(tool.map(|t| t.slot), Some(Slot::ToolArguments { choice: 0, index: 1 }));
+    }
+}
