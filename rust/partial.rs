@@ -1,0 +1,1559 @@
+//! Incremental partial JSON for streamed tool-call arguments.
+//!
+//! Tool-call arguments arrive as fragments of one JSON document. [`PartialJson`] consumes each
+//! fragment once (a resumable tokenizer: work is proportional to the new bytes, never a re-parse
+//! of the whole buffer) and [`PartialJson::snapshot`] captures "the value so far" in O(depth)
+//! without copying any text: completed children and string pieces live in persistent cons-lists
+//! shared between the parser and every snapshot. Only [`PartialSnapshot::to_value`] builds a
+//! [`Value`], when the caller actually reads it.
+//!
+//! The value so far follows jiter's `partial_mode="trailing-strings"` (observed with jiter 0.19):
+//! - an unfinished string value is kept as its text so far, minus any escape or UTF-8 sequence
+//!   cut in the middle (a high surrogate waiting for its low half counts as cut);
+//! - an unfinished literal (`tru`, `nul`) or number that is not yet a complete number (`-`, `1.`,
+//!   `1e`, `1e+`) is dropped; a number that is complete so far (`12`, `1.5`, `1e5`) is kept, even
+//!   though more digits may follow;
+//! - an unfinished key, a key without its colon or value, is dropped;
+//! - unfinished arrays and objects are closed;
+//! - a dropped top-level value, empty input and whitespace give no value at all.
+//!
+//! Duplicate keys keep the first key's position and the last complete value.
+//!
+//! The parser is strict RFC 8259 on everything else: once the text can no longer be the prefix
+//! of a valid JSON document it is *failed* and gives no value. This differs from jiter where
+//! jiter is lenient: jiter ignores anything after a complete top-level value (`[1]]`, `1 2`) and
+//! stops silently at a missing comma (`[1 2`); in partial mode it drops a UTF-8 sequence cut by
+//! the closing quote (`"a\xc3"`); it accepts `NaN`/`Infinity` unless told not to. Lone
+//! surrogate escapes, other invalid UTF-8 and control characters in strings fail, as in jiter.
+//! Nesting deeper than `max_depth` open containers fails too.
+
+use std::fmt;
+use std::mem;
+use std::sync::Arc;
+
+use crate::value::{Map, Value};
+
+/// Incremental parser for one partial JSON document.
+#[derive(Clone)]
+pub struct PartialJson {
+    /// Open containers allowed at once; one more fails the parser.
+    max_depth: usize,
+    state: State,
+    /// The open containers, outermost first.
+    stack: Vec<Frame>,
+    /// The top-level value once it is complete.
+    root: Option<Node>,
+    /// The text of the string value or number being read, shared with snapshots.
+    text: Text,
+    /// The object key being read; never shared, since snapshots drop unfinished keys.
+    key: String,
+    /// The start of a multi-byte UTF-8 character cut by the end of a fragment.
+    utf8: Utf8Tail,
+    failed: bool,
+}
+
+/// The value of a [`PartialJson`] at one moment. Cheap to take, keep and clone.
+#[derive(Clone, Default)]
+pub struct PartialSnapshot {
+    root: Option<Node>,
+}
+
+impl PartialJson {
+    pub fn new(max_depth: usize) -> Self {
+        PartialJson {
+            max_depth,
+            state: State::Value,
+            stack: Vec::new(),
+            root: None,
+            text: Text::default(),
+            key: String::new(),
+            utf8: Utf8Tail::default(),
+            failed: false,
+        }
+    }
+
+    /// Consume one fragment: amortised O(fragment.len()). After a syntax error (the text can no
+    /// longer be a prefix of valid JSON) or nesting deeper than `max_depth`, the parser is failed:
+    /// further feeds are ignored and snapshots have no value.
+    pub fn feed(&mut self, fragment: &[u8]) {
+        if self.failed {
+            return;
+        }
+        let mut pos = 0;
+        while pos < fragment.len() {
+            match self.step(fragment, pos) {
+                Ok(next) => pos = next,
+                Err(Invalid) => {
+                    self.fail();
+                    return;
+                }
+            }
+        }
+    }
+
+    pub fn failed(&self) -> bool {
+        self.failed
+    }
+
+    /// The value so far, in O(depth): the open containers are closed into new nodes that share
+    /// every completed child and string piece with the parser.
+    pub fn snapshot(&self) -> PartialSnapshot {
+        if self.failed {
+            return PartialSnapshot::default();
+        }
+        let mut open = match self.state {
+            State::Str { key: false, .. } => Some(Node::String(self.text.clone())),
+            State::Num(num) if num.is_complete() => Some(Node::Number(self.text.clone())),
+            _ => None,
+        };
+        if self.stack.is_empty() {
+            return PartialSnapshot {
+                root: open.or_else(|| self.root.clone()),
+            };
+        }
+        for frame in self.stack.iter().rev() {
+            let closed = match frame {
+                Frame::Array { items } => {
+                    let mut items = items.clone();
+                    if let Some(item) = open.take() {
+                        items.push(item);
+                    }
+                    Node::Array(items)
+                }
+                Frame::Object { entries, key } => {
+                    let mut entries = entries.clone();
+                    if let (Some(key), Some(value)) = (key, open.take()) {
+                        entries.push(Entry {
+                            key: Arc::clone(key),
+                            value,
+                        });
+                    }
+                    Node::Object(entries)
+                }
+            };
+            open = Some(closed);
+        }
+        PartialSnapshot { root: open }
+    }
+
+    fn fail(&mut self) {
+        self.failed = true;
+        // A failed parser only answers "no value": release what it held.
+        self.stack = Vec::new();
+        self.root = None;
+        self.text = Text::default();
+        self.key = String::new();
+    }
+
+    /// Consume at least one byte from `input[pos..]` (or change state so that the next step
+    /// will), returning the position to continue from.
+    fn step(&mut self, input: &[u8], pos: usize) -> Result<usize, Invalid> {
+        let byte = *input.get(pos).ok_or(Invalid)?;
+        match self.state {
+            State::Str { key, escape } => self.string(input, pos, key, escape),
+            State::Num(num) => self.number(input, pos, num),
+            State::Lit { rest, value } => {
+                let (&expected, rest) = rest.split_first().ok_or(Invalid)?;
+                if byte != expected {
+                    return Err(Invalid);
+                }
+                if rest.is_empty() {
+                    self.complete_value(value.node())?;
+                } else {
+                    self.state = State::Lit { rest, value };
+                }
+                Ok(pos + 1)
+            }
+            _ if is_whitespace(byte) => Ok(skip_whitespace(input, pos)),
+            State::Value => self.value_start(byte, pos, false),
+            State::FirstItem => self.value_start(byte, pos, true),
+            State::FirstKey | State::Key => match byte {
+                b'"' => {
+                    self.key.clear();
+                    self.state = State::Str {
+                        key: true,
+                        escape: Escape::None,
+                    };
+                    Ok(pos + 1)
+                }
+                b'}' if self.state == State::FirstKey => self.close().map(|()| pos + 1),
+                _ => Err(Invalid),
+            },
+            State::Colon if byte == b':' => {
+                self.state = State::Value;
+                Ok(pos + 1)
+            }
+            State::Colon => Err(Invalid),
+            State::AfterValue => {
+                match (self.stack.last(), byte) {
+                    (Some(Frame::Array { .. }), b',') => self.state = State::Value,
+                    (Some(Frame::Object { .. }), b',') => self.state = State::Key,
+                    (Some(Frame::Array { .. }), b']') | (Some(Frame::Object { .. }), b'}') => {
+                        self.close()?
+                    }
+                    _ => return Err(Invalid),
+                }
+                Ok(pos + 1)
+            }
+        }
+    }
+
+    fn value_start(&mut self, byte: u8, pos: usize, first_item: bool) -> Result<usize, Invalid> {
+        let literal = |rest, value| State::Lit { rest, value };
+        self.state = match byte {
+            b'"' => State::Str {
+                key: false,
+                escape: Escape::None,
+            },
+            // The number state reads the first byte itself.
+            b'-' | b'0'..=b'9' => {
+                self.state = State::Num(Num::Start);
+                return Ok(pos);
+            }
+            b't' => literal(b"rue", Literal::True),
+            b'f' => literal(b"alse", Literal::False),
+            b'n' => literal(b"ull", Literal::Null),
+            b'[' => {
+                self.open(Frame::Array {
+                    items: List::default(),
+                })?;
+                State::FirstItem
+            }
+            b'{' => {
+                self.open(Frame::Object {
+                    entries: List::default(),
+                    key: None,
+                })?;
+                State::FirstKey
+            }
+            b']' if first_item => return self.close().map(|()| pos + 1),
+            _ => return Err(Invalid),
+        };
+        Ok(pos + 1)
+    }
+
+    fn open(&mut self, frame: Frame) -> Result<(), Invalid> {
+        if self.stack.len() >= self.max_depth {
+            return Err(Invalid);
+        }
+        self.stack.push(frame);
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<(), Invalid> {
+        let node = match self.stack.pop().ok_or(Invalid)? {
+            Frame::Array { items } => Node::Array(items),
+            Frame::Object { entries, .. } => Node::Object(entries),
+        };
+        self.complete_value(node)
+    }
+
+    fn complete_value(&mut self, node: Node) -> Result<(), Invalid> {
+        self.state = State::AfterValue;
+        match self.stack.last_mut() {
+            None => self.root = Some(node),
+            Some(Frame::Array { items }) => items.push(node),
+            Some(Frame::Object { entries, key }) => {
+                let key = key.take().ok_or(Invalid)?;
+                entries.push(Entry { key, value: node });
+            }
+        }
+        Ok(())
+    }
+
+    fn string(
+        &mut self,
+        input: &[u8],
+        pos: usize,
+        key: bool,
+        escape: Escape,
+    ) -> Result<usize, Invalid> {
+        let byte = *input.get(pos).ok_or(Invalid)?;
+        if !self.utf8.is_empty() {
+            self.utf8.push(byte)?;
+            // A copy, so the decoded text does not borrow `self` while it is appended.
+            let pending = self.utf8;
+            match std::str::from_utf8(pending.bytes()) {
+                Ok(text) => {
+                    self.append(key, text);
+                    self.utf8 = Utf8Tail::default();
+                }
+                // Still a valid start of a character: wait for the next byte.
+                Err(e) if e.error_len().is_none() => {}
+                Err(_) => return Err(Invalid),
+            }
+            return Ok(pos + 1);
+        }
+        let next_escape = match escape {
+            Escape::None => {
+                let rest = input.get(pos..).ok_or(Invalid)?;
+                let run = rest
+                    .iter()
+                    .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                    .unwrap_or(rest.len());
+                if run > 0 {
+                    let (plain, after) = rest.split_at_checked(run).ok_or(Invalid)?;
+                    self.plain_text(plain, after.is_empty(), key)?;
+                    return Ok(pos + run);
+                }
+                match byte {
+                    b'"' => {
+                        self.end_string(key)?;
+                        return Ok(pos + 1);
+                    }
+                    b'\\' => Escape::Backslash,
+                    _ => return Err(Invalid),
+                }
+            }
+            Escape::Backslash => {
+                let unescaped = match byte {
+                    b'"' => '"',
+                    b'\\' => '\\',
+                    b'/' => '/',
+                    b'b' => '\u{8}',
+                    b'f' => '\u{c}',
+                    b'n' => '\n',
+                    b'r' => '\r',
+                    b't' => '\t',
+                    b'u' => {
+                        self.state = State::Str {
+                            key,
+                            escape: Escape::Hex {
+                                high: None,
+                                digits: 0,
+                                code: 0,
+                            },
+                        };
+                        return Ok(pos + 1);
+                    }
+                    _ => return Err(Invalid),
+                };
+                self.append_char(key, unescaped);
+                Escape::None
+            }
+            Escape::Hex { high, digits, code } => {
+                let digit = char::from(byte).to_digit(16).ok_or(Invalid)?;
+                // At most four hex digits: fits in a u32 before the u16 narrowing.
+                let code = (u32::from(code) << 4) | digit;
+                let code = u16::try_from(code).map_err(|_| Invalid)?;
+                if digits < 3 {
+                    Escape::Hex {
+                        high,
+                        digits: digits + 1,
+                        code,
+                    }
+                } else {
+                    match (high, code) {
+                        (None, 0xD800..=0xDBFF) => Escape::LowBackslash { high: code },
+                        (None, 0xDC00..=0xDFFF) => return Err(Invalid),
+                        (None, _) => {
+                            let c = char::from_u32(u32::from(code)).ok_or(Invalid)?;
+                            self.append_char(key, c);
+                            Escape::None
+                        }
+                        (Some(high), 0xDC00..=0xDFFF) => {
+                            let scalar = 0x10000
+                                + ((u32::from(high) - 0xD800) << 10)
+                                + (u32::from(code) - 0xDC00);
+                            let c = char::from_u32(scalar).ok_or(Invalid)?;
+                            self.append_char(key, c);
+                            Escape::None
+                        }
+                        (Some(_), _) => return Err(Invalid),
+                    }
+                }
+            }
+            Escape::LowBackslash { high } if byte == b'\\' => Escape::LowU { high },
+            Escape::LowU { high } if byte == b'u' => Escape::Hex {
+                high: Some(high),
+                digits: 0,
+                code: 0,
+            },
+            // A high surrogate must be followed by the `\u` of its low half.
+            Escape::LowBackslash { .. } | Escape::LowU { .. } => return Err(Invalid),
+        };
+        self.state = State::Str {
+            key,
+            escape: next_escape,
+        };
+        Ok(pos + 1)
+    }
+
+    /// Unescaped string bytes (no quote, backslash or control byte). A character cut by the end
+    /// of the fragment is kept pending; cut anywhere else it is invalid.
+    fn plain_text(
+        &mut self,
+        plain: &[u8],
+        at_fragment_end: bool,
+        key: bool,
+    ) -> Result<(), Invalid> {
+        match std::str::from_utf8(plain) {
+            Ok(text) => {
+                self.append(key, text);
+                Ok(())
+            }
+            Err(e) => {
+                let (valid, tail) = plain.split_at_checked(e.valid_up_to()).ok_or(Invalid)?;
+                let valid = std::str::from_utf8(valid).map_err(|_| Invalid)?;
+                self.append(key, valid);
+                if e.error_len().is_some() || !at_fragment_end {
+                    return Err(Invalid);
+                }
+                for &byte in tail {
+                    self.utf8.push(byte)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn end_string(&mut self, key: bool) -> Result<(), Invalid> {
+        if key {
+            match self.stack.last_mut() {
+                Some(Frame::Object { key: pending, .. }) => {
+                    *pending = Some(Arc::from(self.key.as_str()));
+                }
+                _ => return Err(Invalid),
+            }
+            self.state = State::Colon;
+            Ok(())
+        } else {
+            let text = mem::take(&mut self.text);
+            self.complete_value(Node::String(text))
+        }
+    }
+
+    fn append(&mut self, key: bool, text: &str) {
+        if key {
+            self.key.push_str(text);
+        } else {
+            self.text.append(text);
+        }
+    }
+
+    fn append_char(&mut self, key: bool, c: char) {
+        let mut buf = [0; 4];
+        self.append(key, c.encode_utf8(&mut buf));
+    }
+
+    fn number(&mut self, input: &[u8], pos: usize, mut num: Num) -> Result<usize, Invalid> {
+        let rest = input.get(pos..).ok_or(Invalid)?;
+        let mut used = 0;
+        for &byte in rest {
+            match num.next(byte) {
+                Some(next) => {
+                    num = next;
+                    used += 1;
+                }
+                None => break,
+            }
+        }
+        let (digits, after) = rest.split_at_checked(used).ok_or(Invalid)?;
+        self.text
+            .append(std::str::from_utf8(digits).map_err(|_| Invalid)?);
+        self.state = State::Num(num);
+        if !after.is_empty() {
+            // The number ended before this byte, which the after-value state reads next.
+            if !num.is_complete() {
+                return Err(Invalid);
+            }
+            let text = mem::take(&mut self.text);
+            self.complete_value(Node::Number(text))?;
+        }
+        Ok(pos + used)
+    }
+}
+
+impl fmt::Debug for PartialJson {
+    // Summary only: the tree can be deep and large.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PartialJson")
+            .field("depth", &self.stack.len())
+            .field("max_depth", &self.max_depth)
+            .field("state", &self.state)
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialSnapshot {
+    /// True when [`Self::to_value`] will return a value.
+    pub fn has_value(&self) -> bool {
+        self.root.is_some()
+    }
+
+    /// Materialise the value. None if nothing is parseable yet or the parser failed. O(size),
+    /// iterative (no recursion proportional to depth).
+    pub fn to_value(&self) -> Option<Value> {
+        self.root.as_ref().map(materialise)
+    }
+}
+
+impl fmt::Debug for PartialSnapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PartialSnapshot")
+            .field("has_value", &self.has_value())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Marks input that can no longer be a prefix of valid JSON (or is nested too deep).
+#[derive(Debug)]
+struct Invalid;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// A value must come: at the start, after `:`, after `,` in an array.
+    Value,
+    /// After `[`: a value or `]`.
+    FirstItem,
+    /// After `{`: a key or `}`.
+    FirstKey,
+    /// After `,` in an object.
+    Key,
+    Colon,
+    /// After a complete value: `,` or the enclosing closer; only whitespace at the top level.
+    AfterValue,
+    Str {
+        key: bool,
+        escape: Escape,
+    },
+    Num(Num),
+    Lit {
+        rest: &'static [u8],
+        value: Literal,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Escape {
+    None,
+    Backslash,
+    /// Inside `\uXXXX`; `high` is the high surrogate this escape must complete.
+    Hex {
+        high: Option<u16>,
+        digits: u8,
+        code: u16,
+    },
+    LowBackslash {
+        high: u16,
+    },
+    LowU {
+        high: u16,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Literal {
+    True,
+    False,
+    Null,
+}
+
+impl Literal {
+    fn node(self) -> Node {
+        match self {
+            Literal::True => Node::Bool(true),
+            Literal::False => Node::Bool(false),
+            Literal::Null => Node::Null,
+        }
+    }
+}
+
+/// Position in the RFC 8259 number grammar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Num {
+    Start,
+    Minus,
+    Zero,
+    Int,
+    Dot,
+    Frac,
+    Exp,
+    ExpSign,
+    ExpDigits,
+}
+
+impl Num {
+    /// The state after `byte`, or None when `byte` does not continue the number.
+    fn next(self, byte: u8) -> Option<Num> {
+        use Num::*;
+        Some(match (self, byte) {
+            (Start, b'-') => Minus,
+            (Start | Minus, b'0') => Zero,
+            (Start | Minus, b'1'..=b'9') | (Int, b'0'..=b'9') => Int,
+            (Zero | Int, b'.') => Dot,
+            (Dot | Frac, b'0'..=b'9') => Frac,
+            (Zero | Int | Frac, b'e' | b'E') => Exp,
+            (Exp, b'+' | b'-') => ExpSign,
+            (Exp | ExpSign | ExpDigits, b'0'..=b'9') => ExpDigits,
+            _ => return None,
+        })
+    }
+
+    /// A valid number if the input stopped here.
+    fn is_complete(self) -> bool {
+        matches!(self, Num::Zero | Num::Int | Num::Frac | Num::ExpDigits)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Utf8Tail {
+    bytes: [u8; 4],
+    len: u8,
+}
+
+impl Utf8Tail {
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn push(&mut self, byte: u8) -> Result<(), Invalid> {
+        let slot = self.bytes.get_mut(usize::from(self.len)).ok_or(Invalid)?;
+        *slot = byte;
+        self.len += 1;
+        Ok(())
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or_default()
+    }
+}
+
+#[derive(Clone)]
+enum Frame {
+    Array {
+        items: List<Node>,
+    },
+    Object {
+        entries: List<Entry>,
+        /// The completed key waiting for its value.
+        key: Option<Arc<str>>,
+    },
+}
+
+/// A value in persistent form. Cloning is O(1).
+#[derive(Clone)]
+enum Node {
+    Null,
+    Bool(bool),
+    Number(Text),
+    String(Text),
+    Array(List<Node>),
+    Object(List<Entry>),
+}
+
+#[derive(Clone)]
+struct Entry {
+    key: Arc<str>,
+    value: Node,
+}
+
+/// String or number text as pieces, newest first.
+type Text = List<String>;
+
+/// A persistent list, newest element first: pushing shares the old list as the tail.
+struct List<T: Reclaim>(Option<Arc<Cons<T>>>);
+
+struct Cons<T: Reclaim> {
+    head: T,
+    tail: List<T>,
+}
+
+impl<T: Reclaim> Default for List<T> {
+    fn default() -> Self {
+        List(None)
+    }
+}
+
+impl<T: Reclaim> Clone for List<T> {
+    fn clone(&self) -> Self {
+        List(self.0.clone())
+    }
+}
+
+impl<T: Reclaim> List<T> {
+    fn push(&mut self, head: T) {
+        let tail = List(self.0.take());
+        self.0 = Some(Arc::new(Cons { head, tail }));
+    }
+
+    fn iter(&self) -> ListIter<'_, T> {
+        ListIter(self.0.as_deref())
+    }
+}
+
+impl Text {
+    /// Appends in place while no snapshot shares the newest piece, so text read without
+    /// snapshots stays one growing string; a shared piece is never mutated.
+    fn append(&mut self, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        match self.0.as_mut().and_then(Arc::get_mut) {
+            Some(newest) => newest.head.push_str(text),
+            None => self.push(text.to_owned()),
+        }
+    }
+
+    fn concat(&self) -> String {
+        let pieces: Vec<&str> = self.iter().map(String::as_str).collect();
+        let mut out = String::with_capacity(pieces.iter().map(|p| p.len()).sum());
+        for piece in pieces.iter().rev() {
+            out.push_str(piece);
+        }
+        out
+    }
+}
+
+struct ListIter<'a, T: Reclaim>(Option<&'a Cons<T>>);
+
+impl<'a, T: Reclaim> Iterator for ListIter<'a, T> {
+    type Item = &'a T;
+
+    fn next(&mut self) -> Option<&'a T> {
+        let cons = self.0?;
+        self.0 = cons.tail.0.as_deref();
+        Some(&cons.head)
+    }
+}
+
+/// A cons cell whose last owner let go of it. Dropping goes through an explicit work list: a
+/// list of 200k pieces or a tree 100k levels deep would overflow the stack if dropped
+/// recursively. Only cells actually being freed are queued; a list still shared (say, with the
+/// parser while a snapshot is dropped) is released with one atomic decrement and no allocation.
+enum Doomed {
+    Nodes(Cons<Node>),
+    Entries(Cons<Entry>),
+    Pieces(Cons<String>),
+}
+
+trait Reclaim: Sized {
+    fn doom(cell: Cons<Self>) -> Doomed;
+    /// Moves every list this value owns onto `work`, so dropping the value cannot recurse.
+    fn release(&mut self, work: &mut Vec<Doomed>);
+}
+
+impl Reclaim for String {
+    fn doom(cell: Cons<Self>) -> Doomed {
+        Doomed::Pieces(cell)
+    }
+
+    fn release(&mut self, _work: &mut Vec<Doomed>) {}
+}
+
+impl Reclaim for Node {
+    fn doom(cell: Cons<Self>) -> Doomed {
+        Doomed::Nodes(cell)
+    }
+
+    fn release(&mut self, work: &mut Vec<Doomed>) {
+        match self {
+            Node::Null | Node::Bool(_) => {}
+            Node::Number(text) | Node::String(text) => text.release(work),
+            Node::Array(items) => items.release(work),
+            Node::Object(entries) => entries.release(work),
+        }
+    }
+}
+
+impl Reclaim for Entry {
+    fn doom(cell: Cons<Self>) -> Doomed {
+        Doomed::Entries(cell)
+    }
+
+    fn release(&mut self, work: &mut Vec<Doomed>) {
+        self.value.release(work);
+    }
+}
+
+impl<T: Reclaim> List<T> {
+    /// Lets go of the list; its first cell comes back when this was the last owner.
+    fn take_last_owned(&mut self) -> Option<Cons<T>> {
+        // `into_inner`, not `try_unwrap`: when two threads drop the last two owners at once,
+        // exactly one of them gets the cell to dismantle.
+        self.0.take().and_then(Arc::into_inner)
+    }
+
+    fn release(&mut self, work: &mut Vec<Doomed>) {
+        if let Some(cell) = self.take_last_owned() {
+            work.push(T::doom(cell));
+        }
+    }
+}
+
+/// Empties a freed cell (its head's lists go to `work`) and returns its tail to continue with.
+fn unlink<T: Reclaim>(mut cell: Cons<T>, work: &mut Vec<Doomed>) -> Option<Doomed> {
+    cell.head.release(work);
+    cell.tail.take_last_owned().map(T::doom)
+}
+
+impl<T: Reclaim> Drop for List<T> {
+    fn drop(&mut self) {
+        let Some(first) = self.take_last_owned() else {
+            return;
+        };
+        let mut work = Vec::new();
+        let mut current = Some(T::doom(first));
+        while let Some(doomed) = current.take().or_else(|| work.pop()) {
+            current = match doomed {
+                Doomed::Nodes(cell) => unlink(cell, &mut work),
+                Doomed::Entries(cell) => unlink(cell, &mut work),
+                Doomed::Pieces(cell) => unlink(cell, &mut work),
+            };
+        }
+    }
+}
+
+/// A container being materialised: its children still to do (newest first, so `pop` yields
+/// them in document order) and the values done so far.
+enum Build<'a> {
+    Array {
+        todo: Vec<&'a Node>,
+        done: Vec<Value>,
+    },
+    Object {
+        todo: Vec<&'a Entry>,
+        done: Map,
+        key: Option<&'a str>,
+    },
+}
+
+impl<'a> Build<'a> {
+    fn next_child(&mut self) -> Option<&'a Node> {
+        match self {
+            Build::Array { todo, .. } => todo.pop(),
+            Build::Object { todo, key, .. } => {
+                let entry = todo.pop()?;
+                *key = Some(&entry.key);
+                Some(&entry.value)
+            }
+        }
+    }
+
+    fn accept(&mut self, value: Value) {
+        match self {
+            Build::Array { done, .. } => done.push(value),
+            Build::Object { done, key, .. } => {
+                if let Some(key) = key.take() {
+                    // A repeated key keeps its first position and takes the later value.
+                    done.insert(key.to_owned(), value);
+                }
+            }
+        }
+    }
+
+    fn finish(self) -> Value {
+        match self {
+            Build::Array { done, .. } => Value::Array(done),
+            Build::Object { done, .. } => Value::Object(done),
+        }
+    }
+}
+
+fn materialise(root: &Node) -> Value {
+    let mut open: Vec<Build<'_>> = Vec::new();
+    let mut next = Some(root);
+    let mut finished: Option<Value> = None;
+    loop {
+        if let Some(node) = next.take() {
+            finished = match node {
+                Node::Null => Some(Value::Null),
+                Node::Bool(b) => Some(Value::Bool(*b)),
+                Node::Number(text) => Some(Value::Number(text.concat().into_boxed_str())),
+                Node::String(text) => Some(Value::String(text.concat())),
+                Node::Array(items) => {
+                    let todo: Vec<&Node> = items.iter().collect();
+                    let done = Vec::with_capacity(todo.len());
+                    open.push(Build::Array { todo, done });
+                    None
+                }
+                Node::Object(entries) => {
+                    let todo: Vec<&Entry> = entries.iter().collect();
+                    let done = Map::with_capacity(todo.len());
+                    open.push(Build::Object {
+                        todo,
+                        done,
+                        key: None,
+                    });
+                    None
+                }
+            };
+        }
+        let Some(top) = open.last_mut() else {
+            return finished.unwrap_or_default();
+        };
+        if let Some(value) = finished.take() {
+            top.accept(value);
+        }
+        match top.next_child() {
+            Some(child) => next = Some(child),
+            None => finished = open.pop().map(Build::finish),
+        }
+    }
+}
+
+fn is_whitespace(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+fn skip_whitespace(input: &[u8], pos: usize) -> usize {
+    let rest = input.get(pos..).unwrap_or_default();
+    pos + rest
+        .iter()
+        .position(|&b| !is_whitespace(b))
+        .unwrap_or(rest.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fmt::Write as _;
+    use std::time::Instant;
+
+    /// Compact JSON with keys in order; numbers as their source text; only `"`, `\` and
+    /// control characters escaped, so expected values read like the input.
+    fn render(value: &Value) -> String {
+        let mut out = String::new();
+        render_into(value, &mut out);
+        out
+    }
+
+    fn render_into(value: &Value, out: &mut String) {
+        match value {
+            Value::Null => out.push_str("null"),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Number(text) => out.push_str(text),
+            Value::String(s) => render_str(s, out),
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    render_into(item, out);
+                }
+                out.push(']');
+            }
+            Value::Object(map) => {
+                out.push('{');
+                for (i, (k, v)) in map.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    render_str(k, out);
+                    out.push(':');
+                    render_into(v, out);
+                }
+                out.push('}');
+            }
+        }
+    }
+
+    fn render_str(s: &str, out: &mut String) {
+        out.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                c if u32::from(c) < 0x20 => {
+                    let _ = write!(out, "\\u{:04x}", u32::from(c));
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+
+    fn one_shot(input: &[u8]) -> PartialJson {
+        let mut parser = PartialJson::new(128);
+        parser.feed(input);
+        parser
+    }
+
+    fn parsed(input: &[u8]) -> Option<String> {
+        one_shot(input).snapshot().to_value().as_ref().map(render)
+    }
+
+    fn check_table(table: &[(&[u8], Option<&str>)]) {
+        for &(input, expected) in table {
+            let got = parsed(input);
+            assert_eq!(
+                got.as_deref(),
+                expected,
+                "input {:?}",
+                String::from_utf8_lossy(input)
+            );
+            // Byte by byte must agree with one shot on every row.
+            let mut parser = PartialJson::new(128);
+            for byte in input {
+                parser.feed(std::slice::from_ref(byte));
+            }
+            let split = parser.snapshot().to_value().as_ref().map(render);
+            assert_eq!(split.as_deref(), expected, "bytewise {input:?}");
+        }
+    }
+
+    // Every expected value below is what jiter 0.19 returned for the same bytes with
+    // `from_json(input, partial_mode="trailing-strings", allow_inf_nan=False)`, rendered as
+    // JSON (jiter's 100000.0 for `1e5` is shown as the source text we keep); None where jiter
+    // raised. Rows where this parser deliberately differs are in `stricter_than_jiter`.
+
+    #[test]
+    fn empty_and_whitespace_have_no_value() {
+        check_table(&[
+            (b"", None),
+            (b" ", None),
+            (b"  \n", None),
+            (b"\t\r\n ", None),
+        ]);
+    }
+
+    #[test]
+    fn numbers_complete_so_far_are_kept_and_unfinished_ones_dropped() {
+        check_table(&[
+            (b"[1, 2", Some("[1,2]")),
+            (b"{\"a\": 12", Some("{\"a\":12}")),
+            (b"[1, 2,", Some("[1,2]")),
+            (b"[1, 2 ", Some("[1,2]")),
+            (b"{\"a\": 12 ", Some("{\"a\":12}")),
+            (b"{\"a\": 12,", Some("{\"a\":12}")),
+            (b"12", Some("12")),
+            (b"12 ", Some("12")),
+            (b"-0", Some("-0")),
+            (b"1.5", Some("1.5")),
+            (b"-", None),
+            (b"1.", None),
+            (b"[-", Some("[]")),
+            (b"[1.", Some("[]")),
+            (b"[1e", Some("[]")),
+            (b"[1E+", Some("[]")),
+            (b"{\"a\": -", Some("{}")),
+            (b"{\"a\": 1.", Some("{}")),
+            (b"{\"a\": 1e", Some("{}")),
+            (b"{\"a\": 1e+", Some("{}")),
+            (b"[1e5", Some("[1e5]")),
+            (b"[1e-5", Some("[1e-5]")),
+            (b"[1.5", Some("[1.5]")),
+            (b"[1.5e3", Some("[1.5e3]")),
+            (b"[-0.0e-0", Some("[-0.0e-0]")),
+            (b"[0", Some("[0]")),
+            (b"{\"x\": 5.", Some("{}")),
+            (b"{\"x\": 5.1", Some("{\"x\":5.1}")),
+            (
+                b"[123456789012345678901234567890",
+                Some("[123456789012345678901234567890]"),
+            ),
+            (b"[1, 2, 3]", Some("[1,2,3]")),
+            (b"[1 , 2 ", Some("[1,2]")),
+        ]);
+    }
+
+    #[test]
+    fn unfinished_literals_are_dropped() {
+        check_table(&[
+            (b"[tru", Some("[]")),
+            (b"tru", None),
+            (b"nul", None),
+            (b"n", None),
+            (b"[true", Some("[true]")),
+            (b"[true ", Some("[true]")),
+            (b"true", Some("true")),
+            (b"null", Some("null")),
+            (b"[nul", Some("[]")),
+            (b"{\"a\": tru", Some("{}")),
+            (b"{\"a\": true", Some("{\"a\":true}")),
+            (b"[1, tr", Some("[1]")),
+            (b"[1, t", Some("[1]")),
+            (b"[1, f", Some("[1]")),
+            (b"[1, n", Some("[1]")),
+            (b"[true, fals", Some("[true]")),
+            (b"[false", Some("[false]")),
+            (b"[true,", Some("[true]")),
+            (b"{\"a\":null", Some("{\"a\":null}")),
+            (b"{\"a\":nul", Some("{}")),
+            (b"{\"a\":n", Some("{}")),
+        ]);
+    }
+
+    #[test]
+    fn unfinished_keys_and_keys_without_values_are_dropped() {
+        check_table(&[
+            (b"{", Some("{}")),
+            (b"{  ", Some("{}")),
+            (b"{\"", Some("{}")),
+            (b"{\"a", Some("{}")),
+            (b"{\"a\"", Some("{}")),
+            (b"{\"a\"  ", Some("{}")),
+            (b"{\"a\":", Some("{}")),
+            (b"{\"a\"  :  ", Some("{}")),
+            (b"\t{\"a\"", Some("{}")),
+            (b"{\"ab\\", Some("{}")),
+            (b"{\"\\u00", Some("{}")),
+            (b"{\"caf\xc3", Some("{}")),
+            (b"{\"\":", Some("{}")),
+            (b"{\"\":1", Some("{\"\":1}")),
+            (b"{\"a\\u0000\":1", Some("{\"a\\u0000\":1}")),
+            (b"{\"a\": \"x", Some("{\"a\":\"x\"}")),
+            (b"{\"a\": \"x\"", Some("{\"a\":\"x\"}")),
+            (b"{\"a\": \"x\",", Some("{\"a\":\"x\"}")),
+            (b"{\"a\": \"x\", \"b", Some("{\"a\":\"x\"}")),
+            (b"{\"a\": \"x\", \"b\"", Some("{\"a\":\"x\"}")),
+            (b"{\"a\": \"x\", \"b\":", Some("{\"a\":\"x\"}")),
+            (b"{\"a\": \"x\", \"b\": ", Some("{\"a\":\"x\"}")),
+            (b"{\"a\":\"b\",\"c", Some("{\"a\":\"b\"}")),
+            (b"{\"a\":\"b\"  ", Some("{\"a\":\"b\"}")),
+        ]);
+    }
+
+    #[test]
+    fn unfinished_containers_are_closed() {
+        check_table(&[
+            (b"[", Some("[]")),
+            (b"[  ", Some("[]")),
+            (b" [1", Some("[1]")),
+            (b"[[", Some("[[]]")),
+            (b"[{", Some("[{}]")),
+            (b"[{\"a", Some("[{}]")),
+            (b"[\"a\",", Some("[\"a\"]")),
+            (b"[\"a\"", Some("[\"a\"]")),
+            (b"[\"a\"  ", Some("[\"a\"]")),
+            (b"{\"a\": [", Some("{\"a\":[]}")),
+            (b"{\"a\": {", Some("{\"a\":{}}")),
+            (b"{\"a\": {\"b", Some("{\"a\":{}}")),
+            (b"{\"a\": {\"b\"", Some("{\"a\":{}}")),
+            (b"{\"a\": {\"b\":", Some("{\"a\":{}}")),
+            (b"[{\"a\":[{\"b\":[", Some("[{\"a\":[{\"b\":[]}]}]")),
+            (
+                b"{\"a\": [1, {\"b\": \"c",
+                Some("{\"a\":[1,{\"b\":\"c\"}]}"),
+            ),
+            (b"[]", Some("[]")),
+            (b"[] ", Some("[]")),
+            (b"[1]   ", Some("[1]")),
+            (b"{}", Some("{}")),
+        ]);
+    }
+
+    #[test]
+    fn unfinished_strings_keep_their_text_without_cut_sequences() {
+        check_table(&[
+            (b"\"abc", Some("\"abc\"")),
+            (b"\"", Some("\"\"")),
+            (b"\"ab\\", Some("\"ab\"")),
+            (b"\"ab\\u00", Some("\"ab\"")),
+            (b"\"\\u", Some("\"\"")),
+            (b"\"\\u0", Some("\"\"")),
+            (b"\"\\u00e", Some("\"\"")),
+            (b"\"ab\\u00e9", Some("\"ab\u{e9}\"")),
+            (b"\"ab\\ud83d", Some("\"ab\"")),
+            (b"\"ab\\ud83d\\", Some("\"ab\"")),
+            (b"\"ab\\ud83d\\u", Some("\"ab\"")),
+            (b"\"ab\\ud83d\\ude0", Some("\"ab\"")),
+            (b"\"\\uD83D\\uDE0", Some("\"\"")),
+            (b"\"ab\\ud83d\\ude00", Some("\"ab\u{1f600}\"")),
+            (b"\"\\uD83D\\uDE00\"", Some("\"\u{1f600}\"")),
+            (b"\"x\\ud83d\\ude00y", Some("\"x\u{1f600}y\"")),
+            (b"[\"ab\\ud83d", Some("[\"ab\"]")),
+            (b"\"caf\xc3", Some("\"caf\"")),
+            (b"\"\xc3", Some("\"\"")),
+            (b"\"caf\xc3\xa9", Some("\"caf\u{e9}\"")),
+            (b"[\"caf\xc3", Some("[\"caf\"]")),
+            (b"\"\\u0000", Some("\"\\u0000\"")),
+            (b"\"\x7f", Some("\"\u{7f}\"")),
+            (
+                b"\"a\\/b\\b\\f\\n\\r\\t\\\"\\\\",
+                Some("\"a/b\\u0008\\u000c\\u000a\\u000d\\u0009\\\"\\\\\""),
+            ),
+        ]);
+    }
+
+    #[test]
+    fn repeated_keys_keep_first_position_and_last_complete_value() {
+        check_table(&[
+            (b"{\"a\":1,\"b\":2,\"a\":3}", Some("{\"a\":3,\"b\":2}")),
+            (b"{\"a\":1,\"b\":2,\"a\":\"x", Some("{\"a\":\"x\",\"b\":2}")),
+            (b"{\"a\":1,\"b\":2,\"a\":", Some("{\"a\":1,\"b\":2}")),
+            (b"{\"a\":1,\"b\":2,\"a\"", Some("{\"a\":1,\"b\":2}")),
+            (b"{\"a\":1,\"b\":2,\"a\":tr", Some("{\"a\":1,\"b\":2}")),
+            (b"{\"a\":1,\"b\":2,\"a\":[", Some("{\"a\":[],\"b\":2}")),
+            (b"{\"a\":1,\"b\":2,\"a\":{\"c", Some("{\"a\":{},\"b\":2}")),
+        ]);
+    }
+
+    #[test]
+    fn invalid_input_fails() {
+        // jiter raised on every one of these.
+        let table: &[(&[u8], Option<&str>)] = &[
+            (b"[1,]", None),
+            (b"{\"a\":1,}", None),
+            (b"\"\\x", None),
+            (b"\"\\ud800\"", None),
+            (b"\"\\ud800x", None),
+            (b"\"\\udc00", None),
+            (b"\"\\ud83d\\n", None),
+            (b"\"\\ud83d\\u0041", None),
+            (b"\"\\ud83d\\ud83d", None),
+            (b"[01", None),
+            (b"[-x", None),
+            (b"[1.e", None),
+            (b"\"\t", None),
+            (b"\"a\nb", None),
+            (b"\"\xff", None),
+            (b"\"\xed\xa0\x80\"", None),
+            (b"\"\xed\xa0", None),
+            (b"\"\xc3(", None),
+            (b"\"\xf4\x90", None),
+            (b"\"\xe0\x80", None),
+            (b"\"\xc0", None),
+            (b"\xef\xbb\xbf[1]", None),
+            (b"[Infinity", None),
+            (b"[NaN", None),
+        ];
+        check_table(table);
+        for (input, _) in table {
+            assert!(one_shot(input).failed(), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn stricter_than_jiter() {
+        // jiter returns the value before the stray bytes (shown in comments); none of these
+        // can be the start of a JSON document, so the parser fails.
+        check_table(&[
+            (b"[1 2", None),             // jiter: [1]
+            (b"[1 2]", None),            // jiter: [1]
+            (b"1 2", None),              // jiter: 1
+            (b"[]x", None),              // jiter: []
+            (b"[1]]", None),             // jiter: [1]
+            (b"{\"a\":1}}", None),       // jiter: {"a": 1}
+            (b"{\"a\":1 \"b\":2", None), // jiter: {"a": 1}
+            // A UTF-8 sequence cut by the closing quote: jiter drops it in partial mode only
+            // (its non-partial mode rejects the same bytes).
+            (b"[\"a\xc3\"]", None),  // jiter: ["a"]
+            (b"\"\xe2\x80\"", None), // jiter: ""
+        ]);
+    }
+
+    #[test]
+    fn failed_parser_ignores_later_input() {
+        let mut parser = one_shot(b"[1,]");
+        assert!(parser.failed());
+        parser.feed(b"[2]");
+        assert!(parser.failed());
+        assert!(parser.snapshot().to_value().is_none());
+        assert!(!parser.snapshot().has_value());
+    }
+
+    #[test]
+    fn depth_limit_counts_open_containers() {
+        let mut at_limit = PartialJson::new(3);
+        at_limit.feed(b"[[{\"a\":1}]]");
+        assert!(!at_limit.failed());
+        assert_eq!(
+            at_limit
+                .snapshot()
+                .to_value()
+                .as_ref()
+                .map(render)
+                .as_deref(),
+            Some("[[{\"a\":1}]]")
+        );
+        let mut over = PartialJson::new(3);
+        over.feed(b"[[{\"a\":[");
+        assert!(over.failed());
+        let mut scalar_only = PartialJson::new(0);
+        scalar_only.feed(b"\"text\"");
+        assert_eq!(
+            scalar_only.snapshot().to_value(),
+            Some(Value::String("text".into()))
+        );
+        scalar_only = PartialJson::new(0);
+        scalar_only.feed(b"[");
+        assert!(scalar_only.failed());
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_limit_fails_without_overflow() {
+        let deep = "[".repeat(100_000);
+        let mut parser = PartialJson::new(4096);
+        parser.feed(deep.as_bytes());
+        assert!(parser.failed());
+        assert!(parser.snapshot().to_value().is_none());
+    }
+
+    #[test]
+    fn very_deep_trees_snapshot_materialise_and_drop_without_recursion() {
+        // A limit far above any real one proves nothing in here recurses per level: snapshot,
+        // to_value and the drops of parser, snapshot and value all see 100k levels.
+        let depth = 100_000;
+        let mut parser = PartialJson::new(depth);
+        let mut doc = "[{\"k\":".repeat(depth / 2);
+        doc.push_str("\"leaf");
+        parser.feed(doc.as_bytes());
+        assert!(!parser.failed());
+        let snapshot = parser.snapshot();
+        let value = snapshot.to_value();
+        // Walk down iteratively to check the shape without recursing.
+        let mut node = value.as_ref();
+        let mut levels = 0;
+        while let Some(v) = node {
+            node = match v {
+                Value::Array(items) => items.first(),
+                Value::Object(map) => map.get("k"),
+                Value::String(s) => {
+                    assert_eq!(s, "leaf");
+                    None
+                }
+                other => panic!("unexpected {other:?}"),
+            };
+            levels += 1;
+        }
+        assert_eq!(levels, depth + 1);
+        // `Value`'s own drop is recursive; take it apart level by level.
+        let mut pending: Vec<Value> = value.into_iter().collect();
+        while let Some(v) = pending.pop() {
+            match v {
+                Value::Array(items) => pending.extend(items),
+                Value::Object(map) => pending.extend(map.into_values()),
+                _ => {}
+            }
+        }
+        drop(snapshot);
+        parser.feed(b"\"");
+        parser.feed("}]".repeat(depth / 2).as_bytes());
+        assert!(!parser.failed());
+        assert!(parser.snapshot().has_value());
+        drop(parser);
+    }
+
+    /// xorshift64*: deterministic test randomness without a dependency.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    fn split_feed(input: &[u8], cuts: &[usize]) -> PartialJson {
+        let mut parser = PartialJson::new(128);
+        let mut start = 0;
+        for &cut in cuts {
+            parser.feed(&input[start..cut]);
+            start = cut;
+        }
+        parser.feed(&input[start..]);
+        parser
+    }
+
+    fn outcome(parser: &PartialJson) -> (bool, Option<Value>) {
+        (parser.failed(), parser.snapshot().to_value())
+    }
+
+    const SPLIT_DOCS: &[&[u8]] = &[
+        b"{\"location\": \"Paris, France\", \"unit\": \"celsius\", \"days\": [1, 2.5, -3e+2]}",
+        b"[true, false, null, {\"a\": {\"b\": [\"\\u00e9\\ud83d\\ude00\\n\"]}}, 0, -0.0E-1]",
+        b"  {\"caf\xc3\xa9\": \"\xe2\x82\xac \xf0\x9f\x98\x80 \\\"q\\\" \\\\ \\/\", \"\": []}  ",
+        b"\"top \\ud83d\\ude00 level\"",
+        b"123.456e789",
+        b"{\"a\":1,\"a\":{\"b\":null},\"a\":[]}",
+        b"[1, 2,, 3]",
+        b"{\"a\" 1}",
+        b"\"\\ud83d\\u0041\"",
+    ];
+
+    #[test]
+    fn every_two_way_and_three_way_split_gives_the_one_shot_result() {
+        for doc in SPLIT_DOCS {
+            let whole = outcome(&one_shot(doc));
+            for i in 0..=doc.len() {
+                assert_eq!(outcome(&split_feed(doc, &[i])), whole, "{doc:?} at {i}");
+                for j in i..=doc.len() {
+                    assert_eq!(outcome(&split_feed(doc, &[i, j])), whole, "{doc:?} {i} {j}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn snapshot_after_each_prefix_equals_a_fresh_parse_of_that_prefix() {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        for doc in SPLIT_DOCS {
+            for _ in 0..20 {
+                let mut parser = PartialJson::new(128);
+                let mut start = 0;
+                let mut kept = Vec::new();
+                while start < doc.len() {
+                    let end = (start + 1 + rng.below(4)).min(doc.len());
+                    parser.feed(&doc[start..end]);
+                    start = end;
+                    let fresh = one_shot(&doc[..end]);
+                    assert_eq!(outcome(&parser), outcome(&fresh), "{doc:?} prefix {end}");
+                    // Old snapshots must not change when the parser moves on.
+                    kept.push((parser.snapshot(), fresh.snapshot().to_value()));
+                }
+                for (snapshot, expected) in &kept {
+                    assert_eq!(&snapshot.to_value(), expected);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn snapshots_are_persistent_while_strings_grow_in_place() {
+        let mut parser = PartialJson::new(8);
+        parser.feed(b"{\"a\": [\"x");
+        let first = parser.snapshot();
+        parser.feed(b"y");
+        let second = parser.snapshot();
+        parser.feed(b"z\"");
+        drop(second);
+        parser.feed(b", 1");
+        let render_of = |s: &PartialSnapshot| s.to_value().as_ref().map(render);
+        assert_eq!(render_of(&first).as_deref(), Some("{\"a\":[\"x\"]}"));
+        assert_eq!(
+            render_of(&parser.snapshot()).as_deref(),
+            Some("{\"a\":[\"xyz\",1]}")
+        );
+        let cloned = parser.clone();
+        parser.feed(b"0]}");
+        assert_eq!(
+            render_of(&cloned.snapshot()).as_deref(),
+            Some("{\"a\":[\"xyz\",1]}")
+        );
+        assert_eq!(
+            render_of(&parser.snapshot()).as_deref(),
+            Some("{\"a\":[\"xyz\",10]}")
+        );
+    }
+
+    #[test]
+    fn types_can_cross_threads() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<PartialJson>();
+        assert_send_sync::<PartialSnapshot>();
+    }
+
+    fn big_arguments() -> Vec<u8> {
+        let mut doc = String::from("{\"path\": \"/tmp/x\", \"content\": \"");
+        let mut i = 0u32;
+        while doc.len() < 200_000 {
+            let _ = write!(
+                doc,
+                "line {i} caf\u{e9} \\n\\\"q\\\" \\u00e9\\ud83d\\ude00 "
+            );
+            i += 1;
+        }
+        doc.push_str("\", \"numbers\": [");
+        for n in 0..2000 {
+            let _ = write!(doc, "{n}.5e-3, ");
+        }
+        doc.push_str("0], \"flag\": true}");
+        doc.into_bytes()
+    }
+
+    fn fragments(doc: &[u8], seed: u64) -> Vec<&[u8]> {
+        let mut rng = Rng(seed);
+        let mut out = Vec::new();
+        let mut start = 0;
+        while start < doc.len() {
+            let end = (start + 1 + rng.below(8)).min(doc.len());
+            out.push(&doc[start..end]);
+            start = end;
+        }
+        out
+    }
+
+    #[test]
+    fn big_argument_in_tiny_fragments_with_a_snapshot_after_each() {
+        let doc = big_arguments();
+        let pieces = fragments(&doc, 7);
+
+        let started = Instant::now();
+        let mut plain = PartialJson::new(128);
+        for piece in &pieces {
+            plain.feed(piece);
+        }
+        let feed_only = started.elapsed();
+
+        let started = Instant::now();
+        let mut watched = PartialJson::new(128);
+        let mut has_value = 0usize;
+        for piece in &pieces {
+            watched.feed(piece);
+            has_value += usize::from(watched.snapshot().has_value());
+        }
+        let with_snapshots = started.elapsed();
+
+        // Snapshots kept alive force one piece per fragment instead of growth in place.
+        let started = Instant::now();
+        let mut hoarded = PartialJson::new(128);
+        let mut kept = Vec::with_capacity(pieces.len());
+        for piece in &pieces {
+            hoarded.feed(piece);
+            kept.push(hoarded.snapshot());
+        }
+        let keeping_snapshots = started.elapsed();
+
+        let started = Instant::now();
+        let value = watched.snapshot().to_value();
+        let materialise = started.elapsed();
+        let started = Instant::now();
+        drop(kept);
+        let drop_kept = started.elapsed();
+
+        println!(
+            "{} bytes in {} fragments: feed only {feed_only:?}, feed+snapshot {with_snapshots:?}, \
+             feed+snapshot kept {keeping_snapshots:?} (drop {drop_kept:?}), to_value {materialise:?}",
+            doc.len(),
+            pieces.len()
+        );
+        assert!(!watched.failed());
+        assert_eq!(has_value, pieces.len());
+        assert_eq!(outcome(&watched), outcome(&one_shot(&doc)));
+        assert_eq!(outcome(&hoarded), outcome(&plain));
+        let Some(Value::Object(map)) = value else {
+            panic!("expected an object")
+        };
+        let content = map.get("content").and_then(Value::as_str).unwrap_or("");
+        assert!(content.starts_with("line 0 caf\u{e9} \n\"q\" \u{e9}\u{1f600} line 1"));
+        assert_eq!(map.get("flag"), Some(&Value::Bool(true)));
+        match map.get("numbers") {
+            Some(Value::Array(numbers)) => {
+                assert_eq!(numbers.len(), 2001);
+                assert_eq!(numbers.get(1999), Some(&Value::Number("1999.5e-3".into())));
+            }
+            other => panic!("numbers: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn long_text_pieces_drop_without_overflow() {
+        // 300k one-byte pieces, each pinned by a snapshot while it was the newest.
+        let mut parser = PartialJson::new(4);
+        parser.feed(b"\"");
+        let mut snapshots = Vec::new();
+        for _ in 0..300_000 {
+            parser.feed(b"a");
+            snapshots.push(parser.snapshot());
+        }
+        drop(snapshots);
+        let last = parser.snapshot();
+        drop(parser);
+        assert_eq!(
+            last.to_value()
+                .as_ref()
+                .and_then(Value::as_str)
+                .map(str::len),
+            Some(300_000)
+        );
+    }
+}
