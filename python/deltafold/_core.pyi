@@ -6,9 +6,11 @@ The pure-Python twin :mod:`deltafold.reference` has the same names and gives the
 
 from typing import Any, Literal, final
 
+from typing_extensions import Self, TypeAlias
+
 from deltafold.errors import Problem
 
-OnError = Literal["raise", "skip", "repair"]
+_OnError: TypeAlias = Literal["raise", "skip", "repair"]
 
 __version__: str
 
@@ -37,7 +39,7 @@ class SseDecoder:
     One leading BOM is stripped. Invalid UTF-8 becomes U+FFFD.
     """
 
-    def __init__(self, *, max_line_bytes: int = 67108864) -> None: ...
+    def __new__(cls, *, max_line_bytes: int = 67108864) -> Self: ...
     def feed(self, data: bytes) -> list[SseEvent]:
         """Decode one read and return the events it completed."""
     def finish(self) -> list[SseEvent]:
@@ -116,10 +118,10 @@ class StreamParser:
     partial line and the accumulators, never the raw chunks.
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
-        on_error: OnError = "raise",
+        on_error: _OnError = "raise",
         events: bool = False,
         partial_arguments: bool = False,
         allow_truncated: bool = False,
@@ -128,7 +130,7 @@ class StreamParser:
         max_choice_index: int = 1024,
         max_tool_calls: int = 1024,
         max_depth: int = 128,
-    ) -> None: ...
+    ) -> Self: ...
     def feed(self, data: bytes) -> list[Event]:
         """Consume one read. Returns the events it produced (``[]`` unless ``events=True``)."""
     def finish(self) -> dict[str, Any]:
@@ -150,10 +152,32 @@ class StreamParser:
     @property
     def bytes_fed(self) -> int: ...
 
+@final
+class CaptureParser:
+    """Parser for a capture holding many streams back to back (each ended by ``[DONE]``)."""
+
+    def __new__(
+        cls,
+        *,
+        on_error: _OnError = "raise",
+        allow_truncated: bool = False,
+        max_line_bytes: int = 67108864,
+        max_buffer_bytes: int = 268435456,
+        max_choice_index: int = 1024,
+        max_tool_calls: int = 1024,
+        max_depth: int = 128,
+    ) -> Self: ...
+    def feed(self, data: bytes) -> list[dict[str, Any]]:
+        """Consume one read; returns the completions of the streams it closed."""
+    def finish(self) -> list[dict[str, Any]]:
+        """End of input: the last stream's completion, if it had any chunk."""
+    @property
+    def problems(self) -> list[Problem]: ...
+
 def assemble(
     source: bytes,
     *,
-    on_error: OnError = "raise",
+    on_error: _OnError = "raise",
     allow_truncated: bool = False,
     max_line_bytes: int = 67108864,
     max_buffer_bytes: int = 268435456,
