@@ -3,7 +3,7 @@
 //! Merge rules are those of DESIGN.md "Merge rules". A chunk is applied entirely or not at all:
 //! [`Assembler::apply`] checks every limit the chunk could exceed before it changes anything.
 
-use crate::chunk::{Chunk, ChoiceDelta, Content, Extras, Field, ToolCallDelta};
+use crate::chunk::{ChoiceDelta, Chunk, Content, Extras, Field, ToolCallDelta};
 use crate::event::{Event, EventKind, ListTrail, Snapshot, TextTrail};
 use crate::limits::{LimitName, Limits};
 use crate::partial::PartialJson;
@@ -124,11 +124,11 @@ struct ChoiceState {
     reasoning: Vec<(String, Text)>,
     tool_calls: Vec<ToolCallState>,
     current_call: Option<usize>,
-    function_call: Option<FunctionCallState>,
+    function_call: Option<Box<FunctionCallState>>,
     audio: Option<Map>,
     message_extras: Map,
     message_order: Vec<MessageKey>,
-    logprobs: Option<LogprobsState>,
+    logprobs: Option<Box<LogprobsState>>,
     finish_reason: Option<String>,
     extras: Map,
 }
@@ -299,6 +299,8 @@ impl Assembler {
             _ => match self.choices.binary_search_by_key(&index, |c| c.index) {
                 Ok(i) => i,
                 Err(i) => {
+                    // Most streams have one choice; do not reserve room for four.
+                    self.choices.reserve_exact(1);
                     self.choices.insert(
                         i,
                         ChoiceState {
@@ -354,9 +356,11 @@ impl Assembler {
                 if !state.message_order.contains(&MessageKey::FunctionCall) {
                     state.message_order.push(MessageKey::FunctionCall);
                 }
-                let f = state.function_call.get_or_insert_with(|| FunctionCallState {
-                    partial: opts.partial_arguments.then(|| PartialJson::new(max_depth)),
-                    ..FunctionCallState::default()
+                let f = state.function_call.get_or_insert_with(|| {
+                    Box::new(FunctionCallState {
+                        partial: opts.partial_arguments.then(|| PartialJson::new(max_depth)),
+                        ..FunctionCallState::default()
+                    })
                 });
                 first_non_empty(&mut f.name, fc.name);
                 let piece = fc.arguments.unwrap_or_default();
@@ -386,7 +390,7 @@ impl Assembler {
         match c.logprobs {
             Field::Set(lp) => {
                 let lp = *lp;
-                let s = state.logprobs.get_or_insert_with(LogprobsState::default);
+                let s = state.logprobs.get_or_insert_with(Box::default);
                 if let Some(items) = lp.content {
                     if opts.events && !items.is_empty() {
                         s.content_trail.push(items.clone());
@@ -588,6 +592,7 @@ impl ChoiceState {
         let pos = match target {
             Target::Existing(p) => p,
             Target::New => {
+                self.tool_calls.reserve_exact(1);
                 self.tool_calls.push(ToolCallState {
                     wire_index: f.index,
                     partial: opts.partial_arguments.then(|| PartialJson::new(max_depth)),
@@ -711,10 +716,13 @@ impl ChoiceState {
                 MessageKey::FunctionCall => {
                     if let Some(f) = &self.function_call {
                         let mut m = Map::new();
-                        m.insert("name".into(), f.name.clone().map_or(Value::Null, Value::String));
+                        m.insert(
+                            "name".into(),
+                            f.name.clone().map_or(Value::Null, Value::String),
+                        );
                         m.insert("arguments".into(), Value::String(f.arguments.clone()));
                         for (k, v) in &f.extras {
-                            m.entry(k.clone()).or_insert_with(|| v.clone());
+                            m.insert_if_absent(k, || v.clone());
                         }
                         message.insert("function_call".into(), Value::Object(m));
                     }
@@ -726,7 +734,7 @@ impl ChoiceState {
                 }
                 MessageKey::Extra(k) => {
                     if let Some(v) = self.message_extras.get(k) {
-                        message.entry(k.clone()).or_insert_with(|| v.clone());
+                        message.insert_if_absent(k, || v.clone());
                     }
                 }
             }
@@ -736,14 +744,18 @@ impl ChoiceState {
         out.insert("message".into(), Value::Object(message));
         out.insert(
             "logprobs".into(),
-            self.logprobs.as_ref().map_or(Value::Null, LogprobsState::render),
+            self.logprobs
+                .as_deref()
+                .map_or(Value::Null, LogprobsState::render),
         );
         out.insert(
             "finish_reason".into(),
-            self.finish_reason.clone().map_or(Value::Null, Value::String),
+            self.finish_reason
+                .clone()
+                .map_or(Value::Null, Value::String),
         );
         for (k, v) in &self.extras {
-            out.entry(k.clone()).or_insert_with(|| v.clone());
+            out.insert_if_absent(k, || v.clone());
         }
         Value::Object(out)
     }
@@ -752,20 +764,26 @@ impl ChoiceState {
 impl ToolCallState {
     fn render(&self) -> Value {
         let mut function = Map::new();
-        function.insert("name".into(), self.name.clone().map_or(Value::Null, Value::String));
+        function.insert(
+            "name".into(),
+            self.name.clone().map_or(Value::Null, Value::String),
+        );
         function.insert("arguments".into(), Value::String(self.arguments.clone()));
         for (k, v) in &self.function_extras {
-            function.entry(k.clone()).or_insert_with(|| v.clone());
+            function.insert_if_absent(k, || v.clone());
         }
         let mut out = Map::new();
-        out.insert("id".into(), self.id.clone().map_or(Value::Null, Value::String));
+        out.insert(
+            "id".into(),
+            self.id.clone().map_or(Value::Null, Value::String),
+        );
         out.insert(
             "type".into(),
             Value::string(self.kind.as_deref().unwrap_or("function")),
         );
         out.insert("function".into(), Value::Object(function));
         for (k, v) in &self.extras {
-            out.entry(k.clone()).or_insert_with(|| v.clone());
+            out.insert_if_absent(k, || v.clone());
         }
         Value::Object(out)
     }
@@ -783,7 +801,7 @@ impl LogprobsState {
             self.refusal.clone().map_or(Value::Null, Value::Array),
         );
         for (k, v) in &self.extras {
-            out.entry(k.clone()).or_insert_with(|| v.clone());
+            out.insert_if_absent(k, || v.clone());
         }
         Value::Object(out)
     }
@@ -827,7 +845,9 @@ impl CallSim {
                 Some(p) => Target::Existing(p),
                 None => Target::New,
             }
-        } else if let Some(p) = id.and_then(|id| self.ids.iter().position(|k| k.as_deref() == Some(id))) {
+        } else if let Some(p) =
+            id.and_then(|id| self.ids.iter().position(|k| k.as_deref() == Some(id)))
+        {
             Target::Existing(p)
         } else if f.name.as_deref().is_some_and(|n| !n.is_empty()) {
             Target::New
@@ -881,7 +901,7 @@ fn first_non_empty(slot: &mut Option<String>, value: Option<std::borrow::Cow<'_,
 
 fn last_non_null(map: &mut Map, key: String, value: Value) {
     if value.is_null() {
-        map.entry(key).or_insert(Value::Null);
+        map.insert_if_absent(&key, || Value::Null);
     } else {
         map.insert(key, value);
     }
@@ -1018,7 +1038,7 @@ mod tests {
         for seg in path {
             cur = match (cur, seg.parse::<usize>()) {
                 (Value::Array(items), Ok(i)) => items.get(i).unwrap_or(&Value::Null),
-                (Value::Object(m), _) => m.get(*seg).unwrap_or(&Value::Null),
+                (Value::Object(m), _) => m.get(seg).unwrap_or(&Value::Null),
                 _ => &Value::Null,
             };
         }
@@ -1074,7 +1094,10 @@ mod tests {
         assert_eq!(at(&c, &["usage", "prompt_tokens"]), &Value::int(10));
         assert_eq!(at(&c, &["usage", "completion_tokens"]), &Value::int(3));
         assert_eq!(
-            at(&c, &["usage", "completion_tokens_details", "reasoning_tokens"]),
+            at(
+                &c,
+                &["usage", "completion_tokens_details", "reasoning_tokens"]
+            ),
             &Value::int(2)
         );
     }
@@ -1110,9 +1133,15 @@ mod tests {
             r#"{"choices":[{"index":0,"delta":{"role":"assistant"}}]}"#,
             r#"{"choices":[{"index":0,"delta":{"role":"assistant"}}]}"#,
         ]);
-        assert_eq!(at(&c, &["choices", "0", "message", "role"]), &s("assistant"));
+        assert_eq!(
+            at(&c, &["choices", "0", "message", "role"]),
+            &s("assistant")
+        );
         let none = run(&[r#"{"choices":[{"index":0,"delta":{}}]}"#]);
-        assert_eq!(at(&none, &["choices", "0", "message", "role"]), &s("assistant"));
+        assert_eq!(
+            at(&none, &["choices", "0", "message", "role"]),
+            &s("assistant")
+        );
     }
 
     #[test]
@@ -1122,13 +1151,22 @@ mod tests {
             r#"{"choices":[{"index":0,"delta":{"content":"llo"}}]}"#,
         ]);
         assert_eq!(at(&c, &["choices", "0", "message", "content"]), &s("Hello"));
-        assert_eq!(at(&c, &["choices", "0", "message", "refusal"]), &Value::Null);
+        assert_eq!(
+            at(&c, &["choices", "0", "message", "refusal"]),
+            &Value::Null
+        );
         let r = run(&[
             r#"{"choices":[{"index":0,"delta":{"refusal":"I can"}}]}"#,
             r#"{"choices":[{"index":0,"delta":{"refusal":"not"}}]}"#,
         ]);
-        assert_eq!(at(&r, &["choices", "0", "message", "refusal"]), &s("I cannot"));
-        assert_eq!(at(&r, &["choices", "0", "message", "content"]), &Value::Null);
+        assert_eq!(
+            at(&r, &["choices", "0", "message", "refusal"]),
+            &s("I cannot")
+        );
+        assert_eq!(
+            at(&r, &["choices", "0", "message", "content"]),
+            &Value::Null
+        );
     }
 
     #[test]
@@ -1138,7 +1176,10 @@ mod tests {
             r#"{"choices":[{"index":0,"delta":{"content":[{"type":"thinking","thinking":"m"},{"type":"text","text":"B"}]}}]}"#,
         ]);
         assert_eq!(at(&c, &["choices", "0", "message", "content"]), &s("AB"));
-        assert_eq!(at(&c, &["choices", "0", "message", "reasoning_content"]), &s("hmm"));
+        assert_eq!(
+            at(&c, &["choices", "0", "message", "reasoning_content"]),
+            &s("hmm")
+        );
     }
 
     #[test]
@@ -1154,7 +1195,11 @@ mod tests {
         assert_eq!(at(call0, &["function", "name"]), &s("f"));
         assert_eq!(at(call0, &["function", "arguments"]), &s("{\"a\":1}"));
         let call1 = at(&c, &["choices", "0", "message", "tool_calls", "1"]);
-        assert_eq!(at(call1, &["type"]), &s("function"), "type defaults to function");
+        assert_eq!(
+            at(call1, &["type"]),
+            &s("function"),
+            "type defaults to function"
+        );
         assert_eq!(at(call1, &["function", "arguments"]), &s("{}"));
         assert!(!has(call1, &[], "index"));
     }
@@ -1171,7 +1216,8 @@ mod tests {
         let calls = at(&c, &["choices", "0", "message", "tool_calls"]);
         assert_eq!(at(calls, &["0", "function", "arguments"]), &s("1234"));
         assert_eq!(at(calls, &["1", "function", "arguments"]), &s("x"));
-        let anonymous = run(&[r#"{"choices":[{"delta":{"tool_calls":[{"function":{"arguments":"z"}}]}}]}"#]);
+        let anonymous =
+            run(&[r#"{"choices":[{"delta":{"tool_calls":[{"function":{"arguments":"z"}}]}}]}"#]);
         let call = at(&anonymous, &["choices", "0", "message", "tool_calls", "0"]);
         assert_eq!(at(call, &["id"]), &Value::Null);
         assert!(has(call, &[], "id"));
@@ -1195,9 +1241,15 @@ mod tests {
             r#"{"choices":[{"index":0,"delta":{"function_call":{"name":"f","arguments":"{\"x\""}}}]}"#,
             r#"{"choices":[{"index":0,"delta":{"function_call":{"arguments":":1}"}}}]}"#,
         ]);
-        assert_eq!(at(&c, &["choices", "0", "message", "function_call", "name"]), &s("f"));
         assert_eq!(
-            at(&c, &["choices", "0", "message", "function_call", "arguments"]),
+            at(&c, &["choices", "0", "message", "function_call", "name"]),
+            &s("f")
+        );
+        assert_eq!(
+            at(
+                &c,
+                &["choices", "0", "message", "function_call", "arguments"]
+            ),
             &s("{\"x\":1}")
         );
     }
@@ -1213,7 +1265,10 @@ mod tests {
             at(&c, &["choices", "0", "logprobs", "content", "0", "token"]),
             &s("b")
         );
-        assert_eq!(at(&c, &["choices", "0", "logprobs", "refusal"]), &Value::Null);
+        assert_eq!(
+            at(&c, &["choices", "0", "logprobs", "refusal"]),
+            &Value::Null
+        );
         let none = run(&[r#"{"choices":[{"index":0,"delta":{},"logprobs":null}]}"#]);
         assert_eq!(at(&none, &["choices", "0", "logprobs"]), &Value::Null);
         assert!(has(&none, &["choices", "0"], "logprobs"));
@@ -1228,7 +1283,10 @@ mod tests {
         ]);
         assert_eq!(at(&c, &["choices", "0", "finish_reason"]), &s("tool_calls"));
         let weird = run(&[r#"{"choices":[{"index":0,"finish_reason":"eos_token"}]}"#]);
-        assert_eq!(at(&weird, &["choices", "0", "finish_reason"]), &s("eos_token"));
+        assert_eq!(
+            at(&weird, &["choices", "0", "finish_reason"]),
+            &s("eos_token")
+        );
     }
 
     #[test]
@@ -1254,7 +1312,10 @@ mod tests {
         assert_eq!(at(m, &["annotations", "1", "n"]), &Value::int(2));
         assert_eq!(at(m, &["reasoning_content"]), &s("think"));
         assert_eq!(at(m, &["x"]), &Value::int(2));
-        assert!(!has(m, &[], "gone"), "a key only ever null is not in the message");
+        assert!(
+            !has(m, &[], "gone"),
+            "a key only ever null is not in the message"
+        );
     }
 
     #[test]
@@ -1264,9 +1325,18 @@ mod tests {
             r#"{"choices":[{"index":0,"content_filter_results":{"violence":{"filtered":true}},"token_ids":[2]}]}"#,
         ]);
         let ch = at(&c, &["choices", "0"]);
-        assert_eq!(at(ch, &["content_filter_results", "hate", "filtered"]), &Value::Bool(false));
-        assert_eq!(at(ch, &["content_filter_results", "violence", "filtered"]), &Value::Bool(true));
-        assert_eq!(at(ch, &["token_ids"]), &Value::Array(vec![Value::int(1), Value::int(2)]));
+        assert_eq!(
+            at(ch, &["content_filter_results", "hate", "filtered"]),
+            &Value::Bool(false)
+        );
+        assert_eq!(
+            at(ch, &["content_filter_results", "violence", "filtered"]),
+            &Value::Bool(true)
+        );
+        assert_eq!(
+            at(ch, &["token_ids"]),
+            &Value::Array(vec![Value::int(1), Value::int(2)])
+        );
         assert!(has(ch, &[], "stop_reason"));
     }
 
@@ -1291,7 +1361,10 @@ mod tests {
             r#"{"choices":[{"index":0,"delta":null}]}"#,
             r#"{"object":"chat.completion.done","choices":[{"index":0,"delta":{"role":"","index":0}}]}"#,
         ]);
-        assert_eq!(at(&c, &["choices", "0", "message", "role"]), &s("assistant"));
+        assert_eq!(
+            at(&c, &["choices", "0", "message", "role"]),
+            &s("assistant")
+        );
         assert!(!has(at(&c, &["choices", "0", "message"]), &[], "index"));
     }
 
@@ -1306,20 +1379,48 @@ mod tests {
         let mut ev = Vec::new();
         let ok = decode(br#"{"choices":[{"index":3,"delta":{"content":"x"}}]}"#, 128);
         assert!(ok.map(|c| a.apply(c, &mut ev)).is_ok_and(|r| r.is_ok()));
-        let over = decode(br#"{"choices":[{"index":0,"delta":{"content":"y"}},{"index":4}]}"#, 128);
+        let over = decode(
+            br#"{"choices":[{"index":0,"delta":{"content":"y"}},{"index":4}]}"#,
+            128,
+        );
         let err = over.map(|c| a.apply(c, &mut ev));
-        assert!(matches!(err, Ok(Err(Violation { limit: LimitName::ChoiceIndex, .. }))));
+        assert!(matches!(
+            err,
+            Ok(Err(Violation {
+                limit: LimitName::ChoiceIndex,
+                ..
+            }))
+        ));
         let calls = decode(
             br#"{"choices":[{"index":3,"delta":{"content":"z","tool_calls":[{"index":0},{"index":1},{"function":{"name":"third"}}]}}]}"#,
             128,
         );
         let err = calls.map(|c| a.apply(c, &mut ev));
-        assert!(matches!(err, Ok(Err(Violation { limit: LimitName::ToolCalls, .. }))));
+        assert!(matches!(
+            err,
+            Ok(Err(Violation {
+                limit: LimitName::ToolCalls,
+                ..
+            }))
+        ));
         let c = a.completion();
-        assert_eq!(at(&c, &["choices", "0", "message", "content"]), &s("x"), "nothing applied");
+        assert_eq!(
+            at(&c, &["choices", "0", "message", "content"]),
+            &s("x"),
+            "nothing applied"
+        );
         assert!(matches!(at(&c, &["choices"]), Value::Array(items) if items.len() == 1));
-        let high = decode(br#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":2}]}}]}"#, 128);
+        let high = decode(
+            br#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":2}]}}]}"#,
+            128,
+        );
         let err = high.map(|c| a.apply(c, &mut ev));
-        assert!(matches!(err, Ok(Err(Violation { limit: LimitName::ToolCalls, .. }))));
+        assert!(matches!(
+            err,
+            Ok(Err(Violation {
+                limit: LimitName::ToolCalls,
+                ..
+            }))
+        ));
     }
 }

@@ -76,7 +76,8 @@ impl<'a> Extras<'a> {
 
 impl<'a> IntoIterator for Extras<'a> {
     type Item = (Str<'a>, Value);
-    type IntoIter = std::iter::Flatten<std::option::IntoIter<indexmap::map::IntoIter<Str<'a>, Value>>>;
+    type IntoIter =
+        std::iter::Flatten<std::option::IntoIter<indexmap::map::IntoIter<Str<'a>, Value>>>;
 
     fn into_iter(self) -> Self::IntoIter {
         self.0.map(|m| m.into_iter()).into_iter().flatten()
@@ -226,7 +227,9 @@ fn index_or_null(r: &mut Reader<'_>, field: &'static str) -> R<Option<(u64, usiz
     };
     if let Some(text) = r.take_number().map_err(syntax)? {
         // "-0" is the integer 0, as in Python.
-        let digits = text.strip_prefix('-').filter(|d| d.bytes().all(|b| b == b'0'));
+        let digits = text
+            .strip_prefix('-')
+            .filter(|d| d.bytes().all(|b| b == b'0'));
         if let Some(_zero) = digits {
             return Ok(Some((0, pos)));
         }
@@ -318,7 +321,11 @@ fn is_header_key(key: &str) -> bool {
 /// chunk applied), those bytes are not read again: streams repeat id, model and created
 /// byte for byte on every chunk, and applying them again would change nothing. The caller
 /// must only pass a header that it applied, from a chunk with `header_len` set.
-pub fn decode_after<'a>(payload: &'a [u8], max_depth: usize, known_header: &[u8]) -> R<Decoded<'a>> {
+pub fn decode_after<'a>(
+    payload: &'a [u8],
+    max_depth: usize,
+    known_header: &[u8],
+) -> R<Decoded<'a>> {
     let mut r = Reader::new(payload, max_depth);
     let mut chunk = Chunk::default();
     let mut first = true;
@@ -411,7 +418,9 @@ pub fn decode_after<'a>(payload: &'a [u8], max_depth: usize, known_header: &[u8]
     }
     r.end().map_err(syntax)?;
     if object_is_error && chunk.error.is_none() {
-        chunk.error = Some(Box::new(crate::json::parse(payload, max_depth).map_err(syntax)?));
+        chunk.error = Some(Box::new(
+            crate::json::parse(payload, max_depth).map_err(syntax)?,
+        ));
     }
     Ok(Decoded { chunk, header_len })
 }
@@ -475,7 +484,13 @@ fn choice<'a>(r: &mut Reader<'a>) -> R<ChoiceDelta<'a>> {
                     None => return schema("choice index", "a non-negative integer", at),
                 }
             }
-            "delta" => c.delta = if object_or_null(r, "delta")? { Some(delta(r)?) } else { None },
+            "delta" => {
+                c.delta = if object_or_null(r, "delta")? {
+                    Some(delta(r)?)
+                } else {
+                    None
+                }
+            }
             "finish_reason" => c.finish_reason = string_or_null(r, "finish_reason")?,
             "logprobs" => {
                 c.logprobs = if object_or_null(r, "logprobs")? {
@@ -610,8 +625,7 @@ fn tool_call<'a>(r: &mut Reader<'a>) -> R<ToolCallDelta<'a>> {
                         match fk.as_ref() {
                             "name" => t.name = opt_string(r, "function.name")?,
                             "arguments" => {
-                                (t.arguments, t.arguments_span) =
-                                    spanned(r, "function.arguments")?
+                                (t.arguments, t.arguments_span) = spanned(r, "function.arguments")?
                             }
                             _ => {
                                 let v = r.read_value().map_err(syntax)?;
@@ -636,9 +650,7 @@ fn function_call<'a>(r: &mut Reader<'a>) -> R<FunctionCallDelta<'a>> {
     while let Some(key) = r.next_key(&mut first).map_err(syntax)? {
         match key.as_ref() {
             "name" => f.name = opt_string(r, "function_call.name")?,
-            "arguments" => {
-                (f.arguments, f.arguments_span) = spanned(r, "function_call.arguments")?
-            }
+            "arguments" => (f.arguments, f.arguments_span) = spanned(r, "function_call.arguments")?,
             _ => {
                 let v = r.read_value().map_err(syntax)?;
                 add_extra(&mut f.extras, key, v);
@@ -678,18 +690,41 @@ mod tests {
 
     #[test]
     fn wrong_types_are_schema_errors() {
-        assert_eq!(schema_field(r#"{"choices":[{"delta":{"content":5}}]}"#), "content");
-        assert_eq!(schema_field(r#"{"choices":[{"delta":{"tool_calls":{}}}]}"#), "tool_calls");
         assert_eq!(
-            schema_field(r#"{"choices":[{"delta":{"tool_calls":[{"function":{"arguments":{}}}]}}]}"#),
+            schema_field(r#"{"choices":[{"delta":{"content":5}}]}"#),
+            "content"
+        );
+        assert_eq!(
+            schema_field(r#"{"choices":[{"delta":{"tool_calls":{}}}]}"#),
+            "tool_calls"
+        );
+        assert_eq!(
+            schema_field(
+                r#"{"choices":[{"delta":{"tool_calls":[{"function":{"arguments":{}}}]}}]}"#
+            ),
             "function.arguments"
         );
         assert_eq!(schema_field(r#"{"usage":"lots"}"#), "usage");
-        assert_eq!(schema_field(r#"{"choices":[{"index":-1}]}"#), "choice index");
-        assert_eq!(schema_field(r#"{"choices":[{"index":true}]}"#), "choice index");
-        assert_eq!(schema_field(r#"{"choices":[{"index":1.0}]}"#), "choice index");
-        assert_eq!(schema_field(r#"{"choices":[{"index":null}]}"#), "choice index");
-        assert_eq!(schema_field(r#"{"choices":[{"index":18446744073709551616}]}"#), "choice index");
+        assert_eq!(
+            schema_field(r#"{"choices":[{"index":-1}]}"#),
+            "choice index"
+        );
+        assert_eq!(
+            schema_field(r#"{"choices":[{"index":true}]}"#),
+            "choice index"
+        );
+        assert_eq!(
+            schema_field(r#"{"choices":[{"index":1.0}]}"#),
+            "choice index"
+        );
+        assert_eq!(
+            schema_field(r#"{"choices":[{"index":null}]}"#),
+            "choice index"
+        );
+        assert_eq!(
+            schema_field(r#"{"choices":[{"index":18446744073709551616}]}"#),
+            "choice index"
+        );
         assert_eq!(schema_field(r#"{"created":1.5}"#), "created");
         assert_eq!(schema_field(r#"[1]"#), "the payload");
         assert_eq!(schema_field(r#"{"choices":"x"}"#), "choices");
@@ -713,14 +748,22 @@ mod tests {
         let header = n.map(|n| &a[..n]).unwrap_or_default();
         assert!(header.ends_with(br#""choices":"#));
         let second = decode_after(b, 128, header).ok();
-        let d = second.as_ref().and_then(|d| d.chunk.choices[0].delta.as_ref());
+        let d = second
+            .as_ref()
+            .and_then(|d| d.chunk.choices[0].delta.as_ref());
         assert!(matches!(d.and_then(|d| d.content.as_ref()), Some(Content::Text(t)) if t == "B"));
         assert_eq!(second.as_ref().and_then(|d| d.header_len), n);
-        assert!(second.map(|d| d.chunk.id.is_absent()).unwrap_or(false), "header not re-read");
+        assert!(
+            second.map(|d| d.chunk.id.is_absent()).unwrap_or(false),
+            "header not re-read"
+        );
         // A different header is read in full.
         let c = br#"{"id":"d","choices":[]}"#;
         let third = decode_after(c, 128, header).ok();
-        assert_eq!(third.map(|d| d.chunk.id), Some(Field::Set(Cow::Borrowed("d"))));
+        assert_eq!(
+            third.map(|d| d.chunk.id),
+            Some(Field::Set(Cow::Borrowed("d")))
+        );
     }
 
     #[test]
@@ -749,10 +792,16 @@ mod tests {
 
     #[test]
     fn error_frames_are_recognised() {
-        let c = decode(br#"{"error":{"message":"boom"}}"#, 128).ok().unwrap_or_default();
+        let c = decode(br#"{"error":{"message":"boom"}}"#, 128)
+            .ok()
+            .unwrap_or_default();
         assert!(matches!(c.error.as_deref(), Some(Value::Object(_))));
-        let c = decode(br#"{"object":"error","message":"x"}"#, 128).ok().unwrap_or_default();
-        assert!(matches!(c.error.as_deref(), Some(Value::Object(m)) if m.get("message") == Some(&Value::string("x"))));
+        let c = decode(br#"{"object":"error","message":"x"}"#, 128)
+            .ok()
+            .unwrap_or_default();
+        assert!(
+            matches!(c.error.as_deref(), Some(Value::Object(m)) if m.get("message") == Some(&Value::string("x")))
+        );
         let c = decode(br#"{"error":null}"#, 128).ok().unwrap_or_default();
         assert!(c.error.is_none());
     }

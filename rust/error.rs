@@ -32,11 +32,18 @@ impl DecodeKind {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ErrorKind {
     Decode(DecodeKind),
-    Limit { limit: LimitName, maximum: u64 },
+    Limit {
+        limit: LimitName,
+        maximum: u64,
+    },
     /// An in-band error frame; `body` is the error object (or text).
-    Api { body: Value },
+    Api {
+        body: Value,
+    },
     /// Input ended inside an event, or before `[DONE]` / a finish_reason on every choice.
-    Incomplete { inside_event: bool },
+    Incomplete {
+        inside_event: bool,
+    },
 }
 
 /// An error with where it happened: the stream byte offset of the event's payload (or of the
@@ -70,17 +77,16 @@ impl StreamError {
             ErrorKind::Decode(DecodeKind::Schema {
                 field, expected, ..
             }) => format!("invalid chunk: expected {field} to be {expected}"),
-            ErrorKind::Limit { limit, maximum } => format!(
-                "limit exceeded: {} is {maximum}",
-                limit.option()
-            ),
+            ErrorKind::Limit { limit, maximum } => {
+                format!("limit exceeded: {} is {maximum}", limit.option())
+            }
             ErrorKind::Api { body } => api_message(body),
             ErrorKind::Incomplete { inside_event: true } => {
                 "stream ended inside an event".to_string()
             }
-            ErrorKind::Incomplete { inside_event: false } => {
-                "stream ended without [DONE] or a finish_reason on every choice".to_string()
-            }
+            ErrorKind::Incomplete {
+                inside_event: false,
+            } => "stream ended without [DONE] or a finish_reason on every choice".to_string(),
         }
     }
 }

@@ -689,16 +689,19 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// orjson's rule: a float whose value overflows a double is an error; integers never are
-/// (out-of-range integers become floats when converted).
+/// orjson's rule: a number whose value overflows a double is an error. Integers within 64
+/// bits are exact; larger ones become doubles, so they overflow from about 1.8e308 as well.
 fn number_overflows(text: &str, is_float: bool) -> bool {
+    let digits = text.trim_start_matches('-');
     if !is_float {
+        // Fewer than 309 digits cannot reach f64::MAX (about 1.8e308).
+        return digits.len() > 308 && text.parse::<f64>().map_or(true, f64::is_infinite);
+    }
+    let int_part = digits.split(['.', 'e', 'E']).next().unwrap_or_default();
+    if !text.contains(['e', 'E']) && int_part.len() <= 308 {
         return false;
     }
-    match text.parse::<f64>() {
-        Ok(v) => v.is_infinite(),
-        Err(_) => true,
-    }
+    text.parse::<f64>().map_or(true, f64::is_infinite)
 }
 
 /// Parses a whole payload into a tree (the general path, used for repair checks and tests).
@@ -739,7 +742,8 @@ mod tests {
         ];
         for d in docs {
             let ours = ok(d);
-            let theirs: serde_json::Value = serde_json::from_str(d).unwrap_or_else(|e| panic!("{e}"));
+            let theirs: serde_json::Value =
+                serde_json::from_str(d).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(to_serde(&ours), theirs, "{d}");
         }
     }
@@ -751,9 +755,9 @@ mod tests {
             Value::Number(t) => serde_json::from_str(t).unwrap_or(serde_json::Value::Null),
             Value::String(s) => serde_json::Value::String(s.clone()),
             Value::Array(a) => serde_json::Value::Array(a.iter().map(to_serde).collect()),
-            Value::Object(m) => serde_json::Value::Object(
-                m.iter().map(|(k, v)| (k.clone(), to_serde(v))).collect(),
-            ),
+            Value::Object(m) => {
+                serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), to_serde(v))).collect())
+            }
         }
     }
 
@@ -762,17 +766,33 @@ mod tests {
         assert_eq!(code(b"{\"a\":1,}"), (JsonErrorCode::KeyMustBeAString, 7));
         assert_eq!(code(b"[1,]"), (JsonErrorCode::ExpectedValue, 3));
         assert_eq!(code(b"{\"a\" 1}"), (JsonErrorCode::ExpectedColon, 5));
-        assert_eq!(code(b"{\"a\":1 \"b\":2}"), (JsonErrorCode::ExpectedCommaOrEndOfObject, 7));
-        assert_eq!(code(b"[1 2]"), (JsonErrorCode::ExpectedCommaOrEndOfArray, 3));
+        assert_eq!(
+            code(b"{\"a\":1 \"b\":2}"),
+            (JsonErrorCode::ExpectedCommaOrEndOfObject, 7)
+        );
+        assert_eq!(
+            code(b"[1 2]"),
+            (JsonErrorCode::ExpectedCommaOrEndOfArray, 3)
+        );
         assert_eq!(code(b"01"), (JsonErrorCode::TrailingCharacters, 1));
         assert_eq!(code(b"1."), (JsonErrorCode::EofWhileParsing, 2));
         assert_eq!(code(b"-x"), (JsonErrorCode::InvalidNumber, 1));
         assert_eq!(code(b"\"\\ud800\""), (JsonErrorCode::LoneSurrogate, 7));
         assert_eq!(code(b"\"\\udc00\""), (JsonErrorCode::LoneSurrogate, 3));
         assert_eq!(code(b"\"\\q\""), (JsonErrorCode::InvalidEscape, 2));
-        assert_eq!(code(b"\"a\x01\""), (JsonErrorCode::ControlCharacterInString, 2));
+        assert_eq!(
+            code(b"\"a\x01\""),
+            (JsonErrorCode::ControlCharacterInString, 2)
+        );
         assert_eq!(code(b"\"a\xff\""), (JsonErrorCode::InvalidUtf8, 2));
         assert_eq!(code(b"1e400"), (JsonErrorCode::NumberOutOfRange, 0));
+        let huge_int = "9".repeat(400);
+        assert_eq!(
+            code(huge_int.as_bytes()),
+            (JsonErrorCode::NumberOutOfRange, 0)
+        );
+        assert!(parse("9".repeat(300).as_bytes(), 128).is_ok());
+        assert!(parse(b"-1e308", 128).is_ok());
         assert_eq!(code(b"NaN"), (JsonErrorCode::ExpectedValue, 0));
         assert_eq!(code(b"nul"), (JsonErrorCode::EofWhileParsing, 3));
         assert_eq!(code(b"{\"a\":\"x"), (JsonErrorCode::EofWhileParsing, 7));
@@ -787,23 +807,38 @@ mod tests {
         let at_limit = format!("{}{}", "[".repeat(128), "]".repeat(128));
         assert!(parse(at_limit.as_bytes(), 128).is_ok());
         let over = format!("{}{}", "[".repeat(129), "]".repeat(129));
-        assert_eq!(parse(over.as_bytes(), 128).err().map(|e| e.code), Some(JsonErrorCode::TooDeep));
+        assert_eq!(
+            parse(over.as_bytes(), 128).err().map(|e| e.code),
+            Some(JsonErrorCode::TooDeep)
+        );
     }
 
     #[test]
     fn duplicate_keys_keep_the_last_value() {
         let v = ok(r#"{"a":1,"b":2,"a":3}"#);
-        let Value::Object(m) = v else { panic!("not an object") };
+        let Value::Object(m) = v else {
+            panic!("not an object")
+        };
         assert_eq!(m.get("a"), Some(&Value::Number("3".into())));
         assert_eq!(m.len(), 2);
     }
 
     #[test]
     fn skip_value_validates_like_read_value() {
-        for d in [&b"{\"a\":[1,{\"b\":\"\\ud800\"}]}"[..], b"[1,,2]", b"{\"a\":tru}", b"[\"\\u12\"]"] {
+        for d in [
+            &b"{\"a\":[1,{\"b\":\"\\ud800\"}]}"[..],
+            b"[1,,2]",
+            b"{\"a\":tru}",
+            b"[\"\\u12\"]",
+        ] {
             let mut r = Reader::new(d, 128);
             let skipped = r.skip_value().err();
-            assert_eq!(skipped, parse(d, 128).err(), "{}", String::from_utf8_lossy(d));
+            assert_eq!(
+                skipped,
+                parse(d, 128).err(),
+                "{}",
+                String::from_utf8_lossy(d)
+            );
         }
     }
 }

@@ -58,6 +58,9 @@ pub struct Config {
     pub capture: bool,
 }
 
+/// Templates kept at once: enough for the usual n of parallel choices.
+const MAX_TEMPLATES: usize = 4;
+
 /// Everything but the framer, so the framer can lend events to it.
 struct Chat {
     config: Config,
@@ -70,8 +73,9 @@ struct Chat {
     completed: Vec<Value>,
     /// Header bytes of the last chunk applied (see `chunk::decode_after`).
     header: Vec<u8>,
-    /// Shape of the last chunk decoded in full (see `template`); only without events.
-    template: Option<Template>,
+    /// Shapes of recent chunks decoded in full (see `template`), newest first; only without
+    /// events. Several, because with n > 1 choices take turns.
+    templates: Vec<Template>,
 }
 
 pub struct ChatStream {
@@ -83,7 +87,10 @@ pub struct ChatStream {
 fn trim(data: &[u8]) -> &[u8] {
     let is_ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c');
     let start = data.iter().position(|b| !is_ws(b)).unwrap_or(data.len());
-    let end = data.iter().rposition(|b| !is_ws(b)).map_or(start, |e| e + 1);
+    let end = data
+        .iter()
+        .rposition(|b| !is_ws(b))
+        .map_or(start, |e| e + 1);
     data.get(start..end).unwrap_or_default()
 }
 
@@ -101,7 +108,7 @@ impl ChatStream {
                 events: Vec::new(),
                 completed: Vec::new(),
                 header: Vec::new(),
-                template: None,
+                templates: Vec::new(),
             },
         }
     }
@@ -232,7 +239,7 @@ impl Chat {
                 self.assembler = Assembler::new(self.config.options, self.config.limits);
                 self.data_bytes = 0;
                 self.header.clear();
-                self.template = None;
+                self.templates.clear();
             } else {
                 self.done = true;
             }
@@ -251,11 +258,12 @@ impl Chat {
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(ev.data).into_owned()));
             return self.report(at(ErrorKind::Api { body }), Action::Skipped);
         }
-        if let Some(t) = &self.template {
+        for t in &self.templates {
             if let Some(text) = t.read(ev.data) {
                 if self.assembler.append(t.slot, &text) {
                     return Ok(());
                 }
+                break;
             }
         }
         match self.apply(ev.data, true) {
@@ -298,10 +306,11 @@ impl Chat {
         if let Some(body) = chunk.error {
             return Err(ErrorKind::Api { body: *body });
         }
-        // Learned before the chunk is consumed; kept only if it applies. Every chunk applied
-        // in full replaces the template, so a template never outlives a change it would undo.
+        // Learned before the chunk is consumed; kept only if it applies. A chunk applied in
+        // full drops every template it could have changed, so no template outlives a change
+        // that re-applying it would undo.
         let learned = if reuse_header && !self.config.options.events {
-            Template::learn(data, &chunk)
+            Template::learn(data, &chunk, header_len)
         } else {
             None
         };
@@ -311,7 +320,13 @@ impl Chat {
                 limit: v.limit,
                 maximum: v.maximum,
             })?;
-        self.template = learned;
+        let header = header_len.and_then(|n| data.get(..n));
+        self.templates.retain(|t| t.survives(header));
+        if let Some(t) = learned {
+            self.templates.retain(|old| old.slot != t.slot);
+            self.templates.insert(0, t);
+            self.templates.truncate(MAX_TEMPLATES);
+        }
         match header_len.and_then(|n| data.get(..n)) {
             Some(h) if reuse_header => {
                 if h != self.header.as_slice() {

@@ -35,18 +35,42 @@ pub struct Template {
     /// Bytes after the obfuscation string, when one follows the varying string.
     suffix: Option<Vec<u8>>,
     pub slot: Slot,
+    /// Re-applying the chunk sets nothing but its header and first-non-empty values: another
+    /// chunk with the same header cannot have changed anything this one would set back.
+    plain: bool,
+    /// Length of the header (through `"choices":`) at the start of `prefix`.
+    header_len: Option<usize>,
+}
+
+/// Whether a chunk sets only header values and first-non-empty values (see `Template::plain`).
+fn is_plain(chunk: &Chunk<'_>) -> bool {
+    let usage_set = matches!(chunk.usage, Field::Set(_));
+    !usage_set
+        && chunk.extras.is_empty()
+        && chunk.choices.iter().all(|c| {
+            let finish = matches!(&c.finish_reason, Field::Set(r) if !r.is_empty());
+            let tool_extras = c.delta.as_ref().is_some_and(|d| {
+                d.tool_calls
+                    .iter()
+                    .any(|t| !t.extras.is_empty() || !t.function_extras.is_empty())
+                    || d.function_call
+                        .as_ref()
+                        .is_some_and(|f| !f.extras.is_empty())
+            });
+            !finish && !matches!(c.logprobs, Field::Set(_)) && c.extras.is_empty() && !tool_extras
+        })
 }
 
 /// The varying string of a chunk, or why there is none.
 fn target(chunk: &Chunk<'_>) -> Option<(Slot, Span)> {
     let mut found: Option<(Slot, Span)> = None;
-    let mut empty_found: Option<(Slot, Span)> = None;
     let mut others = 0usize;
     let mut offer = |slot: Slot, span: Option<Span>, text: &str| {
         if let Some(span) = span {
-            if text.is_empty() {
-                empty_found.get_or_insert((slot, span));
-            } else {
+            // An empty string appends nothing whatever it is: it is neither the varying string
+            // nor in the way of one. (A chunk whose only string is empty, like the role
+            // chunk, does not predict the next chunk, so it yields no template.)
+            if !text.is_empty() {
                 others += usize::from(found.is_some());
                 found.get_or_insert((slot, span));
             }
@@ -92,13 +116,13 @@ fn target(chunk: &Chunk<'_>) -> Option<(Slot, Span)> {
     if others > 0 {
         return None;
     }
-    found.or(empty_found)
+    found
 }
 
 impl Template {
     /// The template of a fully decoded chunk, if it has exactly one varying string and
     /// everything else in it is idempotent.
-    pub fn learn(payload: &[u8], chunk: &Chunk<'_>) -> Option<Template> {
+    pub fn learn(payload: &[u8], chunk: &Chunk<'_>, header_len: Option<usize>) -> Option<Template> {
         let (slot, (start, end)) = target(chunk)?;
         let prefix = payload.get(..start)?.to_vec();
         let (middle, suffix) = match chunk.obfuscation_span {
@@ -113,7 +137,18 @@ impl Template {
             middle,
             suffix,
             slot,
+            plain: is_plain(chunk),
+            header_len: header_len.filter(|n| *n <= start),
         })
+    }
+
+    /// Whether this template stays valid after a chunk with header `header` was applied in
+    /// full: only a plain template, and only if that header is byte-identical to its own.
+    pub fn survives(&self, header: Option<&[u8]>) -> bool {
+        match (self.plain, self.header_len, header) {
+            (true, Some(n), Some(h)) => self.prefix.get(..n) == Some(h),
+            _ => false,
+        }
     }
 
     /// The varying string, if `payload` has this template's shape around a valid string.
@@ -152,7 +187,7 @@ mod tests {
 
     fn learn(p: &[u8]) -> Option<Template> {
         let d = decode_after(p, 128, &[]).ok()?;
-        Template::learn(p, &d.chunk)
+        Template::learn(p, &d.chunk, d.header_len)
     }
 
     const A: &[u8] = br#"{"id":"x","choices":[{"index":0,"delta":{"content":"He"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"abc"}"#;
@@ -160,14 +195,22 @@ mod tests {
     #[test]
     fn same_shape_reads_the_new_string_even_with_other_obfuscation() {
         let t = learn(A);
-        assert_eq!(t.as_ref().map(|t| t.slot), Some(Slot::Content { choice: 0 }));
+        assert_eq!(
+            t.as_ref().map(|t| t.slot),
+            Some(Slot::Content { choice: 0 })
+        );
         let b = br#"{"id":"x","choices":[{"index":0,"delta":{"content":"llo \"q\""},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"zzzzzz"}"#;
-        assert_eq!(t.as_ref().and_then(|t| t.read(b)).as_deref(), Some("llo \"q\""));
+        assert_eq!(
+            t.as_ref().and_then(|t| t.read(b)).as_deref(),
+            Some("llo \"q\"")
+        );
     }
 
     #[test]
     fn anything_else_is_not_matched() {
-        let Some(t) = learn(A) else { panic!("no template") };
+        let Some(t) = learn(A) else {
+            panic!("no template")
+        };
         let cases: [&[u8]; 5] = [
             br#"{"id":"y","choices":[{"index":0,"delta":{"content":"He"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"abc"}"#,
             br#"{"id":"x","choices":[{"index":0,"delta":{"content":"He"},"logprobs":null,"finish_reason":"stop"}],"usage":null,"obfuscation":"abc"}"#,
@@ -183,6 +226,33 @@ mod tests {
     }
 
     #[test]
+    fn plain_templates_survive_chunks_with_the_same_header_only() {
+        let Some(t) = learn(A) else {
+            panic!("no template")
+        };
+        let same = br#"{"id":"x","choices":[{"index":1,"delta":{"content":"B"}}]}"#;
+        let other = br#"{"id":"z","choices":[{"index":1,"delta":{"content":"B"}}]}"#;
+        let header = |p: &[u8]| {
+            decode_after(p, 128, &[])
+                .ok()
+                .and_then(|d| d.header_len)
+                .map(|n| p[..n].to_vec())
+        };
+        assert!(t.survives(header(same).as_deref()));
+        assert!(!t.survives(header(other).as_deref()));
+        assert!(!t.survives(None));
+        let finishing =
+            br#"{"id":"x","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":"stop"}]}"#;
+        let Some(f) = learn(finishing) else {
+            panic!("no template")
+        };
+        assert!(
+            !f.survives(header(same).as_deref()),
+            "a template that sets finish_reason is not plain"
+        );
+    }
+
+    #[test]
     fn chunks_that_would_not_reapply_cleanly_have_no_template() {
         let none: [&[u8]; 5] = [
             br#"{"choices":[{"index":0,"delta":{"content":"a","refusal":"b"}}]}"#,
@@ -195,6 +265,12 @@ mod tests {
             assert_eq!(learn(p), None, "{}", String::from_utf8_lossy(p));
         }
         let tool = learn(br#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"function":{"arguments":"{\""}}]}}]}"#);
-        assert_eq!(tool.map(|t| t.slot), Some(Slot::ToolArguments { choice: 0, index: 1 }));
+        assert_eq!(
+            tool.map(|t| t.slot),
+            Some(Slot::ToolArguments {
+                choice: 0,
+                index: 1
+            })
+        );
     }
 }

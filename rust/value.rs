@@ -4,9 +4,144 @@
 //! Numbers keep their JSON text: integers of any size and floats round-trip exactly, and the
 //! Python binding decides how to build them.
 
-use indexmap::IndexMap;
+use std::collections::HashMap;
 
-pub type Map = IndexMap<String, Value>;
+/// A JSON object: keys in insertion order; inserting an existing key replaces its value in
+/// place (a duplicate key in JSON text keeps the last value, as in Python).
+///
+/// Chunk objects are small (a logprobs entry has four keys), so lookups scan a vector; a hash
+/// index is built only past [`Map::INDEX_AT`] keys, so a hostile object with many keys still
+/// costs linear time.
+#[derive(Debug, Clone, Default)]
+pub struct Map {
+    entries: Vec<(String, Value)>,
+    // Boxed: maps are everywhere in a completion and almost never get an index, so the
+    // absent index should cost one pointer, not an empty HashMap.
+    #[allow(clippy::box_collection)]
+    index: Option<Box<HashMap<String, usize>>>,
+}
+
+impl Map {
+    pub const INDEX_AT: usize = 16;
+
+    pub fn new() -> Self {
+        Map::default()
+    }
+
+    pub fn with_capacity(n: usize) -> Self {
+        Map {
+            entries: Vec::with_capacity(n.min(Self::INDEX_AT)),
+            index: None,
+        }
+    }
+
+    fn position(&self, key: &str) -> Option<usize> {
+        match &self.index {
+            Some(ix) => ix.get(key).copied(),
+            None => self.entries.iter().position(|(k, _)| k == key),
+        }
+    }
+
+    /// Inserts or replaces in place; returns the value replaced.
+    pub fn insert(&mut self, key: String, value: Value) -> Option<Value> {
+        if let Some(i) = self.position(&key) {
+            return self
+                .entries
+                .get_mut(i)
+                .map(|e| std::mem::replace(&mut e.1, value));
+        }
+        if let Some(ix) = &mut self.index {
+            ix.insert(key.clone(), self.entries.len());
+        }
+        self.entries.push((key, value));
+        if self.index.is_none() && self.entries.len() > Self::INDEX_AT {
+            let ix = self
+                .entries
+                .iter()
+                .enumerate()
+                .map(|(i, (k, _))| (k.clone(), i))
+                .collect();
+            self.index = Some(Box::new(ix));
+        }
+        None
+    }
+
+    /// Inserts only if the key is absent.
+    pub fn insert_if_absent(&mut self, key: &str, value: impl FnOnce() -> Value) {
+        if self.position(key).is_none() {
+            self.insert(key.to_string(), value());
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.position(key)
+            .and_then(|i| self.entries.get(i))
+            .map(|e| &e.1)
+    }
+
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
+        match self.position(key) {
+            Some(i) => self.entries.get_mut(i).map(|e| &mut e.1),
+            None => None,
+        }
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.position(key).is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn into_values(self) -> impl Iterator<Item = Value> {
+        self.entries.into_iter().map(|(_, v)| v)
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.entries.iter().map(|(k, _)| k)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &Value> {
+        self.entries.iter().map(|(_, v)| v)
+    }
+}
+
+impl PartialEq for Map {
+    /// Order-insensitive, like dict equality.
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
+    }
+}
+
+impl IntoIterator for Map {
+    type Item = (String, Value);
+    type IntoIter = std::vec::IntoIter<(String, Value)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
+}
+
+impl<'m> IntoIterator for &'m Map {
+    type Item = (&'m String, &'m Value);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'m, (String, Value)>,
+        fn(&'m (String, Value)) -> (&'m String, &'m Value),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum Value {
@@ -55,6 +190,24 @@ impl Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn map_replaces_in_place_and_indexes_large_objects() {
+        let mut m = Map::new();
+        for i in 0..100 {
+            m.insert(format!("k{i}"), Value::int(i));
+        }
+        m.insert("k3".into(), Value::Null);
+        assert_eq!(m.len(), 100);
+        assert_eq!(m.get("k3"), Some(&Value::Null));
+        assert_eq!(m.get("k99"), Some(&Value::int(99)));
+        assert_eq!(m.iter().nth(3).map(|(k, _)| k.as_str()), Some("k3"));
+        let mut small = Map::new();
+        small.insert("a".into(), Value::int(1));
+        small.insert("a".into(), Value::int(2));
+        assert_eq!(small.len(), 1);
+        assert_eq!(small.get("a"), Some(&Value::int(2)));
+    }
 
     #[test]
     fn zero_numbers_are_recognised() {

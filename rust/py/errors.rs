@@ -15,7 +15,9 @@ static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
 fn errors_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
     ERRORS
-        .get_or_try_init(py, || Ok::<_, PyErr>(py.import("deltafold.errors")?.unbind()))
+        .get_or_try_init(py, || {
+            Ok::<_, PyErr>(py.import("deltafold.errors")?.unbind())
+        })
         .map(|m| m.bind(py))
 }
 
@@ -55,7 +57,9 @@ fn build(py: Python<'_>, err: &StreamError, partial: Option<&Value>) -> PyResult
         }
         ErrorKind::Api { body } => {
             kwargs.set_item("body", to_py(py, body)?)?;
-            module.getattr("StreamAPIError")?.call((message,), Some(&kwargs))?
+            module
+                .getattr("StreamAPIError")?
+                .call((message,), Some(&kwargs))?
         }
         ErrorKind::Incomplete { .. } => module
             .getattr("IncompleteStreamError")?

@@ -142,9 +142,7 @@ impl EventPy {
     #[getter]
     fn arguments_delta(&self) -> Option<&str> {
         match self.kind() {
-            EventKind::ToolArgumentsDelta | EventKind::FunctionArgumentsDelta => {
-                self.inner.delta()
-            }
+            EventKind::ToolArgumentsDelta | EventKind::FunctionArgumentsDelta => self.inner.delta(),
             _ => None,
         }
     }

@@ -19,10 +19,9 @@ pub fn on_error(name: &str) -> PyResult<OnError> {
 }
 
 fn positive(name: &str, value: i64) -> PyResult<u64> {
-    u64::try_from(value)
-        .ok()
-        .filter(|v| *v > 0)
-        .ok_or_else(|| PyValueError::new_err(format!("{name} must be a positive integer, not {value}")))
+    u64::try_from(value).ok().filter(|v| *v > 0).ok_or_else(|| {
+        PyValueError::new_err(format!("{name} must be a positive integer, not {value}"))
+    })
 }
 
 /// Validates limit options.

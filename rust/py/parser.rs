@@ -194,7 +194,10 @@ impl CaptureParserPy {
 
     /// End of input: the last stream's completion, if it had any chunk.
     fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let last = self.stream.finish().map_err(|e| raise(py, &self.stream, &e))?;
+        let last = self
+            .stream
+            .finish()
+            .map_err(|e| raise(py, &self.stream, &e))?;
         let mut done = self.stream.take_completed();
         done.extend(last);
         completions(py, done)
@@ -248,7 +251,7 @@ pub fn assemble<'py>(
         let result = stream.feed(data).and_then(|()| stream.finish());
         match result {
             Ok(v) => Ok(v.unwrap_or_else(|| stream.snapshot())),
-            Err(e) => Err((e, stream.snapshot())),
+            Err(e) => Err(Box::new((e, stream.snapshot()))),
         }
     };
     let data: &[u8] = &source;
@@ -259,6 +262,9 @@ pub fn assemble<'py>(
     };
     match outcome {
         Ok(v) => to_py(py, &v),
-        Err((e, partial)) => Err(to_pyerr(py, &e, Some(&partial))),
+        Err(failure) => {
+            let (e, partial) = *failure;
+            Err(to_pyerr(py, &e, Some(&partial)))
+        }
     }
 }

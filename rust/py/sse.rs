@@ -6,7 +6,13 @@ use crate::sse::{FeedError, Framer, RawEvent};
 
 use super::errors::line_too_long;
 
-#[pyclass(name = "SseEvent", module = "deltafold", frozen, eq, skip_from_py_object)]
+#[pyclass(
+    name = "SseEvent",
+    module = "deltafold",
+    frozen,
+    eq,
+    skip_from_py_object
+)]
 #[derive(Debug, Clone, PartialEq)]
 pub struct SseEventPy {
     #[pyo3(get)]
