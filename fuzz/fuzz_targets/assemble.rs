@@ -1,0 +1,182 @@
+//! The whole chat layer (`stream::ChatStream`): no panic on any bytes, under every `on_error`
+//! mode and option; the same errors, problems, events and completions whether the stream
+//! arrives whole or in arbitrary reads; and `skip`/`repair` never raise.
+#![no_main]
+
+mod split;
+
+use deltafold::error::StreamError;
+use deltafold::event::Event;
+use deltafold::limits::Limits;
+use deltafold::stream::{ChatStream, Config, OnError};
+use deltafold::value::Value;
+use libfuzzer_sys::fuzz_target;
+
+/// A raised error as the caller sees it, with the snapshot it would carry as `.partial`.
+#[derive(Debug, PartialEq)]
+struct Raised {
+    class: &'static str,
+    message: String,
+    byte_offset: u64,
+    event_index: Option<u64>,
+    partial: Value,
+}
+
+impl Raised {
+    fn of(error: &StreamError, stream: &ChatStream) -> Raised {
+        Raised {
+            class: error.class_name(),
+            message: error.to_string(),
+            byte_offset: error.byte_offset,
+            event_index: error.event_index,
+            partial: stream.snapshot(),
+        }
+    }
+}
+
+/// The comparable part of an event (snapshots and partial arguments are lazily built views).
+#[derive(Debug, PartialEq)]
+struct EventSummary {
+    kind: &'static str,
+    choice_index: Option<u64>,
+    index: Option<usize>,
+    id: Option<String>,
+    name: Option<String>,
+    field: Option<String>,
+    text: Option<String>,
+    items: Option<Vec<Value>>,
+    value: Option<Value>,
+}
+
+impl EventSummary {
+    fn of(event: Event) -> EventSummary {
+        EventSummary {
+            kind: event.kind.name(),
+            choice_index: event.choice_index,
+            index: event.index,
+            id: event.id,
+            name: event.name,
+            field: event.field,
+            text: event.text,
+            items: event.items,
+            value: event.value,
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+struct Run {
+    raised: Vec<Raised>,
+    events: Vec<EventSummary>,
+    finished: Result<Option<Value>, Raised>,
+    completed: Vec<Value>,
+    problems: Vec<(&'static str, &'static str, String, u64, Option<u64>)>,
+    done: bool,
+    bytes_seen: u64,
+}
+
+fn config(flags: u8) -> Config {
+    let mut config = Config {
+        on_error: match flags & 0b11 {
+            0 => OnError::Raise,
+            1 => OnError::Skip,
+            _ => OnError::Repair,
+        },
+        allow_truncated: flags & 0b100 != 0,
+        capture: flags & 0b1000 != 0,
+        ..Config::default()
+    };
+    config.options.events = flags & 0b1_0000 != 0;
+    config.options.partial_arguments = flags & 0b10_0000 != 0;
+    if flags & 0b100_0000 != 0 {
+        // Small enough that short fuzz inputs reach every limit.
+        config.limits = Limits {
+            max_line_bytes: 200,
+            max_buffer_bytes: 600,
+            max_choice_index: 3,
+            max_tool_calls: 3,
+            max_depth: 6,
+        };
+    }
+    config
+}
+
+/// The keys every completion starts with, in this order (the output shape of the contract).
+const LEADING_KEYS: [&str; 6] = ["id", "object", "created", "model", "choices", "usage"];
+
+fn check_shape(completion: &Value) {
+    let Value::Object(map) = completion else {
+        panic!("a completion that is not an object: {completion:?}");
+    };
+    let leading: Vec<&str> = map
+        .keys()
+        .take(LEADING_KEYS.len())
+        .map(String::as_str)
+        .collect();
+    assert_eq!(leading, LEADING_KEYS);
+    assert_eq!(
+        map.get("object"),
+        Some(&Value::String("chat.completion".to_string()))
+    );
+}
+
+/// Feeds `reads`; after a raised error feeds empty reads until the kept rest is consumed, as
+/// the caller of a raising parser would. `snapshot_now` picks reads after which to take a
+/// snapshot, which must not change anything.
+fn drive(config: Config, reads: &[&[u8]], mut snapshot_now: impl FnMut() -> bool) -> Run {
+    let mut stream = ChatStream::new(config);
+    let mut raised = Vec::new();
+    let mut events = Vec::new();
+    for &read in reads {
+        let mut next = read;
+        while let Err(error) = stream.feed(next) {
+            raised.push(Raised::of(&error, &stream));
+            next = b"";
+        }
+        events.extend(stream.take_events().into_iter().map(EventSummary::of));
+        if snapshot_now() {
+            check_shape(&stream.snapshot());
+        }
+    }
+    let finished = stream.finish().map_err(|error| Raised::of(&error, &stream));
+    events.extend(stream.take_events().into_iter().map(EventSummary::of));
+    if config.on_error != OnError::Raise {
+        assert!(raised.is_empty(), "{:?} raised {raised:?}", config.on_error);
+        assert!(finished.is_ok(), "{:?} raised at finish", config.on_error);
+    }
+    Run {
+        raised,
+        events,
+        finished,
+        completed: stream.take_completed(),
+        problems: stream
+            .problems()
+            .iter()
+            .map(|p| {
+                (
+                    p.kind,
+                    p.action.name(),
+                    p.message.clone(),
+                    p.byte_offset,
+                    p.event_index,
+                )
+            })
+            .collect(),
+        done: stream.done(),
+        bytes_seen: stream.bytes_seen(),
+    }
+}
+
+fuzz_target!(|bytes: &[u8]| {
+    let Some(input) = split::Input::parse(bytes) else {
+        return;
+    };
+    let config = config(input.flags);
+    let whole = drive(config, &[input.body], || false);
+    let mut rng = input.rng();
+    let split = drive(config, &input.reads(), || rng.below(8) == 0);
+    if let Ok(Some(completion)) = &whole.finished {
+        check_shape(completion);
+    }
+    assert_eq!(whole, split);
+});
