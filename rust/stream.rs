@@ -76,6 +76,8 @@ struct Chat {
     /// Shapes of recent chunks decoded in full (see `template`), newest first; only without
     /// events. Several, because with n > 1 choices take turns.
     templates: Vec<Template>,
+    /// Chunks folded in by a template rather than decoded in full.
+    template_chunks: u64,
 }
 
 pub struct ChatStream {
@@ -109,6 +111,7 @@ impl ChatStream {
                 completed: Vec::new(),
                 header: Vec::new(),
                 templates: Vec::new(),
+                template_chunks: 0,
             },
         }
     }
@@ -203,6 +206,11 @@ impl ChatStream {
         self.framer.buffered_bytes()
     }
 
+    /// (chunks applied, of which through a template): how often the fast path was taken.
+    pub fn chunk_counts(&self) -> (u64, u64) {
+        (self.chat.assembler.chunks(), self.chat.template_chunks)
+    }
+
     pub fn last_event_id(&self) -> &[u8] {
         self.framer.last_event_id()
     }
@@ -261,6 +269,7 @@ impl Chat {
         for t in &self.templates {
             if let Some(text) = t.read(ev.data) {
                 if self.assembler.append(t.slot, &text) {
+                    self.template_chunks += 1;
                     return Ok(());
                 }
                 break;

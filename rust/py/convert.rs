@@ -24,6 +24,28 @@ fn number<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
     }
 }
 
+/// The keys every completion has, as cached Python strings: building the result dict then
+/// costs no string creation or interning lookup for them.
+fn key<'py>(py: Python<'py>, k: &str) -> Bound<'py, PyString> {
+    macro_rules! known {
+        ($($name:literal),* $(,)?) => {
+            match k {
+                $($name => pyo3::intern!(py, $name).clone(),)*
+                _ => PyString::new(py, k),
+            }
+        };
+    }
+    known!(
+        "id", "object", "created", "model", "choices", "usage", "service_tier",
+        "system_fingerprint", "index", "message", "logprobs", "finish_reason", "role",
+        "content", "refusal", "tool_calls", "function_call", "type", "function", "name",
+        "arguments", "annotations", "audio", "reasoning_content", "prompt_tokens",
+        "completion_tokens", "total_tokens", "prompt_tokens_details", "completion_tokens_details",
+        "cached_tokens", "audio_tokens", "reasoning_tokens", "accepted_prediction_tokens",
+        "rejected_prediction_tokens", "token", "logprob", "bytes", "top_logprobs",
+    )
+}
+
 pub fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
     Ok(match v {
         Value::Null => py.None().into_bound(py),
@@ -40,8 +62,7 @@ pub fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
         Value::Object(map) => {
             let dict = PyDict::new(py);
             for (k, item) in map {
-                // Keys repeat across every completion; interning shares one str per key.
-                dict.set_item(PyString::intern(py, k), to_py(py, item)?)?;
+                dict.set_item(key(py, k), to_py(py, item)?)?;
             }
             dict.into_any()
         }
