@@ -373,3 +373,247 @@ impl Chat {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assemble::Options;
+
+    fn run(
+        config: Config,
+        data: &[u8],
+        read: usize,
+    ) -> (Result<Option<Value>, StreamError>, ChatStream) {
+        let mut s = ChatStream::new(config);
+        for piece in data.chunks(read.max(1)) {
+            if let Err(e) = s.feed(piece) {
+                return (Err(e), s);
+            }
+        }
+        (s.finish(), s)
+    }
+
+    fn with_events() -> Config {
+        Config {
+            options: Options {
+                events: true,
+                partial_arguments: false,
+            },
+            ..Config::default()
+        }
+    }
+
+    fn recorded() -> Vec<(String, Vec<u8>)> {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/fixtures/openai-recorded"
+        );
+        let mut out = Vec::new();
+        let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{dir}: {e}"));
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "sse") {
+                let data = std::fs::read(&path).unwrap_or_default();
+                out.push((path.display().to_string(), data));
+            }
+        }
+        assert!(out.len() >= 40, "recorded streams missing in {dir}");
+        out
+    }
+
+    #[test]
+    fn template_path_gives_the_same_completion_as_full_decoding() {
+        // Events turn the template path off, so the two runs differ only in that path.
+        for (name, data) in recorded() {
+            for read in [1, 7, 4096, usize::MAX] {
+                let (fast, s) = run(Config::default(), &data, read);
+                let (full, _) = run(with_events(), &data, read);
+                assert_eq!(fast.ok(), full.ok(), "{name} read {read}");
+                if read == 4096 && name.contains("non_pydantic_response_format.sse") {
+                    let (chunks, via_template) = s.chunk_counts();
+                    assert!(
+                        via_template * 10 > chunks * 9,
+                        "{name}: {via_template}/{chunks}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn interleaved_choices_keep_their_templates() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/fixtures/openai-recorded"
+        );
+        let data = std::fs::read(format!("{dir}/parse_pydantic_model_multiple_choices.sse"))
+            .unwrap_or_default();
+        let (fast, s) = run(Config::default(), &data, 4096);
+        let (full, _) = run(with_events(), &data, 4096);
+        assert_eq!(fast.ok(), full.ok());
+        let (chunks, via_template) = s.chunk_counts();
+        assert!(via_template * 4 > chunks * 3, "{via_template}/{chunks}");
+    }
+
+    #[test]
+    fn a_changed_fingerprint_is_not_undone_by_a_template() {
+        let mut data = Vec::new();
+        for (fp, token) in [("a", "x"), ("a", "y"), ("b", "z"), ("a", "w")] {
+            data.extend_from_slice(
+                format!(
+                    "data: {{\"system_fingerprint\":\"{fp}\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{token}\"}}}}]}}\n\n"
+                )
+                .as_bytes(),
+            );
+        }
+        data.extend_from_slice(b"data: [DONE]\n\n");
+        let (fast, _) = run(Config::default(), &data, 4096);
+        let (full, _) = run(with_events(), &data, 4096);
+        let fast = fast.ok().flatten();
+        assert_eq!(fast, full.ok().flatten());
+        let Some(Value::Object(m)) = fast else {
+            panic!("no completion")
+        };
+        assert_eq!(m.get("system_fingerprint"), Some(&Value::string("a")));
+    }
+
+    #[test]
+    fn done_empty_data_and_after_done() {
+        let data = b"data:\n\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\ndata:  [DONE] \n\ndata: {\"choices\":[]}\n\ndata: [DONE]\n\n";
+        let (out, s) = run(Config::default(), data, 3);
+        assert!(out.is_ok());
+        assert!(s.done());
+        let kinds: Vec<_> = s
+            .problems()
+            .iter()
+            .map(|p| (p.kind, p.action, p.event_index))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("DataAfterDone", Action::Ignored, Some(3)),
+                ("DataAfterDone", Action::Ignored, Some(4))
+            ]
+        );
+    }
+
+    #[test]
+    fn capture_mode_yields_one_completion_per_stream() {
+        let one = b"data: {\"id\":\"a\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"1\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n: between\n\n";
+        let two = b"data: {\"id\":\"b\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"2\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+        let mut data = one.to_vec();
+        data.extend_from_slice(two);
+        let config = Config {
+            capture: true,
+            ..Config::default()
+        };
+        let mut s = ChatStream::new(config);
+        assert!(s.feed(&data).is_ok());
+        assert_eq!(s.finish().ok(), Some(None));
+        let done = s.take_completed();
+        let ids: Vec<_> = done
+            .iter()
+            .map(|c| match c {
+                Value::Object(m) => m.get("id").cloned(),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            ids,
+            vec![Some(Value::string("a")), Some(Value::string("b"))]
+        );
+    }
+
+    #[test]
+    fn limits_at_their_edge() {
+        let payload =
+            br#"{"choices":[{"index":0,"delta":{"content":"abc"},"finish_reason":"stop"}]}"#;
+        let mut data = b"data: ".to_vec();
+        data.extend_from_slice(payload);
+        data.extend_from_slice(b"\n\n");
+        let line = payload.len() + 6;
+        let at = |limits: Limits| {
+            run(
+                Config {
+                    limits,
+                    ..Config::default()
+                },
+                &data,
+                5,
+            )
+            .0
+        };
+        let exact = Limits {
+            max_line_bytes: line,
+            max_buffer_bytes: payload.len() as u64,
+            ..Limits::default()
+        };
+        assert!(at(exact).is_ok());
+        let short_line = Limits {
+            max_line_bytes: line - 1,
+            ..exact
+        };
+        assert!(matches!(
+            at(short_line).err().map(|e| e.kind),
+            Some(ErrorKind::Limit {
+                limit: LimitName::LineBytes,
+                ..
+            })
+        ));
+        let short_buffer = Limits {
+            max_buffer_bytes: payload.len() as u64 - 1,
+            ..exact
+        };
+        assert!(matches!(
+            at(short_buffer).err().map(|e| e.kind),
+            Some(ErrorKind::Limit {
+                limit: LimitName::BufferBytes,
+                ..
+            })
+        ));
+        let shallow = Limits {
+            max_depth: 3,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            at(shallow).err().map(|e| e.kind),
+            Some(ErrorKind::Limit {
+                limit: LimitName::Depth,
+                ..
+            })
+        ));
+        let deep_enough = Limits {
+            max_depth: 4,
+            ..Limits::default()
+        };
+        assert!(at(deep_enough).is_ok());
+    }
+
+    #[test]
+    fn raise_mode_resumes_after_the_bad_event() {
+        let data = b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\ndata: {oops}\n\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"b\"},\"finish_reason\":\"stop\"}]}\n\n";
+        let mut s = ChatStream::new(Config::default());
+        let err = s.feed(data).err();
+        assert!(matches!(
+            err.as_ref().map(|e| &e.kind),
+            Some(ErrorKind::Decode(_))
+        ));
+        assert_eq!(err.map(|e| e.event_index), Some(Some(1)));
+        assert!(s.feed(b"").is_ok());
+        let out = s.finish().ok().flatten();
+        let Some(Value::Object(m)) = out else {
+            panic!("no completion")
+        };
+        let content = match m.get("choices") {
+            Some(Value::Array(c)) => match c.first() {
+                Some(Value::Object(c)) => match c.get("message") {
+                    Some(Value::Object(msg)) => msg.get("content").cloned(),
+                    _ => None,
+                },
+                _ => None,
+            },
+            _ => None,
+        };
+        assert_eq!(content, Some(Value::string("ab")));
+    }
+}

@@ -1,6 +1,7 @@
 //! The whole chat layer (`stream::ChatStream`): no panic on any bytes, under every `on_error`
 //! mode and option; the same errors, problems, events and completions whether the stream
-//! arrives whole or in arbitrary reads; and `skip`/`repair` never raise.
+//! arrives whole or in arbitrary reads; `skip`/`repair` never raise; and the template fast
+//! path gives exactly what decoding every chunk in full gives.
 #![no_main]
 
 mod split;
@@ -179,4 +180,15 @@ fuzz_target!(|bytes: &[u8]| {
         check_shape(completion);
     }
     assert_eq!(whole, split);
+    if !config.options.events {
+        // Events turn off the template fast path (rust/template.rs): with them on, every
+        // chunk is decoded in full, so this compares the fast path with the full decoder.
+        let mut full_config = config;
+        full_config.options.events = true;
+        let full = drive(full_config, &[input.body], || false);
+        assert_eq!(whole.finished, full.finished);
+        assert_eq!(whole.completed, full.completed);
+        assert_eq!(whole.raised, full.raised);
+        assert_eq!(whole.problems, full.problems);
+    }
 });
