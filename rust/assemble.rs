@@ -73,11 +73,12 @@ struct ToolCallState {
     partial: Option<PartialJson>,
 }
 
+/// The legacy `function_call` has exactly `name` and `arguments`, as in the non-streaming
+/// response; other keys sent inside it are not kept.
 #[derive(Debug, Default)]
 struct FunctionCallState {
     name: Option<String>,
     arguments: String,
-    extras: Map,
     done: bool,
     trail: TextTrail,
     partial: Option<PartialJson>,
@@ -365,9 +366,6 @@ impl Assembler {
                 first_non_empty(&mut f.name, fc.name);
                 let piece = fc.arguments.unwrap_or_default();
                 f.arguments.push_str(&piece);
-                for (k, v) in fc.extras {
-                    last_non_null(&mut f.extras, k.into_owned(), v);
-                }
                 if let Some(p) = f.partial.as_mut() {
                     p.feed(piece.as_bytes());
                 }
@@ -721,9 +719,6 @@ impl ChoiceState {
                             f.name.clone().map_or(Value::Null, Value::String),
                         );
                         m.insert("arguments".into(), Value::String(f.arguments.clone()));
-                        for (k, v) in &f.extras {
-                            m.insert_if_absent(k, || v.clone());
-                        }
                         message.insert("function_call".into(), Value::Object(m));
                     }
                 }
@@ -899,10 +894,10 @@ fn first_non_empty(slot: &mut Option<String>, value: Option<std::borrow::Cow<'_,
     }
 }
 
+/// Extra keys of tool calls, functions and logprobs: like message keys, they appear only once
+/// some chunk carried a non-null value, which the last one wins.
 fn last_non_null(map: &mut Map, key: String, value: Value) {
-    if value.is_null() {
-        map.insert_if_absent(&key, || Value::Null);
-    } else {
+    if !value.is_null() {
         map.insert(key, value);
     }
 }

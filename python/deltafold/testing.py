@@ -1,0 +1,288 @@
+"""Hypothesis strategies for chat-completion chunk streams.
+
+A test-only module: it imports :mod:`hypothesis` at import time, so import it from tests (or
+install ``hypothesis``); the rest of deltafold never imports it.
+
+* :func:`completions` - ``chat.completion`` dicts in exactly the shape ``deltafold.assemble``
+  returns (key order included): text, refusals, reasoning text, parallel tool calls, legacy
+  ``function_call``, ``n > 1`` choices with sparse indices, logprobs, usage with ``*_details``,
+  and text full of the characters that break hand-written parsers (astral characters,
+  U+2028/U+2029, quotes, backslashes, control characters, SSE and JSON syntax).
+* :func:`streams` - ``(completion, sse_bytes)`` pairs: a completion rendered by
+  :func:`deltafold.to_sse` with a random piece size and LF, CRLF or CR line endings.
+  ``assemble(sse_bytes) == completion`` is the round-trip property.
+* :func:`splits` - ways to cut bytes into network reads, from single bytes to one read.
+
+Example::
+
+    from hypothesis import given
+    import deltafold
+    from deltafold.testing import streams
+
+    @given(streams())
+    def test_round_trip(pair):
+        completion, data = pair
+        assert deltafold.assemble(data) == completion
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from typing import Any
+
+import orjson
+from hypothesis import strategies as st
+
+from deltafold._render import to_sse
+
+__all__ = ["completions", "splits", "streams"]
+
+# Characters that have broken stream parsers: JSON escapes, separators that some line splitters
+# treat as line ends (U+2028/U+2029, NEL), a BOM, astral characters (UTF-16 surrogate pairs in
+# JSON escapes), and CR/LF which must stay escaped inside a data line.
+_NASTY_CHARACTERS = (
+    '"',
+    "\\",
+    "/",
+    "\n",
+    "\r",
+    "\t",
+    "\x00",
+    "\x1f",
+    "\x7f",
+    "\x85",
+    "\u2028",
+    "\u2029",
+    "\ufeff",
+    "\ufffd",
+    "é",
+    "中",
+    "😀",
+    "𝄞",
+    "\U0010ffff",
+)
+# Substrings that look like stream syntax when they end up next to a line start.
+_NASTY_SNIPPETS = ("data: ", "[DONE]", "\n\ndata: [DONE]\n\n", ": comment", '"}', "{", "]", "\\u")
+
+_characters = st.one_of(
+    st.characters(codec="utf-8"),
+    st.sampled_from(_NASTY_CHARACTERS),
+)
+
+
+def _text(*, min_size: int = 0, max_size: int = 40) -> st.SearchStrategy[str]:
+    plain = st.text(alphabet=_characters, min_size=min_size, max_size=max_size)
+    snippets = st.lists(
+        st.one_of(plain, st.sampled_from(_NASTY_SNIPPETS)), min_size=1, max_size=4
+    ).map("".join)
+    return st.one_of(plain, snippets.filter(lambda s: len(s) >= min_size))
+
+
+_identifier = st.text(
+    alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_",
+    min_size=1,
+    max_size=24,
+)
+_token_count = st.integers(min_value=0, max_value=2**31)
+_json_scalar = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**53), max_value=2**53),
+    st.floats(allow_nan=False, allow_infinity=False),
+    _text(max_size=12),
+)
+_json_value = st.recursive(
+    _json_scalar,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(_text(max_size=8), inner, max_size=4),
+    ),
+    max_leaves=12,
+)
+
+
+def _arguments() -> st.SearchStrategy[str]:
+    """Tool-call arguments: mostly JSON objects as models send them, sometimes any text."""
+    as_json = st.dictionaries(_identifier, _json_value, max_size=5).map(
+        lambda value: orjson.dumps(value).decode()
+    )
+    return st.one_of(as_json, as_json, _text(max_size=60))
+
+
+def _in_order(fields: dict[str, st.SearchStrategy[Any]]) -> st.SearchStrategy[dict[str, Any]]:
+    """``fixed_dictionaries`` with the keys in the given order, which it does not always keep:
+    key order is part of the assembled shape."""
+    keys = list(fields)
+    return st.fixed_dictionaries(fields).map(lambda value: {key: value[key] for key in keys})
+
+
+def _logprob_entry(with_top: bool) -> st.SearchStrategy[dict[str, Any]]:
+    token = _text(max_size=6)
+    fields: dict[str, st.SearchStrategy[Any]] = {
+        "token": token,
+        "logprob": st.floats(min_value=-100.0, max_value=0.0, allow_nan=False),
+        "bytes": st.one_of(st.none(), st.lists(st.integers(0, 255), max_size=6)),
+    }
+    if with_top:
+        fields["top_logprobs"] = st.lists(_logprob_entry(False), max_size=2)
+    return _in_order(fields)
+
+
+_logprob_list = st.one_of(st.none(), st.lists(_logprob_entry(True), max_size=6))
+_logprobs = st.one_of(st.none(), _in_order({"content": _logprob_list, "refusal": _logprob_list}))
+
+
+def _tool_call() -> st.SearchStrategy[dict[str, Any]]:
+    return _in_order(
+        {
+            # A call that never got an id keeps "id": null (the contract's default).
+            "id": st.one_of(_identifier.map(lambda s: "call_" + s), st.none()),
+            "type": st.just("function"),
+            "function": _in_order({"name": _identifier, "arguments": _arguments()}),
+        }
+    )
+
+
+@st.composite
+def _message(draw: st.DrawFn, max_tool_calls: int) -> dict[str, Any]:
+    # Key order is the assembled order: role, content, refusal, then the other keys in the
+    # order of their first appearance in the stream (which to_sse follows).
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": draw(st.one_of(st.none(), _text())),
+        "refusal": draw(st.one_of(st.none(), st.none(), _text())),
+    }
+    if draw(st.integers(0, 4)) == 0:
+        message["reasoning_content"] = draw(_text())
+    kind = draw(st.sampled_from(["text", "text", "tool_calls", "function_call"]))
+    if kind == "tool_calls" and max_tool_calls > 0:
+        message["tool_calls"] = draw(st.lists(_tool_call(), min_size=1, max_size=max_tool_calls))
+    elif kind == "function_call":
+        message["function_call"] = {"name": draw(_identifier), "arguments": draw(_arguments())}
+    return message
+
+
+def _finish_reason(message: dict[str, Any]) -> st.SearchStrategy[str]:
+    if "tool_calls" in message:
+        return st.sampled_from(["tool_calls", "stop", "length"])
+    if "function_call" in message:
+        return st.sampled_from(["function_call", "length"])
+    # Any non-empty string is kept raw; other providers send their own values.
+    return st.one_of(
+        st.sampled_from(["stop", "length", "content_filter"]),
+        _identifier,
+    )
+
+
+@st.composite
+def _choice(draw: st.DrawFn, index: int, max_tool_calls: int) -> dict[str, Any]:
+    message = draw(_message(max_tool_calls))
+    return {
+        "index": index,
+        "message": message,
+        "logprobs": draw(_logprobs),
+        "finish_reason": draw(_finish_reason(message)),
+    }
+
+
+@st.composite
+def _usage(draw: st.DrawFn) -> dict[str, Any]:
+    prompt = draw(_token_count)
+    completion = draw(_token_count)
+    usage: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+    if draw(st.booleans()):
+        usage["prompt_tokens_details"] = {
+            "cached_tokens": draw(_token_count),
+            "audio_tokens": draw(_token_count),
+        }
+    if draw(st.booleans()):
+        usage["completion_tokens_details"] = {
+            "reasoning_tokens": draw(_token_count),
+            "audio_tokens": draw(_token_count),
+            "accepted_prediction_tokens": draw(_token_count),
+            "rejected_prediction_tokens": draw(_token_count),
+        }
+    return usage
+
+
+@st.composite
+def completions(
+    draw: st.DrawFn, *, max_choices: int = 3, max_tool_calls: int = 3
+) -> dict[str, Any]:
+    """A ``chat.completion`` dict as ``assemble`` returns it, key order included.
+
+    ``id``/``model`` are mostly realistic strings (sometimes ``""`` or ``null``), ``created`` a
+    non-negative integer; between 1 and ``max_choices`` choices with sorted, possibly sparse
+    indices; each message has ``role``, ``content``, ``refusal`` (text or ``null``), sometimes
+    ``reasoning_content``, and either nothing more, 1 to ``max_tool_calls`` parallel tool calls
+    or a legacy ``function_call``; logprobs ``null`` or ``{"content", "refusal"}`` lists with
+    ``top_logprobs``; ``usage`` ``null`` or token counts with optional ``*_details``; optional
+    ``service_tier`` and ``system_fingerprint`` (possibly ``null``).
+    """
+    indices = sorted(
+        draw(
+            st.lists(st.integers(0, 2 * max_choices), min_size=1, max_size=max_choices, unique=True)
+        )
+    )
+    completion: dict[str, Any] = {
+        "id": draw(st.one_of(_identifier.map(lambda s: "chatcmpl-" + s), st.just(""), st.none())),
+        "object": "chat.completion",
+        "created": draw(
+            st.one_of(st.integers(1_600_000_000, 1_900_000_000), st.integers(0, 2**40))
+        ),
+        "model": draw(st.one_of(st.sampled_from(["gpt-4o-2024-08-06", "gpt-4-0613"]), _text())),
+        "choices": [draw(_choice(index, max_tool_calls)) for index in indices],
+        "usage": draw(st.one_of(st.none(), _usage())),
+    }
+    for key, values in (
+        ("service_tier", st.one_of(st.none(), st.sampled_from(["default", "flex", "scale"]))),
+        ("system_fingerprint", st.one_of(st.none(), _identifier.map(lambda s: "fp_" + s))),
+    ):
+        if draw(st.booleans()):
+            completion[key] = draw(values)
+    return completion
+
+
+@st.composite
+def streams(
+    draw: st.DrawFn,
+    completion_strategy: st.SearchStrategy[dict[str, Any]] | None = None,
+    *,
+    line_endings: tuple[str, ...] = ("\n", "\r\n", "\r"),
+    max_chunk_size: int = 16,
+) -> tuple[dict[str, Any], bytes]:
+    """``(completion, sse_bytes)``: a completion and the stream ``to_sse`` renders for it.
+
+    ``completion_strategy`` defaults to :func:`completions`; the piece size is drawn from
+    ``1..max_chunk_size`` characters and the line ending from ``line_endings``. The stream ends
+    with ``data: [DONE]`` and carries the usage chunk, so it assembles back to ``completion``.
+    """
+    completion = draw(completion_strategy if completion_strategy is not None else completions())
+    chunk_size = draw(st.integers(1, max_chunk_size))
+    line_ending = draw(st.sampled_from(line_endings))
+    return completion, to_sse(completion, chunk_size=chunk_size, line_ending=line_ending)
+
+
+def splits(data: bytes) -> st.SearchStrategy[list[bytes]]:
+    """Ways to cut ``data`` into reads: lists of non-empty pieces whose concatenation is ``data``.
+
+    Mixes arbitrary cut points (any piece size from 1 byte to the whole input, so a cut lands
+    between CR and LF, inside a UTF-8 sequence, inside ``data:``) with fixed-size reads down to
+    one byte at a time.
+    """
+    if len(data) <= 1:
+        return st.just([data] if data else [])
+
+    def cut_at(points: list[int]) -> list[bytes]:
+        bounds = [0, *sorted(points), len(data)]
+        return [data[a:b] for a, b in pairwise(bounds)]
+
+    def fixed(size: int) -> list[bytes]:
+        return [data[i : i + size] for i in range(0, len(data), size)]
+
+    arbitrary = st.lists(st.integers(1, len(data) - 1), unique=True, max_size=64).map(cut_at)
+    return st.one_of(arbitrary, st.integers(1, min(len(data), 4096)).map(fixed))
