@@ -10,19 +10,19 @@ import argparse
 import json
 import sys
 from importlib import resources
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 import deltafold
 
 EXAMPLE = "text_stream.sse"
 
 
-def _open(path: str | None) -> BinaryIO:
+def _open(path: str | None) -> IO[bytes]:
     if path is None:
-        return resources.files("deltafold").joinpath("examples", EXAMPLE).open("rb")
+        return resources.files("deltafold").joinpath("examples").joinpath(EXAMPLE).open("rb")
     if path == "-":
         return sys.stdin.buffer
-    return open(path, "rb")  # noqa: SIM115 - closed by the caller
+    return open(path, "rb")
 
 
 def _jsonable(event: Any) -> dict[str, Any]:

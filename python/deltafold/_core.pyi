@@ -4,9 +4,9 @@ This stub is hand-written and checked against the built module by ``mypy.stubtes
 The pure-Python twin :mod:`deltafold.reference` has the same names and gives the same results.
 """
 
-from typing import Any, Literal, final
+from typing import Any, Literal, TypeAlias, final
 
-from typing_extensions import Self, TypeAlias
+from typing_extensions import Self
 
 from deltafold.errors import Problem
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
-from typing import Any, Union
+from typing import Any
 
-Source = Union[bytes, bytearray, memoryview, str, Any]
+Source = bytes | bytearray | memoryview | str | Any
 
 #: Size of each read from a file object.
 READ_SIZE = 1 << 16

@@ -108,7 +108,7 @@ class ChunkDecodeError(StreamDecodeError, json.JSONDecodeError):
     index in it, ``lineno``/``colno`` as the standard library computes them.
     """
 
-    def __init__(  # noqa: PLR0913 - the JSONDecodeError fields plus the stream position
+    def __init__(
         self,
         message: str,
         doc: str = "",
