@@ -32,8 +32,18 @@ impl Rng {
 }
 
 const WORDS: [&str; 12] = [
-    " the", " stream", " of", " tokens", " café", " 東京", " arrives", ",", " \\\"quoted\\\"",
-    " fast", "\\n", " 🚀",
+    " the",
+    " stream",
+    " of",
+    " tokens",
+    " café",
+    " 東京",
+    " arrives",
+    ",",
+    " \\\"quoted\\\"",
+    " fast",
+    "\\n",
+    " 🚀",
 ];
 
 fn event(out: &mut String, body: &str, obfuscation: &str) {

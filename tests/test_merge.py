@@ -6,7 +6,6 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-
 from support import assert_same_completion, choice, chunk, completion, delta, sse
 
 
