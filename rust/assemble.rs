@@ -447,11 +447,16 @@ impl Assembler {
             Slot::Content { .. } => state.content.push(text, false),
             Slot::Refusal { .. } => state.refusal.push(text, false),
             Slot::ToolArguments { index, .. } => {
-                let Some(call) = state
+                let Some(pos) = state
                     .tool_calls
-                    .iter_mut()
-                    .find(|c| c.wire_index == Some(index))
+                    .iter()
+                    .position(|c| c.wire_index == Some(index))
                 else {
+                    return false;
+                };
+                // As in `apply_tool_call`: a later fragment without an index continues it.
+                state.current_call = Some(pos);
+                let Some(call) = state.tool_calls.get_mut(pos) else {
                     return false;
                 };
                 call.arguments.push_str(text);

@@ -478,6 +478,39 @@ mod tests {
     }
 
     #[test]
+    fn a_template_chunk_makes_its_call_the_current_one() {
+        // Found by the `assemble` fuzz target: a fragment without an index continues the call
+        // of the previous fragment, also when that fragment took the template path.
+        let frags = [
+            r#"{"index":0,"id":"a","function":{"name":"f","arguments":""}}"#,
+            r#"{"index":1,"id":"b","function":{"name":"g","arguments":""}}"#,
+            r#"{"index":0,"function":{"arguments":"x"}}"#,
+            r#"{"index":1,"function":{"arguments":"y"}}"#,
+            r#"{"index":0,"function":{"arguments":"z"}}"#,
+            r#"{"function":{"arguments":"w"}}"#,
+        ];
+        let mut data = Vec::new();
+        for f in frags {
+            data.extend_from_slice(
+                format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"tool_calls\":[{f}]}}}}]}}\n\n")
+                    .as_bytes(),
+            );
+        }
+        data.extend_from_slice(b"data: [DONE]\n\n");
+        let (fast, s) = run(Config::default(), &data, 4096);
+        let (full, _) = run(with_events(), &data, 4096);
+        assert_eq!(
+            s.chunk_counts().1,
+            1,
+            "the fifth chunk takes the template path"
+        );
+        let fast = fast.ok().flatten();
+        assert_eq!(fast, full.ok().flatten());
+        let text = format!("{fast:?}");
+        assert!(text.contains(r#"String("xzw")"#), "{text}");
+    }
+
+    #[test]
     fn done_empty_data_and_after_done() {
         let data = b"data:\n\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\ndata:  [DONE] \n\ndata: {\"choices\":[]}\n\ndata: [DONE]\n\n";
         let (out, s) = run(Config::default(), data, 3);
