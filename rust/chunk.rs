@@ -162,6 +162,58 @@ pub struct FunctionCallDelta<'a> {
 
 type R<T> = Result<T, DecodeKind>;
 
+/// Type errors found inside one object or array, reported when the container ends. Reading
+/// on first matters twice: with duplicate keys only the last value counts (as in orjson, so
+/// an invalid value followed by a valid one is fine), and a syntax error anywhere in the
+/// payload wins over a type error, as for a parser that validates after parsing.
+#[derive(Default)]
+struct Pending {
+    errors: Vec<(String, DecodeKind)>,
+}
+
+impl Pending {
+    /// The outcome of reading the value of `key`: a type error waits, a syntax error stops.
+    fn note(&mut self, key: &str, outcome: R<()>) -> R<()> {
+        match outcome {
+            Ok(()) => {
+                self.errors.retain(|(k, _)| k != key);
+                Ok(())
+            }
+            Err(e @ DecodeKind::Schema { .. }) => {
+                self.errors.retain(|(k, _)| k != key);
+                self.errors.push((key.to_string(), e));
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The outcome of reading one array element.
+    fn note_item(&mut self, outcome: R<()>) -> R<()> {
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(e @ DecodeKind::Schema { .. }) => {
+                self.errors.push((String::new(), e));
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The first type error in payload order, if any is left.
+    fn finish(self) -> R<()> {
+        match self
+            .errors
+            .into_iter()
+            .map(|(_, e)| e)
+            .min_by_key(DecodeKind::pos)
+        {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
 fn syntax(e: JsonError) -> DecodeKind {
     DecodeKind::Syntax(e)
 }
@@ -345,6 +397,7 @@ pub fn decode_after<'a>(
             return schema("the payload", "a JSON object", pos);
         }
     }
+    let mut pending = Pending::default();
     let mut object_is_error = false;
     let mut header_len = None;
     let mut header_only = true;
@@ -369,22 +422,24 @@ pub fn decode_after<'a>(
         } else if !seen_choices {
             header_only = false;
         }
-        match key.as_ref() {
-            "id" => chunk.id = string_or_null(&mut r, "id")?,
-            "model" => chunk.model = string_or_null(&mut r, "model")?,
-            "created" => chunk.created = created(&mut r)?,
+        let outcome: R<()> = match key.as_ref() {
+            "id" => string_or_null(&mut r, "id").map(|v| chunk.id = v),
+            "model" => string_or_null(&mut r, "model").map(|v| chunk.model = v),
+            "created" => created(&mut r).map(|v| chunk.created = v),
             "system_fingerprint" => {
-                chunk.system_fingerprint = string_or_null(&mut r, "system_fingerprint")?
+                string_or_null(&mut r, "system_fingerprint").map(|v| chunk.system_fingerprint = v)
             }
-            "service_tier" => chunk.service_tier = string_or_null(&mut r, "service_tier")?,
-            "choices" => chunk.choices = choices(&mut r)?,
-            "usage" => {
-                chunk.usage = match map_or_null(&mut r, "usage")? {
+            "service_tier" => {
+                string_or_null(&mut r, "service_tier").map(|v| chunk.service_tier = v)
+            }
+            "choices" => choices(&mut r).map(|v| chunk.choices = v),
+            "usage" => map_or_null(&mut r, "usage").map(|v| {
+                chunk.usage = match v {
                     Field::Set(m) => Field::Set(Box::new(m)),
                     Field::Null => Field::Null,
                     Field::Absent => Field::Absent,
                 }
-            }
+            }),
             "obfuscation" => {
                 let at = value_start(&mut r);
                 let is_string = r.take_string().map_err(syntax)?.is_some();
@@ -394,6 +449,7 @@ pub fn decode_after<'a>(
                     r.skip_value().map_err(syntax)?;
                     None
                 };
+                Ok(())
             }
             "object" => {
                 // A chunk's own `object` is not checked (Azure sends "", Perplexity a "done"
@@ -405,17 +461,22 @@ pub fn decode_after<'a>(
                         r.skip_value().map_err(syntax)?
                     }
                 }
+                Ok(())
             }
             "error" => {
                 let v = r.read_value().map_err(syntax)?;
                 chunk.error = if v.is_null() { None } else { Some(Box::new(v)) };
+                Ok(())
             }
             _ => {
                 let v = r.read_value().map_err(syntax)?;
-                add_extra(&mut chunk.extras, key, v);
+                add_extra(&mut chunk.extras, key.clone(), v);
+                Ok(())
             }
-        }
+        };
+        pending.note(&key, outcome)?;
     }
+    pending.finish()?;
     r.end().map_err(syntax)?;
     if object_is_error && chunk.error.is_none() {
         chunk.error = Some(Box::new(
@@ -448,18 +509,16 @@ fn choices<'a>(r: &mut Reader<'a>) -> R<Vec<ChoiceDelta<'a>>> {
     if !array_or_null(r, "choices")? {
         return Ok(out);
     }
+    let mut pending = Pending::default();
     let mut first = true;
     while r.next_element(&mut first).map_err(syntax)? {
-        out.push(choice(r)?);
+        pending.note_item(choice(r).map(|c| out.push(c)))?;
     }
-    Ok(out)
+    pending.finish().map(|()| out)
 }
 
 fn choice<'a>(r: &mut Reader<'a>) -> R<ChoiceDelta<'a>> {
-    let pos = {
-        r.peek();
-        r.pos()
-    };
+    let pos = value_start(r);
     if !r.begin_object().map_err(syntax)? {
         r.skip_value().map_err(syntax)?;
         return schema("a choice", "an object", pos);
@@ -468,105 +527,124 @@ fn choice<'a>(r: &mut Reader<'a>) -> R<ChoiceDelta<'a>> {
         index_pos: pos,
         ..ChoiceDelta::default()
     };
+    let mut pending = Pending::default();
     let mut first = true;
     while let Some(key) = r.next_key(&mut first).map_err(syntax)? {
-        match key.as_ref() {
+        let outcome: R<()> = match key.as_ref() {
             "index" => {
-                let at = {
-                    r.peek();
-                    r.pos()
-                };
-                match index_or_null(r, "choice index")? {
-                    Some((n, p)) => {
+                let at = value_start(r);
+                match index_or_null(r, "choice index") {
+                    Ok(Some((n, p))) => {
                         c.index = n;
                         c.index_pos = p;
+                        Ok(())
                     }
-                    None => return schema("choice index", "a non-negative integer", at),
+                    Ok(None) => schema("choice index", "a non-negative integer", at),
+                    Err(e) => Err(e),
                 }
             }
-            "delta" => {
-                c.delta = if object_or_null(r, "delta")? {
-                    Some(delta(r)?)
-                } else {
-                    None
+            "delta" => match object_or_null(r, "delta") {
+                Ok(true) => delta(r).map(|d| c.delta = Some(d)),
+                Ok(false) => {
+                    c.delta = None;
+                    Ok(())
                 }
-            }
-            "finish_reason" => c.finish_reason = string_or_null(r, "finish_reason")?,
-            "logprobs" => {
-                c.logprobs = if object_or_null(r, "logprobs")? {
-                    Field::Set(Box::new(logprobs(r)?))
-                } else {
-                    Field::Null
+                Err(e) => Err(e),
+            },
+            "finish_reason" => string_or_null(r, "finish_reason").map(|v| c.finish_reason = v),
+            "logprobs" => match object_or_null(r, "logprobs") {
+                Ok(true) => logprobs(r).map(|l| c.logprobs = Field::Set(Box::new(l))),
+                Ok(false) => {
+                    c.logprobs = Field::Null;
+                    Ok(())
                 }
-            }
+                Err(e) => Err(e),
+            },
             _ => {
                 let v = r.read_value().map_err(syntax)?;
-                add_extra(&mut c.extras, key, v);
+                add_extra(&mut c.extras, key.clone(), v);
+                Ok(())
             }
-        }
+        };
+        pending.note(&key, outcome)?;
     }
-    Ok(c)
+    pending.finish().map(|()| c)
 }
 
 fn logprobs(r: &mut Reader<'_>) -> R<Logprobs> {
     let mut lp = Logprobs::default();
+    let mut pending = Pending::default();
     let mut first = true;
     while let Some(key) = r.next_key(&mut first).map_err(syntax)? {
-        match key.as_ref() {
-            "content" => lp.content = value_array_or_null(r, "logprobs.content")?,
-            "refusal" => lp.refusal = value_array_or_null(r, "logprobs.refusal")?,
+        let outcome: R<()> = match key.as_ref() {
+            "content" => value_array_or_null(r, "logprobs.content").map(|v| lp.content = v),
+            "refusal" => value_array_or_null(r, "logprobs.refusal").map(|v| lp.refusal = v),
             _ => {
                 let v = r.read_value().map_err(syntax)?;
-                lp.extras.insert(key.into_owned(), v);
+                lp.extras.insert(key.to_string(), v);
+                Ok(())
             }
-        }
+        };
+        pending.note(&key, outcome)?;
     }
-    Ok(lp)
+    pending.finish().map(|()| lp)
 }
 
 fn delta<'a>(r: &mut Reader<'a>) -> R<Delta<'a>> {
     let mut d = Delta::default();
+    let mut pending = Pending::default();
     let mut first = true;
     while let Some(key) = r.next_key(&mut first).map_err(syntax)? {
-        match key.as_ref() {
+        let outcome: R<()> = match key.as_ref() {
             "content" => {
                 let at = value_start(r);
                 d.content_span = None;
-                d.content = if let Some(s) = r.take_string().map_err(syntax)? {
+                if let Some(s) = r.take_string().map_err(syntax)? {
                     d.content_span = Some((at, r.pos()));
-                    Some(Content::Text(s))
+                    d.content = Some(Content::Text(s));
+                    Ok(())
                 } else {
                     value_array_or_null(r, "content")
-                        .map_err(|e| retag(e, "content", "a string, an array or null"))?
-                        .map(Content::Parts)
+                        .map_err(|e| retag(e, "content", "a string, an array or null"))
+                        .map(|v| d.content = v.map(Content::Parts))
                 }
             }
-            "role" => d.role = opt_string(r, "role")?,
+            "role" => opt_string(r, "role").map(|v| d.role = v),
             // Only repeats the choice index (some servers send it); not a message key.
-            "index" => r.skip_value().map_err(syntax)?,
-            "refusal" => (d.refusal, d.refusal_span) = spanned(r, "refusal")?,
+            "index" => r.skip_value().map_err(syntax),
+            "refusal" => spanned(r, "refusal").map(|(v, span)| {
+                d.refusal = v;
+                d.refusal_span = span;
+            }),
             "tool_calls" => {
                 d.tool_calls.clear();
-                if array_or_null(r, "tool_calls")? {
-                    let mut first_el = true;
-                    while r.next_element(&mut first_el).map_err(syntax)? {
-                        d.tool_calls.push(tool_call(r)?);
+                match array_or_null(r, "tool_calls") {
+                    Ok(true) => {
+                        let mut items = Pending::default();
+                        let mut first_el = true;
+                        while r.next_element(&mut first_el).map_err(syntax)? {
+                            items.note_item(tool_call(r).map(|t| d.tool_calls.push(t)))?;
+                        }
+                        items.finish()
                     }
+                    Ok(false) => Ok(()),
+                    Err(e) => Err(e),
                 }
             }
-            "function_call" => {
-                d.function_call = if object_or_null(r, "function_call")? {
-                    Some(Box::new(function_call(r)?))
-                } else {
-                    None
+            "function_call" => match object_or_null(r, "function_call") {
+                Ok(true) => function_call(r).map(|f| d.function_call = Some(Box::new(f))),
+                Ok(false) => {
+                    d.function_call = None;
+                    Ok(())
                 }
-            }
-            "audio" => {
-                d.audio = match map_or_null(r, "audio")? {
+                Err(e) => Err(e),
+            },
+            "audio" => map_or_null(r, "audio").map(|v| {
+                d.audio = match v {
                     Field::Set(m) => Some(Box::new(m)),
                     _ => None,
                 }
-            }
+            }),
             _ => {
                 let v = r.read_value().map_err(syntax)?;
                 if v.is_null() {
@@ -574,12 +652,14 @@ fn delta<'a>(r: &mut Reader<'a>) -> R<Delta<'a>> {
                     // last occurrence wins.
                     d.extras.remove(&key);
                 } else {
-                    add_extra(&mut d.extras, key, v);
+                    add_extra(&mut d.extras, key.clone(), v);
                 }
+                Ok(())
             }
-        }
+        };
+        pending.note(&key, outcome)?;
     }
-    Ok(d)
+    pending.finish().map(|()| d)
 }
 
 fn retag(e: DecodeKind, field: &'static str, expected: &'static str) -> DecodeKind {
@@ -594,10 +674,7 @@ fn retag(e: DecodeKind, field: &'static str, expected: &'static str) -> DecodeKi
 }
 
 fn tool_call<'a>(r: &mut Reader<'a>) -> R<ToolCallDelta<'a>> {
-    let pos = {
-        r.peek();
-        r.pos()
-    };
+    let pos = value_start(r);
     if !r.begin_object().map_err(syntax)? {
         r.skip_value().map_err(syntax)?;
         return schema("a tool call", "an object", pos);
@@ -606,58 +683,84 @@ fn tool_call<'a>(r: &mut Reader<'a>) -> R<ToolCallDelta<'a>> {
         index_pos: pos,
         ..ToolCallDelta::default()
     };
+    let mut pending = Pending::default();
     let mut first = true;
     while let Some(key) = r.next_key(&mut first).map_err(syntax)? {
-        match key.as_ref() {
-            "index" => match index_or_null(r, "tool call index")? {
+        let outcome: R<()> = match key.as_ref() {
+            "index" => index_or_null(r, "tool call index").map(|v| match v {
                 Some((n, p)) => {
                     t.index = Some(n);
                     t.index_pos = p;
                 }
                 None => t.index = None,
-            },
-            "id" => t.id = opt_string(r, "tool call id")?,
-            "type" => t.kind = opt_string(r, "tool call type")?,
+            }),
+            "id" => opt_string(r, "tool call id").map(|v| t.id = v),
+            "type" => opt_string(r, "tool call type").map(|v| t.kind = v),
             "function" => {
-                if object_or_null(r, "function")? {
-                    let mut first_key = true;
-                    while let Some(fk) = r.next_key(&mut first_key).map_err(syntax)? {
-                        match fk.as_ref() {
-                            "name" => t.name = opt_string(r, "function.name")?,
-                            "arguments" => {
-                                (t.arguments, t.arguments_span) = spanned(r, "function.arguments")?
-                            }
-                            _ => {
-                                let v = r.read_value().map_err(syntax)?;
-                                add_extra(&mut t.function_extras, fk, v);
-                            }
-                        }
-                    }
+                // A repeated `function` key replaces the whole object.
+                t.name = None;
+                t.arguments = None;
+                t.arguments_span = None;
+                t.function_extras = Extras::default();
+                match object_or_null(r, "function") {
+                    Ok(true) => function_object(r, &mut t),
+                    Ok(false) => Ok(()),
+                    Err(e) => Err(e),
                 }
             }
             _ => {
                 let v = r.read_value().map_err(syntax)?;
-                add_extra(&mut t.extras, key, v);
+                add_extra(&mut t.extras, key.clone(), v);
+                Ok(())
             }
-        }
+        };
+        pending.note(&key, outcome)?;
     }
-    Ok(t)
+    pending.finish().map(|()| t)
+}
+
+/// The `function` object of a tool call (its `{` already consumed).
+fn function_object<'a>(r: &mut Reader<'a>, t: &mut ToolCallDelta<'a>) -> R<()> {
+    let mut pending = Pending::default();
+    let mut first = true;
+    while let Some(key) = r.next_key(&mut first).map_err(syntax)? {
+        let outcome: R<()> = match key.as_ref() {
+            "name" => opt_string(r, "function.name").map(|v| t.name = v),
+            "arguments" => spanned(r, "function.arguments").map(|(v, span)| {
+                t.arguments = v;
+                t.arguments_span = span;
+            }),
+            _ => {
+                let v = r.read_value().map_err(syntax)?;
+                add_extra(&mut t.function_extras, key.clone(), v);
+                Ok(())
+            }
+        };
+        pending.note(&key, outcome)?;
+    }
+    pending.finish()
 }
 
 fn function_call<'a>(r: &mut Reader<'a>) -> R<FunctionCallDelta<'a>> {
     let mut f = FunctionCallDelta::default();
+    let mut pending = Pending::default();
     let mut first = true;
     while let Some(key) = r.next_key(&mut first).map_err(syntax)? {
-        match key.as_ref() {
-            "name" => f.name = opt_string(r, "function_call.name")?,
-            "arguments" => (f.arguments, f.arguments_span) = spanned(r, "function_call.arguments")?,
+        let outcome: R<()> = match key.as_ref() {
+            "name" => opt_string(r, "function_call.name").map(|v| f.name = v),
+            "arguments" => spanned(r, "function_call.arguments").map(|(v, span)| {
+                f.arguments = v;
+                f.arguments_span = span;
+            }),
             _ => {
                 let v = r.read_value().map_err(syntax)?;
-                add_extra(&mut f.extras, key, v);
+                add_extra(&mut f.extras, key.clone(), v);
+                Ok(())
             }
-        }
+        };
+        pending.note(&key, outcome)?;
     }
-    Ok(f)
+    pending.finish().map(|()| f)
 }
 
 #[cfg(test)]
@@ -773,6 +876,56 @@ mod tests {
         assert_eq!(len(br#"{"x":1,"choices":[]}"#), None);
         assert_eq!(len(br#"{"id":"a","choices":[],"id":"b"}"#), None);
         assert!(len(br#"{"id":"a","choices":[],"usage":null}"#).is_some());
+    }
+
+    #[test]
+    fn duplicate_keys_validate_the_last_value_only() {
+        let ok = decode(
+            br#"{"choices":[{"delta":{"content":5,"content":"ok"},"finish_reason":"stop"}]}"#,
+            128,
+        );
+        let d = ok.as_ref().ok().and_then(|c| c.choices[0].delta.as_ref());
+        assert!(matches!(d.and_then(|d| d.content.as_ref()), Some(Content::Text(t)) if t == "ok"));
+        let bad = decode(
+            br#"{"choices":[{"delta":{"content":"ok","content":5}}]}"#,
+            128,
+        );
+        assert!(matches!(
+            bad,
+            Err(DecodeKind::Schema {
+                field: "content",
+                ..
+            })
+        ));
+        let replaced = decode(br#"{"choices":[5],"choices":[]}"#, 128);
+        assert!(replaced.is_ok_and(|c| c.choices.is_empty()));
+        let function = decode(
+            br#"{"choices":[{"delta":{"tool_calls":[{"function":{"name":"a"},"function":{"arguments":"x"}}]}}]}"#,
+            128,
+        );
+        let t = function.ok().map(|c| {
+            let d = c
+                .choices
+                .into_iter()
+                .next()
+                .and_then(|c| c.delta)
+                .unwrap_or_default();
+            let t = d.tool_calls.into_iter().next().unwrap_or_default();
+            (
+                t.name.map(|n| n.into_owned()),
+                t.arguments.map(|a| a.into_owned()),
+            )
+        });
+        assert_eq!(t, Some((None, Some("x".to_string()))));
+    }
+
+    #[test]
+    fn a_syntax_error_wins_over_an_earlier_type_error() {
+        let e = decode(
+            br#"{"choices":[{"delta":{"content":5}}],"usage":{"a":1,}}"#,
+            128,
+        );
+        assert!(matches!(e, Err(DecodeKind::Syntax(_))), "{e:?}");
     }
 
     #[test]

@@ -148,6 +148,8 @@ impl ChatStream {
 
     /// End of input: the completion (in capture mode, the last stream's, if it had chunks).
     pub fn finish(&mut self) -> Result<Option<Value>, StreamError> {
+        // After a raised error the rest of that read is still held: fold it in first.
+        self.feed(&[])?;
         let inside_event = self.framer.finish();
         let chat = &mut self.chat;
         if chat.config.capture && !inside_event && chat.assembler.chunks() == 0 {
@@ -632,7 +634,6 @@ mod tests {
             Some(ErrorKind::Decode(_))
         ));
         assert_eq!(err.map(|e| e.event_index), Some(Some(1)));
-        assert!(s.feed(b"").is_ok());
         let out = s.finish().ok().flatten();
         let Some(Value::Object(m)) = out else {
             panic!("no completion")
