@@ -304,7 +304,11 @@ impl Chat {
     /// header identical to the last chunk's is skipped rather than read again.
     fn apply(&mut self, data: &[u8], reuse_header: bool) -> Result<(), ErrorKind> {
         let limits = self.config.limits;
-        let known: &[u8] = if reuse_header { &self.header } else { &[] };
+        let known: &[u8] = match self.templates.first().and_then(Template::header) {
+            _ if !reuse_header => &[],
+            Some(h) => h,
+            None => &self.header,
+        };
         let decoded = chunk::decode_after(data, limits.max_depth, known).map_err(|d| match d {
             DecodeKind::Syntax(e) if e.code == JsonErrorCode::TooDeep => ErrorKind::Limit {
                 limit: LimitName::Depth,
@@ -335,17 +339,24 @@ impl Chat {
         self.templates.retain(|t| t.survives(header));
         if let Some(t) = learned {
             self.templates.retain(|old| old.slot != t.slot);
+            // Grown one at a time: most streams need one template, not room for four.
+            self.templates.reserve_exact(1);
             self.templates.insert(0, t);
             self.templates.truncate(MAX_TEMPLATES);
         }
-        match header_len.and_then(|n| data.get(..n)) {
-            Some(h) if reuse_header => {
+        // The newest template starts with this same header when it survived or was just
+        // learned; only keep a copy of its own when no template holds it (idle parsers are
+        // meant to be small).
+        let covered =
+            header.is_some() && self.templates.first().and_then(Template::header) == header;
+        match header {
+            Some(h) if reuse_header && !covered => {
                 if h != self.header.as_slice() {
                     self.header.clear();
                     self.header.extend_from_slice(h);
                 }
             }
-            _ => self.header.clear(),
+            _ => self.header = Vec::new(),
         }
         Ok(())
     }

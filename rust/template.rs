@@ -142,6 +142,11 @@ impl Template {
         })
     }
 
+    /// The header (through `"choices":`) of the chunk this template was learned from.
+    pub fn header(&self) -> Option<&[u8]> {
+        self.header_len.and_then(|n| self.prefix.get(..n))
+    }
+
     /// Whether this template stays valid after a chunk with header `header` was applied in
     /// full: only a plain template, and only if that header is byte-identical to its own.
     pub fn survives(&self, header: Option<&[u8]>) -> bool {
