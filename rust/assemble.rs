@@ -410,7 +410,12 @@ impl Assembler {
                     s.refusal.get_or_insert_with(Vec::new).extend(items);
                 }
                 for (k, v) in lp.extras {
-                    last_non_null(&mut s.extras, k, v);
+                    // Like choice-level keys: present once carried, the last non-null value.
+                    if v.is_null() {
+                        s.extras.insert_if_absent(&k, || Value::Null);
+                    } else {
+                        s.extras.insert(k, v);
+                    }
                 }
             }
             Field::Null | Field::Absent => {}
