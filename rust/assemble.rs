@@ -1266,9 +1266,10 @@ mod tests {
             r#"{"choices":[{"index":0,"delta":{"content":"b"},"logprobs":{"content":[{"token":"b"}]}}]}"#,
             r#"{"choices":[{"index":0,"delta":{},"logprobs":null}]}"#,
         ]);
+        // Entries are kept as their validated JSON text (converted when handed out).
         assert_eq!(
-            at(&c, &["choices", "0", "logprobs", "content", "0", "token"]),
-            &s("b")
+            at(&c, &["choices", "0", "logprobs", "content", "0"]),
+            &Value::Raw(r#"{"token":"b"}"#.into())
         );
         assert_eq!(
             at(&c, &["choices", "0", "logprobs", "refusal"]),

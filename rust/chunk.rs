@@ -336,6 +336,19 @@ fn value_array_or_null(r: &mut Reader<'_>, field: &'static str) -> R<Option<Vec<
     }
 }
 
+/// An array or null whose elements are kept as [`Value::Raw`] text.
+fn raw_array_or_null(r: &mut Reader<'_>, field: &'static str) -> R<Option<Vec<Value>>> {
+    if !array_or_null(r, field)? {
+        return Ok(None);
+    }
+    let mut items = Vec::new();
+    let mut first = true;
+    while r.next_element(&mut first).map_err(syntax)? {
+        items.push(Value::Raw(r.raw_value().map_err(syntax)?.into()));
+    }
+    Ok(Some(items))
+}
+
 fn map_or_null(r: &mut Reader<'_>, field: &'static str) -> R<Field<Map>> {
     let pos = {
         r.peek();
@@ -577,8 +590,8 @@ fn logprobs(r: &mut Reader<'_>) -> R<Logprobs> {
     let mut first = true;
     while let Some(key) = r.next_key(&mut first).map_err(syntax)? {
         let outcome: R<()> = match key.as_ref() {
-            "content" => value_array_or_null(r, "logprobs.content").map(|v| lp.content = v),
-            "refusal" => value_array_or_null(r, "logprobs.refusal").map(|v| lp.refusal = v),
+            "content" => raw_array_or_null(r, "logprobs.content").map(|v| lp.content = v),
+            "refusal" => raw_array_or_null(r, "logprobs.refusal").map(|v| lp.refusal = v),
             _ => {
                 let v = r.read_value().map_err(syntax)?;
                 lp.extras.insert(key.to_string(), v);

@@ -297,6 +297,28 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Consumes `true` or `false` if one is next.
+    pub fn take_bool(&mut self) -> JsonResult<Option<bool>> {
+        match self.peek_or_eof()? {
+            b't' => self.literal(b"true").map(|()| Some(true)),
+            b'f' => self.literal(b"false").map(|()| Some(false)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Validates and skips any value, returning its text (what [`Value::Raw`] holds).
+    pub fn raw_value(&mut self) -> JsonResult<&'a str> {
+        self.peek();
+        let start = self.pos;
+        self.skip_value()?;
+        let bytes = self.buf.get(start..self.pos).unwrap_or_default();
+        // A validated JSON value: strings were checked as UTF-8, the rest is ASCII.
+        std::str::from_utf8(bytes).map_err(|e| JsonError {
+            code: JsonErrorCode::InvalidUtf8,
+            pos: start + e.valid_up_to(),
+        })
+    }
+
     /// Reads a number if one is next, returning its text.
     pub fn take_number(&mut self) -> JsonResult<Option<&'a str>> {
         match self.peek_or_eof()? {
@@ -752,7 +774,9 @@ mod tests {
         match v {
             Value::Null => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
-            Value::Number(t) => serde_json::from_str(t).unwrap_or(serde_json::Value::Null),
+            Value::Number(t) | Value::Raw(t) => {
+                serde_json::from_str(t).unwrap_or(serde_json::Value::Null)
+            }
             Value::String(s) => serde_json::Value::String(s.clone()),
             Value::Array(a) => serde_json::Value::Array(a.iter().map(to_serde).collect()),
             Value::Object(m) => {

@@ -923,7 +923,7 @@ mod tests {
         match value {
             Value::Null => out.push_str("null"),
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Value::Number(text) => out.push_str(text),
+            Value::Number(text) | Value::Raw(text) => out.push_str(text),
             Value::String(s) => render_str(s, out),
             Value::Array(items) => {
                 out.push('[');

@@ -153,6 +153,10 @@ pub enum Value {
     String(String),
     Array(Vec<Value>),
     Object(Map),
+    /// A JSON value kept as its validated text, built into objects only when converted.
+    /// Logprobs entries are only ever appended and handed out, never merged, and building
+    /// each one as a tree cost dozens of small allocations per chunk.
+    Raw(Box<str>),
 }
 
 impl Value {

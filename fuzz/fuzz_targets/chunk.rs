@@ -27,6 +27,7 @@ fn to_oracle(value: &Value) -> Oracle {
     match value {
         Value::Null => Oracle::Null,
         Value::Bool(b) => Oracle::Bool(*b),
+        Value::Raw(text) => serde_json::from_str(text).unwrap_or(Oracle::Null),
         Value::Number(text) => match serde_json::from_str::<serde_json::Number>(text) {
             Ok(number) => Oracle::Number(number),
             Err(e) => panic!("number text {text:?} is not a JSON number: {e}"),

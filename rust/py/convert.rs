@@ -3,6 +3,8 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString};
 
+use crate::json::{JsonError, Reader};
+use crate::limits::DEPTH_CEILING;
 use crate::value::Value;
 
 /// JSON numbers as orjson reads them: integers within 64 bits are ints, other integers and
@@ -97,7 +99,48 @@ pub fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
             }
             dict.into_any()
         }
+        Value::Raw(text) => {
+            let mut r = Reader::new(text.as_bytes(), DEPTH_CEILING);
+            raw_to_py(py, &mut r)?
+        }
     })
+}
+
+fn invalid_raw(e: JsonError) -> PyErr {
+    // Raw text was validated when it was read; this would be an internal error.
+    pyo3::exceptions::PyValueError::new_err(format!("invalid stored JSON: {:?}", e.code))
+}
+
+/// Builds Python objects straight from validated JSON text (see `Value::Raw`).
+fn raw_to_py<'py>(py: Python<'py>, r: &mut Reader<'_>) -> PyResult<Bound<'py, PyAny>> {
+    if let Some(s) = r.take_string().map_err(invalid_raw)? {
+        return Ok(PyString::new(py, &s).into_any());
+    }
+    if let Some(n) = r.take_number().map_err(invalid_raw)? {
+        return number(py, n);
+    }
+    if r.begin_object().map_err(invalid_raw)? {
+        let dict = PyDict::new(py);
+        let mut first = true;
+        while let Some(k) = r.next_key(&mut first).map_err(invalid_raw)? {
+            let v = raw_to_py(py, r)?;
+            dict.set_item(key(py, &k), v)?;
+        }
+        return Ok(dict.into_any());
+    }
+    if r.begin_array().map_err(invalid_raw)? {
+        let list = PyList::empty(py);
+        let mut first = true;
+        while r.next_element(&mut first).map_err(invalid_raw)? {
+            list.append(raw_to_py(py, r)?)?;
+        }
+        return Ok(list.into_any());
+    }
+    if let Some(b) = r.take_bool().map_err(invalid_raw)? {
+        return Ok(PyBool::new(py, b).to_owned().into_any());
+    }
+    r.take_null().map_err(invalid_raw)?;
+    Ok(py.None().into_bound(py))
 }
 
 pub fn opt_to_py<'py>(py: Python<'py>, v: Option<&Value>) -> PyResult<Bound<'py, PyAny>> {
