@@ -34,6 +34,7 @@ from deltafold._reference_json import (
     value_position,
 )
 from deltafold._render import to_sse
+from deltafold._source import aiter_reads, iter_reads
 from deltafold.errors import (
     ChunkDecodeError,
     DeltafoldError,
@@ -80,7 +81,6 @@ _EOL_SPLIT: Final = re.compile(rb"(\r\n|\r|\n)")
 # ASCII whitespace as WHATWG defines it: what may surround `[DONE]`, and all an ignored empty
 # data event may hold.
 _ASCII_WS: Final = b" \t\n\r\x0c"
-_READ_SIZE: Final = 1 << 16
 
 # Keys with their own merge rule; every other key falls to the generic rule of its level.
 _TOP_LEVEL_KEYS: Final = frozenset(
@@ -2165,29 +2165,9 @@ def _error_event_body(payload: bytes) -> Any:
 # -- whole-source helpers -------------------------------------------------------------------------
 
 
-def _reads(source: Any) -> Iterator[bytes]:
-    """The reads of a source: bytes-like or str (one read), a binary file, or an iterable."""
-    if isinstance(source, (bytes, bytearray, memoryview, str)):
-        yield _as_bytes(source)
-        return
-    read = getattr(source, "read", None)
-    if read is not None:
-        while True:
-            block = read(_READ_SIZE)
-            if not block:
-                return
-            yield _as_bytes(block)
-    for block in source:
-        yield _as_bytes(block)
-
-
-async def _areads(source: Any) -> AsyncIterator[bytes]:
-    if hasattr(source, "__aiter__"):
-        async for block in source:
-            yield _as_bytes(block)
-    else:
-        for block in _reads(source):
-            yield block
+# Turning a source into reads is plumbing shared with the native facade, not merge logic.
+_reads = iter_reads
+_areads = aiter_reads
 
 
 def assemble(
