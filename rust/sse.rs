@@ -1398,7 +1398,7 @@ mod tests {
 
     /// `cargo test --release -- --ignored --nocapture framing_throughput`
     #[test]
-    #[ignore]
+    #[ignore = "a timing benchmark, not a test: run it by hand in release mode"]
     fn framing_throughput() {
         let mut stream = Vec::new();
         let mut chunk = 0u64;
