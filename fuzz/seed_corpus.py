@@ -1,4 +1,4 @@
-"""Writes starting corpora for the fuzz targets from the shared recorded streams and seed file.
+"""Writes starting corpora for the fuzz targets from the recorded streams and seed file in tests/fixtures.
 
 Run from anywhere: ``python3 fuzz/seed_corpus.py``. The corpora go to ``fuzz/corpus/<target>/``
 (ignored by git). The split-invariance targets (framing, assemble) read a 10-byte header before
@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 
 FUZZ_DIR = Path(__file__).resolve().parent
-SHARED = FUZZ_DIR.parent.parent / "shared"
-SEED_FILE = SHARED / "seed" / "chat-completions-stream-formats.txt"
+FIXTURES = FUZZ_DIR.parent / "tests" / "fixtures"
+SEED_FILE = FIXTURES / "seed" / "chat-completions-stream-formats.txt"
 
 # flags bits (see fuzz_targets/assemble.rs `config`): 0-1 on_error, 2 allow_truncated,
 # 3 capture, 4 events, 5 partial arguments, 6 small limits. framing reads bit 7 as "tiny limit".
@@ -57,7 +57,7 @@ def payloads(stream: bytes) -> list[bytes]:
 
 
 def main() -> None:
-    recorded = sorted((SHARED / "fixtures" / "openai-recorded").glob("*.sse"))
+    recorded = sorted((FIXTURES / "openai-recorded").glob("*.sse"))
     streams = [path.read_bytes() for path in recorded] + seed_streams()
     for number, stream in enumerate(streams):
         for flags in ASSEMBLE_FLAGS:
@@ -67,7 +67,7 @@ def main() -> None:
         for payload in payloads(stream):
             write("chunk", payload)
             write("repair", payload)
-    cases = json.loads((SHARED / "conformance" / "sse_cases.json").read_text(encoding="utf-8"))
+    cases = json.loads((FIXTURES / "conformance" / "sse_cases.json").read_text(encoding="utf-8"))
     for number, case in enumerate(cases):
         encoding = case.get("chunk_encoding", "utf-8")
         body = b"".join(chunk.encode(encoding) for chunk in case["input_chunks"])

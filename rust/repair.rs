@@ -341,7 +341,7 @@ mod tests {
     fn seed_tool_call_section() -> (Vec<String>, serde_json::Value) {
         let seed_path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/seed/chat-completions-stream-formats.txt"
+            "/tests/fixtures/seed/chat-completions-stream-formats.txt"
         );
         let seed = std::fs::read_to_string(seed_path).unwrap();
         let start = seed.find("Tool Calling with Streaming").unwrap();

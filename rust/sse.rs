@@ -663,27 +663,12 @@ mod tests {
         final_state: Option<(String, Option<u64>)>,
     }
 
-    fn shared_dir() -> PathBuf {
-        // The crate sits next to `shared/`; a scratch crate that includes this file by path can
-        // point elsewhere with DELTAFOLD_SHARED_DIR, or rely on this file's own location.
-        if let Some(dir) = std::env::var_os("DELTAFOLD_SHARED_DIR") {
-            return PathBuf::from(dir);
-        }
-        let beside_manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
-        if beside_manifest.is_dir() {
-            return beside_manifest;
-        }
-        if let Some(source_dir) = Path::new(file!()).parent() {
-            let beside_source = source_dir.join("../../shared");
-            if beside_source.is_dir() {
-                return beside_source;
-            }
-        }
-        panic!("cannot find the shared/ directory; set DELTAFOLD_SHARED_DIR");
+    fn fixtures_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
     }
 
     fn load_cases() -> Vec<Case> {
-        let path = shared_dir().join("conformance/sse_cases.json");
+        let path = fixtures_dir().join("conformance/sse_cases.json");
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|error| panic!("reading {}: {error}", path.display()));
         let json: serde_json::Value = serde_json::from_str(&text).expect("valid case file");

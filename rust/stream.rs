@@ -419,7 +419,7 @@ mod tests {
     fn recorded() -> Vec<(String, Vec<u8>)> {
         let dir = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/fixtures/openai-recorded"
+            "/tests/fixtures/openai-recorded"
         );
         let mut out = Vec::new();
         let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{dir}: {e}"));
@@ -457,7 +457,7 @@ mod tests {
     fn interleaved_choices_keep_their_templates() {
         let dir = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/fixtures/openai-recorded"
+            "/tests/fixtures/openai-recorded"
         );
         let data = std::fs::read(format!("{dir}/parse_pydantic_model_multiple_choices.sse"))
             .unwrap_or_default();

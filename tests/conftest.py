@@ -1,11 +1,11 @@
-"""Shared fixtures: the two implementations under test, the shared data, comparison helpers.
+"""Pytest fixtures: the two implementations under test, the shared data, comparison helpers.
 
 Every behaviour test takes the ``impl`` fixture and so runs twice: against the native package
 (``deltafold``) and against the pure-Python twin (``deltafold.reference``). A name the native
 facade does not provide yet makes its runs fail with AttributeError; they are never skipped.
 
-Shared data (the seed, the SSE conformance cases, the recorded OpenAI streams) is read from
-``../shared`` relative to the repository root, or from ``$DELTAFOLD_SHARED``.
+Test data (the seed, the SSE conformance cases, the recorded streams) lives in ``tests/fixtures``
+(origins and licences in its README).
 """
 
 from __future__ import annotations

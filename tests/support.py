@@ -4,34 +4,28 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-SHARED = Path(os.environ.get("DELTAFOLD_SHARED", REPO_ROOT.parent / "shared"))
 
 
-def shared_file(*parts: str) -> Path:
-    """A path under the shared data directory, failing loudly when it is not there."""
-    path = SHARED.joinpath(*parts)
+def fixture_file(*parts: str) -> Path:
+    """A path under ``tests/fixtures``, failing loudly when it is not there."""
+    path = FIXTURES.joinpath(*parts)
     if not path.exists():
-        raise FileNotFoundError(
-            f"shared test data not found: {path}. The tests read the project's shared data "
-            f"from ../shared next to the repository root ({REPO_ROOT}); set DELTAFOLD_SHARED "
-            "to its location if it lives elsewhere."
-        )
+        raise FileNotFoundError(f"test data not found: {path} (see tests/fixtures/README.md)")
     return path
 
 
 def recorded_fixtures() -> list[Path]:
     """The recorded OpenAI streams (``fixtures/openai-recorded/*.sse``)."""
-    paths = sorted(shared_file("fixtures", "openai-recorded").glob("*.sse"))
+    paths = sorted(fixture_file("openai-recorded").glob("*.sse"))
     if not paths:
         raise FileNotFoundError(
-            "no *.sse files in " + str(shared_file("fixtures", "openai-recorded"))
+            "no *.sse files in " + str(fixture_file("openai-recorded"))
         )
     return paths
 

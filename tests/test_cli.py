@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import shared_file
+from support import fixture_file
 
-SEED_TEXT = shared_file("seed", "chat-completions-stream-formats.txt").read_text(encoding="utf-8")
+SEED_TEXT = fixture_file("seed", "chat-completions-stream-formats.txt").read_text(encoding="utf-8")
 
 
 def _seed_streams() -> list[list[str]]:

@@ -22,7 +22,7 @@ import deltafold.errors as errors
 from deltafold.testing import splits, streams
 from hypothesis import given
 from hypothesis import strategies as st
-from support import FIXTURES, chunk, delta, problem_tuples, recorded_fixtures, shared_file, sse
+from support import FIXTURES, chunk, delta, problem_tuples, recorded_fixtures, fixture_file, sse
 
 ON_ERROR_MODES = ("raise", "skip", "repair")
 
@@ -32,7 +32,7 @@ RECORDED = [p.read_bytes() for p in recorded_fixtures() if p.stat().st_size <= 8
 
 def _seed_tool_stream() -> bytes:
     """The seed's streamed tool call as a real stream (a blank line after each event)."""
-    text = shared_file("seed", "chat-completions-stream-formats.txt").read_text(encoding="utf-8")
+    text = fixture_file("seed", "chat-completions-stream-formats.txt").read_text(encoding="utf-8")
     payloads = []
     for line in text.splitlines():
         at = line.find("data: ")

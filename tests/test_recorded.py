@@ -1,4 +1,4 @@
-"""The streams recorded from the live OpenAI API (../shared/fixtures/openai-recorded/*.sse).
+"""The streams recorded from the live OpenAI API (tests/fixtures/openai-recorded/*.sse).
 
 Oracles: the official openai SDK's own assembly (ChatCompletionStreamState), on the fields it
 gets right, and the SDK's ChatCompletion model for the shape; plus native == reference.
@@ -19,7 +19,7 @@ from support import (
     recorded_fixtures,
     sdk_comparable,
     sdk_completion,
-    shared_file,
+    fixture_file,
 )
 
 RECORDED = recorded_fixtures()
@@ -28,7 +28,7 @@ IDS = [path.stem for path in RECORDED]
 
 def test_all_recordings_present() -> None:
     # Every recording INDEX.md lists is here: a partial copy must not pass as a smaller suite.
-    index = shared_file("fixtures", "openai-recorded", "INDEX.md").read_text(encoding="utf-8")
+    index = fixture_file("openai-recorded", "INDEX.md").read_text(encoding="utf-8")
     listed = set(re.findall(r"^\| `([^`]+\.sse)` \|", index, flags=re.MULTILINE))
     assert len(listed) >= 49
     assert {path.name for path in RECORDED} == listed

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 from openai.types.chat import ChatCompletion
-from support import FIXTURES, assert_same_completion, problem_tuples, shared_file
+from support import FIXTURES, assert_same_completion, problem_tuples, fixture_file
 
-SEED = shared_file("seed", "chat-completions-stream-formats.txt")
+SEED = fixture_file("seed", "chat-completions-stream-formats.txt")
 FIXED_TOOL_STREAM = FIXTURES / "seed_tool_call_fixed.sse"
 
 

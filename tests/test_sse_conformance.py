@@ -1,4 +1,4 @@
-"""The WHATWG event-stream cases of ../shared/conformance/sse_cases.json through SseDecoder."""
+"""The WHATWG event-stream cases of tests/fixtures/conformance/sse_cases.json through SseDecoder."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from support import shared_file
+from support import fixture_file
 
 CASES: list[dict[str, Any]] = json.loads(
-    shared_file("conformance", "sse_cases.json").read_text(encoding="utf-8")
+    fixture_file("conformance", "sse_cases.json").read_text(encoding="utf-8")
 )
 
 
