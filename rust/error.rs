@@ -4,6 +4,7 @@ use std::fmt;
 
 use crate::json::JsonError;
 use crate::limits::LimitName;
+use crate::sniff::{show, Format};
 use crate::value::Value;
 
 /// Why a payload is not a usable chunk.
@@ -44,6 +45,24 @@ pub enum ErrorKind {
     Incomplete {
         inside_event: bool,
     },
+    /// The input does not start like an event stream. `head` is its first bytes (after a BOM
+    /// and blank lines), `head_len` how many bytes of it were kept.
+    NotEventStream {
+        head: Vec<u8>,
+        head_len: usize,
+    },
+    /// The whole input is a JSON error response (an HTTP error body), not an event stream;
+    /// `body` is its `error` object (or the response itself when it is `"object": "error"`).
+    ErrorResponse {
+        body: Value,
+        head: Vec<u8>,
+        head_len: usize,
+    },
+    /// The events are chunks of a format deltafold does not fold. Raised in every `on_error`
+    /// mode: skipping them would leave a silently empty completion.
+    UnsupportedFormat {
+        format: Format,
+    },
 }
 
 /// An error with where it happened: the stream byte offset of the event's payload (or of the
@@ -65,6 +84,9 @@ impl StreamError {
             ErrorKind::Limit { .. } => "LimitExceededError",
             ErrorKind::Api { .. } => "StreamAPIError",
             ErrorKind::Incomplete { .. } => "IncompleteStreamError",
+            ErrorKind::NotEventStream { .. } => "StreamDecodeError",
+            ErrorKind::ErrorResponse { .. } => "StreamAPIError",
+            ErrorKind::UnsupportedFormat { .. } => "UnsupportedFormatError",
         }
     }
 
@@ -87,7 +109,37 @@ impl StreamError {
             ErrorKind::Incomplete {
                 inside_event: false,
             } => "stream ended without [DONE] or a finish_reason on every choice".to_string(),
+            ErrorKind::NotEventStream { head, head_len } => format!(
+                "input is not an event stream: it starts with {}",
+                show(head, *head_len)
+            ),
+            ErrorKind::ErrorResponse {
+                body,
+                head,
+                head_len,
+            } => format!(
+                "input is not an event stream but an error response ({}): it starts with {}",
+                body_message(body),
+                show(head, *head_len)
+            ),
+            ErrorKind::UnsupportedFormat { format } => format!(
+                "unsupported stream format: this is {}, not an OpenAI Chat Completions stream \
+                 (chat.completion.chunk)",
+                format.description()
+            ),
         }
+    }
+}
+
+/// What an error response says: its `message`, or the body when it is a string.
+fn body_message(body: &Value) -> &str {
+    match body {
+        Value::Object(m) => m
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("no message"),
+        Value::String(s) => s,
+        _ => "no message",
     }
 }
 

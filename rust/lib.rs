@@ -10,6 +10,7 @@
 //! - [`partial`]: incremental partial JSON for tool-call arguments;
 //! - [`repair`]: structural repair of malformed chunk JSON;
 //! - [`template`]: the fast path for chunks that repeat the previous chunk's shape;
+//! - [`sniff`]: recognises input that is not a chat-completions event stream;
 //! - [`stream`]: the chat layer that drives all of the above.
 //!
 //! `py/` is the only place that uses pyo3, behind the default `python` feature.
@@ -22,6 +23,7 @@ pub mod json;
 pub mod limits;
 pub mod partial;
 pub mod repair;
+pub mod sniff;
 pub mod sse;
 pub mod stream;
 pub mod template;

@@ -314,6 +314,18 @@ impl Framer {
         Ok(())
     }
 
+    /// Keeps `input` unframed, after the input already held: for a call that reports an error
+    /// kept from the previous call instead of framing (see `Decoder`). Only valid once framing
+    /// has begun (a held BOM prefix is framed by `feed` alone).
+    pub fn hold(&mut self, input: &[u8]) {
+        if input.is_empty() {
+            return;
+        }
+        debug_assert!(!self.at_start, "hold before any framing");
+        self.bytes_seen += input.len() as u64;
+        self.pending.extend_from_slice(input);
+    }
+
     /// End of input. Returns true if an unterminated event was discarded: a non-empty
     /// unterminated line, or data lines not yet dispatched. Input kept after a stop and never
     /// resumed with `feed` is discarded too (and counts). The persistent state (last event id,
@@ -554,6 +566,100 @@ impl Framer {
                 release_if_large(&mut self.line);
             }
             pos = next;
+        }
+    }
+}
+
+/// A line, or an event's joined data, over the limit (see `FeedError::LineTooLong`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineTooLong {
+    pub line_offset: u64,
+    pub limit: usize,
+    pub event_index: u64,
+}
+
+/// The framer with the delivery rule of docs/design.md "Errors and limits": a call that
+/// completes events and then meets an error returns those events, and the error is returned by
+/// the next call (whose input is kept, unframed, behind the error). A call that completed
+/// nothing returns the error at once. Either way framing resumes right after the offending
+/// line on the call after the error, so nothing before or after it is lost.
+pub struct Decoder {
+    framer: Framer,
+    deferred: Option<LineTooLong>,
+}
+
+impl Decoder {
+    pub fn new(max_line_bytes: usize) -> Decoder {
+        Decoder {
+            framer: Framer::new(max_line_bytes),
+            deferred: None,
+        }
+    }
+
+    /// Frames one read; `make` turns each completed event into an output item.
+    pub fn feed<T>(
+        &mut self,
+        input: &[u8],
+        make: impl FnMut(&RawEvent<'_>) -> T,
+    ) -> Result<Vec<T>, LineTooLong> {
+        if let Some(error) = self.deferred.take() {
+            self.framer.hold(input);
+            return Err(error);
+        }
+        self.frame(input, make)
+    }
+
+    /// End of input: what the held input still completes; an unterminated event is dropped.
+    /// When that held input meets another error after completing events, the events come
+    /// first and the framer is not finished yet: the next call reports the error.
+    pub fn finish<T>(
+        &mut self,
+        make: impl FnMut(&RawEvent<'_>) -> T,
+    ) -> Result<Vec<T>, LineTooLong> {
+        if let Some(error) = self.deferred.take() {
+            return Err(error);
+        }
+        let out = self.frame(&[], make)?;
+        if self.deferred.is_none() {
+            self.framer.finish();
+        }
+        Ok(out)
+    }
+
+    pub fn framer(&self) -> &Framer {
+        &self.framer
+    }
+
+    fn frame<T>(
+        &mut self,
+        input: &[u8],
+        mut make: impl FnMut(&RawEvent<'_>) -> T,
+    ) -> Result<Vec<T>, LineTooLong> {
+        let mut out = Vec::new();
+        let result = self.framer.feed(input, |event| {
+            out.push(make(event));
+            Ok::<(), std::convert::Infallible>(())
+        });
+        match result {
+            Ok(()) => Ok(out),
+            Err(FeedError::Sink(never)) => match never {},
+            Err(FeedError::LineTooLong {
+                line_offset,
+                limit,
+                event_index,
+            }) => {
+                let error = LineTooLong {
+                    line_offset,
+                    limit,
+                    event_index,
+                };
+                if out.is_empty() {
+                    Err(error)
+                } else {
+                    self.deferred = Some(error);
+                    Ok(out)
+                }
+            }
         }
     }
 }
@@ -1172,6 +1278,60 @@ mod tests {
         assert_eq!(result, Err(FeedError::Sink(())));
         assert!(framer.finish());
         assert_eq!(framer.buffered_bytes(), 0);
+    }
+
+    fn data_of(event: &RawEvent<'_>) -> Vec<u8> {
+        event.data.to_vec()
+    }
+
+    #[test]
+    fn decoder_delivers_events_before_an_error_then_reports_it() {
+        let mut decoder = Decoder::new(8);
+        let first = decoder.feed(b"data: a\n\nxxxxxxxxxxxx\n\ndata: b\n\n", data_of);
+        assert_eq!(first, Ok(vec![b"a".to_vec()]));
+        let second = decoder.feed(b"data: c\n\n", data_of);
+        assert_eq!(
+            second,
+            Err(LineTooLong {
+                line_offset: 9,
+                limit: 8,
+                event_index: 1
+            })
+        );
+        // The input of the call that reported the error was kept, behind the rest.
+        assert_eq!(
+            decoder.feed(b"", data_of),
+            Ok(vec![b"b".to_vec(), b"c".to_vec()])
+        );
+        assert_eq!(decoder.finish(data_of), Ok(vec![]));
+    }
+
+    #[test]
+    fn decoder_reports_at_once_when_nothing_was_completed() {
+        let mut decoder = Decoder::new(8);
+        let first = decoder.feed(b"xxxxxxxxxxxx\n\ndata: b\n\n", data_of);
+        assert!(matches!(first, Err(LineTooLong { line_offset: 0, .. })));
+        assert_eq!(decoder.finish(data_of), Ok(vec![b"b".to_vec()]));
+    }
+
+    #[test]
+    fn decoder_finish_delivers_then_reports_then_ends() {
+        let mut decoder = Decoder::new(8);
+        let first = decoder.feed(
+            b"yyyyyyyyyy\n\ndata: a\n\nzzzzzzzzzz\n\ndata: b\n\ndata: c",
+            data_of,
+        );
+        assert!(matches!(first, Err(LineTooLong { line_offset: 0, .. })));
+        assert_eq!(decoder.finish(data_of), Ok(vec![b"a".to_vec()]));
+        assert!(matches!(
+            decoder.finish(data_of),
+            Err(LineTooLong {
+                line_offset: 21,
+                ..
+            })
+        ));
+        assert_eq!(decoder.finish(data_of), Ok(vec![b"b".to_vec()]));
+        assert_eq!(decoder.framer().buffered_bytes(), 0);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use crate::event::{Event, EventKind};
 use crate::json::JsonErrorCode;
 use crate::limits::{LimitName, Limits};
 use crate::repair;
+use crate::sniff::{foreign_format, Head};
 use crate::sse::{FeedError, Framer, RawEvent};
 use crate::template::Template;
 use crate::value::Value;
@@ -48,7 +49,7 @@ pub struct Problem {
     pub event_index: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Config {
     pub on_error: OnError,
     pub options: Options,
@@ -56,6 +57,24 @@ pub struct Config {
     pub allow_truncated: bool,
     /// A capture of many streams: `[DONE]` closes one completion and starts the next.
     pub capture: bool,
+    /// Problems kept in full; later ones are only counted (a long stream of data after
+    /// `[DONE]` must not grow memory without bound).
+    pub max_problems: usize,
+}
+
+pub const DEFAULT_MAX_PROBLEMS: usize = 1000;
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            on_error: OnError::default(),
+            options: Options::default(),
+            limits: Limits::default(),
+            allow_truncated: false,
+            capture: false,
+            max_problems: DEFAULT_MAX_PROBLEMS,
+        }
+    }
 }
 
 /// Templates kept at once: enough for the usual n of parallel choices.
@@ -69,6 +88,8 @@ struct Chat {
     events_seen: u64,
     data_bytes: u64,
     problems: Vec<Problem>,
+    /// Problems past `max_problems`, counted but not kept.
+    problems_dropped: u64,
     events: Vec<Event>,
     completed: Vec<Value>,
     /// Header bytes of the last chunk applied (see `chunk::decode_after`).
@@ -83,6 +104,11 @@ struct Chat {
 pub struct ChatStream {
     framer: Framer,
     chat: Chat,
+    /// An error met after the call that met it had produced events or completions: those are
+    /// delivered first and the error is returned by the next call (docs/design.md, "Errors and
+    /// limits"). The input of that next call is held, unframed, behind it.
+    deferred: Option<StreamError>,
+    head: Head,
 }
 
 /// ASCII whitespace as `[DONE]` may be surrounded by it.
@@ -107,18 +133,53 @@ impl ChatStream {
                 events_seen: 0,
                 data_bytes: 0,
                 problems: Vec::new(),
+                problems_dropped: 0,
                 events: Vec::new(),
                 completed: Vec::new(),
                 header: Vec::new(),
                 templates: Vec::new(),
                 template_chunks: 0,
             },
+            deferred: None,
+            head: Head::default(),
         }
     }
 
     /// Consumes one read. In raise mode the first error is returned; the rest of the read is
-    /// kept, and the next call continues after the offending event.
+    /// kept, and the next call continues after the offending event. When the read produced
+    /// events or completions before the error, this returns Ok so they can be taken, and the
+    /// error is returned by the next `feed` or `finish`.
     pub fn feed(&mut self, input: &[u8]) -> Result<(), StreamError> {
+        if let Some(error) = self.deferred.take() {
+            self.framer.hold(input);
+            return Err(error);
+        }
+        if self.chat.events_seen == 0 {
+            self.head.see(input);
+        }
+        let result = self.frame(input);
+        if self.chat.events_seen > 0 {
+            self.head.forget();
+        }
+        self.settle(result)
+    }
+
+    /// Whether an error waits for the next call, behind what this call produced.
+    pub fn has_deferred_error(&self) -> bool {
+        self.deferred.is_some()
+    }
+
+    fn settle(&mut self, result: Result<(), StreamError>) -> Result<(), StreamError> {
+        match result {
+            Err(error) if !self.chat.events.is_empty() || !self.chat.completed.is_empty() => {
+                self.deferred = Some(error);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    fn frame(&mut self, input: &[u8]) -> Result<(), StreamError> {
         let mut input = input;
         loop {
             let chat = &mut self.chat;
@@ -147,11 +208,28 @@ impl ChatStream {
     }
 
     /// End of input: the completion (in capture mode, the last stream's, if it had chunks).
+    /// When the input held after a raised error produces events or completions and then
+    /// another error, this returns Ok(None) with that error deferred (`has_deferred_error`):
+    /// take what was produced, and the next call returns the error.
     pub fn finish(&mut self) -> Result<Option<Value>, StreamError> {
         // After a raised error the rest of that read is still held: fold it in first.
         self.feed(&[])?;
+        if self.deferred.is_some() {
+            return Ok(None);
+        }
         let inside_event = self.framer.finish();
         let chat = &mut self.chat;
+        if chat.events_seen == 0 {
+            // Refused in every mode: no chunk of such an input could be skipped to a result.
+            if let Some(kind) = self.head.not_an_event_stream(chat.config.limits.max_depth) {
+                return Err(StreamError {
+                    kind,
+                    byte_offset: 0,
+                    event_index: None,
+                    payload: None,
+                });
+            }
+        }
         if chat.config.capture && !inside_event && chat.assembler.chunks() == 0 {
             return Ok(None);
         }
@@ -196,6 +274,11 @@ impl ChatStream {
         &self.chat.problems
     }
 
+    /// Problems past `max_problems`, counted but not kept.
+    pub fn problems_dropped(&self) -> u64 {
+        self.chat.problems_dropped
+    }
+
     pub fn done(&self) -> bool {
         self.chat.done
     }
@@ -228,7 +311,7 @@ impl Chat {
             payload: None,
         };
         if self.done {
-            self.problems.push(Problem {
+            self.record(|| Problem {
                 kind: "DataAfterDone",
                 action: Action::Ignored,
                 message: "event after [DONE] ignored".to_string(),
@@ -267,6 +350,13 @@ impl Chat {
             let body = crate::json::parse(ev.data, self.config.limits.max_depth)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(ev.data).into_owned()));
             return self.report(at(ErrorKind::Api { body }), Action::Skipped);
+        }
+        if self.assembler.chunks() == 0 {
+            if let Some(format) =
+                foreign_format(ev.event_type, ev.data, self.config.limits.max_depth)
+            {
+                return Err(at(ErrorKind::UnsupportedFormat { format }));
+            }
         }
         for t in &self.templates {
             if let Some(text) = t.read(ev.data) {
@@ -377,13 +467,22 @@ impl Chat {
     }
 
     fn problem(&mut self, err: &StreamError, action: Action) {
-        self.problems.push(Problem {
+        self.record(|| Problem {
             kind: err.class_name(),
             action,
             message: err.to_string(),
             byte_offset: err.byte_offset,
             event_index: err.event_index,
         });
+    }
+
+    /// Keeps the first `max_problems` problems and counts the rest (built only when kept).
+    fn record(&mut self, problem: impl FnOnce() -> Problem) {
+        if self.problems.len() < self.config.max_problems {
+            self.problems.push(problem());
+        } else {
+            self.problems_dropped = self.problems_dropped.saturating_add(1);
+        }
     }
 }
 

@@ -275,13 +275,14 @@ row(
 row(
     "garbage bytes without a line end",
     b"\x8f\xff\x00\x13garbage\xfe\x01",
-    # The bytes never form a terminated line: the input ended inside an event.
-    Raises(errors.IncompleteStreamError, partial=EMPTY),
+    # No SSE line anywhere: the input is not an event stream (its first bytes are shown).
+    Raises(errors.StreamDecodeError, byte_offset=0, partial=EMPTY),
 )
 row(
     "garbage bytes without a line end, skip mode",
     b"\x8f\xff\x00\x13garbage\xfe\x01",
-    Completes(EMPTY, (("IncompleteStreamError", "ignored", ANY, ANY),)),
+    # Not a bad chunk to skip: the whole input is wrong, in every mode.
+    Raises(errors.StreamDecodeError, byte_offset=0, partial=EMPTY),
     options={"on_error": "skip"},
 )
 row(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from deltafold import _core
 from deltafold._core import Event, SseDecoder, SseEvent, StreamParser, __version__
 from deltafold._render import to_sse
-from deltafold._source import Source, aiter_reads, iter_reads, whole
+from deltafold._source import Source, aiter_slices, iter_reads, iter_slices, whole
 from deltafold.errors import (
     ChunkDecodeError,
     DeltafoldError,
@@ -23,6 +23,7 @@ from deltafold.errors import (
     Problem,
     StreamAPIError,
     StreamDecodeError,
+    UnsupportedFormatError,
 )
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ __all__ = [
     "StreamAPIError",
     "StreamDecodeError",
     "StreamParser",
+    "UnsupportedFormatError",
     "__version__",
     "aiter_completions",
     "aiter_events",
@@ -66,9 +68,12 @@ def assemble(source: Source, **options: Any) -> dict[str, Any]:
 
 
 def iter_events(source: Source, **options: Any) -> Iterator[Event]:
-    """Yield the per-delta events of a stream, ending with ``done`` (carrying the completion)."""
+    """Yield the per-delta events of a stream, ending with ``done`` (carrying the completion).
+
+    Events that came before a bad chunk are yielded before its error is raised.
+    """
     parser = StreamParser(events=True, **options)
-    for piece in iter_reads(source):
+    for piece in iter_slices(source):
         yield from parser.feed(piece)
     yield from parser.finish_events()
 
@@ -76,7 +81,7 @@ def iter_events(source: Source, **options: Any) -> Iterator[Event]:
 async def aiter_events(source: AsyncIterable[Any] | Source, **options: Any) -> AsyncIterator[Event]:
     """Async twin of :func:`iter_events` (e.g. over httpx's ``aiter_bytes()``)."""
     parser = StreamParser(events=True, **options)
-    async for piece in aiter_reads(source):
+    async for piece in aiter_slices(source):
         for event in parser.feed(piece):
             yield event
     for event in parser.finish_events():
@@ -84,9 +89,14 @@ async def aiter_events(source: AsyncIterable[Any] | Source, **options: Any) -> A
 
 
 def iter_completions(source: Source, **options: Any) -> Iterator[dict[str, Any]]:
-    """Yield one completion per stream of a capture holding many streams back to back."""
+    """Yield one completion per stream of a capture holding many streams back to back.
+
+    Lazy for any source: input held in memory is fed in slices, and each completion is
+    yielded once its stream ends; completions that came before a bad chunk are yielded
+    before its error is raised.
+    """
     parser = _core.CaptureParser(**options)
-    for piece in iter_reads(source):
+    for piece in iter_slices(source):
         yield from parser.feed(piece)
     yield from parser.finish()
 
@@ -96,7 +106,7 @@ async def aiter_completions(
 ) -> AsyncIterator[dict[str, Any]]:
     """Async twin of :func:`iter_completions`."""
     parser = _core.CaptureParser(**options)
-    async for piece in aiter_reads(source):
+    async for piece in aiter_slices(source):
         for completion in parser.feed(piece):
             yield completion
     for completion in parser.finish():

@@ -21,6 +21,19 @@ def _as_bytes(piece: Any) -> bytes:
     raise TypeError(f"expected bytes or str pieces, got {type(piece).__name__}")
 
 
+def _reject_response(source: Any) -> None:
+    """An HTTP response object (httpx, requests, the openai SDK's raw response) is not its
+    body; duck-typed so neither library is imported."""
+    if isinstance(source, (bytes, bytearray, memoryview, str)):
+        return
+    if any(hasattr(source, name) for name in ("iter_bytes", "aiter_bytes", "iter_content")):
+        raise TypeError(
+            f"source is a response object ({type(source).__module__}.{type(source).__name__}), "
+            "not its body: pass response.iter_bytes() (async: response.aiter_bytes()); "
+            "for requests, response.iter_content(chunk_size=None)"
+        )
+
+
 def whole(source: Source) -> bytes | None:
     """The source as one bytes object, if it already is one in memory."""
     if isinstance(source, (bytes, bytearray, memoryview, str)):
@@ -30,6 +43,7 @@ def whole(source: Source) -> bytes | None:
 
 def iter_reads(source: Source) -> Iterator[bytes]:
     """Reads from bytes, str, a file object (binary or text) or an iterable of pieces."""
+    _reject_response(source)
     data = whole(source)
     if data is not None:
         yield data
@@ -53,9 +67,31 @@ def iter_reads(source: Source) -> Iterator[bytes]:
 
 async def aiter_reads(source: AsyncIterable[Any] | Source) -> AsyncIterator[bytes]:
     """Like :func:`iter_reads`, also accepting an async iterable of pieces."""
+    _reject_response(source)
     if isinstance(source, AsyncIterable):
         async for piece in source:
             yield _as_bytes(piece)
         return
     for piece in iter_reads(source):
+        yield piece
+
+
+def iter_slices(source: Source) -> Iterator[bytes]:
+    """Like :func:`iter_reads`, but input held in memory comes in :data:`READ_SIZE` slices, so
+    a generator fed from it yields as it goes instead of building everything in one feed."""
+    data = whole(source)
+    if data is None:
+        yield from iter_reads(source)
+        return
+    for start in range(0, len(data), READ_SIZE):
+        yield data[start : start + READ_SIZE]
+
+
+async def aiter_slices(source: AsyncIterable[Any] | Source) -> AsyncIterator[bytes]:
+    """:func:`iter_slices` also accepting an async iterable of pieces."""
+    if whole(source) is None:
+        async for piece in aiter_reads(source):
+            yield piece
+        return
+    for piece in iter_slices(source):
         yield piece

@@ -25,6 +25,7 @@ __all__ = [
     "Problem",
     "StreamAPIError",
     "StreamDecodeError",
+    "UnsupportedFormatError",
 ]
 
 
@@ -75,7 +76,11 @@ def _rebuild(cls: type[DeltafoldError], args: tuple[Any, ...], state: dict[str, 
 
 
 class StreamDecodeError(DeltafoldError, ValueError):
-    """The input is not a well-formed chat-completions event stream."""
+    """The input is not a well-formed chat-completions event stream.
+
+    Raised as such when the input is not an event stream at all (its first line is not an SSE
+    line: an HTML page, a JSON body); the message shows its first bytes.
+    """
 
 
 class LimitExceededError(StreamDecodeError):
@@ -99,6 +104,33 @@ class LimitExceededError(StreamDecodeError):
 
     def _state(self) -> dict[str, Any]:
         return {**super()._state(), "limit": self.limit, "maximum": self.maximum}
+
+
+class UnsupportedFormatError(StreamDecodeError):
+    """The stream is of a format deltafold does not fold (yet).
+
+    ``.format`` names it: ``"anthropic"`` (Anthropic Messages), ``"responses"`` (OpenAI
+    Responses), ``"gemini"``, ``"completions"`` (legacy ``text_completion`` chunks) or
+    ``"unknown"`` (chunks with a ``type`` field and no ``choices``). Raised in every
+    ``on_error`` mode: skipping such chunks would only leave an empty completion.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        format: str = "",
+        byte_offset: int | None = None,
+        event_index: int | None = None,
+        partial: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            message, byte_offset=byte_offset, event_index=event_index, partial=partial
+        )
+        self.format = format
+
+    def _state(self) -> dict[str, Any]:
+        return {**super()._state(), "format": self.format}
 
 
 class ChunkDecodeError(StreamDecodeError, json.JSONDecodeError):

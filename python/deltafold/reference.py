@@ -34,7 +34,7 @@ from deltafold._reference_json import (
     value_position,
 )
 from deltafold._render import to_sse
-from deltafold._source import aiter_reads, iter_reads
+from deltafold._source import aiter_reads, aiter_slices, iter_reads, iter_slices
 from deltafold.errors import (
     ChunkDecodeError,
     DeltafoldError,
@@ -43,6 +43,7 @@ from deltafold.errors import (
     Problem,
     StreamAPIError,
     StreamDecodeError,
+    UnsupportedFormatError,
 )
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "StreamAPIError",
     "StreamDecodeError",
     "StreamParser",
+    "UnsupportedFormatError",
     "aiter_completions",
     "aiter_events",
     "assemble",
@@ -72,6 +74,7 @@ DEFAULT_MAX_BUFFER_BYTES: Final = 256 << 20
 DEFAULT_MAX_CHOICE_INDEX: Final = 1024
 DEFAULT_MAX_TOOL_CALLS: Final = 1024
 DEFAULT_MAX_DEPTH: Final = 128
+DEFAULT_MAX_PROBLEMS: Final = 1000
 # The deepest nesting max_depth may allow (the native core's bound on its reader's recursion).
 MAX_DEPTH_CEILING: Final = 4096
 
@@ -406,6 +409,32 @@ class _Framer:
     def _report(self, error: DeltafoldError) -> None:
         raise NotImplementedError
 
+    # The delivery rule (docs/design.md "Errors and limits"): a call that produced items
+    # (events, completions) before an error returns them, and the next call raises the error;
+    # a call that produced nothing raises at once. Subclasses keep `_deferred` and say in
+    # `_produced` whether items wait to be returned.
+
+    _deferred: DeltafoldError | None
+
+    def _produced(self) -> bool:
+        raise NotImplementedError
+
+    def _frame_delivering(self, data: bytes) -> None:
+        try:
+            self._frame(data)
+        except DeltafoldError as error:
+            if not self._produced():
+                raise
+            self._deferred = error
+
+    def _raise_deferred(self, data: bytes) -> None:
+        """Raise an error kept from the previous call; ``data`` is kept, unframed, behind it."""
+        error = self._deferred
+        if error is not None:
+            self._deferred = None
+            self._stash += data
+            raise error
+
     def _frame(self, data: bytes) -> None:
         if self._stash:
             data = self._stash + data
@@ -710,27 +739,37 @@ class SseDecoder(_Framer):
     One leading BOM is stripped. Invalid UTF-8 becomes U+FFFD.
     """
 
-    __slots__ = ("_events",)
+    __slots__ = ("_deferred", "_events")
 
     def __init__(self, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
         _check_limit("max_line_bytes", max_line_bytes, 1)
         super().__init__(max_line_bytes)
-        # Events completed but not yet returned (kept across a raised limit error).
+        # Events completed but not yet returned.
         self._events: list[SseEvent] = []
+        # An error met after the call that met it had completed events (see _frame_delivering).
+        self._deferred: DeltafoldError | None = None
 
     def feed(self, data: bytes) -> list[SseEvent]:
-        """Decode one read and return the events it completed."""
+        """Decode one read and return the events it completed.
+
+        An error met after some events is raised by the next call (whose input is kept).
+        """
         data = _as_bytes(data)
         with self._lock:
-            self._frame(data)
+            self._raise_deferred(data)
+            self._frame_delivering(data)
             events, self._events = self._events, []
             return events
 
     def finish(self) -> list[SseEvent]:
         """End of input: an unterminated event is discarded (per spec); returns ``[]``."""
         with self._lock:
+            self._raise_deferred(b"")
             if self._stash:
-                self._frame(b"")
+                self._frame_delivering(b"")
+                if self._deferred is not None:
+                    events, self._events = self._events, []
+                    return events
             self._drop_unterminated()
             events, self._events = self._events, []
             return events
@@ -744,6 +783,9 @@ class SseDecoder(_Framer):
     def retry(self) -> int | None:
         """The reconnection time, if a valid ``retry`` field was seen."""
         return self._retry
+
+    def _produced(self) -> bool:
+        return bool(self._events)
 
     def _dispatch(self, payload: bytes, offset: int, index: int, event_type: bytes | None) -> None:
         name = event_type.decode("utf-8", "replace") if event_type else "message"
@@ -1809,6 +1851,182 @@ def _merge_audio(message: dict[str, Any], audio: dict[str, Any]) -> None:
             state[key] = value
 
 
+# -- input that is not a chat-completions event stream ------------------------------------------
+
+_HEAD_KEEP: Final = 64 * 1024  # the most of a non-SSE body kept for the error
+_SHOWN_BYTES: Final = 64  # how much of it a message shows
+_PROBE: Final = 16  # bytes looked at to decide whether the input starts like an event stream
+_FIELD_NAMES: Final = (b"data", b"event", b"id", b"retry")
+_FIELD_END: Final = re.compile(rb"[:\r\n]")
+
+
+def _starts_like(head: bytes, full: bool) -> bool | None:
+    """Whether the first non-blank line of ``head`` is an SSE line; ``None``: undecided."""
+    undecided = True if full else None  # out of probe: take it for an event stream
+    if head.startswith(_BOM):
+        head = head[3:]
+    elif _BOM.startswith(head):
+        return undecided
+    head = head.lstrip(b"\r\n")
+    if not head:
+        return undecided
+    if head[:1] == b":":
+        return True
+    end = _FIELD_END.search(head)
+    if end is not None:
+        return head[: end.start()] in _FIELD_NAMES
+    if any(name.startswith(head) for name in _FIELD_NAMES):
+        return undecided
+    return False
+
+
+class _Head:
+    """The start of the input: decided from its first line, kept only when it is not SSE."""
+
+    __slots__ = ("bytes", "sse")
+
+    def __init__(self) -> None:
+        self.bytes = b""
+        self.sse: bool | None = None
+
+    def see(self, data: bytes) -> None:
+        if self.sse:
+            return
+        if self.sse is False:
+            self.bytes += data[: _HEAD_KEEP - len(self.bytes)]
+            return
+        if not self.bytes:
+            data = data.lstrip(b"\r\n")
+        room = max(_PROBE - len(self.bytes), 0)
+        self.bytes += data[:room]
+        self.sse = _starts_like(self.bytes, len(self.bytes) >= _PROBE)
+        if self.sse:
+            self.bytes = b""
+        elif self.sse is False:
+            self.bytes += data[room:][: _HEAD_KEEP - len(self.bytes)]
+
+    def forget(self) -> None:
+        """Events were dispatched: whatever the first line was, this is an event stream."""
+        self.sse = True
+        self.bytes = b""
+
+    def not_an_event_stream(self, max_depth: int) -> DeltafoldError | None:
+        if self.sse is not False:
+            return None
+        body = self.bytes[3:] if self.bytes.startswith(_BOM) else self.bytes
+        body = body.lstrip(b"\r\n")
+        shown = _show(body[:_SHOWN_BYTES], len(body))
+        response = _json_object(body, max_depth)
+        if response is not None:
+            error = response.get("error")
+            if error is None and response.get("object") == "error":
+                error = response
+            if error is not None:
+                return StreamAPIError(
+                    "input is not an event stream but an error response "
+                    f"({_body_message(error)}): it starts with {shown}",
+                    body=error,
+                    byte_offset=0,
+                )
+        return StreamDecodeError(
+            f"input is not an event stream: it starts with {shown}", byte_offset=0
+        )
+
+
+def _json_object(body: bytes, max_depth: int) -> dict[str, Any] | None:
+    if body.count(b"{") + body.count(b"[") > max_depth and first_too_deep(body, max_depth):
+        return None
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return value if type(value) is dict else None
+
+
+def _body_message(body: Any) -> str:
+    if type(body) is dict:
+        message = body.get("message")
+        return message if type(message) is str else "no message"
+    return body if type(body) is str else "no message"
+
+
+_ESCAPES: Final = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _show(head: bytes, total: int) -> str:
+    """The start of a body in a message: quoted, control characters escaped, ``...`` if more."""
+    out = []
+    for char in head.decode("utf-8", "replace"):
+        escaped = _ESCAPES.get(char)
+        if escaped is not None:
+            out.append(escaped)
+        elif char < " " or char == "\x7f":
+            out.append(f"\\x{ord(char):02x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"' + ("..." if total > len(head) else "")
+
+
+_FORMAT_DESCRIPTIONS: Final = {
+    "anthropic": "an Anthropic Messages stream",
+    "responses": "an OpenAI Responses stream",
+    "gemini": "a Gemini stream",
+    "completions": "a legacy Completions stream (text_completion)",
+    "unknown": 'a stream of typed events (a "type" field and no "choices")',
+}
+_ANTHROPIC_EVENTS: Final = frozenset(
+    {
+        "message_start",
+        "message_delta",
+        "message_stop",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "ping",
+    }
+)
+
+
+def _format_of_type(name: str) -> str | None:
+    if name == "error":
+        return None  # an error frame is reported as one, whatever the format
+    if name in _ANTHROPIC_EVENTS:
+        return "anthropic"
+    if name.startswith("response."):
+        return "responses"
+    return "unknown"
+
+
+def _format_of_event(event_type: bytes) -> str | None:
+    """The format an ``event:`` name belongs to, when it is one deltafold does not fold."""
+    try:
+        name = event_type.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if name in _ANTHROPIC_EVENTS:
+        return "anthropic"
+    if name.startswith("response."):
+        return "responses"
+    return None
+
+
+def _format_of_chunk(chunk: dict[str, Any]) -> str | None:
+    """The format a decoded payload belongs to, when it is not a chat-completions chunk."""
+    if "choices" in chunk:
+        choices = chunk["choices"]
+        legacy = chunk.get("object") == "text_completion" or (
+            type(choices) is list
+            and any(type(c) is dict and "text" in c and "delta" not in c for c in choices)
+        )
+        return "completions" if legacy else None
+    kind = chunk.get("type")
+    if type(kind) is str:
+        return _format_of_type(kind)
+    if "candidates" in chunk:
+        return "gemini"
+    return None
+
+
 # -- the chat layer -------------------------------------------------------------------------------
 
 
@@ -1827,16 +2045,20 @@ class StreamParser(_Framer):
         "_bytes_fed",
         "_capture",
         "_completed",
+        "_deferred",
         "_done",
         "_events",
         "_events_on",
         "_max_buffer",
         "_max_choice_index",
+        "_head",
         "_max_depth",
+        "_max_problems",
         "_max_tool_calls",
         "_on_error",
         "_partial_arguments",
         "_problems",
+        "_problems_dropped",
     )
 
     def __init__(
@@ -1851,6 +2073,7 @@ class StreamParser(_Framer):
         max_choice_index: int = DEFAULT_MAX_CHOICE_INDEX,
         max_tool_calls: int = DEFAULT_MAX_TOOL_CALLS,
         max_depth: int = DEFAULT_MAX_DEPTH,
+        max_problems: int = DEFAULT_MAX_PROBLEMS,
     ) -> None:
         if on_error not in ("raise", "skip", "repair"):
             raise ValueError(f"on_error must be 'raise', 'skip' or 'repair', not {on_error!r}")
@@ -1859,6 +2082,7 @@ class StreamParser(_Framer):
         _check_limit("max_choice_index", max_choice_index, 0)
         _check_limit("max_tool_calls", max_tool_calls, 1)
         _check_limit("max_depth", max_depth, 1, MAX_DEPTH_CEILING)
+        _check_limit("max_problems", max_problems, 0)
         super().__init__(max_line_bytes)
         self._on_error = on_error
         self._events_on = bool(events)
@@ -1870,6 +2094,10 @@ class StreamParser(_Framer):
         self._max_depth = max_depth
         self._assembly = _Assembly()
         self._problems: list[Problem] = []
+        self._max_problems = max_problems
+        self._problems_dropped = 0
+        self._deferred = None
+        self._head = _Head()
         self._done = False
         self._bytes_fed = 0
         self._buffered = 0  # payload bytes dispatched in this stream (max_buffer_bytes)
@@ -1886,7 +2114,12 @@ class StreamParser(_Framer):
         data = _as_bytes(data)
         with self._lock:
             self._bytes_fed += len(data)
-            self._frame(data)
+            self._raise_deferred(data)
+            if not self._dispatched:
+                self._head.see(data)
+            self._frame_delivering(data)
+            if self._dispatched:
+                self._head.forget()
             events = self._events
             if not events:
                 return []
@@ -1900,12 +2133,24 @@ class StreamParser(_Framer):
         neither ``[DONE]`` nor a finish_reason on every choice (unless ``allow_truncated``).
         """
         with self._lock:
+            self._raise_deferred(b"")
+            # Events made before an error in the held input are not returned here: raise it.
             self._finalize()
             return self._assembly.render()
 
     def finish_events(self) -> list[Event]:
-        """End of input with events: the pending ``*.done`` events and the ``done`` event."""
+        """End of input with events: the pending ``*.done`` events and the ``done`` event.
+
+        If the input held after a raised error yields events and then another error, those
+        events are returned (without ``done``) and the next call raises the error.
+        """
         with self._lock:
+            self._raise_deferred(b"")
+            if self._stash:
+                self._frame_delivering(b"")
+                if self._deferred is not None:
+                    events, self._events = self._events, []
+                    return events
             self._finalize()
             events, self._events = self._events, []
             assembly = self._assembly
@@ -1925,6 +2170,11 @@ class StreamParser(_Framer):
         return list(self._problems)
 
     @property
+    def problems_dropped(self) -> int:
+        """Problems past ``max_problems``, counted but not kept."""
+        return self._problems_dropped
+
+    @property
     def done(self) -> bool:
         """Whether ``data: [DONE]`` was seen."""
         return self._done
@@ -1942,6 +2192,7 @@ class StreamParser(_Framer):
             self._frame(b"")
         inside_event = self._inside_event()
         self._drop_unterminated()
+        self._refuse_non_stream()
         if not inside_event and (self._done or not self._assembly.unfinished()):
             return
         error = IncompleteStreamError(
@@ -1954,7 +2205,7 @@ class StreamParser(_Framer):
         if self._on_error == "raise" and not self._allow_truncated:
             error.partial = self._assembly.render()
             raise error
-        self._problems.append(
+        self._record(
             Problem(
                 "IncompleteStreamError",
                 "ignored",
@@ -1964,10 +2215,21 @@ class StreamParser(_Framer):
             )
         )
 
+    def _refuse_non_stream(self) -> None:
+        """End of an input that dispatched no event: refuse it, in every mode, if it does not
+        start like an event stream (an HTML page, a JSON error response)."""
+        if not self._dispatched:
+            error = self._head.not_an_event_stream(self._max_depth)
+            if error is not None:
+                error.partial = self._assembly.render()
+                raise error
+
     def _end_capture(self) -> dict[str, Any] | None:
         """End of a capture: the last stream's completion, if it has any chunk."""
+        self._raise_deferred(b"")
         if self._stash:
             self._frame(b"")
+        self._refuse_non_stream()
         if self._assembly.chunks == 0 and not self._inside_event():
             return None
         self._finalize()
@@ -1975,12 +2237,22 @@ class StreamParser(_Framer):
 
     # -- per event --
 
+    def _produced(self) -> bool:
+        return bool(self._events or self._completed)
+
+    def _record(self, problem: Problem) -> None:
+        """Keep the first ``max_problems`` problems and count the rest."""
+        if len(self._problems) < self._max_problems:
+            self._problems.append(problem)
+        else:
+            self._problems_dropped += 1
+
     def _report(self, error: DeltafoldError) -> None:
         """A problem with the event at hand: raise it, or record it and go on."""
         if self._on_error == "raise":
             error.partial = self._assembly.render()
             raise error
-        self._problems.append(
+        self._record(
             Problem(
                 type(error).__name__, "skipped", error.message, error.byte_offset, error.event_index
             )
@@ -1990,7 +2262,7 @@ class StreamParser(_Framer):
 
     def _dispatch(self, payload: bytes, offset: int, index: int, event_type: bytes | None) -> None:
         if self._done:
-            self._problems.append(
+            self._record(
                 Problem("DataAfterDone", "ignored", "event after [DONE] ignored", offset, index)
             )
             return
@@ -2014,6 +2286,8 @@ class StreamParser(_Framer):
             return
         if payload[:1] != b"{" and not payload.strip(_ASCII_WS):
             return  # an empty data event (WHATWG dispatches it) carries no chunk
+        if not self._assembly.chunks and event_type:
+            self._refuse_format(_format_of_event(event_type), offset, index)
         chunk: Any = _UNPARSED
         if payload.count(b"{") + payload.count(b"[") <= self._max_depth:
             try:
@@ -2030,6 +2304,8 @@ class StreamParser(_Framer):
             except DeltafoldError as error:
                 self._report(error)
                 return
+        if not self._assembly.chunks and type(chunk) is dict:
+            self._refuse_format(_format_of_chunk(chunk), offset, index)
         events = self._events if self._events_on else None
         if self._assembly.apply_if_plain(
             chunk, events, self._partial_arguments, self._max_choice_index, self._max_tool_calls
@@ -2041,6 +2317,19 @@ class StreamParser(_Framer):
             self._report(error)
             return
         self._assembly.apply(chunk, events, self._partial_arguments)
+
+    def _refuse_format(self, format: str | None, offset: int, index: int) -> None:
+        """A chunk of another format is raised in every mode: skipping it would leave a
+        silently empty completion."""
+        if format is not None:
+            raise UnsupportedFormatError(
+                f"unsupported stream format: this is {_FORMAT_DESCRIPTIONS[format]}, "
+                "not an OpenAI Chat Completions stream (chat.completion.chunk)",
+                format=format,
+                byte_offset=offset,
+                event_index=index,
+                partial=self._assembly.render(),
+            )
 
     def _apply_repaired(self, payload: bytes, offset: int, index: int) -> bool:
         """Repair mode: apply the repaired chunk if it is valid; whether that happened."""
@@ -2055,7 +2344,7 @@ class StreamParser(_Framer):
         self._assembly.apply(
             chunk, self._events if self._events_on else None, self._partial_arguments
         )
-        self._problems.append(
+        self._record(
             Problem("ChunkDecodeError", "repaired", "malformed chunk JSON repaired", offset, index)
         )
         return True
@@ -2168,6 +2457,9 @@ def _error_event_body(payload: bytes) -> Any:
 # Turning a source into reads is plumbing shared with the native facade, not merge logic.
 _reads = iter_reads
 _areads = aiter_reads
+# The generators feed input held in memory in slices, so they yield as they go.
+_slices = iter_slices
+_aslices = aiter_slices
 
 
 def assemble(
@@ -2180,6 +2472,7 @@ def assemble(
     max_choice_index: int = DEFAULT_MAX_CHOICE_INDEX,
     max_tool_calls: int = DEFAULT_MAX_TOOL_CALLS,
     max_depth: int = DEFAULT_MAX_DEPTH,
+    max_problems: int = DEFAULT_MAX_PROBLEMS,
 ) -> dict[str, Any]:
     """Assemble a whole stream (bytes, str, a binary file or an iterable of reads)."""
     parser = StreamParser(
@@ -2190,6 +2483,7 @@ def assemble(
         max_choice_index=max_choice_index,
         max_tool_calls=max_tool_calls,
         max_depth=max_depth,
+        max_problems=max_problems,
     )
     for block in _reads(source):
         parser.feed(block)
@@ -2202,7 +2496,7 @@ def iter_events(source: Any, **options: Any) -> Iterator[Event]:
     ``options`` are those of :class:`StreamParser` (``events`` is implied).
     """
     parser = StreamParser(events=True, **options)
-    for block in _reads(source):
+    for block in _slices(source):
         yield from parser.feed(block)
     yield from parser.finish_events()
 
@@ -2210,7 +2504,7 @@ def iter_events(source: Any, **options: Any) -> Iterator[Event]:
 async def aiter_events(source: AsyncIterable[bytes] | Any, **options: Any) -> AsyncIterator[Event]:
     """:func:`iter_events` over an async iterable of reads."""
     parser = StreamParser(events=True, **options)
-    async for block in _areads(source):
+    async for block in _aslices(source):
         for event in parser.feed(block):
             yield event
     for event in parser.finish_events():
@@ -2226,7 +2520,7 @@ def iter_completions(source: Any, **options: Any) -> Iterator[dict[str, Any]]:
     parser = StreamParser(**options)
     parser._capture = True
     completed = parser._completed
-    for block in _reads(source):
+    for block in _slices(source):
         parser.feed(block)
         if completed:
             yield from completed
@@ -2245,7 +2539,7 @@ async def aiter_completions(
     parser = StreamParser(**options)
     parser._capture = True
     completed = parser._completed
-    async for block in _areads(source):
+    async for block in _aslices(source):
         parser.feed(block)
         for completion in completed:
             yield completion

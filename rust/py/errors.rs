@@ -64,6 +64,21 @@ fn build(py: Python<'_>, err: &StreamError, partial: Option<&Value>) -> PyResult
         ErrorKind::Incomplete { .. } => module
             .getattr("IncompleteStreamError")?
             .call((message,), Some(&kwargs))?,
+        ErrorKind::NotEventStream { .. } => module
+            .getattr("StreamDecodeError")?
+            .call((message,), Some(&kwargs))?,
+        ErrorKind::ErrorResponse { body, .. } => {
+            kwargs.set_item("body", to_py(py, body)?)?;
+            module
+                .getattr("StreamAPIError")?
+                .call((message,), Some(&kwargs))?
+        }
+        ErrorKind::UnsupportedFormat { format } => {
+            kwargs.set_item("format", format.id())?;
+            module
+                .getattr("UnsupportedFormatError")?
+                .call((message,), Some(&kwargs))?
+        }
     };
     Ok(PyErr::from_value(instance))
 }

@@ -54,6 +54,15 @@ pub fn limits(
     })
 }
 
+/// `max_problems`: how many problems are kept in full (0 keeps none; all are counted).
+pub fn max_problems(value: i64) -> PyResult<usize> {
+    usize::try_from(value).map_err(|_| {
+        PyValueError::new_err(format!(
+            "max_problems must be a non-negative integer, not {value}"
+        ))
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn config(
     on_error_name: &str,
@@ -62,8 +71,10 @@ pub fn config(
     allow_truncated: bool,
     capture: bool,
     limits: Limits,
+    max_problems: usize,
 ) -> PyResult<Config> {
     Ok(Config {
+        max_problems,
         on_error: on_error(on_error_name)?,
         options: Options {
             events,

@@ -47,6 +47,7 @@ impl StreamParserPy {
         max_choice_index = 1024,
         max_tool_calls = 1024,
         max_depth = 128,
+        max_problems = 1000,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -59,6 +60,7 @@ impl StreamParserPy {
         max_choice_index: i64,
         max_tool_calls: i64,
         max_depth: i64,
+        max_problems: i64,
     ) -> PyResult<Self> {
         let limits = options::limits(
             max_line_bytes,
@@ -74,6 +76,7 @@ impl StreamParserPy {
             allow_truncated,
             false,
             limits,
+            options::max_problems(max_problems)?,
         )?;
         Ok(StreamParserPy {
             stream: ChatStream::new(config),
@@ -83,7 +86,8 @@ impl StreamParserPy {
     /// Consumes one read; returns the events it produced (empty unless events are on).
     fn feed<'py>(&mut self, py: Python<'py>, data: PyBackedBytes) -> PyResult<Bound<'py, PyList>> {
         if let Err(e) = self.stream.feed(&data) {
-            // Events produced before the error stay queued for the next call.
+            // Events produced before an error are returned, and the error raised by the next
+            // call (the core defers it), so an error here comes with no events.
             return Err(raise(py, &self.stream, &e));
         }
         events_to_py(py, &mut self.stream)
@@ -91,12 +95,16 @@ impl StreamParserPy {
 
     /// End of input: the assembled completion.
     fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        match self.stream.finish() {
-            Ok(v) => {
-                self.stream.take_events();
-                to_py(py, &v.unwrap_or_else(|| self.stream.snapshot()))
+        loop {
+            match self.stream.finish() {
+                // Events this call does not return were produced before an error: raise it.
+                Ok(_) if self.stream.has_deferred_error() => continue,
+                Ok(v) => {
+                    self.stream.take_events();
+                    return to_py(py, &v.unwrap_or_else(|| self.stream.snapshot()));
+                }
+                Err(e) => return Err(raise(py, &self.stream, &e)),
             }
-            Err(e) => Err(raise(py, &self.stream, &e)),
         }
     }
 
@@ -119,6 +127,12 @@ impl StreamParserPy {
             list.append(problem_to_py(py, p)?)?;
         }
         Ok(list)
+    }
+
+    /// Problems past `max_problems`, counted but not kept.
+    #[getter]
+    fn problems_dropped(&self) -> u64 {
+        self.stream.problems_dropped()
     }
 
     #[getter]
@@ -158,6 +172,7 @@ impl CaptureParserPy {
         max_choice_index = 1024,
         max_tool_calls = 1024,
         max_depth = 128,
+        max_problems = 1000,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -168,6 +183,7 @@ impl CaptureParserPy {
         max_choice_index: i64,
         max_tool_calls: i64,
         max_depth: i64,
+        max_problems: i64,
     ) -> PyResult<Self> {
         let limits = options::limits(
             max_line_bytes,
@@ -176,18 +192,25 @@ impl CaptureParserPy {
             max_tool_calls,
             max_depth,
         )?;
-        let config = options::config(on_error, false, false, allow_truncated, true, limits)?;
+        let config = options::config(
+            on_error,
+            false,
+            false,
+            allow_truncated,
+            true,
+            limits,
+            options::max_problems(max_problems)?,
+        )?;
         Ok(CaptureParserPy {
             stream: ChatStream::new(config),
         })
     }
 
-    /// Consumes one read; returns the completions of the streams it closed.
+    /// Consumes one read; returns the completions of the streams it closed. An error met
+    /// after one closed is raised by the next call.
     fn feed<'py>(&mut self, py: Python<'py>, data: PyBackedBytes) -> PyResult<Bound<'py, PyList>> {
-        let result = self.stream.feed(&data);
-        let done = self.stream.take_completed();
-        match result {
-            Ok(()) => completions(py, done),
+        match self.stream.feed(&data) {
+            Ok(()) => completions(py, self.stream.take_completed()),
             Err(e) => Err(raise(py, &self.stream, &e)),
         }
     }
@@ -211,6 +234,11 @@ impl CaptureParserPy {
         }
         Ok(list)
     }
+
+    #[getter]
+    fn problems_dropped(&self) -> u64 {
+        self.stream.problems_dropped()
+    }
 }
 
 /// Assembles a whole stream held in memory.
@@ -225,6 +253,7 @@ impl CaptureParserPy {
     max_choice_index = 1024,
     max_tool_calls = 1024,
     max_depth = 128,
+    max_problems = 1000,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn assemble<'py>(
@@ -237,6 +266,7 @@ pub fn assemble<'py>(
     max_choice_index: i64,
     max_tool_calls: i64,
     max_depth: i64,
+    max_problems: i64,
 ) -> PyResult<Bound<'py, PyAny>> {
     let limits = options::limits(
         max_line_bytes,
@@ -245,7 +275,15 @@ pub fn assemble<'py>(
         max_tool_calls,
         max_depth,
     )?;
-    let config = options::config(on_error, false, false, allow_truncated, false, limits)?;
+    let config = options::config(
+        on_error,
+        false,
+        false,
+        allow_truncated,
+        false,
+        limits,
+        options::max_problems(max_problems)?,
+    )?;
     let run = |data: &[u8]| {
         let mut stream = ChatStream::new(config);
         let result = stream.feed(data).and_then(|()| stream.finish());

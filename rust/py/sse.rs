@@ -2,7 +2,7 @@
 
 use pyo3::prelude::*;
 
-use crate::sse::{FeedError, Framer, RawEvent};
+use crate::sse::{Decoder, LineTooLong, RawEvent};
 
 use super::errors::line_too_long;
 
@@ -53,7 +53,7 @@ impl SseEventPy {
 
 #[pyclass(name = "SseDecoder", module = "deltafold")]
 pub struct SseDecoderPy {
-    framer: Framer,
+    decoder: Decoder,
 }
 
 #[pymethods]
@@ -68,39 +68,35 @@ impl SseDecoderPy {
                 pyo3::exceptions::PyValueError::new_err("max_line_bytes must be a positive integer")
             })?;
         Ok(SseDecoderPy {
-            framer: Framer::new(limit),
+            decoder: Decoder::new(limit),
         })
     }
 
+    /// Events the read completed; an error met after some events is raised by the next call
+    /// (the core's delivery rule, see `crate::sse::Decoder`).
     fn feed(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<Vec<SseEventPy>> {
-        let mut out = Vec::new();
-        let result = self.framer.feed(data, |ev| {
-            out.push(SseEventPy::from_raw(ev));
-            Ok::<(), std::convert::Infallible>(())
-        });
-        match result {
-            Ok(()) => Ok(out),
-            Err(FeedError::Sink(never)) => match never {},
-            Err(FeedError::LineTooLong {
-                line_offset,
-                limit,
-                event_index,
-            }) => Err(line_too_long(py, line_offset, limit, event_index)),
-        }
+        self.decoder
+            .feed(data, SseEventPy::from_raw)
+            .map_err(|e| raise(py, e))
     }
 
-    fn finish(&mut self) -> Vec<SseEventPy> {
-        self.framer.finish();
-        Vec::new()
+    fn finish(&mut self, py: Python<'_>) -> PyResult<Vec<SseEventPy>> {
+        self.decoder
+            .finish(SseEventPy::from_raw)
+            .map_err(|e| raise(py, e))
     }
 
     #[getter]
     fn last_event_id(&self) -> String {
-        String::from_utf8_lossy(self.framer.last_event_id()).into_owned()
+        String::from_utf8_lossy(self.decoder.framer().last_event_id()).into_owned()
     }
 
     #[getter]
     fn retry(&self) -> Option<u64> {
-        self.framer.retry()
+        self.decoder.framer().retry()
     }
+}
+
+fn raise(py: Python<'_>, error: LineTooLong) -> PyErr {
+    line_too_long(py, error.line_offset, error.limit, error.event_index)
 }
