@@ -470,7 +470,8 @@ impl Chat {
         self.record(|| Problem {
             kind: err.class_name(),
             action,
-            message: err.to_string(),
+            // The position is in the problem's own fields, as in the reference.
+            message: err.message(),
             byte_offset: err.byte_offset,
             event_index: err.event_index,
         });
@@ -732,6 +733,121 @@ mod tests {
             ..Limits::default()
         };
         assert!(at(deep_enough).is_ok());
+    }
+
+    const GOOD_A: &[u8] = b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n";
+    const BAD: &[u8] = b"data: {oops}\n\n";
+    const GOOD_B: &[u8] =
+        b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"b\"},\"finish_reason\":\"stop\"}]}\n\n";
+
+    #[test]
+    fn events_before_an_error_come_first_and_the_error_with_the_next_call() {
+        let mut s = ChatStream::new(with_events());
+        let mut read = GOOD_A.to_vec();
+        read.extend_from_slice(BAD);
+        assert!(s.feed(&read).is_ok());
+        assert!(s.has_deferred_error());
+        assert_eq!(s.take_events().len(), 1);
+        // The next call reports the error; its own input is kept behind it, not lost.
+        let err = s.feed(GOOD_B).err();
+        assert!(matches!(
+            err.as_ref().map(|e| (&e.kind, e.event_index)),
+            Some((ErrorKind::Decode(_), Some(1)))
+        ));
+        assert!(s.take_events().is_empty());
+        assert!(s.feed(b"").is_ok());
+        assert!(!s.take_events().is_empty());
+        let out = s.finish().ok().flatten();
+        assert!(format!("{out:?}").contains(r#"String("ab")"#), "{out:?}");
+    }
+
+    #[test]
+    fn an_error_with_nothing_produced_is_returned_at_once() {
+        let mut s = ChatStream::new(with_events());
+        assert!(s.feed(BAD).is_err());
+        assert!(!s.has_deferred_error());
+        let mut s = ChatStream::new(Config::default());
+        let mut read = GOOD_A.to_vec();
+        read.extend_from_slice(BAD);
+        assert!(s.feed(&read).is_err(), "no events asked for: nothing to deliver first");
+    }
+
+    #[test]
+    fn capture_completions_before_an_error_come_first() {
+        let config = Config {
+            capture: true,
+            ..Config::default()
+        };
+        let mut s = ChatStream::new(config);
+        let mut read = GOOD_B.to_vec();
+        read.extend_from_slice(b"data: [DONE]\n\n");
+        read.extend_from_slice(BAD);
+        read.extend_from_slice(GOOD_B);
+        assert!(s.feed(&read).is_ok());
+        assert_eq!(s.take_completed().len(), 1);
+        assert!(s.feed(b"data: [DONE]\n\n").is_err());
+        assert!(s.feed(b"").is_ok());
+        assert_eq!(s.take_completed().len(), 1);
+    }
+
+    #[test]
+    fn finish_delivers_what_the_held_input_produced_before_its_error() {
+        let mut s = ChatStream::new(with_events());
+        let mut read = BAD.to_vec();
+        read.extend_from_slice(GOOD_A);
+        read.extend_from_slice(BAD);
+        read.extend_from_slice(GOOD_B);
+        assert!(s.feed(&read).is_err());
+        assert_eq!(s.finish().ok(), Some(None));
+        assert!(s.has_deferred_error());
+        assert_eq!(s.take_events().len(), 1);
+        assert!(s.finish().is_err());
+        assert!(s.finish().ok().flatten().is_some());
+    }
+
+    #[test]
+    fn problems_past_the_cap_are_counted_not_kept() {
+        let mut data = b"data: [DONE]\n\n".to_vec();
+        for _ in 0..5 {
+            data.extend_from_slice(GOOD_A);
+        }
+        for (max, kept, dropped) in [(0, 0, 5), (3, 3, 2), (5, 5, 0), (6, 5, 0)] {
+            let config = Config {
+                max_problems: max,
+                ..Config::default()
+            };
+            let (out, s) = run(config, &data, 7);
+            assert!(out.is_ok());
+            assert_eq!((s.problems().len(), s.problems_dropped()), (kept, dropped));
+        }
+    }
+
+    #[test]
+    fn wrong_input_is_refused_in_every_mode() {
+        for on_error in [OnError::Raise, OnError::Skip, OnError::Repair] {
+            let config = Config {
+                on_error,
+                ..Config::default()
+            };
+            let (out, _) = run(config, b"<html>\n<p>502 Bad Gateway</p>\n", 3);
+            assert!(matches!(
+                out.map_err(|e| e.kind),
+                Err(ErrorKind::NotEventStream { .. })
+            ));
+            let (out, _) = run(config, b"{\"error\": {\"message\": \"no\"}}", 3);
+            assert!(matches!(
+                out.map_err(|e| e.kind),
+                Err(ErrorKind::ErrorResponse { .. })
+            ));
+            let anthropic = b"event: message_start\ndata: {\"type\":\"message_start\"}\n\n";
+            let (out, _) = run(config, anthropic, 3);
+            assert!(matches!(
+                out.map_err(|e| e.kind),
+                Err(ErrorKind::UnsupportedFormat {
+                    format: crate::sniff::Format::Anthropic
+                })
+            ));
+        }
     }
 
     #[test]

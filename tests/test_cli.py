@@ -167,8 +167,41 @@ def test_events_are_json_lines_ending_with_done(text_stream_file: Path) -> None:
     assert answer_of(events[-1]["completion"]) == expected
 
 
+def _bad_events() -> list[tuple[int, int]]:
+    """(byte offset of its payload, event index) of every seed tool chunk that is not JSON."""
+    found, offset = [], 0
+    for index, payload in enumerate(TOOL_PAYLOADS):
+        try:
+            if payload != "[DONE]":
+                json.loads(payload)
+        except json.JSONDecodeError:
+            found.append((offset + len(b"data: "), index))
+        offset += len(as_stream([payload]))
+    return found
+
+
+def _recovered(result: subprocess.CompletedProcess[bytes], action: str) -> dict[str, Any]:
+    """The completion printed by a run that skipped or repaired, after checking that every
+    bad chunk got one stderr line with its position, and the exit status said so."""
+    assert result.returncode == 4, result.stderr.decode()
+    lines = result.stderr.decode().splitlines()
+    bad = _bad_events()
+    assert len(bad) == 7  # the published stream, per docs/design.md
+    assert len(lines) == len(bad), lines
+    for line, (byte_offset, event_index) in zip(lines, bad, strict=True):
+        assert line.startswith(f"deltafold: ChunkDecodeError {action} "), line
+        assert f"at byte {byte_offset} (event {event_index}):" in line, line
+    printed: dict[str, Any] = json.loads(result.stdout)
+    return printed
+
+
+def test_skip_lists_each_problem_with_its_position(tool_stream_file: Path) -> None:
+    printed = _recovered(run_cli("--on-error", "skip", str(tool_stream_file)), "skipped")
+    assert printed["choices"][0]["finish_reason"] == "function_call"
+
+
 def test_repair_recovers_the_published_tool_stream(tool_stream_file: Path) -> None:
-    printed = completion_printed(run_cli("--on-error", "repair", str(tool_stream_file)))
+    printed = _recovered(run_cli("--on-error", "repair", str(tool_stream_file)), "repaired")
     response_choice = TOOL_RESPONSE["choices"][0]
     choice = printed["choices"][0]
     assert choice["message"]["function_call"] == response_choice["message"]["function_call"]
@@ -208,20 +241,89 @@ def test_bad_input_fails_with_one_line_naming_byte_and_event(
     assert "ChunkDecodeError" in message
     assert re.search(rf"\bbyte {byte_offset}\b", message), message
     assert re.search(rf"\bevent {event_index}\b", message), message
+    assert result.returncode == 1
     if events:
-        # Whatever was printed before the error is JSON lines, and the stream did not "end".
+        # The events of the chunks before the bad one are printed, as JSON lines, and the
+        # stream did not "end".
         printed = [json.loads(line) for line in result.stdout.decode().splitlines()]
-        assert all(e["type"] != "done" for e in printed)
+        assert [e["type"] for e in printed] == ["function_call.arguments.delta"]
+        assert printed[0]["name"] == json.loads(TOOL_PAYLOADS[0])["choices"][0]["delta"][
+            "function_call"
+        ]["name"]
     else:
         assert result.stdout == b""
 
 
 def test_truncated_input_fails_with_one_line() -> None:
     # The text stream cut before its finish chunk: neither [DONE] nor a finish_reason.
-    message = _one_line_error(run_cli("-", stdin=as_stream(TEXT_PAYLOADS[:3])))
+    result = run_cli("-", stdin=as_stream(TEXT_PAYLOADS[:3]))
+    message = _one_line_error(result)
     assert "IncompleteStreamError" in message
+    assert result.returncode == 1
 
 
 def test_missing_file_fails_with_one_line(tmp_path: Path) -> None:
-    message = _one_line_error(run_cli(str(tmp_path / "no-such-file.sse")))
+    result = run_cli(str(tmp_path / "no-such-file.sse"))
+    message = _one_line_error(result)
     assert "no-such-file.sse" in message
+    assert result.returncode == 3
+
+
+@pytest.mark.parametrize(
+    "args", [["--on-error", "nope"], ["--events", "--all"], ["a", "b"]], ids=str
+)
+def test_usage_errors_exit_2(args: list[str]) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert result.stdout == b""
+    assert b"usage:" in result.stderr
+
+
+def test_help_documents_the_exit_status() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    text = result.stdout.decode()
+    for code, meaning in [("0", "clean"), ("1", "bad input"), ("2", "usage"), ("3", "I/O"),
+                          ("4", "recovered")]:
+        assert re.search(rf"^\s+{code}\s+.*{meaning}", text, re.MULTILINE), (code, text)
+
+
+def test_data_after_done_is_a_problem_in_raise_mode_too() -> None:
+    extra = as_stream(TEXT_PAYLOADS) + b"data: {}\n\n"
+    result = run_cli("-", stdin=extra)
+    assert result.returncode == 4
+    assert json.loads(result.stdout)["object"] == "chat.completion"
+    offset = len(as_stream(TEXT_PAYLOADS)) + len(b"data: ")
+    assert result.stderr.decode().splitlines() == [
+        f"deltafold: DataAfterDone ignored at byte {offset} (event {len(TEXT_PAYLOADS)}): "
+        "event after [DONE] ignored"
+    ]
+
+
+def test_all_prints_every_completion_of_a_capture() -> None:
+    expected = expected_text_answer()
+    capture = as_stream(TEXT_PAYLOADS) + b": between\n\n" + as_stream(TEXT_PAYLOADS)
+    result = run_cli("--all", "-", stdin=capture)
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stderr == b""
+    lines = result.stdout.decode().splitlines()
+    assert len(lines) == 2
+    assert [answer_of(json.loads(line)) for line in lines] == [expected, expected]
+
+
+def test_all_prints_the_completions_before_a_bad_chunk() -> None:
+    capture = as_stream(TEXT_PAYLOADS) + b"data: {oops}\n\n" + as_stream(TEXT_PAYLOADS)
+    result = run_cli("--all", "-", stdin=capture)
+    assert result.returncode == 1
+    assert [answer_of(json.loads(line)) for line in result.stdout.decode().splitlines()] == [
+        expected_text_answer()
+    ]
+    message = _one_line_error(result)
+    assert f"at byte {len(as_stream(TEXT_PAYLOADS)) + 6} (event {len(TEXT_PAYLOADS)})" in message
+
+
+def test_not_an_event_stream_says_so() -> None:
+    body = b'{"error": {"message": "Incorrect API key provided", "code": "invalid_api_key"}}'
+    message = _one_line_error(run_cli("-", stdin=body))
+    assert message.startswith("deltafold: StreamAPIError: input is not an event stream")
+    assert "Incorrect API key provided" in message
