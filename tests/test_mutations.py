@@ -22,7 +22,7 @@ import deltafold.errors as errors
 from deltafold.testing import splits, streams
 from hypothesis import given
 from hypothesis import strategies as st
-from support import FIXTURES, chunk, delta, problem_tuples, recorded_fixtures, fixture_file, sse
+from support import FIXTURES, chunk, delta, fixture_file, problem_tuples, recorded_fixtures, sse
 
 ON_ERROR_MODES = ("raise", "skip", "repair")
 

@@ -16,10 +16,10 @@ from openai.types.chat import ChatCompletion
 from support import (
     assert_same_completion,
     feed_pieces,
+    fixture_file,
     recorded_fixtures,
     sdk_comparable,
     sdk_completion,
-    fixture_file,
 )
 
 RECORDED = recorded_fixtures()

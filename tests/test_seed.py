@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from openai.types.chat import ChatCompletion
-from support import FIXTURES, assert_same_completion, problem_tuples, fixture_file
+from support import FIXTURES, assert_same_completion, fixture_file, problem_tuples
 
 SEED = fixture_file("seed", "chat-completions-stream-formats.txt")
 FIXED_TOOL_STREAM = FIXTURES / "seed_tool_call_fixed.sse"

@@ -82,8 +82,7 @@ class _ProblemReporter:
         problems = self._parser.problems
         for problem in problems[self._printed :]:
             print(
-                f"deltafold: {problem.kind} {problem.action} {_where(problem)}: "
-                f"{problem.message}",
+                f"deltafold: {problem.kind} {problem.action} {_where(problem)}: {problem.message}",
                 file=sys.stderr,
             )
         self._printed = len(problems)
@@ -94,9 +93,7 @@ class _ProblemReporter:
         self.flush()
         dropped: int = self._parser.problems_dropped
         if dropped:
-            print(
-                f"deltafold: {dropped} more problems not listed (max_problems)", file=sys.stderr
-            )
+            print(f"deltafold: {dropped} more problems not listed (max_problems)", file=sys.stderr)
         return self._printed + dropped
 
 

@@ -367,6 +367,7 @@ class _Framer:
         "_cr_pending",
         "_data",
         "_data_length",
+        "_deferred",
         "_discarding",
         "_dispatched",
         "_event_type",
@@ -402,6 +403,8 @@ class _Framer:
         self._last_event_id = ""
         self._retry: int | None = None
         self._dispatched = 0
+        # An error met after the call that met it had produced items (see _frame_delivering).
+        self._deferred: DeltafoldError | None = None
 
     def _dispatch(self, payload: bytes, offset: int, index: int, event_type: bytes | None) -> None:
         raise NotImplementedError
@@ -413,8 +416,6 @@ class _Framer:
     # (events, completions) before an error returns them, and the next call raises the error;
     # a call that produced nothing raises at once. Subclasses keep `_deferred` and say in
     # `_produced` whether items wait to be returned.
-
-    _deferred: DeltafoldError | None
 
     def _produced(self) -> bool:
         raise NotImplementedError
@@ -739,15 +740,13 @@ class SseDecoder(_Framer):
     One leading BOM is stripped. Invalid UTF-8 becomes U+FFFD.
     """
 
-    __slots__ = ("_deferred", "_events")
+    __slots__ = ("_events",)
 
     def __init__(self, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
         _check_limit("max_line_bytes", max_line_bytes, 1)
         super().__init__(max_line_bytes)
         # Events completed but not yet returned.
         self._events: list[SseEvent] = []
-        # An error met after the call that met it had completed events (see _frame_delivering).
-        self._deferred: DeltafoldError | None = None
 
     def feed(self, data: bytes) -> list[SseEvent]:
         """Decode one read and return the events it completed.
@@ -2045,13 +2044,12 @@ class StreamParser(_Framer):
         "_bytes_fed",
         "_capture",
         "_completed",
-        "_deferred",
         "_done",
         "_events",
         "_events_on",
+        "_head",
         "_max_buffer",
         "_max_choice_index",
-        "_head",
         "_max_depth",
         "_max_problems",
         "_max_tool_calls",
@@ -2096,7 +2094,6 @@ class StreamParser(_Framer):
         self._problems: list[Problem] = []
         self._max_problems = max_problems
         self._problems_dropped = 0
-        self._deferred = None
         self._head = _Head()
         self._done = False
         self._bytes_fed = 0
