@@ -2225,7 +2225,9 @@ class StreamParser(_Framer):
         """End of a capture: the last stream's completion, if it has any chunk."""
         self._raise_deferred(b"")
         if self._stash:
-            self._frame(b"")
+            self._frame_delivering(b"")
+            if self._deferred is not None:
+                return None  # the completions made first are in _completed; raised next call
         self._refuse_non_stream()
         if self._assembly.chunks == 0 and not self._inside_event():
             return None
