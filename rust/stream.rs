@@ -769,7 +769,10 @@ mod tests {
         let mut s = ChatStream::new(Config::default());
         let mut read = GOOD_A.to_vec();
         read.extend_from_slice(BAD);
-        assert!(s.feed(&read).is_err(), "no events asked for: nothing to deliver first");
+        assert!(
+            s.feed(&read).is_err(),
+            "no events asked for: nothing to deliver first"
+        );
     }
 
     #[test]

@@ -37,13 +37,22 @@ class SseDecoder:
 
     Line ends are CRLF, LF or lone CR, also when a CR ends one read and the LF starts the next.
     One leading BOM is stripped. Invalid UTF-8 becomes U+FFFD.
+
+    A line longer than ``max_line_bytes`` raises :class:`~deltafold.LimitExceededError`. The
+    events completed before it are returned first, and the next call raises; decoding then
+    goes on after that line, so nothing before or after it is lost.
     """
 
     def __new__(cls, *, max_line_bytes: int = 67108864) -> Self: ...
     def feed(self, data: bytes) -> list[SseEvent]:
-        """Decode one read and return the events it completed."""
+        """Decode one read and return the events it completed.
+
+        Raises an error met by the previous call after it had completed events; ``data`` is
+        then kept and decoded by the next call.
+        """
     def finish(self) -> list[SseEvent]:
-        """End of input: an unterminated event is discarded (per spec); returns ``[]``."""
+        """End of input: the events that input held after an error still completes; an
+        unterminated event is discarded (per spec)."""
     @property
     def last_event_id(self) -> str:
         """The last event ID buffer."""
@@ -130,9 +139,14 @@ class StreamParser:
         max_choice_index: int = 1024,
         max_tool_calls: int = 1024,
         max_depth: int = 128,
+        max_problems: int = 1000,
     ) -> Self: ...
     def feed(self, data: bytes) -> list[Event]:
-        """Consume one read. Returns the events it produced (``[]`` unless ``events=True``)."""
+        """Consume one read. Returns the events it produced (``[]`` unless ``events=True``).
+
+        Events produced before a bad chunk are returned, and the error is raised by the next
+        call (``feed``, ``finish`` or ``finish_events``), whose input is kept.
+        """
     def finish(self) -> dict[str, Any]:
         """End of input: return the assembled ``chat.completion`` dict.
 
@@ -140,12 +154,20 @@ class StreamParser:
         neither ``[DONE]`` nor a finish_reason on every choice (unless ``allow_truncated``).
         """
     def finish_events(self) -> list[Event]:
-        """End of input with events: the pending ``*.done`` events and the ``done`` event."""
+        """End of input with events: the pending ``*.done`` events and the ``done`` event.
+
+        If the input held after a raised error yields events and then another error, those
+        events are returned (without ``done``) and the next call raises the error.
+        """
     def snapshot(self) -> dict[str, Any]:
         """The completion assembled so far."""
     @property
     def problems(self) -> list[Problem]:
-        """What was skipped or repaired (``on_error`` ``"skip"``/``"repair"``), in order."""
+        """What was skipped or repaired (``on_error`` ``"skip"``/``"repair"``), in order: the
+        first ``max_problems``."""
+    @property
+    def problems_dropped(self) -> int:
+        """Problems past ``max_problems``, counted but not kept."""
     @property
     def done(self) -> bool:
         """Whether ``data: [DONE]`` was seen."""
@@ -166,13 +188,17 @@ class CaptureParser:
         max_choice_index: int = 1024,
         max_tool_calls: int = 1024,
         max_depth: int = 128,
+        max_problems: int = 1000,
     ) -> Self: ...
     def feed(self, data: bytes) -> list[dict[str, Any]]:
-        """Consume one read; returns the completions of the streams it closed."""
+        """Consume one read; returns the completions of the streams it closed. An error met
+        after one closed is raised by the next call."""
     def finish(self) -> list[dict[str, Any]]:
         """End of input: the last stream's completion, if it had any chunk."""
     @property
     def problems(self) -> list[Problem]: ...
+    @property
+    def problems_dropped(self) -> int: ...
 
 def assemble(
     source: bytes,
@@ -184,5 +210,6 @@ def assemble(
     max_choice_index: int = 1024,
     max_tool_calls: int = 1024,
     max_depth: int = 128,
+    max_problems: int = 1000,
 ) -> dict[str, Any]:
     """Assemble a whole stream held in memory."""
