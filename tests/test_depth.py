@@ -15,7 +15,6 @@ import textwrap
 from types import ModuleType
 
 import pytest
-
 from deltafold.reference import MAX_DEPTH_CEILING
 
 CHILD = textwrap.dedent(
@@ -40,7 +39,8 @@ CHILD = textwrap.dedent(
         return depth
 
     def sse(*payloads):
-        return b"".join(b"data: " + p.encode() + b"\\n\\n" for p in payloads) + b"data: [DONE]\\n\\n"
+        body = b"".join(b"data: " + p.encode() + b"\\n\\n" for p in payloads)
+        return body + b"data: [DONE]\\n\\n"
 
     HEAD = '"id":"c","object":"chat.completion.chunk","created":1,"model":"m"'
     FIN = '{' + HEAD + ',"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":"stop"}]}'
@@ -50,8 +50,9 @@ CHILD = textwrap.dedent(
         v = nested(levels + extra)
         if PATH == "merge":
             # The same deep key in three chunks (top level, choice level, usage): merged.
-            chunk = ('{' + HEAD + ',"x":' + v + ',"usage":{"d":' + nested(levels - 1 + extra)
-                     + '},"choices":[{"index":0,"delta":{},"y":' + nested(levels - 2 + extra) + '}]}')
+            usage, choice = nested(levels - 1 + extra), nested(levels - 2 + extra)
+            chunk = ('{' + HEAD + ',"x":' + v + ',"usage":{"d":' + usage
+                     + '},"choices":[{"index":0,"delta":{},"y":' + choice + '}]}')
             r = impl.assemble(sse(chunk, chunk, FIN), max_depth=CEILING)
             return [depth_of(r["x"]), depth_of(r["usage"]["d"]) + 1,
                     depth_of(r["choices"][0]["y"]) + 2]
@@ -62,8 +63,8 @@ CHILD = textwrap.dedent(
         if PATH == "events":
             out = []
             usage = nested(levels - 1 + extra)  # chunk > usage > d: two levels around it
-            for ev in impl.iter_events(sse('{' + HEAD + ',"choices":[],"usage":{"d":' + usage + '}}', FIN),
-                                       max_depth=CEILING):
+            chunk = '{' + HEAD + ',"choices":[],"usage":{"d":' + usage + '}}'
+            for ev in impl.iter_events(sse(chunk, FIN), max_depth=CEILING):
                 if ev.type == "usage":
                     out.append(depth_of(ev.usage["d"]) + 1)
             return out
@@ -73,7 +74,8 @@ CHILD = textwrap.dedent(
             chunks = ['{' + HEAD + ',"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,'
                       '"function":{"arguments":' + json.dumps(f) + '}}]}}]}' for f in frags]
             deepest = 0
-            for ev in impl.iter_events(sse(*chunks, FIN), partial_arguments=True, max_depth=CEILING):
+            stream = sse(*chunks, FIN)
+            for ev in impl.iter_events(stream, partial_arguments=True, max_depth=CEILING):
                 if ev.type.startswith("tool_calls") and ev.parsed_arguments is not None:
                     deepest = max(deepest, depth_of(ev.parsed_arguments))
             return [deepest - 1]
@@ -134,7 +136,6 @@ def test_every_path_survives_the_ceiling_in_a_256_kib_thread(
         "error": {"LimitExceededError:max_depth", "StreamAPIError:"},
     }
     assert result["over"] in over[path], result
-
 
 
 def test_max_depth_above_the_ceiling_is_rejected(impl: ModuleType) -> None:
