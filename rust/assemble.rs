@@ -3,8 +3,10 @@
 //! Merge rules are those of DESIGN.md "Merge rules". A chunk is applied entirely or not at all:
 //! [`Assembler::apply`] checks every limit the chunk could exceed before it changes anything.
 
+use std::sync::Arc;
+
 use crate::chunk::{ChoiceDelta, Chunk, Content, Extras, Field, ToolCallDelta};
-use crate::event::{Event, EventKind, ListTrail, Snapshot, TextTrail};
+use crate::event::{Event, EventKind, ListTrail, Snapshot, TextTrail, UsageLog};
 use crate::limits::{LimitName, Limits};
 use crate::partial::PartialJson;
 use crate::template::Slot;
@@ -62,9 +64,10 @@ enum MessageKey {
 #[derive(Debug, Default)]
 struct ToolCallState {
     wire_index: Option<u64>,
-    id: Option<String>,
+    // Shared with every event of the call (C2): an event holds a reference, not a copy.
+    id: Option<Arc<str>>,
     kind: Option<String>,
-    name: Option<String>,
+    name: Option<Arc<str>>,
     arguments: String,
     function_extras: Map,
     extras: Map,
@@ -77,7 +80,7 @@ struct ToolCallState {
 /// response; other keys sent inside it are not kept.
 #[derive(Debug, Default)]
 struct FunctionCallState {
-    name: Option<String>,
+    name: Option<Arc<str>>,
     arguments: String,
     done: bool,
     trail: TextTrail,
@@ -151,6 +154,7 @@ pub struct Assembler {
     system_fingerprint: Option<Value>,
     service_tier: Option<Value>,
     usage: Option<Map>,
+    usage_log: UsageLog,
     groq_usage: Option<Map>,
     extras: Map,
     choices: Vec<ChoiceState>,
@@ -195,11 +199,14 @@ impl Assembler {
         }
         match chunk.usage {
             Field::Set(usage) => {
-                merge_usage(self.usage.get_or_insert_with(Map::new), *usage);
+                let merged = self.usage.get_or_insert_with(Map::new);
                 if self.options.events {
+                    merge_usage(merged, (*usage).clone());
                     let mut e = Event::new(EventKind::Usage, None);
-                    e.value = self.usage.clone().map(Value::Object);
+                    e.usage = Some(self.usage_log.record(*usage, merged));
                     events.push(e);
+                } else {
+                    merge_usage(merged, *usage);
                 }
             }
             Field::Null | Field::Absent => {}
@@ -363,7 +370,7 @@ impl Assembler {
                         ..FunctionCallState::default()
                     })
                 });
-                first_non_empty(&mut f.name, fc.name);
+                first_non_empty_shared(&mut f.name, fc.name);
                 let piece = fc.arguments.unwrap_or_default();
                 f.arguments.push_str(&piece);
                 if let Some(p) = f.partial.as_mut() {
@@ -621,9 +628,9 @@ impl ChoiceState {
         let Some(call) = self.tool_calls.get_mut(pos) else {
             return;
         };
-        first_non_empty(&mut call.id, f.id);
+        first_non_empty_shared(&mut call.id, f.id);
         first_non_empty(&mut call.kind, f.kind);
-        first_non_empty(&mut call.name, f.name);
+        first_non_empty_shared(&mut call.name, f.name);
         let piece = f.arguments.unwrap_or_default();
         call.arguments.push_str(&piece);
         if let Some(p) = call.partial.as_mut() {
@@ -726,7 +733,7 @@ impl ChoiceState {
                         let mut m = Map::new();
                         m.insert(
                             "name".into(),
-                            f.name.clone().map_or(Value::Null, Value::String),
+                            f.name.as_deref().map_or(Value::Null, Value::string),
                         );
                         m.insert("arguments".into(), Value::String(f.arguments.clone()));
                         message.insert("function_call".into(), Value::Object(m));
@@ -771,7 +778,7 @@ impl ToolCallState {
         let mut function = Map::new();
         function.insert(
             "name".into(),
-            self.name.clone().map_or(Value::Null, Value::String),
+            self.name.as_deref().map_or(Value::Null, Value::string),
         );
         function.insert("arguments".into(), Value::String(self.arguments.clone()));
         for (k, v) in &self.function_extras {
@@ -780,7 +787,7 @@ impl ToolCallState {
         let mut out = Map::new();
         out.insert(
             "id".into(),
-            self.id.clone().map_or(Value::Null, Value::String),
+            self.id.as_deref().map_or(Value::Null, Value::string),
         );
         out.insert(
             "type".into(),
@@ -826,7 +833,11 @@ impl CallSim {
         match state {
             Some(s) => CallSim {
                 wire: s.tool_calls.iter().map(|c| c.wire_index).collect(),
-                ids: s.tool_calls.iter().map(|c| c.id.clone()).collect(),
+                ids: s
+                    .tool_calls
+                    .iter()
+                    .map(|c| c.id.as_deref().map(str::to_owned))
+                    .collect(),
                 current: s.current_call,
             },
             None => CallSim {
@@ -900,6 +911,14 @@ fn first_non_empty(slot: &mut Option<String>, value: Option<std::borrow::Cow<'_,
     if let Some(v) = value {
         if !v.is_empty() && slot.as_deref().is_none_or(str::is_empty) {
             *slot = Some(v.into_owned());
+        }
+    }
+}
+
+fn first_non_empty_shared(slot: &mut Option<Arc<str>>, value: Option<std::borrow::Cow<'_, str>>) {
+    if let Some(v) = value {
+        if !v.is_empty() && slot.as_deref().is_none_or(str::is_empty) {
+            *slot = Some(Arc::from(v.as_ref()));
         }
     }
 }

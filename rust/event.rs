@@ -7,8 +7,9 @@
 
 use std::sync::Arc;
 
+use crate::assemble::merge_usage;
 use crate::partial::PartialSnapshot;
-use crate::value::Value;
+use crate::value::{Map, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
@@ -143,16 +144,20 @@ pub struct Event {
     pub kind: EventKind,
     pub choice_index: Option<u64>,
     pub index: Option<usize>,
-    pub id: Option<String>,
-    pub name: Option<String>,
+    /// Shared with the call's state and its other events: a 1 MB name costs 1 MB once, not
+    /// once per fragment.
+    pub id: Option<Arc<str>>,
+    pub name: Option<Arc<str>>,
     pub field: Option<String>,
     /// Done events: the final text. (A delta event's new text is its trail's newest piece.)
     pub text: Option<String>,
     pub snapshot: Snapshot,
     /// Logprobs delta events: the new entries.
     pub items: Option<Vec<Value>>,
-    /// Usage, error body, or the completion.
+    /// Error body, or the completion.
     pub value: Option<Value>,
+    /// Usage events: the merged usage at this event, rebuilt when read.
+    pub usage: Option<UsageSnapshot>,
     pub parsed: Option<PartialSnapshot>,
 }
 
@@ -169,6 +174,7 @@ impl Event {
             snapshot: Snapshot::None,
             items: None,
             value: None,
+            usage: None,
             parsed: None,
         }
     }
@@ -195,9 +201,116 @@ impl Event {
     }
 }
 
+/// A step of the usage history: one chunk's usage to merge, or the whole merged usage so far.
+#[derive(Debug)]
+pub enum UsageStep {
+    Merge(Map),
+    Whole(Map),
+}
+
+/// The merged usage as of one usage event. Copying the merged usage into every event would
+/// cost memory quadratic in the number of usage chunks (usage on every chunk, with keys that
+/// keep growing); instead events share one history of the chunks' own usage objects, with a
+/// copy of the whole merged usage only after as much new usage as that copy's size arrived.
+/// So the history is at most about twice the usage input, and reading one event's usage
+/// costs about twice its size: the nearest copy plus the chunks after it.
+#[derive(Debug, Clone, Default)]
+pub struct UsageSnapshot {
+    history: Trail<UsageStep>,
+}
+
+impl UsageSnapshot {
+    pub fn to_map(&self) -> Map {
+        let mut merges = Vec::new();
+        let mut base = None;
+        let mut cur = self.history.head.as_deref();
+        while let Some(link) = cur {
+            match &link.piece {
+                UsageStep::Merge(m) => merges.push(m),
+                UsageStep::Whole(m) => {
+                    base = Some(m);
+                    break;
+                }
+            }
+            cur = link.prev.as_deref();
+        }
+        let mut merged = base.cloned().unwrap_or_default();
+        for m in merges.into_iter().rev() {
+            merge_usage(&mut merged, m.clone());
+        }
+        merged
+    }
+}
+
+/// Records usage chunks for [`UsageSnapshot`]s (see there for the cost model).
+#[derive(Debug, Default)]
+pub struct UsageLog {
+    history: Trail<UsageStep>,
+    /// Size of the chunks merged since the last whole copy.
+    since_whole: usize,
+}
+
+impl UsageLog {
+    /// `chunk` was just merged, giving `merged`: the snapshot for its event.
+    pub fn record(&mut self, chunk: Map, merged: &Map) -> UsageSnapshot {
+        self.since_whole += size(&chunk);
+        self.history.push(UsageStep::Merge(chunk));
+        if self.since_whole >= size(merged) {
+            self.history.push(UsageStep::Whole(merged.clone()));
+            self.since_whole = 0;
+        }
+        UsageSnapshot {
+            history: self.history.clone(),
+        }
+    }
+}
+
+/// Number of values in a map, nested ones included (at least 1).
+fn size(map: &Map) -> usize {
+    let mut n = 1;
+    let mut todo: Vec<&Value> = map.values().collect();
+    while let Some(v) = todo.pop() {
+        n += 1;
+        match v {
+            Value::Object(m) => todo.extend(m.values()),
+            Value::Array(items) => todo.extend(items),
+            _ => {}
+        }
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usage_snapshots_are_the_merged_usage_and_the_history_stays_linear() {
+        let mut log = UsageLog::default();
+        let mut merged = Map::new();
+        let mut snapshots = Vec::new();
+        for i in 0..500i64 {
+            let mut chunk = Map::new();
+            chunk.insert(format!("k{i}"), Value::int(i));
+            // A zero never erases an earlier count.
+            chunk.insert("total".into(), Value::int(if i % 3 == 0 { 0 } else { i }));
+            merge_usage(&mut merged, chunk.clone());
+            snapshots.push((log.record(chunk, &merged), merged.clone()));
+        }
+        for (snapshot, expected) in &snapshots {
+            assert_eq!(&snapshot.to_map(), expected);
+        }
+        let mut whole_sizes = 0;
+        let mut cur = log.history.head.as_deref();
+        while let Some(link) = cur {
+            if let UsageStep::Whole(m) = &link.piece {
+                whole_sizes += m.len();
+            }
+            cur = link.prev.as_deref();
+        }
+        // Each chunk brings 2 keys: the copies must stay within a constant of 1000 keys.
+        assert!(whole_sizes <= 4 * 1000, "{whole_sizes}");
+    }
 
     #[test]
     fn trail_snapshots_are_prefixes() {

@@ -9,6 +9,7 @@
 //! and a number that overflows a double is rejected.
 
 use std::borrow::Cow;
+use std::mem;
 
 use crate::value::{Map, Value};
 
@@ -612,70 +613,111 @@ impl<'a> Reader<'a> {
         Ok(text)
     }
 
-    /// Reads any value into an owned tree.
+    /// Reads any value into an owned tree. Iterative: the containers being filled live on a
+    /// heap stack, so nesting costs no call-stack frames (see `limits::DEPTH_CEILING`).
     pub fn read_value(&mut self) -> JsonResult<Value> {
-        match self.peek_or_eof()? {
-            b'"' => Ok(Value::String(self.read_string_raw()?.into_owned())),
-            b'{' => {
-                self.enter()?;
-                self.pos += 1;
-                let mut map = Map::new();
-                let mut first = true;
-                while let Some(key) = self.next_key(&mut first)? {
-                    let value = self.read_value()?;
-                    // Duplicate keys: the last one wins, as in Python's json and orjson.
-                    map.insert(key.into_owned(), value);
+        let mut open: Vec<Filling> = Vec::new();
+        loop {
+            let mut value = match self.peek_or_eof()? {
+                b'{' => {
+                    self.enter()?;
+                    self.pos += 1;
+                    match self.next_key(&mut true)? {
+                        Some(key) => {
+                            open.push(Filling::Object(Map::new(), key.into_owned()));
+                            continue;
+                        }
+                        None => Value::Object(Map::new()),
+                    }
                 }
-                Ok(Value::Object(map))
-            }
-            b'[' => {
-                self.enter()?;
-                self.pos += 1;
-                let mut items = Vec::new();
-                let mut first = true;
-                while self.next_element(&mut first)? {
-                    items.push(self.read_value()?);
+                b'[' => {
+                    self.enter()?;
+                    self.pos += 1;
+                    if self.next_element(&mut true)? {
+                        open.push(Filling::Array(Vec::new()));
+                        continue;
+                    }
+                    Value::Array(Vec::new())
                 }
-                Ok(Value::Array(items))
+                b'"' => Value::String(self.read_string_raw()?.into_owned()),
+                b't' => self.literal(b"true").map(|()| Value::Bool(true))?,
+                b'f' => self.literal(b"false").map(|()| Value::Bool(false))?,
+                b'n' => self.literal(b"null").map(|()| Value::Null)?,
+                b'-' | b'0'..=b'9' => Value::Number(self.read_number()?.into()),
+                _ => return self.err(JsonErrorCode::ExpectedValue),
+            };
+            // A value is complete: hand it to its container, closing every container that
+            // ends here, until one expects another value (or the top level is done).
+            loop {
+                match open.last_mut() {
+                    None => return Ok(value),
+                    Some(Filling::Array(items)) => {
+                        items.push(value);
+                        if self.next_element(&mut false)? {
+                            break;
+                        }
+                        value = Value::Array(mem::take(items));
+                    }
+                    Some(Filling::Object(map, key)) => {
+                        // Duplicate keys: the last one wins, as in Python's json and orjson.
+                        map.insert(mem::take(key), value);
+                        if let Some(next) = self.next_key(&mut false)? {
+                            *key = next.into_owned();
+                            break;
+                        }
+                        value = Value::Object(mem::take(map));
+                    }
+                }
+                open.pop();
             }
-            b't' => self.literal(b"true").map(|()| Value::Bool(true)),
-            b'f' => self.literal(b"false").map(|()| Value::Bool(false)),
-            b'n' => self.literal(b"null").map(|()| Value::Null),
-            b'-' | b'0'..=b'9' => Ok(Value::Number(self.read_number()?.into())),
-            _ => self.err(JsonErrorCode::ExpectedValue),
         }
     }
 
-    /// Validates and skips any value without building it.
+    /// Validates and skips any value without building it. Iterative, like [`read_value`].
     pub fn skip_value(&mut self) -> JsonResult<()> {
-        match self.peek_or_eof()? {
-            b'"' => {
-                self.skip_string()?;
-                Ok(())
-            }
-            b'{' => {
-                self.enter()?;
-                self.pos += 1;
-                let mut first = true;
-                while self.skip_key(&mut first)? {
-                    self.skip_value()?;
+        // The open containers, innermost last: true for an object.
+        let mut open: Vec<bool> = Vec::new();
+        loop {
+            match self.peek_or_eof()? {
+                b'{' => {
+                    self.enter()?;
+                    self.pos += 1;
+                    if self.skip_key(&mut true)? {
+                        open.push(true);
+                        continue;
+                    }
                 }
-                Ok(())
-            }
-            b'[' => {
-                self.enter()?;
-                self.pos += 1;
-                let mut first = true;
-                while self.next_element(&mut first)? {
-                    self.skip_value()?;
+                b'[' => {
+                    self.enter()?;
+                    self.pos += 1;
+                    if self.next_element(&mut true)? {
+                        open.push(false);
+                        continue;
+                    }
                 }
-                Ok(())
+                b'"' => self.skip_string()?,
+                b't' => self.literal(b"true")?,
+                b'f' => self.literal(b"false")?,
+                b'n' => self.literal(b"null")?,
+                b'-' | b'0'..=b'9' => {
+                    self.read_number()?;
+                }
+                _ => return self.err(JsonErrorCode::ExpectedValue),
             }
-            b't' => self.literal(b"true"),
-            b'f' => self.literal(b"false"),
-            b'n' => self.literal(b"null"),
-            b'-' | b'0'..=b'9' => self.read_number().map(|_| ()),
-            _ => self.err(JsonErrorCode::ExpectedValue),
+            loop {
+                let Some(&is_object) = open.last() else {
+                    return Ok(());
+                };
+                let another = if is_object {
+                    self.skip_key(&mut false)?
+                } else {
+                    self.next_element(&mut false)?
+                };
+                if another {
+                    break;
+                }
+                open.pop();
+            }
         }
     }
 
@@ -709,6 +751,12 @@ impl<'a> Reader<'a> {
     fn skip_string(&mut self) -> JsonResult<()> {
         self.read_string_raw().map(|_| ())
     }
+}
+
+/// A container [`Reader::read_value`] is filling: an object holds the key whose value comes next.
+enum Filling {
+    Array(Vec<Value>),
+    Object(Map, String),
 }
 
 /// orjson's rule: a number whose value overflows a double is an error. Integers within 64

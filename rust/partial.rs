@@ -3,9 +3,9 @@
 //! Tool-call arguments arrive as fragments of one JSON document. [`PartialJson`] consumes each
 //! fragment once (a resumable tokenizer: work is proportional to the new bytes, never a re-parse
 //! of the whole buffer) and [`PartialJson::snapshot`] captures "the value so far" in O(depth)
-//! without copying any text: completed children and string pieces live in persistent cons-lists
-//! shared between the parser and every snapshot. Only [`PartialSnapshot::to_value`] builds a
-//! [`Value`], when the caller actually reads it.
+//! without copying any text: completed children live in persistent cons-lists and strings in
+//! append-only buffers, shared between the parser and every snapshot. Only
+//! [`PartialSnapshot::to_value`] builds a [`Value`], when the caller actually reads it.
 //!
 //! The value so far follows jiter's `partial_mode="trailing-strings"` (observed with jiter 0.19):
 //! - an unfinished string value is kept as its text so far, minus any escape or UTF-8 sequence
@@ -29,7 +29,7 @@
 
 use std::fmt;
 use std::mem;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::value::{Map, Value};
 
@@ -96,7 +96,7 @@ impl PartialJson {
     }
 
     /// The value so far, in O(depth): the open containers are closed into new nodes that share
-    /// every completed child and string piece with the parser.
+    /// every completed child and string buffer with the parser.
     pub fn snapshot(&self) -> PartialSnapshot {
         if self.failed {
             return PartialSnapshot::default();
@@ -649,8 +649,16 @@ struct Entry {
     value: Node,
 }
 
-/// String or number text as pieces, newest first.
-type Text = List<String>;
+/// The text of a string or number: a prefix of an append-only buffer that the parser shares
+/// with every snapshot taken while the value was being read. A snapshot keeps its length, so
+/// taking one is O(1) and reading it is one copy of its prefix, however many fragments the
+/// text arrived in (a list of pieces cost a walk over every fragment on each read: quadratic
+/// for a reader of every event's `parsed_arguments`).
+#[derive(Clone, Default)]
+struct Text {
+    buf: Option<Arc<Mutex<String>>>,
+    len: usize,
+}
 
 /// A persistent list, newest element first: pushing shares the old list as the tail.
 struct List<T: Reclaim>(Option<Arc<Cons<T>>>);
@@ -684,25 +692,35 @@ impl<T: Reclaim> List<T> {
 }
 
 impl Text {
-    /// Appends in place while no snapshot shares the newest piece, so text read without
-    /// snapshots stays one growing string; a shared piece is never mutated.
+    /// Appends to the shared buffer. Bytes past `len` in it can only come from a clone of the
+    /// parser that appended first: then this text continues in a buffer of its own.
     fn append(&mut self, text: &str) {
         if text.is_empty() {
             return;
         }
-        match self.0.as_mut().and_then(Arc::get_mut) {
-            Some(newest) => newest.head.push_str(text),
-            None => self.push(text.to_owned()),
+        let len = self.len;
+        let buf = self.buf.get_or_insert_with(Arc::default);
+        let mut shared = buf.lock().unwrap_or_else(PoisonError::into_inner);
+        if shared.len() == len {
+            shared.push_str(text);
+        } else {
+            let mut own = String::with_capacity(len + text.len());
+            own.push_str(shared.get(..len).unwrap_or_default());
+            own.push_str(text);
+            drop(shared);
+            *buf = Arc::new(Mutex::new(own));
         }
+        self.len = len + text.len();
     }
 
     fn concat(&self) -> String {
-        let pieces: Vec<&str> = self.iter().map(String::as_str).collect();
-        let mut out = String::with_capacity(pieces.iter().map(|p| p.len()).sum());
-        for piece in pieces.iter().rev() {
-            out.push_str(piece);
+        match &self.buf {
+            Some(buf) => {
+                let shared = buf.lock().unwrap_or_else(PoisonError::into_inner);
+                shared.get(..self.len).unwrap_or_default().to_owned()
+            }
+            None => String::new(),
         }
-        out
     }
 }
 
@@ -719,27 +737,18 @@ impl<'a, T: Reclaim> Iterator for ListIter<'a, T> {
 }
 
 /// A cons cell whose last owner let go of it. Dropping goes through an explicit work list: a
-/// list of 200k pieces or a tree 100k levels deep would overflow the stack if dropped
+/// list of 200k items or a tree 100k levels deep would overflow the stack if dropped
 /// recursively. Only cells actually being freed are queued; a list still shared (say, with the
 /// parser while a snapshot is dropped) is released with one atomic decrement and no allocation.
 enum Doomed {
     Nodes(Cons<Node>),
     Entries(Cons<Entry>),
-    Pieces(Cons<String>),
 }
 
 trait Reclaim: Sized {
     fn doom(cell: Cons<Self>) -> Doomed;
     /// Moves every list this value owns onto `work`, so dropping the value cannot recurse.
     fn release(&mut self, work: &mut Vec<Doomed>);
-}
-
-impl Reclaim for String {
-    fn doom(cell: Cons<Self>) -> Doomed {
-        Doomed::Pieces(cell)
-    }
-
-    fn release(&mut self, _work: &mut Vec<Doomed>) {}
 }
 
 impl Reclaim for Node {
@@ -749,8 +758,7 @@ impl Reclaim for Node {
 
     fn release(&mut self, work: &mut Vec<Doomed>) {
         match self {
-            Node::Null | Node::Bool(_) => {}
-            Node::Number(text) | Node::String(text) => text.release(work),
+            Node::Null | Node::Bool(_) | Node::Number(_) | Node::String(_) => {}
             Node::Array(items) => items.release(work),
             Node::Object(entries) => entries.release(work),
         }
@@ -799,7 +807,6 @@ impl<T: Reclaim> Drop for List<T> {
             current = match doomed {
                 Doomed::Nodes(cell) => unlink(cell, &mut work),
                 Doomed::Entries(cell) => unlink(cell, &mut work),
-                Doomed::Pieces(cell) => unlink(cell, &mut work),
             };
         }
     }
@@ -1436,6 +1443,24 @@ mod tests {
     }
 
     #[test]
+    fn a_cloned_parser_writing_the_same_string_does_not_disturb_the_original() {
+        let mut parser = PartialJson::new(8);
+        parser.feed(b"[\"ab");
+        let early = parser.snapshot();
+        let mut twin = parser.clone();
+        twin.feed(b"XY");
+        parser.feed(b"cd");
+        twin.feed(b"Z");
+        let text = |p: &PartialJson| p.snapshot().to_value().as_ref().map(render);
+        assert_eq!(text(&parser).as_deref(), Some("[\"abcd\"]"));
+        assert_eq!(text(&twin).as_deref(), Some("[\"abXYZ\"]"));
+        assert_eq!(
+            early.to_value().as_ref().map(render).as_deref(),
+            Some("[\"ab\"]")
+        );
+    }
+
+    #[test]
     fn types_can_cross_threads() {
         fn assert_send_sync<T: Send + Sync + 'static>() {}
         assert_send_sync::<PartialJson>();
@@ -1493,7 +1518,7 @@ mod tests {
         }
         let with_snapshots = started.elapsed();
 
-        // Snapshots kept alive force one piece per fragment instead of growth in place.
+        // Snapshots kept alive: each holds a prefix of the same growing buffer.
         let started = Instant::now();
         let mut hoarded = PartialJson::new(128);
         let mut kept = Vec::with_capacity(pieces.len());

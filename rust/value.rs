@@ -12,7 +12,7 @@ use std::collections::HashMap;
 /// Chunk objects are small (a logprobs entry has four keys), so lookups scan a vector; a hash
 /// index is built only past [`Map::INDEX_AT`] keys, so a hostile object with many keys still
 /// costs linear time.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Map {
     entries: Vec<(String, Value)>,
     // Boxed: maps are everywhere in a completion and almost never get an index, so the
@@ -102,8 +102,10 @@ impl Map {
         self.entries.iter().map(|(k, v)| (k, v))
     }
 
-    pub fn into_values(self) -> impl Iterator<Item = Value> {
-        self.entries.into_iter().map(|(_, v)| v)
+    pub fn into_values(mut self) -> impl Iterator<Item = Value> {
+        std::mem::take(&mut self.entries)
+            .into_iter()
+            .map(|(_, v)| v)
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &String> {
@@ -122,12 +124,54 @@ impl PartialEq for Map {
     }
 }
 
+// Clone, drop and equality of values walk the tree with a heap work list, never the call
+// stack: a value may nest as deep as `max_depth` allows (see `limits::DEPTH_CEILING`).
+
+impl Clone for Map {
+    fn clone(&self) -> Self {
+        Map {
+            entries: self
+                .entries
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            index: self.index.clone(),
+        }
+    }
+}
+
+impl Drop for Map {
+    fn drop(&mut self) {
+        let mut work: Vec<Value> = Vec::new();
+        take_children(&mut self.entries, &mut work);
+        while let Some(mut value) = work.pop() {
+            match &mut value {
+                Value::Array(items) => work.append(items),
+                Value::Object(map) => take_children(&mut map.entries, &mut work),
+                _ => {}
+            }
+            // `value` now owns no nested containers: dropping it cannot recurse.
+        }
+    }
+}
+
+/// Moves the values of `entries` onto `work`, keeping only the keys to drop.
+fn take_children(entries: &mut Vec<(String, Value)>, work: &mut Vec<Value>) {
+    // Only containers need taking apart; leaving leaves in place avoids moving them.
+    if entries
+        .iter()
+        .any(|(_, v)| matches!(v, Value::Array(_) | Value::Object(_)))
+    {
+        work.extend(entries.drain(..).map(|(_, v)| v));
+    }
+}
+
 impl IntoIterator for Map {
     type Item = (String, Value);
     type IntoIter = std::vec::IntoIter<(String, Value)>;
 
-    fn into_iter(self) -> Self::IntoIter {
-        self.entries.into_iter()
+    fn into_iter(mut self) -> Self::IntoIter {
+        std::mem::take(&mut self.entries).into_iter()
     }
 }
 
@@ -143,7 +187,7 @@ impl<'m> IntoIterator for &'m Map {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Default)]
 pub enum Value {
     #[default]
     Null,
@@ -157,6 +201,122 @@ pub enum Value {
     /// Logprobs entries are only ever appended and handed out, never merged, and building
     /// each one as a tree cost dozens of small allocations per chunk.
     Raw(Box<str>),
+}
+
+/// A container being copied by [`Value::clone`]: the source children still to copy, and the
+/// copy so far (an object also holds the key of the child being copied).
+enum Copying<'a> {
+    Array(std::slice::Iter<'a, Value>, Vec<Value>),
+    Object(std::slice::Iter<'a, (String, Value)>, Map, Option<&'a str>),
+}
+
+impl<'a> Copying<'a> {
+    /// A leaf's copy, or the container to fill.
+    fn start(v: &'a Value) -> Result<Value, Copying<'a>> {
+        match v {
+            Value::Null => Ok(Value::Null),
+            Value::Bool(b) => Ok(Value::Bool(*b)),
+            Value::Number(t) => Ok(Value::Number(t.clone())),
+            Value::String(t) => Ok(Value::String(t.clone())),
+            Value::Raw(t) => Ok(Value::Raw(t.clone())),
+            Value::Array(items) => Err(Copying::Array(
+                items.iter(),
+                Vec::with_capacity(items.len()),
+            )),
+            Value::Object(m) => Err(Copying::Object(
+                m.entries.iter(),
+                Map {
+                    entries: Vec::with_capacity(m.entries.len()),
+                    // Same keys at the same positions: the index stays valid.
+                    index: m.index.clone(),
+                },
+                None,
+            )),
+        }
+    }
+
+    fn next_child(&mut self) -> Option<&'a Value> {
+        match self {
+            Copying::Array(todo, _) => todo.next(),
+            Copying::Object(todo, _, key) => todo.next().map(|(k, v)| {
+                *key = Some(k);
+                v
+            }),
+        }
+    }
+
+    fn accept(&mut self, v: Value) {
+        match self {
+            Copying::Array(_, copy) => copy.push(v),
+            Copying::Object(_, copy, key) => {
+                if let Some(k) = key.take() {
+                    copy.entries.push((k.to_owned(), v));
+                }
+            }
+        }
+    }
+
+    fn finish(self) -> Value {
+        match self {
+            Copying::Array(_, copy) => Value::Array(copy),
+            Copying::Object(_, copy, _) => Value::Object(copy),
+        }
+    }
+}
+
+impl Clone for Value {
+    fn clone(&self) -> Self {
+        let mut open: Vec<Copying<'_>> = Vec::new();
+        let mut next = Some(self);
+        let mut finished: Option<Value> = None;
+        loop {
+            if let Some(v) = next.take() {
+                match Copying::start(v) {
+                    Ok(leaf) => finished = Some(leaf),
+                    Err(container) => open.push(container),
+                }
+            }
+            let Some(top) = open.last_mut() else {
+                return finished.unwrap_or_default();
+            };
+            if let Some(v) = finished.take() {
+                top.accept(v);
+            }
+            match top.next_child() {
+                Some(child) => next = Some(child),
+                None => finished = open.pop().map(Copying::finish),
+            }
+        }
+    }
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Self) -> bool {
+        let mut pairs = vec![(self, other)];
+        while let Some(pair) = pairs.pop() {
+            match pair {
+                (Value::Null, Value::Null) => {}
+                (Value::Bool(a), Value::Bool(b)) if a == b => {}
+                (Value::Number(a), Value::Number(b)) if a == b => {}
+                (Value::String(a), Value::String(b)) if a == b => {}
+                (Value::Raw(a), Value::Raw(b)) if a == b => {}
+                (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+                    pairs.extend(a.iter().zip(b));
+                }
+                (Value::Object(a), Value::Object(b)) if a.len() == b.len() => {
+                    // Order-insensitive, like dict equality.
+                    for (k, v) in a {
+                        match b.get(k) {
+                            Some(w) => pairs.push((v, w)),
+                            None => return false,
+                        }
+                    }
+                }
+                _ => return false,
+            }
+        }
+        true
+    }
 }
 
 impl Value {

@@ -579,9 +579,9 @@ row(
     Completes(HELLO_DONE, (("LimitExceededError", "skipped", _at[1], 1),)),
     options={"on_error": "repair"},
 )
-_data, _at = build(HELLO, '{"x": ' + "[" * 4096 + "]" * 4096 + "}", FINISH)
+_data, _at = build(HELLO, '{"x": ' + "[" * 254 + "]" * 254 + "}", FINISH)
 row(
-    "nesting 4097 deep against the largest max_depth",
+    "nesting 255 deep against the largest max_depth",
     _data,
     Raises(
         errors.LimitExceededError,
@@ -590,7 +590,7 @@ row(
         partial=HELLO_PARTIAL,
         limit="max_depth",
     ),
-    options={"max_depth": 4096},
+    options={"max_depth": 254},
 )
 
 
@@ -623,10 +623,10 @@ row(
     options={"max_depth": 200},
 )
 row(
-    "nesting 2000 deep with max_depth 4096 (deeper than orjson's own limit)",
-    build(HELLO, '{"x": ' + _nested_lists(1999) + "}", FINISH)[0],
-    Completes(_has_extra_of_depth(1999)),
-    options={"max_depth": 4096},
+    "nesting exactly at the largest max_depth (254, the deepest orjson serialises)",
+    build(HELLO, '{"x": ' + _nested_lists(253) + "}", FINISH)[0],
+    Completes(_has_extra_of_depth(253)),
+    options={"max_depth": 254},
 )
 _data, _at = build(HELLO, '{"x": ' + _nested_lists(200) + "}", FINISH)
 row(
@@ -1407,7 +1407,7 @@ def test_skip_and_repair_keep_going_and_list_problems(impl: ModuleType) -> None:
 
 BAD_OPTIONS = [
     {"max_depth": 0},
-    {"max_depth": 4097},
+    {"max_depth": 255},
     {"max_depth": -1},
     {"max_line_bytes": 0},
     {"max_line_bytes": -5},
@@ -1426,7 +1426,7 @@ def test_out_of_range_limits_are_rejected(impl: ModuleType, options: dict[str, A
 
 
 @pytest.mark.parametrize(
-    "options", [{"max_depth": 1}, {"max_depth": 4096}, {"max_choice_index": 0}]
+    "options", [{"max_depth": 1}, {"max_depth": 254}, {"max_choice_index": 0}]
 )
 def test_edge_limits_are_accepted(impl: ModuleType, options: dict[str, Any]) -> None:
     impl.StreamParser(**options)

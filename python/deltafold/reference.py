@@ -75,8 +75,8 @@ DEFAULT_MAX_CHOICE_INDEX: Final = 1024
 DEFAULT_MAX_TOOL_CALLS: Final = 1024
 DEFAULT_MAX_DEPTH: Final = 128
 DEFAULT_MAX_PROBLEMS: Final = 1000
-# The deepest nesting max_depth may allow (the native core's bound on its reader's recursion).
-MAX_DEPTH_CEILING: Final = 4096
+# The deepest nesting max_depth may allow: the native core's DEPTH_CEILING (rust/limits.rs).
+MAX_DEPTH_CEILING: Final = 254
 
 _BOM: Final = b"\xef\xbb\xbf"
 _EOL: Final = re.compile(rb"[\r\n]")

@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
 use crate::event::{Event, EventKind, Snapshot};
+use crate::value::Value;
 
 use super::convert::{opt_to_py, to_py};
 
@@ -153,9 +154,15 @@ impl EventPy {
         opt_to_py(py, value.as_ref())
     }
 
+    /// Rebuilt from the shared usage history on each read (see `event::UsageSnapshot`).
     #[getter]
     fn usage<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.value_if(py, EventKind::Usage)
+        match &self.inner.usage {
+            Some(usage) if self.kind() == EventKind::Usage => {
+                to_py(py, &Value::Object(usage.to_map()))
+            }
+            _ => Ok(py.None().into_bound(py)),
+        }
     }
 
     #[getter]
