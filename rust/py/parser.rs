@@ -9,15 +9,52 @@ use crate::stream::ChatStream;
 use crate::value::Value;
 
 use super::convert::to_py;
-use super::errors::{problem_to_py, to_pyerr};
+use super::errors::{problem_to_py, to_pyerr, to_pyerr_with};
 use super::event::EventPy;
 use super::options;
 
 /// Releasing the GIL costs microseconds; worth it only for inputs this large.
 const DETACH_BYTES: usize = 1 << 20;
 
-fn raise(py: Python<'_>, stream: &ChatStream, err: &StreamError) -> PyErr {
-    to_pyerr(py, err, Some(&stream.snapshot()))
+/// The `.partial` handed out with the last error, and the snapshot version it shows.
+///
+/// A read full of bad events raises once per event (the caller resumes with `feed(b"")`), and
+/// converting the whole completion for each would cost time in proportion to the completion
+/// per error. Errors raised with no chunk applied in between show the same snapshot, so they
+/// share one `.partial` object.
+#[derive(Default)]
+struct PartialCache(Option<((u64, u64), Py<PyAny>)>);
+
+impl PartialCache {
+    fn get<'py>(&mut self, py: Python<'py>, stream: &ChatStream) -> PyResult<Bound<'py, PyAny>> {
+        let version = stream.snapshot_version();
+        if let Some((v, obj)) = &self.0 {
+            if *v == version {
+                return Ok(obj.bind(py).clone());
+            }
+        }
+        let obj = to_py(py, &stream.snapshot())?;
+        self.0 = Some((version, obj.clone().unbind()));
+        Ok(obj)
+    }
+
+    /// After a call that raised nothing: the next error, if any, will most likely show
+    /// another state, and the snapshot should not be kept alive meanwhile.
+    fn clear(&mut self) {
+        self.0 = None;
+    }
+}
+
+fn raise(
+    py: Python<'_>,
+    stream: &ChatStream,
+    cache: &mut PartialCache,
+    err: &StreamError,
+) -> PyErr {
+    match cache.get(py, stream) {
+        Ok(partial) => to_pyerr_with(py, err, Some(partial)),
+        Err(e) => e,
+    }
 }
 
 fn events_to_py<'py>(py: Python<'py>, stream: &mut ChatStream) -> PyResult<Bound<'py, PyList>> {
@@ -31,6 +68,7 @@ fn events_to_py<'py>(py: Python<'py>, stream: &mut ChatStream) -> PyResult<Bound
 #[pyclass(name = "StreamParser", module = "deltafold")]
 pub struct StreamParserPy {
     stream: ChatStream,
+    partial: PartialCache,
 }
 
 #[pymethods]
@@ -77,6 +115,7 @@ impl StreamParserPy {
         )?;
         Ok(StreamParserPy {
             stream: ChatStream::new(config),
+            partial: PartialCache::default(),
         })
     }
 
@@ -84,8 +123,9 @@ impl StreamParserPy {
     fn feed<'py>(&mut self, py: Python<'py>, data: PyBackedBytes) -> PyResult<Bound<'py, PyList>> {
         if let Err(e) = self.stream.feed(&data) {
             // Events produced before the error stay queued for the next call.
-            return Err(raise(py, &self.stream, &e));
+            return Err(raise(py, &self.stream, &mut self.partial, &e));
         }
+        self.partial.clear();
         events_to_py(py, &mut self.stream)
     }
 
@@ -94,17 +134,21 @@ impl StreamParserPy {
         match self.stream.finish() {
             Ok(v) => {
                 self.stream.take_events();
+                self.partial.clear();
                 to_py(py, &v.unwrap_or_else(|| self.stream.snapshot()))
             }
-            Err(e) => Err(raise(py, &self.stream, &e)),
+            Err(e) => Err(raise(py, &self.stream, &mut self.partial, &e)),
         }
     }
 
     /// End of input with events: the pending `*.done` events, then `done`.
     fn finish_events<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         match self.stream.finish() {
-            Ok(_) => events_to_py(py, &mut self.stream),
-            Err(e) => Err(raise(py, &self.stream, &e)),
+            Ok(_) => {
+                self.partial.clear();
+                events_to_py(py, &mut self.stream)
+            }
+            Err(e) => Err(raise(py, &self.stream, &mut self.partial, &e)),
         }
     }
 
@@ -136,6 +180,7 @@ impl StreamParserPy {
 #[pyclass(name = "CaptureParser", module = "deltafold")]
 pub struct CaptureParserPy {
     stream: ChatStream,
+    partial: PartialCache,
 }
 
 fn completions<'py>(py: Python<'py>, done: Vec<Value>) -> PyResult<Bound<'py, PyList>> {
@@ -179,6 +224,7 @@ impl CaptureParserPy {
         let config = options::config(on_error, false, false, allow_truncated, true, limits)?;
         Ok(CaptureParserPy {
             stream: ChatStream::new(config),
+            partial: PartialCache::default(),
         })
     }
 
@@ -187,8 +233,11 @@ impl CaptureParserPy {
         let result = self.stream.feed(&data);
         let done = self.stream.take_completed();
         match result {
-            Ok(()) => completions(py, done),
-            Err(e) => Err(raise(py, &self.stream, &e)),
+            Ok(()) => {
+                self.partial.clear();
+                completions(py, done)
+            }
+            Err(e) => Err(raise(py, &self.stream, &mut self.partial, &e)),
         }
     }
 
@@ -197,7 +246,7 @@ impl CaptureParserPy {
         let last = self
             .stream
             .finish()
-            .map_err(|e| raise(py, &self.stream, &e))?;
+            .map_err(|e| raise(py, &self.stream, &mut self.partial, &e))?;
         let mut done = self.stream.take_completed();
         done.extend(last);
         completions(py, done)
