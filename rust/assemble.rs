@@ -157,6 +157,8 @@ struct ToolCalls {
     by_wire: HashMap<u64, usize>,
     /// Id to the lowest position of a call with that id (two calls may share one).
     by_id: HashMap<String, usize>,
+    /// Calls before this position have had their done event (see `done_events`).
+    done_below: usize,
 }
 
 impl ToolCalls {
@@ -855,9 +857,12 @@ impl ChoiceState {
                 text.done = true;
             }
         }
-        for pos in 0..self.tool_calls.len() {
+        // Every call below `done_below` had its done event; a stream may carry a finish_reason
+        // on every chunk, so only the calls opened since are visited.
+        for pos in self.tool_calls.done_below..self.tool_calls.len() {
             self.tool_done_event(pos, events);
         }
+        self.tool_calls.done_below = self.tool_calls.len();
         if let Some(f) = &mut self.function_call {
             if !f.done {
                 f.done = true;

@@ -316,3 +316,23 @@ def test_choices_in_any_order(
         with pytest.raises(impl.LimitExceededError) as caught:
             impl.assemble(sse(*chunks), max_choice_index=max(indexes) - 1)
         assert caught.value.limit == "max_choice_index"
+
+
+@pytest.mark.parametrize("calls", [3, 20])
+def test_finish_reason_on_every_chunk_fires_each_done_event_once(
+    impl: ModuleType, calls: int
+) -> None:
+    chunks = [
+        chunk(delta(finish="tool_calls", tool_calls=[tool_call("{}", index=j, id=f"c{j}")]))
+        for j in range(calls)
+    ]
+    parser = impl.StreamParser(events=True)
+    seen = [(e.type, e.index) for e in parser.feed(sse(*chunks))]
+    seen += [(e.type, e.index) for e in parser.finish_events()]
+    expected = []
+    for j in range(calls):
+        expected += [
+            ("tool_calls.function.arguments.delta", j),
+            ("tool_calls.function.arguments.done", j),
+        ]
+    assert seen == [*expected, ("done", None)]
