@@ -276,7 +276,7 @@ ROWS = [
     Row(
         "Q3b",
         "n bad events after 400n bytes of content, raise and resume",
-        (625, 2_500, 10_000),
+        (2_500, 10_000, 40_000),
         (20, 40, 80),
         q3b_make,
         raise_and_resume,
