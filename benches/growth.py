@@ -17,6 +17,7 @@ Exit status: 0 every check passed (and, unless ``--quick``, every exponent <= th
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import math
@@ -102,7 +103,7 @@ def q2_make(k: int, kind: str) -> bytes:
     return sse(chunks)
 
 
-def q2_check(k: int, kind: str, c: dict[str, Any]) -> None:
+def q2_check(k: int, c: dict[str, Any], kind: str) -> None:
     m = message(c)
     expect(all(m.get(f"k{i}") == 1 for i in range(k)), "every extra key kept")
     if kind == "audio":
@@ -258,9 +259,9 @@ ROWS = [
             f"k delta keys, then k chunks with {kind}",
             (10_000, 40_000, 160_000),
             (50, 100, 200),
-            lambda n, kind=kind: q2_make(n, kind),
+            functools.partial(q2_make, kind=kind),
             assemble,
-            lambda n, c, kind=kind: q2_check(n, kind, c),
+            functools.partial(q2_check, kind=kind),
         )
         for suffix, kind in (("a", "audio"), ("b", "tool_calls"), ("c", "function_call"))
     ),
