@@ -4,6 +4,8 @@
 //! [`Assembler::apply`] checks every limit the chunk could exceed before it changes anything.
 
 use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::chunk::{ChoiceDelta, Chunk, Content, Extras, Field, ToolCallDelta};
 use crate::event::{Event, EventKind, ListTrail, Snapshot, TextTrail, UsageLog};
@@ -53,12 +55,14 @@ impl FirstNonEmpty {
 }
 
 /// Keys of the message beyond role/content/refusal, in order of first non-null appearance.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum MessageKey {
     ToolCalls,
     FunctionCall,
     Audio,
-    Extra(String),
+    /// The next key of `message_extras`, which keeps its keys in order of first appearance:
+    /// naming it again here would store every key twice.
+    Extra,
 }
 
 #[derive(Debug, Default)]
@@ -126,15 +130,174 @@ struct ChoiceState {
     /// Reasoning text per delta key (`reasoning_content`, `reasoning`), for events only; the
     /// text itself lives in `message_extras` like any other string increment.
     reasoning: Vec<(String, Text)>,
-    tool_calls: Vec<ToolCallState>,
+    tool_calls: ToolCalls,
     current_call: Option<usize>,
     function_call: Option<Box<FunctionCallState>>,
     audio: Option<Map>,
     message_extras: Map,
     message_order: Vec<MessageKey>,
+    /// Whether `message_order` holds `ToolCalls`, `FunctionCall`, `Audio`: asked on every
+    /// chunk that carries one, while the list may hold any number of extra keys.
+    ordered_tool_calls: bool,
+    ordered_function_call: bool,
+    ordered_audio: bool,
     logprobs: Option<Box<LogprobsState>>,
     finish_reason: Option<String>,
     extras: Map,
+}
+
+/// Lists at most this long are searched by scanning; longer ones get a hash index, so that no
+/// lookup costs time in proportion to how many choices or calls a stream has opened.
+const SCAN_UP_TO: usize = 8;
+
+/// The tool calls of one choice in order of first appearance, found by wire index or id.
+#[derive(Debug, Default)]
+struct ToolCalls {
+    items: Vec<ToolCallState>,
+    /// Built once `items` outgrows [`SCAN_UP_TO`]. Wire index to position (wire indexes of
+    /// calls are distinct: a known index always continues its call).
+    by_wire: HashMap<u64, usize>,
+    /// Id to the lowest position of a call with that id (two calls may share one).
+    by_id: HashMap<Arc<str>, usize>,
+    /// Calls before this position have had their done event (see `done_events`).
+    done_below: usize,
+}
+
+impl ToolCalls {
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    fn indexed(&self) -> bool {
+        self.items.len() > SCAN_UP_TO
+    }
+
+    fn find_wire(&self, index: u64) -> Option<usize> {
+        if self.indexed() {
+            self.by_wire.get(&index).copied()
+        } else {
+            self.items.iter().position(|c| c.wire_index == Some(index))
+        }
+    }
+
+    fn find_id(&self, id: &str) -> Option<usize> {
+        if self.indexed() {
+            self.by_id.get(id).copied()
+        } else {
+            self.items.iter().position(|c| c.id.as_deref() == Some(id))
+        }
+    }
+
+    fn has_id(&self, pos: usize) -> bool {
+        self.items.get(pos).is_some_and(|c| c.id.is_some())
+    }
+
+    fn push(&mut self, call: ToolCallState) -> usize {
+        self.items.reserve_exact(1);
+        self.items.push(call);
+        let pos = self.items.len() - 1;
+        if self.items.len() == SCAN_UP_TO + 1 {
+            for p in 0..self.items.len() {
+                self.index_call(p);
+            }
+        } else if self.indexed() {
+            self.index_call(pos);
+        }
+        pos
+    }
+
+    /// Records the wire index and id of the call at `pos` (after its id was first set).
+    fn index_call(&mut self, pos: usize) {
+        if !self.indexed() {
+            return;
+        }
+        let Some(call) = self.items.get(pos) else {
+            return;
+        };
+        if let Some(w) = call.wire_index {
+            self.by_wire.entry(w).or_insert(pos);
+        }
+        if let Some(id) = &call.id {
+            self.by_id
+                .entry(id.clone())
+                .and_modify(|p| *p = (*p).min(pos))
+                .or_insert(pos);
+        }
+    }
+
+    fn get_mut(&mut self, pos: usize) -> Option<&mut ToolCallState> {
+        self.items.get_mut(pos)
+    }
+}
+
+/// Choices in arrival order, found by index. A stream may open choices in any order (up to
+/// `max_choice_index`), so inserting one must not shift the others, and output order comes
+/// from sorting when rendering.
+#[derive(Debug, Default)]
+struct Choices {
+    items: Vec<ChoiceState>,
+    /// Choice index to position, built once `items` outgrows [`SCAN_UP_TO`].
+    by_index: HashMap<u64, usize>,
+    /// A choice arrived with a lower index than an earlier one.
+    unsorted: bool,
+}
+
+impl Choices {
+    fn position(&self, index: u64) -> Option<usize> {
+        // Streams almost always address the newest choice; check it before searching.
+        match self.items.last() {
+            Some(last) if last.index == index => Some(self.items.len() - 1),
+            _ if self.items.len() > SCAN_UP_TO => self.by_index.get(&index).copied(),
+            _ => self.items.iter().position(|c| c.index == index),
+        }
+    }
+
+    fn get(&self, index: u64) -> Option<&ChoiceState> {
+        self.position(index).and_then(|p| self.items.get(p))
+    }
+
+    fn get_mut(&mut self, index: u64) -> Option<&mut ChoiceState> {
+        self.position(index).and_then(|p| self.items.get_mut(p))
+    }
+
+    fn get_or_insert(&mut self, index: u64) -> &mut ChoiceState {
+        let pos = match self.position(index) {
+            Some(p) => p,
+            None => {
+                if self.items.last().is_some_and(|last| last.index > index) {
+                    self.unsorted = true;
+                }
+                // Most streams have one choice; do not reserve room for four.
+                self.items.reserve_exact(1);
+                self.items.push(ChoiceState {
+                    index,
+                    ..ChoiceState::default()
+                });
+                let pos = self.items.len() - 1;
+                if self.items.len() == SCAN_UP_TO + 1 {
+                    self.by_index = self
+                        .items
+                        .iter()
+                        .enumerate()
+                        .map(|(p, c)| (c.index, p))
+                        .collect();
+                } else if self.items.len() > SCAN_UP_TO {
+                    self.by_index.insert(index, pos);
+                }
+                pos
+            }
+        };
+        &mut self.items[pos]
+    }
+
+    /// Positions in choice-index order.
+    fn order(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.items.len()).collect();
+        if self.unsorted {
+            order.sort_unstable_by_key(|&p| self.items.get(p).map_or(0, |c| c.index));
+        }
+        order
+    }
 }
 
 /// Where a tool-call fragment goes: an existing call's position, or a new call.
@@ -157,17 +320,28 @@ pub struct Assembler {
     usage_log: UsageLog,
     groq_usage: Option<Map>,
     extras: Map,
-    choices: Vec<ChoiceState>,
+    choices: Choices,
     chunks: u64,
+    /// Distinct per assembler in the process (see [`Assembler::version`]).
+    serial: u64,
 }
+
+static SERIAL: AtomicU64 = AtomicU64::new(0);
 
 impl Assembler {
     pub fn new(options: Options, limits: Limits) -> Self {
         Assembler {
             options,
             limits,
+            serial: SERIAL.fetch_add(1, Ordering::Relaxed),
             ..Assembler::default()
         }
+    }
+
+    /// Identifies the completion as of now: equal versions render equal completions, so a
+    /// caller may reuse what it built from an earlier [`Assembler::completion`].
+    pub fn version(&self) -> (u64, u64) {
+        (self.serial, self.chunks)
     }
 
     /// Number of chunks applied.
@@ -177,7 +351,8 @@ impl Assembler {
 
     /// True when there is at least one choice and every choice has a finish_reason.
     pub fn all_finished(&self) -> bool {
-        !self.choices.is_empty() && self.choices.iter().all(|c| c.finish_reason.is_some())
+        !self.choices.items.is_empty()
+            && self.choices.items.iter().all(|c| c.finish_reason.is_some())
     }
 
     /// Folds one chunk in, appending events when they are on. On a limit violation nothing
@@ -228,7 +403,12 @@ impl Assembler {
     /// anything. Returns one target list per choice entry of the chunk.
     fn plan(&self, chunk: &Chunk<'_>) -> Result<Vec<Vec<Target>>, Violation> {
         let mut plans = Vec::with_capacity(chunk.choices.len());
-        for (i, c) in chunk.choices.iter().enumerate() {
+        // One simulation per choice the chunk names, carried from entry to entry: a chunk may
+        // name the same choice many times, and each entry is planned against the state the
+        // earlier ones leave.
+        let mut sims: Vec<(u64, CallSim<'_>)> = Vec::new();
+        let mut sim_of: HashMap<u64, usize> = HashMap::new();
+        for c in &chunk.choices {
             if c.index > self.limits.max_choice_index {
                 return Err(Violation {
                     limit: LimitName::ChoiceIndex,
@@ -244,31 +424,39 @@ impl Assembler {
                 plans.push(Vec::new());
                 continue;
             }
-            // A chunk naming the same choice twice is planned against the state that the
-            // earlier entries leave; such chunks are rare enough to plan them one by one.
-            let earlier: Vec<&ChoiceDelta<'_>> = chunk.choices[..i]
-                .iter()
-                .filter(|e| e.index == c.index)
-                .collect();
-            let state = self.choice(c.index);
-            plans.push(self.plan_calls(state, &earlier, &delta.tool_calls)?);
+            let found = if sims.len() > SCAN_UP_TO {
+                sim_of.get(&c.index).copied()
+            } else {
+                sims.iter().position(|(i, _)| *i == c.index)
+            };
+            let slot = match found {
+                Some(slot) => slot,
+                None => {
+                    let state = self.choices.get(c.index);
+                    sims.push((c.index, CallSim::new(state)));
+                    if sims.len() == SCAN_UP_TO + 1 {
+                        sim_of = sims.iter().enumerate().map(|(s, (i, _))| (*i, s)).collect();
+                    } else if sims.len() > SCAN_UP_TO {
+                        sim_of.insert(c.index, sims.len() - 1);
+                    }
+                    sims.len() - 1
+                }
+            };
+            let Some((_, sim)) = sims.get_mut(slot) else {
+                plans.push(Vec::new());
+                continue;
+            };
+            plans.push(self.plan_calls(sim, &delta.tool_calls)?);
         }
         Ok(plans)
     }
 
     fn plan_calls(
         &self,
-        state: Option<&ChoiceState>,
-        earlier: &[&ChoiceDelta<'_>],
+        sim: &mut CallSim<'_>,
         fragments: &[ToolCallDelta<'_>],
     ) -> Result<Vec<Target>, Violation> {
         let max = self.limits.max_tool_calls;
-        let mut sim = CallSim::from_state(state);
-        for e in earlier {
-            for f in e.delta.iter().flat_map(|d| d.tool_calls.iter()) {
-                sim.resolve(f);
-            }
-        }
         let mut targets = Vec::with_capacity(fragments.len());
         for f in fragments {
             if let Some(ix) = f.index {
@@ -293,40 +481,10 @@ impl Assembler {
         Ok(targets)
     }
 
-    fn choice(&self, index: u64) -> Option<&ChoiceState> {
-        self.choices
-            .binary_search_by_key(&index, |c| c.index)
-            .ok()
-            .and_then(|i| self.choices.get(i))
-    }
-
-    fn choice_mut(&mut self, index: u64) -> &mut ChoiceState {
-        // Streams almost always address the last choice; check it before searching.
-        let pos = match self.choices.last() {
-            Some(last) if last.index == index => self.choices.len() - 1,
-            _ => match self.choices.binary_search_by_key(&index, |c| c.index) {
-                Ok(i) => i,
-                Err(i) => {
-                    // Most streams have one choice; do not reserve room for four.
-                    self.choices.reserve_exact(1);
-                    self.choices.insert(
-                        i,
-                        ChoiceState {
-                            index,
-                            ..ChoiceState::default()
-                        },
-                    );
-                    i
-                }
-            },
-        };
-        &mut self.choices[pos]
-    }
-
     fn apply_choice(&mut self, c: ChoiceDelta<'_>, targets: &[Target], events: &mut Vec<Event>) {
         let opts = self.options;
         let max_depth = self.limits.max_depth;
-        let state = self.choice_mut(c.index);
+        let state = self.choices.get_or_insert(c.index);
         let ci = Some(c.index);
         if let Some(delta) = c.delta {
             if let Some(role) = delta.role {
@@ -361,7 +519,8 @@ impl Assembler {
                 state.apply_tool_call(frag, *target, opts, max_depth, events);
             }
             if let Some(fc) = delta.function_call {
-                if !state.message_order.contains(&MessageKey::FunctionCall) {
+                if !state.ordered_function_call {
+                    state.ordered_function_call = true;
                     state.message_order.push(MessageKey::FunctionCall);
                 }
                 let f = state.function_call.get_or_insert_with(|| {
@@ -386,7 +545,8 @@ impl Assembler {
                 }
             }
             if let Some(audio) = delta.audio {
-                if !state.message_order.contains(&MessageKey::Audio) {
+                if !state.ordered_audio {
+                    state.ordered_audio = true;
                     state.message_order.push(MessageKey::Audio);
                 }
                 merge_audio(state.audio.get_or_insert_with(Map::new), *audio);
@@ -449,21 +609,14 @@ impl Assembler {
             | Slot::ToolArguments { choice, .. }
             | Slot::FunctionArguments { choice } => choice,
         };
-        let Ok(pos) = self.choices.binary_search_by_key(&choice, |c| c.index) else {
-            return false;
-        };
-        let Some(state) = self.choices.get_mut(pos) else {
+        let Some(state) = self.choices.get_mut(choice) else {
             return false;
         };
         match slot {
             Slot::Content { .. } => state.content.push(text, false),
             Slot::Refusal { .. } => state.refusal.push(text, false),
             Slot::ToolArguments { index, .. } => {
-                let Some(pos) = state
-                    .tool_calls
-                    .iter()
-                    .position(|c| c.wire_index == Some(index))
-                else {
+                let Some(pos) = state.tool_calls.find_wire(index) else {
                     return false;
                 };
                 // As in `apply_tool_call`: a later fragment without an index continues it.
@@ -492,8 +645,10 @@ impl Assembler {
 
     /// End of stream with events: the pending done events of every choice.
     pub fn finish_events(&mut self, events: &mut Vec<Event>) {
-        for c in &mut self.choices {
-            c.done_events(events);
+        for pos in self.choices.order() {
+            if let Some(c) = self.choices.items.get_mut(pos) {
+                c.done_events(events);
+            }
         }
     }
 
@@ -506,7 +661,14 @@ impl Assembler {
         out.insert("model".into(), self.model.get());
         out.insert(
             "choices".into(),
-            Value::Array(self.choices.iter().map(ChoiceState::render).collect()),
+            Value::Array(
+                self.choices
+                    .order()
+                    .into_iter()
+                    .filter_map(|p| self.choices.items.get(p))
+                    .map(ChoiceState::render)
+                    .collect(),
+            ),
         );
         let usage = self.usage.as_ref().or(self.groq_usage.as_ref());
         out.insert(
@@ -568,7 +730,7 @@ impl ChoiceState {
             Some(slot) => *slot = v,
             None => {
                 self.message_extras.insert(key.to_string(), v);
-                self.message_order.push(MessageKey::Extra(key.to_string()));
+                self.message_order.push(MessageKey::Extra);
             }
         }
     }
@@ -601,20 +763,17 @@ impl ChoiceState {
         max_depth: usize,
         events: &mut Vec<Event>,
     ) {
-        if !self.message_order.contains(&MessageKey::ToolCalls) {
+        if !self.ordered_tool_calls {
+            self.ordered_tool_calls = true;
             self.message_order.push(MessageKey::ToolCalls);
         }
         let pos = match target {
             Target::Existing(p) => p,
-            Target::New => {
-                self.tool_calls.reserve_exact(1);
-                self.tool_calls.push(ToolCallState {
-                    wire_index: f.index,
-                    partial: opts.partial_arguments.then(|| PartialJson::new(max_depth)),
-                    ..ToolCallState::default()
-                });
-                self.tool_calls.len() - 1
-            }
+            Target::New => self.tool_calls.push(ToolCallState {
+                wire_index: f.index,
+                partial: opts.partial_arguments.then(|| PartialJson::new(max_depth)),
+                ..ToolCallState::default()
+            }),
         };
         if opts.events {
             if let Some(cur) = self.current_call {
@@ -628,7 +787,9 @@ impl ChoiceState {
         let Some(call) = self.tool_calls.get_mut(pos) else {
             return;
         };
+        let had_id = call.id.is_some();
         first_non_empty_shared(&mut call.id, f.id);
+        let id_set = !had_id && call.id.is_some();
         first_non_empty(&mut call.kind, f.kind);
         first_non_empty_shared(&mut call.name, f.name);
         let piece = f.arguments.unwrap_or_default();
@@ -651,6 +812,9 @@ impl ChoiceState {
             e.snapshot = Snapshot::Text(call.trail.clone());
             e.parsed = call.partial.as_ref().map(PartialJson::snapshot);
             events.push(e);
+        }
+        if id_set {
+            self.tool_calls.index_call(pos);
         }
     }
 
@@ -699,9 +863,12 @@ impl ChoiceState {
                 text.done = true;
             }
         }
-        for pos in 0..self.tool_calls.len() {
+        // Every call below `done_below` had its done event; a stream may carry a finish_reason
+        // on every chunk, so only the calls opened since are visited.
+        for pos in self.tool_calls.done_below..self.tool_calls.len() {
             self.tool_done_event(pos, events);
         }
+        self.tool_calls.done_below = self.tool_calls.len();
         if let Some(f) = &mut self.function_call {
             if !f.done {
                 f.done = true;
@@ -722,10 +889,16 @@ impl ChoiceState {
         );
         message.insert("content".into(), self.content.value());
         message.insert("refusal".into(), self.refusal.value());
+        let mut extras = self.message_extras.iter();
         for key in &self.message_order {
             match key {
                 MessageKey::ToolCalls => {
-                    let calls = self.tool_calls.iter().map(ToolCallState::render).collect();
+                    let calls = self
+                        .tool_calls
+                        .items
+                        .iter()
+                        .map(ToolCallState::render)
+                        .collect();
                     message.insert("tool_calls".into(), Value::Array(calls));
                 }
                 MessageKey::FunctionCall => {
@@ -744,8 +917,8 @@ impl ChoiceState {
                         message.insert("audio".into(), Value::Object(a.clone()));
                     }
                 }
-                MessageKey::Extra(k) => {
-                    if let Some(v) = self.message_extras.get(k) {
+                MessageKey::Extra => {
+                    if let Some((k, v)) = extras.next() {
                         message.insert_if_absent(k, || v.clone());
                     }
                 }
@@ -819,71 +992,89 @@ impl LogprobsState {
     }
 }
 
-/// Replays tool-call identification over lightweight keys, so a chunk can be checked against
+/// Replays tool-call identification for one chunk, so the chunk can be checked against
 /// `max_tool_calls` before it changes anything. The same `resolve` decides where fragments go
-/// when the chunk is applied, so planning and applying cannot disagree.
-struct CallSim {
-    wire: Vec<Option<u64>>,
-    ids: Vec<Option<String>>,
+/// when the chunk is applied, so planning and applying cannot disagree. It reads the choice's
+/// calls in place and keeps only what this chunk adds, so planning a chunk costs time in
+/// proportion to the chunk, not to the calls the choice already has.
+struct CallSim<'s> {
+    base: Option<&'s ToolCalls>,
+    len: usize,
+    /// Wire indexes of the calls this chunk opens.
+    added_wire: HashMap<u64, usize>,
+    /// Ids this chunk gives to calls that had none, to the lowest such position.
+    added_ids: HashMap<String, usize>,
+    /// Positions this chunk gave an id.
+    given_id: HashSet<usize>,
     current: Option<usize>,
 }
 
-impl CallSim {
-    fn from_state(state: Option<&ChoiceState>) -> Self {
-        match state {
-            Some(s) => CallSim {
-                wire: s.tool_calls.iter().map(|c| c.wire_index).collect(),
-                ids: s
-                    .tool_calls
-                    .iter()
-                    .map(|c| c.id.as_deref().map(str::to_owned))
-                    .collect(),
-                current: s.current_call,
-            },
-            None => CallSim {
-                wire: Vec::new(),
-                ids: Vec::new(),
-                current: None,
-            },
+impl<'s> CallSim<'s> {
+    fn new(state: Option<&'s ChoiceState>) -> Self {
+        CallSim {
+            base: state.map(|s| &s.tool_calls),
+            len: state.map_or(0, |s| s.tool_calls.len()),
+            added_wire: HashMap::new(),
+            added_ids: HashMap::new(),
+            given_id: HashSet::new(),
+            current: state.and_then(|s| s.current_call),
         }
     }
 
     fn len(&self) -> usize {
-        self.wire.len()
+        self.len
+    }
+
+    fn find_wire(&self, index: u64) -> Option<usize> {
+        self.base
+            .and_then(|b| b.find_wire(index))
+            .or_else(|| self.added_wire.get(&index).copied())
+    }
+
+    fn find_id(&self, id: &str) -> Option<usize> {
+        let old = self.base.and_then(|b| b.find_id(id));
+        let new = self.added_ids.get(id).copied();
+        match (old, new) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn has_id(&self, pos: usize) -> bool {
+        self.base.is_some_and(|b| b.has_id(pos)) || self.given_id.contains(&pos)
     }
 
     /// DESIGN.md: by `index` when present; else a known non-empty id continues its call; else
     /// a non-empty name starts a new call; else the most recent call continues.
     fn resolve(&mut self, f: &ToolCallDelta<'_>) -> Target {
         let id = f.id.as_deref().filter(|s| !s.is_empty());
-        let target = if let Some(ix) = f.index {
-            match self.wire.iter().position(|w| *w == Some(ix)) {
-                Some(p) => Target::Existing(p),
-                None => Target::New,
-            }
-        } else if let Some(p) =
-            id.and_then(|id| self.ids.iter().position(|k| k.as_deref() == Some(id)))
-        {
-            Target::Existing(p)
+        let found = if let Some(ix) = f.index {
+            self.find_wire(ix)
+        } else if let Some(p) = id.and_then(|id| self.find_id(id)) {
+            Some(p)
         } else if f.name.as_deref().is_some_and(|n| !n.is_empty()) {
-            Target::New
+            None
         } else {
-            match self.current {
-                Some(p) => Target::Existing(p),
-                None => Target::New,
+            self.current
+        };
+        let (target, pos) = match found {
+            Some(p) => (Target::Existing(p), p),
+            None => {
+                let p = self.len;
+                self.len += 1;
+                if let Some(ix) = f.index {
+                    self.added_wire.insert(ix, p);
+                }
+                (Target::New, p)
             }
         };
-        let pos = match target {
-            Target::Existing(p) => p,
-            Target::New => {
-                self.wire.push(f.index);
-                self.ids.push(None);
-                self.wire.len() - 1
-            }
-        };
-        if let (Some(slot), Some(id)) = (self.ids.get_mut(pos), id) {
-            if slot.is_none() {
-                *slot = Some(id.to_string());
+        if let Some(id) = id {
+            if !self.has_id(pos) {
+                self.given_id.insert(pos);
+                self.added_ids
+                    .entry(id.to_string())
+                    .and_modify(|q| *q = (*q).min(pos))
+                    .or_insert(pos);
             }
         }
         self.current = Some(pos);

@@ -246,8 +246,10 @@ pub struct Framer {
     /// How many bytes of a BOM the stream started with so far (held, not yet processed).
     bom_matched: usize,
     block: Block,
-    /// Input not yet framed because framing stopped early (sink error or over-long line).
+    /// Input not yet framed because framing stopped early (sink error or over-long line),
+    /// from `pending_start` on; empty whenever nothing is left to frame.
     pending: Vec<u8>,
+    pending_start: usize,
     /// Stream offset of the next byte to frame.
     consumed: u64,
     bytes_seen: u64,
@@ -268,6 +270,7 @@ impl Framer {
             bom_matched: 0,
             block: Block::default(),
             pending: Vec::new(),
+            pending_start: 0,
             consumed: 0,
             bytes_seen: 0,
             dispatched: 0,
@@ -295,10 +298,20 @@ impl Framer {
         }
         if !self.pending.is_empty() {
             let mut pending = std::mem::take(&mut self.pending);
-            if let Err((stopped_at, stop)) = self.run(&pending, &mut sink) {
-                pending.drain(..stopped_at.min(pending.len()));
+            let start = std::mem::take(&mut self.pending_start).min(pending.len());
+            let held = pending.get(start..).unwrap_or_default();
+            if let Err((stopped_at, stop)) = self.run(held, &mut sink) {
+                // A sink may stop on every event of a large read: advance an offset rather
+                // than shift the rest down each time, and compact only once the framed part
+                // is the larger half, so resuming stays linear in the read.
+                let mut start = start.saturating_add(stopped_at).min(pending.len());
+                if start.saturating_mul(2) >= pending.len() {
+                    pending.drain(..start);
+                    start = 0;
+                }
                 pending.extend_from_slice(input);
                 self.pending = pending;
+                self.pending_start = start;
                 return Err(self.to_feed_error(stop));
             }
             // Keep the allocation for the next stop unless it is a large one.
@@ -342,6 +355,7 @@ impl Framer {
         self.at_start = false;
         self.bom_matched = 0;
         self.pending = Vec::new();
+        self.pending_start = 0;
         self.block.reset();
         self.block.data = Vec::new();
         self.consumed = self.bytes_seen;
@@ -364,7 +378,10 @@ impl Framer {
 
     /// Bytes currently held: partial line, undispatched data, kept remainder, held BOM prefix.
     pub fn buffered_bytes(&self) -> usize {
-        self.line.len() + self.block.data.len() + self.pending.len() + self.bom_matched
+        self.line.len()
+            + self.block.data.len()
+            + self.pending.len().saturating_sub(self.pending_start)
+            + self.bom_matched
     }
 
     fn to_feed_error<E>(&self, stop: Stop<E>) -> FeedError<E> {

@@ -262,6 +262,11 @@ impl ChatStream {
         self.chat.assembler.completion()
     }
 
+    /// Equal versions have equal snapshots (see `Assembler::version`).
+    pub fn snapshot_version(&self) -> (u64, u64) {
+        self.chat.assembler.version()
+    }
+
     pub fn take_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.chat.events)
     }

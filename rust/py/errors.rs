@@ -23,19 +23,32 @@ fn errors_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
 
 /// Builds the Python exception for `err`; `partial` is the snapshot before the error.
 pub fn to_pyerr(py: Python<'_>, err: &StreamError, partial: Option<&Value>) -> PyErr {
+    let partial = match partial.map(|p| to_py(py, p)).transpose() {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    to_pyerr_with(py, err, partial)
+}
+
+/// As [`to_pyerr`], with the snapshot already converted.
+pub fn to_pyerr_with(
+    py: Python<'_>,
+    err: &StreamError,
+    partial: Option<Bound<'_, PyAny>>,
+) -> PyErr {
     match build(py, err, partial) {
         Ok(e) => e,
         Err(e) => e,
     }
 }
 
-fn build(py: Python<'_>, err: &StreamError, partial: Option<&Value>) -> PyResult<PyErr> {
+fn build(py: Python<'_>, err: &StreamError, partial: Option<Bound<'_, PyAny>>) -> PyResult<PyErr> {
     let module = errors_module(py)?;
     let kwargs = PyDict::new(py);
     kwargs.set_item("byte_offset", err.byte_offset)?;
     kwargs.set_item("event_index", err.event_index)?;
     match partial {
-        Some(p) => kwargs.set_item("partial", to_py(py, p)?)?,
+        Some(p) => kwargs.set_item("partial", p)?,
         None => kwargs.set_item("partial", py.None())?,
     }
     let message = err.message();

@@ -9,15 +9,52 @@ use crate::stream::ChatStream;
 use crate::value::Value;
 
 use super::convert::to_py;
-use super::errors::{problem_to_py, to_pyerr};
+use super::errors::{problem_to_py, to_pyerr, to_pyerr_with};
 use super::event::EventPy;
 use super::options;
 
 /// Releasing the GIL costs microseconds; worth it only for inputs this large.
 const DETACH_BYTES: usize = 1 << 20;
 
-fn raise(py: Python<'_>, stream: &ChatStream, err: &StreamError) -> PyErr {
-    to_pyerr(py, err, Some(&stream.snapshot()))
+/// The `.partial` handed out with the last error, and the snapshot version it shows.
+///
+/// A read full of bad events raises once per event (the caller resumes with `feed(b"")`), and
+/// converting the whole completion for each would cost time in proportion to the completion
+/// per error. Errors raised with no chunk applied in between show the same snapshot, so they
+/// share one `.partial` object.
+#[derive(Default)]
+struct PartialCache(Option<((u64, u64), Py<PyAny>)>);
+
+impl PartialCache {
+    fn get<'py>(&mut self, py: Python<'py>, stream: &ChatStream) -> PyResult<Bound<'py, PyAny>> {
+        let version = stream.snapshot_version();
+        if let Some((v, obj)) = &self.0 {
+            if *v == version {
+                return Ok(obj.bind(py).clone());
+            }
+        }
+        let obj = to_py(py, &stream.snapshot())?;
+        self.0 = Some((version, obj.clone().unbind()));
+        Ok(obj)
+    }
+
+    /// After a call that raised nothing: the next error, if any, will most likely show
+    /// another state, and the snapshot should not be kept alive meanwhile.
+    fn clear(&mut self) {
+        self.0 = None;
+    }
+}
+
+fn raise(
+    py: Python<'_>,
+    stream: &ChatStream,
+    cache: &mut PartialCache,
+    err: &StreamError,
+) -> PyErr {
+    match cache.get(py, stream) {
+        Ok(partial) => to_pyerr_with(py, err, Some(partial)),
+        Err(e) => e,
+    }
 }
 
 fn events_to_py<'py>(py: Python<'py>, stream: &mut ChatStream) -> PyResult<Bound<'py, PyList>> {
@@ -31,6 +68,7 @@ fn events_to_py<'py>(py: Python<'py>, stream: &mut ChatStream) -> PyResult<Bound
 #[pyclass(name = "StreamParser", module = "deltafold")]
 pub struct StreamParserPy {
     stream: ChatStream,
+    partial: PartialCache,
 }
 
 #[pymethods]
@@ -80,6 +118,7 @@ impl StreamParserPy {
         )?;
         Ok(StreamParserPy {
             stream: ChatStream::new(config),
+            partial: PartialCache::default(),
         })
     }
 
@@ -88,8 +127,9 @@ impl StreamParserPy {
         if let Err(e) = self.stream.feed(&data) {
             // Events produced before an error are returned, and the error raised by the next
             // call (the core defers it), so an error here comes with no events.
-            return Err(raise(py, &self.stream, &e));
+            return Err(raise(py, &self.stream, &mut self.partial, &e));
         }
+        self.partial.clear();
         events_to_py(py, &mut self.stream)
     }
 
@@ -101,9 +141,10 @@ impl StreamParserPy {
                 Ok(_) if self.stream.has_deferred_error() => continue,
                 Ok(v) => {
                     self.stream.take_events();
+                    self.partial.clear();
                     return to_py(py, &v.unwrap_or_else(|| self.stream.snapshot()));
                 }
-                Err(e) => return Err(raise(py, &self.stream, &e)),
+                Err(e) => return Err(raise(py, &self.stream, &mut self.partial, &e)),
             }
         }
     }
@@ -111,8 +152,11 @@ impl StreamParserPy {
     /// End of input with events: the pending `*.done` events, then `done`.
     fn finish_events<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         match self.stream.finish() {
-            Ok(_) => events_to_py(py, &mut self.stream),
-            Err(e) => Err(raise(py, &self.stream, &e)),
+            Ok(_) => {
+                self.partial.clear();
+                events_to_py(py, &mut self.stream)
+            }
+            Err(e) => Err(raise(py, &self.stream, &mut self.partial, &e)),
         }
     }
 
@@ -150,6 +194,7 @@ impl StreamParserPy {
 #[pyclass(name = "CaptureParser", module = "deltafold")]
 pub struct CaptureParserPy {
     stream: ChatStream,
+    partial: PartialCache,
 }
 
 fn completions<'py>(py: Python<'py>, done: Vec<Value>) -> PyResult<Bound<'py, PyList>> {
@@ -203,6 +248,7 @@ impl CaptureParserPy {
         )?;
         Ok(CaptureParserPy {
             stream: ChatStream::new(config),
+            partial: PartialCache::default(),
         })
     }
 
@@ -210,8 +256,11 @@ impl CaptureParserPy {
     /// after one closed is raised by the next call.
     fn feed<'py>(&mut self, py: Python<'py>, data: PyBackedBytes) -> PyResult<Bound<'py, PyList>> {
         match self.stream.feed(&data) {
-            Ok(()) => completions(py, self.stream.take_completed()),
-            Err(e) => Err(raise(py, &self.stream, &e)),
+            Ok(()) => {
+                self.partial.clear();
+                completions(py, self.stream.take_completed())
+            }
+            Err(e) => Err(raise(py, &self.stream, &mut self.partial, &e)),
         }
     }
 
@@ -220,7 +269,7 @@ impl CaptureParserPy {
         let last = self
             .stream
             .finish()
-            .map_err(|e| raise(py, &self.stream, &e))?;
+            .map_err(|e| raise(py, &self.stream, &mut self.partial, &e))?;
         let mut done = self.stream.take_completed();
         done.extend(last);
         completions(py, done)

@@ -1,0 +1,434 @@
+"""Growth benchmark: issue 8 section 2, rows Q1-Q6, each timed at three sizes.
+
+Every row is an input shape that once cost time quadratic in its size. For each row the script
+times the parser at three sizes (median of ``--repeat`` runs, input built outside the timer),
+prints the log-log slope of time against size (the growth exponent) and checks every result
+against the value the row itself predicts. A linear row has an exponent near 1; the bar is 1.2.
+
+    python benches/growth.py                 # native, default sizes; exit 1 if an exponent > 1.2
+    python benches/growth.py --impl reference
+    python benches/growth.py --only Q1a,Q3b --scale 0.25
+    python benches/growth.py --quick         # small sizes, both twins, results only (CI smoke)
+
+Exit status: 0 every check passed (and, unless ``--quick``, every exponent <= the bar),
+1 a result was wrong or an exponent above the bar.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import gc
+import json
+import math
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+BAR = 1.2
+
+
+def sse(payloads: list[Any], done: bool = True) -> bytes:
+    body = b"".join(
+        b"data: " + json.dumps(p, separators=(",", ":")).encode() + b"\n\n" for p in payloads
+    )
+    return body + (b"data: [DONE]\n\n" if done else b"")
+
+
+def choice(delta: dict[str, Any], index: int = 0) -> dict[str, Any]:
+    return {"choices": [{"index": index, "delta": delta}]}
+
+
+def reads(data: bytes, size: int = 1 << 16) -> Iterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def message(completion: dict[str, Any], i: int = 0) -> dict[str, Any]:
+    result: dict[str, Any] = completion["choices"][i]["message"]
+    return result
+
+
+@dataclass
+class Row:
+    name: str
+    what: str
+    sizes: tuple[int, int, int]
+    quick: tuple[int, int, int]
+    make: Callable[[int], Any]
+    run: Callable[[ModuleType, Any], Any]
+    check: Callable[[int, Any], None]
+
+
+def expect(cond: bool, what: str) -> None:
+    if not cond:
+        raise AssertionError(what)
+
+
+# Q1: one chunk whose choices list names the same choice (and tool call) again and again.
+def q1_make(n: int, spread: int) -> bytes:
+    frag = [{"index": 0, "function": {"arguments": "x"}}]
+    entries = [{"index": i % spread, "delta": {"tool_calls": frag}} for i in range(n)]
+    return sse([{"choices": entries}])
+
+
+def q1_check(n: int, spread: int, c: dict[str, Any]) -> None:
+    expect(len(c["choices"]) == min(n, spread), "one choice per distinct index")
+    for i in range(min(n, spread)):
+        calls = message(c, i)["tool_calls"]
+        want = "x" * len(range(i, n, spread))
+        expect(len(calls) == 1 and calls[0]["function"]["arguments"] == want, f"choice {i}")
+
+
+# Q2: k distinct delta keys, then k chunks of a message key that is not an extra. Tool calls
+# cycle over more calls than the parser keeps chunk templates for, so each chunk is decoded.
+def q2_make(k: int, kind: str) -> bytes:
+    chunks = [choice({f"k{i}": 1}) for i in range(k)]
+    for i in range(k):
+        if kind == "audio":
+            chunks.append(choice({"audio": {"data": "x"}}))
+        elif kind == "tool_calls":
+            chunks.append(
+                choice({"tool_calls": [{"index": i % 8, "function": {"arguments": "x"}}]})
+            )
+        else:
+            fc: dict[str, Any] = {"arguments": "x"}
+            if i % 2:
+                fc["name"] = "f"
+            chunks.append(choice({"function_call": fc}))
+    return sse(chunks)
+
+
+def q2_check(k: int, c: dict[str, Any], kind: str) -> None:
+    m = message(c)
+    expect(all(m.get(f"k{i}") == 1 for i in range(k)), "every extra key kept")
+    if kind == "audio":
+        expect(m["audio"] == {"data": "x" * k}, "audio data concatenated")
+    elif kind == "tool_calls":
+        args = [call["function"]["arguments"] for call in m["tool_calls"]]
+        expect(args == ["x" * len(range(j, k, 8)) for j in range(min(k, 8))], "eight calls")
+    else:
+        expect(m["function_call"] == {"name": "f", "arguments": "x" * k}, "function_call")
+
+
+# Q3: raise and resume. Every raise must cost the same however far the stream has got.
+def raise_and_resume(impl: ModuleType, data: bytes) -> list[Any]:
+    parser = impl.StreamParser()
+    partials = []
+    pending = data
+    while True:
+        try:
+            parser.feed(pending)
+        except impl.ChunkDecodeError as error:
+            partials.append(error.partial)
+            pending = b""
+            continue
+        break
+    partials.append(parser.finish())
+    return partials
+
+
+def q3a_make(n: int) -> bytes:
+    return b"data: {x}\n\n" * n + b"data: [DONE]\n\n"
+
+
+def q3a_check(n: int, partials: list[Any]) -> None:
+    expect(len(partials) == n + 1, "one raise per bad event")
+    expect(partials[-1]["choices"] == [] and partials[0]["choices"] == [], "nothing assembled")
+
+
+def q3b_make(n: int) -> bytes:
+    # A completion that grows with n, then n bad events: each raise hands out a `.partial`.
+    return sse([choice({"content": "a" * (400 * n)})], done=False) + q3a_make(n)
+
+
+def q3b_check(n: int, partials: list[Any]) -> None:
+    expect(len(partials) == n + 1, "one raise per bad event")
+    for p in (partials[0], partials[n // 2], partials[-1]):
+        expect(message(p)["content"] == "a" * (400 * n), "partial holds the content")
+
+
+# Q4: many tool calls (n/64, at most the default limit of 1024), fragments cycling over them.
+def q4_calls(n: int) -> int:
+    return max(1, min(1024, n // 64))
+
+
+def q4_make(n: int) -> bytes:
+    calls = q4_calls(n)
+    opening = [
+        {
+            "index": j,
+            "id": f"call_{j}",
+            "type": "function",
+            "function": {"name": "f", "arguments": ""},
+        }
+        for j in range(calls)
+    ]
+    chunks = [choice({"tool_calls": opening})]
+    for i in range(n):
+        chunks.append(
+            choice({"tool_calls": [{"index": i % calls, "function": {"arguments": "x"}}]})
+        )
+    return sse(chunks)
+
+
+def q4_check(n: int, c: dict[str, Any]) -> None:
+    calls = q4_calls(n)
+    got = [call["function"]["arguments"] for call in message(c)["tool_calls"]]
+    expect(got == ["x" * len(range(j, n, calls)) for j in range(calls)], "fragments by index")
+    expect(message(c)["tool_calls"][-1]["id"] == f"call_{calls - 1}", "ids kept")
+
+
+# Q5: raised limits, so the number of calls or choices is the size.
+def q5a_make(n: int) -> bytes:
+    return sse(
+        [choice({"tool_calls": [{"index": i, "function": {"arguments": "x"}}]}) for i in range(n)]
+    )
+
+
+def q5a_check(n: int, c: dict[str, Any]) -> None:
+    calls = message(c)["tool_calls"]
+    expect(len(calls) == n and all(call["function"]["arguments"] == "x" for call in calls), "calls")
+
+
+def q5b_make(n: int) -> bytes:
+    return sse([choice({"content": "x"}, index=n - 1 - i) for i in range(n)])
+
+
+def q5b_check(n: int, c: dict[str, Any]) -> None:
+    expect([ch["index"] for ch in c["choices"]] == list(range(n)), "choices sorted by index")
+    expect(all(ch["message"]["content"] == "x" for ch in c["choices"]), "content per choice")
+
+
+# Q6: read `parsed_arguments` on every event, as the README quickstart does.
+def q6_make(fragments: list[str]) -> list[bytes]:
+    first = {
+        "index": 0,
+        "id": "call_0",
+        "type": "function",
+        "function": {"name": "f", "arguments": ""},
+    }
+    chunks = [choice({"tool_calls": [first]})]
+    chunks += [
+        choice({"tool_calls": [{"index": 0, "function": {"arguments": f}}]}) for f in fragments
+    ]
+    return list(reads(sse(chunks), 4096))
+
+
+def q6_run(impl: ModuleType, pieces: list[bytes]) -> Any:
+    parser = impl.StreamParser(events=True, partial_arguments=True)
+    last = None
+    for piece in pieces:
+        for event in parser.feed(piece):
+            if event.type == "tool_calls.function.arguments.delta":
+                last = event.parsed_arguments
+    parser.finish()
+    return last
+
+
+def assemble(impl: ModuleType, data: bytes, **options: Any) -> Any:
+    return impl.assemble(data, **options)
+
+
+ROWS = [
+    Row(
+        "Q1a",
+        "one chunk, n choice entries, all index 0",
+        (4_000, 16_000, 64_000),
+        (50, 100, 200),
+        lambda n: q1_make(n, 1),
+        assemble,
+        lambda n, c: q1_check(n, 1, c),
+    ),
+    Row(
+        "Q1b",
+        "one chunk, n choice entries, index i % 1000",
+        (4_000, 16_000, 64_000),
+        (1_000, 2_000, 4_000),
+        lambda n: q1_make(n, 1000),
+        assemble,
+        lambda n, c: q1_check(n, 1000, c),
+    ),
+    *(
+        Row(
+            f"Q2{suffix}",
+            f"k delta keys, then k chunks with {kind}",
+            (10_000, 40_000, 160_000),
+            (50, 100, 200),
+            functools.partial(q2_make, kind=kind),
+            assemble,
+            functools.partial(q2_check, kind=kind),
+        )
+        for suffix, kind in (("a", "audio"), ("b", "tool_calls"), ("c", "function_call"))
+    ),
+    Row(
+        "Q3a",
+        "n bad events, raise and resume",
+        (12_500, 50_000, 200_000),
+        (50, 100, 200),
+        q3a_make,
+        raise_and_resume,
+        q3a_check,
+    ),
+    Row(
+        "Q3b",
+        "n bad events after 400n bytes of content, raise and resume",
+        (2_500, 10_000, 40_000),
+        (20, 40, 80),
+        q3b_make,
+        raise_and_resume,
+        q3b_check,
+    ),
+    Row(
+        "Q4",
+        "n/64 tool calls (<= 1024), n fragments cycling over them",
+        (4_000, 16_000, 64_000),
+        (200, 400, 800),
+        q4_make,
+        assemble,
+        q4_check,
+    ),
+    Row(
+        "Q5a",
+        "max_tool_calls=10**9, n distinct tool-call indexes",
+        (2_000, 8_000, 32_000),
+        (50, 100, 200),
+        q5a_make,
+        lambda impl, data: assemble(impl, data, max_tool_calls=10**9),
+        q5a_check,
+    ),
+    Row(
+        "Q5b",
+        "max_choice_index=2**40, n descending choice indexes",
+        (6_250, 25_000, 100_000),
+        (50, 100, 200),
+        q5b_make,
+        lambda impl, data: assemble(impl, data, max_choice_index=2**40),
+        q5b_check,
+    ),
+    Row(
+        "Q6a",
+        "parsed_arguments on every event: an n-byte string in 1-byte fragments",
+        (2_000, 8_000, 32_000),
+        (50, 100, 200),
+        lambda n: q6_make(['"'] + ["a"] * n + ['"']),
+        q6_run,
+        lambda n, parsed: expect(parsed == "a" * n, "the whole string"),
+    ),
+    Row(
+        "Q6b",
+        "parsed_arguments on every event: an n-element array",
+        (625, 2_500, 10_000),
+        (50, 100, 200),
+        lambda n: q6_make(["["] + ["1,"] * (n - 1) + ["1]"]),
+        q6_run,
+        lambda n, parsed: expect(parsed == [1] * n, "the whole array"),
+    ),
+]
+
+
+def slope(sizes: list[int], times: list[float]) -> float:
+    """Least-squares slope of log(time) against log(size)."""
+    xs = [math.log(s) for s in sizes]
+    ys = [math.log(max(t, 1e-9)) for t in times]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
+        (x - mx) ** 2 for x in xs
+    )
+
+
+def timed(row: Row, impl: ModuleType, n: int, repeat: int) -> float:
+    data = row.make(n)
+    times = []
+    for _ in range(repeat):
+        # The cyclic collector runs at moments set by allocation counts, not by the parser:
+        # keep it out of the timed span so it does not add noise to the slope.
+        gc.collect()
+        gc.disable()
+        try:
+            start = time.perf_counter()
+            result = row.run(impl, data)
+            times.append(time.perf_counter() - start)
+        finally:
+            gc.enable()
+        row.check(n, result)
+        del result
+    return statistics.median(times)
+
+
+def quick(rows: list[Row], impls: dict[str, ModuleType]) -> bool:
+    ok = True
+    for row in rows:
+        row_ok = True
+        for n in row.quick:
+            data = row.make(n)
+            results = {}
+            for name, impl in impls.items():
+                try:
+                    results[name] = row.run(impl, data)
+                    row.check(n, results[name])
+                except Exception as error:
+                    print(f"FAIL {row.name} n={n} {name}: {type(error).__name__}: {error}")
+                    row_ok = False
+            if (
+                len(results) == len(impls)
+                and len({json.dumps(r, sort_keys=True) for r in results.values()}) != 1
+            ):
+                print(f"FAIL {row.name} n={n}: twins disagree")
+                row_ok = False
+        ok = ok and row_ok
+        sizes = ", ".join(map(str, row.quick))
+        print(f"{'ok  ' if row_ok else 'FAIL'} {row.name:4} {row.what} (n = {sizes})")
+    return ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--quick", action="store_true", help="small sizes, both twins, check results only"
+    )
+    ap.add_argument("--impl", choices=("native", "reference"), default="native")
+    ap.add_argument("--only", help="comma-separated row names (Q1a, Q3b, ...) or prefixes (Q2)")
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply every size by this")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per size; the median counts")
+    args = ap.parse_args(argv)
+
+    import deltafold
+    import deltafold.reference
+
+    rows = ROWS
+    if args.only:
+        wanted = args.only.split(",")
+        rows = [r for r in ROWS if any(r.name.startswith(w) for w in wanted)]
+    if args.quick:
+        ok = quick(rows, {"native": deltafold, "reference": deltafold.reference})
+        return 0 if ok else 1
+
+    impl = deltafold if args.impl == "native" else deltafold.reference
+    print(f"{args.impl}: median of {args.repeat}; exponent: log-log slope of time vs size")
+    worst = 0.0
+    for row in rows:
+        sizes = [max(2, round(n * args.scale)) for n in row.sizes]
+        try:
+            times = [timed(row, impl, n, args.repeat) for n in sizes]
+        except Exception as error:
+            print(f"{row.name:4} FAIL {type(error).__name__}: {error}", flush=True)
+            worst = math.inf
+            continue
+        exponent = slope(sizes, times)
+        worst = max(worst, exponent)
+        cells = "  ".join(f"n={n:>7}: {t:8.3f}s" for n, t in zip(sizes, times, strict=True))
+        flag = "" if exponent <= BAR else "  <-- above the bar"
+        print(f"{row.name:4} {cells}  exponent {exponent:5.2f}{flag}   {row.what}", flush=True)
+    print(f"worst exponent {worst:.2f}")
+    return 0 if worst <= BAR else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
