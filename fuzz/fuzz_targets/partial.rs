@@ -36,6 +36,10 @@ fn to_oracle(value: &Value) -> Oracle {
             Err(e) => panic!("number text {text:?} is not a JSON number: {e}"),
         },
         Value::String(s) => Oracle::String(s.clone()),
+        // Validated JSON text kept as is (logprobs entries); the partial parser never makes
+        // one, but the oracle reads it the same way if it ever does.
+        Value::Raw(text) => serde_json::from_str(text)
+            .unwrap_or_else(|e| panic!("raw text {text:?} is not JSON: {e}")),
         Value::Array(items) => Oracle::Array(items.iter().map(to_oracle).collect()),
         Value::Object(map) => Oracle::Object(
             map.iter()
