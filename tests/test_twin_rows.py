@@ -202,6 +202,22 @@ def test_e_thinking_part_comes_before_reasoning_content(
     ]
 
 
+@pytest.mark.parametrize(
+    "part",
+    [
+        {"type": "thinking", "thinking": ""},
+        {"type": "thinking", "thinking": [{"type": "text", "text": ""}]},
+    ],
+)
+def test_e_empty_thinking_adds_no_reasoning_content(impl: ModuleType, part: dict[str, Any]) -> None:
+    assert message(impl, chunk(delta(content=[part]))) == {
+        "role": "assistant",
+        "content": None,
+        "refusal": None,
+    }
+    assert message(impl, chunk(delta(content=[{"type": "text", "text": ""}])))["content"] == ""
+
+
 def test_e_message_key_order_does_not_follow_the_delta_key_order(impl: ModuleType) -> None:
     fields = {
         "audio": {"id": "a"},
@@ -234,6 +250,8 @@ _delta_values = st.fixed_dictionaries(
                     [
                         {"type": "text", "text": "T"},
                         {"type": "thinking", "thinking": "H"},
+                        {"type": "thinking", "thinking": ""},
+                        {"type": "text", "text": ""},
                         {"type": "thinking", "thinking": [{"type": "text", "text": "h"}]},
                     ]
                 ),

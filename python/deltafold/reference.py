@@ -1639,10 +1639,9 @@ class _Assembly:
                 choice.refusal = [new_refusal]
             else:
                 choice.refusal.append(new_refusal)
-        if thinking is not None:
+        if thinking:  # empty thinking parts add nothing: no reasoning_content key of their own
             _add_to_message(message, "reasoning_content", thinking)
-            if thinking:
-                reasoning = [("reasoning_content", thinking)]
+            reasoning = [("reasoning_content", thinking)]
         for key, value in delta.items():
             if value is None or key in _DELTA_FIXED_ORDER:
                 continue  # an index in a delta only repeats the choice index
