@@ -327,8 +327,9 @@ impl Chat {
         }
         let data = trim(ev.data);
         // `data:` with nothing after it dispatches an empty event (WHATWG); servers use it as a
-        // keep-alive, so it carries no chunk rather than being invalid JSON.
-        if data.is_empty() {
+        // keep-alive, so it carries no chunk rather than being invalid JSON. Under `event: error`
+        // it is still an error report, with body "" (docs/design.md, twin decisions, row g).
+        if data.is_empty() && ev.event_type != b"error" {
             return Ok(());
         }
         if data == b"[DONE]" {
@@ -645,6 +646,17 @@ mod tests {
                 ("DataAfterDone", Action::Ignored, Some(3)),
                 ("DataAfterDone", Action::Ignored, Some(4))
             ]
+        );
+    }
+
+    #[test]
+    fn error_event_with_empty_data_is_an_api_error() {
+        let data = b"data: {\"choices\":[]}\n\nevent: error\ndata:\n\n";
+        let mut s = ChatStream::new(Config::default());
+        let err = s.feed(data).err();
+        assert!(
+            matches!(&err, Some(StreamError { kind: ErrorKind::Api { body }, event_index: Some(1), .. }) if *body == Value::String(String::new())),
+            "{err:?}"
         );
     }
 

@@ -28,8 +28,9 @@ _REPAIR_TOKEN = re.compile(
     rb'|(?P<scalar>[^ \t\n\r{}\[\],:"]+)',
     re.DOTALL,
 )
-# Strings (skipped whole) and brackets: enough to follow nesting without parsing values.
-_NESTING_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\]]', re.DOTALL)
+# Strings (skipped whole, an unterminated one to the end of input) and brackets: enough to
+# follow nesting without parsing values.
+_NESTING_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?|[{}\[\]]', re.DOTALL)
 _WS = b" \t\n\r"
 
 _OBJECT, _ARRAY = 0, 1
@@ -129,7 +130,8 @@ def _next_significant(tokens: Sequence[tuple[str | None, bytes]], start: int) ->
 def first_too_deep(payload: bytes, max_depth: int) -> int | None:
     """Byte position of the first bracket that nests deeper than ``max_depth``, if any.
 
-    The top-level container is depth 1. Strings are skipped, so brackets inside them do not count.
+    The top-level container is depth 1. Strings are skipped, so brackets inside them do not count,
+    nor do those after an unterminated string's opening quote (they are string text).
     """
     depth = 0
     for match in _NESTING_TOKEN.finditer(payload):
@@ -217,7 +219,8 @@ def _skip_value(payload: bytes, pos: int) -> int:
 # -- partial JSON ---------------------------------------------------------------------------------
 
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
-_NUMBER_CHARS = frozenset("0123456789+-.eE")
+# What a number that has not fully arrived may look like so far.
+_NUMBER_PREFIX = re.compile(r"-|-?(?:0|[1-9][0-9]*)(?:\.[0-9]*|(?:\.[0-9]+)?[eE][+-]?[0-9]*)?")
 _STRING_BODY = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)
 # Whole escapes or plain characters; what is left after them is an escape still arriving.
 _COMPLETE_UNITS = re.compile(r"(?:[^\\]|\\u[0-9a-fA-F]{4}|\\[^u])*", re.DOTALL)
@@ -281,15 +284,17 @@ def _partial_value(text: str, pos: int) -> tuple[Any, int]:
             return literal, pos + len(word)
         if word.startswith(text[pos:]):
             raise _Truncated
-    match = _NUMBER.match(text, pos)
-    if match is None:
-        if all(c in _NUMBER_CHARS for c in text[pos:]):
+    # Only what can still become a JSON number is a number still arriving ("-", "2.", "1e+");
+    # anything else ("e", "+1", "01") can never become JSON.
+    if _NUMBER_PREFIX.fullmatch(text, pos):
+        match = _NUMBER.fullmatch(text, pos)
+        if match is None:
             raise _Truncated
-        raise _Invalid
+    else:
+        match = _NUMBER.match(text, pos)
+        if match is None:
+            raise _Invalid
     end = match.end()
-    rest = text[end:]
-    if rest and all(c in _NUMBER_CHARS for c in rest):
-        raise _Truncated  # e.g. "2." or "1e": the number is still arriving
     number = match.group()
     if any(c in number for c in ".eE"):
         return float(number), end

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
-from typing import Any, Final, Literal, final
+from typing import Any, Final, Literal, SupportsIndex, final
 
 import orjson
 
@@ -70,6 +70,7 @@ __all__ = [
 OnError = Literal["raise", "skip", "repair"]
 
 DEFAULT_MAX_LINE_BYTES: Final = 64 << 20
+_RETRY_MAX: Final = 2**64 - 1
 DEFAULT_MAX_BUFFER_BYTES: Final = 256 << 20
 DEFAULT_MAX_CHOICE_INDEX: Final = 1024
 DEFAULT_MAX_TOOL_CALLS: Final = 1024
@@ -104,6 +105,10 @@ _CHOICE_KEYS: Final = frozenset({"index", "delta", "finish_reason", "logprobs"})
 _TOOL_CALL_KEYS: Final = frozenset({"index", "id", "type", "function"})
 _FUNCTION_KEYS: Final = frozenset({"name", "arguments"})
 _REASONING_FIELDS: Final = frozenset({"reasoning_content", "reasoning"})
+# Delta keys _apply_delta handles itself, outside the arrival-order pass over the others.
+_DELTA_FIXED_ORDER: Final = frozenset(
+    {"index", "role", "content", "refusal", "tool_calls", "function_call", "audio"}
+)
 
 _ABSENT: Final[Any] = object()
 _UNPARSED: Final[Any] = object()
@@ -152,19 +157,37 @@ def _copy_deep(value: Any) -> Any:
 
 
 def _check_limit(option: str, value: Any, lowest: int, highest: int | None = None) -> None:
-    if type(value) is not int or value < lowest or (highest is not None and value > highest):
-        allowed = f"{lowest}..{highest}" if highest is not None else f">= {lowest}"
-        raise ValueError(f"{option} must be an integer {allowed}, not {value!r}")
+    """A limit is an ``int`` (not a bool: ``True`` as a byte count is a mistake); any size is
+    accepted, one beyond 64 bits meaning no limit in practice."""
+    if type(value) is not int:
+        raise TypeError(f"{option} must be an int, not {type(value).__name__}")
+    if value < lowest:
+        kind = "non-negative" if lowest == 0 else "positive"
+        raise ValueError(f"{option} must be a {kind} integer, not {value}")
+    if highest is not None and value > highest:
+        raise ValueError(f"{option} must be at most {highest}, not {value}")
+
+
+def _check_flag(option: str, value: Any) -> None:
+    if type(value) is not bool:
+        raise TypeError(f"{option} must be a bool, not {type(value).__name__}")
+
+
+def _check_on_error(value: Any) -> None:
+    if type(value) is not str:
+        raise TypeError(f"on_error must be a str, not {type(value).__name__}")
+    if value not in ("raise", "skip", "repair"):
+        raise ValueError(f"on_error must be 'raise', 'skip' or 'repair', not {value!r}")
 
 
 def _as_bytes(data: Any) -> bytes:
+    """One read: ``bytes`` or ``bytearray``. A str would need an encoding the stream does not
+    state, and a memoryview may change under the parser; both are refused."""
     if type(data) is bytes:
         return data
-    if isinstance(data, (bytes, bytearray, memoryview)):
+    if isinstance(data, (bytes, bytearray)):
         return bytes(data)
-    if isinstance(data, str):
-        return data.encode("utf-8")
-    raise TypeError(f"expected bytes, got {type(data).__name__}")
+    raise TypeError(f"feed() takes bytes or bytearray, not {type(data).__name__}")
 
 
 # -- events ---------------------------------------------------------------------------------------
@@ -248,6 +271,11 @@ class Event:
 
     def __delattr__(self, name: str) -> None:
         raise AttributeError("Event is immutable")
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> Any:
+        # Like the native class: not picklable, and copy/deepcopy refuse it the same way (an
+        # event is immutable: share it instead of copying it).
+        raise TypeError("cannot pickle 'deltafold.Event' object")
 
     def _resolved(self, slot: int) -> Any:
         value = self._values[slot]
@@ -594,7 +622,9 @@ class _Framer:
             if b"\x00" not in value:
                 self._id_buffer = value.decode("utf-8", "replace")
         elif name == b"retry" and value.isdigit():  # bytes.isdigit: ASCII digits only
-            self._retry = int(value)
+            retry = int(value)
+            if retry <= _RETRY_MAX:  # one that does not fit 64 bits is ignored, as Chromium does
+                self._retry = retry
 
     def _data_value(self, value: bytes, line_start: int, value_offset: int) -> None:
         if self._data or self._poisoned:
@@ -691,6 +721,10 @@ class SseEvent:
 
     def __delattr__(self, name: str) -> None:
         raise AttributeError("SseEvent is immutable")
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> Any:
+        # Like the native class: not picklable, and copy/deepcopy refuse it the same way.
+        raise TypeError("cannot pickle 'deltafold.SseEvent' object")
 
     @property
     def event(self) -> str:
@@ -1109,6 +1143,7 @@ class _FunctionCall:
 
 class _Choice:
     __slots__ = (
+        "addressed",
         "calls",
         "calls_by_id",
         "calls_by_index",
@@ -1121,6 +1156,7 @@ class _Choice:
         "index",
         "logprobs",
         "message",
+        "reasoning",
         "refusal",
         "role",
     )
@@ -1137,6 +1173,9 @@ class _Choice:
         self.calls: list[_ToolCall] = []
         self.calls_by_index: dict[int, _ToolCall] = {}
         self.calls_by_id: dict[str, _ToolCall] = {}
+        # The call the latest tool-call fragment went to: where one with no index, no known id
+        # and no name continues (not necessarily the newest call).
+        self.addressed: _ToolCall | None = None
         self.function_call: _FunctionCall | None = None
         self.logprobs: dict[str, Any] | None = None
         self.finish_reason: str | None = None
@@ -1144,10 +1183,14 @@ class _Choice:
         # Event bookkeeping (only used when events are on).
         self.current_call: _ToolCall | None = None
         self.finished_items: set[str] = set()
+        # Reasoning text per field, every string piece in arrival order (what its events show,
+        # even where a later non-string value replaced the field in the message).
+        self.reasoning: dict[str, list[str]] = {}
 
     def call_for(self, fragment: dict[str, Any]) -> _ToolCall:
         """The call a fragment belongs to: by ``index`` when present; else a known non-empty
-        ``id``; else a new call if it names a function (or none exists); else the latest."""
+        ``id``; else a new call if it names a function (or none exists); else the call the
+        previous fragment went to."""
         index = fragment.get("index")
         if index is not None:
             call = self.calls_by_index.get(index)
@@ -1160,9 +1203,9 @@ class _Choice:
             if call is not None:
                 return call
         function = fragment.get("function")
-        if (function and function.get("name")) or not self.calls:
+        if (function and function.get("name")) or self.addressed is None:
             return self.new_call()
-        return self.calls[-1]
+        return self.addressed
 
     def new_call(self) -> _ToolCall:
         call = _ToolCall(len(self.calls))
@@ -1170,21 +1213,24 @@ class _Choice:
         return call
 
     def apply_fragment(self, fragment: dict[str, Any]) -> tuple[_ToolCall, str | None]:
-        call = self.call_for(fragment)
+        call = self.addressed = self.call_for(fragment)
         get = fragment.get
+        # "" is no value: first non-empty wins, and a call that only ever got "" keeps null.
         call_id = get("id")
-        if call_id is not None and not call.id:
+        if call_id and not call.id:
             call.id = call_id
-            if call_id:
-                self.calls_by_id.setdefault(call_id, call)
+            # Two calls may end up with one id: it addresses the first of them in output order.
+            known = self.calls_by_id.get(call_id)
+            if known is None or known.position > call.position:
+                self.calls_by_id[call_id] = call
         kind = get("type")
-        if kind is not None and not call.type:
+        if kind and not call.type:
             call.type = kind
         function = get("function")
         arguments = None
         if function:
             name = function.get("name")
-            if name is not None and not call.name:
+            if name and not call.name:
                 call.name = name
             arguments = function.get("arguments")
             if arguments:
@@ -1230,17 +1276,12 @@ class _Choice:
             finished.add("refusal")
             text = "".join(self.refusal)
             events.append(Event("refusal.done", choice_index=index, refusal=text, snapshot=text))
-        for key, value in self.message.items():
-            # Only a field that produced text (a reasoning.delta) gets its done event.
-            if (
-                key in _REASONING_FIELDS
-                and type(value) is _Parts
-                and key not in finished
-                and any(value)
-            ):
+        # Only a field that produced text (a reasoning.delta) gets its done event.
+        for key, trail in self.reasoning.items():
+            if key not in finished:
                 finished.add(key)
                 events.append(
-                    Event("reasoning.done", choice_index=index, field=key, snapshot="".join(value))
+                    Event("reasoning.done", choice_index=index, field=key, snapshot="".join(trail))
                 )
         for call in self.calls:
             if not call.done:
@@ -1306,11 +1347,13 @@ class _ToolCallCounter:
     """Replays how fragments map to calls, without changing anything, to see whether a chunk
     would make a choice hold more tool calls than allowed."""
 
-    __slots__ = ("count", "has_id", "ids", "indices")
+    __slots__ = ("count", "current", "has_id", "ids", "indices")
 
     def __init__(self, choice: _Choice | None) -> None:
         # Calls are numbered by position; has_id[n]: call n already has a non-empty id.
         self.count = 0 if choice is None else len(choice.calls)
+        addressed = None if choice is None else choice.addressed
+        self.current: int | None = None if addressed is None else addressed.position
         self.has_id = [] if choice is None else [bool(call.id) for call in choice.calls]
         self.indices: dict[int, int] = (
             {} if choice is None else {i: c.position for i, c in choice.calls_by_index.items()}
@@ -1332,13 +1375,16 @@ class _ToolCallCounter:
                 position = self.ids.get(call_id)
             if position is None:
                 function = fragment.get("function")
-                if (function and function.get("name")) or self.count == 0:
+                if (function and function.get("name")) or self.current is None:
                     position = self._new()
                 else:
-                    position = self.count - 1
+                    position = self.current
+        self.current = position
         if call_id and not self.has_id[position]:
             self.has_id[position] = True
-            self.ids.setdefault(call_id, position)
+            known = self.ids.get(call_id)
+            if known is None or known > position:
+                self.ids[call_id] = position
 
     def _new(self) -> int:
         self.has_id.append(False)
@@ -1591,7 +1637,9 @@ class _Assembly:
             else:
                 extra[key] = value
             if key == "x_groq" and type(value) is dict:
-                self.groq_usage = _merge_usage(self.groq_usage, value.get("usage"))
+                groq_usage = value.get("usage")
+                if type(groq_usage) is dict:  # a usage is an object, as top-level usage must be
+                    self.groq_usage = _merge_usage(self.groq_usage, groq_usage)
 
     def _apply_delta(
         self,
@@ -1600,100 +1648,100 @@ class _Assembly:
         events: list[Event] | None,
         partial_arguments: bool,
     ) -> None:
+        """Fold in one delta. Keys are applied in a fixed order, not the order they arrived in
+        (JSON objects are unordered, so two servers writing the same delta with their keys in
+        another order give the same result): role, content (text parts; then its thinking
+        parts, appended to ``reasoning_content``), refusal, the other keys in arrival order,
+        tool_calls, function_call, audio."""
         message = choice.message
+        get = delta.get
         new_content: str | None = None
-        new_refusal: str | None = None
-        # field -> (its parts, how many parts it had before this chunk)
-        reasoning: dict[str, tuple[_Parts, int]] | None = None
-        call_events: list[Event] | None = None
-        function_event: Event | None = None
-        for key, value in delta.items():
-            if key == "content":
-                if value is None:
-                    continue
-                if type(value) is str:
-                    text = value
-                else:
-                    typed_text, thinking = _typed_parts(value)
-                    if thinking is not None:
-                        parts = _add_to_message(message, "reasoning_content", thinking)
-                        if events is not None and parts is not None:
-                            reasoning = _note_reasoning(reasoning, "reasoning_content", parts)
-                    if typed_text is None:
-                        continue
-                    text = typed_text
+        # (field, text) of every piece of reasoning text, in the order it was appended.
+        reasoning: list[tuple[str, str]] | None = None
+        role = get("role")
+        if role and not choice.role:
+            choice.role = role
+        thinking: str | None = None
+        value = get("content")
+        if value is not None:
+            if type(value) is str:
+                text: str | None = value
+            else:
+                text, thinking = _typed_parts(value)
+            if text is not None:
                 if choice.content is None:
                     choice.content = [text]
                 else:
                     choice.content.append(text)
                 new_content = text
-            elif key == "role":
-                if value and not choice.role:
-                    choice.role = value
-            elif key == "refusal":
-                if value is not None:
-                    if choice.refusal is None:
-                        choice.refusal = [value]
-                    else:
-                        choice.refusal.append(value)
-                    new_refusal = value
-            elif key == "tool_calls":
-                if value is None:
-                    continue
-                if "tool_calls" not in message:
-                    message["tool_calls"] = choice.calls
-                for fragment in value:
-                    call, arguments = choice.apply_fragment(fragment)
-                    if events is not None:
-                        if call_events is None:
-                            call_events = []
-                        current = choice.current_call
-                        if current is not None and current is not call and not current.done:
-                            call_events.append(choice.call_done_event(current, partial_arguments))
-                        choice.current_call = call
-                        call_events.append(
-                            _arguments_delta_event(
-                                "tool_calls.function.arguments.delta",
-                                call.arguments,
-                                arguments,
-                                partial_arguments,
-                                choice_index=choice.index,
-                                index=call.position,
-                                id=call.id,
-                                name=call.name,
-                            )
-                        )
-            elif key == "function_call":
-                if value is None:
-                    continue
-                function_call = choice.function_call
-                if function_call is None:
-                    function_call = choice.function_call = _FunctionCall()
-                    message["function_call"] = function_call
-                name = value.get("name")
-                if name is not None and not function_call.name:
-                    function_call.name = name
-                arguments = value.get("arguments")
-                if arguments:
-                    function_call.arguments.append(arguments)
-                if events is not None:
-                    function_event = _arguments_delta_event(
-                        "function_call.arguments.delta",
-                        function_call.arguments,
-                        arguments,
-                        partial_arguments,
-                        choice_index=choice.index,
-                        name=function_call.name,
-                    )
-            elif key == "audio":
-                if value is not None:
-                    _merge_audio(message, value)
-            elif key == "index" or value is None:
-                continue  # an index in a delta only repeats the choice index
+        new_refusal = get("refusal")
+        if new_refusal is not None:
+            if choice.refusal is None:
+                choice.refusal = [new_refusal]
             else:
-                parts = _add_to_message(message, key, value)
-                if events is not None and parts is not None and key in _REASONING_FIELDS:
-                    reasoning = _note_reasoning(reasoning, key, parts)
+                choice.refusal.append(new_refusal)
+        if thinking:  # empty thinking parts add nothing: no reasoning_content key of their own
+            _add_to_message(message, "reasoning_content", thinking)
+            reasoning = [("reasoning_content", thinking)]
+        for key, value in delta.items():
+            if value is None or key in _DELTA_FIXED_ORDER:
+                continue  # an index in a delta only repeats the choice index
+            parts = _add_to_message(message, key, value)
+            if events is not None and parts is not None and key in _REASONING_FIELDS and value:
+                if reasoning is None:
+                    reasoning = []
+                reasoning.append((key, value))
+        call_events: list[Event] | None = None
+        value = get("tool_calls")
+        if value:  # `tool_calls: []` carries no call: the key stays absent
+            if "tool_calls" not in message:
+                message["tool_calls"] = choice.calls
+            for fragment in value:
+                call, arguments = choice.apply_fragment(fragment)
+                if events is not None:
+                    if call_events is None:
+                        call_events = []
+                    current = choice.current_call
+                    if current is not None and current is not call and not current.done:
+                        call_events.append(choice.call_done_event(current, partial_arguments))
+                    choice.current_call = call
+                    call_events.append(
+                        _arguments_delta_event(
+                            "tool_calls.function.arguments.delta",
+                            call.arguments,
+                            arguments,
+                            partial_arguments,
+                            choice_index=choice.index,
+                            index=call.position,
+                            id=call.id,
+                            name=call.name,
+                        )
+                    )
+        function_event: Event | None = None
+        value = get("function_call")
+        if value is not None:
+            function_call = choice.function_call
+            if function_call is None:
+                function_call = choice.function_call = _FunctionCall()
+                message["function_call"] = function_call
+            name = value.get("name")
+            if name and not function_call.name:
+                function_call.name = name
+            arguments = value.get("arguments")
+            if arguments:
+                function_call.arguments.append(arguments)
+            if events is not None:
+                function_event = _arguments_delta_event(
+                    "function_call.arguments.delta",
+                    function_call.arguments,
+                    arguments,
+                    partial_arguments,
+                    choice_index=choice.index,
+                    name=function_call.name,
+                )
+        value = get("audio")
+        if value is not None:
+            _merge_audio(message, value)
         if events is None:
             return
         index = choice.index
@@ -1718,18 +1766,20 @@ class _Assembly:
                 )
             )
         if reasoning:
-            for field, (parts, before) in reasoning.items():
-                added = "".join(parts[before:])
-                if added:
-                    events.append(
-                        Event(
-                            "reasoning.delta",
-                            choice_index=index,
-                            field=field,
-                            delta=added,
-                            snapshot=_TextSoFar(parts, len(parts)),
-                        )
+            for field, added in reasoning:
+                trail = choice.reasoning.get(field)
+                if trail is None:
+                    trail = choice.reasoning[field] = []
+                trail.append(added)
+                events.append(
+                    Event(
+                        "reasoning.delta",
+                        choice_index=index,
+                        field=field,
+                        delta=added,
+                        snapshot=_TextSoFar(trail, len(trail)),
                     )
+                )
         if call_events:
             events.extend(call_events)
         if function_event is not None:
@@ -1818,17 +1868,6 @@ def _arguments_done_event(
     )
 
 
-def _note_reasoning(
-    noted: dict[str, tuple[_Parts, int]] | None, field: str, parts: _Parts
-) -> dict[str, tuple[_Parts, int]]:
-    """Remember where this chunk's text for a reasoning field starts (one part was just added)."""
-    if noted is None:
-        noted = {}
-    if field not in noted or noted[field][0] is not parts:
-        noted[field] = (parts, len(parts) - 1)
-    return noted
-
-
 def _merge_audio(message: dict[str, Any], audio: dict[str, Any]) -> None:
     """``id``: first non-empty; ``data`` and ``transcript``: concatenated; others last non-null."""
     state = message.get("audio")
@@ -1836,6 +1875,7 @@ def _merge_audio(message: dict[str, Any], audio: dict[str, Any]) -> None:
         state = message["audio"] = {}
     for key, value in audio.items():
         if value is None:
+            state.setdefault(key, None)  # a key once carried stays, as null until it has a value
             continue
         if key == "id":
             if not state.get("id"):
@@ -2073,8 +2113,10 @@ class StreamParser(_Framer):
         max_depth: int = DEFAULT_MAX_DEPTH,
         max_problems: int = DEFAULT_MAX_PROBLEMS,
     ) -> None:
-        if on_error not in ("raise", "skip", "repair"):
-            raise ValueError(f"on_error must be 'raise', 'skip' or 'repair', not {on_error!r}")
+        _check_on_error(on_error)
+        _check_flag("events", events)
+        _check_flag("partial_arguments", partial_arguments)
+        _check_flag("allow_truncated", allow_truncated)
         _check_limit("max_line_bytes", max_line_bytes, 1)
         _check_limit("max_buffer_bytes", max_buffer_bytes, 1)
         _check_limit("max_choice_index", max_choice_index, 0)
@@ -2149,6 +2191,8 @@ class StreamParser(_Framer):
                     events, self._events = self._events, []
                     return events
             self._finalize()
+            if not self._events_on:
+                return []  # events are made only when asked for, as feed() does
             events, self._events = self._events, []
             assembly = self._assembly
             for index in sorted(assembly.choices):
@@ -2281,7 +2325,7 @@ class StreamParser(_Framer):
             )
             return
         if event_type == b"error":
-            self._report(_api_error(_error_event_body(payload), offset, index))
+            self._report(_api_error(_error_event_body(payload, self._max_depth), offset, index))
             return
         if payload[:1] != b"{" and not payload.strip(_ASCII_WS):
             return  # an empty data event (WHATWG dispatches it) carries no chunk
@@ -2442,12 +2486,21 @@ def _api_error(body: Any, offset: int, index: int) -> StreamAPIError:
     )
 
 
-def _error_event_body(payload: bytes) -> Any:
-    """``event: error``: the data as JSON if it is JSON, else as text."""
-    try:
-        return orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return payload.decode("utf-8", "replace")
+def _error_event_body(payload: bytes, max_depth: int) -> Any:
+    """``event: error``: the data as JSON if it is JSON nested no deeper than ``max_depth``,
+    else as text (empty data gives ``""``)."""
+    if payload.count(b"{") + payload.count(b"[") <= max_depth or (
+        first_too_deep(payload, max_depth) is None
+    ):
+        try:
+            return orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            if max_depth > ORJSON_MAX_DEPTH and first_too_deep(payload, ORJSON_MAX_DEPTH):
+                try:
+                    return parse_deep(payload)
+                except DeepSyntaxError:
+                    pass
+    return payload.decode("utf-8", "replace")
 
 
 # -- whole-source helpers -------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 //! Keyword options shared by every entry point.
 
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PyInt;
 
 use crate::assemble::Options;
 use crate::limits::{Limits, DEPTH_CEILING};
@@ -18,25 +19,55 @@ pub fn on_error(name: &str) -> PyResult<OnError> {
     }
 }
 
-fn positive(name: &str, value: i64) -> PyResult<u64> {
-    u64::try_from(value).ok().filter(|v| *v > 0).ok_or_else(|| {
-        PyValueError::new_err(format!("{name} must be a positive integer, not {value}"))
-    })
+/// A limit option: an exact `int` (so a bool is refused: `True` as a byte count is a mistake) of
+/// any size; beyond the i128 range only its sign matters. The twins agree on this
+/// (docs/design.md, twin decisions, row k).
+#[derive(Clone, Copy)]
+pub struct LimitArg(pub i128);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for LimitArg {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if !obj.is_exact_instance_of::<PyInt>() {
+            let kind = obj.get_type().name()?;
+            return Err(PyTypeError::new_err(format!(
+                "a limit must be an int, not {kind}"
+            )));
+        }
+        match obj.extract::<i128>() {
+            Ok(v) => Ok(LimitArg(v)),
+            Err(_) => Ok(LimitArg(if obj.lt(0)? { i128::MIN } else { i128::MAX })),
+        }
+    }
+}
+
+/// A limit that must be at least 1; one beyond u64 means no limit in practice, so it saturates.
+pub fn positive(name: &str, value: LimitArg) -> PyResult<u64> {
+    if value.0 <= 0 {
+        return Err(PyValueError::new_err(format!(
+            "{name} must be a positive integer, not {}",
+            value.0
+        )));
+    }
+    Ok(u64::try_from(value.0).unwrap_or(u64::MAX))
 }
 
 /// Validates limit options.
 pub fn limits(
-    max_line_bytes: i64,
-    max_buffer_bytes: i64,
-    max_choice_index: i64,
-    max_tool_calls: i64,
-    max_depth: i64,
+    max_line_bytes: LimitArg,
+    max_buffer_bytes: LimitArg,
+    max_choice_index: LimitArg,
+    max_tool_calls: LimitArg,
+    max_depth: LimitArg,
 ) -> PyResult<Limits> {
-    let max_choice_index = u64::try_from(max_choice_index).map_err(|_| {
-        PyValueError::new_err(format!(
-            "max_choice_index must be a non-negative integer, not {max_choice_index}"
-        ))
-    })?;
+    if max_choice_index.0 < 0 {
+        return Err(PyValueError::new_err(format!(
+            "max_choice_index must be a non-negative integer, not {}",
+            max_choice_index.0
+        )));
+    }
+    let max_choice_index = u64::try_from(max_choice_index.0).unwrap_or(u64::MAX);
     let depth = positive("max_depth", max_depth)?;
     if depth > DEPTH_CEILING as u64 {
         return Err(PyValueError::new_err(format!(
@@ -55,12 +86,15 @@ pub fn limits(
 }
 
 /// `max_problems`: how many problems are kept in full (0 keeps none; all are counted).
-pub fn max_problems(value: i64) -> PyResult<usize> {
-    usize::try_from(value).map_err(|_| {
-        PyValueError::new_err(format!(
-            "max_problems must be a non-negative integer, not {value}"
-        ))
-    })
+/// `max_problems` may be 0 (keep none, count them all); one beyond usize means no limit.
+pub fn max_problems(value: LimitArg) -> PyResult<usize> {
+    if value.0 < 0 {
+        return Err(PyValueError::new_err(format!(
+            "max_problems must be a non-negative integer, not {}",
+            value.0
+        )));
+    }
+    Ok(usize::try_from(value.0).unwrap_or(usize::MAX))
 }
 
 #[allow(clippy::too_many_arguments)]

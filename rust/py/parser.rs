@@ -11,7 +11,7 @@ use crate::value::Value;
 use super::convert::to_py;
 use super::errors::{problem_to_py, to_pyerr, to_pyerr_with};
 use super::event::EventPy;
-use super::options;
+use super::options::{self, LimitArg};
 
 /// Releasing the GIL costs microseconds; worth it only for inputs this large.
 const DETACH_BYTES: usize = 1 << 20;
@@ -80,12 +80,12 @@ impl StreamParserPy {
         events = false,
         partial_arguments = false,
         allow_truncated = false,
-        max_line_bytes = 67108864,
-        max_buffer_bytes = 268435456,
-        max_choice_index = 1024,
-        max_tool_calls = 1024,
-        max_depth = 128,
-        max_problems = 1000,
+        max_line_bytes = LimitArg(67108864),
+        max_buffer_bytes = LimitArg(268435456),
+        max_choice_index = LimitArg(1024),
+        max_tool_calls = LimitArg(1024),
+        max_depth = LimitArg(128),
+        max_problems = LimitArg(1000),
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -93,12 +93,12 @@ impl StreamParserPy {
         events: bool,
         partial_arguments: bool,
         allow_truncated: bool,
-        max_line_bytes: i64,
-        max_buffer_bytes: i64,
-        max_choice_index: i64,
-        max_tool_calls: i64,
-        max_depth: i64,
-        max_problems: i64,
+        max_line_bytes: LimitArg,
+        max_buffer_bytes: LimitArg,
+        max_choice_index: LimitArg,
+        max_tool_calls: LimitArg,
+        max_depth: LimitArg,
+        max_problems: LimitArg,
     ) -> PyResult<Self> {
         let limits = options::limits(
             max_line_bytes,
@@ -212,23 +212,23 @@ impl CaptureParserPy {
         *,
         on_error = "raise",
         allow_truncated = false,
-        max_line_bytes = 67108864,
-        max_buffer_bytes = 268435456,
-        max_choice_index = 1024,
-        max_tool_calls = 1024,
-        max_depth = 128,
-        max_problems = 1000,
+        max_line_bytes = LimitArg(67108864),
+        max_buffer_bytes = LimitArg(268435456),
+        max_choice_index = LimitArg(1024),
+        max_tool_calls = LimitArg(1024),
+        max_depth = LimitArg(128),
+        max_problems = LimitArg(1000),
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         on_error: &str,
         allow_truncated: bool,
-        max_line_bytes: i64,
-        max_buffer_bytes: i64,
-        max_choice_index: i64,
-        max_tool_calls: i64,
-        max_depth: i64,
-        max_problems: i64,
+        max_line_bytes: LimitArg,
+        max_buffer_bytes: LimitArg,
+        max_choice_index: LimitArg,
+        max_tool_calls: LimitArg,
+        max_depth: LimitArg,
+        max_problems: LimitArg,
     ) -> PyResult<Self> {
         let limits = options::limits(
             max_line_bytes,
@@ -297,12 +297,12 @@ impl CaptureParserPy {
     *,
     on_error = "raise",
     allow_truncated = false,
-    max_line_bytes = 67108864,
-    max_buffer_bytes = 268435456,
-    max_choice_index = 1024,
-    max_tool_calls = 1024,
-    max_depth = 128,
-    max_problems = 1000,
+    max_line_bytes = LimitArg(67108864),
+    max_buffer_bytes = LimitArg(268435456),
+    max_choice_index = LimitArg(1024),
+    max_tool_calls = LimitArg(1024),
+    max_depth = LimitArg(128),
+    max_problems = LimitArg(1000),
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn assemble<'py>(
@@ -310,12 +310,12 @@ pub fn assemble<'py>(
     source: PyBackedBytes,
     on_error: &str,
     allow_truncated: bool,
-    max_line_bytes: i64,
-    max_buffer_bytes: i64,
-    max_choice_index: i64,
-    max_tool_calls: i64,
-    max_depth: i64,
-    max_problems: i64,
+    max_line_bytes: LimitArg,
+    max_buffer_bytes: LimitArg,
+    max_choice_index: LimitArg,
+    max_tool_calls: LimitArg,
+    max_depth: LimitArg,
+    max_problems: LimitArg,
 ) -> PyResult<Bound<'py, PyAny>> {
     let limits = options::limits(
         max_line_bytes,

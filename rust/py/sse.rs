@@ -1,10 +1,12 @@
 //! `SseDecoder` and `SseEvent`: the plain WHATWG event-stream layer.
 
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
 
 use crate::sse::{Decoder, LineTooLong, RawEvent};
 
 use super::errors::line_too_long;
+use super::options::{positive, LimitArg};
 
 #[pyclass(
     name = "SseEvent",
@@ -59,14 +61,10 @@ pub struct SseDecoderPy {
 #[pymethods]
 impl SseDecoderPy {
     #[new]
-    #[pyo3(signature = (*, max_line_bytes = 67108864))]
-    fn new(max_line_bytes: i64) -> PyResult<Self> {
-        let limit = usize::try_from(max_line_bytes)
-            .ok()
-            .filter(|v| *v > 0)
-            .ok_or_else(|| {
-                pyo3::exceptions::PyValueError::new_err("max_line_bytes must be a positive integer")
-            })?;
+    #[pyo3(signature = (*, max_line_bytes = LimitArg(67108864)))]
+    fn new(max_line_bytes: LimitArg) -> PyResult<Self> {
+        let limit =
+            usize::try_from(positive("max_line_bytes", max_line_bytes)?).unwrap_or(usize::MAX);
         Ok(SseDecoderPy {
             decoder: Decoder::new(limit),
         })
@@ -74,9 +72,9 @@ impl SseDecoderPy {
 
     /// Events the read completed; an error met after some events is raised by the next call
     /// (the core's delivery rule, see `crate::sse::Decoder`).
-    fn feed(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<Vec<SseEventPy>> {
+    fn feed(&mut self, py: Python<'_>, data: PyBackedBytes) -> PyResult<Vec<SseEventPy>> {
         self.decoder
-            .feed(data, SseEventPy::from_raw)
+            .feed(&data, SseEventPy::from_raw)
             .map_err(|e| raise(py, e))
     }
 
