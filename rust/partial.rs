@@ -1613,6 +1613,51 @@ mod tests {
     }
 
     #[test]
+    fn open_levels_give_ids_counts_keys_and_new_children() {
+        let mut parser = PartialJson::new(8);
+        parser.feed(b"{\"a\": [1, {\"b\": 2}, [3], \"x");
+        let snap = parser.snapshot();
+        let levels: Vec<OpenLevel<'_>> = snap.open_levels().collect();
+        assert_eq!(levels.len(), 2);
+        let (outer, inner) = (levels[0], levels[1]);
+        assert!(outer.is_object() && !inner.is_object());
+        assert_ne!(outer.id(), inner.id());
+        assert_eq!((outer.len(), outer.pending_key()), (0, Some("a")));
+        assert_eq!((inner.len(), inner.pending_key()), (3, None));
+        let rendered = |children: Vec<(Option<&str>, Value)>| -> Vec<String> {
+            children.iter().map(|(_, v)| render(v)).collect()
+        };
+        assert_eq!(rendered(inner.children_from(0)), ["1", "{\"b\":2}", "[3]"]);
+        assert_eq!(rendered(inner.children_from(2)), ["[3]"]);
+        assert!(inner.children_from(3).is_empty() && inner.children_from(9).is_empty());
+        assert_eq!(snap.tail_value(), Some(Value::String("x".into())));
+
+        // The same container keeps its id and grows; a new one at the same depth gets a new id.
+        parser.feed(b"\"], \"c\": {\"d\": 1, \"d\": [");
+        let later = parser.snapshot();
+        let ids: Vec<u64> = later.open_levels().map(OpenLevel::id).collect();
+        assert_eq!(ids.first(), Some(&outer.id()));
+        assert!(!ids.contains(&inner.id()) && ids.len() == 3);
+        let entries: Vec<(Option<&str>, String)> = later
+            .open_levels()
+            .nth(1)
+            .map(|level| level.children_from(0))
+            .unwrap_or_default()
+            .iter()
+            .map(|(k, v)| (*k, render(v)))
+            .collect();
+        assert_eq!(entries, [(Some("d"), "1".to_owned())]);
+        assert_eq!(later.tail_value(), None);
+        assert!(Arc::ptr_eq(snap.reader_memo(), later.reader_memo()));
+        // A clone diverges from here: its ids would collide with the original's new ones.
+        let twin = parser.clone();
+        assert!(!Arc::ptr_eq(
+            twin.snapshot().reader_memo(),
+            later.reader_memo()
+        ));
+    }
+
+    #[test]
     fn types_can_cross_threads() {
         fn assert_send_sync<T: Send + Sync + 'static>() {}
         assert_send_sync::<PartialJson>();
