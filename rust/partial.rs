@@ -27,6 +27,7 @@
 //! surrogate escapes, other invalid UTF-8 and control characters in strings fail, as in jiter.
 //! Nesting deeper than `max_depth` open containers fails too.
 
+use std::any::Any;
 use std::fmt;
 use std::mem;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -34,13 +35,16 @@ use std::sync::{Arc, Mutex, PoisonError};
 use crate::value::{Map, Value};
 
 /// Incremental parser for one partial JSON document.
-#[derive(Clone)]
 pub struct PartialJson {
     /// Open containers allowed at once; one more fails the parser.
     max_depth: usize,
     state: State,
     /// The open containers, outermost first.
-    stack: Vec<Frame>,
+    stack: Vec<Open>,
+    /// The id the next opened container gets.
+    next_id: u64,
+    /// Shared with every snapshot; see [`ReaderMemo`].
+    memo: ReaderMemo,
     /// The top-level value once it is complete.
     root: Option<Node>,
     /// The text of the string value or number being read, shared with snapshots.
@@ -53,9 +57,39 @@ pub struct PartialJson {
 }
 
 /// The value of a [`PartialJson`] at one moment. Cheap to take, keep and clone.
+///
+/// Kept as the parser saw it: the open containers (each with its completed children) and the
+/// value being read inside the innermost one. Readers that convert snapshots into another
+/// representation can then reuse their work on a container's completed children across
+/// snapshots (see [`OpenLevel`] and [`ReaderMemo`]); [`Self::to_value`] closes everything.
 #[derive(Clone, Default)]
 pub struct PartialSnapshot {
-    root: Option<Node>,
+    /// The open containers, outermost first.
+    open: Vec<Open>,
+    /// The value so far inside the innermost open container; with none open, the whole value.
+    tail: Option<Node>,
+    memo: ReaderMemo,
+}
+
+/// A slot for a reader's own state, shared by a parser and all its snapshots (never by a
+/// clone of the parser, which gets a fresh one). A reader may keep here whatever lets it reuse
+/// work between reads of successive snapshots: within one slot, an [`OpenLevel::id`] names
+/// one container, whose first [`OpenLevel::len`] children never change. The core never looks
+/// inside.
+pub type ReaderMemo = Arc<Mutex<Option<Box<dyn Any + Send>>>>;
+
+/// One open container of a [`PartialSnapshot`].
+#[derive(Clone, Copy)]
+pub struct OpenLevel<'a>(&'a Open);
+
+/// An open container as the parser holds it.
+#[derive(Clone)]
+struct Open {
+    /// Unique among the containers of one parser (and its snapshots).
+    id: u64,
+    /// Completed children (array items, or object entries counting repeated keys).
+    len: usize,
+    frame: Frame,
 }
 
 impl PartialJson {
@@ -64,6 +98,8 @@ impl PartialJson {
             max_depth,
             state: State::Value,
             stack: Vec::new(),
+            next_id: 0,
+            memo: ReaderMemo::default(),
             root: None,
             text: Text::default(),
             key: String::new(),
@@ -95,45 +131,26 @@ impl PartialJson {
         self.failed
     }
 
-    /// The value so far, in O(depth): the open containers are closed into new nodes that share
-    /// every completed child and string buffer with the parser.
+    /// The value so far, in O(depth): a copy of the open-container stack that shares every
+    /// completed child and string buffer with the parser.
     pub fn snapshot(&self) -> PartialSnapshot {
         if self.failed {
             return PartialSnapshot::default();
         }
-        let mut open = match self.state {
+        let open_scalar = match self.state {
             State::Str { key: false, .. } => Some(Node::String(self.text.clone())),
             State::Num(num) if num.is_complete() => Some(Node::Number(self.text.clone())),
             _ => None,
         };
-        if self.stack.is_empty() {
-            return PartialSnapshot {
-                root: open.or_else(|| self.root.clone()),
-            };
+        PartialSnapshot {
+            open: self.stack.clone(),
+            tail: if self.stack.is_empty() {
+                open_scalar.or_else(|| self.root.clone())
+            } else {
+                open_scalar
+            },
+            memo: Arc::clone(&self.memo),
         }
-        for frame in self.stack.iter().rev() {
-            let closed = match frame {
-                Frame::Array { items } => {
-                    let mut items = items.clone();
-                    if let Some(item) = open.take() {
-                        items.push(item);
-                    }
-                    Node::Array(items)
-                }
-                Frame::Object { entries, key } => {
-                    let mut entries = entries.clone();
-                    if let (Some(key), Some(value)) = (key, open.take()) {
-                        entries.push(Entry {
-                            key: Arc::clone(key),
-                            value,
-                        });
-                    }
-                    Node::Object(entries)
-                }
-            };
-            open = Some(closed);
-        }
-        PartialSnapshot { root: open }
     }
 
     fn fail(&mut self) {
@@ -143,6 +160,7 @@ impl PartialJson {
         self.root = None;
         self.text = Text::default();
         self.key = String::new();
+        self.memo = ReaderMemo::default();
     }
 
     /// Consume at least one byte from `input[pos..]` (or change state so that the next step
@@ -185,7 +203,7 @@ impl PartialJson {
             }
             State::Colon => Err(Invalid),
             State::AfterValue => {
-                match (self.stack.last(), byte) {
+                match (self.stack.last().map(|open| &open.frame), byte) {
                     (Some(Frame::Array { .. }), b',') => self.state = State::Value,
                     (Some(Frame::Object { .. }), b',') => self.state = State::Key,
                     (Some(Frame::Array { .. }), b']') | (Some(Frame::Object { .. }), b'}') => {
@@ -236,12 +254,14 @@ impl PartialJson {
         if self.stack.len() >= self.max_depth {
             return Err(Invalid);
         }
-        self.stack.push(frame);
+        let id = self.next_id;
+        self.next_id += 1;
+        self.stack.push(Open { id, len: 0, frame });
         Ok(())
     }
 
     fn close(&mut self) -> Result<(), Invalid> {
-        let node = match self.stack.pop().ok_or(Invalid)? {
+        let node = match self.stack.pop().ok_or(Invalid)?.frame {
             Frame::Array { items } => Node::Array(items),
             Frame::Object { entries, .. } => Node::Object(entries),
         };
@@ -250,14 +270,18 @@ impl PartialJson {
 
     fn complete_value(&mut self, node: Node) -> Result<(), Invalid> {
         self.state = State::AfterValue;
-        match self.stack.last_mut() {
-            None => self.root = Some(node),
-            Some(Frame::Array { items }) => items.push(node),
-            Some(Frame::Object { entries, key }) => {
+        let Some(open) = self.stack.last_mut() else {
+            self.root = Some(node);
+            return Ok(());
+        };
+        match &mut open.frame {
+            Frame::Array { items } => items.push(node),
+            Frame::Object { entries, key } => {
                 let key = key.take().ok_or(Invalid)?;
                 entries.push(Entry { key, value: node });
             }
         }
+        open.len += 1;
         Ok(())
     }
 
@@ -409,7 +433,7 @@ impl PartialJson {
 
     fn end_string(&mut self, key: bool) -> Result<(), Invalid> {
         if key {
-            match self.stack.last_mut() {
+            match self.stack.last_mut().map(|open| &mut open.frame) {
                 Some(Frame::Object { key: pending, .. }) => {
                     *pending = Some(Arc::from(self.key.as_str()));
                 }
@@ -476,16 +500,144 @@ impl fmt::Debug for PartialJson {
     }
 }
 
+impl Clone for PartialJson {
+    /// The clone gets a fresh [`ReaderMemo`]: the two parsers diverge from here, and the same
+    /// container id would name different containers in them.
+    fn clone(&self) -> Self {
+        PartialJson {
+            max_depth: self.max_depth,
+            state: self.state,
+            stack: self.stack.clone(),
+            next_id: self.next_id,
+            memo: ReaderMemo::default(),
+            root: self.root.clone(),
+            text: self.text.clone(),
+            key: self.key.clone(),
+            utf8: self.utf8,
+            failed: self.failed,
+        }
+    }
+}
+
 impl PartialSnapshot {
     /// True when [`Self::to_value`] will return a value.
     pub fn has_value(&self) -> bool {
-        self.root.is_some()
+        !self.open.is_empty() || self.tail.is_some()
     }
 
     /// Materialise the value. None if nothing is parseable yet or the parser failed. O(size),
     /// iterative (no recursion proportional to depth).
     pub fn to_value(&self) -> Option<Value> {
-        self.root.as_ref().map(materialise)
+        self.closed().as_ref().map(materialise)
+    }
+
+    /// The open containers, outermost first. With none open, [`Self::tail_value`] is the whole
+    /// value.
+    pub fn open_levels(
+        &self,
+    ) -> impl DoubleEndedIterator<Item = OpenLevel<'_>> + ExactSizeIterator {
+        self.open.iter().map(OpenLevel)
+    }
+
+    /// The value so far inside the innermost open container (an unfinished string or number):
+    /// it belongs after that container's completed children, under its pending key for an
+    /// object. With no container open, the whole value. O(its size).
+    pub fn tail_value(&self) -> Option<Value> {
+        self.tail.as_ref().map(materialise)
+    }
+
+    /// The slot shared with the parser and its other snapshots.
+    pub fn reader_memo(&self) -> &ReaderMemo {
+        &self.memo
+    }
+
+    /// The value as one tree: each open container closed into a new node, innermost first.
+    fn closed(&self) -> Option<Node> {
+        let mut inner = self.tail.clone();
+        for open in self.open.iter().rev() {
+            let closed = match &open.frame {
+                Frame::Array { items } => {
+                    let mut items = items.clone();
+                    if let Some(item) = inner.take() {
+                        items.push(item);
+                    }
+                    Node::Array(items)
+                }
+                Frame::Object { entries, key } => {
+                    let mut entries = entries.clone();
+                    if let (Some(key), Some(value)) = (key, inner.take()) {
+                        entries.push(Entry {
+                            key: Arc::clone(key),
+                            value,
+                        });
+                    }
+                    Node::Object(entries)
+                }
+            };
+            inner = Some(closed);
+        }
+        inner
+    }
+}
+
+impl<'a> OpenLevel<'a> {
+    /// Names this container among all containers of one [`ReaderMemo`].
+    pub fn id(self) -> u64 {
+        self.0.id
+    }
+
+    /// Completed children so far; for an object, entries counting repeated keys.
+    pub fn len(self) -> usize {
+        self.0.len
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0.len == 0
+    }
+
+    pub fn is_object(self) -> bool {
+        matches!(self.0.frame, Frame::Object { .. })
+    }
+
+    /// The key the value inside this object is being read for; None for arrays, and for an
+    /// object with no complete key waiting for its value.
+    pub fn pending_key(self) -> Option<&'a str> {
+        match &self.0.frame {
+            Frame::Object { key, .. } => key.as_deref(),
+            Frame::Array { .. } => None,
+        }
+    }
+
+    /// The completed children from position `start` on, in document order, with their keys
+    /// for an object (a repeated key appears again: the later value wins, in the first
+    /// position). O(len - start) to find them plus the size of the values built.
+    pub fn children_from(self, start: usize) -> Vec<(Option<&'a str>, Value)> {
+        let wanted = self.0.len.saturating_sub(start);
+        let mut out: Vec<(Option<&'a str>, Value)> = match &self.0.frame {
+            Frame::Array { items } => items
+                .iter()
+                .take(wanted)
+                .map(|node| (None, materialise(node)))
+                .collect(),
+            Frame::Object { entries, .. } => entries
+                .iter()
+                .take(wanted)
+                .map(|entry| (Some(&*entry.key), materialise(&entry.value)))
+                .collect(),
+        };
+        // The lists hold the newest child first.
+        out.reverse();
+        out
+    }
+}
+
+impl fmt::Debug for OpenLevel<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenLevel")
+            .field("id", &self.0.id)
+            .field("len", &self.0.len)
+            .field("object", &self.is_object())
+            .finish_non_exhaustive()
     }
 }
 
@@ -1458,6 +1610,51 @@ mod tests {
             early.to_value().as_ref().map(render).as_deref(),
             Some("[\"ab\"]")
         );
+    }
+
+    #[test]
+    fn open_levels_give_ids_counts_keys_and_new_children() {
+        let mut parser = PartialJson::new(8);
+        parser.feed(b"{\"a\": [1, {\"b\": 2}, [3], \"x");
+        let snap = parser.snapshot();
+        let levels: Vec<OpenLevel<'_>> = snap.open_levels().collect();
+        assert_eq!(levels.len(), 2);
+        let (outer, inner) = (levels[0], levels[1]);
+        assert!(outer.is_object() && !inner.is_object());
+        assert_ne!(outer.id(), inner.id());
+        assert_eq!((outer.len(), outer.pending_key()), (0, Some("a")));
+        assert_eq!((inner.len(), inner.pending_key()), (3, None));
+        let rendered = |children: Vec<(Option<&str>, Value)>| -> Vec<String> {
+            children.iter().map(|(_, v)| render(v)).collect()
+        };
+        assert_eq!(rendered(inner.children_from(0)), ["1", "{\"b\":2}", "[3]"]);
+        assert_eq!(rendered(inner.children_from(2)), ["[3]"]);
+        assert!(inner.children_from(3).is_empty() && inner.children_from(9).is_empty());
+        assert_eq!(snap.tail_value(), Some(Value::String("x".into())));
+
+        // The same container keeps its id and grows; a new one at the same depth gets a new id.
+        parser.feed(b"\"], \"c\": {\"d\": 1, \"d\": [");
+        let later = parser.snapshot();
+        let ids: Vec<u64> = later.open_levels().map(OpenLevel::id).collect();
+        assert_eq!(ids.first(), Some(&outer.id()));
+        assert!(!ids.contains(&inner.id()) && ids.len() == 3);
+        let entries: Vec<(Option<&str>, String)> = later
+            .open_levels()
+            .nth(1)
+            .map(|level| level.children_from(0))
+            .unwrap_or_default()
+            .iter()
+            .map(|(k, v)| (*k, render(v)))
+            .collect();
+        assert_eq!(entries, [(Some("d"), "1".to_owned())]);
+        assert_eq!(later.tail_value(), None);
+        assert!(Arc::ptr_eq(snap.reader_memo(), later.reader_memo()));
+        // A clone diverges from here: its ids would collide with the original's new ones.
+        let twin = parser.clone();
+        assert!(!Arc::ptr_eq(
+            twin.snapshot().reader_memo(),
+            later.reader_memo()
+        ));
     }
 
     #[test]

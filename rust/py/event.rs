@@ -7,7 +7,7 @@ use pyo3::types::{PyDict, PyList, PyString};
 use crate::event::{Event, EventKind, Snapshot};
 use crate::value::Value;
 
-use super::convert::{opt_to_py, to_py};
+use super::convert::{opt_to_py, partial_to_py, to_py};
 
 #[pyclass(name = "Event", module = "deltafold", frozen)]
 pub struct EventPy {
@@ -150,8 +150,10 @@ impl EventPy {
 
     #[getter]
     fn parsed_arguments<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let value = self.inner.parsed.as_ref().and_then(|p| p.to_value());
-        opt_to_py(py, value.as_ref())
+        match &self.inner.parsed {
+            Some(snapshot) => partial_to_py(py, snapshot),
+            None => Ok(py.None().into_bound(py)),
+        }
     }
 
     /// Rebuilt from the shared usage history on each read (see `event::UsageSnapshot`).
