@@ -3,9 +3,9 @@
 //! Merge rules are those of DESIGN.md "Merge rules". A chunk is applied entirely or not at all:
 //! [`Assembler::apply`] checks every limit the chunk could exceed before it changes anything.
 
-use std::sync::Arc;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crate::chunk::{ChoiceDelta, Chunk, Content, Extras, Field, ToolCallDelta};
 use crate::event::{Event, EventKind, ListTrail, Snapshot, TextTrail, UsageLog};

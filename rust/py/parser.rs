@@ -74,6 +74,9 @@ pub struct StreamParserPy {
 #[pymethods]
 impl StreamParserPy {
     #[new]
+    #[pyo3(
+        text_signature = "(*, on_error='raise', events=False, partial_arguments=False, allow_truncated=False, max_line_bytes=67108864, max_buffer_bytes=268435456, max_choice_index=1024, max_tool_calls=1024, max_depth=128, max_problems=1000)"
+    )]
     #[pyo3(signature = (
         *,
         on_error = "raise",
@@ -208,6 +211,9 @@ fn completions<'py>(py: Python<'py>, done: Vec<Value>) -> PyResult<Bound<'py, Py
 #[pymethods]
 impl CaptureParserPy {
     #[new]
+    #[pyo3(
+        text_signature = "(*, on_error='raise', allow_truncated=False, max_line_bytes=67108864, max_buffer_bytes=268435456, max_choice_index=1024, max_tool_calls=1024, max_depth=128, max_problems=1000)"
+    )]
     #[pyo3(signature = (
         *,
         on_error = "raise",
@@ -292,6 +298,9 @@ impl CaptureParserPy {
 
 /// Assembles a whole stream held in memory.
 #[pyfunction]
+#[pyo3(
+    text_signature = "(source, *, on_error='raise', allow_truncated=False, max_line_bytes=67108864, max_buffer_bytes=268435456, max_choice_index=1024, max_tool_calls=1024, max_depth=128, max_problems=1000)"
+)]
 #[pyo3(signature = (
     source,
     *,

@@ -61,6 +61,7 @@ pub struct SseDecoderPy {
 #[pymethods]
 impl SseDecoderPy {
     #[new]
+    #[pyo3(text_signature = "(*, max_line_bytes=67108864)")]
     #[pyo3(signature = (*, max_line_bytes = LimitArg(67108864)))]
     fn new(max_line_bytes: LimitArg) -> PyResult<Self> {
         let limit =
