@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
-from typing import Any, Final, Literal, SupportsIndex, final
+from collections.abc import AsyncIterator, Iterator
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final, SupportsIndex, final
 
 import orjson
 
+from deltafold._options import EventOptions, OnError, Options
 from deltafold._reference_json import (
     ORJSON_MAX_DEPTH,
     DeepSyntaxError,
@@ -34,7 +36,14 @@ from deltafold._reference_json import (
     value_position,
 )
 from deltafold._render import to_sse
-from deltafold._source import aiter_reads, aiter_slices, iter_reads, iter_slices
+from deltafold._source import (
+    AsyncSource,
+    Source,
+    aiter_reads,
+    aiter_slices,
+    iter_reads,
+    iter_slices,
+)
 from deltafold.errors import (
     ChunkDecodeError,
     DeltafoldError,
@@ -46,7 +55,11 @@ from deltafold.errors import (
     UnsupportedFormatError,
 )
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 __all__ = [
+    "DEFAULTS",
     "ChunkDecodeError",
     "DeltafoldError",
     "Event",
@@ -67,8 +80,6 @@ __all__ = [
     "to_sse",
 ]
 
-OnError = Literal["raise", "skip", "repair"]
-
 DEFAULT_MAX_LINE_BYTES: Final = 64 << 20
 _RETRY_MAX: Final = 2**64 - 1
 DEFAULT_MAX_BUFFER_BYTES: Final = 256 << 20
@@ -76,6 +87,22 @@ DEFAULT_MAX_CHOICE_INDEX: Final = 1024
 DEFAULT_MAX_TOOL_CALLS: Final = 1024
 DEFAULT_MAX_DEPTH: Final = 128
 DEFAULT_MAX_PROBLEMS: Final = 1000
+#: The default of every keyword option (read-only); ``tests/test_options.py`` checks that they are
+#: the native core's ``deltafold.DEFAULTS``.
+DEFAULTS: Final = MappingProxyType(
+    {
+        "on_error": "raise",
+        "events": False,
+        "partial_arguments": False,
+        "allow_truncated": False,
+        "max_line_bytes": DEFAULT_MAX_LINE_BYTES,
+        "max_buffer_bytes": DEFAULT_MAX_BUFFER_BYTES,
+        "max_choice_index": DEFAULT_MAX_CHOICE_INDEX,
+        "max_tool_calls": DEFAULT_MAX_TOOL_CALLS,
+        "max_depth": DEFAULT_MAX_DEPTH,
+        "max_problems": DEFAULT_MAX_PROBLEMS,
+    }
+)
 # The deepest nesting max_depth may allow: the native core's DEPTH_CEILING (rust/limits.rs).
 MAX_DEPTH_CEILING: Final = 254
 
@@ -2515,7 +2542,7 @@ _aslices = aiter_slices
 
 
 def assemble(
-    source: bytes | str | Iterable[bytes] | Any,
+    source: Source,
     *,
     on_error: OnError = "raise",
     allow_truncated: bool = False,
@@ -2542,7 +2569,7 @@ def assemble(
     return parser.finish()
 
 
-def iter_events(source: Any, **options: Any) -> Iterator[Event]:
+def iter_events(source: Source, **options: Unpack[EventOptions]) -> Iterator[Event]:
     """The events of a stream as it is read, then the pending ``*.done`` events and ``done``.
 
     ``options`` are those of :class:`StreamParser` (``events`` is implied).
@@ -2553,7 +2580,9 @@ def iter_events(source: Any, **options: Any) -> Iterator[Event]:
     yield from parser.finish_events()
 
 
-async def aiter_events(source: AsyncIterable[bytes] | Any, **options: Any) -> AsyncIterator[Event]:
+async def aiter_events(
+    source: AsyncSource, **options: Unpack[EventOptions]
+) -> AsyncIterator[Event]:
     """:func:`iter_events` over an async iterable of reads."""
     parser = StreamParser(events=True, **options)
     async for block in _aslices(source):
@@ -2563,7 +2592,7 @@ async def aiter_events(source: AsyncIterable[bytes] | Any, **options: Any) -> As
         yield event
 
 
-def iter_completions(source: Any, **options: Any) -> Iterator[dict[str, Any]]:
+def iter_completions(source: Source, **options: Unpack[Options]) -> Iterator[dict[str, Any]]:
     """One completion per stream of a capture holding many streams, each ended by ``[DONE]``.
 
     A last stream without ``[DONE]`` is yielded if it has any chunk (subject to the truncation
@@ -2585,7 +2614,7 @@ def iter_completions(source: Any, **options: Any) -> Iterator[dict[str, Any]]:
 
 
 async def aiter_completions(
-    source: AsyncIterable[bytes] | Any, **options: Any
+    source: AsyncSource, **options: Unpack[Options]
 ) -> AsyncIterator[dict[str, Any]]:
     """:func:`iter_completions` over an async iterable of reads."""
     parser = StreamParser(**options)
