@@ -340,16 +340,16 @@ class StreamParser(_Framer):
                 return
         if not self._assembly.chunks and type(chunk) is dict:
             self._refuse_format(_format_of_chunk(chunk), offset, index)
-        events = self._events if self._events_on else None
-        if self._assembly.apply_if_plain(
-            chunk, events, self._partial_arguments, self._max_choice_index, self._max_tool_calls
-        ):
-            return
+        self._apply_chunk(chunk, payload, offset, index)
+
+    def _apply_chunk(self, chunk: Any, payload: bytes, offset: int, index: int) -> None:
+        """Check a parsed chunk and fold it in, or report why it is refused."""
         try:
             self._check(chunk, payload, offset, index)
         except DeltafoldError as error:
             self._report(error)
             return
+        events = self._events if self._events_on else None
         self._assembly.apply(chunk, events, self._partial_arguments)
 
     def _refuse_format(self, format: str | None, offset: int, index: int) -> None:

@@ -135,56 +135,10 @@ class _Framer:
             data = self._drop_rest_of_line(data)
             if not data:
                 return
-        if b"\r" in data:
-            self._frame_any_eol(data)
-        else:
-            self._frame_lf(data)
+        self._frame_lines(data)
 
-    def _frame_lf(self, data: bytes) -> None:
-        """The common case: no CR in this read, so lines are what ``split(b"\\n")`` gives."""
-        lines = data.split(b"\n")
-        tail = lines.pop()
-        partial = self._partial
-        start = self._pos - len(partial)
-        if lines:
-            if partial:
-                lines[0] = bytes(partial) + lines[0]
-                partial.clear()
-            max_line = self._max_line
-            # No line can be longer than the read plus what was held, so most reads skip the
-            # per-line length check.
-            check_length = len(data) + len(lines[0]) > max_line
-            data_start = self._pos
-            values = self._data
-            line = b""
-            try:
-                for line in lines:
-                    if not line:
-                        self._end_event()
-                        start += 1
-                        continue
-                    if check_length and len(line) > max_line:
-                        self._line_too_long(start)
-                    elif line.startswith(b"data:"):
-                        # _data_value, inlined: this is the line of almost every event.
-                        value = line[6:] if line[5:6] == b" " else line[5:]
-                        if values or self._poisoned:
-                            self._more_data(value, start)
-                        else:
-                            self._payload_start = start + len(line) - len(value)
-                            self._data_length = len(value)
-                            values.append(value)
-                    else:
-                        self._field(line, start)
-                    start += len(line) + 1
-            except BaseException:
-                start += len(line) + 1
-                self._stash = data[start - data_start :]
-                self._pos = start
-                raise
-        self._hold(tail, start)
-
-    def _frame_any_eol(self, data: bytes) -> None:
+    def _frame_lines(self, data: bytes) -> None:
+        """Frame the complete lines of a read (any line end) and hold its unterminated end."""
         pieces = _EOL_SPLIT.split(data)  # line, terminator, line, terminator, ..., tail
         tail = pieces.pop()
         partial = self._partial
