@@ -68,6 +68,9 @@ class _PartialSoFar(_Lazy):
 class Event:
     """A per-delta event. Immutable; attributes that do not apply to a type are ``None``.
 
+    Each attribute is a read-only property over a private slot, so assigning or deleting one
+    raises ``AttributeError``, and ``__slots__`` refuses any other name.
+
     ``snapshot``, ``arguments`` and ``parsed_arguments`` may be given as a :class:`_Lazy`, which
     is resolved (once) when the attribute is first read.
     """
@@ -111,30 +114,22 @@ class Event:
         error: Any = None,
         completion: dict[str, Any] | None = None,
     ) -> None:
-        # Immutable from outside: __setattr__ refuses, so the fields are set past it.
-        init = object.__setattr__
-        init(self, "_type", type)
-        init(self, "_choice_index", choice_index)
-        init(self, "_index", index)
-        init(self, "_id", id)
-        init(self, "_name", name)
-        init(self, "_field", field)
-        init(self, "_delta", delta)
-        init(self, "_snapshot", snapshot)
-        init(self, "_content", content)
-        init(self, "_refusal", refusal)
-        init(self, "_arguments", arguments)
-        init(self, "_arguments_delta", arguments_delta)
-        init(self, "_parsed_arguments", parsed_arguments)
-        init(self, "_usage", usage)
-        init(self, "_error", error)
-        init(self, "_completion", completion)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("Event is immutable")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError("Event is immutable")
+        self._type = type
+        self._choice_index = choice_index
+        self._index = index
+        self._id = id
+        self._name = name
+        self._field = field
+        self._delta = delta
+        self._snapshot = snapshot
+        self._content = content
+        self._refusal = refusal
+        self._arguments = arguments
+        self._arguments_delta = arguments_delta
+        self._parsed_arguments = parsed_arguments
+        self._usage = usage
+        self._error = error
+        self._completion = completion
 
     def __reduce_ex__(self, protocol: SupportsIndex) -> Any:
         # Like the native class: not picklable, and copy/deepcopy refuse it the same way (an
@@ -145,7 +140,7 @@ class Event:
         value = getattr(self, slot)
         if isinstance(value, _Lazy):
             value = value.resolve()
-            object.__setattr__(self, slot, value)
+            setattr(self, slot, value)
         return value
 
     @property
