@@ -10,6 +10,7 @@ import deltafold
 import deltafold.reference as reference
 import pytest
 from deltafold import _core
+from support import chunk, delta, sse
 
 LIMITS = (
     "max_line_bytes",
@@ -98,3 +99,37 @@ def test_out_of_range_limit_gives_one_message(option: str) -> None:
     assert len(messages) == 1
     (message,) = messages
     assert message.startswith(f"{option} must be a ") and message.endswith(", not -1")
+
+
+def _limit_error(impl: ModuleType, data: bytes) -> Any:
+    with pytest.raises(impl.LimitExceededError) as caught:
+        impl.assemble(data)
+    return caught.value
+
+
+def test_parsers_without_options_apply_the_defaults(impl: ModuleType) -> None:
+    # The native signatures spell the defaults out again: these run without options and find
+    # the limits DEFAULTS names (max_line_bytes and max_buffer_bytes would take 64 and 256 MiB
+    # of input; SseDecoder's max_line_bytes is checked above).
+    defaults = impl.DEFAULTS
+    top = defaults["max_choice_index"]
+    ok = sse(chunk(delta(index=top, content="x", finish="stop")))
+    assert impl.assemble(ok)["choices"][0]["index"] == top
+    error = _limit_error(impl, sse(chunk(delta(index=top + 1, content="x"))))
+    assert (error.limit, error.maximum) == ("max_choice_index", top)
+
+    calls = defaults["max_tool_calls"]
+    fragment = {"index": calls, "id": "c", "type": "function", "function": {"name": "f"}}
+    error = _limit_error(impl, sse(chunk(delta(tool_calls=[fragment]))))
+    assert (error.limit, error.maximum) == ("max_tool_calls", calls)
+
+    depth = defaults["max_depth"]
+    nested = '{"choices":[],"x":' + "[" * depth + "]" * depth + "}"
+    error = _limit_error(impl, f"data: {nested}\n\ndata: [DONE]\n\n".encode())
+    assert (error.limit, error.maximum) == ("max_depth", depth)
+
+    kept = defaults["max_problems"]
+    parser = impl.StreamParser(on_error="skip")
+    parser.feed(b"data: {\n\n" * (kept + 3) + sse(chunk(delta(content="x", finish="stop"))))
+    parser.finish()
+    assert (len(parser.problems), parser.problems_dropped) == (kept, 3)
