@@ -8,13 +8,14 @@ twin with the same names and results.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from deltafold import _core
 from deltafold._core import Event, SseDecoder, SseEvent, StreamParser, __version__
+from deltafold._options import EventOptions, OnError, Options
 from deltafold._render import to_sse
-from deltafold._source import Source, aiter_slices, iter_reads, iter_slices, whole
+from deltafold._source import AsyncSource, Source, aiter_slices, iter_reads, iter_slices, whole
 from deltafold.errors import (
     ChunkDecodeError,
     DeltafoldError,
@@ -29,13 +30,21 @@ from deltafold.errors import (
 if TYPE_CHECKING:
     from types import ModuleType
 
+    from typing_extensions import Unpack
+
 __all__ = [
+    "DEFAULTS",
+    "AsyncSource",
     "ChunkDecodeError",
     "DeltafoldError",
     "Event",
+    "EventOptions",
     "IncompleteStreamError",
     "LimitExceededError",
+    "OnError",
+    "Options",
     "Problem",
+    "Source",
     "SseDecoder",
     "SseEvent",
     "StreamAPIError",
@@ -51,8 +60,11 @@ __all__ = [
     "to_sse",
 ]
 
+#: The default of every keyword option (read-only), as the native core defines them.
+DEFAULTS = _core.DEFAULTS
 
-def assemble(source: Source, **options: Any) -> dict[str, Any]:
+
+def assemble(source: Source, **options: Unpack[Options]) -> dict[str, Any]:
     """Assemble a whole stream into the ``chat.completion`` dict.
 
     ``source`` may be bytes, str, a file object or an iterable of bytes. Options are those of
@@ -67,7 +79,7 @@ def assemble(source: Source, **options: Any) -> dict[str, Any]:
     return parser.finish()
 
 
-def iter_events(source: Source, **options: Any) -> Iterator[Event]:
+def iter_events(source: Source, **options: Unpack[EventOptions]) -> Iterator[Event]:
     """Yield the per-delta events of a stream, ending with ``done`` (carrying the completion).
 
     Events that came before a bad chunk are yielded before its error is raised.
@@ -78,7 +90,9 @@ def iter_events(source: Source, **options: Any) -> Iterator[Event]:
     yield from parser.finish_events()
 
 
-async def aiter_events(source: AsyncIterable[Any] | Source, **options: Any) -> AsyncIterator[Event]:
+async def aiter_events(
+    source: AsyncSource, **options: Unpack[EventOptions]
+) -> AsyncIterator[Event]:
     """Async twin of :func:`iter_events` (e.g. over httpx's ``aiter_bytes()``)."""
     parser = StreamParser(events=True, **options)
     async for piece in aiter_slices(source):
@@ -88,7 +102,7 @@ async def aiter_events(source: AsyncIterable[Any] | Source, **options: Any) -> A
         yield event
 
 
-def iter_completions(source: Source, **options: Any) -> Iterator[dict[str, Any]]:
+def iter_completions(source: Source, **options: Unpack[Options]) -> Iterator[dict[str, Any]]:
     """Yield one completion per stream of a capture holding many streams back to back.
 
     Lazy for any source: input held in memory is fed in slices, and each completion is
@@ -102,7 +116,7 @@ def iter_completions(source: Source, **options: Any) -> Iterator[dict[str, Any]]
 
 
 async def aiter_completions(
-    source: AsyncIterable[Any] | Source, **options: Any
+    source: AsyncSource, **options: Unpack[Options]
 ) -> AsyncIterator[dict[str, Any]]:
     """Async twin of :func:`iter_completions`."""
     parser = _core.CaptureParser(**options)

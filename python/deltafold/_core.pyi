@@ -4,6 +4,7 @@ This stub is hand-written and checked against the built module by ``mypy.stubtes
 The pure-Python twin :mod:`deltafold.reference` has the same names and gives the same results.
 """
 
+from types import MappingProxyType
 from typing import Any, Literal, TypeAlias, final
 
 from typing_extensions import Self
@@ -13,6 +14,9 @@ from deltafold.errors import Problem
 _OnError: TypeAlias = Literal["raise", "skip", "repair"]
 
 __version__: str
+
+DEFAULTS: MappingProxyType[str, Any]
+"""The default of every keyword option: the ``...`` defaults of the limits below are these."""
 
 @final
 class SseEvent:
@@ -43,7 +47,7 @@ class SseDecoder:
     goes on after that line, so nothing before or after it is lost.
     """
 
-    def __new__(cls, *, max_line_bytes: int = 67108864) -> Self: ...
+    def __new__(cls, *, max_line_bytes: int = ...) -> Self: ...
     def feed(self, data: bytes) -> list[SseEvent]:
         """Decode one read and return the events it completed.
 
@@ -134,12 +138,12 @@ class StreamParser:
         events: bool = False,
         partial_arguments: bool = False,
         allow_truncated: bool = False,
-        max_line_bytes: int = 67108864,
-        max_buffer_bytes: int = 268435456,
-        max_choice_index: int = 1024,
-        max_tool_calls: int = 1024,
-        max_depth: int = 128,
-        max_problems: int = 1000,
+        max_line_bytes: int = ...,
+        max_buffer_bytes: int = ...,
+        max_choice_index: int = ...,
+        max_tool_calls: int = ...,
+        max_depth: int = ...,
+        max_problems: int = ...,
     ) -> Self: ...
     def feed(self, data: bytes) -> list[Event]:
         """Consume one read. Returns the events it produced (``[]`` unless ``events=True``).
@@ -183,12 +187,12 @@ class CaptureParser:
         *,
         on_error: _OnError = "raise",
         allow_truncated: bool = False,
-        max_line_bytes: int = 67108864,
-        max_buffer_bytes: int = 268435456,
-        max_choice_index: int = 1024,
-        max_tool_calls: int = 1024,
-        max_depth: int = 128,
-        max_problems: int = 1000,
+        max_line_bytes: int = ...,
+        max_buffer_bytes: int = ...,
+        max_choice_index: int = ...,
+        max_tool_calls: int = ...,
+        max_depth: int = ...,
+        max_problems: int = ...,
     ) -> Self: ...
     def feed(self, data: bytes) -> list[dict[str, Any]]:
         """Consume one read; returns the completions of the streams it closed. An error met
@@ -205,11 +209,11 @@ def assemble(
     *,
     on_error: _OnError = "raise",
     allow_truncated: bool = False,
-    max_line_bytes: int = 67108864,
-    max_buffer_bytes: int = 268435456,
-    max_choice_index: int = 1024,
-    max_tool_calls: int = 1024,
-    max_depth: int = 128,
-    max_problems: int = 1000,
+    max_line_bytes: int = ...,
+    max_buffer_bytes: int = ...,
+    max_choice_index: int = ...,
+    max_tool_calls: int = ...,
+    max_depth: int = ...,
+    max_problems: int = ...,
 ) -> dict[str, Any]:
     """Assemble a whole stream held in memory."""

@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol, TypeAlias
 
-Source = bytes | bytearray | memoryview | str | Any
+#: One read: bytes, or text (encoded as UTF-8).
+Piece: TypeAlias = "bytes | bytearray | memoryview | str"
+
+
+class Readable(Protocol):
+    """A file object opened in binary or text mode."""
+
+    def read(self, size: int, /) -> bytes | str: ...
+
+
+#: What the whole-stream functions read from: the input in memory, a file object, or an
+#: iterable of reads (e.g. ``response.iter_bytes()``).
+Source: TypeAlias = "Piece | Readable | Iterable[Piece]"
+#: A :data:`Source` or an async iterable of reads (e.g. httpx's ``aiter_bytes()``).
+AsyncSource: TypeAlias = "AsyncIterable[Piece] | Source"
 
 #: Size of each read from a file object.
 READ_SIZE = 1 << 16
@@ -65,7 +79,7 @@ def iter_reads(source: Source) -> Iterator[bytes]:
     )
 
 
-async def aiter_reads(source: AsyncIterable[Any] | Source) -> AsyncIterator[bytes]:
+async def aiter_reads(source: AsyncSource) -> AsyncIterator[bytes]:
     """Like :func:`iter_reads`, also accepting an async iterable of pieces."""
     _reject_response(source)
     if isinstance(source, AsyncIterable):
@@ -87,9 +101,9 @@ def iter_slices(source: Source) -> Iterator[bytes]:
         yield data[start : start + READ_SIZE]
 
 
-async def aiter_slices(source: AsyncIterable[Any] | Source) -> AsyncIterator[bytes]:
+async def aiter_slices(source: AsyncSource) -> AsyncIterator[bytes]:
     """:func:`iter_slices` also accepting an async iterable of pieces."""
-    if whole(source) is None:
+    if isinstance(source, AsyncIterable):
         async for piece in aiter_reads(source):
             yield piece
         return

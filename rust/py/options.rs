@@ -2,7 +2,7 @@
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyInt;
+use pyo3::types::{PyDict, PyInt, PyMappingProxy};
 
 use crate::assemble::Options;
 use crate::limits::{Limits, DEPTH_CEILING};
@@ -22,18 +22,47 @@ pub fn on_error(name: &str) -> PyResult<OnError> {
 /// A limit option: an exact `int` (so a bool is refused: `True` as a byte count is a mistake) of
 /// any size; beyond the i128 range only its sign matters. The twins agree on this
 /// (docs/design.md, twin decisions, row k).
-#[derive(Clone, Copy)]
-pub struct LimitArg(pub i128);
+///
+/// Extraction never fails: a value of the wrong type is kept as its type's name and refused by
+/// the check that knows the option's name, so the message names the option as the reference's
+/// does. `LimitArg(n)` (the function below) builds a valid one, as the signature defaults do.
+#[derive(Clone)]
+pub struct LimitArg {
+    value: i128,
+    wrong_type: Option<String>,
+}
+
+/// A limit option holding `value`; spelled like a tuple struct so signature defaults read
+/// `LimitArg(1024)`.
+#[allow(non_snake_case)]
+pub const fn LimitArg(value: i128) -> LimitArg {
+    LimitArg {
+        value,
+        wrong_type: None,
+    }
+}
+
+impl LimitArg {
+    /// The value, or the `TypeError` naming `option` when it was not an exact int.
+    fn checked(&self, option: &str) -> PyResult<i128> {
+        match &self.wrong_type {
+            Some(kind) => Err(PyTypeError::new_err(format!(
+                "{option} must be an int, not {kind}"
+            ))),
+            None => Ok(self.value),
+        }
+    }
+}
 
 impl<'a, 'py> FromPyObject<'a, 'py> for LimitArg {
     type Error = PyErr;
 
     fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
         if !obj.is_exact_instance_of::<PyInt>() {
-            let kind = obj.get_type().name()?;
-            return Err(PyTypeError::new_err(format!(
-                "a limit must be an int, not {kind}"
-            )));
+            return Ok(LimitArg {
+                value: 0,
+                wrong_type: Some(obj.get_type().name()?.to_string()),
+            });
         }
         match obj.extract::<i128>() {
             Ok(v) => Ok(LimitArg(v)),
@@ -44,13 +73,13 @@ impl<'a, 'py> FromPyObject<'a, 'py> for LimitArg {
 
 /// A limit that must be at least 1; one beyond u64 means no limit in practice, so it saturates.
 pub fn positive(name: &str, value: LimitArg) -> PyResult<u64> {
-    if value.0 <= 0 {
+    let value = value.checked(name)?;
+    if value <= 0 {
         return Err(PyValueError::new_err(format!(
-            "{name} must be a positive integer, not {}",
-            value.0
+            "{name} must be a positive integer, not {value}"
         )));
     }
-    Ok(u64::try_from(value.0).unwrap_or(u64::MAX))
+    Ok(u64::try_from(value).unwrap_or(u64::MAX))
 }
 
 /// Validates limit options.
@@ -61,13 +90,16 @@ pub fn limits(
     max_tool_calls: LimitArg,
     max_depth: LimitArg,
 ) -> PyResult<Limits> {
-    if max_choice_index.0 < 0 {
+    let max_line_bytes = positive("max_line_bytes", max_line_bytes)?;
+    let max_buffer_bytes = positive("max_buffer_bytes", max_buffer_bytes)?;
+    let max_choice_index = max_choice_index.checked("max_choice_index")?;
+    if max_choice_index < 0 {
         return Err(PyValueError::new_err(format!(
-            "max_choice_index must be a non-negative integer, not {}",
-            max_choice_index.0
+            "max_choice_index must be a non-negative integer, not {max_choice_index}"
         )));
     }
-    let max_choice_index = u64::try_from(max_choice_index.0).unwrap_or(u64::MAX);
+    let max_choice_index = u64::try_from(max_choice_index).unwrap_or(u64::MAX);
+    let max_tool_calls = positive("max_tool_calls", max_tool_calls)?;
     let depth = positive("max_depth", max_depth)?;
     if depth > DEPTH_CEILING as u64 {
         return Err(PyValueError::new_err(format!(
@@ -75,12 +107,10 @@ pub fn limits(
         )));
     }
     Ok(Limits {
-        max_line_bytes: usize::try_from(positive("max_line_bytes", max_line_bytes)?)
-            .unwrap_or(usize::MAX),
-        max_buffer_bytes: positive("max_buffer_bytes", max_buffer_bytes)?,
+        max_line_bytes: usize::try_from(max_line_bytes).unwrap_or(usize::MAX),
+        max_buffer_bytes,
         max_choice_index,
-        max_tool_calls: usize::try_from(positive("max_tool_calls", max_tool_calls)?)
-            .unwrap_or(usize::MAX),
+        max_tool_calls: usize::try_from(max_tool_calls).unwrap_or(usize::MAX),
         max_depth: depth as usize,
     })
 }
@@ -88,13 +118,13 @@ pub fn limits(
 /// `max_problems`: how many problems are kept in full (0 keeps none; all are counted).
 /// `max_problems` may be 0 (keep none, count them all); one beyond usize means no limit.
 pub fn max_problems(value: LimitArg) -> PyResult<usize> {
-    if value.0 < 0 {
+    let value = value.checked("max_problems")?;
+    if value < 0 {
         return Err(PyValueError::new_err(format!(
-            "max_problems must be a non-negative integer, not {}",
-            value.0
+            "max_problems must be a non-negative integer, not {value}"
         )));
     }
-    Ok(usize::try_from(value.0).unwrap_or(usize::MAX))
+    Ok(usize::try_from(value).unwrap_or(usize::MAX))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -118,4 +148,30 @@ pub fn config(
         allow_truncated,
         capture,
     })
+}
+
+/// The default of every keyword option, as the read-only mapping `_core.DEFAULTS`: the Python facade and the tests
+/// read them from here instead of repeating the numbers (issue 9). The `#[pyo3(signature)]`
+/// defaults and `_core.pyi` still spell them out; `tests/test_options.py` checks they agree.
+pub fn defaults<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyMappingProxy>> {
+    let config = Config::default();
+    let limits = Limits::default();
+    let on_error = match config.on_error {
+        OnError::Raise => "raise",
+        OnError::Skip => "skip",
+        OnError::Repair => "repair",
+    };
+    let out = PyDict::new(py);
+    out.set_item("on_error", on_error)?;
+    out.set_item("events", config.options.events)?;
+    out.set_item("partial_arguments", config.options.partial_arguments)?;
+    out.set_item("allow_truncated", config.allow_truncated)?;
+    out.set_item("max_line_bytes", limits.max_line_bytes)?;
+    out.set_item("max_buffer_bytes", limits.max_buffer_bytes)?;
+    out.set_item("max_choice_index", limits.max_choice_index)?;
+    out.set_item("max_tool_calls", limits.max_tool_calls)?;
+    out.set_item("max_depth", limits.max_depth)?;
+    out.set_item("max_problems", config.max_problems)?;
+    // Read-only: a caller changing them would change nothing but what the facade reports.
+    Ok(PyMappingProxy::new(py, out.as_mapping()))
 }
