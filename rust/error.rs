@@ -2,10 +2,10 @@
 
 use std::fmt;
 
-use crate::json::JsonError;
+use crate::json::reader::JsonError;
+use crate::json::value::Value;
 use crate::limits::LimitName;
 use crate::sniff::{show, Format};
-use crate::value::Value;
 
 /// Why a payload is not a usable chunk.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,9 +7,9 @@
 
 use std::sync::Arc;
 
-use crate::assemble::merge_usage;
-use crate::partial::PartialSnapshot;
-use crate::value::{Map, Value};
+use crate::formats::chat::assemble::merge_usage;
+use crate::json::partial::PartialSnapshot;
+use crate::json::value::{Map, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {

@@ -15,19 +15,14 @@
 //!
 //! `py/` is the only place that uses pyo3, behind the default `python` feature.
 
-pub mod assemble;
-pub mod chunk;
+pub mod driver;
 pub mod error;
 pub mod event;
+pub mod formats;
+pub mod framing;
 pub mod json;
 pub mod limits;
-pub mod partial;
-pub mod repair;
 pub mod sniff;
-pub mod sse;
-pub mod stream;
-pub mod template;
-pub mod value;
 
 #[cfg(feature = "python")]
 mod py;

@@ -59,11 +59,11 @@ impl Default for Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::assemble::Options;
+    use crate::driver::{ChatStream, Config, OnError};
     use crate::error::ErrorKind;
-    use crate::partial::PartialJson;
-    use crate::stream::{ChatStream, Config, OnError};
-    use crate::value::Value;
+    use crate::formats::chat::assemble::Options;
+    use crate::json::partial::PartialJson;
+    use crate::json::value::Value;
 
     /// The smallest stack a caller may run deltafold on: the default of some C runtimes' (musl)
     /// threads, and what `threading.stack_size(256 * 1024)` gives a Python thread.

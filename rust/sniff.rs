@@ -14,8 +14,8 @@
 use memchr::memmem;
 
 use crate::error::ErrorKind;
-use crate::json;
-use crate::value::Value;
+use crate::json::reader as json;
+use crate::json::value::Value;
 
 /// The most of a non-SSE body kept for the error (a JSON error response must fit to be read).
 pub const HEAD_KEEP: usize = 64 * 1024;

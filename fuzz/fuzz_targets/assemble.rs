@@ -9,8 +9,8 @@ mod split;
 use deltafold::error::StreamError;
 use deltafold::event::Event;
 use deltafold::limits::Limits;
-use deltafold::stream::{ChatStream, Config, OnError};
-use deltafold::value::Value;
+use deltafold::driver::{ChatStream, Config, OnError};
+use deltafold::json::value::Value;
 use libfuzzer_sys::fuzz_target;
 
 /// A raised error as the caller sees it, with the snapshot it would carry as `.partial`.

@@ -5,9 +5,9 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyModule};
 
+use crate::driver::Problem;
 use crate::error::{ErrorKind, StreamError};
-use crate::stream::Problem;
-use crate::value::Value;
+use crate::json::value::Value;
 
 use super::convert::to_py;
 

@@ -4,9 +4,9 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyInt;
 
-use crate::assemble::Options;
+use crate::driver::{Config, OnError};
+use crate::formats::chat::assemble::Options;
 use crate::limits::{Limits, DEPTH_CEILING};
-use crate::stream::{Config, OnError};
 
 pub fn on_error(name: &str) -> PyResult<OnError> {
     match name {

@@ -4,9 +4,9 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyList;
 
+use crate::driver::ChatStream;
 use crate::error::StreamError;
-use crate::stream::ChatStream;
-use crate::value::Value;
+use crate::json::value::Value;
 
 use super::convert::to_py;
 use super::errors::{problem_to_py, to_pyerr, to_pyerr_with};

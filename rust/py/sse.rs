@@ -3,7 +3,7 @@
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 
-use crate::sse::{Decoder, LineTooLong, RawEvent};
+use crate::framing::sse::{Decoder, LineTooLong, RawEvent};
 
 use super::errors::line_too_long;
 use super::options::{positive, LimitArg};
@@ -71,7 +71,7 @@ impl SseDecoderPy {
     }
 
     /// Events the read completed; an error met after some events is raised by the next call
-    /// (the core's delivery rule, see `crate::sse::Decoder`).
+    /// (the core's delivery rule, see `crate::framing::sse::Decoder`).
     fn feed(&mut self, py: Python<'_>, data: PyBackedBytes) -> PyResult<Vec<SseEventPy>> {
         self.decoder
             .feed(&data, SseEventPy::from_raw)

@@ -8,8 +8,8 @@
 use std::borrow::Cow;
 
 use crate::error::DecodeKind;
-use crate::json::{JsonError, Reader};
-use crate::value::{Map, Value};
+use crate::json::reader::{JsonError, Reader};
+use crate::json::value::{Map, Value};
 
 /// A chunk field that may be absent, explicitly null, or set.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -36,7 +36,7 @@ impl<T> Field<T> {
 pub type Str<'a> = Cow<'a, str>;
 
 /// Byte range of a string token in the payload: its opening quote to just after its closing
-/// quote. Recorded for the values [`crate::template`] may re-read in later chunks.
+/// quote. Recorded for the values [`crate::formats::chat::template`] may re-read in later chunks.
 pub type Span = (usize, usize);
 /// Keys the scanner does not know, in order; a duplicate key replaces the earlier value in
 /// place, as in a JSON object. Boxed and absent until used: most chunks have none, and the
@@ -493,7 +493,7 @@ pub fn decode_after<'a>(
     r.end().map_err(syntax)?;
     if object_is_error && chunk.error.is_none() {
         chunk.error = Some(Box::new(
-            crate::json::parse(payload, max_depth).map_err(syntax)?,
+            crate::json::reader::parse(payload, max_depth).map_err(syntax)?,
         ));
     }
     Ok(Decoded { chunk, header_len })

@@ -1,17 +1,17 @@
 //! The chat layer: drives the SSE framer, recognises `[DONE]` and error frames, decodes each
 //! payload and folds it into the assembler, applying the `on_error` policy and the limits.
 
-use crate::assemble::{Assembler, Options};
-use crate::chunk;
 use crate::error::{DecodeKind, ErrorKind, StreamError};
 use crate::event::{Event, EventKind};
-use crate::json::JsonErrorCode;
+use crate::formats::chat::assemble::{Assembler, Options};
+use crate::formats::chat::scan;
+use crate::formats::chat::template::Template;
+use crate::framing::sse::{FeedError, Framer, RawEvent};
+use crate::json::reader::JsonErrorCode;
+use crate::json::repair;
+use crate::json::value::Value;
 use crate::limits::{LimitName, Limits};
-use crate::repair;
 use crate::sniff::{foreign_format, Head};
-use crate::sse::{FeedError, Framer, RawEvent};
-use crate::template::Template;
-use crate::value::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OnError {
@@ -353,7 +353,7 @@ impl Chat {
             return self.report(err, Action::Skipped);
         }
         if ev.event_type == b"error" {
-            let body = crate::json::parse(ev.data, self.config.limits.max_depth)
+            let body = crate::json::reader::parse(ev.data, self.config.limits.max_depth)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(ev.data).into_owned()));
             return self.report(at(ErrorKind::Api { body }), Action::Skipped);
         }
@@ -405,7 +405,7 @@ impl Chat {
             Some(h) => h,
             None => &self.header,
         };
-        let decoded = chunk::decode_after(data, limits.max_depth, known).map_err(|d| match d {
+        let decoded = scan::decode_after(data, limits.max_depth, known).map_err(|d| match d {
             DecodeKind::Syntax(e) if e.code == JsonErrorCode::TooDeep => ErrorKind::Limit {
                 limit: LimitName::Depth,
                 maximum: limits.max_depth as u64,
@@ -496,7 +496,7 @@ impl Chat {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::assemble::Options;
+    use crate::formats::chat::assemble::Options;
 
     fn run(
         config: Config,

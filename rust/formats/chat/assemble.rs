@@ -3,16 +3,16 @@
 //! Merge rules are those of DESIGN.md "Merge rules". A chunk is applied entirely or not at all:
 //! [`Assembler::apply`] checks every limit the chunk could exceed before it changes anything.
 
-use std::sync::Arc;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-use crate::chunk::{ChoiceDelta, Chunk, Content, Extras, Field, ToolCallDelta};
 use crate::event::{Event, EventKind, ListTrail, Snapshot, TextTrail, UsageLog};
+use crate::formats::chat::scan::{ChoiceDelta, Chunk, Content, Extras, Field, ToolCallDelta};
+use crate::formats::chat::template::Slot;
+use crate::json::partial::PartialJson;
+use crate::json::value::{Map, Value};
 use crate::limits::{LimitName, Limits};
-use crate::partial::PartialJson;
-use crate::template::Slot;
-use crate::value::{Map, Value};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
@@ -1231,7 +1231,7 @@ fn merge_audio(old: &mut Map, new: Map) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chunk::decode;
+    use crate::formats::chat::scan::decode;
 
     fn run(payloads: &[&str]) -> Value {
         let mut a = Assembler::new(Options::default(), Limits::default());

@@ -13,9 +13,9 @@
 
 use std::borrow::Cow;
 
-use crate::chunk::{Chunk, Content, Field, Span};
-use crate::json::Reader;
-use crate::value::Value;
+use crate::formats::chat::scan::{Chunk, Content, Field, Span};
+use crate::json::reader::Reader;
+use crate::json::value::Value;
 
 /// Which accumulator the varying string goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,7 +188,7 @@ impl Template {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chunk::decode_after;
+    use crate::formats::chat::scan::decode_after;
 
     fn learn(p: &[u8]) -> Option<Template> {
         let d = decode_after(p, 128, &[]).ok()?;

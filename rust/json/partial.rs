@@ -32,7 +32,7 @@ use std::fmt;
 use std::mem;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::value::{Map, Value};
+use crate::json::value::{Map, Value};
 
 /// Incremental parser for one partial JSON document.
 pub struct PartialJson {

@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 use std::mem;
 
-use crate::value::{Map, Value};
+use crate::json::value::{Map, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JsonErrorCode {
