@@ -9,8 +9,9 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use deltafold::driver::{ChatStream, Config};
+use deltafold::driver::Config;
 use deltafold::formats::chat::assemble::Options;
+use deltafold::formats::chat::ChatStream;
 use deltafold::framing::sse::Framer;
 
 const HEADER: &str = r#"{"id":"chatcmpl-AbCdEfGhIjKlMnOpQrStUvWxYz012","object":"chat.completion.chunk","created":1763524061,"model":"gpt-4o-2024-08-06","service_tier":"default","system_fingerprint":"fp_2682657fcb","choices":"#;

@@ -1,17 +1,17 @@
-//! The chat layer: drives the SSE framer, recognises `[DONE]` and error frames, decodes each
-//! payload and folds it into the assembler, applying the `on_error` policy and the limits.
+//! The driver: runs any format ([`Fold`]) over the SSE framer. Everything here is
+//! format-independent: the `on_error` policy (raise, skip, repair), the problem list, the queue
+//! of events and completions with the error deferred behind them, truncation, captures of many
+//! streams, and the refusal of input that is not an event stream at all.
 
-use crate::error::{DecodeKind, ErrorKind, StreamError};
+use crate::error::{DecodeKind, ErrorClass, ErrorKind, StreamError};
 use crate::event::{Event, EventKind};
-use crate::formats::chat::assemble::{Assembler, Options};
-use crate::formats::chat::scan;
-use crate::formats::chat::template::Template;
+use crate::formats::chat::assemble::Options;
+use crate::formats::Fold;
 use crate::framing::sse::{FeedError, Framer, RawEvent};
-use crate::json::reader::JsonErrorCode;
 use crate::json::repair;
 use crate::json::value::Value;
 use crate::limits::{LimitName, Limits};
-use crate::sniff::{foreign_format, Head};
+use crate::sniff::Head;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OnError {
@@ -38,11 +38,17 @@ impl Action {
     }
 }
 
+/// What a problem is: an error that was not raised, or data after the end of the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    Error(ErrorClass),
+    DataAfterDone,
+}
+
 /// Something that went wrong and was not raised, and what was done about it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Problem {
-    /// The error class that would have been raised, or `DataAfterDone`.
-    pub kind: &'static str,
+    pub kind: ProblemKind,
     pub action: Action,
     pub message: String,
     pub byte_offset: u64,
@@ -55,7 +61,8 @@ pub struct Config {
     pub options: Options,
     pub limits: Limits,
     pub allow_truncated: bool,
-    /// A capture of many streams: `[DONE]` closes one completion and starts the next.
+    /// A capture of many streams: the end of one stream (`[DONE]`) closes one result and
+    /// starts the next.
     pub capture: bool,
     /// Problems kept in full; later ones are only counted (a long stream of data after
     /// `[DONE]` must not grow memory without bound).
@@ -77,13 +84,10 @@ impl Default for Config {
     }
 }
 
-/// Templates kept at once: enough for the usual n of parallel choices.
-const MAX_TEMPLATES: usize = 4;
-
 /// Everything but the framer, so the framer can lend events to it.
-struct Chat {
+struct Core<F> {
     config: Config,
-    assembler: Assembler,
+    fold: F,
     done: bool,
     events_seen: u64,
     data_bytes: u64,
@@ -92,18 +96,12 @@ struct Chat {
     problems_dropped: u64,
     events: Vec<Event>,
     completed: Vec<Value>,
-    /// Header bytes of the last chunk applied (see `chunk::decode_after`).
-    header: Vec<u8>,
-    /// Shapes of recent chunks decoded in full (see `template`), newest first; only without
-    /// events. Several, because with n > 1 choices take turns.
-    templates: Vec<Template>,
-    /// Chunks folded in by a template rather than decoded in full.
-    template_chunks: u64,
 }
 
-pub struct ChatStream {
+/// One stream (or a capture of many) of format `F`, fed read by read.
+pub struct Driver<F> {
     framer: Framer,
-    chat: Chat,
+    core: Core<F>,
     /// An error met after the call that met it had produced events or completions: those are
     /// delivered first and the error is returned by the next call (docs/design.md, "Errors and
     /// limits"). The input of that next call is held, unframed, behind it.
@@ -122,13 +120,13 @@ fn trim(data: &[u8]) -> &[u8] {
     data.get(start..end).unwrap_or_default()
 }
 
-impl ChatStream {
+impl<F: Fold> Driver<F> {
     pub fn new(config: Config) -> Self {
-        ChatStream {
+        Driver {
             framer: Framer::new(config.limits.max_line_bytes),
-            chat: Chat {
+            core: Core {
                 config,
-                assembler: Assembler::new(config.options, config.limits),
+                fold: F::new(config.options, config.limits),
                 done: false,
                 events_seen: 0,
                 data_bytes: 0,
@@ -136,15 +134,16 @@ impl ChatStream {
                 problems_dropped: 0,
                 events: Vec::new(),
                 completed: Vec::new(),
-                header: Vec::new(),
-                templates: Vec::new(),
-                template_chunks: 0,
             },
             deferred: None,
             head: Head::default(),
         }
     }
 
+    /// The format's own state (for what only that format knows, such as its counters).
+    pub fn fold(&self) -> &F {
+        &self.core.fold
+    }
     /// Consumes one read. In raise mode the first error is returned; the rest of the read is
     /// kept, and the next call continues after the offending event. When the read produced
     /// events or completions before the error, this returns Ok so they can be taken, and the
@@ -154,11 +153,11 @@ impl ChatStream {
             self.framer.hold(input);
             return Err(error);
         }
-        if self.chat.events_seen == 0 {
+        if self.core.events_seen == 0 {
             self.head.see(input);
         }
         let result = self.frame(input);
-        if self.chat.events_seen > 0 {
+        if self.core.events_seen > 0 {
             self.head.forget();
         }
         self.settle(result)
@@ -171,7 +170,7 @@ impl ChatStream {
 
     fn settle(&mut self, result: Result<(), StreamError>) -> Result<(), StreamError> {
         match result {
-            Err(error) if !self.chat.events.is_empty() || !self.chat.completed.is_empty() => {
+            Err(error) if !self.core.events.is_empty() || !self.core.completed.is_empty() => {
                 self.deferred = Some(error);
                 Ok(())
             }
@@ -182,8 +181,8 @@ impl ChatStream {
     fn frame(&mut self, input: &[u8]) -> Result<(), StreamError> {
         let mut input = input;
         loop {
-            let chat = &mut self.chat;
-            match self.framer.feed(input, |ev| chat.handle(ev)) {
+            let core = &mut self.core;
+            match self.framer.feed(input, |ev| core.handle(ev)) {
                 Ok(()) => return Ok(()),
                 Err(FeedError::Sink(e)) => return Err(e),
                 Err(FeedError::LineTooLong {
@@ -200,7 +199,7 @@ impl ChatStream {
                         event_index: Some(event_index),
                         payload: None,
                     };
-                    self.chat.report(err, Action::Skipped)?;
+                    self.core.report(err, Action::Skipped)?;
                     input = &[];
                 }
             }
@@ -218,10 +217,10 @@ impl ChatStream {
             return Ok(None);
         }
         let inside_event = self.framer.finish();
-        let chat = &mut self.chat;
-        if chat.events_seen == 0 {
+        let core = &mut self.core;
+        if core.events_seen == 0 {
             // Refused in every mode: no chunk of such an input could be skipped to a result.
-            if let Some(kind) = self.head.not_an_event_stream(chat.config.limits.max_depth) {
+            if let Some(kind) = self.head.not_an_event_stream(core.config.limits.max_depth) {
                 return Err(StreamError {
                     kind,
                     byte_offset: 0,
@@ -230,62 +229,62 @@ impl ChatStream {
                 });
             }
         }
-        if chat.config.capture && !inside_event && chat.assembler.chunks() == 0 {
+        if core.config.capture && !inside_event && core.fold.folded() == 0 {
             return Ok(None);
         }
-        if inside_event || !(chat.done || chat.assembler.all_finished()) {
+        if inside_event || !(core.done || core.fold.complete()) {
             let err = StreamError {
                 kind: ErrorKind::Incomplete { inside_event },
                 byte_offset: self.framer.bytes_seen(),
-                event_index: Some(chat.events_seen),
+                event_index: Some(core.events_seen),
                 payload: None,
             };
-            if chat.config.allow_truncated || chat.config.on_error != OnError::Raise {
-                chat.problem(&err, Action::Ignored);
+            if core.config.allow_truncated || core.config.on_error != OnError::Raise {
+                core.problem(&err, Action::Ignored);
             } else {
                 return Err(err);
             }
         }
-        if chat.config.capture && chat.assembler.chunks() == 0 {
+        if core.config.capture && core.fold.folded() == 0 {
             return Ok(None);
         }
-        if chat.config.options.events {
-            chat.assembler.finish_events(&mut chat.events);
+        if core.config.options.events {
+            core.fold.finish_events(&mut core.events);
             let mut e = Event::new(EventKind::Done, None);
-            e.value = Some(chat.assembler.completion());
-            chat.events.push(e);
+            e.value = Some(core.fold.result());
+            core.events.push(e);
         }
-        Ok(Some(chat.assembler.completion()))
+        Ok(Some(core.fold.result()))
     }
 
     pub fn snapshot(&self) -> Value {
-        self.chat.assembler.completion()
+        self.core.fold.result()
     }
 
     /// Equal versions have equal snapshots (see `Assembler::version`).
     pub fn snapshot_version(&self) -> (u64, u64) {
-        self.chat.assembler.version()
+        self.core.fold.version()
     }
 
     pub fn take_events(&mut self) -> Vec<Event> {
-        std::mem::take(&mut self.chat.events)
+        std::mem::take(&mut self.core.events)
     }
 
     pub fn take_completed(&mut self) -> Vec<Value> {
-        std::mem::take(&mut self.chat.completed)
+        std::mem::take(&mut self.core.completed)
     }
 
     pub fn problems(&self) -> &[Problem] {
-        &self.chat.problems
+        &self.core.problems
     }
 
     /// Problems past `max_problems`, counted but not kept.
     pub fn problems_dropped(&self) -> u64 {
-        self.chat.problems_dropped
+        self.core.problems_dropped
     }
 
     pub fn done(&self) -> bool {
-        self.chat.done
+        self.core.done
     }
 
     pub fn bytes_seen(&self) -> u64 {
@@ -296,17 +295,12 @@ impl ChatStream {
         self.framer.buffered_bytes()
     }
 
-    /// (chunks applied, of which through a template): how often the fast path was taken.
-    pub fn chunk_counts(&self) -> (u64, u64) {
-        (self.chat.assembler.chunks(), self.chat.template_chunks)
-    }
-
     pub fn last_event_id(&self) -> &[u8] {
         self.framer.last_event_id()
     }
 }
 
-impl Chat {
+impl<F: Fold> Core<F> {
     fn handle(&mut self, ev: &RawEvent<'_>) -> Result<(), StreamError> {
         self.events_seen = ev.index + 1;
         let at = |kind| StreamError {
@@ -317,7 +311,7 @@ impl Chat {
         };
         if self.done {
             self.record(|| Problem {
-                kind: "DataAfterDone",
+                kind: ProblemKind::DataAfterDone,
                 action: Action::Ignored,
                 message: "event after [DONE] ignored".to_string(),
                 byte_offset: ev.data_offset,
@@ -332,13 +326,11 @@ impl Chat {
         if data.is_empty() && ev.event_type != b"error" {
             return Ok(());
         }
-        if data == b"[DONE]" {
+        if F::ends_stream(data) {
             if self.config.capture {
-                self.completed.push(self.assembler.completion());
-                self.assembler = Assembler::new(self.config.options, self.config.limits);
+                self.completed.push(self.fold.result());
+                self.fold.next_stream();
                 self.data_bytes = 0;
-                self.header.clear();
-                self.templates.clear();
             } else {
                 self.done = true;
             }
@@ -357,29 +349,15 @@ impl Chat {
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(ev.data).into_owned()));
             return self.report(at(ErrorKind::Api { body }), Action::Skipped);
         }
-        if self.assembler.chunks() == 0 {
-            if let Some(format) =
-                foreign_format(ev.event_type, ev.data, self.config.limits.max_depth)
-            {
-                return Err(at(ErrorKind::UnsupportedFormat { format }));
-            }
-        }
-        for t in &self.templates {
-            if let Some(text) = t.read(ev.data) {
-                if self.assembler.append(t.slot, &text) {
-                    self.template_chunks += 1;
-                    return Ok(());
-                }
-                break;
-            }
-        }
-        match self.apply(ev.data, true) {
+        match self.fold.fold(ev.event_type, ev.data, &mut self.events) {
             Ok(()) => Ok(()),
+            // Raised in every mode: skipping such events would leave a silently empty result.
+            Err(kind @ ErrorKind::UnsupportedFormat { .. }) => Err(at(kind)),
             Err(kind) => {
                 let repairable = matches!(kind, ErrorKind::Decode(DecodeKind::Syntax(_)));
                 if repairable && self.config.on_error == OnError::Repair {
                     if let Some(fixed) = repair::repair(ev.data) {
-                        if self.apply(&fixed, false).is_ok() {
+                        if self.fold.fold_repaired(&fixed, &mut self.events).is_ok() {
                             let mut err = at(kind);
                             err.payload = Some(ev.data.to_vec());
                             self.problem(&err, Action::Repaired);
@@ -394,67 +372,6 @@ impl Chat {
                 self.report(err, Action::Skipped)
             }
         }
-    }
-
-    /// Decodes a payload and folds it in; nothing changes on error. With `reuse_header`, a
-    /// header identical to the last chunk's is skipped rather than read again.
-    fn apply(&mut self, data: &[u8], reuse_header: bool) -> Result<(), ErrorKind> {
-        let limits = self.config.limits;
-        let known: &[u8] = match self.templates.first().and_then(Template::header) {
-            _ if !reuse_header => &[],
-            Some(h) => h,
-            None => &self.header,
-        };
-        let decoded = scan::decode_after(data, limits.max_depth, known).map_err(|d| match d {
-            DecodeKind::Syntax(e) if e.code == JsonErrorCode::TooDeep => ErrorKind::Limit {
-                limit: LimitName::Depth,
-                maximum: limits.max_depth as u64,
-            },
-            other => ErrorKind::Decode(other),
-        })?;
-        let header_len = decoded.header_len;
-        let chunk = decoded.chunk;
-        if let Some(body) = chunk.error {
-            return Err(ErrorKind::Api { body: *body });
-        }
-        // Learned before the chunk is consumed; kept only if it applies. A chunk applied in
-        // full drops every template it could have changed, so no template outlives a change
-        // that re-applying it would undo.
-        let learned = if reuse_header && !self.config.options.events {
-            Template::learn(data, &chunk, header_len)
-        } else {
-            None
-        };
-        self.assembler
-            .apply(chunk, &mut self.events)
-            .map_err(|v| ErrorKind::Limit {
-                limit: v.limit,
-                maximum: v.maximum,
-            })?;
-        let header = header_len.and_then(|n| data.get(..n));
-        self.templates.retain(|t| t.survives(header));
-        if let Some(t) = learned {
-            self.templates.retain(|old| old.slot != t.slot);
-            // Grown one at a time: most streams need one template, not room for four.
-            self.templates.reserve_exact(1);
-            self.templates.insert(0, t);
-            self.templates.truncate(MAX_TEMPLATES);
-        }
-        // The newest template starts with this same header when it survived or was just
-        // learned; only keep a copy of its own when no template holds it (idle parsers are
-        // meant to be small).
-        let covered =
-            header.is_some() && self.templates.first().and_then(Template::header) == header;
-        match header {
-            Some(h) if reuse_header && !covered => {
-                if h != self.header.as_slice() {
-                    self.header.clear();
-                    self.header.extend_from_slice(h);
-                }
-            }
-            _ => self.header = Vec::new(),
-        }
-        Ok(())
     }
 
     /// Raises in raise mode; otherwise records the problem (and an `error` event for in-band
@@ -474,7 +391,7 @@ impl Chat {
 
     fn problem(&mut self, err: &StreamError, action: Action) {
         self.record(|| Problem {
-            kind: err.class_name(),
+            kind: ProblemKind::Error(err.kind.class()),
             action,
             // The position is in the problem's own fields, as in the reference.
             message: err.message(),
@@ -497,6 +414,7 @@ impl Chat {
 mod tests {
     use super::*;
     use crate::formats::chat::assemble::Options;
+    use crate::formats::chat::ChatStream;
 
     fn run(
         config: Config,
@@ -643,8 +561,8 @@ mod tests {
         assert_eq!(
             kinds,
             vec![
-                ("DataAfterDone", Action::Ignored, Some(3)),
-                ("DataAfterDone", Action::Ignored, Some(4))
+                (ProblemKind::DataAfterDone, Action::Ignored, Some(3)),
+                (ProblemKind::DataAfterDone, Action::Ignored, Some(4))
             ]
         );
     }

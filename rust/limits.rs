@@ -59,9 +59,10 @@ impl Default for Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::driver::{ChatStream, Config, OnError};
+    use crate::driver::{Config, OnError};
     use crate::error::ErrorKind;
     use crate::formats::chat::assemble::Options;
+    use crate::formats::chat::ChatStream;
     use crate::json::partial::PartialJson;
     use crate::json::value::Value;
 

@@ -9,7 +9,8 @@ mod split;
 use deltafold::error::StreamError;
 use deltafold::event::Event;
 use deltafold::limits::Limits;
-use deltafold::driver::{ChatStream, Config, OnError};
+use deltafold::driver::{Config, OnError};
+use deltafold::formats::chat::ChatStream;
 use deltafold::json::value::Value;
 use libfuzzer_sys::fuzz_target;
 

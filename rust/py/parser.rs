@@ -4,8 +4,8 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyList;
 
-use crate::driver::ChatStream;
 use crate::error::StreamError;
+use crate::formats::chat::ChatStream;
 use crate::json::value::Value;
 
 use super::convert::to_py;
