@@ -548,6 +548,36 @@ mod tests {
     }
 
     #[test]
+    fn a_template_is_not_taken_when_another_fragment_would_change_the_current_call() {
+        // Found by tests/test_growth_inputs.py: the third chunk has the second's shape, so a
+        // template learned from the second would append its "" to call 0 and leave call 0
+        // current, where decoding it in full makes call 1 current; the fragment without an
+        // index then belongs to call 1.
+        let chunks = [
+            r#"[{"index":0,"id":"a","function":{"name":"f","arguments":""}},{"index":1,"id":"b","function":{"name":"g","arguments":""}}]"#,
+            r#"[{"index":0,"function":{"arguments":":"}},{"index":1,"function":{"arguments":""}}]"#,
+            r#"[{"index":0,"function":{"arguments":""}},{"index":1,"function":{"arguments":""}}]"#,
+            r#"[{"function":{"arguments":":"}}]"#,
+        ];
+        let mut data = Vec::new();
+        for c in chunks {
+            data.extend_from_slice(
+                format!(
+                    "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"tool_calls\":{c}}}}}]}}\n\n"
+                )
+                .as_bytes(),
+            );
+        }
+        data.extend_from_slice(b"data: [DONE]\n\n");
+        let (fast, _) = run(Config::default(), &data, 4096);
+        let (full, _) = run(with_events(), &data, 4096);
+        let fast = fast.ok().flatten();
+        assert_eq!(fast, full.ok().flatten());
+        let text = format!("{fast:?}");
+        assert_eq!(text.matches(r#"String(":")"#).count(), 2, "{text}");
+    }
+
+    #[test]
     fn done_empty_data_and_after_done() {
         let data = b"data:\n\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\ndata:  [DONE] \n\ndata: {\"choices\":[]}\n\ndata: [DONE]\n\n";
         let (out, s) = run(Config::default(), data, 3);

@@ -65,6 +65,15 @@ fn is_plain(chunk: &Chunk<'_>) -> bool {
 fn target(chunk: &Chunk<'_>) -> Option<(Slot, Span)> {
     let mut found: Option<(Slot, Span)> = None;
     let mut others = 0usize;
+    // Every tool-call fragment makes its call the current one (where a later fragment without
+    // an index goes), and a template re-applies only the varying one: a chunk with any other
+    // fragment would leave another call current than decoding it in full does.
+    let fragments: usize = chunk
+        .choices
+        .iter()
+        .filter_map(|c| c.delta.as_ref())
+        .map(|d| d.tool_calls.len())
+        .sum();
     let mut offer = |slot: Slot, span: Option<Span>, text: &str| {
         if let Some(span) = span {
             // An empty string appends nothing whatever it is: it is neither the varying string
@@ -114,6 +123,13 @@ fn target(chunk: &Chunk<'_>) -> Option<(Slot, Span)> {
         }
     }
     if others > 0 {
+        return None;
+    }
+    let fragments_ok = match found {
+        Some((Slot::ToolArguments { .. }, _)) => fragments == 1,
+        _ => fragments == 0,
+    };
+    if !fragments_ok {
         return None;
     }
     found
