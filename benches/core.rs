@@ -116,9 +116,12 @@ fn tool_stream(rng: &mut Rng, fragments: usize) -> String {
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
+    v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
+
+/// A measured case: its name and what it runs over the corpus.
+type Case = (&'static str, fn(&[u8]));
 
 fn main() {
     let mut rng = Rng(0x5eed);
@@ -132,7 +135,6 @@ fn main() {
         })
         .collect();
     let total: usize = streams.iter().map(|(_, s)| s.len()).sum();
-    type Case = (&'static str, fn(&[u8]));
     let cases: [Case; 3] = [
         ("framing only", |data| {
             let mut f = Framer::new(64 << 20);

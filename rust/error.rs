@@ -41,7 +41,7 @@ pub enum ErrorKind {
     Api {
         body: Value,
     },
-    /// Input ended inside an event, or before `[DONE]` / a finish_reason on every choice.
+    /// Input ended inside an event, or before `[DONE]` / a `finish_reason` on every choice.
     Incomplete {
         inside_event: bool,
     },

@@ -234,11 +234,11 @@ impl UsageSnapshot {
             }
             cur = link.prev.as_deref();
         }
-        let mut merged = base.cloned().unwrap_or_default();
+        let mut total = base.cloned().unwrap_or_default();
         for m in merges.into_iter().rev() {
-            merge_usage(&mut merged, m.clone());
+            merge_usage(&mut total, m.clone());
         }
-        merged
+        total
     }
 }
 

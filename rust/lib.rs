@@ -1,4 +1,4 @@
-//! deltafold core: folds streamed LLM responses (today OpenAI Chat Completions SSE) back into
+//! deltafold core: folds streamed LLM responses (today `OpenAI` Chat Completions SSE) back into
 //! the whole result (the `chat.completion`).
 //!
 //! The pipeline, bottom to top; no module is aware of Python:

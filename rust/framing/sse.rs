@@ -96,14 +96,14 @@ impl Block {
     }
 
     /// Applies an `event`, `id` or `retry` field; everything else has no effect here.
-    fn apply_field(&mut self, field: Field, line: &[u8]) {
+    fn apply_field(&mut self, field: LineField, line: &[u8]) {
         match field {
-            Field::Event(at) => {
+            LineField::Event(at) => {
                 self.event_type.clear();
                 self.event_type
                     .extend_from_slice(line.get(at..).unwrap_or_default());
             }
-            Field::Id(at) => {
+            LineField::Id(at) => {
                 let value = line.get(at..).unwrap_or_default();
                 if memchr(0, value).is_none() {
                     self.id_buffer.clear();
@@ -111,12 +111,12 @@ impl Block {
                     self.id_changed = true;
                 }
             }
-            Field::Retry(at) => {
+            LineField::Retry(at) => {
                 if let Some(ms) = parse_retry(line.get(at..).unwrap_or_default()) {
                     self.retry = Some(ms);
                 }
             }
-            Field::Blank | Field::Data(_) | Field::Ignored => {}
+            LineField::Blank | LineField::Data(_) | LineField::Ignored => {}
         }
     }
 
@@ -130,7 +130,7 @@ impl Block {
 
 /// What one complete line means. Offsets are where the field value starts in the line.
 #[derive(Clone, Copy)]
-enum Field {
+enum LineField {
     Blank,
     Data(usize),
     Event(usize),
@@ -141,17 +141,17 @@ enum Field {
 }
 
 #[inline(always)]
-fn classify(line: &[u8]) -> Field {
+fn classify(line: &[u8]) -> LineField {
     // Nearly every line of a chat stream is `data: ...` or blank: test those before searching
     // for the colon.
     if line.starts_with(b"data:") {
-        return Field::Data(value_start(line, 5));
+        return LineField::Data(value_start(line, 5));
     }
     let Some(&first) = line.first() else {
-        return Field::Blank;
+        return LineField::Blank;
     };
     if first == b':' {
-        return Field::Ignored;
+        return LineField::Ignored;
     }
     let (name, value_at) = match memchr(b':', line) {
         Some(colon) => (
@@ -161,11 +161,11 @@ fn classify(line: &[u8]) -> Field {
         None => (line, line.len()),
     };
     match name {
-        b"data" => Field::Data(value_at),
-        b"event" => Field::Event(value_at),
-        b"id" => Field::Id(value_at),
-        b"retry" => Field::Retry(value_at),
-        _ => Field::Ignored,
+        b"data" => LineField::Data(value_at),
+        b"event" => LineField::Event(value_at),
+        b"id" => LineField::Id(value_at),
+        b"retry" => LineField::Retry(value_at),
+        _ => LineField::Ignored,
     }
 }
 
@@ -280,7 +280,7 @@ impl Framer {
     /// Frame one read; `sink` gets every event the read completes, in order. If the sink returns
     /// Err, framing stops right after that event and the rest of `input` is kept inside the
     /// framer, so the next `feed` (even with b"") resumes exactly there.
-    /// On LineTooLong the over-long line is being discarded up to its end (never buffered beyond
+    /// On `LineTooLong` the over-long line is being discarded up to its end (never buffered beyond
     /// the limit) and the event it belonged to will not be dispatched; the rest of the read is
     /// likewise kept so the next `feed` resumes.
     pub fn feed<E>(
@@ -518,7 +518,7 @@ impl Framer {
             };
 
             match classify(line) {
-                Field::Blank => {
+                LineField::Blank => {
                     self.block.publish_id();
                     if self.block.has_data && !self.block.poisoned {
                         let data: &[u8] = match borrowed {
@@ -545,7 +545,7 @@ impl Framer {
                         self.block.reset();
                     }
                 }
-                Field::Data(value_at) => {
+                LineField::Data(value_at) => {
                     let value = line.get(value_at..).unwrap_or_default();
                     if self.block.poisoned {
                         self.block.has_data = true;
@@ -726,7 +726,7 @@ mod tests {
         },
     }
 
-    /// Feeds `reads` in order, resuming after every LineTooLong, then finishes.
+    /// Feeds `reads` in order, resuming after every `LineTooLong`, then finishes.
     fn drive(limit: usize, reads: &[&[u8]]) -> Vec<Outcome> {
         let mut framer = Framer::new(limit);
         let mut outcomes = Vec::new();

@@ -48,7 +48,7 @@ pub struct PartialJson {
     /// The top-level value once it is complete.
     root: Option<Node>,
     /// The text of the string value or number being read, shared with snapshots.
-    text: Text,
+    text: SharedText,
     /// The object key being read; never shared, since snapshots drop unfinished keys.
     key: String,
     /// The start of a multi-byte UTF-8 character cut by the end of a fragment.
@@ -101,7 +101,7 @@ impl PartialJson {
             next_id: 0,
             memo: ReaderMemo::default(),
             root: None,
-            text: Text::default(),
+            text: SharedText::default(),
             key: String::new(),
             utf8: Utf8Tail::default(),
             failed: false,
@@ -117,12 +117,11 @@ impl PartialJson {
         }
         let mut pos = 0;
         while pos < fragment.len() {
-            match self.step(fragment, pos) {
-                Ok(next) => pos = next,
-                Err(Invalid) => {
-                    self.fail();
-                    return;
-                }
+            if let Ok(next) = self.step(fragment, pos) {
+                pos = next;
+            } else {
+                self.fail();
+                return;
             }
         }
     }
@@ -158,7 +157,7 @@ impl PartialJson {
         // A failed parser only answers "no value": release what it held.
         self.stack = Vec::new();
         self.root = None;
-        self.text = Text::default();
+        self.text = SharedText::default();
         self.key = String::new();
         self.memo = ReaderMemo::default();
     }
@@ -207,7 +206,7 @@ impl PartialJson {
                     (Some(Frame::Array { .. }), b',') => self.state = State::Value,
                     (Some(Frame::Object { .. }), b',') => self.state = State::Key,
                     (Some(Frame::Array { .. }), b']') | (Some(Frame::Object { .. }), b'}') => {
-                        self.close()?
+                        self.close()?;
                     }
                     _ => return Err(Invalid),
                 }
@@ -729,7 +728,7 @@ enum Num {
 impl Num {
     /// The state after `byte`, or None when `byte` does not continue the number.
     fn next(self, byte: u8) -> Option<Num> {
-        use Num::*;
+        use Num::{Dot, Exp, ExpDigits, ExpSign, Frac, Int, Minus, Start, Zero};
         Some(match (self, byte) {
             (Start, b'-') => Minus,
             (Start | Minus, b'0') => Zero,
@@ -756,7 +755,7 @@ struct Utf8Tail {
 }
 
 impl Utf8Tail {
-    fn is_empty(&self) -> bool {
+    fn is_empty(self) -> bool {
         self.len == 0
     }
 
@@ -789,8 +788,8 @@ enum Frame {
 enum Node {
     Null,
     Bool(bool),
-    Number(Text),
-    String(Text),
+    Number(SharedText),
+    String(SharedText),
     Array(List<Node>),
     Object(List<Entry>),
 }
@@ -807,7 +806,7 @@ struct Entry {
 /// text arrived in (a list of pieces cost a walk over every fragment on each read: quadratic
 /// for a reader of every event's `parsed_arguments`).
 #[derive(Clone, Default)]
-struct Text {
+struct SharedText {
     buf: Option<Arc<Mutex<String>>>,
     len: usize,
 }
@@ -843,7 +842,7 @@ impl<T: Reclaim> List<T> {
     }
 }
 
-impl Text {
+impl SharedText {
     /// Appends to the shared buffer. Bytes past `len` in it can only come from a clone of the
     /// parser that appended first: then this text continues in a buffer of its own.
     fn append(&mut self, text: &str) {

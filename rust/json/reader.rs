@@ -429,10 +429,9 @@ impl<'a> Reader<'a> {
             match buf.get(special) {
                 Some(b'"') => {
                     self.pos = special + 1;
-                    let s = match String::from_utf8(out) {
-                        Ok(s) => s,
-                        // Every span was validated and escapes produce valid UTF-8.
-                        Err(_) => return self.err(JsonErrorCode::InvalidUtf8),
+                    // Every span was validated and escapes produce valid UTF-8.
+                    let Ok(s) = String::from_utf8(out) else {
+                        return self.err(JsonErrorCode::InvalidUtf8);
                     };
                     return Ok(Cow::Owned(s));
                 }
@@ -453,13 +452,12 @@ impl<'a> Reader<'a> {
                 }
             }
             let rest = buf.get(p..).unwrap_or_default();
-            match memchr::memchr2(b'"', b'\\', rest) {
-                Some(rel) => special = p + rel,
-                None => {
-                    self.pos = buf.len();
-                    self.scratch = out;
-                    return self.err(JsonErrorCode::EofWhileParsing);
-                }
+            if let Some(rel) = memchr::memchr2(b'"', b'\\', rest) {
+                special = p + rel;
+            } else {
+                self.pos = buf.len();
+                self.scratch = out;
+                return self.err(JsonErrorCode::EofWhileParsing);
             }
         }
     }
@@ -531,16 +529,13 @@ impl<'a> Reader<'a> {
         } else {
             (u32::from(hi), p + 4)
         };
-        match char::from_u32(code) {
-            Some(ch) => {
-                let mut tmp = [0u8; 4];
-                out.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
-                Ok(next)
-            }
-            None => {
-                self.pos = p;
-                self.err(JsonErrorCode::InvalidEscape)
-            }
+        if let Some(ch) = char::from_u32(code) {
+            let mut tmp = [0u8; 4];
+            out.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
+            Ok(next)
+        } else {
+            self.pos = p;
+            self.err(JsonErrorCode::InvalidEscape)
         }
     }
 
@@ -804,8 +799,8 @@ mod tests {
     fn agrees_with_serde_json_on_valid_documents() {
         let docs = [
             r#"{"a":[1,2.5,-0,1e3,true,false,null,"x\"y\\z\/\b\f\n\r\t\u00e9\ud83d\ude00"]}"#,
-            r#"  [ ]  "#,
-            r#"{}"#,
+            r"  [ ]  ",
+            r"{}",
             r#""plain""#,
             r#"{"k":{"k":{"k":[{"k":"v"}]}}}"#,
             "\"caf\u{e9} \u{1f600} \u{2028}\"",

@@ -109,18 +109,15 @@ pub fn repair(payload: &[u8]) -> Option<Vec<u8>> {
                 pos += 1;
             }
             b'"' => {
-                match string_end(payload, pos + 1) {
-                    Some(end) => {
-                        out.extend_from_slice(payload.get(pos..end).unwrap_or_default());
-                        pos = end;
-                    }
-                    None => {
-                        // Rule 4: the input ended inside this string.
-                        out.extend_from_slice(payload.get(pos..).unwrap_or_default());
-                        out.push(b'"');
-                        changed = true;
-                        pos = payload.len();
-                    }
+                if let Some(end) = string_end(payload, pos + 1) {
+                    out.extend_from_slice(payload.get(pos..end).unwrap_or_default());
+                    pos = end;
+                } else {
+                    // Rule 4: the input ended inside this string.
+                    out.extend_from_slice(payload.get(pos..).unwrap_or_default());
+                    out.push(b'"');
+                    changed = true;
+                    pos = payload.len();
                 }
                 string_read(&mut stack);
             }
@@ -316,8 +313,8 @@ mod tests {
     #[test]
     fn scalars_are_copied_verbatim() {
         assert_eq!(
-            repaired(r#"[-1.5e+3,true,null,false,}"#).as_deref(),
-            Some(r#"[-1.5e+3,true,null,false]"#)
+            repaired(r"[-1.5e+3,true,null,false,}").as_deref(),
+            Some(r"[-1.5e+3,true,null,false]")
         );
     }
 

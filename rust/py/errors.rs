@@ -36,10 +36,7 @@ pub fn to_pyerr_with(
     err: &StreamError,
     partial: Option<Bound<'_, PyAny>>,
 ) -> PyErr {
-    match build(py, err, partial) {
-        Ok(e) => e,
-        Err(e) => e,
-    }
+    build(py, err, partial).unwrap_or_else(|e| e)
 }
 
 fn build(py: Python<'_>, err: &StreamError, partial: Option<Bound<'_, PyAny>>) -> PyResult<PyErr> {

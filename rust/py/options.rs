@@ -4,8 +4,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyInt;
 
-use crate::driver::{Config, OnError};
-use crate::formats::chat::assemble::Options;
+use crate::driver::OnError;
 use crate::limits::{Limits, DEPTH_CEILING};
 
 pub fn on_error(name: &str) -> PyResult<OnError> {
@@ -95,27 +94,4 @@ pub fn max_problems(value: LimitArg) -> PyResult<usize> {
         )));
     }
     Ok(usize::try_from(value.0).unwrap_or(usize::MAX))
-}
-
-#[allow(clippy::too_many_arguments)]
-pub fn config(
-    on_error_name: &str,
-    events: bool,
-    partial_arguments: bool,
-    allow_truncated: bool,
-    capture: bool,
-    limits: Limits,
-    max_problems: usize,
-) -> PyResult<Config> {
-    Ok(Config {
-        max_problems,
-        on_error: on_error(on_error_name)?,
-        options: Options {
-            events,
-            partial_arguments,
-        },
-        limits,
-        allow_truncated,
-        capture,
-    })
 }

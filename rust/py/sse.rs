@@ -4,6 +4,7 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 
 use crate::framing::sse::{Decoder, LineTooLong, RawEvent};
+use crate::limits::Limits;
 
 use super::errors::line_too_long;
 use super::options::{positive, LimitArg};
@@ -61,7 +62,7 @@ pub struct SseDecoderPy {
 #[pymethods]
 impl SseDecoderPy {
     #[new]
-    #[pyo3(signature = (*, max_line_bytes = LimitArg(67108864)))]
+    #[pyo3(signature = (*, max_line_bytes = LimitArg(Limits::DEFAULT.max_line_bytes as i128)))]
     fn new(max_line_bytes: LimitArg) -> PyResult<Self> {
         let limit =
             usize::try_from(positive("max_line_bytes", max_line_bytes)?).unwrap_or(usize::MAX);

@@ -102,13 +102,13 @@ struct LogprobsState {
 
 /// A text accumulator that, in event mode, also keeps a trail for event snapshots.
 #[derive(Debug, Default)]
-struct Text {
+struct TextAccumulator {
     text: Option<String>,
     trail: TextTrail,
     done: bool,
 }
 
-impl Text {
+impl TextAccumulator {
     fn push(&mut self, piece: &str, events: bool) {
         self.text.get_or_insert_with(String::new).push_str(piece);
         if events && !piece.is_empty() {
@@ -125,11 +125,11 @@ impl Text {
 struct ChoiceState {
     index: u64,
     role: Option<String>,
-    content: Text,
-    refusal: Text,
+    content: TextAccumulator,
+    refusal: TextAccumulator,
     /// Reasoning text per delta key (`reasoning_content`, `reasoning`), for events only; the
     /// text itself lives in `message_extras` like any other string increment.
-    reasoning: Vec<(String, Text)>,
+    reasoning: Vec<(String, TextAccumulator)>,
     tool_calls: ToolCalls,
     current_call: Option<usize>,
     function_call: Option<Box<FunctionCallState>>,
@@ -261,31 +261,30 @@ impl Choices {
     }
 
     fn get_or_insert(&mut self, index: u64) -> &mut ChoiceState {
-        let pos = match self.position(index) {
-            Some(p) => p,
-            None => {
-                if self.items.last().is_some_and(|last| last.index > index) {
-                    self.unsorted = true;
-                }
-                // Most streams have one choice; do not reserve room for four.
-                self.items.reserve_exact(1);
-                self.items.push(ChoiceState {
-                    index,
-                    ..ChoiceState::default()
-                });
-                let pos = self.items.len() - 1;
-                if self.items.len() == SCAN_UP_TO + 1 {
-                    self.by_index = self
-                        .items
-                        .iter()
-                        .enumerate()
-                        .map(|(p, c)| (c.index, p))
-                        .collect();
-                } else if self.items.len() > SCAN_UP_TO {
-                    self.by_index.insert(index, pos);
-                }
-                pos
+        let pos = if let Some(p) = self.position(index) {
+            p
+        } else {
+            if self.items.last().is_some_and(|last| last.index > index) {
+                self.unsorted = true;
             }
+            // Most streams have one choice; do not reserve room for four.
+            self.items.reserve_exact(1);
+            self.items.push(ChoiceState {
+                index,
+                ..ChoiceState::default()
+            });
+            let pos = self.items.len() - 1;
+            if self.items.len() == SCAN_UP_TO + 1 {
+                self.by_index = self
+                    .items
+                    .iter()
+                    .enumerate()
+                    .map(|(p, c)| (c.index, p))
+                    .collect();
+            } else if self.items.len() > SCAN_UP_TO {
+                self.by_index.insert(index, pos);
+            }
+            pos
         };
         &mut self.items[pos]
     }
@@ -349,7 +348,7 @@ impl Assembler {
         self.chunks
     }
 
-    /// True when there is at least one choice and every choice has a finish_reason.
+    /// True when there is at least one choice and every choice has a `finish_reason`.
     pub fn all_finished(&self) -> bool {
         !self.choices.items.is_empty()
             && self.choices.items.iter().all(|c| c.finish_reason.is_some())
@@ -429,18 +428,17 @@ impl Assembler {
             } else {
                 sims.iter().position(|(i, _)| *i == c.index)
             };
-            let slot = match found {
-                Some(slot) => slot,
-                None => {
-                    let state = self.choices.get(c.index);
-                    sims.push((c.index, CallSim::new(state)));
-                    if sims.len() == SCAN_UP_TO + 1 {
-                        sim_of = sims.iter().enumerate().map(|(s, (i, _))| (*i, s)).collect();
-                    } else if sims.len() > SCAN_UP_TO {
-                        sim_of.insert(c.index, sims.len() - 1);
-                    }
-                    sims.len() - 1
+            let slot = if let Some(slot) = found {
+                slot
+            } else {
+                let state = self.choices.get(c.index);
+                sims.push((c.index, CallSim::new(state)));
+                if sims.len() == SCAN_UP_TO + 1 {
+                    sim_of = sims.iter().enumerate().map(|(s, (i, _))| (*i, s)).collect();
+                } else if sims.len() > SCAN_UP_TO {
+                    sim_of.insert(c.index, sims.len() - 1);
                 }
+                sims.len() - 1
             };
             let Some((_, sim)) = sims.get_mut(slot) else {
                 plans.push(Vec::new());
@@ -538,7 +536,7 @@ impl Assembler {
                 if opts.events {
                     f.trail.push(piece.as_ref().into());
                     let mut e = Event::new(EventKind::FunctionArgumentsDelta, ci);
-                    e.name = f.name.clone();
+                    e.name.clone_from(&f.name);
                     e.snapshot = Snapshot::Text(f.trail.clone());
                     e.parsed = f.partial.as_ref().map(PartialJson::snapshot);
                     events.push(e);
@@ -739,12 +737,12 @@ impl ChoiceState {
         if piece.is_empty() {
             return;
         }
-        let pos = match self.reasoning.iter().position(|(f, _)| f == field) {
-            Some(p) => p,
-            None => {
-                self.reasoning.push((field.to_string(), Text::default()));
-                self.reasoning.len() - 1
-            }
+        let pos = if let Some(p) = self.reasoning.iter().position(|(f, _)| f == field) {
+            p
+        } else {
+            self.reasoning
+                .push((field.to_string(), TextAccumulator::default()));
+            self.reasoning.len() - 1
         };
         if let Some((_, text)) = self.reasoning.get_mut(pos) {
             text.push(piece, true);
@@ -807,8 +805,8 @@ impl ChoiceState {
             call.trail.push(piece.as_ref().into());
             let mut e = Event::new(EventKind::ToolArgumentsDelta, Some(choice_index));
             e.index = Some(pos);
-            e.id = call.id.clone();
-            e.name = call.name.clone();
+            e.id.clone_from(&call.id);
+            e.name.clone_from(&call.name);
             e.snapshot = Snapshot::Text(call.trail.clone());
             e.parsed = call.partial.as_ref().map(PartialJson::snapshot);
             events.push(e);
@@ -827,8 +825,8 @@ impl ChoiceState {
             call.done = true;
             let mut e = Event::new(EventKind::ToolArgumentsDone, Some(choice_index));
             e.index = Some(pos);
-            e.id = call.id.clone();
-            e.name = call.name.clone();
+            e.id.clone_from(&call.id);
+            e.name.clone_from(&call.name);
             e.text = Some(call.arguments.clone());
             e.parsed = call.partial.as_ref().map(PartialJson::snapshot);
             events.push(e);
@@ -858,7 +856,7 @@ impl ChoiceState {
             if !text.done {
                 let mut e = Event::new(EventKind::ReasoningDone, ci);
                 e.field = Some(field.clone());
-                e.text = text.text.clone();
+                e.text.clone_from(&text.text);
                 events.push(e);
                 text.done = true;
             }
@@ -873,7 +871,7 @@ impl ChoiceState {
             if !f.done {
                 f.done = true;
                 let mut e = Event::new(EventKind::FunctionArgumentsDone, ci);
-                e.name = f.name.clone();
+                e.name.clone_from(&f.name);
                 e.text = Some(f.arguments.clone());
                 e.parsed = f.partial.as_ref().map(PartialJson::snapshot);
                 events.push(e);
@@ -1057,16 +1055,15 @@ impl<'s> CallSim<'s> {
         } else {
             self.current
         };
-        let (target, pos) = match found {
-            Some(p) => (Target::Existing(p), p),
-            None => {
-                let p = self.len;
-                self.len += 1;
-                if let Some(ix) = f.index {
-                    self.added_wire.insert(ix, p);
-                }
-                (Target::New, p)
+        let (target, pos) = if let Some(p) = found {
+            (Target::Existing(p), p)
+        } else {
+            let p = self.len;
+            self.len += 1;
+            if let Some(ix) = f.index {
+                self.added_wire.insert(ix, p);
             }
+            (Target::New, p)
         };
         if let Some(id) = id {
             if !self.has_id(pos) {

@@ -368,7 +368,7 @@ pub fn decode(payload: &[u8], max_depth: usize) -> R<Chunk<'_>> {
 
 /// A decoded chunk and the length of its header: the bytes from the payload start through
 /// `"choices":`, when only the fixed header keys (id, object, created, model,
-/// system_fingerprint, service_tier) come before `choices` and none of them comes after.
+/// `system_fingerprint`, `service_tier`) come before `choices` and none of them comes after.
 #[derive(Debug)]
 pub struct Decoded<'a> {
     pub chunk: Chunk<'a>,
@@ -467,12 +467,11 @@ pub fn decode_after<'a>(
             "object" => {
                 // A chunk's own `object` is not checked (Azure sends "", Perplexity a "done"
                 // marker), except the one value that announces an error frame.
-                match r.take_string().map_err(syntax)? {
-                    Some(s) => object_is_error = s == "error",
-                    None => {
-                        object_is_error = false;
-                        r.skip_value().map_err(syntax)?
-                    }
+                if let Some(s) = r.take_string().map_err(syntax)? {
+                    object_is_error = s == "error";
+                } else {
+                    object_is_error = false;
+                    r.skip_value().map_err(syntax)?;
                 }
                 Ok(())
             }
@@ -682,7 +681,7 @@ fn retag(e: DecodeKind, field: &'static str, expected: &'static str) -> DecodeKi
             expected,
             pos,
         },
-        other => other,
+        syntax @ DecodeKind::Syntax(_) => syntax,
     }
 }
 
@@ -794,7 +793,7 @@ mod tests {
             Ok(c) => c,
             Err(e) => panic!("{e:?}"),
         };
-        assert_eq!(c.id.set().map(|s| s.as_ref()), Some("c1"));
+        assert_eq!(c.id.set().map(std::convert::AsRef::as_ref), Some("c1"));
         assert!(matches!(c.id, Field::Set(Cow::Borrowed(_))));
         assert_eq!(c.created, Field::Set("17"));
         assert_eq!(c.choices.len(), 1);
@@ -842,7 +841,7 @@ mod tests {
             "choice index"
         );
         assert_eq!(schema_field(r#"{"created":1.5}"#), "created");
-        assert_eq!(schema_field(r#"[1]"#), "the payload");
+        assert_eq!(schema_field(r"[1]"), "the payload");
         assert_eq!(schema_field(r#"{"choices":"x"}"#), "choices");
     }
 
@@ -850,7 +849,7 @@ mod tests {
     fn schema_error_position_is_the_value_start() {
         let p = r#"{"choices":[{"delta":{"content": 5}}]}"#;
         match decode(p.as_bytes(), 128) {
-            Err(DecodeKind::Schema { pos, .. }) => assert_eq!(&p[pos..pos + 1], "5"),
+            Err(DecodeKind::Schema { pos, .. }) => assert_eq!(&p[pos..=pos], "5"),
             other => panic!("{other:?}"),
         }
     }
@@ -864,13 +863,15 @@ mod tests {
         let header = n.map(|n| &a[..n]).unwrap_or_default();
         assert!(header.ends_with(br#""choices":"#));
         let second = decode_after(b, 128, header).ok();
-        let d = second
+        let delta = second
             .as_ref()
             .and_then(|d| d.chunk.choices[0].delta.as_ref());
-        assert!(matches!(d.and_then(|d| d.content.as_ref()), Some(Content::Text(t)) if t == "B"));
+        assert!(
+            matches!(delta.and_then(|d| d.content.as_ref()), Some(Content::Text(t)) if t == "B")
+        );
         assert_eq!(second.as_ref().and_then(|d| d.header_len), n);
         assert!(
-            second.map(|d| d.chunk.id.is_absent()).unwrap_or(false),
+            second.is_some_and(|d| d.chunk.id.is_absent()),
             "header not re-read"
         );
         // A different header is read in full.
@@ -925,8 +926,8 @@ mod tests {
                 .unwrap_or_default();
             let t = d.tool_calls.into_iter().next().unwrap_or_default();
             (
-                t.name.map(|n| n.into_owned()),
-                t.arguments.map(|a| a.into_owned()),
+                t.name.map(std::borrow::Cow::into_owned),
+                t.arguments.map(std::borrow::Cow::into_owned),
             )
         });
         assert_eq!(t, Some((None, Some("x".to_string()))));
@@ -951,7 +952,7 @@ mod tests {
     fn duplicate_keys_last_wins() {
         let c = decode(br#"{"id":"a","id":"b","x":1,"x":2}"#, 128).ok();
         let c = c.unwrap_or_default();
-        assert_eq!(c.id.set().map(|s| s.as_ref()), Some("b"));
+        assert_eq!(c.id.set().map(std::convert::AsRef::as_ref), Some("b"));
         assert_eq!(c.extras.len(), 1);
         assert_eq!(c.extras.get("x"), Some(&Value::Number("2".into())));
     }
@@ -974,9 +975,10 @@ mod tests {
 
     #[test]
     fn many_unknown_keys_stay_linear() {
+        use std::fmt::Write as _;
         let mut p = String::from("{");
         for i in 0..20_000 {
-            p.push_str(&format!("\"k{i}\":{i},"));
+            let _ = write!(p, "\"k{i}\":{i},");
         }
         p.push_str("\"k0\":-1}");
         let c = decode(p.as_bytes(), 128).ok().unwrap_or_default();
