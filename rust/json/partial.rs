@@ -32,6 +32,7 @@ use std::fmt;
 use std::mem;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::json::reader::is_json_whitespace;
 use crate::json::value::{Map, Value};
 
 /// Incremental parser for one partial JSON document.
@@ -181,7 +182,7 @@ impl PartialJson {
                 }
                 Ok(pos + 1)
             }
-            _ if is_whitespace(byte) => Ok(skip_whitespace(input, pos)),
+            _ if is_json_whitespace(byte) => Ok(skip_whitespace(input, pos)),
             State::Value => self.value_start(byte, pos, false),
             State::FirstItem => self.value_start(byte, pos, true),
             State::FirstKey | State::Key => match byte {
@@ -1051,15 +1052,11 @@ fn materialise(root: &Node) -> Value {
     }
 }
 
-fn is_whitespace(byte: u8) -> bool {
-    matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
-}
-
 fn skip_whitespace(input: &[u8], pos: usize) -> usize {
     let rest = input.get(pos..).unwrap_or_default();
     pos + rest
         .iter()
-        .position(|&b| !is_whitespace(b))
+        .position(|&b| !is_json_whitespace(b))
         .unwrap_or(rest.len())
 }
 

@@ -83,9 +83,9 @@ static STOP: [u8; 256] = {
     table
 };
 
-/// Maximal bytes of JSON whitespace.
+/// JSON whitespace (RFC 8259): the one predicate the reader, partial JSON and repair share.
 #[inline]
-fn is_ws(b: u8) -> bool {
+pub fn is_json_whitespace(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
@@ -94,8 +94,6 @@ pub struct Reader<'a> {
     pos: usize,
     depth: usize,
     max_depth: usize,
-    /// Scratch space for strings with escapes; reused so escaped keys do not allocate.
-    scratch: Vec<u8>,
 }
 
 impl<'a> Reader<'a> {
@@ -105,7 +103,6 @@ impl<'a> Reader<'a> {
             pos: 0,
             depth: 0,
             max_depth,
-            scratch: Vec::new(),
         }
     }
 
@@ -131,7 +128,7 @@ impl<'a> Reader<'a> {
     #[inline]
     pub fn peek(&mut self) -> Option<u8> {
         while let Some(&b) = self.buf.get(self.pos) {
-            if is_ws(b) {
+            if is_json_whitespace(b) {
                 self.pos += 1;
             } else {
                 return Some(b);
@@ -413,18 +410,16 @@ impl<'a> Reader<'a> {
     }
 
     /// Slow path: the string has escapes. `first_special` is the offset of the first `\`.
+    /// The string is decoded into a buffer of its own, which becomes the returned `String`: one
+    /// allocation per escaped string (escaped keys included).
     fn read_escaped(&mut self, start: usize, first_special: usize) -> JsonResult<Cow<'a, str>> {
         let buf = self.buf;
-        let mut out = std::mem::take(&mut self.scratch);
-        out.clear();
+        let mut out = Vec::new();
         let mut p = start;
         let mut special = start + first_special;
         loop {
             let span = buf.get(p..special).unwrap_or_default();
-            if let Err(e) = self.check_plain(span, p) {
-                self.scratch = out;
-                return Err(e);
-            }
+            self.check_plain(span, p)?;
             out.extend_from_slice(span);
             match buf.get(special) {
                 Some(b'"') => {
@@ -437,17 +432,10 @@ impl<'a> Reader<'a> {
                 }
                 Some(b'\\') => {
                     self.pos = special;
-                    p = match self.unescape(special + 1, &mut out) {
-                        Ok(next) => next,
-                        Err(e) => {
-                            self.scratch = out;
-                            return Err(e);
-                        }
-                    };
+                    p = self.unescape(special + 1, &mut out)?;
                 }
                 _ => {
                     self.pos = buf.len();
-                    self.scratch = out;
                     return self.err(JsonErrorCode::EofWhileParsing);
                 }
             }
@@ -456,7 +444,6 @@ impl<'a> Reader<'a> {
                 special = p + rel;
             } else {
                 self.pos = buf.len();
-                self.scratch = out;
                 return self.err(JsonErrorCode::EofWhileParsing);
             }
         }

@@ -25,6 +25,8 @@
 
 use memchr::memchr2;
 
+use crate::json::reader::is_json_whitespace;
+
 /// Where an open object is in its `key : value ,` cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ObjectPhase {
@@ -51,10 +53,6 @@ impl Container {
             Container::Object(_) => b'}',
         }
     }
-}
-
-fn is_json_whitespace(byte: u8) -> bool {
-    matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
 }
 
 /// Bytes that end a scalar token (a number, a literal, or any other unquoted run).

@@ -9,10 +9,19 @@ use std::sync::Arc;
 
 use crate::event::{Event, EventKind, ListTrail, Snapshot, TextTrail, UsageLog};
 use crate::formats::chat::scan::{ChoiceDelta, Chunk, Content, Extras, Field, ToolCallDelta};
-use crate::formats::chat::template::Slot;
 use crate::json::partial::PartialJson;
 use crate::json::value::{Map, Value};
 use crate::limits::{LimitName, Limits};
+
+/// One text accumulator of a completion, named so that a template (see `template`) can append
+/// its varying string to it without decoding the chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    Content { choice: u64 },
+    Refusal { choice: u64 },
+    ToolArguments { choice: u64, index: u64 },
+    FunctionArguments { choice: u64 },
+}
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {

@@ -13,18 +13,10 @@
 
 use std::borrow::Cow;
 
+use crate::formats::chat::assemble::Slot;
 use crate::formats::chat::scan::{Chunk, Content, Field, Span};
 use crate::json::reader::Reader;
 use crate::json::value::Value;
-
-/// Which accumulator the varying string goes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Slot {
-    Content { choice: u64 },
-    Refusal { choice: u64 },
-    ToolArguments { choice: u64, index: u64 },
-    FunctionArguments { choice: u64 },
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
