@@ -84,6 +84,13 @@ impl Default for Config {
     }
 }
 
+/// A whole-input run that failed: the error, and the result as it stood before it.
+#[derive(Debug)]
+pub struct Failure {
+    pub error: StreamError,
+    pub partial: Value,
+}
+
 /// Everything but the framer, so the framer can lend events to it.
 struct Core<F> {
     config: Config,
@@ -256,6 +263,35 @@ impl<F: Fold> Driver<F> {
             core.events.push(e);
         }
         Ok(Some(core.fold.result()))
+    }
+
+    /// End of input for a caller that takes no events: an error deferred behind events is
+    /// returned rather than kept for a next call, and the events are dropped. The result is the
+    /// completion, or the snapshot when a capture's last stream had no chunk.
+    pub fn finish_without_events(&mut self) -> Result<Value, StreamError> {
+        loop {
+            match self.finish() {
+                Ok(_) if self.deferred.is_some() => {}
+                Ok(v) => {
+                    self.core.events.clear();
+                    return Ok(v.unwrap_or_else(|| self.snapshot()));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Runs a whole input held in memory. On error, what was produced before it is kept: the
+    /// failure carries the result as it stood.
+    pub fn run_whole(config: Config, data: &[u8]) -> Result<Value, Box<Failure>> {
+        let mut driver = Self::new(config);
+        match driver.feed(data).and_then(|()| driver.finish()) {
+            Ok(v) => Ok(v.unwrap_or_else(|| driver.snapshot())),
+            Err(error) => Err(Box::new(Failure {
+                error,
+                partial: driver.snapshot(),
+            })),
+        }
     }
 
     pub fn snapshot(&self) -> Value {

@@ -143,17 +143,12 @@ impl StreamParserPy {
 
     /// End of input: the assembled completion.
     fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        loop {
-            match self.stream.finish() {
-                // Events this call does not return were produced before an error: raise it.
-                Ok(_) if self.stream.has_deferred_error() => {}
-                Ok(v) => {
-                    self.stream.take_events();
-                    self.partial.clear();
-                    return to_py(py, &v.unwrap_or_else(|| self.stream.snapshot()));
-                }
-                Err(e) => return Err(raise(py, &self.stream, &mut self.partial, &e)),
+        match self.stream.finish_without_events() {
+            Ok(v) => {
+                self.partial.clear();
+                to_py(py, &v)
             }
+            Err(e) => Err(raise(py, &self.stream, &mut self.partial, &e)),
         }
     }
 
@@ -339,14 +334,7 @@ pub fn assemble<'py>(
         capture: false,
         max_problems: options::max_problems(max_problems)?,
     };
-    let run = |data: &[u8]| {
-        let mut stream = ChatStream::new(config);
-        let result = stream.feed(data).and_then(|()| stream.finish());
-        match result {
-            Ok(v) => Ok(v.unwrap_or_else(|| stream.snapshot())),
-            Err(e) => Err(Box::new((e, stream.snapshot()))),
-        }
-    };
+    let run = |data: &[u8]| ChatStream::run_whole(config, data);
     let data: &[u8] = &source;
     let outcome = if data.len() >= DETACH_BYTES {
         py.detach(|| run(data))
@@ -355,9 +343,6 @@ pub fn assemble<'py>(
     };
     match outcome {
         Ok(v) => to_py(py, &v),
-        Err(failure) => {
-            let (e, partial) = *failure;
-            Err(to_pyerr(py, &e, Some(&partial)))
-        }
+        Err(failure) => Err(to_pyerr(py, &failure.error, Some(&failure.partial))),
     }
 }

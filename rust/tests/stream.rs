@@ -435,3 +435,33 @@ fn raise_mode_resumes_after_the_bad_event() {
     };
     assert_eq!(content, Some(Value::string("ab")));
 }
+
+#[test]
+fn finish_without_events_returns_an_error_deferred_behind_events() {
+    let mut s = ChatStream::new(with_events());
+    let mut read = GOOD_A.to_vec();
+    read.extend_from_slice(BAD);
+    assert!(s.feed(&read).is_ok());
+    assert!(s.has_deferred_error());
+    let err = s.finish_without_events().err();
+    assert!(matches!(
+        err.as_ref().map(|e| (&e.kind, e.event_index)),
+        Some((ErrorKind::Decode(_), Some(1)))
+    ));
+}
+
+#[test]
+fn run_whole_keeps_what_was_produced_before_an_error() {
+    let mut data = GOOD_A.to_vec();
+    data.extend_from_slice(BAD);
+    let failure = ChatStream::run_whole(Config::default(), &data).err();
+    let failure = failure.map(|f| (f.error.event_index, format!("{:?}", f.partial)));
+    let (index, partial) = failure.unwrap_or_default();
+    assert_eq!(index, Some(1));
+    assert!(partial.contains(r#"String("a")"#), "{partial}");
+    let mut whole = GOOD_A.to_vec();
+    whole.extend_from_slice(GOOD_B);
+    whole.extend_from_slice(b"data: [DONE]\n\n");
+    let out = ChatStream::run_whole(Config::default(), &whole).ok();
+    assert!(format!("{out:?}").contains(r#"String("ab")"#), "{out:?}");
+}
