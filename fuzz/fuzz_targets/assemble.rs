@@ -1,4 +1,4 @@
-//! The whole chat layer (`stream::ChatStream`): no panic on any bytes, under every `on_error`
+//! The whole chat layer (`formats::chat::ChatStream`, the driver running the chat fold): no panic on any bytes, under every `on_error`
 //! mode and option; the same errors, problems, events and completions whether the stream
 //! arrives whole or in arbitrary reads; `skip`/`repair` never raise; and the template fast
 //! path gives exactly what decoding every chunk in full gives.
@@ -182,7 +182,7 @@ fuzz_target!(|bytes: &[u8]| {
     }
     assert_eq!(whole, split);
     if !config.options.events {
-        // Events turn off the template fast path (rust/template.rs): with them on, every
+        // Events turn off the template fast path (rust/formats/chat/template.rs): with them on, every
         // chunk is decoded in full, so this compares the fast path with the full decoder.
         let mut full_config = config;
         full_config.options.events = true;
