@@ -9,8 +9,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use deltafold::driver::Config;
-use deltafold::formats::chat::assemble::Options;
+use deltafold::driver::{Config, Options};
 use deltafold::formats::chat::ChatStream;
 use deltafold::framing::sse::Framer;
 

@@ -5,7 +5,6 @@
 
 use crate::error::{DecodeKind, ErrorClass, ErrorKind, StreamError};
 use crate::event::{Event, EventKind};
-use crate::formats::chat::assemble::Options;
 use crate::formats::Fold;
 use crate::framing::sse::{FeedError, Framer, RawEvent};
 use crate::json::repair;
@@ -53,6 +52,16 @@ pub struct Problem {
     pub message: String,
     pub byte_offset: u64,
     pub event_index: Option<u64>,
+}
+
+/// What a format produces besides its result; the same for every format.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Per-delta events.
+    pub events: bool,
+    /// A partial-JSON view of tool-call arguments on their events (implies `events` in the
+    /// Python API).
+    pub partial_arguments: bool,
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -65,9 +65,9 @@ impl Default for Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::driver::Options;
     use crate::driver::{Config, OnError};
     use crate::error::ErrorKind;
-    use crate::formats::chat::assemble::Options;
     use crate::formats::chat::ChatStream;
     use crate::json::partial::PartialJson;
     use crate::json::value::Value;

@@ -6,10 +6,10 @@
 
 mod split;
 
-use deltafold::error::StreamError;
+use deltafold::error::{ErrorClass, StreamError};
 use deltafold::event::Event;
 use deltafold::limits::Limits;
-use deltafold::driver::{Config, OnError};
+use deltafold::driver::{Config, OnError, ProblemKind};
 use deltafold::formats::chat::ChatStream;
 use deltafold::json::value::Value;
 use libfuzzer_sys::fuzz_target;
@@ -17,7 +17,7 @@ use libfuzzer_sys::fuzz_target;
 /// A raised error as the caller sees it, with the snapshot it would carry as `.partial`.
 #[derive(Debug, PartialEq)]
 struct Raised {
-    class: &'static str,
+    class: ErrorClass,
     message: String,
     byte_offset: u64,
     event_index: Option<u64>,
@@ -27,7 +27,7 @@ struct Raised {
 impl Raised {
     fn of(error: &StreamError, stream: &ChatStream) -> Raised {
         Raised {
-            class: error.class_name(),
+            class: error.kind.class(),
             message: error.to_string(),
             byte_offset: error.byte_offset,
             event_index: error.event_index,
@@ -72,7 +72,7 @@ struct Run {
     events: Vec<EventSummary>,
     finished: Result<Option<Value>, Raised>,
     completed: Vec<Value>,
-    problems: Vec<(&'static str, &'static str, String, u64, Option<u64>)>,
+    problems: Vec<(ProblemKind, &'static str, String, u64, Option<u64>)>,
     done: bool,
     bytes_seen: u64,
 }

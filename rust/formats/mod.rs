@@ -2,9 +2,9 @@
 //! result. The driver ([`crate::driver::Driver`]) runs any of them; adding a format means
 //! adding its folder, implementing [`Fold`] and naming it here.
 
+use crate::driver::Options;
 use crate::error::ErrorKind;
 use crate::event::Event;
-use crate::formats::chat::assemble::Options;
 use crate::json::value::Value;
 use crate::limits::Limits;
 

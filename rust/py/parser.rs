@@ -4,9 +4,8 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyList;
 
-use crate::driver::{Config, DEFAULT_MAX_PROBLEMS};
+use crate::driver::{Config, Options, DEFAULT_MAX_PROBLEMS};
 use crate::error::StreamError;
-use crate::formats::chat::assemble::Options;
 use crate::formats::chat::ChatStream;
 use crate::json::value::Value;
 use crate::limits::Limits;

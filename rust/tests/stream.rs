@@ -1,9 +1,8 @@
 //! Chat Completions streams through the driver: recorded streams, the template fast path
 //! against full decoding, `on_error` modes, limits at their edges, deferred errors, captures.
 
-use deltafold::driver::{Action, Config, OnError, ProblemKind};
+use deltafold::driver::{Action, Config, OnError, Options, ProblemKind};
 use deltafold::error::{ErrorKind, StreamError};
-use deltafold::formats::chat::assemble::Options;
 use deltafold::formats::chat::ChatStream;
 use deltafold::json::value::Value;
 use deltafold::limits::{LimitName, Limits};

@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::driver::Options;
 use crate::event::{Event, EventKind, ListTrail, Snapshot, TextTrail, UsageLog};
 use crate::formats::chat::scan::{ChoiceDelta, Chunk, Content, Extras, Field, ToolCallDelta};
 use crate::json::partial::PartialJson;
@@ -21,12 +22,6 @@ pub enum Slot {
     Refusal { choice: u64 },
     ToolArguments { choice: u64, index: u64 },
     FunctionArguments { choice: u64 },
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Options {
-    pub events: bool,
-    pub partial_arguments: bool,
 }
 
 /// A limit a chunk would exceed, with the payload position of the offending value.

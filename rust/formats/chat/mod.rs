@@ -14,7 +14,8 @@ use crate::json::value::Value;
 use crate::limits::{LimitName, Limits};
 use crate::sniff::foreign_format;
 
-use assemble::{Assembler, Options};
+use crate::driver::Options;
+use assemble::Assembler;
 use template::Template;
 
 /// A Chat Completions stream, fed read by read.
