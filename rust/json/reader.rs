@@ -195,7 +195,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Next key of an object opened by [`begin_object`], or `None` after consuming the `}`.
+    /// Next key of an object opened by [`Self::begin_object`], or `None` after consuming the `}`.
     /// `first` tracks whether a comma is due; start it at true.
     pub fn next_key(&mut self, first: &mut bool) -> JsonResult<Option<Cow<'a, str>>> {
         let b = self.peek_or_eof()?;
@@ -224,7 +224,7 @@ impl<'a> Reader<'a> {
         Ok(Some(key))
     }
 
-    /// True if another element follows in an array opened by [`begin_array`]; false after
+    /// True if another element follows in an array opened by [`Self::begin_array`]; false after
     /// consuming the `]`.
     pub fn next_element(&mut self, first: &mut bool) -> JsonResult<bool> {
         let b = self.peek_or_eof()?;
@@ -655,7 +655,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Validates and skips any value without building it. Iterative, like [`read_value`].
+    /// Validates and skips any value without building it. Iterative, like [`Self::read_value`].
     pub fn skip_value(&mut self) -> JsonResult<()> {
         // The open containers, innermost last: true for an object.
         let mut open: Vec<bool> = Vec::new();

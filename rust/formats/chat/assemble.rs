@@ -602,7 +602,7 @@ impl Assembler {
         }
     }
 
-    /// Appends the varying string of a chunk that matched a [`Template`]: the whole effect
+    /// Appends the varying string of a chunk that matched a [`Template`](super::template::Template): the whole effect
     /// of such a chunk. False (and nothing changed) if the slot does not exist.
     pub fn append(&mut self, slot: Slot, text: &str) -> bool {
         let choice = match slot {
