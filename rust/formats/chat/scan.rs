@@ -393,28 +393,12 @@ pub fn decode_after<'a>(
 ) -> R<Decoded<'a>> {
     let mut r = Reader::new(payload, max_depth);
     let mut chunk = Chunk::default();
-    let mut first = true;
-    let mut resumed_key: Option<Str<'a>> = None;
-    if !known_header.is_empty() && payload.starts_with(known_header) {
-        r.resume_in_object(known_header.len());
-        first = false;
-        resumed_key = Some(Cow::Borrowed("choices"));
-    } else {
-        let pos = {
-            r.peek();
-            r.pos()
-        };
-        if !r.begin_object().map_err(syntax)? {
-            r.skip_value().map_err(syntax)?;
-            r.end().map_err(syntax)?;
-            return schema("the payload", "a JSON object", pos);
-        }
-    }
+    let resumed = open(&mut r, payload, known_header)?;
+    let mut first = !resumed;
+    let mut resumed_key: Option<Str<'a>> = resumed.then_some(Cow::Borrowed("choices"));
     let mut pending = Pending::default();
     let mut object_is_error = false;
-    let mut header_len = None;
-    let mut header_only = true;
-    let mut seen_choices = false;
+    let mut header = HeaderEnd::default();
     loop {
         let key = match resumed_key.take() {
             Some(k) => k,
@@ -423,69 +407,8 @@ pub fn decode_after<'a>(
                 None => break,
             },
         };
-        if key == "choices" {
-            if header_only && !seen_choices {
-                header_len = Some(r.pos());
-            }
-            seen_choices = true;
-        } else if is_header_key(&key) {
-            if seen_choices {
-                header_len = None;
-            }
-        } else if !seen_choices {
-            header_only = false;
-        }
-        let outcome: R<()> = match key.as_ref() {
-            "id" => string_or_null(&mut r, "id").map(|v| chunk.id = v),
-            "model" => string_or_null(&mut r, "model").map(|v| chunk.model = v),
-            "created" => created(&mut r).map(|v| chunk.created = v),
-            "system_fingerprint" => {
-                string_or_null(&mut r, "system_fingerprint").map(|v| chunk.system_fingerprint = v)
-            }
-            "service_tier" => {
-                string_or_null(&mut r, "service_tier").map(|v| chunk.service_tier = v)
-            }
-            "choices" => choices(&mut r).map(|v| chunk.choices = v),
-            "usage" => map_or_null(&mut r, "usage").map(|v| {
-                chunk.usage = match v {
-                    Field::Set(m) => Field::Set(Box::new(m)),
-                    Field::Null => Field::Null,
-                    Field::Absent => Field::Absent,
-                }
-            }),
-            "obfuscation" => {
-                let at = value_start(&mut r);
-                let is_string = r.take_string().map_err(syntax)?.is_some();
-                chunk.obfuscation_span = if is_string {
-                    Some((at, r.pos()))
-                } else {
-                    r.skip_value().map_err(syntax)?;
-                    None
-                };
-                Ok(())
-            }
-            "object" => {
-                // A chunk's own `object` is not checked (Azure sends "", Perplexity a "done"
-                // marker), except the one value that announces an error frame.
-                if let Some(s) = r.take_string().map_err(syntax)? {
-                    object_is_error = s == "error";
-                } else {
-                    object_is_error = false;
-                    r.skip_value().map_err(syntax)?;
-                }
-                Ok(())
-            }
-            "error" => {
-                let v = r.read_value().map_err(syntax)?;
-                chunk.error = if v.is_null() { None } else { Some(Box::new(v)) };
-                Ok(())
-            }
-            _ => {
-                let v = r.read_value().map_err(syntax)?;
-                add_extra(&mut chunk.extras, key.clone(), v);
-                Ok(())
-            }
-        };
+        header.see(&key, r.pos());
+        let outcome = top_level_value(&mut r, &mut chunk, &key, &mut object_is_error);
         pending.note(&key, outcome)?;
     }
     pending.finish()?;
@@ -495,7 +418,124 @@ pub fn decode_after<'a>(
             crate::json::reader::parse(payload, max_depth).map_err(syntax)?,
         ));
     }
-    Ok(Decoded { chunk, header_len })
+    Ok(Decoded {
+        chunk,
+        header_len: header.len,
+    })
+}
+
+/// Opens the payload's object, or resumes inside it after `known_header` when the payload
+/// starts with it; returns whether it resumed (the next key is then `choices`).
+fn open(r: &mut Reader<'_>, payload: &[u8], known_header: &[u8]) -> R<bool> {
+    if !known_header.is_empty() && payload.starts_with(known_header) {
+        r.resume_in_object(known_header.len());
+        return Ok(true);
+    }
+    let pos = {
+        r.peek();
+        r.pos()
+    };
+    if !r.begin_object().map_err(syntax)? {
+        r.skip_value().map_err(syntax)?;
+        r.end().map_err(syntax)?;
+        return schema("the payload", "a JSON object", pos);
+    }
+    Ok(false)
+}
+
+/// Where the header ends (see [`Decoded`]), followed key by key.
+struct HeaderEnd {
+    len: Option<usize>,
+    /// Only header keys so far before `choices`.
+    header_only: bool,
+    seen_choices: bool,
+}
+
+impl Default for HeaderEnd {
+    fn default() -> Self {
+        HeaderEnd {
+            len: None,
+            header_only: true,
+            seen_choices: false,
+        }
+    }
+}
+
+impl HeaderEnd {
+    /// `pos` is the reader's position after `key`.
+    fn see(&mut self, key: &str, pos: usize) {
+        if key == "choices" {
+            if self.header_only && !self.seen_choices {
+                self.len = Some(pos);
+            }
+            self.seen_choices = true;
+        } else if is_header_key(key) {
+            if self.seen_choices {
+                self.len = None;
+            }
+        } else if !self.seen_choices {
+            self.header_only = false;
+        }
+    }
+}
+
+/// Reads the value of one top-level `key` into `chunk`. A chunk whose `object` is `"error"`
+/// is an error frame (`object_is_error`).
+fn top_level_value<'a>(
+    r: &mut Reader<'a>,
+    chunk: &mut Chunk<'a>,
+    key: &Str<'a>,
+    object_is_error: &mut bool,
+) -> R<()> {
+    match key.as_ref() {
+        "id" => string_or_null(r, "id").map(|v| chunk.id = v),
+        "model" => string_or_null(r, "model").map(|v| chunk.model = v),
+        "created" => created(r).map(|v| chunk.created = v),
+        "system_fingerprint" => {
+            string_or_null(r, "system_fingerprint").map(|v| chunk.system_fingerprint = v)
+        }
+        "service_tier" => string_or_null(r, "service_tier").map(|v| chunk.service_tier = v),
+        "choices" => choices(r).map(|v| chunk.choices = v),
+        "usage" => map_or_null(r, "usage").map(|v| {
+            chunk.usage = match v {
+                Field::Set(m) => Field::Set(Box::new(m)),
+                Field::Null => Field::Null,
+                Field::Absent => Field::Absent,
+            }
+        }),
+        "obfuscation" => {
+            let at = value_start(r);
+            let is_string = r.take_string().map_err(syntax)?.is_some();
+            chunk.obfuscation_span = if is_string {
+                Some((at, r.pos()))
+            } else {
+                r.skip_value().map_err(syntax)?;
+                None
+            };
+            Ok(())
+        }
+        "object" => {
+            // A chunk's own `object` is not checked (Azure sends "", Perplexity a "done"
+            // marker), except the one value that announces an error frame.
+            if let Some(s) = r.take_string().map_err(syntax)? {
+                *object_is_error = s == "error";
+            } else {
+                *object_is_error = false;
+                r.skip_value().map_err(syntax)?;
+            }
+            Ok(())
+        }
+        "error" => {
+            let v = r.read_value().map_err(syntax)?;
+            chunk.error = if v.is_null() { None } else { Some(Box::new(v)) };
+            Ok(())
+        }
+        _ => {
+            let v = r.read_value().map_err(syntax)?;
+            add_extra(&mut chunk.extras, key.clone(), v);
+            Ok(())
+        }
+    }
 }
 
 fn created<'a>(r: &mut Reader<'a>) -> R<Field<&'a str>> {
