@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use crate::driver::Options;
 use crate::event::{Event, EventKind, ListTrail, Snapshot, TextTrail, UsageLog};
-use crate::formats::chat::scan::{ChoiceDelta, Chunk, Content, Extras, Field, ToolCallDelta};
+use crate::formats::chat::scan::{
+    ChoiceDelta, Chunk, Content, Delta, Extras, Field, FunctionCallDelta, Logprobs, ToolCallDelta,
+};
 use crate::json::partial::PartialJson;
 use crate::json::value::{Map, Value};
 use crate::limits::{LimitName, Limits};
@@ -489,104 +491,10 @@ impl Assembler {
         let state = self.choices.get_or_insert(c.index);
         let ci = Some(c.index);
         if let Some(delta) = c.delta {
-            if let Some(role) = delta.role {
-                if state.role.is_none() && !role.is_empty() {
-                    state.role = Some(role.into_owned());
-                }
-            }
-            let mut thinking = String::new();
-            match delta.content {
-                Some(Content::Text(s)) => state.push_content(&s, opts, events),
-                Some(Content::Parts(parts)) => {
-                    let text = split_parts(&parts, &mut thinking);
-                    if let Some(text) = text {
-                        state.push_content(&text, opts, events);
-                    }
-                }
-                None => {}
-            }
-            if let Some(r) = delta.refusal {
-                state.refusal.push(&r, opts.events);
-                if opts.events && !r.is_empty() {
-                    let mut e = Event::new(EventKind::RefusalDelta, ci);
-                    e.snapshot = Snapshot::Text(state.refusal.trail.clone());
-                    events.push(e);
-                }
-            }
-            if !thinking.is_empty() {
-                state.push_increment("reasoning_content", Value::String(thinking), opts, events);
-            }
-            state.apply_extras(delta.extras, opts, events);
-            for (frag, target) in delta.tool_calls.into_iter().zip(targets) {
-                state.apply_tool_call(frag, *target, opts, max_depth, events);
-            }
-            if let Some(fc) = delta.function_call {
-                if !state.ordered_function_call {
-                    state.ordered_function_call = true;
-                    state.message_order.push(MessageKey::FunctionCall);
-                }
-                let f = state.function_call.get_or_insert_with(|| {
-                    Box::new(FunctionCallState {
-                        partial: opts.partial_arguments.then(|| PartialJson::new(max_depth)),
-                        ..FunctionCallState::default()
-                    })
-                });
-                first_non_empty_shared(&mut f.name, fc.name);
-                let piece = fc.arguments.unwrap_or_default();
-                f.arguments.push_str(&piece);
-                if let Some(p) = f.partial.as_mut() {
-                    p.feed(piece.as_bytes());
-                }
-                if opts.events {
-                    f.trail.push(piece.as_ref().into());
-                    let mut e = Event::new(EventKind::FunctionArgumentsDelta, ci);
-                    e.name.clone_from(&f.name);
-                    e.snapshot = Snapshot::Text(f.trail.clone());
-                    e.parsed = f.partial.as_ref().map(PartialJson::snapshot);
-                    events.push(e);
-                }
-            }
-            if let Some(audio) = delta.audio {
-                if !state.ordered_audio {
-                    state.ordered_audio = true;
-                    state.message_order.push(MessageKey::Audio);
-                }
-                merge_audio(state.audio.get_or_insert_with(Map::new), *audio);
-            }
+            state.apply_delta(delta, targets, ci, opts, max_depth, events);
         }
         match c.logprobs {
-            Field::Set(lp) => {
-                let lp = *lp;
-                let s = state.logprobs.get_or_insert_with(Box::default);
-                if let Some(items) = lp.content {
-                    if opts.events && !items.is_empty() {
-                        s.content_trail.push(items.clone());
-                        let mut e = Event::new(EventKind::LogprobsContentDelta, ci);
-                        e.items = Some(items.clone());
-                        e.snapshot = Snapshot::List(s.content_trail.clone());
-                        events.push(e);
-                    }
-                    s.content.get_or_insert_with(Vec::new).extend(items);
-                }
-                if let Some(items) = lp.refusal {
-                    if opts.events && !items.is_empty() {
-                        s.refusal_trail.push(items.clone());
-                        let mut e = Event::new(EventKind::LogprobsRefusalDelta, ci);
-                        e.items = Some(items.clone());
-                        e.snapshot = Snapshot::List(s.refusal_trail.clone());
-                        events.push(e);
-                    }
-                    s.refusal.get_or_insert_with(Vec::new).extend(items);
-                }
-                for (k, v) in lp.extras {
-                    // Like choice-level keys: present once carried, the last non-null value.
-                    if v.is_null() {
-                        s.extras.insert_if_absent(&k, || Value::Null);
-                    } else {
-                        s.extras.insert(k, v);
-                    }
-                }
-            }
+            Field::Set(lp) => state.apply_logprobs(*lp, ci, opts, events),
             Field::Null | Field::Absent => {}
         }
         for (k, v) in c.extras {
@@ -693,6 +601,133 @@ impl Assembler {
 }
 
 impl ChoiceState {
+    /// The delta's text, tool calls, function call and audio.
+    fn apply_delta(
+        &mut self,
+        delta: Delta<'_>,
+        targets: &[Target],
+        ci: Option<u64>,
+        opts: Options,
+        max_depth: usize,
+        events: &mut Vec<Event>,
+    ) {
+        if let Some(role) = delta.role {
+            if self.role.is_none() && !role.is_empty() {
+                self.role = Some(role.into_owned());
+            }
+        }
+        let mut thinking = String::new();
+        match delta.content {
+            Some(Content::Text(s)) => self.push_content(&s, opts, events),
+            Some(Content::Parts(parts)) => {
+                let text = split_parts(&parts, &mut thinking);
+                if let Some(text) = text {
+                    self.push_content(&text, opts, events);
+                }
+            }
+            None => {}
+        }
+        if let Some(r) = delta.refusal {
+            self.refusal.push(&r, opts.events);
+            if opts.events && !r.is_empty() {
+                let mut e = Event::new(EventKind::RefusalDelta, ci);
+                e.snapshot = Snapshot::Text(self.refusal.trail.clone());
+                events.push(e);
+            }
+        }
+        if !thinking.is_empty() {
+            self.push_increment("reasoning_content", Value::String(thinking), opts, events);
+        }
+        self.apply_extras(delta.extras, opts, events);
+        for (frag, target) in delta.tool_calls.into_iter().zip(targets) {
+            self.apply_tool_call(frag, *target, opts, max_depth, events);
+        }
+        if let Some(fc) = delta.function_call {
+            self.apply_function_call(*fc, ci, opts, max_depth, events);
+        }
+        if let Some(audio) = delta.audio {
+            if !self.ordered_audio {
+                self.ordered_audio = true;
+                self.message_order.push(MessageKey::Audio);
+            }
+            merge_audio(self.audio.get_or_insert_with(Map::new), *audio);
+        }
+    }
+
+    /// A legacy `function_call` fragment.
+    fn apply_function_call(
+        &mut self,
+        fc: FunctionCallDelta<'_>,
+        ci: Option<u64>,
+        opts: Options,
+        max_depth: usize,
+        events: &mut Vec<Event>,
+    ) {
+        if !self.ordered_function_call {
+            self.ordered_function_call = true;
+            self.message_order.push(MessageKey::FunctionCall);
+        }
+        let f = self.function_call.get_or_insert_with(|| {
+            Box::new(FunctionCallState {
+                partial: opts.partial_arguments.then(|| PartialJson::new(max_depth)),
+                ..FunctionCallState::default()
+            })
+        });
+        first_non_empty_shared(&mut f.name, fc.name);
+        let piece = fc.arguments.unwrap_or_default();
+        f.arguments.push_str(&piece);
+        if let Some(p) = f.partial.as_mut() {
+            p.feed(piece.as_bytes());
+        }
+        if opts.events {
+            f.trail.push(piece.as_ref().into());
+            let mut e = Event::new(EventKind::FunctionArgumentsDelta, ci);
+            e.name.clone_from(&f.name);
+            e.snapshot = Snapshot::Text(f.trail.clone());
+            e.parsed = f.partial.as_ref().map(PartialJson::snapshot);
+            events.push(e);
+        }
+    }
+
+    /// A logprobs delta: its entries append, its other keys keep the last non-null value.
+    fn apply_logprobs(
+        &mut self,
+        lp: Logprobs,
+        ci: Option<u64>,
+        opts: Options,
+        events: &mut Vec<Event>,
+    ) {
+        let s = self.logprobs.get_or_insert_with(Box::default);
+        if let Some(items) = lp.content {
+            if opts.events && !items.is_empty() {
+                s.content_trail.push(items.clone());
+                let mut e = Event::new(EventKind::LogprobsContentDelta, ci);
+                e.items = Some(items.clone());
+                e.snapshot = Snapshot::List(s.content_trail.clone());
+                events.push(e);
+            }
+            s.content.get_or_insert_with(Vec::new).extend(items);
+        }
+        if let Some(items) = lp.refusal {
+            if opts.events && !items.is_empty() {
+                s.refusal_trail.push(items.clone());
+                let mut e = Event::new(EventKind::LogprobsRefusalDelta, ci);
+                e.items = Some(items.clone());
+                e.snapshot = Snapshot::List(s.refusal_trail.clone());
+                events.push(e);
+            }
+            s.refusal.get_or_insert_with(Vec::new).extend(items);
+        }
+        for (k, v) in lp.extras {
+            // Like choice-level keys: present once carried, the last non-null value.
+            if v.is_null() {
+                s.extras.insert_if_absent(&k, || Value::Null);
+            } else {
+                s.extras.insert(k, v);
+            }
+        }
+    }
+
     fn push_content(&mut self, piece: &str, opts: Options, events: &mut Vec<Event>) {
         self.content.push(piece, opts.events);
         if opts.events && !piece.is_empty() {
