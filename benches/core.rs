@@ -9,9 +9,9 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use deltafold::assemble::Options;
-use deltafold::sse::Framer;
-use deltafold::stream::{ChatStream, Config};
+use deltafold::driver::{Config, Options};
+use deltafold::formats::chat::ChatStream;
+use deltafold::framing::sse::Framer;
 
 const HEADER: &str = r#"{"id":"chatcmpl-AbCdEfGhIjKlMnOpQrStUvWxYz012","object":"chat.completion.chunk","created":1763524061,"model":"gpt-4o-2024-08-06","service_tier":"default","system_fingerprint":"fp_2682657fcb","choices":"#;
 
@@ -115,9 +115,12 @@ fn tool_stream(rng: &mut Rng, fragments: usize) -> String {
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
+    v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
+
+/// A measured case: its name and what it runs over the corpus.
+type Case = (&'static str, fn(&[u8]));
 
 fn main() {
     let mut rng = Rng(0x5eed);
@@ -131,7 +134,6 @@ fn main() {
         })
         .collect();
     let total: usize = streams.iter().map(|(_, s)| s.len()).sum();
-    type Case = (&'static str, fn(&[u8]));
     let cases: [Case; 3] = [
         ("framing only", |data| {
             let mut f = Framer::new(64 << 20);

@@ -2,10 +2,10 @@
 
 use std::fmt;
 
-use crate::json::JsonError;
+use crate::json::reader::JsonError;
+use crate::json::value::Value;
 use crate::limits::LimitName;
 use crate::sniff::{show, Format};
-use crate::value::Value;
 
 /// Why a payload is not a usable chunk.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,7 +41,7 @@ pub enum ErrorKind {
     Api {
         body: Value,
     },
-    /// Input ended inside an event, or before `[DONE]` / a finish_reason on every choice.
+    /// Input ended inside an event, or before `[DONE]` / a `finish_reason` on every choice.
     Incomplete {
         inside_event: bool,
     },
@@ -76,20 +76,33 @@ pub struct StreamError {
     pub payload: Option<Vec<u8>>,
 }
 
-impl StreamError {
-    /// The name of the Python exception class this error maps to.
-    pub fn class_name(&self) -> &'static str {
-        match &self.kind {
-            ErrorKind::Decode(_) => "ChunkDecodeError",
-            ErrorKind::Limit { .. } => "LimitExceededError",
-            ErrorKind::Api { .. } => "StreamAPIError",
-            ErrorKind::Incomplete { .. } => "IncompleteStreamError",
-            ErrorKind::NotEventStream { .. } => "StreamDecodeError",
-            ErrorKind::ErrorResponse { .. } => "StreamAPIError",
-            ErrorKind::UnsupportedFormat { .. } => "UnsupportedFormatError",
+/// The family an error belongs to: what a caller catches. The bindings map each family to an
+/// exception class; the core names none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    ChunkDecode,
+    LimitExceeded,
+    /// Both an in-band error frame and a whole-input error response.
+    Api,
+    Incomplete,
+    NotEventStream,
+    UnsupportedFormat,
+}
+
+impl ErrorKind {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            ErrorKind::Decode(_) => ErrorClass::ChunkDecode,
+            ErrorKind::Limit { .. } => ErrorClass::LimitExceeded,
+            ErrorKind::Api { .. } | ErrorKind::ErrorResponse { .. } => ErrorClass::Api,
+            ErrorKind::Incomplete { .. } => ErrorClass::Incomplete,
+            ErrorKind::NotEventStream { .. } => ErrorClass::NotEventStream,
+            ErrorKind::UnsupportedFormat { .. } => ErrorClass::UnsupportedFormat,
         }
     }
+}
 
+impl StreamError {
     /// The message without the position suffix.
     pub fn message(&self) -> String {
         match &self.kind {

@@ -7,9 +7,9 @@
 
 use std::sync::Arc;
 
-use crate::assemble::merge_usage;
-use crate::partial::PartialSnapshot;
-use crate::value::{Map, Value};
+use crate::formats::chat::assemble::merge_usage;
+use crate::json::partial::PartialSnapshot;
+use crate::json::value::{Map, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
@@ -234,11 +234,11 @@ impl UsageSnapshot {
             }
             cur = link.prev.as_deref();
         }
-        let mut merged = base.cloned().unwrap_or_default();
+        let mut total = base.cloned().unwrap_or_default();
         for m in merges.into_iter().rev() {
-            merge_usage(&mut merged, m.clone());
+            merge_usage(&mut total, m.clone());
         }
-        merged
+        total
     }
 }
 

@@ -1,33 +1,35 @@
-//! deltafold core: folds an OpenAI-style chat-completions SSE stream back into the whole
-//! `chat.completion`.
+//! deltafold core: folds streamed LLM responses (today `OpenAI` Chat Completions SSE) back into
+//! the whole result (the `chat.completion`).
 //!
-//! Layers, each in its own module and none aware of Python:
-//! - [`sse`]: WHATWG event-stream framing over raw reads;
-//! - [`json`]: a JSON reader with byte positions, used by the chunk scanner;
-//! - [`chunk`]: decodes one `data:` payload into a borrowed chunk view;
-//! - [`assemble`]: folds chunk views into accumulators and renders the completion;
+//! The pipeline, bottom to top; no module is aware of Python:
+//!
+//! ```text
+//! bytes ─▶ framing ─▶ driver ─▶ formats::<format> ─▶ result, events, problems
+//!          (sse)      (policy)   (fold)
+//!                 shared by all: json, error, limits, event, sniff
+//! ```
+//!
+//! - [`framing`]: cuts raw reads into events ([`framing::sse`]: WHATWG event-stream framing);
+//! - [`json`]: the positioned JSON reader, the value tree, incremental partial JSON for
+//!   tool-call arguments, and structural repair of malformed payloads;
+//! - [`error`], [`limits`]: errors as values with positions, and the resource limits;
 //! - [`event`]: per-delta events and the trails their snapshots are read from;
-//! - [`partial`]: incremental partial JSON for tool-call arguments;
-//! - [`repair`]: structural repair of malformed chunk JSON;
-//! - [`template`]: the fast path for chunks that repeat the previous chunk's shape;
-//! - [`sniff`]: recognises input that is not a chat-completions event stream;
-//! - [`stream`]: the chat layer that drives all of the above.
+//! - [`sniff`]: recognises input that is not an event stream, or is another format's;
+//! - [`driver`]: runs any format: the `on_error` policy, the problem list, the queue of events
+//!   and results with an error deferred behind them, truncation and captures;
+//! - [`formats`]: one folder per wire format implementing [`formats::Fold`]; today
+//!   [`formats::chat`] (chunk scanner, template fast path, accumulators).
 //!
-//! `py/` is the only place that uses pyo3, behind the default `python` feature.
+//! `py/` is the only place that uses pyo3, behind the `python` feature.
 
-pub mod assemble;
-pub mod chunk;
+pub mod driver;
 pub mod error;
 pub mod event;
+pub mod formats;
+pub mod framing;
 pub mod json;
 pub mod limits;
-pub mod partial;
-pub mod repair;
 pub mod sniff;
-pub mod sse;
-pub mod stream;
-pub mod template;
-pub mod value;
 
 #[cfg(feature = "python")]
 mod py;

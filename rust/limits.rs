@@ -44,26 +44,33 @@ pub struct Limits {
     pub max_depth: usize,
 }
 
+impl Limits {
+    /// The defaults, defined once: `Default`, the Python keyword defaults and the reference's
+    /// all read these.
+    pub const DEFAULT: Limits = Limits {
+        max_line_bytes: 64 << 20,
+        max_buffer_bytes: 256 << 20,
+        max_choice_index: 1024,
+        max_tool_calls: 1024,
+        max_depth: 128,
+    };
+}
+
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_line_bytes: 64 << 20,
-            max_buffer_bytes: 256 << 20,
-            max_choice_index: 1024,
-            max_tool_calls: 1024,
-            max_depth: 128,
-        }
+        Limits::DEFAULT
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::assemble::Options;
+    use crate::driver::Options;
+    use crate::driver::{Config, OnError};
     use crate::error::ErrorKind;
-    use crate::partial::PartialJson;
-    use crate::stream::{ChatStream, Config, OnError};
-    use crate::value::Value;
+    use crate::formats::chat::ChatStream;
+    use crate::json::partial::PartialJson;
+    use crate::json::value::Value;
 
     /// The smallest stack a caller may run deltafold on: the default of some C runtimes' (musl)
     /// threads, and what `threading.stack_size(256 * 1024)` gives a Python thread.
@@ -199,7 +206,11 @@ mod tests {
         let parsed: Vec<Value> = s
             .take_events()
             .iter()
-            .filter_map(|e| e.parsed.as_ref().and_then(|p| p.to_value()))
+            .filter_map(|e| {
+                e.parsed
+                    .as_ref()
+                    .and_then(super::super::json::partial::PartialSnapshot::to_value)
+            })
             .collect();
         assert_eq!(parsed.iter().map(value_depth).max(), Some(depth));
         drop((parsed, s));

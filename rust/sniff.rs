@@ -7,15 +7,17 @@
 //!   (an HTML page, a JSON error response) is kept, up to [`HEAD_KEEP`] bytes, until the end of
 //!   input, where it becomes a `NotEventStream` or `ErrorResponse` error. A real event stream is
 //!   recognised within its first few bytes and nothing more is kept.
-//! - [`foreign_format`] looks at chunks until one has been folded: Anthropic, OpenAI Responses,
+//! - [`foreign_format`] looks at chunks until one has been folded: Anthropic, `OpenAI` Responses,
 //!   Gemini and legacy Completions chunks are valid JSON objects that would fold into a
 //!   `chat.completion` with no choices, so they are named and refused instead.
+
+use std::fmt::Write as _;
 
 use memchr::memmem;
 
 use crate::error::ErrorKind;
-use crate::json;
-use crate::value::Value;
+use crate::json::reader as json;
+use crate::json::value::Value;
 
 /// The most of a non-SSE body kept for the error (a JSON error response must fit to be read).
 pub const HEAD_KEEP: usize = 64 * 1024;
@@ -73,9 +75,8 @@ fn classify(head: &[u8], full: bool) -> Start {
     }
     match rest.iter().position(|b| matches!(b, b':' | b'\r' | b'\n')) {
         Some(end) if FIELDS.contains(&rest.get(..end).unwrap_or_default()) => Start::EventStream,
-        Some(_) => Start::Other,
         None if FIELDS.iter().any(|f| f.starts_with(rest)) => undecided,
-        None => Start::Other,
+        Some(_) | None => Start::Other,
     }
 }
 
@@ -256,7 +257,7 @@ pub fn show(head: &[u8], total_len: usize) -> String {
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
             c if (c as u32) < 0x20 || c as u32 == 0x7F => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
+                let _ = write!(out, "\\x{:02x}", c as u32);
             }
             c => out.push(c),
         }

@@ -1,4 +1,4 @@
-//! The whole chat layer (`stream::ChatStream`): no panic on any bytes, under every `on_error`
+//! The whole chat layer (`formats::chat::ChatStream`, the driver running the chat fold): no panic on any bytes, under every `on_error`
 //! mode and option; the same errors, problems, events and completions whether the stream
 //! arrives whole or in arbitrary reads; `skip`/`repair` never raise; and the template fast
 //! path gives exactly what decoding every chunk in full gives.
@@ -6,17 +6,18 @@
 
 mod split;
 
-use deltafold::error::StreamError;
+use deltafold::error::{ErrorClass, StreamError};
 use deltafold::event::Event;
 use deltafold::limits::Limits;
-use deltafold::stream::{ChatStream, Config, OnError};
-use deltafold::value::Value;
+use deltafold::driver::{Config, OnError, ProblemKind};
+use deltafold::formats::chat::ChatStream;
+use deltafold::json::value::Value;
 use libfuzzer_sys::fuzz_target;
 
 /// A raised error as the caller sees it, with the snapshot it would carry as `.partial`.
 #[derive(Debug, PartialEq)]
 struct Raised {
-    class: &'static str,
+    class: ErrorClass,
     message: String,
     byte_offset: u64,
     event_index: Option<u64>,
@@ -26,7 +27,7 @@ struct Raised {
 impl Raised {
     fn of(error: &StreamError, stream: &ChatStream) -> Raised {
         Raised {
-            class: error.class_name(),
+            class: error.kind.class(),
             message: error.to_string(),
             byte_offset: error.byte_offset,
             event_index: error.event_index,
@@ -71,7 +72,7 @@ struct Run {
     events: Vec<EventSummary>,
     finished: Result<Option<Value>, Raised>,
     completed: Vec<Value>,
-    problems: Vec<(&'static str, &'static str, String, u64, Option<u64>)>,
+    problems: Vec<(ProblemKind, &'static str, String, u64, Option<u64>)>,
     done: bool,
     bytes_seen: u64,
 }
@@ -181,7 +182,7 @@ fuzz_target!(|bytes: &[u8]| {
     }
     assert_eq!(whole, split);
     if !config.options.events {
-        // Events turn off the template fast path (rust/template.rs): with them on, every
+        // Events turn off the template fast path (rust/formats/chat/template.rs): with them on, every
         // chunk is decoded in full, so this compares the fast path with the full decoder.
         let mut full_config = config;
         full_config.options.events = true;

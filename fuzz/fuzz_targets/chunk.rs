@@ -8,10 +8,10 @@
 //! recursion limit is 128), so inputs either side calls too deep are not compared.
 #![no_main]
 
-use deltafold::chunk::{self, Chunk, Content, Field, Str};
+use deltafold::formats::chat::scan::{self as chunk, Chunk, Content, Field, Str};
 use deltafold::error::DecodeKind;
-use deltafold::json::{self, JsonErrorCode};
-use deltafold::value::{Map, Value};
+use deltafold::json::reader::{self as json, JsonErrorCode};
+use deltafold::json::value::{Map, Value};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value as Oracle;
 

@@ -4,7 +4,7 @@
 
 mod split;
 
-use deltafold::sse::{FeedError, Framer, RawEvent};
+use deltafold::framing::sse::{FeedError, Framer, RawEvent};
 use libfuzzer_sys::fuzz_target;
 
 /// Everything observable from outside the framer.

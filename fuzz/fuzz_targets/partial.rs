@@ -10,8 +10,8 @@
 
 mod split;
 
-use deltafold::partial::PartialJson;
-use deltafold::value::Value;
+use deltafold::json::partial::PartialJson;
+use deltafold::json::value::Value;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value as Oracle;
 

@@ -3,7 +3,7 @@
 //! (repairing it again changes nothing).
 #![no_main]
 
-use deltafold::repair::repair;
+use deltafold::json::repair::repair;
 use libfuzzer_sys::fuzz_target;
 
 fn is_valid_json(bytes: &[u8]) -> bool {

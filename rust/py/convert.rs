@@ -5,10 +5,10 @@ use std::sync::TryLockError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString};
 
-use crate::json::{JsonError, Reader};
+use crate::json::partial::{OpenLevel, PartialSnapshot};
+use crate::json::reader::{JsonError, Reader};
+use crate::json::value::Value;
 use crate::limits::DEPTH_CEILING;
-use crate::partial::{OpenLevel, PartialSnapshot};
-use crate::value::Value;
 
 /// JSON numbers as orjson reads them: integers within 64 bits are ints, other integers and
 /// all fractions are floats.
@@ -154,7 +154,7 @@ pub fn opt_to_py<'py>(py: Python<'py>, v: Option<&Value>) -> PyResult<Bound<'py,
 }
 
 /// The Python objects already built for the completed children of the open containers of one
-/// tool call's arguments, kept in the call's [`crate::partial::ReaderMemo`]: one entry per depth.
+/// tool call's arguments, kept in the call's [`crate::json::partial::ReaderMemo`]: one entry per depth.
 #[derive(Default)]
 struct PartialMemo {
     levels: Vec<LevelMemo>,

@@ -5,9 +5,9 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyModule};
 
-use crate::error::{ErrorKind, StreamError};
-use crate::stream::Problem;
-use crate::value::Value;
+use crate::driver::{Problem, ProblemKind};
+use crate::error::{ErrorClass, ErrorKind, StreamError};
+use crate::json::value::Value;
 
 use super::convert::to_py;
 
@@ -36,10 +36,7 @@ pub fn to_pyerr_with(
     err: &StreamError,
     partial: Option<Bound<'_, PyAny>>,
 ) -> PyErr {
-    match build(py, err, partial) {
-        Ok(e) => e,
-        Err(e) => e,
-    }
+    build(py, err, partial).unwrap_or_else(|e| e)
 }
 
 fn build(py: Python<'_>, err: &StreamError, partial: Option<Bound<'_, PyAny>>) -> PyResult<PyErr> {
@@ -52,10 +49,11 @@ fn build(py: Python<'_>, err: &StreamError, partial: Option<Bound<'_, PyAny>>) -
         None => kwargs.set_item("partial", py.None())?,
     }
     let message = err.message();
+    let class = module.getattr(class_name(err.kind.class()))?;
     let instance = match &err.kind {
         ErrorKind::Decode(d) => {
             let payload = err.payload.as_deref().unwrap_or_default();
-            module.getattr("ChunkDecodeError")?.call_method(
+            class.call_method(
                 "from_payload_bytes",
                 (message, PyBytes::new(py, payload), d.pos()),
                 Some(&kwargs),
@@ -64,33 +62,18 @@ fn build(py: Python<'_>, err: &StreamError, partial: Option<Bound<'_, PyAny>>) -
         ErrorKind::Limit { limit, maximum } => {
             kwargs.set_item("limit", limit.option())?;
             kwargs.set_item("maximum", *maximum)?;
-            module
-                .getattr("LimitExceededError")?
-                .call((message,), Some(&kwargs))?
+            class.call((message,), Some(&kwargs))?
         }
-        ErrorKind::Api { body } => {
+        ErrorKind::Api { body } | ErrorKind::ErrorResponse { body, .. } => {
             kwargs.set_item("body", to_py(py, body)?)?;
-            module
-                .getattr("StreamAPIError")?
-                .call((message,), Some(&kwargs))?
-        }
-        ErrorKind::Incomplete { .. } => module
-            .getattr("IncompleteStreamError")?
-            .call((message,), Some(&kwargs))?,
-        ErrorKind::NotEventStream { .. } => module
-            .getattr("StreamDecodeError")?
-            .call((message,), Some(&kwargs))?,
-        ErrorKind::ErrorResponse { body, .. } => {
-            kwargs.set_item("body", to_py(py, body)?)?;
-            module
-                .getattr("StreamAPIError")?
-                .call((message,), Some(&kwargs))?
+            class.call((message,), Some(&kwargs))?
         }
         ErrorKind::UnsupportedFormat { format } => {
             kwargs.set_item("format", format.id())?;
-            module
-                .getattr("UnsupportedFormatError")?
-                .call((message,), Some(&kwargs))?
+            class.call((message,), Some(&kwargs))?
+        }
+        ErrorKind::Incomplete { .. } | ErrorKind::NotEventStream { .. } => {
+            class.call((message,), Some(&kwargs))?
         }
     };
     Ok(PyErr::from_value(instance))
@@ -110,9 +93,30 @@ pub fn line_too_long(py: Python<'_>, line_offset: u64, limit: usize, event_index
     to_pyerr(py, &err, None)
 }
 
+/// The exception class in `deltafold.errors` of each error family.
+fn class_name(class: ErrorClass) -> &'static str {
+    match class {
+        ErrorClass::ChunkDecode => "ChunkDecodeError",
+        ErrorClass::LimitExceeded => "LimitExceededError",
+        ErrorClass::Api => "StreamAPIError",
+        ErrorClass::Incomplete => "IncompleteStreamError",
+        ErrorClass::NotEventStream => "StreamDecodeError",
+        ErrorClass::UnsupportedFormat => "UnsupportedFormatError",
+    }
+}
+
+/// The name `deltafold.errors.Problem` gives a problem's kind: the class of the error that was
+/// not raised, or `DataAfterDone`.
+fn problem_kind_name(kind: ProblemKind) -> &'static str {
+    match kind {
+        ProblemKind::DataAfterDone => "DataAfterDone",
+        ProblemKind::Error(class) => class_name(class),
+    }
+}
+
 pub fn problem_to_py<'py>(py: Python<'py>, p: &Problem) -> PyResult<Bound<'py, PyAny>> {
     errors_module(py)?.getattr("Problem")?.call1((
-        p.kind,
+        problem_kind_name(p.kind),
         p.action.name(),
         p.message.as_str(),
         p.byte_offset,

@@ -5,7 +5,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
 use crate::event::{Event, EventKind, Snapshot};
-use crate::value::Value;
+use crate::json::value::Value;
 
 use super::convert::{opt_to_py, partial_to_py, to_py};
 

@@ -1,5 +1,8 @@
 //! The Python bindings: the only module that uses pyo3.
 
+// pyo3 hands extracted arguments (`PyBackedBytes`, `LimitArg`) over by value.
+#![allow(clippy::needless_pass_by_value)]
+
 mod convert;
 mod errors;
 mod event;

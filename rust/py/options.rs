@@ -4,9 +4,8 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyInt, PyMappingProxy};
 
-use crate::assemble::Options;
+use crate::driver::{Config, OnError};
 use crate::limits::{Limits, DEPTH_CEILING};
-use crate::stream::{Config, OnError};
 
 pub fn on_error(name: &str) -> PyResult<OnError> {
     match name {
@@ -127,33 +126,10 @@ pub fn max_problems(value: LimitArg) -> PyResult<usize> {
     Ok(usize::try_from(value).unwrap_or(usize::MAX))
 }
 
-#[allow(clippy::too_many_arguments)]
-pub fn config(
-    on_error_name: &str,
-    events: bool,
-    partial_arguments: bool,
-    allow_truncated: bool,
-    capture: bool,
-    limits: Limits,
-    max_problems: usize,
-) -> PyResult<Config> {
-    Ok(Config {
-        max_problems,
-        on_error: on_error(on_error_name)?,
-        options: Options {
-            events,
-            partial_arguments,
-        },
-        limits,
-        allow_truncated,
-        capture,
-    })
-}
-
 /// The default of every keyword option, as the read-only mapping `_core.DEFAULTS`: the Python facade and the tests
 /// read them from here instead of repeating the numbers (issue 9). The `#[pyo3(signature)]`
 /// defaults and `_core.pyi` still spell them out; `tests/test_options.py` checks they agree.
-pub fn defaults<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyMappingProxy>> {
+pub fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyMappingProxy>> {
     let config = Config::default();
     let limits = Limits::default();
     let on_error = match config.on_error {

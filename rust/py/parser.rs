@@ -4,14 +4,19 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyList;
 
+use crate::driver::{Config, Options, DEFAULT_MAX_PROBLEMS};
 use crate::error::StreamError;
-use crate::stream::ChatStream;
-use crate::value::Value;
+use crate::formats::chat::ChatStream;
+use crate::json::value::Value;
+use crate::limits::Limits;
 
 use super::convert::to_py;
 use super::errors::{problem_to_py, to_pyerr, to_pyerr_with};
 use super::event::EventPy;
 use super::options::{self, LimitArg};
+
+/// The keyword defaults are the core's own (`Limits::DEFAULT`, `DEFAULT_MAX_PROBLEMS`).
+const LIMITS: Limits = Limits::DEFAULT;
 
 /// Releasing the GIL costs microseconds; worth it only for inputs this large.
 const DETACH_BYTES: usize = 1 << 20;
@@ -83,12 +88,12 @@ impl StreamParserPy {
         events = false,
         partial_arguments = false,
         allow_truncated = false,
-        max_line_bytes = LimitArg(67108864),
-        max_buffer_bytes = LimitArg(268435456),
-        max_choice_index = LimitArg(1024),
-        max_tool_calls = LimitArg(1024),
-        max_depth = LimitArg(128),
-        max_problems = LimitArg(1000),
+        max_line_bytes = LimitArg(LIMITS.max_line_bytes as i128),
+        max_buffer_bytes = LimitArg(i128::from(LIMITS.max_buffer_bytes)),
+        max_choice_index = LimitArg(i128::from(LIMITS.max_choice_index)),
+        max_tool_calls = LimitArg(LIMITS.max_tool_calls as i128),
+        max_depth = LimitArg(LIMITS.max_depth as i128),
+        max_problems = LimitArg(DEFAULT_MAX_PROBLEMS as i128),
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -110,15 +115,17 @@ impl StreamParserPy {
             max_tool_calls,
             max_depth,
         )?;
-        let config = options::config(
-            on_error,
-            events || partial_arguments,
-            partial_arguments,
-            allow_truncated,
-            false,
+        let config = Config {
+            on_error: options::on_error(on_error)?,
+            options: Options {
+                events: events || partial_arguments,
+                partial_arguments,
+            },
             limits,
-            options::max_problems(max_problems)?,
-        )?;
+            allow_truncated,
+            capture: false,
+            max_problems: options::max_problems(max_problems)?,
+        };
         Ok(StreamParserPy {
             stream: ChatStream::new(config),
             partial: PartialCache::default(),
@@ -138,17 +145,12 @@ impl StreamParserPy {
 
     /// End of input: the assembled completion.
     fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        loop {
-            match self.stream.finish() {
-                // Events this call does not return were produced before an error: raise it.
-                Ok(_) if self.stream.has_deferred_error() => continue,
-                Ok(v) => {
-                    self.stream.take_events();
-                    self.partial.clear();
-                    return to_py(py, &v.unwrap_or_else(|| self.stream.snapshot()));
-                }
-                Err(e) => return Err(raise(py, &self.stream, &mut self.partial, &e)),
+        match self.stream.finish_without_events() {
+            Ok(v) => {
+                self.partial.clear();
+                to_py(py, &v)
             }
+            Err(e) => Err(raise(py, &self.stream, &mut self.partial, &e)),
         }
     }
 
@@ -200,7 +202,7 @@ pub struct CaptureParserPy {
     partial: PartialCache,
 }
 
-fn completions<'py>(py: Python<'py>, done: Vec<Value>) -> PyResult<Bound<'py, PyList>> {
+fn completions(py: Python<'_>, done: Vec<Value>) -> PyResult<Bound<'_, PyList>> {
     let list = PyList::empty(py);
     for c in &done {
         list.append(to_py(py, c)?)?;
@@ -218,12 +220,12 @@ impl CaptureParserPy {
         *,
         on_error = "raise",
         allow_truncated = false,
-        max_line_bytes = LimitArg(67108864),
-        max_buffer_bytes = LimitArg(268435456),
-        max_choice_index = LimitArg(1024),
-        max_tool_calls = LimitArg(1024),
-        max_depth = LimitArg(128),
-        max_problems = LimitArg(1000),
+        max_line_bytes = LimitArg(LIMITS.max_line_bytes as i128),
+        max_buffer_bytes = LimitArg(i128::from(LIMITS.max_buffer_bytes)),
+        max_choice_index = LimitArg(i128::from(LIMITS.max_choice_index)),
+        max_tool_calls = LimitArg(LIMITS.max_tool_calls as i128),
+        max_depth = LimitArg(LIMITS.max_depth as i128),
+        max_problems = LimitArg(DEFAULT_MAX_PROBLEMS as i128),
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -243,15 +245,14 @@ impl CaptureParserPy {
             max_tool_calls,
             max_depth,
         )?;
-        let config = options::config(
-            on_error,
-            false,
-            false,
-            allow_truncated,
-            true,
+        let config = Config {
+            on_error: options::on_error(on_error)?,
+            options: Options::default(),
             limits,
-            options::max_problems(max_problems)?,
-        )?;
+            allow_truncated,
+            capture: true,
+            max_problems: options::max_problems(max_problems)?,
+        };
         Ok(CaptureParserPy {
             stream: ChatStream::new(config),
             partial: PartialCache::default(),
@@ -306,12 +307,12 @@ impl CaptureParserPy {
     *,
     on_error = "raise",
     allow_truncated = false,
-    max_line_bytes = LimitArg(67108864),
-    max_buffer_bytes = LimitArg(268435456),
-    max_choice_index = LimitArg(1024),
-    max_tool_calls = LimitArg(1024),
-    max_depth = LimitArg(128),
-    max_problems = LimitArg(1000),
+    max_line_bytes = LimitArg(LIMITS.max_line_bytes as i128),
+    max_buffer_bytes = LimitArg(i128::from(LIMITS.max_buffer_bytes)),
+    max_choice_index = LimitArg(i128::from(LIMITS.max_choice_index)),
+    max_tool_calls = LimitArg(LIMITS.max_tool_calls as i128),
+    max_depth = LimitArg(LIMITS.max_depth as i128),
+    max_problems = LimitArg(DEFAULT_MAX_PROBLEMS as i128),
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn assemble<'py>(
@@ -333,23 +334,15 @@ pub fn assemble<'py>(
         max_tool_calls,
         max_depth,
     )?;
-    let config = options::config(
-        on_error,
-        false,
-        false,
-        allow_truncated,
-        false,
+    let config = Config {
+        on_error: options::on_error(on_error)?,
+        options: Options::default(),
         limits,
-        options::max_problems(max_problems)?,
-    )?;
-    let run = |data: &[u8]| {
-        let mut stream = ChatStream::new(config);
-        let result = stream.feed(data).and_then(|()| stream.finish());
-        match result {
-            Ok(v) => Ok(v.unwrap_or_else(|| stream.snapshot())),
-            Err(e) => Err(Box::new((e, stream.snapshot()))),
-        }
+        allow_truncated,
+        capture: false,
+        max_problems: options::max_problems(max_problems)?,
     };
+    let run = |data: &[u8]| ChatStream::run_whole(config, data);
     let data: &[u8] = &source;
     let outcome = if data.len() >= DETACH_BYTES {
         py.detach(|| run(data))
@@ -358,9 +351,6 @@ pub fn assemble<'py>(
     };
     match outcome {
         Ok(v) => to_py(py, &v),
-        Err(failure) => {
-            let (e, partial) = *failure;
-            Err(to_pyerr(py, &e, Some(&partial)))
-        }
+        Err(failure) => Err(to_pyerr(py, &failure.error, Some(&failure.partial))),
     }
 }

@@ -3,7 +3,8 @@
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 
-use crate::sse::{Decoder, LineTooLong, RawEvent};
+use crate::framing::sse::{Decoder, LineTooLong, RawEvent};
+use crate::limits::Limits;
 
 use super::errors::line_too_long;
 use super::options::{positive, LimitArg};
@@ -62,7 +63,7 @@ pub struct SseDecoderPy {
 impl SseDecoderPy {
     #[new]
     #[pyo3(text_signature = "(*, max_line_bytes=67108864)")]
-    #[pyo3(signature = (*, max_line_bytes = LimitArg(67108864)))]
+    #[pyo3(signature = (*, max_line_bytes = LimitArg(Limits::DEFAULT.max_line_bytes as i128)))]
     fn new(max_line_bytes: LimitArg) -> PyResult<Self> {
         let limit =
             usize::try_from(positive("max_line_bytes", max_line_bytes)?).unwrap_or(usize::MAX);
@@ -72,7 +73,7 @@ impl SseDecoderPy {
     }
 
     /// Events the read completed; an error met after some events is raised by the next call
-    /// (the core's delivery rule, see `crate::sse::Decoder`).
+    /// (the core's delivery rule, see `crate::framing::sse::Decoder`).
     fn feed(&mut self, py: Python<'_>, data: PyBackedBytes) -> PyResult<Vec<SseEventPy>> {
         self.decoder
             .feed(&data, SseEventPy::from_raw)

@@ -13,18 +13,10 @@
 
 use std::borrow::Cow;
 
-use crate::chunk::{Chunk, Content, Field, Span};
-use crate::json::Reader;
-use crate::value::Value;
-
-/// Which accumulator the varying string goes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Slot {
-    Content { choice: u64 },
-    Refusal { choice: u64 },
-    ToolArguments { choice: u64, index: u64 },
-    FunctionArguments { choice: u64 },
-}
+use crate::formats::chat::assemble::Slot;
+use crate::formats::chat::scan::{Chunk, Content, Field, Span};
+use crate::json::reader::Reader;
+use crate::json::value::Value;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
@@ -65,6 +57,15 @@ fn is_plain(chunk: &Chunk<'_>) -> bool {
 fn target(chunk: &Chunk<'_>) -> Option<(Slot, Span)> {
     let mut found: Option<(Slot, Span)> = None;
     let mut others = 0usize;
+    // Every tool-call fragment makes its call the current one (where a later fragment without
+    // an index goes), and a template re-applies only the varying one: a chunk with any other
+    // fragment would leave another call current than decoding it in full does.
+    let fragments: usize = chunk
+        .choices
+        .iter()
+        .filter_map(|c| c.delta.as_ref())
+        .map(|d| d.tool_calls.len())
+        .sum();
     let mut offer = |slot: Slot, span: Option<Span>, text: &str| {
         if let Some(span) = span {
             // An empty string appends nothing whatever it is: it is neither the varying string
@@ -114,6 +115,13 @@ fn target(chunk: &Chunk<'_>) -> Option<(Slot, Span)> {
         }
     }
     if others > 0 {
+        return None;
+    }
+    let fragments_ok = match found {
+        Some((Slot::ToolArguments { .. }, _)) => fragments == 1,
+        _ => fragments == 0,
+    };
+    if !fragments_ok {
         return None;
     }
     found
@@ -188,7 +196,7 @@ impl Template {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chunk::decode_after;
+    use crate::formats::chat::scan::decode_after;
 
     fn learn(p: &[u8]) -> Option<Template> {
         let d = decode_after(p, 128, &[]).ok()?;

@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 use std::mem;
 
-use crate::value::{Map, Value};
+use crate::json::value::{Map, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JsonErrorCode {
@@ -83,9 +83,9 @@ static STOP: [u8; 256] = {
     table
 };
 
-/// Maximal bytes of JSON whitespace.
+/// JSON whitespace (RFC 8259): the one predicate the reader, partial JSON and repair share.
 #[inline]
-fn is_ws(b: u8) -> bool {
+pub fn is_json_whitespace(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
@@ -94,8 +94,6 @@ pub struct Reader<'a> {
     pos: usize,
     depth: usize,
     max_depth: usize,
-    /// Scratch space for strings with escapes; reused so escaped keys do not allocate.
-    scratch: Vec<u8>,
 }
 
 impl<'a> Reader<'a> {
@@ -105,7 +103,6 @@ impl<'a> Reader<'a> {
             pos: 0,
             depth: 0,
             max_depth,
-            scratch: Vec::new(),
         }
     }
 
@@ -131,7 +128,7 @@ impl<'a> Reader<'a> {
     #[inline]
     pub fn peek(&mut self) -> Option<u8> {
         while let Some(&b) = self.buf.get(self.pos) {
-            if is_ws(b) {
+            if is_json_whitespace(b) {
                 self.pos += 1;
             } else {
                 return Some(b);
@@ -198,7 +195,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Next key of an object opened by [`begin_object`], or `None` after consuming the `}`.
+    /// Next key of an object opened by [`Self::begin_object`], or `None` after consuming the `}`.
     /// `first` tracks whether a comma is due; start it at true.
     pub fn next_key(&mut self, first: &mut bool) -> JsonResult<Option<Cow<'a, str>>> {
         let b = self.peek_or_eof()?;
@@ -227,7 +224,7 @@ impl<'a> Reader<'a> {
         Ok(Some(key))
     }
 
-    /// True if another element follows in an array opened by [`begin_array`]; false after
+    /// True if another element follows in an array opened by [`Self::begin_array`]; false after
     /// consuming the `]`.
     pub fn next_element(&mut self, first: &mut bool) -> JsonResult<bool> {
         let b = self.peek_or_eof()?;
@@ -413,53 +410,41 @@ impl<'a> Reader<'a> {
     }
 
     /// Slow path: the string has escapes. `first_special` is the offset of the first `\`.
+    /// The string is decoded into a buffer of its own, which becomes the returned `String`: one
+    /// allocation per escaped string (escaped keys included).
     fn read_escaped(&mut self, start: usize, first_special: usize) -> JsonResult<Cow<'a, str>> {
         let buf = self.buf;
-        let mut out = std::mem::take(&mut self.scratch);
-        out.clear();
+        let mut out = Vec::new();
         let mut p = start;
         let mut special = start + first_special;
         loop {
             let span = buf.get(p..special).unwrap_or_default();
-            if let Err(e) = self.check_plain(span, p) {
-                self.scratch = out;
-                return Err(e);
-            }
+            self.check_plain(span, p)?;
             out.extend_from_slice(span);
             match buf.get(special) {
                 Some(b'"') => {
                     self.pos = special + 1;
-                    let s = match String::from_utf8(out) {
-                        Ok(s) => s,
-                        // Every span was validated and escapes produce valid UTF-8.
-                        Err(_) => return self.err(JsonErrorCode::InvalidUtf8),
+                    // Every span was validated and escapes produce valid UTF-8.
+                    let Ok(s) = String::from_utf8(out) else {
+                        return self.err(JsonErrorCode::InvalidUtf8);
                     };
                     return Ok(Cow::Owned(s));
                 }
                 Some(b'\\') => {
                     self.pos = special;
-                    p = match self.unescape(special + 1, &mut out) {
-                        Ok(next) => next,
-                        Err(e) => {
-                            self.scratch = out;
-                            return Err(e);
-                        }
-                    };
+                    p = self.unescape(special + 1, &mut out)?;
                 }
                 _ => {
                     self.pos = buf.len();
-                    self.scratch = out;
                     return self.err(JsonErrorCode::EofWhileParsing);
                 }
             }
             let rest = buf.get(p..).unwrap_or_default();
-            match memchr::memchr2(b'"', b'\\', rest) {
-                Some(rel) => special = p + rel,
-                None => {
-                    self.pos = buf.len();
-                    self.scratch = out;
-                    return self.err(JsonErrorCode::EofWhileParsing);
-                }
+            if let Some(rel) = memchr::memchr2(b'"', b'\\', rest) {
+                special = p + rel;
+            } else {
+                self.pos = buf.len();
+                return self.err(JsonErrorCode::EofWhileParsing);
             }
         }
     }
@@ -531,16 +516,13 @@ impl<'a> Reader<'a> {
         } else {
             (u32::from(hi), p + 4)
         };
-        match char::from_u32(code) {
-            Some(ch) => {
-                let mut tmp = [0u8; 4];
-                out.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
-                Ok(next)
-            }
-            None => {
-                self.pos = p;
-                self.err(JsonErrorCode::InvalidEscape)
-            }
+        if let Some(ch) = char::from_u32(code) {
+            let mut tmp = [0u8; 4];
+            out.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
+            Ok(next)
+        } else {
+            self.pos = p;
+            self.err(JsonErrorCode::InvalidEscape)
         }
     }
 
@@ -673,7 +655,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Validates and skips any value without building it. Iterative, like [`read_value`].
+    /// Validates and skips any value without building it. Iterative, like [`Self::read_value`].
     pub fn skip_value(&mut self) -> JsonResult<()> {
         // The open containers, innermost last: true for an object.
         let mut open: Vec<bool> = Vec::new();
@@ -804,8 +786,8 @@ mod tests {
     fn agrees_with_serde_json_on_valid_documents() {
         let docs = [
             r#"{"a":[1,2.5,-0,1e3,true,false,null,"x\"y\\z\/\b\f\n\r\t\u00e9\ud83d\ude00"]}"#,
-            r#"  [ ]  "#,
-            r#"{}"#,
+            r"  [ ]  ",
+            r"{}",
             r#""plain""#,
             r#"{"k":{"k":{"k":[{"k":"v"}]}}}"#,
             "\"caf\u{e9} \u{1f600} \u{2028}\"",

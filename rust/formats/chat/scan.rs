@@ -8,8 +8,8 @@
 use std::borrow::Cow;
 
 use crate::error::DecodeKind;
-use crate::json::{JsonError, Reader};
-use crate::value::{Map, Value};
+use crate::json::reader::{JsonError, Reader};
+use crate::json::value::{Map, Value};
 
 /// A chunk field that may be absent, explicitly null, or set.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -36,7 +36,7 @@ impl<T> Field<T> {
 pub type Str<'a> = Cow<'a, str>;
 
 /// Byte range of a string token in the payload: its opening quote to just after its closing
-/// quote. Recorded for the values [`crate::template`] may re-read in later chunks.
+/// quote. Recorded for the values [`crate::formats::chat::template`] may re-read in later chunks.
 pub type Span = (usize, usize);
 /// Keys the scanner does not know, in order; a duplicate key replaces the earlier value in
 /// place, as in a JSON object. Boxed and absent until used: most chunks have none, and the
@@ -368,7 +368,7 @@ pub fn decode(payload: &[u8], max_depth: usize) -> R<Chunk<'_>> {
 
 /// A decoded chunk and the length of its header: the bytes from the payload start through
 /// `"choices":`, when only the fixed header keys (id, object, created, model,
-/// system_fingerprint, service_tier) come before `choices` and none of them comes after.
+/// `system_fingerprint`, `service_tier`) come before `choices` and none of them comes after.
 #[derive(Debug)]
 pub struct Decoded<'a> {
     pub chunk: Chunk<'a>,
@@ -393,28 +393,12 @@ pub fn decode_after<'a>(
 ) -> R<Decoded<'a>> {
     let mut r = Reader::new(payload, max_depth);
     let mut chunk = Chunk::default();
-    let mut first = true;
-    let mut resumed_key: Option<Str<'a>> = None;
-    if !known_header.is_empty() && payload.starts_with(known_header) {
-        r.resume_in_object(known_header.len());
-        first = false;
-        resumed_key = Some(Cow::Borrowed("choices"));
-    } else {
-        let pos = {
-            r.peek();
-            r.pos()
-        };
-        if !r.begin_object().map_err(syntax)? {
-            r.skip_value().map_err(syntax)?;
-            r.end().map_err(syntax)?;
-            return schema("the payload", "a JSON object", pos);
-        }
-    }
+    let resumed = open(&mut r, payload, known_header)?;
+    let mut first = !resumed;
+    let mut resumed_key: Option<Str<'a>> = resumed.then_some(Cow::Borrowed("choices"));
     let mut pending = Pending::default();
     let mut object_is_error = false;
-    let mut header_len = None;
-    let mut header_only = true;
-    let mut seen_choices = false;
+    let mut header = HeaderEnd::default();
     loop {
         let key = match resumed_key.take() {
             Some(k) => k,
@@ -423,80 +407,135 @@ pub fn decode_after<'a>(
                 None => break,
             },
         };
-        if key == "choices" {
-            if header_only && !seen_choices {
-                header_len = Some(r.pos());
-            }
-            seen_choices = true;
-        } else if is_header_key(&key) {
-            if seen_choices {
-                header_len = None;
-            }
-        } else if !seen_choices {
-            header_only = false;
-        }
-        let outcome: R<()> = match key.as_ref() {
-            "id" => string_or_null(&mut r, "id").map(|v| chunk.id = v),
-            "model" => string_or_null(&mut r, "model").map(|v| chunk.model = v),
-            "created" => created(&mut r).map(|v| chunk.created = v),
-            "system_fingerprint" => {
-                string_or_null(&mut r, "system_fingerprint").map(|v| chunk.system_fingerprint = v)
-            }
-            "service_tier" => {
-                string_or_null(&mut r, "service_tier").map(|v| chunk.service_tier = v)
-            }
-            "choices" => choices(&mut r).map(|v| chunk.choices = v),
-            "usage" => map_or_null(&mut r, "usage").map(|v| {
-                chunk.usage = match v {
-                    Field::Set(m) => Field::Set(Box::new(m)),
-                    Field::Null => Field::Null,
-                    Field::Absent => Field::Absent,
-                }
-            }),
-            "obfuscation" => {
-                let at = value_start(&mut r);
-                let is_string = r.take_string().map_err(syntax)?.is_some();
-                chunk.obfuscation_span = if is_string {
-                    Some((at, r.pos()))
-                } else {
-                    r.skip_value().map_err(syntax)?;
-                    None
-                };
-                Ok(())
-            }
-            "object" => {
-                // A chunk's own `object` is not checked (Azure sends "", Perplexity a "done"
-                // marker), except the one value that announces an error frame.
-                match r.take_string().map_err(syntax)? {
-                    Some(s) => object_is_error = s == "error",
-                    None => {
-                        object_is_error = false;
-                        r.skip_value().map_err(syntax)?
-                    }
-                }
-                Ok(())
-            }
-            "error" => {
-                let v = r.read_value().map_err(syntax)?;
-                chunk.error = if v.is_null() { None } else { Some(Box::new(v)) };
-                Ok(())
-            }
-            _ => {
-                let v = r.read_value().map_err(syntax)?;
-                add_extra(&mut chunk.extras, key.clone(), v);
-                Ok(())
-            }
-        };
+        header.see(&key, r.pos());
+        let outcome = top_level_value(&mut r, &mut chunk, &key, &mut object_is_error);
         pending.note(&key, outcome)?;
     }
     pending.finish()?;
     r.end().map_err(syntax)?;
     if object_is_error && chunk.error.is_none() {
         chunk.error = Some(Box::new(
-            crate::json::parse(payload, max_depth).map_err(syntax)?,
+            crate::json::reader::parse(payload, max_depth).map_err(syntax)?,
         ));
     }
-    Ok(Decoded { chunk, header_len })
+    Ok(Decoded {
+        chunk,
+        header_len: header.len,
+    })
+}
+
+/// Opens the payload's object, or resumes inside it after `known_header` when the payload
+/// starts with it; returns whether it resumed (the next key is then `choices`).
+fn open(r: &mut Reader<'_>, payload: &[u8], known_header: &[u8]) -> R<bool> {
+    if !known_header.is_empty() && payload.starts_with(known_header) {
+        r.resume_in_object(known_header.len());
+        return Ok(true);
+    }
+    let pos = {
+        r.peek();
+        r.pos()
+    };
+    if !r.begin_object().map_err(syntax)? {
+        r.skip_value().map_err(syntax)?;
+        r.end().map_err(syntax)?;
+        return schema("the payload", "a JSON object", pos);
+    }
+    Ok(false)
+}
+
+/// Where the header ends (see [`Decoded`]), followed key by key.
+struct HeaderEnd {
+    len: Option<usize>,
+    /// Only header keys so far before `choices`.
+    header_only: bool,
+    seen_choices: bool,
+}
+
+impl Default for HeaderEnd {
+    fn default() -> Self {
+        HeaderEnd {
+            len: None,
+            header_only: true,
+            seen_choices: false,
+        }
+    }
+}
+
+impl HeaderEnd {
+    /// `pos` is the reader's position after `key`.
+    fn see(&mut self, key: &str, pos: usize) {
+        if key == "choices" {
+            if self.header_only && !self.seen_choices {
+                self.len = Some(pos);
+            }
+            self.seen_choices = true;
+        } else if is_header_key(key) {
+            if self.seen_choices {
+                self.len = None;
+            }
+        } else if !self.seen_choices {
+            self.header_only = false;
+        }
+    }
+}
+
+/// Reads the value of one top-level `key` into `chunk`. A chunk whose `object` is `"error"`
+/// is an error frame (`object_is_error`).
+fn top_level_value<'a>(
+    r: &mut Reader<'a>,
+    chunk: &mut Chunk<'a>,
+    key: &Str<'a>,
+    object_is_error: &mut bool,
+) -> R<()> {
+    match key.as_ref() {
+        "id" => string_or_null(r, "id").map(|v| chunk.id = v),
+        "model" => string_or_null(r, "model").map(|v| chunk.model = v),
+        "created" => created(r).map(|v| chunk.created = v),
+        "system_fingerprint" => {
+            string_or_null(r, "system_fingerprint").map(|v| chunk.system_fingerprint = v)
+        }
+        "service_tier" => string_or_null(r, "service_tier").map(|v| chunk.service_tier = v),
+        "choices" => choices(r).map(|v| chunk.choices = v),
+        "usage" => map_or_null(r, "usage").map(|v| {
+            chunk.usage = match v {
+                Field::Set(m) => Field::Set(Box::new(m)),
+                Field::Null => Field::Null,
+                Field::Absent => Field::Absent,
+            }
+        }),
+        "obfuscation" => {
+            let at = value_start(r);
+            let is_string = r.take_string().map_err(syntax)?.is_some();
+            chunk.obfuscation_span = if is_string {
+                Some((at, r.pos()))
+            } else {
+                r.skip_value().map_err(syntax)?;
+                None
+            };
+            Ok(())
+        }
+        "object" => {
+            // A chunk's own `object` is not checked (Azure sends "", Perplexity a "done"
+            // marker), except the one value that announces an error frame.
+            if let Some(s) = r.take_string().map_err(syntax)? {
+                *object_is_error = s == "error";
+            } else {
+                *object_is_error = false;
+                r.skip_value().map_err(syntax)?;
+            }
+            Ok(())
+        }
+        "error" => {
+            let v = r.read_value().map_err(syntax)?;
+            chunk.error = if v.is_null() { None } else { Some(Box::new(v)) };
+            Ok(())
+        }
+        _ => {
+            let v = r.read_value().map_err(syntax)?;
+            add_extra(&mut chunk.extras, key.clone(), v);
+            Ok(())
+        }
+    }
 }
 
 fn created<'a>(r: &mut Reader<'a>) -> R<Field<&'a str>> {
@@ -682,7 +721,7 @@ fn retag(e: DecodeKind, field: &'static str, expected: &'static str) -> DecodeKi
             expected,
             pos,
         },
-        other => other,
+        syntax @ DecodeKind::Syntax(_) => syntax,
     }
 }
 
@@ -794,7 +833,7 @@ mod tests {
             Ok(c) => c,
             Err(e) => panic!("{e:?}"),
         };
-        assert_eq!(c.id.set().map(|s| s.as_ref()), Some("c1"));
+        assert_eq!(c.id.set().map(std::convert::AsRef::as_ref), Some("c1"));
         assert!(matches!(c.id, Field::Set(Cow::Borrowed(_))));
         assert_eq!(c.created, Field::Set("17"));
         assert_eq!(c.choices.len(), 1);
@@ -842,7 +881,7 @@ mod tests {
             "choice index"
         );
         assert_eq!(schema_field(r#"{"created":1.5}"#), "created");
-        assert_eq!(schema_field(r#"[1]"#), "the payload");
+        assert_eq!(schema_field(r"[1]"), "the payload");
         assert_eq!(schema_field(r#"{"choices":"x"}"#), "choices");
     }
 
@@ -850,7 +889,7 @@ mod tests {
     fn schema_error_position_is_the_value_start() {
         let p = r#"{"choices":[{"delta":{"content": 5}}]}"#;
         match decode(p.as_bytes(), 128) {
-            Err(DecodeKind::Schema { pos, .. }) => assert_eq!(&p[pos..pos + 1], "5"),
+            Err(DecodeKind::Schema { pos, .. }) => assert_eq!(&p[pos..=pos], "5"),
             other => panic!("{other:?}"),
         }
     }
@@ -864,13 +903,15 @@ mod tests {
         let header = n.map(|n| &a[..n]).unwrap_or_default();
         assert!(header.ends_with(br#""choices":"#));
         let second = decode_after(b, 128, header).ok();
-        let d = second
+        let delta = second
             .as_ref()
             .and_then(|d| d.chunk.choices[0].delta.as_ref());
-        assert!(matches!(d.and_then(|d| d.content.as_ref()), Some(Content::Text(t)) if t == "B"));
+        assert!(
+            matches!(delta.and_then(|d| d.content.as_ref()), Some(Content::Text(t)) if t == "B")
+        );
         assert_eq!(second.as_ref().and_then(|d| d.header_len), n);
         assert!(
-            second.map(|d| d.chunk.id.is_absent()).unwrap_or(false),
+            second.is_some_and(|d| d.chunk.id.is_absent()),
             "header not re-read"
         );
         // A different header is read in full.
@@ -925,8 +966,8 @@ mod tests {
                 .unwrap_or_default();
             let t = d.tool_calls.into_iter().next().unwrap_or_default();
             (
-                t.name.map(|n| n.into_owned()),
-                t.arguments.map(|a| a.into_owned()),
+                t.name.map(std::borrow::Cow::into_owned),
+                t.arguments.map(std::borrow::Cow::into_owned),
             )
         });
         assert_eq!(t, Some((None, Some("x".to_string()))));
@@ -951,7 +992,7 @@ mod tests {
     fn duplicate_keys_last_wins() {
         let c = decode(br#"{"id":"a","id":"b","x":1,"x":2}"#, 128).ok();
         let c = c.unwrap_or_default();
-        assert_eq!(c.id.set().map(|s| s.as_ref()), Some("b"));
+        assert_eq!(c.id.set().map(std::convert::AsRef::as_ref), Some("b"));
         assert_eq!(c.extras.len(), 1);
         assert_eq!(c.extras.get("x"), Some(&Value::Number("2".into())));
     }
@@ -974,9 +1015,10 @@ mod tests {
 
     #[test]
     fn many_unknown_keys_stay_linear() {
+        use std::fmt::Write as _;
         let mut p = String::from("{");
         for i in 0..20_000 {
-            p.push_str(&format!("\"k{i}\":{i},"));
+            let _ = write!(p, "\"k{i}\":{i},");
         }
         p.push_str("\"k0\":-1}");
         let c = decode(p.as_bytes(), 128).ok().unwrap_or_default();

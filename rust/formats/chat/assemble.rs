@@ -7,17 +7,23 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::chunk::{ChoiceDelta, Chunk, Content, Extras, Field, ToolCallDelta};
+use crate::driver::Options;
 use crate::event::{Event, EventKind, ListTrail, Snapshot, TextTrail, UsageLog};
+use crate::formats::chat::scan::{
+    ChoiceDelta, Chunk, Content, Delta, Extras, Field, FunctionCallDelta, Logprobs, ToolCallDelta,
+};
+use crate::json::partial::PartialJson;
+use crate::json::value::{Map, Value};
 use crate::limits::{LimitName, Limits};
-use crate::partial::PartialJson;
-use crate::template::Slot;
-use crate::value::{Map, Value};
 
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Options {
-    pub events: bool,
-    pub partial_arguments: bool,
+/// One text accumulator of a completion, named so that a template (see `template`) can append
+/// its varying string to it without decoding the chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    Content { choice: u64 },
+    Refusal { choice: u64 },
+    ToolArguments { choice: u64, index: u64 },
+    FunctionArguments { choice: u64 },
 }
 
 /// A limit a chunk would exceed, with the payload position of the offending value.
@@ -102,13 +108,13 @@ struct LogprobsState {
 
 /// A text accumulator that, in event mode, also keeps a trail for event snapshots.
 #[derive(Debug, Default)]
-struct Text {
+struct TextAccumulator {
     text: Option<String>,
     trail: TextTrail,
     done: bool,
 }
 
-impl Text {
+impl TextAccumulator {
     fn push(&mut self, piece: &str, events: bool) {
         self.text.get_or_insert_with(String::new).push_str(piece);
         if events && !piece.is_empty() {
@@ -125,11 +131,11 @@ impl Text {
 struct ChoiceState {
     index: u64,
     role: Option<String>,
-    content: Text,
-    refusal: Text,
+    content: TextAccumulator,
+    refusal: TextAccumulator,
     /// Reasoning text per delta key (`reasoning_content`, `reasoning`), for events only; the
     /// text itself lives in `message_extras` like any other string increment.
-    reasoning: Vec<(String, Text)>,
+    reasoning: Vec<(String, TextAccumulator)>,
     tool_calls: ToolCalls,
     current_call: Option<usize>,
     function_call: Option<Box<FunctionCallState>>,
@@ -261,31 +267,30 @@ impl Choices {
     }
 
     fn get_or_insert(&mut self, index: u64) -> &mut ChoiceState {
-        let pos = match self.position(index) {
-            Some(p) => p,
-            None => {
-                if self.items.last().is_some_and(|last| last.index > index) {
-                    self.unsorted = true;
-                }
-                // Most streams have one choice; do not reserve room for four.
-                self.items.reserve_exact(1);
-                self.items.push(ChoiceState {
-                    index,
-                    ..ChoiceState::default()
-                });
-                let pos = self.items.len() - 1;
-                if self.items.len() == SCAN_UP_TO + 1 {
-                    self.by_index = self
-                        .items
-                        .iter()
-                        .enumerate()
-                        .map(|(p, c)| (c.index, p))
-                        .collect();
-                } else if self.items.len() > SCAN_UP_TO {
-                    self.by_index.insert(index, pos);
-                }
-                pos
+        let pos = if let Some(p) = self.position(index) {
+            p
+        } else {
+            if self.items.last().is_some_and(|last| last.index > index) {
+                self.unsorted = true;
             }
+            // Most streams have one choice; do not reserve room for four.
+            self.items.reserve_exact(1);
+            self.items.push(ChoiceState {
+                index,
+                ..ChoiceState::default()
+            });
+            let pos = self.items.len() - 1;
+            if self.items.len() == SCAN_UP_TO + 1 {
+                self.by_index = self
+                    .items
+                    .iter()
+                    .enumerate()
+                    .map(|(p, c)| (c.index, p))
+                    .collect();
+            } else if self.items.len() > SCAN_UP_TO {
+                self.by_index.insert(index, pos);
+            }
+            pos
         };
         &mut self.items[pos]
     }
@@ -349,7 +354,7 @@ impl Assembler {
         self.chunks
     }
 
-    /// True when there is at least one choice and every choice has a finish_reason.
+    /// True when there is at least one choice and every choice has a `finish_reason`.
     pub fn all_finished(&self) -> bool {
         !self.choices.items.is_empty()
             && self.choices.items.iter().all(|c| c.finish_reason.is_some())
@@ -429,18 +434,17 @@ impl Assembler {
             } else {
                 sims.iter().position(|(i, _)| *i == c.index)
             };
-            let slot = match found {
-                Some(slot) => slot,
-                None => {
-                    let state = self.choices.get(c.index);
-                    sims.push((c.index, CallSim::new(state)));
-                    if sims.len() == SCAN_UP_TO + 1 {
-                        sim_of = sims.iter().enumerate().map(|(s, (i, _))| (*i, s)).collect();
-                    } else if sims.len() > SCAN_UP_TO {
-                        sim_of.insert(c.index, sims.len() - 1);
-                    }
-                    sims.len() - 1
+            let slot = if let Some(slot) = found {
+                slot
+            } else {
+                let state = self.choices.get(c.index);
+                sims.push((c.index, CallSim::new(state)));
+                if sims.len() == SCAN_UP_TO + 1 {
+                    sim_of = sims.iter().enumerate().map(|(s, (i, _))| (*i, s)).collect();
+                } else if sims.len() > SCAN_UP_TO {
+                    sim_of.insert(c.index, sims.len() - 1);
                 }
+                sims.len() - 1
             };
             let Some((_, sim)) = sims.get_mut(slot) else {
                 plans.push(Vec::new());
@@ -487,104 +491,10 @@ impl Assembler {
         let state = self.choices.get_or_insert(c.index);
         let ci = Some(c.index);
         if let Some(delta) = c.delta {
-            if let Some(role) = delta.role {
-                if state.role.is_none() && !role.is_empty() {
-                    state.role = Some(role.into_owned());
-                }
-            }
-            let mut thinking = String::new();
-            match delta.content {
-                Some(Content::Text(s)) => state.push_content(&s, opts, events),
-                Some(Content::Parts(parts)) => {
-                    let text = split_parts(&parts, &mut thinking);
-                    if let Some(text) = text {
-                        state.push_content(&text, opts, events);
-                    }
-                }
-                None => {}
-            }
-            if let Some(r) = delta.refusal {
-                state.refusal.push(&r, opts.events);
-                if opts.events && !r.is_empty() {
-                    let mut e = Event::new(EventKind::RefusalDelta, ci);
-                    e.snapshot = Snapshot::Text(state.refusal.trail.clone());
-                    events.push(e);
-                }
-            }
-            if !thinking.is_empty() {
-                state.push_increment("reasoning_content", Value::String(thinking), opts, events);
-            }
-            state.apply_extras(delta.extras, opts, events);
-            for (frag, target) in delta.tool_calls.into_iter().zip(targets) {
-                state.apply_tool_call(frag, *target, opts, max_depth, events);
-            }
-            if let Some(fc) = delta.function_call {
-                if !state.ordered_function_call {
-                    state.ordered_function_call = true;
-                    state.message_order.push(MessageKey::FunctionCall);
-                }
-                let f = state.function_call.get_or_insert_with(|| {
-                    Box::new(FunctionCallState {
-                        partial: opts.partial_arguments.then(|| PartialJson::new(max_depth)),
-                        ..FunctionCallState::default()
-                    })
-                });
-                first_non_empty_shared(&mut f.name, fc.name);
-                let piece = fc.arguments.unwrap_or_default();
-                f.arguments.push_str(&piece);
-                if let Some(p) = f.partial.as_mut() {
-                    p.feed(piece.as_bytes());
-                }
-                if opts.events {
-                    f.trail.push(piece.as_ref().into());
-                    let mut e = Event::new(EventKind::FunctionArgumentsDelta, ci);
-                    e.name = f.name.clone();
-                    e.snapshot = Snapshot::Text(f.trail.clone());
-                    e.parsed = f.partial.as_ref().map(PartialJson::snapshot);
-                    events.push(e);
-                }
-            }
-            if let Some(audio) = delta.audio {
-                if !state.ordered_audio {
-                    state.ordered_audio = true;
-                    state.message_order.push(MessageKey::Audio);
-                }
-                merge_audio(state.audio.get_or_insert_with(Map::new), *audio);
-            }
+            state.apply_delta(delta, targets, ci, opts, max_depth, events);
         }
         match c.logprobs {
-            Field::Set(lp) => {
-                let lp = *lp;
-                let s = state.logprobs.get_or_insert_with(Box::default);
-                if let Some(items) = lp.content {
-                    if opts.events && !items.is_empty() {
-                        s.content_trail.push(items.clone());
-                        let mut e = Event::new(EventKind::LogprobsContentDelta, ci);
-                        e.items = Some(items.clone());
-                        e.snapshot = Snapshot::List(s.content_trail.clone());
-                        events.push(e);
-                    }
-                    s.content.get_or_insert_with(Vec::new).extend(items);
-                }
-                if let Some(items) = lp.refusal {
-                    if opts.events && !items.is_empty() {
-                        s.refusal_trail.push(items.clone());
-                        let mut e = Event::new(EventKind::LogprobsRefusalDelta, ci);
-                        e.items = Some(items.clone());
-                        e.snapshot = Snapshot::List(s.refusal_trail.clone());
-                        events.push(e);
-                    }
-                    s.refusal.get_or_insert_with(Vec::new).extend(items);
-                }
-                for (k, v) in lp.extras {
-                    // Like choice-level keys: present once carried, the last non-null value.
-                    if v.is_null() {
-                        s.extras.insert_if_absent(&k, || Value::Null);
-                    } else {
-                        s.extras.insert(k, v);
-                    }
-                }
-            }
+            Field::Set(lp) => state.apply_logprobs(*lp, ci, opts, events),
             Field::Null | Field::Absent => {}
         }
         for (k, v) in c.extras {
@@ -600,7 +510,7 @@ impl Assembler {
         }
     }
 
-    /// Appends the varying string of a chunk that matched a [`Template`]: the whole effect
+    /// Appends the varying string of a chunk that matched a [`Template`](super::template::Template): the whole effect
     /// of such a chunk. False (and nothing changed) if the slot does not exist.
     pub fn append(&mut self, slot: Slot, text: &str) -> bool {
         let choice = match slot {
@@ -691,6 +601,133 @@ impl Assembler {
 }
 
 impl ChoiceState {
+    /// The delta's text, tool calls, function call and audio.
+    fn apply_delta(
+        &mut self,
+        delta: Delta<'_>,
+        targets: &[Target],
+        ci: Option<u64>,
+        opts: Options,
+        max_depth: usize,
+        events: &mut Vec<Event>,
+    ) {
+        if let Some(role) = delta.role {
+            if self.role.is_none() && !role.is_empty() {
+                self.role = Some(role.into_owned());
+            }
+        }
+        let mut thinking = String::new();
+        match delta.content {
+            Some(Content::Text(s)) => self.push_content(&s, opts, events),
+            Some(Content::Parts(parts)) => {
+                let text = split_parts(&parts, &mut thinking);
+                if let Some(text) = text {
+                    self.push_content(&text, opts, events);
+                }
+            }
+            None => {}
+        }
+        if let Some(r) = delta.refusal {
+            self.refusal.push(&r, opts.events);
+            if opts.events && !r.is_empty() {
+                let mut e = Event::new(EventKind::RefusalDelta, ci);
+                e.snapshot = Snapshot::Text(self.refusal.trail.clone());
+                events.push(e);
+            }
+        }
+        if !thinking.is_empty() {
+            self.push_increment("reasoning_content", Value::String(thinking), opts, events);
+        }
+        self.apply_extras(delta.extras, opts, events);
+        for (frag, target) in delta.tool_calls.into_iter().zip(targets) {
+            self.apply_tool_call(frag, *target, opts, max_depth, events);
+        }
+        if let Some(fc) = delta.function_call {
+            self.apply_function_call(*fc, ci, opts, max_depth, events);
+        }
+        if let Some(audio) = delta.audio {
+            if !self.ordered_audio {
+                self.ordered_audio = true;
+                self.message_order.push(MessageKey::Audio);
+            }
+            merge_audio(self.audio.get_or_insert_with(Map::new), *audio);
+        }
+    }
+
+    /// A legacy `function_call` fragment.
+    fn apply_function_call(
+        &mut self,
+        fc: FunctionCallDelta<'_>,
+        ci: Option<u64>,
+        opts: Options,
+        max_depth: usize,
+        events: &mut Vec<Event>,
+    ) {
+        if !self.ordered_function_call {
+            self.ordered_function_call = true;
+            self.message_order.push(MessageKey::FunctionCall);
+        }
+        let f = self.function_call.get_or_insert_with(|| {
+            Box::new(FunctionCallState {
+                partial: opts.partial_arguments.then(|| PartialJson::new(max_depth)),
+                ..FunctionCallState::default()
+            })
+        });
+        first_non_empty_shared(&mut f.name, fc.name);
+        let piece = fc.arguments.unwrap_or_default();
+        f.arguments.push_str(&piece);
+        if let Some(p) = f.partial.as_mut() {
+            p.feed(piece.as_bytes());
+        }
+        if opts.events {
+            f.trail.push(piece.as_ref().into());
+            let mut e = Event::new(EventKind::FunctionArgumentsDelta, ci);
+            e.name.clone_from(&f.name);
+            e.snapshot = Snapshot::Text(f.trail.clone());
+            e.parsed = f.partial.as_ref().map(PartialJson::snapshot);
+            events.push(e);
+        }
+    }
+
+    /// A logprobs delta: its entries append, its other keys keep the last non-null value.
+    fn apply_logprobs(
+        &mut self,
+        lp: Logprobs,
+        ci: Option<u64>,
+        opts: Options,
+        events: &mut Vec<Event>,
+    ) {
+        let s = self.logprobs.get_or_insert_with(Box::default);
+        if let Some(items) = lp.content {
+            if opts.events && !items.is_empty() {
+                s.content_trail.push(items.clone());
+                let mut e = Event::new(EventKind::LogprobsContentDelta, ci);
+                e.items = Some(items.clone());
+                e.snapshot = Snapshot::List(s.content_trail.clone());
+                events.push(e);
+            }
+            s.content.get_or_insert_with(Vec::new).extend(items);
+        }
+        if let Some(items) = lp.refusal {
+            if opts.events && !items.is_empty() {
+                s.refusal_trail.push(items.clone());
+                let mut e = Event::new(EventKind::LogprobsRefusalDelta, ci);
+                e.items = Some(items.clone());
+                e.snapshot = Snapshot::List(s.refusal_trail.clone());
+                events.push(e);
+            }
+            s.refusal.get_or_insert_with(Vec::new).extend(items);
+        }
+        for (k, v) in lp.extras {
+            // Like choice-level keys: present once carried, the last non-null value.
+            if v.is_null() {
+                s.extras.insert_if_absent(&k, || Value::Null);
+            } else {
+                s.extras.insert(k, v);
+            }
+        }
+    }
+
     fn push_content(&mut self, piece: &str, opts: Options, events: &mut Vec<Event>) {
         self.content.push(piece, opts.events);
         if opts.events && !piece.is_empty() {
@@ -739,12 +776,12 @@ impl ChoiceState {
         if piece.is_empty() {
             return;
         }
-        let pos = match self.reasoning.iter().position(|(f, _)| f == field) {
-            Some(p) => p,
-            None => {
-                self.reasoning.push((field.to_string(), Text::default()));
-                self.reasoning.len() - 1
-            }
+        let pos = if let Some(p) = self.reasoning.iter().position(|(f, _)| f == field) {
+            p
+        } else {
+            self.reasoning
+                .push((field.to_string(), TextAccumulator::default()));
+            self.reasoning.len() - 1
         };
         if let Some((_, text)) = self.reasoning.get_mut(pos) {
             text.push(piece, true);
@@ -807,8 +844,8 @@ impl ChoiceState {
             call.trail.push(piece.as_ref().into());
             let mut e = Event::new(EventKind::ToolArgumentsDelta, Some(choice_index));
             e.index = Some(pos);
-            e.id = call.id.clone();
-            e.name = call.name.clone();
+            e.id.clone_from(&call.id);
+            e.name.clone_from(&call.name);
             e.snapshot = Snapshot::Text(call.trail.clone());
             e.parsed = call.partial.as_ref().map(PartialJson::snapshot);
             events.push(e);
@@ -827,8 +864,8 @@ impl ChoiceState {
             call.done = true;
             let mut e = Event::new(EventKind::ToolArgumentsDone, Some(choice_index));
             e.index = Some(pos);
-            e.id = call.id.clone();
-            e.name = call.name.clone();
+            e.id.clone_from(&call.id);
+            e.name.clone_from(&call.name);
             e.text = Some(call.arguments.clone());
             e.parsed = call.partial.as_ref().map(PartialJson::snapshot);
             events.push(e);
@@ -858,7 +895,7 @@ impl ChoiceState {
             if !text.done {
                 let mut e = Event::new(EventKind::ReasoningDone, ci);
                 e.field = Some(field.clone());
-                e.text = text.text.clone();
+                e.text.clone_from(&text.text);
                 events.push(e);
                 text.done = true;
             }
@@ -873,7 +910,7 @@ impl ChoiceState {
             if !f.done {
                 f.done = true;
                 let mut e = Event::new(EventKind::FunctionArgumentsDone, ci);
-                e.name = f.name.clone();
+                e.name.clone_from(&f.name);
                 e.text = Some(f.arguments.clone());
                 e.parsed = f.partial.as_ref().map(PartialJson::snapshot);
                 events.push(e);
@@ -1057,16 +1094,15 @@ impl<'s> CallSim<'s> {
         } else {
             self.current
         };
-        let (target, pos) = match found {
-            Some(p) => (Target::Existing(p), p),
-            None => {
-                let p = self.len;
-                self.len += 1;
-                if let Some(ix) = f.index {
-                    self.added_wire.insert(ix, p);
-                }
-                (Target::New, p)
+        let (target, pos) = if let Some(p) = found {
+            (Target::Existing(p), p)
+        } else {
+            let p = self.len;
+            self.len += 1;
+            if let Some(ix) = f.index {
+                self.added_wire.insert(ix, p);
             }
+            (Target::New, p)
         };
         if let Some(id) = id {
             if !self.has_id(pos) {
@@ -1231,7 +1267,7 @@ fn merge_audio(old: &mut Map, new: Map) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chunk::decode;
+    use crate::formats::chat::scan::decode;
 
     fn run(payloads: &[&str]) -> Value {
         let mut a = Assembler::new(Options::default(), Limits::default());

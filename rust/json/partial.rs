@@ -32,7 +32,8 @@ use std::fmt;
 use std::mem;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::value::{Map, Value};
+use crate::json::reader::is_json_whitespace;
+use crate::json::value::{Map, Value};
 
 /// Incremental parser for one partial JSON document.
 pub struct PartialJson {
@@ -48,7 +49,7 @@ pub struct PartialJson {
     /// The top-level value once it is complete.
     root: Option<Node>,
     /// The text of the string value or number being read, shared with snapshots.
-    text: Text,
+    text: SharedText,
     /// The object key being read; never shared, since snapshots drop unfinished keys.
     key: String,
     /// The start of a multi-byte UTF-8 character cut by the end of a fragment.
@@ -101,7 +102,7 @@ impl PartialJson {
             next_id: 0,
             memo: ReaderMemo::default(),
             root: None,
-            text: Text::default(),
+            text: SharedText::default(),
             key: String::new(),
             utf8: Utf8Tail::default(),
             failed: false,
@@ -117,12 +118,11 @@ impl PartialJson {
         }
         let mut pos = 0;
         while pos < fragment.len() {
-            match self.step(fragment, pos) {
-                Ok(next) => pos = next,
-                Err(Invalid) => {
-                    self.fail();
-                    return;
-                }
+            if let Ok(next) = self.step(fragment, pos) {
+                pos = next;
+            } else {
+                self.fail();
+                return;
             }
         }
     }
@@ -158,7 +158,7 @@ impl PartialJson {
         // A failed parser only answers "no value": release what it held.
         self.stack = Vec::new();
         self.root = None;
-        self.text = Text::default();
+        self.text = SharedText::default();
         self.key = String::new();
         self.memo = ReaderMemo::default();
     }
@@ -182,7 +182,7 @@ impl PartialJson {
                 }
                 Ok(pos + 1)
             }
-            _ if is_whitespace(byte) => Ok(skip_whitespace(input, pos)),
+            _ if is_json_whitespace(byte) => Ok(skip_whitespace(input, pos)),
             State::Value => self.value_start(byte, pos, false),
             State::FirstItem => self.value_start(byte, pos, true),
             State::FirstKey | State::Key => match byte {
@@ -207,7 +207,7 @@ impl PartialJson {
                     (Some(Frame::Array { .. }), b',') => self.state = State::Value,
                     (Some(Frame::Object { .. }), b',') => self.state = State::Key,
                     (Some(Frame::Array { .. }), b']') | (Some(Frame::Object { .. }), b'}') => {
-                        self.close()?
+                        self.close()?;
                     }
                     _ => return Err(Invalid),
                 }
@@ -729,7 +729,7 @@ enum Num {
 impl Num {
     /// The state after `byte`, or None when `byte` does not continue the number.
     fn next(self, byte: u8) -> Option<Num> {
-        use Num::*;
+        use Num::{Dot, Exp, ExpDigits, ExpSign, Frac, Int, Minus, Start, Zero};
         Some(match (self, byte) {
             (Start, b'-') => Minus,
             (Start | Minus, b'0') => Zero,
@@ -756,7 +756,7 @@ struct Utf8Tail {
 }
 
 impl Utf8Tail {
-    fn is_empty(&self) -> bool {
+    fn is_empty(self) -> bool {
         self.len == 0
     }
 
@@ -789,8 +789,8 @@ enum Frame {
 enum Node {
     Null,
     Bool(bool),
-    Number(Text),
-    String(Text),
+    Number(SharedText),
+    String(SharedText),
     Array(List<Node>),
     Object(List<Entry>),
 }
@@ -807,7 +807,7 @@ struct Entry {
 /// text arrived in (a list of pieces cost a walk over every fragment on each read: quadratic
 /// for a reader of every event's `parsed_arguments`).
 #[derive(Clone, Default)]
-struct Text {
+struct SharedText {
     buf: Option<Arc<Mutex<String>>>,
     len: usize,
 }
@@ -843,7 +843,7 @@ impl<T: Reclaim> List<T> {
     }
 }
 
-impl Text {
+impl SharedText {
     /// Appends to the shared buffer. Bytes past `len` in it can only come from a clone of the
     /// parser that appended first: then this text continues in a buffer of its own.
     fn append(&mut self, text: &str) {
@@ -1052,15 +1052,11 @@ fn materialise(root: &Node) -> Value {
     }
 }
 
-fn is_whitespace(byte: u8) -> bool {
-    matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
-}
-
 fn skip_whitespace(input: &[u8], pos: usize) -> usize {
     let rest = input.get(pos..).unwrap_or_default();
     pos + rest
         .iter()
-        .position(|&b| !is_whitespace(b))
+        .position(|&b| !is_json_whitespace(b))
         .unwrap_or(rest.len())
 }
 

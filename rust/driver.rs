@@ -1,0 +1,457 @@
+//! The driver: runs any format ([`Fold`]) over the SSE framer. Everything here is
+//! format-independent: the `on_error` policy (raise, skip, repair), the problem list, the queue
+//! of events and completions with the error deferred behind them, truncation, captures of many
+//! streams, and the refusal of input that is not an event stream at all.
+
+use crate::error::{DecodeKind, ErrorClass, ErrorKind, StreamError};
+use crate::event::{Event, EventKind};
+use crate::formats::Fold;
+use crate::framing::sse::{FeedError, Framer, RawEvent};
+use crate::json::repair;
+use crate::json::value::Value;
+use crate::limits::{LimitName, Limits};
+use crate::sniff::Head;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnError {
+    #[default]
+    Raise,
+    Skip,
+    Repair,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Skipped,
+    Repaired,
+    Ignored,
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Skipped => "skipped",
+            Action::Repaired => "repaired",
+            Action::Ignored => "ignored",
+        }
+    }
+}
+
+/// What a problem is: an error that was not raised, or data after the end of the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    Error(ErrorClass),
+    DataAfterDone,
+}
+
+/// Something that went wrong and was not raised, and what was done about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub kind: ProblemKind,
+    pub action: Action,
+    pub message: String,
+    pub byte_offset: u64,
+    pub event_index: Option<u64>,
+}
+
+/// What a format produces besides its result; the same for every format.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Per-delta events.
+    pub events: bool,
+    /// A partial-JSON view of tool-call arguments on their events (implies `events` in the
+    /// Python API).
+    pub partial_arguments: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Config {
+    pub on_error: OnError,
+    pub options: Options,
+    pub limits: Limits,
+    pub allow_truncated: bool,
+    /// A capture of many streams: the end of one stream (`[DONE]`) closes one result and
+    /// starts the next.
+    pub capture: bool,
+    /// Problems kept in full; later ones are only counted (a long stream of data after
+    /// `[DONE]` must not grow memory without bound).
+    pub max_problems: usize,
+}
+
+pub const DEFAULT_MAX_PROBLEMS: usize = 1000;
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            on_error: OnError::default(),
+            options: Options::default(),
+            limits: Limits::default(),
+            allow_truncated: false,
+            capture: false,
+            max_problems: DEFAULT_MAX_PROBLEMS,
+        }
+    }
+}
+
+/// A whole-input run that failed: the error, and the result as it stood before it.
+#[derive(Debug)]
+pub struct Failure {
+    pub error: StreamError,
+    pub partial: Value,
+}
+
+/// Everything but the framer, so the framer can lend events to it.
+struct Core<F> {
+    config: Config,
+    fold: F,
+    done: bool,
+    events_seen: u64,
+    data_bytes: u64,
+    problems: Vec<Problem>,
+    /// Problems past `max_problems`, counted but not kept.
+    problems_dropped: u64,
+    events: Vec<Event>,
+    completed: Vec<Value>,
+}
+
+/// One stream (or a capture of many) of format `F`, fed read by read.
+pub struct Driver<F> {
+    framer: Framer,
+    core: Core<F>,
+    /// An error met after the call that met it had produced events or completions: those are
+    /// delivered first and the error is returned by the next call (docs/design.md, "Errors and
+    /// limits"). The input of that next call is held, unframed, behind it.
+    deferred: Option<StreamError>,
+    head: Head,
+}
+
+/// ASCII whitespace as `[DONE]` may be surrounded by it. Not JSON whitespace: the marker is
+/// compared as text, and the set (with form feed) is the reference's, so the twins agree.
+fn trim(data: &[u8]) -> &[u8] {
+    let is_ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c');
+    let start = data.iter().position(|b| !is_ws(b)).unwrap_or(data.len());
+    let end = data
+        .iter()
+        .rposition(|b| !is_ws(b))
+        .map_or(start, |e| e + 1);
+    data.get(start..end).unwrap_or_default()
+}
+
+impl<F: Fold> Driver<F> {
+    pub fn new(config: Config) -> Self {
+        Driver {
+            framer: Framer::new(config.limits.max_line_bytes),
+            core: Core {
+                config,
+                fold: F::new(config.options, config.limits),
+                done: false,
+                events_seen: 0,
+                data_bytes: 0,
+                problems: Vec::new(),
+                problems_dropped: 0,
+                events: Vec::new(),
+                completed: Vec::new(),
+            },
+            deferred: None,
+            head: Head::default(),
+        }
+    }
+
+    /// The format's own state (for what only that format knows, such as its counters).
+    pub fn fold(&self) -> &F {
+        &self.core.fold
+    }
+    /// Consumes one read. In raise mode the first error is returned; the rest of the read is
+    /// kept, and the next call continues after the offending event. When the read produced
+    /// events or completions before the error, this returns Ok so they can be taken, and the
+    /// error is returned by the next `feed` or `finish`.
+    pub fn feed(&mut self, input: &[u8]) -> Result<(), StreamError> {
+        if let Some(error) = self.deferred.take() {
+            self.framer.hold(input);
+            return Err(error);
+        }
+        if self.core.events_seen == 0 {
+            self.head.see(input);
+        }
+        let result = self.frame(input);
+        if self.core.events_seen > 0 {
+            self.head.forget();
+        }
+        self.settle(result)
+    }
+
+    /// Whether an error waits for the next call, behind what this call produced.
+    pub fn has_deferred_error(&self) -> bool {
+        self.deferred.is_some()
+    }
+
+    fn settle(&mut self, result: Result<(), StreamError>) -> Result<(), StreamError> {
+        match result {
+            Err(error) if !self.core.events.is_empty() || !self.core.completed.is_empty() => {
+                self.deferred = Some(error);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    fn frame(&mut self, input: &[u8]) -> Result<(), StreamError> {
+        let mut input = input;
+        loop {
+            let core = &mut self.core;
+            match self.framer.feed(input, |ev| core.handle(ev)) {
+                Ok(()) => return Ok(()),
+                Err(FeedError::Sink(e)) => return Err(e),
+                Err(FeedError::LineTooLong {
+                    line_offset,
+                    limit,
+                    event_index,
+                }) => {
+                    let err = StreamError {
+                        kind: ErrorKind::Limit {
+                            limit: LimitName::LineBytes,
+                            maximum: limit as u64,
+                        },
+                        byte_offset: line_offset,
+                        event_index: Some(event_index),
+                        payload: None,
+                    };
+                    self.core.report(err, Action::Skipped)?;
+                    input = &[];
+                }
+            }
+        }
+    }
+
+    /// End of input: the completion (in capture mode, the last stream's, if it had chunks).
+    /// When the input held after a raised error produces events or completions and then
+    /// another error, this returns Ok(None) with that error deferred (`has_deferred_error`):
+    /// take what was produced, and the next call returns the error.
+    pub fn finish(&mut self) -> Result<Option<Value>, StreamError> {
+        // After a raised error the rest of that read is still held: fold it in first.
+        self.feed(&[])?;
+        if self.deferred.is_some() {
+            return Ok(None);
+        }
+        let inside_event = self.framer.finish();
+        let core = &mut self.core;
+        if core.events_seen == 0 {
+            // Refused in every mode: no chunk of such an input could be skipped to a result.
+            if let Some(kind) = self.head.not_an_event_stream(core.config.limits.max_depth) {
+                return Err(StreamError {
+                    kind,
+                    byte_offset: 0,
+                    event_index: None,
+                    payload: None,
+                });
+            }
+        }
+        if core.config.capture && !inside_event && core.fold.folded() == 0 {
+            return Ok(None);
+        }
+        if inside_event || !(core.done || core.fold.complete()) {
+            let err = StreamError {
+                kind: ErrorKind::Incomplete { inside_event },
+                byte_offset: self.framer.bytes_seen(),
+                event_index: Some(core.events_seen),
+                payload: None,
+            };
+            if core.config.allow_truncated || core.config.on_error != OnError::Raise {
+                core.problem(&err, Action::Ignored);
+            } else {
+                return Err(err);
+            }
+        }
+        if core.config.capture && core.fold.folded() == 0 {
+            return Ok(None);
+        }
+        if core.config.options.events {
+            core.fold.finish_events(&mut core.events);
+            let mut e = Event::new(EventKind::Done, None);
+            e.value = Some(core.fold.result());
+            core.events.push(e);
+        }
+        Ok(Some(core.fold.result()))
+    }
+
+    /// End of input for a caller that takes no events: an error deferred behind events is
+    /// returned rather than kept for a next call, and the events are dropped. The result is the
+    /// completion, or the snapshot when a capture's last stream had no chunk.
+    pub fn finish_without_events(&mut self) -> Result<Value, StreamError> {
+        loop {
+            match self.finish() {
+                Ok(_) if self.deferred.is_some() => {}
+                Ok(v) => {
+                    self.core.events.clear();
+                    return Ok(v.unwrap_or_else(|| self.snapshot()));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Runs a whole input held in memory. On error, what was produced before it is kept: the
+    /// failure carries the result as it stood.
+    pub fn run_whole(config: Config, data: &[u8]) -> Result<Value, Box<Failure>> {
+        let mut driver = Self::new(config);
+        match driver.feed(data).and_then(|()| driver.finish()) {
+            Ok(v) => Ok(v.unwrap_or_else(|| driver.snapshot())),
+            Err(error) => Err(Box::new(Failure {
+                error,
+                partial: driver.snapshot(),
+            })),
+        }
+    }
+
+    pub fn snapshot(&self) -> Value {
+        self.core.fold.result()
+    }
+
+    /// Equal versions have equal snapshots (see `Assembler::version`).
+    pub fn snapshot_version(&self) -> (u64, u64) {
+        self.core.fold.version()
+    }
+
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.core.events)
+    }
+
+    pub fn take_completed(&mut self) -> Vec<Value> {
+        std::mem::take(&mut self.core.completed)
+    }
+
+    pub fn problems(&self) -> &[Problem] {
+        &self.core.problems
+    }
+
+    /// Problems past `max_problems`, counted but not kept.
+    pub fn problems_dropped(&self) -> u64 {
+        self.core.problems_dropped
+    }
+
+    pub fn done(&self) -> bool {
+        self.core.done
+    }
+
+    pub fn bytes_seen(&self) -> u64 {
+        self.framer.bytes_seen()
+    }
+
+    pub fn buffered_bytes(&self) -> usize {
+        self.framer.buffered_bytes()
+    }
+
+    pub fn last_event_id(&self) -> &[u8] {
+        self.framer.last_event_id()
+    }
+}
+
+impl<F: Fold> Core<F> {
+    fn handle(&mut self, ev: &RawEvent<'_>) -> Result<(), StreamError> {
+        self.events_seen = ev.index + 1;
+        let at = |kind| StreamError {
+            kind,
+            byte_offset: ev.data_offset,
+            event_index: Some(ev.index),
+            payload: None,
+        };
+        if self.done {
+            self.record(|| Problem {
+                kind: ProblemKind::DataAfterDone,
+                action: Action::Ignored,
+                message: "event after [DONE] ignored".to_string(),
+                byte_offset: ev.data_offset,
+                event_index: Some(ev.index),
+            });
+            return Ok(());
+        }
+        let data = trim(ev.data);
+        // `data:` with nothing after it dispatches an empty event (WHATWG); servers use it as a
+        // keep-alive, so it carries no chunk rather than being invalid JSON. Under `event: error`
+        // it is still an error report, with body "" (docs/design.md, twin decisions, row g).
+        if data.is_empty() && ev.event_type != b"error" {
+            return Ok(());
+        }
+        if F::ends_stream(data) {
+            if self.config.capture {
+                self.completed.push(self.fold.result());
+                self.fold.next_stream();
+                self.data_bytes = 0;
+            } else {
+                self.done = true;
+            }
+            return Ok(());
+        }
+        self.data_bytes = self.data_bytes.saturating_add(ev.data.len() as u64);
+        if self.data_bytes > self.config.limits.max_buffer_bytes {
+            let err = at(ErrorKind::Limit {
+                limit: LimitName::BufferBytes,
+                maximum: self.config.limits.max_buffer_bytes,
+            });
+            return self.report(err, Action::Skipped);
+        }
+        if ev.event_type == b"error" {
+            let body = crate::json::reader::parse(ev.data, self.config.limits.max_depth)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(ev.data).into_owned()));
+            return self.report(at(ErrorKind::Api { body }), Action::Skipped);
+        }
+        match self.fold.fold(ev.event_type, ev.data, &mut self.events) {
+            Ok(()) => Ok(()),
+            // Raised in every mode: skipping such events would leave a silently empty result.
+            Err(kind @ ErrorKind::UnsupportedFormat { .. }) => Err(at(kind)),
+            Err(kind) => {
+                let repairable = matches!(kind, ErrorKind::Decode(DecodeKind::Syntax(_)));
+                if repairable && self.config.on_error == OnError::Repair {
+                    if let Some(fixed) = repair::repair(ev.data) {
+                        if self.fold.fold_repaired(&fixed, &mut self.events).is_ok() {
+                            let mut err = at(kind);
+                            err.payload = Some(ev.data.to_vec());
+                            self.problem(&err, Action::Repaired);
+                            return Ok(());
+                        }
+                    }
+                }
+                let mut err = at(kind);
+                if matches!(err.kind, ErrorKind::Decode(_)) {
+                    err.payload = Some(ev.data.to_vec());
+                }
+                self.report(err, Action::Skipped)
+            }
+        }
+    }
+
+    /// Raises in raise mode; otherwise records the problem (and an `error` event for in-band
+    /// errors) and carries on.
+    fn report(&mut self, err: StreamError, action: Action) -> Result<(), StreamError> {
+        if self.config.on_error == OnError::Raise {
+            return Err(err);
+        }
+        if let (ErrorKind::Api { body }, true) = (&err.kind, self.config.options.events) {
+            let mut e = Event::new(EventKind::Error, None);
+            e.value = Some(body.clone());
+            self.events.push(e);
+        }
+        self.problem(&err, action);
+        Ok(())
+    }
+
+    fn problem(&mut self, err: &StreamError, action: Action) {
+        self.record(|| Problem {
+            kind: ProblemKind::Error(err.kind.class()),
+            action,
+            // The position is in the problem's own fields, as in the reference.
+            message: err.message(),
+            byte_offset: err.byte_offset,
+            event_index: err.event_index,
+        });
+    }
+
+    /// Keeps the first `max_problems` problems and counts the rest (built only when kept).
+    fn record(&mut self, problem: impl FnOnce() -> Problem) {
+        if self.problems.len() < self.config.max_problems {
+            self.problems.push(problem());
+        } else {
+            self.problems_dropped = self.problems_dropped.saturating_add(1);
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! `OpenAI` Chat Completions (`chat.completion.chunk`): the chunk scanner, the template fast path
+//! and the accumulators that render the `chat.completion`.
+
+pub mod assemble;
+pub mod scan;
+pub mod template;
+
+use crate::driver::Driver;
+use crate::error::{DecodeKind, ErrorKind};
+use crate::event::Event;
+use crate::formats::Fold;
+use crate::json::reader::JsonErrorCode;
+use crate::json::value::Value;
+use crate::limits::{LimitName, Limits};
+use crate::sniff::foreign_format;
+
+use crate::driver::Options;
+use assemble::Assembler;
+use template::Template;
+
+/// A Chat Completions stream, fed read by read.
+pub type ChatStream = Driver<Chat>;
+
+/// Templates kept at once: enough for the usual n of parallel choices.
+const MAX_TEMPLATES: usize = 4;
+
+/// The Chat Completions fold: chunks into the assembler, through a template when a chunk
+/// repeats a recent chunk's shape.
+pub struct Chat {
+    options: Options,
+    limits: Limits,
+    assembler: Assembler,
+    /// Header bytes of the last chunk applied (see `scan::decode_after`).
+    header: Vec<u8>,
+    /// Shapes of recent chunks decoded in full (see `template`), newest first; only without
+    /// events. Several, because with n > 1 choices take turns.
+    templates: Vec<Template>,
+    /// Chunks folded in by a template rather than decoded in full.
+    template_chunks: u64,
+}
+
+impl ChatStream {
+    /// (chunks applied, of which through a template): how often the fast path was taken.
+    pub fn chunk_counts(&self) -> (u64, u64) {
+        (self.fold().assembler.chunks(), self.fold().template_chunks)
+    }
+}
+
+impl Fold for Chat {
+    fn new(options: Options, limits: Limits) -> Self {
+        Chat {
+            options,
+            limits,
+            assembler: Assembler::new(options, limits),
+            header: Vec::new(),
+            templates: Vec::new(),
+            template_chunks: 0,
+        }
+    }
+
+    fn ends_stream(data: &[u8]) -> bool {
+        data == b"[DONE]"
+    }
+
+    fn fold(
+        &mut self,
+        event_type: &[u8],
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Result<(), ErrorKind> {
+        if self.assembler.chunks() == 0 {
+            if let Some(format) = foreign_format(event_type, data, self.limits.max_depth) {
+                return Err(ErrorKind::UnsupportedFormat { format });
+            }
+        }
+        for t in &self.templates {
+            if let Some(text) = t.read(data) {
+                if self.assembler.append(t.slot, &text) {
+                    self.template_chunks += 1;
+                    return Ok(());
+                }
+                break;
+            }
+        }
+        self.apply(data, true, events)
+    }
+
+    fn fold_repaired(&mut self, data: &[u8], events: &mut Vec<Event>) -> Result<(), ErrorKind> {
+        self.apply(data, false, events)
+    }
+
+    fn next_stream(&mut self) {
+        self.assembler = Assembler::new(self.options, self.limits);
+        self.header.clear();
+        self.templates.clear();
+    }
+
+    fn folded(&self) -> u64 {
+        self.assembler.chunks()
+    }
+
+    fn complete(&self) -> bool {
+        self.assembler.all_finished()
+    }
+
+    fn finish_events(&mut self, events: &mut Vec<Event>) {
+        self.assembler.finish_events(events);
+    }
+
+    fn result(&self) -> Value {
+        self.assembler.completion()
+    }
+
+    fn version(&self) -> (u64, u64) {
+        self.assembler.version()
+    }
+}
+
+impl Chat {
+    /// Decodes a payload and folds it in; nothing changes on error. With `reuse_header`, a
+    /// header identical to the last chunk's is skipped rather than read again.
+    fn apply(
+        &mut self,
+        data: &[u8],
+        reuse_header: bool,
+        events: &mut Vec<Event>,
+    ) -> Result<(), ErrorKind> {
+        let limits = self.limits;
+        let known: &[u8] = match self.templates.first().and_then(Template::header) {
+            _ if !reuse_header => &[],
+            Some(h) => h,
+            None => &self.header,
+        };
+        let decoded = scan::decode_after(data, limits.max_depth, known).map_err(|d| match d {
+            DecodeKind::Syntax(e) if e.code == JsonErrorCode::TooDeep => ErrorKind::Limit {
+                limit: LimitName::Depth,
+                maximum: limits.max_depth as u64,
+            },
+            other => ErrorKind::Decode(other),
+        })?;
+        let header_len = decoded.header_len;
+        let chunk = decoded.chunk;
+        if let Some(body) = chunk.error {
+            return Err(ErrorKind::Api { body: *body });
+        }
+        // Learned before the chunk is consumed; kept only if it applies. A chunk applied in
+        // full drops every template it could have changed, so no template outlives a change
+        // that re-applying it would undo.
+        let learned = if reuse_header && !self.options.events {
+            Template::learn(data, &chunk, header_len)
+        } else {
+            None
+        };
+        self.assembler
+            .apply(chunk, events)
+            .map_err(|v| ErrorKind::Limit {
+                limit: v.limit,
+                maximum: v.maximum,
+            })?;
+        let header = header_len.and_then(|n| data.get(..n));
+        self.templates.retain(|t| t.survives(header));
+        if let Some(t) = learned {
+            self.templates.retain(|old| old.slot != t.slot);
+            // Grown one at a time: most streams need one template, not room for four.
+            self.templates.reserve_exact(1);
+            self.templates.insert(0, t);
+            self.templates.truncate(MAX_TEMPLATES);
+        }
+        // The newest template starts with this same header when it survived or was just
+        // learned; only keep a copy of its own when no template holds it (idle parsers are
+        // meant to be small).
+        let covered =
+            header.is_some() && self.templates.first().and_then(Template::header) == header;
+        match header {
+            Some(h) if reuse_header && !covered => {
+                if h != self.header.as_slice() {
+                    self.header.clear();
+                    self.header.extend_from_slice(h);
+                }
+            }
+            _ => self.header = Vec::new(),
+        }
+        Ok(())
+    }
+}

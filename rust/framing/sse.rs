@@ -1,0 +1,731 @@
+//! WHATWG event-stream framing ("Interpreting an event stream", HTML Living Standard 9.2.6)
+//! over raw network reads.
+//!
+//! The framer works on bytes and never decodes text: field names are compared as bytes, values
+//! are handed out as bytes, and the consumer decodes them (lossy UTF-8). Only CR and LF end
+//! lines, so U+2028, U+2029, NEL and invalid UTF-8 all pass through as ordinary data.
+//!
+//! Cost model: each read is scanned once with `memchr2(CR, LF)`; a byte is never looked at again
+//! once its line is known. A line that lies inside one read is processed in place; only a line
+//! that spans reads is copied (into `line`). The usual chat-stream event, one `data:` line and a
+//! blank line in the same read, is dispatched with `RawEvent::data` pointing into the read itself.
+//! Data is copied into the framer only when it must outlive the read or when several data lines
+//! have to be joined.
+
+use memchr::{memchr, memchr2};
+
+const CR: u8 = b'\r';
+const LF: u8 = b'\n';
+const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
+
+/// Buffers whose capacity grew past this are released after use, so that one huge event does not
+/// pin its memory in an otherwise idle parser (thousands of idle parsers must stay small).
+const KEEP_CAPACITY_BYTES: usize = 64 * 1024;
+
+/// One dispatched event, borrowed from the framer and the current read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawEvent<'a> {
+    /// Raw bytes of the `event` field; empty means "message".
+    pub event_type: &'a [u8],
+    /// Data lines joined with b'\n', no trailing LF.
+    pub data: &'a [u8],
+    /// The last-event-id buffer at dispatch.
+    pub last_event_id: &'a [u8],
+    /// Reconnection time at dispatch (persists); None if never set.
+    pub retry: Option<u64>,
+    /// Stream offset of the first byte of the first `data` line's value (a BOM counts).
+    pub data_offset: u64,
+    /// 0-based count of events dispatched before this one.
+    pub index: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedError<E> {
+    /// The sink refused an event; framing stopped right after it.
+    Sink(E),
+    /// A line, or an event's joined data, is longer than `limit` bytes. `line_offset` is the
+    /// stream offset of the start of that line; `event_index` is the index the event it belonged
+    /// to would have had. That block is not dispatched: its remaining lines up to the next blank
+    /// line are still read (`id` and `retry` take effect) but its data is dropped.
+    LineTooLong {
+        line_offset: u64,
+        limit: usize,
+        event_index: u64,
+    },
+}
+
+/// Why framing of one input slice stopped before its end.
+enum Stop<E> {
+    Sink(E),
+    LineTooLong { line_offset: u64 },
+}
+
+/// The per-block state of the spec ("data buffer", "event type buffer", "last event ID buffer")
+/// plus what persists between blocks.
+#[derive(Default)]
+struct Block {
+    /// Joined data lines without the spec's trailing LF. Empty while the only data line so far is
+    /// still borrowed from the current read.
+    data: Vec<u8>,
+    /// Whether any `data` line arrived in this block: `data: ` alone must still dispatch "".
+    has_data: bool,
+    data_offset: u64,
+    event_type: Vec<u8>,
+    /// A line of this block was over the limit: the block is consumed but never dispatched.
+    poisoned: bool,
+    id_buffer: Vec<u8>,
+    /// The last-event-id as of the latest blank line: an `id` in a block that the end of the
+    /// stream cuts off never takes effect.
+    id_string: Vec<u8>,
+    id_changed: bool,
+    retry: Option<u64>,
+}
+
+impl Block {
+    fn reset(&mut self) {
+        release_if_large(&mut self.data);
+        self.data.clear();
+        self.has_data = false;
+        self.event_type.clear();
+        self.poisoned = false;
+    }
+
+    fn poison(&mut self) {
+        self.poisoned = true;
+        self.data.clear();
+    }
+
+    /// Applies an `event`, `id` or `retry` field; everything else has no effect here.
+    fn apply_field(&mut self, field: LineField, line: &[u8]) {
+        match field {
+            LineField::Event(at) => {
+                self.event_type.clear();
+                self.event_type
+                    .extend_from_slice(line.get(at..).unwrap_or_default());
+            }
+            LineField::Id(at) => {
+                let value = line.get(at..).unwrap_or_default();
+                if memchr(0, value).is_none() {
+                    self.id_buffer.clear();
+                    self.id_buffer.extend_from_slice(value);
+                    self.id_changed = true;
+                }
+            }
+            LineField::Retry(at) => {
+                if let Some(ms) = parse_retry(line.get(at..).unwrap_or_default()) {
+                    self.retry = Some(ms);
+                }
+            }
+            LineField::Blank | LineField::Data(_) | LineField::Ignored => {}
+        }
+    }
+
+    fn publish_id(&mut self) {
+        if self.id_changed {
+            self.id_changed = false;
+            self.id_string.clone_from(&self.id_buffer);
+        }
+    }
+}
+
+/// What one complete line means. Offsets are where the field value starts in the line.
+#[derive(Clone, Copy)]
+enum LineField {
+    Blank,
+    Data(usize),
+    Event(usize),
+    Id(usize),
+    Retry(usize),
+    /// Comments and unknown fields.
+    Ignored,
+}
+
+#[inline(always)]
+fn classify(line: &[u8]) -> LineField {
+    // Nearly every line of a chat stream is `data: ...` or blank: test those before searching
+    // for the colon.
+    if line.starts_with(b"data:") {
+        return LineField::Data(value_start(line, 5));
+    }
+    let Some(&first) = line.first() else {
+        return LineField::Blank;
+    };
+    if first == b':' {
+        return LineField::Ignored;
+    }
+    let (name, value_at) = match memchr(b':', line) {
+        Some(colon) => (
+            line.get(..colon).unwrap_or_default(),
+            value_start(line, colon + 1),
+        ),
+        None => (line, line.len()),
+    };
+    match name {
+        b"data" => LineField::Data(value_at),
+        b"event" => LineField::Event(value_at),
+        b"id" => LineField::Id(value_at),
+        b"retry" => LineField::Retry(value_at),
+        _ => LineField::Ignored,
+    }
+}
+
+/// The spec removes exactly one U+0020 after the colon.
+#[inline(always)]
+fn value_start(line: &[u8], after_colon: usize) -> usize {
+    if line.get(after_colon) == Some(&b' ') {
+        after_colon + 1
+    } else {
+        after_colon
+    }
+}
+
+/// `retry` counts only when it is non-empty ASCII digits; a value that overflows u64 is ignored
+/// like any other unusable value.
+fn parse_retry(value: &[u8]) -> Option<u64> {
+    if value.is_empty() {
+        return None;
+    }
+    value.iter().try_fold(0u64, |acc, &byte| {
+        if byte.is_ascii_digit() {
+            acc.checked_mul(10)?.checked_add(u64::from(byte - b'0'))
+        } else {
+            None
+        }
+    })
+}
+
+/// Given the index of a CR or LF in `input`, returns where the next line starts and whether the
+/// terminator was a CR at the very end of the read (its LF, if any, arrives with the next read).
+#[inline(always)]
+fn after_terminator(input: &[u8], terminator: usize) -> (usize, bool) {
+    if input.get(terminator) == Some(&CR) {
+        match input.get(terminator + 1) {
+            Some(&LF) => (terminator + 2, false),
+            Some(_) => (terminator + 1, false),
+            None => (terminator + 1, true),
+        }
+    } else {
+        (terminator + 1, false)
+    }
+}
+
+/// Appends without ever letting the buffer's capacity run past `limit` (the caller has already
+/// checked that the content fits), so a long line never reserves twice the limit.
+fn append_bounded(buffer: &mut Vec<u8>, bytes: &[u8], limit: usize) {
+    let needed = buffer.len().saturating_add(bytes.len());
+    if needed > buffer.capacity() {
+        let target = needed
+            .max(buffer.capacity().saturating_mul(2))
+            .min(limit)
+            .max(needed);
+        buffer.reserve_exact(target - buffer.len());
+    }
+    buffer.extend_from_slice(bytes);
+}
+
+fn release_if_large(buffer: &mut Vec<u8>) {
+    if buffer.capacity() > KEEP_CAPACITY_BYTES {
+        *buffer = Vec::new();
+    }
+}
+
+/// Incremental WHATWG event-stream framer.
+pub struct Framer {
+    max_line_bytes: usize,
+    /// The start of a line whose end has not arrived yet. Never holds CR or LF, so it is never
+    /// scanned again: the next read is scanned from its own start.
+    line: Vec<u8>,
+    line_start: u64,
+    /// Inside an over-long line that was already reported: skip to its end.
+    discarding: bool,
+    /// The previous read ended with a CR that ended a line; an LF opening the next read belongs
+    /// to that CR.
+    after_cr: bool,
+    /// Still at the very start of the stream, where one BOM is stripped.
+    at_start: bool,
+    /// How many bytes of a BOM the stream started with so far (held, not yet processed).
+    bom_matched: usize,
+    block: Block,
+    /// Input not yet framed because framing stopped early (sink error or over-long line),
+    /// from `pending_start` on; empty whenever nothing is left to frame.
+    pending: Vec<u8>,
+    pending_start: usize,
+    /// Stream offset of the next byte to frame.
+    consumed: u64,
+    bytes_seen: u64,
+    dispatched: u64,
+}
+
+impl Framer {
+    /// `max_line_bytes` bounds one line (terminator excluded) and one event's joined data;
+    /// exactly at the limit is allowed.
+    pub fn new(max_line_bytes: usize) -> Framer {
+        Framer {
+            max_line_bytes,
+            line: Vec::new(),
+            line_start: 0,
+            discarding: false,
+            after_cr: false,
+            at_start: true,
+            bom_matched: 0,
+            block: Block::default(),
+            pending: Vec::new(),
+            pending_start: 0,
+            consumed: 0,
+            bytes_seen: 0,
+            dispatched: 0,
+        }
+    }
+
+    /// Frame one read; `sink` gets every event the read completes, in order. If the sink returns
+    /// Err, framing stops right after that event and the rest of `input` is kept inside the
+    /// framer, so the next `feed` (even with b"") resumes exactly there.
+    /// On `LineTooLong` the over-long line is being discarded up to its end (never buffered beyond
+    /// the limit) and the event it belonged to will not be dispatched; the rest of the read is
+    /// likewise kept so the next `feed` resumes.
+    pub fn feed<E>(
+        &mut self,
+        input: &[u8],
+        mut sink: impl FnMut(&RawEvent<'_>) -> Result<(), E>,
+    ) -> Result<(), FeedError<E>> {
+        self.bytes_seen += input.len() as u64;
+        let mut input = input;
+        if self.at_start {
+            match self.strip_bom(input) {
+                Some(rest) => input = rest,
+                None => return Ok(()),
+            }
+        }
+        if !self.pending.is_empty() {
+            let mut pending = std::mem::take(&mut self.pending);
+            let start = std::mem::take(&mut self.pending_start).min(pending.len());
+            let held = pending.get(start..).unwrap_or_default();
+            if let Err((stopped_at, stop)) = self.run(held, &mut sink) {
+                // A sink may stop on every event of a large read: advance an offset rather
+                // than shift the rest down each time, and compact only once the framed part
+                // is the larger half, so resuming stays linear in the read.
+                let mut start = start.saturating_add(stopped_at).min(pending.len());
+                if start.saturating_mul(2) >= pending.len() {
+                    pending.drain(..start);
+                    start = 0;
+                }
+                pending.extend_from_slice(input);
+                self.pending = pending;
+                self.pending_start = start;
+                return Err(self.to_feed_error(stop));
+            }
+            // Keep the allocation for the next stop unless it is a large one.
+            pending.clear();
+            release_if_large(&mut pending);
+            self.pending = pending;
+        }
+        if let Err((stopped_at, stop)) = self.run(input, &mut sink) {
+            self.pending
+                .extend_from_slice(input.get(stopped_at..).unwrap_or_default());
+            return Err(self.to_feed_error(stop));
+        }
+        Ok(())
+    }
+
+    /// Keeps `input` unframed, after the input already held: for a call that reports an error
+    /// kept from the previous call instead of framing (see `Decoder`). Only valid once framing
+    /// has begun (a held BOM prefix is framed by `feed` alone).
+    pub fn hold(&mut self, input: &[u8]) {
+        if input.is_empty() {
+            return;
+        }
+        debug_assert!(!self.at_start, "hold before any framing");
+        self.bytes_seen += input.len() as u64;
+        self.pending.extend_from_slice(input);
+    }
+
+    /// End of input. Returns true if an unterminated event was discarded: a non-empty
+    /// unterminated line, or data lines not yet dispatched. Input kept after a stop and never
+    /// resumed with `feed` is discarded too (and counts). The persistent state (last event id,
+    /// retry, counters) stays readable; a later `feed` starts a fresh block.
+    pub fn finish(&mut self) -> bool {
+        let discarded = !self.line.is_empty()
+            || self.discarding
+            || self.bom_matched > 0
+            || self.block.has_data
+            || !self.pending.is_empty();
+        self.line = Vec::new();
+        self.discarding = false;
+        self.after_cr = false;
+        self.at_start = false;
+        self.bom_matched = 0;
+        self.pending = Vec::new();
+        self.pending_start = 0;
+        self.block.reset();
+        self.block.data = Vec::new();
+        self.consumed = self.bytes_seen;
+        discarded
+    }
+
+    /// The last event ID string: the `id` buffer as of the latest blank line.
+    pub fn last_event_id(&self) -> &[u8] {
+        &self.block.id_string
+    }
+
+    pub fn retry(&self) -> Option<u64> {
+        self.block.retry
+    }
+
+    /// Total bytes passed to `feed` so far (a kept remainder is counted once, when first fed).
+    pub fn bytes_seen(&self) -> u64 {
+        self.bytes_seen
+    }
+
+    /// Bytes currently held: partial line, undispatched data, kept remainder, held BOM prefix.
+    /// Whether input stopped by a sink error is still held, unframed: a caller that wants
+    /// every event before feeding more calls `feed(b"")` until this is false.
+    pub fn has_held_input(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    pub fn buffered_bytes(&self) -> usize {
+        self.line.len()
+            + self.block.data.len()
+            + self.pending.len().saturating_sub(self.pending_start)
+            + self.bom_matched
+    }
+
+    fn to_feed_error<E>(&self, stop: Stop<E>) -> FeedError<E> {
+        match stop {
+            Stop::Sink(error) => FeedError::Sink(error),
+            Stop::LineTooLong { line_offset } => FeedError::LineTooLong {
+                line_offset,
+                limit: self.max_line_bytes,
+                event_index: self.dispatched,
+            },
+        }
+    }
+
+    /// Matches the stream's first bytes against the BOM, across reads. Returns the input left to
+    /// frame, or None while every byte so far could still be a BOM.
+    fn strip_bom<'i>(&mut self, input: &'i [u8]) -> Option<&'i [u8]> {
+        let held_before = self.bom_matched;
+        let mut taken = 0;
+        while let (Some(&expected), Some(&byte)) = (BOM.get(self.bom_matched), input.get(taken)) {
+            if byte != expected {
+                break;
+            }
+            self.bom_matched += 1;
+            taken += 1;
+        }
+        if self.bom_matched == BOM.len() {
+            self.at_start = false;
+            self.bom_matched = 0;
+            self.consumed += BOM.len() as u64;
+            return Some(input.get(taken..).unwrap_or_default());
+        }
+        if taken == input.len() {
+            return None;
+        }
+        // Not a BOM after all: the bytes held from earlier reads start the first line, and the
+        // bytes matched in this read are framed in place.
+        self.at_start = false;
+        self.bom_matched = 0;
+        if held_before > 0 {
+            self.line_start = 0;
+            self.line
+                .extend_from_slice(BOM.get(..held_before).unwrap_or_default());
+            self.consumed += held_before as u64;
+        }
+        Some(input)
+    }
+
+    /// Frames `input`, which starts at stream offset `self.consumed`. On a stop returns the
+    /// index in `input` where framing must resume.
+    fn run<E, F>(&mut self, input: &[u8], sink: &mut F) -> Result<(), (usize, Stop<E>)>
+    where
+        F: FnMut(&RawEvent<'_>) -> Result<(), E>,
+    {
+        let base = self.consumed;
+        let limit = self.max_line_bytes;
+        let mut pos = 0usize;
+        // The block's only data line so far, when it lies inside `input`: (start, end).
+        let mut borrowed: Option<(usize, usize)> = None;
+
+        if self.after_cr {
+            if let Some(&first) = input.first() {
+                self.after_cr = false;
+                if first == LF {
+                    pos = 1;
+                }
+            }
+        }
+        if self.discarding {
+            match memchr2(CR, LF, input.get(pos..).unwrap_or_default()) {
+                None => {
+                    self.consumed = base + input.len() as u64;
+                    return Ok(());
+                }
+                Some(found) => {
+                    self.discarding = false;
+                    let (next, ended_on_cr) = after_terminator(input, pos + found);
+                    self.after_cr = ended_on_cr;
+                    pos = next;
+                }
+            }
+        }
+
+        loop {
+            let rest = input.get(pos..).unwrap_or_default();
+            let Some(found) = memchr2(CR, LF, rest) else {
+                // The read ends inside a line: hold it, but never beyond the limit.
+                if !rest.is_empty() {
+                    if self.line.is_empty() {
+                        self.line_start = base + pos as u64;
+                    }
+                    if self.line.len() + rest.len() > limit {
+                        self.line.clear();
+                        release_if_large(&mut self.line);
+                        self.discarding = true;
+                        self.block.poison();
+                        self.consumed = base + input.len() as u64;
+                        let line_offset = self.line_start;
+                        return Err((input.len(), Stop::LineTooLong { line_offset }));
+                    }
+                    append_bounded(&mut self.line, rest, limit);
+                }
+                if let Some((start, end)) = borrowed {
+                    // The event outlives this read: its data must now be owned.
+                    self.block
+                        .data
+                        .extend_from_slice(input.get(start..end).unwrap_or_default());
+                }
+                self.consumed = base + input.len() as u64;
+                return Ok(());
+            };
+            let end = pos + found;
+            let (next, ended_on_cr) = after_terminator(input, end);
+            self.after_cr = ended_on_cr;
+            let segment = input.get(pos..end).unwrap_or_default();
+
+            let spans_reads = !self.line.is_empty();
+            let line_offset = if spans_reads {
+                self.line_start
+            } else {
+                base + pos as u64
+            };
+            if self.line.len() + segment.len() > limit {
+                self.line.clear();
+                release_if_large(&mut self.line);
+                self.block.poison();
+                self.consumed = base + next as u64;
+                return Err((next, Stop::LineTooLong { line_offset }));
+            }
+            let line: &[u8] = if spans_reads {
+                append_bounded(&mut self.line, segment, limit);
+                &self.line
+            } else {
+                segment
+            };
+
+            match classify(line) {
+                LineField::Blank => {
+                    self.block.publish_id();
+                    if self.block.has_data && !self.block.poisoned {
+                        let data: &[u8] = match borrowed {
+                            Some((start, end)) => input.get(start..end).unwrap_or_default(),
+                            None => &self.block.data,
+                        };
+                        let event = RawEvent {
+                            event_type: &self.block.event_type,
+                            data,
+                            last_event_id: &self.block.id_string,
+                            retry: self.block.retry,
+                            data_offset: self.block.data_offset,
+                            index: self.dispatched,
+                        };
+                        let outcome = sink(&event);
+                        self.dispatched += 1;
+                        borrowed = None;
+                        self.block.reset();
+                        if let Err(error) = outcome {
+                            self.consumed = base + next as u64;
+                            return Err((next, Stop::Sink(error)));
+                        }
+                    } else {
+                        self.block.reset();
+                    }
+                }
+                LineField::Data(value_at) => {
+                    let value = line.get(value_at..).unwrap_or_default();
+                    if self.block.poisoned {
+                        self.block.has_data = true;
+                    } else if !self.block.has_data {
+                        self.block.has_data = true;
+                        self.block.data_offset = line_offset + value_at as u64;
+                        if spans_reads {
+                            append_bounded(&mut self.block.data, value, limit);
+                        } else {
+                            borrowed = Some((pos + value_at, end));
+                        }
+                    } else {
+                        if let Some((start, end)) = borrowed.take() {
+                            self.block
+                                .data
+                                .extend_from_slice(input.get(start..end).unwrap_or_default());
+                        }
+                        if self.block.data.len() + 1 + value.len() > limit {
+                            self.block.poison();
+                            if spans_reads {
+                                self.line.clear();
+                                release_if_large(&mut self.line);
+                            }
+                            self.consumed = base + next as u64;
+                            return Err((next, Stop::LineTooLong { line_offset }));
+                        }
+                        append_bounded(&mut self.block.data, b"\n", limit);
+                        append_bounded(&mut self.block.data, value, limit);
+                    }
+                }
+                field => self.block.apply_field(field, line),
+            }
+            if spans_reads {
+                self.line.clear();
+                release_if_large(&mut self.line);
+            }
+            pos = next;
+        }
+    }
+}
+
+/// A line, or an event's joined data, over the limit (see `FeedError::LineTooLong`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineTooLong {
+    pub line_offset: u64,
+    pub limit: usize,
+    pub event_index: u64,
+}
+
+/// The framer with the delivery rule of docs/design.md "Errors and limits": a call that
+/// completes events and then meets an error returns those events, and the error is returned by
+/// the next call (whose input is kept, unframed, behind the error). A call that completed
+/// nothing returns the error at once. Either way framing resumes right after the offending
+/// line on the call after the error, so nothing before or after it is lost.
+pub struct Decoder {
+    framer: Framer,
+    deferred: Option<LineTooLong>,
+}
+
+impl Decoder {
+    pub fn new(max_line_bytes: usize) -> Decoder {
+        Decoder {
+            framer: Framer::new(max_line_bytes),
+            deferred: None,
+        }
+    }
+
+    /// Frames one read; `make` turns each completed event into an output item.
+    pub fn feed<T>(
+        &mut self,
+        input: &[u8],
+        make: impl FnMut(&RawEvent<'_>) -> T,
+    ) -> Result<Vec<T>, LineTooLong> {
+        if let Some(error) = self.deferred.take() {
+            self.framer.hold(input);
+            return Err(error);
+        }
+        self.frame(input, make)
+    }
+
+    /// End of input: what the held input still completes; an unterminated event is dropped.
+    /// When that held input meets another error after completing events, the events come
+    /// first and the framer is not finished yet: the next call reports the error.
+    pub fn finish<T>(
+        &mut self,
+        make: impl FnMut(&RawEvent<'_>) -> T,
+    ) -> Result<Vec<T>, LineTooLong> {
+        if let Some(error) = self.deferred.take() {
+            return Err(error);
+        }
+        let out = self.frame(&[], make)?;
+        if self.deferred.is_none() {
+            self.framer.finish();
+        }
+        Ok(out)
+    }
+
+    pub fn framer(&self) -> &Framer {
+        &self.framer
+    }
+
+    fn frame<T>(
+        &mut self,
+        input: &[u8],
+        mut make: impl FnMut(&RawEvent<'_>) -> T,
+    ) -> Result<Vec<T>, LineTooLong> {
+        let mut out = Vec::new();
+        let result = self.framer.feed(input, |event| {
+            out.push(make(event));
+            Ok::<(), std::convert::Infallible>(())
+        });
+        match result {
+            Ok(()) => Ok(out),
+            Err(FeedError::Sink(never)) => match never {},
+            Err(FeedError::LineTooLong {
+                line_offset,
+                limit,
+                event_index,
+            }) => {
+                let error = LineTooLong {
+                    line_offset,
+                    limit,
+                    event_index,
+                };
+                if out.is_empty() {
+                    Err(error)
+                } else {
+                    self.deferred = Some(error);
+                    Ok(out)
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_ending_line_stays_bounded() {
+        let limit = 64 * 1024;
+        let mut framer = Framer::new(limit);
+        let read = vec![b'x'; 4096];
+        let mut errors = 0;
+        for _ in 0..2560 {
+            // 10 MiB of one line.
+            match framer.feed(&read, |_| Ok::<(), ()>(())) {
+                Ok(()) => {}
+                Err(FeedError::LineTooLong {
+                    line_offset,
+                    limit: reported,
+                    event_index,
+                }) => {
+                    errors += 1;
+                    assert_eq!((line_offset, reported, event_index), (0, limit, 0));
+                }
+                Err(FeedError::Sink(())) => unreachable!(),
+            }
+            assert!(framer.buffered_bytes() <= limit);
+            assert!(framer.line.capacity() <= limit);
+            assert!(framer.pending.is_empty());
+        }
+        assert_eq!(errors, 1, "one line, one report");
+        // The rest of the over-long line's block is dropped with it; the next block is not.
+        let mut datas = Vec::new();
+        let tail = b"\ndata: same block\n\ndata: next\n\n";
+        framer
+            .feed(tail, |event| {
+                datas.push(event.data.to_vec());
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+        assert_eq!(datas, vec![b"next".to_vec()]);
+        assert_eq!(framer.bytes_seen(), 2560 * 4096 + tail.len() as u64);
+    }
+}
