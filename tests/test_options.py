@@ -133,3 +133,39 @@ def test_parsers_without_options_apply_the_defaults(impl: ModuleType) -> None:
     parser.feed(b"data: {\n\n" * (kept + 3) + sse(chunk(delta(content="x", finish="stop"))))
     parser.finish()
     assert (len(parser.problems), parser.problems_dropped) == (kept, 3)
+
+
+FLAGS = ("events", "partial_arguments", "allow_truncated")
+
+
+def _messages(build: Any, *args: Any, **kwargs: Any) -> tuple[type[BaseException], str]:
+    """The exception type and message ``build(*args, **kwargs)`` raises, for comparing twins."""
+    with pytest.raises((TypeError, ValueError)) as info:
+        build(*args, **kwargs)
+    return type(info.value), str(info.value)
+
+
+@pytest.mark.parametrize("option", FLAGS)
+@pytest.mark.parametrize("value", [0, 1, "yes", None], ids=repr)
+def test_flag_of_wrong_type_names_the_option(option: str, value: object) -> None:
+    expected = (TypeError, f"{option} must be a bool, not {type(value).__name__}")
+    for impl in (deltafold, reference):
+        assert _messages(impl.StreamParser, **{option: value}) == expected
+        if option == "allow_truncated":
+            assert _messages(impl.assemble, b"", **{option: value}) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, (TypeError, "on_error must be a str, not NoneType")),
+        (1, (TypeError, "on_error must be a str, not int")),
+        (b"skip", (TypeError, "on_error must be a str, not bytes")),
+        ("ignore", (ValueError, "on_error must be 'raise', 'skip' or 'repair', not 'ignore'")),
+    ],
+    ids=repr,
+)
+def test_on_error_messages_agree(value: object, expected: tuple[type, str]) -> None:
+    for impl in (deltafold, reference):
+        assert _messages(impl.StreamParser, on_error=value) == expected
+        assert _messages(impl.assemble, b"", on_error=value) == expected

@@ -2,20 +2,94 @@
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyInt, PyMappingProxy};
+use pyo3::types::{PyBool, PyDict, PyInt, PyMappingProxy, PyString};
 
 use crate::driver::{Config, OnError};
 use crate::limits::{Limits, DEPTH_CEILING};
 
-pub fn on_error(name: &str) -> PyResult<OnError> {
+/// The `on_error` option as given. Like [`LimitArg`], extraction never fails, so a value of the
+/// wrong type gets the same message as in the reference (`on_error must be a str, not int`).
+#[derive(Clone)]
+pub struct OnErrorArg {
+    name: Result<std::borrow::Cow<'static, str>, String>,
+}
+
+/// A valid `on_error` value; spelled like a tuple struct so signature defaults read
+/// `OnErrorArg("raise")`.
+#[allow(non_snake_case)]
+pub const fn OnErrorArg(name: &'static str) -> OnErrorArg {
+    OnErrorArg {
+        name: Ok(std::borrow::Cow::Borrowed(name)),
+    }
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for OnErrorArg {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if obj.is_exact_instance_of::<PyString>() {
+            return Ok(OnErrorArg {
+                name: Ok(obj.extract::<String>()?.into()),
+            });
+        }
+        Ok(OnErrorArg {
+            name: Err(obj.get_type().name()?.to_string()),
+        })
+    }
+}
+
+pub fn on_error(arg: &OnErrorArg) -> PyResult<OnError> {
+    let name = match &arg.name {
+        Ok(name) => name.as_ref(),
+        Err(kind) => {
+            return Err(PyTypeError::new_err(format!(
+                "on_error must be a str, not {kind}"
+            )))
+        }
+    };
     match name {
         "raise" => Ok(OnError::Raise),
         "skip" => Ok(OnError::Skip),
         "repair" => Ok(OnError::Repair),
         other => Err(PyValueError::new_err(format!(
-            "on_error must be 'raise', 'skip' or 'repair', not {other:?}"
+            "on_error must be 'raise', 'skip' or 'repair', not '{other}'"
         ))),
     }
+}
+
+/// A boolean option as given: only an exact `bool` is accepted (an int where a flag belongs is
+/// a mistake), with the reference's message naming the option.
+#[derive(Clone)]
+pub struct FlagArg {
+    value: Result<bool, String>,
+}
+
+/// A valid flag; spelled like a tuple struct so signature defaults read `FlagArg(false)`.
+#[allow(non_snake_case)]
+pub const fn FlagArg(value: bool) -> FlagArg {
+    FlagArg { value: Ok(value) }
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for FlagArg {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if obj.is_exact_instance_of::<PyBool>() {
+            return Ok(FlagArg {
+                value: Ok(obj.is_truthy()?),
+            });
+        }
+        Ok(FlagArg {
+            value: Err(obj.get_type().name()?.to_string()),
+        })
+    }
+}
+
+/// The flag's value, or the `TypeError` naming `option`.
+pub fn flag(option: &str, arg: &FlagArg) -> PyResult<bool> {
+    arg.value
+        .clone()
+        .map_err(|kind| PyTypeError::new_err(format!("{option} must be a bool, not {kind}")))
 }
 
 /// A limit option: an exact `int` (so a bool is refused: `True` as a byte count is a mistake) of

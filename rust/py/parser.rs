@@ -13,7 +13,7 @@ use crate::limits::Limits;
 use super::convert::to_py;
 use super::errors::{problem_to_py, to_pyerr, to_pyerr_with};
 use super::event::EventPy;
-use super::options::{self, LimitArg};
+use super::options::{self, FlagArg, LimitArg, OnErrorArg};
 
 /// The keyword defaults are the core's own (`Limits::DEFAULT`, `DEFAULT_MAX_PROBLEMS`).
 const LIMITS: Limits = Limits::DEFAULT;
@@ -84,10 +84,10 @@ impl StreamParserPy {
     )]
     #[pyo3(signature = (
         *,
-        on_error = "raise",
-        events = false,
-        partial_arguments = false,
-        allow_truncated = false,
+        on_error = OnErrorArg("raise"),
+        events = FlagArg(false),
+        partial_arguments = FlagArg(false),
+        allow_truncated = FlagArg(false),
         max_line_bytes = LimitArg(LIMITS.max_line_bytes as i128),
         max_buffer_bytes = LimitArg(i128::from(LIMITS.max_buffer_bytes)),
         max_choice_index = LimitArg(i128::from(LIMITS.max_choice_index)),
@@ -97,10 +97,10 @@ impl StreamParserPy {
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        on_error: &str,
-        events: bool,
-        partial_arguments: bool,
-        allow_truncated: bool,
+        on_error: OnErrorArg,
+        events: FlagArg,
+        partial_arguments: FlagArg,
+        allow_truncated: FlagArg,
         max_line_bytes: LimitArg,
         max_buffer_bytes: LimitArg,
         max_choice_index: LimitArg,
@@ -108,6 +108,10 @@ impl StreamParserPy {
         max_depth: LimitArg,
         max_problems: LimitArg,
     ) -> PyResult<Self> {
+        let on_error = options::on_error(&on_error)?;
+        let events = options::flag("events", &events)?;
+        let partial_arguments = options::flag("partial_arguments", &partial_arguments)?;
+        let allow_truncated = options::flag("allow_truncated", &allow_truncated)?;
         let limits = options::limits(
             max_line_bytes,
             max_buffer_bytes,
@@ -116,7 +120,7 @@ impl StreamParserPy {
             max_depth,
         )?;
         let config = Config {
-            on_error: options::on_error(on_error)?,
+            on_error,
             options: Options {
                 events: events || partial_arguments,
                 partial_arguments,
@@ -218,8 +222,8 @@ impl CaptureParserPy {
     )]
     #[pyo3(signature = (
         *,
-        on_error = "raise",
-        allow_truncated = false,
+        on_error = OnErrorArg("raise"),
+        allow_truncated = FlagArg(false),
         max_line_bytes = LimitArg(LIMITS.max_line_bytes as i128),
         max_buffer_bytes = LimitArg(i128::from(LIMITS.max_buffer_bytes)),
         max_choice_index = LimitArg(i128::from(LIMITS.max_choice_index)),
@@ -229,8 +233,8 @@ impl CaptureParserPy {
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        on_error: &str,
-        allow_truncated: bool,
+        on_error: OnErrorArg,
+        allow_truncated: FlagArg,
         max_line_bytes: LimitArg,
         max_buffer_bytes: LimitArg,
         max_choice_index: LimitArg,
@@ -238,6 +242,8 @@ impl CaptureParserPy {
         max_depth: LimitArg,
         max_problems: LimitArg,
     ) -> PyResult<Self> {
+        let on_error = options::on_error(&on_error)?;
+        let allow_truncated = options::flag("allow_truncated", &allow_truncated)?;
         let limits = options::limits(
             max_line_bytes,
             max_buffer_bytes,
@@ -246,7 +252,7 @@ impl CaptureParserPy {
             max_depth,
         )?;
         let config = Config {
-            on_error: options::on_error(on_error)?,
+            on_error,
             options: Options::default(),
             limits,
             allow_truncated,
@@ -305,8 +311,8 @@ impl CaptureParserPy {
 #[pyo3(signature = (
     source,
     *,
-    on_error = "raise",
-    allow_truncated = false,
+    on_error = OnErrorArg("raise"),
+    allow_truncated = FlagArg(false),
     max_line_bytes = LimitArg(LIMITS.max_line_bytes as i128),
     max_buffer_bytes = LimitArg(i128::from(LIMITS.max_buffer_bytes)),
     max_choice_index = LimitArg(i128::from(LIMITS.max_choice_index)),
@@ -315,18 +321,20 @@ impl CaptureParserPy {
     max_problems = LimitArg(DEFAULT_MAX_PROBLEMS as i128),
 ))]
 #[allow(clippy::too_many_arguments)]
-pub fn assemble<'py>(
-    py: Python<'py>,
+pub fn assemble(
+    py: Python<'_>,
     source: PyBackedBytes,
-    on_error: &str,
-    allow_truncated: bool,
+    on_error: OnErrorArg,
+    allow_truncated: FlagArg,
     max_line_bytes: LimitArg,
     max_buffer_bytes: LimitArg,
     max_choice_index: LimitArg,
     max_tool_calls: LimitArg,
     max_depth: LimitArg,
     max_problems: LimitArg,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> PyResult<Bound<'_, PyAny>> {
+    let on_error = options::on_error(&on_error)?;
+    let allow_truncated = options::flag("allow_truncated", &allow_truncated)?;
     let limits = options::limits(
         max_line_bytes,
         max_buffer_bytes,
@@ -335,7 +343,7 @@ pub fn assemble<'py>(
         max_depth,
     )?;
     let config = Config {
-        on_error: options::on_error(on_error)?,
+        on_error,
         options: Options::default(),
         limits,
         allow_truncated,
