@@ -159,13 +159,17 @@ pub fn decode(data: &[u8], max_depth: usize) -> Result<(Decoded<'_>, bool), Deco
             "item" => d.item = Some(skip(&mut r)?),
             "part" => d.part = Some(skip(&mut r)?),
             "annotation" => d.annotation = Some(skip(&mut r)?),
-            // Never part of the result: validated and dropped.
-            "obfuscation" | "item_id" => r.skip_value().map_err(syntax)?,
-            _ => {
-                let s = skip(&mut r)?;
-                d.others.push((key, s));
-            }
+            _ => r.skip_value().map_err(syntax)?,
         }
+        // Every key stays readable by name: a `*.done` event of any family carries its value
+        // under the family's own field name.
+        d.others.push((
+            key,
+            Slice {
+                start: at,
+                end: r.pos(),
+            },
+        ));
     }
     r.end().map_err(syntax)?;
     Ok((d, true))
