@@ -119,9 +119,8 @@ def test_capture_of_several_responses_gives_each_closing_snapshot(
     impl: ModuleType, name: str
 ) -> None:
     data = _path(name).read_bytes()
-    if _has_error_event(data):
-        pytest.skip("the error recording raises in raise mode (tested above)")
-    assert list(impl.iter_completions(data, format="responses")) == closing_snapshots(data)
+    got = list(impl.iter_completions(data, format="responses", on_error="skip"))
+    assert got == closing_snapshots(data)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -158,7 +157,8 @@ def test_folded_state_before_the_close_is_the_closing_output(impl: ModuleType, n
     expected = closing_snapshots(data)[0]
     folded = impl.assemble(before_close(data), format="responses", on_error="skip")
     assert folded["status"] == "incomplete"
-    assert folded["id"] == expected["id"]
+    if name not in ROTATED_IDS:  # that server rotates the response id too
+        assert folded["id"] == expected["id"]
     got = [_without_volatile(item, name) for item in folded["output"]]
     want = [_without_volatile(item, name) for item in expected["output"]]
     assert got == want
@@ -224,12 +224,16 @@ def test_deltas_alone_rebuild_the_closing_texts(impl: ModuleType, name: str) -> 
 
 
 def _sdk_final(data: bytes) -> dict[str, Any] | None:
-    """What the SDK's ResponseStreamState gives for the bytes (None when it cannot close)."""
+    """What the SDK's ResponseStreamState gives for the bytes (None when it cannot close: it
+    closes only on response.completed, and refuses a stream whose ids change)."""
     state: Any = ResponseStreamState(input_tools=omit, text_format=omit)
     for event in decoded(data):
         if event["type"] == "error":
             continue
-        state.handle_event(construct_type(type_=ResponseStreamEvent, value=event))
+        try:
+            state.handle_event(construct_type(type_=ResponseStreamEvent, value=event))
+        except RuntimeError:
+            return None
     final = state._completed_response
     if final is None:
         return None
@@ -248,8 +252,9 @@ def test_the_sdk_response_stream_state_agrees(impl: ModuleType, name: str) -> No
     sdk = _sdk_final(data)
     result = impl.assemble(data, format="responses", on_error="skip")
     if sdk is None:
-        # The SDK closes only on response.completed; a failed response stays open there.
-        assert result["status"] == "failed"
+        # Where the SDK does not apply: a failed response, rotated ids.
+        assert result["status"] == "failed" or name in ROTATED_IDS
+        assert result == closing_snapshots(data)[0]
         return
     assert result == sdk
 
@@ -468,7 +473,7 @@ def test_tool_argument_events_carry_partial_json(impl: ModuleType) -> None:
     first = [e for e in deltas if e.index == 0]
     assert "".join(e.delta for e in first) == response["output"][0]["arguments"]
     assert first[-1].parsed_arguments == {"city": "Paris", "days": [1, 2]}
-    assert first[3].parsed_arguments == {"city": "Par"}  # '{"city": "Par' so far
+    assert first[3].parsed_arguments == {"city": "Pa"}  # {"city": "Pa so far
     second = [e for e in deltas if e.index == 1]
     assert [e.id for e in second] == ["call_2"] * len(second)
     assert all(e.parsed_arguments is None for e in second)  # free text, not JSON

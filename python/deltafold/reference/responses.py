@@ -9,11 +9,16 @@ result, as the server sent it.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import orjson
 
+from deltafold.errors import ChunkDecodeError, Problem
+from deltafold.reference.chat import _describe, api_error
 from deltafold.reference.events import Event, _PartialSoFar, _TextSoFar
+from deltafold.reference.fold import Fold, FoldSettings
+from deltafold.reference.json import value_position
+from deltafold.reference.summary import count, usage
 from deltafold.reference.values import Path, _copy
 
 LIFECYCLE: Final = frozenset({"response.created", "response.in_progress", "response.queued"})
@@ -227,7 +232,7 @@ class ResponsesFold:
     # -- folding --
 
     def sequence_problem(self, event: dict[str, Any]) -> str | None:
-        """A gap or reordering of ``sequence_number`` (checked before the event is applied)."""
+        """A gap or reordering of ``sequence_number``; the number becomes the last one."""
         number = event.get("sequence_number")
         if type(number) is not int:
             return None
@@ -497,6 +502,72 @@ class ResponsesFold:
             commands[index] = _copy(event["command"])
         return True
 
+    # -- checks without changes --
+
+    def locate(self, event: dict[str, Any]) -> None:
+        """Raise :class:`SchemaViolation` if the (schema-valid) event addresses an item or a
+        part that is not there; changes nothing. ``apply`` then cannot fail."""
+        kind: str = event["type"]
+        if kind in LIFECYCLE or kind in CLOSING or kind in _PROGRESS or kind == "error":
+            return
+        if kind == "response.output_item.added" or kind == "response.output_item.done":
+            return
+        if kind == "response.content_part.added" or kind == "response.content_part.done":
+            self._check_next_part(event, "content", "content_index")
+            return
+        if kind in (
+            "response.reasoning_summary_part.added",
+            "response.reasoning_summary_part.done",
+        ):
+            self._check_next_part(event, "summary", "summary_index")
+            return
+        if kind == "response.output_text.annotation.added":
+            self._check_part(event, "content", "content_index")
+            return
+        if kind.startswith("response.shell_call_command."):
+            if kind[len("response.shell_call_command.") :] in ("added", "delta", "done"):
+                item = self._check_item(event)
+                action = item.get("action")
+                commands = action.get("commands") if type(action) is dict else None
+                if event["command_index"] > (len(commands) if type(commands) is list else 0):
+                    raise SchemaViolation(("command_index",), _EXISTING_PART)
+            return
+        family = event_family(kind, ".delta") or event_family(kind, ".done")
+        if family is None or "output_index" not in event:
+            return
+        container, _ = _field_of(family)
+        if container is None:
+            if "summary_index" in event:
+                self._check_part(event, "summary", "summary_index")
+            elif "content_index" in event:
+                self._check_part(event, "content", "content_index")
+            else:
+                self._check_item(event)
+        elif container == "content" or container == "summary":
+            index_key = "content_index" if container == "content" else "summary_index"
+            if index_key not in event:
+                raise SchemaViolation((index_key,), _INDEX)
+            self._check_part(event, container, index_key)
+        else:
+            self._check_item(event)
+
+    def _check_item(self, event: dict[str, Any]) -> dict[str, Any]:
+        item = self.items.get(event["output_index"])
+        if item is None:
+            raise SchemaViolation(("output_index",), _EXISTING_ITEM)
+        return item
+
+    def _check_part(self, event: dict[str, Any], key: str, index_key: str) -> None:
+        parts = self._check_item(event).get(key)
+        index = event[index_key]
+        if type(parts) is not list or index >= len(parts) or type(parts[index]) is not dict:
+            raise SchemaViolation((index_key,), _EXISTING_PART)
+
+    def _check_next_part(self, event: dict[str, Any], key: str, index_key: str) -> None:
+        parts = self._check_item(event).get(key)
+        if event[index_key] > (len(parts) if type(parts) is list else 0):
+            raise SchemaViolation((index_key,), _EXISTING_PART)
+
     # -- events --
 
     def _call_done(self, index: int, events: list[Event], partial_arguments: bool) -> None:
@@ -633,9 +704,12 @@ def _index_violation(event: dict[str, Any], key: str) -> tuple[Path, str] | None
 
 
 def summary_part(response: dict[str, Any], closed: bool) -> dict[str, Any]:
-    """The summary fields a Responses result gives (FORMATS.md, "The summary")."""
+    """The summary fields a Responses result gives (FORMATS.md, "The summary"): the answer
+    text, reasoning (reasoning text, then summaries, per item) and client calls of the output,
+    usage from the response, and as ``stop_reason`` the ``incomplete_details.reason`` or else
+    the closing status (``completed`` normalises to ``stop``)."""
     output = response.get("output")
-    items = [item for item in output if type(item) is dict] if type(output) is list else []
+    items = _dicts(output)
     text: list[str] = []
     reasoning: list[str] = []
     calls: list[dict[str, Any]] = []
@@ -659,63 +733,111 @@ def summary_part(response: dict[str, Any], closed: bool) -> dict[str, Any]:
                     "arguments": arguments if type(arguments) is str else "",
                 }
             )
-    status = response.get("status")
-    details = response.get("incomplete_details")
-    reason = details.get("reason") if type(details) is dict else None
     stop_reason: Any = None
-    finish_reason: str | None = None
     if closed:
-        stop_reason = reason if reason is not None else status
-        if status == "failed":
-            finish_reason = "error"
-        elif reason is not None:
-            finish_reason = _INCOMPLETE_REASONS.get(reason) if type(reason) is str else None
-        elif status == "completed":
-            finish_reason = "tool_calls" if calls else "stop"
-    usage = response.get("usage")
+        details = response.get("incomplete_details")
+        reason = details.get("reason") if type(details) is dict else None
+        stop_reason = reason if reason is not None else response.get("status")
+    raw = response.get("usage")
+    raw = raw if type(raw) is dict else {}
+    inputs = raw.get("input_tokens_details")
+    outputs = raw.get("output_tokens_details")
+    inputs = inputs if type(inputs) is dict else {}
+    outputs = outputs if type(outputs) is dict else {}
     return {
         "id": _str_or_none(response.get("id")),
         "model": _str_or_none(response.get("model")),
-        "finish_reason": finish_reason,
         "stop_reason": stop_reason,
-        "usage": _usage(usage if type(usage) is dict else None),
+        "usage": usage(
+            input_tokens=count(raw.get("input_tokens")),
+            output_tokens=count(raw.get("output_tokens")),
+            total_tokens=count(raw.get("total_tokens")),
+            cached_input_tokens=count(inputs.get("cached_tokens")),
+            cache_write_tokens=count(inputs.get("cache_write_tokens")),
+            reasoning_tokens=count(outputs.get("reasoning_tokens")),
+        ),
         "text": "".join(text),
         "reasoning": "".join(reasoning),
         "tool_calls": calls,
+        "has_tool_calls": bool(calls),
     }
-
-
-_INCOMPLETE_REASONS: Final = {
-    "max_output_tokens": "length",
-    "content_filter": "content_filter",
-}
 
 
 def _dicts(value: Any) -> list[dict[str, Any]]:
     return [v for v in value if type(v) is dict] if type(value) is list else []
 
 
-def _int(value: Any) -> int | None:
-    return value if type(value) is int else None
+# -- the fold the driver runs ----------------------------------------------------------------
 
 
-def _usage(usage: dict[str, Any] | None) -> dict[str, int | None]:
-    if usage is None:
-        usage = {}
-    inputs = usage.get("input_tokens_details")
-    outputs = usage.get("output_tokens_details")
-    inputs = inputs if type(inputs) is dict else {}
-    outputs = outputs if type(outputs) is dict else {}
-    input_tokens = _int(usage.get("input_tokens"))
-    output_tokens = _int(usage.get("output_tokens"))
-    total = _int(usage.get("total_tokens"))
-    if total is None and input_tokens is not None and output_tokens is not None:
-        total = input_tokens + output_tokens
-    return {
-        "input_tokens": input_tokens,
-        "output_tokens": output_tokens,
-        "total_tokens": total,
-        "cached_input_tokens": _int(inputs.get("cached_tokens")),
-        "cache_write_tokens": _int(inputs.get("cache_write_tokens")),
-        "reasoning_tokens": _int(outputs.get("reasoning_tokens")),
-    }
+class ResponsesStreamFold(Fold):
+    """OpenAI Responses: ``response.*`` events, ended by ``response.completed`` /
+    ``.incomplete`` / ``.failed``."""
+
+    name: ClassVar[str] = "responses"
+    end_name: ClassVar[str] = "response.completed"
+    truncated_message: ClassVar[str] = (
+        "stream ended without response.completed, response.incomplete or response.failed"
+    )
+    __slots__ = ("state",)
+
+    def __init__(self, settings: FoldSettings) -> None:
+        super().__init__(settings)
+        self.state = ResponsesFold()
+
+    def check(
+        self, value: Any, payload: bytes, event_type: bytes | None, offset: int, index: int
+    ) -> None:
+        found = schema_violation(value)
+        if found is None:
+            if value["type"] == "error":
+                raise api_error(value, offset, index)
+            try:
+                self.state.locate(value)
+            except SchemaViolation as violation:
+                found = violation.path, violation.expected
+        if found is not None:
+            path, expected = found
+            raise ChunkDecodeError.from_payload_bytes(
+                f"invalid event: expected {_describe(path)} to be {expected}",
+                payload,
+                value_position(payload, path),
+                byte_offset=offset,
+                event_index=index,
+            )
+
+    def apply(self, value: Any, events: list[Event] | None, offset: int, index: int) -> bool:
+        state = self.state
+        gap = state.sequence_problem(value)
+        if gap is not None:
+            self.settings.record(Problem("SequenceGap", "ignored", gap, offset, index))
+        if not state.apply(value, events, self.settings.partial_arguments):
+            self.settings.record(
+                Problem(
+                    "UnknownEvent",
+                    "skipped",
+                    f"unknown event type {value['type']!r} skipped",
+                    offset,
+                    index,
+                )
+            )
+            return False
+        return value["type"] in CLOSING
+
+    def started(self) -> bool:
+        return self.state.folded > 0
+
+    def render(self) -> dict[str, Any]:
+        return self.state.render()
+
+    def done_events(self) -> list[Event]:
+        return self.state.pending_done_events(self.settings.partial_arguments)
+
+    def summary(self) -> dict[str, Any]:
+        state = self.state
+        part = summary_part(state.render(), state.closed is not None)
+        closed = state.closed
+        if state.status == "failed" and closed is not None:
+            part["failed"] = True
+            part["error"] = closed.get("error")
+        return part
