@@ -102,6 +102,12 @@ fn family<'k>(kind: &'k str, suffix: &str) -> Option<&'k str> {
     (!f.is_empty() && !f.contains('.')).then_some(f)
 }
 
+/// An event type's last step (`.delta`, `.done`, ...): compared as bytes, event types are
+/// case-sensitive.
+fn ends(kind: &str, step: &str) -> bool {
+    kind.as_bytes().ends_with(step.as_bytes())
+}
+
 fn is_client_call(item: &Value) -> Option<bool> {
     match item {
         Value::Object(m) => match m.get("type").and_then(Value::as_str) {
@@ -264,6 +270,9 @@ pub struct Responses {
     limits: Limits,
     /// Top-level fields from the lifecycle events, without `output`.
     base: Option<Map>,
+    /// The first lifecycle response as its text, while nothing needed it as a tree (a later
+    /// lifecycle event usually repeats it byte for byte).
+    base_text: Option<Box<str>>,
     items: BTreeMap<u64, Value>,
     /// The closing event's response: its validated text, or a tree when the output had to be
     /// filled in from the folded items.
@@ -307,6 +316,7 @@ impl Responses {
             options,
             limits,
             base: None,
+            base_text: None,
             items: BTreeMap::new(),
             closed: None,
             status: None,
@@ -346,9 +356,29 @@ impl Responses {
         if let Some(v) = &self.closed {
             return v.clone();
         }
-        let mut m = match &self.base {
-            Some(b) => b.clone(),
-            None => {
+        let from_text = self.base_text.as_ref().map(|text| {
+            let v = scan::tree(
+                text.as_bytes(),
+                Slice {
+                    start: 0,
+                    end: text.len(),
+                },
+                self.limits.max_depth,
+            );
+            let mut m = Map::new();
+            if let Value::Object(all) = v {
+                for (k, v) in all {
+                    if k != "output" {
+                        m.insert(k, v);
+                    }
+                }
+            }
+            m
+        });
+        let mut m = match (&self.base, from_text) {
+            (_, Some(m)) => m,
+            (Some(b), None) => b.clone(),
+            (None, None) => {
                 let mut m = Map::new();
                 m.insert("id".into(), Value::Null);
                 m.insert("object".into(), Value::string("response"));
@@ -470,6 +500,7 @@ impl Responses {
         let Some(f) = family(&kind, ".delta") else {
             return Ok(None);
         };
+        self.materialize(&d);
         // The same checks as a full decode would make: a missing part is still an error.
         let notes = self.sequence_checked(sequence, |this| this.delta(f, &d, data, events))?;
         self.folded += 1;
@@ -501,8 +532,18 @@ impl Responses {
     ) -> Result<bool, ErrorKind> {
         let max_depth = self.limits.max_depth;
         if LIFECYCLE.contains(&kind) {
-            if let Some((s, _)) = d.response {
-                self.lifecycle(scan::tree(data, s, max_depth));
+            if let Some((s, shape)) = d.response {
+                let text = s.bytes(data);
+                match &self.base_text {
+                    None if self.base.is_none() && shape.no_items => {
+                        self.base_text = Some(scan::raw(data, s));
+                    }
+                    Some(first) if first.as_bytes() == text => {}
+                    _ => {
+                        self.build_base();
+                        self.lifecycle(scan::tree(data, s, max_depth));
+                    }
+                }
             }
             return Ok(true);
         }
@@ -521,6 +562,21 @@ impl Responses {
                     return Ok(true);
                 };
                 let index = index_of(d.output_index, "output_index")?;
+                // A finished item is usually replaced by the closing snapshot and never
+                // touched again: kept as its text unless a call has to be registered from it.
+                if kind == "response.output_item.done"
+                    && (self.calls.contains_key(&index)
+                        || !matches!(
+                            scan::peek_type(s.bytes(data), max_depth).as_deref(),
+                            Some("function_call" | "custom_tool_call")
+                        ))
+                {
+                    self.items.insert(index, Value::Raw(scan::raw(data, s)));
+                    if self.options.events {
+                        self.call_done(index, events);
+                    }
+                    return Ok(true);
+                }
                 let item = scan::tree(data, s, max_depth);
                 if let (Some(json), Value::Object(m)) = (is_client_call(&item), &item) {
                     if !self.calls.contains_key(&index) {
@@ -547,14 +603,17 @@ impl Responses {
                 return Ok(true);
             }
             "response.content_part.added" | "response.content_part.done" => {
+                self.materialize(d);
                 self.set_part(d, data, "content", d.content_index, "content_index")?;
                 return Ok(true);
             }
             "response.reasoning_summary_part.added" | "response.reasoning_summary_part.done" => {
+                self.materialize(d);
                 self.set_part(d, data, "summary", d.summary_index, "summary_index")?;
                 return Ok(true);
             }
             "response.output_text.annotation.added" => {
+                self.materialize(d);
                 let annotation = d
                     .annotation
                     .map_or(Value::Null, |s| scan::tree(data, s, max_depth));
@@ -569,6 +628,7 @@ impl Responses {
             }
             _ => {}
         }
+        self.materialize(d);
         if let Some(step) = kind.strip_prefix("response.shell_call_command.") {
             return self.shell_command(step, d, data);
         }
@@ -586,6 +646,21 @@ impl Responses {
             }
         }
         Ok(false)
+    }
+
+    /// The kept first lifecycle response, built as the base.
+    fn build_base(&mut self) {
+        if let Some(text) = self.base_text.take() {
+            let v = scan::tree(
+                text.as_bytes(),
+                Slice {
+                    start: 0,
+                    end: text.len(),
+                },
+                self.limits.max_depth,
+            );
+            self.lifecycle(v);
+        }
     }
 
     fn lifecycle(&mut self, response: Value) {
@@ -650,6 +725,43 @@ impl Responses {
                     let mut e = Event::new(EventKind::Usage, None);
                     e.usage = Some(self.usage_log.record(usage.clone(), &usage));
                     events.push(e);
+                }
+            }
+        }
+    }
+
+    /// Builds the addressed item, and its parts, as trees where they were kept as text (see
+    /// `output_item.done`); the value does not change.
+    fn materialize(&mut self, d: &Decoded<'_>) {
+        let max_depth = self.limits.max_depth;
+        let Some(item) = d.output_index.index().and_then(|i| self.items.get_mut(&i)) else {
+            return;
+        };
+        if let Value::Raw(text) = item {
+            *item = scan::tree(
+                text.as_bytes(),
+                Slice {
+                    start: 0,
+                    end: text.len(),
+                },
+                max_depth,
+            );
+        }
+        if let Value::Object(m) = item {
+            for key in ["content", "summary"] {
+                if let Some(Value::Array(parts)) = m.get_mut(key) {
+                    for part in parts {
+                        if let Value::Raw(text) = part {
+                            *part = scan::tree(
+                                text.as_bytes(),
+                                Slice {
+                                    start: 0,
+                                    end: text.len(),
+                                },
+                                max_depth,
+                            );
+                        }
+                    }
                 }
             }
         }
@@ -742,9 +854,14 @@ impl Responses {
         field: &'static str,
     ) -> Result<(), ErrorKind> {
         let max_depth = self.limits.max_depth;
-        let part = d
-            .part
-            .map_or(Value::Null, |s| scan::tree(data, s, max_depth));
+        // A finished part is kept as its text (see `materialize`), a new one as a tree that
+        // deltas append to.
+        let done = d.kind.as_deref().is_some_and(|k| ends(k, ".done"));
+        let part = match d.part {
+            Some(s) if done => Value::Raw(scan::raw(data, s)),
+            Some(s) => scan::tree(data, s, max_depth),
+            None => Value::Null,
+        };
         let (list, position) = self.parts(d, key, index, field)?;
         if let Some(slot) = list.get_mut(position) {
             *slot = part;
@@ -844,12 +961,11 @@ impl Responses {
                 } else {
                     "reasoning_summary_text"
                 };
-                let pos = match self.reasoning.iter().position(|(f, _)| *f == name) {
-                    Some(p) => p,
-                    None => {
-                        self.reasoning.push((name, TextEvents::default()));
-                        self.reasoning.len() - 1
-                    }
+                let pos = if let Some(p) = self.reasoning.iter().position(|(f, _)| *f == name) {
+                    p
+                } else {
+                    self.reasoning.push((name, TextEvents::default()));
+                    self.reasoning.len() - 1
                 };
                 let Some((_, t)) = self.reasoning.get_mut(pos) else {
                     return Ok(());
@@ -1048,7 +1164,7 @@ fn check(kind: &str, d: &Decoded<'_>, data: &[u8]) -> Result<(), ErrorKind> {
     }
     let content_part = kind.starts_with("response.content_part.");
     if content_part || kind.starts_with("response.reasoning_summary_part.") {
-        if kind.ends_with(".added") || kind.ends_with(".done") {
+        if ends(kind, ".added") || ends(kind, ".done") {
             match d.part {
                 Some(s) if s.is_object(data) => {}
                 other => return Err(schema("part", "an object", other.map_or(0, |s| s.start))),
@@ -1069,7 +1185,7 @@ fn check(kind: &str, d: &Decoded<'_>, data: &[u8]) -> Result<(), ErrorKind> {
     if kind.starts_with("response.shell_call_command.") {
         idx(d.output_index, "output_index")?;
         idx(d.command_index, "command_index")?;
-        if kind.ends_with(".delta") {
+        if ends(kind, ".delta") {
             if let Some(Ok(_)) = d.delta {
             } else {
                 return Err(schema("delta", "a string", delta_pos(d)));
@@ -1106,6 +1222,45 @@ fn delta_pos(d: &Decoded<'_>) -> usize {
     match &d.delta {
         Some(Err(p)) => *p,
         _ => 0,
+    }
+}
+
+// Interim: run under the current driver until the shared format machinery lands.
+impl crate::formats::Fold for Responses {
+    fn new(options: Options, limits: Limits) -> Self {
+        Responses::new(options, limits)
+    }
+    fn ends_stream(_data: &[u8]) -> bool {
+        false
+    }
+    fn fold(
+        &mut self,
+        _event_type: &[u8],
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Result<(), ErrorKind> {
+        Responses::fold(self, data, events).map(|_| ())
+    }
+    fn fold_repaired(&mut self, data: &[u8], events: &mut Vec<Event>) -> Result<(), ErrorKind> {
+        Responses::fold(self, data, events).map(|_| ())
+    }
+    fn next_stream(&mut self) {
+        *self = Responses::new(self.options, self.limits);
+    }
+    fn folded(&self) -> u64 {
+        self.folded
+    }
+    fn complete(&self) -> bool {
+        self.status.is_some()
+    }
+    fn finish_events(&mut self, events: &mut Vec<Event>) {
+        Responses::finish_events(self, events);
+    }
+    fn result(&self) -> Value {
+        Responses::result(self)
+    }
+    fn version(&self) -> (u64, u64) {
+        Responses::version(self)
     }
 }
 
@@ -1202,8 +1357,9 @@ data: {"type":"response.mystery","sequence_number":8}
     #[ignore = "timing by hand over a dumped corpus"]
     fn responses_speed() {
         use crate::driver::{Config, Driver};
-        let data = std::fs::read("/tmp/resp/corpus.bin").unwrap_or_default();
-        let idx = std::fs::read_to_string("/tmp/resp/corpus.idx").unwrap_or_default();
+        let base = std::env::var("RESP_CORPUS").unwrap_or_else(|_| "/tmp/resp/corpus".into());
+        let data = std::fs::read(format!("{base}.bin")).unwrap_or_default();
+        let idx = std::fs::read_to_string(format!("{base}.idx")).unwrap_or_default();
         let sizes: Vec<usize> = idx.lines().filter_map(|l| l.parse().ok()).collect();
         for _ in 0..3 {
             let t = std::time::Instant::now();
@@ -1224,7 +1380,7 @@ data: {"type":"response.mystery","sequence_number":8}
         let (mut f, _, _) = fold_all(SMALL, Options::default());
         let before = f.result();
         for bad in [
-            r#"[1]"#,
+            "[1]",
             r#"{"type":5}"#,
             r#"{"type":"response.output_text.delta","output_index":9,"content_index":0,"delta":"x"}"#,
             r#"{"type":"response.output_text.delta","output_index":0,"content_index":3,"delta":"x"}"#,
@@ -1245,44 +1401,5 @@ data: {"type":"response.mystery","sequence_number":8}
             &mut Vec::new(),
         );
         assert!(matches!(r, Err(ErrorKind::Api { .. })));
-    }
-}
-
-// Interim: run under the current driver until the shared format machinery lands.
-impl crate::formats::Fold for Responses {
-    fn new(options: Options, limits: Limits) -> Self {
-        Responses::new(options, limits)
-    }
-    fn ends_stream(_data: &[u8]) -> bool {
-        false
-    }
-    fn fold(
-        &mut self,
-        _event_type: &[u8],
-        data: &[u8],
-        events: &mut Vec<Event>,
-    ) -> Result<(), ErrorKind> {
-        Responses::fold(self, data, events).map(|_| ())
-    }
-    fn fold_repaired(&mut self, data: &[u8], events: &mut Vec<Event>) -> Result<(), ErrorKind> {
-        Responses::fold(self, data, events).map(|_| ())
-    }
-    fn next_stream(&mut self) {
-        *self = Responses::new(self.options, self.limits);
-    }
-    fn folded(&self) -> u64 {
-        self.folded
-    }
-    fn complete(&self) -> bool {
-        self.status.is_some()
-    }
-    fn finish_events(&mut self, events: &mut Vec<Event>) {
-        Responses::finish_events(self, events);
-    }
-    fn result(&self) -> Value {
-        Responses::result(self)
-    }
-    fn version(&self) -> (u64, u64) {
-        Responses::version(self)
     }
 }

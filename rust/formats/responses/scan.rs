@@ -73,6 +73,8 @@ impl Slice {
 pub struct ResponseShape {
     /// `output` is present and not null.
     pub has_output: bool,
+    /// `output` is absent, null or an empty array.
+    pub no_items: bool,
     /// The `usage` value, when present.
     pub usage: Option<Slice>,
 }
@@ -146,15 +148,14 @@ pub fn decode(data: &[u8], max_depth: usize) -> Result<(Decoded<'_>, bool), Deco
             "summary_index" => d.summary_index = int(&mut r)?,
             "command_index" => d.command_index = int(&mut r)?,
             "delta" => {
-                d.delta = Some(match r.take_string().map_err(syntax)? {
-                    Some(s) => Ok(s),
-                    None => {
-                        r.skip_value().map_err(syntax)?;
-                        Err(at)
-                    }
+                d.delta = Some(if let Some(s) = r.take_string().map_err(syntax)? {
+                    Ok(s)
+                } else {
+                    r.skip_value().map_err(syntax)?;
+                    Err(at)
                 });
             }
-            "response" => d.response = Some(response(&mut r)?),
+            "response" => d.response = Some(response(&mut r, data)?),
             "logprobs" => d.logprobs = Some(skip(&mut r)?),
             "item" => d.item = Some(skip(&mut r)?),
             "part" => d.part = Some(skip(&mut r)?),
@@ -209,18 +210,24 @@ fn int(r: &mut Reader<'_>) -> Result<Int, DecodeKind> {
 
 /// Validates a `response` value, noting whether it has a non-null `output` and where its
 /// `usage` is.
-fn response(r: &mut Reader<'_>) -> Result<(Slice, ResponseShape), DecodeKind> {
+fn response(r: &mut Reader<'_>, data: &[u8]) -> Result<(Slice, ResponseShape), DecodeKind> {
     r.peek();
     let start = r.pos();
-    let mut shape = ResponseShape::default();
+    let mut shape = ResponseShape {
+        no_items: true,
+        ..ResponseShape::default()
+    };
     if r.begin_object().map_err(syntax)? {
         let mut first = true;
         while let Some(key) = r.next_key(&mut first).map_err(syntax)? {
             match &*key {
                 "output" => {
                     shape.has_output = !r.take_null().map_err(syntax)?;
+                    shape.no_items = !shape.has_output;
                     if shape.has_output {
-                        r.skip_value().map_err(syntax)?;
+                        let s = skip(r)?;
+                        let text = s.bytes(data);
+                        shape.no_items = text.iter().filter(|b| !b.is_ascii_whitespace()).eq(b"[]");
                     }
                 }
                 "usage" => shape.usage = Some(skip(r)?),
@@ -247,7 +254,10 @@ pub fn tree(data: &[u8], s: Slice, max_depth: usize) -> Value {
 
 /// The text of a validated slice (valid UTF-8 by validation).
 pub fn raw(data: &[u8], s: Slice) -> Box<str> {
-    String::from_utf8_lossy(s.bytes(data)).into()
+    match std::str::from_utf8(s.bytes(data)) {
+        Ok(t) => t.into(),
+        Err(_) => String::from_utf8_lossy(s.bytes(data)).into(),
+    }
 }
 
 /// A payload's top-level `type` without decoding the rest (for detection).
