@@ -12,11 +12,13 @@ use crate::json::value::Value;
 use crate::summary::Summary;
 
 use super::chat::Chat;
-use super::{Fold, Folded, Format};
+use super::responses::Responses;
+use super::{Fold, Folded, Format, Note};
 
 /// The fold of whichever format the stream turned out to be.
 enum Inner {
     Chat(Box<Chat>),
+    Responses(Box<Responses>),
 }
 
 /// A fold for any format: fixed by `format=`, or decided on the first event.
@@ -30,6 +32,7 @@ macro_rules! dispatch {
     ($inner:expr, $f:ident => $body:expr) => {
         match $inner {
             Inner::Chat($f) => $body,
+            Inner::Responses($f) => $body,
         }
     };
 }
@@ -38,8 +41,17 @@ macro_rules! dispatch {
 /// Anthropic event name or payload `type`; anything else is chat. The payload is read once
 /// per stream.
 pub fn detect(event_type: &[u8], data: &[u8], max_depth: usize) -> Format {
-    let _ = (event_type, data, max_depth);
-    Format::Chat
+    if let Some(f) = format_of_type(event_type) {
+        return f;
+    }
+    payload_type(data, max_depth)
+        .and_then(|t| format_of_type(t.as_bytes()))
+        .unwrap_or(Format::Chat)
+}
+
+/// The format an event name or payload `type` belongs to, if it names one.
+fn format_of_type(name: &[u8]) -> Option<Format> {
+    name.starts_with(b"response.").then_some(Format::Responses)
 }
 
 /// The top-level `"type"` of a payload, when it is a JSON object with a string `type`.
@@ -57,6 +69,7 @@ impl AnyFold {
     fn start(config: &Config, format: Format) -> Inner {
         match format {
             Format::Chat => Inner::Chat(Box::new(Chat::new(config))),
+            Format::Responses => Inner::Responses(Box::new(Responses::new(config))),
         }
     }
 
@@ -161,6 +174,12 @@ impl Fold for AnyFold {
         self.inner
             .as_ref()
             .map_or((u64::MAX, 0), |i| dispatch!(i, f => f.version()))
+    }
+
+    fn take_notes(&mut self, notes: &mut Vec<Note>) {
+        if let Some(i) = &mut self.inner {
+            dispatch!(i, f => f.take_notes(notes));
+        }
     }
 
     fn summary(&self) -> Summary {

@@ -18,17 +18,19 @@ pub mod responses;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Chat,
+    Responses,
 }
 
 impl Format {
     /// Every implemented format, in the order error messages list them. A name is added here
     /// only once its fold is complete: an accepted name is never a stub.
-    pub const ALL: [Format; 1] = [Format::Chat];
+    pub const ALL: [Format; 2] = [Format::Chat, Format::Responses];
 
     /// The `format=` name.
     pub fn name(self) -> &'static str {
         match self {
             Format::Chat => "chat",
+            Format::Responses => "responses",
         }
     }
 
@@ -65,6 +67,17 @@ pub enum Folded {
     /// The payload was the stream's end marker carried as data (Anthropic `message_stop`): the
     /// driver ends the stream as it does on `[DONE]` (in a capture, the next stream starts).
     End,
+}
+
+/// Something a fold noticed that is no error in any `on_error` mode (an unknown event type it
+/// skipped, a gap in the stream's sequence numbers): the driver records it as a problem of this
+/// kind (the name the problem list shows) after the payload was folded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub kind: &'static str,
+    /// Skipped (the payload changed nothing) rather than ignored (it was folded).
+    pub skipped: bool,
+    pub message: String,
 }
 
 /// What a format does with the events the driver hands it. The driver owns the policy: what
@@ -135,4 +148,9 @@ pub trait Fold {
     /// This format's part of the summary (everything but `status` and `error`, which the
     /// driver knows).
     fn summary(&self) -> Summary;
+
+    /// Moves the notes of the last payload folded into `notes` (see [`Note`]).
+    fn take_notes(&mut self, notes: &mut Vec<Note>) {
+        let _ = notes;
+    }
 }

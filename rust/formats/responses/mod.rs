@@ -11,13 +11,15 @@ pub mod scan;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::driver::Options;
+use crate::driver::{Config, Options};
 use crate::error::{DecodeKind, ErrorKind};
 use crate::event::{Event, EventKind, Snapshot, TextTrail, UsageLog};
+use crate::formats::{Fold, Folded, Format, Note};
 use crate::json::partial::PartialJson;
 use crate::json::reader::JsonErrorCode;
 use crate::json::value::{Map, Value};
 use crate::limits::{LimitName, Limits};
+use crate::summary::{self, Status, Summary, ToolCall, Usage};
 
 use std::borrow::Cow;
 
@@ -287,11 +289,15 @@ pub struct Responses {
     calls: BTreeMap<u64, Call>,
     usage_log: UsageLog,
     templates: Vec<Template>,
+    /// Notes of the last payload, for the driver (see [`Note`]).
+    notes: Vec<Note>,
+    /// The last payload was the closing event.
+    just_closed: bool,
 }
 
 /// What folding one payload did besides changing the state.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Note {
+pub enum Seen {
     /// An event type this fold does not know: nothing changed.
     Unknown(String),
     /// `sequence_number` did not follow the previous one.
@@ -311,7 +317,11 @@ fn index_of(v: Int, field: &'static str) -> Result<u64, ErrorKind> {
 }
 
 impl Responses {
-    pub fn new(options: Options, limits: Limits) -> Self {
+    pub fn new(config: &Config) -> Self {
+        Responses::with(config.options, config.limits)
+    }
+
+    pub fn with(options: Options, limits: Limits) -> Self {
         Responses {
             options,
             limits,
@@ -329,6 +339,8 @@ impl Responses {
             calls: BTreeMap::new(),
             usage_log: UsageLog::default(),
             templates: Vec::new(),
+            notes: Vec::new(),
+            just_closed: false,
         }
     }
 
@@ -395,11 +407,46 @@ impl Responses {
         Value::Object(m)
     }
 
+    /// Folds one payload in, keeping its notes for the driver; `End` after a closing event.
+    ///
+    /// # Errors
+    /// As [`Responses::fold_seen`].
+    pub fn fold_payload(
+        &mut self,
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Result<Folded, ErrorKind> {
+        self.just_closed = false;
+        for seen in self.fold_seen(data, events)? {
+            self.notes.push(match seen {
+                Seen::Unknown(kind) => Note {
+                    kind: "UnknownEvent",
+                    skipped: true,
+                    message: format!("unknown event type '{kind}' skipped"),
+                },
+                Seen::Sequence { number, after } => Note {
+                    kind: "SequenceGap",
+                    skipped: false,
+                    message: format!("sequence_number {number} after {after}"),
+                },
+            });
+        }
+        Ok(if std::mem::take(&mut self.just_closed) {
+            Folded::End
+        } else {
+            Folded::Continue
+        })
+    }
+
     /// Folds one payload in; nothing changes on error.
     ///
     /// # Errors
     /// A syntax or shape error, a limit, or an in-band `error` event (`Api`).
-    pub fn fold(&mut self, data: &[u8], events: &mut Vec<Event>) -> Result<Vec<Note>, ErrorKind> {
+    pub fn fold_seen(
+        &mut self,
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Result<Vec<Seen>, ErrorKind> {
         let max_depth = self.limits.max_depth;
         if let Some(notes) = self.fold_by_template(data, events)? {
             return Ok(notes);
@@ -444,18 +491,18 @@ impl Responses {
                 }
             }
         } else {
-            notes.push(Note::Unknown(kind.to_string()));
+            notes.push(Seen::Unknown(kind.to_string()));
         }
         Ok(notes)
     }
 
     /// The sequence-number note for this event, if any; the number becomes the last one.
-    fn sequence(&mut self, number: Int) -> Vec<Note> {
+    fn sequence(&mut self, number: Int) -> Vec<Seen> {
         let mut notes = Vec::new();
         if let Int::Value(n, _) = number {
             if let Some(last) = self.last_sequence {
                 if n != last + 1 {
-                    notes.push(Note::Sequence {
+                    notes.push(Seen::Sequence {
                         number: n,
                         after: last,
                     });
@@ -471,7 +518,7 @@ impl Responses {
         &mut self,
         data: &[u8],
         events: &mut Vec<Event>,
-    ) -> Result<Option<Vec<Note>>, ErrorKind> {
+    ) -> Result<Option<Vec<Seen>>, ErrorKind> {
         let max_depth = self.limits.max_depth;
         let mut found = None;
         for (n, t) in self.templates.iter().enumerate() {
@@ -513,7 +560,7 @@ impl Responses {
         &mut self,
         number: Int,
         apply: impl FnOnce(&mut Self) -> Result<(), ErrorKind>,
-    ) -> Result<Vec<Note>, ErrorKind> {
+    ) -> Result<Vec<Seen>, ErrorKind> {
         let last = self.last_sequence;
         let notes = self.sequence(number);
         if let Err(e) = apply(self) {
@@ -713,6 +760,7 @@ impl Responses {
             v
         };
         self.closed = Some(closed);
+        self.just_closed = true;
         self.status = Some(if kind == "response.failed" {
             Closed::Failed
         } else {
@@ -1225,42 +1273,77 @@ fn delta_pos(d: &Decoded<'_>) -> usize {
     }
 }
 
-// Interim: run under the current driver until the shared format machinery lands.
-impl crate::formats::Fold for Responses {
-    fn new(options: Options, limits: Limits) -> Self {
-        Responses::new(options, limits)
+impl Fold for Responses {
+    fn new(config: &Config) -> Self {
+        Responses::new(config)
     }
-    fn ends_stream(_data: &[u8]) -> bool {
+
+    fn format(&self) -> Option<Format> {
+        Some(Format::Responses)
+    }
+
+    fn ends_stream(&self, _data: &[u8]) -> bool {
+        // The closing events are JSON payloads, found when folded (`Folded::End`).
         false
     }
+
+    fn end_marker(&self) -> &'static str {
+        "response.completed"
+    }
+
+    fn missing_end(&self) -> &'static str {
+        "response.completed, response.incomplete or response.failed"
+    }
+
     fn fold(
         &mut self,
         _event_type: &[u8],
         data: &[u8],
         events: &mut Vec<Event>,
-    ) -> Result<(), ErrorKind> {
-        Responses::fold(self, data, events).map(|_| ())
+    ) -> Result<Folded, ErrorKind> {
+        self.fold_payload(data, events)
     }
-    fn fold_repaired(&mut self, data: &[u8], events: &mut Vec<Event>) -> Result<(), ErrorKind> {
-        Responses::fold(self, data, events).map(|_| ())
+
+    fn fold_repaired(
+        &mut self,
+        _event_type: &[u8],
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Result<Folded, ErrorKind> {
+        self.fold_payload(data, events)
     }
+
     fn next_stream(&mut self) {
-        *self = Responses::new(self.options, self.limits);
+        *self = Responses::with(self.options, self.limits);
     }
+
     fn folded(&self) -> u64 {
         self.folded
     }
+
     fn complete(&self) -> bool {
-        self.status.is_some()
+        // Only a closing event ends a Responses stream.
+        false
     }
+
     fn finish_events(&mut self, events: &mut Vec<Event>) {
         Responses::finish_events(self, events);
     }
+
     fn result(&self) -> Value {
         Responses::result(self)
     }
+
     fn version(&self) -> (u64, u64) {
         Responses::version(self)
+    }
+
+    fn summary(&self) -> Summary {
+        Responses::summary(self)
+    }
+
+    fn take_notes(&mut self, notes: &mut Vec<Note>) {
+        notes.append(&mut self.notes);
     }
 }
 
@@ -1268,13 +1351,13 @@ impl crate::formats::Fold for Responses {
 mod tests {
     use super::*;
 
-    fn fold_all(input: &str, options: Options) -> (Responses, Vec<Event>, Vec<Note>) {
-        let mut f = Responses::new(options, Limits::default());
+    fn fold_all(input: &str, options: Options) -> (Responses, Vec<Event>, Vec<Seen>) {
+        let mut f = Responses::with(options, Limits::default());
         let mut events = Vec::new();
         let mut notes = Vec::new();
         for line in input.lines().filter(|l| l.starts_with("data: ")) {
             let data = line.trim_start_matches("data: ").as_bytes();
-            if let Ok(n) = f.fold(data, &mut events) {
+            if let Ok(n) = f.fold_seen(data, &mut events) {
                 notes.extend(n);
             }
         }
@@ -1306,11 +1389,11 @@ data: {"type":"response.mystery","sequence_number":8}
         assert_eq!(
             notes,
             vec![
-                Note::Sequence {
+                Seen::Sequence {
                     number: 5,
                     after: 3
                 },
-                Note::Unknown("response.mystery".into())
+                Seen::Unknown("response.mystery".into())
             ]
         );
         assert_eq!(f.closed(), None);
@@ -1389,17 +1472,141 @@ data: {"type":"response.mystery","sequence_number":8}
             r#"{"type":"response.created","response":[]}"#,
             r#"{"type":"response.shell_call_command.added","output_index":0,"command_index":4}"#,
         ] {
-            let r = f.fold(bad.as_bytes(), &mut Vec::new());
+            let r = f.fold_seen(bad.as_bytes(), &mut Vec::new());
             assert!(
                 matches!(r, Err(ErrorKind::Decode(DecodeKind::Schema { .. }))),
                 "{bad}: {r:?}"
             );
         }
         assert_eq!(f.result(), before);
-        let r = f.fold(
+        let r = f.fold_seen(
             br#"{"type":"error","error":{"message":"m"}}"#,
             &mut Vec::new(),
         );
         assert!(matches!(r, Err(ErrorKind::Api { .. })));
+    }
+}
+
+impl Responses {
+    /// This format's part of the summary, from the result (FORMATS.md, "The summary"): the
+    /// answer text, the reasoning (reasoning text, then summaries, per item) and the client
+    /// calls of the output, the usage of the response, and as `stop_reason` the
+    /// `incomplete_details.reason` or else the closing status (`completed` is `stop`).
+    pub fn summary(&self) -> Summary {
+        let max_depth = self.limits.max_depth;
+        let tree = |v: &Value| -> Value {
+            match v {
+                Value::Raw(t) => scan::tree(
+                    t.as_bytes(),
+                    Slice {
+                        start: 0,
+                        end: t.len(),
+                    },
+                    max_depth,
+                ),
+                other => other.clone(),
+            }
+        };
+        let result = tree(&self.result());
+        let Value::Object(response) = &result else {
+            return Summary::default();
+        };
+        let mut text = String::new();
+        let mut reasoning = String::new();
+        let mut calls = Vec::new();
+        if let Some(Value::Array(items)) = response.get("output") {
+            for item in items {
+                let item = tree(item);
+                let Value::Object(item) = &item else { continue };
+                let parts = |key: &str| -> Vec<Value> {
+                    match item.get(key) {
+                        Some(Value::Array(list)) => list.iter().map(tree).collect(),
+                        _ => Vec::new(),
+                    }
+                };
+                match item.get("type").and_then(Value::as_str) {
+                    Some("message") => {
+                        for part in parts("content") {
+                            if let Value::Object(p) = &part {
+                                if p.get("type").and_then(Value::as_str) == Some("output_text") {
+                                    if let Some(t) = p.get("text").and_then(Value::as_str) {
+                                        text.push_str(t);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Some("reasoning") => {
+                        for key in ["content", "summary"] {
+                            for part in parts(key) {
+                                if let Some(t) =
+                                    summary::field(Some(&part), "text").and_then(Value::as_str)
+                                {
+                                    reasoning.push_str(t);
+                                }
+                            }
+                        }
+                    }
+                    Some(kind @ ("function_call" | "custom_tool_call")) => {
+                        let key = if kind == "function_call" {
+                            "arguments"
+                        } else {
+                            "input"
+                        };
+                        calls.push(ToolCall {
+                            id: summary::text(item.get("call_id")),
+                            name: summary::text(item.get("name")),
+                            arguments: item
+                                .get(key)
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                                .to_string(),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let stop_reason = if self.status.is_some() {
+            match summary::field(response.get("incomplete_details"), "reason") {
+                Some(reason) if !reason.is_null() => reason.clone(),
+                _ => response.get("status").cloned().unwrap_or(Value::Null),
+            }
+        } else {
+            Value::Null
+        };
+        let usage = response.get("usage");
+        let count = |key: &str| summary::count(summary::field(usage, key));
+        let detail = |outer: &str, key: &str| {
+            summary::count(summary::field(summary::field(usage, outer), key))
+        };
+        let input_tokens = count("input_tokens");
+        let output_tokens = count("output_tokens");
+        let failed = self.status == Some(Closed::Failed);
+        let mut s = Summary {
+            format: Some(Format::Responses),
+            id: summary::text(response.get("id")),
+            model: summary::text(response.get("model")),
+            finish_reason: summary::finish_reason(stop_reason.as_str(), !calls.is_empty()),
+            stop_reason,
+            usage: Usage {
+                input_tokens,
+                output_tokens,
+                total_tokens: count("total_tokens").or(summary::sum(input_tokens, output_tokens)),
+                cached_input_tokens: detail("input_tokens_details", "cached_tokens"),
+                cache_write_tokens: detail("input_tokens_details", "cache_write_tokens"),
+                reasoning_tokens: detail("output_tokens_details", "reasoning_tokens"),
+            },
+            text,
+            reasoning,
+            tool_calls: calls,
+            ..Summary::default()
+        };
+        if failed {
+            s.status = Status::Failed;
+            s.finish_reason = Some("error");
+            s.error = response.get("error").filter(|e| !e.is_null()).cloned();
+        }
+        s
     }
 }
