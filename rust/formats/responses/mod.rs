@@ -1347,6 +1347,130 @@ impl Fold for Responses {
     }
 }
 
+impl Responses {
+    /// This format's part of the summary, from the result (FORMATS.md, "The summary"): the
+    /// answer text, the reasoning (reasoning text, then summaries, per item) and the client
+    /// calls of the output, the usage of the response, and as `stop_reason` the
+    /// `incomplete_details.reason` or else the closing status (`completed` is `stop`).
+    pub fn summary(&self) -> Summary {
+        let max_depth = self.limits.max_depth;
+        let tree = |v: &Value| -> Value {
+            match v {
+                Value::Raw(t) => scan::tree(
+                    t.as_bytes(),
+                    Slice {
+                        start: 0,
+                        end: t.len(),
+                    },
+                    max_depth,
+                ),
+                other => other.clone(),
+            }
+        };
+        let result = tree(&self.result());
+        let Value::Object(response) = &result else {
+            return Summary::default();
+        };
+        let mut text = String::new();
+        let mut reasoning = String::new();
+        let mut calls = Vec::new();
+        if let Some(Value::Array(items)) = response.get("output") {
+            for item in items {
+                let item = tree(item);
+                let Value::Object(item) = &item else { continue };
+                let parts = |key: &str| -> Vec<Value> {
+                    match item.get(key) {
+                        Some(Value::Array(list)) => list.iter().map(tree).collect(),
+                        _ => Vec::new(),
+                    }
+                };
+                match item.get("type").and_then(Value::as_str) {
+                    Some("message") => {
+                        for part in parts("content") {
+                            if let Value::Object(p) = &part {
+                                if p.get("type").and_then(Value::as_str) == Some("output_text") {
+                                    if let Some(t) = p.get("text").and_then(Value::as_str) {
+                                        text.push_str(t);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Some("reasoning") => {
+                        for key in ["content", "summary"] {
+                            for part in parts(key) {
+                                if let Some(t) =
+                                    summary::field(Some(&part), "text").and_then(Value::as_str)
+                                {
+                                    reasoning.push_str(t);
+                                }
+                            }
+                        }
+                    }
+                    Some(kind @ ("function_call" | "custom_tool_call")) => {
+                        let key = if kind == "function_call" {
+                            "arguments"
+                        } else {
+                            "input"
+                        };
+                        calls.push(ToolCall {
+                            id: summary::text(item.get("call_id")),
+                            name: summary::text(item.get("name")),
+                            arguments: item
+                                .get(key)
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                                .to_string(),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let stop_reason = if self.status.is_some() {
+            match summary::field(response.get("incomplete_details"), "reason") {
+                Some(reason) if !reason.is_null() => reason.clone(),
+                _ => response.get("status").cloned().unwrap_or(Value::Null),
+            }
+        } else {
+            Value::Null
+        };
+        let usage = response.get("usage");
+        let count = |key: &str| summary::count(summary::field(usage, key));
+        let detail = |outer: &str, key: &str| {
+            summary::count(summary::field(summary::field(usage, outer), key))
+        };
+        let input_tokens = count("input_tokens");
+        let output_tokens = count("output_tokens");
+        let failed = self.status == Some(Closed::Failed);
+        let mut s = Summary {
+            format: Some(Format::Responses),
+            id: summary::text(response.get("id")),
+            model: summary::text(response.get("model")),
+            finish_reason: summary::finish_reason(stop_reason.as_str(), !calls.is_empty()),
+            stop_reason,
+            usage: Usage {
+                input_tokens,
+                output_tokens,
+                total_tokens: count("total_tokens").or(summary::sum(input_tokens, output_tokens)),
+                cached_input_tokens: detail("input_tokens_details", "cached_tokens"),
+                cache_write_tokens: detail("input_tokens_details", "cache_write_tokens"),
+                reasoning_tokens: detail("output_tokens_details", "reasoning_tokens"),
+            },
+            text,
+            reasoning,
+            tool_calls: calls,
+            ..Summary::default()
+        };
+        if failed {
+            s.status = Status::Failed;
+            s.finish_reason = Some("error");
+            s.error = response.get("error").filter(|e| !e.is_null()).cloned();
+        }
+        s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1484,129 +1608,5 @@ data: {"type":"response.mystery","sequence_number":8}
             &mut Vec::new(),
         );
         assert!(matches!(r, Err(ErrorKind::Api { .. })));
-    }
-}
-
-impl Responses {
-    /// This format's part of the summary, from the result (FORMATS.md, "The summary"): the
-    /// answer text, the reasoning (reasoning text, then summaries, per item) and the client
-    /// calls of the output, the usage of the response, and as `stop_reason` the
-    /// `incomplete_details.reason` or else the closing status (`completed` is `stop`).
-    pub fn summary(&self) -> Summary {
-        let max_depth = self.limits.max_depth;
-        let tree = |v: &Value| -> Value {
-            match v {
-                Value::Raw(t) => scan::tree(
-                    t.as_bytes(),
-                    Slice {
-                        start: 0,
-                        end: t.len(),
-                    },
-                    max_depth,
-                ),
-                other => other.clone(),
-            }
-        };
-        let result = tree(&self.result());
-        let Value::Object(response) = &result else {
-            return Summary::default();
-        };
-        let mut text = String::new();
-        let mut reasoning = String::new();
-        let mut calls = Vec::new();
-        if let Some(Value::Array(items)) = response.get("output") {
-            for item in items {
-                let item = tree(item);
-                let Value::Object(item) = &item else { continue };
-                let parts = |key: &str| -> Vec<Value> {
-                    match item.get(key) {
-                        Some(Value::Array(list)) => list.iter().map(tree).collect(),
-                        _ => Vec::new(),
-                    }
-                };
-                match item.get("type").and_then(Value::as_str) {
-                    Some("message") => {
-                        for part in parts("content") {
-                            if let Value::Object(p) = &part {
-                                if p.get("type").and_then(Value::as_str) == Some("output_text") {
-                                    if let Some(t) = p.get("text").and_then(Value::as_str) {
-                                        text.push_str(t);
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    Some("reasoning") => {
-                        for key in ["content", "summary"] {
-                            for part in parts(key) {
-                                if let Some(t) =
-                                    summary::field(Some(&part), "text").and_then(Value::as_str)
-                                {
-                                    reasoning.push_str(t);
-                                }
-                            }
-                        }
-                    }
-                    Some(kind @ ("function_call" | "custom_tool_call")) => {
-                        let key = if kind == "function_call" {
-                            "arguments"
-                        } else {
-                            "input"
-                        };
-                        calls.push(ToolCall {
-                            id: summary::text(item.get("call_id")),
-                            name: summary::text(item.get("name")),
-                            arguments: item
-                                .get(key)
-                                .and_then(Value::as_str)
-                                .unwrap_or_default()
-                                .to_string(),
-                        });
-                    }
-                    _ => {}
-                }
-            }
-        }
-        let stop_reason = if self.status.is_some() {
-            match summary::field(response.get("incomplete_details"), "reason") {
-                Some(reason) if !reason.is_null() => reason.clone(),
-                _ => response.get("status").cloned().unwrap_or(Value::Null),
-            }
-        } else {
-            Value::Null
-        };
-        let usage = response.get("usage");
-        let count = |key: &str| summary::count(summary::field(usage, key));
-        let detail = |outer: &str, key: &str| {
-            summary::count(summary::field(summary::field(usage, outer), key))
-        };
-        let input_tokens = count("input_tokens");
-        let output_tokens = count("output_tokens");
-        let failed = self.status == Some(Closed::Failed);
-        let mut s = Summary {
-            format: Some(Format::Responses),
-            id: summary::text(response.get("id")),
-            model: summary::text(response.get("model")),
-            finish_reason: summary::finish_reason(stop_reason.as_str(), !calls.is_empty()),
-            stop_reason,
-            usage: Usage {
-                input_tokens,
-                output_tokens,
-                total_tokens: count("total_tokens").or(summary::sum(input_tokens, output_tokens)),
-                cached_input_tokens: detail("input_tokens_details", "cached_tokens"),
-                cache_write_tokens: detail("input_tokens_details", "cache_write_tokens"),
-                reasoning_tokens: detail("output_tokens_details", "reasoning_tokens"),
-            },
-            text,
-            reasoning,
-            tool_calls: calls,
-            ..Summary::default()
-        };
-        if failed {
-            s.status = Status::Failed;
-            s.finish_reason = Some("error");
-            s.error = response.get("error").filter(|e| !e.is_null()).cloned();
-        }
-        s
     }
 }
