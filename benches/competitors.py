@@ -462,3 +462,138 @@ def load() -> Loaded:
     order = {name: i for i, name in enumerate(ALL_NAMES)}
     found.sort(key=lambda c: order[c.name])
     return Loaded(found, unavailable, notes)
+
+
+# --- Responses API competitors (issue 11) -------------------------------------------------------
+# Kept apart from the chat competitors above. Each takes (data, reads) of one Responses stream
+# and returns the response dict (floors return None).
+
+_RESPONSES_LIFECYCLE = frozenset({"response.created", "response.in_progress", "response.queued"})
+_RESPONSES_CLOSING = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
+def responses_tuned_fold(data: bytes, reads: Sequence[bytes]) -> dict[str, Any] | None:
+    """A tuned pure-Python Responses fold: bytes split + orjson + dict updates, with text
+    fields kept as piece lists so long answers stay linear. It folds every event (the state
+    must be right when a stream is cut short) and returns the closing response."""
+    loads = orjson.loads
+    pending = b""
+    base: dict[str, Any] | None = None
+    items: dict[int, dict[str, Any]] = {}
+    texts: dict[tuple[int, str, int, str], list[str]] = {}
+    closed: dict[str, Any] | None = None
+    for read in reads:
+        lines = (pending + read if pending else read).split(b"\n")
+        pending = lines.pop()
+        for line in lines:
+            if not line.startswith(b"data: "):
+                continue
+            event = loads(line[6:])
+            kind = event["type"]
+            if kind == "response.output_text.delta":
+                key = (event["output_index"], "content", event["content_index"], "text")
+                pieces = texts.get(key)
+                if pieces is None:
+                    pieces = texts[key] = []
+                pieces.append(event["delta"])
+                if event.get("logprobs"):
+                    part = items[event["output_index"]]["content"][event["content_index"]]
+                    part.setdefault("logprobs", []).extend(event["logprobs"])
+            elif kind == "response.function_call_arguments.delta":
+                key = (event["output_index"], "", 0, "arguments")
+                texts.setdefault(key, []).append(event["delta"])
+            elif kind == "response.reasoning_summary_text.delta":
+                key = (event["output_index"], "summary", event["summary_index"], "text")
+                texts.setdefault(key, []).append(event["delta"])
+            elif kind == "response.output_item.added" or kind == "response.output_item.done":
+                index = event["output_index"]
+                items[index] = event["item"]
+                for key in [k for k in texts if k[0] == index]:
+                    del texts[key]
+            elif kind in ("response.content_part.added", "response.content_part.done"):
+                parts = items[event["output_index"]].setdefault("content", [])
+                index = event["content_index"]
+                texts.pop((event["output_index"], "content", index, "text"), None)
+                if index < len(parts):
+                    parts[index] = event["part"]
+                else:
+                    parts.append(event["part"])
+            elif kind in (
+                "response.reasoning_summary_part.added",
+                "response.reasoning_summary_part.done",
+            ):
+                parts = items[event["output_index"]].setdefault("summary", [])
+                index = event["summary_index"]
+                texts.pop((event["output_index"], "summary", index, "text"), None)
+                if index < len(parts):
+                    parts[index] = event["part"]
+                else:
+                    parts.append(event["part"])
+            elif kind == "response.output_text.annotation.added":
+                part = items[event["output_index"]]["content"][event["content_index"]]
+                part.setdefault("annotations", []).append(event["annotation"])
+            elif kind in _RESPONSES_LIFECYCLE:
+                response = event["response"]
+                if base is None:
+                    base = {k: v for k, v in response.items() if k != "output"}
+                else:
+                    base.update((k, v) for k, v in response.items() if k != "output")
+            elif kind in _RESPONSES_CLOSING:
+                closed = event["response"]
+    if closed is not None:
+        return closed
+    for (index, where, position, field), pieces in texts.items():
+        item = items[index]
+        target = item[where][position] if where else item
+        target[field] = target.get(field, "") + "".join(pieces)
+    response = dict(base or {})
+    response["status"] = "incomplete"
+    response["output"] = [items[i] for i in sorted(items)]
+    return response
+
+
+def responses_sdk_adapter() -> Callable[[bytes, Sequence[bytes]], dict[str, Any] | None]:
+    """The openai SDK's own path: its SSE decoder and Stream of ``ResponseStreamEvent`` objects,
+    folded by ``ResponseStreamState`` (what ``client.responses.stream(...)`` runs)."""
+    import httpx2
+    from openai import OpenAI
+    from openai._streaming import Stream
+    from openai._types import omit
+    from openai.lib.streaming.responses import ResponseStreamState
+    from openai.types.responses import ResponseStreamEvent
+
+    client = OpenAI(api_key="unused", base_url="http://127.0.0.1:9/v1")
+    request = httpx2.Request("POST", "http://127.0.0.1:9/v1/responses")
+
+    def run(data: bytes, reads: Sequence[bytes]) -> dict[str, Any] | None:
+        response = httpx2.Response(
+            200,
+            headers={"content-type": "text/event-stream"},
+            content=iter(reads),
+            request=request,
+        )
+        raw = Stream(cast_to=ResponseStreamEvent, response=response, client=client)
+        state: Any = ResponseStreamState(input_tools=omit, text_format=omit)
+        for event in raw:
+            state.handle_event(event)
+        final = state._completed_response
+        return None if final is None else final.to_dict()
+
+    return run
+
+
+def responses_normalise_sdk(raw: dict[str, Any]) -> dict[str, Any]:
+    """The SDK's ParsedResponse as a dict of what the stream carried: it adds ``parsed`` to
+    output_text parts and ``parsed_arguments`` to function calls."""
+    out = dict(raw)
+    items = []
+    for item in raw.get("output") or []:
+        item = dict(item)
+        item.pop("parsed_arguments", None)
+        if type(item.get("content")) is list:
+            item["content"] = [
+                {k: v for k, v in part.items() if k != "parsed"} for part in item["content"]
+            ]
+        items.append(item)
+    out["output"] = items
+    return out

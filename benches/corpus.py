@@ -550,3 +550,245 @@ def big_argument_stream(argument_bytes: int = 200_000, seed: int = 0) -> Stream:
         ascii_escaped=True,
         choices=1,
     )
+
+
+# --- Responses API streams (issue 11) -----------------------------------------------------------
+# Kept apart from the chat corpus above: its own generator, its own stream type. The bytes look
+# like OpenAI's /v1/responses stream: `event:` + `data:` pairs, every delta with `item_id`,
+# `sequence_number`, `logprobs: []` (text) and `obfuscation`, and the closing `response.completed`
+# carrying the whole response, as real servers send it. The expected result is that closing
+# response, built here from the values that were serialised.
+
+ResponsesKind = Literal["text", "reasoning", "tools", "search"]
+RESPONSES_KINDS: tuple[ResponsesKind, ...] = ("text", "reasoning", "tools", "search")
+RESPONSES_SHARE: dict[ResponsesKind, float] = {
+    "text": 0.55,
+    "reasoning": 0.2,
+    "tools": 0.15,
+    "search": 0.1,
+}
+
+
+@dataclass(frozen=True)
+class ResponsesStream:
+    kind: ResponsesKind
+    data: bytes
+    reads: tuple[bytes, ...]
+    expected: dict[str, Any]
+    events: int
+    crlf: bool
+
+
+class _ResponsesWriter:
+    def __init__(self, rng: random.Random, *, crlf: bool) -> None:
+        self._rng = rng
+        self._end = "\r\n" if crlf else "\n"
+        self._parts: list[str] = []
+        self.sequence = 0
+
+    def event(self, kind: str, body: dict[str, Any]) -> None:
+        payload = {"type": kind, "sequence_number": self.sequence, **body}
+        if kind.endswith(".delta"):
+            payload["obfuscation"] = _random_text(self._rng, _ALNUM, self._rng.randrange(3, 16))
+        data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+        self._parts.append(f"event: {kind}{self._end}data: {data}{self._end}{self._end}")
+        self.sequence += 1
+
+    def finish(self) -> bytes:
+        return "".join(self._parts).encode("utf-8")
+
+
+def _responses_envelope(rng: random.Random) -> dict[str, Any]:
+    return {
+        "id": "resp_" + _random_text(rng, "0123456789abcdef", 50),
+        "object": "response",
+        "created_at": 1_760_000_000 + rng.randrange(20_000_000),
+        "status": "in_progress",
+        "background": False,
+        "error": None,
+        "incomplete_details": None,
+        "instructions": None,
+        "max_output_tokens": None,
+        "model": rng.choice(("gpt-5-2025-08-07", "gpt-5-mini-2025-08-07", "gpt-4.1-2025-04-14")),
+        "output": [],
+        "parallel_tool_calls": True,
+        "previous_response_id": None,
+        "prompt_cache_key": None,
+        "reasoning": {"effort": "medium", "summary": "auto"},
+        "safety_identifier": None,
+        "service_tier": "auto",
+        "store": True,
+        "temperature": 1.0,
+        "text": {"format": {"type": "text"}, "verbosity": "medium"},
+        "tool_choice": "auto",
+        "tools": [],
+        "top_logprobs": 0,
+        "top_p": 1.0,
+        "truncation": "disabled",
+        "usage": None,
+        "user": None,
+        "metadata": {},
+    }
+
+
+def _responses_text(rng: random.Random, pieces: int, non_ascii: bool) -> list[str]:
+    return [_text_fragment(rng, non_ascii) for _ in range(pieces)]
+
+
+def _responses_message(
+    rng: random.Random, w: _ResponsesWriter, index: int, pieces: int, non_ascii: bool,
+    annotations: list[dict[str, Any]],
+) -> dict[str, Any]:
+    item_id = "msg_" + _random_text(rng, "0123456789abcdef", 50)
+    at = {"item_id": item_id, "output_index": index}
+    item = {"id": item_id, "type": "message", "status": "in_progress", "content": [],
+            "role": "assistant"}
+    w.event("response.output_item.added", {"output_index": index, "item": item})
+    empty = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
+    w.event("response.content_part.added", {**at, "content_index": 0, "part": empty})
+    fragments = _responses_text(rng, pieces, non_ascii)
+    for fragment in fragments:
+        w.event(
+            "response.output_text.delta",
+            {**at, "content_index": 0, "delta": fragment, "logprobs": []},
+        )
+    text = "".join(fragments)
+    for number, annotation in enumerate(annotations):
+        w.event(
+            "response.output_text.annotation.added",
+            {**at, "content_index": 0, "annotation_index": number, "annotation": annotation},
+        )
+    w.event("response.output_text.done", {**at, "content_index": 0, "text": text, "logprobs": []})
+    part = {"type": "output_text", "annotations": annotations, "logprobs": [], "text": text}
+    w.event("response.content_part.done", {**at, "content_index": 0, "part": part})
+    done = {**item, "status": "completed", "content": [part]}
+    w.event("response.output_item.done", {"output_index": index, "item": done})
+    return done
+
+
+def _responses_reasoning(
+    rng: random.Random, w: _ResponsesWriter, index: int, pieces: int
+) -> dict[str, Any]:
+    item_id = "rs_" + _random_text(rng, "0123456789abcdef", 50)
+    at = {"item_id": item_id, "output_index": index}
+    encrypted = _random_text(rng, _ALNUM, rng.randrange(200, 2000))
+    item = {"id": item_id, "type": "reasoning", "encrypted_content": encrypted, "summary": []}
+    w.event("response.output_item.added", {"output_index": index, "item": item})
+    summary = []
+    for si in range(rng.randint(1, 2)):
+        w.event(
+            "response.reasoning_summary_part.added",
+            {**at, "summary_index": si, "part": {"type": "summary_text", "text": ""}},
+        )
+        fragments = _responses_text(rng, max(1, pieces // 2), False)
+        for fragment in fragments:
+            w.event("response.reasoning_summary_text.delta",
+                    {**at, "summary_index": si, "delta": fragment})
+        text = "".join(fragments)
+        w.event("response.reasoning_summary_text.done", {**at, "summary_index": si, "text": text})
+        part = {"type": "summary_text", "text": text}
+        w.event("response.reasoning_summary_part.done", {**at, "summary_index": si, "part": part})
+        summary.append(part)
+    done = {**item, "summary": summary}
+    w.event("response.output_item.done", {"output_index": index, "item": done})
+    return done
+
+
+def _responses_call(
+    rng: random.Random, w: _ResponsesWriter, index: int, limits: _Limits, non_ascii: bool
+) -> dict[str, Any]:
+    item_id = "fc_" + _random_text(rng, "0123456789abcdef", 50)
+    at = {"item_id": item_id, "output_index": index}
+    item = {"id": item_id, "type": "function_call", "status": "in_progress", "arguments": "",
+            "call_id": "call_" + _random_text(rng, _ALNUM, 24), "name": rng.choice(_FIELD_NAMES)}
+    w.event("response.output_item.added", {"output_index": index, "item": item})
+    arguments = _arguments(rng, limits.argument_chars, non_ascii)
+    for fragment in _split_fragments(rng, arguments):
+        w.event("response.function_call_arguments.delta", {**at, "delta": fragment})
+    w.event("response.function_call_arguments.done", {**at, "arguments": arguments})
+    done = {**item, "status": "completed", "arguments": arguments}
+    w.event("response.output_item.done", {"output_index": index, "item": done})
+    return done
+
+
+def _responses_search(rng: random.Random, w: _ResponsesWriter, index: int) -> dict[str, Any]:
+    item_id = "ws_" + _random_text(rng, "0123456789abcdef", 50)
+    at = {"item_id": item_id, "output_index": index}
+    item = {"id": item_id, "type": "web_search_call", "status": "in_progress"}
+    w.event("response.output_item.added", {"output_index": index, "item": item})
+    for step in ("in_progress", "searching", "completed"):
+        w.event(f"response.web_search_call.{step}", at)
+    done = {**item, "status": "completed",
+            "action": {"type": "search", "query": "latest " + rng.choice(_FIELD_NAMES)}}
+    w.event("response.output_item.done", {"output_index": index, "item": done})
+    return done
+
+
+def make_responses_stream(
+    rng: random.Random, kind: ResponsesKind, size: Size = "full"
+) -> ResponsesStream:
+    limits = _LIMITS[size]
+    crlf = rng.random() < 0.1
+    non_ascii = rng.random() < 0.35
+    w = _ResponsesWriter(rng, crlf=crlf)
+    envelope = _responses_envelope(rng)
+    if kind == "tools":
+        envelope["tools"] = [{"type": "function", "name": name, "description": None,
+                              "parameters": {"type": "object", "properties": {}},
+                              "strict": True} for name in _FIELD_NAMES[:3]]
+    w.event("response.created", {"response": envelope})
+    w.event("response.in_progress", {"response": envelope})
+    output: list[dict[str, Any]] = []
+    pieces = _log_uniform(rng, limits.text_chunks)
+    if kind == "reasoning":
+        output.append(_responses_reasoning(rng, w, len(output), pieces))
+    if kind == "tools":
+        for _ in range(rng.randint(1, 3)):
+            output.append(_responses_call(rng, w, len(output), limits, non_ascii))
+    else:
+        annotations: list[dict[str, Any]] = []
+        if kind == "search":
+            output.append(_responses_search(rng, w, len(output)))
+            annotations = [
+                {"type": "url_citation", "start_index": n * 10, "end_index": n * 10 + 9,
+                 "title": "Source " + str(n), "url": f"https://example.com/{n}?utm_source=openai"}
+                for n in range(rng.randint(1, 4))
+            ]
+        output.append(_responses_message(rng, w, len(output), pieces, non_ascii, annotations))
+    output_tokens = pieces + 20
+    input_tokens = rng.randrange(12, 4000)
+    usage = {
+        "input_tokens": input_tokens,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": output_tokens,
+        "output_tokens_details": {"reasoning_tokens": 64 if kind == "reasoning" else 0},
+        "total_tokens": input_tokens + output_tokens,
+    }
+    closing = {**envelope, "status": "completed", "output": output, "usage": usage}
+    w.event("response.completed", {"response": closing})
+    data = w.finish()
+    sizes = _read_sizes(rng, len(data))
+    return ResponsesStream(kind, data, _cut(data, sizes), closing, w.sequence, crlf)
+
+
+def generate_responses(size: Size = "small", seed: int = 0) -> list[ResponsesStream]:
+    """The Responses corpus: about as many bytes as the chat corpus of the same size."""
+    if size not in TARGET_BYTES:
+        raise ValueError(f"size must be 'small' or 'full', not {size!r}")
+    rng = random.Random(f"deltafold-bench-responses-{seed}")
+    streams: list[ResponsesStream] = []
+    events = dict.fromkeys(RESPONSES_KINDS, 0)
+    total = 0
+    while total < TARGET_BYTES[size]:
+        if len(streams) < len(RESPONSES_KINDS):
+            kind = RESPONSES_KINDS[len(streams)]
+        else:
+            all_events = sum(events.values())
+            kind = max(
+                RESPONSES_KINDS, key=lambda k: RESPONSES_SHARE[k] * all_events - events[k]
+            )
+        stream = make_responses_stream(rng, kind, size)
+        streams.append(stream)
+        events[kind] += stream.events
+        total += len(stream.data)
+    return streams

@@ -594,6 +594,96 @@ def plot(path: Path, timings: Sequence[Timing], rates: dict[str, Rate], size: st
 # --- command line -------------------------------------------------------------------------------
 
 
+# --- Responses API bench (issue 11) -------------------------------------------------------------
+# Its own corpus (corpus.generate_responses) and competitors; kept apart from the chat bench.
+
+RESPONSES_SDK_BYTES = 1_000_000
+
+
+def bench_responses(
+    size: str, seed: int, rounds: int, check_only: bool, say: Callable[[str], None]
+) -> tuple[list[str], list[Target], list[tuple[int, str]]]:
+    """Checks every Responses competitor against the closing snapshots, then times them in
+    interleaved rounds (medians of CPU-busy wall time). Returns report lines, targets and
+    disagreements."""
+    streams = corpus.generate_responses(size, seed)  # type: ignore[arg-type]
+    total = sum(len(s.data) for s in streams)
+    runners: dict[str, Callable[[bytes, Sequence[bytes]], Any]] = {}
+    for prefix, (module, _) in competitors.deltafold_modules([]).items():
+        if module is None:
+            continue
+
+        def assemble(data: bytes, reads: Sequence[bytes], module: Any = module) -> Any:
+            return module.assemble(data, format="responses")
+
+        def feed(data: bytes, reads: Sequence[bytes], module: Any = module) -> Any:
+            parser = module.StreamParser(format="responses")
+            for read in reads:
+                parser.feed(read)
+            return parser.finish()
+
+        runners[f"{prefix}.assemble"] = assemble
+        runners[f"{prefix}.feed"] = feed
+    runners["tuned-fold"] = competitors.responses_tuned_fold
+    sdk = competitors.responses_sdk_adapter()
+    runners["openai-sdk"] = lambda data, reads: competitors.responses_normalise_sdk(
+        sdk(data, reads) or {}
+    )
+    runners["orjson-lines"] = competitors.orjson_lines
+    wrong: list[tuple[int, str]] = []
+    for name, run in runners.items():
+        if name == "orjson-lines":
+            continue
+        for n, stream in enumerate(streams):
+            got = run(stream.data, stream.reads)
+            if got != stream.expected:
+                wrong.append((n, f"{name}: {first_difference(got, stream.expected)}"))
+                break
+    lines = [
+        f"## Responses API ({size} corpus: {len(streams)} streams, {total / MB:.2f} MB, "
+        f"{sum(s.events for s in streams)} events)",
+        "",
+        f"ground truth (closing snapshots): {'all agree' if not wrong else wrong}",
+        "",
+    ]
+    if check_only:
+        return lines, [], wrong
+    stride = max(1, round(total / RESPONSES_SDK_BYTES))
+    sampled = {"openai-sdk": list(range(0, len(streams), stride))}
+    seconds: dict[str, list[float]] = {name: [] for name in runners}
+    names = list(runners)
+    for round_number in range(rounds):
+        shift = round_number % len(names)
+        for name in names[shift:] + names[:shift]:
+            chosen = sampled.get(name, range(len(streams)))
+            run = runners[name]
+            gc.collect()
+            start = time.perf_counter()
+            for n in chosen:
+                run(streams[n].data, streams[n].reads)
+            seconds[name].append(time.perf_counter() - start)
+        say(f"responses round {round_number + 1}/{rounds} done")
+    rate = {
+        name: sum(len(streams[n].data) for n in sampled.get(name, range(len(streams))))
+        / statistics.median(values)
+        / MB
+        for name, values in seconds.items()
+    }
+    rows = [[name, f"{rate[name]:.3g}"] for name in names]
+    lines += [table(["competitor", "MB/s"], rows), ""]
+    targets = []
+    for fast in ("deltafold.assemble", "deltafold.feed"):
+        for slow, goal in (("tuned-fold", 10), ("orjson-lines", 5), ("openai-sdk", 300)):
+            if fast in rate and slow in rate:
+                measured = rate[fast] / rate[slow]
+                targets.append(
+                    Target(
+                        f"responses {fast} vs {slow}", measured, f">= {goal}x", measured >= goal
+                    )
+                )
+    return lines, targets, wrong
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", choices=("small", "full"), default="full")
@@ -618,6 +708,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="argument size of the partial-args bench (default 200000, small: 20000)",
     )
     parser.add_argument("--enforce-targets", action="store_true", help="exit 3 on a missed target")
+    parser.add_argument("--no-responses", action="store_true", help="skip the Responses bench")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -732,6 +823,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             targets += memory_targets
             output["memory"] = memory
 
+    if not args.no_responses:
+        say("Responses API bench")
+        lines, responses_targets, responses_wrong = bench_responses(
+            args.size, args.seed, args.rounds, args.check_only, say
+        )
+        report += lines
+        targets += responses_targets
+        if responses_wrong:
+            disagreements["responses"] = responses_wrong
+
+    if not args.check_only:
         report += [
             "## Targets",
             "",

@@ -5,7 +5,7 @@
 
 use crate::error::{DecodeKind, ErrorClass, ErrorKind, StreamError};
 use crate::event::{Event, EventKind};
-use crate::formats::{Fold, Folded, Format};
+use crate::formats::{Fold, Folded, Format, Note};
 use crate::framing::sse::{FeedError, Framer, RawEvent};
 use crate::json::repair;
 use crate::json::value::Value;
@@ -46,6 +46,8 @@ pub enum ProblemKind {
     /// An event or delta of a type the format does not know, or that does not fit where it
     /// came: ignored in every mode.
     UnknownEvent,
+    /// A fold's note (see [`crate::formats::Note`]), by its kind's name.
+    Note(&'static str),
 }
 
 /// Something that went wrong and was not raised, and what was done about it.
@@ -433,8 +435,12 @@ impl<F: Fold> Core<F> {
             });
         }
         match folded {
-            Ok(Folded::Continue) => Ok(()),
+            Ok(Folded::Continue) => {
+                self.notes(ev);
+                Ok(())
+            }
             Ok(Folded::End) => {
+                self.notes(ev);
                 self.end_stream();
                 Ok(())
             }
@@ -451,6 +457,7 @@ impl<F: Fold> Core<F> {
                             let mut err = at(kind);
                             err.payload = Some(ev.data.to_vec());
                             self.problem(&err, Action::Repaired);
+                            self.notes(ev);
                             if folded == Folded::End {
                                 self.end_stream();
                             }
@@ -467,6 +474,25 @@ impl<F: Fold> Core<F> {
                 }
                 self.report(err, Action::Skipped)
             }
+        }
+    }
+
+    /// Records the notes the fold took of the payload just folded.
+    fn notes(&mut self, ev: &RawEvent<'_>) {
+        let mut notes: Vec<Note> = Vec::new();
+        self.fold.take_notes(&mut notes);
+        for note in notes {
+            self.record(|| Problem {
+                kind: ProblemKind::Note(note.kind),
+                action: if note.skipped {
+                    Action::Skipped
+                } else {
+                    Action::Ignored
+                },
+                message: note.message,
+                byte_offset: ev.data_offset,
+                event_index: Some(ev.index),
+            });
         }
     }
 

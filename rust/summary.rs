@@ -139,11 +139,15 @@ pub fn sum(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 }
 
 impl Summary {
-    /// Adds what the driver knows: whether the end marker arrived, and the in-band error.
+    /// Adds what the driver knows: whether the end marker arrived, and the in-band error. A
+    /// fold that saw its stream close as failed (Responses `response.failed`) has already said
+    /// `Failed`, with the error its closing event carried.
     pub fn settle(&mut self, ended: bool, error: Option<&Value>) {
         if let Some(body) = error {
             self.status = Status::Failed;
             self.error = Some(body.clone());
+            self.finish_reason = Some("error");
+        } else if self.status == Status::Failed {
             self.finish_reason = Some("error");
         } else if ended {
             self.status = Status::Complete;

@@ -30,8 +30,13 @@ def to_sse(
     include_usage: bool = True,
     line_ending: str = "\n",
     with_done: bool = True,
+    format: str = "chat",
 ) -> bytes:
     """Render ``completion`` as a realistic ``text/event-stream`` body of chunk events.
+
+    ``format="responses"`` renders a Responses API ``response`` as its ``response.*`` event
+    stream instead (:func:`deltafold._render_responses.render_responses`; ``chunk_size`` and
+    ``line_ending`` apply, ``with_done=False`` leaves out the closing event).
 
     The stream looks like the live OpenAI API's: every chunk repeats ``id``, ``object``
     (``"chat.completion.chunk"``), ``created``, ``model`` and the completion's other top-level
@@ -68,6 +73,14 @@ def to_sse(
     Raises:
         ValueError: ``chunk_size`` below 1 or an unsupported ``line_ending``.
     """
+    if format == "responses":
+        from deltafold._render_responses import render_responses
+
+        return render_responses(
+            completion, chunk_size=chunk_size, line_ending=line_ending, close=with_done
+        )
+    if format != "chat":
+        raise ValueError(f"to_sse: format must be 'chat' or 'responses', not {format!r}")
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
     if line_ending not in _LINE_ENDINGS:

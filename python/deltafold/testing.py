@@ -34,8 +34,9 @@ import orjson
 from hypothesis import strategies as st
 
 from deltafold._render import to_sse
+from deltafold._testing_responses import responses, responses_streams
 
-__all__ = ["completions", "splits", "streams"]
+__all__ = ["completions", "responses", "responses_streams", "splits", "streams"]
 
 # Characters that have broken stream parsers: JSON escapes, separators that some line splitters
 # treat as line ends (U+2028/U+2029, NEL), a BOM, astral characters (UTF-16 surrogate pairs in

@@ -13,12 +13,14 @@ use crate::summary::Summary;
 
 use super::anthropic::{Anthropic, ANTHROPIC_EVENTS};
 use super::chat::Chat;
-use super::{Fold, Folded, Format};
+use super::responses::Responses;
+use super::{Fold, Folded, Format, Note};
 
 /// The fold of whichever format the stream turned out to be.
 enum Inner {
     Chat(Box<Chat>),
     Anthropic(Box<Anthropic>),
+    Responses(Box<Responses>),
 }
 
 /// A fold for any format: fixed by `format=`, or decided on the first event.
@@ -33,12 +35,16 @@ macro_rules! dispatch {
         match $inner {
             Inner::Chat($f) => $body,
             Inner::Anthropic($f) => $body,
+            Inner::Responses($f) => $body,
         }
     };
 }
 
 /// The format named by an `event:` name or a payload `type`, among those implemented.
 fn format_of_type(name: &[u8]) -> Option<Format> {
+    if name.starts_with(b"response.") {
+        return Some(Format::Responses);
+    }
     ANTHROPIC_EVENTS
         .iter()
         .any(|e| e.as_bytes() == name)
@@ -77,6 +83,7 @@ impl AnyFold {
         match format {
             Format::Chat => Inner::Chat(Box::new(Chat::new(config))),
             Format::Anthropic => Inner::Anthropic(Box::new(Anthropic::new(config))),
+            Format::Responses => Inner::Responses(Box::new(Responses::new(config))),
         }
     }
 
@@ -191,6 +198,12 @@ impl Fold for AnyFold {
         self.inner
             .as_ref()
             .map_or((u64::MAX, 0), |i| dispatch!(i, f => f.version()))
+    }
+
+    fn take_notes(&mut self, notes: &mut Vec<Note>) {
+        if let Some(i) = &mut self.inner {
+            dispatch!(i, f => f.take_notes(notes));
+        }
     }
 
     fn summary(&self) -> Summary {

@@ -12,6 +12,7 @@ use crate::summary::Summary;
 pub mod anthropic;
 pub mod auto;
 pub mod chat;
+pub mod responses;
 
 /// A wire format deltafold folds (`format=` names it). `format="auto"` is `None` where an
 /// `Option<Format>` is taken: decided from the first event (see [`auto`]).
@@ -19,18 +20,20 @@ pub mod chat;
 pub enum Format {
     Chat,
     Anthropic,
+    Responses,
 }
 
 impl Format {
     /// Every implemented format, in the order error messages list them. A name is added here
     /// only once its fold is complete: an accepted name is never a stub.
-    pub const ALL: [Format; 2] = [Format::Chat, Format::Anthropic];
+    pub const ALL: [Format; 3] = [Format::Chat, Format::Anthropic, Format::Responses];
 
     /// The `format=` name.
     pub fn name(self) -> &'static str {
         match self {
             Format::Chat => "chat",
             Format::Anthropic => "anthropic",
+            Format::Responses => "responses",
         }
     }
 
@@ -67,6 +70,17 @@ pub enum Folded {
     /// The payload was the stream's end marker carried as data (Anthropic `message_stop`): the
     /// driver ends the stream as it does on `[DONE]` (in a capture, the next stream starts).
     End,
+}
+
+/// Something a fold noticed that is no error in any `on_error` mode (an unknown event type it
+/// skipped, a gap in the stream's sequence numbers): the driver records it as a problem of this
+/// kind (the name the problem list shows) after the payload was folded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub kind: &'static str,
+    /// Skipped (the payload changed nothing) rather than ignored (it was folded).
+    pub skipped: bool,
+    pub message: String,
 }
 
 /// What a format does with the events the driver hands it. The driver owns the policy: what
@@ -147,4 +161,9 @@ pub trait Fold {
     /// This format's part of the summary (everything but `status` and `error`, which the
     /// driver knows).
     fn summary(&self) -> Summary;
+
+    /// Moves the notes of the last payload folded into `notes` (see [`Note`]).
+    fn take_notes(&mut self, notes: &mut Vec<Note>) {
+        let _ = notes;
+    }
 }

@@ -111,6 +111,7 @@ fn problem_kind_name(kind: ProblemKind) -> &'static str {
     match kind {
         ProblemKind::DataAfterDone => "DataAfterDone",
         ProblemKind::UnknownEvent => "UnknownEvent",
+        ProblemKind::Note(kind) => kind,
         ProblemKind::Error(class) => class_name(class),
     }
 }

@@ -202,14 +202,18 @@ class StreamParser(_Framer):
         any time, also after an error was raised."""
         with self._lock:
             fold = self._fold if self._fold is not None else self._placeholder()
-            if self._api_error is not None:
+            part = fold.summary()
+            # A fold may say its stream closed as failed (Responses: response.failed).
+            failed = part.pop("failed", False)
+            folded_error = part.pop("error", None)
+            if self._api_error is not None or failed:
                 status = "failed"
             elif self._done:
                 status = "complete"
             else:
                 status = "incomplete"
-            error = None if self._api_error is None else self._api_error.body
-            return _summary.build(self._format or "chat", status, error, fold.summary())
+            error = folded_error if self._api_error is None else self._api_error.body
+            return _summary.build(self._format or "chat", status, error, part)
 
     @property
     def format(self) -> str | None:

@@ -14,10 +14,12 @@ from deltafold.reference.anthropic import AnthropicFold
 from deltafold.reference.chat import ChatFold
 from deltafold.reference.fold import Fold
 from deltafold.reference.options import FORMAT_ORDER, _check_format
+from deltafold.reference.responses import ResponsesStreamFold
 
 FOLDS: Final[dict[str, type[Fold]]] = {
     "chat": ChatFold,
     "anthropic": AnthropicFold,
+    "responses": ResponsesStreamFold,
 }
 #: The names ``format=`` accepts, in the order messages list them.
 ACCEPTED: Final = tuple(name for name in FORMAT_ORDER if name == "auto" or name in FOLDS)

@@ -1,0 +1,1612 @@
+//! `OpenAI` Responses (`/v1/responses`, `stream=true`): `response.*` events folded into the
+//! `response` object (FORMATS.md, "Responses").
+//!
+//! Items are addressed by `output_index` and parts by `content_index` / `summary_index`, never
+//! by `item_id` (some servers rotate item ids on every event). Every `*.delta` family appends
+//! its text by one rule; when a closing event arrives its `response` is the result, kept as its
+//! validated text (it is usually the biggest payload of the stream and is handed out whole).
+
+pub mod scan;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::driver::{Config, Options};
+use crate::error::{DecodeKind, ErrorKind};
+use crate::event::{Event, EventKind, Snapshot, TextTrail, UsageLog};
+use crate::formats::{Fold, Folded, Format, Note};
+use crate::json::partial::PartialJson;
+use crate::json::reader::JsonErrorCode;
+use crate::json::value::{Map, Value};
+use crate::limits::{LimitName, Limits};
+use crate::summary::{self, Status, Summary, ToolCall, Usage};
+
+use std::borrow::Cow;
+
+use crate::json::reader::Reader;
+use scan::{Decoded, Int, Slice};
+
+const LIFECYCLE: [&str; 3] = [
+    "response.created",
+    "response.in_progress",
+    "response.queued",
+];
+
+/// Event types that change nothing in the folded response (progress reports; their items and
+/// parts arrive in `output_item` / `content_part` events).
+const PROGRESS: [&str; 30] = [
+    "response.audio.delta",
+    "response.audio.done",
+    "response.audio.transcript.delta",
+    "response.audio.transcript.done",
+    "response.code_interpreter_call.completed",
+    "response.code_interpreter_call.in_progress",
+    "response.code_interpreter_call.interpreting",
+    "response.compaction.compacting",
+    "response.file_search_call.completed",
+    "response.file_search_call.in_progress",
+    "response.file_search_call.searching",
+    "response.image_generation_call.completed",
+    "response.image_generation_call.generating",
+    "response.image_generation_call.in_progress",
+    "response.image_generation_call.partial_image",
+    "response.mcp_call.completed",
+    "response.mcp_call.failed",
+    "response.mcp_call.in_progress",
+    "response.mcp_list_tools.completed",
+    "response.mcp_list_tools.failed",
+    "response.mcp_list_tools.in_progress",
+    "response.shell_call_output_content.delta",
+    "response.shell_call_output_content.done",
+    "response.steer",
+    "response.steer.accepted",
+    "response.steer.failed",
+    "response.steer.pending",
+    "response.web_search_call.completed",
+    "response.web_search_call.in_progress",
+    "response.web_search_call.searching",
+];
+
+const INDEX: &str = "a non-negative integer";
+const EXISTING_ITEM: &str = "the index of an output item already added";
+const EXISTING_PART: &str = "the index of a part already added, or of the next one";
+
+/// How the stream closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    Complete,
+    Failed,
+}
+
+/// Where a delta family's text goes: a part of the item (`content` / `summary`), an object
+/// inside the item, or the item itself; and the field.
+#[derive(Debug, Clone, Copy)]
+enum Place<'f> {
+    Part(&'static str, &'f str),
+    Inner(&'static str, &'f str),
+    Item(&'f str),
+}
+
+fn place_of(family: &str) -> Place<'_> {
+    match family {
+        "output_text" | "reasoning_text" => Place::Part("content", "text"),
+        "refusal" => Place::Part("content", "refusal"),
+        "reasoning_summary_text" => Place::Part("summary", "text"),
+        "apply_patch_call_operation_diff" => Place::Inner("operation", "diff"),
+        // The generic rule: the family's last word, on the part the event addresses.
+        _ => Place::Item(family.rsplit('_').next().unwrap_or(family)),
+    }
+}
+
+/// `output_text` for `response.output_text.delta` and suffix `.delta`.
+fn family<'k>(kind: &'k str, suffix: &str) -> Option<&'k str> {
+    let f = kind.strip_prefix("response.")?.strip_suffix(suffix)?;
+    (!f.is_empty() && !f.contains('.')).then_some(f)
+}
+
+/// An event type's last step (`.delta`, `.done`, ...): compared as bytes, event types are
+/// case-sensitive.
+fn ends(kind: &str, step: &str) -> bool {
+    kind.as_bytes().ends_with(step.as_bytes())
+}
+
+fn is_client_call(item: &Value) -> Option<bool> {
+    match item {
+        Value::Object(m) => match m.get("type").and_then(Value::as_str) {
+            Some("function_call") => Some(true),
+            Some("custom_tool_call") => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn shared_str(m: &Map, key: &str) -> Option<Arc<str>> {
+    m.get(key).and_then(Value::as_str).map(Arc::from)
+}
+
+/// A client tool call, for its events.
+#[derive(Debug)]
+struct Call {
+    position: usize,
+    id: Option<Arc<str>>,
+    name: Option<Arc<str>>,
+    arguments: String,
+    trail: TextTrail,
+    /// Only for `function_call` arguments, which are JSON (a custom tool's input is text).
+    partial: Option<PartialJson>,
+    done: bool,
+}
+
+#[derive(Debug, Default)]
+struct TextEvents {
+    text: Option<String>,
+    trail: TextTrail,
+    done: bool,
+}
+
+impl TextEvents {
+    fn push(&mut self, piece: &str) {
+        self.text.get_or_insert_with(String::new).push_str(piece);
+        self.trail.push(piece.into());
+    }
+}
+
+/// A value that varies between otherwise byte-identical delta events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Var {
+    Sequence,
+    Delta,
+    /// A string that is validated and dropped (`obfuscation`, which is random per event).
+    Skipped,
+}
+
+/// The shape of a delta event decoded in full: its bytes with the variable values cut out.
+/// A later payload that has exactly these bytes around values of the same JSON types is the
+/// same event with other values, so it is folded without decoding its keys again (a stream's
+/// deltas repeat type, item id and indices byte for byte; only the sequence number, the text
+/// and the obfuscation padding change).
+#[derive(Debug)]
+struct Template {
+    kind: Box<str>,
+    /// `vars.len() + 1` fixed byte runs, around the variable values.
+    fixed: Vec<Box<[u8]>>,
+    vars: Vec<Var>,
+    output_index: Int,
+    content_index: Int,
+    summary_index: Int,
+}
+
+/// Templates kept at once: a reasoning summary, its text and a call can take turns.
+const MAX_TEMPLATES: usize = 4;
+
+impl Template {
+    fn learn(data: &[u8], d: &Decoded<'_>, kind: &str) -> Option<Template> {
+        let mut cuts: Vec<(Slice, Var)> = Vec::with_capacity(3);
+        let mut seen_delta = false;
+        for (key, slice) in &d.others {
+            match &**key {
+                "sequence_number" => cuts.push((*slice, Var::Sequence)),
+                "delta" => {
+                    seen_delta = true;
+                    cuts.push((*slice, Var::Delta));
+                }
+                "obfuscation" if slice.first(data) == b'"' => cuts.push((*slice, Var::Skipped)),
+                // Kept as fixed bytes: only a logprobs value that adds nothing.
+                "logprobs" => {
+                    let v = slice.bytes(data);
+                    if !(v == b"[]" || v == b"null") {
+                        return None;
+                    }
+                }
+                _ => {}
+            }
+        }
+        // A repeated key would make the cut ambiguous: only one of each.
+        let count = |v: Var| cuts.iter().filter(|(_, w)| *w == v).count();
+        if !seen_delta
+            || count(Var::Delta) != 1
+            || count(Var::Sequence) > 1
+            || count(Var::Skipped) > 1
+        {
+            return None;
+        }
+        cuts.sort_by_key(|(s, _)| s.start);
+        let mut fixed = Vec::with_capacity(cuts.len() + 1);
+        let mut at = 0;
+        for (s, _) in &cuts {
+            fixed.push(data.get(at..s.start)?.into());
+            at = s.end;
+        }
+        fixed.push(data.get(at..)?.into());
+        Some(Template {
+            kind: kind.into(),
+            fixed,
+            vars: cuts.into_iter().map(|(_, v)| v).collect(),
+            output_index: d.output_index,
+            content_index: d.content_index,
+            summary_index: d.summary_index,
+        })
+    }
+
+    /// The sequence number and the delta of a payload of this shape.
+    fn read<'a>(&self, data: &'a [u8], max_depth: usize) -> Option<(Int, Cow<'a, str>)> {
+        let mut r = Reader::new(data, max_depth);
+        let mut pos = 0;
+        let mut sequence = Int::Absent;
+        let mut delta = None;
+        for (n, run) in self.fixed.iter().enumerate() {
+            if data.get(pos..pos + run.len())? != &**run {
+                return None;
+            }
+            pos += run.len();
+            let Some(var) = self.vars.get(n) else { break };
+            r.resume_at(pos);
+            match var {
+                Var::Sequence => {
+                    let text = r.take_number().ok()??;
+                    if text.contains(['.', 'e', 'E']) {
+                        return None;
+                    }
+                    let value: i128 = text.parse().ok()?;
+                    if !(-(1i128 << 63)..=i128::from(u64::MAX)).contains(&value) {
+                        return None;
+                    }
+                    sequence = Int::Value(value, pos);
+                }
+                Var::Delta => delta = Some(r.take_string().ok()??),
+                Var::Skipped => {
+                    r.take_string().ok()??;
+                }
+            }
+            pos = r.pos();
+        }
+        (pos == data.len()).then_some(())?;
+        Some((sequence, delta?))
+    }
+}
+
+/// The Responses fold.
+pub struct Responses {
+    options: Options,
+    limits: Limits,
+    /// Top-level fields from the lifecycle events, without `output`.
+    base: Option<Map>,
+    /// The first lifecycle response as its text, while nothing needed it as a tree (a later
+    /// lifecycle event usually repeats it byte for byte).
+    base_text: Option<Box<str>>,
+    items: BTreeMap<u64, Value>,
+    /// The closing event's response: its validated text, or a tree when the output had to be
+    /// filled in from the folded items.
+    closed: Option<Value>,
+    status: Option<Closed>,
+    last_sequence: Option<i128>,
+    folded: u64,
+    changes: u64,
+    content: TextEvents,
+    refusal: TextEvents,
+    reasoning: Vec<(&'static str, TextEvents)>,
+    calls: BTreeMap<u64, Call>,
+    usage_log: UsageLog,
+    templates: Vec<Template>,
+    /// Notes of the last payload, for the driver (see [`Note`]).
+    notes: Vec<Note>,
+    /// The last payload was the closing event.
+    just_closed: bool,
+}
+
+/// What folding one payload did besides changing the state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// An event type this fold does not know: nothing changed.
+    Unknown(String),
+    /// `sequence_number` did not follow the previous one.
+    Sequence { number: i128, after: i128 },
+}
+
+fn schema(field: &'static str, expected: &'static str, pos: usize) -> ErrorKind {
+    ErrorKind::Decode(DecodeKind::Schema {
+        field,
+        expected,
+        pos,
+    })
+}
+
+fn index_of(v: Int, field: &'static str) -> Result<u64, ErrorKind> {
+    v.index().ok_or_else(|| schema(field, INDEX, v.pos(0)))
+}
+
+impl Responses {
+    pub fn new(config: &Config) -> Self {
+        Responses::with(config.options, config.limits)
+    }
+
+    pub fn with(options: Options, limits: Limits) -> Self {
+        Responses {
+            options,
+            limits,
+            base: None,
+            base_text: None,
+            items: BTreeMap::new(),
+            closed: None,
+            status: None,
+            last_sequence: None,
+            folded: 0,
+            changes: 0,
+            content: TextEvents::default(),
+            refusal: TextEvents::default(),
+            reasoning: Vec::new(),
+            calls: BTreeMap::new(),
+            usage_log: UsageLog::default(),
+            templates: Vec::new(),
+            notes: Vec::new(),
+            just_closed: false,
+        }
+    }
+
+    /// How the stream closed, once a closing event arrived.
+    pub fn closed(&self) -> Option<Closed> {
+        self.status
+    }
+
+    pub fn folded(&self) -> u64 {
+        self.folded
+    }
+
+    pub fn version(&self) -> (u64, u64) {
+        (self.folded, self.changes)
+    }
+
+    /// The folded output items, in `output_index` order.
+    fn output(&self) -> Vec<Value> {
+        self.items.values().cloned().collect()
+    }
+
+    /// The result so far: the closing response once it arrived, else the folded state with
+    /// status `incomplete` (a stream that ends here ended before the server closed it).
+    pub fn result(&self) -> Value {
+        if let Some(v) = &self.closed {
+            return v.clone();
+        }
+        let from_text = self.base_text.as_ref().map(|text| {
+            let v = scan::tree(
+                text.as_bytes(),
+                Slice {
+                    start: 0,
+                    end: text.len(),
+                },
+                self.limits.max_depth,
+            );
+            let mut m = Map::new();
+            if let Value::Object(all) = v {
+                for (k, v) in all {
+                    if k != "output" {
+                        m.insert(k, v);
+                    }
+                }
+            }
+            m
+        });
+        let mut m = match (&self.base, from_text) {
+            (_, Some(m)) => m,
+            (Some(b), None) => b.clone(),
+            (None, None) => {
+                let mut m = Map::new();
+                m.insert("id".into(), Value::Null);
+                m.insert("object".into(), Value::string("response"));
+                m.insert("created_at".into(), Value::Null);
+                m.insert("status".into(), Value::Null);
+                m.insert("model".into(), Value::Null);
+                m.insert("output".into(), Value::Null);
+                m.insert("usage".into(), Value::Null);
+                m
+            }
+        };
+        m.insert("status".into(), Value::string("incomplete"));
+        m.insert("output".into(), Value::Array(self.output()));
+        Value::Object(m)
+    }
+
+    /// Folds one payload in, keeping its notes for the driver; `End` after a closing event.
+    ///
+    /// # Errors
+    /// As [`Responses::fold_seen`].
+    pub fn fold_payload(
+        &mut self,
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Result<Folded, ErrorKind> {
+        self.just_closed = false;
+        for seen in self.fold_seen(data, events)? {
+            self.notes.push(match seen {
+                Seen::Unknown(kind) => Note {
+                    kind: "UnknownEvent",
+                    skipped: true,
+                    message: format!("unknown event type '{kind}' skipped"),
+                },
+                Seen::Sequence { number, after } => Note {
+                    kind: "SequenceGap",
+                    skipped: false,
+                    message: format!("sequence_number {number} after {after}"),
+                },
+            });
+        }
+        Ok(if std::mem::take(&mut self.just_closed) {
+            Folded::End
+        } else {
+            Folded::Continue
+        })
+    }
+
+    /// Folds one payload in; nothing changes on error.
+    ///
+    /// # Errors
+    /// A syntax or shape error, a limit, or an in-band `error` event (`Api`).
+    pub fn fold_seen(
+        &mut self,
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Result<Vec<Seen>, ErrorKind> {
+        let max_depth = self.limits.max_depth;
+        if let Some(notes) = self.fold_by_template(data, events)? {
+            return Ok(notes);
+        }
+        let (d, is_object) = scan::decode(data, max_depth).map_err(|e| match e {
+            DecodeKind::Syntax(s) if s.code == JsonErrorCode::TooDeep => ErrorKind::Limit {
+                limit: LimitName::Depth,
+                maximum: max_depth as u64,
+            },
+            other => ErrorKind::Decode(other),
+        })?;
+        if !is_object {
+            return Err(schema("payload", "a JSON object", 0));
+        }
+        let Some(kind) = d.kind.as_deref() else {
+            return Err(schema("type", "a string", d.kind_pos));
+        };
+        match d.sequence_number {
+            Int::Absent | Int::Null(_) | Int::Value(..) => {}
+            Int::Other(p) => return Err(schema("sequence_number", "an integer or null", p)),
+        }
+        check(kind, &d, data)?;
+        if kind == "error" {
+            let body = crate::json::reader::parse(data, max_depth).unwrap_or(Value::Null);
+            return Err(ErrorKind::Api { body });
+        }
+        let last = self.last_sequence;
+        let mut notes = self.sequence(d.sequence_number);
+        let applied = self.apply(kind, &d, data, events).inspect_err(|_| {
+            self.last_sequence = last;
+        });
+        if applied? {
+            self.folded += 1;
+            self.changes += 1;
+            if family(kind, ".delta").is_some() && !kind.starts_with("response.shell_call_command.")
+            {
+                if let Some(t) = Template::learn(data, &d, kind) {
+                    self.templates
+                        .retain(|old| old.kind != t.kind || old.fixed != t.fixed);
+                    self.templates.insert(0, t);
+                    self.templates.truncate(MAX_TEMPLATES);
+                }
+            }
+        } else {
+            notes.push(Seen::Unknown(kind.to_string()));
+        }
+        Ok(notes)
+    }
+
+    /// The sequence-number note for this event, if any; the number becomes the last one.
+    fn sequence(&mut self, number: Int) -> Vec<Seen> {
+        let mut notes = Vec::new();
+        if let Int::Value(n, _) = number {
+            if let Some(last) = self.last_sequence {
+                if n != last + 1 {
+                    notes.push(Seen::Sequence {
+                        number: n,
+                        after: last,
+                    });
+                }
+            }
+            self.last_sequence = Some(n);
+        }
+        notes
+    }
+
+    /// Folds a delta event shaped like a recent one, if it is; `None` when no template fits.
+    fn fold_by_template(
+        &mut self,
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Result<Option<Vec<Seen>>, ErrorKind> {
+        let max_depth = self.limits.max_depth;
+        let mut found = None;
+        for (n, t) in self.templates.iter().enumerate() {
+            if let Some((sequence, delta)) = t.read(data, max_depth) {
+                found = Some((n, sequence, delta));
+                break;
+            }
+        }
+        let Some((n, sequence, delta)) = found else {
+            return Ok(None);
+        };
+        let Some(t) = self.templates.get(n) else {
+            return Ok(None);
+        };
+        let kind: Box<str> = t.kind.clone();
+        let d = Decoded {
+            kind: Some(Cow::Borrowed(&kind)),
+            kind_present: true,
+            sequence_number: sequence,
+            output_index: t.output_index,
+            content_index: t.content_index,
+            summary_index: t.summary_index,
+            delta: Some(Ok(delta)),
+            ..Decoded::default()
+        };
+        let Some(f) = family(&kind, ".delta") else {
+            return Ok(None);
+        };
+        self.materialize(&d);
+        // The same checks as a full decode would make: a missing part is still an error.
+        let notes = self.sequence_checked(sequence, |this| this.delta(f, &d, data, events))?;
+        self.folded += 1;
+        self.changes += 1;
+        Ok(Some(notes))
+    }
+
+    /// Runs `apply`, noting the sequence number only once it succeeded.
+    fn sequence_checked(
+        &mut self,
+        number: Int,
+        apply: impl FnOnce(&mut Self) -> Result<(), ErrorKind>,
+    ) -> Result<Vec<Seen>, ErrorKind> {
+        let last = self.last_sequence;
+        let notes = self.sequence(number);
+        if let Err(e) = apply(self) {
+            self.last_sequence = last;
+            return Err(e);
+        }
+        Ok(notes)
+    }
+
+    fn apply(
+        &mut self,
+        kind: &str,
+        d: &Decoded<'_>,
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Result<bool, ErrorKind> {
+        let max_depth = self.limits.max_depth;
+        if LIFECYCLE.contains(&kind) {
+            if let Some((s, shape)) = d.response {
+                let text = s.bytes(data);
+                match &self.base_text {
+                    None if self.base.is_none() && shape.no_items => {
+                        self.base_text = Some(scan::raw(data, s));
+                    }
+                    Some(first) if first.as_bytes() == text => {}
+                    _ => {
+                        self.build_base();
+                        self.lifecycle(scan::tree(data, s, max_depth));
+                    }
+                }
+            }
+            return Ok(true);
+        }
+        if matches!(
+            kind,
+            "response.completed" | "response.incomplete" | "response.failed"
+        ) {
+            if let Some((s, shape)) = d.response {
+                self.close(kind, data, s, shape, events);
+            }
+            return Ok(true);
+        }
+        match kind {
+            "response.output_item.added" | "response.output_item.done" => {
+                let Some(s) = d.item.filter(|s| !s.is_null(data)) else {
+                    return Ok(true);
+                };
+                let index = index_of(d.output_index, "output_index")?;
+                // A finished item is usually replaced by the closing snapshot and never
+                // touched again: kept as its text unless a call has to be registered from it.
+                if kind == "response.output_item.done"
+                    && (self.calls.contains_key(&index)
+                        || !matches!(
+                            scan::peek_type(s.bytes(data), max_depth).as_deref(),
+                            Some("function_call" | "custom_tool_call")
+                        ))
+                {
+                    self.items.insert(index, Value::Raw(scan::raw(data, s)));
+                    if self.options.events {
+                        self.call_done(index, events);
+                    }
+                    return Ok(true);
+                }
+                let item = scan::tree(data, s, max_depth);
+                if let (Some(json), Value::Object(m)) = (is_client_call(&item), &item) {
+                    if !self.calls.contains_key(&index) {
+                        let position = self.calls.len();
+                        self.calls.insert(
+                            index,
+                            Call {
+                                position,
+                                id: shared_str(m, "call_id"),
+                                name: shared_str(m, "name"),
+                                arguments: String::new(),
+                                trail: TextTrail::default(),
+                                partial: (self.options.partial_arguments && json)
+                                    .then(|| PartialJson::new(max_depth)),
+                                done: false,
+                            },
+                        );
+                    }
+                }
+                self.items.insert(index, item);
+                if kind == "response.output_item.done" && self.options.events {
+                    self.call_done(index, events);
+                }
+                return Ok(true);
+            }
+            "response.content_part.added" | "response.content_part.done" => {
+                self.materialize(d);
+                self.set_part(d, data, "content", d.content_index, "content_index")?;
+                return Ok(true);
+            }
+            "response.reasoning_summary_part.added" | "response.reasoning_summary_part.done" => {
+                self.materialize(d);
+                self.set_part(d, data, "summary", d.summary_index, "summary_index")?;
+                return Ok(true);
+            }
+            "response.output_text.annotation.added" => {
+                self.materialize(d);
+                let annotation = d
+                    .annotation
+                    .map_or(Value::Null, |s| scan::tree(data, s, max_depth));
+                let part = self.part(d, "content", d.content_index, "content_index")?;
+                match part.get_mut("annotations") {
+                    Some(Value::Array(list)) => list.push(annotation),
+                    _ => {
+                        part.insert("annotations".into(), Value::Array(vec![annotation]));
+                    }
+                }
+                return Ok(true);
+            }
+            _ => {}
+        }
+        self.materialize(d);
+        if let Some(step) = kind.strip_prefix("response.shell_call_command.") {
+            return self.shell_command(step, d, data);
+        }
+        if PROGRESS.contains(&kind) {
+            return Ok(true);
+        }
+        if d.output_index.present() {
+            if let Some(f) = family(kind, ".delta") {
+                self.delta(f, d, data, events)?;
+                return Ok(true);
+            }
+            if let Some(f) = family(kind, ".done") {
+                self.done(f, d, data, events)?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The kept first lifecycle response, built as the base.
+    fn build_base(&mut self) {
+        if let Some(text) = self.base_text.take() {
+            let v = scan::tree(
+                text.as_bytes(),
+                Slice {
+                    start: 0,
+                    end: text.len(),
+                },
+                self.limits.max_depth,
+            );
+            self.lifecycle(v);
+        }
+    }
+
+    fn lifecycle(&mut self, response: Value) {
+        let Value::Object(m) = response else { return };
+        match &mut self.base {
+            None => {
+                let mut base = Map::with_capacity(m.len());
+                for (k, v) in m {
+                    if k == "output" {
+                        if let Value::Array(items) = v {
+                            for (i, item) in (0u64..).zip(items) {
+                                if matches!(item, Value::Object(_)) {
+                                    self.items.entry(i).or_insert(item);
+                                }
+                            }
+                        }
+                    } else {
+                        base.insert(k, v);
+                    }
+                }
+                self.base = Some(base);
+            }
+            Some(base) => {
+                for (k, v) in m {
+                    if k != "output" {
+                        base.insert(k, v);
+                    }
+                }
+            }
+        }
+    }
+
+    fn close(
+        &mut self,
+        kind: &str,
+        data: &[u8],
+        s: Slice,
+        shape: scan::ResponseShape,
+        events: &mut Vec<Event>,
+    ) {
+        let max_depth = self.limits.max_depth;
+        let closed = if shape.has_output {
+            Value::Raw(scan::raw(data, s))
+        } else {
+            // Some servers close without the output: as the SDK does, the folded items stand.
+            let mut v = scan::tree(data, s, max_depth);
+            if let Value::Object(m) = &mut v {
+                m.insert("output".into(), Value::Array(self.output()));
+            }
+            v
+        };
+        self.closed = Some(closed);
+        self.just_closed = true;
+        self.status = Some(if kind == "response.failed" {
+            Closed::Failed
+        } else {
+            Closed::Complete
+        });
+        if self.options.events {
+            self.finish_events(events);
+            if let Some(u) = shape.usage.filter(|u| u.is_object(data)) {
+                if let Value::Object(usage) = scan::tree(data, u, max_depth) {
+                    let mut e = Event::new(EventKind::Usage, None);
+                    e.usage = Some(self.usage_log.record(usage.clone(), &usage));
+                    events.push(e);
+                }
+            }
+        }
+    }
+
+    /// Builds the addressed item, and its parts, as trees where they were kept as text (see
+    /// `output_item.done`); the value does not change.
+    fn materialize(&mut self, d: &Decoded<'_>) {
+        let max_depth = self.limits.max_depth;
+        let Some(item) = d.output_index.index().and_then(|i| self.items.get_mut(&i)) else {
+            return;
+        };
+        if let Value::Raw(text) = item {
+            *item = scan::tree(
+                text.as_bytes(),
+                Slice {
+                    start: 0,
+                    end: text.len(),
+                },
+                max_depth,
+            );
+        }
+        if let Value::Object(m) = item {
+            for key in ["content", "summary"] {
+                if let Some(Value::Array(parts)) = m.get_mut(key) {
+                    for part in parts {
+                        if let Value::Raw(text) = part {
+                            *part = scan::tree(
+                                text.as_bytes(),
+                                Slice {
+                                    start: 0,
+                                    end: text.len(),
+                                },
+                                max_depth,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn item_mut(&mut self, d: &Decoded<'_>) -> Result<&mut Map, ErrorKind> {
+        let index = index_of(d.output_index, "output_index")?;
+        match self.items.get_mut(&index) {
+            Some(Value::Object(m)) => Ok(m),
+            _ => Err(schema("output_index", EXISTING_ITEM, d.output_index.pos(0))),
+        }
+    }
+
+    /// The part list `key` of the addressed item, and the addressed position in it (which
+    /// may be one past the end).
+    fn parts(
+        &mut self,
+        d: &Decoded<'_>,
+        key: &str,
+        index: Int,
+        field: &'static str,
+    ) -> Result<(&mut Vec<Value>, usize), ErrorKind> {
+        let at = index_of(index, field)?;
+        let item = self.item_mut(d)?;
+        let len = match item.get(key) {
+            Some(Value::Array(list)) => list.len(),
+            _ => 0,
+        };
+        let position = usize::try_from(at)
+            .ok()
+            .filter(|&p| p <= len)
+            .ok_or_else(|| schema(field, EXISTING_PART, index.pos(0)))?;
+        if !matches!(item.get(key), Some(Value::Array(_))) {
+            item.insert(key.to_string(), Value::Array(Vec::new()));
+        }
+        match item.get_mut(key) {
+            Some(Value::Array(list)) => Ok((list, position)),
+            _ => Err(schema(field, EXISTING_PART, index.pos(0))),
+        }
+    }
+
+    fn part(
+        &mut self,
+        d: &Decoded<'_>,
+        key: &str,
+        index: Int,
+        field: &'static str,
+    ) -> Result<&mut Map, ErrorKind> {
+        // Checked before `parts` may create the list, so an error changes nothing.
+        self.check_part(d, key, index, field)?;
+        let (list, position) = self.parts(d, key, index, field)?;
+        match list.get_mut(position) {
+            Some(Value::Object(m)) => Ok(m),
+            _ => Err(schema(field, EXISTING_PART, index.pos(0))),
+        }
+    }
+
+    fn check_part(
+        &self,
+        d: &Decoded<'_>,
+        key: &str,
+        index: Int,
+        field: &'static str,
+    ) -> Result<(), ErrorKind> {
+        let at = index_of(index, field)?;
+        let oi = index_of(d.output_index, "output_index")?;
+        let Some(Value::Object(item)) = self.items.get(&oi) else {
+            return Err(schema("output_index", EXISTING_ITEM, d.output_index.pos(0)));
+        };
+        let exists = match item.get(key) {
+            Some(Value::Array(list)) => usize::try_from(at)
+                .ok()
+                .and_then(|p| list.get(p))
+                .is_some_and(|v| matches!(v, Value::Object(_))),
+            _ => false,
+        };
+        if exists {
+            Ok(())
+        } else {
+            Err(schema(field, EXISTING_PART, index.pos(0)))
+        }
+    }
+
+    fn set_part(
+        &mut self,
+        d: &Decoded<'_>,
+        data: &[u8],
+        key: &str,
+        index: Int,
+        field: &'static str,
+    ) -> Result<(), ErrorKind> {
+        let max_depth = self.limits.max_depth;
+        // A finished part is kept as its text (see `materialize`), a new one as a tree that
+        // deltas append to.
+        let done = d.kind.as_deref().is_some_and(|k| ends(k, ".done"));
+        let part = match d.part {
+            Some(s) if done => Value::Raw(scan::raw(data, s)),
+            Some(s) => scan::tree(data, s, max_depth),
+            None => Value::Null,
+        };
+        let (list, position) = self.parts(d, key, index, field)?;
+        if let Some(slot) = list.get_mut(position) {
+            *slot = part;
+        } else {
+            list.push(part);
+        }
+        Ok(())
+    }
+
+    /// The object a delta family's text goes into, and the field.
+    fn target<'f>(
+        &mut self,
+        family: &'f str,
+        d: &Decoded<'_>,
+    ) -> Result<(&mut Map, &'f str), ErrorKind> {
+        match place_of(family) {
+            Place::Item(field) => {
+                if d.summary_index.present() {
+                    Ok((
+                        self.part(d, "summary", d.summary_index, "summary_index")?,
+                        field,
+                    ))
+                } else if d.content_index.present() {
+                    Ok((
+                        self.part(d, "content", d.content_index, "content_index")?,
+                        field,
+                    ))
+                } else {
+                    Ok((self.item_mut(d)?, field))
+                }
+            }
+            Place::Part(key, field) => {
+                let (index, name) = if key == "content" {
+                    (d.content_index, "content_index")
+                } else {
+                    (d.summary_index, "summary_index")
+                };
+                if !index.present() {
+                    return Err(schema(name, INDEX, 0));
+                }
+                Ok((self.part(d, key, index, name)?, field))
+            }
+            Place::Inner(key, field) => {
+                let item = self.item_mut(d)?;
+                if !matches!(item.get(key), Some(Value::Object(_))) {
+                    item.insert(key.to_string(), Value::Object(Map::new()));
+                }
+                match item.get_mut(key) {
+                    Some(Value::Object(m)) => Ok((m, field)),
+                    _ => Err(schema("output_index", EXISTING_ITEM, 0)),
+                }
+            }
+        }
+    }
+
+    fn delta(
+        &mut self,
+        family: &str,
+        d: &Decoded<'_>,
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Result<(), ErrorKind> {
+        let Some(Ok(piece)) = &d.delta else {
+            return Err(schema("delta", "a string", 0));
+        };
+        let max_depth = self.limits.max_depth;
+        let (target, field) = self.target(family, d)?;
+        match target.get_mut(field) {
+            Some(Value::String(s)) => s.push_str(piece),
+            _ => {
+                target.insert(field.to_string(), Value::string(piece.as_ref()));
+            }
+        }
+        if family == "output_text" {
+            if let Some(s) = d.logprobs.filter(|s| s.first(data) == b'[') {
+                if let Value::Array(new) = scan::tree(data, s, max_depth) {
+                    if !new.is_empty() {
+                        match target.get_mut("logprobs") {
+                            Some(Value::Array(list)) => list.extend(new),
+                            _ => {
+                                target.insert("logprobs".into(), Value::Array(new));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if !self.options.events || piece.is_empty() {
+            return Ok(());
+        }
+        let (kind, field_name, text) = match family {
+            "output_text" => (EventKind::ContentDelta, None, &mut self.content),
+            "refusal" => (EventKind::RefusalDelta, None, &mut self.refusal),
+            "reasoning_text" | "reasoning_summary_text" => {
+                let name: &'static str = if family == "reasoning_text" {
+                    "reasoning_text"
+                } else {
+                    "reasoning_summary_text"
+                };
+                let pos = if let Some(p) = self.reasoning.iter().position(|(f, _)| *f == name) {
+                    p
+                } else {
+                    self.reasoning.push((name, TextEvents::default()));
+                    self.reasoning.len() - 1
+                };
+                let Some((_, t)) = self.reasoning.get_mut(pos) else {
+                    return Ok(());
+                };
+                (EventKind::ReasoningDelta, Some(name), t)
+            }
+            "function_call_arguments" | "custom_tool_call_input" => {
+                let oi = d.output_index.index().unwrap_or(0);
+                if let Some(call) = self.calls.get_mut(&oi) {
+                    if !call.done {
+                        call.arguments.push_str(piece);
+                        call.trail.push(piece.as_ref().into());
+                        if let Some(p) = call.partial.as_mut() {
+                            p.feed(piece.as_bytes());
+                        }
+                        let mut e = Event::new(EventKind::ToolArgumentsDelta, Some(0));
+                        e.index = Some(call.position);
+                        e.id.clone_from(&call.id);
+                        e.name.clone_from(&call.name);
+                        e.snapshot = Snapshot::Text(call.trail.clone());
+                        e.parsed = call.partial.as_ref().map(PartialJson::snapshot);
+                        events.push(e);
+                    }
+                }
+                return Ok(());
+            }
+            _ => return Ok(()),
+        };
+        text.push(piece);
+        let mut e = Event::new(kind, Some(0));
+        e.field = field_name.map(str::to_string);
+        e.snapshot = Snapshot::Text(text.trail.clone());
+        events.push(e);
+        Ok(())
+    }
+
+    fn done(
+        &mut self,
+        family: &str,
+        d: &Decoded<'_>,
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Result<(), ErrorKind> {
+        let max_depth = self.limits.max_depth;
+        let (target, field) = self.target(family, d)?;
+        if let Some(s) = d.other(field) {
+            target.insert(field.to_string(), scan::tree(data, s, max_depth));
+        }
+        if self.options.events
+            && matches!(family, "function_call_arguments" | "custom_tool_call_input")
+        {
+            self.call_done(d.output_index.index().unwrap_or(0), events);
+        }
+        Ok(())
+    }
+
+    fn shell_command(
+        &mut self,
+        step: &str,
+        d: &Decoded<'_>,
+        data: &[u8],
+    ) -> Result<bool, ErrorKind> {
+        if !matches!(step, "added" | "delta" | "done") {
+            return Ok(false);
+        }
+        let max_depth = self.limits.max_depth;
+        let index = index_of(d.command_index, "command_index")?;
+        let piece = match (&d.delta, step) {
+            (Some(Ok(p)), "delta") => Some(p.clone()),
+            (_, "delta") => return Err(schema("delta", "a string", 0)),
+            _ => None,
+        };
+        let command = d.other("command").map(|s| scan::tree(data, s, max_depth));
+        let item = self.item_mut(d)?;
+        let len = match item.get("action") {
+            Some(Value::Object(a)) => match a.get("commands") {
+                Some(Value::Array(c)) => c.len(),
+                _ => 0,
+            },
+            _ => 0,
+        };
+        let position = usize::try_from(index)
+            .ok()
+            .filter(|&p| p <= len)
+            .ok_or_else(|| schema("command_index", EXISTING_PART, d.command_index.pos(0)))?;
+        if !matches!(item.get("action"), Some(Value::Object(_))) {
+            item.insert("action".into(), Value::Object(Map::new()));
+        }
+        let Some(Value::Object(action)) = item.get_mut("action") else {
+            return Ok(true);
+        };
+        if !matches!(action.get("commands"), Some(Value::Array(_))) {
+            action.insert("commands".into(), Value::Array(Vec::new()));
+        }
+        let Some(Value::Array(commands)) = action.get_mut("commands") else {
+            return Ok(true);
+        };
+        if position == commands.len() {
+            commands.push(Value::string(""));
+        }
+        let Some(slot) = commands.get_mut(position) else {
+            return Ok(true);
+        };
+        if let Some(p) = piece {
+            match slot {
+                Value::String(s) => s.push_str(&p),
+                _ => *slot = Value::string(p.as_ref()),
+            }
+        } else if let Some(c) = command {
+            *slot = c;
+        }
+        Ok(true)
+    }
+
+    fn call_done(&mut self, index: u64, events: &mut Vec<Event>) {
+        if let Some(call) = self.calls.get_mut(&index) {
+            if !call.done {
+                call.done = true;
+                events.push(call_done_event(call));
+            }
+        }
+    }
+
+    /// The `*.done` events not fired yet: text, refusal, reasoning, then calls.
+    pub fn finish_events(&mut self, events: &mut Vec<Event>) {
+        for (kind, t) in [
+            (EventKind::ContentDone, &mut self.content),
+            (EventKind::RefusalDone, &mut self.refusal),
+        ] {
+            if let (false, Some(text)) = (t.done, &t.text) {
+                let mut e = Event::new(kind, Some(0));
+                e.text = Some(text.clone());
+                events.push(e);
+                t.done = true;
+            }
+        }
+        for (field, t) in &mut self.reasoning {
+            if !t.done {
+                let mut e = Event::new(EventKind::ReasoningDone, Some(0));
+                e.field = Some((*field).to_string());
+                e.text.clone_from(&t.text);
+                events.push(e);
+                t.done = true;
+            }
+        }
+        let mut open: Vec<&mut Call> = self.calls.values_mut().filter(|c| !c.done).collect();
+        open.sort_by_key(|c| c.position);
+        for call in open {
+            call.done = true;
+            events.push(call_done_event(call));
+        }
+    }
+}
+
+fn call_done_event(call: &Call) -> Event {
+    let mut e = Event::new(EventKind::ToolArgumentsDone, Some(0));
+    e.index = Some(call.position);
+    e.id.clone_from(&call.id);
+    e.name.clone_from(&call.name);
+    e.text = Some(call.arguments.clone());
+    e.parsed = call.partial.as_ref().map(PartialJson::snapshot);
+    e
+}
+
+/// The shape checks of the reference (`schema_violation`), in the same order.
+fn check(kind: &str, d: &Decoded<'_>, data: &[u8]) -> Result<(), ErrorKind> {
+    let idx = |v: Int, field: &'static str| index_of(v, field).map(|_| ());
+    if LIFECYCLE.contains(&kind)
+        || matches!(
+            kind,
+            "response.completed" | "response.incomplete" | "response.failed"
+        )
+    {
+        return match d.response {
+            Some((s, _)) if s.is_object(data) => Ok(()),
+            other => Err(schema(
+                "response",
+                "an object",
+                other.map_or(0, |(s, _)| s.start),
+            )),
+        };
+    }
+    if kind == "error" || PROGRESS.contains(&kind) {
+        return Ok(());
+    }
+    if matches!(
+        kind,
+        "response.output_item.added" | "response.output_item.done"
+    ) {
+        return match d.item {
+            None => Ok(()),
+            Some(s) if s.is_null(data) => Ok(()),
+            Some(s) if s.is_object(data) => idx(d.output_index, "output_index"),
+            Some(s) => Err(schema("item", "an object or null", s.start)),
+        };
+    }
+    let content_part = kind.starts_with("response.content_part.");
+    if content_part || kind.starts_with("response.reasoning_summary_part.") {
+        if ends(kind, ".added") || ends(kind, ".done") {
+            match d.part {
+                Some(s) if s.is_object(data) => {}
+                other => return Err(schema("part", "an object", other.map_or(0, |s| s.start))),
+            }
+            idx(d.output_index, "output_index")?;
+            return if content_part {
+                idx(d.content_index, "content_index")
+            } else {
+                idx(d.summary_index, "summary_index")
+            };
+        }
+        return Ok(());
+    }
+    if kind == "response.output_text.annotation.added" {
+        idx(d.output_index, "output_index")?;
+        return idx(d.content_index, "content_index");
+    }
+    if kind.starts_with("response.shell_call_command.") {
+        idx(d.output_index, "output_index")?;
+        idx(d.command_index, "command_index")?;
+        if ends(kind, ".delta") {
+            if let Some(Ok(_)) = d.delta {
+            } else {
+                return Err(schema("delta", "a string", delta_pos(d)));
+            }
+        }
+        return Ok(());
+    }
+    let is_delta = family(kind, ".delta").is_some();
+    if (is_delta || family(kind, ".done").is_some()) && d.output_index.present() {
+        idx(d.output_index, "output_index")?;
+        if d.content_index.present() {
+            idx(d.content_index, "content_index")?;
+        }
+        if d.summary_index.present() {
+            idx(d.summary_index, "summary_index")?;
+        }
+        if is_delta {
+            if !matches!(d.delta, Some(Ok(_))) {
+                return Err(schema("delta", "a string", delta_pos(d)));
+            }
+            if kind == "response.output_text.delta" {
+                if let Some(s) = d.logprobs {
+                    if !s.is_null(data) && s.first(data) != b'[' {
+                        return Err(schema("logprobs", "an array or null", s.start));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn delta_pos(d: &Decoded<'_>) -> usize {
+    match &d.delta {
+        Some(Err(p)) => *p,
+        _ => 0,
+    }
+}
+
+impl Fold for Responses {
+    fn new(config: &Config) -> Self {
+        Responses::new(config)
+    }
+
+    fn format(&self) -> Option<Format> {
+        Some(Format::Responses)
+    }
+
+    fn ends_stream(&self, _data: &[u8]) -> bool {
+        // The closing events are JSON payloads, found when folded (`Folded::End`).
+        false
+    }
+
+    fn end_marker(&self) -> &'static str {
+        "response.completed"
+    }
+
+    fn missing_end(&self) -> &'static str {
+        "response.completed, response.incomplete or response.failed"
+    }
+
+    fn fold(
+        &mut self,
+        _event_type: &[u8],
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Result<Folded, ErrorKind> {
+        self.fold_payload(data, events)
+    }
+
+    fn fold_repaired(
+        &mut self,
+        _event_type: &[u8],
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Result<Folded, ErrorKind> {
+        self.fold_payload(data, events)
+    }
+
+    fn next_stream(&mut self) {
+        *self = Responses::with(self.options, self.limits);
+    }
+
+    fn folded(&self) -> u64 {
+        self.folded
+    }
+
+    fn complete(&self) -> bool {
+        // Only a closing event ends a Responses stream.
+        false
+    }
+
+    fn finish_events(&mut self, events: &mut Vec<Event>) {
+        Responses::finish_events(self, events);
+    }
+
+    fn result(&self) -> Value {
+        Responses::result(self)
+    }
+
+    fn version(&self) -> (u64, u64) {
+        Responses::version(self)
+    }
+
+    fn summary(&self) -> Summary {
+        Responses::summary(self)
+    }
+
+    fn take_notes(&mut self, notes: &mut Vec<Note>) {
+        notes.append(&mut self.notes);
+    }
+}
+
+impl Responses {
+    /// This format's part of the summary, from the result (FORMATS.md, "The summary"): the
+    /// answer text, the reasoning (reasoning text, then summaries, per item) and the client
+    /// calls of the output, the usage of the response, and as `stop_reason` the
+    /// `incomplete_details.reason` or else the closing status (`completed` is `stop`).
+    pub fn summary(&self) -> Summary {
+        let max_depth = self.limits.max_depth;
+        let tree = |v: &Value| -> Value {
+            match v {
+                Value::Raw(t) => scan::tree(
+                    t.as_bytes(),
+                    Slice {
+                        start: 0,
+                        end: t.len(),
+                    },
+                    max_depth,
+                ),
+                other => other.clone(),
+            }
+        };
+        let result = tree(&self.result());
+        let Value::Object(response) = &result else {
+            return Summary::default();
+        };
+        let mut text = String::new();
+        let mut reasoning = String::new();
+        let mut calls = Vec::new();
+        if let Some(Value::Array(items)) = response.get("output") {
+            for item in items {
+                let item = tree(item);
+                let Value::Object(item) = &item else { continue };
+                let parts = |key: &str| -> Vec<Value> {
+                    match item.get(key) {
+                        Some(Value::Array(list)) => list.iter().map(tree).collect(),
+                        _ => Vec::new(),
+                    }
+                };
+                match item.get("type").and_then(Value::as_str) {
+                    Some("message") => {
+                        for part in parts("content") {
+                            if let Value::Object(p) = &part {
+                                if p.get("type").and_then(Value::as_str) == Some("output_text") {
+                                    if let Some(t) = p.get("text").and_then(Value::as_str) {
+                                        text.push_str(t);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Some("reasoning") => {
+                        for key in ["content", "summary"] {
+                            for part in parts(key) {
+                                if let Some(t) =
+                                    summary::field(Some(&part), "text").and_then(Value::as_str)
+                                {
+                                    reasoning.push_str(t);
+                                }
+                            }
+                        }
+                    }
+                    Some(kind @ ("function_call" | "custom_tool_call")) => {
+                        let key = if kind == "function_call" {
+                            "arguments"
+                        } else {
+                            "input"
+                        };
+                        calls.push(ToolCall {
+                            id: summary::text(item.get("call_id")),
+                            name: summary::text(item.get("name")),
+                            arguments: item
+                                .get(key)
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                                .to_string(),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let stop_reason = if self.status.is_some() {
+            match summary::field(response.get("incomplete_details"), "reason") {
+                Some(reason) if !reason.is_null() => reason.clone(),
+                _ => response.get("status").cloned().unwrap_or(Value::Null),
+            }
+        } else {
+            Value::Null
+        };
+        let usage = response.get("usage");
+        let count = |key: &str| summary::count(summary::field(usage, key));
+        let detail = |outer: &str, key: &str| {
+            summary::count(summary::field(summary::field(usage, outer), key))
+        };
+        let input_tokens = count("input_tokens");
+        let output_tokens = count("output_tokens");
+        let failed = self.status == Some(Closed::Failed);
+        let mut s = Summary {
+            format: Some(Format::Responses),
+            id: summary::text(response.get("id")),
+            model: summary::text(response.get("model")),
+            finish_reason: summary::finish_reason(stop_reason.as_str(), !calls.is_empty()),
+            stop_reason,
+            usage: Usage {
+                input_tokens,
+                output_tokens,
+                total_tokens: count("total_tokens").or(summary::sum(input_tokens, output_tokens)),
+                cached_input_tokens: detail("input_tokens_details", "cached_tokens"),
+                cache_write_tokens: detail("input_tokens_details", "cache_write_tokens"),
+                reasoning_tokens: detail("output_tokens_details", "reasoning_tokens"),
+            },
+            text,
+            reasoning,
+            tool_calls: calls,
+            ..Summary::default()
+        };
+        if failed {
+            s.status = Status::Failed;
+            s.finish_reason = Some("error");
+            s.error = response.get("error").filter(|e| !e.is_null()).cloned();
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fold_all(input: &str, options: Options) -> (Responses, Vec<Event>, Vec<Seen>) {
+        let mut f = Responses::with(options, Limits::default());
+        let mut events = Vec::new();
+        let mut notes = Vec::new();
+        for line in input.lines().filter(|l| l.starts_with("data: ")) {
+            let data = line.trim_start_matches("data: ").as_bytes();
+            if let Ok(n) = f.fold_seen(data, &mut events) {
+                notes.extend(n);
+            }
+        }
+        (f, events, notes)
+    }
+
+    const SMALL: &str = r#"
+data: {"type":"response.created","sequence_number":0,"response":{"id":"r1","object":"response","status":"in_progress","model":"m","output":[],"usage":null}}
+data: {"type":"response.output_item.added","sequence_number":1,"output_index":0,"item":{"id":"a","type":"message","role":"assistant","content":[]}}
+data: {"type":"response.content_part.added","sequence_number":2,"output_index":0,"content_index":0,"item_id":"b","part":{"type":"output_text","text":"","annotations":[]}}
+data: {"type":"response.output_text.delta","sequence_number":3,"output_index":0,"content_index":0,"item_id":"c","delta":"Hel","obfuscation":"xyz"}
+data: {"type":"response.output_text.delta","sequence_number":5,"output_index":0,"content_index":0,"delta":"lo"}
+data: {"type":"response.output_item.added","sequence_number":6,"output_index":1,"item":{"type":"function_call","call_id":"k","name":"f","arguments":""}}
+data: {"type":"response.function_call_arguments.delta","sequence_number":7,"output_index":1,"delta":"{\"a\":"}
+data: {"type":"response.mystery","sequence_number":8}
+"#;
+
+    #[test]
+    fn deltas_fold_by_output_index_and_the_state_is_incomplete_until_closed() {
+        let (f, _, notes) = fold_all(SMALL, Options::default());
+        let expected = crate::json::reader::parse(
+            br#"{"id":"r1","object":"response","status":"incomplete","model":"m","output":[
+              {"id":"a","type":"message","role":"assistant","content":[{"type":"output_text","text":"Hello","annotations":[]}]},
+              {"type":"function_call","call_id":"k","name":"f","arguments":"{\"a\":"}],"usage":null}"#,
+            64,
+        )
+        .unwrap_or_default();
+        assert_eq!(f.result(), expected);
+        assert_eq!(
+            notes,
+            vec![
+                Seen::Sequence {
+                    number: 5,
+                    after: 3
+                },
+                Seen::Unknown("response.mystery".into())
+            ]
+        );
+        assert_eq!(f.closed(), None);
+    }
+
+    #[test]
+    fn the_closing_response_is_the_result_and_events_follow_the_deltas() {
+        let closing = r#"data: {"type":"response.completed","sequence_number":9,"response":{"id":"r1","status":"completed","output":[{"type":"x"}],"usage":{"input_tokens":3}}}"#;
+        let input = format!("{SMALL}{closing}\n");
+        let options = Options {
+            events: true,
+            partial_arguments: true,
+        };
+        let (f, events, _) = fold_all(&input, options);
+        assert_eq!(f.closed(), Some(Closed::Complete));
+        let expected = crate::json::reader::parse(
+            br#"{"id":"r1","status":"completed","output":[{"type":"x"}],"usage":{"input_tokens":3}}"#,
+            64,
+        )
+        .unwrap_or_default();
+        let Value::Raw(text) = f.result() else {
+            panic!("the closing response is kept as its text")
+        };
+        assert_eq!(
+            crate::json::reader::parse(text.as_bytes(), 64).unwrap_or_default(),
+            expected
+        );
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind.name()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "content.delta",
+                "content.delta",
+                "tool_calls.function.arguments.delta",
+                "content.done",
+                "tool_calls.function.arguments.done",
+                "usage"
+            ]
+        );
+        assert_eq!(events.get(3).and_then(|e| e.text.as_deref()), Some("Hello"));
+    }
+
+    #[test]
+    #[ignore = "timing by hand over a dumped corpus"]
+    fn responses_speed() {
+        use crate::driver::{Config, Driver};
+        let base = std::env::var("RESP_CORPUS").unwrap_or_else(|_| "/tmp/resp/corpus".into());
+        let data = std::fs::read(format!("{base}.bin")).unwrap_or_default();
+        let idx = std::fs::read_to_string(format!("{base}.idx")).unwrap_or_default();
+        let sizes: Vec<usize> = idx.lines().filter_map(|l| l.parse().ok()).collect();
+        for _ in 0..3 {
+            let t = std::time::Instant::now();
+            let mut at = 0;
+            for n in &sizes {
+                let s = data.get(at..at + n).unwrap_or_default();
+                at += n;
+                let r = Driver::<Responses>::run_whole(Config::default(), s);
+                assert!(r.is_ok());
+            }
+            let e = t.elapsed().as_secs_f64();
+            eprintln!("{e:.3}s {:.1} MB/s", data.len() as f64 / e / 1e6);
+        }
+    }
+
+    #[test]
+    fn bad_shapes_are_schema_errors_and_change_nothing() {
+        let (mut f, _, _) = fold_all(SMALL, Options::default());
+        let before = f.result();
+        for bad in [
+            "[1]",
+            r#"{"type":5}"#,
+            r#"{"type":"response.output_text.delta","output_index":9,"content_index":0,"delta":"x"}"#,
+            r#"{"type":"response.output_text.delta","output_index":0,"content_index":3,"delta":"x"}"#,
+            r#"{"type":"response.output_text.delta","output_index":0,"content_index":0,"delta":5}"#,
+            r#"{"type":"response.output_text.delta","output_index":-1,"content_index":0,"delta":"x"}"#,
+            r#"{"type":"response.created","response":[]}"#,
+            r#"{"type":"response.shell_call_command.added","output_index":0,"command_index":4}"#,
+        ] {
+            let r = f.fold_seen(bad.as_bytes(), &mut Vec::new());
+            assert!(
+                matches!(r, Err(ErrorKind::Decode(DecodeKind::Schema { .. }))),
+                "{bad}: {r:?}"
+            );
+        }
+        assert_eq!(f.result(), before);
+        let r = f.fold_seen(
+            br#"{"type":"error","error":{"message":"m"}}"#,
+            &mut Vec::new(),
+        );
+        assert!(matches!(r, Err(ErrorKind::Api { .. })));
+    }
+}
