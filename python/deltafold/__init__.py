@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from deltafold import _core
 from deltafold._core import Event, SseDecoder, SseEvent, StreamParser, __version__
+from deltafold._core import EventStreamDecoder, EventStreamMessage
 from deltafold._options import EventOptions, OnError, Options
 from deltafold._render import to_sse
 from deltafold._source import AsyncSource, Source, aiter_slices, iter_reads, iter_slices, whole
@@ -39,6 +40,8 @@ __all__ = [
     "DeltafoldError",
     "Event",
     "EventOptions",
+    "EventStreamDecoder",
+    "EventStreamMessage",
     "IncompleteStreamError",
     "LimitExceededError",
     "OnError",

@@ -2,3 +2,4 @@
 //! these; the driver picks one per format.
 
 pub mod sse;
+pub mod eventstream;

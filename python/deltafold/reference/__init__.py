@@ -44,6 +44,7 @@ from deltafold.reference.api import (
 )
 from deltafold.reference.driver import StreamParser
 from deltafold.reference.events import Event
+from deltafold.reference.eventstream import EventStreamDecoder, EventStreamMessage
 from deltafold.reference.framing import SseDecoder, SseEvent
 from deltafold.reference.options import DEFAULT_MAX_BUFFER_BYTES as DEFAULT_MAX_BUFFER_BYTES
 from deltafold.reference.options import DEFAULT_MAX_CHOICE_INDEX as DEFAULT_MAX_CHOICE_INDEX
@@ -59,6 +60,8 @@ __all__ = [
     "ChunkDecodeError",
     "DeltafoldError",
     "Event",
+    "EventStreamDecoder",
+    "EventStreamMessage",
     "IncompleteStreamError",
     "LimitExceededError",
     "Problem",
