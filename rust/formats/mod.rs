@@ -10,6 +10,7 @@ use crate::limits::Limits;
 
 pub mod chat;
 pub mod gemini;
+pub mod bedrock;
 
 /// What a format does with the events the driver hands it. The driver owns the policy: what
 /// to raise, skip, repair or record; a fold only folds, and leaves its state unchanged when it

@@ -901,4 +901,4 @@ impl Fold for Gemini {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
