@@ -13,6 +13,8 @@ from __future__ import annotations
 import struct
 import threading
 import zlib
+
+import orjson
 from typing import Any, Final, SupportsIndex, final
 
 from deltafold.errors import DeltafoldError, LimitExceededError, StreamDecodeError
@@ -159,146 +161,129 @@ class FrameError:
         return StreamDecodeError(self.message, byte_offset=self.offset, event_index=self.index)
 
 
-class Framer:
-    """Cuts reads into messages. :meth:`frame` returns, for one read, the messages and errors
-    in stream order as ``(headers, payload, offset, payload_offset)`` tuples or
-    :class:`FrameError`; a message is dispatched only once its CRCs and headers checked."""
+Item = tuple[dict[str, HeaderValue], bytes, int, int]
 
-    __slots__ = (
-        "_broken",
-        "_buffer",
-        "_limit",
-        "_need",
-        "_skipping",
-        "_start",
-        "dispatched",
-        "seen",
-    )
+
+class Framer:
+    """Cuts bytes into messages, one at a time: :meth:`push` adds a read, :meth:`next` returns
+    the next message as ``(headers, payload, offset, payload_offset)`` or a :class:`FrameError`
+    (in stream order), or None when the bytes held do not complete one. A message is returned
+    only once its CRCs and headers checked. :meth:`take_rest` hands back the bytes not framed
+    yet (a caller that stops early keeps them and pushes them again later)."""
+
+    __slots__ = ("_broken", "_buffer", "_limit", "_pos", "_skipping", "_start", "dispatched")
 
     def __init__(self, max_message_bytes: int) -> None:
         self._limit = max_message_bytes
-        self._buffer = bytearray()  # bytes from `_start` on not framed yet
-        self._need = PRELUDE_BYTES  # buffered bytes needed before framing can go on
-        self._start = 0  # stream offset of `_buffer[0]`
+        self._buffer = bytearray()  # bytes not framed yet start at `_pos`
+        self._pos = 0
+        self._start = 0  # stream offset of `_buffer[_pos]`
         self._skipping = 0  # bytes still to drop of a message over the limit
         self._broken = False
         self.dispatched = 0
-        self.seen = 0
 
-    def frame(self, data: bytes) -> list[tuple[dict[str, HeaderValue], bytes, int, int] | FrameError]:
-        self.seen += len(data)
-        out: list[tuple[dict[str, HeaderValue], bytes, int, int] | FrameError] = []
+    def push(self, data: bytes) -> None:
         if self._broken:
             self._start += len(data)
-            return out
+            return
         if self._skipping:
             dropped = min(self._skipping, len(data))
             self._skipping -= dropped
             self._start += dropped
             data = data[dropped:]
-        if self._buffer:
-            self._buffer += data
-            if len(self._buffer) < self._need:
-                return out
-            buffer = bytes(self._buffer)
-            self._buffer.clear()
-        elif len(data) < self._need:
-            self._buffer += data
-            return out
-        else:
-            buffer = data
-        pos = 0
-        size = len(buffer)
-        while size - pos >= PRELUDE_BYTES:
-            start = self._start + pos
-            total, headers_length, prelude_crc = _PRELUDE.unpack_from(buffer, pos)
-            computed = zlib.crc32(buffer[pos : pos + 8])
-            if computed != prelude_crc:
-                self._break()
-                out.append(
-                    FrameError(
-                        "event-stream prelude CRC mismatch: the message says "
-                        f"{prelude_crc:#010x}, its bytes give {computed:#010x}",
-                        start,
-                        self.dispatched,
-                        fatal=True,
-                    )
-                )
-                return out
-            if total < MIN_MESSAGE_BYTES or headers_length > total - MIN_MESSAGE_BYTES:
-                self._break()
-                out.append(
-                    FrameError(
-                        "event-stream message has impossible lengths: total "
-                        f"{total}, headers {headers_length}",
-                        start,
-                        self.dispatched,
-                        fatal=True,
-                    )
-                )
-                return out
-            if total > self._limit:
-                out.append(
-                    FrameError(
-                        f"event-stream message of {total} bytes is longer than "
-                        f"max_message_bytes ({self._limit})",
-                        start,
-                        self.dispatched,
-                        limit=self._limit,
-                    )
-                )
-                taken = min(total, size - pos)
-                self._skipping = total - taken
-                pos += taken
-                continue
-            if size - pos < total:
-                self._need = total
-                break
-            end = pos + total
-            expected = _U32.unpack_from(buffer, end - 4)[0]
-            computed = zlib.crc32(buffer[pos : end - 4])
-            pos_before = pos
-            pos = end
-            if computed != expected:
-                out.append(
-                    FrameError(
-                        "event-stream message CRC mismatch: the message says "
-                        f"{expected:#010x}, its bytes give {computed:#010x}",
-                        start,
-                        self.dispatched,
-                    )
-                )
-                continue
-            headers_end = pos_before + PRELUDE_BYTES + headers_length
-            try:
-                headers = parse_headers(buffer[pos_before + PRELUDE_BYTES : headers_end])
-            except _HeaderProblem as problem:
-                out.append(
-                    FrameError(problem.text, start + PRELUDE_BYTES + problem.at, self.dispatched)
-                )
-                continue
-            self.dispatched += 1
-            out.append((headers, buffer[headers_end : end - 4], start, start + headers_end - pos_before))
-        else:
-            self._need = PRELUDE_BYTES
-        self._buffer += buffer[pos:]
-        self._start += pos
-        return out
+        if self._pos and self._pos * 2 >= len(self._buffer):
+            del self._buffer[: self._pos]
+            self._pos = 0
+        self._buffer += data
 
-    def _break(self) -> None:
-        self._broken = True
+    def take_rest(self) -> bytes:
+        rest = bytes(self._buffer[self._pos :])
         self._buffer.clear()
+        self._pos = 0
+        return rest
+
+    def next(self) -> Item | FrameError | None:
+        if self._broken:
+            return None
+        buffer = self._buffer
+        pos = self._pos
+        available = len(buffer) - pos
+        if available < PRELUDE_BYTES:
+            return None
+        start = self._start
+        total, headers_length, prelude_crc = _PRELUDE.unpack_from(buffer, pos)
+        computed = zlib.crc32(buffer[pos : pos + 8])
+        if computed != prelude_crc:
+            return self._break(
+                "event-stream prelude CRC mismatch: the message says "
+                f"{prelude_crc:#010x}, its bytes give {computed:#010x}"
+            )
+        if total < MIN_MESSAGE_BYTES or headers_length > total - MIN_MESSAGE_BYTES:
+            return self._break(
+                f"event-stream message has impossible lengths: total {total}, "
+                f"headers {headers_length}"
+            )
+        if total > self._limit:
+            taken = min(total, available)
+            self._skipping = total - taken
+            self._advance(taken)
+            return FrameError(
+                f"event-stream message of {total} bytes is longer than "
+                f"max_message_bytes ({self._limit})",
+                start,
+                self.dispatched,
+                limit=self._limit,
+            )
+        if available < total:
+            return None
+        end = pos + total
+        message = bytes(buffer[pos:end])
+        self._advance(total)
+        expected = _U32.unpack_from(message, total - 4)[0]
+        computed = zlib.crc32(message[: total - 4])
+        if computed != expected:
+            return FrameError(
+                "event-stream message CRC mismatch: the message says "
+                f"{expected:#010x}, its bytes give {computed:#010x}",
+                start,
+                self.dispatched,
+            )
+        headers_end = PRELUDE_BYTES + headers_length
+        try:
+            headers = parse_headers(message[PRELUDE_BYTES:headers_end])
+        except _HeaderProblem as problem:
+            return FrameError(problem.text, start + PRELUDE_BYTES + problem.at, self.dispatched)
+        self.dispatched += 1
+        return (headers, message[headers_end : total - 4], start, start + headers_end)
+
+    def _advance(self, n: int) -> None:
+        self._pos += n
+        self._start += n
+        if self._pos == len(self._buffer):
+            self._buffer.clear()
+            self._pos = 0
+
+    def _break(self, message: str) -> FrameError:
+        error = FrameError(message, self._start, self.dispatched, fatal=True)
+        self._broken = True
+        self._start += len(self._buffer) - self._pos
+        self._buffer.clear()
+        self._pos = 0
+        return error
+
+    def inside(self) -> bool:
+        """Whether the bytes so far end inside a message."""
+        return not self._broken and (len(self._buffer) > self._pos or self._skipping > 0)
 
     def finish(self) -> FrameError | None:
         """End of input: the error when it ended inside a message."""
-        inside = bool(self._buffer) or self._skipping > 0
         error = None
-        if inside and not self._broken:
+        if self.inside():
             error = FrameError(
                 "stream ended inside an event-stream message", self._start, self.dispatched
             )
         self._buffer.clear()
-        self._need = PRELUDE_BYTES
+        self._pos = 0
         self._skipping = 0
         return error
 
@@ -340,7 +325,9 @@ class EventStreamDecoder:
         return messages
 
     def _frame(self, data: bytes) -> None:
-        for item in self._framer.frame(data):
+        framer = self._framer
+        framer.push(data)
+        while (item := framer.next()) is not None:
             if isinstance(item, FrameError):
                 self._queue.append(item)
             else:
@@ -364,3 +351,126 @@ class EventStreamDecoder:
                 if error is not None:
                     self._queue.append(error)
             return self._take()
+
+
+def is_prelude(head: bytes) -> bool:
+    """Whether ``head`` (at least 12 bytes) starts with an event-stream prelude whose CRC
+    checks: how ``format="auto"`` recognises Bedrock's binary framing from the first bytes."""
+    if len(head) < PRELUDE_BYTES:
+        return False
+    return bool(zlib.crc32(head[:8]) == _U32.unpack_from(head, 8)[0])
+
+
+def exception_body(headers: dict[str, HeaderValue], payload: bytes) -> Any:
+    """The body of an ``exception`` message: its JSON payload object with ``type`` set to the
+    ``:exception-type`` header first (``{"type": ..., "message": <text>}`` for a payload that is
+    not a JSON object)."""
+    kind = headers.get(":exception-type")
+    try:
+        value = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        value = None
+    if type(value) is dict:
+        return {"type": kind, **{k: v for k, v in value.items() if k != "type"}}
+    return {"type": kind, "message": payload.decode("utf-8", "replace")}
+
+
+class BinaryFraming:
+    """The event-stream side of the parser (mixed into :class:`.driver.StreamParser`, which
+    holds the ``_binary`` and ``_sniff`` slots): under ``format="bedrock"`` every read is framed
+    as event-stream messages; under ``"auto"`` a stream whose first byte is NUL is held until
+    its 12-byte prelude is in, and is Bedrock if that prelude's CRC checks (SSE text never
+    starts with NUL, so other streams are not delayed by a byte).
+
+    Each ``event`` message is dispatched like an SSE event whose ``event:`` name is its
+    ``:event-type``; ``exception`` and ``error`` messages are in-band API errors; a framing
+    error is reported per ``on_error``. A ``metadata`` event after ``messageStop`` (the end
+    marker) is still folded: Bedrock sends the usage after the stop.
+    """
+
+    __slots__ = ()
+    _binary: Framer | None
+    _sniff: bytes | None
+
+    def _frame(self, data: bytes) -> None:
+        sniff = self._sniff
+        if sniff is not None:
+            data = sniff + data
+            if not data or (data[:1] == b"\x00" and len(data) < PRELUDE_BYTES):
+                self._sniff = data
+                return
+            self._sniff = None
+            if is_prelude(data):
+                self._decide("bedrock")  # type: ignore[attr-defined]
+                self._binary = Framer(self._max_line)  # type: ignore[attr-defined]
+        framer = self._binary
+        if framer is None:
+            super()._frame(data)  # type: ignore[misc]
+            return
+        stash = self._stash  # type: ignore[has-type]
+        if stash:
+            data = stash + data
+            self._stash = b""
+        framer.push(data)
+        while (item := framer.next()) is not None:
+            try:
+                self._message(item)
+            except BaseException:
+                # Nothing after the message that raised is lost: framed again next call.
+                self._stash = framer.take_rest()
+                raise
+
+    def _message(self, item: Item | FrameError) -> None:
+        parser: Any = self
+        if isinstance(item, FrameError):
+            if item.limit >= 0:
+                error: DeltafoldError = LimitExceededError(
+                    f"event-stream message longer than max_line_bytes ({item.limit})",
+                    limit="max_line_bytes",
+                    maximum=item.limit,
+                    byte_offset=item.offset,
+                    event_index=item.index,
+                )
+            else:
+                error = item.exception()
+            parser._report(error)
+            return
+        headers, payload, offset, payload_offset = item
+        index = parser._dispatched
+        parser._dispatched = index + 1
+        kind = headers.get(":message-type")
+        if kind == "event":
+            name = headers.get(":event-type")
+            event_type = name.encode() if type(name) is str else b""
+            if parser._done and event_type == b"metadata" and not parser._capture:
+                parser._done = False
+                try:
+                    parser._dispatch(payload, payload_offset, index, event_type)
+                finally:
+                    parser._done = True
+                return
+            parser._dispatch(payload, payload_offset, index, event_type)
+        elif kind == "exception":
+            parser._report(_api_error(exception_body(headers, payload), payload_offset, index))
+        elif kind == "error":
+            body = {"type": headers.get(":error-code"), "message": headers.get(":error-message")}
+            parser._report(_api_error(body, offset, index))
+
+    def _inside_event(self) -> bool:
+        if self._sniff:
+            return True
+        if self._binary is not None:
+            return self._binary.inside()
+        return bool(super()._inside_event())  # type: ignore[misc]
+
+    def _drop_unterminated(self) -> None:
+        self._sniff = None
+        if self._binary is not None:
+            self._binary.finish()
+        super()._drop_unterminated()  # type: ignore[misc]
+
+
+def _api_error(body: Any, offset: int, index: int) -> DeltafoldError:
+    from deltafold.reference.chat import api_error
+
+    return api_error(body, offset, index)

@@ -16,10 +16,16 @@ the fold merges them into one (FORMATS.md "Gemini"; the native fold is rust/form
 from __future__ import annotations
 
 import re
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
-from deltafold.errors import ChunkDecodeError, DeltafoldError, LimitExceededError, StreamAPIError
+import orjson
+
+from deltafold.errors import ChunkDecodeError, LimitExceededError
+from deltafold.reference.chat import api_error
+from deltafold.reference.events import Event
+from deltafold.reference.fold import Fold, FoldSettings
 from deltafold.reference.json import value_position
+from deltafold.reference.summary import count, usage
 
 Path = list[str | int]
 Step = str | int
@@ -377,46 +383,44 @@ class _Candidate:
         return content
 
 
-class GeminiFold:
-    """Folds parsed ``GenerateContentResponse`` chunks into one."""
+class GeminiFold(Fold):
+    """Gemini: whole ``GenerateContentResponse`` payloads; ends once every candidate seen has a
+    ``finishReason`` (with one candidate: when it has one)."""
 
-    __slots__ = ("_candidates", "_keys", "_max_choice_index", "_max_tool_calls", "finished", "folded")
+    name: ClassVar[str] = "gemini"
+    end_name: ClassVar[str] = "finishReason"
+    truncated_message: ClassVar[str] = "stream ended before a candidate's finishReason"
+    __slots__ = ("_candidates", "_keys", "folded")
 
-    def __init__(self, max_choice_index: int, max_tool_calls: int) -> None:
-        self._max_choice_index = max_choice_index
-        self._max_tool_calls = max_tool_calls
+    def __init__(self, settings: FoldSettings) -> None:
+        super().__init__(settings)
         self._keys: dict[str, Any] = {}
         self._candidates: dict[int, _Candidate] = {}
-        self.finished = False
         self.folded = 0
 
-    def problem(self, chunk: Any, payload: bytes, offset: int, index: int) -> DeltafoldError | None:
-        """Why ``chunk`` cannot be folded (an in-band error first, then the first schema
-        problem, then a limit), or None."""
-        if type(chunk) is dict and chunk.get("error") is not None:
-            body = chunk["error"]
-            message = (
-                f"stream reported an error: {body['message']}"
-                if type(body) is dict and type(body.get("message")) is str
-                else (f"stream reported an error: {body}" if type(body) is str else "stream reported an error")
-            )
-            return StreamAPIError(message, body=body, byte_offset=offset, event_index=index)
-        violation = _violation(chunk)
+    def check(
+        self, value: Any, payload: bytes, event_type: bytes | None, offset: int, index: int
+    ) -> None:
+        """An in-band error first, then the first schema problem, then a limit."""
+        if type(value) is dict and value.get("error") is not None:
+            raise api_error(value["error"], offset, index)
+        violation = _violation(value)
         if violation is not None:
-            return ChunkDecodeError.from_payload_bytes(
+            raise ChunkDecodeError.from_payload_bytes(
                 f"invalid chunk: expected {violation.field} to be {violation.expected}",
                 payload,
                 value_position(payload, violation.path),
                 byte_offset=offset,
                 event_index=index,
             )
-        for candidate in chunk.get("candidates") or ():
+        settings = self.settings
+        for candidate in value.get("candidates") or ():
             if type(candidate) is not dict:
                 continue
             at = candidate.get("index")
             at = 0 if at is None else at
-            if at > self._max_choice_index:
-                return self._limit("max_choice_index", self._max_choice_index, offset, index)
+            if at > settings.max_choice_index:
+                raise _limit("max_choice_index", settings.max_choice_index, offset, index)
             content = candidate.get("content")
             parts = content.get("parts") if type(content) is dict else None
             new_calls = sum(
@@ -427,30 +431,18 @@ class GeminiFold:
                 and type(part.get("functionCall")) is dict
             )
             known = self._candidates[at].calls() if at in self._candidates else 0
-            if known + new_calls > self._max_tool_calls:
-                return self._limit("max_tool_calls", self._max_tool_calls, offset, index)
-        return None
+            if known + new_calls > settings.max_tool_calls:
+                raise _limit("max_tool_calls", settings.max_tool_calls, offset, index)
 
-    @staticmethod
-    def _limit(name: str, maximum: int, offset: int, index: int) -> LimitExceededError:
-        return LimitExceededError(
-            f"limit exceeded: {name} is {maximum}",
-            limit=name,
-            maximum=maximum,
-            byte_offset=offset,
-            event_index=index,
-        )
-
-    def apply(self, chunk: dict[str, Any]) -> None:
-        """Folds a chunk that :meth:`problem` accepted."""
-        for key, value in chunk.items():
+    def apply(self, value: Any, events: list[Event] | None, offset: int, index: int) -> bool:
+        for key, item in value.items():
             if key == "error":
                 continue
             if key != "candidates":
-                _merge(self._keys, ((key, value),))
+                _merge(self._keys, ((key, item),))
                 continue
             self._keys.setdefault("candidates", None)
-            for delta in value or ():
+            for delta in item or ():
                 if type(delta) is not dict:
                     continue
                 at = delta.get("index")
@@ -459,8 +451,12 @@ class GeminiFold:
                 if candidate is None:
                     candidate = self._candidates[at] = _Candidate(at)
                 candidate.apply(delta)
-        self.finished = any(c.finished for c in self._candidates.values())
         self.folded += 1
+        candidates = self._candidates.values()
+        return bool(candidates) and all(c.finished for c in candidates)
+
+    def started(self) -> bool:
+        return self.folded > 0
 
     def render(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -471,11 +467,61 @@ class GeminiFold:
                 out[key] = value
         return out
 
-    # What the summary reads (candidate 0).
+    def done_events(self) -> list[Event]:
+        return []
 
-    def first_candidate_parts(self) -> list[_Part]:
+    def summary(self) -> dict[str, Any]:
+        """Candidate 0: its text, thought text, function calls and finishReason; the usage."""
         candidate = self._candidates.get(0)
-        return candidate.parts if candidate is not None else []
+        parts = candidate.parts if candidate is not None else []
+        text = "".join("".join(p.text) for p in parts if p.kind == "text" and not p.thought)
+        reasoning = "".join("".join(p.text) for p in parts if p.kind == "text" and p.thought)
+        calls = [
+            {
+                "id": _string(p.call_extra.get("id")),
+                "name": p.name,
+                "arguments": orjson.dumps({} if p.args is _NONE else p.args).decode(),
+            }
+            for p in parts
+            if p.kind == "call"
+        ]
+        raw = self._keys.get("usageMetadata")
+        if type(raw) is not dict:
+            raw = {}
+        candidates_tokens = count(raw.get("candidatesTokenCount"))
+        thoughts = count(raw.get("thoughtsTokenCount"))
+        output = (
+            None
+            if candidates_tokens is None and thoughts is None
+            else (candidates_tokens or 0) + (thoughts or 0)
+        )
+        return {
+            "id": _string(self._keys.get("responseId")),
+            "model": _string(self._keys.get("modelVersion")),
+            "stop_reason": candidate.keys.get("finishReason") if candidate is not None else None,
+            "usage": usage(
+                input_tokens=count(raw.get("promptTokenCount")),
+                output_tokens=output,
+                total_tokens=count(raw.get("totalTokenCount")),
+                cached_input_tokens=count(raw.get("cachedContentTokenCount")),
+                reasoning_tokens=thoughts,
+            ),
+            "text": text,
+            "reasoning": reasoning,
+            "tool_calls": calls,
+            "has_tool_calls": bool(calls),
+        }
 
-    def usage_metadata(self) -> Any:
-        return self._keys.get("usageMetadata")
+
+def _string(value: Any) -> str | None:
+    return value if type(value) is str else None
+
+
+def _limit(name: str, maximum: int, offset: int, index: int) -> LimitExceededError:
+    return LimitExceededError(
+        f"limit exceeded: {name} is {maximum}",
+        limit=name,
+        maximum=maximum,
+        byte_offset=offset,
+        event_index=index,
+    )

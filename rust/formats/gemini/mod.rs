@@ -11,7 +11,8 @@
 //!   fragment at the same path said `willContinue` is appended, every other value is set).
 //! - Every other top-level, candidate and content key: last non-null (a key sent only as null
 //!   appears, null).
-//! - Complete once some candidate has a `finishReason`; `{"error": ...}` is an in-band error.
+//! - Complete once every candidate seen has a `finishReason` (one candidate: once it has one);
+//!   `{"error": ...}` is an in-band error.
 //!
 //! The payload is read with a targeted scanner: values the fold only keeps (usage, safety
 //! ratings, signatures' neighbours) are validated and kept as their JSON text
@@ -825,7 +826,11 @@ impl Gemini {
             }
         }
         merge_raw(&mut self.keys, after);
-        self.finished = self.candidates.iter().any(|c| c.finished);
+        // Ended once every candidate seen has its finishReason: with one candidate (the
+        // usual case) that is FORMATS.md's "some candidate has a finishReason", and with
+        // several, no candidate's tail is lost as data after the end.
+        self.finished =
+            !self.candidates.is_empty() && self.candidates.iter().all(|c| c.finished);
         self.folded += 1;
         Ok(())
     }
