@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from deltafold import _core
 from deltafold._core import Event, SseDecoder, SseEvent, StreamParser, __version__
 from deltafold._core import EventStreamDecoder, EventStreamMessage
+from deltafold._render_formats import to_event_stream
 from deltafold._options import EventOptions, OnError, Options
 from deltafold._render import to_sse
 from deltafold._source import AsyncSource, Source, aiter_slices, iter_reads, iter_slices, whole
@@ -60,6 +61,7 @@ __all__ = [
     "assemble",
     "iter_completions",
     "iter_events",
+    "to_event_stream",
     "to_sse",
 ]
 
