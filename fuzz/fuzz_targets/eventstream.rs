@@ -96,7 +96,7 @@ fn headers(block: &[u8]) -> Result<Vec<(String, Value)>, usize> {
         let name = String::from_utf8(block[at + 1..at + 1 + name_len].to_vec()).map_err(|_| start)?;
         let kind = block[at + 1 + name_len];
         at += 2 + name_len;
-        let need = |n: usize| if at + n > block.len() { Err(start) } else { Ok(()) };
+        let need = |at: usize, n: usize| if at + n > block.len() { Err(start) } else { Ok(()) };
         let value = match kind {
             0 => Value::Bool(true),
             1 => Value::Bool(false),
@@ -107,7 +107,7 @@ fn headers(block: &[u8]) -> Result<Vec<(String, Value)>, usize> {
                     4 => 4,
                     _ => 8,
                 };
-                need(n)?;
+                need(at, n)?;
                 let v = int_at(block, at, n);
                 at += n;
                 if kind == 8 {
@@ -117,10 +117,10 @@ fn headers(block: &[u8]) -> Result<Vec<(String, Value)>, usize> {
                 }
             }
             6 | 7 => {
-                need(2)?;
+                need(at, 2)?;
                 let n = (usize::from(block[at]) << 8) | usize::from(block[at + 1]);
                 at += 2;
-                need(n)?;
+                need(at, n)?;
                 let raw = block[at..at + n].to_vec();
                 at += n;
                 if kind == 6 {
@@ -130,7 +130,7 @@ fn headers(block: &[u8]) -> Result<Vec<(String, Value)>, usize> {
                 }
             }
             9 => {
-                need(16)?;
+                need(at, 16)?;
                 at += 16;
                 Value::Uuid(block[at - 16..at].to_vec())
             }

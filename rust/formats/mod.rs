@@ -8,9 +8,9 @@ use crate::event::Event;
 use crate::json::value::Value;
 use crate::limits::Limits;
 
+pub mod bedrock;
 pub mod chat;
 pub mod gemini;
-pub mod bedrock;
 
 /// What a format does with the events the driver hands it. The driver owns the policy: what
 /// to raise, skip, repair or record; a fold only folds, and leaves its state unchanged when it

@@ -140,7 +140,9 @@ fn read_header(block: &[u8], at: usize) -> Result<(Header<'_>, usize), HeaderPro
     let sized = || -> Result<(&[u8], usize), HeaderProblem> {
         let len = block.get(at..at + 2).ok_or(HeaderProblem::Overrun)?;
         let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
-        let value = block.get(at + 2..at + 2 + len).ok_or(HeaderProblem::Overrun)?;
+        let value = block
+            .get(at + 2..at + 2 + len)
+            .ok_or(HeaderProblem::Overrun)?;
         Ok((value, at + 2 + len))
     };
     // The narrowing casts below undo the sign extension of `int` for a value of that width.
@@ -163,9 +165,7 @@ fn read_header(block: &[u8], at: usize) -> Result<(Header<'_>, usize), HeaderPro
             (HeaderValue::String(text), next)
         }
         9 => {
-            let uuid: &[u8; 16] = fixed(16)?
-                .try_into()
-                .map_err(|_| HeaderProblem::Overrun)?;
+            let uuid: &[u8; 16] = fixed(16)?.try_into().map_err(|_| HeaderProblem::Overrun)?;
             (HeaderValue::Uuid(uuid), at + 16)
         }
         other => return Err(HeaderProblem::UnknownType(other)),
@@ -307,7 +307,9 @@ impl FrameError {
                 HeaderProblem::Overrun => {
                     "event-stream header runs past the end of the headers".to_string()
                 }
-                HeaderProblem::UnknownType(t) => format!("event-stream header has unknown type {t}"),
+                HeaderProblem::UnknownType(t) => {
+                    format!("event-stream header has unknown type {t}")
+                }
                 HeaderProblem::InvalidUtf8 => {
                     "event-stream header name or string value is not UTF-8".to_string()
                 }
@@ -365,9 +367,12 @@ fn check_prelude(prelude: &[u8], limit: usize) -> Result<usize, FrameErrorKind> 
     Ok(total as usize)
 }
 
+/// A checked message's header block and payload.
+type Parts<'a> = (&'a [u8], &'a [u8]);
+
 /// Checks a whole message (its prelude already checked): the message CRC, then the headers.
 /// On a header problem, also the offset of the header in the message.
-fn check_message(message: &[u8]) -> Result<(&[u8], &[u8]), (usize, FrameErrorKind)> {
+fn check_message(message: &[u8]) -> Result<Parts<'_>, (usize, FrameErrorKind)> {
     let total = message.len();
     let expected = be_u32(message, total - 4);
     let computed = crc32(message.get(..total - 4).unwrap_or_default());
@@ -939,7 +944,10 @@ mod tests {
     fn every_header_type_decodes() {
         let message = all_types();
         let seen = run(&[&message], DEFAULT_MAX_MESSAGE_BYTES);
-        let Seen::Message { headers, payload, .. } = &seen[0] else {
+        let Seen::Message {
+            headers, payload, ..
+        } = &seen[0]
+        else {
             panic!("{seen:?}")
         };
         let values: Vec<&str> = headers.iter().map(|(_, v)| v.as_str()).collect();
@@ -971,7 +979,11 @@ mod tests {
         assert_eq!(whole.len(), 3);
         for size in 1..=64 {
             let reads: Vec<&[u8]> = stream.chunks(size).collect();
-            assert_eq!(run(&reads, DEFAULT_MAX_MESSAGE_BYTES), whole, "read size {size}");
+            assert_eq!(
+                run(&reads, DEFAULT_MAX_MESSAGE_BYTES),
+                whole,
+                "read size {size}"
+            );
         }
     }
 

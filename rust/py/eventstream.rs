@@ -75,8 +75,7 @@ impl EventStreamMessagePy {
             return false;
         };
         let other = other.get();
-        self.headers == other.headers
-            && self.payload.as_bytes(py) == other.payload.as_bytes(py)
+        self.headers == other.headers && self.payload.as_bytes(py) == other.payload.as_bytes(py)
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {

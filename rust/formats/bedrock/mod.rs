@@ -1,5 +1,5 @@
 //! Bedrock `ConverseStream` (over the AWS event-stream framing, [`crate::framing::eventstream`]):
-//! the events fold into the `Converse` response (FORMATS.md "Bedrock ConverseStream").
+//! the events fold into the `Converse` response (FORMATS.md, "Bedrock `ConverseStream`").
 //!
 //! - `messageStart`: the role (default "assistant").
 //! - `contentBlockStart` / `contentBlockDelta` / `contentBlockStop` by `contentBlockIndex`
@@ -131,24 +131,18 @@ impl<'a> Scan<'a> {
         if self.r.take_null().map_err(syntax)? {
             return Ok(0);
         }
-        match self.r.take_number().map_err(syntax)? {
-            Some(text) => match text.parse::<u64>() {
-                Ok(n) => Ok(n),
-                Err(_) => {
-                    if self.violation.is_none() {
-                        self.violation = Some(schema(
-                            "contentBlockIndex",
-                            "a non-negative integer",
-                            pos,
-                        ));
-                    }
-                    Ok(0)
-                }
-            },
-            None => self
+        let Some(text) = self.r.take_number().map_err(syntax)? else {
+            return self
                 .violate("contentBlockIndex", "a non-negative integer")
-                .map(|()| 0),
+                .map(|()| 0);
+        };
+        if let Ok(n) = text.parse::<u64>() {
+            return Ok(n);
         }
+        if self.violation.is_none() {
+            self.violation = Some(schema("contentBlockIndex", "a non-negative integer", pos));
+        }
+        Ok(0)
     }
 
     fn delta(&mut self) -> R<Delta<'a>> {
@@ -182,8 +176,8 @@ impl<'a> Scan<'a> {
                                                 s.string("delta.reasoningContent.signature")?;
                                         }
                                         "redactedContent" => {
-                                            d.redacted = s
-                                                .string("delta.reasoningContent.redactedContent")?;
+                                            d.redacted =
+                                                s.string("delta.reasoningContent.redactedContent")?;
                                         }
                                         _ => s.r.skip_value().map_err(syntax)?,
                                     }
@@ -222,7 +216,7 @@ fn limit_error(e: DecodeKind, max_depth: usize) -> ErrorKind {
     }
 }
 
-/// The Bedrock ConverseStream fold.
+/// The Bedrock `ConverseStream` fold.
 pub struct Bedrock {
     limits: Limits,
     folded: u64,

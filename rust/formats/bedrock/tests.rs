@@ -79,7 +79,11 @@ fn converse_response_from_the_events() {
 
 #[test]
 fn schema_and_limit_errors() {
-    let bad = fold(&[("contentBlockDelta", r#"{"contentBlockIndex":0,"delta":{"text":5}}"#)]).err();
+    let bad = fold(&[(
+        "contentBlockDelta",
+        r#"{"contentBlockIndex":0,"delta":{"text":5}}"#,
+    )])
+    .err();
     assert!(
         matches!(
             bad,
@@ -91,7 +95,11 @@ fn schema_and_limit_errors() {
         ),
         "{bad:?}"
     );
-    let start = fold(&[("contentBlockStart", r#"{"contentBlockIndex":0, "start": 5}"#)]).err();
+    let start = fold(&[(
+        "contentBlockStart",
+        r#"{"contentBlockIndex":0, "start": 5}"#,
+    )])
+    .err();
     assert!(
         matches!(
             start,
@@ -103,7 +111,11 @@ fn schema_and_limit_errors() {
         ),
         "{start:?}"
     );
-    let far = fold(&[("contentBlockDelta", r#"{"contentBlockIndex":99999,"delta":{"text":"x"}}"#)]).err();
+    let far = fold(&[(
+        "contentBlockDelta",
+        r#"{"contentBlockIndex":99999,"delta":{"text":"x"}}"#,
+    )])
+    .err();
     assert!(matches!(
         far,
         Some(ErrorKind::Limit {
@@ -112,12 +124,18 @@ fn schema_and_limit_errors() {
         })
     ));
     let syntax = fold(&[("contentBlockDelta", r#"{"delta":{"text":5},"#)]).err();
-    assert!(matches!(syntax, Some(ErrorKind::Decode(DecodeKind::Syntax(_)))), "{syntax:?}");
+    assert!(
+        matches!(syntax, Some(ErrorKind::Decode(DecodeKind::Syntax(_)))),
+        "{syntax:?}"
+    );
 }
 
 #[test]
 fn recorded_streams_fold() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bedrock-recorded");
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/bedrock-recorded"
+    );
     let mut count = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();

@@ -65,10 +65,7 @@ struct CallDelta<'a> {
 }
 
 enum PartKind<'a> {
-    Text {
-        text: Cow<'a, str>,
-        thought: bool,
-    },
+    Text { text: Cow<'a, str>, thought: bool },
     Call(CallDelta<'a>),
     Other,
 }
@@ -92,8 +89,10 @@ struct ContentDelta<'a> {
 #[derive(Default)]
 struct CandidateDelta<'a> {
     index: u64,
-    /// `content` as seen: None when absent, Some(None) when null.
-    content: Option<Option<ContentDelta<'a>>>,
+    /// Whether the candidate had a `content` key (null included).
+    content_key: bool,
+    /// `content` when it was an object.
+    content: Option<ContentDelta<'a>>,
     /// Every key but `content`, in order (`index` and `finishReason` included).
     keys: Vec<RawPair<'a>>,
     /// Position of `content` among the keys, for the key order of the result.
@@ -212,20 +211,18 @@ impl<'a> Scan<'a> {
             match key.as_ref() {
                 "content" => {
                     c.content_at = c.keys.len();
-                    c.content = Some(self.content()?);
+                    c.content_key = true;
+                    c.content = self.content()?;
                 }
                 "index" => {
                     self.r.peek();
                     let pos = self.r.pos();
                     let raw = self.raw()?;
                     if !is_null(raw) {
-                        match raw.parse::<u64>() {
-                            Ok(n) => c.index = n,
-                            Err(_) => self.violate(
-                                "candidates[].index",
-                                "a non-negative integer",
-                                pos,
-                            ),
+                        if let Ok(n) = raw.parse::<u64>() {
+                            c.index = n;
+                        } else {
+                            self.violate("candidates[].index", "a non-negative integer", pos);
                         }
                     }
                     c.keys.push((key, raw));
@@ -584,9 +581,9 @@ impl Candidate {
     fn apply(&mut self, delta: CandidateDelta<'_>) {
         let (before, after) = delta.keys.split_at(delta.content_at.min(delta.keys.len()));
         merge_raw(&mut self.keys, before);
-        if let Some(content) = delta.content {
+        if delta.content_key {
             self.keys.insert_if_absent("content", || Value::Null);
-            if let Some(content) = content {
+            if let Some(content) = delta.content {
                 self.content_seen = true;
                 self.has_parts |= content.has_parts;
                 merge_raw(&mut self.content_extra, &content.extra);
@@ -596,11 +593,7 @@ impl Candidate {
             }
         }
         merge_raw(&mut self.keys, after);
-        if self
-            .keys
-            .get("finishReason")
-            .is_some_and(|v| !v.is_null())
-        {
+        if self.keys.get("finishReason").is_some_and(|v| !v.is_null()) {
             self.finished = true;
         }
     }
@@ -688,7 +681,13 @@ impl Candidate {
         part_keys: &[RawPair<'_>],
     ) {
         let continues = call.name.is_none()
-            && matches!(self.parts.last(), Some(Part::Call { continuing: true, .. }));
+            && matches!(
+                self.parts.last(),
+                Some(Part::Call {
+                    continuing: true,
+                    ..
+                })
+            );
         if !continues {
             self.parts.push(Part::Call {
                 name: None,
@@ -784,7 +783,7 @@ impl Gemini {
                     maximum: self.limits.max_choice_index,
                 });
             }
-            let new_calls = c.content.iter().flatten().flat_map(|content| &content.parts);
+            let new_calls = c.content.iter().flat_map(|content| &content.parts);
             let new_calls = new_calls
                 .filter(|p| matches!(p.kind, PartKind::Call(_)))
                 .count();
@@ -799,7 +798,9 @@ impl Gemini {
                 });
             }
         }
-        let (before, after) = chunk.keys.split_at(chunk.candidates_at.min(chunk.keys.len()));
+        let (before, after) = chunk
+            .keys
+            .split_at(chunk.candidates_at.min(chunk.keys.len()));
         merge_raw(&mut self.keys, before);
         if chunk.candidates_seen {
             self.keys.insert_if_absent("candidates", || Value::Null);
@@ -829,15 +830,9 @@ impl Gemini {
         // Ended once every candidate seen has its finishReason: with one candidate (the
         // usual case) that is FORMATS.md's "some candidate has a finishReason", and with
         // several, no candidate's tail is lost as data after the end.
-        self.finished =
-            !self.candidates.is_empty() && self.candidates.iter().all(|c| c.finished);
+        self.finished = !self.candidates.is_empty() && self.candidates.iter().all(|c| c.finished);
         self.folded += 1;
         Ok(())
-    }
-
-    /// The candidate with index 0, the one the summary reads.
-    fn first_candidate(&self) -> Option<&Candidate> {
-        self.candidates.first().filter(|c| c.index == 0)
     }
 }
 

@@ -107,7 +107,10 @@ mod tests {
             ])
         );
         assert_eq!(parse("$"), Some(vec![]));
-        assert_eq!(parse("$['a.b'][2]"), Some(vec![Step::Key("a.b".into()), Step::Index(2)]));
+        assert_eq!(
+            parse("$['a.b'][2]"),
+            Some(vec![Step::Key("a.b".into()), Step::Index(2)])
+        );
         for bad in ["", "a", "$.", "$[x]", "$[1", "$..a", "$[99999999]", "$['a"] {
             assert_eq!(parse(bad), None, "{bad}");
         }

@@ -127,7 +127,10 @@ fn errors_are_typed() {
 
 #[test]
 fn recorded_streams_fold() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/gemini-recorded");
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/gemini-recorded"
+    );
     let mut count = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
