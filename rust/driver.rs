@@ -5,12 +5,14 @@
 
 use crate::error::{DecodeKind, ErrorClass, ErrorKind, StreamError};
 use crate::event::{Event, EventKind};
-use crate::formats::Fold;
+use crate::formats::{Fold, Folded, Format};
+use crate::framing::eventstream::{self, FrameError, FrameErrorKind, RawMessage};
 use crate::framing::sse::{FeedError, Framer, RawEvent};
 use crate::json::repair;
 use crate::json::value::Value;
 use crate::limits::{LimitName, Limits};
 use crate::sniff::Head;
+use crate::summary::Summary;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OnError {
@@ -76,6 +78,8 @@ pub struct Config {
     /// Problems kept in full; later ones are only counted (a long stream of data after
     /// `[DONE]` must not grow memory without bound).
     pub max_problems: usize,
+    /// The wire format; `None` is `format="auto"`: decided on the first event.
+    pub format: Option<Format>,
 }
 
 pub const DEFAULT_MAX_PROBLEMS: usize = 1000;
@@ -89,6 +93,7 @@ impl Default for Config {
             allow_truncated: false,
             capture: false,
             max_problems: DEFAULT_MAX_PROBLEMS,
+            format: None,
         }
     }
 }
@@ -112,11 +117,26 @@ struct Core<F> {
     problems_dropped: u64,
     events: Vec<Event>,
     completed: Vec<Value>,
+    /// The body of the in-band API error of this stream, for the summary (`failed`).
+    api_error: Option<Value>,
+}
+
+/// Whether the input is AWS event-stream frames (Bedrock) rather than SSE.
+enum Binary {
+    /// SSE.
+    Off,
+    /// `format="auto"` before the first bytes decide: a stream that starts with NUL is held
+    /// until its 12-byte prelude is in (SSE text never starts with NUL, so no other stream
+    /// waits on this).
+    Sniffing(Vec<u8>),
+    /// Event-stream frames (`format="bedrock"`, or a prelude whose CRC checked).
+    On(eventstream::Framer),
 }
 
 /// One stream (or a capture of many) of format `F`, fed read by read.
 pub struct Driver<F> {
     framer: Framer,
+    binary: Binary,
     core: Core<F>,
     /// An error met after the call that met it had produced events or completions: those are
     /// delivered first and the error is returned by the next call (docs/design.md, "Errors and
@@ -139,11 +159,19 @@ fn trim(data: &[u8]) -> &[u8] {
 
 impl<F: Fold> Driver<F> {
     pub fn new(config: Config) -> Self {
+        let binary = match config.format {
+            Some(Format::Bedrock) => {
+                Binary::On(eventstream::Framer::new(config.limits.max_line_bytes))
+            }
+            None => Binary::Sniffing(Vec::new()),
+            Some(_) => Binary::Off,
+        };
         Driver {
             framer: Framer::new(config.limits.max_line_bytes),
+            binary,
             core: Core {
                 config,
-                fold: F::new(config.options, config.limits),
+                fold: F::new(&config),
                 done: false,
                 events_seen: 0,
                 data_bytes: 0,
@@ -151,6 +179,7 @@ impl<F: Fold> Driver<F> {
                 problems_dropped: 0,
                 events: Vec::new(),
                 completed: Vec::new(),
+                api_error: None,
             },
             deferred: None,
             head: Head::default(),
@@ -167,7 +196,10 @@ impl<F: Fold> Driver<F> {
     /// error is returned by the next `feed` or `finish`.
     pub fn feed(&mut self, input: &[u8]) -> Result<(), StreamError> {
         if let Some(error) = self.deferred.take() {
-            self.framer.hold(input);
+            match &mut self.binary {
+                Binary::On(framer) => framer.hold(input),
+                _ => self.framer.hold(input),
+            }
             return Err(error);
         }
         if self.core.events_seen == 0 {
@@ -196,6 +228,57 @@ impl<F: Fold> Driver<F> {
     }
 
     fn frame(&mut self, input: &[u8]) -> Result<(), StreamError> {
+        if let Binary::Sniffing(held) = &mut self.binary {
+            if held.is_empty() && input.first().is_some_and(|&b| b != 0) {
+                self.binary = Binary::Off;
+                return self.frame_sse(input);
+            }
+            held.extend_from_slice(input);
+            if held.first().is_none_or(|&b| b == 0) && held.len() < eventstream::PRELUDE_BYTES {
+                return Ok(());
+            }
+            let held = std::mem::take(held);
+            return self.decide_framing(&held);
+        }
+        if let Binary::On(_) = self.binary {
+            return self.frame_binary(input);
+        }
+        self.frame_sse(input)
+    }
+
+    /// The first bytes are in: Bedrock if they start with a prelude whose CRC checks.
+    fn decide_framing(&mut self, head: &[u8]) -> Result<(), StreamError> {
+        if eventstream::is_prelude(head) {
+            self.binary = Binary::On(eventstream::Framer::new(
+                self.core.config.limits.max_line_bytes,
+            ));
+            self.core.fold.decide_format(Format::Bedrock);
+            self.frame_binary(head)
+        } else {
+            self.binary = Binary::Off;
+            self.frame_sse(head)
+        }
+    }
+
+    fn frame_binary(&mut self, input: &[u8]) -> Result<(), StreamError> {
+        let Binary::On(framer) = &mut self.binary else {
+            return Ok(());
+        };
+        let mut input = input;
+        loop {
+            let core = &mut self.core;
+            match framer.feed(input, |m| core.handle_message(m)) {
+                Ok(()) => return Ok(()),
+                Err(eventstream::FeedError::Sink(e)) => return Err(e),
+                Err(eventstream::FeedError::Frame(e)) => {
+                    self.core.report(frame_error(e), Action::Skipped)?;
+                    input = &[];
+                }
+            }
+        }
+    }
+
+    fn frame_sse(&mut self, input: &[u8]) -> Result<(), StreamError> {
         let mut input = input;
         loop {
             let core = &mut self.core;
@@ -233,11 +316,25 @@ impl<F: Fold> Driver<F> {
         if self.deferred.is_some() {
             return Ok(None);
         }
-        let inside_event = self.framer.finish();
+        let inside_event = match &mut self.binary {
+            Binary::On(framer) => framer.finish().is_some(),
+            Binary::Sniffing(held) => {
+                // Fewer than 12 bytes, starting with NUL: not a prelude, so not Bedrock.
+                let held = std::mem::take(held);
+                self.binary = Binary::Off;
+                self.frame_sse(&held)?;
+                self.framer.finish()
+            }
+            Binary::Off => self.framer.finish(),
+        };
+        let bytes_seen = self.bytes_seen();
         let core = &mut self.core;
         if core.events_seen == 0 {
             // Refused in every mode: no chunk of such an input could be skipped to a result.
             if let Some(kind) = self.head.not_an_event_stream(core.config.limits.max_depth) {
+                if let ErrorKind::ErrorResponse { body, .. } = &kind {
+                    core.api_error = Some(body.clone());
+                }
                 return Err(StreamError {
                     kind,
                     byte_offset: 0,
@@ -251,8 +348,11 @@ impl<F: Fold> Driver<F> {
         }
         if inside_event || !(core.done || core.fold.complete()) {
             let err = StreamError {
-                kind: ErrorKind::Incomplete { inside_event },
-                byte_offset: self.framer.bytes_seen(),
+                kind: ErrorKind::Incomplete {
+                    inside_event,
+                    missing: core.fold.missing_end(),
+                },
+                byte_offset: bytes_seen,
                 event_index: Some(core.events_seen),
                 payload: None,
             };
@@ -333,12 +433,32 @@ impl<F: Fold> Driver<F> {
         self.core.done
     }
 
+    /// The format: the fixed one, or under auto the decided one (`None` until decided).
+    pub fn format(&self) -> Option<Format> {
+        self.core.fold.format()
+    }
+
+    /// The summary of the stream as it stands: usable at any time, also after an error.
+    pub fn summary(&self) -> Summary {
+        let mut summary = self.core.fold.summary();
+        summary.settle(self.core.done, self.core.api_error.as_ref());
+        summary
+    }
+
     pub fn bytes_seen(&self) -> u64 {
-        self.framer.bytes_seen()
+        match &self.binary {
+            Binary::On(framer) => framer.bytes_seen(),
+            Binary::Sniffing(held) => held.len() as u64,
+            Binary::Off => self.framer.bytes_seen(),
+        }
     }
 
     pub fn buffered_bytes(&self) -> usize {
-        self.framer.buffered_bytes()
+        match &self.binary {
+            Binary::On(framer) => framer.buffered_bytes(),
+            Binary::Sniffing(held) => held.len(),
+            Binary::Off => self.framer.buffered_bytes(),
+        }
     }
 
     pub fn last_event_id(&self) -> &[u8] {
@@ -346,7 +466,108 @@ impl<F: Fold> Driver<F> {
     }
 }
 
+/// A framing error of the event-stream framer as the driver reports it: a message over the
+/// limit is `max_line_bytes`'s (the limit on one event, whatever the framing).
+fn frame_error(e: FrameError) -> StreamError {
+    let kind = match e.kind {
+        FrameErrorKind::TooLong { limit, .. } => ErrorKind::Limit {
+            limit: LimitName::LineBytes,
+            maximum: limit as u64,
+        },
+        kind => ErrorKind::Frame(kind),
+    };
+    StreamError {
+        kind,
+        byte_offset: e.byte_offset,
+        event_index: Some(e.message_index),
+        payload: None,
+    }
+}
+
+/// A string header as a JSON value (`null` when absent or of another type).
+fn header_value(message: &RawMessage<'_>, name: &str) -> Value {
+    message
+        .string_header(name)
+        .map_or(Value::Null, Value::string)
+}
+
+/// The body of an event-stream `exception` message: its JSON object payload with `type` (the
+/// `:exception-type` header) first, or `{"type", "message": <text>}` when the payload is not
+/// a JSON object.
+fn exception_body(message: &RawMessage<'_>, max_depth: usize) -> Value {
+    let mut body = crate::json::value::Map::new();
+    body.insert("type".into(), header_value(message, ":exception-type"));
+    match crate::json::reader::parse(message.payload, max_depth) {
+        Ok(Value::Object(payload)) => {
+            for (key, value) in payload {
+                if key != "type" {
+                    body.insert(key, value);
+                }
+            }
+        }
+        _ => {
+            body.insert(
+                "message".into(),
+                Value::String(String::from_utf8_lossy(message.payload).into_owned()),
+            );
+        }
+    }
+    Value::Object(body)
+}
+
 impl<F: Fold> Core<F> {
+    /// One event-stream message: an `event` is handled as an SSE event named by its
+    /// `:event-type`; `exception` and `error` messages are in-band API errors; other message
+    /// types are skipped. A `metadata` event after `messageStop` (the end marker) is still
+    /// folded: Bedrock sends the usage after the stop.
+    fn handle_message(&mut self, m: &RawMessage<'_>) -> Result<(), StreamError> {
+        self.events_seen = m.index + 1;
+        match m.string_header(":message-type") {
+            Some("event") => {
+                let event_type = m.string_header(":event-type").unwrap_or_default();
+                let ev = RawEvent {
+                    event_type: event_type.as_bytes(),
+                    data: m.payload,
+                    last_event_id: b"",
+                    retry: None,
+                    data_offset: m.payload_offset,
+                    index: m.index,
+                };
+                if self.done && event_type == "metadata" && !self.config.capture {
+                    self.done = false;
+                    let result = self.handle(&ev);
+                    self.done = true;
+                    return result;
+                }
+                self.handle(&ev)
+            }
+            Some(kind @ ("exception" | "error")) => {
+                let body = if kind == "exception" {
+                    exception_body(m, self.config.limits.max_depth)
+                } else {
+                    let mut body = crate::json::value::Map::new();
+                    body.insert("type".into(), header_value(m, ":error-code"));
+                    body.insert("message".into(), header_value(m, ":error-message"));
+                    Value::Object(body)
+                };
+                self.api_error.get_or_insert_with(|| body.clone());
+                let offset = if kind == "exception" {
+                    m.payload_offset
+                } else {
+                    m.offset
+                };
+                let err = StreamError {
+                    kind: ErrorKind::Api { body },
+                    byte_offset: offset,
+                    event_index: Some(m.index),
+                    payload: None,
+                };
+                self.report(err, Action::Skipped)
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn handle(&mut self, ev: &RawEvent<'_>) -> Result<(), StreamError> {
         self.events_seen = ev.index + 1;
         let at = |kind| StreamError {
@@ -356,10 +577,11 @@ impl<F: Fold> Core<F> {
             payload: None,
         };
         if self.done {
+            let marker = self.fold.end_marker();
             self.record(|| Problem {
                 kind: ProblemKind::DataAfterDone,
                 action: Action::Ignored,
-                message: "event after [DONE] ignored".to_string(),
+                message: format!("event after {marker} ignored"),
                 byte_offset: ev.data_offset,
                 event_index: Some(ev.index),
             });
@@ -372,14 +594,8 @@ impl<F: Fold> Core<F> {
         if data.is_empty() && ev.event_type != b"error" {
             return Ok(());
         }
-        if F::ends_stream(data) {
-            if self.config.capture {
-                self.completed.push(self.fold.result());
-                self.fold.next_stream();
-                self.data_bytes = 0;
-            } else {
-                self.done = true;
-            }
+        if self.fold.ends_stream(data) {
+            self.end_stream();
             return Ok(());
         }
         self.data_bytes = self.data_bytes.saturating_add(ev.data.len() as u64);
@@ -393,23 +609,37 @@ impl<F: Fold> Core<F> {
         if ev.event_type == b"error" {
             let body = crate::json::reader::parse(ev.data, self.config.limits.max_depth)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(ev.data).into_owned()));
+            self.api_error = Some(body.clone());
             return self.report(at(ErrorKind::Api { body }), Action::Skipped);
         }
         match self.fold.fold(ev.event_type, ev.data, &mut self.events) {
-            Ok(()) => Ok(()),
+            Ok(Folded::Continue) => Ok(()),
+            Ok(Folded::End) => {
+                self.end_stream();
+                Ok(())
+            }
             // Raised in every mode: skipping such events would leave a silently empty result.
             Err(kind @ ErrorKind::UnsupportedFormat { .. }) => Err(at(kind)),
             Err(kind) => {
                 let repairable = matches!(kind, ErrorKind::Decode(DecodeKind::Syntax(_)));
                 if repairable && self.config.on_error == OnError::Repair {
                     if let Some(fixed) = repair::repair(ev.data) {
-                        if self.fold.fold_repaired(&fixed, &mut self.events).is_ok() {
+                        let folded =
+                            self.fold
+                                .fold_repaired(ev.event_type, &fixed, &mut self.events);
+                        if let Ok(folded) = folded {
                             let mut err = at(kind);
                             err.payload = Some(ev.data.to_vec());
                             self.problem(&err, Action::Repaired);
+                            if folded == Folded::End {
+                                self.end_stream();
+                            }
                             return Ok(());
                         }
                     }
+                }
+                if let ErrorKind::Api { body } = &kind {
+                    self.api_error = Some(body.clone());
                 }
                 let mut err = at(kind);
                 if matches!(err.kind, ErrorKind::Decode(_)) {
@@ -417,6 +647,18 @@ impl<F: Fold> Core<F> {
                 }
                 self.report(err, Action::Skipped)
             }
+        }
+    }
+
+    /// The end marker arrived: the stream is done, or in a capture the next one starts.
+    fn end_stream(&mut self) {
+        if self.config.capture {
+            self.completed.push(self.fold.result());
+            self.fold.next_stream();
+            self.data_bytes = 0;
+            self.api_error = None;
+        } else {
+            self.done = true;
         }
     }
 

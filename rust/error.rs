@@ -41,9 +41,11 @@ pub enum ErrorKind {
     Api {
         body: Value,
     },
-    /// Input ended inside an event, or before `[DONE]` / a `finish_reason` on every choice.
+    /// Input ended inside an event, or before the format's end marker (`[DONE]` / a
+    /// `finish_reason` on every choice, `message_stop`); `missing` names what did not arrive.
     Incomplete {
         inside_event: bool,
+        missing: &'static str,
     },
     /// The input does not start like an event stream. `head` is its first bytes (after a BOM
     /// and blank lines), `head_len` how many bytes of it were kept.
@@ -63,6 +65,9 @@ pub enum ErrorKind {
     UnsupportedFormat {
         format: Format,
     },
+    /// A malformed AWS event-stream message (bad CRC, impossible lengths, bad headers, or a
+    /// stream that ends inside a message).
+    Frame(crate::framing::eventstream::FrameErrorKind),
 }
 
 /// An error with where it happened: the stream byte offset of the event's payload (or of the
@@ -98,6 +103,8 @@ impl ErrorKind {
             ErrorKind::Incomplete { .. } => ErrorClass::Incomplete,
             ErrorKind::NotEventStream { .. } => ErrorClass::NotEventStream,
             ErrorKind::UnsupportedFormat { .. } => ErrorClass::UnsupportedFormat,
+            // A framing error is a decode error of the stream itself, as a non-stream input is.
+            ErrorKind::Frame(_) => ErrorClass::NotEventStream,
         }
     }
 }
@@ -116,12 +123,13 @@ impl StreamError {
                 format!("limit exceeded: {} is {maximum}", limit.option())
             }
             ErrorKind::Api { body } => api_message(body),
-            ErrorKind::Incomplete { inside_event: true } => {
-                "stream ended inside an event".to_string()
-            }
+            ErrorKind::Incomplete {
+                inside_event: true, ..
+            } => "stream ended inside an event".to_string(),
             ErrorKind::Incomplete {
                 inside_event: false,
-            } => "stream ended without [DONE] or a finish_reason on every choice".to_string(),
+                missing,
+            } => format!("stream ended without {missing}"),
             ErrorKind::NotEventStream { head, head_len } => format!(
                 "input is not an event stream: it starts with {}",
                 show(head, *head_len)
@@ -140,6 +148,7 @@ impl StreamError {
                  (chat.completion.chunk)",
                 format.description()
             ),
+            ErrorKind::Frame(kind) => kind.message(),
         }
     }
 }

@@ -218,7 +218,7 @@ blocks = st.lists(
             lambda i, n, a: {"toolUse": {"toolUseId": i, "name": n, "input": a}},
             st.text(min_size=1, max_size=8),
             st.text(min_size=1, max_size=8),
-            st.dictionaries(st.text(max_size=5), st.integers() | text_st, max_size=3),
+            st.dictionaries(st.text(max_size=5), st.integers(-(2**63), 2**63 - 1) | text_st, max_size=3),
         ),
         st.builds(
             lambda t, s: {"reasoningContent": {"reasoningText": {"text": t, "signature": s}}},

@@ -219,7 +219,7 @@ def _part() -> st.SearchStrategy[dict[str, Any]]:
         st.builds(
             lambda n, a: {"functionCall": {"name": n, "args": a}},
             st.sampled_from(["f", "get", "é"]),
-            st.dictionaries(st.text(max_size=4), st.integers() | st.text(max_size=5), max_size=3),
+            st.dictionaries(st.text(max_size=4), st.integers(-(2**63), 2**63 - 1) | st.text(max_size=5), max_size=3),
         ),
         st.builds(lambda d: {"inlineData": {"mimeType": "image/png", "data": d}}, st.text(max_size=8)),
     )

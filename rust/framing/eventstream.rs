@@ -48,6 +48,12 @@ pub fn crc32(bytes: &[u8]) -> u32 {
     crc32fast::hash(bytes)
 }
 
+/// Whether `head` starts with a prelude whose CRC checks: how `format="auto"` recognises
+/// the event-stream framing from a stream's first 12 bytes.
+pub fn is_prelude(head: &[u8]) -> bool {
+    head.len() >= PRELUDE_BYTES && crc32(head.get(..8).unwrap_or_default()) == be_u32(head, 8)
+}
+
 fn be_u32(bytes: &[u8], at: usize) -> u32 {
     let mut word = [0u8; 4];
     if let Some(slice) = bytes.get(at..at + 4) {
@@ -288,7 +294,14 @@ impl FrameError {
 
     /// The message without position (the same text in the pure-Python twin).
     pub fn message(&self) -> String {
-        match self.kind {
+        self.kind.message()
+    }
+}
+
+impl FrameErrorKind {
+    /// What is wrong, without position (the same text in the pure-Python twin).
+    pub fn message(self) -> String {
+        match self {
             FrameErrorKind::PreludeCrc { expected, computed } => format!(
                 "event-stream prelude CRC mismatch: the message says {expected:#010x}, its bytes \
                  give {computed:#010x}"

@@ -72,7 +72,7 @@ fn build(py: Python<'_>, err: &StreamError, partial: Option<Bound<'_, PyAny>>) -
             kwargs.set_item("format", format.id())?;
             class.call((message,), Some(&kwargs))?
         }
-        ErrorKind::Incomplete { .. } | ErrorKind::NotEventStream { .. } => {
+        ErrorKind::Incomplete { .. } | ErrorKind::NotEventStream { .. } | ErrorKind::Frame(_) => {
             class.call((message,), Some(&kwargs))?
         }
     };

@@ -150,7 +150,7 @@ class BedrockFold(Fold):
 
     name: ClassVar[str] = "bedrock"
     end_name: ClassVar[str] = "messageStop"
-    truncated_message: ClassVar[str] = "stream ended before messageStop"
+    truncated_message: ClassVar[str] = "stream ended without messageStop"
     __slots__ = (
         "_blocks",
         "_event_type",

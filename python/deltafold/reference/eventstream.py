@@ -361,15 +361,24 @@ def is_prelude(head: bytes) -> bool:
     return bool(zlib.crc32(head[:8]) == _U32.unpack_from(head, 8)[0])
 
 
-def exception_body(headers: dict[str, HeaderValue], payload: bytes) -> Any:
+def _string_header(headers: dict[str, HeaderValue], name: str) -> str | None:
+    value = headers.get(name)
+    return value if type(value) is str else None
+
+
+def exception_body(headers: dict[str, HeaderValue], payload: bytes, max_depth: int) -> Any:
     """The body of an ``exception`` message: its JSON payload object with ``type`` set to the
     ``:exception-type`` header first (``{"type": ..., "message": <text>}`` for a payload that is
-    not a JSON object)."""
-    kind = headers.get(":exception-type")
-    try:
-        value = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        value = None
+    not a JSON object nested at most ``max_depth`` deep)."""
+    from deltafold.reference.json import first_too_deep
+
+    kind = _string_header(headers, ":exception-type")
+    value = None
+    if first_too_deep(payload, max_depth) is None:
+        try:
+            value = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            value = None
     if type(value) is dict:
         return {"type": kind, **{k: v for k, v in value.items() if k != "type"}}
     return {"type": kind, "message": payload.decode("utf-8", "replace")}
@@ -425,7 +434,7 @@ class BinaryFraming:
         if isinstance(item, FrameError):
             if item.limit >= 0:
                 error: DeltafoldError = LimitExceededError(
-                    f"event-stream message longer than max_line_bytes ({item.limit})",
+                    f"limit exceeded: max_line_bytes is {item.limit}",
                     limit="max_line_bytes",
                     maximum=item.limit,
                     byte_offset=item.offset,
@@ -451,9 +460,13 @@ class BinaryFraming:
                 return
             parser._dispatch(payload, payload_offset, index, event_type)
         elif kind == "exception":
-            parser._report(_api_error(exception_body(headers, payload), payload_offset, index))
+            body = exception_body(headers, payload, parser._max_depth)
+            parser._report(_api_error(body, payload_offset, index))
         elif kind == "error":
-            body = {"type": headers.get(":error-code"), "message": headers.get(":error-message")}
+            body = {
+                "type": _string_header(headers, ":error-code"),
+                "message": _string_header(headers, ":error-message"),
+            }
             parser._report(_api_error(body, offset, index))
 
     def _inside_event(self) -> bool:

@@ -389,7 +389,7 @@ class GeminiFold(Fold):
 
     name: ClassVar[str] = "gemini"
     end_name: ClassVar[str] = "finishReason"
-    truncated_message: ClassVar[str] = "stream ended before a candidate's finishReason"
+    truncated_message: ClassVar[str] = "stream ended without a finishReason"
     __slots__ = ("_candidates", "_keys", "folded")
 
     def __init__(self, settings: FoldSettings) -> None:

@@ -17,13 +17,14 @@
 
 use std::borrow::Cow;
 
-use crate::driver::Options;
+use crate::driver::Config;
 use crate::error::{DecodeKind, ErrorKind};
 use crate::event::Event;
-use crate::formats::Fold;
+use crate::formats::{Fold, Folded, Format};
 use crate::json::reader::{parse, JsonError, JsonErrorCode, Reader};
 use crate::json::value::{Map, Value};
 use crate::limits::{LimitName, Limits};
+use crate::summary::{self, Summary, ToolCall, Usage};
 
 type R<T> = Result<T, DecodeKind>;
 
@@ -229,8 +230,6 @@ pub struct Bedrock {
     /// Other keys of `messageStop` and `metadata`, last non-null.
     other: Map,
     stopped: bool,
-    /// The event type of the payload last given to `fold`, for `fold_repaired`.
-    last_event_type: Vec<u8>,
 }
 
 impl Bedrock {
@@ -486,9 +485,9 @@ impl Block {
 }
 
 impl Fold for Bedrock {
-    fn new(_options: Options, limits: Limits) -> Self {
+    fn new(config: &Config) -> Self {
         Bedrock {
-            limits,
+            limits: config.limits,
             folded: 0,
             role: None,
             blocks: Vec::new(),
@@ -497,12 +496,23 @@ impl Fold for Bedrock {
             metrics: None,
             other: Map::new(),
             stopped: false,
-            last_event_type: Vec::new(),
         }
     }
 
-    fn ends_stream(_data: &[u8]) -> bool {
+    fn format(&self) -> Option<Format> {
+        Some(Format::Bedrock)
+    }
+
+    fn ends_stream(&self, _data: &[u8]) -> bool {
         false
+    }
+
+    fn end_marker(&self) -> &'static str {
+        "messageStop"
+    }
+
+    fn missing_end(&self) -> &'static str {
+        "messageStop"
     }
 
     fn fold(
@@ -510,27 +520,35 @@ impl Fold for Bedrock {
         event_type: &[u8],
         data: &[u8],
         _events: &mut Vec<Event>,
-    ) -> Result<(), ErrorKind> {
-        self.last_event_type.clear();
-        self.last_event_type.extend_from_slice(event_type);
+    ) -> Result<Folded, ErrorKind> {
         if event_type == b"contentBlockDelta" {
             self.apply_delta(data)?;
         } else {
             self.apply_other(event_type, data)?;
         }
         self.folded += 1;
-        Ok(())
+        Ok(if event_type == b"messageStop" {
+            Folded::End
+        } else {
+            Folded::Continue
+        })
     }
 
-    fn fold_repaired(&mut self, data: &[u8], events: &mut Vec<Event>) -> Result<(), ErrorKind> {
-        let event_type = std::mem::take(&mut self.last_event_type);
-        let result = self.fold(&event_type, data, events);
-        self.last_event_type = event_type;
-        result
+    fn fold_repaired(
+        &mut self,
+        event_type: &[u8],
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Result<Folded, ErrorKind> {
+        self.fold(event_type, data, events)
     }
 
     fn next_stream(&mut self) {
-        *self = Bedrock::new(Options::default(), self.limits);
+        let limits = self.limits;
+        *self = Bedrock::new(&Config {
+            limits,
+            ..Config::default()
+        });
     }
 
     fn folded(&self) -> u64 {
@@ -538,7 +556,7 @@ impl Fold for Bedrock {
     }
 
     fn complete(&self) -> bool {
-        self.stopped
+        false
     }
 
     fn finish_events(&mut self, _events: &mut Vec<Event>) {}
@@ -574,6 +592,50 @@ impl Fold for Bedrock {
 
     fn version(&self) -> (u64, u64) {
         (self.folded, 0)
+    }
+
+    /// Text and reasoning of every block, tool calls (arguments: the input text as streamed),
+    /// `stopReason`, and the usage (Bedrock's names map one to one; no id or model).
+    fn summary(&self) -> Summary {
+        let mut text = String::new();
+        let mut reasoning = String::new();
+        let mut tool_calls = Vec::new();
+        for block in &self.blocks {
+            if let Some(t) = &block.text {
+                text.push_str(t);
+            }
+            if let Some(t) = block.reasoning.as_ref().and_then(|r| r.text.as_ref()) {
+                reasoning.push_str(t);
+            }
+            if let Some(tool) = &block.tool {
+                tool_calls.push(ToolCall {
+                    id: summary::text(tool.start.get("toolUseId")),
+                    name: summary::text(tool.start.get("name")),
+                    arguments: tool.input.clone(),
+                });
+            }
+        }
+        let usage = self.usage.as_ref();
+        let count = |key| summary::count(summary::field(usage, key));
+        let (input, output) = (count("inputTokens"), count("outputTokens"));
+        let stop_reason = self.stop_reason.clone().unwrap_or_default();
+        Summary {
+            format: Some(Format::Bedrock),
+            finish_reason: summary::finish_reason(stop_reason.as_str(), !tool_calls.is_empty()),
+            stop_reason,
+            usage: Usage {
+                input_tokens: input,
+                output_tokens: output,
+                total_tokens: count("totalTokens").or_else(|| summary::sum(input, output)),
+                cached_input_tokens: count("cacheReadInputTokens"),
+                cache_write_tokens: count("cacheWriteInputTokens"),
+                reasoning_tokens: None,
+            },
+            text,
+            reasoning,
+            tool_calls,
+            ..Summary::default()
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 use super::*;
 
 fn fold(events: &[(&str, &str)]) -> Result<Bedrock, ErrorKind> {
-    let mut b = Bedrock::new(Options::default(), Limits::default());
+    let mut b = Bedrock::new(&Config::default());
     for (t, p) in events {
         b.fold(t.as_bytes(), p.as_bytes(), &mut Vec::new())?;
     }
@@ -60,7 +60,7 @@ fn converse_response_from_the_events() {
         ("somethingNew", r#"{"x":1}"#),
     ])
     .unwrap();
-    assert!(b.complete());
+    assert!(b.stopped);
     assert_eq!(
         b.result(),
         json(
@@ -139,7 +139,7 @@ fn recorded_streams_fold() {
     let mut count = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        let mut b = Bedrock::new(Options::default(), Limits::default());
+        let mut b = Bedrock::new(&Config::default());
         for line in text.lines() {
             let Value::Object(event) = json(line) else {
                 panic!()
@@ -149,7 +149,7 @@ fn recorded_streams_fold() {
             b.fold(t.as_bytes(), payload.as_bytes(), &mut Vec::new())
                 .unwrap();
         }
-        assert!(b.complete());
+        assert!(b.stopped);
         count += 1;
     }
     assert_eq!(count, 6);

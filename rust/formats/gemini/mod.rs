@@ -20,13 +20,14 @@
 
 use std::borrow::Cow;
 
-use crate::driver::Options;
+use crate::driver::Config;
 use crate::error::{DecodeKind, ErrorKind};
 use crate::event::Event;
-use crate::formats::Fold;
+use crate::formats::{Fold, Folded, Format};
 use crate::json::reader::{JsonError, JsonErrorCode, Reader};
 use crate::json::value::{Map, Value};
 use crate::limits::{LimitName, Limits};
+use crate::summary::{self, Summary, ToolCall, Usage};
 
 mod path;
 
@@ -836,10 +837,30 @@ impl Gemini {
     }
 }
 
+impl Gemini {
+    /// A top-level key's value as a tree (top-level values are kept as their text).
+    fn top(&self, key: &str) -> Option<Value> {
+        match self.keys.get(key)? {
+            Value::Raw(text) => {
+                crate::json::reader::parse(text.as_bytes(), self.limits.max_depth).ok()
+            }
+            other => Some(other.clone()),
+        }
+    }
+}
+
+/// A kept value as a tree.
+fn tree(v: Option<&Value>, max_depth: usize) -> Option<Value> {
+    match v? {
+        Value::Raw(text) => crate::json::reader::parse(text.as_bytes(), max_depth).ok(),
+        other => Some(other.clone()),
+    }
+}
+
 impl Fold for Gemini {
-    fn new(_options: Options, limits: Limits) -> Self {
+    fn new(config: &Config) -> Self {
         Gemini {
-            limits,
+            limits: config.limits,
             folded: 0,
             keys: Map::new(),
             candidates: Vec::new(),
@@ -847,8 +868,20 @@ impl Fold for Gemini {
         }
     }
 
-    fn ends_stream(_data: &[u8]) -> bool {
+    fn format(&self) -> Option<Format> {
+        Some(Format::Gemini)
+    }
+
+    fn ends_stream(&self, _data: &[u8]) -> bool {
         false
+    }
+
+    fn end_marker(&self) -> &'static str {
+        "finishReason"
+    }
+
+    fn missing_end(&self) -> &'static str {
+        "a finishReason"
     }
 
     fn fold(
@@ -856,12 +889,22 @@ impl Fold for Gemini {
         _event_type: &[u8],
         data: &[u8],
         _events: &mut Vec<Event>,
-    ) -> Result<(), ErrorKind> {
-        self.apply(data)
+    ) -> Result<Folded, ErrorKind> {
+        self.apply(data)?;
+        Ok(if self.finished {
+            Folded::End
+        } else {
+            Folded::Continue
+        })
     }
 
-    fn fold_repaired(&mut self, data: &[u8], _events: &mut Vec<Event>) -> Result<(), ErrorKind> {
-        self.apply(data)
+    fn fold_repaired(
+        &mut self,
+        event_type: &[u8],
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Result<Folded, ErrorKind> {
+        self.fold(event_type, data, events)
     }
 
     fn next_stream(&mut self) {
@@ -875,7 +918,7 @@ impl Fold for Gemini {
     }
 
     fn complete(&self) -> bool {
-        self.finished
+        false
     }
 
     fn finish_events(&mut self, _events: &mut Vec<Event>) {}
@@ -898,6 +941,148 @@ impl Fold for Gemini {
     fn version(&self) -> (u64, u64) {
         (self.folded, 0)
     }
+
+    /// Candidate 0: its text, thought text, function calls (arguments: `args` as JSON, `{}`
+    /// when none) and finishReason; the usage from `usageMetadata`.
+    fn summary(&self) -> Summary {
+        let depth = self.limits.max_depth;
+        let candidate = self.candidates.first().filter(|c| c.index == 0);
+        let parts = candidate.map_or(&[][..], |c| c.parts.as_slice());
+        let mut text = String::new();
+        let mut reasoning = String::new();
+        let mut tool_calls = Vec::new();
+        for part in parts {
+            match part {
+                Part::Text {
+                    text: t, thought, ..
+                } => {
+                    if *thought {
+                        reasoning.push_str(t);
+                    } else {
+                        text.push_str(t);
+                    }
+                }
+                Part::Call {
+                    name, args, extra, ..
+                } => tool_calls.push(ToolCall {
+                    id: summary::text(tree(extra.get("id"), depth).as_ref()),
+                    name: name.clone(),
+                    arguments: args.as_ref().map_or_else(|| "{}".to_string(), json_text),
+                }),
+                Part::Other { .. } => {}
+            }
+        }
+        let usage = self.top("usageMetadata");
+        let usage = usage.as_ref();
+        let thoughts = summary::count(summary::field(usage, "thoughtsTokenCount"));
+        let candidates_tokens = summary::count(summary::field(usage, "candidatesTokenCount"));
+        let output = match (candidates_tokens, thoughts) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0).saturating_add(b.unwrap_or(0))),
+        };
+        let input = summary::count(summary::field(usage, "promptTokenCount"));
+        let stop_reason =
+            tree(candidate.and_then(|c| c.keys.get("finishReason")), depth).unwrap_or_default();
+        Summary {
+            format: Some(Format::Gemini),
+            id: summary::text(self.top("responseId").as_ref()),
+            model: summary::text(self.top("modelVersion").as_ref()),
+            finish_reason: summary::finish_reason(stop_reason.as_str(), !tool_calls.is_empty()),
+            stop_reason,
+            usage: Usage {
+                input_tokens: input,
+                output_tokens: output,
+                total_tokens: summary::count(summary::field(usage, "totalTokenCount"))
+                    .or_else(|| summary::sum(input, output)),
+                cached_input_tokens: summary::count(summary::field(
+                    usage,
+                    "cachedContentTokenCount",
+                )),
+                cache_write_tokens: None,
+                reasoning_tokens: thoughts,
+            },
+            text,
+            reasoning,
+            tool_calls,
+            ..Summary::default()
+        }
+    }
+}
+
+/// Compact JSON text of a value, escaped as orjson escapes (what the reference twin's
+/// `orjson.dumps` gives): `"`, `\\` and control characters only; numbers as they came.
+pub fn json_text(v: &Value) -> String {
+    let mut out = String::new();
+    write_json(&mut out, v);
+    out
+}
+
+fn write_json(out: &mut String, v: &Value) {
+    // Iterative over an explicit stack: arguments may be nested to `max_depth`.
+    enum Step<'a> {
+        Value(&'a Value),
+        Key(&'a str),
+        Text(&'static str),
+    }
+    let mut todo = vec![Step::Value(v)];
+    while let Some(step) = todo.pop() {
+        match step {
+            Step::Text(t) => out.push_str(t),
+            Step::Key(k) => {
+                write_string(out, k);
+                out.push(':');
+            }
+            Step::Value(v) => match v {
+                Value::Null => out.push_str("null"),
+                Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+                Value::Number(n) | Value::Raw(n) => out.push_str(n),
+                Value::String(s) => write_string(out, s),
+                Value::Array(items) => {
+                    out.push('[');
+                    todo.push(Step::Text("]"));
+                    for (i, item) in items.iter().enumerate().rev() {
+                        todo.push(Step::Value(item));
+                        if i > 0 {
+                            todo.push(Step::Text(","));
+                        }
+                    }
+                }
+                Value::Object(m) => {
+                    out.push('{');
+                    todo.push(Step::Text("}"));
+                    let entries: Vec<_> = m.iter().collect();
+                    for (i, (k, item)) in entries.into_iter().enumerate().rev() {
+                        todo.push(Step::Value(item));
+                        todo.push(Step::Key(k));
+                        if i > 0 {
+                            todo.push(Step::Text(","));
+                        }
+                    }
+                }
+            },
+        }
+    }
+}
+
+fn write_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => {
+                use std::fmt::Write;
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 #[cfg(test)]

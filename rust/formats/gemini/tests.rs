@@ -2,7 +2,7 @@ use super::*;
 use crate::json::reader::parse;
 
 fn fold(payloads: &[&str]) -> Result<Gemini, ErrorKind> {
-    let mut g = Gemini::new(Options::default(), Limits::default());
+    let mut g = Gemini::new(&Config::default());
     for p in payloads {
         g.fold(b"", p.as_bytes(), &mut Vec::new())?;
     }
@@ -48,7 +48,7 @@ fn text_parts_merge_and_a_lone_signature_moves_to_the_previous_part() {
         r#"{"candidates":[{"content":{"parts":[{"text":"","thoughtSignature":"s2"}],"role":"model"},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":3},"responseId":"r"}"#,
     ])
     .unwrap();
-    assert!(g.complete());
+    assert!(g.finished);
     assert_eq!(
         result(&g),
         json(
@@ -84,7 +84,7 @@ fn candidates_by_index_and_last_non_null() {
         r#"{"candidates":[{"index":0,"safetyRatings":null,"finishReason":null}],"promptFeedback":{"x":1}}"#,
     ])
     .unwrap();
-    assert!(!g.complete());
+    assert!(!g.finished);
     assert_eq!(
         result(&g),
         json(
@@ -139,7 +139,7 @@ fn recorded_streams_fold() {
             .filter_map(|e| e.strip_prefix("data: "))
             .collect();
         let g = fold(&payloads).unwrap();
-        assert!(g.complete());
+        assert!(g.finished);
         assert_eq!(g.folded(), payloads.len() as u64);
         count += 1;
     }
