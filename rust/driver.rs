@@ -6,6 +6,7 @@
 use crate::error::{DecodeKind, ErrorClass, ErrorKind, StreamError};
 use crate::event::{Event, EventKind};
 use crate::formats::{Fold, Folded, Format, Note};
+use crate::framing::eventstream::{self, FrameError, FrameErrorKind, RawMessage};
 use crate::framing::sse::{FeedError, Framer, RawEvent};
 use crate::json::repair;
 use crate::json::value::Value;
@@ -125,9 +126,22 @@ struct Core<F> {
     api_error: Option<Value>,
 }
 
+/// Whether the input is AWS event-stream frames (Bedrock) rather than SSE.
+enum Binary {
+    /// SSE.
+    Off,
+    /// `format="auto"` before the first bytes decide: a stream that starts with NUL is held
+    /// until its 12-byte prelude is in (SSE text never starts with NUL, so no other stream
+    /// waits on this).
+    Sniffing(Vec<u8>),
+    /// Event-stream frames (`format="bedrock"`, or a prelude whose CRC checked).
+    On(eventstream::Framer),
+}
+
 /// One stream (or a capture of many) of format `F`, fed read by read.
 pub struct Driver<F> {
     framer: Framer,
+    binary: Binary,
     core: Core<F>,
     /// An error met after the call that met it had produced events or completions: those are
     /// delivered first and the error is returned by the next call (docs/design.md, "Errors and
@@ -150,8 +164,16 @@ fn trim(data: &[u8]) -> &[u8] {
 
 impl<F: Fold> Driver<F> {
     pub fn new(config: Config) -> Self {
+        let binary = match config.format {
+            Some(Format::Bedrock) => {
+                Binary::On(eventstream::Framer::new(config.limits.max_line_bytes))
+            }
+            None => Binary::Sniffing(Vec::new()),
+            Some(_) => Binary::Off,
+        };
         Driver {
             framer: Framer::new(config.limits.max_line_bytes),
+            binary,
             core: Core {
                 config,
                 fold: F::new(&config),
@@ -179,7 +201,10 @@ impl<F: Fold> Driver<F> {
     /// error is returned by the next `feed` or `finish`.
     pub fn feed(&mut self, input: &[u8]) -> Result<(), StreamError> {
         if let Some(error) = self.deferred.take() {
-            self.framer.hold(input);
+            match &mut self.binary {
+                Binary::On(framer) => framer.hold(input),
+                _ => self.framer.hold(input),
+            }
             return Err(error);
         }
         if self.core.events_seen == 0 {
@@ -208,6 +233,57 @@ impl<F: Fold> Driver<F> {
     }
 
     fn frame(&mut self, input: &[u8]) -> Result<(), StreamError> {
+        if let Binary::Sniffing(held) = &mut self.binary {
+            if held.is_empty() && input.first().is_some_and(|&b| b != 0) {
+                self.binary = Binary::Off;
+                return self.frame_sse(input);
+            }
+            held.extend_from_slice(input);
+            if held.first().is_none_or(|&b| b == 0) && held.len() < eventstream::PRELUDE_BYTES {
+                return Ok(());
+            }
+            let held = std::mem::take(held);
+            return self.decide_framing(&held);
+        }
+        if let Binary::On(_) = self.binary {
+            return self.frame_binary(input);
+        }
+        self.frame_sse(input)
+    }
+
+    /// The first bytes are in: Bedrock if they start with a prelude whose CRC checks.
+    fn decide_framing(&mut self, head: &[u8]) -> Result<(), StreamError> {
+        if eventstream::is_prelude(head) {
+            self.binary = Binary::On(eventstream::Framer::new(
+                self.core.config.limits.max_line_bytes,
+            ));
+            self.core.fold.decide_format(Format::Bedrock);
+            self.frame_binary(head)
+        } else {
+            self.binary = Binary::Off;
+            self.frame_sse(head)
+        }
+    }
+
+    fn frame_binary(&mut self, input: &[u8]) -> Result<(), StreamError> {
+        let Binary::On(framer) = &mut self.binary else {
+            return Ok(());
+        };
+        let mut input = input;
+        loop {
+            let core = &mut self.core;
+            match framer.feed(input, |m| core.handle_message(m)) {
+                Ok(()) => return Ok(()),
+                Err(eventstream::FeedError::Sink(e)) => return Err(e),
+                Err(eventstream::FeedError::Frame(e)) => {
+                    self.core.report(frame_error(e), Action::Skipped)?;
+                    input = &[];
+                }
+            }
+        }
+    }
+
+    fn frame_sse(&mut self, input: &[u8]) -> Result<(), StreamError> {
         let mut input = input;
         loop {
             let core = &mut self.core;
@@ -245,7 +321,18 @@ impl<F: Fold> Driver<F> {
         if self.deferred.is_some() {
             return Ok(None);
         }
-        let inside_event = self.framer.finish();
+        let inside_event = match &mut self.binary {
+            Binary::On(framer) => framer.finish().is_some(),
+            Binary::Sniffing(held) => {
+                // Fewer than 12 bytes, starting with NUL: not a prelude, so not Bedrock.
+                let held = std::mem::take(held);
+                self.binary = Binary::Off;
+                self.frame_sse(&held)?;
+                self.framer.finish()
+            }
+            Binary::Off => self.framer.finish(),
+        };
+        let bytes_seen = self.bytes_seen();
         let core = &mut self.core;
         if core.events_seen == 0 {
             // Refused in every mode: no chunk of such an input could be skipped to a result.
@@ -270,7 +357,7 @@ impl<F: Fold> Driver<F> {
                     inside_event,
                     missing: core.fold.missing_end(),
                 },
-                byte_offset: self.framer.bytes_seen(),
+                byte_offset: bytes_seen,
                 event_index: Some(core.events_seen),
                 payload: None,
             };
@@ -364,11 +451,19 @@ impl<F: Fold> Driver<F> {
     }
 
     pub fn bytes_seen(&self) -> u64 {
-        self.framer.bytes_seen()
+        match &self.binary {
+            Binary::On(framer) => framer.bytes_seen(),
+            Binary::Sniffing(held) => held.len() as u64,
+            Binary::Off => self.framer.bytes_seen(),
+        }
     }
 
     pub fn buffered_bytes(&self) -> usize {
-        self.framer.buffered_bytes()
+        match &self.binary {
+            Binary::On(framer) => framer.buffered_bytes(),
+            Binary::Sniffing(held) => held.len(),
+            Binary::Off => self.framer.buffered_bytes(),
+        }
     }
 
     pub fn last_event_id(&self) -> &[u8] {
@@ -376,7 +471,108 @@ impl<F: Fold> Driver<F> {
     }
 }
 
+/// A framing error of the event-stream framer as the driver reports it: a message over the
+/// limit is `max_line_bytes`'s (the limit on one event, whatever the framing).
+fn frame_error(e: FrameError) -> StreamError {
+    let kind = match e.kind {
+        FrameErrorKind::TooLong { limit, .. } => ErrorKind::Limit {
+            limit: LimitName::LineBytes,
+            maximum: limit as u64,
+        },
+        kind => ErrorKind::Frame(kind),
+    };
+    StreamError {
+        kind,
+        byte_offset: e.byte_offset,
+        event_index: Some(e.message_index),
+        payload: None,
+    }
+}
+
+/// A string header as a JSON value (`null` when absent or of another type).
+fn header_value(message: &RawMessage<'_>, name: &str) -> Value {
+    message
+        .string_header(name)
+        .map_or(Value::Null, Value::string)
+}
+
+/// The body of an event-stream `exception` message: its JSON object payload with `type` (the
+/// `:exception-type` header) first, or `{"type", "message": <text>}` when the payload is not
+/// a JSON object.
+fn exception_body(message: &RawMessage<'_>, max_depth: usize) -> Value {
+    let mut body = crate::json::value::Map::new();
+    body.insert("type".into(), header_value(message, ":exception-type"));
+    match crate::json::reader::parse(message.payload, max_depth) {
+        Ok(Value::Object(payload)) => {
+            for (key, value) in payload {
+                if key != "type" {
+                    body.insert(key, value);
+                }
+            }
+        }
+        _ => {
+            body.insert(
+                "message".into(),
+                Value::String(String::from_utf8_lossy(message.payload).into_owned()),
+            );
+        }
+    }
+    Value::Object(body)
+}
+
 impl<F: Fold> Core<F> {
+    /// One event-stream message: an `event` is handled as an SSE event named by its
+    /// `:event-type`; `exception` and `error` messages are in-band API errors; other message
+    /// types are skipped. A `metadata` event after `messageStop` (the end marker) is still
+    /// folded: Bedrock sends the usage after the stop.
+    fn handle_message(&mut self, m: &RawMessage<'_>) -> Result<(), StreamError> {
+        self.events_seen = m.index + 1;
+        match m.string_header(":message-type") {
+            Some("event") => {
+                let event_type = m.string_header(":event-type").unwrap_or_default();
+                let ev = RawEvent {
+                    event_type: event_type.as_bytes(),
+                    data: m.payload,
+                    last_event_id: b"",
+                    retry: None,
+                    data_offset: m.payload_offset,
+                    index: m.index,
+                };
+                if self.done && event_type == "metadata" && !self.config.capture {
+                    self.done = false;
+                    let result = self.handle(&ev);
+                    self.done = true;
+                    return result;
+                }
+                self.handle(&ev)
+            }
+            Some(kind @ ("exception" | "error")) => {
+                let body = if kind == "exception" {
+                    exception_body(m, self.config.limits.max_depth)
+                } else {
+                    let mut body = crate::json::value::Map::new();
+                    body.insert("type".into(), header_value(m, ":error-code"));
+                    body.insert("message".into(), header_value(m, ":error-message"));
+                    Value::Object(body)
+                };
+                self.api_error.get_or_insert_with(|| body.clone());
+                let offset = if kind == "exception" {
+                    m.payload_offset
+                } else {
+                    m.offset
+                };
+                let err = StreamError {
+                    kind: ErrorKind::Api { body },
+                    byte_offset: offset,
+                    event_index: Some(m.index),
+                    payload: None,
+                };
+                self.report(err, Action::Skipped)
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn handle(&mut self, ev: &RawEvent<'_>) -> Result<(), StreamError> {
         self.events_seen = ev.index + 1;
         let at = |kind| StreamError {

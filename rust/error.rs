@@ -73,6 +73,9 @@ pub enum ErrorKind {
     Stream {
         message: Box<str>,
     },
+    /// A malformed AWS event-stream message (bad CRC, impossible lengths, bad headers, or a
+    /// stream that ends inside a message).
+    Frame(crate::framing::eventstream::FrameErrorKind),
 }
 
 /// An error with where it happened: the stream byte offset of the event's payload (or of the
@@ -111,6 +114,8 @@ impl ErrorKind {
             ErrorKind::NotEventStream { .. } => ErrorClass::NotEventStream,
             ErrorKind::UnsupportedFormat { .. } => ErrorClass::UnsupportedFormat,
             ErrorKind::Stream { .. } => ErrorClass::StreamDecode,
+            // A framing error is a decode error of the stream itself, as a non-stream input is.
+            ErrorKind::Frame(_) => ErrorClass::NotEventStream,
         }
     }
 }
@@ -158,6 +163,7 @@ impl StreamError {
                  (chat.completion.chunk)",
                 format.description()
             ),
+            ErrorKind::Frame(kind) => kind.message(),
         }
     }
 }

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from deltafold import _core
 from deltafold._core import Event, SseDecoder, SseEvent, StreamParser, __version__
+from deltafold._core import EventStreamDecoder, EventStreamMessage
 from deltafold._options import EventOptions, Format, OnError, Options
+from deltafold._render_formats import to_event_stream
 from deltafold._render import to_sse
 from deltafold._source import AsyncSource, Source, aiter_slices, iter_reads, iter_slices, whole
 from deltafold.errors import (
@@ -40,6 +42,8 @@ __all__ = [
     "DeltafoldError",
     "Event",
     "EventOptions",
+    "EventStreamDecoder",
+    "EventStreamMessage",
     "Format",
     "IncompleteStreamError",
     "LimitExceededError",
@@ -60,6 +64,7 @@ __all__ = [
     "iter_completions",
     "iter_events",
     "summarize",
+    "to_event_stream",
     "to_sse",
 ]
 

@@ -232,3 +232,33 @@ def assemble(
     max_problems: int = ...,
 ) -> dict[str, Any]:
     """Assemble a whole stream held in memory."""
+
+@final
+class EventStreamMessage:
+    """One AWS event-stream message whose CRCs and headers checked."""
+
+    @property
+    def headers(self) -> dict[str, bool | int | bytes | str]:
+        """The headers as botocore gives them: bool, int (byte, short, int, long, timestamp in
+        milliseconds), bytes (bytes, uuid) or str. A new dict on each read."""
+    @property
+    def payload(self) -> bytes: ...
+
+@final
+class EventStreamDecoder:
+    """Incremental AWS event-stream decoder (the framing of Bedrock streams): feed bytes as
+    they arrive, get the messages they complete.
+
+    A bad prelude or message CRC, impossible lengths, a malformed header or an input that ends
+    inside a message raise :class:`~deltafold.StreamDecodeError` at the offset of the message
+    (of the header, for a header problem); a message longer than ``max_message_bytes`` raises
+    :class:`~deltafold.LimitExceededError` before anything of it is buffered. Messages
+    completed before an error are returned first and the next call raises. After a bad
+    prelude nothing tells where the next message starts: the rest of the input is dropped.
+    """
+
+    def __new__(cls, *, max_message_bytes: int = ...) -> Self: ...
+    def feed(self, data: bytes) -> list[EventStreamMessage]:
+        """Decode one read and return the messages it completed."""
+    def finish(self) -> list[EventStreamMessage]:
+        """End of input: raises if the input ended inside a message."""

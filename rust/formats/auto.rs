@@ -12,7 +12,9 @@ use crate::json::value::Value;
 use crate::summary::Summary;
 
 use super::anthropic::{Anthropic, ANTHROPIC_EVENTS};
+use super::bedrock::Bedrock;
 use super::chat::Chat;
+use super::gemini::Gemini;
 use super::responses::Responses;
 use super::{Fold, Folded, Format, Note};
 
@@ -21,6 +23,8 @@ enum Inner {
     Chat(Box<Chat>),
     Anthropic(Box<Anthropic>),
     Responses(Box<Responses>),
+    Gemini(Box<Gemini>),
+    Bedrock(Box<Bedrock>),
 }
 
 /// A fold for any format: fixed by `format=`, or decided on the first event.
@@ -36,6 +40,8 @@ macro_rules! dispatch {
             Inner::Chat($f) => $body,
             Inner::Anthropic($f) => $body,
             Inner::Responses($f) => $body,
+            Inner::Gemini($f) => $body,
+            Inner::Bedrock($f) => $body,
         }
     };
 }
@@ -62,9 +68,21 @@ pub fn detect(event_type: &[u8], data: &[u8], max_depth: usize) -> Format {
     if data.first() != Some(&b'{') {
         return Format::Chat;
     }
-    payload_type(data, max_depth)
-        .and_then(|t| format_of_type(t.as_bytes()))
-        .unwrap_or(Format::Chat)
+    if let Some(format) = payload_type(data, max_depth).and_then(|t| format_of_type(t.as_bytes())) {
+        return format;
+    }
+    if is_gemini(data, max_depth) {
+        return Format::Gemini;
+    }
+    Format::Chat
+}
+
+/// A payload with a top-level `candidates`, `usageMetadata` or `promptFeedback` is Gemini's
+/// (FORMATS.md, auto-detection).
+fn is_gemini(data: &[u8], max_depth: usize) -> bool {
+    const KEYS: [&str; 3] = ["candidates", "usageMetadata", "promptFeedback"];
+    // Read once per stream (the first deciding payload only).
+    matches!(json::parse(data, max_depth), Ok(Value::Object(m)) if KEYS.iter().any(|k| m.contains_key(k)))
 }
 
 /// The top-level `"type"` of a payload, when it is a JSON object with a string `type`.
@@ -84,6 +102,8 @@ impl AnyFold {
             Format::Chat => Inner::Chat(Box::new(Chat::new(config))),
             Format::Anthropic => Inner::Anthropic(Box::new(Anthropic::new(config))),
             Format::Responses => Inner::Responses(Box::new(Responses::new(config))),
+            Format::Gemini => Inner::Gemini(Box::new(Gemini::new(config))),
+            Format::Bedrock => Inner::Bedrock(Box::new(Bedrock::new(config))),
         }
     }
 
@@ -203,6 +223,12 @@ impl Fold for AnyFold {
     fn take_notes(&mut self, notes: &mut Vec<Note>) {
         if let Some(i) = &mut self.inner {
             dispatch!(i, f => f.take_notes(notes));
+        }
+    }
+
+    fn decide_format(&mut self, format: Format) {
+        if self.inner.is_none() {
+            self.inner = Some(Self::start(&self.config, format));
         }
     }
 

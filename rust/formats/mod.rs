@@ -11,7 +11,9 @@ use crate::summary::Summary;
 
 pub mod anthropic;
 pub mod auto;
+pub mod bedrock;
 pub mod chat;
+pub mod gemini;
 pub mod responses;
 
 /// A wire format deltafold folds (`format=` names it). `format="auto"` is `None` where an
@@ -21,12 +23,20 @@ pub enum Format {
     Chat,
     Anthropic,
     Responses,
+    Gemini,
+    Bedrock,
 }
 
 impl Format {
     /// Every implemented format, in the order error messages list them. A name is added here
     /// only once its fold is complete: an accepted name is never a stub.
-    pub const ALL: [Format; 3] = [Format::Chat, Format::Anthropic, Format::Responses];
+    pub const ALL: [Format; 5] = [
+        Format::Chat,
+        Format::Anthropic,
+        Format::Responses,
+        Format::Gemini,
+        Format::Bedrock,
+    ];
 
     /// The `format=` name.
     pub fn name(self) -> &'static str {
@@ -34,6 +44,8 @@ impl Format {
             Format::Chat => "chat",
             Format::Anthropic => "anthropic",
             Format::Responses => "responses",
+            Format::Gemini => "gemini",
+            Format::Bedrock => "bedrock",
         }
     }
 
@@ -166,4 +178,7 @@ pub trait Fold {
     fn take_notes(&mut self, notes: &mut Vec<Note>) {
         let _ = notes;
     }
+    /// The framing decided the format before any event (a Bedrock event-stream prelude under
+    /// `format="auto"`): a dispatching fold that has not decided yet takes it.
+    fn decide_format(&mut self, _format: Format) {}
 }

@@ -74,7 +74,8 @@ fn build(py: Python<'_>, err: &StreamError, partial: Option<Bound<'_, PyAny>>) -
         }
         ErrorKind::Incomplete { .. }
         | ErrorKind::NotEventStream { .. }
-        | ErrorKind::Stream { .. } => class.call((message,), Some(&kwargs))?,
+        | ErrorKind::Stream { .. }
+        | ErrorKind::Frame(_) => class.call((message,), Some(&kwargs))?,
     };
     Ok(PyErr::from_value(instance))
 }

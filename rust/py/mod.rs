@@ -6,6 +6,7 @@
 mod convert;
 mod errors;
 mod event;
+mod eventstream;
 mod options;
 mod parser;
 mod sse;
@@ -17,6 +18,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<sse::SseEventPy>()?;
     m.add_class::<sse::SseDecoderPy>()?;
+    m.add_class::<eventstream::EventStreamMessagePy>()?;
+    m.add_class::<eventstream::EventStreamDecoderPy>()?;
     m.add_class::<event::EventPy>()?;
     m.add_class::<parser::StreamParserPy>()?;
     m.add_class::<parser::CaptureParserPy>()?;

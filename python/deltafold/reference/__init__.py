@@ -49,6 +49,8 @@ from deltafold.reference.api import (
 )
 from deltafold.reference.driver import StreamParser
 from deltafold.reference.events import Event
+from deltafold._render_formats import to_event_stream
+from deltafold.reference.eventstream import EventStreamDecoder, EventStreamMessage
 from deltafold.reference.framing import SseDecoder, SseEvent
 from deltafold.reference.options import DEFAULT_MAX_BUFFER_BYTES as DEFAULT_MAX_BUFFER_BYTES
 from deltafold.reference.options import DEFAULT_MAX_CHOICE_INDEX as DEFAULT_MAX_CHOICE_INDEX
@@ -65,6 +67,8 @@ __all__ = [
     "ChunkDecodeError",
     "DeltafoldError",
     "Event",
+    "EventStreamDecoder",
+    "EventStreamMessage",
     "IncompleteStreamError",
     "LimitExceededError",
     "Problem",
@@ -80,5 +84,6 @@ __all__ = [
     "iter_completions",
     "iter_events",
     "summarize",
+    "to_event_stream",
     "to_sse",
 ]

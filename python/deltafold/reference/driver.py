@@ -22,6 +22,7 @@ from deltafold.reference import summary as _summary
 from deltafold.reference.chat import _byte_position, api_error
 from deltafold.reference.detect import detect, undecided
 from deltafold.reference.events import Event
+from deltafold.reference.eventstream import BinaryFraming, Framer as _EventStreamFramer
 from deltafold.reference.fold import Fold, FoldSettings
 from deltafold.reference.formats import FOLDS, check_format, fold_class
 from deltafold.reference.framing import _Framer
@@ -54,7 +55,7 @@ _UNPARSED: Final[Any] = object()
 
 
 @final
-class StreamParser(_Framer):
+class StreamParser(BinaryFraming, _Framer):
     """Incremental parser for one stream (of the format given, or detected).
 
     Feed each network read to :meth:`feed`; call :meth:`finish` at end of input. Holds only the
@@ -64,6 +65,7 @@ class StreamParser(_Framer):
     __slots__ = (
         "_allow_truncated",
         "_api_error",
+        "_binary",
         "_buffered",
         "_bytes_fed",
         "_capture",
@@ -81,6 +83,7 @@ class StreamParser(_Framer):
         "_problems",
         "_problems_dropped",
         "_settings",
+        "_sniff",
     )
 
     def __init__(
@@ -125,6 +128,10 @@ class StreamParser(_Framer):
         # The format: fixed, or None until the first deciding event under "auto".
         self._format: str | None = None if format == "auto" else format
         self._fold: Fold | None = None if format == "auto" else FOLDS[format](self._settings)
+        # Bedrock's binary framing (reference/eventstream.py BinaryFraming): the framer when
+        # the format is bedrock; under "auto" the first bytes held while they may be a prelude.
+        self._binary = _EventStreamFramer(max_line_bytes) if format == "bedrock" else None
+        self._sniff: bytes | None = b"" if format == "auto" else None
         self._problems: list[Problem] = []
         self._max_problems = max_problems
         self._problems_dropped = 0

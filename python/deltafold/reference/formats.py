@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Any, Final
 
 from deltafold.reference.anthropic import AnthropicFold
+from deltafold.reference.bedrock import BedrockFold
 from deltafold.reference.chat import ChatFold
+from deltafold.reference.gemini import GeminiFold
 from deltafold.reference.fold import Fold
 from deltafold.reference.options import FORMAT_ORDER, _check_format
 from deltafold.reference.responses import ResponsesStreamFold
@@ -20,6 +22,8 @@ FOLDS: Final[dict[str, type[Fold]]] = {
     "chat": ChatFold,
     "anthropic": AnthropicFold,
     "responses": ResponsesStreamFold,
+    "gemini": GeminiFold,
+    "bedrock": BedrockFold,
 }
 #: The names ``format=`` accepts, in the order messages list them.
 ACCEPTED: Final = tuple(name for name in FORMAT_ORDER if name == "auto" or name in FOLDS)

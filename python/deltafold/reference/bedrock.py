@@ -1,0 +1,349 @@
+"""Bedrock ``ConverseStream`` (AWS event-stream framing, :mod:`.eventstream`): the events fold into
+the ``Converse`` response (FORMATS.md "Bedrock ConverseStream"; native: rust/formats/bedrock/).
+
+- ``messageStart``: the role (default ``"assistant"``).
+- ``contentBlockStart`` / ``contentBlockDelta`` / ``contentBlockStop`` by ``contentBlockIndex``
+  (blocks sorted by index): ``text`` appended; ``toolUse`` id and name from the start, ``input``
+  text fragments appended and parsed when rendered (``""`` alone is ``{}``; text that is not JSON
+  stays a string); ``reasoningContent`` ``text`` appended, ``signature`` last wins,
+  ``redactedContent`` appended. Other delta or start keys: last non-null on the block.
+- ``messageStop``: ``stopReason`` and its other keys (``additionalModelResponseFields``), last
+  non-null at the top level; it ends the stream (a ``metadata`` event after it is still folded).
+- ``metadata``: ``usage``, ``metrics`` and its other keys (``trace``, ...) last non-null.
+- The ``p`` padding field is dropped; unknown event types are skipped.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Final
+
+import orjson
+
+from deltafold.errors import ChunkDecodeError, LimitExceededError
+from deltafold.reference.events import Event
+from deltafold.reference.fold import Fold, FoldSettings
+from deltafold.reference.json import first_too_deep, value_position
+from deltafold.reference.summary import count, usage
+
+_U64: Final = 2**64
+
+
+def _merge(into: dict[str, Any], key: str, value: Any) -> None:
+    if value is None:
+        into.setdefault(key, None)
+    else:
+        into[key] = value
+
+
+class _Block:
+    __slots__ = ("input", "other", "reasoning", "redacted", "signature", "text", "tool")
+
+    def __init__(self) -> None:
+        self.text: list[str] | None = None
+        self.tool: dict[str, Any] | None = None  # the start's toolUse keys
+        self.input: list[str] = []
+        self.reasoning: list[str] | None = None  # None: no reasoningContent yet
+        self.signature: str | None = None
+        self.redacted: list[str] | None = None
+        self.other: dict[str, Any] = {}
+
+    def has_reasoning(self) -> bool:
+        return self.reasoning is not None
+
+    def render(self, max_depth: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.text is not None:
+            out["text"] = "".join(self.text)
+        if self.tool is not None:
+            out["toolUse"] = {**self.tool, "input": _parse_input("".join(self.input), max_depth)}
+        if self.reasoning is not None:
+            content: dict[str, Any] = {}
+            if self.reasoning or self.signature is not None:
+                text: dict[str, Any] = {"text": "".join(self.reasoning)}
+                if self.signature is not None:
+                    text["signature"] = self.signature
+                content["reasoningText"] = text
+            if self.redacted is not None:
+                content["redactedContent"] = "".join(self.redacted)
+            out["reasoningContent"] = content
+        out.update(self.other)
+        return out
+
+
+def _parse_input(text: str, max_depth: int) -> Any:
+    """A tool's ``input``: the parsed JSON, ``{}`` for no text, the text itself if not JSON."""
+    if not text:
+        return {}
+    raw = text.encode()
+    if first_too_deep(raw, max_depth) is not None:
+        return text
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return text
+
+
+class _Violation(Exception):
+    def __init__(self, field: str, expected: str, path: list[str]) -> None:
+        super().__init__(field)
+        self.field = field
+        self.expected = expected
+        self.path = path
+
+
+def _index_ok(value: Any) -> bool:
+    return value is None or (type(value) is int and 0 <= value < _U64)
+
+
+def _delta_violation(value: dict[str, Any]) -> _Violation | None:
+    """``contentBlockDelta``, in document order (as the native key-by-key reader meets it)."""
+    for key, item in value.items():
+        if key == "contentBlockIndex" and not _index_ok(item):
+            return _Violation("contentBlockIndex", "a non-negative integer", [key])
+        if key != "delta" or item is None:
+            continue
+        if type(item) is not dict:
+            return _Violation("delta", "an object", [key])
+        for name, part in item.items():
+            if part is None:
+                continue
+            here = [key, name]
+            if name == "text" and type(part) is not str:
+                return _Violation("delta.text", "a string", here)
+            if name == "toolUse":
+                if type(part) is not dict:
+                    return _Violation("delta.toolUse", "an object", here)
+                field = part.get("input")
+                if field is not None and type(field) is not str:
+                    return _Violation("delta.toolUse.input", "a string", [*here, "input"])
+            if name == "reasoningContent":
+                if type(part) is not dict:
+                    return _Violation("delta.reasoningContent", "an object", here)
+                for sub, text in part.items():
+                    if sub in ("text", "signature", "redactedContent") and text is not None:
+                        if type(text) is not str:
+                            return _Violation(
+                                f"delta.reasoningContent.{sub}", "a string", [*here, sub]
+                            )
+    return None
+
+
+def _block_violation(event_type: bytes | None, value: dict[str, Any]) -> _Violation | None:
+    """``contentBlockStart`` / ``contentBlockStop``: the native parses these whole, then checks
+    the index, then ``start``, then ``start.toolUse``."""
+    if event_type not in (b"contentBlockStart", b"contentBlockStop"):
+        return None
+    if not _index_ok(value.get("contentBlockIndex")):
+        return _Violation("contentBlockIndex", "a non-negative integer", ["contentBlockIndex"])
+    if event_type == b"contentBlockStart":
+        start = value.get("start")
+        if start is not None and type(start) is not dict:
+            return _Violation("start", "an object", ["start"])
+        tool = start.get("toolUse") if start is not None else None
+        if tool is not None and type(tool) is not dict:
+            return _Violation("start.toolUse", "an object", ["start", "toolUse"])
+    return None
+
+
+class BedrockFold(Fold):
+    """Bedrock ConverseStream: event-stream messages whose ``:event-type`` names the event."""
+
+    name: ClassVar[str] = "bedrock"
+    end_name: ClassVar[str] = "messageStop"
+    truncated_message: ClassVar[str] = "stream ended without messageStop"
+    __slots__ = (
+        "_blocks",
+        "_event_type",
+        "_metrics",
+        "_other",
+        "_role",
+        "_stop_reason",
+        "_usage",
+        "folded",
+    )
+
+    def __init__(self, settings: FoldSettings) -> None:
+        super().__init__(settings)
+        self._role: Any = None
+        self._blocks: dict[int, _Block] = {}
+        self._stop_reason: Any = None
+        self._usage: Any = None
+        self._metrics: Any = None
+        self._other: dict[str, Any] = {}
+        # The driver checks a payload right before applying it: the event type is kept from
+        # the check for the apply.
+        self._event_type: bytes | None = None
+        self.folded = 0
+
+    def check(
+        self, value: Any, payload: bytes, event_type: bytes | None, offset: int, index: int
+    ) -> None:
+        self._event_type = event_type
+        if type(value) is not dict:
+            raise ChunkDecodeError.from_payload_bytes(
+                "invalid chunk: expected payload to be an object",
+                payload,
+                value_position(payload, []),
+                byte_offset=offset,
+                event_index=index,
+            )
+        if event_type == b"contentBlockDelta":
+            violation = _delta_violation(value)
+        else:
+            violation = _block_violation(event_type, value)
+        if violation is not None:
+            raise ChunkDecodeError.from_payload_bytes(
+                f"invalid chunk: expected {violation.field} to be {violation.expected}",
+                payload,
+                value_position(payload, violation.path),
+                byte_offset=offset,
+                event_index=index,
+            )
+        if event_type in (b"contentBlockDelta", b"contentBlockStart", b"contentBlockStop"):
+            at = value.get("contentBlockIndex")
+            limit = self.settings.max_choice_index
+            if at is not None and at > limit:
+                raise LimitExceededError(
+                    f"limit exceeded: max_choice_index is {limit}",
+                    limit="max_choice_index",
+                    maximum=limit,
+                    byte_offset=offset,
+                    event_index=index,
+                )
+
+    def _block(self, value: dict[str, Any]) -> _Block:
+        at = value.get("contentBlockIndex")
+        at = 0 if at is None else at
+        block = self._blocks.get(at)
+        if block is None:
+            block = self._blocks[at] = _Block()
+        return block
+
+    def apply(self, value: Any, events: list[Event] | None, offset: int, index: int) -> bool:
+        event_type = self._event_type
+        self.folded += 1
+        if event_type == b"contentBlockDelta":
+            block = self._block(value)
+            delta = value.get("delta") or {}
+            for key, item in delta.items():
+                if key == "text":
+                    if item is not None:
+                        if block.text is None:
+                            block.text = []
+                        block.text.append(item)
+                elif key == "toolUse":
+                    if item is None:
+                        continue
+                    if block.tool is None:
+                        block.tool = {}
+                    if item.get("input") is not None:
+                        block.input.append(item["input"])
+                elif key == "reasoningContent":
+                    if item is None:
+                        continue
+                    if block.reasoning is None:
+                        block.reasoning = []
+                    for sub, text in item.items():
+                        if text is None:
+                            continue
+                        if sub == "text":
+                            block.reasoning.append(text)
+                        elif sub == "signature":
+                            block.signature = text
+                        elif sub == "redactedContent":
+                            if block.redacted is None:
+                                block.redacted = []
+                            block.redacted.append(text)
+                else:
+                    _merge(block.other, key, item)
+        elif event_type == b"messageStart":
+            if value.get("role") is not None:
+                self._role = value["role"]
+        elif event_type == b"contentBlockStart":
+            block = self._block(value)
+            for key, item in (value.get("start") or {}).items():
+                if key == "toolUse":
+                    if item is None:
+                        continue
+                    if block.tool is None:
+                        block.tool = {}
+                    for name, field in item.items():
+                        _merge(block.tool, name, field)
+                else:
+                    _merge(block.other, key, item)
+        elif event_type == b"contentBlockStop":
+            self._block(value)
+        elif event_type == b"messageStop":
+            for key, item in value.items():
+                if key == "stopReason":
+                    if item is not None or self._stop_reason is None:
+                        self._stop_reason = item
+                elif key != "p":
+                    _merge(self._other, key, item)
+            return True
+        elif event_type == b"metadata":
+            for key, item in value.items():
+                if key == "usage":
+                    if item is not None or self._usage is None:
+                        self._usage = item
+                elif key == "metrics":
+                    if item is not None or self._metrics is None:
+                        self._metrics = item
+                elif key != "p":
+                    _merge(self._other, key, item)
+        return False
+
+    def started(self) -> bool:
+        return self.folded > 0
+
+    def render(self) -> dict[str, Any]:
+        depth = self.settings.max_depth
+        out: dict[str, Any] = {
+            "output": {
+                "message": {
+                    "role": "assistant" if self._role is None else self._role,
+                    "content": [self._blocks[at].render(depth) for at in sorted(self._blocks)],
+                }
+            },
+            "stopReason": self._stop_reason,
+            "usage": self._usage,
+            "metrics": self._metrics,
+        }
+        out.update(self._other)
+        return out
+
+    def done_events(self) -> list[Event]:
+        return []
+
+    def summary(self) -> dict[str, Any]:
+        blocks = [self._blocks[at] for at in sorted(self._blocks)]
+        calls = [
+            {
+                "id": _string(block.tool.get("toolUseId")),
+                "name": _string(block.tool.get("name")),
+                "arguments": "".join(block.input),
+            }
+            for block in blocks
+            if block.tool is not None
+        ]
+        raw = self._usage if type(self._usage) is dict else {}
+        return {
+            "id": None,
+            "model": None,
+            "stop_reason": self._stop_reason,
+            "usage": usage(
+                input_tokens=count(raw.get("inputTokens")),
+                output_tokens=count(raw.get("outputTokens")),
+                total_tokens=count(raw.get("totalTokens")),
+                cached_input_tokens=count(raw.get("cacheReadInputTokens")),
+                cache_write_tokens=count(raw.get("cacheWriteInputTokens")),
+            ),
+            "text": "".join("".join(b.text) for b in blocks if b.text is not None),
+            "reasoning": "".join("".join(b.reasoning) for b in blocks if b.reasoning is not None),
+            "tool_calls": calls,
+            "has_tool_calls": bool(calls),
+        }
+
+
+def _string(value: Any) -> str | None:
+    return value if type(value) is str else None

@@ -1,0 +1,643 @@
+//! Bedrock `ConverseStream` (over the AWS event-stream framing, [`crate::framing::eventstream`]):
+//! the events fold into the `Converse` response (FORMATS.md, "Bedrock `ConverseStream`").
+//!
+//! - `messageStart`: the role (default "assistant").
+//! - `contentBlockStart` / `contentBlockDelta` / `contentBlockStop` by `contentBlockIndex`
+//!   (blocks sorted by index): `text` appended; `toolUse` id and name from the start, `input`
+//!   text fragments appended and parsed when the message is rendered (`""` alone is `{}`; text
+//!   that is not JSON stays a string); `reasoningContent` `text` appended, `signature` last
+//!   wins, `redactedContent` appended. Other delta or start keys: last non-null on the block.
+//! - `messageStop`: `stopReason`, and its other keys (`additionalModelResponseFields`) last
+//!   non-null at the top level; it marks the stream complete (`metadata` may still follow).
+//! - `metadata`: `usage`, `metrics` and its other keys (`trace`, ...) last non-null.
+//! - The `p` padding field of every event is dropped; unknown event types are skipped.
+//!
+//! `contentBlockDelta`, nearly every event of a stream, is read key by key into the block's
+//! accumulators; the rare events are parsed whole.
+
+use std::borrow::Cow;
+
+use crate::driver::Config;
+use crate::error::{DecodeKind, ErrorKind};
+use crate::event::Event;
+use crate::formats::{Fold, Folded, Format};
+use crate::json::reader::{parse, JsonError, JsonErrorCode, Reader};
+use crate::json::value::{Map, Value};
+use crate::limits::{LimitName, Limits};
+use crate::summary::{self, Summary, ToolCall, Usage};
+
+type R<T> = Result<T, DecodeKind>;
+
+fn syntax(e: JsonError) -> DecodeKind {
+    DecodeKind::Syntax(e)
+}
+
+fn schema(field: &'static str, expected: &'static str, pos: usize) -> DecodeKind {
+    DecodeKind::Schema {
+        field,
+        expected,
+        pos,
+    }
+}
+
+/// A tool call being streamed.
+#[derive(Debug, Default, Clone)]
+struct ToolUse {
+    /// The `start.toolUse` keys (`toolUseId`, `name`, ...), last non-null.
+    start: Map,
+    input: String,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Reasoning {
+    text: Option<String>,
+    signature: Option<String>,
+    redacted: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Block {
+    index: u64,
+    text: Option<String>,
+    tool: Option<ToolUse>,
+    reasoning: Option<Reasoning>,
+    /// Other start and delta keys, last non-null.
+    other: Map,
+}
+
+/// The values of one `contentBlockDelta`, read before anything is applied.
+#[derive(Default)]
+struct Delta<'a> {
+    index: u64,
+    text: Option<Cow<'a, str>>,
+    input: Option<Cow<'a, str>>,
+    reasoning_text: Option<Cow<'a, str>>,
+    signature: Option<Cow<'a, str>>,
+    redacted: Option<Cow<'a, str>>,
+    other: Vec<(Cow<'a, str>, Value)>,
+    /// Whether a `toolUse` / `reasoningContent` object came (even without fields).
+    tool: bool,
+    reasoning: bool,
+}
+
+/// A reader that keeps the first schema problem and goes on, so a later syntax error wins.
+struct Scan<'a> {
+    r: Reader<'a>,
+    violation: Option<DecodeKind>,
+}
+
+impl<'a> Scan<'a> {
+    fn violate(&mut self, field: &'static str, expected: &'static str) -> R<()> {
+        let pos = self.r.pos();
+        if self.violation.is_none() {
+            self.violation = Some(schema(field, expected, pos));
+        }
+        self.r.skip_value().map_err(syntax)
+    }
+
+    fn string(&mut self, field: &'static str) -> R<Option<Cow<'a, str>>> {
+        if self.r.take_null().map_err(syntax)? {
+            return Ok(None);
+        }
+        match self.r.take_string().map_err(syntax)? {
+            Some(s) => Ok(Some(s)),
+            None => self.violate(field, "a string").map(|()| None),
+        }
+    }
+
+    /// An object's keys, calling `each` with the reader at each value; false (and a
+    /// violation) when the value is not an object, None for null.
+    fn object(
+        &mut self,
+        field: &'static str,
+        mut each: impl FnMut(&mut Self, Cow<'a, str>) -> R<()>,
+    ) -> R<bool> {
+        if self.r.take_null().map_err(syntax)? {
+            return Ok(false);
+        }
+        if !self.r.begin_object().map_err(syntax)? {
+            self.violate(field, "an object")?;
+            return Ok(false);
+        }
+        let mut first = true;
+        while let Some(key) = self.r.next_key(&mut first).map_err(syntax)? {
+            each(self, key)?;
+        }
+        Ok(true)
+    }
+
+    fn index(&mut self) -> R<u64> {
+        self.r.peek();
+        let pos = self.r.pos();
+        if self.r.take_null().map_err(syntax)? {
+            return Ok(0);
+        }
+        let Some(text) = self.r.take_number().map_err(syntax)? else {
+            return self
+                .violate("contentBlockIndex", "a non-negative integer")
+                .map(|()| 0);
+        };
+        if let Ok(n) = text.parse::<u64>() {
+            return Ok(n);
+        }
+        if self.violation.is_none() {
+            self.violation = Some(schema("contentBlockIndex", "a non-negative integer", pos));
+        }
+        Ok(0)
+    }
+
+    fn delta(&mut self) -> R<Delta<'a>> {
+        let mut d = Delta::default();
+        let is_object = self.object("payload", |s, key| {
+            match key.as_ref() {
+                "contentBlockIndex" => d.index = s.index()?,
+                "delta" => {
+                    s.object("delta", |s, key| {
+                        match key.as_ref() {
+                            "text" => d.text = s.string("delta.text")?,
+                            "toolUse" => {
+                                d.tool |= s.object("delta.toolUse", |s, key| {
+                                    if key == "input" {
+                                        d.input = s.string("delta.toolUse.input")?;
+                                        Ok(())
+                                    } else {
+                                        s.r.skip_value().map_err(syntax)
+                                    }
+                                })?;
+                            }
+                            "reasoningContent" => {
+                                d.reasoning |= s.object("delta.reasoningContent", |s, key| {
+                                    match key.as_ref() {
+                                        "text" => {
+                                            d.reasoning_text =
+                                                s.string("delta.reasoningContent.text")?;
+                                        }
+                                        "signature" => {
+                                            d.signature =
+                                                s.string("delta.reasoningContent.signature")?;
+                                        }
+                                        "redactedContent" => {
+                                            d.redacted =
+                                                s.string("delta.reasoningContent.redactedContent")?;
+                                        }
+                                        _ => s.r.skip_value().map_err(syntax)?,
+                                    }
+                                    Ok(())
+                                })?;
+                            }
+                            _ => {
+                                let value = s.r.read_value().map_err(syntax)?;
+                                d.other.push((key, value));
+                            }
+                        }
+                        Ok(())
+                    })?;
+                }
+                _ => s.r.skip_value().map_err(syntax)?,
+            }
+            Ok(())
+        })?;
+        if !is_object && self.violation.is_none() {
+            self.violation = Some(schema("payload", "an object", 0));
+        }
+        Ok(d)
+    }
+}
+
+fn limit_error(e: DecodeKind, max_depth: usize) -> ErrorKind {
+    match e {
+        DecodeKind::Syntax(JsonError {
+            code: JsonErrorCode::TooDeep,
+            ..
+        }) => ErrorKind::Limit {
+            limit: LimitName::Depth,
+            maximum: max_depth as u64,
+        },
+        other => ErrorKind::Decode(other),
+    }
+}
+
+/// The Bedrock `ConverseStream` fold.
+pub struct Bedrock {
+    limits: Limits,
+    folded: u64,
+    role: Option<Value>,
+    /// Sorted by index.
+    blocks: Vec<Block>,
+    stop_reason: Option<Value>,
+    usage: Option<Value>,
+    metrics: Option<Value>,
+    /// Other keys of `messageStop` and `metadata`, last non-null.
+    other: Map,
+    stopped: bool,
+}
+
+impl Bedrock {
+    fn block(&mut self, index: u64) -> Result<&mut Block, ErrorKind> {
+        if index > self.limits.max_choice_index {
+            return Err(ErrorKind::Limit {
+                limit: LimitName::ChoiceIndex,
+                maximum: self.limits.max_choice_index,
+            });
+        }
+        let at = match self.blocks.binary_search_by_key(&index, |b| b.index) {
+            Ok(at) => at,
+            Err(at) => {
+                self.blocks.insert(
+                    at,
+                    Block {
+                        index,
+                        ..Block::default()
+                    },
+                );
+                at
+            }
+        };
+        Ok(&mut self.blocks[at])
+    }
+
+    fn apply_delta(&mut self, data: &[u8]) -> Result<(), ErrorKind> {
+        let max_depth = self.limits.max_depth;
+        let mut s = Scan {
+            r: Reader::new(data, max_depth),
+            violation: None,
+        };
+        let d = s.delta().map_err(|e| limit_error(e, max_depth))?;
+        s.r.end().map_err(|e| limit_error(syntax(e), max_depth))?;
+        if let Some(v) = s.violation {
+            return Err(ErrorKind::Decode(v));
+        }
+        let block = self.block(d.index)?;
+        if let Some(text) = d.text {
+            block.text.get_or_insert_with(String::new).push_str(&text);
+        }
+        if d.tool {
+            let tool = block.tool.get_or_insert_with(ToolUse::default);
+            if let Some(input) = d.input {
+                tool.input.push_str(&input);
+            }
+        }
+        if d.reasoning {
+            let r = block.reasoning.get_or_insert_with(Reasoning::default);
+            if let Some(t) = d.reasoning_text {
+                r.text.get_or_insert_with(String::new).push_str(&t);
+            }
+            if let Some(sig) = d.signature {
+                r.signature = Some(sig.into_owned());
+            }
+            if let Some(red) = d.redacted {
+                r.redacted.get_or_insert_with(String::new).push_str(&red);
+            }
+        }
+        for (key, value) in d.other {
+            merge(&mut block.other, key.into_owned(), value);
+        }
+        Ok(())
+    }
+
+    /// The rare events, parsed whole.
+    fn apply_other(&mut self, event_type: &[u8], data: &[u8]) -> Result<(), ErrorKind> {
+        let max_depth = self.limits.max_depth;
+        let value = parse(data, max_depth).map_err(|e| limit_error(syntax(e), max_depth))?;
+        let Value::Object(payload) = value else {
+            return Err(ErrorKind::Decode(schema("payload", "an object", 0)));
+        };
+        match event_type {
+            b"messageStart" => {
+                if let Some(role) = payload.get("role").filter(|r| !r.is_null()) {
+                    self.role = Some(role.clone());
+                }
+            }
+            b"contentBlockStart" => {
+                let index = block_index(data, &payload)?;
+                let start = match payload.get("start") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::Object(m)) => Some(m),
+                    Some(_) => {
+                        return Err(ErrorKind::Decode(schema(
+                            "start",
+                            "an object",
+                            position(data, &["start"]),
+                        )))
+                    }
+                };
+                if let Some(Value::Object(_) | Value::Null) | None =
+                    start.and_then(|m| m.get("toolUse"))
+                {
+                } else {
+                    return Err(ErrorKind::Decode(schema(
+                        "start.toolUse",
+                        "an object",
+                        position(data, &["start", "toolUse"]),
+                    )));
+                }
+                let block = self.block(index)?;
+                for (key, value) in start.into_iter().flatten() {
+                    match (key.as_str(), value) {
+                        ("toolUse", Value::Object(tool)) => {
+                            let t = block.tool.get_or_insert_with(ToolUse::default);
+                            for (k, v) in tool {
+                                merge(&mut t.start, k.clone(), v.clone());
+                            }
+                        }
+                        ("toolUse", _) => {}
+                        _ => merge(&mut block.other, key.clone(), value.clone()),
+                    }
+                }
+            }
+            b"contentBlockStop" => {
+                let index = block_index(data, &payload)?;
+                self.block(index)?;
+            }
+            b"messageStop" => {
+                self.stopped = true;
+                for (key, value) in payload {
+                    match key.as_str() {
+                        "p" => {}
+                        "stopReason" => keep(&mut self.stop_reason, value),
+                        _ => merge(&mut self.other, key, value),
+                    }
+                }
+            }
+            b"metadata" => {
+                for (key, value) in payload {
+                    match key.as_str() {
+                        "p" => {}
+                        "usage" => keep(&mut self.usage, value),
+                        "metrics" => keep(&mut self.metrics, value),
+                        _ => merge(&mut self.other, key, value),
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    pub fn message_stopped(&self) -> bool {
+        self.stopped
+    }
+}
+
+/// `contentBlockIndex` of a parsed payload (absent or null: 0).
+fn block_index(data: &[u8], payload: &Map) -> Result<u64, ErrorKind> {
+    match payload.get("contentBlockIndex") {
+        None | Some(Value::Null) => Ok(0),
+        Some(Value::Number(text)) if text.parse::<u64>().is_ok() => {
+            Ok(text.parse::<u64>().unwrap_or(0))
+        }
+        Some(_) => Err(ErrorKind::Decode(schema(
+            "contentBlockIndex",
+            "a non-negative integer",
+            position(data, &["contentBlockIndex"]),
+        ))),
+    }
+}
+
+/// Where the value at `path` (object keys from the top) starts in a valid payload; with
+/// duplicate keys the last one counts. Only on the error path of the rare events.
+fn position(data: &[u8], path: &[&str]) -> usize {
+    let mut r = Reader::new(data, usize::MAX);
+    let mut found = 0;
+    for key in path {
+        r.peek();
+        let Ok(true) = r.begin_object() else {
+            return found;
+        };
+        let mut first = true;
+        let mut at = None;
+        while let Ok(Some(k)) = r.next_key(&mut first) {
+            r.peek();
+            if k == *key {
+                at = Some(r.pos());
+            }
+            if r.skip_value().is_err() {
+                return found;
+            }
+        }
+        let Some(at) = at else {
+            return found;
+        };
+        found = at;
+        r.resume_at(at);
+    }
+    found
+}
+
+fn keep(slot: &mut Option<Value>, value: Value) {
+    if !value.is_null() || slot.is_none() {
+        *slot = Some(value);
+    }
+}
+
+/// Last non-null; a key first sent as null appears, null.
+fn merge(into: &mut Map, key: String, value: Value) {
+    if value.is_null() {
+        into.insert_if_absent(&key, || Value::Null);
+    } else {
+        into.insert(key, value);
+    }
+}
+
+/// A tool's `input` as the non-streaming response gives it: the parsed JSON, `{}` for no
+/// text, or the text itself when it is not JSON (nothing is dropped).
+fn parse_input(text: &str, max_depth: usize) -> Value {
+    if text.is_empty() {
+        return Value::Object(Map::new());
+    }
+    parse(text.as_bytes(), max_depth).unwrap_or_else(|_| Value::String(text.to_string()))
+}
+
+impl Block {
+    fn render(&self, max_depth: usize) -> Value {
+        let mut out = Map::new();
+        if let Some(text) = &self.text {
+            out.insert("text".into(), Value::String(text.clone()));
+        }
+        if let Some(tool) = &self.tool {
+            let mut t = tool.start.clone();
+            t.insert("input".into(), parse_input(&tool.input, max_depth));
+            out.insert("toolUse".into(), Value::Object(t));
+        }
+        if let Some(r) = &self.reasoning {
+            let mut content = Map::new();
+            if r.text.is_some() || r.signature.is_some() {
+                let mut rt = Map::new();
+                rt.insert(
+                    "text".into(),
+                    Value::String(r.text.clone().unwrap_or_default()),
+                );
+                if let Some(sig) = &r.signature {
+                    rt.insert("signature".into(), Value::String(sig.clone()));
+                }
+                content.insert("reasoningText".into(), Value::Object(rt));
+            }
+            if let Some(red) = &r.redacted {
+                content.insert("redactedContent".into(), Value::String(red.clone()));
+            }
+            out.insert("reasoningContent".into(), Value::Object(content));
+        }
+        for (k, v) in &self.other {
+            out.insert(k.clone(), v.clone());
+        }
+        Value::Object(out)
+    }
+}
+
+impl Fold for Bedrock {
+    fn new(config: &Config) -> Self {
+        Bedrock {
+            limits: config.limits,
+            folded: 0,
+            role: None,
+            blocks: Vec::new(),
+            stop_reason: None,
+            usage: None,
+            metrics: None,
+            other: Map::new(),
+            stopped: false,
+        }
+    }
+
+    fn format(&self) -> Option<Format> {
+        Some(Format::Bedrock)
+    }
+
+    fn ends_stream(&self, _data: &[u8]) -> bool {
+        false
+    }
+
+    fn end_marker(&self) -> &'static str {
+        "messageStop"
+    }
+
+    fn missing_end(&self) -> &'static str {
+        "messageStop"
+    }
+
+    fn fold(
+        &mut self,
+        event_type: &[u8],
+        data: &[u8],
+        _events: &mut Vec<Event>,
+    ) -> Result<Folded, ErrorKind> {
+        if event_type == b"contentBlockDelta" {
+            self.apply_delta(data)?;
+        } else {
+            self.apply_other(event_type, data)?;
+        }
+        self.folded += 1;
+        Ok(if event_type == b"messageStop" {
+            Folded::End
+        } else {
+            Folded::Continue
+        })
+    }
+
+    fn fold_repaired(
+        &mut self,
+        event_type: &[u8],
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Result<Folded, ErrorKind> {
+        self.fold(event_type, data, events)
+    }
+
+    fn next_stream(&mut self) {
+        let limits = self.limits;
+        *self = Bedrock::new(&Config {
+            limits,
+            ..Config::default()
+        });
+    }
+
+    fn folded(&self) -> u64 {
+        self.folded
+    }
+
+    fn complete(&self) -> bool {
+        false
+    }
+
+    fn finish_events(&mut self, _events: &mut Vec<Event>) {}
+
+    fn result(&self) -> Value {
+        let depth = self.limits.max_depth;
+        let mut message = Map::new();
+        message.insert(
+            "role".into(),
+            self.role
+                .clone()
+                .unwrap_or_else(|| Value::string("assistant")),
+        );
+        message.insert(
+            "content".into(),
+            Value::Array(self.blocks.iter().map(|b| b.render(depth)).collect()),
+        );
+        let mut output = Map::new();
+        output.insert("message".into(), Value::Object(message));
+        let mut out = Map::new();
+        out.insert("output".into(), Value::Object(output));
+        out.insert(
+            "stopReason".into(),
+            self.stop_reason.clone().unwrap_or_default(),
+        );
+        out.insert("usage".into(), self.usage.clone().unwrap_or_default());
+        out.insert("metrics".into(), self.metrics.clone().unwrap_or_default());
+        for (k, v) in &self.other {
+            out.insert(k.clone(), v.clone());
+        }
+        Value::Object(out)
+    }
+
+    fn version(&self) -> (u64, u64) {
+        (self.folded, 0)
+    }
+
+    /// Text and reasoning of every block, tool calls (arguments: the input text as streamed),
+    /// `stopReason`, and the usage (Bedrock's names map one to one; no id or model).
+    fn summary(&self) -> Summary {
+        let mut text = String::new();
+        let mut reasoning = String::new();
+        let mut tool_calls = Vec::new();
+        for block in &self.blocks {
+            if let Some(t) = &block.text {
+                text.push_str(t);
+            }
+            if let Some(t) = block.reasoning.as_ref().and_then(|r| r.text.as_ref()) {
+                reasoning.push_str(t);
+            }
+            if let Some(tool) = &block.tool {
+                tool_calls.push(ToolCall {
+                    id: summary::text(tool.start.get("toolUseId")),
+                    name: summary::text(tool.start.get("name")),
+                    arguments: tool.input.clone(),
+                });
+            }
+        }
+        let usage = self.usage.as_ref();
+        let count = |key| summary::count(summary::field(usage, key));
+        let (input, output) = (count("inputTokens"), count("outputTokens"));
+        let stop_reason = self.stop_reason.clone().unwrap_or_default();
+        Summary {
+            format: Some(Format::Bedrock),
+            finish_reason: summary::finish_reason(stop_reason.as_str(), !tool_calls.is_empty()),
+            stop_reason,
+            usage: Usage {
+                input_tokens: input,
+                output_tokens: output,
+                total_tokens: count("totalTokens").or_else(|| summary::sum(input, output)),
+                cached_input_tokens: count("cacheReadInputTokens"),
+                cache_write_tokens: count("cacheWriteInputTokens"),
+                reasoning_tokens: None,
+            },
+            text,
+            reasoning,
+            tool_calls,
+            ..Summary::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

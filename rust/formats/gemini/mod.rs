@@ -1,0 +1,1089 @@
+//! Gemini `streamGenerateContent?alt=sse`: every event is a whole `GenerateContentResponse`;
+//! the fold merges them into one (docs: FORMATS.md "Gemini").
+//!
+//! - Candidates by `index` (default 0), output sorted by index.
+//! - Parts: a text part merges into the previous part when both are text parts with the same
+//!   `thought` flag (the merged part keeps the last `thoughtSignature`); an empty text part
+//!   carrying only a `thoughtSignature` sets it on the previous part, of any type; an empty
+//!   text part carrying nothing else adds nothing; other parts are appended.
+//! - A `functionCall` without a `name` continues the previous part's call while that call said
+//!   `willContinue`; its `partialArgs` build the call's `args` (a `stringValue` whose previous
+//!   fragment at the same path said `willContinue` is appended, every other value is set).
+//! - Every other top-level, candidate and content key: last non-null (a key sent only as null
+//!   appears, null).
+//! - Complete once every candidate seen has a `finishReason` (one candidate: once it has one);
+//!   `{"error": ...}` is an in-band error.
+//!
+//! The payload is read with a targeted scanner: values the fold only keeps (usage, safety
+//! ratings, signatures' neighbours) are validated and kept as their JSON text
+//! ([`Value::Raw`]), never built as trees; only parts and calls are read key by key.
+
+use std::borrow::Cow;
+
+use crate::driver::Config;
+use crate::error::{DecodeKind, ErrorKind};
+use crate::event::Event;
+use crate::formats::{Fold, Folded, Format};
+use crate::json::reader::{JsonError, JsonErrorCode, Reader};
+use crate::json::value::{Map, Value};
+use crate::limits::{LimitName, Limits};
+use crate::summary::{self, Summary, ToolCall, Usage};
+
+mod path;
+
+use path::Step;
+
+type R<T> = Result<T, DecodeKind>;
+
+fn syntax(e: JsonError) -> DecodeKind {
+    DecodeKind::Syntax(e)
+}
+
+/// A key and the validated JSON text of its value.
+type RawPair<'a> = (Cow<'a, str>, &'a str);
+
+fn is_null(raw: &str) -> bool {
+    raw == "null"
+}
+
+/// One `partialArgs` entry.
+struct PartialArg {
+    path: Vec<Step>,
+    value: Value,
+    /// The value is a string that continues in a later entry.
+    will_continue: bool,
+    string: bool,
+}
+
+#[derive(Default)]
+struct CallDelta<'a> {
+    name: Option<Cow<'a, str>>,
+    args: Option<Value>,
+    partial_args: Vec<PartialArg>,
+    will_continue: bool,
+    /// Every other key of the `functionCall` object (`id`, ...).
+    extra: Vec<RawPair<'a>>,
+}
+
+enum PartKind<'a> {
+    Text { text: Cow<'a, str>, thought: bool },
+    Call(CallDelta<'a>),
+    Other,
+}
+
+struct PartDelta<'a> {
+    kind: PartKind<'a>,
+    signature: Option<Cow<'a, str>>,
+    /// Keys other than `text`, `functionCall` and `thoughtSignature` (for a text part,
+    /// `thought` is among them).
+    extra: Vec<RawPair<'a>>,
+}
+
+#[derive(Default)]
+struct ContentDelta<'a> {
+    /// Whether the object had a non-null `parts` (the key then appears in the result).
+    has_parts: bool,
+    parts: Vec<PartDelta<'a>>,
+    extra: Vec<RawPair<'a>>,
+}
+
+#[derive(Default)]
+struct CandidateDelta<'a> {
+    index: u64,
+    /// Whether the candidate had a `content` key (null included).
+    content_key: bool,
+    /// `content` when it was an object.
+    content: Option<ContentDelta<'a>>,
+    /// Every key but `content`, in order (`index` and `finishReason` included).
+    keys: Vec<RawPair<'a>>,
+    /// Position of `content` among the keys, for the key order of the result.
+    content_at: usize,
+}
+
+#[derive(Default)]
+struct ChunkDelta<'a> {
+    error: Option<&'a str>,
+    /// `candidates` as seen: None when absent or null.
+    candidates: Option<Vec<CandidateDelta<'a>>>,
+    candidates_seen: bool,
+    candidates_at: usize,
+    keys: Vec<RawPair<'a>>,
+}
+
+/// The first schema problem of a payload: the payload is still read to its end, so that a
+/// syntax error anywhere wins (as for a parser that validates after parsing).
+struct Scan<'a> {
+    payload: &'a [u8],
+    r: Reader<'a>,
+    violation: Option<DecodeKind>,
+}
+
+impl<'a> Scan<'a> {
+    fn violate(&mut self, field: &'static str, expected: &'static str, pos: usize) {
+        if self.violation.is_none() {
+            self.violation = Some(DecodeKind::Schema {
+                field,
+                expected,
+                pos,
+            });
+        }
+    }
+
+    /// Skips a value whose type was wrong.
+    fn wrong(&mut self, field: &'static str, expected: &'static str) -> R<()> {
+        let pos = self.r.pos();
+        self.violate(field, expected, pos);
+        self.r.skip_value().map_err(syntax)
+    }
+
+    fn raw(&mut self) -> R<&'a str> {
+        self.r.raw_value().map_err(syntax)
+    }
+
+    /// A string value, or None for null; any other type is a violation.
+    fn string(&mut self, field: &'static str) -> R<Option<Cow<'a, str>>> {
+        if self.r.take_null().map_err(syntax)? {
+            return Ok(None);
+        }
+        match self.r.take_string().map_err(syntax)? {
+            Some(s) => Ok(Some(s)),
+            None => self.wrong(field, "a string").map(|()| None),
+        }
+    }
+
+    /// `true` counts as true; anything else (validated) as false.
+    fn flag(&mut self) -> R<bool> {
+        Ok(self.raw()? == "true")
+    }
+
+    fn chunk(&mut self) -> R<ChunkDelta<'a>> {
+        let mut chunk = ChunkDelta::default();
+        let pos = self.r.peek().map_or(0, |_| self.r.pos());
+        if !self.r.begin_object().map_err(syntax)? {
+            self.violate("payload", "an object", pos);
+            self.r.skip_value().map_err(syntax)?;
+            return Ok(chunk);
+        }
+        let mut first = true;
+        while let Some(key) = self.r.next_key(&mut first).map_err(syntax)? {
+            match key.as_ref() {
+                "candidates" => {
+                    chunk.candidates_seen = true;
+                    chunk.candidates_at = chunk.keys.len();
+                    chunk.candidates = self.candidates()?;
+                }
+                "error" => {
+                    let raw = self.raw()?;
+                    chunk.error = (!is_null(raw)).then_some(raw);
+                }
+                _ => {
+                    let raw = self.raw()?;
+                    chunk.keys.push((key, raw));
+                }
+            }
+        }
+        Ok(chunk)
+    }
+
+    fn candidates(&mut self) -> R<Option<Vec<CandidateDelta<'a>>>> {
+        if self.r.take_null().map_err(syntax)? {
+            return Ok(None);
+        }
+        if !self.r.begin_array().map_err(syntax)? {
+            self.wrong("candidates", "an array")?;
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        let mut first = true;
+        while self.r.next_element(&mut first).map_err(syntax)? {
+            if self.r.begin_object().map_err(syntax)? {
+                out.push(self.candidate()?);
+            } else {
+                self.wrong("candidates[]", "an object")?;
+            }
+        }
+        Ok(Some(out))
+    }
+
+    fn candidate(&mut self) -> R<CandidateDelta<'a>> {
+        let mut c = CandidateDelta::default();
+        let mut first = true;
+        while let Some(key) = self.r.next_key(&mut first).map_err(syntax)? {
+            match key.as_ref() {
+                "content" => {
+                    c.content_at = c.keys.len();
+                    c.content_key = true;
+                    c.content = self.content()?;
+                }
+                "index" => {
+                    self.r.peek();
+                    let pos = self.r.pos();
+                    let raw = self.raw()?;
+                    if !is_null(raw) {
+                        if let Ok(n) = raw.parse::<u64>() {
+                            c.index = n;
+                        } else {
+                            self.violate("candidates[].index", "a non-negative integer", pos);
+                        }
+                    }
+                    c.keys.push((key, raw));
+                }
+                _ => {
+                    let raw = self.raw()?;
+                    c.keys.push((key, raw));
+                }
+            }
+        }
+        Ok(c)
+    }
+
+    fn content(&mut self) -> R<Option<ContentDelta<'a>>> {
+        if self.r.take_null().map_err(syntax)? {
+            return Ok(None);
+        }
+        if !self.r.begin_object().map_err(syntax)? {
+            self.wrong("candidates[].content", "an object")?;
+            return Ok(None);
+        }
+        let mut content = ContentDelta::default();
+        let mut first = true;
+        while let Some(key) = self.r.next_key(&mut first).map_err(syntax)? {
+            if key == "parts" {
+                if self.r.take_null().map_err(syntax)? {
+                    continue;
+                }
+                if !self.r.begin_array().map_err(syntax)? {
+                    self.wrong("candidates[].content.parts", "an array")?;
+                    continue;
+                }
+                content.has_parts = true;
+                content.parts.clear();
+                let mut first = true;
+                while self.r.next_element(&mut first).map_err(syntax)? {
+                    if self.r.begin_object().map_err(syntax)? {
+                        let part = self.part()?;
+                        content.parts.push(part);
+                    } else {
+                        self.wrong("candidates[].content.parts[]", "an object")?;
+                    }
+                }
+            } else {
+                let raw = self.raw()?;
+                content.extra.push((key, raw));
+            }
+        }
+        Ok(Some(content))
+    }
+
+    fn part(&mut self) -> R<PartDelta<'a>> {
+        let mut text: Option<Cow<'a, str>> = None;
+        let mut thought = false;
+        // The call, and its JSON text for a part that turns out to be a text part.
+        let mut call: Option<(CallDelta<'a>, &'a str)> = None;
+        let mut signature = None;
+        let mut extra = Vec::new();
+        let mut first = true;
+        while let Some(key) = self.r.next_key(&mut first).map_err(syntax)? {
+            match key.as_ref() {
+                "text" => text = self.string("candidates[].content.parts[].text")?,
+                "thoughtSignature" => {
+                    signature = self.string("candidates[].content.parts[].thoughtSignature")?;
+                }
+                "functionCall" => {
+                    if self.r.take_null().map_err(syntax)? {
+                        call = None;
+                    } else if self.r.begin_object().map_err(syntax)? {
+                        let start = self.r.pos() - 1;
+                        let parsed = self.call()?;
+                        let span = self.payload.get(start..self.r.pos()).unwrap_or_default();
+                        call = Some((parsed, std::str::from_utf8(span).unwrap_or("null")));
+                    } else {
+                        self.wrong("candidates[].content.parts[].functionCall", "an object")?;
+                    }
+                }
+                "thought" => {
+                    let raw = self.raw()?;
+                    thought = raw == "true";
+                    extra.push((key, raw));
+                }
+                _ => {
+                    let raw = self.raw()?;
+                    extra.push((key, raw));
+                }
+            }
+        }
+        let kind = match (text, call) {
+            (Some(text), call) => {
+                if let Some((_, raw)) = call {
+                    // A text part that also carries a call: the call is kept as it came.
+                    extra.push((Cow::Borrowed("functionCall"), raw));
+                }
+                PartKind::Text { text, thought }
+            }
+            (None, Some((call, _))) => PartKind::Call(call),
+            (None, None) => PartKind::Other,
+        };
+        Ok(PartDelta {
+            kind,
+            signature,
+            extra,
+        })
+    }
+
+    fn call(&mut self) -> R<CallDelta<'a>> {
+        let mut call = CallDelta::default();
+        let mut first = true;
+        while let Some(key) = self.r.next_key(&mut first).map_err(syntax)? {
+            match key.as_ref() {
+                "name" => {
+                    call.name = self.string("candidates[].content.parts[].functionCall.name")?;
+                }
+                "args" => {
+                    let value = self.r.read_value().map_err(syntax)?;
+                    call.args = (!value.is_null()).then_some(value);
+                }
+                "willContinue" => call.will_continue = self.flag()?,
+                "partialArgs" => {
+                    call.partial_args.clear();
+                    if self.r.take_null().map_err(syntax)? {
+                        continue;
+                    }
+                    if !self.r.begin_array().map_err(syntax)? {
+                        self.wrong(
+                            "candidates[].content.parts[].functionCall.partialArgs",
+                            "an array",
+                        )?;
+                        continue;
+                    }
+                    let mut first = true;
+                    while self.r.next_element(&mut first).map_err(syntax)? {
+                        if let Some(arg) = self.partial_arg()? {
+                            call.partial_args.push(arg);
+                        }
+                    }
+                }
+                _ => {
+                    let raw = self.raw()?;
+                    call.extra.push((key, raw));
+                }
+            }
+        }
+        Ok(call)
+    }
+
+    fn partial_arg(&mut self) -> R<Option<PartialArg>> {
+        const FIELD: &str = "candidates[].content.parts[].functionCall.partialArgs[]";
+        if !self.r.begin_object().map_err(syntax)? {
+            self.wrong(FIELD, "an object")?;
+            return Ok(None);
+        }
+        let mut json_path: Option<(Cow<'a, str>, usize)> = None;
+        let mut value: Option<(Value, bool)> = None;
+        let mut will_continue = false;
+        let mut first = true;
+        while let Some(key) = self.r.next_key(&mut first).map_err(syntax)? {
+            match key.as_ref() {
+                "jsonPath" => {
+                    self.r.peek();
+                    let pos = self.r.pos();
+                    let path = self.string(
+                        "candidates[].content.parts[].functionCall.partialArgs[].jsonPath",
+                    )?;
+                    json_path = path.map(|p| (p, pos));
+                }
+                "willContinue" => will_continue = self.flag()?,
+                "stringValue" => {
+                    let s = self.string(
+                        "candidates[].content.parts[].functionCall.partialArgs[].stringValue",
+                    )?;
+                    if let Some(s) = s {
+                        value = Some((Value::String(s.into_owned()), true));
+                    }
+                }
+                "numberValue" | "boolValue" | "nullValue" | "structValue" | "listValue" => {
+                    let is_null_value = key == "nullValue";
+                    let v = self.r.read_value().map_err(syntax)?;
+                    if is_null_value {
+                        value = Some((Value::Null, false));
+                    } else if !v.is_null() {
+                        value = Some((v, false));
+                    }
+                }
+                _ => self.r.skip_value().map_err(syntax)?,
+            }
+        }
+        let Some((json_path, pos)) = json_path else {
+            return Ok(None);
+        };
+        let Some(path) = path::parse(&json_path) else {
+            self.violate(
+                "candidates[].content.parts[].functionCall.partialArgs[].jsonPath",
+                "a JSON path ($.a.b[0])",
+                pos,
+            );
+            return Ok(None);
+        };
+        let Some((value, string)) = value else {
+            return Ok(None);
+        };
+        Ok(Some(PartialArg {
+            path,
+            value,
+            will_continue,
+            string,
+        }))
+    }
+}
+
+/// Parses a payload: its delta, or the first problem (a syntax error anywhere first).
+fn scan(payload: &[u8], max_depth: usize) -> Result<ChunkDelta<'_>, ErrorKind> {
+    let mut s = Scan {
+        payload,
+        r: Reader::new(payload, max_depth),
+        violation: None,
+    };
+    let depth_error = |e: DecodeKind| match e {
+        DecodeKind::Syntax(JsonError {
+            code: JsonErrorCode::TooDeep,
+            ..
+        }) => ErrorKind::Limit {
+            limit: LimitName::Depth,
+            maximum: max_depth as u64,
+        },
+        other => ErrorKind::Decode(other),
+    };
+    let chunk = s.chunk().map_err(depth_error)?;
+    s.r.end().map_err(|e| depth_error(syntax(e)))?;
+    if let Some(error) = chunk.error {
+        let body = crate::json::reader::parse(error.as_bytes(), max_depth)
+            .map_err(|e| depth_error(syntax(e)))?;
+        return Err(ErrorKind::Api { body });
+    }
+    if let Some(v) = s.violation {
+        return Err(ErrorKind::Decode(v));
+    }
+    Ok(chunk)
+}
+
+/// A part of the merged response.
+#[derive(Debug)]
+enum Part {
+    Text {
+        text: String,
+        thought: bool,
+        signature: Option<String>,
+        /// Other keys; `thought` among them when it came.
+        extra: Map,
+    },
+    Call {
+        name: Option<String>,
+        args: Option<Value>,
+        /// Whether the call said `willContinue` last: a call part without a name continues it.
+        continuing: bool,
+        /// The path of the last `partialArgs` entry when it was a string that continues.
+        open_string: Option<Vec<Step>>,
+        extra: Map,
+        signature: Option<String>,
+        part_extra: Map,
+    },
+    Other {
+        signature: Option<String>,
+        extra: Map,
+    },
+}
+
+impl Part {
+    fn set_signature(&mut self, value: String) {
+        match self {
+            Part::Text { signature, .. }
+            | Part::Call { signature, .. }
+            | Part::Other { signature, .. } => *signature = Some(value),
+        }
+    }
+
+    fn render(&self) -> Value {
+        let mut out = Map::new();
+        match self {
+            Part::Text {
+                text,
+                signature,
+                extra,
+                ..
+            } => {
+                out.insert("text".to_string(), Value::String(text.clone()));
+                copy_into(&mut out, extra);
+                if let Some(s) = signature {
+                    out.insert("thoughtSignature".to_string(), Value::String(s.clone()));
+                }
+            }
+            Part::Call {
+                name,
+                args,
+                extra,
+                signature,
+                part_extra,
+                ..
+            } => {
+                let mut call = Map::new();
+                if let Some(name) = name {
+                    call.insert("name".to_string(), Value::String(name.clone()));
+                }
+                if let Some(args) = args {
+                    call.insert("args".to_string(), args.clone());
+                }
+                copy_into(&mut call, extra);
+                out.insert("functionCall".to_string(), Value::Object(call));
+                copy_into(&mut out, part_extra);
+                if let Some(s) = signature {
+                    out.insert("thoughtSignature".to_string(), Value::String(s.clone()));
+                }
+            }
+            Part::Other { signature, extra } => {
+                copy_into(&mut out, extra);
+                if let Some(s) = signature {
+                    out.insert("thoughtSignature".to_string(), Value::String(s.clone()));
+                }
+            }
+        }
+        Value::Object(out)
+    }
+}
+
+fn copy_into(out: &mut Map, from: &Map) {
+    for (k, v) in from {
+        out.insert(k.clone(), v.clone());
+    }
+}
+
+/// Last non-null per key; a key first sent as null appears, null.
+fn merge_raw(into: &mut Map, pairs: &[RawPair<'_>]) {
+    for (key, raw) in pairs {
+        if is_null(raw) {
+            into.insert_if_absent(key, || Value::Null);
+        } else {
+            into.insert(key.to_string(), Value::Raw((*raw).into()));
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Candidate {
+    index: u64,
+    /// Candidate keys in first-arrival order; `content` holds a placeholder.
+    keys: Map,
+    content_seen: bool,
+    has_parts: bool,
+    content_extra: Map,
+    parts: Vec<Part>,
+    finished: bool,
+}
+
+impl Candidate {
+    fn apply(&mut self, delta: CandidateDelta<'_>) {
+        let (before, after) = delta.keys.split_at(delta.content_at.min(delta.keys.len()));
+        merge_raw(&mut self.keys, before);
+        if delta.content_key {
+            self.keys.insert_if_absent("content", || Value::Null);
+            if let Some(content) = delta.content {
+                self.content_seen = true;
+                self.has_parts |= content.has_parts;
+                merge_raw(&mut self.content_extra, &content.extra);
+                for part in content.parts {
+                    self.add_part(part);
+                }
+            }
+        }
+        merge_raw(&mut self.keys, after);
+        if self.keys.get("finishReason").is_some_and(|v| !v.is_null()) {
+            self.finished = true;
+        }
+    }
+
+    fn calls(&self) -> usize {
+        self.parts
+            .iter()
+            .filter(|p| matches!(p, Part::Call { .. }))
+            .count()
+    }
+
+    fn add_part(&mut self, delta: PartDelta<'_>) {
+        let PartDelta {
+            kind,
+            signature,
+            extra,
+        } = delta;
+        match kind {
+            PartKind::Text { text, thought } => {
+                if text.is_empty() && extra.is_empty() {
+                    match (&signature, self.parts.last_mut()) {
+                        // Only a signature: it belongs to the previous part.
+                        (Some(sig), Some(last)) => {
+                            last.set_signature(sig.to_string());
+                            return;
+                        }
+                        // Nothing at all: no part.
+                        (None, _) => return,
+                        (Some(_), None) => {}
+                    }
+                    self.push_text(text, thought, signature, &extra);
+                    return;
+                }
+                if let Some(Part::Text {
+                    text: last,
+                    thought: last_thought,
+                    signature: last_signature,
+                    extra: last_extra,
+                }) = self.parts.last_mut()
+                {
+                    if *last_thought == thought {
+                        last.push_str(&text);
+                        if let Some(sig) = signature {
+                            *last_signature = Some(sig.into_owned());
+                        }
+                        merge_raw(last_extra, &extra);
+                        return;
+                    }
+                }
+                self.push_text(text, thought, signature, &extra);
+            }
+            PartKind::Call(call) => self.add_call(call, signature, &extra),
+            PartKind::Other => {
+                let mut map = Map::new();
+                merge_raw(&mut map, &extra);
+                self.parts.push(Part::Other {
+                    signature: signature.map(Cow::into_owned),
+                    extra: map,
+                });
+            }
+        }
+    }
+
+    fn push_text(
+        &mut self,
+        text: Cow<'_, str>,
+        thought: bool,
+        signature: Option<Cow<'_, str>>,
+        extra: &[RawPair<'_>],
+    ) {
+        let mut map = Map::new();
+        merge_raw(&mut map, extra);
+        self.parts.push(Part::Text {
+            text: text.into_owned(),
+            thought,
+            signature: signature.map(Cow::into_owned),
+            extra: map,
+        });
+    }
+
+    fn add_call(
+        &mut self,
+        call: CallDelta<'_>,
+        signature: Option<Cow<'_, str>>,
+        part_keys: &[RawPair<'_>],
+    ) {
+        let continues = call.name.is_none()
+            && matches!(
+                self.parts.last(),
+                Some(Part::Call {
+                    continuing: true,
+                    ..
+                })
+            );
+        if !continues {
+            self.parts.push(Part::Call {
+                name: None,
+                args: None,
+                continuing: false,
+                open_string: None,
+                extra: Map::new(),
+                signature: None,
+                part_extra: Map::new(),
+            });
+        }
+        let Some(Part::Call {
+            name,
+            args,
+            continuing,
+            open_string,
+            extra,
+            signature: last_signature,
+            part_extra,
+        }) = self.parts.last_mut()
+        else {
+            return;
+        };
+        if let Some(n) = call.name {
+            *name = Some(n.into_owned());
+        }
+        if let Some(a) = call.args {
+            *args = Some(a);
+        }
+        for arg in call.partial_args {
+            let target = args.get_or_insert_with(|| Value::Object(Map::new()));
+            let append = arg.string && open_string.as_deref() == Some(arg.path.as_slice());
+            path::set(target, &arg.path, arg.value, append);
+            *open_string = (arg.string && arg.will_continue).then_some(arg.path);
+        }
+        *continuing = call.will_continue;
+        merge_raw(extra, &call.extra);
+        if let Some(sig) = signature {
+            *last_signature = Some(sig.into_owned());
+        }
+        merge_raw(part_extra, part_keys);
+    }
+
+    fn render(&self) -> Value {
+        let mut out = Map::new();
+        for (key, value) in &self.keys {
+            if key == "content" {
+                out.insert(key.clone(), self.render_content());
+            } else {
+                out.insert(key.clone(), value.clone());
+            }
+        }
+        Value::Object(out)
+    }
+
+    fn render_content(&self) -> Value {
+        if !self.content_seen {
+            return Value::Null;
+        }
+        let mut content = Map::new();
+        if self.has_parts || !self.parts.is_empty() {
+            content.insert(
+                "parts".to_string(),
+                Value::Array(self.parts.iter().map(Part::render).collect()),
+            );
+        }
+        copy_into(&mut content, &self.content_extra);
+        Value::Object(content)
+    }
+}
+
+/// The Gemini fold.
+pub struct Gemini {
+    limits: Limits,
+    folded: u64,
+    /// Top-level keys in first-arrival order; `candidates` holds a placeholder.
+    keys: Map,
+    /// Sorted by index.
+    candidates: Vec<Candidate>,
+    finished: bool,
+}
+
+impl Gemini {
+    fn apply(&mut self, data: &[u8]) -> Result<(), ErrorKind> {
+        let chunk = scan(data, self.limits.max_depth)?;
+        // Every limit is checked before anything changes, so a refused chunk leaves no trace.
+        // Each function-call part of a chunk counts as a new call (a continuation counts too:
+        // the check is simple and the same in both twins).
+        for c in chunk.candidates.iter().flatten() {
+            if c.index > self.limits.max_choice_index {
+                return Err(ErrorKind::Limit {
+                    limit: LimitName::ChoiceIndex,
+                    maximum: self.limits.max_choice_index,
+                });
+            }
+            let new_calls = c.content.iter().flat_map(|content| &content.parts);
+            let new_calls = new_calls
+                .filter(|p| matches!(p.kind, PartKind::Call(_)))
+                .count();
+            let known = self
+                .candidates
+                .binary_search_by_key(&c.index, |k| k.index)
+                .map_or(0, |at| self.candidates[at].calls());
+            if known + new_calls > self.limits.max_tool_calls {
+                return Err(ErrorKind::Limit {
+                    limit: LimitName::ToolCalls,
+                    maximum: self.limits.max_tool_calls as u64,
+                });
+            }
+        }
+        let (before, after) = chunk
+            .keys
+            .split_at(chunk.candidates_at.min(chunk.keys.len()));
+        merge_raw(&mut self.keys, before);
+        if chunk.candidates_seen {
+            self.keys.insert_if_absent("candidates", || Value::Null);
+        }
+        for delta in chunk.candidates.into_iter().flatten() {
+            let at = match self
+                .candidates
+                .binary_search_by_key(&delta.index, |c| c.index)
+            {
+                Ok(at) => at,
+                Err(at) => {
+                    self.candidates.insert(
+                        at,
+                        Candidate {
+                            index: delta.index,
+                            ..Candidate::default()
+                        },
+                    );
+                    at
+                }
+            };
+            if let Some(candidate) = self.candidates.get_mut(at) {
+                candidate.apply(delta);
+            }
+        }
+        merge_raw(&mut self.keys, after);
+        // Ended once every candidate seen has its finishReason: with one candidate (the
+        // usual case) that is FORMATS.md's "some candidate has a finishReason", and with
+        // several, no candidate's tail is lost as data after the end.
+        self.finished = !self.candidates.is_empty() && self.candidates.iter().all(|c| c.finished);
+        self.folded += 1;
+        Ok(())
+    }
+}
+
+impl Gemini {
+    /// A top-level key's value as a tree (top-level values are kept as their text).
+    fn top(&self, key: &str) -> Option<Value> {
+        match self.keys.get(key)? {
+            Value::Raw(text) => {
+                crate::json::reader::parse(text.as_bytes(), self.limits.max_depth).ok()
+            }
+            other => Some(other.clone()),
+        }
+    }
+}
+
+/// A kept value as a tree.
+fn tree(v: Option<&Value>, max_depth: usize) -> Option<Value> {
+    match v? {
+        Value::Raw(text) => crate::json::reader::parse(text.as_bytes(), max_depth).ok(),
+        other => Some(other.clone()),
+    }
+}
+
+impl Fold for Gemini {
+    fn new(config: &Config) -> Self {
+        Gemini {
+            limits: config.limits,
+            folded: 0,
+            keys: Map::new(),
+            candidates: Vec::new(),
+            finished: false,
+        }
+    }
+
+    fn format(&self) -> Option<Format> {
+        Some(Format::Gemini)
+    }
+
+    fn ends_stream(&self, _data: &[u8]) -> bool {
+        false
+    }
+
+    fn end_marker(&self) -> &'static str {
+        "finishReason"
+    }
+
+    fn missing_end(&self) -> &'static str {
+        "a finishReason"
+    }
+
+    fn fold(
+        &mut self,
+        _event_type: &[u8],
+        data: &[u8],
+        _events: &mut Vec<Event>,
+    ) -> Result<Folded, ErrorKind> {
+        self.apply(data)?;
+        Ok(if self.finished {
+            Folded::End
+        } else {
+            Folded::Continue
+        })
+    }
+
+    fn fold_repaired(
+        &mut self,
+        event_type: &[u8],
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Result<Folded, ErrorKind> {
+        self.fold(event_type, data, events)
+    }
+
+    fn next_stream(&mut self) {
+        self.keys = Map::new();
+        self.candidates.clear();
+        self.finished = false;
+    }
+
+    fn folded(&self) -> u64 {
+        self.folded
+    }
+
+    fn complete(&self) -> bool {
+        false
+    }
+
+    fn finish_events(&mut self, _events: &mut Vec<Event>) {}
+
+    fn result(&self) -> Value {
+        let mut out = Map::new();
+        for (key, value) in &self.keys {
+            if key == "candidates" {
+                out.insert(
+                    key.clone(),
+                    Value::Array(self.candidates.iter().map(Candidate::render).collect()),
+                );
+            } else {
+                out.insert(key.clone(), value.clone());
+            }
+        }
+        Value::Object(out)
+    }
+
+    fn version(&self) -> (u64, u64) {
+        (self.folded, 0)
+    }
+
+    /// Candidate 0: its text, thought text, function calls (arguments: `args` as JSON, `{}`
+    /// when none) and finishReason; the usage from `usageMetadata`.
+    fn summary(&self) -> Summary {
+        let depth = self.limits.max_depth;
+        let candidate = self.candidates.first().filter(|c| c.index == 0);
+        let parts = candidate.map_or(&[][..], |c| c.parts.as_slice());
+        let mut text = String::new();
+        let mut reasoning = String::new();
+        let mut tool_calls = Vec::new();
+        for part in parts {
+            match part {
+                Part::Text {
+                    text: t, thought, ..
+                } => {
+                    if *thought {
+                        reasoning.push_str(t);
+                    } else {
+                        text.push_str(t);
+                    }
+                }
+                Part::Call {
+                    name, args, extra, ..
+                } => tool_calls.push(ToolCall {
+                    id: summary::text(tree(extra.get("id"), depth).as_ref()),
+                    name: name.clone(),
+                    arguments: args.as_ref().map_or_else(|| "{}".to_string(), json_text),
+                }),
+                Part::Other { .. } => {}
+            }
+        }
+        let usage = self.top("usageMetadata");
+        let usage = usage.as_ref();
+        let thoughts = summary::count(summary::field(usage, "thoughtsTokenCount"));
+        let candidates_tokens = summary::count(summary::field(usage, "candidatesTokenCount"));
+        let output = match (candidates_tokens, thoughts) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0).saturating_add(b.unwrap_or(0))),
+        };
+        let input = summary::count(summary::field(usage, "promptTokenCount"));
+        let stop_reason =
+            tree(candidate.and_then(|c| c.keys.get("finishReason")), depth).unwrap_or_default();
+        Summary {
+            format: Some(Format::Gemini),
+            id: summary::text(self.top("responseId").as_ref()),
+            model: summary::text(self.top("modelVersion").as_ref()),
+            finish_reason: summary::finish_reason(stop_reason.as_str(), !tool_calls.is_empty()),
+            stop_reason,
+            usage: Usage {
+                input_tokens: input,
+                output_tokens: output,
+                total_tokens: summary::count(summary::field(usage, "totalTokenCount"))
+                    .or_else(|| summary::sum(input, output)),
+                cached_input_tokens: summary::count(summary::field(
+                    usage,
+                    "cachedContentTokenCount",
+                )),
+                cache_write_tokens: None,
+                reasoning_tokens: thoughts,
+            },
+            text,
+            reasoning,
+            tool_calls,
+            ..Summary::default()
+        }
+    }
+}
+
+/// Compact JSON text of a value, escaped as orjson escapes (what the reference twin's
+/// `orjson.dumps` gives): `"`, `\\` and control characters only; numbers as they came.
+pub fn json_text(v: &Value) -> String {
+    let mut out = String::new();
+    write_json(&mut out, v);
+    out
+}
+
+fn write_json(out: &mut String, v: &Value) {
+    // Iterative over an explicit stack: arguments may be nested to `max_depth`.
+    enum Step<'a> {
+        Value(&'a Value),
+        Key(&'a str),
+        Text(&'static str),
+    }
+    let mut todo = vec![Step::Value(v)];
+    while let Some(step) = todo.pop() {
+        match step {
+            Step::Text(t) => out.push_str(t),
+            Step::Key(k) => {
+                write_string(out, k);
+                out.push(':');
+            }
+            Step::Value(v) => match v {
+                Value::Null => out.push_str("null"),
+                Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+                Value::Number(n) | Value::Raw(n) => out.push_str(n),
+                Value::String(s) => write_string(out, s),
+                Value::Array(items) => {
+                    out.push('[');
+                    todo.push(Step::Text("]"));
+                    for (i, item) in items.iter().enumerate().rev() {
+                        todo.push(Step::Value(item));
+                        if i > 0 {
+                            todo.push(Step::Text(","));
+                        }
+                    }
+                }
+                Value::Object(m) => {
+                    out.push('{');
+                    todo.push(Step::Text("}"));
+                    let entries: Vec<_> = m.iter().collect();
+                    for (i, (k, item)) in entries.into_iter().enumerate().rev() {
+                        todo.push(Step::Value(item));
+                        todo.push(Step::Key(k));
+                        if i > 0 {
+                            todo.push(Step::Text(","));
+                        }
+                    }
+                }
+            },
+        }
+    }
+}
+
+fn write_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => {
+                use std::fmt::Write;
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

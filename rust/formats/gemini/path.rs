@@ -1,0 +1,118 @@
+//! The `jsonPath` of Gemini's streamed function-call arguments (`partialArgs`): `$` followed by
+//! `.key`, `['key']` / `["key"]` and `[index]` steps, and setting a value at such a path.
+
+use crate::json::value::{Map, Value};
+
+/// Array indexes above this are refused as paths: padding an array up to a hostile index
+/// would allocate without bound.
+pub const MAX_INDEX: usize = 65_535;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// The steps of `path`, or None if it is not a path of this grammar.
+pub fn parse(path: &str) -> Option<Vec<Step>> {
+    let mut rest = path.strip_prefix('$')?;
+    let mut steps = Vec::new();
+    while let Some(&first) = rest.as_bytes().first() {
+        if first == b'.' {
+            let body = &rest[1..];
+            let end = body.find(['.', '[']).unwrap_or(body.len());
+            if end == 0 {
+                return None;
+            }
+            steps.push(Step::Key(body[..end].to_string()));
+            rest = &body[end..];
+        } else if first == b'[' {
+            let body = &rest[1..];
+            if let Some(quote) = body.chars().next().filter(|c| *c == '\'' || *c == '"') {
+                let inner = &body[1..];
+                let close = inner.find(quote)?;
+                steps.push(Step::Key(inner[..close].to_string()));
+                rest = inner[close + 1..].strip_prefix(']')?;
+            } else {
+                let close = body.find(']')?;
+                let digits = &body[..close];
+                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                let index: usize = digits.parse().ok().filter(|i| *i <= MAX_INDEX)?;
+                steps.push(Step::Index(index));
+                rest = &body[close + 1..];
+            }
+        } else {
+            return None;
+        }
+    }
+    Some(steps)
+}
+
+/// Sets `value` at `steps` under `root`, creating objects and arrays on the way (an array is
+/// padded with nulls up to the index; a value of the wrong type on the way is replaced). With
+/// `append`, a string value is appended to a string already there.
+pub fn set(root: &mut Value, steps: &[Step], value: Value, append: bool) {
+    let mut at = root;
+    for step in steps {
+        at = match step {
+            Step::Key(key) => {
+                if !matches!(at, Value::Object(_)) {
+                    *at = Value::Object(Map::new());
+                }
+                let Value::Object(map) = at else { return };
+                if !map.contains_key(key) {
+                    map.insert(key.clone(), Value::Null);
+                }
+                let Some(child) = map.get_mut(key) else {
+                    return;
+                };
+                child
+            }
+            Step::Index(index) => {
+                if !matches!(at, Value::Array(_)) {
+                    *at = Value::Array(Vec::new());
+                }
+                let Value::Array(items) = at else { return };
+                if items.len() <= *index {
+                    items.resize_with(index + 1, || Value::Null);
+                }
+                let Some(child) = items.get_mut(*index) else {
+                    return;
+                };
+                child
+            }
+        };
+    }
+    match (at, value) {
+        (Value::String(existing), Value::String(more)) if append => existing.push_str(&more),
+        (slot, value) => *slot = value,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(
+            parse("$.recipe.ingredients[0].amount"),
+            Some(vec![
+                Step::Key("recipe".into()),
+                Step::Key("ingredients".into()),
+                Step::Index(0),
+                Step::Key("amount".into())
+            ])
+        );
+        assert_eq!(parse("$"), Some(vec![]));
+        assert_eq!(
+            parse("$['a.b'][2]"),
+            Some(vec![Step::Key("a.b".into()), Step::Index(2)])
+        );
+        for bad in ["", "a", "$.", "$[x]", "$[1", "$..a", "$[99999999]", "$['a"] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
+    }
+}

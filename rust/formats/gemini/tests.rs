@@ -1,0 +1,147 @@
+use super::*;
+use crate::json::reader::parse;
+
+fn fold(payloads: &[&str]) -> Result<Gemini, ErrorKind> {
+    let mut g = Gemini::new(&Config::default());
+    for p in payloads {
+        g.fold(b"", p.as_bytes(), &mut Vec::new())?;
+    }
+    Ok(g)
+}
+
+fn json(text: &str) -> Value {
+    parse(text.as_bytes(), 128).unwrap_or_else(|e| panic!("{text}: {e:?}"))
+}
+
+/// Raw values compare by their text; build the expected value by re-parsing the result.
+fn result(g: &Gemini) -> Value {
+    let text = crate::formats::gemini::tests::to_json(&g.result());
+    json(&text)
+}
+
+pub fn to_json(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) | Value::Raw(n) => n.to_string(),
+        Value::String(s) => format!("{s:?}"),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(to_json).collect::<Vec<_>>().join(",")
+        ),
+        Value::Object(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("{k:?}:{}", to_json(v)))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    }
+}
+
+#[test]
+fn text_parts_merge_and_a_lone_signature_moves_to_the_previous_part() {
+    let g = fold(&[
+        r#"{"candidates":[{"content":{"parts":[{"text":"Hi","thought":true}],"role":"model"},"index":0}],"modelVersion":"m1"}"#,
+        r#"{"candidates":[{"content":{"parts":[{"text":" there","thought":true,"thoughtSignature":"s1"}],"role":"model"}}]}"#,
+        r#"{"candidates":[{"content":{"parts":[{"text":"Answer"}],"role":"model"}}]}"#,
+        r#"{"candidates":[{"content":{"parts":[{"text":"","thoughtSignature":"s2"}],"role":"model"},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":3},"responseId":"r"}"#,
+    ])
+    .unwrap();
+    assert!(g.finished);
+    assert_eq!(
+        result(&g),
+        json(
+            r#"{"candidates":[{"content":{"parts":[{"text":"Hi there","thought":true,"thoughtSignature":"s1"},{"text":"Answer","thoughtSignature":"s2"}],"role":"model"},"index":0,"finishReason":"STOP"}],"modelVersion":"m1","usageMetadata":{"promptTokenCount":3},"responseId":"r"}"#
+        )
+    );
+}
+
+#[test]
+fn partial_args_build_the_call_and_continuations_merge() {
+    let g = fold(&[
+        r#"{"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"f","willContinue":true},"thoughtSignature":"sig"}]}}]}"#,
+        r#"{"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"partialArgs":[{"jsonPath":"$.steps[0]","stringValue":"Pre","willContinue":true}],"willContinue":true}}]}}]}"#,
+        r#"{"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"partialArgs":[{"jsonPath":"$.steps[0]","stringValue":"heat"}],"willContinue":true}}]}}]}"#,
+        r#"{"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"partialArgs":[{"jsonPath":"$.n","numberValue":0.5},{"jsonPath":"$.ok","boolValue":true}],"willContinue":true}}]}}]}"#,
+        r#"{"candidates":[{"content":{"role":"model","parts":[{"functionCall":{}}]}}]}"#,
+        r#"{"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"g"}}]}}]}"#,
+        r#"{"candidates":[{"content":{"role":"model","parts":[{"text":""}]},"finishReason":"STOP"}]}"#,
+    ])
+    .unwrap();
+    assert_eq!(
+        result(&g),
+        json(
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"f","args":{"steps":["Preheat"],"n":0.5,"ok":true}},"thoughtSignature":"sig"},{"functionCall":{"name":"g"}}]},"finishReason":"STOP"}]}"#
+        )
+    );
+}
+
+#[test]
+fn candidates_by_index_and_last_non_null() {
+    let g = fold(&[
+        r#"{"candidates":[{"index":1,"content":{"parts":[{"text":"b"}]}},{"index":0,"content":{"parts":[{"text":"a"}]},"safetyRatings":[1]}],"promptFeedback":null}"#,
+        r#"{"candidates":[{"index":0,"safetyRatings":null,"finishReason":null}],"promptFeedback":{"x":1}}"#,
+    ])
+    .unwrap();
+    assert!(!g.finished);
+    assert_eq!(
+        result(&g),
+        json(
+            r#"{"candidates":[{"index":0,"content":{"parts":[{"text":"a"}]},"safetyRatings":[1],"finishReason":null},{"index":1,"content":{"parts":[{"text":"b"}]}}],"promptFeedback":{"x":1}}"#
+        )
+    );
+}
+
+#[test]
+fn errors_are_typed() {
+    let api = fold(&[r#"{"error":{"code":500,"message":"boom"}}"#]).err();
+    assert!(matches!(api, Some(ErrorKind::Api { .. })), "{api:?}");
+    let schema = fold(&[r#"{"candidates":[{"content":{"parts":[{"text":5}]}}]}"#]).err();
+    assert!(
+        matches!(
+            schema,
+            Some(ErrorKind::Decode(DecodeKind::Schema {
+                field: "candidates[].content.parts[].text",
+                pos: 44,
+                ..
+            }))
+        ),
+        "{schema:?}"
+    );
+    // A syntax error later in the payload wins over a schema problem before it.
+    let both = fold(&[r#"{"candidates":5,"x":}"#]).err();
+    assert!(
+        matches!(both, Some(ErrorKind::Decode(DecodeKind::Syntax(_)))),
+        "{both:?}"
+    );
+    let index = fold(&[r#"{"candidates":[{"index":5000}]}"#]).err();
+    assert!(matches!(
+        index,
+        Some(ErrorKind::Limit {
+            limit: LimitName::ChoiceIndex,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn recorded_streams_fold() {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/gemini-recorded"
+    );
+    let mut count = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let payloads: Vec<&str> = text
+            .split("\r\n\r\n")
+            .filter_map(|e| e.strip_prefix("data: "))
+            .collect();
+        let g = fold(&payloads).unwrap();
+        assert!(g.finished);
+        assert_eq!(g.folded(), payloads.len() as u64);
+        count += 1;
+    }
+    assert_eq!(count, 5);
+}
