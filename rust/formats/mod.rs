@@ -43,19 +43,14 @@ impl Format {
         Format::ALL.into_iter().find(|f| f.name() == name).map(Some)
     }
 
-    /// The accepted `format=` values as an error message lists them: `'auto', 'chat' or
+    /// The accepted `format=` values as an error message lists them: `'auto', 'chat',
     /// 'anthropic'`.
     pub fn accepted_names() -> String {
-        let mut names: Vec<String> = std::iter::once("auto")
+        std::iter::once("auto")
             .chain(Format::ALL.iter().map(|f| f.name()))
             .map(|n| format!("'{n}'"))
-            .collect();
-        let last = names.pop().unwrap_or_default();
-        if names.is_empty() {
-            last
-        } else {
-            format!("{} or {last}", names.join(", "))
-        }
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
