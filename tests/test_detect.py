@@ -134,7 +134,7 @@ def test_every_entry_point_checks_format(impl: ModuleType, name: str) -> None:
         _call(impl, name, format="xml")
     assert str(caught.value).endswith(", not 'xml'")
     for value in (None, 1, b"chat"):
-        with pytest.raises(TypeError, match="^format must be a str"):
+        with pytest.raises(TypeError, match=r"^format must be a str"):
             _call(impl, name, format=value)
     _call(impl, name, format="chat")
     _call(impl, name, format="auto")
@@ -151,7 +151,7 @@ def test_async_entry_points_check_format(impl: ModuleType) -> None:
             pass
 
     for name in ("aiter_events", "aiter_completions"):
-        with pytest.raises(ValueError, match="^format must be one of"):
+        with pytest.raises(ValueError, match=r"^format must be one of"):
             asyncio.run(run(getattr(impl, name)))
 
 
