@@ -155,7 +155,12 @@ def test_parsed_arguments_match_jiter_at_every_prefix(
             {
                 "type": "content_block_start",
                 "index": position,
-                "content_block": {"type": "tool_use", "id": f"t{position}", "name": "f", "input": {}},
+                "content_block": {
+                    "type": "tool_use",
+                    "id": f"t{position}",
+                    "name": "f",
+                    "input": {},
+                },
             }
         )
         payloads.extend(
