@@ -43,14 +43,19 @@ impl Format {
         Format::ALL.into_iter().find(|f| f.name() == name).map(Some)
     }
 
-    /// The accepted `format=` values as an error message lists them: `'auto', 'chat',
+    /// The accepted `format=` values as an error message lists them: `'auto', 'chat' or
     /// 'anthropic'`.
     pub fn accepted_names() -> String {
-        std::iter::once("auto")
+        let mut names: Vec<String> = std::iter::once("auto")
             .chain(Format::ALL.iter().map(|f| f.name()))
             .map(|n| format!("'{n}'"))
-            .collect::<Vec<_>>()
-            .join(", ")
+            .collect();
+        let last = names.pop().unwrap_or_default();
+        if names.is_empty() {
+            last
+        } else {
+            format!("{} or {last}", names.join(", "))
+        }
     }
 }
 

@@ -102,7 +102,7 @@ pub fn format(arg: &FormatArg) -> PyResult<Option<Format>> {
     Format::parse(name).ok_or_else(|| {
         let shown = repr.clone().unwrap_or_else(|| format!("'{name}'"));
         PyValueError::new_err(format!(
-            "format must be one of {}, not {shown}",
+            "format must be {}, not {shown}",
             Format::accepted_names()
         ))
     })
