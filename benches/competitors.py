@@ -597,3 +597,150 @@ def responses_normalise_sdk(raw: dict[str, Any]) -> dict[str, Any]:
         items.append(item)
     out["output"] = items
     return out
+
+
+
+# --- Anthropic Messages (issue 10) ----------------------------------------------------------------
+
+
+def tuned_anthropic(data: bytes, reads: Sequence[bytes]) -> Completion:
+    """Tuned pure Python for Anthropic streams: bytes split into lines, ``orjson.loads`` per
+    ``data:`` line, text/thinking/tool JSON kept as lists of parts joined once, dict merge."""
+    from orjson import loads
+
+    message: dict[str, Any] = {}
+    blocks: list[dict[str, Any]] = []
+    parts: list[list[str]] = []  # per block: text, thinking or input JSON pieces
+    pending = b""
+    for read in reads:
+        lines = (pending + read if pending else read).split(b"\n")
+        pending = lines.pop()
+        for line in lines:
+            if line[:6] != b"data: ":
+                continue
+            event = loads(line[6:])
+            kind = event["type"]
+            if kind == "content_block_delta":
+                delta = event["delta"]
+                dtype = delta["type"]
+                if dtype == "text_delta":
+                    parts[event["index"]].append(delta["text"])
+                elif dtype == "input_json_delta":
+                    parts[event["index"]].append(delta["partial_json"])
+                elif dtype == "thinking_delta":
+                    parts[event["index"]].append(delta["thinking"])
+                elif dtype == "signature_delta":
+                    blocks[event["index"]]["signature"] = delta["signature"]
+                elif dtype == "citations_delta":
+                    block = blocks[event["index"]]
+                    if block.get("citations"):
+                        block["citations"].append(delta["citation"])
+                    else:
+                        block["citations"] = [delta["citation"]]
+            elif kind == "content_block_start":
+                blocks.append(event["content_block"])
+                parts.append([])
+            elif kind == "message_start":
+                message = event["message"]
+            elif kind == "message_delta":
+                for key, value in event["delta"].items():
+                    if value is not None or key not in message:
+                        message[key] = value
+                message.setdefault("stop_details", None)
+                usage = message.setdefault("usage", {})
+                for key, value in (event.get("usage") or {}).items():
+                    if value is not None or key == "output_tokens":
+                        usage[key] = value
+    for block, pieces in zip(blocks, parts, strict=True):
+        kind = block["type"]
+        if kind == "text":
+            block["text"] += "".join(pieces)
+        elif kind == "thinking":
+            block["thinking"] += "".join(pieces)
+        elif "input" in block and pieces and "".join(pieces):
+            block["input"] = loads("".join(pieces))
+    message["content"] = blocks
+    return message
+
+
+def _anthropic_sdk_adapter() -> Adapter:
+    """The official anthropic SDK: its ``Stream`` of events and ``MessageStream`` accumulation
+    over an httpx response fed the same reads, ``get_final_message().to_dict()``."""
+    import httpx2
+    from anthropic import Anthropic
+    from anthropic._streaming import Stream
+    from anthropic.lib.streaming import MessageStream
+    from anthropic.types import RawMessageStreamEvent
+
+    client = Anthropic(api_key="unused", base_url="http://127.0.0.1:9")
+    request = httpx2.Request("POST", "http://127.0.0.1:9/v1/messages")
+
+    def run(data: bytes, reads: Sequence[bytes]) -> Completion:
+        response = httpx2.Response(
+            200,
+            headers={"content-type": "text/event-stream"},
+            content=iter(reads),
+            request=request,
+        )
+        raw = Stream(cast_to=RawMessageStreamEvent, response=response, client=client)
+        stream: Any = MessageStream(raw, output_format=_not_given())
+        result: Completion = stream.get_final_message().to_dict(mode="json")
+        return result
+
+    return run
+
+
+def _not_given() -> Any:
+    from anthropic import NOT_GIVEN
+
+    return NOT_GIVEN
+
+
+ANTHROPIC_NAMES = (
+    "deltafold.assemble",
+    "deltafold.feed",
+    "reference.assemble",
+    "tuned-python",
+    "orjson-lines",
+    "anthropic-sdk",
+)
+
+
+def load_anthropic() -> Loaded:
+    """The competitors of the Anthropic bench that can run here."""
+    notes: list[str] = []
+    found: list[Competitor] = []
+    unavailable: dict[str, str] = {}
+    native, why = _import_deltafold(notes)
+    why = why or (_has_parser_api(native) if native is not None else "")
+    if native is None or why:
+        unavailable["deltafold.assemble"] = unavailable["deltafold.feed"] = why
+    else:
+        found += [
+            Competitor("deltafold.assemble", "deltafold assemble", _assemble_adapter(native)),
+            Competitor("deltafold.feed", "deltafold feed/finish", _feed_adapter(native)),
+        ]
+    # The plain reference (benches/tuned_reference.py tunes its chat path only).
+    try:
+        reference: types.ModuleType | None = importlib.import_module("deltafold.reference")
+    except ImportError as exc:
+        reference, why = None, f"import deltafold.reference failed: {exc}"
+    if reference is None:
+        unavailable["reference.assemble"] = why
+    else:
+        found.append(
+            Competitor("reference.assemble", "reference assemble", _assemble_adapter(reference))
+        )
+    found += [
+        Competitor("tuned-python", "tuned pure Python (split + orjson + merge)", tuned_anthropic),
+        Competitor("orjson-lines", "floor: orjson.loads per data line", orjson_lines, floor=True),
+    ]
+    try:
+        sdk = _anthropic_sdk_adapter()
+    except ImportError as exc:
+        unavailable["anthropic-sdk"] = f"anthropic SDK not importable: {exc}"
+    else:
+        found.append(
+            Competitor("anthropic-sdk", "anthropic SDK MessageStream", sdk, sampled=True)
+        )
+    return Loaded(found, unavailable, notes)

@@ -792,3 +792,155 @@ def generate_responses(size: Size = "small", seed: int = 0) -> list[ResponsesStr
         events[kind] += stream.events
         total += len(stream.data)
     return streams
+
+
+
+# --- Anthropic Messages streams (issue 10) -------------------------------------------------------
+
+AnthropicKind = Literal["text", "thinking", "tools", "server"]
+ANTHROPIC_KINDS: tuple[AnthropicKind, ...] = ("text", "thinking", "tools", "server")
+ANTHROPIC_TARGET_BYTES: dict[Size, int] = {"small": 300_000, "full": 10_000_000}
+
+
+@dataclass(frozen=True)
+class AnthropicStream:
+    """One Messages API stream body and the message it folds into."""
+
+    kind: AnthropicKind
+    data: bytes
+    reads: tuple[bytes, ...]
+    expected: dict[str, Any]
+    chunks: int
+    """Number of events (pings included)."""
+
+
+def _anthropic_text(rng: random.Random, words: int) -> str:
+    return "".join(_text_fragment(rng, rng.random() < 0.2) for _ in range(words))
+
+
+def _anthropic_message(rng: random.Random, kind: AnthropicKind, size: Size) -> dict[str, Any]:
+    scale = 1 if size == "small" else 4
+    content: list[dict[str, Any]] = []
+    if kind == "thinking":
+        content.append(
+            {
+                "type": "thinking",
+                "thinking": _anthropic_text(rng, rng.randint(50, 400) * scale),
+                "signature": "Eq" + _random_text(rng, _ALNUM, 300) + "==",
+            }
+        )
+    if kind == "server":
+        tool_id = "srvtoolu_" + _random_text(rng, _ALNUM, 24)
+        content.append(
+            {
+                "type": "server_tool_use",
+                "id": tool_id,
+                "name": "web_search",
+                "input": {"query": _anthropic_text(rng, 6)},
+            }
+        )
+        content.append(
+            {
+                "type": "web_search_tool_result",
+                "tool_use_id": tool_id,
+                "content": [
+                    {
+                        "type": "web_search_result",
+                        "title": _anthropic_text(rng, 8),
+                        "url": "https://example.com/" + _random_text(rng, _ALNUM, 12),
+                        "encrypted_content": _random_text(rng, _ALNUM, rng.randint(500, 3000)),
+                        "page_age": None,
+                    }
+                    for _ in range(rng.randint(2, 6))
+                ],
+            }
+        )
+    words = rng.randint(30, 300) * scale
+    text: dict[str, Any] = {"type": "text", "text": _anthropic_text(rng, words)}
+    if kind == "server":
+        text["citations"] = [
+            {
+                "type": "web_search_result_location",
+                "cited_text": _anthropic_text(rng, 20),
+                "url": "https://example.com/" + _random_text(rng, _ALNUM, 12),
+                "title": _anthropic_text(rng, 6),
+                "encrypted_index": _random_text(rng, _ALNUM, 80),
+            }
+            for _ in range(rng.randint(1, 4))
+        ]
+    content.append(text)
+    if kind == "tools":
+        for _ in range(rng.randint(1, 3)):
+            arguments = json.loads(_arguments(rng, (2_000, 20_000 * scale), rng.random() < 0.3))
+            content.append(
+                {
+                    "type": "tool_use",
+                    "id": "toolu_" + _random_text(rng, _ALNUM, 24),
+                    "name": rng.choice(_FUNCTION_NAMES),
+                    "input": arguments,
+                }
+            )
+    return {
+        "id": "msg_" + _random_text(rng, _ALNUM, 24),
+        "type": "message",
+        "role": "assistant",
+        "model": rng.choice(("claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5")),
+        "content": content,
+        "stop_reason": "tool_use" if kind == "tools" else "end_turn",
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": rng.randint(10, 5000),
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": rng.choice((0, 0, rng.randint(100, 50_000))),
+            "output_tokens": rng.randint(10, 20_000),
+            "service_tier": "standard",
+        },
+        "stop_details": None,
+    }
+
+
+def make_anthropic_stream(rng: random.Random, kind: AnthropicKind, size: Size) -> AnthropicStream:
+    """A message and its stream, rendered the way the API sends it: text in word-sized deltas,
+    tool input JSON in 3-12 character fragments (the API sends small ones)."""
+    import orjson
+    from deltafold._render_anthropic import anthropic_events
+
+    message = _anthropic_message(rng, kind, size)
+    # Text and thinking deltas of 8-40 characters, JSON fragments of 3-12: render the text
+    # blocks and the tool blocks with their own piece sizes.
+    text_size, json_size = rng.randint(8, 40), rng.randint(3, 12)
+    text_events = list(anthropic_events(message, text_size))
+    json_events = list(anthropic_events(message, json_size))
+    events = [
+        e
+        for e in text_events
+        if not (e["type"] == "content_block_delta" and e["delta"]["type"] == "input_json_delta")
+    ]
+    # Put the finer JSON deltas in place of the coarse ones, block by block.
+    fine: dict[int, list[dict[str, Any]]] = {}
+    for e in json_events:
+        if e["type"] == "content_block_delta" and e["delta"]["type"] == "input_json_delta":
+            fine.setdefault(e["index"], []).append(e)
+    merged: list[dict[str, Any]] = []
+    for e in events:
+        if e["type"] == "content_block_stop":
+            merged.extend(fine.get(e["index"], ()))
+        merged.append(e)
+    data = b"".join(
+        b"event: " + e["type"].encode() + b"\ndata: " + orjson.dumps(e) + b"\n\n" for e in merged
+    )
+    sizes = _read_sizes(rng, len(data))
+    return AnthropicStream(kind, data, _cut(data, sizes), message, len(merged))
+
+
+def generate_anthropic(size: Size = "small", seed: int = 0) -> list[AnthropicStream]:
+    """Anthropic streams until the corpus holds about ``ANTHROPIC_TARGET_BYTES[size]``: a quarter
+    of the streams of each kind (text, thinking, tool use with long JSON input, server tools)."""
+    rng = random.Random(f"anthropic-{seed}")
+    streams: list[AnthropicStream] = []
+    total = 0
+    while total < ANTHROPIC_TARGET_BYTES[size]:
+        stream = make_anthropic_stream(rng, ANTHROPIC_KINDS[len(streams) % 4], size)
+        streams.append(stream)
+        total += len(stream.data)
+    return streams

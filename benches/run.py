@@ -691,6 +691,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--check-only", action="store_true", help="verify, time nothing")
     parser.add_argument(
+        "--format",
+        choices=("chat", "anthropic"),
+        default="chat",
+        help="corpus: chat completions (default) or Anthropic Messages (anthropic_bench.py)",
+    )
+    parser.add_argument(
         "--only",
         help="comma-separated competitors to run (default: all, and all must be available): "
         + ", ".join(competitors.ALL_NAMES),
@@ -715,6 +721,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.format == "anthropic":
+        import anthropic_bench
+
+        return anthropic_bench.main(args)
     if args.memory_child:
         size = args.partial_bytes or 200_000
         print(json.dumps(memory_child(args.memory_child, args.size, args.seed, size)))

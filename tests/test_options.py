@@ -26,6 +26,7 @@ def test_reference_defaults_are_the_native_ones() -> None:
     assert dict(reference.DEFAULTS) == dict(deltafold.DEFAULTS)
     assert deltafold.DEFAULTS is _core.DEFAULTS
     assert dict(deltafold.DEFAULTS) == {
+        "format": "auto",
         "on_error": "raise",
         "events": False,
         "partial_arguments": False,

@@ -23,9 +23,14 @@ _CHOICE_FIXED = ("index", "message", "logprobs", "finish_reason")
 _LINE_ENDINGS = ("\n", "\r\n", "\r")
 
 
+#: The formats :func:`to_sse` renders.
+_FORMATS = ("chat", "anthropic")
+
+
 def to_sse(
     completion: Mapping[str, Any],
     *,
+    format: str = "chat",
     chunk_size: int = 8,
     include_usage: bool = True,
     line_ending: str = "\n",
@@ -59,8 +64,15 @@ def to_sse(
     usage is not null, a final usage-only chunk with ``"choices": []`` follows. Then
     ``data: [DONE]`` unless ``with_done`` is false.
 
+    With ``format="anthropic"``, ``completion`` is an Anthropic Messages ``message`` dict and the
+    stream is the Messages API's (``message_start`` ... ``message_stop``, with ``event:`` lines;
+    text, thinking and tool input JSON in ``chunk_size`` pieces; see
+    :mod:`deltafold._render_anthropic`); ``include_usage`` and ``with_done`` do not apply.
+
     Args:
-        completion: a ``chat.completion`` dict (the shape ``assemble`` returns).
+        completion: a ``chat.completion`` dict (the shape ``assemble`` returns), or with
+            ``format="anthropic"`` a ``message`` dict.
+        format: ``"chat"`` (the default) or ``"anthropic"``.
         chunk_size: characters per text or arguments delta (at least 1).
         include_usage: send ``usage`` as ``stream_options.include_usage`` does; when false,
             no chunk mentions usage, so a non-null usage does not survive the round trip.
@@ -71,7 +83,7 @@ def to_sse(
         The stream as UTF-8 bytes.
 
     Raises:
-        ValueError: ``chunk_size`` below 1 or an unsupported ``line_ending``.
+        ValueError: ``chunk_size`` below 1, an unsupported ``line_ending`` or ``format``.
     """
     if format == "responses":
         from deltafold._render_responses import render_responses
@@ -85,6 +97,12 @@ def to_sse(
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
     if line_ending not in _LINE_ENDINGS:
         raise ValueError(f"line_ending must be one of {_LINE_ENDINGS!r}, got {line_ending!r}")
+    if format not in _FORMATS:
+        raise ValueError(f"format must be one of {_FORMATS!r}, got {format!r}")
+    if format == "anthropic":
+        from deltafold._render_anthropic import to_anthropic_sse
+
+        return to_anthropic_sse(completion, chunk_size, line_ending)
 
     header: dict[str, Any] = {
         "id": completion.get("id"),

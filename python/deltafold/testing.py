@@ -12,6 +12,9 @@ install ``hypothesis``); the rest of deltafold never imports it.
   :func:`deltafold.to_sse` with a random piece size and LF, CRLF or CR line endings.
   ``assemble(sse_bytes) == completion`` is the round-trip property.
 * :func:`splits` - ways to cut bytes into network reads, from single bytes to one read.
+* :func:`anthropic_messages` / :func:`anthropic_streams` - the same for Anthropic Messages
+  streams (``to_sse(message, format="anthropic")``): text with citations, thinking with
+  signatures, client and server tool calls with JSON input streamed in small fragments.
 
 Example::
 
@@ -36,7 +39,15 @@ from hypothesis import strategies as st
 from deltafold._render import to_sse
 from deltafold._testing_responses import responses, responses_streams
 
-__all__ = ["completions", "responses", "responses_streams", "splits", "streams"]
+__all__ = [
+    "anthropic_messages",
+    "anthropic_streams",
+    "completions",
+    "responses",
+    "responses_streams",
+    "splits",
+    "streams",
+]
 
 # Characters that have broken stream parsers: JSON escapes, separators that some line splitters
 # treat as line ends (U+2028/U+2029, NEL), a BOM, astral characters (UTF-16 surrogate pairs in
@@ -287,3 +298,158 @@ def splits(data: bytes) -> st.SearchStrategy[list[bytes]]:
 
     arbitrary = st.lists(st.integers(1, len(data) - 1), unique=True, max_size=64).map(cut_at)
     return st.one_of(arbitrary, st.integers(1, min(len(data), 4096)).map(fixed))
+
+
+# -- Anthropic Messages ---------------------------------------------------------------------------
+
+_anthropic_id = _identifier.map(lambda s: "msg_" + s)
+_tool_input = st.dictionaries(_identifier, _json_value, max_size=5)
+
+
+def _citation() -> st.SearchStrategy[dict[str, Any]]:
+    return _in_order(
+        {
+            "type": st.just("char_location"),
+            "cited_text": _text(max_size=20),
+            "document_index": st.integers(0, 3),
+            "document_title": st.one_of(st.none(), _text(max_size=10)),
+            "start_char_index": st.integers(0, 100),
+            "end_char_index": st.integers(100, 200),
+        }
+    )
+
+
+def _text_block() -> st.SearchStrategy[dict[str, Any]]:
+    plain = _in_order({"type": st.just("text"), "text": _text()})
+    cited = _in_order(
+        {
+            "type": st.just("text"),
+            "text": _text(),
+            "citations": st.lists(_citation(), min_size=1, max_size=3),
+        }
+    )
+    return st.one_of(plain, plain, cited)
+
+
+def _thinking_block() -> st.SearchStrategy[dict[str, Any]]:
+    return _in_order(
+        {
+            "type": st.just("thinking"),
+            "thinking": _text(),
+            "signature": _identifier.map(lambda s: "Eq" + s + "=="),
+        }
+    )
+
+
+def _redacted_thinking_block() -> st.SearchStrategy[dict[str, Any]]:
+    return _in_order({"type": st.just("redacted_thinking"), "data": _identifier})
+
+
+def _tool_use_block(kind: str, prefix: str) -> st.SearchStrategy[dict[str, Any]]:
+    return _in_order(
+        {
+            "type": st.just(kind),
+            "id": _identifier.map(lambda s: prefix + s),
+            "name": _identifier,
+            "input": _tool_input,
+        }
+    )
+
+
+def _web_search_result_block() -> st.SearchStrategy[dict[str, Any]]:
+    result = _in_order(
+        {
+            "type": st.just("web_search_result"),
+            "title": _text(max_size=20),
+            "url": _identifier.map(lambda s: "https://example.com/" + s),
+            "encrypted_content": _identifier,
+            "page_age": st.one_of(st.none(), _text(max_size=10)),
+        }
+    )
+    return _in_order(
+        {
+            "type": st.just("web_search_tool_result"),
+            "tool_use_id": _identifier.map(lambda s: "srvtoolu_" + s),
+            "content": st.lists(result, max_size=3),
+        }
+    )
+
+
+def _anthropic_block() -> st.SearchStrategy[dict[str, Any]]:
+    return st.one_of(
+        _text_block(),
+        _text_block(),
+        _thinking_block(),
+        _redacted_thinking_block(),
+        _tool_use_block("tool_use", "toolu_"),
+        _tool_use_block("tool_use", "toolu_"),
+        _tool_use_block("server_tool_use", "srvtoolu_"),
+        _web_search_result_block(),
+    )
+
+
+@st.composite
+def _anthropic_usage(draw: st.DrawFn) -> dict[str, Any]:
+    usage: dict[str, Any] = {"input_tokens": draw(_token_count)}
+    if draw(st.booleans()):
+        usage["cache_creation_input_tokens"] = draw(_token_count)
+        usage["cache_read_input_tokens"] = draw(_token_count)
+    usage["output_tokens"] = draw(_token_count)
+    if draw(st.booleans()):
+        usage["service_tier"] = "standard"
+    return usage
+
+
+@st.composite
+def anthropic_messages(draw: st.DrawFn, *, max_blocks: int = 5) -> dict[str, Any]:
+    """An Anthropic Messages ``message`` dict as the Anthropic fold returns it, key order
+    included: ``id``, ``type``, ``role``, ``model``, ``content``, ``stop_reason``,
+    ``stop_sequence``, ``usage``, ``stop_details``.
+
+    Up to ``max_blocks`` content blocks: text (sometimes with citations), thinking with a
+    signature, redacted thinking, client ``tool_use`` with a JSON object ``input``,
+    ``server_tool_use`` and a ``web_search_tool_result``; text full of the characters that
+    break hand-written parsers. ``stop_reason`` fits the content (``tool_use`` when the last
+    block is a client tool call).
+    """
+    content = draw(st.lists(_anthropic_block(), max_size=max_blocks))
+    if content and content[-1]["type"] == "tool_use":
+        stop_reason: Any = draw(st.sampled_from(["tool_use", "max_tokens"]))
+    else:
+        stop_reason = draw(
+            st.one_of(
+                st.sampled_from(["end_turn", "max_tokens", "stop_sequence", "refusal"]),
+                st.none(),
+            )
+        )
+    return {
+        "id": draw(_anthropic_id),
+        "type": "message",
+        "role": "assistant",
+        "model": draw(st.sampled_from(["claude-sonnet-4-5", "claude-opus-4-1", "claude-3-haiku"])),
+        "content": content,
+        "stop_reason": stop_reason,
+        "stop_sequence": draw(st.one_of(st.none(), _identifier))
+        if stop_reason == "stop_sequence"
+        else None,
+        "usage": draw(_anthropic_usage()),
+        "stop_details": None,
+    }
+
+
+@st.composite
+def anthropic_streams(
+    draw: st.DrawFn,
+    message_strategy: st.SearchStrategy[dict[str, Any]] | None = None,
+    *,
+    line_endings: tuple[str, ...] = ("\n", "\r\n", "\r"),
+    max_chunk_size: int = 16,
+) -> tuple[dict[str, Any], bytes]:
+    """``(message, sse_bytes)``: a message and the stream ``to_sse(..., format="anthropic")``
+    renders for it (text, thinking and tool input JSON in pieces of ``1..max_chunk_size``);
+    ``assemble(sse_bytes) == message`` is the round-trip property."""
+    message = draw(message_strategy if message_strategy is not None else anthropic_messages())
+    chunk_size = draw(st.integers(1, max_chunk_size))
+    line_ending = draw(st.sampled_from(line_endings))
+    data = to_sse(message, format="anthropic", chunk_size=chunk_size, line_ending=line_ending)
+    return message, data

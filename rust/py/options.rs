@@ -61,7 +61,8 @@ pub fn on_error(arg: &OnErrorArg) -> PyResult<OnError> {
 /// The `format` option as given (extraction never fails, as for [`OnErrorArg`]).
 #[derive(Clone)]
 pub struct FormatArg {
-    name: Result<String, String>,
+    /// The name and its Python `repr` (for the message), or the wrong type's name.
+    name: Result<(String, Option<String>), String>,
 }
 
 /// A `format` value; spelled like a tuple struct so signature defaults read
@@ -69,7 +70,7 @@ pub struct FormatArg {
 #[allow(non_snake_case)]
 pub fn FormatArg(name: &str) -> FormatArg {
     FormatArg {
-        name: Ok(name.to_owned()),
+        name: Ok((name.to_owned(), None)),
     }
 }
 
@@ -79,7 +80,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for FormatArg {
     fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
         if obj.is_exact_instance_of::<PyString>() {
             return Ok(FormatArg {
-                name: Ok(obj.extract::<String>()?),
+                name: Ok((obj.extract::<String>()?, Some(obj.repr()?.to_string()))),
             });
         }
         Ok(FormatArg {
@@ -90,8 +91,8 @@ impl<'a, 'py> FromPyObject<'a, 'py> for FormatArg {
 
 /// The format a `format=` value selects (`None`: auto); only implemented formats are accepted.
 pub fn format(arg: &FormatArg) -> PyResult<Option<Format>> {
-    let name = match &arg.name {
-        Ok(name) => name.as_str(),
+    let (name, repr) = match &arg.name {
+        Ok((name, repr)) => (name.as_str(), repr),
         Err(kind) => {
             return Err(PyTypeError::new_err(format!(
                 "format must be a str, not {kind}"
@@ -99,8 +100,9 @@ pub fn format(arg: &FormatArg) -> PyResult<Option<Format>> {
         }
     };
     Format::parse(name).ok_or_else(|| {
+        let shown = repr.clone().unwrap_or_else(|| format!("'{name}'"));
         PyValueError::new_err(format!(
-            "format must be {}, not '{name}'",
+            "format must be {}, not {shown}",
             Format::accepted_names()
         ))
     })
@@ -261,6 +263,7 @@ pub fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyMappingProxy>> {
         OnError::Repair => "repair",
     };
     let out = PyDict::new(py);
+    out.set_item("format", "auto")?;
     out.set_item("on_error", on_error)?;
     out.set_item("events", config.options.events)?;
     out.set_item("partial_arguments", config.options.partial_arguments)?;

@@ -259,9 +259,12 @@ class StreamParser(BinaryFraming, _Framer):
         return fold
 
     def _decided_fold(self) -> Fold:
-        """The fold; an input that ends undecided is chat."""
+        """The fold; an input that ends undecided is folded as chat (``format`` stays
+        ``None``: nothing decided it, and the summary says ``"chat"``)."""
         fold = self._fold
-        return fold if fold is not None else self._decide("chat")
+        if fold is None:
+            fold = self._fold = fold_class("chat")(self._settings)
+        return fold
 
     def _render(self) -> dict[str, Any]:
         fold = self._fold if self._fold is not None else self._placeholder()

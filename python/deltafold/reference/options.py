@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Any, Final, Literal
+from typing import Any, Final
+
+from deltafold._options import Format as Format
 
 DEFAULT_MAX_LINE_BYTES: Final = 64 << 20
 DEFAULT_MAX_BUFFER_BYTES: Final = 256 << 20
@@ -67,8 +69,6 @@ def _as_bytes(data: Any) -> bytes:
 
 
 #: The names ``format=`` may take once every format is built, in the order messages list them.
-#: (Defined here until the native facade's ``deltafold._options`` has ``Format``.)
-Format = Literal["auto", "chat", "anthropic", "responses", "gemini", "bedrock"]
 FORMAT_ORDER: Final = ("auto", "chat", "anthropic", "responses", "gemini", "bedrock")
 
 
@@ -77,5 +77,5 @@ def _check_format(value: Any, accepted: tuple[str, ...]) -> None:
     if type(value) is not str:
         raise TypeError(f"format must be a str, not {type(value).__name__}")
     if value not in accepted:
-        names = ", ".join(repr(name) for name in accepted)
-        raise ValueError(f"format must be one of {names}, not {value!r}")
+        names = ", ".join(repr(name) for name in accepted[:-1]) + f" or {accepted[-1]!r}"
+        raise ValueError(f"format must be {names}, not {value!r}")

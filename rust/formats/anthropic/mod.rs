@@ -329,10 +329,10 @@ impl Anthropic {
             }
             return Ok(Checked::BlockStart(block));
         }
-        let Some(block) = self.blocks.get(index) else {
+        if index >= self.blocks.len() {
             let expected = format!("the index of a started block (below {})", self.blocks.len());
             return Err(invalid(data, &[Step::Key("index")], &expected));
-        };
+        }
         if kind == "content_block_stop" {
             return Ok(Checked::BlockStop(index));
         }
@@ -375,7 +375,6 @@ impl Anthropic {
                 "an object",
             ));
         }
-        let _ = block;
         Ok(Checked::BlockDelta(index, delta))
     }
 
@@ -914,5 +913,148 @@ impl Fold for Anthropic {
             tool_calls,
             ..Summary::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::driver::{Config, OnError, Options};
+    use crate::error::ErrorClass;
+    use crate::event::EventKind;
+    use crate::formats::auto::AnyStream;
+    use crate::formats::Format;
+    use crate::json::reader::parse;
+    use crate::json::value::Value;
+    use crate::summary::Status;
+
+    const STREAM: &[u8] = b"event: message_start\n\
+data: {\"type\":\"message_start\",\"message\":{\"id\":\"m1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"c\",\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":5,\"cache_read_input_tokens\":2,\"output_tokens\":1}}}\n\n\
+event: ping\ndata: {\"type\":\"ping\"}\n\n\
+data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\"}}\n\n\
+data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"hm\"}}\n\n\
+data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"s\"}}\n\n\
+data: {\"type\":\"content_block_stop\",\"index\":0}\n\n\
+data: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n\
+data: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n\
+data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{}}}\n\n\
+data: {\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"a\\\": [1, \\\"x\"}}\n\n\
+data: {\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"y\\\"]}\"}}\n\n\
+data: {\"type\":\"content_block_stop\",\"index\":2}\n\n\
+data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":9}}\n\n\
+data: {\"type\":\"message_stop\"}\n\n";
+
+    fn expected() -> Value {
+        parse(
+            br#"{"id":"m1","type":"message","role":"assistant","content":[
+                {"type":"thinking","thinking":"hm","signature":"s"},
+                {"type":"text","text":"Hi"},
+                {"type":"tool_use","id":"t","name":"f","input":{"a":[1,"xy"]}}],
+              "model":"c","stop_reason":"tool_use","stop_sequence":null,"stop_details":null,
+              "usage":{"input_tokens":5,"cache_read_input_tokens":2,"output_tokens":9}}"#,
+            128,
+        )
+        .unwrap_or_default()
+    }
+
+    fn config(on_error: OnError, format: Option<Format>) -> Config {
+        Config {
+            on_error,
+            format,
+            options: Options {
+                events: true,
+                partial_arguments: true,
+            },
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn folds_a_stream_split_anywhere_and_detects_it() {
+        for split in 0..STREAM.len() {
+            let mut s = AnyStream::new(config(OnError::Raise, None));
+            let (a, b) = STREAM.split_at(split);
+            assert!(s.feed(a).is_ok());
+            assert!(s.feed(b).is_ok());
+            let result = s.finish();
+            assert_eq!(result.ok().flatten(), Some(expected()), "split at {split}");
+            assert_eq!(s.format(), Some(Format::Anthropic));
+        }
+    }
+
+    #[test]
+    fn summary_and_events() {
+        let mut s = AnyStream::new(config(OnError::Raise, Some(Format::Anthropic)));
+        assert!(s.feed(STREAM).is_ok());
+        assert!(s.finish().is_ok());
+        let summary = s.summary();
+        assert_eq!(summary.status, Status::Complete);
+        assert_eq!(summary.finish_reason, Some("tool_calls"));
+        assert_eq!(
+            (summary.text.as_str(), summary.reasoning.as_str()),
+            ("Hi", "hm")
+        );
+        assert_eq!(summary.usage.input_tokens, Some(7));
+        assert_eq!(summary.usage.total_tokens, Some(16));
+        assert_eq!(summary.tool_calls.len(), 1);
+        assert_eq!(summary.tool_calls[0].arguments, r#"{"a": [1, "xy"]}"#);
+        let kinds: Vec<EventKind> = s.take_events().iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                EventKind::Usage,
+                EventKind::ReasoningDelta,
+                EventKind::ContentDelta,
+                EventKind::ToolArgumentsDelta,
+                EventKind::ToolArgumentsDelta,
+                EventKind::ToolArgumentsDone,
+                EventKind::ContentDone,
+                EventKind::ReasoningDone,
+                EventKind::Usage,
+                EventKind::Done,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_truncated_stream_is_incomplete_and_keeps_what_arrived() {
+        let cut = STREAM.len() - 60;
+        let mut s = AnyStream::new(config(OnError::Skip, None));
+        assert!(s.feed(&STREAM[..cut]).is_ok());
+        assert!(s.finish().is_ok());
+        let summary = s.summary();
+        assert_eq!(summary.status, Status::Incomplete);
+        assert_eq!(summary.usage.output_tokens, Some(1));
+    }
+
+    #[test]
+    fn a_second_message_id_while_open_is_a_splice() {
+        let start = |id: &str| {
+            format!(
+                "data: {{\"type\":\"message_start\",\"message\":{{\"id\":\"{id}\",\"content\":[]}}}}\n\n"
+            )
+        };
+        let data = [start("a"), start("a"), start("b")].concat();
+        let mut s = AnyStream::new(config(OnError::Raise, None));
+        let err = s.feed(data.as_bytes()).err();
+        assert_eq!(err.map(|e| e.kind.class()), Some(ErrorClass::StreamDecode));
+        // Skip mode: the intruder and every later event are dropped, a problem each.
+        let mut s = AnyStream::new(config(OnError::Skip, None));
+        let tail = "data: {\"type\":\"message_stop\"}\n\n";
+        assert!(s.feed(format!("{data}{tail}").as_bytes()).is_ok());
+        assert_eq!(s.problems().len(), 2);
+        assert!(!s.done());
+    }
+
+    #[test]
+    fn an_error_payload_is_an_api_error_and_fails_the_summary() {
+        let data = b"data: {\"type\":\"message_start\",\"message\":{\"id\":\"a\"}}\n\n\
+data: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"busy\"}}\n\n";
+        let mut s = AnyStream::new(config(OnError::Raise, None));
+        let err = s.feed(data).err();
+        assert_eq!(
+            err.map(|e| e.message()).as_deref(),
+            Some("stream reported an error: busy")
+        );
+        assert_eq!(s.summary().status, Status::Failed);
     }
 }
