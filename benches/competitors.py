@@ -720,7 +720,9 @@ def load_anthropic() -> Loaded:
             Competitor("deltafold.assemble", "deltafold assemble", _assemble_adapter(native)),
             Competitor("deltafold.feed", "deltafold feed/finish", _feed_adapter(native)),
         ]
-    # The plain reference (benches/tuned_reference.py tunes its chat path only).
+    # The plain reference (benches/tuned_reference.py tunes its chat path only). It is an
+    # oracle, not a contender: it re-checks a tool input's whole JSON text on every fragment
+    # (quadratic in the input), so it is checked and timed on a sample only.
     try:
         reference: types.ModuleType | None = importlib.import_module("deltafold.reference")
     except ImportError as exc:
@@ -729,7 +731,12 @@ def load_anthropic() -> Loaded:
         unavailable["reference.assemble"] = why
     else:
         found.append(
-            Competitor("reference.assemble", "reference assemble", _assemble_adapter(reference))
+            Competitor(
+                "reference.assemble",
+                "reference assemble",
+                _assemble_adapter(reference),
+                sampled=True,
+            )
         )
     found += [
         Competitor("tuned-python", "tuned pure Python (split + orjson + merge)", tuned_anthropic),

@@ -14,6 +14,8 @@ from typing import Any, Final
 
 import orjson
 
+from deltafold.reference.json import first_too_deep
+
 #: Every event type of an Anthropic Messages stream (``error`` aside, which any format sends).
 ANTHROPIC_EVENTS: Final = frozenset(
     {
@@ -44,14 +46,19 @@ def _format_of_type(name: Any) -> str | None:
     return None
 
 
-def detect(payload: bytes, event_type: bytes | None) -> str:
-    """The format of a stream whose first deciding event this is."""
+def detect(payload: bytes, event_type: bytes | None, max_depth: int) -> str:
+    """The format of a stream whose first deciding event this is. A payload is only looked
+    into within ``max_depth`` (one nested deeper is not read: chat, whose fold reports it)."""
     if event_type:
         found = _format_of_type(event_type.decode("utf-8", "replace"))
         if found is not None:
             return found
     if payload[:1] != b"{" and payload.lstrip(b" \t\n\r")[:1] != b"{":
         return "chat"  # [DONE], or not an object: whatever it is, the chat fold says so
+    if payload.count(b"{") + payload.count(b"[") > max_depth and (
+        first_too_deep(payload, max_depth) is not None
+    ):
+        return "chat"
     try:
         value = orjson.loads(payload)
     except orjson.JSONDecodeError:

@@ -364,7 +364,7 @@ class StreamParser(BinaryFraming, _Framer):
             if undecided(payload, event_type):
                 fold = self._placeholder()  # answers end_marker and refuse_event as chat would
             else:
-                fold = self._decide(detect(payload, event_type))
+                fold = self._decide(detect(payload, event_type, self._max_depth))
         if fold.end_marker(payload):
             self._decided_fold()
             self._end_of_stream()
