@@ -33,6 +33,7 @@ from openai._types import omit
 from openai.lib.streaming.responses import ResponseStreamState
 from openai.types.responses import Response, ResponseStreamEvent
 from support import fixture_file, problem_tuples
+from test_mutations import _first_difference, _mutation, _run
 
 RECORDINGS = sorted(fixture_file("responses-recorded").glob("*.sse"))
 NAMES = [p.stem for p in RECORDINGS]
@@ -567,8 +568,6 @@ SMALL_RECORDINGS = [p.read_bytes() for p in RECORDINGS if p.stat().st_size <= 13
 @settings(max_examples=150)
 @given(data=st.data())
 def test_mutated_streams_agree_between_twins(data: st.DataObject) -> None:
-    from test_mutations import _first_difference, _mutation, _run
-
     base = data.draw(
         st.one_of(
             st.sampled_from(SMALL_RECORDINGS),
