@@ -14,6 +14,7 @@ import random
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import pairwise
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -206,10 +207,7 @@ def test_deltas_alone_rebuild_the_closing_texts(impl: ModuleType, name: str) -> 
     built must equal the closing snapshot's texts, arguments, code, diffs and commands."""
     data = first_stream(_path(name).read_bytes())
     events = decoded(data)
-    if any(
-        b["sequence_number"] != a["sequence_number"] + 1
-        for a, b in zip(events, events[1:], strict=False)
-    ):
+    if any(b["sequence_number"] != a["sequence_number"] + 1 for a, b in pairwise(events)):
         pytest.skip("the recording left deltas out (sequence_number gaps)")
     expected = events[-1]["response"]
     kept = [b for b in event_blocks(data)[:-1] if not b.split(b"\n", 1)[0].endswith(b".done")]
@@ -521,7 +519,7 @@ def test_a_delta_for_a_missing_item_is_a_decode_error(impl: ModuleType) -> None:
     skipped = impl.StreamParser(format="responses", on_error="skip")
     skipped.feed(data)
     assert skipped.finish()["status"] == "incomplete"
-    assert [p[0] for p in problem_tuples(skipped.problems)][0] == "ChunkDecodeError"
+    assert problem_tuples(skipped.problems)[0][0] == "ChunkDecodeError"
 
 
 # -- generated streams -----------------------------------------------------------------------
