@@ -27,7 +27,7 @@ import pytest
 from deltafold._render_responses import render_responses
 from deltafold._testing_responses import responses, responses_streams
 from deltafold.testing import splits
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from openai._models import construct_type
 from openai._types import omit
@@ -563,7 +563,6 @@ def test_public_to_sse_renders_responses(impl: ModuleType, response: dict[str, A
 SMALL_RECORDINGS = [p.read_bytes() for p in RECORDINGS if p.stat().st_size <= 13_000]
 
 
-@settings(max_examples=150)
 @given(data=st.data())
 def test_mutated_streams_agree_between_twins(data: st.DataObject) -> None:
     base = data.draw(
