@@ -1587,28 +1587,6 @@ data: {"type":"response.mystery","sequence_number":8}
     }
 
     #[test]
-    #[ignore = "timing by hand over a dumped corpus"]
-    fn responses_speed() {
-        use crate::driver::{Config, Driver};
-        let base = std::env::var("RESP_CORPUS").unwrap_or_else(|_| "/tmp/resp/corpus".into());
-        let data = std::fs::read(format!("{base}.bin")).unwrap_or_default();
-        let idx = std::fs::read_to_string(format!("{base}.idx")).unwrap_or_default();
-        let sizes: Vec<usize> = idx.lines().filter_map(|l| l.parse().ok()).collect();
-        for _ in 0..3 {
-            let t = std::time::Instant::now();
-            let mut at = 0;
-            for n in &sizes {
-                let s = data.get(at..at + n).unwrap_or_default();
-                at += n;
-                let r = Driver::<Responses>::run_whole(Config::default(), s);
-                assert!(r.is_ok());
-            }
-            let e = t.elapsed().as_secs_f64();
-            eprintln!("{e:.3}s {:.1} MB/s", data.len() as f64 / e / 1e6);
-        }
-    }
-
-    #[test]
     fn bad_shapes_are_schema_errors_and_change_nothing() {
         let (mut f, _, _) = fold_all(SMALL, Options::default());
         let before = f.result();
