@@ -14,6 +14,7 @@ import random
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import pairwise
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -26,13 +27,14 @@ import pytest
 from deltafold._render_responses import render_responses
 from deltafold._testing_responses import responses, responses_streams
 from deltafold.testing import splits
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from openai._models import construct_type
 from openai._types import omit
 from openai.lib.streaming.responses import ResponseStreamState
 from openai.types.responses import Response, ResponseStreamEvent
 from support import fixture_file, problem_tuples
+from test_mutations import _first_difference, _mutation, _run
 
 RECORDINGS = sorted(fixture_file("responses-recorded").glob("*.sse"))
 NAMES = [p.stem for p in RECORDINGS]
@@ -205,10 +207,7 @@ def test_deltas_alone_rebuild_the_closing_texts(impl: ModuleType, name: str) -> 
     built must equal the closing snapshot's texts, arguments, code, diffs and commands."""
     data = first_stream(_path(name).read_bytes())
     events = decoded(data)
-    if any(
-        b["sequence_number"] != a["sequence_number"] + 1
-        for a, b in zip(events, events[1:], strict=False)
-    ):
+    if any(b["sequence_number"] != a["sequence_number"] + 1 for a, b in pairwise(events)):
         pytest.skip("the recording left deltas out (sequence_number gaps)")
     expected = events[-1]["response"]
     kept = [b for b in event_blocks(data)[:-1] if not b.split(b"\n", 1)[0].endswith(b".done")]
@@ -520,7 +519,7 @@ def test_a_delta_for_a_missing_item_is_a_decode_error(impl: ModuleType) -> None:
     skipped = impl.StreamParser(format="responses", on_error="skip")
     skipped.feed(data)
     assert skipped.finish()["status"] == "incomplete"
-    assert [p[0] for p in problem_tuples(skipped.problems)][0] == "ChunkDecodeError"
+    assert problem_tuples(skipped.problems)[0][0] == "ChunkDecodeError"
 
 
 # -- generated streams -----------------------------------------------------------------------
@@ -564,11 +563,8 @@ def test_public_to_sse_renders_responses(impl: ModuleType, response: dict[str, A
 SMALL_RECORDINGS = [p.read_bytes() for p in RECORDINGS if p.stat().st_size <= 13_000]
 
 
-@settings(max_examples=150)
 @given(data=st.data())
 def test_mutated_streams_agree_between_twins(data: st.DataObject) -> None:
-    from test_mutations import _first_difference, _mutation, _run
-
     base = data.draw(
         st.one_of(
             st.sampled_from(SMALL_RECORDINGS),

@@ -203,10 +203,9 @@ def test_recorded_foreign_streams_are_refused_in_every_mode(
     impl: ModuleType, path: Path, format: str, on_error: str
 ) -> None:
     data = path.read_bytes()
-    # Anthropic streams are folded under format="auto" (issue 10); a chat-only parser refuses them.
-    fixed = {"format": "chat"} if format == "anthropic" else {}
+    # Refused by the chat fold; under format="auto" a built format (responses) is folded.
     with pytest.raises(impl.UnsupportedFormatError) as caught:
-        impl.assemble(data, on_error=on_error, **fixed)
+        impl.assemble(data, on_error=on_error, format="chat")
     error = caught.value
     assert isinstance(error, impl.StreamDecodeError)
     assert error.format == format
@@ -218,9 +217,9 @@ def test_recorded_foreign_streams_are_refused_in_every_mode(
     )
     assert "not an OpenAI Chat Completions stream" in error.message
     with pytest.raises(impl.UnsupportedFormatError):
-        list(impl.iter_events(data, on_error=on_error, **fixed))
+        list(impl.iter_events(data, on_error=on_error, format="chat"))
     with pytest.raises(impl.UnsupportedFormatError):
-        list(impl.iter_completions(data, on_error=on_error, **fixed))
+        list(impl.iter_completions(data, on_error=on_error, format="chat"))
 
 
 LEGACY = [

@@ -16,7 +16,9 @@ _ID = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_", min_size=1, max_
 _ARGUMENTS = st.one_of(
     st.just(""),
     st.dictionaries(
-        st.text(max_size=6), st.one_of(st.integers(), st.text(max_size=10)), max_size=3
+        st.text(max_size=6),
+        st.one_of(st.integers(-(10**9), 10**9), st.text(max_size=10)),
+        max_size=3,
     ).map(lambda d: orjson.dumps(d).decode()),
     _TEXT,
 )

@@ -497,7 +497,8 @@ class ResponsesFold:
             if type(old) is _Text:
                 old.parts.append(event["delta"])
             else:
-                commands[index] = _Text([old, event["delta"]] if type(old) is str else [event["delta"]])
+                piece = event["delta"]
+                commands[index] = _Text([old, piece] if type(old) is str else [piece])
         elif "command" in event:
             commands[index] = _copy(event["command"])
         return True

@@ -276,6 +276,8 @@ pub struct Responses {
     /// lifecycle event usually repeats it byte for byte).
     base_text: Option<Box<str>>,
     items: BTreeMap<u64, Value>,
+    /// Output indexes whose item, or a part of it, is kept as text (see `materialize`).
+    kept_as_text: std::collections::BTreeSet<u64>,
     /// The closing event's response: its validated text, or a tree when the output had to be
     /// filled in from the folded items.
     closed: Option<Value>,
@@ -328,6 +330,7 @@ impl Responses {
             base: None,
             base_text: None,
             items: BTreeMap::new(),
+            kept_as_text: std::collections::BTreeSet::new(),
             closed: None,
             status: None,
             last_sequence: None,
@@ -619,6 +622,7 @@ impl Responses {
                         ))
                 {
                     self.items.insert(index, Value::Raw(scan::raw(data, s)));
+                    self.kept_as_text.insert(index);
                     if self.options.events {
                         self.call_done(index, events);
                     }
@@ -782,7 +786,13 @@ impl Responses {
     /// `output_item.done`); the value does not change.
     fn materialize(&mut self, d: &Decoded<'_>) {
         let max_depth = self.limits.max_depth;
-        let Some(item) = d.output_index.index().and_then(|i| self.items.get_mut(&i)) else {
+        let Some(index) = d.output_index.index() else {
+            return;
+        };
+        if !self.kept_as_text.remove(&index) {
+            return;
+        }
+        let Some(item) = self.items.get_mut(&index) else {
             return;
         };
         if let Value::Raw(text) = item {
@@ -858,12 +868,23 @@ impl Responses {
         index: Int,
         field: &'static str,
     ) -> Result<&mut Map, ErrorKind> {
-        // Checked before `parts` may create the list, so an error changes nothing.
+        // Checked first (and without changes): an error leaves everything as it was.
         self.check_part(d, key, index, field)?;
-        let (list, position) = self.parts(d, key, index, field)?;
-        match list.get_mut(position) {
-            Some(Value::Object(m)) => Ok(m),
-            _ => Err(schema(field, EXISTING_PART, index.pos(0))),
+        self.existing_part(d, key, index)
+            .ok_or_else(|| schema(field, EXISTING_PART, index.pos(0)))
+    }
+
+    fn existing_part(&mut self, d: &Decoded<'_>, key: &str, index: Int) -> Option<&mut Map> {
+        let item = self.items.get_mut(&d.output_index.index()?)?;
+        let Value::Object(item) = item else {
+            return None;
+        };
+        let Some(Value::Array(list)) = item.get_mut(key) else {
+            return None;
+        };
+        match list.get_mut(usize::try_from(index.index()?).ok()?)? {
+            Value::Object(m) => Some(m),
+            _ => None,
         }
     }
 
@@ -906,7 +927,12 @@ impl Responses {
         // deltas append to.
         let done = d.kind.as_deref().is_some_and(|k| ends(k, ".done"));
         let part = match d.part {
-            Some(s) if done => Value::Raw(scan::raw(data, s)),
+            Some(s) if done => {
+                if let Some(i) = d.output_index.index() {
+                    self.kept_as_text.insert(i);
+                }
+                Value::Raw(scan::raw(data, s))
+            }
             Some(s) => scan::tree(data, s, max_depth),
             None => Value::Null,
         };
@@ -1558,28 +1584,6 @@ data: {"type":"response.mystery","sequence_number":8}
             ]
         );
         assert_eq!(events.get(3).and_then(|e| e.text.as_deref()), Some("Hello"));
-    }
-
-    #[test]
-    #[ignore = "timing by hand over a dumped corpus"]
-    fn responses_speed() {
-        use crate::driver::{Config, Driver};
-        let base = std::env::var("RESP_CORPUS").unwrap_or_else(|_| "/tmp/resp/corpus".into());
-        let data = std::fs::read(format!("{base}.bin")).unwrap_or_default();
-        let idx = std::fs::read_to_string(format!("{base}.idx")).unwrap_or_default();
-        let sizes: Vec<usize> = idx.lines().filter_map(|l| l.parse().ok()).collect();
-        for _ in 0..3 {
-            let t = std::time::Instant::now();
-            let mut at = 0;
-            for n in &sizes {
-                let s = data.get(at..at + n).unwrap_or_default();
-                at += n;
-                let r = Driver::<Responses>::run_whole(Config::default(), s);
-                assert!(r.is_ok());
-            }
-            let e = t.elapsed().as_secs_f64();
-            eprintln!("{e:.3}s {:.1} MB/s", data.len() as f64 / e / 1e6);
-        }
     }
 
     #[test]
