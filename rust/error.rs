@@ -101,10 +101,9 @@ impl ErrorKind {
             ErrorKind::Limit { .. } => ErrorClass::LimitExceeded,
             ErrorKind::Api { .. } | ErrorKind::ErrorResponse { .. } => ErrorClass::Api,
             ErrorKind::Incomplete { .. } => ErrorClass::Incomplete,
-            ErrorKind::NotEventStream { .. } => ErrorClass::NotEventStream,
-            ErrorKind::UnsupportedFormat { .. } => ErrorClass::UnsupportedFormat,
             // A framing error is a decode error of the stream itself, as a non-stream input is.
-            ErrorKind::Frame(_) => ErrorClass::NotEventStream,
+            ErrorKind::NotEventStream { .. } | ErrorKind::Frame(_) => ErrorClass::NotEventStream,
+            ErrorKind::UnsupportedFormat { .. } => ErrorClass::UnsupportedFormat,
         }
     }
 }

@@ -6,17 +6,18 @@ the prelude; corrupted frames, exceptions, truncation; round trips through
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import deltafold
+import deltafold.reference
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import deltafold
-import deltafold.reference
 from tests.eventstream_encoder import (
     BEDROCK_FIXTURES,
     bedrock_events,
@@ -110,10 +111,19 @@ def test_recorded_streams_fold_to_independent_values(impl: ModuleType, path: Pat
 def test_padding_dropped_and_metadata_after_stop_folded(impl: ModuleType) -> None:
     data = (
         event_message("messageStart", {"role": "assistant", "p": "abcdef"})
-        + event_message("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "hi"}, "p": "xy"})
+        + event_message(
+            "contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "hi"}, "p": "xy"}
+        )
         + event_message("contentBlockStop", {"contentBlockIndex": 0, "p": "x"})
         + event_message("messageStop", {"stopReason": "end_turn", "p": "xyz"})
-        + event_message("metadata", {"usage": {"inputTokens": 1, "outputTokens": 2, "totalTokens": 3}, "metrics": {"latencyMs": 9}, "p": "q"})
+        + event_message(
+            "metadata",
+            {
+                "usage": {"inputTokens": 1, "outputTokens": 2, "totalTokens": 3},
+                "metrics": {"latencyMs": 9},
+                "p": "q",
+            },
+        )
     )
     parser = impl.StreamParser(format="bedrock")
     parser.feed(data)
@@ -142,7 +152,9 @@ def test_exception_message_is_an_api_error(impl: ModuleType) -> None:
 
 def test_a_corrupted_byte_is_a_decode_error_never_a_wrong_result(impl: ModuleType) -> None:
     first = event_message("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "ok"}})
-    second = event_message("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "SECRET"}})
+    second = event_message(
+        "contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "SECRET"}}
+    )
     stop = event_message("messageStop", {"stopReason": "end_turn"})
     for at in range(len(second)):
         bad = bytearray(first + second + stop)
@@ -162,9 +174,9 @@ def test_truncated_frame_is_incomplete(impl: ModuleType) -> None:
     data = event_message("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "a"}})
     with pytest.raises(impl.IncompleteStreamError):
         impl.assemble(data + message[:-3], format="bedrock")
-    assert impl.assemble(data + message[:-3], format="bedrock", allow_truncated=True)[
-        "output"
-    ]["message"]["content"] == [{"text": "a"}]
+    assert impl.assemble(data + message[:-3], format="bedrock", allow_truncated=True)["output"][
+        "message"
+    ]["content"] == [{"text": "a"}]
     with pytest.raises(impl.IncompleteStreamError):
         impl.assemble(data, format="bedrock")
 
@@ -218,14 +230,18 @@ blocks = st.lists(
             lambda i, n, a: {"toolUse": {"toolUseId": i, "name": n, "input": a}},
             st.text(min_size=1, max_size=8),
             st.text(min_size=1, max_size=8),
-            st.dictionaries(st.text(max_size=5), st.integers(-(2**63), 2**63 - 1) | text_st, max_size=3),
+            st.dictionaries(
+                st.text(max_size=5), st.integers(-(2**63), 2**63 - 1) | text_st, max_size=3
+            ),
         ),
         st.builds(
             lambda t, s: {"reasoningContent": {"reasoningText": {"text": t, "signature": s}}},
             text_st,
             st.text(max_size=20),
         ),
-        st.builds(lambda r: {"reasoningContent": {"redactedContent": r}}, st.text(min_size=1, max_size=20)),
+        st.builds(
+            lambda r: {"reasoningContent": {"redactedContent": r}}, st.text(min_size=1, max_size=20)
+        ),
     ),
     max_size=5,
 )
@@ -239,19 +255,27 @@ responses = st.builds(
     blocks,
     st.sampled_from(["end_turn", "tool_use", "max_tokens", "guardrail_intervened"]),
     st.fixed_dictionaries(
-        {"inputTokens": st.integers(0, 10**6), "outputTokens": st.integers(0, 10**6), "totalTokens": st.integers(0, 10**6)}
+        {
+            "inputTokens": st.integers(0, 10**6),
+            "outputTokens": st.integers(0, 10**6),
+            "totalTokens": st.integers(0, 10**6),
+        }
     ),
 )
 
 
-@given(response=responses, chunk_size=st.integers(1, 20), cuts=st.lists(st.integers(0, 5000), max_size=8))
+@given(
+    response=responses,
+    chunk_size=st.integers(1, 20),
+    cuts=st.lists(st.integers(0, 5000), max_size=8),
+)
 def test_round_trip_through_to_event_stream_with_any_split(
     impl: ModuleType, response: dict[str, Any], chunk_size: int, cuts: list[int]
 ) -> None:
     data = impl.to_event_stream(response, chunk_size=chunk_size)
     parser = impl.StreamParser()
     points = sorted({min(c, len(data)) for c in cuts} | {0, len(data)})
-    for start, end in zip(points, points[1:]):
+    for start, end in itertools.pairwise(points):
         parser.feed(data[start:end])
     assert parser.finish() == response
     assert parser.format == "bedrock"

@@ -12,8 +12,8 @@ from typing import Any, Final
 
 from deltafold.reference.bedrock import BedrockFold
 from deltafold.reference.chat import ChatFold
-from deltafold.reference.gemini import GeminiFold
 from deltafold.reference.fold import Fold
+from deltafold.reference.gemini import GeminiFold
 from deltafold.reference.options import FORMAT_ORDER, _check_format
 
 FOLDS: Final[dict[str, type[Fold]]] = {
