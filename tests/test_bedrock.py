@@ -280,3 +280,53 @@ def test_round_trip_through_to_event_stream_with_any_split(
     assert parser.finish() == response
     assert parser.format == "bedrock"
     assert parser.summary()["status"] == "complete"
+
+
+def outcome(module: ModuleType, data: bytes, **options: Any) -> Any:
+    """The result and summary, or the error class and its partial."""
+    try:
+        parser = module.StreamParser(**options)
+        parser.feed(data)
+        return ("ok", parser.finish(), parser.summary(), len(parser.problems))
+    except module.DeltafoldError as error:
+        return (type(error).__name__, error.byte_offset, error.partial)
+
+
+@given(
+    path=st.sampled_from(BEDROCK_FIXTURES),
+    payload_edits=st.lists(
+        st.tuples(st.integers(0, 100), st.integers(0, 10**4), st.binary(max_size=3)), max_size=3
+    ),
+    frame_edit=st.none() | st.tuples(st.integers(0, 10**6), st.integers(0, 255)),
+    on_error=st.sampled_from(["raise", "skip", "repair"]),
+)
+def test_mutated_streams_twins_agree(
+    path: Path,
+    payload_edits: list[tuple[int, int, bytes]],
+    frame_edit: tuple[int, int] | None,
+    on_error: str,
+) -> None:
+    events = [
+        (t, json.dumps(p, separators=(",", ":")).encode()) for t, p in bedrock_events(path)
+    ]
+    for which, at, replacement in payload_edits:
+        event_type, payload = events[which % len(events)]
+        edited = bytearray(payload)
+        at %= len(edited)
+        edited[at : at + len(replacement)] = replacement
+        events[which % len(events)] = (event_type, bytes(edited))
+    data = bytearray(
+        b"".join(
+            encode_message(
+                [(":event-type", 7, t), (":content-type", 7, "application/json"), (":message-type", 7, "event")],
+                p,
+            )
+            for t, p in events
+        )
+    )
+    if frame_edit is not None:
+        data[frame_edit[0] % len(data)] ^= frame_edit[1] or 1
+    for format in ("bedrock", "auto"):
+        native = outcome(deltafold, bytes(data), on_error=on_error, format=format)
+        reference = outcome(deltafold.reference, bytes(data), on_error=on_error, format=format)
+        assert native == reference

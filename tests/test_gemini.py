@@ -316,3 +316,30 @@ def test_round_trip_through_the_renderer_with_any_split(
         parser.feed(data[start:end])
     assert parser.finish() == response
     assert parser.format == "gemini"
+
+
+def outcome(module: ModuleType, data: bytes, **options: Any) -> Any:
+    """The result and summary, or the error class and its partial."""
+    try:
+        parser = module.StreamParser(**options)
+        parser.feed(data)
+        return ("ok", parser.finish(), parser.summary(), len(parser.problems))
+    except module.DeltafoldError as error:
+        return (type(error).__name__, error.partial)
+
+
+@given(
+    path=st.sampled_from(FIXTURES),
+    edits=st.lists(st.tuples(st.integers(0, 10**6), st.binary(max_size=3)), min_size=1, max_size=3),
+    on_error=st.sampled_from(["raise", "skip", "repair"]),
+)
+def test_mutated_streams_twins_agree(
+    path: Path, edits: list[tuple[int, bytes]], on_error: str
+) -> None:
+    data = bytearray(path.read_bytes())
+    for at, replacement in edits:
+        at %= len(data)
+        data[at : at + len(replacement)] = replacement
+    native = outcome(deltafold, bytes(data), on_error=on_error)
+    reference = outcome(deltafold.reference, bytes(data), on_error=on_error)
+    assert native == reference
