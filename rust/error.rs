@@ -18,6 +18,9 @@ pub enum DecodeKind {
         expected: &'static str,
         pos: usize,
     },
+    /// A typed event (Anthropic, ...) with the wrong shape: `what` is what was expected, with
+    /// its path (`.index to be a non-negative integer`); `pos` where that value starts.
+    Event { what: Box<str>, pos: usize },
 }
 
 impl DecodeKind {
@@ -25,7 +28,7 @@ impl DecodeKind {
     pub fn pos(&self) -> usize {
         match self {
             DecodeKind::Syntax(e) => e.pos,
-            DecodeKind::Schema { pos, .. } => *pos,
+            DecodeKind::Schema { pos, .. } | DecodeKind::Event { pos, .. } => *pos,
         }
     }
 }
@@ -68,6 +71,11 @@ pub enum ErrorKind {
     /// A malformed AWS event-stream message (bad CRC, impossible lengths, bad headers, or a
     /// stream that ends inside a message).
     Frame(crate::framing::eventstream::FrameErrorKind),
+    /// The events do not make one stream of their format (an Anthropic event before
+    /// `message_start`, a second message spliced into an open one).
+    Stream {
+        message: Box<str>,
+    },
 }
 
 /// An error with where it happened: the stream byte offset of the event's payload (or of the
@@ -92,6 +100,8 @@ pub enum ErrorClass {
     Incomplete,
     NotEventStream,
     UnsupportedFormat,
+    /// A `StreamDecodeError` as such: events that do not make one stream.
+    StreamDecode,
 }
 
 impl ErrorKind {
@@ -101,9 +111,10 @@ impl ErrorKind {
             ErrorKind::Limit { .. } => ErrorClass::LimitExceeded,
             ErrorKind::Api { .. } | ErrorKind::ErrorResponse { .. } => ErrorClass::Api,
             ErrorKind::Incomplete { .. } => ErrorClass::Incomplete,
-            // A framing error is a decode error of the stream itself, as a non-stream input is.
-            ErrorKind::NotEventStream { .. } | ErrorKind::Frame(_) => ErrorClass::NotEventStream,
+            ErrorKind::NotEventStream { .. } => ErrorClass::NotEventStream,
             ErrorKind::UnsupportedFormat { .. } => ErrorClass::UnsupportedFormat,
+            // A framing error is a decode error of the stream itself.
+            ErrorKind::Stream { .. } | ErrorKind::Frame(_) => ErrorClass::StreamDecode,
         }
     }
 }
@@ -118,6 +129,10 @@ impl StreamError {
             ErrorKind::Decode(DecodeKind::Schema {
                 field, expected, ..
             }) => format!("invalid chunk: expected {field} to be {expected}"),
+            ErrorKind::Decode(DecodeKind::Event { what, .. }) => {
+                format!("invalid event: expected {what}")
+            }
+            ErrorKind::Stream { message } => message.to_string(),
             ErrorKind::Limit { limit, maximum } => {
                 format!("limit exceeded: {} is {maximum}", limit.option())
             }
@@ -164,13 +179,20 @@ fn body_message(body: &Value) -> &str {
     }
 }
 
-/// `body["message"]` when present, else the body itself as text.
+/// `body["message"]` when present (in an Anthropic `{"type": "error", "error": {...}}` body,
+/// the inner error's), else the body itself as text.
 pub fn api_message(body: &Value) -> String {
     match body {
-        Value::Object(m) => match m.get("message") {
-            Some(Value::String(s)) => format!("stream reported an error: {s}"),
-            _ => "stream reported an error".to_string(),
-        },
+        Value::Object(m) => {
+            let inner = match (m.get("type"), m.get("error")) {
+                (Some(Value::String(t)), Some(Value::Object(e))) if t == "error" => e,
+                _ => m,
+            };
+            match inner.get("message") {
+                Some(Value::String(s)) => format!("stream reported an error: {s}"),
+                _ => "stream reported an error".to_string(),
+            }
+        }
         Value::String(s) => format!("stream reported an error: {s}"),
         _ => "stream reported an error".to_string(),
     }

@@ -9,6 +9,7 @@ use crate::event::Event;
 use crate::json::value::Value;
 use crate::summary::Summary;
 
+pub mod anthropic;
 pub mod auto;
 pub mod bedrock;
 pub mod chat;
@@ -19,6 +20,7 @@ pub mod gemini;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Chat,
+    Anthropic,
     Gemini,
     Bedrock,
 }
@@ -26,12 +28,18 @@ pub enum Format {
 impl Format {
     /// Every implemented format, in the order error messages list them. A name is added here
     /// only once its fold is complete: an accepted name is never a stub.
-    pub const ALL: [Format; 3] = [Format::Chat, Format::Gemini, Format::Bedrock];
+    pub const ALL: [Format; 4] = [
+        Format::Chat,
+        Format::Anthropic,
+        Format::Gemini,
+        Format::Bedrock,
+    ];
 
     /// The `format=` name.
     pub fn name(self) -> &'static str {
         match self {
             Format::Chat => "chat",
+            Format::Anthropic => "anthropic",
             Format::Gemini => "gemini",
             Format::Bedrock => "bedrock",
         }
@@ -85,6 +93,16 @@ pub trait Fold {
 
     /// The format this fold folds; `None` while a dispatching fold has not decided yet.
     fn format(&self) -> Option<Format>;
+
+    /// Sees every event that carries a payload (not `event: error`) before anything else looks
+    /// at it: a dispatching fold decides its format on the first.
+    fn see(&mut self, _event_type: &[u8], _data: &[u8]) {}
+
+    /// Messages of events or deltas that were ignored by the last [`Fold::fold`] (an unknown
+    /// type): the driver records each as an `UnknownEvent` problem, in every mode.
+    fn take_ignored(&mut self) -> Option<String> {
+        None
+    }
 
     /// Whether this payload (without surrounding whitespace) ends the stream as a text marker,
     /// like `[DONE]`; checked before the payload is folded.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from deltafold.reference.anthropic import AnthropicFold
 from deltafold.reference.bedrock import BedrockFold
 from deltafold.reference.chat import ChatFold
 from deltafold.reference.fold import Fold
@@ -18,6 +19,7 @@ from deltafold.reference.options import FORMAT_ORDER, _check_format
 
 FOLDS: Final[dict[str, type[Fold]]] = {
     "chat": ChatFold,
+    "anthropic": AnthropicFold,
     "gemini": GeminiFold,
     "bedrock": BedrockFold,
 }
