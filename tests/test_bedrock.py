@@ -7,6 +7,7 @@ the prelude; corrupted frames, exceptions, truncation; round trips through
 from __future__ import annotations
 
 import itertools
+import base64
 import json
 from pathlib import Path
 from types import ModuleType
@@ -306,9 +307,7 @@ def test_mutated_streams_twins_agree(
     frame_edit: tuple[int, int] | None,
     on_error: str,
 ) -> None:
-    events = [
-        (t, json.dumps(p, separators=(",", ":")).encode()) for t, p in bedrock_events(path)
-    ]
+    events = [(t, json.dumps(p, separators=(",", ":")).encode()) for t, p in bedrock_events(path)]
     for which, at, replacement in payload_edits:
         event_type, payload = events[which % len(events)]
         edited = bytearray(payload)
@@ -318,7 +317,11 @@ def test_mutated_streams_twins_agree(
     data = bytearray(
         b"".join(
             encode_message(
-                [(":event-type", 7, t), (":content-type", 7, "application/json"), (":message-type", 7, "event")],
+                [
+                    (":event-type", 7, t),
+                    (":content-type", 7, "application/json"),
+                    (":message-type", 7, "event"),
+                ],
                 p,
             )
             for t, p in events
@@ -330,3 +333,59 @@ def test_mutated_streams_twins_agree(
         native = outcome(deltafold, bytes(data), on_error=on_error, format=format)
         reference = outcome(deltafold.reference, bytes(data), on_error=on_error, format=format)
         assert native == reference
+
+
+ANTHROPIC_FIXTURES = sorted(
+    (Path(__file__).parent / "fixtures" / "anthropic-recorded").glob("*.sse")
+)
+
+
+def invoke_stream(path: Path) -> bytes:
+    """An Anthropic recording as Bedrock's InvokeModelWithResponseStream sends it: every event's
+    JSON, base64-encoded, in a `chunk` event's `bytes`."""
+    decoder = deltafold.reference.SseDecoder()
+    events = decoder.feed(path.read_bytes()) + decoder.finish()
+    return b"".join(
+        event_message("chunk", {"bytes": base64.b64encode(e.data.encode()).decode()})
+        for e in events
+        if e.data.strip() and e.event != "ping"
+    )
+
+
+def plain_outcome(module: ModuleType, data: bytes, **options: Any) -> Any:
+    try:
+        parser = module.StreamParser(**options)
+        parser.feed(data)
+        result = parser.finish()
+        summary = {k: v for k, v in parser.summary().items() if k != "format"}
+        return ("ok", result, summary)
+    except module.DeltafoldError as error:
+        return (type(error).__name__, error.partial)
+
+
+@pytest.mark.parametrize("path", ANTHROPIC_FIXTURES, ids=lambda p: p.stem)
+def test_invoke_model_stream_folds_like_the_plain_anthropic_stream(
+    impl: ModuleType, path: Path
+) -> None:
+    wrapped = invoke_stream(path)
+    expected = plain_outcome(impl, path.read_bytes(), format="anthropic", on_error="skip")
+    for size in (len(wrapped), 7):
+        parser_outcome = plain_outcome(
+            impl,
+            b"".join(wrapped[i : i + size] for i in range(0, len(wrapped), size)),
+            on_error="skip",
+        )
+        assert parser_outcome == expected
+    parser = impl.StreamParser(on_error="skip")
+    parser.feed(wrapped)
+    assert parser.format == "bedrock"
+    assert parser.summary()["format"] == "bedrock"
+
+
+@pytest.mark.parametrize("path", ANTHROPIC_FIXTURES, ids=lambda p: p.stem)
+def test_invoke_model_native_equals_reference(path: Path) -> None:
+    wrapped = invoke_stream(path)
+    for size in (1, 13, len(wrapped)):
+        assert fold(deltafold, wrapped, size, on_error="skip") == fold(
+            deltafold.reference, wrapped, size, on_error="skip"
+        )
