@@ -6,8 +6,8 @@ the prelude; corrupted frames, exceptions, truncation; round trips through
 
 from __future__ import annotations
 
-import itertools
 import base64
+import itertools
 import json
 from pathlib import Path
 from types import ModuleType
