@@ -203,8 +203,9 @@ def test_recorded_foreign_streams_are_refused_in_every_mode(
     impl: ModuleType, path: Path, format: str, on_error: str
 ) -> None:
     data = path.read_bytes()
-    # Anthropic streams are folded under format="auto" (issue 10); a chat-only parser refuses them.
-    fixed = {"format": "chat"} if format == "anthropic" else {}
+    # Anthropic and Gemini streams are folded under format="auto" (issues 10, 12); a chat-only
+    # parser refuses them.
+    fixed = {"format": "chat"} if format in ("anthropic", "gemini") else {}
     with pytest.raises(impl.UnsupportedFormatError) as caught:
         impl.assemble(data, on_error=on_error, **fixed)
     error = caught.value
