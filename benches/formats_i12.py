@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import itertools
 import random
 import statistics
 import struct
@@ -27,9 +28,8 @@ import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import orjson
-
 import deltafold
+import orjson
 from deltafold._render_formats import encode_message
 
 Reads = tuple[bytes, ...]
@@ -61,11 +61,17 @@ def gemini_stream(rng: random.Random) -> bytes:
     """One Gemini stream: thought text, answer text, maybe a streamed function call."""
     response_id = base64.urlsafe_b64encode(rng.randbytes(16)).decode()
     usage = {"promptTokenCount": rng.randint(10, 900), "trafficType": "ON_DEMAND"}
-    top = {"usageMetadata": usage, "modelVersion": "gemini-3-flash-preview", "responseId": response_id}
+    top = {
+        "usageMetadata": usage,
+        "modelVersion": "gemini-3-flash-preview",
+        "responseId": response_id,
+    }
     events: list[dict[str, Any]] = []
 
     def part_event(part: dict[str, Any]) -> None:
-        events.append({"candidates": [{"content": {"role": "model", "parts": [part]}, "index": 0}], **top})
+        events.append(
+            {"candidates": [{"content": {"role": "model", "parts": [part]}, "index": 0}], **top}
+        )
 
     for _ in range(rng.randint(2, 10)):
         part_event({"text": _text(rng, rng.randint(4, 20)), "thought": True})
@@ -73,15 +79,57 @@ def gemini_stream(rng: random.Random) -> bytes:
         part_event({"text": _text(rng, rng.randint(2, 12))})
     if rng.random() < 0.4:
         signature = base64.b64encode(rng.randbytes(rng.randint(100, 600))).decode()
-        part_event({"functionCall": {"name": "cookRecipe", "willContinue": True}, "thoughtSignature": signature})
+        part_event(
+            {
+                "functionCall": {"name": "cookRecipe", "willContinue": True},
+                "thoughtSignature": signature,
+            }
+        )
         for i in range(rng.randint(3, 12)):
             for key in ("amount", "name"):
                 path = f"$.recipe.ingredients[{i}].{key}"
-                part_event({"functionCall": {"partialArgs": [{"jsonPath": path, "stringValue": _text(rng, 2), "willContinue": True}], "willContinue": True}})
-                part_event({"functionCall": {"partialArgs": [{"jsonPath": path, "stringValue": ""}], "willContinue": True}})
+                part_event(
+                    {
+                        "functionCall": {
+                            "partialArgs": [
+                                {
+                                    "jsonPath": path,
+                                    "stringValue": _text(rng, 2),
+                                    "willContinue": True,
+                                }
+                            ],
+                            "willContinue": True,
+                        }
+                    }
+                )
+                part_event(
+                    {
+                        "functionCall": {
+                            "partialArgs": [{"jsonPath": path, "stringValue": ""}],
+                            "willContinue": True,
+                        }
+                    }
+                )
         part_event({"functionCall": {}})
-    final_usage = {**usage, "candidatesTokenCount": rng.randint(10, 900), "totalTokenCount": rng.randint(1000, 3000), "thoughtsTokenCount": rng.randint(0, 900)}
-    events.append({"candidates": [{"content": {"role": "model", "parts": [{"text": ""}]}, "finishReason": "STOP", "index": 0}], **top, "usageMetadata": final_usage})
+    final_usage = {
+        **usage,
+        "candidatesTokenCount": rng.randint(10, 900),
+        "totalTokenCount": rng.randint(1000, 3000),
+        "thoughtsTokenCount": rng.randint(0, 900),
+    }
+    events.append(
+        {
+            "candidates": [
+                {
+                    "content": {"role": "model", "parts": [{"text": ""}]},
+                    "finishReason": "STOP",
+                    "index": 0,
+                }
+            ],
+            **top,
+            "usageMetadata": final_usage,
+        }
+    )
     return b"".join(b"data: " + orjson.dumps(e) + b"\r\n\r\n" for e in events)
 
 
@@ -99,25 +147,87 @@ def bedrock_stream(rng: random.Random) -> bytes:
     index = 0
     if rng.random() < 0.5:
         for _ in range(rng.randint(5, 30)):
-            out.append(_event("contentBlockDelta", {"contentBlockIndex": index, "delta": {"reasoningContent": {"text": _text(rng, rng.randint(2, 8))}}}, rng))
+            out.append(
+                _event(
+                    "contentBlockDelta",
+                    {
+                        "contentBlockIndex": index,
+                        "delta": {"reasoningContent": {"text": _text(rng, rng.randint(2, 8))}},
+                    },
+                    rng,
+                )
+            )
         signature = base64.b64encode(rng.randbytes(200)).decode()
-        out.append(_event("contentBlockDelta", {"contentBlockIndex": index, "delta": {"reasoningContent": {"signature": signature}}}, rng))
+        out.append(
+            _event(
+                "contentBlockDelta",
+                {
+                    "contentBlockIndex": index,
+                    "delta": {"reasoningContent": {"signature": signature}},
+                },
+                rng,
+            )
+        )
         out.append(_event("contentBlockStop", {"contentBlockIndex": index}, rng))
         index += 1
     for _ in range(rng.randint(20, 120)):
-        out.append(_event("contentBlockDelta", {"contentBlockIndex": index, "delta": {"text": _text(rng, rng.randint(1, 6))}}, rng))
+        out.append(
+            _event(
+                "contentBlockDelta",
+                {"contentBlockIndex": index, "delta": {"text": _text(rng, rng.randint(1, 6))}},
+                rng,
+            )
+        )
     out.append(_event("contentBlockStop", {"contentBlockIndex": index}, rng))
     stop = "end_turn"
     if rng.random() < 0.4:
         index += 1
         stop = "tool_use"
-        out.append(_event("contentBlockStart", {"contentBlockIndex": index, "start": {"toolUse": {"toolUseId": f"tooluse_{rng.randint(0, 10**9)}", "name": "get_weather"}}}, rng))
-        arguments = orjson.dumps({"location": _text(rng, 3), "days": rng.randint(1, 9), "units": "metric"}).decode()
+        out.append(
+            _event(
+                "contentBlockStart",
+                {
+                    "contentBlockIndex": index,
+                    "start": {
+                        "toolUse": {
+                            "toolUseId": f"tooluse_{rng.randint(0, 10**9)}",
+                            "name": "get_weather",
+                        }
+                    },
+                },
+                rng,
+            )
+        )
+        arguments = orjson.dumps(
+            {"location": _text(rng, 3), "days": rng.randint(1, 9), "units": "metric"}
+        ).decode()
         for at in range(0, len(arguments), 8):
-            out.append(_event("contentBlockDelta", {"contentBlockIndex": index, "delta": {"toolUse": {"input": arguments[at : at + 8]}}}, rng))
+            out.append(
+                _event(
+                    "contentBlockDelta",
+                    {
+                        "contentBlockIndex": index,
+                        "delta": {"toolUse": {"input": arguments[at : at + 8]}},
+                    },
+                    rng,
+                )
+            )
         out.append(_event("contentBlockStop", {"contentBlockIndex": index}, rng))
     out.append(_event("messageStop", {"stopReason": stop}, rng))
-    out.append(_event("metadata", {"usage": {"inputTokens": rng.randint(10, 999), "outputTokens": rng.randint(10, 999), "totalTokens": rng.randint(100, 2000)}, "metrics": {"latencyMs": rng.randint(100, 5000)}}, rng))
+    out.append(
+        _event(
+            "metadata",
+            {
+                "usage": {
+                    "inputTokens": rng.randint(10, 999),
+                    "outputTokens": rng.randint(10, 999),
+                    "totalTokens": rng.randint(100, 2000),
+                },
+                "metrics": {"latencyMs": rng.randint(100, 5000)},
+            },
+            rng,
+        )
+    )
     return b"".join(out)
 
 
@@ -204,7 +314,11 @@ def _tuned_gemini_part(state: list[Any], part: dict[str, Any]) -> None:
     if "name" not in call and state[1]:
         target = parts[-1]
     else:
-        target = {"functionCall": {k: v for k, v in call.items() if k not in ("partialArgs", "willContinue")}}
+        target = {
+            "functionCall": {
+                k: v for k, v in call.items() if k not in ("partialArgs", "willContinue")
+            }
+        }
         if "thoughtSignature" in part:
             target["thoughtSignature"] = part["thoughtSignature"]
         parts.append(target)
@@ -213,7 +327,7 @@ def _tuned_gemini_part(state: list[Any], part: dict[str, Any]) -> None:
         args = function.setdefault("args", {})
         steps = arg["jsonPath"][2:].replace("[", ".").replace("]", "").split(".")
         node = args
-        for step, after in zip(steps, steps[1:]):
+        for step, after in itertools.pairwise(steps):
             key = int(step) if step.isdigit() else step
             if isinstance(node, list):
                 while len(node) <= key:
@@ -289,7 +403,9 @@ def tuned_bedrock(reads: Reads) -> dict[str, Any]:
                 block.setdefault("toolUse", {})
                 inputs.setdefault(index, []).append(delta["toolUse"].get("input", ""))
             elif "reasoningContent" in delta:
-                reasoning = block.setdefault("reasoningContent", {}).setdefault("reasoningText", {"text": ""})
+                reasoning = block.setdefault("reasoningContent", {}).setdefault(
+                    "reasoningText", {"text": ""}
+                )
                 r = delta["reasoningContent"]
                 if "text" in r:
                     reasoning["text"] += r["text"]
@@ -386,8 +502,13 @@ def main() -> None:
     gemini = corpus(gemini_stream, args.streams, seed=1)
     bedrock = corpus(bedrock_stream, args.streams, seed=2)
     for reads in gemini[:20]:
-        assert deltafold_fold("gemini")(reads) == deltafold.reference.assemble(b"".join(reads), format="gemini")
-        assert tuned_gemini(reads)["candidates"][0]["content"]["parts"] == deltafold_fold("gemini")(reads)["candidates"][0]["content"]["parts"]
+        assert deltafold_fold("gemini")(reads) == deltafold.reference.assemble(
+            b"".join(reads), format="gemini"
+        )
+        assert (
+            tuned_gemini(reads)["candidates"][0]["content"]["parts"]
+            == deltafold_fold("gemini")(reads)["candidates"][0]["content"]["parts"]
+        )
     for reads in bedrock[:20]:
         assert deltafold_fold("bedrock")(reads) == tuned_bedrock(reads)
         assert deltafold_framing(reads) == botocore_framing(reads) == tuned_eventstream(reads)
@@ -402,7 +523,10 @@ def main() -> None:
     )
     report("Gemini fold", medians, size(gemini), "tuned pure Python (orjson + dicts)")
     medians = measure(
-        {"tuned pure Python (struct+zlib+orjson)": tuned_bedrock, "deltafold": deltafold_fold("bedrock")},
+        {
+            "tuned pure Python (struct+zlib+orjson)": tuned_bedrock,
+            "deltafold": deltafold_fold("bedrock"),
+        },
         bedrock,
         args.rounds,
     )

@@ -527,9 +527,18 @@ impl<F: Fold> Core<F> {
     /// folded: Bedrock sends the usage after the stop.
     fn handle_message(&mut self, m: &RawMessage<'_>) -> Result<(), StreamError> {
         self.events_seen = m.index + 1;
-        match m.string_header(":message-type") {
+        // One pass over the headers for both names.
+        let (mut message_type, mut event_type) = (None, None);
+        for header in m.headers() {
+            match header.name {
+                ":message-type" => message_type = header.value.as_str(),
+                ":event-type" => event_type = header.value.as_str(),
+                _ => {}
+            }
+        }
+        match message_type {
             Some("event") => {
-                let event_type = m.string_header(":event-type").unwrap_or_default();
+                let event_type = event_type.unwrap_or_default();
                 let ev = RawEvent {
                     event_type: event_type.as_bytes(),
                     data: m.payload,

@@ -113,9 +113,8 @@ impl ErrorKind {
             ErrorKind::Incomplete { .. } => ErrorClass::Incomplete,
             ErrorKind::NotEventStream { .. } => ErrorClass::NotEventStream,
             ErrorKind::UnsupportedFormat { .. } => ErrorClass::UnsupportedFormat,
-            ErrorKind::Stream { .. } => ErrorClass::StreamDecode,
-            // A framing error is a decode error of the stream itself, as a non-stream input is.
-            ErrorKind::Frame(_) => ErrorClass::NotEventStream,
+            // A framing error is a decode error of the stream itself.
+            ErrorKind::Stream { .. } | ErrorKind::Frame(_) => ErrorClass::StreamDecode,
         }
     }
 }

@@ -6,17 +6,19 @@ the prelude; corrupted frames, exceptions, truncation; round trips through
 
 from __future__ import annotations
 
+import base64
+import itertools
 import json
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import deltafold
+import deltafold.reference
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import deltafold
-import deltafold.reference
 from tests.eventstream_encoder import (
     BEDROCK_FIXTURES,
     bedrock_events,
@@ -110,10 +112,19 @@ def test_recorded_streams_fold_to_independent_values(impl: ModuleType, path: Pat
 def test_padding_dropped_and_metadata_after_stop_folded(impl: ModuleType) -> None:
     data = (
         event_message("messageStart", {"role": "assistant", "p": "abcdef"})
-        + event_message("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "hi"}, "p": "xy"})
+        + event_message(
+            "contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "hi"}, "p": "xy"}
+        )
         + event_message("contentBlockStop", {"contentBlockIndex": 0, "p": "x"})
         + event_message("messageStop", {"stopReason": "end_turn", "p": "xyz"})
-        + event_message("metadata", {"usage": {"inputTokens": 1, "outputTokens": 2, "totalTokens": 3}, "metrics": {"latencyMs": 9}, "p": "q"})
+        + event_message(
+            "metadata",
+            {
+                "usage": {"inputTokens": 1, "outputTokens": 2, "totalTokens": 3},
+                "metrics": {"latencyMs": 9},
+                "p": "q",
+            },
+        )
     )
     parser = impl.StreamParser(format="bedrock")
     parser.feed(data)
@@ -142,7 +153,9 @@ def test_exception_message_is_an_api_error(impl: ModuleType) -> None:
 
 def test_a_corrupted_byte_is_a_decode_error_never_a_wrong_result(impl: ModuleType) -> None:
     first = event_message("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "ok"}})
-    second = event_message("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "SECRET"}})
+    second = event_message(
+        "contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "SECRET"}}
+    )
     stop = event_message("messageStop", {"stopReason": "end_turn"})
     for at in range(len(second)):
         bad = bytearray(first + second + stop)
@@ -162,9 +175,9 @@ def test_truncated_frame_is_incomplete(impl: ModuleType) -> None:
     data = event_message("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "a"}})
     with pytest.raises(impl.IncompleteStreamError):
         impl.assemble(data + message[:-3], format="bedrock")
-    assert impl.assemble(data + message[:-3], format="bedrock", allow_truncated=True)[
-        "output"
-    ]["message"]["content"] == [{"text": "a"}]
+    assert impl.assemble(data + message[:-3], format="bedrock", allow_truncated=True)["output"][
+        "message"
+    ]["content"] == [{"text": "a"}]
     with pytest.raises(impl.IncompleteStreamError):
         impl.assemble(data, format="bedrock")
 
@@ -218,14 +231,18 @@ blocks = st.lists(
             lambda i, n, a: {"toolUse": {"toolUseId": i, "name": n, "input": a}},
             st.text(min_size=1, max_size=8),
             st.text(min_size=1, max_size=8),
-            st.dictionaries(st.text(max_size=5), st.integers(-(2**63), 2**63 - 1) | text_st, max_size=3),
+            st.dictionaries(
+                st.text(max_size=5), st.integers(-(2**63), 2**63 - 1) | text_st, max_size=3
+            ),
         ),
         st.builds(
             lambda t, s: {"reasoningContent": {"reasoningText": {"text": t, "signature": s}}},
             text_st,
             st.text(max_size=20),
         ),
-        st.builds(lambda r: {"reasoningContent": {"redactedContent": r}}, st.text(min_size=1, max_size=20)),
+        st.builds(
+            lambda r: {"reasoningContent": {"redactedContent": r}}, st.text(min_size=1, max_size=20)
+        ),
     ),
     max_size=5,
 )
@@ -239,20 +256,136 @@ responses = st.builds(
     blocks,
     st.sampled_from(["end_turn", "tool_use", "max_tokens", "guardrail_intervened"]),
     st.fixed_dictionaries(
-        {"inputTokens": st.integers(0, 10**6), "outputTokens": st.integers(0, 10**6), "totalTokens": st.integers(0, 10**6)}
+        {
+            "inputTokens": st.integers(0, 10**6),
+            "outputTokens": st.integers(0, 10**6),
+            "totalTokens": st.integers(0, 10**6),
+        }
     ),
 )
 
 
-@given(response=responses, chunk_size=st.integers(1, 20), cuts=st.lists(st.integers(0, 5000), max_size=8))
+@given(
+    response=responses,
+    chunk_size=st.integers(1, 20),
+    cuts=st.lists(st.integers(0, 5000), max_size=8),
+)
 def test_round_trip_through_to_event_stream_with_any_split(
     impl: ModuleType, response: dict[str, Any], chunk_size: int, cuts: list[int]
 ) -> None:
     data = impl.to_event_stream(response, chunk_size=chunk_size)
     parser = impl.StreamParser()
     points = sorted({min(c, len(data)) for c in cuts} | {0, len(data)})
-    for start, end in zip(points, points[1:]):
+    for start, end in itertools.pairwise(points):
         parser.feed(data[start:end])
     assert parser.finish() == response
     assert parser.format == "bedrock"
     assert parser.summary()["status"] == "complete"
+
+
+def outcome(module: ModuleType, data: bytes, **options: Any) -> Any:
+    """The result and summary, or the error class and its partial."""
+    try:
+        parser = module.StreamParser(**options)
+        parser.feed(data)
+        return ("ok", parser.finish(), parser.summary(), len(parser.problems))
+    except module.DeltafoldError as error:
+        return (type(error).__name__, error.byte_offset, error.partial)
+
+
+@given(
+    path=st.sampled_from(BEDROCK_FIXTURES),
+    payload_edits=st.lists(
+        st.tuples(st.integers(0, 100), st.integers(0, 10**4), st.binary(max_size=3)), max_size=3
+    ),
+    frame_edit=st.none() | st.tuples(st.integers(0, 10**6), st.integers(0, 255)),
+    on_error=st.sampled_from(["raise", "skip", "repair"]),
+)
+def test_mutated_streams_twins_agree(
+    path: Path,
+    payload_edits: list[tuple[int, int, bytes]],
+    frame_edit: tuple[int, int] | None,
+    on_error: str,
+) -> None:
+    events = [(t, json.dumps(p, separators=(",", ":")).encode()) for t, p in bedrock_events(path)]
+    for which, at, replacement in payload_edits:
+        event_type, payload = events[which % len(events)]
+        edited = bytearray(payload)
+        at %= len(edited)
+        edited[at : at + len(replacement)] = replacement
+        events[which % len(events)] = (event_type, bytes(edited))
+    data = bytearray(
+        b"".join(
+            encode_message(
+                [
+                    (":event-type", 7, t),
+                    (":content-type", 7, "application/json"),
+                    (":message-type", 7, "event"),
+                ],
+                p,
+            )
+            for t, p in events
+        )
+    )
+    if frame_edit is not None:
+        data[frame_edit[0] % len(data)] ^= frame_edit[1] or 1
+    for format in ("bedrock", "auto"):
+        native = outcome(deltafold, bytes(data), on_error=on_error, format=format)
+        reference = outcome(deltafold.reference, bytes(data), on_error=on_error, format=format)
+        assert native == reference
+
+
+ANTHROPIC_FIXTURES = sorted(
+    (Path(__file__).parent / "fixtures" / "anthropic-recorded").glob("*.sse")
+)
+
+
+def invoke_stream(path: Path) -> bytes:
+    """An Anthropic recording as Bedrock's InvokeModelWithResponseStream sends it: every event's
+    JSON, base64-encoded, in a `chunk` event's `bytes`."""
+    decoder = deltafold.reference.SseDecoder()
+    events = decoder.feed(path.read_bytes()) + decoder.finish()
+    return b"".join(
+        event_message("chunk", {"bytes": base64.b64encode(e.data.encode()).decode()})
+        for e in events
+        if e.data.strip() and e.event != "ping"
+    )
+
+
+def plain_outcome(module: ModuleType, data: bytes, **options: Any) -> Any:
+    try:
+        parser = module.StreamParser(**options)
+        parser.feed(data)
+        result = parser.finish()
+        summary = {k: v for k, v in parser.summary().items() if k != "format"}
+        return ("ok", result, summary)
+    except module.DeltafoldError as error:
+        return (type(error).__name__, error.partial)
+
+
+@pytest.mark.parametrize("path", ANTHROPIC_FIXTURES, ids=lambda p: p.stem)
+def test_invoke_model_stream_folds_like_the_plain_anthropic_stream(
+    impl: ModuleType, path: Path
+) -> None:
+    wrapped = invoke_stream(path)
+    expected = plain_outcome(impl, path.read_bytes(), format="anthropic", on_error="skip")
+    for size in (len(wrapped), 7):
+        parser_outcome = plain_outcome(
+            impl,
+            b"".join(wrapped[i : i + size] for i in range(0, len(wrapped), size)),
+            on_error="skip",
+        )
+        assert parser_outcome == expected
+    parser = impl.StreamParser(on_error="skip")
+    parser.feed(wrapped)
+    assert parser.format == "bedrock"
+    assert parser.summary()["format"] == "bedrock"
+
+
+@pytest.mark.parametrize("path", ANTHROPIC_FIXTURES, ids=lambda p: p.stem)
+def test_invoke_model_native_equals_reference(path: Path) -> None:
+    wrapped = invoke_stream(path)
+    for size in (1, 13, len(wrapped)):
+        assert fold(deltafold, wrapped, size, on_error="skip") == fold(
+            deltafold.reference, wrapped, size, on_error="skip"
+        )

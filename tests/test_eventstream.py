@@ -4,6 +4,7 @@ lengths, limits and truncation are typed errors at the message's offset, never a
 
 from __future__ import annotations
 
+import itertools
 import random
 import struct
 import zlib
@@ -80,7 +81,7 @@ def test_every_header_type_decodes_as_botocore_does(impl: ModuleType) -> None:
     got = decode_all(impl, data, len(data))
     assert got == expected
     # Same types too: bool is not int, bytes not str.
-    for (headers, _), (oracle, _) in zip(got, expected):
+    for (headers, _), (oracle, _) in zip(got, expected, strict=True):
         assert [type(v) for v in headers.values()] == [type(v) for v in oracle.values()]
 
 
@@ -249,7 +250,11 @@ header_values = st.one_of(
 )
 messages = st.lists(
     st.tuples(
-        st.dictionaries(st.text(min_size=0, max_size=8).filter(lambda n: len(n.encode()) < 256), header_values, max_size=5),
+        st.dictionaries(
+            st.text(min_size=0, max_size=8).filter(lambda n: len(n.encode()) < 256),
+            header_values,
+            max_size=5,
+        ),
         st.binary(max_size=200),
     ),
     max_size=6,
@@ -267,7 +272,7 @@ def test_any_split_of_any_messages_matches_botocore(
     decoder = impl.EventStreamDecoder()
     got = []
     points = sorted({min(c, len(data)) for c in cuts} | {0, len(data)})
-    for start, end in zip(points, points[1:]):
+    for start, end in itertools.pairwise(points):
         got.extend((m.headers, m.payload) for m in decoder.feed(data[start:end]))
     got.extend((m.headers, m.payload) for m in decoder.finish())
     assert got == botocore_decode(data)

@@ -5,20 +5,20 @@ the merge rules, errors and round trips through the renderer."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import deltafold
+import deltafold.reference
 import pytest
+from deltafold._render_formats import gemini_sse
 from google.genai import types
 from hypothesis import given
 from hypothesis import strategies as st
-
-import deltafold
-import deltafold.reference
-from deltafold._render_formats import gemini_sse
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "gemini-recorded").glob("*.sse"))
 
@@ -36,7 +36,7 @@ def set_path(root: dict[str, Any], json_path: str, value: Any, append: bool) -> 
     """An independent, plain builder of partialArgs (regex steps, dict/list walk)."""
     steps = [int(i) if i else k for k, i in re.findall(r"\.(\w+)|\[(\d+)\]", json_path)]
     node: Any = root
-    for step, after in zip(steps, [*steps[1:], None]):
+    for step, after in zip(steps, [*steps[1:], None], strict=True):
         empty: Any = [] if isinstance(after, int) else {}
         if isinstance(step, int):
             while len(node) <= step:
@@ -110,8 +110,9 @@ def test_recorded_streams_match_independent_values(impl: ModuleType, path: Path)
     assert parser.format == "gemini"
     types.GenerateContentResponse.model_validate(result)
     parts = result["candidates"][0]["content"]["parts"]
-    assert "".join(p["text"] for p in parts if "text" in p and not p.get("thought")) == (
-        expected["text"]
+    assert (
+        "".join(p["text"] for p in parts if "text" in p and not p.get("thought"))
+        == (expected["text"])
     )
     assert "".join(p["text"] for p in parts if p.get("thought")) == expected["thought"]
     calls = [p["functionCall"] for p in parts if "functionCall" in p]
@@ -142,10 +143,18 @@ def sse(*events: Any) -> bytes:
 def test_signature_rules_and_thought_flag(impl: ModuleType) -> None:
     data = sse(
         {"candidates": [{"content": {"parts": [{"text": "a", "thought": True}], "role": "model"}}]},
-        {"candidates": [{"content": {"parts": [{"text": "b", "thought": True, "thoughtSignature": "s1"}]}}]},
+        {
+            "candidates": [
+                {"content": {"parts": [{"text": "b", "thought": True, "thoughtSignature": "s1"}]}}
+            ]
+        },
         {"candidates": [{"content": {"parts": [{"text": "c"}]}}]},
         {"candidates": [{"content": {"parts": [{"text": "", "thoughtSignature": "s2"}]}}]},
-        {"candidates": [{"content": {"parts": [{"functionCall": {"name": "f", "args": {"x": 1}}}]}}]},
+        {
+            "candidates": [
+                {"content": {"parts": [{"functionCall": {"name": "f", "args": {"x": 1}}}]}}
+            ]
+        },
         {"candidates": [{"content": {"parts": [{"text": "", "thoughtSignature": "s3"}]}}]},
         {"candidates": [{"content": {"parts": [{"text": ""}]}, "finishReason": "STOP"}]},
     )
@@ -161,8 +170,14 @@ def test_candidates_by_index_and_last_non_null(impl: ModuleType) -> None:
     data = sse(
         {"candidates": [{"index": 1, "content": {"parts": [{"text": "B"}]}}], "modelVersion": "m"},
         {"candidates": [{"index": 0, "content": {"parts": [{"text": "A"}]}, "safetyRatings": []}]},
-        {"candidates": [{"index": 0, "safetyRatings": None, "finishReason": "MAX_TOKENS"}], "modelVersion": None},
-        {"candidates": [{"index": 1, "finishReason": "STOP"}], "promptFeedback": {"blockReason": None}},
+        {
+            "candidates": [{"index": 0, "safetyRatings": None, "finishReason": "MAX_TOKENS"}],
+            "modelVersion": None,
+        },
+        {
+            "candidates": [{"index": 1, "finishReason": "STOP"}],
+            "promptFeedback": {"blockReason": None},
+        },
     )
     parser = impl.StreamParser(format="gemini")
     parser.feed(data)
@@ -199,10 +214,27 @@ def test_error_mid_stream_is_an_api_error(impl: ModuleType) -> None:
     ("event", "field"),
     [
         ({"candidates": 5}, "candidates"),
-        ({"candidates": [{"content": {"parts": [{"text": 1}]}}]}, "candidates[].content.parts[].text"),
+        (
+            {"candidates": [{"content": {"parts": [{"text": 1}]}}]},
+            "candidates[].content.parts[].text",
+        ),
         ({"candidates": [{"index": -1}]}, "candidates[].index"),
         (
-            {"candidates": [{"content": {"parts": [{"functionCall": {"partialArgs": [{"jsonPath": "x", "stringValue": "a"}]}}]}}]},
+            {
+                "candidates": [
+                    {
+                        "content": {
+                            "parts": [
+                                {
+                                    "functionCall": {
+                                        "partialArgs": [{"jsonPath": "x", "stringValue": "a"}]
+                                    }
+                                }
+                            ]
+                        }
+                    }
+                ]
+            },
             "jsonPath",
         ),
     ],
@@ -215,13 +247,23 @@ def test_schema_errors(impl: ModuleType, event: Any, field: str) -> None:
 def _part() -> st.SearchStrategy[dict[str, Any]]:
     text = st.text(max_size=12)
     return st.one_of(
-        st.builds(lambda t, th: {"text": t, "thought": True} if th else {"text": t}, text.filter(bool), st.booleans()),
+        st.builds(
+            lambda t, th: {"text": t, "thought": True} if th else {"text": t},
+            text.filter(bool),
+            st.booleans(),
+        ),
         st.builds(
             lambda n, a: {"functionCall": {"name": n, "args": a}},
             st.sampled_from(["f", "get", "é"]),
-            st.dictionaries(st.text(max_size=4), st.integers(-(2**63), 2**63 - 1) | st.text(max_size=5), max_size=3),
+            st.dictionaries(
+                st.text(max_size=4),
+                st.integers(-(2**63), 2**63 - 1) | st.text(max_size=5),
+                max_size=3,
+            ),
         ),
-        st.builds(lambda d: {"inlineData": {"mimeType": "image/png", "data": d}}, st.text(max_size=8)),
+        st.builds(
+            lambda d: {"inlineData": {"mimeType": "image/png", "data": d}}, st.text(max_size=8)
+        ),
     )
 
 
@@ -230,9 +272,12 @@ def _merged(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for part in parts:
         last = out[-1] if out else None
-        if last is not None and "text" in part and "text" in last and bool(
-            part.get("thought")
-        ) == bool(last.get("thought")):
+        if (
+            last is not None
+            and "text" in part
+            and "text" in last
+            and bool(part.get("thought")) == bool(last.get("thought"))
+        ):
             last["text"] += part["text"]
         else:
             out.append(dict(part))
@@ -242,14 +287,20 @@ def _merged(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
 responses = st.builds(
     lambda parts, reason, usage, version: {
         "candidates": [
-            {"content": {"parts": _merged(parts), "role": "model"}, "finishReason": reason, "index": 0}
+            {
+                "content": {"parts": _merged(parts), "role": "model"},
+                "finishReason": reason,
+                "index": 0,
+            }
         ],
         "usageMetadata": usage,
         "modelVersion": version,
     },
     st.lists(_part(), max_size=6),
     st.sampled_from(["STOP", "MAX_TOKENS", "SAFETY"]),
-    st.fixed_dictionaries({"promptTokenCount": st.integers(0, 999), "totalTokenCount": st.integers(0, 9999)}),
+    st.fixed_dictionaries(
+        {"promptTokenCount": st.integers(0, 999), "totalTokenCount": st.integers(0, 9999)}
+    ),
     st.text(min_size=1, max_size=10),
 )
 
@@ -261,7 +312,34 @@ def test_round_trip_through_the_renderer_with_any_split(
     data = gemini_sse(response)
     parser = impl.StreamParser()
     points = sorted({min(c, len(data)) for c in cuts} | {0, len(data)})
-    for start, end in zip(points, points[1:]):
+    for start, end in itertools.pairwise(points):
         parser.feed(data[start:end])
     assert parser.finish() == response
     assert parser.format == "gemini"
+
+
+def outcome(module: ModuleType, data: bytes, **options: Any) -> Any:
+    """The result and summary, or the error class and its partial."""
+    try:
+        parser = module.StreamParser(**options)
+        parser.feed(data)
+        return ("ok", parser.finish(), parser.summary(), len(parser.problems))
+    except module.DeltafoldError as error:
+        return (type(error).__name__, error.partial)
+
+
+@given(
+    path=st.sampled_from(FIXTURES),
+    edits=st.lists(st.tuples(st.integers(0, 10**6), st.binary(max_size=3)), min_size=1, max_size=3),
+    on_error=st.sampled_from(["raise", "skip", "repair"]),
+)
+def test_mutated_streams_twins_agree(
+    path: Path, edits: list[tuple[int, bytes]], on_error: str
+) -> None:
+    data = bytearray(path.read_bytes())
+    for at, replacement in edits:
+        at %= len(data)
+        data[at : at + len(replacement)] = replacement
+    native = outcome(deltafold, bytes(data), on_error=on_error)
+    reference = outcome(deltafold.reference, bytes(data), on_error=on_error)
+    assert native == reference

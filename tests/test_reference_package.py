@@ -17,6 +17,8 @@ PUBLIC = {
     "Event",
     "IncompleteStreamError",
     "LimitExceededError",
+    "EventStreamDecoder",
+    "EventStreamMessage",
     "Problem",
     "SseDecoder",
     "SseEvent",
@@ -30,6 +32,7 @@ PUBLIC = {
     "iter_completions",
     "iter_events",
     "summarize",
+    "to_event_stream",
     "to_sse",
 }
 

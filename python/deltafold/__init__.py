@@ -13,11 +13,18 @@ from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from deltafold import _core
-from deltafold._core import Event, SseDecoder, SseEvent, StreamParser, __version__
-from deltafold._core import EventStreamDecoder, EventStreamMessage
+from deltafold._core import (
+    Event,
+    EventStreamDecoder,
+    EventStreamMessage,
+    SseDecoder,
+    SseEvent,
+    StreamParser,
+    __version__,
+)
 from deltafold._options import EventOptions, Format, OnError, Options
-from deltafold._render_formats import to_event_stream
 from deltafold._render import to_sse
+from deltafold._render_formats import to_event_stream
 from deltafold._source import AsyncSource, Source, aiter_slices, iter_reads, iter_slices, whole
 from deltafold.errors import (
     ChunkDecodeError,

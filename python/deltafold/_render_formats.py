@@ -101,7 +101,9 @@ def _block_events(index: int, key: str, value: Any, chunk_size: int) -> list[byt
             if "signature" in reasoning:
                 events.append(delta({"reasoningContent": {"signature": reasoning["signature"]}}))
         if "redactedContent" in value:
-            events.append(delta({"reasoningContent": {"redactedContent": value["redactedContent"]}}))
+            events.append(
+                delta({"reasoningContent": {"redactedContent": value["redactedContent"]}})
+            )
         if not events:
             events.append(delta({"reasoningContent": {}}))
         return events

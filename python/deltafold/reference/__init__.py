@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from deltafold._options import OnError as OnError
 from deltafold._render import to_sse
+from deltafold._render_formats import to_event_stream
 from deltafold.errors import (
     ChunkDecodeError,
     DeltafoldError,
@@ -49,7 +50,6 @@ from deltafold.reference.api import (
 )
 from deltafold.reference.driver import StreamParser
 from deltafold.reference.events import Event
-from deltafold._render_formats import to_event_stream
 from deltafold.reference.eventstream import EventStreamDecoder, EventStreamMessage
 from deltafold.reference.framing import SseDecoder, SseEvent
 from deltafold.reference.options import DEFAULT_MAX_BUFFER_BYTES as DEFAULT_MAX_BUFFER_BYTES

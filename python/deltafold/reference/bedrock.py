@@ -15,11 +15,15 @@ the ``Converse`` response (FORMATS.md "Bedrock ConverseStream"; native: rust/for
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any, ClassVar, Final
 
 import orjson
 
 from deltafold.errors import ChunkDecodeError, LimitExceededError
+from deltafold.reference.anthropic import AnthropicFold
+from deltafold.reference.chat import _byte_position
 from deltafold.reference.events import Event
 from deltafold.reference.fold import Fold, FoldSettings
 from deltafold.reference.json import first_too_deep, value_position
@@ -149,11 +153,11 @@ class BedrockFold(Fold):
     """Bedrock ConverseStream: event-stream messages whose ``:event-type`` names the event."""
 
     name: ClassVar[str] = "bedrock"
-    end_name: ClassVar[str] = "messageStop"
-    truncated_message: ClassVar[str] = "stream ended without messageStop"
     __slots__ = (
         "_blocks",
         "_event_type",
+        "_inner_value",
+        "_invoke",
         "_metrics",
         "_other",
         "_role",
@@ -173,12 +177,80 @@ class BedrockFold(Fold):
         # The driver checks a payload right before applying it: the event type is kept from
         # the check for the apply.
         self._event_type: bytes | None = None
+        # InvokeModelWithResponseStream: decided by a first event of type `chunk`; each chunk
+        # carries, base64-encoded, one event of the model's native (Anthropic) stream.
+        self._invoke: AnthropicFold | None = None
+        self._inner_value: Any = None
         self.folded = 0
+
+    @property
+    def end_name(self) -> str:  # type: ignore[override]
+        return "message_stop" if self._invoke is not None else "messageStop"
+
+    @property
+    def truncated_message(self) -> str:  # type: ignore[override]
+        if self._invoke is not None:
+            return self._invoke.truncated_message
+        return "stream ended without messageStop"
+
+    def _check_chunk(
+        self, invoke: AnthropicFold, value: Any, payload: bytes, offset: int, index: int
+    ) -> None:
+        raw = value.get("bytes") if type(value) is dict else None
+        inner: bytes | None = None
+        if type(raw) is str:
+            try:
+                inner = base64.b64decode(raw.encode("ascii"), validate=True)
+            except (binascii.Error, UnicodeEncodeError, ValueError):
+                inner = None
+        if inner is None:
+            if type(value) is not dict:
+                raise ChunkDecodeError.from_payload_bytes(
+                    "invalid chunk: expected payload to be an object",
+                    payload,
+                    value_position(payload, []),
+                    byte_offset=offset,
+                    event_index=index,
+                )
+            raise ChunkDecodeError.from_payload_bytes(
+                "invalid chunk: expected bytes to be a base64 string",
+                payload,
+                value_position(payload, ["bytes"]),
+                byte_offset=offset,
+                event_index=index,
+            )
+        depth = self.settings.max_depth
+        if first_too_deep(inner, depth) is not None:
+            raise LimitExceededError(
+                f"limit exceeded: max_depth is {depth}",
+                limit="max_depth",
+                maximum=depth,
+                byte_offset=offset,
+                event_index=index,
+            )
+        try:
+            inner_value = orjson.loads(inner)
+        except orjson.JSONDecodeError as error:
+            raise ChunkDecodeError.from_payload_bytes(
+                f"invalid chunk JSON: {error.msg}",
+                inner,
+                _byte_position(inner, error),
+                byte_offset=offset,
+                event_index=index,
+            ) from None
+        invoke.check(inner_value, inner, None, offset, index)
+        self._inner_value = inner_value
 
     def check(
         self, value: Any, payload: bytes, event_type: bytes | None, offset: int, index: int
     ) -> None:
         self._event_type = event_type
+        if self.folded == 0 and self._invoke is None and event_type == b"chunk":
+            self._invoke = AnthropicFold(self.settings)
+        if self._invoke is not None:
+            if event_type == b"chunk":
+                self._check_chunk(self._invoke, value, payload, offset, index)
+            return
         if type(value) is not dict:
             raise ChunkDecodeError.from_payload_bytes(
                 "invalid chunk: expected payload to be an object",
@@ -222,6 +294,10 @@ class BedrockFold(Fold):
     def apply(self, value: Any, events: list[Event] | None, offset: int, index: int) -> bool:
         event_type = self._event_type
         self.folded += 1
+        if self._invoke is not None:
+            if event_type != b"chunk":
+                return False
+            return self._invoke.apply(self._inner_value, events, offset, index)
         if event_type == b"contentBlockDelta":
             block = self._block(value)
             delta = value.get("delta") or {}
@@ -297,6 +373,8 @@ class BedrockFold(Fold):
         return self.folded > 0
 
     def render(self) -> dict[str, Any]:
+        if self._invoke is not None:
+            return self._invoke.render()
         depth = self.settings.max_depth
         out: dict[str, Any] = {
             "output": {
@@ -313,9 +391,11 @@ class BedrockFold(Fold):
         return out
 
     def done_events(self) -> list[Event]:
-        return []
+        return self._invoke.done_events() if self._invoke is not None else []
 
     def summary(self) -> dict[str, Any]:
+        if self._invoke is not None:
+            return self._invoke.summary()
         blocks = [self._blocks[at] for at in sorted(self._blocks)]
         calls = [
             {

@@ -22,7 +22,8 @@ from deltafold.reference import summary as _summary
 from deltafold.reference.chat import _byte_position, api_error
 from deltafold.reference.detect import detect, undecided
 from deltafold.reference.events import Event
-from deltafold.reference.eventstream import BinaryFraming, Framer as _EventStreamFramer
+from deltafold.reference.eventstream import BinaryFraming
+from deltafold.reference.eventstream import Framer as _EventStreamFramer
 from deltafold.reference.fold import Fold, FoldSettings
 from deltafold.reference.formats import FOLDS, check_format, fold_class
 from deltafold.reference.framing import _Framer

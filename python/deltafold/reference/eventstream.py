@@ -13,9 +13,9 @@ from __future__ import annotations
 import struct
 import threading
 import zlib
+from typing import Any, Final, SupportsIndex, final
 
 import orjson
-from typing import Any, Final, SupportsIndex, final
 
 from deltafold.errors import DeltafoldError, LimitExceededError, StreamDecodeError
 from deltafold.reference.options import _as_bytes, _check_limit
@@ -398,35 +398,35 @@ class BinaryFraming:
     """
 
     __slots__ = ()
-    _binary: Framer | None
-    _sniff: bytes | None
 
     def _frame(self, data: bytes) -> None:
-        sniff = self._sniff
+        # The parser's slots are declared on the parser (a mixin cannot hold slots).
+        parser: Any = self
+        sniff = parser._sniff
         if sniff is not None:
             data = sniff + data
             if not data or (data[:1] == b"\x00" and len(data) < PRELUDE_BYTES):
-                self._sniff = data
+                parser._sniff = data
                 return
-            self._sniff = None
+            parser._sniff = None
             if is_prelude(data):
-                self._decide("bedrock")  # type: ignore[attr-defined]
-                self._binary = Framer(self._max_line)  # type: ignore[attr-defined]
-        framer = self._binary
+                parser._decide("bedrock")
+                parser._binary = Framer(parser._max_line)
+        framer = parser._binary
         if framer is None:
             super()._frame(data)  # type: ignore[misc]
             return
-        stash = self._stash  # type: ignore[has-type]
+        stash = parser._stash
         if stash:
             data = stash + data
-            self._stash = b""
+            parser._stash = b""
         framer.push(data)
         while (item := framer.next()) is not None:
             try:
                 self._message(item)
             except BaseException:
                 # Nothing after the message that raised is lost: framed again next call.
-                self._stash = framer.take_rest()
+                parser._stash = framer.take_rest()
                 raise
 
     def _message(self, item: Item | FrameError) -> None:
@@ -470,16 +470,18 @@ class BinaryFraming:
             parser._report(_api_error(body, offset, index))
 
     def _inside_event(self) -> bool:
-        if self._sniff:
+        parser: Any = self
+        if parser._sniff:
             return True
-        if self._binary is not None:
-            return self._binary.inside()
+        if parser._binary is not None:
+            return bool(parser._binary.inside())
         return bool(super()._inside_event())  # type: ignore[misc]
 
     def _drop_unterminated(self) -> None:
-        self._sniff = None
-        if self._binary is not None:
-            self._binary.finish()
+        parser: Any = self
+        parser._sniff = None
+        if parser._binary is not None:
+            parser._binary.finish()
         super()._drop_unterminated()  # type: ignore[misc]
 
 

@@ -13,8 +13,8 @@ from typing import Any, Final
 from deltafold.reference.anthropic import AnthropicFold
 from deltafold.reference.bedrock import BedrockFold
 from deltafold.reference.chat import ChatFold
-from deltafold.reference.gemini import GeminiFold
 from deltafold.reference.fold import Fold
+from deltafold.reference.gemini import GeminiFold
 from deltafold.reference.options import FORMAT_ORDER, _check_format
 from deltafold.reference.responses import ResponsesStreamFold
 

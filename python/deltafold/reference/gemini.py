@@ -308,7 +308,9 @@ class _Candidate:
         call = part.get("functionCall")
         if type(call) is not dict:
             call = None
-        extra = [(k, v) for k, v in part.items() if k not in ("text", "thoughtSignature", "functionCall")]
+        extra = [
+            (k, v) for k, v in part.items() if k not in ("text", "thoughtSignature", "functionCall")
+        ]
         if text is None:
             if call is not None:
                 self._add_call(call, signature, extra)
@@ -361,7 +363,11 @@ class _Candidate:
         last.continuing = call.get("willContinue") is True
         _merge(
             last.call_extra,
-            ((k, v) for k, v in call.items() if k not in ("name", "args", "willContinue", "partialArgs")),
+            (
+                (k, v)
+                for k, v in call.items()
+                if k not in ("name", "args", "willContinue", "partialArgs")
+            ),
         )
         if signature is not None:
             last.signature = signature

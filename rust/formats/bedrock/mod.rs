@@ -20,6 +20,7 @@ use std::borrow::Cow;
 use crate::driver::Config;
 use crate::error::{DecodeKind, ErrorKind};
 use crate::event::Event;
+use crate::formats::anthropic::Anthropic;
 use crate::formats::{Fold, Folded, Format};
 use crate::json::reader::{parse, JsonError, JsonErrorCode, Reader};
 use crate::json::value::{Map, Value};
@@ -219,8 +220,13 @@ fn limit_error(e: DecodeKind, max_depth: usize) -> ErrorKind {
 
 /// The Bedrock `ConverseStream` fold.
 pub struct Bedrock {
+    config: Config,
     limits: Limits,
     folded: u64,
+    /// `InvokeModelWithResponseStream`: decided by a first event of type `chunk`; each chunk
+    /// carries, base64-encoded, one event of the model's native stream (Anthropic's), folded
+    /// by that format's fold.
+    invoke: Option<Box<Anthropic>>,
     role: Option<Value>,
     /// Sorted by index.
     blocks: Vec<Block>,
@@ -484,11 +490,68 @@ impl Block {
     }
 }
 
+/// The decoded `bytes` of an `InvokeModelWithResponseStream` `chunk` payload.
+fn chunk_bytes(data: &[u8], max_depth: usize) -> Result<Vec<u8>, ErrorKind> {
+    let value = parse(data, max_depth).map_err(|e| limit_error(syntax(e), max_depth))?;
+    let Value::Object(payload) = value else {
+        return Err(ErrorKind::Decode(schema("payload", "an object", 0)));
+    };
+    payload
+        .get("bytes")
+        .and_then(Value::as_str)
+        .and_then(base64_decode)
+        .ok_or_else(|| {
+            ErrorKind::Decode(schema(
+                "bytes",
+                "a base64 string",
+                position(data, &["bytes"]),
+            ))
+        })
+}
+
+/// Standard base64 with padding, strictly (what Python's `b64decode(..., validate=True)`
+/// accepts): the alphabet only, a length divisible by 4, `=` only as the last one or two.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    fn sextet(b: u8) -> Option<u32> {
+        match b {
+            b'A'..=b'Z' => Some(u32::from(b - b'A')),
+            b'a'..=b'z' => Some(u32::from(b - b'a') + 26),
+            b'0'..=b'9' => Some(u32::from(b - b'0') + 52),
+            b'+' => Some(62),
+            b'/' => Some(63),
+            _ => None,
+        }
+    }
+    let bytes = text.as_bytes();
+    if bytes.len() % 4 != 0 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
+    let quads = bytes.chunks_exact(4);
+    let last = quads.len().saturating_sub(1);
+    for (i, quad) in quads.enumerate() {
+        let pad = quad.iter().rev().take_while(|&&b| b == b'=').count();
+        if pad > 2 || (pad > 0 && i != last) {
+            return None;
+        }
+        let mut word = 0u32;
+        for &b in &quad[..4 - pad] {
+            word = (word << 6) | sextet(b)?;
+        }
+        word <<= 6 * pad as u32;
+        let [_, a, b, c] = word.to_be_bytes();
+        out.extend_from_slice(&[a, b, c][..3 - pad]);
+    }
+    Some(out)
+}
+
 impl Fold for Bedrock {
     fn new(config: &Config) -> Self {
         Bedrock {
+            config: *config,
             limits: config.limits,
             folded: 0,
+            invoke: None,
             role: None,
             blocks: Vec::new(),
             stop_reason: None,
@@ -508,19 +571,42 @@ impl Fold for Bedrock {
     }
 
     fn end_marker(&self) -> &'static str {
-        "messageStop"
+        match &self.invoke {
+            Some(inner) => inner.end_marker(),
+            None => "messageStop",
+        }
     }
 
     fn missing_end(&self) -> &'static str {
-        "messageStop"
+        match &self.invoke {
+            Some(inner) => inner.missing_end(),
+            None => "messageStop",
+        }
+    }
+
+    fn take_ignored(&mut self) -> Option<String> {
+        self.invoke.as_mut().and_then(|inner| inner.take_ignored())
     }
 
     fn fold(
         &mut self,
         event_type: &[u8],
         data: &[u8],
-        _events: &mut Vec<Event>,
+        events: &mut Vec<Event>,
     ) -> Result<Folded, ErrorKind> {
+        if self.folded == 0 && self.invoke.is_none() && event_type == b"chunk" {
+            self.invoke = Some(Box::new(Anthropic::new(&self.config)));
+        }
+        if let Some(inner) = &mut self.invoke {
+            if event_type != b"chunk" {
+                self.folded += 1;
+                return Ok(Folded::Continue);
+            }
+            let bytes = chunk_bytes(data, self.limits.max_depth)?;
+            let folded = inner.fold(b"", &bytes, events)?;
+            self.folded += 1;
+            return Ok(folded);
+        }
         if event_type == b"contentBlockDelta" {
             self.apply_delta(data)?;
         } else {
@@ -544,11 +630,7 @@ impl Fold for Bedrock {
     }
 
     fn next_stream(&mut self) {
-        let limits = self.limits;
-        *self = Bedrock::new(&Config {
-            limits,
-            ..Config::default()
-        });
+        *self = Bedrock::new(&self.config);
     }
 
     fn folded(&self) -> u64 {
@@ -559,9 +641,16 @@ impl Fold for Bedrock {
         false
     }
 
-    fn finish_events(&mut self, _events: &mut Vec<Event>) {}
+    fn finish_events(&mut self, events: &mut Vec<Event>) {
+        if let Some(inner) = &mut self.invoke {
+            inner.finish_events(events);
+        }
+    }
 
     fn result(&self) -> Value {
+        if let Some(inner) = &self.invoke {
+            return inner.result();
+        }
         let depth = self.limits.max_depth;
         let mut message = Map::new();
         message.insert(
@@ -591,12 +680,21 @@ impl Fold for Bedrock {
     }
 
     fn version(&self) -> (u64, u64) {
-        (self.folded, 0)
+        match &self.invoke {
+            Some(inner) => inner.version(),
+            None => (self.folded, 0),
+        }
     }
 
     /// Text and reasoning of every block, tool calls (arguments: the input text as streamed),
     /// `stopReason`, and the usage (Bedrock's names map one to one; no id or model).
     fn summary(&self) -> Summary {
+        if let Some(inner) = &self.invoke {
+            return Summary {
+                format: Some(Format::Bedrock),
+                ..inner.summary()
+            };
+        }
         let mut text = String::new();
         let mut reasoning = String::new();
         let mut tool_calls = Vec::new();

@@ -560,8 +560,16 @@ fn merge_raw(into: &mut Map, pairs: &[RawPair<'_>]) {
     for (key, raw) in pairs {
         if is_null(raw) {
             into.insert_if_absent(key, || Value::Null);
-        } else {
-            into.insert(key.to_string(), Value::Raw((*raw).into()));
+            continue;
+        }
+        // Gemini repeats `modelVersion`, `responseId` and often `usageMetadata` unchanged on
+        // every event: an equal value is left in place, with no allocation.
+        match into.get_mut(key) {
+            Some(Value::Raw(old)) if **old == **raw => {}
+            Some(slot) => *slot = Value::Raw((*raw).into()),
+            None => {
+                into.insert(key.to_string(), Value::Raw((*raw).into()));
+            }
         }
     }
 }
