@@ -16,6 +16,7 @@ from deltafold._core import Event, SseDecoder, SseEvent, StreamParser, __version
 from deltafold._options import EventOptions, OnError, Options
 from deltafold._render import to_sse
 from deltafold._source import AsyncSource, Source, aiter_slices, iter_reads, iter_slices, whole
+from deltafold._tee import AsyncTee, Tee, atee, tee
 from deltafold.errors import (
     ChunkDecodeError,
     DeltafoldError,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULTS",
     "AsyncSource",
+    "AsyncTee",
     "ChunkDecodeError",
     "DeltafoldError",
     "Event",
@@ -50,13 +52,16 @@ __all__ = [
     "StreamAPIError",
     "StreamDecodeError",
     "StreamParser",
+    "Tee",
     "UnsupportedFormatError",
     "__version__",
     "aiter_completions",
     "aiter_events",
     "assemble",
+    "atee",
     "iter_completions",
     "iter_events",
+    "tee",
     "to_sse",
 ]
 
