@@ -393,7 +393,13 @@ class Gateway:
             upstream_error = error
         finally:
             # The row first: under a cancel scope every later await may be cancelled too.
-            summary = folder.close(ended=ended) if folder is not None else None
+            summary = None
+            if folder is not None:
+                try:
+                    summary = folder.close(ended=ended)
+                except Exception:
+                    # Never lose the row: it still bills status, size and time.
+                    _log.exception("deltafold.gateway: the fold failed on %s %s", method, path)
             log(status, size, summary)
             if disconnect is not None:
                 disconnect.cancel()
