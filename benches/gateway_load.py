@@ -69,7 +69,7 @@ def serve_upstream(port_file: str, gap: float) -> None:
                 return
             body, self.buffer = rest[:length], rest[length:]
             model = json.loads(body).get("model", "")
-            asyncio.ensure_future(self.reply(streams[model]))
+            self.task = asyncio.ensure_future(self.reply(streams[model]))
 
         async def reply(self, events: list[bytes]) -> None:
             write = self.transport.write
@@ -203,7 +203,6 @@ def summary_of_completion(completion: dict[str, Any], ended: bool) -> dict[str, 
 
 def serve_gateway(mode: str, upstream: str, db: str, port_file: str) -> None:
     import uvicorn
-
     from deltafold.gateway import Gateway, parse_upstreams
     from deltafold.gateway.__main__ import _listen
 
@@ -395,7 +394,7 @@ def run(args: argparse.Namespace) -> None:
     )
     print("|---|---|---|---|---|---|---|")
     base = {k: median("direct", k) for k in ("ttfb50", "ttfb99", "ttlb50", "ttlb99")}
-    plain_cpu = median("plain", "cpu") if "plain" in results and results["plain"] else None
+    plain_cpu = median("plain", "cpu") if results.get("plain") else None
     for mode in ["direct", *modes]:
         cpu = median(mode, "cpu") / args.streams * 1000
         ratio = (
@@ -409,8 +408,10 @@ def run(args: argparse.Namespace) -> None:
         print(
             f"| {mode} | {args.streams / median(mode, 'wall'):.0f} | "
             f"{cpu:.2f} | {ratio} | "
-            f"{t['ttfb50']:.1f} / {t['ttfb99']:.1f} ({added['ttfb50']:+.1f} / {added['ttfb99']:+.1f}) | "
-            f"{t['ttlb50']:.1f} / {t['ttlb99']:.1f} ({added['ttlb50']:+.1f} / {added['ttlb99']:+.1f}) | "
+            f"{t['ttfb50']:.1f} / {t['ttfb99']:.1f} "
+            f"({added['ttfb50']:+.1f} / {added['ttfb99']:+.1f}) | "
+            f"{t['ttlb50']:.1f} / {t['ttlb99']:.1f} "
+            f"({added['ttlb50']:+.1f} / {added['ttlb99']:+.1f}) | "
             f"{rows} |"
         )
     if args.json:
