@@ -291,3 +291,29 @@ async def test_atee_in_starlette_streaming_response() -> None:
     assert (
         rows[0]["usage"]["total_tokens"] == deltafold.assemble(RECORDING)["usage"]["total_tokens"]
     )
+
+
+async def test_atee_in_aiohttp_stream_response() -> None:
+    # The README's aiohttp shape: StreamResponse written from an atee in `async with`.
+    from aiohttp import ClientSession, web
+    from aiohttp.test_utils import TestServer
+
+    rows: list[dict[str, Any]] = []
+    sent = with_bad_chunk(RECORDING)
+
+    async def proxy(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=200, headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        async with deltafold.atee(agen(pieces(sent)), on_done=rows.append) as forwarded:
+            async for chunk in forwarded:
+                await response.write(chunk)
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", proxy)
+    async with TestServer(app) as server, ClientSession() as session:
+        async with session.post(str(server.make_url("/v1/chat/completions"))) as reply:
+            assert await reply.read() == sent
+    assert len(rows) == 1 and rows[0]["status"] == "complete"
+    assert rows[0]["id"] == deltafold.assemble(RECORDING)["id"]
