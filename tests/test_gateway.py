@@ -40,9 +40,10 @@ CHAT = [
     "parse_pydantic_model_multiple_choices__v20240807",
 ]
 ANTHROPIC = [
-    "anthropic-sdk__basic_response",
     "anthropic__anthropic-text",
-    "anthropic-sdk__tool_use_response",
+    "anthropic__anthropic-json-tool.1",
+    "anthropic__anthropic-clear-thinking.1",
+    "anthropic__anthropic-web-search-tool.1",
 ]
 RESPONSES = ["openai__openai-phase.1", "azure__azure-tool-call.1"]
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -566,7 +567,7 @@ def test_fault_upstream_error_status_with_json_body(
     (row,) = gateway.new_rows(1)
     body = json.dumps(ERROR_BODIES[status]).encode()
     assert row["status_code"] == status and row["bytes"] == len(body)
-    assert row["stream_status"] == "failed"
+    assert row["stream_status"] == "failed" and row["finish_reason"] == "error"
     logged = json.loads(row["summary_json"])
     assert logged["status"] == "failed"
     assert logged["error"] in (ERROR_BODIES[status], ERROR_BODIES[status]["error"])
@@ -576,7 +577,7 @@ def test_fault_upstream_error_status_with_json_body(
 def test_fault_upstream_writes_one_byte_at_a_time(
     upstream: Upstream, gateway: GatewayProcess
 ) -> None:
-    model = "parse_nothing"
+    model = "parse_strict_tools"
     recording = (FOLDERS["/chat/completions"][1] / f"{model}.sse").read_bytes()
     assert raw_chat_bytes(gateway.url, model, **{"x-fault": "bytewise"}) == recording
     completion = sdk_chat(gateway.url, model, **{"x-fault": "bytewise"})

@@ -41,16 +41,12 @@ def with_bad_chunk(data: bytes) -> bytes:
 
 
 def make_tee(impl: ModuleType, chunks: Any, on_done: Any = None, **options: Any) -> Tee[Any]:
-    tee = Tee(chunks, on_done, options)
-    # The same tee over the twin's parser: both must behave alike under it.
-    tee._fold._parser = impl.StreamParser(**{"on_error": "skip", **options})
-    return tee
+    # The same tee over each twin's parser: both must behave alike under it.
+    return Tee(chunks, on_done, options, impl.StreamParser)
 
 
 def make_atee(impl: ModuleType, chunks: Any, on_done: Any = None, **options: Any) -> AsyncTee[Any]:
-    tee = AsyncTee(chunks, on_done, options)
-    tee._fold._parser = impl.StreamParser(**{"on_error": "skip", **options})
-    return tee
+    return AsyncTee(chunks, on_done, options, impl.StreamParser)
 
 
 def test_public_names() -> None:
@@ -317,3 +313,31 @@ async def test_atee_in_aiohttp_stream_response() -> None:
             assert await reply.read() == sent
     assert len(rows) == 1 and rows[0]["status"] == "complete"
     assert rows[0]["id"] == deltafold.assemble(RECORDING)["id"]
+
+
+@pytest.mark.parametrize(
+    ("name", "folder", "stem"),
+    [
+        ("anthropic", "anthropic-recorded", "anthropic-sdk__tool_use_response"),
+        ("anthropic", "anthropic-recorded", "anthropic-sdk__basic_response"),
+        ("anthropic", "anthropic-recorded", "anthropic__anthropic-text"),
+        ("responses", "responses-recorded", "azure__azure-tool-call.1"),
+        ("gemini", "gemini-recorded", "google__google-tool-call-gemini3"),
+    ],
+)
+def test_every_format_auto_detected_beside_the_byte_path(
+    impl: ModuleType, name: str, folder: str, stem: str
+) -> None:
+    try:
+        impl.StreamParser(format=name)
+    except ValueError:
+        pytest.skip(reason=f"format {name} not in this build")
+    data = fixture_file(folder, f"{stem}.sse").read_bytes()
+    calls: list[dict[str, Any]] = []
+    tee = make_tee(impl, pieces(data), calls.append)
+    assert b"".join(tee) == data
+    # Under auto the tee decides the format itself, and folds as the fixed format does.
+    assert tee.format == name
+    assert tee.result == impl.assemble(data, format=name, on_error="skip")
+    assert len(calls) == 1 and calls[0] == impl.summarize(data, format=name, on_error="skip")
+    assert calls[0]["format"] == name

@@ -48,10 +48,13 @@ class SideFold:
 
     __slots__ = ("_done", "_on_done", "_parser", "_result", "_summary", "bytes", "error")
 
-    def __init__(self, on_done: OnDone | None = None, **options: Any) -> None:
+    def __init__(
+        self, on_done: OnDone | None = None, *, parser_class: Any = StreamParser, **options: Any
+    ) -> None:
         options.setdefault("on_error", "skip")
         # Built before any byte flows, so a bad option raises to the caller at once.
-        self._parser = StreamParser(**options)
+        # ``parser_class``: the twin's StreamParser (deltafold.reference) runs under the same tee.
+        self._parser = parser_class(**options)
         self._on_done = on_done
         self._done = False
         self._result: dict[str, Any] | None = None
@@ -148,8 +151,10 @@ class SideFold:
 class _TeeBase:
     """What :class:`Tee` and :class:`AsyncTee` share: the side fold's read-only view."""
 
-    def __init__(self, on_done: OnDone | None, options: dict[str, Any]) -> None:
-        self._fold = SideFold(on_done, **options)
+    def __init__(
+        self, on_done: OnDone | None, options: dict[str, Any], parser_class: Any = StreamParser
+    ) -> None:
+        self._fold = SideFold(on_done, parser_class=parser_class, **options)
         self._started = False
 
     def _start(self) -> None:
@@ -201,9 +206,13 @@ class Tee(_TeeBase, Generic[Chunk]):
     """
 
     def __init__(
-        self, chunks: Iterable[Chunk], on_done: OnDone | None, options: dict[str, Any]
+        self,
+        chunks: Iterable[Chunk],
+        on_done: OnDone | None,
+        options: dict[str, Any],
+        parser_class: Any = StreamParser,
     ) -> None:
-        super().__init__(on_done, options)
+        super().__init__(on_done, options, parser_class)
         self._chunks: Iterable[Chunk] = chunks
         self._generator: weakref.ref[Generator[Chunk, None, None]] | None = None
 
@@ -254,9 +263,13 @@ class AsyncTee(_TeeBase, Generic[Chunk]):
     """
 
     def __init__(
-        self, chunks: AsyncIterable[Chunk], on_done: OnDone | None, options: dict[str, Any]
+        self,
+        chunks: AsyncIterable[Chunk],
+        on_done: OnDone | None,
+        options: dict[str, Any],
+        parser_class: Any = StreamParser,
     ) -> None:
-        super().__init__(on_done, options)
+        super().__init__(on_done, options, parser_class)
         self._chunks: AsyncIterable[Chunk] = chunks
         self._generator: weakref.ref[AsyncGenerator[Chunk, None]] | None = None
 
