@@ -41,9 +41,11 @@ pub enum ErrorKind {
     Api {
         body: Value,
     },
-    /// Input ended inside an event, or before `[DONE]` / a `finish_reason` on every choice.
+    /// Input ended inside an event, or before the format's end marker (`[DONE]` / a
+    /// `finish_reason` on every choice, `message_stop`); `missing` names what did not arrive.
     Incomplete {
         inside_event: bool,
+        missing: &'static str,
     },
     /// The input does not start like an event stream. `head` is its first bytes (after a BOM
     /// and blank lines), `head_len` how many bytes of it were kept.
@@ -116,12 +118,13 @@ impl StreamError {
                 format!("limit exceeded: {} is {maximum}", limit.option())
             }
             ErrorKind::Api { body } => api_message(body),
-            ErrorKind::Incomplete { inside_event: true } => {
-                "stream ended inside an event".to_string()
-            }
+            ErrorKind::Incomplete {
+                inside_event: true, ..
+            } => "stream ended inside an event".to_string(),
             ErrorKind::Incomplete {
                 inside_event: false,
-            } => "stream ended without [DONE] or a finish_reason on every choice".to_string(),
+                missing,
+            } => format!("stream ended without {missing}"),
             ErrorKind::NotEventStream { head, head_len } => format!(
                 "input is not an event stream: it starts with {}",
                 show(head, *head_len)
