@@ -201,18 +201,43 @@ def summary_of_completion(completion: dict[str, Any], ended: bool) -> dict[str, 
     }
 
 
+class Timed:
+    """Wraps a folder to add up the time spent in it (the loop is one thread: wall time in
+    these calls is the fold's CPU time, give or take the row thread's GIL share)."""
+
+    total = 0.0
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def feed(self, chunk: bytes) -> None:
+        start = time.perf_counter()
+        self.inner.feed(chunk)
+        Timed.total += time.perf_counter() - start
+
+    def close(self, *, ended: bool) -> dict[str, Any] | None:
+        start = time.perf_counter()
+        summary = self.inner.close(ended=ended)
+        Timed.total += time.perf_counter() - start
+        return summary  # type: ignore[no-any-return]
+
+
 def serve_gateway(mode: str, upstream: str, db: str, port_file: str) -> None:
     import uvicorn
+    from deltafold._tee import SideFold
     from deltafold.gateway import Gateway, parse_upstreams
     from deltafold.gateway.__main__ import _listen
 
     app = Gateway(parse_upstreams([upstream]), db)
-    if mode == "plain":
-        app.fold = None
-    elif mode == "openai-sdk":
-        app.fold = SdkFolder
-    elif mode == "litellm":
-        app.fold = LitellmFolder
+    inner = {"deltafold": SideFold, "openai-sdk": SdkFolder, "litellm": LitellmFolder}.get(mode)
+    app.fold = None if inner is None else (lambda: Timed(inner()))  # type: ignore[assignment]
+    stop = app.stop
+
+    async def stop_and_report() -> None:
+        await stop()
+        Path(port_file + ".fold").write_text(str(Timed.total))
+
+    app.stop = stop_and_report  # type: ignore[method-assign]
     listener = _listen("127.0.0.1", 0)
     Path(port_file).write_text(str(listener.getsockname()[1]))
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
@@ -357,6 +382,9 @@ def run(args: argparse.Namespace) -> None:
                 finally:
                     gateway.terminate()
                     gateway.wait(timeout=30)
+                fold_file = workdir / "gateway.port.fold"
+                fold = float(fold_file.read_text()) if fold_file.exists() else 0.0
+                fold_file.unlink(missing_ok=True)
                 rows, good = _check_rows(db, args.streams)
                 results[mode].append(
                     {
@@ -389,16 +417,20 @@ def run(args: argparse.Namespace) -> None:
         f"(medians); upstream gap {args.gap * 1000:.1f} ms between events\n"
     )
     print(
-        "| mode | streams/s | gateway CPU ms/stream | vs plain | TTFB p50 / p99 ms (added) "
-        "| TTLB p50 / p99 ms (added) | rows (correct) |"
+        "| mode | streams/s | gateway CPU ms/stream | vs plain | fold ms/stream (share of "
+        "CPU) | TTFB p50 / p99 ms (added) | TTLB p50 / p99 ms (added) | rows (correct) |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     base = {k: median("direct", k) for k in ("ttfb50", "ttfb99", "ttlb50", "ttlb99")}
     plain_cpu = median("plain", "cpu") if results.get("plain") else None
     for mode in ["direct", *modes]:
         cpu = median(mode, "cpu") / args.streams * 1000
         ratio = (
             f"{median(mode, 'cpu') / plain_cpu - 1:+.1%}" if plain_cpu and mode != "direct" else ""
+        )
+        fold = median(mode, "fold")
+        share = (
+            f"{fold / args.streams * 1000:.3f} ({fold / median(mode, 'cpu'):.1%})" if fold else ""
         )
         t = {k: median(mode, k) * 1000 for k in base}
         added = {k: t[k] - base[k] * 1000 for k in base}
@@ -407,7 +439,7 @@ def run(args: argparse.Namespace) -> None:
         )
         print(
             f"| {mode} | {args.streams / median(mode, 'wall'):.0f} | "
-            f"{cpu:.2f} | {ratio} | "
+            f"{cpu:.2f} | {ratio} | {share} | "
             f"{t['ttfb50']:.1f} / {t['ttfb99']:.1f} "
             f"({added['ttfb50']:+.1f} / {added['ttfb99']:+.1f}) | "
             f"{t['ttlb50']:.1f} / {t['ttlb99']:.1f} "

@@ -54,7 +54,7 @@ class SideFold:
         options.setdefault("on_error", "skip")
         # Built before any byte flows, so a bad option raises to the caller at once.
         # ``parser_class``: the twin's StreamParser (deltafold.reference) runs under the same tee.
-        self._parser = parser_class(**options)
+        self._parser: StreamParser = parser_class(**options)
         self._on_done = on_done
         self._done = False
         self._result: dict[str, Any] | None = None
@@ -130,8 +130,7 @@ class SideFold:
     @property
     def format(self) -> str | None:
         """The stream's format, once decided."""
-        name: str | None = getattr(self._parser, "format", "chat")
-        return name
+        return self._parser.format
 
     @property
     def parser(self) -> StreamParser:
@@ -142,7 +141,7 @@ class SideFold:
         """The summary (FORMATS.md, "The summary"); final once :meth:`close` ran."""
         if self._summary is not None:
             return self._summary
-        summary: dict[str, Any] = self._parser.summary()  # type: ignore[attr-defined]
+        summary = self._parser.summary()
         if self._done:
             self._summary = summary
         return summary

@@ -21,7 +21,7 @@ import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import httpx
 import orjson
@@ -29,6 +29,9 @@ import orjson
 import deltafold
 from deltafold._tee import SideFold
 from deltafold.gateway._store import COLUMNS, RowWriter
+
+if TYPE_CHECKING:
+    from deltafold._options import Format
 
 __all__ = ["COLUMNS", "Folder", "Gateway", "RowWriter", "parse_upstreams", "summarize_body"]
 
@@ -110,22 +113,22 @@ def _body_format(body: dict[str, Any]) -> str | None:
 
 def format_available(name: str) -> bool:
     """Whether this build folds format ``name`` (a name is accepted only once implemented)."""
-    try:
-        deltafold.StreamParser(format=name)  # type: ignore[call-arg]
-    except (TypeError, ValueError):
-        return name == "chat"
-    return True
+    return name in deltafold._core.FORMATS
 
 
-def _render(body: dict[str, Any], name: str) -> bytes:
+def _render(body: dict[str, Any], name: str) -> bytes | None:
     # The stream that folds into this body: its summary is then the streamed summary, by the
     # one definition that the fold implements, with no second copy of the rules here.
     if name == "chat":
         return deltafold.to_sse(body)
-    if name == "bedrock":
-        render: Callable[..., bytes] = getattr(deltafold, "to_event_stream")  # noqa: B009
-        return render(body)
-    return deltafold.to_sse(body, format=name)  # type: ignore[call-arg]
+    try:
+        if name == "bedrock":
+            render: Callable[..., bytes] = getattr(deltafold, "to_event_stream")  # noqa: B009
+            return render(body)
+        render_sse: Callable[..., bytes] = deltafold.to_sse
+        return render_sse(body, format=name)
+    except (AttributeError, TypeError):
+        return None  # this build folds the format but cannot render its result yet
 
 
 def summarize_body(body: bytes) -> dict[str, Any] | None:
@@ -133,8 +136,8 @@ def summarize_body(body: bytes) -> dict[str, Any] | None:
     known results nor an error body.
 
     A result is rendered as the stream that folds into it and summarized as a stream; an error
-    body (``{"error": ...}``, Anthropic's ``{"type": "error", ...}``) is summarized as the
-    parser sees it when a stream is answered with it: ``status`` ``"failed"``, ``error`` set.
+    body (``{"error": ...}``) is summarized as the parser sees it when a stream is answered
+    with it: ``status`` ``"failed"``, ``error`` set.
     """
     try:
         parsed = orjson.loads(body)
@@ -142,17 +145,15 @@ def summarize_body(body: bytes) -> dict[str, Any] | None:
         return None
     if not isinstance(parsed, dict):
         return None
-    summarize: Callable[..., dict[str, Any]] = getattr(deltafold, "summarize")  # noqa: B009
     if "error" in parsed:
-        return summarize(body)
+        return deltafold.summarize(body)
     name = _body_format(parsed)
     if name is None or not format_available(name):
         return None
-    try:
-        return summarize(_render(parsed, name), format=name)
-    except Exception:
-        _log.exception("deltafold.gateway: could not summarize a %s body", name)
+    stream = _render(parsed, name)
+    if stream is None:
         return None
+    return deltafold.summarize(stream, format=cast("Format", name))
 
 
 class _JsonBody:
