@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -650,7 +651,14 @@ def test_prefix_route_404_shutdown_flush_and_help(tmp_path: Path, upstream: Upst
         "base_url",
     ):
         assert word in help_text
-    process = GatewayProcess([f"/openai={upstream.url}"], tmp_path / "rows.db")
+    # A port nothing listens on: bind one, note it, close it.
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    dead = probe.getsockname()[1]
+    probe.close()
+    process = GatewayProcess(
+        [f"/openai={upstream.url}", f"/dead=http://127.0.0.1:{dead}"], tmp_path / "rows.db"
+    )
     try:
         assert (
             raw_chat_bytes(process.url + "/openai", "parse_nothing")
@@ -658,12 +666,15 @@ def test_prefix_route_404_shutdown_flush_and_help(tmp_path: Path, upstream: Upst
         )
         with httpx.Client() as client:
             missing = client.post(process.url + "/other/v1/chat/completions", json={})
+            unreachable = client.post(process.url + "/dead/v1/chat/completions", json={})
         assert missing.status_code == 404
         assert missing.json()["error"]["type"] == "gateway_error"
+        assert unreachable.status_code == 502
+        assert unreachable.json()["error"]["message"].startswith("upstream unreachable")
     finally:
         assert process.stop() in (0, -15)
     # The shutdown wrote the queued rows; the database is in WAL mode.
-    first, second = process.rows()
+    first, second, third = process.rows()
     assert first["path"] == "/openai/v1/chat/completions"
     assert first["stream_status"] == "complete" and first["model"] == "gpt-4o-2024-08-06"
     check_row(
@@ -671,6 +682,13 @@ def test_prefix_route_404_shutdown_flush_and_help(tmp_path: Path, upstream: Upst
         path="/other/v1/chat/completions",
         status_code=404,
         size=len(missing.content),
+        summary=None,
+    )
+    check_row(
+        third,
+        path="/dead/v1/chat/completions",
+        status_code=502,
+        size=len(unreachable.content),
         summary=None,
     )
     import sqlite3

@@ -357,7 +357,8 @@ class Gateway:
         request = httpx.Request(method, target, headers=headers, content=content)
         try:
             response = await client.send(request, stream=True)
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, UpstreamFailed) as error:
+            # Unreachable, refused, timed out, or the client left while sending its body.
             message = f"upstream unreachable: {type(error).__name__}: {error}"
             log(502, await _reply_error(send, 502, message), None)
             return
