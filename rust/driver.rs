@@ -43,6 +43,9 @@ impl Action {
 pub enum ProblemKind {
     Error(ErrorClass),
     DataAfterDone,
+    /// An event or delta of a type the format does not know, or that does not fit where it
+    /// came: ignored in every mode.
+    UnknownEvent,
 }
 
 /// Something that went wrong and was not raised, and what was done about it.
@@ -246,7 +249,7 @@ impl<F: Fold> Driver<F> {
             // Refused in every mode: no chunk of such an input could be skipped to a result.
             if let Some(kind) = self.head.not_an_event_stream(core.config.limits.max_depth) {
                 if let ErrorKind::ErrorResponse { body, .. } = &kind {
-                    core.api_error = Some(body.clone());
+                    core.api_error.get_or_insert_with(|| body.clone());
                 }
                 return Err(StreamError {
                     kind,
@@ -398,6 +401,9 @@ impl<F: Fold> Core<F> {
         if data.is_empty() && ev.event_type != b"error" {
             return Ok(());
         }
+        if ev.event_type != b"error" {
+            self.fold.see(ev.event_type, data);
+        }
         if self.fold.ends_stream(data) {
             self.end_stream();
             return Ok(());
@@ -413,10 +419,20 @@ impl<F: Fold> Core<F> {
         if ev.event_type == b"error" {
             let body = crate::json::reader::parse(ev.data, self.config.limits.max_depth)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(ev.data).into_owned()));
-            self.api_error = Some(body.clone());
+            self.api_error.get_or_insert_with(|| body.clone());
             return self.report(at(ErrorKind::Api { body }), Action::Skipped);
         }
-        match self.fold.fold(ev.event_type, ev.data, &mut self.events) {
+        let folded = self.fold.fold(ev.event_type, ev.data, &mut self.events);
+        while let Some(message) = self.fold.take_ignored() {
+            self.record(|| Problem {
+                kind: ProblemKind::UnknownEvent,
+                action: Action::Ignored,
+                message,
+                byte_offset: ev.data_offset,
+                event_index: Some(ev.index),
+            });
+        }
+        match folded {
             Ok(Folded::Continue) => Ok(()),
             Ok(Folded::End) => {
                 self.end_stream();
@@ -443,7 +459,7 @@ impl<F: Fold> Core<F> {
                     }
                 }
                 if let ErrorKind::Api { body } = &kind {
-                    self.api_error = Some(body.clone());
+                    self.api_error.get_or_insert_with(|| body.clone());
                 }
                 let mut err = at(kind);
                 if matches!(err.kind, ErrorKind::Decode(_)) {

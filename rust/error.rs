@@ -18,6 +18,9 @@ pub enum DecodeKind {
         expected: &'static str,
         pos: usize,
     },
+    /// A typed event (Anthropic, ...) with the wrong shape: `what` is what was expected, with
+    /// its path (`.index to be a non-negative integer`); `pos` where that value starts.
+    Event { what: Box<str>, pos: usize },
 }
 
 impl DecodeKind {
@@ -25,7 +28,7 @@ impl DecodeKind {
     pub fn pos(&self) -> usize {
         match self {
             DecodeKind::Syntax(e) => e.pos,
-            DecodeKind::Schema { pos, .. } => *pos,
+            DecodeKind::Schema { pos, .. } | DecodeKind::Event { pos, .. } => *pos,
         }
     }
 }
@@ -65,6 +68,11 @@ pub enum ErrorKind {
     UnsupportedFormat {
         format: Format,
     },
+    /// The events do not make one stream of their format (an Anthropic event before
+    /// `message_start`, a second message spliced into an open one).
+    Stream {
+        message: Box<str>,
+    },
 }
 
 /// An error with where it happened: the stream byte offset of the event's payload (or of the
@@ -89,6 +97,8 @@ pub enum ErrorClass {
     Incomplete,
     NotEventStream,
     UnsupportedFormat,
+    /// A `StreamDecodeError` as such: events that do not make one stream.
+    StreamDecode,
 }
 
 impl ErrorKind {
@@ -100,6 +110,7 @@ impl ErrorKind {
             ErrorKind::Incomplete { .. } => ErrorClass::Incomplete,
             ErrorKind::NotEventStream { .. } => ErrorClass::NotEventStream,
             ErrorKind::UnsupportedFormat { .. } => ErrorClass::UnsupportedFormat,
+            ErrorKind::Stream { .. } => ErrorClass::StreamDecode,
         }
     }
 }
@@ -114,6 +125,10 @@ impl StreamError {
             ErrorKind::Decode(DecodeKind::Schema {
                 field, expected, ..
             }) => format!("invalid chunk: expected {field} to be {expected}"),
+            ErrorKind::Decode(DecodeKind::Event { what, .. }) => {
+                format!("invalid event: expected {what}")
+            }
+            ErrorKind::Stream { message } => message.to_string(),
             ErrorKind::Limit { limit, maximum } => {
                 format!("limit exceeded: {} is {maximum}", limit.option())
             }
@@ -159,13 +174,20 @@ fn body_message(body: &Value) -> &str {
     }
 }
 
-/// `body["message"]` when present, else the body itself as text.
+/// `body["message"]` when present (in an Anthropic `{"type": "error", "error": {...}}` body,
+/// the inner error's), else the body itself as text.
 pub fn api_message(body: &Value) -> String {
     match body {
-        Value::Object(m) => match m.get("message") {
-            Some(Value::String(s)) => format!("stream reported an error: {s}"),
-            _ => "stream reported an error".to_string(),
-        },
+        Value::Object(m) => {
+            let inner = match (m.get("type"), m.get("error")) {
+                (Some(Value::String(t)), Some(Value::Object(e))) if t == "error" => e,
+                _ => m,
+            };
+            match inner.get("message") {
+                Some(Value::String(s)) => format!("stream reported an error: {s}"),
+                _ => "stream reported an error".to_string(),
+            }
+        }
         Value::String(s) => format!("stream reported an error: {s}"),
         _ => "stream reported an error".to_string(),
     }

@@ -11,12 +11,14 @@ use crate::json::reader as json;
 use crate::json::value::Value;
 use crate::summary::Summary;
 
+use super::anthropic::{Anthropic, ANTHROPIC_EVENTS};
 use super::chat::Chat;
 use super::{Fold, Folded, Format};
 
 /// The fold of whichever format the stream turned out to be.
 enum Inner {
     Chat(Box<Chat>),
+    Anthropic(Box<Anthropic>),
 }
 
 /// A fold for any format: fixed by `format=`, or decided on the first event.
@@ -30,16 +32,33 @@ macro_rules! dispatch {
     ($inner:expr, $f:ident => $body:expr) => {
         match $inner {
             Inner::Chat($f) => $body,
+            Inner::Anthropic($f) => $body,
         }
     };
 }
 
-/// The format of a stream whose first event has this `event:` name and payload: an
-/// Anthropic event name or payload `type`; anything else is chat. The payload is read once
-/// per stream.
+/// The format named by an `event:` name or a payload `type`, among those implemented.
+fn format_of_type(name: &[u8]) -> Option<Format> {
+    ANTHROPIC_EVENTS
+        .iter()
+        .any(|e| e.as_bytes() == name)
+        .then_some(Format::Anthropic)
+}
+
+/// The format of a stream whose first event (with a payload, not `event: error`) has this
+/// `event:` name and payload (trimmed): an Anthropic event name or payload `type`; anything
+/// else is chat (including formats not implemented: the chat fold names and refuses them). The
+/// payload is read once per stream.
 pub fn detect(event_type: &[u8], data: &[u8], max_depth: usize) -> Format {
-    let _ = (event_type, data, max_depth);
-    Format::Chat
+    if let Some(format) = format_of_type(event_type) {
+        return format;
+    }
+    if data.first() != Some(&b'{') {
+        return Format::Chat;
+    }
+    payload_type(data, max_depth)
+        .and_then(|t| format_of_type(t.as_bytes()))
+        .unwrap_or(Format::Chat)
 }
 
 /// The top-level `"type"` of a payload, when it is a JSON object with a string `type`.
@@ -57,6 +76,7 @@ impl AnyFold {
     fn start(config: &Config, format: Format) -> Inner {
         match format {
             Format::Chat => Inner::Chat(Box::new(Chat::new(config))),
+            Format::Anthropic => Inner::Anthropic(Box::new(Anthropic::new(config))),
         }
     }
 
@@ -82,6 +102,16 @@ impl Fold for AnyFold {
         self.inner
             .as_ref()
             .and_then(|i| dispatch!(i, f => f.format()))
+    }
+
+    fn see(&mut self, event_type: &[u8], data: &[u8]) {
+        self.decide(event_type, data);
+    }
+
+    fn take_ignored(&mut self) -> Option<String> {
+        self.inner
+            .as_mut()
+            .and_then(|i| dispatch!(i, f => f.take_ignored()))
     }
 
     fn ends_stream(&self, data: &[u8]) -> bool {

@@ -9,6 +9,7 @@ use crate::event::Event;
 use crate::json::value::Value;
 use crate::summary::Summary;
 
+pub mod anthropic;
 pub mod auto;
 pub mod chat;
 
@@ -17,17 +18,19 @@ pub mod chat;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Chat,
+    Anthropic,
 }
 
 impl Format {
     /// Every implemented format, in the order error messages list them. A name is added here
     /// only once its fold is complete: an accepted name is never a stub.
-    pub const ALL: [Format; 1] = [Format::Chat];
+    pub const ALL: [Format; 2] = [Format::Chat, Format::Anthropic];
 
     /// The `format=` name.
     pub fn name(self) -> &'static str {
         match self {
             Format::Chat => "chat",
+            Format::Anthropic => "anthropic",
         }
     }
 
@@ -79,6 +82,16 @@ pub trait Fold {
 
     /// The format this fold folds; `None` while a dispatching fold has not decided yet.
     fn format(&self) -> Option<Format>;
+
+    /// Sees every event that carries a payload (not `event: error`) before anything else looks
+    /// at it: a dispatching fold decides its format on the first.
+    fn see(&mut self, _event_type: &[u8], _data: &[u8]) {}
+
+    /// Messages of events or deltas that were ignored by the last [`Fold::fold`] (an unknown
+    /// type): the driver records each as an `UnknownEvent` problem, in every mode.
+    fn take_ignored(&mut self) -> Option<String> {
+        None
+    }
 
     /// Whether this payload (without surrounding whitespace) ends the stream as a text marker,
     /// like `[DONE]`; checked before the payload is folded.

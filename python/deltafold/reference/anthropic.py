@@ -170,9 +170,7 @@ class AnthropicFold(Fold):
         self, value: Any, payload: bytes, event_type: bytes | None, offset: int, index: int
     ) -> None:
         def invalid(path: tuple[str | int, ...], expected: str) -> ChunkDecodeError:
-            described = "".join(
-                f"[{step}]" if type(step) is int else f".{step}" for step in path
-            )
+            described = "".join(f"[{step}]" if type(step) is int else f".{step}" for step in path)
             return ChunkDecodeError.from_payload_bytes(
                 f"invalid event: expected {described or 'payload'} to be {expected}",
                 payload,
@@ -296,7 +294,10 @@ class AnthropicFold(Fold):
             )
         is_prefix, _ = parse_prefix(text)
         if not is_prefix:
-            raise invalid(("delta", "partial_json"), "more of the tool input JSON")
+            raise invalid(
+                ("delta", "partial_json"),
+                "text that keeps the tool input the start of a JSON document",
+            )
 
     # -- folding --
 
@@ -532,8 +533,11 @@ class AnthropicFold(Fold):
         if input_tokens is not None:
             input_tokens += (cached or 0) + (written or 0)
         calls = [
-            {"id": block.block.get("id"), "name": block.block.get("name"),
-             "arguments": block.arguments()}
+            {
+                "id": block.block.get("id"),
+                "name": block.block.get("name"),
+                "arguments": block.arguments(),
+            }
             for block in self.tool_blocks
         ]
         return {
@@ -551,4 +555,3 @@ class AnthropicFold(Fold):
             "tool_calls": calls,
             "has_tool_calls": bool(calls),
         }
-

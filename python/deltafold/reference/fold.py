@@ -83,9 +83,7 @@ class Fold:
         """Raise the :class:`~deltafold.DeltafoldError` this decoded payload deserves, if any."""
         raise NotImplementedError
 
-    def apply(
-        self, value: Any, events: list[Event] | None, offset: int, index: int
-    ) -> bool:
+    def apply(self, value: Any, events: list[Event] | None, offset: int, index: int) -> bool:
         """Fold in a checked payload (appending its events to ``events`` when not ``None``).
 
         Returns whether the payload ended the stream (the format's end marker)."""
