@@ -413,7 +413,8 @@ def run(args: argparse.Namespace) -> None:
                 )
                 print(
                     f"round {round_ + 1} {mode}: {args.streams / wall:.0f} streams/s, "
-                    f"{cpu / args.streams * 1000:.2f} ms CPU/stream, rows {rows}, good {good}",
+                    f"{cpu / args.streams * 1000:.2f} ms CPU/stream, "
+                    f"fold {fold / args.streams * 1000:.3f} ms/stream, rows {rows}, good {good}",
                     file=sys.stderr,
                     flush=True,
                 )
