@@ -8,7 +8,8 @@ the file, and it writes the bytes in random sizes. ``x-fault`` asks for a failur
 * ``slow``      - one event every 50 ms (for client disconnects);
 * ``bytewise``  - one byte per write;
 * ``malformed`` - a chunk of broken JSON after the second event;
-* ``429`` / ``500`` - that status with an OpenAI-style JSON error body.
+* ``429`` / ``500`` - that status with an OpenAI-style JSON error body;
+* ``gzip``      - (non-streamed) the JSON body gzip-compressed.
 
 ``"stream": false`` gets the non-streamed JSON body: the recording folded by the SDK's own
 helper (the oracle), never by deltafold.
@@ -16,6 +17,7 @@ helper (the oracle), never by deltafold.
 
 from __future__ import annotations
 
+import gzip
 import json
 import random
 import sqlite3
@@ -124,16 +126,19 @@ class _Handler(BaseHTTPRequestHandler):
             if name != "chat":
                 self._json(501, {"error": {"message": "non-streamed bodies: chat only"}})
                 return
-            self._json(200, sdk_chat_completion(data))
+            self._json(200, sdk_chat_completion(data), gzipped=fault == "gzip")
             return
         if fault == "malformed":
             data = with_malformed_chunk(data)
         record["outcome"] = self._stream(data, fault, random.Random(f"{path.name}{test_id}"))
 
-    def _json(self, status: int, body: dict[str, Any]) -> None:
+    def _json(self, status: int, body: dict[str, Any], *, gzipped: bool = False) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        if gzipped:
+            data = gzip.compress(data)
+            self.send_header("Content-Encoding", "gzip")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)

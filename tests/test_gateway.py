@@ -10,6 +10,7 @@ receive must be identical, and what the SDK folds (the oracle) must equal the ro
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import socket
 import time
@@ -312,6 +313,30 @@ def test_openai_chat_non_streamed_json_is_logged(
         path="/v1/chat/completions",
         status_code=200,
         size=len(response.http_response.content),
+        summary=chat_summary(completion),
+    )
+
+
+def test_gzip_json_body_forwarded_compressed_and_logged(
+    upstream: Upstream, gateway: GatewayProcess
+) -> None:
+    model = "parse_pydantic_model_multiple_choices__v20240807"
+    body = json.dumps({"model": model, "messages": MESSAGES}).encode()
+    headers = {"x-fault": "gzip", "Accept-Encoding": "gzip", "Content-Type": "application/json"}
+    with httpx.Client() as client:
+        with client.stream(
+            "POST", gateway.url + "/v1/chat/completions", content=body, headers=headers
+        ) as response:
+            raw = b"".join(response.iter_raw())
+    assert response.headers["content-encoding"] == "gzip"
+    completion = json.loads(gzip.decompress(raw))
+    assert completion["object"] == "chat.completion" and len(completion["choices"]) == 3
+    (row,) = gateway.new_rows(1)
+    check_row(
+        row,
+        path="/v1/chat/completions",
+        status_code=200,
+        size=len(raw),
         summary=chat_summary(completion),
     )
 
