@@ -25,7 +25,7 @@ text, tool calls, error. One row per response goes to the SQLite table `requests
   finish_reason, input_tokens, output_tokens, total_tokens, cached_input_tokens,
   reasoning_tokens, bytes, duration_ms, summary_json
 
-  sqlite3 gateway.db "select model, stream_status, total_tokens from requests"
+  sqlite3 deltafold-gateway.db "select model, stream_status, total_tokens from requests"
 
 A stream the fold cannot read (a malformed chunk, an unknown format) is still
 forwarded untouched; its row says how far the fold got.
@@ -56,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
         "longest matching prefix wins, and a path no prefix matches gets a 404",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8080, help="port to listen on (8080)")
+    parser.add_argument(
+        "--port", type=int, default=8080, help="port to listen on (8080; 0: any free port)"
+    )
     parser.add_argument(
         "--db", default="deltafold-gateway.db", help="SQLite file for the rows (created if absent)"
     )
