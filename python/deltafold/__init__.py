@@ -26,6 +26,7 @@ from deltafold._options import EventOptions, Format, OnError, Options
 from deltafold._render import to_sse
 from deltafold._render_formats import to_event_stream
 from deltafold._source import AsyncSource, Source, aiter_slices, iter_reads, iter_slices, whole
+from deltafold._tee import AsyncTee, Tee, atee, tee
 from deltafold.errors import (
     ChunkDecodeError,
     DeltafoldError,
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULTS",
     "AsyncSource",
+    "AsyncTee",
     "ChunkDecodeError",
     "DeltafoldError",
     "Event",
@@ -63,15 +65,18 @@ __all__ = [
     "StreamAPIError",
     "StreamDecodeError",
     "StreamParser",
+    "Tee",
     "UnsupportedFormatError",
     "__version__",
     "aiter_completions",
     "aiter_events",
     "assemble",
+    "atee",
     "iter_completions",
     "iter_events",
     "summarize",
     "to_event_stream",
+    "tee",
     "to_sse",
 ]
 
