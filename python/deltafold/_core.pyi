@@ -157,6 +157,9 @@ class StreamParser:
         Raises :class:`~deltafold.IncompleteStreamError` if input ended inside an event or with
         neither ``[DONE]`` nor a finish_reason on every choice (unless ``allow_truncated``).
         """
+    def finish_json(self) -> bytes:
+        """:meth:`finish`, as compact JSON bytes (what ``orjson.dumps`` of it gives, key order
+        kept), written without building Python objects."""
     def finish_events(self) -> list[Event]:
         """End of input with events: the pending ``*.done`` events and the ``done`` event.
 
@@ -217,3 +220,17 @@ def assemble(
     max_problems: int = ...,
 ) -> dict[str, Any]:
     """Assemble a whole stream held in memory."""
+
+def assemble_json(
+    source: bytes,
+    *,
+    on_error: _OnError = "raise",
+    allow_truncated: bool = False,
+    max_line_bytes: int = ...,
+    max_buffer_bytes: int = ...,
+    max_choice_index: int = ...,
+    max_tool_calls: int = ...,
+    max_depth: int = ...,
+    max_problems: int = ...,
+) -> bytes:
+    """:func:`assemble`, as compact JSON bytes."""

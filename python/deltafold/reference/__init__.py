@@ -39,6 +39,7 @@ from deltafold.reference.api import (
     aiter_completions,
     aiter_events,
     assemble,
+    assemble_json,
     iter_completions,
     iter_events,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "aiter_completions",
     "aiter_events",
     "assemble",
+    "assemble_json",
     "iter_completions",
     "iter_events",
     "to_sse",

@@ -14,7 +14,7 @@ from deltafold._source import (
     iter_reads,
     iter_slices,
 )
-from deltafold.reference.driver import StreamParser
+from deltafold.reference.driver import StreamParser, json_bytes
 from deltafold.reference.events import Event
 from deltafold.reference.options import (
     DEFAULT_MAX_BUFFER_BYTES,
@@ -62,6 +62,11 @@ def assemble(
     for block in _reads(source):
         parser.feed(block)
     return parser.finish()
+
+
+def assemble_json(source: Source, **options: Unpack[Options]) -> bytes:
+    """:func:`assemble`, as compact JSON bytes."""
+    return json_bytes(assemble(source, **options))
 
 
 def iter_events(source: Source, **options: Unpack[EventOptions]) -> Iterator[Event]:

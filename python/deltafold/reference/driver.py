@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Final, final
 
 import orjson
@@ -167,6 +168,10 @@ class StreamParser(_Framer):
             # Events made before an error in the held input are not returned here: raise it.
             self._finalize()
             return self._assembly.render()
+
+    def finish_json(self) -> bytes:
+        """End of input: the assembled completion as compact JSON bytes (:meth:`finish`)."""
+        return json_bytes(self.finish())
 
     def finish_events(self) -> list[Event]:
         """End of input with events: the pending ``*.done`` events and the ``done`` event.
@@ -466,6 +471,16 @@ class StreamParser(_Framer):
         self._completed.append(self._assembly.render())
         self._assembly = _Assembly()
         self._buffered = 0
+
+
+def json_bytes(value: Any) -> bytes:
+    """Compact JSON as the native writer makes it: orjson's escaping and key order, or
+    ``json.dumps`` with the same escaping for a value nested deeper than orjson writes."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        return text.encode()
 
 
 def _api_error(body: Any, offset: int, index: int) -> StreamAPIError:
