@@ -17,7 +17,7 @@ import pytest
 from deltafold.testing import splits, streams
 from hypothesis import given
 from hypothesis import strategies as st
-from support import assert_same_completion
+from support import assert_same_completion, fixture_file
 
 
 @given(streams())
@@ -108,3 +108,36 @@ def test_options_are_those_of_assemble(impl: ModuleType) -> None:
     assert orjson.loads(impl.assemble_json([ODD_STREAM[:7], ODD_STREAM[7:]])) == impl.assemble(
         ODD_STREAM
     )
+
+
+@given(st.data())
+def test_summary_json_is_orjson_dumps_of_the_summary(
+    impl: ModuleType, data: st.DataObject
+) -> None:
+    _, stream = data.draw(streams(), label="stream")
+    cut = data.draw(st.integers(0, len(stream)), label="cut")
+    parser = impl.StreamParser(allow_truncated=True)
+    parser.feed(stream[:cut])
+    # Before the end, and after it.
+    assert parser.summary_json() == orjson.dumps(parser.summary())
+    parser.feed(stream[cut:])
+    parser.finish()
+    summary = parser.summary()
+    assert_same_completion(orjson.loads(parser.summary_json()), summary)
+    assert parser.summary_json() == orjson.dumps(summary)
+
+
+ANTHROPIC = sorted(fixture_file("anthropic-recorded").glob("*.sse"))
+
+
+@pytest.mark.parametrize("path", ANTHROPIC, ids=lambda p: p.name)
+def test_every_format_gets_json_out(impl: ModuleType, path: Any) -> None:
+    data = path.read_bytes()
+    options = {"format": "anthropic", "on_error": "skip", "allow_truncated": True}
+    message = impl.assemble(data, **options)
+    out = impl.assemble_json(data, **options)
+    assert_same_completion(orjson.loads(out), message)
+    assert out == orjson.dumps(message)
+    parser = impl.StreamParser(**options)
+    parser.feed(data)
+    assert parser.finish_json() == out

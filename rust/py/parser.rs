@@ -6,7 +6,7 @@ use pyo3::types::{PyBytes, PyList};
 
 use crate::driver::{Config, Options, DEFAULT_MAX_PROBLEMS};
 use crate::error::StreamError;
-use crate::formats::chat::ChatStream;
+use crate::formats::auto::AnyStream;
 use crate::json::value::Value;
 use crate::json::writer;
 use crate::limits::Limits;
@@ -14,7 +14,7 @@ use crate::limits::Limits;
 use super::convert::to_py;
 use super::errors::{problem_to_py, to_pyerr, to_pyerr_with};
 use super::event::EventPy;
-use super::options::{self, FlagArg, LimitArg, OnErrorArg};
+use super::options::{self, FlagArg, FormatArg, LimitArg, OnErrorArg};
 
 /// The keyword defaults are the core's own (`Limits::DEFAULT`, `DEFAULT_MAX_PROBLEMS`).
 const LIMITS: Limits = Limits::DEFAULT;
@@ -32,7 +32,7 @@ const DETACH_BYTES: usize = 1 << 20;
 struct PartialCache(Option<((u64, u64), Py<PyAny>)>);
 
 impl PartialCache {
-    fn get<'py>(&mut self, py: Python<'py>, stream: &ChatStream) -> PyResult<Bound<'py, PyAny>> {
+    fn get<'py>(&mut self, py: Python<'py>, stream: &AnyStream) -> PyResult<Bound<'py, PyAny>> {
         let version = stream.snapshot_version();
         if let Some((v, obj)) = &self.0 {
             if *v == version {
@@ -51,19 +51,14 @@ impl PartialCache {
     }
 }
 
-fn raise(
-    py: Python<'_>,
-    stream: &ChatStream,
-    cache: &mut PartialCache,
-    err: &StreamError,
-) -> PyErr {
+fn raise(py: Python<'_>, stream: &AnyStream, cache: &mut PartialCache, err: &StreamError) -> PyErr {
     match cache.get(py, stream) {
         Ok(partial) => to_pyerr_with(py, err, Some(partial)),
         Err(e) => e,
     }
 }
 
-fn events_to_py<'py>(py: Python<'py>, stream: &mut ChatStream) -> PyResult<Bound<'py, PyList>> {
+fn events_to_py<'py>(py: Python<'py>, stream: &mut AnyStream) -> PyResult<Bound<'py, PyList>> {
     let list = PyList::empty(py);
     for e in stream.take_events() {
         list.append(Bound::new(py, EventPy::new(e))?)?;
@@ -73,7 +68,7 @@ fn events_to_py<'py>(py: Python<'py>, stream: &mut ChatStream) -> PyResult<Bound
 
 #[pyclass(name = "StreamParser", module = "deltafold")]
 pub struct StreamParserPy {
-    stream: ChatStream,
+    stream: AnyStream,
     partial: PartialCache,
 }
 
@@ -81,10 +76,11 @@ pub struct StreamParserPy {
 impl StreamParserPy {
     #[new]
     #[pyo3(
-        text_signature = "(*, on_error='raise', events=False, partial_arguments=False, allow_truncated=False, max_line_bytes=67108864, max_buffer_bytes=268435456, max_choice_index=1024, max_tool_calls=1024, max_depth=128, max_problems=1000)"
+        text_signature = "(*, format='auto', on_error='raise', events=False, partial_arguments=False, allow_truncated=False, max_line_bytes=67108864, max_buffer_bytes=268435456, max_choice_index=1024, max_tool_calls=1024, max_depth=128, max_problems=1000)"
     )]
     #[pyo3(signature = (
         *,
+        format = FormatArg("auto"),
         on_error = OnErrorArg("raise"),
         events = FlagArg(false),
         partial_arguments = FlagArg(false),
@@ -98,6 +94,7 @@ impl StreamParserPy {
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
+        format: FormatArg,
         on_error: OnErrorArg,
         events: FlagArg,
         partial_arguments: FlagArg,
@@ -109,6 +106,7 @@ impl StreamParserPy {
         max_depth: LimitArg,
         max_problems: LimitArg,
     ) -> PyResult<Self> {
+        let format = options::format(&format)?;
         let on_error = options::on_error(&on_error)?;
         let events = options::flag("events", &events)?;
         let partial_arguments = options::flag("partial_arguments", &partial_arguments)?;
@@ -130,9 +128,10 @@ impl StreamParserPy {
             allow_truncated,
             capture: false,
             max_problems: options::max_problems(max_problems)?,
+            format,
         };
         Ok(StreamParserPy {
-            stream: ChatStream::new(config),
+            stream: AnyStream::new(config),
             partial: PartialCache::default(),
         })
     }
@@ -206,6 +205,22 @@ impl StreamParserPy {
         self.stream.done()
     }
 
+    /// The fixed format, or under auto the decided one (`None` until the first event).
+    #[getter]
+    fn format(&self) -> Option<&'static str> {
+        self.stream.format().map(crate::formats::Format::name)
+    }
+
+    /// The cross-format summary of the stream as it stands (works after an error too).
+    fn summary<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.stream.summary().to_value())
+    }
+
+    /// `summary()` as compact JSON bytes, built without Python objects.
+    fn summary_json<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &writer::to_vec(&self.stream.summary().to_value()))
+    }
+
     #[getter]
     fn bytes_fed(&self) -> u64 {
         self.stream.bytes_seen()
@@ -215,7 +230,7 @@ impl StreamParserPy {
 /// Parser for a capture holding many streams back to back; yields completions.
 #[pyclass(name = "CaptureParser", module = "deltafold")]
 pub struct CaptureParserPy {
-    stream: ChatStream,
+    stream: AnyStream,
     partial: PartialCache,
 }
 
@@ -231,10 +246,11 @@ fn completions(py: Python<'_>, done: Vec<Value>) -> PyResult<Bound<'_, PyList>> 
 impl CaptureParserPy {
     #[new]
     #[pyo3(
-        text_signature = "(*, on_error='raise', allow_truncated=False, max_line_bytes=67108864, max_buffer_bytes=268435456, max_choice_index=1024, max_tool_calls=1024, max_depth=128, max_problems=1000)"
+        text_signature = "(*, format='auto', on_error='raise', allow_truncated=False, max_line_bytes=67108864, max_buffer_bytes=268435456, max_choice_index=1024, max_tool_calls=1024, max_depth=128, max_problems=1000)"
     )]
     #[pyo3(signature = (
         *,
+        format = FormatArg("auto"),
         on_error = OnErrorArg("raise"),
         allow_truncated = FlagArg(false),
         max_line_bytes = LimitArg(LIMITS.max_line_bytes as i128),
@@ -246,6 +262,7 @@ impl CaptureParserPy {
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
+        format: FormatArg,
         on_error: OnErrorArg,
         allow_truncated: FlagArg,
         max_line_bytes: LimitArg,
@@ -255,6 +272,7 @@ impl CaptureParserPy {
         max_depth: LimitArg,
         max_problems: LimitArg,
     ) -> PyResult<Self> {
+        let format = options::format(&format)?;
         let on_error = options::on_error(&on_error)?;
         let allow_truncated = options::flag("allow_truncated", &allow_truncated)?;
         let limits = options::limits(
@@ -271,9 +289,10 @@ impl CaptureParserPy {
             allow_truncated,
             capture: true,
             max_problems: options::max_problems(max_problems)?,
+            format,
         };
         Ok(CaptureParserPy {
-            stream: ChatStream::new(config),
+            stream: AnyStream::new(config),
             partial: PartialCache::default(),
         })
     }
@@ -319,11 +338,12 @@ impl CaptureParserPy {
 /// Assembles a whole stream held in memory.
 #[pyfunction]
 #[pyo3(
-    text_signature = "(source, *, on_error='raise', allow_truncated=False, max_line_bytes=67108864, max_buffer_bytes=268435456, max_choice_index=1024, max_tool_calls=1024, max_depth=128, max_problems=1000)"
+    text_signature = "(source, *, format='auto', on_error='raise', allow_truncated=False, max_line_bytes=67108864, max_buffer_bytes=268435456, max_choice_index=1024, max_tool_calls=1024, max_depth=128, max_problems=1000)"
 )]
 #[pyo3(signature = (
     source,
     *,
+    format = FormatArg("auto"),
     on_error = OnErrorArg("raise"),
     allow_truncated = FlagArg(false),
     max_line_bytes = LimitArg(LIMITS.max_line_bytes as i128),
@@ -337,6 +357,7 @@ impl CaptureParserPy {
 pub fn assemble(
     py: Python<'_>,
     source: PyBackedBytes,
+    format: FormatArg,
     on_error: OnErrorArg,
     allow_truncated: FlagArg,
     max_line_bytes: LimitArg,
@@ -346,6 +367,7 @@ pub fn assemble(
     max_depth: LimitArg,
     max_problems: LimitArg,
 ) -> PyResult<Bound<'_, PyAny>> {
+    let format = options::format(&format)?;
     let on_error = options::on_error(&on_error)?;
     let allow_truncated = options::flag("allow_truncated", &allow_truncated)?;
     let limits = options::limits(
@@ -362,13 +384,14 @@ pub fn assemble(
         allow_truncated,
         capture: false,
         max_problems: options::max_problems(max_problems)?,
+        format,
     };
     whole(py, &source, config).and_then(|v| to_py(py, &v))
 }
 
 /// Folds a whole input held in memory (without the GIL when it is large).
 fn whole(py: Python<'_>, data: &[u8], config: Config) -> PyResult<Value> {
-    let run = |data: &[u8]| ChatStream::run_whole(config, data);
+    let run = |data: &[u8]| AnyStream::run_whole(config, data);
     let outcome = if data.len() >= DETACH_BYTES {
         py.detach(|| run(data))
     } else {
@@ -381,11 +404,12 @@ fn whole(py: Python<'_>, data: &[u8], config: Config) -> PyResult<Value> {
 /// objects.
 #[pyfunction]
 #[pyo3(
-    text_signature = "(source, *, on_error='raise', allow_truncated=False, max_line_bytes=67108864, max_buffer_bytes=268435456, max_choice_index=1024, max_tool_calls=1024, max_depth=128, max_problems=1000)"
+    text_signature = "(source, *, format='auto', on_error='raise', allow_truncated=False, max_line_bytes=67108864, max_buffer_bytes=268435456, max_choice_index=1024, max_tool_calls=1024, max_depth=128, max_problems=1000)"
 )]
 #[pyo3(signature = (
     source,
     *,
+    format = FormatArg("auto"),
     on_error = OnErrorArg("raise"),
     allow_truncated = FlagArg(false),
     max_line_bytes = LimitArg(LIMITS.max_line_bytes as i128),
@@ -399,6 +423,7 @@ fn whole(py: Python<'_>, data: &[u8], config: Config) -> PyResult<Value> {
 pub fn assemble_json(
     py: Python<'_>,
     source: PyBackedBytes,
+    format: FormatArg,
     on_error: OnErrorArg,
     allow_truncated: FlagArg,
     max_line_bytes: LimitArg,
@@ -408,6 +433,7 @@ pub fn assemble_json(
     max_depth: LimitArg,
     max_problems: LimitArg,
 ) -> PyResult<Bound<'_, PyBytes>> {
+    let format = options::format(&format)?;
     let on_error = options::on_error(&on_error)?;
     let allow_truncated = options::flag("allow_truncated", &allow_truncated)?;
     let limits = options::limits(
@@ -424,6 +450,7 @@ pub fn assemble_json(
         allow_truncated,
         capture: false,
         max_problems: options::max_problems(max_problems)?,
+        format,
     };
     let v = whole(py, &source, config)?;
     Ok(PyBytes::new(py, &writer::to_vec(&v)))
