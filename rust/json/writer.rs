@@ -119,16 +119,13 @@ fn write_raw(text: &str, out: &mut Vec<u8>) {
                     _ => {
                         let tail = bytes.get(i..).unwrap_or_default();
                         let mut r = Reader::new(tail, DEPTH_CEILING);
-                        match r.take_string() {
-                            Ok(Some(s)) => {
-                                write_str(&s, out);
-                                i += r.pos().max(1);
-                            }
+                        if let Ok(Some(s)) = r.take_string() {
+                            write_str(&s, out);
+                            i += r.pos().max(1);
+                        } else {
                             // Not reached for validated text; keep the rest as it is.
-                            _ => {
-                                out.extend_from_slice(tail);
-                                return;
-                            }
+                            out.extend_from_slice(tail);
+                            return;
                         }
                     }
                 }
@@ -171,7 +168,10 @@ mod tests {
     fn containers_are_compact_and_keep_key_order() {
         let mut m = Map::new();
         m.insert("z".into(), Value::int(1));
-        m.insert("a".into(), Value::Array(vec![Value::Null, Value::Bool(true)]));
+        m.insert(
+            "a".into(),
+            Value::Array(vec![Value::Null, Value::Bool(true)]),
+        );
         m.insert("e".into(), Value::Object(Map::new()));
         m.insert("n".into(), Value::Number("-1.5e3".into()));
         assert_eq!(
@@ -183,9 +183,13 @@ mod tests {
 
     #[test]
     fn raw_text_loses_whitespace_and_its_escapes_are_rewritten() {
-        let raw = "{ \"t\" : \"a\\u00e9\\/b\\u0001\" ,\n\"n\": [1, 2.5e-3 , true,null ], \"s\":\"x y\"}";
+        let raw =
+            "{ \"t\" : \"a\\u00e9\\/b\\u0001\" ,\n\"n\": [1, 2.5e-3 , true,null ], \"s\":\"x y\"}";
         let got = text(&Value::Raw(raw.into()));
-        assert_eq!(got, "{\"t\":\"aé/b\\u0001\",\"n\":[1,2.5e-3,true,null],\"s\":\"x y\"}");
+        assert_eq!(
+            got,
+            "{\"t\":\"aé/b\\u0001\",\"n\":[1,2.5e-3,true,null],\"s\":\"x y\"}"
+        );
         // The written text reads back as the same value as the raw text.
         let back = parse(got.as_bytes(), 16).ok();
         let orig = parse(raw.as_bytes(), 16).ok();

@@ -189,19 +189,17 @@ fn new_list(py: Python<'_>, len: usize) -> PyResult<Bound<'_, PyList>> {
     // NULL slots is safe to drop (its dealloc uses Py_XDECREF), so an error before every slot
     // is filled leaks nothing; it never reaches Python code before `new_list`'s callers fill
     // every slot.
-    unsafe {
-        Ok(Bound::from_owned_ptr_or_err(py, ffi::PyList_New(n))?.cast_into_unchecked())
-    }
+    unsafe { Ok(Bound::from_owned_ptr_or_err(py, ffi::PyList_New(n))?.cast_into_unchecked()) }
 }
 
 /// Fills slot `i` of a list from [`new_list`], taking over the reference to `item`.
 fn set_list_item(list: &Bound<'_, PyList>, i: usize, item: Bound<'_, PyAny>) {
+    if i >= list.len() {
+        return;
+    }
     let Ok(i) = ffi::Py_ssize_t::try_from(i) else {
         return;
     };
-    if i >= list.len() as ffi::Py_ssize_t {
-        return;
-    }
     // SAFETY: the GIL is held (the list is bound); `i` is within the list's length (checked
     // above) and the slot is still NULL (each index is filled once, in order, by the caller),
     // so PyList_SET_ITEM steals the new reference `into_ptr` gives without leaking another.

@@ -173,7 +173,7 @@ impl StreamParserPy {
     /// End of input with events: the pending `*.done` events, then `done`.
     fn finish_events<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         match self.stream.finish_events() {
-            Ok(_) => {
+            Ok(()) => {
                 self.partial.clear();
                 events_to_py(py, &mut self.stream)
             }
