@@ -56,7 +56,8 @@ def child(impl_name: str, case: str, argument_bytes: int, parsers: int) -> dict[
     # not growth of the case.
     for stream in streams[:4]:
         module.assemble(stream.data)
-        module.assemble_json(stream.data)
+        if hasattr(module, "assemble_json"):  # an older build has none: compare the rest
+            module.assemble_json(stream.data)
     if case == "parsers":
         first_reads = [s.reads[0] for s in streams]
         del streams
