@@ -22,6 +22,8 @@ import orjson
 
 Completion = dict[str, Any]
 Adapter = Callable[[bytes, Sequence[bytes]], "Completion | None"]
+# JSON-out competitors return the completion as JSON bytes (checked after orjson.loads).
+JsonAdapter = Callable[[bytes, Sequence[bytes]], bytes]
 
 PYTHON_SOURCE = Path(__file__).resolve().parent.parent / "python"
 
@@ -32,7 +34,7 @@ class Competitor:
     """Name on the command line (``--only``) and in JSON output."""
     label: str
     """Row label in the tables."""
-    run: Adapter
+    run: Adapter | JsonAdapter
     floor: bool = False
     """Assembles nothing: a lower bound on the cost of reading the bytes at all."""
     sampled: bool = False
@@ -115,6 +117,30 @@ def _feed_adapter(module: types.ModuleType) -> Adapter:
         for read in reads:
             feed(read)
         result: Completion = parser.finish()
+        return result
+
+    return run
+
+
+def _assemble_json_adapter(module: types.ModuleType) -> JsonAdapter:
+    assemble_json = module.assemble_json
+
+    def run(data: bytes, reads: Sequence[bytes]) -> bytes:
+        result: bytes = assemble_json(data)
+        return result
+
+    return run
+
+
+def _feed_json_adapter(module: types.ModuleType) -> JsonAdapter:
+    parser_class = module.StreamParser
+
+    def run(data: bytes, reads: Sequence[bytes]) -> bytes:
+        parser = parser_class()
+        feed = parser.feed
+        for read in reads:
+            feed(read)
+        result: bytes = parser.finish_json()
         return result
 
     return run
@@ -401,6 +427,8 @@ ALL_NAMES = (
     "split-lines",
     "deltafold.feed+events",
     "reference.feed+events",
+    "deltafold.assemble_json",
+    "deltafold.feed_json",
 )
 
 
@@ -429,8 +457,9 @@ def load() -> Loaded:
     for prefix, (module, why) in deltafold_modules(notes).items():
         label = "deltafold" if prefix == "deltafold" else "reference (tuned)"
         if module is None:
-            for suffix in (".assemble", ".feed", ".feed+events"):
-                unavailable[prefix + suffix] = why
+            for suffix in (".assemble", ".feed", ".feed+events", ".assemble_json", ".feed_json"):
+                if prefix + suffix in ALL_NAMES:
+                    unavailable[prefix + suffix] = why
             continue
         found += [
             Competitor(f"{prefix}.assemble", f"{label} assemble", _assemble_adapter(module)),
@@ -442,6 +471,19 @@ def load() -> Loaded:
                 events=True,
             ),
         ]
+        if prefix == "deltafold":
+            found += [
+                Competitor(
+                    "deltafold.assemble_json",
+                    "deltafold assemble_json (bytes)",
+                    _assemble_json_adapter(module),
+                ),
+                Competitor(
+                    "deltafold.feed_json",
+                    "deltafold feed/finish_json (bytes)",
+                    _feed_json_adapter(module),
+                ),
+            ]
 
     try:
         sdk = _openai_sdk_adapter()

@@ -29,6 +29,8 @@ import corpus
 import orjson
 
 MB = 1_000_000
+# Columns of the per-kind tables: every stream kind, and CRLF streams (of any kind) on their own.
+KIND_COLUMNS: tuple[str, ...] = (*corpus.KINDS, "crlf")
 SDK_SUBSET_BYTES = 1_000_000
 PARSER_COUNT = 10_000
 # Below this the 1.5x-the-completion memory target is finer than RSS can resolve (pages, arenas).
@@ -86,6 +88,8 @@ def check(
         except Exception as exc:  # a crash on a stream is a wrong answer, reported as such
             wrong.append((number, f"raised {type(exc).__name__}: {exc}"))
             continue
+        if isinstance(got, bytes):
+            got = orjson.loads(got)
         if competitor.floor:
             if got is not None:
                 wrong.append((number, "a floor returned a value"))
@@ -123,7 +127,7 @@ def sdk_subset(streams: Sequence[corpus.Stream], budget: int) -> list[int]:
 def time_round(
     competitor: competitors.Competitor, streams: Sequence[corpus.Stream], chosen: list[int]
 ) -> dict[str, float]:
-    seconds: dict[str, float] = dict.fromkeys(corpus.KINDS, 0.0)
+    seconds: dict[str, float] = dict.fromkeys(KIND_COLUMNS, 0.0)
     run = competitor.run
     clock = time.perf_counter
     gc.collect()
@@ -132,8 +136,11 @@ def time_round(
         data, reads = stream.data, stream.reads
         start = clock()
         run(data, reads)
-        seconds[stream.kind] += clock() - start
-    seconds["all"] = sum(seconds.values())
+        took = clock() - start
+        seconds[stream.kind] += took
+        if stream.crlf:
+            seconds["crlf"] += took
+    seconds["all"] = sum(seconds[kind] for kind in corpus.KINDS)
     return seconds
 
 
@@ -168,7 +175,11 @@ class Rate:
 
 
 def rate(timing: Timing, streams: Sequence[corpus.Stream], kind: str = "all") -> Rate | None:
-    timed = [streams[i] for i in timing.streams if kind in ("all", streams[i].kind)]
+    timed = [
+        streams[i]
+        for i in timing.streams
+        if kind in ("all", streams[i].kind) or (kind == "crlf" and streams[i].crlf)
+    ]
     if not timed:
         return None
     seconds = statistics.median(r[kind] for r in timing.rounds)
@@ -404,6 +415,30 @@ class Target:
         return [self.what, shown, self.goal, verdict]
 
 
+def kind_targets(timings: Sequence[Timing], streams: Sequence[corpus.Stream]) -> list[Target]:
+    """Issue 13: every kind its own ratio to the orjson-lines floor (logprobs >= 2x, every
+    other kind >= 6x), and JSON out >= 2x (logprobs >= 4x) the dict-building call."""
+    rates = kind_rates(timings, streams)
+    targets = []
+    for name in ("deltafold.assemble", "deltafold.feed"):
+        for kind in KIND_COLUMNS:
+            goal = 2 if kind == "logprobs" else 6
+            measured = kind_ratio(rates, name, "orjson-lines", kind)
+            ok = None if measured is None else measured >= goal
+            what = f"{name} vs orjson-lines, {kind} streams"
+            targets.append(Target(what, measured, f">= {goal}x", ok))
+    for fast, slow in (
+        ("deltafold.assemble_json", "deltafold.assemble"),
+        ("deltafold.feed_json", "deltafold.feed"),
+    ):
+        for kind, goal in (("all", 2), ("logprobs", 4)):
+            measured = kind_ratio(rates, fast, slow, kind)
+            ok = None if measured is None else measured >= goal
+            what = f"{fast} vs {slow}, {'whole corpus' if kind == 'all' else kind + ' streams'}"
+            targets.append(Target(what, measured, f">= {goal}x", ok))
+    return targets
+
+
 def speed_targets(rates: dict[str, Rate]) -> list[Target]:
     def speedup(fast: str, slow: str) -> float | None:
         if fast in rates and slow in rates:
@@ -461,12 +496,59 @@ def render_throughput(
     kind_rows = []
     for timing in timings:
         cells = [timing.label + (" (subset)" if sampled[timing.name] else "")]
-        for kind in corpus.KINDS:
+        for kind in KIND_COLUMNS:
             kr = rate(timing, streams, kind)
             cells.append("-" if kr is None else f"{kr.mb_per_s:.1f}")
         kind_rows.append(cells)
-    out += ["MB/s per stream kind:", "", table(["competitor", *corpus.KINDS], kind_rows)]
+    out += ["MB/s per stream kind:", "", table(["competitor", *KIND_COLUMNS], kind_rows), ""]
+    out += [
+        "Per kind, each deltafold row against the orjson-lines floor and against tuned pure "
+        "Python in the same mode (speed ratio; higher is better):",
+        "",
+        kind_ratio_table(timings, streams),
+    ]
     return "\n".join(out), rates
+
+
+# deltafold competitor -> the tuned-Python competitor it is compared with.
+PYTHON_COUNTERPART = {
+    "deltafold.assemble": "reference.assemble",
+    "deltafold.feed": "reference.feed",
+    "deltafold.feed+events": "reference.feed+events",
+    "deltafold.assemble_json": "reference.assemble",
+    "deltafold.feed_json": "reference.feed",
+}
+
+
+def kind_rates(timings: Sequence[Timing], streams: Sequence[corpus.Stream]) -> dict[str, Any]:
+    """``{competitor: {kind or "all": Rate}}`` for the competitors timed on every stream."""
+    return {
+        t.name: {k: rate(t, streams, k) for k in ("all", *KIND_COLUMNS)} for t in timings
+    }
+
+
+def kind_ratio(rates: dict[str, Any], fast: str, slow: str, kind: str) -> float | None:
+    a, b = rates.get(fast, {}).get(kind), rates.get(slow, {}).get(kind)
+    if a is None or b is None:
+        return None
+    return float(a.mb_per_s / b.mb_per_s)
+
+
+def kind_ratio_table(timings: Sequence[Timing], streams: Sequence[corpus.Stream]) -> str:
+    rates = kind_rates(timings, streams)
+    rows = []
+    for name, python in PYTHON_COUNTERPART.items():
+        if name not in rates:
+            continue
+        cells = [name]
+        for kind in ("all", *KIND_COLUMNS):
+            floor = kind_ratio(rates, name, "orjson-lines", kind)
+            tuned = kind_ratio(rates, name, python, kind)
+            shown = [f"{r:.3g}x" if r is not None else "-" for r in (floor, tuned)]
+            cells.append(" / ".join(shown))
+        rows.append(cells)
+    header = ["competitor (x floor / x tuned Python)", "all", *KIND_COLUMNS]
+    return table(header, rows)
 
 
 def render_partial(result: dict[str, Any]) -> tuple[str, list[Target]]:
@@ -800,6 +882,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         text, rates = render_throughput(timings, streams, {c.name: c.sampled for c in timed})
         report += [f"## Throughput (median of {args.rounds} interleaved rounds)", "", text, ""]
         targets += speed_targets(rates)
+        targets += kind_targets(timings, streams)
         output["throughput"] = {
             t.name: {"rounds": t.rounds, "streams_timed": len(t.streams)} for t in timings
         }

@@ -103,6 +103,17 @@ impl Default for Config {
     }
 }
 
+/// Who takes the result at the end of input (see [`Driver::finish`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Finish {
+    /// Returned, and carried by the `done` event.
+    Both,
+    /// Only the `done` event (events on) carries it.
+    DoneEvent,
+    /// Only returned; the events are dropped.
+    Result,
+}
+
 /// A whole-input run that failed: the error, and the result as it stood before it.
 #[derive(Debug)]
 pub struct Failure {
@@ -316,6 +327,19 @@ impl<F: Fold> Driver<F> {
     /// another error, this returns Ok(None) with that error deferred (`has_deferred_error`):
     /// take what was produced, and the next call returns the error.
     pub fn finish(&mut self) -> Result<Option<Value>, StreamError> {
+        self.finish_as(Finish::Both)
+    }
+
+    /// As [`Driver::finish`] for a caller that takes the events: the result is rendered once,
+    /// for the `done` event only (and not at all with events off), and `Ok(None)` returned.
+    ///
+    /// # Errors
+    /// As [`Driver::finish`].
+    pub fn finish_events(&mut self) -> Result<(), StreamError> {
+        self.finish_as(Finish::DoneEvent).map(drop)
+    }
+
+    fn finish_as(&mut self, how: Finish) -> Result<Option<Value>, StreamError> {
         // After a raised error the rest of that read is still held: fold it in first.
         self.feed(&[])?;
         if self.deferred.is_some() {
@@ -373,10 +397,13 @@ impl<F: Fold> Driver<F> {
         if core.config.options.events {
             core.fold.finish_events(&mut core.events);
             let mut e = Event::new(EventKind::Done, None);
-            e.value = Some(core.fold.result());
+            // Rendered once for whoever takes it: a completion can be large.
+            if how != Finish::Result {
+                e.value = Some(core.fold.result());
+            }
             core.events.push(e);
         }
-        Ok(Some(core.fold.result()))
+        Ok((how != Finish::DoneEvent).then(|| core.fold.result()))
     }
 
     /// End of input for a caller that takes no events: an error deferred behind events is
@@ -384,7 +411,7 @@ impl<F: Fold> Driver<F> {
     /// completion, or the snapshot when a capture's last stream had no chunk.
     pub fn finish_without_events(&mut self) -> Result<Value, StreamError> {
         loop {
-            match self.finish() {
+            match self.finish_as(Finish::Result) {
                 Ok(_) if self.deferred.is_some() => {}
                 Ok(v) => {
                     self.core.events.clear();

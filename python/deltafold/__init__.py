@@ -72,6 +72,7 @@ __all__ = [
     "aiter_events",
     "assemble",
     "atee",
+    "assemble_json",
     "iter_completions",
     "iter_events",
     "summarize",
@@ -97,6 +98,18 @@ def assemble(source: Source, **options: Unpack[Options]) -> dict[str, Any]:
     for piece in iter_reads(source):
         parser.feed(piece)
     return parser.finish()
+
+
+def assemble_json(source: Source, **options: Unpack[Options]) -> bytes:
+    """:func:`assemble`, as compact JSON bytes (``orjson.dumps`` of it, key order kept),
+    written by the core without building a Python object per field."""
+    data = whole(source)
+    if data is not None:
+        return _core.assemble_json(data, **options)
+    parser = StreamParser(**options)
+    for piece in iter_reads(source):
+        parser.feed(piece)
+    return parser.finish_json()
 
 
 def summarize(source: Source, **options: Unpack[Options]) -> dict[str, Any]:

@@ -162,6 +162,9 @@ class StreamParser:
         Raises :class:`~deltafold.IncompleteStreamError` if input ended inside an event or with
         neither ``[DONE]`` nor a finish_reason on every choice (unless ``allow_truncated``).
         """
+    def finish_json(self) -> bytes:
+        """:meth:`finish`, as compact JSON bytes (what ``orjson.dumps`` of it gives, key order
+        kept), written without building Python objects."""
     def finish_events(self) -> list[Event]:
         """End of input with events: the pending ``*.done`` events and the ``done`` event.
 
@@ -188,6 +191,8 @@ class StreamParser:
         """The cross-format summary of the stream as it stands; works at any time, also after
         the parser raised. Keys: format, id, model, status, finish_reason, stop_reason, usage,
         text, reasoning, tool_calls, error."""
+    def summary_json(self) -> bytes:
+        """:meth:`summary` as compact JSON bytes."""
     @property
     def bytes_fed(self) -> int: ...
 
@@ -262,3 +267,18 @@ class EventStreamDecoder:
         """Decode one read and return the messages it completed."""
     def finish(self) -> list[EventStreamMessage]:
         """End of input: raises if the input ended inside a message."""
+
+def assemble_json(
+    source: bytes,
+    *,
+    format: _Format = "auto",
+    on_error: _OnError = "raise",
+    allow_truncated: bool = False,
+    max_line_bytes: int = ...,
+    max_buffer_bytes: int = ...,
+    max_choice_index: int = ...,
+    max_tool_calls: int = ...,
+    max_depth: int = ...,
+    max_problems: int = ...,
+) -> bytes:
+    """:func:`assemble`, as compact JSON bytes."""

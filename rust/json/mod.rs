@@ -5,3 +5,4 @@ pub mod partial;
 pub mod reader;
 pub mod repair;
 pub mod value;
+pub mod writer;

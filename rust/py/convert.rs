@@ -1,7 +1,15 @@
 //! Builds Python objects from core values.
+//!
+//! A completion is mostly small strings (keys, tokens, ids) and small numbers, so what costs is
+//! the per-object overhead: strings of at most [`CACHED_BYTES`] bytes come from a small cache of
+//! Python strings (keys and logprobs tokens repeat all the time), ASCII strings are copied
+//! straight into a new Python string without UTF-8 decoding, lists are created at their final
+//! size, and integers are read in the same pass that recognises them. Logprobs entries are kept
+//! as validated JSON text ([`Value::Raw`]) and built by a walker that trusts that text.
 
-use std::sync::TryLockError;
+use std::sync::{Mutex, TryLockError};
 
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString};
 
@@ -10,9 +18,218 @@ use crate::json::reader::{JsonError, Reader};
 use crate::json::value::Value;
 use crate::limits::DEPTH_CEILING;
 
+/// Strings up to this many bytes are looked up in the cache before a new one is built.
+const CACHED_BYTES: usize = 16;
+/// Slots of the cache (a power of two): about 4k distinct short strings are kept at once.
+const CACHE_SLOTS: usize = 4096;
+
+/// One cached string: its UTF-8 bytes (so a hit costs a 16-byte compare, no call into Python)
+/// and the Python string.
+struct CacheSlot {
+    len: u8,
+    bytes: [u8; CACHED_BYTES],
+    string: Option<Py<PyString>>,
+}
+
+/// A direct-mapped cache of short Python strings, shared by every conversion of the process.
+/// A slot holds the last string that hashed to it: no eviction bookkeeping, and a miss costs
+/// only the string it builds anyway.
+struct StringCache {
+    slots: Box<[CacheSlot]>,
+}
+
+static CACHE: Mutex<Option<StringCache>> = Mutex::new(None);
+
+impl StringCache {
+    fn new() -> Self {
+        StringCache {
+            slots: (0..CACHE_SLOTS)
+                .map(|_| CacheSlot {
+                    len: 0,
+                    bytes: [0; CACHED_BYTES],
+                    string: None,
+                })
+                .collect(),
+        }
+    }
+
+    /// A Python string equal to `s` (at most [`CACHED_BYTES`] long), from the cache if there.
+    fn get<'py>(&mut self, py: Python<'py>, s: &str) -> Bound<'py, PyString> {
+        let bytes = s.as_bytes();
+        let mut padded = [0u8; CACHED_BYTES];
+        if let Some(head) = padded.get_mut(..bytes.len()) {
+            head.copy_from_slice(bytes);
+        }
+        let (a, b) = padded.split_at(8);
+        let word = |w: &[u8]| w.try_into().map_or(0, u64::from_le_bytes);
+        let mixed = (word(a) ^ word(b).rotate_left(29) ^ (bytes.len() as u64))
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        // The top bits of a multiplicative hash are its best mixed ones.
+        let index = (mixed >> (64 - CACHE_SLOTS.trailing_zeros())) as usize;
+        let Some(slot) = self.slots.get_mut(index) else {
+            return new_string(py, s);
+        };
+        if usize::from(slot.len) == bytes.len() && slot.bytes == padded {
+            if let Some(cached) = &slot.string {
+                return cached.bind(py).clone();
+            }
+        }
+        let string = new_string(py, s);
+        slot.len = u8::try_from(bytes.len()).unwrap_or(0);
+        slot.bytes = padded;
+        slot.string = Some(string.clone().unbind());
+        string
+    }
+}
+
+/// Builds Python objects from values, holding the string cache for the whole value.
+struct Builder<'py, 'c> {
+    py: Python<'py>,
+    cache: Option<&'c mut StringCache>,
+    /// Items of the raw arrays being built, innermost last (one buffer for all of them).
+    pending: Vec<Bound<'py, PyAny>>,
+}
+
+/// Runs `build` with the process's string cache, or without one when another conversion holds
+/// it (building Python objects can run a finaliser that converts another value meanwhile).
+fn with_builder<'py, T>(
+    py: Python<'py>,
+    build: impl FnOnce(&mut Builder<'py, '_>) -> PyResult<T>,
+) -> PyResult<T> {
+    let mut guard = match CACHE.try_lock() {
+        Ok(guard) => Some(guard),
+        Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    };
+    let cache = guard
+        .as_mut()
+        .map(|slot| slot.get_or_insert_with(StringCache::new));
+    let mut builder = Builder {
+        py,
+        cache,
+        pending: Vec::new(),
+    };
+    build(&mut builder)
+}
+
+/// A new Python string; ASCII is copied straight in, without UTF-8 decoding.
+fn new_string<'py>(py: Python<'py>, s: &str) -> Bound<'py, PyString> {
+    if !s.is_ascii() {
+        return PyString::new(py, s);
+    }
+    let Ok(len) = ffi::Py_ssize_t::try_from(s.len()) else {
+        return PyString::new(py, s);
+    };
+    // SAFETY: the GIL is held (`py`). `PyUnicode_New(len, 127)` makes a compact ASCII string
+    // with room for `len` one-byte characters (and writes the terminating NUL itself), or
+    // returns null with an exception set, handled by the fallback. `s` is ASCII and `len`
+    // bytes long, so the copy fills exactly the data area with valid characters before the
+    // string is handed out.
+    unsafe {
+        let obj = ffi::PyUnicode_New(len, 127);
+        if obj.is_null() {
+            ffi::PyErr_Clear();
+            return PyString::new(py, s);
+        }
+        let data = ffi::PyUnicode_DATA(obj).cast::<u8>();
+        std::ptr::copy_nonoverlapping(s.as_ptr(), data, s.len());
+        Bound::from_owned_ptr(py, obj).cast_into_unchecked()
+    }
+}
+
+impl<'py> Builder<'py, '_> {
+    fn string(&mut self, s: &str) -> Bound<'py, PyString> {
+        match &mut self.cache {
+            Some(cache) if s.len() <= CACHED_BYTES => cache.get(self.py, s),
+            _ => new_string(self.py, s),
+        }
+    }
+
+    fn value(&mut self, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+        let py = self.py;
+        Ok(match v {
+            Value::Null => py.None().into_bound(py),
+            Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+            Value::Number(t) => number(py, t)?,
+            Value::String(s) => self.string(s).into_any(),
+            Value::Array(items) => {
+                let list = new_list(py, items.len())?;
+                for (i, item) in items.iter().enumerate() {
+                    let built = self.value(item)?;
+                    set_list_item(&list, i, built);
+                }
+                list.into_any()
+            }
+            Value::Object(map) => {
+                let dict = PyDict::new(py);
+                for (k, item) in map {
+                    let built = self.value(item)?;
+                    dict.set_item(self.string(k), built)?;
+                }
+                dict.into_any()
+            }
+            Value::Raw(text) => {
+                let mut walk = RawWalk {
+                    text,
+                    bytes: text.as_bytes(),
+                    pos: 0,
+                };
+                walk.value(self)?
+            }
+        })
+    }
+}
+
+/// A list of `len` empty slots, each to be filled by [`set_list_item`].
+fn new_list(py: Python<'_>, len: usize) -> PyResult<Bound<'_, PyList>> {
+    let n = ffi::Py_ssize_t::try_from(len)
+        .map_err(|_| pyo3::exceptions::PyOverflowError::new_err("list too long"))?;
+    // SAFETY: the GIL is held. `PyList_New` returns a new reference to a list whose `n` slots
+    // are NULL, or null with an exception set (`from_owned_ptr_or_err` raises it). A list with
+    // NULL slots is safe to drop (its dealloc uses Py_XDECREF), so an error before every slot
+    // is filled leaks nothing; it never reaches Python code before `new_list`'s callers fill
+    // every slot.
+    unsafe { Ok(Bound::from_owned_ptr_or_err(py, ffi::PyList_New(n))?.cast_into_unchecked()) }
+}
+
+/// Fills slot `i` of a list from [`new_list`], taking over the reference to `item`.
+fn set_list_item(list: &Bound<'_, PyList>, i: usize, item: Bound<'_, PyAny>) {
+    if i >= list.len() {
+        return;
+    }
+    let Ok(i) = ffi::Py_ssize_t::try_from(i) else {
+        return;
+    };
+    // SAFETY: the GIL is held (the list is bound); `i` is within the list's length (checked
+    // above) and the slot is still NULL (each index is filled once, in order, by the caller),
+    // so PyList_SET_ITEM steals the new reference `into_ptr` gives without leaking another.
+    unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), i, item.into_ptr()) }
+}
+
 /// JSON numbers as orjson reads them: integers within 64 bits are ints, other integers and
-/// all fractions are floats.
+/// all fractions are floats. Integers of up to 18 digits (all that a completion ever holds)
+/// are read in the pass that checks them.
 fn number<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
+    let bytes = text.as_bytes();
+    let (negative, digits) = match bytes.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, bytes),
+    };
+    if !digits.is_empty() && digits.len() <= 18 {
+        let mut n: i64 = 0;
+        let mut integer = true;
+        for &d in digits {
+            if !d.is_ascii_digit() {
+                integer = false;
+                break;
+            }
+            n = n * 10 + i64::from(d - b'0');
+        }
+        if integer {
+            let n = if negative { -n } else { n };
+            return Ok(n.into_pyobject(py)?.into_any());
+        }
+    }
     if !text.contains(['.', 'e', 'E']) {
         if let Ok(i) = text.parse::<i64>() {
             return Ok(i.into_pyobject(py)?.into_any());
@@ -29,83 +246,24 @@ fn number<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
     }
 }
 
-/// The keys every completion has, as cached Python strings: building the result dict then
-/// costs no string creation or interning lookup for them.
+/// A key as a Python string (from the cache when short).
 fn key<'py>(py: Python<'py>, k: &str) -> Bound<'py, PyString> {
-    macro_rules! known {
-        ($($name:literal),* $(,)?) => {
-            match k {
-                $($name => pyo3::intern!(py, $name).clone(),)*
-                _ => PyString::new(py, k),
-            }
-        };
-    }
-    known!(
-        "id",
-        "object",
-        "created",
-        "model",
-        "choices",
-        "usage",
-        "service_tier",
-        "system_fingerprint",
-        "index",
-        "message",
-        "logprobs",
-        "finish_reason",
-        "role",
-        "content",
-        "refusal",
-        "tool_calls",
-        "function_call",
-        "type",
-        "function",
-        "name",
-        "arguments",
-        "annotations",
-        "audio",
-        "reasoning_content",
-        "prompt_tokens",
-        "completion_tokens",
-        "total_tokens",
-        "prompt_tokens_details",
-        "completion_tokens_details",
-        "cached_tokens",
-        "audio_tokens",
-        "reasoning_tokens",
-        "accepted_prediction_tokens",
-        "rejected_prediction_tokens",
-        "token",
-        "logprob",
-        "bytes",
-        "top_logprobs",
-    )
+    with_builder(py, |b| Ok(b.string(k))).unwrap_or_else(|_| new_string(py, k))
 }
 
 pub fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
-    Ok(match v {
-        Value::Null => py.None().into_bound(py),
-        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
-        Value::Number(t) => number(py, t)?,
-        Value::String(s) => PyString::new(py, s).into_any(),
-        Value::Array(items) => {
-            let list = PyList::empty(py);
-            for item in items {
-                list.append(to_py(py, item)?)?;
-            }
-            list.into_any()
+    with_builder(py, |b| b.value(v))
+}
+
+/// Builds the items of `items` into one new list (logprobs entries of an event).
+pub fn list_to_py<'py>(py: Python<'py>, items: &[Value]) -> PyResult<Bound<'py, PyList>> {
+    with_builder(py, |b| {
+        let list = new_list(py, items.len())?;
+        for (i, item) in items.iter().enumerate() {
+            let built = b.value(item)?;
+            set_list_item(&list, i, built);
         }
-        Value::Object(map) => {
-            let dict = PyDict::new(py);
-            for (k, item) in map {
-                dict.set_item(key(py, k), to_py(py, item)?)?;
-            }
-            dict.into_any()
-        }
-        Value::Raw(text) => {
-            let mut r = Reader::new(text.as_bytes(), DEPTH_CEILING);
-            raw_to_py(py, &mut r)?
-        }
+        Ok(list)
     })
 }
 
@@ -114,36 +272,156 @@ fn invalid_raw(e: JsonError) -> PyErr {
     pyo3::exceptions::PyValueError::new_err(format!("invalid stored JSON: {:?}", e.code))
 }
 
-/// Builds Python objects straight from validated JSON text (see `Value::Raw`).
-fn raw_to_py<'py>(py: Python<'py>, r: &mut Reader<'_>) -> PyResult<Bound<'py, PyAny>> {
-    if let Some(s) = r.take_string().map_err(invalid_raw)? {
-        return Ok(PyString::new(py, &s).into_any());
-    }
-    if let Some(n) = r.take_number().map_err(invalid_raw)? {
-        return number(py, n);
-    }
-    if r.begin_object().map_err(invalid_raw)? {
-        let dict = PyDict::new(py);
-        let mut first = true;
-        while let Some(k) = r.next_key(&mut first).map_err(invalid_raw)? {
-            let v = raw_to_py(py, r)?;
-            dict.set_item(key(py, &k), v)?;
+fn invalid_raw_at(pos: usize) -> PyErr {
+    pyo3::exceptions::PyValueError::new_err(format!("invalid stored JSON at byte {pos}"))
+}
+
+/// Walks validated JSON text (see `Value::Raw`) and builds its Python value. The text passed
+/// the reader's checks when it was stored, so the walk only finds where things end; a string
+/// with an escape is decoded by the reader.
+struct RawWalk<'t> {
+    text: &'t str,
+    bytes: &'t [u8],
+    pos: usize,
+}
+
+impl<'t> RawWalk<'t> {
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes.get(self.pos) {
+            self.pos += 1;
         }
-        return Ok(dict.into_any());
     }
-    if r.begin_array().map_err(invalid_raw)? {
-        let list = PyList::empty(py);
-        let mut first = true;
-        while r.next_element(&mut first).map_err(invalid_raw)? {
-            list.append(raw_to_py(py, r)?)?;
+
+    /// The next byte after whitespace, consumed.
+    fn next_byte(&mut self) -> PyResult<u8> {
+        self.skip_ws();
+        let b = self
+            .bytes
+            .get(self.pos)
+            .copied()
+            .ok_or_else(|| invalid_raw_at(self.pos))?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    /// The string starting at `pos` (its opening quote): borrowed from the text when it has
+    /// no escape, else decoded by the reader.
+    fn string(&mut self) -> PyResult<std::borrow::Cow<'t, str>> {
+        let start = self.pos + 1;
+        let rest = self.bytes.get(start..).unwrap_or_default();
+        match memchr::memchr2(b'"', b'\\', rest) {
+            Some(n) if rest.get(n) == Some(&b'"') => {
+                self.pos = start + n + 1;
+                // Both ends are ASCII quotes, so the slice is on character boundaries.
+                let s = self
+                    .text
+                    .get(start..start + n)
+                    .ok_or_else(|| invalid_raw_at(start))?;
+                Ok(std::borrow::Cow::Borrowed(s))
+            }
+            Some(_) => {
+                let tail = self.bytes.get(self.pos..).unwrap_or_default();
+                let mut r = Reader::new(tail, DEPTH_CEILING);
+                let s = r
+                    .take_string()
+                    .map_err(invalid_raw)?
+                    .ok_or_else(|| invalid_raw_at(self.pos))?;
+                self.pos += r.pos();
+                Ok(s)
+            }
+            None => Err(invalid_raw_at(self.pos)),
         }
-        return Ok(list.into_any());
     }
-    if let Some(b) = r.take_bool().map_err(invalid_raw)? {
-        return Ok(PyBool::new(py, b).to_owned().into_any());
+
+    fn value<'py>(&mut self, b: &mut Builder<'py, '_>) -> PyResult<Bound<'py, PyAny>> {
+        let py = b.py;
+        self.skip_ws();
+        let first = self
+            .bytes
+            .get(self.pos)
+            .copied()
+            .ok_or_else(|| invalid_raw_at(self.pos))?;
+        match first {
+            b'"' => {
+                let s = self.string()?;
+                Ok(b.string(&s).into_any())
+            }
+            b'{' => {
+                self.pos += 1;
+                let dict = PyDict::new(py);
+                self.skip_ws();
+                if self.bytes.get(self.pos) == Some(&b'}') {
+                    self.pos += 1;
+                    return Ok(dict.into_any());
+                }
+                loop {
+                    self.skip_ws();
+                    let k = self.string()?;
+                    let k = b.string(&k);
+                    if self.next_byte()? != b':' {
+                        return Err(invalid_raw_at(self.pos));
+                    }
+                    let v = self.value(b)?;
+                    dict.set_item(k, v)?;
+                    match self.next_byte()? {
+                        b',' => {}
+                        b'}' => return Ok(dict.into_any()),
+                        _ => return Err(invalid_raw_at(self.pos)),
+                    }
+                }
+            }
+            b'[' => {
+                self.pos += 1;
+                let start = b.pending.len();
+                self.skip_ws();
+                if self.bytes.get(self.pos) == Some(&b']') {
+                    self.pos += 1;
+                } else {
+                    loop {
+                        let v = self.value(b)?;
+                        b.pending.push(v);
+                        match self.next_byte()? {
+                            b',' => {}
+                            b']' => break,
+                            _ => return Err(invalid_raw_at(self.pos)),
+                        }
+                    }
+                }
+                let items = b.pending.len().saturating_sub(start);
+                let list = new_list(py, items)?;
+                for (i, item) in b.pending.drain(start..).enumerate() {
+                    set_list_item(&list, i, item);
+                }
+                Ok(list.into_any())
+            }
+            b't' => {
+                self.pos += 4;
+                Ok(PyBool::new(py, true).to_owned().into_any())
+            }
+            b'f' => {
+                self.pos += 5;
+                Ok(PyBool::new(py, false).to_owned().into_any())
+            }
+            b'n' => {
+                self.pos += 4;
+                Ok(py.None().into_bound(py))
+            }
+            _ => {
+                let start = self.pos;
+                while let Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') =
+                    self.bytes.get(self.pos)
+                {
+                    self.pos += 1;
+                }
+                let text = self
+                    .text
+                    .get(start..self.pos)
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| invalid_raw_at(start))?;
+                number(py, text)
+            }
+        }
     }
-    r.take_null().map_err(invalid_raw)?;
-    Ok(py.None().into_bound(py))
 }
 
 pub fn opt_to_py<'py>(py: Python<'py>, v: Option<&Value>) -> PyResult<Bound<'py, PyAny>> {

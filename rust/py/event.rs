@@ -2,12 +2,12 @@
 //! when read, and text snapshots are rebuilt from the event's trail only when read.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString};
+use pyo3::types::{PyDict, PyString};
 
 use crate::event::{Event, EventKind, Snapshot};
 use crate::json::value::Value;
 
-use super::convert::{opt_to_py, partial_to_py, to_py};
+use super::convert::{list_to_py, opt_to_py, partial_to_py, to_py};
 
 #[pyclass(name = "Event", module = "deltafold", frozen)]
 pub struct EventPy {
@@ -99,13 +99,7 @@ impl EventPy {
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         match &self.inner.snapshot {
             Snapshot::Text(trail) => Ok(PyString::new(py, &trail.text()).into_any()),
-            Snapshot::List(trail) => {
-                let list = PyList::empty(py);
-                for item in trail.items() {
-                    list.append(to_py(py, &item)?)?;
-                }
-                Ok(list.into_any())
-            }
+            Snapshot::List(trail) => Ok(list_to_py(py, &trail.items())?.into_any()),
             Snapshot::None => match &self.inner.text {
                 Some(t) => Ok(PyString::new(py, t).into_any()),
                 None => Ok(py.None().into_bound(py)),
@@ -198,11 +192,8 @@ impl EventPy {
 
 impl EventPy {
     fn items<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let list = PyList::empty(py);
-        for item in self.inner.items.iter().flatten() {
-            list.append(to_py(py, item)?)?;
-        }
-        Ok(list.into_any())
+        let items = self.inner.items.as_deref().unwrap_or_default();
+        Ok(list_to_py(py, items)?.into_any())
     }
 
     fn value_if<'py>(&self, py: Python<'py>, kind: EventKind) -> PyResult<Bound<'py, PyAny>> {

@@ -24,6 +24,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<parser::StreamParserPy>()?;
     m.add_class::<parser::CaptureParserPy>()?;
     m.add_function(wrap_pyfunction!(parser::assemble, m)?)?;
+    m.add_function(wrap_pyfunction!(parser::assemble_json, m)?)?;
     m.add("DEFAULTS", options::defaults(m.py())?)?;
     let formats: Vec<&str> = crate::formats::Format::ALL
         .iter()

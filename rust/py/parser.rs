@@ -2,12 +2,13 @@
 
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
-use pyo3::types::PyList;
+use pyo3::types::{PyBytes, PyList};
 
 use crate::driver::{Config, Options, DEFAULT_MAX_PROBLEMS};
 use crate::error::StreamError;
 use crate::formats::auto::AnyStream;
 use crate::json::value::Value;
+use crate::json::writer;
 use crate::limits::Limits;
 
 use super::convert::to_py;
@@ -157,10 +158,22 @@ impl StreamParserPy {
         }
     }
 
+    /// End of input: the assembled completion as compact JSON bytes, built without Python
+    /// objects.
+    fn finish_json<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        match self.stream.finish_without_events() {
+            Ok(v) => {
+                self.partial.clear();
+                Ok(PyBytes::new(py, &writer::to_vec(&v)))
+            }
+            Err(e) => Err(raise(py, &self.stream, &mut self.partial, &e)),
+        }
+    }
+
     /// End of input with events: the pending `*.done` events, then `done`.
     fn finish_events<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        match self.stream.finish() {
-            Ok(_) => {
+        match self.stream.finish_events() {
+            Ok(()) => {
                 self.partial.clear();
                 events_to_py(py, &mut self.stream)
             }
@@ -201,6 +214,11 @@ impl StreamParserPy {
     /// The cross-format summary of the stream as it stands (works after an error too).
     fn summary<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         to_py(py, &self.stream.summary().to_value())
+    }
+
+    /// `summary()` as compact JSON bytes, built without Python objects.
+    fn summary_json<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &writer::to_vec(&self.stream.summary().to_value()))
     }
 
     #[getter]
@@ -368,15 +386,72 @@ pub fn assemble(
         max_problems: options::max_problems(max_problems)?,
         format,
     };
+    whole(py, &source, config).and_then(|v| to_py(py, &v))
+}
+
+/// Folds a whole input held in memory (without the GIL when it is large).
+fn whole(py: Python<'_>, data: &[u8], config: Config) -> PyResult<Value> {
     let run = |data: &[u8]| AnyStream::run_whole(config, data);
-    let data: &[u8] = &source;
     let outcome = if data.len() >= DETACH_BYTES {
         py.detach(|| run(data))
     } else {
         run(data)
     };
-    match outcome {
-        Ok(v) => to_py(py, &v),
-        Err(failure) => Err(to_pyerr(py, &failure.error, Some(&failure.partial))),
-    }
+    outcome.map_err(|failure| to_pyerr(py, &failure.error, Some(&failure.partial)))
+}
+
+/// As `assemble`, but returns the completion as compact JSON bytes, built without Python
+/// objects.
+#[pyfunction]
+#[pyo3(
+    text_signature = "(source, *, format='auto', on_error='raise', allow_truncated=False, max_line_bytes=67108864, max_buffer_bytes=268435456, max_choice_index=1024, max_tool_calls=1024, max_depth=128, max_problems=1000)"
+)]
+#[pyo3(signature = (
+    source,
+    *,
+    format = FormatArg("auto"),
+    on_error = OnErrorArg("raise"),
+    allow_truncated = FlagArg(false),
+    max_line_bytes = LimitArg(LIMITS.max_line_bytes as i128),
+    max_buffer_bytes = LimitArg(i128::from(LIMITS.max_buffer_bytes)),
+    max_choice_index = LimitArg(i128::from(LIMITS.max_choice_index)),
+    max_tool_calls = LimitArg(LIMITS.max_tool_calls as i128),
+    max_depth = LimitArg(LIMITS.max_depth as i128),
+    max_problems = LimitArg(DEFAULT_MAX_PROBLEMS as i128),
+))]
+#[allow(clippy::too_many_arguments)]
+pub fn assemble_json(
+    py: Python<'_>,
+    source: PyBackedBytes,
+    format: FormatArg,
+    on_error: OnErrorArg,
+    allow_truncated: FlagArg,
+    max_line_bytes: LimitArg,
+    max_buffer_bytes: LimitArg,
+    max_choice_index: LimitArg,
+    max_tool_calls: LimitArg,
+    max_depth: LimitArg,
+    max_problems: LimitArg,
+) -> PyResult<Bound<'_, PyBytes>> {
+    let format = options::format(&format)?;
+    let on_error = options::on_error(&on_error)?;
+    let allow_truncated = options::flag("allow_truncated", &allow_truncated)?;
+    let limits = options::limits(
+        max_line_bytes,
+        max_buffer_bytes,
+        max_choice_index,
+        max_tool_calls,
+        max_depth,
+    )?;
+    let config = Config {
+        on_error,
+        options: Options::default(),
+        limits,
+        allow_truncated,
+        capture: false,
+        max_problems: options::max_problems(max_problems)?,
+        format,
+    };
+    let v = whole(py, &source, config)?;
+    Ok(PyBytes::new(py, &writer::to_vec(&v)))
 }

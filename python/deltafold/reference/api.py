@@ -15,7 +15,7 @@ from deltafold._source import (
     iter_slices,
 )
 from deltafold.errors import DeltafoldError
-from deltafold.reference.driver import StreamParser
+from deltafold.reference.driver import StreamParser, json_bytes
 from deltafold.reference.events import Event
 from deltafold.reference.options import (
     DEFAULT_MAX_BUFFER_BYTES,
@@ -66,6 +66,11 @@ def assemble(
     for block in _reads(source):
         parser.feed(block)
     return parser.finish()
+
+
+def assemble_json(source: Source, **options: Unpack[Options]) -> bytes:
+    """:func:`assemble`, as compact JSON bytes."""
+    return json_bytes(assemble(source, **options))
 
 
 def summarize(source: Source, **options: Any) -> dict[str, Any]:

@@ -5,6 +5,7 @@ payloads mean is the business of a :class:`~.fold.Fold` (:mod:`.chat`, :mod:`.an
 
 from __future__ import annotations
 
+import json
 from typing import Any, Final, final
 
 import orjson
@@ -178,6 +179,10 @@ class StreamParser(BinaryFraming, _Framer):
             self._finalize()
             return self._render()
 
+    def finish_json(self) -> bytes:
+        """End of input: the assembled completion as compact JSON bytes (:meth:`finish`)."""
+        return json_bytes(self.finish())
+
     def finish_events(self) -> list[Event]:
         """End of input with events: the pending ``*.done`` events and the ``done`` event.
 
@@ -204,6 +209,10 @@ class StreamParser(BinaryFraming, _Framer):
         """The result folded so far."""
         with self._lock:
             return self._render()
+
+    def summary_json(self) -> bytes:
+        """:meth:`summary` as compact JSON bytes."""
+        return json_bytes(self.summary())
 
     def summary(self) -> dict[str, Any]:
         """The cross-format summary of the stream so far (FORMATS.md "The summary"); works at
@@ -492,6 +501,16 @@ class StreamParser(BinaryFraming, _Framer):
         self._completed.append(fold.render())
         self._fold = type(fold)(self._settings)
         self._buffered = 0
+
+
+def json_bytes(value: Any) -> bytes:
+    """Compact JSON as the native writer makes it: orjson's escaping and key order, or
+    ``json.dumps`` with the same escaping for a value nested deeper than orjson writes."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        return text.encode()
 
 
 def _error_event_body(payload: bytes, max_depth: int) -> Any:

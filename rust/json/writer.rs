@@ -1,0 +1,198 @@
+//! Compact JSON text of a [`Value`]: what `orjson.dumps` (or `json.dumps(...,
+//! ensure_ascii=False, separators=(",", ":"))`) writes for the same Python value, key order
+//! included, so a caller that only stores or forwards a result never builds Python objects.
+//!
+//! Strings are escaped as orjson escapes them: `"` and `\` with a backslash, the control
+//! characters `\b \t \n \f \r` by name and the others as `\u00XX` (lowercase hex), everything
+//! else (DEL, non-ASCII) as UTF-8. Numbers keep the text they arrived with: it reads back as
+//! the same Python number (an integer beyond 64 bits reads back as the same float).
+//! [`Value::Raw`] text is copied without its insignificant whitespace; a string in it that has
+//! an escape is decoded and written again with the escapes above.
+
+use crate::json::reader::Reader;
+use crate::json::value::Value;
+use crate::limits::DEPTH_CEILING;
+
+/// What a byte needs inside a JSON string: 0 nothing, else its short escape letter, or `u`.
+static ESCAPE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = b'u';
+        b += 1;
+    }
+    table[0x08] = b'b';
+    table[0x09] = b't';
+    table[0x0a] = b'n';
+    table[0x0c] = b'f';
+    table[0x0d] = b'r';
+    table[b'"' as usize] = b'"';
+    table[b'\\' as usize] = b'\\';
+    table
+};
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// The compact JSON text of `v`.
+pub fn to_vec(v: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    write_value(v, &mut out);
+    out
+}
+
+/// Appends the compact JSON text of `v` to `out`.
+pub fn write_value(v: &Value, out: &mut Vec<u8>) {
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(text) => out.extend_from_slice(text.as_bytes()),
+        Value::String(s) => write_str(s, out),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(item, out);
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            out.push(b'{');
+            for (i, (k, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str(k, out);
+                out.push(b':');
+                write_value(item, out);
+            }
+            out.push(b'}');
+        }
+        Value::Raw(text) => write_raw(text, out),
+    }
+}
+
+/// Appends `s` as a JSON string.
+pub fn write_str(s: &str, out: &mut Vec<u8>) {
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape = ESCAPE[usize::from(b)];
+        if escape == 0 {
+            continue;
+        }
+        out.extend_from_slice(bytes.get(run..i).unwrap_or_default());
+        run = i + 1;
+        if escape == b'u' {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xf)]);
+        } else {
+            out.push(b'\\');
+            out.push(escape);
+        }
+    }
+    out.extend_from_slice(bytes.get(run..).unwrap_or_default());
+    out.push(b'"');
+}
+
+/// Appends validated JSON text (see [`Value::Raw`]) without insignificant whitespace. A string
+/// without a backslash is copied as it is: validated JSON has no raw control character in a
+/// string, so the copy is what [`write_str`] would write for it.
+fn write_raw(text: &str, out: &mut Vec<u8>) {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b' ' | b'\t' | b'\n' | b'\r' => i += 1,
+            b'"' => {
+                let rest = bytes.get(i + 1..).unwrap_or_default();
+                match memchr::memchr2(b'"', b'\\', rest) {
+                    Some(n) if rest.get(n) == Some(&b'"') => {
+                        out.extend_from_slice(bytes.get(i..=i + n + 1).unwrap_or_default());
+                        i += n + 2;
+                    }
+                    _ => {
+                        let tail = bytes.get(i..).unwrap_or_default();
+                        let mut r = Reader::new(tail, DEPTH_CEILING);
+                        if let Ok(Some(s)) = r.take_string() {
+                            write_str(&s, out);
+                            i += r.pos().max(1);
+                        } else {
+                            // Not reached for validated text; keep the rest as it is.
+                            out.extend_from_slice(tail);
+                            return;
+                        }
+                    }
+                }
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::reader::parse;
+    use crate::json::value::Map;
+
+    fn text(v: &Value) -> String {
+        String::from_utf8(to_vec(v)).unwrap_or_default()
+    }
+
+    #[test]
+    fn strings_are_escaped_as_orjson_escapes_them() {
+        let all_controls: String = (0u8..0x20).map(char::from).collect();
+        // Expected text written out by hand from orjson.dumps of the same string.
+        let want = concat!(
+            r#""\u0000\u0001\u0002\u0003\u0004\u0005\u0006\u0007\b\t\n\u000b\f\r\u000e\u000f"#,
+            r#"\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001a\u001b\u001c"#,
+            r#"\u001d\u001e\u001f""#
+        );
+        assert_eq!(text(&Value::String(all_controls)), want);
+        assert_eq!(
+            text(&Value::string("a\"b\\c/\u{7f}é\u{2028}😀")),
+            "\"a\\\"b\\\\c/\u{7f}é\u{2028}😀\""
+        );
+    }
+
+    #[test]
+    fn containers_are_compact_and_keep_key_order() {
+        let mut m = Map::new();
+        m.insert("z".into(), Value::int(1));
+        m.insert(
+            "a".into(),
+            Value::Array(vec![Value::Null, Value::Bool(true)]),
+        );
+        m.insert("e".into(), Value::Object(Map::new()));
+        m.insert("n".into(), Value::Number("-1.5e3".into()));
+        assert_eq!(
+            text(&Value::Object(m)),
+            r#"{"z":1,"a":[null,true],"e":{},"n":-1.5e3}"#
+        );
+        assert_eq!(text(&Value::Array(Vec::new())), "[]");
+    }
+
+    #[test]
+    fn raw_text_loses_whitespace_and_its_escapes_are_rewritten() {
+        let raw =
+            "{ \"t\" : \"a\\u00e9\\/b\\u0001\" ,\n\"n\": [1, 2.5e-3 , true,null ], \"s\":\"x y\"}";
+        let got = text(&Value::Raw(raw.into()));
+        assert_eq!(
+            got,
+            "{\"t\":\"aé/b\\u0001\",\"n\":[1,2.5e-3,true,null],\"s\":\"x y\"}"
+        );
+        // The written text reads back as the same value as the raw text.
+        let back = parse(got.as_bytes(), 16).ok();
+        let orig = parse(raw.as_bytes(), 16).ok();
+        assert!(back.is_some() && back == orig);
+    }
+}
