@@ -71,13 +71,13 @@ __all__ = [
     "aiter_completions",
     "aiter_events",
     "assemble",
-    "atee",
     "assemble_json",
+    "atee",
     "iter_completions",
     "iter_events",
     "summarize",
-    "to_event_stream",
     "tee",
+    "to_event_stream",
     "to_sse",
 ]
 

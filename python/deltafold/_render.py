@@ -23,8 +23,8 @@ _CHOICE_FIXED = ("index", "message", "logprobs", "finish_reason")
 _LINE_ENDINGS = ("\n", "\r\n", "\r")
 
 
-#: The formats :func:`to_sse` renders.
-_FORMATS = ("chat", "anthropic")
+#: The formats :func:`to_sse` renders (Bedrock is binary: :func:`deltafold.to_event_stream`).
+_FORMATS = ("chat", "anthropic", "responses", "gemini")
 
 
 def to_sse(
@@ -35,13 +35,15 @@ def to_sse(
     include_usage: bool = True,
     line_ending: str = "\n",
     with_done: bool = True,
-    format: str = "chat",
 ) -> bytes:
     """Render ``completion`` as a realistic ``text/event-stream`` body of chunk events.
 
     ``format="responses"`` renders a Responses API ``response`` as its ``response.*`` event
     stream instead (:func:`deltafold._render_responses.render_responses`; ``chunk_size`` and
     ``line_ending`` apply, ``with_done=False`` leaves out the closing event).
+    ``format="gemini"`` renders a ``GenerateContentResponse`` as its ``alt=sse`` stream (one
+    event per part, then the finishing keys; CRLF line ends as Gemini sends them; the other
+    options do not apply).
 
     The stream looks like the live OpenAI API's: every chunk repeats ``id``, ``object``
     (``"chat.completion.chunk"``), ``created``, ``model`` and the completion's other top-level
@@ -72,7 +74,7 @@ def to_sse(
     Args:
         completion: a ``chat.completion`` dict (the shape ``assemble`` returns), or with
             ``format="anthropic"`` a ``message`` dict.
-        format: ``"chat"`` (the default) or ``"anthropic"``.
+        format: ``"chat"`` (the default), ``"anthropic"``, ``"responses"`` or ``"gemini"``.
         chunk_size: characters per text or arguments delta (at least 1).
         include_usage: send ``usage`` as ``stream_options.include_usage`` does; when false,
             no chunk mentions usage, so a non-null usage does not survive the round trip.
@@ -85,20 +87,22 @@ def to_sse(
     Raises:
         ValueError: ``chunk_size`` below 1, an unsupported ``line_ending`` or ``format``.
     """
+    if format not in _FORMATS:
+        raise ValueError(f"format must be one of {_FORMATS!r}, got {format!r}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    if line_ending not in _LINE_ENDINGS:
+        raise ValueError(f"line_ending must be one of {_LINE_ENDINGS!r}, got {line_ending!r}")
     if format == "responses":
         from deltafold._render_responses import render_responses
 
         return render_responses(
             completion, chunk_size=chunk_size, line_ending=line_ending, close=with_done
         )
-    if format != "chat":
-        raise ValueError(f"to_sse: format must be 'chat' or 'responses', not {format!r}")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
-    if line_ending not in _LINE_ENDINGS:
-        raise ValueError(f"line_ending must be one of {_LINE_ENDINGS!r}, got {line_ending!r}")
-    if format not in _FORMATS:
-        raise ValueError(f"format must be one of {_FORMATS!r}, got {format!r}")
+    if format == "gemini":
+        from deltafold._render_formats import gemini_sse
+
+        return gemini_sse(completion)
     if format == "anthropic":
         from deltafold._render_anthropic import to_anthropic_sse
 
