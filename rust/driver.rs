@@ -657,15 +657,7 @@ impl<F: Fold> Core<F> {
             return self.report(at(ErrorKind::Api { body }), Action::Skipped);
         }
         let folded = self.fold.fold(ev.event_type, ev.data, &mut self.events);
-        while let Some(message) = self.fold.take_ignored() {
-            self.record(|| Problem {
-                kind: ProblemKind::UnknownEvent,
-                action: Action::Ignored,
-                message,
-                byte_offset: ev.data_offset,
-                event_index: Some(ev.index),
-            });
-        }
+        self.record_ignored(ev);
         match folded {
             Ok(Folded::Continue) => {
                 self.notes(ev);
@@ -689,6 +681,9 @@ impl<F: Fold> Core<F> {
                             let mut err = at(kind);
                             err.payload = Some(ev.data.to_vec());
                             self.problem(&err, Action::Repaired);
+                            // What the repaired payload's folding ignored comes after the
+                            // repair, at this event (as in the reference).
+                            self.record_ignored(ev);
                             self.notes(ev);
                             if folded == Folded::End {
                                 self.end_stream();
@@ -722,6 +717,19 @@ impl<F: Fold> Core<F> {
                     Action::Ignored
                 },
                 message: note.message,
+                byte_offset: ev.data_offset,
+                event_index: Some(ev.index),
+            });
+        }
+    }
+
+    /// Records what the last fold ignored (unknown event or delta types) at event `ev`.
+    fn record_ignored(&mut self, ev: &RawEvent<'_>) {
+        while let Some(message) = self.fold.take_ignored() {
+            self.record(|| Problem {
+                kind: ProblemKind::UnknownEvent,
+                action: Action::Ignored,
+                message,
                 byte_offset: ev.data_offset,
                 event_index: Some(ev.index),
             });

@@ -412,3 +412,22 @@ def test_cli_summary_and_format() -> None:
     assert out.returncode == 1
     assert json.loads(out.stdout)["status"] == "incomplete"
     assert run_cli("-", "--format", "gemini", data=data).returncode == 2
+
+
+def test_a_repaired_payload_of_an_unknown_type_is_recorded_at_its_own_event() -> None:
+    # Found by tests/test_anthropic_properties.py: the native core recorded the ignored type
+    # at the next event instead of the repaired one.
+    from deltafold import reference
+
+    data = b'event: message_start\ndata: {"type":"not_available"}}}\n\n' + wire(ANTHROPIC_FOLDED[0])
+    problems = []
+    for impl in (deltafold, reference):
+        parser = impl.StreamParser(on_error="repair")
+        parser.feed(data)
+        parser.finish()
+        problems.append([(p.kind, p.action, p.byte_offset, p.event_index) for p in parser.problems])
+    assert problems[0] == problems[1]
+    assert problems[0][:2] == [
+        ("ChunkDecodeError", "repaired", 27, 0),
+        ("UnknownEvent", "ignored", 27, 0),
+    ]
