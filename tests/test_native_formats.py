@@ -213,15 +213,17 @@ def expected_chat_summary(data: bytes) -> dict[str, Any]:
 
 
 def test_format_names_are_those_implemented(impl: ModuleType) -> None:
-    assert _core.FORMATS == ("chat", "anthropic")
+    assert _core.FORMATS == ("chat", "anthropic", "responses", "gemini", "bedrock")
     for name in ("auto", *_core.FORMATS):
         assert impl.StreamParser(format=name).format == (None if name == "auto" else name)
     messages = set()
-    for bad in ("gemini", "Chat", ""):
+    for bad in ("openai", "Chat", ""):
         with pytest.raises(ValueError) as info:
             impl.StreamParser(format=bad)
         messages.add(str(info.value).replace(repr(bad), "X"))
-    assert messages == {"format must be 'auto', 'chat' or 'anthropic', not X"}
+    assert messages == {
+        "format must be 'auto', 'chat', 'anthropic', 'responses', 'gemini' or 'bedrock', not X"
+    }
     with pytest.raises(TypeError, match="format must be a str, not int"):
         impl.assemble(b"", format=1)
     with pytest.raises(ValueError, match="format must be 'auto'"):
