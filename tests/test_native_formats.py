@@ -233,7 +233,7 @@ def test_format_names_are_those_implemented(impl: ModuleType) -> None:
 def test_native_and_reference_messages_agree_on_bad_formats() -> None:
     from deltafold import reference
 
-    for bad in ("gemini", "it's", 3, None):
+    for bad in ("openai", "it's", 3, None):
         errors = []
         for impl in (deltafold, reference):
             with pytest.raises((ValueError, TypeError)) as info:
