@@ -413,7 +413,7 @@ def test_cli_summary_and_format() -> None:
     out = run_cli("-", "--summary", data=data[:300])
     assert out.returncode == 1
     assert json.loads(out.stdout)["status"] == "incomplete"
-    assert run_cli("-", "--format", "gemini", data=data).returncode == 2
+    assert run_cli("-", "--format", "openai", data=data).returncode == 2
 
 
 def test_a_repaired_payload_of_an_unknown_type_is_recorded_at_its_own_event() -> None:
