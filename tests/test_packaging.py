@@ -1,0 +1,75 @@
+"""What a user sees of the installed package: metadata, README coverage, the console script.
+
+Runs on every CPython in .ci/run (it is one of the smoke tests), against the installed wheel.
+Expected values come from the repository's own files (LICENSE-*, README.md) and from the
+running interpreter, never from the package under test.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import deltafold
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _mentioned(name: str, text: str) -> bool:
+    return re.search(rf"(?<![\w.]){re.escape(name)}\b", text) is not None
+
+
+def test_license_expression_and_files() -> None:
+    meta = metadata.metadata("deltafold")
+    assert meta["License-Expression"] == "MIT OR Apache-2.0"
+    assert sorted(meta.get_all("License-File") or []) == ["LICENSE-APACHE", "LICENSE-MIT"]
+    for name in ("LICENSE-MIT", "LICENSE-APACHE"):
+        text = (REPO_ROOT / name).read_text(encoding="utf-8")
+        assert "the deltafold authors" in text
+    assert "Permission is hereby granted, free of charge" in (REPO_ROOT / "LICENSE-MIT").read_text(
+        encoding="utf-8"
+    )
+    assert "Version 2.0, January 2004" in (REPO_ROOT / "LICENSE-APACHE").read_text(
+        encoding="utf-8"
+    )
+
+
+def test_classifiers_name_the_running_python() -> None:
+    classifiers = metadata.metadata("deltafold").get_all("Classifier") or []
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert f"Programming Language :: Python :: {version}" in classifiers
+    assert "Typing :: Typed" in classifiers
+    assert any(c.startswith("Operating System ::") for c in classifiers)
+    entries = metadata.metadata("deltafold").get_all("Project-URL") or []
+    urls = dict(entry.split(", ", 1) for entry in entries)
+    assert set(urls) >= {"Homepage", "Source", "Issues"}
+    assert all(url.startswith("https://") for url in urls.values())
+
+
+def test_readme_names_every_public_name() -> None:
+    missing = [name for name in deltafold.__all__ if not _mentioned(name, README)]
+    assert missing == []
+
+
+@pytest.mark.parametrize(
+    "cls", [deltafold.StreamParser, deltafold.Event, deltafold.SseDecoder, deltafold.SseEvent]
+)
+def test_readme_names_every_public_member(cls: type) -> None:
+    members = [name for name in dir(cls) if not name.startswith("_")]
+    assert members, cls
+    missing = [name for name in members if not _mentioned(name, README)]
+    assert missing == []
+
+
+def test_readme_images_render_on_a_package_index() -> None:
+    # A package index shows the README without the repository around it: a relative image
+    # path is a broken image there.
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README) + re.findall(
+        r"<img[^>]+src=\"([^\"]+)\"", README
+    )
+    assert images
+    assert [src for src in images if not src.startswith("https://")] == []
