@@ -5,12 +5,13 @@
 
 use crate::error::{DecodeKind, ErrorClass, ErrorKind, StreamError};
 use crate::event::{Event, EventKind};
-use crate::formats::Fold;
+use crate::formats::{Fold, Folded, Format};
 use crate::framing::sse::{FeedError, Framer, RawEvent};
 use crate::json::repair;
 use crate::json::value::Value;
 use crate::limits::{LimitName, Limits};
 use crate::sniff::Head;
+use crate::summary::Summary;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OnError {
@@ -42,6 +43,9 @@ impl Action {
 pub enum ProblemKind {
     Error(ErrorClass),
     DataAfterDone,
+    /// An event or delta of a type the format does not know, or that does not fit where it
+    /// came: ignored in every mode.
+    UnknownEvent,
 }
 
 /// Something that went wrong and was not raised, and what was done about it.
@@ -76,6 +80,8 @@ pub struct Config {
     /// Problems kept in full; later ones are only counted (a long stream of data after
     /// `[DONE]` must not grow memory without bound).
     pub max_problems: usize,
+    /// The wire format; `None` is `format="auto"`: decided on the first event.
+    pub format: Option<Format>,
 }
 
 pub const DEFAULT_MAX_PROBLEMS: usize = 1000;
@@ -89,6 +95,7 @@ impl Default for Config {
             allow_truncated: false,
             capture: false,
             max_problems: DEFAULT_MAX_PROBLEMS,
+            format: None,
         }
     }
 }
@@ -112,6 +119,8 @@ struct Core<F> {
     problems_dropped: u64,
     events: Vec<Event>,
     completed: Vec<Value>,
+    /// The body of the in-band API error of this stream, for the summary (`failed`).
+    api_error: Option<Value>,
 }
 
 /// One stream (or a capture of many) of format `F`, fed read by read.
@@ -143,7 +152,7 @@ impl<F: Fold> Driver<F> {
             framer: Framer::new(config.limits.max_line_bytes),
             core: Core {
                 config,
-                fold: F::new(config.options, config.limits),
+                fold: F::new(&config),
                 done: false,
                 events_seen: 0,
                 data_bytes: 0,
@@ -151,6 +160,7 @@ impl<F: Fold> Driver<F> {
                 problems_dropped: 0,
                 events: Vec::new(),
                 completed: Vec::new(),
+                api_error: None,
             },
             deferred: None,
             head: Head::default(),
@@ -238,6 +248,9 @@ impl<F: Fold> Driver<F> {
         if core.events_seen == 0 {
             // Refused in every mode: no chunk of such an input could be skipped to a result.
             if let Some(kind) = self.head.not_an_event_stream(core.config.limits.max_depth) {
+                if let ErrorKind::ErrorResponse { body, .. } = &kind {
+                    core.api_error.get_or_insert_with(|| body.clone());
+                }
                 return Err(StreamError {
                     kind,
                     byte_offset: 0,
@@ -251,7 +264,10 @@ impl<F: Fold> Driver<F> {
         }
         if inside_event || !(core.done || core.fold.complete()) {
             let err = StreamError {
-                kind: ErrorKind::Incomplete { inside_event },
+                kind: ErrorKind::Incomplete {
+                    inside_event,
+                    missing: core.fold.missing_end(),
+                },
                 byte_offset: self.framer.bytes_seen(),
                 event_index: Some(core.events_seen),
                 payload: None,
@@ -333,6 +349,18 @@ impl<F: Fold> Driver<F> {
         self.core.done
     }
 
+    /// The format: the fixed one, or under auto the decided one (`None` until decided).
+    pub fn format(&self) -> Option<Format> {
+        self.core.fold.format()
+    }
+
+    /// The summary of the stream as it stands: usable at any time, also after an error.
+    pub fn summary(&self) -> Summary {
+        let mut summary = self.core.fold.summary();
+        summary.settle(self.core.done, self.core.api_error.as_ref());
+        summary
+    }
+
     pub fn bytes_seen(&self) -> u64 {
         self.framer.bytes_seen()
     }
@@ -356,10 +384,11 @@ impl<F: Fold> Core<F> {
             payload: None,
         };
         if self.done {
+            let marker = self.fold.end_marker();
             self.record(|| Problem {
                 kind: ProblemKind::DataAfterDone,
                 action: Action::Ignored,
-                message: "event after [DONE] ignored".to_string(),
+                message: format!("event after {marker} ignored"),
                 byte_offset: ev.data_offset,
                 event_index: Some(ev.index),
             });
@@ -372,14 +401,11 @@ impl<F: Fold> Core<F> {
         if data.is_empty() && ev.event_type != b"error" {
             return Ok(());
         }
-        if F::ends_stream(data) {
-            if self.config.capture {
-                self.completed.push(self.fold.result());
-                self.fold.next_stream();
-                self.data_bytes = 0;
-            } else {
-                self.done = true;
-            }
+        if ev.event_type != b"error" {
+            self.fold.see(ev.event_type, data);
+        }
+        if self.fold.ends_stream(data) {
+            self.end_stream();
             return Ok(());
         }
         self.data_bytes = self.data_bytes.saturating_add(ev.data.len() as u64);
@@ -393,23 +419,47 @@ impl<F: Fold> Core<F> {
         if ev.event_type == b"error" {
             let body = crate::json::reader::parse(ev.data, self.config.limits.max_depth)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(ev.data).into_owned()));
+            self.api_error.get_or_insert_with(|| body.clone());
             return self.report(at(ErrorKind::Api { body }), Action::Skipped);
         }
-        match self.fold.fold(ev.event_type, ev.data, &mut self.events) {
-            Ok(()) => Ok(()),
+        let folded = self.fold.fold(ev.event_type, ev.data, &mut self.events);
+        while let Some(message) = self.fold.take_ignored() {
+            self.record(|| Problem {
+                kind: ProblemKind::UnknownEvent,
+                action: Action::Ignored,
+                message,
+                byte_offset: ev.data_offset,
+                event_index: Some(ev.index),
+            });
+        }
+        match folded {
+            Ok(Folded::Continue) => Ok(()),
+            Ok(Folded::End) => {
+                self.end_stream();
+                Ok(())
+            }
             // Raised in every mode: skipping such events would leave a silently empty result.
             Err(kind @ ErrorKind::UnsupportedFormat { .. }) => Err(at(kind)),
             Err(kind) => {
                 let repairable = matches!(kind, ErrorKind::Decode(DecodeKind::Syntax(_)));
                 if repairable && self.config.on_error == OnError::Repair {
                     if let Some(fixed) = repair::repair(ev.data) {
-                        if self.fold.fold_repaired(&fixed, &mut self.events).is_ok() {
+                        let folded =
+                            self.fold
+                                .fold_repaired(ev.event_type, &fixed, &mut self.events);
+                        if let Ok(folded) = folded {
                             let mut err = at(kind);
                             err.payload = Some(ev.data.to_vec());
                             self.problem(&err, Action::Repaired);
+                            if folded == Folded::End {
+                                self.end_stream();
+                            }
                             return Ok(());
                         }
                     }
+                }
+                if let ErrorKind::Api { body } = &kind {
+                    self.api_error.get_or_insert_with(|| body.clone());
                 }
                 let mut err = at(kind);
                 if matches!(err.kind, ErrorKind::Decode(_)) {
@@ -417,6 +467,18 @@ impl<F: Fold> Core<F> {
                 }
                 self.report(err, Action::Skipped)
             }
+        }
+    }
+
+    /// The end marker arrived: the stream is done, or in a capture the next one starts.
+    fn end_stream(&mut self) {
+        if self.config.capture {
+            self.completed.push(self.fold.result());
+            self.fold.next_stream();
+            self.data_bytes = 0;
+            self.api_error = None;
+        } else {
+            self.done = true;
         }
     }
 

@@ -18,6 +18,9 @@ pub enum DecodeKind {
         expected: &'static str,
         pos: usize,
     },
+    /// A typed event (Anthropic, ...) with the wrong shape: `what` is what was expected, with
+    /// its path (`.index to be a non-negative integer`); `pos` where that value starts.
+    Event { what: Box<str>, pos: usize },
 }
 
 impl DecodeKind {
@@ -25,7 +28,7 @@ impl DecodeKind {
     pub fn pos(&self) -> usize {
         match self {
             DecodeKind::Syntax(e) => e.pos,
-            DecodeKind::Schema { pos, .. } => *pos,
+            DecodeKind::Schema { pos, .. } | DecodeKind::Event { pos, .. } => *pos,
         }
     }
 }
@@ -41,9 +44,11 @@ pub enum ErrorKind {
     Api {
         body: Value,
     },
-    /// Input ended inside an event, or before `[DONE]` / a `finish_reason` on every choice.
+    /// Input ended inside an event, or before the format's end marker (`[DONE]` / a
+    /// `finish_reason` on every choice, `message_stop`); `missing` names what did not arrive.
     Incomplete {
         inside_event: bool,
+        missing: &'static str,
     },
     /// The input does not start like an event stream. `head` is its first bytes (after a BOM
     /// and blank lines), `head_len` how many bytes of it were kept.
@@ -62,6 +67,11 @@ pub enum ErrorKind {
     /// mode: skipping them would leave a silently empty completion.
     UnsupportedFormat {
         format: Format,
+    },
+    /// The events do not make one stream of their format (an Anthropic event before
+    /// `message_start`, a second message spliced into an open one).
+    Stream {
+        message: Box<str>,
     },
 }
 
@@ -87,6 +97,8 @@ pub enum ErrorClass {
     Incomplete,
     NotEventStream,
     UnsupportedFormat,
+    /// A `StreamDecodeError` as such: events that do not make one stream.
+    StreamDecode,
 }
 
 impl ErrorKind {
@@ -98,6 +110,7 @@ impl ErrorKind {
             ErrorKind::Incomplete { .. } => ErrorClass::Incomplete,
             ErrorKind::NotEventStream { .. } => ErrorClass::NotEventStream,
             ErrorKind::UnsupportedFormat { .. } => ErrorClass::UnsupportedFormat,
+            ErrorKind::Stream { .. } => ErrorClass::StreamDecode,
         }
     }
 }
@@ -112,16 +125,21 @@ impl StreamError {
             ErrorKind::Decode(DecodeKind::Schema {
                 field, expected, ..
             }) => format!("invalid chunk: expected {field} to be {expected}"),
+            ErrorKind::Decode(DecodeKind::Event { what, .. }) => {
+                format!("invalid event: expected {what}")
+            }
+            ErrorKind::Stream { message } => message.to_string(),
             ErrorKind::Limit { limit, maximum } => {
                 format!("limit exceeded: {} is {maximum}", limit.option())
             }
             ErrorKind::Api { body } => api_message(body),
-            ErrorKind::Incomplete { inside_event: true } => {
-                "stream ended inside an event".to_string()
-            }
+            ErrorKind::Incomplete {
+                inside_event: true, ..
+            } => "stream ended inside an event".to_string(),
             ErrorKind::Incomplete {
                 inside_event: false,
-            } => "stream ended without [DONE] or a finish_reason on every choice".to_string(),
+                missing,
+            } => format!("stream ended without {missing}"),
             ErrorKind::NotEventStream { head, head_len } => format!(
                 "input is not an event stream: it starts with {}",
                 show(head, *head_len)
@@ -156,13 +174,20 @@ fn body_message(body: &Value) -> &str {
     }
 }
 
-/// `body["message"]` when present, else the body itself as text.
+/// `body["message"]` when present (in an Anthropic `{"type": "error", "error": {...}}` body,
+/// the inner error's), else the body itself as text.
 pub fn api_message(body: &Value) -> String {
     match body {
-        Value::Object(m) => match m.get("message") {
-            Some(Value::String(s)) => format!("stream reported an error: {s}"),
-            _ => "stream reported an error".to_string(),
-        },
+        Value::Object(m) => {
+            let inner = match (m.get("type"), m.get("error")) {
+                (Some(Value::String(t)), Some(Value::Object(e))) if t == "error" => e,
+                _ => m,
+            };
+            match inner.get("message") {
+                Some(Value::String(s)) => format!("stream reported an error: {s}"),
+                _ => "stream reported an error".to_string(),
+            }
+        }
         Value::String(s) => format!("stream reported an error: {s}"),
         _ => "stream reported an error".to_string(),
     }

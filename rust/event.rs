@@ -220,6 +220,13 @@ pub struct UsageSnapshot {
 }
 
 impl UsageSnapshot {
+    /// A snapshot holding the whole usage, for formats whose usage is not merged chunk by chunk.
+    pub fn whole(usage: Map) -> Self {
+        let mut history = Trail::default();
+        history.push(UsageStep::Whole(usage));
+        UsageSnapshot { history }
+    }
+
     pub fn to_map(&self) -> Map {
         let mut merges = Vec::new();
         let mut base = None;

@@ -30,6 +30,7 @@ pub mod framing;
 pub mod json;
 pub mod limits;
 pub mod sniff;
+pub mod summary;
 
 #[cfg(feature = "python")]
 mod py;

@@ -1,9 +1,10 @@
-"""deltafold: fold a streamed OpenAI-style chat completion back into the whole message.
+"""deltafold: fold a streamed LLM response back into the whole message.
 
-Feed the raw Server-Sent-Event bytes of a ``stream=true`` Chat Completions call and get what
-the non-streaming call would have returned (a ``chat.completion`` dict), plus per-delta events
-if you want them. The work is done by a Rust core; :mod:`deltafold.reference` is a pure-Python
-twin with the same names and results.
+Feed the raw Server-Sent-Event bytes of a streamed call (OpenAI Chat Completions, Anthropic
+Messages; ``format="auto"`` tells them apart) and get what the non-streaming call would have
+returned (a ``chat.completion`` or ``message`` dict), plus per-delta events if you want them,
+and a summary in one vocabulary for every format (:func:`summarize`). The work is done by a
+Rust core; :mod:`deltafold.reference` is a pure-Python twin with the same names and results.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from deltafold import _core
 from deltafold._core import Event, SseDecoder, SseEvent, StreamParser, __version__
-from deltafold._options import EventOptions, OnError, Options
+from deltafold._options import EventOptions, Format, OnError, Options
 from deltafold._render import to_sse
 from deltafold._source import AsyncSource, Source, aiter_slices, iter_reads, iter_slices, whole
 from deltafold.errors import (
@@ -39,6 +40,7 @@ __all__ = [
     "DeltafoldError",
     "Event",
     "EventOptions",
+    "Format",
     "IncompleteStreamError",
     "LimitExceededError",
     "OnError",
@@ -57,6 +59,7 @@ __all__ = [
     "assemble",
     "iter_completions",
     "iter_events",
+    "summarize",
     "to_sse",
 ]
 
@@ -77,6 +80,24 @@ def assemble(source: Source, **options: Unpack[Options]) -> dict[str, Any]:
     for piece in iter_reads(source):
         parser.feed(piece)
     return parser.finish()
+
+
+def summarize(source: Source, **options: Unpack[Options]) -> dict[str, Any]:
+    """Fold a stream and return its summary (format, id, model, status, finish_reason,
+    stop_reason, usage, text, reasoning, tool_calls, error).
+
+    An error raised by the stream does not propagate: the summary as it stood is returned, its
+    ``status`` saying how the stream ended, so a gateway always gets a row to bill. Bad
+    arguments (an unknown option value) still raise.
+    """
+    parser = StreamParser(**options)
+    try:
+        for piece in iter_reads(source):
+            parser.feed(piece)
+        parser.finish()
+    except DeltafoldError:
+        pass
+    return parser.summary()
 
 
 def iter_events(source: Source, **options: Unpack[EventOptions]) -> Iterator[Event]:

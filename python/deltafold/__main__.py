@@ -1,7 +1,8 @@
-"""``python -m deltafold [FILE|-] [--events | --all] [--on-error raise|skip|repair]``
+"""``python -m deltafold [FILE|-] [--events | --all | --summary] [--format F] [--on-error M]``
 
 Prints the assembled completion as JSON (with ``--events``, one JSON line per event; with
-``--all``, one JSON line per completion of a capture holding many streams). Without FILE it
+``--all``, one JSON line per completion of a capture holding many streams; with ``--summary``,
+the cross-format summary, printed even when the stream ended in an error). Without FILE it
 assembles the bundled example: a streamed text answer.
 
 What went wrong goes to stderr, one line each: the error that stopped the run, and every
@@ -115,14 +116,24 @@ def _fold(
 def _run(stream: IO[bytes], args: argparse.Namespace) -> int:
     """Folds the input and prints the result; returns how many problems were recorded."""
     if args.all:
-        capture = _core.CaptureParser(on_error=args.on_error)
+        capture = _core.CaptureParser(format=args.format, on_error=args.on_error)
 
         def finish_capture() -> None:
             for completion in capture.finish():
                 _print_json_line(completion)
 
         return _fold(stream, capture, _print_json_line, finish_capture)
-    parser = deltafold.StreamParser(on_error=args.on_error, events=args.events)
+    parser = deltafold.StreamParser(format=args.format, on_error=args.on_error, events=args.events)
+    if args.summary:
+
+        def print_summary() -> None:
+            print(json.dumps(parser.summary(), indent=2, ensure_ascii=False))
+
+        try:
+            return _fold(stream, parser, lambda _: None, parser.finish)
+        finally:
+            # The summary is what a gateway bills on: printed however the stream ended.
+            print_summary()
     if args.events:
 
         def finish_events() -> None:
@@ -140,8 +151,8 @@ def _run(stream: IO[bytes], args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m deltafold",
-        description="Assemble an OpenAI-style chat-completions SSE stream into the whole "
-        "chat.completion (printed as JSON).",
+        description="Assemble a streamed LLM response (OpenAI Chat Completions, Anthropic "
+        "Messages) into the whole result (printed as JSON).",
         epilog=EXIT_STATUS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -153,8 +164,19 @@ def main(argv: list[str] | None = None) -> int:
     output.add_argument(
         "--all",
         action="store_true",
-        help="the input is a capture of many streams, each ended by [DONE]: print every "
-        "completion, one JSON line each",
+        help="the input is a capture of many streams, each ended by its end marker: print "
+        "every completion, one JSON line each",
+    )
+    output.add_argument(
+        "--summary",
+        action="store_true",
+        help="print the cross-format summary (status, usage, text, tool calls, ...)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("auto", *_core.FORMATS),
+        default="auto",
+        help="the wire format (default: auto, decided from the first event)",
     )
     parser.add_argument(
         "--on-error",

@@ -12,11 +12,15 @@ from typing_extensions import Self
 from deltafold.errors import Problem
 
 _OnError: TypeAlias = Literal["raise", "skip", "repair"]
+_Format: TypeAlias = Literal["auto", "chat", "anthropic", "responses", "gemini", "bedrock"]
 
 __version__: str
 
 DEFAULTS: MappingProxyType[str, Any]
 """The default of every keyword option: the ``...`` defaults of the limits below are these."""
+
+FORMATS: tuple[str, ...]
+"""The names ``format=`` accepts besides ``"auto"``: the formats implemented."""
 
 @final
 class SseEvent:
@@ -125,7 +129,7 @@ class Event:
 
 @final
 class StreamParser:
-    """Incremental parser for one chat-completions stream.
+    """Incremental parser for one stream (Chat Completions, Anthropic Messages, ...).
 
     Feed each network read to :meth:`feed`; call :meth:`finish` at end of input. Holds only the
     partial line and the accumulators, never the raw chunks.
@@ -134,6 +138,7 @@ class StreamParser:
     def __new__(
         cls,
         *,
+        format: _Format = "auto",
         on_error: _OnError = "raise",
         events: bool = False,
         partial_arguments: bool = False,
@@ -174,7 +179,15 @@ class StreamParser:
         """Problems past ``max_problems``, counted but not kept."""
     @property
     def done(self) -> bool:
-        """Whether ``data: [DONE]`` was seen."""
+        """Whether the stream's end marker (``data: [DONE]``, ``message_stop``) was seen."""
+    @property
+    def format(self) -> str | None:
+        """The fixed format, or under ``format="auto"`` the one decided on the first event
+        (``None`` until then)."""
+    def summary(self) -> dict[str, Any]:
+        """The cross-format summary of the stream as it stands; works at any time, also after
+        the parser raised. Keys: format, id, model, status, finish_reason, stop_reason, usage,
+        text, reasoning, tool_calls, error."""
     @property
     def bytes_fed(self) -> int: ...
 
@@ -185,6 +198,7 @@ class CaptureParser:
     def __new__(
         cls,
         *,
+        format: _Format = "auto",
         on_error: _OnError = "raise",
         allow_truncated: bool = False,
         max_line_bytes: int = ...,
@@ -207,6 +221,7 @@ class CaptureParser:
 def assemble(
     source: bytes,
     *,
+    format: _Format = "auto",
     on_error: _OnError = "raise",
     allow_truncated: bool = False,
     max_line_bytes: int = ...,

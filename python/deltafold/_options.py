@@ -11,10 +11,15 @@ from typing import Literal, TypedDict
 #: What to do with a bad chunk: raise it, drop it, or repair it (when it can be repaired).
 OnError = Literal["raise", "skip", "repair"]
 
+#: The wire format: ``"auto"`` (the default) decides from the first event; the names accepted
+#: are those of the formats implemented (an unknown name is a ``ValueError`` listing them).
+Format = Literal["auto", "chat", "anthropic", "responses", "gemini", "bedrock"]
+
 
 class Options(TypedDict, total=False):
     """The options of :func:`~deltafold.assemble` and :func:`~deltafold.iter_completions`."""
 
+    format: Format
     on_error: OnError
     allow_truncated: bool
     max_line_bytes: int

@@ -1,23 +1,107 @@
 //! The wire formats: one folder per format, each folding decoded events into that format's
 //! result. The driver ([`crate::driver::Driver`]) runs any of them; adding a format means
-//! adding its folder, implementing [`Fold`] and naming it here.
+//! adding its folder, implementing [`Fold`], naming it in [`Format`] and dispatching to it in
+//! [`auto`].
 
-use crate::driver::Options;
+use crate::driver::Config;
 use crate::error::ErrorKind;
 use crate::event::Event;
 use crate::json::value::Value;
-use crate::limits::Limits;
+use crate::summary::Summary;
 
+pub mod anthropic;
+pub mod auto;
 pub mod chat;
+
+/// A wire format deltafold folds (`format=` names it). `format="auto"` is `None` where an
+/// `Option<Format>` is taken: decided from the first event (see [`auto`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Chat,
+    Anthropic,
+}
+
+impl Format {
+    /// Every implemented format, in the order error messages list them. A name is added here
+    /// only once its fold is complete: an accepted name is never a stub.
+    pub const ALL: [Format; 2] = [Format::Chat, Format::Anthropic];
+
+    /// The `format=` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Chat => "chat",
+            Format::Anthropic => "anthropic",
+        }
+    }
+
+    /// The format a `format=` name selects: `Some(None)` for `"auto"`, `None` for a name that
+    /// is not (yet) implemented.
+    pub fn parse(name: &str) -> Option<Option<Format>> {
+        if name == "auto" {
+            return Some(None);
+        }
+        Format::ALL.into_iter().find(|f| f.name() == name).map(Some)
+    }
+
+    /// The accepted `format=` values as an error message lists them: `'auto', 'chat' or
+    /// 'anthropic'`.
+    pub fn accepted_names() -> String {
+        let mut names: Vec<String> = std::iter::once("auto")
+            .chain(Format::ALL.iter().map(|f| f.name()))
+            .map(|n| format!("'{n}'"))
+            .collect();
+        let last = names.pop().unwrap_or_default();
+        if names.is_empty() {
+            last
+        } else {
+            format!("{} or {last}", names.join(", "))
+        }
+    }
+}
+
+/// What folding a payload did to the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Folded {
+    /// Folded in; the stream goes on.
+    Continue,
+    /// The payload was the stream's end marker carried as data (Anthropic `message_stop`): the
+    /// driver ends the stream as it does on `[DONE]` (in a capture, the next stream starts).
+    End,
+}
 
 /// What a format does with the events the driver hands it. The driver owns the policy: what
 /// to raise, skip, repair or record; a fold only folds, and leaves its state unchanged when it
-/// returns an error.
+/// returns an error (except where a format's rules say otherwise, e.g. a spliced stream).
+///
+/// An in-band API error carried as data (a chat `{"error": ...}` chunk, an Anthropic
+/// `{"type": "error"}` payload without an `event:` line) is returned as [`ErrorKind::Api`];
+/// the driver raises or records it and the summary says `failed`. An `event: error` frame is
+/// handled by the driver before any fold sees it.
 pub trait Fold {
-    fn new(options: Options, limits: Limits) -> Self;
+    fn new(config: &Config) -> Self;
 
-    /// Whether this payload (without surrounding whitespace) ends the stream, like `[DONE]`.
-    fn ends_stream(data: &[u8]) -> bool;
+    /// The format this fold folds; `None` while a dispatching fold has not decided yet.
+    fn format(&self) -> Option<Format>;
+
+    /// Sees every event that carries a payload (not `event: error`) before anything else looks
+    /// at it: a dispatching fold decides its format on the first.
+    fn see(&mut self, _event_type: &[u8], _data: &[u8]) {}
+
+    /// Messages of events or deltas that were ignored by the last [`Fold::fold`] (an unknown
+    /// type): the driver records each as an `UnknownEvent` problem, in every mode.
+    fn take_ignored(&mut self) -> Option<String> {
+        None
+    }
+
+    /// Whether this payload (without surrounding whitespace) ends the stream as a text marker,
+    /// like `[DONE]`; checked before the payload is folded.
+    fn ends_stream(&self, data: &[u8]) -> bool;
+
+    /// The end marker as messages name it (`[DONE]`, `message_stop`).
+    fn end_marker(&self) -> &'static str;
+
+    /// What an incomplete stream lacked, for its error message.
+    fn missing_end(&self) -> &'static str;
 
     /// Folds one event's payload in, pushing per-delta events when they are on.
     ///
@@ -29,13 +113,18 @@ pub trait Fold {
         event_type: &[u8],
         data: &[u8],
         events: &mut Vec<Event>,
-    ) -> Result<(), ErrorKind>;
+    ) -> Result<Folded, ErrorKind>;
 
     /// Folds a payload that the driver repaired after [`Fold::fold`] refused it.
     ///
     /// # Errors
     /// Why even the repaired payload could not be folded.
-    fn fold_repaired(&mut self, data: &[u8], events: &mut Vec<Event>) -> Result<(), ErrorKind>;
+    fn fold_repaired(
+        &mut self,
+        event_type: &[u8],
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Result<Folded, ErrorKind>;
 
     /// Starts the next stream of a capture, keeping only counters.
     fn next_stream(&mut self);
@@ -54,4 +143,8 @@ pub trait Fold {
 
     /// Equal versions have equal results.
     fn version(&self) -> (u64, u64);
+
+    /// This format's part of the summary (everything but `status` and `error`, which the
+    /// driver knows).
+    fn summary(&self) -> Summary;
 }

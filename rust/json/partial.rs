@@ -55,6 +55,8 @@ pub struct PartialJson {
     /// The start of a multi-byte UTF-8 character cut by the end of a fragment.
     utf8: Utf8Tail,
     failed: bool,
+    /// It failed by opening more than `max_depth` containers (not by a syntax error).
+    too_deep: bool,
 }
 
 /// The value of a [`PartialJson`] at one moment. Cheap to take, keep and clone.
@@ -106,6 +108,7 @@ impl PartialJson {
             key: String::new(),
             utf8: Utf8Tail::default(),
             failed: false,
+            too_deep: false,
         }
     }
 
@@ -129,6 +132,26 @@ impl PartialJson {
 
     pub fn failed(&self) -> bool {
         self.failed
+    }
+
+    /// Whether it failed by nesting deeper than `max_depth` rather than by a syntax error.
+    pub fn too_deep(&self) -> bool {
+        self.too_deep
+    }
+
+    /// Whether a whole top-level value has been read.
+    pub fn complete(&self) -> bool {
+        !self.failed && self.stack.is_empty() && self.root.is_some()
+    }
+
+    /// The value so far with an unfinished string value dropped rather than kept, as jiter's
+    /// `partial_mode=True` gives it (the anthropic SDK's rule for a tool input cut short).
+    pub fn value_without_open_string(&self) -> Option<Value> {
+        let mut snapshot = self.snapshot();
+        if matches!(self.state, State::Str { key: false, .. }) {
+            snapshot.tail = None;
+        }
+        snapshot.to_value()
     }
 
     /// The value so far, in O(depth): a copy of the open-container stack that shares every
@@ -252,6 +275,7 @@ impl PartialJson {
 
     fn open(&mut self, frame: Frame) -> Result<(), Invalid> {
         if self.stack.len() >= self.max_depth {
+            self.too_deep = true;
             return Err(Invalid);
         }
         let id = self.next_id;
@@ -515,6 +539,7 @@ impl Clone for PartialJson {
             key: self.key.clone(),
             utf8: self.utf8,
             failed: self.failed,
+            too_deep: self.too_deep,
         }
     }
 }

@@ -72,9 +72,9 @@ fn build(py: Python<'_>, err: &StreamError, partial: Option<Bound<'_, PyAny>>) -
             kwargs.set_item("format", format.id())?;
             class.call((message,), Some(&kwargs))?
         }
-        ErrorKind::Incomplete { .. } | ErrorKind::NotEventStream { .. } => {
-            class.call((message,), Some(&kwargs))?
-        }
+        ErrorKind::Incomplete { .. }
+        | ErrorKind::NotEventStream { .. }
+        | ErrorKind::Stream { .. } => class.call((message,), Some(&kwargs))?,
     };
     Ok(PyErr::from_value(instance))
 }
@@ -100,7 +100,7 @@ fn class_name(class: ErrorClass) -> &'static str {
         ErrorClass::LimitExceeded => "LimitExceededError",
         ErrorClass::Api => "StreamAPIError",
         ErrorClass::Incomplete => "IncompleteStreamError",
-        ErrorClass::NotEventStream => "StreamDecodeError",
+        ErrorClass::NotEventStream | ErrorClass::StreamDecode => "StreamDecodeError",
         ErrorClass::UnsupportedFormat => "UnsupportedFormatError",
     }
 }
@@ -110,6 +110,7 @@ fn class_name(class: ErrorClass) -> &'static str {
 fn problem_kind_name(kind: ProblemKind) -> &'static str {
     match kind {
         ProblemKind::DataAfterDone => "DataAfterDone",
+        ProblemKind::UnknownEvent => "UnknownEvent",
         ProblemKind::Error(class) => class_name(class),
     }
 }

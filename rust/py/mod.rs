@@ -22,5 +22,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<parser::CaptureParserPy>()?;
     m.add_function(wrap_pyfunction!(parser::assemble, m)?)?;
     m.add("DEFAULTS", options::defaults(m.py())?)?;
+    let formats: Vec<&str> = crate::formats::Format::ALL
+        .iter()
+        .map(|f| f.name())
+        .collect();
+    m.add("FORMATS", pyo3::types::PyTuple::new(m.py(), formats)?)?;
     Ok(())
 }

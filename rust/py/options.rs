@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyInt, PyMappingProxy, PyString};
 
 use crate::driver::{Config, OnError};
+use crate::formats::Format;
 use crate::limits::{Limits, DEPTH_CEILING};
 
 /// The `on_error` option as given. Like [`LimitArg`], extraction never fails, so a value of the
@@ -55,6 +56,54 @@ pub fn on_error(arg: &OnErrorArg) -> PyResult<OnError> {
             "on_error must be 'raise', 'skip' or 'repair', not '{other}'"
         ))),
     }
+}
+
+/// The `format` option as given (extraction never fails, as for [`OnErrorArg`]).
+#[derive(Clone)]
+pub struct FormatArg {
+    name: Result<String, String>,
+}
+
+/// A `format` value; spelled like a tuple struct so signature defaults read
+/// `FormatArg("auto")`.
+#[allow(non_snake_case)]
+pub fn FormatArg(name: &str) -> FormatArg {
+    FormatArg {
+        name: Ok(name.to_owned()),
+    }
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for FormatArg {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if obj.is_exact_instance_of::<PyString>() {
+            return Ok(FormatArg {
+                name: Ok(obj.extract::<String>()?),
+            });
+        }
+        Ok(FormatArg {
+            name: Err(obj.get_type().name()?.to_string()),
+        })
+    }
+}
+
+/// The format a `format=` value selects (`None`: auto); only implemented formats are accepted.
+pub fn format(arg: &FormatArg) -> PyResult<Option<Format>> {
+    let name = match &arg.name {
+        Ok(name) => name.as_str(),
+        Err(kind) => {
+            return Err(PyTypeError::new_err(format!(
+                "format must be a str, not {kind}"
+            )))
+        }
+    };
+    Format::parse(name).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "format must be {}, not '{name}'",
+            Format::accepted_names()
+        ))
+    })
 }
 
 /// A boolean option as given: only an exact `bool` is accepted (an int where a flag belongs is

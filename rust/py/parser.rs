@@ -6,14 +6,14 @@ use pyo3::types::PyList;
 
 use crate::driver::{Config, Options, DEFAULT_MAX_PROBLEMS};
 use crate::error::StreamError;
-use crate::formats::chat::ChatStream;
+use crate::formats::auto::AnyStream;
 use crate::json::value::Value;
 use crate::limits::Limits;
 
 use super::convert::to_py;
 use super::errors::{problem_to_py, to_pyerr, to_pyerr_with};
 use super::event::EventPy;
-use super::options::{self, FlagArg, LimitArg, OnErrorArg};
+use super::options::{self, FlagArg, FormatArg, LimitArg, OnErrorArg};
 
 /// The keyword defaults are the core's own (`Limits::DEFAULT`, `DEFAULT_MAX_PROBLEMS`).
 const LIMITS: Limits = Limits::DEFAULT;
@@ -31,7 +31,7 @@ const DETACH_BYTES: usize = 1 << 20;
 struct PartialCache(Option<((u64, u64), Py<PyAny>)>);
 
 impl PartialCache {
-    fn get<'py>(&mut self, py: Python<'py>, stream: &ChatStream) -> PyResult<Bound<'py, PyAny>> {
+    fn get<'py>(&mut self, py: Python<'py>, stream: &AnyStream) -> PyResult<Bound<'py, PyAny>> {
         let version = stream.snapshot_version();
         if let Some((v, obj)) = &self.0 {
             if *v == version {
@@ -50,19 +50,14 @@ impl PartialCache {
     }
 }
 
-fn raise(
-    py: Python<'_>,
-    stream: &ChatStream,
-    cache: &mut PartialCache,
-    err: &StreamError,
-) -> PyErr {
+fn raise(py: Python<'_>, stream: &AnyStream, cache: &mut PartialCache, err: &StreamError) -> PyErr {
     match cache.get(py, stream) {
         Ok(partial) => to_pyerr_with(py, err, Some(partial)),
         Err(e) => e,
     }
 }
 
-fn events_to_py<'py>(py: Python<'py>, stream: &mut ChatStream) -> PyResult<Bound<'py, PyList>> {
+fn events_to_py<'py>(py: Python<'py>, stream: &mut AnyStream) -> PyResult<Bound<'py, PyList>> {
     let list = PyList::empty(py);
     for e in stream.take_events() {
         list.append(Bound::new(py, EventPy::new(e))?)?;
@@ -72,7 +67,7 @@ fn events_to_py<'py>(py: Python<'py>, stream: &mut ChatStream) -> PyResult<Bound
 
 #[pyclass(name = "StreamParser", module = "deltafold")]
 pub struct StreamParserPy {
-    stream: ChatStream,
+    stream: AnyStream,
     partial: PartialCache,
 }
 
@@ -80,10 +75,11 @@ pub struct StreamParserPy {
 impl StreamParserPy {
     #[new]
     #[pyo3(
-        text_signature = "(*, on_error='raise', events=False, partial_arguments=False, allow_truncated=False, max_line_bytes=67108864, max_buffer_bytes=268435456, max_choice_index=1024, max_tool_calls=1024, max_depth=128, max_problems=1000)"
+        text_signature = "(*, format='auto', on_error='raise', events=False, partial_arguments=False, allow_truncated=False, max_line_bytes=67108864, max_buffer_bytes=268435456, max_choice_index=1024, max_tool_calls=1024, max_depth=128, max_problems=1000)"
     )]
     #[pyo3(signature = (
         *,
+        format = FormatArg("auto"),
         on_error = OnErrorArg("raise"),
         events = FlagArg(false),
         partial_arguments = FlagArg(false),
@@ -97,6 +93,7 @@ impl StreamParserPy {
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
+        format: FormatArg,
         on_error: OnErrorArg,
         events: FlagArg,
         partial_arguments: FlagArg,
@@ -108,6 +105,7 @@ impl StreamParserPy {
         max_depth: LimitArg,
         max_problems: LimitArg,
     ) -> PyResult<Self> {
+        let format = options::format(&format)?;
         let on_error = options::on_error(&on_error)?;
         let events = options::flag("events", &events)?;
         let partial_arguments = options::flag("partial_arguments", &partial_arguments)?;
@@ -129,9 +127,10 @@ impl StreamParserPy {
             allow_truncated,
             capture: false,
             max_problems: options::max_problems(max_problems)?,
+            format,
         };
         Ok(StreamParserPy {
-            stream: ChatStream::new(config),
+            stream: AnyStream::new(config),
             partial: PartialCache::default(),
         })
     }
@@ -193,6 +192,17 @@ impl StreamParserPy {
         self.stream.done()
     }
 
+    /// The fixed format, or under auto the decided one (`None` until the first event).
+    #[getter]
+    fn format(&self) -> Option<&'static str> {
+        self.stream.format().map(crate::formats::Format::name)
+    }
+
+    /// The cross-format summary of the stream as it stands (works after an error too).
+    fn summary<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.stream.summary().to_value())
+    }
+
     #[getter]
     fn bytes_fed(&self) -> u64 {
         self.stream.bytes_seen()
@@ -202,7 +212,7 @@ impl StreamParserPy {
 /// Parser for a capture holding many streams back to back; yields completions.
 #[pyclass(name = "CaptureParser", module = "deltafold")]
 pub struct CaptureParserPy {
-    stream: ChatStream,
+    stream: AnyStream,
     partial: PartialCache,
 }
 
@@ -218,10 +228,11 @@ fn completions(py: Python<'_>, done: Vec<Value>) -> PyResult<Bound<'_, PyList>> 
 impl CaptureParserPy {
     #[new]
     #[pyo3(
-        text_signature = "(*, on_error='raise', allow_truncated=False, max_line_bytes=67108864, max_buffer_bytes=268435456, max_choice_index=1024, max_tool_calls=1024, max_depth=128, max_problems=1000)"
+        text_signature = "(*, format='auto', on_error='raise', allow_truncated=False, max_line_bytes=67108864, max_buffer_bytes=268435456, max_choice_index=1024, max_tool_calls=1024, max_depth=128, max_problems=1000)"
     )]
     #[pyo3(signature = (
         *,
+        format = FormatArg("auto"),
         on_error = OnErrorArg("raise"),
         allow_truncated = FlagArg(false),
         max_line_bytes = LimitArg(LIMITS.max_line_bytes as i128),
@@ -233,6 +244,7 @@ impl CaptureParserPy {
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
+        format: FormatArg,
         on_error: OnErrorArg,
         allow_truncated: FlagArg,
         max_line_bytes: LimitArg,
@@ -242,6 +254,7 @@ impl CaptureParserPy {
         max_depth: LimitArg,
         max_problems: LimitArg,
     ) -> PyResult<Self> {
+        let format = options::format(&format)?;
         let on_error = options::on_error(&on_error)?;
         let allow_truncated = options::flag("allow_truncated", &allow_truncated)?;
         let limits = options::limits(
@@ -258,9 +271,10 @@ impl CaptureParserPy {
             allow_truncated,
             capture: true,
             max_problems: options::max_problems(max_problems)?,
+            format,
         };
         Ok(CaptureParserPy {
-            stream: ChatStream::new(config),
+            stream: AnyStream::new(config),
             partial: PartialCache::default(),
         })
     }
@@ -306,11 +320,12 @@ impl CaptureParserPy {
 /// Assembles a whole stream held in memory.
 #[pyfunction]
 #[pyo3(
-    text_signature = "(source, *, on_error='raise', allow_truncated=False, max_line_bytes=67108864, max_buffer_bytes=268435456, max_choice_index=1024, max_tool_calls=1024, max_depth=128, max_problems=1000)"
+    text_signature = "(source, *, format='auto', on_error='raise', allow_truncated=False, max_line_bytes=67108864, max_buffer_bytes=268435456, max_choice_index=1024, max_tool_calls=1024, max_depth=128, max_problems=1000)"
 )]
 #[pyo3(signature = (
     source,
     *,
+    format = FormatArg("auto"),
     on_error = OnErrorArg("raise"),
     allow_truncated = FlagArg(false),
     max_line_bytes = LimitArg(LIMITS.max_line_bytes as i128),
@@ -324,6 +339,7 @@ impl CaptureParserPy {
 pub fn assemble(
     py: Python<'_>,
     source: PyBackedBytes,
+    format: FormatArg,
     on_error: OnErrorArg,
     allow_truncated: FlagArg,
     max_line_bytes: LimitArg,
@@ -333,6 +349,7 @@ pub fn assemble(
     max_depth: LimitArg,
     max_problems: LimitArg,
 ) -> PyResult<Bound<'_, PyAny>> {
+    let format = options::format(&format)?;
     let on_error = options::on_error(&on_error)?;
     let allow_truncated = options::flag("allow_truncated", &allow_truncated)?;
     let limits = options::limits(
@@ -349,8 +366,9 @@ pub fn assemble(
         allow_truncated,
         capture: false,
         max_problems: options::max_problems(max_problems)?,
+        format,
     };
-    let run = |data: &[u8]| ChatStream::run_whole(config, data);
+    let run = |data: &[u8]| AnyStream::run_whole(config, data);
     let data: &[u8] = &source;
     let outcome = if data.len() >= DETACH_BYTES {
         py.detach(|| run(data))

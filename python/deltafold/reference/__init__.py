@@ -8,12 +8,16 @@ One module per layer, bottom to top:
 
 - :mod:`.framing`: WHATWG event-stream framing over raw reads (:class:`SseDecoder`, and the
   framer :class:`StreamParser` is built on);
+- :mod:`.fold`: the seam between the driver and a format (:class:`~.fold.Fold`);
 - :mod:`.chat`: the OpenAI Chat Completions format: chunk validation and the accumulators that
-  fold chunks into a ``chat.completion`` (another format gets a module beside it);
-- :mod:`.sniff`: input that is not a chat-completions stream (a JSON or HTML body, another
-  provider's stream);
-- :mod:`.driver`: :class:`StreamParser`, the chat layer on the framer (``[DONE]``, in-band
-  errors, limits, ``on_error``, captures, problems);
+  fold chunks into a ``chat.completion``; :mod:`.anthropic` the Anthropic Messages format (each
+  other format gets a module beside them, registered in :mod:`.formats`);
+- :mod:`.detect`: ``format="auto"``, decided from the first event;
+- :mod:`.sniff`: input that is not an event stream (a JSON or HTML body), and chunks of a
+  format the chat fold refuses;
+- :mod:`.driver`: :class:`StreamParser`, the format-independent layer on the framer (limits,
+  JSON decoding, ``on_error``, captures, truncation, problems);
+- :mod:`.summary`: the cross-format summary (usage and finish_reason normalised);
 - :mod:`.api`: the whole-source functions (:func:`assemble`, :func:`iter_events`, ...).
 
 Helpers: :mod:`.options` (defaults and option checks), :mod:`.events` (:class:`Event`),
@@ -41,6 +45,7 @@ from deltafold.reference.api import (
     assemble,
     iter_completions,
     iter_events,
+    summarize,
 )
 from deltafold.reference.driver import StreamParser
 from deltafold.reference.events import Event
@@ -53,6 +58,7 @@ from deltafold.reference.options import DEFAULT_MAX_PROBLEMS as DEFAULT_MAX_PROB
 from deltafold.reference.options import DEFAULT_MAX_TOOL_CALLS as DEFAULT_MAX_TOOL_CALLS
 from deltafold.reference.options import DEFAULTS
 from deltafold.reference.options import MAX_DEPTH_CEILING as MAX_DEPTH_CEILING
+from deltafold.reference.options import Format as Format
 
 __all__ = [
     "DEFAULTS",
@@ -73,5 +79,6 @@ __all__ = [
     "assemble",
     "iter_completions",
     "iter_events",
+    "summarize",
     "to_sse",
 ]

@@ -14,6 +14,7 @@ from deltafold._source import (
     iter_reads,
     iter_slices,
 )
+from deltafold.errors import DeltafoldError
 from deltafold.reference.driver import StreamParser
 from deltafold.reference.events import Event
 from deltafold.reference.options import (
@@ -23,6 +24,7 @@ from deltafold.reference.options import (
     DEFAULT_MAX_LINE_BYTES,
     DEFAULT_MAX_PROBLEMS,
     DEFAULT_MAX_TOOL_CALLS,
+    Format,
 )
 
 if TYPE_CHECKING:
@@ -39,6 +41,7 @@ _aslices = aiter_slices
 def assemble(
     source: Source,
     *,
+    format: Format = "auto",
     on_error: OnError = "raise",
     allow_truncated: bool = False,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
@@ -50,6 +53,7 @@ def assemble(
 ) -> dict[str, Any]:
     """Assemble a whole stream (bytes, str, a binary file or an iterable of reads)."""
     parser = StreamParser(
+        format=format,
         on_error=on_error,
         allow_truncated=allow_truncated,
         max_line_bytes=max_line_bytes,
@@ -62,6 +66,22 @@ def assemble(
     for block in _reads(source):
         parser.feed(block)
     return parser.finish()
+
+
+def summarize(source: Source, **options: Any) -> dict[str, Any]:
+    """The summary (FORMATS.md "The summary") of a whole stream, folded with ``options``.
+
+    An error the stream raises is caught and the summary as it stood is returned (its
+    ``status`` shows it): a gateway must always get a row to bill. Wrong options still raise.
+    """
+    parser = StreamParser(**options)
+    try:
+        for block in _reads(source):
+            parser.feed(block)
+        parser.finish()
+    except DeltafoldError:
+        pass
+    return parser.summary()
 
 
 def iter_events(source: Source, **options: Unpack[EventOptions]) -> Iterator[Event]:
@@ -88,7 +108,8 @@ async def aiter_events(
 
 
 def iter_completions(source: Source, **options: Unpack[Options]) -> Iterator[dict[str, Any]]:
-    """One completion per stream of a capture holding many streams, each ended by ``[DONE]``.
+    """One result per stream of a capture holding many streams, each ended by its end marker
+    (``[DONE]``, ``message_stop``).
 
     A last stream without ``[DONE]`` is yielded if it has any chunk (subject to the truncation
     rule). ``options`` are those of :func:`assemble`.

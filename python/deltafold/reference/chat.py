@@ -3,11 +3,21 @@ validated chunks into a ``chat.completion`` (merge rules: docs/design.md)."""
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import orjson
 
+from deltafold.errors import (
+    ChunkDecodeError,
+    LimitExceededError,
+    StreamAPIError,
+    UnsupportedFormatError,
+)
 from deltafold.reference.events import Event, _ListSoFar, _PartialSoFar, _TextSoFar
+from deltafold.reference.fold import Fold, FoldSettings
+from deltafold.reference.json import value_position
+from deltafold.reference.sniff import _FORMAT_DESCRIPTIONS, _format_of_chunk, _format_of_event
+from deltafold.reference.summary import count, usage
 from deltafold.reference.values import Path, _copy, _Parts
 
 # Keys with their own merge rule; every other key falls to the generic rule of its level.
@@ -1019,3 +1029,167 @@ def _merge_audio(message: dict[str, Any], audio: dict[str, Any]) -> None:
             state[key] = value
 
 
+
+
+# -- the fold -------------------------------------------------------------------------------------
+
+# ASCII whitespace as WHATWG defines it: what may surround `[DONE]`.
+_ASCII_WS: Final = b" \t\n\r\x0c"
+
+
+def api_error(body: Any, offset: int, index: int) -> StreamAPIError:
+    return StreamAPIError(
+        f"stream reported an error: {_api_message(body)}",
+        body=body,
+        byte_offset=offset,
+        event_index=index,
+    )
+
+
+class ChatFold(Fold):
+    """OpenAI Chat Completions: ``chat.completion.chunk`` payloads, ended by ``[DONE]``."""
+
+    name: ClassVar[str] = "chat"
+    end_name: ClassVar[str] = "[DONE]"
+    truncated_message: ClassVar[str] = (
+        "stream ended without [DONE] or a finish_reason on every choice"
+    )
+    __slots__ = ("assembly",)
+
+    def __init__(self, settings: FoldSettings) -> None:
+        super().__init__(settings)
+        self.assembly = _Assembly()
+
+    def end_marker(self, payload: bytes) -> bool:
+        return payload[:1] != b"{" and payload.strip(_ASCII_WS) == b"[DONE]"
+
+    def refuse_event(self, event_type: bytes | None, offset: int, index: int) -> None:
+        if not self.assembly.chunks and event_type:
+            self._refuse_format(_format_of_event(event_type), offset, index)
+
+    def refuse_payload(self, value: Any, offset: int, index: int) -> None:
+        if not self.assembly.chunks and type(value) is dict:
+            self._refuse_format(_format_of_chunk(value), offset, index)
+
+    def check(
+        self, value: Any, payload: bytes, event_type: bytes | None, offset: int, index: int
+    ) -> None:
+        """Schema, no in-band error, limits."""
+        violation = _schema_violation(value)
+        if violation is not None:
+            path, expected = violation
+            raise ChunkDecodeError.from_payload_bytes(
+                f"invalid chunk: expected {_describe(path)} to be {expected}",
+                payload,
+                value_position(payload, path),
+                byte_offset=offset,
+                event_index=index,
+            )
+        body = value.get("error")
+        if body is None and value.get("object") == "error":
+            body = value
+        if body is not None:
+            raise api_error(body, offset, index)
+        settings = self.settings
+        broken = self.assembly.limit_violation(
+            value, settings.max_choice_index, settings.max_tool_calls
+        )
+        if broken is not None:
+            limit, maximum, what = broken
+            raise LimitExceededError(
+                f"{what} exceeds {limit} ({maximum})",
+                limit=limit,
+                maximum=maximum,
+                byte_offset=offset,
+                event_index=index,
+            )
+
+    def _refuse_format(self, format: str | None, offset: int, index: int) -> None:
+        """A chunk of another format is raised in every mode: skipping it would leave a
+        silently empty completion."""
+        if format is not None:
+            raise UnsupportedFormatError(
+                f"unsupported stream format: this is {_FORMAT_DESCRIPTIONS[format]}, "
+                "not an OpenAI Chat Completions stream (chat.completion.chunk)",
+                format=format,
+                byte_offset=offset,
+                event_index=index,
+                partial=self.assembly.render(),
+            )
+
+    def apply(self, value: Any, events: list[Event] | None, offset: int, index: int) -> bool:
+        self.assembly.apply(value, events, self.settings.partial_arguments)
+        return False  # only [DONE] ends a chat stream, and it is not JSON
+
+    def started(self) -> bool:
+        return self.assembly.chunks > 0
+
+    def finished(self) -> bool:
+        return not self.assembly.unfinished()
+
+    def render(self) -> dict[str, Any]:
+        return self.assembly.render()
+
+    def done_events(self) -> list[Event]:
+        events: list[Event] = []
+        choices = self.assembly.choices
+        for index in sorted(choices):
+            events.extend(choices[index].pending_done_events(self.settings.partial_arguments))
+        return events
+
+    def summary(self) -> dict[str, Any]:
+        """Choice 0 (text, reasoning, tool calls and legacy function_call, finish_reason) and
+        the usage."""
+        assembly = self.assembly
+        choice = assembly.choices.get(0)
+        text = reasoning = ""
+        stop_reason = None
+        calls: list[dict[str, Any]] = []
+        if choice is not None:
+            text = "".join(choice.content or ())
+            reasoning = "".join(
+                "".join(value)
+                for key, value in choice.message.items()
+                if key in _REASONING_FIELDS and type(value) is _Parts
+            )
+            stop_reason = choice.finish_reason
+            calls = [
+                {"id": call.id, "name": call.name, "arguments": "".join(call.arguments)}
+                for call in choice.calls
+            ]
+            function_call = choice.function_call
+            if function_call is not None:
+                calls.append(
+                    {
+                        "id": None,
+                        "name": function_call.name,
+                        "arguments": "".join(function_call.arguments),
+                    }
+                )
+        raw = assembly.usage if assembly.usage is not None else assembly.groq_usage
+        if type(raw) is not dict:
+            raw = {}
+        prompt_details = raw.get("prompt_tokens_details")
+        completion_details = raw.get("completion_tokens_details")
+        return {
+            "id": assembly.id,
+            "model": assembly.model,
+            "stop_reason": stop_reason,
+            "usage": usage(
+                input_tokens=count(raw.get("prompt_tokens")),
+                output_tokens=count(raw.get("completion_tokens")),
+                total_tokens=count(raw.get("total_tokens")),
+                cached_input_tokens=count(
+                    prompt_details.get("cached_tokens") if type(prompt_details) is dict else None
+                ),
+                reasoning_tokens=count(
+                    completion_details.get("reasoning_tokens")
+                    if type(completion_details) is dict
+                    else None
+                ),
+            ),
+            "text": text,
+            "reasoning": reasoning,
+            "tool_calls": calls,
+            "has_tool_calls": bool(calls),
+        }

@@ -1,5 +1,7 @@
-"""The chat layer on top of the framer: ``[DONE]``, in-band errors, chunk validation, limits,
-``on_error`` handling, captures of many streams, and the problems kept."""
+"""The format-independent driver on top of the framer: stream-wide limits, JSON decoding,
+``on_error`` handling, captures of many streams, truncation, the problems kept, and the choice
+of format (fixed, or decided once from the first event under ``format="auto"``). What the
+payloads mean is the business of a :class:`~.fold.Fold` (:mod:`.chat`, :mod:`.anthropic`)."""
 
 from __future__ import annotations
 
@@ -15,23 +17,19 @@ from deltafold.errors import (
     LimitExceededError,
     Problem,
     StreamAPIError,
-    UnsupportedFormatError,
 )
-from deltafold.reference.chat import (
-    _api_message,
-    _Assembly,
-    _byte_position,
-    _describe,
-    _schema_violation,
-)
+from deltafold.reference import summary as _summary
+from deltafold.reference.chat import _byte_position, api_error
+from deltafold.reference.detect import detect, undecided
 from deltafold.reference.events import Event
+from deltafold.reference.fold import Fold, FoldSettings
+from deltafold.reference.formats import FOLDS, check_format, fold_class
 from deltafold.reference.framing import _Framer
 from deltafold.reference.json import (
     ORJSON_MAX_DEPTH,
     DeepSyntaxError,
     first_too_deep,
     parse_deep,
-    value_position,
 )
 from deltafold.reference.options import (
     DEFAULT_MAX_BUFFER_BYTES,
@@ -41,28 +39,23 @@ from deltafold.reference.options import (
     DEFAULT_MAX_PROBLEMS,
     DEFAULT_MAX_TOOL_CALLS,
     MAX_DEPTH_CEILING,
+    Format,
     _as_bytes,
     _check_flag,
     _check_limit,
     _check_on_error,
 )
 from deltafold.reference.repair import repair_chunk_json
-from deltafold.reference.sniff import (
-    _FORMAT_DESCRIPTIONS,
-    _format_of_chunk,
-    _format_of_event,
-    _Head,
-)
+from deltafold.reference.sniff import _Head
 
-# ASCII whitespace as WHATWG defines it: what may surround `[DONE]`, and all an ignored empty
-# data event may hold.
+# ASCII whitespace as WHATWG defines it: all an ignored empty data event may hold.
 _ASCII_WS: Final = b" \t\n\r\x0c"
 _UNPARSED: Final[Any] = object()
 
 
 @final
 class StreamParser(_Framer):
-    """Incremental parser for one chat-completions stream.
+    """Incremental parser for one stream (of the format given, or detected).
 
     Feed each network read to :meth:`feed`; call :meth:`finish` at end of input. Holds only the
     partial line and the accumulators, never the raw chunks.
@@ -70,7 +63,7 @@ class StreamParser(_Framer):
 
     __slots__ = (
         "_allow_truncated",
-        "_assembly",
+        "_api_error",
         "_buffered",
         "_bytes_fed",
         "_capture",
@@ -78,21 +71,22 @@ class StreamParser(_Framer):
         "_done",
         "_events",
         "_events_on",
+        "_fold",
+        "_format",
         "_head",
         "_max_buffer",
-        "_max_choice_index",
         "_max_depth",
         "_max_problems",
-        "_max_tool_calls",
         "_on_error",
-        "_partial_arguments",
         "_problems",
         "_problems_dropped",
+        "_settings",
     )
 
     def __init__(
         self,
         *,
+        format: Format = "auto",
         on_error: OnError = "raise",
         events: bool = False,
         partial_arguments: bool = False,
@@ -104,6 +98,7 @@ class StreamParser(_Framer):
         max_depth: int = DEFAULT_MAX_DEPTH,
         max_problems: int = DEFAULT_MAX_PROBLEMS,
     ) -> None:
+        check_format(format)
         _check_on_error(on_error)
         _check_flag("events", events)
         _check_flag("partial_arguments", partial_arguments)
@@ -117,23 +112,30 @@ class StreamParser(_Framer):
         super().__init__(max_line_bytes)
         self._on_error = on_error
         self._events_on = bool(events)
-        self._partial_arguments = bool(partial_arguments)
         self._allow_truncated = bool(allow_truncated)
         self._max_buffer = max_buffer_bytes
-        self._max_choice_index = max_choice_index
-        self._max_tool_calls = max_tool_calls
         self._max_depth = max_depth
-        self._assembly = _Assembly()
+        self._settings = FoldSettings(
+            max_choice_index=max_choice_index,
+            max_tool_calls=max_tool_calls,
+            max_depth=max_depth,
+            partial_arguments=bool(partial_arguments),
+            record=self._record,
+        )
+        # The format: fixed, or None until the first deciding event under "auto".
+        self._format: str | None = None if format == "auto" else format
+        self._fold: Fold | None = None if format == "auto" else FOLDS[format](self._settings)
         self._problems: list[Problem] = []
         self._max_problems = max_problems
         self._problems_dropped = 0
         self._head = _Head()
-        self._done = False
+        self._done = False  # the end marker was seen ([DONE], message_stop, ...)
+        self._api_error: StreamAPIError | None = None  # the first in-band error (summary)
         self._bytes_fed = 0
         self._buffered = 0  # payload bytes dispatched in this stream (max_buffer_bytes)
         # Events made but not yet returned (kept across a raised error, returned next time).
         self._events: list[Event] = []
-        # iter_completions: [DONE] ends one stream of a capture and the next one starts.
+        # iter_completions: the end marker ends one stream of a capture and the next starts.
         self._capture = False
         self._completed: list[dict[str, Any]] = []
 
@@ -157,16 +159,16 @@ class StreamParser(_Framer):
             return events
 
     def finish(self) -> dict[str, Any]:
-        """End of input: return the assembled ``chat.completion`` dict.
+        """End of input: return the folded result (for chat, the ``chat.completion`` dict).
 
-        Raises :class:`~deltafold.IncompleteStreamError` if input ended inside an event or with
-        neither ``[DONE]`` nor a finish_reason on every choice (unless ``allow_truncated``).
+        Raises :class:`~deltafold.IncompleteStreamError` if input ended inside an event or
+        before the stream's end (unless ``allow_truncated``).
         """
         with self._lock:
             self._raise_deferred(b"")
             # Events made before an error in the held input are not returned here: raise it.
             self._finalize()
-            return self._assembly.render()
+            return self._render()
 
     def finish_events(self) -> list[Event]:
         """End of input with events: the pending ``*.done`` events and the ``done`` event.
@@ -185,16 +187,34 @@ class StreamParser(_Framer):
             if not self._events_on:
                 return []  # events are made only when asked for, as feed() does
             events, self._events = self._events, []
-            assembly = self._assembly
-            for index in sorted(assembly.choices):
-                events.extend(assembly.choices[index].pending_done_events(self._partial_arguments))
-            events.append(Event("done", completion=assembly.render()))
+            fold = self._decided_fold()
+            events.extend(fold.done_events())
+            events.append(Event("done", completion=fold.render()))
             return events
 
     def snapshot(self) -> dict[str, Any]:
-        """The completion assembled so far."""
+        """The result folded so far."""
         with self._lock:
-            return self._assembly.render()
+            return self._render()
+
+    def summary(self) -> dict[str, Any]:
+        """The cross-format summary of the stream so far (FORMATS.md "The summary"); works at
+        any time, also after an error was raised."""
+        with self._lock:
+            fold = self._fold if self._fold is not None else self._placeholder()
+            if self._api_error is not None:
+                status = "failed"
+            elif self._done:
+                status = "complete"
+            else:
+                status = "incomplete"
+            error = None if self._api_error is None else self._api_error.body
+            return _summary.build(self._format or "chat", status, error, fold.summary())
+
+    @property
+    def format(self) -> str | None:
+        """The format: the one given, or under ``"auto"`` ``None`` until decided."""
+        return self._format
 
     @property
     def problems(self) -> list[Problem]:
@@ -208,12 +228,33 @@ class StreamParser(_Framer):
 
     @property
     def done(self) -> bool:
-        """Whether ``data: [DONE]`` was seen."""
+        """Whether the stream's end marker (``data: [DONE]``, ``message_stop``) was seen."""
         return self._done
 
     @property
     def bytes_fed(self) -> int:
         return self._bytes_fed
+
+    # -- the fold --
+
+    def _placeholder(self) -> Fold:
+        """What an undecided stream shows: an empty chat result (anything else is chat)."""
+        return fold_class("chat")(self._settings)
+
+    def _decide(self, name: str) -> Fold:
+        fold_type = fold_class(name)
+        self._format = fold_type.name
+        fold = self._fold = fold_type(self._settings)
+        return fold
+
+    def _decided_fold(self) -> Fold:
+        """The fold; an input that ends undecided is chat."""
+        fold = self._fold
+        return fold if fold is not None else self._decide("chat")
+
+    def _render(self) -> dict[str, Any]:
+        fold = self._fold if self._fold is not None else self._placeholder()
+        return fold.render()
 
     # -- end of input --
 
@@ -225,17 +266,16 @@ class StreamParser(_Framer):
         inside_event = self._inside_event()
         self._drop_unterminated()
         self._refuse_non_stream()
-        if not inside_event and (self._done or not self._assembly.unfinished()):
+        fold = self._decided_fold()
+        if not inside_event and (self._done or fold.finished()):
             return
         error = IncompleteStreamError(
-            "stream ended inside an event"
-            if inside_event
-            else "stream ended without [DONE] or a finish_reason on every choice",
+            "stream ended inside an event" if inside_event else fold.truncated_message,
             byte_offset=self._bytes_fed,
             event_index=self._dispatched,
         )
         if self._on_error == "raise" and not self._allow_truncated:
-            error.partial = self._assembly.render()
+            error.partial = fold.render()
             raise error
         self._record(
             Problem(
@@ -253,21 +293,25 @@ class StreamParser(_Framer):
         if not self._dispatched:
             error = self._head.not_an_event_stream(self._max_depth)
             if error is not None:
-                error.partial = self._assembly.render()
+                error.partial = self._render()
+                if isinstance(error, StreamAPIError) and self._api_error is None:
+                    self._api_error = error
                 raise error
 
     def _end_capture(self) -> dict[str, Any] | None:
-        """End of a capture: the last stream's completion, if it has any chunk."""
+        """End of a capture: the last stream's result, if it has any payload."""
         self._raise_deferred(b"")
         if self._stash:
             self._frame_delivering(b"")
             if self._deferred is not None:
                 return None  # the completions made first are in _completed; raised next call
         self._refuse_non_stream()
-        if self._assembly.chunks == 0 and not self._inside_event():
+        started = self._fold is not None and self._fold.started()
+        if not started and not self._inside_event():
             return None
         self._finalize()
-        return self._assembly.render() if self._assembly.chunks else None
+        fold = self._decided_fold()
+        return fold.render() if fold.started() else None
 
     # -- per event --
 
@@ -283,8 +327,10 @@ class StreamParser(_Framer):
 
     def _report(self, error: DeltafoldError) -> None:
         """A problem with the event at hand: raise it, or record it and go on."""
+        if isinstance(error, StreamAPIError) and self._api_error is None:
+            self._api_error = error
         if self._on_error == "raise":
-            error.partial = self._assembly.render()
+            error.partial = self._render()
             raise error
         self._record(
             Problem(
@@ -296,11 +342,17 @@ class StreamParser(_Framer):
 
     def _dispatch(self, payload: bytes, offset: int, index: int, event_type: bytes | None) -> None:
         if self._done:
-            self._record(
-                Problem("DataAfterDone", "ignored", "event after [DONE] ignored", offset, index)
-            )
+            message = f"event after {self._decided_fold().end_name} ignored"
+            self._record(Problem("DataAfterDone", "ignored", message, offset, index))
             return
-        if payload[:1] != b"{" and payload.strip(_ASCII_WS) == b"[DONE]":
+        fold = self._fold
+        if fold is None:
+            if undecided(payload, event_type):
+                fold = self._placeholder()  # answers end_marker and refuse_event as chat would
+            else:
+                fold = self._decide(detect(payload, event_type))
+        if fold.end_marker(payload):
+            self._decided_fold()
             self._end_of_stream()
             return
         self._buffered += len(payload)
@@ -316,71 +368,57 @@ class StreamParser(_Framer):
             )
             return
         if event_type == b"error":
-            self._report(_api_error(_error_event_body(payload, self._max_depth), offset, index))
+            self._report(api_error(_error_event_body(payload, self._max_depth), offset, index))
             return
         if payload[:1] != b"{" and not payload.strip(_ASCII_WS):
-            return  # an empty data event (WHATWG dispatches it) carries no chunk
-        if not self._assembly.chunks and event_type:
-            self._refuse_format(_format_of_event(event_type), offset, index)
-        chunk: Any = _UNPARSED
+            return  # an empty data event (WHATWG dispatches it) carries no payload
+        fold.refuse_event(event_type, offset, index)
+        value: Any = _UNPARSED
         if payload.count(b"{") + payload.count(b"[") <= self._max_depth:
             try:
-                chunk = orjson.loads(payload)
+                value = orjson.loads(payload)
             except orjson.JSONDecodeError:
                 pass  # the careful path below finds out why
-        if chunk is _UNPARSED:
+        if value is _UNPARSED:
             try:
-                chunk = self._parse(payload, offset, index)
+                value = self._parse(payload, offset, index)
             except ChunkDecodeError as error:
-                if self._on_error != "repair" or not self._apply_repaired(payload, offset, index):
+                if self._on_error != "repair" or not self._apply_repaired(
+                    fold, payload, event_type, offset, index
+                ):
                     self._report(error)
                 return
             except DeltafoldError as error:
                 self._report(error)
                 return
-        if not self._assembly.chunks and type(chunk) is dict:
-            self._refuse_format(_format_of_chunk(chunk), offset, index)
-        self._apply_chunk(chunk, payload, offset, index)
-
-    def _apply_chunk(self, chunk: Any, payload: bytes, offset: int, index: int) -> None:
-        """Check a parsed chunk and fold it in, or report why it is refused."""
+        fold.refuse_payload(value, offset, index)
         try:
-            self._check(chunk, payload, offset, index)
+            fold.check(value, payload, event_type, offset, index)
         except DeltafoldError as error:
             self._report(error)
             return
-        events = self._events if self._events_on else None
-        self._assembly.apply(chunk, events, self._partial_arguments)
+        self._apply(fold, value, offset, index)
 
-    def _refuse_format(self, format: str | None, offset: int, index: int) -> None:
-        """A chunk of another format is raised in every mode: skipping it would leave a
-        silently empty completion."""
-        if format is not None:
-            raise UnsupportedFormatError(
-                f"unsupported stream format: this is {_FORMAT_DESCRIPTIONS[format]}, "
-                "not an OpenAI Chat Completions stream (chat.completion.chunk)",
-                format=format,
-                byte_offset=offset,
-                event_index=index,
-                partial=self._assembly.render(),
-            )
+    def _apply(self, fold: Fold, value: Any, offset: int, index: int) -> None:
+        if fold.apply(value, self._events if self._events_on else None, offset, index):
+            self._end_of_stream()
 
-    def _apply_repaired(self, payload: bytes, offset: int, index: int) -> bool:
-        """Repair mode: apply the repaired chunk if it is valid; whether that happened."""
+    def _apply_repaired(
+        self, fold: Fold, payload: bytes, event_type: bytes | None, offset: int, index: int
+    ) -> bool:
+        """Repair mode: apply the repaired payload if it is valid; whether that happened."""
         repaired = repair_chunk_json(payload)
         if repaired is None:
             return False
         try:
-            chunk = self._parse(repaired, offset, index)
-            self._check(chunk, repaired, offset, index)
+            value = self._parse(repaired, offset, index)
+            fold.check(value, repaired, event_type, offset, index)
         except DeltafoldError:
             return False
-        self._assembly.apply(
-            chunk, self._events if self._events_on else None, self._partial_arguments
-        )
         self._record(
             Problem("ChunkDecodeError", "repaired", "malformed chunk JSON repaired", offset, index)
         )
+        self._apply(fold, value, offset, index)
         return True
 
     def _parse(self, payload: bytes, offset: int, index: int) -> Any:
@@ -390,7 +428,7 @@ class StreamParser(_Framer):
         if payload.count(b"{") + payload.count(b"[") > self._max_depth:
             too_deep = first_too_deep(payload, self._max_depth)
         try:
-            chunk = orjson.loads(payload)
+            value = orjson.loads(payload)
         except orjson.JSONDecodeError as error:
             message, position = error.msg, _byte_position(payload, error)
             if too_deep is not None and too_deep < position:
@@ -401,13 +439,13 @@ class StreamParser(_Framer):
             ):
                 # orjson stopped at its own nesting limit, below the one asked for.
                 try:
-                    chunk = parse_deep(payload)
+                    value = parse_deep(payload)
                 except DeepSyntaxError as deep:
                     message, position = str(deep), deep.pos
                 else:
                     if too_deep is not None:
                         raise self._depth_error(offset, index) from None
-                    return chunk
+                    return value
                 if too_deep is not None and too_deep < position:
                     raise self._depth_error(offset, index) from None
             raise ChunkDecodeError.from_payload_bytes(
@@ -419,7 +457,7 @@ class StreamParser(_Framer):
             ) from None
         if too_deep is not None:
             raise self._depth_error(offset, index)
-        return chunk
+        return value
 
     def _depth_error(self, offset: int, index: int) -> LimitExceededError:
         return LimitExceededError(
@@ -430,51 +468,15 @@ class StreamParser(_Framer):
             event_index=index,
         )
 
-    def _check(self, chunk: Any, payload: bytes, offset: int, index: int) -> None:
-        """Everything that must hold before a chunk is applied: schema, no in-band error,
-        limits. Raises the error to report."""
-        violation = _schema_violation(chunk)
-        if violation is not None:
-            path, expected = violation
-            raise ChunkDecodeError.from_payload_bytes(
-                f"invalid chunk: expected {_describe(path)} to be {expected}",
-                payload,
-                value_position(payload, path),
-                byte_offset=offset,
-                event_index=index,
-            )
-        body = chunk.get("error")
-        if body is None and chunk.get("object") == "error":
-            body = chunk
-        if body is not None:
-            raise _api_error(body, offset, index)
-        broken = self._assembly.limit_violation(chunk, self._max_choice_index, self._max_tool_calls)
-        if broken is not None:
-            limit, maximum, what = broken
-            raise LimitExceededError(
-                f"{what} exceeds {limit} ({maximum})",
-                limit=limit,
-                maximum=maximum,
-                byte_offset=offset,
-                event_index=index,
-            )
-
     def _end_of_stream(self) -> None:
+        """The end marker: the stream is complete (in a capture, the next one starts)."""
         if not self._capture:
             self._done = True
             return
-        self._completed.append(self._assembly.render())
-        self._assembly = _Assembly()
+        fold = self._decided_fold()
+        self._completed.append(fold.render())
+        self._fold = type(fold)(self._settings)
         self._buffered = 0
-
-
-def _api_error(body: Any, offset: int, index: int) -> StreamAPIError:
-    return StreamAPIError(
-        f"stream reported an error: {_api_message(body)}",
-        body=body,
-        byte_offset=offset,
-        event_index=index,
-    )
 
 
 def _error_event_body(payload: bytes, max_depth: int) -> Any:
@@ -492,5 +494,3 @@ def _error_event_body(payload: bytes, max_depth: int) -> Any:
                 except DeepSyntaxError:
                     pass
     return payload.decode("utf-8", "replace")
-
-

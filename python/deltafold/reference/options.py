@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 DEFAULT_MAX_LINE_BYTES: Final = 64 << 20
 DEFAULT_MAX_BUFFER_BYTES: Final = 256 << 20
@@ -15,6 +15,7 @@ DEFAULT_MAX_PROBLEMS: Final = 1000
 #: the native core's ``deltafold.DEFAULTS``.
 DEFAULTS: Final = MappingProxyType(
     {
+        "format": "auto",
         "on_error": "raise",
         "events": False,
         "partial_arguments": False,
@@ -63,3 +64,18 @@ def _as_bytes(data: Any) -> bytes:
         return bytes(data)
     raise TypeError(f"feed() takes bytes or bytearray, not {type(data).__name__}")
 
+
+
+#: The names ``format=`` may take once every format is built, in the order messages list them.
+#: (Defined here until the native facade's ``deltafold._options`` has ``Format``.)
+Format = Literal["auto", "chat", "anthropic", "responses", "gemini", "bedrock"]
+FORMAT_ORDER: Final = ("auto", "chat", "anthropic", "responses", "gemini", "bedrock")
+
+
+def _check_format(value: Any, accepted: tuple[str, ...]) -> None:
+    """``format=``: a str naming a format that is built (``accepted``, in :data:`FORMAT_ORDER`)."""
+    if type(value) is not str:
+        raise TypeError(f"format must be a str, not {type(value).__name__}")
+    if value not in accepted:
+        names = ", ".join(repr(name) for name in accepted)
+        raise ValueError(f"format must be one of {names}, not {value!r}")

@@ -33,6 +33,25 @@ class _Invalid(Exception):
     """The text is not a prefix of a JSON document."""
 
 
+_NOTHING: Any = object()
+
+
+def parse_prefix(text: str, *, trailing_strings: bool = True) -> tuple[bool, Any]:
+    """``(is_prefix, value)``: whether ``text`` is the start of a JSON document (or a whole
+    one), and its value as :func:`parse_partial` gives it (``_NOTHING`` when nothing usable has
+    arrived). With ``trailing_strings=False`` an unfinished string is dropped as jiter's
+    ``partial_mode=True`` drops it (the anthropic SDK's rule for tool input)."""
+    try:
+        value, end = _partial_value(text, _skip_json_ws(text, 0), trailing_strings)
+    except _Truncated:
+        return True, _NOTHING
+    except (_Invalid, RecursionError):
+        return False, _NOTHING
+    if _skip_json_ws(text, end) < len(text):
+        return False, _NOTHING
+    return True, value
+
+
 def parse_partial(text: str) -> Any:
     """The value of a JSON prefix, as jiter's ``partial_mode="trailing-strings"`` gives it.
 
@@ -43,7 +62,7 @@ def parse_partial(text: str) -> Any:
     and integers outside 64 bits become floats (as orjson reads them).
     """
     try:
-        value, end = _partial_value(text, _skip_json_ws(text, 0))
+        value, end = _partial_value(text, _skip_json_ws(text, 0), True)
     except (_Truncated, _Invalid, RecursionError):
         # RecursionError: nested deeper than Python's stack allows (a known gap: no value).
         return None
@@ -58,18 +77,21 @@ def _skip_json_ws(text: str, pos: int) -> int:
     return pos
 
 
-def _partial_value(text: str, pos: int) -> tuple[Any, int]:
+def _partial_value(text: str, pos: int, trailing_strings: bool) -> tuple[Any, int]:
     """Parse the value at ``pos``; returns it and the position after it (``len(text)`` when the
     text ended inside it and what arrived is kept)."""
     if pos >= len(text):
         raise _Truncated
     char = text[pos]
     if char == "{":
-        return _partial_object(text, pos + 1)
+        return _partial_object(text, pos + 1, trailing_strings)
     if char == "[":
-        return _partial_array(text, pos + 1)
+        return _partial_array(text, pos + 1, trailing_strings)
     if char == '"':
-        return _partial_string(text, pos)
+        value, end = _partial_string(text, pos)
+        if not trailing_strings and end == len(text) and not _closed(text, pos, end):
+            raise _Truncated
+        return value, end
     for word, literal in _LITERALS:
         if text.startswith(word, pos):
             return literal, pos + len(word)
@@ -95,7 +117,16 @@ def _partial_value(text: str, pos: int) -> tuple[Any, int]:
     return float(number), end
 
 
-def _partial_object(text: str, pos: int) -> tuple[dict[str, Any], int]:
+def _closed(text: str, start: int, end: int) -> bool:
+    """Whether the string at ``start`` that ends at ``end`` got its closing quote."""
+    return end - start >= 2 and text[end - 1] == '"' and _STRING_BODY.match(
+        text, start + 1
+    ).end() == end - 1  # type: ignore[union-attr]
+
+
+def _partial_object(
+    text: str, pos: int, trailing_strings: bool
+) -> tuple[dict[str, Any], int]:
     result: dict[str, Any] = {}
     pos = _skip_json_ws(text, pos)
     if pos < len(text) and text[pos] == "}":
@@ -113,7 +144,7 @@ def _partial_object(text: str, pos: int) -> tuple[dict[str, Any], int]:
             raise _Invalid
         pos = _skip_json_ws(text, pos + 1)
         try:
-            value, pos = _partial_value(text, pos)
+            value, pos = _partial_value(text, pos, trailing_strings)
         except _Truncated:
             return result, len(text)
         result[key] = value
@@ -127,14 +158,14 @@ def _partial_object(text: str, pos: int) -> tuple[dict[str, Any], int]:
         pos = _skip_json_ws(text, pos + 1)
 
 
-def _partial_array(text: str, pos: int) -> tuple[list[Any], int]:
+def _partial_array(text: str, pos: int, trailing_strings: bool) -> tuple[list[Any], int]:
     result: list[Any] = []
     pos = _skip_json_ws(text, pos)
     if pos < len(text) and text[pos] == "]":
         return result, pos + 1
     while True:
         try:
-            value, pos = _partial_value(text, pos)
+            value, pos = _partial_value(text, pos, trailing_strings)
         except _Truncated:
             return result, len(text)
         result.append(value)

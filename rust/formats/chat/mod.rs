@@ -5,14 +5,15 @@ pub mod assemble;
 pub mod scan;
 pub mod template;
 
-use crate::driver::Driver;
+use crate::driver::{Config, Driver};
 use crate::error::{DecodeKind, ErrorKind};
 use crate::event::Event;
-use crate::formats::Fold;
+use crate::formats::{Fold, Folded, Format};
 use crate::json::reader::JsonErrorCode;
 use crate::json::value::Value;
 use crate::limits::{LimitName, Limits};
 use crate::sniff::foreign_format;
+use crate::summary::{self, Summary};
 
 use crate::driver::Options;
 use assemble::Assembler;
@@ -47,7 +48,8 @@ impl ChatStream {
 }
 
 impl Fold for Chat {
-    fn new(options: Options, limits: Limits) -> Self {
+    fn new(config: &Config) -> Self {
+        let (options, limits) = (config.options, config.limits);
         Chat {
             options,
             limits,
@@ -58,8 +60,20 @@ impl Fold for Chat {
         }
     }
 
-    fn ends_stream(data: &[u8]) -> bool {
+    fn format(&self) -> Option<Format> {
+        Some(Format::Chat)
+    }
+
+    fn ends_stream(&self, data: &[u8]) -> bool {
         data == b"[DONE]"
+    }
+
+    fn end_marker(&self) -> &'static str {
+        "[DONE]"
+    }
+
+    fn missing_end(&self) -> &'static str {
+        "[DONE] or a finish_reason on every choice"
     }
 
     fn fold(
@@ -67,7 +81,7 @@ impl Fold for Chat {
         event_type: &[u8],
         data: &[u8],
         events: &mut Vec<Event>,
-    ) -> Result<(), ErrorKind> {
+    ) -> Result<Folded, ErrorKind> {
         if self.assembler.chunks() == 0 {
             if let Some(format) = foreign_format(event_type, data, self.limits.max_depth) {
                 return Err(ErrorKind::UnsupportedFormat { format });
@@ -77,16 +91,21 @@ impl Fold for Chat {
             if let Some(text) = t.read(data) {
                 if self.assembler.append(t.slot, &text) {
                     self.template_chunks += 1;
-                    return Ok(());
+                    return Ok(Folded::Continue);
                 }
                 break;
             }
         }
-        self.apply(data, true, events)
+        self.apply(data, true, events).map(|()| Folded::Continue)
     }
 
-    fn fold_repaired(&mut self, data: &[u8], events: &mut Vec<Event>) -> Result<(), ErrorKind> {
-        self.apply(data, false, events)
+    fn fold_repaired(
+        &mut self,
+        _event_type: &[u8],
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Result<Folded, ErrorKind> {
+        self.apply(data, false, events).map(|()| Folded::Continue)
     }
 
     fn next_stream(&mut self) {
@@ -113,6 +132,10 @@ impl Fold for Chat {
 
     fn version(&self) -> (u64, u64) {
         self.assembler.version()
+    }
+
+    fn summary(&self) -> Summary {
+        summary::of_chat(&self.assembler.completion())
     }
 }
 

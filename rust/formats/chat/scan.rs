@@ -721,7 +721,7 @@ fn retag(e: DecodeKind, field: &'static str, expected: &'static str) -> DecodeKi
             expected,
             pos,
         },
-        syntax @ DecodeKind::Syntax(_) => syntax,
+        other @ (DecodeKind::Syntax(_) | DecodeKind::Event { .. }) => other,
     }
 }
 

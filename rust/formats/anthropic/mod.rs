@@ -1,0 +1,918 @@
+//! Anthropic Messages streams: `message_start` ... `message_stop` folded into the Messages API
+//! `message` (FORMATS.md "Anthropic"; the twin is `deltafold/reference/anthropic.py`, whose
+//! docstring lists the rules event by event).
+//!
+//! The oracle is the `anthropic` SDK's `accumulate_event`; where the wire says more than that
+//! SDK keeps, the wire wins: `input_json_delta` fills the `input` of every block that has one
+//! (`mcp_tool_use` too), `compaction_delta` sets a compaction block's `content` and
+//! `encrypted_content`, and every non-null key of a `message_delta` reaches the message. Keys
+//! keep the order the server sent them in.
+//!
+//! Each payload is checked in full before anything is folded, so a refused payload leaves the
+//! fold as it was (in skip mode the stream goes on as if it had not come). The one state a
+//! refusal changes is the splice mark: once a second message's `message_start` arrived while
+//! the first is open, every later event belongs to the intruder and is refused too.
+
+mod json_text;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::driver::{Config, Options};
+use crate::error::{DecodeKind, ErrorKind};
+use crate::event::{Event, EventKind, Snapshot, TextTrail, UsageSnapshot};
+use crate::formats::{Fold, Folded, Format};
+use crate::json::partial::PartialJson;
+use crate::json::reader::{self, JsonErrorCode};
+use crate::json::value::{Map, Value};
+use crate::limits::{LimitName, Limits};
+use crate::summary::{self, Summary, ToolCall, Usage};
+
+use json_text::{py_repr, value_position, write_json, Step};
+
+/// Every event type of an Anthropic Messages stream (`error` aside, which any format sends).
+pub const ANTHROPIC_EVENTS: [&str; 7] = [
+    "message_start",
+    "message_delta",
+    "message_stop",
+    "content_block_start",
+    "content_block_delta",
+    "content_block_stop",
+    "ping",
+];
+
+/// The `stop_*` keys of a `message_delta`: last non-null, and present once one arrived.
+const STOP_KEYS: [&str; 3] = ["stop_reason", "stop_sequence", "stop_details"];
+
+/// Blocks whose calls the client must answer (summary `tool_calls`, tool events); server-side
+/// tools (`server_tool_use`, `mcp_tool_use`) are not.
+const CLIENT_TOOL: &str = "tool_use";
+
+static SERIAL: AtomicU64 = AtomicU64::new(0);
+
+/// A tool input's JSON text as it arrives, with the partial parser that keeps it the start of
+/// a JSON document (and gives `parsed_arguments`).
+struct ToolInput {
+    text: String,
+    parser: PartialJson,
+    /// The fragments, for event snapshots (event mode only).
+    trail: TextTrail,
+}
+
+/// One content block: the object as given, plus what its deltas built.
+struct Block {
+    map: Map,
+    kind: Option<String>,
+    /// The `text` of a text block or the `thinking` of a thinking block, as the deltas build
+    /// it (written back into `map` when rendered).
+    text: Option<String>,
+    /// Blocks that have an `input`: its JSON text.
+    input: Option<Box<ToolInput>>,
+    /// Position among the message's `tool_use` blocks.
+    tool_position: Option<usize>,
+    id: Option<Arc<str>>,
+    name: Option<Arc<str>>,
+    /// Its `content_block_stop` arrived (tool calls: `.done` emitted).
+    done: bool,
+}
+
+impl Block {
+    fn new(map: Map, tool_position: Option<usize>, max_depth: usize) -> Self {
+        let kind = map.get("type").and_then(Value::as_str).map(str::to_owned);
+        let text_key = text_key(kind.as_deref());
+        let text = text_key
+            .and_then(|k| map.get(k))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let shared = |key: &str| map.get(key).and_then(Value::as_str).map(Arc::from);
+        Block {
+            input: map.contains_key("input").then(|| {
+                Box::new(ToolInput {
+                    text: String::new(),
+                    parser: PartialJson::new(max_depth),
+                    trail: TextTrail::default(),
+                })
+            }),
+            id: shared("id"),
+            name: shared("name"),
+            kind,
+            text,
+            map,
+            tool_position,
+            done: false,
+        }
+    }
+
+    fn kind_name(&self) -> &str {
+        self.kind.as_deref().unwrap_or("None")
+    }
+
+    /// The `input`: the value of the JSON text (what jiter's `partial_mode=True` gives while it
+    /// is incomplete), or as given when no text came.
+    fn input_value(&self, max_depth: usize) -> Option<Value> {
+        let input = self.input.as_ref()?;
+        if input.text.trim_matches([' ', '\t', '\n', '\r']).is_empty() {
+            return None;
+        }
+        if input.parser.complete() {
+            return reader::parse(input.text.as_bytes(), max_depth).ok();
+        }
+        input.parser.value_without_open_string()
+    }
+
+    /// The tool input as text: the JSON text that arrived, else the given input as JSON.
+    fn arguments(&self) -> String {
+        match &self.input {
+            Some(input) if !input.text.is_empty() => input.text.clone(),
+            _ => {
+                let mut out = String::new();
+                write_json(self.map.get("input").unwrap_or(&Value::Null), &mut out);
+                out
+            }
+        }
+    }
+
+    fn render(&self, max_depth: usize) -> Value {
+        let mut map = self.map.clone();
+        if let (Some(key), Some(text)) = (text_key(self.kind.as_deref()), &self.text) {
+            map.insert(key.into(), Value::string(text.as_str()));
+        }
+        if let Some(input) = self.input_value(max_depth) {
+            map.insert("input".into(), input);
+        }
+        Value::Object(map)
+    }
+}
+
+/// The key a block's text deltas build: `text` for text blocks, `thinking` for thinking.
+fn text_key(kind: Option<&str>) -> Option<&'static str> {
+    match kind {
+        Some("text") => Some("text"),
+        Some("thinking") => Some("thinking"),
+        _ => None,
+    }
+}
+
+/// What a checked payload is, with what its folding needs.
+enum Checked {
+    Ping,
+    Unknown(String),
+    MessageStart(Map),
+    MessageStop,
+    MessageDelta(Map),
+    BlockStart(Map),
+    BlockDelta(usize, Map),
+    BlockStop(usize),
+}
+
+/// The Anthropic Messages fold.
+pub struct Anthropic {
+    options: Options,
+    limits: Limits,
+    /// `message_start`'s message, updated by `message_delta`s (its content is `blocks`).
+    message: Option<Map>,
+    message_id: Value,
+    blocks: Vec<Block>,
+    /// Positions in `blocks` of the `tool_use` blocks.
+    tool_blocks: Vec<usize>,
+    /// All answer text and all thinking, in order (summary, `.done` events).
+    text: String,
+    thinking: String,
+    text_trail: TextTrail,
+    thinking_trail: TextTrail,
+    /// Payloads folded in this stream.
+    payloads: u64,
+    /// A second generation's `message_start` arrived: its events (all later ones) are refused.
+    spliced: bool,
+    /// `content.done` / `reasoning.done` fired.
+    texts_done: bool,
+    ignored: Option<String>,
+    serial: u64,
+}
+
+type Checks<T> = Result<T, ErrorKind>;
+
+/// A payload path as the error message shows it: `.message.content[0]`.
+fn describe(path: &[Step<'_>]) -> String {
+    let mut out = String::new();
+    for step in path {
+        match step {
+            Step::Key(k) => {
+                out.push('.');
+                out.push_str(k);
+            }
+            Step::Item(i) => {
+                out.push('[');
+                out.push_str(&i.to_string());
+                out.push(']');
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push_str("payload");
+    }
+    out
+}
+
+fn invalid(data: &[u8], path: &[Step<'_>], expected: &str) -> ErrorKind {
+    ErrorKind::Decode(DecodeKind::Event {
+        what: format!("{} to be {expected}", describe(path)).into(),
+        pos: value_position(data, path),
+    })
+}
+
+/// A JSON integer at least 0 (Python's `type(x) is int and x >= 0`); a huge one saturates.
+fn block_index(v: Option<&Value>) -> Option<usize> {
+    let Some(Value::Number(text)) = v else {
+        return None;
+    };
+    if text.contains(['.', 'e', 'E']) {
+        return None;
+    }
+    match text.parse::<i128>() {
+        Ok(n) if n >= 0 => Some(usize::try_from(n).unwrap_or(usize::MAX)),
+        Ok(_) => None,
+        // Longer than i128: only the sign matters.
+        Err(_) => (!text.starts_with('-')).then_some(usize::MAX),
+    }
+}
+
+fn is_object_or_null(v: Option<&Value>) -> bool {
+    matches!(v, None | Some(Value::Null | Value::Object(_)))
+}
+
+fn take_object(map: &mut Map, key: &str) -> Option<Map> {
+    match map.get_mut(key).map(std::mem::take) {
+        Some(Value::Object(m)) => Some(m),
+        _ => None,
+    }
+}
+
+impl Anthropic {
+    fn stream_error(message: String) -> ErrorKind {
+        ErrorKind::Stream {
+            message: message.into(),
+        }
+    }
+
+    /// Everything that is wrong with a payload, before any of it is folded.
+    fn check(&mut self, value: Value, data: &[u8]) -> Checks<Checked> {
+        let Value::Object(mut event) = value else {
+            return Err(invalid(data, &[], "a JSON object"));
+        };
+        let kind = match event.get("type") {
+            Some(Value::String(s)) => s.clone(),
+            _ => return Err(invalid(data, &[Step::Key("type")], "a string")),
+        };
+        if kind == "error" {
+            return Err(ErrorKind::Api {
+                body: Value::Object(event),
+            });
+        }
+        if kind == "ping" {
+            return Ok(Checked::Ping);
+        }
+        if !ANTHROPIC_EVENTS.contains(&kind.as_str()) {
+            return Ok(Checked::Unknown(kind));
+        }
+        if self.spliced {
+            return Err(Self::stream_error(format!(
+                "{kind} of a spliced second message dropped"
+            )));
+        }
+        if kind == "message_start" {
+            return self.check_message_start(event, data);
+        }
+        if self.message.is_none() {
+            return Err(Self::stream_error(format!("{kind} before message_start")));
+        }
+        match kind.as_str() {
+            "message_stop" => return Ok(Checked::MessageStop),
+            "message_delta" => {
+                for key in ["delta", "usage"] {
+                    if !is_object_or_null(event.get(key)) {
+                        return Err(invalid(data, &[Step::Key(key)], "an object or null"));
+                    }
+                }
+                return Ok(Checked::MessageDelta(event));
+            }
+            _ => {}
+        }
+        let Some(index) = block_index(event.get("index")) else {
+            return Err(invalid(
+                data,
+                &[Step::Key("index")],
+                "a non-negative integer",
+            ));
+        };
+        if kind == "content_block_start" {
+            let block = match take_object(&mut event, "content_block") {
+                Some(b) if matches!(b.get("type"), Some(Value::String(_))) => b,
+                _ => {
+                    return Err(invalid(
+                        data,
+                        &[Step::Key("content_block")],
+                        "an object with a string type",
+                    ))
+                }
+            };
+            if index != self.blocks.len() {
+                let expected = format!("the next block index ({})", self.blocks.len());
+                return Err(invalid(data, &[Step::Key("index")], &expected));
+            }
+            let is_tool = block.get("type").and_then(Value::as_str) == Some(CLIENT_TOOL);
+            if is_tool && self.tool_blocks.len() >= self.limits.max_tool_calls {
+                return Err(ErrorKind::Limit {
+                    limit: LimitName::ToolCalls,
+                    maximum: self.limits.max_tool_calls as u64,
+                });
+            }
+            return Ok(Checked::BlockStart(block));
+        }
+        let Some(block) = self.blocks.get(index) else {
+            let expected = format!("the index of a started block (below {})", self.blocks.len());
+            return Err(invalid(data, &[Step::Key("index")], &expected));
+        };
+        if kind == "content_block_stop" {
+            return Ok(Checked::BlockStop(index));
+        }
+        let delta = match take_object(&mut event, "delta") {
+            Some(d) if matches!(d.get("type"), Some(Value::String(_))) => d,
+            _ => {
+                return Err(invalid(
+                    data,
+                    &[Step::Key("delta")],
+                    "an object with a string type",
+                ))
+            }
+        };
+        let delta_type = delta
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let field = match delta_type {
+            "text_delta" => Some("text"),
+            "thinking_delta" => Some("thinking"),
+            "signature_delta" => Some("signature"),
+            "input_json_delta" => Some("partial_json"),
+            _ => None,
+        };
+        if let Some(field) = field {
+            if !matches!(delta.get(field), Some(Value::String(_))) {
+                return Err(invalid(
+                    data,
+                    &[Step::Key("delta"), Step::Key(field)],
+                    "a string",
+                ));
+            }
+        }
+        if delta_type == "citations_delta"
+            && !matches!(delta.get("citation"), Some(Value::Object(_)))
+        {
+            return Err(invalid(
+                data,
+                &[Step::Key("delta"), Step::Key("citation")],
+                "an object",
+            ));
+        }
+        let _ = block;
+        Ok(Checked::BlockDelta(index, delta))
+    }
+
+    fn check_message_start(&mut self, mut event: Map, data: &[u8]) -> Checks<Checked> {
+        let message_path = [Step::Key("message")];
+        let Some(message) = take_object(&mut event, "message") else {
+            return Err(invalid(data, &message_path, "an object"));
+        };
+        match message.get("content") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(blocks)) => {
+                if let Some(i) = blocks.iter().position(|b| !matches!(b, Value::Object(_))) {
+                    let path = [Step::Key("message"), Step::Key("content"), Step::Item(i)];
+                    return Err(invalid(data, &path, "an object"));
+                }
+            }
+            Some(_) => {
+                let path = [Step::Key("message"), Step::Key("content")];
+                return Err(invalid(data, &path, "an array or null"));
+            }
+        }
+        if !is_object_or_null(message.get("usage")) {
+            let path = [Step::Key("message"), Step::Key("usage")];
+            return Err(invalid(data, &path, "an object or null"));
+        }
+        if self.message.is_some() {
+            let id = message.get("id").unwrap_or(&Value::Null);
+            if *id != self.message_id {
+                self.spliced = true;
+                return Err(Self::stream_error(format!(
+                    "message_start of another message ({}) while message {} is open: two \
+                     generations spliced",
+                    py_repr(id),
+                    py_repr(&self.message_id)
+                )));
+            }
+        }
+        Ok(Checked::MessageStart(message))
+    }
+
+    fn start(&mut self, mut message: Map, events: &mut Vec<Event>) {
+        self.message_id = message.get("id").cloned().unwrap_or_default();
+        if let Some(Value::Array(blocks)) = message.get_mut("content") {
+            for block in std::mem::take(blocks) {
+                if let Value::Object(block) = block {
+                    self.start_block(block);
+                }
+            }
+        }
+        if self.options.events {
+            if let Some(Value::Object(usage)) = message.get("usage") {
+                let mut e = Event::new(EventKind::Usage, None);
+                e.usage = Some(UsageSnapshot::whole(usage.clone()));
+                events.push(e);
+            }
+        }
+        self.message = Some(message);
+    }
+
+    fn start_block(&mut self, map: Map) {
+        let is_tool = map.get("type").and_then(Value::as_str) == Some(CLIENT_TOOL);
+        let tool_position = is_tool.then_some(self.tool_blocks.len());
+        let block = Block::new(map, tool_position, self.limits.max_depth);
+        if let Some(text) = block.text.as_deref().filter(|t| !t.is_empty()) {
+            match block.kind.as_deref() {
+                Some("text") => push_text(&mut self.text, &mut self.text_trail, text, self.options),
+                _ => push_text(
+                    &mut self.thinking,
+                    &mut self.thinking_trail,
+                    text,
+                    self.options,
+                ),
+            }
+        }
+        if is_tool {
+            self.tool_blocks.push(self.blocks.len());
+        }
+        self.blocks.push(block);
+    }
+
+    /// A delta on block `index` (checked to exist). A JSON fragment that cannot continue the
+    /// tool input is refused, the input left as it was.
+    fn delta(
+        &mut self,
+        index: usize,
+        mut delta: Map,
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Checks<()> {
+        let options = self.options;
+        let max_depth = self.limits.max_depth;
+        let Some(block) = self.blocks.get_mut(index) else {
+            return Ok(());
+        };
+        let delta_type = delta
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let take_str = |delta: &mut Map, key: &str| match delta.get_mut(key).map(std::mem::take) {
+            Some(Value::String(s)) => s,
+            _ => String::new(),
+        };
+        match delta_type.as_str() {
+            "text_delta" | "thinking_delta" => {
+                let wanted = if delta_type == "text_delta" {
+                    "text"
+                } else {
+                    "thinking"
+                };
+                if block.kind.as_deref() != Some(wanted) {
+                    let message = format!("{delta_type} on a {} block ignored", block.kind_name());
+                    self.ignored = Some(message);
+                    return Ok(());
+                }
+                let added = take_str(&mut delta, wanted);
+                block.text.get_or_insert_with(String::new).push_str(&added);
+                if added.is_empty() {
+                    return Ok(());
+                }
+                let (all, trail, kind) = if wanted == "text" {
+                    (
+                        &mut self.text,
+                        &mut self.text_trail,
+                        EventKind::ContentDelta,
+                    )
+                } else {
+                    (
+                        &mut self.thinking,
+                        &mut self.thinking_trail,
+                        EventKind::ReasoningDelta,
+                    )
+                };
+                push_text(all, trail, &added, options);
+                if options.events {
+                    let mut e = Event::new(kind, Some(0));
+                    if kind == EventKind::ReasoningDelta {
+                        e.field = Some("thinking".into());
+                    }
+                    e.snapshot = Snapshot::Text(trail.clone());
+                    events.push(e);
+                }
+            }
+            "signature_delta" => {
+                if block.kind.as_deref() != Some("thinking") {
+                    let message = format!("{delta_type} on a {} block ignored", block.kind_name());
+                    self.ignored = Some(message);
+                    return Ok(());
+                }
+                let signature = take_str(&mut delta, "signature");
+                block
+                    .map
+                    .insert("signature".into(), Value::String(signature));
+            }
+            "citations_delta" => {
+                if block.kind.as_deref() != Some("text") {
+                    let message = format!("{delta_type} on a {} block ignored", block.kind_name());
+                    self.ignored = Some(message);
+                    return Ok(());
+                }
+                let citation = delta
+                    .get_mut("citation")
+                    .map(std::mem::take)
+                    .unwrap_or_default();
+                match block.map.get_mut("citations") {
+                    Some(Value::Array(list)) if !list.is_empty() => list.push(citation),
+                    _ => {
+                        block
+                            .map
+                            .insert("citations".into(), Value::Array(vec![citation]));
+                    }
+                }
+            }
+            "compaction_delta" => {
+                if block.kind.as_deref() != Some("compaction") {
+                    let message = format!("{delta_type} on a {} block ignored", block.kind_name());
+                    self.ignored = Some(message);
+                    return Ok(());
+                }
+                for key in ["content", "encrypted_content"] {
+                    let v = delta.get_mut(key).map(std::mem::take).unwrap_or_default();
+                    block.map.insert(key.into(), v);
+                }
+            }
+            "input_json_delta" => {
+                let tool_position = block.tool_position;
+                let Some(input) = block.input.as_mut() else {
+                    let message = format!("{delta_type} on a {} block ignored", block.kind_name());
+                    self.ignored = Some(message);
+                    return Ok(());
+                };
+                let fragment = take_str(&mut delta, "partial_json");
+                if !fragment.is_empty() {
+                    input.parser.feed(fragment.as_bytes());
+                    if input.parser.failed() {
+                        let too_deep = input.parser.too_deep();
+                        // Refused: the parser goes back to the text before this fragment.
+                        input.parser = PartialJson::new(max_depth);
+                        input.parser.feed(input.text.as_bytes());
+                        return Err(if too_deep {
+                            ErrorKind::Limit {
+                                limit: LimitName::Depth,
+                                maximum: max_depth as u64,
+                            }
+                        } else {
+                            invalid(
+                                data,
+                                &[Step::Key("delta"), Step::Key("partial_json")],
+                                "more of the tool input JSON",
+                            )
+                        });
+                    }
+                    input.text.push_str(&fragment);
+                }
+                if let (true, Some(position)) = (options.events, tool_position) {
+                    input.trail.push(fragment.into());
+                    let mut e = Event::new(EventKind::ToolArgumentsDelta, Some(0));
+                    e.index = Some(position);
+                    e.id.clone_from(&block.id);
+                    e.name.clone_from(&block.name);
+                    e.snapshot = Snapshot::Text(input.trail.clone());
+                    if options.partial_arguments {
+                        e.parsed = Some(input.parser.snapshot());
+                    }
+                    events.push(e);
+                }
+            }
+            other => {
+                self.ignored = Some(format!("unknown delta type {} ignored", py_repr_str(other)));
+            }
+        }
+        Ok(())
+    }
+
+    fn message_delta(&mut self, mut event: Map, events: &mut Vec<Event>) {
+        let Some(message) = self.message.as_mut() else {
+            return;
+        };
+        let delta = take_object(&mut event, "delta").unwrap_or_default();
+        for key in STOP_KEYS {
+            let found = delta.get(key);
+            if found.is_some_and(|v| !v.is_null()) || !message.contains_key(key) {
+                message.insert(key.into(), found.cloned().unwrap_or_default());
+            }
+        }
+        for (key, found) in delta.iter() {
+            if !STOP_KEYS.contains(&key.as_str()) && !found.is_null() {
+                message.insert(key.clone(), found.clone());
+            }
+        }
+        let new_usage = take_object(&mut event, "usage");
+        for (key, found) in event.iter() {
+            if !matches!(key.as_str(), "type" | "delta" | "usage") && !found.is_null() {
+                message.insert(key.clone(), found.clone());
+            }
+        }
+        if let Some(new_usage) = &new_usage {
+            if !matches!(message.get("usage"), Some(Value::Object(_))) {
+                message.insert("usage".into(), Value::Object(Map::new()));
+            }
+            if let Some(Value::Object(current)) = message.get_mut("usage") {
+                for (key, found) in new_usage.iter() {
+                    if !found.is_null() || key == "output_tokens" {
+                        current.insert(key.clone(), found.clone());
+                    }
+                }
+            }
+        }
+        if self.options.events {
+            let stopped = message.get("stop_reason").is_some_and(|v| !v.is_null());
+            let usage = match (&new_usage, message.get("usage")) {
+                (Some(_), Some(Value::Object(u))) => Some(u.clone()),
+                _ => None,
+            };
+            if stopped {
+                self.done_events(events);
+            }
+            if let Some(usage) = usage {
+                let mut e = Event::new(EventKind::Usage, None);
+                e.usage = Some(UsageSnapshot::whole(usage));
+                events.push(e);
+            }
+        }
+    }
+
+    fn block_stop(&mut self, index: usize, events: &mut Vec<Event>) {
+        let options = self.options;
+        if let Some(block) = self.blocks.get_mut(index) {
+            if !block.done {
+                block.done = true;
+                if options.events && block.tool_position.is_some() {
+                    events.push(call_done_event(block, options, self.limits.max_depth));
+                }
+            }
+        }
+    }
+
+    /// `content.done` (if the message has a text block) and `reasoning.done` (a thinking
+    /// block), each once; the `.done` of every tool call not stopped yet.
+    fn done_events(&mut self, events: &mut Vec<Event>) {
+        if !self.texts_done {
+            self.texts_done = true;
+            if self
+                .blocks
+                .iter()
+                .any(|b| b.kind.as_deref() == Some("text"))
+            {
+                let mut e = Event::new(EventKind::ContentDone, Some(0));
+                e.text = Some(self.text.clone());
+                events.push(e);
+            }
+            if self
+                .blocks
+                .iter()
+                .any(|b| b.kind.as_deref() == Some("thinking"))
+            {
+                let mut e = Event::new(EventKind::ReasoningDone, Some(0));
+                e.field = Some("thinking".into());
+                e.text = Some(self.thinking.clone());
+                events.push(e);
+            }
+        }
+        for &pos in &self.tool_blocks {
+            if let Some(block) = self.blocks.get_mut(pos) {
+                if !block.done {
+                    block.done = true;
+                    events.push(call_done_event(block, self.options, self.limits.max_depth));
+                }
+            }
+        }
+    }
+
+    fn fold_value(
+        &mut self,
+        value: Value,
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Result<Folded, ErrorKind> {
+        match self.check(value, data)? {
+            Checked::Ping => return Ok(Folded::Continue),
+            Checked::Unknown(kind) => {
+                self.ignored = Some(format!("unknown event type {} ignored", py_repr_str(&kind)));
+                return Ok(Folded::Continue);
+            }
+            Checked::MessageStart(message) => {
+                if self.message.is_none() {
+                    self.start(message, events);
+                }
+            }
+            Checked::BlockStart(block) => self.start_block(block),
+            Checked::BlockDelta(index, delta) => self.delta(index, delta, data, events)?,
+            Checked::BlockStop(index) => self.block_stop(index, events),
+            Checked::MessageDelta(event) => self.message_delta(event, events),
+            Checked::MessageStop => {
+                self.payloads += 1;
+                return Ok(Folded::End);
+            }
+        }
+        self.payloads += 1;
+        Ok(Folded::Continue)
+    }
+}
+
+fn py_repr_str(s: &str) -> String {
+    py_repr(&Value::string(s))
+}
+
+fn push_text(all: &mut String, trail: &mut TextTrail, piece: &str, options: Options) {
+    all.push_str(piece);
+    if options.events {
+        trail.push(piece.into());
+    }
+}
+
+fn call_done_event(block: &mut Block, options: Options, max_depth: usize) -> Event {
+    block.done = true;
+    let arguments = block.arguments();
+    let mut e = Event::new(EventKind::ToolArgumentsDone, Some(0));
+    e.index = block.tool_position;
+    e.id.clone_from(&block.id);
+    e.name.clone_from(&block.name);
+    if options.partial_arguments {
+        let mut parser = PartialJson::new(max_depth);
+        parser.feed(arguments.as_bytes());
+        e.parsed = Some(parser.snapshot());
+    }
+    e.text = Some(arguments);
+    e
+}
+
+impl Fold for Anthropic {
+    fn new(config: &Config) -> Self {
+        Anthropic {
+            options: config.options,
+            limits: config.limits,
+            message: None,
+            message_id: Value::Null,
+            blocks: Vec::new(),
+            tool_blocks: Vec::new(),
+            text: String::new(),
+            thinking: String::new(),
+            text_trail: TextTrail::default(),
+            thinking_trail: TextTrail::default(),
+            payloads: 0,
+            spliced: false,
+            texts_done: false,
+            ignored: None,
+            serial: SERIAL.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    fn format(&self) -> Option<Format> {
+        Some(Format::Anthropic)
+    }
+
+    fn take_ignored(&mut self) -> Option<String> {
+        self.ignored.take()
+    }
+
+    fn ends_stream(&self, _data: &[u8]) -> bool {
+        false
+    }
+
+    fn end_marker(&self) -> &'static str {
+        "message_stop"
+    }
+
+    fn missing_end(&self) -> &'static str {
+        "message_stop"
+    }
+
+    fn fold(
+        &mut self,
+        _event_type: &[u8],
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Result<Folded, ErrorKind> {
+        let max_depth = self.limits.max_depth;
+        let value = reader::parse(data, max_depth).map_err(|e| match e.code {
+            JsonErrorCode::TooDeep => ErrorKind::Limit {
+                limit: LimitName::Depth,
+                maximum: max_depth as u64,
+            },
+            _ => ErrorKind::Decode(DecodeKind::Syntax(e)),
+        })?;
+        self.fold_value(value, data, events)
+    }
+
+    fn fold_repaired(
+        &mut self,
+        event_type: &[u8],
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Result<Folded, ErrorKind> {
+        self.fold(event_type, data, events)
+    }
+
+    fn next_stream(&mut self) {
+        *self = Anthropic::new(&Config {
+            options: self.options,
+            limits: self.limits,
+            ..Config::default()
+        });
+    }
+
+    fn folded(&self) -> u64 {
+        if self.message.is_some() {
+            self.payloads.max(1)
+        } else {
+            0
+        }
+    }
+
+    fn complete(&self) -> bool {
+        false
+    }
+
+    fn finish_events(&mut self, events: &mut Vec<Event>) {
+        self.done_events(events);
+    }
+
+    fn result(&self) -> Value {
+        let Some(message) = &self.message else {
+            return Value::Object(Map::new());
+        };
+        let mut out = message.clone();
+        let max_depth = self.limits.max_depth;
+        let content = self.blocks.iter().map(|b| b.render(max_depth)).collect();
+        out.insert("content".into(), Value::Array(content));
+        Value::Object(out)
+    }
+
+    fn version(&self) -> (u64, u64) {
+        (self.serial, self.payloads)
+    }
+
+    fn summary(&self) -> Summary {
+        let message = self.message.as_ref();
+        let get = |key: &str| message.and_then(|m| m.get(key));
+        let usage = get("usage");
+        let input = summary::count(summary::field(usage, "input_tokens"));
+        let cached = summary::count(summary::field(usage, "cache_read_input_tokens"));
+        let written = summary::count(summary::field(usage, "cache_creation_input_tokens"));
+        let input = input.map(|n| {
+            n.saturating_add(cached.unwrap_or(0))
+                .saturating_add(written.unwrap_or(0))
+        });
+        let output = summary::count(summary::field(usage, "output_tokens"));
+        let tool_calls: Vec<ToolCall> = self
+            .tool_blocks
+            .iter()
+            .filter_map(|&pos| self.blocks.get(pos))
+            .map(|b| ToolCall {
+                id: b.id.as_deref().map(str::to_owned),
+                name: b.name.as_deref().map(str::to_owned),
+                arguments: b.arguments(),
+            })
+            .collect();
+        let stop_reason = get("stop_reason").cloned().unwrap_or_default();
+        Summary {
+            format: Some(Format::Anthropic),
+            id: summary::text(get("id")),
+            model: summary::text(get("model")),
+            finish_reason: summary::finish_reason(stop_reason.as_str(), !tool_calls.is_empty()),
+            stop_reason,
+            usage: Usage {
+                input_tokens: input,
+                output_tokens: output,
+                total_tokens: summary::sum(input, output),
+                cached_input_tokens: cached,
+                cache_write_tokens: written,
+                reasoning_tokens: None,
+            },
+            text: self.text.clone(),
+            reasoning: self.thinking.clone(),
+            tool_calls,
+            ..Summary::default()
+        }
+    }
+}

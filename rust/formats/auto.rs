@@ -1,0 +1,208 @@
+//! `format="auto"` and the runtime dispatch over the folds.
+//!
+//! [`AnyFold`] holds the fold of one format, chosen when the driver hands it the first event
+//! (or fixed by `format=`): the format is decided once per stream and never re-decided
+//! (FORMATS.md). Dispatch is one `match` per event, never per byte.
+
+use crate::driver::Config;
+use crate::error::ErrorKind;
+use crate::event::Event;
+use crate::json::reader as json;
+use crate::json::value::Value;
+use crate::summary::Summary;
+
+use super::anthropic::{Anthropic, ANTHROPIC_EVENTS};
+use super::chat::Chat;
+use super::{Fold, Folded, Format};
+
+/// The fold of whichever format the stream turned out to be.
+enum Inner {
+    Chat(Box<Chat>),
+    Anthropic(Box<Anthropic>),
+}
+
+/// A fold for any format: fixed by `format=`, or decided on the first event.
+pub struct AnyFold {
+    config: Config,
+    inner: Option<Inner>,
+}
+
+/// Runs `$body` with `$f` bound to the decided fold.
+macro_rules! dispatch {
+    ($inner:expr, $f:ident => $body:expr) => {
+        match $inner {
+            Inner::Chat($f) => $body,
+            Inner::Anthropic($f) => $body,
+        }
+    };
+}
+
+/// The format named by an `event:` name or a payload `type`, among those implemented.
+fn format_of_type(name: &[u8]) -> Option<Format> {
+    ANTHROPIC_EVENTS
+        .iter()
+        .any(|e| e.as_bytes() == name)
+        .then_some(Format::Anthropic)
+}
+
+/// The format of a stream whose first event (with a payload, not `event: error`) has this
+/// `event:` name and payload (trimmed): an Anthropic event name or payload `type`; anything
+/// else is chat (including formats not implemented: the chat fold names and refuses them). The
+/// payload is read once per stream.
+pub fn detect(event_type: &[u8], data: &[u8], max_depth: usize) -> Format {
+    if let Some(format) = format_of_type(event_type) {
+        return format;
+    }
+    if data.first() != Some(&b'{') {
+        return Format::Chat;
+    }
+    payload_type(data, max_depth)
+        .and_then(|t| format_of_type(t.as_bytes()))
+        .unwrap_or(Format::Chat)
+}
+
+/// The top-level `"type"` of a payload, when it is a JSON object with a string `type`.
+pub fn payload_type(data: &[u8], max_depth: usize) -> Option<String> {
+    match json::parse(data, max_depth) {
+        Ok(Value::Object(mut m)) => match m.get_mut("type") {
+            Some(Value::String(s)) => Some(std::mem::take(s)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+impl AnyFold {
+    fn start(config: &Config, format: Format) -> Inner {
+        match format {
+            Format::Chat => Inner::Chat(Box::new(Chat::new(config))),
+            Format::Anthropic => Inner::Anthropic(Box::new(Anthropic::new(config))),
+        }
+    }
+
+    /// The fold, deciding the format from this event when it is the first.
+    fn decide(&mut self, event_type: &[u8], data: &[u8]) -> &mut Inner {
+        let config = &self.config;
+        self.inner.get_or_insert_with(|| {
+            let format = detect(event_type, data, config.limits.max_depth);
+            Self::start(config, format)
+        })
+    }
+}
+
+impl Fold for AnyFold {
+    fn new(config: &Config) -> Self {
+        AnyFold {
+            config: *config,
+            inner: config.format.map(|f| Self::start(config, f)),
+        }
+    }
+
+    fn format(&self) -> Option<Format> {
+        self.inner
+            .as_ref()
+            .and_then(|i| dispatch!(i, f => f.format()))
+    }
+
+    fn see(&mut self, event_type: &[u8], data: &[u8]) {
+        self.decide(event_type, data);
+    }
+
+    fn take_ignored(&mut self) -> Option<String> {
+        self.inner
+            .as_mut()
+            .and_then(|i| dispatch!(i, f => f.take_ignored()))
+    }
+
+    fn ends_stream(&self, data: &[u8]) -> bool {
+        match &self.inner {
+            Some(i) => dispatch!(i, f => f.ends_stream(data)),
+            // Undecided, `[DONE]` is chat's marker (anything else is chat).
+            None => data == b"[DONE]",
+        }
+    }
+
+    fn end_marker(&self) -> &'static str {
+        match &self.inner {
+            Some(i) => dispatch!(i, f => f.end_marker()),
+            None => "[DONE]",
+        }
+    }
+
+    fn missing_end(&self) -> &'static str {
+        match &self.inner {
+            Some(i) => dispatch!(i, f => f.missing_end()),
+            None => "[DONE] or a finish_reason on every choice",
+        }
+    }
+
+    fn fold(
+        &mut self,
+        event_type: &[u8],
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Result<Folded, ErrorKind> {
+        dispatch!(self.decide(event_type, data), f => f.fold(event_type, data, events))
+    }
+
+    fn fold_repaired(
+        &mut self,
+        event_type: &[u8],
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Result<Folded, ErrorKind> {
+        dispatch!(self.decide(event_type, data), f => f.fold_repaired(event_type, data, events))
+    }
+
+    fn next_stream(&mut self) {
+        if let Some(i) = &mut self.inner {
+            dispatch!(i, f => f.next_stream());
+        }
+    }
+
+    fn folded(&self) -> u64 {
+        self.inner
+            .as_ref()
+            .map_or(0, |i| dispatch!(i, f => f.folded()))
+    }
+
+    fn complete(&self) -> bool {
+        self.inner
+            .as_ref()
+            .is_some_and(|i| dispatch!(i, f => f.complete()))
+    }
+
+    fn finish_events(&mut self, events: &mut Vec<Event>) {
+        if let Some(i) = &mut self.inner {
+            dispatch!(i, f => f.finish_events(events));
+        }
+    }
+
+    fn result(&self) -> Value {
+        match &self.inner {
+            Some(i) => dispatch!(i, f => f.result()),
+            // An input that ends undecided is chat: its empty completion.
+            None => Chat::new(&self.config).result(),
+        }
+    }
+
+    fn version(&self) -> (u64, u64) {
+        // No assembler has this serial: an undecided stream shares no cached result.
+        self.inner
+            .as_ref()
+            .map_or((u64::MAX, 0), |i| dispatch!(i, f => f.version()))
+    }
+
+    fn summary(&self) -> Summary {
+        match &self.inner {
+            Some(i) => dispatch!(i, f => f.summary()),
+            None => Summary {
+                format: None,
+                ..Chat::new(&self.config).summary()
+            },
+        }
+    }
+}
+
+/// A stream of any format, fed read by read: what the bindings run.
+pub type AnyStream = crate::driver::Driver<AnyFold>;
