@@ -8,6 +8,7 @@ running interpreter, never from the package under test.
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -33,9 +34,7 @@ def test_license_expression_and_files() -> None:
     assert "Permission is hereby granted, free of charge" in (REPO_ROOT / "LICENSE-MIT").read_text(
         encoding="utf-8"
     )
-    assert "Version 2.0, January 2004" in (REPO_ROOT / "LICENSE-APACHE").read_text(
-        encoding="utf-8"
-    )
+    assert "Version 2.0, January 2004" in (REPO_ROOT / "LICENSE-APACHE").read_text(encoding="utf-8")
 
 
 def test_classifiers_name_the_running_python() -> None:
@@ -73,3 +72,14 @@ def test_readme_images_render_on_a_package_index() -> None:
     )
     assert images
     assert [src for src in images if not src.startswith("https://")] == []
+
+
+def test_usage_line_names_the_command_typed() -> None:
+    script = Path(sys.executable).parent / "deltafold"
+    assert script.exists(), "the console script is installed beside the interpreter"
+    for command, prog in (
+        ([str(script)], "deltafold"),
+        ([sys.executable, "-m", "deltafold"], "python -m deltafold"),
+    ):
+        result = subprocess.run([*command, "--help"], capture_output=True, check=True, timeout=60)
+        assert result.stdout.decode().startswith(f"usage: {prog} ["), result.stdout[:80]
