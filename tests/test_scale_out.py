@@ -9,10 +9,9 @@ from itertools import cycle, islice
 from pathlib import Path
 from typing import Any
 
+import deltafold
 import pytest
 from support import fixture_file
-
-import deltafold
 
 dask = pytest.importorskip("dask", reason="the scale extra (dask[distributed]) is not installed")
 distributed = pytest.importorskip("dask.distributed", reason="the scale extra is not installed")
