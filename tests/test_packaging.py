@@ -7,11 +7,14 @@ running interpreter, never from the package under test.
 
 from __future__ import annotations
 
+import inspect
+import pydoc
 import re
 import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import deltafold
 import pytest
@@ -83,3 +86,37 @@ def test_usage_line_names_the_command_typed() -> None:
     ):
         result = subprocess.run([*command, "--help"], capture_output=True, check=True, timeout=60)
         assert result.stdout.decode().startswith(f"usage: {prog} ["), result.stdout[:80]
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        deltafold.StreamParser,
+        deltafold.SseDecoder,
+        deltafold._core.CaptureParser,
+        deltafold._core.assemble,
+    ],
+    ids=lambda obj: obj.__name__,
+)
+def test_help_lists_each_option(obj: Any) -> None:
+    # The options are the keyword-only parameters of the signature help() shows (the stub
+    # states the same ones, checked by stubtest in CI); each needs its own line of doc.
+    options = [
+        p.name
+        for p in inspect.signature(obj).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+    assert options
+    text = pydoc.render_doc(obj, renderer=pydoc.plaintext)
+    undocumented = [name for name in options if f"- `{name}`: " not in text]
+    assert undocumented == []
+
+
+def test_help_documents_every_public_member() -> None:
+    for cls in (deltafold.StreamParser, deltafold.Event, deltafold.SseDecoder):
+        missing = [
+            name
+            for name in dir(cls)
+            if not name.startswith("_") and not (getattr(cls, name).__doc__ or "").strip()
+        ]
+        assert missing == [], cls.__name__
