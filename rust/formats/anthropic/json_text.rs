@@ -2,6 +2,8 @@
 //! in a payload (for error positions), compact JSON text (a given tool input as arguments) and
 //! Python's `repr` of a value (messages match the reference twin's).
 
+use std::fmt::Write as _;
+
 use crate::json::reader::Reader;
 use crate::json::value::Value;
 use crate::limits::DEPTH_CEILING;
@@ -109,7 +111,8 @@ fn write_string(s: &str, out: &mut String) {
             '\t' => out.push_str("\\t"),
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            // Writing to a String cannot fail.
+            c if (c as u32) < 0x20 => _ = write!(out, "\\u{:04x}", c as u32),
             c => out.push(c),
         }
     }
@@ -142,7 +145,7 @@ pub fn py_repr(v: &Value) -> String {
                         out.push(c);
                     }
                     c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                        out.push_str(&format!("\\x{:02x}", c as u32));
+                        _ = write!(out, "\\x{:02x}", c as u32);
                     }
                     c => out.push(c),
                 }
