@@ -29,6 +29,7 @@ PUBLIC = {
     "assemble",
     "iter_completions",
     "iter_events",
+    "replay",
     "summarize",
     "to_sse",
 }
