@@ -31,6 +31,7 @@ PUBLIC = {
     "assemble",
     "iter_completions",
     "iter_events",
+    "replay",
     "summarize",
     "to_event_stream",
     "to_sse",

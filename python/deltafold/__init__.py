@@ -9,7 +9,8 @@ Rust core; :mod:`deltafold.reference` is a pure-Python twin with the same names 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import sys
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from deltafold import _core
@@ -25,6 +26,7 @@ from deltafold._core import (
 from deltafold._options import EventOptions, Format, OnError, Options
 from deltafold._render import to_sse
 from deltafold._render_formats import to_event_stream
+from deltafold._replay import FilePath, replay_with
 from deltafold._source import AsyncSource, Source, aiter_slices, iter_reads, iter_slices, whole
 from deltafold._tee import AsyncTee, Tee, atee, tee
 from deltafold.errors import (
@@ -75,6 +77,7 @@ __all__ = [
     "atee",
     "iter_completions",
     "iter_events",
+    "replay",
     "summarize",
     "tee",
     "to_event_stream",
@@ -128,6 +131,17 @@ def summarize(source: Source, **options: Unpack[Options]) -> dict[str, Any]:
     except DeltafoldError:
         pass
     return parser.summary()
+
+
+def replay(
+    paths: FilePath | Iterable[FilePath], **options: Unpack[Options]
+) -> Iterator[dict[str, Any]]:
+    """Replay an archive: one row per stream of every capture file, in order.
+
+    A row is ``{"file": ..., "stream": N, **summary}``: the file as given, the stream's
+    position in it (from 0), and what :func:`summarize` returns for that stream alone.
+    """
+    return replay_with(sys.modules[__name__], paths, **options)
 
 
 def iter_events(source: Source, **options: Unpack[EventOptions]) -> Iterator[Event]:

@@ -148,26 +148,45 @@ def _run(stream: IO[bytes], args: argparse.Namespace) -> int:
     return _fold(stream, parser, lambda _: None, finish_completion)
 
 
+def _replay(args: argparse.Namespace) -> int:
+    """``--summary --all``: one JSON line per stream of every capture file."""
+    for row in deltafold.replay(args.files or [], format=args.format, on_error=args.on_error):
+        _print_json_line(row)
+    return 0
+
+
+def _prog() -> str:
+    """The name the user typed: ``deltafold`` (console script) or ``python -m deltafold``."""
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if name in ("", "__main__.py", "-c", "-m") or name.startswith("python"):
+        return "python -m deltafold"
+    return name
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m deltafold",
+        prog=_prog(),
         description="Assemble a streamed LLM response (OpenAI Chat Completions, Anthropic "
         "Messages) into the whole result (printed as JSON).",
         epilog=EXIT_STATUS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "file", nargs="?", help="the raw SSE bytes; '-' for stdin; none: the bundled example"
+        "files",
+        nargs="*",
+        metavar="FILE",
+        help="the raw SSE bytes; '-' for stdin; none: the bundled example. Several files only "
+        "with --summary --all",
     )
-    output = parser.add_mutually_exclusive_group()
-    output.add_argument("--events", action="store_true", help="print one JSON line per event")
-    output.add_argument(
+    parser.add_argument("--events", action="store_true", help="print one JSON line per event")
+    parser.add_argument(
         "--all",
         action="store_true",
         help="the input is a capture of many streams, each ended by its end marker: print "
-        "every completion, one JSON line each",
+        "every completion, one JSON line each (with --summary: every stream's summary, with "
+        "its file and position, for each FILE)",
     )
-    output.add_argument(
+    parser.add_argument(
         "--summary",
         action="store_true",
         help="print the cross-format summary (status, usage, text, tool calls, ...)",
@@ -185,7 +204,17 @@ def main(argv: list[str] | None = None) -> int:
         help="what to do with a bad chunk (default: raise)",
     )
     args = parser.parse_args(argv)
+    if args.events and (args.all or args.summary):
+        parser.error("--events goes with neither --all nor --summary")
+    replay = args.summary and args.all
+    if replay and (not args.files or "-" in args.files):
+        parser.error("--summary --all reads capture files: name at least one (not '-')")
+    if not replay and len(args.files) > 1:
+        parser.error("several files only with --summary --all")
+    args.file = args.files[0] if args.files else None
     try:
+        if replay:
+            return _replay(args)
         with _open(args.file) as stream:
             problems = _run(stream, args)
         sys.stdout.flush()

@@ -9,6 +9,11 @@ use crate::json::value::Value;
 
 use super::convert::{list_to_py, opt_to_py, partial_to_py, to_py};
 
+/// A per-delta event. Immutable; attributes that do not apply to its type are None.
+///
+/// Types: `content.delta`/`.done`, `refusal.delta`/`.done`, `reasoning.delta`/`.done`,
+/// `tool_calls.function.arguments.delta`/`.done`, `function_call.arguments.delta`/`.done`,
+/// `logprobs.content.delta`, `logprobs.refusal.delta`, `usage`, `error`, `done`.
 #[pyclass(name = "Event", module = "deltafold", frozen)]
 pub struct EventPy {
     inner: Event,
@@ -55,36 +60,43 @@ const ATTRIBUTES: [&str; 16] = [
 
 #[pymethods]
 impl EventPy {
+    /// The event type, e.g. `content.delta` (see the class doc).
     #[getter(r#type)]
     fn kind_name(&self, py: Python<'_>) -> Py<PyString> {
         PyString::intern(py, self.kind().name()).unbind()
     }
 
+    /// The choice (candidate) the event belongs to; 0 for single-message formats.
     #[getter]
     fn choice_index(&self) -> Option<u64> {
         self.inner.choice_index
     }
 
+    /// Tool-call position among the message's tool calls (tool events only).
     #[getter]
     fn index(&self) -> Option<usize> {
         self.inner.index
     }
 
+    /// Tool-call id (tool events only).
     #[getter]
     fn id(&self) -> Option<&str> {
         self.inner.id.as_deref()
     }
 
+    /// Function name (tool and `function_call` events).
     #[getter]
     fn name(&self) -> Option<&str> {
         self.inner.name.as_deref()
     }
 
+    /// The delta key a reasoning event comes from (`reasoning_content` or `reasoning`).
     #[getter]
     fn field(&self) -> Option<&str> {
         self.inner.field.as_deref()
     }
 
+    /// The new text of a `*.delta` event.
     #[getter]
     fn delta(&self) -> Option<&str> {
         match self.kind() {
@@ -107,6 +119,7 @@ impl EventPy {
         }
     }
 
+    /// `content.done`: the final text; `logprobs.content.delta`: the new entries.
     #[getter]
     fn content<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         match self.kind() {
@@ -116,6 +129,7 @@ impl EventPy {
         }
     }
 
+    /// `refusal.done`: the final text; `logprobs.refusal.delta`: the new entries.
     #[getter]
     fn refusal<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         match self.kind() {
@@ -125,6 +139,7 @@ impl EventPy {
         }
     }
 
+    /// Tool/function arguments so far (delta events) or final (done events).
     #[getter]
     fn arguments<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         if self.is_tool() {
@@ -134,6 +149,7 @@ impl EventPy {
         }
     }
 
+    /// The new argument text of an arguments delta event.
     #[getter]
     fn arguments_delta(&self) -> Option<&str> {
         match self.kind() {
@@ -142,6 +158,7 @@ impl EventPy {
         }
     }
 
+    /// The arguments parsed as partial JSON (only with `partial_arguments=True`).
     #[getter]
     fn parsed_arguments<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         match &self.inner.parsed {
@@ -150,7 +167,7 @@ impl EventPy {
         }
     }
 
-    /// Rebuilt from the shared usage history on each read (see `event::UsageSnapshot`).
+    /// `usage` events: the usage so far (rebuilt from the shared usage history on each read).
     #[getter]
     fn usage<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         match &self.inner.usage {
@@ -161,11 +178,13 @@ impl EventPy {
         }
     }
 
+    /// `error` events: the error body.
     #[getter]
     fn error<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.value_if(py, EventKind::Error)
     }
 
+    /// `done` events: the assembled completion.
     #[getter]
     fn completion<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.value_if(py, EventKind::Done)

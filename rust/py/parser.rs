@@ -66,6 +66,32 @@ fn events_to_py<'py>(py: Python<'py>, stream: &mut AnyStream) -> PyResult<Bound<
     Ok(list)
 }
 
+/// Incremental parser for one stream (Chat Completions, Anthropic Messages, ...).
+///
+/// Feed each network read to `feed`; call `finish` (the completion) or `finish_events` (the
+/// last events) at end of input; `summary()` and `snapshot()` work at any time. Holds only the
+/// partial line and the accumulators, never the raw chunks.
+///
+/// Options (keyword-only):
+///
+/// - `format`: the wire format: `"auto"` (default: decided from the first event, then
+///   fixed for the stream) or a name in `deltafold._core.FORMATS` (`"chat"`, `"anthropic"`, ...).
+/// - `on_error`: what a bad chunk does: `"raise"` (default) raises and keeps the parser
+///   usable; `"skip"` drops it and records a `Problem` on `problems`; `"repair"` first tries
+///   a structural repair of malformed chunk JSON.
+/// - `events`: `feed` and `finish_events` return per-delta `Event`s (default False).
+/// - `partial_arguments`: tool-call events carry `parsed_arguments`, the arguments so far
+///   parsed as partial JSON (default False).
+/// - `allow_truncated`: accept input that ends without the stream's end marker (default False).
+/// - `max_line_bytes`: longest line, and longest data of one event (default 64 MiB).
+/// - `max_buffer_bytes`: all event data of one stream (default 256 MiB).
+/// - `max_choice_index`: highest choice `index` accepted (default 1024).
+/// - `max_tool_calls`: tool calls per choice (default 1024).
+/// - `max_depth`: JSON nesting depth (default 128, at most 254).
+/// - `max_problems`: problems kept on `problems` (default 1000); later ones are only counted
+///   on `problems_dropped`.
+///
+/// Every default is in `deltafold.DEFAULTS`; a limit that is hit raises `LimitExceededError`.
 #[pyclass(name = "StreamParser", module = "deltafold")]
 pub struct StreamParserPy {
     stream: AnyStream,
@@ -181,10 +207,13 @@ impl StreamParserPy {
         }
     }
 
+    /// The completion assembled so far.
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         to_py(py, &self.stream.snapshot())
     }
 
+    /// What was skipped or repaired (`on_error` `"skip"`/`"repair"`), in order: the first
+    /// `max_problems`.
     #[getter]
     fn problems<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let list = PyList::empty(py);
@@ -200,6 +229,7 @@ impl StreamParserPy {
         self.stream.problems_dropped()
     }
 
+    /// Whether the stream's end marker (`[DONE]`, `message_stop`, ...) was seen.
     #[getter]
     fn done(&self) -> bool {
         self.stream.done()
@@ -221,13 +251,33 @@ impl StreamParserPy {
         PyBytes::new(py, &writer::to_vec(&self.stream.summary().to_value()))
     }
 
+    /// How many bytes were fed so far.
     #[getter]
     fn bytes_fed(&self) -> u64 {
         self.stream.bytes_seen()
     }
 }
 
-/// Parser for a capture holding many streams back to back; yields completions.
+/// Parser for a capture holding many streams back to back, each ended by its end marker;
+/// `feed` and `finish` return the completions of the streams they closed.
+///
+/// Options (keyword-only):
+///
+/// - `format`: the wire format: `"auto"` (default: decided from the first event, then
+///   fixed for the stream) or a name in `deltafold._core.FORMATS` (`"chat"`, `"anthropic"`, ...).
+/// - `on_error`: what a bad chunk does: `"raise"` (default) raises and keeps the parser
+///   usable; `"skip"` drops it and records a `Problem` on `problems`; `"repair"` first tries
+///   a structural repair of malformed chunk JSON.
+/// - `allow_truncated`: accept input that ends without the stream's end marker (default False).
+/// - `max_line_bytes`: longest line, and longest data of one event (default 64 MiB).
+/// - `max_buffer_bytes`: all event data of one stream (default 256 MiB).
+/// - `max_choice_index`: highest choice `index` accepted (default 1024).
+/// - `max_tool_calls`: tool calls per choice (default 1024).
+/// - `max_depth`: JSON nesting depth (default 128, at most 254).
+/// - `max_problems`: problems kept on `problems` (default 1000); later ones are only counted
+///   on `problems_dropped`.
+///
+/// Every default is in `deltafold.DEFAULTS`; a limit that is hit raises `LimitExceededError`.
 #[pyclass(name = "CaptureParser", module = "deltafold")]
 pub struct CaptureParserPy {
     stream: AnyStream,
@@ -320,6 +370,8 @@ impl CaptureParserPy {
         completions(py, done)
     }
 
+    /// What was skipped or repaired (`on_error` `"skip"`/`"repair"`), in order: the first
+    /// `max_problems`.
     #[getter]
     fn problems<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let list = PyList::empty(py);
@@ -329,13 +381,32 @@ impl CaptureParserPy {
         Ok(list)
     }
 
+    /// Problems past `max_problems`, counted but not kept.
     #[getter]
     fn problems_dropped(&self) -> u64 {
         self.stream.problems_dropped()
     }
 }
 
-/// Assembles a whole stream held in memory.
+/// Assembles a whole stream held in memory (`source`: bytes) into its completion.
+///
+/// Options (keyword-only):
+///
+/// - `format`: the wire format: `"auto"` (default: decided from the first event, then
+///   fixed for the stream) or a name in `deltafold._core.FORMATS` (`"chat"`, `"anthropic"`, ...).
+/// - `on_error`: what a bad chunk does: `"raise"` (default) raises and keeps the parser
+///   usable; `"skip"` drops it and records a `Problem` on `problems`; `"repair"` first tries
+///   a structural repair of malformed chunk JSON.
+/// - `allow_truncated`: accept input that ends without the stream's end marker (default False).
+/// - `max_line_bytes`: longest line, and longest data of one event (default 64 MiB).
+/// - `max_buffer_bytes`: all event data of one stream (default 256 MiB).
+/// - `max_choice_index`: highest choice `index` accepted (default 1024).
+/// - `max_tool_calls`: tool calls per choice (default 1024).
+/// - `max_depth`: JSON nesting depth (default 128, at most 254).
+/// - `max_problems`: problems kept on `problems` (default 1000); later ones are only counted
+///   on `problems_dropped`.
+///
+/// Every default is in `deltafold.DEFAULTS`; a limit that is hit raises `LimitExceededError`.
 #[pyfunction]
 #[pyo3(
     text_signature = "(source, *, format='auto', on_error='raise', allow_truncated=False, max_line_bytes=67108864, max_buffer_bytes=268435456, max_choice_index=1024, max_tool_calls=1024, max_depth=128, max_problems=1000)"

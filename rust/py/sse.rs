@@ -9,6 +9,12 @@ use crate::limits::Limits;
 use super::errors::line_too_long;
 use super::options::{positive, LimitArg};
 
+/// One dispatched Server-Sent Event (WHATWG "event stream interpretation").
+///
+/// - `event`: the event type; `"message"` when no `event:` field was given.
+/// - `data`: the data buffer: `data` lines joined with a newline.
+/// - `id`: the last event ID at dispatch time (persists across events; empty if never set).
+/// - `retry`: the reconnection time at dispatch time (persists; None if never set).
 #[pyclass(
     name = "SseEvent",
     module = "deltafold",
@@ -54,6 +60,16 @@ impl SseEventPy {
     }
 }
 
+/// Incremental SSE decoder: feed bytes as they arrive, get the `SseEvent`s they complete.
+///
+/// Line ends are CRLF, LF or lone CR, also when a CR ends one read and the LF starts the next.
+/// One leading BOM is stripped. Invalid UTF-8 becomes U+FFFD.
+///
+/// Options (keyword-only):
+///
+/// - `max_line_bytes`: longest line (default 64 MiB). A longer line raises
+///   `LimitExceededError`: the events completed before it are returned first and the next
+///   call raises; decoding then goes on after that line.
 #[pyclass(name = "SseDecoder", module = "deltafold")]
 pub struct SseDecoderPy {
     decoder: Decoder,
@@ -80,17 +96,20 @@ impl SseDecoderPy {
             .map_err(|e| raise(py, e))
     }
 
+    /// End of input: the events still held; an unterminated event is discarded (per spec).
     fn finish(&mut self, py: Python<'_>) -> PyResult<Vec<SseEventPy>> {
         self.decoder
             .finish(SseEventPy::from_raw)
             .map_err(|e| raise(py, e))
     }
 
+    /// The last event ID buffer.
     #[getter]
     fn last_event_id(&self) -> String {
         String::from_utf8_lossy(self.decoder.framer().last_event_id()).into_owned()
     }
 
+    /// The reconnection time, if a valid `retry` field was seen.
     #[getter]
     fn retry(&self) -> Option<u64> {
         self.decoder.framer().retry()

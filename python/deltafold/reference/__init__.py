@@ -27,9 +27,14 @@ not read: positions, deep documents, prefixes, repairs).
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterable, Iterator
+from typing import Any
+
 from deltafold._options import OnError as OnError
 from deltafold._render import to_sse
 from deltafold._render_formats import to_event_stream
+from deltafold._replay import FilePath, replay_with
 from deltafold.errors import (
     ChunkDecodeError,
     DeltafoldError,
@@ -85,7 +90,13 @@ __all__ = [
     "assemble_json",
     "iter_completions",
     "iter_events",
+    "replay",
     "summarize",
     "to_event_stream",
     "to_sse",
 ]
+
+
+def replay(paths: FilePath | Iterable[FilePath], **options: Any) -> Iterator[dict[str, Any]]:
+    """Twin of :func:`deltafold.replay`: one summary row per stream of every capture file."""
+    return replay_with(sys.modules[__name__], paths, **options)
