@@ -6,12 +6,12 @@
 
 mod split;
 
+use deltafold::driver::{Config, OnError, ProblemKind};
 use deltafold::error::{ErrorClass, StreamError};
 use deltafold::event::Event;
-use deltafold::limits::Limits;
-use deltafold::driver::{Config, OnError, ProblemKind};
 use deltafold::formats::chat::ChatStream;
 use deltafold::json::value::Value;
+use deltafold::limits::Limits;
 use libfuzzer_sys::fuzz_target;
 
 /// A raised error as the caller sees it, with the snapshot it would carry as `.partial`.

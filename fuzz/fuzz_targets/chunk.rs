@@ -8,8 +8,8 @@
 //! recursion limit is 128), so inputs either side calls too deep are not compared.
 #![no_main]
 
-use deltafold::formats::chat::scan::{self as chunk, Chunk, Content, Field, Str};
 use deltafold::error::DecodeKind;
+use deltafold::formats::chat::scan::{self as chunk, Chunk, Content, Field, Str};
 use deltafold::json::reader::{self as json, JsonErrorCode};
 use deltafold::json::value::{Map, Value};
 use libfuzzer_sys::fuzz_target;
@@ -130,6 +130,10 @@ fuzz_target!(|bytes: &[u8]| {
         }
         // A schema error may stop before the end, so it says nothing about later syntax.
         Err(DecodeKind::Schema { .. }) => {}
+        // Only typed-event formats (Anthropic, ...) report an event's shape; a chunk never does.
+        Err(e @ DecodeKind::Event { .. }) => {
+            panic!("a chat chunk gave an event-shape error: {e:?}")
+        }
         Ok(chunk) => match &oracle {
             Ok(value) => check_chunk(&chunk, value),
             Err(e) => panic!("decoded a chunk from input serde_json rejects: {e}"),

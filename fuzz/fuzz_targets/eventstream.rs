@@ -65,7 +65,11 @@ fn crc32(bytes: &[u8]) -> u32 {
     for &b in bytes {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -93,10 +97,17 @@ fn headers(block: &[u8]) -> Result<Vec<(String, Value)>, usize> {
         if at + 1 + name_len + 1 > block.len() {
             return Err(start);
         }
-        let name = String::from_utf8(block[at + 1..at + 1 + name_len].to_vec()).map_err(|_| start)?;
+        let name =
+            String::from_utf8(block[at + 1..at + 1 + name_len].to_vec()).map_err(|_| start)?;
         let kind = block[at + 1 + name_len];
         at += 2 + name_len;
-        let need = |at: usize, n: usize| if at + n > block.len() { Err(start) } else { Ok(()) };
+        let need = |at: usize, n: usize| {
+            if at + n > block.len() {
+                Err(start)
+            } else {
+                Ok(())
+            }
+        };
         let value = match kind {
             0 => Value::Bool(true),
             1 => Value::Bool(false),
@@ -211,7 +222,10 @@ fn streamed(reads: &[&[u8]], limit: usize, mut refuse: impl FnMut() -> bool) -> 
         loop {
             let result = framer.feed(next, |m| {
                 out.push(Outcome::Message {
-                    headers: m.headers().map(|h| (h.name.to_string(), owned(h.value))).collect(),
+                    headers: m
+                        .headers()
+                        .map(|h| (h.name.to_string(), owned(h.value)))
+                        .collect(),
                     payload: m.payload.to_vec(),
                     offset: m.offset,
                 });
@@ -270,7 +284,12 @@ fuzz_target!(|bytes: &[u8]| {
     let expected = reference(&body, limit);
     let whole = streamed(&[&body], limit, || false);
     assert_eq!(whole, expected);
-    let fixed = split::Input::parse(bytes).map(|i| (i.reads().iter().map(|r| r.len()).collect::<Vec<_>>(), i.rng()));
+    let fixed = split::Input::parse(bytes).map(|i| {
+        (
+            i.reads().iter().map(|r| r.len()).collect::<Vec<_>>(),
+            i.rng(),
+        )
+    });
     let Some((lengths, mut rng)) = fixed else {
         return;
     };
