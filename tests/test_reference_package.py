@@ -9,7 +9,7 @@ import deltafold
 import deltafold.reference as reference
 import pytest
 
-# The names the reference had as a single module, and still has, plus summarize (issue 10).
+# The names the reference had as a single module, and still has, plus summarize (issue 10), assemble_json (issue 13), replay (issue 15) and the event-stream names (issue 12).
 PUBLIC = {
     "DEFAULTS",
     "ChunkDecodeError",
@@ -29,6 +29,7 @@ PUBLIC = {
     "aiter_completions",
     "aiter_events",
     "assemble",
+    "assemble_json",
     "iter_completions",
     "iter_events",
     "replay",
