@@ -9,7 +9,8 @@ import deltafold
 import deltafold.reference as reference
 import pytest
 
-# The names the reference had as a single module, and still has, plus summarize (issue 10), assemble_json (issue 13), replay (issue 15) and the event-stream names (issue 12).
+# The names the reference had as a single module, and still has, plus summarize (issue 10),
+# assemble_json (issue 13), replay (issue 15) and the event-stream names (issue 12).
 PUBLIC = {
     "DEFAULTS",
     "ChunkDecodeError",
