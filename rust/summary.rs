@@ -68,7 +68,7 @@ pub struct Summary {
     pub error: Option<Value>,
 }
 
-/// The provider stop values each normalised `finish_reason` stands for (FORMATS.md).
+/// The provider stop values each normalised `finish_reason` stands for (docs/formats.md).
 const STOP: [&str; 5] = ["stop", "end_turn", "stop_sequence", "STOP", "completed"];
 const LENGTH: [&str; 5] = [
     "length",

@@ -10,7 +10,7 @@ the wire carries, its beta twin (``_beta_messages``) is the oracle, and
   ``fallback_credit``) and top-level ``message_delta`` keys (``context_management``);
 - ``input_json_delta`` on ``mcp_tool_use`` blocks, and ``compaction_delta``.
 
-The ``spliced-message-start`` recording is the documented exception: FORMATS.md makes it a
+The ``spliced-message-start`` recording is the documented exception: docs/formats.md makes it a
 ``StreamDecodeError`` (the SDK ignores the second ``message_start`` and mixes both messages).
 """
 

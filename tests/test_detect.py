@@ -1,5 +1,5 @@
 """``format="auto"`` (the default): the format is decided once, from the first event
-(FORMATS.md), and exposed as ``StreamParser.format``; ``format=`` is checked on every entry point.
+(docs/formats.md), and exposed as ``StreamParser.format``; ``format=`` is checked on every entry point.
 """
 
 from __future__ import annotations

@@ -103,7 +103,7 @@ def anthropic_client(base: str) -> anthropic.Anthropic:
     return anthropic.Anthropic(api_key="sk-ant-test", base_url=base, max_retries=0, timeout=30)
 
 
-# -- the oracle: the summary of a final SDK object, computed here from FORMATS.md's rules --
+# -- the oracle: the summary of a final SDK object, computed here from docs/formats.md's rules --
 
 _FINISH = {
     "stop": "stop",
@@ -227,7 +227,7 @@ def check_row(
         return
     logged = json.loads(row["summary_json"])
     assert comparable(logged) == comparable(summary)
-    assert list(logged) == list(summary), "summary keys in FORMATS.md order"
+    assert list(logged) == list(summary), "summary keys in docs/formats.md order"
     usage = summary["usage"]
     assert (row["format"], row["stream_status"], row["model"], row["finish_reason"]) == (
         summary["format"],

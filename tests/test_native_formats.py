@@ -26,7 +26,7 @@ SPLICED = "anthropic__spliced-message-start.sse"
 ANTHROPIC_FOLDED = [p for p in ANTHROPIC if p.name != SPLICED]
 CHAT = recorded_fixtures()
 
-# FORMATS.md's finish_reason table, written out again (the test must not read the core's).
+# docs/formats.md's finish_reason table, written out again (the test must not read the core's).
 NORMALISED = {
     "end_turn": "stop",
     "stop_sequence": "stop",

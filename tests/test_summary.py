@@ -1,4 +1,4 @@
-"""The summary (FORMATS.md "The summary"): ``StreamParser.summary()`` and ``summarize()``.
+"""The summary (docs/formats.md "The summary"): ``StreamParser.summary()`` and ``summarize()``.
 
 Expected values are computed here from the raw events (or by the providers' SDKs), never by the
 code under test: usage normalised by the rules written out below, text, reasoning, client tool
@@ -37,7 +37,7 @@ USAGE_KEYS = [
     "cache_write_tokens",
     "reasoning_tokens",
 ]
-# FORMATS.md's table, written out again.
+# docs/formats.md's table, written out again.
 FINISH = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -379,7 +379,7 @@ def test_anthropic_total_and_reasoning_rules(impl: ModuleType) -> None:
         "total_tokens": 134,
         "cached_input_tokens": 100,
         "cache_write_tokens": 20,
-        "reasoning_tokens": None,  # FORMATS.md: never guessed from thinking_tokens
+        "reasoning_tokens": None,  # docs/formats.md: never guessed from thinking_tokens
     }
     assert summary["stop_reason"] == "pause_turn"
     assert summary["finish_reason"] is None  # not in the table: raw value kept in stop_reason

@@ -138,7 +138,7 @@ class SideFold:
         return self._parser
 
     def summary(self) -> dict[str, Any]:
-        """The summary (FORMATS.md, "The summary"); final once :meth:`close` ran."""
+        """The summary (docs/formats.md, "The summary"); final once :meth:`close` ran."""
         if self._summary is not None:
             return self._summary
         summary = self._parser.summary()

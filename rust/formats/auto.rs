@@ -2,7 +2,7 @@
 //!
 //! [`AnyFold`] holds the fold of one format, chosen when the driver hands it the first event
 //! (or fixed by `format=`): the format is decided once per stream and never re-decided
-//! (FORMATS.md). Dispatch is one `match` per event, never per byte.
+//! (docs/formats.md). Dispatch is one `match` per event, never per byte.
 
 use crate::driver::Config;
 use crate::error::ErrorKind;
@@ -78,7 +78,7 @@ pub fn detect(event_type: &[u8], data: &[u8], max_depth: usize) -> Format {
 }
 
 /// A payload with a top-level `candidates`, `usageMetadata` or `promptFeedback` is Gemini's
-/// (FORMATS.md, auto-detection).
+/// (docs/formats.md, auto-detection).
 fn is_gemini(data: &[u8], max_depth: usize) -> bool {
     const KEYS: [&str; 3] = ["candidates", "usageMetadata", "promptFeedback"];
     // Read once per stream (the first deciding payload only).

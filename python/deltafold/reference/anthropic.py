@@ -1,5 +1,5 @@
 """The Anthropic Messages format: ``message_start`` ... ``message_stop`` events folded into the
-Messages API ``message`` dict (FORMATS.md "Anthropic").
+Messages API ``message`` dict (docs/formats.md "Anthropic").
 
 The oracle is the ``anthropic`` SDK's ``accumulate_event`` (``lib/streaming``) followed by
 ``to_dict(mode="json")``. Its beta twin (``_beta_messages``) knows more of the wire than the

@@ -74,7 +74,7 @@ def assemble_json(source: Source, **options: Unpack[Options]) -> bytes:
 
 
 def summarize(source: Source, **options: Any) -> dict[str, Any]:
-    """The summary (FORMATS.md "The summary") of a whole stream, folded with ``options``.
+    """The summary (docs/formats.md "The summary") of a whole stream, folded with ``options``.
 
     An error the stream raises is caught and the summary as it stood is returned (its
     ``status`` shows it): a gateway must always get a row to bill. Wrong options still raise.

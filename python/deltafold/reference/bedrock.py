@@ -1,5 +1,5 @@
 """Bedrock ``ConverseStream`` (AWS event-stream framing, :mod:`.eventstream`): the events fold into
-the ``Converse`` response (FORMATS.md "Bedrock ConverseStream"; native: rust/formats/bedrock/).
+the ``Converse`` response (docs/formats.md "Bedrock ConverseStream"; native: rust/formats/bedrock/).
 
 - ``messageStart``: the role (default ``"assistant"``).
 - ``contentBlockStart`` / ``contentBlockDelta`` / ``contentBlockStop`` by ``contentBlockIndex``

@@ -1,5 +1,5 @@
 """``format="auto"``: which format a stream is, decided once from its first event
-(FORMATS.md): an ``event:`` name or a data ``type`` that is an Anthropic event type is
+(docs/formats.md): an ``event:`` name or a data ``type`` that is an Anthropic event type is
 ``anthropic``; a ``type`` starting ``response.`` is ``responses``; a payload with top-level
 ``candidates``, ``usageMetadata`` or ``promptFeedback`` is ``gemini``; anything else is ``chat``.
 

@@ -215,7 +215,7 @@ class StreamParser(BinaryFraming, _Framer):
         return json_bytes(self.summary())
 
     def summary(self) -> dict[str, Any]:
-        """The cross-format summary of the stream so far (FORMATS.md "The summary"); works at
+        """The cross-format summary of the stream so far (docs/formats.md "The summary"); works at
         any time, also after an error was raised."""
         with self._lock:
             fold = self._fold if self._fold is not None else self._placeholder()

@@ -1,5 +1,5 @@
 """Gemini ``streamGenerateContent?alt=sse``: each event is a whole ``GenerateContentResponse``;
-the fold merges them into one (FORMATS.md "Gemini"; the native fold is rust/formats/gemini/).
+the fold merges them into one (docs/formats.md "Gemini"; the native fold is rust/formats/gemini/).
 
 - Candidates by ``index`` (default 0), output sorted by index.
 - Parts: a text part merges into the previous part when both are text parts with the same

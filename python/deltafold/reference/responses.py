@@ -1,5 +1,5 @@
 """The OpenAI Responses format (``/v1/responses`` with ``stream=true``): the events fold into the
-``response`` object the non-streaming call returns (rules: FORMATS.md, "Responses").
+``response`` object the non-streaming call returns (rules: docs/formats.md, "Responses").
 
 Items are addressed by ``output_index`` and parts by ``content_index`` / ``summary_index``,
 never by ``item_id``: some servers rotate item ids on every event. When a closing event
@@ -705,7 +705,7 @@ def _index_violation(event: dict[str, Any], key: str) -> tuple[Path, str] | None
 
 
 def summary_part(response: dict[str, Any], closed: bool) -> dict[str, Any]:
-    """The summary fields a Responses result gives (FORMATS.md, "The summary"): the answer
+    """The summary fields a Responses result gives (docs/formats.md, "The summary"): the answer
     text, reasoning (reasoning text, then summaries, per item) and client calls of the output,
     usage from the response, and as ``stop_reason`` the ``incomplete_details.reason`` or else
     the closing status (``completed`` normalises to ``stop``)."""

@@ -1,4 +1,4 @@
-"""The summary: one vocabulary for every format (FORMATS.md "The summary").
+"""The summary: one vocabulary for every format (docs/formats.md "The summary").
 
 Each fold gives its part (:meth:`.fold.Fold.summary`): ``id``, ``model``, ``stop_reason`` (the
 provider's own value), ``usage`` (already normalised by :func:`usage`), ``text``, ``reasoning``

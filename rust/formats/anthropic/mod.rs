@@ -1,5 +1,5 @@
 //! Anthropic Messages streams: `message_start` ... `message_stop` folded into the Messages API
-//! `message` (FORMATS.md "Anthropic"; the twin is `deltafold/reference/anthropic.py`, whose
+//! `message` (docs/formats.md "Anthropic"; the twin is `deltafold/reference/anthropic.py`, whose
 //! docstring lists the rules event by event).
 //!
 //! The oracle is the `anthropic` SDK's `accumulate_event`; where the wire says more than that

@@ -1,5 +1,5 @@
 //! Bedrock `ConverseStream` (over the AWS event-stream framing, [`crate::framing::eventstream`]):
-//! the events fold into the `Converse` response (FORMATS.md, "Bedrock `ConverseStream`").
+//! the events fold into the `Converse` response (docs/formats.md, "Bedrock `ConverseStream`").
 //!
 //! - `messageStart`: the role (default "assistant").
 //! - `contentBlockStart` / `contentBlockDelta` / `contentBlockStop` by `contentBlockIndex`

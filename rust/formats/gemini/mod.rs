@@ -1,5 +1,5 @@
 //! Gemini `streamGenerateContent?alt=sse`: every event is a whole `GenerateContentResponse`;
-//! the fold merges them into one (docs: FORMATS.md "Gemini").
+//! the fold merges them into one (docs: docs/formats.md "Gemini").
 //!
 //! - Candidates by `index` (default 0), output sorted by index.
 //! - Parts: a text part merges into the previous part when both are text parts with the same
@@ -837,7 +837,7 @@ impl Gemini {
         }
         merge_raw(&mut self.keys, after);
         // Ended once every candidate seen has its finishReason: with one candidate (the
-        // usual case) that is FORMATS.md's "some candidate has a finishReason", and with
+        // usual case) that is docs/formats.md's "some candidate has a finishReason", and with
         // several, no candidate's tail is lost as data after the end.
         self.finished = !self.candidates.is_empty() && self.candidates.iter().all(|c| c.finished);
         self.folded += 1;

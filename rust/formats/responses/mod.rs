@@ -1,5 +1,5 @@
 //! `OpenAI` Responses (`/v1/responses`, `stream=true`): `response.*` events folded into the
-//! `response` object (FORMATS.md, "Responses").
+//! `response` object (docs/formats.md, "Responses").
 //!
 //! Items are addressed by `output_index` and parts by `content_index` / `summary_index`, never
 //! by `item_id` (some servers rotate item ids on every event). Every `*.delta` family appends
@@ -1374,7 +1374,7 @@ impl Fold for Responses {
 }
 
 impl Responses {
-    /// This format's part of the summary, from the result (FORMATS.md, "The summary"): the
+    /// This format's part of the summary, from the result (docs/formats.md, "The summary"): the
     /// answer text, the reasoning (reasoning text, then summaries, per item) and the client
     /// calls of the output, the usage of the response, and as `stop_reason` the
     /// `incomplete_details.reason` or else the closing status (`completed` is `stop`).
