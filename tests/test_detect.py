@@ -1,5 +1,6 @@
 """``format="auto"`` (the default): the format is decided once, from the first event
-(docs/formats.md), and exposed as ``StreamParser.format``; ``format=`` is checked on every entry point.
+(docs/formats.md), and exposed as ``StreamParser.format``; ``format=`` is checked on every
+entry point.
 """
 
 from __future__ import annotations
