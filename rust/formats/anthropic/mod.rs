@@ -1175,4 +1175,63 @@ data: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\
         );
         assert_eq!(s.summary().status, Status::Failed);
     }
+
+    /// A payload the fast path takes folds exactly as the same payload with a trailing space,
+    /// which only the full decode takes: same result, events, problems and raised error.
+    #[test]
+    fn the_fast_path_folds_as_the_full_decode() {
+        let head = b"data: {\"type\":\"message_start\",\"message\":{\"id\":\"m1\",\"content\":[]}}\n\n\
+data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\"}}\n\n\
+data: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\",\"text\":\"a\"}}\n\n\
+data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{}}}\n\n";
+        let tail = b"data: {\"type\":\"message_stop\"}\n\n";
+        let delta = |index: &str, kind: &str, field: &str, text: &str| {
+            format!(
+                "{{\"type\":\"content_block_delta\",\"index\":{index},\"delta\":{{\"type\":\"{kind}\",\"{field}\":\"{text}\"}}}}"
+            )
+        };
+        let cases = [
+            delta("1", "text_delta", "text", "hi \\u00e9\\n\\\"q\\\""),
+            delta("1", "text_delta", "text", ""),
+            delta("0", "text_delta", "text", "wrong block"),
+            delta("0", "thinking_delta", "thinking", "hm"),
+            delta("1", "thinking_delta", "thinking", "wrong block"),
+            delta("0", "signature_delta", "signature", "sig"),
+            delta("1", "signature_delta", "signature", "wrong block"),
+            delta("2", "input_json_delta", "partial_json", "{\\\"a\\\": [1"),
+            delta("2", "input_json_delta", "partial_json", "]"),
+            delta("1", "input_json_delta", "partial_json", "{"),
+            delta("3", "text_delta", "text", "no such block"),
+            delta("01", "text_delta", "text", "leading zero"),
+            delta("99999999999999999999999", "text_delta", "text", "huge"),
+            delta("1", "text_delta", "text", "bad escape \\x"),
+            delta("1", "text_delta", "text", "\\ud800 lone surrogate"),
+            delta("1.0", "text_delta", "text", "float index"),
+            delta("1", "citations_delta", "citation", "not an object"),
+        ];
+        for payload in &cases {
+            let run = |payload: &str, on_error: OnError| {
+                let data = [
+                    head.as_slice(),
+                    b"data: ",
+                    payload.as_bytes(),
+                    b"\n\n",
+                    tail.as_slice(),
+                ]
+                .concat();
+                let mut s = AnyStream::new(config(on_error, None));
+                let fed = s.feed(&data).map_err(|e| (e.kind.class(), e.message()));
+                let result = s.finish().map_err(|e| (e.kind.class(), e.message()));
+                let problems = format!("{:?}", s.problems());
+                let events: Vec<String> =
+                    s.take_events().iter().map(|e| format!("{e:?}")).collect();
+                (fed, result, problems, events, format!("{:?}", s.summary()))
+            };
+            for on_error in [OnError::Raise, OnError::Skip] {
+                let fast = run(payload, on_error);
+                let full = run(&format!("{payload} "), on_error);
+                assert_eq!(fast, full, "{payload}");
+            }
+        }
+    }
 }
