@@ -238,9 +238,15 @@ fn fast_delta(data: &[u8], max_depth: usize) -> Option<(usize, Piece, Cow<'_, st
         .iter()
         .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
     let rest = rest.strip_prefix(FAST_DELTA)?;
-    let (piece, rest) = FAST_FIELDS
-        .iter()
-        .find_map(|(bytes, piece)| Some((*piece, rest.strip_prefix(*bytes)?)))?;
+    // The first two bytes tell the kinds apart: one comparison, not one per kind.
+    let (bytes, piece) = match rest.get(..2)? {
+        b"te" => FAST_FIELDS[0],
+        b"th" => FAST_FIELDS[1],
+        b"in" => FAST_FIELDS[2],
+        b"si" => FAST_FIELDS[3],
+        _ => return None,
+    };
+    let rest = rest.strip_prefix(bytes)?;
     let start = data.len() - rest.len();
     let mut reader = Reader::new(data, max_depth);
     reader.resume_at(start);
