@@ -15,6 +15,7 @@
 
 mod json_text;
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -23,7 +24,7 @@ use crate::error::{DecodeKind, ErrorKind};
 use crate::event::{Event, EventKind, Snapshot, TextTrail, UsageSnapshot};
 use crate::formats::{Fold, Folded, Format};
 use crate::json::partial::PartialJson;
-use crate::json::reader::{self, JsonErrorCode};
+use crate::json::reader::{self, JsonErrorCode, Reader};
 use crate::json::value::{Map, Value};
 use crate::limits::{LimitName, Limits};
 use crate::summary::{self, Summary, ToolCall, Usage};
@@ -163,6 +164,94 @@ enum Checked {
     BlockStart(Map),
     BlockDelta(usize, Map),
     BlockStop(usize),
+}
+
+/// The string deltas, which the fast path folds too.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Piece {
+    Text,
+    Thinking,
+    Signature,
+    InputJson,
+}
+
+impl Piece {
+    fn of(delta_type: &str) -> Option<Piece> {
+        Some(match delta_type {
+            "text_delta" => Piece::Text,
+            "thinking_delta" => Piece::Thinking,
+            "signature_delta" => Piece::Signature,
+            "input_json_delta" => Piece::InputJson,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Piece::Text => "text_delta",
+            Piece::Thinking => "thinking_delta",
+            Piece::Signature => "signature_delta",
+            Piece::InputJson => "input_json_delta",
+        }
+    }
+
+    /// The delta's key that holds the string.
+    fn field(self) -> &'static str {
+        match self {
+            Piece::Text => "text",
+            Piece::Thinking => "thinking",
+            Piece::Signature => "signature",
+            Piece::InputJson => "partial_json",
+        }
+    }
+}
+
+/// The bytes of a string delta payload, as the API sends it, around the block index.
+const FAST_HEAD: &[u8] = br#"{"type":"content_block_delta","index":"#;
+const FAST_DELTA: &[u8] = br#","delta":{"type":""#;
+/// After the delta type, up to the string's opening quote.
+const FAST_FIELDS: [(&[u8], Piece); 4] = [
+    (br#"text_delta","text":"#, Piece::Text),
+    (br#"thinking_delta","thinking":"#, Piece::Thinking),
+    (br#"input_json_delta","partial_json":"#, Piece::InputJson),
+    (br#"signature_delta","signature":"#, Piece::Signature),
+];
+
+/// Reads a payload that is exactly `{"type":"content_block_delta","index":N,"delta":{"type":
+/// "<kind>_delta","<field>":"..."}}`, no whitespace, nothing else: its index, kind and string.
+/// Such a payload passes every check of the full decode up to the block index, and decoding it
+/// in full gives the same three things; anything else (another layout, a bad string, an index
+/// that is not a plain integer) is `None` and goes through the full decode.
+fn fast_delta(data: &[u8], max_depth: usize) -> Option<(usize, Piece, Cow<'_, str>)> {
+    // The payload nests two objects: a lower limit is the full decode's to report.
+    if max_depth < 2 {
+        return None;
+    }
+    let rest = data.strip_prefix(FAST_HEAD)?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    // JSON forbids leading zeros; a long index is left to the full decode (it saturates).
+    if digits == 0 || digits > 9 || (digits > 1 && rest.first() == Some(&b'0')) {
+        return None;
+    }
+    let (number, rest) = rest.split_at(digits);
+    let index = number
+        .iter()
+        .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
+    let rest = rest.strip_prefix(FAST_DELTA)?;
+    // The first two bytes tell the kinds apart: one comparison, not one per kind.
+    let (bytes, piece) = match rest.get(..2)? {
+        b"te" => FAST_FIELDS[0],
+        b"th" => FAST_FIELDS[1],
+        b"in" => FAST_FIELDS[2],
+        b"si" => FAST_FIELDS[3],
+        _ => return None,
+    };
+    let rest = rest.strip_prefix(bytes)?;
+    let start = data.len() - rest.len();
+    let mut reader = Reader::new(data, max_depth);
+    reader.resume_at(start);
+    let text = reader.take_string().ok()??;
+    (data.get(reader.pos()..)? == b"}}").then_some((index, piece, text))
 }
 
 /// The Anthropic Messages fold.
@@ -464,71 +553,22 @@ impl Anthropic {
         data: &[u8],
         events: &mut Vec<Event>,
     ) -> Checks<()> {
-        let options = self.options;
-        let max_depth = self.limits.max_depth;
-        let Some(block) = self.blocks.get_mut(index) else {
-            return Ok(());
-        };
         let delta_type = delta
             .get("type")
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        let take_str = |delta: &mut Map, key: &str| match delta.get_mut(key).map(std::mem::take) {
-            Some(Value::String(s)) => s,
-            _ => String::new(),
+        if let Some(piece) = Piece::of(&delta_type) {
+            let added = match delta.get_mut(piece.field()).map(std::mem::take) {
+                Some(Value::String(s)) => s,
+                _ => String::new(),
+            };
+            return self.delta_piece(index, piece, &added, data, events);
+        }
+        let Some(block) = self.blocks.get_mut(index) else {
+            return Ok(());
         };
         match delta_type.as_str() {
-            "text_delta" | "thinking_delta" => {
-                let wanted = if delta_type == "text_delta" {
-                    "text"
-                } else {
-                    "thinking"
-                };
-                if block.kind.as_deref() != Some(wanted) {
-                    let message = format!("{delta_type} on a {} block ignored", block.kind_name());
-                    self.ignored = Some(message);
-                    return Ok(());
-                }
-                let added = take_str(&mut delta, wanted);
-                block.text.get_or_insert_with(String::new).push_str(&added);
-                if added.is_empty() {
-                    return Ok(());
-                }
-                let (all, trail, kind) = if wanted == "text" {
-                    (
-                        &mut self.text,
-                        &mut self.text_trail,
-                        EventKind::ContentDelta,
-                    )
-                } else {
-                    (
-                        &mut self.thinking,
-                        &mut self.thinking_trail,
-                        EventKind::ReasoningDelta,
-                    )
-                };
-                push_text(all, trail, &added, options);
-                if options.events {
-                    let mut e = Event::new(kind, Some(0));
-                    if kind == EventKind::ReasoningDelta {
-                        e.field = Some("thinking".into());
-                    }
-                    e.snapshot = Snapshot::Text(trail.clone());
-                    events.push(e);
-                }
-            }
-            "signature_delta" => {
-                if block.kind.as_deref() != Some("thinking") {
-                    let message = format!("{delta_type} on a {} block ignored", block.kind_name());
-                    self.ignored = Some(message);
-                    return Ok(());
-                }
-                let signature = take_str(&mut delta, "signature");
-                block
-                    .map
-                    .insert("signature".into(), Value::String(signature));
-            }
             "citations_delta" => {
                 if block.kind.as_deref() != Some("text") {
                     let message = format!("{delta_type} on a {} block ignored", block.kind_name());
@@ -559,16 +599,80 @@ impl Anthropic {
                     block.map.insert(key.into(), v);
                 }
             }
-            "input_json_delta" => {
+            other => {
+                self.ignored = Some(format!("unknown delta type {} ignored", py_repr_str(other)));
+            }
+        }
+        Ok(())
+    }
+
+    /// A string delta on block `index`: text, thinking, a signature or a tool input fragment.
+    /// Both the full decode and the fast path ([`fast_delta`]) fold through here.
+    fn delta_piece(
+        &mut self,
+        index: usize,
+        piece: Piece,
+        added: &str,
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Checks<()> {
+        let options = self.options;
+        let max_depth = self.limits.max_depth;
+        let Some(block) = self.blocks.get_mut(index) else {
+            return Ok(());
+        };
+        let wanted = match piece {
+            Piece::Text => Some("text"),
+            Piece::Thinking | Piece::Signature => Some("thinking"),
+            Piece::InputJson => None,
+        };
+        if wanted.is_some() && block.kind.as_deref() != wanted {
+            let message = format!("{} on a {} block ignored", piece.name(), block.kind_name());
+            self.ignored = Some(message);
+            return Ok(());
+        }
+        match piece {
+            Piece::Text | Piece::Thinking => {
+                block.text.get_or_insert_with(String::new).push_str(added);
+                if added.is_empty() {
+                    return Ok(());
+                }
+                let (all, trail, kind) = if piece == Piece::Text {
+                    (
+                        &mut self.text,
+                        &mut self.text_trail,
+                        EventKind::ContentDelta,
+                    )
+                } else {
+                    (
+                        &mut self.thinking,
+                        &mut self.thinking_trail,
+                        EventKind::ReasoningDelta,
+                    )
+                };
+                push_text(all, trail, added, options);
+                if options.events {
+                    let mut e = Event::new(kind, Some(0));
+                    if kind == EventKind::ReasoningDelta {
+                        e.field = Some("thinking".into());
+                    }
+                    e.snapshot = Snapshot::Text(trail.clone());
+                    events.push(e);
+                }
+            }
+            Piece::Signature => {
+                block.map.insert("signature".into(), Value::string(added));
+            }
+            Piece::InputJson => {
                 let tool_position = block.tool_position;
                 let Some(input) = block.input.as_mut() else {
-                    let message = format!("{delta_type} on a {} block ignored", block.kind_name());
+                    let message =
+                        format!("{} on a {} block ignored", piece.name(), block.kind_name());
                     self.ignored = Some(message);
                     return Ok(());
                 };
-                let fragment = take_str(&mut delta, "partial_json");
-                if !fragment.is_empty() {
-                    input.parser.feed(fragment.as_bytes());
+                if !added.is_empty() {
+                    input.parser.feed(added.as_bytes());
                     if input.parser.failed() {
                         let too_deep = input.parser.too_deep();
                         // Refused: the parser goes back to the text before this fragment.
@@ -587,10 +691,10 @@ impl Anthropic {
                             )
                         });
                     }
-                    input.text.push_str(&fragment);
+                    input.text.push_str(added);
                 }
                 if let (true, Some(position)) = (options.events, tool_position) {
-                    input.trail.push(fragment.into());
+                    input.trail.push(added.into());
                     let mut e = Event::new(EventKind::ToolArgumentsDelta, Some(0));
                     e.index = Some(position);
                     e.id.clone_from(&block.id);
@@ -602,11 +706,28 @@ impl Anthropic {
                     events.push(e);
                 }
             }
-            other => {
-                self.ignored = Some(format!("unknown delta type {} ignored", py_repr_str(other)));
-            }
         }
         Ok(())
+    }
+
+    /// Folds a `content_block_delta` payload laid out byte for byte as the API sends it (see
+    /// [`fast_delta`]) without building its tree; `None` when it is not one, or when folding it
+    /// would be refused by a check before the delta is applied (the full path reports those).
+    fn fold_fast(&mut self, data: &[u8], events: &mut Vec<Event>) -> Option<Checks<Folded>> {
+        if self.spliced || self.message.is_none() {
+            return None;
+        }
+        let (index, piece, added) = fast_delta(data, self.limits.max_depth)?;
+        if index >= self.blocks.len() {
+            return None;
+        }
+        Some(
+            self.delta_piece(index, piece, &added, data, events)
+                .map(|()| {
+                    self.payloads += 1;
+                    Folded::Continue
+                }),
+        )
     }
 
     fn message_delta(&mut self, mut event: Map, events: &mut Vec<Event>) {
@@ -812,6 +933,9 @@ impl Fold for Anthropic {
         data: &[u8],
         events: &mut Vec<Event>,
     ) -> Result<Folded, ErrorKind> {
+        if let Some(folded) = self.fold_fast(data, events) {
+            return folded;
+        }
         let max_depth = self.limits.max_depth;
         let value = reader::parse(data, max_depth).map_err(|e| match e.code {
             JsonErrorCode::TooDeep => ErrorKind::Limit {
@@ -1056,5 +1180,64 @@ data: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\
             Some("stream reported an error: busy")
         );
         assert_eq!(s.summary().status, Status::Failed);
+    }
+
+    /// A payload the fast path takes folds exactly as the same payload with a trailing space,
+    /// which only the full decode takes: same result, events, problems and raised error.
+    #[test]
+    fn the_fast_path_folds_as_the_full_decode() {
+        let head = b"data: {\"type\":\"message_start\",\"message\":{\"id\":\"m1\",\"content\":[]}}\n\n\
+data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\"}}\n\n\
+data: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\",\"text\":\"a\"}}\n\n\
+data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{}}}\n\n";
+        let tail = b"data: {\"type\":\"message_stop\"}\n\n";
+        let delta = |index: &str, kind: &str, field: &str, text: &str| {
+            format!(
+                "{{\"type\":\"content_block_delta\",\"index\":{index},\"delta\":{{\"type\":\"{kind}\",\"{field}\":\"{text}\"}}}}"
+            )
+        };
+        let cases = [
+            delta("1", "text_delta", "text", "hi \\u00e9\\n\\\"q\\\""),
+            delta("1", "text_delta", "text", ""),
+            delta("0", "text_delta", "text", "wrong block"),
+            delta("0", "thinking_delta", "thinking", "hm"),
+            delta("1", "thinking_delta", "thinking", "wrong block"),
+            delta("0", "signature_delta", "signature", "sig"),
+            delta("1", "signature_delta", "signature", "wrong block"),
+            delta("2", "input_json_delta", "partial_json", "{\\\"a\\\": [1"),
+            delta("2", "input_json_delta", "partial_json", "]"),
+            delta("1", "input_json_delta", "partial_json", "{"),
+            delta("3", "text_delta", "text", "no such block"),
+            delta("01", "text_delta", "text", "leading zero"),
+            delta("99999999999999999999999", "text_delta", "text", "huge"),
+            delta("1", "text_delta", "text", "bad escape \\x"),
+            delta("1", "text_delta", "text", "\\ud800 lone surrogate"),
+            delta("1.0", "text_delta", "text", "float index"),
+            delta("1", "citations_delta", "citation", "not an object"),
+        ];
+        for payload in &cases {
+            let run = |payload: &str, on_error: OnError| {
+                let data = [
+                    head.as_slice(),
+                    b"data: ",
+                    payload.as_bytes(),
+                    b"\n\n",
+                    tail.as_slice(),
+                ]
+                .concat();
+                let mut s = AnyStream::new(config(on_error, None));
+                let fed = s.feed(&data).map_err(|e| (e.kind.class(), e.message()));
+                let result = s.finish().map_err(|e| (e.kind.class(), e.message()));
+                let problems = format!("{:?}", s.problems());
+                let events: Vec<String> =
+                    s.take_events().iter().map(|e| format!("{e:?}")).collect();
+                (fed, result, problems, events, format!("{:?}", s.summary()))
+            };
+            for on_error in [OnError::Raise, OnError::Skip] {
+                let fast = run(payload, on_error);
+                let full = run(&format!("{payload} "), on_error);
+                assert_eq!(fast, full, "{payload}");
+            }
+        }
     }
 }
