@@ -9,7 +9,9 @@ Compared, in the same proxy position (the gateway's fold hook), in interleaved r
 
 * ``direct``        - no gateway: the baseline for time-to-first-byte and time-to-last-byte;
 * ``plain``         - the gateway forwarding without folding (``--no-fold``);
-* ``deltafold``     - the gateway folding with deltafold (the default);
+* ``deltafold``     - the gateway folding with deltafold (the default), each fold call timed;
+* ``deltafold-untimed`` - the same without the timing wrapper: the gateway as shipped, for the
+  whole-process CPU comparison with ``plain`` (reading the thread clock is a system call);
 * ``openai-sdk``    - folding with the openai SDK's own parts: its ``SSEDecoder``, ``json``,
   ``construct_type(ChatCompletionChunk)`` and ``ChatCompletionStreamState``;
 * ``litellm``       - folding with LiteLLM's ``stream_chunk_builder`` over the chunks (when
@@ -232,8 +234,17 @@ def serve_gateway(mode: str, upstream: str, db: str, port_file: str) -> None:
     from deltafold.gateway.__main__ import _listen
 
     app = Gateway(parse_upstreams([upstream]), db)
-    inner = {"deltafold": SideFold, "openai-sdk": SdkFolder, "litellm": LitellmFolder}.get(mode)
-    app.fold = None if inner is None else (lambda: Timed(inner()))  # type: ignore[assignment]
+    folders = {"deltafold": SideFold, "openai-sdk": SdkFolder, "litellm": LitellmFolder}
+    # "deltafold-untimed" is the gateway exactly as shipped: no clock reads around the fold
+    # calls, whose system calls would otherwise be billed to the folding mode's process CPU.
+    untimed = mode.endswith("-untimed")
+    inner = folders.get(mode.removesuffix("-untimed"))
+    if inner is None:
+        app.fold = None  # type: ignore[assignment]
+    elif untimed:
+        app.fold = inner  # type: ignore[assignment]
+    else:
+        app.fold = lambda: Timed(inner())  # type: ignore[assignment]
     stop = app.stop
 
     async def stop_and_report() -> None:

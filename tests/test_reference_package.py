@@ -31,10 +31,12 @@ PUBLIC = {
     "aiter_events",
     "assemble",
     "assemble_json",
+    "atee",
     "iter_completions",
     "iter_events",
     "replay",
     "summarize",
+    "tee",
     "to_event_stream",
     "to_sse",
 }

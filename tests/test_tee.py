@@ -41,17 +41,27 @@ def with_bad_chunk(data: bytes) -> bytes:
 
 
 def make_tee(impl: ModuleType, chunks: Any, on_done: Any = None, **options: Any) -> Tee[Any]:
-    # The same tee over each twin's parser: both must behave alike under it.
-    return Tee(chunks, on_done, options, impl.StreamParser)
+    # Each twin's public tee: the same forwarding loop over that twin's parser.
+    tee: Tee[Any] = impl.tee(chunks, on_done=on_done, **options)
+    return tee
 
 
 def make_atee(impl: ModuleType, chunks: Any, on_done: Any = None, **options: Any) -> AsyncTee[Any]:
-    return AsyncTee(chunks, on_done, options, impl.StreamParser)
+    tee: AsyncTee[Any] = impl.atee(chunks, on_done=on_done, **options)
+    return tee
 
 
-def test_public_names() -> None:
-    assert deltafold.tee is not None and deltafold.atee is not None
-    assert {"tee", "atee", "Tee", "AsyncTee"} <= set(deltafold.__all__)
+def test_public_names(impl: ModuleType) -> None:
+    assert {"tee", "atee"} <= set(impl.__all__)
+    # Each twin folds with its own parser under the shared forwarding loop.
+    assert type(impl.tee([])._fold.parser) is impl.StreamParser
+    assert type(impl.atee(_empty())._fold.parser) is impl.StreamParser
+    assert {"Tee", "AsyncTee"} <= set(deltafold.__all__)
+
+
+async def _empty() -> AsyncIterator[bytes]:
+    for chunk in ():
+        yield chunk
 
 
 def test_chunks_pass_unchanged_and_fold(impl: ModuleType) -> None:

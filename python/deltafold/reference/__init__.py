@@ -28,13 +28,14 @@ not read: positions, deep documents, prefixes, repairs).
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterable, Iterable, Iterator
 from typing import Any
 
 from deltafold._options import OnError as OnError
 from deltafold._render import to_sse
 from deltafold._render_formats import to_event_stream
 from deltafold._replay import FilePath, replay_with
+from deltafold._tee import AsyncTee, Chunk, OnDone, Tee
 from deltafold.errors import (
     ChunkDecodeError,
     DeltafoldError,
@@ -88,10 +89,12 @@ __all__ = [
     "aiter_events",
     "assemble",
     "assemble_json",
+    "atee",
     "iter_completions",
     "iter_events",
     "replay",
     "summarize",
+    "tee",
     "to_event_stream",
     "to_sse",
 ]
@@ -100,3 +103,16 @@ __all__ = [
 def replay(paths: FilePath | Iterable[FilePath], **options: Any) -> Iterator[dict[str, Any]]:
     """Twin of :func:`deltafold.replay`: one summary row per stream of every capture file."""
     return replay_with(sys.modules[__name__], paths, **options)
+
+
+def tee(chunks: Iterable[Chunk], *, on_done: OnDone | None = None, **options: Any) -> Tee[Chunk]:
+    """Twin of :func:`deltafold.tee`: the same forwarding loop, folding with this package's
+    :class:`StreamParser` (the forwarding code is shared; only the fold differs)."""
+    return Tee(chunks, on_done, dict(options), StreamParser)
+
+
+def atee(
+    chunks: AsyncIterable[Chunk], *, on_done: OnDone | None = None, **options: Any
+) -> AsyncTee[Chunk]:
+    """Twin of :func:`deltafold.atee`, folding with this package's :class:`StreamParser`."""
+    return AsyncTee(chunks, on_done, dict(options), StreamParser)
