@@ -19,6 +19,8 @@ import deltafold
 import deltafold.reference
 import jiter
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.eventstream_encoder import BEDROCK_FIXTURES, bedrock_events, bedrock_stream
 from tests.test_gemini import FIXTURES as GEMINI_FIXTURES
@@ -382,3 +384,55 @@ def test_native_events_equal_reference_events(name: str, data: bytes) -> None:
     assert rows(plain) == rows(list(deltafold.reference.iter_events([data])))
     assert all(e.parsed_arguments is None for e in plain)
     assert any(e.type.endswith("delta") for e in plain)
+
+
+# -- Gemini partialArgs: any order of entries ---------------------------------------------
+
+_STEP = st.one_of(st.sampled_from(["a", "b", "é"]), st.integers(min_value=0, max_value=2))
+
+
+@st.composite
+def _entries(draw: st.DrawFn) -> list[dict[str, Any]]:
+    out = []
+    for _ in range(draw(st.integers(min_value=1, max_value=8))):
+        steps = [draw(st.sampled_from(["a", "b", "é"]))]
+        steps += draw(st.lists(_STEP, max_size=2))
+        path = "$" + "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in steps)
+        value = draw(st.one_of(st.text(max_size=3), st.integers(-5, 5)))
+        out.append(arg(path, value, draw(st.booleans()) and isinstance(value, str)))
+    return out
+
+
+@given(entries=_entries(), per_chunk=st.integers(min_value=1, max_value=3))
+@settings(max_examples=150, deadline=None)
+def test_gemini_partial_args_in_any_order_twins_agree(
+    entries: list[dict[str, Any]], per_chunk: int
+) -> None:
+    """Native == reference on every event; the .done is the folded args; each snapshot is a
+    JSON prefix; the deltas add up to the .done arguments unless an entry went back into what
+    was written (then the deltas stopped early, leaving text that is not whole JSON)."""
+    chunks = [call_chunk({"name": "f", "willContinue": True})]
+    for at in range(0, len(entries), per_chunk):
+        chunks.append(
+            call_chunk({"partialArgs": entries[at : at + per_chunk], "willContinue": True})
+        )
+    chunks.append(call_chunk({}, finish=True))
+    data = sse(*chunks)
+    native = events(deltafold, data, 17)
+    assert rows(native) == rows(events(deltafold.reference, data, len(data)))
+    args = deltafold.assemble(data)["candidates"][0]["content"]["parts"][0]["functionCall"]["args"]
+    (done,) = [e for e in native if e.type == TOOL_DONE]
+    assert done.arguments == compact(args)
+    assert done.parsed_arguments == args
+    joined = ""
+    for e in native:
+        if e.type == TOOL_DELTA:
+            joined += e.delta
+            partial(joined)  # raises if the text is not the start of a JSON document
+    # Whole JSON only when closed, which a call whose deltas stopped never is.
+    try:
+        json.loads(joined)
+    except json.JSONDecodeError:
+        assert joined != done.arguments
+    else:
+        assert joined == done.arguments

@@ -195,3 +195,50 @@ fn string_body(value: &Value) -> String {
     out.remove(0);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::path;
+    use super::*;
+
+    fn add(text: &mut ArgsText, args: &mut Value, at: &str, v: Value, more: bool) -> String {
+        let steps = path::parse(at).unwrap_or_default();
+        let string = matches!(v, Value::String(_));
+        let piece = text.add(&steps, &v, string, more, false);
+        path::set(args, &steps, v, false);
+        piece.unwrap_or_else(|| "<stopped>".into())
+    }
+
+    #[test]
+    fn in_document_order_the_text_is_the_compact_json_of_the_args() {
+        let mut text = ArgsText::default();
+        let mut args = Value::Object(crate::json::value::Map::new());
+        let mut all = String::new();
+        all += &add(&mut text, &mut args, "$.a.s", Value::string("x\"y"), false);
+        all += &add(
+            &mut text,
+            &mut args,
+            "$.b[2].c",
+            Value::Number("7".into()),
+            false,
+        );
+        all += &add(&mut text, &mut args, "$.b[3]", Value::string("z"), true);
+        assert_eq!(all, r#"{"a":{"s":"x\"y"},"b":[null,null,{"c":7},"z"#);
+        all += &text.close().unwrap_or_default();
+        assert_eq!(all, json_text(&args));
+        assert_eq!(all, r#"{"a":{"s":"x\"y"},"b":[null,null,{"c":7},"z"]}"#);
+    }
+
+    #[test]
+    fn going_back_stops_the_text_and_nothing_written_is_braces() {
+        let mut text = ArgsText::default();
+        let mut args = Value::Object(crate::json::value::Map::new());
+        add(&mut text, &mut args, "$.a[1]", Value::Null, false);
+        assert_eq!(
+            add(&mut text, &mut args, "$.a[0]", Value::Null, false),
+            "<stopped>"
+        );
+        assert_eq!(text.close(), None);
+        assert_eq!(ArgsText::default().close().as_deref(), Some("{}"));
+    }
+}
