@@ -11,6 +11,15 @@ the ``Converse`` response (docs/formats.md "Bedrock ConverseStream"; native: rus
   non-null at the top level; it ends the stream (a ``metadata`` event after it is still folded).
 - ``metadata``: ``usage``, ``metrics`` and its other keys (``trace``, ...) last non-null.
 - The ``p`` padding field is dropped; unknown event types are skipped.
+
+Events (choice_index 0): ``content.delta`` per ``text`` delta (``snapshot``: all text of the
+message so far), ``reasoning.delta`` per ``reasoningContent.text`` (``field="reasoningContent"``),
+``tool_calls.function.arguments.delta`` per ``toolUse.input`` fragment (``index``: the call's
+position among the message's ``toolUse`` blocks in arrival order; ``id``/``name`` from its
+``contentBlockStart``), the call's ``.done`` at its ``contentBlockStop``; ``content.done`` and
+``reasoning.done`` (whole message text, as the Anthropic fold) and any call ``.done`` not yet
+sent at ``messageStop`` or at the end; ``usage`` (the whole ``usage``) for each ``metadata``
+that carries one.
 """
 
 from __future__ import annotations
@@ -24,10 +33,11 @@ import orjson
 from deltafold.errors import ChunkDecodeError, LimitExceededError
 from deltafold.reference.anthropic import AnthropicFold
 from deltafold.reference.chat import _byte_position
-from deltafold.reference.events import Event
+from deltafold.reference.events import Event, _PartialSoFar, _TextSoFar
 from deltafold.reference.fold import Fold, FoldSettings
 from deltafold.reference.json import first_too_deep, value_position
 from deltafold.reference.summary import count, usage
+from deltafold.reference.values import _copy
 
 _U64: Final = 2**64
 
@@ -40,9 +50,21 @@ def _merge(into: dict[str, Any], key: str, value: Any) -> None:
 
 
 class _Block:
-    __slots__ = ("input", "other", "reasoning", "redacted", "signature", "text", "tool")
+    __slots__ = (
+        "done",
+        "input",
+        "other",
+        "reasoning",
+        "redacted",
+        "signature",
+        "text",
+        "tool",
+        "tool_position",
+    )
 
     def __init__(self) -> None:
+        self.tool_position: int | None = None  # position among the message's toolUse blocks
+        self.done = False  # the call's .done event was sent
         self.text: list[str] | None = None
         self.tool: dict[str, Any] | None = None  # the start's toolUse keys
         self.input: list[str] = []
@@ -160,8 +182,12 @@ class BedrockFold(Fold):
         "_invoke",
         "_metrics",
         "_other",
+        "_reasoning_trail",
         "_role",
         "_stop_reason",
+        "_text_trail",
+        "_texts_done",
+        "_tool_blocks",
         "_usage",
         "folded",
     )
@@ -170,6 +196,12 @@ class BedrockFold(Fold):
         super().__init__(settings)
         self._role: Any = None
         self._blocks: dict[int, _Block] = {}
+        # Events: all text and all reasoning text of the message, in arrival order; the
+        # toolUse blocks in arrival order (their positions).
+        self._text_trail: list[str] = []
+        self._reasoning_trail: list[str] = []
+        self._tool_blocks: list[_Block] = []
+        self._texts_done = False
         self._stop_reason: Any = None
         self._usage: Any = None
         self._metrics: Any = None
@@ -307,13 +339,29 @@ class BedrockFold(Fold):
                         if block.text is None:
                             block.text = []
                         block.text.append(item)
+                        if item:
+                            self._text_trail.append(item)
+                            if events is not None:
+                                trail = self._text_trail
+                                snapshot = _TextSoFar(trail, len(trail))
+                                events.append(
+                                    Event(
+                                        "content.delta",
+                                        choice_index=0,
+                                        delta=item,
+                                        snapshot=snapshot,
+                                    )
+                                )
                 elif key == "toolUse":
                     if item is None:
                         continue
-                    if block.tool is None:
-                        block.tool = {}
-                    if item.get("input") is not None:
-                        block.input.append(item["input"])
+                    self._tool(block)
+                    fragment = item.get("input")
+                    if fragment is not None:
+                        if fragment:
+                            block.input.append(fragment)
+                        if events is not None:
+                            events.append(self._call_delta_event(block, fragment))
                 elif key == "reasoningContent":
                     if item is None:
                         continue
@@ -324,6 +372,19 @@ class BedrockFold(Fold):
                             continue
                         if sub == "text":
                             block.reasoning.append(text)
+                            if text:
+                                self._reasoning_trail.append(text)
+                                if events is not None:
+                                    trail = self._reasoning_trail
+                                    events.append(
+                                        Event(
+                                            "reasoning.delta",
+                                            choice_index=0,
+                                            field="reasoningContent",
+                                            delta=text,
+                                            snapshot=_TextSoFar(trail, len(trail)),
+                                        )
+                                    )
                         elif sub == "signature":
                             block.signature = text
                         elif sub == "redactedContent":
@@ -341,14 +402,16 @@ class BedrockFold(Fold):
                 if key == "toolUse":
                     if item is None:
                         continue
-                    if block.tool is None:
-                        block.tool = {}
+                    self._tool(block)
+                    assert block.tool is not None
                     for name, field in item.items():
                         _merge(block.tool, name, field)
                 else:
                     _merge(block.other, key, item)
         elif event_type == b"contentBlockStop":
-            self._block(value)
+            block = self._block(value)
+            if events is not None and block.tool_position is not None and not block.done:
+                events.append(self._call_done_event(block))
         elif event_type == b"messageStop":
             for key, item in value.items():
                 if key == "stopReason":
@@ -356,12 +419,16 @@ class BedrockFold(Fold):
                         self._stop_reason = item
                 elif key != "p":
                     _merge(self._other, key, item)
+            if events is not None:
+                events.extend(self.done_events())
             return True
         elif event_type == b"metadata":
             for key, item in value.items():
                 if key == "usage":
                     if item is not None or self._usage is None:
                         self._usage = item
+                    if events is not None and type(item) is dict:
+                        events.append(Event("usage", usage=_copy(item)))
                 elif key == "metrics":
                     if item is not None or self._metrics is None:
                         self._metrics = item
@@ -390,8 +457,77 @@ class BedrockFold(Fold):
         out.update(self._other)
         return out
 
+    # -- events --
+
+    def _tool(self, block: _Block) -> None:
+        """Makes ``block`` a tool call (once), at the next position."""
+        if block.tool is None:
+            block.tool = {}
+        if block.tool_position is None:
+            block.tool_position = len(self._tool_blocks)
+            self._tool_blocks.append(block)
+
+    def _call_delta_event(self, block: _Block, fragment: str) -> Event:
+        tool = block.tool or {}
+        parts = block.input
+        so_far = _TextSoFar(parts, len(parts))
+        return Event(
+            "tool_calls.function.arguments.delta",
+            choice_index=0,
+            index=block.tool_position,
+            id=_string(tool.get("toolUseId")),
+            name=_string(tool.get("name")),
+            delta=fragment,
+            arguments_delta=fragment,
+            snapshot=so_far,
+            arguments=so_far,
+            parsed_arguments=(
+                _PartialSoFar(parts, len(parts)) if self.settings.partial_arguments else None
+            ),
+        )
+
+    def _call_done_event(self, block: _Block) -> Event:
+        block.done = True
+        tool = block.tool or {}
+        arguments = "".join(block.input)
+        return Event(
+            "tool_calls.function.arguments.done",
+            choice_index=0,
+            index=block.tool_position,
+            id=_string(tool.get("toolUseId")),
+            name=_string(tool.get("name")),
+            snapshot=arguments,
+            arguments=arguments,
+            parsed_arguments=(
+                _PartialSoFar([arguments], 1) if self.settings.partial_arguments else None
+            ),
+        )
+
     def done_events(self) -> list[Event]:
-        return self._invoke.done_events() if self._invoke is not None else []
+        """``content.done`` (if a block has text) and ``reasoning.done`` (reasoning), each once;
+        the ``.done`` of every call whose ``contentBlockStop`` has not come."""
+        if self._invoke is not None:
+            return self._invoke.done_events()
+        events: list[Event] = []
+        blocks = [self._blocks[at] for at in sorted(self._blocks)]
+        if not self._texts_done:
+            self._texts_done = True
+            if any(block.text is not None for block in blocks):
+                text = "".join(self._text_trail)
+                events.append(Event("content.done", choice_index=0, content=text, snapshot=text))
+            if any(block.reasoning is not None for block in blocks):
+                events.append(
+                    Event(
+                        "reasoning.done",
+                        choice_index=0,
+                        field="reasoningContent",
+                        snapshot="".join(self._reasoning_trail),
+                    )
+                )
+        for block in self._tool_blocks:
+            if not block.done:
+                events.append(self._call_done_event(block))
+        return events
 
     def summary(self) -> dict[str, Any]:
         if self._invoke is not None:

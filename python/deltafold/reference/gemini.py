@@ -11,6 +11,21 @@ the fold merges them into one (docs/formats.md "Gemini"; the native fold is rust
   previous fragment at the same path said ``willContinue`` is appended, any other value set).
 - Every other top-level, candidate and content key: last non-null (a key sent only as null
   appears, null). Complete once some candidate has a ``finishReason``.
+
+Events (``choice_index``: the candidate's index): ``content.delta`` per non-empty text part
+(``snapshot``: the candidate's text so far), ``reasoning.delta`` for ``thought`` text
+(``field="thought"``); ``tool_calls.function.arguments.delta`` (``index``: the call's position
+among the candidate's calls; ``id`` and ``name`` from the call) with the arguments as JSON text
+that only grows: a whole ``args`` is one delta, its compact JSON; each ``partialArgs`` entry
+appends its piece of the JSON document (keys, an open string's new characters, closing
+brackets), and the call's end appends what closes it, so the deltas joined are the compact JSON
+of the final ``args`` (``{}`` for none) -- unless an entry goes back into a part already
+written (a key seen before, an earlier array index), which a growing text cannot express: the
+call then sends no more deltas and only its ``.done`` has the final arguments. When a candidate's
+``finishReason`` arrives (else at the end): ``content.done`` / ``reasoning.done`` if it has such
+text, then for each call the closing delta and its ``.done``. ``usage`` (the whole
+``usageMetadata``) when a chunk's ``usageMetadata`` differs from the one before (Gemini repeats
+it on every chunk).
 """
 
 from __future__ import annotations
@@ -22,10 +37,11 @@ import orjson
 
 from deltafold.errors import ChunkDecodeError, LimitExceededError
 from deltafold.reference.chat import api_error
-from deltafold.reference.events import Event
+from deltafold.reference.events import Event, _PartialSoFar, _TextSoFar
 from deltafold.reference.fold import Fold, FoldSettings
 from deltafold.reference.json import value_position
 from deltafold.reference.summary import count, usage
+from deltafold.reference.values import _copy
 
 Path = list[str | int]
 Step = str | int
@@ -219,6 +235,112 @@ def _partial_args(call: dict[str, Any]) -> list[_PartialArg]:
     return out
 
 
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+class _ArgsText:
+    """A call's arguments as JSON text that only grows, written as ``partialArgs`` arrive.
+
+    ``frames`` are the open containers from the root: ``[is_object, children, keys]``;
+    ``steps[i]`` is the step from ``frames[i]`` to ``frames[i + 1]``.
+    """
+
+    __slots__ = ("broken", "frames", "open_string", "parts", "steps", "whole")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []  # the deltas sent
+        self.frames: list[list[Any]] = []
+        self.steps: list[Step] = []
+        self.open_string = False
+        self.whole = False  # a whole ``args`` was written
+        self.broken = False
+
+    def args(self, value: Any) -> str | None:
+        """A whole ``args``: its compact JSON, if nothing was written yet."""
+        if self.whole or self.frames or self.broken:
+            self.broken = True
+            return None
+        self.whole = True
+        return _json(value)
+
+    def add(self, arg: _PartialArg, append: bool) -> str | None:
+        """The text that writes ``arg``; None once the text cannot follow the arguments."""
+        if self.broken:
+            return None
+        if append:
+            piece = _json(arg.value)[1:-1]
+            if not arg.will_continue:
+                piece += '"'
+                self.open_string = False
+            return piece
+        path = arg.path
+        if self.whole or not path or type(path[0]) is not str:
+            self.broken = True
+            return None
+        out: list[str] = []
+        if self.open_string:
+            out.append('"')
+            self.open_string = False
+        if not self.frames:
+            out.append("{")
+            self.frames.append([True, 0, set()])
+        shared = 0
+        steps = self.steps
+        while shared < len(steps) and shared < len(path) - 1 and steps[shared] == path[shared]:
+            shared += 1
+        while len(self.frames) > shared + 1:
+            out.append("}" if self.frames.pop()[0] else "]")
+            steps.pop()
+        for at in range(shared, len(path)):
+            step = path[at]
+            frame = self.frames[-1]
+            if frame[0]:
+                if type(step) is not str or step in frame[2]:
+                    self.broken = True
+                    return None
+                frame[2].add(step)
+                out.append(("," if frame[1] else "") + _json(step) + ":")
+                frame[1] += 1
+            else:
+                if type(step) is not int or step < frame[1]:
+                    self.broken = True
+                    return None
+                while frame[1] < step:
+                    out.append(",null" if frame[1] else "null")
+                    frame[1] += 1
+                out.append("," if frame[1] else "")
+                frame[1] += 1
+            if at + 1 < len(path):
+                is_object = type(path[at + 1]) is str
+                out.append("{" if is_object else "[")
+                self.frames.append([is_object, 0, set()])
+                steps.append(step)
+        if arg.string:
+            out.append(_json(arg.value)[:-1])
+            if arg.will_continue:
+                self.open_string = True
+            else:
+                out.append('"')
+        else:
+            out.append(_json(arg.value))
+        return "".join(out)
+
+    def close(self) -> str | None:
+        """What ends the text: an open string's quote, the open containers' brackets."""
+        if self.broken:
+            return None
+        if self.whole:
+            return ""
+        if not self.frames:
+            return "{}"
+        out = ['"'] if self.open_string else []
+        out.extend("}" if frame[0] else "]" for frame in reversed(self.frames))
+        self.frames.clear()
+        self.open_string = False
+        return "".join(out)
+
+
 class _Part:
     """A part of the merged response: ``kind`` is "text", "call" or "other"."""
 
@@ -226,13 +348,16 @@ class _Part:
         "args",
         "call_extra",
         "continuing",
+        "done",
         "extra",
         "kind",
         "name",
         "open_string",
+        "position",
         "signature",
         "text",
         "thought",
+        "written",
     )
 
     def __init__(self, kind: str) -> None:
@@ -246,6 +371,10 @@ class _Part:
         self.continuing = False
         self.open_string: list[Step] | None = None
         self.call_extra: dict[str, Any] = {}
+        # Calls in event mode: position among the candidate's calls, the arguments text.
+        self.position = 0
+        self.written: _ArgsText | None = None
+        self.done = False
 
     def render(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -269,10 +398,30 @@ class _Part:
 
 
 class _Candidate:
-    __slots__ = ("content_extra", "content_seen", "finished", "has_parts", "index", "keys", "parts")
+    __slots__ = (
+        "content_extra",
+        "content_seen",
+        "events",
+        "finished",
+        "has_parts",
+        "index",
+        "keys",
+        "partial_arguments",
+        "parts",
+        "text_trail",
+        "texts_done",
+        "thought_trail",
+    )
 
-    def __init__(self, index: int) -> None:
+    def __init__(self, index: int, partial_arguments: bool) -> None:
         self.index = index
+        self.partial_arguments = partial_arguments
+        # Events: where this chunk's events go (None: events off), the text and thought text
+        # so far, and whether the candidate's .done events were sent.
+        self.events: list[Event] | None = None
+        self.text_trail: list[str] = []
+        self.thought_trail: list[str] = []
+        self.texts_done = False
         self.keys: dict[str, Any] = {}
         self.content_seen = False
         self.has_parts = False
@@ -283,7 +432,8 @@ class _Candidate:
     def calls(self) -> int:
         return sum(1 for part in self.parts if part.kind == "call")
 
-    def apply(self, delta: dict[str, Any]) -> None:
+    def apply(self, delta: dict[str, Any], events: list[Event] | None) -> None:
+        self.events = events
         for key, value in delta.items():
             if key != "content":
                 _merge(self.keys, ((key, value),))
@@ -301,6 +451,9 @@ class _Candidate:
                     self._add_part(part)
         if self.keys.get("finishReason") is not None:
             self.finished = True
+            if events is not None:
+                events.extend(self.done_events())
+        self.events = None
 
     def _add_part(self, part: dict[str, Any]) -> None:
         text = part.get("text")
@@ -323,6 +476,19 @@ class _Candidate:
         if call is not None:
             extra.append(("functionCall", call))
         thought = part.get("thought") is True
+        if text:
+            trail = self.thought_trail if thought else self.text_trail
+            trail.append(text)
+            if self.events is not None:
+                self.events.append(
+                    Event(
+                        "reasoning.delta" if thought else "content.delta",
+                        choice_index=self.index,
+                        field="thought" if thought else None,
+                        delta=text,
+                        snapshot=_TextSoFar(trail, len(trail)),
+                    )
+                )
         parts = self.parts
         if text == "" and not extra:
             if signature is None:
@@ -348,19 +514,16 @@ class _Candidate:
         name = call.get("name")
         parts = self.parts
         if not (name is None and parts and parts[-1].kind == "call" and parts[-1].continuing):
-            parts.append(_Part("call"))
+            new = _Part("call")
+            new.position = self.calls()
+            if self.events is not None:
+                new.written = _ArgsText()
+            parts.append(new)
         last = parts[-1]
+        written = last.written if self.events is not None else None
         if name is not None:
             last.name = name
-        if call.get("args") is not None:
-            last.args = call["args"]
-        for arg in _partial_args(call):
-            if last.args is _NONE:
-                last.args = {}
-            append = arg.string and last.open_string == arg.path
-            last.args = set_path(last.args, arg.path, arg.value, append)
-            last.open_string = arg.path if arg.string and arg.will_continue else None
-        last.continuing = call.get("willContinue") is True
+        # Before the arguments: their events carry the call's id.
         _merge(
             last.call_extra,
             (
@@ -369,6 +532,19 @@ class _Candidate:
                 if k not in ("name", "args", "willContinue", "partialArgs")
             ),
         )
+        if call.get("args") is not None:
+            last.args = call["args"]
+            if written is not None:
+                self._call_delta(last, written.args(call["args"]))
+        for arg in _partial_args(call):
+            if last.args is _NONE:
+                last.args = {}
+            append = arg.string and last.open_string == arg.path
+            last.args = set_path(last.args, arg.path, arg.value, append)
+            last.open_string = arg.path if arg.string and arg.will_continue else None
+            if written is not None:
+                self._call_delta(last, written.add(arg, append))
+        last.continuing = call.get("willContinue") is True
         if signature is not None:
             last.signature = signature
         _merge(last.extra, part_keys)
@@ -378,6 +554,76 @@ class _Candidate:
         for key, value in self.keys.items():
             out[key] = self._render_content() if key == "content" else value
         return out
+
+    # -- events --
+
+    def _call_delta(self, part: _Part, piece: str | None) -> None:
+        if not piece or self.events is None or part.written is None:
+            return
+        sent = part.written.parts
+        sent.append(piece)
+        so_far = _TextSoFar(sent, len(sent))
+        self.events.append(
+            Event(
+                "tool_calls.function.arguments.delta",
+                choice_index=self.index,
+                index=part.position,
+                id=_string(part.call_extra.get("id")),
+                name=part.name,
+                delta=piece,
+                arguments_delta=piece,
+                snapshot=so_far,
+                arguments=so_far,
+                parsed_arguments=(
+                    _PartialSoFar(sent, len(sent)) if self.partial_arguments else None
+                ),
+            )
+        )
+
+    def done_events(self) -> list[Event]:
+        """Once: ``content.done`` / ``reasoning.done`` if the candidate has such text, then each
+        call's closing delta and ``.done``."""
+        if self.texts_done:
+            return []
+        self.texts_done = True
+        events: list[Event] = []
+        texts = [part for part in self.parts if part.kind == "text"]
+        if any(not part.thought for part in texts):
+            text = "".join(self.text_trail)
+            events.append(
+                Event("content.done", choice_index=self.index, content=text, snapshot=text)
+            )
+        if any(part.thought for part in texts):
+            events.append(
+                Event(
+                    "reasoning.done",
+                    choice_index=self.index,
+                    field="thought",
+                    snapshot="".join(self.thought_trail),
+                )
+            )
+        self.events = events
+        for part in self.parts:
+            if part.kind != "call" or part.written is None:
+                continue
+            self._call_delta(part, part.written.close())
+            arguments = _json({} if part.args is _NONE else part.args)
+            events.append(
+                Event(
+                    "tool_calls.function.arguments.done",
+                    choice_index=self.index,
+                    index=part.position,
+                    id=_string(part.call_extra.get("id")),
+                    name=part.name,
+                    snapshot=arguments,
+                    arguments=arguments,
+                    parsed_arguments=(
+                        _PartialSoFar([arguments], 1) if self.partial_arguments else None
+                    ),
+                )
+            )
+        self.events = None
+        return events
 
     def _render_content(self) -> dict[str, Any] | None:
         if not self.content_seen:
@@ -441,6 +687,7 @@ class GeminiFold(Fold):
                 raise _limit("max_tool_calls", settings.max_tool_calls, offset, index)
 
     def apply(self, value: Any, events: list[Event] | None, offset: int, index: int) -> bool:
+        usage_before = self._keys.get("usageMetadata")
         for key, item in value.items():
             if key == "error":
                 continue
@@ -455,8 +702,14 @@ class GeminiFold(Fold):
                 at = 0 if at is None else at
                 candidate = self._candidates.get(at)
                 if candidate is None:
-                    candidate = self._candidates[at] = _Candidate(at)
-                candidate.apply(delta)
+                    candidate = self._candidates[at] = _Candidate(
+                        at, self.settings.partial_arguments
+                    )
+                candidate.apply(delta, events)
+        if events is not None:
+            usage_now = self._keys.get("usageMetadata")
+            if type(usage_now) is dict and usage_now != usage_before:
+                events.append(Event("usage", usage=_copy(usage_now)))
         self.folded += 1
         candidates = self._candidates.values()
         return bool(candidates) and all(c.finished for c in candidates)
@@ -474,7 +727,11 @@ class GeminiFold(Fold):
         return out
 
     def done_events(self) -> list[Event]:
-        return []
+        """The .done events of every candidate whose ``finishReason`` has not come."""
+        events: list[Event] = []
+        for at in sorted(self._candidates):
+            events.extend(self._candidates[at].done_events())
+        return events
 
     def summary(self) -> dict[str, Any]:
         """Candidate 0: its text, thought text, function calls and finishReason; the usage."""

@@ -12,16 +12,26 @@
 //! - `metadata`: `usage`, `metrics` and its other keys (`trace`, ...) last non-null.
 //! - The `p` padding field of every event is dropped; unknown event types are skipped.
 //!
+//! Events (choice 0): `content.delta` per `text` delta (snapshot: all text of the message so
+//! far), `reasoning.delta` per `reasoningContent.text` (field `reasoningContent`), a tool
+//! arguments delta per `toolUse.input` fragment (`index`: position among the message's
+//! `toolUse` blocks in arrival order; id and name from the start), the call's `.done` at its
+//! `contentBlockStop`; `content.done`, `reasoning.done` and any call `.done` not sent yet at
+//! `messageStop` or the end; `usage` for each `metadata` that carries one.
+//!
 //! `contentBlockDelta`, nearly every event of a stream, is read key by key into the block's
 //! accumulators; the rare events are parsed whole.
 
 use std::borrow::Cow;
 
-use crate::driver::Config;
+use std::sync::Arc;
+
+use crate::driver::{Config, Options};
 use crate::error::{DecodeKind, ErrorKind};
-use crate::event::Event;
+use crate::event::{Event, EventKind, Snapshot, TextTrail, UsageSnapshot};
 use crate::formats::anthropic::Anthropic;
 use crate::formats::{Fold, Folded, Format};
+use crate::json::partial::PartialJson;
 use crate::json::reader::{parse, JsonError, JsonErrorCode, Reader};
 use crate::json::value::{Map, Value};
 use crate::limits::{LimitName, Limits};
@@ -64,6 +74,30 @@ struct Block {
     reasoning: Option<Reasoning>,
     /// Other start and delta keys, last non-null.
     other: Map,
+    /// Position among the message's `toolUse` blocks (and in [`Bedrock::calls`]).
+    tool_position: Option<usize>,
+}
+
+/// What a tool call's events need (event mode only).
+struct CallEvents {
+    /// The input fragments, for snapshots.
+    trail: TextTrail,
+    /// Gives `parsed_arguments` in O(new bytes) per fragment.
+    parser: PartialJson,
+    id: Option<Arc<str>>,
+    name: Option<Arc<str>>,
+    done: bool,
+}
+
+/// Event state of the message: all text and reasoning in arrival order, and the calls.
+#[derive(Default)]
+struct Events {
+    text: String,
+    text_trail: TextTrail,
+    reasoning: String,
+    reasoning_trail: TextTrail,
+    calls: Vec<CallEvents>,
+    texts_done: bool,
 }
 
 /// The values of one `contentBlockDelta`, read before anything is applied.
@@ -236,6 +270,7 @@ pub struct Bedrock {
     /// Other keys of `messageStop` and `metadata`, last non-null.
     other: Map,
     stopped: bool,
+    events: Events,
 }
 
 impl Bedrock {
@@ -262,7 +297,33 @@ impl Bedrock {
         Ok(&mut self.blocks[at])
     }
 
-    fn apply_delta(&mut self, data: &[u8]) -> Result<(), ErrorKind> {
+    /// Makes the block at `at` a tool call (once), at the next position.
+    fn tool_at(&mut self, at: usize) {
+        let Some(block) = self.blocks.get_mut(at) else {
+            return;
+        };
+        block.tool.get_or_insert_with(ToolUse::default);
+        if block.tool_position.is_none() && self.config.options.events {
+            block.tool_position = Some(self.events.calls.len());
+            self.events.calls.push(CallEvents {
+                trail: TextTrail::default(),
+                parser: PartialJson::new(self.limits.max_depth),
+                id: None,
+                name: None,
+                done: false,
+            });
+        }
+    }
+
+    fn block_at(&mut self, index: u64) -> Result<usize, ErrorKind> {
+        self.block(index)?;
+        Ok(self
+            .blocks
+            .binary_search_by_key(&index, |b| b.index)
+            .unwrap_or_default())
+    }
+
+    fn apply_delta(&mut self, data: &[u8], events: &mut Vec<Event>) -> Result<(), ErrorKind> {
         let max_depth = self.limits.max_depth;
         let mut s = Scan {
             r: Reader::new(data, max_depth),
@@ -273,20 +334,46 @@ impl Bedrock {
         if let Some(v) = s.violation {
             return Err(ErrorKind::Decode(v));
         }
-        let block = self.block(d.index)?;
+        let at = self.block_at(d.index)?;
+        if d.tool {
+            self.tool_at(at);
+        }
+        let options = self.config.options;
+        let ev = &mut self.events;
+        let Some(block) = self.blocks.get_mut(at) else {
+            return Ok(());
+        };
         if let Some(text) = d.text {
             block.text.get_or_insert_with(String::new).push_str(&text);
+            if options.events && !text.is_empty() {
+                ev.text.push_str(&text);
+                ev.text_trail.push(text.as_ref().into());
+                let mut e = Event::new(EventKind::ContentDelta, Some(0));
+                e.snapshot = Snapshot::Text(ev.text_trail.clone());
+                events.push(e);
+            }
         }
         if d.tool {
             let tool = block.tool.get_or_insert_with(ToolUse::default);
             if let Some(input) = d.input {
                 tool.input.push_str(&input);
+                if let Some(call) = block.tool_position.and_then(|p| ev.calls.get_mut(p)) {
+                    events.push(call_delta_event(call, block.tool_position, &input, options));
+                }
             }
         }
         if d.reasoning {
             let r = block.reasoning.get_or_insert_with(Reasoning::default);
             if let Some(t) = d.reasoning_text {
                 r.text.get_or_insert_with(String::new).push_str(&t);
+                if options.events && !t.is_empty() {
+                    ev.reasoning.push_str(&t);
+                    ev.reasoning_trail.push(t.as_ref().into());
+                    let mut e = Event::new(EventKind::ReasoningDelta, Some(0));
+                    e.field = Some(REASONING_FIELD.into());
+                    e.snapshot = Snapshot::Text(ev.reasoning_trail.clone());
+                    events.push(e);
+                }
             }
             if let Some(sig) = d.signature {
                 r.signature = Some(sig.into_owned());
@@ -302,7 +389,12 @@ impl Bedrock {
     }
 
     /// The rare events, parsed whole.
-    fn apply_other(&mut self, event_type: &[u8], data: &[u8]) -> Result<(), ErrorKind> {
+    fn apply_other(
+        &mut self,
+        event_type: &[u8],
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Result<(), ErrorKind> {
         let max_depth = self.limits.max_depth;
         let value = parse(data, max_depth).map_err(|e| limit_error(syntax(e), max_depth))?;
         let Value::Object(payload) = value else {
@@ -337,13 +429,28 @@ impl Bedrock {
                         position(data, &["start", "toolUse"]),
                     )));
                 }
-                let block = self.block(index)?;
+                let at = self.block_at(index)?;
+                if let Some(Value::Object(_)) = start.and_then(|m| m.get("toolUse")) {
+                    self.tool_at(at);
+                }
+                let Some(block) = self.blocks.get_mut(at) else {
+                    return Ok(());
+                };
                 for (key, value) in start.into_iter().flatten() {
                     match (key.as_str(), value) {
                         ("toolUse", Value::Object(tool)) => {
                             let t = block.tool.get_or_insert_with(ToolUse::default);
                             for (k, v) in tool {
                                 merge(&mut t.start, k.clone(), v.clone());
+                            }
+                            let shared =
+                                |key: &str| t.start.get(key).and_then(Value::as_str).map(Arc::from);
+                            if let Some(call) = block
+                                .tool_position
+                                .and_then(|p| self.events.calls.get_mut(p))
+                            {
+                                call.id = shared("toolUseId");
+                                call.name = shared("name");
                             }
                         }
                         ("toolUse", _) => {}
@@ -353,7 +460,16 @@ impl Bedrock {
             }
             b"contentBlockStop" => {
                 let index = block_index(data, &payload)?;
-                self.block(index)?;
+                let at = self.block_at(index)?;
+                let position = self.blocks.get(at).and_then(|b| b.tool_position);
+                let options = self.config.options;
+                let blocks = &self.blocks;
+                let max_depth = self.limits.max_depth;
+                if let Some(call) = position.and_then(|p| self.events.calls.get_mut(p)) {
+                    if !call.done {
+                        events.push(call_done_event(call, position, blocks, options, max_depth));
+                    }
+                }
             }
             b"messageStop" => {
                 self.stopped = true;
@@ -364,12 +480,22 @@ impl Bedrock {
                         _ => merge(&mut self.other, key, value),
                     }
                 }
+                self.done_events(events);
             }
             b"metadata" => {
                 for (key, value) in payload {
                     match key.as_str() {
                         "p" => {}
-                        "usage" => keep(&mut self.usage, value),
+                        "usage" => {
+                            if let (true, Value::Object(usage)) =
+                                (self.config.options.events, &value)
+                            {
+                                let mut e = Event::new(EventKind::Usage, None);
+                                e.usage = Some(UsageSnapshot::whole(usage.clone()));
+                                events.push(e);
+                            }
+                            keep(&mut self.usage, value);
+                        }
                         "metrics" => keep(&mut self.metrics, value),
                         _ => merge(&mut self.other, key, value),
                     }
@@ -380,9 +506,94 @@ impl Bedrock {
         Ok(())
     }
 
+    /// `content.done` (if a block has text) and `reasoning.done` (reasoning), each once; the
+    /// `.done` of every call whose `contentBlockStop` has not come.
+    fn done_events(&mut self, events: &mut Vec<Event>) {
+        let options = self.config.options;
+        if !options.events {
+            return;
+        }
+        let ev = &mut self.events;
+        if !ev.texts_done {
+            ev.texts_done = true;
+            if self.blocks.iter().any(|b| b.text.is_some()) {
+                let mut e = Event::new(EventKind::ContentDone, Some(0));
+                e.text = Some(ev.text.clone());
+                events.push(e);
+            }
+            if self.blocks.iter().any(|b| b.reasoning.is_some()) {
+                let mut e = Event::new(EventKind::ReasoningDone, Some(0));
+                e.field = Some(REASONING_FIELD.into());
+                e.text = Some(ev.reasoning.clone());
+                events.push(e);
+            }
+        }
+        for (position, call) in ev.calls.iter_mut().enumerate() {
+            if !call.done {
+                events.push(call_done_event(
+                    call,
+                    Some(position),
+                    &self.blocks,
+                    options,
+                    self.limits.max_depth,
+                ));
+            }
+        }
+    }
+
     pub fn message_stopped(&self) -> bool {
         self.stopped
     }
+}
+
+/// The `field` of reasoning events: the delta key the text comes in.
+const REASONING_FIELD: &str = "reasoningContent";
+
+fn call_delta_event(
+    call: &mut CallEvents,
+    position: Option<usize>,
+    added: &str,
+    options: Options,
+) -> Event {
+    call.parser.feed(added.as_bytes());
+    call.trail.push(added.into());
+    let mut e = Event::new(EventKind::ToolArgumentsDelta, Some(0));
+    e.index = position;
+    e.id.clone_from(&call.id);
+    e.name.clone_from(&call.name);
+    e.snapshot = Snapshot::Text(call.trail.clone());
+    if options.partial_arguments {
+        e.parsed = Some(call.parser.snapshot());
+    }
+    e
+}
+
+/// A call's `.done`: its input text as streamed.
+fn call_done_event(
+    call: &mut CallEvents,
+    position: Option<usize>,
+    blocks: &[Block],
+    options: Options,
+    max_depth: usize,
+) -> Event {
+    call.done = true;
+    let arguments = blocks
+        .iter()
+        .find(|b| b.tool_position == position)
+        .and_then(|b| b.tool.as_ref())
+        .map(|t| t.input.clone())
+        .unwrap_or_default();
+    let mut e = Event::new(EventKind::ToolArgumentsDone, Some(0));
+    e.index = position;
+    e.id.clone_from(&call.id);
+    e.name.clone_from(&call.name);
+    if options.partial_arguments {
+        let mut parser = PartialJson::new(max_depth);
+        parser.feed(arguments.as_bytes());
+        e.parsed = Some(parser.snapshot());
+    }
+    e.text = Some(arguments);
+    e
 }
 
 /// `contentBlockIndex` of a parsed payload (absent or null: 0).
@@ -559,6 +770,7 @@ impl Fold for Bedrock {
             metrics: None,
             other: Map::new(),
             stopped: false,
+            events: Events::default(),
         }
     }
 
@@ -608,9 +820,9 @@ impl Fold for Bedrock {
             return Ok(folded);
         }
         if event_type == b"contentBlockDelta" {
-            self.apply_delta(data)?;
+            self.apply_delta(data, events)?;
         } else {
-            self.apply_other(event_type, data)?;
+            self.apply_other(event_type, data, events)?;
         }
         self.folded += 1;
         Ok(if event_type == b"messageStop" {
@@ -644,6 +856,8 @@ impl Fold for Bedrock {
     fn finish_events(&mut self, events: &mut Vec<Event>) {
         if let Some(inner) = &mut self.invoke {
             inner.finish_events(events);
+        } else {
+            self.done_events(events);
         }
     }
 

@@ -14,23 +14,34 @@
 //! - Complete once every candidate seen has a `finishReason` (one candidate: once it has one);
 //!   `{"error": ...}` is an in-band error.
 //!
+//! Events (`choice_index`: the candidate's index): `content.delta` per non-empty text part
+//! (snapshot: the candidate's text so far), `reasoning.delta` for `thought` text (field
+//! `thought`), tool argument deltas as JSON text that only grows ([`args_text`]; `index`: the
+//! call's position among the candidate's calls); when the candidate's `finishReason` arrives
+//! (else at the end) `content.done` / `reasoning.done` if it has such text, then per call the
+//! closing delta and the `.done`; `usage` when a chunk's `usageMetadata` differs from the last.
+//!
 //! The payload is read with a targeted scanner: values the fold only keeps (usage, safety
 //! ratings, signatures' neighbours) are validated and kept as their JSON text
 //! ([`Value::Raw`]), never built as trees; only parts and calls are read key by key.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
-use crate::driver::Config;
+use crate::driver::{Config, Options};
 use crate::error::{DecodeKind, ErrorKind};
-use crate::event::Event;
+use crate::event::{Event, EventKind, Snapshot, TextTrail, UsageSnapshot};
 use crate::formats::{Fold, Folded, Format};
+use crate::json::partial::PartialJson;
 use crate::json::reader::{JsonError, JsonErrorCode, Reader};
 use crate::json::value::{Map, Value};
 use crate::limits::{LimitName, Limits};
 use crate::summary::{self, Summary, ToolCall, Usage};
 
+mod args_text;
 mod path;
 
+use args_text::ArgsText;
 use path::Step;
 
 type R<T> = Result<T, DecodeKind>;
@@ -465,6 +476,30 @@ fn scan(payload: &[u8], max_depth: usize) -> Result<ChunkDelta<'_>, ErrorKind> {
     Ok(chunk)
 }
 
+/// What a call's events need.
+struct CallEvents {
+    text: ArgsText,
+    /// The deltas sent, for snapshots.
+    trail: TextTrail,
+    /// Gives `parsed_arguments` in O(new bytes) per delta.
+    parser: PartialJson,
+    id: Option<Arc<str>>,
+    name: Option<Arc<str>>,
+}
+
+impl std::fmt::Debug for CallEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallEvents")
+    }
+}
+
+/// Where a chunk's events go, and what making them needs.
+struct Sink<'e> {
+    events: &'e mut Vec<Event>,
+    options: Options,
+    max_depth: usize,
+}
+
 /// A part of the merged response.
 #[derive(Debug)]
 enum Part {
@@ -485,6 +520,10 @@ enum Part {
         extra: Map,
         signature: Option<String>,
         part_extra: Map,
+        /// Position among the candidate's calls.
+        position: usize,
+        /// Event mode only.
+        events: Option<Box<CallEvents>>,
     },
     Other {
         signature: Option<String>,
@@ -574,6 +613,33 @@ fn merge_raw(into: &mut Map, pairs: &[RawPair<'_>]) {
     }
 }
 
+/// The `field` of thought events: the part's flag.
+const THOUGHT_FIELD: &str = "thought";
+
+/// A non-empty piece of a call's arguments text: its delta event.
+fn call_delta(
+    call: &mut CallEvents,
+    position: usize,
+    choice: u64,
+    piece: &str,
+    sink: &mut Sink<'_>,
+) {
+    if piece.is_empty() {
+        return;
+    }
+    call.parser.feed(piece.as_bytes());
+    call.trail.push(piece.into());
+    let mut e = Event::new(EventKind::ToolArgumentsDelta, Some(choice));
+    e.index = Some(position);
+    e.id.clone_from(&call.id);
+    e.name.clone_from(&call.name);
+    e.snapshot = Snapshot::Text(call.trail.clone());
+    if sink.options.partial_arguments {
+        e.parsed = Some(call.parser.snapshot());
+    }
+    sink.events.push(e);
+}
+
 #[derive(Debug, Default)]
 struct Candidate {
     index: u64,
@@ -584,10 +650,21 @@ struct Candidate {
     content_extra: Map,
     parts: Vec<Part>,
     finished: bool,
+    texts: Texts,
+}
+
+/// Event mode: a candidate's text and thought text so far, and whether its `.done`s were sent.
+#[derive(Debug, Default)]
+struct Texts {
+    text: String,
+    text_trail: TextTrail,
+    thought: String,
+    thought_trail: TextTrail,
+    done: bool,
 }
 
 impl Candidate {
-    fn apply(&mut self, delta: CandidateDelta<'_>) {
+    fn apply(&mut self, delta: CandidateDelta<'_>, sink: &mut Option<Sink<'_>>) {
         let (before, after) = delta.keys.split_at(delta.content_at.min(delta.keys.len()));
         merge_raw(&mut self.keys, before);
         if delta.content_key {
@@ -597,13 +674,76 @@ impl Candidate {
                 self.has_parts |= content.has_parts;
                 merge_raw(&mut self.content_extra, &content.extra);
                 for part in content.parts {
-                    self.add_part(part);
+                    self.add_part(part, sink);
                 }
             }
         }
         merge_raw(&mut self.keys, after);
         if self.keys.get("finishReason").is_some_and(|v| !v.is_null()) {
             self.finished = true;
+            if let Some(sink) = sink {
+                self.done_events(sink);
+            }
+        }
+    }
+
+    fn push_event(&self, sink: &mut Sink<'_>, mut e: Event) {
+        e.choice_index = Some(self.index);
+        sink.events.push(e);
+    }
+
+    /// Once: `content.done` / `reasoning.done` if the candidate has such text, then each
+    /// call's closing delta and `.done`.
+    fn done_events(&mut self, sink: &mut Sink<'_>) {
+        if std::mem::replace(&mut self.texts.done, true) {
+            return;
+        }
+        let index = self.index;
+        let texts = self.parts.iter().filter_map(|p| match p {
+            Part::Text { thought, .. } => Some(*thought),
+            _ => None,
+        });
+        let (mut plain, mut thoughts) = (false, false);
+        for thought in texts {
+            plain |= !thought;
+            thoughts |= thought;
+        }
+        if plain {
+            let mut e = Event::new(EventKind::ContentDone, Some(index));
+            e.text = Some(self.texts.text.clone());
+            sink.events.push(e);
+        }
+        if thoughts {
+            let mut e = Event::new(EventKind::ReasoningDone, Some(index));
+            e.field = Some(THOUGHT_FIELD.into());
+            e.text = Some(self.texts.thought.clone());
+            sink.events.push(e);
+        }
+        for part in &mut self.parts {
+            let Part::Call {
+                args,
+                position,
+                events: Some(call),
+                ..
+            } = part
+            else {
+                continue;
+            };
+            if let Some(piece) = call.text.close() {
+                call_delta(call, *position, index, &piece, sink);
+            }
+            let arguments = args.as_ref().map_or_else(|| "{}".to_string(), json_text);
+            let mut e = Event::new(EventKind::ToolArgumentsDone, Some(index));
+            e.index = Some(*position);
+            e.id.clone_from(&call.id);
+            e.name.clone_from(&call.name);
+            if sink.options.partial_arguments {
+                let mut parser = PartialJson::new(sink.max_depth);
+                parser.feed(arguments.as_bytes());
+                e.parsed = Some(parser.snapshot());
+            }
+            e.text = Some(arguments);
+            sink.events.push(e);
         }
     }
 
@@ -614,7 +754,7 @@ impl Candidate {
             .count()
     }
 
-    fn add_part(&mut self, delta: PartDelta<'_>) {
+    fn add_part(&mut self, delta: PartDelta<'_>, sink: &mut Option<Sink<'_>>) {
         let PartDelta {
             kind,
             signature,
@@ -622,6 +762,29 @@ impl Candidate {
         } = delta;
         match kind {
             PartKind::Text { text, thought } => {
+                if let (Some(sink), false) = (sink.as_mut(), text.is_empty()) {
+                    let (all, trail, kind) = if thought {
+                        (
+                            &mut self.texts.thought,
+                            &mut self.texts.thought_trail,
+                            EventKind::ReasoningDelta,
+                        )
+                    } else {
+                        (
+                            &mut self.texts.text,
+                            &mut self.texts.text_trail,
+                            EventKind::ContentDelta,
+                        )
+                    };
+                    all.push_str(&text);
+                    trail.push(text.as_ref().into());
+                    let mut e = Event::new(kind, None);
+                    if thought {
+                        e.field = Some(THOUGHT_FIELD.into());
+                    }
+                    e.snapshot = Snapshot::Text(trail.clone());
+                    self.push_event(sink, e);
+                }
                 if text.is_empty() && extra.is_empty() {
                     match (&signature, self.parts.last_mut()) {
                         // Only a signature: it belongs to the previous part.
@@ -654,7 +817,7 @@ impl Candidate {
                 }
                 self.push_text(text, thought, signature, &extra);
             }
-            PartKind::Call(call) => self.add_call(call, signature, &extra),
+            PartKind::Call(call) => self.add_call(call, signature, &extra, sink),
             PartKind::Other => {
                 let mut map = Map::new();
                 merge_raw(&mut map, &extra);
@@ -688,6 +851,7 @@ impl Candidate {
         call: CallDelta<'_>,
         signature: Option<Cow<'_, str>>,
         part_keys: &[RawPair<'_>],
+        sink: &mut Option<Sink<'_>>,
     ) {
         let continues = call.name.is_none()
             && matches!(
@@ -698,6 +862,8 @@ impl Candidate {
                 })
             );
         if !continues {
+            let position = self.calls();
+            let max_depth = sink.as_ref().map(|s| s.max_depth);
             self.parts.push(Part::Call {
                 name: None,
                 args: None,
@@ -706,8 +872,19 @@ impl Candidate {
                 extra: Map::new(),
                 signature: None,
                 part_extra: Map::new(),
+                position,
+                events: max_depth.map(|depth| {
+                    Box::new(CallEvents {
+                        text: ArgsText::default(),
+                        trail: TextTrail::default(),
+                        parser: PartialJson::new(depth),
+                        id: None,
+                        name: None,
+                    })
+                }),
             });
         }
+        let index = self.index;
         let Some(Part::Call {
             name,
             args,
@@ -716,6 +893,8 @@ impl Candidate {
             extra,
             signature: last_signature,
             part_extra,
+            position,
+            events,
         }) = self.parts.last_mut()
         else {
             return;
@@ -723,17 +902,45 @@ impl Candidate {
         if let Some(n) = call.name {
             *name = Some(n.into_owned());
         }
+        merge_raw(extra, &call.extra);
+        let mut emit = match (sink.as_mut(), events.as_deref_mut()) {
+            (Some(sink), Some(call_events)) => {
+                call_events.name = name.as_deref().map(Arc::from);
+                call_events.id = tree(extra.get("id"), sink.max_depth)
+                    .as_ref()
+                    .and_then(Value::as_str)
+                    .map(Arc::from);
+                Some((sink, call_events))
+            }
+            _ => None,
+        };
         if let Some(a) = call.args {
+            if let Some((sink, call_events)) = emit.as_mut() {
+                if let Some(piece) = call_events.text.args(&a) {
+                    call_delta(call_events, *position, index, &piece, sink);
+                }
+            }
             *args = Some(a);
         }
         for arg in call.partial_args {
             let target = args.get_or_insert_with(|| Value::Object(Map::new()));
             let append = arg.string && open_string.as_deref() == Some(arg.path.as_slice());
+            if let Some((sink, call_events)) = emit.as_mut() {
+                let piece = call_events.text.add(
+                    &arg.path,
+                    &arg.value,
+                    arg.string,
+                    arg.will_continue,
+                    append,
+                );
+                if let Some(piece) = piece {
+                    call_delta(call_events, *position, index, &piece, sink);
+                }
+            }
             path::set(target, &arg.path, arg.value, append);
             *open_string = (arg.string && arg.will_continue).then_some(arg.path);
         }
         *continuing = call.will_continue;
-        merge_raw(extra, &call.extra);
         if let Some(sig) = signature {
             *last_signature = Some(sig.into_owned());
         }
@@ -771,6 +978,7 @@ impl Candidate {
 /// The Gemini fold.
 pub struct Gemini {
     limits: Limits,
+    options: Options,
     folded: u64,
     /// Top-level keys in first-arrival order; `candidates` holds a placeholder.
     keys: Map,
@@ -780,7 +988,7 @@ pub struct Gemini {
 }
 
 impl Gemini {
-    fn apply(&mut self, data: &[u8]) -> Result<(), ErrorKind> {
+    fn apply(&mut self, data: &[u8], events: &mut Vec<Event>) -> Result<(), ErrorKind> {
         let chunk = scan(data, self.limits.max_depth)?;
         // Every limit is checked before anything changes, so a refused chunk leaves no trace.
         // Each function-call part of a chunk counts as a new call (a continuation counts too:
@@ -807,6 +1015,16 @@ impl Gemini {
                 });
             }
         }
+        let usage_before = if self.options.events {
+            self.keys.get("usageMetadata").cloned()
+        } else {
+            None
+        };
+        let mut sink = self.options.events.then_some(Sink {
+            events,
+            options: self.options,
+            max_depth: self.limits.max_depth,
+        });
         let (before, after) = chunk
             .keys
             .split_at(chunk.candidates_at.min(chunk.keys.len()));
@@ -832,10 +1050,23 @@ impl Gemini {
                 }
             };
             if let Some(candidate) = self.candidates.get_mut(at) {
-                candidate.apply(delta);
+                candidate.apply(delta, &mut sink);
             }
         }
         merge_raw(&mut self.keys, after);
+        if let Some(sink) = sink {
+            let depth = self.limits.max_depth;
+            let now = self.keys.get("usageMetadata");
+            if now != usage_before.as_ref() {
+                if let Some(Value::Object(usage)) = tree(now, depth) {
+                    if tree(usage_before.as_ref(), depth) != Some(Value::Object(usage.clone())) {
+                        let mut e = Event::new(EventKind::Usage, None);
+                        e.usage = Some(UsageSnapshot::whole(usage));
+                        sink.events.push(e);
+                    }
+                }
+            }
+        }
         // Ended once every candidate seen has its finishReason: with one candidate (the
         // usual case) that is docs/formats.md's "some candidate has a finishReason", and with
         // several, no candidate's tail is lost as data after the end.
@@ -869,6 +1100,7 @@ impl Fold for Gemini {
     fn new(config: &Config) -> Self {
         Gemini {
             limits: config.limits,
+            options: config.options,
             folded: 0,
             keys: Map::new(),
             candidates: Vec::new(),
@@ -896,9 +1128,9 @@ impl Fold for Gemini {
         &mut self,
         _event_type: &[u8],
         data: &[u8],
-        _events: &mut Vec<Event>,
+        events: &mut Vec<Event>,
     ) -> Result<Folded, ErrorKind> {
-        self.apply(data)?;
+        self.apply(data, events)?;
         Ok(if self.finished {
             Folded::End
         } else {
@@ -929,7 +1161,19 @@ impl Fold for Gemini {
         false
     }
 
-    fn finish_events(&mut self, _events: &mut Vec<Event>) {}
+    fn finish_events(&mut self, events: &mut Vec<Event>) {
+        if !self.options.events {
+            return;
+        }
+        let mut sink = Sink {
+            events,
+            options: self.options,
+            max_depth: self.limits.max_depth,
+        };
+        for candidate in &mut self.candidates {
+            candidate.done_events(&mut sink);
+        }
+    }
 
     fn result(&self) -> Value {
         let mut out = Map::new();
@@ -1025,7 +1269,7 @@ pub fn json_text(v: &Value) -> String {
     out
 }
 
-fn write_json(out: &mut String, v: &Value) {
+pub(crate) fn write_json(out: &mut String, v: &Value) {
     // Iterative over an explicit stack: arguments may be nested to `max_depth`.
     enum Step<'a> {
         Value(&'a Value),
@@ -1072,7 +1316,7 @@ fn write_json(out: &mut String, v: &Value) {
     }
 }
 
-fn write_string(out: &mut String, s: &str) {
+pub(crate) fn write_string(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {
