@@ -154,20 +154,28 @@ impl<'a> Scan<'a, '_> {
     /// complete valid value (validated when it was kept, at the same depth), so they are
     /// stepped over without being validated again.
     fn raw_or_kept(&mut self, kept: Option<&Value>) -> R<&'a str> {
-        if let Some(Value::Raw(old)) = kept {
-            self.r.peek();
-            let start = self.r.pos();
-            let end = start + old.len();
-            let payload = self.payload;
-            if let Some(span) = payload.get(start..end) {
-                if span == old.as_bytes() && payload.get(end).is_none_or(|&b| ends_value(b)) {
-                    self.r.resume_at(end);
-                    // SAFETY: the span's bytes equal those of a `str`, so they are valid UTF-8.
-                    return Ok(unsafe { std::str::from_utf8_unchecked(span) });
-                }
-            }
+        match self.repeats(kept) {
+            Some(text) => Ok(text),
+            None => self.raw(),
         }
-        self.raw()
+    }
+
+    /// Steps over the next value when its bytes repeat `kept` (see [`Self::raw_or_kept`]).
+    fn repeats(&mut self, kept: Option<&Value>) -> Option<&'a str> {
+        let Some(Value::Raw(old)) = kept else {
+            return None;
+        };
+        self.r.peek();
+        let start = self.r.pos();
+        let end = start + old.len();
+        let payload = self.payload;
+        let span = payload.get(start..end)?;
+        if span != old.as_bytes() || !payload.get(end).is_none_or(|&b| ends_value(b)) {
+            return None;
+        }
+        self.r.resume_at(end);
+        // SAFETY: the span's bytes equal those of a `str`, so they are valid UTF-8.
+        Some(unsafe { std::str::from_utf8_unchecked(span) })
     }
 
     /// A string value, or None for null; any other type is a violation.
@@ -207,7 +215,15 @@ impl<'a> Scan<'a, '_> {
                     chunk.error = (!is_null(raw)).then_some(raw);
                 }
                 _ => {
-                    let raw = self.raw_or_kept(self.kept.get(&key))?;
+                    // A top-level value the fold already keeps as it is (and not sent earlier
+                    // in this payload, where a duplicate key's last value wins) would merge to
+                    // no change: it is dropped here, sparing the merge its lookup.
+                    let kept_map = self.kept;
+                    let kept = kept_map.get(&key);
+                    if !chunk.keys.iter().any(|(k, _)| *k == key) && self.repeats(kept).is_some() {
+                        continue;
+                    }
+                    let raw = self.raw_or_kept(kept)?;
                     chunk.keys.push((key, raw));
                 }
             }
