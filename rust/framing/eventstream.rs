@@ -119,12 +119,24 @@ pub enum HeaderProblem {
     Duplicate,
 }
 
+/// A header name or string value as text. Names and values are short ASCII in practice
+/// (`:event-type`, `contentBlockDelta`), and a byte-wise ASCII check costs a fraction of the
+/// general UTF-8 validation, which would otherwise dominate the per-message cost.
+#[inline]
+fn header_text(bytes: &[u8]) -> Result<&str, HeaderProblem> {
+    if bytes.is_ascii() {
+        // SAFETY: every byte is below 0x80, and ASCII is valid UTF-8.
+        return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
+    std::str::from_utf8(bytes).map_err(|_| HeaderProblem::InvalidUtf8)
+}
+
 /// Reads the header at `at` of `block`: the header and where the next one starts.
 fn read_header(block: &[u8], at: usize) -> Result<(Header<'_>, usize), HeaderProblem> {
     let name_len = usize::from(*block.get(at).ok_or(HeaderProblem::Overrun)?);
     let name_end = at + 1 + name_len;
     let name = block.get(at + 1..name_end).ok_or(HeaderProblem::Overrun)?;
-    let name = std::str::from_utf8(name).map_err(|_| HeaderProblem::InvalidUtf8)?;
+    let name = header_text(name)?;
     let kind = *block.get(name_end).ok_or(HeaderProblem::Overrun)?;
     let at = name_end + 1;
     let fixed = |n: usize| block.get(at..at + n).ok_or(HeaderProblem::Overrun);
@@ -167,7 +179,7 @@ fn read_header(block: &[u8], at: usize) -> Result<(Header<'_>, usize), HeaderPro
         }
         7 => {
             let (bytes, next) = sized()?;
-            let text = std::str::from_utf8(bytes).map_err(|_| HeaderProblem::InvalidUtf8)?;
+            let text = header_text(bytes)?;
             (HeaderValue::String(text), next)
         }
         9 => {
@@ -182,14 +194,17 @@ fn read_header(block: &[u8], at: usize) -> Result<(Header<'_>, usize), HeaderPro
 /// Checks a whole headers block; on error, the offset in the block of the offending header.
 fn validate_headers(block: &[u8]) -> Result<(), (usize, HeaderProblem)> {
     let mut at = 0;
-    let mut seen: Vec<&str> = Vec::new();
+    // The first names live on the stack: a message's few headers cost no allocation.
+    let mut seen: [&str; LINEAR_DUPLICATE_SCAN] = [""; LINEAR_DUPLICATE_SCAN];
+    let mut count = 0;
     let mut seen_set: HashSet<&str> = HashSet::new();
     while at < block.len() {
         let (header, next) = read_header(block, at).map_err(|p| (at, p))?;
-        let duplicate = if seen.len() < LINEAR_DUPLICATE_SCAN {
-            let found = seen.contains(&header.name);
-            seen.push(header.name);
-            found
+        let duplicate = if let Some(slot) = seen.get_mut(count) {
+            *slot = header.name;
+            count += 1;
+            seen.get(..count - 1)
+                .is_some_and(|before| before.contains(&header.name))
         } else {
             if seen_set.is_empty() {
                 seen_set.extend(seen.iter().copied());

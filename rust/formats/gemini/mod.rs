@@ -123,13 +123,21 @@ struct ChunkDelta<'a> {
 
 /// The first schema problem of a payload: the payload is still read to its end, so that a
 /// syntax error anywhere wins (as for a parser that validates after parsing).
-struct Scan<'a> {
+struct Scan<'a, 'k> {
     payload: &'a [u8],
     r: Reader<'a>,
     violation: Option<DecodeKind>,
+    /// What the fold keeps so far, to recognise a value repeated unchanged.
+    kept: &'k Map,
+    kept_candidates: &'k [Candidate],
 }
 
-impl<'a> Scan<'a> {
+/// Whether `b` may follow a complete JSON value inside an object or array.
+fn ends_value(b: u8) -> bool {
+    matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+}
+
+impl<'a> Scan<'a, '_> {
     fn violate(&mut self, field: &'static str, expected: &'static str, pos: usize) {
         if self.violation.is_none() {
             self.violation = Some(DecodeKind::Schema {
@@ -149,6 +157,36 @@ impl<'a> Scan<'a> {
 
     fn raw(&mut self) -> R<&'a str> {
         self.r.raw_value().map_err(syntax)
+    }
+
+    /// As [`Self::raw`], for a value the fold may already keep as `kept`. Gemini repeats
+    /// `usageMetadata`, `modelVersion`, `responseId` (and often `safetyRatings`) unchanged on
+    /// every event: bytes equal to the kept text, ending where a value may end, are that same
+    /// complete valid value (validated when it was kept, at the same depth), so they are
+    /// stepped over without being validated again.
+    fn raw_or_kept(&mut self, kept: Option<&Value>) -> R<&'a str> {
+        match self.repeats(kept) {
+            Some(text) => Ok(text),
+            None => self.raw(),
+        }
+    }
+
+    /// Steps over the next value when its bytes repeat `kept` (see [`Self::raw_or_kept`]).
+    fn repeats(&mut self, kept: Option<&Value>) -> Option<&'a str> {
+        let Some(Value::Raw(old)) = kept else {
+            return None;
+        };
+        self.r.peek();
+        let start = self.r.pos();
+        let end = start + old.len();
+        let payload = self.payload;
+        let span = payload.get(start..end)?;
+        if span != old.as_bytes() || !payload.get(end).is_none_or(|&b| ends_value(b)) {
+            return None;
+        }
+        self.r.resume_at(end);
+        // SAFETY: the span's bytes equal those of a `str`, so they are valid UTF-8.
+        Some(unsafe { std::str::from_utf8_unchecked(span) })
     }
 
     /// A string value, or None for null; any other type is a violation.
@@ -188,7 +226,15 @@ impl<'a> Scan<'a> {
                     chunk.error = (!is_null(raw)).then_some(raw);
                 }
                 _ => {
-                    let raw = self.raw()?;
+                    // A top-level value the fold already keeps as it is (and not sent earlier
+                    // in this payload, where a duplicate key's last value wins) would merge to
+                    // no change: it is dropped here, sparing the merge its lookup.
+                    let kept_map = self.kept;
+                    let kept = kept_map.get(&key);
+                    if !chunk.keys.iter().any(|(k, _)| *k == key) && self.repeats(kept).is_some() {
+                        continue;
+                    }
+                    let raw = self.raw_or_kept(kept)?;
                     chunk.keys.push((key, raw));
                 }
             }
@@ -208,7 +254,10 @@ impl<'a> Scan<'a> {
         let mut first = true;
         while self.r.next_element(&mut first).map_err(syntax)? {
             if self.r.begin_object().map_err(syntax)? {
-                out.push(self.candidate()?);
+                // Usually the candidate at the same place; any kept candidate serves, as the
+                // kept text only spares validation.
+                let kept = self.kept_candidates.get(out.len());
+                out.push(self.candidate(kept)?);
             } else {
                 self.wrong("candidates[]", "an object")?;
             }
@@ -216,7 +265,7 @@ impl<'a> Scan<'a> {
         Ok(Some(out))
     }
 
-    fn candidate(&mut self) -> R<CandidateDelta<'a>> {
+    fn candidate(&mut self, kept: Option<&Candidate>) -> R<CandidateDelta<'a>> {
         let mut c = CandidateDelta::default();
         let mut first = true;
         while let Some(key) = self.r.next_key(&mut first).map_err(syntax)? {
@@ -224,7 +273,7 @@ impl<'a> Scan<'a> {
                 "content" => {
                     c.content_at = c.keys.len();
                     c.content_key = true;
-                    c.content = self.content()?;
+                    c.content = self.content(kept.map(|k| &k.content_extra))?;
                 }
                 "index" => {
                     self.r.peek();
@@ -240,7 +289,7 @@ impl<'a> Scan<'a> {
                     c.keys.push((key, raw));
                 }
                 _ => {
-                    let raw = self.raw()?;
+                    let raw = self.raw_or_kept(kept.and_then(|k| k.keys.get(&key)))?;
                     c.keys.push((key, raw));
                 }
             }
@@ -248,7 +297,7 @@ impl<'a> Scan<'a> {
         Ok(c)
     }
 
-    fn content(&mut self) -> R<Option<ContentDelta<'a>>> {
+    fn content(&mut self, kept: Option<&Map>) -> R<Option<ContentDelta<'a>>> {
         if self.r.take_null().map_err(syntax)? {
             return Ok(None);
         }
@@ -279,7 +328,7 @@ impl<'a> Scan<'a> {
                     }
                 }
             } else {
-                let raw = self.raw()?;
+                let raw = self.raw_or_kept(kept.and_then(|k| k.get(&key)))?;
                 content.extra.push((key, raw));
             }
         }
@@ -447,11 +496,18 @@ impl<'a> Scan<'a> {
 }
 
 /// Parses a payload: its delta, or the first problem (a syntax error anywhere first).
-fn scan(payload: &[u8], max_depth: usize) -> Result<ChunkDelta<'_>, ErrorKind> {
+fn scan<'a>(
+    payload: &'a [u8],
+    max_depth: usize,
+    kept: &Map,
+    kept_candidates: &[Candidate],
+) -> Result<ChunkDelta<'a>, ErrorKind> {
     let mut s = Scan {
         payload,
         r: Reader::new(payload, max_depth),
         violation: None,
+        kept,
+        kept_candidates,
     };
     let depth_error = |e: DecodeKind| match e {
         DecodeKind::Syntax(JsonError {
@@ -989,7 +1045,7 @@ pub struct Gemini {
 
 impl Gemini {
     fn apply(&mut self, data: &[u8], events: &mut Vec<Event>) -> Result<(), ErrorKind> {
-        let chunk = scan(data, self.limits.max_depth)?;
+        let chunk = scan(data, self.limits.max_depth, &self.keys, &self.candidates)?;
         // Every limit is checked before anything changes, so a refused chunk leaves no trace.
         // Each function-call part of a chunk counts as a new call (a continuation counts too:
         // the check is simple and the same in both twins).

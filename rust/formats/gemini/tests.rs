@@ -145,3 +145,49 @@ fn recorded_streams_fold() {
     }
     assert_eq!(count, 5);
 }
+
+fn kept(g: &Gemini, key: &str) -> String {
+    g.keys.get(key).map(to_json).unwrap_or_default()
+}
+
+/// Values repeated byte for byte are stepped over unvalidated: the result and every error must
+/// be what a full read gives (expected values written out by hand).
+#[test]
+fn repeated_values_fold_as_if_read_again() {
+    let first = r#"{"usageMetadata":{"a":1},"modelVersion":"m","n":1,"candidates":[{"content":{"role":"model","parts":[{"text":"x"}]},"safetyRatings":[1]}]}"#;
+    // A number whose kept text is a prefix of the new one is a new value.
+    let g = fold(&[first, r#"{"n":12,"modelVersion":"m"}"#]).unwrap();
+    assert_eq!(kept(&g, "n"), "12");
+    // A duplicate key: the last value in the payload wins, even when it repeats the kept one.
+    let g = fold(&[first, r#"{"modelVersion":"other","modelVersion":"m"}"#]).unwrap();
+    assert_eq!(kept(&g, "modelVersion"), "\"m\"");
+    let g = fold(&[first, r#"{"modelVersion":"m","modelVersion":"other"}"#]).unwrap();
+    assert_eq!(kept(&g, "modelVersion"), "\"other\"");
+    // Repeated candidate and content values, then new ones.
+    let g = fold(&[
+        first,
+        r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"y"}]},"safetyRatings":[1]}],"usageMetadata":{"a":1}}"#,
+        r#"{"candidates":[{"content":{"role":"user","parts":[]},"safetyRatings":[2],"finishReason":"STOP"}],"usageMetadata":{"a":2}}"#,
+    ])
+    .unwrap();
+    assert_eq!(
+        result(&g),
+        json(
+            r#"{"usageMetadata":{"a":2},"modelVersion":"m","n":1,"candidates":[{"content":{"role":"user","parts":[{"text":"xy"}]},"safetyRatings":[2],"finishReason":"STOP"}]}"#
+        )
+    );
+    // Bytes after a repeated value are still checked.
+    for bad in [
+        r#"{"usageMetadata":{"a":1}x}"#,
+        r#"{"usageMetadata":{"a":1}"#,
+        r#"{"modelVersion":"m" "n":1}"#,
+    ] {
+        let fresh = fold(&[bad]).err();
+        let again = fold(&[first, bad]).err();
+        assert!(
+            matches!(again, Some(ErrorKind::Decode(DecodeKind::Syntax(_)))),
+            "{bad}"
+        );
+        assert_eq!(format!("{fresh:?}"), format!("{again:?}"), "{bad}");
+    }
+}
