@@ -52,12 +52,23 @@ const CLIENT_TOOL: &str = "tool_use";
 static SERIAL: AtomicU64 = AtomicU64::new(0);
 
 /// A tool input's JSON text as it arrives, with the partial parser that keeps it the start of
-/// a JSON document (and gives `parsed_arguments`).
+/// a JSON document (and gives `parsed_arguments`). Without events that parser only validates
+/// (nothing reads a value before the block stops), and the value is parsed once at the stop.
 struct ToolInput {
     text: String,
     parser: PartialJson,
+    /// The `input` as of the block's `content_block_stop`, so `result()` does not parse again;
+    /// dropped if a fragment arrives after the stop.
+    at_stop: InputAtStop,
     /// The fragments, for event snapshots (event mode only).
     trail: TextTrail,
+}
+
+/// A tool input's value, once worked out at the block's stop.
+enum InputAtStop {
+    NotYet,
+    /// None: no text came, the input stays as given.
+    Parsed(Option<Value>),
 }
 
 /// One content block: the object as given, plus what its deltas built.
@@ -78,7 +89,7 @@ struct Block {
 }
 
 impl Block {
-    fn new(map: Map, tool_position: Option<usize>, max_depth: usize) -> Self {
+    fn new(map: Map, tool_position: Option<usize>, max_depth: usize, options: Options) -> Self {
         let kind = map.get("type").and_then(Value::as_str).map(str::to_owned);
         let text_key = text_key(kind.as_deref());
         let text = text_key
@@ -90,7 +101,8 @@ impl Block {
             input: map.contains_key("input").then(|| {
                 Box::new(ToolInput {
                     text: String::new(),
-                    parser: PartialJson::new(max_depth),
+                    parser: input_parser(max_depth, options),
+                    at_stop: InputAtStop::NotYet,
                     trail: TextTrail::default(),
                 })
             }),
@@ -112,13 +124,10 @@ impl Block {
     /// is incomplete), or as given when no text came.
     fn input_value(&self, max_depth: usize) -> Option<Value> {
         let input = self.input.as_ref()?;
-        if input.text.trim_matches([' ', '\t', '\n', '\r']).is_empty() {
-            return None;
+        if let InputAtStop::Parsed(value) = &input.at_stop {
+            return value.clone();
         }
-        if input.parser.complete() {
-            return reader::parse(input.text.as_bytes(), max_depth).ok();
-        }
-        input.parser.value_without_open_string()
+        parse_input(input, max_depth)
     }
 
     /// The tool input as text: the JSON text that arrived, else the given input as JSON.
@@ -143,6 +152,35 @@ impl Block {
         }
         Value::Object(map)
     }
+}
+
+/// Without `parsed_arguments` events, only whether the text is still a JSON prefix matters
+/// until the block stops.
+fn input_parser(max_depth: usize, options: Options) -> PartialJson {
+    if options.events && options.partial_arguments {
+        PartialJson::new(max_depth)
+    } else {
+        PartialJson::validator(max_depth)
+    }
+}
+
+/// The value of a tool input's text: whole, or (cut short) what jiter's `partial_mode=True`
+/// gives; None when no text came, so the input stays as given.
+fn parse_input(input: &ToolInput, max_depth: usize) -> Option<Value> {
+    if input.text.trim_matches([' ', '\t', '\n', '\r']).is_empty() {
+        return None;
+    }
+    if input.parser.complete() {
+        return reader::parse(input.text.as_bytes(), max_depth).ok();
+    }
+    if input.parser.keeps_value() {
+        return input.parser.value_without_open_string();
+    }
+    // A validator keeps no value: read the text again with a parser that does (only for an
+    // input cut short, which is rare).
+    let mut parser = PartialJson::new(max_depth);
+    parser.feed(input.text.as_bytes());
+    parser.value_without_open_string()
 }
 
 /// The key a block's text deltas build: `text` for text blocks, `thinking` for thinking.
@@ -526,7 +564,7 @@ impl Anthropic {
     fn start_block(&mut self, map: Map) {
         let is_tool = map.get("type").and_then(Value::as_str) == Some(CLIENT_TOOL);
         let tool_position = is_tool.then_some(self.tool_blocks.len());
-        let block = Block::new(map, tool_position, self.limits.max_depth);
+        let block = Block::new(map, tool_position, self.limits.max_depth, self.options);
         if let Some(text) = block.text.as_deref().filter(|t| !t.is_empty()) {
             match block.kind.as_deref() {
                 Some("text") => push_text(&mut self.text, &mut self.text_trail, text, self.options),
@@ -676,7 +714,7 @@ impl Anthropic {
                     if input.parser.failed() {
                         let too_deep = input.parser.too_deep();
                         // Refused: the parser goes back to the text before this fragment.
-                        input.parser = PartialJson::new(max_depth);
+                        input.parser = input_parser(max_depth, options);
                         input.parser.feed(input.text.as_bytes());
                         return Err(if too_deep {
                             ErrorKind::Limit {
@@ -692,6 +730,7 @@ impl Anthropic {
                         });
                     }
                     input.text.push_str(added);
+                    input.at_stop = InputAtStop::NotYet;
                 }
                 if let (true, Some(position)) = (options.events, tool_position) {
                     input.trail.push(added.into());
@@ -783,7 +822,11 @@ impl Anthropic {
 
     fn block_stop(&mut self, index: usize, events: &mut Vec<Event>) {
         let options = self.options;
+        let max_depth = self.limits.max_depth;
         if let Some(block) = self.blocks.get_mut(index) {
+            if let Some(input) = block.input.as_mut() {
+                input.at_stop = InputAtStop::Parsed(parse_input(input, max_depth));
+            }
             if !block.done {
                 block.done = true;
                 if options.events && block.tool_position.is_some() {
