@@ -22,7 +22,7 @@ use std::sync::Arc;
 use crate::driver::{Config, Options};
 use crate::error::{DecodeKind, ErrorKind};
 use crate::event::{Event, EventKind, Snapshot, TextTrail, UsageSnapshot};
-use crate::formats::{Fold, Folded, Format};
+use crate::formats::{Fold, Folded, Format, Note};
 use crate::json::partial::PartialJson;
 use crate::json::reader::{self, JsonErrorCode, Reader};
 use crate::json::value::{Map, Value};
@@ -313,7 +313,8 @@ pub struct Anthropic {
     spliced: bool,
     /// `content.done` / `reasoning.done` fired.
     texts_done: bool,
-    ignored: Option<String>,
+    /// What the last payload's folding ignored, for the driver to record.
+    notes: Vec<Note>,
     serial: u64,
 }
 
@@ -610,7 +611,7 @@ impl Anthropic {
             "citations_delta" => {
                 if block.kind.as_deref() != Some("text") {
                     let message = format!("{delta_type} on a {} block ignored", block.kind_name());
-                    self.ignored = Some(message);
+                    self.notes.push(ignored(message));
                     return Ok(());
                 }
                 let citation = delta
@@ -629,7 +630,7 @@ impl Anthropic {
             "compaction_delta" => {
                 if block.kind.as_deref() != Some("compaction") {
                     let message = format!("{delta_type} on a {} block ignored", block.kind_name());
-                    self.ignored = Some(message);
+                    self.notes.push(ignored(message));
                     return Ok(());
                 }
                 for key in ["content", "encrypted_content"] {
@@ -638,7 +639,10 @@ impl Anthropic {
                 }
             }
             other => {
-                self.ignored = Some(format!("unknown delta type {} ignored", py_repr_str(other)));
+                self.notes.push(ignored(format!(
+                    "unknown delta type {} ignored",
+                    py_repr_str(other)
+                )));
             }
         }
         Ok(())
@@ -666,7 +670,7 @@ impl Anthropic {
         };
         if wanted.is_some() && block.kind.as_deref() != wanted {
             let message = format!("{} on a {} block ignored", piece.name(), block.kind_name());
-            self.ignored = Some(message);
+            self.notes.push(ignored(message));
             return Ok(());
         }
         match piece {
@@ -706,7 +710,7 @@ impl Anthropic {
                 let Some(input) = block.input.as_mut() else {
                     let message =
                         format!("{} on a {} block ignored", piece.name(), block.kind_name());
-                    self.ignored = Some(message);
+                    self.notes.push(ignored(message));
                     return Ok(());
                 };
                 if !added.is_empty() {
@@ -880,7 +884,10 @@ impl Anthropic {
         match self.check(value, data)? {
             Checked::Ping => return Ok(Folded::Continue),
             Checked::Unknown(kind) => {
-                self.ignored = Some(format!("unknown event type {} ignored", py_repr_str(&kind)));
+                self.notes.push(ignored(format!(
+                    "unknown event type {} ignored",
+                    py_repr_str(&kind)
+                )));
                 return Ok(Folded::Continue);
             }
             Checked::MessageStart(message) => {
@@ -899,6 +906,16 @@ impl Anthropic {
         }
         self.payloads += 1;
         Ok(Folded::Continue)
+    }
+}
+
+/// An unknown event or delta type, or a delta its block cannot take: folded as nothing,
+/// recorded in every mode.
+fn ignored(message: String) -> Note {
+    Note {
+        kind: "UnknownEvent",
+        skipped: false,
+        message,
     }
 }
 
@@ -945,7 +962,7 @@ impl Fold for Anthropic {
             payloads: 0,
             spliced: false,
             texts_done: false,
-            ignored: None,
+            notes: Vec::new(),
             serial: SERIAL.fetch_add(1, Ordering::Relaxed),
         }
     }
@@ -954,8 +971,8 @@ impl Fold for Anthropic {
         Some(Format::Anthropic)
     }
 
-    fn take_ignored(&mut self) -> Option<String> {
-        self.ignored.take()
+    fn take_notes(&mut self, notes: &mut Vec<Note>) {
+        notes.append(&mut self.notes);
     }
 
     fn ends_stream(&self, _data: &[u8]) -> bool {

@@ -21,7 +21,7 @@ use crate::driver::Config;
 use crate::error::{DecodeKind, ErrorKind};
 use crate::event::Event;
 use crate::formats::anthropic::Anthropic;
-use crate::formats::{Fold, Folded, Format};
+use crate::formats::{Fold, Folded, Format, Note};
 use crate::json::reader::{parse, JsonError, JsonErrorCode, Reader};
 use crate::json::value::{Map, Value};
 use crate::limits::{LimitName, Limits};
@@ -584,8 +584,10 @@ impl Fold for Bedrock {
         }
     }
 
-    fn take_ignored(&mut self) -> Option<String> {
-        self.invoke.as_mut().and_then(|inner| inner.take_ignored())
+    fn take_notes(&mut self, notes: &mut Vec<Note>) {
+        if let Some(inner) = self.invoke.as_mut() {
+            inner.take_notes(notes);
+        }
     }
 
     fn fold(
