@@ -44,9 +44,6 @@ impl Action {
 pub enum ProblemKind {
     Error(ErrorClass),
     DataAfterDone,
-    /// An event or delta of a type the format does not know, or that does not fit where it
-    /// came: ignored in every mode.
-    UnknownEvent,
     /// A fold's note (see [`crate::formats::Note`]), by its kind's name.
     Note(&'static str),
 }
@@ -657,7 +654,6 @@ impl<F: Fold> Core<F> {
             return self.report(at(ErrorKind::Api { body }), Action::Skipped);
         }
         let folded = self.fold.fold(ev.event_type, ev.data, &mut self.events);
-        self.record_ignored(ev);
         match folded {
             Ok(Folded::Continue) => {
                 self.notes(ev);
@@ -681,9 +677,8 @@ impl<F: Fold> Core<F> {
                             let mut err = at(kind);
                             err.payload = Some(ev.data.to_vec());
                             self.problem(&err, Action::Repaired);
-                            // What the repaired payload's folding ignored comes after the
+                            // What the repaired payload's folding noted comes after the
                             // repair, at this event (as in the reference).
-                            self.record_ignored(ev);
                             self.notes(ev);
                             if folded == Folded::End {
                                 self.end_stream();
@@ -717,19 +712,6 @@ impl<F: Fold> Core<F> {
                     Action::Ignored
                 },
                 message: note.message,
-                byte_offset: ev.data_offset,
-                event_index: Some(ev.index),
-            });
-        }
-    }
-
-    /// Records what the last fold ignored (unknown event or delta types) at event `ev`.
-    fn record_ignored(&mut self, ev: &RawEvent<'_>) {
-        while let Some(message) = self.fold.take_ignored() {
-            self.record(|| Problem {
-                kind: ProblemKind::UnknownEvent,
-                action: Action::Ignored,
-                message,
                 byte_offset: ev.data_offset,
                 event_index: Some(ev.index),
             });

@@ -135,12 +135,6 @@ impl Fold for AnyFold {
         self.decide(event_type, data);
     }
 
-    fn take_ignored(&mut self) -> Option<String> {
-        self.inner
-            .as_mut()
-            .and_then(|i| dispatch!(i, f => f.take_ignored()))
-    }
-
     fn ends_stream(&self, data: &[u8]) -> bool {
         match &self.inner {
             Some(i) => dispatch!(i, f => f.ends_stream(data)),

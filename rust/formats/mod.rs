@@ -113,12 +113,6 @@ pub trait Fold {
     /// at it: a dispatching fold decides its format on the first.
     fn see(&mut self, _event_type: &[u8], _data: &[u8]) {}
 
-    /// Messages of events or deltas that were ignored by the last [`Fold::fold`] (an unknown
-    /// type): the driver records each as an `UnknownEvent` problem, in every mode.
-    fn take_ignored(&mut self) -> Option<String> {
-        None
-    }
-
     /// Whether this payload (without surrounding whitespace) ends the stream as a text marker,
     /// like `[DONE]`; checked before the payload is folded.
     fn ends_stream(&self, data: &[u8]) -> bool;

@@ -57,6 +57,11 @@ pub struct PartialJson {
     failed: bool,
     /// It failed by opening more than `max_depth` containers (not by a syntax error).
     too_deep: bool,
+    /// Only tells whether the text is still a prefix of a JSON document: no text is kept and
+    /// no tree is built, so snapshots of it have no value (see [`Self::validator`]).
+    shape_only: bool,
+    /// The pending-key marker of a shape-only parser, allocated once.
+    no_key: Option<Arc<str>>,
 }
 
 /// The value of a [`PartialJson`] at one moment. Cheap to take, keep and clone.
@@ -109,6 +114,19 @@ impl PartialJson {
             utf8: Utf8Tail::default(),
             failed: false,
             too_deep: false,
+            shape_only: false,
+            no_key: None,
+        }
+    }
+
+    /// A parser that only checks the prefix rule and the depth limit, at a fraction of the cost:
+    /// for callers that need the value only once the text is whole (and then parse it once).
+    /// `failed`, `too_deep` and `complete` answer as for [`Self::new`]; snapshots have no value.
+    pub fn validator(max_depth: usize) -> Self {
+        PartialJson {
+            shape_only: true,
+            no_key: Some(Arc::from("")),
+            ..PartialJson::new(max_depth)
         }
     }
 
@@ -128,6 +146,11 @@ impl PartialJson {
                 return;
             }
         }
+    }
+
+    /// False for a [`Self::validator`], whose snapshots never have a value.
+    pub fn keeps_value(&self) -> bool {
+        !self.shape_only
     }
 
     pub fn failed(&self) -> bool {
@@ -157,7 +180,7 @@ impl PartialJson {
     /// The value so far, in O(depth): a copy of the open-container stack that shares every
     /// completed child and string buffer with the parser.
     pub fn snapshot(&self) -> PartialSnapshot {
-        if self.failed {
+        if self.failed || self.shape_only {
             return PartialSnapshot::default();
         }
         let open_scalar = match self.state {
@@ -298,6 +321,13 @@ impl PartialJson {
             self.root = Some(node);
             return Ok(());
         };
+        if self.shape_only {
+            if let Frame::Object { key, .. } = &mut open.frame {
+                key.take().ok_or(Invalid)?;
+            }
+            open.len += 1;
+            return Ok(());
+        }
         match &mut open.frame {
             Frame::Array { items } => items.push(node),
             Frame::Object { entries, key } => {
@@ -459,7 +489,10 @@ impl PartialJson {
         if key {
             match self.stack.last_mut().map(|open| &mut open.frame) {
                 Some(Frame::Object { key: pending, .. }) => {
-                    *pending = Some(Arc::from(self.key.as_str()));
+                    *pending = match &self.no_key {
+                        Some(marker) => Some(Arc::clone(marker)),
+                        None => Some(Arc::from(self.key.as_str())),
+                    };
                 }
                 _ => return Err(Invalid),
             }
@@ -472,6 +505,9 @@ impl PartialJson {
     }
 
     fn append(&mut self, key: bool, text: &str) {
+        if self.shape_only {
+            return;
+        }
         if key {
             self.key.push_str(text);
         } else {
@@ -497,8 +533,10 @@ impl PartialJson {
             }
         }
         let (digits, after) = rest.split_at_checked(used).ok_or(Invalid)?;
-        self.text
-            .append(std::str::from_utf8(digits).map_err(|_| Invalid)?);
+        if !self.shape_only {
+            self.text
+                .append(std::str::from_utf8(digits).map_err(|_| Invalid)?);
+        }
         self.state = State::Num(num);
         if !after.is_empty() {
             // The number ended before this byte, which the after-value state reads next.
@@ -540,6 +578,8 @@ impl Clone for PartialJson {
             utf8: self.utf8,
             failed: self.failed,
             too_deep: self.too_deep,
+            shape_only: self.shape_only,
+            no_key: self.no_key.clone(),
         }
     }
 }
@@ -1549,6 +1589,51 @@ mod tests {
         b"{\"a\" 1}",
         b"\"\\ud83d\\u0041\"",
     ];
+
+    /// What a validator must answer like the full parser: (failed, too deep, complete).
+    fn verdict(parser: &PartialJson) -> (bool, bool, bool) {
+        (parser.failed(), parser.too_deep(), parser.complete())
+    }
+
+    #[test]
+    fn the_validator_judges_every_prefix_as_the_full_parser_does() {
+        let mut docs: Vec<&[u8]> = SPLIT_DOCS.to_vec();
+        docs.extend_from_slice(&[
+            b"[1,]",
+            b"{\"a\":1,}",
+            b"\"\\ud800x",
+            b"[01",
+            b"\"\xc3(",
+            b"[1 2",
+            b"{}}",
+            b"[[[[[1]]]]]",
+            b"{\"k\": {\"k\": {\"k\": {\"k\": 1}}}}",
+        ]);
+        for doc in docs {
+            for cut in 0..=doc.len() {
+                let (head, tail) = doc.split_at(cut);
+                for depth in [3, 128] {
+                    let mut full = PartialJson::new(depth);
+                    let mut shape = PartialJson::validator(depth);
+                    full.feed(head);
+                    shape.feed(head);
+                    assert_eq!(
+                        verdict(&shape),
+                        verdict(&full),
+                        "{doc:?} cut {cut} depth {depth}"
+                    );
+                    full.feed(tail);
+                    shape.feed(tail);
+                    assert_eq!(
+                        verdict(&shape),
+                        verdict(&full),
+                        "{doc:?} whole depth {depth}"
+                    );
+                    assert!(!shape.snapshot().has_value());
+                }
+            }
+        }
+    }
 
     #[test]
     fn every_two_way_and_three_way_split_gives_the_one_shot_result() {

@@ -111,7 +111,6 @@ fn class_name(class: ErrorClass) -> &'static str {
 fn problem_kind_name(kind: ProblemKind) -> &'static str {
     match kind {
         ProblemKind::DataAfterDone => "DataAfterDone",
-        ProblemKind::UnknownEvent => "UnknownEvent",
         ProblemKind::Note(kind) => kind,
         ProblemKind::Error(class) => class_name(class),
     }

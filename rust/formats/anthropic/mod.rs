@@ -22,7 +22,7 @@ use std::sync::Arc;
 use crate::driver::{Config, Options};
 use crate::error::{DecodeKind, ErrorKind};
 use crate::event::{Event, EventKind, Snapshot, TextTrail, UsageSnapshot};
-use crate::formats::{Fold, Folded, Format};
+use crate::formats::{Fold, Folded, Format, Note};
 use crate::json::partial::PartialJson;
 use crate::json::reader::{self, JsonErrorCode, Reader};
 use crate::json::value::{Map, Value};
@@ -52,12 +52,23 @@ const CLIENT_TOOL: &str = "tool_use";
 static SERIAL: AtomicU64 = AtomicU64::new(0);
 
 /// A tool input's JSON text as it arrives, with the partial parser that keeps it the start of
-/// a JSON document (and gives `parsed_arguments`).
+/// a JSON document (and gives `parsed_arguments`). Without events that parser only validates
+/// (nothing reads a value before the block stops), and the value is parsed once at the stop.
 struct ToolInput {
     text: String,
     parser: PartialJson,
+    /// The `input` as of the block's `content_block_stop`, so `result()` does not parse again;
+    /// dropped if a fragment arrives after the stop.
+    at_stop: InputAtStop,
     /// The fragments, for event snapshots (event mode only).
     trail: TextTrail,
+}
+
+/// A tool input's value, once worked out at the block's stop.
+enum InputAtStop {
+    NotYet,
+    /// None: no text came, the input stays as given.
+    Parsed(Option<Value>),
 }
 
 /// One content block: the object as given, plus what its deltas built.
@@ -78,7 +89,7 @@ struct Block {
 }
 
 impl Block {
-    fn new(map: Map, tool_position: Option<usize>, max_depth: usize) -> Self {
+    fn new(map: Map, tool_position: Option<usize>, max_depth: usize, options: Options) -> Self {
         let kind = map.get("type").and_then(Value::as_str).map(str::to_owned);
         let text_key = text_key(kind.as_deref());
         let text = text_key
@@ -90,7 +101,8 @@ impl Block {
             input: map.contains_key("input").then(|| {
                 Box::new(ToolInput {
                     text: String::new(),
-                    parser: PartialJson::new(max_depth),
+                    parser: input_parser(max_depth, options),
+                    at_stop: InputAtStop::NotYet,
                     trail: TextTrail::default(),
                 })
             }),
@@ -112,13 +124,10 @@ impl Block {
     /// is incomplete), or as given when no text came.
     fn input_value(&self, max_depth: usize) -> Option<Value> {
         let input = self.input.as_ref()?;
-        if input.text.trim_matches([' ', '\t', '\n', '\r']).is_empty() {
-            return None;
+        if let InputAtStop::Parsed(value) = &input.at_stop {
+            return value.clone();
         }
-        if input.parser.complete() {
-            return reader::parse(input.text.as_bytes(), max_depth).ok();
-        }
-        input.parser.value_without_open_string()
+        parse_input(input, max_depth)
     }
 
     /// The tool input as text: the JSON text that arrived, else the given input as JSON.
@@ -143,6 +152,35 @@ impl Block {
         }
         Value::Object(map)
     }
+}
+
+/// Without `parsed_arguments` events, only whether the text is still a JSON prefix matters
+/// until the block stops.
+fn input_parser(max_depth: usize, options: Options) -> PartialJson {
+    if options.events && options.partial_arguments {
+        PartialJson::new(max_depth)
+    } else {
+        PartialJson::validator(max_depth)
+    }
+}
+
+/// The value of a tool input's text: whole, or (cut short) what jiter's `partial_mode=True`
+/// gives; None when no text came, so the input stays as given.
+fn parse_input(input: &ToolInput, max_depth: usize) -> Option<Value> {
+    if input.text.trim_matches([' ', '\t', '\n', '\r']).is_empty() {
+        return None;
+    }
+    if input.parser.complete() {
+        return reader::parse(input.text.as_bytes(), max_depth).ok();
+    }
+    if input.parser.keeps_value() {
+        return input.parser.value_without_open_string();
+    }
+    // A validator keeps no value: read the text again with a parser that does (only for an
+    // input cut short, which is rare).
+    let mut parser = PartialJson::new(max_depth);
+    parser.feed(input.text.as_bytes());
+    parser.value_without_open_string()
 }
 
 /// The key a block's text deltas build: `text` for text blocks, `thinking` for thinking.
@@ -275,7 +313,8 @@ pub struct Anthropic {
     spliced: bool,
     /// `content.done` / `reasoning.done` fired.
     texts_done: bool,
-    ignored: Option<String>,
+    /// What the last payload's folding ignored, for the driver to record.
+    notes: Vec<Note>,
     serial: u64,
 }
 
@@ -526,7 +565,7 @@ impl Anthropic {
     fn start_block(&mut self, map: Map) {
         let is_tool = map.get("type").and_then(Value::as_str) == Some(CLIENT_TOOL);
         let tool_position = is_tool.then_some(self.tool_blocks.len());
-        let block = Block::new(map, tool_position, self.limits.max_depth);
+        let block = Block::new(map, tool_position, self.limits.max_depth, self.options);
         if let Some(text) = block.text.as_deref().filter(|t| !t.is_empty()) {
             match block.kind.as_deref() {
                 Some("text") => push_text(&mut self.text, &mut self.text_trail, text, self.options),
@@ -572,7 +611,7 @@ impl Anthropic {
             "citations_delta" => {
                 if block.kind.as_deref() != Some("text") {
                     let message = format!("{delta_type} on a {} block ignored", block.kind_name());
-                    self.ignored = Some(message);
+                    self.notes.push(ignored(message));
                     return Ok(());
                 }
                 let citation = delta
@@ -591,7 +630,7 @@ impl Anthropic {
             "compaction_delta" => {
                 if block.kind.as_deref() != Some("compaction") {
                     let message = format!("{delta_type} on a {} block ignored", block.kind_name());
-                    self.ignored = Some(message);
+                    self.notes.push(ignored(message));
                     return Ok(());
                 }
                 for key in ["content", "encrypted_content"] {
@@ -600,7 +639,10 @@ impl Anthropic {
                 }
             }
             other => {
-                self.ignored = Some(format!("unknown delta type {} ignored", py_repr_str(other)));
+                self.notes.push(ignored(format!(
+                    "unknown delta type {} ignored",
+                    py_repr_str(other)
+                )));
             }
         }
         Ok(())
@@ -628,7 +670,7 @@ impl Anthropic {
         };
         if wanted.is_some() && block.kind.as_deref() != wanted {
             let message = format!("{} on a {} block ignored", piece.name(), block.kind_name());
-            self.ignored = Some(message);
+            self.notes.push(ignored(message));
             return Ok(());
         }
         match piece {
@@ -668,7 +710,7 @@ impl Anthropic {
                 let Some(input) = block.input.as_mut() else {
                     let message =
                         format!("{} on a {} block ignored", piece.name(), block.kind_name());
-                    self.ignored = Some(message);
+                    self.notes.push(ignored(message));
                     return Ok(());
                 };
                 if !added.is_empty() {
@@ -676,7 +718,7 @@ impl Anthropic {
                     if input.parser.failed() {
                         let too_deep = input.parser.too_deep();
                         // Refused: the parser goes back to the text before this fragment.
-                        input.parser = PartialJson::new(max_depth);
+                        input.parser = input_parser(max_depth, options);
                         input.parser.feed(input.text.as_bytes());
                         return Err(if too_deep {
                             ErrorKind::Limit {
@@ -692,6 +734,7 @@ impl Anthropic {
                         });
                     }
                     input.text.push_str(added);
+                    input.at_stop = InputAtStop::NotYet;
                 }
                 if let (true, Some(position)) = (options.events, tool_position) {
                     input.trail.push(added.into());
@@ -783,7 +826,11 @@ impl Anthropic {
 
     fn block_stop(&mut self, index: usize, events: &mut Vec<Event>) {
         let options = self.options;
+        let max_depth = self.limits.max_depth;
         if let Some(block) = self.blocks.get_mut(index) {
+            if let Some(input) = block.input.as_mut() {
+                input.at_stop = InputAtStop::Parsed(parse_input(input, max_depth));
+            }
             if !block.done {
                 block.done = true;
                 if options.events && block.tool_position.is_some() {
@@ -837,7 +884,10 @@ impl Anthropic {
         match self.check(value, data)? {
             Checked::Ping => return Ok(Folded::Continue),
             Checked::Unknown(kind) => {
-                self.ignored = Some(format!("unknown event type {} ignored", py_repr_str(&kind)));
+                self.notes.push(ignored(format!(
+                    "unknown event type {} ignored",
+                    py_repr_str(&kind)
+                )));
                 return Ok(Folded::Continue);
             }
             Checked::MessageStart(message) => {
@@ -856,6 +906,16 @@ impl Anthropic {
         }
         self.payloads += 1;
         Ok(Folded::Continue)
+    }
+}
+
+/// An unknown event or delta type, or a delta its block cannot take: folded as nothing,
+/// recorded in every mode.
+fn ignored(message: String) -> Note {
+    Note {
+        kind: "UnknownEvent",
+        skipped: false,
+        message,
     }
 }
 
@@ -902,7 +962,7 @@ impl Fold for Anthropic {
             payloads: 0,
             spliced: false,
             texts_done: false,
-            ignored: None,
+            notes: Vec::new(),
             serial: SERIAL.fetch_add(1, Ordering::Relaxed),
         }
     }
@@ -911,8 +971,8 @@ impl Fold for Anthropic {
         Some(Format::Anthropic)
     }
 
-    fn take_ignored(&mut self) -> Option<String> {
-        self.ignored.take()
+    fn take_notes(&mut self, notes: &mut Vec<Note>) {
+        notes.append(&mut self.notes);
     }
 
     fn ends_stream(&self, _data: &[u8]) -> bool {

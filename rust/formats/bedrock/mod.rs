@@ -30,7 +30,7 @@ use crate::driver::{Config, Options};
 use crate::error::{DecodeKind, ErrorKind};
 use crate::event::{Event, EventKind, Snapshot, TextTrail, UsageSnapshot};
 use crate::formats::anthropic::Anthropic;
-use crate::formats::{Fold, Folded, Format};
+use crate::formats::{Fold, Folded, Format, Note};
 use crate::json::partial::PartialJson;
 use crate::json::reader::{parse, JsonError, JsonErrorCode, Reader};
 use crate::json::value::{Map, Value};
@@ -796,8 +796,10 @@ impl Fold for Bedrock {
         }
     }
 
-    fn take_ignored(&mut self) -> Option<String> {
-        self.invoke.as_mut().and_then(|inner| inner.take_ignored())
+    fn take_notes(&mut self, notes: &mut Vec<Note>) {
+        if let Some(inner) = self.invoke.as_mut() {
+            inner.take_notes(notes);
+        }
     }
 
     fn fold(
