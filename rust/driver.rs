@@ -109,6 +109,9 @@ enum Finish {
     DoneEvent,
     /// Only returned; the events are dropped.
     Result,
+    /// As `Result`, moved out of the fold ([`Fold::take_result`]): the caller restores it or
+    /// drops the driver.
+    Take,
 }
 
 /// A whole-input run that failed: the error, and the result as it stood before it.
@@ -400,7 +403,11 @@ impl<F: Fold> Driver<F> {
             }
             core.events.push(e);
         }
-        Ok((how != Finish::DoneEvent).then(|| core.fold.result()))
+        Ok(match how {
+            Finish::DoneEvent => None,
+            Finish::Take => Some(core.fold.take_result()),
+            Finish::Both | Finish::Result => Some(core.fold.result()),
+        })
     }
 
     /// End of input for a caller that takes no events: an error deferred behind events is
@@ -419,11 +426,43 @@ impl<F: Fold> Driver<F> {
         }
     }
 
+    /// As [`Driver::finish_without_events`], handing the result to `use_result` without copying
+    /// it: it is moved out of the fold for the call and back afterwards, so the driver is left
+    /// as `finish_without_events` leaves it.
+    ///
+    /// # Errors
+    /// As [`Driver::finish_without_events`].
+    pub fn finish_with<T>(
+        &mut self,
+        use_result: impl FnOnce(&Value) -> T,
+    ) -> Result<T, StreamError> {
+        loop {
+            match self.finish_as(Finish::Take) {
+                Ok(_) if self.deferred.is_some() => {}
+                Ok(Some(v)) => {
+                    self.core.events.clear();
+                    let out = use_result(&v);
+                    self.core.fold.restore(v);
+                    return Ok(out);
+                }
+                Ok(None) => {
+                    self.core.events.clear();
+                    return Ok(use_result(&self.snapshot()));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Runs a whole input held in memory. On error, what was produced before it is kept: the
     /// failure carries the result as it stood.
     pub fn run_whole(config: Config, data: &[u8]) -> Result<Value, Box<Failure>> {
         let mut driver = Self::new(config);
-        match driver.feed(data).and_then(|()| driver.finish()) {
+        // The driver ends here, so the result is moved out of the fold, never copied.
+        match driver
+            .feed(data)
+            .and_then(|()| driver.finish_as(Finish::Take))
+        {
             Ok(v) => Ok(v.unwrap_or_else(|| driver.snapshot())),
             Err(error) => Err(Box::new(Failure {
                 error,

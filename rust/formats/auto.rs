@@ -226,6 +226,19 @@ impl Fold for AnyFold {
         }
     }
 
+    fn take_result(&mut self) -> Value {
+        match &mut self.inner {
+            Some(i) => dispatch!(i, f => f.take_result()),
+            None => self.result(),
+        }
+    }
+
+    fn restore(&mut self, result: Value) {
+        if let Some(i) = &mut self.inner {
+            dispatch!(i, f => f.restore(result));
+        }
+    }
+
     fn summary(&self) -> Summary {
         match &self.inner {
             Some(i) => dispatch!(i, f => f.summary()),

@@ -161,6 +161,18 @@ pub trait Fold {
     /// The result so far (the whole result at the end).
     fn result(&self) -> Value;
 
+    /// The whole result at the end of the stream, moving what it can out of the state rather
+    /// than copying it (a fold that keeps the default copies). The caller hands the result back
+    /// with [`Fold::restore`] before the fold is used again, or drops the fold.
+    fn take_result(&mut self) -> Value {
+        self.result()
+    }
+
+    /// Takes back a result of [`Fold::take_result`], leaving the fold as it was before.
+    fn restore(&mut self, result: Value) {
+        drop(result);
+    }
+
     /// Equal versions have equal results.
     fn version(&self) -> (u64, u64);
 

@@ -102,6 +102,10 @@ impl Map {
         self.entries.iter().map(|(k, v)| (k, v))
     }
 
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&String, &mut Value)> {
+        self.entries.iter_mut().map(|(k, v)| (&*k, v))
+    }
+
     pub fn into_values(mut self) -> impl Iterator<Item = Value> {
         std::mem::take(&mut self.entries)
             .into_iter()

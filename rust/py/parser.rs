@@ -175,10 +175,10 @@ impl StreamParserPy {
 
     /// End of input: the assembled completion.
     fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        match self.stream.finish_without_events() {
+        match self.stream.finish_with(|v| to_py(py, v)) {
             Ok(v) => {
                 self.partial.clear();
-                to_py(py, &v)
+                v
             }
             Err(e) => Err(raise(py, &self.stream, &mut self.partial, &e)),
         }
@@ -187,10 +187,13 @@ impl StreamParserPy {
     /// End of input: the assembled completion as compact JSON bytes, built without Python
     /// objects.
     fn finish_json<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        match self.stream.finish_without_events() {
-            Ok(v) => {
+        match self
+            .stream
+            .finish_with(|v| PyBytes::new(py, &writer::to_vec(v)))
+        {
+            Ok(bytes) => {
                 self.partial.clear();
-                Ok(PyBytes::new(py, &writer::to_vec(&v)))
+                Ok(bytes)
             }
             Err(e) => Err(raise(py, &self.stream, &mut self.partial, &e)),
         }

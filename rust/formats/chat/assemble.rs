@@ -600,6 +600,120 @@ impl Assembler {
     }
 }
 
+impl Assembler {
+    /// The completion at the end of the stream, with its long texts (content, refusal, tool
+    /// and function arguments) moved out of the accumulators rather than copied: a completion
+    /// is mostly those texts, and copying them doubled the peak memory of finishing. Hand the
+    /// completion back with [`Assembler::restore`] before the assembler is used again.
+    pub fn take_completion(&mut self) -> Value {
+        let texts: Vec<String> = self.texts_mut().into_iter().map(std::mem::take).collect();
+        let mut completion = self.completion();
+        let slots = rendered_texts_mut(&mut completion);
+        if slots.len() == texts.len() {
+            for (slot, text) in slots.into_iter().zip(texts) {
+                *slot = text;
+            }
+        } else {
+            // Not reached: the completion renders exactly the accumulators `texts_mut` names.
+            // Should the two ever disagree, the texts go back and the result is a copy.
+            for (acc, text) in self.texts_mut().into_iter().zip(texts) {
+                *acc = text;
+            }
+            completion = self.completion();
+        }
+        completion
+    }
+
+    /// Moves the long texts of a completion from [`Assembler::take_completion`] back into the
+    /// accumulators, leaving the assembler as it was before.
+    pub fn restore(&mut self, mut completion: Value) {
+        let slots = rendered_texts_mut(&mut completion);
+        let accs = self.texts_mut();
+        if slots.len() == accs.len() {
+            for (acc, slot) in accs.into_iter().zip(slots) {
+                std::mem::swap(acc, slot);
+            }
+        }
+    }
+
+    /// The long-text accumulators the completion renders, in the order
+    /// [`rendered_texts_mut`] finds them in the completion.
+    fn texts_mut(&mut self) -> Vec<&mut String> {
+        let order = self.choices.order();
+        let mut items: Vec<Option<&mut ChoiceState>> =
+            self.choices.items.iter_mut().map(Some).collect();
+        let mut texts = Vec::new();
+        for p in order {
+            let Some(c) = items.get_mut(p).and_then(Option::take) else {
+                continue;
+            };
+            texts.extend(c.content.text.as_mut());
+            texts.extend(c.refusal.text.as_mut());
+            if c.ordered_tool_calls {
+                texts.extend(c.tool_calls.items.iter_mut().map(|t| &mut t.arguments));
+            }
+            if c.ordered_function_call {
+                texts.extend(c.function_call.as_mut().map(|f| &mut f.arguments));
+            }
+        }
+        texts
+    }
+}
+
+/// The long texts of a rendered chat completion, in the order [`Assembler::texts_mut`] names
+/// their accumulators: per choice the message's content, refusal, every tool call's arguments
+/// and the function call's arguments, each where present as a string.
+fn rendered_texts_mut(completion: &mut Value) -> Vec<&mut String> {
+    let mut texts = Vec::new();
+    let Some(Value::Array(choices)) = object_get_mut(completion, "choices") else {
+        return texts;
+    };
+    for choice in choices {
+        let Some(Value::Object(message)) = object_get_mut(choice, "message") else {
+            continue;
+        };
+        let mut content = None;
+        let mut refusal = None;
+        let mut calls = None;
+        let mut function = None;
+        for (key, value) in message.iter_mut() {
+            match key.as_str() {
+                "content" => content = Some(value),
+                "refusal" => refusal = Some(value),
+                "tool_calls" => calls = Some(value),
+                "function_call" => function = Some(value),
+                _ => {}
+            }
+        }
+        for value in [content, refusal].into_iter().flatten() {
+            if let Value::String(s) = value {
+                texts.push(s);
+            }
+        }
+        if let Some(Value::Array(calls)) = calls {
+            for call in calls {
+                let function = object_get_mut(call, "function");
+                if let Some(Value::String(s)) =
+                    function.and_then(|f| object_get_mut(f, "arguments"))
+                {
+                    texts.push(s);
+                }
+            }
+        }
+        if let Some(Value::String(s)) = function.and_then(|f| object_get_mut(f, "arguments")) {
+            texts.push(s);
+        }
+    }
+    texts
+}
+
+fn object_get_mut<'v>(value: &'v mut Value, key: &str) -> Option<&'v mut Value> {
+    match value {
+        Value::Object(map) => map.get_mut(key),
+        _ => None,
+    }
+}
+
 impl ChoiceState {
     /// The delta's text, tool calls, function call and audio.
     fn apply_delta(
@@ -1453,6 +1567,77 @@ mod tests {
         );
         assert_eq!(at(call1, &["function", "arguments"]), &s("{}"));
         assert!(!has(call1, &[], "index"));
+    }
+
+    /// Taking the completion gives what rendering gives, and restoring it leaves the
+    /// accumulators as they were: rendering again, and folding on, give the same as without.
+    #[test]
+    fn take_completion_moves_the_texts_out_and_restore_puts_them_back() {
+        let payloads = [
+            r#"{"id":"x","choices":[{"index":1,"delta":{"role":"assistant","content":"b1"}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":"a1","refusal":"r"}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":"{\"a\":"}}]}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"function":{"name":"g","arguments":"[1"}}]}}]}"#,
+            r#"{"choices":[{"index":1,"delta":{"function_call":{"name":"h","arguments":"{}"}}}]}"#,
+            r#"{"choices":[{"index":1,"delta":{"reasoning_content":"why"}}]}"#,
+        ];
+        let more = r#"{"choices":[{"index":0,"delta":{"content":"a2","tool_calls":[{"index":1,"function":{"arguments":"]"}}]}}]}"#;
+        let mut a = Assembler::new(Options::default(), Limits::default());
+        let mut ev = Vec::new();
+        for p in payloads {
+            assert!(a
+                .apply(decode(p.as_bytes(), 128).ok().unwrap_or_default(), &mut ev)
+                .is_ok());
+        }
+        let mut expected = run(&payloads);
+        let taken = a.take_completion();
+        assert_eq!(taken, expected);
+        // The texts left the accumulators: rendering now shows them empty.
+        let emptied = a.completion();
+        assert_eq!(
+            at(&emptied, &["choices", "0", "message", "content"]),
+            &s("")
+        );
+        assert_eq!(
+            at(
+                &emptied,
+                &[
+                    "choices",
+                    "0",
+                    "message",
+                    "tool_calls",
+                    "0",
+                    "function",
+                    "arguments"
+                ]
+            ),
+            &s("")
+        );
+        a.restore(taken);
+        assert_eq!(a.completion(), expected);
+        assert!(a
+            .apply(
+                decode(more.as_bytes(), 128).ok().unwrap_or_default(),
+                &mut ev
+            )
+            .is_ok());
+        expected = run(&[&payloads[..], &[more]].concat());
+        assert_eq!(a.completion(), expected);
+        assert_eq!(
+            at(
+                &expected,
+                &[
+                    "choices",
+                    "0",
+                    "message",
+                    "tool_calls",
+                    "1",
+                    "function",
+                    "arguments"
+                ]
+            ),
+            &s("[1]")
+        );
     }
 
     #[test]

@@ -130,6 +130,14 @@ impl Fold for Chat {
         self.assembler.completion()
     }
 
+    fn take_result(&mut self) -> Value {
+        self.assembler.take_completion()
+    }
+
+    fn restore(&mut self, result: Value) {
+        self.assembler.restore(result);
+    }
+
     fn version(&self) -> (u64, u64) {
         self.assembler.version()
     }
