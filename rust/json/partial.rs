@@ -32,6 +32,7 @@ use std::fmt;
 use std::mem;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::json::number::Num;
 use crate::json::reader::is_json_whitespace;
 use crate::json::value::{Map, Value};
 use crate::persistent::{unlink, Cell, Dismantle, List, Reclaim};
@@ -485,18 +486,9 @@ impl PartialJson {
         self.append(key, c.encode_utf8(&mut buf));
     }
 
-    fn number(&mut self, input: &[u8], pos: usize, mut num: Num) -> Result<usize, Invalid> {
+    fn number(&mut self, input: &[u8], pos: usize, num: Num) -> Result<usize, Invalid> {
         let rest = input.get(pos..).ok_or(Invalid)?;
-        let mut used = 0;
-        for &byte in rest {
-            match num.next(byte) {
-                Some(next) => {
-                    num = next;
-                    used += 1;
-                }
-                None => break,
-            }
-        }
+        let (used, num) = num.scan(rest);
         let (digits, after) = rest.split_at_checked(used).ok_or(Invalid)?;
         self.text
             .append(std::str::from_utf8(digits).map_err(|_| Invalid)?);
@@ -735,43 +727,6 @@ impl Literal {
             Literal::False => Node::Bool(false),
             Literal::Null => Node::Null,
         }
-    }
-}
-
-/// Position in the RFC 8259 number grammar.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Num {
-    Start,
-    Minus,
-    Zero,
-    Int,
-    Dot,
-    Frac,
-    Exp,
-    ExpSign,
-    ExpDigits,
-}
-
-impl Num {
-    /// The state after `byte`, or None when `byte` does not continue the number.
-    fn next(self, byte: u8) -> Option<Num> {
-        use Num::{Dot, Exp, ExpDigits, ExpSign, Frac, Int, Minus, Start, Zero};
-        Some(match (self, byte) {
-            (Start, b'-') => Minus,
-            (Start | Minus, b'0') => Zero,
-            (Start | Minus, b'1'..=b'9') | (Int, b'0'..=b'9') => Int,
-            (Zero | Int, b'.') => Dot,
-            (Dot | Frac, b'0'..=b'9') => Frac,
-            (Zero | Int | Frac, b'e' | b'E') => Exp,
-            (Exp, b'+' | b'-') => ExpSign,
-            (Exp | ExpSign | ExpDigits, b'0'..=b'9') => ExpDigits,
-            _ => return None,
-        })
-    }
-
-    /// A valid number if the input stopped here.
-    fn is_complete(self) -> bool {
-        matches!(self, Num::Zero | Num::Int | Num::Frac | Num::ExpDigits)
     }
 }
 
