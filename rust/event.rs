@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::formats::chat::assemble::merge_usage;
 use crate::json::partial::PartialSnapshot;
 use crate::json::value::{Map, Value};
+use crate::persistent::List;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
@@ -52,69 +53,8 @@ impl EventKind {
     }
 }
 
-/// One link of a persistent append-only list; the newest piece is the head.
-#[derive(Debug)]
-pub struct Link<T> {
-    pub piece: T,
-    pub prev: Option<Arc<Link<T>>>,
-}
-
-impl<T> Drop for Link<T> {
-    // A trail can hold millions of links; the default recursive drop would overflow the stack.
-    fn drop(&mut self) {
-        let mut next = self.prev.take();
-        while let Some(link) = next {
-            match Arc::try_unwrap(link) {
-                Ok(mut owned) => next = owned.prev.take(),
-                Err(_) => break,
-            }
-        }
-    }
-}
-
-/// A persistent list of pieces appended so far.
-#[derive(Debug)]
-pub struct Trail<T> {
-    pub head: Option<Arc<Link<T>>>,
-}
-
-impl<T> Clone for Trail<T> {
-    fn clone(&self) -> Self {
-        Trail {
-            head: self.head.clone(),
-        }
-    }
-}
-
-impl<T> Default for Trail<T> {
-    fn default() -> Self {
-        Trail { head: None }
-    }
-}
-
-impl<T> Trail<T> {
-    pub fn push(&mut self, piece: T) {
-        let prev = self.head.take();
-        self.head = Some(Arc::new(Link { piece, prev }));
-    }
-
-    /// The newest piece.
-    pub fn last(&self) -> Option<&T> {
-        self.head.as_deref().map(|l| &l.piece)
-    }
-
-    /// Pieces oldest first.
-    pub fn pieces(&self) -> Vec<&T> {
-        let mut out = Vec::new();
-        let mut cur = self.head.as_deref();
-        while let Some(link) = cur {
-            out.push(&link.piece);
-            cur = link.prev.as_deref();
-        }
-        out.reverse();
-        out
-    }
-}
+/// A persistent list of pieces appended so far (see [`crate::persistent`]).
+pub type Trail<T> = List<T>;
 
 impl Trail<Box<str>> {
     pub fn text(&self) -> String {
@@ -230,16 +170,14 @@ impl UsageSnapshot {
     pub fn to_map(&self) -> Map {
         let mut merges = Vec::new();
         let mut base = None;
-        let mut cur = self.history.head.as_deref();
-        while let Some(link) = cur {
-            match &link.piece {
+        for step in &self.history {
+            match step {
                 UsageStep::Merge(m) => merges.push(m),
                 UsageStep::Whole(m) => {
                     base = Some(m);
                     break;
                 }
             }
-            cur = link.prev.as_deref();
         }
         let mut total = base.cloned().unwrap_or_default();
         for m in merges.into_iter().rev() {
@@ -308,12 +246,10 @@ mod tests {
             assert_eq!(&snapshot.to_map(), expected);
         }
         let mut whole_sizes = 0;
-        let mut cur = log.history.head.as_deref();
-        while let Some(link) = cur {
-            if let UsageStep::Whole(m) = &link.piece {
+        for step in &log.history {
+            if let UsageStep::Whole(m) = step {
                 whole_sizes += m.len();
             }
-            cur = link.prev.as_deref();
         }
         // Each chunk brings 2 keys: the copies must stay within a constant of 1000 keys.
         assert!(whole_sizes <= 4 * 1000, "{whole_sizes}");

@@ -14,6 +14,7 @@
 //!   tool-call arguments, and structural repair of malformed payloads;
 //! - [`error`], [`limits`]: errors as values with positions, and the resource limits;
 //! - [`event`]: per-delta events and the trails their snapshots are read from;
+//! - [`persistent`]: the persistent list under event trails and partial-JSON snapshots;
 //! - [`sniff`]: recognises input that is not an event stream, or is another format's;
 //! - [`driver`]: runs any format: the `on_error` policy, the problem list, the queue of events
 //!   and results with an error deferred behind them, truncation and captures;
@@ -29,6 +30,7 @@ pub mod formats;
 pub mod framing;
 pub mod json;
 pub mod limits;
+pub mod persistent;
 pub mod sniff;
 pub mod summary;
 

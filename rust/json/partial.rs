@@ -3,7 +3,7 @@
 //! Tool-call arguments arrive as fragments of one JSON document. [`PartialJson`] consumes each
 //! fragment once (a resumable tokenizer: work is proportional to the new bytes, never a re-parse
 //! of the whole buffer) and [`PartialJson::snapshot`] captures "the value so far" in O(depth)
-//! without copying any text: completed children live in persistent cons-lists and strings in
+//! without copying any text: completed children live in persistent lists and strings in
 //! append-only buffers, shared between the parser and every snapshot. Only
 //! [`PartialSnapshot::to_value`] builds a [`Value`], when the caller actually reads it.
 //!
@@ -32,8 +32,10 @@ use std::fmt;
 use std::mem;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::json::number::Num;
 use crate::json::reader::is_json_whitespace;
 use crate::json::value::{Map, Value};
+use crate::persistent::{unlink, Cell, Dismantle, List, Reclaim};
 
 /// Incremental parser for one partial JSON document.
 pub struct PartialJson {
@@ -520,18 +522,9 @@ impl PartialJson {
         self.append(key, c.encode_utf8(&mut buf));
     }
 
-    fn number(&mut self, input: &[u8], pos: usize, mut num: Num) -> Result<usize, Invalid> {
+    fn number(&mut self, input: &[u8], pos: usize, num: Num) -> Result<usize, Invalid> {
         let rest = input.get(pos..).ok_or(Invalid)?;
-        let mut used = 0;
-        for &byte in rest {
-            match num.next(byte) {
-                Some(next) => {
-                    num = next;
-                    used += 1;
-                }
-                None => break,
-            }
-        }
+        let (used, num) = num.scan(rest);
         let (digits, after) = rest.split_at_checked(used).ok_or(Invalid)?;
         if !self.shape_only {
             self.text
@@ -777,43 +770,6 @@ impl Literal {
     }
 }
 
-/// Position in the RFC 8259 number grammar.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Num {
-    Start,
-    Minus,
-    Zero,
-    Int,
-    Dot,
-    Frac,
-    Exp,
-    ExpSign,
-    ExpDigits,
-}
-
-impl Num {
-    /// The state after `byte`, or None when `byte` does not continue the number.
-    fn next(self, byte: u8) -> Option<Num> {
-        use Num::{Dot, Exp, ExpDigits, ExpSign, Frac, Int, Minus, Start, Zero};
-        Some(match (self, byte) {
-            (Start, b'-') => Minus,
-            (Start | Minus, b'0') => Zero,
-            (Start | Minus, b'1'..=b'9') | (Int, b'0'..=b'9') => Int,
-            (Zero | Int, b'.') => Dot,
-            (Dot | Frac, b'0'..=b'9') => Frac,
-            (Zero | Int | Frac, b'e' | b'E') => Exp,
-            (Exp, b'+' | b'-') => ExpSign,
-            (Exp | ExpSign | ExpDigits, b'0'..=b'9') => ExpDigits,
-            _ => return None,
-        })
-    }
-
-    /// A valid number if the input stopped here.
-    fn is_complete(self) -> bool {
-        matches!(self, Num::Zero | Num::Int | Num::Frac | Num::ExpDigits)
-    }
-}
-
 #[derive(Clone, Copy, Debug, Default)]
 struct Utf8Tail {
     bytes: [u8; 4],
@@ -877,37 +833,6 @@ struct SharedText {
     len: usize,
 }
 
-/// A persistent list, newest element first: pushing shares the old list as the tail.
-struct List<T: Reclaim>(Option<Arc<Cons<T>>>);
-
-struct Cons<T: Reclaim> {
-    head: T,
-    tail: List<T>,
-}
-
-impl<T: Reclaim> Default for List<T> {
-    fn default() -> Self {
-        List(None)
-    }
-}
-
-impl<T: Reclaim> Clone for List<T> {
-    fn clone(&self) -> Self {
-        List(self.0.clone())
-    }
-}
-
-impl<T: Reclaim> List<T> {
-    fn push(&mut self, head: T) {
-        let tail = List(self.0.take());
-        self.0 = Some(Arc::new(Cons { head, tail }));
-    }
-
-    fn iter(&self) -> ListIter<'_, T> {
-        ListIter(self.0.as_deref())
-    }
-}
-
 impl SharedText {
     /// Appends to the shared buffer. Bytes past `len` in it can only come from a clone of the
     /// parser that appended first: then this text continues in a buffer of its own.
@@ -941,35 +866,26 @@ impl SharedText {
     }
 }
 
-struct ListIter<'a, T: Reclaim>(Option<&'a Cons<T>>);
+/// A freed cell of either list type of the tree: nodes own lists of entries and entries own
+/// nodes, so dismantling one kind queues cells of the other.
+enum Doomed {
+    Nodes(Cell<Node>),
+    Entries(Cell<Entry>),
+}
 
-impl<'a, T: Reclaim> Iterator for ListIter<'a, T> {
-    type Item = &'a T;
-
-    fn next(&mut self) -> Option<&'a T> {
-        let cons = self.0?;
-        self.0 = cons.tail.0.as_deref();
-        Some(&cons.head)
+impl Dismantle for Doomed {
+    fn dismantle(self, work: &mut Vec<Self>) -> Option<Self> {
+        match self {
+            Doomed::Nodes(cell) => unlink(cell, work),
+            Doomed::Entries(cell) => unlink(cell, work),
+        }
     }
 }
 
-/// A cons cell whose last owner let go of it. Dropping goes through an explicit work list: a
-/// list of 200k items or a tree 100k levels deep would overflow the stack if dropped
-/// recursively. Only cells actually being freed are queued; a list still shared (say, with the
-/// parser while a snapshot is dropped) is released with one atomic decrement and no allocation.
-enum Doomed {
-    Nodes(Cons<Node>),
-    Entries(Cons<Entry>),
-}
-
-trait Reclaim: Sized {
-    fn doom(cell: Cons<Self>) -> Doomed;
-    /// Moves every list this value owns onto `work`, so dropping the value cannot recurse.
-    fn release(&mut self, work: &mut Vec<Doomed>);
-}
-
 impl Reclaim for Node {
-    fn doom(cell: Cons<Self>) -> Doomed {
+    type Doomed = Doomed;
+
+    fn doom(cell: Cell<Self>) -> Doomed {
         Doomed::Nodes(cell)
     }
 
@@ -983,49 +899,14 @@ impl Reclaim for Node {
 }
 
 impl Reclaim for Entry {
-    fn doom(cell: Cons<Self>) -> Doomed {
+    type Doomed = Doomed;
+
+    fn doom(cell: Cell<Self>) -> Doomed {
         Doomed::Entries(cell)
     }
 
     fn release(&mut self, work: &mut Vec<Doomed>) {
         self.value.release(work);
-    }
-}
-
-impl<T: Reclaim> List<T> {
-    /// Lets go of the list; its first cell comes back when this was the last owner.
-    fn take_last_owned(&mut self) -> Option<Cons<T>> {
-        // `into_inner`, not `try_unwrap`: when two threads drop the last two owners at once,
-        // exactly one of them gets the cell to dismantle.
-        self.0.take().and_then(Arc::into_inner)
-    }
-
-    fn release(&mut self, work: &mut Vec<Doomed>) {
-        if let Some(cell) = self.take_last_owned() {
-            work.push(T::doom(cell));
-        }
-    }
-}
-
-/// Empties a freed cell (its head's lists go to `work`) and returns its tail to continue with.
-fn unlink<T: Reclaim>(mut cell: Cons<T>, work: &mut Vec<Doomed>) -> Option<Doomed> {
-    cell.head.release(work);
-    cell.tail.take_last_owned().map(T::doom)
-}
-
-impl<T: Reclaim> Drop for List<T> {
-    fn drop(&mut self) {
-        let Some(first) = self.take_last_owned() else {
-            return;
-        };
-        let mut work = Vec::new();
-        let mut current = Some(T::doom(first));
-        while let Some(doomed) = current.take().or_else(|| work.pop()) {
-            current = match doomed {
-                Doomed::Nodes(cell) => unlink(cell, &mut work),
-                Doomed::Entries(cell) => unlink(cell, &mut work),
-            };
-        }
     }
 }
 

@@ -11,6 +11,7 @@
 use std::borrow::Cow;
 use std::mem;
 
+use crate::json::number::Num;
 use crate::json::value::{Map, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -550,62 +551,19 @@ impl<'a> Reader<'a> {
     fn read_number(&mut self) -> JsonResult<&'a str> {
         let buf = self.buf;
         let start = self.pos;
-        let mut p = start;
-        if buf.get(p) == Some(&b'-') {
-            p += 1;
+        let (used, num) = Num::Start.scan(buf.get(start..).unwrap_or_default());
+        let p = start + used;
+        if !num.is_complete() {
+            self.pos = p;
+            return self.err(if p >= buf.len() {
+                JsonErrorCode::EofWhileParsing
+            } else {
+                JsonErrorCode::InvalidNumber
+            });
         }
-        match buf.get(p) {
-            Some(b'0') => p += 1,
-            Some(b'1'..=b'9') => {
-                while matches!(buf.get(p), Some(b'0'..=b'9')) {
-                    p += 1;
-                }
-            }
-            Some(_) => {
-                self.pos = p;
-                return self.err(JsonErrorCode::InvalidNumber);
-            }
-            None => {
-                self.pos = p;
-                return self.err(JsonErrorCode::EofWhileParsing);
-            }
-        }
-        let mut is_float = false;
-        if buf.get(p) == Some(&b'.') {
-            is_float = true;
-            p += 1;
-            if !matches!(buf.get(p), Some(b'0'..=b'9')) {
-                self.pos = p;
-                return self.err(if p >= buf.len() {
-                    JsonErrorCode::EofWhileParsing
-                } else {
-                    JsonErrorCode::InvalidNumber
-                });
-            }
-            while matches!(buf.get(p), Some(b'0'..=b'9')) {
-                p += 1;
-            }
-        }
-        if matches!(buf.get(p), Some(b'e' | b'E')) {
-            is_float = true;
-            p += 1;
-            if matches!(buf.get(p), Some(b'+' | b'-')) {
-                p += 1;
-            }
-            if !matches!(buf.get(p), Some(b'0'..=b'9')) {
-                self.pos = p;
-                return self.err(if p >= buf.len() {
-                    JsonErrorCode::EofWhileParsing
-                } else {
-                    JsonErrorCode::InvalidNumber
-                });
-            }
-            while matches!(buf.get(p), Some(b'0'..=b'9')) {
-                p += 1;
-            }
-        }
+        let is_float = num.is_float();
         let bytes = buf.get(start..p).unwrap_or_default();
-        // The grammar above admits ASCII only.
+        // The number grammar admits ASCII only.
         let text = std::str::from_utf8(bytes).unwrap_or_default();
         if number_overflows(text, is_float) {
             self.pos = start;

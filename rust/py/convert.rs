@@ -13,6 +13,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString};
 
+use crate::json::number::Num;
 use crate::json::partial::{OpenLevel, PartialSnapshot};
 use crate::json::reader::{JsonError, Reader};
 use crate::json::value::Value;
@@ -408,11 +409,9 @@ impl<'t> RawWalk<'t> {
             }
             _ => {
                 let start = self.pos;
-                while let Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') =
-                    self.bytes.get(self.pos)
-                {
-                    self.pos += 1;
-                }
+                self.pos += Num::Start
+                    .scan(self.bytes.get(start..).unwrap_or_default())
+                    .0;
                 let text = self
                     .text
                     .get(start..self.pos)
