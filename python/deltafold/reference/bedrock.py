@@ -8,7 +8,8 @@ the ``Converse`` response (docs/formats.md "Bedrock ConverseStream"; native: rus
   stays a string); ``reasoningContent`` ``text`` appended, ``signature`` last wins,
   ``redactedContent`` appended. Other delta or start keys: last non-null on the block.
 - ``messageStop``: ``stopReason`` and its other keys (``additionalModelResponseFields``), last
-  non-null at the top level; it ends the stream (a ``metadata`` event after it is still folded).
+  non-null at the top level; it ends the stream (a ``metadata`` event after it is still folded;
+  in a capture the stream ends at that ``metadata``, or before the next other event).
 - ``metadata``: ``usage``, ``metrics`` and its other keys (``trace``, ...) last non-null.
 - The ``p`` padding field is dropped; unknown event types are skipped.
 """
@@ -162,6 +163,7 @@ class BedrockFold(Fold):
         "_other",
         "_role",
         "_stop_reason",
+        "_stopped",
         "_usage",
         "folded",
     )
@@ -171,6 +173,7 @@ class BedrockFold(Fold):
         self._role: Any = None
         self._blocks: dict[int, _Block] = {}
         self._stop_reason: Any = None
+        self._stopped = False
         self._usage: Any = None
         self._metrics: Any = None
         self._other: dict[str, Any] = {}
@@ -356,7 +359,10 @@ class BedrockFold(Fold):
                         self._stop_reason = item
                 elif key != "p":
                     _merge(self._other, key, item)
-            return True
+            self._stopped = True
+            # A single stream ends here; a capture's stream ends at its metadata (or the
+            # driver ends it before the next other event, or at end of input).
+            return not self.settings.capture
         elif event_type == b"metadata":
             for key, item in value.items():
                 if key == "usage":
@@ -367,10 +373,15 @@ class BedrockFold(Fold):
                         self._metrics = item
                 elif key != "p":
                     _merge(self._other, key, item)
+            return self._stopped and self.settings.capture
         return False
 
     def started(self) -> bool:
         return self.folded > 0
+
+    def finished(self) -> bool:
+        """After messageStop: a capture's last stream needs no metadata to be complete."""
+        return self._stopped
 
     def render(self) -> dict[str, Any]:
         if self._invoke is not None:
