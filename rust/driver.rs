@@ -610,6 +610,11 @@ impl<F: Fold> Core<F> {
                     data_offset: m.payload_offset,
                     index: m.index,
                 };
+                // A capture's stopped Bedrock stream takes only its `metadata`; any other
+                // event begins the next stream (docs/formats.md, "Decisions taken").
+                if self.config.capture && event_type != "metadata" && self.fold.complete() {
+                    self.end_stream();
+                }
                 if self.done && event_type == "metadata" && !self.config.capture {
                     self.done = false;
                     let result = self.handle(&ev);

@@ -8,6 +8,7 @@ contract), and the stream's id and format are checked against the recording itse
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -17,6 +18,8 @@ from typing import Any
 
 import pytest
 from support import fixture_file
+
+from tests.eventstream_encoder import BEDROCK_FIXTURES, bedrock_events, event_message
 
 ANTHROPIC = sorted(fixture_file("anthropic-recorded").glob("*.sse"))
 OPENAI = sorted(fixture_file("openai-recorded").glob("*.sse"))
@@ -139,3 +142,112 @@ def test_replay_cli_usage_errors(args: list[str]) -> None:
     )
     assert result.returncode == 2
     assert b"usage: python -m deltafold" in result.stderr
+
+
+# -- Bedrock binary captures ------------------------------------------------------------------
+
+
+def _converse(n: int, *, metadata: bool) -> bytes:
+    """A ConverseStream stream whose usage (when it has a metadata event, sent after
+    messageStop as AWS does) is ``inputTokens = 100 + n``."""
+    meta = {"usage": {"inputTokens": 100 + n, "outputTokens": n, "totalTokens": 100 + 2 * n}}
+    return (
+        event_message("messageStart", {"role": "assistant"})
+        + event_message("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": f"s{n}"}})
+        + event_message("contentBlockStop", {"contentBlockIndex": 0})
+        + event_message("messageStop", {"stopReason": "end_turn"})
+        + (event_message("metadata", meta) if metadata else b"")
+    )
+
+
+def _invoke(path: Path) -> bytes:
+    """An Anthropic recording as InvokeModelWithResponseStream sends it: each event's JSON,
+    base64-encoded, in a ``chunk`` event's ``bytes``."""
+    import deltafold.reference
+
+    decoder = deltafold.reference.SseDecoder()
+    events = decoder.feed(_stream(path)) + decoder.finish()
+    return b"".join(
+        event_message("chunk", {"bytes": base64.b64encode(e.data.encode()).decode()})
+        for e in events
+        if e.data.strip() and e.event != "ping"
+    )
+
+
+def _recorded_bedrock(path: Path) -> bytes:
+    return b"".join(event_message(t, p) for t, p in bedrock_events(path))
+
+
+@pytest.fixture
+def binary_captures(tmp_path: Path) -> tuple[list[Path], list[tuple[str, int, bytes]]]:
+    """Two Bedrock binary capture files, and every stream of them as (file, position, bytes):
+    Converse streams with and without metadata after the stop, the recordings (metadata before
+    the stop), an InvokeModelWithResponseStream stream; the second file ends in a stream with a
+    corrupted message CRC."""
+    first = [
+        _converse(0, metadata=True),
+        _converse(1, metadata=False),
+        *(_recorded_bedrock(p) for p in BEDROCK_FIXTURES[:3]),
+        _invoke(ANTHROPIC[0]),
+        _converse(2, metadata=True),
+        _converse(3, metadata=False),
+    ]
+    bad = bytearray(_converse(5, metadata=True))
+    bad[len(bad) // 2] ^= 0x40
+    second = [_converse(4, metadata=True), bytes(bad)]
+    paths, streams = [], []
+    for name, parts in (("first.bin", first), ("second.bin", second)):
+        path = tmp_path / name
+        path.write_bytes(b"".join(parts))
+        paths.append(path)
+        streams.extend((str(path), i, part) for i, part in enumerate(parts))
+    return paths, streams
+
+
+def test_replay_reads_bedrock_binary_captures(
+    impl: ModuleType, binary_captures: tuple[list[Path], list[tuple[str, int, bytes]]]
+) -> None:
+    paths, streams = binary_captures
+    rows = list(impl.replay(paths))
+    assert [(r["file"], r["stream"]) for r in rows] == [(f, i) for f, i, _ in streams]
+    assert rows == _expected(impl, streams)
+    assert {r["format"] for r in rows} == {"bedrock"}
+    # Each stream's own usage, as the test wrote it (not the next stream's).
+    inputs = [r["usage"]["input_tokens"] for r in rows]
+    assert inputs[:2] == [100, None]
+    assert inputs[6:9] == [102, None, 104]
+    recorded = [
+        next((p["usage"]["inputTokens"] for t, p in bedrock_events(f) if t == "metadata"), None)
+        for f in BEDROCK_FIXTURES[:3]
+    ]
+    assert inputs[2:5] == recorded
+    statuses = [r["status"] for r in rows]
+    assert statuses[:9] == ["complete"] * 9
+    assert statuses[9] != "complete"  # the corrupted frame stops that stream's fold
+
+
+def test_replay_binary_twins_agree(
+    binary_captures: tuple[list[Path], list[tuple[str, int, bytes]]],
+) -> None:
+    import deltafold
+    import deltafold.reference
+
+    paths, _ = binary_captures
+    assert list(deltafold.replay(paths)) == list(deltafold.reference.replay(paths))
+
+
+def test_replay_cli_reads_bedrock_binary_captures(
+    binary_captures: tuple[list[Path], list[tuple[str, int, bytes]]],
+) -> None:
+    import deltafold
+
+    paths, streams = binary_captures
+    result = subprocess.run(
+        [sys.executable, "-m", "deltafold", "--summary", "--all", *map(str, paths)],
+        capture_output=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    assert [json.loads(line) for line in lines] == _expected(deltafold, streams)

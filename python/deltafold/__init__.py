@@ -140,6 +140,7 @@ def replay(
 
     A row is ``{"file": ..., "stream": N, **summary}``: the file as given, the stream's
     position in it (from 0), and what :func:`summarize` returns for that stream alone.
+    A file that starts with an AWS event-stream prelude is read as a Bedrock binary capture.
     """
     return replay_with(sys.modules[__name__], paths, **options)
 

@@ -120,7 +120,7 @@ def iter_completions(source: Source, **options: Unpack[Options]) -> Iterator[dic
     rule). ``options`` are those of :func:`assemble`.
     """
     parser = StreamParser(**options)
-    parser._capture = True
+    parser._capture = parser._settings.capture = True
     completed = parser._completed
     for block in _slices(source):
         parser.feed(block)
@@ -139,7 +139,7 @@ async def aiter_completions(
 ) -> AsyncIterator[dict[str, Any]]:
     """:func:`iter_completions` over an async iterable of reads."""
     parser = StreamParser(**options)
-    parser._capture = True
+    parser._capture = parser._settings.capture = True
     completed = parser._completed
     async for block in _aslices(source):
         parser.feed(block)

@@ -8,7 +8,8 @@ the ``Converse`` response (docs/formats.md "Bedrock ConverseStream"; native: rus
   stays a string); ``reasoningContent`` ``text`` appended, ``signature`` last wins,
   ``redactedContent`` appended. Other delta or start keys: last non-null on the block.
 - ``messageStop``: ``stopReason`` and its other keys (``additionalModelResponseFields``), last
-  non-null at the top level; it ends the stream (a ``metadata`` event after it is still folded).
+  non-null at the top level; it ends the stream (a ``metadata`` event after it is still folded;
+  in a capture the stream ends at that ``metadata``, or before the next other event).
 - ``metadata``: ``usage``, ``metrics`` and its other keys (``trace``, ...) last non-null.
 - The ``p`` padding field is dropped; unknown event types are skipped.
 
@@ -185,6 +186,7 @@ class BedrockFold(Fold):
         "_reasoning_trail",
         "_role",
         "_stop_reason",
+        "_stopped",
         "_text_trail",
         "_texts_done",
         "_tool_blocks",
@@ -203,6 +205,7 @@ class BedrockFold(Fold):
         self._tool_blocks: list[_Block] = []
         self._texts_done = False
         self._stop_reason: Any = None
+        self._stopped = False
         self._usage: Any = None
         self._metrics: Any = None
         self._other: dict[str, Any] = {}
@@ -421,7 +424,10 @@ class BedrockFold(Fold):
                     _merge(self._other, key, item)
             if events is not None:
                 events.extend(self.done_events())
-            return True
+            self._stopped = True
+            # A single stream ends here; a capture's stream ends at its metadata (or the
+            # driver ends it before the next other event, or at end of input).
+            return not self.settings.capture
         elif event_type == b"metadata":
             for key, item in value.items():
                 if key == "usage":
@@ -434,10 +440,15 @@ class BedrockFold(Fold):
                         self._metrics = item
                 elif key != "p":
                     _merge(self._other, key, item)
+            return self._stopped and self.settings.capture
         return False
 
     def started(self) -> bool:
         return self.folded > 0
+
+    def finished(self) -> bool:
+        """After messageStop: a capture's last stream needs no metadata to be complete."""
+        return self._stopped
 
     def render(self) -> dict[str, Any]:
         if self._invoke is not None:

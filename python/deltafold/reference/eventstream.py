@@ -451,6 +451,12 @@ class BinaryFraming:
         if kind == "event":
             name = headers.get(":event-type")
             event_type = name.encode() if type(name) is str else b""
+            # A capture's stopped Bedrock stream takes only its metadata; any other event
+            # begins the next stream (docs/formats.md, "Decisions taken").
+            fold = parser._fold
+            if parser._capture and event_type != b"metadata" and fold is not None:
+                if fold.finished():
+                    parser._end_of_stream()
             if parser._done and event_type == b"metadata" and not parser._capture:
                 parser._done = False
                 try:

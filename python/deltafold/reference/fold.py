@@ -31,7 +31,14 @@ from deltafold.reference.events import Event
 class FoldSettings:
     """The options a fold needs, shared by every fold of one parser."""
 
-    __slots__ = ("max_choice_index", "max_depth", "max_tool_calls", "partial_arguments", "record")
+    __slots__ = (
+        "capture",
+        "max_choice_index",
+        "max_depth",
+        "max_tool_calls",
+        "partial_arguments",
+        "record",
+    )
 
     def __init__(
         self,
@@ -48,6 +55,9 @@ class FoldSettings:
         self.partial_arguments = partial_arguments
         # Keeps a problem that is not an error in any mode (an unknown event type, ignored).
         self.record = record
+        # A capture of many streams (iter_completions): a Bedrock stream stays open after
+        # messageStop for its metadata.
+        self.capture = False
 
 
 class Fold:

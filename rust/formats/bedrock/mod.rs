@@ -8,7 +8,8 @@
 //!   that is not JSON stays a string); `reasoningContent` `text` appended, `signature` last
 //!   wins, `redactedContent` appended. Other delta or start keys: last non-null on the block.
 //! - `messageStop`: `stopReason`, and its other keys (`additionalModelResponseFields`) last
-//!   non-null at the top level; it marks the stream complete (`metadata` may still follow).
+//!   non-null at the top level; it marks the stream complete (`metadata` may still follow:
+//!   in a capture the stream ends at that `metadata`, or before the next other event).
 //! - `metadata`: `usage`, `metrics` and its other keys (`trace`, ...) last non-null.
 //! - The `p` padding field of every event is dropped; unknown event types are skipped.
 //!
@@ -827,11 +828,16 @@ impl Fold for Bedrock {
             self.apply_other(event_type, data, events)?;
         }
         self.folded += 1;
-        Ok(if event_type == b"messageStop" {
-            Folded::End
-        } else {
-            Folded::Continue
-        })
+        // A single stream ends at `messageStop` (a `metadata` after it is still folded, see
+        // the driver). In a capture the stream is held open for its `metadata`, which AWS
+        // sends after the stop: the end is that `metadata`, or the driver ends a stopped
+        // stream before any other event (the next stream's `messageStart`), or end of input.
+        let ends = match event_type {
+            b"messageStop" => !self.config.capture,
+            b"metadata" => self.stopped && self.config.capture,
+            _ => false,
+        };
+        Ok(if ends { Folded::End } else { Folded::Continue })
     }
 
     fn fold_repaired(
@@ -851,8 +857,9 @@ impl Fold for Bedrock {
         self.folded
     }
 
+    /// After `messageStop`: a capture's last stream needs no `metadata` to be complete.
     fn complete(&self) -> bool {
-        false
+        self.stopped
     }
 
     fn finish_events(&mut self, events: &mut Vec<Event>) {
