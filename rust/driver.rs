@@ -590,15 +590,8 @@ impl<F: Fold> Core<F> {
     /// folded: Bedrock sends the usage after the stop.
     fn handle_message(&mut self, m: &RawMessage<'_>) -> Result<(), StreamError> {
         self.events_seen = m.index + 1;
-        // One pass over the headers for both names.
-        let (mut message_type, mut event_type) = (None, None);
-        for header in m.headers() {
-            match header.name {
-                ":message-type" => message_type = header.value.as_str(),
-                ":event-type" => event_type = header.value.as_str(),
-                _ => {}
-            }
-        }
+        // Noted by the framer while it checked the headers.
+        let (message_type, event_type) = (m.routing.message_type, m.routing.event_type);
         match message_type {
             Some("event") => {
                 let event_type = event_type.unwrap_or_default();

@@ -191,8 +191,17 @@ fn read_header(block: &[u8], at: usize) -> Result<(Header<'_>, usize), HeaderPro
     Ok((Header { name, value }, next))
 }
 
+/// The string values of the two headers a fold routes by, noted while the block is checked so
+/// that no one reads the headers a second time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Routing<'a> {
+    pub message_type: Option<&'a str>,
+    pub event_type: Option<&'a str>,
+}
+
 /// Checks a whole headers block; on error, the offset in the block of the offending header.
-fn validate_headers(block: &[u8]) -> Result<(), (usize, HeaderProblem)> {
+fn validate_headers(block: &[u8]) -> Result<Routing<'_>, (usize, HeaderProblem)> {
+    let mut routing = Routing::default();
     let mut at = 0;
     // The first names live on the stack: a message's few headers cost no allocation.
     let mut seen: [&str; LINEAR_DUPLICATE_SCAN] = [""; LINEAR_DUPLICATE_SCAN];
@@ -214,9 +223,14 @@ fn validate_headers(block: &[u8]) -> Result<(), (usize, HeaderProblem)> {
         if duplicate {
             return Err((at, HeaderProblem::Duplicate));
         }
+        match header.name {
+            ":message-type" => routing.message_type = header.value.as_str(),
+            ":event-type" => routing.event_type = header.value.as_str(),
+            _ => {}
+        }
         at = next;
     }
-    Ok(())
+    Ok(routing)
 }
 
 /// The headers of a checked message, in wire order.
@@ -249,6 +263,7 @@ pub struct RawMessage<'a> {
     pub payload_offset: u64,
     /// 0-based count of messages dispatched before this one.
     pub index: u64,
+    pub routing: Routing<'a>,
 }
 
 impl<'a> RawMessage<'a> {
@@ -395,8 +410,8 @@ fn check_prelude(prelude: &[u8], limit: usize) -> Result<usize, FrameErrorKind> 
     Ok(total as usize)
 }
 
-/// A checked message's header block and payload.
-type Parts<'a> = (&'a [u8], &'a [u8]);
+/// A checked message's header block, payload and routing headers.
+type Parts<'a> = (&'a [u8], &'a [u8], Routing<'a>);
 
 /// Checks a whole message (its prelude already checked): the message CRC, then the headers.
 /// On a header problem, also the offset of the header in the message.
@@ -409,10 +424,10 @@ fn check_message(message: &[u8]) -> Result<Parts<'_>, (usize, FrameErrorKind)> {
     }
     let headers_end = PRELUDE_BYTES + be_u32(message, 4) as usize;
     let block = message.get(PRELUDE_BYTES..headers_end).unwrap_or_default();
-    validate_headers(block)
+    let routing = validate_headers(block)
         .map_err(|(at, problem)| (PRELUDE_BYTES + at, FrameErrorKind::Header(problem)))?;
     let payload = message.get(headers_end..total - 4).unwrap_or_default();
-    Ok((block, payload))
+    Ok((block, payload, routing))
 }
 
 /// Incremental event-stream framer.
@@ -715,13 +730,14 @@ impl Framer {
         F: FnMut(&RawMessage<'_>) -> Result<(), E>,
     {
         match check_message(message) {
-            Ok((header_block, payload)) => {
+            Ok((header_block, payload, routing)) => {
                 let raw = RawMessage {
                     header_block,
                     payload,
                     offset: start,
                     payload_offset: start + (message.len() - 4 - payload.len()) as u64,
                     index: self.dispatched,
+                    routing,
                 };
                 self.dispatched += 1;
                 sink(&raw).map_err(Stop::Sink)
@@ -966,6 +982,80 @@ mod tests {
             seen.push(Seen::Error(e));
         }
         seen
+    }
+
+    /// The routing noted during the check is what a lookup over the headers finds: string
+    /// values only, absent otherwise, in any header order and past the stack-held names.
+    #[test]
+    fn routing_matches_a_header_lookup() {
+        let many: Vec<String> = (0..20).map(|i| format!("h{i}")).collect();
+        let mut cases: Vec<Vec<Header<'_>>> = vec![
+            vec![],
+            vec![
+                Header {
+                    name: ":event-type",
+                    value: HeaderValue::String("contentBlockDelta"),
+                },
+                Header {
+                    name: ":content-type",
+                    value: HeaderValue::String("application/json"),
+                },
+                Header {
+                    name: ":message-type",
+                    value: HeaderValue::String("event"),
+                },
+            ],
+            vec![
+                Header {
+                    name: ":message-type",
+                    value: HeaderValue::Bytes(b"event"),
+                },
+                Header {
+                    name: ":event-type",
+                    value: HeaderValue::String("caf\u{e9}"),
+                },
+            ],
+        ];
+        let mut long: Vec<Header<'_>> = many
+            .iter()
+            .map(|name| Header {
+                name,
+                value: HeaderValue::Int(1),
+            })
+            .collect();
+        long.push(Header {
+            name: ":message-type",
+            value: HeaderValue::String("exception"),
+        });
+        cases.push(long);
+        for headers in &cases {
+            let message = encode(headers, b"{}");
+            let mut framer = Framer::new(DEFAULT_MAX_MESSAGE_BYTES);
+            let mut routed = Vec::new();
+            framer
+                .feed(&message, |m| {
+                    let owned = |v: Option<&str>| v.map(str::to_string);
+                    routed.push([
+                        owned(m.routing.message_type),
+                        owned(m.routing.event_type),
+                        owned(m.string_header(":message-type")),
+                        owned(m.string_header(":event-type")),
+                    ]);
+                    Ok::<(), ()>(())
+                })
+                .unwrap();
+            let lookup = |name: &str| {
+                headers
+                    .iter()
+                    .find(|h| h.name == name)
+                    .and_then(|h| h.value.as_str())
+                    .map(str::to_string)
+            };
+            let expected = [lookup(":message-type"), lookup(":event-type")];
+            assert_eq!(routed.len(), 1);
+            assert_eq!(routed[0][..2], expected);
+            assert_eq!(routed[0][2..], expected);
+        }
     }
 
     #[test]
