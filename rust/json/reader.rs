@@ -344,11 +344,10 @@ impl<'a> Reader<'a> {
         // call into a SIMD search costs more than it saves. A string still going after that
         // (text, tool input) is searched for its quote or backslash with memchr, and the span
         // before it checked for control bytes and non-ASCII in bulk: same stop, same verdicts.
-        let head = rest.get(..SHORT_STRING).unwrap_or(rest);
         let mut i = 0;
         let mut ascii = true;
         let mut stopped = false;
-        while let Some(&b) = head.get(i) {
+        while let Some(&b) = rest.get(i) {
             match STOP[usize::from(b)] {
                 PLAIN => i += 1,
                 HIGH => {
@@ -360,8 +359,11 @@ impl<'a> Reader<'a> {
                     break;
                 }
             }
+            if i == SHORT_STRING {
+                break;
+            }
         }
-        if !stopped && i < rest.len() {
+        if !stopped {
             let tail = rest.get(i..).unwrap_or_default();
             let special = memchr::memchr2(b'"', b'\\', tail).unwrap_or(tail.len());
             let span = tail.get(..special).unwrap_or_default();
