@@ -62,9 +62,6 @@ pub struct JsonError {
 
 pub type JsonResult<T> = Result<T, JsonError>;
 
-/// Bytes of a string scanned one at a time before the scan switches to memchr.
-const SHORT_STRING: usize = 32;
-
 const PLAIN: u8 = 0;
 const HIGH: u8 = 1;
 const SPECIAL: u8 = 2;
@@ -334,13 +331,10 @@ impl<'a> Reader<'a> {
         let start = self.pos + 1;
         let buf = self.buf;
         let rest = buf.get(start..).unwrap_or_default();
-        // A plain scan first: strings in chunks (keys, ids, tokens) are short, and for them a
-        // call into a SIMD search costs more than it saves. A string still going after that
-        // (text, tool input) is searched for its quote or backslash with memchr, and the span
-        // before it checked for control bytes and non-ASCII in bulk: same stop, same verdicts.
+        // A plain scan: strings in chunks (keys, ids, tokens) are short, and for them a call
+        // into a SIMD search costs more than it saves.
         let mut i = 0;
         let mut ascii = true;
-        let mut stopped = false;
         while let Some(&b) = rest.get(i) {
             match STOP[usize::from(b)] {
                 PLAIN => i += 1,
@@ -348,22 +342,8 @@ impl<'a> Reader<'a> {
                     ascii = false;
                     i += 1;
                 }
-                _ => {
-                    stopped = true;
-                    break;
-                }
+                _ => break,
             }
-            if i == SHORT_STRING {
-                break;
-            }
-        }
-        if !stopped {
-            let tail = rest.get(i..).unwrap_or_default();
-            let special = memchr::memchr2(b'"', b'\\', tail).unwrap_or(tail.len());
-            let span = tail.get(..special).unwrap_or_default();
-            let stop = span.iter().position(|&b| b < 0x20).unwrap_or(special);
-            ascii &= span.get(..stop).unwrap_or_default().is_ascii();
-            i += stop;
         }
         match rest.get(i) {
             Some(b'"') => {
@@ -853,46 +833,6 @@ mod tests {
         };
         assert_eq!(m.get("a"), Some(&Value::Number("3".into())));
         assert_eq!(m.len(), 2);
-    }
-
-    #[test]
-    fn long_strings_stop_where_short_ones_do() {
-        // Strings past the byte-at-a-time prefix are scanned in bulk; a bad byte or an escape at
-        // any offset must be found at that offset. Expected values come from serde_json (valid
-        // text) and from where the test put the bad byte.
-        let body = "ab\u{e9}cd\u{1f600}".repeat(12);
-        let chars: Vec<(usize, char)> = body.char_indices().collect();
-        for &(at, _) in &chars {
-            let (head, tail) = body.split_at(at);
-            for (insert, expected) in [
-                ("\\n", None),
-                ("\\u00e9", None),
-                ("\u{7f}", None),
-                ("\u{1}", Some(JsonErrorCode::ControlCharacterInString)),
-                ("\u{1f}", Some(JsonErrorCode::ControlCharacterInString)),
-            ] {
-                let doc = format!("\"{head}{insert}{tail}\"");
-                match expected {
-                    None => {
-                        let want: String = serde_json::from_str(&doc).unwrap_or_default();
-                        assert_eq!(ok(&doc), Value::string(want.as_str()), "{doc:?}");
-                    }
-                    Some(c) => assert_eq!(code(doc.as_bytes()), (c, 1 + at), "{doc:?}"),
-                }
-            }
-            let mut bad = format!("\"{head}").into_bytes();
-            bad.push(0xff);
-            bad.extend_from_slice(tail.as_bytes());
-            bad.push(b'"');
-            assert_eq!(code(&bad), (JsonErrorCode::InvalidUtf8, 1 + at), "{at}");
-            let mut r = Reader::new(&bad, 128);
-            assert_eq!(r.skip_value().err(), parse(&bad, 128).err());
-        }
-        let open = format!("\"{body}");
-        assert_eq!(
-            code(open.as_bytes()),
-            (JsonErrorCode::EofWhileParsing, open.len())
-        );
     }
 
     #[test]
