@@ -403,7 +403,7 @@ impl<F: Fold> Driver<F> {
             core.fold.finish_events(&mut core.events);
             let mut e = Event::new(EventKind::Done, None);
             // Rendered once for whoever takes it: a completion can be large.
-            if how != Finish::Result {
+            if matches!(how, Finish::Both | Finish::DoneEvent) {
                 e.value = Some(core.fold.result());
             }
             core.events.push(e);
