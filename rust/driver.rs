@@ -145,8 +145,9 @@ enum Binary {
     /// until its 12-byte prelude is in (SSE text never starts with NUL, so no other stream
     /// waits on this).
     Sniffing(Vec<u8>),
-    /// Event-stream frames (`format="bedrock"`, or a prelude whose CRC checked).
-    On(eventstream::Framer),
+    /// Event-stream frames (`format="bedrock"`, or a prelude whose CRC checked). Boxed: SSE
+    /// parsers, the many, should not carry its room.
+    On(Box<eventstream::Framer>),
 }
 
 /// One stream (or a capture of many) of format `F`, fed read by read.
@@ -157,7 +158,8 @@ pub struct Driver<F> {
     /// An error met after the call that met it had produced events or completions: those are
     /// delivered first and the error is returned by the next call (docs/design.md, "Errors and
     /// limits"). The input of that next call is held, unframed, behind it.
-    deferred: Option<StreamError>,
+    /// Boxed: rarely set, and a live parser should be small.
+    deferred: Option<Box<StreamError>>,
     head: Head,
 }
 
@@ -176,9 +178,9 @@ fn trim(data: &[u8]) -> &[u8] {
 impl<F: Fold> Driver<F> {
     pub fn new(config: Config) -> Self {
         let binary = match config.format {
-            Some(Format::Bedrock) => {
-                Binary::On(eventstream::Framer::new(config.limits.max_line_bytes))
-            }
+            Some(Format::Bedrock) => Binary::On(Box::new(eventstream::Framer::new(
+                config.limits.max_line_bytes,
+            ))),
             None => Binary::Sniffing(Vec::new()),
             Some(_) => Binary::Off,
         };
@@ -211,7 +213,7 @@ impl<F: Fold> Driver<F> {
     /// events or completions before the error, this returns Ok so they can be taken, and the
     /// error is returned by the next `feed` or `finish`.
     pub fn feed(&mut self, input: &[u8]) -> Result<(), StreamError> {
-        if let Some(error) = self.deferred.take() {
+        if let Some(error) = self.deferred.take().map(|e| *e) {
             match &mut self.binary {
                 Binary::On(framer) => framer.hold(input),
                 _ => self.framer.hold(input),
@@ -236,7 +238,7 @@ impl<F: Fold> Driver<F> {
     fn settle(&mut self, result: Result<(), StreamError>) -> Result<(), StreamError> {
         match result {
             Err(error) if !self.core.events.is_empty() || !self.core.completed.is_empty() => {
-                self.deferred = Some(error);
+                self.deferred = Some(Box::new(error));
                 Ok(())
             }
             other => other,
@@ -265,9 +267,9 @@ impl<F: Fold> Driver<F> {
     /// The first bytes are in: Bedrock if they start with a prelude whose CRC checks.
     fn decide_framing(&mut self, head: &[u8]) -> Result<(), StreamError> {
         if eventstream::is_prelude(head) {
-            self.binary = Binary::On(eventstream::Framer::new(
+            self.binary = Binary::On(Box::new(eventstream::Framer::new(
                 self.core.config.limits.max_line_bytes,
-            ));
+            )));
             self.core.fold.decide_format(Format::Bedrock);
             self.frame_binary(head)
         } else {
@@ -398,7 +400,7 @@ impl<F: Fold> Driver<F> {
             core.fold.finish_events(&mut core.events);
             let mut e = Event::new(EventKind::Done, None);
             // Rendered once for whoever takes it: a completion can be large.
-            if how != Finish::Result {
+            if matches!(how, Finish::Both | Finish::DoneEvent) {
                 e.value = Some(core.fold.result());
             }
             core.events.push(e);

@@ -33,6 +33,61 @@ static ESCAPE: [u8; 256] = {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// Where compact JSON text goes: a growing buffer, a counter, or a buffer of the counted size.
+pub trait Sink {
+    fn extend_from_slice(&mut self, bytes: &[u8]);
+    fn push(&mut self, byte: u8);
+    /// Room for at least `additional` more bytes, where that means anything.
+    fn reserve(&mut self, additional: usize) {
+        let _ = additional;
+    }
+}
+
+impl Sink for Vec<u8> {
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        Vec::extend_from_slice(self, bytes);
+    }
+    fn push(&mut self, byte: u8) {
+        Vec::push(self, byte);
+    }
+    fn reserve(&mut self, additional: usize) {
+        Vec::reserve(self, additional);
+    }
+}
+
+/// Counts the bytes of the text, writing nothing.
+struct Measure(usize);
+
+impl Sink for Measure {
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        self.0 += bytes.len();
+    }
+    fn push(&mut self, _byte: u8) {
+        self.0 += 1;
+    }
+}
+
+/// Writes the text into a buffer from its start; what would not fit is counted, not written.
+struct Fill<'b> {
+    buf: &'b mut [u8],
+    at: usize,
+}
+
+impl Sink for Fill<'_> {
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        if let Some(dst) = self.buf.get_mut(self.at..self.at + bytes.len()) {
+            dst.copy_from_slice(bytes);
+        }
+        self.at += bytes.len();
+    }
+    fn push(&mut self, byte: u8) {
+        if let Some(dst) = self.buf.get_mut(self.at) {
+            *dst = byte;
+        }
+        self.at += 1;
+    }
+}
+
 /// The compact JSON text of `v`.
 pub fn to_vec(v: &Value) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
@@ -40,8 +95,24 @@ pub fn to_vec(v: &Value) -> Vec<u8> {
     out
 }
 
+/// The length of the compact JSON text of `v`: with [`fill`], the text is written straight
+/// into a buffer of its size (a Python `bytes`), with no growing copy in between.
+pub fn measure(v: &Value) -> usize {
+    let mut m = Measure(0);
+    write_value(v, &mut m);
+    m.0
+}
+
+/// Writes the compact JSON text of `v` into `buf` from its start; returns its length (the
+/// text is cut where `buf`, shorter than [`measure`] says, ends).
+pub fn fill(v: &Value, buf: &mut [u8]) -> usize {
+    let mut f = Fill { buf, at: 0 };
+    write_value(v, &mut f);
+    f.at
+}
+
 /// Appends the compact JSON text of `v` to `out`.
-pub fn write_value(v: &Value, out: &mut Vec<u8>) {
+pub fn write_value<S: Sink>(v: &Value, out: &mut S) {
     match v {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
@@ -75,7 +146,7 @@ pub fn write_value(v: &Value, out: &mut Vec<u8>) {
 }
 
 /// Appends `s` as a JSON string.
-pub fn write_str(s: &str, out: &mut Vec<u8>) {
+pub fn write_str<S: Sink>(s: &str, out: &mut S) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
@@ -103,7 +174,7 @@ pub fn write_str(s: &str, out: &mut Vec<u8>) {
 /// Appends validated JSON text (see [`Value::Raw`]) without insignificant whitespace. A string
 /// without a backslash is copied as it is: validated JSON has no raw control character in a
 /// string, so the copy is what [`write_str`] would write for it.
-fn write_raw(text: &str, out: &mut Vec<u8>) {
+fn write_raw<S: Sink>(text: &str, out: &mut S) {
     let bytes = text.as_bytes();
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
@@ -146,6 +217,28 @@ mod tests {
 
     fn text(v: &Value) -> String {
         String::from_utf8(to_vec(v)).unwrap_or_default()
+    }
+
+    /// `measure` and `fill` give the text `to_vec` gives, escapes and raw text included.
+    #[test]
+    fn measured_and_filled_text_is_the_text() {
+        let v = Value::Array(vec![
+            Value::String("a\"b\\c\n\u{1}é".into()),
+            Value::Raw(" { \"k\" : [1, \"x\\ty\"] } ".into()),
+            Value::Null,
+        ]);
+        let text = to_vec(&v);
+        assert_eq!(
+            text,
+            r#"["a\"b\\c\n\u0001é",{"k":[1,"x\ty"]},null]"#.as_bytes().to_vec()
+        );
+        assert_eq!(measure(&v), text.len());
+        let mut buf = vec![0u8; text.len()];
+        assert_eq!(fill(&v, &mut buf), text.len());
+        assert_eq!(buf, text);
+        let mut short = vec![0u8; 5];
+        assert_eq!(fill(&v, &mut short), text.len());
+        assert_eq!(short, text[..5].to_vec());
     }
 
     #[test]

@@ -187,13 +187,10 @@ impl StreamParserPy {
     /// End of input: the assembled completion as compact JSON bytes, built without Python
     /// objects.
     fn finish_json<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        match self
-            .stream
-            .finish_with(|v| PyBytes::new(py, &writer::to_vec(v)))
-        {
+        match self.stream.finish_with(|v| json_bytes(py, v)) {
             Ok(bytes) => {
                 self.partial.clear();
-                Ok(bytes)
+                bytes
             }
             Err(e) => Err(raise(py, &self.stream, &mut self.partial, &e)),
         }
@@ -463,6 +460,15 @@ pub fn assemble(
     whole(py, &source, config).and_then(|v| to_py(py, &v))
 }
 
+/// The compact JSON text of `v` as `bytes`, written straight into the `bytes` object: a
+/// completion can be large, and building the text first would hold it twice.
+fn json_bytes<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyBytes>> {
+    PyBytes::new_with(py, writer::measure(v), |buf| {
+        writer::fill(v, buf);
+        Ok(())
+    })
+}
+
 /// Folds a whole input held in memory (without the GIL when it is large).
 fn whole(py: Python<'_>, data: &[u8], config: Config) -> PyResult<Value> {
     let run = |data: &[u8]| AnyStream::run_whole(config, data);
@@ -527,5 +533,5 @@ pub fn assemble_json(
         format,
     };
     let v = whole(py, &source, config)?;
-    Ok(PyBytes::new(py, &writer::to_vec(&v)))
+    json_bytes(py, &v)
 }

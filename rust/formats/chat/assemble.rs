@@ -160,13 +160,21 @@ const SCAN_UP_TO: usize = 8;
 #[derive(Debug, Default)]
 struct ToolCalls {
     items: Vec<ToolCallState>,
-    /// Built once `items` outgrows [`SCAN_UP_TO`]. Wire index to position (wire indexes of
-    /// calls are distinct: a known index always continues its call).
+    /// Built once `items` outgrows [`SCAN_UP_TO`]; boxed, as most choices never need it and
+    /// every choice of every live parser would carry its room.
+    index: Option<Box<CallIndex>>,
+    /// Calls before this position have had their done event (see `done_events`).
+    done_below: usize,
+}
+
+/// The hash index of a choice's tool calls.
+#[derive(Debug, Default)]
+struct CallIndex {
+    /// Wire index to position (wire indexes of calls are distinct: a known index always
+    /// continues its call).
     by_wire: HashMap<u64, usize>,
     /// Id to the lowest position of a call with that id (two calls may share one).
     by_id: HashMap<Arc<str>, usize>,
-    /// Calls before this position have had their done event (see `done_events`).
-    done_below: usize,
 }
 
 impl ToolCalls {
@@ -179,16 +187,16 @@ impl ToolCalls {
     }
 
     fn find_wire(&self, index: u64) -> Option<usize> {
-        if self.indexed() {
-            self.by_wire.get(&index).copied()
+        if let (true, Some(ix)) = (self.indexed(), &self.index) {
+            ix.by_wire.get(&index).copied()
         } else {
             self.items.iter().position(|c| c.wire_index == Some(index))
         }
     }
 
     fn find_id(&self, id: &str) -> Option<usize> {
-        if self.indexed() {
-            self.by_id.get(id).copied()
+        if let (true, Some(ix)) = (self.indexed(), &self.index) {
+            ix.by_id.get(id).copied()
         } else {
             self.items.iter().position(|c| c.id.as_deref() == Some(id))
         }
@@ -220,11 +228,12 @@ impl ToolCalls {
         let Some(call) = self.items.get(pos) else {
             return;
         };
+        let ix = self.index.get_or_insert_with(Box::default);
         if let Some(w) = call.wire_index {
-            self.by_wire.entry(w).or_insert(pos);
+            ix.by_wire.entry(w).or_insert(pos);
         }
         if let Some(id) = &call.id {
-            self.by_id
+            ix.by_id
                 .entry(id.clone())
                 .and_modify(|p| *p = (*p).min(pos))
                 .or_insert(pos);
@@ -242,8 +251,10 @@ impl ToolCalls {
 #[derive(Debug, Default)]
 struct Choices {
     items: Vec<ChoiceState>,
-    /// Choice index to position, built once `items` outgrows [`SCAN_UP_TO`].
-    by_index: HashMap<u64, usize>,
+    /// Choice index to position, built once `items` outgrows [`SCAN_UP_TO`] (boxed: most
+    /// streams never need it).
+    #[allow(clippy::box_collection)]
+    by_index: Option<Box<HashMap<u64, usize>>>,
     /// A choice arrived with a lower index than an earlier one.
     unsorted: bool,
 }
@@ -253,7 +264,10 @@ impl Choices {
         // Streams almost always address the newest choice; check it before searching.
         match self.items.last() {
             Some(last) if last.index == index => Some(self.items.len() - 1),
-            _ if self.items.len() > SCAN_UP_TO => self.by_index.get(&index).copied(),
+            _ if self.items.len() > SCAN_UP_TO => self
+                .by_index
+                .as_ref()
+                .and_then(|ix| ix.get(&index).copied()),
             _ => self.items.iter().position(|c| c.index == index),
         }
     }
@@ -281,14 +295,15 @@ impl Choices {
             });
             let pos = self.items.len() - 1;
             if self.items.len() == SCAN_UP_TO + 1 {
-                self.by_index = self
-                    .items
-                    .iter()
-                    .enumerate()
-                    .map(|(p, c)| (c.index, p))
-                    .collect();
-            } else if self.items.len() > SCAN_UP_TO {
-                self.by_index.insert(index, pos);
+                self.by_index = Some(Box::new(
+                    self.items
+                        .iter()
+                        .enumerate()
+                        .map(|(p, c)| (c.index, p))
+                        .collect(),
+                ));
+            } else if let (true, Some(ix)) = (self.items.len() > SCAN_UP_TO, &mut self.by_index) {
+                ix.insert(index, pos);
             }
             pos
         };
