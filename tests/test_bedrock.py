@@ -16,6 +16,7 @@ from typing import Any
 import deltafold
 import deltafold.reference
 import pytest
+from deltafold.testing import bedrock_responses
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -223,50 +224,8 @@ def test_custom_header_types_do_not_disturb_the_fold(impl: ModuleType) -> None:
     assert impl.summarize(data)["finish_reason"] == "length"
 
 
-text_st = st.text(max_size=30)
-blocks = st.lists(
-    st.one_of(
-        st.builds(lambda t: {"text": t}, text_st),
-        st.builds(
-            lambda i, n, a: {"toolUse": {"toolUseId": i, "name": n, "input": a}},
-            st.text(min_size=1, max_size=8),
-            st.text(min_size=1, max_size=8),
-            st.dictionaries(
-                st.text(max_size=5), st.integers(-(2**63), 2**63 - 1) | text_st, max_size=3
-            ),
-        ),
-        st.builds(
-            lambda t, s: {"reasoningContent": {"reasoningText": {"text": t, "signature": s}}},
-            text_st,
-            st.text(max_size=20),
-        ),
-        st.builds(
-            lambda r: {"reasoningContent": {"redactedContent": r}}, st.text(min_size=1, max_size=20)
-        ),
-    ),
-    max_size=5,
-)
-responses = st.builds(
-    lambda content, reason, usage: {
-        "output": {"message": {"role": "assistant", "content": content}},
-        "stopReason": reason,
-        "usage": usage,
-        "metrics": {"latencyMs": 12},
-    },
-    blocks,
-    st.sampled_from(["end_turn", "tool_use", "max_tokens", "guardrail_intervened"]),
-    st.fixed_dictionaries(
-        {
-            "inputTokens": st.integers(0, 10**6),
-            "outputTokens": st.integers(0, 10**6),
-            "totalTokens": st.integers(0, 10**6),
-        }
-    ),
-)
-
-
 @given(
-    response=responses,
+    response=bedrock_responses(),
     chunk_size=st.integers(1, 20),
     cuts=st.lists(st.integers(0, 5000), max_size=8),
 )

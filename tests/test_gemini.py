@@ -16,6 +16,7 @@ import deltafold
 import deltafold.reference
 import pytest
 from deltafold._render_formats import gemini_sse
+from deltafold.testing import gemini_responses, gemini_streams
 from google.genai import types
 from hypothesis import given
 from hypothesis import strategies as st
@@ -244,72 +245,15 @@ def test_schema_errors(impl: ModuleType, event: Any, field: str) -> None:
         impl.assemble(sse(event), format="gemini")
 
 
-def _part() -> st.SearchStrategy[dict[str, Any]]:
-    text = st.text(max_size=12)
-    return st.one_of(
-        st.builds(
-            lambda t, th: {"text": t, "thought": True} if th else {"text": t},
-            text.filter(bool),
-            st.booleans(),
-        ),
-        st.builds(
-            lambda n, a: {"functionCall": {"name": n, "args": a}},
-            st.sampled_from(["f", "get", "é"]),
-            st.dictionaries(
-                st.text(max_size=4),
-                st.integers(-(2**63), 2**63 - 1) | st.text(max_size=5),
-                max_size=3,
-            ),
-        ),
-        st.builds(
-            lambda d: {"inlineData": {"mimeType": "image/png", "data": d}}, st.text(max_size=8)
-        ),
-    )
-
-
-def _merged(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Parts as the fold leaves them: adjacent text parts of the same thought flag merged."""
-    out: list[dict[str, Any]] = []
-    for part in parts:
-        last = out[-1] if out else None
-        if (
-            last is not None
-            and "text" in part
-            and "text" in last
-            and bool(part.get("thought")) == bool(last.get("thought"))
-        ):
-            last["text"] += part["text"]
-        else:
-            out.append(dict(part))
-    return out
-
-
-responses = st.builds(
-    lambda parts, reason, usage, version: {
-        "candidates": [
-            {
-                "content": {"parts": _merged(parts), "role": "model"},
-                "finishReason": reason,
-                "index": 0,
-            }
-        ],
-        "usageMetadata": usage,
-        "modelVersion": version,
-    },
-    st.lists(_part(), max_size=6),
-    st.sampled_from(["STOP", "MAX_TOKENS", "SAFETY"]),
-    st.fixed_dictionaries(
-        {"promptTokenCount": st.integers(0, 999), "totalTokenCount": st.integers(0, 9999)}
-    ),
-    st.text(min_size=1, max_size=10),
+@given(
+    pair=gemini_streams(gemini_responses(max_candidates=1, max_parts=6)),
+    cuts=st.lists(st.integers(0, 4000), max_size=6),
 )
-
-
-@given(response=responses, cuts=st.lists(st.integers(0, 4000), max_size=6))
 def test_round_trip_through_the_renderer_with_any_split(
-    impl: ModuleType, response: dict[str, Any], cuts: list[int]
+    impl: ModuleType, pair: tuple[dict[str, Any], bytes], cuts: list[int]
 ) -> None:
-    data = gemini_sse(response)
+    response, data = pair
+    assert data == gemini_sse(response)
     parser = impl.StreamParser()
     points = sorted({min(c, len(data)) for c in cuts} | {0, len(data)})
     for start, end in itertools.pairwise(points):

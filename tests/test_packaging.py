@@ -57,6 +57,18 @@ def test_readme_names_every_public_name() -> None:
     assert missing == []
 
 
+def test_readme_names_every_testing_strategy() -> None:
+    import deltafold.testing
+
+    # Named bare or as deltafold.testing.<name>.
+    missing = [
+        name
+        for name in deltafold.testing.__all__
+        if re.search(rf"(?<![\w.])(deltafold\.testing\.)?{re.escape(name)}\b", README) is None
+    ]
+    assert missing == []
+
+
 @pytest.mark.parametrize(
     "cls", [deltafold.StreamParser, deltafold.Event, deltafold.SseDecoder, deltafold.SseEvent]
 )

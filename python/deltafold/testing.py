@@ -1,4 +1,4 @@
-"""Hypothesis strategies for chat-completion chunk streams.
+"""Hypothesis strategies for the streams of every format deltafold folds.
 
 A test-only module: it imports :mod:`hypothesis` at import time, so import it from tests (or
 install ``hypothesis``); the rest of deltafold never imports it.
@@ -15,6 +15,12 @@ install ``hypothesis``); the rest of deltafold never imports it.
 * :func:`anthropic_messages` / :func:`anthropic_streams` - the same for Anthropic Messages
   streams (``to_sse(message, format="anthropic")``): text with citations, thinking with
   signatures, client and server tool calls with JSON input streamed in small fragments.
+* :func:`responses` / :func:`responses_streams` - Responses API ``response`` objects and their
+  ``response.*`` event streams.
+* :func:`gemini_responses` / :func:`gemini_streams` - Gemini ``GenerateContentResponse`` dicts
+  and their ``alt=sse`` streams (``to_sse(response, format="gemini")``).
+* :func:`bedrock_responses` / :func:`bedrock_streams` - Bedrock ``Converse`` responses and their
+  ``ConverseStream`` event-stream frames (``to_event_stream``).
 
 Example::
 
@@ -30,6 +36,7 @@ Example::
 
 from __future__ import annotations
 
+import base64
 from itertools import pairwise
 from typing import Any
 
@@ -37,12 +44,17 @@ import orjson
 from hypothesis import strategies as st
 
 from deltafold._render import to_sse
+from deltafold._render_formats import to_event_stream
 from deltafold._testing_responses import responses, responses_streams
 
 __all__ = [
     "anthropic_messages",
     "anthropic_streams",
+    "bedrock_responses",
+    "bedrock_streams",
     "completions",
+    "gemini_responses",
+    "gemini_streams",
     "responses",
     "responses_streams",
     "splits",
@@ -453,3 +465,178 @@ def anthropic_streams(
     line_ending = draw(st.sampled_from(line_endings))
     data = to_sse(message, format="anthropic", chunk_size=chunk_size, line_ending=line_ending)
     return message, data
+
+
+# -- Gemini and Bedrock ---------------------------------------------------------------------------
+
+_gemini_args = st.dictionaries(_identifier, _json_value, max_size=4)
+# Signatures are opaque base64 bytes (the SDK models decode them).
+_signature = st.binary(min_size=1, max_size=24).map(lambda raw: base64.b64encode(raw).decode())
+
+
+def _gemini_part(thought: bool) -> st.SearchStrategy[dict[str, Any]]:
+    """A text part (a thought when ``thought``; non-empty, as the fold keeps text parts),
+    sometimes with a ``thoughtSignature``."""
+    fields: dict[str, st.SearchStrategy[Any]] = {"text": _text(min_size=1)}
+    if thought:
+        fields["thought"] = st.just(True)
+    return _in_order(fields).flatmap(
+        lambda part: st.one_of(
+            st.just(part),
+            _signature.map(lambda signature: {**part, "thoughtSignature": signature}),
+        )
+    )
+
+
+def _gemini_call() -> st.SearchStrategy[dict[str, Any]]:
+    """A ``functionCall`` part, sometimes with the ``thoughtSignature`` Gemini 3 puts on it."""
+    call = _in_order({"name": _identifier, "args": _gemini_args}).map(
+        lambda fc: {"functionCall": fc}
+    )
+    return call.flatmap(
+        lambda part: st.one_of(
+            st.just(part),
+            _signature.map(lambda signature: {**part, "thoughtSignature": signature}),
+        )
+    )
+
+
+@st.composite
+def _gemini_parts(draw: st.DrawFn, max_parts: int) -> list[dict[str, Any]]:
+    """Parts as the fold leaves them: two adjacent text parts never share the ``thought``
+    flag (the fold would merge them into one)."""
+    parts: list[dict[str, Any]] = []
+    for _ in range(draw(st.integers(0, max_parts))):
+        kind = draw(st.sampled_from(["text", "thought", "call", "data"]))
+        if kind == "call":
+            parts.append(draw(_gemini_call()))
+            continue
+        if kind == "data":
+            data = draw(_signature)
+            parts.append({"inlineData": {"mimeType": "image/png", "data": data}})
+            continue
+        last = parts[-1] if parts else None
+        thought = kind == "thought"
+        if last is not None and "text" in last and bool(last.get("thought")) == thought:
+            thought = not thought
+        parts.append(draw(_gemini_part(thought)))
+    return parts
+
+
+@st.composite
+def gemini_responses(
+    draw: st.DrawFn, *, max_candidates: int = 2, max_parts: int = 5
+) -> dict[str, Any]:
+    """A Gemini ``GenerateContentResponse`` dict as the Gemini fold returns it: ``candidates``
+    (indices ``0..n-1``, each with ``content`` of text parts, thought parts, ``functionCall``
+    parts, any of them with a ``thoughtSignature``, and ``inlineData`` parts; role ``model``;
+    a ``finishReason``),
+    ``usageMetadata``, ``modelVersion`` and ``responseId``; text full of the characters that
+    break hand-written parsers."""
+    count = draw(st.integers(1, max_candidates))
+    candidates = [
+        {
+            "content": {"parts": draw(_gemini_parts(max_parts)), "role": "model"},
+            "finishReason": draw(
+                st.sampled_from(["STOP", "MAX_TOKENS", "SAFETY", "MALFORMED_FUNCTION_CALL"])
+            ),
+            "index": index,
+        }
+        for index in range(count)
+    ]
+    usage = draw(
+        _in_order(
+            {
+                "promptTokenCount": _token_count,
+                "candidatesTokenCount": _token_count,
+                "totalTokenCount": _token_count,
+            }
+        )
+    )
+    if draw(st.booleans()):
+        usage["thoughtsTokenCount"] = draw(_token_count)
+    return {
+        "candidates": candidates,
+        "usageMetadata": usage,
+        "modelVersion": draw(st.sampled_from(["gemini-2.5-flash", "gemini-2.5-pro", "gemini-3"])),
+        "responseId": draw(_identifier),
+    }
+
+
+@st.composite
+def gemini_streams(
+    draw: st.DrawFn, response_strategy: st.SearchStrategy[dict[str, Any]] | None = None
+) -> tuple[dict[str, Any], bytes]:
+    """``(response, sse_bytes)``: a response (default :func:`gemini_responses`) and the stream
+    ``to_sse(response, format="gemini")`` renders for it; ``assemble(sse_bytes) == response``
+    is the round-trip property."""
+    response = draw(response_strategy if response_strategy is not None else gemini_responses())
+    return response, to_sse(response, format="gemini")
+
+
+def _bedrock_block() -> st.SearchStrategy[dict[str, Any]]:
+    text = _text().map(lambda t: {"text": t})
+    tool = _in_order(
+        {"toolUseId": _identifier.map(lambda s: "tooluse_" + s), "name": _identifier}
+    ).flatmap(
+        lambda start: _gemini_args.map(lambda args: {"toolUse": {**start, "input": args}})
+    )
+    reasoning_text = _in_order({"text": _text()}).flatmap(
+        lambda r: st.one_of(
+            st.just(r), _signature.map(lambda signature: {**r, "signature": signature})
+        )
+    )
+    reasoning = st.one_of(
+        reasoning_text.map(lambda r: {"reasoningContent": {"reasoningText": r}}),
+        _signature.map(lambda red: {"reasoningContent": {"redactedContent": red}}),
+    )
+    return st.one_of(text, tool, reasoning)
+
+
+@st.composite
+def bedrock_responses(draw: st.DrawFn, *, max_blocks: int = 5) -> dict[str, Any]:
+    """A Bedrock ``Converse`` response dict as the Bedrock fold returns it: ``output.message``
+    (role ``assistant``, up to ``max_blocks`` content blocks: ``text``, ``toolUse`` with a JSON
+    object ``input``, ``reasoningContent`` with ``reasoningText`` text and signature or
+    ``redactedContent``), ``stopReason`` (``tool_use`` or ``max_tokens`` when the last block
+    is a tool call), ``usage`` and ``metrics``."""
+    content = draw(st.lists(_bedrock_block(), max_size=max_blocks))
+    if content and "toolUse" in content[-1]:
+        stop_reason = draw(st.sampled_from(["tool_use", "max_tokens"]))
+    else:
+        stop_reason = draw(
+            st.sampled_from(["end_turn", "max_tokens", "stop_sequence", "guardrail_intervened"])
+        )
+    usage = draw(
+        _in_order(
+            {
+                "inputTokens": _token_count,
+                "outputTokens": _token_count,
+                "totalTokens": _token_count,
+            }
+        )
+    )
+    if draw(st.booleans()):
+        usage["cacheReadInputTokens"] = draw(_token_count)
+    return {
+        "output": {"message": {"role": "assistant", "content": content}},
+        "stopReason": stop_reason,
+        "usage": usage,
+        "metrics": {"latencyMs": draw(st.integers(0, 10**6))},
+    }
+
+
+@st.composite
+def bedrock_streams(
+    draw: st.DrawFn,
+    response_strategy: st.SearchStrategy[dict[str, Any]] | None = None,
+    *,
+    max_chunk_size: int = 16,
+) -> tuple[dict[str, Any], bytes]:
+    """``(response, event_stream_bytes)``: a response (default :func:`bedrock_responses`) and
+    the ``ConverseStream`` frames ``to_event_stream`` renders for it (text, tool input and
+    reasoning in pieces of ``1..max_chunk_size``); ``assemble(data) == response`` is the
+    round-trip property."""
+    response = draw(response_strategy if response_strategy is not None else bedrock_responses())
+    chunk_size = draw(st.integers(1, max_chunk_size))
+    return response, to_event_stream(response, chunk_size=chunk_size)
