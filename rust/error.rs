@@ -7,12 +7,13 @@ use crate::json::value::Value;
 use crate::limits::LimitName;
 use crate::sniff::{show, Format};
 
-/// Why a payload is not a usable chunk.
+/// Why an event's payload is not usable (a chunk, an event object: whatever the format folds).
 #[derive(Debug, Clone, PartialEq)]
 pub enum DecodeKind {
     /// Invalid JSON syntax (the only kind that `on_error="repair"` attempts to fix).
     Syntax(JsonError),
-    /// Valid JSON, wrong shape: `field` must be `expected`.
+    /// Valid JSON, wrong shape of a format whose payloads are chunks of the result (Chat
+    /// Completions, Gemini, Bedrock): `field` must be `expected`.
     Schema {
         field: &'static str,
         expected: &'static str,
@@ -63,8 +64,9 @@ pub enum ErrorKind {
         head: Vec<u8>,
         head_len: usize,
     },
-    /// The events are chunks of a format deltafold does not fold. Raised in every `on_error`
-    /// mode: skipping them would leave a silently empty completion.
+    /// The events are chunks of another format than the Chat Completions stream expected
+    /// (only Chat Completions raises it: the other folds reject foreign events by their shape).
+    /// Raised in every `on_error` mode: skipping them would leave a silently empty completion.
     UnsupportedFormat {
         format: Format,
     },
@@ -124,7 +126,7 @@ impl StreamError {
     pub fn message(&self) -> String {
         match &self.kind {
             ErrorKind::Decode(DecodeKind::Syntax(e)) => {
-                format!("invalid chunk JSON: {}", e.code.message())
+                format!("invalid event JSON: {}", e.code.message())
             }
             ErrorKind::Decode(DecodeKind::Schema {
                 field, expected, ..

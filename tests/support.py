@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import importlib
 import json
+import random
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -191,3 +196,67 @@ def choice(
         "finish_reason": finish,
         **(extra or {}),
     }
+
+
+@contextmanager
+def loopback_server(
+    route: str, stream_for: Callable[[str], tuple[bytes, str] | None]
+) -> Iterator[str]:
+    """A local HTTP server (127.0.0.1, an ephemeral port) for the official clients; yields its
+    ``http://host:port``.
+
+    A POST to a path ending in ``route`` streams ``stream_for(model)``'s bytes (``model`` from
+    the JSON request body) with chunked transfer encoding in random write sizes, so TCP
+    segmentation and the client's read sizes get between the recording and the parser. The
+    write sizes come from a generator seeded with the second item, so a failure reproduces.
+    Anything else is a 404.
+    """
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+            found = stream_for(body.get("model", ""))
+            if found is None or not self.path.endswith(route):
+                self.send_error(404)
+                return
+            data, seed = found
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            rng = random.Random(seed)
+            position = 0
+            self.close_connection = True
+            try:
+                while position < len(data):
+                    size = rng.choice(
+                        [rng.randint(1, 8), rng.randint(9, 300), rng.randint(300, 5000)]
+                    )
+                    piece = data[position : position + size]
+                    position += size
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                # The client stopped reading (its test already failed); that test reports it.
+                return
+
+        def log_message(self, format: str, *args: Any) -> None:
+            # Keep the test output clean; failures show up as assertion errors.
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+        yield f"http://{host!s}:{port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

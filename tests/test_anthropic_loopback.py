@@ -10,18 +10,15 @@ with the documented places where the plain accumulator drops wire data taken fro
 from __future__ import annotations
 
 import json
-import random
-import threading
 import warnings
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
 from typing import Any
 
 import anthropic
 import httpx
 import pytest
-from support import fixture_file
+from support import fixture_file, loopback_server
 from test_anthropic import _accumulate, expected_message, sdk_events, wire
 
 # Single-message recordings of every kind: text, thinking with signature, client tool use,
@@ -40,54 +37,15 @@ STREAMED = {name: wire(fixture_file("anthropic-recorded", name + ".sse")) for na
 MESSAGES = [{"role": "user", "content": "hi"}]
 
 
-class _StreamingHandler(BaseHTTPRequestHandler):
-    """POST /v1/messages: streams the recording named by the request's ``model``."""
-
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
-        data = STREAMED.get(body.get("model", ""))
-        if data is None or not self.path.endswith("/v1/messages"):
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.send_header("Connection", "close")
-        self.end_headers()
-        rng = random.Random(body["model"])  # reproducible write sizes per recording
-        position = 0
-        self.close_connection = True
-        try:
-            while position < len(data):
-                size = rng.choice([rng.randint(1, 8), rng.randint(9, 300), rng.randint(300, 5000)])
-                piece = data[position : position + size]
-                position += size
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
-                self.wfile.flush()
-            self.wfile.write(b"0\r\n\r\n")
-            self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            return
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
+def _stream_for(model: str) -> tuple[bytes, str] | None:
+    data = STREAMED.get(model)
+    return None if data is None else (data, model)  # reproducible write sizes per recording
 
 
 @pytest.fixture(scope="module")
 def server_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _StreamingHandler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        host, port = server.server_address[:2]
-        yield f"http://{host!s}:{port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with loopback_server("/v1/messages", _stream_for) as base:
+        yield base
 
 
 def _client(server_url: str) -> anthropic.Anthropic:

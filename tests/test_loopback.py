@@ -7,11 +7,7 @@ the recording and the parser.
 
 from __future__ import annotations
 
-import json
-import random
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -20,7 +16,7 @@ import httpx
 import openai
 import pytest
 from openai.lib.streaming.chat import ChatCompletionStreamState
-from support import assert_same_completion, recorded_fixtures, sdk_comparable
+from support import assert_same_completion, loopback_server, recorded_fixtures, sdk_comparable
 
 # One recording per kind of stream: text, n=3, parallel tool calls, refusal with logprobs,
 # content logprobs, finish_reason=length, the long escaped-JSON one.
@@ -42,58 +38,16 @@ NAMES = sorted(STREAMED)
 MESSAGES = [{"role": "user", "content": "hi"}]
 
 
-class _StreamingHandler(BaseHTTPRequestHandler):
-    """POST .../chat/completions: streams the recording named by the request's ``model``."""
-
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
-        path = STREAMED.get(body.get("model", ""))
-        if path is None or not self.path.endswith("/chat/completions"):
-            self.send_error(404)
-            return
-        data = path.read_bytes()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.send_header("Connection", "close")
-        self.end_headers()
-        # A fixed seed per recording: a failure reproduces with the same write sizes.
-        rng = random.Random(path.name)
-        position = 0
-        self.close_connection = True
-        try:
-            while position < len(data):
-                size = rng.choice([rng.randint(1, 8), rng.randint(9, 300), rng.randint(300, 5000)])
-                piece = data[position : position + size]
-                position += size
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
-                self.wfile.flush()
-            self.wfile.write(b"0\r\n\r\n")
-            self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            # The client stopped reading (its test already failed); that test reports it.
-            return
-
-    def log_message(self, format: str, *args: Any) -> None:
-        # Keep the test output clean; failures show up as assertion errors.
-        return
+def _stream_for(model: str) -> tuple[bytes, str] | None:
+    path = STREAMED.get(model)
+    # Seeded with the file name: a failure reproduces with the same write sizes.
+    return None if path is None else (path.read_bytes(), path.name)
 
 
 @pytest.fixture(scope="module")
 def server_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _StreamingHandler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        host, port = server.server_address[:2]
-        yield f"http://{host!s}:{port}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with loopback_server("/chat/completions", _stream_for) as base:
+        yield base + "/v1"
 
 
 def _client(server_url: str) -> openai.OpenAI:

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
-import random
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import pairwise
 from pathlib import Path
 from types import ModuleType
@@ -33,7 +30,7 @@ from openai._models import construct_type
 from openai._types import omit
 from openai.lib.streaming.responses import ResponseStreamState
 from openai.types.responses import Response, ResponseStreamEvent
-from support import fixture_file, problem_tuples
+from support import fixture_file, loopback_server, problem_tuples
 from test_mutations import _first_difference, _mutation, _run
 
 RECORDINGS = sorted(fixture_file("responses-recorded").glob("*.sse"))
@@ -606,55 +603,15 @@ LOOPBACK = {
 }
 
 
-class _ResponsesHandler(BaseHTTPRequestHandler):
-    """POST .../responses: streams the recording named by the request's ``model``."""
-
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
-        path = LOOPBACK.get(body.get("model", ""))
-        if path is None or not self.path.endswith("/responses"):
-            self.send_error(404)
-            return
-        data = first_stream(path.read_bytes())
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.send_header("Connection", "close")
-        self.end_headers()
-        rng = random.Random(path.name)
-        position = 0
-        self.close_connection = True
-        try:
-            while position < len(data):
-                size = rng.choice([rng.randint(1, 8), rng.randint(9, 300), rng.randint(300, 5000)])
-                piece = data[position : position + size]
-                position += size
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
-                self.wfile.flush()
-            self.wfile.write(b"0\r\n\r\n")
-            self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            return
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
+def _stream_for(model: str) -> tuple[bytes, str] | None:
+    path = LOOPBACK.get(model)
+    return None if path is None else (first_stream(path.read_bytes()), path.name)
 
 
 @pytest.fixture(scope="module")
 def server_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ResponsesHandler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        host, port = server.server_address[:2]
-        yield f"http://{host!s}:{port}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with loopback_server("/responses", _stream_for) as base:
+        yield base + "/v1"
 
 
 def _client(server_url: str) -> openai.OpenAI:

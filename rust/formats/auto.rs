@@ -68,32 +68,26 @@ pub fn detect(event_type: &[u8], data: &[u8], max_depth: usize) -> Format {
     if data.first() != Some(&b'{') {
         return Format::Chat;
     }
-    if let Some(format) = payload_type(data, max_depth).and_then(|t| format_of_type(t.as_bytes())) {
+    // Parsed once per stream (the first deciding payload only).
+    let Ok(Value::Object(payload)) = json::parse(data, max_depth) else {
+        return Format::Chat;
+    };
+    if let Some(format) = payload
+        .get("type")
+        .and_then(Value::as_str)
+        .and_then(|t| format_of_type(t.as_bytes()))
+    {
         return format;
     }
-    if is_gemini(data, max_depth) {
+    // A top-level `candidates`, `usageMetadata` or `promptFeedback` is Gemini's
+    // (docs/formats.md, auto-detection).
+    if ["candidates", "usageMetadata", "promptFeedback"]
+        .iter()
+        .any(|k| payload.contains_key(k))
+    {
         return Format::Gemini;
     }
     Format::Chat
-}
-
-/// A payload with a top-level `candidates`, `usageMetadata` or `promptFeedback` is Gemini's
-/// (docs/formats.md, auto-detection).
-fn is_gemini(data: &[u8], max_depth: usize) -> bool {
-    const KEYS: [&str; 3] = ["candidates", "usageMetadata", "promptFeedback"];
-    // Read once per stream (the first deciding payload only).
-    matches!(json::parse(data, max_depth), Ok(Value::Object(m)) if KEYS.iter().any(|k| m.contains_key(k)))
-}
-
-/// The top-level `"type"` of a payload, when it is a JSON object with a string `type`.
-pub fn payload_type(data: &[u8], max_depth: usize) -> Option<String> {
-    match json::parse(data, max_depth) {
-        Ok(Value::Object(mut m)) => match m.get_mut("type") {
-            Some(Value::String(s)) => Some(std::mem::take(s)),
-            _ => None,
-        },
-        _ => None,
-    }
 }
 
 impl AnyFold {

@@ -47,13 +47,17 @@ impl Num {
     /// taken and the state after them.
     pub fn scan(mut self, bytes: &[u8]) -> (usize, Num) {
         let mut used = 0;
-        for &byte in bytes {
-            match self.next(byte) {
-                Some(next) => {
-                    self = next;
-                    used += 1;
-                }
-                None => break,
+        while let Some(&byte) = bytes.get(used) {
+            let Some(next) = self.next(byte) else {
+                break;
+            };
+            self = next;
+            used += 1;
+            if matches!(self, Num::Int | Num::Frac | Num::ExpDigits) {
+                // A digit keeps these states as they are: take the whole run at once (numbers
+                // are most of a logprobs chunk).
+                let rest = bytes.get(used..).unwrap_or_default();
+                used += rest.iter().take_while(|b| b.is_ascii_digit()).count();
             }
         }
         (used, self)

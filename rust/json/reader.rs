@@ -199,11 +199,23 @@ impl<'a> Reader<'a> {
     /// Next key of an object opened by [`Self::begin_object`], or `None` after consuming the `}`.
     /// `first` tracks whether a comma is due; start it at true.
     pub fn next_key(&mut self, first: &mut bool) -> JsonResult<Option<Cow<'a, str>>> {
+        if !self.key_start(first)? {
+            return Ok(None);
+        }
+        let key = self.read_string_raw()?;
+        self.colon()?;
+        Ok(Some(key))
+    }
+
+    /// Steps to the opening quote of the next key (past a comma when one is due): true there,
+    /// false after consuming the `}`. The key itself is the caller's to read.
+    #[inline]
+    fn key_start(&mut self, first: &mut bool) -> JsonResult<bool> {
         let b = self.peek_or_eof()?;
         if b == b'}' {
             self.pos += 1;
             self.depth -= 1;
-            return Ok(None);
+            return Ok(false);
         }
         if !*first {
             if b != b',' {
@@ -217,12 +229,17 @@ impl<'a> Reader<'a> {
             return self.err(JsonErrorCode::KeyMustBeAString);
         }
         *first = false;
-        let key = self.read_string_raw()?;
+        Ok(true)
+    }
+
+    /// Consumes the `:` after a key.
+    #[inline]
+    fn colon(&mut self) -> JsonResult<()> {
         if self.peek_or_eof()? != b':' {
             return self.err(JsonErrorCode::ExpectedColon);
         }
         self.pos += 1;
-        Ok(Some(key))
+        Ok(())
     }
 
     /// True if another element follows in an array opened by [`Self::begin_array`]; false after
@@ -663,27 +680,11 @@ impl<'a> Reader<'a> {
 
     /// Like [`next_key`] but validates the key without building it.
     fn skip_key(&mut self, first: &mut bool) -> JsonResult<bool> {
-        let b = self.peek_or_eof()?;
-        if b == b'}' {
-            self.pos += 1;
-            self.depth -= 1;
+        if !self.key_start(first)? {
             return Ok(false);
         }
-        if !*first {
-            if b != b',' {
-                return self.err(JsonErrorCode::ExpectedCommaOrEndOfObject);
-            }
-            self.pos += 1;
-        }
-        if self.peek_or_eof()? != b'"' {
-            return self.err(JsonErrorCode::KeyMustBeAString);
-        }
-        *first = false;
         self.skip_string()?;
-        if self.peek_or_eof()? != b':' {
-            return self.err(JsonErrorCode::ExpectedColon);
-        }
-        self.pos += 1;
+        self.colon()?;
         Ok(true)
     }
 

@@ -1,4 +1,4 @@
-//! Structural repair of malformed chunk JSON, for `on_error="repair"`.
+//! Structural repair of malformed payload JSON, for `on_error="repair"`.
 //!
 //! Works on tokens outside JSON strings; strings (escapes included) and scalars are copied
 //! verbatim, and whitespace is kept. A stack of open containers records, for each object,

@@ -4,26 +4,44 @@
 //! Numbers keep their JSON text: integers of any size and floats round-trip exactly, and the
 //! Python binding decides how to build them.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::hash::Hash;
 
 /// A JSON object: keys in insertion order; inserting an existing key replaces its value in
 /// place (a duplicate key in JSON text keeps the last value, as in Python).
+pub type Map = OrderedMap<String>;
+
+/// The ordered map behind [`Map`]. The key type is open so that a chunk's unknown keys
+/// (`formats::chat::scan::Extras`) can borrow from the payload until they are merged.
 ///
 /// Chunk objects are small (a logprobs entry has four keys), so lookups scan a vector; a hash
 /// index is built only past [`Map::INDEX_AT`] keys, so a hostile object with many keys still
 /// costs linear time.
-#[derive(Debug, Default)]
-pub struct Map {
-    entries: Vec<(String, Value)>,
+#[derive(Debug)]
+pub struct OrderedMap<K: MapKey> {
+    entries: Vec<(K, Value)>,
     // Boxed: maps are everywhere in a completion and almost never get an index, so the
     // absent index should cost one pointer, not an empty HashMap.
     #[allow(clippy::box_collection)]
-    index: Option<Box<HashMap<String, usize>>>,
+    index: Option<Box<HashMap<K, usize>>>,
+}
+
+/// What an [`OrderedMap`] key must do: be looked up by its text.
+pub trait MapKey: Borrow<str> + Hash + Eq + Clone {}
+
+impl<K: Borrow<str> + Hash + Eq + Clone> MapKey for K {}
+
+impl<K: MapKey> Default for OrderedMap<K> {
+    fn default() -> Self {
+        OrderedMap {
+            entries: Vec::new(),
+            index: None,
+        }
+    }
 }
 
 impl Map {
-    pub const INDEX_AT: usize = 16;
-
     pub fn new() -> Self {
         Map::default()
     }
@@ -34,17 +52,21 @@ impl Map {
             index: None,
         }
     }
+}
+
+impl<K: MapKey> OrderedMap<K> {
+    pub const INDEX_AT: usize = 16;
 
     fn position(&self, key: &str) -> Option<usize> {
         match &self.index {
             Some(ix) => ix.get(key).copied(),
-            None => self.entries.iter().position(|(k, _)| k == key),
+            None => self.entries.iter().position(|(k, _)| k.borrow() == key),
         }
     }
 
     /// Inserts or replaces in place; returns the value replaced.
-    pub fn insert(&mut self, key: String, value: Value) -> Option<Value> {
-        if let Some(i) = self.position(&key) {
+    pub fn insert(&mut self, key: K, value: Value) -> Option<Value> {
+        if let Some(i) = self.position(key.borrow()) {
             return self
                 .entries
                 .get_mut(i)
@@ -67,10 +89,28 @@ impl Map {
     }
 
     /// Inserts only if the key is absent.
-    pub fn insert_if_absent(&mut self, key: &str, value: impl FnOnce() -> Value) {
+    pub fn insert_if_absent(&mut self, key: &str, value: impl FnOnce() -> Value)
+    where
+        K: for<'k> From<&'k str>,
+    {
         if self.position(key).is_none() {
-            self.insert(key.to_string(), value());
+            self.insert(K::from(key), value());
         }
+    }
+
+    /// Removes a key, keeping the order of the others; returns its value. Linear time.
+    pub fn shift_remove(&mut self, key: &str) -> Option<Value> {
+        let i = self.position(key)?;
+        let (_, value) = self.entries.remove(i);
+        if let Some(ix) = &mut self.index {
+            ix.remove(key);
+            for at in ix.values_mut() {
+                if *at > i {
+                    *at -= 1;
+                }
+            }
+        }
+        Some(value)
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
@@ -98,7 +138,7 @@ impl Map {
         self.entries.is_empty()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &Value)> {
         self.entries.iter().map(|(k, v)| (k, v))
     }
 
@@ -112,7 +152,7 @@ impl Map {
             .map(|(_, v)| v)
     }
 
-    pub fn keys(&self) -> impl Iterator<Item = &String> {
+    pub fn keys(&self) -> impl Iterator<Item = &K> {
         self.entries.iter().map(|(k, _)| k)
     }
 
@@ -121,19 +161,19 @@ impl Map {
     }
 }
 
-impl PartialEq for Map {
+impl<K: MapKey> PartialEq for OrderedMap<K> {
     /// Order-insensitive, like dict equality.
     fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
+        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k.borrow()) == Some(v))
     }
 }
 
 // Clone, drop and equality of values walk the tree with a heap work list, never the call
 // stack: a value may nest as deep as `max_depth` allows (see `limits::DEPTH_CEILING`).
 
-impl Clone for Map {
+impl<K: MapKey> Clone for OrderedMap<K> {
     fn clone(&self) -> Self {
-        Map {
+        OrderedMap {
             entries: self
                 .entries
                 .iter()
@@ -144,7 +184,7 @@ impl Clone for Map {
     }
 }
 
-impl Drop for Map {
+impl<K: MapKey> Drop for OrderedMap<K> {
     fn drop(&mut self) {
         let mut work: Vec<Value> = Vec::new();
         take_children(&mut self.entries, &mut work);
@@ -160,7 +200,7 @@ impl Drop for Map {
 }
 
 /// Moves the values of `entries` onto `work`, keeping only the keys to drop.
-fn take_children(entries: &mut Vec<(String, Value)>, work: &mut Vec<Value>) {
+fn take_children<K>(entries: &mut Vec<(K, Value)>, work: &mut Vec<Value>) {
     // Only containers need taking apart; leaving leaves in place avoids moving them.
     if entries
         .iter()
@@ -170,21 +210,19 @@ fn take_children(entries: &mut Vec<(String, Value)>, work: &mut Vec<Value>) {
     }
 }
 
-impl IntoIterator for Map {
-    type Item = (String, Value);
-    type IntoIter = std::vec::IntoIter<(String, Value)>;
+impl<K: MapKey> IntoIterator for OrderedMap<K> {
+    type Item = (K, Value);
+    type IntoIter = std::vec::IntoIter<(K, Value)>;
 
     fn into_iter(mut self) -> Self::IntoIter {
         std::mem::take(&mut self.entries).into_iter()
     }
 }
 
-impl<'m> IntoIterator for &'m Map {
-    type Item = (&'m String, &'m Value);
-    type IntoIter = std::iter::Map<
-        std::slice::Iter<'m, (String, Value)>,
-        fn(&'m (String, Value)) -> (&'m String, &'m Value),
-    >;
+impl<'m, K: MapKey> IntoIterator for &'m OrderedMap<K> {
+    type Item = (&'m K, &'m Value);
+    type IntoIter =
+        std::iter::Map<std::slice::Iter<'m, (K, Value)>, fn(&'m (K, Value)) -> (&'m K, &'m Value)>;
 
     fn into_iter(self) -> Self::IntoIter {
         self.entries.iter().map(|(k, v)| (k, v))
@@ -358,6 +396,27 @@ impl Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn removing_keeps_the_order_with_and_without_the_index() {
+        for n in [3, 40] {
+            let mut m: OrderedMap<std::borrow::Cow<'_, str>> = OrderedMap::default();
+            for i in 0..n {
+                m.insert(format!("k{i}").into(), Value::int(i));
+            }
+            assert_eq!(m.shift_remove("k1"), Some(Value::int(1)));
+            assert_eq!(m.shift_remove("k1"), None);
+            m.insert("k0".into(), Value::int(-1));
+            let keys: Vec<String> = m.keys().map(ToString::to_string).collect();
+            let want: Vec<String> = (0..n)
+                .filter(|i| *i != 1)
+                .map(|i| format!("k{i}"))
+                .collect();
+            assert_eq!(keys, want);
+            assert_eq!(m.get("k0"), Some(&Value::int(-1)));
+            assert_eq!(m.get(&format!("k{}", n - 1)), Some(&Value::int(n - 1)));
+        }
+    }
 
     #[test]
     fn map_replaces_in_place_and_indexes_large_objects() {

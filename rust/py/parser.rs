@@ -58,6 +58,53 @@ fn raise(py: Python<'_>, stream: &AnyStream, cache: &mut PartialCache, err: &Str
     }
 }
 
+/// The keyword options of every entry point as given. [`ConfigArgs::config`] checks them in
+/// one order, with the reference twin's messages (`tests/test_options.py`); entry points without
+/// `events` pass `FlagArg(false)` for both event flags.
+struct ConfigArgs {
+    format: FormatArg,
+    on_error: OnErrorArg,
+    events: FlagArg,
+    partial_arguments: FlagArg,
+    allow_truncated: FlagArg,
+    max_line_bytes: LimitArg,
+    max_buffer_bytes: LimitArg,
+    max_choice_index: LimitArg,
+    max_tool_calls: LimitArg,
+    max_depth: LimitArg,
+    max_problems: LimitArg,
+}
+
+impl ConfigArgs {
+    /// The validated config; `capture` for a parser of many streams back to back.
+    fn config(self, capture: bool) -> PyResult<Config> {
+        let format = options::format(&self.format)?;
+        let on_error = options::on_error(&self.on_error)?;
+        let events = options::flag("events", &self.events)?;
+        let partial_arguments = options::flag("partial_arguments", &self.partial_arguments)?;
+        let allow_truncated = options::flag("allow_truncated", &self.allow_truncated)?;
+        let limits = options::limits(
+            self.max_line_bytes,
+            self.max_buffer_bytes,
+            self.max_choice_index,
+            self.max_tool_calls,
+            self.max_depth,
+        )?;
+        Ok(Config {
+            on_error,
+            options: Options {
+                events: events || partial_arguments,
+                partial_arguments,
+            },
+            limits,
+            allow_truncated,
+            capture,
+            max_problems: options::max_problems(self.max_problems)?,
+            format,
+        })
+    }
+}
+
 fn events_to_py<'py>(py: Python<'py>, stream: &mut AnyStream) -> PyResult<Bound<'py, PyList>> {
     let list = PyList::empty(py);
     for e in stream.take_events() {
@@ -132,30 +179,20 @@ impl StreamParserPy {
         max_depth: LimitArg,
         max_problems: LimitArg,
     ) -> PyResult<Self> {
-        let format = options::format(&format)?;
-        let on_error = options::on_error(&on_error)?;
-        let events = options::flag("events", &events)?;
-        let partial_arguments = options::flag("partial_arguments", &partial_arguments)?;
-        let allow_truncated = options::flag("allow_truncated", &allow_truncated)?;
-        let limits = options::limits(
+        let config = ConfigArgs {
+            format,
+            on_error,
+            events,
+            partial_arguments,
+            allow_truncated,
             max_line_bytes,
             max_buffer_bytes,
             max_choice_index,
             max_tool_calls,
             max_depth,
-        )?;
-        let config = Config {
-            on_error,
-            options: Options {
-                events: events || partial_arguments,
-                partial_arguments,
-            },
-            limits,
-            allow_truncated,
-            capture: false,
-            max_problems: options::max_problems(max_problems)?,
-            format,
-        };
+            max_problems,
+        }
+        .config(false)?;
         Ok(StreamParserPy {
             stream: AnyStream::new(config),
             partial: PartialCache::default(),
@@ -322,25 +359,20 @@ impl CaptureParserPy {
         max_depth: LimitArg,
         max_problems: LimitArg,
     ) -> PyResult<Self> {
-        let format = options::format(&format)?;
-        let on_error = options::on_error(&on_error)?;
-        let allow_truncated = options::flag("allow_truncated", &allow_truncated)?;
-        let limits = options::limits(
+        let config = ConfigArgs {
+            format,
+            on_error,
+            events: FlagArg(false),
+            partial_arguments: FlagArg(false),
+            allow_truncated,
             max_line_bytes,
             max_buffer_bytes,
             max_choice_index,
             max_tool_calls,
             max_depth,
-        )?;
-        let config = Config {
-            on_error,
-            options: Options::default(),
-            limits,
-            allow_truncated,
-            capture: true,
-            max_problems: options::max_problems(max_problems)?,
-            format,
-        };
+            max_problems,
+        }
+        .config(true)?;
         Ok(CaptureParserPy {
             stream: AnyStream::new(config),
             partial: PartialCache::default(),
@@ -438,25 +470,20 @@ pub fn assemble(
     max_depth: LimitArg,
     max_problems: LimitArg,
 ) -> PyResult<Bound<'_, PyAny>> {
-    let format = options::format(&format)?;
-    let on_error = options::on_error(&on_error)?;
-    let allow_truncated = options::flag("allow_truncated", &allow_truncated)?;
-    let limits = options::limits(
+    let config = ConfigArgs {
+        format,
+        on_error,
+        events: FlagArg(false),
+        partial_arguments: FlagArg(false),
+        allow_truncated,
         max_line_bytes,
         max_buffer_bytes,
         max_choice_index,
         max_tool_calls,
         max_depth,
-    )?;
-    let config = Config {
-        on_error,
-        options: Options::default(),
-        limits,
-        allow_truncated,
-        capture: false,
-        max_problems: options::max_problems(max_problems)?,
-        format,
-    };
+        max_problems,
+    }
+    .config(false)?;
     whole(py, &source, config).and_then(|v| to_py(py, &v))
 }
 
@@ -513,25 +540,20 @@ pub fn assemble_json(
     max_depth: LimitArg,
     max_problems: LimitArg,
 ) -> PyResult<Bound<'_, PyBytes>> {
-    let format = options::format(&format)?;
-    let on_error = options::on_error(&on_error)?;
-    let allow_truncated = options::flag("allow_truncated", &allow_truncated)?;
-    let limits = options::limits(
+    let config = ConfigArgs {
+        format,
+        on_error,
+        events: FlagArg(false),
+        partial_arguments: FlagArg(false),
+        allow_truncated,
         max_line_bytes,
         max_buffer_bytes,
         max_choice_index,
         max_tool_calls,
         max_depth,
-    )?;
-    let config = Config {
-        on_error,
-        options: Options::default(),
-        limits,
-        allow_truncated,
-        capture: false,
-        max_problems: options::max_problems(max_problems)?,
-        format,
-    };
+        max_problems,
+    }
+    .config(false)?;
     let v = whole(py, &source, config)?;
     json_bytes(py, &v)
 }

@@ -267,7 +267,7 @@ class BedrockFold(Fold):
             inner_value = orjson.loads(inner)
         except orjson.JSONDecodeError as error:
             raise ChunkDecodeError.from_payload_bytes(
-                f"invalid chunk JSON: {error.msg}",
+                f"invalid event JSON: {error.msg}",
                 inner,
                 _byte_position(inner, error),
                 byte_offset=offset,

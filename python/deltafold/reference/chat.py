@@ -3,6 +3,7 @@ validated chunks into a ``chat.completion`` (merge rules: docs/design.md)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar, Final
 
 import orjson
@@ -78,15 +79,22 @@ def _schema_violation(chunk: Any) -> Violation | None:
     value = get("usage")
     if value is not None and type(value) is not dict:
         return ("usage",), _OBJECT_OR_NULL
-    choices = get("choices")
-    if choices is None:
+    return _list_violation(get("choices"), "choices", _choice_violation)
+
+
+def _list_violation(
+    items: Any, key: str, check: Callable[[Any], Violation | None]
+) -> Violation | None:
+    """An array-or-null field whose items must each pass ``check``: the first item's violation,
+    its path under ``key`` and the item's position."""
+    if items is None:
         return None
-    if type(choices) is not list:
-        return ("choices",), _ARRAY_OR_NULL
-    for position, choice in enumerate(choices):
-        found = _choice_violation(choice)
+    if type(items) is not list:
+        return (key,), _ARRAY_OR_NULL
+    for position, item in enumerate(items):
+        found = check(item)
         if found is not None:
-            return ("choices", position, *found[0]), found[1]
+            return (key, position, *found[0]), found[1]
     return None
 
 
@@ -150,16 +158,7 @@ def _delta_violation(delta: dict[str, Any]) -> Violation | None:
             value = call.get(key)
             if value is not None and type(value) is not str:
                 return ("function_call", key), _STRING_OR_NULL
-    fragments = get("tool_calls")
-    if fragments is None:
-        return None
-    if type(fragments) is not list:
-        return ("tool_calls",), _ARRAY_OR_NULL
-    for position, fragment in enumerate(fragments):
-        found = _tool_call_violation(fragment)
-        if found is not None:
-            return ("tool_calls", position, *found[0]), found[1]
-    return None
+    return _list_violation(get("tool_calls"), "tool_calls", _tool_call_violation)
 
 
 def _tool_call_violation(fragment: Any) -> Violation | None:

@@ -473,7 +473,7 @@ class StreamParser(BinaryFraming, _Framer):
                 if too_deep is not None and too_deep < position:
                     raise self._depth_error(offset, index) from None
             raise ChunkDecodeError.from_payload_bytes(
-                f"invalid chunk JSON: {message}",
+                f"invalid event JSON: {message}",
                 payload,
                 position,
                 byte_offset=offset,

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 use crate::error::DecodeKind;
 use crate::json::reader::{JsonError, Reader};
-use crate::json::value::{Map, Value};
+use crate::json::value::{Map, OrderedMap, Value};
 
 /// A chunk field that may be absent, explicitly null, or set.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -42,7 +42,7 @@ pub type Span = (usize, usize);
 /// place, as in a JSON object. Boxed and absent until used: most chunks have none, and the
 /// views stay small to move.
 #[derive(Debug, Default)]
-pub struct Extras<'a>(Option<Box<indexmap::IndexMap<Str<'a>, Value>>>);
+pub struct Extras<'a>(Option<Box<OrderedMap<Str<'a>>>>);
 
 impl<'a> Extras<'a> {
     pub fn insert(&mut self, key: Str<'a>, value: Value) {
@@ -77,7 +77,7 @@ impl<'a> Extras<'a> {
 impl<'a> IntoIterator for Extras<'a> {
     type Item = (Str<'a>, Value);
     type IntoIter =
-        std::iter::Flatten<std::option::IntoIter<indexmap::map::IntoIter<Str<'a>, Value>>>;
+        std::iter::Flatten<std::option::IntoIter<<OrderedMap<Str<'a>> as IntoIterator>::IntoIter>>;
 
     fn into_iter(self) -> Self::IntoIter {
         self.0.map(|m| m.into_iter()).into_iter().flatten()
