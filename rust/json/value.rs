@@ -142,7 +142,7 @@ impl<K: MapKey> OrderedMap<K> {
         self.entries.iter().map(|(k, v)| (k, v))
     }
 
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&String, &mut Value)> {
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut Value)> {
         self.entries.iter_mut().map(|(k, v)| (&*k, v))
     }
 
