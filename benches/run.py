@@ -798,7 +798,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--enforce-targets", action="store_true", help="exit 3 on a missed target")
     parser.add_argument("--no-responses", action="store_true", help="skip the Responses bench")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.plot:
+        # Checked before minutes of timing, not after them.
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            parser.error("--plot needs matplotlib (pip install matplotlib)")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
