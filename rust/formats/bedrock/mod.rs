@@ -20,8 +20,9 @@
 //! `contentBlockStop`; `content.done`, `reasoning.done` and any call `.done` not sent yet at
 //! `messageStop` or the end; `usage` for each `metadata` that carries one.
 //!
-//! `contentBlockDelta`, nearly every event of a stream, is read key by key into the block's
-//! accumulators; the rare events are parsed whole.
+//! `contentBlockDelta`, nearly every event of a stream, is matched against the compact shape
+//! AWS sends (`plain_delta`), else read key by key (`scan_delta`); both give the same
+//! values, applied by one path. The rare events are parsed whole.
 
 use std::borrow::Cow;
 
