@@ -410,12 +410,68 @@ fn check_prelude(prelude: &[u8], limit: usize) -> Result<usize, FrameErrorKind> 
     Ok(total as usize)
 }
 
+/// The last valid headers block, by value: the messages of a stream mostly repeat the block
+/// of the one before (the same three headers), and checking is a function of the bytes alone,
+/// so an identical block is valid with its routing values at the same places.
+#[derive(Debug, Default)]
+struct LastHeaders {
+    block: Vec<u8>,
+    message_type: Option<(usize, usize)>,
+    event_type: Option<(usize, usize)>,
+}
+
+/// Blocks up to this size are remembered (a stream's blocks are about a hundred bytes).
+const LAST_HEADERS_BYTES: usize = 512;
+
+impl LastHeaders {
+    fn routing<'b>(&self, block: &'b [u8]) -> Option<Routing<'b>> {
+        if block.is_empty() || block != self.block.as_slice() {
+            return None;
+        }
+        let text = |span: Option<(usize, usize)>| -> Option<Option<&'b str>> {
+            match span {
+                None => Some(None),
+                Some((from, to)) => {
+                    let bytes = block.get(from..to)?;
+                    // SAFETY: `block` equals byte for byte the remembered block, in which
+                    // `validate_headers` found valid UTF-8 at this span.
+                    Some(Some(unsafe { std::str::from_utf8_unchecked(bytes) }))
+                }
+            }
+        };
+        Some(Routing {
+            message_type: text(self.message_type)?,
+            event_type: text(self.event_type)?,
+        })
+    }
+
+    fn remember(&mut self, block: &[u8], routing: Routing<'_>) {
+        self.block.clear();
+        if block.len() > LAST_HEADERS_BYTES {
+            return;
+        }
+        // Where a value borrowed from `block` sits in it.
+        let span = |value: Option<&str>| {
+            value.map(|v| {
+                let from = (v.as_ptr() as usize).wrapping_sub(block.as_ptr() as usize);
+                (from, from + v.len())
+            })
+        };
+        self.message_type = span(routing.message_type);
+        self.event_type = span(routing.event_type);
+        self.block.extend_from_slice(block);
+    }
+}
+
 /// A checked message's header block, payload and routing headers.
 type Parts<'a> = (&'a [u8], &'a [u8], Routing<'a>);
 
 /// Checks a whole message (its prelude already checked): the message CRC, then the headers.
 /// On a header problem, also the offset of the header in the message.
-fn check_message(message: &[u8]) -> Result<Parts<'_>, (usize, FrameErrorKind)> {
+fn check_message<'m>(
+    message: &'m [u8],
+    last: &mut LastHeaders,
+) -> Result<Parts<'m>, (usize, FrameErrorKind)> {
     let total = message.len();
     let expected = be_u32(message, total - 4);
     let computed = crc32(message.get(..total - 4).unwrap_or_default());
@@ -424,8 +480,14 @@ fn check_message(message: &[u8]) -> Result<Parts<'_>, (usize, FrameErrorKind)> {
     }
     let headers_end = PRELUDE_BYTES + be_u32(message, 4) as usize;
     let block = message.get(PRELUDE_BYTES..headers_end).unwrap_or_default();
-    let routing = validate_headers(block)
-        .map_err(|(at, problem)| (PRELUDE_BYTES + at, FrameErrorKind::Header(problem)))?;
+    let routing = if let Some(routing) = last.routing(block) {
+        routing
+    } else {
+        let routing = validate_headers(block)
+            .map_err(|(at, problem)| (PRELUDE_BYTES + at, FrameErrorKind::Header(problem)))?;
+        last.remember(block, routing);
+        routing
+    };
     let payload = message.get(headers_end..total - 4).unwrap_or_default();
     Ok((block, payload, routing))
 }
@@ -446,6 +508,7 @@ pub struct Framer {
     consumed: u64,
     bytes_seen: u64,
     dispatched: u64,
+    last_headers: LastHeaders,
 }
 
 impl Framer {
@@ -462,6 +525,7 @@ impl Framer {
             consumed: 0,
             bytes_seen: 0,
             dispatched: 0,
+            last_headers: LastHeaders::default(),
         }
     }
 
@@ -729,7 +793,7 @@ impl Framer {
     where
         F: FnMut(&RawMessage<'_>) -> Result<(), E>,
     {
-        match check_message(message) {
+        match check_message(message, &mut self.last_headers) {
             Ok((header_block, payload, routing)) => {
                 let raw = RawMessage {
                     header_block,
@@ -1028,9 +1092,12 @@ mod tests {
             value: HeaderValue::String("exception"),
         });
         cases.push(long);
+        // One framer for all: each block comes twice (the second time it is the last block
+        // seen), then the next case's block replaces it.
+        let mut framer = Framer::new(DEFAULT_MAX_MESSAGE_BYTES);
         for headers in &cases {
-            let message = encode(headers, b"{}");
-            let mut framer = Framer::new(DEFAULT_MAX_MESSAGE_BYTES);
+            let mut message = encode(headers, b"{}");
+            message.extend_from_slice(&message.clone());
             let mut routed = Vec::new();
             framer
                 .feed(&message, |m| {
@@ -1052,10 +1119,33 @@ mod tests {
                     .map(str::to_string)
             };
             let expected = [lookup(":message-type"), lookup(":event-type")];
-            assert_eq!(routed.len(), 1);
-            assert_eq!(routed[0][..2], expected);
-            assert_eq!(routed[0][2..], expected);
+            assert_eq!(routed.len(), 2);
+            for r in &routed {
+                assert_eq!(r[..2], expected);
+                assert_eq!(r[2..], expected);
+            }
         }
+    }
+
+    /// A block that differs from the last valid one is checked in full.
+    #[test]
+    fn a_bad_block_after_a_good_one_is_reported() {
+        let good = Header {
+            name: ":event-type",
+            value: HeaderValue::String("a"),
+        };
+        let mut stream = encode(&[good], b"{}");
+        stream.extend(encode(&[good], b"{}"));
+        stream.extend(encode(&[good, good], b"{}"));
+        stream.extend(encode(&[good], b"{}"));
+        let seen = run(&[&stream], DEFAULT_MAX_MESSAGE_BYTES);
+        assert_eq!(seen.len(), 4, "{seen:?}");
+        assert!(matches!(seen[1], Seen::Message { .. }));
+        let Seen::Error(error) = seen[2] else {
+            panic!("{seen:?}")
+        };
+        assert_eq!(error.kind, FrameErrorKind::Header(HeaderProblem::Duplicate));
+        assert!(matches!(seen[3], Seen::Message { .. }));
     }
 
     #[test]

@@ -20,8 +20,9 @@
 //! `contentBlockStop`; `content.done`, `reasoning.done` and any call `.done` not sent yet at
 //! `messageStop` or the end; `usage` for each `metadata` that carries one.
 //!
-//! `contentBlockDelta`, nearly every event of a stream, is read key by key into the block's
-//! accumulators; the rare events are parsed whole.
+//! `contentBlockDelta`, nearly every event of a stream, is matched against the compact shape
+//! AWS sends (`plain_delta`), else read key by key (`scan_delta`); both give the same
+//! values, applied by one path. The rare events are parsed whole.
 
 use std::borrow::Cow;
 
@@ -240,6 +241,106 @@ impl<'a> Scan<'a> {
     }
 }
 
+/// A `contentBlockDelta` payload read key by key: any shape, any error.
+fn scan_delta(data: &[u8], max_depth: usize) -> Result<Delta<'_>, ErrorKind> {
+    let mut s = Scan {
+        r: Reader::new(data, max_depth),
+        violation: None,
+    };
+    let d = s.delta().map_err(|e| limit_error(e, max_depth))?;
+    s.r.end().map_err(|e| limit_error(syntax(e), max_depth))?;
+    match s.violation {
+        Some(v) => Err(ErrorKind::Decode(v)),
+        None => Ok(d),
+    }
+}
+
+/// Which field a plain `contentBlockDelta` carries.
+#[derive(Clone, Copy)]
+enum PlainField {
+    Text,
+    ToolInput,
+    ReasoningText,
+}
+
+/// The `delta` openings of the plain payloads, what they carry, and the braces that close them.
+const PLAIN_FIELDS: [(&[u8], PlainField, &[u8]); 3] = [
+    (b"text\":", PlainField::Text, b"}"),
+    (b"toolUse\":{\"input\":", PlainField::ToolInput, b"}}"),
+    (
+        b"reasoningContent\":{\"text\":",
+        PlainField::ReasoningText,
+        b"}}",
+    ),
+];
+
+/// The exact compact shape AWS sends for nearly every `contentBlockDelta`:
+/// `{"contentBlockIndex":N,"delta":{"text":"..."},"p":"..."}` (or `toolUse.input`,
+/// `reasoningContent.text`; `p` optional). None for anything else (other keys or order,
+/// whitespace, a string that does not read, a shallow depth limit): [`scan_delta`] then reads
+/// it and gives the result or error, so this only skips the key-by-key walk where the walk
+/// would give the same `Delta`.
+fn plain_delta(data: &[u8], max_depth: usize) -> Option<Delta<'_>> {
+    // `reasoningContent.text` sits at depth 3: a smaller limit is the general path's error.
+    if max_depth < 3 {
+        return None;
+    }
+    let rest = data.strip_prefix(b"{\"contentBlockIndex\":")?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    // A leading zero is a JSON syntax error; more than 19 digits may not fit a u64.
+    if digits == 0 || digits > 19 || (digits > 1 && rest.first() == Some(&b'0')) {
+        return None;
+    }
+    let index = std::str::from_utf8(rest.get(..digits)?)
+        .ok()?
+        .parse::<u64>()
+        .ok()?;
+    let rest = rest.get(digits..)?.strip_prefix(b",\"delta\":{\"")?;
+    let (rest, field, close) = PLAIN_FIELDS
+        .iter()
+        .find_map(|&(open, field, close)| Some((rest.strip_prefix(open)?, field, close)))?;
+    let mut r = Reader::new(data, max_depth);
+    let (value, rest) = plain_string(&mut r, data, rest)?;
+    let rest = rest.strip_prefix(close)?;
+    let rest = match rest.strip_prefix(b",\"p\":") {
+        Some(padding) => plain_string(&mut r, data, padding)?.1,
+        None => rest,
+    };
+    if rest != b"}" {
+        return None;
+    }
+    let mut d = Delta {
+        index,
+        ..Delta::default()
+    };
+    match field {
+        PlainField::Text => d.text = Some(value),
+        PlainField::ToolInput => {
+            d.tool = true;
+            d.input = Some(value);
+        }
+        PlainField::ReasoningText => {
+            d.reasoning = true;
+            d.reasoning_text = Some(value);
+        }
+    }
+    Some(d)
+}
+
+/// The JSON string at the start of `rest` (a tail of `data`), and what follows it.
+fn plain_string<'a>(
+    r: &mut Reader<'a>,
+    data: &'a [u8],
+    rest: &'a [u8],
+) -> Option<(Cow<'a, str>, &'a [u8])> {
+    if rest.first() != Some(&b'"') {
+        return None;
+    }
+    r.resume_at(data.len() - rest.len());
+    let value = r.take_string().ok()??;
+    Some((value, data.get(r.pos()..)?))
+}
+
 fn limit_error(e: DecodeKind, max_depth: usize) -> ErrorKind {
     match e {
         DecodeKind::Syntax(JsonError {
@@ -326,15 +427,10 @@ impl Bedrock {
 
     fn apply_delta(&mut self, data: &[u8], events: &mut Vec<Event>) -> Result<(), ErrorKind> {
         let max_depth = self.limits.max_depth;
-        let mut s = Scan {
-            r: Reader::new(data, max_depth),
-            violation: None,
+        let d = match plain_delta(data, max_depth) {
+            Some(d) => d,
+            None => scan_delta(data, max_depth)?,
         };
-        let d = s.delta().map_err(|e| limit_error(e, max_depth))?;
-        s.r.end().map_err(|e| limit_error(syntax(e), max_depth))?;
-        if let Some(v) = s.violation {
-            return Err(ErrorKind::Decode(v));
-        }
         let at = self.block_at(d.index)?;
         if d.tool {
             self.tool_at(at);
