@@ -40,9 +40,11 @@ use crate::summary::{self, Summary, ToolCall, Usage};
 
 mod args_text;
 mod path;
+mod template;
 
 use args_text::ArgsText;
 use path::Step;
+use template::{Shape, Template};
 
 type R<T> = Result<T, DecodeKind>;
 
@@ -130,6 +132,8 @@ struct Scan<'a, 'k> {
     /// What the fold keeps so far, to recognise a value repeated unchanged.
     kept: &'k Map,
     kept_candidates: &'k [Candidate],
+    /// What a template of the payload needs.
+    shape: Shape<'a>,
 }
 
 /// Whether `b` may follow a complete JSON value inside an object or array.
@@ -226,15 +230,19 @@ impl<'a> Scan<'a, '_> {
                     chunk.error = (!is_null(raw)).then_some(raw);
                 }
                 _ => {
+                    self.r.peek();
+                    let start = self.r.pos();
                     // A top-level value the fold already keeps as it is (and not sent earlier
                     // in this payload, where a duplicate key's last value wins) would merge to
                     // no change: it is dropped here, sparing the merge its lookup.
                     let kept_map = self.kept;
                     let kept = kept_map.get(&key);
                     if !chunk.keys.iter().any(|(k, _)| *k == key) && self.repeats(kept).is_some() {
+                        self.shape.values.push((key, start, self.r.pos()));
                         continue;
                     }
                     let raw = self.raw_or_kept(kept)?;
+                    self.shape.values.push((key.clone(), start, self.r.pos()));
                     chunk.keys.push((key, raw));
                 }
             }
@@ -345,7 +353,13 @@ impl<'a> Scan<'a, '_> {
         let mut first = true;
         while let Some(key) = self.r.next_key(&mut first).map_err(syntax)? {
             match key.as_ref() {
-                "text" => text = self.string("candidates[].content.parts[].text")?,
+                "text" => {
+                    self.r.peek();
+                    let start = self.r.pos();
+                    text = self.string("candidates[].content.parts[].text")?;
+                    self.shape.text_keys += 1;
+                    self.shape.text_span = (start, self.r.pos());
+                }
                 "thoughtSignature" => {
                     signature = self.string("candidates[].content.parts[].thoughtSignature")?;
                 }
@@ -495,19 +509,21 @@ impl<'a> Scan<'a, '_> {
     }
 }
 
-/// Parses a payload: its delta, or the first problem (a syntax error anywhere first).
+/// Parses a payload: its delta and what its template needs, or the first problem (a syntax
+/// error anywhere first).
 fn scan<'a>(
     payload: &'a [u8],
     max_depth: usize,
     kept: &Map,
     kept_candidates: &[Candidate],
-) -> Result<ChunkDelta<'a>, ErrorKind> {
+) -> Result<(ChunkDelta<'a>, Shape<'a>), ErrorKind> {
     let mut s = Scan {
         payload,
         r: Reader::new(payload, max_depth),
         violation: None,
         kept,
         kept_candidates,
+        shape: Shape::default(),
     };
     let depth_error = |e: DecodeKind| match e {
         DecodeKind::Syntax(JsonError {
@@ -529,7 +545,7 @@ fn scan<'a>(
     if let Some(v) = s.violation {
         return Err(ErrorKind::Decode(v));
     }
-    Ok(chunk)
+    Ok((chunk, s.shape))
 }
 
 /// What a call's events need.
@@ -1041,11 +1057,102 @@ pub struct Gemini {
     /// Sorted by index.
     candidates: Vec<Candidate>,
     finished: bool,
+    /// The last event's bytes, when the next may repeat them around new values.
+    template: Option<Box<Template>>,
+}
+
+/// The candidate index and `thought` flag of a chunk a template can repeat: one candidate,
+/// not finishing, whose content is one non-empty text part without a signature.
+fn repeatable(chunk: &ChunkDelta<'_>) -> Option<(u64, bool)> {
+    let [c] = chunk.candidates.as_deref()? else {
+        return None;
+    };
+    if c.keys
+        .iter()
+        .any(|(k, raw)| k == "finishReason" && !is_null(raw))
+    {
+        return None;
+    }
+    let [part] = c.content.as_ref()?.parts.as_slice() else {
+        return None;
+    };
+    match &part.kind {
+        PartKind::Text { text, thought } if !text.is_empty() && part.signature.is_none() => {
+            Some((c.index, *thought))
+        }
+        _ => None,
+    }
+}
+
+/// A `usage` event when `usageMetadata` changed from `before`.
+fn usage_event(keys: &Map, before: Option<&Value>, max_depth: usize, events: &mut Vec<Event>) {
+    let now = keys.get("usageMetadata");
+    if now != before {
+        if let Some(Value::Object(usage)) = tree(now, max_depth) {
+            if tree(before, max_depth) != Some(Value::Object(usage.clone())) {
+                let mut e = Event::new(EventKind::Usage, None);
+                e.usage = Some(UsageSnapshot::whole(usage));
+                events.push(e);
+            }
+        }
+    }
 }
 
 impl Gemini {
+    /// Folds a payload that matches the template, as decoding it in full would (see
+    /// [`template`]); false, changing nothing, for any other payload.
+    fn apply_repeated(&mut self, data: &[u8], events: &mut Vec<Event>) -> bool {
+        let Some(template) = self.template.as_deref_mut() else {
+            return false;
+        };
+        let at = template.candidate;
+        let thought = template.thought;
+        let Some(matched) = template.read(data) else {
+            return false;
+        };
+        if matched.values().any(|v| v.is_none()) || self.candidates.get(at).is_none() {
+            return false;
+        }
+        let usage_before = if self.options.events {
+            self.keys.get("usageMetadata").cloned()
+        } else {
+            None
+        };
+        for (key, raw) in matched.values().flatten() {
+            merge_raw(&mut self.keys, &[(Cow::Borrowed(key), raw)]);
+        }
+        let mut sink = self.options.events.then_some(Sink {
+            events,
+            options: self.options,
+            max_depth: self.limits.max_depth,
+        });
+        if let Some(candidate) = self.candidates.get_mut(at) {
+            let part = PartDelta {
+                kind: PartKind::Text {
+                    text: matched.text,
+                    thought,
+                },
+                signature: None,
+                extra: Vec::new(),
+            };
+            candidate.add_part(part, &mut sink);
+        }
+        if let Some(sink) = sink {
+            usage_event(
+                &self.keys,
+                usage_before.as_ref(),
+                sink.max_depth,
+                sink.events,
+            );
+        }
+        self.folded += 1;
+        true
+    }
+
     fn apply(&mut self, data: &[u8], events: &mut Vec<Event>) -> Result<(), ErrorKind> {
-        let chunk = scan(data, self.limits.max_depth, &self.keys, &self.candidates)?;
+        self.template = None;
+        let (chunk, shape) = scan(data, self.limits.max_depth, &self.keys, &self.candidates)?;
+        let repeat = repeatable(&chunk);
         // Every limit is checked before anything changes, so a refused chunk leaves no trace.
         // Each function-call part of a chunk counts as a new call (a continuation counts too:
         // the check is simple and the same in both twins).
@@ -1111,23 +1218,25 @@ impl Gemini {
         }
         merge_raw(&mut self.keys, after);
         if let Some(sink) = sink {
-            let depth = self.limits.max_depth;
-            let now = self.keys.get("usageMetadata");
-            if now != usage_before.as_ref() {
-                if let Some(Value::Object(usage)) = tree(now, depth) {
-                    if tree(usage_before.as_ref(), depth) != Some(Value::Object(usage.clone())) {
-                        let mut e = Event::new(EventKind::Usage, None);
-                        e.usage = Some(UsageSnapshot::whole(usage));
-                        sink.events.push(e);
-                    }
-                }
-            }
+            usage_event(
+                &self.keys,
+                usage_before.as_ref(),
+                sink.max_depth,
+                sink.events,
+            );
         }
         // Ended once every candidate seen has its finishReason: with one candidate (the
         // usual case) that is docs/formats.md's "some candidate has a finishReason", and with
         // several, no candidate's tail is lost as data after the end.
         self.finished = !self.candidates.is_empty() && self.candidates.iter().all(|c| c.finished);
         self.folded += 1;
+        if let Some((index, thought)) = repeat {
+            let at = self.candidates.binary_search_by_key(&index, |c| c.index);
+            let open = |&at: &usize| self.candidates.get(at).is_some_and(|c| !c.finished);
+            if let Some(at) = at.ok().filter(open) {
+                self.template = Template::learn(data, &shape, at, thought).map(Box::new);
+            }
+        }
         Ok(())
     }
 }
@@ -1161,6 +1270,7 @@ impl Fold for Gemini {
             keys: Map::new(),
             candidates: Vec::new(),
             finished: false,
+            template: None,
         }
     }
 
@@ -1186,7 +1296,9 @@ impl Fold for Gemini {
         data: &[u8],
         events: &mut Vec<Event>,
     ) -> Result<Folded, ErrorKind> {
-        self.apply(data, events)?;
+        if !self.apply_repeated(data, events) {
+            self.apply(data, events)?;
+        }
         Ok(if self.finished {
             Folded::End
         } else {
@@ -1207,6 +1319,7 @@ impl Fold for Gemini {
         self.keys = Map::new();
         self.candidates.clear();
         self.finished = false;
+        self.template = None;
     }
 
     fn folded(&self) -> u64 {

@@ -191,3 +191,105 @@ fn repeated_values_fold_as_if_read_again() {
         assert_eq!(format!("{fresh:?}"), format!("{again:?}"), "{bad}");
     }
 }
+
+/// Folds `payloads` in event mode, with templates or (`full`) decoding every payload in full:
+/// the result, the summary, the events and each payload's outcome, as text.
+fn trace(payloads: &[&str], full: bool) -> (String, String, String, Vec<String>, usize) {
+    let mut config = Config::default();
+    config.options.events = true;
+    config.options.partial_arguments = true;
+    let mut g = Gemini::new(&config);
+    let mut events = Vec::new();
+    let mut outcomes = Vec::new();
+    let mut repeated = 0;
+    for p in payloads {
+        if full {
+            g.template = None;
+        }
+        repeated += usize::from(g.template.is_some());
+        outcomes.push(format!("{:?}", g.fold(b"", p.as_bytes(), &mut events)));
+    }
+    g.finish_events(&mut events);
+    let result = to_json(&g.result());
+    (
+        result,
+        format!("{:?}", g.summary()),
+        format!("{events:?}"),
+        outcomes,
+        repeated,
+    )
+}
+
+/// A payload that repeats the previous one's bytes around new text and usage numbers is folded
+/// from the template: the result, summary, events and errors must be those of a full decode.
+#[test]
+fn templated_events_fold_as_if_decoded_in_full() {
+    let ev = |text: &str, thought: &str, usage: &str| {
+        format!(
+            r#"{{"candidates":[{{"content":{{"role":"model","parts":[{{"text":{text}{thought}}}]}},"index":0}}],"usageMetadata":{{"promptTokenCount":9,"candidatesTokenCount":{usage},"details":[{{"m":"TEXT","n":9}}]}},"modelVersion":"m"}}"#
+        )
+    };
+    let t = r#","thought":true"#;
+    let streams: Vec<Vec<String>> = vec![
+        // Thought text, then answer text; usage numbers change; escapes; an empty text.
+        vec![
+            ev(r#""Hm""#, t, "1"),
+            ev(r#"" \"q\"\n""#, t, "2"),
+            ev(r#""""#, t, "2"),
+            ev(r#""Answer""#, "", "3"),
+            ev(r#"" \u00e9 two""#, "", "-4.5e1"),
+            ev(r#""!""#, "", "40"),
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"text":""}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":41}}"#.into(),
+        ],
+        // Bad values where the template has holes, and bytes after the end.
+        vec![ev(r#""a""#, "", "1"), ev(r#""b""#, "", "01")],
+        vec![ev(r#""a""#, "", "1"), ev(r#""b""#, "", "1.")],
+        vec![ev(r#""a""#, "", "1"), ev("\"b\x01\"", "", "1")],
+        vec![ev(r#""a""#, "", "1"), ev(r#""b\x""#, "", "1")],
+        vec![ev(r#""a""#, "", "1"), ev("5", "", "1")],
+        vec![ev(r#""a""#, "", "1"), ev(r#""b""#, "", "1") + " x"],
+        // A second candidate, a signature and a function call break the pattern.
+        vec![
+            ev(r#""a""#, "", "1"),
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"b"}]},"index":1}]}"#.into(),
+            ev(r#""c""#, "", "1"),
+            ev(r#""d""#, "", "1"),
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"e","thoughtSignature":"s"}]},"index":0}]}"#.into(),
+            ev(r#""f""#, "", "1"),
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"g","args":{"x":1}}}]},"index":0}]}"#.into(),
+            ev(r#""h""#, "", "2"),
+            ev(r#""i""#, "", "2"),
+        ],
+        // A duplicate top-level key and a finishing candidate give no template.
+        vec![
+            ev(r#""a""#, "", "1"),
+            r#"{"candidates":[{"content":{"parts":[{"text":"b"}]},"index":0}],"n":1,"n":2}"#.into(),
+            r#"{"candidates":[{"content":{"parts":[{"text":"c"}]},"index":0}],"n":3,"n":2}"#.into(),
+            r#"{"candidates":[{"content":{"parts":[{"text":"d"}]},"index":0,"finishReason":"STOP"}]}"#.into(),
+            r#"{"candidates":[{"content":{"parts":[{"text":"e"}]},"index":0,"finishReason":"STOP"}]}"#.into(),
+        ],
+    ];
+    let mut repeated = 0;
+    for stream in &streams {
+        let payloads: Vec<&str> = stream.iter().map(String::as_str).collect();
+        let fast = trace(&payloads, false);
+        let full = trace(&payloads, true);
+        assert!(fast.4 > 0, "{payloads:?}");
+        assert_eq!(full.4, 0);
+        repeated += fast.4;
+        assert_eq!(fast.0, full.0, "{payloads:?}");
+        assert_eq!(fast.1, full.1, "{payloads:?}");
+        assert_eq!(fast.2, full.2, "{payloads:?}");
+        assert_eq!(fast.3, full.3, "{payloads:?}");
+    }
+    assert!(repeated >= 15, "{repeated}");
+    // The expected text and usage, written out.
+    let payloads: Vec<&str> = streams[0].iter().map(String::as_str).collect();
+    let (result, ..) = trace(&payloads, false);
+    assert_eq!(
+        json(&result),
+        json(
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"Hm \"q\"\n","thought":true},{"text":"Answer \u00e9 two!"}]},"index":0,"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":41},"modelVersion":"m"}"#
+        )
+    );
+}
