@@ -44,7 +44,7 @@ mod template;
 
 use args_text::ArgsText;
 use path::Step;
-use template::{Shape, Template};
+use template::{Matched, Role, Shape, Template};
 
 type R<T> = Result<T, DecodeKind>;
 
@@ -221,6 +221,8 @@ impl<'a> Scan<'a, '_> {
         while let Some(key) = self.r.next_key(&mut first).map_err(syntax)? {
             match key.as_ref() {
                 "candidates" => {
+                    self.r.peek();
+                    self.shape.candidates_at = self.r.pos();
                     chunk.candidates_seen = true;
                     chunk.candidates_at = chunk.keys.len();
                     chunk.candidates = self.candidates()?;
@@ -357,8 +359,7 @@ impl<'a> Scan<'a, '_> {
                     self.r.peek();
                     let start = self.r.pos();
                     text = self.string("candidates[].content.parts[].text")?;
-                    self.shape.text_keys += 1;
-                    self.shape.text_span = (start, self.r.pos());
+                    self.shape.saw(Role::Text, start, self.r.pos());
                 }
                 "thoughtSignature" => {
                     signature = self.string("candidates[].content.parts[].thoughtSignature")?;
@@ -463,13 +464,17 @@ impl<'a> Scan<'a, '_> {
                     let path = self.string(
                         "candidates[].content.parts[].functionCall.partialArgs[].jsonPath",
                     )?;
+                    self.shape.saw(Role::Path, pos, self.r.pos());
                     json_path = path.map(|p| (p, pos));
                 }
                 "willContinue" => will_continue = self.flag()?,
                 "stringValue" => {
+                    self.r.peek();
+                    let start = self.r.pos();
                     let s = self.string(
                         "candidates[].content.parts[].functionCall.partialArgs[].stringValue",
                     )?;
+                    self.shape.saw(Role::Value, start, self.r.pos());
                     if let Some(s) = s {
                         value = Some((Value::String(s.into_owned()), true));
                     }
@@ -1057,31 +1062,168 @@ pub struct Gemini {
     /// Sorted by index.
     candidates: Vec<Candidate>,
     finished: bool,
-    /// The last event's bytes, when the next may repeat them around new values.
-    template: Option<Box<Template>>,
+    /// The last two payload shapes learned, most recent first: Gemini 3 alternates two
+    /// shapes while it streams `partialArgs` (a fragment, then its end).
+    templates: [Option<Box<Template>>; 2],
 }
 
-/// The candidate index and `thought` flag of a chunk a template can repeat: one candidate,
-/// not finishing, whose content is one non-empty text part without a signature.
-fn repeatable(chunk: &ChunkDelta<'_>) -> Option<(u64, bool)> {
+/// An owned key and JSON text.
+type OwnedPair = (String, String);
+
+fn owned(pairs: &[RawPair<'_>]) -> Vec<OwnedPair> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), (*v).to_string()))
+        .collect()
+}
+
+fn borrowed(pairs: &[OwnedPair]) -> Vec<RawPair<'_>> {
+    pairs
+        .iter()
+        .map(|(k, v)| (Cow::Borrowed(k.as_str()), v.as_str()))
+        .collect()
+}
+
+/// What a template's payload decodes to, less the values of its holes (see [`template`]).
+#[derive(Debug)]
+pub struct Recipe {
+    /// Top-level keys other than `candidates` and `error`, and their values' spans in the
+    /// learned payload (read anew from each payload: numbers in them are holes).
+    keys: Vec<(String, usize, usize)>,
+    candidates_at: usize,
+    index: u64,
+    candidate_keys: Vec<OwnedPair>,
+    content_at: usize,
+    content_extra: Vec<OwnedPair>,
+    signature: Option<String>,
+    part_extra: Vec<OwnedPair>,
+    part: PartRecipe,
+}
+
+#[derive(Debug)]
+enum PartRecipe {
+    /// A text part: its text is the hole.
+    Text { thought: bool },
+    /// A `functionCall` with one `partialArgs` entry, a string: its path and value are holes.
+    Arg {
+        name: Option<String>,
+        will_continue: bool,
+        arg_will_continue: bool,
+        extra: Vec<OwnedPair>,
+    },
+}
+
+/// The recipe of a decoded chunk a template can repeat, and the roles of its string holes:
+/// one candidate whose content is one text part, or one call part with one string
+/// `partialArgs` entry and no `args`.
+fn recipe(chunk: &ChunkDelta<'_>, shape: &Shape<'_>) -> Option<(Recipe, &'static [Role])> {
+    if chunk.error.is_some() {
+        return None;
+    }
     let [c] = chunk.candidates.as_deref()? else {
         return None;
     };
-    if c.keys
-        .iter()
-        .any(|(k, raw)| k == "finishReason" && !is_null(raw))
-    {
-        return None;
-    }
-    let [part] = c.content.as_ref()?.parts.as_slice() else {
+    let content = c.content.as_ref()?;
+    let [part] = content.parts.as_slice() else {
         return None;
     };
-    match &part.kind {
-        PartKind::Text { text, thought } if !text.is_empty() && part.signature.is_none() => {
-            Some((c.index, *thought))
+    let (part_recipe, roles): (_, &'static [Role]) = match &part.kind {
+        PartKind::Text { thought, .. } => (PartRecipe::Text { thought: *thought }, &[Role::Text]),
+        PartKind::Call(call) => {
+            let [arg] = call.partial_args.as_slice() else {
+                return None;
+            };
+            if !arg.string || call.args.is_some() {
+                return None;
+            }
+            let recipe = PartRecipe::Arg {
+                name: call.name.as_deref().map(str::to_string),
+                will_continue: call.will_continue,
+                arg_will_continue: arg.will_continue,
+                extra: owned(&call.extra),
+            };
+            (recipe, &[Role::Path, Role::Value])
         }
-        _ => None,
+        PartKind::Other => return None,
+    };
+    let keys = shape.values.iter();
+    let recipe = Recipe {
+        keys: keys.map(|(k, a, b)| (k.to_string(), *a, *b)).collect(),
+        candidates_at: shape
+            .values
+            .iter()
+            .filter(|v| v.1 < shape.candidates_at)
+            .count(),
+        index: c.index,
+        candidate_keys: owned(&c.keys),
+        content_at: c.content_at,
+        content_extra: owned(&content.extra),
+        signature: part.signature.as_deref().map(str::to_string),
+        part_extra: owned(&part.extra),
+        part: part_recipe,
+    };
+    Some((recipe, roles))
+}
+
+/// The chunk a matched payload decodes to; None when a hole's value is one the full decoder
+/// must report (a `jsonPath` it cannot read).
+fn repeated<'c>(m: &Matched<'c, 'c>) -> Option<ChunkDelta<'c>> {
+    let Matched {
+        strings: [text, json_path, string_value],
+        template,
+        ..
+    } = m;
+    let r = &template.recipe;
+    let mut keys = Vec::with_capacity(r.keys.len());
+    for (key, start, end) in &r.keys {
+        keys.push((Cow::Borrowed(key.as_str()), m.value(*start, *end)?));
     }
+    let kind = match &r.part {
+        PartRecipe::Text { thought } => PartKind::Text {
+            text: text.clone()?,
+            thought: *thought,
+        },
+        PartRecipe::Arg {
+            name,
+            will_continue,
+            arg_will_continue,
+            extra,
+        } => PartKind::Call(CallDelta {
+            name: name.as_deref().map(Cow::Borrowed),
+            args: None,
+            partial_args: vec![PartialArg {
+                path: path::parse(json_path.as_deref()?)?,
+                value: Value::String(string_value.as_deref()?.to_string()),
+                will_continue: *arg_will_continue,
+                string: true,
+            }],
+            will_continue: *will_continue,
+            extra: borrowed(extra),
+        }),
+    };
+    let part = PartDelta {
+        kind,
+        signature: r.signature.as_deref().map(Cow::Borrowed),
+        extra: borrowed(&r.part_extra),
+    };
+    let candidate = CandidateDelta {
+        index: r.index,
+        content_key: true,
+        content: Some(ContentDelta {
+            has_parts: true,
+            parts: vec![part],
+            extra: borrowed(&r.content_extra),
+        }),
+        keys: borrowed(&r.candidate_keys),
+        content_at: r.content_at,
+    };
+    Some(ChunkDelta {
+        error: None,
+        candidates: Some(vec![candidate]),
+        candidates_seen: true,
+        candidates_at: r.candidates_at,
+        keys,
+    })
 }
 
 /// A `usage` event when `usageMetadata` changed from `before`.
@@ -1099,60 +1241,43 @@ fn usage_event(keys: &Map, before: Option<&Value>, max_depth: usize, events: &mu
 }
 
 impl Gemini {
-    /// Folds a payload that matches the template, as decoding it in full would (see
-    /// [`template`]); false, changing nothing, for any other payload.
-    fn apply_repeated(&mut self, data: &[u8], events: &mut Vec<Event>) -> bool {
-        let Some(template) = self.template.as_deref_mut() else {
-            return false;
-        };
-        let at = template.candidate;
-        let thought = template.thought;
-        let Some(matched) = template.read(data) else {
-            return false;
-        };
-        if matched.values().any(|v| v.is_none()) || self.candidates.get(at).is_none() {
-            return false;
-        }
-        let usage_before = if self.options.events {
-            self.keys.get("usageMetadata").cloned()
-        } else {
-            None
-        };
-        for (key, raw) in matched.values().flatten() {
-            merge_raw(&mut self.keys, &[(Cow::Borrowed(key), raw)]);
-        }
-        let mut sink = self.options.events.then_some(Sink {
-            events,
-            options: self.options,
-            max_depth: self.limits.max_depth,
-        });
-        if let Some(candidate) = self.candidates.get_mut(at) {
-            let part = PartDelta {
-                kind: PartKind::Text {
-                    text: matched.text,
-                    thought,
-                },
-                signature: None,
-                extra: Vec::new(),
+    /// Folds a payload that matches a template as the chunk it decodes to (see [`template`]);
+    /// false, changing nothing, for any other payload.
+    fn apply_repeated(&mut self, data: &[u8], events: &mut Vec<Event>) -> Result<bool, ErrorKind> {
+        for slot in 0..self.templates.len() {
+            let Some(mut template) = self.templates.get_mut(slot).and_then(Option::take) else {
+                continue;
             };
-            candidate.add_part(part, &mut sink);
+            let chunk = template.read(data).as_ref().and_then(repeated);
+            let outcome = chunk.map(|chunk| self.apply_chunk(chunk, events));
+            if let Some(kept) = self.templates.get_mut(slot) {
+                *kept = Some(template);
+            }
+            if let Some(outcome) = outcome {
+                return outcome.map(|()| true);
+            }
         }
-        if let Some(sink) = sink {
-            usage_event(
-                &self.keys,
-                usage_before.as_ref(),
-                sink.max_depth,
-                sink.events,
-            );
-        }
-        self.folded += 1;
-        true
+        Ok(false)
     }
 
     fn apply(&mut self, data: &[u8], events: &mut Vec<Event>) -> Result<(), ErrorKind> {
-        self.template = None;
         let (chunk, shape) = scan(data, self.limits.max_depth, &self.keys, &self.candidates)?;
-        let repeat = repeatable(&chunk);
+        let learned = recipe(&chunk, &shape);
+        self.apply_chunk(chunk, events)?;
+        if let Some((recipe, roles)) = learned {
+            if let Some(template) = Template::learn(data, &shape, roles, recipe) {
+                let [first, second] = &mut self.templates;
+                *second = first.replace(Box::new(template));
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_chunk(
+        &mut self,
+        chunk: ChunkDelta<'_>,
+        events: &mut Vec<Event>,
+    ) -> Result<(), ErrorKind> {
         // Every limit is checked before anything changes, so a refused chunk leaves no trace.
         // Each function-call part of a chunk counts as a new call (a continuation counts too:
         // the check is simple and the same in both twins).
@@ -1230,13 +1355,6 @@ impl Gemini {
         // several, no candidate's tail is lost as data after the end.
         self.finished = !self.candidates.is_empty() && self.candidates.iter().all(|c| c.finished);
         self.folded += 1;
-        if let Some((index, thought)) = repeat {
-            let at = self.candidates.binary_search_by_key(&index, |c| c.index);
-            let open = |&at: &usize| self.candidates.get(at).is_some_and(|c| !c.finished);
-            if let Some(at) = at.ok().filter(open) {
-                self.template = Template::learn(data, &shape, at, thought).map(Box::new);
-            }
-        }
         Ok(())
     }
 }
@@ -1270,7 +1388,7 @@ impl Fold for Gemini {
             keys: Map::new(),
             candidates: Vec::new(),
             finished: false,
-            template: None,
+            templates: [None, None],
         }
     }
 
@@ -1296,7 +1414,7 @@ impl Fold for Gemini {
         data: &[u8],
         events: &mut Vec<Event>,
     ) -> Result<Folded, ErrorKind> {
-        if !self.apply_repeated(data, events) {
+        if !self.apply_repeated(data, events)? {
             self.apply(data, events)?;
         }
         Ok(if self.finished {
@@ -1319,7 +1437,7 @@ impl Fold for Gemini {
         self.keys = Map::new();
         self.candidates.clear();
         self.finished = false;
-        self.template = None;
+        self.templates = [None, None];
     }
 
     fn folded(&self) -> u64 {

@@ -1,15 +1,14 @@
 //! The fast path for repeated Gemini events.
 //!
-//! Every Gemini event is a whole `GenerateContentResponse`, and consecutive events of a stream
-//! are byte for byte the same apart from the text of their one part and the numbers of
-//! `usageMetadata`. After an event with one candidate and one non-empty text part was decoded
-//! and applied in full, [`Template::learn`] keeps its bytes with those values cut out as holes:
-//! the text string, and every number inside a top-level value (not `candidates`). A later
-//! payload with the same bytes around a valid string and valid numbers is then folded by
-//! appending that text and re-merging the top-level values that hold numbers, with the same
-//! result and events as decoding it in full: everything else in it is what the fold already
-//! merged (last non-null values, re-merged unchanged) and the text part merges into the last
-//! part, a text part of the same `thought` flag.
+//! Every Gemini event is a whole `GenerateContentResponse`, and the events of a stream repeat a
+//! few shapes byte for byte apart from a few values: a text part's `text`, a `partialArgs`
+//! entry's `jsonPath` and `stringValue`, and the numbers of `usageMetadata`. After a payload
+//! with one candidate and one such part was decoded in full, [`Template::learn`] keeps its bytes
+//! with those values cut out as holes (every number inside a top-level value other than
+//! `candidates` is one), and the delta the decoder read from it less those values (its
+//! recipe). A later payload with the same bytes around valid strings and valid numbers is the
+//! same delta with the new values: the fold applies it as it applies a decoded one, so the
+//! result, events and limits are the same whatever the fold holds.
 //!
 //! Only a byte-exact match is taken: anything else, including an invalid string or number, goes
 //! through the full decoder, which reports errors with their positions.
@@ -25,19 +24,39 @@ const MAX_HOLES: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Hole {
-    Text,
+    /// A string: a part's `text`, or a `partialArgs` entry's `jsonPath` or `stringValue`.
+    String(Role),
     Number,
+}
+
+/// Which string a hole holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Text,
+    Path,
+    Value,
 }
 
 /// What a full decode saw of a payload, for learning its template.
 #[derive(Debug, Default)]
 pub struct Shape<'a> {
-    /// How many `text` keys the payload had, in any part.
-    pub text_keys: usize,
-    /// The last `text` value's span (its quotes included).
-    pub text_span: (usize, usize),
+    /// Per [`Role`]: how many such keys the payload had, anywhere, and the last one's value
+    /// span (its quotes included).
+    pub strings: [(usize, (usize, usize)); 3],
+    /// Where the `candidates` value starts.
+    pub candidates_at: usize,
     /// Top-level keys other than `candidates` and `error`, with their values' spans.
     pub values: Vec<(Cow<'a, str>, usize, usize)>,
+}
+
+impl Shape<'_> {
+    /// A string of `role` at `start..end`.
+    pub fn saw(&mut self, role: Role, start: usize, end: usize) {
+        if let Some((count, span)) = self.strings.get_mut(role as usize) {
+            *count += 1;
+            *span = (start, end);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -46,32 +65,25 @@ pub struct Template {
     bytes: Vec<u8>,
     /// Spans of `bytes` whose values may differ, in order, not overlapping.
     holes: Vec<(usize, usize, Hole)>,
-    /// Top-level values that contain number holes: key and span in `bytes`.
-    values: Vec<(String, usize, usize)>,
-    /// Position in the fold's candidates of the one candidate the event names.
-    pub candidate: usize,
-    /// The `thought` flag of its text part.
-    pub thought: bool,
+    /// The payload's delta, less the holes' values.
+    pub recipe: super::Recipe,
     /// Per hole: its length in the payload being matched (scratch, kept to spare allocation).
     lengths: Vec<usize>,
 }
 
-/// A matched payload: the text and the new spans of the top-level values with numbers.
+/// A matched payload: its strings by [`Role`], and the top-level values with numbers.
 pub struct Matched<'a, 't> {
-    pub text: Cow<'a, str>,
-    template: &'t Template,
+    pub strings: [Option<Cow<'a, str>>; 3],
+    pub template: &'t Template,
     payload: &'a [u8],
 }
 
 impl<'a> Matched<'a, '_> {
-    /// Each top-level value that holds numbers: its key and its text in the payload.
-    pub fn values(&self) -> impl Iterator<Item = Option<(&str, &'a str)>> + '_ {
+    /// The text in the payload of the top-level value learned at `start..end`.
+    pub fn value(&self, start: usize, end: usize) -> Option<&'a str> {
         let t = self.template;
-        t.values.iter().map(move |(key, start, end)| {
-            let (start, end) = (t.moved(*start), t.moved(*end));
-            let text = std::str::from_utf8(self.payload.get(start..end)?).ok()?;
-            Some((key.as_str(), text))
-        })
+        let (start, end) = (t.moved(start), t.moved(end));
+        std::str::from_utf8(self.payload.get(start..end)?).ok()
     }
 }
 
@@ -102,30 +114,32 @@ fn numbers(text: &[u8], at: usize, out: &mut Vec<(usize, usize, Hole)>) {
 }
 
 impl Template {
-    /// The template of a payload applied in full whose one candidate (at `candidate` in the
-    /// fold) had one non-empty text part of flag `thought`, no signature and no
-    /// `finishReason`; `shape` is what the decode saw.
+    /// The template of a payload whose delta is `recipe` plus the strings of `roles`, each
+    /// sent once in the payload; `shape` is what the decode saw.
     pub fn learn(
         payload: &[u8],
         shape: &Shape<'_>,
-        candidate: usize,
-        thought: bool,
+        roles: &[Role],
+        recipe: super::Recipe,
     ) -> Option<Self> {
-        if shape.text_keys != 1 {
-            return None;
+        let mut holes = Vec::new();
+        for (i, role) in [Role::Text, Role::Path, Role::Value]
+            .into_iter()
+            .enumerate()
+        {
+            let (count, (start, end)) = shape.strings[i];
+            match (count, roles.contains(&role)) {
+                (0, false) => {}
+                (1, true) => holes.push((start, end, Hole::String(role))),
+                _ => return None,
+            }
         }
-        let mut holes = vec![(shape.text_span.0, shape.text_span.1, Hole::Text)];
-        let mut values = Vec::new();
         for (i, (key, start, end)) in shape.values.iter().enumerate() {
             // A key sent twice is merged twice, in order: not worth a template.
             if shape.values[..i].iter().any(|(k, _, _)| k == key) {
                 return None;
             }
-            let before = holes.len();
             numbers(payload.get(*start..*end)?, *start, &mut holes);
-            if holes.len() > before {
-                values.push((key.to_string(), *start, *end));
-            }
         }
         if holes.len() > MAX_HOLES {
             return None;
@@ -138,9 +152,7 @@ impl Template {
             bytes: payload.to_vec(),
             lengths: vec![0; holes.len()],
             holes,
-            values,
-            candidate,
-            thought,
+            recipe,
         })
     }
 
@@ -158,7 +170,7 @@ impl Template {
 
     /// The payload's text and values, if it has this template's bytes around valid values.
     pub fn read<'a, 't>(&'t mut self, payload: &'a [u8]) -> Option<Matched<'a, 't>> {
-        let mut text = None;
+        let mut strings = [None, None, None];
         let mut pos = 0;
         let mut last = 0;
         for (i, (start, end, hole)) in self.holes.iter().enumerate() {
@@ -168,14 +180,15 @@ impl Template {
             }
             pos += literal.len();
             let len = match hole {
-                Hole::Text => {
+                Hole::String(role) => {
                     if payload.get(pos) != Some(&b'"') {
                         return None;
                     }
                     // Depth is irrelevant here: only a string is read.
                     let mut r = Reader::new(payload, 1);
                     r.resume_at(pos);
-                    text = Some(r.take_string().ok()??);
+                    let slot = strings.get_mut(*role as usize)?;
+                    *slot = Some(r.take_string().ok()??);
                     r.pos() - pos
                 }
                 Hole::Number => {
@@ -196,7 +209,7 @@ impl Template {
             return None;
         }
         Some(Matched {
-            text: text?,
+            strings,
             template: self,
             payload,
         })
@@ -206,54 +219,58 @@ impl Template {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::json::value::Map;
 
     const A: &[u8] = br#"{"candidates":[{"content":{"role":"model","parts":[{"text":"He"}]},"index":0}],"usageMetadata":{"promptTokenCount":9,"details":[{"m":"TEXT","n":-1.5e3}],"s":"x1"},"modelVersion":"m-2"}"#;
 
+    fn learn(p: &[u8]) -> Option<Template> {
+        let (chunk, shape) = super::super::scan(p, 128, &Map::new(), &[]).ok()?;
+        let (recipe, roles) = super::super::recipe(&chunk, &shape)?;
+        Template::learn(p, &shape, roles, recipe)
+    }
+
     fn template() -> Template {
-        let text = A.windows(4).position(|w| w == b"\"He\"").unwrap_or(0);
-        let usage = A
-            .windows(16)
-            .position(|w| w == b"\"usageMetadata\":")
-            .unwrap_or(0)
-            + 16;
-        let model = A
-            .windows(15)
-            .position(|w| w == b"\"modelVersion\":")
-            .unwrap_or(0)
-            + 15;
-        let shape = Shape {
-            text_keys: 1,
-            text_span: (text, text + 4),
-            values: vec![
-                ("usageMetadata".into(), usage, model - 16),
-                ("modelVersion".into(), model, A.len() - 1),
-            ],
-        };
-        let t = Template::learn(A, &shape, 0, false);
-        t.unwrap_or_else(|| panic!("no template"))
+        learn(A).unwrap_or_else(|| panic!("no template"))
     }
 
     #[test]
-    fn numbers_outside_strings_are_holes() {
+    fn strings_and_numbers_outside_strings_are_holes() {
         let t = template();
         let holes: Vec<&[u8]> = t.holes.iter().map(|h| &A[h.0..h.1]).collect();
         assert_eq!(holes, [&b"\"He\""[..], b"9", b"-1.5e3"]);
-        assert_eq!(t.values.len(), 1, "modelVersion holds no number");
+        let call = br#"{"candidates":[{"content":{"parts":[{"functionCall":{"partialArgs":[{"jsonPath":"$.a[0]","stringValue":"x\"","willContinue":true}],"willContinue":true}}]}}],"n":[1,2]}"#;
+        let t = learn(call).unwrap_or_else(|| panic!("no template"));
+        let holes: Vec<&[u8]> = t.holes.iter().map(|h| &call[h.0..h.1]).collect();
+        assert_eq!(holes, [&b"\"$.a[0]\""[..], b"\"x\\\"\"", b"1", b"2"]);
+    }
+
+    #[test]
+    fn payloads_without_one_repeatable_part_have_no_template() {
+        let none: [&[u8]; 7] = [
+            br#"{"candidates":[{"content":{"parts":[{"text":"a"},{"text":"b"}]}}]}"#,
+            br#"{"candidates":[{"content":{"parts":[{"text":"a"}]}},{"content":{"parts":[{"text":"b"}]}}]}"#,
+            br#"{"candidates":[{"content":{"parts":[{"text":"a","text":"b"}]}}]}"#,
+            br#"{"candidates":[{"content":{"parts":[{"inlineData":{}}]}}]}"#,
+            br#"{"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":{}}}]}}]}"#,
+            br#"{"candidates":[{"content":{"parts":[{"functionCall":{"partialArgs":[{"jsonPath":"$.a","numberValue":1}]}}]}}]}"#,
+            br#"{"candidates":[{"content":{"parts":[{"text":"a"}]}}],"n":1,"n":2}"#,
+        ];
+        for p in none {
+            assert!(learn(p).is_none(), "{}", String::from_utf8_lossy(p));
+        }
     }
 
     #[test]
     fn same_bytes_around_new_values_match() {
         let mut t = template();
         let b = br#"{"candidates":[{"content":{"role":"model","parts":[{"text":"llo \"q\" \u00e9"}]},"index":0}],"usageMetadata":{"promptTokenCount":1234,"details":[{"m":"TEXT","n":0}],"s":"x1"},"modelVersion":"m-2"}"#;
+        let usage = t.recipe.keys[0].clone();
         let m = t.read(b).unwrap_or_else(|| panic!("no match"));
-        assert_eq!(m.text, "llo \"q\" \u{e9}");
-        let values: Vec<_> = m.values().collect();
+        assert_eq!(m.strings[0].as_deref(), Some("llo \"q\" \u{e9}"));
+        assert_eq!(usage.0, "usageMetadata");
         assert_eq!(
-            values,
-            [Some((
-                "usageMetadata",
-                r#"{"promptTokenCount":1234,"details":[{"m":"TEXT","n":0}],"s":"x1"}"#
-            ))]
+            m.value(usage.1, usage.2),
+            Some(r#"{"promptTokenCount":1234,"details":[{"m":"TEXT","n":0}],"s":"x1"}"#)
         );
     }
 

@@ -204,9 +204,14 @@ fn trace(payloads: &[&str], full: bool) -> (String, String, String, Vec<String>,
     let mut repeated = 0;
     for p in payloads {
         if full {
-            g.template = None;
+            g.templates = [None, None];
         }
-        repeated += usize::from(g.template.is_some());
+        let matched = g
+            .templates
+            .iter_mut()
+            .flatten()
+            .any(|t| t.read(p.as_bytes()).is_some());
+        repeated += usize::from(matched);
         outcomes.push(format!("{:?}", g.fold(b"", p.as_bytes(), &mut events)));
     }
     g.finish_events(&mut events);
@@ -230,6 +235,16 @@ fn templated_events_fold_as_if_decoded_in_full() {
         )
     };
     let t = r#","thought":true"#;
+    let arg = |call: &str, entry: &str| {
+        let entry = if entry.is_empty() {
+            String::new()
+        } else {
+            format!(r#""partialArgs":[{{"jsonPath":{entry}}}],"#)
+        };
+        format!(
+            r#"{{"candidates":[{{"content":{{"role":"model","parts":[{{"functionCall":{{{entry}{call}}}}}]}}}}],"usageMetadata":{{"trafficType":"X"}},"modelVersion":"m"}}"#
+        )
+    };
     let streams: Vec<Vec<String>> = vec![
         // Thought text, then answer text; usage numbers change; escapes; an empty text.
         vec![
@@ -260,7 +275,7 @@ fn templated_events_fold_as_if_decoded_in_full() {
             ev(r#""h""#, "", "2"),
             ev(r#""i""#, "", "2"),
         ],
-        // A duplicate top-level key and a finishing candidate give no template.
+        // A duplicate top-level key gives no template; a finishing candidate's does.
         vec![
             ev(r#""a""#, "", "1"),
             r#"{"candidates":[{"content":{"parts":[{"text":"b"}]},"index":0}],"n":1,"n":2}"#.into(),
@@ -268,13 +283,39 @@ fn templated_events_fold_as_if_decoded_in_full() {
             r#"{"candidates":[{"content":{"parts":[{"text":"d"}]},"index":0,"finishReason":"STOP"}]}"#.into(),
             r#"{"candidates":[{"content":{"parts":[{"text":"e"}]},"index":0,"finishReason":"STOP"}]}"#.into(),
         ],
+        // Streamed arguments: two shapes alternate; other values and paths; a path the
+        // decoder refuses; a named call part (a new call each time).
+        vec![
+            arg(r#""name":"f","willContinue":true"#, ""),
+            arg(r#""willContinue":true"#, r#""$.a[0].x","stringValue":"1 o","willContinue":true"#),
+            arg(r#""willContinue":true"#, r#""$.a[0].x","stringValue":"z""#),
+            arg(r#""willContinue":true"#, r#""$.a[0].y","stringValue":"\"q","willContinue":true"#),
+            arg(r#""willContinue":true"#, r#""$.a[0].y","stringValue":"""#),
+            arg(r#""willContinue":true"#, r#""$.a[1].x","stringValue":"b","willContinue":true"#),
+            arg(r#""willContinue":true"#, r#""$.a[1].x","stringValue":"""#),
+            arg(r#""willContinue":true"#, r#""$.b","stringValue":"c","willContinue":true"#),
+            arg(r#""willContinue":true"#, r#""$.b","stringValue":"d","willContinue":true"#),
+            arg(r#""willContinue":true"#, r#""$.a[0]","stringValue":"e","willContinue":true"#),
+            arg("", ""),
+            arg(r#""name":"g""#, r#""$.a","stringValue":"x""#),
+            arg(r#""name":"g""#, r#""$.b","stringValue":"y""#),
+            r#"{"candidates":[{"content":{"parts":[{"text":""}]},"finishReason":"STOP","index":0}]}"#.into(),
+        ],
+        vec![
+            arg(r#""willContinue":true"#, r#""$.a","stringValue":"1 o""#),
+            arg(r#""willContinue":true"#, r#""$.a.","stringValue":"1 o""#),
+        ],
     ];
     let mut repeated = 0;
     for stream in &streams {
         let payloads: Vec<&str> = stream.iter().map(String::as_str).collect();
         let fast = trace(&payloads, false);
         let full = trace(&payloads, true);
-        assert!(fast.4 > 0, "{payloads:?}");
+        assert_eq!(
+            fast.4,
+            trace(&payloads, false).4,
+            "the probe changes nothing"
+        );
         assert_eq!(full.4, 0);
         repeated += fast.4;
         assert_eq!(fast.0, full.0, "{payloads:?}");
@@ -282,7 +323,33 @@ fn templated_events_fold_as_if_decoded_in_full() {
         assert_eq!(fast.2, full.2, "{payloads:?}");
         assert_eq!(fast.3, full.3, "{payloads:?}");
     }
-    assert!(repeated >= 15, "{repeated}");
+    assert!(repeated >= 18, "{repeated}");
+    // Recorded streams, and the arguments streamed above.
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/gemini-recorded"
+    );
+    let mut recorded = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let payloads: Vec<&str> = text
+            .split("\r\n\r\n")
+            .filter_map(|e| e.strip_prefix("data: "))
+            .collect();
+        let fast = trace(&payloads, false);
+        assert_eq!(fast.0, trace(&payloads, true).0);
+        assert_eq!(fast.2, trace(&payloads, true).2);
+        recorded += fast.4;
+    }
+    assert!(recorded >= 40, "{recorded}");
+    let payloads: Vec<&str> = streams[9].iter().map(String::as_str).collect();
+    let (result, ..) = trace(&payloads, false);
+    assert_eq!(
+        json(&result),
+        json(
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"f","args":{"a":["e",{"x":"b"}],"b":"cd"}}},{"functionCall":{"name":"g","args":{"a":"x"}}},{"functionCall":{"name":"g","args":{"b":"y"}}}]},"finishReason":"STOP","index":0}],"usageMetadata":{"trafficType":"X"},"modelVersion":"m"}"#
+        )
+    );
     // The expected text and usage, written out.
     let payloads: Vec<&str> = streams[0].iter().map(String::as_str).collect();
     let (result, ..) = trace(&payloads, false);
