@@ -23,7 +23,9 @@
 //!
 //! The payload is read with a targeted scanner: values the fold only keeps (usage, safety
 //! ratings, signatures' neighbours) are validated and kept as their JSON text
-//! ([`Value::Raw`]), never built as trees; only parts and calls are read key by key.
+//! ([`Value::Raw`]), never built as trees; only parts and calls are read key by key. A payload
+//! that repeats a recent one's bytes around new text, `partialArgs` strings and usage numbers is
+//! not read at all: [`template`] gives the delta it decodes to.
 
 use std::borrow::Cow;
 use std::sync::Arc;
