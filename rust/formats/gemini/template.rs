@@ -22,6 +22,10 @@ use crate::json::reader::Reader;
 /// much as validating the payload).
 const MAX_HOLES: usize = 64;
 
+/// Larger payloads get no template: a parser keeps two, and a large event is mostly its text,
+/// which a template reads anyway.
+const MAX_BYTES: usize = 64 << 10;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Hole {
     /// A string: a part's `text`, or a `partialArgs` entry's `jsonPath` or `stringValue`.
@@ -122,6 +126,9 @@ impl Template {
         roles: &[Role],
         recipe: super::Recipe,
     ) -> Option<Self> {
+        if payload.len() > MAX_BYTES {
+            return None;
+        }
         let mut holes = Vec::new();
         for (i, role) in [Role::Text, Role::Path, Role::Value]
             .into_iter()
@@ -258,6 +265,14 @@ mod tests {
         for p in none {
             assert!(learn(p).is_none(), "{}", String::from_utf8_lossy(p));
         }
+        let text = "a".repeat(MAX_BYTES);
+        let big = format!(r#"{{"candidates":[{{"content":{{"parts":[{{"text":"{text}"}}]}}}}]}}"#);
+        assert!(learn(big.as_bytes()).is_none());
+        let small = format!(
+            r#"{{"candidates":[{{"content":{{"parts":[{{"text":"{}"}}]}}}}]}}"#,
+            &text[..100]
+        );
+        assert!(learn(small.as_bytes()).is_some());
     }
 
     #[test]
