@@ -168,7 +168,8 @@ enum Var {
 /// and the obfuscation padding change).
 #[derive(Debug)]
 struct Template {
-    kind: Box<str>,
+    /// Shared, so that folding by the template takes no allocation per event.
+    kind: Arc<str>,
     /// `vars.len() + 1` fixed byte runs, around the variable values.
     fixed: Vec<Box<[u8]>>,
     vars: Vec<Var>,
@@ -536,7 +537,7 @@ impl Responses {
         let Some(t) = self.templates.get(n) else {
             return Ok(None);
         };
-        let kind: Box<str> = t.kind.clone();
+        let kind = Arc::clone(&t.kind);
         let d = Decoded {
             kind: Some(Cow::Borrowed(&kind)),
             kind_present: true,
