@@ -472,7 +472,12 @@ impl Framer {
 
         loop {
             let rest = input.get(pos..).unwrap_or_default();
-            let Some(found) = memchr2(CR, LF, rest) else {
+            // Every event ends with a blank line: find it without a call into the search.
+            let found = match rest.first() {
+                Some(&(CR | LF)) => Some(0),
+                _ => memchr2(CR, LF, rest),
+            };
+            let Some(found) = found else {
                 // The read ends inside a line: hold it, but never beyond the limit.
                 if !rest.is_empty() {
                     if self.line.is_empty() {
