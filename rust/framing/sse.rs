@@ -62,6 +62,9 @@ enum Stop<E> {
 
 /// The per-block state of the spec ("data buffer", "event type buffer", "last event ID buffer")
 /// plus what persists between blocks.
+// The flags are independent facts of one block (data seen, poisoned, id changed, type set),
+// not the states of one machine.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Default)]
 struct Block {
     /// Joined data lines without the spec's trailing LF. Empty while the only data line so far is
