@@ -62,6 +62,9 @@ enum Stop<E> {
 
 /// The per-block state of the spec ("data buffer", "event type buffer", "last event ID buffer")
 /// plus what persists between blocks.
+// The flags are independent facts of one block (data seen, poisoned, id changed, type set),
+// not the states of one machine.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Default)]
 struct Block {
     /// Joined data lines without the spec's trailing LF. Empty while the only data line so far is
@@ -70,7 +73,10 @@ struct Block {
     /// Whether any `data` line arrived in this block: `data: ` alone must still dispatch "".
     has_data: bool,
     data_offset: u64,
+    /// The `event` field's value once `has_event_type`; otherwise the previous block's, kept
+    /// so that a repeat of its line is recognised without a search (see `repeated_event_line`).
     event_type: Vec<u8>,
+    has_event_type: bool,
     /// A line of this block was over the limit: the block is consumed but never dispatched.
     poisoned: bool,
     id_buffer: Vec<u8>,
@@ -86,7 +92,7 @@ impl Block {
         release_if_large(&mut self.data);
         self.data.clear();
         self.has_data = false;
-        self.event_type.clear();
+        self.has_event_type = false;
         self.poisoned = false;
     }
 
@@ -102,6 +108,7 @@ impl Block {
                 self.event_type.clear();
                 self.event_type
                     .extend_from_slice(line.get(at..).unwrap_or_default());
+                self.has_event_type = true;
             }
             LineField::Id(at) => {
                 let value = line.get(at..).unwrap_or_default();
@@ -118,6 +125,18 @@ impl Block {
             }
             LineField::Blank | LineField::Data(_) | LineField::Ignored => {}
         }
+    }
+
+    /// Where the line at the start of `rest` ends, when it is `event: ` and the last event
+    /// type value seen, followed by CR or LF. That line holds no CR or LF (its value came from
+    /// one line), so the terminator after it is the first one in `rest`: the answer is the
+    /// one `memchr2` would give.
+    #[inline(always)]
+    fn repeated_event_line(&self, rest: &[u8]) -> Option<usize> {
+        let tail = rest
+            .strip_prefix(b"event: ")?
+            .strip_prefix(self.event_type.as_slice())?;
+        matches!(tail.first(), Some(&(CR | LF))).then_some(rest.len() - tail.len())
     }
 
     fn publish_id(&mut self) {
@@ -472,7 +491,17 @@ impl Framer {
 
         loop {
             let rest = input.get(pos..).unwrap_or_default();
-            let Some(found) = memchr2(CR, LF, rest) else {
+            // Every event ends with a blank line, and most repeat the previous event's
+            // `event:` line: find those line ends without a call into the search.
+            let found = match rest.first() {
+                Some(&(CR | LF)) => Some(0),
+                Some(&b'e') => self
+                    .block
+                    .repeated_event_line(rest)
+                    .or_else(|| memchr2(CR, LF, rest)),
+                _ => memchr2(CR, LF, rest),
+            };
+            let Some(found) = found else {
                 // The read ends inside a line: hold it, but never beyond the limit.
                 if !rest.is_empty() {
                     if self.line.is_empty() {
@@ -532,7 +561,11 @@ impl Framer {
                             None => &self.block.data,
                         };
                         let event = RawEvent {
-                            event_type: &self.block.event_type,
+                            event_type: if self.block.has_event_type {
+                                &self.block.event_type
+                            } else {
+                                b""
+                            },
                             data,
                             last_event_id: &self.block.id_string,
                             retry: self.block.retry,

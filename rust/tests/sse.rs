@@ -757,7 +757,12 @@ impl Rng {
 }
 
 fn random_stream(rng: &mut Rng) -> Vec<u8> {
-    const PIECES: [&[u8]; 22] = [
+    const PIECES: [&[u8]; 25] = [
+        // Whole `event` lines, repeated, extended and cut, for the framer's repeated-line
+        // shortcut.
+        b"event: a\n",
+        b"event: ab\r\n",
+        b"event: a",
         b"data",
         b"data:",
         b"data: ",

@@ -168,7 +168,8 @@ enum Var {
 /// and the obfuscation padding change).
 #[derive(Debug)]
 struct Template {
-    kind: Box<str>,
+    /// Shared, so that folding by the template takes no allocation per event.
+    kind: Arc<str>,
     /// `vars.len() + 1` fixed byte runs, around the variable values.
     fixed: Vec<Box<[u8]>>,
     vars: Vec<Var>,
@@ -241,6 +242,22 @@ impl Template {
             }
             pos += run.len();
             let Some(var) = self.vars.get(n) else { break };
+            // The common values are read in place; the reader takes everything else.
+            if *var == Var::Sequence {
+                if let Some((value, len)) = plain_integer(data, pos) {
+                    sequence = Int::Value(value, pos);
+                    pos += len;
+                    continue;
+                }
+            } else if let Some(end) = plain_string_end(data, pos) {
+                if *var == Var::Delta {
+                    // Printable ASCII, so valid UTF-8: the check cannot fail.
+                    let text = data.get(pos + 1..end - 1)?;
+                    delta = Some(Cow::Borrowed(std::str::from_utf8(text).ok()?));
+                }
+                pos = end;
+                continue;
+            }
             r.resume_at(pos);
             match var {
                 Var::Sequence => {
@@ -264,6 +281,36 @@ impl Template {
         (pos == data.len()).then_some(())?;
         Some((sequence, delta?))
     }
+}
+
+/// A JSON integer at `at` written as plain digits (no sign, no leading zero, neither a
+/// fraction nor an exponent after it, at most 18 digits so it cannot overflow): its value and
+/// length. Anything else is left to the reader, which reads such digits the same way.
+fn plain_integer(data: &[u8], at: usize) -> Option<(i128, usize)> {
+    let rest = data.get(at..)?;
+    let len = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let plain = (1..=18).contains(&len)
+        && (len == 1 || rest.first() != Some(&b'0'))
+        && !matches!(rest.get(len), Some(b'.' | b'e' | b'E'));
+    plain.then(|| {
+        let value = rest
+            .iter()
+            .take(len)
+            .fold(0i128, |n, d| n * 10 + i128::from(d - b'0'));
+        (value, len)
+    })
+}
+
+/// Where the JSON string at `at` ends (one past its closing quote) when it is printable ASCII
+/// without escapes, as the sequence-free parts of a delta event usually are (`obfuscation`,
+/// English text). Anything else is left to the reader, which reads such a string the same way.
+fn plain_string_end(data: &[u8], at: usize) -> Option<usize> {
+    let body = data.get(at..)?.strip_prefix(b"\"")?;
+    let len = body
+        .iter()
+        .take_while(|&&b| (0x20..0x7F).contains(&b) && b != b'"' && b != b'\\')
+        .count();
+    (body.get(len) == Some(&b'"')).then_some(at + 1 + len + 1)
 }
 
 /// The Responses fold.
@@ -536,7 +583,7 @@ impl Responses {
         let Some(t) = self.templates.get(n) else {
             return Ok(None);
         };
-        let kind: Box<str> = t.kind.clone();
+        let kind = Arc::clone(&t.kind);
         let d = Decoded {
             kind: Some(Cow::Borrowed(&kind)),
             kind_present: true,
@@ -1500,6 +1547,63 @@ impl Responses {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whatever the in-place reads of a template's values accept, the reader reads the same
+    /// way: same value, same end.
+    #[test]
+    fn in_place_reads_agree_with_the_reader() {
+        let cases: [&[u8]; 22] = [
+            b"0,",
+            b"7}",
+            b"42,",
+            b"123456789012345678,",
+            b"1234567890123456789,",
+            b"01,",
+            b"-1,",
+            b"1.5,",
+            b"1e3,",
+            b"1E3,",
+            b" 5,",
+            b"5",
+            br#""abc","#,
+            br#""","#,
+            br#""a\"b","#,
+            br#""caf\u00e9","#,
+            "\"caf\u{e9}\",".as_bytes(),
+            b"\"a\tb\",",
+            br#""unterminated"#,
+            br#" "x","#,
+            br#""~ !#","#,
+            b"\"\x7f\",",
+        ];
+        let mut fast_integers = 0;
+        let mut fast_strings = 0;
+        for case in cases {
+            if let Some((value, len)) = plain_integer(case, 0) {
+                fast_integers += 1;
+                let mut r = Reader::new(case, 8);
+                let text = r.take_number().ok().flatten();
+                assert_eq!(
+                    text.and_then(|t| t.parse::<i128>().ok()),
+                    Some(value),
+                    "{case:?}"
+                );
+                assert_eq!(r.pos(), len, "{case:?}");
+            }
+            if let Some(end) = plain_string_end(case, 0) {
+                fast_strings += 1;
+                let mut r = Reader::new(case, 8);
+                let text = r.take_string().ok().flatten();
+                let expected = case
+                    .get(1..end - 1)
+                    .and_then(|t| std::str::from_utf8(t).ok());
+                assert_eq!(text.as_deref(), expected, "{case:?}");
+                assert_eq!(r.pos(), end, "{case:?}");
+            }
+        }
+        // The cases that must go in place, so the loop checks something.
+        assert_eq!((fast_integers, fast_strings), (5, 3));
+    }
 
     fn fold_all(input: &str, options: Options) -> (Responses, Vec<Event>, Vec<Seen>) {
         let mut f = Responses::with(options, Limits::default());
