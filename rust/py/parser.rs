@@ -12,7 +12,7 @@ use crate::json::writer;
 use crate::limits::Limits;
 
 use super::convert::to_py;
-use super::errors::{problem_to_py, to_pyerr_lazy};
+use super::errors::{problem_to_py, to_pyerr_lazy, to_pyerr_with};
 use super::event::EventPy;
 use super::options::{self, FlagArg, FormatArg, LimitArg, OnErrorArg};
 
@@ -90,30 +90,31 @@ struct PartialCache {
 }
 
 impl PartialCache {
-    fn handle<'py>(
+    /// The `.partial` of an error raised now: the object already converted for this state,
+    /// or else a handle (shared with the last error if that one shows this state and lives).
+    fn partial<'py>(
         &mut self,
         py: Python<'py>,
         stream: &AnyStream,
         owner: impl FnOnce() -> Owner,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    ) -> PyResult<Partial<'py>> {
         let version = stream.snapshot_version();
         if let Some((v, obj)) = &self.converted {
             if *v == version {
-                let state = PartialState::Converted(obj.clone_ref(py));
-                return Ok(Bound::new(py, LazyPartial { state })?.into_any());
+                return Ok(Partial::Converted(obj.bind(py).clone()));
             }
         }
         if let Some((v, weak)) = &self.pending {
             if *v == version {
                 if let Some(handle) = weak.bind(py).upgrade() {
-                    return Ok(handle);
+                    return Ok(Partial::Lazy(handle));
                 }
             }
         }
         let state = PartialState::Pending(owner(), version);
         let handle = Bound::new(py, LazyPartial { state })?.into_any();
         self.pending = Some((version, PyWeakrefReference::new(&handle)?.unbind()));
-        Ok(handle)
+        Ok(Partial::Lazy(handle))
     }
 
     /// Before every call that may change the parser: a pending handle still alive takes its
@@ -160,10 +161,17 @@ fn raise(
     owner: impl FnOnce() -> Owner,
     err: &StreamError,
 ) -> PyErr {
-    match cache.handle(py, stream, owner) {
-        Ok(handle) => to_pyerr_lazy(py, err, &handle),
+    match cache.partial(py, stream, owner) {
+        Ok(Partial::Converted(obj)) => to_pyerr_with(py, err, Some(obj)),
+        Ok(Partial::Lazy(handle)) => to_pyerr_lazy(py, err, &handle),
         Err(e) => e,
     }
+}
+
+enum Partial<'py> {
+    Converted(Bound<'py, PyAny>),
+    /// A [`LazyPartial`].
+    Lazy(Bound<'py, PyAny>),
 }
 
 /// The keyword options of every entry point as given. [`ConfigArgs::config`] checks them in
