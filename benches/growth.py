@@ -152,6 +152,42 @@ def q3b_check(n: int, partials: list[Any]) -> None:
         expect(message(p)["content"] == "a" * (400 * n), "partial holds the content")
 
 
+# Q3c: good and bad events alternating, so every raise shows a new state. The caller drops
+# most errors unread (as a gateway that logs and resumes does) and reads `.partial` of three,
+# after feeding on past them: each of those must show the state at its own raise.
+def alternate_and_resume(impl: ModuleType, data: bytes) -> list[Any]:
+    parser = impl.StreamParser()
+    kept = []
+    raised = 0
+    pending = data
+    while True:
+        try:
+            parser.feed(pending)
+        except impl.ChunkDecodeError as error:
+            if raised in (0, 1000, 2000):
+                kept.append(error)
+            raised += 1
+            pending = b""
+            continue
+        break
+    return [raised, *(error.partial for error in kept), parser.finish()]
+
+
+def q3c_make(n: int) -> bytes:
+    good = sse([choice({"content": "ab"})], done=False)
+    return (good + b"data: {x}\n\n") * n + b"data: [DONE]\n\n"
+
+
+def q3c_check(n: int, result: list[Any]) -> None:
+    raised, *partials, final = result
+    expect(raised == n, "one raise per bad event")
+    seen = [i for i in (0, 1000, 2000) if i < n]
+    expect(len(partials) == len(seen), "the kept errors")
+    for i, p in zip(seen, partials, strict=True):
+        expect(message(p)["content"] == "ab" * (i + 1), "partial shows the state at its raise")
+    expect(message(final)["content"] == "ab" * n, "every good event assembled")
+
+
 # Q4: many tool calls (n/64, at most the default limit of 1024), fragments cycling over them.
 def q4_calls(n: int) -> int:
     return max(1, min(1024, n // 64))
@@ -282,6 +318,15 @@ ROWS = [
         q3b_make,
         raise_and_resume,
         q3b_check,
+    ),
+    Row(
+        "Q3c",
+        "n good and n bad events alternating, raise and resume, errors dropped",
+        (12_500, 50_000, 200_000),
+        (50, 100, 2500),
+        q3c_make,
+        alternate_and_resume,
+        q3c_check,
     ),
     Row(
         "Q4",

@@ -14,6 +14,7 @@ the completion up to the last good chunk. Positions are:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +42,10 @@ def _where(byte_offset: int | None, event_index: int | None) -> str:
 class DeltafoldError(Exception):
     """Base class of every error deltafold raises."""
 
-    partial: dict[str, Any] | None
+    # The native parser leaves here a callable of no arguments, called on the first read of
+    # `.partial`: converting the completion costs time in proportion to it, and an error caught
+    # and dropped unread should not pay that (see docs/design.md, "Errors and limits").
+    _partial: dict[str, Any] | Callable[[], dict[str, Any] | None] | None
     byte_offset: int | None
     event_index: int | None
 
@@ -59,6 +63,18 @@ class DeltafoldError(Exception):
         self.byte_offset = byte_offset
         self.event_index = event_index
         self.partial = partial
+
+    @property
+    def partial(self) -> dict[str, Any] | None:
+        """The completion as it stood when the error was raised; ``None`` for errors without one."""
+        partial = self._partial
+        if callable(partial):
+            partial = self._partial = partial()
+        return partial
+
+    @partial.setter
+    def partial(self, value: dict[str, Any] | None) -> None:
+        self._partial = value
 
     def _state(self) -> dict[str, Any]:
         return {

@@ -1,6 +1,7 @@
 //! Raises the exception classes defined in `deltafold/errors.py`, so the native parser and
 //! the reference raise the very same types.
 
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyModule};
@@ -39,7 +40,27 @@ pub fn to_pyerr_with(
     build(py, err, partial).unwrap_or_else(|e| e)
 }
 
+/// As [`to_pyerr`], with `.partial` left to `handle`: a callable of no arguments that
+/// `DeltafoldError.partial` calls on its first read (so an error dropped unread never converts
+/// the completion).
+pub fn to_pyerr_lazy(py: Python<'_>, err: &StreamError, handle: &Bound<'_, PyAny>) -> PyErr {
+    let build_lazy = || {
+        let instance = instance(py, err, None)?;
+        instance.setattr(intern!(py, "_partial"), handle)?;
+        Ok(PyErr::from_value(instance))
+    };
+    build_lazy().unwrap_or_else(|e| e)
+}
+
 fn build(py: Python<'_>, err: &StreamError, partial: Option<Bound<'_, PyAny>>) -> PyResult<PyErr> {
+    instance(py, err, partial).map(PyErr::from_value)
+}
+
+fn instance<'py>(
+    py: Python<'py>,
+    err: &StreamError,
+    partial: Option<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
     let module = errors_module(py)?;
     let kwargs = PyDict::new(py);
     kwargs.set_item("byte_offset", err.byte_offset)?;
@@ -77,7 +98,7 @@ fn build(py: Python<'_>, err: &StreamError, partial: Option<Bound<'_, PyAny>>) -
         | ErrorKind::Stream { .. }
         | ErrorKind::Frame(_) => class.call((message,), Some(&kwargs))?,
     };
-    Ok(PyErr::from_value(instance))
+    Ok(instance)
 }
 
 /// A `LimitExceededError` raised by the plain SSE decoder.

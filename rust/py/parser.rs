@@ -2,7 +2,7 @@
 
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
-use pyo3::types::{PyBytes, PyList};
+use pyo3::types::{PyBytes, PyList, PyWeakrefReference};
 
 use crate::driver::{Config, Options, DEFAULT_MAX_PROBLEMS};
 use crate::error::StreamError;
@@ -12,7 +12,7 @@ use crate::json::writer;
 use crate::limits::Limits;
 
 use super::convert::to_py;
-use super::errors::{problem_to_py, to_pyerr, to_pyerr_with};
+use super::errors::{problem_to_py, to_pyerr_lazy, to_pyerr_with};
 use super::event::EventPy;
 use super::options::{self, FlagArg, FormatArg, LimitArg, OnErrorArg};
 
@@ -22,40 +22,156 @@ const LIMITS: Limits = Limits::DEFAULT;
 /// Releasing the GIL costs microseconds; worth it only for inputs this large.
 const DETACH_BYTES: usize = 1 << 20;
 
-/// The `.partial` handed out with the last error, and the snapshot version it shows.
-///
-/// A read full of bad events raises once per event (the caller resumes with `feed(b"")`), and
-/// converting the whole completion for each would cost time in proportion to the completion
-/// per error. Errors raised with no chunk applied in between show the same snapshot, so they
-/// share one `.partial` object.
-#[derive(Default)]
-struct PartialCache(Option<((u64, u64), Py<PyAny>)>);
+/// The parser behind a pending `.partial`: the handle reads its snapshot on demand.
+enum Owner {
+    Stream(Py<StreamParserPy>),
+    Capture(Py<CaptureParserPy>),
+}
 
-impl PartialCache {
-    fn get<'py>(&mut self, py: Python<'py>, stream: &AnyStream) -> PyResult<Bound<'py, PyAny>> {
-        let version = stream.snapshot_version();
-        if let Some((v, obj)) = &self.0 {
-            if *v == version {
-                return Ok(obj.bind(py).clone());
+impl Owner {
+    /// The owner's snapshot, converted once for every error showing this `version`.
+    fn convert(&self, py: Python<'_>, version: (u64, u64)) -> PyResult<Py<PyAny>> {
+        match self {
+            Owner::Stream(p) => {
+                let this = &mut *p.bind(py).try_borrow_mut()?;
+                this.partial.convert(py, &this.stream, version)
+            }
+            Owner::Capture(p) => {
+                let this = &mut *p.bind(py).try_borrow_mut()?;
+                this.partial.convert(py, &this.stream, version)
             }
         }
-        let obj = to_py(py, &stream.snapshot())?;
-        self.0 = Some((version, obj.clone().unbind()));
+    }
+}
+
+enum PartialState {
+    /// The owner's snapshot as it stands: the owner converts it before it next changes, if
+    /// this handle is still alive then (see [`PartialCache::settle`]).
+    Pending(Owner, (u64, u64)),
+    /// Not converted yet, and held here: `assemble` has no parser to read later.
+    Held(Value),
+    Converted(Py<PyAny>),
+}
+
+/// An error's `.partial` before its first read (`DeltafoldError.partial` calls it).
+///
+/// A caller that resumes after each bad event and drops the error unread (a gateway that logs
+/// and goes on) would otherwise pay for converting the whole completion at every raise: with
+/// good and bad events alternating, time quadratic in the stream.
+#[pyclass(weakref, name = "_LazyPartial", module = "deltafold._core")]
+struct LazyPartial {
+    state: PartialState,
+}
+
+#[pymethods]
+impl LazyPartial {
+    fn __call__(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let obj = match &self.state {
+            PartialState::Converted(obj) => return Ok(obj.clone_ref(py)),
+            PartialState::Pending(owner, version) => owner.convert(py, *version)?,
+            PartialState::Held(v) => to_py(py, v)?.unbind(),
+        };
+        self.state = PartialState::Converted(obj.clone_ref(py));
+        Ok(obj)
+    }
+}
+
+/// The `.partial` handed out with the last error, and the snapshot version it shows.
+///
+/// A read full of bad events raises once per event (the caller resumes with `feed(b"")`).
+/// Errors raised with no chunk applied in between show the same snapshot, so they share one
+/// handle, and one `.partial` object once it is read. The handle is kept weakly: when the
+/// parser is about to change, an error still alive gets its snapshot converted first, and one
+/// already dropped costs nothing.
+#[derive(Default)]
+struct PartialCache {
+    pending: Option<((u64, u64), Py<PyWeakrefReference>)>,
+    converted: Option<((u64, u64), Py<PyAny>)>,
+}
+
+impl PartialCache {
+    /// The `.partial` of an error raised now: the object already converted for this state,
+    /// or else a handle (shared with the last error if that one shows this state and lives).
+    fn partial<'py>(
+        &mut self,
+        py: Python<'py>,
+        stream: &AnyStream,
+        owner: impl FnOnce() -> Owner,
+    ) -> PyResult<Partial<'py>> {
+        let version = stream.snapshot_version();
+        if let Some((v, obj)) = &self.converted {
+            if *v == version {
+                return Ok(Partial::Converted(obj.bind(py).clone()));
+            }
+        }
+        if let Some((v, weak)) = &self.pending {
+            if *v == version {
+                if let Some(handle) = weak.bind(py).upgrade() {
+                    return Ok(Partial::Lazy(handle));
+                }
+            }
+        }
+        let state = PartialState::Pending(owner(), version);
+        let handle = Bound::new(py, LazyPartial { state })?.into_any();
+        self.pending = Some((version, PyWeakrefReference::new(&handle)?.unbind()));
+        Ok(Partial::Lazy(handle))
+    }
+
+    /// Before every call that may change the parser: a pending handle still alive takes its
+    /// snapshot now, as it stands at its raise.
+    fn settle(&mut self, py: Python<'_>, stream: &AnyStream) -> PyResult<()> {
+        let Some((version, weak)) = self.pending.take() else {
+            return Ok(());
+        };
+        let Some(handle) = weak.bind(py).upgrade() else {
+            return Ok(());
+        };
+        let handle = handle.cast_into::<LazyPartial>()?;
+        let mut handle = handle.try_borrow_mut()?;
+        if let PartialState::Pending(..) = handle.state {
+            let obj = self.convert(py, stream, version)?;
+            handle.state = PartialState::Converted(obj);
+        }
+        Ok(())
+    }
+
+    /// The snapshot as a Python object, kept for the next error that shows the same state.
+    fn convert(
+        &mut self,
+        py: Python<'_>,
+        stream: &AnyStream,
+        version: (u64, u64),
+    ) -> PyResult<Py<PyAny>> {
+        let obj = to_py(py, &stream.snapshot())?.unbind();
+        self.converted = Some((version, obj.clone_ref(py)));
         Ok(obj)
     }
 
     /// After a call that raised nothing: the next error, if any, will most likely show
     /// another state, and the snapshot should not be kept alive meanwhile.
     fn clear(&mut self) {
-        self.0 = None;
+        self.converted = None;
     }
 }
 
-fn raise(py: Python<'_>, stream: &AnyStream, cache: &mut PartialCache, err: &StreamError) -> PyErr {
-    match cache.get(py, stream) {
-        Ok(partial) => to_pyerr_with(py, err, Some(partial)),
+fn raise(
+    py: Python<'_>,
+    stream: &AnyStream,
+    cache: &mut PartialCache,
+    owner: impl FnOnce() -> Owner,
+    err: &StreamError,
+) -> PyErr {
+    match cache.partial(py, stream, owner) {
+        Ok(Partial::Converted(obj)) => to_pyerr_with(py, err, Some(obj)),
+        Ok(Partial::Lazy(handle)) => to_pyerr_lazy(py, err, &handle),
         Err(e) => e,
     }
+}
+
+enum Partial<'py> {
+    Converted(Bound<'py, PyAny>),
+    /// A [`LazyPartial`].
+    Lazy(Bound<'py, PyAny>),
 }
 
 /// The keyword options of every entry point as given. [`ConfigArgs::config`] checks them in
@@ -200,47 +316,65 @@ impl StreamParserPy {
     }
 
     /// Consumes one read; returns the events it produced (empty unless events are on).
-    fn feed<'py>(&mut self, py: Python<'py>, data: PyBackedBytes) -> PyResult<Bound<'py, PyList>> {
-        if let Err(e) = self.stream.feed(&data) {
+    fn feed<'py>(slf: &Bound<'py, Self>, data: PyBackedBytes) -> PyResult<Bound<'py, PyList>> {
+        let (py, this) = (slf.py(), &mut *slf.try_borrow_mut()?);
+        this.partial.settle(py, &this.stream)?;
+        if let Err(e) = this.stream.feed(&data) {
             // Events produced before an error are returned, and the error raised by the next
             // call (the core defers it), so an error here comes with no events.
-            return Err(raise(py, &self.stream, &mut self.partial, &e));
+            let owner = || Owner::Stream(slf.clone().unbind());
+            return Err(raise(py, &this.stream, &mut this.partial, owner, &e));
         }
-        self.partial.clear();
-        events_to_py(py, &mut self.stream)
+        this.partial.clear();
+        events_to_py(py, &mut this.stream)
     }
 
     /// End of input: the assembled completion.
-    fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        match self.stream.finish_with(|v| to_py(py, v)) {
+    fn finish<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let (py, this) = (slf.py(), &mut *slf.try_borrow_mut()?);
+        this.partial.settle(py, &this.stream)?;
+        match this.stream.finish_with(|v| to_py(py, v)) {
             Ok(v) => {
-                self.partial.clear();
+                this.partial.clear();
                 v
             }
-            Err(e) => Err(raise(py, &self.stream, &mut self.partial, &e)),
+            Err(e) => {
+                let owner = || Owner::Stream(slf.clone().unbind());
+                Err(raise(py, &this.stream, &mut this.partial, owner, &e))
+            }
         }
     }
 
     /// End of input: the assembled completion as compact JSON bytes, built without Python
     /// objects.
-    fn finish_json<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        match self.stream.finish_with(|v| json_bytes(py, v)) {
+    fn finish_json<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyBytes>> {
+        let (py, this) = (slf.py(), &mut *slf.try_borrow_mut()?);
+        this.partial.settle(py, &this.stream)?;
+        match this.stream.finish_with(|v| json_bytes(py, v)) {
             Ok(bytes) => {
-                self.partial.clear();
+                this.partial.clear();
                 bytes
             }
-            Err(e) => Err(raise(py, &self.stream, &mut self.partial, &e)),
+            Err(e) => {
+                let owner = || Owner::Stream(slf.clone().unbind());
+                Err(raise(py, &this.stream, &mut this.partial, owner, &e))
+            }
         }
     }
 
     /// End of input with events: the pending `*.done` events, then `done`.
-    fn finish_events<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        match self.stream.finish_events() {
+    fn finish_events<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyList>> {
+        let (py, this) = (slf.py(), &mut *slf.try_borrow_mut()?);
+        this.partial.settle(py, &this.stream)?;
+        match this.stream.finish_events() {
             Ok(()) => {
-                self.partial.clear();
-                events_to_py(py, &mut self.stream)
+                this.partial.clear();
+                events_to_py(py, &mut this.stream)
             }
-            Err(e) => Err(raise(py, &self.stream, &mut self.partial, &e)),
+            Err(e) => {
+                let owner = || Owner::Stream(slf.clone().unbind());
+                Err(raise(py, &this.stream, &mut this.partial, owner, &e))
+            }
         }
     }
 
@@ -381,23 +515,33 @@ impl CaptureParserPy {
 
     /// Consumes one read; returns the completions of the streams it closed. An error met
     /// after one closed is raised by the next call.
-    fn feed<'py>(&mut self, py: Python<'py>, data: PyBackedBytes) -> PyResult<Bound<'py, PyList>> {
-        match self.stream.feed(&data) {
+    fn feed<'py>(slf: &Bound<'py, Self>, data: PyBackedBytes) -> PyResult<Bound<'py, PyList>> {
+        let (py, this) = (slf.py(), &mut *slf.try_borrow_mut()?);
+        this.partial.settle(py, &this.stream)?;
+        match this.stream.feed(&data) {
             Ok(()) => {
-                self.partial.clear();
-                completions(py, self.stream.take_completed())
+                this.partial.clear();
+                completions(py, this.stream.take_completed())
             }
-            Err(e) => Err(raise(py, &self.stream, &mut self.partial, &e)),
+            Err(e) => {
+                let owner = || Owner::Capture(slf.clone().unbind());
+                Err(raise(py, &this.stream, &mut this.partial, owner, &e))
+            }
         }
     }
 
     /// End of input: the last stream's completion, if it had any chunk.
-    fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let last = self
-            .stream
-            .finish()
-            .map_err(|e| raise(py, &self.stream, &mut self.partial, &e))?;
-        let mut done = self.stream.take_completed();
+    fn finish<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyList>> {
+        let (py, this) = (slf.py(), &mut *slf.try_borrow_mut()?);
+        this.partial.settle(py, &this.stream)?;
+        let last = match this.stream.finish() {
+            Ok(last) => last,
+            Err(e) => {
+                let owner = || Owner::Capture(slf.clone().unbind());
+                return Err(raise(py, &this.stream, &mut this.partial, owner, &e));
+            }
+        };
+        let mut done = this.stream.take_completed();
         done.extend(last);
         completions(py, done)
     }
@@ -504,7 +648,13 @@ fn whole(py: Python<'_>, data: &[u8], config: Config) -> PyResult<Value> {
     } else {
         run(data)
     };
-    outcome.map_err(|failure| to_pyerr(py, &failure.error, Some(&failure.partial)))
+    outcome.map_err(|failure| {
+        let state = PartialState::Held(failure.partial);
+        match Bound::new(py, LazyPartial { state }) {
+            Ok(handle) => to_pyerr_lazy(py, &failure.error, handle.as_any()),
+            Err(e) => e,
+        }
+    })
 }
 
 /// As `assemble`, but returns the completion as compact JSON bytes, built without Python
