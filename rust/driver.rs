@@ -4,7 +4,7 @@
 //! streams, and the refusal of input that is not an event stream at all.
 
 use crate::error::{DecodeKind, ErrorClass, ErrorKind, StreamError};
-use crate::event::{Event, EventKind};
+use crate::event::Event;
 use crate::formats::{Fold, Folded, Format, Note};
 use crate::framing::eventstream::{self, FrameError, FrameErrorKind, RawMessage};
 use crate::framing::sse::{FeedError, Framer, RawEvent};
@@ -398,12 +398,10 @@ impl<F: Fold> Driver<F> {
         }
         if core.config.options.events {
             core.fold.finish_events(&mut core.events);
-            let mut e = Event::new(EventKind::Done, None);
             // Rendered once for whoever takes it: a completion can be large.
-            if matches!(how, Finish::Both | Finish::DoneEvent) {
-                e.value = Some(core.fold.result());
-            }
-            core.events.push(e);
+            let completion =
+                matches!(how, Finish::Both | Finish::DoneEvent).then(|| core.fold.result());
+            core.events.push(Event::Done(completion));
         }
         Ok(match how {
             Finish::DoneEvent => None,
@@ -776,9 +774,7 @@ impl<F: Fold> Core<F> {
             return Err(err);
         }
         if let (ErrorKind::Api { body }, true) = (&err.kind, self.config.options.events) {
-            let mut e = Event::new(EventKind::Error, None);
-            e.value = Some(body.clone());
-            self.events.push(e);
+            self.events.push(Event::Error(body.clone()));
         }
         self.problem(&err, action);
         Ok(())
