@@ -238,6 +238,30 @@ impl Event {
     }
 }
 
+/// The `.done` events of the texts of a one-message fold (Anthropic, Bedrock):
+/// `content.done` if the message has a text block, then `reasoning.done` (under the reasoning's
+/// field) if it has a reasoning block.
+pub fn texts_done(
+    events: &mut Vec<Event>,
+    content: Option<&str>,
+    reasoning: Option<(&'static str, &str)>,
+) {
+    if let Some(text) = content {
+        events.push(Event::TextDone {
+            of: TextOf::Content,
+            choice_index: 0,
+            text: text.to_string(),
+        });
+    }
+    if let Some((field, text)) = reasoning {
+        events.push(Event::TextDone {
+            of: TextOf::Reasoning(field),
+            choice_index: 0,
+            text: text.to_string(),
+        });
+    }
+}
+
 /// A step of the usage history: one chunk's usage to merge, or the whole merged usage so far.
 #[derive(Debug)]
 pub enum UsageStep {

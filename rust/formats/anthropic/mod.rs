@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use crate::driver::{Config, Options};
 use crate::error::{DecodeKind, ErrorKind};
-use crate::event::{Call, Event, TextOf, TextTrail, UsageSnapshot};
+use crate::event::{texts_done, Call, Event, TextOf, TextTrail, UsageSnapshot};
 use crate::formats::{Fold, Folded, Format, Note};
 use crate::json::partial::PartialJson;
 use crate::json::reader::{self, JsonErrorCode, Reader};
@@ -830,30 +830,13 @@ impl Anthropic {
     /// `content.done` (if the message has a text block) and `reasoning.done` (a thinking
     /// block), each once; the `.done` of every tool call not stopped yet.
     fn done_events(&mut self, events: &mut Vec<Event>) {
-        if !self.texts_done {
-            self.texts_done = true;
-            if self
-                .blocks
-                .iter()
-                .any(|b| b.kind.as_deref() == Some("text"))
-            {
-                events.push(Event::TextDone {
-                    of: TextOf::Content,
-                    choice_index: 0,
-                    text: self.text.clone(),
-                });
-            }
-            if self
-                .blocks
-                .iter()
-                .any(|b| b.kind.as_deref() == Some("thinking"))
-            {
-                events.push(Event::TextDone {
-                    of: TextOf::Reasoning(THINKING_FIELD),
-                    choice_index: 0,
-                    text: self.thinking.clone(),
-                });
-            }
+        if !std::mem::replace(&mut self.texts_done, true) {
+            let has = |kind| self.blocks.iter().any(|b| b.kind.as_deref() == Some(kind));
+            texts_done(
+                events,
+                has("text").then_some(&self.text),
+                has("thinking").then_some((THINKING_FIELD, &self.thinking)),
+            );
         }
         for &pos in &self.tool_blocks {
             if let Some(block) = self.blocks.get_mut(pos) {

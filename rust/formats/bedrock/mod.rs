@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use crate::driver::{Config, Options};
 use crate::error::{DecodeKind, ErrorKind};
-use crate::event::{Call, Event, TextOf, TextTrail, UsageSnapshot};
+use crate::event::{texts_done, Call, Event, TextOf, TextTrail, UsageSnapshot};
 use crate::formats::anthropic::Anthropic;
 use crate::formats::{Fold, Folded, Format, Note};
 use crate::json::partial::PartialJson;
@@ -614,22 +614,16 @@ impl Bedrock {
             return;
         }
         let ev = &mut self.events;
-        if !ev.texts_done {
-            ev.texts_done = true;
-            if self.blocks.iter().any(|b| b.text.is_some()) {
-                events.push(Event::TextDone {
-                    of: TextOf::Content,
-                    choice_index: 0,
-                    text: ev.text.clone(),
-                });
-            }
-            if self.blocks.iter().any(|b| b.reasoning.is_some()) {
-                events.push(Event::TextDone {
-                    of: TextOf::Reasoning(REASONING_FIELD),
-                    choice_index: 0,
-                    text: ev.reasoning.clone(),
-                });
-            }
+        if !std::mem::replace(&mut ev.texts_done, true) {
+            let blocks = &self.blocks;
+            texts_done(
+                events,
+                blocks.iter().any(|b| b.text.is_some()).then_some(&ev.text),
+                blocks
+                    .iter()
+                    .any(|b| b.reasoning.is_some())
+                    .then_some((REASONING_FIELD, &ev.reasoning)),
+            );
         }
         for (position, call) in ev.calls.iter_mut().enumerate() {
             if !call.done {
