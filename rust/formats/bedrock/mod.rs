@@ -907,7 +907,11 @@ impl Fold for Bedrock {
             let bytes = chunk_bytes(data, self.limits.max_depth)?;
             let folded = inner.fold(b"", &bytes, events)?;
             self.folded += 1;
-            return Ok(folded);
+            // A single stream's `metadata` after the end is folded (as nothing) here too.
+            return Ok(match folded {
+                Folded::End if !self.config.capture => Folded::EndBefore(b"metadata"),
+                other => other,
+            });
         }
         if event_type == b"contentBlockDelta" {
             self.apply_delta(data, events)?;
@@ -915,16 +919,14 @@ impl Fold for Bedrock {
             self.apply_other(event_type, data, events)?;
         }
         self.folded += 1;
-        // A single stream ends at `messageStop` (a `metadata` after it is still folded, see
-        // the driver). In a capture the stream is held open for its `metadata`, which AWS
-        // sends after the stop: the end is that `metadata`, or the driver ends a stopped
-        // stream before any other event (the next stream's `messageStart`), or end of input.
-        let ends = match event_type {
-            b"messageStop" => !self.config.capture,
-            b"metadata" => self.stopped && self.config.capture,
-            _ => false,
-        };
-        Ok(if ends { Folded::End } else { Folded::Continue })
+        // The content ends at `messageStop`; AWS sends the `metadata` after it, and it belongs
+        // to the stream. In a capture the stream ends at that `metadata`, or the driver ends
+        // it before any other event (the next stream's `messageStart`), or at end of input.
+        Ok(match event_type {
+            b"messageStop" => Folded::EndBefore(b"metadata"),
+            b"metadata" if self.stopped && self.config.capture => Folded::End,
+            _ => Folded::Continue,
+        })
     }
 
     fn fold_repaired(
