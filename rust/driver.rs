@@ -4,7 +4,7 @@
 //! streams, and the refusal of input that is not an event stream at all.
 
 use crate::error::{DecodeKind, ErrorClass, ErrorKind, StreamError};
-use crate::event::{Event, EventKind};
+use crate::event::Event;
 use crate::formats::{Fold, Folded, Format, Note};
 use crate::framing::eventstream::{self, FrameError, FrameErrorKind, RawMessage};
 use crate::framing::sse::{FeedError, Framer, RawEvent};
@@ -126,6 +126,9 @@ struct Core<F> {
     config: Config,
     fold: F,
     done: bool,
+    /// The events that may still follow the end of the stream's content (see
+    /// [`Folded::EndBefore`]).
+    trailer: Option<&'static [u8]>,
     events_seen: u64,
     data_bytes: u64,
     problems: Vec<Problem>,
@@ -191,6 +194,7 @@ impl<F: Fold> Driver<F> {
                 config,
                 fold: F::new(&config),
                 done: false,
+                trailer: None,
                 events_seen: 0,
                 data_bytes: 0,
                 problems: Vec::new(),
@@ -398,12 +402,10 @@ impl<F: Fold> Driver<F> {
         }
         if core.config.options.events {
             core.fold.finish_events(&mut core.events);
-            let mut e = Event::new(EventKind::Done, None);
             // Rendered once for whoever takes it: a completion can be large.
-            if matches!(how, Finish::Both | Finish::DoneEvent) {
-                e.value = Some(core.fold.result());
-            }
-            core.events.push(e);
+            let completion =
+                matches!(how, Finish::Both | Finish::DoneEvent).then(|| core.fold.result());
+            core.events.push(Event::Done(completion));
         }
         Ok(match how {
             Finish::DoneEvent => None,
@@ -605,16 +607,18 @@ impl<F: Fold> Core<F> {
                     data_offset: m.payload_offset,
                     index: m.index,
                 };
-                // A capture's stopped Bedrock stream takes only its `metadata`; any other
-                // event begins the next stream (docs/formats.md, "Decisions taken").
-                if self.config.capture && event_type != "metadata" && self.fold.complete() {
-                    self.end_stream();
-                }
-                if self.done && event_type == "metadata" && !self.config.capture {
-                    self.done = false;
-                    let result = self.handle(&ev);
-                    self.done = true;
-                    return result;
+                // After the end of the content only the fold's trailer events belong to the
+                // stream (docs/formats.md, "Decisions taken").
+                if let Some(trailer) = self.trailer {
+                    let trails = event_type.as_bytes() == trailer;
+                    if self.config.capture && !trails {
+                        self.end_stream();
+                    } else if trails && self.done {
+                        self.done = false;
+                        let result = self.handle(&ev);
+                        self.done = true;
+                        return result;
+                    }
                 }
                 self.handle(&ev)
             }
@@ -694,13 +698,9 @@ impl<F: Fold> Core<F> {
         }
         let folded = self.fold.fold(ev.event_type, ev.data, &mut self.events);
         match folded {
-            Ok(Folded::Continue) => {
+            Ok(folded) => {
                 self.notes(ev);
-                Ok(())
-            }
-            Ok(Folded::End) => {
-                self.notes(ev);
-                self.end_stream();
+                self.folded(folded);
                 Ok(())
             }
             // Raised in every mode: skipping such events would leave a silently empty result.
@@ -719,9 +719,7 @@ impl<F: Fold> Core<F> {
                             // What the repaired payload's folding noted comes after the
                             // repair, at this event (as in the reference).
                             self.notes(ev);
-                            if folded == Folded::End {
-                                self.end_stream();
-                            }
+                            self.folded(folded);
                             return Ok(());
                         }
                     }
@@ -758,7 +756,22 @@ impl<F: Fold> Core<F> {
     }
 
     /// The end marker arrived: the stream is done, or in a capture the next one starts.
+    /// Acts on what folding a payload did to the stream.
+    fn folded(&mut self, folded: Folded) {
+        match folded {
+            Folded::Continue => {}
+            Folded::End => self.end_stream(),
+            Folded::EndBefore(trailer) => {
+                self.trailer = Some(trailer);
+                if !self.config.capture {
+                    self.done = true;
+                }
+            }
+        }
+    }
+
     fn end_stream(&mut self) {
+        self.trailer = None;
         if self.config.capture {
             self.completed.push(self.fold.result());
             self.fold.next_stream();
@@ -776,9 +789,7 @@ impl<F: Fold> Core<F> {
             return Err(err);
         }
         if let (ErrorKind::Api { body }, true) = (&err.kind, self.config.options.events) {
-            let mut e = Event::new(EventKind::Error, None);
-            e.value = Some(body.clone());
-            self.events.push(e);
+            self.events.push(Event::Error(body.clone()));
         }
         self.problem(&err, action);
         Ok(())

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use crate::formats::chat::assemble::merge_usage;
-use crate::json::partial::PartialSnapshot;
+use crate::json::partial::{PartialJson, PartialSnapshot};
 use crate::json::value::{Map, Value};
 use crate::persistent::List;
 
@@ -71,73 +71,194 @@ impl Trail<Vec<Value>> {
 pub type TextTrail = Trail<Box<str>>;
 pub type ListTrail = Trail<Vec<Value>>;
 
-/// What an event's `snapshot` is read from.
+/// One per-delta event: each kind carries exactly the fields it has.
 #[derive(Debug, Clone)]
-pub enum Snapshot {
-    None,
-    Text(TextTrail),
-    List(ListTrail),
+pub enum Event {
+    /// `content.delta`, `refusal.delta`, `reasoning.delta`. The text so far is the trail (read
+    /// only if someone asks); the new text is its newest piece.
+    TextDelta {
+        of: TextOf,
+        choice_index: u64,
+        trail: TextTrail,
+    },
+    /// `content.done`, `refusal.done`, `reasoning.done`: the final text.
+    TextDone {
+        of: TextOf,
+        choice_index: u64,
+        text: String,
+    },
+    /// `tool_calls.function.arguments.delta`, `function_call.arguments.delta`.
+    ArgumentsDelta {
+        call: Call,
+        trail: TextTrail,
+        parsed: Option<PartialSnapshot>,
+    },
+    /// `tool_calls.function.arguments.done`, `function_call.arguments.done`: the final
+    /// arguments text.
+    ArgumentsDone {
+        call: Call,
+        text: String,
+        parsed: Option<PartialSnapshot>,
+    },
+    /// `logprobs.content.delta`, `logprobs.refusal.delta`. The new entries are the trail's
+    /// newest piece; the list so far is the whole trail.
+    Logprobs {
+        of: LogprobsOf,
+        choice_index: u64,
+        trail: ListTrail,
+    },
+    /// The merged usage at this event, rebuilt when read.
+    Usage(UsageSnapshot),
+    /// An in-band error: its body.
+    Error(Value),
+    /// The end: the completion, when it was rendered for the event (see the driver's `finish`).
+    Done(Option<Value>),
 }
 
+/// Which text of a message a text event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextOf {
+    Content,
+    Refusal,
+    /// Reasoning, with the key it streams under (`reasoning_content`, `thinking`, ...).
+    Reasoning(&'static str),
+}
+
+/// Which logprobs list a logprobs event appends to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogprobsOf {
+    Content,
+    Refusal,
+}
+
+/// The call an arguments event belongs to.
 #[derive(Debug, Clone)]
-pub struct Event {
-    pub kind: EventKind,
-    pub choice_index: Option<u64>,
-    pub index: Option<usize>,
+pub struct Call {
+    pub choice_index: u64,
     /// Shared with the call's state and its other events: a 1 MB name costs 1 MB once, not
     /// once per fragment.
-    pub id: Option<Arc<str>>,
     pub name: Option<Arc<str>>,
-    pub field: Option<String>,
-    /// Done events: the final text. (A delta event's new text is its trail's newest piece.)
-    pub text: Option<String>,
-    pub snapshot: Snapshot,
-    /// Logprobs delta events: the new entries.
-    pub items: Option<Vec<Value>>,
-    /// Error body, or the completion.
-    pub value: Option<Value>,
-    /// Usage events: the merged usage at this event, rebuilt when read.
-    pub usage: Option<UsageSnapshot>,
-    pub parsed: Option<PartialSnapshot>,
+    pub of: CallOf,
 }
 
-impl Event {
-    pub fn new(kind: EventKind, choice_index: Option<u64>) -> Self {
-        Event {
-            kind,
+#[derive(Debug, Clone)]
+pub enum CallOf {
+    /// An entry of `tool_calls`: its position in the message's list, and its id.
+    Tool { index: usize, id: Option<Arc<str>> },
+    /// The legacy `function_call`.
+    Function,
+}
+
+impl Call {
+    pub fn tool(
+        choice_index: u64,
+        index: usize,
+        id: Option<Arc<str>>,
+        name: Option<Arc<str>>,
+    ) -> Self {
+        Call {
             choice_index,
-            index: None,
-            id: None,
-            name: None,
-            field: None,
-            text: None,
-            snapshot: Snapshot::None,
-            items: None,
-            value: None,
-            usage: None,
-            parsed: None,
+            name,
+            of: CallOf::Tool { index, id },
         }
     }
 
-    /// The new text of a text delta event: the newest piece of its trail.
-    pub fn delta(&self) -> Option<&str> {
-        match &self.snapshot {
-            Snapshot::Text(trail) if self.is_delta() => trail.last().map(|s| &**s),
+    pub fn function(choice_index: u64, name: Option<Arc<str>>) -> Self {
+        Call {
+            choice_index,
+            name,
+            of: CallOf::Function,
+        }
+    }
+}
+
+impl Event {
+    /// A call's `.done` from its final arguments text, for folds that do not keep a partial
+    /// parser alive to the end: `parse_depth` (the depth limit) asks for `parsed` too.
+    pub fn arguments_done(call: Call, text: String, parse_depth: Option<usize>) -> Self {
+        let parsed = parse_depth.map(|max_depth| {
+            let mut parser = PartialJson::new(max_depth);
+            parser.feed(text.as_bytes());
+            parser.snapshot()
+        });
+        Event::ArgumentsDone { call, text, parsed }
+    }
+
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Event::TextDelta { of, .. } => match of {
+                TextOf::Content => EventKind::ContentDelta,
+                TextOf::Refusal => EventKind::RefusalDelta,
+                TextOf::Reasoning(_) => EventKind::ReasoningDelta,
+            },
+            Event::TextDone { of, .. } => match of {
+                TextOf::Content => EventKind::ContentDone,
+                TextOf::Refusal => EventKind::RefusalDone,
+                TextOf::Reasoning(_) => EventKind::ReasoningDone,
+            },
+            Event::ArgumentsDelta { call, .. } => match call.of {
+                CallOf::Tool { .. } => EventKind::ToolArgumentsDelta,
+                CallOf::Function => EventKind::FunctionArgumentsDelta,
+            },
+            Event::ArgumentsDone { call, .. } => match call.of {
+                CallOf::Tool { .. } => EventKind::ToolArgumentsDone,
+                CallOf::Function => EventKind::FunctionArgumentsDone,
+            },
+            Event::Logprobs { of, .. } => match of {
+                LogprobsOf::Content => EventKind::LogprobsContentDelta,
+                LogprobsOf::Refusal => EventKind::LogprobsRefusalDelta,
+            },
+            Event::Usage(_) => EventKind::Usage,
+            Event::Error(_) => EventKind::Error,
+            Event::Done(_) => EventKind::Done,
+        }
+    }
+
+    /// The arguments parsed as partial JSON (arguments events with `partial_arguments`).
+    pub fn parsed(&self) -> Option<&PartialSnapshot> {
+        match self {
+            Event::ArgumentsDelta { parsed, .. } | Event::ArgumentsDone { parsed, .. } => {
+                parsed.as_ref()
+            }
             _ => None,
         }
     }
 
-    pub fn is_delta(&self) -> bool {
-        matches!(
-            self.kind,
-            EventKind::ContentDelta
-                | EventKind::RefusalDelta
-                | EventKind::ReasoningDelta
-                | EventKind::ToolArgumentsDelta
-                | EventKind::FunctionArgumentsDelta
-                | EventKind::LogprobsContentDelta
-                | EventKind::LogprobsRefusalDelta
-        )
+    /// The choice (candidate) the event belongs to; usage, error and done events have none.
+    pub fn choice_index(&self) -> Option<u64> {
+        match self {
+            Event::TextDelta { choice_index, .. }
+            | Event::TextDone { choice_index, .. }
+            | Event::Logprobs { choice_index, .. } => Some(*choice_index),
+            Event::ArgumentsDelta { call, .. } | Event::ArgumentsDone { call, .. } => {
+                Some(call.choice_index)
+            }
+            Event::Usage(_) | Event::Error(_) | Event::Done(_) => None,
+        }
+    }
+}
+
+/// The `.done` events of the texts of a one-message fold (Anthropic, Bedrock):
+/// `content.done` if the message has a text block, then `reasoning.done` (under the reasoning's
+/// field) if it has a reasoning block.
+pub fn texts_done(
+    events: &mut Vec<Event>,
+    content: Option<&str>,
+    reasoning: Option<(&'static str, &str)>,
+) {
+    if let Some(text) = content {
+        events.push(Event::TextDone {
+            of: TextOf::Content,
+            choice_index: 0,
+            text: text.to_string(),
+        });
+    }
+    if let Some((field, text)) = reasoning {
+        events.push(Event::TextDone {
+            of: TextOf::Reasoning(field),
+            choice_index: 0,
+            text: text.to_string(),
+        });
     }
 }
 

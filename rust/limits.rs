@@ -207,8 +207,7 @@ mod tests {
             .take_events()
             .iter()
             .filter_map(|e| {
-                e.parsed
-                    .as_ref()
+                e.parsed()
                     .and_then(super::super::json::partial::PartialSnapshot::to_value)
             })
             .collect();

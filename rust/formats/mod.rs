@@ -82,6 +82,11 @@ pub enum Folded {
     /// The payload was the stream's end marker carried as data (Anthropic `message_stop`): the
     /// driver ends the stream as it does on `[DONE]` (in a capture, the next stream starts).
     End,
+    /// The payload ended the stream's content, but events of this type may still follow and
+    /// belong to it (Bedrock's `metadata` after `messageStop`). A single stream is done and
+    /// still folds them; a capture's stream stays open for them, and an event of any other
+    /// type ends it and begins the next stream.
+    EndBefore(&'static [u8]),
 }
 
 /// Something a fold noticed that is no error in any `on_error` mode (an unknown event type it

@@ -4,7 +4,7 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
-use crate::event::{Event, EventKind, Snapshot};
+use crate::event::{Call, CallOf, Event, LogprobsOf, TextOf};
 use crate::json::value::Value;
 
 use super::convert::{list_to_py, opt_to_py, partial_to_py, to_py};
@@ -24,18 +24,21 @@ impl EventPy {
         EventPy { inner }
     }
 
-    fn kind(&self) -> EventKind {
-        self.inner.kind
+    fn call(&self) -> Option<&Call> {
+        match &self.inner {
+            Event::ArgumentsDelta { call, .. } | Event::ArgumentsDone { call, .. } => Some(call),
+            _ => None,
+        }
     }
 
-    fn is_tool(&self) -> bool {
-        matches!(
-            self.kind(),
-            EventKind::ToolArgumentsDelta
-                | EventKind::ToolArgumentsDone
-                | EventKind::FunctionArgumentsDelta
-                | EventKind::FunctionArgumentsDone
-        )
+    /// The newest piece of a text or arguments delta event's trail.
+    fn newest_text(&self) -> Option<&str> {
+        match &self.inner {
+            Event::TextDelta { trail, .. } | Event::ArgumentsDelta { trail, .. } => {
+                trail.last().map(|s| &**s)
+            }
+            _ => None,
+        }
     }
 }
 
@@ -63,86 +66,89 @@ impl EventPy {
     /// The event type, e.g. `content.delta` (see the class doc).
     #[getter(r#type)]
     fn kind_name(&self, py: Python<'_>) -> Py<PyString> {
-        PyString::intern(py, self.kind().name()).unbind()
+        PyString::intern(py, self.inner.kind().name()).unbind()
     }
 
     /// The choice (candidate) the event belongs to; 0 for single-message formats.
     #[getter]
     fn choice_index(&self) -> Option<u64> {
-        self.inner.choice_index
+        self.inner.choice_index()
     }
 
     /// Tool-call position among the message's tool calls (tool events only).
     #[getter]
     fn index(&self) -> Option<usize> {
-        self.inner.index
+        match self.call()?.of {
+            CallOf::Tool { index, .. } => Some(index),
+            CallOf::Function => None,
+        }
     }
 
     /// Tool-call id (tool events only).
     #[getter]
     fn id(&self) -> Option<&str> {
-        self.inner.id.as_deref()
+        match &self.call()?.of {
+            CallOf::Tool { id, .. } => id.as_deref(),
+            CallOf::Function => None,
+        }
     }
 
     /// Function name (tool and `function_call` events).
     #[getter]
     fn name(&self) -> Option<&str> {
-        self.inner.name.as_deref()
+        self.call()?.name.as_deref()
     }
 
     /// The delta key a reasoning event comes from (`reasoning_content` or `reasoning`).
     #[getter]
-    fn field(&self) -> Option<&str> {
-        self.inner.field.as_deref()
+    fn field(&self) -> Option<&'static str> {
+        match &self.inner {
+            Event::TextDelta { of, .. } | Event::TextDone { of, .. } => match of {
+                TextOf::Reasoning(field) => Some(field),
+                TextOf::Content | TextOf::Refusal => None,
+            },
+            _ => None,
+        }
     }
 
     /// The new text of a `*.delta` event.
     #[getter]
     fn delta(&self) -> Option<&str> {
-        match self.kind() {
-            EventKind::LogprobsContentDelta | EventKind::LogprobsRefusalDelta => None,
-            _ => self.inner.delta(),
-        }
+        self.newest_text()
     }
 
     /// Text so far (text delta events), the final text (done events) or the list so far
     /// (logprobs events).
     #[getter]
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        match &self.inner.snapshot {
-            Snapshot::Text(trail) => Ok(PyString::new(py, &trail.text()).into_any()),
-            Snapshot::List(trail) => Ok(list_to_py(py, &trail.items())?.into_any()),
-            Snapshot::None => match &self.inner.text {
-                Some(t) => Ok(PyString::new(py, t).into_any()),
-                None => Ok(py.None().into_bound(py)),
-            },
+        match &self.inner {
+            Event::TextDelta { trail, .. } | Event::ArgumentsDelta { trail, .. } => {
+                Ok(PyString::new(py, &trail.text()).into_any())
+            }
+            Event::TextDone { text, .. } | Event::ArgumentsDone { text, .. } => {
+                Ok(PyString::new(py, text).into_any())
+            }
+            Event::Logprobs { trail, .. } => Ok(list_to_py(py, &trail.items())?.into_any()),
+            Event::Usage(_) | Event::Error(_) | Event::Done(_) => Ok(py.None().into_bound(py)),
         }
     }
 
     /// `content.done`: the final text; `logprobs.content.delta`: the new entries.
     #[getter]
     fn content<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        match self.kind() {
-            EventKind::ContentDone => self.snapshot(py),
-            EventKind::LogprobsContentDelta => self.items(py),
-            _ => Ok(py.None().into_bound(py)),
-        }
+        self.text_or_entries(py, TextOf::Content, LogprobsOf::Content)
     }
 
     /// `refusal.done`: the final text; `logprobs.refusal.delta`: the new entries.
     #[getter]
     fn refusal<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        match self.kind() {
-            EventKind::RefusalDone => self.snapshot(py),
-            EventKind::LogprobsRefusalDelta => self.items(py),
-            _ => Ok(py.None().into_bound(py)),
-        }
+        self.text_or_entries(py, TextOf::Refusal, LogprobsOf::Refusal)
     }
 
     /// Tool/function arguments so far (delta events) or final (done events).
     #[getter]
     fn arguments<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        if self.is_tool() {
+        if self.call().is_some() {
             self.snapshot(py)
         } else {
             Ok(py.None().into_bound(py))
@@ -152,8 +158,8 @@ impl EventPy {
     /// The new argument text of an arguments delta event.
     #[getter]
     fn arguments_delta(&self) -> Option<&str> {
-        match self.kind() {
-            EventKind::ToolArgumentsDelta | EventKind::FunctionArgumentsDelta => self.inner.delta(),
+        match &self.inner {
+            Event::ArgumentsDelta { .. } => self.newest_text(),
             _ => None,
         }
     }
@@ -161,7 +167,7 @@ impl EventPy {
     /// The arguments parsed as partial JSON (only with `partial_arguments=True`).
     #[getter]
     fn parsed_arguments<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        match &self.inner.parsed {
+        match self.inner.parsed() {
             Some(snapshot) => partial_to_py(py, snapshot),
             None => Ok(py.None().into_bound(py)),
         }
@@ -170,10 +176,8 @@ impl EventPy {
     /// `usage` events: the usage so far (rebuilt from the shared usage history on each read).
     #[getter]
     fn usage<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        match &self.inner.usage {
-            Some(usage) if self.kind() == EventKind::Usage => {
-                to_py(py, &Value::Object(usage.to_map()))
-            }
+        match &self.inner {
+            Event::Usage(usage) => to_py(py, &Value::Object(usage.to_map())),
             _ => Ok(py.None().into_bound(py)),
         }
     }
@@ -181,13 +185,19 @@ impl EventPy {
     /// `error` events: the error body.
     #[getter]
     fn error<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.value_if(py, EventKind::Error)
+        match &self.inner {
+            Event::Error(body) => to_py(py, body),
+            _ => Ok(py.None().into_bound(py)),
+        }
     }
 
     /// `done` events: the assembled completion.
     #[getter]
     fn completion<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.value_if(py, EventKind::Done)
+        match &self.inner {
+            Event::Done(completion) => opt_to_py(py, completion.as_ref()),
+            _ => Ok(py.None().into_bound(py)),
+        }
     }
 
     /// The event as a dict: `type` plus every attribute that is not None.
@@ -210,16 +220,23 @@ impl EventPy {
 }
 
 impl EventPy {
-    fn items<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let items = self.inner.items.as_deref().unwrap_or_default();
-        Ok(list_to_py(py, items)?.into_any())
-    }
-
-    fn value_if<'py>(&self, py: Python<'py>, kind: EventKind) -> PyResult<Bound<'py, PyAny>> {
-        if self.kind() == kind {
-            opt_to_py(py, self.inner.value.as_ref())
-        } else {
-            Ok(py.None().into_bound(py))
+    /// The final text of a `*.done` event about `text`, or the new entries of a logprobs event
+    /// about `entries`.
+    fn text_or_entries<'py>(
+        &self,
+        py: Python<'py>,
+        text: TextOf,
+        entries: LogprobsOf,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        match &self.inner {
+            Event::TextDone { of, text: t, .. } if *of == text => {
+                Ok(PyString::new(py, t).into_any())
+            }
+            Event::Logprobs { of, trail, .. } if *of == entries => {
+                let newest = trail.last().map_or(&[][..], Vec::as_slice);
+                Ok(list_to_py(py, newest)?.into_any())
+            }
+            _ => Ok(py.None().into_bound(py)),
         }
     }
 }

@@ -221,6 +221,67 @@ impl ConfigArgs {
     }
 }
 
+/// `assemble` and `assemble_json`: `source`, then the keyword options without the event
+/// flags. Writes their `PyO3` signature, the parameters and the [`ConfigArgs`] once; the body
+/// gets the validated config. (`StreamParser` and `CaptureParser` spell theirs out: `PyO3`
+/// expands no macro among the items of a `#[pymethods]` block.)
+macro_rules! whole_input_fn {
+    (
+        $(#[$doc:meta])*
+        pub fn $name:ident($py:ident, $source:ident, $config:ident) -> $ret:ty $body:block
+    ) => {
+        $(#[$doc])*
+        #[pyfunction]
+        #[pyo3(
+            text_signature = "(source, *, format='auto', on_error='raise', allow_truncated=False, max_line_bytes=67108864, max_buffer_bytes=268435456, max_choice_index=1024, max_tool_calls=1024, max_depth=128, max_problems=1000)"
+        )]
+        #[pyo3(signature = (
+            source,
+            *,
+            format = FormatArg("auto"),
+            on_error = OnErrorArg("raise"),
+            allow_truncated = FlagArg(false),
+            max_line_bytes = LimitArg(LIMITS.max_line_bytes as i128),
+            max_buffer_bytes = LimitArg(i128::from(LIMITS.max_buffer_bytes)),
+            max_choice_index = LimitArg(i128::from(LIMITS.max_choice_index)),
+            max_tool_calls = LimitArg(LIMITS.max_tool_calls as i128),
+            max_depth = LimitArg(LIMITS.max_depth as i128),
+            max_problems = LimitArg(DEFAULT_MAX_PROBLEMS as i128),
+        ))]
+        #[allow(clippy::too_many_arguments)]
+        pub fn $name(
+            $py: Python<'_>,
+            source: PyBackedBytes,
+            format: FormatArg,
+            on_error: OnErrorArg,
+            allow_truncated: FlagArg,
+            max_line_bytes: LimitArg,
+            max_buffer_bytes: LimitArg,
+            max_choice_index: LimitArg,
+            max_tool_calls: LimitArg,
+            max_depth: LimitArg,
+            max_problems: LimitArg,
+        ) -> $ret {
+            let $source = source;
+            let $config = ConfigArgs {
+                format,
+                on_error,
+                events: FlagArg(false),
+                partial_arguments: FlagArg(false),
+                allow_truncated,
+                max_line_bytes,
+                max_buffer_bytes,
+                max_choice_index,
+                max_tool_calls,
+                max_depth,
+                max_problems,
+            }
+            .config(false)?;
+            $body
+        }
+    };
+}
+
 fn events_to_py<'py>(py: Python<'py>, stream: &mut AnyStream) -> PyResult<Bound<'py, PyList>> {
     let list = PyList::empty(py);
     for e in stream.take_events() {
@@ -564,71 +625,29 @@ impl CaptureParserPy {
     }
 }
 
-/// Assembles a whole stream held in memory (`source`: bytes) into its completion.
-///
-/// Options (keyword-only):
-///
-/// - `format`: the wire format: `"auto"` (default: decided from the first event, then
-///   fixed for the stream) or a name in `deltafold._core.FORMATS` (`"chat"`, `"anthropic"`, ...).
-/// - `on_error`: what a bad chunk does: `"raise"` (default) raises and keeps the parser
-///   usable; `"skip"` drops it and records a `Problem` on `problems`; `"repair"` first tries
-///   a structural repair of malformed chunk JSON.
-/// - `allow_truncated`: accept input that ends without the stream's end marker (default False).
-/// - `max_line_bytes`: longest line, and longest data of one event (default 64 MiB).
-/// - `max_buffer_bytes`: all event data of one stream (default 256 MiB).
-/// - `max_choice_index`: highest choice `index` accepted (default 1024).
-/// - `max_tool_calls`: tool calls per choice (default 1024).
-/// - `max_depth`: JSON nesting depth (default 128, at most 254).
-/// - `max_problems`: problems kept on `problems` (default 1000); later ones are only counted
-///   on `problems_dropped`.
-///
-/// Every default is in `deltafold.DEFAULTS`; a limit that is hit raises `LimitExceededError`.
-#[pyfunction]
-#[pyo3(
-    text_signature = "(source, *, format='auto', on_error='raise', allow_truncated=False, max_line_bytes=67108864, max_buffer_bytes=268435456, max_choice_index=1024, max_tool_calls=1024, max_depth=128, max_problems=1000)"
-)]
-#[pyo3(signature = (
-    source,
-    *,
-    format = FormatArg("auto"),
-    on_error = OnErrorArg("raise"),
-    allow_truncated = FlagArg(false),
-    max_line_bytes = LimitArg(LIMITS.max_line_bytes as i128),
-    max_buffer_bytes = LimitArg(i128::from(LIMITS.max_buffer_bytes)),
-    max_choice_index = LimitArg(i128::from(LIMITS.max_choice_index)),
-    max_tool_calls = LimitArg(LIMITS.max_tool_calls as i128),
-    max_depth = LimitArg(LIMITS.max_depth as i128),
-    max_problems = LimitArg(DEFAULT_MAX_PROBLEMS as i128),
-))]
-#[allow(clippy::too_many_arguments)]
-pub fn assemble(
-    py: Python<'_>,
-    source: PyBackedBytes,
-    format: FormatArg,
-    on_error: OnErrorArg,
-    allow_truncated: FlagArg,
-    max_line_bytes: LimitArg,
-    max_buffer_bytes: LimitArg,
-    max_choice_index: LimitArg,
-    max_tool_calls: LimitArg,
-    max_depth: LimitArg,
-    max_problems: LimitArg,
-) -> PyResult<Bound<'_, PyAny>> {
-    let config = ConfigArgs {
-        format,
-        on_error,
-        events: FlagArg(false),
-        partial_arguments: FlagArg(false),
-        allow_truncated,
-        max_line_bytes,
-        max_buffer_bytes,
-        max_choice_index,
-        max_tool_calls,
-        max_depth,
-        max_problems,
+whole_input_fn! {
+    /// Assembles a whole stream held in memory (`source`: bytes) into its completion.
+    ///
+    /// Options (keyword-only):
+    ///
+    /// - `format`: the wire format: `"auto"` (default: decided from the first event, then
+    ///   fixed for the stream) or a name in `deltafold._core.FORMATS` (`"chat"`, `"anthropic"`, ...).
+    /// - `on_error`: what a bad chunk does: `"raise"` (default) raises and keeps the parser
+    ///   usable; `"skip"` drops it and records a `Problem` on `problems`; `"repair"` first tries
+    ///   a structural repair of malformed chunk JSON.
+    /// - `allow_truncated`: accept input that ends without the stream's end marker (default False).
+    /// - `max_line_bytes`: longest line, and longest data of one event (default 64 MiB).
+    /// - `max_buffer_bytes`: all event data of one stream (default 256 MiB).
+    /// - `max_choice_index`: highest choice `index` accepted (default 1024).
+    /// - `max_tool_calls`: tool calls per choice (default 1024).
+    /// - `max_depth`: JSON nesting depth (default 128, at most 254).
+    /// - `max_problems`: problems kept on `problems` (default 1000); later ones are only counted
+    ///   on `problems_dropped`.
+    ///
+    /// Every default is in `deltafold.DEFAULTS`; a limit that is hit raises `LimitExceededError`.
+    pub fn assemble(py, source, config) -> PyResult<Bound<'_, PyAny>> {
+        whole(py, &source, config).and_then(|v| to_py(py, &v))
     }
-    .config(false)?;
-    whole(py, &source, config).and_then(|v| to_py(py, &v))
 }
 
 /// The compact JSON text of `v` as `bytes`, written straight into the `bytes` object: a
@@ -657,53 +676,11 @@ fn whole(py: Python<'_>, data: &[u8], config: Config) -> PyResult<Value> {
     })
 }
 
-/// As `assemble`, but returns the completion as compact JSON bytes, built without Python
-/// objects.
-#[pyfunction]
-#[pyo3(
-    text_signature = "(source, *, format='auto', on_error='raise', allow_truncated=False, max_line_bytes=67108864, max_buffer_bytes=268435456, max_choice_index=1024, max_tool_calls=1024, max_depth=128, max_problems=1000)"
-)]
-#[pyo3(signature = (
-    source,
-    *,
-    format = FormatArg("auto"),
-    on_error = OnErrorArg("raise"),
-    allow_truncated = FlagArg(false),
-    max_line_bytes = LimitArg(LIMITS.max_line_bytes as i128),
-    max_buffer_bytes = LimitArg(i128::from(LIMITS.max_buffer_bytes)),
-    max_choice_index = LimitArg(i128::from(LIMITS.max_choice_index)),
-    max_tool_calls = LimitArg(LIMITS.max_tool_calls as i128),
-    max_depth = LimitArg(LIMITS.max_depth as i128),
-    max_problems = LimitArg(DEFAULT_MAX_PROBLEMS as i128),
-))]
-#[allow(clippy::too_many_arguments)]
-pub fn assemble_json(
-    py: Python<'_>,
-    source: PyBackedBytes,
-    format: FormatArg,
-    on_error: OnErrorArg,
-    allow_truncated: FlagArg,
-    max_line_bytes: LimitArg,
-    max_buffer_bytes: LimitArg,
-    max_choice_index: LimitArg,
-    max_tool_calls: LimitArg,
-    max_depth: LimitArg,
-    max_problems: LimitArg,
-) -> PyResult<Bound<'_, PyBytes>> {
-    let config = ConfigArgs {
-        format,
-        on_error,
-        events: FlagArg(false),
-        partial_arguments: FlagArg(false),
-        allow_truncated,
-        max_line_bytes,
-        max_buffer_bytes,
-        max_choice_index,
-        max_tool_calls,
-        max_depth,
-        max_problems,
+whole_input_fn! {
+    /// As `assemble`, but returns the completion as compact JSON bytes, built without Python
+    /// objects.
+    pub fn assemble_json(py, source, config) -> PyResult<Bound<'_, PyBytes>> {
+        let v = whole(py, &source, config)?;
+        json_bytes(py, &v)
     }
-    .config(false)?;
-    let v = whole(py, &source, config)?;
-    json_bytes(py, &v)
 }

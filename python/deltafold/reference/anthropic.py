@@ -67,7 +67,7 @@ from deltafold.errors import (
     StreamDecodeError,
 )
 from deltafold.reference.chat import _api_message
-from deltafold.reference.events import Event, _PartialSoFar, _TextSoFar
+from deltafold.reference.events import Event, _PartialSoFar, _TextSoFar, call_done, texts_done
 from deltafold.reference.fold import Fold, FoldSettings
 from deltafold.reference.json import first_too_deep, value_position
 from deltafold.reference.partial import _NOTHING, parse_prefix
@@ -473,18 +473,12 @@ class AnthropicFold(Fold):
 
     def _call_done_event(self, block: _Block) -> Event:
         block.done = True
-        arguments = block.arguments()
-        return Event(
-            "tool_calls.function.arguments.done",
-            choice_index=0,
-            index=block.tool_position,
-            id=block.block.get("id"),
-            name=block.block.get("name"),
-            snapshot=arguments,
-            arguments=arguments,
-            parsed_arguments=(
-                _PartialSoFar([arguments], 1) if self.settings.partial_arguments else None
-            ),
+        return call_done(
+            block.tool_position,
+            block.block.get("id"),
+            block.block.get("name"),
+            block.arguments(),
+            self.settings.partial_arguments,
         )
 
     def done_events(self) -> list[Event]:
@@ -493,18 +487,12 @@ class AnthropicFold(Fold):
         events: list[Event] = []
         if not self.texts_done:
             self.texts_done = True
-            if any(block.type == "text" for block in self.blocks):
-                text = "".join(self.text_trail)
-                events.append(Event("content.done", choice_index=0, content=text, snapshot=text))
-            if any(block.type == "thinking" for block in self.blocks):
-                events.append(
-                    Event(
-                        "reasoning.done",
-                        choice_index=0,
-                        field="thinking",
-                        snapshot="".join(self.thinking_trail),
-                    )
-                )
+            types = {block.type for block in self.blocks}
+            events += texts_done(
+                "".join(self.text_trail) if "text" in types else None,
+                "thinking",
+                "".join(self.thinking_trail) if "thinking" in types else None,
+            )
         for block in self.tool_blocks:
             if not block.done:
                 events.append(self._call_done_event(block))

@@ -34,7 +34,7 @@ import orjson
 from deltafold.errors import ChunkDecodeError, LimitExceededError
 from deltafold.reference.anthropic import AnthropicFold
 from deltafold.reference.chat import _byte_position
-from deltafold.reference.events import Event, _PartialSoFar, _TextSoFar
+from deltafold.reference.events import Event, _PartialSoFar, _TextSoFar, call_done, texts_done
 from deltafold.reference.fold import Fold, FoldSettings
 from deltafold.reference.json import first_too_deep, value_position
 from deltafold.reference.summary import count, usage
@@ -500,18 +500,12 @@ class BedrockFold(Fold):
     def _call_done_event(self, block: _Block) -> Event:
         block.done = True
         tool = block.tool or {}
-        arguments = "".join(block.input)
-        return Event(
-            "tool_calls.function.arguments.done",
-            choice_index=0,
-            index=block.tool_position,
-            id=_string(tool.get("toolUseId")),
-            name=_string(tool.get("name")),
-            snapshot=arguments,
-            arguments=arguments,
-            parsed_arguments=(
-                _PartialSoFar([arguments], 1) if self.settings.partial_arguments else None
-            ),
+        return call_done(
+            block.tool_position,
+            _string(tool.get("toolUseId")),
+            _string(tool.get("name")),
+            "".join(block.input),
+            self.settings.partial_arguments,
         )
 
     def done_events(self) -> list[Event]:
@@ -523,18 +517,13 @@ class BedrockFold(Fold):
         blocks = [self._blocks[at] for at in sorted(self._blocks)]
         if not self._texts_done:
             self._texts_done = True
-            if any(block.text is not None for block in blocks):
-                text = "".join(self._text_trail)
-                events.append(Event("content.done", choice_index=0, content=text, snapshot=text))
-            if any(block.reasoning is not None for block in blocks):
-                events.append(
-                    Event(
-                        "reasoning.done",
-                        choice_index=0,
-                        field="reasoningContent",
-                        snapshot="".join(self._reasoning_trail),
-                    )
-                )
+            has_text = any(block.text is not None for block in blocks)
+            has_reasoning = any(block.reasoning is not None for block in blocks)
+            events += texts_done(
+                "".join(self._text_trail) if has_text else None,
+                "reasoningContent",
+                "".join(self._reasoning_trail) if has_reasoning else None,
+            )
         for block in self._tool_blocks:
             if not block.done:
                 events.append(self._call_done_event(block))

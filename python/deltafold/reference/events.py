@@ -233,3 +233,32 @@ class Event:
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={value!r}" for name, value in self.as_dict().items())
         return f"Event({fields})"
+
+
+def texts_done(text: str | None, field: str, reasoning: str | None) -> list[Event]:
+    """The ``.done`` events of the texts of a one-message fold (Anthropic, Bedrock):
+    ``content.done`` if the message has a text block (``text`` is not None), then
+    ``reasoning.done`` under ``field`` if it has a reasoning block."""
+    events: list[Event] = []
+    if text is not None:
+        events.append(Event("content.done", choice_index=0, content=text, snapshot=text))
+    if reasoning is not None:
+        events.append(Event("reasoning.done", choice_index=0, field=field, snapshot=reasoning))
+    return events
+
+
+def call_done(
+    index: int | None, id: str | None, name: str | None, arguments: str, partial: bool
+) -> Event:
+    """A tool call's ``.done`` from its final arguments text, with ``parsed_arguments`` when
+    ``partial`` (``partial_arguments=True``)."""
+    return Event(
+        "tool_calls.function.arguments.done",
+        choice_index=0,
+        index=index,
+        id=id,
+        name=name,
+        snapshot=arguments,
+        arguments=arguments,
+        parsed_arguments=_PartialSoFar([arguments], 1) if partial else None,
+    )

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use crate::driver::{Config, Options};
 use crate::error::{DecodeKind, ErrorKind};
-use crate::event::{Event, EventKind, Snapshot, TextTrail, UsageSnapshot};
+use crate::event::{texts_done, Call, Event, TextOf, TextTrail, UsageSnapshot};
 use crate::formats::{Fold, Folded, Format, Note};
 use crate::json::partial::PartialJson;
 use crate::json::reader::{self, JsonErrorCode, Reader};
@@ -557,9 +557,7 @@ impl Anthropic {
         }
         if self.options.events {
             if let Some(Value::Object(usage)) = message.get("usage") {
-                let mut e = Event::new(EventKind::Usage, None);
-                e.usage = Some(UsageSnapshot::whole(usage.clone()));
-                events.push(e);
+                events.push(Event::Usage(UsageSnapshot::whole(usage.clone())));
             }
         }
         self.message = Some(message);
@@ -682,27 +680,22 @@ impl Anthropic {
                 if added.is_empty() {
                     return Ok(());
                 }
-                let (all, trail, kind) = if piece == Piece::Text {
-                    (
-                        &mut self.text,
-                        &mut self.text_trail,
-                        EventKind::ContentDelta,
-                    )
+                let (all, trail, of) = if piece == Piece::Text {
+                    (&mut self.text, &mut self.text_trail, TextOf::Content)
                 } else {
                     (
                         &mut self.thinking,
                         &mut self.thinking_trail,
-                        EventKind::ReasoningDelta,
+                        TextOf::Reasoning(THINKING_FIELD),
                     )
                 };
                 push_text(all, trail, added, options);
                 if options.events {
-                    let mut e = Event::new(kind, Some(0));
-                    if kind == EventKind::ReasoningDelta {
-                        e.field = Some("thinking".into());
-                    }
-                    e.snapshot = Snapshot::Text(trail.clone());
-                    events.push(e);
+                    events.push(Event::TextDelta {
+                        of,
+                        choice_index: 0,
+                        trail: trail.clone(),
+                    });
                 }
             }
             Piece::Signature => {
@@ -741,15 +734,11 @@ impl Anthropic {
                 }
                 if let (true, Some(position)) = (options.events, tool_position) {
                     input.trail.push(added.into());
-                    let mut e = Event::new(EventKind::ToolArgumentsDelta, Some(0));
-                    e.index = Some(position);
-                    e.id.clone_from(&block.id);
-                    e.name.clone_from(&block.name);
-                    e.snapshot = Snapshot::Text(input.trail.clone());
-                    if options.partial_arguments {
-                        e.parsed = Some(input.parser.snapshot());
-                    }
-                    events.push(e);
+                    events.push(Event::ArgumentsDelta {
+                        call: Call::tool(0, position, block.id.clone(), block.name.clone()),
+                        trail: input.trail.clone(),
+                        parsed: options.partial_arguments.then(|| input.parser.snapshot()),
+                    });
                 }
             }
         }
@@ -820,9 +809,7 @@ impl Anthropic {
                 self.done_events(events);
             }
             if let Some(usage) = usage {
-                let mut e = Event::new(EventKind::Usage, None);
-                e.usage = Some(UsageSnapshot::whole(usage));
-                events.push(e);
+                events.push(Event::Usage(UsageSnapshot::whole(usage)));
             }
         }
     }
@@ -836,8 +823,8 @@ impl Anthropic {
             }
             if !block.done {
                 block.done = true;
-                if options.events && block.tool_position.is_some() {
-                    events.push(call_done_event(block, options, self.limits.max_depth));
+                if let (true, Some(position)) = (options.events, block.tool_position) {
+                    events.push(call_done_event(block, position, options, max_depth));
                 }
             }
         }
@@ -846,33 +833,23 @@ impl Anthropic {
     /// `content.done` (if the message has a text block) and `reasoning.done` (a thinking
     /// block), each once; the `.done` of every tool call not stopped yet.
     fn done_events(&mut self, events: &mut Vec<Event>) {
-        if !self.texts_done {
-            self.texts_done = true;
-            if self
-                .blocks
-                .iter()
-                .any(|b| b.kind.as_deref() == Some("text"))
-            {
-                let mut e = Event::new(EventKind::ContentDone, Some(0));
-                e.text = Some(self.text.clone());
-                events.push(e);
-            }
-            if self
-                .blocks
-                .iter()
-                .any(|b| b.kind.as_deref() == Some("thinking"))
-            {
-                let mut e = Event::new(EventKind::ReasoningDone, Some(0));
-                e.field = Some("thinking".into());
-                e.text = Some(self.thinking.clone());
-                events.push(e);
-            }
+        if !std::mem::replace(&mut self.texts_done, true) {
+            let has = |kind| self.blocks.iter().any(|b| b.kind.as_deref() == Some(kind));
+            texts_done(
+                events,
+                has("text").then_some(&self.text),
+                has("thinking").then_some((THINKING_FIELD, &self.thinking)),
+            );
         }
         for &pos in &self.tool_blocks {
             if let Some(block) = self.blocks.get_mut(pos) {
-                if !block.done {
-                    block.done = true;
-                    events.push(call_done_event(block, self.options, self.limits.max_depth));
+                if let (false, Some(position)) = (block.done, block.tool_position) {
+                    events.push(call_done_event(
+                        block,
+                        position,
+                        self.options,
+                        self.limits.max_depth,
+                    ));
                 }
             }
         }
@@ -933,20 +910,19 @@ fn push_text(all: &mut String, trail: &mut TextTrail, piece: &str, options: Opti
     }
 }
 
-fn call_done_event(block: &mut Block, options: Options, max_depth: usize) -> Event {
+/// The `field` of reasoning events: the block type the text comes in.
+const THINKING_FIELD: &str = "thinking";
+
+fn call_done_event(
+    block: &mut Block,
+    position: usize,
+    options: Options,
+    max_depth: usize,
+) -> Event {
     block.done = true;
-    let arguments = block.arguments();
-    let mut e = Event::new(EventKind::ToolArgumentsDone, Some(0));
-    e.index = block.tool_position;
-    e.id.clone_from(&block.id);
-    e.name.clone_from(&block.name);
-    if options.partial_arguments {
-        let mut parser = PartialJson::new(max_depth);
-        parser.feed(arguments.as_bytes());
-        e.parsed = Some(parser.snapshot());
-    }
-    e.text = Some(arguments);
-    e
+    let call = Call::tool(0, position, block.id.clone(), block.name.clone());
+    let parse_depth = options.partial_arguments.then_some(max_depth);
+    Event::arguments_done(call, block.arguments(), parse_depth)
 }
 
 impl Fold for Anthropic {
@@ -1107,7 +1083,7 @@ impl Fold for Anthropic {
 mod tests {
     use crate::driver::{Config, OnError, Options};
     use crate::error::ErrorClass;
-    use crate::event::EventKind;
+    use crate::event::{Event, EventKind};
     use crate::formats::auto::AnyStream;
     use crate::formats::Format;
     use crate::json::reader::parse;
@@ -1207,7 +1183,7 @@ data: {\"type\":\"message_stop\"}\n\n";
         assert_eq!(summary.usage.total_tokens, Some(16));
         assert_eq!(summary.tool_calls.len(), 1);
         assert_eq!(summary.tool_calls[0].arguments, r#"{"a": [1, "xy"]}"#);
-        let kinds: Vec<EventKind> = s.take_events().iter().map(|e| e.kind).collect();
+        let kinds: Vec<EventKind> = s.take_events().iter().map(Event::kind).collect();
         assert_eq!(
             kinds,
             [

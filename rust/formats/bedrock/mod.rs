@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use crate::driver::{Config, Options};
 use crate::error::{DecodeKind, ErrorKind};
-use crate::event::{Event, EventKind, Snapshot, TextTrail, UsageSnapshot};
+use crate::event::{texts_done, Call, Event, TextOf, TextTrail, UsageSnapshot};
 use crate::formats::anthropic::Anthropic;
 use crate::formats::{Fold, Folded, Format, Note};
 use crate::json::partial::PartialJson;
@@ -445,17 +445,21 @@ impl Bedrock {
             if options.events && !text.is_empty() {
                 ev.text.push_str(&text);
                 ev.text_trail.push(text.as_ref().into());
-                let mut e = Event::new(EventKind::ContentDelta, Some(0));
-                e.snapshot = Snapshot::Text(ev.text_trail.clone());
-                events.push(e);
+                events.push(Event::TextDelta {
+                    of: TextOf::Content,
+                    choice_index: 0,
+                    trail: ev.text_trail.clone(),
+                });
             }
         }
         if d.tool {
             let tool = block.tool.get_or_insert_with(ToolUse::default);
             if let Some(input) = d.input {
                 tool.input.push_str(&input);
-                if let Some(call) = block.tool_position.and_then(|p| ev.calls.get_mut(p)) {
-                    events.push(call_delta_event(call, block.tool_position, &input, options));
+                if let Some(p) = block.tool_position {
+                    if let Some(call) = ev.calls.get_mut(p) {
+                        events.push(call_delta_event(call, p, &input, options));
+                    }
                 }
             }
         }
@@ -466,10 +470,11 @@ impl Bedrock {
                 if options.events && !t.is_empty() {
                     ev.reasoning.push_str(&t);
                     ev.reasoning_trail.push(t.as_ref().into());
-                    let mut e = Event::new(EventKind::ReasoningDelta, Some(0));
-                    e.field = Some(REASONING_FIELD.into());
-                    e.snapshot = Snapshot::Text(ev.reasoning_trail.clone());
-                    events.push(e);
+                    events.push(Event::TextDelta {
+                        of: TextOf::Reasoning(REASONING_FIELD),
+                        choice_index: 0,
+                        trail: ev.reasoning_trail.clone(),
+                    });
                 }
             }
             if let Some(sig) = d.signature {
@@ -562,9 +567,9 @@ impl Bedrock {
                 let options = self.config.options;
                 let blocks = &self.blocks;
                 let max_depth = self.limits.max_depth;
-                if let Some(call) = position.and_then(|p| self.events.calls.get_mut(p)) {
-                    if !call.done {
-                        events.push(call_done_event(call, position, blocks, options, max_depth));
+                if let Some(p) = position {
+                    if let Some(call) = self.events.calls.get_mut(p).filter(|c| !c.done) {
+                        events.push(call_done_event(call, p, blocks, options, max_depth));
                     }
                 }
             }
@@ -587,9 +592,7 @@ impl Bedrock {
                             if let (true, Value::Object(usage)) =
                                 (self.config.options.events, &value)
                             {
-                                let mut e = Event::new(EventKind::Usage, None);
-                                e.usage = Some(UsageSnapshot::whole(usage.clone()));
-                                events.push(e);
+                                events.push(Event::Usage(UsageSnapshot::whole(usage.clone())));
                             }
                             keep(&mut self.usage, value);
                         }
@@ -611,25 +614,22 @@ impl Bedrock {
             return;
         }
         let ev = &mut self.events;
-        if !ev.texts_done {
-            ev.texts_done = true;
-            if self.blocks.iter().any(|b| b.text.is_some()) {
-                let mut e = Event::new(EventKind::ContentDone, Some(0));
-                e.text = Some(ev.text.clone());
-                events.push(e);
-            }
-            if self.blocks.iter().any(|b| b.reasoning.is_some()) {
-                let mut e = Event::new(EventKind::ReasoningDone, Some(0));
-                e.field = Some(REASONING_FIELD.into());
-                e.text = Some(ev.reasoning.clone());
-                events.push(e);
-            }
+        if !std::mem::replace(&mut ev.texts_done, true) {
+            let blocks = &self.blocks;
+            texts_done(
+                events,
+                blocks.iter().any(|b| b.text.is_some()).then_some(&ev.text),
+                blocks
+                    .iter()
+                    .any(|b| b.reasoning.is_some())
+                    .then_some((REASONING_FIELD, &ev.reasoning)),
+            );
         }
         for (position, call) in ev.calls.iter_mut().enumerate() {
             if !call.done {
                 events.push(call_done_event(
                     call,
-                    Some(position),
+                    position,
                     &self.blocks,
                     options,
                     self.limits.max_depth,
@@ -648,27 +648,23 @@ const REASONING_FIELD: &str = "reasoningContent";
 
 fn call_delta_event(
     call: &mut CallEvents,
-    position: Option<usize>,
+    position: usize,
     added: &str,
     options: Options,
 ) -> Event {
     call.parser.feed(added.as_bytes());
     call.trail.push(added.into());
-    let mut e = Event::new(EventKind::ToolArgumentsDelta, Some(0));
-    e.index = position;
-    e.id.clone_from(&call.id);
-    e.name.clone_from(&call.name);
-    e.snapshot = Snapshot::Text(call.trail.clone());
-    if options.partial_arguments {
-        e.parsed = Some(call.parser.snapshot());
+    Event::ArgumentsDelta {
+        call: Call::tool(0, position, call.id.clone(), call.name.clone()),
+        trail: call.trail.clone(),
+        parsed: options.partial_arguments.then(|| call.parser.snapshot()),
     }
-    e
 }
 
 /// A call's `.done`: its input text as streamed.
 fn call_done_event(
     call: &mut CallEvents,
-    position: Option<usize>,
+    position: usize,
     blocks: &[Block],
     options: Options,
     max_depth: usize,
@@ -676,21 +672,16 @@ fn call_done_event(
     call.done = true;
     let arguments = blocks
         .iter()
-        .find(|b| b.tool_position == position)
+        .find(|b| b.tool_position == Some(position))
         .and_then(|b| b.tool.as_ref())
         .map(|t| t.input.clone())
         .unwrap_or_default();
-    let mut e = Event::new(EventKind::ToolArgumentsDone, Some(0));
-    e.index = position;
-    e.id.clone_from(&call.id);
-    e.name.clone_from(&call.name);
-    if options.partial_arguments {
-        let mut parser = PartialJson::new(max_depth);
-        parser.feed(arguments.as_bytes());
-        e.parsed = Some(parser.snapshot());
-    }
-    e.text = Some(arguments);
-    e
+    let call = Call::tool(0, position, call.id.clone(), call.name.clone());
+    Event::arguments_done(
+        call,
+        arguments,
+        options.partial_arguments.then_some(max_depth),
+    )
 }
 
 /// `contentBlockIndex` of a parsed payload (absent or null: 0).
@@ -916,7 +907,11 @@ impl Fold for Bedrock {
             let bytes = chunk_bytes(data, self.limits.max_depth)?;
             let folded = inner.fold(b"", &bytes, events)?;
             self.folded += 1;
-            return Ok(folded);
+            // A single stream's `metadata` after the end is folded (as nothing) here too.
+            return Ok(match folded {
+                Folded::End if !self.config.capture => Folded::EndBefore(b"metadata"),
+                other => other,
+            });
         }
         if event_type == b"contentBlockDelta" {
             self.apply_delta(data, events)?;
@@ -924,16 +919,14 @@ impl Fold for Bedrock {
             self.apply_other(event_type, data, events)?;
         }
         self.folded += 1;
-        // A single stream ends at `messageStop` (a `metadata` after it is still folded, see
-        // the driver). In a capture the stream is held open for its `metadata`, which AWS
-        // sends after the stop: the end is that `metadata`, or the driver ends a stopped
-        // stream before any other event (the next stream's `messageStart`), or end of input.
-        let ends = match event_type {
-            b"messageStop" => !self.config.capture,
-            b"metadata" => self.stopped && self.config.capture,
-            _ => false,
-        };
-        Ok(if ends { Folded::End } else { Folded::Continue })
+        // The content ends at `messageStop`; AWS sends the `metadata` after it, and it belongs
+        // to the stream. In a capture the stream ends at that `metadata`, or the driver ends
+        // it before any other event (the next stream's `messageStart`), or at end of input.
+        Ok(match event_type {
+            b"messageStop" => Folded::EndBefore(b"metadata"),
+            b"metadata" if self.stopped && self.config.capture => Folded::End,
+            _ => Folded::Continue,
+        })
     }
 
     fn fold_repaired(

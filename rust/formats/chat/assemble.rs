@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::driver::Options;
-use crate::event::{Event, EventKind, ListTrail, Snapshot, TextTrail, UsageLog};
+use crate::event::{Call, Event, ListTrail, LogprobsOf, TextOf, TextTrail, UsageLog};
 use crate::formats::chat::scan::{
     ChoiceDelta, Chunk, Content, Delta, Extras, Field, FunctionCallDelta, Logprobs, ToolCallDelta,
 };
@@ -135,7 +135,7 @@ struct ChoiceState {
     refusal: TextAccumulator,
     /// Reasoning text per delta key (`reasoning_content`, `reasoning`), for events only; the
     /// text itself lives in `message_extras` like any other string increment.
-    reasoning: Vec<(String, TextAccumulator)>,
+    reasoning: Vec<(&'static str, TextAccumulator)>,
     tool_calls: ToolCalls,
     current_call: Option<usize>,
     function_call: Option<Box<FunctionCallState>>,
@@ -155,6 +155,9 @@ struct ChoiceState {
 /// Lists at most this long are searched by scanning; longer ones get a hash index, so that no
 /// lookup costs time in proportion to how many choices or calls a stream has opened.
 const SCAN_UP_TO: usize = 8;
+
+/// The delta keys whose string increments are reasoning text, with `reasoning.*` events.
+const REASONING_KEYS: [&str; 2] = ["reasoning_content", "reasoning"];
 
 /// The tool calls of one choice in order of first appearance, found by wire index or id.
 #[derive(Debug, Default)]
@@ -397,9 +400,7 @@ impl Assembler {
                 let merged = self.usage.get_or_insert_with(Map::new);
                 if self.options.events {
                     merge_usage(merged, (*usage).clone());
-                    let mut e = Event::new(EventKind::Usage, None);
-                    e.usage = Some(self.usage_log.record(*usage, merged));
-                    events.push(e);
+                    events.push(Event::Usage(self.usage_log.record(*usage, merged)));
                 } else {
                     merge_usage(merged, *usage);
                 }
@@ -504,12 +505,11 @@ impl Assembler {
         let opts = self.options;
         let max_depth = self.limits.max_depth;
         let state = self.choices.get_or_insert(c.index);
-        let ci = Some(c.index);
         if let Some(delta) = c.delta {
-            state.apply_delta(delta, targets, ci, opts, max_depth, events);
+            state.apply_delta(delta, targets, opts, max_depth, events);
         }
         match c.logprobs {
-            Field::Set(lp) => state.apply_logprobs(*lp, ci, opts, events),
+            Field::Set(lp) => state.apply_logprobs(*lp, opts, events),
             Field::Null | Field::Absent => {}
         }
         for (k, v) in c.extras {
@@ -735,7 +735,6 @@ impl ChoiceState {
         &mut self,
         delta: Delta<'_>,
         targets: &[Target],
-        ci: Option<u64>,
         opts: Options,
         max_depth: usize,
         events: &mut Vec<Event>,
@@ -759,9 +758,11 @@ impl ChoiceState {
         if let Some(r) = delta.refusal {
             self.refusal.push(&r, opts.events);
             if opts.events && !r.is_empty() {
-                let mut e = Event::new(EventKind::RefusalDelta, ci);
-                e.snapshot = Snapshot::Text(self.refusal.trail.clone());
-                events.push(e);
+                events.push(Event::TextDelta {
+                    of: TextOf::Refusal,
+                    choice_index: self.index,
+                    trail: self.refusal.trail.clone(),
+                });
             }
         }
         if !thinking.is_empty() {
@@ -772,7 +773,7 @@ impl ChoiceState {
             self.apply_tool_call(frag, *target, opts, max_depth, events);
         }
         if let Some(fc) = delta.function_call {
-            self.apply_function_call(*fc, ci, opts, max_depth, events);
+            self.apply_function_call(*fc, opts, max_depth, events);
         }
         if let Some(audio) = delta.audio {
             if !self.ordered_audio {
@@ -787,7 +788,6 @@ impl ChoiceState {
     fn apply_function_call(
         &mut self,
         fc: FunctionCallDelta<'_>,
-        ci: Option<u64>,
         opts: Options,
         max_depth: usize,
         events: &mut Vec<Event>,
@@ -810,40 +810,36 @@ impl ChoiceState {
         }
         if opts.events {
             f.trail.push(piece.as_ref().into());
-            let mut e = Event::new(EventKind::FunctionArgumentsDelta, ci);
-            e.name.clone_from(&f.name);
-            e.snapshot = Snapshot::Text(f.trail.clone());
-            e.parsed = f.partial.as_ref().map(PartialJson::snapshot);
-            events.push(e);
+            events.push(Event::ArgumentsDelta {
+                call: Call::function(self.index, f.name.clone()),
+                trail: f.trail.clone(),
+                parsed: f.partial.as_ref().map(PartialJson::snapshot),
+            });
         }
     }
 
     /// A logprobs delta: its entries append, its other keys keep the last non-null value.
-    fn apply_logprobs(
-        &mut self,
-        lp: Logprobs,
-        ci: Option<u64>,
-        opts: Options,
-        events: &mut Vec<Event>,
-    ) {
+    fn apply_logprobs(&mut self, lp: Logprobs, opts: Options, events: &mut Vec<Event>) {
         let s = self.logprobs.get_or_insert_with(Box::default);
         if let Some(items) = lp.content {
             if opts.events && !items.is_empty() {
                 s.content_trail.push(items.clone());
-                let mut e = Event::new(EventKind::LogprobsContentDelta, ci);
-                e.items = Some(items.clone());
-                e.snapshot = Snapshot::List(s.content_trail.clone());
-                events.push(e);
+                events.push(Event::Logprobs {
+                    of: LogprobsOf::Content,
+                    choice_index: self.index,
+                    trail: s.content_trail.clone(),
+                });
             }
             s.content.get_or_insert_with(Vec::new).extend(items);
         }
         if let Some(items) = lp.refusal {
             if opts.events && !items.is_empty() {
                 s.refusal_trail.push(items.clone());
-                let mut e = Event::new(EventKind::LogprobsRefusalDelta, ci);
-                e.items = Some(items.clone());
-                e.snapshot = Snapshot::List(s.refusal_trail.clone());
-                events.push(e);
+                events.push(Event::Logprobs {
+                    of: LogprobsOf::Refusal,
+                    choice_index: self.index,
+                    trail: s.refusal_trail.clone(),
+                });
             }
             s.refusal.get_or_insert_with(Vec::new).extend(items);
         }
@@ -860,9 +856,11 @@ impl ChoiceState {
     fn push_content(&mut self, piece: &str, opts: Options, events: &mut Vec<Event>) {
         self.content.push(piece, opts.events);
         if opts.events && !piece.is_empty() {
-            let mut e = Event::new(EventKind::ContentDelta, Some(self.index));
-            e.snapshot = Snapshot::Text(self.content.trail.clone());
-            events.push(e);
+            events.push(Event::TextDelta {
+                of: TextOf::Content,
+                choice_index: self.index,
+                trail: self.content.trail.clone(),
+            });
         }
     }
 
@@ -877,10 +875,10 @@ impl ChoiceState {
         if v.is_null() {
             return;
         }
-        if opts.events && matches!(key, "reasoning_content" | "reasoning") {
-            if let Value::String(s) = &v {
-                self.push_reasoning(key, s, events);
-            }
+        if let (true, Some(field), Value::String(s)) =
+            (opts.events, REASONING_KEYS.iter().find(|k| **k == key), &v)
+        {
+            self.push_reasoning(field, s, events);
         }
         match self.message_extras.get_mut(key) {
             Some(Value::String(old)) if matches!(v, Value::String(_)) => {
@@ -901,23 +899,23 @@ impl ChoiceState {
         }
     }
 
-    fn push_reasoning(&mut self, field: &str, piece: &str, events: &mut Vec<Event>) {
+    fn push_reasoning(&mut self, field: &'static str, piece: &str, events: &mut Vec<Event>) {
         if piece.is_empty() {
             return;
         }
-        let pos = if let Some(p) = self.reasoning.iter().position(|(f, _)| f == field) {
+        let pos = if let Some(p) = self.reasoning.iter().position(|(f, _)| *f == field) {
             p
         } else {
-            self.reasoning
-                .push((field.to_string(), TextAccumulator::default()));
+            self.reasoning.push((field, TextAccumulator::default()));
             self.reasoning.len() - 1
         };
         if let Some((_, text)) = self.reasoning.get_mut(pos) {
             text.push(piece, true);
-            let mut e = Event::new(EventKind::ReasoningDelta, Some(self.index));
-            e.field = Some(field.to_string());
-            e.snapshot = Snapshot::Text(text.trail.clone());
-            events.push(e);
+            events.push(Event::TextDelta {
+                of: TextOf::Reasoning(field),
+                choice_index: self.index,
+                trail: text.trail.clone(),
+            });
         }
     }
 
@@ -971,13 +969,11 @@ impl ChoiceState {
         }
         if opts.events {
             call.trail.push(piece.as_ref().into());
-            let mut e = Event::new(EventKind::ToolArgumentsDelta, Some(choice_index));
-            e.index = Some(pos);
-            e.id.clone_from(&call.id);
-            e.name.clone_from(&call.name);
-            e.snapshot = Snapshot::Text(call.trail.clone());
-            e.parsed = call.partial.as_ref().map(PartialJson::snapshot);
-            events.push(e);
+            events.push(Event::ArgumentsDelta {
+                call: Call::tool(choice_index, pos, call.id.clone(), call.name.clone()),
+                trail: call.trail.clone(),
+                parsed: call.partial.as_ref().map(PartialJson::snapshot),
+            });
         }
         if id_set {
             self.tool_calls.index_call(pos);
@@ -991,42 +987,33 @@ impl ChoiceState {
                 return;
             }
             call.done = true;
-            let mut e = Event::new(EventKind::ToolArgumentsDone, Some(choice_index));
-            e.index = Some(pos);
-            e.id.clone_from(&call.id);
-            e.name.clone_from(&call.name);
-            e.text = Some(call.arguments.clone());
-            e.parsed = call.partial.as_ref().map(PartialJson::snapshot);
-            events.push(e);
+            events.push(Event::ArgumentsDone {
+                call: Call::tool(choice_index, pos, call.id.clone(), call.name.clone()),
+                text: call.arguments.clone(),
+                parsed: call.partial.as_ref().map(PartialJson::snapshot),
+            });
         }
     }
 
     /// The done events not yet fired for this choice, in the documented order.
     fn done_events(&mut self, events: &mut Vec<Event>) {
-        let ci = Some(self.index);
-        if !self.content.done {
-            if let Some(text) = &self.content.text {
-                let mut e = Event::new(EventKind::ContentDone, ci);
-                e.text = Some(text.clone());
-                events.push(e);
-                self.content.done = true;
-            }
-        }
-        if !self.refusal.done {
-            if let Some(text) = &self.refusal.text {
-                let mut e = Event::new(EventKind::RefusalDone, ci);
-                e.text = Some(text.clone());
-                events.push(e);
-                self.refusal.done = true;
-            }
-        }
-        for (field, text) in &mut self.reasoning {
-            if !text.done {
-                let mut e = Event::new(EventKind::ReasoningDone, ci);
-                e.field = Some(field.clone());
-                e.text.clone_from(&text.text);
-                events.push(e);
-                text.done = true;
+        let choice_index = self.index;
+        let texts = [
+            (TextOf::Content, &mut self.content),
+            (TextOf::Refusal, &mut self.refusal),
+        ];
+        let reasoning = self
+            .reasoning
+            .iter_mut()
+            .map(|(field, text)| (TextOf::Reasoning(field), text));
+        for (of, acc) in texts.into_iter().chain(reasoning) {
+            if let (false, Some(text)) = (acc.done, &acc.text) {
+                events.push(Event::TextDone {
+                    of,
+                    choice_index,
+                    text: text.clone(),
+                });
+                acc.done = true;
             }
         }
         // Every call below `done_below` had its done event; a stream may carry a finish_reason
@@ -1038,11 +1025,11 @@ impl ChoiceState {
         if let Some(f) = &mut self.function_call {
             if !f.done {
                 f.done = true;
-                let mut e = Event::new(EventKind::FunctionArgumentsDone, ci);
-                e.name.clone_from(&f.name);
-                e.text = Some(f.arguments.clone());
-                e.parsed = f.partial.as_ref().map(PartialJson::snapshot);
-                events.push(e);
+                events.push(Event::ArgumentsDone {
+                    call: Call::function(choice_index, f.name.clone()),
+                    text: f.arguments.clone(),
+                    parsed: f.partial.as_ref().map(PartialJson::snapshot),
+                });
             }
         }
     }

@@ -32,7 +32,7 @@ use std::sync::Arc;
 
 use crate::driver::{Config, Options};
 use crate::error::{DecodeKind, ErrorKind};
-use crate::event::{Event, EventKind, Snapshot, TextTrail, UsageSnapshot};
+use crate::event::{Call, Event, TextOf, TextTrail, UsageSnapshot};
 use crate::formats::{Fold, Folded, Format};
 use crate::json::partial::PartialJson;
 use crate::json::reader::{JsonError, JsonErrorCode, Reader};
@@ -708,15 +708,14 @@ fn call_delta(
     }
     call.parser.feed(piece.as_bytes());
     call.trail.push(piece.into());
-    let mut e = Event::new(EventKind::ToolArgumentsDelta, Some(choice));
-    e.index = Some(position);
-    e.id.clone_from(&call.id);
-    e.name.clone_from(&call.name);
-    e.snapshot = Snapshot::Text(call.trail.clone());
-    if sink.options.partial_arguments {
-        e.parsed = Some(call.parser.snapshot());
-    }
-    sink.events.push(e);
+    sink.events.push(Event::ArgumentsDelta {
+        call: Call::tool(choice, position, call.id.clone(), call.name.clone()),
+        trail: call.trail.clone(),
+        parsed: sink
+            .options
+            .partial_arguments
+            .then(|| call.parser.snapshot()),
+    });
 }
 
 #[derive(Debug, Default)]
@@ -766,11 +765,6 @@ impl Candidate {
         }
     }
 
-    fn push_event(&self, sink: &mut Sink<'_>, mut e: Event) {
-        e.choice_index = Some(self.index);
-        sink.events.push(e);
-    }
-
     /// Once: `content.done` / `reasoning.done` if the candidate has such text, then each
     /// call's closing delta and `.done`.
     fn done_events(&mut self, sink: &mut Sink<'_>) {
@@ -788,15 +782,18 @@ impl Candidate {
             thoughts |= thought;
         }
         if plain {
-            let mut e = Event::new(EventKind::ContentDone, Some(index));
-            e.text = Some(self.texts.text.clone());
-            sink.events.push(e);
+            sink.events.push(Event::TextDone {
+                of: TextOf::Content,
+                choice_index: index,
+                text: self.texts.text.clone(),
+            });
         }
         if thoughts {
-            let mut e = Event::new(EventKind::ReasoningDone, Some(index));
-            e.field = Some(THOUGHT_FIELD.into());
-            e.text = Some(self.texts.thought.clone());
-            sink.events.push(e);
+            sink.events.push(Event::TextDone {
+                of: TextOf::Reasoning(THOUGHT_FIELD),
+                choice_index: index,
+                text: self.texts.thought.clone(),
+            });
         }
         for part in &mut self.parts {
             let Part::Call {
@@ -812,17 +809,10 @@ impl Candidate {
                 call_delta(call, *position, index, &piece, sink);
             }
             let arguments = args.as_ref().map_or_else(|| "{}".to_string(), json_text);
-            let mut e = Event::new(EventKind::ToolArgumentsDone, Some(index));
-            e.index = Some(*position);
-            e.id.clone_from(&call.id);
-            e.name.clone_from(&call.name);
-            if sink.options.partial_arguments {
-                let mut parser = PartialJson::new(sink.max_depth);
-                parser.feed(arguments.as_bytes());
-                e.parsed = Some(parser.snapshot());
-            }
-            e.text = Some(arguments);
-            sink.events.push(e);
+            let call = Call::tool(index, *position, call.id.clone(), call.name.clone());
+            let max_depth = sink.options.partial_arguments.then_some(sink.max_depth);
+            sink.events
+                .push(Event::arguments_done(call, arguments, max_depth));
         }
     }
 
@@ -842,27 +832,26 @@ impl Candidate {
         match kind {
             PartKind::Text { text, thought } => {
                 if let (Some(sink), false) = (sink.as_mut(), text.is_empty()) {
-                    let (all, trail, kind) = if thought {
+                    let (all, trail, of) = if thought {
                         (
                             &mut self.texts.thought,
                             &mut self.texts.thought_trail,
-                            EventKind::ReasoningDelta,
+                            TextOf::Reasoning(THOUGHT_FIELD),
                         )
                     } else {
                         (
                             &mut self.texts.text,
                             &mut self.texts.text_trail,
-                            EventKind::ContentDelta,
+                            TextOf::Content,
                         )
                     };
                     all.push_str(&text);
                     trail.push(text.as_ref().into());
-                    let mut e = Event::new(kind, None);
-                    if thought {
-                        e.field = Some(THOUGHT_FIELD.into());
-                    }
-                    e.snapshot = Snapshot::Text(trail.clone());
-                    self.push_event(sink, e);
+                    sink.events.push(Event::TextDelta {
+                        of,
+                        choice_index: self.index,
+                        trail: trail.clone(),
+                    });
                 }
                 if text.is_empty() && extra.is_empty() {
                     match (&signature, self.parts.last_mut()) {
@@ -1234,9 +1223,7 @@ fn usage_event(keys: &Map, before: Option<&Value>, max_depth: usize, events: &mu
     if now != before {
         if let Some(Value::Object(usage)) = tree(now, max_depth) {
             if tree(before, max_depth) != Some(Value::Object(usage.clone())) {
-                let mut e = Event::new(EventKind::Usage, None);
-                e.usage = Some(UsageSnapshot::whole(usage));
-                events.push(e);
+                events.push(Event::Usage(UsageSnapshot::whole(usage)));
             }
         }
     }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::driver::{Config, Options};
 use crate::error::{DecodeKind, ErrorKind};
-use crate::event::{Event, EventKind, Snapshot, TextTrail, UsageLog};
+use crate::event::{self, Event, TextOf, TextTrail, UsageLog};
 use crate::formats::{Fold, Folded, Format, Note};
 use crate::json::partial::PartialJson;
 use crate::json::reader::JsonErrorCode;
@@ -821,9 +821,7 @@ impl Responses {
             self.finish_events(events);
             if let Some(u) = shape.usage.filter(|u| u.is_object(data)) {
                 if let Value::Object(usage) = scan::tree(data, u, max_depth) {
-                    let mut e = Event::new(EventKind::Usage, None);
-                    e.usage = Some(self.usage_log.record(usage.clone(), &usage));
-                    events.push(e);
+                    events.push(Event::Usage(self.usage_log.record(usage.clone(), &usage)));
                 }
             }
         }
@@ -1073,9 +1071,9 @@ impl Responses {
         if !self.options.events || piece.is_empty() {
             return Ok(());
         }
-        let (kind, field_name, text) = match family {
-            "output_text" => (EventKind::ContentDelta, None, &mut self.content),
-            "refusal" => (EventKind::RefusalDelta, None, &mut self.refusal),
+        let (of, text) = match family {
+            "output_text" => (TextOf::Content, &mut self.content),
+            "refusal" => (TextOf::Refusal, &mut self.refusal),
             "reasoning_text" | "reasoning_summary_text" => {
                 let name: &'static str = if family == "reasoning_text" {
                     "reasoning_text"
@@ -1091,7 +1089,7 @@ impl Responses {
                 let Some((_, t)) = self.reasoning.get_mut(pos) else {
                     return Ok(());
                 };
-                (EventKind::ReasoningDelta, Some(name), t)
+                (TextOf::Reasoning(name), t)
             }
             "function_call_arguments" | "custom_tool_call_input" => {
                 let oi = d.output_index.index().unwrap_or(0);
@@ -1102,13 +1100,11 @@ impl Responses {
                         if let Some(p) = call.partial.as_mut() {
                             p.feed(piece.as_bytes());
                         }
-                        let mut e = Event::new(EventKind::ToolArgumentsDelta, Some(0));
-                        e.index = Some(call.position);
-                        e.id.clone_from(&call.id);
-                        e.name.clone_from(&call.name);
-                        e.snapshot = Snapshot::Text(call.trail.clone());
-                        e.parsed = call.partial.as_ref().map(PartialJson::snapshot);
-                        events.push(e);
+                        events.push(Event::ArgumentsDelta {
+                            call: call.event_call(),
+                            trail: call.trail.clone(),
+                            parsed: call.partial.as_ref().map(PartialJson::snapshot),
+                        });
                     }
                 }
                 return Ok(());
@@ -1116,10 +1112,11 @@ impl Responses {
             _ => return Ok(()),
         };
         text.push(piece);
-        let mut e = Event::new(kind, Some(0));
-        e.field = field_name.map(str::to_string);
-        e.snapshot = Snapshot::Text(text.trail.clone());
-        events.push(e);
+        events.push(Event::TextDelta {
+            of,
+            choice_index: 0,
+            trail: text.trail.clone(),
+        });
         Ok(())
     }
 
@@ -1212,23 +1209,21 @@ impl Responses {
 
     /// The `*.done` events not fired yet: text, refusal, reasoning, then calls.
     pub fn finish_events(&mut self, events: &mut Vec<Event>) {
-        for (kind, t) in [
-            (EventKind::ContentDone, &mut self.content),
-            (EventKind::RefusalDone, &mut self.refusal),
-        ] {
+        let texts = [
+            (TextOf::Content, &mut self.content),
+            (TextOf::Refusal, &mut self.refusal),
+        ];
+        let reasoning = self
+            .reasoning
+            .iter_mut()
+            .map(|(field, t)| (TextOf::Reasoning(field), t));
+        for (of, t) in texts.into_iter().chain(reasoning) {
             if let (false, Some(text)) = (t.done, &t.text) {
-                let mut e = Event::new(kind, Some(0));
-                e.text = Some(text.clone());
-                events.push(e);
-                t.done = true;
-            }
-        }
-        for (field, t) in &mut self.reasoning {
-            if !t.done {
-                let mut e = Event::new(EventKind::ReasoningDone, Some(0));
-                e.field = Some((*field).to_string());
-                e.text.clone_from(&t.text);
-                events.push(e);
+                events.push(Event::TextDone {
+                    of,
+                    choice_index: 0,
+                    text: text.clone(),
+                });
                 t.done = true;
             }
         }
@@ -1242,13 +1237,17 @@ impl Responses {
 }
 
 fn call_done_event(call: &Call) -> Event {
-    let mut e = Event::new(EventKind::ToolArgumentsDone, Some(0));
-    e.index = Some(call.position);
-    e.id.clone_from(&call.id);
-    e.name.clone_from(&call.name);
-    e.text = Some(call.arguments.clone());
-    e.parsed = call.partial.as_ref().map(PartialJson::snapshot);
-    e
+    Event::ArgumentsDone {
+        call: call.event_call(),
+        text: call.arguments.clone(),
+        parsed: call.partial.as_ref().map(PartialJson::snapshot),
+    }
+}
+
+impl Call {
+    fn event_call(&self) -> event::Call {
+        event::Call::tool(0, self.position, self.id.clone(), self.name.clone())
+    }
 }
 
 /// The shape checks of the reference (`schema_violation`), in the same order.
@@ -1675,7 +1674,7 @@ data: {"type":"response.mystery","sequence_number":8}
             crate::json::reader::parse(text.as_bytes(), 64).unwrap_or_default(),
             expected
         );
-        let kinds: Vec<&str> = events.iter().map(|e| e.kind.name()).collect();
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind().name()).collect();
         assert_eq!(
             kinds,
             [
@@ -1687,7 +1686,11 @@ data: {"type":"response.mystery","sequence_number":8}
                 "usage"
             ]
         );
-        assert_eq!(events.get(3).and_then(|e| e.text.as_deref()), Some("Hello"));
+        let done_text = match events.get(3) {
+            Some(Event::TextDone { text, .. }) => Some(text.as_str()),
+            _ => None,
+        };
+        assert_eq!(done_text, Some("Hello"));
     }
 
     #[test]
