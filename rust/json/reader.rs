@@ -153,6 +153,13 @@ impl<'a> Reader<'a> {
         self.depth = 1;
     }
 
+    /// Moves to `pos` inside `depth` open containers (for reading a value at a known place
+    /// in a payload shaped like one read before).
+    pub fn resume_at_depth(&mut self, pos: usize, depth: usize) {
+        self.pos = pos.min(self.buf.len());
+        self.depth = depth;
+    }
+
     /// Moves to `pos`, keeping the depth (for reading single tokens at known places).
     pub fn resume_at(&mut self, pos: usize) {
         self.pos = pos.min(self.buf.len());
