@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 use std::mem;
 
-use crate::json::number::Num;
+use crate::json::number::{plain_len, Num};
 use crate::json::value::{Map, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -553,6 +553,12 @@ impl<'a> Reader<'a> {
     fn read_number(&mut self) -> JsonResult<&'a str> {
         let buf = self.buf;
         let start = self.pos;
+        if let Some(n) = plain_len(buf.get(start..).unwrap_or_default()) {
+            let bytes = buf.get(start..start + n).unwrap_or_default();
+            self.pos = start + n;
+            // SAFETY: `plain_len` takes only ASCII digits, `-` and `.`.
+            return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
+        }
         let (used, num) = Num::Start.scan(buf.get(start..).unwrap_or_default());
         let p = start + used;
         if !num.is_complete() {
@@ -651,7 +657,10 @@ impl<'a> Reader<'a> {
                 b'[' => {
                     self.enter()?;
                     self.pos += 1;
-                    if self.next_element(&mut true)? {
+                    if let Some(n) = small_int_array(self.buf.get(self.pos..).unwrap_or_default()) {
+                        self.pos += n;
+                        self.depth -= 1;
+                    } else if self.next_element(&mut true)? {
                         open.push(false);
                         continue;
                     }
@@ -784,6 +793,35 @@ pub fn string_stop(rest: &[u8]) -> usize {
         i += 1;
     }
     i
+}
+
+/// The length through `]` of a non-empty array of small non-negative integers written without
+/// whitespace (`1,22,0]`: the `bytes` of a logprobs entry), with `rest` just after its `[`;
+/// `None` for anything else, which the caller then reads value by value from the same place.
+/// Integers of up to 18 digits cannot overflow, and each must end at `,` or `]`, so `01` or
+/// `1.5` are left to the general path.
+#[inline]
+fn small_int_array(rest: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    loop {
+        let n = match rest.get(i) {
+            Some(b'0') => 1,
+            Some(b'1'..=b'9') => {
+                let run = rest.get(i..).unwrap_or_default();
+                run.iter().take_while(|b| b.is_ascii_digit()).count()
+            }
+            _ => return None,
+        };
+        if n > 18 {
+            return None;
+        }
+        i += n;
+        match rest.get(i) {
+            Some(b',') => i += 1,
+            Some(b']') => return Some(i + 1),
+            _ => return None,
+        }
+    }
 }
 
 /// The offset in `rest` of the first `"` or byte up to 0x20 (its length if none): in validated
@@ -1020,6 +1058,46 @@ mod tests {
                 "{depth}"
             );
         }
+    }
+
+    /// Integer arrays, the shortcut's shape and every near miss of it, skip as they parse:
+    /// the same error and position, or the same end.
+    #[test]
+    fn integer_arrays_skip_as_they_parse() {
+        let nineteen = format!("[{}]", "9".repeat(19));
+        let eighteen = format!("[1,{}]", "9".repeat(18));
+        for d in [
+            "[1,2,3]",
+            "[0]",
+            "[0,10,255]",
+            "[01]",
+            "[1 ,2]",
+            "[1, 2]",
+            "[1,]",
+            "[1.5,2]",
+            "[1e3]",
+            "[-1,2]",
+            "[1,2",
+            "[1,2,",
+            "[1,-]",
+            "[1,2]]",
+            "[1,x]",
+            "[1}",
+            "[,1]",
+            &nineteen,
+            &eighteen,
+        ] {
+            let mut r = Reader::new(d.as_bytes(), 128);
+            let skipped = r.skip_value().and_then(|()| r.end()).map(|()| r.pos());
+            let parsed = parse(d.as_bytes(), 128).map(|_| d.len());
+            assert_eq!(skipped, parsed, "{d}");
+        }
+        // The depth limit still counts an integer array.
+        let mut r = Reader::new(b"[[1,2]]", 1);
+        assert_eq!(
+            r.skip_value().err().map(|e| e.code),
+            Some(JsonErrorCode::TooDeep)
+        );
     }
 
     #[test]
