@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 use std::mem;
 
-use crate::json::number::Num;
+use crate::json::number::{plain_len, Num};
 use crate::json::value::{Map, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +151,13 @@ impl<'a> Reader<'a> {
     pub fn resume_in_object(&mut self, pos: usize) {
         self.pos = pos.min(self.buf.len());
         self.depth = 1;
+    }
+
+    /// Moves to `pos` inside `depth` open containers (for reading a value at a known place
+    /// in a payload shaped like one read before).
+    pub fn resume_at_depth(&mut self, pos: usize, depth: usize) {
+        self.pos = pos.min(self.buf.len());
+        self.depth = depth;
     }
 
     /// Moves to `pos`, keeping the depth (for reading single tokens at known places).
@@ -328,11 +335,10 @@ impl<'a> Reader<'a> {
         let start = self.pos;
         self.skip_value()?;
         let bytes = self.buf.get(start..self.pos).unwrap_or_default();
-        // A validated JSON value: strings were checked as UTF-8, the rest is ASCII.
-        std::str::from_utf8(bytes).map_err(|e| JsonError {
-            code: JsonErrorCode::InvalidUtf8,
-            pos: start + e.valid_up_to(),
-        })
+        // SAFETY: `skip_value` accepted these bytes as one JSON value: every string in it was
+        // checked as UTF-8 (`read_string_raw`), and the grammar admits only ASCII outside
+        // strings, so the whole span is valid UTF-8.
+        Ok(unsafe { std::str::from_utf8_unchecked(bytes) })
     }
 
     /// Reads a number if one is next, returning its text.
@@ -348,10 +354,9 @@ impl<'a> Reader<'a> {
         let start = self.pos + 1;
         let buf = self.buf;
         let rest = buf.get(start..).unwrap_or_default();
-        // A plain scan: strings in chunks (keys, ids, tokens) are short, and for them a call
-        // into a SIMD search costs more than it saves.
-        let mut i = 0;
-        let mut ascii = true;
+        // Eight bytes at a time, then byte by byte: strings in chunks (keys, ids, tokens) are
+        // short, and for them a call into a SIMD search costs more than it saves.
+        let (mut i, mut ascii) = plain_prefix(rest);
         while let Some(&b) = rest.get(i) {
             match STOP[usize::from(b)] {
                 PLAIN => i += 1,
@@ -548,6 +553,12 @@ impl<'a> Reader<'a> {
     fn read_number(&mut self) -> JsonResult<&'a str> {
         let buf = self.buf;
         let start = self.pos;
+        if let Some(n) = plain_len(buf.get(start..).unwrap_or_default()) {
+            let bytes = buf.get(start..start + n).unwrap_or_default();
+            self.pos = start + n;
+            // SAFETY: `plain_len` takes only ASCII digits, `-` and `.`.
+            return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
+        }
         let (used, num) = Num::Start.scan(buf.get(start..).unwrap_or_default());
         let p = start + used;
         if !num.is_complete() {
@@ -558,11 +569,10 @@ impl<'a> Reader<'a> {
                 JsonErrorCode::InvalidNumber
             });
         }
-        let is_float = num.is_float();
         let bytes = buf.get(start..p).unwrap_or_default();
-        // The number grammar admits ASCII only.
-        let text = std::str::from_utf8(bytes).unwrap_or_default();
-        if number_overflows(text, is_float) {
+        // SAFETY: the number grammar (`Num`) admits only ASCII digits, signs, `.`, `e` and `E`.
+        let text = unsafe { std::str::from_utf8_unchecked(bytes) };
+        if number_overflows(text, num) {
             self.pos = start;
             return self.err(JsonErrorCode::NumberOutOfRange);
         }
@@ -633,7 +643,7 @@ impl<'a> Reader<'a> {
     /// Validates and skips any value without building it. Iterative, like [`Self::read_value`].
     pub fn skip_value(&mut self) -> JsonResult<()> {
         // The open containers, innermost last: true for an object.
-        let mut open: Vec<bool> = Vec::new();
+        let mut open = OpenStack::default();
         loop {
             match self.peek_or_eof()? {
                 b'{' => {
@@ -647,7 +657,10 @@ impl<'a> Reader<'a> {
                 b'[' => {
                     self.enter()?;
                     self.pos += 1;
-                    if self.next_element(&mut true)? {
+                    if let Some(n) = small_int_array(self.buf.get(self.pos..).unwrap_or_default()) {
+                        self.pos += n;
+                        self.depth -= 1;
+                    } else if self.next_element(&mut true)? {
                         open.push(false);
                         continue;
                     }
@@ -662,7 +675,7 @@ impl<'a> Reader<'a> {
                 _ => return self.err(JsonErrorCode::ExpectedValue),
             }
             loop {
-                let Some(&is_object) = open.last() else {
+                let Some(is_object) = open.last() else {
                     return Ok(());
                 };
                 let another = if is_object {
@@ -694,6 +707,150 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Kinds of the containers [`Reader::skip_value`] is inside, innermost last (true for an
+/// object): the first 64 as bits, so the entries of a logprobs list are skipped without a heap
+/// allocation each; deeper ones (up to the depth limit) in a vector.
+#[derive(Default)]
+struct OpenStack {
+    bits: u64,
+    len: usize,
+    deeper: Vec<bool>,
+}
+
+impl OpenStack {
+    #[inline]
+    fn push(&mut self, is_object: bool) {
+        if self.len < 64 {
+            self.bits = (self.bits & !(1 << self.len)) | (u64::from(is_object) << self.len);
+        } else {
+            self.deeper.push(is_object);
+        }
+        self.len += 1;
+    }
+
+    #[inline]
+    fn last(&self) -> Option<bool> {
+        match self.len {
+            0 => None,
+            n if n <= 64 => Some(self.bits >> (n - 1) & 1 == 1),
+            _ => self.deeper.last().copied(),
+        }
+    }
+
+    #[inline]
+    fn pop(&mut self) {
+        if self.len > 64 {
+            self.deeper.pop();
+        }
+        self.len = self.len.saturating_sub(1);
+    }
+}
+
+const LOW_BITS: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// The length of the run at the start of `rest` that holds no `"`, `\` or control byte, taken
+/// eight bytes at a time while eight remain, and whether the run is ASCII. The caller finishes
+/// the scan byte by byte from there.
+#[inline]
+fn plain_prefix(rest: &[u8]) -> (usize, bool) {
+    let mut i = 0;
+    let mut high = 0u64;
+    while let Some(word) = rest.get(i..i + 8) {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(word);
+        let x = u64::from_le_bytes(eight);
+        // A byte's top bit in `stop` is set where it is a quote, a backslash or below 0x20.
+        // Borrows can set a false bit, but only above a byte that truly matched, so the
+        // lowest set bit is exact.
+        let quote = x ^ (LOW_BITS * u64::from(b'"'));
+        let backslash = x ^ (LOW_BITS * u64::from(b'\\'));
+        let stop = (quote.wrapping_sub(LOW_BITS) & !quote
+            | backslash.wrapping_sub(LOW_BITS) & !backslash
+            | x.wrapping_sub(LOW_BITS * 0x20) & !x)
+            & HIGH_BITS;
+        if stop != 0 {
+            let plain = stop.trailing_zeros() as usize / 8;
+            // The top bits of the bytes before the stop.
+            high |= x & HIGH_BITS & ((1u64 << (plain * 8)) - 1);
+            return (i + plain, high == 0);
+        }
+        high |= x & HIGH_BITS;
+        i += 8;
+    }
+    (i, high == 0)
+}
+
+/// The offset in `rest` of the first `"`, `\\` or control byte (its length if none): where a
+/// string that starts at `rest` stops being plain text.
+#[inline]
+pub fn string_stop(rest: &[u8]) -> usize {
+    let (mut i, _) = plain_prefix(rest);
+    while let Some(&b) = rest.get(i) {
+        if STOP[usize::from(b)] == SPECIAL {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// The length through `]` of a non-empty array of small non-negative integers written without
+/// whitespace (`1,22,0]`: the `bytes` of a logprobs entry), with `rest` just after its `[`;
+/// `None` for anything else, which the caller then reads value by value from the same place.
+/// Integers of up to 18 digits cannot overflow, and each must end at `,` or `]`, so `01` or
+/// `1.5` are left to the general path.
+#[inline]
+fn small_int_array(rest: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    loop {
+        let n = match rest.get(i) {
+            Some(b'0') => 1,
+            Some(b'1'..=b'9') => {
+                let run = rest.get(i..).unwrap_or_default();
+                run.iter().take_while(|b| b.is_ascii_digit()).count()
+            }
+            _ => return None,
+        };
+        if n > 18 {
+            return None;
+        }
+        i += n;
+        match rest.get(i) {
+            Some(b',') => i += 1,
+            Some(b']') => return Some(i + 1),
+            _ => return None,
+        }
+    }
+}
+
+/// The offset in `rest` of the first `"` or byte up to 0x20 (its length if none): in validated
+/// JSON text outside strings, where a string or whitespace starts.
+#[inline]
+pub fn quote_or_space(rest: &[u8]) -> usize {
+    let mut i = 0;
+    while let Some(word) = rest.get(i..i + 8) {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(word);
+        let x = u64::from_le_bytes(eight);
+        let quote = x ^ (LOW_BITS * u64::from(b'"'));
+        // As in `plain_prefix`: the lowest set top bit is exact.
+        let stop = (quote.wrapping_sub(LOW_BITS) & !quote | x.wrapping_sub(LOW_BITS * 0x21) & !x)
+            & HIGH_BITS;
+        if stop != 0 {
+            return i + stop.trailing_zeros() as usize / 8;
+        }
+        i += 8;
+    }
+    while let Some(&b) = rest.get(i) {
+        if b == b'"' || b <= 0x20 {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
 /// A container [`Reader::read_value`] is filling: an object holds the key whose value comes next.
 enum Filling {
     Array(Vec<Value>),
@@ -702,9 +859,14 @@ enum Filling {
 
 /// orjson's rule: a number whose value overflows a double is an error. Integers within 64
 /// bits are exact; larger ones become doubles, so they overflow from about 1.8e308 as well.
-fn number_overflows(text: &str, is_float: bool) -> bool {
+fn number_overflows(text: &str, end: Num) -> bool {
+    // Without an exponent, a number of at most 308 characters has at most 308 integer digits:
+    // below f64::MAX whatever they are. Nearly every number takes this exit.
+    if text.len() <= 308 && end != Num::ExpDigits {
+        return false;
+    }
     let digits = text.trim_start_matches('-');
-    if !is_float {
+    if !end.is_float() {
         // Fewer than 309 digits cannot reach f64::MAX (about 1.8e308).
         return digits.len() > 308 && text.parse::<f64>().map_or(true, f64::is_infinite);
     }
@@ -834,6 +996,108 @@ mod tests {
         };
         assert_eq!(m.get("a"), Some(&Value::Number("3".into())));
         assert_eq!(m.len(), 2);
+    }
+
+    /// The eight-byte scan stops where a byte-by-byte scan stops, with the same ASCII answer:
+    /// every byte value at every offset of 8- to 24-byte strings, behind plain and non-ASCII
+    /// bytes (borrows between neighbouring bytes are where such tricks go wrong).
+    #[test]
+    fn eight_byte_scan_stops_where_a_byte_scan_stops() {
+        fn by_bytes(rest: &[u8]) -> (usize, bool) {
+            let i = rest
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .unwrap_or(rest.len());
+            (i, rest[..i].is_ascii())
+        }
+        for len in 8..24 {
+            for at in 0..len {
+                for fill in [b'a', 0x01, 0x21, 0x5b, 0x80, 0xa2, 0xdc, 0xff] {
+                    for b in 0..=255u8 {
+                        let mut s = vec![fill; len];
+                        s[at] = b;
+                        let (n, ascii) = plain_prefix(&s);
+                        let (want_n, want_ascii) = by_bytes(&s);
+                        // The fast scan may stop early only where fewer than 8 bytes remain.
+                        assert!(n <= want_n && (n == want_n || s.len() - n < 8), "{s:?}");
+                        assert_eq!(ascii, s[..n].is_ascii(), "{s:?}");
+                        if n == want_n {
+                            assert_eq!(ascii, want_ascii, "{s:?}");
+                        }
+                        assert_eq!(string_stop(&s), want_n, "{s:?}");
+                        let outside = s.iter().position(|&b| b == b'"' || b <= 0x20);
+                        assert_eq!(quote_or_space(&s), outside.unwrap_or(len), "{s:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Skipping keeps the kind of each open container past the 64 held as bits.
+    #[test]
+    fn skip_value_tracks_deep_mixed_nesting() {
+        for depth in [63, 64, 65, 70, 127] {
+            let mut doc = String::new();
+            for d in 0..depth {
+                doc.push_str(if d % 3 == 0 { "{\"k\":" } else { "[" });
+            }
+            doc.push('1');
+            for d in (0..depth).rev() {
+                doc.push_str(if d % 3 == 0 { ",\"z\":2}" } else { ",2]" });
+            }
+            let mut r = Reader::new(doc.as_bytes(), 128);
+            assert_eq!(r.skip_value(), Ok(()), "{depth}");
+            assert_eq!(r.pos(), doc.len());
+            assert!(parse(doc.as_bytes(), 128).is_ok());
+            // A closer of the wrong kind at the innermost level is still caught.
+            let bad = doc.replacen("1,", "1}", 1);
+            let mut r = Reader::new(bad.as_bytes(), 128);
+            assert_eq!(
+                r.skip_value().err(),
+                parse(bad.as_bytes(), 128).err(),
+                "{depth}"
+            );
+        }
+    }
+
+    /// Integer arrays, the shortcut's shape and every near miss of it, skip as they parse:
+    /// the same error and position, or the same end.
+    #[test]
+    fn integer_arrays_skip_as_they_parse() {
+        let nineteen = format!("[{}]", "9".repeat(19));
+        let eighteen = format!("[1,{}]", "9".repeat(18));
+        for d in [
+            "[1,2,3]",
+            "[0]",
+            "[0,10,255]",
+            "[01]",
+            "[1 ,2]",
+            "[1, 2]",
+            "[1,]",
+            "[1.5,2]",
+            "[1e3]",
+            "[-1,2]",
+            "[1,2",
+            "[1,2,",
+            "[1,-]",
+            "[1,2]]",
+            "[1,x]",
+            "[1}",
+            "[,1]",
+            &nineteen,
+            &eighteen,
+        ] {
+            let mut r = Reader::new(d.as_bytes(), 128);
+            let skipped = r.skip_value().and_then(|()| r.end()).map(|()| r.pos());
+            let parsed = parse(d.as_bytes(), 128).map(|_| d.len());
+            assert_eq!(skipped, parsed, "{d}");
+        }
+        // The depth limit still counts an integer array.
+        let mut r = Reader::new(b"[[1,2]]", 1);
+        assert_eq!(
+            r.skip_value().err().map(|e| e.code),
+            Some(JsonErrorCode::TooDeep)
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! [`Value::Raw`] text is copied without its insignificant whitespace; a string in it that has
 //! an escape is decoded and written again with the escapes above.
 
-use crate::json::reader::Reader;
+use crate::json::reader::{quote_or_space, string_stop, Reader};
 use crate::json::value::Value;
 use crate::limits::DEPTH_CEILING;
 
@@ -151,13 +151,14 @@ pub fn write_str<S: Sink>(s: &str, out: &mut S) {
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut run = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    // The bytes that need an escape are the ones a JSON string cannot hold as they are, where
+    // `string_stop` stops.
+    while let Some(rest) = bytes.get(run..) {
+        let n = string_stop(rest);
+        out.extend_from_slice(rest.get(..n).unwrap_or_default());
+        let Some(&b) = rest.get(n) else { break };
+        run += n + 1;
         let escape = ESCAPE[usize::from(b)];
-        if escape == 0 {
-            continue;
-        }
-        out.extend_from_slice(bytes.get(run..i).unwrap_or_default());
-        run = i + 1;
         if escape == b'u' {
             out.extend_from_slice(b"\\u00");
             out.push(HEX[usize::from(b >> 4)]);
@@ -167,46 +168,52 @@ pub fn write_str<S: Sink>(s: &str, out: &mut S) {
             out.push(escape);
         }
     }
-    out.extend_from_slice(bytes.get(run..).unwrap_or_default());
     out.push(b'"');
 }
 
 /// Appends validated JSON text (see [`Value::Raw`]) without insignificant whitespace. A string
 /// without a backslash is copied as it is: validated JSON has no raw control character in a
-/// string, so the copy is what [`write_str`] would write for it.
+/// string, so the copy is what [`write_str`] would write for it. Text without whitespace
+/// between tokens and without escapes (logprobs entries as servers send them) goes out in one
+/// copy.
 fn write_raw<S: Sink>(text: &str, out: &mut S) {
     let bytes = text.as_bytes();
+    // `bytes[done..i]` is compact text not yet written.
+    let mut done = 0;
     let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        match b {
-            b' ' | b'\t' | b'\n' | b'\r' => i += 1,
-            b'"' => {
+    while let Some(rest) = bytes.get(i..) {
+        i += quote_or_space(rest);
+        match bytes.get(i) {
+            None => break,
+            Some(b'"') => {
                 let rest = bytes.get(i + 1..).unwrap_or_default();
-                match memchr::memchr2(b'"', b'\\', rest) {
-                    Some(n) if rest.get(n) == Some(&b'"') => {
-                        out.extend_from_slice(bytes.get(i..=i + n + 1).unwrap_or_default());
-                        i += n + 2;
-                    }
-                    _ => {
-                        let tail = bytes.get(i..).unwrap_or_default();
-                        let mut r = Reader::new(tail, DEPTH_CEILING);
-                        if let Ok(Some(s)) = r.take_string() {
-                            write_str(&s, out);
-                            i += r.pos().max(1);
-                        } else {
-                            // Not reached for validated text; keep the rest as it is.
-                            out.extend_from_slice(tail);
-                            return;
-                        }
-                    }
+                let n = string_stop(rest);
+                if rest.get(n) == Some(&b'"') {
+                    i += n + 2;
+                    continue;
+                }
+                out.extend_from_slice(bytes.get(done..i).unwrap_or_default());
+                let tail = bytes.get(i..).unwrap_or_default();
+                let mut r = Reader::new(tail, DEPTH_CEILING);
+                if let Ok(Some(s)) = r.take_string() {
+                    write_str(&s, out);
+                    i += r.pos().max(1);
+                    done = i;
+                } else {
+                    // Not reached for validated text; keep the rest as it is.
+                    out.extend_from_slice(tail);
+                    return;
                 }
             }
-            _ => {
-                out.push(b);
+            // Whitespace: validated text has no other byte up to 0x20 outside strings.
+            Some(_) => {
+                out.extend_from_slice(bytes.get(done..i).unwrap_or_default());
                 i += 1;
+                done = i;
             }
         }
     }
+    out.extend_from_slice(bytes.get(done..).unwrap_or_default());
 }
 
 #[cfg(test)]
@@ -272,6 +279,28 @@ mod tests {
             r#"{"z":1,"a":[null,true],"e":{},"n":-1.5e3}"#
         );
         assert_eq!(text(&Value::Array(Vec::new())), "[]");
+    }
+
+    /// Raw text is written as the tree it parses to would be: copied runs, dropped whitespace
+    /// and rewritten escapes in every position, strings shorter and longer than eight bytes.
+    #[test]
+    fn raw_text_is_written_as_its_tree() {
+        let raws = [
+            r#"{"token":" first","logprob":-0.4778760378,"bytes":[32,102,105,114,115,116],"top_logprobs":[{"token":" are","logprob":-0.586137149,"bytes":[32,97,114,101]}]}"#,
+            r#"{"token":" \"","logprob":-1.8,"bytes":[32,34],"top_logprobs":[]}"#,
+            "{\"token\":\"caf\u{e9} \u{1f600} long enough to span words\",\"bytes\":[]}",
+            " [ \"a b\" , \"\\u00e9\\n tail of the string\" ,{ } , [ ] , 1e5 ]\n",
+            r#""x\/y""#,
+            r#""""#,
+            "\t\r\n 7 ",
+            r#"{"a":"\u0001 more than eight bytes","b":"\\","c":"plain text again here"}"#,
+        ];
+        for raw in raws {
+            let tree = parse(raw.as_bytes(), 16).unwrap_or_else(|e| panic!("{raw}: {e:?}"));
+            let want = text(&tree);
+            assert_eq!(text(&Value::Raw(raw.into())), want, "{raw}");
+            assert_eq!(measure(&Value::Raw(raw.into())), want.len(), "{raw}");
+        }
     }
 
     #[test]

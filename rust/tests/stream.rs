@@ -464,3 +464,54 @@ fn run_whole_keeps_what_was_produced_before_an_error() {
     let out = ChatStream::run_whole(Config::default(), &whole).ok();
     assert!(format!("{out:?}").contains(r#"String("ab")"#), "{out:?}");
 }
+
+/// A logprobs chunk of `token` with `entry` as its one `logprobs.content` entry.
+fn logprobs_chunk(token: &str, entry: &str) -> String {
+    format!(
+        "data: {{\"id\":\"c\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{token}\"}},\"logprobs\":{{\"content\":[{entry}],\"refusal\":null}},\"finish_reason\":null}}],\"usage\":null,\"obfuscation\":\"{token}{token}\"}}\n\n"
+    )
+}
+
+#[test]
+fn logprobs_chunks_take_the_template_path_with_the_same_result() {
+    let mut data = Vec::new();
+    let tokens = ["He", "llo", " \\\"w\\\"", " \u{e9}t\u{e9}", "\\n", "!"];
+    for (i, t) in tokens.iter().enumerate() {
+        let entry = format!(
+            "{{\"token\":\"{t}\",\"logprob\":-{i}.5e-{i},\"bytes\":[{i},32],\"top_logprobs\":[{{\"token\":\"x\",\"logprob\":-9,\"bytes\":[120]}}]}}"
+        );
+        data.extend_from_slice(logprobs_chunk(t, &entry).as_bytes());
+    }
+    data.extend_from_slice(b"data: [DONE]\n\n");
+    for read in [1, 5, 4096] {
+        let (fast, s) = run(Config::default(), &data, read);
+        let (full, _) = run(with_events(), &data, read);
+        let fast = fast.ok().flatten();
+        assert!(fast.is_some(), "read {read}");
+        assert_eq!(fast, full.ok().flatten(), "read {read}");
+        // The first chunk is decoded in full and teaches the template; the rest use it.
+        assert_eq!(s.chunk_counts(), (6, 5), "read {read}");
+    }
+}
+
+#[test]
+fn a_bad_logprobs_entry_after_a_template_fails_where_full_decoding_fails() {
+    let good = r#"{"token":"a","logprob":-0.5,"bytes":[97],"top_logprobs":[]}"#;
+    for bad in [
+        r#"{"token":"a","logprob":-01,"bytes":[97],"top_logprobs":[]}"#,
+        r#"{"token":"a","logprob":-0.5,"bytes":[97,],"top_logprobs":[]}"#,
+        r#"{"token":"\ud800","logprob":-0.5,"bytes":[97],"top_logprobs":[]}"#,
+        r#"{"token":"a","logprob":1e999,"bytes":[97],"top_logprobs":[]}"#,
+    ] {
+        let mut data = Vec::new();
+        data.extend_from_slice(logprobs_chunk("a", good).as_bytes());
+        data.extend_from_slice(logprobs_chunk("b", good).as_bytes());
+        data.extend_from_slice(logprobs_chunk("c", bad).as_bytes());
+        data.extend_from_slice(b"data: [DONE]\n\n");
+        let (fast, _) = run(Config::default(), &data, 4096);
+        let (full, _) = run(with_events(), &data, 4096);
+        let fast = fast.err();
+        assert!(fast.is_some(), "{bad}");
+        assert_eq!(fast, full.err(), "{bad}");
+    }
+}

@@ -525,9 +525,23 @@ impl Assembler {
         }
     }
 
-    /// Appends the varying string of a chunk that matched a [`Template`](super::template::Template): the whole effect
-    /// of such a chunk. False (and nothing changed) if the slot does not exist.
-    pub fn append(&mut self, slot: Slot, text: &str) -> bool {
+    /// Appends the varying string of a chunk that matched a [`Template`](super::template::Template), and the
+    /// logprobs entries of a content template: the whole effect of such a chunk. False (and
+    /// nothing changed) if the slot, or the logprobs the entries go to, does not exist.
+    pub fn append(&mut self, slot: Slot, text: &str, entries: Option<Vec<Value>>) -> bool {
+        if let Some(items) = entries {
+            let Slot::Content { choice } = slot else {
+                return false;
+            };
+            let Some(lp) = self
+                .choices
+                .get_mut(choice)
+                .and_then(|state| state.logprobs.as_mut())
+            else {
+                return false;
+            };
+            lp.content.get_or_insert_with(Vec::new).extend(items);
+        }
         let choice = match slot {
             Slot::Content { choice }
             | Slot::Refusal { choice }

@@ -88,8 +88,11 @@ impl Fold for Chat {
             }
         }
         for t in &self.templates {
-            if let Some(text) = t.read(data) {
-                if self.assembler.append(t.slot, &text) {
+            if let Some(reading) = t.read(data) {
+                if self
+                    .assembler
+                    .append(t.slot, &reading.text, reading.entries)
+                {
                     self.template_chunks += 1;
                     return Ok(Folded::Continue);
                 }
@@ -178,7 +181,7 @@ impl Chat {
         // full drops every template it could have changed, so no template outlives a change
         // that re-applying it would undo.
         let learned = if reuse_header && !self.options.events {
-            Template::learn(data, &chunk, header_len)
+            Template::learn(data, &chunk, header_len, limits.max_depth)
         } else {
             None
         };

@@ -117,6 +117,9 @@ pub struct Logprobs {
     pub content: Option<Vec<Value>>,
     pub refusal: Option<Vec<Value>>,
     pub extras: Map,
+    /// Where the `content` array is, and the depth of the object holding it (for the template
+    /// of logprobs chunks).
+    pub content_at: Option<(Span, usize)>,
 }
 
 #[derive(Debug)]
@@ -629,7 +632,13 @@ fn logprobs(r: &mut Reader<'_>) -> R<Logprobs> {
     let mut first = true;
     while let Some(key) = r.next_key(&mut first).map_err(syntax)? {
         let outcome: R<()> = match key.as_ref() {
-            "content" => raw_array_or_null(r, "logprobs.content").map(|v| lp.content = v),
+            "content" => {
+                let (at, depth) = (value_start(r), r.depth());
+                raw_array_or_null(r, "logprobs.content").map(|v| {
+                    lp.content_at = v.as_ref().map(|_| ((at, r.pos()), depth));
+                    lp.content = v;
+                })
+            }
             "refusal" => raw_array_or_null(r, "logprobs.refusal").map(|v| lp.refusal = v),
             _ => {
                 let v = r.read_value().map_err(syntax)?;

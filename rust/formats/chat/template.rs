@@ -8,6 +8,11 @@
 //! A later payload that has the same bytes around a valid string is then folded in by
 //! appending that string alone, with the same result as decoding it in full.
 //!
+//! A logprobs stream's chunk also carries its token's `logprobs.content` entries, after the
+//! content string. Its template takes that array as a second varying part: the entries are
+//! validated as the full decoder validates them, at the same depth and limit, and appended as
+//! the same raw text.
+//!
 //! Only a byte-exact match is taken: anything else, including an invalid string, goes through
 //! the full decoder, which reports errors with their positions.
 
@@ -32,6 +37,27 @@ pub struct Template {
     plain: bool,
     /// Length of the header (through `"choices":`) at the start of `prefix`.
     header_len: Option<usize>,
+    /// For a chunk that also appends `logprobs.content` entries of the varying string's
+    /// choice: where that array is.
+    entries: Option<EntriesAt>,
+}
+
+/// The `logprobs.content` array of a template: it follows the varying string after `before`,
+/// and `middle` follows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct EntriesAt {
+    before: Vec<u8>,
+    /// Containers open around the array (the full decoder's depth there).
+    depth: usize,
+    max_depth: usize,
+}
+
+/// What a payload matching a template adds: the varying string, and the logprobs entries
+/// when the template has them.
+#[derive(Debug, PartialEq)]
+pub struct Reading<'a> {
+    pub text: Cow<'a, str>,
+    pub entries: Option<Vec<Value>>,
 }
 
 /// Whether a chunk sets only header values and first-non-empty values (see `Template::plain`).
@@ -49,13 +75,25 @@ fn is_plain(chunk: &Chunk<'_>) -> bool {
                         .as_ref()
                         .is_some_and(|f| !f.extras.is_empty())
             });
-            !finish && !matches!(c.logprobs, Field::Set(_)) && c.extras.is_empty() && !tool_extras
+            // Logprobs entries append (the template appends them again), and `refusal`
+            // entries are not in a template; other logprobs keys would keep a last value.
+            let logprobs_plain = match &c.logprobs {
+                Field::Set(lp) => lp.extras.is_empty(),
+                _ => true,
+            };
+            !finish && logprobs_plain && c.extras.is_empty() && !tool_extras
         })
 }
 
-/// The varying string of a chunk, or why there is none.
-fn target(chunk: &Chunk<'_>) -> Option<(Slot, Span)> {
+/// An array's span and the depth of the container holding it.
+type ArrayAt = (Span, usize);
+
+/// The varying string of a chunk and, when the chunk also appends logprobs entries of that
+/// string's choice, their array and its depth; or why there is none.
+fn target(chunk: &Chunk<'_>) -> Option<(Slot, Span, Option<ArrayAt>)> {
     let mut found: Option<(Slot, Span)> = None;
+    // The choice whose `logprobs.content` appends, with the array's place.
+    let mut entries: Option<(u64, ArrayAt)> = None;
     let mut others = 0usize;
     // Every tool-call fragment makes its call the current one (where a later fragment without
     // an index goes), and a template re-applies only the varying one: a chunk with any other
@@ -85,8 +123,14 @@ fn target(chunk: &Chunk<'_>) -> Option<(Slot, Span)> {
         }
         if let Field::Set(lp) = &c.logprobs {
             let appends = |l: &Option<Vec<Value>>| l.as_ref().is_some_and(|v| !v.is_empty());
-            if appends(&lp.content) || appends(&lp.refusal) {
+            if appends(&lp.refusal) {
                 return None;
+            }
+            if appends(&lp.content) {
+                if entries.is_some() {
+                    return None;
+                }
+                entries = Some((choice, lp.content_at?));
             }
         }
         let Some(d) = &c.delta else { continue };
@@ -124,15 +168,39 @@ fn target(chunk: &Chunk<'_>) -> Option<(Slot, Span)> {
     if !fragments_ok {
         return None;
     }
-    found
+    let (slot, span) = found?;
+    match entries {
+        None => Some((slot, span, None)),
+        // Entries go with the content text of their own choice, after it.
+        Some((choice, at)) if slot == (Slot::Content { choice }) && (at.0).0 >= span.1 => {
+            Some((slot, span, Some(at)))
+        }
+        Some(_) => None,
+    }
 }
 
 impl Template {
     /// The template of a fully decoded chunk, if it has exactly one varying string and
     /// everything else in it is idempotent.
-    pub fn learn(payload: &[u8], chunk: &Chunk<'_>, header_len: Option<usize>) -> Option<Template> {
-        let (slot, (start, end)) = target(chunk)?;
+    pub fn learn(
+        payload: &[u8],
+        chunk: &Chunk<'_>,
+        header_len: Option<usize>,
+        max_depth: usize,
+    ) -> Option<Template> {
+        let (slot, (start, string_end), array) = target(chunk)?;
         let prefix = payload.get(..start)?.to_vec();
+        let (entries, end) = match array {
+            Some(((array_start, array_end), depth)) => (
+                Some(EntriesAt {
+                    before: payload.get(string_end..array_start)?.to_vec(),
+                    depth,
+                    max_depth,
+                }),
+                array_end,
+            ),
+            None => (None, string_end),
+        };
         let (middle, suffix) = match chunk.obfuscation_span {
             Some((os, oe)) if os >= end => (
                 payload.get(end..os)?.to_vec(),
@@ -147,6 +215,7 @@ impl Template {
             slot,
             plain: is_plain(chunk),
             header_len: header_len.filter(|n| *n <= start),
+            entries,
         })
     }
 
@@ -164,18 +233,31 @@ impl Template {
         }
     }
 
-    /// The varying string, if `payload` has this template's shape around a valid string.
-    pub fn read<'a>(&self, payload: &'a [u8]) -> Option<Cow<'a, str>> {
+    /// The varying string (and logprobs entries), if `payload` has this template's shape
+    /// around a valid string (and a valid array of entries).
+    pub fn read<'a>(&self, payload: &'a [u8]) -> Option<Reading<'a>> {
         if !payload.starts_with(&self.prefix) || payload.get(self.prefix.len()) != Some(&b'"') {
             return None;
         }
-        // Depth is irrelevant here: only strings are read.
-        let mut r = Reader::new(payload, 1);
+        // Depth matters only inside the entries; the reader is moved to their depth for them.
+        let mut r = Reader::new(payload, self.entries.as_ref().map_or(1, |e| e.max_depth));
         r.resume_at(self.prefix.len());
         let text = r.take_string().ok()??;
+        let entries = match &self.entries {
+            None => None,
+            Some(e) => {
+                let at = r.pos() + e.before.len();
+                if payload.get(r.pos()..at)? != e.before.as_slice() {
+                    return None;
+                }
+                r.resume_at_depth(at, e.depth);
+                Some(entries(&mut r)?)
+            }
+        };
+        let reading = Reading { text, entries };
         let rest = payload.get(r.pos()..)?;
         match &self.suffix {
-            None => (rest == self.middle.as_slice()).then_some(text),
+            None => (rest == self.middle.as_slice()).then_some(reading),
             Some(suffix) => {
                 if !rest.starts_with(&self.middle) {
                     return None;
@@ -187,10 +269,26 @@ impl Template {
                 r.resume_at(at);
                 r.take_string().ok()??;
                 let tail = payload.get(r.pos()..)?;
-                (tail == suffix.as_slice()).then_some(text)
+                (tail == suffix.as_slice()).then_some(reading)
             }
         }
     }
+}
+
+/// A non-empty array of valid JSON values at the reader's place, each kept as its raw text
+/// (as the full decoder keeps logprobs entries); `None` on anything else, errors included:
+/// the full decoder then reports them.
+fn entries(r: &mut Reader<'_>) -> Option<Vec<Value>> {
+    if r.peek() != Some(b'[') || !r.begin_array().ok()? {
+        return None;
+    }
+    let mut items = Vec::new();
+    let mut first = true;
+    while r.next_element(&mut first).ok()? {
+        items.push(Value::Raw(r.raw_value().ok()?.into()));
+    }
+    // An empty array appends nothing: such a chunk would not have yielded this template.
+    (!items.is_empty()).then_some(items)
 }
 
 #[cfg(test)]
@@ -200,7 +298,7 @@ mod tests {
 
     fn learn(p: &[u8]) -> Option<Template> {
         let d = decode_after(p, 128, &[]).ok()?;
-        Template::learn(p, &d.chunk, d.header_len)
+        Template::learn(p, &d.chunk, d.header_len, 128)
     }
 
     const A: &[u8] = br#"{"id":"x","choices":[{"index":0,"delta":{"content":"He"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"abc"}"#;
@@ -214,7 +312,10 @@ mod tests {
         );
         let b = br#"{"id":"x","choices":[{"index":0,"delta":{"content":"llo \"q\""},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"zzzzzz"}"#;
         assert_eq!(
-            t.as_ref().and_then(|t| t.read(b)).as_deref(),
+            t.as_ref()
+                .and_then(|t| t.read(b))
+                .map(|r| r.text)
+                .as_deref(),
             Some("llo \"q\"")
         );
     }
@@ -267,9 +368,12 @@ mod tests {
 
     #[test]
     fn chunks_that_would_not_reapply_cleanly_have_no_template() {
-        let none: [&[u8]; 5] = [
+        let none: [&[u8]; 8] = [
             br#"{"choices":[{"index":0,"delta":{"content":"a","refusal":"b"}}]}"#,
-            br#"{"choices":[{"index":0,"delta":{"content":"a"},"logprobs":{"content":[{"t":1}]}}]}"#,
+            br#"{"choices":[{"index":0,"delta":{"content":"a"},"logprobs":{"refusal":[{"t":1}]}}]}"#,
+            br#"{"choices":[{"index":0,"logprobs":{"content":[{"t":1}]},"delta":{"content":"a"}}]}"#,
+            br#"{"choices":[{"index":0,"delta":{"content":"a"}},{"index":1,"logprobs":{"content":[{"t":1}]}}]}"#,
+            br#"{"choices":[{"index":0,"delta":{"refusal":"a"},"logprobs":{"content":[{"t":1}]}}]}"#,
             br#"{"choices":[{"index":0,"delta":{"tool_calls":[{"function":{"name":"f","arguments":"{"}}]}}]}"#,
             br#"{"choices":[{"index":0,"delta":{"content":"a","reasoning_content":"r"}}]}"#,
             br#"{"choices":[{"index":0,"delta":{"content":"a"},"token_ids":[1]}]}"#,
@@ -285,5 +389,71 @@ mod tests {
                 index: 1
             })
         );
+    }
+
+    const L: &[u8] = br#"{"id":"x","choices":[{"index":0,"delta":{"content":" a"},"logprobs":{"content":[{"token":" a","logprob":-0.25,"bytes":[32,97],"top_logprobs":[]}],"refusal":null},"finish_reason":null}],"usage":null,"obfuscation":"ab"}"#;
+
+    /// A logprobs chunk's template reads the new text and the new entries, each entry as the
+    /// raw text the full decoder keeps.
+    #[test]
+    fn logprobs_chunks_read_their_text_and_entries() {
+        let Some(t) = learn(L) else {
+            panic!("no template")
+        };
+        assert!(t.entries.is_some() && t.plain);
+        let b = br#"{"id":"x","choices":[{"index":0,"delta":{"content":"\u00e9"},"logprobs":{"content":[{"token":"\u00e9","logprob":-1e-3,"bytes":[195,169],"top_logprobs":[{"token":" b","logprob":-2,"bytes":[32,98]}]}, {"token":"x"}],"refusal":null},"finish_reason":null}],"usage":null,"obfuscation":"zzzz"}"#;
+        let Some(got) = t.read(b) else {
+            panic!("not read")
+        };
+        let full = decode_after(b, 128, &[])
+            .ok()
+            .and_then(|d| d.chunk.choices.into_iter().next())
+            .map(|c| c.logprobs);
+        let Some(Field::Set(lp)) = full else {
+            panic!("no logprobs")
+        };
+        assert_eq!(got.text, "\u{e9}");
+        assert_eq!(got.entries, lp.content);
+        assert_eq!(got.entries.map(|e| e.len()), Some(2));
+    }
+
+    /// Anything but a valid non-empty array of entries in the same shape goes to the full
+    /// decoder (which reports the errors), the depth limit included.
+    #[test]
+    fn logprobs_templates_leave_bad_or_other_entries_to_the_full_decoder() {
+        let Some(t) = learn(L) else {
+            panic!("no template")
+        };
+        let with = |entries: &str| {
+            String::from_utf8_lossy(L).replace(
+                r#"[{"token":" a","logprob":-0.25,"bytes":[32,97],"top_logprobs":[]}]"#,
+                entries,
+            )
+        };
+        for bad in [
+            "[]",
+            "null",
+            "[1,]",
+            "[{\"token\":\"\\ud800\"}]",
+            "[-01]",
+            "[1e999]",
+            "[{\"token\":\" a\"} ]x",
+        ] {
+            let p = with(bad);
+            assert_eq!(t.read(p.as_bytes()), None, "{p}");
+        }
+        // Depth: the entries' nesting counts from where the array sits in the chunk.
+        let Ok(decoded) = decode_after(L, 128, &[]) else {
+            panic!("not decoded")
+        };
+        let Some(shallow) = Template::learn(L, &decoded.chunk, decoded.header_len, 8) else {
+            panic!("no template")
+        };
+        let nested = |n: usize| with(&format!("[{}1{}]", "[".repeat(n), "]".repeat(n)));
+        // The array is at depth 5 (object, choices, choice, logprobs, content): 3 more fit in 8.
+        assert!(shallow.read(nested(3).as_bytes()).is_some());
+        assert_eq!(shallow.read(nested(4).as_bytes()), None);
+        assert!(decode_after(nested(3).as_bytes(), 8, &[]).is_ok());
+        assert!(decode_after(nested(4).as_bytes(), 8, &[]).is_err());
     }
 }
