@@ -132,14 +132,11 @@ struct ChoiceState {
     index: u64,
     role: Option<String>,
     content: TextAccumulator,
-    refusal: TextAccumulator,
-    /// Reasoning text per delta key (`reasoning_content`, `reasoning`), for events only; the
-    /// text itself lives in `message_extras` like any other string increment.
-    reasoning: Vec<(String, TextAccumulator)>,
+    /// Created by the first refusal, reasoning or audio delta.
+    rare: Option<Box<RareParts>>,
     tool_calls: ToolCalls,
     current_call: Option<usize>,
     function_call: Option<Box<FunctionCallState>>,
-    audio: Option<Map>,
     message_extras: Map,
     message_order: Vec<MessageKey>,
     /// Whether `message_order` holds `ToolCalls`, `FunctionCall`, `Audio`: asked on every
@@ -150,6 +147,17 @@ struct ChoiceState {
     logprobs: Option<Box<LogprobsState>>,
     finish_reason: Option<String>,
     extras: Map,
+}
+
+/// The parts of a choice most streams never send: boxed, as every choice of every live parser
+/// would carry their room.
+#[derive(Debug, Default)]
+struct RareParts {
+    refusal: TextAccumulator,
+    /// Reasoning text per delta key (`reasoning_content`, `reasoning`), for events only; the
+    /// text itself lives in `message_extras` like any other string increment.
+    reasoning: Vec<(String, TextAccumulator)>,
+    audio: Option<Map>,
 }
 
 /// Lists at most this long are searched by scanning; longer ones get a hash index, so that no
@@ -338,7 +346,8 @@ pub struct Assembler {
     service_tier: Option<Value>,
     usage: Option<Map>,
     usage_log: UsageLog,
-    groq_usage: Option<Map>,
+    /// Boxed: only Groq sends it, and every live parser carries this inline.
+    groq_usage: Option<Box<Map>>,
     extras: Map,
     choices: Choices,
     chunks: u64,
@@ -362,6 +371,16 @@ impl Assembler {
     /// caller may reuse what it built from an earlier [`Assembler::completion`].
     pub fn version(&self) -> (u64, u64) {
         (self.serial, self.chunks)
+    }
+
+    /// The options it was made with (its owner keeps no copy).
+    pub fn options(&self) -> Options {
+        self.options
+    }
+
+    /// The limits it was made with (its owner keeps no copy).
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// Number of chunks applied.
@@ -410,7 +429,7 @@ impl Assembler {
             if key == "x_groq" {
                 if let Value::Object(m) = &value {
                     if let Some(Value::Object(u)) = m.get("usage") {
-                        merge_usage(self.groq_usage.get_or_insert_with(Map::new), u.clone());
+                        merge_usage(self.groq_usage.get_or_insert_with(Box::default), u.clone());
                     }
                 }
             }
@@ -539,7 +558,7 @@ impl Assembler {
         };
         match slot {
             Slot::Content { .. } => state.content.push(text, false),
-            Slot::Refusal { .. } => state.refusal.push(text, false),
+            Slot::Refusal { .. } => state.rare_mut().refusal.push(text, false),
             Slot::ToolArguments { index, .. } => {
                 let Some(pos) = state.tool_calls.find_wire(index) else {
                     return false;
@@ -595,7 +614,7 @@ impl Assembler {
                     .collect(),
             ),
         );
-        let usage = self.usage.as_ref().or(self.groq_usage.as_ref());
+        let usage = self.usage.as_ref().or(self.groq_usage.as_deref());
         out.insert(
             "usage".into(),
             usage.cloned().map_or(Value::Null, Value::Object),
@@ -663,7 +682,7 @@ impl Assembler {
                 continue;
             };
             texts.extend(c.content.text.as_mut());
-            texts.extend(c.refusal.text.as_mut());
+            texts.extend(c.rare.as_mut().and_then(|r| r.refusal.text.as_mut()));
             if c.ordered_tool_calls {
                 texts.extend(c.tool_calls.items.iter_mut().map(|t| &mut t.arguments));
             }
@@ -730,6 +749,10 @@ fn object_get_mut<'v>(value: &'v mut Value, key: &str) -> Option<&'v mut Value> 
 }
 
 impl ChoiceState {
+    fn rare_mut(&mut self) -> &mut RareParts {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
     /// The delta's text, tool calls, function call and audio.
     fn apply_delta(
         &mut self,
@@ -757,10 +780,11 @@ impl ChoiceState {
             None => {}
         }
         if let Some(r) = delta.refusal {
-            self.refusal.push(&r, opts.events);
+            let refusal = &mut self.rare_mut().refusal;
+            refusal.push(&r, opts.events);
             if opts.events && !r.is_empty() {
                 let mut e = Event::new(EventKind::RefusalDelta, ci);
-                e.snapshot = Snapshot::Text(self.refusal.trail.clone());
+                e.snapshot = Snapshot::Text(refusal.trail.clone());
                 events.push(e);
             }
         }
@@ -779,7 +803,7 @@ impl ChoiceState {
                 self.ordered_audio = true;
                 self.message_order.push(MessageKey::Audio);
             }
-            merge_audio(self.audio.get_or_insert_with(Map::new), *audio);
+            merge_audio(self.rare_mut().audio.get_or_insert_with(Map::new), *audio);
         }
     }
 
@@ -905,16 +929,17 @@ impl ChoiceState {
         if piece.is_empty() {
             return;
         }
-        let pos = if let Some(p) = self.reasoning.iter().position(|(f, _)| f == field) {
+        let index = self.index;
+        let reasoning = &mut self.rare_mut().reasoning;
+        let pos = if let Some(p) = reasoning.iter().position(|(f, _)| f == field) {
             p
         } else {
-            self.reasoning
-                .push((field.to_string(), TextAccumulator::default()));
-            self.reasoning.len() - 1
+            reasoning.push((field.to_string(), TextAccumulator::default()));
+            reasoning.len() - 1
         };
-        if let Some((_, text)) = self.reasoning.get_mut(pos) {
+        if let Some((_, text)) = reasoning.get_mut(pos) {
             text.push(piece, true);
-            let mut e = Event::new(EventKind::ReasoningDelta, Some(self.index));
+            let mut e = Event::new(EventKind::ReasoningDelta, Some(index));
             e.field = Some(field.to_string());
             e.snapshot = Snapshot::Text(text.trail.clone());
             events.push(e);
@@ -1012,21 +1037,23 @@ impl ChoiceState {
                 self.content.done = true;
             }
         }
-        if !self.refusal.done {
-            if let Some(text) = &self.refusal.text {
-                let mut e = Event::new(EventKind::RefusalDone, ci);
-                e.text = Some(text.clone());
-                events.push(e);
-                self.refusal.done = true;
+        if let Some(rare) = &mut self.rare {
+            if !rare.refusal.done {
+                if let Some(text) = &rare.refusal.text {
+                    let mut e = Event::new(EventKind::RefusalDone, ci);
+                    e.text = Some(text.clone());
+                    events.push(e);
+                    rare.refusal.done = true;
+                }
             }
-        }
-        for (field, text) in &mut self.reasoning {
-            if !text.done {
-                let mut e = Event::new(EventKind::ReasoningDone, ci);
-                e.field = Some(field.clone());
-                e.text.clone_from(&text.text);
-                events.push(e);
-                text.done = true;
+            for (field, text) in &mut rare.reasoning {
+                if !text.done {
+                    let mut e = Event::new(EventKind::ReasoningDone, ci);
+                    e.field = Some(field.clone());
+                    e.text.clone_from(&text.text);
+                    events.push(e);
+                    text.done = true;
+                }
             }
         }
         // Every call below `done_below` had its done event; a stream may carry a finish_reason
@@ -1054,7 +1081,11 @@ impl ChoiceState {
             Value::string(self.role.as_deref().unwrap_or("assistant")),
         );
         message.insert("content".into(), self.content.value());
-        message.insert("refusal".into(), self.refusal.value());
+        let refusal = self
+            .rare
+            .as_ref()
+            .map_or(Value::Null, |r| r.refusal.value());
+        message.insert("refusal".into(), refusal);
         let mut extras = self.message_extras.iter();
         for key in &self.message_order {
             match key {
@@ -1079,7 +1110,7 @@ impl ChoiceState {
                     }
                 }
                 MessageKey::Audio => {
-                    if let Some(a) = &self.audio {
+                    if let Some(a) = self.rare.as_ref().and_then(|r| r.audio.as_ref()) {
                         message.insert("audio".into(), Value::Object(a.clone()));
                     }
                 }
