@@ -132,12 +132,11 @@ struct ChoiceState {
     index: u64,
     role: Option<String>,
     content: TextAccumulator,
-    /// Created by the first refusal, reasoning or audio delta.
+    /// Created by the first refusal, reasoning, audio or unknown key.
     rare: Option<Box<RareParts>>,
     tool_calls: ToolCalls,
     current_call: Option<usize>,
     function_call: Option<Box<FunctionCallState>>,
-    message_extras: Map,
     message_order: Vec<MessageKey>,
     /// Whether `message_order` holds `ToolCalls`, `FunctionCall`, `Audio`: asked on every
     /// chunk that carries one, while the list may hold any number of extra keys.
@@ -146,7 +145,6 @@ struct ChoiceState {
     ordered_audio: bool,
     logprobs: Option<Box<LogprobsState>>,
     finish_reason: Option<String>,
-    extras: Map,
 }
 
 /// The parts of a choice most streams never send: boxed, as every choice of every live parser
@@ -158,6 +156,11 @@ struct RareParts {
     /// text itself lives in `message_extras` like any other string increment.
     reasoning: Vec<(String, TextAccumulator)>,
     audio: Option<Map>,
+    /// Message keys beyond the known ones (`reasoning_content`, provider keys), in order of
+    /// first appearance.
+    message_extras: Map,
+    /// Choice keys beyond the known ones.
+    extras: Map,
 }
 
 /// Lists at most this long are searched by scanning; longer ones get a hash index, so that no
@@ -532,7 +535,7 @@ impl Assembler {
             Field::Null | Field::Absent => {}
         }
         for (k, v) in c.extras {
-            merge_choice_extra(&mut state.extras, k.into_owned(), v);
+            merge_choice_extra(&mut state.rare_mut().extras, k.into_owned(), v);
         }
         if let Field::Set(reason) = c.finish_reason {
             if !reason.is_empty() {
@@ -906,7 +909,8 @@ impl ChoiceState {
                 self.push_reasoning(key, s, events);
             }
         }
-        match self.message_extras.get_mut(key) {
+        let rare = self.rare.get_or_insert_with(Box::default);
+        match rare.message_extras.get_mut(key) {
             Some(Value::String(old)) if matches!(v, Value::String(_)) => {
                 if let Value::String(s) = v {
                     old.push_str(&s);
@@ -919,7 +923,7 @@ impl ChoiceState {
             }
             Some(slot) => *slot = v,
             None => {
-                self.message_extras.insert(key.to_string(), v);
+                rare.message_extras.insert(key.to_string(), v);
                 self.message_order.push(MessageKey::Extra);
             }
         }
@@ -1086,7 +1090,12 @@ impl ChoiceState {
             .as_ref()
             .map_or(Value::Null, |r| r.refusal.value());
         message.insert("refusal".into(), refusal);
-        let mut extras = self.message_extras.iter();
+        let no_extras = Map::new();
+        let message_extras = match &self.rare {
+            Some(rare) => &rare.message_extras,
+            None => &no_extras,
+        };
+        let mut extras = message_extras.iter();
         for key in &self.message_order {
             match key {
                 MessageKey::ToolCalls => {
@@ -1136,8 +1145,10 @@ impl ChoiceState {
                 .clone()
                 .map_or(Value::Null, Value::String),
         );
-        for (k, v) in &self.extras {
-            out.insert_if_absent(k, || v.clone());
+        if let Some(rare) = &self.rare {
+            for (k, v) in &rare.extras {
+                out.insert_if_absent(k, || v.clone());
+            }
         }
         Value::Object(out)
     }
