@@ -20,12 +20,15 @@ use crate::json::value::Value;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
-    /// Bytes before the varying string's opening quote.
-    prefix: Vec<u8>,
-    /// Bytes after it: up to the obfuscation string when `suffix` is set, else to the end.
-    middle: Vec<u8>,
-    /// Bytes after the obfuscation string, when one follows the varying string.
-    suffix: Option<Vec<u8>>,
+    /// The bytes around the varying string in one allocation (a live parser keeps one or two
+    /// templates): `prefix`, bytes before its opening quote; `middle`, bytes after it, up to
+    /// the obfuscation string when a `suffix` follows it, else to the end; `suffix`, bytes
+    /// after the obfuscation string.
+    bytes: Box<[u8]>,
+    prefix_len: usize,
+    /// End of `middle` in `bytes`; `bytes` holds a suffix after it when `has_suffix`.
+    middle_end: usize,
+    has_suffix: bool,
     pub slot: Slot,
     /// Re-applying the chunk sets nothing but its header and first-non-empty values: another
     /// chunk with the same header cannot have changed anything this one would set back.
@@ -132,62 +135,81 @@ impl Template {
     /// everything else in it is idempotent.
     pub fn learn(payload: &[u8], chunk: &Chunk<'_>, header_len: Option<usize>) -> Option<Template> {
         let (slot, (start, end)) = target(chunk)?;
-        let prefix = payload.get(..start)?.to_vec();
+        let prefix = payload.get(..start)?;
         let (middle, suffix) = match chunk.obfuscation_span {
-            Some((os, oe)) if os >= end => (
-                payload.get(end..os)?.to_vec(),
-                Some(payload.get(oe..)?.to_vec()),
-            ),
-            _ => (payload.get(end..)?.to_vec(), None),
+            Some((os, oe)) if os >= end => (payload.get(end..os)?, Some(payload.get(oe..)?)),
+            _ => (payload.get(end..)?, None),
         };
+        let mut bytes =
+            Vec::with_capacity(prefix.len() + middle.len() + suffix.map_or(0, <[u8]>::len));
+        bytes.extend_from_slice(prefix);
+        bytes.extend_from_slice(middle);
+        bytes.extend_from_slice(suffix.unwrap_or_default());
         Some(Template {
-            prefix,
-            middle,
-            suffix,
+            bytes: bytes.into_boxed_slice(),
+            prefix_len: prefix.len(),
+            middle_end: prefix.len() + middle.len(),
+            has_suffix: suffix.is_some(),
             slot,
             plain: is_plain(chunk),
             header_len: header_len.filter(|n| *n <= start),
         })
     }
 
+    fn prefix(&self) -> &[u8] {
+        self.bytes.get(..self.prefix_len).unwrap_or_default()
+    }
+
+    fn middle(&self) -> &[u8] {
+        self.bytes
+            .get(self.prefix_len..self.middle_end)
+            .unwrap_or_default()
+    }
+
+    fn suffix(&self) -> Option<&[u8]> {
+        self.has_suffix
+            .then(|| self.bytes.get(self.middle_end..).unwrap_or_default())
+    }
+
     /// The header (through `"choices":`) of the chunk this template was learned from.
     pub fn header(&self) -> Option<&[u8]> {
-        self.header_len.and_then(|n| self.prefix.get(..n))
+        self.header_len.and_then(|n| self.prefix().get(..n))
     }
 
     /// Whether this template stays valid after a chunk with header `header` was applied in
     /// full: only a plain template, and only if that header is byte-identical to its own.
     pub fn survives(&self, header: Option<&[u8]>) -> bool {
         match (self.plain, self.header_len, header) {
-            (true, Some(n), Some(h)) => self.prefix.get(..n) == Some(h),
+            (true, Some(n), Some(h)) => self.prefix().get(..n) == Some(h),
             _ => false,
         }
     }
 
     /// The varying string, if `payload` has this template's shape around a valid string.
     pub fn read<'a>(&self, payload: &'a [u8]) -> Option<Cow<'a, str>> {
-        if !payload.starts_with(&self.prefix) || payload.get(self.prefix.len()) != Some(&b'"') {
+        let (prefix, middle) = (self.prefix(), self.middle());
+        if !payload.starts_with(prefix) || payload.get(prefix.len()) != Some(&b'"') {
             return None;
         }
         // Depth is irrelevant here: only strings are read.
         let mut r = Reader::new(payload, 1);
-        r.resume_at(self.prefix.len());
+        r.resume_at(prefix.len());
         let text = r.take_string().ok()??;
         let rest = payload.get(r.pos()..)?;
-        match &self.suffix {
-            None => (rest == self.middle.as_slice()).then_some(text),
+        match self.suffix() {
+            None => (rest == middle).then_some(text),
             Some(suffix) => {
-                if !rest.starts_with(&self.middle) {
+                if !rest.starts_with(middle) {
                     return None;
                 }
-                let at = r.pos() + self.middle.len();
+                let at = r.pos() + middle.len();
                 if payload.get(at) != Some(&b'"') {
                     return None;
                 }
                 r.resume_at(at);
                 r.take_string().ok()??;
                 let tail = payload.get(r.pos()..)?;
-                (tail == suffix.as_slice()).then_some(text)
+                (tail == suffix).then_some(text)
             }
         }
     }
