@@ -347,11 +347,12 @@ pub struct Assembler {
     created: FirstNonEmpty,
     system_fingerprint: Option<Value>,
     service_tier: Option<Value>,
-    usage: Option<Map>,
+    /// Boxed, as are the Groq usage and the unknown keys: most chunks carry none (usage comes
+    /// with the last), and every live parser carries this inline.
+    usage: Option<Box<Map>>,
     usage_log: UsageLog,
-    /// Boxed: only Groq sends it, and every live parser carries this inline.
     groq_usage: Option<Box<Map>>,
-    extras: Map,
+    extras: Option<Box<Map>>,
     choices: Choices,
     chunks: u64,
     /// Distinct per assembler in the process (see [`Assembler::version`]).
@@ -416,7 +417,7 @@ impl Assembler {
         }
         match chunk.usage {
             Field::Set(usage) => {
-                let merged = self.usage.get_or_insert_with(Map::new);
+                let merged = self.usage.get_or_insert_with(Box::default);
                 if self.options.events {
                     merge_usage(merged, (*usage).clone());
                     let mut e = Event::new(EventKind::Usage, None);
@@ -436,7 +437,11 @@ impl Assembler {
                     }
                 }
             }
-            deep_merge_into(&mut self.extras, key.into_owned(), value);
+            deep_merge_into(
+                self.extras.get_or_insert_with(Box::default),
+                key.into_owned(),
+                value,
+            );
         }
         Ok(())
     }
@@ -617,7 +622,7 @@ impl Assembler {
                     .collect(),
             ),
         );
-        let usage = self.usage.as_ref().or(self.groq_usage.as_deref());
+        let usage = self.usage.as_deref().or(self.groq_usage.as_deref());
         out.insert(
             "usage".into(),
             usage.cloned().map_or(Value::Null, Value::Object),
@@ -628,7 +633,7 @@ impl Assembler {
         if let Some(v) = &self.system_fingerprint {
             out.insert("system_fingerprint".into(), v.clone());
         }
-        for (k, v) in &self.extras {
+        for (k, v) in self.extras.iter().flat_map(|m| m.iter()) {
             if !out.contains_key(k) {
                 out.insert(k.clone(), v.clone());
             }
