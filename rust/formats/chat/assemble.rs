@@ -1445,6 +1445,28 @@ mod tests {
     use super::*;
     use crate::formats::chat::scan::decode;
 
+    /// Every live parser holds an assembler and one choice per choice index (issue 13: 10,000
+    /// parsers after one read in 20 MB). Rare parts are boxed; a field added inline shows here.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn an_idle_choice_and_assembler_keep_their_rare_parts_boxed() {
+        assert!(
+            std::mem::size_of::<ChoiceState>() <= 208,
+            "{}",
+            std::mem::size_of::<ChoiceState>()
+        );
+        assert!(
+            std::mem::size_of::<Assembler>() <= 328,
+            "{}",
+            std::mem::size_of::<Assembler>()
+        );
+        assert!(
+            std::mem::size_of::<crate::formats::auto::AnyFold>() <= 16,
+            "{}",
+            std::mem::size_of::<crate::formats::auto::AnyFold>()
+        );
+    }
+
     fn run(payloads: &[&str]) -> Value {
         let mut a = Assembler::new(Options::default(), Limits::default());
         let mut ev = Vec::new();
