@@ -136,8 +136,9 @@ struct Core<F> {
     problems_dropped: u64,
     events: Vec<Event>,
     completed: Vec<Value>,
-    /// The body of the in-band API error of this stream, for the summary (`failed`).
-    api_error: Option<Value>,
+    /// The body of the in-band API error of this stream, for the summary (`failed`). Boxed:
+    /// rarely set, and every live parser carries this inline.
+    api_error: Option<Box<Value>>,
 }
 
 /// Whether the input is AWS event-stream frames (Bedrock) rather than SSE.
@@ -368,7 +369,7 @@ impl<F: Fold> Driver<F> {
             // Refused in every mode: no chunk of such an input could be skipped to a result.
             if let Some(kind) = self.head.not_an_event_stream(core.config.limits.max_depth) {
                 if let ErrorKind::ErrorResponse { body, .. } = &kind {
-                    core.api_error.get_or_insert_with(|| body.clone());
+                    core.api_error.get_or_insert_with(|| Box::new(body.clone()));
                 }
                 return Err(StreamError {
                     kind,
@@ -513,7 +514,7 @@ impl<F: Fold> Driver<F> {
     /// The summary of the stream as it stands: usable at any time, also after an error.
     pub fn summary(&self) -> Summary {
         let mut summary = self.core.fold.summary();
-        summary.settle(self.core.done, self.core.api_error.as_ref());
+        summary.settle(self.core.done, self.core.api_error.as_deref());
         summary
     }
 
@@ -631,7 +632,7 @@ impl<F: Fold> Core<F> {
                     body.insert("message".into(), header_value(m, ":error-message"));
                     Value::Object(body)
                 };
-                self.api_error.get_or_insert_with(|| body.clone());
+                self.api_error.get_or_insert_with(|| Box::new(body.clone()));
                 let offset = if kind == "exception" {
                     m.payload_offset
                 } else {
@@ -693,7 +694,7 @@ impl<F: Fold> Core<F> {
         if ev.event_type == b"error" {
             let body = crate::json::reader::parse(ev.data, self.config.limits.max_depth)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(ev.data).into_owned()));
-            self.api_error.get_or_insert_with(|| body.clone());
+            self.api_error.get_or_insert_with(|| Box::new(body.clone()));
             return self.report(at(ErrorKind::Api { body }), Action::Skipped);
         }
         let folded = self.fold.fold(ev.event_type, ev.data, &mut self.events);
@@ -725,7 +726,7 @@ impl<F: Fold> Core<F> {
                     }
                 }
                 if let ErrorKind::Api { body } = &kind {
-                    self.api_error.get_or_insert_with(|| body.clone());
+                    self.api_error.get_or_insert_with(|| Box::new(body.clone()));
                 }
                 let mut err = at(kind);
                 if matches!(err.kind, ErrorKind::Decode(_)) {

@@ -28,9 +28,14 @@ enum Inner {
 }
 
 /// A fold for any format: fixed by `format=`, or decided on the first event.
-pub struct AnyFold {
-    config: Config,
-    inner: Option<Inner>,
+///
+/// The configuration is needed only to start the fold, so it is kept (boxed) only until then:
+/// every live parser carries this inline, and most are past their first event.
+pub struct AnyFold(Stage);
+
+enum Stage {
+    Undecided(Box<Config>),
+    Decided(Inner),
 }
 
 /// Runs `$body` with `$f` bound to the decided fold.
@@ -103,26 +108,41 @@ impl AnyFold {
 
     /// The fold, deciding the format from this event when it is the first.
     fn decide(&mut self, event_type: &[u8], data: &[u8]) -> &mut Inner {
-        let config = &self.config;
-        self.inner.get_or_insert_with(|| {
+        if let Stage::Undecided(config) = &self.0 {
             let format = detect(event_type, data, config.limits.max_depth);
-            Self::start(config, format)
-        })
+            self.0 = Stage::Decided(Self::start(config, format));
+        }
+        match &mut self.0 {
+            Stage::Decided(inner) => inner,
+            Stage::Undecided(_) => unreachable!("the format was decided just above"),
+        }
+    }
+
+    fn inner(&self) -> Option<&Inner> {
+        match &self.0 {
+            Stage::Decided(inner) => Some(inner),
+            Stage::Undecided(_) => None,
+        }
+    }
+
+    fn inner_mut(&mut self) -> Option<&mut Inner> {
+        match &mut self.0 {
+            Stage::Decided(inner) => Some(inner),
+            Stage::Undecided(_) => None,
+        }
     }
 }
 
 impl Fold for AnyFold {
     fn new(config: &Config) -> Self {
-        AnyFold {
-            config: *config,
-            inner: config.format.map(|f| Self::start(config, f)),
-        }
+        AnyFold(match config.format {
+            Some(format) => Stage::Decided(Self::start(config, format)),
+            None => Stage::Undecided(Box::new(*config)),
+        })
     }
 
     fn format(&self) -> Option<Format> {
-        self.inner
-            .as_ref()
-            .and_then(|i| dispatch!(i, f => f.format()))
+        self.inner().and_then(|i| dispatch!(i, f => f.format()))
     }
 
     fn see(&mut self, event_type: &[u8], data: &[u8]) {
@@ -130,24 +150,24 @@ impl Fold for AnyFold {
     }
 
     fn ends_stream(&self, data: &[u8]) -> bool {
-        match &self.inner {
-            Some(i) => dispatch!(i, f => f.ends_stream(data)),
+        match &self.0 {
+            Stage::Decided(i) => dispatch!(i, f => f.ends_stream(data)),
             // Undecided, `[DONE]` is chat's marker (anything else is chat).
-            None => data == b"[DONE]",
+            Stage::Undecided(_) => data == b"[DONE]",
         }
     }
 
     fn end_marker(&self) -> &'static str {
-        match &self.inner {
-            Some(i) => dispatch!(i, f => f.end_marker()),
-            None => "[DONE]",
+        match &self.0 {
+            Stage::Decided(i) => dispatch!(i, f => f.end_marker()),
+            Stage::Undecided(_) => "[DONE]",
         }
     }
 
     fn missing_end(&self) -> &'static str {
-        match &self.inner {
-            Some(i) => dispatch!(i, f => f.missing_end()),
-            None => "[DONE] or a finish_reason on every choice",
+        match &self.0 {
+            Stage::Decided(i) => dispatch!(i, f => f.missing_end()),
+            Stage::Undecided(_) => "[DONE] or a finish_reason on every choice",
         }
     }
 
@@ -170,75 +190,71 @@ impl Fold for AnyFold {
     }
 
     fn next_stream(&mut self) {
-        if let Some(i) = &mut self.inner {
+        if let Some(i) = self.inner_mut() {
             dispatch!(i, f => f.next_stream());
         }
     }
 
     fn folded(&self) -> u64 {
-        self.inner
-            .as_ref()
-            .map_or(0, |i| dispatch!(i, f => f.folded()))
+        self.inner().map_or(0, |i| dispatch!(i, f => f.folded()))
     }
 
     fn complete(&self) -> bool {
-        self.inner
-            .as_ref()
+        self.inner()
             .is_some_and(|i| dispatch!(i, f => f.complete()))
     }
 
     fn finish_events(&mut self, events: &mut Vec<Event>) {
-        if let Some(i) = &mut self.inner {
+        if let Some(i) = self.inner_mut() {
             dispatch!(i, f => f.finish_events(events));
         }
     }
 
     fn result(&self) -> Value {
-        match &self.inner {
-            Some(i) => dispatch!(i, f => f.result()),
+        match &self.0 {
+            Stage::Decided(i) => dispatch!(i, f => f.result()),
             // An input that ends undecided is chat: its empty completion.
-            None => Chat::new(&self.config).result(),
+            Stage::Undecided(config) => Chat::new(config).result(),
         }
     }
 
     fn version(&self) -> (u64, u64) {
         // No assembler has this serial: an undecided stream shares no cached result.
-        self.inner
-            .as_ref()
+        self.inner()
             .map_or((u64::MAX, 0), |i| dispatch!(i, f => f.version()))
     }
 
     fn take_notes(&mut self, notes: &mut Vec<Note>) {
-        if let Some(i) = &mut self.inner {
+        if let Some(i) = self.inner_mut() {
             dispatch!(i, f => f.take_notes(notes));
         }
     }
 
     fn decide_format(&mut self, format: Format) {
-        if self.inner.is_none() {
-            self.inner = Some(Self::start(&self.config, format));
+        if let Stage::Undecided(config) = &self.0 {
+            self.0 = Stage::Decided(Self::start(config, format));
         }
     }
 
     fn take_result(&mut self) -> Value {
-        match &mut self.inner {
-            Some(i) => dispatch!(i, f => f.take_result()),
-            None => self.result(),
+        match &mut self.0 {
+            Stage::Decided(i) => dispatch!(i, f => f.take_result()),
+            Stage::Undecided(_) => self.result(),
         }
     }
 
     fn restore(&mut self, result: Value) {
-        if let Some(i) = &mut self.inner {
+        if let Some(i) = self.inner_mut() {
             dispatch!(i, f => f.restore(result));
         }
     }
 
     fn summary(&self) -> Summary {
-        match &self.inner {
-            Some(i) => dispatch!(i, f => f.summary()),
-            None => Summary {
+        match &self.0 {
+            Stage::Decided(i) => dispatch!(i, f => f.summary()),
+            Stage::Undecided(config) => Summary {
                 format: None,
-                ..Chat::new(&self.config).summary()
+                ..Chat::new(config).summary()
             },
         }
     }

@@ -132,15 +132,11 @@ struct ChoiceState {
     index: u64,
     role: Option<String>,
     content: TextAccumulator,
-    refusal: TextAccumulator,
-    /// Reasoning text per delta key (`reasoning_content`, `reasoning`), for events only; the
-    /// text itself lives in `message_extras` like any other string increment.
-    reasoning: Vec<(&'static str, TextAccumulator)>,
+    /// Created by the first refusal, reasoning, audio or unknown key.
+    rare: Option<Box<RareParts>>,
     tool_calls: ToolCalls,
     current_call: Option<usize>,
     function_call: Option<Box<FunctionCallState>>,
-    audio: Option<Map>,
-    message_extras: Map,
     message_order: Vec<MessageKey>,
     /// Whether `message_order` holds `ToolCalls`, `FunctionCall`, `Audio`: asked on every
     /// chunk that carries one, while the list may hold any number of extra keys.
@@ -149,6 +145,21 @@ struct ChoiceState {
     ordered_audio: bool,
     logprobs: Option<Box<LogprobsState>>,
     finish_reason: Option<String>,
+}
+
+/// The parts of a choice most streams never send: boxed, as every choice of every live parser
+/// would carry their room.
+#[derive(Debug, Default)]
+struct RareParts {
+    refusal: TextAccumulator,
+    /// Reasoning text per delta key (`reasoning_content`, `reasoning`), for events only; the
+    /// text itself lives in `message_extras` like any other string increment.
+    reasoning: Vec<(&'static str, TextAccumulator)>,
+    audio: Option<Map>,
+    /// Message keys beyond the known ones (`reasoning_content`, provider keys), in order of
+    /// first appearance.
+    message_extras: Map,
+    /// Choice keys beyond the known ones.
     extras: Map,
 }
 
@@ -339,10 +350,12 @@ pub struct Assembler {
     created: FirstNonEmpty,
     system_fingerprint: Option<Value>,
     service_tier: Option<Value>,
-    usage: Option<Map>,
+    /// Boxed, as are the Groq usage and the unknown keys: most chunks carry none (usage comes
+    /// with the last), and every live parser carries this inline.
+    usage: Option<Box<Map>>,
     usage_log: UsageLog,
-    groq_usage: Option<Map>,
-    extras: Map,
+    groq_usage: Option<Box<Map>>,
+    extras: Option<Box<Map>>,
     choices: Choices,
     chunks: u64,
     /// Distinct per assembler in the process (see [`Assembler::version`]).
@@ -365,6 +378,16 @@ impl Assembler {
     /// caller may reuse what it built from an earlier [`Assembler::completion`].
     pub fn version(&self) -> (u64, u64) {
         (self.serial, self.chunks)
+    }
+
+    /// The options it was made with (its owner keeps no copy).
+    pub fn options(&self) -> Options {
+        self.options
+    }
+
+    /// The limits it was made with (its owner keeps no copy).
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// Number of chunks applied.
@@ -397,7 +420,7 @@ impl Assembler {
         }
         match chunk.usage {
             Field::Set(usage) => {
-                let merged = self.usage.get_or_insert_with(Map::new);
+                let merged = self.usage.get_or_insert_with(Box::default);
                 if self.options.events {
                     merge_usage(merged, (*usage).clone());
                     events.push(Event::Usage(self.usage_log.record(*usage, merged)));
@@ -411,11 +434,15 @@ impl Assembler {
             if key == "x_groq" {
                 if let Value::Object(m) = &value {
                     if let Some(Value::Object(u)) = m.get("usage") {
-                        merge_usage(self.groq_usage.get_or_insert_with(Map::new), u.clone());
+                        merge_usage(self.groq_usage.get_or_insert_with(Box::default), u.clone());
                     }
                 }
             }
-            deep_merge_into(&mut self.extras, key.into_owned(), value);
+            deep_merge_into(
+                self.extras.get_or_insert_with(Box::default),
+                key.into_owned(),
+                value,
+            );
         }
         Ok(())
     }
@@ -513,7 +540,7 @@ impl Assembler {
             Field::Null | Field::Absent => {}
         }
         for (k, v) in c.extras {
-            merge_choice_extra(&mut state.extras, k.into_owned(), v);
+            merge_choice_extra(&mut state.rare_mut().extras, k.into_owned(), v);
         }
         if let Field::Set(reason) = c.finish_reason {
             if !reason.is_empty() {
@@ -553,7 +580,7 @@ impl Assembler {
         };
         match slot {
             Slot::Content { .. } => state.content.push(text, false),
-            Slot::Refusal { .. } => state.refusal.push(text, false),
+            Slot::Refusal { .. } => state.rare_mut().refusal.push(text, false),
             Slot::ToolArguments { index, .. } => {
                 let Some(pos) = state.tool_calls.find_wire(index) else {
                     return false;
@@ -609,7 +636,7 @@ impl Assembler {
                     .collect(),
             ),
         );
-        let usage = self.usage.as_ref().or(self.groq_usage.as_ref());
+        let usage = self.usage.as_deref().or(self.groq_usage.as_deref());
         out.insert(
             "usage".into(),
             usage.cloned().map_or(Value::Null, Value::Object),
@@ -620,7 +647,7 @@ impl Assembler {
         if let Some(v) = &self.system_fingerprint {
             out.insert("system_fingerprint".into(), v.clone());
         }
-        for (k, v) in &self.extras {
+        for (k, v) in self.extras.iter().flat_map(|m| m.iter()) {
             if !out.contains_key(k) {
                 out.insert(k.clone(), v.clone());
             }
@@ -677,7 +704,7 @@ impl Assembler {
                 continue;
             };
             texts.extend(c.content.text.as_mut());
-            texts.extend(c.refusal.text.as_mut());
+            texts.extend(c.rare.as_mut().and_then(|r| r.refusal.text.as_mut()));
             if c.ordered_tool_calls {
                 texts.extend(c.tool_calls.items.iter_mut().map(|t| &mut t.arguments));
             }
@@ -744,6 +771,10 @@ fn object_get_mut<'v>(value: &'v mut Value, key: &str) -> Option<&'v mut Value> 
 }
 
 impl ChoiceState {
+    fn rare_mut(&mut self) -> &mut RareParts {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
     /// The delta's text, tool calls, function call and audio.
     fn apply_delta(
         &mut self,
@@ -770,12 +801,14 @@ impl ChoiceState {
             None => {}
         }
         if let Some(r) = delta.refusal {
-            self.refusal.push(&r, opts.events);
+            let choice_index = self.index;
+            let refusal = &mut self.rare_mut().refusal;
+            refusal.push(&r, opts.events);
             if opts.events && !r.is_empty() {
                 events.push(Event::TextDelta {
                     of: TextOf::Refusal,
-                    choice_index: self.index,
-                    trail: self.refusal.trail.clone(),
+                    choice_index,
+                    trail: refusal.trail.clone(),
                 });
             }
         }
@@ -794,7 +827,7 @@ impl ChoiceState {
                 self.ordered_audio = true;
                 self.message_order.push(MessageKey::Audio);
             }
-            merge_audio(self.audio.get_or_insert_with(Map::new), *audio);
+            merge_audio(self.rare_mut().audio.get_or_insert_with(Map::new), *audio);
         }
     }
 
@@ -894,7 +927,8 @@ impl ChoiceState {
         {
             self.push_reasoning(field, s, events);
         }
-        match self.message_extras.get_mut(key) {
+        let rare = self.rare.get_or_insert_with(Box::default);
+        match rare.message_extras.get_mut(key) {
             Some(Value::String(old)) if matches!(v, Value::String(_)) => {
                 if let Value::String(s) = v {
                     old.push_str(&s);
@@ -907,7 +941,7 @@ impl ChoiceState {
             }
             Some(slot) => *slot = v,
             None => {
-                self.message_extras.insert(key.to_string(), v);
+                rare.message_extras.insert(key.to_string(), v);
                 self.message_order.push(MessageKey::Extra);
             }
         }
@@ -917,17 +951,19 @@ impl ChoiceState {
         if piece.is_empty() {
             return;
         }
-        let pos = if let Some(p) = self.reasoning.iter().position(|(f, _)| *f == field) {
+        let index = self.index;
+        let reasoning = &mut self.rare_mut().reasoning;
+        let pos = if let Some(p) = reasoning.iter().position(|(f, _)| *f == field) {
             p
         } else {
-            self.reasoning.push((field, TextAccumulator::default()));
-            self.reasoning.len() - 1
+            reasoning.push((field, TextAccumulator::default()));
+            reasoning.len() - 1
         };
-        if let Some((_, text)) = self.reasoning.get_mut(pos) {
+        if let Some((_, text)) = reasoning.get_mut(pos) {
             text.push(piece, true);
             events.push(Event::TextDelta {
                 of: TextOf::Reasoning(field),
-                choice_index: self.index,
+                choice_index: index,
                 trail: text.trail.clone(),
             });
         }
@@ -1012,15 +1048,16 @@ impl ChoiceState {
     /// The done events not yet fired for this choice, in the documented order.
     fn done_events(&mut self, events: &mut Vec<Event>) {
         let choice_index = self.index;
-        let texts = [
-            (TextOf::Content, &mut self.content),
-            (TextOf::Refusal, &mut self.refusal),
-        ];
-        let reasoning = self
-            .reasoning
-            .iter_mut()
-            .map(|(field, text)| (TextOf::Reasoning(field), text));
-        for (of, acc) in texts.into_iter().chain(reasoning) {
+        let mut texts = vec![(TextOf::Content, &mut self.content)];
+        if let Some(rare) = &mut self.rare {
+            texts.push((TextOf::Refusal, &mut rare.refusal));
+            texts.extend(
+                rare.reasoning
+                    .iter_mut()
+                    .map(|(field, text)| (TextOf::Reasoning(field), text)),
+            );
+        }
+        for (of, acc) in texts {
             if let (false, Some(text)) = (acc.done, &acc.text) {
                 events.push(Event::TextDone {
                     of,
@@ -1055,8 +1092,17 @@ impl ChoiceState {
             Value::string(self.role.as_deref().unwrap_or("assistant")),
         );
         message.insert("content".into(), self.content.value());
-        message.insert("refusal".into(), self.refusal.value());
-        let mut extras = self.message_extras.iter();
+        let refusal = self
+            .rare
+            .as_ref()
+            .map_or(Value::Null, |r| r.refusal.value());
+        message.insert("refusal".into(), refusal);
+        let no_extras = Map::new();
+        let message_extras = match &self.rare {
+            Some(rare) => &rare.message_extras,
+            None => &no_extras,
+        };
+        let mut extras = message_extras.iter();
         for key in &self.message_order {
             match key {
                 MessageKey::ToolCalls => {
@@ -1080,7 +1126,7 @@ impl ChoiceState {
                     }
                 }
                 MessageKey::Audio => {
-                    if let Some(a) = &self.audio {
+                    if let Some(a) = self.rare.as_ref().and_then(|r| r.audio.as_ref()) {
                         message.insert("audio".into(), Value::Object(a.clone()));
                     }
                 }
@@ -1106,8 +1152,10 @@ impl ChoiceState {
                 .clone()
                 .map_or(Value::Null, Value::String),
         );
-        for (k, v) in &self.extras {
-            out.insert_if_absent(k, || v.clone());
+        if let Some(rare) = &self.rare {
+            for (k, v) in &rare.extras {
+                out.insert_if_absent(k, || v.clone());
+            }
         }
         Value::Object(out)
     }
@@ -1398,6 +1446,28 @@ fn merge_audio(old: &mut Map, new: Map) {
 mod tests {
     use super::*;
     use crate::formats::chat::scan::decode;
+
+    /// Every live parser holds an assembler and one choice per choice index (issue 13: 10,000
+    /// parsers after one read in 20 MB). Rare parts are boxed; a field added inline shows here.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn an_idle_choice_and_assembler_keep_their_rare_parts_boxed() {
+        assert!(
+            std::mem::size_of::<ChoiceState>() <= 208,
+            "{}",
+            std::mem::size_of::<ChoiceState>()
+        );
+        assert!(
+            std::mem::size_of::<Assembler>() <= 328,
+            "{}",
+            std::mem::size_of::<Assembler>()
+        );
+        assert!(
+            std::mem::size_of::<crate::formats::auto::AnyFold>() <= 16,
+            "{}",
+            std::mem::size_of::<crate::formats::auto::AnyFold>()
+        );
+    }
 
     fn run(payloads: &[&str]) -> Value {
         let mut a = Assembler::new(Options::default(), Limits::default());

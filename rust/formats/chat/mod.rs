@@ -11,11 +11,10 @@ use crate::event::Event;
 use crate::formats::{Fold, Folded, Format};
 use crate::json::reader::JsonErrorCode;
 use crate::json::value::Value;
-use crate::limits::{LimitName, Limits};
+use crate::limits::LimitName;
 use crate::sniff::foreign_format;
 use crate::summary::{self, Summary};
 
-use crate::driver::Options;
 use assemble::Assembler;
 use template::Template;
 
@@ -28,8 +27,7 @@ const MAX_TEMPLATES: usize = 4;
 /// The Chat Completions fold: chunks into the assembler, through a template when a chunk
 /// repeats a recent chunk's shape.
 pub struct Chat {
-    options: Options,
-    limits: Limits,
+    /// Also holds the options and limits (one copy per parser).
     assembler: Assembler,
     /// Header bytes of the last chunk applied (see `scan::decode_after`).
     header: Vec<u8>,
@@ -49,11 +47,8 @@ impl ChatStream {
 
 impl Fold for Chat {
     fn new(config: &Config) -> Self {
-        let (options, limits) = (config.options, config.limits);
         Chat {
-            options,
-            limits,
-            assembler: Assembler::new(options, limits),
+            assembler: Assembler::new(config.options, config.limits),
             header: Vec::new(),
             templates: Vec::new(),
             template_chunks: 0,
@@ -83,7 +78,9 @@ impl Fold for Chat {
         events: &mut Vec<Event>,
     ) -> Result<Folded, ErrorKind> {
         if self.assembler.chunks() == 0 {
-            if let Some(format) = foreign_format(event_type, data, self.limits.max_depth) {
+            if let Some(format) =
+                foreign_format(event_type, data, self.assembler.limits().max_depth)
+            {
                 return Err(ErrorKind::UnsupportedFormat { format });
             }
         }
@@ -112,7 +109,7 @@ impl Fold for Chat {
     }
 
     fn next_stream(&mut self) {
-        self.assembler = Assembler::new(self.options, self.limits);
+        self.assembler = Assembler::new(self.assembler.options(), self.assembler.limits());
         self.header.clear();
         self.templates.clear();
     }
@@ -159,7 +156,7 @@ impl Chat {
         reuse_header: bool,
         events: &mut Vec<Event>,
     ) -> Result<(), ErrorKind> {
-        let limits = self.limits;
+        let limits = self.assembler.limits();
         let known: &[u8] = match self.templates.first().and_then(Template::header) {
             _ if !reuse_header => &[],
             Some(h) => h,
@@ -180,7 +177,7 @@ impl Chat {
         // Learned before the chunk is consumed; kept only if it applies. A chunk applied in
         // full drops every template it could have changed, so no template outlives a change
         // that re-applying it would undo.
-        let learned = if reuse_header && !self.options.events {
+        let learned = if reuse_header && !self.assembler.options().events {
             Template::learn(data, &chunk, header_len, limits.max_depth)
         } else {
             None
