@@ -322,6 +322,30 @@ pub struct StreamParserPy {
     partial: PartialCache,
 }
 
+impl StreamParserPy {
+    /// One call that changes the parser: a still-referenced lazy `.partial` is converted
+    /// first (it shows the state before this call); a failure raises with a `.partial` of the
+    /// state it failed in.
+    fn step<'py, R, T>(
+        slf: &Bound<'py, Self>,
+        run: impl FnOnce(&mut AnyStream) -> Result<R, StreamError>,
+        then: impl FnOnce(Python<'py>, &mut AnyStream, R) -> PyResult<T>,
+    ) -> PyResult<T> {
+        let (py, this) = (slf.py(), &mut *slf.try_borrow_mut()?);
+        this.partial.settle(py, &this.stream)?;
+        match run(&mut this.stream) {
+            Ok(r) => {
+                this.partial.clear();
+                then(py, &mut this.stream, r)
+            }
+            Err(e) => {
+                let owner = || Owner::Stream(slf.clone().unbind());
+                Err(raise(py, &this.stream, &mut this.partial, owner, &e))
+            }
+        }
+    }
+}
+
 #[pymethods]
 impl StreamParserPy {
     #[new]
@@ -378,65 +402,29 @@ impl StreamParserPy {
 
     /// Consumes one read; returns the events it produced (empty unless events are on).
     fn feed<'py>(slf: &Bound<'py, Self>, data: PyBackedBytes) -> PyResult<Bound<'py, PyList>> {
-        let (py, this) = (slf.py(), &mut *slf.try_borrow_mut()?);
-        this.partial.settle(py, &this.stream)?;
-        if let Err(e) = this.stream.feed(&data) {
-            // Events produced before an error are returned, and the error raised by the next
-            // call (the core defers it), so an error here comes with no events.
-            let owner = || Owner::Stream(slf.clone().unbind());
-            return Err(raise(py, &this.stream, &mut this.partial, owner, &e));
-        }
-        this.partial.clear();
-        events_to_py(py, &mut this.stream)
+        // Events produced before an error are returned, and the error raised by the next call
+        // (the core defers it), so an error here comes with no events.
+        Self::step(slf, |s| s.feed(&data), |py, s, ()| events_to_py(py, s))
     }
 
     /// End of input: the assembled completion.
     fn finish<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        let (py, this) = (slf.py(), &mut *slf.try_borrow_mut()?);
-        this.partial.settle(py, &this.stream)?;
-        match this.stream.finish_with(|v| to_py(py, v)) {
-            Ok(v) => {
-                this.partial.clear();
-                v
-            }
-            Err(e) => {
-                let owner = || Owner::Stream(slf.clone().unbind());
-                Err(raise(py, &this.stream, &mut this.partial, owner, &e))
-            }
-        }
+        let py = slf.py();
+        Self::step(slf, |s| s.finish_with(|v| to_py(py, v)), |_, _, v| v)
     }
 
     /// End of input: the assembled completion as compact JSON bytes, built without Python
     /// objects.
     fn finish_json<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyBytes>> {
-        let (py, this) = (slf.py(), &mut *slf.try_borrow_mut()?);
-        this.partial.settle(py, &this.stream)?;
-        match this.stream.finish_with(|v| json_bytes(py, v)) {
-            Ok(bytes) => {
-                this.partial.clear();
-                bytes
-            }
-            Err(e) => {
-                let owner = || Owner::Stream(slf.clone().unbind());
-                Err(raise(py, &this.stream, &mut this.partial, owner, &e))
-            }
-        }
+        let py = slf.py();
+        Self::step(slf, |s| s.finish_with(|v| json_bytes(py, v)), |_, _, b| b)
     }
 
     /// End of input with events: the pending `*.done` events, then `done`.
     fn finish_events<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyList>> {
-        let (py, this) = (slf.py(), &mut *slf.try_borrow_mut()?);
-        this.partial.settle(py, &this.stream)?;
-        match this.stream.finish_events() {
-            Ok(()) => {
-                this.partial.clear();
-                events_to_py(py, &mut this.stream)
-            }
-            Err(e) => {
-                let owner = || Owner::Stream(slf.clone().unbind());
-                Err(raise(py, &this.stream, &mut this.partial, owner, &e))
-            }
-        }
+        Self::step(slf, AnyStream::finish_events, |py, s, ()| {
+            events_to_py(py, s)
+        })
     }
 
     /// The completion assembled so far.
