@@ -125,19 +125,30 @@ fn errors_are_typed() {
     ));
 }
 
-#[test]
-fn recorded_streams_fold() {
+/// The recorded Gemini streams in tests/fixtures, each as its whole SSE text.
+fn recorded_texts() -> Vec<String> {
     let dir = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/gemini-recorded"
     );
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+        .collect()
+}
+
+/// The `data:` payloads of a recorded stream (its events are CRLF-separated).
+fn data_payloads(text: &str) -> Vec<&str> {
+    text.split("\r\n\r\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .collect()
+}
+
+#[test]
+fn recorded_streams_fold() {
     let mut count = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        let payloads: Vec<&str> = text
-            .split("\r\n\r\n")
-            .filter_map(|e| e.strip_prefix("data: "))
-            .collect();
+    for text in recorded_texts() {
+        let payloads = data_payloads(&text);
         let g = fold(&payloads).unwrap();
         assert!(g.finished);
         assert_eq!(g.folded(), payloads.len() as u64);
@@ -325,17 +336,9 @@ fn templated_events_fold_as_if_decoded_in_full() {
     }
     assert!(repeated >= 18, "{repeated}");
     // Recorded streams, and the arguments streamed above.
-    let dir = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/gemini-recorded"
-    );
     let mut recorded = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        let payloads: Vec<&str> = text
-            .split("\r\n\r\n")
-            .filter_map(|e| e.strip_prefix("data: "))
-            .collect();
+    for text in recorded_texts() {
+        let payloads = data_payloads(&text);
         let fast = trace(&payloads, false);
         assert_eq!(fast.0, trace(&payloads, true).0);
         assert_eq!(fast.2, trace(&payloads, true).2);
