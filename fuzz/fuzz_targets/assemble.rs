@@ -8,7 +8,7 @@ mod split;
 
 use deltafold::driver::{Config, OnError, ProblemKind};
 use deltafold::error::{ErrorClass, StreamError};
-use deltafold::event::Event;
+use deltafold::event::{Call, CallOf, Event, TextOf};
 use deltafold::formats::chat::ChatStream;
 use deltafold::json::value::Value;
 use deltafold::limits::Limits;
@@ -52,17 +52,51 @@ struct EventSummary {
 
 impl EventSummary {
     fn of(event: Event) -> EventSummary {
-        EventSummary {
-            kind: event.kind.name(),
-            choice_index: event.choice_index,
-            index: event.index,
-            id: event.id.as_deref().map(str::to_owned),
-            name: event.name.as_deref().map(str::to_owned),
-            field: event.field,
-            text: event.text,
-            items: event.items,
-            value: event.value,
+        let kind = event.kind().name();
+        let choice_index = event.choice_index();
+        let mut summary = EventSummary {
+            kind,
+            choice_index,
+            index: None,
+            id: None,
+            name: None,
+            field: None,
+            text: None,
+            items: None,
+            value: None,
+        };
+        match event {
+            Event::TextDelta { of, .. } => summary.field = reasoning_field(of),
+            Event::TextDone { of, text, .. } => {
+                summary.field = reasoning_field(of);
+                summary.text = Some(text);
+            }
+            Event::ArgumentsDelta { call, .. } => summary.call(call),
+            Event::ArgumentsDone { call, text, .. } => {
+                summary.call(call);
+                summary.text = Some(text);
+            }
+            Event::Logprobs { trail, .. } => summary.items = trail.last().cloned(),
+            Event::Usage(_) => {}
+            Event::Error(body) => summary.value = Some(body),
+            Event::Done(completion) => summary.value = completion,
         }
+        summary
+    }
+
+    fn call(&mut self, call: Call) {
+        self.name = call.name.as_deref().map(str::to_owned);
+        if let CallOf::Tool { index, id } = call.of {
+            self.index = Some(index);
+            self.id = id.as_deref().map(str::to_owned);
+        }
+    }
+}
+
+fn reasoning_field(of: TextOf) -> Option<String> {
+    match of {
+        TextOf::Reasoning(field) => Some(field.to_owned()),
+        TextOf::Content | TextOf::Refusal => None,
     }
 }
 
