@@ -55,6 +55,23 @@ def test_reference_signatures_use_the_defaults() -> None:
     assert decoder.default == reference.DEFAULTS["max_line_bytes"]
 
 
+def parameters(obj: Any) -> list[tuple[str, Any, Any]]:
+    return [(p.name, p.kind, p.default) for p in inspect.signature(obj).parameters.values()]
+
+
+def test_core_entry_points_take_the_reference_options() -> None:
+    # One macro writes the core's option parameters (rust/py/parser.rs, `entry_point!`); the
+    # names, kinds and defaults each entry point shows are the reference's, spelled out there.
+    stream = parameters(reference.StreamParser)
+    whole = parameters(reference.assemble)
+    assert parameters(_core.StreamParser) == stream
+    assert parameters(_core.assemble) == whole
+    assert parameters(_core.assemble_json) == whole
+    flags = {"events", "partial_arguments"}
+    assert parameters(_core.CaptureParser) == [p for p in stream if p[0] not in flags]
+    assert [p for p in whole if p[0] != "source"] == parameters(_core.CaptureParser)
+
+
 @pytest.mark.parametrize(
     "options",
     [{}, {"max_depth": 3, "max_line_bytes": 10}],

@@ -221,63 +221,118 @@ impl ConfigArgs {
     }
 }
 
-/// `assemble` and `assemble_json`: `source`, then the keyword options without the event
-/// flags. Writes their `PyO3` signature, the parameters and the [`ConfigArgs`] once; the body
-/// gets the validated config. (`StreamParser` and `CaptureParser` spell theirs out: `PyO3`
-/// expands no macro among the items of a `#[pymethods]` block.)
-macro_rules! whole_input_fn {
+/// Writes an entry point that takes the keyword options (`assemble`, `assemble_json`, the
+/// parsers' constructors): its `PyO3` signature, its parameters and the [`ConfigArgs`] they
+/// make, with the options and their defaults listed once, here. An entry point adds a leading
+/// `source`, or the event flags, and gives its own `text_signature` (`PyO3` takes only a
+/// string literal there). A constructor is emitted as a `#[pymethods]` block of its own (the
+/// `multiple-pymethods` feature), since `PyO3` expands no macro among a block's items.
+macro_rules! entry_point {
+    // A module function: `source`, then the options without the event flags.
     (
         $(#[$doc:meta])*
-        pub fn $name:ident($py:ident, $source:ident, $config:ident) -> $ret:ty $body:block
+        text_signature = $text:literal;
+        pub fn $name:ident($py:ident, $source:ident) -> $ret:ty;
+        |$config:ident| $body:block
     ) => {
-        $(#[$doc])*
-        #[pyfunction]
-        #[pyo3(
-            text_signature = "(source, *, format='auto', on_error='raise', allow_truncated=False, max_line_bytes=67108864, max_buffer_bytes=268435456, max_choice_index=1024, max_tool_calls=1024, max_depth=128, max_problems=1000)"
-        )]
-        #[pyo3(signature = (
-            source,
-            *,
-            format = FormatArg("auto"),
-            on_error = OnErrorArg("raise"),
-            allow_truncated = FlagArg(false),
-            max_line_bytes = LimitArg(LIMITS.max_line_bytes as i128),
-            max_buffer_bytes = LimitArg(i128::from(LIMITS.max_buffer_bytes)),
-            max_choice_index = LimitArg(i128::from(LIMITS.max_choice_index)),
-            max_tool_calls = LimitArg(LIMITS.max_tool_calls as i128),
-            max_depth = LimitArg(LIMITS.max_depth as i128),
-            max_problems = LimitArg(DEFAULT_MAX_PROBLEMS as i128),
-        ))]
-        #[allow(clippy::too_many_arguments)]
-        pub fn $name(
-            $py: Python<'_>,
-            source: PyBackedBytes,
-            format: FormatArg,
-            on_error: OnErrorArg,
-            allow_truncated: FlagArg,
-            max_line_bytes: LimitArg,
-            max_buffer_bytes: LimitArg,
-            max_choice_index: LimitArg,
-            max_tool_calls: LimitArg,
-            max_depth: LimitArg,
-            max_problems: LimitArg,
-        ) -> $ret {
-            let $source = source;
-            let $config = ConfigArgs {
-                format,
-                on_error,
-                events: FlagArg(false),
-                partial_arguments: FlagArg(false),
-                allow_truncated,
-                max_line_bytes,
-                max_buffer_bytes,
-                max_choice_index,
-                max_tool_calls,
-                max_depth,
-                max_problems,
+        entry_point! {
+            @emit as_item []
+            [$(#[$doc])* #[pyfunction]] $text
+            pub fn $name [$source,] [$py: Python<'_>, $source: PyBackedBytes,] [] false;
+            $ret; |$config| $body
+        }
+    };
+    // A class's `__new__`: the options, with the event flags if named.
+    (
+        impl $class:ident {
+            text_signature = $text:literal;
+            fn new(flags [$($flag:ident),*], capture = $capture:literal) -> $ret:ty;
+            |$config:ident| $body:block
+        }
+    ) => {
+        entry_point! {
+            @emit as_constructor [$class]
+            [#[new]] $text
+            fn new [] [] [$($flag),*] $capture;
+            $ret; |$config| $body
+        }
+    };
+    (
+        @emit $wrap:ident [$($wrap_args:tt)*]
+        [$(#[$attr:meta])*] $text:literal
+        $vis:vis fn $name:ident [$($lead:tt)*] [$($lead_param:tt)*] [$($flag:ident),*]
+        $capture:literal;
+        $ret:ty; |$config:ident| $body:block
+    ) => {
+        $wrap! { $($wrap_args)*
+            $(#[$attr])*
+            #[pyo3(text_signature = $text)]
+            #[pyo3(signature = (
+                $($lead)*
+                *,
+                format = FormatArg("auto"),
+                on_error = OnErrorArg("raise"),
+                $($flag = FlagArg(false),)*
+                allow_truncated = FlagArg(false),
+                max_line_bytes = LimitArg(LIMITS.max_line_bytes as i128),
+                max_buffer_bytes = LimitArg(i128::from(LIMITS.max_buffer_bytes)),
+                max_choice_index = LimitArg(i128::from(LIMITS.max_choice_index)),
+                max_tool_calls = LimitArg(LIMITS.max_tool_calls as i128),
+                max_depth = LimitArg(LIMITS.max_depth as i128),
+                max_problems = LimitArg(DEFAULT_MAX_PROBLEMS as i128),
+            ))]
+            #[allow(clippy::too_many_arguments)]
+            $vis fn $name(
+                $($lead_param)*
+                format: FormatArg,
+                on_error: OnErrorArg,
+                $($flag: FlagArg,)*
+                allow_truncated: FlagArg,
+                max_line_bytes: LimitArg,
+                max_buffer_bytes: LimitArg,
+                max_choice_index: LimitArg,
+                max_tool_calls: LimitArg,
+                max_depth: LimitArg,
+                max_problems: LimitArg,
+            ) -> $ret {
+                let (events, partial_arguments) = entry_point!(@flags $($flag)*);
+                let $config = ConfigArgs {
+                    format,
+                    on_error,
+                    events,
+                    partial_arguments,
+                    allow_truncated,
+                    max_line_bytes,
+                    max_buffer_bytes,
+                    max_choice_index,
+                    max_tool_calls,
+                    max_depth,
+                    max_problems,
+                }
+                .config($capture)?;
+                $body
             }
-            .config(false)?;
-            $body
+        }
+    };
+    (@flags) => {
+        (FlagArg(false), FlagArg(false))
+    };
+    (@flags $events:ident $partial_arguments:ident) => {
+        ($events, $partial_arguments)
+    };
+}
+
+macro_rules! as_item {
+    ($item:item) => {
+        $item
+    };
+}
+
+macro_rules! as_constructor {
+    ($class:ident $item:item) => {
+        #[pymethods]
+        impl $class {
+            $item
         }
     };
 }
@@ -346,60 +401,21 @@ impl StreamParserPy {
     }
 }
 
+entry_point! {
+    impl StreamParserPy {
+        text_signature = "(*, format='auto', on_error='raise', events=False, partial_arguments=False, allow_truncated=False, max_line_bytes=67108864, max_buffer_bytes=268435456, max_choice_index=1024, max_tool_calls=1024, max_depth=128, max_problems=1000)";
+        fn new(flags [events, partial_arguments], capture = false) -> PyResult<Self>;
+        |config| {
+            Ok(StreamParserPy {
+                stream: AnyStream::new(config),
+                partial: PartialCache::default(),
+            })
+        }
+    }
+}
+
 #[pymethods]
 impl StreamParserPy {
-    #[new]
-    #[pyo3(
-        text_signature = "(*, format='auto', on_error='raise', events=False, partial_arguments=False, allow_truncated=False, max_line_bytes=67108864, max_buffer_bytes=268435456, max_choice_index=1024, max_tool_calls=1024, max_depth=128, max_problems=1000)"
-    )]
-    #[pyo3(signature = (
-        *,
-        format = FormatArg("auto"),
-        on_error = OnErrorArg("raise"),
-        events = FlagArg(false),
-        partial_arguments = FlagArg(false),
-        allow_truncated = FlagArg(false),
-        max_line_bytes = LimitArg(LIMITS.max_line_bytes as i128),
-        max_buffer_bytes = LimitArg(i128::from(LIMITS.max_buffer_bytes)),
-        max_choice_index = LimitArg(i128::from(LIMITS.max_choice_index)),
-        max_tool_calls = LimitArg(LIMITS.max_tool_calls as i128),
-        max_depth = LimitArg(LIMITS.max_depth as i128),
-        max_problems = LimitArg(DEFAULT_MAX_PROBLEMS as i128),
-    ))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        format: FormatArg,
-        on_error: OnErrorArg,
-        events: FlagArg,
-        partial_arguments: FlagArg,
-        allow_truncated: FlagArg,
-        max_line_bytes: LimitArg,
-        max_buffer_bytes: LimitArg,
-        max_choice_index: LimitArg,
-        max_tool_calls: LimitArg,
-        max_depth: LimitArg,
-        max_problems: LimitArg,
-    ) -> PyResult<Self> {
-        let config = ConfigArgs {
-            format,
-            on_error,
-            events,
-            partial_arguments,
-            allow_truncated,
-            max_line_bytes,
-            max_buffer_bytes,
-            max_choice_index,
-            max_tool_calls,
-            max_depth,
-            max_problems,
-        }
-        .config(false)?;
-        Ok(StreamParserPy {
-            stream: AnyStream::new(config),
-            partial: PartialCache::default(),
-        })
-    }
-
     /// Consumes one read; returns the events it produced (empty unless events are on).
     fn feed<'py>(slf: &Bound<'py, Self>, data: PyBackedBytes) -> PyResult<Bound<'py, PyList>> {
         // Events produced before an error are returned, and the error raised by the next call
@@ -512,56 +528,21 @@ fn completions(py: Python<'_>, done: Vec<Value>) -> PyResult<Bound<'_, PyList>> 
     Ok(list)
 }
 
+entry_point! {
+    impl CaptureParserPy {
+        text_signature = "(*, format='auto', on_error='raise', allow_truncated=False, max_line_bytes=67108864, max_buffer_bytes=268435456, max_choice_index=1024, max_tool_calls=1024, max_depth=128, max_problems=1000)";
+        fn new(flags [], capture = true) -> PyResult<Self>;
+        |config| {
+            Ok(CaptureParserPy {
+                stream: AnyStream::new(config),
+                partial: PartialCache::default(),
+            })
+        }
+    }
+}
+
 #[pymethods]
 impl CaptureParserPy {
-    #[new]
-    #[pyo3(
-        text_signature = "(*, format='auto', on_error='raise', allow_truncated=False, max_line_bytes=67108864, max_buffer_bytes=268435456, max_choice_index=1024, max_tool_calls=1024, max_depth=128, max_problems=1000)"
-    )]
-    #[pyo3(signature = (
-        *,
-        format = FormatArg("auto"),
-        on_error = OnErrorArg("raise"),
-        allow_truncated = FlagArg(false),
-        max_line_bytes = LimitArg(LIMITS.max_line_bytes as i128),
-        max_buffer_bytes = LimitArg(i128::from(LIMITS.max_buffer_bytes)),
-        max_choice_index = LimitArg(i128::from(LIMITS.max_choice_index)),
-        max_tool_calls = LimitArg(LIMITS.max_tool_calls as i128),
-        max_depth = LimitArg(LIMITS.max_depth as i128),
-        max_problems = LimitArg(DEFAULT_MAX_PROBLEMS as i128),
-    ))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        format: FormatArg,
-        on_error: OnErrorArg,
-        allow_truncated: FlagArg,
-        max_line_bytes: LimitArg,
-        max_buffer_bytes: LimitArg,
-        max_choice_index: LimitArg,
-        max_tool_calls: LimitArg,
-        max_depth: LimitArg,
-        max_problems: LimitArg,
-    ) -> PyResult<Self> {
-        let config = ConfigArgs {
-            format,
-            on_error,
-            events: FlagArg(false),
-            partial_arguments: FlagArg(false),
-            allow_truncated,
-            max_line_bytes,
-            max_buffer_bytes,
-            max_choice_index,
-            max_tool_calls,
-            max_depth,
-            max_problems,
-        }
-        .config(true)?;
-        Ok(CaptureParserPy {
-            stream: AnyStream::new(config),
-            partial: PartialCache::default(),
-        })
-    }
-
     /// Consumes one read; returns the completions of the streams it closed. An error met
     /// after one closed is raised by the next call.
     fn feed<'py>(slf: &Bound<'py, Self>, data: PyBackedBytes) -> PyResult<Bound<'py, PyList>> {
@@ -613,7 +594,7 @@ impl CaptureParserPy {
     }
 }
 
-whole_input_fn! {
+entry_point! {
     /// Assembles a whole stream held in memory (`source`: bytes) into its completion.
     ///
     /// Options (keyword-only):
@@ -633,7 +614,9 @@ whole_input_fn! {
     ///   on `problems_dropped`.
     ///
     /// Every default is in `deltafold.DEFAULTS`; a limit that is hit raises `LimitExceededError`.
-    pub fn assemble(py, source, config) -> PyResult<Bound<'_, PyAny>> {
+    text_signature = "(source, *, format='auto', on_error='raise', allow_truncated=False, max_line_bytes=67108864, max_buffer_bytes=268435456, max_choice_index=1024, max_tool_calls=1024, max_depth=128, max_problems=1000)";
+    pub fn assemble(py, source) -> PyResult<Bound<'_, PyAny>>;
+    |config| {
         whole(py, &source, config).and_then(|v| to_py(py, &v))
     }
 }
@@ -664,10 +647,12 @@ fn whole(py: Python<'_>, data: &[u8], config: Config) -> PyResult<Value> {
     })
 }
 
-whole_input_fn! {
+entry_point! {
     /// As `assemble`, but returns the completion as compact JSON bytes, built without Python
     /// objects.
-    pub fn assemble_json(py, source, config) -> PyResult<Bound<'_, PyBytes>> {
+    text_signature = "(source, *, format='auto', on_error='raise', allow_truncated=False, max_line_bytes=67108864, max_buffer_bytes=268435456, max_choice_index=1024, max_tool_calls=1024, max_depth=128, max_problems=1000)";
+    pub fn assemble_json(py, source) -> PyResult<Bound<'_, PyBytes>>;
+    |config| {
         let v = whole(py, &source, config)?;
         json_bytes(py, &v)
     }
