@@ -1048,15 +1048,15 @@ impl ChoiceState {
     /// The done events not yet fired for this choice, in the documented order.
     fn done_events(&mut self, events: &mut Vec<Event>) {
         let choice_index = self.index;
-        let mut texts = vec![(TextOf::Content, &mut self.content)];
-        if let Some(rare) = &mut self.rare {
-            texts.push((TextOf::Refusal, &mut rare.refusal));
-            texts.extend(
+        // Called on every chunk with a finish_reason: the texts are chained, not collected.
+        let rare = self.rare.iter_mut().flat_map(|rare| {
+            std::iter::once((TextOf::Refusal, &mut rare.refusal)).chain(
                 rare.reasoning
                     .iter_mut()
                     .map(|(field, text)| (TextOf::Reasoning(field), text)),
-            );
-        }
+            )
+        });
+        let texts = std::iter::once((TextOf::Content, &mut self.content)).chain(rare);
         for (of, acc) in texts {
             if let (false, Some(text)) = (acc.done, &acc.text) {
                 events.push(Event::TextDone {
