@@ -811,86 +811,9 @@ impl Framer {
     }
 }
 
-/// The framer with the delivery rule of docs/design.md "Errors and limits" (as
-/// [`crate::framing::sse::Decoder`]): a call that completes messages and then meets an error
-/// returns those messages, and the next call returns the error.
-pub struct Decoder {
-    framer: Framer,
-    deferred: Option<FrameError>,
-}
-
-impl Decoder {
-    pub fn new(max_message_bytes: usize) -> Decoder {
-        Decoder {
-            framer: Framer::new(max_message_bytes),
-            deferred: None,
-        }
-    }
-
-    /// Frames one read; `make` turns each completed message into an output item.
-    pub fn feed<T>(
-        &mut self,
-        input: &[u8],
-        make: impl FnMut(&RawMessage<'_>) -> T,
-    ) -> Result<Vec<T>, FrameError> {
-        if let Some(error) = self.deferred.take() {
-            self.framer.hold(input);
-            return Err(error);
-        }
-        self.frame(input, make)
-    }
-
-    /// End of input: what the held input still completes, then the `Truncated` error if the
-    /// input ended inside a message.
-    pub fn finish<T>(
-        &mut self,
-        make: impl FnMut(&RawMessage<'_>) -> T,
-    ) -> Result<Vec<T>, FrameError> {
-        if let Some(error) = self.deferred.take() {
-            return Err(error);
-        }
-        let out = self.frame(&[], make)?;
-        if self.deferred.is_some() {
-            return Ok(out);
-        }
-        match self.framer.finish() {
-            Some(error) if out.is_empty() => Err(error),
-            Some(error) => {
-                self.deferred = Some(error);
-                Ok(out)
-            }
-            None => Ok(out),
-        }
-    }
-
-    pub fn framer(&self) -> &Framer {
-        &self.framer
-    }
-
-    fn frame<T>(
-        &mut self,
-        input: &[u8],
-        mut make: impl FnMut(&RawMessage<'_>) -> T,
-    ) -> Result<Vec<T>, FrameError> {
-        let mut out = Vec::new();
-        let result = self.framer.feed(input, |message| {
-            out.push(make(message));
-            Ok::<(), std::convert::Infallible>(())
-        });
-        match result {
-            Ok(()) => Ok(out),
-            Err(FeedError::Sink(never)) => match never {},
-            Err(FeedError::Frame(error)) => {
-                if out.is_empty() {
-                    Err(error)
-                } else {
-                    self.deferred = Some(error);
-                    Ok(out)
-                }
-            }
-        }
-    }
-}
+/// The framer with the delivery rule of docs/design.md "Errors and limits" (see
+/// [`super::delivery`]): messages completed before an error first, the error on the next call.
+pub type Decoder = super::delivery::Delivery<Framer>;
 
 /// Encodes one message (for tests, benches and renderers).
 pub fn encode(headers: &[Header<'_>], payload: &[u8]) -> Vec<u8> {

@@ -634,91 +634,9 @@ pub struct LineTooLong {
     pub event_index: u64,
 }
 
-/// The framer with the delivery rule of docs/design.md "Errors and limits": a call that
-/// completes events and then meets an error returns those events, and the error is returned by
-/// the next call (whose input is kept, unframed, behind the error). A call that completed
-/// nothing returns the error at once. Either way framing resumes right after the offending
-/// line on the call after the error, so nothing before or after it is lost.
-pub struct Decoder {
-    framer: Framer,
-    deferred: Option<LineTooLong>,
-}
-
-impl Decoder {
-    pub fn new(max_line_bytes: usize) -> Decoder {
-        Decoder {
-            framer: Framer::new(max_line_bytes),
-            deferred: None,
-        }
-    }
-
-    /// Frames one read; `make` turns each completed event into an output item.
-    pub fn feed<T>(
-        &mut self,
-        input: &[u8],
-        make: impl FnMut(&RawEvent<'_>) -> T,
-    ) -> Result<Vec<T>, LineTooLong> {
-        if let Some(error) = self.deferred.take() {
-            self.framer.hold(input);
-            return Err(error);
-        }
-        self.frame(input, make)
-    }
-
-    /// End of input: what the held input still completes; an unterminated event is dropped.
-    /// When that held input meets another error after completing events, the events come
-    /// first and the framer is not finished yet: the next call reports the error.
-    pub fn finish<T>(
-        &mut self,
-        make: impl FnMut(&RawEvent<'_>) -> T,
-    ) -> Result<Vec<T>, LineTooLong> {
-        if let Some(error) = self.deferred.take() {
-            return Err(error);
-        }
-        let out = self.frame(&[], make)?;
-        if self.deferred.is_none() {
-            self.framer.finish();
-        }
-        Ok(out)
-    }
-
-    pub fn framer(&self) -> &Framer {
-        &self.framer
-    }
-
-    fn frame<T>(
-        &mut self,
-        input: &[u8],
-        mut make: impl FnMut(&RawEvent<'_>) -> T,
-    ) -> Result<Vec<T>, LineTooLong> {
-        let mut out = Vec::new();
-        let result = self.framer.feed(input, |event| {
-            out.push(make(event));
-            Ok::<(), std::convert::Infallible>(())
-        });
-        match result {
-            Ok(()) => Ok(out),
-            Err(FeedError::Sink(never)) => match never {},
-            Err(FeedError::LineTooLong {
-                line_offset,
-                limit,
-                event_index,
-            }) => {
-                let error = LineTooLong {
-                    line_offset,
-                    limit,
-                    event_index,
-                };
-                if out.is_empty() {
-                    Err(error)
-                } else {
-                    self.deferred = Some(error);
-                    Ok(out)
-                }
-            }
-        }
-    }
-}
+/// The framer with the delivery rule of docs/design.md "Errors and limits" (see
+/// [`super::delivery`]): events completed before an error first, the error on the next call.
+pub type Decoder = super::delivery::Delivery<Framer>;
 
 #[cfg(test)]
 mod tests {
