@@ -35,12 +35,14 @@ from deltafold.errors import ChunkDecodeError, LimitExceededError
 from deltafold.reference.anthropic import AnthropicFold
 from deltafold.reference.chat import _byte_position
 from deltafold.reference.events import Event, _PartialSoFar, _TextSoFar, call_done, texts_done
-from deltafold.reference.fold import Fold, FoldSettings
+from deltafold.reference.fold import EndBefore, Fold, FoldSettings
 from deltafold.reference.json import first_too_deep, value_position
 from deltafold.reference.summary import count, usage
 from deltafold.reference.values import _copy
 
 _U64: Final = 2**64
+# `messageStop` ends the content; the usage comes after it, in `metadata`.
+METADATA_AFTER: Final = EndBefore(b"metadata")
 
 
 def _merge(into: dict[str, Any], key: str, value: Any) -> None:
@@ -326,13 +328,17 @@ class BedrockFold(Fold):
             block = self._blocks[at] = _Block()
         return block
 
-    def apply(self, value: Any, events: list[Event] | None, offset: int, index: int) -> bool:
+    def apply(
+        self, value: Any, events: list[Event] | None, offset: int, index: int
+    ) -> bool | EndBefore:
         event_type = self._event_type
         self.folded += 1
         if self._invoke is not None:
             if event_type != b"chunk":
                 return False
-            return self._invoke.apply(self._inner_value, events, offset, index)
+            ended = self._invoke.apply(self._inner_value, events, offset, index)
+            # A single stream's `metadata` after the end is folded (as nothing) here too.
+            return METADATA_AFTER if ended is True and not self.settings.capture else ended
         if event_type == b"contentBlockDelta":
             block = self._block(value)
             delta = value.get("delta") or {}
@@ -425,9 +431,10 @@ class BedrockFold(Fold):
             if events is not None:
                 events.extend(self.done_events())
             self._stopped = True
-            # A single stream ends here; a capture's stream ends at its metadata (or the
-            # driver ends it before the next other event, or at end of input).
-            return not self.settings.capture
+            # The content ends here; AWS sends the `metadata` after it, and it belongs to the
+            # stream. In a capture the stream ends at that `metadata`, or the driver ends it
+            # before any other event (the next stream's `messageStart`), or at end of input.
+            return METADATA_AFTER
         elif event_type == b"metadata":
             for key, item in value.items():
                 if key == "usage":

@@ -25,7 +25,7 @@ from deltafold.reference.detect import detect, undecided
 from deltafold.reference.events import Event
 from deltafold.reference.eventstream import BinaryFraming
 from deltafold.reference.eventstream import Framer as _EventStreamFramer
-from deltafold.reference.fold import Fold, FoldSettings
+from deltafold.reference.fold import EndBefore, Fold, FoldSettings
 from deltafold.reference.formats import FOLDS, check_format, fold_class
 from deltafold.reference.framing import _Framer
 from deltafold.reference.json import (
@@ -86,6 +86,7 @@ class StreamParser(BinaryFraming, _Framer):
         "_problems_dropped",
         "_settings",
         "_sniff",
+        "_trailer",
     )
 
     def __init__(
@@ -139,6 +140,9 @@ class StreamParser(BinaryFraming, _Framer):
         self._problems_dropped = 0
         self._head = _Head()
         self._done = False  # the end marker was seen ([DONE], message_stop, ...)
+        # After the end of the content: the event name that still belongs to the stream
+        # (fold.EndBefore); any other ends a capture's stream.
+        self._trailer: bytes | None = None
         self._api_error: StreamAPIError | None = None  # the first in-band error (summary)
         self._bytes_fed = 0
         self._buffered = 0  # payload bytes dispatched in this stream (max_buffer_bytes)
@@ -424,7 +428,12 @@ class StreamParser(BinaryFraming, _Framer):
         self._apply(fold, value, offset, index)
 
     def _apply(self, fold: Fold, value: Any, offset: int, index: int) -> None:
-        if fold.apply(value, self._events if self._events_on else None, offset, index):
+        folded = fold.apply(value, self._events if self._events_on else None, offset, index)
+        if isinstance(folded, EndBefore):
+            self._trailer = folded.trailer
+            if not self._capture:
+                self._done = True
+        elif folded:
             self._end_of_stream()
 
     def _apply_repaired(
@@ -494,6 +503,7 @@ class StreamParser(BinaryFraming, _Framer):
 
     def _end_of_stream(self) -> None:
         """The end marker: the stream is complete (in a capture, the next one starts)."""
+        self._trailer = None
         if not self._capture:
             self._done = True
             return

@@ -451,19 +451,20 @@ class BinaryFraming:
         if kind == "event":
             name = headers.get(":event-type")
             event_type = name.encode() if type(name) is str else b""
-            # A capture's stopped Bedrock stream takes only its metadata; any other event
-            # begins the next stream (docs/formats.md, "Decisions taken").
-            fold = parser._fold
-            if parser._capture and event_type != b"metadata" and fold is not None:
-                if fold.finished():
+            # After the end of the content only the fold's trailer events belong to the
+            # stream (docs/formats.md, "Decisions taken").
+            trailer = parser._trailer
+            if trailer is not None:
+                trails = event_type == trailer
+                if parser._capture and not trails:
                     parser._end_of_stream()
-            if parser._done and event_type == b"metadata" and not parser._capture:
-                parser._done = False
-                try:
-                    parser._dispatch(payload, payload_offset, index, event_type)
-                finally:
-                    parser._done = True
-                return
+                elif trails and parser._done:
+                    parser._done = False
+                    try:
+                        parser._dispatch(payload, payload_offset, index, event_type)
+                    finally:
+                        parser._done = True
+                    return
             parser._dispatch(payload, payload_offset, index, event_type)
         elif kind == "exception":
             body = exception_body(headers, payload, parser._max_depth)

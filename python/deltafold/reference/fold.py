@@ -13,7 +13,8 @@ Per dispatched event the driver calls, in order:
 3. the JSON decoding, then :meth:`Fold.refuse_payload` (the same, from the decoded payload),
    then :meth:`Fold.check` (raises what is wrong with the payload: schema, an in-band API
    error as :class:`~deltafold.StreamAPIError`, a limit; reported per ``on_error``);
-4. :meth:`Fold.apply`, which folds the payload in and says whether it ended the stream.
+4. :meth:`Fold.apply`, which folds the payload in and says whether it ended the stream, or
+   ended its content before trailing events (:class:`EndBefore`).
 
 A fold never raises from :meth:`Fold.apply`; whatever can be wrong is found by
 :meth:`Fold.check` first, so that in skip mode a refused payload leaves the fold untouched.
@@ -22,7 +23,7 @@ A fold never raises from :meth:`Fold.apply`; whatever can be wrong is found by
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from deltafold.errors import Problem
 from deltafold.reference.events import Event
@@ -60,6 +61,15 @@ class FoldSettings:
         self.capture = False
 
 
+class EndBefore(NamedTuple):
+    """:meth:`Fold.apply`'s answer when the payload ended the stream's content, but events
+    named ``trailer`` may still follow and belong to the stream (Bedrock's ``metadata`` after
+    ``messageStop``). A single stream is done and still folds them; a capture's stream stays
+    open for them, and an event of any other name ends it and begins the next stream."""
+
+    trailer: bytes
+
+
 class Fold:
     """One stream of one format: its accumulators and what its payloads mean."""
 
@@ -93,10 +103,13 @@ class Fold:
         """Raise the :class:`~deltafold.DeltafoldError` this decoded payload deserves, if any."""
         raise NotImplementedError
 
-    def apply(self, value: Any, events: list[Event] | None, offset: int, index: int) -> bool:
+    def apply(
+        self, value: Any, events: list[Event] | None, offset: int, index: int
+    ) -> bool | EndBefore:
         """Fold in a checked payload (appending its events to ``events`` when not ``None``).
 
-        Returns whether the payload ended the stream (the format's end marker)."""
+        Returns whether the payload ended the stream (the format's end marker), or
+        :class:`EndBefore` if it ended the content with trailing events still to come."""
         raise NotImplementedError
 
     def started(self) -> bool:
