@@ -9,6 +9,7 @@ against the value the row itself predicts. A linear row has an exponent near 1; 
     python benches/growth.py --impl reference
     python benches/growth.py --only Q1a,Q3b --scale 0.25
     python benches/growth.py --quick         # small sizes, both twins, results only (CI smoke)
+    python benches/growth.py --only Q2 --phases   # also each phase of the Q2 rows on its own
 
 Exit status: 0 every check passed (and, unless ``--quick``, every exponent <= the bar),
 1 a result was wrong or an exponent above the bar.
@@ -62,6 +63,8 @@ class Row:
     make: Callable[[int], Any]
     run: Callable[[ModuleType, Any], Any]
     check: Callable[[int, Any], None]
+    # The input as the named parts a parser is fed one after the other (--phases).
+    parts: Callable[[int], list[tuple[str, bytes]]] | None = None
 
 
 def expect(cond: bool, what: str) -> None:
@@ -86,8 +89,17 @@ def q1_check(n: int, spread: int, c: dict[str, Any]) -> None:
 
 # Q2: k distinct delta keys, then k chunks of a message key that is not an extra. Tool calls
 # cycle over more calls than the parser keeps chunk templates for, so each chunk is decoded.
+def q2_parts(k: int, kind: str) -> list[tuple[str, bytes]]:
+    keys = sse([choice({f"k{i}": 1}) for i in range(k)], done=False)
+    return [("feed k delta keys", keys), (f"feed k chunks with {kind}", q2_rest(k, kind))]
+
+
 def q2_make(k: int, kind: str) -> bytes:
-    chunks = [choice({f"k{i}": 1}) for i in range(k)]
+    return b"".join(part for _, part in q2_parts(k, kind))
+
+
+def q2_rest(k: int, kind: str) -> bytes:
+    chunks = []
     for i in range(k):
         if kind == "audio":
             chunks.append(choice({"audio": {"data": "x"}}))
@@ -298,6 +310,7 @@ ROWS = [
             functools.partial(q2_make, kind=kind),
             assemble,
             functools.partial(q2_check, kind=kind),
+            functools.partial(q2_parts, kind=kind),
         )
         for suffix, kind in (("a", "audio"), ("b", "tool_calls"), ("c", "function_call"))
     ),
@@ -405,6 +418,44 @@ def timed(row: Row, impl: ModuleType, n: int, repeat: int) -> float:
     return statistics.median(times)
 
 
+def phases(row: Row, impl: ModuleType, n: int, repeat: int) -> dict[str, float]:
+    """Median time of each phase: feeding each part, `finish` (which builds the Python
+    result) and dropping the result."""
+    assert row.parts is not None
+    parts = row.parts(n)
+    runs: dict[str, list[float]] = {}
+
+    def timed_step(name: str, step: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        value = step()
+        runs.setdefault(name, []).append(time.perf_counter() - start)
+        return value
+
+    for _ in range(repeat):
+        gc.collect()
+        gc.disable()
+        try:
+            parser = impl.StreamParser()
+            for name, part in parts:
+                timed_step(name, functools.partial(parser.feed, part))
+            result = timed_step("finish (builds the dict)", parser.finish)
+            row.check(n, result)
+            holder = [result, parser]
+            del result, parser
+            timed_step("drop the result", holder.clear)
+        finally:
+            gc.enable()
+    return {name: statistics.median(times) for name, times in runs.items()}
+
+
+def print_phases(row: Row, impl: ModuleType, sizes: list[int], repeat: int) -> None:
+    by_size = [phases(row, impl, n, repeat) for n in sizes]
+    for name in by_size[0]:
+        times = [timing[name] for timing in by_size]
+        cells = "  ".join(f"n={n:>7}: {t:8.3f}s" for n, t in zip(sizes, times, strict=True))
+        print(f"  {row.name:4} {cells}  exponent {slope(sizes, times):5.2f}   {name}", flush=True)
+
+
 def quick(rows: list[Row], impls: dict[str, ModuleType]) -> bool:
     ok = True
     for row in rows:
@@ -442,6 +493,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", help="comma-separated row names (Q1a, Q3b, ...) or prefixes (Q2)")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every size by this")
     ap.add_argument("--repeat", type=int, default=3, help="runs per size; the median counts")
+    ap.add_argument(
+        "--phases",
+        action="store_true",
+        help="also time each phase of rows fed in parts (Q2), to tell where time grows",
+    )
     args = ap.parse_args(argv)
 
     import deltafold
@@ -471,6 +527,8 @@ def main(argv: list[str] | None = None) -> int:
         cells = "  ".join(f"n={n:>7}: {t:8.3f}s" for n, t in zip(sizes, times, strict=True))
         flag = "" if exponent <= BAR else "  <-- above the bar"
         print(f"{row.name:4} {cells}  exponent {exponent:5.2f}{flag}   {row.what}", flush=True)
+        if args.phases and row.parts is not None:
+            print_phases(row, impl, sizes, args.repeat)
     print(f"worst exponent {worst:.2f}")
     return 0 if worst <= BAR else 1
 
