@@ -262,8 +262,14 @@ const FAST_FIELDS: [(&[u8], Piece); 4] = [
 /// "<kind>_delta","<field>":"..."}}`, no whitespace, nothing else: its index, kind and string.
 /// Such a payload passes every check of the full decode up to the block index, and decoding it
 /// in full gives the same three things; anything else (another layout, a bad string, an index
-/// that is not a plain integer) is `None` and goes through the full decode.
-fn fast_delta(data: &[u8], max_depth: usize) -> Option<(usize, Piece, Cow<'_, str>)> {
+/// that is not a plain integer) is `None` and goes through the full decode. A string with an
+/// escape is decoded into `scratch` (the text is then `None`: read it there), so the usual
+/// tool-input fragment costs no allocation.
+fn fast_delta<'d>(
+    data: &'d [u8],
+    max_depth: usize,
+    scratch: &mut String,
+) -> Option<(usize, Piece, Option<Cow<'d, str>>)> {
     // The payload nests two objects: a lower limit is the full decode's to report.
     if max_depth < 2 {
         return None;
@@ -289,10 +295,69 @@ fn fast_delta(data: &[u8], max_depth: usize) -> Option<(usize, Piece, Cow<'_, st
     };
     let rest = rest.strip_prefix(bytes)?;
     let start = data.len() - rest.len();
-    let mut reader = Reader::new(data, max_depth);
-    reader.resume_at(start);
-    let text = reader.take_string().ok()??;
-    (data.get(reader.pos()..)? == b"}}").then_some((index, piece, text))
+    let (text, end) = if let Some((text, read)) = simple_string(rest.get(1..)?, scratch) {
+        (text.map(Cow::Borrowed), start + 1 + read)
+    } else {
+        let mut reader = Reader::new(data, max_depth);
+        reader.resume_at(start);
+        let text = reader.take_string().ok()??;
+        (Some(text), reader.pos())
+    };
+    (data.get(end..)? == b"}}").then_some((index, piece, text))
+}
+
+/// Longest tool-input fragment or text delta whose decoding buffer is kept for the next one.
+const SCRATCH_KEEP_BYTES: usize = 4096;
+
+/// Reads a JSON string from just after its opening quote when it holds only printable ASCII
+/// and one-letter escapes (what text deltas and tool-input fragments nearly always are): the
+/// text, borrowed when it has no escape and otherwise decoded into `scratch` (`None`), and the
+/// bytes read, closing quote included. `None` for anything else (a `\u` escape, a byte of
+/// UTF-8 or a control character, an unfinished string), which the reader then decodes: on
+/// what it accepts this gives exactly the reader's text.
+fn simple_string<'d>(bytes: &'d [u8], scratch: &mut String) -> Option<(Option<&'d str>, usize)> {
+    let plain = bytes
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b))?;
+    let head = bytes.get(..plain)?;
+    if bytes.get(plain) == Some(&b'"') {
+        // SAFETY: every byte of `head` was checked above to be in 0x20..0x80, and ASCII is
+        // valid UTF-8.
+        let text = unsafe { std::str::from_utf8_unchecked(head) };
+        return Some((Some(text), plain + 1));
+    }
+    scratch.clear();
+    if scratch.capacity() > SCRATCH_KEEP_BYTES {
+        scratch.shrink_to(SCRATCH_KEEP_BYTES);
+    }
+    scratch.extend(head.iter().map(|&b| char::from(b)));
+    let mut i = plain;
+    loop {
+        let b = *bytes.get(i)?;
+        match b {
+            b'"' => return Some((None, i + 1)),
+            b'\\' => {
+                let decoded = match *bytes.get(i + 1)? {
+                    b'"' => '"',
+                    b'\\' => '\\',
+                    b'/' => '/',
+                    b'b' => '\u{8}',
+                    b'f' => '\u{c}',
+                    b'n' => '\n',
+                    b'r' => '\r',
+                    b't' => '\t',
+                    _ => return None,
+                };
+                scratch.push(decoded);
+                i += 2;
+            }
+            0x20..=0x7F => {
+                scratch.push(char::from(b));
+                i += 1;
+            }
+            _ => return None,
+        }
+    }
 }
 
 /// The Anthropic Messages fold.
@@ -319,6 +384,8 @@ pub struct Anthropic {
     /// What the last payload's folding ignored, for the driver to record.
     notes: Vec<Note>,
     serial: u64,
+    /// Where the fast path decodes a string delta that has escapes (see [`fast_delta`]).
+    scratch: String,
 }
 
 type Checks<T> = Result<T, ErrorKind>;
@@ -752,17 +819,22 @@ impl Anthropic {
         if self.spliced || self.message.is_none() {
             return None;
         }
-        let (index, piece, added) = fast_delta(data, self.limits.max_depth)?;
-        if index >= self.blocks.len() {
-            return None;
-        }
-        Some(
-            self.delta_piece(index, piece, &added, data, events)
-                .map(|()| {
-                    self.payloads += 1;
-                    Folded::Continue
-                }),
-        )
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let folded = match fast_delta(data, self.limits.max_depth, &mut scratch) {
+            Some((index, piece, added)) if index < self.blocks.len() => {
+                let added = added.as_deref().unwrap_or(scratch.as_str());
+                Some(
+                    self.delta_piece(index, piece, added, data, events)
+                        .map(|()| {
+                            self.payloads += 1;
+                            Folded::Continue
+                        }),
+                )
+            }
+            _ => None,
+        };
+        self.scratch = scratch;
+        folded
     }
 
     fn message_delta(&mut self, mut event: Map, events: &mut Vec<Event>) {
@@ -943,6 +1015,7 @@ impl Fold for Anthropic {
             texts_done: false,
             notes: Vec::new(),
             serial: SERIAL.fetch_add(1, Ordering::Relaxed),
+            scratch: String::new(),
         }
     }
 
@@ -1081,6 +1154,9 @@ impl Fold for Anthropic {
 
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
+    use super::simple_string;
     use crate::driver::{Config, OnError, Options};
     use crate::error::ErrorClass;
     use crate::event::{Event, EventKind};
@@ -1276,6 +1352,16 @@ data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":
             delta("1", "text_delta", "text", "\\ud800 lone surrogate"),
             delta("1.0", "text_delta", "text", "float index"),
             delta("1", "citations_delta", "citation", "not an object"),
+            delta("1", "text_delta", "text", "\\t\\/\\b\\f\\r\\\\ \u{7f}~"),
+            delta("1", "text_delta", "text", "caf\u{e9} \\n"),
+            delta("1", "text_delta", "text", "raw \u{1} control"),
+            delta(
+                "2",
+                "input_json_delta",
+                "partial_json",
+                "\\\"k\\\": \\\"v\\\\n\\\"",
+            ),
+            delta("2", "input_json_delta", "partial_json", "\\\""),
         ];
         for payload in &cases {
             let run = |payload: &str, on_error: OnError| {
@@ -1301,5 +1387,55 @@ data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":
                 assert_eq!(fast, full, "{payload}");
             }
         }
+    }
+
+    /// On every string it takes, the fast path's decoder gives the reader's text and stops
+    /// where the reader stops; what it refuses includes everything the reader refuses.
+    #[test]
+    fn simple_strings_read_as_the_reader_reads_them() {
+        let pieces: [&[u8]; 17] = [
+            b"a",
+            b" ",
+            b"~\x7f",
+            b"\\\"",
+            b"\\\\",
+            b"\\/",
+            b"\\b",
+            b"\\f",
+            b"\\n",
+            b"\\r",
+            b"\\t",
+            b"\\u0041",
+            b"\\x",
+            b"\x01",
+            "\u{e9}".as_bytes(),
+            b"\"",
+            b"\\",
+        ];
+        let mut taken = 0;
+        let mut scratch = String::new();
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    let body = [a, b, c, b"\"}"].concat();
+                    let quoted = [b"\"".as_slice(), &body].concat();
+                    let mut reader = crate::json::reader::Reader::new(&quoted, 8);
+                    let want = reader.take_string().map(|t| t.map(Cow::into_owned));
+                    let Some((text, read)) = simple_string(&body, &mut scratch) else {
+                        continue;
+                    };
+                    taken += 1;
+                    let text = text.map_or_else(|| scratch.clone(), str::to_owned);
+                    assert_eq!(want, Ok(Some(text)), "{:?}", String::from_utf8_lossy(&body));
+                    assert_eq!(
+                        reader.pos(),
+                        read + 1,
+                        "{:?}",
+                        String::from_utf8_lossy(&body)
+                    );
+                }
+            }
+        }
+        assert!(taken > 1000, "{taken}");
     }
 }
