@@ -309,6 +309,25 @@ fn fast_delta<'d>(
 /// Longest tool-input fragment or text delta whose decoding buffer is kept for the next one.
 const SCRATCH_KEEP_BYTES: usize = 4096;
 
+/// Bytes that end a run of plain characters in [`simple_string`]: the quote, the backslash,
+/// control characters and every byte of non-ASCII UTF-8.
+static NOT_PLAIN: [bool; 256] = {
+    let mut table = [true; 256];
+    let mut b = 0x20;
+    while b < 0x80 {
+        table[b] = b == b'"' as usize || b == b'\\' as usize;
+        b += 1;
+    }
+    table
+};
+
+/// The length of the run of plain characters (printable ASCII other than `"` and `\`) that
+/// starts `bytes`, or `None` when the run reaches the end.
+#[inline(always)]
+fn plain_run(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| NOT_PLAIN[usize::from(b)])
+}
+
 /// Reads a JSON string from just after its opening quote when it holds only printable ASCII
 /// and one-letter escapes (what text deltas and tool-input fragments nearly always are): the
 /// text, borrowed when it has no escape and otherwise decoded into `scratch` (`None`), and the
@@ -316,28 +335,25 @@ const SCRATCH_KEEP_BYTES: usize = 4096;
 /// UTF-8 or a control character, an unfinished string), which the reader then decodes: on
 /// what it accepts this gives exactly the reader's text.
 fn simple_string<'d>(bytes: &'d [u8], scratch: &mut String) -> Option<(Option<&'d str>, usize)> {
-    let plain = bytes
-        .iter()
-        .position(|&b| b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b))?;
-    let head = bytes.get(..plain)?;
-    if bytes.get(plain) == Some(&b'"') {
-        // SAFETY: every byte of `head` was checked above to be in 0x20..0x80, and ASCII is
-        // valid UTF-8.
-        let text = unsafe { std::str::from_utf8_unchecked(head) };
-        return Some((Some(text), plain + 1));
+    let mut end = plain_run(bytes)?;
+    if bytes.get(end) == Some(&b'"') {
+        // SAFETY: `plain_run` stopped at the first byte outside printable ASCII, so every
+        // byte before `end` is ASCII, which is valid UTF-8.
+        let text = unsafe { std::str::from_utf8_unchecked(bytes.get(..end)?) };
+        return Some((Some(text), end + 1));
     }
     scratch.clear();
     if scratch.capacity() > SCRATCH_KEEP_BYTES {
         scratch.shrink_to(SCRATCH_KEEP_BYTES);
     }
-    scratch.extend(head.iter().map(|&b| char::from(b)));
-    let mut i = plain;
+    let mut start = 0;
     loop {
-        let b = *bytes.get(i)?;
-        match b {
-            b'"' => return Some((None, i + 1)),
+        // SAFETY: as above, `start..end` is a run of printable ASCII that `plain_run` found.
+        scratch.push_str(unsafe { std::str::from_utf8_unchecked(bytes.get(start..end)?) });
+        match *bytes.get(end)? {
+            b'"' => return Some((None, end + 1)),
             b'\\' => {
-                let decoded = match *bytes.get(i + 1)? {
+                let decoded = match *bytes.get(end + 1)? {
                     b'"' => '"',
                     b'\\' => '\\',
                     b'/' => '/',
@@ -349,14 +365,11 @@ fn simple_string<'d>(bytes: &'d [u8], scratch: &mut String) -> Option<(Option<&'
                     _ => return None,
                 };
                 scratch.push(decoded);
-                i += 2;
-            }
-            0x20..=0x7F => {
-                scratch.push(char::from(b));
-                i += 1;
+                start = end + 2;
             }
             _ => return None,
         }
+        end = start + plain_run(bytes.get(start..)?)?;
     }
 }
 
