@@ -248,15 +248,16 @@ impl Piece {
 }
 
 /// The bytes of a string delta payload, as the API sends it, around the block index.
-const FAST_HEAD: &[u8] = br#"{"type":"content_block_delta","index":"#;
-const FAST_DELTA: &[u8] = br#","delta":{"type":""#;
-/// After the delta type, up to the string's opening quote.
-const FAST_FIELDS: [(&[u8], Piece); 4] = [
-    (br#"text_delta","text":"#, Piece::Text),
-    (br#"thinking_delta","thinking":"#, Piece::Thinking),
-    (br#"input_json_delta","partial_json":"#, Piece::InputJson),
-    (br#"signature_delta","signature":"#, Piece::Signature),
-];
+const FAST_HEAD: &[u8; 38] = br#"{"type":"content_block_delta","index":"#;
+const FAST_DELTA: &[u8; 18] = br#","delta":{"type":""#;
+
+/// `bytes` after `prefix`, if it starts with it. The prefix's length is a constant, so the
+/// comparison compiles to a few wide loads instead of a call to `memcmp`.
+#[inline(always)]
+fn strip_fixed<'b, const N: usize>(bytes: &'b [u8], prefix: &[u8; N]) -> Option<&'b [u8]> {
+    let (head, rest) = bytes.split_first_chunk::<N>()?;
+    (head == prefix).then_some(rest)
+}
 
 /// Reads a payload that is exactly `{"type":"content_block_delta","index":N,"delta":{"type":
 /// "<kind>_delta","<field>":"..."}}`, no whitespace, nothing else: its index, kind and string.
@@ -274,7 +275,7 @@ fn fast_delta<'d>(
     if max_depth < 2 {
         return None;
     }
-    let rest = data.strip_prefix(FAST_HEAD)?;
+    let rest = strip_fixed(data, FAST_HEAD)?;
     let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
     // JSON forbids leading zeros; a long index is left to the full decode (it saturates).
     if digits == 0 || digits > 9 || (digits > 1 && rest.first() == Some(&b'0')) {
@@ -284,16 +285,25 @@ fn fast_delta<'d>(
     let index = number
         .iter()
         .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
-    let rest = rest.strip_prefix(FAST_DELTA)?;
-    // The first two bytes tell the kinds apart: one comparison, not one per kind.
-    let (bytes, piece) = match rest.get(..2)? {
-        b"te" => FAST_FIELDS[0],
-        b"th" => FAST_FIELDS[1],
-        b"in" => FAST_FIELDS[2],
-        b"si" => FAST_FIELDS[3],
+    let rest = strip_fixed(rest, FAST_DELTA)?;
+    // The first two bytes tell the kinds apart: one comparison, not one per kind. Each kind's
+    // bytes run from its delta type up to the string's opening quote.
+    let (rest, piece) = match rest.get(..2)? {
+        b"te" => (strip_fixed(rest, br#"text_delta","text":"#)?, Piece::Text),
+        b"th" => (
+            strip_fixed(rest, br#"thinking_delta","thinking":"#)?,
+            Piece::Thinking,
+        ),
+        b"in" => (
+            strip_fixed(rest, br#"input_json_delta","partial_json":"#)?,
+            Piece::InputJson,
+        ),
+        b"si" => (
+            strip_fixed(rest, br#"signature_delta","signature":"#)?,
+            Piece::Signature,
+        ),
         _ => return None,
     };
-    let rest = rest.strip_prefix(bytes)?;
     let start = data.len() - rest.len();
     let (text, end) = if let Some((text, read)) = simple_string(rest.get(1..)?, scratch) {
         (text.map(Cow::Borrowed), start + 1 + read)
