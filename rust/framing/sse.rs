@@ -493,12 +493,16 @@ impl Framer {
             let rest = input.get(pos..).unwrap_or_default();
             // Every event ends with a blank line, and most repeat the previous event's
             // `event:` line: find those line ends without a call into the search.
+            let mut repeated_event = false;
             let found = match rest.first() {
                 Some(&(CR | LF)) => Some(0),
-                Some(&b'e') => self
-                    .block
-                    .repeated_event_line(rest)
-                    .or_else(|| memchr2(CR, LF, rest)),
+                Some(&b'e') => match self.block.repeated_event_line(rest) {
+                    Some(end) => {
+                        repeated_event = true;
+                        Some(end)
+                    }
+                    None => memchr2(CR, LF, rest),
+                },
                 _ => memchr2(CR, LF, rest),
             };
             let Some(found) = found else {
@@ -544,6 +548,13 @@ impl Framer {
                 self.block.poison();
                 self.consumed = base + next as u64;
                 return Err((next, Stop::LineTooLong { line_offset }));
+            }
+            if repeated_event && !spans_reads {
+                // The line is `event: ` and the value the buffer already holds: applying it
+                // would copy that value onto itself.
+                self.block.has_event_type = true;
+                pos = next;
+                continue;
             }
             let line: &[u8] = if spans_reads {
                 append_bounded(&mut self.line, segment, limit);

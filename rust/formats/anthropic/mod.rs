@@ -248,27 +248,34 @@ impl Piece {
 }
 
 /// The bytes of a string delta payload, as the API sends it, around the block index.
-const FAST_HEAD: &[u8] = br#"{"type":"content_block_delta","index":"#;
-const FAST_DELTA: &[u8] = br#","delta":{"type":""#;
-/// After the delta type, up to the string's opening quote.
-const FAST_FIELDS: [(&[u8], Piece); 4] = [
-    (br#"text_delta","text":"#, Piece::Text),
-    (br#"thinking_delta","thinking":"#, Piece::Thinking),
-    (br#"input_json_delta","partial_json":"#, Piece::InputJson),
-    (br#"signature_delta","signature":"#, Piece::Signature),
-];
+const FAST_HEAD: &[u8; 38] = br#"{"type":"content_block_delta","index":"#;
+const FAST_DELTA: &[u8; 18] = br#","delta":{"type":""#;
+
+/// `bytes` after `prefix`, if it starts with it. The prefix's length is a constant, so the
+/// comparison compiles to a few wide loads instead of a call to `memcmp`.
+#[inline(always)]
+fn strip_fixed<'b, const N: usize>(bytes: &'b [u8], prefix: &[u8; N]) -> Option<&'b [u8]> {
+    let (head, rest) = bytes.split_first_chunk::<N>()?;
+    (head == prefix).then_some(rest)
+}
 
 /// Reads a payload that is exactly `{"type":"content_block_delta","index":N,"delta":{"type":
 /// "<kind>_delta","<field>":"..."}}`, no whitespace, nothing else: its index, kind and string.
 /// Such a payload passes every check of the full decode up to the block index, and decoding it
 /// in full gives the same three things; anything else (another layout, a bad string, an index
-/// that is not a plain integer) is `None` and goes through the full decode.
-fn fast_delta(data: &[u8], max_depth: usize) -> Option<(usize, Piece, Cow<'_, str>)> {
+/// that is not a plain integer) is `None` and goes through the full decode. A string with an
+/// escape is decoded into `scratch` (the text is then `None`: read it there), so the usual
+/// tool-input fragment costs no allocation.
+fn fast_delta<'d>(
+    data: &'d [u8],
+    max_depth: usize,
+    scratch: &mut String,
+) -> Option<(usize, Piece, Option<Cow<'d, str>>)> {
     // The payload nests two objects: a lower limit is the full decode's to report.
     if max_depth < 2 {
         return None;
     }
-    let rest = data.strip_prefix(FAST_HEAD)?;
+    let rest = strip_fixed(data, FAST_HEAD)?;
     let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
     // JSON forbids leading zeros; a long index is left to the full decode (it saturates).
     if digits == 0 || digits > 9 || (digits > 1 && rest.first() == Some(&b'0')) {
@@ -278,21 +285,102 @@ fn fast_delta(data: &[u8], max_depth: usize) -> Option<(usize, Piece, Cow<'_, st
     let index = number
         .iter()
         .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
-    let rest = rest.strip_prefix(FAST_DELTA)?;
-    // The first two bytes tell the kinds apart: one comparison, not one per kind.
-    let (bytes, piece) = match rest.get(..2)? {
-        b"te" => FAST_FIELDS[0],
-        b"th" => FAST_FIELDS[1],
-        b"in" => FAST_FIELDS[2],
-        b"si" => FAST_FIELDS[3],
+    let rest = strip_fixed(rest, FAST_DELTA)?;
+    // The first two bytes tell the kinds apart: one comparison, not one per kind. Each kind's
+    // bytes run from its delta type up to the string's opening quote.
+    let (rest, piece) = match rest.get(..2)? {
+        b"te" => (strip_fixed(rest, br#"text_delta","text":"#)?, Piece::Text),
+        b"th" => (
+            strip_fixed(rest, br#"thinking_delta","thinking":"#)?,
+            Piece::Thinking,
+        ),
+        b"in" => (
+            strip_fixed(rest, br#"input_json_delta","partial_json":"#)?,
+            Piece::InputJson,
+        ),
+        b"si" => (
+            strip_fixed(rest, br#"signature_delta","signature":"#)?,
+            Piece::Signature,
+        ),
         _ => return None,
     };
-    let rest = rest.strip_prefix(bytes)?;
     let start = data.len() - rest.len();
-    let mut reader = Reader::new(data, max_depth);
-    reader.resume_at(start);
-    let text = reader.take_string().ok()??;
-    (data.get(reader.pos()..)? == b"}}").then_some((index, piece, text))
+    let (text, end) = if let Some((text, read)) = simple_string(rest.get(1..)?, scratch) {
+        (text.map(Cow::Borrowed), start + 1 + read)
+    } else {
+        let mut reader = Reader::new(data, max_depth);
+        reader.resume_at(start);
+        let text = reader.take_string().ok()??;
+        (Some(text), reader.pos())
+    };
+    (data.get(end..)? == b"}}").then_some((index, piece, text))
+}
+
+/// Longest tool-input fragment or text delta whose decoding buffer is kept for the next one.
+const SCRATCH_KEEP_BYTES: usize = 4096;
+
+/// Bytes that end a run of plain characters in [`simple_string`]: the quote, the backslash,
+/// control characters and every byte of non-ASCII UTF-8.
+static NOT_PLAIN: [bool; 256] = {
+    let mut table = [true; 256];
+    let mut b = 0x20;
+    while b < 0x80 {
+        table[b] = b == b'"' as usize || b == b'\\' as usize;
+        b += 1;
+    }
+    table
+};
+
+/// The length of the run of plain characters (printable ASCII other than `"` and `\`) that
+/// starts `bytes`, or `None` when the run reaches the end.
+#[inline(always)]
+fn plain_run(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| NOT_PLAIN[usize::from(b)])
+}
+
+/// Reads a JSON string from just after its opening quote when it holds only printable ASCII
+/// and one-letter escapes (what text deltas and tool-input fragments nearly always are): the
+/// text, borrowed when it has no escape and otherwise decoded into `scratch` (`None`), and the
+/// bytes read, closing quote included. `None` for anything else (a `\u` escape, a byte of
+/// UTF-8 or a control character, an unfinished string), which the reader then decodes: on
+/// what it accepts this gives exactly the reader's text.
+fn simple_string<'d>(bytes: &'d [u8], scratch: &mut String) -> Option<(Option<&'d str>, usize)> {
+    let mut end = plain_run(bytes)?;
+    if bytes.get(end) == Some(&b'"') {
+        // SAFETY: `plain_run` stopped at the first byte outside printable ASCII, so every
+        // byte before `end` is ASCII, which is valid UTF-8.
+        let text = unsafe { std::str::from_utf8_unchecked(bytes.get(..end)?) };
+        return Some((Some(text), end + 1));
+    }
+    scratch.clear();
+    if scratch.capacity() > SCRATCH_KEEP_BYTES {
+        scratch.shrink_to(SCRATCH_KEEP_BYTES);
+    }
+    let mut start = 0;
+    loop {
+        // SAFETY: as above, `start..end` is a run of printable ASCII that `plain_run` found.
+        scratch.push_str(unsafe { std::str::from_utf8_unchecked(bytes.get(start..end)?) });
+        match *bytes.get(end)? {
+            b'"' => return Some((None, end + 1)),
+            b'\\' => {
+                let decoded = match *bytes.get(end + 1)? {
+                    b'"' => '"',
+                    b'\\' => '\\',
+                    b'/' => '/',
+                    b'b' => '\u{8}',
+                    b'f' => '\u{c}',
+                    b'n' => '\n',
+                    b'r' => '\r',
+                    b't' => '\t',
+                    _ => return None,
+                };
+                scratch.push(decoded);
+                start = end + 2;
+            }
+            _ => return None,
+        }
+        end = start + plain_run(bytes.get(start..)?)?;
+    }
 }
 
 /// The Anthropic Messages fold.
@@ -319,6 +407,8 @@ pub struct Anthropic {
     /// What the last payload's folding ignored, for the driver to record.
     notes: Vec<Note>,
     serial: u64,
+    /// Where the fast path decodes a string delta that has escapes (see [`fast_delta`]).
+    scratch: String,
 }
 
 type Checks<T> = Result<T, ErrorKind>;
@@ -752,17 +842,22 @@ impl Anthropic {
         if self.spliced || self.message.is_none() {
             return None;
         }
-        let (index, piece, added) = fast_delta(data, self.limits.max_depth)?;
-        if index >= self.blocks.len() {
-            return None;
-        }
-        Some(
-            self.delta_piece(index, piece, &added, data, events)
-                .map(|()| {
-                    self.payloads += 1;
-                    Folded::Continue
-                }),
-        )
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let folded = match fast_delta(data, self.limits.max_depth, &mut scratch) {
+            Some((index, piece, added)) if index < self.blocks.len() => {
+                let added = added.as_deref().unwrap_or(scratch.as_str());
+                Some(
+                    self.delta_piece(index, piece, added, data, events)
+                        .map(|()| {
+                            self.payloads += 1;
+                            Folded::Continue
+                        }),
+                )
+            }
+            _ => None,
+        };
+        self.scratch = scratch;
+        folded
     }
 
     fn message_delta(&mut self, mut event: Map, events: &mut Vec<Event>) {
@@ -943,6 +1038,7 @@ impl Fold for Anthropic {
             texts_done: false,
             notes: Vec::new(),
             serial: SERIAL.fetch_add(1, Ordering::Relaxed),
+            scratch: String::new(),
         }
     }
 
@@ -1081,6 +1177,9 @@ impl Fold for Anthropic {
 
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
+    use super::simple_string;
     use crate::driver::{Config, OnError, Options};
     use crate::error::ErrorClass;
     use crate::event::{Event, EventKind};
@@ -1276,6 +1375,16 @@ data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":
             delta("1", "text_delta", "text", "\\ud800 lone surrogate"),
             delta("1.0", "text_delta", "text", "float index"),
             delta("1", "citations_delta", "citation", "not an object"),
+            delta("1", "text_delta", "text", "\\t\\/\\b\\f\\r\\\\ \u{7f}~"),
+            delta("1", "text_delta", "text", "caf\u{e9} \\n"),
+            delta("1", "text_delta", "text", "raw \u{1} control"),
+            delta(
+                "2",
+                "input_json_delta",
+                "partial_json",
+                "\\\"k\\\": \\\"v\\\\n\\\"",
+            ),
+            delta("2", "input_json_delta", "partial_json", "\\\""),
         ];
         for payload in &cases {
             let run = |payload: &str, on_error: OnError| {
@@ -1301,5 +1410,55 @@ data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":
                 assert_eq!(fast, full, "{payload}");
             }
         }
+    }
+
+    /// On every string it takes, the fast path's decoder gives the reader's text and stops
+    /// where the reader stops; what it refuses includes everything the reader refuses.
+    #[test]
+    fn simple_strings_read_as_the_reader_reads_them() {
+        let pieces: [&[u8]; 17] = [
+            b"a",
+            b" ",
+            b"~\x7f",
+            b"\\\"",
+            b"\\\\",
+            b"\\/",
+            b"\\b",
+            b"\\f",
+            b"\\n",
+            b"\\r",
+            b"\\t",
+            b"\\u0041",
+            b"\\x",
+            b"\x01",
+            "\u{e9}".as_bytes(),
+            b"\"",
+            b"\\",
+        ];
+        let mut taken = 0;
+        let mut scratch = String::new();
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    let body = [a, b, c, b"\"}"].concat();
+                    let quoted = [b"\"".as_slice(), &body].concat();
+                    let mut reader = crate::json::reader::Reader::new(&quoted, 8);
+                    let want = reader.take_string().map(|t| t.map(Cow::into_owned));
+                    let Some((text, read)) = simple_string(&body, &mut scratch) else {
+                        continue;
+                    };
+                    taken += 1;
+                    let text = text.map_or_else(|| scratch.clone(), str::to_owned);
+                    assert_eq!(want, Ok(Some(text)), "{:?}", String::from_utf8_lossy(&body));
+                    assert_eq!(
+                        reader.pos(),
+                        read + 1,
+                        "{:?}",
+                        String::from_utf8_lossy(&body)
+                    );
+                }
+            }
+        }
+        assert!(taken > 1000, "{taken}");
     }
 }
