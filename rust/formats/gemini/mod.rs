@@ -675,6 +675,11 @@ fn copy_into(out: &mut Map, from: &Map) {
 
 /// Last non-null per key; a key first sent as null appears, null.
 fn merge_raw(into: &mut Map, pairs: &[RawPair<'_>]) {
+    merge_pairs(into, pairs.iter().map(|(k, v)| (k.as_ref(), *v)));
+}
+
+/// [`merge_raw`] over any pairs of key and JSON text (a recipe keeps its own).
+fn merge_pairs<'p>(into: &mut Map, pairs: impl IntoIterator<Item = (&'p str, &'p str)>) {
     for (key, raw) in pairs {
         if is_null(raw) {
             into.insert_if_absent(key, || Value::Null);
@@ -683,10 +688,10 @@ fn merge_raw(into: &mut Map, pairs: &[RawPair<'_>]) {
         // Gemini repeats `modelVersion`, `responseId` and often `usageMetadata` unchanged on
         // every event: an equal value is left in place, with no allocation.
         match into.get_mut(key) {
-            Some(Value::Raw(old)) if **old == **raw => {}
-            Some(slot) => *slot = Value::Raw((*raw).into()),
+            Some(Value::Raw(old)) if **old == *raw => {}
+            Some(slot) => *slot = Value::Raw(raw.into()),
             None => {
-                into.insert(key.to_string(), Value::Raw((*raw).into()));
+                into.insert(key.to_string(), Value::Raw(raw.into()));
             }
         }
     }
@@ -757,6 +762,31 @@ impl Candidate {
             }
         }
         merge_raw(&mut self.keys, after);
+        self.check_finished(sink);
+    }
+
+    /// [`Self::apply`] for the delta of a text template's payload: its recipe, and the text.
+    fn apply_text_recipe(
+        &mut self,
+        r: &Recipe,
+        text: Cow<'_, str>,
+        thought: bool,
+        sink: &mut Option<Sink<'_>>,
+    ) {
+        let split = r.content_at.min(r.candidate_keys.len());
+        let (before, after) = r.candidate_keys.split_at(split);
+        merge_pairs(&mut self.keys, pairs(before));
+        self.keys.insert_if_absent("content", || Value::Null);
+        self.content_seen = true;
+        self.has_parts = true;
+        merge_pairs(&mut self.content_extra, pairs(&r.content_extra));
+        let signature = r.signature.as_deref().map(Cow::Borrowed);
+        self.add_text(text, thought, signature, pairs(&r.part_extra), sink);
+        merge_pairs(&mut self.keys, pairs(after));
+        self.check_finished(sink);
+    }
+
+    fn check_finished(&mut self, sink: &mut Option<Sink<'_>>) {
         if self.keys.get("finishReason").is_some_and(|v| !v.is_null()) {
             self.finished = true;
             if let Some(sink) = sink {
@@ -831,59 +861,8 @@ impl Candidate {
         } = delta;
         match kind {
             PartKind::Text { text, thought } => {
-                if let (Some(sink), false) = (sink.as_mut(), text.is_empty()) {
-                    let (all, trail, of) = if thought {
-                        (
-                            &mut self.texts.thought,
-                            &mut self.texts.thought_trail,
-                            TextOf::Reasoning(THOUGHT_FIELD),
-                        )
-                    } else {
-                        (
-                            &mut self.texts.text,
-                            &mut self.texts.text_trail,
-                            TextOf::Content,
-                        )
-                    };
-                    all.push_str(&text);
-                    trail.push(text.as_ref().into());
-                    sink.events.push(Event::TextDelta {
-                        of,
-                        choice_index: self.index,
-                        trail: trail.clone(),
-                    });
-                }
-                if text.is_empty() && extra.is_empty() {
-                    match (&signature, self.parts.last_mut()) {
-                        // Only a signature: it belongs to the previous part.
-                        (Some(sig), Some(last)) => {
-                            last.set_signature(sig.to_string());
-                            return;
-                        }
-                        // Nothing at all: no part.
-                        (None, _) => return,
-                        (Some(_), None) => {}
-                    }
-                    self.push_text(text, thought, signature, &extra);
-                    return;
-                }
-                if let Some(Part::Text {
-                    text: last,
-                    thought: last_thought,
-                    signature: last_signature,
-                    extra: last_extra,
-                }) = self.parts.last_mut()
-                {
-                    if *last_thought == thought {
-                        last.push_str(&text);
-                        if let Some(sig) = signature {
-                            *last_signature = Some(sig.into_owned());
-                        }
-                        merge_raw(last_extra, &extra);
-                        return;
-                    }
-                }
-                self.push_text(text, thought, signature, &extra);
+                let extra = extra.iter().map(|(k, v)| (k.as_ref(), *v));
+                self.add_text(text, thought, signature, extra, sink);
             }
             PartKind::Call(call) => self.add_call(call, signature, &extra, sink),
             PartKind::Other => {
@@ -897,15 +876,80 @@ impl Candidate {
         }
     }
 
-    fn push_text(
+    /// A text part (from a decoded payload or a template's recipe), as docs/formats.md merges
+    /// it: into the previous text part of the same `thought`, or as a new part.
+    fn add_text<'p>(
         &mut self,
         text: Cow<'_, str>,
         thought: bool,
         signature: Option<Cow<'_, str>>,
-        extra: &[RawPair<'_>],
+        extra: impl ExactSizeIterator<Item = (&'p str, &'p str)>,
+        sink: &mut Option<Sink<'_>>,
+    ) {
+        if let (Some(sink), false) = (sink.as_mut(), text.is_empty()) {
+            let (all, trail, of) = if thought {
+                (
+                    &mut self.texts.thought,
+                    &mut self.texts.thought_trail,
+                    TextOf::Reasoning(THOUGHT_FIELD),
+                )
+            } else {
+                (
+                    &mut self.texts.text,
+                    &mut self.texts.text_trail,
+                    TextOf::Content,
+                )
+            };
+            all.push_str(&text);
+            trail.push(text.as_ref().into());
+            sink.events.push(Event::TextDelta {
+                of,
+                choice_index: self.index,
+                trail: trail.clone(),
+            });
+        }
+        if text.is_empty() && extra.len() == 0 {
+            match (&signature, self.parts.last_mut()) {
+                // Only a signature: it belongs to the previous part.
+                (Some(sig), Some(last)) => {
+                    last.set_signature(sig.to_string());
+                    return;
+                }
+                // Nothing at all: no part.
+                (None, _) => return,
+                (Some(_), None) => {}
+            }
+            self.push_text(text, thought, signature, extra);
+            return;
+        }
+        if let Some(Part::Text {
+            text: last,
+            thought: last_thought,
+            signature: last_signature,
+            extra: last_extra,
+        }) = self.parts.last_mut()
+        {
+            if *last_thought == thought {
+                last.push_str(&text);
+                if let Some(sig) = signature {
+                    *last_signature = Some(sig.into_owned());
+                }
+                merge_pairs(last_extra, extra);
+                return;
+            }
+        }
+        self.push_text(text, thought, signature, extra);
+    }
+
+    fn push_text<'p>(
+        &mut self,
+        text: Cow<'_, str>,
+        thought: bool,
+        signature: Option<Cow<'_, str>>,
+        extra: impl IntoIterator<Item = (&'p str, &'p str)>,
     ) {
         let mut map = Map::new();
-        merge_raw(&mut map, extra);
+        merge_pairs(&mut map, extra);
         self.parts.push(Part::Text {
             text: text.into_owned(),
             thought,
@@ -1066,6 +1110,10 @@ fn owned(pairs: &[RawPair<'_>]) -> Vec<OwnedPair> {
         .iter()
         .map(|(k, v)| (k.to_string(), (*v).to_string()))
         .collect()
+}
+
+fn pairs(pairs: &[OwnedPair]) -> impl ExactSizeIterator<Item = (&str, &str)> {
+    pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
 }
 
 fn borrowed(pairs: &[OwnedPair]) -> Vec<RawPair<'_>> {
@@ -1237,8 +1285,13 @@ impl Gemini {
             let Some(mut template) = self.templates.get_mut(slot).and_then(Option::take) else {
                 continue;
             };
-            let chunk = template.read(data).as_ref().and_then(repeated);
-            let outcome = chunk.map(|chunk| self.apply_chunk(chunk, events));
+            let outcome =
+                template
+                    .read(data)
+                    .and_then(|m| match self.apply_text_recipe(&m, events) {
+                        Some(()) => Some(Ok(())),
+                        None => repeated(&m).map(|chunk| self.apply_chunk(chunk, events)),
+                    });
             if let Some(kept) = self.templates.get_mut(slot) {
                 *kept = Some(template);
             }
@@ -1247,6 +1300,78 @@ impl Gemini {
             }
         }
         Ok(false)
+    }
+
+    /// Applies a matched text template's payload as [`Self::apply_chunk`] applies the chunk
+    /// [`repeated`] gives for it, step for step, without building that chunk (its vectors and
+    /// maps cost more than the merge). None, changing nothing, for any other template, or
+    /// where that chunk would meet a limit or a value the full decoder must see: the chunk
+    /// path then gives the outcome.
+    fn apply_text_recipe(&mut self, m: &Matched<'_, '_>, events: &mut Vec<Event>) -> Option<()> {
+        const MAX_KEYS: usize = 8;
+        let r = &m.template.recipe;
+        let PartRecipe::Text { thought } = r.part else {
+            return None;
+        };
+        let text = m.strings[0].as_deref()?;
+        if r.keys.len() > MAX_KEYS || r.index > self.limits.max_choice_index {
+            return None;
+        }
+        let mut values = [""; MAX_KEYS];
+        for (slot, (_, start, end)) in values.iter_mut().zip(&r.keys) {
+            *slot = m.value(*start, *end)?;
+        }
+        let found = self.candidates.binary_search_by_key(&r.index, |c| c.index);
+        let known = found
+            .ok()
+            .and_then(|at| self.candidates.get(at))
+            .map_or(0, Candidate::calls);
+        if known > self.limits.max_tool_calls {
+            return None;
+        }
+        let usage_before = if self.options.events {
+            self.keys.get("usageMetadata").cloned()
+        } else {
+            None
+        };
+        let mut sink = self.options.events.then_some(Sink {
+            events,
+            options: self.options,
+            max_depth: self.limits.max_depth,
+        });
+        let keys = r
+            .keys
+            .iter()
+            .zip(values)
+            .map(|((k, ..), v)| (k.as_str(), v));
+        let split = r.candidates_at.min(r.keys.len());
+        merge_pairs(&mut self.keys, keys.clone().take(split));
+        self.keys.insert_if_absent("candidates", || Value::Null);
+        let at = found.unwrap_or_else(|at| {
+            self.candidates.insert(
+                at,
+                Candidate {
+                    index: r.index,
+                    ..Candidate::default()
+                },
+            );
+            at
+        });
+        if let Some(candidate) = self.candidates.get_mut(at) {
+            candidate.apply_text_recipe(r, Cow::Borrowed(text), thought, &mut sink);
+        }
+        merge_pairs(&mut self.keys, keys.skip(split));
+        if let Some(sink) = sink {
+            usage_event(
+                &self.keys,
+                usage_before.as_ref(),
+                sink.max_depth,
+                sink.events,
+            );
+        }
+        self.finished = !self.candidates.is_empty() && self.candidates.iter().all(|c| c.finished);
+        self.folded += 1;
+        Some(())
     }
 
     fn apply(&mut self, data: &[u8], events: &mut Vec<Event>) -> Result<(), ErrorKind> {

@@ -205,10 +205,14 @@ fn repeated_values_fold_as_if_read_again() {
 
 /// Folds `payloads` in event mode, with templates or (`full`) decoding every payload in full:
 /// the result, the summary, the events and each payload's outcome, as text.
-fn trace(payloads: &[&str], full: bool) -> (String, String, String, Vec<String>, usize) {
+fn trace(
+    payloads: &[&str],
+    full: bool,
+    events: bool,
+) -> (String, String, String, Vec<String>, usize) {
     let mut config = Config::default();
-    config.options.events = true;
-    config.options.partial_arguments = true;
+    config.options.events = events;
+    config.options.partial_arguments = events;
     let mut g = Gemini::new(&config);
     let mut events = Vec::new();
     let mut outcomes = Vec::new();
@@ -317,36 +321,40 @@ fn templated_events_fold_as_if_decoded_in_full() {
             arg(r#""willContinue":true"#, r#""$.a.","stringValue":"1 o""#),
         ],
     ];
-    let mut repeated = 0;
-    for stream in &streams {
-        let payloads: Vec<&str> = stream.iter().map(String::as_str).collect();
-        let fast = trace(&payloads, false);
-        let full = trace(&payloads, true);
-        assert_eq!(
-            fast.4,
-            trace(&payloads, false).4,
-            "the probe changes nothing"
-        );
-        assert_eq!(full.4, 0);
-        repeated += fast.4;
-        assert_eq!(fast.0, full.0, "{payloads:?}");
-        assert_eq!(fast.1, full.1, "{payloads:?}");
-        assert_eq!(fast.2, full.2, "{payloads:?}");
-        assert_eq!(fast.3, full.3, "{payloads:?}");
+    // With events and without: the fold's paths differ (a text template is applied straight
+    // from its recipe in both).
+    for events in [true, false] {
+        let mut repeated = 0;
+        for stream in &streams {
+            let payloads: Vec<&str> = stream.iter().map(String::as_str).collect();
+            let fast = trace(&payloads, false, events);
+            let full = trace(&payloads, true, events);
+            assert_eq!(
+                fast.4,
+                trace(&payloads, false, events).4,
+                "the probe changes nothing"
+            );
+            assert_eq!(full.4, 0);
+            repeated += fast.4;
+            assert_eq!(fast.0, full.0, "{payloads:?}");
+            assert_eq!(fast.1, full.1, "{payloads:?}");
+            assert_eq!(fast.2, full.2, "{payloads:?}");
+            assert_eq!(fast.3, full.3, "{payloads:?}");
+        }
+        assert!(repeated >= 18, "{repeated}");
+        // Recorded streams, and the arguments streamed above.
+        let mut recorded = 0;
+        for text in recorded_texts() {
+            let payloads = data_payloads(&text);
+            let fast = trace(&payloads, false, events);
+            assert_eq!(fast.0, trace(&payloads, true, events).0);
+            assert_eq!(fast.2, trace(&payloads, true, events).2);
+            recorded += fast.4;
+        }
+        assert!(recorded >= 40, "{recorded}");
     }
-    assert!(repeated >= 18, "{repeated}");
-    // Recorded streams, and the arguments streamed above.
-    let mut recorded = 0;
-    for text in recorded_texts() {
-        let payloads = data_payloads(&text);
-        let fast = trace(&payloads, false);
-        assert_eq!(fast.0, trace(&payloads, true).0);
-        assert_eq!(fast.2, trace(&payloads, true).2);
-        recorded += fast.4;
-    }
-    assert!(recorded >= 40, "{recorded}");
     let payloads: Vec<&str> = streams[9].iter().map(String::as_str).collect();
-    let (result, ..) = trace(&payloads, false);
+    let (result, ..) = trace(&payloads, false, true);
     assert_eq!(
         json(&result),
         json(
@@ -355,7 +363,7 @@ fn templated_events_fold_as_if_decoded_in_full() {
     );
     // The expected text and usage, written out.
     let payloads: Vec<&str> = streams[0].iter().map(String::as_str).collect();
-    let (result, ..) = trace(&payloads, false);
+    let (result, ..) = trace(&payloads, false, false);
     assert_eq!(
         json(&result),
         json(
