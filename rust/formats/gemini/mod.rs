@@ -765,14 +765,8 @@ impl Candidate {
         self.check_finished(sink);
     }
 
-    /// [`Self::apply`] for the delta of a text template's payload: its recipe, and the text.
-    fn apply_text_recipe(
-        &mut self,
-        r: &Recipe,
-        text: Cow<'_, str>,
-        thought: bool,
-        sink: &mut Option<Sink<'_>>,
-    ) {
+    /// [`Self::apply`] for the delta of a template's payload: its recipe, and its one part.
+    fn apply_recipe(&mut self, r: &Recipe, part: PartKind<'_>, sink: &mut Option<Sink<'_>>) {
         let split = r.content_at.min(r.candidate_keys.len());
         let (before, after) = r.candidate_keys.split_at(split);
         merge_pairs(&mut self.keys, pairs(before));
@@ -781,7 +775,13 @@ impl Candidate {
         self.has_parts = true;
         merge_pairs(&mut self.content_extra, pairs(&r.content_extra));
         let signature = r.signature.as_deref().map(Cow::Borrowed);
-        self.add_text(text, thought, signature, pairs(&r.part_extra), sink);
+        match part {
+            PartKind::Text { text, thought } => {
+                self.add_text(text, thought, signature, pairs(&r.part_extra), sink);
+            }
+            PartKind::Call(call) => self.add_call(call, signature, pairs(&r.part_extra), sink),
+            PartKind::Other => {}
+        }
         merge_pairs(&mut self.keys, pairs(after));
         self.check_finished(sink);
     }
@@ -864,7 +864,10 @@ impl Candidate {
                 let extra = extra.iter().map(|(k, v)| (k.as_ref(), *v));
                 self.add_text(text, thought, signature, extra, sink);
             }
-            PartKind::Call(call) => self.add_call(call, signature, &extra, sink),
+            PartKind::Call(call) => {
+                let extra = extra.iter().map(|(k, v)| (k.as_ref(), *v));
+                self.add_call(call, signature, extra, sink);
+            }
             PartKind::Other => {
                 let mut map = Map::new();
                 merge_raw(&mut map, &extra);
@@ -958,11 +961,11 @@ impl Candidate {
         });
     }
 
-    fn add_call(
+    fn add_call<'p>(
         &mut self,
         call: CallDelta<'_>,
         signature: Option<Cow<'_, str>>,
-        part_keys: &[RawPair<'_>],
+        part_keys: impl IntoIterator<Item = (&'p str, &'p str)>,
         sink: &mut Option<Sink<'_>>,
     ) {
         let continues = call.name.is_none()
@@ -1056,7 +1059,7 @@ impl Candidate {
         if let Some(sig) = signature {
             *last_signature = Some(sig.into_owned());
         }
-        merge_raw(part_extra, part_keys);
+        merge_pairs(part_extra, part_keys);
     }
 
     fn render(&self) -> Value {
@@ -1204,42 +1207,50 @@ fn recipe(chunk: &ChunkDelta<'_>, shape: &Shape<'_>) -> Option<(Recipe, &'static
     Some((recipe, roles))
 }
 
-/// The chunk a matched payload decodes to; None when a hole's value is one the full decoder
-/// must report (a `jsonPath` it cannot read).
-fn repeated<'c>(m: &Matched<'c, 'c>) -> Option<ChunkDelta<'c>> {
-    let Matched {
-        strings: [text, json_path, string_value],
-        template,
-        ..
-    } = m;
-    let r = &template.recipe;
-    let mut keys = Vec::with_capacity(r.keys.len());
-    for (key, start, end) in &r.keys {
-        keys.push((Cow::Borrowed(key.as_str()), m.value(*start, *end)?));
-    }
-    let kind = match &r.part {
-        PartRecipe::Text { thought } => PartKind::Text {
-            text: text.clone()?,
-            thought: *thought,
-        },
+/// The part a matched payload's one candidate carries, and how many calls it adds; None when
+/// a hole's value is one the full decoder must report (a `jsonPath` it cannot read).
+fn recipe_part<'c>(m: &Matched<'c, 'c>) -> Option<(PartKind<'c>, usize)> {
+    let [text, json_path, string_value] = &m.strings;
+    Some(match &m.template.recipe.part {
+        PartRecipe::Text { thought } => (
+            PartKind::Text {
+                text: text.clone()?,
+                thought: *thought,
+            },
+            0,
+        ),
         PartRecipe::Arg {
             name,
             will_continue,
             arg_will_continue,
             extra,
-        } => PartKind::Call(CallDelta {
-            name: name.as_deref().map(Cow::Borrowed),
-            args: None,
-            partial_args: vec![PartialArg {
-                path: path::parse(json_path.as_deref()?)?,
-                value: Value::String(string_value.as_deref()?.to_string()),
-                will_continue: *arg_will_continue,
-                string: true,
-            }],
-            will_continue: *will_continue,
-            extra: borrowed(extra),
-        }),
-    };
+        } => {
+            let call = CallDelta {
+                name: name.as_deref().map(Cow::Borrowed),
+                args: None,
+                partial_args: vec![PartialArg {
+                    path: path::parse(json_path.as_deref()?)?,
+                    value: Value::String(string_value.as_deref()?.to_string()),
+                    will_continue: *arg_will_continue,
+                    string: true,
+                }],
+                will_continue: *will_continue,
+                extra: borrowed(extra),
+            };
+            (PartKind::Call(call), 1)
+        }
+    })
+}
+
+/// The chunk a matched payload decodes to; None when a hole's value is one the full decoder
+/// must report (a `jsonPath` it cannot read).
+fn repeated<'c>(m: &Matched<'c, 'c>) -> Option<ChunkDelta<'c>> {
+    let r = &m.template.recipe;
+    let mut keys = Vec::with_capacity(r.keys.len());
+    for (key, start, end) in &r.keys {
+        keys.push((Cow::Borrowed(key.as_str()), m.value(*start, *end)?));
+    }
+    let (kind, _) = recipe_part(m)?;
     let part = PartDelta {
         kind,
         signature: r.signature.as_deref().map(Cow::Borrowed),
@@ -1285,13 +1296,12 @@ impl Gemini {
             let Some(mut template) = self.templates.get_mut(slot).and_then(Option::take) else {
                 continue;
             };
-            let outcome =
-                template
-                    .read(data)
-                    .and_then(|m| match self.apply_text_recipe(&m, events) {
-                        Some(()) => Some(Ok(())),
-                        None => repeated(&m).map(|chunk| self.apply_chunk(chunk, events)),
-                    });
+            let outcome = template
+                .read(data)
+                .and_then(|m| match self.apply_recipe(&m, events) {
+                    Some(()) => Some(Ok(())),
+                    None => repeated(&m).map(|chunk| self.apply_chunk(chunk, events)),
+                });
             if let Some(kept) = self.templates.get_mut(slot) {
                 *kept = Some(template);
             }
@@ -1302,21 +1312,17 @@ impl Gemini {
         Ok(false)
     }
 
-    /// Applies a matched text template's payload as [`Self::apply_chunk`] applies the chunk
+    /// Applies a matched template's payload as [`Self::apply_chunk`] applies the chunk
     /// [`repeated`] gives for it, step for step, without building that chunk (its vectors and
-    /// maps cost more than the merge). None, changing nothing, for any other template, or
-    /// where that chunk would meet a limit or a value the full decoder must see: the chunk
-    /// path then gives the outcome.
-    fn apply_text_recipe(&mut self, m: &Matched<'_, '_>, events: &mut Vec<Event>) -> Option<()> {
+    /// maps cost more than the merge). None, changing nothing, where that chunk would meet a
+    /// limit or a value the full decoder must see: the chunk path then gives the outcome.
+    fn apply_recipe(&mut self, m: &Matched<'_, '_>, events: &mut Vec<Event>) -> Option<()> {
         const MAX_KEYS: usize = 8;
         let r = &m.template.recipe;
-        let PartRecipe::Text { thought } = r.part else {
-            return None;
-        };
-        let text = m.strings[0].as_deref()?;
         if r.keys.len() > MAX_KEYS || r.index > self.limits.max_choice_index {
             return None;
         }
+        let (part, new_calls) = recipe_part(m)?;
         let mut values = [""; MAX_KEYS];
         for (slot, (_, start, end)) in values.iter_mut().zip(&r.keys) {
             *slot = m.value(*start, *end)?;
@@ -1326,7 +1332,7 @@ impl Gemini {
             .ok()
             .and_then(|at| self.candidates.get(at))
             .map_or(0, Candidate::calls);
-        if known > self.limits.max_tool_calls {
+        if known + new_calls > self.limits.max_tool_calls {
             return None;
         }
         let usage_before = if self.options.events {
@@ -1358,7 +1364,7 @@ impl Gemini {
             at
         });
         if let Some(candidate) = self.candidates.get_mut(at) {
-            candidate.apply_text_recipe(r, Cow::Borrowed(text), thought, &mut sink);
+            candidate.apply_recipe(r, part, &mut sink);
         }
         merge_pairs(&mut self.keys, keys.skip(split));
         if let Some(sink) = sink {

@@ -371,3 +371,53 @@ fn templated_events_fold_as_if_decoded_in_full() {
         )
     );
 }
+
+/// Each call part of a chunk counts as a new call: a templated one meets the limit where a
+/// decoded one does, with the same error and nothing changed.
+#[test]
+fn templated_call_parts_meet_the_call_limit_where_decoded_ones_do() {
+    let named = |path: &str| {
+        format!(
+            r#"{{"candidates":[{{"content":{{"role":"model","parts":[{{"functionCall":{{"name":"g","partialArgs":[{{"jsonPath":"{path}","stringValue":"v"}}]}}}}]}}}}],"modelVersion":"m"}}"#
+        )
+    };
+    let payloads = [named("$.a"), named("$.b"), named("$.c"), named("$.d")];
+    let run = |full: bool| {
+        let mut config = Config::default();
+        config.limits.max_tool_calls = 2;
+        let mut g = Gemini::new(&config);
+        let mut seen = Vec::new();
+        for p in &payloads {
+            if full {
+                g.templates = [None, None];
+            }
+            let matched = g
+                .templates
+                .iter_mut()
+                .flatten()
+                .any(|t| t.read(p.as_bytes()).is_some());
+            let outcome = g.fold(b"", p.as_bytes(), &mut Vec::new());
+            seen.push((matched, format!("{outcome:?}")));
+        }
+        (seen, to_json(&g.result()))
+    };
+    let (fast, fast_result) = run(false);
+    let (full, full_result) = run(true);
+    assert_eq!(
+        fast.iter().map(|s| s.0).collect::<Vec<_>>(),
+        [false, true, true, true]
+    );
+    assert_eq!(
+        fast.iter().map(|s| &s.1).collect::<Vec<_>>(),
+        full.iter().map(|s| &s.1).collect::<Vec<_>>()
+    );
+    assert!(fast[2].1.contains("ToolCalls"), "{:?}", fast[2]);
+    assert!(fast[3].1.contains("ToolCalls"), "{:?}", fast[3]);
+    assert_eq!(fast_result, full_result);
+    assert_eq!(
+        json(&fast_result),
+        json(
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"g","args":{"a":"v"}}},{"functionCall":{"name":"g","args":{"b":"v"}}}]}}],"modelVersion":"m"}"#
+        )
+    );
+}
