@@ -678,23 +678,36 @@ fn merge_raw(into: &mut Map, pairs: &[RawPair<'_>]) {
     merge_pairs(into, pairs.iter().map(|(k, v)| (k.as_ref(), *v)));
 }
 
-/// [`merge_raw`] over any pairs of key and JSON text (a recipe keeps its own).
-fn merge_pairs<'p>(into: &mut Map, pairs: impl IntoIterator<Item = (&'p str, &'p str)>) {
+/// [`merge_raw`] over any pairs of key and JSON text (a recipe keeps its own); whether
+/// anything changed.
+fn merge_pairs<'p>(into: &mut Map, pairs: impl IntoIterator<Item = (&'p str, &'p str)>) -> bool {
+    let mut changed = false;
     for (key, raw) in pairs {
         if is_null(raw) {
-            into.insert_if_absent(key, || Value::Null);
+            changed |= insert_null(into, key);
             continue;
         }
         // Gemini repeats `modelVersion`, `responseId` and often `usageMetadata` unchanged on
         // every event: an equal value is left in place, with no allocation.
         match into.get_mut(key) {
-            Some(Value::Raw(old)) if **old == *raw => {}
+            Some(Value::Raw(old)) if **old == *raw => continue,
             Some(slot) => *slot = Value::Raw(raw.into()),
             None => {
                 into.insert(key.to_string(), Value::Raw(raw.into()));
             }
         }
+        changed = true;
     }
+    changed
+}
+
+/// A key sent as null: it appears, null, unless present; whether it was added.
+fn insert_null(into: &mut Map, key: &str) -> bool {
+    let absent = !into.contains_key(key);
+    if absent {
+        into.insert(key.to_string(), Value::Null);
+    }
+    absent
 }
 
 /// The `field` of thought events: the part's flag.
@@ -766,14 +779,27 @@ impl Candidate {
     }
 
     /// [`Self::apply`] for the delta of a template's payload: its recipe, and its one part.
-    fn apply_recipe(&mut self, r: &Recipe, part: PartKind<'_>, sink: &mut Option<Sink<'_>>) {
+    /// When `clean`, this recipe's keys were merged here and nothing changed since, so merging
+    /// them again would change nothing and is skipped. Whether any kept key or flag changed
+    /// (the part's text and call are not counted).
+    fn apply_recipe(
+        &mut self,
+        r: &Recipe,
+        part: PartKind<'_>,
+        clean: bool,
+        sink: &mut Option<Sink<'_>>,
+    ) -> bool {
         let split = r.content_at.min(r.candidate_keys.len());
         let (before, after) = r.candidate_keys.split_at(split);
-        merge_pairs(&mut self.keys, pairs(before));
-        self.keys.insert_if_absent("content", || Value::Null);
-        self.content_seen = true;
-        self.has_parts = true;
-        merge_pairs(&mut self.content_extra, pairs(&r.content_extra));
+        let mut changed = false;
+        if !clean {
+            changed |= merge_pairs(&mut self.keys, pairs(before));
+            changed |= insert_null(&mut self.keys, "content");
+            changed |= !(self.content_seen && self.has_parts);
+            self.content_seen = true;
+            self.has_parts = true;
+            changed |= merge_pairs(&mut self.content_extra, pairs(&r.content_extra));
+        }
         let signature = r.signature.as_deref().map(Cow::Borrowed);
         match part {
             PartKind::Text { text, thought } => {
@@ -782,8 +808,11 @@ impl Candidate {
             PartKind::Call(call) => self.add_call(call, signature, pairs(&r.part_extra), sink),
             PartKind::Other => {}
         }
-        merge_pairs(&mut self.keys, pairs(after));
+        if !clean {
+            changed |= merge_pairs(&mut self.keys, pairs(after));
+        }
         self.check_finished(sink);
+        changed
     }
 
     fn check_finished(&mut self, sink: &mut Option<Sink<'_>>) {
@@ -1103,6 +1132,10 @@ pub struct Gemini {
     /// The last two payload shapes learned, most recent first: Gemini 3 alternates two
     /// shapes while it streams `partialArgs` (a fragment, then its end).
     templates: [Option<Box<Template>>; 2],
+    /// Counts the chunks that changed a kept key or candidate (a decoded chunk always
+    /// counts): a template applied when this was last counted can skip its constant merges.
+    /// Anything else that changes the kept keys must count too.
+    changes: u64,
 }
 
 /// An owned key and JSON text.
@@ -1140,6 +1173,10 @@ pub struct Recipe {
     signature: Option<String>,
     part_extra: Vec<OwnedPair>,
     part: PartRecipe,
+    /// Per key: whether its value has no holes (it is the same text in every payload).
+    fixed: Vec<bool>,
+    /// [`Gemini::changes`] after this recipe was last applied.
+    clean_at: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -1203,6 +1240,8 @@ fn recipe(chunk: &ChunkDelta<'_>, shape: &Shape<'_>) -> Option<(Recipe, &'static
         signature: part.signature.as_deref().map(str::to_string),
         part_extra: owned(&part.extra),
         part: part_recipe,
+        fixed: Vec::new(),
+        clean_at: None,
     };
     Some((recipe, roles))
 }
@@ -1296,17 +1335,21 @@ impl Gemini {
             let Some(mut template) = self.templates.get_mut(slot).and_then(Option::take) else {
                 continue;
             };
-            let outcome = template
-                .read(data)
-                .and_then(|m| match self.apply_recipe(&m, events) {
-                    Some(()) => Some(Ok(())),
-                    None => repeated(&m).map(|chunk| self.apply_chunk(chunk, events)),
-                });
+            // Ok(true): applied from the recipe; Ok(false): through the chunk.
+            let outcome = template.read(data).and_then(|m| {
+                if self.apply_recipe(&m, events).is_some() {
+                    return Some(Ok(true));
+                }
+                repeated(&m).map(|chunk| self.apply_chunk(chunk, events).map(|()| false))
+            });
+            if let Some(Ok(true)) = outcome {
+                template.recipe.clean_at = Some(self.changes);
+            }
             if let Some(kept) = self.templates.get_mut(slot) {
                 *kept = Some(template);
             }
             if let Some(outcome) = outcome {
-                return outcome.map(|()| true);
+                return outcome.map(|_| true);
             }
         }
         Ok(false)
@@ -1323,9 +1366,14 @@ impl Gemini {
             return None;
         }
         let (part, new_calls) = recipe_part(m)?;
-        let mut values = [""; MAX_KEYS];
-        for (slot, (_, start, end)) in values.iter_mut().zip(&r.keys) {
-            *slot = m.value(*start, *end)?;
+        // Clean: this template was applied last, or others changed nothing since, so its
+        // values without holes are those already merged.
+        let clean = r.clean_at == Some(self.changes);
+        let mut values = [None; MAX_KEYS];
+        for ((slot, (_, start, end)), fixed) in values.iter_mut().zip(&r.keys).zip(&r.fixed) {
+            if !(clean && *fixed) {
+                *slot = Some(m.value(*start, *end)?);
+            }
         }
         let found = self.candidates.binary_search_by_key(&r.index, |c| c.index);
         let known = found
@@ -1345,15 +1393,16 @@ impl Gemini {
             options: self.options,
             max_depth: self.limits.max_depth,
         });
-        let keys = r
-            .keys
-            .iter()
-            .zip(values)
-            .map(|((k, ..), v)| (k.as_str(), v));
         let split = r.candidates_at.min(r.keys.len());
-        merge_pairs(&mut self.keys, keys.clone().take(split));
-        self.keys.insert_if_absent("candidates", || Value::Null);
+        let keys = r.keys.iter().zip(values).enumerate();
+        let keys = keys.filter_map(|(i, ((k, ..), v))| Some((i, (k.as_str(), v?))));
+        let mut changed = merge_pairs(
+            &mut self.keys,
+            keys.clone().filter(|(i, _)| *i < split).map(|(_, kv)| kv),
+        );
+        changed |= insert_null(&mut self.keys, "candidates");
         let at = found.unwrap_or_else(|at| {
+            changed = true;
             self.candidates.insert(
                 at,
                 Candidate {
@@ -1364,9 +1413,15 @@ impl Gemini {
             at
         });
         if let Some(candidate) = self.candidates.get_mut(at) {
-            candidate.apply_recipe(r, part, &mut sink);
+            changed |= candidate.apply_recipe(r, part, clean, &mut sink);
         }
-        merge_pairs(&mut self.keys, keys.skip(split));
+        changed |= merge_pairs(
+            &mut self.keys,
+            keys.filter(|(i, _)| *i >= split).map(|(_, kv)| kv),
+        );
+        if changed {
+            self.changes += 1;
+        }
         if let Some(sink) = sink {
             usage_event(
                 &self.keys,
@@ -1475,6 +1530,7 @@ impl Gemini {
         // several, no candidate's tail is lost as data after the end.
         self.finished = !self.candidates.is_empty() && self.candidates.iter().all(|c| c.finished);
         self.folded += 1;
+        self.changes += 1;
         Ok(())
     }
 }
@@ -1509,6 +1565,7 @@ impl Fold for Gemini {
             candidates: Vec::new(),
             finished: false,
             templates: [None, None],
+            changes: 0,
         }
     }
 
@@ -1558,6 +1615,7 @@ impl Fold for Gemini {
         self.candidates.clear();
         self.finished = false;
         self.templates = [None, None];
+        self.changes += 1;
     }
 
     fn folded(&self) -> u64 {

@@ -155,6 +155,10 @@ impl Template {
         if holes.windows(2).any(|w| w[0].1 > w[1].0) {
             return None;
         }
+        let mut recipe = recipe;
+        recipe.fixed = (recipe.keys.iter())
+            .map(|(_, start, end)| !holes.iter().any(|h| h.0 >= *start && h.1 <= *end))
+            .collect();
         Some(Template {
             bytes: payload.to_vec(),
             lengths: vec![0; holes.len()],

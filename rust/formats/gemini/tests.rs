@@ -250,6 +250,11 @@ fn templated_events_fold_as_if_decoded_in_full() {
         )
     };
     let t = r#","thought":true"#;
+    let mv = |text: &str, role: &str, version: &str| {
+        format!(
+            r#"{{"candidates":[{{"content":{{"role":"{role}","parts":[{{"text":"{text}"}}]}},"index":0}}],"modelVersion":"{version}"}}"#
+        )
+    };
     let arg = |call: &str, entry: &str| {
         let entry = if entry.is_empty() {
             String::new()
@@ -319,6 +324,29 @@ fn templated_events_fold_as_if_decoded_in_full() {
         vec![
             arg(r#""willContinue":true"#, r#""$.a","stringValue":"1 o""#),
             arg(r#""willContinue":true"#, r#""$.a.","stringValue":"1 o""#),
+        ],
+        // Two templates whose fixed values differ, and a decoded payload between: each
+        // template merges its own values again after anything else changed them (each stream
+        // ends where a wrongly skipped merge would show).
+        vec![
+            mv("a", "model", "m1"),
+            mv("b", "model", "m2"),
+            mv("c", "model", "m1"),
+            mv("d", "model", "m2"),
+            mv("e", "model", "m1"),
+        ],
+        vec![
+            mv("a", "model", "m1"),
+            mv("b", "user", "m1"),
+            mv("c", "model", "m1"),
+            mv("d", "user", "m1"),
+            mv("e", "model", "m1"),
+        ],
+        vec![
+            mv("a", "model", "m1"),
+            mv("b", "model", "m1"),
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"k"}]},"index":0}],"modelVersion":"m3","n":1}"#.into(),
+            mv("c", "model", "m1"),
         ],
     ];
     // With events and without: the fold's paths differ (a text template is applied straight
