@@ -1344,6 +1344,7 @@ impl Gemini {
             });
             if let Some(Ok(true)) = outcome {
                 template.recipe.clean_at = Some(self.changes);
+                template.applied(data);
             }
             if let Some(kept) = self.templates.get_mut(slot) {
                 *kept = Some(template);
@@ -1367,11 +1368,12 @@ impl Gemini {
         }
         let (part, new_calls) = recipe_part(m)?;
         // Clean: this template was applied last, or others changed nothing since, so its
-        // values without holes are those already merged.
+        // values without holes, and all of them when its numbers are those applied then, are
+        // those already merged.
         let clean = r.clean_at == Some(self.changes);
         let mut values = [None; MAX_KEYS];
         for ((slot, (_, start, end)), fixed) in values.iter_mut().zip(&r.keys).zip(&r.fixed) {
-            if !(clean && *fixed) {
+            if !(clean && (*fixed || m.numbers_as_applied)) {
                 *slot = Some(m.value(*start, *end)?);
             }
         }

@@ -325,6 +325,19 @@ fn templated_events_fold_as_if_decoded_in_full() {
             arg(r#""willContinue":true"#, r#""$.a","stringValue":"1 o""#),
             arg(r#""willContinue":true"#, r#""$.a.","stringValue":"1 o""#),
         ],
+        // Usage numbers that change in a later digit, or not at all, between templated events.
+        vec![
+            ev(r#""a""#, "", "10"),
+            ev(r#""b""#, "", "11"),
+            ev(r#""c""#, "", "11"),
+            ev(r#""d""#, "", "19"),
+        ],
+        vec![
+            ev(r#""a""#, "", "1"),
+            ev(r#""b""#, "", "2"),
+            ev(r#""c""#, "", "2"),
+            ev(r#""d""#, "", "23"),
+        ],
         // Two templates whose fixed values differ, and a decoded payload between: each
         // template merges its own values again after anything else changed them (each stream
         // ends where a wrongly skipped merge would show).
