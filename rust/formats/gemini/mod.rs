@@ -619,7 +619,9 @@ impl Part {
         }
     }
 
-    fn render(&self) -> Value {
+    /// The part as the result shows it; its text or `args` are `moved` when given (see
+    /// [`Gemini::take_result`]).
+    fn render(&self, moved: Option<Moved>) -> Value {
         let mut out = Map::new();
         match self {
             Part::Text {
@@ -628,7 +630,11 @@ impl Part {
                 extra,
                 ..
             } => {
-                out.insert("text".to_string(), Value::String(text.clone()));
+                let text = match moved {
+                    Some(Moved::Text(text)) => text,
+                    _ => text.clone(),
+                };
+                out.insert("text".to_string(), Value::String(text));
                 copy_into(&mut out, extra);
                 if let Some(s) = signature {
                     out.insert("thoughtSignature".to_string(), Value::String(s.clone()));
@@ -646,8 +652,12 @@ impl Part {
                 if let Some(name) = name {
                     call.insert("name".to_string(), Value::String(name.clone()));
                 }
+                let args = match moved {
+                    Some(Moved::Args(args)) => args,
+                    _ => args.clone(),
+                };
                 if let Some(args) = args {
-                    call.insert("args".to_string(), args.clone());
+                    call.insert("args".to_string(), args);
                 }
                 copy_into(&mut call, extra);
                 out.insert("functionCall".to_string(), Value::Object(call));
@@ -664,6 +674,43 @@ impl Part {
             }
         }
         Value::Object(out)
+    }
+}
+
+/// A part's text or call arguments, moved out of the fold for a taken result.
+enum Moved {
+    Text(String),
+    Args(Option<Value>),
+    Nothing,
+}
+
+impl Moved {
+    fn take(part: &mut Part) -> Moved {
+        match part {
+            Part::Text { text, .. } => Moved::Text(std::mem::take(text)),
+            Part::Call { args, .. } => Moved::Args(args.take()),
+            Part::Other { .. } => Moved::Nothing,
+        }
+    }
+
+    /// Puts back into `part` what the result shows of it, as [`Part::render`] wrote it.
+    fn restore(part: &mut Part, shown: &mut Value) {
+        let Value::Object(shown) = shown else {
+            return;
+        };
+        match part {
+            Part::Text { text, .. } => {
+                if let Some(Value::String(t)) = shown.get_mut("text") {
+                    *text = std::mem::take(t);
+                }
+            }
+            Part::Call { args, .. } => {
+                if let Some(Value::Object(call)) = shown.get_mut("functionCall") {
+                    *args = call.get_mut("args").map(std::mem::take);
+                }
+            }
+            Part::Other { .. } => {}
+        }
     }
 }
 
@@ -1091,11 +1138,18 @@ impl Candidate {
         merge_pairs(part_extra, part_keys);
     }
 
-    fn render(&self) -> Value {
+    /// Whether the result shows the parts: only those parts' values are moved.
+    fn shows_parts(&self) -> bool {
+        self.content_seen && (self.has_parts || !self.parts.is_empty())
+    }
+
+    /// The candidate as the result shows it, its parts' values taken from `moved` when it
+    /// [`Self::shows_parts`] and `moved` has them.
+    fn render(&self, moved: &mut impl Iterator<Item = Moved>) -> Value {
         let mut out = Map::new();
         for (key, value) in &self.keys {
             if key == "content" {
-                out.insert(key.clone(), self.render_content());
+                out.insert(key.clone(), self.render_content(moved));
             } else {
                 out.insert(key.clone(), value.clone());
             }
@@ -1103,16 +1157,14 @@ impl Candidate {
         Value::Object(out)
     }
 
-    fn render_content(&self) -> Value {
+    fn render_content(&self, moved: &mut impl Iterator<Item = Moved>) -> Value {
         if !self.content_seen {
             return Value::Null;
         }
         let mut content = Map::new();
-        if self.has_parts || !self.parts.is_empty() {
-            content.insert(
-                "parts".to_string(),
-                Value::Array(self.parts.iter().map(Part::render).collect()),
-            );
+        if self.shows_parts() {
+            let parts = self.parts.iter().map(|p| p.render(moved.next()));
+            content.insert("parts".to_string(), Value::Array(parts.collect()));
         }
         copy_into(&mut content, &self.content_extra);
         Value::Object(content)
@@ -1538,6 +1590,20 @@ impl Gemini {
 }
 
 impl Gemini {
+    /// The result, its parts' values taken from `moved` where it has them.
+    fn render(&self, moved: &mut impl Iterator<Item = Moved>) -> Value {
+        let mut out = Map::new();
+        for (key, value) in &self.keys {
+            if key == "candidates" {
+                let candidates = self.candidates.iter().map(|c| c.render(moved));
+                out.insert(key.clone(), Value::Array(candidates.collect()));
+            } else {
+                out.insert(key.clone(), value.clone());
+            }
+        }
+        Value::Object(out)
+    }
+
     /// A top-level key's value as a tree (top-level values are kept as their text).
     fn top(&self, key: &str) -> Option<Value> {
         match self.keys.get(key)? {
@@ -1643,18 +1709,49 @@ impl Fold for Gemini {
     }
 
     fn result(&self) -> Value {
-        let mut out = Map::new();
-        for (key, value) in &self.keys {
-            if key == "candidates" {
-                out.insert(
-                    key.clone(),
-                    Value::Array(self.candidates.iter().map(Candidate::render).collect()),
-                );
-            } else {
-                out.insert(key.clone(), value.clone());
+        self.render(&mut std::iter::empty())
+    }
+
+    /// As [`Fold::result`], with the parts' texts and call arguments moved into the result
+    /// rather than copied ([`Fold::restore`] moves them back).
+    fn take_result(&mut self) -> Value {
+        if !self.keys.contains_key("candidates") {
+            return self.result();
+        }
+        let candidates = self.candidates.iter_mut().filter(|c| c.shows_parts());
+        let moved: Vec<Moved> = candidates
+            .flat_map(|c| c.parts.iter_mut().map(Moved::take))
+            .collect();
+        self.render(&mut moved.into_iter())
+    }
+
+    fn restore(&mut self, mut result: Value) {
+        if !self.keys.contains_key("candidates") {
+            return;
+        }
+        let Value::Object(top) = &mut result else {
+            return;
+        };
+        let Some(Value::Array(shown)) = top.get_mut("candidates") else {
+            return;
+        };
+        for (candidate, shown) in self.candidates.iter_mut().zip(shown) {
+            if !candidate.shows_parts() {
+                continue;
+            }
+            let Value::Object(shown) = shown else {
+                continue;
+            };
+            let Some(Value::Object(content)) = shown.get_mut("content") else {
+                continue;
+            };
+            let Some(Value::Array(parts)) = content.get_mut("parts") else {
+                continue;
+            };
+            for (part, shown) in candidate.parts.iter_mut().zip(parts) {
+                Moved::restore(part, shown);
             }
         }
-        Value::Object(out)
     }
 
     fn version(&self) -> (u64, u64) {

@@ -462,3 +462,35 @@ fn templated_call_parts_meet_the_call_limit_where_decoded_ones_do() {
         )
     );
 }
+
+/// `take_result` moves the parts' texts and arguments into the result, which equals `result`;
+/// `restore` puts them back, leaving the fold as it was.
+#[test]
+fn a_taken_result_is_the_result_and_restores_the_fold() {
+    let mut streams: Vec<Vec<String>> = recorded_texts()
+        .iter()
+        .map(|t| data_payloads(t).into_iter().map(String::from).collect())
+        .collect();
+    streams.push(
+        [
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"a"},{"functionCall":{"name":"f","args":{"x":[1,"y"]}}},{"inlineData":{"d":1}}]},"index":1},{"content":null,"index":0},{"index":2,"content":{"parts":null}}],"modelVersion":"m"}"#,
+            r#"{"candidates":[{"content":{"parts":[{"functionCall":{"name":"g"}},{"text":"b","thought":true}]},"index":1,"finishReason":"STOP"},{"content":{"role":"r"},"index":3}]}"#,
+        ]
+        .map(String::from)
+        .to_vec(),
+    );
+    streams.push(vec![r#"{"modelVersion":"m"}"#.into()]);
+    for stream in &streams {
+        let mut g = Gemini::new(&Config::default());
+        for p in stream {
+            let _ = g.fold(b"", p.as_bytes(), &mut Vec::new());
+        }
+        let expected = to_json(&g.result());
+        let summary = format!("{:?}", g.summary());
+        let taken = g.take_result();
+        assert_eq!(to_json(&taken), expected);
+        g.restore(taken);
+        assert_eq!(to_json(&g.result()), expected);
+        assert_eq!(format!("{:?}", g.summary()), summary);
+    }
+}
