@@ -48,6 +48,13 @@ pub fn crc32(bytes: &[u8]) -> u32 {
     crc32fast::hash(bytes)
 }
 
+/// The CRC32 of a message's first 8 bytes, whose CRC is `prelude_crc`, then `rest`.
+fn crc32_after_prelude(prelude_crc: u32, rest: Option<&[u8]>) -> u32 {
+    let mut hasher = crc32fast::Hasher::new_with_initial(prelude_crc);
+    hasher.update(rest.unwrap_or_default());
+    hasher.finalize()
+}
+
 /// Whether `head` starts with a prelude whose CRC checks: how `format="auto"` recognises
 /// the event-stream framing from a stream's first 12 bytes.
 pub fn is_prelude(head: &[u8]) -> bool {
@@ -474,7 +481,9 @@ fn check_message<'m>(
 ) -> Result<Parts<'m>, (usize, FrameErrorKind)> {
     let total = message.len();
     let expected = be_u32(message, total - 4);
-    let computed = crc32(message.get(..total - 4).unwrap_or_default());
+    // The prelude's CRC checked, it is the CRC state after the message's first 8 bytes: the
+    // message CRC continues from it rather than reading those bytes again.
+    let computed = crc32_after_prelude(be_u32(message, 8), message.get(8..total - 4));
     if expected != computed {
         return Err((0, FrameErrorKind::MessageCrc { expected, computed }));
     }
@@ -973,6 +982,20 @@ mod tests {
 
     /// The routing noted during the check is what a lookup over the headers finds: string
     /// values only, absent otherwise, in any header order and past the stack-held names.
+    #[test]
+    fn the_message_crc_continued_from_the_prelude_crc_is_the_whole_crc() {
+        // Every length from an empty rest to several SIMD blocks, every byte value.
+        let bytes: Vec<u8> = (0..600u32).map(|i| (i * 131 + 7) as u8).collect();
+        for end in 8..bytes.len() {
+            let prelude_crc = crc32(&bytes[..8]);
+            assert_eq!(
+                crc32_after_prelude(prelude_crc, bytes.get(8..end)),
+                crc32(&bytes[..end]),
+                "{end}"
+            );
+        }
+    }
+
     #[test]
     fn routing_matches_a_header_lookup() {
         let many: Vec<String> = (0..20).map(|i| format!("h{i}")).collect();

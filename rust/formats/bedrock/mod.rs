@@ -376,27 +376,29 @@ pub struct Bedrock {
 }
 
 impl Bedrock {
-    fn block(&mut self, index: u64) -> Result<&mut Block, ErrorKind> {
+    /// Where the block of `index` is, added (empty) when new: one search either way.
+    fn block_at(&mut self, index: u64) -> Result<usize, ErrorKind> {
         if index > self.limits.max_choice_index {
             return Err(ErrorKind::Limit {
                 limit: LimitName::ChoiceIndex,
                 maximum: self.limits.max_choice_index,
             });
         }
-        let at = match self.blocks.binary_search_by_key(&index, |b| b.index) {
-            Ok(at) => at,
-            Err(at) => {
-                self.blocks.insert(
-                    at,
-                    Block {
-                        index,
-                        ..Block::default()
-                    },
-                );
-                at
-            }
-        };
-        Ok(&mut self.blocks[at])
+        Ok(
+            match self.blocks.binary_search_by_key(&index, |b| b.index) {
+                Ok(at) => at,
+                Err(at) => {
+                    self.blocks.insert(
+                        at,
+                        Block {
+                            index,
+                            ..Block::default()
+                        },
+                    );
+                    at
+                }
+            },
+        )
     }
 
     /// Makes the block at `at` a tool call (once), at the next position.
@@ -415,14 +417,6 @@ impl Bedrock {
                 done: false,
             });
         }
-    }
-
-    fn block_at(&mut self, index: u64) -> Result<usize, ErrorKind> {
-        self.block(index)?;
-        Ok(self
-            .blocks
-            .binary_search_by_key(&index, |b| b.index)
-            .unwrap_or_default())
     }
 
     fn apply_delta(&mut self, data: &[u8], events: &mut Vec<Event>) -> Result<(), ErrorKind> {

@@ -619,7 +619,9 @@ impl Part {
         }
     }
 
-    fn render(&self) -> Value {
+    /// The part as the result shows it; its text or `args` are `moved` when given (see
+    /// [`Gemini::take_result`]).
+    fn render(&self, moved: Option<Moved>) -> Value {
         let mut out = Map::new();
         match self {
             Part::Text {
@@ -628,7 +630,11 @@ impl Part {
                 extra,
                 ..
             } => {
-                out.insert("text".to_string(), Value::String(text.clone()));
+                let text = match moved {
+                    Some(Moved::Text(text)) => text,
+                    _ => text.clone(),
+                };
+                out.insert("text".to_string(), Value::String(text));
                 copy_into(&mut out, extra);
                 if let Some(s) = signature {
                     out.insert("thoughtSignature".to_string(), Value::String(s.clone()));
@@ -646,8 +652,12 @@ impl Part {
                 if let Some(name) = name {
                     call.insert("name".to_string(), Value::String(name.clone()));
                 }
+                let args = match moved {
+                    Some(Moved::Args(args)) => args,
+                    _ => args.clone(),
+                };
                 if let Some(args) = args {
-                    call.insert("args".to_string(), args.clone());
+                    call.insert("args".to_string(), args);
                 }
                 copy_into(&mut call, extra);
                 out.insert("functionCall".to_string(), Value::Object(call));
@@ -667,6 +677,43 @@ impl Part {
     }
 }
 
+/// A part's text or call arguments, moved out of the fold for a taken result.
+enum Moved {
+    Text(String),
+    Args(Option<Value>),
+    Nothing,
+}
+
+impl Moved {
+    fn take(part: &mut Part) -> Moved {
+        match part {
+            Part::Text { text, .. } => Moved::Text(std::mem::take(text)),
+            Part::Call { args, .. } => Moved::Args(args.take()),
+            Part::Other { .. } => Moved::Nothing,
+        }
+    }
+
+    /// Puts back into `part` what the result shows of it, as [`Part::render`] wrote it.
+    fn restore(part: &mut Part, shown: &mut Value) {
+        let Value::Object(shown) = shown else {
+            return;
+        };
+        match part {
+            Part::Text { text, .. } => {
+                if let Some(Value::String(t)) = shown.get_mut("text") {
+                    *text = std::mem::take(t);
+                }
+            }
+            Part::Call { args, .. } => {
+                if let Some(Value::Object(call)) = shown.get_mut("functionCall") {
+                    *args = call.get_mut("args").map(std::mem::take);
+                }
+            }
+            Part::Other { .. } => {}
+        }
+    }
+}
+
 fn copy_into(out: &mut Map, from: &Map) {
     for (k, v) in from {
         out.insert(k.clone(), v.clone());
@@ -675,21 +722,39 @@ fn copy_into(out: &mut Map, from: &Map) {
 
 /// Last non-null per key; a key first sent as null appears, null.
 fn merge_raw(into: &mut Map, pairs: &[RawPair<'_>]) {
+    merge_pairs(into, pairs.iter().map(|(k, v)| (k.as_ref(), *v)));
+}
+
+/// [`merge_raw`] over any pairs of key and JSON text (a recipe keeps its own); whether
+/// anything changed.
+fn merge_pairs<'p>(into: &mut Map, pairs: impl IntoIterator<Item = (&'p str, &'p str)>) -> bool {
+    let mut changed = false;
     for (key, raw) in pairs {
         if is_null(raw) {
-            into.insert_if_absent(key, || Value::Null);
+            changed |= insert_null(into, key);
             continue;
         }
         // Gemini repeats `modelVersion`, `responseId` and often `usageMetadata` unchanged on
         // every event: an equal value is left in place, with no allocation.
         match into.get_mut(key) {
-            Some(Value::Raw(old)) if **old == **raw => {}
-            Some(slot) => *slot = Value::Raw((*raw).into()),
+            Some(Value::Raw(old)) if **old == *raw => continue,
+            Some(slot) => *slot = Value::Raw(raw.into()),
             None => {
-                into.insert(key.to_string(), Value::Raw((*raw).into()));
+                into.insert(key.to_string(), Value::Raw(raw.into()));
             }
         }
+        changed = true;
     }
+    changed
+}
+
+/// A key sent as null: it appears, null, unless present; whether it was added.
+fn insert_null(into: &mut Map, key: &str) -> bool {
+    let absent = !into.contains_key(key);
+    if absent {
+        into.insert(key.to_string(), Value::Null);
+    }
+    absent
 }
 
 /// The `field` of thought events: the part's flag.
@@ -757,6 +822,47 @@ impl Candidate {
             }
         }
         merge_raw(&mut self.keys, after);
+        self.check_finished(sink);
+    }
+
+    /// [`Self::apply`] for the delta of a template's payload: its recipe, and its one part.
+    /// When `clean`, this recipe's keys were merged here and nothing changed since, so merging
+    /// them again would change nothing and is skipped. Whether any kept key or flag changed
+    /// (the part's text and call are not counted).
+    fn apply_recipe(
+        &mut self,
+        r: &Recipe,
+        part: PartKind<'_>,
+        clean: bool,
+        sink: &mut Option<Sink<'_>>,
+    ) -> bool {
+        let split = r.content_at.min(r.candidate_keys.len());
+        let (before, after) = r.candidate_keys.split_at(split);
+        let mut changed = false;
+        if !clean {
+            changed |= merge_pairs(&mut self.keys, pairs(before));
+            changed |= insert_null(&mut self.keys, "content");
+            changed |= !(self.content_seen && self.has_parts);
+            self.content_seen = true;
+            self.has_parts = true;
+            changed |= merge_pairs(&mut self.content_extra, pairs(&r.content_extra));
+        }
+        let signature = r.signature.as_deref().map(Cow::Borrowed);
+        match part {
+            PartKind::Text { text, thought } => {
+                self.add_text(text, thought, signature, pairs(&r.part_extra), sink);
+            }
+            PartKind::Call(call) => self.add_call(call, signature, pairs(&r.part_extra), sink),
+            PartKind::Other => {}
+        }
+        if !clean {
+            changed |= merge_pairs(&mut self.keys, pairs(after));
+        }
+        self.check_finished(sink);
+        changed
+    }
+
+    fn check_finished(&mut self, sink: &mut Option<Sink<'_>>) {
         if self.keys.get("finishReason").is_some_and(|v| !v.is_null()) {
             self.finished = true;
             if let Some(sink) = sink {
@@ -831,61 +937,13 @@ impl Candidate {
         } = delta;
         match kind {
             PartKind::Text { text, thought } => {
-                if let (Some(sink), false) = (sink.as_mut(), text.is_empty()) {
-                    let (all, trail, of) = if thought {
-                        (
-                            &mut self.texts.thought,
-                            &mut self.texts.thought_trail,
-                            TextOf::Reasoning(THOUGHT_FIELD),
-                        )
-                    } else {
-                        (
-                            &mut self.texts.text,
-                            &mut self.texts.text_trail,
-                            TextOf::Content,
-                        )
-                    };
-                    all.push_str(&text);
-                    trail.push(text.as_ref().into());
-                    sink.events.push(Event::TextDelta {
-                        of,
-                        choice_index: self.index,
-                        trail: trail.clone(),
-                    });
-                }
-                if text.is_empty() && extra.is_empty() {
-                    match (&signature, self.parts.last_mut()) {
-                        // Only a signature: it belongs to the previous part.
-                        (Some(sig), Some(last)) => {
-                            last.set_signature(sig.to_string());
-                            return;
-                        }
-                        // Nothing at all: no part.
-                        (None, _) => return,
-                        (Some(_), None) => {}
-                    }
-                    self.push_text(text, thought, signature, &extra);
-                    return;
-                }
-                if let Some(Part::Text {
-                    text: last,
-                    thought: last_thought,
-                    signature: last_signature,
-                    extra: last_extra,
-                }) = self.parts.last_mut()
-                {
-                    if *last_thought == thought {
-                        last.push_str(&text);
-                        if let Some(sig) = signature {
-                            *last_signature = Some(sig.into_owned());
-                        }
-                        merge_raw(last_extra, &extra);
-                        return;
-                    }
-                }
-                self.push_text(text, thought, signature, &extra);
+                let extra = extra.iter().map(|(k, v)| (k.as_ref(), *v));
+                self.add_text(text, thought, signature, extra, sink);
             }
-            PartKind::Call(call) => self.add_call(call, signature, &extra, sink),
+            PartKind::Call(call) => {
+                let extra = extra.iter().map(|(k, v)| (k.as_ref(), *v));
+                self.add_call(call, signature, extra, sink);
+            }
             PartKind::Other => {
                 let mut map = Map::new();
                 merge_raw(&mut map, &extra);
@@ -897,15 +955,80 @@ impl Candidate {
         }
     }
 
-    fn push_text(
+    /// A text part (from a decoded payload or a template's recipe), as docs/formats.md merges
+    /// it: into the previous text part of the same `thought`, or as a new part.
+    fn add_text<'p>(
         &mut self,
         text: Cow<'_, str>,
         thought: bool,
         signature: Option<Cow<'_, str>>,
-        extra: &[RawPair<'_>],
+        extra: impl ExactSizeIterator<Item = (&'p str, &'p str)>,
+        sink: &mut Option<Sink<'_>>,
+    ) {
+        if let (Some(sink), false) = (sink.as_mut(), text.is_empty()) {
+            let (all, trail, of) = if thought {
+                (
+                    &mut self.texts.thought,
+                    &mut self.texts.thought_trail,
+                    TextOf::Reasoning(THOUGHT_FIELD),
+                )
+            } else {
+                (
+                    &mut self.texts.text,
+                    &mut self.texts.text_trail,
+                    TextOf::Content,
+                )
+            };
+            all.push_str(&text);
+            trail.push(text.as_ref().into());
+            sink.events.push(Event::TextDelta {
+                of,
+                choice_index: self.index,
+                trail: trail.clone(),
+            });
+        }
+        if text.is_empty() && extra.len() == 0 {
+            match (&signature, self.parts.last_mut()) {
+                // Only a signature: it belongs to the previous part.
+                (Some(sig), Some(last)) => {
+                    last.set_signature(sig.to_string());
+                    return;
+                }
+                // Nothing at all: no part.
+                (None, _) => return,
+                (Some(_), None) => {}
+            }
+            self.push_text(text, thought, signature, extra);
+            return;
+        }
+        if let Some(Part::Text {
+            text: last,
+            thought: last_thought,
+            signature: last_signature,
+            extra: last_extra,
+        }) = self.parts.last_mut()
+        {
+            if *last_thought == thought {
+                last.push_str(&text);
+                if let Some(sig) = signature {
+                    *last_signature = Some(sig.into_owned());
+                }
+                merge_pairs(last_extra, extra);
+                return;
+            }
+        }
+        self.push_text(text, thought, signature, extra);
+    }
+
+    fn push_text<'p>(
+        &mut self,
+        text: Cow<'_, str>,
+        thought: bool,
+        signature: Option<Cow<'_, str>>,
+        extra: impl IntoIterator<Item = (&'p str, &'p str)>,
     ) {
         let mut map = Map::new();
-        merge_raw(&mut map, extra);
+        merge_pairs(&mut map, extra);
         self.parts.push(Part::Text {
             text: text.into_owned(),
             thought,
@@ -914,11 +1037,11 @@ impl Candidate {
         });
     }
 
-    fn add_call(
+    fn add_call<'p>(
         &mut self,
         call: CallDelta<'_>,
         signature: Option<Cow<'_, str>>,
-        part_keys: &[RawPair<'_>],
+        part_keys: impl IntoIterator<Item = (&'p str, &'p str)>,
         sink: &mut Option<Sink<'_>>,
     ) {
         let continues = call.name.is_none()
@@ -1012,14 +1135,21 @@ impl Candidate {
         if let Some(sig) = signature {
             *last_signature = Some(sig.into_owned());
         }
-        merge_raw(part_extra, part_keys);
+        merge_pairs(part_extra, part_keys);
     }
 
-    fn render(&self) -> Value {
+    /// Whether the result shows the parts: only those parts' values are moved.
+    fn shows_parts(&self) -> bool {
+        self.content_seen && (self.has_parts || !self.parts.is_empty())
+    }
+
+    /// The candidate as the result shows it, its parts' values taken from `moved` when it
+    /// [`Self::shows_parts`] and `moved` has them.
+    fn render(&self, moved: &mut impl Iterator<Item = Moved>) -> Value {
         let mut out = Map::new();
         for (key, value) in &self.keys {
             if key == "content" {
-                out.insert(key.clone(), self.render_content());
+                out.insert(key.clone(), self.render_content(moved));
             } else {
                 out.insert(key.clone(), value.clone());
             }
@@ -1027,16 +1157,14 @@ impl Candidate {
         Value::Object(out)
     }
 
-    fn render_content(&self) -> Value {
+    fn render_content(&self, moved: &mut impl Iterator<Item = Moved>) -> Value {
         if !self.content_seen {
             return Value::Null;
         }
         let mut content = Map::new();
-        if self.has_parts || !self.parts.is_empty() {
-            content.insert(
-                "parts".to_string(),
-                Value::Array(self.parts.iter().map(Part::render).collect()),
-            );
+        if self.shows_parts() {
+            let parts = self.parts.iter().map(|p| p.render(moved.next()));
+            content.insert("parts".to_string(), Value::Array(parts.collect()));
         }
         copy_into(&mut content, &self.content_extra);
         Value::Object(content)
@@ -1056,6 +1184,10 @@ pub struct Gemini {
     /// The last two payload shapes learned, most recent first: Gemini 3 alternates two
     /// shapes while it streams `partialArgs` (a fragment, then its end).
     templates: [Option<Box<Template>>; 2],
+    /// Counts the chunks that changed a kept key or candidate (a decoded chunk always
+    /// counts): a template applied when this was last counted can skip its constant merges.
+    /// Anything else that changes the kept keys must count too.
+    changes: u64,
 }
 
 /// An owned key and JSON text.
@@ -1066,6 +1198,10 @@ fn owned(pairs: &[RawPair<'_>]) -> Vec<OwnedPair> {
         .iter()
         .map(|(k, v)| (k.to_string(), (*v).to_string()))
         .collect()
+}
+
+fn pairs(pairs: &[OwnedPair]) -> impl ExactSizeIterator<Item = (&str, &str)> {
+    pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
 }
 
 fn borrowed(pairs: &[OwnedPair]) -> Vec<RawPair<'_>> {
@@ -1089,6 +1225,10 @@ pub struct Recipe {
     signature: Option<String>,
     part_extra: Vec<OwnedPair>,
     part: PartRecipe,
+    /// Per key: whether its value has no holes (it is the same text in every payload).
+    fixed: Vec<bool>,
+    /// [`Gemini::changes`] after this recipe was last applied.
+    clean_at: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -1152,46 +1292,56 @@ fn recipe(chunk: &ChunkDelta<'_>, shape: &Shape<'_>) -> Option<(Recipe, &'static
         signature: part.signature.as_deref().map(str::to_string),
         part_extra: owned(&part.extra),
         part: part_recipe,
+        fixed: Vec::new(),
+        clean_at: None,
     };
     Some((recipe, roles))
 }
 
-/// The chunk a matched payload decodes to; None when a hole's value is one the full decoder
-/// must report (a `jsonPath` it cannot read).
-fn repeated<'c>(m: &Matched<'c, 'c>) -> Option<ChunkDelta<'c>> {
-    let Matched {
-        strings: [text, json_path, string_value],
-        template,
-        ..
-    } = m;
-    let r = &template.recipe;
-    let mut keys = Vec::with_capacity(r.keys.len());
-    for (key, start, end) in &r.keys {
-        keys.push((Cow::Borrowed(key.as_str()), m.value(*start, *end)?));
-    }
-    let kind = match &r.part {
-        PartRecipe::Text { thought } => PartKind::Text {
-            text: text.clone()?,
-            thought: *thought,
-        },
+/// The part a matched payload's one candidate carries, and how many calls it adds; None when
+/// a hole's value is one the full decoder must report (a `jsonPath` it cannot read).
+fn recipe_part<'c>(m: &Matched<'c, 'c>) -> Option<(PartKind<'c>, usize)> {
+    let [text, json_path, string_value] = &m.strings;
+    Some(match &m.template.recipe.part {
+        PartRecipe::Text { thought } => (
+            PartKind::Text {
+                text: text.clone()?,
+                thought: *thought,
+            },
+            0,
+        ),
         PartRecipe::Arg {
             name,
             will_continue,
             arg_will_continue,
             extra,
-        } => PartKind::Call(CallDelta {
-            name: name.as_deref().map(Cow::Borrowed),
-            args: None,
-            partial_args: vec![PartialArg {
-                path: path::parse(json_path.as_deref()?)?,
-                value: Value::String(string_value.as_deref()?.to_string()),
-                will_continue: *arg_will_continue,
-                string: true,
-            }],
-            will_continue: *will_continue,
-            extra: borrowed(extra),
-        }),
-    };
+        } => {
+            let call = CallDelta {
+                name: name.as_deref().map(Cow::Borrowed),
+                args: None,
+                partial_args: vec![PartialArg {
+                    path: path::parse(json_path.as_deref()?)?,
+                    value: Value::String(string_value.as_deref()?.to_string()),
+                    will_continue: *arg_will_continue,
+                    string: true,
+                }],
+                will_continue: *will_continue,
+                extra: borrowed(extra),
+            };
+            (PartKind::Call(call), 1)
+        }
+    })
+}
+
+/// The chunk a matched payload decodes to; None when a hole's value is one the full decoder
+/// must report (a `jsonPath` it cannot read).
+fn repeated<'c>(m: &Matched<'c, 'c>) -> Option<ChunkDelta<'c>> {
+    let r = &m.template.recipe;
+    let mut keys = Vec::with_capacity(r.keys.len());
+    for (key, start, end) in &r.keys {
+        keys.push((Cow::Borrowed(key.as_str()), m.value(*start, *end)?));
+    }
+    let (kind, _) = recipe_part(m)?;
     let part = PartDelta {
         kind,
         signature: r.signature.as_deref().map(Cow::Borrowed),
@@ -1237,16 +1387,106 @@ impl Gemini {
             let Some(mut template) = self.templates.get_mut(slot).and_then(Option::take) else {
                 continue;
             };
-            let chunk = template.read(data).as_ref().and_then(repeated);
-            let outcome = chunk.map(|chunk| self.apply_chunk(chunk, events));
+            // Ok(true): applied from the recipe; Ok(false): through the chunk.
+            let outcome = template.read(data).and_then(|m| {
+                if self.apply_recipe(&m, events).is_some() {
+                    return Some(Ok(true));
+                }
+                repeated(&m).map(|chunk| self.apply_chunk(chunk, events).map(|()| false))
+            });
+            if let Some(Ok(true)) = outcome {
+                template.recipe.clean_at = Some(self.changes);
+                template.applied(data);
+            }
             if let Some(kept) = self.templates.get_mut(slot) {
                 *kept = Some(template);
             }
             if let Some(outcome) = outcome {
-                return outcome.map(|()| true);
+                return outcome.map(|_| true);
             }
         }
         Ok(false)
+    }
+
+    /// Applies a matched template's payload as [`Self::apply_chunk`] applies the chunk
+    /// [`repeated`] gives for it, step for step, without building that chunk (its vectors and
+    /// maps cost more than the merge). None, changing nothing, where that chunk would meet a
+    /// limit or a value the full decoder must see: the chunk path then gives the outcome.
+    fn apply_recipe(&mut self, m: &Matched<'_, '_>, events: &mut Vec<Event>) -> Option<()> {
+        const MAX_KEYS: usize = 8;
+        let r = &m.template.recipe;
+        if r.keys.len() > MAX_KEYS || r.index > self.limits.max_choice_index {
+            return None;
+        }
+        let (part, new_calls) = recipe_part(m)?;
+        // Clean: this template was applied last, or others changed nothing since, so its
+        // values without holes, and all of them when its numbers are those applied then, are
+        // those already merged.
+        let clean = r.clean_at == Some(self.changes);
+        let mut values = [None; MAX_KEYS];
+        for ((slot, (_, start, end)), fixed) in values.iter_mut().zip(&r.keys).zip(&r.fixed) {
+            if !(clean && (*fixed || m.numbers_as_applied)) {
+                *slot = Some(m.value(*start, *end)?);
+            }
+        }
+        let found = self.candidates.binary_search_by_key(&r.index, |c| c.index);
+        let known = found
+            .ok()
+            .and_then(|at| self.candidates.get(at))
+            .map_or(0, Candidate::calls);
+        if known + new_calls > self.limits.max_tool_calls {
+            return None;
+        }
+        let usage_before = if self.options.events {
+            self.keys.get("usageMetadata").cloned()
+        } else {
+            None
+        };
+        let mut sink = self.options.events.then_some(Sink {
+            events,
+            options: self.options,
+            max_depth: self.limits.max_depth,
+        });
+        let split = r.candidates_at.min(r.keys.len());
+        let keys = r.keys.iter().zip(values).enumerate();
+        let keys = keys.filter_map(|(i, ((k, ..), v))| Some((i, (k.as_str(), v?))));
+        let mut changed = merge_pairs(
+            &mut self.keys,
+            keys.clone().filter(|(i, _)| *i < split).map(|(_, kv)| kv),
+        );
+        changed |= insert_null(&mut self.keys, "candidates");
+        let at = found.unwrap_or_else(|at| {
+            changed = true;
+            self.candidates.insert(
+                at,
+                Candidate {
+                    index: r.index,
+                    ..Candidate::default()
+                },
+            );
+            at
+        });
+        if let Some(candidate) = self.candidates.get_mut(at) {
+            changed |= candidate.apply_recipe(r, part, clean, &mut sink);
+        }
+        changed |= merge_pairs(
+            &mut self.keys,
+            keys.filter(|(i, _)| *i >= split).map(|(_, kv)| kv),
+        );
+        if changed {
+            self.changes += 1;
+        }
+        if let Some(sink) = sink {
+            usage_event(
+                &self.keys,
+                usage_before.as_ref(),
+                sink.max_depth,
+                sink.events,
+            );
+        }
+        self.finished = !self.candidates.is_empty() && self.candidates.iter().all(|c| c.finished);
+        self.folded += 1;
+        Some(())
     }
 
     fn apply(&mut self, data: &[u8], events: &mut Vec<Event>) -> Result<(), ErrorKind> {
@@ -1344,11 +1584,26 @@ impl Gemini {
         // several, no candidate's tail is lost as data after the end.
         self.finished = !self.candidates.is_empty() && self.candidates.iter().all(|c| c.finished);
         self.folded += 1;
+        self.changes += 1;
         Ok(())
     }
 }
 
 impl Gemini {
+    /// The result, its parts' values taken from `moved` where it has them.
+    fn render(&self, moved: &mut impl Iterator<Item = Moved>) -> Value {
+        let mut out = Map::new();
+        for (key, value) in &self.keys {
+            if key == "candidates" {
+                let candidates = self.candidates.iter().map(|c| c.render(moved));
+                out.insert(key.clone(), Value::Array(candidates.collect()));
+            } else {
+                out.insert(key.clone(), value.clone());
+            }
+        }
+        Value::Object(out)
+    }
+
     /// A top-level key's value as a tree (top-level values are kept as their text).
     fn top(&self, key: &str) -> Option<Value> {
         match self.keys.get(key)? {
@@ -1378,6 +1633,7 @@ impl Fold for Gemini {
             candidates: Vec::new(),
             finished: false,
             templates: [None, None],
+            changes: 0,
         }
     }
 
@@ -1427,6 +1683,7 @@ impl Fold for Gemini {
         self.candidates.clear();
         self.finished = false;
         self.templates = [None, None];
+        self.changes += 1;
     }
 
     fn folded(&self) -> u64 {
@@ -1452,18 +1709,49 @@ impl Fold for Gemini {
     }
 
     fn result(&self) -> Value {
-        let mut out = Map::new();
-        for (key, value) in &self.keys {
-            if key == "candidates" {
-                out.insert(
-                    key.clone(),
-                    Value::Array(self.candidates.iter().map(Candidate::render).collect()),
-                );
-            } else {
-                out.insert(key.clone(), value.clone());
+        self.render(&mut std::iter::empty())
+    }
+
+    /// As [`Fold::result`], with the parts' texts and call arguments moved into the result
+    /// rather than copied ([`Fold::restore`] moves them back).
+    fn take_result(&mut self) -> Value {
+        if !self.keys.contains_key("candidates") {
+            return self.result();
+        }
+        let candidates = self.candidates.iter_mut().filter(|c| c.shows_parts());
+        let moved: Vec<Moved> = candidates
+            .flat_map(|c| c.parts.iter_mut().map(Moved::take))
+            .collect();
+        self.render(&mut moved.into_iter())
+    }
+
+    fn restore(&mut self, mut result: Value) {
+        if !self.keys.contains_key("candidates") {
+            return;
+        }
+        let Value::Object(top) = &mut result else {
+            return;
+        };
+        let Some(Value::Array(shown)) = top.get_mut("candidates") else {
+            return;
+        };
+        for (candidate, shown) in self.candidates.iter_mut().zip(shown) {
+            if !candidate.shows_parts() {
+                continue;
+            }
+            let Value::Object(shown) = shown else {
+                continue;
+            };
+            let Some(Value::Object(content)) = shown.get_mut("content") else {
+                continue;
+            };
+            let Some(Value::Array(parts)) = content.get_mut("parts") else {
+                continue;
+            };
+            for (part, shown) in candidate.parts.iter_mut().zip(parts) {
+                Moved::restore(part, shown);
             }
         }
-        Value::Object(out)
     }
 
     fn version(&self) -> (u64, u64) {

@@ -73,11 +73,16 @@ pub struct Template {
     pub recipe: super::Recipe,
     /// Per hole: its length in the payload being matched (scratch, kept to spare allocation).
     lengths: Vec<usize>,
+    /// The number holes' bytes, end to end, in the payload last applied ([`Self::applied`]);
+    /// None before the first.
+    numbers: Option<Vec<u8>>,
 }
 
 /// A matched payload: its strings by [`Role`], and the top-level values with numbers.
 pub struct Matched<'a, 't> {
     pub strings: [Option<Cow<'a, str>>; 3],
+    /// Every number hole has the bytes it had in the payload last applied.
+    pub numbers_as_applied: bool,
     pub template: &'t Template,
     payload: &'a [u8],
 }
@@ -155,11 +160,16 @@ impl Template {
         if holes.windows(2).any(|w| w[0].1 > w[1].0) {
             return None;
         }
+        let mut recipe = recipe;
+        recipe.fixed = (recipe.keys.iter())
+            .map(|(_, start, end)| !holes.iter().any(|h| h.0 >= *start && h.1 <= *end))
+            .collect();
         Some(Template {
             bytes: payload.to_vec(),
             lengths: vec![0; holes.len()],
             holes,
             recipe,
+            numbers: None,
         })
     }
 
@@ -180,6 +190,8 @@ impl Template {
         let mut strings = [None, None, None];
         let mut pos = 0;
         let mut last = 0;
+        // Where the next number's bytes are in `self.numbers`, while they all agree.
+        let mut applied_at = self.numbers.as_ref().map(|_| 0);
         for (i, (start, end, hole)) in self.holes.iter().enumerate() {
             let literal = self.bytes.get(last..*start)?;
             if payload.get(pos..pos + literal.len())? != literal {
@@ -203,6 +215,10 @@ impl Template {
                     if used == 0 || !state.is_complete() {
                         return None;
                     }
+                    applied_at = applied_at.and_then(|at| {
+                        let before = self.numbers.as_ref()?.get(at..at + used)?;
+                        (payload.get(pos..pos + used)? == before).then_some(at + used)
+                    });
                     used
                 }
             };
@@ -215,11 +231,30 @@ impl Template {
         if payload.get(pos..)? != self.bytes.get(last..)? {
             return None;
         }
+        let numbers_as_applied =
+            applied_at.is_some_and(|at| self.numbers.as_ref().is_some_and(|n| n.len() == at));
         Some(Matched {
             strings,
+            numbers_as_applied,
             template: self,
             payload,
         })
+    }
+
+    /// Notes the number holes' bytes of `payload`, the one last read, as applied.
+    pub fn applied(&mut self, payload: &[u8]) {
+        let mut numbers = self.numbers.take().unwrap_or_default();
+        numbers.clear();
+        let (mut pos, mut last) = (0, 0);
+        for ((start, end, hole), len) in self.holes.iter().zip(&self.lengths) {
+            pos += start - last;
+            if *hole == Hole::Number {
+                numbers.extend_from_slice(payload.get(pos..pos + len).unwrap_or_default());
+            }
+            pos += len;
+            last = *end;
+        }
+        self.numbers = Some(numbers);
     }
 }
 

@@ -205,10 +205,14 @@ fn repeated_values_fold_as_if_read_again() {
 
 /// Folds `payloads` in event mode, with templates or (`full`) decoding every payload in full:
 /// the result, the summary, the events and each payload's outcome, as text.
-fn trace(payloads: &[&str], full: bool) -> (String, String, String, Vec<String>, usize) {
+fn trace(
+    payloads: &[&str],
+    full: bool,
+    events: bool,
+) -> (String, String, String, Vec<String>, usize) {
     let mut config = Config::default();
-    config.options.events = true;
-    config.options.partial_arguments = true;
+    config.options.events = events;
+    config.options.partial_arguments = events;
     let mut g = Gemini::new(&config);
     let mut events = Vec::new();
     let mut outcomes = Vec::new();
@@ -246,6 +250,11 @@ fn templated_events_fold_as_if_decoded_in_full() {
         )
     };
     let t = r#","thought":true"#;
+    let mv = |text: &str, role: &str, version: &str| {
+        format!(
+            r#"{{"candidates":[{{"content":{{"role":"{role}","parts":[{{"text":"{text}"}}]}},"index":0}}],"modelVersion":"{version}"}}"#
+        )
+    };
     let arg = |call: &str, entry: &str| {
         let entry = if entry.is_empty() {
             String::new()
@@ -316,37 +325,77 @@ fn templated_events_fold_as_if_decoded_in_full() {
             arg(r#""willContinue":true"#, r#""$.a","stringValue":"1 o""#),
             arg(r#""willContinue":true"#, r#""$.a.","stringValue":"1 o""#),
         ],
+        // Usage numbers that change in a later digit, or not at all, between templated events.
+        vec![
+            ev(r#""a""#, "", "10"),
+            ev(r#""b""#, "", "11"),
+            ev(r#""c""#, "", "11"),
+            ev(r#""d""#, "", "19"),
+        ],
+        vec![
+            ev(r#""a""#, "", "1"),
+            ev(r#""b""#, "", "2"),
+            ev(r#""c""#, "", "2"),
+            ev(r#""d""#, "", "23"),
+        ],
+        // Two templates whose fixed values differ, and a decoded payload between: each
+        // template merges its own values again after anything else changed them (each stream
+        // ends where a wrongly skipped merge would show).
+        vec![
+            mv("a", "model", "m1"),
+            mv("b", "model", "m2"),
+            mv("c", "model", "m1"),
+            mv("d", "model", "m2"),
+            mv("e", "model", "m1"),
+        ],
+        vec![
+            mv("a", "model", "m1"),
+            mv("b", "user", "m1"),
+            mv("c", "model", "m1"),
+            mv("d", "user", "m1"),
+            mv("e", "model", "m1"),
+        ],
+        vec![
+            mv("a", "model", "m1"),
+            mv("b", "model", "m1"),
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"k"}]},"index":0}],"modelVersion":"m3","n":1}"#.into(),
+            mv("c", "model", "m1"),
+        ],
     ];
-    let mut repeated = 0;
-    for stream in &streams {
-        let payloads: Vec<&str> = stream.iter().map(String::as_str).collect();
-        let fast = trace(&payloads, false);
-        let full = trace(&payloads, true);
-        assert_eq!(
-            fast.4,
-            trace(&payloads, false).4,
-            "the probe changes nothing"
-        );
-        assert_eq!(full.4, 0);
-        repeated += fast.4;
-        assert_eq!(fast.0, full.0, "{payloads:?}");
-        assert_eq!(fast.1, full.1, "{payloads:?}");
-        assert_eq!(fast.2, full.2, "{payloads:?}");
-        assert_eq!(fast.3, full.3, "{payloads:?}");
+    // With events and without: the fold's paths differ (a text template is applied straight
+    // from its recipe in both).
+    for events in [true, false] {
+        let mut repeated = 0;
+        for stream in &streams {
+            let payloads: Vec<&str> = stream.iter().map(String::as_str).collect();
+            let fast = trace(&payloads, false, events);
+            let full = trace(&payloads, true, events);
+            assert_eq!(
+                fast.4,
+                trace(&payloads, false, events).4,
+                "the probe changes nothing"
+            );
+            assert_eq!(full.4, 0);
+            repeated += fast.4;
+            assert_eq!(fast.0, full.0, "{payloads:?}");
+            assert_eq!(fast.1, full.1, "{payloads:?}");
+            assert_eq!(fast.2, full.2, "{payloads:?}");
+            assert_eq!(fast.3, full.3, "{payloads:?}");
+        }
+        assert!(repeated >= 18, "{repeated}");
+        // Recorded streams, and the arguments streamed above.
+        let mut recorded = 0;
+        for text in recorded_texts() {
+            let payloads = data_payloads(&text);
+            let fast = trace(&payloads, false, events);
+            assert_eq!(fast.0, trace(&payloads, true, events).0);
+            assert_eq!(fast.2, trace(&payloads, true, events).2);
+            recorded += fast.4;
+        }
+        assert!(recorded >= 40, "{recorded}");
     }
-    assert!(repeated >= 18, "{repeated}");
-    // Recorded streams, and the arguments streamed above.
-    let mut recorded = 0;
-    for text in recorded_texts() {
-        let payloads = data_payloads(&text);
-        let fast = trace(&payloads, false);
-        assert_eq!(fast.0, trace(&payloads, true).0);
-        assert_eq!(fast.2, trace(&payloads, true).2);
-        recorded += fast.4;
-    }
-    assert!(recorded >= 40, "{recorded}");
     let payloads: Vec<&str> = streams[9].iter().map(String::as_str).collect();
-    let (result, ..) = trace(&payloads, false);
+    let (result, ..) = trace(&payloads, false, true);
     assert_eq!(
         json(&result),
         json(
@@ -355,11 +404,93 @@ fn templated_events_fold_as_if_decoded_in_full() {
     );
     // The expected text and usage, written out.
     let payloads: Vec<&str> = streams[0].iter().map(String::as_str).collect();
-    let (result, ..) = trace(&payloads, false);
+    let (result, ..) = trace(&payloads, false, false);
     assert_eq!(
         json(&result),
         json(
             r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"Hm \"q\"\n","thought":true},{"text":"Answer \u00e9 two!"}]},"index":0,"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":41},"modelVersion":"m"}"#
         )
     );
+}
+
+/// Each call part of a chunk counts as a new call: a templated one meets the limit where a
+/// decoded one does, with the same error and nothing changed.
+#[test]
+fn templated_call_parts_meet_the_call_limit_where_decoded_ones_do() {
+    let named = |path: &str| {
+        format!(
+            r#"{{"candidates":[{{"content":{{"role":"model","parts":[{{"functionCall":{{"name":"g","partialArgs":[{{"jsonPath":"{path}","stringValue":"v"}}]}}}}]}}}}],"modelVersion":"m"}}"#
+        )
+    };
+    let payloads = [named("$.a"), named("$.b"), named("$.c"), named("$.d")];
+    let run = |full: bool| {
+        let mut config = Config::default();
+        config.limits.max_tool_calls = 2;
+        let mut g = Gemini::new(&config);
+        let mut seen = Vec::new();
+        for p in &payloads {
+            if full {
+                g.templates = [None, None];
+            }
+            let matched = g
+                .templates
+                .iter_mut()
+                .flatten()
+                .any(|t| t.read(p.as_bytes()).is_some());
+            let outcome = g.fold(b"", p.as_bytes(), &mut Vec::new());
+            seen.push((matched, format!("{outcome:?}")));
+        }
+        (seen, to_json(&g.result()))
+    };
+    let (fast, fast_result) = run(false);
+    let (full, full_result) = run(true);
+    assert_eq!(
+        fast.iter().map(|s| s.0).collect::<Vec<_>>(),
+        [false, true, true, true]
+    );
+    assert_eq!(
+        fast.iter().map(|s| &s.1).collect::<Vec<_>>(),
+        full.iter().map(|s| &s.1).collect::<Vec<_>>()
+    );
+    assert!(fast[2].1.contains("ToolCalls"), "{:?}", fast[2]);
+    assert!(fast[3].1.contains("ToolCalls"), "{:?}", fast[3]);
+    assert_eq!(fast_result, full_result);
+    assert_eq!(
+        json(&fast_result),
+        json(
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"g","args":{"a":"v"}}},{"functionCall":{"name":"g","args":{"b":"v"}}}]}}],"modelVersion":"m"}"#
+        )
+    );
+}
+
+/// `take_result` moves the parts' texts and arguments into the result, which equals `result`;
+/// `restore` puts them back, leaving the fold as it was.
+#[test]
+fn a_taken_result_is_the_result_and_restores_the_fold() {
+    let mut streams: Vec<Vec<String>> = recorded_texts()
+        .iter()
+        .map(|t| data_payloads(t).into_iter().map(String::from).collect())
+        .collect();
+    streams.push(
+        [
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"a"},{"functionCall":{"name":"f","args":{"x":[1,"y"]}}},{"inlineData":{"d":1}}]},"index":1},{"content":null,"index":0},{"index":2,"content":{"parts":null}}],"modelVersion":"m"}"#,
+            r#"{"candidates":[{"content":{"parts":[{"functionCall":{"name":"g"}},{"text":"b","thought":true}]},"index":1,"finishReason":"STOP"},{"content":{"role":"r"},"index":3}]}"#,
+        ]
+        .map(String::from)
+        .to_vec(),
+    );
+    streams.push(vec![r#"{"modelVersion":"m"}"#.into()]);
+    for stream in &streams {
+        let mut g = Gemini::new(&Config::default());
+        for p in stream {
+            let _ = g.fold(b"", p.as_bytes(), &mut Vec::new());
+        }
+        let expected = to_json(&g.result());
+        let summary = format!("{:?}", g.summary());
+        let taken = g.take_result();
+        assert_eq!(to_json(&taken), expected);
+        g.restore(taken);
+        assert_eq!(to_json(&g.result()), expected);
+        assert_eq!(format!("{:?}", g.summary()), summary);
+    }
 }
