@@ -110,6 +110,7 @@ fn with_builder<'py, T>(
         cache,
         pending: Vec::new(),
     };
+    let _paused = super::gc_pause::GcPause::new(py);
     build(&mut builder)
 }
 

@@ -7,6 +7,7 @@ mod convert;
 mod errors;
 mod event;
 mod eventstream;
+mod gc_pause;
 mod options;
 mod parser;
 mod sse;
