@@ -15,7 +15,7 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString};
 
 use crate::json::number::Num;
 use crate::json::partial::{OpenLevel, PartialSnapshot};
-use crate::json::reader::{JsonError, Reader};
+use crate::json::reader::{string_stop, JsonError, Reader};
 use crate::json::value::Value;
 use crate::limits::DEPTH_CEILING;
 
@@ -311,8 +311,11 @@ impl<'t> RawWalk<'t> {
     fn string(&mut self) -> PyResult<std::borrow::Cow<'t, str>> {
         let start = self.pos + 1;
         let rest = self.bytes.get(start..).unwrap_or_default();
-        match memchr::memchr2(b'"', b'\\', rest) {
-            Some(n) if rest.get(n) == Some(&b'"') => {
+        // Validated text has no control byte in a string: this stops at `"` or `\`, and a
+        // short string (most are) is scanned without a call into a SIMD search.
+        let n = string_stop(rest);
+        match rest.get(n) {
+            Some(b'"') => {
                 self.pos = start + n + 1;
                 // Both ends are ASCII quotes, so the slice is on character boundaries.
                 let s = self
@@ -374,6 +377,11 @@ impl<'t> RawWalk<'t> {
             }
             b'[' => {
                 self.pos += 1;
+                let rest = self.bytes.get(self.pos..).unwrap_or_default();
+                if let Some((list, n)) = super::logprobs::small_int_list(py, rest)? {
+                    self.pos += n;
+                    return Ok(list.into_any());
+                }
                 let start = b.pending.len();
                 self.skip_ws();
                 if self.bytes.get(self.pos) == Some(&b']') {

@@ -8,6 +8,7 @@ mod errors;
 mod event;
 mod eventstream;
 mod gc_pause;
+mod logprobs;
 mod options;
 mod parser;
 mod sse;
