@@ -15,7 +15,7 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString};
 
 use crate::json::number::Num;
 use crate::json::partial::{OpenLevel, PartialSnapshot};
-use crate::json::reader::{JsonError, Reader};
+use crate::json::reader::{string_stop, JsonError, Reader};
 use crate::json::value::Value;
 use crate::limits::DEPTH_CEILING;
 
@@ -124,6 +124,7 @@ fn with_builder<'py, T>(
         cache,
         pending: Vec::new(),
     };
+    let _paused = super::gc_pause::GcPause::new(py);
     build(&mut builder)
 }
 
@@ -324,8 +325,11 @@ impl<'t> RawWalk<'t> {
     fn string(&mut self) -> PyResult<std::borrow::Cow<'t, str>> {
         let start = self.pos + 1;
         let rest = self.bytes.get(start..).unwrap_or_default();
-        match memchr::memchr2(b'"', b'\\', rest) {
-            Some(n) if rest.get(n) == Some(&b'"') => {
+        // Validated text has no control byte in a string: this stops at `"` or `\`, and a
+        // short string (most are) is scanned without a call into a SIMD search.
+        let n = string_stop(rest);
+        match rest.get(n) {
+            Some(b'"') => {
                 self.pos = start + n + 1;
                 // Both ends are ASCII quotes, so the slice is on character boundaries.
                 let s = self
@@ -387,6 +391,11 @@ impl<'t> RawWalk<'t> {
             }
             b'[' => {
                 self.pos += 1;
+                let rest = self.bytes.get(self.pos..).unwrap_or_default();
+                if let Some((list, n)) = super::logprobs::small_int_list(py, rest)? {
+                    self.pos += n;
+                    return Ok(list.into_any());
+                }
                 let start = b.pending.len();
                 self.skip_ws();
                 if self.bytes.get(self.pos) == Some(&b']') {

@@ -7,6 +7,8 @@ mod convert;
 mod errors;
 mod event;
 mod eventstream;
+mod gc_pause;
+mod logprobs;
 mod options;
 mod parser;
 mod sse;
