@@ -433,30 +433,40 @@ impl<F: Fold> Driver<F> {
 
     /// As [`Driver::finish_without_events`], handing the result to `use_result` without copying
     /// it: it is moved out of the fold for the call and back afterwards, so the driver is left
-    /// as `finish_without_events` leaves it.
+    /// as `finish_without_events` leaves it. `use_result` may move texts out of the result;
+    /// the fold then lacks them until they are put back ([`Driver::with_result_mut`]).
     ///
     /// # Errors
     /// As [`Driver::finish_without_events`].
     pub fn finish_with<T>(
         &mut self,
-        use_result: impl FnOnce(&Value) -> T,
+        use_result: impl FnOnce(&mut Value) -> T,
     ) -> Result<T, StreamError> {
         loop {
             match self.finish_as(Finish::Take) {
                 Ok(_) if self.deferred.is_some() => {}
-                Ok(Some(v)) => {
+                Ok(Some(mut v)) => {
                     self.core.events.clear();
-                    let out = use_result(&v);
+                    let out = use_result(&mut v);
                     self.core.fold.restore(v);
                     return Ok(out);
                 }
                 Ok(None) => {
                     self.core.events.clear();
-                    return Ok(use_result(&self.snapshot()));
+                    return Ok(use_result(&mut self.snapshot()));
                 }
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Lends the result as [`Driver::finish_with`] hands it over (moved out of the fold and back),
+    /// to put back what `finish_with`'s caller took out of it.
+    pub fn with_result_mut<T>(&mut self, change: impl FnOnce(&mut Value) -> T) -> T {
+        let mut v = self.core.fold.take_result();
+        let out = change(&mut v);
+        self.core.fold.restore(v);
+        out
     }
 
     /// Runs a whole input held in memory. On error, what was produced before it is kept: the

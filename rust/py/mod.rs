@@ -9,6 +9,7 @@ mod event;
 mod eventstream;
 mod options;
 mod parser;
+mod release;
 mod sse;
 
 use pyo3::prelude::*;

@@ -15,6 +15,7 @@ use super::convert::to_py;
 use super::errors::{problem_to_py, to_pyerr_lazy, to_pyerr_with};
 use super::event::EventPy;
 use super::options::{self, FlagArg, FormatArg, LimitArg, OnErrorArg};
+use super::release::{to_py_taking, Taken};
 
 /// The keyword defaults are the core's own (`Limits::DEFAULT`, `DEFAULT_MAX_PROBLEMS`).
 const LIMITS: Limits = Limits::DEFAULT;
@@ -34,6 +35,7 @@ impl Owner {
         match self {
             Owner::Stream(p) => {
                 let this = &mut *p.bind(py).try_borrow_mut()?;
+                this.put_back(py)?;
                 this.partial.convert(py, &this.stream, version)
             }
             Owner::Capture(p) => {
@@ -320,9 +322,24 @@ fn events_to_py<'py>(py: Python<'py>, stream: &mut AnyStream) -> PyResult<Bound<
 pub struct StreamParserPy {
     stream: AnyStream,
     partial: PartialCache,
+    /// The long texts the last `finish` moved into its result instead of copying them: the
+    /// state lacks them until a call that reads it puts them back ([`StreamParserPy::put_back`]).
+    taken: Option<Box<Taken>>,
 }
 
 impl StreamParserPy {
+    /// Before the state is read or changed: the texts `finish` took go back into it.
+    fn put_back(&mut self, py: Python<'_>) -> PyResult<()> {
+        if let Some(taken) = self.taken.take() {
+            if let Err(e) = self.stream.with_result_mut(|v| taken.put_back(py, v)) {
+                // Putting them back again overwrites what was put back: try again next call.
+                self.taken = Some(taken);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
     /// One call that changes the parser: a still-referenced lazy `.partial` is converted
     /// first (it shows the state before this call); a failure raises with a `.partial` of the
     /// state it failed in.
@@ -332,6 +349,7 @@ impl StreamParserPy {
         then: impl FnOnce(Python<'py>, &mut AnyStream, R) -> PyResult<T>,
     ) -> PyResult<T> {
         let (py, this) = (slf.py(), &mut *slf.try_borrow_mut()?);
+        this.put_back(py)?;
         this.partial.settle(py, &this.stream)?;
         match run(&mut this.stream) {
             Ok(r) => {
@@ -397,6 +415,7 @@ impl StreamParserPy {
         Ok(StreamParserPy {
             stream: AnyStream::new(config),
             partial: PartialCache::default(),
+            taken: None,
         })
     }
 
@@ -410,7 +429,15 @@ impl StreamParserPy {
     /// End of input: the assembled completion.
     fn finish<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        Self::step(slf, |s| s.finish_with(|v| to_py(py, v)), |_, _, v| v)
+        // The long texts move into the result rather than being copied (see `release`), so
+        // finishing never holds them twice; the state gets them back when next read.
+        let mut taken = Taken::default();
+        let take = |s: &mut AnyStream| s.finish_with(|v| to_py_taking(py, v, &mut taken));
+        let out = Self::step(slf, take, |_, _, v| v);
+        if !taken.is_empty() {
+            slf.try_borrow_mut()?.taken = Some(Box::new(taken));
+        }
+        out
     }
 
     /// End of input: the assembled completion as compact JSON bytes, built without Python
@@ -428,7 +455,8 @@ impl StreamParserPy {
     }
 
     /// The completion assembled so far.
-    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    fn snapshot<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.put_back(py)?;
         to_py(py, &self.stream.snapshot())
     }
 
@@ -462,13 +490,18 @@ impl StreamParserPy {
     }
 
     /// The cross-format summary of the stream as it stands (works after an error too).
-    fn summary<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    fn summary<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.put_back(py)?;
         to_py(py, &self.stream.summary().to_value())
     }
 
     /// `summary()` as compact JSON bytes, built without Python objects.
-    fn summary_json<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &writer::to_vec(&self.stream.summary().to_value()))
+    fn summary_json<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        self.put_back(py)?;
+        Ok(PyBytes::new(
+            py,
+            &writer::to_vec(&self.stream.summary().to_value()),
+        ))
     }
 
     /// How many bytes were fed so far.
@@ -634,7 +667,8 @@ whole_input_fn! {
     ///
     /// Every default is in `deltafold.DEFAULTS`; a limit that is hit raises `LimitExceededError`.
     pub fn assemble(py, source, config) -> PyResult<Bound<'_, PyAny>> {
-        whole(py, &source, config).and_then(|v| to_py(py, &v))
+        // The value is dropped next, so its long texts need not be kept.
+        whole(py, &source, config).and_then(|mut v| to_py_taking(py, &mut v, &mut Taken::default()))
     }
 }
 
