@@ -85,8 +85,15 @@ impl LazyPartial {
 /// handle, and one `.partial` object once it is read. The handle is kept weakly: when the
 /// parser is about to change, an error still alive gets its snapshot converted first, and one
 /// already dropped costs nothing.
+///
+/// Boxed, and only while an error is around: most parsers never raise, and every live parser
+/// carries this inline (a parser object over 512 bytes leaves `CPython`'s small-object
+/// allocator).
 #[derive(Default)]
-struct PartialCache {
+struct PartialCache(Option<Box<PartialSlots>>);
+
+#[derive(Default)]
+struct PartialSlots {
     pending: Option<((u64, u64), Py<PyWeakrefReference>)>,
     converted: Option<((u64, u64), Py<PyAny>)>,
 }
@@ -101,12 +108,13 @@ impl PartialCache {
         owner: impl FnOnce() -> Owner,
     ) -> PyResult<Partial<'py>> {
         let version = stream.snapshot_version();
-        if let Some((v, obj)) = &self.converted {
+        let slots = self.0.get_or_insert_with(Box::default);
+        if let Some((v, obj)) = &slots.converted {
             if *v == version {
                 return Ok(Partial::Converted(obj.bind(py).clone()));
             }
         }
-        if let Some((v, weak)) = &self.pending {
+        if let Some((v, weak)) = &slots.pending {
             if *v == version {
                 if let Some(handle) = weak.bind(py).upgrade() {
                     return Ok(Partial::Lazy(handle));
@@ -115,14 +123,14 @@ impl PartialCache {
         }
         let state = PartialState::Pending(owner(), version);
         let handle = Bound::new(py, LazyPartial { state })?.into_any();
-        self.pending = Some((version, PyWeakrefReference::new(&handle)?.unbind()));
+        slots.pending = Some((version, PyWeakrefReference::new(&handle)?.unbind()));
         Ok(Partial::Lazy(handle))
     }
 
     /// Before every call that may change the parser: a pending handle still alive takes its
     /// snapshot now, as it stands at its raise.
     fn settle(&mut self, py: Python<'_>, stream: &AnyStream) -> PyResult<()> {
-        let Some((version, weak)) = self.pending.take() else {
+        let Some((version, weak)) = self.0.as_mut().and_then(|s| s.pending.take()) else {
             return Ok(());
         };
         let Some(handle) = weak.bind(py).upgrade() else {
@@ -145,14 +153,19 @@ impl PartialCache {
         version: (u64, u64),
     ) -> PyResult<Py<PyAny>> {
         let obj = to_py(py, &stream.snapshot())?.unbind();
-        self.converted = Some((version, obj.clone_ref(py)));
+        self.0.get_or_insert_with(Box::default).converted = Some((version, obj.clone_ref(py)));
         Ok(obj)
     }
 
     /// After a call that raised nothing: the next error, if any, will most likely show
     /// another state, and the snapshot should not be kept alive meanwhile.
     fn clear(&mut self) {
-        self.converted = None;
+        if let Some(slots) = &mut self.0 {
+            slots.converted = None;
+            if slots.pending.is_none() {
+                self.0 = None;
+            }
+        }
     }
 }
 
