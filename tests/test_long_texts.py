@@ -13,6 +13,7 @@ import json
 from types import ModuleType
 from typing import Any
 
+import orjson
 import pytest
 from support import assert_same_completion, choice, chunk, completion, delta, sse
 
@@ -72,6 +73,8 @@ def test_assemble_keeps_long_texts(
 ) -> None:
     data, expected = long_stream
     assert_same_completion(impl.assemble(data), expected)
+    # Written block by block natively: the same bytes as the whole text's.
+    assert impl.assemble_json(data) == orjson.dumps(expected)
 
 
 def test_every_call_after_finish_sees_the_long_texts(
@@ -134,3 +137,4 @@ def test_texts_just_under_and_over_the_threshold(impl: ModuleType) -> None:
         assert_same_completion(parser.finish(), expected)
         assert_same_completion(parser.snapshot(), expected)
         assert_same_completion(impl.assemble(data), expected)
+        assert impl.assemble_json(data) == orjson.dumps(expected)

@@ -15,7 +15,7 @@ use super::convert::to_py;
 use super::errors::{problem_to_py, to_pyerr_lazy, to_pyerr_with};
 use super::event::EventPy;
 use super::options::{self, FlagArg, FormatArg, LimitArg, OnErrorArg};
-use super::release::{to_py_taking, Taken};
+use super::release::{json_bytes_taking, to_py_taking, Taken};
 
 /// The keyword defaults are the core's own (`Limits::DEFAULT`, `DEFAULT_MAX_PROBLEMS`).
 const LIMITS: Limits = Limits::DEFAULT;
@@ -715,7 +715,8 @@ whole_input_fn! {
     /// As `assemble`, but returns the completion as compact JSON bytes, built without Python
     /// objects.
     pub fn assemble_json(py, source, config) -> PyResult<Bound<'_, PyBytes>> {
-        let v = whole(py, &source, config)?;
-        json_bytes(py, &v)
+        // The value is dropped next, so its long texts need not be kept.
+        let mut v = whole(py, &source, config)?;
+        json_bytes_taking(py, &mut v)
     }
 }

@@ -12,9 +12,10 @@
 
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyStringData};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyStringData};
 
 use crate::json::value::Value;
+use crate::json::writer::{self, Sink};
 
 use super::convert::to_py;
 
@@ -176,7 +177,7 @@ fn take_text<'py>(py: Python<'py>, s: &mut String) -> PyResult<Bound<'py, PyStri
     let len = ffi::Py_ssize_t::try_from(chars)
         .map_err(|_| pyo3::exceptions::PyOverflowError::new_err("string too long"))?;
     // Spare capacity past the text may hold pages touched by an earlier use of the memory.
-    release_pages(s, s.len(), s.capacity());
+    let _ = release_pages(s, s.len(), s.capacity());
     // SAFETY: the GIL is held. `PyUnicode_New` returns a new compact string of `len`
     // characters whose kind fits `max_char` (the largest character of `s`), or null with an
     // exception set (raised by `from_owned_ptr_or_err`). Its data is filled below before the
@@ -257,4 +258,135 @@ fn release_pages(s: &mut String, from: usize, to: usize) -> usize {
 #[cfg(not(target_os = "linux"))]
 fn release_pages(_s: &mut String, from: usize, _to: usize) -> usize {
     from
+}
+
+/// Writes into the data of a new `bytes` object of the measured size ([`writer::measure`]),
+/// left uninitialised by `CPython` so that its pages are touched only as the text reaches them
+/// (a zeroed buffer would hold the whole text's room before the first byte is written). What
+/// would not fit is counted, not written.
+struct Fill {
+    data: *mut u8,
+    len: usize,
+    at: usize,
+}
+
+impl Sink for Fill {
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        if self.at + bytes.len() <= self.len {
+            // SAFETY: `at..at + bytes.len()` lies within the `len` bytes of `data`, the data
+            // area of a `bytes` object that nothing else reads or writes yet.
+            unsafe {
+                std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.data.add(self.at), bytes.len());
+            }
+        }
+        self.at += bytes.len();
+    }
+    fn push(&mut self, byte: u8) {
+        self.extend_from_slice(&[byte]);
+    }
+}
+
+/// The compact JSON text of `v` as `bytes`, as `json_bytes` writes it, with `v`'s long texts
+/// written block by block and their pages freed behind them (`v` is dropped next: nothing is
+/// kept to put them back).
+pub fn json_bytes_taking<'py>(py: Python<'py>, v: &mut Value) -> PyResult<Bound<'py, PyBytes>> {
+    let len = writer::measure(v);
+    let size = ffi::Py_ssize_t::try_from(len)
+        .map_err(|_| pyo3::exceptions::PyOverflowError::new_err("JSON text too long"))?;
+    // SAFETY: the GIL is held. A null source makes `PyBytes_FromStringAndSize` return a new
+    // `bytes` of `size` uninitialised bytes (NUL-terminated), or null with an exception set
+    // (raised by `from_owned_ptr_or_err`). Every byte is written below before it is handed out.
+    let bytes: Bound<'py, PyBytes> = unsafe {
+        Bound::from_owned_ptr_or_err(py, ffi::PyBytes_FromStringAndSize(std::ptr::null(), size))?
+    }
+    .cast_into()?;
+    // SAFETY: a `bytes` object just made, not yet shared.
+    let data = unsafe { ffi::PyBytes_AsString(bytes.as_ptr()) }.cast::<u8>();
+    let mut out = Fill { data, len, at: 0 };
+    write_taking(v, &mut out);
+    if out.at < len {
+        // Not reached: `measure` counts what is written. Should they disagree, the rest is
+        // zeroed rather than left uninitialised.
+        // SAFETY: `at..len` lies within the data area.
+        unsafe { std::ptr::write_bytes(data.add(out.at), 0, len - out.at) };
+    }
+    Ok(bytes)
+}
+
+/// [`writer::write_value`], but a long text is written in blocks and freed as it goes.
+fn write_taking(v: &mut Value, out: &mut Fill) {
+    if !has_long_text(v) {
+        writer::write_value(v, out);
+        return;
+    }
+    match v {
+        Value::String(s) => write_text_taking(s, out),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter_mut().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_taking(item, out);
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            out.push(b'{');
+            for (i, (k, item)) in map.iter_mut().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                writer::write_str(k, out);
+                out.push(b':');
+                write_taking(item, out);
+            }
+            out.push(b'}');
+        }
+        _ => writer::write_value(v, out),
+    }
+}
+
+/// `s` as a JSON string, written a block at a time, each block's pages freed once written;
+/// `s` is left empty.
+fn write_text_taking(s: &mut String, out: &mut Fill) {
+    let _ = release_pages(s, s.len(), s.capacity());
+    let mut at = 0;
+    let mut released = 0;
+    out.push(b'"');
+    while at < s.len() {
+        let mut end = (at + BLOCK_BYTES).min(s.len());
+        while !s.is_char_boundary(end) {
+            end += 1;
+        }
+        // Escapes are per byte, so blocks escaped one after the other read as the whole text
+        // escaped; each block is written without its quotes.
+        let mut inner = Unquoted { out, opened: false };
+        writer::write_str(s.get(at..end).unwrap_or_default(), &mut inner);
+        out.at -= 1;
+        released = release_pages(s, released, end);
+        at = end;
+    }
+    out.push(b'"');
+    *s = String::new();
+}
+
+/// A JSON string's text without its quotes: drops the opening quote [`writer::write_str`]
+/// writes first; the caller steps back over the closing one.
+struct Unquoted<'o> {
+    out: &'o mut Fill,
+    opened: bool,
+}
+
+impl Sink for Unquoted<'_> {
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+    fn push(&mut self, byte: u8) {
+        if self.opened {
+            self.out.push(byte);
+        } else {
+            self.opened = true;
+        }
+    }
 }
