@@ -11,6 +11,7 @@ mod gc_pause;
 mod logprobs;
 mod options;
 mod parser;
+mod release;
 mod sse;
 
 use pyo3::prelude::*;

@@ -15,6 +15,7 @@ use super::convert::to_py;
 use super::errors::{problem_to_py, to_pyerr_lazy, to_pyerr_with};
 use super::event::EventPy;
 use super::options::{self, FlagArg, FormatArg, LimitArg, OnErrorArg};
+use super::release::{json_bytes_taking, to_py_taking, Taken};
 
 /// The keyword defaults are the core's own (`Limits::DEFAULT`, `DEFAULT_MAX_PROBLEMS`).
 const LIMITS: Limits = Limits::DEFAULT;
@@ -34,6 +35,7 @@ impl Owner {
         match self {
             Owner::Stream(p) => {
                 let this = &mut *p.bind(py).try_borrow_mut()?;
+                this.put_back(py)?;
                 this.partial.convert(py, &this.stream, version)
             }
             Owner::Capture(p) => {
@@ -83,8 +85,15 @@ impl LazyPartial {
 /// handle, and one `.partial` object once it is read. The handle is kept weakly: when the
 /// parser is about to change, an error still alive gets its snapshot converted first, and one
 /// already dropped costs nothing.
+///
+/// Boxed, and only while an error is around: most parsers never raise, and every live parser
+/// carries this inline (a parser object over 512 bytes leaves `CPython`'s small-object
+/// allocator).
 #[derive(Default)]
-struct PartialCache {
+struct PartialCache(Option<Box<PartialSlots>>);
+
+#[derive(Default)]
+struct PartialSlots {
     pending: Option<((u64, u64), Py<PyWeakrefReference>)>,
     converted: Option<((u64, u64), Py<PyAny>)>,
 }
@@ -99,12 +108,13 @@ impl PartialCache {
         owner: impl FnOnce() -> Owner,
     ) -> PyResult<Partial<'py>> {
         let version = stream.snapshot_version();
-        if let Some((v, obj)) = &self.converted {
+        let slots = self.0.get_or_insert_with(Box::default);
+        if let Some((v, obj)) = &slots.converted {
             if *v == version {
                 return Ok(Partial::Converted(obj.bind(py).clone()));
             }
         }
-        if let Some((v, weak)) = &self.pending {
+        if let Some((v, weak)) = &slots.pending {
             if *v == version {
                 if let Some(handle) = weak.bind(py).upgrade() {
                     return Ok(Partial::Lazy(handle));
@@ -113,14 +123,14 @@ impl PartialCache {
         }
         let state = PartialState::Pending(owner(), version);
         let handle = Bound::new(py, LazyPartial { state })?.into_any();
-        self.pending = Some((version, PyWeakrefReference::new(&handle)?.unbind()));
+        slots.pending = Some((version, PyWeakrefReference::new(&handle)?.unbind()));
         Ok(Partial::Lazy(handle))
     }
 
     /// Before every call that may change the parser: a pending handle still alive takes its
     /// snapshot now, as it stands at its raise.
     fn settle(&mut self, py: Python<'_>, stream: &AnyStream) -> PyResult<()> {
-        let Some((version, weak)) = self.pending.take() else {
+        let Some((version, weak)) = self.0.as_mut().and_then(|s| s.pending.take()) else {
             return Ok(());
         };
         let Some(handle) = weak.bind(py).upgrade() else {
@@ -143,14 +153,19 @@ impl PartialCache {
         version: (u64, u64),
     ) -> PyResult<Py<PyAny>> {
         let obj = to_py(py, &stream.snapshot())?.unbind();
-        self.converted = Some((version, obj.clone_ref(py)));
+        self.0.get_or_insert_with(Box::default).converted = Some((version, obj.clone_ref(py)));
         Ok(obj)
     }
 
     /// After a call that raised nothing: the next error, if any, will most likely show
     /// another state, and the snapshot should not be kept alive meanwhile.
     fn clear(&mut self) {
-        self.converted = None;
+        if let Some(slots) = &mut self.0 {
+            slots.converted = None;
+            if slots.pending.is_none() {
+                self.0 = None;
+            }
+        }
     }
 }
 
@@ -375,9 +390,24 @@ fn events_to_py<'py>(py: Python<'py>, stream: &mut AnyStream) -> PyResult<Bound<
 pub struct StreamParserPy {
     stream: AnyStream,
     partial: PartialCache,
+    /// The long texts the last `finish` moved into its result instead of copying them: the
+    /// state lacks them until a call that reads it puts them back ([`StreamParserPy::put_back`]).
+    taken: Option<Box<Taken>>,
 }
 
 impl StreamParserPy {
+    /// Before the state is read or changed: the texts `finish` took go back into it.
+    fn put_back(&mut self, py: Python<'_>) -> PyResult<()> {
+        if let Some(taken) = self.taken.take() {
+            if let Err(e) = self.stream.with_result_mut(|v| taken.put_back(py, v)) {
+                // Putting them back again overwrites what was put back: try again next call.
+                self.taken = Some(taken);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
     /// One call that changes the parser: a still-referenced lazy `.partial` is converted
     /// first (it shows the state before this call); a failure raises with a `.partial` of the
     /// state it failed in.
@@ -387,6 +417,7 @@ impl StreamParserPy {
         then: impl FnOnce(Python<'py>, &mut AnyStream, R) -> PyResult<T>,
     ) -> PyResult<T> {
         let (py, this) = (slf.py(), &mut *slf.try_borrow_mut()?);
+        this.put_back(py)?;
         this.partial.settle(py, &this.stream)?;
         match run(&mut this.stream) {
             Ok(r) => {
@@ -409,6 +440,7 @@ entry_point! {
             Ok(StreamParserPy {
                 stream: AnyStream::new(config),
                 partial: PartialCache::default(),
+                taken: None,
             })
         }
     }
@@ -426,7 +458,15 @@ impl StreamParserPy {
     /// End of input: the assembled completion.
     fn finish<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        Self::step(slf, |s| s.finish_with(|v| to_py(py, v)), |_, _, v| v)
+        // The long texts move into the result rather than being copied (see `release`), so
+        // finishing never holds them twice; the state gets them back when next read.
+        let mut taken = Taken::default();
+        let take = |s: &mut AnyStream| s.finish_with(|v| to_py_taking(py, v, &mut taken));
+        let out = Self::step(slf, take, |_, _, v| v);
+        if !taken.is_empty() {
+            slf.try_borrow_mut()?.taken = Some(Box::new(taken));
+        }
+        out
     }
 
     /// End of input: the assembled completion as compact JSON bytes, built without Python
@@ -444,7 +484,8 @@ impl StreamParserPy {
     }
 
     /// The completion assembled so far.
-    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    fn snapshot<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.put_back(py)?;
         to_py(py, &self.stream.snapshot())
     }
 
@@ -478,13 +519,18 @@ impl StreamParserPy {
     }
 
     /// The cross-format summary of the stream as it stands (works after an error too).
-    fn summary<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    fn summary<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.put_back(py)?;
         to_py(py, &self.stream.summary().to_value())
     }
 
     /// `summary()` as compact JSON bytes, built without Python objects.
-    fn summary_json<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &writer::to_vec(&self.stream.summary().to_value()))
+    fn summary_json<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        self.put_back(py)?;
+        Ok(PyBytes::new(
+            py,
+            &writer::to_vec(&self.stream.summary().to_value()),
+        ))
     }
 
     /// How many bytes were fed so far.
@@ -617,7 +663,8 @@ entry_point! {
     text_signature = "(source, *, format='auto', on_error='raise', allow_truncated=False, max_line_bytes=67108864, max_buffer_bytes=268435456, max_choice_index=1024, max_tool_calls=1024, max_depth=128, max_problems=1000)";
     pub fn assemble(py, source) -> PyResult<Bound<'_, PyAny>>;
     |config| {
-        whole(py, &source, config).and_then(|v| to_py(py, &v))
+        // The value is dropped next, so its long texts need not be kept.
+        whole(py, &source, config).and_then(|mut v| to_py_taking(py, &mut v, &mut Taken::default()))
     }
 }
 
@@ -653,7 +700,8 @@ entry_point! {
     text_signature = "(source, *, format='auto', on_error='raise', allow_truncated=False, max_line_bytes=67108864, max_buffer_bytes=268435456, max_choice_index=1024, max_tool_calls=1024, max_depth=128, max_problems=1000)";
     pub fn assemble_json(py, source) -> PyResult<Bound<'_, PyBytes>>;
     |config| {
-        let v = whole(py, &source, config)?;
-        json_bytes(py, &v)
+        // The value is dropped next, so its long texts need not be kept.
+        let mut v = whole(py, &source, config)?;
+        json_bytes_taking(py, &mut v)
     }
 }

@@ -1,0 +1,40 @@
+"""The native parser objects stay within CPython's small-object allocator.
+
+Objects of at most 512 bytes come from pymalloc's pools; a larger one is a ``malloc`` block of
+its own, with the allocator's overhead on top, in each of the many parsers a server keeps alive
+(the 10,000-parser target of ``benches/memory.py``). Rarely used parts are boxed to stay under.
+"""
+
+from __future__ import annotations
+
+import deltafold
+import deltafold.reference
+import pytest
+from deltafold import _core
+
+SMALL_OBJECT_LIMIT = 512  # CPython's SMALL_REQUEST_THRESHOLD
+
+
+@pytest.mark.parametrize("cls", [deltafold.StreamParser, _core.CaptureParser])
+def test_parser_objects_are_small_objects(cls: type) -> None:
+    assert cls.__basicsize__ <= SMALL_OBJECT_LIMIT
+
+
+def test_the_boxed_parts_appear_on_first_use() -> None:
+    # An error's `.partial`, a skipped chunk's problem: the same as the reference twin's.
+    bad = b'data: {"bad"\n\n'
+    good = b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m"}\n\n'
+    for module in (deltafold, deltafold.reference):
+        parser = module.StreamParser(on_error="skip")
+        parser.feed(good + bad)
+        assert [p.kind for p in parser.problems] == ["ChunkDecodeError"]
+        assert parser.problems_dropped == 0
+    strict = [m.StreamParser() for m in (deltafold, deltafold.reference)]
+    partials = []
+    for parser in strict:
+        parser.feed(good)
+        with pytest.raises(deltafold.errors.DeltafoldError) as caught:
+            parser.feed(bad)
+        partials.append(caught.value.partial)
+    assert partials[0] == partials[1]
+    assert partials[0]["id"] == "c"
