@@ -338,6 +338,11 @@ pub struct Responses {
     calls: BTreeMap<u64, Call>,
     usage_log: UsageLog,
     templates: Vec<Template>,
+    /// The part the last text went into, as (`output_index`, part list, position), checked to
+    /// exist then. Deltas come in long runs for one part, and nothing but a fully decoded
+    /// event changes which parts exist (`apply` forgets this first), so a run's next delta
+    /// skips the check.
+    last_part: Option<(u64, &'static str, u64)>,
     /// Notes of the last payload, for the driver (see [`Note`]).
     notes: Vec<Note>,
     /// The last payload was the closing event.
@@ -389,6 +394,7 @@ impl Responses {
             calls: BTreeMap::new(),
             usage_log: UsageLog::default(),
             templates: Vec::new(),
+            last_part: None,
             notes: Vec::new(),
             just_closed: false,
         }
@@ -628,6 +634,8 @@ impl Responses {
         events: &mut Vec<Event>,
     ) -> Result<bool, ErrorKind> {
         let max_depth = self.limits.max_depth;
+        // Any of these events may add, replace or remove items and parts.
+        self.last_part = None;
         if LIFECYCLE.contains(&kind) {
             if let Some((s, shape)) = d.response {
                 let text = s.bytes(data);
@@ -909,12 +917,17 @@ impl Responses {
     fn part(
         &mut self,
         d: &Decoded<'_>,
-        key: &str,
+        key: &'static str,
         index: Int,
         field: &'static str,
     ) -> Result<&mut Map, ErrorKind> {
-        // Checked first (and without changes): an error leaves everything as it was.
-        self.check_part(d, key, index, field)?;
+        let at = d.output_index.index().zip(index.index());
+        let seen = at.is_some_and(|(oi, p)| self.last_part == Some((oi, key, p)));
+        if !seen {
+            // Checked first (and without changes): an error leaves everything as it was.
+            self.check_part(d, key, index, field)?;
+            self.last_part = at.map(|(oi, p)| (oi, key, p));
+        }
         self.existing_part(d, key, index)
             .ok_or_else(|| schema(field, EXISTING_PART, index.pos(0)))
     }
@@ -1719,5 +1732,75 @@ data: {"type":"response.mystery","sequence_number":8}
             &mut Vec::new(),
         );
         assert!(matches!(r, Err(ErrorKind::Api { .. })));
+    }
+
+    /// Runs of deltas switch parts, and an event in between replaces the item: each delta
+    /// lands in the part it addresses, in the item as it stands.
+    #[test]
+    fn delta_runs_follow_their_part_across_changes() {
+        let delta = |seq: u32, part: u32, text: &str| {
+            format!(
+                r#"data: {{"type":"response.output_text.delta","sequence_number":{seq},"item_id":"m","output_index":0,"content_index":{part},"delta":"{text}","obfuscation":"abc"}}"#
+            )
+        };
+        let part_added = |seq: u32, part: u32| {
+            format!(
+                r#"data: {{"type":"response.content_part.added","sequence_number":{seq},"output_index":0,"content_index":{part},"part":{{"type":"output_text","text":""}}}}"#
+            )
+        };
+        let lines = [
+            r#"data: {"type":"response.output_item.added","sequence_number":0,"output_index":0,"item":{"type":"message","content":[]}}"#.to_string(),
+            part_added(1, 0),
+            delta(2, 0, "a"),
+            delta(3, 0, "b"),
+            part_added(4, 1),
+            delta(5, 1, "c"),
+            delta(6, 1, "d"),
+            delta(7, 0, "e"),
+            delta(8, 0, "f"),
+        ];
+        let (mut f, _, notes) = fold_all(&lines.join("\n"), Options::default());
+        assert_eq!(notes, []);
+        let texts = |f: &Responses| -> Vec<String> {
+            match f.output().first() {
+                Some(Value::Object(item)) => match item.get("content") {
+                    Some(Value::Array(parts)) => parts
+                        .iter()
+                        .filter_map(|p| match p {
+                            Value::Object(m) => {
+                                m.get("text").and_then(Value::as_str).map(String::from)
+                            }
+                            _ => None,
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                },
+                _ => Vec::new(),
+            }
+        };
+        assert_eq!(texts(&f), ["abef", "cd"]);
+        // Replaced by an item with one part: part 1 is gone, part 0 is the new one.
+        let replaced = br#"{"type":"response.output_item.done","sequence_number":9,"output_index":0,"item":{"type":"message","content":[{"type":"output_text","text":"Z"}]}}"#;
+        assert!(f.fold_seen(replaced, &mut Vec::new()).is_ok());
+        let fold = |f: &mut Responses, line: String| {
+            f.fold_seen(
+                line.trim_start_matches("data: ").as_bytes(),
+                &mut Vec::new(),
+            )
+        };
+        assert!(fold(&mut f, delta(10, 0, "g")).is_ok());
+        let r = fold(&mut f, delta(11, 1, "h"));
+        assert!(
+            matches!(
+                r,
+                Err(ErrorKind::Decode(DecodeKind::Schema {
+                    field: "content_index",
+                    ..
+                }))
+            ),
+            "{r:?}"
+        );
+        assert!(fold(&mut f, delta(12, 0, "i")).is_ok());
+        assert_eq!(texts(&f), ["Zgi"]);
     }
 }
