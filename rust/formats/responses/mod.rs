@@ -251,9 +251,12 @@ impl Template {
                 }
             } else if let Some(end) = plain_string_end(data, pos) {
                 if *var == Var::Delta {
-                    // Printable ASCII, so valid UTF-8: the check cannot fail.
                     let text = data.get(pos + 1..end - 1)?;
-                    delta = Some(Cow::Borrowed(std::str::from_utf8(text).ok()?));
+                    // SAFETY: `plain_string_end` admitted only bytes 0x20..0x7F to the string,
+                    // and ASCII is valid UTF-8.
+                    delta = Some(Cow::Borrowed(unsafe {
+                        std::str::from_utf8_unchecked(text)
+                    }));
                 }
                 pos = end;
                 continue;
@@ -306,11 +309,43 @@ fn plain_integer(data: &[u8], at: usize) -> Option<(i128, usize)> {
 /// English text). Anything else is left to the reader, which reads such a string the same way.
 fn plain_string_end(data: &[u8], at: usize) -> Option<usize> {
     let body = data.get(at..)?.strip_prefix(b"\"")?;
-    let len = body
+    let mut len = 0;
+    // Eight bytes at a time while none of them ends the run: one branch per word where a
+    // byte loop takes one per byte, and padding such as `obfuscation` is 8-16 bytes.
+    while let Some(word) = body
+        .get(len..len + 8)
+        .and_then(|w| <[u8; 8]>::try_from(w).ok())
+    {
+        if !plain_word(u64::from_le_bytes(word)) {
+            break;
+        }
+        len += 8;
+    }
+    len += body
+        .get(len..)?
         .iter()
-        .take_while(|&&b| (0x20..0x7F).contains(&b) && b != b'"' && b != b'\\')
+        .take_while(|&&b| plain_byte(b))
         .count();
     (body.get(len) == Some(&b'"')).then_some(at + 1 + len + 1)
+}
+
+fn plain_byte(b: u8) -> bool {
+    (0x20..0x7F).contains(&b) && b != b'"' && b != b'\\'
+}
+
+/// Whether all eight bytes of `w` are [`plain_byte`]s (the tests compare the two).
+fn plain_word(w: u64) -> bool {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Non-zero iff some byte of `v` is zero (exact as a test, whatever the bits say beyond).
+    let any_zero = |v: u64| v.wrapping_sub(LOW) & !v & HIGH;
+    let high = w & HIGH;
+    // With no high bit set, non-zero iff some byte is below 0x20.
+    let control = w.wrapping_sub(LOW * 0x20) & !w & HIGH;
+    let stop = any_zero(w ^ (LOW * u64::from(b'"')))
+        | any_zero(w ^ (LOW * u64::from(b'\\')))
+        | any_zero(w ^ (LOW * 0x7F));
+    (high | control | stop) == 0
 }
 
 /// The Responses fold.
@@ -1615,6 +1650,35 @@ mod tests {
         }
         // The cases that must go in place, so the loop checks something.
         assert_eq!((fast_integers, fast_strings), (5, 3));
+    }
+
+    /// The word-at-a-time test agrees with the byte test for every byte at every position of
+    /// a word, and the in-place string read stops where the byte-by-byte scan stops.
+    #[test]
+    fn plain_words_agree_with_plain_bytes() {
+        for b in 0..=255u8 {
+            for at in 0..8 {
+                let mut word = *b"abcdefgh";
+                word[at] = b;
+                assert_eq!(
+                    plain_word(u64::from_le_bytes(word)),
+                    plain_byte(b),
+                    "{b:#x} at {at}"
+                );
+            }
+        }
+        for len in 0..24 {
+            for stop in [b'"', b'\\', 0x1F, 0x7F, 0x80, 0xC3] {
+                let mut s = vec![b'"'];
+                s.extend(std::iter::repeat_n(b'x', len));
+                s.push(stop);
+                s.extend_from_slice(b"x\"");
+                let by_bytes = s[1..].iter().take_while(|&&b| plain_byte(b)).count();
+                let expected = (s.get(1 + by_bytes) == Some(&b'"')).then_some(by_bytes + 2);
+                assert_eq!(plain_string_end(&s, 0), expected, "{s:?}");
+                assert_eq!(expected.is_some(), stop == b'"', "{s:?}");
+            }
+        }
     }
 
     fn fold_all(input: &str, options: Options) -> (Responses, Vec<Event>, Vec<Seen>) {
