@@ -170,6 +170,8 @@ enum Var {
 struct Template {
     /// Shared, so that folding by the template takes no allocation per event.
     kind: Arc<str>,
+    /// The type and its family, when the type is one of [`KNOWN_DELTAS`].
+    known: Option<(&'static str, &'static str)>,
     /// `vars.len() + 1` fixed byte runs, around the variable values.
     fixed: Vec<Box<[u8]>>,
     vars: Vec<Var>,
@@ -177,6 +179,18 @@ struct Template {
     content_index: Int,
     summary_index: Int,
 }
+
+/// The delta types of the families streams carry most: a template of one of these holds its
+/// type and family as constants, so folding by it needs neither a shared string nor a parse
+/// of the type.
+const KNOWN_DELTAS: [&str; 6] = [
+    "response.output_text.delta",
+    "response.function_call_arguments.delta",
+    "response.reasoning_summary_text.delta",
+    "response.reasoning_text.delta",
+    "response.refusal.delta",
+    "response.custom_tool_call_input.delta",
+];
 
 /// Templates kept at once: a reasoning summary, its text and a call can take turns.
 const MAX_TEMPLATES: usize = 4;
@@ -222,6 +236,10 @@ impl Template {
         fixed.push(data.get(at..)?.into());
         Some(Template {
             kind: kind.into(),
+            known: KNOWN_DELTAS
+                .iter()
+                .find(|k| **k == kind)
+                .and_then(|k| Some((*k, family(k, ".delta")?))),
             fixed,
             vars: cuts.into_iter().map(|(_, v)| v).collect(),
             output_index: d.output_index,
@@ -624,9 +642,18 @@ impl Responses {
         let Some(t) = self.templates.get(n) else {
             return Ok(None);
         };
-        let kind = Arc::clone(&t.kind);
+        let shared: Arc<str>;
+        let (kind, f) = if let Some(known) = t.known {
+            known
+        } else {
+            shared = Arc::clone(&t.kind);
+            let Some(f) = family(&shared, ".delta") else {
+                return Ok(None);
+            };
+            (&*shared, f)
+        };
         let d = Decoded {
-            kind: Some(Cow::Borrowed(&kind)),
+            kind: Some(Cow::Borrowed(kind)),
             kind_present: true,
             sequence_number: sequence,
             output_index: t.output_index,
@@ -634,9 +661,6 @@ impl Responses {
             summary_index: t.summary_index,
             delta: Some(Ok(delta)),
             ..Decoded::default()
-        };
-        let Some(f) = family(&kind, ".delta") else {
-            return Ok(None);
         };
         self.materialize(&d);
         // The same checks as a full decode would make: a missing part is still an error.
