@@ -700,7 +700,7 @@ impl Responses {
                 let text = s.bytes(data);
                 match &self.base_text {
                     None if self.base.is_none() && shape.no_items => {
-                        self.base_text = Some(scan::raw(data, s));
+                        self.base_text = Some(d.texts.response.into());
                     }
                     Some(first) if first.as_bytes() == text => {}
                     _ => {
@@ -716,7 +716,7 @@ impl Responses {
             "response.completed" | "response.incomplete" | "response.failed"
         ) {
             if let Some((s, shape)) = d.response {
-                self.close(kind, data, s, shape, events);
+                self.close(kind, data, (s, d.texts.response), shape, events);
             }
             return Ok(true);
         }
@@ -735,7 +735,7 @@ impl Responses {
                             Some("function_call" | "custom_tool_call")
                         ))
                 {
-                    self.items.insert(index, Value::Raw(scan::raw(data, s)));
+                    self.items.insert(index, Value::Raw(d.texts.item.into()));
                     self.kept_as_text.insert(index);
                     if self.options.events {
                         self.call_done(index, events);
@@ -862,13 +862,13 @@ impl Responses {
         &mut self,
         kind: &str,
         data: &[u8],
-        s: Slice,
+        (s, text): (Slice, &str),
         shape: scan::ResponseShape,
         events: &mut Vec<Event>,
     ) {
         let max_depth = self.limits.max_depth;
         let closed = if shape.has_output {
-            Value::Raw(scan::raw(data, s))
+            Value::Raw(text.into())
         } else {
             // Some servers close without the output: as the SDK does, the folded items stand.
             let mut v = scan::tree(data, s, max_depth);
@@ -1044,11 +1044,11 @@ impl Responses {
         // deltas append to.
         let done = d.kind.as_deref().is_some_and(|k| ends(k, ".done"));
         let part = match d.part {
-            Some(s) if done => {
+            Some(_) if done => {
                 if let Some(i) = d.output_index.index() {
                     self.kept_as_text.insert(i);
                 }
-                Value::Raw(scan::raw(data, s))
+                Value::Raw(d.texts.part.into())
             }
             Some(s) => scan::tree(data, s, max_depth),
             None => Value::Null,
