@@ -170,6 +170,8 @@ enum Var {
 struct Template {
     /// Shared, so that folding by the template takes no allocation per event.
     kind: Arc<str>,
+    /// The type and its family, when the type is one of [`KNOWN_DELTAS`].
+    known: Option<(&'static str, &'static str)>,
     /// `vars.len() + 1` fixed byte runs, around the variable values.
     fixed: Vec<Box<[u8]>>,
     vars: Vec<Var>,
@@ -177,6 +179,18 @@ struct Template {
     content_index: Int,
     summary_index: Int,
 }
+
+/// The delta types of the families streams carry most: a template of one of these holds its
+/// type and family as constants, so folding by it needs neither a shared string nor a parse
+/// of the type.
+const KNOWN_DELTAS: [&str; 6] = [
+    "response.output_text.delta",
+    "response.function_call_arguments.delta",
+    "response.reasoning_summary_text.delta",
+    "response.reasoning_text.delta",
+    "response.refusal.delta",
+    "response.custom_tool_call_input.delta",
+];
 
 /// Templates kept at once: a reasoning summary, its text and a call can take turns.
 const MAX_TEMPLATES: usize = 4;
@@ -222,6 +236,10 @@ impl Template {
         fixed.push(data.get(at..)?.into());
         Some(Template {
             kind: kind.into(),
+            known: KNOWN_DELTAS
+                .iter()
+                .find(|k| **k == kind)
+                .and_then(|k| Some((*k, family(k, ".delta")?))),
             fixed,
             vars: cuts.into_iter().map(|(_, v)| v).collect(),
             output_index: d.output_index,
@@ -251,9 +269,12 @@ impl Template {
                 }
             } else if let Some(end) = plain_string_end(data, pos) {
                 if *var == Var::Delta {
-                    // Printable ASCII, so valid UTF-8: the check cannot fail.
                     let text = data.get(pos + 1..end - 1)?;
-                    delta = Some(Cow::Borrowed(std::str::from_utf8(text).ok()?));
+                    // SAFETY: `plain_string_end` admitted only bytes 0x20..0x7F to the string,
+                    // and ASCII is valid UTF-8.
+                    delta = Some(Cow::Borrowed(unsafe {
+                        std::str::from_utf8_unchecked(text)
+                    }));
                 }
                 pos = end;
                 continue;
@@ -306,11 +327,43 @@ fn plain_integer(data: &[u8], at: usize) -> Option<(i128, usize)> {
 /// English text). Anything else is left to the reader, which reads such a string the same way.
 fn plain_string_end(data: &[u8], at: usize) -> Option<usize> {
     let body = data.get(at..)?.strip_prefix(b"\"")?;
-    let len = body
+    let mut len = 0;
+    // Eight bytes at a time while none of them ends the run: one branch per word where a
+    // byte loop takes one per byte, and padding such as `obfuscation` is 8-16 bytes.
+    while let Some(word) = body
+        .get(len..len + 8)
+        .and_then(|w| <[u8; 8]>::try_from(w).ok())
+    {
+        if !plain_word(u64::from_le_bytes(word)) {
+            break;
+        }
+        len += 8;
+    }
+    len += body
+        .get(len..)?
         .iter()
-        .take_while(|&&b| (0x20..0x7F).contains(&b) && b != b'"' && b != b'\\')
+        .take_while(|&&b| plain_byte(b))
         .count();
     (body.get(len) == Some(&b'"')).then_some(at + 1 + len + 1)
+}
+
+fn plain_byte(b: u8) -> bool {
+    (0x20..0x7F).contains(&b) && b != b'"' && b != b'\\'
+}
+
+/// Whether all eight bytes of `w` are [`plain_byte`]s (the tests compare the two).
+fn plain_word(w: u64) -> bool {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Non-zero iff some byte of `v` is zero (exact as a test, whatever the bits say beyond).
+    let any_zero = |v: u64| v.wrapping_sub(LOW) & !v & HIGH;
+    let high = w & HIGH;
+    // With no high bit set, non-zero iff some byte is below 0x20.
+    let control = w.wrapping_sub(LOW * 0x20) & !w & HIGH;
+    let stop = any_zero(w ^ (LOW * u64::from(b'"')))
+        | any_zero(w ^ (LOW * u64::from(b'\\')))
+        | any_zero(w ^ (LOW * 0x7F));
+    (high | control | stop) == 0
 }
 
 /// The Responses fold.
@@ -338,6 +391,11 @@ pub struct Responses {
     calls: BTreeMap<u64, Call>,
     usage_log: UsageLog,
     templates: Vec<Template>,
+    /// The part the last text went into, as (`output_index`, part list, position), checked to
+    /// exist then. Deltas come in long runs for one part, and nothing but a fully decoded
+    /// event changes which parts exist (`apply` forgets this first), so a run's next delta
+    /// skips the check.
+    last_part: Option<(u64, &'static str, u64)>,
     /// Notes of the last payload, for the driver (see [`Note`]).
     notes: Vec<Note>,
     /// The last payload was the closing event.
@@ -389,6 +447,7 @@ impl Responses {
             calls: BTreeMap::new(),
             usage_log: UsageLog::default(),
             templates: Vec::new(),
+            last_part: None,
             notes: Vec::new(),
             just_closed: false,
         }
@@ -583,9 +642,18 @@ impl Responses {
         let Some(t) = self.templates.get(n) else {
             return Ok(None);
         };
-        let kind = Arc::clone(&t.kind);
+        let shared: Arc<str>;
+        let (kind, f) = if let Some(known) = t.known {
+            known
+        } else {
+            shared = Arc::clone(&t.kind);
+            let Some(f) = family(&shared, ".delta") else {
+                return Ok(None);
+            };
+            (&*shared, f)
+        };
         let d = Decoded {
-            kind: Some(Cow::Borrowed(&kind)),
+            kind: Some(Cow::Borrowed(kind)),
             kind_present: true,
             sequence_number: sequence,
             output_index: t.output_index,
@@ -593,9 +661,6 @@ impl Responses {
             summary_index: t.summary_index,
             delta: Some(Ok(delta)),
             ..Decoded::default()
-        };
-        let Some(f) = family(&kind, ".delta") else {
-            return Ok(None);
         };
         self.materialize(&d);
         // The same checks as a full decode would make: a missing part is still an error.
@@ -628,12 +693,14 @@ impl Responses {
         events: &mut Vec<Event>,
     ) -> Result<bool, ErrorKind> {
         let max_depth = self.limits.max_depth;
+        // Any of these events may add, replace or remove items and parts.
+        self.last_part = None;
         if LIFECYCLE.contains(&kind) {
             if let Some((s, shape)) = d.response {
                 let text = s.bytes(data);
                 match &self.base_text {
                     None if self.base.is_none() && shape.no_items => {
-                        self.base_text = Some(scan::raw(data, s));
+                        self.base_text = Some(d.texts.response.into());
                     }
                     Some(first) if first.as_bytes() == text => {}
                     _ => {
@@ -649,7 +716,7 @@ impl Responses {
             "response.completed" | "response.incomplete" | "response.failed"
         ) {
             if let Some((s, shape)) = d.response {
-                self.close(kind, data, s, shape, events);
+                self.close(kind, data, (s, d.texts.response), shape, events);
             }
             return Ok(true);
         }
@@ -668,7 +735,7 @@ impl Responses {
                             Some("function_call" | "custom_tool_call")
                         ))
                 {
-                    self.items.insert(index, Value::Raw(scan::raw(data, s)));
+                    self.items.insert(index, Value::Raw(d.texts.item.into()));
                     self.kept_as_text.insert(index);
                     if self.options.events {
                         self.call_done(index, events);
@@ -795,13 +862,13 @@ impl Responses {
         &mut self,
         kind: &str,
         data: &[u8],
-        s: Slice,
+        (s, text): (Slice, &str),
         shape: scan::ResponseShape,
         events: &mut Vec<Event>,
     ) {
         let max_depth = self.limits.max_depth;
         let closed = if shape.has_output {
-            Value::Raw(scan::raw(data, s))
+            Value::Raw(text.into())
         } else {
             // Some servers close without the output: as the SDK does, the folded items stand.
             let mut v = scan::tree(data, s, max_depth);
@@ -909,12 +976,17 @@ impl Responses {
     fn part(
         &mut self,
         d: &Decoded<'_>,
-        key: &str,
+        key: &'static str,
         index: Int,
         field: &'static str,
     ) -> Result<&mut Map, ErrorKind> {
-        // Checked first (and without changes): an error leaves everything as it was.
-        self.check_part(d, key, index, field)?;
+        let at = d.output_index.index().zip(index.index());
+        let seen = at.is_some_and(|(oi, p)| self.last_part == Some((oi, key, p)));
+        if !seen {
+            // Checked first (and without changes): an error leaves everything as it was.
+            self.check_part(d, key, index, field)?;
+            self.last_part = at.map(|(oi, p)| (oi, key, p));
+        }
         self.existing_part(d, key, index)
             .ok_or_else(|| schema(field, EXISTING_PART, index.pos(0)))
     }
@@ -972,11 +1044,11 @@ impl Responses {
         // deltas append to.
         let done = d.kind.as_deref().is_some_and(|k| ends(k, ".done"));
         let part = match d.part {
-            Some(s) if done => {
+            Some(_) if done => {
                 if let Some(i) = d.output_index.index() {
                     self.kept_as_text.insert(i);
                 }
-                Value::Raw(scan::raw(data, s))
+                Value::Raw(d.texts.part.into())
             }
             Some(s) => scan::tree(data, s, max_depth),
             None => Value::Null,
@@ -1604,6 +1676,35 @@ mod tests {
         assert_eq!((fast_integers, fast_strings), (5, 3));
     }
 
+    /// The word-at-a-time test agrees with the byte test for every byte at every position of
+    /// a word, and the in-place string read stops where the byte-by-byte scan stops.
+    #[test]
+    fn plain_words_agree_with_plain_bytes() {
+        for b in 0..=255u8 {
+            for at in 0..8 {
+                let mut word = *b"abcdefgh";
+                word[at] = b;
+                assert_eq!(
+                    plain_word(u64::from_le_bytes(word)),
+                    plain_byte(b),
+                    "{b:#x} at {at}"
+                );
+            }
+        }
+        for len in 0..24 {
+            for stop in [b'"', b'\\', 0x1F, 0x7F, 0x80, 0xC3] {
+                let mut s = vec![b'"'];
+                s.extend(std::iter::repeat_n(b'x', len));
+                s.push(stop);
+                s.extend_from_slice(b"x\"");
+                let by_bytes = s[1..].iter().take_while(|&&b| plain_byte(b)).count();
+                let expected = (s.get(1 + by_bytes) == Some(&b'"')).then_some(by_bytes + 2);
+                assert_eq!(plain_string_end(&s, 0), expected, "{s:?}");
+                assert_eq!(expected.is_some(), stop == b'"', "{s:?}");
+            }
+        }
+    }
+
     fn fold_all(input: &str, options: Options) -> (Responses, Vec<Event>, Vec<Seen>) {
         let mut f = Responses::with(options, Limits::default());
         let mut events = Vec::new();
@@ -1719,5 +1820,75 @@ data: {"type":"response.mystery","sequence_number":8}
             &mut Vec::new(),
         );
         assert!(matches!(r, Err(ErrorKind::Api { .. })));
+    }
+
+    /// Runs of deltas switch parts, and an event in between replaces the item: each delta
+    /// lands in the part it addresses, in the item as it stands.
+    #[test]
+    fn delta_runs_follow_their_part_across_changes() {
+        let delta = |seq: u32, part: u32, text: &str| {
+            format!(
+                r#"data: {{"type":"response.output_text.delta","sequence_number":{seq},"item_id":"m","output_index":0,"content_index":{part},"delta":"{text}","obfuscation":"abc"}}"#
+            )
+        };
+        let part_added = |seq: u32, part: u32| {
+            format!(
+                r#"data: {{"type":"response.content_part.added","sequence_number":{seq},"output_index":0,"content_index":{part},"part":{{"type":"output_text","text":""}}}}"#
+            )
+        };
+        let lines = [
+            r#"data: {"type":"response.output_item.added","sequence_number":0,"output_index":0,"item":{"type":"message","content":[]}}"#.to_string(),
+            part_added(1, 0),
+            delta(2, 0, "a"),
+            delta(3, 0, "b"),
+            part_added(4, 1),
+            delta(5, 1, "c"),
+            delta(6, 1, "d"),
+            delta(7, 0, "e"),
+            delta(8, 0, "f"),
+        ];
+        let (mut f, _, notes) = fold_all(&lines.join("\n"), Options::default());
+        assert_eq!(notes, []);
+        let texts = |f: &Responses| -> Vec<String> {
+            match f.output().first() {
+                Some(Value::Object(item)) => match item.get("content") {
+                    Some(Value::Array(parts)) => parts
+                        .iter()
+                        .filter_map(|p| match p {
+                            Value::Object(m) => {
+                                m.get("text").and_then(Value::as_str).map(String::from)
+                            }
+                            _ => None,
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                },
+                _ => Vec::new(),
+            }
+        };
+        assert_eq!(texts(&f), ["abef", "cd"]);
+        // Replaced by an item with one part: part 1 is gone, part 0 is the new one.
+        let replaced = br#"{"type":"response.output_item.done","sequence_number":9,"output_index":0,"item":{"type":"message","content":[{"type":"output_text","text":"Z"}]}}"#;
+        assert!(f.fold_seen(replaced, &mut Vec::new()).is_ok());
+        let fold = |f: &mut Responses, line: String| {
+            f.fold_seen(
+                line.trim_start_matches("data: ").as_bytes(),
+                &mut Vec::new(),
+            )
+        };
+        assert!(fold(&mut f, delta(10, 0, "g")).is_ok());
+        let r = fold(&mut f, delta(11, 1, "h"));
+        assert!(
+            matches!(
+                r,
+                Err(ErrorKind::Decode(DecodeKind::Schema {
+                    field: "content_index",
+                    ..
+                }))
+            ),
+            "{r:?}"
+        );
+        assert!(fold(&mut f, delta(12, 0, "i")).is_ok());
+        assert_eq!(texts(&f), ["Zgi"]);
     }
 }

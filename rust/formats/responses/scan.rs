@@ -99,6 +99,17 @@ pub struct Decoded<'a> {
     pub part: Option<Slice>,
     pub annotation: Option<Slice>,
     pub others: Vec<(Cow<'a, str>, Slice)>,
+    /// The text of `response`, `item` and `part`, taken as the reader validated it (these
+    /// are kept as text, and the biggest values of a stream).
+    pub texts: Texts<'a>,
+}
+
+/// See [`Decoded::texts`]; empty for a key that is absent.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Texts<'a> {
+    pub response: &'a str,
+    pub item: &'a str,
+    pub part: &'a str,
 }
 
 impl Decoded<'_> {
@@ -155,11 +166,23 @@ pub fn decode(data: &[u8], max_depth: usize) -> Result<(Decoded<'_>, bool), Deco
                     Err(at)
                 });
             }
-            "response" => d.response = Some(response(&mut r, data)?),
-            "logprobs" => d.logprobs = Some(skip(&mut r)?),
-            "item" => d.item = Some(skip(&mut r)?),
-            "part" => d.part = Some(skip(&mut r)?),
-            "annotation" => d.annotation = Some(skip(&mut r)?),
+            "response" => {
+                let (s, shape, text) = response(&mut r, data)?;
+                d.response = Some((s, shape));
+                d.texts.response = text;
+            }
+            "logprobs" => d.logprobs = Some(skip(&mut r)?.0),
+            "item" => {
+                let (s, text) = skip(&mut r)?;
+                d.item = Some(s);
+                d.texts.item = text;
+            }
+            "part" => {
+                let (s, text) = skip(&mut r)?;
+                d.part = Some(s);
+                d.texts.part = text;
+            }
+            "annotation" => d.annotation = Some(skip(&mut r)?.0),
             _ => r.skip_value().map_err(syntax)?,
         }
         // Every key stays readable by name: a `*.done` event of any family carries its value
@@ -176,14 +199,18 @@ pub fn decode(data: &[u8], max_depth: usize) -> Result<(Decoded<'_>, bool), Deco
     Ok((d, true))
 }
 
-fn skip(r: &mut Reader<'_>) -> Result<Slice, DecodeKind> {
+/// Validates the next value: its place and its text.
+fn skip<'a>(r: &mut Reader<'a>) -> Result<(Slice, &'a str), DecodeKind> {
     r.peek();
     let start = r.pos();
-    r.skip_value().map_err(syntax)?;
-    Ok(Slice {
-        start,
-        end: r.pos(),
-    })
+    let text = r.raw_value().map_err(syntax)?;
+    Ok((
+        Slice {
+            start,
+            end: r.pos(),
+        },
+        text,
+    ))
 }
 
 /// Reads an integer-valued key the way orjson would type it.
@@ -210,7 +237,10 @@ fn int(r: &mut Reader<'_>) -> Result<Int, DecodeKind> {
 
 /// Validates a `response` value, noting whether it has a non-null `output` and where its
 /// `usage` is.
-fn response(r: &mut Reader<'_>, data: &[u8]) -> Result<(Slice, ResponseShape), DecodeKind> {
+fn response<'a>(
+    r: &mut Reader<'a>,
+    data: &'a [u8],
+) -> Result<(Slice, ResponseShape, &'a str), DecodeKind> {
     r.peek();
     let start = r.pos();
     let mut shape = ResponseShape {
@@ -225,39 +255,34 @@ fn response(r: &mut Reader<'_>, data: &[u8]) -> Result<(Slice, ResponseShape), D
                     shape.has_output = !r.take_null().map_err(syntax)?;
                     shape.no_items = !shape.has_output;
                     if shape.has_output {
-                        let s = skip(r)?;
+                        let (s, _) = skip(r)?;
                         let text = s.bytes(data);
                         shape.no_items = text.iter().filter(|b| !b.is_ascii_whitespace()).eq(b"[]");
                     }
                 }
-                "usage" => shape.usage = Some(skip(r)?),
+                "usage" => shape.usage = Some(skip(r)?.0),
                 _ => r.skip_value().map_err(syntax)?,
             }
         }
-    } else {
-        r.skip_value().map_err(syntax)?;
-    }
-    Ok((
-        Slice {
+        let s = Slice {
             start,
             end: r.pos(),
-        },
-        shape,
-    ))
+        };
+        let bytes = s.bytes(data);
+        // SAFETY: the reader accepted these bytes as one JSON object: every key and every
+        // value in it was validated (strings as UTF-8), and the grammar admits only ASCII
+        // outside strings, so the whole span is valid UTF-8 (as `Reader::raw_value` has it).
+        let text = unsafe { std::str::from_utf8_unchecked(bytes) };
+        return Ok((s, shape, text));
+    }
+    let (s, text) = skip(r)?;
+    Ok((s, shape, text))
 }
 
 /// Parses a validated slice into a tree.
 pub fn tree(data: &[u8], s: Slice, max_depth: usize) -> Value {
     let mut r = Reader::new(s.bytes(data), max_depth);
     r.read_value().unwrap_or(Value::Null)
-}
-
-/// The text of a validated slice (valid UTF-8 by validation).
-pub fn raw(data: &[u8], s: Slice) -> Box<str> {
-    match std::str::from_utf8(s.bytes(data)) {
-        Ok(t) => t.into(),
-        Err(_) => String::from_utf8_lossy(s.bytes(data)).into(),
-    }
 }
 
 /// A payload's top-level `type` without decoding the rest (for detection).
