@@ -349,135 +349,84 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Reads the string at `pos` (which is a `"`). Kept apart from [`Self::scan_string`]
-    /// (the same scan, for [`Self::skip_string`]): built on it, this hot path measured 3-5%
-    /// slower on tool-call streams (in-process A/B, loaded machine).
+    /// Reads the string at `pos` (which is a `"`).
     fn read_string_raw(&mut self) -> JsonResult<Cow<'a, str>> {
         let start = self.pos + 1;
-        let buf = self.buf;
-        let rest = buf.get(start..).unwrap_or_default();
-        // Eight bytes at a time, then byte by byte: strings in chunks (keys, ids, tokens) are
-        // short, and for them a call into a SIMD search costs more than it saves.
-        let (mut i, mut ascii) = plain_prefix(rest);
-        while let Some(&b) = rest.get(i) {
-            match STOP[usize::from(b)] {
-                PLAIN => i += 1,
-                HIGH => {
-                    ascii = false;
-                    i += 1;
-                }
-                _ => break,
-            }
-        }
+        let rest = self.buf.get(start..).unwrap_or_default();
+        let (i, ascii) = plain_run(rest);
         match rest.get(i) {
             Some(b'"') => {
-                let span = &rest[..i];
-                let text = if ascii {
-                    // SAFETY: every byte of the span is below 0x80, and ASCII is valid UTF-8.
-                    unsafe { std::str::from_utf8_unchecked(span) }
-                } else {
-                    match std::str::from_utf8(span) {
-                        Ok(t) => t,
-                        Err(e) => {
-                            self.pos = start + e.valid_up_to();
-                            return self.err(JsonErrorCode::InvalidUtf8);
-                        }
-                    }
-                };
+                let text = self.run_text(start, &rest[..i], ascii)?;
                 self.pos = start + i + 1;
                 Ok(Cow::Borrowed(text))
             }
             Some(b'\\') => {
-                if !ascii {
-                    if let Err(e) = std::str::from_utf8(&rest[..i]) {
-                        self.pos = start + e.valid_up_to();
-                        return self.err(JsonErrorCode::InvalidUtf8);
-                    }
-                }
+                self.run_text(start, &rest[..i], ascii)?;
                 self.read_escaped(start, i)
             }
-            Some(_) => {
-                if !ascii {
-                    if let Err(e) = std::str::from_utf8(&rest[..i]) {
-                        self.pos = start + e.valid_up_to();
-                        return self.err(JsonErrorCode::InvalidUtf8);
-                    }
-                }
-                self.pos = start + i;
-                self.err(JsonErrorCode::ControlCharacterInString)
-            }
-            None => {
-                self.pos = buf.len();
-                self.err(JsonErrorCode::EofWhileParsing)
-            }
+            _ => self.run_stopped(start, rest, i, ascii),
         }
     }
 
     /// Scans the string at `pos` (which is a `"`) as [`Self::read_string_raw`] does: an
-    /// escape-free string is validated,
-    /// consumed and returned; at the first escape, `Err((start, offset))` gives where the
-    /// string's text starts and the escape's offset from there, the text before it validated
-    /// and `pos` unchanged, for [`Self::decode_escaped`] to go on from.
+    /// escape-free string is validated, consumed and returned; at the first escape,
+    /// `Err((start, offset))` gives where the string's text starts and the escape's offset
+    /// from there, the text before it validated and `pos` unchanged, for
+    /// [`Self::decode_escaped`] to go on from.
     #[inline]
     #[allow(clippy::type_complexity)]
     fn scan_string(&mut self) -> JsonResult<Result<&'a str, (usize, usize)>> {
         let start = self.pos + 1;
-        let buf = self.buf;
-        let rest = buf.get(start..).unwrap_or_default();
-        // Eight bytes at a time, then byte by byte: strings in chunks (keys, ids, tokens) are
-        // short, and for them a call into a SIMD search costs more than it saves.
-        let (mut i, mut ascii) = plain_prefix(rest);
-        while let Some(&b) = rest.get(i) {
-            match STOP[usize::from(b)] {
-                PLAIN => i += 1,
-                HIGH => {
-                    ascii = false;
-                    i += 1;
-                }
-                _ => break,
-            }
-        }
+        let rest = self.buf.get(start..).unwrap_or_default();
+        let (i, ascii) = plain_run(rest);
         match rest.get(i) {
             Some(b'"') => {
-                let span = &rest[..i];
-                let text = if ascii {
-                    // SAFETY: every byte of the span is below 0x80, and ASCII is valid UTF-8.
-                    unsafe { std::str::from_utf8_unchecked(span) }
-                } else {
-                    match std::str::from_utf8(span) {
-                        Ok(t) => t,
-                        Err(e) => {
-                            self.pos = start + e.valid_up_to();
-                            return self.err(JsonErrorCode::InvalidUtf8);
-                        }
-                    }
-                };
+                let text = self.run_text(start, &rest[..i], ascii)?;
                 self.pos = start + i + 1;
                 Ok(Ok(text))
             }
             Some(b'\\') => {
-                if !ascii {
-                    if let Err(e) = std::str::from_utf8(&rest[..i]) {
-                        self.pos = start + e.valid_up_to();
-                        return self.err(JsonErrorCode::InvalidUtf8);
-                    }
-                }
+                self.run_text(start, &rest[..i], ascii)?;
                 Ok(Err((start, i)))
             }
-            Some(_) => {
-                if !ascii {
-                    if let Err(e) = std::str::from_utf8(&rest[..i]) {
-                        self.pos = start + e.valid_up_to();
-                        return self.err(JsonErrorCode::InvalidUtf8);
-                    }
-                }
-                self.pos = start + i;
-                self.err(JsonErrorCode::ControlCharacterInString)
+            _ => self.run_stopped(start, rest, i, ascii),
+        }
+    }
+
+    /// The text of a plain run found by [`plain_run`] at `start`; `ascii` skips the UTF-8
+    /// check. An invalid byte sequence is an error at its first byte.
+    #[inline(always)]
+    fn run_text(&mut self, start: usize, span: &'a [u8], ascii: bool) -> JsonResult<&'a str> {
+        if ascii {
+            // SAFETY: every byte of the span is below 0x80, and ASCII is valid UTF-8.
+            return Ok(unsafe { std::str::from_utf8_unchecked(span) });
+        }
+        match std::str::from_utf8(span) {
+            Ok(t) => Ok(t),
+            Err(e) => {
+                self.pos = start + e.valid_up_to();
+                self.err(JsonErrorCode::InvalidUtf8)
             }
-            None => {
-                self.pos = buf.len();
-                self.err(JsonErrorCode::EofWhileParsing)
-            }
+        }
+    }
+
+    /// The error for a plain run at `start` stopped by neither `"` nor `\\` at `i`: a control
+    /// character (after the run's own UTF-8 check), or the end of the input.
+    #[cold]
+    fn run_stopped<T>(
+        &mut self,
+        start: usize,
+        rest: &'a [u8],
+        i: usize,
+        ascii: bool,
+    ) -> JsonResult<T> {
+        if i < rest.len() {
+            self.run_text(start, &rest[..i], ascii)?;
+            self.pos = start + i;
+            self.err(JsonErrorCode::ControlCharacterInString)
+        } else {
+            self.pos = self.buf.len();
+            self.err(JsonErrorCode::EofWhileParsing)
         }
     }
 
@@ -861,6 +810,26 @@ impl OpenStack {
 
 const LOW_BITS: u64 = 0x0101_0101_0101_0101;
 const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// The length of the run of plain bytes (no `"`, `\\` or control byte) at the start of
+/// `rest`, and whether it is all ASCII. Eight bytes at a time, then byte by byte: strings in
+/// chunks (keys, ids, tokens) are short, and for them a call into a SIMD search costs more
+/// than it saves.
+#[inline(always)]
+fn plain_run(rest: &[u8]) -> (usize, bool) {
+    let (mut i, mut ascii) = plain_prefix(rest);
+    while let Some(&b) = rest.get(i) {
+        match STOP[usize::from(b)] {
+            PLAIN => i += 1,
+            HIGH => {
+                ascii = false;
+                i += 1;
+            }
+            _ => break,
+        }
+    }
+    (i, ascii)
+}
 
 /// The length of the run at the start of `rest` that holds no `"`, `\` or control byte, taken
 /// eight bytes at a time while eight remain, and whether the run is ASCII. The caller finishes
