@@ -34,6 +34,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::json::number::Num;
 use crate::json::reader::is_json_whitespace;
+use crate::json::short_escape;
 use crate::json::value::{Map, Value};
 use crate::persistent::{unlink, Cell, Dismantle, List, Reclaim};
 
@@ -386,28 +387,18 @@ impl PartialJson {
                 }
             }
             Escape::Backslash => {
-                let unescaped = match byte {
-                    b'"' => '"',
-                    b'\\' => '\\',
-                    b'/' => '/',
-                    b'b' => '\u{8}',
-                    b'f' => '\u{c}',
-                    b'n' => '\n',
-                    b'r' => '\r',
-                    b't' => '\t',
-                    b'u' => {
-                        self.state = State::Str {
-                            key,
-                            escape: Escape::Hex {
-                                high: None,
-                                digits: 0,
-                                code: 0,
-                            },
-                        };
-                        return Ok(pos + 1);
-                    }
-                    _ => return Err(Invalid),
-                };
+                if byte == b'u' {
+                    self.state = State::Str {
+                        key,
+                        escape: Escape::Hex {
+                            high: None,
+                            digits: 0,
+                            code: 0,
+                        },
+                    };
+                    return Ok(pos + 1);
+                }
+                let unescaped = char::from(short_escape(byte).ok_or(Invalid)?);
                 self.append_char(key, unescaped);
                 Escape::None
             }

@@ -509,20 +509,12 @@ impl<'a> Reader<'a> {
             self.pos = self.buf.len();
             return self.err(JsonErrorCode::EofWhileParsing);
         };
-        let simple = match c {
-            b'"' => b'"',
-            b'\\' => b'\\',
-            b'/' => b'/',
-            b'b' => 0x08,
-            b'f' => 0x0c,
-            b'n' => b'\n',
-            b'r' => b'\r',
-            b't' => b'\t',
-            b'u' => return self.unescape_unicode(p + 1, out),
-            _ => {
-                self.pos = p;
-                return self.err(JsonErrorCode::InvalidEscape);
-            }
+        if c == b'u' {
+            return self.unescape_unicode(p + 1, out);
+        }
+        let Some(simple) = super::short_escape(c) else {
+            self.pos = p;
+            return self.err(JsonErrorCode::InvalidEscape);
         };
         out.push(simple);
         Ok(p + 1)

@@ -25,6 +25,7 @@ use crate::event::{texts_done, Call, Event, TextOf, TextTrail, UsageSnapshot};
 use crate::formats::{Fold, Folded, Format, Note};
 use crate::json::partial::PartialJson;
 use crate::json::reader::{self, JsonErrorCode, Reader};
+use crate::json::short_escape;
 use crate::json::value::{Map, Value};
 use crate::limits::{LimitName, Limits};
 use crate::summary::{self, Summary, ToolCall, Usage};
@@ -363,17 +364,7 @@ fn simple_string<'d>(bytes: &'d [u8], scratch: &mut String) -> Option<(Option<&'
         match *bytes.get(end)? {
             b'"' => return Some((None, end + 1)),
             b'\\' => {
-                let decoded = match *bytes.get(end + 1)? {
-                    b'"' => '"',
-                    b'\\' => '\\',
-                    b'/' => '/',
-                    b'b' => '\u{8}',
-                    b'f' => '\u{c}',
-                    b'n' => '\n',
-                    b'r' => '\r',
-                    b't' => '\t',
-                    _ => return None,
-                };
+                let decoded = char::from(short_escape(*bytes.get(end + 1)?)?);
                 scratch.push(decoded);
                 start = end + 2;
             }
