@@ -1367,6 +1367,29 @@ fn repeated<'c>(m: &Matched<'c, 'c>) -> Option<ChunkDelta<'c>> {
     })
 }
 
+/// Where the candidate of `index` is in `candidates` (sorted by index), given its binary
+/// search's result `found`: an empty one is inserted where it belongs when absent. Whether it
+/// was inserted.
+fn insert_candidate(
+    candidates: &mut Vec<Candidate>,
+    index: u64,
+    found: Result<usize, usize>,
+) -> (usize, bool) {
+    match found {
+        Ok(at) => (at, false),
+        Err(at) => {
+            candidates.insert(
+                at,
+                Candidate {
+                    index,
+                    ..Candidate::default()
+                },
+            );
+            (at, true)
+        }
+    }
+}
+
 /// A `usage` event when `usageMetadata` changed from `before`.
 fn usage_event(keys: &Map, before: Option<&Value>, max_depth: usize, events: &mut Vec<Event>) {
     let now = keys.get("usageMetadata");
@@ -1455,17 +1478,8 @@ impl Gemini {
             keys.clone().filter(|(i, _)| *i < split).map(|(_, kv)| kv),
         );
         changed |= insert_null(&mut self.keys, "candidates");
-        let at = found.unwrap_or_else(|at| {
-            changed = true;
-            self.candidates.insert(
-                at,
-                Candidate {
-                    index: r.index,
-                    ..Candidate::default()
-                },
-            );
-            at
-        });
+        let (at, added) = insert_candidate(&mut self.candidates, r.index, found);
+        changed |= added;
         if let Some(candidate) = self.candidates.get_mut(at) {
             changed |= candidate.apply_recipe(r, part, clean, &mut sink);
         }
@@ -1550,22 +1564,10 @@ impl Gemini {
             self.keys.insert_if_absent("candidates", || Value::Null);
         }
         for delta in chunk.candidates.into_iter().flatten() {
-            let at = match self
+            let found = self
                 .candidates
-                .binary_search_by_key(&delta.index, |c| c.index)
-            {
-                Ok(at) => at,
-                Err(at) => {
-                    self.candidates.insert(
-                        at,
-                        Candidate {
-                            index: delta.index,
-                            ..Candidate::default()
-                        },
-                    );
-                    at
-                }
-            };
+                .binary_search_by_key(&delta.index, |c| c.index);
+            let (at, _) = insert_candidate(&mut self.candidates, delta.index, found);
             if let Some(candidate) = self.candidates.get_mut(at) {
                 candidate.apply(delta, &mut sink);
             }
