@@ -1410,16 +1410,20 @@ impl Gemini {
             let Some(mut template) = self.templates.get_mut(slot).and_then(Option::take) else {
                 continue;
             };
-            // Ok(true): applied from the recipe; Ok(false): through the chunk.
+            // Ok(Some(same)): applied from the recipe, `same` when its number holes held the
+            // bytes noted at the last application; Ok(None): through the chunk.
             let outcome = template.read(data).and_then(|m| {
                 if self.apply_recipe(&m, events).is_some() {
-                    return Some(Ok(true));
+                    return Some(Ok(Some(m.numbers_as_applied)));
                 }
-                repeated(&m).map(|chunk| self.apply_chunk(chunk, events).map(|()| false))
+                repeated(&m).map(|chunk| self.apply_chunk(chunk, events).map(|()| None))
             });
-            if let Some(Ok(true)) = outcome {
+            if let Some(Ok(Some(same))) = outcome {
                 template.recipe.clean_at = Some(self.changes);
-                template.applied(data);
+                // The same bytes are noted already.
+                if !same {
+                    template.applied(data);
+                }
             }
             if let Some(kept) = self.templates.get_mut(slot) {
                 *kept = Some(template);
