@@ -1475,8 +1475,10 @@ impl Gemini {
             max_depth: self.limits.max_depth,
         });
         let split = r.candidates_at.min(r.keys.len());
-        let keys = r.keys.iter().zip(values).enumerate();
-        let keys = keys.filter_map(|(i, ((k, ..), v))| Some((i, (k.as_str(), v?))));
+        // By reference: the two passes below clone this iterator, and an array's own
+        // iterator would copy the array for that.
+        let keys = r.keys.iter().zip(values.iter()).enumerate();
+        let keys = keys.filter_map(|(i, ((k, ..), v))| Some((i, (k.as_str(), (*v)?))));
         let mut changed = merge_pairs(
             &mut self.keys,
             keys.clone().filter(|(i, _)| *i < split).map(|(_, kv)| kv),
