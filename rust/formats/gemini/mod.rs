@@ -857,8 +857,10 @@ impl Candidate {
         }
         if !clean {
             changed |= merge_pairs(&mut self.keys, pairs(after));
+            // Clean: the keys are those checked at the last application, and its `.done`
+            // events, if due, were sent then.
+            self.check_finished(sink);
         }
-        self.check_finished(sink);
         changed
     }
 
@@ -1483,7 +1485,10 @@ impl Gemini {
             &mut self.keys,
             keys.clone().filter(|(i, _)| *i < split).map(|(_, kv)| kv),
         );
-        changed |= insert_null(&mut self.keys, "candidates");
+        // Clean: the last application inserted it, and nothing since removed it.
+        if !clean {
+            changed |= insert_null(&mut self.keys, "candidates");
+        }
         let (at, added) = insert_candidate(&mut self.candidates, r.index, found);
         changed |= added;
         if let Some(candidate) = self.candidates.get_mut(at) {
