@@ -596,6 +596,9 @@ enum Part {
         continuing: bool,
         /// The path of the last `partialArgs` entry when it was a string that continues.
         open_string: Option<Vec<Step>>,
+        /// The `jsonPath` text `open_string` was read from when a template gave it (empty
+        /// otherwise): the same text is the same path, with no parse.
+        open_text: String,
         extra: Map,
         signature: Option<String>,
         part_extra: Map,
@@ -832,7 +835,7 @@ impl Candidate {
     fn apply_recipe(
         &mut self,
         r: &Recipe,
-        part: PartKind<'_>,
+        part: RecipePart<'_>,
         clean: bool,
         sink: &mut Option<Sink<'_>>,
     ) -> bool {
@@ -849,11 +852,16 @@ impl Candidate {
         }
         let signature = r.signature.as_deref().map(Cow::Borrowed);
         match part {
-            PartKind::Text { text, thought } => {
+            RecipePart::Part(PartKind::Text { text, thought }) => {
                 self.add_text(text, thought, signature, pairs(&r.part_extra), sink);
             }
-            PartKind::Call(call) => self.add_call(call, signature, pairs(&r.part_extra), sink),
-            PartKind::Other => {}
+            RecipePart::Part(PartKind::Call(call)) => {
+                self.add_call(call, signature, pairs(&r.part_extra), sink);
+            }
+            RecipePart::Part(PartKind::Other) => {}
+            RecipePart::Arg(recipe, arg) => {
+                self.add_string_arg(recipe, arg, signature, pairs(&r.part_extra));
+            }
         }
         if !clean {
             changed |= merge_pairs(&mut self.keys, pairs(after));
@@ -1046,43 +1054,14 @@ impl Candidate {
         part_keys: impl IntoIterator<Item = (&'p str, &'p str)>,
         sink: &mut Option<Sink<'_>>,
     ) {
-        let continues = call.name.is_none()
-            && matches!(
-                self.parts.last(),
-                Some(Part::Call {
-                    continuing: true,
-                    ..
-                })
-            );
-        if !continues {
-            let position = self.calls();
-            let max_depth = sink.as_ref().map(|s| s.max_depth);
-            self.parts.push(Part::Call {
-                name: None,
-                args: None,
-                continuing: false,
-                open_string: None,
-                extra: Map::new(),
-                signature: None,
-                part_extra: Map::new(),
-                position,
-                events: max_depth.map(|depth| {
-                    Box::new(CallEvents {
-                        text: ArgsText::default(),
-                        trail: TextTrail::default(),
-                        parser: PartialJson::new(depth),
-                        id: None,
-                        name: None,
-                    })
-                }),
-            });
-        }
+        self.open_call(call.name.is_some(), sink.as_ref().map(|s| s.max_depth));
         let index = self.index;
         let Some(Part::Call {
             name,
             args,
             continuing,
             open_string,
+            open_text,
             extra,
             signature: last_signature,
             part_extra,
@@ -1132,8 +1111,127 @@ impl Candidate {
             }
             path::set(target, &arg.path, arg.value, append);
             *open_string = (arg.string && arg.will_continue).then_some(arg.path);
+            open_text.clear();
         }
         *continuing = call.will_continue;
+        if let Some(sig) = signature {
+            *last_signature = Some(sig.into_owned());
+        }
+        merge_pairs(part_extra, part_keys);
+    }
+
+    /// Makes the last part the call a `functionCall` continues: the last part when it is a call
+    /// that said `willContinue` and this one has no name, else a new call part (with its
+    /// events' state when `events_depth` is given).
+    fn open_call(&mut self, named: bool, events_depth: Option<usize>) {
+        let continues = !named
+            && matches!(
+                self.parts.last(),
+                Some(Part::Call {
+                    continuing: true,
+                    ..
+                })
+            );
+        if continues {
+            return;
+        }
+        let position = self.calls();
+        self.parts.push(Part::Call {
+            name: None,
+            args: None,
+            continuing: false,
+            open_string: None,
+            open_text: String::new(),
+            extra: Map::new(),
+            signature: None,
+            part_extra: Map::new(),
+            position,
+            events: events_depth.map(|depth| {
+                Box::new(CallEvents {
+                    text: ArgsText::default(),
+                    trail: TextTrail::default(),
+                    parser: PartialJson::new(depth),
+                    id: None,
+                    name: None,
+                })
+            }),
+        });
+    }
+
+    /// The `jsonPath` text of the string the last part's call continues, when a template gave
+    /// it (see [`StringArg::path`]).
+    fn open_text(&self) -> Option<&str> {
+        match self.parts.last() {
+            Some(Part::Call {
+                continuing: true,
+                open_string: Some(_),
+                open_text,
+                ..
+            }) if !open_text.is_empty() => Some(open_text),
+            _ => None,
+        }
+    }
+
+    /// [`Self::add_call`] without events for a template's call part with one string
+    /// `partialArgs` entry, with neither the decoded call nor, when the entry continues the
+    /// open string, its path or value built.
+    fn add_string_arg<'p>(
+        &mut self,
+        recipe: &ArgRecipe,
+        arg: StringArg<'_>,
+        signature: Option<Cow<'_, str>>,
+        part_keys: impl IntoIterator<Item = (&'p str, &'p str)>,
+    ) {
+        self.open_call(recipe.name.is_some(), None);
+        let Some(Part::Call {
+            name,
+            args,
+            continuing,
+            open_string,
+            open_text,
+            extra,
+            signature: last_signature,
+            part_extra,
+            ..
+        }) = self.parts.last_mut()
+        else {
+            return;
+        };
+        if let Some(n) = &recipe.name {
+            *name = Some(n.clone());
+        }
+        merge_pairs(extra, pairs(&recipe.extra));
+        let target = args.get_or_insert_with(|| Value::Object(Map::new()));
+        match arg.path {
+            // The open string's own path text: appended there.
+            None => {
+                path::append(
+                    target,
+                    open_string.as_deref().unwrap_or_default(),
+                    arg.value,
+                );
+                if !recipe.arg_will_continue {
+                    *open_string = None;
+                    open_text.clear();
+                }
+            }
+            Some(steps) => {
+                let append = open_string.as_deref() == Some(steps.as_slice());
+                if append {
+                    path::append(target, &steps, arg.value);
+                } else {
+                    path::set(target, &steps, Value::String(arg.value.to_string()), false);
+                }
+                open_text.clear();
+                if recipe.arg_will_continue {
+                    open_text.push_str(arg.path_text);
+                    *open_string = Some(steps);
+                } else {
+                    *open_string = None;
+                }
+            }
+        }
+        *continuing = recipe.will_continue;
         if let Some(sig) = signature {
             *last_signature = Some(sig.into_owned());
         }
@@ -1238,12 +1336,29 @@ enum PartRecipe {
     /// A text part: its text is the hole.
     Text { thought: bool },
     /// A `functionCall` with one `partialArgs` entry, a string: its path and value are holes.
-    Arg {
-        name: Option<String>,
-        will_continue: bool,
-        arg_will_continue: bool,
-        extra: Vec<OwnedPair>,
-    },
+    Arg(ArgRecipe),
+}
+
+#[derive(Debug)]
+struct ArgRecipe {
+    name: Option<String>,
+    will_continue: bool,
+    arg_will_continue: bool,
+    extra: Vec<OwnedPair>,
+}
+
+/// The `partialArgs` entry of a matched [`PartRecipe::Arg`] payload.
+struct StringArg<'m> {
+    /// None when the text is that of the open string's path (see [`Candidate::open_text`]).
+    path: Option<Vec<Step>>,
+    path_text: &'m str,
+    value: &'m str,
+}
+
+/// The part [`Candidate::apply_recipe`] adds.
+enum RecipePart<'m> {
+    Part(PartKind<'m>),
+    Arg(&'m ArgRecipe, StringArg<'m>),
 }
 
 /// The recipe of a decoded chunk a template can repeat, and the roles of its string holes:
@@ -1269,12 +1384,12 @@ fn recipe(chunk: &ChunkDelta<'_>, shape: &Shape<'_>) -> Option<(Recipe, &'static
             if !arg.string || call.args.is_some() {
                 return None;
             }
-            let recipe = PartRecipe::Arg {
+            let recipe = PartRecipe::Arg(ArgRecipe {
                 name: call.name.as_deref().map(str::to_string),
                 will_continue: call.will_continue,
                 arg_will_continue: arg.will_continue,
                 extra: owned(&call.extra),
-            };
+            });
             (recipe, &[Role::Path, Role::Value])
         }
         PartKind::Other => return None,
@@ -1312,12 +1427,12 @@ fn recipe_part<'c>(m: &Matched<'c, 'c>) -> Option<(PartKind<'c>, usize)> {
             },
             0,
         ),
-        PartRecipe::Arg {
+        PartRecipe::Arg(ArgRecipe {
             name,
             will_continue,
             arg_will_continue,
             extra,
-        } => {
+        }) => {
             let call = CallDelta {
                 name: name.as_deref().map(Cow::Borrowed),
                 args: None,
@@ -1332,6 +1447,28 @@ fn recipe_part<'c>(m: &Matched<'c, 'c>) -> Option<(PartKind<'c>, usize)> {
             };
             (PartKind::Call(call), 1)
         }
+    })
+}
+
+/// The `partialArgs` entry of a payload matched to `recipe`, its path parsed unless its text
+/// is `open`, that of the string the candidate's call continues; None when the full decoder
+/// must report the path.
+fn string_arg<'m>(
+    m: &'m Matched<'_, '_>,
+    recipe: &ArgRecipe,
+    open: Option<&str>,
+) -> Option<StringArg<'m>> {
+    let [_, json_path, string_value] = &m.strings;
+    let path_text = json_path.as_deref()?;
+    let continues_open = recipe.name.is_none() && open == Some(path_text);
+    Some(StringArg {
+        path: if continues_open {
+            None
+        } else {
+            Some(path::parse(path_text)?)
+        },
+        path_text,
+        value: string_value.as_deref()?,
     })
 }
 
@@ -1447,7 +1584,19 @@ impl Gemini {
         if r.keys.len() > MAX_KEYS || r.index > self.limits.max_choice_index {
             return None;
         }
-        let (part, new_calls) = recipe_part(m)?;
+        let found = self.candidates.binary_search_by_key(&r.index, |c| c.index);
+        let (part, new_calls) = match &r.part {
+            // Events need the decoded call.
+            PartRecipe::Arg(recipe) if !self.options.events => {
+                let candidate = found.ok().and_then(|at| self.candidates.get(at));
+                let open = candidate.and_then(Candidate::open_text);
+                (RecipePart::Arg(recipe, string_arg(m, recipe, open)?), 1)
+            }
+            _ => {
+                let (part, new_calls) = recipe_part(m)?;
+                (RecipePart::Part(part), new_calls)
+            }
+        };
         // Clean: this template was applied last, or others changed nothing since, so its
         // values without holes, and all of them when its numbers are those applied then, are
         // those already merged.
@@ -1458,7 +1607,6 @@ impl Gemini {
                 *slot = Some(m.value(*start, *end)?);
             }
         }
-        let found = self.candidates.binary_search_by_key(&r.index, |c| c.index);
         let known = found
             .ok()
             .and_then(|at| self.candidates.get(at))

@@ -54,6 +54,25 @@ pub fn parse(path: &str) -> Option<Vec<Step>> {
 /// padded with nulls up to the index; a value of the wrong type on the way is replaced). With
 /// `append`, a string value is appended to a string already there.
 pub fn set(root: &mut Value, steps: &[Step], value: Value, append: bool) {
+    let Some(at) = slot(root, steps) else { return };
+    match (at, value) {
+        (Value::String(existing), Value::String(more)) if append => existing.push_str(&more),
+        (slot, value) => *slot = value,
+    }
+}
+
+/// As [`set`] with `append` for the string `more`, which is copied only when no string is
+/// there to take it.
+pub fn append(root: &mut Value, steps: &[Step], more: &str) {
+    match slot(root, steps) {
+        Some(Value::String(existing)) => existing.push_str(more),
+        Some(other) => *other = Value::String(more.to_string()),
+        None => {}
+    }
+}
+
+/// The value at `steps` under `root`, made as [`set`] describes.
+fn slot<'v>(root: &'v mut Value, steps: &[Step]) -> Option<&'v mut Value> {
     let mut at = root;
     for step in steps {
         at = match step {
@@ -61,34 +80,29 @@ pub fn set(root: &mut Value, steps: &[Step], value: Value, append: bool) {
                 if !matches!(at, Value::Object(_)) {
                     *at = Value::Object(Map::new());
                 }
-                let Value::Object(map) = at else { return };
+                let Value::Object(map) = at else {
+                    return None;
+                };
                 if !map.contains_key(key) {
                     map.insert(key.clone(), Value::Null);
                 }
-                let Some(child) = map.get_mut(key) else {
-                    return;
-                };
-                child
+                map.get_mut(key)?
             }
             Step::Index(index) => {
                 if !matches!(at, Value::Array(_)) {
                     *at = Value::Array(Vec::new());
                 }
-                let Value::Array(items) = at else { return };
+                let Value::Array(items) = at else {
+                    return None;
+                };
                 if items.len() <= *index {
                     items.resize_with(index + 1, || Value::Null);
                 }
-                let Some(child) = items.get_mut(*index) else {
-                    return;
-                };
-                child
+                items.get_mut(*index)?
             }
         };
     }
-    match (at, value) {
-        (Value::String(existing), Value::String(more)) if append => existing.push_str(&more),
-        (slot, value) => *slot = value,
-    }
+    Some(at)
 }
 
 #[cfg(test)]

@@ -315,7 +315,12 @@ fn templated_events_fold_as_if_decoded_in_full() {
             arg(r#""willContinue":true"#, r#""$.a[1].x","stringValue":"""#),
             arg(r#""willContinue":true"#, r#""$.b","stringValue":"c","willContinue":true"#),
             arg(r#""willContinue":true"#, r#""$.b","stringValue":"d","willContinue":true"#),
+            // The open string's path spelled otherwise, then as it was: the same path.
+            arg(r#""willContinue":true"#, r#""$['b']","stringValue":"2","willContinue":true"#),
+            arg(r#""willContinue":true"#, r#""$.b","stringValue":"3","willContinue":true"#),
             arg(r#""willContinue":true"#, r#""$.a[0]","stringValue":"e","willContinue":true"#),
+            // Another path than the open string's: set, not appended.
+            arg(r#""willContinue":true"#, r#""$.b","stringValue":"f""#),
             arg("", ""),
             arg(r#""name":"g""#, r#""$.a","stringValue":"x""#),
             arg(r#""name":"g""#, r#""$.b","stringValue":"y""#),
@@ -399,7 +404,7 @@ fn templated_events_fold_as_if_decoded_in_full() {
     assert_eq!(
         json(&result),
         json(
-            r#"{"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"f","args":{"a":["e",{"x":"b"}],"b":"cd"}}},{"functionCall":{"name":"g","args":{"a":"x"}}},{"functionCall":{"name":"g","args":{"b":"y"}}}]},"finishReason":"STOP","index":0}],"usageMetadata":{"trafficType":"X"},"modelVersion":"m"}"#
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"f","args":{"a":["e",{"x":"b"}],"b":"f"}}},{"functionCall":{"name":"g","args":{"a":"x"}}},{"functionCall":{"name":"g","args":{"b":"y"}}}]},"finishReason":"STOP","index":0}],"usageMetadata":{"trafficType":"X"},"modelVersion":"m"}"#
         )
     );
     // The expected text and usage, written out.
