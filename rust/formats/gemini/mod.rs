@@ -1666,7 +1666,8 @@ impl Gemini {
         let (chunk, shape) = scan(data, self.limits.max_depth, &self.keys, &self.candidates)?;
         let learned = recipe(&chunk, &shape);
         self.apply_chunk(chunk, events)?;
-        if let Some((recipe, roles)) = learned {
+        // A finished fold ends its stream (`Folded::End`): no later payload would use it.
+        if let (Some((recipe, roles)), false) = (learned, self.finished) {
             if let Some(template) = Template::learn(data, &shape, roles, recipe) {
                 let [first, second] = &mut self.templates;
                 *second = first.replace(Box::new(template));
