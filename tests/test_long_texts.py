@@ -114,6 +114,43 @@ def test_the_first_call_after_finish_may_be_any(
     assert_same_completion(parser.finish(), expected)
 
 
+@pytest.mark.parametrize(
+    "then", ["snapshot", "summary", "feed", "finish", "finish_json", "summary_json", "error"]
+)
+def test_every_call_after_finish_json_sees_the_long_texts(
+    impl: ModuleType, long_stream: tuple[bytes, dict[str, Any]], then: str
+) -> None:
+    # The native `finish_json` writes the long texts out of the state into the `bytes`, and
+    # decodes them back from it when a later call reads the state.
+    data, expected = long_stream
+    if then == "error":  # a stream left open, so that a later bad event is still read
+        message = expected["choices"][0]["message"]
+        arguments = message["tool_calls"][0]["function"]["arguments"]
+        data, expected = stream_of(message["content"], arguments, done=False)
+    parser = impl.StreamParser(allow_truncated=True)
+    parser.feed(data)
+    out = parser.finish_json()
+    assert out == orjson.dumps(expected)
+    if then == "error":
+        with pytest.raises(impl.DeltafoldError) as caught:
+            parser.feed(b"data: {not json}\n\n")
+        assert_same_completion(caught.value.partial, expected)
+    elif then == "feed":
+        parser.feed(b"")
+    elif then == "summary":
+        assert parser.summary()["text"] == expected["choices"][0]["message"]["content"]
+    elif then == "summary_json":
+        text = json.loads(parser.summary_json())["text"]
+        assert text == expected["choices"][0]["message"]["content"]
+    elif then == "finish_json":
+        assert parser.finish_json() == out
+    else:
+        assert_same_completion(getattr(parser, then)(), expected)
+    assert_same_completion(parser.snapshot(), expected)
+    assert parser.finish_json() == out
+    assert_same_completion(parser.finish(), expected)
+
+
 def test_an_error_after_finish_shows_the_long_texts(impl: ModuleType) -> None:
     content = long_text("ucs2", 2 * LONG)
     data, expected = stream_of(content, json.dumps({"k": long_text("ascii")}), done=False)

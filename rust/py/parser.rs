@@ -473,7 +473,15 @@ impl StreamParserPy {
     /// objects.
     fn finish_json<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyBytes>> {
         let py = slf.py();
-        Self::step(slf, |s| s.finish_with(|v| json_bytes(py, v)), |_, _, b| b)
+        // As `finish`: the long texts are written out of the state with their pages freed,
+        // and decoded back from the `bytes` when the state is next read.
+        let mut taken = Taken::default();
+        let take = |s: &mut AnyStream| s.finish_with(|v| json_bytes_taking(py, v, &mut taken));
+        let out = Self::step(slf, take, |_, _, b| b);
+        if !taken.is_empty() {
+            slf.try_borrow_mut()?.taken = Some(Box::new(taken));
+        }
+        out
     }
 
     /// End of input with events: the pending `*.done` events, then `done`.
@@ -668,15 +676,6 @@ entry_point! {
     }
 }
 
-/// The compact JSON text of `v` as `bytes`, written straight into the `bytes` object: a
-/// completion can be large, and building the text first would hold it twice.
-fn json_bytes<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyBytes>> {
-    PyBytes::new_with(py, writer::measure(v), |buf| {
-        writer::fill(v, buf);
-        Ok(())
-    })
-}
-
 /// Folds a whole input held in memory (without the GIL when it is large).
 fn whole(py: Python<'_>, data: &[u8], config: Config) -> PyResult<Value> {
     let run = |data: &[u8]| AnyStream::run_whole(config, data);
@@ -702,6 +701,6 @@ entry_point! {
     |config| {
         // The value is dropped next, so its long texts need not be kept.
         let mut v = whole(py, &source, config)?;
-        json_bytes_taking(py, &mut v)
+        json_bytes_taking(py, &mut v, &mut Taken::default())
     }
 }

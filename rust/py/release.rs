@@ -6,14 +6,19 @@
 //! known length block by block, and the pages of every block already copied are handed back to
 //! the operating system at once, so the peak is about one copy plus a block.
 //!
+//! The same goes for the JSON text of `assemble_json` and `finish_json`: a long text is escaped
+//! into the `bytes` block by block, its pages freed behind it.
+//!
 //! The texts are gone from the value afterwards. `assemble` drops the value anyway; a
-//! `StreamParser` keeps the Python strings ([`Taken`]) and puts them back into its state only
-//! when a later call reads that state ([`Taken::put_back`]).
+//! `StreamParser` keeps where they went ([`Taken`]: the Python strings, or their places in the
+//! `bytes`) and puts them back into its state only when a later call reads that state
+//! ([`Taken::put_back`]).
 
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyStringData};
 
+use crate::json::reader::Reader;
 use crate::json::value::Value;
 use crate::json::writer::{self, Sink};
 
@@ -26,11 +31,22 @@ const LONG_BYTES: usize = 64 * 1024;
 /// Bytes copied between two releases of the pages behind them.
 const BLOCK_BYTES: usize = 64 * 1024;
 
-/// The long texts a conversion took out of a value, as Python strings, each with its place:
-/// the index of its string among the value's strings in depth-first order.
+/// The long texts a conversion took out of a value, each with its place: the index of its
+/// string among the value's strings in depth-first order.
 #[derive(Default)]
 pub struct Taken {
-    texts: Vec<(usize, Py<PyString>)>,
+    texts: Vec<(usize, Text)>,
+    /// The `bytes` that [`json_bytes_taking`] wrote the texts of [`Text::Json`] into.
+    json: Option<Py<PyBytes>>,
+}
+
+/// Where a taken text is now.
+enum Text {
+    /// Moved into this Python string (`finish`).
+    Str(Py<PyString>),
+    /// Written, quoted and escaped, at this byte range of [`Taken::json`] (`finish_json`):
+    /// decoded back when put back, so the `bytes` is the only copy meanwhile.
+    Json(std::ops::Range<usize>),
 }
 
 impl Taken {
@@ -41,41 +57,62 @@ impl Taken {
     /// Writes the texts back into `v`, a value of the same shape as the one they were taken
     /// from (the state they were taken from, not changed since).
     pub fn put_back(&self, py: Python<'_>, v: &mut Value) -> PyResult<()> {
+        let json = self
+            .json
+            .as_ref()
+            .map_or(&[][..], |b| b.bind(py).as_bytes());
         let mut wanted = self.texts.iter().peekable();
-        fill(py, v, &mut 0, &mut wanted)
+        fill(py, v, &mut 0, &mut wanted, json)
     }
 }
 
-/// Writes the texts of `wanted` whose place `v`'s strings reach, counting from `index`.
+/// Writes the texts of `wanted` whose place `v`'s strings reach, counting from `index`;
+/// `json` is the text the [`Text::Json`] ranges are in.
 fn fill<'t>(
     py: Python<'_>,
     v: &mut Value,
     index: &mut usize,
-    wanted: &mut std::iter::Peekable<impl Iterator<Item = &'t (usize, Py<PyString>)>>,
+    wanted: &mut std::iter::Peekable<impl Iterator<Item = &'t (usize, Text)>>,
+    json: &[u8],
 ) -> PyResult<()> {
     match v {
         Value::String(s) => {
             if let Some((_, text)) = wanted.next_if(|(i, _)| i == index) {
-                // SAFETY: the GIL is held and `text` is a live `str`, which nothing changes
-                // while its data is read (a Python `str` is immutable).
-                let data = unsafe { text.bind(py).data() }?;
-                *s = decode(data)?;
+                *s = match text {
+                    Text::Str(text) => {
+                        // SAFETY: the GIL is held and `text` is a live `str`, which nothing
+                        // changes while its data is read (a Python `str` is immutable).
+                        let data = unsafe { text.bind(py).data() }?;
+                        decode(data)?
+                    }
+                    Text::Json(range) => decode_json(json.get(range.clone()).unwrap_or_default())?,
+                };
             }
             *index += 1;
         }
         Value::Array(items) => {
             for item in items {
-                fill(py, item, index, wanted)?;
+                fill(py, item, index, wanted, json)?;
             }
         }
         Value::Object(map) => {
             for (_, item) in map.iter_mut() {
-                fill(py, item, index, wanted)?;
+                fill(py, item, index, wanted, json)?;
             }
         }
         _ => {}
     }
     Ok(())
+}
+
+/// The text of a JSON string (quotes included) that [`write_text_taking`] wrote.
+fn decode_json(quoted: &[u8]) -> PyResult<String> {
+    match Reader::new(quoted, 1).take_string() {
+        Ok(Some(text)) => Ok(text.into_owned()),
+        _ => Err(pyo3::exceptions::PyValueError::new_err(
+            "a taken text is not a JSON string",
+        )),
+    }
 }
 
 /// The text of a Python string's data, by its kind (one of the strings [`take_text`] made,
@@ -142,7 +179,7 @@ fn build<'py>(
     Ok(match v {
         Value::String(s) => {
             let text = take_text(py, s)?;
-            taken.texts.push((*index, text.clone().unbind()));
+            taken.texts.push((*index, Text::Str(text.clone().unbind())));
             *index += 1;
             text.into_any()
         }
@@ -287,9 +324,15 @@ impl Sink for Fill {
 }
 
 /// The compact JSON text of `v` as `bytes`, as `json_bytes` writes it, with `v`'s long texts
-/// written block by block and their pages freed behind them (`v` is dropped next: nothing is
-/// kept to put them back).
-pub fn json_bytes_taking<'py>(py: Python<'py>, v: &mut Value) -> PyResult<Bound<'py, PyBytes>> {
+/// written block by block and their pages freed behind them, so the text and the value are
+/// never both whole in memory. Each text taken is recorded in `taken` with its place in the
+/// `bytes`, which `taken` keeps to decode it back from ([`Taken::put_back`]); a caller that
+/// drops `v` next passes a `Taken` it drops too.
+pub fn json_bytes_taking<'py>(
+    py: Python<'py>,
+    v: &mut Value,
+    taken: &mut Taken,
+) -> PyResult<Bound<'py, PyBytes>> {
     let len = writer::measure(v);
     let size = ffi::Py_ssize_t::try_from(len)
         .map_err(|_| pyo3::exceptions::PyOverflowError::new_err("JSON text too long"))?;
@@ -303,31 +346,42 @@ pub fn json_bytes_taking<'py>(py: Python<'py>, v: &mut Value) -> PyResult<Bound<
     // SAFETY: a `bytes` object just made, not yet shared.
     let data = unsafe { ffi::PyBytes_AsString(bytes.as_ptr()) }.cast::<u8>();
     let mut out = Fill { data, len, at: 0 };
-    write_taking(v, &mut out);
+    let taken_before = taken.texts.len();
+    write_taking(v, &mut out, &mut 0, taken);
     if out.at < len {
         // Not reached: `measure` counts what is written. Should they disagree, the rest is
         // zeroed rather than left uninitialised.
         // SAFETY: `at..len` lies within the data area.
         unsafe { std::ptr::write_bytes(data.add(out.at), 0, len - out.at) };
     }
+    if taken.texts.len() > taken_before {
+        taken.json = Some(bytes.clone().unbind());
+    }
     Ok(bytes)
 }
 
-/// [`writer::write_value`], but a long text is written in blocks and freed as it goes.
-fn write_taking(v: &mut Value, out: &mut Fill) {
+/// [`writer::write_value`], but a long text is written in blocks and freed as it goes, and
+/// recorded in `taken` with its place (`index` counts `v`'s strings as [`Taken`] does).
+fn write_taking(v: &mut Value, out: &mut Fill, index: &mut usize, taken: &mut Taken) {
     if !has_long_text(v) {
+        *index += strings_in(v);
         writer::write_value(v, out);
         return;
     }
     match v {
-        Value::String(s) => write_text_taking(s, out),
+        Value::String(s) => {
+            let start = out.at;
+            write_text_taking(s, out);
+            taken.texts.push((*index, Text::Json(start..out.at)));
+            *index += 1;
+        }
         Value::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter_mut().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_taking(item, out);
+                write_taking(item, out, index, taken);
             }
             out.push(b']');
         }
@@ -339,7 +393,7 @@ fn write_taking(v: &mut Value, out: &mut Fill) {
                 }
                 writer::write_str(k, out);
                 out.push(b':');
-                write_taking(item, out);
+                write_taking(item, out, index, taken);
             }
             out.push(b'}');
         }

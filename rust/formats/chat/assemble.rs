@@ -3,6 +3,7 @@
 //! Merge rules are those of DESIGN.md "Merge rules". A chunk is applied entirely or not at all:
 //! [`Assembler::apply`] checks every limit the chunk could exceed before it changes anything.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -83,7 +84,9 @@ struct ToolCallState {
     extras: Map,
     done: bool,
     trail: TextTrail,
-    partial: Option<PartialJson>,
+    /// Boxed: only `partial_arguments` makes one, and every call of every live parser would
+    /// carry its room.
+    partial: Option<Box<PartialJson>>,
 }
 
 /// The legacy `function_call` has exactly `name` and `arguments`, as in the non-streaming
@@ -130,7 +133,8 @@ impl TextAccumulator {
 #[derive(Debug, Default)]
 struct ChoiceState {
     index: u64,
-    role: Option<String>,
+    /// Borrowed for the usual `assistant`, so that most choices allocate nothing for it.
+    role: Option<Cow<'static, str>>,
     content: TextAccumulator,
     /// Created by the first refusal, reasoning, audio or unknown key.
     rare: Option<Box<RareParts>>,
@@ -786,7 +790,11 @@ impl ChoiceState {
     ) {
         if let Some(role) = delta.role {
             if self.role.is_none() && !role.is_empty() {
-                self.role = Some(role.into_owned());
+                self.role = Some(if role == "assistant" {
+                    Cow::Borrowed("assistant")
+                } else {
+                    Cow::Owned(role.into_owned())
+                });
             }
         }
         let mut thinking = String::new();
@@ -985,7 +993,9 @@ impl ChoiceState {
             Target::Existing(p) => p,
             Target::New => self.tool_calls.push(ToolCallState {
                 wire_index: f.index,
-                partial: opts.partial_arguments.then(|| PartialJson::new(max_depth)),
+                partial: opts
+                    .partial_arguments
+                    .then(|| Box::new(PartialJson::new(max_depth))),
                 ..ToolCallState::default()
             }),
         };
@@ -1022,7 +1032,7 @@ impl ChoiceState {
             events.push(Event::ArgumentsDelta {
                 call: Call::tool(choice_index, pos, call.id.clone(), call.name.clone()),
                 trail: call.trail.clone(),
-                parsed: call.partial.as_ref().map(PartialJson::snapshot),
+                parsed: call.partial.as_deref().map(PartialJson::snapshot),
             });
         }
         if id_set {
@@ -1040,7 +1050,7 @@ impl ChoiceState {
             events.push(Event::ArgumentsDone {
                 call: Call::tool(choice_index, pos, call.id.clone(), call.name.clone()),
                 text: call.arguments.clone(),
-                parsed: call.partial.as_ref().map(PartialJson::snapshot),
+                parsed: call.partial.as_deref().map(PartialJson::snapshot),
             });
         }
     }

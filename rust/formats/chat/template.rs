@@ -25,21 +25,24 @@ use crate::json::value::Value;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
-    /// Bytes before the varying string's opening quote.
-    prefix: Vec<u8>,
-    /// Bytes after it: up to the obfuscation string when `suffix` is set, else to the end.
-    middle: Vec<u8>,
-    /// Bytes after the obfuscation string, when one follows the varying string.
-    suffix: Option<Vec<u8>>,
-    pub slot: Slot,
+    /// The bytes before the varying string's opening quote (the prefix), then the bytes after
+    /// it (the middle: up to the obfuscation string when a suffix follows, else to the end),
+    /// then the bytes after the obfuscation string (the suffix). One buffer and narrow offsets:
+    /// every live parser keeps its templates, and three buffers cost two allocations more.
+    bytes: Box<[u8]>,
+    prefix_end: u32,
+    middle_end: u32,
+    /// Whether an obfuscation string and a suffix (maybe empty) follow the middle.
+    has_suffix: bool,
     /// Re-applying the chunk sets nothing but its header and first-non-empty values: another
     /// chunk with the same header cannot have changed anything this one would set back.
     plain: bool,
-    /// Length of the header (through `"choices":`) at the start of `prefix`.
-    header_len: Option<usize>,
+    pub slot: Slot,
+    /// Length of the header (through `"choices":`) at the start of the prefix.
+    header_len: Option<u32>,
     /// For a chunk that also appends `logprobs.content` entries of the varying string's
-    /// choice: where that array is.
-    entries: Option<EntriesAt>,
+    /// choice: where that array is. Boxed: most streams have no logprobs.
+    entries: Option<Box<EntriesAt>>,
 }
 
 /// The `logprobs.content` array of a template: it follows the varying string after `before`,
@@ -189,46 +192,74 @@ impl Template {
         max_depth: usize,
     ) -> Option<Template> {
         let (slot, (start, string_end), array) = target(chunk)?;
-        let prefix = payload.get(..start)?.to_vec();
+        let prefix = payload.get(..start)?;
         let (entries, end) = match array {
             Some(((array_start, array_end), depth)) => (
-                Some(EntriesAt {
+                Some(Box::new(EntriesAt {
                     before: payload.get(string_end..array_start)?.to_vec(),
                     depth,
                     max_depth,
-                }),
+                })),
                 array_end,
             ),
             None => (None, string_end),
         };
         let (middle, suffix) = match chunk.obfuscation_span {
-            Some((os, oe)) if os >= end => (
-                payload.get(end..os)?.to_vec(),
-                Some(payload.get(oe..)?.to_vec()),
-            ),
-            _ => (payload.get(end..)?.to_vec(), None),
+            Some((os, oe)) if os >= end => (payload.get(end..os)?, Some(payload.get(oe..)?)),
+            _ => (payload.get(end..)?, None),
         };
+        // A payload too long for the offsets gets no template: it is decoded in full.
+        let prefix_end = u32::try_from(prefix.len()).ok()?;
+        let middle_end = u32::try_from(prefix.len().checked_add(middle.len())?).ok()?;
+        let mut bytes =
+            Vec::with_capacity(prefix.len() + middle.len() + suffix.map_or(0, <[u8]>::len));
+        bytes.extend_from_slice(prefix);
+        bytes.extend_from_slice(middle);
+        bytes.extend_from_slice(suffix.unwrap_or_default());
         Some(Template {
-            prefix,
-            middle,
-            suffix,
-            slot,
+            bytes: bytes.into_boxed_slice(),
+            prefix_end,
+            middle_end,
+            has_suffix: suffix.is_some(),
             plain: is_plain(chunk),
-            header_len: header_len.filter(|n| *n <= start),
+            slot,
+            header_len: header_len
+                .filter(|n| *n <= start)
+                .and_then(|n| u32::try_from(n).ok()),
             entries,
         })
     }
 
+    fn prefix(&self) -> &[u8] {
+        self.bytes
+            .get(..self.prefix_end as usize)
+            .unwrap_or_default()
+    }
+
+    fn middle(&self) -> &[u8] {
+        let range = self.prefix_end as usize..self.middle_end as usize;
+        self.bytes.get(range).unwrap_or_default()
+    }
+
+    fn suffix(&self) -> Option<&[u8]> {
+        let suffix = self
+            .bytes
+            .get(self.middle_end as usize..)
+            .unwrap_or_default();
+        self.has_suffix.then_some(suffix)
+    }
+
     /// The header (through `"choices":`) of the chunk this template was learned from.
     pub fn header(&self) -> Option<&[u8]> {
-        self.header_len.and_then(|n| self.prefix.get(..n))
+        self.header_len
+            .and_then(|n| self.prefix().get(..n as usize))
     }
 
     /// Whether this template stays valid after a chunk with header `header` was applied in
     /// full: only a plain template, and only if that header is byte-identical to its own.
     pub fn survives(&self, header: Option<&[u8]>) -> bool {
         match (self.plain, self.header_len, header) {
-            (true, Some(n), Some(h)) => self.prefix.get(..n) == Some(h),
+            (true, Some(n), Some(h)) => self.prefix().get(..n as usize) == Some(h),
             _ => false,
         }
     }
@@ -236,12 +267,13 @@ impl Template {
     /// The varying string (and logprobs entries), if `payload` has this template's shape
     /// around a valid string (and a valid array of entries).
     pub fn read<'a>(&self, payload: &'a [u8]) -> Option<Reading<'a>> {
-        if !payload.starts_with(&self.prefix) || payload.get(self.prefix.len()) != Some(&b'"') {
+        let prefix = self.prefix();
+        if !payload.starts_with(prefix) || payload.get(prefix.len()) != Some(&b'"') {
             return None;
         }
         // Depth matters only inside the entries; the reader is moved to their depth for them.
         let mut r = Reader::new(payload, self.entries.as_ref().map_or(1, |e| e.max_depth));
-        r.resume_at(self.prefix.len());
+        r.resume_at(prefix.len());
         let text = r.take_string().ok()??;
         let entries = match &self.entries {
             None => None,
@@ -256,20 +288,21 @@ impl Template {
         };
         let reading = Reading { text, entries };
         let rest = payload.get(r.pos()..)?;
-        match &self.suffix {
-            None => (rest == self.middle.as_slice()).then_some(reading),
+        let middle = self.middle();
+        match self.suffix() {
+            None => (rest == middle).then_some(reading),
             Some(suffix) => {
-                if !rest.starts_with(&self.middle) {
+                if !rest.starts_with(middle) {
                     return None;
                 }
-                let at = r.pos() + self.middle.len();
+                let at = r.pos() + middle.len();
                 if payload.get(at) != Some(&b'"') {
                     return None;
                 }
                 r.resume_at(at);
                 r.take_string().ok()??;
                 let tail = payload.get(r.pos()..)?;
-                (tail == suffix.as_slice()).then_some(reading)
+                (tail == suffix).then_some(reading)
             }
         }
     }
