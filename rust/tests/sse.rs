@@ -844,3 +844,43 @@ fn random_streams_with_a_small_limit_are_split_invariant() {
 }
 
 // ---- benchmark -----------------------------------------------------------------------
+
+#[test]
+fn a_first_data_line_split_across_reads_gives_the_same_events() {
+    // A data line's field name in each of its three forms: `data`, `data:` and `data: `.
+    let stream = b"data\ndata:ab\ndata: cd\n\ndata: first\ndata: x\n\n";
+    let whole = drive(64, &[stream]);
+    let datas: Vec<Vec<u8>> = events_of(&whole).into_iter().map(|e| e.data).collect();
+    assert_eq!(datas, vec![b"\nab\ncd".to_vec(), b"first\nx".to_vec()]);
+    for split in 0..=stream.len() {
+        let (head, tail) = stream.split_at(split);
+        assert_eq!(drive(64, &[head, tail]), whole, "split at {split}");
+    }
+    let bytewise: Vec<&[u8]> = stream.chunks(1).collect();
+    assert_eq!(drive(64, &bytewise), whole, "byte by byte");
+}
+
+#[test]
+fn held_data_of_a_split_line_counts_only_its_value() {
+    let mut framer = Framer::new(64);
+    let mut datas: Vec<Vec<u8>> = Vec::new();
+    let mut feed = |framer: &mut Framer, read: &[u8]| {
+        framer
+            .feed(read, |event| {
+                datas.push(event.data.to_vec());
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+    };
+    feed(&mut framer, b"data: hel");
+    assert_eq!(framer.buffered_bytes(), 9, "the partial line");
+    feed(&mut framer, b"lo\n");
+    assert_eq!(
+        framer.buffered_bytes(),
+        5,
+        "the event's data, without `data: `"
+    );
+    feed(&mut framer, b"data: !\n\n");
+    assert_eq!(framer.buffered_bytes(), 0);
+    assert_eq!(datas, vec![b"hello\n!".to_vec()]);
+}

@@ -291,18 +291,26 @@ fn plain_delta(data: &[u8], max_depth: usize) -> Option<Delta<'_>> {
     if digits == 0 || digits > 19 || (digits > 1 && rest.first() == Some(&b'0')) {
         return None;
     }
-    let index = std::str::from_utf8(rest.get(..digits)?)
-        .ok()?
-        .parse::<u64>()
-        .ok()?;
+    // At most 19 digits: the sum cannot overflow.
+    let index = rest
+        .get(..digits)?
+        .iter()
+        .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
     let rest = rest.get(digits..)?.strip_prefix(b",\"delta\":{\"")?;
-    let (rest, field, close) = PLAIN_FIELDS
+    // The first letter tells the fields apart: one comparison, not a search of the table.
+    let candidates = match rest.first() {
+        Some(b't') => PLAIN_FIELDS.get(..2)?,
+        Some(b'r') => PLAIN_FIELDS.get(2..)?,
+        _ => return None,
+    };
+    let (rest, field, close) = candidates
         .iter()
         .find_map(|&(open, field, close)| Some((rest.strip_prefix(open)?, field, close)))?;
     let mut r = Reader::new(data, max_depth);
     let (value, rest) = plain_string(&mut r, data, rest)?;
     let rest = rest.strip_prefix(close)?;
     let rest = match rest.strip_prefix(b",\"p\":") {
+        Some(padding) if is_plain_padding(padding) => b"}".as_slice(),
         Some(padding) => plain_string(&mut r, data, padding)?.1,
         None => rest,
     };
@@ -325,6 +333,24 @@ fn plain_delta(data: &[u8], max_depth: usize) -> Option<Delta<'_>> {
         }
     }
     Some(d)
+}
+
+/// Whether `rest` is `"..."}` with only printable ASCII other than `"` and `\` inside: then it
+/// is a valid JSON string that closes the payload, and the padding's value, which the fold
+/// drops, need not be read as a string (AWS pads with letters).
+// Bitwise on purpose: lazy operators would branch per byte (see the fold below).
+#[allow(clippy::needless_bitwise_bool)]
+fn is_plain_padding(rest: &[u8]) -> bool {
+    let Some(inside) = rest
+        .strip_prefix(b"\"")
+        .and_then(|r| r.strip_suffix(b"\"}"))
+    else {
+        return false;
+    };
+    // A fold without early exit, so the compiler checks many bytes per step.
+    !inside.iter().fold(false, |bad, &b| {
+        bad | !(0x20..0x7F).contains(&b) | (b == b'"') | (b == b'\\')
+    })
 }
 
 /// The JSON string at the start of `rest` (a tail of `data`), and what follows it.

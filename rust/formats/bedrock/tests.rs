@@ -212,6 +212,35 @@ fn plain_delta_reads_what_the_key_by_key_scan_reads() {
             r#"{"contentBlockIndex":0,"delta":{"text":"x"},"p":"a\"b"}"#,
             true,
         ),
+        // Padding: letters are skipped unread; anything else is read as a string.
+        (
+            r#"{"contentBlockIndex":0,"delta":{"text":"x"},"p":""}"#,
+            true,
+        ),
+        (
+            r#"{"contentBlockIndex":0,"delta":{"text":"x"},"p":"a\u0041\n"}"#,
+            true,
+        ),
+        (
+            "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"x\"},\"p\":\"caf\u{e9}\u{7f}\"}",
+            true,
+        ),
+        (
+            r#"{"contentBlockIndex":0,"delta":{"text":"x"},"p":"a"b"}"#,
+            false,
+        ),
+        (
+            r#"{"contentBlockIndex":0,"delta":{"text":"x"},"p":"\q"}"#,
+            false,
+        ),
+        (
+            "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"x\"},\"p\":\"a\u{1f}\"}",
+            false,
+        ),
+        (
+            r#"{"contentBlockIndex":0,"delta":{"text":"x"},"p":"}"#,
+            false,
+        ),
         // Other shapes: the scan reads them.
         (
             r#"{"delta":{"text":"Hi"},"contentBlockIndex":0,"p":"abc"}"#,
@@ -294,6 +323,11 @@ fn plain_delta_reads_what_the_key_by_key_scan_reads() {
     // Invalid UTF-8 in a string: not plain, and the scan's error.
     let mut bytes = br#"{"contentBlockIndex":0,"delta":{"text":"a"#.to_vec();
     bytes.extend_from_slice(b"\xff\"}}");
+    assert!(plain_delta(&bytes, 128).is_none());
+    assert!(scan_delta(&bytes, 128).is_err());
+    // Invalid UTF-8 in the padding: not plain either.
+    let mut bytes = br#"{"contentBlockIndex":0,"delta":{"text":"a"},"p":"a"#.to_vec();
+    bytes.extend_from_slice(b"\xff\"}");
     assert!(plain_delta(&bytes, 128).is_none());
     assert!(scan_delta(&bytes, 128).is_err());
     // Below the depth the general path needs, the scan decides (here: a depth error).
