@@ -1041,6 +1041,10 @@ impl Fold for Anthropic {
         notes.append(&mut self.notes);
     }
 
+    fn has_notes(&self) -> bool {
+        !self.notes.is_empty()
+    }
+
     fn ends_stream(&self, _data: &[u8]) -> bool {
         false
     }
@@ -1401,6 +1405,26 @@ data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":
                 assert_eq!(fast, full, "{payload}");
             }
         }
+    }
+
+    /// A payload folded with a note (a delta its block cannot take) has it recorded at its own
+    /// event, once; the payloads around it, which note nothing, add no problem.
+    #[test]
+    fn a_note_is_recorded_at_its_event() {
+        let data = b"data: {\"type\":\"message_start\",\"message\":{\"id\":\"m1\",\"content\":[]}}\n\n\
+data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\"}}\n\n\
+data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"a\"}}\n\n\
+data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"b\"}}\n\n\
+data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"c\"}}\n\n\
+data: {\"type\":\"message_stop\"}\n\n";
+        let mut s = AnyStream::new(config(OnError::Raise, None));
+        assert!(s.feed(data).is_ok());
+        let noted: Vec<(Option<u64>, &str)> = s
+            .problems()
+            .iter()
+            .map(|p| (p.event_index, p.message.as_str()))
+            .collect();
+        assert_eq!(noted, [(Some(3), "text_delta on a thinking block ignored")]);
     }
 
     /// On every string it takes, the fast path's decoder gives the reader's text and stops
