@@ -763,6 +763,9 @@ impl<F: Fold> Core<F> {
 
     /// Records the notes the fold took of the payload just folded.
     fn notes(&mut self, ev: &RawEvent<'_>) {
+        if !self.fold.has_notes() {
+            return;
+        }
         let mut notes: Vec<Note> = Vec::new();
         self.fold.take_notes(&mut notes);
         for note in notes {

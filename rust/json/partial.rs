@@ -33,7 +33,7 @@ use std::mem;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::json::number::Num;
-use crate::json::reader::is_json_whitespace;
+use crate::json::reader::{is_json_whitespace, plain_run};
 use crate::json::short_escape;
 use crate::json::value::{Map, Value};
 use crate::persistent::{unlink, Cell, Dismantle, List, Reclaim};
@@ -368,13 +368,16 @@ impl PartialJson {
         let next_escape = match escape {
             Escape::None => {
                 let rest = input.get(pos..).ok_or(Invalid)?;
-                let run = rest
-                    .iter()
-                    .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-                    .unwrap_or(rest.len());
+                let (run, ascii) = plain_run(rest);
                 if run > 0 {
                     let (plain, after) = rest.split_at_checked(run).ok_or(Invalid)?;
-                    self.plain_text(plain, after.is_empty(), key)?;
+                    if ascii {
+                        // SAFETY: `plain_run` found every byte of the run below 0x80: ASCII,
+                        // which is valid UTF-8 (and no character of it is cut).
+                        self.append(key, unsafe { std::str::from_utf8_unchecked(plain) });
+                    } else {
+                        self.plain_text(plain, after.is_empty(), key)?;
+                    }
                     return Ok(pos + run);
                 }
                 match byte {

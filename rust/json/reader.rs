@@ -808,7 +808,7 @@ const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 /// chunks (keys, ids, tokens) are short, and for them a call into a SIMD search costs more
 /// than it saves.
 #[inline(always)]
-fn plain_run(rest: &[u8]) -> (usize, bool) {
+pub fn plain_run(rest: &[u8]) -> (usize, bool) {
     let (mut i, mut ascii) = plain_prefix(rest);
     while let Some(&b) = rest.get(i) {
         match STOP[usize::from(b)] {

@@ -346,32 +346,45 @@ fn plain_run(bytes: &[u8]) -> Option<usize> {
 /// UTF-8 or a control character, an unfinished string), which the reader then decodes: on
 /// what it accepts this gives exactly the reader's text.
 fn simple_string<'d>(bytes: &'d [u8], scratch: &mut String) -> Option<(Option<&'d str>, usize)> {
-    let mut end = plain_run(bytes)?;
+    let end = plain_run(bytes)?;
     if bytes.get(end) == Some(&b'"') {
         // SAFETY: `plain_run` stopped at the first byte outside printable ASCII, so every
         // byte before `end` is ASCII, which is valid UTF-8.
         let text = unsafe { std::str::from_utf8_unchecked(bytes.get(..end)?) };
         return Some((Some(text), end + 1));
     }
-    scratch.clear();
-    if scratch.capacity() > SCRATCH_KEEP_BYTES {
-        scratch.shrink_to(SCRATCH_KEEP_BYTES);
+    // An escape: decode byte by byte into the kept buffer. Fragments are short and escapes
+    // (a tool input's quotes) frequent, so one loop costs less than a copy call per run.
+    let mut out = std::mem::take(scratch).into_bytes();
+    out.clear();
+    if out.capacity() > SCRATCH_KEEP_BYTES {
+        out.shrink_to(SCRATCH_KEEP_BYTES);
     }
-    let mut start = 0;
-    loop {
-        // SAFETY: as above, `start..end` is a run of printable ASCII that `plain_run` found.
-        scratch.push_str(unsafe { std::str::from_utf8_unchecked(bytes.get(start..end)?) });
-        match *bytes.get(end)? {
-            b'"' => return Some((None, end + 1)),
-            b'\\' => {
-                let decoded = char::from(short_escape(*bytes.get(end + 1)?)?);
-                scratch.push(decoded);
-                start = end + 2;
-            }
-            _ => return None,
+    out.reserve(bytes.len());
+    out.extend_from_slice(bytes.get(..end).unwrap_or_default());
+    let mut at = end;
+    let read = loop {
+        let Some(&byte) = bytes.get(at) else {
+            break None;
+        };
+        if !NOT_PLAIN[usize::from(byte)] {
+            out.push(byte);
+            at += 1;
+            continue;
         }
-        end = start + plain_run(bytes.get(start..)?)?;
-    }
+        match (byte, bytes.get(at + 1).and_then(|&e| short_escape(e))) {
+            (b'"', _) => break Some(at + 1),
+            (b'\\', Some(decoded)) => {
+                out.push(decoded);
+                at += 2;
+            }
+            _ => break None,
+        }
+    };
+    // SAFETY: `out` holds only bytes below 0x80 (plain printable ASCII and the ASCII that
+    // `short_escape` gives): ASCII, which is valid UTF-8.
+    *scratch = unsafe { String::from_utf8_unchecked(out) };
+    read.map(|read| (None, read))
 }
 
 /// The Anthropic Messages fold.
@@ -1041,6 +1054,10 @@ impl Fold for Anthropic {
         notes.append(&mut self.notes);
     }
 
+    fn has_notes(&self) -> bool {
+        !self.notes.is_empty()
+    }
+
     fn ends_stream(&self, _data: &[u8]) -> bool {
         false
     }
@@ -1401,6 +1418,26 @@ data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":
                 assert_eq!(fast, full, "{payload}");
             }
         }
+    }
+
+    /// A payload folded with a note (a delta its block cannot take) has it recorded at its own
+    /// event, once; the payloads around it, which note nothing, add no problem.
+    #[test]
+    fn a_note_is_recorded_at_its_event() {
+        let data = b"data: {\"type\":\"message_start\",\"message\":{\"id\":\"m1\",\"content\":[]}}\n\n\
+data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\"}}\n\n\
+data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"a\"}}\n\n\
+data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"b\"}}\n\n\
+data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"c\"}}\n\n\
+data: {\"type\":\"message_stop\"}\n\n";
+        let mut s = AnyStream::new(config(OnError::Raise, None));
+        assert!(s.feed(data).is_ok());
+        let noted: Vec<(Option<u64>, &str)> = s
+            .problems()
+            .iter()
+            .map(|p| (p.event_index, p.message.as_str()))
+            .collect();
+        assert_eq!(noted, [(Some(3), "text_delta on a thinking block ignored")]);
     }
 
     /// On every string it takes, the fast path's decoder gives the reader's text and stops
