@@ -408,11 +408,25 @@ pub struct Responses {
 /// Positions in the tree of a text that deltas append to: the item, the part list's position
 /// in the item and the part's index in it (none for a text of the item itself), and the
 /// field's position in its object. Keys are checked on use (see `append_by_path`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 struct TextPath {
+    /// The delta family it was found for: another delta of the family goes to the same list
+    /// and field, so its address need not be worked out again.
+    family: Box<str>,
+    /// The part list's key and which index of the delta addresses the part in it.
+    list: Option<(&'static str, PartIndex)>,
+    /// The family's place depends on which indexes a delta has (`Place::Item`).
+    by_presence: bool,
+    field: Box<str>,
     output_index: u64,
     part: Option<(usize, u64)>,
     field_at: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PartIndex {
+    Content,
+    Summary,
 }
 
 /// The part list and index (none for the item itself) and the field a delta of `family`
@@ -569,8 +583,10 @@ impl Responses {
         events: &mut Vec<Event>,
     ) -> Result<Folded, ErrorKind> {
         self.just_closed = false;
-        for seen in self.fold_seen(data, events)? {
-            self.notes.push(match seen {
+        let seen = self.fold_seen(data, events)?;
+        // Most payloads note nothing: no iterator to set up and drop for them.
+        if !seen.is_empty() {
+            self.notes.extend(seen.into_iter().map(|seen| match seen {
                 Seen::Unknown(kind) => Note {
                     kind: "UnknownEvent",
                     skipped: true,
@@ -581,7 +597,7 @@ impl Responses {
                     skipped: false,
                     message: format!("sequence_number {number} after {after}"),
                 },
-            });
+            }));
         }
         Ok(if std::mem::take(&mut self.just_closed) {
             Folded::End
@@ -1245,21 +1261,37 @@ impl Responses {
     /// Appends a delta's text where `text_path` says the last one went, when that is where
     /// this one goes and the text is there; false (nothing changed) otherwise.
     fn append_by_path(&mut self, family: &str, d: &Decoded<'_>, piece: &str) -> bool {
-        let Some(path) = self.text_path else {
+        let Some(path) = &self.text_path else {
             return false;
         };
-        let Some((list, field)) = text_address(family, d) else {
-            return false;
-        };
-        if d.output_index.index() != Some(path.output_index) {
+        if *path.family != *family || d.output_index.index() != Some(path.output_index) {
             return false;
         }
         let Some(Value::Object(item)) = self.items.get_mut(&path.output_index) else {
             return false;
         };
-        let target = match (list, path.part) {
+        if path.by_presence {
+            let which = if d.summary_index.present() {
+                Some(PartIndex::Summary)
+            } else if d.content_index.present() {
+                Some(PartIndex::Content)
+            } else {
+                None
+            };
+            if which != path.list.map(|(_, w)| w) {
+                return false;
+            }
+        }
+        let target = match (path.list, path.part) {
             (None, None) => item,
-            (Some((key, index)), Some((list_at, part))) if index == part => {
+            (Some((key, which)), Some((list_at, part))) => {
+                let index = match which {
+                    PartIndex::Content => d.content_index,
+                    PartIndex::Summary => d.summary_index,
+                };
+                if index.index() != Some(part) {
+                    return false;
+                }
                 let Some((k, Value::Array(parts))) = item.entry_at_mut(list_at) else {
                     return false;
                 };
@@ -1274,7 +1306,7 @@ impl Responses {
             _ => return false,
         };
         match target.entry_at_mut(path.field_at) {
-            Some((k, Value::String(s))) if k == field => {
+            Some((k, Value::String(s))) if *k == *path.field => {
                 s.push_str(piece);
                 true
             }
@@ -1305,6 +1337,18 @@ impl Responses {
         };
         let field_at = target.index_of(field)?;
         Some(TextPath {
+            family: family.into(),
+            // `text_address` names the list by the index that addresses it.
+            list: list.map(|(key, _)| {
+                let which = if key == "content" {
+                    PartIndex::Content
+                } else {
+                    PartIndex::Summary
+                };
+                (key, which)
+            }),
+            by_presence: matches!(place_of(family), Place::Item(_)),
+            field: field.into(),
             output_index,
             part,
             field_at,
@@ -1958,6 +2002,11 @@ data: {"type":"response.mystery","sequence_number":8}
                 r#"data: {{"type":"response.function_call_arguments.delta","sequence_number":{seq},"item_id":"c","output_index":1,"delta":"{t}"}}"#
             )
         };
+        let input = |seq: u32, index: &str| {
+            format!(
+                r#"data: {{"type":"response.custom_tool_call_input.delta","sequence_number":{seq},"output_index":2{index},"delta":"{seq}"}}"#
+            )
+        };
         let lines = [
             r#"data: {"type":"response.output_item.added","sequence_number":0,"output_index":0,"item":{"type":"message","content":[{"type":"output_text"},{"type":"output_text","text":null}]}}"#.to_string(),
             r#"data: {"type":"response.output_item.added","sequence_number":1,"output_index":1,"item":{"type":"function_call","call_id":"k","name":"f","arguments":"<"}}"#.to_string(),
@@ -1971,6 +2020,12 @@ data: {"type":"response.mystery","sequence_number":8}
             text(9, 0, 0, "e"),
             text(10, 0, 1, "f"),
             text(11, 0, 0, "g"),
+            // A generic family goes to the item, or to a part when the delta has an index.
+            r#"data: {"type":"response.output_item.added","sequence_number":12,"output_index":2,"item":{"type":"custom_tool_call","input":"","content":[{"type":"x","input":""}]}}"#.to_string(),
+            input(13, ""),
+            input(14, r#","content_index":0"#),
+            input(15, ""),
+            input(16, r#","content_index":0"#),
         ];
         let (f, _, notes) = fold_all(&lines.join("\n"), Options::default());
         assert_eq!(notes, []);
@@ -1991,6 +2046,18 @@ data: {"type":"response.mystery","sequence_number":8}
         assert_eq!(field(parts.first(), "text").as_deref(), Some("abeg"));
         assert_eq!(field(parts.get(1), "text").as_deref(), Some("cdf"));
         assert_eq!(field(output.get(1), "arguments").as_deref(), Some("<xyz"));
+        assert_eq!(field(output.get(2), "input").as_deref(), Some("1315"));
+        let custom_parts = match output.get(2) {
+            Some(Value::Object(item)) => match item.get("content") {
+                Some(Value::Array(parts)) => parts.clone(),
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        assert_eq!(
+            field(custom_parts.first(), "input").as_deref(),
+            Some("1416")
+        );
     }
 
     #[test]
