@@ -95,6 +95,8 @@ pub struct Reader<'a> {
     pos: usize,
     depth: usize,
     max_depth: usize,
+    /// `buf` is the text of a `str`, so its strings need no UTF-8 check.
+    utf8: bool,
 }
 
 impl<'a> Reader<'a> {
@@ -104,6 +106,16 @@ impl<'a> Reader<'a> {
             pos: 0,
             depth: 0,
             max_depth,
+            utf8: false,
+        }
+    }
+
+    /// A reader of text already known to be UTF-8 (a kept [`Value::Raw`], which the reader
+    /// validated once): its strings are not checked again. Everything else is.
+    pub fn over_text(text: &'a str, max_depth: usize) -> Self {
+        Reader {
+            utf8: true,
+            ..Reader::new(text.as_bytes(), max_depth)
         }
     }
 
@@ -397,8 +409,11 @@ impl<'a> Reader<'a> {
     /// check. An invalid byte sequence is an error at its first byte.
     #[inline(always)]
     fn run_text(&mut self, start: usize, span: &'a [u8], ascii: bool) -> JsonResult<&'a str> {
-        if ascii {
-            // SAFETY: every byte of the span is below 0x80, and ASCII is valid UTF-8.
+        if ascii || self.utf8 {
+            // SAFETY: either every byte of the span is below 0x80, and ASCII is valid UTF-8;
+            // or `buf` is a `str`'s bytes (`over_text`) and the span starts after a quote or
+            // an escape and ends before a quote, a backslash, a control byte or the end: it
+            // is cut at ASCII bytes or at the end, so on character boundaries of valid UTF-8.
             return Ok(unsafe { std::str::from_utf8_unchecked(span) });
         }
         match std::str::from_utf8(span) {
@@ -436,11 +451,10 @@ impl<'a> Reader<'a> {
     fn read_escaped(&mut self, start: usize, first_special: usize) -> JsonResult<Cow<'a, str>> {
         let mut out = Vec::new();
         self.decode_escaped(start, first_special, &mut out)?;
-        // Every span was validated and escapes produce valid UTF-8.
-        match String::from_utf8(out) {
-            Ok(s) => Ok(Cow::Owned(s)),
-            Err(_) => self.err(JsonErrorCode::InvalidUtf8),
-        }
+        // SAFETY: `out` is a concatenation of runs that `run_text` accepted as UTF-8 (each
+        // cut at ASCII bytes) and of decoded escapes: ASCII bytes, or a `char` encoded by
+        // `char::encode_utf8`. A concatenation of valid UTF-8 strings is valid UTF-8.
+        Ok(Cow::Owned(unsafe { String::from_utf8_unchecked(out) }))
     }
 
     /// Validates the rest of a string with escapes (see [`Self::read_escaped`]), writing its
@@ -1250,6 +1264,23 @@ mod tests {
                 let read = value.map(|_| reading.pos());
                 assert_eq!(skipped, read, "{}", String::from_utf8_lossy(&d));
             }
+        }
+    }
+
+    #[test]
+    fn text_read_without_utf8_checks_reads_as_bytes_do() {
+        for d in [
+            r#"{"a":"caf\u00e9 \n d\u00e9j\u00e0","b":["\u2603\ud83d\ude00x"]}"#,
+            "{\"k\":\"\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\\n\u{1f600}\\t\u{2603}\"}",
+            "[\"plain ascii that runs past sixteen bytes\",\"\u{e9}\"]",
+        ] {
+            let mut text = Reader::over_text(d, 128);
+            let mut bytes = Reader::new(d.as_bytes(), 128);
+            let want = serde_json::from_str::<serde_json::Value>(d).ok().map(|v| v.to_string());
+            let got = text.read_value();
+            assert_eq!(got, bytes.read_value(), "{d}");
+            assert_eq!(text.pos(), d.len(), "{d}");
+            assert!(want.is_some(), "{d}");
         }
     }
 

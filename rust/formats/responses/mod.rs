@@ -535,14 +535,7 @@ impl Responses {
             return v.clone();
         }
         let from_text = self.base_text.as_ref().map(|text| {
-            let v = scan::tree(
-                text.as_bytes(),
-                Slice {
-                    start: 0,
-                    end: text.len(),
-                },
-                self.limits.max_depth,
-            );
+            let v = scan::tree_of_text(text, self.limits.max_depth);
             let mut m = Map::new();
             if let Value::Object(all) = v {
                 for (k, v) in all {
@@ -876,14 +869,7 @@ impl Responses {
     /// The kept first lifecycle response, built as the base.
     fn build_base(&mut self) {
         if let Some(text) = self.base_text.take() {
-            let v = scan::tree(
-                text.as_bytes(),
-                Slice {
-                    start: 0,
-                    end: text.len(),
-                },
-                self.limits.max_depth,
-            );
+            let v = scan::tree_of_text(&text, self.limits.max_depth);
             self.lifecycle(v);
         }
     }
@@ -969,28 +955,14 @@ impl Responses {
             return;
         };
         if let Value::Raw(text) = item {
-            *item = scan::tree(
-                text.as_bytes(),
-                Slice {
-                    start: 0,
-                    end: text.len(),
-                },
-                max_depth,
-            );
+            *item = scan::tree_of_text(text, max_depth);
         }
         if let Value::Object(m) = item {
             for key in ["content", "summary"] {
                 if let Some(Value::Array(parts)) = m.get_mut(key) {
                     for part in parts {
                         if let Value::Raw(text) = part {
-                            *part = scan::tree(
-                                text.as_bytes(),
-                                Slice {
-                                    start: 0,
-                                    end: text.len(),
-                                },
-                                max_depth,
-                            );
+                            *part = scan::tree_of_text(text, max_depth);
                         }
                     }
                 }
@@ -1663,14 +1635,7 @@ impl Responses {
         let max_depth = self.limits.max_depth;
         let tree = |v: &Value| -> Value {
             match v {
-                Value::Raw(t) => scan::tree(
-                    t.as_bytes(),
-                    Slice {
-                        start: 0,
-                        end: t.len(),
-                    },
-                    max_depth,
-                ),
+                Value::Raw(t) => scan::tree_of_text(t, max_depth),
                 other => other.clone(),
             }
         };
