@@ -95,6 +95,8 @@ pub struct Reader<'a> {
     pos: usize,
     depth: usize,
     max_depth: usize,
+    /// `buf` is the text of a `str`, so its strings need no UTF-8 check.
+    utf8: bool,
 }
 
 impl<'a> Reader<'a> {
@@ -104,6 +106,16 @@ impl<'a> Reader<'a> {
             pos: 0,
             depth: 0,
             max_depth,
+            utf8: false,
+        }
+    }
+
+    /// A reader of text already known to be UTF-8 (a kept [`Value::Raw`], which the reader
+    /// validated once): its strings are not checked again. Everything else is.
+    pub fn over_text(text: &'a str, max_depth: usize) -> Self {
+        Reader {
+            utf8: true,
+            ..Reader::new(text.as_bytes(), max_depth)
         }
     }
 
@@ -397,8 +409,11 @@ impl<'a> Reader<'a> {
     /// check. An invalid byte sequence is an error at its first byte.
     #[inline(always)]
     fn run_text(&mut self, start: usize, span: &'a [u8], ascii: bool) -> JsonResult<&'a str> {
-        if ascii {
-            // SAFETY: every byte of the span is below 0x80, and ASCII is valid UTF-8.
+        if ascii || self.utf8 {
+            // SAFETY: either every byte of the span is below 0x80, and ASCII is valid UTF-8;
+            // or `buf` is a `str`'s bytes (`over_text`) and the span starts after a quote or
+            // an escape and ends before a quote, a backslash, a control byte or the end: it
+            // is cut at ASCII bytes or at the end, so on character boundaries of valid UTF-8.
             return Ok(unsafe { std::str::from_utf8_unchecked(span) });
         }
         match std::str::from_utf8(span) {
@@ -430,42 +445,21 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Validates an escape-free span (no control characters, valid UTF-8) and returns it.
-    #[inline]
-    fn check_plain<'s>(&mut self, span: &'s [u8], start: usize) -> JsonResult<&'s str> {
-        if span.iter().any(|&b| b < 0x20) {
-            let i = span.iter().position(|&b| b < 0x20).unwrap_or_default();
-            self.pos = start + i;
-            return self.err(JsonErrorCode::ControlCharacterInString);
-        }
-        if span.is_ascii() {
-            // SAFETY: every byte is below 0x80, and ASCII is valid UTF-8.
-            return Ok(unsafe { std::str::from_utf8_unchecked(span) });
-        }
-        match std::str::from_utf8(span) {
-            Ok(s) => Ok(s),
-            Err(e) => {
-                self.pos = start + e.valid_up_to();
-                self.err(JsonErrorCode::InvalidUtf8)
-            }
-        }
-    }
-
     /// Slow path: the string has escapes. `first_special` is the offset of the first `\`.
     /// The string is decoded into a buffer of its own, which becomes the returned `String`: one
     /// allocation per escaped string (escaped keys included).
     fn read_escaped(&mut self, start: usize, first_special: usize) -> JsonResult<Cow<'a, str>> {
         let mut out = Vec::new();
         self.decode_escaped(start, first_special, &mut out)?;
-        // Every span was validated and escapes produce valid UTF-8.
-        match String::from_utf8(out) {
-            Ok(s) => Ok(Cow::Owned(s)),
-            Err(_) => self.err(JsonErrorCode::InvalidUtf8),
-        }
+        // SAFETY: `out` is a concatenation of runs that `run_text` accepted as UTF-8 (each
+        // cut at ASCII bytes) and of decoded escapes: ASCII bytes, or a `char` encoded by
+        // `char::encode_utf8`. A concatenation of valid UTF-8 strings is valid UTF-8.
+        Ok(Cow::Owned(unsafe { String::from_utf8_unchecked(out) }))
     }
 
     /// Validates the rest of a string with escapes (see [`Self::read_escaped`]), writing its
-    /// decoded text to `out`; leaves `pos` after the closing quote.
+    /// decoded text to `out`; leaves `pos` after the closing quote. The text before the first
+    /// escape was validated by the caller.
     fn decode_escaped<O: Unescaped>(
         &mut self,
         start: usize,
@@ -476,9 +470,7 @@ impl<'a> Reader<'a> {
         let mut p = start;
         let mut special = start + first_special;
         loop {
-            let span = buf.get(p..special).unwrap_or_default();
-            self.check_plain(span, p)?;
-            out.extend(span);
+            out.extend(buf.get(p..special).unwrap_or_default());
             match buf.get(special) {
                 Some(b'"') => {
                     self.pos = special + 1;
@@ -489,17 +481,16 @@ impl<'a> Reader<'a> {
                     p = self.unescape(special + 1, out)?;
                 }
                 _ => {
-                    self.pos = buf.len();
-                    return self.err(JsonErrorCode::EofWhileParsing);
+                    let rest = buf.get(p..).unwrap_or_default();
+                    return self.run_stopped(p, rest, special - p, true);
                 }
             }
+            // One pass finds the next stop and validates the text before it, as for the
+            // text before the first escape.
             let rest = buf.get(p..).unwrap_or_default();
-            if let Some(rel) = memchr::memchr2(b'"', b'\\', rest) {
-                special = p + rel;
-            } else {
-                self.pos = buf.len();
-                return self.err(JsonErrorCode::EofWhileParsing);
-            }
+            let (i, ascii) = plain_run(rest);
+            self.run_text(p, rest.get(..i).unwrap_or_default(), ascii)?;
+            special = p + i;
         }
     }
 
@@ -824,10 +815,54 @@ pub fn plain_run(rest: &[u8]) -> (usize, bool) {
 }
 
 /// The length of the run at the start of `rest` that holds no `"`, `\` or control byte, taken
-/// eight bytes at a time while eight remain, and whether the run is ASCII. The caller finishes
-/// the scan byte by byte from there.
+/// sixteen bytes at a time (SSE2, in every `x86_64`) while sixteen remain, then eight, and
+/// whether the run is ASCII. The caller finishes the scan byte by byte from there.
+#[cfg(target_arch = "x86_64")]
 #[inline]
 fn plain_prefix(rest: &[u8]) -> (usize, bool) {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+    let mut i = 0;
+    let mut high = 0u32;
+    // Texts of done events and closing snapshots are kilobytes long: a block of sixteen
+    // costs about what a word of eight costs.
+    for block in rest.chunks_exact(16) {
+        // SAFETY: SSE2 is part of the x86_64 baseline, so these instructions exist on every
+        // machine the crate runs on; the load reads the sixteen bytes of `block` (unaligned
+        // loads are allowed) and nothing else.
+        let (stop, top) = unsafe {
+            let x = _mm_loadu_si128(block.as_ptr().cast());
+            // A byte is a control byte when it is at most 0x1F, i.e. min(byte, 0x1F) == byte.
+            let control = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1F)), x);
+            let quote = _mm_cmpeq_epi8(x, _mm_set1_epi8(0x22));
+            let backslash = _mm_cmpeq_epi8(x, _mm_set1_epi8(0x5C));
+            let stop = _mm_or_si128(_mm_or_si128(quote, backslash), control);
+            let mask = |v| u32::from_ne_bytes(_mm_movemask_epi8(v).to_ne_bytes());
+            (mask(stop), mask(x))
+        };
+        if stop != 0 {
+            let plain = stop.trailing_zeros();
+            high |= top & ((1u32 << plain) - 1);
+            return (i + plain as usize, high == 0);
+        }
+        high |= top;
+        i += 16;
+    }
+    let (n, ascii) = plain_words(rest.get(i..).unwrap_or_default());
+    (i + n, ascii && high == 0)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn plain_prefix(rest: &[u8]) -> (usize, bool) {
+    plain_words(rest)
+}
+
+/// [`plain_prefix`] eight bytes at a time.
+#[inline]
+fn plain_words(rest: &[u8]) -> (usize, bool) {
     let mut i = 0;
     let mut high = 0u64;
     while let Some(word) = rest.get(i..i + 8) {
@@ -1084,7 +1119,8 @@ mod tests {
                 .unwrap_or(rest.len());
             (i, rest[..i].is_ascii())
         }
-        for len in 8..24 {
+        // Up to two sixteen-byte blocks, then a word and single bytes.
+        for len in 8..42 {
             for at in 0..len {
                 for fill in [b'a', 0x01, 0x21, 0x5b, 0x80, 0xa2, 0xdc, 0xff] {
                     for b in 0..=255u8 {
@@ -1178,7 +1214,11 @@ mod tests {
     /// the same positions as reading it, and the same end when it is valid.
     #[test]
     fn skipping_an_escaped_string_checks_it_as_reading_it_does() {
-        let bodies: [&[u8]; 16] = [
+        let bodies: [&[u8]; 20] = [
+            b"\\nabcdefghijklmnopqrstuvwxyz\\tABCDEFGHIJKLMNOPQRSTUVWXYZ",
+            b"\\n\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9x\\\"",
+            b"\\nabcdefghijklmnopqrstuvwxyz\x01abc",
+            b"\\nabcdefghijklmnopqrstuvwxyz\xffabc\x01",
             b"a\\nb",
             b"\\\"",
             b"\\u00e9x\\/\\b\\f\\r\\t\\\\",
@@ -1206,9 +1246,41 @@ mod tests {
                 let mut skipping = Reader::new(&d, 128);
                 let skipped = skipping.skip_value().map(|()| skipping.pos());
                 let mut reading = Reader::new(&d, 128);
-                let read = reading.read_value().map(|_| reading.pos());
+                let value = reading.read_value();
+                // serde_json decides validity and the decoded text independently.
+                let oracle = serde_json::from_slice::<serde_json::Value>(&d).ok();
+                match (&value, &oracle) {
+                    (Ok(Value::Array(v)), Some(serde_json::Value::Array(o))) => {
+                        assert_eq!(
+                            v.first().and_then(Value::as_str),
+                            o.first().and_then(serde_json::Value::as_str),
+                            "{}",
+                            String::from_utf8_lossy(&d)
+                        );
+                    }
+                    (Err(_), None) => {}
+                    _ => panic!("{}: {value:?} {oracle:?}", String::from_utf8_lossy(&d)),
+                }
+                let read = value.map(|_| reading.pos());
                 assert_eq!(skipped, read, "{}", String::from_utf8_lossy(&d));
             }
+        }
+    }
+
+    #[test]
+    fn text_read_without_utf8_checks_reads_as_bytes_do() {
+        for d in [
+            r#"{"a":"caf\u00e9 \n d\u00e9j\u00e0","b":["\u2603\ud83d\ude00x"]}"#,
+            "{\"k\":\"\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\\n\u{1f600}\\t\u{2603}\"}",
+            "[\"plain ascii that runs past sixteen bytes\",\"\u{e9}\"]",
+        ] {
+            let mut text = Reader::over_text(d, 128);
+            let mut bytes = Reader::new(d.as_bytes(), 128);
+            let want = serde_json::from_str::<serde_json::Value>(d).ok().map(|v| v.to_string());
+            let got = text.read_value();
+            assert_eq!(got, bytes.read_value(), "{d}");
+            assert_eq!(text.pos(), d.len(), "{d}");
+            assert!(want.is_some(), "{d}");
         }
     }
 

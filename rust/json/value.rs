@@ -113,6 +113,18 @@ impl<K: MapKey> OrderedMap<K> {
         Some(value)
     }
 
+    /// Where `key` is, for [`Self::entry_at_mut`]: a position stays valid until a key is
+    /// inserted or removed.
+    pub fn index_of(&self, key: &str) -> Option<usize> {
+        self.position(key)
+    }
+
+    /// The entry at a position found by [`Self::index_of`]; the caller checks the key, so a
+    /// stale position finds a wrong entry or none, never a wrong value under the right key.
+    pub fn entry_at_mut(&mut self, i: usize) -> Option<(&K, &mut Value)> {
+        self.entries.get_mut(i).map(|(k, v)| (&*k, v))
+    }
+
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.position(key)
             .and_then(|i| self.entries.get(i))

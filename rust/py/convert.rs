@@ -339,8 +339,8 @@ impl<'t> RawWalk<'t> {
                 Ok(std::borrow::Cow::Borrowed(s))
             }
             Some(_) => {
-                let tail = self.bytes.get(self.pos..).unwrap_or_default();
-                let mut r = Reader::new(tail, DEPTH_CEILING);
+                let tail = self.text.get(self.pos..).unwrap_or_default();
+                let mut r = Reader::over_text(tail, DEPTH_CEILING);
                 let s = r
                     .take_string()
                     .map_err(invalid_raw)?

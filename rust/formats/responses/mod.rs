@@ -396,10 +396,66 @@ pub struct Responses {
     /// event changes which parts exist (`apply` forgets this first), so a run's next delta
     /// skips the check.
     last_part: Option<(u64, &'static str, u64)>,
+    /// Where the last delta's text is in the tree, by positions, so that the next delta of a
+    /// run appends without looking its keys up; forgotten with `last_part`.
+    text_path: Option<TextPath>,
     /// Notes of the last payload, for the driver (see [`Note`]).
     notes: Vec<Note>,
     /// The last payload was the closing event.
     just_closed: bool,
+}
+
+/// Positions in the tree of a text that deltas append to: the item, the part list's position
+/// in the item and the part's index in it (none for a text of the item itself), and the
+/// field's position in its object. Keys are checked on use (see `append_by_path`).
+#[derive(Debug)]
+struct TextPath {
+    /// The delta family it was found for: another delta of the family goes to the same list
+    /// and field, so its address need not be worked out again.
+    family: Box<str>,
+    /// The part list's key and which index of the delta addresses the part in it.
+    list: Option<(&'static str, PartIndex)>,
+    /// The family's place depends on which indexes a delta has (`Place::Item`).
+    by_presence: bool,
+    field: Box<str>,
+    output_index: u64,
+    part: Option<(usize, u64)>,
+    field_at: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PartIndex {
+    Content,
+    Summary,
+}
+
+/// The part list and index (none for the item itself) and the field a delta of `family`
+/// addressed by `d` appends to, as `Responses::target` finds them; `None` for the families
+/// whose text goes into an inner object.
+fn text_address<'f>(
+    family: &'f str,
+    d: &Decoded<'_>,
+) -> Option<(Option<(&'static str, u64)>, &'f str)> {
+    match place_of(family) {
+        Place::Part(key, field) => {
+            let index = if key == "content" {
+                d.content_index
+            } else {
+                d.summary_index
+            };
+            Some((Some((key, index.index()?)), field))
+        }
+        Place::Item(field) => {
+            if d.summary_index.present() {
+                Some((Some(("summary", d.summary_index.index()?)), field))
+            } else if d.content_index.present() {
+                Some((Some(("content", d.content_index.index()?)), field))
+            } else {
+                Some((None, field))
+            }
+        }
+        Place::Inner(..) => None,
+    }
 }
 
 /// What folding one payload did besides changing the state.
@@ -448,6 +504,7 @@ impl Responses {
             usage_log: UsageLog::default(),
             templates: Vec::new(),
             last_part: None,
+            text_path: None,
             notes: Vec::new(),
             just_closed: false,
         }
@@ -478,14 +535,7 @@ impl Responses {
             return v.clone();
         }
         let from_text = self.base_text.as_ref().map(|text| {
-            let v = scan::tree(
-                text.as_bytes(),
-                Slice {
-                    start: 0,
-                    end: text.len(),
-                },
-                self.limits.max_depth,
-            );
+            let v = scan::tree_of_text(text, self.limits.max_depth);
             let mut m = Map::new();
             if let Value::Object(all) = v {
                 for (k, v) in all {
@@ -526,8 +576,10 @@ impl Responses {
         events: &mut Vec<Event>,
     ) -> Result<Folded, ErrorKind> {
         self.just_closed = false;
-        for seen in self.fold_seen(data, events)? {
-            self.notes.push(match seen {
+        let seen = self.fold_seen(data, events)?;
+        // Most payloads note nothing: no iterator to set up and drop for them.
+        if !seen.is_empty() {
+            self.notes.extend(seen.into_iter().map(|seen| match seen {
                 Seen::Unknown(kind) => Note {
                     kind: "UnknownEvent",
                     skipped: true,
@@ -538,7 +590,7 @@ impl Responses {
                     skipped: false,
                     message: format!("sequence_number {number} after {after}"),
                 },
-            });
+            }));
         }
         Ok(if std::mem::take(&mut self.just_closed) {
             Folded::End
@@ -695,6 +747,7 @@ impl Responses {
         let max_depth = self.limits.max_depth;
         // Any of these events may add, replace or remove items and parts.
         self.last_part = None;
+        self.text_path = None;
         if LIFECYCLE.contains(&kind) {
             if let Some((s, shape)) = d.response {
                 let text = s.bytes(data);
@@ -816,14 +869,7 @@ impl Responses {
     /// The kept first lifecycle response, built as the base.
     fn build_base(&mut self) {
         if let Some(text) = self.base_text.take() {
-            let v = scan::tree(
-                text.as_bytes(),
-                Slice {
-                    start: 0,
-                    end: text.len(),
-                },
-                self.limits.max_depth,
-            );
+            let v = scan::tree_of_text(&text, self.limits.max_depth);
             self.lifecycle(v);
         }
     }
@@ -904,32 +950,19 @@ impl Responses {
         if !self.kept_as_text.remove(&index) {
             return;
         }
+        self.text_path = None;
         let Some(item) = self.items.get_mut(&index) else {
             return;
         };
         if let Value::Raw(text) = item {
-            *item = scan::tree(
-                text.as_bytes(),
-                Slice {
-                    start: 0,
-                    end: text.len(),
-                },
-                max_depth,
-            );
+            *item = scan::tree_of_text(text, max_depth);
         }
         if let Value::Object(m) = item {
             for key in ["content", "summary"] {
                 if let Some(Value::Array(parts)) = m.get_mut(key) {
                     for part in parts {
                         if let Value::Raw(text) = part {
-                            *part = scan::tree(
-                                text.as_bytes(),
-                                Slice {
-                                    start: 0,
-                                    end: text.len(),
-                                },
-                                max_depth,
-                            );
+                            *part = scan::tree_of_text(text, max_depth);
                         }
                     }
                 }
@@ -1119,15 +1152,20 @@ impl Responses {
             return Err(schema("delta", "a string", 0));
         };
         let max_depth = self.limits.max_depth;
-        let (target, field) = self.target(family, d)?;
-        match target.get_mut(field) {
-            Some(Value::String(s)) => s.push_str(piece),
-            _ => {
-                target.insert(field.to_string(), Value::string(piece.as_ref()));
+        let logprobs = d.logprobs.filter(|s| s.first(data) == b'[');
+        if logprobs.is_some() || !self.append_by_path(family, d, piece) {
+            let (target, field) = self.target(family, d)?;
+            match target.get_mut(field) {
+                Some(Value::String(s)) => s.push_str(piece),
+                _ => {
+                    target.insert(field.to_string(), Value::string(piece.as_ref()));
+                }
             }
+            self.text_path = self.locate(family, d);
         }
         if family == "output_text" {
-            if let Some(s) = d.logprobs.filter(|s| s.first(data) == b'[') {
+            if let Some(s) = logprobs {
+                let (target, _) = self.target(family, d)?;
                 if let Value::Array(new) = scan::tree(data, s, max_depth) {
                     if !new.is_empty() {
                         match target.get_mut("logprobs") {
@@ -1190,6 +1228,103 @@ impl Responses {
             trail: text.trail.clone(),
         });
         Ok(())
+    }
+
+    /// Appends a delta's text where `text_path` says the last one went, when that is where
+    /// this one goes and the text is there; false (nothing changed) otherwise.
+    fn append_by_path(&mut self, family: &str, d: &Decoded<'_>, piece: &str) -> bool {
+        let Some(path) = &self.text_path else {
+            return false;
+        };
+        if *path.family != *family || d.output_index.index() != Some(path.output_index) {
+            return false;
+        }
+        let Some(Value::Object(item)) = self.items.get_mut(&path.output_index) else {
+            return false;
+        };
+        if path.by_presence {
+            let which = if d.summary_index.present() {
+                Some(PartIndex::Summary)
+            } else if d.content_index.present() {
+                Some(PartIndex::Content)
+            } else {
+                None
+            };
+            if which != path.list.map(|(_, w)| w) {
+                return false;
+            }
+        }
+        let target = match (path.list, path.part) {
+            (None, None) => item,
+            (Some((key, which)), Some((list_at, part))) => {
+                let index = match which {
+                    PartIndex::Content => d.content_index,
+                    PartIndex::Summary => d.summary_index,
+                };
+                if index.index() != Some(part) {
+                    return false;
+                }
+                let Some((k, Value::Array(parts))) = item.entry_at_mut(list_at) else {
+                    return false;
+                };
+                if k != key {
+                    return false;
+                }
+                match usize::try_from(part).ok().and_then(|p| parts.get_mut(p)) {
+                    Some(Value::Object(m)) => m,
+                    _ => return false,
+                }
+            }
+            _ => return false,
+        };
+        match target.entry_at_mut(path.field_at) {
+            Some((k, Value::String(s))) if *k == *path.field => {
+                s.push_str(piece);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The positions of the text a delta of `family` addressed by `d` goes into, once it
+    /// is there.
+    fn locate(&self, family: &str, d: &Decoded<'_>) -> Option<TextPath> {
+        let (list, field) = text_address(family, d)?;
+        let output_index = d.output_index.index()?;
+        let Some(Value::Object(item)) = self.items.get(&output_index) else {
+            return None;
+        };
+        let (target, part) = match list {
+            None => (item, None),
+            Some((key, index)) => {
+                let list_at = item.index_of(key)?;
+                let Some(Value::Array(parts)) = item.get(key) else {
+                    return None;
+                };
+                match parts.get(usize::try_from(index).ok()?)? {
+                    Value::Object(m) => (m, Some((list_at, index))),
+                    _ => return None,
+                }
+            }
+        };
+        let field_at = target.index_of(field)?;
+        Some(TextPath {
+            family: family.into(),
+            // `text_address` names the list by the index that addresses it.
+            list: list.map(|(key, _)| {
+                let which = if key == "content" {
+                    PartIndex::Content
+                } else {
+                    PartIndex::Summary
+                };
+                (key, which)
+            }),
+            by_presence: matches!(place_of(family), Place::Item(_)),
+            field: field.into(),
+            output_index,
+            part,
+            field_at,
+        })
     }
 
     fn done(
@@ -1500,14 +1635,7 @@ impl Responses {
         let max_depth = self.limits.max_depth;
         let tree = |v: &Value| -> Value {
             match v {
-                Value::Raw(t) => scan::tree(
-                    t.as_bytes(),
-                    Slice {
-                        start: 0,
-                        end: t.len(),
-                    },
-                    max_depth,
-                ),
+                Value::Raw(t) => scan::tree_of_text(t, max_depth),
                 other => other.clone(),
             }
         };
@@ -1824,6 +1952,79 @@ data: {"type":"response.mystery","sequence_number":8}
 
     /// Runs of deltas switch parts, and an event in between replaces the item: each delta
     /// lands in the part it addresses, in the item as it stands.
+    #[test]
+    fn delta_texts_land_where_each_delta_addresses_when_runs_interleave() {
+        // Runs alternate between a part's text, an item's own field and a part whose text
+        // key is missing or not a string at first, so a remembered place must be left for
+        // another and found again; every delta repeats a shape, so most go by template.
+        let text = |seq: u32, oi: u32, part: u32, t: &str| {
+            format!(
+                r#"data: {{"type":"response.output_text.delta","sequence_number":{seq},"item_id":"m","output_index":{oi},"content_index":{part},"delta":"{t}","obfuscation":"abc"}}"#
+            )
+        };
+        let args = |seq: u32, t: &str| {
+            format!(
+                r#"data: {{"type":"response.function_call_arguments.delta","sequence_number":{seq},"item_id":"c","output_index":1,"delta":"{t}"}}"#
+            )
+        };
+        let input = |seq: u32, index: &str| {
+            format!(
+                r#"data: {{"type":"response.custom_tool_call_input.delta","sequence_number":{seq},"output_index":2{index},"delta":"{seq}"}}"#
+            )
+        };
+        let lines = [
+            r#"data: {"type":"response.output_item.added","sequence_number":0,"output_index":0,"item":{"type":"message","content":[{"type":"output_text"},{"type":"output_text","text":null}]}}"#.to_string(),
+            r#"data: {"type":"response.output_item.added","sequence_number":1,"output_index":1,"item":{"type":"function_call","call_id":"k","name":"f","arguments":"<"}}"#.to_string(),
+            text(2, 0, 0, "a"),
+            text(3, 0, 0, "b"),
+            args(4, "x"),
+            text(5, 0, 1, "c"),
+            text(6, 0, 1, "d"),
+            args(7, "y"),
+            args(8, "z"),
+            text(9, 0, 0, "e"),
+            text(10, 0, 1, "f"),
+            text(11, 0, 0, "g"),
+            // A generic family goes to the item, or to a part when the delta has an index.
+            r#"data: {"type":"response.output_item.added","sequence_number":12,"output_index":2,"item":{"type":"custom_tool_call","input":"","content":[{"type":"x","input":""}]}}"#.to_string(),
+            input(13, ""),
+            input(14, r#","content_index":0"#),
+            input(15, ""),
+            input(16, r#","content_index":0"#),
+        ];
+        let (f, _, notes) = fold_all(&lines.join("\n"), Options::default());
+        assert_eq!(notes, []);
+        let output = f.output();
+        let field = |v: Option<&Value>, key: &str| -> Option<String> {
+            match v {
+                Some(Value::Object(m)) => m.get(key).and_then(Value::as_str).map(String::from),
+                _ => None,
+            }
+        };
+        let parts = match output.first() {
+            Some(Value::Object(item)) => match item.get("content") {
+                Some(Value::Array(parts)) => parts.clone(),
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        assert_eq!(field(parts.first(), "text").as_deref(), Some("abeg"));
+        assert_eq!(field(parts.get(1), "text").as_deref(), Some("cdf"));
+        assert_eq!(field(output.get(1), "arguments").as_deref(), Some("<xyz"));
+        assert_eq!(field(output.get(2), "input").as_deref(), Some("1315"));
+        let custom_parts = match output.get(2) {
+            Some(Value::Object(item)) => match item.get("content") {
+                Some(Value::Array(parts)) => parts.clone(),
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        assert_eq!(
+            field(custom_parts.first(), "input").as_deref(),
+            Some("1416")
+        );
+    }
+
     #[test]
     fn delta_runs_follow_their_part_across_changes() {
         let delta = |seq: u32, part: u32, text: &str| {

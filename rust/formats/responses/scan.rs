@@ -285,6 +285,13 @@ pub fn tree(data: &[u8], s: Slice, max_depth: usize) -> Value {
     r.read_value().unwrap_or(Value::Null)
 }
 
+/// Parses kept text (a [`Value::Raw`] or a kept response) into a tree; its strings were
+/// validated when it was kept, so they are not checked as UTF-8 again.
+pub fn tree_of_text(text: &str, max_depth: usize) -> Value {
+    let mut r = Reader::over_text(text, max_depth);
+    r.read_value().unwrap_or(Value::Null)
+}
+
 /// A payload's top-level `type` without decoding the rest (for detection).
 pub fn peek_type(data: &[u8], max_depth: usize) -> Option<String> {
     let mut r = Reader::new(data, max_depth);
