@@ -68,6 +68,39 @@ def test_chunk_decode_error_is_everything_it_claims(impl: ModuleType) -> None:
     assert error.partial["choices"][0]["message"]["content"] == "Hi"
 
 
+# orjson checks UTF-8 before it parses; deltafold reads once and reports the first error in byte
+# order, so the reference must find a syntax error that comes before a bad byte (a twin
+# disagreement Hypothesis found in Responses streams with max_depth=2).
+_SYNTAX_THEN_BAD_BYTE = {
+    "chat": b'data: {"id":"c","choices":[{"index":0,"delta":{"content";"a\xdd"}}]}\n\n',
+    "responses": (
+        b'event: response.created\ndata: {"type":"response.created","sequence_number":0,'
+        b'"response":{"id":"r","object":"response","status":"in_progress","error";null,'
+        b'"output":[\xdd,"reasoning":{"effort":"none"},"metadata":{}}}\n\n'
+    ),
+    "anthropic": (
+        b'event: message_start\ndata: {"type":"message_start","message":{"id":"m",'
+        b'"type";"message","role":"assistant","content":[\xdd]}}\n\n'
+    ),
+}
+
+
+@pytest.mark.parametrize("deeper", [0, 1, 60])
+@pytest.mark.parametrize("fmt", sorted(_SYNTAX_THEN_BAD_BYTE))
+def test_a_syntax_error_before_a_bad_byte_is_the_error(
+    impl: ModuleType, fmt: str, deeper: int
+) -> None:
+    data = _SYNTAX_THEN_BAD_BYTE[fmt]
+    # The depth of the `;` (so no limit comes first), then deeper: the bad byte and what
+    # follows it nest one level more, which only a limit check that ignored order would see.
+    at = data[: data.index(b";")]
+    max_depth = at.count(b"{") + at.count(b"[") - at.count(b"}") - at.count(b"]") + deeper
+    error = _raised(impl, data, format=fmt, max_depth=max_depth)
+    assert type(error) is errors.ChunkDecodeError
+    assert error.pos == error.doc.index(";")
+    assert error.byte_offset == data.index(b"{")
+
+
 def _one_of_each(impl: ModuleType) -> dict[str, Any]:
     """A real raised instance of every error class, each with a partial completion."""
     in_band = {"error": {"message": "overloaded", "type": "server_error"}}

@@ -33,7 +33,7 @@ import orjson
 
 from deltafold.errors import ChunkDecodeError, LimitExceededError
 from deltafold.reference.anthropic import AnthropicFold
-from deltafold.reference.chat import _byte_position
+from deltafold.reference.chat import first_decode_error
 from deltafold.reference.events import Event, _PartialSoFar, _TextSoFar, call_done, texts_done
 from deltafold.reference.fold import EndBefore, Fold, FoldSettings
 from deltafold.reference.json import first_too_deep, value_position
@@ -268,10 +268,11 @@ class BedrockFold(Fold):
         try:
             inner_value = orjson.loads(inner)
         except orjson.JSONDecodeError as error:
+            message, position = first_decode_error(inner, error)
             raise ChunkDecodeError.from_payload_bytes(
-                f"invalid event JSON: {error.msg}",
+                f"invalid event JSON: {message}",
                 inner,
-                _byte_position(inner, error),
+                position,
                 byte_offset=offset,
                 event_index=index,
             ) from None

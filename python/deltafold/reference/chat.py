@@ -196,6 +196,25 @@ def _api_message(body: Any) -> str:
     return str(body)
 
 
+def first_decode_error(payload: bytes, error: orjson.JSONDecodeError) -> tuple[str, int]:
+    """The message and byte position of the first error in ``payload``, in byte order.
+
+    orjson checks a document's UTF-8 before it parses, so a syntax error before the first bad
+    byte goes unreported; deltafold reads in one pass and reports whichever comes first. The
+    valid prefix is parsed again to find such an error: orjson reports running out of input
+    exactly at the prefix's end, so an error before it is a real one."""
+    position = _byte_position(payload, error)
+    if error.doc or not payload:
+        return error.msg, position
+    try:
+        orjson.loads(payload[:position])
+    except orjson.JSONDecodeError as earlier:
+        at = _byte_position(payload[:position], earlier)
+        if at < position and "recursion" not in earlier.msg:
+            return earlier.msg, at
+    return error.msg, position
+
+
 def _byte_position(payload: bytes, error: orjson.JSONDecodeError) -> int:
     """orjson reports a character index into the decoded text; the contract wants bytes."""
     if not error.doc and payload:  # invalid UTF-8: orjson gives no text, so no position

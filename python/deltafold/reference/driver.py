@@ -20,7 +20,7 @@ from deltafold.errors import (
     StreamAPIError,
 )
 from deltafold.reference import summary as _summary
-from deltafold.reference.chat import _byte_position, api_error
+from deltafold.reference.chat import api_error, first_decode_error
 from deltafold.reference.detect import detect, undecided
 from deltafold.reference.events import Event
 from deltafold.reference.eventstream import BinaryFraming
@@ -463,7 +463,7 @@ class StreamParser(BinaryFraming, _Framer):
         try:
             value = orjson.loads(payload)
         except orjson.JSONDecodeError as error:
-            message, position = error.msg, _byte_position(payload, error)
+            message, position = first_decode_error(payload, error)
             if too_deep is not None and too_deep < position:
                 raise self._depth_error(offset, index) from None
             if (
