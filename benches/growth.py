@@ -75,6 +75,9 @@ class Row:
     check: Callable[[int, Any], None]
     # The input as the named parts a parser is fed one after the other (--phases).
     parts: Callable[[int], list[tuple[str, bytes]]] | None = None
+    # Not a deltafold row but another library on a row's input, for comparison: printed, never
+    # held to the bar, and left out of --instructions unless named in --only.
+    comparison: bool = False
 
 
 def expect(cond: bool, what: str) -> None:
@@ -288,6 +291,48 @@ def q6_run(impl: ModuleType, pieces: list[bytes]) -> Any:
     return last
 
 
+def q6_run_on_done(impl: ModuleType, pieces: list[bytes]) -> Any:
+    """The linear way to use partial arguments: read them once, on the call's `.done`."""
+    parser = impl.StreamParser(events=True, partial_arguments=True)
+    last = None
+    for piece in pieces:
+        for event in parser.feed(piece):
+            if event.type == "tool_calls.function.arguments.done":
+                last = event.parsed_arguments
+    for event in parser.finish_events():
+        if event.type == "tool_calls.function.arguments.done":
+            last = event.parsed_arguments
+    return last
+
+
+# The openai SDK's stream state with the tool declared strict, the case in which it sets
+# `parsed_arguments`: it re-parses the whole arguments text with jiter on every chunk.
+SDK_TOOLS = [
+    {
+        "type": "function",
+        "function": {"name": "f", "parameters": {"type": "object"}, "strict": True},
+    }
+]
+
+
+def q6_run_sdk(_impl: ModuleType, pieces: list[bytes]) -> Any:
+    from openai._models import construct_type
+    from openai.lib.streaming.chat import ChatCompletionStreamState
+    from openai.types.chat import ChatCompletionChunk
+
+    state = ChatCompletionStreamState(input_tools=SDK_TOOLS)  # type: ignore[arg-type]
+    header = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m"}
+    last = None
+    for frame in b"".join(pieces).split(b"\n\n"):
+        if not frame.startswith(b"data: ") or frame == b"data: [DONE]":
+            continue
+        chunk = construct_type(type_=ChatCompletionChunk, value={**header, **json.loads(frame[6:])})
+        for event in state.handle_chunk(chunk):  # type: ignore[arg-type]
+            if event.type == "tool_calls.function.arguments.delta":
+                last = event.parsed_arguments
+    return last
+
+
 def assemble(impl: ModuleType, data: bytes, **options: Any) -> Any:
     return impl.assemble(data, **options)
 
@@ -396,6 +441,25 @@ ROWS = [
         q6_run,
         lambda n, parsed: expect(parsed == [1] * n, "the whole array"),
     ),
+    Row(
+        "Q6c",
+        "Q6b's input, parsed_arguments read only on the call's .done",
+        (625, 2_500, 10_000),
+        (50, 100, 200),
+        lambda n: q6_make(["["] + ["1,"] * (n - 1) + ["1]"]),
+        q6_run_on_done,
+        lambda n, parsed: expect(parsed == [1] * n, "the whole array"),
+    ),
+    Row(
+        "Q6s",
+        "Q6b with the openai SDK (strict tool): parsed_arguments on every event",
+        (625, 2_500, 10_000),
+        (50, 100, 200),
+        lambda n: q6_make(["["] + ["1,"] * (n - 1) + ["1]"]),
+        q6_run_sdk,
+        lambda n, parsed: expect(parsed == [1] * n, "the whole array"),
+        comparison=True,
+    ),
 ]
 
 
@@ -461,9 +525,13 @@ def child(row_name: str, impl_name: str, paths: list[str]) -> None:
             inputs.append(pickle.load(file))
     row.run(impl, inputs[0])
     for data in inputs:
+
+        def fold(_acc: Any, _item: Any, data: Any = data) -> Any:
+            return row.run(impl, data)
+
         gc.collect()
         gc.disable()
-        result = functools.reduce(lambda _acc, _item, data=data: row.run(impl, data), [None], None)
+        result = functools.reduce(fold, [None], None)
         gc.enable()
         del result
 
@@ -649,6 +717,8 @@ def main(argv: list[str] | None = None) -> int:
         ok = quick(rows, {"native": load_impl("native"), "reference": load_impl("reference")})
         return 0 if ok else 1
     if args.instructions:
+        if not args.only:
+            rows = [r for r in rows if not r.comparison]
         worst = instructions(rows, args.impl, args.scale, args.jobs)
         print(f"worst exponent {worst:.2f} (bar {INSTRUCTION_BAR} for instruction counts)")
         return 0 if worst <= INSTRUCTION_BAR else 1
@@ -668,9 +738,10 @@ def main(argv: list[str] | None = None) -> int:
             worst = math.inf
             continue
         exponent = slope(sizes, times)
-        worst = max(worst, exponent)
+        if not row.comparison:
+            worst = max(worst, exponent)
         cells = "  ".join(f"n={n:>7}: {t:8.3f}s" for n, t in zip(sizes, times, strict=True))
-        flag = "" if exponent <= BAR else "  <-- above the bar"
+        flag = "" if exponent <= BAR or row.comparison else "  <-- above the bar"
         print(f"{row.name:4} {cells}  exponent {exponent:5.2f}{flag}   {row.what}", flush=True)
         if args.phases and row.parts is not None:
             print_phases(row, impl, sizes, args.repeat)
