@@ -1,11 +1,19 @@
 """Growth benchmark: issue 8 section 2, rows Q1-Q6, each timed at three sizes.
 
 Every row is an input shape that once cost time quadratic in its size. For each row the script
-times the parser at three sizes (median of ``--repeat`` runs, input built outside the timer),
-prints the log-log slope of time against size (the growth exponent) and checks every result
-against the value the row itself predicts. A linear row has an exponent near 1; the bar is 1.2.
+times the parser at three sizes, prints the log-log slope of time against size (the growth
+exponent) and checks every result against the value the row itself predicts. A linear row has
+an exponent near 1; the bar is 1.2.
+
+Timing is process CPU time, input built outside the timer, the three sizes interleaved over
+``--repeat`` rounds, and the minimum of each size's runs counts (``--stat median`` for the
+median): on a shared machine whose speed swings minute to minute, a slow spell then slows every
+size rather than the one being timed. ``--instructions`` counts instructions instead, under
+valgrind callgrind, one child process per row: exact and independent of load, and free of the
+cache effects that make time per item grow as maps outgrow the caches. Its bar is 1.1.
 
     python benches/growth.py                 # native, default sizes; exit 1 if an exponent > 1.2
+    python benches/growth.py --instructions  # callgrind counts; exit 1 if an exponent > 1.1
     python benches/growth.py --impl reference
     python benches/growth.py --only Q1a,Q3b --scale 0.25
     python benches/growth.py --quick         # small sizes, both twins, results only (CI smoke)
@@ -31,6 +39,8 @@ from types import ModuleType
 from typing import Any
 
 BAR = 1.2
+# Instruction counts carry no noise, so a row over this is superlinear in the code itself.
+INSTRUCTION_BAR = 1.1
 
 
 def sse(payloads: list[Any], done: bool = True) -> bytes:
@@ -65,6 +75,9 @@ class Row:
     check: Callable[[int, Any], None]
     # The input as the named parts a parser is fed one after the other (--phases).
     parts: Callable[[int], list[tuple[str, bytes]]] | None = None
+    # Not a deltafold row but another library on a row's input, for comparison: printed, never
+    # held to the bar, and left out of --instructions unless named in --only.
+    comparison: bool = False
 
 
 def expect(cond: bool, what: str) -> None:
@@ -278,6 +291,48 @@ def q6_run(impl: ModuleType, pieces: list[bytes]) -> Any:
     return last
 
 
+def q6_run_on_done(impl: ModuleType, pieces: list[bytes]) -> Any:
+    """The linear way to use partial arguments: read them once, on the call's `.done`."""
+    parser = impl.StreamParser(events=True, partial_arguments=True)
+    last = None
+    for piece in pieces:
+        for event in parser.feed(piece):
+            if event.type == "tool_calls.function.arguments.done":
+                last = event.parsed_arguments
+    for event in parser.finish_events():
+        if event.type == "tool_calls.function.arguments.done":
+            last = event.parsed_arguments
+    return last
+
+
+# The openai SDK's stream state with the tool declared strict, the case in which it sets
+# `parsed_arguments`: it re-parses the whole arguments text with jiter on every chunk.
+SDK_TOOLS = [
+    {
+        "type": "function",
+        "function": {"name": "f", "parameters": {"type": "object"}, "strict": True},
+    }
+]
+
+
+def q6_run_sdk(_impl: ModuleType, pieces: list[bytes]) -> Any:
+    from openai._models import construct_type
+    from openai.lib.streaming.chat import ChatCompletionStreamState
+    from openai.types.chat import ChatCompletionChunk
+
+    state = ChatCompletionStreamState(input_tools=SDK_TOOLS)  # type: ignore[arg-type]
+    header = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m"}
+    last = None
+    for frame in b"".join(pieces).split(b"\n\n"):
+        if not frame.startswith(b"data: ") or frame == b"data: [DONE]":
+            continue
+        chunk = construct_type(type_=ChatCompletionChunk, value={**header, **json.loads(frame[6:])})
+        for event in state.handle_chunk(chunk):  # type: ignore[arg-type]
+            if event.type == "tool_calls.function.arguments.delta":
+                last = event.parsed_arguments
+    return last
+
+
 def assemble(impl: ModuleType, data: bytes, **options: Any) -> Any:
     return impl.assemble(data, **options)
 
@@ -386,6 +441,25 @@ ROWS = [
         q6_run,
         lambda n, parsed: expect(parsed == [1] * n, "the whole array"),
     ),
+    Row(
+        "Q6c",
+        "Q6b's input, parsed_arguments read only on the call's .done",
+        (625, 2_500, 10_000),
+        (50, 100, 200),
+        lambda n: q6_make(["["] + ["1,"] * (n - 1) + ["1]"]),
+        q6_run_on_done,
+        lambda n, parsed: expect(parsed == [1] * n, "the whole array"),
+    ),
+    Row(
+        "Q6s",
+        "Q6b with the openai SDK (strict tool): parsed_arguments on every event",
+        (625, 2_500, 10_000),
+        (50, 100, 200),
+        lambda n: q6_make(["["] + ["1,"] * (n - 1) + ["1]"]),
+        q6_run_sdk,
+        lambda n, parsed: expect(parsed == [1] * n, "the whole array"),
+        comparison=True,
+    ),
 ]
 
 
@@ -399,23 +473,131 @@ def slope(sizes: list[int], times: list[float]) -> float:
     )
 
 
-def timed(row: Row, impl: ModuleType, n: int, repeat: int) -> float:
-    data = row.make(n)
-    times = []
-    for _ in range(repeat):
-        # The cyclic collector runs at moments set by allocation counts, not by the parser:
-        # keep it out of the timed span so it does not add noise to the slope.
+def interleaved(
+    row: Row, impl: ModuleType, sizes: list[int], repeat: int, stat: str
+) -> list[float]:
+    """Process CPU time of each size: the sizes run interleaved, each repeat starting at a
+    different size, so a slow minute of this shared machine falls on every size alike rather
+    than on the one being timed; then the minimum (or median) of the repeats of each size.
+    CPU time rather than wall time, so time the process spends descheduled does not count."""
+    inputs = [row.make(n) for n in sizes]
+    # One untimed run first: the first call pays one-time costs (imports, caches).
+    row.run(impl, inputs[0])
+    runs: list[list[float]] = [[] for _ in sizes]
+    for r in range(repeat):
+        for i in [(r + j) % len(sizes) for j in range(len(sizes))]:
+            # The cyclic collector runs at moments set by allocation counts, not by the
+            # parser: keep it out of the timed span so it does not add noise to the slope.
+            gc.collect()
+            gc.disable()
+            try:
+                start = time.process_time()
+                result = row.run(impl, inputs[i])
+                runs[i].append(time.process_time() - start)
+            finally:
+                gc.enable()
+            if r == 0:
+                row.check(sizes[i], result)
+            del result
+    pick = min if stat == "min" else statistics.median
+    return [pick(times) for times in runs]
+
+
+# --instructions: each row runs in a child process under valgrind's callgrind, which counts
+# the instructions executed: exact and the same under any load. The parent builds the inputs
+# and pickles them, so the child spends no (slow, instrumented) time building them; the child
+# runs each fold inside `functools.reduce`, and callgrind collects only inside that C function
+# (--toggle-collect) and writes one count per call (--dump-after). Nothing else in the child
+# calls `reduce`.
+MARKER = "functools_reduce"
+
+
+def child(row_name: str, impl_name: str, paths: list[str]) -> None:
+    """The child of --instructions: one untimed warm-up run, then each input once, inside the
+    marker function."""
+    import pickle
+
+    impl = load_impl(impl_name)
+    row = next(r for r in ROWS if r.name == row_name)
+    inputs = []
+    for path in paths:
+        with open(path, "rb") as file:
+            inputs.append(pickle.load(file))
+    row.run(impl, inputs[0])
+    for data in inputs:
+
+        def fold(_acc: Any, _item: Any, data: Any = data) -> Any:
+            return row.run(impl, data)
+
         gc.collect()
         gc.disable()
-        try:
-            start = time.perf_counter()
-            result = row.run(impl, data)
-            times.append(time.perf_counter() - start)
-        finally:
-            gc.enable()
-        row.check(n, result)
+        result = functools.reduce(fold, [None], None)
+        gc.enable()
         del result
-    return statistics.median(times)
+
+
+def instructions(rows: list[Row], impl_name: str, scale: float, jobs: int) -> float:
+    """Runs every row under callgrind (``jobs`` at a time) and prints each row's instruction
+    counts and their exponent; returns the worst exponent."""
+    import pickle
+    import re
+    import subprocess
+    import tempfile
+    from concurrent.futures import ThreadPoolExecutor
+
+    print(f"{impl_name}: callgrind instruction counts of the fold (exact, load-independent)")
+    with tempfile.TemporaryDirectory(prefix="growth-cg-") as tmp:
+        work = []
+        for row in rows:
+            sizes = [max(2, round(n * scale)) for n in row.sizes]
+            paths = []
+            for n in sizes:
+                path = f"{tmp}/{row.name}.{n}.pickle"
+                with open(path, "wb") as file:
+                    pickle.dump(row.make(n), file, protocol=pickle.HIGHEST_PROTOCOL)
+                paths.append(path)
+            work.append((row, sizes, paths))
+
+        def count(item: tuple[Row, list[int], list[str]]) -> list[int]:
+            row, sizes, paths = item
+            out = f"{tmp}/cg.{row.name}"
+            command = [
+                "valgrind",
+                "--tool=callgrind",
+                f"--toggle-collect={MARKER}",
+                f"--dump-after={MARKER}",
+                f"--callgrind-out-file={out}",
+                sys.executable,
+                __file__,
+                "--child",
+                row.name,
+                "--impl",
+                impl_name,
+                *paths,
+            ]
+            subprocess.run(command, check=True, capture_output=True)
+            counts = []
+            for part in range(1, len(sizes) + 1):
+                with open(f"{out}.{part}", encoding="utf-8") as file:
+                    found = re.search(r"^summary: (\d+)$", file.read(), re.MULTILINE)
+                if found is None:
+                    raise RuntimeError(f"no instruction count in {out}.{part}")
+                counts.append(int(found.group(1)))
+            return counts
+
+        worst = 0.0
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            for (row, sizes, _), counts in zip(work, pool.map(count, work), strict=True):
+                exponent = slope(sizes, [float(c) for c in counts])
+                worst = max(worst, exponent)
+                cells = "  ".join(
+                    f"n={n:>7}: {c / 1e6:9.1f}M" for n, c in zip(sizes, counts, strict=True)
+                )
+                flag = "" if exponent <= INSTRUCTION_BAR else "  <-- above the bar"
+                print(
+                    f"{row.name:4} {cells}  exponent {exponent:5.2f}{flag}   {row.what}", flush=True
+                )
+    return worst
 
 
 def phases(row: Row, impl: ModuleType, n: int, repeat: int) -> dict[str, float]:
@@ -426,9 +608,9 @@ def phases(row: Row, impl: ModuleType, n: int, repeat: int) -> dict[str, float]:
     runs: dict[str, list[float]] = {}
 
     def timed_step(name: str, step: Callable[[], Any]) -> Any:
-        start = time.perf_counter()
+        start = time.process_time()
         value = step()
-        runs.setdefault(name, []).append(time.perf_counter() - start)
+        runs.setdefault(name, []).append(time.process_time() - start)
         return value
 
     for _ in range(repeat):
@@ -482,6 +664,13 @@ def quick(rows: list[Row], impls: dict[str, ModuleType]) -> bool:
     return ok
 
 
+def load_impl(name: str) -> ModuleType:
+    import deltafold
+    import deltafold.reference
+
+    return deltafold if name == "native" else deltafold.reference
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -492,40 +681,67 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--impl", choices=("native", "reference"), default="native")
     ap.add_argument("--only", help="comma-separated row names (Q1a, Q3b, ...) or prefixes (Q2)")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every size by this")
-    ap.add_argument("--repeat", type=int, default=3, help="runs per size; the median counts")
+    ap.add_argument(
+        "--repeat", type=int, default=7, help="runs per size, interleaved across the sizes"
+    )
+    ap.add_argument(
+        "--stat",
+        choices=("min", "median"),
+        default="min",
+        help="which of a size's repeats counts (default: the minimum, the least disturbed)",
+    )
     ap.add_argument(
         "--phases",
         action="store_true",
         help="also time each phase of rows fed in parts (Q2), to tell where time grows",
     )
+    ap.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions under valgrind callgrind instead of timing (exact; slow)",
+    )
+    ap.add_argument("--jobs", type=int, default=2, help="callgrind processes at a time")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("inputs", nargs="*", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
-    import deltafold
-    import deltafold.reference
+    if args.child:
+        child(args.child, args.impl, args.inputs)
+        return 0
 
     rows = ROWS
     if args.only:
         wanted = args.only.split(",")
         rows = [r for r in ROWS if any(r.name.startswith(w) for w in wanted)]
     if args.quick:
-        ok = quick(rows, {"native": deltafold, "reference": deltafold.reference})
+        ok = quick(rows, {"native": load_impl("native"), "reference": load_impl("reference")})
         return 0 if ok else 1
+    if args.instructions:
+        if not args.only:
+            rows = [r for r in rows if not r.comparison]
+        worst = instructions(rows, args.impl, args.scale, args.jobs)
+        print(f"worst exponent {worst:.2f} (bar {INSTRUCTION_BAR} for instruction counts)")
+        return 0 if worst <= INSTRUCTION_BAR else 1
 
-    impl = deltafold if args.impl == "native" else deltafold.reference
-    print(f"{args.impl}: median of {args.repeat}; exponent: log-log slope of time vs size")
+    impl = load_impl(args.impl)
+    print(
+        f"{args.impl}: {args.stat} of {args.repeat} interleaved runs of process CPU time; "
+        "exponent: log-log slope of time vs size"
+    )
     worst = 0.0
     for row in rows:
         sizes = [max(2, round(n * args.scale)) for n in row.sizes]
         try:
-            times = [timed(row, impl, n, args.repeat) for n in sizes]
+            times = interleaved(row, impl, sizes, args.repeat, args.stat)
         except Exception as error:
             print(f"{row.name:4} FAIL {type(error).__name__}: {error}", flush=True)
             worst = math.inf
             continue
         exponent = slope(sizes, times)
-        worst = max(worst, exponent)
+        if not row.comparison:
+            worst = max(worst, exponent)
         cells = "  ".join(f"n={n:>7}: {t:8.3f}s" for n, t in zip(sizes, times, strict=True))
-        flag = "" if exponent <= BAR else "  <-- above the bar"
+        flag = "" if exponent <= BAR or row.comparison else "  <-- above the bar"
         print(f"{row.name:4} {cells}  exponent {exponent:5.2f}{flag}   {row.what}", flush=True)
         if args.phases and row.parts is not None:
             print_phases(row, impl, sizes, args.repeat)
