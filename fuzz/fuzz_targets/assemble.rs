@@ -4,37 +4,17 @@
 //! path gives exactly what decoding every chunk in full gives.
 #![no_main]
 
+mod oracle;
 mod split;
 
 use deltafold::driver::{Config, OnError, ProblemKind};
-use deltafold::error::{ErrorClass, ErrorKind, StreamError};
+use deltafold::error::ErrorKind;
 use deltafold::event::{Call, CallOf, Event, TextOf};
 use deltafold::formats::chat::ChatStream;
 use deltafold::json::value::Value;
 use deltafold::limits::Limits;
 use libfuzzer_sys::fuzz_target;
-
-/// A raised error as the caller sees it, with the snapshot it would carry as `.partial`.
-#[derive(Debug, PartialEq)]
-struct Raised {
-    class: ErrorClass,
-    message: String,
-    byte_offset: u64,
-    event_index: Option<u64>,
-    partial: Value,
-}
-
-impl Raised {
-    fn of(error: &StreamError, stream: &ChatStream) -> Raised {
-        Raised {
-            class: error.kind.class(),
-            message: error.to_string(),
-            byte_offset: error.byte_offset,
-            event_index: error.event_index,
-            partial: stream.snapshot(),
-        }
-    }
-}
+use oracle::Raised;
 
 /// The comparable part of an event (snapshots and partial arguments are lazily built views).
 #[derive(Debug, PartialEq)]
@@ -166,7 +146,7 @@ fn drive(config: Config, reads: &[&[u8]], mut snapshot_now: impl FnMut() -> bool
     for &read in reads {
         let mut next = read;
         while let Err(error) = stream.feed(next) {
-            raised.push(Raised::of(&error, &stream));
+            raised.push(Raised::of(&error, stream.snapshot()));
             next = b"";
         }
         events.extend(stream.take_events().into_iter().map(EventSummary::of));
@@ -179,7 +159,7 @@ fn drive(config: Config, reads: &[&[u8]], mut snapshot_now: impl FnMut() -> bool
     // until no error waits. Without events nothing is ever deferred.
     while stream.has_deferred_error() {
         while let Err(error) = stream.feed(b"") {
-            raised.push(Raised::of(&error, &stream));
+            raised.push(Raised::of(&error, stream.snapshot()));
         }
         events.extend(stream.take_events().into_iter().map(EventSummary::of));
     }
@@ -190,7 +170,7 @@ fn drive(config: Config, reads: &[&[u8]], mut snapshot_now: impl FnMut() -> bool
         &finished,
         Err(e) if matches!(e.kind, ErrorKind::NotEventStream { .. } | ErrorKind::ErrorResponse { .. })
     );
-    let finished = finished.map_err(|error| Raised::of(&error, &stream));
+    let finished = finished.map_err(|error| Raised::of(&error, stream.snapshot()));
     events.extend(stream.take_events().into_iter().map(EventSummary::of));
     if config.on_error != OnError::Raise {
         assert!(raised.is_empty(), "{:?} raised {raised:?}", config.on_error);

@@ -6,10 +6,12 @@
 //! sets a small size limit.
 #![no_main]
 
+mod oracle;
 mod split;
 
 use deltafold::framing::eventstream::{FeedError, FrameError, FrameErrorKind, Framer, HeaderValue};
 use libfuzzer_sys::fuzz_target;
+use oracle::crc32;
 
 #[derive(Debug, PartialEq, Eq, Clone)]
 enum Value {
@@ -58,22 +60,6 @@ fn owned(value: HeaderValue<'_>) -> Value {
 }
 
 // ---- the plain reference decoder: whole input, indexes and slices, no state machine ----
-
-fn crc32(bytes: &[u8]) -> u32 {
-    // Bitwise CRC-32 (IEEE, reflected), independent of the crate the framer uses.
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])

@@ -10,38 +10,18 @@
 //! stopping at the first prelude CRC. A read-size byte of 128 or more leaves the body as it is.
 #![no_main]
 
+mod oracle;
 mod split;
 
 use deltafold::driver::{Config, OnError, Options, ProblemKind};
-use deltafold::error::{ErrorClass, ErrorKind, StreamError};
+use deltafold::error::{ErrorKind, StreamError};
 use deltafold::event::{Call, CallOf, Event};
 use deltafold::formats::auto::AnyStream;
 use deltafold::formats::Format;
 use deltafold::json::value::Value;
 use deltafold::limits::Limits;
 use libfuzzer_sys::fuzz_target;
-
-/// A raised error as the caller sees it, with the snapshot it would carry as `.partial`.
-#[derive(Debug, PartialEq)]
-struct Raised {
-    class: ErrorClass,
-    message: String,
-    byte_offset: u64,
-    event_index: Option<u64>,
-    partial: Value,
-}
-
-impl Raised {
-    fn of(error: &StreamError, stream: &AnyStream) -> Raised {
-        Raised {
-            class: error.kind.class(),
-            message: error.to_string(),
-            byte_offset: error.byte_offset,
-            event_index: error.event_index,
-            partial: stream.snapshot(),
-        }
-    }
-}
+use oracle::{crc32, Raised};
 
 /// The comparable part of an event: its kind and what it carries, with trails read out and
 /// partial arguments built (both are lazily built views).
@@ -181,7 +161,7 @@ fn drive(config: Config, reads: &[&[u8]], mut snapshot_now: impl FnMut() -> bool
         let mut next = read;
         while let Err(error) = stream.feed(next) {
             check(&error);
-            raised.push(Raised::of(&error, &stream));
+            raised.push(Raised::of(&error, stream.snapshot()));
             next = b"";
         }
         events.extend(stream.take_events().into_iter().map(EventSummary::of));
@@ -194,7 +174,7 @@ fn drive(config: Config, reads: &[&[u8]], mut snapshot_now: impl FnMut() -> bool
     while stream.has_deferred_error() {
         while let Err(error) = stream.feed(b"") {
             check(&error);
-            raised.push(Raised::of(&error, &stream));
+            raised.push(Raised::of(&error, stream.snapshot()));
         }
         events.extend(stream.take_events().into_iter().map(EventSummary::of));
     }
@@ -202,7 +182,7 @@ fn drive(config: Config, reads: &[&[u8]], mut snapshot_now: impl FnMut() -> bool
     if let Err(error) = &finished {
         check(error);
     }
-    let finished = finished.map_err(|error| Raised::of(&error, &stream));
+    let finished = finished.map_err(|error| Raised::of(&error, stream.snapshot()));
     events.extend(stream.take_events().into_iter().map(EventSummary::of));
     Run {
         raised,
@@ -227,22 +207,6 @@ fn drive(config: Config, reads: &[&[u8]], mut snapshot_now: impl FnMut() -> bool
         format: stream.format(),
         bytes_seen: stream.bytes_seen(),
     }
-}
-
-/// CRC-32 (IEEE), bitwise: independent of the framer's table.
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
 }
 
 fn u32_at(b: &[u8], at: usize) -> usize {
