@@ -7,14 +7,14 @@
 mod oracle;
 mod split;
 
-use deltafold::driver::{Config, OnError, ProblemKind};
+use deltafold::driver::{Config, OnError};
 use deltafold::error::ErrorKind;
 use deltafold::event::{Call, CallOf, Event, TextOf};
 use deltafold::formats::chat::ChatStream;
 use deltafold::json::value::Value;
 use deltafold::limits::Limits;
 use libfuzzer_sys::fuzz_target;
-use oracle::Raised;
+use oracle::{noted, Noted, Raised};
 
 /// The comparable part of an event (snapshots and partial arguments are lazily built views).
 #[derive(Debug, PartialEq)]
@@ -86,7 +86,7 @@ struct Run {
     events: Vec<EventSummary>,
     finished: Result<Option<Value>, Raised>,
     completed: Vec<Value>,
-    problems: Vec<(ProblemKind, &'static str, String, u64, Option<u64>)>,
+    problems: Vec<Noted>,
     done: bool,
     bytes_seen: u64,
 }
@@ -185,19 +185,7 @@ fn drive(config: Config, reads: &[&[u8]], mut snapshot_now: impl FnMut() -> bool
         events,
         finished,
         completed: stream.take_completed(),
-        problems: stream
-            .problems()
-            .iter()
-            .map(|p| {
-                (
-                    p.kind,
-                    p.action.name(),
-                    p.message.clone(),
-                    p.byte_offset,
-                    p.event_index,
-                )
-            })
-            .collect(),
+        problems: noted(stream.problems()),
         done: stream.done(),
         bytes_seen: stream.bytes_seen(),
     }

@@ -11,7 +11,7 @@ mod split;
 
 use deltafold::framing::eventstream::{FeedError, FrameError, FrameErrorKind, Framer, HeaderValue};
 use libfuzzer_sys::fuzz_target;
-use oracle::crc32;
+use oracle::{crc32, seal_frame};
 
 #[derive(Debug, PartialEq, Eq, Clone)]
 enum Value {
@@ -244,12 +244,7 @@ fn fix_up(body: &mut [u8]) {
         let room = body.len() - pos;
         let total = 16 + (u32_at(body, pos) as usize) % (room - 15);
         let hlen = (u32_at(body, pos + 4) as usize) % (total - 15);
-        body[pos..pos + 4].copy_from_slice(&(total as u32).to_be_bytes());
-        body[pos + 4..pos + 8].copy_from_slice(&(hlen as u32).to_be_bytes());
-        let crc = crc32(&body[pos..pos + 8]);
-        body[pos + 8..pos + 12].copy_from_slice(&crc.to_be_bytes());
-        let crc = crc32(&body[pos..pos + total - 4]);
-        body[pos + total - 4..pos + total].copy_from_slice(&crc.to_be_bytes());
+        seal_frame(body, pos, total, hlen);
         pos += total;
     }
 }

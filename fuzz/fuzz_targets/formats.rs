@@ -13,7 +13,7 @@
 mod oracle;
 mod split;
 
-use deltafold::driver::{Config, OnError, Options, ProblemKind};
+use deltafold::driver::{Config, OnError, Options};
 use deltafold::error::{ErrorKind, StreamError};
 use deltafold::event::{Call, CallOf, Event};
 use deltafold::formats::auto::AnyStream;
@@ -21,7 +21,7 @@ use deltafold::formats::Format;
 use deltafold::json::value::Value;
 use deltafold::limits::Limits;
 use libfuzzer_sys::fuzz_target;
-use oracle::{crc32, Raised};
+use oracle::{noted, seal_frame, Noted, Raised};
 
 /// The comparable part of an event: its kind and what it carries, with trails read out and
 /// partial arguments built (both are lazily built views).
@@ -81,7 +81,7 @@ struct Run {
     events: Vec<EventSummary>,
     finished: Result<Option<Value>, Raised>,
     completed: Vec<Value>,
-    problems: Vec<(ProblemKind, &'static str, String, u64, Option<u64>)>,
+    problems: Vec<Noted>,
     problems_dropped: u64,
     done: bool,
     format: Option<Format>,
@@ -189,19 +189,7 @@ fn drive(config: Config, reads: &[&[u8]], mut snapshot_now: impl FnMut() -> bool
         events,
         finished,
         completed: stream.take_completed(),
-        problems: stream
-            .problems()
-            .iter()
-            .map(|p| {
-                (
-                    p.kind,
-                    p.action.name(),
-                    p.message.clone(),
-                    p.byte_offset,
-                    p.event_index,
-                )
-            })
-            .collect(),
+        problems: noted(stream.problems()),
         problems_dropped: stream.problems_dropped(),
         done: stream.done(),
         format: stream.format(),
@@ -227,12 +215,7 @@ fn fix_frames(body: &mut [u8]) {
         if headers > total - 16 {
             headers %= total - 15;
         }
-        body[pos..pos + 4].copy_from_slice(&(total as u32).to_be_bytes());
-        body[pos + 4..pos + 8].copy_from_slice(&(headers as u32).to_be_bytes());
-        let crc = crc32(&body[pos..pos + 8]);
-        body[pos + 8..pos + 12].copy_from_slice(&crc.to_be_bytes());
-        let crc = crc32(&body[pos..pos + total - 4]);
-        body[pos + total - 4..pos + total].copy_from_slice(&crc.to_be_bytes());
+        seal_frame(body, pos, total, headers);
         pos += total;
     }
 }

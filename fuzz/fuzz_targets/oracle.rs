@@ -1,9 +1,11 @@
-//! What the targets compare, written once: a raised error as the caller sees it, and a CRC-32
-//! computed bit by bit, independent of the table-driven one the framer uses.
+//! What the targets compare, written once: a raised error and the recorded problems as the
+//! caller sees them, and event-stream frames sealed with a CRC-32 computed bit by bit,
+//! independent of the table-driven one the framer uses.
 
 // Each target uses the part it needs.
 #![allow(dead_code)]
 
+use deltafold::driver::{Problem, ProblemKind};
 use deltafold::error::{ErrorClass, StreamError};
 use deltafold::json::value::Value;
 
@@ -43,4 +45,33 @@ pub fn crc32(bytes: &[u8]) -> u32 {
         }
     }
     !crc
+}
+
+/// A recorded problem as the caller sees it: kind, action, message, byte offset, event index.
+pub type Noted = (ProblemKind, &'static str, String, u64, Option<u64>);
+
+pub fn noted(problems: &[Problem]) -> Vec<Noted> {
+    problems
+        .iter()
+        .map(|p| {
+            (
+                p.kind,
+                p.action.name(),
+                p.message.clone(),
+                p.byte_offset,
+                p.event_index,
+            )
+        })
+        .collect()
+}
+
+/// Writes the lengths and both CRCs of the event-stream message at `body[pos..pos + total]`,
+/// whose headers take `headers` bytes, so that it checks.
+pub fn seal_frame(body: &mut [u8], pos: usize, total: usize, headers: usize) {
+    body[pos..pos + 4].copy_from_slice(&(total as u32).to_be_bytes());
+    body[pos + 4..pos + 8].copy_from_slice(&(headers as u32).to_be_bytes());
+    let crc = crc32(&body[pos..pos + 8]);
+    body[pos + 8..pos + 12].copy_from_slice(&crc.to_be_bytes());
+    let crc = crc32(&body[pos..pos + total - 4]);
+    body[pos + total - 4..pos + total].copy_from_slice(&crc.to_be_bytes());
 }
