@@ -12,9 +12,8 @@ use deltafold::error::ErrorKind;
 use deltafold::event::{Call, CallOf, Event, TextOf};
 use deltafold::formats::chat::ChatStream;
 use deltafold::json::value::Value;
-use deltafold::limits::Limits;
 use libfuzzer_sys::fuzz_target;
-use oracle::{noted, Noted, Raised};
+use oracle::{noted, small_limits, Noted, Raised};
 
 /// The comparable part of an event (snapshots and partial arguments are lazily built views).
 #[derive(Debug, PartialEq)]
@@ -105,14 +104,7 @@ fn config(flags: u8) -> Config {
     config.options.events = flags & 0b1_0000 != 0;
     config.options.partial_arguments = flags & 0b10_0000 != 0;
     if flags & 0b100_0000 != 0 {
-        // Small enough that short fuzz inputs reach every limit.
-        config.limits = Limits {
-            max_line_bytes: 200,
-            max_buffer_bytes: 600,
-            max_choice_index: 3,
-            max_tool_calls: 3,
-            max_depth: 6,
-        };
+        config.limits = small_limits();
     }
     config
 }

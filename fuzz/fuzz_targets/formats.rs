@@ -19,9 +19,8 @@ use deltafold::event::{Call, CallOf, Event};
 use deltafold::formats::auto::AnyStream;
 use deltafold::formats::Format;
 use deltafold::json::value::Value;
-use deltafold::limits::Limits;
 use libfuzzer_sys::fuzz_target;
-use oracle::{noted, seal_frame, Noted, Raised};
+use oracle::{noted, seal_frame, small_limits, Noted, Raised};
 
 /// The comparable part of an event: its kind and what it carries, with trails read out and
 /// partial arguments built (both are lazily built views).
@@ -118,14 +117,7 @@ fn config(flags: u8) -> Config {
         ..Config::default()
     };
     if flags & 0b100_0000 != 0 {
-        // Small enough that short fuzz inputs reach every limit.
-        config.limits = Limits {
-            max_line_bytes: 200,
-            max_buffer_bytes: 600,
-            max_choice_index: 3,
-            max_tool_calls: 3,
-            max_depth: 6,
-        };
+        config.limits = small_limits();
         config.max_problems = 2;
     }
     config

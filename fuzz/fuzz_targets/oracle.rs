@@ -1,6 +1,6 @@
-//! What the targets compare, written once: a raised error and the recorded problems as the
-//! caller sees them, and event-stream frames sealed with a CRC-32 computed bit by bit,
-//! independent of the table-driven one the framer uses.
+//! What the targets share, written once: a raised error and the recorded problems as the
+//! caller sees them, limits small enough to reach, and event-stream frames sealed with a CRC-32
+//! computed bit by bit, independent of the table-driven one the framer uses.
 
 // Each target uses the part it needs.
 #![allow(dead_code)]
@@ -8,6 +8,7 @@
 use deltafold::driver::{Problem, ProblemKind};
 use deltafold::error::{ErrorClass, StreamError};
 use deltafold::json::value::Value;
+use deltafold::limits::Limits;
 
 /// A raised error as the caller sees it, with the snapshot it would carry as `.partial`.
 #[derive(Debug, PartialEq)]
@@ -74,4 +75,15 @@ pub fn seal_frame(body: &mut [u8], pos: usize, total: usize, headers: usize) {
     body[pos + 8..pos + 12].copy_from_slice(&crc.to_be_bytes());
     let crc = crc32(&body[pos..pos + total - 4]);
     body[pos + total - 4..pos + total].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// Limits small enough that short fuzz inputs reach every one of them.
+pub fn small_limits() -> Limits {
+    Limits {
+        max_line_bytes: 200,
+        max_buffer_bytes: 600,
+        max_choice_index: 3,
+        max_tool_calls: 3,
+        max_depth: 6,
+    }
 }
