@@ -763,11 +763,11 @@ impl<F: Fold> Core<F> {
 
     /// Records the notes the fold took of the payload just folded.
     fn notes(&mut self, ev: &RawEvent<'_>) {
-        if !self.fold.has_notes() {
-            return;
-        }
         let mut notes: Vec<Note> = Vec::new();
         self.fold.take_notes(&mut notes);
+        if notes.is_empty() {
+            return; // nearly every payload: an empty Vec never allocated
+        }
         for note in notes {
             self.record(|| Problem {
                 kind: ProblemKind::Note(note.kind),

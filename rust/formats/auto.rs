@@ -230,11 +230,6 @@ impl Fold for AnyFold {
         }
     }
 
-    fn has_notes(&self) -> bool {
-        self.inner()
-            .is_some_and(|i| dispatch!(i, f => f.has_notes()))
-    }
-
     fn decide_format(&mut self, format: Format) {
         if let Stage::Undecided(config) = &self.0 {
             self.0 = Stage::Decided(Self::start(config, format));

@@ -189,12 +189,6 @@ pub trait Fold {
     fn take_notes(&mut self, notes: &mut Vec<Note>) {
         let _ = notes;
     }
-
-    /// False only when [`Fold::take_notes`] would move nothing, so the driver can skip it on
-    /// the payloads that note nothing (nearly all).
-    fn has_notes(&self) -> bool {
-        true
-    }
     /// The framing decided the format before any event (a Bedrock event-stream prelude under
     /// `format="auto"`): a dispatching fold that has not decided yet takes it.
     fn decide_format(&mut self, _format: Format) {}

@@ -1054,10 +1054,6 @@ impl Fold for Anthropic {
         notes.append(&mut self.notes);
     }
 
-    fn has_notes(&self) -> bool {
-        !self.notes.is_empty()
-    }
-
     fn ends_stream(&self, _data: &[u8]) -> bool {
         false
     }

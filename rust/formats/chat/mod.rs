@@ -59,11 +59,6 @@ impl Fold for Chat {
         Some(Format::Chat)
     }
 
-    /// Chat folding takes no notes (`take_notes` is the default, which moves nothing).
-    fn has_notes(&self) -> bool {
-        false
-    }
-
     fn ends_stream(&self, data: &[u8]) -> bool {
         data == b"[DONE]"
     }
