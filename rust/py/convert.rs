@@ -467,15 +467,30 @@ struct LevelMemo {
     len: usize,
     /// A list of the items or a dict of the entries; never handed out, only copied.
     children: Py<PyAny>,
+    /// The list last handed out for this container (arrays only), kept so that the next read
+    /// can extend it in place once nobody else can see it.
+    handed: Option<Handed>,
 }
 
-/// `parsed_arguments`: the snapshot as a new Python value. Completed children of the open
+/// A list handed out by a read: the first `completed` items of the memo's `children` (the same
+/// objects), then the pending tail item when `tail` is set (the unfinished value, or the next
+/// level's container).
+struct Handed {
+    list: Py<PyList>,
+    completed: usize,
+    tail: bool,
+}
+
+/// `parsed_arguments`: the snapshot as a Python value. Completed children of the open
 /// containers are built once per call and shared by every later read (of any event of the
-/// call); a read builds only the children completed since the last read, one new list or dict
-/// per open container (a C-level copy of the references to its completed children) and the
-/// unfinished string or number. See the cost model in docs/design.md ('Events').
+/// call); a read builds only the children completed since the last read and the unfinished
+/// string or number. An open array's list from the previous read is extended in place when
+/// nothing but the memo (and its parent list) holds it and the caller left it as it was handed
+/// (see [`PartialMemo::reusable`]); otherwise, and for every open object, the read makes a new
+/// list or dict (a C-level copy of the references to its completed children). See the cost
+/// model in docs/design.md ('Events').
 pub fn partial_to_py<'py>(py: Python<'py>, snap: &PartialSnapshot) -> PyResult<Bound<'py, PyAny>> {
-    let mut inner = match snap.tail_value() {
+    let inner = match snap.tail_value() {
         Some(v) => Some(to_py(py, &v)?),
         None => None,
     };
@@ -493,28 +508,38 @@ pub fn partial_to_py<'py>(py: Python<'py>, snap: &PartialSnapshot) -> PyResult<B
         }
         Err(TryLockError::WouldBlock) => None,
     };
-    let mut memo = guard.as_mut().and_then(|slot| {
+    let memo = guard.as_mut().and_then(|slot| {
         slot.get_or_insert_with(|| Box::new(PartialMemo::default()))
             .downcast_mut::<PartialMemo>()
     });
-    let mut containers = Vec::with_capacity(snap.open_levels().len());
-    for (depth, level) in snap.open_levels().enumerate() {
-        let container = match memo.as_deref_mut() {
-            Some(memo) => memo.completed(py, depth, level)?,
-            None => fresh_children(py, level)?,
-        };
-        containers.push(container);
-    }
     if let Some(memo) = memo {
-        // Deeper entries belong to containers that are closed now.
-        memo.levels.truncate(containers.len());
+        return memo.read(py, snap, inner);
     }
-    drop(guard);
-    for (level, container) in snap.open_levels().zip(containers).rev() {
+    let mut containers = Vec::with_capacity(snap.open_levels().len());
+    for level in snap.open_levels() {
+        containers.push(fresh_children(py, level)?);
+    }
+    nest(py, snap, containers, inner, |_| {})
+}
+
+/// Puts `inner` into the innermost of `containers` (one per open level of `snap`), that into
+/// the next one out, and so on; returns the outermost. `appended(depth)` is told of each list
+/// that got a tail item.
+fn nest<'py>(
+    py: Python<'py>,
+    snap: &PartialSnapshot,
+    containers: Vec<Bound<'py, PyAny>>,
+    mut inner: Option<Bound<'py, PyAny>>,
+    mut appended: impl FnMut(usize),
+) -> PyResult<Bound<'py, PyAny>> {
+    for (depth, (level, container)) in snap.open_levels().zip(containers).enumerate().rev() {
         if let Some(value) = inner.take() {
             match level.pending_key() {
                 Some(k) => container.set_item(key(py, k), value)?,
-                None if !level.is_object() => container.cast::<PyList>()?.append(value)?,
+                None if !level.is_object() => {
+                    container.cast::<PyList>()?.append(value)?;
+                    appended(depth);
+                }
                 None => {}
             }
         }
@@ -524,13 +549,45 @@ pub fn partial_to_py<'py>(py: Python<'py>, snap: &PartialSnapshot) -> PyResult<B
 }
 
 impl PartialMemo {
-    /// A new list or dict of the completed children of `level`, the open container at `depth`.
-    fn completed<'py>(
+    /// The value of `snap` whose unfinished value is `inner`, reusing handed lists where
+    /// [`Self::reusable`] allows and handing out every list it returns.
+    fn read<'py>(
         &mut self,
         py: Python<'py>,
-        depth: usize,
-        level: OpenLevel<'_>,
+        snap: &PartialSnapshot,
+        inner: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        for (depth, level) in snap.open_levels().enumerate() {
+            self.sync(py, depth, level)?;
+        }
+        // Deeper entries belong to containers that are closed now.
+        self.levels.truncate(snap.open_levels().len());
+        // Decided for every level before any list changes: a level's check looks at its
+        // parent's list as it was handed.
+        let mut reuse = Vec::with_capacity(self.levels.len());
+        for (depth, level) in snap.open_levels().enumerate() {
+            let parent_reused = depth > 0 && reuse.last() == Some(&true);
+            reuse.push(self.reusable(py, depth, level, parent_reused));
+        }
+        let mut containers = Vec::with_capacity(reuse.len());
+        for ((level, memo), reused) in snap.open_levels().zip(&mut self.levels).zip(reuse) {
+            let container = if reused {
+                memo.extend_handed(py, level.len())?
+            } else {
+                memo.fresh(py, level)?
+            };
+            containers.push(container);
+        }
+        nest(py, snap, containers, inner, |depth| {
+            if let Some(handed) = self.levels.get_mut(depth).and_then(|m| m.handed.as_mut()) {
+                handed.tail = true;
+            }
+        })
+    }
+
+    /// Brings the memo of `level`, the open container at `depth`, up to its completed children
+    /// (a memo of another container at that depth is replaced).
+    fn sync(&mut self, py: Python<'_>, depth: usize, level: OpenLevel<'_>) -> PyResult<()> {
         let known = self
             .levels
             .get_mut(depth)
@@ -541,28 +598,145 @@ impl PartialMemo {
             self.levels.push(LevelMemo {
                 id: level.id(),
                 len: level.len(),
-                children: children.clone().unbind(),
+                children: children.unbind(),
+                handed: None,
             });
-            return copy(&children, level.len());
+            return Ok(());
         };
-        let children = memo.children.bind(py).clone();
-        if memo.len > level.len() {
-            // An earlier event of the call, read after a later one.
-            return if level.is_object() {
-                fresh_children(py, level)
-            } else {
-                copy(&children, level.len())
-            };
-        }
         if memo.len < level.len() {
-            if let Err(e) = add_children(py, &children, level, memo.len) {
+            if let Err(e) = add_children(py, memo.children.bind(py), level, memo.len) {
                 // The memo may hold some of the new children: forget it rather than trust it.
                 self.levels.truncate(depth);
                 return Err(e);
             }
             memo.len = level.len();
         }
-        copy(&children, level.len())
+        Ok(())
+    }
+
+    /// Whether the list handed out for `level` (at `depth`, memo in sync) can be extended in
+    /// place into its value: nobody but the memo, and the parent list when that is reused too
+    /// (`parent_reused`), holds it, so no one can see it change; it is not ahead of `level`
+    /// (an earlier event read after a later one); and it is exactly as it was handed: its
+    /// length, and its completed items the memo's children, compared as one array of pointers
+    /// (O(completed), but a few instructions per hundred items, against copying and releasing
+    /// a reference per item).
+    fn reusable(
+        &self,
+        py: Python<'_>,
+        depth: usize,
+        level: OpenLevel<'_>,
+        parent_reused: bool,
+    ) -> bool {
+        let Some(memo) = self.levels.get(depth) else {
+            return false;
+        };
+        let Some(handed) = &memo.handed else {
+            return false;
+        };
+        if level.is_object() || memo.id != level.id() || handed.completed > level.len() {
+            return false;
+        }
+        let holders = if parent_reused { 2 } else { 1 };
+        // SAFETY: the GIL is held (`py`) and the memo holds a reference to the list, so the
+        // pointer is to a live object; reading its count has no other effect.
+        if unsafe { ffi::Py_REFCNT(handed.list.as_ptr()) } != holders {
+            return false;
+        }
+        if parent_reused {
+            // The second holder must be the parent list, as its tail item (a caller may have
+            // put this list elsewhere and the parent's tail may be something else).
+            let parent_tail = depth
+                .checked_sub(1)
+                .and_then(|up| self.levels.get(up))
+                .and_then(|up| up.handed.as_ref())
+                .filter(|up| up.tail)
+                .and_then(|up| last_item(up.list.bind(py)));
+            if parent_tail != Some(handed.list.as_ptr()) {
+                return false;
+            }
+        }
+        let list = handed.list.bind(py);
+        if list.len() != handed.completed + usize::from(handed.tail) {
+            return false;
+        }
+        match memo.children.bind(py).cast::<PyList>() {
+            Ok(children) => same_items(list, children, handed.completed),
+            Err(_) => false,
+        }
+    }
+}
+
+impl LevelMemo {
+    /// The handed list, its tail item dropped and the children completed since it was handed
+    /// (up to `len`) appended. Only after [`PartialMemo::reusable`] said yes.
+    fn extend_handed<'py>(&mut self, py: Python<'py>, len: usize) -> PyResult<Bound<'py, PyAny>> {
+        let Some(handed) = self.handed.as_mut() else {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "parsed_arguments: no list to extend",
+            ));
+        };
+        let list = handed.list.bind(py).clone();
+        if handed.tail {
+            list.del_item(handed.completed)?;
+            handed.tail = false;
+        }
+        let children = self.children.bind(py).cast::<PyList>()?;
+        for i in handed.completed..len {
+            list.append(children.get_item(i)?)?;
+            handed.completed = i + 1;
+        }
+        Ok(list.into_any())
+    }
+
+    /// A new list or dict of the completed children of `level` (this memo's container, in
+    /// sync); a list becomes the handed one.
+    fn fresh<'py>(&mut self, py: Python<'py>, level: OpenLevel<'_>) -> PyResult<Bound<'py, PyAny>> {
+        self.handed = None;
+        let children = self.children.bind(py);
+        if self.len > level.len() && level.is_object() {
+            // An earlier event of the call, read after a later one: the memo's dict may hold a
+            // later value of a repeated key.
+            return fresh_children(py, level);
+        }
+        let container = copy(children, level.len())?;
+        if let Ok(list) = container.cast::<PyList>() {
+            self.handed = Some(Handed {
+                list: list.clone().unbind(),
+                completed: level.len(),
+                tail: false,
+            });
+        }
+        Ok(container)
+    }
+}
+
+/// The last item of `list`, as a pointer (for an identity check only).
+fn last_item(list: &Bound<'_, PyList>) -> Option<*mut ffi::PyObject> {
+    let index = list.len().checked_sub(1)?;
+    list.get_item(index).ok().map(|item| item.as_ptr())
+}
+
+/// Whether the first `n` items of `a` and of `b` are the same objects.
+fn same_items(a: &Bound<'_, PyList>, b: &Bound<'_, PyList>, n: usize) -> bool {
+    if a.len() < n || b.len() < n {
+        return false;
+    }
+    if n == 0 {
+        return true;
+    }
+    // SAFETY: the GIL is held (both lists are bound) and nothing here runs Python code, so
+    // neither list changes during the compare. Both are `list` objects (`Bound<PyList>`, an
+    // exact or subclass instance, which shares `PyListObject`'s layout; this crate is not
+    // built for the limited API), and both hold at least `n > 0` items (checked above), so
+    // each `ob_item` points to at least `n` initialised item pointers. They are read as
+    // integers of the same size, only compared, never dereferenced.
+    unsafe {
+        let items = |list: &Bound<'_, PyList>| {
+            let raw = (*list.as_ptr().cast::<ffi::PyListObject>()).ob_item;
+            std::slice::from_raw_parts(raw.cast::<usize>().cast_const(), n)
+        };
+        items(a) == items(b)
     }
 }
 
