@@ -188,6 +188,24 @@ def test_only_an_inner_list_kept(case: Case) -> None:
         assert value == want, event.arguments
 
 
+def test_inner_list_kept_while_its_parent_changed(case: Case) -> None:
+    """The caller keeps an open nested list and puts something else in its place in the
+    parent: the parent may be extended again, but the kept list has a second holder that is
+    not the parent, so it must not be."""
+    events, expected = case
+    kept = []
+    for event, want in zip(events, expected, strict=True):
+        value = event.parsed_arguments
+        assert value == want, event.arguments
+        spine = _open_lists(value, event.arguments)
+        if len(spine) >= 2 and spine[-2] and spine[-2][-1] is spine[-1]:
+            kept.append((event, spine[-1], _open_lists(want, event.arguments)[-1]))
+            spine[-2][-1] = "replaced"
+        del value, spine
+    for event, value, want in kept:
+        assert value == want, event.arguments
+
+
 def test_read_out_of_order(case: Case) -> None:
     events, expected = case
     order = list(range(len(events)))
