@@ -495,6 +495,15 @@ ROWS = [
         comparison=True,
     ),
     Row(
+        "Q6e",
+        'Q6b inside an object (`{"items": [...]}`, the usual shape of tool arguments)',
+        (625, 2_500, 10_000),
+        (50, 100, 200),
+        lambda n: q6_make(['{"items": ['] + ["1,"] * (n - 1) + ["1]}"]),
+        q6_run,
+        lambda n, parsed: expect(parsed == {"items": [1] * n}, "the whole object"),
+    ),
+    Row(
         "Q6s",
         "Q6b with the openai SDK (strict tool): parsed_arguments on every event",
         (625, 2_500, 10_000),
