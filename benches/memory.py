@@ -3,6 +3,7 @@
     python benches/memory.py                       # native, 200 KB argument, 10,000 parsers
     python benches/memory.py --impl reference      # the pure-Python twin
     python benches/memory.py --argument-bytes 20000 --parsers 1000   # quick
+    python benches/memory.py --cases parsers       # only the 10,000 parsers
 
 - Folding one tool call whose 200 KB JSON argument arrives in 1-8 byte fragments (the partial
   arguments stream of corpus.py): peak RSS growth over the baseline, against the size of the
@@ -114,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--impl", default="deltafold")
     parser.add_argument("--argument-bytes", type=int, default=200_000)
     parser.add_argument("--parsers", type=int, default=10_000)
+    parser.add_argument(
+        "--cases", nargs="+", choices=CASES, default=list(CASES), help="the cases to run"
+    )
     parser.add_argument("--json", type=Path, help="write the numbers here")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -121,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(child(impl_name, args.child, args.argument_bytes, args.parsers)))
         return 0
-    results = {case: measure(impl_name, case, args.argument_bytes, args.parsers) for case in CASES}
+    results = {
+        case: measure(impl_name, case, args.argument_bytes, args.parsers) for case in args.cases
+    }
     missed = False
     print(f"{impl_name}: peak RSS growth (each case in a fresh process)")
     for case, r in results.items():

@@ -36,7 +36,8 @@ impl Owner {
             Owner::Stream(p) => {
                 let this = &mut *p.bind(py).try_borrow_mut()?;
                 this.put_back(py)?;
-                this.partial.convert(py, &this.stream, version)
+                let aside = this.aside.get_or_insert_with(Box::default);
+                aside.partial.convert(py, &this.stream, version)
             }
             Owner::Capture(p) => {
                 let this = &mut *p.bind(py).try_borrow_mut()?;
@@ -155,6 +156,11 @@ impl PartialCache {
         let obj = to_py(py, &stream.snapshot())?.unbind();
         self.0.get_or_insert_with(Box::default).converted = Some((version, obj.clone_ref(py)));
         Ok(obj)
+    }
+
+    /// Whether it holds nothing (and its box is gone).
+    fn is_empty(&self) -> bool {
+        self.0.is_none()
     }
 
     /// After a call that raised nothing: the next error, if any, will most likely show
@@ -389,23 +395,38 @@ fn events_to_py<'py>(py: Python<'py>, stream: &mut AnyStream) -> PyResult<Bound<
 #[pyclass(name = "StreamParser", module = "deltafold")]
 pub struct StreamParserPy {
     stream: AnyStream,
+    /// Only while there is something in it: one field, so that the object stays 496 bytes,
+    /// a size class of `CPython`'s small-object allocator 16 bytes below 512.
+    aside: Option<Box<Aside>>,
+}
+
+/// What a `StreamParser` holds only at times.
+#[derive(Default)]
+struct Aside {
     partial: PartialCache,
     /// The long texts the last `finish` moved into its result instead of copying them: the
     /// state lacks them until a call that reads it puts them back ([`StreamParserPy::put_back`]).
-    taken: Option<Box<Taken>>,
+    taken: Option<Taken>,
 }
 
 impl StreamParserPy {
     /// Before the state is read or changed: the texts `finish` took go back into it.
     fn put_back(&mut self, py: Python<'_>) -> PyResult<()> {
-        if let Some(taken) = self.taken.take() {
+        if let Some(taken) = self.aside.as_mut().and_then(|a| a.taken.take()) {
             if let Err(e) = self.stream.with_result_mut(|v| taken.put_back(py, v)) {
                 // Putting them back again overwrites what was put back: try again next call.
-                self.taken = Some(taken);
+                self.aside.get_or_insert_with(Box::default).taken = Some(taken);
                 return Err(e);
             }
         }
         Ok(())
+    }
+
+    /// Keeps the texts `finish` took until the state is next read.
+    fn keep_taken(&mut self, taken: Taken) {
+        if !taken.is_empty() {
+            self.aside.get_or_insert_with(Box::default).taken = Some(taken);
+        }
     }
 
     /// One call that changes the parser: a still-referenced lazy `.partial` is converted
@@ -418,15 +439,23 @@ impl StreamParserPy {
     ) -> PyResult<T> {
         let (py, this) = (slf.py(), &mut *slf.try_borrow_mut()?);
         this.put_back(py)?;
-        this.partial.settle(py, &this.stream)?;
+        if let Some(aside) = &mut this.aside {
+            aside.partial.settle(py, &this.stream)?;
+        }
         match run(&mut this.stream) {
             Ok(r) => {
-                this.partial.clear();
+                if let Some(aside) = &mut this.aside {
+                    aside.partial.clear();
+                    if aside.partial.is_empty() && aside.taken.is_none() {
+                        this.aside = None;
+                    }
+                }
                 then(py, &mut this.stream, r)
             }
             Err(e) => {
                 let owner = || Owner::Stream(slf.clone().unbind());
-                Err(raise(py, &this.stream, &mut this.partial, owner, &e))
+                let aside = this.aside.get_or_insert_with(Box::default);
+                Err(raise(py, &this.stream, &mut aside.partial, owner, &e))
             }
         }
     }
@@ -439,8 +468,7 @@ entry_point! {
         |config| {
             Ok(StreamParserPy {
                 stream: AnyStream::new(config),
-                partial: PartialCache::default(),
-                taken: None,
+                aside: None,
             })
         }
     }
@@ -463,9 +491,7 @@ impl StreamParserPy {
         let mut taken = Taken::default();
         let take = |s: &mut AnyStream| s.finish_with(|v| to_py_taking(py, v, &mut taken));
         let out = Self::step(slf, take, |_, _, v| v);
-        if !taken.is_empty() {
-            slf.try_borrow_mut()?.taken = Some(Box::new(taken));
-        }
+        slf.try_borrow_mut()?.keep_taken(taken);
         out
     }
 
@@ -478,9 +504,7 @@ impl StreamParserPy {
         let mut taken = Taken::default();
         let take = |s: &mut AnyStream| s.finish_with(|v| json_bytes_taking(py, v, &mut taken));
         let out = Self::step(slf, take, |_, _, b| b);
-        if !taken.is_empty() {
-            slf.try_borrow_mut()?.taken = Some(Box::new(taken));
-        }
+        slf.try_borrow_mut()?.keep_taken(taken);
         out
     }
 

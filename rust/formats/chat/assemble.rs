@@ -5,11 +5,13 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::driver::Options;
 use crate::event::{Call, Event, ListTrail, LogprobsOf, TextOf, TextTrail, UsageLog};
+use crate::formats::chat::header::Header;
 use crate::formats::chat::scan::{
     ChoiceDelta, Chunk, Content, Delta, Extras, Field, FunctionCallDelta, Logprobs, ToolCallDelta,
 };
@@ -18,13 +20,14 @@ use crate::json::value::{Map, Value};
 use crate::limits::{LimitName, Limits};
 
 /// One text accumulator of a completion, named so that a template (see `template`) can append
-/// its varying string to it without decoding the chunk.
+/// its varying string to it without decoding the chunk. The indexes are narrow, as every live
+/// parser keeps its templates: a chunk with a larger one is decoded in full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Slot {
-    Content { choice: u64 },
-    Refusal { choice: u64 },
-    ToolArguments { choice: u64, index: u64 },
-    FunctionArguments { choice: u64 },
+    Content { choice: u32 },
+    Refusal { choice: u32 },
+    ToolArguments { choice: u32, index: u32 },
+    FunctionArguments { choice: u32 },
 }
 
 /// A limit a chunk would exceed, with the payload position of the offending value.
@@ -33,32 +36,6 @@ pub struct Violation {
     pub limit: LimitName,
     pub maximum: u64,
     pub pos: usize,
-}
-
-/// "First non-empty" for id, model and created: the first value that is neither null nor
-/// empty; failing that, the first non-null one.
-#[derive(Debug, Default, Clone)]
-struct FirstNonEmpty {
-    value: Option<Value>,
-    settled: bool,
-}
-
-impl FirstNonEmpty {
-    fn offer(&mut self, value: Value, empty: bool) {
-        if self.settled {
-            return;
-        }
-        if !empty {
-            self.value = Some(value);
-            self.settled = true;
-        } else if self.value.is_none() {
-            self.value = Some(value);
-        }
-    }
-
-    fn get(&self) -> Value {
-        self.value.clone().unwrap_or(Value::Null)
-    }
 }
 
 /// Keys of the message beyond role/content/refusal, in order of first non-null appearance.
@@ -77,7 +54,9 @@ struct ToolCallState {
     wire_index: Option<u64>,
     // Shared with every event of the call (C2): an event holds a reference, not a copy.
     id: Option<Arc<str>>,
-    kind: Option<String>,
+    /// Borrowed for the usual `function`, as a choice's role is for `assistant`: most calls
+    /// allocate nothing for it.
+    kind: Option<Cow<'static, str>>,
     name: Option<Arc<str>>,
     arguments: String,
     function_extras: Map,
@@ -97,7 +76,8 @@ struct FunctionCallState {
     arguments: String,
     done: bool,
     trail: TextTrail,
-    partial: Option<PartialJson>,
+    /// Boxed as a tool call's is (only `partial_arguments` makes one).
+    partial: Option<Box<PartialJson>>,
 }
 
 #[derive(Debug, Default)]
@@ -139,16 +119,20 @@ struct ChoiceState {
     /// Created by the first refusal, reasoning, audio or unknown key.
     rare: Option<Box<RareParts>>,
     tool_calls: ToolCalls,
-    current_call: Option<usize>,
+    /// The position of the call a fragment without an index continues, plus one: the
+    /// `None` fits in the niche, 8 bytes less in every choice of every live parser.
+    current_call: Option<NonZeroUsize>,
     function_call: Option<Box<FunctionCallState>>,
-    message_order: Vec<MessageKey>,
+    /// Grown one key at a time (a choice has a few at most): a boxed slice is 8 bytes less
+    /// than a `Vec` in every choice.
+    message_order: Box<[MessageKey]>,
     /// Whether `message_order` holds `ToolCalls`, `FunctionCall`, `Audio`: asked on every
     /// chunk that carries one, while the list may hold any number of extra keys.
     ordered_tool_calls: bool,
     ordered_function_call: bool,
     ordered_audio: bool,
     logprobs: Option<Box<LogprobsState>>,
-    finish_reason: Option<String>,
+    finish_reason: Option<Box<str>>,
 }
 
 /// The parts of a choice most streams never send: boxed, as every choice of every live parser
@@ -345,15 +329,22 @@ enum Target {
     New,
 }
 
+/// The limits a chunk is checked against here (the byte limits are the framer's): every live
+/// parser carries this inline, so not the whole [`Limits`].
+// The field names of `Limits`, which these copy.
+#[allow(clippy::struct_field_names)]
+#[derive(Debug, Default, Clone, Copy)]
+struct ChunkLimits {
+    max_choice_index: u64,
+    max_tool_calls: usize,
+    max_depth: usize,
+}
+
 #[derive(Debug, Default)]
 pub struct Assembler {
     options: Options,
-    limits: Limits,
-    id: FirstNonEmpty,
-    model: FirstNonEmpty,
-    created: FirstNonEmpty,
-    system_fingerprint: Option<Value>,
-    service_tier: Option<Value>,
+    limits: ChunkLimits,
+    header: Header,
     /// Boxed, as are the Groq usage and the unknown keys: most chunks carry none (usage comes
     /// with the last), and every live parser carries this inline.
     usage: Option<Box<Map>>,
@@ -372,7 +363,11 @@ impl Assembler {
     pub fn new(options: Options, limits: Limits) -> Self {
         Assembler {
             options,
-            limits,
+            limits: ChunkLimits {
+                max_choice_index: limits.max_choice_index,
+                max_tool_calls: limits.max_tool_calls,
+                max_depth: limits.max_depth,
+            },
             serial: SERIAL.fetch_add(1, Ordering::Relaxed),
             ..Assembler::default()
         }
@@ -389,9 +384,20 @@ impl Assembler {
         self.options
     }
 
-    /// The limits it was made with (its owner keeps no copy).
-    pub fn limits(&self) -> Limits {
-        self.limits
+    /// The nesting limit it was made with (its owner keeps no copy).
+    pub fn max_depth(&self) -> usize {
+        self.limits.max_depth
+    }
+
+    /// An empty assembler with the same options and limits, for the next stream of a capture.
+    #[must_use]
+    pub fn renewed(&self) -> Self {
+        Assembler {
+            options: self.options,
+            limits: self.limits,
+            serial: SERIAL.fetch_add(1, Ordering::Relaxed),
+            ..Assembler::default()
+        }
     }
 
     /// Number of chunks applied.
@@ -410,15 +416,7 @@ impl Assembler {
     pub fn apply(&mut self, chunk: Chunk<'_>, events: &mut Vec<Event>) -> Result<(), Violation> {
         let plans = self.plan(&chunk)?;
         self.chunks += 1;
-        offer_str(&mut self.id, &chunk.id);
-        offer_str(&mut self.model, &chunk.model);
-        if let Field::Set(text) = chunk.created {
-            let v = Value::Number(text.into());
-            let empty = v.is_zero_number();
-            self.created.offer(v, empty);
-        }
-        last_non_null_str(&mut self.system_fingerprint, &chunk.system_fingerprint);
-        last_non_null_str(&mut self.service_tier, &chunk.service_tier);
+        self.header.apply(&chunk);
         for (choice, targets) in chunk.choices.into_iter().zip(plans) {
             self.apply_choice(choice, &targets, events);
         }
@@ -548,7 +546,7 @@ impl Assembler {
         }
         if let Field::Set(reason) = c.finish_reason {
             if !reason.is_empty() {
-                state.finish_reason = Some(reason.into_owned());
+                state.finish_reason = Some(Box::from(reason.as_ref()));
                 if opts.events {
                     state.done_events(events);
                 }
@@ -566,7 +564,7 @@ impl Assembler {
             };
             let Some(lp) = self
                 .choices
-                .get_mut(choice)
+                .get_mut(u64::from(choice))
                 .and_then(|state| state.logprobs.as_mut())
             else {
                 return false;
@@ -579,18 +577,18 @@ impl Assembler {
             | Slot::ToolArguments { choice, .. }
             | Slot::FunctionArguments { choice } => choice,
         };
-        let Some(state) = self.choices.get_mut(choice) else {
+        let Some(state) = self.choices.get_mut(u64::from(choice)) else {
             return false;
         };
         match slot {
             Slot::Content { .. } => state.content.push(text, false),
             Slot::Refusal { .. } => state.rare_mut().refusal.push(text, false),
             Slot::ToolArguments { index, .. } => {
-                let Some(pos) = state.tool_calls.find_wire(index) else {
+                let Some(pos) = state.tool_calls.find_wire(u64::from(index)) else {
                     return false;
                 };
                 // As in `apply_tool_call`: a later fragment without an index continues it.
-                state.current_call = Some(pos);
+                state.current_call = call_mark(pos);
                 let Some(call) = state.tool_calls.get_mut(pos) else {
                     return false;
                 };
@@ -625,10 +623,11 @@ impl Assembler {
     /// Renders the completion assembled so far.
     pub fn completion(&self) -> Value {
         let mut out = Map::new();
-        out.insert("id".into(), self.id.get());
+        let header = self.header.render();
+        out.insert("id".into(), header.id);
         out.insert("object".into(), Value::string("chat.completion"));
-        out.insert("created".into(), self.created.get());
-        out.insert("model".into(), self.model.get());
+        out.insert("created".into(), header.created);
+        out.insert("model".into(), header.model);
         out.insert(
             "choices".into(),
             Value::Array(
@@ -645,11 +644,11 @@ impl Assembler {
             "usage".into(),
             usage.cloned().map_or(Value::Null, Value::Object),
         );
-        if let Some(v) = &self.service_tier {
-            out.insert("service_tier".into(), v.clone());
+        if let Some(v) = header.service_tier {
+            out.insert("service_tier".into(), v);
         }
-        if let Some(v) = &self.system_fingerprint {
-            out.insert("system_fingerprint".into(), v.clone());
+        if let Some(v) = header.system_fingerprint {
+            out.insert("system_fingerprint".into(), v);
         }
         for (k, v) in self.extras.iter().flat_map(|m| m.iter()) {
             if !out.contains_key(k) {
@@ -774,7 +773,24 @@ fn object_get_mut<'v>(value: &'v mut Value, key: &str) -> Option<&'v mut Value> 
     }
 }
 
+/// The mark of the current call at `pos` (see `ChoiceState::current_call`).
+fn call_mark(pos: usize) -> Option<NonZeroUsize> {
+    pos.checked_add(1).and_then(NonZeroUsize::new)
+}
+
 impl ChoiceState {
+    /// The position of the call a fragment without an index continues.
+    fn current_call(&self) -> Option<usize> {
+        self.current_call.map(|mark| mark.get() - 1)
+    }
+
+    /// Appends `key` to the message's key order.
+    fn order_key(&mut self, key: MessageKey) {
+        let mut keys = std::mem::take(&mut self.message_order).into_vec();
+        keys.push(key);
+        self.message_order = keys.into_boxed_slice();
+    }
+
     fn rare_mut(&mut self) -> &mut RareParts {
         self.rare.get_or_insert_with(Box::default)
     }
@@ -833,7 +849,7 @@ impl ChoiceState {
         if let Some(audio) = delta.audio {
             if !self.ordered_audio {
                 self.ordered_audio = true;
-                self.message_order.push(MessageKey::Audio);
+                self.order_key(MessageKey::Audio);
             }
             merge_audio(self.rare_mut().audio.get_or_insert_with(Map::new), *audio);
         }
@@ -849,11 +865,13 @@ impl ChoiceState {
     ) {
         if !self.ordered_function_call {
             self.ordered_function_call = true;
-            self.message_order.push(MessageKey::FunctionCall);
+            self.order_key(MessageKey::FunctionCall);
         }
         let f = self.function_call.get_or_insert_with(|| {
             Box::new(FunctionCallState {
-                partial: opts.partial_arguments.then(|| PartialJson::new(max_depth)),
+                partial: opts
+                    .partial_arguments
+                    .then(|| Box::new(PartialJson::new(max_depth))),
                 ..FunctionCallState::default()
             })
         });
@@ -868,7 +886,7 @@ impl ChoiceState {
             events.push(Event::ArgumentsDelta {
                 call: Call::function(self.index, f.name.clone()),
                 trail: f.trail.clone(),
-                parsed: f.partial.as_ref().map(PartialJson::snapshot),
+                parsed: f.partial.as_deref().map(PartialJson::snapshot),
             });
         }
     }
@@ -950,7 +968,7 @@ impl ChoiceState {
             Some(slot) => *slot = v,
             None => {
                 rare.message_extras.insert(key.to_string(), v);
-                self.message_order.push(MessageKey::Extra);
+                self.order_key(MessageKey::Extra);
             }
         }
     }
@@ -987,7 +1005,7 @@ impl ChoiceState {
     ) {
         if !self.ordered_tool_calls {
             self.ordered_tool_calls = true;
-            self.message_order.push(MessageKey::ToolCalls);
+            self.order_key(MessageKey::ToolCalls);
         }
         let pos = match target {
             Target::Existing(p) => p,
@@ -1000,13 +1018,13 @@ impl ChoiceState {
             }),
         };
         if opts.events {
-            if let Some(cur) = self.current_call {
+            if let Some(cur) = self.current_call() {
                 if cur != pos {
                     self.tool_done_event(cur, events);
                 }
             }
         }
-        self.current_call = Some(pos);
+        self.current_call = call_mark(pos);
         let choice_index = self.index;
         let Some(call) = self.tool_calls.get_mut(pos) else {
             return;
@@ -1014,7 +1032,7 @@ impl ChoiceState {
         let had_id = call.id.is_some();
         first_non_empty_shared(&mut call.id, f.id);
         let id_set = !had_id && call.id.is_some();
-        first_non_empty(&mut call.kind, f.kind);
+        first_non_empty_kind(&mut call.kind, f.kind);
         first_non_empty_shared(&mut call.name, f.name);
         let piece = f.arguments.unwrap_or_default();
         call.arguments.push_str(&piece);
@@ -1089,7 +1107,7 @@ impl ChoiceState {
                 events.push(Event::ArgumentsDone {
                     call: Call::function(choice_index, f.name.clone()),
                     text: f.arguments.clone(),
-                    parsed: f.partial.as_ref().map(PartialJson::snapshot),
+                    parsed: f.partial.as_deref().map(PartialJson::snapshot),
                 });
             }
         }
@@ -1159,8 +1177,8 @@ impl ChoiceState {
         out.insert(
             "finish_reason".into(),
             self.finish_reason
-                .clone()
-                .map_or(Value::Null, Value::String),
+                .as_deref()
+                .map_or(Value::Null, Value::string),
         );
         if let Some(rare) = &self.rare {
             for (k, v) in &rare.extras {
@@ -1242,7 +1260,7 @@ impl<'s> CallSim<'s> {
             added_wire: HashMap::new(),
             added_ids: HashMap::new(),
             given_id: HashSet::new(),
-            current: state.and_then(|s| s.current_call),
+            current: state.and_then(ChoiceState::current_call),
         }
     }
 
@@ -1306,26 +1324,15 @@ impl<'s> CallSim<'s> {
     }
 }
 
-fn offer_str(slot: &mut FirstNonEmpty, field: &Field<std::borrow::Cow<'_, str>>) {
-    if let Field::Set(s) = field {
-        slot.offer(Value::string(s.as_ref()), s.is_empty());
-    }
-}
-
-fn last_non_null_str(slot: &mut Option<Value>, field: &Field<std::borrow::Cow<'_, str>>) {
-    match field {
-        Field::Set(s) => *slot = Some(Value::string(s.as_ref())),
-        Field::Null => {
-            slot.get_or_insert(Value::Null);
-        }
-        Field::Absent => {}
-    }
-}
-
-fn first_non_empty(slot: &mut Option<String>, value: Option<std::borrow::Cow<'_, str>>) {
+/// First non-empty, for a tool call's `type`.
+fn first_non_empty_kind(slot: &mut Option<Cow<'static, str>>, value: Option<Cow<'_, str>>) {
     if let Some(v) = value {
         if !v.is_empty() && slot.as_deref().is_none_or(str::is_empty) {
-            *slot = Some(v.into_owned());
+            *slot = Some(if v == "function" {
+                Cow::Borrowed("function")
+            } else {
+                Cow::Owned(v.into_owned())
+            });
         }
     }
 }
@@ -1459,18 +1466,35 @@ mod tests {
 
     /// Every live parser holds an assembler and one choice per choice index (issue 13: 10,000
     /// parsers after one read in 20 MB). Rare parts are boxed; a field added inline shows here.
+    /// (A `malloc` block is the size plus 8, rounded up to 16: 184 is the most a choice may
+    /// be for a 192-byte block, 200 for the chat fold's 208.)
     #[test]
     #[cfg(target_pointer_width = "64")]
     fn an_idle_choice_and_assembler_keep_their_rare_parts_boxed() {
         assert!(
-            std::mem::size_of::<ChoiceState>() <= 208,
+            std::mem::size_of::<ChoiceState>() <= 184,
             "{}",
             std::mem::size_of::<ChoiceState>()
         );
         assert!(
-            std::mem::size_of::<Assembler>() <= 328,
+            std::mem::size_of::<Assembler>() <= 152,
             "{}",
             std::mem::size_of::<Assembler>()
+        );
+        assert!(
+            std::mem::size_of::<crate::formats::chat::Chat>() <= 200,
+            "{}",
+            std::mem::size_of::<crate::formats::chat::Chat>()
+        );
+        assert!(
+            std::mem::size_of::<crate::formats::chat::template::Template>() <= 56,
+            "{}",
+            std::mem::size_of::<crate::formats::chat::template::Template>()
+        );
+        assert!(
+            std::mem::size_of::<FunctionCallState>() <= 64,
+            "{}",
+            std::mem::size_of::<FunctionCallState>()
         );
         assert!(
             std::mem::size_of::<crate::formats::auto::AnyFold>() <= 16,

@@ -96,7 +96,7 @@ type ArrayAt = (Span, usize);
 fn target(chunk: &Chunk<'_>) -> Option<(Slot, Span, Option<ArrayAt>)> {
     let mut found: Option<(Slot, Span)> = None;
     // The choice whose `logprobs.content` appends, with the array's place.
-    let mut entries: Option<(u64, ArrayAt)> = None;
+    let mut entries: Option<(u32, ArrayAt)> = None;
     let mut others = 0usize;
     // Every tool-call fragment makes its call the current one (where a later fragment without
     // an index goes), and a template re-applies only the varying one: a chunk with any other
@@ -119,7 +119,7 @@ fn target(chunk: &Chunk<'_>) -> Option<(Slot, Span, Option<ArrayAt>)> {
         }
     };
     for c in &chunk.choices {
-        let choice = c.index;
+        let choice = u32::try_from(c.index).ok()?;
         // List values append and would not be idempotent on re-application.
         if c.extras.has_array_value() {
             return None;
@@ -150,7 +150,7 @@ fn target(chunk: &Chunk<'_>) -> Option<(Slot, Span, Option<ArrayAt>)> {
         }
         for t in &d.tool_calls {
             // Without an index a fragment with a name starts a new call: not idempotent.
-            let index = t.index?;
+            let index = u32::try_from(t.index?).ok()?;
             if let Some(a) = &t.arguments {
                 offer(Slot::ToolArguments { choice, index }, t.arguments_span, a);
             }
@@ -422,6 +422,33 @@ mod tests {
                 index: 1
             })
         );
+    }
+
+    /// A slot's indexes are 32-bit: a chunk with a larger choice or tool-call index gets no
+    /// template (it is decoded in full every time), never one for another slot.
+    #[test]
+    fn indexes_past_32_bits_get_no_template() {
+        let content =
+            |i: u64| format!(r#"{{"choices":[{{"index":{i},"delta":{{"content":"a"}}}}]}}"#);
+        let tool = |i: u64| {
+            format!(
+                r#"{{"choices":[{{"index":0,"delta":{{"tool_calls":[{{"index":{i},"function":{{"arguments":"{{"}}}}]}}}}]}}"#
+            )
+        };
+        let max = u64::from(u32::MAX);
+        assert_eq!(
+            learn(content(max).as_bytes()).map(|t| t.slot),
+            Some(Slot::Content { choice: u32::MAX })
+        );
+        assert_eq!(learn(content(max + 1).as_bytes()), None);
+        assert_eq!(
+            learn(tool(max).as_bytes()).map(|t| t.slot),
+            Some(Slot::ToolArguments {
+                choice: 0,
+                index: u32::MAX
+            })
+        );
+        assert_eq!(learn(tool(max + 1).as_bytes()), None);
     }
 
     const L: &[u8] = br#"{"id":"x","choices":[{"index":0,"delta":{"content":" a"},"logprobs":{"content":[{"token":" a","logprob":-0.25,"bytes":[32,97],"top_logprobs":[]}],"refusal":null},"finish_reason":null}],"usage":null,"obfuscation":"ab"}"#;
