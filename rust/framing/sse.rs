@@ -8,7 +8,7 @@
 //! Cost model: at the start of a block, the common event (an optional `event:` line, one `data:`
 //! line and the blank line, all inside the read) is recognised in one step and dispatched with
 //! `RawEvent::data` pointing into the read itself (`whole_event`). Anything else, or an event
-//! cut by the end of the read, goes line by line: each line is found with `memchr2(CR, LF)`,
+//! cut by the end of the read, goes line by line: each line's end is found (`find_line_end`),
 //! classified and applied to the block. Only the bytes of an event that the recogniser gave up
 //! on are scanned twice. A line that lies inside one read is processed in place; only a line
 //! that spans reads is copied (into `line`). Data is copied into the framer only when it must
@@ -132,7 +132,7 @@ impl Block {
     /// Where the line at the start of `rest` ends, when it is `event: ` and the last event
     /// type value seen, followed by CR or LF. That line holds no CR or LF (its value came from
     /// one line), so the terminator after it is the first one in `rest`: the answer is the
-    /// one `memchr2` would give.
+    /// one the search would give.
     #[inline(always)]
     fn repeated_event_line(&self, rest: &[u8]) -> Option<usize> {
         let tail = rest
@@ -230,10 +230,14 @@ fn after_terminator(input: &[u8], terminator: usize) -> (usize, bool) {
     }
 }
 
-/// The index of the first CR or LF in `bytes`, for a line whose end is expected in this read.
-/// Event lines are tens to hundreds of bytes: a search inlined here with SSE2 (part of every
-/// `x86_64`), thirty-two bytes per step, costs about half the instructions of a call into
-/// `memchr2`'s dispatch for them.
+/// Past this many bytes without a line end, [`find_line_end`] hands the rest to `memchr2`,
+/// whose wider steps then repay the cost of the call.
+const INLINE_SEARCH_BYTES: usize = 512;
+
+/// The index of the first CR or LF in `bytes`. Event lines are tens to hundreds of bytes: a
+/// search inlined here with SSE2 (part of every `x86_64`), thirty-two bytes per step, costs
+/// about half the instructions of a call into `memchr2`'s dispatch for them; a longer line
+/// goes on with `memchr2`.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn find_line_end(bytes: &[u8]) -> Option<usize> {
@@ -261,6 +265,10 @@ fn find_line_end(bytes: &[u8]) -> Option<usize> {
     let mut at = 0;
     // Two blocks per step, tested together: one branch per thirty-two bytes.
     while let Some(pair) = bytes.get(at..at + 32) {
+        if at >= INLINE_SEARCH_BYTES {
+            let rest = bytes.get(at..).unwrap_or_default();
+            return memchr2(CR, LF, rest).map(|found| at + found);
+        }
         let (low, high) = pair.split_at(16);
         let (Ok(low), Ok(high)) = (<&[u8; 16]>::try_from(low), <&[u8; 16]>::try_from(high)) else {
             break;
@@ -700,9 +708,9 @@ impl Framer {
                         repeated_event = true;
                         Some(end)
                     }
-                    None => memchr2(CR, LF, rest),
+                    None => find_line_end(rest),
                 },
-                _ => memchr2(CR, LF, rest),
+                _ => find_line_end(rest),
             };
             let Some(found) = found else {
                 // The read ends inside a line: hold it, but never beyond the limit.
@@ -856,7 +864,7 @@ mod tests {
     fn find_line_end_agrees_with_memchr2() {
         // Every length around the sixteen-byte blocks, every position of CR and of LF, and a
         // line with none; the first of two terminators wins.
-        for len in 0..80 {
+        for len in (0..80).chain(INLINE_SEARCH_BYTES - 40..INLINE_SEARCH_BYTES + 80) {
             let plain = vec![b'x'; len];
             assert_eq!(find_line_end(&plain), None, "len {len}");
             for at in 0..len {
