@@ -1,5 +1,6 @@
 //! SSE framing: the events (and limit errors) are the same whether the bytes arrive whole or in
-//! arbitrary reads, and whether or not the sink stops the framer after some events.
+//! arbitrary reads, whether or not the sink stops the framer after some events, and whether
+//! whole events are recognised in one step or every line goes through the general path.
 #![no_main]
 
 mod split;
@@ -46,8 +47,14 @@ impl Outcome {
 
 /// Feeds `reads`; after any stop (sink refusal or over-long line) resumes with empty reads, as
 /// the framer's contract says, until the read is used up.
-fn drive(limit: usize, reads: &[&[u8]], mut refuse: impl FnMut() -> bool) -> Vec<Outcome> {
+fn drive(
+    limit: usize,
+    reads: &[&[u8]],
+    whole_events: bool,
+    mut refuse: impl FnMut() -> bool,
+) -> Vec<Outcome> {
     let mut framer = Framer::new(limit);
+    framer.set_whole_events(whole_events);
     let mut outcomes = Vec::new();
     for &read in reads {
         let mut next = read;
@@ -102,8 +109,13 @@ fuzz_target!(|bytes: &[u8]| {
     } else {
         usize::from(input.flags & 0x7f)
     };
-    let whole = drive(limit, &[input.body], || false);
+    let whole = drive(limit, &[input.body], true, || false);
+    let reads = input.reads();
     let mut rng = input.rng();
-    let split = drive(limit, &input.reads(), || rng.below(4) == 0);
+    let split = drive(limit, &reads, true, || rng.below(4) == 0);
     assert_eq!(whole, split);
+    // The same reads and refusals through the general path alone.
+    let mut rng = input.rng();
+    let general = drive(limit, &reads, false, || rng.below(4) == 0);
+    assert_eq!(split, general);
 });

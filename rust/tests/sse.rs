@@ -794,10 +794,14 @@ fn random_stream(rng: &mut Rng) -> Vec<u8> {
 }
 
 fn random_reads<'a>(rng: &mut Rng, stream: &'a [u8]) -> Vec<&'a [u8]> {
+    random_reads_up_to(rng, stream, 12)
+}
+
+fn random_reads_up_to<'a>(rng: &mut Rng, stream: &'a [u8], most: usize) -> Vec<&'a [u8]> {
     let mut reads = Vec::new();
     let mut rest = stream;
     while !rest.is_empty() {
-        let take = rng.below(rest.len().min(12) + 1);
+        let take = rng.below(rest.len().min(most) + 1);
         let (read, tail) = rest.split_at(take);
         reads.push(read);
         rest = tail;
@@ -883,4 +887,216 @@ fn held_data_of_a_split_line_counts_only_its_value() {
     feed(&mut framer, b"data: !\n\n");
     assert_eq!(framer.buffered_bytes(), 0);
     assert_eq!(datas, vec![b"hello\n!".to_vec()]);
+}
+
+// ---- the whole-event recogniser against the general path ------------------------------
+
+/// Everything observable while feeding, with the framer's counters after every call, so that
+/// a recogniser that consumed a different amount of a read would show even without an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    Outcome(Outcome),
+    Refused,
+    After {
+        bytes_seen: u64,
+        buffered: usize,
+        held: bool,
+    },
+}
+
+/// Feeds `reads` with the recogniser on or off; the sink refuses the events whose index is in
+/// `refuse` (each once), and every stop is resumed with empty reads, as the contract says.
+fn drive_path(limit: usize, reads: &[&[u8]], whole_events: bool, refuse: &[u64]) -> Vec<Step> {
+    let mut framer = Framer::new(limit);
+    framer.set_whole_events(whole_events);
+    let mut steps = Vec::new();
+    let mut refused = Vec::new();
+    for read in reads {
+        let mut next: &[u8] = read;
+        loop {
+            let result = framer.feed(next, |event| {
+                steps.push(Step::Outcome(Outcome::Event(OwnedEvent::of(event))));
+                if refuse.contains(&event.index) && !refused.contains(&event.index) {
+                    refused.push(event.index);
+                    return Err(());
+                }
+                Ok(())
+            });
+            steps.push(Step::After {
+                bytes_seen: framer.bytes_seen(),
+                buffered: framer.buffered_bytes(),
+                held: framer.has_held_input(),
+            });
+            match result {
+                Ok(()) => break,
+                Err(FeedError::LineTooLong {
+                    line_offset,
+                    limit,
+                    event_index,
+                }) => steps.push(Step::Outcome(Outcome::TooLong {
+                    line_offset,
+                    limit,
+                    event_index,
+                })),
+                Err(FeedError::Sink(())) => steps.push(Step::Refused),
+            }
+            next = b"";
+        }
+    }
+    let discarded = framer.finish();
+    steps.push(Step::Outcome(Outcome::Finished {
+        discarded,
+        last_event_id: framer.last_event_id().to_vec(),
+        retry: framer.retry(),
+    }));
+    steps
+}
+
+/// A stream mostly of the shapes the recogniser takes (`data: V` and `event: T` + `data: V`,
+/// each with a blank line, under LF, CRLF and CR), mixed with near misses and lines only the
+/// general path frames.
+fn random_event_stream(rng: &mut Rng) -> Vec<u8> {
+    const ENDS: [&[u8]; 3] = [b"\n", b"\r\n", b"\r"];
+    // `data:` followed by no space, one (stripped) or two (one kept).
+    const SEPARATORS: [&[u8]; 3] = [b"", b" ", b"  "];
+    const TYPES: [&[u8]; 5] = [
+        b"content_block_delta",
+        b"ping",
+        b"",
+        b"content_block",
+        b"x y",
+    ];
+    const VALUES: [&[u8]; 7] = [
+        b"{\"type\":\"content_block_delta\",\"delta\":{\"text\":\"hi\"}}",
+        b"{\"a\":1}",
+        b"",
+        b" ",
+        b"[DONE]",
+        b"\xE2\x80\xA8\xEF\xBB\xBF",
+        b"x\0y",
+    ];
+    const OTHERS: [&[u8]; 16] = [
+        b": keep-alive",
+        b":",
+        b"id: 7",
+        b"id",
+        b"id: a\0b",
+        b"retry: 250",
+        b"retry: x",
+        b"data",
+        b"data:second",
+        b"event",
+        b"event:",
+        b"eventx: y",
+        b"dat: x",
+        b"DATA: x",
+        b"data : x",
+        b"\xEF\xBB\xBF",
+    ];
+    let pick =
+        |rng: &mut Rng, set: &[&'static [u8]]| -> &'static [u8] { set[rng.below(set.len())] };
+    let mut stream = Vec::new();
+    if rng.below(8) == 0 {
+        stream.extend_from_slice(&BOM);
+    }
+    for _ in 0..rng.below(14) {
+        // Mostly one line end per event, as servers write them; sometimes mixed.
+        let end = pick(rng, &ENDS);
+        let end_of = |rng: &mut Rng| {
+            if rng.below(6) == 0 {
+                pick(rng, &ENDS)
+            } else {
+                end
+            }
+        };
+        match rng.below(12) {
+            0..=7 => {
+                if rng.below(2) == 0 {
+                    stream.extend_from_slice(b"event:");
+                    stream.extend_from_slice(pick(rng, &SEPARATORS));
+                    stream.extend_from_slice(pick(rng, &TYPES));
+                    stream.extend_from_slice(end_of(rng));
+                }
+                stream.extend_from_slice(b"data:");
+                stream.extend_from_slice(pick(rng, &SEPARATORS));
+                stream.extend_from_slice(pick(rng, &VALUES));
+                stream.extend_from_slice(end_of(rng));
+                // Usually the blank line; otherwise the event goes on with more lines.
+                if rng.below(5) != 0 {
+                    stream.extend_from_slice(end_of(rng));
+                }
+            }
+            8..=9 => {
+                stream.extend_from_slice(pick(rng, &OTHERS));
+                stream.extend_from_slice(end_of(rng));
+            }
+            10 => stream.extend_from_slice(end_of(rng)),
+            // Unterminated or cut pieces.
+            _ => stream.extend_from_slice(pick(rng, &[b"data: {", b"event: x", b"\r", b"e"])),
+        }
+    }
+    stream
+}
+
+/// Framing outcomes must not depend on the recogniser, for one stream and several cuts.
+fn assert_paths_agree(limit: usize, reads: &[&[u8]], refuse: &[u64], what: &str) {
+    let general = drive_path(limit, reads, false, refuse);
+    let whole = drive_path(limit, reads, true, refuse);
+    assert_eq!(
+        whole, general,
+        "{what}: limit {limit}, refusing {refuse:?}, reads {reads:?}"
+    );
+}
+
+#[test]
+fn whole_event_recogniser_matches_the_general_path_at_every_cut() {
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    for round in 0..400 {
+        let stream = random_event_stream(&mut rng);
+        let limit = if rng.below(3) == 0 {
+            rng.below(60)
+        } else {
+            BIG
+        };
+        let refuse: Vec<u64> = (0..rng.below(3)).map(|_| rng.below(8) as u64).collect();
+        let what = format!("round {round}: {:?}", String::from_utf8_lossy(&stream));
+        assert_paths_agree(limit, &[&stream], &refuse, &what);
+        for cut in 0..=stream.len() {
+            let (head, tail) = stream.split_at(cut);
+            assert_paths_agree(limit, &[head, tail], &refuse, &what);
+        }
+        let bytewise: Vec<&[u8]> = stream.chunks(1).collect();
+        assert_paths_agree(limit, &bytewise, &refuse, &what);
+    }
+}
+
+#[test]
+fn whole_event_recogniser_matches_the_general_path_under_random_reads() {
+    let mut rng = Rng(0x9FB2_1C65_1E98_DF25);
+    for round in 0..20_000 {
+        let stream = random_event_stream(&mut rng);
+        let limit = if rng.below(3) == 0 {
+            rng.below(60)
+        } else {
+            BIG
+        };
+        let refuse: Vec<u64> = (0..rng.below(3)).map(|_| rng.below(8) as u64).collect();
+        // Reads of up to a few events, so that whole events often lie inside one.
+        let most = [12, 80, 400][rng.below(3)];
+        let reads = random_reads_up_to(&mut rng, &stream, most);
+        let what = format!("round {round}: {:?}", String::from_utf8_lossy(&stream));
+        assert_paths_agree(limit, &reads, &refuse, &what);
+        if limit == BIG {
+            // And both against the spec's plain reading.
+            let model_events = events_of(&model(&stream));
+            let events: Vec<OwnedEvent> = drive_path(limit, &reads, true, &[])
+                .into_iter()
+                .filter_map(|step| match step {
+                    Step::Outcome(Outcome::Event(event)) => Some(event),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(events, model_events, "{what}");
+        }
+    }
 }
