@@ -1110,7 +1110,10 @@ impl Fold for Anthropic {
     }
 
     fn take_notes(&mut self, notes: &mut Vec<Note>) {
-        notes.append(&mut self.notes);
+        // Called after every payload, and nearly every payload notes nothing.
+        if !self.notes.is_empty() {
+            notes.append(&mut self.notes);
+        }
     }
 
     fn ends_stream(&self, _data: &[u8]) -> bool {
