@@ -888,37 +888,44 @@ impl Anthropic {
     }
 
     /// Folds a `content_block_delta` payload laid out byte for byte as the API sends it (see
-    /// [`fast_head`]) without building its tree; `None` when it is not one, or when folding it
-    /// would be refused by a check before the delta is applied (the full path reports those).
-    fn fold_fast(&mut self, data: &[u8], events: &mut Vec<Event>) -> Option<Checks<Folded>> {
+    /// [`fast_head`]) without building its tree: `Ok(false)` when it is not one, or when
+    /// folding it would be refused by a check before the delta is applied (the full path
+    /// reports those). A plain flag rather than the fold's own result, so the usual outcome
+    /// moves no error-sized value through the layers.
+    fn fold_fast(&mut self, data: &[u8], events: &mut Vec<Event>) -> Checks<bool> {
         if self.spliced || self.message.is_none() {
-            return None;
+            return Ok(false);
         }
         let max_depth = self.limits.max_depth;
         let head = if let Some(head) = self.last_head.matches(data) {
             head
         } else {
-            let head = fast_head(data, max_depth)?;
+            let Some(head) = fast_head(data, max_depth) else {
+                return Ok(false);
+            };
             self.last_head.remember(data, head);
             head
         };
         let (index, piece, quote) = head;
         if index >= self.blocks.len() {
-            return None;
+            return Ok(false);
         }
         let mut scratch = std::mem::take(&mut self.scratch);
-        let folded = fast_string(data, quote, max_depth, &mut scratch).map(|added| {
-            let added = match &added {
-                Added::Text(text) => text,
-                Added::InScratch => scratch.as_str(),
-            };
-            self.delta_piece(index, piece, added, data, events)
-                .map(|()| {
-                    self.payloads += 1;
-                    Folded::Continue
-                })
-        });
+        let folded = match fast_string(data, quote, max_depth, &mut scratch) {
+            Some(added) => {
+                let added = match &added {
+                    Added::Text(text) => text,
+                    Added::InScratch => scratch.as_str(),
+                };
+                self.delta_piece(index, piece, added, data, events)
+                    .map(|()| true)
+            }
+            None => Ok(false),
+        };
         self.scratch = scratch;
+        if let Ok(true) = folded {
+            self.payloads += 1;
+        }
         folded
     }
 
@@ -1134,8 +1141,8 @@ impl Fold for Anthropic {
         data: &[u8],
         events: &mut Vec<Event>,
     ) -> Result<Folded, ErrorKind> {
-        if let Some(folded) = self.fold_fast(data, events) {
-            return folded;
+        if self.fold_fast(data, events)? {
+            return Ok(Folded::Continue);
         }
         let max_depth = self.limits.max_depth;
         let value = reader::parse(data, max_depth).map_err(|e| match e.code {
@@ -1466,11 +1473,14 @@ data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":
                 .concat();
                 let mut s = AnyStream::new(config(on_error, None));
                 let fed = s.feed(&data).map_err(|e| (e.kind.class(), e.message()));
+                // Payloads folded: what tells a cached snapshot that it is stale.
+                let folded = s.snapshot_version().1;
                 let result = s.finish().map_err(|e| (e.kind.class(), e.message()));
                 let problems = format!("{:?}", s.problems());
                 let events: Vec<String> =
                     s.take_events().iter().map(|e| format!("{e:?}")).collect();
-                (fed, result, problems, events, format!("{:?}", s.summary()))
+                let summary = format!("{:?}", s.summary());
+                (fed, folded, result, problems, events, summary)
             };
             for on_error in [OnError::Raise, OnError::Skip] {
                 let fast = run(payload, on_error);
@@ -1535,11 +1545,14 @@ data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":
                 data.extend_from_slice(b"data: {\"type\":\"message_stop\"}\n\n");
                 let mut s = AnyStream::new(config(on_error, None));
                 let fed = s.feed(&data).map_err(|e| (e.kind.class(), e.message()));
+                // Payloads folded: what tells a cached snapshot that it is stale.
+                let folded = s.snapshot_version().1;
                 let result = s.finish().map_err(|e| (e.kind.class(), e.message()));
                 let problems = format!("{:?}", s.problems());
                 let events: Vec<String> =
                     s.take_events().iter().map(|e| format!("{e:?}")).collect();
-                (fed, result, problems, events, format!("{:?}", s.summary()))
+                let summary = format!("{:?}", s.summary());
+                (fed, folded, result, problems, events, summary)
             };
             for on_error in [OnError::Raise, OnError::Skip] {
                 assert_eq!(run(false, on_error), run(true, on_error), "{payloads:?}");
