@@ -136,7 +136,35 @@ impl PartialJson {
     /// Consume one fragment: amortised O(fragment.len()). After a syntax error (the text can no
     /// longer be a prefix of valid JSON) or nesting deeper than `max_depth`, the parser is failed:
     /// further feeds are ignored and snapshots have no value.
+    #[inline(always)]
     pub fn feed(&mut self, fragment: &[u8]) {
+        // Most fragments of a long input continue a string with plain ASCII text (the words
+        // of a value), which changes no state: taken here, without a step or the frame of the
+        // stepping loop.
+        if let (
+            false,
+            State::Str {
+                key,
+                escape: Escape::None,
+            },
+        ) = (self.failed, self.state)
+        {
+            if self.utf8.is_empty()
+                && !fragment.is_empty()
+                && fragment
+                    .iter()
+                    .all(|&b| (0x20..0x80).contains(&b) && b != b'"' && b != b'\\')
+            {
+                // SAFETY: every byte of the fragment is below 0x80: ASCII, which is valid UTF-8.
+                self.append(key, unsafe { std::str::from_utf8_unchecked(fragment) });
+                return;
+            }
+        }
+        self.feed_steps(fragment);
+    }
+
+    #[inline(never)]
+    fn feed_steps(&mut self, fragment: &[u8]) {
         if self.failed {
             return;
         }

@@ -260,18 +260,14 @@ fn strip_fixed<'b, const N: usize>(bytes: &'b [u8], prefix: &[u8; N]) -> Option<
     (head == prefix).then_some(rest)
 }
 
-/// Reads a payload that is exactly `{"type":"content_block_delta","index":N,"delta":{"type":
-/// "<kind>_delta","<field>":"..."}}`, no whitespace, nothing else: its index, kind and string.
-/// Such a payload passes every check of the full decode up to the block index, and decoding it
-/// in full gives the same three things; anything else (another layout, a bad string, an index
-/// that is not a plain integer) is `None` and goes through the full decode. A string with an
-/// escape is decoded into `scratch` (the text is then `None`: read it there), so the usual
-/// tool-input fragment costs no allocation.
-fn fast_delta<'d>(
-    data: &'d [u8],
-    max_depth: usize,
-    scratch: &mut String,
-) -> Option<(usize, Piece, Option<Cow<'d, str>>)> {
+/// Reads the header of a payload laid out exactly as `{"type":"content_block_delta","index":N,
+/// "delta":{"type":"<kind>_delta","<field>":"`, no whitespace: its index, kind and the position
+/// of the string's opening quote. Such a header passes every check of the full decode up to the
+/// block index, and decoding it in full names the same index and kind; anything else (another
+/// layout, an index that is not a plain integer) is `None` and goes through the full decode.
+/// What it reads depends on the header's bytes alone, so a payload that repeats them names the
+/// same three things (see [`LastHead`]).
+fn fast_head(data: &[u8], max_depth: usize) -> Option<(usize, Piece, usize)> {
     // The payload nests two objects: a lower limit is the full decode's to report.
     if max_depth < 2 {
         return None;
@@ -305,16 +301,67 @@ fn fast_delta<'d>(
         ),
         _ => return None,
     };
-    let start = data.len() - rest.len();
-    let (text, end) = if let Some((text, read)) = simple_string(rest.get(1..)?, scratch) {
-        (text.map(Cow::Borrowed), start + 1 + read)
+    rest.first()
+        .is_some_and(|&b| b == b'"')
+        .then_some((index, piece, data.len() - rest.len()))
+}
+
+/// Where [`fast_string`] left a delta's text.
+enum Added<'d> {
+    /// In the payload, or (with a `\u` escape or non-ASCII text) decoded by the reader.
+    Text(Cow<'d, str>),
+    /// Decoded into the scratch buffer.
+    InScratch,
+}
+
+/// Reads the rest of a payload whose header [`fast_head`] took: the string that opens at
+/// `quote`, then exactly `}}`. A string with an escape is decoded into `scratch`, so the usual
+/// tool-input fragment costs no allocation. `None` for a bad string or anything after it,
+/// which the full decode then reports.
+fn fast_string<'d>(
+    data: &'d [u8],
+    quote: usize,
+    max_depth: usize,
+    scratch: &mut String,
+) -> Option<Added<'d>> {
+    let (text, end) = if let Some((text, read)) = simple_string(data.get(quote + 1..)?, scratch) {
+        let text = text.map_or(Added::InScratch, |t| Added::Text(Cow::Borrowed(t)));
+        (text, quote + 1 + read)
     } else {
         let mut reader = Reader::new(data, max_depth);
-        reader.resume_at(start);
+        reader.resume_at(quote);
         let text = reader.take_string().ok()??;
-        (Some(text), reader.pos())
+        (Added::Text(text), reader.pos())
     };
-    (data.get(end..)? == b"}}").then_some((index, piece, text))
+    (data.get(end..)? == b"}}").then_some(text)
+}
+
+/// The header bytes of the last string delta the fast path read, with what [`fast_head`] read
+/// from them. Consecutive deltas nearly always repeat the header (same block, same kind), so
+/// one compare against these bytes stands for all of its checks.
+#[derive(Default)]
+struct LastHead {
+    /// Up to and including the string's opening quote.
+    bytes: Vec<u8>,
+    /// The block index and kind; `None` before the first header is read.
+    named: Option<(usize, Piece)>,
+}
+
+impl LastHead {
+    /// The index, kind and opening quote of a payload that starts with the remembered header.
+    #[inline]
+    fn matches(&self, data: &[u8]) -> Option<(usize, Piece, usize)> {
+        let (index, piece) = self.named?;
+        data.starts_with(&self.bytes)
+            .then(|| (index, piece, self.bytes.len() - 1))
+    }
+
+    fn remember(&mut self, data: &[u8], (index, piece, quote): (usize, Piece, usize)) {
+        self.bytes.clear();
+        self.bytes
+            .extend_from_slice(data.get(..=quote).unwrap_or_default());
+        self.named = Some((index, piece));
+    }
 }
 
 /// Longest tool-input fragment or text delta whose decoding buffer is kept for the next one.
@@ -411,8 +458,9 @@ pub struct Anthropic {
     /// What the last payload's folding ignored, for the driver to record.
     notes: Vec<Note>,
     serial: u64,
-    /// Where the fast path decodes a string delta that has escapes (see [`fast_delta`]).
+    /// Where the fast path decodes a string delta that has escapes (see [`fast_string`]).
     scratch: String,
+    last_head: LastHead,
 }
 
 type Checks<T> = Result<T, ErrorKind>;
@@ -744,7 +792,7 @@ impl Anthropic {
     }
 
     /// A string delta on block `index`: text, thinking, a signature or a tool input fragment.
-    /// Both the full decode and the fast path ([`fast_delta`]) fold through here.
+    /// Both the full decode and the fast path ([`fast_head`]) fold through here.
     fn delta_piece(
         &mut self,
         index: usize,
@@ -840,27 +888,44 @@ impl Anthropic {
     }
 
     /// Folds a `content_block_delta` payload laid out byte for byte as the API sends it (see
-    /// [`fast_delta`]) without building its tree; `None` when it is not one, or when folding it
-    /// would be refused by a check before the delta is applied (the full path reports those).
-    fn fold_fast(&mut self, data: &[u8], events: &mut Vec<Event>) -> Option<Checks<Folded>> {
+    /// [`fast_head`]) without building its tree: `Ok(false)` when it is not one, or when
+    /// folding it would be refused by a check before the delta is applied (the full path
+    /// reports those). A plain flag rather than the fold's own result, so the usual outcome
+    /// moves no error-sized value through the layers.
+    fn fold_fast(&mut self, data: &[u8], events: &mut Vec<Event>) -> Checks<bool> {
         if self.spliced || self.message.is_none() {
-            return None;
+            return Ok(false);
+        }
+        let max_depth = self.limits.max_depth;
+        let head = if let Some(head) = self.last_head.matches(data) {
+            head
+        } else {
+            let Some(head) = fast_head(data, max_depth) else {
+                return Ok(false);
+            };
+            self.last_head.remember(data, head);
+            head
+        };
+        let (index, piece, quote) = head;
+        if index >= self.blocks.len() {
+            return Ok(false);
         }
         let mut scratch = std::mem::take(&mut self.scratch);
-        let folded = match fast_delta(data, self.limits.max_depth, &mut scratch) {
-            Some((index, piece, added)) if index < self.blocks.len() => {
-                let added = added.as_deref().unwrap_or(scratch.as_str());
-                Some(
-                    self.delta_piece(index, piece, added, data, events)
-                        .map(|()| {
-                            self.payloads += 1;
-                            Folded::Continue
-                        }),
-                )
+        let folded = match fast_string(data, quote, max_depth, &mut scratch) {
+            Some(added) => {
+                let added = match &added {
+                    Added::Text(text) => text,
+                    Added::InScratch => scratch.as_str(),
+                };
+                self.delta_piece(index, piece, added, data, events)
+                    .map(|()| true)
             }
-            _ => None,
+            None => Ok(false),
         };
         self.scratch = scratch;
+        if let Ok(true) = folded {
+            self.payloads += 1;
+        }
         folded
     }
 
@@ -1043,6 +1108,7 @@ impl Fold for Anthropic {
             notes: Vec::new(),
             serial: SERIAL.fetch_add(1, Ordering::Relaxed),
             scratch: String::new(),
+            last_head: LastHead::default(),
         }
     }
 
@@ -1051,7 +1117,10 @@ impl Fold for Anthropic {
     }
 
     fn take_notes(&mut self, notes: &mut Vec<Note>) {
-        notes.append(&mut self.notes);
+        // Called after every payload, and nearly every payload notes nothing.
+        if !self.notes.is_empty() {
+            notes.append(&mut self.notes);
+        }
     }
 
     fn ends_stream(&self, _data: &[u8]) -> bool {
@@ -1072,8 +1141,8 @@ impl Fold for Anthropic {
         data: &[u8],
         events: &mut Vec<Event>,
     ) -> Result<Folded, ErrorKind> {
-        if let Some(folded) = self.fold_fast(data, events) {
-            return folded;
+        if self.fold_fast(data, events)? {
+            return Ok(Folded::Continue);
         }
         let max_depth = self.limits.max_depth;
         let value = reader::parse(data, max_depth).map_err(|e| match e.code {
@@ -1389,6 +1458,8 @@ data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":
                 "\\\"k\\\": \\\"v\\\\n\\\"",
             ),
             delta("2", "input_json_delta", "partial_json", "\\\""),
+            // Not a string where the text belongs: the quote the fast path must see is missing.
+            "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":x\"}}".into(),
         ];
         for payload in &cases {
             let run = |payload: &str, on_error: OnError| {
@@ -1402,16 +1473,89 @@ data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":
                 .concat();
                 let mut s = AnyStream::new(config(on_error, None));
                 let fed = s.feed(&data).map_err(|e| (e.kind.class(), e.message()));
+                // Payloads folded: what tells a cached snapshot that it is stale.
+                let folded = s.snapshot_version().1;
                 let result = s.finish().map_err(|e| (e.kind.class(), e.message()));
                 let problems = format!("{:?}", s.problems());
                 let events: Vec<String> =
                     s.take_events().iter().map(|e| format!("{e:?}")).collect();
-                (fed, result, problems, events, format!("{:?}", s.summary()))
+                let summary = format!("{:?}", s.summary());
+                (fed, folded, result, problems, events, summary)
             };
             for on_error in [OnError::Raise, OnError::Skip] {
                 let fast = run(payload, on_error);
                 let full = run(&format!("{payload} "), on_error);
                 assert_eq!(fast, full, "{payload}");
+            }
+        }
+    }
+
+    /// Streams whose deltas repeat a header fold as with every payload given a trailing space
+    /// (which only the full decode takes): a remembered header must not vouch for a payload
+    /// that only starts like it (another index, kind or key, a missing quote, whitespace, a
+    /// duplicate key, another string).
+    #[test]
+    fn a_repeated_header_folds_as_the_full_decode() {
+        let head = b"data: {\"type\":\"message_start\",\"message\":{\"id\":\"m1\",\"content\":[]}}\n\n\
+data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\"}}\n\n\
+data: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n\
+data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{}}}\n\n";
+        let text = |index: &str, rest: &str| {
+            format!("{{\"type\":\"content_block_delta\",\"index\":{index},\"delta\":{{\"type\":\"text_delta\",\"text\":{rest}}}}}")
+        };
+        let json = |rest: &str| {
+            format!("{{\"type\":\"content_block_delta\",\"index\":2,\"delta\":{{\"type\":\"input_json_delta\",\"partial_json\":{rest}}}}}")
+        };
+        let streams: Vec<Vec<String>> = vec![
+            vec![text("1", "\"a\""), text("1", "\"b\""), text("1", "\"c\\n\"")],
+            // Another index, whose bytes start like the remembered one's.
+            vec![text("1", "\"a\""), text("10", "\"b\""), text("1", "\"c\"")],
+            vec![text("1", "\"a\""), text("0", "\"b\""), text("1", "\"c\"")],
+            // The string's opening quote missing, or another value there.
+            vec![text("1", "\"a\""), text("1", "x\""), text("1", "\"c\"")],
+            vec![text("1", "\"a\""), text("1", "1"), text("1", "\"c\"")],
+            vec![text("1", "\"a\""), text("1", " \"b\""), text("1", "\"c\"")],
+            // A duplicate key, an escaped key, a second string.
+            vec![text("1", "\"a\""), text("1", "\"b\",\"text\":\"d\""), text("1", "\"c\"")],
+            vec![
+                text("1", "\"a\""),
+                "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\",\"te\\u0078t\":\"b\"}}".into(),
+                text("1", "\"c\""),
+            ],
+            // Non-ASCII and escaped text after a remembered header.
+            vec![text("1", "\"a\""), text("1", "\"caf\u{e9}\""), text("1", "\"\\u00e9\\\"\"")],
+            // Another kind on the same block, tool input around it.
+            vec![
+                json("\"{\\\"a\\\": [1\""),
+                text("2", "\"x\""),
+                json("\"]}\""),
+                json("\"]\""),
+                text("1", "\"y\""),
+            ],
+            vec![json("\"{\""), json("\"}\""), json("\"\"")],
+        ];
+        for payloads in &streams {
+            let run = |spaced: bool, on_error: OnError| {
+                let mut data = head.to_vec();
+                for payload in payloads {
+                    // A CRLF line end takes the space's byte, so every payload keeps its offset.
+                    let after = if spaced { " \n" } else { "\r\n" };
+                    data.extend_from_slice(format!("data: {payload}{after}\n").as_bytes());
+                }
+                data.extend_from_slice(b"data: {\"type\":\"message_stop\"}\n\n");
+                let mut s = AnyStream::new(config(on_error, None));
+                let fed = s.feed(&data).map_err(|e| (e.kind.class(), e.message()));
+                // Payloads folded: what tells a cached snapshot that it is stale.
+                let folded = s.snapshot_version().1;
+                let result = s.finish().map_err(|e| (e.kind.class(), e.message()));
+                let problems = format!("{:?}", s.problems());
+                let events: Vec<String> =
+                    s.take_events().iter().map(|e| format!("{e:?}")).collect();
+                let summary = format!("{:?}", s.summary());
+                (fed, folded, result, problems, events, summary)
+            };
+            for on_error in [OnError::Raise, OnError::Skip] {
+                assert_eq!(run(false, on_error), run(true, on_error), "{payloads:?}");
             }
         }
     }
