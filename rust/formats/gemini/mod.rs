@@ -354,6 +354,9 @@ impl<'a> Scan<'a, '_> {
         let mut call: Option<(CallDelta<'a>, &'a str)> = None;
         let mut signature = None;
         let mut extra = Vec::new();
+        // Where the previous member's value ended (None before the first member): a
+        // `thought` member is cut from there to its own end by [`Template::answer`].
+        let mut member_end = None;
         let mut first = true;
         while let Some(key) = self.r.next_key(&mut first).map_err(syntax)? {
             match key.as_ref() {
@@ -381,6 +384,8 @@ impl<'a> Scan<'a, '_> {
                 "thought" => {
                     let raw = self.raw()?;
                     thought = raw == "true";
+                    self.shape
+                        .thought(member_end.map(|start| (start, self.r.pos())));
                     extra.push((key, raw));
                 }
                 _ => {
@@ -388,6 +393,7 @@ impl<'a> Scan<'a, '_> {
                     extra.push((key, raw));
                 }
             }
+            member_end = Some(self.r.pos());
         }
         let kind = match (text, call) {
             (Some(text), call) => {
@@ -1288,6 +1294,9 @@ pub struct Gemini {
     /// counts): a template applied when this was last counted can skip its constant merges.
     /// Anything else that changes the kept keys must count too.
     changes: u64,
+    /// Payloads decoded in full: tests check that the fast paths are taken.
+    #[cfg(test)]
+    decoded: usize,
 }
 
 /// An owned key and JSON text.
@@ -1312,7 +1321,7 @@ fn borrowed(pairs: &[OwnedPair]) -> Vec<RawPair<'_>> {
 }
 
 /// What a template's payload decodes to, less the values of its holes (see [`template`]).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Recipe {
     /// Top-level keys other than `candidates` and `error`, and their values' spans in the
     /// learned payload (read anew from each payload: numbers in them are holes).
@@ -1331,7 +1340,7 @@ pub struct Recipe {
     clean_at: Option<u64>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum PartRecipe {
     /// A text part: its text is the hole.
     Text { thought: bool },
@@ -1339,7 +1348,7 @@ enum PartRecipe {
     Arg(ArgRecipe),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct ArgRecipe {
     name: Option<String>,
     will_continue: bool,
@@ -1549,29 +1558,54 @@ impl Gemini {
             let Some(mut template) = self.templates.get_mut(slot).and_then(Option::take) else {
                 continue;
             };
-            // Ok(Some(same)): applied from the recipe, `same` when its number holes held the
-            // bytes noted at the last application; Ok(None): through the chunk.
-            let outcome = template.read(data).and_then(|m| {
-                if self.apply_recipe(&m, events).is_some() {
-                    return Some(Ok(Some(m.numbers_as_applied)));
-                }
-                repeated(&m).map(|chunk| self.apply_chunk(chunk, events).map(|()| None))
-            });
-            if let Some(Ok(Some(same))) = outcome {
-                template.recipe.clean_at = Some(self.changes);
-                // The same bytes are noted already.
-                if !same {
-                    template.applied(data);
-                }
-            }
+            let outcome = self.apply_template(&mut template, data, events);
             if let Some(kept) = self.templates.get_mut(slot) {
                 *kept = Some(template);
             }
             if let Some(outcome) = outcome {
-                return outcome.map(|_| true);
+                return outcome.map(|()| true);
             }
         }
-        Ok(false)
+        // The first answer after thoughts: the latest template without its `thought` member.
+        let answer = match &mut self.templates {
+            [Some(latest), _] => latest.take_answer(),
+            _ => None,
+        };
+        let Some(mut template) = answer else {
+            return Ok(false);
+        };
+        let Some(outcome) = self.apply_template(&mut template, data, events) else {
+            return Ok(false);
+        };
+        let [first, second] = &mut self.templates;
+        *second = first.replace(Box::new(template));
+        outcome.map(|()| true)
+    }
+
+    /// Folds a payload that matches `template` (see [`Self::apply_repeated`]); None, changing
+    /// nothing, for any other payload.
+    fn apply_template(
+        &mut self,
+        template: &mut Template,
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Option<Result<(), ErrorKind>> {
+        // Ok(Some(same)): applied from the recipe, `same` when its number holes held the
+        // bytes noted at the last application; Ok(None): through the chunk.
+        let outcome = template.read(data).and_then(|m| {
+            if self.apply_recipe(&m, events).is_some() {
+                return Some(Ok(Some(m.numbers_as_applied)));
+            }
+            repeated(&m).map(|chunk| self.apply_chunk(chunk, events).map(|()| None))
+        });
+        if let Some(Ok(Some(same))) = outcome {
+            template.recipe.clean_at = Some(self.changes);
+            // The same bytes are noted already.
+            if !same {
+                template.applied(data);
+            }
+        }
+        outcome.map(|o| o.map(|_| ()))
     }
 
     /// Applies a matched template's payload as [`Self::apply_chunk`] applies the chunk
@@ -1663,6 +1697,10 @@ impl Gemini {
     }
 
     fn apply(&mut self, data: &[u8], events: &mut Vec<Event>) -> Result<(), ErrorKind> {
+        #[cfg(test)]
+        {
+            self.decoded += 1;
+        }
         let (chunk, shape) = scan(data, self.limits.max_depth, &self.keys, &self.candidates)?;
         let learned = recipe(&chunk, &shape);
         self.apply_chunk(chunk, events)?;
@@ -1796,6 +1834,8 @@ impl Fold for Gemini {
             finished: false,
             templates: [None, None],
             changes: 0,
+            #[cfg(test)]
+            decoded: 0,
         }
     }
 
