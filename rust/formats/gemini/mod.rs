@@ -1635,10 +1635,12 @@ impl Gemini {
         // values without holes, and all of them when its numbers are those applied then, are
         // those already merged.
         let clean = r.clean_at == Some(self.changes);
+        // Indexed rather than zipped: here, per event, zipping cost more than the loop.
         let mut values = [None; MAX_KEYS];
-        for ((slot, (_, start, end)), fixed) in values.iter_mut().zip(&r.keys).zip(&r.fixed) {
-            if !(clean && (*fixed || m.numbers_as_applied)) {
-                *slot = Some(m.value(*start, *end)?);
+        for (i, (_, start, end)) in r.keys.iter().enumerate() {
+            let fixed = r.fixed.get(i).copied().unwrap_or(false);
+            if !(clean && (fixed || m.numbers_as_applied)) {
+                *values.get_mut(i)? = Some(m.value(*start, *end)?);
             }
         }
         let known = found
@@ -1659,14 +1661,8 @@ impl Gemini {
             max_depth: self.limits.max_depth,
         });
         let split = r.candidates_at.min(r.keys.len());
-        // By reference: the two passes below clone this iterator, and an array's own
-        // iterator would copy the array for that.
-        let keys = r.keys.iter().zip(values.iter()).enumerate();
-        let keys = keys.filter_map(|(i, ((k, ..), v))| Some((i, (k.as_str(), (*v)?))));
-        let mut changed = merge_pairs(
-            &mut self.keys,
-            keys.clone().filter(|(i, _)| *i < split).map(|(_, kv)| kv),
-        );
+        let key = |i: usize| Some((r.keys.get(i)?.0.as_str(), (*values.get(i)?)?));
+        let mut changed = merge_pairs(&mut self.keys, (0..split).filter_map(key));
         // Clean: the last application inserted it, and nothing since removed it.
         if !clean {
             changed |= insert_null(&mut self.keys, "candidates");
@@ -1676,10 +1672,7 @@ impl Gemini {
         if let Some(candidate) = self.candidates.get_mut(at) {
             changed |= candidate.apply_recipe(r, part, clean, &mut sink);
         }
-        changed |= merge_pairs(
-            &mut self.keys,
-            keys.filter(|(i, _)| *i >= split).map(|(_, kv)| kv),
-        );
+        changed |= merge_pairs(&mut self.keys, (split..r.keys.len()).filter_map(key));
         if changed {
             self.changes += 1;
         }
