@@ -595,35 +595,70 @@ enum Part {
         /// Other keys; `thought` among them when it came.
         extra: Map,
     },
-    Call {
-        name: Option<String>,
-        args: Option<Value>,
-        /// Whether the call said `willContinue` last: a call part without a name continues it.
-        continuing: bool,
-        /// The path of the last `partialArgs` entry when it was a string that continues.
-        open_string: Option<Vec<Step>>,
-        /// The `jsonPath` text `open_string` was read from when a template gave it (empty
-        /// otherwise): the same text is the same path, with no parse.
-        open_text: String,
-        extra: Map,
-        signature: Option<String>,
-        part_extra: Map,
-        /// Position among the candidate's calls.
-        position: usize,
-        /// Event mode only.
-        events: Option<Box<CallEvents>>,
-    },
+    Call(CallPart),
     Other {
         signature: Option<String>,
         extra: Map,
     },
 }
 
+/// A `functionCall` part of the merged response.
+#[derive(Debug)]
+struct CallPart {
+    name: Option<String>,
+    args: Option<Value>,
+    /// Whether the call said `willContinue` last: a call part without a name continues it.
+    continuing: bool,
+    /// The path of the last `partialArgs` entry when it was a string that continues.
+    open_string: Option<Vec<Step>>,
+    /// The `jsonPath` text `open_string` was read from when a template gave it (empty
+    /// otherwise): the same text is the same path, with no parse.
+    open_text: String,
+    /// The `functionCall` object's other keys.
+    extra: Map,
+    signature: Option<String>,
+    /// The part's other keys.
+    part_extra: Map,
+    /// Position among the candidate's calls.
+    position: usize,
+    /// Event mode only.
+    events: Option<Box<CallEvents>>,
+}
+
+impl CallPart {
+    /// What a call delta (decoded, or a template's) says before its arguments: its name and
+    /// its `functionCall` object's other keys.
+    fn merge_call<'p>(
+        &mut self,
+        name: Option<Cow<'_, str>>,
+        extra: impl IntoIterator<Item = (&'p str, &'p str)>,
+    ) {
+        if let Some(name) = name {
+            self.name = Some(name.into_owned());
+        }
+        merge_pairs(&mut self.extra, extra);
+    }
+
+    /// What it says after them: its `willContinue`, and the part's signature and other keys.
+    fn merge_part<'p>(
+        &mut self,
+        will_continue: bool,
+        signature: Option<Cow<'_, str>>,
+        part_keys: impl IntoIterator<Item = (&'p str, &'p str)>,
+    ) {
+        self.continuing = will_continue;
+        if let Some(signature) = signature {
+            self.signature = Some(signature.into_owned());
+        }
+        merge_pairs(&mut self.part_extra, part_keys);
+    }
+}
+
 impl Part {
     fn set_signature(&mut self, value: String) {
         match self {
             Part::Text { signature, .. }
-            | Part::Call { signature, .. }
+            | Part::Call(CallPart { signature, .. })
             | Part::Other { signature, .. } => *signature = Some(value),
         }
     }
@@ -649,14 +684,14 @@ impl Part {
                     out.insert("thoughtSignature".to_string(), Value::String(s.clone()));
                 }
             }
-            Part::Call {
+            Part::Call(CallPart {
                 name,
                 args,
                 extra,
                 signature,
                 part_extra,
                 ..
-            } => {
+            }) => {
                 let mut call = Map::new();
                 if let Some(name) = name {
                     call.insert("name".to_string(), Value::String(name.clone()));
@@ -697,7 +732,7 @@ impl Moved {
     fn take(part: &mut Part) -> Moved {
         match part {
             Part::Text { text, .. } => Moved::Text(std::mem::take(text)),
-            Part::Call { args, .. } => Moved::Args(args.take()),
+            Part::Call(call) => Moved::Args(call.args.take()),
             Part::Other { .. } => Moved::Nothing,
         }
     }
@@ -713,9 +748,9 @@ impl Moved {
                     *text = std::mem::take(t);
                 }
             }
-            Part::Call { args, .. } => {
+            Part::Call(part) => {
                 if let Some(Value::Object(call)) = shown.get_mut("functionCall") {
-                    *args = call.get_mut("args").map(std::mem::take);
+                    part.args = call.get_mut("args").map(std::mem::take);
                 }
             }
             Part::Other { .. } => {}
@@ -918,12 +953,12 @@ impl Candidate {
             });
         }
         for part in &mut self.parts {
-            let Part::Call {
+            let Part::Call(CallPart {
                 args,
                 position,
                 events: Some(call),
                 ..
-            } = part
+            }) = part
             else {
                 continue;
             };
@@ -941,7 +976,7 @@ impl Candidate {
     fn calls(&self) -> usize {
         self.parts
             .iter()
-            .filter(|p| matches!(p, Part::Call { .. }))
+            .filter(|p| matches!(p, Part::Call(_)))
             .count()
     }
 
@@ -1062,25 +1097,21 @@ impl Candidate {
     ) {
         self.open_call(call.name.is_some(), sink.as_ref().map(|s| s.max_depth));
         let index = self.index;
-        let Some(Part::Call {
+        let Some(Part::Call(part)) = self.parts.last_mut() else {
+            return;
+        };
+        let call_extra = call.extra.iter().map(|(k, v)| (k.as_ref(), *v));
+        part.merge_call(call.name, call_extra);
+        let CallPart {
             name,
             args,
-            continuing,
             open_string,
             open_text,
             extra,
-            signature: last_signature,
-            part_extra,
             position,
             events,
-        }) = self.parts.last_mut()
-        else {
-            return;
-        };
-        if let Some(n) = call.name {
-            *name = Some(n.into_owned());
-        }
-        merge_raw(extra, &call.extra);
+            ..
+        } = &mut *part;
         let mut emit = match (sink.as_mut(), events.as_deref_mut()) {
             (Some(sink), Some(call_events)) => {
                 call_events.name = name.as_deref().map(Arc::from);
@@ -1119,11 +1150,7 @@ impl Candidate {
             *open_string = (arg.string && arg.will_continue).then_some(arg.path);
             open_text.clear();
         }
-        *continuing = call.will_continue;
-        if let Some(sig) = signature {
-            *last_signature = Some(sig.into_owned());
-        }
-        merge_pairs(part_extra, part_keys);
+        part.merge_part(call.will_continue, signature, part_keys);
     }
 
     /// Makes the last part the call a `functionCall` continues: the last part when it is a call
@@ -1133,16 +1160,16 @@ impl Candidate {
         let continues = !named
             && matches!(
                 self.parts.last(),
-                Some(Part::Call {
+                Some(Part::Call(CallPart {
                     continuing: true,
                     ..
-                })
+                }))
             );
         if continues {
             return;
         }
         let position = self.calls();
-        self.parts.push(Part::Call {
+        self.parts.push(Part::Call(CallPart {
             name: None,
             args: None,
             continuing: false,
@@ -1161,19 +1188,19 @@ impl Candidate {
                     name: None,
                 })
             }),
-        });
+        }));
     }
 
     /// The `jsonPath` text of the string the last part's call continues, when a template gave
     /// it (see [`StringArg::path`]).
     fn open_text(&self) -> Option<&str> {
         match self.parts.last() {
-            Some(Part::Call {
+            Some(Part::Call(CallPart {
                 continuing: true,
                 open_string: Some(_),
                 open_text,
                 ..
-            }) if !open_text.is_empty() => Some(open_text),
+            })) if !open_text.is_empty() => Some(open_text),
             _ => None,
         }
     }
@@ -1189,24 +1216,19 @@ impl Candidate {
         part_keys: impl IntoIterator<Item = (&'p str, &'p str)>,
     ) {
         self.open_call(recipe.name.is_some(), None);
-        let Some(Part::Call {
-            name,
-            args,
-            continuing,
-            open_string,
-            open_text,
-            extra,
-            signature: last_signature,
-            part_extra,
-            ..
-        }) = self.parts.last_mut()
-        else {
+        let Some(Part::Call(part)) = self.parts.last_mut() else {
             return;
         };
-        if let Some(n) = &recipe.name {
-            *name = Some(n.clone());
-        }
-        merge_pairs(extra, pairs(&recipe.extra));
+        part.merge_call(
+            recipe.name.as_deref().map(Cow::Borrowed),
+            pairs(&recipe.extra),
+        );
+        let CallPart {
+            args,
+            open_string,
+            open_text,
+            ..
+        } = &mut *part;
         let target = args.get_or_insert_with(|| Value::Object(Map::new()));
         match arg.path {
             // The open string's own path text: appended there.
@@ -1237,11 +1259,7 @@ impl Candidate {
                 }
             }
         }
-        *continuing = recipe.will_continue;
-        if let Some(sig) = signature {
-            *last_signature = Some(sig.into_owned());
-        }
-        merge_pairs(part_extra, part_keys);
+        part.merge_part(recipe.will_continue, signature, part_keys);
     }
 
     /// Whether the result shows the parts: only those parts' values are moved.
@@ -1973,9 +1991,9 @@ impl Fold for Gemini {
                         text.push_str(t);
                     }
                 }
-                Part::Call {
+                Part::Call(CallPart {
                     name, args, extra, ..
-                } => tool_calls.push(ToolCall {
+                }) => tool_calls.push(ToolCall {
                     id: summary::text(tree(extra.get("id"), depth).as_ref()),
                     name: name.clone(),
                     arguments: args.as_ref().map_or_else(|| "{}".to_string(), json_text),
