@@ -880,32 +880,40 @@ impl Candidate {
         clean: bool,
         sink: &mut Option<Sink<'_>>,
     ) -> bool {
-        let split = r.content_at.min(r.candidate_keys.len());
-        let (before, after) = r.candidate_keys.split_at(split);
+        let (start, end) = r.candidate_keys;
+        let split = start + r.content_at.min(end - start);
+        let (before, after) = ((start, split), (split, end));
         let mut changed = false;
         if !clean {
-            changed |= merge_pairs(&mut self.keys, pairs(before));
+            changed |= merge_pairs(&mut self.keys, r.kept.pairs(before));
             changed |= insert_null(&mut self.keys, "content");
             changed |= !(self.content_seen && self.has_parts);
             self.content_seen = true;
             self.has_parts = true;
-            changed |= merge_pairs(&mut self.content_extra, pairs(&r.content_extra));
+            changed |= merge_pairs(&mut self.content_extra, r.kept.pairs(r.content_extra));
         }
         let signature = r.signature.as_deref().map(Cow::Borrowed);
         match part {
             RecipePart::Part(PartKind::Text { text, thought }) => {
-                self.add_text(text, thought, signature, pairs(&r.part_extra), sink);
+                self.add_text(text, thought, signature, r.kept.pairs(r.part_extra), sink);
             }
             RecipePart::Part(PartKind::Call(call)) => {
-                self.add_call(call, signature, pairs(&r.part_extra), sink);
+                self.add_call(call, signature, r.kept.pairs(r.part_extra), sink);
             }
             RecipePart::Part(PartKind::Other) => {}
             RecipePart::Arg(recipe, arg) => {
-                self.add_string_arg(recipe, arg, signature, pairs(&r.part_extra));
+                let call_keys = r.kept.pairs(recipe.extra);
+                self.add_string_arg(
+                    recipe,
+                    arg,
+                    call_keys,
+                    signature,
+                    r.kept.pairs(r.part_extra),
+                );
             }
         }
         if !clean {
-            changed |= merge_pairs(&mut self.keys, pairs(after));
+            changed |= merge_pairs(&mut self.keys, r.kept.pairs(after));
             // Clean: the keys are those checked at the last application, and its `.done`
             // events, if due, were sent then.
             self.check_finished(sink);
@@ -1212,6 +1220,7 @@ impl Candidate {
         &mut self,
         recipe: &ArgRecipe,
         arg: StringArg<'_>,
+        call_keys: impl IntoIterator<Item = (&'p str, &'p str)>,
         signature: Option<Cow<'_, str>>,
         part_keys: impl IntoIterator<Item = (&'p str, &'p str)>,
     ) {
@@ -1219,10 +1228,7 @@ impl Candidate {
         let Some(Part::Call(part)) = self.parts.last_mut() else {
             return;
         };
-        part.merge_call(
-            recipe.name.as_deref().map(Cow::Borrowed),
-            pairs(&recipe.extra),
-        );
+        part.merge_call(recipe.name.as_deref().map(Cow::Borrowed), call_keys);
         let CallPart {
             args,
             open_string,
@@ -1317,40 +1323,76 @@ pub struct Gemini {
     decoded: usize,
 }
 
-/// An owned key and JSON text.
-type OwnedPair = (String, String);
-
-fn owned(pairs: &[RawPair<'_>]) -> Vec<OwnedPair> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), (*v).to_string()))
-        .collect()
+/// The keys and JSON texts a recipe keeps, end to end in one string, and its lists of pairs
+/// as ranges of one vector: a template is made and dropped for each shape of each stream,
+/// and two allocations cost less to make and to drop than one a text and one a list.
+#[derive(Debug, Clone, Default)]
+struct Kept {
+    text: String,
+    /// Per pair: where its key starts and ends in `text`, and where its value ends.
+    pairs: Vec<(usize, usize, usize)>,
 }
 
-fn pairs(pairs: &[OwnedPair]) -> impl ExactSizeIterator<Item = (&str, &str)> {
-    pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
-}
+/// A list of pairs in a [`Kept`]: its range of [`Kept::pairs`].
+type List = (usize, usize);
 
-fn borrowed(pairs: &[OwnedPair]) -> Vec<RawPair<'_>> {
-    pairs
-        .iter()
-        .map(|(k, v)| (Cow::Borrowed(k.as_str()), v.as_str()))
-        .collect()
+/// A text in a [`Kept`]: its span.
+type Span = (usize, usize);
+
+impl Kept {
+    fn text(&mut self, text: &str) -> Span {
+        let start = self.text.len();
+        self.text.push_str(text);
+        (start, self.text.len())
+    }
+
+    fn list(&mut self, pairs: &[RawPair<'_>]) -> List {
+        let start = self.pairs.len();
+        for (key, value) in pairs {
+            let (key_start, key_end) = self.text(key);
+            let (_, end) = self.text(value);
+            self.pairs.push((key_start, key_end, end));
+        }
+        (start, self.pairs.len())
+    }
+
+    fn str(&self, (start, end): Span) -> &str {
+        let bytes = self.text.as_bytes().get(start..end).unwrap_or_default();
+        // SAFETY: every span [`Self::text`] and [`Self::list`] hand out is that of a whole
+        // `str` pushed onto `text`, so its ends are char boundaries and its bytes UTF-8 (an
+        // out-of-range span gives the empty slice).
+        unsafe { std::str::from_utf8_unchecked(bytes) }
+    }
+
+    fn pairs(&self, (start, end): List) -> impl ExactSizeIterator<Item = (&str, &str)> {
+        let spans = self.pairs.get(start..end).unwrap_or_default();
+        spans
+            .iter()
+            .map(|&(a, b, c)| (self.str((a, b)), self.str((b, c))))
+    }
+
+    fn borrowed(&self, list: List) -> Vec<RawPair<'_>> {
+        self.pairs(list)
+            .map(|(k, v)| (Cow::Borrowed(k), v))
+            .collect()
+    }
 }
 
 /// What a template's payload decodes to, less the values of its holes (see [`template`]).
 #[derive(Debug, Clone)]
 pub struct Recipe {
+    /// The texts of its keys and values.
+    kept: Kept,
     /// Top-level keys other than `candidates` and `error`, and their values' spans in the
     /// learned payload (read anew from each payload: numbers in them are holes).
-    keys: Vec<(String, usize, usize)>,
+    keys: Vec<(Span, usize, usize)>,
     candidates_at: usize,
     index: u64,
-    candidate_keys: Vec<OwnedPair>,
+    candidate_keys: List,
     content_at: usize,
-    content_extra: Vec<OwnedPair>,
+    content_extra: List,
     signature: Option<String>,
-    part_extra: Vec<OwnedPair>,
+    part_extra: List,
     part: PartRecipe,
     /// Per key: whether its value has no holes (it is the same text in every payload).
     fixed: Vec<bool>,
@@ -1371,7 +1413,8 @@ struct ArgRecipe {
     name: Option<String>,
     will_continue: bool,
     arg_will_continue: bool,
-    extra: Vec<OwnedPair>,
+    /// In the recipe's [`Kept`].
+    extra: List,
 }
 
 /// The `partialArgs` entry of a matched [`PartRecipe::Arg`] payload.
@@ -1402,6 +1445,20 @@ fn recipe(chunk: &ChunkDelta<'_>, shape: &Shape<'_>) -> Option<(Recipe, &'static
     let [part] = content.parts.as_slice() else {
         return None;
     };
+    // Sized up front: one allocation each.
+    let lists = [&c.keys, &content.extra, &part.extra];
+    let call_extra = match &part.kind {
+        PartKind::Call(call) => call.extra.as_slice(),
+        _ => &[],
+    };
+    let all_pairs = || lists.iter().flat_map(|l| l.iter()).chain(call_extra);
+    let mut kept = Kept {
+        text: String::with_capacity(
+            all_pairs().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+                + shape.values.iter().map(|v| v.0.len()).sum::<usize>(),
+        ),
+        pairs: Vec::with_capacity(all_pairs().count()),
+    };
     let (part_recipe, roles): (_, &'static [Role]) = match &part.kind {
         PartKind::Text { thought, .. } => (PartRecipe::Text { thought: *thought }, &[Role::Text]),
         PartKind::Call(call) => {
@@ -1415,26 +1472,31 @@ fn recipe(chunk: &ChunkDelta<'_>, shape: &Shape<'_>) -> Option<(Recipe, &'static
                 name: call.name.as_deref().map(str::to_string),
                 will_continue: call.will_continue,
                 arg_will_continue: arg.will_continue,
-                extra: owned(&call.extra),
+                extra: kept.list(&call.extra),
             });
             (recipe, &[Role::Path, Role::Value])
         }
         PartKind::Other => return None,
     };
     let keys = shape.values.iter();
+    let keys = keys.map(|(k, a, b)| (kept.text(k), *a, *b)).collect();
+    let candidate_keys = kept.list(&c.keys);
+    let content_extra = kept.list(&content.extra);
+    let part_extra = kept.list(&part.extra);
     let recipe = Recipe {
-        keys: keys.map(|(k, a, b)| (k.to_string(), *a, *b)).collect(),
+        kept,
+        keys,
         candidates_at: shape
             .values
             .iter()
             .filter(|v| v.1 < shape.candidates_at)
             .count(),
         index: c.index,
-        candidate_keys: owned(&c.keys),
+        candidate_keys,
         content_at: c.content_at,
-        content_extra: owned(&content.extra),
+        content_extra,
         signature: part.signature.as_deref().map(str::to_string),
-        part_extra: owned(&part.extra),
+        part_extra,
         part: part_recipe,
         fixed: Vec::new(),
         clean_at: None,
@@ -1446,6 +1508,7 @@ fn recipe(chunk: &ChunkDelta<'_>, shape: &Shape<'_>) -> Option<(Recipe, &'static
 /// a hole's value is one the full decoder must report (a `jsonPath` it cannot read).
 fn recipe_part<'c>(m: &Matched<'c, 'c>) -> Option<(PartKind<'c>, usize)> {
     let [text, json_path, string_value] = &m.strings;
+    let kept = &m.template.recipe.kept;
     Some(match &m.template.recipe.part {
         PartRecipe::Text { thought } => (
             PartKind::Text {
@@ -1470,7 +1533,7 @@ fn recipe_part<'c>(m: &Matched<'c, 'c>) -> Option<(PartKind<'c>, usize)> {
                     string: true,
                 }],
                 will_continue: *will_continue,
-                extra: borrowed(extra),
+                extra: kept.borrowed(*extra),
             };
             (PartKind::Call(call), 1)
         }
@@ -1505,13 +1568,13 @@ fn repeated<'c>(m: &Matched<'c, 'c>) -> Option<ChunkDelta<'c>> {
     let r = &m.template.recipe;
     let mut keys = Vec::with_capacity(r.keys.len());
     for (key, start, end) in &r.keys {
-        keys.push((Cow::Borrowed(key.as_str()), m.value(*start, *end)?));
+        keys.push((Cow::Borrowed(r.kept.str(*key)), m.value(*start, *end)?));
     }
     let (kind, _) = recipe_part(m)?;
     let part = PartDelta {
         kind,
         signature: r.signature.as_deref().map(Cow::Borrowed),
-        extra: borrowed(&r.part_extra),
+        extra: r.kept.borrowed(r.part_extra),
     };
     let candidate = CandidateDelta {
         index: r.index,
@@ -1519,9 +1582,9 @@ fn repeated<'c>(m: &Matched<'c, 'c>) -> Option<ChunkDelta<'c>> {
         content: Some(ContentDelta {
             has_parts: true,
             parts: vec![part],
-            extra: borrowed(&r.content_extra),
+            extra: r.kept.borrowed(r.content_extra),
         }),
-        keys: borrowed(&r.candidate_keys),
+        keys: r.kept.borrowed(r.candidate_keys),
         content_at: r.content_at,
     };
     Some(ChunkDelta {
@@ -1679,7 +1742,7 @@ impl Gemini {
             max_depth: self.limits.max_depth,
         });
         let split = r.candidates_at.min(r.keys.len());
-        let key = |i: usize| Some((r.keys.get(i)?.0.as_str(), (*values.get(i)?)?));
+        let key = |i: usize| Some((r.kept.str(r.keys.get(i)?.0), (*values.get(i)?)?));
         let mut changed = merge_pairs(&mut self.keys, (0..split).filter_map(key));
         // Clean: the last application inserted it, and nothing since removed it.
         if !clean {

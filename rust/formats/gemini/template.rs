@@ -175,14 +175,13 @@ impl Template {
         recipe.fixed = (recipe.keys.iter())
             .map(|(_, start, end)| !holes.iter().any(|h| h.0 >= *start && h.1 <= *end))
             .collect();
+        let only_thought = {
+            let mut part_extra = recipe.kept.pairs(recipe.part_extra);
+            part_extra.len() == 1 && part_extra.all(|(k, v)| k == "thought" && v == "true")
+        };
         let thought_cut = match (&recipe.part, shape.thoughts) {
             (super::PartRecipe::Text { thought: true }, (1, Some((start, end))))
-                if recipe.part_extra.len() == 1
-                    && recipe
-                        .part_extra
-                        .iter()
-                        .all(|(k, v)| k == "thought" && v == "true")
-                    && !holes.iter().any(|h| h.0 < end && h.1 > start) =>
+                if only_thought && !holes.iter().any(|h| h.0 < end && h.1 > start) =>
             {
                 Some((start, end))
             }
@@ -223,7 +222,7 @@ impl Template {
             .collect();
         let mut recipe = self.recipe.clone();
         recipe.part = super::PartRecipe::Text { thought: false };
-        recipe.part_extra.clear();
+        recipe.part_extra = (0, 0);
         for (_, s, e) in &mut recipe.keys {
             (*s, *e) = (moved(*s), moved(*e));
         }
@@ -379,10 +378,10 @@ mod tests {
     fn same_bytes_around_new_values_match() {
         let mut t = template();
         let b = br#"{"candidates":[{"content":{"role":"model","parts":[{"text":"llo \"q\" \u00e9"}]},"index":0}],"usageMetadata":{"promptTokenCount":1234,"details":[{"m":"TEXT","n":0}],"s":"x1"},"modelVersion":"m-2"}"#;
-        let usage = t.recipe.keys[0].clone();
+        let usage = t.recipe.keys[0];
+        assert_eq!(t.recipe.kept.str(usage.0), "usageMetadata");
         let m = t.read(b).unwrap_or_else(|| panic!("no match"));
         assert_eq!(m.strings[0].as_deref(), Some("llo \"q\" \u{e9}"));
-        assert_eq!(usage.0, "usageMetadata");
         assert_eq!(
             m.value(usage.1, usage.2),
             Some(r#"{"promptTokenCount":1234,"details":[{"m":"TEXT","n":0}],"s":"x1"}"#)

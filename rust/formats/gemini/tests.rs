@@ -271,6 +271,12 @@ fn templated_events_fold_as_if_decoded_in_full() {
     };
     let end =
         r#"{"candidates":[{"content":{"parts":[{"text":""}]},"finishReason":"STOP","index":0}]}"#;
+    // A streamed argument whose call, part and candidate carry other keys, before and after.
+    let keyed = |entry: &str| {
+        format!(
+            r#"{{"candidates":[{{"x":[1],"content":{{"parts":[{{"functionCall":{{"id":"c1","partialArgs":[{{"jsonPath":{entry}}}],"willContinue":true}},"y":"z"}}],"role":"model"}},"index":0,"w":null}}],"modelVersion":"m"}}"#
+        )
+    };
     let streams: Vec<Vec<String>> = vec![
         // Thought text, then answer text; usage numbers change; escapes; an empty text.
         vec![
@@ -414,6 +420,13 @@ fn templated_events_fold_as_if_decoded_in_full() {
             pt(r#"{"text":"b"}"#, "2"),
             end.into(),
         ],
+        vec![
+            keyed(r#""$.a","stringValue":"1","willContinue":true"#),
+            keyed(r#""$.a","stringValue":"2","willContinue":true"#),
+            keyed(r#""$.a","stringValue":"3""#),
+            keyed(r#""$.b","stringValue":"4""#),
+            end.into(),
+        ],
     ];
     // With events and without: the fold's paths differ (a text template is applied straight
     // from its recipe in both).
@@ -442,6 +455,7 @@ fn templated_events_fold_as_if_decoded_in_full() {
         };
         assert_eq!([used(0), used(16), used(17)], [5, 2, 2]);
         assert_eq!([18, 19, 20, 21, 22].map(used), [0; 5]);
+        assert_eq!(used(23), 2);
         // Recorded streams, and the arguments streamed above.
         let mut recorded = 0;
         for text in recorded_texts() {
