@@ -354,6 +354,9 @@ impl<'a> Scan<'a, '_> {
         let mut call: Option<(CallDelta<'a>, &'a str)> = None;
         let mut signature = None;
         let mut extra = Vec::new();
+        // Where the previous member's value ended (None before the first member): a
+        // `thought` member is cut from there to its own end by [`Template::answer`].
+        let mut member_end = None;
         let mut first = true;
         while let Some(key) = self.r.next_key(&mut first).map_err(syntax)? {
             match key.as_ref() {
@@ -381,6 +384,8 @@ impl<'a> Scan<'a, '_> {
                 "thought" => {
                     let raw = self.raw()?;
                     thought = raw == "true";
+                    self.shape
+                        .thought(member_end.map(|start| (start, self.r.pos())));
                     extra.push((key, raw));
                 }
                 _ => {
@@ -388,6 +393,7 @@ impl<'a> Scan<'a, '_> {
                     extra.push((key, raw));
                 }
             }
+            member_end = Some(self.r.pos());
         }
         let kind = match (text, call) {
             (Some(text), call) => {
@@ -589,35 +595,70 @@ enum Part {
         /// Other keys; `thought` among them when it came.
         extra: Map,
     },
-    Call {
-        name: Option<String>,
-        args: Option<Value>,
-        /// Whether the call said `willContinue` last: a call part without a name continues it.
-        continuing: bool,
-        /// The path of the last `partialArgs` entry when it was a string that continues.
-        open_string: Option<Vec<Step>>,
-        /// The `jsonPath` text `open_string` was read from when a template gave it (empty
-        /// otherwise): the same text is the same path, with no parse.
-        open_text: String,
-        extra: Map,
-        signature: Option<String>,
-        part_extra: Map,
-        /// Position among the candidate's calls.
-        position: usize,
-        /// Event mode only.
-        events: Option<Box<CallEvents>>,
-    },
+    Call(CallPart),
     Other {
         signature: Option<String>,
         extra: Map,
     },
 }
 
+/// A `functionCall` part of the merged response.
+#[derive(Debug)]
+struct CallPart {
+    name: Option<String>,
+    args: Option<Value>,
+    /// Whether the call said `willContinue` last: a call part without a name continues it.
+    continuing: bool,
+    /// The path of the last `partialArgs` entry when it was a string that continues.
+    open_string: Option<Vec<Step>>,
+    /// The `jsonPath` text `open_string` was read from when a template gave it (empty
+    /// otherwise): the same text is the same path, with no parse.
+    open_text: String,
+    /// The `functionCall` object's other keys.
+    extra: Map,
+    signature: Option<String>,
+    /// The part's other keys.
+    part_extra: Map,
+    /// Position among the candidate's calls.
+    position: usize,
+    /// Event mode only.
+    events: Option<Box<CallEvents>>,
+}
+
+impl CallPart {
+    /// What a call delta (decoded, or a template's) says before its arguments: its name and
+    /// its `functionCall` object's other keys.
+    fn merge_call<'p>(
+        &mut self,
+        name: Option<Cow<'_, str>>,
+        extra: impl IntoIterator<Item = (&'p str, &'p str)>,
+    ) {
+        if let Some(name) = name {
+            self.name = Some(name.into_owned());
+        }
+        merge_pairs(&mut self.extra, extra);
+    }
+
+    /// What it says after them: its `willContinue`, and the part's signature and other keys.
+    fn merge_part<'p>(
+        &mut self,
+        will_continue: bool,
+        signature: Option<Cow<'_, str>>,
+        part_keys: impl IntoIterator<Item = (&'p str, &'p str)>,
+    ) {
+        self.continuing = will_continue;
+        if let Some(signature) = signature {
+            self.signature = Some(signature.into_owned());
+        }
+        merge_pairs(&mut self.part_extra, part_keys);
+    }
+}
+
 impl Part {
     fn set_signature(&mut self, value: String) {
         match self {
             Part::Text { signature, .. }
-            | Part::Call { signature, .. }
+            | Part::Call(CallPart { signature, .. })
             | Part::Other { signature, .. } => *signature = Some(value),
         }
     }
@@ -643,14 +684,14 @@ impl Part {
                     out.insert("thoughtSignature".to_string(), Value::String(s.clone()));
                 }
             }
-            Part::Call {
+            Part::Call(CallPart {
                 name,
                 args,
                 extra,
                 signature,
                 part_extra,
                 ..
-            } => {
+            }) => {
                 let mut call = Map::new();
                 if let Some(name) = name {
                     call.insert("name".to_string(), Value::String(name.clone()));
@@ -691,7 +732,7 @@ impl Moved {
     fn take(part: &mut Part) -> Moved {
         match part {
             Part::Text { text, .. } => Moved::Text(std::mem::take(text)),
-            Part::Call { args, .. } => Moved::Args(args.take()),
+            Part::Call(call) => Moved::Args(call.args.take()),
             Part::Other { .. } => Moved::Nothing,
         }
     }
@@ -707,9 +748,9 @@ impl Moved {
                     *text = std::mem::take(t);
                 }
             }
-            Part::Call { args, .. } => {
+            Part::Call(part) => {
                 if let Some(Value::Object(call)) = shown.get_mut("functionCall") {
-                    *args = call.get_mut("args").map(std::mem::take);
+                    part.args = call.get_mut("args").map(std::mem::take);
                 }
             }
             Part::Other { .. } => {}
@@ -839,32 +880,40 @@ impl Candidate {
         clean: bool,
         sink: &mut Option<Sink<'_>>,
     ) -> bool {
-        let split = r.content_at.min(r.candidate_keys.len());
-        let (before, after) = r.candidate_keys.split_at(split);
+        let (start, end) = r.candidate_keys;
+        let split = start + r.content_at.min(end - start);
+        let (before, after) = ((start, split), (split, end));
         let mut changed = false;
         if !clean {
-            changed |= merge_pairs(&mut self.keys, pairs(before));
+            changed |= merge_pairs(&mut self.keys, r.kept.pairs(before));
             changed |= insert_null(&mut self.keys, "content");
             changed |= !(self.content_seen && self.has_parts);
             self.content_seen = true;
             self.has_parts = true;
-            changed |= merge_pairs(&mut self.content_extra, pairs(&r.content_extra));
+            changed |= merge_pairs(&mut self.content_extra, r.kept.pairs(r.content_extra));
         }
         let signature = r.signature.as_deref().map(Cow::Borrowed);
         match part {
             RecipePart::Part(PartKind::Text { text, thought }) => {
-                self.add_text(text, thought, signature, pairs(&r.part_extra), sink);
+                self.add_text(text, thought, signature, r.kept.pairs(r.part_extra), sink);
             }
             RecipePart::Part(PartKind::Call(call)) => {
-                self.add_call(call, signature, pairs(&r.part_extra), sink);
+                self.add_call(call, signature, r.kept.pairs(r.part_extra), sink);
             }
             RecipePart::Part(PartKind::Other) => {}
             RecipePart::Arg(recipe, arg) => {
-                self.add_string_arg(recipe, arg, signature, pairs(&r.part_extra));
+                let call_keys = r.kept.pairs(recipe.extra);
+                self.add_string_arg(
+                    recipe,
+                    arg,
+                    call_keys,
+                    signature,
+                    r.kept.pairs(r.part_extra),
+                );
             }
         }
         if !clean {
-            changed |= merge_pairs(&mut self.keys, pairs(after));
+            changed |= merge_pairs(&mut self.keys, r.kept.pairs(after));
             // Clean: the keys are those checked at the last application, and its `.done`
             // events, if due, were sent then.
             self.check_finished(sink);
@@ -912,12 +961,12 @@ impl Candidate {
             });
         }
         for part in &mut self.parts {
-            let Part::Call {
+            let Part::Call(CallPart {
                 args,
                 position,
                 events: Some(call),
                 ..
-            } = part
+            }) = part
             else {
                 continue;
             };
@@ -935,7 +984,7 @@ impl Candidate {
     fn calls(&self) -> usize {
         self.parts
             .iter()
-            .filter(|p| matches!(p, Part::Call { .. }))
+            .filter(|p| matches!(p, Part::Call(_)))
             .count()
     }
 
@@ -1056,25 +1105,21 @@ impl Candidate {
     ) {
         self.open_call(call.name.is_some(), sink.as_ref().map(|s| s.max_depth));
         let index = self.index;
-        let Some(Part::Call {
+        let Some(Part::Call(part)) = self.parts.last_mut() else {
+            return;
+        };
+        let call_extra = call.extra.iter().map(|(k, v)| (k.as_ref(), *v));
+        part.merge_call(call.name, call_extra);
+        let CallPart {
             name,
             args,
-            continuing,
             open_string,
             open_text,
             extra,
-            signature: last_signature,
-            part_extra,
             position,
             events,
-        }) = self.parts.last_mut()
-        else {
-            return;
-        };
-        if let Some(n) = call.name {
-            *name = Some(n.into_owned());
-        }
-        merge_raw(extra, &call.extra);
+            ..
+        } = &mut *part;
         let mut emit = match (sink.as_mut(), events.as_deref_mut()) {
             (Some(sink), Some(call_events)) => {
                 call_events.name = name.as_deref().map(Arc::from);
@@ -1113,11 +1158,7 @@ impl Candidate {
             *open_string = (arg.string && arg.will_continue).then_some(arg.path);
             open_text.clear();
         }
-        *continuing = call.will_continue;
-        if let Some(sig) = signature {
-            *last_signature = Some(sig.into_owned());
-        }
-        merge_pairs(part_extra, part_keys);
+        part.merge_part(call.will_continue, signature, part_keys);
     }
 
     /// Makes the last part the call a `functionCall` continues: the last part when it is a call
@@ -1127,16 +1168,16 @@ impl Candidate {
         let continues = !named
             && matches!(
                 self.parts.last(),
-                Some(Part::Call {
+                Some(Part::Call(CallPart {
                     continuing: true,
                     ..
-                })
+                }))
             );
         if continues {
             return;
         }
         let position = self.calls();
-        self.parts.push(Part::Call {
+        self.parts.push(Part::Call(CallPart {
             name: None,
             args: None,
             continuing: false,
@@ -1155,19 +1196,19 @@ impl Candidate {
                     name: None,
                 })
             }),
-        });
+        }));
     }
 
     /// The `jsonPath` text of the string the last part's call continues, when a template gave
     /// it (see [`StringArg::path`]).
     fn open_text(&self) -> Option<&str> {
         match self.parts.last() {
-            Some(Part::Call {
+            Some(Part::Call(CallPart {
                 continuing: true,
                 open_string: Some(_),
                 open_text,
                 ..
-            }) if !open_text.is_empty() => Some(open_text),
+            })) if !open_text.is_empty() => Some(open_text),
             _ => None,
         }
     }
@@ -1179,28 +1220,21 @@ impl Candidate {
         &mut self,
         recipe: &ArgRecipe,
         arg: StringArg<'_>,
+        call_keys: impl IntoIterator<Item = (&'p str, &'p str)>,
         signature: Option<Cow<'_, str>>,
         part_keys: impl IntoIterator<Item = (&'p str, &'p str)>,
     ) {
         self.open_call(recipe.name.is_some(), None);
-        let Some(Part::Call {
-            name,
-            args,
-            continuing,
-            open_string,
-            open_text,
-            extra,
-            signature: last_signature,
-            part_extra,
-            ..
-        }) = self.parts.last_mut()
-        else {
+        let Some(Part::Call(part)) = self.parts.last_mut() else {
             return;
         };
-        if let Some(n) = &recipe.name {
-            *name = Some(n.clone());
-        }
-        merge_pairs(extra, pairs(&recipe.extra));
+        part.merge_call(recipe.name.as_deref().map(Cow::Borrowed), call_keys);
+        let CallPart {
+            args,
+            open_string,
+            open_text,
+            ..
+        } = &mut *part;
         let target = args.get_or_insert_with(|| Value::Object(Map::new()));
         match arg.path {
             // The open string's own path text: appended there.
@@ -1231,11 +1265,7 @@ impl Candidate {
                 }
             }
         }
-        *continuing = recipe.will_continue;
-        if let Some(sig) = signature {
-            *last_signature = Some(sig.into_owned());
-        }
-        merge_pairs(part_extra, part_keys);
+        part.merge_part(recipe.will_continue, signature, part_keys);
     }
 
     /// Whether the result shows the parts: only those parts' values are moved.
@@ -1288,42 +1318,81 @@ pub struct Gemini {
     /// counts): a template applied when this was last counted can skip its constant merges.
     /// Anything else that changes the kept keys must count too.
     changes: u64,
+    /// Payloads decoded in full: tests check that the fast paths are taken.
+    #[cfg(test)]
+    decoded: usize,
 }
 
-/// An owned key and JSON text.
-type OwnedPair = (String, String);
-
-fn owned(pairs: &[RawPair<'_>]) -> Vec<OwnedPair> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), (*v).to_string()))
-        .collect()
+/// The keys and JSON texts a recipe keeps, end to end in one string, and its lists of pairs
+/// as ranges of one vector: a template is made and dropped for each shape of each stream,
+/// and two allocations cost less to make and to drop than one a text and one a list.
+#[derive(Debug, Clone, Default)]
+struct Kept {
+    text: String,
+    /// Per pair: where its key starts and ends in `text`, and where its value ends.
+    pairs: Vec<(usize, usize, usize)>,
 }
 
-fn pairs(pairs: &[OwnedPair]) -> impl ExactSizeIterator<Item = (&str, &str)> {
-    pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
-}
+/// A list of pairs in a [`Kept`]: its range of [`Kept::pairs`].
+type List = (usize, usize);
 
-fn borrowed(pairs: &[OwnedPair]) -> Vec<RawPair<'_>> {
-    pairs
-        .iter()
-        .map(|(k, v)| (Cow::Borrowed(k.as_str()), v.as_str()))
-        .collect()
+/// A text in a [`Kept`]: its span.
+type Span = (usize, usize);
+
+impl Kept {
+    fn text(&mut self, text: &str) -> Span {
+        let start = self.text.len();
+        self.text.push_str(text);
+        (start, self.text.len())
+    }
+
+    fn list(&mut self, pairs: &[RawPair<'_>]) -> List {
+        let start = self.pairs.len();
+        for (key, value) in pairs {
+            let (key_start, key_end) = self.text(key);
+            let (_, end) = self.text(value);
+            self.pairs.push((key_start, key_end, end));
+        }
+        (start, self.pairs.len())
+    }
+
+    fn str(&self, (start, end): Span) -> &str {
+        let bytes = self.text.as_bytes().get(start..end).unwrap_or_default();
+        // SAFETY: every span [`Self::text`] and [`Self::list`] hand out is that of a whole
+        // `str` pushed onto `text`, so its ends are char boundaries and its bytes UTF-8 (an
+        // out-of-range span gives the empty slice).
+        unsafe { std::str::from_utf8_unchecked(bytes) }
+    }
+
+    fn pairs(&self, (start, end): List) -> impl ExactSizeIterator<Item = (&str, &str)> {
+        let spans = self.pairs.get(start..end).unwrap_or_default();
+        spans
+            .iter()
+            .map(|&(a, b, c)| (self.str((a, b)), self.str((b, c))))
+    }
+
+    fn borrowed(&self, list: List) -> Vec<RawPair<'_>> {
+        self.pairs(list)
+            .map(|(k, v)| (Cow::Borrowed(k), v))
+            .collect()
+    }
 }
 
 /// What a template's payload decodes to, less the values of its holes (see [`template`]).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Recipe {
+    /// The texts of its keys and values.
+    kept: Kept,
     /// Top-level keys other than `candidates` and `error`, and their values' spans in the
     /// learned payload (read anew from each payload: numbers in them are holes).
-    keys: Vec<(String, usize, usize)>,
+    keys: Vec<(Span, usize, usize)>,
     candidates_at: usize,
     index: u64,
-    candidate_keys: Vec<OwnedPair>,
+    candidate_keys: List,
     content_at: usize,
-    content_extra: Vec<OwnedPair>,
+    content_extra: List,
     signature: Option<String>,
-    part_extra: Vec<OwnedPair>,
+    part_extra: List,
     part: PartRecipe,
     /// Per key: whether its value has no holes (it is the same text in every payload).
     fixed: Vec<bool>,
@@ -1331,7 +1400,7 @@ pub struct Recipe {
     clean_at: Option<u64>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum PartRecipe {
     /// A text part: its text is the hole.
     Text { thought: bool },
@@ -1339,12 +1408,13 @@ enum PartRecipe {
     Arg(ArgRecipe),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct ArgRecipe {
     name: Option<String>,
     will_continue: bool,
     arg_will_continue: bool,
-    extra: Vec<OwnedPair>,
+    /// In the recipe's [`Kept`].
+    extra: List,
 }
 
 /// The `partialArgs` entry of a matched [`PartRecipe::Arg`] payload.
@@ -1375,6 +1445,20 @@ fn recipe(chunk: &ChunkDelta<'_>, shape: &Shape<'_>) -> Option<(Recipe, &'static
     let [part] = content.parts.as_slice() else {
         return None;
     };
+    // Sized up front: one allocation each.
+    let lists = [&c.keys, &content.extra, &part.extra];
+    let call_extra = match &part.kind {
+        PartKind::Call(call) => call.extra.as_slice(),
+        _ => &[],
+    };
+    let all_pairs = || lists.iter().flat_map(|l| l.iter()).chain(call_extra);
+    let mut kept = Kept {
+        text: String::with_capacity(
+            all_pairs().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+                + shape.values.iter().map(|v| v.0.len()).sum::<usize>(),
+        ),
+        pairs: Vec::with_capacity(all_pairs().count()),
+    };
     let (part_recipe, roles): (_, &'static [Role]) = match &part.kind {
         PartKind::Text { thought, .. } => (PartRecipe::Text { thought: *thought }, &[Role::Text]),
         PartKind::Call(call) => {
@@ -1388,26 +1472,31 @@ fn recipe(chunk: &ChunkDelta<'_>, shape: &Shape<'_>) -> Option<(Recipe, &'static
                 name: call.name.as_deref().map(str::to_string),
                 will_continue: call.will_continue,
                 arg_will_continue: arg.will_continue,
-                extra: owned(&call.extra),
+                extra: kept.list(&call.extra),
             });
             (recipe, &[Role::Path, Role::Value])
         }
         PartKind::Other => return None,
     };
     let keys = shape.values.iter();
+    let keys = keys.map(|(k, a, b)| (kept.text(k), *a, *b)).collect();
+    let candidate_keys = kept.list(&c.keys);
+    let content_extra = kept.list(&content.extra);
+    let part_extra = kept.list(&part.extra);
     let recipe = Recipe {
-        keys: keys.map(|(k, a, b)| (k.to_string(), *a, *b)).collect(),
+        kept,
+        keys,
         candidates_at: shape
             .values
             .iter()
             .filter(|v| v.1 < shape.candidates_at)
             .count(),
         index: c.index,
-        candidate_keys: owned(&c.keys),
+        candidate_keys,
         content_at: c.content_at,
-        content_extra: owned(&content.extra),
+        content_extra,
         signature: part.signature.as_deref().map(str::to_string),
-        part_extra: owned(&part.extra),
+        part_extra,
         part: part_recipe,
         fixed: Vec::new(),
         clean_at: None,
@@ -1419,6 +1508,7 @@ fn recipe(chunk: &ChunkDelta<'_>, shape: &Shape<'_>) -> Option<(Recipe, &'static
 /// a hole's value is one the full decoder must report (a `jsonPath` it cannot read).
 fn recipe_part<'c>(m: &Matched<'c, 'c>) -> Option<(PartKind<'c>, usize)> {
     let [text, json_path, string_value] = &m.strings;
+    let kept = &m.template.recipe.kept;
     Some(match &m.template.recipe.part {
         PartRecipe::Text { thought } => (
             PartKind::Text {
@@ -1443,7 +1533,7 @@ fn recipe_part<'c>(m: &Matched<'c, 'c>) -> Option<(PartKind<'c>, usize)> {
                     string: true,
                 }],
                 will_continue: *will_continue,
-                extra: borrowed(extra),
+                extra: kept.borrowed(*extra),
             };
             (PartKind::Call(call), 1)
         }
@@ -1478,13 +1568,13 @@ fn repeated<'c>(m: &Matched<'c, 'c>) -> Option<ChunkDelta<'c>> {
     let r = &m.template.recipe;
     let mut keys = Vec::with_capacity(r.keys.len());
     for (key, start, end) in &r.keys {
-        keys.push((Cow::Borrowed(key.as_str()), m.value(*start, *end)?));
+        keys.push((Cow::Borrowed(r.kept.str(*key)), m.value(*start, *end)?));
     }
     let (kind, _) = recipe_part(m)?;
     let part = PartDelta {
         kind,
         signature: r.signature.as_deref().map(Cow::Borrowed),
-        extra: borrowed(&r.part_extra),
+        extra: r.kept.borrowed(r.part_extra),
     };
     let candidate = CandidateDelta {
         index: r.index,
@@ -1492,9 +1582,9 @@ fn repeated<'c>(m: &Matched<'c, 'c>) -> Option<ChunkDelta<'c>> {
         content: Some(ContentDelta {
             has_parts: true,
             parts: vec![part],
-            extra: borrowed(&r.content_extra),
+            extra: r.kept.borrowed(r.content_extra),
         }),
-        keys: borrowed(&r.candidate_keys),
+        keys: r.kept.borrowed(r.candidate_keys),
         content_at: r.content_at,
     };
     Some(ChunkDelta {
@@ -1549,29 +1639,54 @@ impl Gemini {
             let Some(mut template) = self.templates.get_mut(slot).and_then(Option::take) else {
                 continue;
             };
-            // Ok(Some(same)): applied from the recipe, `same` when its number holes held the
-            // bytes noted at the last application; Ok(None): through the chunk.
-            let outcome = template.read(data).and_then(|m| {
-                if self.apply_recipe(&m, events).is_some() {
-                    return Some(Ok(Some(m.numbers_as_applied)));
-                }
-                repeated(&m).map(|chunk| self.apply_chunk(chunk, events).map(|()| None))
-            });
-            if let Some(Ok(Some(same))) = outcome {
-                template.recipe.clean_at = Some(self.changes);
-                // The same bytes are noted already.
-                if !same {
-                    template.applied(data);
-                }
-            }
+            let outcome = self.apply_template(&mut template, data, events);
             if let Some(kept) = self.templates.get_mut(slot) {
                 *kept = Some(template);
             }
             if let Some(outcome) = outcome {
-                return outcome.map(|_| true);
+                return outcome.map(|()| true);
             }
         }
-        Ok(false)
+        // The first answer after thoughts: the latest template without its `thought` member.
+        let answer = match &mut self.templates {
+            [Some(latest), _] => latest.take_answer(),
+            _ => None,
+        };
+        let Some(mut template) = answer else {
+            return Ok(false);
+        };
+        let Some(outcome) = self.apply_template(&mut template, data, events) else {
+            return Ok(false);
+        };
+        let [first, second] = &mut self.templates;
+        *second = first.replace(Box::new(template));
+        outcome.map(|()| true)
+    }
+
+    /// Folds a payload that matches `template` (see [`Self::apply_repeated`]); None, changing
+    /// nothing, for any other payload.
+    fn apply_template(
+        &mut self,
+        template: &mut Template,
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Option<Result<(), ErrorKind>> {
+        // Ok(Some(same)): applied from the recipe, `same` when its number holes held the
+        // bytes noted at the last application; Ok(None): through the chunk.
+        let outcome = template.read(data).and_then(|m| {
+            if self.apply_recipe(&m, events).is_some() {
+                return Some(Ok(Some(m.numbers_as_applied)));
+            }
+            repeated(&m).map(|chunk| self.apply_chunk(chunk, events).map(|()| None))
+        });
+        if let Some(Ok(Some(same))) = outcome {
+            template.recipe.clean_at = Some(self.changes);
+            // The same bytes are noted already.
+            if !same {
+                template.applied(data);
+            }
+        }
+        outcome.map(|o| o.map(|_| ()))
     }
 
     /// Applies a matched template's payload as [`Self::apply_chunk`] applies the chunk
@@ -1601,10 +1716,12 @@ impl Gemini {
         // values without holes, and all of them when its numbers are those applied then, are
         // those already merged.
         let clean = r.clean_at == Some(self.changes);
+        // Indexed rather than zipped: here, per event, zipping cost more than the loop.
         let mut values = [None; MAX_KEYS];
-        for ((slot, (_, start, end)), fixed) in values.iter_mut().zip(&r.keys).zip(&r.fixed) {
-            if !(clean && (*fixed || m.numbers_as_applied)) {
-                *slot = Some(m.value(*start, *end)?);
+        for (i, (_, start, end)) in r.keys.iter().enumerate() {
+            let fixed = r.fixed.get(i).copied().unwrap_or(false);
+            if !(clean && (fixed || m.numbers_as_applied)) {
+                *values.get_mut(i)? = Some(m.value(*start, *end)?);
             }
         }
         let known = found
@@ -1625,14 +1742,8 @@ impl Gemini {
             max_depth: self.limits.max_depth,
         });
         let split = r.candidates_at.min(r.keys.len());
-        // By reference: the two passes below clone this iterator, and an array's own
-        // iterator would copy the array for that.
-        let keys = r.keys.iter().zip(values.iter()).enumerate();
-        let keys = keys.filter_map(|(i, ((k, ..), v))| Some((i, (k.as_str(), (*v)?))));
-        let mut changed = merge_pairs(
-            &mut self.keys,
-            keys.clone().filter(|(i, _)| *i < split).map(|(_, kv)| kv),
-        );
+        let key = |i: usize| Some((r.kept.str(r.keys.get(i)?.0), (*values.get(i)?)?));
+        let mut changed = merge_pairs(&mut self.keys, (0..split).filter_map(key));
         // Clean: the last application inserted it, and nothing since removed it.
         if !clean {
             changed |= insert_null(&mut self.keys, "candidates");
@@ -1642,10 +1753,7 @@ impl Gemini {
         if let Some(candidate) = self.candidates.get_mut(at) {
             changed |= candidate.apply_recipe(r, part, clean, &mut sink);
         }
-        changed |= merge_pairs(
-            &mut self.keys,
-            keys.filter(|(i, _)| *i >= split).map(|(_, kv)| kv),
-        );
+        changed |= merge_pairs(&mut self.keys, (split..r.keys.len()).filter_map(key));
         if changed {
             self.changes += 1;
         }
@@ -1663,6 +1771,10 @@ impl Gemini {
     }
 
     fn apply(&mut self, data: &[u8], events: &mut Vec<Event>) -> Result<(), ErrorKind> {
+        #[cfg(test)]
+        {
+            self.decoded += 1;
+        }
         let (chunk, shape) = scan(data, self.limits.max_depth, &self.keys, &self.candidates)?;
         let learned = recipe(&chunk, &shape);
         self.apply_chunk(chunk, events)?;
@@ -1796,6 +1908,8 @@ impl Fold for Gemini {
             finished: false,
             templates: [None, None],
             changes: 0,
+            #[cfg(test)]
+            decoded: 0,
         }
     }
 
@@ -1940,9 +2054,9 @@ impl Fold for Gemini {
                         text.push_str(t);
                     }
                 }
-                Part::Call {
+                Part::Call(CallPart {
                     name, args, extra, ..
-                } => tool_calls.push(ToolCall {
+                }) => tool_calls.push(ToolCall {
                     id: summary::text(tree(extra.get("id"), depth).as_ref()),
                     name: name.clone(),
                     arguments: args.as_ref().map_or_else(|| "{}".to_string(), json_text),

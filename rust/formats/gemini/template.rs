@@ -51,6 +51,9 @@ pub struct Shape<'a> {
     pub candidates_at: usize,
     /// Top-level keys other than `candidates` and `error`, with their values' spans.
     pub values: Vec<(Cow<'a, str>, usize, usize)>,
+    /// How many parts' `thought` members the payload had, and the last one's span from the
+    /// end of the member before it (None when it was its part's first).
+    pub thoughts: (usize, Option<(usize, usize)>),
 }
 
 impl Shape<'_> {
@@ -60,6 +63,11 @@ impl Shape<'_> {
             *count += 1;
             *span = (start, end);
         }
+    }
+
+    /// A part's `thought` member, at `span` (see [`Self::thoughts`]).
+    pub fn thought(&mut self, span: Option<(usize, usize)>) {
+        self.thoughts = (self.thoughts.0 + 1, span);
     }
 }
 
@@ -76,6 +84,9 @@ pub struct Template {
     /// The number holes' bytes, end to end, in the payload last applied ([`Self::applied`]);
     /// None before the first.
     numbers: Option<Vec<u8>>,
+    /// For a thought text part's template: the span of its `thought` member, with the comma
+    /// before it, which [`Self::answer`] cuts out.
+    thought_cut: Option<(usize, usize)>,
 }
 
 /// A matched payload: its strings by [`Role`], and the top-level values with numbers.
@@ -164,12 +175,65 @@ impl Template {
         recipe.fixed = (recipe.keys.iter())
             .map(|(_, start, end)| !holes.iter().any(|h| h.0 >= *start && h.1 <= *end))
             .collect();
+        let only_thought = {
+            let mut part_extra = recipe.kept.pairs(recipe.part_extra);
+            part_extra.len() == 1 && part_extra.all(|(k, v)| k == "thought" && v == "true")
+        };
+        let thought_cut = match (&recipe.part, shape.thoughts) {
+            (super::PartRecipe::Text { thought: true }, (1, Some((start, end))))
+                if only_thought && !holes.iter().any(|h| h.0 < end && h.1 > start) =>
+            {
+                Some((start, end))
+            }
+            _ => None,
+        };
         Some(Template {
             bytes: payload.to_vec(),
             lengths: vec![0; holes.len()],
             holes,
             recipe,
             numbers: None,
+            thought_cut,
+        })
+    }
+
+    /// [`Self::answer`], once per template: it is tried on the first payload no template
+    /// matched, and a stream whose answers differ more than that pays for it once.
+    pub fn take_answer(&mut self) -> Option<Self> {
+        let answer = self.answer();
+        self.thought_cut = None;
+        answer
+    }
+
+    /// For a thought text part's template: the template of the same payload without the
+    /// part's `thought` member, which is what a full decode of such a payload would learn (the
+    /// part is then an answer's text part, with no other key). Gemini streams its answer right
+    /// after its thoughts, in events that differ only there, so the first answer event needs
+    /// no full decode.
+    pub fn answer(&self) -> Option<Self> {
+        let (start, end) = self.thought_cut?;
+        let cut = end - start;
+        let mut bytes = Vec::with_capacity(self.bytes.len() - cut);
+        bytes.extend_from_slice(self.bytes.get(..start)?);
+        bytes.extend_from_slice(self.bytes.get(end..)?);
+        let moved = |at: usize| if at >= end { at - cut } else { at };
+        let holes: Vec<_> = (self.holes.iter())
+            .map(|&(s, e, hole)| (moved(s), moved(e), hole))
+            .collect();
+        let mut recipe = self.recipe.clone();
+        recipe.part = super::PartRecipe::Text { thought: false };
+        recipe.part_extra = (0, 0);
+        for (_, s, e) in &mut recipe.keys {
+            (*s, *e) = (moved(*s), moved(*e));
+        }
+        recipe.clean_at = None;
+        Some(Template {
+            bytes,
+            lengths: vec![0; holes.len()],
+            holes,
+            recipe,
+            numbers: None,
+            thought_cut: None,
         })
     }
 
@@ -314,10 +378,10 @@ mod tests {
     fn same_bytes_around_new_values_match() {
         let mut t = template();
         let b = br#"{"candidates":[{"content":{"role":"model","parts":[{"text":"llo \"q\" \u00e9"}]},"index":0}],"usageMetadata":{"promptTokenCount":1234,"details":[{"m":"TEXT","n":0}],"s":"x1"},"modelVersion":"m-2"}"#;
-        let usage = t.recipe.keys[0].clone();
+        let usage = t.recipe.keys[0];
+        assert_eq!(t.recipe.kept.str(usage.0), "usageMetadata");
         let m = t.read(b).unwrap_or_else(|| panic!("no match"));
         assert_eq!(m.strings[0].as_deref(), Some("llo \"q\" \u{e9}"));
-        assert_eq!(usage.0, "usageMetadata");
         assert_eq!(
             m.value(usage.1, usage.2),
             Some(r#"{"promptTokenCount":1234,"details":[{"m":"TEXT","n":0}],"s":"x1"}"#)
