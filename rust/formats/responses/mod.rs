@@ -375,6 +375,8 @@ pub struct Responses {
     /// The first lifecycle response as its text, while nothing needed it as a tree (a later
     /// lifecycle event usually repeats it byte for byte).
     base_text: Option<Box<str>>,
+    /// `base_text`'s shape, positions from its start (see [`scan::Known`]).
+    base_shape: scan::ResponseShape,
     items: BTreeMap<u64, Value>,
     /// Output indexes whose item, or a part of it, is kept as text (see `materialize`).
     kept_as_text: std::collections::BTreeSet<u64>,
@@ -490,6 +492,7 @@ impl Responses {
             limits,
             base: None,
             base_text: None,
+            base_shape: scan::ResponseShape::default(),
             items: BTreeMap::new(),
             kept_as_text: std::collections::BTreeSet::new(),
             closed: None,
@@ -612,7 +615,11 @@ impl Responses {
         if let Some(notes) = self.fold_by_template(data, events)? {
             return Ok(notes);
         }
-        let (d, is_object) = scan::decode(data, max_depth).map_err(|e| match e {
+        let known = self.base_text.as_deref().map(|text| scan::Known {
+            text,
+            shape: self.base_shape,
+        });
+        let (d, is_object) = scan::decode(data, max_depth, known).map_err(|e| match e {
             DecodeKind::Syntax(s) if s.code == JsonErrorCode::TooDeep => ErrorKind::Limit {
                 limit: LimitName::Depth,
                 maximum: max_depth as u64,
@@ -754,6 +761,7 @@ impl Responses {
                 match &self.base_text {
                     None if self.base.is_none() && shape.no_items => {
                         self.base_text = Some(d.texts.response.into());
+                        self.base_shape = shape.relative_to(s.start);
                     }
                     Some(first) if first.as_bytes() == text => {}
                     _ => {
