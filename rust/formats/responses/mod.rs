@@ -314,11 +314,12 @@ fn plain_integer(data: &[u8], at: usize) -> Option<(i128, usize)> {
         && (len == 1 || rest.first() != Some(&b'0'))
         && !matches!(rest.get(len), Some(b'.' | b'e' | b'E'));
     plain.then(|| {
+        // At most 18 digits: the value fits in 64 bits, where the arithmetic is cheaper.
         let value = rest
             .iter()
             .take(len)
-            .fold(0i128, |n, d| n * 10 + i128::from(d - b'0'));
-        (value, len)
+            .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+        (i128::from(value), len)
     })
 }
 
@@ -326,7 +327,10 @@ fn plain_integer(data: &[u8], at: usize) -> Option<(i128, usize)> {
 /// without escapes, as the sequence-free parts of a delta event usually are (`obfuscation`,
 /// English text). Anything else is left to the reader, which reads such a string the same way.
 fn plain_string_end(data: &[u8], at: usize) -> Option<usize> {
-    let body = data.get(at..)?.strip_prefix(b"\"")?;
+    if data.get(at) != Some(&b'"') {
+        return None;
+    }
+    let body = data.get(at + 1..)?;
     let mut len = 0;
     // Eight bytes at a time while none of them ends the run: one branch per word where a
     // byte loop takes one per byte, and padding such as `obfuscation` is 8-16 bytes.
@@ -375,6 +379,8 @@ pub struct Responses {
     /// The first lifecycle response as its text, while nothing needed it as a tree (a later
     /// lifecycle event usually repeats it byte for byte).
     base_text: Option<Box<str>>,
+    /// `base_text`'s shape, positions from its start (see [`scan::Known`]).
+    base_shape: scan::ResponseShape,
     items: BTreeMap<u64, Value>,
     /// Output indexes whose item, or a part of it, is kept as text (see `materialize`).
     kept_as_text: std::collections::BTreeSet<u64>,
@@ -427,6 +433,24 @@ struct TextPath {
 enum PartIndex {
     Content,
     Summary,
+}
+
+/// The indexes that address a delta's text: `output_index`, `content_index`, `summary_index`.
+#[derive(Debug, Clone, Copy)]
+struct Indexes {
+    output: Int,
+    content: Int,
+    summary: Int,
+}
+
+impl Indexes {
+    fn of(d: &Decoded<'_>) -> Indexes {
+        Indexes {
+            output: d.output_index,
+            content: d.content_index,
+            summary: d.summary_index,
+        }
+    }
 }
 
 /// The part list and index (none for the item itself) and the field a delta of `family`
@@ -490,6 +514,7 @@ impl Responses {
             limits,
             base: None,
             base_text: None,
+            base_shape: scan::ResponseShape::default(),
             items: BTreeMap::new(),
             kept_as_text: std::collections::BTreeSet::new(),
             closed: None,
@@ -612,7 +637,11 @@ impl Responses {
         if let Some(notes) = self.fold_by_template(data, events)? {
             return Ok(notes);
         }
-        let (d, is_object) = scan::decode(data, max_depth).map_err(|e| match e {
+        let known = self.base_text.as_deref().map(|text| scan::Known {
+            text,
+            shape: self.base_shape,
+        });
+        let (d, is_object) = scan::decode(data, max_depth, known).map_err(|e| match e {
             DecodeKind::Syntax(s) if s.code == JsonErrorCode::TooDeep => ErrorKind::Limit {
                 limit: LimitName::Depth,
                 maximum: max_depth as u64,
@@ -694,6 +723,26 @@ impl Responses {
         let Some(t) = self.templates.get(n) else {
             return Ok(None);
         };
+        // The run's next delta, where its last one went: what `delta` would do, without
+        // building a decoded event. Nothing is materialized: an item the run's text is in was
+        // materialized when the run found it, and every event that keeps items as text
+        // forgets the run's place first.
+        if let (Some((_, f)), false) = (t.known, self.options.events) {
+            let at = Indexes {
+                output: t.output_index,
+                content: t.content_index,
+                summary: t.summary_index,
+            };
+            if self.append_by_path(f, at, &delta) {
+                let notes = self.sequence(sequence);
+                self.folded += 1;
+                self.changes += 1;
+                return Ok(Some(notes));
+            }
+        }
+        let Some(t) = self.templates.get(n) else {
+            return Ok(None);
+        };
         let shared: Arc<str>;
         let (kind, f) = if let Some(known) = t.known {
             known
@@ -754,6 +803,7 @@ impl Responses {
                 match &self.base_text {
                     None if self.base.is_none() && shape.no_items => {
                         self.base_text = Some(d.texts.response.into());
+                        self.base_shape = shape.relative_to(s.start);
                     }
                     Some(first) if first.as_bytes() == text => {}
                     _ => {
@@ -1153,7 +1203,7 @@ impl Responses {
         };
         let max_depth = self.limits.max_depth;
         let logprobs = d.logprobs.filter(|s| s.first(data) == b'[');
-        if logprobs.is_some() || !self.append_by_path(family, d, piece) {
+        if logprobs.is_some() || !self.append_by_path(family, Indexes::of(d), piece) {
             let (target, field) = self.target(family, d)?;
             match target.get_mut(field) {
                 Some(Value::String(s)) => s.push_str(piece),
@@ -1232,20 +1282,20 @@ impl Responses {
 
     /// Appends a delta's text where `text_path` says the last one went, when that is where
     /// this one goes and the text is there; false (nothing changed) otherwise.
-    fn append_by_path(&mut self, family: &str, d: &Decoded<'_>, piece: &str) -> bool {
+    fn append_by_path(&mut self, family: &str, d: Indexes, piece: &str) -> bool {
         let Some(path) = &self.text_path else {
             return false;
         };
-        if *path.family != *family || d.output_index.index() != Some(path.output_index) {
+        if *path.family != *family || d.output.index() != Some(path.output_index) {
             return false;
         }
         let Some(Value::Object(item)) = self.items.get_mut(&path.output_index) else {
             return false;
         };
         if path.by_presence {
-            let which = if d.summary_index.present() {
+            let which = if d.summary.present() {
                 Some(PartIndex::Summary)
-            } else if d.content_index.present() {
+            } else if d.content.present() {
                 Some(PartIndex::Content)
             } else {
                 None
@@ -1258,8 +1308,8 @@ impl Responses {
             (None, None) => item,
             (Some((key, which)), Some((list_at, part))) => {
                 let index = match which {
-                    PartIndex::Content => d.content_index,
-                    PartIndex::Summary => d.summary_index,
+                    PartIndex::Content => d.content,
+                    PartIndex::Summary => d.summary,
                 };
                 if index.index() != Some(part) {
                     return false;
@@ -2023,6 +2073,114 @@ data: {"type":"response.mystery","sequence_number":8}
             field(custom_parts.first(), "input").as_deref(),
             Some("1416")
         );
+    }
+
+    /// One stream folded twice: once as servers send it (every delta of a run has the shape of
+    /// the one before, so the runs go by template), once with an `item_id` that changes per
+    /// event (so every delta is decoded in full). Both folds agree event by event: results,
+    /// notes (sequence gaps), errors (a part that does not exist), events.
+    #[test]
+    fn template_deltas_fold_as_full_decodes_do() {
+        let stream = |unique: bool| -> Vec<String> {
+            // Of one length, so that error positions agree.
+            let id = |seq: u32| {
+                if unique {
+                    format!("m{seq:03}")
+                } else {
+                    "m000".into()
+                }
+            };
+            let text = |seq: u32, part: u32, t: &str| {
+                format!(
+                    r#"{{"type":"response.output_text.delta","sequence_number":{seq},"item_id":"{}","output_index":0,"content_index":{part},"delta":"{t}","logprobs":[],"obfuscation":"ab"}}"#,
+                    id(seq)
+                )
+            };
+            let summary = |seq: u32, t: &str| {
+                format!(
+                    r#"{{"type":"response.reasoning_summary_text.delta","sequence_number":{seq},"item_id":"{}","output_index":1,"summary_index":0,"delta":"{t}"}}"#,
+                    id(seq)
+                )
+            };
+            let args = |seq: u32, t: &str| {
+                format!(
+                    r#"{{"type":"response.function_call_arguments.delta","sequence_number":{seq},"item_id":"{}","output_index":2,"delta":"{t}"}}"#,
+                    id(seq)
+                )
+            };
+            vec![
+                r#"{"type":"response.output_item.added","sequence_number":0,"output_index":0,"item":{"type":"message","content":[]}}"#.into(),
+                r#"{"type":"response.content_part.added","sequence_number":1,"output_index":0,"content_index":0,"part":{"type":"output_text","text":""}}"#.into(),
+                r#"{"type":"response.output_item.added","sequence_number":2,"output_index":1,"item":{"type":"reasoning","summary":[{"type":"summary_text","text":"<"}]}}"#.into(),
+                r#"{"type":"response.output_item.added","sequence_number":3,"output_index":2,"item":{"type":"function_call","call_id":"c","name":"f","arguments":""}}"#.into(),
+                text(4, 0, "a"),
+                text(5, 0, "b"),
+                text(7, 0, r#"c\"d\n"#),
+                text(8, 0, "caf\u{e9}"),
+                // No part 1: an error, and nothing changes.
+                text(9, 1, "x"),
+                text(10, 0, "e"),
+                summary(11, "s"),
+                summary(12, r"\u00e9t"),
+                args(13, r#"{\"k\""#),
+                args(15, ":1}"),
+                text(16, 0, "f"),
+                summary(17, "!"),
+                r#"{"type":"response.output_item.done","sequence_number":18,"output_index":0,"item":{"type":"message","content":[{"type":"output_text","text":"Z"}]}}"#.into(),
+                text(19, 0, "g"),
+                text(20, 0, "h"),
+            ]
+        };
+        for events_on in [false, true] {
+            let options = Options {
+                events: events_on,
+                partial_arguments: true,
+            };
+            let mut folds = [stream(false), stream(true)].map(|lines| {
+                let mut f = Responses::with(options, Limits::default());
+                let mut events = Vec::new();
+                let outcomes: Vec<String> = lines
+                    .iter()
+                    .map(|line| format!("{:?}", f.fold_seen(line.as_bytes(), &mut events)))
+                    .collect();
+                (f, events, outcomes)
+            });
+            let [(by_template, events, outcomes), (decoded, full_events, full_outcomes)] =
+                &mut folds;
+            assert_eq!(outcomes, full_outcomes);
+            assert_eq!(format!("{events:?}"), format!("{full_events:?}"));
+            assert_eq!(by_template.result(), decoded.result());
+            assert!(!by_template.templates.is_empty());
+            let gaps = outcomes.iter().filter(|o| o.contains("Sequence")).count();
+            let errors = outcomes.iter().filter(|o| o.starts_with("Err")).count();
+            assert_eq!((gaps, errors), (3, 1), "{outcomes:?}");
+            let text = |f: &Responses, oi: usize, list: &str, key: &str| -> Option<String> {
+                let output = f.output();
+                let Some(Value::Object(item)) = output.get(oi) else {
+                    return None;
+                };
+                let target = match item.get(list) {
+                    Some(Value::Array(parts)) => match parts.first() {
+                        Some(Value::Object(p)) => p.clone(),
+                        _ => return None,
+                    },
+                    _ => item.clone(),
+                };
+                target.get(key).and_then(Value::as_str).map(String::from)
+            };
+            assert_eq!(
+                text(by_template, 0, "content", "text").as_deref(),
+                Some("Zgh")
+            );
+            assert_eq!(
+                text(by_template, 1, "summary", "text").as_deref(),
+                Some("<s\u{e9}t!")
+            );
+            assert_eq!(
+                text(by_template, 2, "", "arguments").as_deref(),
+                Some(r#"{"k":1}"#)
+            );
+        }
     }
 
     #[test]

@@ -69,7 +69,7 @@ impl Slice {
 }
 
 /// What the fold needs to know about a closing or lifecycle event's `response` object.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ResponseShape {
     /// `output` is present and not null.
     pub has_output: bool,
@@ -77,6 +77,42 @@ pub struct ResponseShape {
     pub no_items: bool,
     /// The `usage` value, when present.
     pub usage: Option<Slice>,
+}
+
+impl ResponseShape {
+    /// The shape with its positions counted from `start` instead of from the payload's start.
+    #[must_use]
+    pub fn relative_to(self, start: usize) -> ResponseShape {
+        ResponseShape {
+            usage: self.usage.map(|u| Slice {
+                start: u.start.saturating_sub(start),
+                end: u.end.saturating_sub(start),
+            }),
+            ..self
+        }
+    }
+
+    /// A shape kept by [`Self::relative_to`], placed at `start` of a payload again.
+    #[must_use]
+    pub fn placed_at(self, start: usize) -> ResponseShape {
+        ResponseShape {
+            usage: self.usage.map(|u| Slice {
+                start: u.start + start,
+                end: u.end + start,
+            }),
+            ..self
+        }
+    }
+}
+
+/// A `response` object a previous payload of the stream carried, as its validated text and
+/// its shape (positions from the text's start). `response.in_progress` usually repeats
+/// `response.created`'s response byte for byte: such a repeat is recognised by comparing
+/// bytes, not validated again.
+#[derive(Debug, Clone, Copy)]
+pub struct Known<'k> {
+    pub text: &'k str,
+    pub shape: ResponseShape,
 }
 
 /// One decoded event. `type` is kept as text; other keys the fold may read by name (`text`,
@@ -128,11 +164,16 @@ fn syntax(e: JsonError) -> DecodeKind {
 }
 
 /// Decodes a payload. A payload that is valid JSON but not an object decodes to an event with
-/// no keys and `kind_present` false (the fold reports the shape).
+/// no keys and `kind_present` false (the fold reports the shape). A `response` value that is
+/// `known`'s text byte for byte decodes as that text did, without being read again.
 ///
 /// # Errors
 /// A syntax error with its position (a too-deep value is `TooDeep`).
-pub fn decode(data: &[u8], max_depth: usize) -> Result<(Decoded<'_>, bool), DecodeKind> {
+pub fn decode<'a>(
+    data: &'a [u8],
+    max_depth: usize,
+    known: Option<Known<'_>>,
+) -> Result<(Decoded<'a>, bool), DecodeKind> {
     let mut r = Reader::new(data, max_depth);
     let mut d = Decoded::default();
     if !r.begin_object().map_err(syntax)? {
@@ -167,7 +208,11 @@ pub fn decode(data: &[u8], max_depth: usize) -> Result<(Decoded<'_>, bool), Deco
                 });
             }
             "response" => {
-                let (s, shape, text) = response(&mut r, data)?;
+                let repeat = known.and_then(|k| repeated(&mut r, data, k));
+                let (s, shape, text) = match repeat {
+                    Some(found) => found,
+                    None => response(&mut r, data)?,
+                };
                 d.response = Some((s, shape));
                 d.texts.response = text;
             }
@@ -233,6 +278,31 @@ fn int(r: &mut Reader<'_>) -> Result<Int, DecodeKind> {
     }
     r.skip_value().map_err(syntax)?;
     Ok(Int::Other(at))
+}
+
+/// The `response` value at the reader's position when its bytes are `known`'s text: the
+/// reader moves past it. `known` is an object validated as a `response` value of this stream,
+/// at the same depth and under the same limits, so the same bytes here are valid too and end
+/// where it ended (an object's closing brace ends it, whatever follows).
+fn repeated<'a>(
+    r: &mut Reader<'a>,
+    data: &'a [u8],
+    known: Known<'_>,
+) -> Option<(Slice, ResponseShape, &'a str)> {
+    if !known.text.starts_with('{') {
+        return None;
+    }
+    r.peek();
+    let start = r.pos();
+    let end = start + known.text.len();
+    let bytes = data.get(start..end)?;
+    if bytes != known.text.as_bytes() {
+        return None;
+    }
+    r.resume_at(end);
+    // SAFETY: `bytes` are equal to the bytes of a `str`, so they are valid UTF-8.
+    let text = unsafe { std::str::from_utf8_unchecked(bytes) };
+    Some((Slice { start, end }, known.shape.placed_at(start), text))
 }
 
 /// Validates a `response` value, noting whether it has a non-null `output` and where its
@@ -306,4 +376,69 @@ pub fn peek_type(data: &[u8], max_depth: usize) -> Option<String> {
         r.skip_value().ok()?;
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CREATED: &str = r#"{"id":"r","status":"in_progress","output":[],"usage":{"n":1},"x":[{"y":"caf\u00e9 é"}]}"#;
+
+    /// The decode of `payload` with and without `known`, as text (errors included).
+    fn both(payload: &str, known: Known<'_>, max_depth: usize) -> (String, String) {
+        let with = decode(payload.as_bytes(), max_depth, Some(known));
+        let without = decode(payload.as_bytes(), max_depth, None);
+        (format!("{with:?}"), format!("{without:?}"))
+    }
+
+    /// A repeated `response` decodes exactly as reading it again would: same slice, shape
+    /// (usage moved to where it is in this payload), text and errors; near misses are read.
+    #[test]
+    fn a_repeated_response_decodes_as_reading_it_again() {
+        let first = format!(r#"{{"type":"response.created","response":{CREATED}}}"#);
+        let (d, _) = decode(first.as_bytes(), 64, None).unwrap_or_default();
+        let Some((s, shape)) = d.response else {
+            panic!("the response is decoded")
+        };
+        let known = Known {
+            text: d.texts.response,
+            shape: shape.relative_to(s.start),
+        };
+        assert_eq!(known.text, CREATED);
+        let mut repeats = 0;
+        let changed = CREATED.replace("in_progress", "in_progresz");
+        let cases = [
+            format!(
+                r#"{{"type":"response.in_progress","sequence_number":1,"response":{CREATED}}}"#
+            ),
+            format!(r#"{{"response": {CREATED} ,"type":"response.in_progress"}}"#),
+            format!(r#"{{"type":"response.completed","response":{CREATED},"response":{CREATED}}}"#),
+            // Near misses: another value, cut short, or followed by what cannot follow.
+            format!(r#"{{"type":"response.in_progress","response":{changed}}}"#),
+            format!(
+                r#"{{"type":"response.in_progress","response":{}"#,
+                &CREATED[..40]
+            ),
+            format!(r#"{{"type":"response.in_progress","response":{CREATED}"#),
+            format!(r#"{{"type":"response.in_progress","response":{CREATED}x}}"#),
+            format!(r#"{{"type":"response.in_progress","response":{CREATED}]"#),
+            format!(r#"{{"type":"response.in_progress","response":{CREATED},}}"#),
+        ];
+        for case in &cases {
+            let (with, without) = both(case, known, 64);
+            assert_eq!(with, without, "{case}");
+            let start = case.find(CREATED).unwrap_or(usize::MAX);
+            let mut r = Reader::new(case.as_bytes(), 64);
+            r.resume_at(start);
+            repeats += usize::from(repeated(&mut r, case.as_bytes(), known).is_some());
+        }
+        // Seven payloads carry the text whole, so the comparison is what read them there.
+        assert_eq!(repeats, 7);
+        // The known text was validated under these limits: a deeper payload is still too deep
+        // at its own nesting, known or not.
+        let deep = format!(r#"{{"a":[[[{{"b":1}}]]],"response":{CREATED}}}"#);
+        let (with, without) = both(&deep, known, 4);
+        assert_eq!(with, without);
+        assert!(with.contains("TooDeep"), "{with}");
+    }
 }
