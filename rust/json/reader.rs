@@ -332,6 +332,37 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Reads a string value if one is next, with the checks and errors of
+    /// [`Self::take_string`], and says whether its text is `expected`, without building it
+    /// (for a value that usually repeats a text already held).
+    pub fn take_string_matching(&mut self, expected: &str) -> JsonResult<Option<bool>> {
+        if self.peek_or_eof()? != b'"' {
+            return Ok(None);
+        }
+        let start = self.pos + 1;
+        let end = start + expected.len();
+        // The literal is the text's own bytes and the text needs no escape: the literal is
+        // valid (the text is UTF-8 without quotes, backslashes or control bytes) and is the text.
+        if self.buf.get(start..end) == Some(expected.as_bytes())
+            && self.buf.get(end) == Some(&b'"')
+            && string_stop(expected.as_bytes()) == expected.len()
+        {
+            self.pos = end + 1;
+            return Ok(Some(true));
+        }
+        match self.scan_string()? {
+            Ok(text) => Ok(Some(text == expected)),
+            Err((start, first_escape)) => {
+                let mut rest = Matching {
+                    rest: expected.as_bytes(),
+                    equal: true,
+                };
+                self.decode_escaped(start, first_escape, &mut rest)?;
+                Ok(Some(rest.equal && rest.rest.is_empty()))
+            }
+        }
+    }
+
     /// Consumes `true` or `false` if one is next.
     pub fn take_bool(&mut self) -> JsonResult<Option<bool>> {
         match self.peek_or_eof()? {
@@ -385,7 +416,7 @@ impl<'a> Reader<'a> {
     /// `Err((start, offset))` gives where the string's text starts and the escape's offset
     /// from there, the text before it validated and `pos` unchanged, for
     /// [`Self::decode_escaped`] to go on from.
-    #[inline]
+    #[inline(always)]
     #[allow(clippy::type_complexity)]
     fn scan_string(&mut self) -> JsonResult<Result<&'a str, (usize, usize)>> {
         let start = self.pos + 1;
@@ -750,6 +781,29 @@ impl Unescaped for Discard {
     fn extend(&mut self, _bytes: &[u8]) {}
     #[inline]
     fn push(&mut self, _byte: u8) {}
+}
+
+/// Comparison only: the decoded bytes are matched against the rest of a text.
+struct Matching<'e> {
+    rest: &'e [u8],
+    equal: bool,
+}
+
+impl Unescaped for Matching<'_> {
+    #[inline]
+    fn extend(&mut self, bytes: &[u8]) {
+        // Indexing, not `strip_prefix`: a use of that generic here takes it out of line in
+        // the SSE framer, whose hot loop relies on its inlined copy.
+        let n = bytes.len();
+        match (self.rest.get(..n), self.rest.get(n..)) {
+            (Some(head), Some(rest)) if self.equal && head == bytes => self.rest = rest,
+            _ => self.equal = false,
+        }
+    }
+    #[inline]
+    fn push(&mut self, byte: u8) {
+        self.extend(&[byte]);
+    }
 }
 
 /// Kinds of the containers [`Reader::skip_value`] is inside, innermost last (true for an
@@ -1212,6 +1266,60 @@ mod tests {
 
     /// Skipping a string with escapes validates it without decoding it: the same errors at
     /// the same positions as reading it, and the same end when it is valid.
+    /// Matching a string against a text reads it as `take_string` does (same errors, same
+    /// end) and is true exactly when the text read is the text given: plain, non-ASCII and
+    /// escaped literals, against their own text, a changed character, a prefix, an extension.
+    #[test]
+    fn matching_a_string_agrees_with_reading_it() {
+        let literals: [&[u8]; 14] = [
+            b"\"abc\"",
+            b"\"\"",
+            b"\"caf\xc3\xa9 \xe2\x82\xac\"",
+            b"\"a\\nb\\\"c\\u00e9\\ud83d\\ude00\"",
+            b"\"\\u0041BC\"",
+            b"\"tab\tin\"",
+            b"\"bad \xff\"",
+            b"\"bad \\q\"",
+            b"\"\\ud83d\"",
+            b"\"cut",
+            b"\"cut \\n",
+            b"\"\xe2\x82\"",
+            b"5",
+            b"",
+        ];
+        let mut matched = 0;
+        for literal in literals {
+            let mut r = Reader::new(literal, 8);
+            let read = r.take_string().map(|t| t.map(Cow::into_owned));
+            let read_end = r.pos();
+            let text = read.clone().ok().flatten().unwrap_or_default();
+            let mut changed = text.clone();
+            changed.pop();
+            changed.push('\u{e8}');
+            let longer = format!("{text}x");
+            let shorter: String = text.chars().skip(1).collect();
+            // The literal's own bytes between its quotes: the text itself when it has no escape.
+            let escaped_form = String::from_utf8_lossy(literal)
+                .trim_matches('"')
+                .to_string();
+            for expected in [&text, &changed, &longer, &shorter, &escaped_form] {
+                let mut m = Reader::new(literal, 8);
+                let got = m.take_string_matching(expected);
+                match &read {
+                    Ok(t) => {
+                        assert_eq!(got, Ok(t.as_ref().map(|t| t == expected)), "{literal:?}");
+                        assert_eq!(m.pos(), read_end, "{literal:?}");
+                        matched += usize::from(got == Ok(Some(true)));
+                    }
+                    Err(e) => assert_eq!(got.as_ref().err(), Some(e), "{literal:?}"),
+                }
+            }
+        }
+        // The five valid strings match their own text; the three without escapes also their
+        // literal form; the empty one also its one-shorter self. Nothing else matches.
+        assert_eq!(matched, 9);
+    }
+
     #[test]
     fn skipping_an_escaped_string_checks_it_as_reading_it_does() {
         let bodies: [&[u8]; 20] = [

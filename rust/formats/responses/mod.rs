@@ -453,6 +453,67 @@ impl Indexes {
     }
 }
 
+impl TextPath {
+    /// Whether a delta (or `*.done`) of `family` with indexes `d` addresses this text.
+    #[inline]
+    fn addresses(&self, family: &str, d: Indexes) -> bool {
+        if *self.family != *family || d.output.index() != Some(self.output_index) {
+            return false;
+        }
+        if self.by_presence {
+            let which = if d.summary.present() {
+                Some(PartIndex::Summary)
+            } else if d.content.present() {
+                Some(PartIndex::Content)
+            } else {
+                None
+            };
+            if which != self.list.map(|(_, w)| w) {
+                return false;
+            }
+        }
+        match (self.list, self.part) {
+            (None, None) => true,
+            (Some((_, which)), Some((_, part))) => {
+                let index = match which {
+                    PartIndex::Content => d.content,
+                    PartIndex::Summary => d.summary,
+                };
+                index.index() == Some(part)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The text `path` points at, when the tree still has it there (its keys are checked).
+#[inline(always)]
+fn text_at<'t>(items: &'t mut BTreeMap<u64, Value>, path: &TextPath) -> Option<&'t mut String> {
+    let Some(Value::Object(item)) = items.get_mut(&path.output_index) else {
+        return None;
+    };
+    let target = match (path.list, path.part) {
+        (None, None) => item,
+        (Some((key, _)), Some((list_at, part))) => {
+            let Some((k, Value::Array(parts))) = item.entry_at_mut(list_at) else {
+                return None;
+            };
+            if k != key {
+                return None;
+            }
+            match usize::try_from(part).ok().and_then(|p| parts.get_mut(p)) {
+                Some(Value::Object(m)) => m,
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    match target.entry_at_mut(path.field_at) {
+        Some((k, Value::String(s))) if *k == *path.field => Some(s),
+        _ => None,
+    }
+}
+
 /// The part list and index (none for the item itself) and the field a delta of `family`
 /// addressed by `d` appends to, as `Responses::target` finds them; `None` for the families
 /// whose text goes into an inner object.
@@ -637,6 +698,9 @@ impl Responses {
         if let Some(notes) = self.fold_by_template(data, events)? {
             return Ok(notes);
         }
+        if let Some(notes) = self.done_as_built(data, events) {
+            return Ok(notes);
+        }
         let known = self.base_text.as_deref().map(|text| scan::Known {
             text,
             shape: self.base_shape,
@@ -769,6 +833,105 @@ impl Responses {
         self.folded += 1;
         self.changes += 1;
         Ok(Some(notes))
+    }
+
+    /// A `*.done` event of the last delta run's family and text whose text is the text the
+    /// run built (as a server sends it): read and compared, not decoded into a new string
+    /// that would replace an equal one. It then changes what `apply` would: nothing in the
+    /// tree. `None` (nothing changed) for anything else, which the full decode reads: another
+    /// text, another address, a repeated key, a value of another type, any error.
+    fn done_as_built(&mut self, data: &[u8], events: &mut Vec<Event>) -> Option<Vec<Seen>> {
+        let path = self.text_path.as_ref()?;
+        // Only the families `apply` hands to `done` whatever the event (a generic family's
+        // `.done` can be a type `apply` reads otherwise, `response.content_part.done`), and
+        // with their text in a tree (a run's item is, see `fold_by_template`; checked anyway).
+        let known = matches!(
+            &*path.family,
+            "output_text"
+                | "function_call_arguments"
+                | "reasoning_summary_text"
+                | "reasoning_text"
+                | "refusal"
+                | "custom_tool_call_input"
+        );
+        if !known || self.kept_as_text.contains(&path.output_index) {
+            return None;
+        }
+        let built = text_at(&mut self.items, path)?;
+        let mut r = Reader::new(data, self.limits.max_depth);
+        if !r.begin_object().ok()? {
+            return None;
+        }
+        let (mut kind_seen, mut equal) = (false, None);
+        let mut ints = [Int::Absent; 4];
+        let mut first = true;
+        while let Some(key) = r.next_key(&mut first).ok()? {
+            let slot = match &*key {
+                "type" => {
+                    let kind = r.take_string().ok()??;
+                    if kind_seen || family(&kind, ".done") != Some(&*path.family) {
+                        return None;
+                    }
+                    kind_seen = true;
+                    continue;
+                }
+                "sequence_number" => 0,
+                "output_index" => 1,
+                "content_index" => 2,
+                "summary_index" => 3,
+                k if k == &*path.field => {
+                    if equal.is_some() {
+                        return None;
+                    }
+                    equal = Some(r.take_string_matching(built).ok()??);
+                    continue;
+                }
+                _ => {
+                    r.skip_value().ok()?;
+                    continue;
+                }
+            };
+            let int = ints.get_mut(slot)?;
+            if int.present() {
+                return None;
+            }
+            *int = scan::int(&mut r).ok()?;
+        }
+        r.end().ok()?;
+        let [sequence, output, content, summary] = ints;
+        let at = Indexes {
+            output,
+            content,
+            summary,
+        };
+        // The checks a full decode makes (`check`, `sequence`) pass, and it addresses the run's
+        // text, which it holds: anything else is left to the full decode.
+        let indexes_ok = [content, summary]
+            .iter()
+            .all(|i| !i.present() || i.index().is_some());
+        if !(kind_seen
+            && equal == Some(true)
+            && indexes_ok
+            && !matches!(sequence, Int::Other(_))
+            && path.addresses(&path.family, at))
+        {
+            return None;
+        }
+        let call = matches!(
+            &*path.family,
+            "function_call_arguments" | "custom_tool_call_input"
+        );
+        let oi = path.output_index;
+        // As `apply` does before any event.
+        self.last_part = None;
+        self.text_path = None;
+        let notes = self.sequence(sequence);
+        if self.options.events && call {
+            self.call_done(oi, events);
+        }
+        self.folded += 1;
+        self.changes += 1;
+        Some(notes)
     }
 
     /// Runs `apply`, noting the sequence number only once it succeeded.
@@ -1286,53 +1449,15 @@ impl Responses {
         let Some(path) = &self.text_path else {
             return false;
         };
-        if *path.family != *family || d.output.index() != Some(path.output_index) {
+        if !path.addresses(family, d) {
             return false;
         }
-        let Some(Value::Object(item)) = self.items.get_mut(&path.output_index) else {
-            return false;
-        };
-        if path.by_presence {
-            let which = if d.summary.present() {
-                Some(PartIndex::Summary)
-            } else if d.content.present() {
-                Some(PartIndex::Content)
-            } else {
-                None
-            };
-            if which != path.list.map(|(_, w)| w) {
-                return false;
-            }
-        }
-        let target = match (path.list, path.part) {
-            (None, None) => item,
-            (Some((key, which)), Some((list_at, part))) => {
-                let index = match which {
-                    PartIndex::Content => d.content,
-                    PartIndex::Summary => d.summary,
-                };
-                if index.index() != Some(part) {
-                    return false;
-                }
-                let Some((k, Value::Array(parts))) = item.entry_at_mut(list_at) else {
-                    return false;
-                };
-                if k != key {
-                    return false;
-                }
-                match usize::try_from(part).ok().and_then(|p| parts.get_mut(p)) {
-                    Some(Value::Object(m)) => m,
-                    _ => return false,
-                }
-            }
-            _ => return false,
-        };
-        match target.entry_at_mut(path.field_at) {
-            Some((k, Value::String(s))) if *k == *path.field => {
+        match text_at(&mut self.items, path) {
+            Some(s) => {
                 s.push_str(piece);
                 true
             }
-            _ => false,
+            None => false,
         }
     }
 
@@ -2181,6 +2306,149 @@ data: {"type":"response.mystery","sequence_number":8}
                 Some(r#"{"k":1}"#)
             );
         }
+    }
+
+    /// A `*.done` that repeats the text its run built is compared, not decoded: it gives
+    /// what the full decode gives. Each case is folded after a run of deltas twice: right
+    /// after the run (where the comparison applies) and after a progress event without a
+    /// sequence number, which changes nothing but makes the `.done` go the full way.
+    #[test]
+    fn a_done_repeating_the_built_text_folds_as_a_full_decode_does() {
+        let run = [
+            r#"{"type":"response.output_item.added","sequence_number":0,"output_index":0,"item":{"type":"message","content":[]}}"#,
+            r#"{"type":"response.content_part.added","sequence_number":1,"output_index":0,"content_index":0,"part":{"type":"output_text","text":""}}"#,
+            r#"{"type":"response.output_item.added","sequence_number":2,"output_index":1,"item":{"type":"function_call","call_id":"c","name":"f","arguments":""}}"#,
+            r#"{"type":"response.output_text.delta","sequence_number":3,"output_index":0,"content_index":0,"delta":"a"}"#,
+            r#"{"type":"response.output_text.delta","sequence_number":4,"output_index":0,"content_index":0,"delta":"\"b\n"}"#,
+            r#"{"type":"response.output_text.delta","sequence_number":5,"output_index":0,"content_index":0,"delta":"caf\u00e9"}"#,
+        ];
+        let args = r#"{"type":"response.function_call_arguments.delta","sequence_number":6,"output_index":1,"delta":"{\"k\":1}"}"#;
+        let done = |rest: &str| {
+            format!(
+                r#"{{"type":"response.output_text.done","sequence_number":6,"output_index":0,{rest}}}"#
+            )
+        };
+        let built = "a\"b\ncafé";
+        let fast = [
+            done(r#""content_index":0,"text":"a\"b\ncafé","logprobs":[]"#),
+            done(r#""text":"a\u0022b\u000acaf\u00e9","content_index":0"#),
+            done(r#""content_index":0,"item_id":"x","text":"a\"b\ncafé","sequence_number":9"#)
+                .replace(r#""sequence_number":6,"#, ""),
+        ];
+        let full = [
+            done(r#""content_index":0,"text":"a\"b\ncafè""#),
+            done(r#""content_index":0,"text":"a\"b\n""#),
+            done(r#""content_index":0,"text":"a\"b\ncafé!""#),
+            done(r#""content_index":0,"text":5"#),
+            done(r#""content_index":0,"text":"a\"b\ncafé","text":"a\"b\ncafé""#),
+            done(r#""content_index":1,"text":"a\"b\ncafé""#),
+            done(r#""content_index":-1,"text":"a\"b\ncafé""#),
+            done(r#""text":"a\"b\ncafé""#),
+            done(r#""content_index":0,"summary_index":"s","text":"a\"b\ncafé""#),
+            done(r#""content_index":0,"text":"a\"b\ncafé""#)
+                .replace(r#""output_index":0"#, r#""output_index":1"#),
+            done(r#""content_index":0,"text":"a\"b\ncafé""#)
+                .replace(r#""sequence_number":6"#, r#""sequence_number":"6""#),
+            done(r#""content_index":0,"text":"a\"b\ncafé""#).replace(".done", ".delta"),
+            done(r#""content_index":0,"text":"a\"b\ncafé""#)
+                .replace("output_text.done", "refusal.done"),
+            done(r#""content_index":0,"text":"a\"b\ncafé""#)
+                .replace(r#""type":"response.output_text.done","#, ""),
+            // Cut short right inside the text, and right after the payload's last value.
+            done(r#""content_index":0,"text":"a\"b\ncafé""#)[..90].to_string(),
+            done(r#""content_index":0,"text":"a\"b\ncafé""#)
+                .trim_end_matches('}')
+                .to_string(),
+            done(r#""content_index":0,"text":"a\"b\ncafé"} "#),
+            done(r#""content_index":0,"text":"a\"b\ncafé"}}"#),
+        ];
+        // After the arguments' run, its own `.done` (a call: events fire) and a text `.done`,
+        // which is not the run's and goes the full way.
+        let args_done = r#"{"type":"response.function_call_arguments.done","sequence_number":7,"output_index":1,"arguments":"{\"k\":1}"}"#;
+        let neutral = r#"{"type":"response.web_search_call.searching","output_index":0}"#;
+        let fold = |lines: &[&str], last: &str, detour: bool, events_on: bool| {
+            let options = Options {
+                events: events_on,
+                partial_arguments: true,
+            };
+            let mut f = Responses::with(options, Limits::default());
+            let mut events = Vec::new();
+            for line in lines {
+                assert!(f.fold_seen(line.as_bytes(), &mut events).is_ok(), "{line}");
+            }
+            if detour {
+                assert_eq!(
+                    f.fold_seen(neutral.as_bytes(), &mut events).ok(),
+                    Some(vec![])
+                );
+            }
+            let compared = !detour && f.done_as_built(last.as_bytes(), &mut Vec::new()).is_some();
+            let mut again = Responses::with(options, Limits::default());
+            let mut events = Vec::new();
+            for line in lines {
+                assert!(
+                    again.fold_seen(line.as_bytes(), &mut events).is_ok(),
+                    "{line}"
+                );
+            }
+            if detour {
+                assert!(again.fold_seen(neutral.as_bytes(), &mut events).is_ok());
+            }
+            let outcome = format!("{:?}", again.fold_seen(last.as_bytes(), &mut events));
+            let folded = again.folded() - u64::from(detour);
+            (
+                again.result(),
+                outcome,
+                format!("{events:?}"),
+                folded,
+                compared,
+            )
+        };
+        let with_args: Vec<&str> = run.iter().copied().chain([args]).collect();
+        let cases = fast
+            .iter()
+            .map(|c| (&run[..], c.as_str(), true))
+            .chain(full.iter().map(|c| (&run[..], c.as_str(), false)))
+            .chain([
+                (&with_args[..], args_done, true),
+                (&with_args[..], fast[0].as_str(), false),
+            ]);
+        for (lines, last, expect_compared) in cases {
+            for events_on in [false, true] {
+                let (result, outcome, events, folded, compared) =
+                    fold(lines, last, false, events_on);
+                let (result_full, outcome_full, events_full, folded_full, _) =
+                    fold(lines, last, true, events_on);
+                assert_eq!(outcome, outcome_full, "{last}");
+                assert_eq!(result, result_full, "{last}");
+                assert_eq!(events, events_full, "{last}");
+                assert_eq!(folded, folded_full, "{last}");
+                assert_eq!(compared, expect_compared, "{last}");
+            }
+        }
+        // The compared `.done` left the built text; one with another text replaced it.
+        let text = |last: &str| {
+            let (result, ..) = fold(&run, last, false, false);
+            let Value::Object(m) = result else {
+                return None;
+            };
+            let Some(Value::Array(items)) = m.get("output") else {
+                return None;
+            };
+            let Some(Value::Object(item)) = items.first() else {
+                return None;
+            };
+            let Some(Value::Array(parts)) = item.get("content") else {
+                return None;
+            };
+            let Some(Value::Object(part)) = parts.first() else {
+                return None;
+            };
+            part.get("text").and_then(Value::as_str).map(String::from)
+        };
+        assert_eq!(text(&fast[0]).as_deref(), Some(built));
+        assert_eq!(text(&full[0]).as_deref(), Some("a\"b\ncafè"));
+        assert_eq!(text(&full[1]).as_deref(), Some("a\"b\n"));
     }
 
     #[test]

@@ -259,7 +259,7 @@ fn skip<'a>(r: &mut Reader<'a>) -> Result<(Slice, &'a str), DecodeKind> {
 }
 
 /// Reads an integer-valued key the way orjson would type it.
-fn int(r: &mut Reader<'_>) -> Result<Int, DecodeKind> {
+pub fn int(r: &mut Reader<'_>) -> Result<Int, DecodeKind> {
     r.peek();
     let at = r.pos();
     if r.take_null().map_err(syntax)? {
