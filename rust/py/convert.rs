@@ -681,12 +681,9 @@ impl PartialMemo {
             None => TailRead::Whole(new_string(py, text), text.len()),
         });
         let (string, len) = match (read, known) {
-            (None, known) => {
-                // Not a string: the memo's string is left for a later read of its own place.
-                self.tail = known;
-                return Ok(None);
-            }
-            (Some(TailRead::Earlier), known) => {
+            // Not a string, or an earlier state of the memo's: built as before, and the memo's
+            // string (if of this place) stays for the reads of later events.
+            (None | Some(TailRead::Earlier), known) => {
                 self.tail = known;
                 return Ok(None);
             }
