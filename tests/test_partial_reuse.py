@@ -14,7 +14,9 @@ from __future__ import annotations
 import copy
 import json
 import random
+import sys
 from collections.abc import Callable
+from itertools import pairwise
 from types import ModuleType
 from typing import Any
 
@@ -41,6 +43,22 @@ def _generated(seed: int) -> Any:
     return [value(1) for _ in range(rng.randrange(8, 16))]
 
 
+# A string that widens step by step as Python stores it: ASCII, then Latin-1 (an escape, then
+# raw 2-byte UTF-8), then UCS-2 (raw 3- and 2-byte UTF-8), then UCS-4 (a surrogate pair, then raw
+# 4-byte UTF-8), with short escapes on the way. Split into characters, every escape and
+# surrogate pair arrives one character at a time.
+WIDENING = (
+    '"plain ascii \\n then \\u00e9 and \u00e8 \\t\\"quoted\\", then \u20ac\u0416 wider,'
+    ' then \\ud83d\\ude00 and \U0001f680 widest, \\u00e9 again, and ascii at the end"'
+)
+STRING_DOCUMENTS: dict[str, str] = {
+    "top-level": WIDENING,
+    "top-level wide at once": '"\U0001f600' + "a" * 40 + '\\u00e9\\ud83d\\ude01"',
+    "at the tail of an array": f'[1, "x", {WIDENING}, [{WIDENING}], {WIDENING}]',
+    "at the tail of an object": f'{{"a": {WIDENING}, "b": {{"c": {WIDENING}}}, "a": {WIDENING}}}',
+    "long ascii": json.dumps(["a" * 200, {"t": "b" * 300}, "c" * 100]),
+}
+
 DOCUMENTS: dict[str, str] = {
     "ints": json.dumps(list(range(40))),
     "strings at the tail": json.dumps(["ab" * k for k in range(10)]),
@@ -53,6 +71,7 @@ DOCUMENTS: dict[str, str] = {
         }
     ),
     **{f"generated {seed}": json.dumps(_generated(seed)) for seed in range(4)},
+    **{f"string {name}": text for name, text in STRING_DOCUMENTS.items()},
 }
 
 
@@ -300,3 +319,122 @@ def test_held_values_are_distinct_lists(native: ModuleType) -> None:
     kept = [event.parsed_arguments for event in events]
     assert len({id(v) for v in kept}) == len(kept)
     assert kept == [[1] * k for k in range(n + 1)]
+
+
+# Strings being built: a read appends the new text to the previous read's string, in place when
+# nobody but the memo holds it (CPython's PyUnicode_Append decides that).
+
+
+def _tail_string(value: Any) -> Any:
+    """The innermost last string of a value (where an unfinished string sits), or None."""
+    while True:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, list) and value:
+            value = value[-1]
+        elif isinstance(value, dict) and value:
+            value = list(value.values())[-1]
+        else:
+            return None
+
+
+STRING_CASES = [f"string {name}" for name in STRING_DOCUMENTS]
+
+
+@pytest.mark.parametrize("name", STRING_CASES)
+def test_only_the_string_kept(native: ModuleType, reference: ModuleType, name: str) -> None:
+    events, expected = _case(native, reference, name, "bytes")
+    kept = []
+    for event, want in zip(events, expected, strict=True):
+        value = event.parsed_arguments
+        assert value == want, event.arguments
+        kept.append((event, _tail_string(value), _tail_string(want)))
+        del value
+    assert sum(isinstance(s, str) and len(s) > 20 for _, s, _ in kept) > 20
+    for event, string, want in kept:
+        assert string == want, event.arguments
+
+
+@pytest.mark.parametrize("name", STRING_CASES)
+def test_hashed_strings_are_never_extended(
+    native: ModuleType, reference: ModuleType, name: str
+) -> None:
+    """A string whose hash was computed cannot change (it may be a dict key): the next read
+    gets a new string, built while the hashed one is still alive, so with another id."""
+    events, expected = _case(native, reference, name, "bytes")
+    last: tuple[int, int] | None = None  # id and length, not the string: it must not be held
+    blockers = []
+    distinct = 0
+    for event, want in zip(events, expected, strict=True):
+        value = event.parsed_arguments
+        assert value == want, event.arguments
+        string = _tail_string(value)
+        if isinstance(string, str) and len(string) > 1:
+            # A read whose text did not grow (an escape held back) may hand the same string.
+            if last is not None and len(string) > last[1]:
+                assert id(string) != last[0], event.arguments
+                distinct += 1
+            hash(string)
+            last = (id(string), len(string))
+            size = sys.getsizeof(string)
+        else:
+            last = None
+        del value, string
+        if last is not None:
+            blockers += _string_blockers(size)
+    assert distinct > 20
+
+
+def _string_blockers(size: int) -> list[bytes]:
+    """New objects of the memory size (``sys.getsizeof``) of a string just freed and of the next
+    sizes, taking that memory so that a string built next cannot have the freed one's id."""
+    return [bytes(max(2, size - sys.getsizeof(b"") + grow)) for grow in (0, 4, 16)]
+
+
+def _same_id_share(native: ModuleType, fragments: list[str]) -> float:
+    """Reads every event, drops the value, and takes the memory a dropped string would free
+    with strings of its size: the share of reads whose tail string is the previous read's
+    object (only the in-place path gives one: a new string cannot land where the previous was)."""
+    events = _deltas(native, fragments)
+    ids = []
+    blockers = []
+    for event in events:
+        value = event.parsed_arguments
+        string = _tail_string(value)
+        if not isinstance(string, str) or len(string) < 2:
+            continue
+        ids.append(id(string))
+        size = sys.getsizeof(string)
+        del value, string
+        blockers += _string_blockers(size)
+    # Growing across pymalloc's size classes (every 16 bytes) moves the string.
+    assert len(ids) > 100
+    return sum(a == b for a, b in pairwise(ids)) / (len(ids) - 1)
+
+
+@pytest.mark.parametrize(
+    "prefix, suffix",
+    [('"', '"'), ('[1, "', '"]'), ('{"text": "', '"}'), ('{"a": [["', '"]]}')],
+    ids=["top-level", "array", "object", "nested array in object"],
+)
+def test_dropped_strings_are_extended_in_place(
+    native: ModuleType, prefix: str, suffix: str
+) -> None:
+    fragments = list(prefix) + list("abcdefghij" * 30) + list(suffix)
+    assert _same_id_share(native, fragments) > 0.8
+
+
+def test_held_strings_are_distinct_and_unchanged(native: ModuleType, reference: ModuleType) -> None:
+    fragments = list('["' + "ab\\u00e9" * 40 + '"]')
+    events = _deltas(native, fragments)
+    expected = [_tail_string(e.parsed_arguments) for e in _deltas(reference, fragments)]
+    kept = [_tail_string(event.parsed_arguments) for event in events]
+    grew = 0
+    for i in range(1, len(kept)):
+        if expected[i] != expected[i - 1]:
+            # Had the kept string been extended in place, it would be the next read's object.
+            assert kept[i] is not kept[i - 1], events[i].arguments
+            grew += 1
+    assert grew > 100
+    for event, string, want in zip(events, kept, expected, strict=True):
+        assert string == want, event.arguments

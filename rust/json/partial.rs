@@ -626,6 +626,19 @@ impl PartialSnapshot {
         self.tail.as_ref().map(materialise)
     }
 
+    /// Calls `read` with the decoded text of [`Self::tail_value`] when that is a string, without
+    /// copying it. Within one [`ReaderMemo`], the string at one place (the innermost open
+    /// container's [`OpenLevel::id`] and [`OpenLevel::len`], or the top level) only ever grows
+    /// at its end: the parser appends whole characters only, holding back an escape, a high
+    /// surrogate waiting for its low half and a UTF-8 sequence until they are complete. `read`
+    /// runs under the text buffer's lock and must not feed the parser.
+    pub fn with_tail_str<R>(&self, read: impl FnOnce(&str) -> R) -> Option<R> {
+        match &self.tail {
+            Some(Node::String(text)) => Some(text.with_str(read)),
+            _ => None,
+        }
+    }
+
     /// The slot shared with the parser and its other snapshots.
     pub fn reader_memo(&self) -> &ReaderMemo {
         &self.memo
@@ -875,6 +888,16 @@ impl SharedText {
             *buf = Arc::new(Mutex::new(own));
         }
         self.len = len + text.len();
+    }
+
+    fn with_str<R>(&self, read: impl FnOnce(&str) -> R) -> R {
+        match &self.buf {
+            Some(buf) => {
+                let shared = buf.lock().unwrap_or_else(PoisonError::into_inner);
+                read(shared.get(..self.len).unwrap_or_default())
+            }
+            None => read(""),
+        }
     }
 
     fn concat(&self) -> String {
@@ -1601,6 +1624,75 @@ mod tests {
             render_of(&parser.snapshot()).as_deref(),
             Some("{\"a\":[\"xyz\",10]}")
         );
+    }
+
+    type TailText = (Option<(u64, usize)>, Option<String>);
+
+    /// The tail string's text and place (innermost open container's id and count) after each
+    /// byte of `doc`.
+    fn tail_texts(doc: &[u8]) -> Vec<TailText> {
+        let mut parser = PartialJson::new(8);
+        let mut seen = Vec::new();
+        for byte in doc {
+            parser.feed(std::slice::from_ref(byte));
+            assert!(!parser.failed(), "{}", String::from_utf8_lossy(doc));
+            let snap = parser.snapshot();
+            let place = snap.open_levels().last().map(|l| (l.id(), l.len()));
+            seen.push((place, snap.with_tail_str(str::to_owned)));
+        }
+        seen
+    }
+
+    #[test]
+    fn a_tail_string_only_grows_at_its_end_one_byte_at_a_time() {
+        // Escapes (short, \u, a surrogate pair), 2-, 3- and 4-byte UTF-8, each cut at every
+        // byte: the text at one place is always a prefix of its text one byte later, and equals
+        // the materialised tail value.
+        let strings = "\"a\\n\\u00e9\\ud83d\\ude00 \u{e9}\u{20ac}\u{1f600}\\\"z\"";
+        for doc in [
+            strings.to_owned(),
+            format!("[1, {strings}, {strings}]"),
+            format!("{{\"k\": {strings}, \"k\": [{strings}]}}"),
+        ] {
+            let seen = tail_texts(doc.as_bytes());
+            for pair in seen.windows(2) {
+                if let [(place, Some(before)), (later, Some(after))] = pair {
+                    if place == later {
+                        assert!(
+                            after.starts_with(before.as_str()),
+                            "{before:?} -> {after:?}"
+                        );
+                    }
+                }
+            }
+            let texts: Vec<&str> = seen.iter().filter_map(|(_, t)| t.as_deref()).collect();
+            assert!(texts.contains(&"a\n\u{e9}\u{1f600} \u{e9}\u{20ac}\u{1f600}\"z"));
+            // The cut sequences are held back: no text ends in a lone backslash escape or a
+            // surrogate's first half.
+            assert!(!texts
+                .iter()
+                .any(|t| t.ends_with('\\') || t.contains('\u{fffd}')));
+        }
+        let mut parser = PartialJson::new(8);
+        parser.feed(b"[\"ab\\u00");
+        let snap = parser.snapshot();
+        assert_eq!(snap.with_tail_str(str::to_owned).as_deref(), Some("ab"));
+        parser.feed(b"e9\\ud83d");
+        let snap = parser.snapshot();
+        assert_eq!(
+            snap.with_tail_str(str::to_owned).as_deref(),
+            Some("ab\u{e9}")
+        );
+        parser.feed(b"\\ude00\xf0\x9f");
+        let snap = parser.snapshot();
+        assert_eq!(
+            snap.with_tail_str(str::to_owned).as_deref(),
+            Some("ab\u{e9}\u{1f600}")
+        );
+        parser.feed(b"\x98\x80\"");
+        assert_eq!(parser.snapshot().with_tail_str(str::to_owned), None);
+        parser.feed(b", 12");
+        assert_eq!(parser.snapshot().with_tail_str(str::to_owned), None);
     }
 
     #[test]

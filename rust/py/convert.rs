@@ -458,6 +458,18 @@ pub fn opt_to_py<'py>(py: Python<'py>, v: Option<&Value>) -> PyResult<Bound<'py,
 #[derive(Default)]
 struct PartialMemo {
     levels: Vec<LevelMemo>,
+    /// The unfinished string last handed out.
+    tail: Option<TailString>,
+}
+
+/// An unfinished string handed out by a read, kept so that the next read of the same string can
+/// append the new text to it instead of building the whole string again.
+struct TailString {
+    string: Py<PyString>,
+    /// Its [`tail_place`].
+    place: Option<(u64, usize)>,
+    /// Its length in UTF-8 bytes (of the decoded text).
+    len: usize,
 }
 
 struct LevelMemo {
@@ -487,16 +499,11 @@ struct Handed {
 /// string or number. An open array's list from the previous read is extended in place when
 /// nothing but the memo (and its parent list) holds it and the caller left it as it was handed
 /// (see [`PartialMemo::reusable`]); otherwise, and for every open object, the read makes a new
-/// list or dict (a C-level copy of the references to its completed children). See the cost
-/// model in docs/design.md ('Events').
+/// list or dict (a C-level copy of the references to its completed children). The unfinished
+/// string is the previous read's string with the new text appended, in place when nothing but
+/// the memo holds it (see [`PartialMemo::tail_string`]). See the cost model in docs/design.md
+/// ('Events').
 pub fn partial_to_py<'py>(py: Python<'py>, snap: &PartialSnapshot) -> PyResult<Bound<'py, PyAny>> {
-    let inner = match snap.tail_value() {
-        Some(v) => Some(to_py(py, &v)?),
-        None => None,
-    };
-    if snap.open_levels().len() == 0 {
-        return Ok(inner.unwrap_or_else(|| py.None().into_bound(py)));
-    }
     // `try_lock`: building Python objects can run a finaliser or switch threads, and either may
     // read another event of this call meanwhile; that read builds its value without the memo.
     let mut guard = match snap.reader_memo().try_lock() {
@@ -513,13 +520,67 @@ pub fn partial_to_py<'py>(py: Python<'py>, snap: &PartialSnapshot) -> PyResult<B
             .downcast_mut::<PartialMemo>()
     });
     if let Some(memo) = memo {
-        return memo.read(py, snap, inner);
+        return memo.read(py, snap);
+    }
+    let inner = tail_to_py(py, snap)?;
+    if snap.open_levels().len() == 0 {
+        return Ok(inner.unwrap_or_else(|| py.None().into_bound(py)));
     }
     let mut containers = Vec::with_capacity(snap.open_levels().len());
     for level in snap.open_levels() {
         containers.push(fresh_children(py, level)?);
     }
     nest(py, snap, containers, inner, |_| {})
+}
+
+/// The value inside the innermost open container of `snap` (the whole value with none open),
+/// built from scratch.
+fn tail_to_py<'py>(py: Python<'py>, snap: &PartialSnapshot) -> PyResult<Option<Bound<'py, PyAny>>> {
+    match snap.tail_value() {
+        Some(v) => Ok(Some(to_py(py, &v)?)),
+        None => Ok(None),
+    }
+}
+
+/// Where the tail value of `snap` sits: after the completed children of the innermost open
+/// container (its id and their count), or at the top level (None). Within one memo, one place
+/// holds one value for good, so the string there only grows at its end.
+fn tail_place(snap: &PartialSnapshot) -> Option<(u64, usize)> {
+    snap.open_levels()
+        .last()
+        .map(|level| (level.id(), level.len()))
+}
+
+/// What a read finds in the snapshot's tail string, against the memo's string of the same place.
+enum TailRead<'py> {
+    /// No memo'd string there: the whole text as a new string, and its length in bytes.
+    Whole(Bound<'py, PyString>, usize),
+    /// The text past the memo's string, and the whole text's length.
+    Suffix(Bound<'py, PyString>, usize),
+    /// The memo's string as it is.
+    Same,
+    /// Shorter than the memo's string (an earlier event).
+    Earlier,
+}
+
+/// `left + right`, by the C API's `PyUnicode_Append`: it resizes `left` in place when nothing but
+/// this call holds it (one reference, no hash computed yet, not interned, an exact `str`, and
+/// `right` not of a wider kind), and otherwise builds a new string and releases `left`.
+fn append_str<'py>(
+    left: Bound<'py, PyString>,
+    right: &Bound<'py, PyString>,
+) -> PyResult<Bound<'py, PyString>> {
+    let py = left.py();
+    let mut joined = left.into_ptr();
+    // SAFETY: the GIL is held (`py`). `joined` is a strong reference to a `str`, given over to
+    // `PyUnicode_Append`, which either resizes that object (only when no one else holds it) or
+    // releases it, and leaves in `joined` a new strong reference to the result, or null with an
+    // exception set (`from_owned_ptr_or_err` raises it). `right` is a live `str` it only reads.
+    // The result is a `str`, so the unchecked cast holds.
+    unsafe {
+        ffi::PyUnicode_Append(&raw mut joined, right.as_ptr());
+        Ok(Bound::from_owned_ptr_or_err(py, joined)?.cast_into_unchecked())
+    }
 }
 
 /// Puts `inner` into the innermost of `containers` (one per open level of `snap`), that into
@@ -555,8 +616,14 @@ impl PartialMemo {
         &mut self,
         py: Python<'py>,
         snap: &PartialSnapshot,
-        inner: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        if snap.open_levels().len() == 0 {
+            let inner = match self.tail_string(py, snap)? {
+                Some(string) => Some(string.into_any()),
+                None => tail_to_py(py, snap)?,
+            };
+            return Ok(inner.unwrap_or_else(|| py.None().into_bound(py)));
+        }
         for (depth, level) in snap.open_levels().enumerate() {
             self.sync(py, depth, level)?;
         }
@@ -578,11 +645,61 @@ impl PartialMemo {
             };
             containers.push(container);
         }
+        // Only now: a reused list has let go of its tail item (the previous string) and a
+        // replaced one has been released, so the memo may be the string's only holder.
+        let inner = match self.tail_string(py, snap)? {
+            Some(string) => Some(string.into_any()),
+            None => tail_to_py(py, snap)?,
+        };
         nest(py, snap, containers, inner, |depth| {
             if let Some(handed) = self.levels.get_mut(depth).and_then(|m| m.handed.as_mut()) {
                 handed.tail = true;
             }
         })
+    }
+
+    /// The unfinished string of `snap`, or None when its tail is not a string or is an earlier
+    /// state of the memo's string (an earlier event read after a later one: built as before).
+    /// The same string as the memo's, grown: the memo's string with the new text appended
+    /// (in place when the memo holds the only reference); the same length: the memo's string
+    /// itself; another string: built whole. The result becomes the memo's string.
+    fn tail_string<'py>(
+        &mut self,
+        py: Python<'py>,
+        snap: &PartialSnapshot,
+    ) -> PyResult<Option<Bound<'py, PyString>>> {
+        let place = tail_place(snap);
+        let known = self.tail.take().filter(|known| known.place == place);
+        let read = snap.with_tail_str(|text| match &known {
+            Some(known) if known.len == text.len() => TailRead::Same,
+            Some(known) => match text.get(known.len..) {
+                Some(suffix) if known.len < text.len() => {
+                    TailRead::Suffix(new_string(py, suffix), text.len())
+                }
+                _ => TailRead::Earlier,
+            },
+            None => TailRead::Whole(new_string(py, text), text.len()),
+        });
+        let (string, len) = match (read, known) {
+            // Not a string, or an earlier state of the memo's: built as before, and the memo's
+            // string (if of this place) stays for the reads of later events.
+            (None | Some(TailRead::Earlier), known) => {
+                self.tail = known;
+                return Ok(None);
+            }
+            (Some(TailRead::Same), Some(known)) => (known.string.into_bound(py), known.len),
+            (Some(TailRead::Suffix(suffix, len)), Some(known)) => {
+                (append_str(known.string.into_bound(py), &suffix)?, len)
+            }
+            (Some(TailRead::Whole(string, len)), _) => (string, len),
+            (Some(TailRead::Same | TailRead::Suffix(..)), None) => return Ok(None),
+        };
+        self.tail = Some(TailString {
+            string: string.clone().unbind(),
+            place,
+            len,
+        });
+        Ok(Some(string))
     }
 
     /// Brings the memo of `level`, the open container at `depth`, up to its completed children
