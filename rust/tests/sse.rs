@@ -1048,17 +1048,24 @@ fn assert_paths_agree(limit: usize, reads: &[&[u8]], refuse: &[u64], what: &str)
     );
 }
 
+/// A generated stream, a line limit (small in a third of the cases) and the event indexes the
+/// sink refuses.
+fn random_case(rng: &mut Rng) -> (Vec<u8>, usize, Vec<u64>) {
+    let stream = random_event_stream(rng);
+    let limit = if rng.below(3) == 0 {
+        rng.below(60)
+    } else {
+        BIG
+    };
+    let refuse = (0..rng.below(3)).map(|_| rng.below(8) as u64).collect();
+    (stream, limit, refuse)
+}
+
 #[test]
 fn whole_event_recogniser_matches_the_general_path_at_every_cut() {
     let mut rng = Rng(0x2545_F491_4F6C_DD1D);
     for round in 0..400 {
-        let stream = random_event_stream(&mut rng);
-        let limit = if rng.below(3) == 0 {
-            rng.below(60)
-        } else {
-            BIG
-        };
-        let refuse: Vec<u64> = (0..rng.below(3)).map(|_| rng.below(8) as u64).collect();
+        let (stream, limit, refuse) = random_case(&mut rng);
         let what = format!("round {round}: {:?}", String::from_utf8_lossy(&stream));
         assert_paths_agree(limit, &[&stream], &refuse, &what);
         for cut in 0..=stream.len() {
@@ -1074,13 +1081,7 @@ fn whole_event_recogniser_matches_the_general_path_at_every_cut() {
 fn whole_event_recogniser_matches_the_general_path_under_random_reads() {
     let mut rng = Rng(0x9FB2_1C65_1E98_DF25);
     for round in 0..20_000 {
-        let stream = random_event_stream(&mut rng);
-        let limit = if rng.below(3) == 0 {
-            rng.below(60)
-        } else {
-            BIG
-        };
-        let refuse: Vec<u64> = (0..rng.below(3)).map(|_| rng.below(8) as u64).collect();
+        let (stream, limit, refuse) = random_case(&mut rng);
         // Reads of up to a few events, so that whole events often lie inside one.
         let most = [12, 80, 400][rng.below(3)];
         let reads = random_reads_up_to(&mut rng, &stream, most);

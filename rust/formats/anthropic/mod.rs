@@ -1418,6 +1418,20 @@ data: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\
 
     /// A payload the fast path takes folds exactly as the same payload with a trailing space,
     /// which only the full decode takes: same result, events, problems and raised error.
+    /// Everything a stream's fold shows: what feeding and finishing gave, the payloads folded
+    /// (what tells a cached snapshot that it is stale), problems, events and the summary; the
+    /// fast-path tests require it equal with and without the fast path.
+    fn outcome(data: &[u8], on_error: OnError) -> impl PartialEq + std::fmt::Debug {
+        let mut s = AnyStream::new(config(on_error, None));
+        let fed = s.feed(data).map_err(|e| (e.kind.class(), e.message()));
+        let folded = s.snapshot_version().1;
+        let result = s.finish().map_err(|e| (e.kind.class(), e.message()));
+        let problems = format!("{:?}", s.problems());
+        let events: Vec<String> = s.take_events().iter().map(|e| format!("{e:?}")).collect();
+        let summary = format!("{:?}", s.summary());
+        (fed, folded, result, problems, events, summary)
+    }
+
     #[test]
     fn the_fast_path_folds_as_the_full_decode() {
         let head = b"data: {\"type\":\"message_start\",\"message\":{\"id\":\"m1\",\"content\":[]}}\n\n\
@@ -1471,16 +1485,7 @@ data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":
                     tail.as_slice(),
                 ]
                 .concat();
-                let mut s = AnyStream::new(config(on_error, None));
-                let fed = s.feed(&data).map_err(|e| (e.kind.class(), e.message()));
-                // Payloads folded: what tells a cached snapshot that it is stale.
-                let folded = s.snapshot_version().1;
-                let result = s.finish().map_err(|e| (e.kind.class(), e.message()));
-                let problems = format!("{:?}", s.problems());
-                let events: Vec<String> =
-                    s.take_events().iter().map(|e| format!("{e:?}")).collect();
-                let summary = format!("{:?}", s.summary());
-                (fed, folded, result, problems, events, summary)
+                outcome(&data, on_error)
             };
             for on_error in [OnError::Raise, OnError::Skip] {
                 let fast = run(payload, on_error);
@@ -1543,16 +1548,7 @@ data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":
                     data.extend_from_slice(format!("data: {payload}{after}\n").as_bytes());
                 }
                 data.extend_from_slice(b"data: {\"type\":\"message_stop\"}\n\n");
-                let mut s = AnyStream::new(config(on_error, None));
-                let fed = s.feed(&data).map_err(|e| (e.kind.class(), e.message()));
-                // Payloads folded: what tells a cached snapshot that it is stale.
-                let folded = s.snapshot_version().1;
-                let result = s.finish().map_err(|e| (e.kind.class(), e.message()));
-                let problems = format!("{:?}", s.problems());
-                let events: Vec<String> =
-                    s.take_events().iter().map(|e| format!("{e:?}")).collect();
-                let summary = format!("{:?}", s.summary());
-                (fed, folded, result, problems, events, summary)
+                outcome(&data, on_error)
             };
             for on_error in [OnError::Raise, OnError::Skip] {
                 assert_eq!(run(false, on_error), run(true, on_error), "{payloads:?}");
