@@ -1356,12 +1356,11 @@ impl Kept {
         (start, self.pairs.len())
     }
 
+    /// Every span [`Self::text`] and [`Self::list`] hand out is that of a whole `str` pushed
+    /// onto `text`; `str::get` checks only that its ends are char boundaries (no UTF-8 pass),
+    /// and an out-of-range span gives the empty text.
     fn str(&self, (start, end): Span) -> &str {
-        let bytes = self.text.as_bytes().get(start..end).unwrap_or_default();
-        // SAFETY: every span [`Self::text`] and [`Self::list`] hand out is that of a whole
-        // `str` pushed onto `text`, so its ends are char boundaries and its bytes UTF-8 (an
-        // out-of-range span gives the empty slice).
-        unsafe { std::str::from_utf8_unchecked(bytes) }
+        self.text.get(start..end).unwrap_or_default()
     }
 
     fn pairs(&self, (start, end): List) -> impl ExactSizeIterator<Item = (&str, &str)> {
