@@ -5,7 +5,7 @@
 
 use crate::error::{DecodeKind, ErrorClass, ErrorKind, StreamError};
 use crate::event::Event;
-use crate::formats::{Fold, Folded, Format, Note};
+use crate::formats::{Fold, FoldJob, Folded, Format, Note};
 use crate::framing::eventstream::{self, FrameError, FrameErrorKind, RawMessage};
 use crate::framing::sse::{FeedError, Framer, RawEvent};
 use crate::json::repair;
@@ -121,10 +121,10 @@ pub struct Failure {
     pub partial: Value,
 }
 
-/// Everything but the framer, so the framer can lend events to it.
-struct Core<F> {
+/// Everything but the framer and the fold, so the framer can lend events to it and the fold
+/// can hand it the format's own fold (see [`Fold::with_fold`]).
+struct Core {
     config: Config,
-    fold: F,
     done: bool,
     /// The events that may still follow the end of the stream's content (see
     /// [`Folded::EndBefore`]).
@@ -170,7 +170,8 @@ enum Binary {
 pub struct Driver<F> {
     framer: Framer,
     binary: Binary,
-    core: Core<F>,
+    fold: F,
+    core: Core,
     /// An error met after the call that met it had produced events or completions: those are
     /// delivered first and the error is returned by the next call (docs/design.md, "Errors and
     /// limits"). The input of that next call is held, unframed, behind it.
@@ -203,9 +204,9 @@ impl<F: Fold> Driver<F> {
         Driver {
             framer: Framer::new(config.limits.max_line_bytes),
             binary,
+            fold: F::new(&config),
             core: Core {
                 config,
-                fold: F::new(&config),
                 done: false,
                 trailer: None,
                 events_seen: 0,
@@ -222,7 +223,7 @@ impl<F: Fold> Driver<F> {
 
     /// The format's own state (for what only that format knows, such as its counters).
     pub fn fold(&self) -> &F {
-        &self.core.fold
+        &self.fold
     }
     /// Consumes one read. In raise mode the first error is returned; the rest of the read is
     /// kept, and the next call continues after the offending event. When the read produced
@@ -286,7 +287,7 @@ impl<F: Fold> Driver<F> {
             self.binary = Binary::On(Box::new(eventstream::Framer::new(
                 self.core.config.limits.max_line_bytes,
             )));
-            self.core.fold.decide_format(Format::Bedrock);
+            self.fold.decide_format(Format::Bedrock);
             self.frame_binary(head)
         } else {
             self.binary = Binary::Off;
@@ -300,8 +301,9 @@ impl<F: Fold> Driver<F> {
         };
         let mut input = input;
         loop {
-            let core = &mut self.core;
-            match framer.feed(input, |m| core.handle_message(m)) {
+            let (core, fold) = (&mut self.core, &mut self.fold);
+            let handle = |message: &RawMessage<'_>| fold.with_fold(HandleMessage { core, message });
+            match framer.feed(input, handle) {
                 Ok(()) => return Ok(()),
                 Err(eventstream::FeedError::Sink(e)) => return Err(e),
                 Err(eventstream::FeedError::Frame(e)) => {
@@ -315,8 +317,11 @@ impl<F: Fold> Driver<F> {
     fn frame_sse(&mut self, input: &[u8]) -> Result<(), StreamError> {
         let mut input = input;
         loop {
-            let core = &mut self.core;
-            match self.framer.feed(input, |ev| core.handle(ev)) {
+            let (core, fold) = (&mut self.core, &mut self.fold);
+            match self
+                .framer
+                .feed(input, |ev| fold.with_fold(HandleEvent { core, ev }))
+            {
                 Ok(()) => return Ok(()),
                 Err(FeedError::Sink(e)) => return Err(e),
                 Err(FeedError::LineTooLong {
@@ -375,7 +380,7 @@ impl<F: Fold> Driver<F> {
             Binary::Off => self.framer.finish(),
         };
         let bytes_seen = self.bytes_seen();
-        let core = &mut self.core;
+        let (core, fold) = (&mut self.core, &mut self.fold);
         if core.events_seen == 0 {
             // Refused in every mode: no chunk of such an input could be skipped to a result.
             if let Some(kind) = self.head.not_an_event_stream(core.config.limits.max_depth) {
@@ -390,14 +395,14 @@ impl<F: Fold> Driver<F> {
                 });
             }
         }
-        if core.config.capture && !inside_event && core.fold.folded() == 0 {
+        if core.config.capture && !inside_event && fold.folded() == 0 {
             return Ok(None);
         }
-        if inside_event || !(core.done || core.fold.complete()) {
+        if inside_event || !(core.done || fold.complete()) {
             let err = StreamError {
                 kind: ErrorKind::Incomplete {
                     inside_event,
-                    missing: core.fold.missing_end(),
+                    missing: fold.missing_end(),
                 },
                 byte_offset: bytes_seen,
                 event_index: Some(core.events_seen),
@@ -409,20 +414,19 @@ impl<F: Fold> Driver<F> {
                 return Err(err);
             }
         }
-        if core.config.capture && core.fold.folded() == 0 {
+        if core.config.capture && fold.folded() == 0 {
             return Ok(None);
         }
         if core.config.options.events {
-            core.fold.finish_events(&mut core.events);
+            fold.finish_events(&mut core.events);
             // Rendered once for whoever takes it: a completion can be large.
-            let completion =
-                matches!(how, Finish::Both | Finish::DoneEvent).then(|| core.fold.result());
+            let completion = matches!(how, Finish::Both | Finish::DoneEvent).then(|| fold.result());
             core.events.push(Event::Done(completion));
         }
         Ok(match how {
             Finish::DoneEvent => None,
-            Finish::Take => Some(core.fold.take_result()),
-            Finish::Both | Finish::Result => Some(core.fold.result()),
+            Finish::Take => Some(fold.take_result()),
+            Finish::Both | Finish::Result => Some(fold.result()),
         })
     }
 
@@ -459,7 +463,7 @@ impl<F: Fold> Driver<F> {
                 Ok(Some(mut v)) => {
                     self.core.events.clear();
                     let out = use_result(&mut v);
-                    self.core.fold.restore(v);
+                    self.fold.restore(v);
                     return Ok(out);
                 }
                 Ok(None) => {
@@ -474,9 +478,9 @@ impl<F: Fold> Driver<F> {
     /// Lends the result as [`Driver::finish_with`] hands it over (moved out of the fold and back),
     /// to put back what `finish_with`'s caller took out of it.
     pub fn with_result_mut<T>(&mut self, change: impl FnOnce(&mut Value) -> T) -> T {
-        let mut v = self.core.fold.take_result();
+        let mut v = self.fold.take_result();
         let out = change(&mut v);
-        self.core.fold.restore(v);
+        self.fold.restore(v);
         out
     }
 
@@ -498,12 +502,12 @@ impl<F: Fold> Driver<F> {
     }
 
     pub fn snapshot(&self) -> Value {
-        self.core.fold.result()
+        self.fold.result()
     }
 
     /// Equal versions have equal snapshots (see `Assembler::version`).
     pub fn snapshot_version(&self) -> (u64, u64) {
-        self.core.fold.version()
+        self.fold.version()
     }
 
     pub fn take_events(&mut self) -> Vec<Event> {
@@ -532,12 +536,12 @@ impl<F: Fold> Driver<F> {
 
     /// The format: the fixed one, or under auto the decided one (`None` until decided).
     pub fn format(&self) -> Option<Format> {
-        self.core.fold.format()
+        self.fold.format()
     }
 
     /// The summary of the stream as it stands: usable at any time, also after an error.
     pub fn summary(&self) -> Summary {
-        let mut summary = self.core.fold.summary();
+        let mut summary = self.fold.summary();
         summary.settle(self.core.done, self.core.api_error.as_deref());
         summary
     }
@@ -612,12 +616,42 @@ fn exception_body(message: &RawMessage<'_>, max_depth: usize) -> Value {
     Value::Object(body)
 }
 
-impl<F: Fold> Core<F> {
+/// One SSE event for [`Core::handle`], run on the format's own fold.
+struct HandleEvent<'c, 'e, 'a> {
+    core: &'c mut Core,
+    ev: &'e RawEvent<'a>,
+}
+
+impl FoldJob for HandleEvent<'_, '_, '_> {
+    type Output = Result<(), StreamError>;
+    fn run<G: Fold>(self, fold: &mut G) -> Self::Output {
+        self.core.handle(fold, self.ev)
+    }
+}
+
+/// One event-stream message for [`Core::handle_message`], run on the format's own fold.
+struct HandleMessage<'c, 'm, 'a> {
+    core: &'c mut Core,
+    message: &'m RawMessage<'a>,
+}
+
+impl FoldJob for HandleMessage<'_, '_, '_> {
+    type Output = Result<(), StreamError>;
+    fn run<G: Fold>(self, fold: &mut G) -> Self::Output {
+        self.core.handle_message(fold, self.message)
+    }
+}
+
+impl Core {
     /// One event-stream message: an `event` is handled as an SSE event named by its
     /// `:event-type`; `exception` and `error` messages are in-band API errors; other message
     /// types are skipped. A `metadata` event after `messageStop` (the end marker) is still
     /// folded: Bedrock sends the usage after the stop.
-    fn handle_message(&mut self, m: &RawMessage<'_>) -> Result<(), StreamError> {
+    fn handle_message<G: Fold>(
+        &mut self,
+        fold: &mut G,
+        m: &RawMessage<'_>,
+    ) -> Result<(), StreamError> {
         self.events_seen = m.index + 1;
         // Noted by the framer while it checked the headers.
         let (message_type, event_type) = (m.routing.message_type, m.routing.event_type);
@@ -637,15 +671,15 @@ impl<F: Fold> Core<F> {
                 if let Some(trailer) = self.trailer {
                     let trails = event_type.as_bytes() == trailer;
                     if self.config.capture && !trails {
-                        self.end_stream();
+                        self.end_stream(fold);
                     } else if trails && self.done {
                         self.done = false;
-                        let result = self.handle(&ev);
+                        let result = self.handle(fold, &ev);
                         self.done = true;
                         return result;
                     }
                 }
-                self.handle(&ev)
+                self.handle(fold, &ev)
             }
             Some(kind @ ("exception" | "error")) => {
                 let body = if kind == "exception" {
@@ -674,100 +708,147 @@ impl<F: Fold> Core<F> {
         }
     }
 
-    fn handle(&mut self, ev: &RawEvent<'_>) -> Result<(), StreamError> {
+    fn handle<G: Fold>(&mut self, fold: &mut G, ev: &RawEvent<'_>) -> Result<(), StreamError> {
         self.events_seen = ev.index + 1;
-        let at = |kind| StreamError {
-            kind,
-            byte_offset: ev.data_offset,
-            event_index: Some(ev.index),
-            payload: None,
-        };
         if self.done {
-            let marker = self.fold.end_marker();
-            self.record(|| Problem {
-                kind: ProblemKind::DataAfterDone,
-                action: Action::Ignored,
-                message: format!("event after {marker} ignored"),
-                byte_offset: ev.data_offset,
-                event_index: Some(ev.index),
-            });
+            self.after_done(fold, ev);
             return Ok(());
         }
         let data = trim(ev.data);
+        let is_error = ev.event_type == b"error";
         // `data:` with nothing after it dispatches an empty event (WHATWG); servers use it as a
         // keep-alive, so it carries no chunk rather than being invalid JSON. Under `event: error`
         // it is still an error report, with body "" (docs/design.md, twin decisions, row g).
-        if data.is_empty() && ev.event_type != b"error" {
+        if data.is_empty() && !is_error {
             return Ok(());
         }
-        if ev.event_type != b"error" {
-            self.fold.see(ev.event_type, data);
+        if !is_error {
+            fold.see(ev.event_type, data);
         }
-        if self.fold.ends_stream(data) {
-            self.end_stream();
+        if fold.ends_stream(data) {
+            self.end_stream(fold);
             return Ok(());
         }
         self.data_bytes = self.data_bytes.saturating_add(ev.data.len() as u64);
         if self.data_bytes > self.config.limits.max_buffer_bytes {
-            let err = at(ErrorKind::Limit {
-                limit: LimitName::BufferBytes,
-                maximum: self.config.limits.max_buffer_bytes,
-            });
-            return self.report(err, Action::Skipped);
+            return self.over_buffer(ev);
         }
-        if ev.event_type == b"error" {
-            let body = crate::json::reader::parse(ev.data, self.config.limits.max_depth)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(ev.data).into_owned()));
-            self.api_error.get_or_insert_with(|| Box::new(body.clone()));
-            return self.report(at(ErrorKind::Api { body }), Action::Skipped);
+        if is_error {
+            return self.error_event(ev);
         }
-        let folded = self.fold.fold(ev.event_type, ev.data, &mut self.events);
-        match folded {
+        match fold.fold(ev.event_type, ev.data, &mut self.events) {
             Ok(folded) => {
-                self.notes(ev);
-                self.folded(folded);
+                self.notes(fold, ev);
+                self.folded(fold, folded);
                 Ok(())
             }
-            // Raised in every mode: skipping such events would leave a silently empty result.
-            Err(kind @ ErrorKind::UnsupportedFormat { .. }) => Err(at(kind)),
-            Err(kind) => {
-                let repairable = matches!(kind, ErrorKind::Decode(DecodeKind::Syntax(_)));
-                if repairable && self.config.on_error == OnError::Repair {
-                    if let Some(fixed) = repair::repair(ev.data) {
-                        let folded =
-                            self.fold
-                                .fold_repaired(ev.event_type, &fixed, &mut self.events);
-                        if let Ok(folded) = folded {
-                            let mut err = at(kind);
-                            err.payload = Some(ev.data.to_vec());
-                            self.problem(&err, Action::Repaired);
-                            // What the repaired payload's folding noted comes after the
-                            // repair, at this event (as in the reference).
-                            self.notes(ev);
-                            self.folded(folded);
-                            return Ok(());
-                        }
-                    }
-                }
-                if let ErrorKind::Api { body } = &kind {
-                    self.api_error.get_or_insert_with(|| Box::new(body.clone()));
-                }
-                let mut err = at(kind);
-                if matches!(err.kind, ErrorKind::Decode(_)) {
-                    err.payload = Some(ev.data.to_vec());
-                }
-                self.report(err, Action::Skipped)
-            }
+            Err(kind) => self.refused(fold, ev, kind),
         }
     }
 
-    /// Records the notes the fold took of the payload just folded.
-    fn notes(&mut self, ev: &RawEvent<'_>) {
-        let mut notes: Vec<Note> = Vec::new();
-        self.fold.take_notes(&mut notes);
-        if notes.is_empty() {
-            return; // nearly every payload: an empty Vec never allocated
+    /// An error at this event's payload.
+    fn error_at(ev: &RawEvent<'_>, kind: ErrorKind) -> StreamError {
+        StreamError {
+            kind,
+            byte_offset: ev.data_offset,
+            event_index: Some(ev.index),
+            payload: None,
         }
+    }
+
+    /// An event after the end of the stream: recorded, never folded.
+    // Out of line, as are the other rare outcomes below: the per-event path stays small.
+    #[cold]
+    #[inline(never)]
+    fn after_done<G: Fold>(&mut self, fold: &G, ev: &RawEvent<'_>) {
+        let marker = fold.end_marker();
+        self.record(|| Problem {
+            kind: ProblemKind::DataAfterDone,
+            action: Action::Ignored,
+            message: format!("event after {marker} ignored"),
+            byte_offset: ev.data_offset,
+            event_index: Some(ev.index),
+        });
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn over_buffer(&mut self, ev: &RawEvent<'_>) -> Result<(), StreamError> {
+        let err = Self::error_at(
+            ev,
+            ErrorKind::Limit {
+                limit: LimitName::BufferBytes,
+                maximum: self.config.limits.max_buffer_bytes,
+            },
+        );
+        self.report(err, Action::Skipped)
+    }
+
+    /// An `event: error` frame: an in-band API error, whatever the format.
+    #[cold]
+    #[inline(never)]
+    fn error_event(&mut self, ev: &RawEvent<'_>) -> Result<(), StreamError> {
+        let body = crate::json::reader::parse(ev.data, self.config.limits.max_depth)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(ev.data).into_owned()));
+        self.api_error.get_or_insert_with(|| Box::new(body.clone()));
+        self.report(Self::error_at(ev, ErrorKind::Api { body }), Action::Skipped)
+    }
+
+    /// The fold refused the payload: raised, skipped, or repaired and folded again.
+    #[cold]
+    #[inline(never)]
+    fn refused<G: Fold>(
+        &mut self,
+        fold: &mut G,
+        ev: &RawEvent<'_>,
+        kind: ErrorKind,
+    ) -> Result<(), StreamError> {
+        if let ErrorKind::UnsupportedFormat { .. } = kind {
+            // Raised in every mode: skipping such events would leave a silently empty result.
+            return Err(Self::error_at(ev, kind));
+        }
+        let repairable = matches!(kind, ErrorKind::Decode(DecodeKind::Syntax(_)));
+        if repairable && self.config.on_error == OnError::Repair {
+            if let Some(fixed) = repair::repair(ev.data) {
+                if let Ok(folded) = fold.fold_repaired(ev.event_type, &fixed, &mut self.events) {
+                    let mut err = Self::error_at(ev, kind);
+                    err.payload = Some(ev.data.to_vec());
+                    self.problem(&err, Action::Repaired);
+                    // What the repaired payload's folding noted comes after the
+                    // repair, at this event (as in the reference).
+                    self.notes(fold, ev);
+                    self.folded(fold, folded);
+                    return Ok(());
+                }
+            }
+        }
+        if let ErrorKind::Api { body } = &kind {
+            self.api_error.get_or_insert_with(|| Box::new(body.clone()));
+        }
+        let mut err = Self::error_at(ev, kind);
+        if matches!(err.kind, ErrorKind::Decode(_)) {
+            err.payload = Some(ev.data.to_vec());
+        }
+        self.report(err, Action::Skipped)
+    }
+
+    /// Records the notes the fold took of the payload just folded.
+    #[inline]
+    fn notes<G: Fold>(&mut self, fold: &mut G, ev: &RawEvent<'_>) {
+        let mut notes: Vec<Note> = Vec::new();
+        fold.take_notes(&mut notes);
+        if notes.capacity() == 0 {
+            // Nearly every payload: the fold moved no note in, so the vector never allocated
+            // and owns nothing. Forgetting it spares every such payload the call to its drop.
+            std::mem::forget(notes);
+            return;
+        }
+        self.record_notes(notes, ev);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn record_notes(&mut self, notes: Vec<Note>, ev: &RawEvent<'_>) {
         for note in notes {
             self.record(|| Problem {
                 kind: ProblemKind::Note(note.kind),
@@ -785,10 +866,10 @@ impl<F: Fold> Core<F> {
 
     /// The end marker arrived: the stream is done, or in a capture the next one starts.
     /// Acts on what folding a payload did to the stream.
-    fn folded(&mut self, folded: Folded) {
+    fn folded<G: Fold>(&mut self, fold: &mut G, folded: Folded) {
         match folded {
             Folded::Continue => {}
-            Folded::End => self.end_stream(),
+            Folded::End => self.end_stream(fold),
             Folded::EndBefore(trailer) => {
                 self.trailer = Some(trailer);
                 if !self.config.capture {
@@ -798,12 +879,12 @@ impl<F: Fold> Core<F> {
         }
     }
 
-    fn end_stream(&mut self) {
+    fn end_stream<G: Fold>(&mut self, fold: &mut G) {
         self.trailer = None;
         if self.config.capture {
-            let result = self.fold.result();
+            let result = fold.result();
             self.completed.get_or_insert_with(Box::default).push(result);
-            self.fold.next_stream();
+            fold.next_stream();
             self.data_bytes = 0;
             self.api_error = None;
         } else {

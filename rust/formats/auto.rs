@@ -16,7 +16,7 @@ use super::bedrock::Bedrock;
 use super::chat::Chat;
 use super::gemini::Gemini;
 use super::responses::Responses;
-use super::{Fold, Folded, Format, Note};
+use super::{Fold, FoldJob, Folded, Format, Note};
 
 /// The fold of whichever format the stream turned out to be.
 enum Inner {
@@ -227,6 +227,15 @@ impl Fold for AnyFold {
     fn take_notes(&mut self, notes: &mut Vec<Note>) {
         if let Some(i) = self.inner_mut() {
             dispatch!(i, f => f.take_notes(notes));
+        }
+    }
+
+    /// Undecided, the job runs on this fold, which decides on the event the job hands it.
+    #[inline]
+    fn with_fold<J: FoldJob>(&mut self, job: J) -> J::Output {
+        match &mut self.0 {
+            Stage::Decided(i) => dispatch!(i, f => job.run(&mut **f)),
+            Stage::Undecided(_) => job.run(self),
         }
     }
 

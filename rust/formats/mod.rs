@@ -100,6 +100,13 @@ pub struct Note {
     pub message: String,
 }
 
+/// Work that runs on a fold of any format, monomorphised for it (see [`Fold::with_fold`]): a
+/// closure cannot be generic over the fold's type, so the work is this trait's method.
+pub trait FoldJob {
+    type Output;
+    fn run<G: Fold>(self, fold: &mut G) -> Self::Output;
+}
+
 /// What a format does with the events the driver hands it. The driver owns the policy: what
 /// to raise, skip, repair or record; a fold only folds, and leaves its state unchanged when it
 /// returns an error (except where a format's rules say otherwise, e.g. a spliced stream).
@@ -192,4 +199,14 @@ pub trait Fold {
     /// The framing decided the format before any event (a Bedrock event-stream prelude under
     /// `format="auto"`): a dispatching fold that has not decided yet takes it.
     fn decide_format(&mut self, _format: Format) {}
+
+    /// Runs `job` on the fold that does the folding: a dispatching fold that has decided hands
+    /// it the format's own fold, so that the driver's work on one event is compiled for that
+    /// format and dispatched once, instead of once per call it makes on the fold.
+    fn with_fold<J: FoldJob>(&mut self, job: J) -> J::Output
+    where
+        Self: Sized,
+    {
+        job.run(self)
+    }
 }
