@@ -325,6 +325,34 @@ struct WholeEvent {
     ended_on_cr: bool,
 }
 
+/// Whether `a` and `b` hold the same bytes, compared eight at a time inline: an event type is
+/// tens of bytes, for which the call into `memcmp` that slice equality makes costs more than
+/// the compare.
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| {
+        s.get(at..)?
+            .first_chunk::<8>()
+            .map(|w| u64::from_ne_bytes(*w))
+    };
+    let Some(last) = a.len().checked_sub(8) else {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    };
+    let mut at = 0;
+    while at < last {
+        if word(a, at) != word(b, at) {
+            return false;
+        }
+        at += 8;
+    }
+    // The last eight bytes, overlapping words already compared when the length is not a
+    // multiple of eight.
+    word(a, last) == word(b, last)
+}
+
 /// Recognises a [`WholeEvent`] starting at `at`, or None for anything else (comments, `id`,
 /// `retry`, several data lines, a line not ended inside the read, a line over `limit`): the
 /// general path frames those. Every byte it skips is checked as the general path would: the
@@ -346,7 +374,9 @@ fn whole_event(input: &[u8], at: usize, limit: usize, last_type: &[u8]) -> Optio
         // The previous value cannot hold CR or LF (it came from one line), so when it is
         // followed by one, that is the first terminator of the line; and a value that is not
         // followed by one differs from it.
-        let repeated = after_value.get(..last_type.len()) == Some(last_type)
+        let repeated = after_value
+            .get(..last_type.len())
+            .is_some_and(|value| same_bytes(value, last_type))
             && matches!(after_value.get(last_type.len()), Some(&(CR | LF)));
         let end = if repeated {
             value + last_type.len()
@@ -663,18 +693,19 @@ impl Framer {
                 && !self.block.poisoned
                 && self.line.is_empty()
             {
-                if let Some(whole) = whole_event(input, pos, limit, &self.block.event_type) {
+                // A whole event leaves the block as it found it (no data, not poisoned, no
+                // partial line): the next one is tried without checking again.
+                while let Some(whole) = whole_event(input, pos, limit, &self.block.event_type) {
                     if let Some((start, end)) = whole.new_event_type {
                         self.block.event_type.clear();
                         self.block
                             .event_type
                             .extend_from_slice(input.get(start..end).unwrap_or_default());
                     }
-                    self.block.has_event_type |= whole.has_event_type;
                     self.block.publish_id();
                     let (start, end) = whole.data;
                     let event = RawEvent {
-                        event_type: if self.block.has_event_type {
+                        event_type: if whole.has_event_type || self.block.has_event_type {
                             &self.block.event_type
                         } else {
                             b""
@@ -687,14 +718,14 @@ impl Framer {
                     };
                     let outcome = sink(&event);
                     self.dispatched += 1;
-                    self.block.reset();
+                    // All `reset` would do: the data buffer was not touched.
+                    self.block.has_event_type = false;
                     self.after_cr = whole.ended_on_cr;
                     pos = whole.next;
                     if let Err(error) = outcome {
                         self.consumed = base + pos as u64;
                         return Err((pos, Stop::Sink(error)));
                     }
-                    continue;
                 }
             }
             let rest = input.get(pos..).unwrap_or_default();

@@ -933,12 +933,22 @@ fn random_event_stream(rng: &mut Rng) -> Vec<u8> {
     const ENDS: [&[u8]; 3] = [b"\n", b"\r\n", b"\r"];
     // `data:` followed by no space, one (stripped) or two (one kept).
     const SEPARATORS: [&[u8]; 3] = [b"", b" ", b"  "];
-    const TYPES: [&[u8]; 5] = [
+    // Types of every length class the repeat check compares (under eight bytes, a multiple of
+    // eight, and longer with a tail), and pairs of one length that differ only in their first,
+    // middle or last bytes.
+    const TYPES: [&[u8]; 12] = [
         b"content_block_delta",
         b"ping",
         b"",
         b"content_block",
         b"x y",
+        b"content_block_delte",
+        b"Content_block_delta",
+        b"content_block_start",
+        b"message_",
+        b"message!",
+        b"message_delta_01",
+        b"message_delta_02",
     ];
     const VALUES: [&[u8]; 7] = [
         b"{\"type\":\"content_block_delta\",\"delta\":{\"text\":\"hi\"}}",
