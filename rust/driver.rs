@@ -183,13 +183,21 @@ pub struct Driver<F> {
 /// ASCII whitespace as `[DONE]` may be surrounded by it. Not JSON whitespace: the marker is
 /// compared as text, and the set (with form feed) is the reference's, so the twins agree.
 fn trim(data: &[u8]) -> &[u8] {
-    let is_ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c');
-    let start = data.iter().position(|b| !is_ws(b)).unwrap_or(data.len());
-    let end = data
-        .iter()
-        .rposition(|b| !is_ws(b))
-        .map_or(start, |e| e + 1);
-    data.get(start..end).unwrap_or_default()
+    let is_ws = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c');
+    let mut rest = data;
+    while let [first, tail @ ..] = rest {
+        if !is_ws(*first) {
+            break;
+        }
+        rest = tail;
+    }
+    while let [head @ .., last] = rest {
+        if !is_ws(*last) {
+            break;
+        }
+        rest = head;
+    }
+    rest
 }
 
 impl<F: Fold> Driver<F> {
@@ -624,6 +632,7 @@ struct HandleEvent<'c, 'e, 'a> {
 
 impl FoldJob for HandleEvent<'_, '_, '_> {
     type Output = Result<(), StreamError>;
+    #[inline]
     fn run<G: Fold>(self, fold: &mut G) -> Self::Output {
         self.core.handle(fold, self.ev)
     }
@@ -708,6 +717,7 @@ impl Core {
         }
     }
 
+    #[inline]
     fn handle<G: Fold>(&mut self, fold: &mut G, ev: &RawEvent<'_>) -> Result<(), StreamError> {
         self.events_seen = ev.index + 1;
         if self.done {
