@@ -138,6 +138,10 @@ impl PartialJson {
     /// further feeds are ignored and snapshots have no value.
     #[inline(always)]
     pub fn feed(&mut self, fragment: &[u8]) {
+        if self.shape_only {
+            self.feed_shape(fragment);
+            return;
+        }
         // Most fragments of a long input continue a string with plain ASCII text (the words
         // of a value), which changes no state: taken here, without a step or the frame of the
         // stepping loop.
@@ -177,6 +181,109 @@ impl PartialJson {
                 return;
             }
         }
+    }
+
+    /// A validator's feed. A tool input's text spends nearly all its bytes on plain string
+    /// characters, one-letter escapes, quotes, commas, colons and whitespace: those are taken
+    /// here, each a state change that keeps nothing, without a step's call. Everything else (a
+    /// number, a literal, a container opened or closed, a `\u` escape, UTF-8, any error) goes
+    /// through [`Self::step`] from the same state, so the verdicts are the full parser's.
+    #[inline(never)]
+    fn feed_shape(&mut self, fragment: &[u8]) {
+        if self.failed {
+            return;
+        }
+        let mut pos = 0;
+        while let Some(&byte) = fragment.get(pos) {
+            let taken = match self.state {
+                State::Str {
+                    key,
+                    escape: Escape::None,
+                } if self.utf8.is_empty() => {
+                    // The string's plain bytes and one-letter escapes change nothing: the state
+                    // is left as it is until something else comes.
+                    let mut at = pos;
+                    loop {
+                        match fragment.get(at) {
+                            Some(&b) if PLAIN_ASCII[usize::from(b)] => at += 1,
+                            Some(b'\\') => match fragment.get(at + 1) {
+                                Some(&e) if short_escape(e).is_some() => at += 2,
+                                _ => break,
+                            },
+                            _ => break,
+                        }
+                    }
+                    match fragment.get(at) {
+                        None => return,
+                        Some(b'"') if key => self.end_string(true).map(|()| at + 1),
+                        Some(b'"') => self.complete_shape().map(|()| at + 1),
+                        // A backslash at the end of the fragment or before `u`, a control byte
+                        // or UTF-8: the step reads it from the same state.
+                        Some(_) => self.step(fragment, at),
+                    }
+                }
+                State::Colon if byte == b':' => {
+                    self.state = State::Value;
+                    Ok(pos + 1)
+                }
+                State::AfterValue if byte == b',' => match self.stack.last().map(|o| &o.frame) {
+                    Some(Frame::Array { .. }) => {
+                        self.state = State::Value;
+                        Ok(pos + 1)
+                    }
+                    Some(Frame::Object { .. }) => {
+                        self.state = State::Key;
+                        Ok(pos + 1)
+                    }
+                    None => Err(Invalid),
+                },
+                State::Value | State::FirstItem if byte == b'"' => {
+                    self.state = State::Str {
+                        key: false,
+                        escape: Escape::None,
+                    };
+                    Ok(pos + 1)
+                }
+                State::FirstKey | State::Key if byte == b'"' => {
+                    self.state = State::Str {
+                        key: true,
+                        escape: Escape::None,
+                    };
+                    Ok(pos + 1)
+                }
+                State::Value
+                | State::FirstItem
+                | State::FirstKey
+                | State::Key
+                | State::Colon
+                | State::AfterValue
+                    if is_json_whitespace(byte) =>
+                {
+                    Ok(pos + 1)
+                }
+                _ => self.step(fragment, pos),
+            };
+            let Ok(next) = taken else {
+                self.fail();
+                return;
+            };
+            pos = next;
+        }
+    }
+
+    /// A string value ended in a validator: what [`Self::complete_value`] does with it, without
+    /// the node that nothing reads.
+    fn complete_shape(&mut self) -> Result<(), Invalid> {
+        self.state = State::AfterValue;
+        let Some(open) = self.stack.last_mut() else {
+            self.root = Some(Node::Null);
+            return Ok(());
+        };
+        if let Frame::Object { key, .. } = &mut open.frame {
+            key.take().ok_or(Invalid)?;
+        }
+        open.len += 1;
+        Ok(())
     }
 
     /// False for a [`Self::validator`], whose snapshots never have a value.
@@ -741,6 +848,18 @@ impl fmt::Debug for PartialSnapshot {
             .finish_non_exhaustive()
     }
 }
+
+/// String bytes a validator skips without a step: printable ASCII but the quote and the
+/// backslash.
+static PLAIN_ASCII: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0x20;
+    while b < 0x80 {
+        table[b] = b != b'"' as usize && b != b'\\' as usize;
+        b += 1;
+    }
+    table
+};
 
 /// Marks input that can no longer be a prefix of valid JSON (or is nested too deep).
 #[derive(Debug)]
@@ -1534,6 +1653,19 @@ mod tests {
             b"{}}",
             b"[[[[[1]]]]]",
             b"{\"k\": {\"k\": {\"k\": {\"k\": 1}}}}",
+            // What the validator's own loop takes (and the near misses it must hand on).
+            b" { \"a\\\"b\" :\t\"x\\\\y\\/\" ,\r\n\"c\": [ \"\" , \"d\" ] } ",
+            b"{\"a\":\"b\",\"a\":\"c\"}",
+            b"[\"ab\xc3\xa9cd\", \"\\u00e9x\", \"\\q\"]",
+            b"\"a\" , \"b\"",
+            b"\"a\":1",
+            b"{\"a\",1}",
+            b"{\"a\"::1}",
+            b"[\"a\":1]",
+            b"{\"a\":\"b\" \"c\"}",
+            b"[,1]",
+            b"{,}",
+            b"\"tab\there\"",
         ]);
         for doc in docs {
             for cut in 0..=doc.len() {
@@ -1556,6 +1688,33 @@ mod tests {
                         "{doc:?} whole depth {depth}"
                     );
                     assert!(!shape.snapshot().has_value());
+                }
+            }
+        }
+    }
+
+    /// Fed in fragments of one to five bytes, as tool inputs arrive, the validator still
+    /// judges every prefix as the full parser does.
+    #[test]
+    fn the_validator_judges_small_fragments_as_the_full_parser_does() {
+        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+        let docs: [&[u8]; 4] = [
+            b"{\"title\":\"a \\\"quoted\\\" word\",\"sql\":[\"body\",\"x\\ny\"],\"n\":12,\"ok\":true}",
+            b"{ \"k\" : [ 1 , \"v\" , { \"\" : null } ] , \"caf\xc3\xa9\" : \"\xe2\x82\xac\" }",
+            b"{\"a\":\"b\"}}",
+            b"{\"a\":\"b\\",
+        ];
+        for doc in docs {
+            for _ in 0..50 {
+                let mut full = PartialJson::new(128);
+                let mut shape = PartialJson::validator(128);
+                let mut start = 0;
+                while start < doc.len() {
+                    let end = (start + 1 + rng.below(5)).min(doc.len());
+                    full.feed(&doc[start..end]);
+                    shape.feed(&doc[start..end]);
+                    assert_eq!(verdict(&shape), verdict(&full), "{doc:?} to {end}");
+                    start = end;
                 }
             }
         }
