@@ -251,6 +251,45 @@ impl<'a> Reader<'a> {
         Ok(true)
     }
 
+    /// Consumes the next member of an object opened by [`Self::begin_object`] (past the comma
+    /// when one is due) when its bytes, from the key's opening quote to the value's last byte,
+    /// are `member` and a delimiter follows them; consumes nothing otherwise. For a member
+    /// that usually repeats one already validated: `member` must have been validated as a
+    /// member of an object at this depth under the same limits, so that equal bytes are valid
+    /// here too (the delimiter keeps a number from matching the start of a longer one).
+    pub fn skip_member_if(&mut self, first: &mut bool, member: &[u8]) -> bool {
+        let before = self.pos;
+        let Some(b) = self.peek() else {
+            self.pos = before;
+            return false;
+        };
+        let mut at = self.pos;
+        if !*first {
+            if b != b',' {
+                self.pos = before;
+                return false;
+            }
+            at += 1;
+            while self.buf.get(at).is_some_and(|&c| is_json_whitespace(c)) {
+                at += 1;
+            }
+        }
+        let end = at + member.len();
+        let equal = !member.is_empty()
+            && self.buf.get(at..end) == Some(member)
+            && matches!(
+                self.buf.get(end),
+                Some(b',' | b'}' | b' ' | b'\t' | b'\n' | b'\r')
+            );
+        if equal {
+            self.pos = end;
+            *first = false;
+        } else {
+            self.pos = before;
+        }
+        equal
+    }
+
     /// Consumes the `:` after a key.
     #[inline]
     fn colon(&mut self) -> JsonResult<()> {

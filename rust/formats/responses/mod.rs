@@ -381,6 +381,8 @@ pub struct Responses {
     base_text: Option<Box<str>>,
     /// `base_text`'s shape, positions from its start (see [`scan::Known`]).
     base_shape: scan::ResponseShape,
+    /// `base_text`'s members (see [`scan::Known::members`]).
+    base_members: Vec<Slice>,
     items: BTreeMap<u64, Value>,
     /// Output indexes whose item, or a part of it, is kept as text (see `materialize`).
     kept_as_text: std::collections::BTreeSet<u64>,
@@ -576,6 +578,7 @@ impl Responses {
             base: None,
             base_text: None,
             base_shape: scan::ResponseShape::default(),
+            base_members: Vec::new(),
             items: BTreeMap::new(),
             kept_as_text: std::collections::BTreeSet::new(),
             closed: None,
@@ -704,6 +707,7 @@ impl Responses {
         let known = self.base_text.as_deref().map(|text| scan::Known {
             text,
             shape: self.base_shape,
+            members: &self.base_members,
         });
         let (d, is_object) = scan::decode(data, max_depth, known).map_err(|e| match e {
             DecodeKind::Syntax(s) if s.code == JsonErrorCode::TooDeep => ErrorKind::Limit {
@@ -967,6 +971,7 @@ impl Responses {
                     None if self.base.is_none() && shape.no_items => {
                         self.base_text = Some(d.texts.response.into());
                         self.base_shape = shape.relative_to(s.start);
+                        self.base_members.clone_from(&d.members);
                     }
                     Some(first) if first.as_bytes() == text => {}
                     _ => {

@@ -109,10 +109,17 @@ impl ResponseShape {
 /// its shape (positions from the text's start). `response.in_progress` usually repeats
 /// `response.created`'s response byte for byte: such a repeat is recognised by comparing
 /// bytes, not validated again.
+///
+/// A closing response usually repeats most of its members byte for byte (all but `status`,
+/// `output` and `usage`, as servers send it): `members` are the spans of the text's members
+/// (key to value, positions from the text's start; empty for `output` and `usage`, which are
+/// always read), and a member of a later `response` equal to the one at the same place is
+/// compared, not validated again.
 #[derive(Debug, Clone, Copy)]
 pub struct Known<'k> {
     pub text: &'k str,
     pub shape: ResponseShape,
+    pub members: &'k [Slice],
 }
 
 /// One decoded event. `type` is kept as text; other keys the fold may read by name (`text`,
@@ -138,6 +145,9 @@ pub struct Decoded<'a> {
     /// The text of `response`, `item` and `part`, taken as the reader validated it (these
     /// are kept as text, and the biggest values of a stream).
     pub texts: Texts<'a>,
+    /// The members of `response` (see [`Known::members`]), when it was read without a known
+    /// response to compare with.
+    pub members: Vec<Slice>,
 }
 
 /// See [`Decoded::texts`]; empty for a key that is absent.
@@ -211,7 +221,7 @@ pub fn decode<'a>(
                 let repeat = known.and_then(|k| repeated(&mut r, data, k));
                 let (s, shape, text) = match repeat {
                     Some(found) => found,
-                    None => response(&mut r, data)?,
+                    None => response(&mut r, data, known, &mut d.members)?,
                 };
                 d.response = Some((s, shape));
                 d.texts.response = text;
@@ -306,10 +316,13 @@ fn repeated<'a>(
 }
 
 /// Validates a `response` value, noting whether it has a non-null `output` and where its
-/// `usage` is.
+/// `usage` is. Its members equal to `known`'s at the same place (or the next, for a member
+/// left out) are compared, not read; without `known`, the members are noted in `members`.
 fn response<'a>(
     r: &mut Reader<'a>,
     data: &'a [u8],
+    known: Option<Known<'_>>,
+    members: &mut Vec<Slice>,
 ) -> Result<(Slice, ResponseShape, &'a str), DecodeKind> {
     r.peek();
     let start = r.pos();
@@ -319,8 +332,31 @@ fn response<'a>(
     };
     if r.begin_object().map_err(syntax)? {
         let mut first = true;
-        while let Some(key) = r.next_key(&mut first).map_err(syntax)? {
-            match &*key {
+        // The place in `known`'s members of the member read next.
+        let mut place = 0;
+        loop {
+            if let Some(k) = known {
+                let text = k.text.as_bytes();
+                let same = (place..k.members.len().min(place + 2)).find(|&n| {
+                    k.members
+                        .get(n)
+                        .is_some_and(|m| r.skip_member_if(&mut first, m.bytes(text)))
+                });
+                if let Some(n) = same {
+                    place = n + 1;
+                    continue;
+                }
+            }
+            let member_start = if known.is_none() {
+                member_start(r, data, first)
+            } else {
+                0
+            };
+            let Some(key) = r.next_key(&mut first).map_err(syntax)? else {
+                break;
+            };
+            place += 1;
+            let read = match &*key {
                 "output" => {
                     shape.has_output = !r.take_null().map_err(syntax)?;
                     shape.no_items = !shape.has_output;
@@ -329,9 +365,31 @@ fn response<'a>(
                         let text = s.bytes(data);
                         shape.no_items = text.iter().filter(|b| !b.is_ascii_whitespace()).eq(b"[]");
                     }
+                    false
                 }
-                "usage" => shape.usage = Some(skip(r)?.0),
-                _ => r.skip_value().map_err(syntax)?,
+                "usage" => {
+                    shape.usage = Some(skip(r)?.0);
+                    false
+                }
+                _ => {
+                    r.skip_value().map_err(syntax)?;
+                    true
+                }
+            };
+            if known.is_none() {
+                // `output` and `usage` are always read: an empty span never compares equal.
+                let (from, to) = if read {
+                    (
+                        member_start.saturating_sub(start),
+                        r.pos().saturating_sub(start),
+                    )
+                } else {
+                    (0, 0)
+                };
+                members.push(Slice {
+                    start: from,
+                    end: to,
+                });
             }
         }
         let s = Slice {
@@ -340,13 +398,31 @@ fn response<'a>(
         };
         let bytes = s.bytes(data);
         // SAFETY: the reader accepted these bytes as one JSON object: every key and every
-        // value in it was validated (strings as UTF-8), and the grammar admits only ASCII
-        // outside strings, so the whole span is valid UTF-8 (as `Reader::raw_value` has it).
+        // value in it was validated (strings as UTF-8), or is a member equal to one that was
+        // (`Reader::skip_member_if`), and the grammar admits only ASCII outside strings, so
+        // the whole span is valid UTF-8 (as `Reader::raw_value` has it).
         let text = unsafe { std::str::from_utf8_unchecked(bytes) };
         return Ok((s, shape, text));
     }
     let (s, text) = skip(r)?;
     Ok((s, shape, text))
+}
+
+/// Where the next member of an object starts (its key's opening quote), past the comma when
+/// one is due; the reader does not move.
+fn member_start(r: &mut Reader<'_>, data: &[u8], first: bool) -> usize {
+    r.peek();
+    let mut at = r.pos();
+    if !first && data.get(at) == Some(&b',') {
+        at += 1;
+        while data
+            .get(at)
+            .is_some_and(|&b| crate::json::reader::is_json_whitespace(b))
+        {
+            at += 1;
+        }
+    }
+    at
 }
 
 /// Parses a validated slice into a tree.
@@ -385,9 +461,14 @@ mod tests {
     const CREATED: &str = r#"{"id":"r","status":"in_progress","output":[],"usage":{"n":1},"x":[{"y":"caf\u00e9 é"}]}"#;
 
     /// The decode of `payload` with and without `known`, as text (errors included).
+    /// (Members are noted only without a known response: left out of the comparison.)
     fn both(payload: &str, known: Known<'_>, max_depth: usize) -> (String, String) {
-        let with = decode(payload.as_bytes(), max_depth, Some(known));
-        let without = decode(payload.as_bytes(), max_depth, None);
+        fn unnoted((mut d, object): (Decoded<'_>, bool)) -> (Decoded<'_>, bool) {
+            d.members.clear();
+            (d, object)
+        }
+        let with = decode(payload.as_bytes(), max_depth, Some(known)).map(unnoted);
+        let without = decode(payload.as_bytes(), max_depth, None).map(unnoted);
         (format!("{with:?}"), format!("{without:?}"))
     }
 
@@ -403,6 +484,7 @@ mod tests {
         let known = Known {
             text: d.texts.response,
             shape: shape.relative_to(s.start),
+            members: &d.members,
         };
         assert_eq!(known.text, CREATED);
         let mut repeats = 0;
@@ -440,5 +522,104 @@ mod tests {
         let (with, without) = both(&deep, known, 4);
         assert_eq!(with, without);
         assert!(with.contains("TooDeep"), "{with}");
+    }
+
+    /// The members of the first response, noted when it is read: key to value, positions
+    /// from its start, empty for `output` and `usage`.
+    fn known_of(created: &str) -> (String, ResponseShape, Vec<Slice>) {
+        let payload = format!(r#"{{"type":"response.created","response":{created}}}"#);
+        let (d, _) = decode(payload.as_bytes(), 64, None).unwrap_or_default();
+        let shape = d
+            .response
+            .map(|(s, shape)| shape.relative_to(s.start))
+            .unwrap_or_default();
+        (d.texts.response.to_string(), shape, d.members)
+    }
+
+    /// A closing response whose members repeat the first response's compares them instead
+    /// of reading them, and decodes exactly as reading it in full does: equal members, the
+    /// same values written otherwise, changed, added, left out or moved members, and errors.
+    #[test]
+    fn a_closing_response_repeating_members_decodes_as_reading_it_in_full() {
+        let created = r#"{"id":"r","object":"response","created_at":17,"status":"in_progress","model":"m\u00e9","output":[],"n":1,"t":{"a":[1,{"b":null}]},"usage":null,"user":null}"#;
+        let (text, shape, members) = known_of(created);
+        let spans: Vec<&str> = members.iter().map(|m| &text[m.start..m.end]).collect();
+        assert_eq!(
+            spans,
+            [
+                r#""id":"r""#,
+                r#""object":"response""#,
+                r#""created_at":17"#,
+                r#""status":"in_progress""#,
+                r#""model":"m\u00e9""#,
+                "",
+                r#""n":1"#,
+                r#""t":{"a":[1,{"b":null}]}"#,
+                "",
+                r#""user":null"#,
+            ]
+        );
+        let known = Known {
+            text: &text,
+            shape,
+            members: &members,
+        };
+        let output = r#"[{"type":"message","content":[{"type":"output_text","text":"hi"}]}]"#;
+        let usage = r#"{"input_tokens":3,"output_tokens":1}"#;
+        let closing = |response: &str| {
+            format!(r#"{{"type":"response.completed","sequence_number":9,"response":{response}}}"#)
+        };
+        let completed = created
+            .replace("in_progress", "completed")
+            .replace(r#""output":[]"#, &format!(r#""output":{output}"#))
+            .replace(r#""usage":null"#, &format!(r#""usage":{usage}"#));
+        let cases = [
+            completed.clone(),
+            created.to_string(),
+            // Written otherwise: whitespace, another escape, keys in another order.
+            completed.replace(r#","model""#, r#", "model""#),
+            completed.replace(r#""n":1,"#, r#""n" : 1 ,"#),
+            completed.replace("m\\u00e9", "m\u{e9}"),
+            completed.replace(
+                r#""created_at":17,"status":"completed""#,
+                r#""status":"completed","created_at":17"#,
+            ),
+            // Changed, added and left-out members; a longer number; an inner change.
+            completed.replace(r#""n":1"#, r#""n":12"#),
+            completed.replace(r#""n":1"#, r#""n":1.5"#),
+            completed.replace(r#""n":1,"#, r#""n":1,"extra":true,"#),
+            completed.replace(r#""n":1,"#, ""),
+            completed.replace(r#""id":"r","#, ""),
+            completed.replace(r#"{"b":null}"#, r#"{"b":false}"#),
+            completed.replace(r#""user":null}"#, r#""user":null,"user":null}"#),
+            // A member equal to `output` or `usage` elsewhere is still read as one.
+            completed.replace(r#""n":1"#, r#""output":[]"#),
+            completed.replace(r#""user":null"#, r#""usage":null"#),
+            // Errors right after a repeated member.
+            completed.replace(r#""n":1,"#, r#""n":1,,"#),
+            completed.replace(r#""user":null}"#, r#""user":null"#),
+            completed.replace(r#""user":null}"#, r#""user":nullx}"#),
+            completed.replace(r#""user":null}"#, r#""user":null]"#),
+            completed[..completed.len() - 1].to_string(),
+        ];
+        for case in &cases {
+            let (with, without) = both(&closing(case), known, 64);
+            assert_eq!(with, without, "{case}");
+        }
+        // The comparison is what read them: with a known response whose members are not what
+        // they claim (never so in a fold), the compared ones pass unread.
+        let doctored = text.replace(r#""n":1"#, r#""n":["#);
+        let lie = Known {
+            text: &doctored,
+            ..known
+        };
+        let invalid = completed.replace(r#""n":1"#, r#""n":["#);
+        let payload = closing(&invalid);
+        assert!(decode(payload.as_bytes(), 64, None).is_err());
+        let (d, _) = decode(payload.as_bytes(), 64, Some(lie)).unwrap_or_default();
+        assert_eq!(d.texts.response, invalid);
+        assert!(d
+            .response
+            .is_some_and(|(_, shape)| shape.has_output && !shape.no_items));
     }
 }
