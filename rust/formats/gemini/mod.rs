@@ -1717,10 +1717,14 @@ impl Gemini {
         let clean = r.clean_at == Some(self.changes);
         // Indexed rather than zipped: here, per event, zipping cost more than the loop.
         let mut values = [None; MAX_KEYS];
+        // Whether any value was read: a clean application of a payload whose numbers are
+        // those applied reads none, and then skips both merges outright.
+        let mut any = false;
         for (i, (_, start, end)) in r.keys.iter().enumerate() {
             let fixed = r.fixed.get(i).copied().unwrap_or(false);
             if !(clean && (fixed || m.numbers_as_applied)) {
                 *values.get_mut(i)? = Some(m.value(*start, *end)?);
+                any = true;
             }
         }
         let known = found
@@ -1741,8 +1745,11 @@ impl Gemini {
             max_depth: self.limits.max_depth,
         });
         let split = r.candidates_at.min(r.keys.len());
-        let key = |i: usize| Some((r.kept.str(r.keys.get(i)?.0), (*values.get(i)?)?));
-        let mut changed = merge_pairs(&mut self.keys, (0..split).filter_map(key));
+        let key = |i: usize| {
+            let value = (*values.get(i)?)?;
+            Some((r.kept.str(r.keys.get(i)?.0), value))
+        };
+        let mut changed = any && merge_pairs(&mut self.keys, (0..split).filter_map(key));
         // Clean: the last application inserted it, and nothing since removed it.
         if !clean {
             changed |= insert_null(&mut self.keys, "candidates");
@@ -1752,7 +1759,9 @@ impl Gemini {
         if let Some(candidate) = self.candidates.get_mut(at) {
             changed |= candidate.apply_recipe(r, part, clean, &mut sink);
         }
-        changed |= merge_pairs(&mut self.keys, (split..r.keys.len()).filter_map(key));
+        if any {
+            changed |= merge_pairs(&mut self.keys, (split..r.keys.len()).filter_map(key));
+        }
         if changed {
             self.changes += 1;
         }
