@@ -1236,33 +1236,42 @@ impl Candidate {
             ..
         } = &mut *part;
         let target = args.get_or_insert_with(|| Value::Object(Map::new()));
-        match arg.path {
-            // The open string's own path text: appended there.
-            None => {
-                path::append(
-                    target,
-                    open_string.as_deref().unwrap_or_default(),
-                    arg.value,
-                );
-                if !recipe.arg_will_continue {
-                    *open_string = None;
-                    open_text.clear();
-                }
+        let StringArg {
+            parsed,
+            steps,
+            path_text,
+            value,
+        } = arg;
+        // A closed string's steps go back to the fold's path vector, and a parsed path's
+        // become the open string's: the next parse reuses their allocations.
+        let close = |open_string: &mut Option<Vec<Step>>, steps: &mut Vec<Step>| {
+            if let Some(old) = open_string.take() {
+                *steps = old;
             }
-            Some(steps) => {
-                let append = open_string.as_deref() == Some(steps.as_slice());
-                if append {
-                    path::append(target, &steps, arg.value);
-                } else {
-                    path::set(target, &steps, Value::String(arg.value.to_string()), false);
+        };
+        if parsed {
+            let append = open_string.as_deref() == Some(steps.as_slice());
+            if append {
+                path::append(target, steps, value);
+            } else {
+                path::set(target, steps, Value::String(value.to_string()), false);
+            }
+            open_text.clear();
+            if recipe.arg_will_continue {
+                open_text.push_str(path_text);
+                let parsed = std::mem::take(steps);
+                if let Some(old) = open_string.replace(parsed) {
+                    *steps = old;
                 }
+            } else {
+                close(open_string, steps);
+            }
+        } else {
+            // The open string's own path text: appended there.
+            path::append(target, open_string.as_deref().unwrap_or_default(), value);
+            if !recipe.arg_will_continue {
+                close(open_string, steps);
                 open_text.clear();
-                if recipe.arg_will_continue {
-                    open_text.push_str(arg.path_text);
-                    *open_string = Some(steps);
-                } else {
-                    *open_string = None;
-                }
             }
         }
         part.merge_part(recipe.will_continue, signature, part_keys);
@@ -1314,6 +1323,9 @@ pub struct Gemini {
     /// The last two payload shapes learned, most recent first: Gemini 3 alternates two
     /// shapes while it streams `partialArgs` (a fragment, then its end).
     templates: [Option<Box<Template>>; 2],
+    /// The path of a templated `partialArgs` entry, parsed into the vector (and key strings)
+    /// of an earlier one (see [`Candidate::add_string_arg`]).
+    steps: Vec<Step>,
     /// Counts the chunks that changed a kept key or candidate (a decoded chunk always
     /// counts): a template applied when this was last counted can skip its constant merges.
     /// Anything else that changes the kept keys must count too.
@@ -1418,8 +1430,11 @@ struct ArgRecipe {
 
 /// The `partialArgs` entry of a matched [`PartRecipe::Arg`] payload.
 struct StringArg<'m> {
-    /// None when the text is that of the open string's path (see [`Candidate::open_text`]).
-    path: Option<Vec<Step>>,
+    /// Whether the path was parsed into `steps`: not when its text is that of the open
+    /// string's path (see [`Candidate::open_text`]).
+    parsed: bool,
+    /// The fold's path vector ([`Gemini::steps`]).
+    steps: &'m mut Vec<Step>,
     path_text: &'m str,
     value: &'m str,
 }
@@ -1546,16 +1561,17 @@ fn string_arg<'m>(
     m: &'m Matched<'_, '_>,
     recipe: &ArgRecipe,
     open: Option<&str>,
+    steps: &'m mut Vec<Step>,
 ) -> Option<StringArg<'m>> {
     let [_, json_path, string_value] = &m.strings;
     let path_text = json_path.as_deref()?;
-    let continues_open = recipe.name.is_none() && open == Some(path_text);
+    let parsed = !(recipe.name.is_none() && open == Some(path_text));
+    if parsed && !path::parse_into(path_text, steps) {
+        return None;
+    }
     Some(StringArg {
-        path: if continues_open {
-            None
-        } else {
-            Some(path::parse(path_text)?)
-        },
+        parsed,
+        steps,
         path_text,
         value: string_value.as_deref()?,
     })
@@ -1704,7 +1720,8 @@ impl Gemini {
             PartRecipe::Arg(recipe) if !self.options.events => {
                 let candidate = found.ok().and_then(|at| self.candidates.get(at));
                 let open = candidate.and_then(Candidate::open_text);
-                (RecipePart::Arg(recipe, string_arg(m, recipe, open)?), 1)
+                let arg = string_arg(m, recipe, open, &mut self.steps)?;
+                (RecipePart::Arg(recipe, arg), 1)
             }
             _ => {
                 let (part, new_calls) = recipe_part(m)?;
@@ -1915,6 +1932,7 @@ impl Fold for Gemini {
             candidates: Vec::new(),
             finished: false,
             templates: [None, None],
+            steps: Vec::new(),
             changes: 0,
             #[cfg(test)]
             decoded: 0,

@@ -427,6 +427,26 @@ fn templated_events_fold_as_if_decoded_in_full() {
             keyed(r#""$.b","stringValue":"4""#),
             end.into(),
         ],
+        // A templated entry that ends a string closes it, whether its path was parsed (another
+        // path) or is the open string's text: the next fragment at the open path is set anew,
+        // not appended (each template learned first, so that the closing entries use one).
+        vec![
+            arg(r#""willContinue":true"#, r#""$.x","stringValue":"0""#),
+            arg(r#""willContinue":true"#, r#""$.a","stringValue":"1","willContinue":true"#),
+            arg(r#""willContinue":true"#, r#""$.a","stringValue":"2","willContinue":true"#),
+            arg(r#""willContinue":true"#, r#""$.b","stringValue":"3""#),
+            arg(r#""willContinue":true"#, r#""$.a","stringValue":"4","willContinue":true"#),
+            arg(r#""willContinue":true"#, r#""$['a']","stringValue":"5""#),
+            end.into(),
+        ],
+        vec![
+            arg(r#""willContinue":true"#, r#""$.x","stringValue":"0""#),
+            arg(r#""willContinue":true"#, r#""$.a","stringValue":"1","willContinue":true"#),
+            arg(r#""willContinue":true"#, r#""$.a","stringValue":"2","willContinue":true"#),
+            arg(r#""willContinue":true"#, r#""$.a","stringValue":"3""#),
+            arg(r#""willContinue":true"#, r#""$.a","stringValue":"4","willContinue":true"#),
+            end.into(),
+        ],
     ];
     // With events and without: the fold's paths differ (a text template is applied straight
     // from its recipe in both).
@@ -456,6 +476,7 @@ fn templated_events_fold_as_if_decoded_in_full() {
         assert_eq!([used(0), used(16), used(17)], [5, 2, 2]);
         assert_eq!([18, 19, 20, 21, 22].map(used), [0; 5]);
         assert_eq!(used(23), 2);
+        assert_eq!([used(24), used(25)], [4, 3]);
         // Recorded streams, and the arguments streamed above.
         let mut recorded = 0;
         for text in recorded_texts() {
@@ -475,6 +496,14 @@ fn templated_events_fold_as_if_decoded_in_full() {
             r#"{"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"f","args":{"a":["e",{"x":"b"}],"b":"f"}}},{"functionCall":{"name":"g","args":{"a":"x"}}},{"functionCall":{"name":"g","args":{"b":"y"}}}]},"finishReason":"STOP","index":0}],"usageMetadata":{"trafficType":"X"},"modelVersion":"m"}"#
         )
     );
+    for (i, args) in [
+        (24, r#"{"x":"0","a":"45","b":"3"}"#),
+        (25, r#"{"x":"0","a":"4"}"#),
+    ] {
+        let payloads: Vec<&str> = streams[i].iter().map(String::as_str).collect();
+        let (result, ..) = trace(&payloads, false, false);
+        assert!(result.contains(&format!(r#""args":{args}"#)), "{result}");
+    }
     // The expected text and usage, written out.
     let payloads: Vec<&str> = streams[0].iter().map(String::as_str).collect();
     let (result, ..) = trace(&payloads, false, false);
