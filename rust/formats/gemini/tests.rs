@@ -447,6 +447,16 @@ fn templated_events_fold_as_if_decoded_in_full() {
             arg(r#""willContinue":true"#, r#""$.a","stringValue":"4","willContinue":true"#),
             end.into(),
         ],
+        // A decoded continuation that replaces the arguments between a templated fragment and
+        // the empty one that ends it: the string is made again, empty.
+        vec![
+            arg(r#""willContinue":true"#, r#""$.x","stringValue":"0""#),
+            arg(r#""willContinue":true"#, r#""$.a","stringValue":"1","willContinue":true"#),
+            arg(r#""willContinue":true"#, r#""$.a","stringValue":"2","willContinue":true"#),
+            arg(r#""args":{"z":1},"willContinue":true"#, ""),
+            arg(r#""willContinue":true"#, r#""$.a","stringValue":"""#),
+            end.into(),
+        ],
     ];
     // With events and without: the fold's paths differ (a text template is applied straight
     // from its recipe in both).
@@ -476,7 +486,7 @@ fn templated_events_fold_as_if_decoded_in_full() {
         assert_eq!([used(0), used(16), used(17)], [5, 2, 2]);
         assert_eq!([18, 19, 20, 21, 22].map(used), [0; 5]);
         assert_eq!(used(23), 2);
-        assert_eq!([used(24), used(25)], [4, 3]);
+        assert_eq!([used(24), used(25), used(26)], [4, 3, 2]);
         // Recorded streams, and the arguments streamed above.
         let mut recorded = 0;
         for text in recorded_texts() {
