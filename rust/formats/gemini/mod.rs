@@ -1323,6 +1323,8 @@ pub struct Gemini {
     /// The last two payload shapes learned, most recent first: Gemini 3 alternates two
     /// shapes while it streams `partialArgs` (a fragment, then its end).
     templates: [Option<Box<Template>>; 2],
+    /// Which template a payload tries first.
+    order: Order,
     /// The path of a templated `partialArgs` entry, parsed into the vector (and key strings)
     /// of an earlier one (see [`Candidate::add_string_arg`]).
     steps: Vec<Step>,
@@ -1333,6 +1335,31 @@ pub struct Gemini {
     /// Payloads decoded in full: tests check that the fast paths are taken.
     #[cfg(test)]
     decoded: usize,
+    /// Payloads read against a template, matched or not: tests check [`Order`].
+    #[cfg(test)]
+    template_reads: usize,
+}
+
+/// Which of the two templates a payload tries first: the one applied last while payloads
+/// repeat one shape, the other while they alternate two (a `partialArgs` fragment, then the
+/// entry that ends its string), so that most payloads match at the first try. Only the cost
+/// depends on it: any template that matches gives the delta a full decode gives.
+#[derive(Debug, Default, Clone, Copy)]
+struct Order {
+    first: usize,
+    /// The slot applied to the payload before, if it was templated and the slots were not
+    /// shifted since.
+    last: Option<usize>,
+}
+
+impl Order {
+    fn applied(&mut self, slot: usize) {
+        self.first = match self.last {
+            Some(before) if before != slot => before,
+            _ => slot,
+        };
+        self.last = Some(slot);
+    }
 }
 
 /// The keys and JSON texts a recipe keeps, end to end in one string, and its lists of pairs
@@ -1650,7 +1677,8 @@ impl Gemini {
     /// Folds a payload that matches a template as the chunk it decodes to (see [`template`]);
     /// false, changing nothing, for any other payload.
     fn apply_repeated(&mut self, data: &[u8], events: &mut Vec<Event>) -> Result<bool, ErrorKind> {
-        for slot in 0..self.templates.len() {
+        let first = self.order.first;
+        for slot in [first, 1 - first] {
             let Some(mut template) = self.templates.get_mut(slot).and_then(Option::take) else {
                 continue;
             };
@@ -1659,6 +1687,7 @@ impl Gemini {
                 *kept = Some(template);
             }
             if let Some(outcome) = outcome {
+                self.order.applied(slot);
                 return outcome.map(|()| true);
             }
         }
@@ -1675,6 +1704,8 @@ impl Gemini {
         };
         let [first, second] = &mut self.templates;
         *second = first.replace(Box::new(template));
+        self.order = Order::default();
+        self.order.applied(0);
         outcome.map(|()| true)
     }
 
@@ -1686,6 +1717,10 @@ impl Gemini {
         data: &[u8],
         events: &mut Vec<Event>,
     ) -> Option<Result<(), ErrorKind>> {
+        #[cfg(test)]
+        {
+            self.template_reads += 1;
+        }
         // Ok(Some(same)): applied from the recipe, `same` when its number holes held the
         // bytes noted at the last application; Ok(None): through the chunk.
         let outcome = template.read(data).and_then(|m| {
@@ -1808,6 +1843,7 @@ impl Gemini {
             if let Some(template) = Template::learn(data, &shape, roles, recipe) {
                 let [first, second] = &mut self.templates;
                 *second = first.replace(Box::new(template));
+                self.order = Order::default();
             }
         }
         Ok(())
@@ -1932,10 +1968,13 @@ impl Fold for Gemini {
             candidates: Vec::new(),
             finished: false,
             templates: [None, None],
+            order: Order::default(),
             steps: Vec::new(),
             changes: 0,
             #[cfg(test)]
             decoded: 0,
+            #[cfg(test)]
+            template_reads: 0,
         }
     }
 
@@ -1985,6 +2024,7 @@ impl Fold for Gemini {
         self.candidates.clear();
         self.finished = false;
         self.templates = [None, None];
+        self.order = Order::default();
         self.changes += 1;
     }
 

@@ -525,6 +525,57 @@ fn templated_events_fold_as_if_decoded_in_full() {
     );
 }
 
+/// Payloads that repeat one shape, or alternate two, match the template they try first; the
+/// fold is that of a full decode either way.
+#[test]
+fn repeated_and_alternating_shapes_match_at_the_first_try() {
+    let entry = |path: &str, value: &str, more: bool| {
+        let more = if more { r#","willContinue":true"# } else { "" };
+        format!(
+            r#"{{"candidates":[{{"content":{{"role":"model","parts":[{{"functionCall":{{"partialArgs":[{{"jsonPath":"{path}","stringValue":"{value}"{more}}}],"willContinue":true}}}}]}},"index":0}}],"modelVersion":"m"}}"#
+        )
+    };
+    let text = |t: &str| {
+        format!(
+            r#"{{"candidates":[{{"content":{{"role":"model","parts":[{{"text":"{t}"}}]}},"index":0}}],"modelVersion":"m"}}"#
+        )
+    };
+    let mut stream = vec![text("a"), text("b"), text("c")];
+    for i in 0..6 {
+        let path = format!("$.items[{i}].name");
+        stream.push(entry(&path, "x", true));
+        stream.push(entry(&path, "", false));
+    }
+    stream.extend([text("d"), text("e")]);
+    stream.push(
+        r#"{"candidates":[{"content":{"parts":[{"text":""}]},"finishReason":"STOP","index":0}]}"#
+            .into(),
+    );
+    let payloads: Vec<&str> = stream.iter().map(String::as_str).collect();
+    for events in [false, true] {
+        assert_eq!(
+            trace(&payloads, false, events).0,
+            trace(&payloads, true, events).0
+        );
+    }
+    let mut g = Gemini::new(&Config::default());
+    for p in &payloads {
+        g.fold(b"", p.as_bytes(), &mut Vec::new())
+            .unwrap_or_else(|e| panic!("{e:?}"));
+    }
+    // Decoded: the first text, the first fragment and its end, the first text after them and
+    // the last payload; each is read against each template there was (0, 1, 2, 2, 2 reads).
+    // The other payloads (2 texts, 10 fragments, 1 text) are read once, but for the first two
+    // fragments after the templates were learned (until the fold has seen them alternate).
+    assert_eq!(g.decoded, 5);
+    assert_eq!(g.template_reads, (1 + 2 + 2 + 2) + 13 + 2);
+    let result = to_json(&g.result());
+    assert!(
+        result.contains(r#""args":{"items":[{"name":"x"},{"name":"x"},{"name":"x"},{"name":"x"},{"name":"x"},{"name":"x"}]}"#),
+        "{result}"
+    );
+}
+
 /// Each call part of a chunk counts as a new call: a templated one meets the limit where a
 /// decoded one does, with the same error and nothing changed.
 #[test]
