@@ -171,6 +171,35 @@ mod tests {
         for bad in ["", "a", "$.", "$[x]", "$[1", "$..a", "$[99999999]", "$['a"] {
             assert_eq!(parse(bad), None, "{bad}");
         }
+        let more = [
+            ("$[007]", Some(vec![Step::Index(7)])),
+            ("$[65535]", Some(vec![Step::Index(MAX_INDEX)])),
+            (
+                r#"$["a'b"].c"#,
+                Some(vec![Step::Key("a'b".into()), Step::Key("c".into())]),
+            ),
+            (
+                "$.\u{e9}t\u{e9}[1]",
+                Some(vec![Step::Key("\u{e9}t\u{e9}".into()), Step::Index(1)]),
+            ),
+            ("$['']", Some(vec![Step::Key(String::new())])),
+            ("$[]", None),
+            ("$[", None),
+            ("$[65536]", None),
+            ("$[99999999999999999999999999]", None),
+            ("$[+1]", None),
+            ("$[ 1]", None),
+            ("$[1]x", None),
+            ("$['a']x", None),
+            ("$['a'", None),
+            ("$['a\"]", None),
+            ("$.a[1", None),
+            ("$a", None),
+            ("$.a.", None),
+        ];
+        for (path, steps) in more {
+            assert_eq!(parse(path), steps, "{path}");
+        }
     }
 
     /// Parsing into a used vector gives the steps a fresh parse gives, whatever was there:
