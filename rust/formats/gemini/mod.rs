@@ -463,6 +463,9 @@ impl<'a> Scan<'a, '_> {
         let mut json_path: Option<(Cow<'a, str>, usize)> = None;
         let mut value: Option<(Value, bool)> = None;
         let mut will_continue = false;
+        // Where the previous member's value ended (None before the first member): a
+        // `willContinue` member is cut from there to its own end by [`Template::next`].
+        let mut member_end = None;
         let mut first = true;
         while let Some(key) = self.r.next_key(&mut first).map_err(syntax)? {
             match key.as_ref() {
@@ -475,7 +478,11 @@ impl<'a> Scan<'a, '_> {
                     self.shape.saw(Role::Path, pos, self.r.pos());
                     json_path = path.map(|p| (p, pos));
                 }
-                "willContinue" => will_continue = self.flag()?,
+                "willContinue" => {
+                    will_continue = self.flag()?;
+                    self.shape
+                        .continues(member_end.map(|start| (start, self.r.pos())));
+                }
                 "stringValue" => {
                     self.r.peek();
                     let start = self.r.pos();
@@ -498,6 +505,7 @@ impl<'a> Scan<'a, '_> {
                 }
                 _ => self.r.skip_value().map_err(syntax)?,
             }
+            member_end = Some(self.r.pos());
         }
         let Some((json_path, pos)) = json_path else {
             return Ok(None);
@@ -1691,9 +1699,10 @@ impl Gemini {
                 return outcome.map(|()| true);
             }
         }
-        // The first answer after thoughts: the latest template without its `thought` member.
+        // The first answer after thoughts, or the first entry that ends a string after its
+        // fragments: the latest template without its `thought` or `willContinue` member.
         let answer = match &mut self.templates {
-            [Some(latest), _] => latest.take_answer(),
+            [Some(latest), _] => latest.take_next(),
             _ => None,
         };
         let Some(mut template) = answer else {

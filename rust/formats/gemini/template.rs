@@ -54,6 +54,8 @@ pub struct Shape<'a> {
     /// How many parts' `thought` members the payload had, and the last one's span from the
     /// end of the member before it (None when it was its part's first).
     pub thoughts: (usize, Option<(usize, usize)>),
+    /// As `thoughts`, for the `willContinue` members of `partialArgs` entries.
+    pub continues: (usize, Option<(usize, usize)>),
 }
 
 impl Shape<'_> {
@@ -68,6 +70,11 @@ impl Shape<'_> {
     /// A part's `thought` member, at `span` (see [`Self::thoughts`]).
     pub fn thought(&mut self, span: Option<(usize, usize)>) {
         self.thoughts = (self.thoughts.0 + 1, span);
+    }
+
+    /// A `partialArgs` entry's `willContinue` member, at `span` (see [`Self::continues`]).
+    pub fn continues(&mut self, span: Option<(usize, usize)>) {
+        self.continues = (self.continues.0 + 1, span);
     }
 }
 
@@ -84,9 +91,9 @@ pub struct Template {
     /// The number holes of the payload last applied ([`Self::applied`]); None before the
     /// first.
     numbers: Option<Applied>,
-    /// For a thought text part's template: the span of its `thought` member, with the comma
-    /// before it, which [`Self::answer`] cuts out.
-    thought_cut: Option<(usize, usize)>,
+    /// The span of the member [`Self::next`] cuts out, with the comma before it: a thought
+    /// text part's `thought`, or a continuing string entry's `willContinue`.
+    cut: Option<(usize, usize)>,
 }
 
 /// The number holes' bytes in a payload, end to end, and each one's length.
@@ -191,39 +198,44 @@ impl Template {
             let mut part_extra = recipe.kept.pairs(recipe.part_extra);
             part_extra.len() == 1 && part_extra.all(|(k, v)| k == "thought" && v == "true")
         };
-        let thought_cut = match (&recipe.part, shape.thoughts) {
-            (super::PartRecipe::Text { thought: true }, (1, Some((start, end))))
-                if only_thought && !holes.iter().any(|h| h.0 < end && h.1 > start) =>
-            {
-                Some((start, end))
+        let cut = match (&recipe.part, shape.thoughts, shape.continues) {
+            (super::PartRecipe::Text { thought: true }, (1, Some(span)), _) if only_thought => {
+                Some(span)
+            }
+            (super::PartRecipe::Arg(arg), _, (1, Some(span))) if arg.arg_will_continue => {
+                Some(span)
             }
             _ => None,
         };
+        let cut = cut.filter(|&(start, end)| !holes.iter().any(|h| h.0 < end && h.1 > start));
         Some(Template {
             bytes: payload.to_vec(),
             lengths: vec![0; holes.len()],
             holes,
             recipe,
             numbers: None,
-            thought_cut,
+            cut,
         })
     }
 
-    /// [`Self::answer`], once per template: it is tried on the first payload no template
-    /// matched, and a stream whose answers differ more than that pays for it once.
-    pub fn take_answer(&mut self) -> Option<Self> {
-        let answer = self.answer();
-        self.thought_cut = None;
-        answer
+    /// [`Self::next`], once per template: it is tried on the first payload no template
+    /// matched, and a stream whose next payloads differ more than that pays for it once.
+    pub fn take_next(&mut self) -> Option<Self> {
+        let next = self.next();
+        self.cut = None;
+        next
     }
 
-    /// For a thought text part's template: the template of the same payload without the
-    /// part's `thought` member, which is what a full decode of such a payload would learn (the
-    /// part is then an answer's text part, with no other key). Gemini streams its answer right
-    /// after its thoughts, in events that differ only there, so the first answer event needs
-    /// no full decode.
-    pub fn answer(&self) -> Option<Self> {
-        let (start, end) = self.thought_cut?;
+    /// The template of the payload Gemini streams after a run of this one's, which differs
+    /// only by a member this one has, so that it needs no full decode:
+    /// - after thoughts, the answer: the thought text part's template without the part's
+    ///   `thought` member (the part is then an answer's text part, with no other key);
+    /// - after a string's fragments, the entry that ends it: the template of a `partialArgs`
+    ///   entry that continues, without the entry's `willContinue` member.
+    ///
+    /// Either is what a full decode of such a payload would learn.
+    pub fn next(&self) -> Option<Self> {
+        let (start, end) = self.cut?;
         let cut = end - start;
         let mut bytes = Vec::with_capacity(self.bytes.len() - cut);
         bytes.extend_from_slice(self.bytes.get(..start)?);
@@ -233,8 +245,13 @@ impl Template {
             .map(|&(s, e, hole)| (moved(s), moved(e), hole))
             .collect();
         let mut recipe = self.recipe.clone();
-        recipe.part = super::PartRecipe::Text { thought: false };
-        recipe.part_extra = (0, 0);
+        match &mut recipe.part {
+            super::PartRecipe::Text { thought } => {
+                *thought = false;
+                recipe.part_extra = (0, 0);
+            }
+            super::PartRecipe::Arg(arg) => arg.arg_will_continue = false,
+        }
         for (_, s, e) in &mut recipe.keys {
             (*s, *e) = (moved(*s), moved(*e));
         }
@@ -245,7 +262,7 @@ impl Template {
             holes,
             recipe,
             numbers: None,
-            thought_cut: None,
+            cut: None,
         })
     }
 

@@ -277,6 +277,7 @@ fn templated_events_fold_as_if_decoded_in_full() {
             r#"{{"candidates":[{{"x":[1],"content":{{"parts":[{{"functionCall":{{"id":"c1","partialArgs":[{{"jsonPath":{entry}}}],"willContinue":true}},"y":"z"}}],"role":"model"}},"index":0,"w":null}}],"modelVersion":"m"}}"#
         )
     };
+    let wc = r#""willContinue":true"#;
     let streams: Vec<Vec<String>> = vec![
         // Thought text, then answer text; usage numbers change; escapes; an empty text.
         vec![
@@ -457,6 +458,39 @@ fn templated_events_fold_as_if_decoded_in_full() {
             arg(r#""willContinue":true"#, r#""$.a","stringValue":"""#),
             end.into(),
         ],
+        // The first entry that ends a string folds from the template of its fragments less the
+        // entry's `willContinue` member (spaced here), whatever its value.
+        vec![
+            arg(wc, r#""$.a","stringValue":"1" , "willContinue" : true "#),
+            arg(wc, r#""$.a","stringValue":"2" , "willContinue" : true "#),
+            arg(wc, r#""$.a","stringValue":"3" "#),
+            arg(wc, r#""$.b","stringValue":"4" , "willContinue" : true "#),
+            arg(wc, r#""$.b","stringValue":"" "#),
+            end.into(),
+        ],
+        // Near misses: the member first in its entry, twice in it, false, and an end that
+        // differs elsewhere too.
+        vec![
+            r#"{"candidates":[{"content":{"parts":[{"functionCall":{"partialArgs":[{"willContinue":true,"jsonPath":"$.a","stringValue":"1"}],"willContinue":true}}]}}]}"#.into(),
+            r#"{"candidates":[{"content":{"parts":[{"functionCall":{"partialArgs":[{"jsonPath":"$.a","stringValue":"2"}],"willContinue":true}}]}}]}"#.into(),
+            end.into(),
+        ],
+        vec![
+            arg(wc, r#""$.a","stringValue":"1","willContinue":true,"willContinue":true"#),
+            arg(wc, r#""$.a","stringValue":"2","willContinue":true"#),
+            arg(wc, r#""$.a","stringValue":"3""#),
+            end.into(),
+        ],
+        vec![
+            arg(wc, r#""$.a","stringValue":"1","willContinue":false"#),
+            arg(wc, r#""$.a","stringValue":"2""#),
+            end.into(),
+        ],
+        vec![
+            arg(wc, r#""$.a","stringValue":"1","willContinue":true"#),
+            arg(wc, r#""$.a","stringValue":"2","x":1"#),
+            end.into(),
+        ],
     ];
     // With events and without: the fold's paths differ (a text template is applied straight
     // from its recipe in both).
@@ -485,8 +519,9 @@ fn templated_events_fold_as_if_decoded_in_full() {
         };
         assert_eq!([used(0), used(16), used(17)], [5, 2, 2]);
         assert_eq!([18, 19, 20, 21, 22].map(used), [0; 5]);
-        assert_eq!(used(23), 2);
+        assert_eq!(used(23), 3);
         assert_eq!([used(24), used(25), used(26)], [4, 3, 2]);
+        assert_eq!([27, 28, 29, 30, 31].map(used), [4, 0, 1, 0, 0]);
         // Recorded streams, and the arguments streamed above.
         let mut recorded = 0;
         for text in recorded_texts() {
@@ -509,6 +544,10 @@ fn templated_events_fold_as_if_decoded_in_full() {
     for (i, args) in [
         (24, r#"{"x":"0","a":"45","b":"3"}"#),
         (25, r#"{"x":"0","a":"4"}"#),
+        (26, r#"{"z":1,"a":""}"#),
+        (27, r#"{"a":"123","b":"4"}"#),
+        (29, r#"{"a":"123"}"#),
+        (31, r#"{"a":"12"}"#),
     ] {
         let payloads: Vec<&str> = streams[i].iter().map(String::as_str).collect();
         let (result, ..) = trace(&payloads, false, false);
@@ -563,12 +602,14 @@ fn repeated_and_alternating_shapes_match_at_the_first_try() {
         g.fold(b"", p.as_bytes(), &mut Vec::new())
             .unwrap_or_else(|e| panic!("{e:?}"));
     }
-    // Decoded: the first text, the first fragment and its end, the first text after them and
-    // the last payload; each is read against each template there was (0, 1, 2, 2, 2 reads).
-    // The other payloads (2 texts, 10 fragments, 1 text) are read once, but for the first two
-    // fragments after the templates were learned (until the fold has seen them alternate).
-    assert_eq!(g.decoded, 5);
-    assert_eq!(g.template_reads, (1 + 2 + 2 + 2) + 13 + 2);
+    // Decoded: the first text, the first fragment, the first text after the fragments and the
+    // last payload; each is read against each template there was (0, 1, 2, 2 reads). The
+    // first fragment's end is read against both, then against the first fragment's template
+    // less its entry's `willContinue` (3 reads). The other payloads (2 texts, 10 fragments, 1
+    // text) are read once, but for the first fragment after that (until the fold has seen
+    // the two alternate).
+    assert_eq!(g.decoded, 4);
+    assert_eq!(g.template_reads, (1 + 2 + 2) + 3 + 13 + 1);
     let result = to_json(&g.result());
     assert!(
         result.contains(r#""args":{"items":[{"name":"x"},{"name":"x"},{"name":"x"},{"name":"x"},{"name":"x"},{"name":"x"}]}"#),
