@@ -463,6 +463,9 @@ impl<'a> Scan<'a, '_> {
         let mut json_path: Option<(Cow<'a, str>, usize)> = None;
         let mut value: Option<(Value, bool)> = None;
         let mut will_continue = false;
+        // Where the previous member's value ended (None before the first member): a
+        // `willContinue` member is cut from there to its own end by [`Template::next`].
+        let mut member_end = None;
         let mut first = true;
         while let Some(key) = self.r.next_key(&mut first).map_err(syntax)? {
             match key.as_ref() {
@@ -475,7 +478,11 @@ impl<'a> Scan<'a, '_> {
                     self.shape.saw(Role::Path, pos, self.r.pos());
                     json_path = path.map(|p| (p, pos));
                 }
-                "willContinue" => will_continue = self.flag()?,
+                "willContinue" => {
+                    will_continue = self.flag()?;
+                    self.shape
+                        .continues(member_end.map(|start| (start, self.r.pos())));
+                }
                 "stringValue" => {
                     self.r.peek();
                     let start = self.r.pos();
@@ -498,6 +505,7 @@ impl<'a> Scan<'a, '_> {
                 }
                 _ => self.r.skip_value().map_err(syntax)?,
             }
+            member_end = Some(self.r.pos());
         }
         let Some((json_path, pos)) = json_path else {
             return Ok(None);
@@ -1236,33 +1244,42 @@ impl Candidate {
             ..
         } = &mut *part;
         let target = args.get_or_insert_with(|| Value::Object(Map::new()));
-        match arg.path {
-            // The open string's own path text: appended there.
-            None => {
-                path::append(
-                    target,
-                    open_string.as_deref().unwrap_or_default(),
-                    arg.value,
-                );
-                if !recipe.arg_will_continue {
-                    *open_string = None;
-                    open_text.clear();
-                }
+        let StringArg {
+            parsed,
+            steps,
+            path_text,
+            value,
+        } = arg;
+        // A closed string's steps go back to the fold's path vector, and a parsed path's
+        // become the open string's: the next parse reuses their allocations.
+        let close = |open_string: &mut Option<Vec<Step>>, steps: &mut Vec<Step>| {
+            if let Some(old) = open_string.take() {
+                *steps = old;
             }
-            Some(steps) => {
-                let append = open_string.as_deref() == Some(steps.as_slice());
-                if append {
-                    path::append(target, &steps, arg.value);
-                } else {
-                    path::set(target, &steps, Value::String(arg.value.to_string()), false);
+        };
+        if parsed {
+            let append = open_string.as_deref() == Some(steps.as_slice());
+            if append {
+                path::append(target, steps, value);
+            } else {
+                path::set(target, steps, Value::String(value.to_string()), false);
+            }
+            open_text.clear();
+            if recipe.arg_will_continue {
+                open_text.push_str(path_text);
+                let parsed = std::mem::take(steps);
+                if let Some(old) = open_string.replace(parsed) {
+                    *steps = old;
                 }
+            } else {
+                close(open_string, steps);
+            }
+        } else {
+            // The open string's own path text: appended there.
+            path::append(target, open_string.as_deref().unwrap_or_default(), value);
+            if !recipe.arg_will_continue {
+                close(open_string, steps);
                 open_text.clear();
-                if recipe.arg_will_continue {
-                    open_text.push_str(arg.path_text);
-                    *open_string = Some(steps);
-                } else {
-                    *open_string = None;
-                }
             }
         }
         part.merge_part(recipe.will_continue, signature, part_keys);
@@ -1314,6 +1331,11 @@ pub struct Gemini {
     /// The last two payload shapes learned, most recent first: Gemini 3 alternates two
     /// shapes while it streams `partialArgs` (a fragment, then its end).
     templates: [Option<Box<Template>>; 2],
+    /// Which template a payload tries first.
+    order: Order,
+    /// The path of a templated `partialArgs` entry, parsed into the vector (and key strings)
+    /// of an earlier one (see [`Candidate::add_string_arg`]).
+    steps: Vec<Step>,
     /// Counts the chunks that changed a kept key or candidate (a decoded chunk always
     /// counts): a template applied when this was last counted can skip its constant merges.
     /// Anything else that changes the kept keys must count too.
@@ -1321,6 +1343,31 @@ pub struct Gemini {
     /// Payloads decoded in full: tests check that the fast paths are taken.
     #[cfg(test)]
     decoded: usize,
+    /// Payloads read against a template, matched or not: tests check [`Order`].
+    #[cfg(test)]
+    template_reads: usize,
+}
+
+/// Which of the two templates a payload tries first: the one applied last while payloads
+/// repeat one shape, the other while they alternate two (a `partialArgs` fragment, then the
+/// entry that ends its string), so that most payloads match at the first try. Only the cost
+/// depends on it: any template that matches gives the delta a full decode gives.
+#[derive(Debug, Default, Clone, Copy)]
+struct Order {
+    first: usize,
+    /// The slot applied to the payload before, if it was templated and the slots were not
+    /// shifted since.
+    last: Option<usize>,
+}
+
+impl Order {
+    fn applied(&mut self, slot: usize) {
+        self.first = match self.last {
+            Some(before) if before != slot => before,
+            _ => slot,
+        };
+        self.last = Some(slot);
+    }
 }
 
 /// The keys and JSON texts a recipe keeps, end to end in one string, and its lists of pairs
@@ -1418,8 +1465,11 @@ struct ArgRecipe {
 
 /// The `partialArgs` entry of a matched [`PartRecipe::Arg`] payload.
 struct StringArg<'m> {
-    /// None when the text is that of the open string's path (see [`Candidate::open_text`]).
-    path: Option<Vec<Step>>,
+    /// Whether the path was parsed into `steps`: not when its text is that of the open
+    /// string's path (see [`Candidate::open_text`]).
+    parsed: bool,
+    /// The fold's path vector ([`Gemini::steps`]).
+    steps: &'m mut Vec<Step>,
     path_text: &'m str,
     value: &'m str,
 }
@@ -1546,16 +1596,17 @@ fn string_arg<'m>(
     m: &'m Matched<'_, '_>,
     recipe: &ArgRecipe,
     open: Option<&str>,
+    steps: &'m mut Vec<Step>,
 ) -> Option<StringArg<'m>> {
     let [_, json_path, string_value] = &m.strings;
     let path_text = json_path.as_deref()?;
-    let continues_open = recipe.name.is_none() && open == Some(path_text);
+    let parsed = !(recipe.name.is_none() && open == Some(path_text));
+    if parsed && !path::parse_into(path_text, steps) {
+        return None;
+    }
     Some(StringArg {
-        path: if continues_open {
-            None
-        } else {
-            Some(path::parse(path_text)?)
-        },
+        parsed,
+        steps,
         path_text,
         value: string_value.as_deref()?,
     })
@@ -1634,7 +1685,8 @@ impl Gemini {
     /// Folds a payload that matches a template as the chunk it decodes to (see [`template`]);
     /// false, changing nothing, for any other payload.
     fn apply_repeated(&mut self, data: &[u8], events: &mut Vec<Event>) -> Result<bool, ErrorKind> {
-        for slot in 0..self.templates.len() {
+        let first = self.order.first;
+        for slot in [first, 1 - first] {
             let Some(mut template) = self.templates.get_mut(slot).and_then(Option::take) else {
                 continue;
             };
@@ -1643,12 +1695,14 @@ impl Gemini {
                 *kept = Some(template);
             }
             if let Some(outcome) = outcome {
+                self.order.applied(slot);
                 return outcome.map(|()| true);
             }
         }
-        // The first answer after thoughts: the latest template without its `thought` member.
+        // The first answer after thoughts, or the first entry that ends a string after its
+        // fragments: the latest template without its `thought` or `willContinue` member.
         let answer = match &mut self.templates {
-            [Some(latest), _] => latest.take_answer(),
+            [Some(latest), _] => latest.take_next(),
             _ => None,
         };
         let Some(mut template) = answer else {
@@ -1659,6 +1713,8 @@ impl Gemini {
         };
         let [first, second] = &mut self.templates;
         *second = first.replace(Box::new(template));
+        self.order = Order::default();
+        self.order.applied(0);
         outcome.map(|()| true)
     }
 
@@ -1670,6 +1726,10 @@ impl Gemini {
         data: &[u8],
         events: &mut Vec<Event>,
     ) -> Option<Result<(), ErrorKind>> {
+        #[cfg(test)]
+        {
+            self.template_reads += 1;
+        }
         // Ok(Some(same)): applied from the recipe, `same` when its number holes held the
         // bytes noted at the last application; Ok(None): through the chunk.
         let outcome = template.read(data).and_then(|m| {
@@ -1704,7 +1764,8 @@ impl Gemini {
             PartRecipe::Arg(recipe) if !self.options.events => {
                 let candidate = found.ok().and_then(|at| self.candidates.get(at));
                 let open = candidate.and_then(Candidate::open_text);
-                (RecipePart::Arg(recipe, string_arg(m, recipe, open)?), 1)
+                let arg = string_arg(m, recipe, open, &mut self.steps)?;
+                (RecipePart::Arg(recipe, arg), 1)
             }
             _ => {
                 let (part, new_calls) = recipe_part(m)?;
@@ -1717,10 +1778,14 @@ impl Gemini {
         let clean = r.clean_at == Some(self.changes);
         // Indexed rather than zipped: here, per event, zipping cost more than the loop.
         let mut values = [None; MAX_KEYS];
+        // Whether any value was read: a clean application of a payload whose numbers are
+        // those applied reads none, and then skips both merges outright.
+        let mut any = false;
         for (i, (_, start, end)) in r.keys.iter().enumerate() {
             let fixed = r.fixed.get(i).copied().unwrap_or(false);
             if !(clean && (fixed || m.numbers_as_applied)) {
                 *values.get_mut(i)? = Some(m.value(*start, *end)?);
+                any = true;
             }
         }
         let known = found
@@ -1741,8 +1806,11 @@ impl Gemini {
             max_depth: self.limits.max_depth,
         });
         let split = r.candidates_at.min(r.keys.len());
-        let key = |i: usize| Some((r.kept.str(r.keys.get(i)?.0), (*values.get(i)?)?));
-        let mut changed = merge_pairs(&mut self.keys, (0..split).filter_map(key));
+        let key = |i: usize| {
+            let value = (*values.get(i)?)?;
+            Some((r.kept.str(r.keys.get(i)?.0), value))
+        };
+        let mut changed = any && merge_pairs(&mut self.keys, (0..split).filter_map(key));
         // Clean: the last application inserted it, and nothing since removed it.
         if !clean {
             changed |= insert_null(&mut self.keys, "candidates");
@@ -1752,7 +1820,9 @@ impl Gemini {
         if let Some(candidate) = self.candidates.get_mut(at) {
             changed |= candidate.apply_recipe(r, part, clean, &mut sink);
         }
-        changed |= merge_pairs(&mut self.keys, (split..r.keys.len()).filter_map(key));
+        if any {
+            changed |= merge_pairs(&mut self.keys, (split..r.keys.len()).filter_map(key));
+        }
         if changed {
             self.changes += 1;
         }
@@ -1782,6 +1852,7 @@ impl Gemini {
             if let Some(template) = Template::learn(data, &shape, roles, recipe) {
                 let [first, second] = &mut self.templates;
                 *second = first.replace(Box::new(template));
+                self.order = Order::default();
             }
         }
         Ok(())
@@ -1906,9 +1977,13 @@ impl Fold for Gemini {
             candidates: Vec::new(),
             finished: false,
             templates: [None, None],
+            order: Order::default(),
+            steps: Vec::new(),
             changes: 0,
             #[cfg(test)]
             decoded: 0,
+            #[cfg(test)]
+            template_reads: 0,
         }
     }
 
@@ -1958,6 +2033,7 @@ impl Fold for Gemini {
         self.candidates.clear();
         self.finished = false;
         self.templates = [None, None];
+        self.order = Order::default();
         self.changes += 1;
     }
 

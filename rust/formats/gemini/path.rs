@@ -15,8 +15,49 @@ pub enum Step {
 
 /// The steps of `path`, or None if it is not a path of this grammar.
 pub fn parse(path: &str) -> Option<Vec<Step>> {
-    let mut rest = path.strip_prefix('$')?;
     let mut steps = Vec::new();
+    parse_into(path, &mut steps).then_some(steps)
+}
+
+/// [`parse`] into `steps`, reusing its vector and its keys' strings (a stream of streamed
+/// arguments parses a path per fragment); false, `steps` then unspecified, if `path` is not a
+/// path of this grammar.
+pub fn parse_into(path: &str, steps: &mut Vec<Step>) -> bool {
+    let mut used = 0;
+    let mut push = |step: StepText<'_>| {
+        match (steps.get_mut(used), step) {
+            (Some(Step::Key(key)), StepText::Key(text)) => {
+                key.clear();
+                key.push_str(text);
+            }
+            (Some(slot), step) => *slot = step.owned(),
+            (None, step) => steps.push(step.owned()),
+        }
+        used += 1;
+    };
+    let parsed = parse_steps(path, &mut push).is_some();
+    steps.truncate(used);
+    parsed
+}
+
+/// A step as [`parse_steps`] finds it, its key borrowed from the path.
+enum StepText<'p> {
+    Key(&'p str),
+    Index(usize),
+}
+
+impl StepText<'_> {
+    fn owned(self) -> Step {
+        match self {
+            StepText::Key(key) => Step::Key(key.to_string()),
+            StepText::Index(index) => Step::Index(index),
+        }
+    }
+}
+
+/// Hands each step of `path` to `push`, in order; None at the first text outside the grammar.
+fn parse_steps<'p>(path: &'p str, push: &mut impl FnMut(StepText<'p>)) -> Option<()> {
+    let mut rest = path.strip_prefix('$')?;
     while let Some(&first) = rest.as_bytes().first() {
         if first == b'.' {
             let body = &rest[1..];
@@ -24,14 +65,14 @@ pub fn parse(path: &str) -> Option<Vec<Step>> {
             if end == 0 {
                 return None;
             }
-            steps.push(Step::Key(body[..end].to_string()));
+            push(StepText::Key(&body[..end]));
             rest = &body[end..];
         } else if first == b'[' {
             let body = &rest[1..];
             if let Some(quote) = body.chars().next().filter(|c| *c == '\'' || *c == '"') {
                 let inner = &body[1..];
                 let close = inner.find(quote)?;
-                steps.push(Step::Key(inner[..close].to_string()));
+                push(StepText::Key(&inner[..close]));
                 rest = inner[close + 1..].strip_prefix(']')?;
             } else {
                 let close = body.find(']')?;
@@ -40,14 +81,14 @@ pub fn parse(path: &str) -> Option<Vec<Step>> {
                     return None;
                 }
                 let index: usize = digits.parse().ok().filter(|i| *i <= MAX_INDEX)?;
-                steps.push(Step::Index(index));
+                push(StepText::Index(index));
                 rest = &body[close + 1..];
             }
         } else {
             return None;
         }
     }
-    Some(steps)
+    Some(())
 }
 
 /// Sets `value` at `steps` under `root`, creating objects and arrays on the way (an array is
@@ -83,10 +124,12 @@ fn slot<'v>(root: &'v mut Value, steps: &[Step]) -> Option<&'v mut Value> {
                 let Value::Object(map) = at else {
                     return None;
                 };
-                if !map.contains_key(key) {
+                // One search: a new key is the last entry.
+                let i = map.index_of(key).unwrap_or_else(|| {
                     map.insert(key.clone(), Value::Null);
-                }
-                map.get_mut(key)?
+                    map.len() - 1
+                });
+                map.entry_at_mut(i)?.1
             }
             Step::Index(index) => {
                 if !matches!(at, Value::Array(_)) {
@@ -128,5 +171,58 @@ mod tests {
         for bad in ["", "a", "$.", "$[x]", "$[1", "$..a", "$[99999999]", "$['a"] {
             assert_eq!(parse(bad), None, "{bad}");
         }
+        let more = [
+            ("$[007]", Some(vec![Step::Index(7)])),
+            ("$[65535]", Some(vec![Step::Index(MAX_INDEX)])),
+            (
+                r#"$["a'b"].c"#,
+                Some(vec![Step::Key("a'b".into()), Step::Key("c".into())]),
+            ),
+            (
+                "$.\u{e9}t\u{e9}[1]",
+                Some(vec![Step::Key("\u{e9}t\u{e9}".into()), Step::Index(1)]),
+            ),
+            ("$['']", Some(vec![Step::Key(String::new())])),
+            ("$[]", None),
+            ("$[", None),
+            ("$[65536]", None),
+            ("$[99999999999999999999999999]", None),
+            ("$[+1]", None),
+            ("$[ 1]", None),
+            ("$[1]x", None),
+            ("$['a']x", None),
+            ("$['a'", None),
+            ("$['a\"]", None),
+            ("$.a[1", None),
+            ("$a", None),
+            ("$.a.", None),
+        ];
+        for (path, steps) in more {
+            assert_eq!(parse(path), steps, "{path}");
+        }
+    }
+
+    /// Parsing into a used vector gives the steps a fresh parse gives, whatever was there:
+    /// longer or shorter, keys where indexes were and the reverse.
+    #[test]
+    fn parsing_into_a_used_vector_is_parsing() {
+        let paths = [
+            "$.recipe.ingredients[0].amount",
+            "$.recipe.ingredients[0].name",
+            "$",
+            "$[3].a",
+            "$.a[3]['b.c']",
+            "$.recipe.ingredients[12].amount",
+            "$.a",
+        ];
+        let mut steps = Vec::new();
+        for before in paths {
+            for path in paths {
+                assert!(parse_into(before, &mut steps));
+                assert!(parse_into(path, &mut steps));
+                assert_eq!(Some(steps.clone()), parse(path), "{before} then {path}");
+            }
+        }
+        assert!(!parse_into("$.a.", &mut steps));
     }
 }

@@ -54,6 +54,8 @@ pub struct Shape<'a> {
     /// How many parts' `thought` members the payload had, and the last one's span from the
     /// end of the member before it (None when it was its part's first).
     pub thoughts: (usize, Option<(usize, usize)>),
+    /// As `thoughts`, for the `willContinue` members of `partialArgs` entries.
+    pub continues: (usize, Option<(usize, usize)>),
 }
 
 impl Shape<'_> {
@@ -69,6 +71,11 @@ impl Shape<'_> {
     pub fn thought(&mut self, span: Option<(usize, usize)>) {
         self.thoughts = (self.thoughts.0 + 1, span);
     }
+
+    /// A `partialArgs` entry's `willContinue` member, at `span` (see [`Self::continues`]).
+    pub fn continues(&mut self, span: Option<(usize, usize)>) {
+        self.continues = (self.continues.0 + 1, span);
+    }
 }
 
 #[derive(Debug)]
@@ -81,12 +88,24 @@ pub struct Template {
     pub recipe: super::Recipe,
     /// Per hole: its length in the payload being matched (scratch, kept to spare allocation).
     lengths: Vec<usize>,
-    /// The number holes' bytes, end to end, in the payload last applied ([`Self::applied`]);
-    /// None before the first.
-    numbers: Option<Vec<u8>>,
-    /// For a thought text part's template: the span of its `thought` member, with the comma
-    /// before it, which [`Self::answer`] cuts out.
-    thought_cut: Option<(usize, usize)>,
+    /// The number holes of the payload last applied ([`Self::applied`]); None before the
+    /// first.
+    numbers: Option<Applied>,
+    /// The span of the member [`Self::next`] cuts out, with the comma before it: a thought
+    /// text part's `thought`, or a continuing string entry's `willContinue`.
+    cut: Option<(usize, usize)>,
+}
+
+/// The number holes' bytes in a payload, end to end, and each one's length.
+#[derive(Debug, Default)]
+struct Applied {
+    bytes: Vec<u8>,
+    lengths: Vec<usize>,
+}
+
+/// Whether `b` may continue a JSON number (a number followed by it may be longer).
+fn continues_number(b: u8) -> bool {
+    matches!(b, b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')
 }
 
 /// A matched payload: its strings by [`Role`], and the top-level values with numbers.
@@ -179,39 +198,44 @@ impl Template {
             let mut part_extra = recipe.kept.pairs(recipe.part_extra);
             part_extra.len() == 1 && part_extra.all(|(k, v)| k == "thought" && v == "true")
         };
-        let thought_cut = match (&recipe.part, shape.thoughts) {
-            (super::PartRecipe::Text { thought: true }, (1, Some((start, end))))
-                if only_thought && !holes.iter().any(|h| h.0 < end && h.1 > start) =>
-            {
-                Some((start, end))
+        let cut = match (&recipe.part, shape.thoughts, shape.continues) {
+            (super::PartRecipe::Text { thought: true }, (1, Some(span)), _) if only_thought => {
+                Some(span)
+            }
+            (super::PartRecipe::Arg(arg), _, (1, Some(span))) if arg.arg_will_continue => {
+                Some(span)
             }
             _ => None,
         };
+        let cut = cut.filter(|&(start, end)| !holes.iter().any(|h| h.0 < end && h.1 > start));
         Some(Template {
             bytes: payload.to_vec(),
             lengths: vec![0; holes.len()],
             holes,
             recipe,
             numbers: None,
-            thought_cut,
+            cut,
         })
     }
 
-    /// [`Self::answer`], once per template: it is tried on the first payload no template
-    /// matched, and a stream whose answers differ more than that pays for it once.
-    pub fn take_answer(&mut self) -> Option<Self> {
-        let answer = self.answer();
-        self.thought_cut = None;
-        answer
+    /// [`Self::next`], once per template: it is tried on the first payload no template
+    /// matched, and a stream whose next payloads differ more than that pays for it once.
+    pub fn take_next(&mut self) -> Option<Self> {
+        let next = self.next();
+        self.cut = None;
+        next
     }
 
-    /// For a thought text part's template: the template of the same payload without the
-    /// part's `thought` member, which is what a full decode of such a payload would learn (the
-    /// part is then an answer's text part, with no other key). Gemini streams its answer right
-    /// after its thoughts, in events that differ only there, so the first answer event needs
-    /// no full decode.
-    pub fn answer(&self) -> Option<Self> {
-        let (start, end) = self.thought_cut?;
+    /// The template of the payload Gemini streams after a run of this one's, which differs
+    /// only by a member this one has, so that it needs no full decode:
+    /// - after thoughts, the answer: the thought text part's template without the part's
+    ///   `thought` member (the part is then an answer's text part, with no other key);
+    /// - after a string's fragments, the entry that ends it: the template of a `partialArgs`
+    ///   entry that continues, without the entry's `willContinue` member.
+    ///
+    /// Either is what a full decode of such a payload would learn.
+    pub fn next(&self) -> Option<Self> {
+        let (start, end) = self.cut?;
         let cut = end - start;
         let mut bytes = Vec::with_capacity(self.bytes.len() - cut);
         bytes.extend_from_slice(self.bytes.get(..start)?);
@@ -221,8 +245,13 @@ impl Template {
             .map(|&(s, e, hole)| (moved(s), moved(e), hole))
             .collect();
         let mut recipe = self.recipe.clone();
-        recipe.part = super::PartRecipe::Text { thought: false };
-        recipe.part_extra = (0, 0);
+        match &mut recipe.part {
+            super::PartRecipe::Text { thought } => {
+                *thought = false;
+                recipe.part_extra = (0, 0);
+            }
+            super::PartRecipe::Arg(arg) => arg.arg_will_continue = false,
+        }
         for (_, s, e) in &mut recipe.keys {
             (*s, *e) = (moved(*s), moved(*e));
         }
@@ -233,7 +262,7 @@ impl Template {
             holes,
             recipe,
             numbers: None,
-            thought_cut: None,
+            cut: None,
         })
     }
 
@@ -254,8 +283,9 @@ impl Template {
         let mut strings = [None, None, None];
         let mut pos = 0;
         let mut last = 0;
-        // Where the next number's bytes are in `self.numbers`, while they all agree.
-        let mut applied_at = self.numbers.as_ref().map(|_| 0);
+        // Where the next number's bytes are in `self.numbers`, and which number it is, while
+        // they all agree.
+        let mut applied_at = self.numbers.as_ref().map(|_| (0, 0));
         for (i, (start, end, hole)) in self.holes.iter().enumerate() {
             let literal = self.bytes.get(last..*start)?;
             if payload.get(pos..pos + literal.len())? != literal {
@@ -275,15 +305,27 @@ impl Template {
                     r.pos() - pos
                 }
                 Hole::Number => {
-                    let (used, state) = Num::Start.scan(payload.get(pos..)?);
-                    if used == 0 || !state.is_complete() {
-                        return None;
-                    }
-                    applied_at = applied_at.and_then(|at| {
-                        let before = self.numbers.as_ref()?.get(at..at + used)?;
-                        (payload.get(pos..pos + used)? == before).then_some(at + used)
+                    let rest = payload.get(pos..)?;
+                    // The number applied last, not followed by a byte that would lengthen it:
+                    // the same complete number as then, with no scan. Anything else is scanned.
+                    let same = applied_at.and_then(|(at, k)| {
+                        let applied = self.numbers.as_ref()?;
+                        let len = *applied.lengths.get(k)?;
+                        let before = applied.bytes.get(at..at + len)?;
+                        let ends = !rest.get(len).is_some_and(|&b| continues_number(b));
+                        (rest.get(..len)? == before && ends).then_some((at + len, k + 1, len))
                     });
-                    used
+                    if let Some((at, k, len)) = same {
+                        applied_at = Some((at, k));
+                        len
+                    } else {
+                        let (used, state) = Num::Start.scan(rest);
+                        if used == 0 || !state.is_complete() {
+                            return None;
+                        }
+                        applied_at = None;
+                        used
+                    }
                 }
             };
             if let Some(slot) = self.lengths.get_mut(i) {
@@ -295,8 +337,9 @@ impl Template {
         if payload.get(pos..)? != self.bytes.get(last..)? {
             return None;
         }
-        let numbers_as_applied =
-            applied_at.is_some_and(|at| self.numbers.as_ref().is_some_and(|n| n.len() == at));
+        // Every number is at least a byte long: all bytes agreed, so every number did.
+        let numbers_as_applied = applied_at
+            .is_some_and(|(at, _)| (self.numbers.as_ref()).is_some_and(|n| n.bytes.len() == at));
         Some(Matched {
             strings,
             numbers_as_applied,
@@ -308,12 +351,16 @@ impl Template {
     /// Notes the number holes' bytes of `payload`, the one last read, as applied.
     pub fn applied(&mut self, payload: &[u8]) {
         let mut numbers = self.numbers.take().unwrap_or_default();
-        numbers.clear();
+        numbers.bytes.clear();
+        numbers.lengths.clear();
         let (mut pos, mut last) = (0, 0);
         for ((start, end, hole), len) in self.holes.iter().zip(&self.lengths) {
             pos += start - last;
             if *hole == Hole::Number {
-                numbers.extend_from_slice(payload.get(pos..pos + len).unwrap_or_default());
+                numbers
+                    .bytes
+                    .extend_from_slice(payload.get(pos..pos + len).unwrap_or_default());
+                numbers.lengths.push(*len);
             }
             pos += len;
             last = *end;
@@ -386,6 +433,49 @@ mod tests {
             m.value(usage.1, usage.2),
             Some(r#"{"promptTokenCount":1234,"details":[{"m":"TEXT","n":0}],"s":"x1"}"#)
         );
+    }
+
+    /// A number equal to the one applied last is recognised without a scan only when no byte
+    /// after it would lengthen it; anything longer, shorter or different is a new number.
+    #[test]
+    fn numbers_as_applied_are_those_bytes_and_no_longer() {
+        let mut t = template();
+        let with = |prompt: &str, n: &str| {
+            let text = String::from_utf8_lossy(A)
+                .replace(":9,", &format!(":{prompt},"))
+                .replace("-1.5e3", n);
+            text.into_bytes()
+        };
+        let usage = t.recipe.keys[0];
+        let same = |t: &mut Template, p: &[u8]| {
+            let m = t.read(p).unwrap_or_else(|| panic!("no match"));
+            let value = m.value(usage.1, usage.2).map(str::to_string);
+            (m.numbers_as_applied, value)
+        };
+        assert!(!same(&mut t, A).0);
+        t.applied(A);
+        assert!(same(&mut t, A).0);
+        for (prompt, n) in [
+            ("97", "-1.5e3"),
+            ("9", "-1.5e31"),
+            ("9", "-1.5"),
+            ("8", "-1.5e3"),
+        ] {
+            let p = with(prompt, n);
+            let (as_applied, value) = same(&mut t, &p);
+            assert!(!as_applied, "{prompt} {n}");
+            let expected = format!(
+                r#"{{"promptTokenCount":{prompt},"details":[{{"m":"TEXT","n":{n}}}],"s":"x1"}}"#
+            );
+            assert_eq!(value.as_deref(), Some(expected.as_str()));
+        }
+        // Noted again (after a read of it, as the fold does): those bytes are now the ones
+        // applied.
+        let p = with("97", "-1.5e31");
+        assert!(!same(&mut t, &p).0);
+        t.applied(&p);
+        assert!(same(&mut t, &p).0);
+        assert!(!same(&mut t, A).0);
     }
 
     #[test]

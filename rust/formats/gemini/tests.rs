@@ -277,6 +277,7 @@ fn templated_events_fold_as_if_decoded_in_full() {
             r#"{{"candidates":[{{"x":[1],"content":{{"parts":[{{"functionCall":{{"id":"c1","partialArgs":[{{"jsonPath":{entry}}}],"willContinue":true}},"y":"z"}}],"role":"model"}},"index":0,"w":null}}],"modelVersion":"m"}}"#
         )
     };
+    let wc = r#""willContinue":true"#;
     let streams: Vec<Vec<String>> = vec![
         // Thought text, then answer text; usage numbers change; escapes; an empty text.
         vec![
@@ -427,6 +428,69 @@ fn templated_events_fold_as_if_decoded_in_full() {
             keyed(r#""$.b","stringValue":"4""#),
             end.into(),
         ],
+        // A templated entry that ends a string closes it, whether its path was parsed (another
+        // path) or is the open string's text: the next fragment at the open path is set anew,
+        // not appended (each template learned first, so that the closing entries use one).
+        vec![
+            arg(r#""willContinue":true"#, r#""$.x","stringValue":"0""#),
+            arg(r#""willContinue":true"#, r#""$.a","stringValue":"1","willContinue":true"#),
+            arg(r#""willContinue":true"#, r#""$.a","stringValue":"2","willContinue":true"#),
+            arg(r#""willContinue":true"#, r#""$.b","stringValue":"3""#),
+            arg(r#""willContinue":true"#, r#""$.a","stringValue":"4","willContinue":true"#),
+            arg(r#""willContinue":true"#, r#""$['a']","stringValue":"5""#),
+            end.into(),
+        ],
+        vec![
+            arg(r#""willContinue":true"#, r#""$.x","stringValue":"0""#),
+            arg(r#""willContinue":true"#, r#""$.a","stringValue":"1","willContinue":true"#),
+            arg(r#""willContinue":true"#, r#""$.a","stringValue":"2","willContinue":true"#),
+            arg(r#""willContinue":true"#, r#""$.a","stringValue":"3""#),
+            arg(r#""willContinue":true"#, r#""$.a","stringValue":"4","willContinue":true"#),
+            end.into(),
+        ],
+        // A decoded continuation that replaces the arguments between a templated fragment and
+        // the empty one that ends it: the string is made again, empty.
+        vec![
+            arg(r#""willContinue":true"#, r#""$.x","stringValue":"0""#),
+            arg(r#""willContinue":true"#, r#""$.a","stringValue":"1","willContinue":true"#),
+            arg(r#""willContinue":true"#, r#""$.a","stringValue":"2","willContinue":true"#),
+            arg(r#""args":{"z":1},"willContinue":true"#, ""),
+            arg(r#""willContinue":true"#, r#""$.a","stringValue":"""#),
+            end.into(),
+        ],
+        // The first entry that ends a string folds from the template of its fragments less the
+        // entry's `willContinue` member (spaced here), whatever its value.
+        vec![
+            arg(wc, r#""$.a","stringValue":"1" , "willContinue" : true "#),
+            arg(wc, r#""$.a","stringValue":"2" , "willContinue" : true "#),
+            arg(wc, r#""$.a","stringValue":"3" "#),
+            arg(wc, r#""$.b","stringValue":"4" , "willContinue" : true "#),
+            arg(wc, r#""$.b","stringValue":"" "#),
+            end.into(),
+        ],
+        // Near misses: the member first in its entry, twice in it, false, and an end that
+        // differs elsewhere too.
+        vec![
+            r#"{"candidates":[{"content":{"parts":[{"functionCall":{"partialArgs":[{"willContinue":true,"jsonPath":"$.a","stringValue":"1"}],"willContinue":true}}]}}]}"#.into(),
+            r#"{"candidates":[{"content":{"parts":[{"functionCall":{"partialArgs":[{"jsonPath":"$.a","stringValue":"2"}],"willContinue":true}}]}}]}"#.into(),
+            end.into(),
+        ],
+        vec![
+            arg(wc, r#""$.a","stringValue":"1","willContinue":true,"willContinue":true"#),
+            arg(wc, r#""$.a","stringValue":"2","willContinue":true"#),
+            arg(wc, r#""$.a","stringValue":"3""#),
+            end.into(),
+        ],
+        vec![
+            arg(wc, r#""$.a","stringValue":"1","willContinue":false"#),
+            arg(wc, r#""$.a","stringValue":"2""#),
+            end.into(),
+        ],
+        vec![
+            arg(wc, r#""$.a","stringValue":"1","willContinue":true"#),
+            arg(wc, r#""$.a","stringValue":"2","x":1"#),
+            end.into(),
+        ],
     ];
     // With events and without: the fold's paths differ (a text template is applied straight
     // from its recipe in both).
@@ -455,7 +519,9 @@ fn templated_events_fold_as_if_decoded_in_full() {
         };
         assert_eq!([used(0), used(16), used(17)], [5, 2, 2]);
         assert_eq!([18, 19, 20, 21, 22].map(used), [0; 5]);
-        assert_eq!(used(23), 2);
+        assert_eq!(used(23), 3);
+        assert_eq!([used(24), used(25), used(26)], [4, 3, 2]);
+        assert_eq!([27, 28, 29, 30, 31].map(used), [4, 0, 1, 0, 0]);
         // Recorded streams, and the arguments streamed above.
         let mut recorded = 0;
         for text in recorded_texts() {
@@ -475,6 +541,18 @@ fn templated_events_fold_as_if_decoded_in_full() {
             r#"{"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"f","args":{"a":["e",{"x":"b"}],"b":"f"}}},{"functionCall":{"name":"g","args":{"a":"x"}}},{"functionCall":{"name":"g","args":{"b":"y"}}}]},"finishReason":"STOP","index":0}],"usageMetadata":{"trafficType":"X"},"modelVersion":"m"}"#
         )
     );
+    for (i, args) in [
+        (24, r#"{"x":"0","a":"45","b":"3"}"#),
+        (25, r#"{"x":"0","a":"4"}"#),
+        (26, r#"{"z":1,"a":""}"#),
+        (27, r#"{"a":"123","b":"4"}"#),
+        (29, r#"{"a":"123"}"#),
+        (31, r#"{"a":"12"}"#),
+    ] {
+        let payloads: Vec<&str> = streams[i].iter().map(String::as_str).collect();
+        let (result, ..) = trace(&payloads, false, false);
+        assert!(result.contains(&format!(r#""args":{args}"#)), "{result}");
+    }
     // The expected text and usage, written out.
     let payloads: Vec<&str> = streams[0].iter().map(String::as_str).collect();
     let (result, ..) = trace(&payloads, false, false);
@@ -483,6 +561,59 @@ fn templated_events_fold_as_if_decoded_in_full() {
         json(
             r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"Hm \"q\"\n","thought":true},{"text":"Answer \u00e9 two!"}]},"index":0,"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":41},"modelVersion":"m"}"#
         )
+    );
+}
+
+/// Payloads that repeat one shape, or alternate two, match the template they try first; the
+/// fold is that of a full decode either way.
+#[test]
+fn repeated_and_alternating_shapes_match_at_the_first_try() {
+    let entry = |path: &str, value: &str, more: bool| {
+        let more = if more { r#","willContinue":true"# } else { "" };
+        format!(
+            r#"{{"candidates":[{{"content":{{"role":"model","parts":[{{"functionCall":{{"partialArgs":[{{"jsonPath":"{path}","stringValue":"{value}"{more}}}],"willContinue":true}}}}]}},"index":0}}],"modelVersion":"m"}}"#
+        )
+    };
+    let text = |t: &str| {
+        format!(
+            r#"{{"candidates":[{{"content":{{"role":"model","parts":[{{"text":"{t}"}}]}},"index":0}}],"modelVersion":"m"}}"#
+        )
+    };
+    let mut stream = vec![text("a"), text("b"), text("c")];
+    for i in 0..6 {
+        let path = format!("$.items[{i}].name");
+        stream.push(entry(&path, "x", true));
+        stream.push(entry(&path, "", false));
+    }
+    stream.extend([text("d"), text("e")]);
+    stream.push(
+        r#"{"candidates":[{"content":{"parts":[{"text":""}]},"finishReason":"STOP","index":0}]}"#
+            .into(),
+    );
+    let payloads: Vec<&str> = stream.iter().map(String::as_str).collect();
+    for events in [false, true] {
+        assert_eq!(
+            trace(&payloads, false, events).0,
+            trace(&payloads, true, events).0
+        );
+    }
+    let mut g = Gemini::new(&Config::default());
+    for p in &payloads {
+        g.fold(b"", p.as_bytes(), &mut Vec::new())
+            .unwrap_or_else(|e| panic!("{e:?}"));
+    }
+    // Decoded: the first text, the first fragment, the first text after the fragments and the
+    // last payload; each is read against each template there was (0, 1, 2, 2 reads). The
+    // first fragment's end is read against both, then against the first fragment's template
+    // less its entry's `willContinue` (3 reads). The other payloads (2 texts, 10 fragments, 1
+    // text) are read once, but for the first fragment after that (until the fold has seen
+    // the two alternate).
+    assert_eq!(g.decoded, 4);
+    assert_eq!(g.template_reads, (1 + 2 + 2) + 3 + 13 + 1);
+    let result = to_json(&g.result());
+    assert!(
+        result.contains(r#""args":{"items":[{"name":"x"},{"name":"x"},{"name":"x"},{"name":"x"},{"name":"x"},{"name":"x"}]}"#),
+        "{result}"
     );
 }
 
