@@ -795,6 +795,27 @@ impl<'a> Reader<'a> {
     }
 }
 
+impl Reader<'_> {
+    /// Validates and skips a string value if one is next, as [`Self::take_string`] checks it
+    /// but without building it: true then; false (consuming nothing) for any other value.
+    pub fn skip_string_value(&mut self) -> JsonResult<bool> {
+        if self.peek_or_eof()? != b'"' {
+            return Ok(false);
+        }
+        self.skip_string()?;
+        Ok(true)
+    }
+}
+
+/// The length through `]` of a non-empty array of small non-negative integers written
+/// without whitespace, with `rest` just after its `[` (see `small_int_array`): what
+/// [`Reader::skip_value`] accepts there without reading the integers one by one. `None` for
+/// anything else, which may still be a valid array.
+#[inline]
+pub fn small_int_array_len(rest: &[u8]) -> Option<usize> {
+    small_int_array(rest)
+}
+
 /// Where [`Reader::decode_escaped`] puts a string's decoded bytes.
 trait Unescaped {
     fn extend(&mut self, bytes: &[u8]);

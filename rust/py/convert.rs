@@ -98,11 +98,11 @@ impl StringCache {
 }
 
 /// Builds Python objects from values, holding the string cache for the whole value.
-struct Builder<'py, 'c> {
-    py: Python<'py>,
+pub(super) struct Builder<'py, 'c> {
+    pub(super) py: Python<'py>,
     cache: Option<&'c mut StringCache>,
     /// Items of the raw arrays being built, innermost last (one buffer for all of them).
-    pending: Vec<Bound<'py, PyAny>>,
+    pub(super) pending: Vec<Bound<'py, PyAny>>,
 }
 
 /// Runs `build` with the process's string cache, or without one when another conversion holds
@@ -154,7 +154,7 @@ fn new_string<'py>(py: Python<'py>, s: &str) -> Bound<'py, PyString> {
 }
 
 impl<'py> Builder<'py, '_> {
-    fn string(&mut self, s: &str) -> Bound<'py, PyString> {
+    pub(super) fn string(&mut self, s: &str) -> Bound<'py, PyString> {
         match &mut self.cache {
             Some(cache) if s.len() <= CACHED_BYTES => cache.get(self.py, s),
             _ => new_string(self.py, s),
@@ -185,6 +185,9 @@ impl<'py> Builder<'py, '_> {
                 dict.into_any()
             }
             Value::Raw(text) => {
+                if let Some(entry) = super::logprobs::entry(self, text)? {
+                    return Ok(entry);
+                }
                 let mut walk = RawWalk {
                     text,
                     bytes: text.as_bytes(),
@@ -197,7 +200,7 @@ impl<'py> Builder<'py, '_> {
 }
 
 /// A list of `len` empty slots, each to be filled by [`set_list_item`].
-fn new_list(py: Python<'_>, len: usize) -> PyResult<Bound<'_, PyList>> {
+pub(super) fn new_list(py: Python<'_>, len: usize) -> PyResult<Bound<'_, PyList>> {
     let n = ffi::Py_ssize_t::try_from(len)
         .map_err(|_| pyo3::exceptions::PyOverflowError::new_err("list too long"))?;
     // SAFETY: the GIL is held. `PyList_New` returns a new reference to a list whose `n` slots
@@ -209,7 +212,7 @@ fn new_list(py: Python<'_>, len: usize) -> PyResult<Bound<'_, PyList>> {
 }
 
 /// Fills slot `i` of a list from [`new_list`], taking over the reference to `item`.
-fn set_list_item(list: &Bound<'_, PyList>, i: usize, item: Bound<'_, PyAny>) {
+pub(super) fn set_list_item(list: &Bound<'_, PyList>, i: usize, item: Bound<'_, PyAny>) {
     if i >= list.len() {
         return;
     }
@@ -225,7 +228,7 @@ fn set_list_item(list: &Bound<'_, PyList>, i: usize, item: Bound<'_, PyAny>) {
 /// JSON numbers as orjson reads them: integers within 64 bits are ints, other integers and
 /// all fractions are floats. Integers of up to 18 digits (all that a completion ever holds)
 /// are read in the pass that checks them.
-fn number<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
+pub(super) fn number<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
     let bytes = text.as_bytes();
     let (negative, digits) = match bytes.split_first() {
         Some((b'-', rest)) => (true, rest),
@@ -295,10 +298,10 @@ fn invalid_raw_at(pos: usize) -> PyErr {
 /// Walks validated JSON text (see `Value::Raw`) and builds its Python value. The text passed
 /// the reader's checks when it was stored, so the walk only finds where things end; a string
 /// with an escape is decoded by the reader.
-struct RawWalk<'t> {
-    text: &'t str,
-    bytes: &'t [u8],
-    pos: usize,
+pub(super) struct RawWalk<'t> {
+    pub(super) text: &'t str,
+    pub(super) bytes: &'t [u8],
+    pub(super) pos: usize,
 }
 
 impl<'t> RawWalk<'t> {
@@ -322,7 +325,7 @@ impl<'t> RawWalk<'t> {
 
     /// The string starting at `pos` (its opening quote): borrowed from the text when it has
     /// no escape, else decoded by the reader.
-    fn string(&mut self) -> PyResult<std::borrow::Cow<'t, str>> {
+    pub(super) fn string(&mut self) -> PyResult<std::borrow::Cow<'t, str>> {
         let start = self.pos + 1;
         let rest = self.bytes.get(start..).unwrap_or_default();
         // Validated text has no control byte in a string: this stops at `"` or `\`, and a

@@ -20,7 +20,7 @@ use std::borrow::Cow;
 
 use crate::formats::chat::assemble::Slot;
 use crate::formats::chat::scan::{Chunk, Content, Field, Span};
-use crate::json::reader::Reader;
+use crate::json::reader::{small_int_array_len, Reader};
 use crate::json::value::Value;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -283,7 +283,7 @@ impl Template {
                     return None;
                 }
                 r.resume_at_depth(at, e.depth);
-                Some(entries(&mut r)?)
+                Some(entries(&mut r, payload, e.max_depth)?)
             }
         };
         let reading = Reading { text, entries };
@@ -310,18 +310,87 @@ impl Template {
 
 /// A non-empty array of valid JSON values at the reader's place, each kept as its raw text
 /// (as the full decoder keeps logprobs entries); `None` on anything else, errors included:
-/// the full decoder then reports them.
-fn entries(r: &mut Reader<'_>) -> Option<Vec<Value>> {
+/// the full decoder then reports them. `max_depth` is the reader's limit.
+fn entries(r: &mut Reader<'_>, payload: &[u8], max_depth: usize) -> Option<Vec<Value>> {
     if r.peek() != Some(b'[') || !r.begin_array().ok()? {
         return None;
     }
+    // A compact entry nests four containers (itself, `top_logprobs`, an alternative, its
+    // `bytes`): with room for them, none can hit the depth limit that the general skip checks.
+    let compact_fits = r.depth() + COMPACT_NESTING <= max_depth;
     let mut items = Vec::new();
     let mut first = true;
     while r.next_element(&mut first).ok()? {
-        items.push(Value::Raw(r.raw_value().ok()?.into()));
+        r.peek();
+        let start = r.pos();
+        let text = if compact_fits && compact_entry(r, payload).is_some() {
+            let bytes = payload.get(start..r.pos())?;
+            // SAFETY: `compact_entry` accepted these bytes: its strings were checked as UTF-8
+            // by `skip_string_value`, and everything else in it is ASCII (the fixed text it
+            // compares, numbers, integers, `null`), so the whole span is valid UTF-8.
+            unsafe { std::str::from_utf8_unchecked(bytes) }
+        } else {
+            r.resume_at(start);
+            r.raw_value().ok()?
+        };
+        items.push(Value::Raw(text.into()));
     }
     // An empty array appends nothing: such a chunk would not have yielded this template.
     (!items.is_empty()).then_some(items)
+}
+
+/// Containers a compact logprobs entry opens inside one another (see [`compact_entry`]).
+const COMPACT_NESTING: usize = 4;
+
+/// A logprobs entry as `OpenAI` writes it, `{"token":S,"logprob":N,"bytes":B,"top_logprobs":
+/// [A,...]}` with each alternative `A` `{"token":S,"logprob":N,"bytes":B}` and `B` null or a
+/// non-empty array of small integers, without whitespace, at the reader's place: skipped,
+/// with its strings and numbers checked as the general skip checks them and the fixed text
+/// between them compared. `None` (the reader anywhere in it) for anything else, which the
+/// caller then skips in general. Depth is the caller's to check ([`COMPACT_NESTING`]).
+fn compact_entry(r: &mut Reader<'_>, payload: &[u8]) -> Option<()> {
+    compact_alternative(r, payload)?;
+    literal(r, payload, b",\"top_logprobs\":[")?;
+    if literal(r, payload, b"]").is_none() {
+        loop {
+            compact_alternative(r, payload)?;
+            literal(r, payload, b"}")?;
+            if literal(r, payload, b",").is_none() {
+                literal(r, payload, b"]")?;
+                break;
+            }
+        }
+    }
+    literal(r, payload, b"}")
+}
+
+/// `{"token":S,"logprob":N,"bytes":B` (an entry or an alternative, up to where they differ).
+fn compact_alternative(r: &mut Reader<'_>, payload: &[u8]) -> Option<()> {
+    literal(r, payload, b"{\"token\":")?;
+    if payload.get(r.pos()) != Some(&b'"') || !r.skip_string_value().ok()? {
+        return None;
+    }
+    literal(r, payload, b",\"logprob\":")?;
+    if !matches!(payload.get(r.pos()), Some(b'-' | b'0'..=b'9')) {
+        return None;
+    }
+    r.take_number().ok()??;
+    literal(r, payload, b",\"bytes\":")?;
+    if literal(r, payload, b"null").is_none() {
+        literal(r, payload, b"[")?;
+        let n = small_int_array_len(payload.get(r.pos()..)?)?;
+        r.resume_at(r.pos() + n);
+    }
+    Some(())
+}
+
+/// Consumes `text` if the payload goes on with it at the reader's place.
+#[inline]
+fn literal<const N: usize>(r: &mut Reader<'_>, payload: &[u8], text: &[u8; N]) -> Option<()> {
+    let at = r.pos();
+    // As an array, so the compare is a few loads rather than a call.
+    let next: &[u8; N] = payload.get(at..at + N)?.try_into().ok()?;
+    (next == text).then(|| r.resume_at(at + N))
 }
 
 #[cfg(test)]
@@ -515,5 +584,79 @@ mod tests {
         assert_eq!(shallow.read(nested(4).as_bytes()), None);
         assert!(decode_after(nested(3).as_bytes(), 8, &[]).is_ok());
         assert!(decode_after(nested(4).as_bytes(), 8, &[]).is_err());
+    }
+    /// Compact entries (the shape `compact_entry` compares instead of parsing) are read as
+    /// the full decoder reads them, and anything invalid inside that shape is left to it.
+    #[test]
+    fn compact_entries_are_checked_as_the_full_decoder_checks_them() {
+        let Some(t) = learn(L) else {
+            panic!("no template")
+        };
+        let with = |entries: &[u8]| {
+            let at = L
+                .windows(12)
+                .position(|w| w == b"\"content\":[{")
+                .unwrap_or(0)
+                + 10;
+            let end = L
+                .windows(14)
+                .position(|w| w == b"],\"refusal\":nu")
+                .unwrap_or(0)
+                + 1;
+            [&L[..at], entries, &L[end..]].concat()
+        };
+        let good: [&[u8]; 6] = [
+            r#"[{"token":"\n\u00e9\"","logprob":-2.881288,"bytes":[10,195,169,34],"top_logprobs":[{"token":" a","logprob":-1.406779773,"bytes":[32,97]},{"token":"é","logprob":-3,"bytes":null}]}]"#.as_bytes(),
+            br#"[{"token":"a","logprob":-1e-3,"bytes":[97],"top_logprobs":[]},{"token":"b","logprob":0,"bytes":[98],"top_logprobs":[]}]"#,
+            br#"[{"token":"a","logprob":-0.5,"bytes":[97],"top_logprobs":[]} , {"token":"b"}]"#,
+            br#"[{"token":"a","logprob":-0.5,"bytes":[],"top_logprobs":[]}]"#,
+            br#"[{"token":"a","logprob":-0.5,"bytes":[97],"top_logprobs":[],"x":[[1]]}]"#,
+            br#"[{"token":"a","logprob":-0.5,"bytes":[97],"top_logprobs":[{"token":"b","logprob":-1,"bytes":[98]} ]}]"#,
+        ];
+        for entries in good {
+            let p = with(entries);
+            let full = decode_after(&p, 128, &[])
+                .ok()
+                .and_then(|d| d.chunk.choices.into_iter().next())
+                .map(|c| c.logprobs);
+            let Some(Field::Set(lp)) = full else {
+                panic!("not decoded: {}", String::from_utf8_lossy(&p))
+            };
+            let read = t.read(&p).and_then(|r| r.entries);
+            assert_eq!(read, lp.content, "{}", String::from_utf8_lossy(&p));
+        }
+        let bad: [&[u8]; 9] = [
+            b"[{\"token\":\"\xff\",\"logprob\":-0.5,\"bytes\":[97],\"top_logprobs\":[]}]",
+            b"[{\"token\":\"a\x01\",\"logprob\":-0.5,\"bytes\":[97],\"top_logprobs\":[]}]",
+            br#"[{"token":"\q","logprob":-0.5,"bytes":[97],"top_logprobs":[]}]"#,
+            br#"[{"token":"\ud800","logprob":-0.5,"bytes":[97],"top_logprobs":[]}]"#,
+            br#"[{"token":"a","logprob":-01,"bytes":[97],"top_logprobs":[]}]"#,
+            br#"[{"token":"a","logprob":-1e999,"bytes":[97],"top_logprobs":[]}]"#,
+            br#"[{"token":"a","logprob":-0.5,"bytes":[01],"top_logprobs":[]}]"#,
+            br#"[{"token":"a","logprob":-0.5,"bytes":[97,],"top_logprobs":[]}]"#,
+            br#"[{"token":"a","logprob":-0.5,"bytes":[97],"top_logprobs":[]}}]"#,
+        ];
+        for entries in bad {
+            let p = with(entries);
+            assert!(decode_after(&p, 128, &[]).is_err());
+            assert_eq!(t.read(&p), None, "{}", String::from_utf8_lossy(&p));
+        }
+        // Depth: the array is at depth 5, and a compact entry with an alternative nests 4 more
+        // containers: it fits a limit of 9, not 8, in the template as in the full decoder.
+        let deep = with(br#"[{"token":"a","logprob":-0.5,"bytes":[97],"top_logprobs":[{"token":"b","logprob":-1,"bytes":[98]}]}]"#);
+        let flat = with(br#"[{"token":"a","logprob":-0.5,"bytes":[97],"top_logprobs":[]}]"#);
+        let Ok(decoded) = decode_after(L, 128, &[]) else {
+            panic!("not decoded")
+        };
+        for (limit, deep_ok) in [(8, false), (9, true)] {
+            let Some(shallow) = Template::learn(L, &decoded.chunk, decoded.header_len, limit)
+            else {
+                panic!("no template")
+            };
+            assert_eq!(decode_after(&deep, limit, &[]).is_ok(), deep_ok);
+            assert_eq!(shallow.read(&deep).is_some(), deep_ok, "limit {limit}");
+            assert!(decode_after(&flat, limit, &[]).is_ok());
+            assert!(shallow.read(&flat).is_some(), "limit {limit}");
+        }
     }
 }
