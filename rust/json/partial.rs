@@ -286,6 +286,22 @@ impl PartialJson {
         Ok(())
     }
 
+    /// True when feeding printable ASCII other than `"` and `\` would change nothing: a
+    /// validator inside a string, with no escape or UTF-8 sequence begun. Its caller may then
+    /// leave such text out.
+    pub fn ignores_plain_text(&self) -> bool {
+        self.shape_only
+            && !self.failed
+            && self.utf8.is_empty()
+            && matches!(
+                self.state,
+                State::Str {
+                    escape: Escape::None,
+                    ..
+                }
+            )
+    }
+
     /// False for a [`Self::validator`], whose snapshots never have a value.
     pub fn keeps_value(&self) -> bool {
         !self.shape_only

@@ -13,9 +13,9 @@
 //! refusal changes is the splice mark: once a second message's `message_start` arrived while
 //! the first is open, every later event belongs to the intruder and is refused too.
 
+mod fast;
 mod json_text;
 
-use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -24,12 +24,12 @@ use crate::error::{DecodeKind, ErrorKind};
 use crate::event::{texts_done, Call, Event, TextOf, TextTrail, UsageSnapshot};
 use crate::formats::{Fold, Folded, Format, Note};
 use crate::json::partial::PartialJson;
-use crate::json::reader::{self, JsonErrorCode, Reader};
-use crate::json::short_escape;
+use crate::json::reader::{self, JsonErrorCode};
 use crate::json::value::{Map, Value};
 use crate::limits::{LimitName, Limits};
 use crate::summary::{self, Summary, ToolCall, Usage};
 
+use fast::{append_simple_string, fast_head, fast_string, Added, LastHead};
 use json_text::{py_repr, value_position, write_json, Step};
 
 /// Every event type of an Anthropic Messages stream (`error` aside, which any format sends).
@@ -63,6 +63,74 @@ struct ToolInput {
     at_stop: InputAtStop,
     /// The fragments, for event snapshots (event mode only).
     trail: TextTrail,
+}
+
+impl ToolInput {
+    /// Takes the fragment that `text` holds from `start` on (`plain`: printable ASCII other
+    /// than `"` and `\`, which a validator inside a string need not see). Refused when the text
+    /// would no longer start a JSON document, or would nest too deep: then the text and the
+    /// parser go back to what they were.
+    #[inline(always)]
+    fn take_fragment(
+        &mut self,
+        start: usize,
+        plain: bool,
+        max_depth: usize,
+        options: Options,
+    ) -> Result<(), Refused> {
+        let Some(added) = self.text.get(start..).filter(|a| !a.is_empty()) else {
+            return Ok(());
+        };
+        if !(plain && self.parser.ignores_plain_text()) {
+            self.parser.feed(added.as_bytes());
+            if self.parser.failed() {
+                return Err(self.refuse(start, max_depth, options));
+            }
+        }
+        if !matches!(self.at_stop, InputAtStop::NotYet) {
+            self.at_stop = InputAtStop::NotYet;
+        }
+        Ok(())
+    }
+}
+
+impl ToolInput {
+    /// The text and the parser back to what they were before the fragment from `start` on.
+    #[cold]
+    #[inline(never)]
+    fn refuse(&mut self, start: usize, max_depth: usize, options: Options) -> Refused {
+        let too_deep = self.parser.too_deep();
+        self.text.truncate(start);
+        self.parser = input_parser(max_depth, options);
+        self.parser.feed(self.text.as_bytes());
+        if too_deep {
+            Refused::TooDeep
+        } else {
+            Refused::NotJson
+        }
+    }
+}
+
+/// Why a tool input refused a fragment.
+enum Refused {
+    TooDeep,
+    NotJson,
+}
+
+impl Refused {
+    fn error(self, data: &[u8], max_depth: usize) -> ErrorKind {
+        match self {
+            Refused::TooDeep => ErrorKind::Limit {
+                limit: LimitName::Depth,
+                maximum: max_depth as u64,
+            },
+            Refused::NotJson => invalid(
+                data,
+                &[Step::Key("delta"), Step::Key("partial_json")],
+                "more of the tool input JSON",
+            ),
+        }
+    }
 }
 
 /// A tool input's value, once worked out at the block's stop.
@@ -246,192 +314,6 @@ impl Piece {
             Piece::InputJson => "partial_json",
         }
     }
-}
-
-/// The bytes of a string delta payload, as the API sends it, around the block index.
-const FAST_HEAD: &[u8; 38] = br#"{"type":"content_block_delta","index":"#;
-const FAST_DELTA: &[u8; 18] = br#","delta":{"type":""#;
-
-/// `bytes` after `prefix`, if it starts with it. The prefix's length is a constant, so the
-/// comparison compiles to a few wide loads instead of a call to `memcmp`.
-#[inline(always)]
-fn strip_fixed<'b, const N: usize>(bytes: &'b [u8], prefix: &[u8; N]) -> Option<&'b [u8]> {
-    let (head, rest) = bytes.split_first_chunk::<N>()?;
-    (head == prefix).then_some(rest)
-}
-
-/// Reads the header of a payload laid out exactly as `{"type":"content_block_delta","index":N,
-/// "delta":{"type":"<kind>_delta","<field>":"`, no whitespace: its index, kind and the position
-/// of the string's opening quote. Such a header passes every check of the full decode up to the
-/// block index, and decoding it in full names the same index and kind; anything else (another
-/// layout, an index that is not a plain integer) is `None` and goes through the full decode.
-/// What it reads depends on the header's bytes alone, so a payload that repeats them names the
-/// same three things (see [`LastHead`]).
-fn fast_head(data: &[u8], max_depth: usize) -> Option<(usize, Piece, usize)> {
-    // The payload nests two objects: a lower limit is the full decode's to report.
-    if max_depth < 2 {
-        return None;
-    }
-    let rest = strip_fixed(data, FAST_HEAD)?;
-    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-    // JSON forbids leading zeros; a long index is left to the full decode (it saturates).
-    if digits == 0 || digits > 9 || (digits > 1 && rest.first() == Some(&b'0')) {
-        return None;
-    }
-    let (number, rest) = rest.split_at(digits);
-    let index = number
-        .iter()
-        .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
-    let rest = strip_fixed(rest, FAST_DELTA)?;
-    // The first two bytes tell the kinds apart: one comparison, not one per kind. Each kind's
-    // bytes run from its delta type up to the string's opening quote.
-    let (rest, piece) = match rest.get(..2)? {
-        b"te" => (strip_fixed(rest, br#"text_delta","text":"#)?, Piece::Text),
-        b"th" => (
-            strip_fixed(rest, br#"thinking_delta","thinking":"#)?,
-            Piece::Thinking,
-        ),
-        b"in" => (
-            strip_fixed(rest, br#"input_json_delta","partial_json":"#)?,
-            Piece::InputJson,
-        ),
-        b"si" => (
-            strip_fixed(rest, br#"signature_delta","signature":"#)?,
-            Piece::Signature,
-        ),
-        _ => return None,
-    };
-    rest.first()
-        .is_some_and(|&b| b == b'"')
-        .then_some((index, piece, data.len() - rest.len()))
-}
-
-/// Where [`fast_string`] left a delta's text.
-enum Added<'d> {
-    /// In the payload, or (with a `\u` escape or non-ASCII text) decoded by the reader.
-    Text(Cow<'d, str>),
-    /// Decoded into the scratch buffer.
-    InScratch,
-}
-
-/// Reads the rest of a payload whose header [`fast_head`] took: the string that opens at
-/// `quote`, then exactly `}}`. A string with an escape is decoded into `scratch`, so the usual
-/// tool-input fragment costs no allocation. `None` for a bad string or anything after it,
-/// which the full decode then reports.
-fn fast_string<'d>(
-    data: &'d [u8],
-    quote: usize,
-    max_depth: usize,
-    scratch: &mut String,
-) -> Option<Added<'d>> {
-    let (text, end) = if let Some((text, read)) = simple_string(data.get(quote + 1..)?, scratch) {
-        let text = text.map_or(Added::InScratch, |t| Added::Text(Cow::Borrowed(t)));
-        (text, quote + 1 + read)
-    } else {
-        let mut reader = Reader::new(data, max_depth);
-        reader.resume_at(quote);
-        let text = reader.take_string().ok()??;
-        (Added::Text(text), reader.pos())
-    };
-    (data.get(end..)? == b"}}").then_some(text)
-}
-
-/// The header bytes of the last string delta the fast path read, with what [`fast_head`] read
-/// from them. Consecutive deltas nearly always repeat the header (same block, same kind), so
-/// one compare against these bytes stands for all of its checks.
-#[derive(Default)]
-struct LastHead {
-    /// Up to and including the string's opening quote.
-    bytes: Vec<u8>,
-    /// The block index and kind; `None` before the first header is read.
-    named: Option<(usize, Piece)>,
-}
-
-impl LastHead {
-    /// The index, kind and opening quote of a payload that starts with the remembered header.
-    #[inline]
-    fn matches(&self, data: &[u8]) -> Option<(usize, Piece, usize)> {
-        let (index, piece) = self.named?;
-        data.starts_with(&self.bytes)
-            .then(|| (index, piece, self.bytes.len() - 1))
-    }
-
-    fn remember(&mut self, data: &[u8], (index, piece, quote): (usize, Piece, usize)) {
-        self.bytes.clear();
-        self.bytes
-            .extend_from_slice(data.get(..=quote).unwrap_or_default());
-        self.named = Some((index, piece));
-    }
-}
-
-/// Longest tool-input fragment or text delta whose decoding buffer is kept for the next one.
-const SCRATCH_KEEP_BYTES: usize = 4096;
-
-/// Bytes that end a run of plain characters in [`simple_string`]: the quote, the backslash,
-/// control characters and every byte of non-ASCII UTF-8.
-static NOT_PLAIN: [bool; 256] = {
-    let mut table = [true; 256];
-    let mut b = 0x20;
-    while b < 0x80 {
-        table[b] = b == b'"' as usize || b == b'\\' as usize;
-        b += 1;
-    }
-    table
-};
-
-/// The length of the run of plain characters (printable ASCII other than `"` and `\`) that
-/// starts `bytes`, or `None` when the run reaches the end.
-#[inline(always)]
-fn plain_run(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| NOT_PLAIN[usize::from(b)])
-}
-
-/// Reads a JSON string from just after its opening quote when it holds only printable ASCII
-/// and one-letter escapes (what text deltas and tool-input fragments nearly always are): the
-/// text, borrowed when it has no escape and otherwise decoded into `scratch` (`None`), and the
-/// bytes read, closing quote included. `None` for anything else (a `\u` escape, a byte of
-/// UTF-8 or a control character, an unfinished string), which the reader then decodes: on
-/// what it accepts this gives exactly the reader's text.
-fn simple_string<'d>(bytes: &'d [u8], scratch: &mut String) -> Option<(Option<&'d str>, usize)> {
-    let end = plain_run(bytes)?;
-    if bytes.get(end) == Some(&b'"') {
-        // SAFETY: `plain_run` stopped at the first byte outside printable ASCII, so every
-        // byte before `end` is ASCII, which is valid UTF-8.
-        let text = unsafe { std::str::from_utf8_unchecked(bytes.get(..end)?) };
-        return Some((Some(text), end + 1));
-    }
-    // An escape: decode byte by byte into the kept buffer. Fragments are short and escapes
-    // (a tool input's quotes) frequent, so one loop costs less than a copy call per run.
-    let mut out = std::mem::take(scratch).into_bytes();
-    out.clear();
-    if out.capacity() > SCRATCH_KEEP_BYTES {
-        out.shrink_to(SCRATCH_KEEP_BYTES);
-    }
-    out.reserve(bytes.len());
-    out.extend_from_slice(bytes.get(..end).unwrap_or_default());
-    let mut at = end;
-    let read = loop {
-        let Some(&byte) = bytes.get(at) else {
-            break None;
-        };
-        if !NOT_PLAIN[usize::from(byte)] {
-            out.push(byte);
-            at += 1;
-            continue;
-        }
-        match (byte, bytes.get(at + 1).and_then(|&e| short_escape(e))) {
-            (b'"', _) => break Some(at + 1),
-            (b'\\', Some(decoded)) => {
-                out.push(decoded);
-                at += 2;
-            }
-            _ => break None,
-        }
-    };
-    // SAFETY: `out` holds only bytes below 0x80 (plain printable ASCII and the ASCII that
-    // `short_escape` gives): ASCII, which is valid UTF-8.
-    *scratch = unsafe { String::from_utf8_unchecked(out) };
-    read.map(|read| (None, read))
 }
 
 /// The Anthropic Messages fold.
@@ -851,29 +733,11 @@ impl Anthropic {
                     self.notes.push(ignored(message));
                     return Ok(());
                 };
-                if !added.is_empty() {
-                    input.parser.feed(added.as_bytes());
-                    if input.parser.failed() {
-                        let too_deep = input.parser.too_deep();
-                        // Refused: the parser goes back to the text before this fragment.
-                        input.parser = input_parser(max_depth, options);
-                        input.parser.feed(input.text.as_bytes());
-                        return Err(if too_deep {
-                            ErrorKind::Limit {
-                                limit: LimitName::Depth,
-                                maximum: max_depth as u64,
-                            }
-                        } else {
-                            invalid(
-                                data,
-                                &[Step::Key("delta"), Step::Key("partial_json")],
-                                "more of the tool input JSON",
-                            )
-                        });
-                    }
-                    input.text.push_str(added);
-                    input.at_stop = InputAtStop::NotYet;
-                }
+                let start = input.text.len();
+                input.text.push_str(added);
+                input
+                    .take_fragment(start, false, max_depth, options)
+                    .map_err(|refused| refused.error(data, max_depth))?;
                 if let (true, Some(position)) = (options.events, tool_position) {
                     input.trail.push(added.into());
                     events.push(Event::ArgumentsDelta {
@@ -907,8 +771,25 @@ impl Anthropic {
             head
         };
         let (index, piece, quote) = head;
-        if index >= self.blocks.len() {
+        let Some(block) = self.blocks.get_mut(index) else {
             return Ok(false);
+        };
+        // A tool input fragment without events (nearly every payload of a long input) is
+        // decoded straight onto the input's text; what it leaves is the general way's.
+        if let (Piece::InputJson, false, Some(input)) =
+            (piece, self.options.events, block.input.as_mut())
+        {
+            let start = input.text.len();
+            match append_simple_string(data, quote + 1, &mut input.text) {
+                Some((end, plain)) if data.get(end..) == Some(b"}}") => {
+                    input
+                        .take_fragment(start, plain, max_depth, self.options)
+                        .map_err(|refused| refused.error(data, max_depth))?;
+                    self.payloads += 1;
+                    return Ok(true);
+                }
+                _ => input.text.truncate(start),
+            }
         }
         let mut scratch = std::mem::take(&mut self.scratch);
         let folded = match fast_string(data, quote, max_depth, &mut scratch) {
@@ -1252,7 +1133,7 @@ impl Fold for Anthropic {
 mod tests {
     use std::borrow::Cow;
 
-    use super::simple_string;
+    use super::fast::simple_string;
     use crate::driver::{Config, OnError, Options};
     use crate::error::ErrorClass;
     use crate::event::{Event, EventKind};
@@ -1421,8 +1302,12 @@ data: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\
     /// Everything a stream's fold shows: what feeding and finishing gave, the payloads folded
     /// (what tells a cached snapshot that it is stale), problems, events and the summary; the
     /// fast-path tests require it equal with and without the fast path.
-    fn outcome(data: &[u8], on_error: OnError) -> impl PartialEq + std::fmt::Debug {
-        let mut s = AnyStream::new(config(on_error, None));
+    /// With `events` off, a tool input's parser is a validator and the fast path decodes its
+    /// fragments onto the input's text; with events on, both go the general way.
+    fn outcome(data: &[u8], on_error: OnError, events: bool) -> impl PartialEq + std::fmt::Debug {
+        let mut config = config(on_error, None);
+        config.options.events = events;
+        let mut s = AnyStream::new(config);
         let fed = s.feed(data).map_err(|e| (e.kind.class(), e.message()));
         let folded = s.snapshot_version().1;
         let result = s.finish().map_err(|e| (e.kind.class(), e.message()));
@@ -1430,6 +1315,15 @@ data: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\
         let events: Vec<String> = s.take_events().iter().map(|e| format!("{e:?}")).collect();
         let summary = format!("{:?}", s.summary());
         (fed, folded, result, problems, events, summary)
+    }
+
+    fn modes() -> [(OnError, bool); 4] {
+        [
+            (OnError::Raise, true),
+            (OnError::Skip, true),
+            (OnError::Raise, false),
+            (OnError::Skip, false),
+        ]
     }
 
     #[test]
@@ -1472,11 +1366,30 @@ data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":
                 "\\\"k\\\": \\\"v\\\\n\\\"",
             ),
             delta("2", "input_json_delta", "partial_json", "\\\""),
+            // Tool input fragments: structure (which the validator must see even though it is
+            // plain ASCII), cut inside the input's own escape, UTF-8 or a \u escape (left to
+            // the reader), whitespace, refused, too deep, empty, unterminated.
+            delta("2", "input_json_delta", "partial_json", "{"),
+            delta("2", "input_json_delta", "partial_json", r#"{\"k\":\"a\\"#),
+            delta("2", "input_json_delta", "partial_json", r#"{\"k\":\"café"#),
+            delta("2", "input_json_delta", "partial_json", r#"{\"k\":\"\u00e9"#),
+            delta("2", "input_json_delta", "partial_json", r#"{\"k\" : 12 , "#),
+            delta("2", "input_json_delta", "partial_json", "plain words"),
+            delta("2", "input_json_delta", "partial_json", "}"),
+            delta("2", "input_json_delta", "partial_json", r"\n"),
+            delta("2", "input_json_delta", "partial_json", r"\x"),
+            delta("2", "input_json_delta", "partial_json", &"[".repeat(200)),
+            delta("2", "input_json_delta", "partial_json", ""),
+            delta("2", "input_json_delta", "partial_json", r"ends in a backslash\"),
+            delta("2", "input_json_delta", "partial_json", r#"{\t\"k\""#),
+            delta("2", "input_json_delta", "partial_json", r#"{\"k\":\"v\"}"#),
+            delta("2", "text_delta", "text", "{"),
+            delta("1", "input_json_delta", "partial_json", r#"{\"k\""#),
             // Not a string where the text belongs: the quote the fast path must see is missing.
             "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":x\"}}".into(),
         ];
         for payload in &cases {
-            let run = |payload: &str, on_error: OnError| {
+            let run = |payload: &str, on_error: OnError, events: bool| {
                 let data = [
                     head.as_slice(),
                     b"data: ",
@@ -1485,12 +1398,12 @@ data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":
                     tail.as_slice(),
                 ]
                 .concat();
-                outcome(&data, on_error)
+                outcome(&data, on_error, events)
             };
-            for on_error in [OnError::Raise, OnError::Skip] {
-                let fast = run(payload, on_error);
-                let full = run(&format!("{payload} "), on_error);
-                assert_eq!(fast, full, "{payload}");
+            for (on_error, events) in modes() {
+                let fast = run(payload, on_error, events);
+                let full = run(&format!("{payload} "), on_error, events);
+                assert_eq!(fast, full, "{payload} {on_error:?} events {events}");
             }
         }
     }
@@ -1538,9 +1451,27 @@ data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":
                 text("1", "\"y\""),
             ],
             vec![json("\"{\""), json("\"}\""), json("\"\"")],
+            // Tool input fragments on a remembered header: a plain fragment is left out of the
+            // validator only inside a string (after one, or before a value, it must be seen and
+            // here refused); fragments cut inside the input's escape, a \u escape between
+            // plain ones, whitespace alone, a duplicate or escaped key, a space before the
+            // string.
+            vec![json(r#""{\"a\":""#), json(r#""x""#), json(r#""1}""#)],
+            vec![json(r#""{\"a\":\"b""#), json(r#""c d""#), json(r#""\\""#), json(r#""n\"}""#)],
+            vec![json(r#""{\"a\":\"b\"""#), json(r#""xyz""#), json(r#""}""#)],
+            vec![json(r#""{\"a\":\"b""#), json(r#""\u00e9""#), json(r#""c\"}""#)],
+            vec![json(r#""[\"a\",""#), json(r#""  ""#), json(r#""\"b\"]""#)],
+            vec![json(r#""{""#), json(r#""\"k\"","partial_json":"[""#), json(r#""\"k\":1}""#)],
+            vec![
+                json(r#""[""#),
+                "{\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial\\u005fjson\":\"1\"}}".into(),
+                json(r#""2]""#),
+            ],
+            vec![json(r#""[""#), json(r#" "1""#), json(r#""]""#)],
+            vec![json(r#""[\"""#), json(&format!("\"{}\"", "long plain text ".repeat(9))), json(r#""\"]""#)],
         ];
         for payloads in &streams {
-            let run = |spaced: bool, on_error: OnError| {
+            let run = |spaced: bool, on_error: OnError, events: bool| {
                 let mut data = head.to_vec();
                 for payload in payloads {
                     // A CRLF line end takes the space's byte, so every payload keeps its offset.
@@ -1548,10 +1479,66 @@ data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":
                     data.extend_from_slice(format!("data: {payload}{after}\n").as_bytes());
                 }
                 data.extend_from_slice(b"data: {\"type\":\"message_stop\"}\n\n");
-                outcome(&data, on_error)
+                outcome(&data, on_error, events)
             };
-            for on_error in [OnError::Raise, OnError::Skip] {
-                assert_eq!(run(false, on_error), run(true, on_error), "{payloads:?}");
+            for (on_error, events) in modes() {
+                assert_eq!(
+                    run(false, on_error, events),
+                    run(true, on_error, events),
+                    "{payloads:?} {on_error:?} events {events}"
+                );
+            }
+        }
+    }
+
+    /// A tool input fragment that cannot continue the JSON text is refused (skip mode: folded
+    /// as if it had not come), and the input goes on from the text before it; with events on
+    /// or off, on the fast path or not.
+    #[test]
+    fn a_refused_fragment_leaves_the_input_as_it_was() {
+        let head = b"data: {\"type\":\"message_start\",\"message\":{\"id\":\"m1\",\"content\":[]}}\n\n\
+data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{}}}\n\n";
+        let fragments = [
+            r#"{\"a\":"#,
+            "x",
+            "}",
+            "[",
+            r#"\"b\\"#,
+            r#"\"\","#,
+            "1",
+            "]}",
+        ];
+        for spaced in [false, true] {
+            for events in [false, true] {
+                let mut data = head.to_vec();
+                for fragment in fragments {
+                    let after = if spaced { " " } else { "" };
+                    data.extend_from_slice(format!("data: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"input_json_delta\",\"partial_json\":\"{fragment}\"}}}}{after}\n\n").as_bytes());
+                }
+                data.extend_from_slice(b"data: {\"type\":\"message_stop\"}\n\n");
+                let mut config = config(OnError::Skip, None);
+                config.options.events = events;
+                let mut s = AnyStream::new(config);
+                assert!(s.feed(&data).is_ok());
+                let result = s.finish().ok().flatten().map(|v| as_tree(&v));
+                let problems: Vec<Option<u64>> =
+                    s.problems().iter().map(|p| p.event_index).collect();
+                assert_eq!(
+                    problems,
+                    [Some(3), Some(4)],
+                    "spaced {spaced} events {events}"
+                );
+                assert_eq!(
+                    s.summary().tool_calls[0].arguments,
+                    r#"{"a":["b\"",1]}"#,
+                    "spaced {spaced} events {events}"
+                );
+                let want = parse(
+                    br#"{"id":"m1","content":[{"type":"tool_use","id":"t","name":"f","input":{"a":["b\"",1]}}]}"#,
+                    8,
+                )
+                .ok();
+                assert_eq!(result, want, "spaced {spaced} events {events}");
             }
         }
     }
@@ -1608,18 +1595,13 @@ data: {\"type\":\"message_stop\"}\n\n";
                     let quoted = [b"\"".as_slice(), &body].concat();
                     let mut reader = crate::json::reader::Reader::new(&quoted, 8);
                     let want = reader.take_string().map(|t| t.map(Cow::into_owned));
-                    let Some((text, read)) = simple_string(&body, &mut scratch) else {
+                    let Some((text, end)) = simple_string(&quoted, 1, &mut scratch) else {
                         continue;
                     };
                     taken += 1;
                     let text = text.map_or_else(|| scratch.clone(), str::to_owned);
                     assert_eq!(want, Ok(Some(text)), "{:?}", String::from_utf8_lossy(&body));
-                    assert_eq!(
-                        reader.pos(),
-                        read + 1,
-                        "{:?}",
-                        String::from_utf8_lossy(&body)
-                    );
+                    assert_eq!(reader.pos(), end, "{:?}", String::from_utf8_lossy(&body));
                 }
             }
         }
