@@ -709,13 +709,14 @@ impl Responses {
             shape: self.base_shape,
             members: &self.base_members,
         });
-        let (d, is_object) = scan::decode(data, max_depth, known).map_err(|e| match e {
-            DecodeKind::Syntax(s) if s.code == JsonErrorCode::TooDeep => ErrorKind::Limit {
-                limit: LimitName::Depth,
-                maximum: max_depth as u64,
-            },
-            other => ErrorKind::Decode(other),
-        })?;
+        let (d, is_object) =
+            scan::decode(data, max_depth, known, &self.items).map_err(|e| match e {
+                DecodeKind::Syntax(s) if s.code == JsonErrorCode::TooDeep => ErrorKind::Limit {
+                    limit: LimitName::Depth,
+                    maximum: max_depth as u64,
+                },
+                other => ErrorKind::Decode(other),
+            })?;
         if !is_object {
             return Err(schema("payload", "a JSON object", 0));
         }
