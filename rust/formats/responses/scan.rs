@@ -189,7 +189,12 @@ pub fn decode<'a>(
     items: &BTreeMap<u64, Value>,
 ) -> Result<(Decoded<'a>, bool), DecodeKind> {
     let mut r = Reader::new(data, max_depth);
-    let mut d = Decoded::default();
+    let mut d = Decoded {
+        // Room for the keys of any event a server sends (up to nine), so that the list grows
+        // by one allocation rather than three.
+        others: Vec::with_capacity(12),
+        ..Decoded::default()
+    };
     if !r.begin_object().map_err(syntax)? {
         r.skip_value().map_err(syntax)?;
         r.end().map_err(syntax)?;
@@ -208,11 +213,11 @@ pub fn decode<'a>(
                     r.skip_value().map_err(syntax)?;
                 }
             }
-            "sequence_number" => d.sequence_number = int(&mut r)?,
-            "output_index" => d.output_index = int(&mut r)?,
-            "content_index" => d.content_index = int(&mut r)?,
-            "summary_index" => d.summary_index = int(&mut r)?,
-            "command_index" => d.command_index = int(&mut r)?,
+            "sequence_number" => d.sequence_number = int(&mut r, data)?,
+            "output_index" => d.output_index = int(&mut r, data)?,
+            "content_index" => d.content_index = int(&mut r, data)?,
+            "summary_index" => d.summary_index = int(&mut r, data)?,
+            "command_index" => d.command_index = int(&mut r, data)?,
             "delta" => {
                 d.delta = Some(if let Some(s) = r.take_string().map_err(syntax)? {
                     Ok(s)
@@ -273,10 +278,15 @@ fn skip<'a>(r: &mut Reader<'a>) -> Result<(Slice, &'a str), DecodeKind> {
     ))
 }
 
-/// Reads an integer-valued key the way orjson would type it.
-pub fn int(r: &mut Reader<'_>) -> Result<Int, DecodeKind> {
+/// Reads an integer-valued key the way orjson would type it. `data` is the reader's input:
+/// an index or a sequence number is usually a few plain digits, read in place.
+pub fn int(r: &mut Reader<'_>, data: &[u8]) -> Result<Int, DecodeKind> {
     r.peek();
     let at = r.pos();
+    if let Some((value, len)) = plain_integer(data, at) {
+        r.resume_at(at + len);
+        return Ok(Int::Value(value, at));
+    }
     if r.take_null().map_err(syntax)? {
         return Ok(Int::Null(at));
     }
@@ -293,6 +303,25 @@ pub fn int(r: &mut Reader<'_>) -> Result<Int, DecodeKind> {
     }
     r.skip_value().map_err(syntax)?;
     Ok(Int::Other(at))
+}
+
+/// A JSON integer at `at` written as plain digits (no sign, no leading zero, neither a
+/// fraction nor an exponent after it, at most 18 digits so it cannot overflow): its value and
+/// length. Anything else is left to the reader, which reads such digits the same way.
+pub fn plain_integer(data: &[u8], at: usize) -> Option<(i128, usize)> {
+    let rest = data.get(at..)?;
+    let len = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let plain = (1..=18).contains(&len)
+        && (len == 1 || rest.first() != Some(&b'0'))
+        && !matches!(rest.get(len), Some(b'.' | b'e' | b'E'));
+    plain.then(|| {
+        // At most 18 digits: the value fits in 64 bits, where the arithmetic is cheaper.
+        let value = rest
+            .iter()
+            .take(len)
+            .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+        (i128::from(value), len)
+    })
 }
 
 /// The `response` value at the reader's position when its bytes are `known`'s text: the
@@ -832,6 +861,76 @@ mod tests {
         assert!(d
             .response
             .is_some_and(|(_, shape)| shape.has_output && !shape.no_items));
+    }
+
+    /// An integer-valued key read in place is what the reader's number gives: the same
+    /// value, type, position and end, and the same errors after it.
+    #[test]
+    fn integers_read_in_place_are_what_the_reader_reads() {
+        // The reader's way, as `int` takes every value it does not read in place.
+        fn by_reader(r: &mut Reader<'_>) -> Result<Int, DecodeKind> {
+            r.peek();
+            let at = r.pos();
+            if r.take_null().map_err(syntax)? {
+                return Ok(Int::Null(at));
+            }
+            if let Some(text) = r.take_number().map_err(syntax)? {
+                if !text.contains(['.', 'e', 'E']) {
+                    if let Ok(n) = text.parse::<i128>() {
+                        if (-(1i128 << 63)..=i128::from(u64::MAX)).contains(&n) {
+                            return Ok(Int::Value(n, at));
+                        }
+                    }
+                }
+                return Ok(Int::Other(at));
+            }
+            r.skip_value().map_err(syntax)?;
+            Ok(Int::Other(at))
+        }
+        let values = [
+            "0",
+            "7",
+            " 42",
+            "01",
+            "-1",
+            "-0",
+            "1.5",
+            "1e3",
+            "1E3",
+            "2.",
+            "99999999999999999",
+            "123456789012345678",
+            "1234567890123456789",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "null",
+            "nul",
+            "\"3\"",
+            "[1]",
+            "1x",
+            "",
+        ];
+        let mut in_place = 0;
+        for value in values {
+            let payload = format!(r#"{{"output_index":{value},"x":1}}"#);
+            let data = payload.as_bytes();
+            let read = |f: fn(&mut Reader<'_>, &[u8]) -> Result<Int, DecodeKind>| {
+                let mut r = Reader::new(data, 8);
+                let key = r.begin_object().and_then(|_| r.next_key(&mut true));
+                assert!(matches!(key, Ok(Some(_))), "{payload}");
+                let int = f(&mut r, data);
+                let rest = r.next_key(&mut false).map(|k| k.map(Cow::into_owned));
+                (int, r.pos(), rest)
+            };
+            let fast = read(int);
+            assert_eq!(fast, read(|r, _| by_reader(r)), "{payload}");
+            in_place +=
+                usize::from(plain_integer(data, payload.find(':').unwrap_or(0) + 1).is_some());
+        }
+        // 0, 7, 99999999999999999, 123456789012345678 and the 1 of 1x go in place.
+        assert_eq!(in_place, 5);
     }
 
     /// A finished item whose parts repeat the parts the fold kept as text compares them
