@@ -262,7 +262,7 @@ impl Template {
             let Some(var) = self.vars.get(n) else { break };
             // The common values are read in place; the reader takes everything else.
             if *var == Var::Sequence {
-                if let Some((value, len)) = plain_integer(data, pos) {
+                if let Some((value, len)) = scan::plain_integer(data, pos) {
                     sequence = Int::Value(value, pos);
                     pos += len;
                     continue;
@@ -302,25 +302,6 @@ impl Template {
         (pos == data.len()).then_some(())?;
         Some((sequence, delta?))
     }
-}
-
-/// A JSON integer at `at` written as plain digits (no sign, no leading zero, neither a
-/// fraction nor an exponent after it, at most 18 digits so it cannot overflow): its value and
-/// length. Anything else is left to the reader, which reads such digits the same way.
-fn plain_integer(data: &[u8], at: usize) -> Option<(i128, usize)> {
-    let rest = data.get(at..)?;
-    let len = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-    let plain = (1..=18).contains(&len)
-        && (len == 1 || rest.first() != Some(&b'0'))
-        && !matches!(rest.get(len), Some(b'.' | b'e' | b'E'));
-    plain.then(|| {
-        // At most 18 digits: the value fits in 64 bits, where the arithmetic is cheaper.
-        let value = rest
-            .iter()
-            .take(len)
-            .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
-        (i128::from(value), len)
-    })
 }
 
 /// Where the JSON string at `at` ends (one past its closing quote) when it is printable ASCII
@@ -709,13 +690,14 @@ impl Responses {
             shape: self.base_shape,
             members: &self.base_members,
         });
-        let (d, is_object) = scan::decode(data, max_depth, known).map_err(|e| match e {
-            DecodeKind::Syntax(s) if s.code == JsonErrorCode::TooDeep => ErrorKind::Limit {
-                limit: LimitName::Depth,
-                maximum: max_depth as u64,
-            },
-            other => ErrorKind::Decode(other),
-        })?;
+        let (d, is_object) =
+            scan::decode(data, max_depth, known, &self.items).map_err(|e| match e {
+                DecodeKind::Syntax(s) if s.code == JsonErrorCode::TooDeep => ErrorKind::Limit {
+                    limit: LimitName::Depth,
+                    maximum: max_depth as u64,
+                },
+                other => ErrorKind::Decode(other),
+            })?;
         if !is_object {
             return Err(schema("payload", "a JSON object", 0));
         }
@@ -899,7 +881,7 @@ impl Responses {
             if int.present() {
                 return None;
             }
-            *int = scan::int(&mut r).ok()?;
+            *int = scan::int(&mut r, data).ok()?;
         }
         r.end().ok()?;
         let [sequence, output, content, summary] = ints;
@@ -1958,7 +1940,7 @@ mod tests {
         let mut fast_integers = 0;
         let mut fast_strings = 0;
         for case in cases {
-            if let Some((value, len)) = plain_integer(case, 0) {
+            if let Some((value, len)) = scan::plain_integer(case, 0) {
                 fast_integers += 1;
                 let mut r = Reader::new(case, 8);
                 let text = r.take_number().ok().flatten();

@@ -3,6 +3,7 @@
 //! the payload, built into trees only where the fold needs a tree.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use crate::error::DecodeKind;
 use crate::json::reader::{JsonError, Reader};
@@ -175,7 +176,9 @@ fn syntax(e: JsonError) -> DecodeKind {
 
 /// Decodes a payload. A payload that is valid JSON but not an object decodes to an event with
 /// no keys and `kind_present` false (the fold reports the shape). A `response` value that is
-/// `known`'s text byte for byte decodes as that text did, without being read again.
+/// `known`'s text byte for byte decodes as that text did, without being read again; so do
+/// its members that repeat `known`'s, and the items of its `output` that repeat the finished
+/// items the fold kept as text (`items`, by `output_index`: see [`output`]).
 ///
 /// # Errors
 /// A syntax error with its position (a too-deep value is `TooDeep`).
@@ -183,9 +186,15 @@ pub fn decode<'a>(
     data: &'a [u8],
     max_depth: usize,
     known: Option<Known<'_>>,
+    items: &BTreeMap<u64, Value>,
 ) -> Result<(Decoded<'a>, bool), DecodeKind> {
     let mut r = Reader::new(data, max_depth);
-    let mut d = Decoded::default();
+    let mut d = Decoded {
+        // Room for the keys of any event a server sends (up to nine), so that the list grows
+        // by one allocation rather than three.
+        others: Vec::with_capacity(12),
+        ..Decoded::default()
+    };
     if !r.begin_object().map_err(syntax)? {
         r.skip_value().map_err(syntax)?;
         r.end().map_err(syntax)?;
@@ -204,11 +213,11 @@ pub fn decode<'a>(
                     r.skip_value().map_err(syntax)?;
                 }
             }
-            "sequence_number" => d.sequence_number = int(&mut r)?,
-            "output_index" => d.output_index = int(&mut r)?,
-            "content_index" => d.content_index = int(&mut r)?,
-            "summary_index" => d.summary_index = int(&mut r)?,
-            "command_index" => d.command_index = int(&mut r)?,
+            "sequence_number" => d.sequence_number = int(&mut r, data)?,
+            "output_index" => d.output_index = int(&mut r, data)?,
+            "content_index" => d.content_index = int(&mut r, data)?,
+            "summary_index" => d.summary_index = int(&mut r, data)?,
+            "command_index" => d.command_index = int(&mut r, data)?,
             "delta" => {
                 d.delta = Some(if let Some(s) = r.take_string().map_err(syntax)? {
                     Ok(s)
@@ -221,14 +230,15 @@ pub fn decode<'a>(
                 let repeat = known.and_then(|k| repeated(&mut r, data, k));
                 let (s, shape, text) = match repeat {
                     Some(found) => found,
-                    None => response(&mut r, data, known, &mut d.members)?,
+                    None => response(&mut r, data, (known, items, max_depth), &mut d.members)?,
                 };
                 d.response = Some((s, shape));
                 d.texts.response = text;
             }
             "logprobs" => d.logprobs = Some(skip(&mut r)?.0),
             "item" => {
-                let (s, text) = skip(&mut r)?;
+                let folded = d.output_index.index().and_then(|i| items.get(&i));
+                let (s, text) = item(&mut r, data, folded, max_depth)?;
                 d.item = Some(s);
                 d.texts.item = text;
             }
@@ -268,10 +278,15 @@ fn skip<'a>(r: &mut Reader<'a>) -> Result<(Slice, &'a str), DecodeKind> {
     ))
 }
 
-/// Reads an integer-valued key the way orjson would type it.
-pub fn int(r: &mut Reader<'_>) -> Result<Int, DecodeKind> {
+/// Reads an integer-valued key the way orjson would type it. `data` is the reader's input:
+/// an index or a sequence number is usually a few plain digits, read in place.
+pub fn int(r: &mut Reader<'_>, data: &[u8]) -> Result<Int, DecodeKind> {
     r.peek();
     let at = r.pos();
+    if let Some((value, len)) = plain_integer(data, at) {
+        r.resume_at(at + len);
+        return Ok(Int::Value(value, at));
+    }
     if r.take_null().map_err(syntax)? {
         return Ok(Int::Null(at));
     }
@@ -288,6 +303,25 @@ pub fn int(r: &mut Reader<'_>) -> Result<Int, DecodeKind> {
     }
     r.skip_value().map_err(syntax)?;
     Ok(Int::Other(at))
+}
+
+/// A JSON integer at `at` written as plain digits (no sign, no leading zero, neither a
+/// fraction nor an exponent after it, at most 18 digits so it cannot overflow): its value and
+/// length. Anything else is left to the reader, which reads such digits the same way.
+pub fn plain_integer(data: &[u8], at: usize) -> Option<(i128, usize)> {
+    let rest = data.get(at..)?;
+    let len = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let plain = (1..=18).contains(&len)
+        && (len == 1 || rest.first() != Some(&b'0'))
+        && !matches!(rest.get(len), Some(b'.' | b'e' | b'E'));
+    plain.then(|| {
+        // At most 18 digits: the value fits in 64 bits, where the arithmetic is cheaper.
+        let value = rest
+            .iter()
+            .take(len)
+            .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+        (i128::from(value), len)
+    })
 }
 
 /// The `response` value at the reader's position when its bytes are `known`'s text: the
@@ -321,7 +355,7 @@ fn repeated<'a>(
 fn response<'a>(
     r: &mut Reader<'a>,
     data: &'a [u8],
-    known: Option<Known<'_>>,
+    (known, items, max_depth): (Option<Known<'_>>, &BTreeMap<u64, Value>, usize),
     members: &mut Vec<Slice>,
 ) -> Result<(Slice, ResponseShape, &'a str), DecodeKind> {
     r.peek();
@@ -361,9 +395,7 @@ fn response<'a>(
                     shape.has_output = !r.take_null().map_err(syntax)?;
                     shape.no_items = !shape.has_output;
                     if shape.has_output {
-                        let (s, _) = skip(r)?;
-                        let text = s.bytes(data);
-                        shape.no_items = text.iter().filter(|b| !b.is_ascii_whitespace()).eq(b"[]");
+                        shape.no_items = output(r, data, items, max_depth)? == Some(0);
                     }
                     false
                 }
@@ -398,14 +430,130 @@ fn response<'a>(
         };
         let bytes = s.bytes(data);
         // SAFETY: the reader accepted these bytes as one JSON object: every key and every
-        // value in it was validated (strings as UTF-8), or is a member equal to one that was
-        // (`Reader::skip_member_if`), and the grammar admits only ASCII outside strings, so
-        // the whole span is valid UTF-8 (as `Reader::raw_value` has it).
+        // value in it was validated (strings as UTF-8), or is a member or an item equal to
+        // one that was (`Reader::skip_member_if`, `output`), and the grammar admits only
+        // ASCII outside strings, so the whole span is valid UTF-8 (as `Reader::raw_value`).
         let text = unsafe { std::str::from_utf8_unchecked(bytes) };
         return Ok((s, shape, text));
     }
     let (s, text) = skip(r)?;
     Ok((s, shape, text))
+}
+
+/// Validates an `output` value; for an array, the number of its items. An item that repeats
+/// the finished item kept as text at its index is compared, not read again: that text was
+/// validated as a value one level inside a payload under these limits, so equal bytes are
+/// valid here, nested deeper, as long as its own nesting still fits under `max_depth`.
+fn output(
+    r: &mut Reader<'_>,
+    data: &[u8],
+    items: &BTreeMap<u64, Value>,
+    max_depth: usize,
+) -> Result<Option<u64>, DecodeKind> {
+    if !r.begin_array().map_err(syntax)? {
+        r.skip_value().map_err(syntax)?;
+        return Ok(None);
+    }
+    let mut first = true;
+    let mut count = 0u64;
+    while r.next_element(&mut first).map_err(syntax)? {
+        let repeated = match items.get(&count) {
+            Some(Value::Raw(text)) => skip_text_if(r, data, text, max_depth),
+            _ => false,
+        };
+        if !repeated {
+            r.skip_value().map_err(syntax)?;
+        }
+        count += 1;
+    }
+    Ok(Some(count))
+}
+
+/// Validates an `item` value. A finished item (`output_item.done`) repeats the parts its
+/// `content_part.done` / `reasoning_summary_part.done` events finished, which the fold keeps
+/// as text in `folded`, the item so far: those are compared, not read again (as in
+/// [`output`]); everything else is read.
+fn item<'a>(
+    r: &mut Reader<'a>,
+    data: &'a [u8],
+    folded: Option<&Value>,
+    max_depth: usize,
+) -> Result<(Slice, &'a str), DecodeKind> {
+    let Some(Value::Object(folded)) = folded else {
+        return skip(r);
+    };
+    let kept = |list: &Value| matches!(list, Value::Array(parts) if parts.iter().any(|p| matches!(p, Value::Raw(_))));
+    if !["content", "summary"]
+        .iter()
+        .any(|key| folded.get(key).is_some_and(kept))
+    {
+        return skip(r);
+    }
+    r.peek();
+    let start = r.pos();
+    if !r.begin_object().map_err(syntax)? {
+        return skip(r);
+    }
+    let mut first = true;
+    while let Some(key) = r.next_key(&mut first).map_err(syntax)? {
+        let parts = match folded.get(&key) {
+            Some(Value::Array(parts)) if key == "content" || key == "summary" => parts,
+            _ => {
+                r.skip_value().map_err(syntax)?;
+                continue;
+            }
+        };
+        if !r.begin_array().map_err(syntax)? {
+            r.skip_value().map_err(syntax)?;
+            continue;
+        }
+        let mut first_part = true;
+        let mut n = 0;
+        while r.next_element(&mut first_part).map_err(syntax)? {
+            let repeated = match parts.get(n) {
+                Some(Value::Raw(text)) => skip_text_if(r, data, text, max_depth),
+                _ => false,
+            };
+            if !repeated {
+                r.skip_value().map_err(syntax)?;
+            }
+            n += 1;
+        }
+    }
+    let s = Slice {
+        start,
+        end: r.pos(),
+    };
+    // SAFETY: the reader accepted these bytes as one JSON object: every key and value in it
+    // was validated (strings as UTF-8), or is a part equal to the text of one that was, and
+    // the grammar admits only ASCII outside strings, so the span is valid UTF-8.
+    let text = unsafe { std::str::from_utf8_unchecked(s.bytes(data)) };
+    Ok((s, text))
+}
+
+/// Moves the reader past the next value of `data` (an array's item) when its bytes are
+/// `text` and a delimiter follows,
+/// where `text` is a value validated one level inside a payload under `max_depth`: at the
+/// reader's depth its nesting must fit too (bounded by its opening brackets, and by half its
+/// length, which needs no count).
+fn skip_text_if(r: &mut Reader<'_>, data: &[u8], text: &str, max_depth: usize) -> bool {
+    r.peek();
+    let at = r.pos();
+    let end = at + text.len();
+    let equal = data.get(at..end) == Some(text.as_bytes())
+        && matches!(
+            data.get(end),
+            Some(b',' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+        );
+    if !equal {
+        return false;
+    }
+    let fits = |nesting: usize| r.depth() + nesting <= max_depth;
+    if !fits(text.len() / 2) && !fits(text.bytes().filter(|&b| b == b'{' || b == b'[').count()) {
+        return false;
+    }
+    r.resume_at(end);
+    true
 }
 
 /// Where the next member of an object starts (its key's opening quote), past the comma when
@@ -467,8 +615,9 @@ mod tests {
             d.members.clear();
             (d, object)
         }
-        let with = decode(payload.as_bytes(), max_depth, Some(known)).map(unnoted);
-        let without = decode(payload.as_bytes(), max_depth, None).map(unnoted);
+        let with =
+            decode(payload.as_bytes(), max_depth, Some(known), &BTreeMap::new()).map(unnoted);
+        let without = decode(payload.as_bytes(), max_depth, None, &BTreeMap::new()).map(unnoted);
         (format!("{with:?}"), format!("{without:?}"))
     }
 
@@ -477,7 +626,7 @@ mod tests {
     #[test]
     fn a_repeated_response_decodes_as_reading_it_again() {
         let first = format!(r#"{{"type":"response.created","response":{CREATED}}}"#);
-        let (d, _) = decode(first.as_bytes(), 64, None).unwrap_or_default();
+        let (d, _) = decode(first.as_bytes(), 64, None, &BTreeMap::new()).unwrap_or_default();
         let Some((s, shape)) = d.response else {
             panic!("the response is decoded")
         };
@@ -528,7 +677,7 @@ mod tests {
     /// from its start, empty for `output` and `usage`.
     fn known_of(created: &str) -> (String, ResponseShape, Vec<Slice>) {
         let payload = format!(r#"{{"type":"response.created","response":{created}}}"#);
-        let (d, _) = decode(payload.as_bytes(), 64, None).unwrap_or_default();
+        let (d, _) = decode(payload.as_bytes(), 64, None, &BTreeMap::new()).unwrap_or_default();
         let shape = d
             .response
             .map(|(s, shape)| shape.relative_to(s.start))
@@ -591,6 +740,8 @@ mod tests {
             completed.replace(r#""n":1,"#, ""),
             completed.replace(r#""id":"r","#, ""),
             completed.replace(r#"{"b":null}"#, r#"{"b":false}"#),
+            // Changed into invalid JSON near a member's end, of the same length.
+            completed.replace(r#"{"b":null}"#, r#"{"b":nul }"#),
             completed.replace(r#""user":null}"#, r#""user":null,"user":null}"#),
             // A member equal to `output` or `usage` elsewhere is still read as one.
             completed.replace(r#""n":1"#, r#""output":[]"#),
@@ -615,11 +766,288 @@ mod tests {
         };
         let invalid = completed.replace(r#""n":1"#, r#""n":["#);
         let payload = closing(&invalid);
-        assert!(decode(payload.as_bytes(), 64, None).is_err());
-        let (d, _) = decode(payload.as_bytes(), 64, Some(lie)).unwrap_or_default();
+        assert!(decode(payload.as_bytes(), 64, None, &BTreeMap::new()).is_err());
+        let (d, _) =
+            decode(payload.as_bytes(), 64, Some(lie), &BTreeMap::new()).unwrap_or_default();
         assert_eq!(d.texts.response, invalid);
         assert!(d
             .response
             .is_some_and(|(_, shape)| shape.has_output && !shape.no_items));
+    }
+
+    /// A closing response whose `output` repeats the finished items kept as text compares
+    /// them instead of reading them, and decodes exactly as reading it in full does: equal
+    /// items, the same items written otherwise, changed, added, missing or moved items,
+    /// items nested too deep where they are now, and errors.
+    #[test]
+    fn closing_output_items_repeating_kept_items_decode_as_reading_them_in_full() {
+        let message = r#"{"id":"m","type":"message","content":[{"type":"output_text","annotations":[],"text":"caf\u00e9 \"x\""}]}"#;
+        let call = r#"{"type":"function_call","call_id":"c","arguments":"{\"a\":[1]}"}"#;
+        let deep = r#"{"a":[[[1]]]}"#;
+        // Kept as the fold keeps them: the texts `output_item.done` validated.
+        let kept = |texts: &[&str], max_depth: usize| {
+            let mut items = BTreeMap::new();
+            for (i, text) in (0u64..).zip(texts) {
+                let payload = format!(
+                    r#"{{"type":"response.output_item.done","output_index":{i},"item":{text}}}"#
+                );
+                let (d, _) = decode(payload.as_bytes(), max_depth, None, &BTreeMap::new())
+                    .unwrap_or_default();
+                assert_eq!(d.texts.item, *text);
+                items.insert(i, Value::Raw(d.texts.item.into()));
+            }
+            items
+        };
+        let closing = |output: &str| {
+            format!(
+                r#"{{"type":"response.completed","response":{{"id":"r","status":"completed","output":{output},"usage":{{"n":1}}}}}}"#
+            )
+        };
+        let both = |payload: &str, items: &BTreeMap<u64, Value>, max_depth: usize| {
+            let with = decode(payload.as_bytes(), max_depth, None, items);
+            let without = decode(payload.as_bytes(), max_depth, None, &BTreeMap::new());
+            (format!("{with:?}"), format!("{without:?}"))
+        };
+        let items = kept(&[message, call], 64);
+        let cases = [
+            format!("[{message},{call}]"),
+            format!("[ {message} , {call} ]"),
+            format!("[{message}]"),
+            format!("[{message},{call},{call}]"),
+            format!("[{call},{message}]"),
+            "[]".to_string(),
+            " [ ] ".to_string(),
+            "{}".to_string(),
+            "7".to_string(),
+            // Written otherwise, changed.
+            format!(
+                "[{},{call}]",
+                message.replace(r#""id":"m","#, r#""id": "m","#)
+            ),
+            format!("[{},{call}]", message.replace("\\u00e9", "\u{e9}")),
+            format!("[{},{call}]", message.replace("caf", "cof")),
+            format!("[{message},{}]", call.replace("[1]", "[12]")),
+            // Changed into invalid JSON near the end, where a comparison cut short would miss it.
+            format!("[{message},{}]", call.replace(r#"1]}"}"#, r"1]\q}")),
+            format!("[{},{call}]", message.replace(r#"\"x\""#, "\\\"x\u{1}\"")),
+            format!("[{message},{{\"type\":\"other\"}}]"),
+            // Errors right after a compared item.
+            format!("[{message},,{call}]"),
+            format!("[{message}x,{call}]"),
+            format!("[{message},{call}}}"),
+            format!("[{message},{call}"),
+            format!("[{message},{call}]").replace(r#""usage":{"n":1}}"#, r#""usage":{"n":1}"#),
+        ];
+        for output in &cases {
+            let payload = closing(output);
+            let (with, without) = both(&payload, &items, 64);
+            assert_eq!(with, without, "{output}");
+        }
+        // An item kept under a limit it fits in one level inside a payload may be too deep
+        // three levels inside: compared or not, it is read and rejected as too deep.
+        let deep_items = kept(&[deep], 5);
+        for max_depth in [5, 6, 7, 8] {
+            let payload = closing(&format!("[{deep}]"));
+            let (with, without) = both(&payload, &deep_items, max_depth);
+            assert_eq!(with, without, "{max_depth}");
+            assert_eq!(with.contains("TooDeep"), max_depth < 7, "{with}");
+        }
+        // The comparison is what read them: with kept texts that are not what they claim
+        // (never so in a fold), the compared items pass unread.
+        let lie = BTreeMap::from([(0u64, Value::Raw(r#"{"a":[}"#.into()))]);
+        let payload = closing(r#"[{"a":[}]"#);
+        assert!(decode(payload.as_bytes(), 64, None, &BTreeMap::new()).is_err());
+        let (d, _) = decode(payload.as_bytes(), 64, None, &lie).unwrap_or_default();
+        assert!(d
+            .response
+            .is_some_and(|(_, shape)| shape.has_output && !shape.no_items));
+    }
+
+    /// An integer-valued key read in place is what the reader's number gives: the same
+    /// value, type, position and end, and the same errors after it.
+    #[test]
+    fn integers_read_in_place_are_what_the_reader_reads() {
+        // The reader's way, as `int` takes every value it does not read in place.
+        fn by_reader(r: &mut Reader<'_>) -> Result<Int, DecodeKind> {
+            r.peek();
+            let at = r.pos();
+            if r.take_null().map_err(syntax)? {
+                return Ok(Int::Null(at));
+            }
+            if let Some(text) = r.take_number().map_err(syntax)? {
+                if !text.contains(['.', 'e', 'E']) {
+                    if let Ok(n) = text.parse::<i128>() {
+                        if (-(1i128 << 63)..=i128::from(u64::MAX)).contains(&n) {
+                            return Ok(Int::Value(n, at));
+                        }
+                    }
+                }
+                return Ok(Int::Other(at));
+            }
+            r.skip_value().map_err(syntax)?;
+            Ok(Int::Other(at))
+        }
+        let values = [
+            "0",
+            "7",
+            " 42",
+            "01",
+            "-1",
+            "-0",
+            "1.5",
+            "1e3",
+            "1E3",
+            "2.",
+            "99999999999999999",
+            "123456789012345678",
+            "1234567890123456789",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "null",
+            "nul",
+            "\"3\"",
+            "[1]",
+            "1x",
+            "",
+        ];
+        let mut in_place = 0;
+        for value in values {
+            let payload = format!(r#"{{"output_index":{value},"x":1}}"#);
+            let data = payload.as_bytes();
+            let read = |f: fn(&mut Reader<'_>, &[u8]) -> Result<Int, DecodeKind>| {
+                let mut r = Reader::new(data, 8);
+                let key = r.begin_object().and_then(|_| r.next_key(&mut true));
+                assert!(matches!(key, Ok(Some(_))), "{payload}");
+                let int = f(&mut r, data);
+                let rest = r.next_key(&mut false).map(|k| k.map(Cow::into_owned));
+                (int, r.pos(), rest)
+            };
+            let fast = read(int);
+            assert_eq!(fast, read(|r, _| by_reader(r)), "{payload}");
+            in_place +=
+                usize::from(plain_integer(data, payload.find(':').unwrap_or(0) + 1).is_some());
+        }
+        // 0, 7, 99999999999999999, 123456789012345678 and the 1 of 1x go in place.
+        assert_eq!(in_place, 5);
+    }
+
+    /// A finished item whose parts repeat the parts the fold kept as text compares them
+    /// instead of reading them, and decodes exactly as reading it in full does: equal parts,
+    /// parts written otherwise, changed, added, missing or unkept parts, parts nested too
+    /// deep where they are now, and errors.
+    #[test]
+    fn finished_items_repeating_kept_parts_decode_as_reading_them_in_full() {
+        let text =
+            r#"{"type":"output_text","annotations":[],"logprobs":[],"text":"caf\u00e9 \"x\""}"#;
+        let summary = r#"{"type":"summary_text","text":"s"}"#;
+        let deep = r#"{"a":[[[1]]]}"#;
+        // The item so far, as the fold holds it: its finished parts kept as their text.
+        let folded = |parts: &[&str], max_depth: usize| {
+            let mut list = Vec::new();
+            for part in parts {
+                let payload = format!(
+                    r#"{{"type":"response.content_part.done","output_index":0,"content_index":0,"part":{part}}}"#
+                );
+                let (d, _) = decode(payload.as_bytes(), max_depth, None, &BTreeMap::new())
+                    .unwrap_or_default();
+                assert_eq!(d.texts.part, *part);
+                list.push(Value::Raw(d.texts.part.into()));
+            }
+            let mut item = crate::json::value::Map::new();
+            item.insert("type".into(), Value::string("message"));
+            item.insert("content".into(), Value::Array(list));
+            item.insert(
+                "summary".into(),
+                Value::Array(vec![Value::Raw(summary.into()), Value::Null]),
+            );
+            BTreeMap::from([(0u64, Value::Object(item))])
+        };
+        let done = |item: &str| {
+            format!(
+                r#"{{"type":"response.output_item.done","sequence_number":3,"output_index":0,"item":{item}}}"#
+            )
+        };
+        let both = |payload: &str, items: &BTreeMap<u64, Value>, max_depth: usize| {
+            let with = decode(payload.as_bytes(), max_depth, None, items);
+            let without = decode(payload.as_bytes(), max_depth, None, &BTreeMap::new());
+            (format!("{with:?}"), format!("{without:?}"))
+        };
+        let items = folded(&[text, text], 64);
+        let item = |content: &str| {
+            format!(
+                r#"{{"id":"m","type":"message","content":{content},"summary":[{summary},{summary}],"role":"assistant"}}"#
+            )
+        };
+        let cases = [
+            done(&item(&format!("[{text},{text}]"))),
+            done(&item(&format!("[ {text} ,{text} ]"))),
+            done(&item(&format!("[{text}]"))),
+            done(&item(&format!("[{text},{text},{text}]"))),
+            done(&item("[]")),
+            done(&item("null")),
+            done(&item(r#"{"a":1}"#)),
+            done(r#"{"id":"m","type":"message"}"#),
+            done(&item(&format!("[{text},{text}]")).replace(r#""content""#, r#""cont\u0065nt""#)),
+            // The item before its index: read in full.
+            format!(
+                r#"{{"type":"response.output_item.done","item":{},"output_index":0}}"#,
+                item(&format!("[{text}]"))
+            ),
+            // Written otherwise, changed.
+            done(&item(&format!(
+                "[{},{text}]",
+                text.replace(r#""annotations":[],"#, r#""annotations": [],"#)
+            ))),
+            done(&item(&format!(
+                "[{},{text}]",
+                text.replace("\\u00e9", "\u{e9}")
+            ))),
+            done(&item(&format!("[{text},{}]", text.replace("caf", "cof")))),
+            // Changed into invalid JSON near the end, where a comparison cut short would miss it.
+            done(&item(&format!(
+                "[{text},{}]",
+                text.replace(r#"\"x\""#, r#"\"x\q"#)
+            ))),
+            done(&item(&format!(
+                "[{text},{}]",
+                text.replace(r#"\"x\""#, "\\\"x\u{1}\"")
+            ))),
+            done(&item(&format!("[{text},{summary}]"))),
+            // Errors right after a compared part.
+            done(&item(&format!("[{text},,{text}]"))),
+            done(&item(&format!("[{text}x]"))),
+            done(&item(&format!("[{text}}}"))),
+            done(&item(&format!("[{text}"))),
+            done(&item(&format!("[{text}]")))[..150].to_string(),
+        ];
+        for payload in &cases {
+            let (with, without) = both(payload, &items, 64);
+            assert_eq!(with, without, "{payload}");
+        }
+        // A part kept under a limit it fits in one level inside a payload may be too deep two
+        // levels further in: compared or not, it is read and rejected as too deep.
+        let deep_items = folded(&[deep], 5);
+        for max_depth in [5, 6, 7, 8] {
+            let payload = done(&format!(r#"{{"content":[{deep}]}}"#));
+            let (with, without) = both(&payload, &deep_items, max_depth);
+            assert_eq!(with, without, "{max_depth}");
+            assert_eq!(with.contains("TooDeep"), max_depth < 7, "{with}");
+        }
+        // The comparison is what read them: with kept parts that are not what they claim
+        // (never so in a fold), the compared parts pass unread.
+        let lie = folded(&[], 64);
+        let mut lie = lie;
+        if let Some(Value::Object(m)) = lie.get_mut(&0) {
+            m.insert(
+                "content".into(),
+                Value::Array(vec![Value::Raw(r#"{"a":[}"#.into())]),
+            );
+        }
+        let payload = done(r#"{"content":[{"a":[}]}"#);
+        assert!(decode(payload.as_bytes(), 64, None, &BTreeMap::new()).is_err());
+        let (d, _) = decode(payload.as_bytes(), 64, None, &lie).unwrap_or_default();
+        assert_eq!(d.texts.item, r#"{"content":[{"a":[}]}"#);
     }
 }
