@@ -26,9 +26,12 @@ pub fn parse_into(path: &str, steps: &mut Vec<Step>) -> bool {
     let mut used = 0;
     let mut push = |step: StepText<'_>| {
         match (steps.get_mut(used), step) {
+            // Consecutive paths mostly share their first keys: an equal key is left as it is.
             (Some(Step::Key(key)), StepText::Key(text)) => {
-                key.clear();
-                key.push_str(text);
+                if key != text {
+                    key.clear();
+                    key.push_str(text);
+                }
             }
             (Some(slot), step) => *slot = step.owned(),
             (None, step) => steps.push(step.owned()),
@@ -56,36 +59,56 @@ impl StepText<'_> {
 }
 
 /// Hands each step of `path` to `push`, in order; None at the first text outside the grammar.
+/// Read byte by byte: every delimiter is ASCII, so a key's ends are character boundaries.
 fn parse_steps<'p>(path: &'p str, push: &mut impl FnMut(StepText<'p>)) -> Option<()> {
-    let mut rest = path.strip_prefix('$')?;
-    while let Some(&first) = rest.as_bytes().first() {
-        if first == b'.' {
-            let body = &rest[1..];
-            let end = body.find(['.', '[']).unwrap_or(body.len());
-            if end == 0 {
-                return None;
-            }
-            push(StepText::Key(&body[..end]));
-            rest = &body[end..];
-        } else if first == b'[' {
-            let body = &rest[1..];
-            if let Some(quote) = body.chars().next().filter(|c| *c == '\'' || *c == '"') {
-                let inner = &body[1..];
-                let close = inner.find(quote)?;
-                push(StepText::Key(&inner[..close]));
-                rest = inner[close + 1..].strip_prefix(']')?;
-            } else {
-                let close = body.find(']')?;
-                let digits = &body[..close];
-                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    let bytes = path.as_bytes();
+    if bytes.first() != Some(&b'$') {
+        return None;
+    }
+    let mut at = 1;
+    while let Some(&first) = bytes.get(at) {
+        match (first, bytes.get(at + 1)) {
+            (b'.', _) => {
+                let start = at + 1;
+                let len = (bytes.get(start..)?.iter())
+                    .position(|&b| b == b'.' || b == b'[')
+                    .unwrap_or(bytes.len() - start);
+                if len == 0 {
                     return None;
                 }
-                let index: usize = digits.parse().ok().filter(|i| *i <= MAX_INDEX)?;
-                push(StepText::Index(index));
-                rest = &body[close + 1..];
+                push(StepText::Key(path.get(start..start + len)?));
+                at = start + len;
             }
-        } else {
-            return None;
+            (b'[', Some(&quote)) if quote == b'\'' || quote == b'"' => {
+                let start = at + 2;
+                let len = bytes.get(start..)?.iter().position(|&b| b == quote)?;
+                push(StepText::Key(path.get(start..start + len)?));
+                if bytes.get(start + len + 1) != Some(&b']') {
+                    return None;
+                }
+                at = start + len + 2;
+            }
+            (b'[', _) => {
+                let start = at + 1;
+                let digits = (bytes.get(start..)?.iter())
+                    .position(|b| !b.is_ascii_digit())
+                    .unwrap_or(bytes.len() - start);
+                if digits == 0 || bytes.get(start + digits) != Some(&b']') {
+                    return None;
+                }
+                let mut index: usize = 0;
+                for &digit in bytes.get(start..start + digits)? {
+                    index = index
+                        .checked_mul(10)?
+                        .checked_add(usize::from(digit - b'0'))?;
+                }
+                if index > MAX_INDEX {
+                    return None;
+                }
+                push(StepText::Index(index));
+                at = start + digits + 1;
+            }
+            _ => return None,
         }
     }
     Some(())
@@ -214,6 +237,7 @@ mod tests {
             "$.a[3]['b.c']",
             "$.recipe.ingredients[12].amount",
             "$.a",
+            "$.b",
         ];
         let mut steps = Vec::new();
         for before in paths {
