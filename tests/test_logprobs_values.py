@@ -221,3 +221,20 @@ def test_random_entries_build_as_orjson_reads_them(
     data = _stream([entry, entry])
     want = _ordered([orjson.loads(entry)] * 2)
     assert _ordered(impl.assemble(data)["choices"][0]["logprobs"]["content"]) == want
+
+
+def test_finishing_leaves_the_logprobs_in_the_parser(impl: ModuleType) -> None:
+    """Finishing moves the entries into the result and back (rust/formats/chat/assemble.rs
+    `take_completion`/`restore`): every later read of the parser still has all of them."""
+    entries = [ENTRIES[1], ENTRIES[0], ENTRIES[3]]
+    data = _stream(entries)
+    want = _ordered([orjson.loads(e) for e in entries])
+    parser = impl.StreamParser()
+    parser.feed(data)
+    first = parser.finish()
+    assert _ordered(first["choices"][0]["logprobs"]["content"]) == want
+    assert _ordered(parser.snapshot()["choices"][0]["logprobs"]["content"]) == want
+    assert _ordered(parser.finish()["choices"][0]["logprobs"]["content"]) == want
+    as_json = orjson.loads(parser.finish_json())
+    assert _ordered(as_json["choices"][0]["logprobs"]["content"]) == want
+    assert _ordered(parser.finish()) == _ordered(first)

@@ -661,30 +661,45 @@ impl Assembler {
 
 impl Assembler {
     /// The completion at the end of the stream, with its long texts (content, refusal, tool
-    /// and function arguments) moved out of the accumulators rather than copied: a completion
-    /// is mostly those texts, and copying them doubled the peak memory of finishing. Hand the
+    /// and function arguments) and its logprobs lists moved out of the accumulators rather
+    /// than copied: a completion is mostly those texts, and copying them doubled the peak
+    /// memory of finishing; a logprobs completion is mostly its entries, and copying each
+    /// entry's text cost an allocation, a copy and a free per entry on every finish. Hand the
     /// completion back with [`Assembler::restore`] before the assembler is used again.
     pub fn take_completion(&mut self) -> Value {
         let texts: Vec<String> = self.texts_mut().into_iter().map(std::mem::take).collect();
+        let lists: Vec<Vec<Value>> = self.lists_mut().into_iter().map(std::mem::take).collect();
         let mut completion = self.completion();
-        let slots = rendered_texts_mut(&mut completion);
-        if slots.len() == texts.len() {
-            for (slot, text) in slots.into_iter().zip(texts) {
+        let lists_fit =
+            lists.is_empty() || rendered_lists_mut(&mut completion).len() == lists.len();
+        let text_slots = rendered_texts_mut(&mut completion);
+        if lists_fit && text_slots.len() == texts.len() {
+            for (slot, text) in text_slots.into_iter().zip(texts) {
                 *slot = text;
             }
+            if !lists.is_empty() {
+                for (slot, list) in rendered_lists_mut(&mut completion).into_iter().zip(lists) {
+                    *slot = list;
+                }
+            }
         } else {
-            // Not reached: the completion renders exactly the accumulators `texts_mut` names.
-            // Should the two ever disagree, the texts go back and the result is a copy.
+            // Not reached: the completion renders exactly the accumulators `texts_mut` and
+            // `lists_mut` name. Should they ever disagree, everything goes back and the
+            // result is a copy.
             for (acc, text) in self.texts_mut().into_iter().zip(texts) {
                 *acc = text;
+            }
+            for (acc, list) in self.lists_mut().into_iter().zip(lists) {
+                *acc = list;
             }
             completion = self.completion();
         }
         completion
     }
 
-    /// Moves the long texts of a completion from [`Assembler::take_completion`] back into the
-    /// accumulators, leaving the assembler as it was before.
+    /// Moves the long texts and logprobs lists of a completion from
+    /// [`Assembler::take_completion`] back into the accumulators, leaving the assembler as it
+    /// was before.
     pub fn restore(&mut self, mut completion: Value) {
         let slots = rendered_texts_mut(&mut completion);
         let accs = self.texts_mut();
@@ -693,6 +708,39 @@ impl Assembler {
                 std::mem::swap(acc, slot);
             }
         }
+        let accs = self.lists_mut();
+        if accs.is_empty() {
+            return;
+        }
+        let slots = rendered_lists_mut(&mut completion);
+        if slots.len() == accs.len() {
+            for (acc, slot) in accs.into_iter().zip(slots) {
+                std::mem::swap(acc, slot);
+            }
+        }
+    }
+
+    /// The logprobs lists the completion renders, in the order [`rendered_lists_mut`] finds
+    /// them in the completion.
+    fn lists_mut(&mut self) -> Vec<&mut Vec<Value>> {
+        // Most streams have no logprobs: they pay no allocation here.
+        if self.choices.items.iter().all(|c| c.logprobs.is_none()) {
+            return Vec::new();
+        }
+        let order = self.choices.order();
+        let mut items: Vec<Option<&mut ChoiceState>> =
+            self.choices.items.iter_mut().map(Some).collect();
+        let mut lists = Vec::new();
+        for p in order {
+            let Some(c) = items.get_mut(p).and_then(Option::take) else {
+                continue;
+            };
+            if let Some(lp) = c.logprobs.as_deref_mut() {
+                lists.extend(lp.content.as_mut());
+                lists.extend(lp.refusal.as_mut());
+            }
+        }
+        lists
     }
 
     /// The long-text accumulators the completion renders, in the order
@@ -764,6 +812,33 @@ fn rendered_texts_mut(completion: &mut Value) -> Vec<&mut String> {
         }
     }
     texts
+}
+
+/// The logprobs lists of a rendered chat completion, in the order [`Assembler::lists_mut`]
+/// names their accumulators: per choice the `content` and then the `refusal` list of its
+/// logprobs, each where present as an array.
+fn rendered_lists_mut(completion: &mut Value) -> Vec<&mut Vec<Value>> {
+    let mut lists = Vec::new();
+    let Some(Value::Array(choices)) = object_get_mut(completion, "choices") else {
+        return lists;
+    };
+    for choice in choices {
+        let Some(Value::Object(logprobs)) = object_get_mut(choice, "logprobs") else {
+            continue;
+        };
+        let mut content = None;
+        let mut refusal = None;
+        for (key, value) in logprobs.iter_mut() {
+            match (key.as_str(), value) {
+                ("content", Value::Array(items)) => content = Some(items),
+                ("refusal", Value::Array(items)) => refusal = Some(items),
+                _ => {}
+            }
+        }
+        lists.extend(content);
+        lists.extend(refusal);
+    }
+    lists
 }
 
 fn object_get_mut<'v>(value: &'v mut Value, key: &str) -> Option<&'v mut Value> {
@@ -1757,6 +1832,56 @@ mod tests {
                 ]
             ),
             &s("[1]")
+        );
+    }
+
+    #[test]
+    fn take_completion_moves_the_logprobs_lists_out_and_restore_puts_them_back() {
+        let payloads = [
+            r#"{"id":"x","choices":[{"index":1,"delta":{"content":"b"},"logprobs":{"content":[{"token":"b"}],"refusal":null,"x":1}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":"a"},"logprobs":{"content":[{"token":"a"}],"refusal":[{"token":"r"}]}}]}"#,
+            r#"{"choices":[{"index":2,"delta":{"content":"c"},"logprobs":null}]}"#,
+            r#"{"choices":[{"index":3,"delta":{"content":"d"},"logprobs":{"refusal":[{"token":"s"}]}}]}"#,
+        ];
+        let more = r#"{"choices":[{"index":0,"delta":{"content":"a2"},"logprobs":{"content":[{"token":"a2"}]}},{"index":3,"delta":{},"logprobs":{"content":[{"token":"d2"}]}}]}"#;
+        let mut a = Assembler::new(Options::default(), Limits::default());
+        let mut ev = Vec::new();
+        for p in payloads {
+            assert!(a
+                .apply(decode(p.as_bytes(), 128).ok().unwrap_or_default(), &mut ev)
+                .is_ok());
+        }
+        let expected = run(&payloads);
+        let taken = a.take_completion();
+        assert_eq!(taken, expected);
+        // The lists left the accumulators: rendering now shows them empty.
+        let emptied = a.completion();
+        for (choice, list) in [
+            ("0", "content"),
+            ("0", "refusal"),
+            ("1", "content"),
+            ("3", "refusal"),
+        ] {
+            assert_eq!(
+                at(&emptied, &["choices", choice, "logprobs", list]),
+                &Value::Array(Vec::new())
+            );
+        }
+        a.restore(taken);
+        assert_eq!(a.completion(), expected);
+        assert!(a
+            .apply(
+                decode(more.as_bytes(), 128).ok().unwrap_or_default(),
+                &mut ev
+            )
+            .is_ok());
+        assert_eq!(a.completion(), run(&[&payloads[..], &[more]].concat()));
+        assert_eq!(
+            at(
+                &a.completion(),
+                &["choices", "0", "logprobs", "content", "1"]
+            ),
+            &Value::Raw(r#"{"token":"a2"}"#.into())
         );
     }
 
