@@ -772,13 +772,7 @@ impl Assembler {
 /// and the function call's arguments, each where present as a string.
 fn rendered_texts_mut(completion: &mut Value) -> Vec<&mut String> {
     let mut texts = Vec::new();
-    let Some(Value::Array(choices)) = object_get_mut(completion, "choices") else {
-        return texts;
-    };
-    for choice in choices {
-        let Some(Value::Object(message)) = object_get_mut(choice, "message") else {
-            continue;
-        };
+    for message in choice_members_mut(completion, "message") {
         let mut content = None;
         let mut refusal = None;
         let mut calls = None;
@@ -819,13 +813,7 @@ fn rendered_texts_mut(completion: &mut Value) -> Vec<&mut String> {
 /// logprobs, each where present as an array.
 fn rendered_lists_mut(completion: &mut Value) -> Vec<&mut Vec<Value>> {
     let mut lists = Vec::new();
-    let Some(Value::Array(choices)) = object_get_mut(completion, "choices") else {
-        return lists;
-    };
-    for choice in choices {
-        let Some(Value::Object(logprobs)) = object_get_mut(choice, "logprobs") else {
-            continue;
-        };
+    for logprobs in choice_members_mut(completion, "logprobs") {
         let mut content = None;
         let mut refusal = None;
         for (key, value) in logprobs.iter_mut() {
@@ -839,6 +827,23 @@ fn rendered_lists_mut(completion: &mut Value) -> Vec<&mut Vec<Value>> {
         lists.extend(refusal);
     }
     lists
+}
+
+/// Each choice's `member` of a rendered chat completion, where it is an object.
+fn choice_members_mut<'v>(
+    completion: &'v mut Value,
+    member: &'v str,
+) -> impl Iterator<Item = &'v mut Map> {
+    let choices = match object_get_mut(completion, "choices") {
+        Some(Value::Array(choices)) => choices.as_mut_slice(),
+        _ => &mut [],
+    };
+    choices
+        .iter_mut()
+        .filter_map(move |choice| match object_get_mut(choice, member) {
+            Some(Value::Object(map)) => Some(map),
+            _ => None,
+        })
 }
 
 fn object_get_mut<'v>(value: &'v mut Value, key: &str) -> Option<&'v mut Value> {
