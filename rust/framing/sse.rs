@@ -331,7 +331,7 @@ unsafe fn find_line_end_avx2(bytes: &[u8]) -> Option<usize> {
     macro_rules! hits {
         ($block:expr) => {{
             let block: &[u8; 32] = $block;
-            // The caller guarantees AVX2 (the body of this unsafe fn is an unsafe context);
+            // SAFETY: the caller guarantees AVX2 (the body of this unsafe fn is an unsafe context);
             // the load reads the thirty-two bytes of `block` (unaligned loads are allowed)
             // and nothing else.
             let x = _mm256_loadu_si256(block.as_ptr().cast());
