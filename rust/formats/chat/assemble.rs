@@ -1771,6 +1771,29 @@ mod tests {
 
     /// Taking the completion gives what rendering gives, and restoring it leaves the
     /// accumulators as they were: rendering again, and folding on, give the same as without.
+    /// An assembler that has folded `payloads`.
+    fn folded(payloads: &[&str]) -> Assembler {
+        let mut a = Assembler::new(Options::default(), Limits::default());
+        for p in payloads {
+            fold_one(&mut a, p);
+        }
+        a
+    }
+
+    fn fold_one(a: &mut Assembler, payload: &str) {
+        let chunk = decode(payload.as_bytes(), 128).ok().unwrap_or_default();
+        assert!(a.apply(chunk, &mut Vec::new()).is_ok(), "{payload}");
+    }
+
+    /// After `restore(taken)` the assembler renders what `payloads` made, and folding `more`
+    /// then is folding all of them.
+    fn restores_and_folds_on(a: &mut Assembler, taken: Value, payloads: &[&str], more: &str) {
+        a.restore(taken);
+        assert_eq!(a.completion(), run(payloads));
+        fold_one(a, more);
+        assert_eq!(a.completion(), run(&[payloads, &[more]].concat()));
+    }
+
     #[test]
     fn take_completion_moves_the_texts_out_and_restore_puts_them_back() {
         let payloads = [
@@ -1782,14 +1805,8 @@ mod tests {
             r#"{"choices":[{"index":1,"delta":{"reasoning_content":"why"}}]}"#,
         ];
         let more = r#"{"choices":[{"index":0,"delta":{"content":"a2","tool_calls":[{"index":1,"function":{"arguments":"]"}}]}}]}"#;
-        let mut a = Assembler::new(Options::default(), Limits::default());
-        let mut ev = Vec::new();
-        for p in payloads {
-            assert!(a
-                .apply(decode(p.as_bytes(), 128).ok().unwrap_or_default(), &mut ev)
-                .is_ok());
-        }
-        let mut expected = run(&payloads);
+        let mut a = folded(&payloads);
+        let expected = run(&payloads);
         let taken = a.take_completion();
         assert_eq!(taken, expected);
         // The texts left the accumulators: rendering now shows them empty.
@@ -1813,16 +1830,8 @@ mod tests {
             ),
             &s("")
         );
-        a.restore(taken);
-        assert_eq!(a.completion(), expected);
-        assert!(a
-            .apply(
-                decode(more.as_bytes(), 128).ok().unwrap_or_default(),
-                &mut ev
-            )
-            .is_ok());
-        expected = run(&[&payloads[..], &[more]].concat());
-        assert_eq!(a.completion(), expected);
+        restores_and_folds_on(&mut a, taken, &payloads, more);
+        let expected = run(&[&payloads[..], &[more]].concat());
         assert_eq!(
             at(
                 &expected,
@@ -1849,13 +1858,7 @@ mod tests {
             r#"{"choices":[{"index":3,"delta":{"content":"d"},"logprobs":{"refusal":[{"token":"s"}]}}]}"#,
         ];
         let more = r#"{"choices":[{"index":0,"delta":{"content":"a2"},"logprobs":{"content":[{"token":"a2"}]}},{"index":3,"delta":{},"logprobs":{"content":[{"token":"d2"}]}}]}"#;
-        let mut a = Assembler::new(Options::default(), Limits::default());
-        let mut ev = Vec::new();
-        for p in payloads {
-            assert!(a
-                .apply(decode(p.as_bytes(), 128).ok().unwrap_or_default(), &mut ev)
-                .is_ok());
-        }
+        let mut a = folded(&payloads);
         let expected = run(&payloads);
         let taken = a.take_completion();
         assert_eq!(taken, expected);
@@ -1872,15 +1875,7 @@ mod tests {
                 &Value::Array(Vec::new())
             );
         }
-        a.restore(taken);
-        assert_eq!(a.completion(), expected);
-        assert!(a
-            .apply(
-                decode(more.as_bytes(), 128).ok().unwrap_or_default(),
-                &mut ev
-            )
-            .is_ok());
-        assert_eq!(a.completion(), run(&[&payloads[..], &[more]].concat()));
+        restores_and_folds_on(&mut a, taken, &payloads, more);
         assert_eq!(
             at(
                 &a.completion(),
