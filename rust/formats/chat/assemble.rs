@@ -720,6 +720,17 @@ impl Assembler {
         }
     }
 
+    /// The choices, in the order the completion renders them.
+    fn choices_in_order_mut(&mut self) -> Vec<&mut ChoiceState> {
+        let order = self.choices.order();
+        let mut items: Vec<Option<&mut ChoiceState>> =
+            self.choices.items.iter_mut().map(Some).collect();
+        order
+            .into_iter()
+            .filter_map(|p| items.get_mut(p).and_then(Option::take))
+            .collect()
+    }
+
     /// The logprobs lists the completion renders, in the order [`rendered_lists_mut`] finds
     /// them in the completion.
     fn lists_mut(&mut self) -> Vec<&mut Vec<Value>> {
@@ -727,14 +738,8 @@ impl Assembler {
         if self.choices.items.iter().all(|c| c.logprobs.is_none()) {
             return Vec::new();
         }
-        let order = self.choices.order();
-        let mut items: Vec<Option<&mut ChoiceState>> =
-            self.choices.items.iter_mut().map(Some).collect();
         let mut lists = Vec::new();
-        for p in order {
-            let Some(c) = items.get_mut(p).and_then(Option::take) else {
-                continue;
-            };
+        for c in self.choices_in_order_mut() {
             if let Some(lp) = c.logprobs.as_deref_mut() {
                 lists.extend(lp.content.as_mut());
                 lists.extend(lp.refusal.as_mut());
@@ -746,14 +751,8 @@ impl Assembler {
     /// The long-text accumulators the completion renders, in the order
     /// [`rendered_texts_mut`] finds them in the completion.
     fn texts_mut(&mut self) -> Vec<&mut String> {
-        let order = self.choices.order();
-        let mut items: Vec<Option<&mut ChoiceState>> =
-            self.choices.items.iter_mut().map(Some).collect();
         let mut texts = Vec::new();
-        for p in order {
-            let Some(c) = items.get_mut(p).and_then(Option::take) else {
-                continue;
-            };
+        for c in self.choices_in_order_mut() {
             texts.extend(c.content.text.as_mut());
             texts.extend(c.rare.as_mut().and_then(|r| r.refusal.text.as_mut()));
             if c.ordered_tool_calls {
