@@ -7,7 +7,7 @@ use crate::error::{DecodeKind, ErrorClass, ErrorKind, StreamError};
 use crate::event::Event;
 use crate::formats::{Fold, FoldJob, Folded, Format, Note};
 use crate::framing::eventstream::{self, FrameError, FrameErrorKind, RawMessage};
-use crate::framing::sse::{FeedError, Framer, RawEvent};
+use crate::framing::sse::{FeedError, Framer, RawEvent, Sink, Stopped};
 use crate::json::repair;
 use crate::json::value::Value;
 use crate::limits::{LimitName, Limits};
@@ -325,18 +325,25 @@ impl<F: Fold> Driver<F> {
     fn frame_sse(&mut self, input: &[u8]) -> Result<(), StreamError> {
         let mut input = input;
         loop {
-            let (core, fold) = (&mut self.core, &mut self.fold);
-            match self
-                .framer
-                .feed(input, |ev| fold.with_fold(HandleEvent { core, ev }))
-            {
+            let job = FrameRead {
+                core: &mut self.core,
+                framer: &mut self.framer,
+                input,
+            };
+            match self.fold.with_fold(job) {
                 Ok(()) => return Ok(()),
-                Err(FeedError::Sink(e)) => return Err(e),
-                Err(FeedError::LineTooLong {
+                Err(Stopped::HandedBack { rest_at, .. }) => {
+                    // The format was just decided: the rest of the read goes to its fold.
+                    input = input.get(rest_at..).unwrap_or_default();
+                }
+                Err(Stopped::Kept(FeedError::Sink(Halt::Error(e)))) => return Err(e),
+                // Decided while framing input held from before: the framer kept the rest.
+                Err(Stopped::Kept(FeedError::Sink(Halt::Decided))) => input = &[],
+                Err(Stopped::Kept(FeedError::LineTooLong {
                     line_offset,
                     limit,
                     event_index,
-                }) => {
+                })) => {
                     let err = StreamError {
                         kind: ErrorKind::Limit {
                             limit: LimitName::LineBytes,
@@ -624,17 +631,62 @@ fn exception_body(message: &RawMessage<'_>, max_depth: usize) -> Value {
     Value::Object(body)
 }
 
-/// One SSE event for [`Core::handle`], run on the format's own fold.
-struct HandleEvent<'c, 'e, 'a> {
-    core: &'c mut Core,
-    ev: &'e RawEvent<'a>,
+/// Why the driver's sink stopped the SSE framer.
+enum Halt {
+    /// Raised (or deferred): the framer keeps the rest of the read.
+    Error(StreamError),
+    /// The event just handled decided the format: the rest of the read is handed back, to be
+    /// framed with the decided format's fold.
+    Decided,
 }
 
-impl FoldJob for HandleEvent<'_, '_, '_> {
-    type Output = Result<(), StreamError>;
+/// One read of SSE, framed onto the format's own fold: the framer's loop and the driver's
+/// per-event work are compiled together for that fold, which is dispatched once per read
+/// instead of once per event. Undecided (`format="auto"` before the first payload), the job
+/// runs on the dispatching fold and stops once the format is decided, so that the rest of a
+/// read (all of it, for `assemble`) is framed for the decided fold too.
+struct FrameRead<'d, 'i> {
+    core: &'d mut Core,
+    framer: &'d mut Framer,
+    input: &'i [u8],
+}
+
+impl FoldJob for FrameRead<'_, '_> {
+    type Output = Result<(), Stopped<Halt>>;
     #[inline]
     fn run<G: Fold>(self, fold: &mut G) -> Self::Output {
-        self.core.handle(fold, self.ev)
+        let FrameRead {
+            core,
+            framer,
+            input,
+        } = self;
+        let sink = EventSink {
+            deciding: fold.undecided(),
+            core,
+            fold,
+        };
+        framer.feed_or_hand_back(input, sink, |halt| matches!(halt, Halt::Decided))
+    }
+}
+
+/// The driver's per-event work on the fold `G`, as the framer's sink.
+struct EventSink<'d, G> {
+    core: &'d mut Core,
+    fold: &'d mut G,
+    /// The fold had not decided its format when the read began.
+    deciding: bool,
+}
+
+impl<G: Fold> Sink<Halt> for EventSink<'_, G> {
+    // Compiled into the framer's loop: the event's fields stay in registers, and the call per
+    // event with its spills goes.
+    #[inline(always)]
+    fn event(&mut self, ev: &RawEvent<'_>) -> Result<(), Halt> {
+        self.core.handle(self.fold, ev).map_err(Halt::Error)?;
+        if self.deciding && !self.fold.undecided() {
+            return Err(Halt::Decided);
+        }
+        Ok(())
     }
 }
 
@@ -717,7 +769,7 @@ impl Core {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn handle<G: Fold>(&mut self, fold: &mut G, ev: &RawEvent<'_>) -> Result<(), StreamError> {
         self.events_seen = ev.index + 1;
         if self.done {

@@ -239,6 +239,11 @@ impl Fold for AnyFold {
         }
     }
 
+    #[inline]
+    fn undecided(&self) -> bool {
+        matches!(self.0, Stage::Undecided(_))
+    }
+
     fn decide_format(&mut self, format: Format) {
         if let Stage::Undecided(config) = &self.0 {
             self.0 = Stage::Decided(Self::start(config, format));

@@ -196,6 +196,13 @@ pub trait Fold {
     fn take_notes(&mut self, notes: &mut Vec<Note>) {
         let _ = notes;
     }
+    /// Whether this is a dispatching fold that has not decided its format yet: the driver then
+    /// frames only up to the deciding event with it, and the rest of the read with the decided
+    /// format's own fold (see [`Fold::with_fold`]).
+    fn undecided(&self) -> bool {
+        false
+    }
+
     /// The framing decided the format before any event (a Bedrock event-stream prelude under
     /// `format="auto"`): a dispatching fold that has not decided yet takes it.
     fn decide_format(&mut self, _format: Format) {}

@@ -56,6 +56,34 @@ pub enum FeedError<E> {
     },
 }
 
+/// Takes the events a [`Framer`] dispatches. Every `FnMut(&RawEvent) -> Result<(), E>` is one;
+/// a caller whose per-event work should be compiled into the framer's loop implements it with
+/// an `#[inline(always)]` method (a closure cannot ask for that).
+pub trait Sink<E> {
+    /// One event; an error stops framing right after it.
+    ///
+    /// # Errors
+    /// Whatever the taker refuses the event with.
+    fn event(&mut self, event: &RawEvent<'_>) -> Result<(), E>;
+}
+
+impl<E, F: FnMut(&RawEvent<'_>) -> Result<(), E>> Sink<E> for F {
+    #[inline]
+    fn event(&mut self, event: &RawEvent<'_>) -> Result<(), E> {
+        self(event)
+    }
+}
+
+/// How [`Framer::feed_or_hand_back`] stopped before the end of its input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stopped<E> {
+    /// As [`Framer::feed`] stops: the rest of the input is kept and framed by the next call.
+    Kept(FeedError<E>),
+    /// The sink refused an event with an error the caller asked to have handed back: the input
+    /// from `rest_at` on was not taken.
+    HandedBack { error: E, rest_at: usize },
+}
+
 /// Why framing of one input slice stopped before its end.
 enum Stop<E> {
     Sink(E),
@@ -576,9 +604,31 @@ impl Framer {
     pub fn feed<E>(
         &mut self,
         input: &[u8],
-        mut sink: impl FnMut(&RawEvent<'_>) -> Result<(), E>,
+        sink: impl FnMut(&RawEvent<'_>) -> Result<(), E>,
     ) -> Result<(), FeedError<E>> {
+        match self.feed_or_hand_back(input, sink, |_| false) {
+            Ok(()) => Ok(()),
+            Err(Stopped::Kept(error)) => Err(error),
+            // Never chosen above; mapped for completeness.
+            Err(Stopped::HandedBack { error, .. }) => Err(FeedError::Sink(error)),
+        }
+    }
+
+    /// As [`Framer::feed`], for a caller that wants to frame the rest of the read itself after
+    /// some sink errors (the driver does, once the first event has decided the format, to go on
+    /// with a loop compiled for that format). When the sink refuses an event of `input` with an
+    /// error for which `hand_back` is true, the rest of `input` (from `rest_at`) is neither
+    /// framed nor kept nor counted in [`Framer::bytes_seen`]: it is as if the read had ended
+    /// there, and the caller feeds the rest next. Any other stop (or one met while framing
+    /// input held from an earlier call) keeps the rest as `feed` does.
+    pub fn feed_or_hand_back<E>(
+        &mut self,
+        input: &[u8],
+        mut sink: impl Sink<E>,
+        hand_back: impl Fn(&E) -> bool,
+    ) -> Result<(), Stopped<E>> {
         self.bytes_seen += input.len() as u64;
+        let read = input;
         let mut input = input;
         if self.at_start {
             match self.strip_bom(input) {
@@ -602,7 +652,7 @@ impl Framer {
                 pending.extend_from_slice(input);
                 self.pending = pending;
                 self.pending_start = start;
-                return Err(self.to_feed_error(stop));
+                return Err(Stopped::Kept(self.to_feed_error(stop)));
             }
             // Keep the allocation for the next stop unless it is a large one.
             pending.clear();
@@ -610,9 +660,21 @@ impl Framer {
             self.pending = pending;
         }
         if let Err((stopped_at, stop)) = self.run(input, &mut sink) {
-            self.pending
-                .extend_from_slice(input.get(stopped_at..).unwrap_or_default());
-            return Err(self.to_feed_error(stop));
+            let rest = input.get(stopped_at..).unwrap_or_default();
+            if let Stop::Sink(error) = stop {
+                if hand_back(&error) {
+                    self.bytes_seen -= rest.len() as u64;
+                    // An index into the caller's read, which may start with a stripped BOM.
+                    return Err(Stopped::HandedBack {
+                        error,
+                        rest_at: read.len() - rest.len(),
+                    });
+                }
+                self.pending.extend_from_slice(rest);
+                return Err(Stopped::Kept(FeedError::Sink(error)));
+            }
+            self.pending.extend_from_slice(rest);
+            return Err(Stopped::Kept(self.to_feed_error(stop)));
         }
         Ok(())
     }
@@ -734,10 +796,7 @@ impl Framer {
 
     /// Frames `input`, which starts at stream offset `self.consumed`. On a stop returns the
     /// index in `input` where framing must resume.
-    fn run<E, F>(&mut self, input: &[u8], sink: &mut F) -> Result<(), (usize, Stop<E>)>
-    where
-        F: FnMut(&RawEvent<'_>) -> Result<(), E>,
-    {
+    fn run<E>(&mut self, input: &[u8], sink: &mut impl Sink<E>) -> Result<(), (usize, Stop<E>)> {
         let base = self.consumed;
         let limit = self.max_line_bytes;
         let mut pos = 0usize;
@@ -796,7 +855,7 @@ impl Framer {
                         data_offset: base + start as u64,
                         index: self.dispatched,
                     };
-                    let outcome = sink(&event);
+                    let outcome = sink.event(&event);
                     self.dispatched += 1;
                     // All `reset` would do: the data buffer was not touched.
                     self.block.has_event_type = false;
@@ -901,7 +960,7 @@ impl Framer {
                             data_offset: self.block.data_offset,
                             index: self.dispatched,
                         };
-                        let outcome = sink(&event);
+                        let outcome = sink.event(&event);
                         self.dispatched += 1;
                         borrowed = None;
                         self.block.reset();

@@ -1,7 +1,7 @@
 //! The SSE framer against the conformance cases in tests/fixtures and a model of the spec,
 //! under every way of splitting the input into reads.
 
-use deltafold::framing::sse::{Decoder, FeedError, Framer, LineTooLong, RawEvent};
+use deltafold::framing::sse::{Decoder, FeedError, Framer, LineTooLong, RawEvent, Stopped};
 use std::path::{Path, PathBuf};
 
 const LF: u8 = b'\n';
@@ -287,6 +287,82 @@ fn sink_error_on_every_event_with_reads_continuing() {
                 Err(())
             });
         }
+        framer.finish();
+        assert_eq!(got, baseline, "case {}", case.name);
+    }
+}
+
+#[test]
+fn handed_back_rest_is_not_taken_and_frames_as_if_never_cut() {
+    // The sink stops on event `stop_at` and asks for the rest of the read back; feeding that
+    // rest must go on exactly where framing stopped (offsets, ids, a CR split from its LF),
+    // and the rest must not count as seen until it is fed.
+    for case in load_cases() {
+        let stream = whole(&case);
+        let baseline = events_of(&drive(BIG, &[&stream]));
+        for stop_at in 0..baseline.len().min(50) {
+            let mut framer = Framer::new(BIG);
+            let mut got = Vec::new();
+            let result = framer.feed_or_hand_back(
+                &stream,
+                |event: &RawEvent<'_>| {
+                    got.push(OwnedEvent::of(event));
+                    if event.index as usize == stop_at {
+                        return Err("decided");
+                    }
+                    Ok(())
+                },
+                |error| *error == "decided",
+            );
+            let Err(Stopped::HandedBack { error, rest_at }) = result else {
+                panic!("case {}: {result:?}", case.name);
+            };
+            assert_eq!(error, "decided");
+            assert_eq!(framer.bytes_seen(), rest_at as u64, "case {}", case.name);
+            assert!(!framer.has_held_input(), "case {}", case.name);
+            let rest = &stream[rest_at..];
+            framer
+                .feed(rest, |event| {
+                    got.push(OwnedEvent::of(event));
+                    Ok::<(), ()>(())
+                })
+                .unwrap();
+            assert_eq!(framer.bytes_seen(), stream.len() as u64);
+            framer.finish();
+            assert_eq!(got, baseline, "case {} stopping at {stop_at}", case.name);
+        }
+    }
+}
+
+#[test]
+fn errors_not_handed_back_keep_the_rest_as_feed_does() {
+    for case in load_cases() {
+        let stream = whole(&case);
+        let baseline = events_of(&drive(BIG, &[&stream]));
+        if baseline.is_empty() {
+            continue;
+        }
+        let mut framer = Framer::new(BIG);
+        let mut got = Vec::new();
+        let result = framer.feed_or_hand_back(
+            &stream,
+            |event: &RawEvent<'_>| {
+                got.push(OwnedEvent::of(event));
+                if event.index == 0 {
+                    return Err("raised");
+                }
+                Ok(())
+            },
+            |error| *error == "decided",
+        );
+        assert_eq!(result, Err(Stopped::Kept(FeedError::Sink("raised"))));
+        assert_eq!(framer.bytes_seen(), stream.len() as u64);
+        framer
+            .feed(b"", |event| {
+                got.push(OwnedEvent::of(event));
+                Ok::<(), ()>(())
+            })
+            .unwrap();
         framer.finish();
         assert_eq!(got, baseline, "case {}", case.name);
     }

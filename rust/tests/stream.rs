@@ -3,7 +3,9 @@
 
 use deltafold::driver::{Action, Config, OnError, Options, ProblemKind};
 use deltafold::error::{ErrorKind, StreamError};
+use deltafold::formats::auto::AnyStream;
 use deltafold::formats::chat::ChatStream;
+use deltafold::formats::Format;
 use deltafold::json::value::Value;
 use deltafold::limits::{LimitName, Limits};
 
@@ -513,5 +515,80 @@ fn a_bad_logprobs_entry_after_a_template_fails_where_full_decoding_fails() {
         let fast = fast.err();
         assert!(fast.is_some(), "{bad}");
         assert_eq!(fast, full.err(), "{bad}");
+    }
+}
+
+/// Every recorded stream of each SSE format in tests/fixtures/<dir>.
+fn recorded_in(dir: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = format!("{}/tests/fixtures/{dir}", env!("CARGO_MANIFEST_DIR"));
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .flatten()
+    {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "sse") {
+            out.push((
+                path.display().to_string(),
+                std::fs::read(&path).unwrap_or_default(),
+            ));
+        }
+    }
+    assert!(!out.is_empty(), "no recorded streams in {dir}");
+    out
+}
+
+/// What a stream gives fed in reads of `read` bytes: the result or the error, and the problems.
+fn outcome_of(config: Config, data: &[u8], read: usize) -> String {
+    let mut s = AnyStream::new(config);
+    let mut out = String::new();
+    for piece in data.chunks(read.max(1)) {
+        if let Err(e) = s.feed(piece) {
+            out = format!("error {e:?}");
+            break;
+        }
+    }
+    if out.is_empty() {
+        out = format!("{:?}", s.finish());
+    }
+    format!(
+        "{out} {:?} {:?} {}",
+        s.problems(),
+        s.format(),
+        s.bytes_seen()
+    )
+}
+
+#[test]
+fn auto_decides_mid_read_and_frames_the_rest_for_the_decided_format() {
+    // Under format="auto" the driver frames up to the deciding event with the dispatching fold
+    // and hands the rest of the read to the decided format's fold: with the whole stream in
+    // one read (as `assemble` gives it), after a BOM, with CRLF ends and in small reads, the
+    // outcome must be the one the explicit format gives.
+    let cases = [
+        ("anthropic-recorded", Format::Anthropic),
+        ("openai-recorded", Format::Chat),
+        ("responses-recorded", Format::Responses),
+        ("gemini-recorded", Format::Gemini),
+    ];
+    for (dir, format) in cases {
+        for (name, data) in recorded_in(dir) {
+            let crlf = String::from_utf8_lossy(&data)
+                .replace("\r\n", "\n")
+                .replace('\n', "\r\n")
+                .into_bytes();
+            let bom = [&[0xEF, 0xBB, 0xBF][..], &data].concat();
+            for (shape, input) in [("lf", &data), ("crlf", &crlf), ("bom", &bom)] {
+                let fixed = Config {
+                    format: Some(format),
+                    ..Config::default()
+                };
+                for read in [input.len(), 7, 1] {
+                    let expected = outcome_of(fixed, input, read);
+                    let auto = outcome_of(Config::default(), input, read);
+                    assert_eq!(auto, expected, "{name} {shape} reads of {read}");
+                }
+            }
+        }
     }
 }
