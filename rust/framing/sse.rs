@@ -461,6 +461,74 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     word(a, last) == word(b, last)
 }
 
+/// The first eight bytes at `at` as a little-endian word, for compares of a fixed prefix.
+#[inline(always)]
+fn word_at(input: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(*input.get(at..)?.first_chunk::<8>()?))
+}
+
+/// Whether `word` starts with the first `N` bytes of `prefix` (N < 8): one masked compare.
+#[inline(always)]
+fn word_starts_with<const N: usize>(word: u64, prefix: &[u8; N]) -> bool {
+    let mut expected = [0u8; 8];
+    let mut i = 0;
+    while i < N {
+        expected[i] = prefix[i];
+        i += 1;
+    }
+    let mask = u64::MAX >> (8 * (8 - N));
+    word & mask == u64::from_le_bytes(expected)
+}
+
+/// The two commonest whole events in their usual spelling, `event: <the previous event's
+/// type>` + `data: <value>` (Anthropic, Responses) and `data: <value>` alone (chat, Gemini),
+/// each line ended by LF or CRLF, recognised with a few word compares; None for anything else,
+/// which [`whole_event`] then tries. What it takes, `whole_event` would take the same way: the
+/// event line is the previous type's line with one space after the colon (checked against the
+/// limit again: the type may have come from a line without the space), and the one space after
+/// each colon is the one the spec removes.
+#[inline(always)]
+fn common_event(input: &[u8], at: usize, limit: usize, last_type: &[u8]) -> Option<WholeEvent> {
+    let head = word_at(input, at)?;
+    let (value, has_event_type) = if word_starts_with(head, b"data: ") {
+        (at + 6, false)
+    } else if word_starts_with(head, b"event: ") {
+        let after_type = at + 7 + last_type.len();
+        let typed = input.get(at + 7..after_type)?;
+        if !same_bytes(typed, last_type) || 7 + last_type.len() > limit {
+            return None;
+        }
+        let next_line = word_at(input, after_type)?;
+        let value = if word_starts_with(next_line, b"\ndata: ") {
+            after_type + 7
+        } else if next_line == u64::from_le_bytes(*b"\r\ndata: ") {
+            after_type + 8
+        } else {
+            return None;
+        };
+        (value, true)
+    } else {
+        return None;
+    };
+    let end = value + find_line_end(input.get(value..)?)?;
+    // The data line starts six bytes before its value (`data: `).
+    if end - (value - 6) > limit {
+        return None;
+    }
+    let blank = after_terminator(input, end).0;
+    if !matches!(input.get(blank), Some(&(CR | LF))) {
+        return None;
+    }
+    let (next, ended_on_cr) = after_terminator(input, blank);
+    Some(WholeEvent {
+        new_event_type: None,
+        has_event_type,
+        data: (value, end),
+        next,
+        ended_on_cr,
+    })
+}
+
 /// Recognises a [`WholeEvent`] starting at `at`, or None for anything else (comments, `id`,
 /// `retry`, several data lines, a line not ended inside the read, a line over `limit`): the
 /// general path frames those. Every byte it skips is checked as the general path would: the
@@ -834,7 +902,11 @@ impl Framer {
             {
                 // A whole event leaves the block as it found it (no data, not poisoned, no
                 // partial line): the next one is tried without checking again.
-                while let Some(whole) = whole_event(input, pos, limit, &self.block.event_type) {
+                let recognise = |input: &[u8], pos: usize, last_type: &[u8]| {
+                    common_event(input, pos, limit, last_type)
+                        .or_else(|| whole_event(input, pos, limit, last_type))
+                };
+                while let Some(whole) = recognise(input, pos, &self.block.event_type) {
                     if let Some((start, end)) = whole.new_event_type {
                         self.block.event_type.clear();
                         self.block

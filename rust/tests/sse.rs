@@ -1154,3 +1154,70 @@ fn whole_event_recogniser_matches_the_general_path_under_random_reads() {
         }
     }
 }
+
+/// The shapes the one-step recognisers take and their near misses: line ends other than LF,
+/// `data:` without its space, a comment, `id`/`retry` fields, a changed event type, a blank
+/// `data:`, an event line written first without and then with its space, and a second data
+/// line. Each stream holds the shape twice, so that the second one meets the repeat checks.
+const NEAR_MISSES: [&[u8]; 16] = [
+    b"event: delta\ndata: {\"a\":1}\n\nevent: delta\ndata: {\"a\":2}\n\n",
+    b"data: {\"a\":1}\n\ndata: {\"a\":2}\n\n",
+    b"event: delta\r\ndata: {\"a\":1}\r\n\r\nevent: delta\r\ndata: {\"a\":2}\r\n\r\n",
+    b"event: delta\rdata: {\"a\":1}\r\revent: delta\rdata: {\"a\":2}\r\r",
+    b"event: delta\ndata: {\"a\":1}\n\nevent: delta\ndata: {\"a\":2}\r\n\n",
+    b"event: delta\ndata: {\"a\":1}\n\nevent: delta\ndata: {\"a\":2}\n\r\n",
+    b"event: delta\ndata:{\"a\":1}\n\nevent: delta\ndata:{\"a\":2}\n\n",
+    b"data:{\"a\":1}\n\ndata:  {\"a\":2}\n\n",
+    b"event: delta\ndata: 1\n\n: keep-alive\nevent: delta\ndata: 2\n\n",
+    b"event: delta\ndata: 1\n\nid: 7\nevent: delta\ndata: 2\n\nretry: 10\ndata: 3\n\n",
+    b"event: delta\ndata: 1\n\nevent: deltb\ndata: 2\n\nevent: delt\ndata: 3\n\nevent: deltas\ndata: 4\n\n",
+    b"event: delta\ndata: \n\nevent: delta\ndata:\n\ndata: \n\n",
+    b"event:delta\ndata: 1\n\nevent: delta\ndata: 2\n\n",
+    b"event: delta\ndata: 1\ndata: 2\n\nevent: delta\ndata: 3\n\n",
+    b"event: delta\n\ndata: 1\n\nevent: \ndata: 2\n\nevent: \ndata: 3\n\n",
+    b"event: delta\ndata: 1\n\nevent: delta\nid: 4\ndata: 2\n\nevent: delta\ndata: 3\n\n",
+];
+
+#[test]
+fn one_step_shapes_and_near_misses_match_the_general_path_at_every_cut() {
+    for stream in NEAR_MISSES {
+        let what = String::from_utf8_lossy(stream).into_owned();
+        assert_eq!(
+            events_of(&drive(BIG, &[stream])),
+            events_of(&model(stream)),
+            "{what}"
+        );
+        // Every limit from nothing to past the longest line: each line of the stream is, in
+        // turn, exactly at the limit and one over it.
+        for limit in (0..40).chain([BIG]) {
+            assert_paths_agree(limit, &[stream], &[], &what);
+            for cut in 0..=stream.len() {
+                let (head, tail) = stream.split_at(cut);
+                assert_paths_agree(limit, &[head, tail], &[], &what);
+            }
+        }
+        let bytewise: Vec<&[u8]> = stream.chunks(1).collect();
+        assert_paths_agree(BIG, &bytewise, &[1], &what);
+    }
+}
+
+#[test]
+fn a_repeated_event_line_one_byte_longer_than_before_meets_the_limit() {
+    // `event:delta` (11 bytes) is within a limit of 11; the same type written `event: delta`
+    // (12 bytes) is over it, though its value is the one already held.
+    let stream = b"event:delta\ndata: 1\n\nevent: delta\ndata: 2\n\n";
+    let outcomes = drive(11, &[stream]);
+    assert_eq!(events_of(&outcomes).len(), 1, "{outcomes:?}");
+    assert!(
+        outcomes.iter().any(|o| matches!(
+            o,
+            Outcome::TooLong {
+                line_offset: 21,
+                limit: 11,
+                event_index: 1
+            }
+        )),
+        "{outcomes:?}"
+    );
+    assert_paths_agree(11, &[stream], &[], "event line over the limit");
+}
