@@ -7,7 +7,10 @@
 //!
 //! Cost model: at the start of a block, the common event (an optional `event:` line, one `data:`
 //! line and the blank line, all inside the read) is recognised in one step and dispatched with
-//! `RawEvent::data` pointing into the read itself (`whole_event`). Anything else, or an event
+//! `RawEvent::data` pointing into the read itself (`whole_event`; its two usual spellings,
+//! `event: <the previous type>` + `data: ` and `data: ` alone under LF or CRLF, by a few word
+//! compares first, in `common_event`). The sink is a [`Sink`], so a caller can have its
+//! per-event work compiled into this loop (the driver does). Anything else, or an event
 //! cut by the end of the read, goes line by line: each line's end is found (`find_line_end`),
 //! classified and applied to the block. Only the bytes of an event that the recogniser gave up
 //! on are scanned twice. A line that lies inside one read is processed in place; only a line
