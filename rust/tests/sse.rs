@@ -1221,3 +1221,72 @@ fn a_repeated_event_line_one_byte_longer_than_before_meets_the_limit() {
     );
     assert_paths_agree(11, &[stream], &[], "event line over the limit");
 }
+
+/// As [`drive`], but the sink asks for the rest of the read back after each event whose index
+/// is in `hand_back_at`, and the rest is fed at once, as the driver does when the first event
+/// decides the format.
+fn drive_handing_back(limit: usize, reads: &[&[u8]], hand_back_at: &[u64]) -> Vec<Outcome> {
+    let mut framer = Framer::new(limit);
+    let mut outcomes = Vec::new();
+    for read in reads {
+        let mut next: &[u8] = read;
+        loop {
+            let result = framer.feed_or_hand_back(
+                next,
+                |event: &RawEvent<'_>| {
+                    outcomes.push(Outcome::Event(OwnedEvent::of(event)));
+                    if hand_back_at.contains(&event.index) {
+                        return Err(());
+                    }
+                    Ok(())
+                },
+                |()| true,
+            );
+            match result {
+                Ok(()) => break,
+                Err(Stopped::HandedBack { rest_at, .. }) => next = &next[rest_at..],
+                Err(Stopped::Kept(FeedError::LineTooLong {
+                    line_offset,
+                    limit,
+                    event_index,
+                })) => {
+                    outcomes.push(Outcome::TooLong {
+                        line_offset,
+                        limit,
+                        event_index,
+                    });
+                    next = b"";
+                }
+                Err(Stopped::Kept(FeedError::Sink(()))) => {
+                    // Refused while framing input held after a limit error: kept, resumed.
+                    next = b"";
+                }
+            }
+        }
+    }
+    let total: usize = reads.iter().map(|r| r.len()).sum();
+    assert_eq!(framer.bytes_seen(), total as u64);
+    let discarded = framer.finish();
+    outcomes.push(Outcome::Finished {
+        discarded,
+        last_event_id: framer.last_event_id().to_vec(),
+        retry: framer.retry(),
+    });
+    outcomes
+}
+
+#[test]
+fn handing_back_at_random_events_frames_as_if_never_cut() {
+    let mut rng = Rng(0x6A09_E667_F3BC_C908);
+    for round in 0..20_000 {
+        let (stream, limit, _) = random_case(&mut rng);
+        let most = [12, 80, 400][rng.below(3)];
+        let reads = random_reads_up_to(&mut rng, &stream, most);
+        let hand_back_at: Vec<u64> = (0..rng.below(4)).map(|_| rng.below(8) as u64).collect();
+        assert_eq!(
+            drive_handing_back(limit, &reads, &hand_back_at),
+            drive(limit, &reads),
+            "round {round}: limit {limit}, handing back at {hand_back_at:?}, reads {reads:?}"
+        );
+    }
+}
