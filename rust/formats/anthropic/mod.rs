@@ -24,6 +24,7 @@ use crate::error::{DecodeKind, ErrorKind};
 use crate::event::{texts_done, Call, Event, TextOf, TextTrail, UsageSnapshot};
 use crate::formats::{Fold, Folded, Format, Note};
 use crate::json::partial::PartialJson;
+use crate::json::prefix::JsonPrefix;
 use crate::json::reader::{self, JsonErrorCode};
 use crate::json::value::{Map, Value};
 use crate::limits::{LimitName, Limits};
@@ -57,7 +58,7 @@ static SERIAL: AtomicU64 = AtomicU64::new(0);
 /// (nothing reads a value before the block stops), and the value is parsed once at the stop.
 struct ToolInput {
     text: String,
-    parser: PartialJson,
+    parser: InputParser,
     /// The `input` as of the block's `content_block_stop`, so `result()` does not parse again;
     /// dropped if a fragment arrives after the stop.
     at_stop: InputAtStop,
@@ -81,11 +82,10 @@ impl ToolInput {
         let Some(added) = self.text.get(start..).filter(|a| !a.is_empty()) else {
             return Ok(());
         };
-        if !(plain && self.parser.ignores_plain_text()) {
-            self.parser.feed(added.as_bytes());
-            if self.parser.failed() {
-                return Err(self.refuse(start, max_depth, options));
-            }
+        // Plain text inside a string changes nothing the parser keeps: it need not see it.
+        let unseen = plain && self.parser.ignores_plain_text();
+        if !(unseen || self.parser.feed(added.as_bytes())) {
+            return Err(self.refuse(start, max_depth, options));
         }
         if !matches!(self.at_stop, InputAtStop::NotYet) {
             self.at_stop = InputAtStop::NotYet;
@@ -107,6 +107,60 @@ impl ToolInput {
             Refused::TooDeep
         } else {
             Refused::NotJson
+        }
+    }
+}
+
+/// What checks a tool input's text as it arrives: the partial parser when events read its value
+/// so far, else the lighter prefix check (which keeps no value; see [`parse_input`]).
+enum InputParser {
+    Partial(PartialJson),
+    Prefix(JsonPrefix),
+}
+
+impl InputParser {
+    /// Takes the next fragment; false once the text can no longer start a JSON document.
+    #[inline(always)]
+    fn feed(&mut self, fragment: &[u8]) -> bool {
+        match self {
+            InputParser::Prefix(prefix) => {
+                prefix.feed(fragment);
+                !prefix.failed()
+            }
+            InputParser::Partial(parser) => {
+                parser.feed(fragment);
+                !parser.failed()
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn ignores_plain_text(&self) -> bool {
+        match self {
+            InputParser::Prefix(prefix) => prefix.ignores_plain_text(),
+            InputParser::Partial(parser) => parser.ignores_plain_text(),
+        }
+    }
+
+    fn too_deep(&self) -> bool {
+        match self {
+            InputParser::Prefix(prefix) => prefix.too_deep(),
+            InputParser::Partial(parser) => parser.too_deep(),
+        }
+    }
+
+    fn complete(&self) -> bool {
+        match self {
+            InputParser::Prefix(prefix) => prefix.complete(),
+            InputParser::Partial(parser) => parser.complete(),
+        }
+    }
+
+    /// The partial parser, which keeps the value so far; `None` for the prefix check.
+    fn partial(&self) -> Option<&PartialJson> {
+        match self {
+            InputParser::Partial(parser) => Some(parser),
+            InputParser::Prefix(_) => None,
         }
     }
 }
@@ -224,12 +278,15 @@ impl Block {
 }
 
 /// Without `parsed_arguments` events, only whether the text is still a JSON prefix matters
-/// until the block stops.
-fn input_parser(max_depth: usize, options: Options) -> PartialJson {
+/// until the block stops. The prefix check tracks at most `PREFIX_MAX_DEPTH` levels (more than
+/// the Python options allow): a deeper limit takes the partial parser's validator.
+fn input_parser(max_depth: usize, options: Options) -> InputParser {
     if options.events && options.partial_arguments {
-        PartialJson::new(max_depth)
-    } else {
-        PartialJson::validator(max_depth)
+        return InputParser::Partial(PartialJson::new(max_depth));
+    }
+    match JsonPrefix::new(max_depth) {
+        Some(prefix) => InputParser::Prefix(prefix),
+        None => InputParser::Partial(PartialJson::validator(max_depth)),
     }
 }
 
@@ -245,8 +302,8 @@ fn parse_input(input: &ToolInput, max_depth: usize) -> Option<Value> {
         // would copy and the converter walk again.
         return Some(Value::Raw(input.text.as_str().into()));
     }
-    if input.parser.keeps_value() {
-        return input.parser.value_without_open_string();
+    if let Some(parser) = input.parser.partial().filter(|p| p.keeps_value()) {
+        return parser.value_without_open_string();
     }
     // A validator keeps no value: read the text again with a parser that does (only for an
     // input cut short, which is rare).
@@ -743,7 +800,10 @@ impl Anthropic {
                     events.push(Event::ArgumentsDelta {
                         call: Call::tool(0, position, block.id.clone(), block.name.clone()),
                         trail: input.trail.clone(),
-                        parsed: options.partial_arguments.then(|| input.parser.snapshot()),
+                        parsed: options.partial_arguments.then(|| {
+                            let parser = input.parser.partial();
+                            parser.map(PartialJson::snapshot).unwrap_or_default()
+                        }),
                     });
                 }
             }
