@@ -3,6 +3,7 @@
 //! this does not take goes through the full decode, which reports it.
 
 use std::borrow::Cow;
+use std::mem::MaybeUninit;
 
 use super::Piece;
 use crate::json::reader::Reader;
@@ -233,32 +234,65 @@ pub(super) fn simple_string<'d>(
     read.map(|read| (None, read))
 }
 
-/// [`simple_string`] appending the text to `out` instead: the position after the closing
-/// quote, and whether the text is plain (no escape: printable ASCII other than `"` and `\`).
-/// `None` where [`simple_string`] gives `None`, with part of the text appended; the caller
-/// truncates `out` back.
+/// The text of a string delta whose payload ends in exactly `"}}`, appended to `out`: the
+/// string opens at `quote` and its body runs to those last three bytes. Whether the text is
+/// plain (printable ASCII other than `"` and `\`), or `None` with `out` as it was when the body
+/// is not plain text and one-letter escapes (a quote, which would end the string before the
+/// end, a backslash that escapes the closing quote, a `\u` escape, UTF-8, a control byte), or
+/// the payload ends otherwise: what the reader would read there, or refuse, is then its own.
+/// Knowing where the string ends, the body is scanned once with no search for its end.
 #[inline(always)]
-pub(super) fn append_simple_string(
-    data: &[u8],
-    from: usize,
-    out: &mut String,
-) -> Option<(usize, bool)> {
-    let end = plain_end(data, from);
-    let plain = data.get(from..end)?;
-    // SAFETY: `plain_end` stopped at the first byte outside printable ASCII, so every byte of
-    // `plain` is ASCII, which is valid UTF-8.
-    out.push_str(unsafe { std::str::from_utf8_unchecked(plain) });
-    match data.get(end) {
-        Some(b'"') => Some((end + 1, true)),
-        Some(b'\\') => {
-            // SAFETY: `decode_escaped` appends only bytes below 0x80, so `out` holds valid
-            // UTF-8 after every byte, including when it stops halfway.
-            let bytes = unsafe { out.as_mut_vec() };
-            bytes.reserve(data.len() - end);
-            decode_escaped(data, end, bytes).map(|read| (read, false))
-        }
-        _ => None,
+pub(super) fn append_fragment(data: &[u8], quote: usize, out: &mut String) -> Option<bool> {
+    let (head, tail) = data.split_last_chunk::<3>()?;
+    if tail != b"\"}}" {
+        return None;
     }
+    let from = quote + 1;
+    let body = head.get(from..)?;
+    let plain = plain_end(head, from);
+    if plain == head.len() {
+        // SAFETY: `plain_end` found no byte outside printable ASCII in the body: ASCII, which
+        // is valid UTF-8.
+        out.push_str(unsafe { std::str::from_utf8_unchecked(body) });
+        return Some(true);
+    }
+    if out.capacity() - out.len() < body.len() {
+        out.reserve(body.len());
+    }
+    // SAFETY: `as_mut_vec` lets the bytes break UTF-8, and nothing breaks it: `decode_body`
+    // writes only ASCII (the plain bytes and what `short_escape` gives) into the spare
+    // capacity, and the length grows over those bytes alone.
+    unsafe {
+        let bytes = out.as_mut_vec();
+        let decoded = decode_body(head, from, bytes.spare_capacity_mut())?;
+        // SAFETY: `decode_body` wrote the first `decoded` bytes of the spare capacity.
+        bytes.set_len(bytes.len() + decoded);
+    }
+    Some(false)
+}
+
+/// Decodes `body[at..]`, plain bytes and one-letter escapes only, into `out` (where at most
+/// one byte per byte of the body goes); how many bytes it wrote, or `None` at any other byte
+/// (an unescaped quote included) or a backslash with nothing after it. Escapes in a tool input
+/// (its quotes) are frequent and the runs between them short, so one byte loop costs less than
+/// a copy call per run. Writes only ASCII.
+#[inline(never)]
+fn decode_body(body: &[u8], mut at: usize, out: &mut [MaybeUninit<u8>]) -> Option<usize> {
+    let mut written = 0;
+    while let Some(&byte) = body.get(at) {
+        let decoded = if !NOT_PLAIN[usize::from(byte)] {
+            at += 1;
+            byte
+        } else if byte == b'\\' {
+            at += 2;
+            short_escape(*body.get(at - 1)?)?
+        } else {
+            return None;
+        };
+        out.get_mut(written)?.write(decoded);
+        written += 1;
+    }
+    Some(written)
 }
 
 /// Decodes a string's plain bytes and one-letter escapes from `at` on into `out`, up to the
@@ -287,7 +321,76 @@ fn decode_escaped(data: &[u8], mut at: usize, out: &mut Vec<u8>) -> Option<usize
 
 #[cfg(test)]
 mod tests {
-    use super::{plain_end, NOT_PLAIN};
+    use std::borrow::Cow;
+
+    use super::{append_fragment, plain_end, NOT_PLAIN};
+    use crate::json::reader::Reader;
+
+    /// Whatever follows a header's opening quote, `append_fragment` takes it only where the
+    /// reader reads a string there followed by exactly `}}`, and then appends the reader's text
+    /// and says whether it is plain; where it refuses, `out` is as it was. Bodies short and long
+    /// (past one sixteen-byte block), with escapes anywhere, a backslash before the closing
+    /// quote, an unescaped quote, and the endings around `"}}`.
+    #[test]
+    fn append_fragment_takes_what_the_reader_reads() {
+        let header = br#"{"type":"content_block_delta","index":3,"delta":{"type":"input_json_delta","partial_json":""#;
+        let pieces: [&[u8]; 12] = [
+            b"a",
+            b"{\\\"k\\\":",
+            b"\\\"",
+            b"\\\\",
+            b"\\n\\t\\/",
+            b"\\u0041",
+            b"\\x",
+            b"\"",
+            b"\\",
+            b"\x01",
+            "\u{e9}".as_bytes(),
+            b"0123456789abcdefg",
+        ];
+        let endings: [&[u8]; 7] = [b"\"}}", b"\"}", b"\"}}}", b"\"}} ", b"}}", b"\"\"}}", b""];
+        let mut taken = 0;
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    for ending in endings {
+                        let data = [header.as_slice(), a, b, c, ending].concat();
+                        let quote = header.len() - 1;
+                        let mut reader = Reader::new(&data, 8);
+                        reader.resume_at(quote);
+                        let read = reader.take_string().map(|t| t.map(Cow::into_owned));
+                        let rest = data.get(reader.pos()..).unwrap_or_default();
+                        let mut out = String::from("kept");
+                        let got = append_fragment(&data, quote, &mut out);
+                        let body =
+                            String::from_utf8_lossy(&[a, b, c, ending].concat()).into_owned();
+                        let Some(plain) = got else {
+                            assert_eq!(out, "kept", "{body:?}");
+                            // Refused: not a string then `}}`, or one the reader decodes
+                            // itself (a \u escape, UTF-8, a control byte).
+                            let general = body.contains("\\u")
+                                || body.bytes().any(|b| !(0x20..0x80).contains(&b));
+                            assert!(
+                                general || rest != b"}}" || read.is_err(),
+                                "refused what the reader takes: {body:?}"
+                            );
+                            continue;
+                        };
+                        taken += 1;
+                        let Ok(Some(text)) = read else {
+                            panic!("took what the reader refuses: {body:?}");
+                        };
+                        assert_eq!(rest, b"}}", "{body:?}");
+                        assert_eq!(out, format!("kept{text}"), "{body:?}");
+                        let is_plain = text.bytes().all(|b| !NOT_PLAIN[usize::from(b)])
+                            && !body.contains('\\');
+                        assert_eq!(plain, is_plain, "{body:?}");
+                    }
+                }
+            }
+        }
+        assert!(taken > 300, "{taken}");
+    }
 
     /// Wherever the run starts and the first other byte sits, in a payload of any length (the
     /// sixteen-byte blocks, the last block read again, a payload shorter than one block), the

@@ -30,7 +30,7 @@ use crate::json::value::{Map, Value};
 use crate::limits::{LimitName, Limits};
 use crate::summary::{self, Summary, ToolCall, Usage};
 
-use fast::{append_simple_string, fast_head, fast_string, Added, LastHead};
+use fast::{append_fragment, fast_head, fast_string, Added, LastHead};
 use json_text::{py_repr, value_position, write_json, Step};
 
 /// Every event type of an Anthropic Messages stream (`error` aside, which any format sends).
@@ -79,12 +79,12 @@ impl ToolInput {
         max_depth: usize,
         options: Options,
     ) -> Result<(), Refused> {
-        let Some(added) = self.text.get(start..).filter(|a| !a.is_empty()) else {
+        let Some(added) = self.text.as_bytes().get(start..).filter(|a| !a.is_empty()) else {
             return Ok(());
         };
         // Plain text inside a string changes nothing the parser keeps: it need not see it.
         let unseen = plain && self.parser.ignores_plain_text();
-        if !(unseen || self.parser.feed(added.as_bytes())) {
+        if !(unseen || self.parser.feed(added)) {
             return Err(self.refuse(start, max_depth, options));
         }
         if !matches!(self.at_stop, InputAtStop::NotYet) {
@@ -840,17 +840,28 @@ impl Anthropic {
             (piece, self.options.events, block.input.as_mut())
         {
             let start = input.text.len();
-            match append_simple_string(data, quote + 1, &mut input.text) {
-                Some((end, plain)) if data.get(end..) == Some(b"}}") => {
-                    input
-                        .take_fragment(start, plain, max_depth, self.options)
-                        .map_err(|refused| refused.error(data, max_depth))?;
-                    self.payloads += 1;
-                    return Ok(true);
-                }
-                _ => input.text.truncate(start),
+            if let Some(plain) = append_fragment(data, quote, &mut input.text) {
+                input
+                    .take_fragment(start, plain, max_depth, self.options)
+                    .map_err(|refused| refused.error(data, max_depth))?;
+                self.payloads += 1;
+                return Ok(true);
             }
         }
+        self.fold_fast_string(index, piece, quote, data, events)
+    }
+
+    /// The rest of [`Self::fold_fast`]: any string delta, its text decoded on its own first.
+    #[inline(never)]
+    fn fold_fast_string(
+        &mut self,
+        index: usize,
+        piece: Piece,
+        quote: usize,
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Checks<bool> {
+        let max_depth = self.limits.max_depth;
         let mut scratch = std::mem::take(&mut self.scratch);
         let folded = match fast_string(data, quote, max_depth, &mut scratch) {
             Some(added) => {
@@ -958,6 +969,21 @@ impl Anthropic {
                 }
             }
         }
+    }
+
+    /// A payload the fast path does not take: decoded in full, checked, then folded. Out of
+    /// line, so the fast path's frame stays small.
+    #[inline(never)]
+    fn fold_full(&mut self, data: &[u8], events: &mut Vec<Event>) -> Result<Folded, ErrorKind> {
+        let max_depth = self.limits.max_depth;
+        let value = reader::parse(data, max_depth).map_err(|e| match e.code {
+            JsonErrorCode::TooDeep => ErrorKind::Limit {
+                limit: LimitName::Depth,
+                maximum: max_depth as u64,
+            },
+            _ => ErrorKind::Decode(DecodeKind::Syntax(e)),
+        })?;
+        self.fold_value(value, data, events)
     }
 
     fn fold_value(
@@ -1087,15 +1113,7 @@ impl Fold for Anthropic {
         if self.fold_fast(data, events)? {
             return Ok(Folded::Continue);
         }
-        let max_depth = self.limits.max_depth;
-        let value = reader::parse(data, max_depth).map_err(|e| match e.code {
-            JsonErrorCode::TooDeep => ErrorKind::Limit {
-                limit: LimitName::Depth,
-                maximum: max_depth as u64,
-            },
-            _ => ErrorKind::Decode(DecodeKind::Syntax(e)),
-        })?;
-        self.fold_value(value, data, events)
+        self.fold_full(data, events)
     }
 
     fn fold_repaired(
@@ -1447,6 +1465,17 @@ data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":
             delta("2", "input_json_delta", "partial_json", r#"{\"k\":\"v\"}"#),
             delta("2", "text_delta", "text", "{"),
             delta("1", "input_json_delta", "partial_json", r#"{\"k\""#),
+            // The body between the header and the final `"}}`: an unescaped quote in it, an
+            // escaped backslash before the closing quote, escapes past the first sixteen bytes,
+            // a long plain body, the closing quote missing or doubled.
+            delta("2", "input_json_delta", "partial_json", r#"[\"a"b\"]"#),
+            delta("2", "input_json_delta", "partial_json", r#"[\"a\\"#),
+            delta("2", "input_json_delta", "partial_json", r#"[\"0123456789abcdef\n\"x\""#),
+            delta("2", "input_json_delta", "partial_json", &format!("[\\\"{}", "plain ".repeat(9))),
+            "{\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"[}}".into(),
+            "{\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"[\"\"}}".into(),
+            "{\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"[\"}}}".into(),
+            "{\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"[\"}".into(),
             // Not a string where the text belongs: the quote the fast path must see is missing.
             "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":x\"}}".into(),
         ];
