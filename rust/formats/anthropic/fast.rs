@@ -97,32 +97,107 @@ pub(super) fn fast_string<'d>(
     (data.get(end..)? == b"}}").then_some(text)
 }
 
+/// Room for a header: [`FAST_HEAD`], nine digits of index, [`FAST_DELTA`] and the longest
+/// kind's bytes up to its quote (99 bytes), rounded up to whole sixteen-byte blocks.
+const HEAD_ROOM: usize = 112;
+
+/// The shortest header: a one-digit index and the text kind (77 bytes). Four whole blocks of
+/// sixteen always fit in one, so the compare takes them without a length check.
+const HEAD_MIN: usize = FAST_HEAD.len() + 1 + FAST_DELTA.len() + r#"text_delta","text":""#.len();
+
 /// The header bytes of the last string delta the fast path read, with what [`fast_head`] read
 /// from them. Consecutive deltas nearly always repeat the header (same block, same kind), so
 /// one compare against these bytes stands for all of its checks.
-#[derive(Default)]
 pub(super) struct LastHead {
-    /// Up to and including the string's opening quote.
-    bytes: Vec<u8>,
+    /// Up to and including the string's opening quote (then whatever a longer one left).
+    bytes: [u8; HEAD_ROOM],
+    /// How many of `bytes` are the header: from [`HEAD_MIN`] to [`HEAD_ROOM`].
+    len: usize,
     /// The block index and kind; `None` before the first header is read.
     named: Option<(usize, Piece)>,
 }
 
+impl Default for LastHead {
+    fn default() -> Self {
+        LastHead {
+            bytes: [0; HEAD_ROOM],
+            len: 0,
+            named: None,
+        }
+    }
+}
+
 impl LastHead {
     /// The index, kind and opening quote of a payload that starts with the remembered header.
-    #[inline]
+    #[inline(always)]
     pub(super) fn matches(&self, data: &[u8]) -> Option<(usize, Piece, usize)> {
         let (index, piece) = self.named?;
-        data.starts_with(&self.bytes)
-            .then(|| (index, piece, self.bytes.len() - 1))
+        let len = self.len;
+        let head = data.get(..len)?;
+        same_bytes(head, &self.bytes).then_some((index, piece, len - 1))
     }
 
     pub(super) fn remember(&mut self, data: &[u8], (index, piece, quote): (usize, Piece, usize)) {
-        self.bytes.clear();
-        self.bytes
-            .extend_from_slice(data.get(..=quote).unwrap_or_default());
+        let fits = data
+            .get(..=quote)
+            .filter(|head| (HEAD_MIN..=HEAD_ROOM).contains(&head.len()));
+        let Some(head) = fits else {
+            // A header `fast_head` read always fits; one that did not is simply not kept.
+            self.named = None;
+            return;
+        };
+        if let Some(slot) = self.bytes.get_mut(..head.len()) {
+            slot.copy_from_slice(head);
+        }
+        self.len = head.len();
         self.named = Some((index, piece));
     }
+}
+
+/// Whether `head` (from [`HEAD_MIN`] to [`HEAD_ROOM`] bytes) equals the start of `kept`: seven
+/// sixteen-byte blocks of both compared inline, at 0, 16, 32, 48, then 64, 80 and
+/// `head.len() - 16`, each moved back to end by the header's end when the header is shorter;
+/// together they cover every byte of it and none past it. A call to `memcmp` costs more than
+/// the whole compare.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn same_bytes(head: &[u8], kept: &[u8; HEAD_ROOM]) -> bool {
+    use std::arch::x86_64::{_mm_and_si128, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8};
+    let len = head.len();
+    if !(HEAD_MIN..=HEAD_ROOM).contains(&len) {
+        return false;
+    }
+    let last = len - 16;
+    // SAFETY: SSE2 is part of the x86_64 baseline, so these instructions exist on every machine
+    // the crate runs on. Every block starts at most at `len - 16`, so its sixteen bytes lie
+    // within `head` (`len` bytes) and within `kept` (`HEAD_ROOM` >= `len` bytes); unaligned
+    // loads are allowed.
+    let mask = unsafe {
+        let block = |at: usize| {
+            _mm_cmpeq_epi8(
+                _mm_loadu_si128(head.as_ptr().add(at).cast()),
+                _mm_loadu_si128(kept.as_ptr().add(at).cast()),
+            )
+        };
+        let same = _mm_and_si128(
+            _mm_and_si128(
+                _mm_and_si128(block(0), block(16)),
+                _mm_and_si128(block(32), block(48)),
+            ),
+            _mm_and_si128(
+                _mm_and_si128(block(last.min(64)), block(last.min(80))),
+                block(last),
+            ),
+        );
+        _mm_movemask_epi8(same)
+    };
+    mask == 0xFFFF
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn same_bytes(head: &[u8], kept: &[u8; HEAD_ROOM]) -> bool {
+    kept.get(..head.len()) == Some(head)
 }
 
 /// Longest tool-input fragment or text delta whose decoding buffer is kept for the next one.
@@ -323,8 +398,29 @@ fn decode_escaped(data: &[u8], mut at: usize, out: &mut Vec<u8>) -> Option<usize
 mod tests {
     use std::borrow::Cow;
 
-    use super::{append_fragment, plain_end, NOT_PLAIN};
+    use super::{append_fragment, plain_end, same_bytes, HEAD_MIN, HEAD_ROOM, NOT_PLAIN};
     use crate::json::reader::Reader;
+
+    /// At every header length the compare sees a change in any byte of the header, and no
+    /// byte after it (the kept bytes past the header, and the payload's, differ).
+    #[test]
+    fn same_bytes_sees_every_byte_of_the_header_and_none_after() {
+        for len in HEAD_MIN..=HEAD_ROOM {
+            let mut kept = [0u8; HEAD_ROOM];
+            for (i, b) in kept.iter_mut().enumerate() {
+                *b = if i < len { b'a' + (i % 26) as u8 } else { b'#' };
+            }
+            let mut data: Vec<u8> = kept[..len].to_vec();
+            data.extend_from_slice(b"different bytes after the header");
+            assert!(same_bytes(&data[..len], &kept), "len {len}");
+            for at in 0..len {
+                let mut changed = data.clone();
+                changed[at] ^= 0x20;
+                assert!(!same_bytes(&changed[..len], &kept), "len {len} at {at}");
+            }
+        }
+        assert!(!same_bytes(&[b'a'; HEAD_MIN - 1], &[b'a'; HEAD_ROOM]));
+    }
 
     /// Whatever follows a header's opening quote, `append_fragment` takes it only where the
     /// reader reads a string there followed by exactly `}}`, and then appends the reader's text
