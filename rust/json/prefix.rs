@@ -4,74 +4,182 @@
 //!
 //! [`JsonPrefix`] answers exactly as [`crate::json::partial::PartialJson`] does (strict RFC
 //! 8259, the same depth limit), but keeps no text and builds no tree: its whole state is a few
-//! words, the open containers one bit each, so a byte costs a state change and a fragment no
-//! allocation.
+//! words, the open containers one bit each, so a fragment costs no allocation. Structure,
+//! string text and one-letter escapes (nearly every byte of a tool input) step through one
+//! table, a load per byte; numbers, literals, `\u` escapes, UTF-8 and containers opening or
+//! closing take a branch of their own.
 
 use crate::json::number::Num;
-use crate::json::short_escape;
 
 /// Open containers a [`JsonPrefix`] can track: one bit each.
 pub const PREFIX_MAX_DEPTH: usize = 256;
 
-/// Where the text stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-    /// A value is expected; `first` just after `[`, where `]` may close instead.
-    Value {
-        first: bool,
-    },
-    /// A key's opening quote is expected; `first` just after `{`, where `}` may close instead.
-    Key {
-        first: bool,
-    },
-    Colon,
-    /// A value ended: in a container `,` or its closer; at the top level only whitespace.
-    After,
-    /// Inside a string (`key`: an object key), after plain text.
-    Str {
-        key: bool,
-    },
-    /// Just after a backslash.
-    Escape {
-        key: bool,
-    },
-    /// `digits` (0 to 3) hex digits of a `\u` escape read, worth `code`; `low` when the escape
-    /// must be the low half of a surrogate pair.
-    Hex {
-        key: bool,
-        digits: u8,
-        code: u16,
-        low: bool,
-    },
-    /// After a high surrogate: the `\` of its low half must follow.
-    LowBackslash {
-        key: bool,
-    },
-    /// After a high surrogate and `\`: the `u` must follow.
-    LowU {
-        key: bool,
-    },
-    /// Inside a multi-byte UTF-8 character: `need` more bytes, the next within `lo..=hi`.
-    Utf8 {
-        key: bool,
-        need: u8,
-        lo: u8,
-        hi: u8,
-    },
-    Num(Num),
-    /// Inside `true`, `false` or `null`: which one (its index in [`LITERALS`]) and how many of
-    /// its bytes have come.
-    Lit {
-        word: u8,
-        read: u8,
-    },
-    Failed,
-}
+// States that the table steps: where the text stands.
+/// A value is expected (after `:` or an array's `,`, or at the start).
+const VALUE: u8 = 0;
+/// A value or `]` is expected, just after `[`.
+const VALUE_FIRST: u8 = 1;
+/// A key is expected, after an object's `,`.
+const KEY: u8 = 2;
+/// A key or `}` is expected, just after `{`.
+const KEY_FIRST: u8 = 3;
+const COLON: u8 = 4;
+/// The top-level value ended: only whitespace may follow.
+const AFTER_TOP: u8 = 5;
+/// A value in an array ended: `,` or `]`.
+const AFTER_ARRAY: u8 = 6;
+/// A value in an object ended: `,` or `}`.
+const AFTER_OBJECT: u8 = 7;
+/// Inside a key, or a string value, after plain text.
+const STR_KEY: u8 = 8;
+const STR_VALUE: u8 = 9;
+/// Just after a backslash in a key, or in a string value.
+const ESCAPE_KEY: u8 = 10;
+const ESCAPE_VALUE: u8 = 11;
+const FAILED: u8 = 12;
+// States whose steps need more than the byte (their fields are in `JsonPrefix`): every byte
+// of them is `COMPLEX`.
+/// Inside a number (`num`).
+const NUMBER: u8 = 13;
+/// Inside `true`, `false` or `null` (`literal`, `literal_read`).
+const LITERAL: u8 = 14;
+/// Reading the hex digits of a `\u` escape (`hex_digits`, `hex_code`, `hex_low`).
+const HEX: u8 = 15;
+/// After a high surrogate's escape: its low half's `\` must follow.
+const LOW_BACKSLASH: u8 = 16;
+/// After a high surrogate and `\`: the `u` must follow.
+const LOW_U: u8 = 17;
+/// Inside a multi-byte UTF-8 character (`utf8_need`, `utf8_lo`, `utf8_hi`).
+const UTF8: u8 = 18;
+const STATES: usize = 19;
+
+// Table entries from `ACTIONS` up: what a byte does besides naming the next state.
+const ACTIONS: u8 = 32;
+const OPEN_ARRAY: u8 = ACTIONS;
+const OPEN_OBJECT: u8 = ACTIONS + 1;
+/// `]` or `}` where the table already knows it closes the innermost container.
+const CLOSE: u8 = ACTIONS + 2;
+/// A string value's closing quote: the value ended.
+const END_VALUE: u8 = ACTIONS + 3;
+/// The first byte of a number.
+const START_NUMBER: u8 = ACTIONS + 4;
+/// `t`, `f` or `n` where a value starts.
+const START_LITERAL: u8 = ACTIONS + 5;
+/// The `u` of a `\u` escape.
+const START_HEX: u8 = ACTIONS + 6;
+/// A byte from 0x80 in a string: the first of a UTF-8 character, or invalid.
+const START_UTF8: u8 = ACTIONS + 7;
+/// A byte in a state whose step needs its fields.
+const COMPLEX: u8 = ACTIONS + 8;
+
+/// The literals, without the first byte that starts them.
+const LITERALS: [&[u8]; 3] = [b"rue", b"alse", b"ull"];
+
+/// `TABLE[state][byte]`: the next state, or an action.
+static TABLE: [[u8; 256]; STATES] = {
+    let mut table = [[FAILED; 256]; STATES];
+    let mut state = 0;
+    while state < STATES {
+        let row = &mut table[state];
+        let s = state as u8;
+        let mut b = 0;
+        while b < 256 {
+            let byte = b as u8;
+            let white = matches!(byte, b' ' | b'\t' | b'\n' | b'\r');
+            let plain = byte >= 0x20 && byte < 0x80 && byte != b'"' && byte != b'\\';
+            row[b] = match s {
+                VALUE | VALUE_FIRST => match byte {
+                    _ if white => s,
+                    b'"' => STR_VALUE,
+                    b'[' => OPEN_ARRAY,
+                    b'{' => OPEN_OBJECT,
+                    b']' if s == VALUE_FIRST => CLOSE,
+                    b't' | b'f' | b'n' => START_LITERAL,
+                    b'-' | b'0'..=b'9' => START_NUMBER,
+                    _ => FAILED,
+                },
+                KEY | KEY_FIRST => match byte {
+                    _ if white => s,
+                    b'"' => STR_KEY,
+                    b'}' if s == KEY_FIRST => CLOSE,
+                    _ => FAILED,
+                },
+                COLON => match byte {
+                    _ if white => s,
+                    b':' => VALUE,
+                    _ => FAILED,
+                },
+                AFTER_TOP => {
+                    if white {
+                        s
+                    } else {
+                        FAILED
+                    }
+                }
+                AFTER_ARRAY => match byte {
+                    _ if white => s,
+                    b',' => VALUE,
+                    b']' => CLOSE,
+                    _ => FAILED,
+                },
+                AFTER_OBJECT => match byte {
+                    _ if white => s,
+                    b',' => KEY,
+                    b'}' => CLOSE,
+                    _ => FAILED,
+                },
+                STR_KEY | STR_VALUE => match byte {
+                    _ if plain => s,
+                    b'"' if s == STR_KEY => COLON,
+                    b'"' => END_VALUE,
+                    b'\\' if s == STR_KEY => ESCAPE_KEY,
+                    b'\\' => ESCAPE_VALUE,
+                    0x80..=0xFF => START_UTF8,
+                    _ => FAILED,
+                },
+                ESCAPE_KEY | ESCAPE_VALUE => match byte {
+                    b'u' => START_HEX,
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {
+                        if s == ESCAPE_KEY {
+                            STR_KEY
+                        } else {
+                            STR_VALUE
+                        }
+                    }
+                    _ => FAILED,
+                },
+                FAILED => FAILED,
+                _ => COMPLEX,
+            };
+            b += 1;
+        }
+        state += 1;
+    }
+    table
+};
 
 /// The state of a JSON text fed in fragments; see the module docs.
 #[derive(Clone, Copy, Debug)]
 pub struct JsonPrefix {
-    state: State,
+    state: u8,
+    /// The state after a value that ends in the innermost open container (`AFTER_TOP` with
+    /// none open).
+    after: u8,
+    /// The string a `\u` escape or a UTF-8 character is in is a key.
+    key: bool,
+    num: Num,
+    /// Which of [`LITERALS`], and how many of its bytes have come.
+    literal: u8,
+    literal_read: u8,
+    /// Hex digits of a `\u` escape read (0 to 3), worth `hex_code`; `hex_low` when the escape
+    /// must be the low half of a surrogate pair.
+    hex_digits: u8,
+    hex_code: u16,
+    hex_low: bool,
+    /// More bytes of a UTF-8 character to come, the next within `utf8_lo..=utf8_hi`.
+    utf8_need: u8,
+    utf8_lo: u8,
+    utf8_hi: u8,
     /// Open containers.
     depth: usize,
     /// At most this many open at once (at most [`PREFIX_MAX_DEPTH`]).
@@ -81,29 +189,22 @@ pub struct JsonPrefix {
     too_deep: bool,
 }
 
-/// Printable ASCII other than `"` and `\`: a string's bytes that change nothing.
-static PLAIN: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0x20;
-    while b < 0x80 {
-        table[b] = b != b'"' as usize && b != b'\\' as usize;
-        b += 1;
-    }
-    table
-};
-
-/// The literals, without the first byte that starts them.
-const LITERALS: [&[u8]; 3] = [b"rue", b"alse", b"ull"];
-
-fn is_whitespace(byte: u8) -> bool {
-    matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
-}
-
 impl JsonPrefix {
     /// `None` when `max_depth` is more than [`PREFIX_MAX_DEPTH`].
     pub fn new(max_depth: usize) -> Option<Self> {
         (max_depth <= PREFIX_MAX_DEPTH).then_some(JsonPrefix {
-            state: State::Value { first: false },
+            state: VALUE,
+            after: AFTER_TOP,
+            key: false,
+            num: Num::Start,
+            literal: 0,
+            literal_read: 0,
+            hex_digits: 0,
+            hex_code: 0,
+            hex_low: false,
+            utf8_need: 0,
+            utf8_lo: 0,
+            utf8_hi: 0,
             depth: 0,
             max_depth,
             objects: [0; PREFIX_MAX_DEPTH / 64],
@@ -118,145 +219,149 @@ impl JsonPrefix {
         let mut state = self.state;
         let mut at = 0;
         while let Some(&byte) = fragment.get(at) {
-            // Most bytes of a tool input are a string's plain text: no state change.
-            if let State::Str { key } = state {
-                if PLAIN[usize::from(byte)] {
-                    at += 1;
-                    continue;
-                }
-                state = match byte {
-                    b'"' if key => State::Colon,
-                    b'"' => State::After,
-                    b'\\' => State::Escape { key },
-                    _ => utf8_lead(key, byte),
-                };
+            let next = TABLE
+                .get(usize::from(state))
+                .map_or(FAILED, |row| row[usize::from(byte)]);
+            if next < ACTIONS {
+                state = next;
                 at += 1;
                 continue;
             }
-            match self.step(state, byte) {
-                // The byte ended a number and is read again after it.
-                Step::Again(next) => state = next,
-                Step::Took(next) => {
-                    state = next;
-                    at += 1;
-                }
-            }
-            if matches!(state, State::Failed) {
-                break;
-            }
+            let (after, took) = self.act(next, state, byte);
+            state = after;
+            at += usize::from(took);
         }
         self.state = state;
     }
 
-    /// The state after `byte` in any state but plain string text.
-    #[inline]
-    fn step(&mut self, state: State, byte: u8) -> Step {
-        let next = match state {
-            State::Str { .. } | State::Failed => state,
-            State::Value { first } => match byte {
-                b'"' => State::Str { key: false },
-                b'{' => return Step::Took(self.open(true)),
-                b'[' => return Step::Took(self.open(false)),
-                b']' if first => self.close(false),
-                b't' => State::Lit { word: 0, read: 0 },
-                b'f' => State::Lit { word: 1, read: 0 },
-                b'n' => State::Lit { word: 2, read: 0 },
-                _ if is_whitespace(byte) => state,
-                _ => match Num::Start.next(byte) {
-                    Some(num) => State::Num(num),
-                    None => State::Failed,
-                },
-            },
-            State::Key { first } => match byte {
-                b'"' => State::Str { key: true },
-                b'}' if first => self.close(true),
-                _ if is_whitespace(byte) => state,
-                _ => State::Failed,
-            },
-            State::Colon => match byte {
-                b':' => State::Value { first: false },
-                _ if is_whitespace(byte) => state,
-                _ => State::Failed,
-            },
-            State::After => {
-                if is_whitespace(byte) {
-                    return Step::Took(state);
+    /// What an action byte does: the next state, and whether the byte was consumed (a byte
+    /// that ends a number is read again after it).
+    #[inline(never)]
+    fn act(&mut self, action: u8, state: u8, byte: u8) -> (u8, bool) {
+        let next = match action {
+            OPEN_ARRAY => self.open(false),
+            OPEN_OBJECT => self.open(true),
+            CLOSE => self.close(),
+            END_VALUE => self.after,
+            START_NUMBER => match Num::Start.next(byte) {
+                Some(num) => {
+                    self.num = num;
+                    NUMBER
                 }
-                let Some(top) = self.depth.checked_sub(1) else {
-                    return Step::Took(State::Failed);
+                None => FAILED,
+            },
+            START_LITERAL => {
+                self.literal = match byte {
+                    b't' => 0,
+                    b'f' => 1,
+                    _ => 2,
                 };
-                let object = self.is_object(top);
-                match (byte, object) {
-                    (b',', false) => State::Value { first: false },
-                    (b',', true) => State::Key { first: false },
-                    (b']', false) | (b'}', true) => self.close(object),
-                    _ => State::Failed,
-                }
+                self.literal_read = 0;
+                LITERAL
             }
-            State::Num(num) => match num.next(byte) {
-                Some(num) => State::Num(num),
-                None if num.is_complete() => return Step::Again(State::After),
-                None => State::Failed,
+            START_HEX => {
+                self.key = state == ESCAPE_KEY;
+                self.hex_digits = 0;
+                self.hex_code = 0;
+                self.hex_low = false;
+                HEX
+            }
+            START_UTF8 => {
+                self.key = state == STR_KEY;
+                self.utf8_lead(byte)
+            }
+            _ => return self.complex(state, byte),
+        };
+        (next, true)
+    }
+
+    /// A byte in a state whose step needs its fields.
+    fn complex(&mut self, state: u8, byte: u8) -> (u8, bool) {
+        let string = if self.key { STR_KEY } else { STR_VALUE };
+        let next = match state {
+            NUMBER => match self.num.next(byte) {
+                Some(num) => {
+                    self.num = num;
+                    NUMBER
+                }
+                // The byte ended the number: it is read again after the value.
+                None if self.num.is_complete() => return (self.after, false),
+                None => FAILED,
             },
-            State::Lit { word, read } => {
+            LITERAL => {
                 let rest = LITERALS
-                    .get(usize::from(word))
-                    .and_then(|literal| literal.get(usize::from(read)..))
+                    .get(usize::from(self.literal))
+                    .and_then(|literal| literal.get(usize::from(self.literal_read)..))
                     .unwrap_or_default();
                 match rest {
-                    [expected] if byte == *expected => State::After,
-                    [expected, ..] if byte == *expected => State::Lit {
-                        word,
-                        read: read + 1,
-                    },
-                    _ => State::Failed,
-                }
-            }
-            State::Escape { key } => match byte {
-                b'u' => State::Hex {
-                    key,
-                    digits: 0,
-                    code: 0,
-                    low: false,
-                },
-                _ if short_escape(byte).is_some() => State::Str { key },
-                _ => State::Failed,
-            },
-            State::Hex {
-                key,
-                digits,
-                code,
-                low,
-            } => hex_digit(key, digits, code, low, byte),
-            State::LowBackslash { key } => match byte {
-                b'\\' => State::LowU { key },
-                _ => State::Failed,
-            },
-            State::LowU { key } => match byte {
-                b'u' => State::Hex {
-                    key,
-                    digits: 0,
-                    code: 0,
-                    low: true,
-                },
-                _ => State::Failed,
-            },
-            State::Utf8 { key, need, lo, hi } => {
-                if !(lo..=hi).contains(&byte) {
-                    State::Failed
-                } else if need == 1 {
-                    State::Str { key }
-                } else {
-                    State::Utf8 {
-                        key,
-                        need: need - 1,
-                        lo: 0x80,
-                        hi: 0xBF,
+                    [expected] if byte == *expected => self.after,
+                    [expected, ..] if byte == *expected => {
+                        self.literal_read += 1;
+                        LITERAL
                     }
+                    _ => FAILED,
                 }
             }
+            HEX => self.hex_digit(byte, string),
+            LOW_BACKSLASH if byte == b'\\' => LOW_U,
+            LOW_U if byte == b'u' => {
+                self.hex_digits = 0;
+                self.hex_code = 0;
+                self.hex_low = true;
+                HEX
+            }
+            UTF8 if (self.utf8_lo..=self.utf8_hi).contains(&byte) => {
+                self.utf8_need -= 1;
+                self.utf8_lo = 0x80;
+                self.utf8_hi = 0xBF;
+                if self.utf8_need == 0 {
+                    string
+                } else {
+                    UTF8
+                }
+            }
+            _ => FAILED,
         };
-        Step::Took(next)
+        (next, true)
+    }
+
+    /// A string byte from 0x80: the first byte of a UTF-8 character (the ranges of the
+    /// Unicode standard's table 3-7, which Rust's UTF-8 check follows), or invalid.
+    fn utf8_lead(&mut self, byte: u8) -> u8 {
+        let (need, lo, hi) = match byte {
+            0xC2..=0xDF => (1, 0x80, 0xBF),
+            0xE0 => (2, 0xA0, 0xBF),
+            0xE1..=0xEC | 0xEE..=0xEF => (2, 0x80, 0xBF),
+            0xED => (2, 0x80, 0x9F),
+            0xF0 => (3, 0x90, 0xBF),
+            0xF1..=0xF3 => (3, 0x80, 0xBF),
+            0xF4 => (3, 0x80, 0x8F),
+            _ => return FAILED,
+        };
+        self.utf8_need = need;
+        self.utf8_lo = lo;
+        self.utf8_hi = hi;
+        UTF8
+    }
+
+    /// The next hex digit of a `\u` escape; after the fourth, the string goes on (`string`)
+    /// or waits for a high surrogate's low half.
+    fn hex_digit(&mut self, byte: u8, string: u8) -> u8 {
+        let Some(digit) = char::from(byte).to_digit(16) else {
+            return FAILED;
+        };
+        // At most four digits: the value fits in 16 bits.
+        let code = (self.hex_code << 4) | u16::try_from(digit).unwrap_or_default();
+        if self.hex_digits < 3 {
+            self.hex_digits += 1;
+            self.hex_code = code;
+            return HEX;
+        }
+        match (self.hex_low, code) {
+            (false, 0xD800..=0xDBFF) => LOW_BACKSLASH,
+            (false, 0xDC00..=0xDFFF) | (true, 0..=0xDBFF | 0xE000..) => FAILED,
+            (false, _) | (true, 0xDC00..=0xDFFF) => string,
+        }
     }
 
     fn is_object(&self, level: usize) -> bool {
@@ -266,13 +371,13 @@ impl JsonPrefix {
     }
 
     /// Opens a container at the next depth, or fails past the limit.
-    fn open(&mut self, object: bool) -> State {
+    fn open(&mut self, object: bool) -> u8 {
         if self.depth >= self.max_depth {
             self.too_deep = true;
-            return State::Failed;
+            return FAILED;
         }
         let Some(word) = self.objects.get_mut(self.depth / 64) else {
-            return State::Failed;
+            return FAILED;
         };
         let bit = 1u64 << (self.depth % 64);
         if object {
@@ -282,25 +387,31 @@ impl JsonPrefix {
         }
         self.depth += 1;
         if object {
-            State::Key { first: true }
+            self.after = AFTER_OBJECT;
+            KEY_FIRST
         } else {
-            State::Value { first: true }
+            self.after = AFTER_ARRAY;
+            VALUE_FIRST
         }
     }
 
-    /// Closes the innermost container (`object` says which kind the closer is for).
-    fn close(&mut self, object: bool) -> State {
-        match self.depth.checked_sub(1) {
-            Some(top) if self.is_object(top) == object => {
-                self.depth = top;
-                State::After
-            }
-            _ => State::Failed,
-        }
+    /// Closes the innermost container (the table let only its own closer through): the value
+    /// it was ended in the one around it.
+    fn close(&mut self) -> u8 {
+        let Some(top) = self.depth.checked_sub(1) else {
+            return FAILED;
+        };
+        self.depth = top;
+        self.after = match top.checked_sub(1) {
+            None => AFTER_TOP,
+            Some(outer) if self.is_object(outer) => AFTER_OBJECT,
+            Some(_) => AFTER_ARRAY,
+        };
+        self.after
     }
 
     pub fn failed(&self) -> bool {
-        matches!(self.state, State::Failed)
+        self.state == FAILED
     }
 
     /// Whether it failed by nesting deeper than the limit rather than by a syntax error.
@@ -310,61 +421,14 @@ impl JsonPrefix {
 
     /// Whether the text is one whole JSON value (whitespace after it allowed).
     pub fn complete(&self) -> bool {
-        matches!(self.state, State::After) && self.depth == 0
+        self.state == AFTER_TOP
     }
 
     /// True inside a string with no escape or UTF-8 character begun: feeding printable ASCII
     /// other than `"` and `\` would change nothing, so a caller may leave such text out.
     #[inline]
     pub fn ignores_plain_text(&self) -> bool {
-        matches!(self.state, State::Str { .. })
-    }
-}
-
-/// What one byte did.
-enum Step {
-    /// Consumed it, leading to this state.
-    Took(State),
-    /// Led to this state without consuming it: it is read again from there.
-    Again(State),
-}
-
-/// A string byte that is not plain ASCII, a quote or a backslash: a control byte (refused)
-/// or the first byte of a UTF-8 character (the ranges of the Unicode standard's table 3-7,
-/// which Rust's UTF-8 check follows).
-#[cold]
-fn utf8_lead(key: bool, byte: u8) -> State {
-    let (need, lo, hi) = match byte {
-        0xC2..=0xDF => (1, 0x80, 0xBF),
-        0xE0 => (2, 0xA0, 0xBF),
-        0xE1..=0xEC | 0xEE..=0xEF => (2, 0x80, 0xBF),
-        0xED => (2, 0x80, 0x9F),
-        0xF0 => (3, 0x90, 0xBF),
-        0xF1..=0xF3 => (3, 0x80, 0xBF),
-        0xF4 => (3, 0x80, 0x8F),
-        _ => return State::Failed,
-    };
-    State::Utf8 { key, need, lo, hi }
-}
-
-fn hex_digit(key: bool, digits: u8, code: u16, low: bool, byte: u8) -> State {
-    let Some(digit) = char::from(byte).to_digit(16) else {
-        return State::Failed;
-    };
-    // At most four digits: the value fits in 16 bits.
-    let code = (code << 4) | u16::try_from(digit).unwrap_or_default();
-    if digits < 3 {
-        return State::Hex {
-            key,
-            digits: digits + 1,
-            code,
-            low,
-        };
-    }
-    match (low, code) {
-        (false, 0xD800..=0xDBFF) => State::LowBackslash { key },
-        (false, 0xDC00..=0xDFFF) | (true, 0..=0xDBFF | 0xE000..) => State::Failed,
-        (false, _) | (true, 0xDC00..=0xDFFF) => State::Str { key },
+        matches!(self.state, STR_KEY | STR_VALUE)
     }
 }
 
