@@ -1257,6 +1257,45 @@ data: {\"type\":\"message_stop\"}\n\n";
         parse(&crate::json::writer::to_vec(v), 128).unwrap_or_default()
     }
 
+    /// A depth limit past what the prefix check tracks (only the core without Python allows
+    /// one) keeps the partial parser's validator: 260 nested arrays fit under a limit of 300,
+    /// not under 200, and text after the whole value is refused under both.
+    #[test]
+    fn a_depth_limit_past_the_prefix_check_is_kept() {
+        let (open, close) = ("[".repeat(260), "]".repeat(260));
+        let fragments = [
+            r#"{\"a\": ["#,
+            "1]",
+            r#", \"d\": "#,
+            &open,
+            &close,
+            "}",
+            "]",
+        ];
+        let mut data = b"data: {\"type\":\"message_start\",\"message\":{\"id\":\"m1\",\"content\":[]}}\n\n\
+data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{}}}\n\n"
+            .to_vec();
+        for fragment in fragments {
+            data.extend_from_slice(format!("data: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"input_json_delta\",\"partial_json\":\"{fragment}\"}}}}\n\n").as_bytes());
+        }
+        data.extend_from_slice(b"data: {\"type\":\"message_stop\"}\n\n");
+        let run = |max_depth: usize| {
+            let mut config = config(OnError::Skip, None);
+            config.options.events = false;
+            config.limits.max_depth = max_depth;
+            let mut s = AnyStream::new(config);
+            assert!(s.feed(&data).is_ok());
+            let problems: Vec<String> = s.problems().iter().map(|p| p.message.clone()).collect();
+            (problems, s.summary().tool_calls[0].arguments.clone())
+        };
+        let (problems, arguments) = run(300);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(arguments, format!(r#"{{"a": [1], "d": {open}{close}}}"#));
+        let (problems, arguments) = run(200);
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        assert_eq!(arguments, r#"{"a": [1], "d": "#);
+    }
+
     #[test]
     fn a_finished_tool_input_is_kept_as_its_text() {
         let mut s = AnyStream::new(config(OnError::Raise, None));
