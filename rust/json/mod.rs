@@ -4,6 +4,7 @@
 
 pub mod number;
 pub mod partial;
+pub mod prefix;
 pub mod reader;
 pub mod repair;
 pub mod value;

@@ -3,6 +3,7 @@
 //! this does not take goes through the full decode, which reports it.
 
 use std::borrow::Cow;
+use std::mem::MaybeUninit;
 
 use super::Piece;
 use crate::json::reader::Reader;
@@ -96,32 +97,107 @@ pub(super) fn fast_string<'d>(
     (data.get(end..)? == b"}}").then_some(text)
 }
 
+/// Room for a header: [`FAST_HEAD`], nine digits of index, [`FAST_DELTA`] and the longest
+/// kind's bytes up to its quote (99 bytes), rounded up to whole sixteen-byte blocks.
+const HEAD_ROOM: usize = 112;
+
+/// The shortest header: a one-digit index and the text kind (77 bytes). Four whole blocks of
+/// sixteen always fit in one, so the compare takes them without a length check.
+const HEAD_MIN: usize = FAST_HEAD.len() + 1 + FAST_DELTA.len() + r#"text_delta","text":""#.len();
+
 /// The header bytes of the last string delta the fast path read, with what [`fast_head`] read
 /// from them. Consecutive deltas nearly always repeat the header (same block, same kind), so
 /// one compare against these bytes stands for all of its checks.
-#[derive(Default)]
 pub(super) struct LastHead {
-    /// Up to and including the string's opening quote.
-    bytes: Vec<u8>,
+    /// Up to and including the string's opening quote (then whatever a longer one left).
+    bytes: [u8; HEAD_ROOM],
+    /// How many of `bytes` are the header: from [`HEAD_MIN`] to [`HEAD_ROOM`].
+    len: usize,
     /// The block index and kind; `None` before the first header is read.
     named: Option<(usize, Piece)>,
 }
 
+impl Default for LastHead {
+    fn default() -> Self {
+        LastHead {
+            bytes: [0; HEAD_ROOM],
+            len: 0,
+            named: None,
+        }
+    }
+}
+
 impl LastHead {
     /// The index, kind and opening quote of a payload that starts with the remembered header.
-    #[inline]
+    #[inline(always)]
     pub(super) fn matches(&self, data: &[u8]) -> Option<(usize, Piece, usize)> {
         let (index, piece) = self.named?;
-        data.starts_with(&self.bytes)
-            .then(|| (index, piece, self.bytes.len() - 1))
+        let len = self.len;
+        let head = data.get(..len)?;
+        same_bytes(head, &self.bytes).then_some((index, piece, len - 1))
     }
 
     pub(super) fn remember(&mut self, data: &[u8], (index, piece, quote): (usize, Piece, usize)) {
-        self.bytes.clear();
-        self.bytes
-            .extend_from_slice(data.get(..=quote).unwrap_or_default());
+        let fits = data
+            .get(..=quote)
+            .filter(|head| (HEAD_MIN..=HEAD_ROOM).contains(&head.len()));
+        let Some(head) = fits else {
+            // A header `fast_head` read always fits; one that did not is simply not kept.
+            self.named = None;
+            return;
+        };
+        if let Some(slot) = self.bytes.get_mut(..head.len()) {
+            slot.copy_from_slice(head);
+        }
+        self.len = head.len();
         self.named = Some((index, piece));
     }
+}
+
+/// Whether `head` (from [`HEAD_MIN`] to [`HEAD_ROOM`] bytes) equals the start of `kept`: seven
+/// sixteen-byte blocks of both compared inline, at 0, 16, 32, 48, then 64, 80 and
+/// `head.len() - 16`, each moved back to end by the header's end when the header is shorter;
+/// together they cover every byte of it and none past it. A call to `memcmp` costs more than
+/// the whole compare.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn same_bytes(head: &[u8], kept: &[u8; HEAD_ROOM]) -> bool {
+    use std::arch::x86_64::{_mm_and_si128, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8};
+    let len = head.len();
+    if !(HEAD_MIN..=HEAD_ROOM).contains(&len) {
+        return false;
+    }
+    let last = len - 16;
+    // SAFETY: SSE2 is part of the x86_64 baseline, so these instructions exist on every machine
+    // the crate runs on. Every block starts at most at `len - 16`, so its sixteen bytes lie
+    // within `head` (`len` bytes) and within `kept` (`HEAD_ROOM` >= `len` bytes); unaligned
+    // loads are allowed.
+    let mask = unsafe {
+        let block = |at: usize| {
+            _mm_cmpeq_epi8(
+                _mm_loadu_si128(head.as_ptr().add(at).cast()),
+                _mm_loadu_si128(kept.as_ptr().add(at).cast()),
+            )
+        };
+        let same = _mm_and_si128(
+            _mm_and_si128(
+                _mm_and_si128(block(0), block(16)),
+                _mm_and_si128(block(32), block(48)),
+            ),
+            _mm_and_si128(
+                _mm_and_si128(block(last.min(64)), block(last.min(80))),
+                block(last),
+            ),
+        );
+        _mm_movemask_epi8(same)
+    };
+    mask == 0xFFFF
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn same_bytes(head: &[u8], kept: &[u8; HEAD_ROOM]) -> bool {
+    kept.get(..head.len()) == Some(head)
 }
 
 /// Longest tool-input fragment or text delta whose decoding buffer is kept for the next one.
@@ -233,32 +309,65 @@ pub(super) fn simple_string<'d>(
     read.map(|read| (None, read))
 }
 
-/// [`simple_string`] appending the text to `out` instead: the position after the closing
-/// quote, and whether the text is plain (no escape: printable ASCII other than `"` and `\`).
-/// `None` where [`simple_string`] gives `None`, with part of the text appended; the caller
-/// truncates `out` back.
+/// The text of a string delta whose payload ends in exactly `"}}`, appended to `out`: the
+/// string opens at `quote` and its body runs to those last three bytes. Whether the text is
+/// plain (printable ASCII other than `"` and `\`), or `None` with `out` as it was when the body
+/// is not plain text and one-letter escapes (a quote, which would end the string before the
+/// end, a backslash that escapes the closing quote, a `\u` escape, UTF-8, a control byte), or
+/// the payload ends otherwise: what the reader would read there, or refuse, is then its own.
+/// Knowing where the string ends, the body is scanned once with no search for its end.
 #[inline(always)]
-pub(super) fn append_simple_string(
-    data: &[u8],
-    from: usize,
-    out: &mut String,
-) -> Option<(usize, bool)> {
-    let end = plain_end(data, from);
-    let plain = data.get(from..end)?;
-    // SAFETY: `plain_end` stopped at the first byte outside printable ASCII, so every byte of
-    // `plain` is ASCII, which is valid UTF-8.
-    out.push_str(unsafe { std::str::from_utf8_unchecked(plain) });
-    match data.get(end) {
-        Some(b'"') => Some((end + 1, true)),
-        Some(b'\\') => {
-            // SAFETY: `decode_escaped` appends only bytes below 0x80, so `out` holds valid
-            // UTF-8 after every byte, including when it stops halfway.
-            let bytes = unsafe { out.as_mut_vec() };
-            bytes.reserve(data.len() - end);
-            decode_escaped(data, end, bytes).map(|read| (read, false))
-        }
-        _ => None,
+pub(super) fn append_fragment(data: &[u8], quote: usize, out: &mut String) -> Option<bool> {
+    let (head, tail) = data.split_last_chunk::<3>()?;
+    if tail != b"\"}}" {
+        return None;
     }
+    let from = quote + 1;
+    let body = head.get(from..)?;
+    let plain = plain_end(head, from);
+    if plain == head.len() {
+        // SAFETY: `plain_end` found no byte outside printable ASCII in the body: ASCII, which
+        // is valid UTF-8.
+        out.push_str(unsafe { std::str::from_utf8_unchecked(body) });
+        return Some(true);
+    }
+    if out.capacity() - out.len() < body.len() {
+        out.reserve(body.len());
+    }
+    // SAFETY: `as_mut_vec` lets the bytes break UTF-8, and nothing breaks it: `decode_body`
+    // writes only ASCII (the plain bytes and what `short_escape` gives) into the spare
+    // capacity, and the length grows over those bytes alone.
+    unsafe {
+        let bytes = out.as_mut_vec();
+        let decoded = decode_body(head, from, bytes.spare_capacity_mut())?;
+        // SAFETY: `decode_body` wrote the first `decoded` bytes of the spare capacity.
+        bytes.set_len(bytes.len() + decoded);
+    }
+    Some(false)
+}
+
+/// Decodes `body[at..]`, plain bytes and one-letter escapes only, into `out` (where at most
+/// one byte per byte of the body goes); how many bytes it wrote, or `None` at any other byte
+/// (an unescaped quote included) or a backslash with nothing after it. Escapes in a tool input
+/// (its quotes) are frequent and the runs between them short, so one byte loop costs less than
+/// a copy call per run. Writes only ASCII.
+#[inline(never)]
+fn decode_body(body: &[u8], mut at: usize, out: &mut [MaybeUninit<u8>]) -> Option<usize> {
+    let mut written = 0;
+    while let Some(&byte) = body.get(at) {
+        let decoded = if !NOT_PLAIN[usize::from(byte)] {
+            at += 1;
+            byte
+        } else if byte == b'\\' {
+            at += 2;
+            short_escape(*body.get(at - 1)?)?
+        } else {
+            return None;
+        };
+        out.get_mut(written)?.write(decoded);
+        written += 1;
+    }
+    Some(written)
 }
 
 /// Decodes a string's plain bytes and one-letter escapes from `at` on into `out`, up to the
@@ -287,7 +396,97 @@ fn decode_escaped(data: &[u8], mut at: usize, out: &mut Vec<u8>) -> Option<usize
 
 #[cfg(test)]
 mod tests {
-    use super::{plain_end, NOT_PLAIN};
+    use std::borrow::Cow;
+
+    use super::{append_fragment, plain_end, same_bytes, HEAD_MIN, HEAD_ROOM, NOT_PLAIN};
+    use crate::json::reader::Reader;
+
+    /// At every header length the compare sees a change in any byte of the header, and no
+    /// byte after it (the kept bytes past the header, and the payload's, differ).
+    #[test]
+    fn same_bytes_sees_every_byte_of_the_header_and_none_after() {
+        for len in HEAD_MIN..=HEAD_ROOM {
+            let mut kept = [0u8; HEAD_ROOM];
+            for (i, b) in kept.iter_mut().enumerate() {
+                *b = if i < len { b'a' + (i % 26) as u8 } else { b'#' };
+            }
+            let mut data: Vec<u8> = kept[..len].to_vec();
+            data.extend_from_slice(b"different bytes after the header");
+            assert!(same_bytes(&data[..len], &kept), "len {len}");
+            for at in 0..len {
+                let mut changed = data.clone();
+                changed[at] ^= 0x20;
+                assert!(!same_bytes(&changed[..len], &kept), "len {len} at {at}");
+            }
+        }
+        assert!(!same_bytes(&[b'a'; HEAD_MIN - 1], &[b'a'; HEAD_ROOM]));
+    }
+
+    /// Whatever follows a header's opening quote, `append_fragment` takes it only where the
+    /// reader reads a string there followed by exactly `}}`, and then appends the reader's text
+    /// and says whether it is plain; where it refuses, `out` is as it was. Bodies short and long
+    /// (past one sixteen-byte block), with escapes anywhere, a backslash before the closing
+    /// quote, an unescaped quote, and the endings around `"}}`.
+    #[test]
+    fn append_fragment_takes_what_the_reader_reads() {
+        let header = br#"{"type":"content_block_delta","index":3,"delta":{"type":"input_json_delta","partial_json":""#;
+        let pieces: [&[u8]; 12] = [
+            b"a",
+            b"{\\\"k\\\":",
+            b"\\\"",
+            b"\\\\",
+            b"\\n\\t\\/",
+            b"\\u0041",
+            b"\\x",
+            b"\"",
+            b"\\",
+            b"\x01",
+            "\u{e9}".as_bytes(),
+            b"0123456789abcdefg",
+        ];
+        let endings: [&[u8]; 7] = [b"\"}}", b"\"}", b"\"}}}", b"\"}} ", b"}}", b"\"\"}}", b""];
+        let mut taken = 0;
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    for ending in endings {
+                        let data = [header.as_slice(), a, b, c, ending].concat();
+                        let quote = header.len() - 1;
+                        let mut reader = Reader::new(&data, 8);
+                        reader.resume_at(quote);
+                        let read = reader.take_string().map(|t| t.map(Cow::into_owned));
+                        let rest = data.get(reader.pos()..).unwrap_or_default();
+                        let mut out = String::from("kept");
+                        let got = append_fragment(&data, quote, &mut out);
+                        let body =
+                            String::from_utf8_lossy(&[a, b, c, ending].concat()).into_owned();
+                        let Some(plain) = got else {
+                            assert_eq!(out, "kept", "{body:?}");
+                            // Refused: not a string then `}}`, or one the reader decodes
+                            // itself (a \u escape, UTF-8, a control byte).
+                            let general = body.contains("\\u")
+                                || body.bytes().any(|b| !(0x20..0x80).contains(&b));
+                            assert!(
+                                general || rest != b"}}" || read.is_err(),
+                                "refused what the reader takes: {body:?}"
+                            );
+                            continue;
+                        };
+                        taken += 1;
+                        let Ok(Some(text)) = read else {
+                            panic!("took what the reader refuses: {body:?}");
+                        };
+                        assert_eq!(rest, b"}}", "{body:?}");
+                        assert_eq!(out, format!("kept{text}"), "{body:?}");
+                        let is_plain = text.bytes().all(|b| !NOT_PLAIN[usize::from(b)])
+                            && !body.contains('\\');
+                        assert_eq!(plain, is_plain, "{body:?}");
+                    }
+                }
+            }
+        }
+        assert!(taken > 300, "{taken}");
+    }
 
     /// Wherever the run starts and the first other byte sits, in a payload of any length (the
     /// sixteen-byte blocks, the last block read again, a payload shorter than one block), the

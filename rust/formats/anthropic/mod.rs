@@ -24,12 +24,13 @@ use crate::error::{DecodeKind, ErrorKind};
 use crate::event::{texts_done, Call, Event, TextOf, TextTrail, UsageSnapshot};
 use crate::formats::{Fold, Folded, Format, Note};
 use crate::json::partial::PartialJson;
+use crate::json::prefix::JsonPrefix;
 use crate::json::reader::{self, JsonErrorCode};
 use crate::json::value::{Map, Value};
 use crate::limits::{LimitName, Limits};
 use crate::summary::{self, Summary, ToolCall, Usage};
 
-use fast::{append_simple_string, fast_head, fast_string, Added, LastHead};
+use fast::{append_fragment, fast_head, fast_string, Added, LastHead};
 use json_text::{py_repr, value_position, write_json, Step};
 
 /// Every event type of an Anthropic Messages stream (`error` aside, which any format sends).
@@ -57,7 +58,7 @@ static SERIAL: AtomicU64 = AtomicU64::new(0);
 /// (nothing reads a value before the block stops), and the value is parsed once at the stop.
 struct ToolInput {
     text: String,
-    parser: PartialJson,
+    parser: InputParser,
     /// The `input` as of the block's `content_block_stop`, so `result()` does not parse again;
     /// dropped if a fragment arrives after the stop.
     at_stop: InputAtStop,
@@ -78,14 +79,13 @@ impl ToolInput {
         max_depth: usize,
         options: Options,
     ) -> Result<(), Refused> {
-        let Some(added) = self.text.get(start..).filter(|a| !a.is_empty()) else {
+        let Some(added) = self.text.as_bytes().get(start..).filter(|a| !a.is_empty()) else {
             return Ok(());
         };
-        if !(plain && self.parser.ignores_plain_text()) {
-            self.parser.feed(added.as_bytes());
-            if self.parser.failed() {
-                return Err(self.refuse(start, max_depth, options));
-            }
+        // Plain text inside a string changes nothing the parser keeps: it need not see it.
+        let unseen = plain && self.parser.ignores_plain_text();
+        if !(unseen || self.parser.feed(added)) {
+            return Err(self.refuse(start, max_depth, options));
         }
         if !matches!(self.at_stop, InputAtStop::NotYet) {
             self.at_stop = InputAtStop::NotYet;
@@ -107,6 +107,60 @@ impl ToolInput {
             Refused::TooDeep
         } else {
             Refused::NotJson
+        }
+    }
+}
+
+/// What checks a tool input's text as it arrives: the partial parser when events read its value
+/// so far, else the lighter prefix check (which keeps no value; see [`parse_input`]).
+enum InputParser {
+    Partial(PartialJson),
+    Prefix(JsonPrefix),
+}
+
+impl InputParser {
+    /// Takes the next fragment; false once the text can no longer start a JSON document.
+    #[inline(always)]
+    fn feed(&mut self, fragment: &[u8]) -> bool {
+        match self {
+            InputParser::Prefix(prefix) => {
+                prefix.feed(fragment);
+                !prefix.failed()
+            }
+            InputParser::Partial(parser) => {
+                parser.feed(fragment);
+                !parser.failed()
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn ignores_plain_text(&self) -> bool {
+        match self {
+            InputParser::Prefix(prefix) => prefix.ignores_plain_text(),
+            InputParser::Partial(parser) => parser.ignores_plain_text(),
+        }
+    }
+
+    fn too_deep(&self) -> bool {
+        match self {
+            InputParser::Prefix(prefix) => prefix.too_deep(),
+            InputParser::Partial(parser) => parser.too_deep(),
+        }
+    }
+
+    fn complete(&self) -> bool {
+        match self {
+            InputParser::Prefix(prefix) => prefix.complete(),
+            InputParser::Partial(parser) => parser.complete(),
+        }
+    }
+
+    /// The partial parser, which keeps the value so far; `None` for the prefix check.
+    fn partial(&self) -> Option<&PartialJson> {
+        match self {
+            InputParser::Partial(parser) => Some(parser),
+            InputParser::Prefix(_) => None,
         }
     }
 }
@@ -224,12 +278,15 @@ impl Block {
 }
 
 /// Without `parsed_arguments` events, only whether the text is still a JSON prefix matters
-/// until the block stops.
-fn input_parser(max_depth: usize, options: Options) -> PartialJson {
+/// until the block stops. The prefix check tracks at most `PREFIX_MAX_DEPTH` levels (more than
+/// the Python options allow): a deeper limit takes the partial parser's validator.
+fn input_parser(max_depth: usize, options: Options) -> InputParser {
     if options.events && options.partial_arguments {
-        PartialJson::new(max_depth)
-    } else {
-        PartialJson::validator(max_depth)
+        return InputParser::Partial(PartialJson::new(max_depth));
+    }
+    match JsonPrefix::new(max_depth) {
+        Some(prefix) => InputParser::Prefix(prefix),
+        None => InputParser::Partial(PartialJson::validator(max_depth)),
     }
 }
 
@@ -245,8 +302,8 @@ fn parse_input(input: &ToolInput, max_depth: usize) -> Option<Value> {
         // would copy and the converter walk again.
         return Some(Value::Raw(input.text.as_str().into()));
     }
-    if input.parser.keeps_value() {
-        return input.parser.value_without_open_string();
+    if let Some(parser) = input.parser.partial().filter(|p| p.keeps_value()) {
+        return parser.value_without_open_string();
     }
     // A validator keeps no value: read the text again with a parser that does (only for an
     // input cut short, which is rare).
@@ -743,7 +800,10 @@ impl Anthropic {
                     events.push(Event::ArgumentsDelta {
                         call: Call::tool(0, position, block.id.clone(), block.name.clone()),
                         trail: input.trail.clone(),
-                        parsed: options.partial_arguments.then(|| input.parser.snapshot()),
+                        parsed: options.partial_arguments.then(|| {
+                            let parser = input.parser.partial();
+                            parser.map(PartialJson::snapshot).unwrap_or_default()
+                        }),
                     });
                 }
             }
@@ -780,17 +840,28 @@ impl Anthropic {
             (piece, self.options.events, block.input.as_mut())
         {
             let start = input.text.len();
-            match append_simple_string(data, quote + 1, &mut input.text) {
-                Some((end, plain)) if data.get(end..) == Some(b"}}") => {
-                    input
-                        .take_fragment(start, plain, max_depth, self.options)
-                        .map_err(|refused| refused.error(data, max_depth))?;
-                    self.payloads += 1;
-                    return Ok(true);
-                }
-                _ => input.text.truncate(start),
+            if let Some(plain) = append_fragment(data, quote, &mut input.text) {
+                input
+                    .take_fragment(start, plain, max_depth, self.options)
+                    .map_err(|refused| refused.error(data, max_depth))?;
+                self.payloads += 1;
+                return Ok(true);
             }
         }
+        self.fold_fast_string(index, piece, quote, data, events)
+    }
+
+    /// The rest of [`Self::fold_fast`]: any string delta, its text decoded on its own first.
+    #[inline(never)]
+    fn fold_fast_string(
+        &mut self,
+        index: usize,
+        piece: Piece,
+        quote: usize,
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Checks<bool> {
+        let max_depth = self.limits.max_depth;
         let mut scratch = std::mem::take(&mut self.scratch);
         let folded = match fast_string(data, quote, max_depth, &mut scratch) {
             Some(added) => {
@@ -898,6 +969,21 @@ impl Anthropic {
                 }
             }
         }
+    }
+
+    /// A payload the fast path does not take: decoded in full, checked, then folded. Out of
+    /// line, so the fast path's frame stays small.
+    #[inline(never)]
+    fn fold_full(&mut self, data: &[u8], events: &mut Vec<Event>) -> Result<Folded, ErrorKind> {
+        let max_depth = self.limits.max_depth;
+        let value = reader::parse(data, max_depth).map_err(|e| match e.code {
+            JsonErrorCode::TooDeep => ErrorKind::Limit {
+                limit: LimitName::Depth,
+                maximum: max_depth as u64,
+            },
+            _ => ErrorKind::Decode(DecodeKind::Syntax(e)),
+        })?;
+        self.fold_value(value, data, events)
     }
 
     fn fold_value(
@@ -1027,15 +1113,7 @@ impl Fold for Anthropic {
         if self.fold_fast(data, events)? {
             return Ok(Folded::Continue);
         }
-        let max_depth = self.limits.max_depth;
-        let value = reader::parse(data, max_depth).map_err(|e| match e.code {
-            JsonErrorCode::TooDeep => ErrorKind::Limit {
-                limit: LimitName::Depth,
-                maximum: max_depth as u64,
-            },
-            _ => ErrorKind::Decode(DecodeKind::Syntax(e)),
-        })?;
-        self.fold_value(value, data, events)
+        self.fold_full(data, events)
     }
 
     fn fold_repaired(
@@ -1177,6 +1255,45 @@ data: {\"type\":\"message_stop\"}\n\n";
     /// A finished tool input is kept as its JSON text ([`Value::Raw`]): compare as a tree.
     fn as_tree(v: &Value) -> Value {
         parse(&crate::json::writer::to_vec(v), 128).unwrap_or_default()
+    }
+
+    /// A depth limit past what the prefix check tracks (only the core without Python allows
+    /// one) keeps the partial parser's validator: 260 nested arrays fit under a limit of 300,
+    /// not under 200, and text after the whole value is refused under both.
+    #[test]
+    fn a_depth_limit_past_the_prefix_check_is_kept() {
+        let (open, close) = ("[".repeat(260), "]".repeat(260));
+        let fragments = [
+            r#"{\"a\": ["#,
+            "1]",
+            r#", \"d\": "#,
+            &open,
+            &close,
+            "}",
+            "]",
+        ];
+        let mut data = b"data: {\"type\":\"message_start\",\"message\":{\"id\":\"m1\",\"content\":[]}}\n\n\
+data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{}}}\n\n"
+            .to_vec();
+        for fragment in fragments {
+            data.extend_from_slice(format!("data: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"input_json_delta\",\"partial_json\":\"{fragment}\"}}}}\n\n").as_bytes());
+        }
+        data.extend_from_slice(b"data: {\"type\":\"message_stop\"}\n\n");
+        let run = |max_depth: usize| {
+            let mut config = config(OnError::Skip, None);
+            config.options.events = false;
+            config.limits.max_depth = max_depth;
+            let mut s = AnyStream::new(config);
+            assert!(s.feed(&data).is_ok());
+            let problems: Vec<String> = s.problems().iter().map(|p| p.message.clone()).collect();
+            (problems, s.summary().tool_calls[0].arguments.clone())
+        };
+        let (problems, arguments) = run(300);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(arguments, format!(r#"{{"a": [1], "d": {open}{close}}}"#));
+        let (problems, arguments) = run(200);
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        assert_eq!(arguments, r#"{"a": [1], "d": "#);
     }
 
     #[test]
@@ -1387,6 +1504,17 @@ data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":
             delta("2", "input_json_delta", "partial_json", r#"{\"k\":\"v\"}"#),
             delta("2", "text_delta", "text", "{"),
             delta("1", "input_json_delta", "partial_json", r#"{\"k\""#),
+            // The body between the header and the final `"}}`: an unescaped quote in it, an
+            // escaped backslash before the closing quote, escapes past the first sixteen bytes,
+            // a long plain body, the closing quote missing or doubled.
+            delta("2", "input_json_delta", "partial_json", r#"[\"a"b\"]"#),
+            delta("2", "input_json_delta", "partial_json", r#"[\"a\\"#),
+            delta("2", "input_json_delta", "partial_json", r#"[\"0123456789abcdef\n\"x\""#),
+            delta("2", "input_json_delta", "partial_json", &format!("[\\\"{}", "plain ".repeat(9))),
+            "{\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"[}}".into(),
+            "{\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"[\"\"}}".into(),
+            "{\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"[\"}}}".into(),
+            "{\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"[\"}".into(),
             // Not a string where the text belongs: the quote the fast path must see is missing.
             "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":x\"}}".into(),
         ];
