@@ -168,6 +168,8 @@ enum Var {
 /// and the obfuscation padding change).
 #[derive(Debug)]
 struct Template {
+    /// Which template this is, for [`TextPath::checked_for`]: unique within a fold.
+    id: u64,
     /// Shared, so that folding by the template takes no allocation per event.
     kind: Arc<str>,
     /// The type and its family, when the type is one of [`KNOWN_DELTAS`].
@@ -196,7 +198,7 @@ const KNOWN_DELTAS: [&str; 6] = [
 const MAX_TEMPLATES: usize = 4;
 
 impl Template {
-    fn learn(data: &[u8], d: &Decoded<'_>, kind: &str) -> Option<Template> {
+    fn learn(data: &[u8], d: &Decoded<'_>, kind: &str, id: u64) -> Option<Template> {
         let mut cuts: Vec<(Slice, Var)> = Vec::with_capacity(3);
         let mut seen_delta = false;
         for (key, slice) in &d.others {
@@ -235,6 +237,7 @@ impl Template {
         }
         fixed.push(data.get(at..)?.into());
         Some(Template {
+            id,
             kind: kind.into(),
             known: KNOWN_DELTAS
                 .iter()
@@ -380,6 +383,8 @@ pub struct Responses {
     calls: BTreeMap<u64, Call>,
     usage_log: UsageLog,
     templates: Vec<Template>,
+    /// Templates learned so far: the next one's id.
+    learned: u64,
     /// The part the last text went into, as (`output_index`, part list, position), checked to
     /// exist then. Deltas come in long runs for one part, and nothing but a fully decoded
     /// event changes which parts exist (`apply` forgets this first), so a run's next delta
@@ -388,6 +393,11 @@ pub struct Responses {
     /// Where the last delta's text is in the tree, by positions, so that the next delta of a
     /// run appends without looking its keys up; forgotten with `last_part`.
     text_path: Option<TextPath>,
+    /// The end of the text at `text_path` that the run's template deltas added and the tree
+    /// does not hold yet: appended there by [`Responses::flush_run`] before anything else
+    /// reads or changes the tree, so that a run's deltas append to one buffer without
+    /// finding their text in the tree each. Empty when there is none.
+    run_text: String,
     /// Notes of the last payload, for the driver (see [`Note`]).
     notes: Vec<Note>,
     /// The last payload was the closing event.
@@ -410,6 +420,10 @@ struct TextPath {
     output_index: u64,
     part: Option<(usize, u64)>,
     field_at: usize,
+    /// The template (by id) whose deltas were found to address this text, which the tree
+    /// holds: its next deltas go to `run_text` without checking that again (nothing but
+    /// what forgets this path changes the tree, and a template's indexes are constants).
+    checked_for: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -472,7 +486,13 @@ impl TextPath {
 /// The text `path` points at, when the tree still has it there (its keys are checked).
 #[inline(always)]
 fn text_at<'t>(items: &'t mut BTreeMap<u64, Value>, path: &TextPath) -> Option<&'t mut String> {
-    let Some(Value::Object(item)) = items.get_mut(&path.output_index) else {
+    text_in(items.get_mut(&path.output_index)?, path)
+}
+
+/// [`text_at`] in the item at `path.output_index`.
+#[inline(always)]
+fn text_in<'t>(item: &'t mut Value, path: &TextPath) -> Option<&'t mut String> {
+    let Value::Object(item) = item else {
         return None;
     };
     let target = match (path.list, path.part) {
@@ -573,8 +593,10 @@ impl Responses {
             calls: BTreeMap::new(),
             usage_log: UsageLog::default(),
             templates: Vec::new(),
+            learned: 0,
             last_part: None,
             text_path: None,
+            run_text: String::new(),
             notes: Vec::new(),
             just_closed: false,
         }
@@ -593,9 +615,35 @@ impl Responses {
         (self.folded, self.changes)
     }
 
-    /// The folded output items, in `output_index` order.
+    /// The folded output items, in `output_index` order (with the run's text, which the
+    /// tree may not hold yet: see `run_text`).
     fn output(&self) -> Vec<Value> {
-        self.items.values().cloned().collect()
+        let mut output: Vec<Value> = self.items.values().cloned().collect();
+        if let (false, Some(path)) = (self.run_text.is_empty(), &self.text_path) {
+            let at = self.items.range(..path.output_index).count();
+            if let Some(text) = output.get_mut(at).and_then(|item| text_in(item, path)) {
+                text.push_str(&self.run_text);
+            }
+        }
+        output
+    }
+
+    /// Moves the run's text (see `run_text`) into the tree, where its path says.
+    fn flush_run(&mut self) {
+        if self.run_text.is_empty() {
+            return;
+        }
+        let text = self
+            .text_path
+            .as_ref()
+            .and_then(|path| text_at(&mut self.items, path));
+        // The path was checked to hold a text when the run began, and nothing changed the
+        // tree since (everything else flushes first).
+        debug_assert!(text.is_some(), "a run's text has its place");
+        if let Some(text) = text {
+            text.push_str(&self.run_text);
+        }
+        self.run_text.clear();
     }
 
     /// The result so far: the closing response once it arrived, else the folded state with
@@ -682,6 +730,8 @@ impl Responses {
         if let Some(notes) = self.fold_by_template(data, events)? {
             return Ok(notes);
         }
+        // Everything from here reads or changes the tree.
+        self.flush_run();
         if let Some(notes) = self.done_as_built(data, events) {
             return Ok(notes);
         }
@@ -723,7 +773,8 @@ impl Responses {
             self.changes += 1;
             if family(kind, ".delta").is_some() && !kind.starts_with("response.shell_call_command.")
             {
-                if let Some(t) = Template::learn(data, &d, kind) {
+                self.learned += 1;
+                if let Some(t) = Template::learn(data, &d, kind, self.learned) {
                     self.templates
                         .retain(|old| old.kind != t.kind || old.fixed != t.fixed);
                     self.templates.insert(0, t);
@@ -783,13 +834,15 @@ impl Responses {
                 content: t.content_index,
                 summary: t.summary_index,
             };
-            if self.append_by_path(f, at, &delta) {
+            if self.append_to_run(t.id, f, at, &delta) {
                 let notes = self.sequence(sequence);
                 self.folded += 1;
                 self.changes += 1;
                 return Ok(Some(notes));
             }
         }
+        // What follows reads and changes the tree.
+        self.flush_run();
         let Some(t) = self.templates.get(n) else {
             return Ok(None);
         };
@@ -827,6 +880,8 @@ impl Responses {
     /// tree. `None` (nothing changed) for anything else, which the full decode reads: another
     /// text, another address, a repeated key, a value of another type, any error.
     fn done_as_built(&mut self, data: &[u8], events: &mut Vec<Event>) -> Option<Vec<Seen>> {
+        // The text built is the tree's with the run's text (which changes nothing it holds).
+        self.flush_run();
         let path = self.text_path.as_ref()?;
         // Only the families `apply` hands to `done` whatever the event (a generic family's
         // `.done` can be a type `apply` reads otherwise, `response.content_part.done`), and
@@ -1430,6 +1485,23 @@ impl Responses {
         Ok(())
     }
 
+    /// Adds a template delta's text to the run's text (see `run_text`) when it goes where
+    /// the run's text is, which the tree holds; false (nothing changed) otherwise. A template
+    /// found to address the run's text is not checked again for the rest of the run.
+    fn append_to_run(&mut self, template: u64, family: &str, at: Indexes, piece: &str) -> bool {
+        let Some(path) = &mut self.text_path else {
+            return false;
+        };
+        if path.checked_for != Some(template) {
+            if !path.addresses(family, at) || text_at(&mut self.items, path).is_none() {
+                return false;
+            }
+            path.checked_for = Some(template);
+        }
+        self.run_text.push_str(piece);
+        true
+    }
+
     /// Appends a delta's text where `text_path` says the last one went, when that is where
     /// this one goes and the text is there; false (nothing changed) otherwise.
     fn append_by_path(&mut self, family: &str, d: Indexes, piece: &str) -> bool {
@@ -1486,6 +1558,7 @@ impl Responses {
             output_index,
             part,
             field_at,
+            checked_for: None,
         })
     }
 
@@ -2504,5 +2577,131 @@ data: {"type":"response.mystery","sequence_number":8}
         );
         assert!(fold(&mut f, delta(12, 0, "i")).is_ok());
         assert_eq!(texts(&f), ["Zgi"]);
+    }
+
+    /// A run's template deltas go to a buffer, not the tree (`run_text`): after every
+    /// event, the result, errors and notes are what folding each event in full gives, with
+    /// the run cut by every kind of event (one that changes the tree, one that changes
+    /// nothing, a `*.done`, an unknown type, an error) and continued after it, runs of two
+    /// templates taking turns on one text, and escaped, non-ASCII and empty deltas.
+    #[test]
+    fn run_text_folds_as_full_decodes_do_after_every_event() {
+        let stream = |unique: bool| -> Vec<String> {
+            let id = |seq: u32| {
+                if unique {
+                    format!("m{seq:03}")
+                } else {
+                    "m000".into()
+                }
+            };
+            let text = |seq: u32, oi: u32, part: u32, t: &str| {
+                format!(
+                    r#"{{"type":"response.output_text.delta","sequence_number":{seq},"item_id":"{}","output_index":{oi},"content_index":{part},"delta":"{t}","logprobs":[],"obfuscation":"abcdefghij"}}"#,
+                    id(seq)
+                )
+            };
+            // Another shape (no logprobs) for the same text: a second template.
+            let bare = |seq: u32, t: &str| {
+                format!(
+                    r#"{{"type":"response.output_text.delta","sequence_number":{seq},"item_id":"{}","output_index":0,"content_index":0,"delta":"{t}"}}"#,
+                    id(seq)
+                )
+            };
+            let args = |seq: u32, t: &str| {
+                format!(
+                    r#"{{"type":"response.function_call_arguments.delta","sequence_number":{seq},"item_id":"{}","output_index":1,"delta":"{t}"}}"#,
+                    id(seq)
+                )
+            };
+            vec![
+                r#"{"type":"response.created","sequence_number":0,"response":{"id":"r","status":"in_progress","output":[],"usage":null}}"#.into(),
+                r#"{"type":"response.output_item.added","sequence_number":1,"output_index":0,"item":{"type":"message","content":[]}}"#.into(),
+                r#"{"type":"response.content_part.added","sequence_number":2,"output_index":0,"content_index":0,"part":{"type":"output_text","text":""}}"#.into(),
+                text(3, 0, 0, "a"),
+                text(4, 0, 0, "b"),
+                text(5, 0, 0, ""),
+                text(6, 0, 0, r#"\"q\"\n"#),
+                text(7, 0, 0, "caf\u{e9} \u{1f600}"),
+                bare(8, "c"),
+                text(9, 0, 0, "d"),
+                bare(10, "e"),
+                bare(11, "f"),
+                // Changes nothing, without a sequence number: the run goes on after it.
+                r#"{"type":"response.web_search_call.in_progress","output_index":0}"#.into(),
+                text(12, 0, 0, "g"),
+                // An unknown type, a gap, an error (no part 1), a missing item: the run goes on.
+                r#"{"type":"response.mystery","sequence_number":13}"#.into(),
+                text(15, 0, 0, "h"),
+                text(16, 0, 1, "x"),
+                text(17, 9, 0, "x"),
+                text(18, 0, 0, "i"),
+                r#"{"type":"response.output_item.added","sequence_number":19,"output_index":1,"item":{"type":"function_call","call_id":"c","name":"f","arguments":""}}"#.into(),
+                args(20, r#"{\"k\""#),
+                text(21, 0, 0, "j"),
+                args(22, ":1}"),
+                text(23, 0, 0, "k"),
+                // A second part, then the first one replaced in the middle of a run.
+                r#"{"type":"response.content_part.added","sequence_number":24,"output_index":0,"content_index":1,"part":{"type":"output_text","text":"<"}}"#.into(),
+                text(25, 0, 1, "l"),
+                text(26, 0, 1, "m"),
+                r#"{"type":"response.content_part.done","sequence_number":27,"output_index":0,"content_index":0,"part":{"type":"output_text","text":"Z"}}"#.into(),
+                text(28, 0, 0, "n"),
+                text(29, 0, 1, "o"),
+                r#"{"type":"response.output_text.done","sequence_number":30,"output_index":0,"content_index":1,"text":"<lmo"}"#.into(),
+                text(31, 0, 1, "p"),
+                r#"{"type":"response.output_text.annotation.added","sequence_number":32,"output_index":0,"content_index":1,"annotation":{"type":"x"}}"#.into(),
+                text(33, 0, 1, "r"),
+                r#"{"type":"response.output_item.done","sequence_number":34,"output_index":0,"item":{"type":"message","content":[{"type":"output_text","text":"Y"}]}}"#.into(),
+                text(35, 0, 0, "s"),
+                text(36, 0, 0, "t"),
+            ]
+        };
+        let mut by_template = Responses::with(Options::default(), Limits::default());
+        let mut decoded = Responses::with(Options::default(), Limits::default());
+        let (fast, full) = (stream(false), stream(true));
+        let mut buffered = 0;
+        for (line, line_full) in fast.iter().zip(&full) {
+            let outcome = by_template.fold_seen(line.as_bytes(), &mut Vec::new());
+            let outcome_full = decoded.fold_seen(line_full.as_bytes(), &mut Vec::new());
+            assert_eq!(
+                format!("{outcome:?}"),
+                format!("{outcome_full:?}"),
+                "{line}"
+            );
+            assert_eq!(by_template.result(), decoded.result(), "{line}");
+            assert_eq!(by_template.version(), decoded.version(), "{line}");
+            buffered += usize::from(!by_template.run_text.is_empty());
+        }
+        // The buffer is what the run's deltas went to, in each stretch of the stream.
+        assert!(buffered >= 8, "{buffered}");
+        let texts = |f: &Responses| -> Vec<String> {
+            let Some(Value::Object(item)) = f.output().first().cloned() else {
+                return Vec::new();
+            };
+            let Some(Value::Array(parts)) = item.get("content").cloned() else {
+                return Vec::new();
+            };
+            parts
+                .iter()
+                .filter_map(|p| match p {
+                    Value::Object(m) => m.get("text").and_then(Value::as_str).map(String::from),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(texts(&by_template), ["Yst"]);
+        // Flushed by the closing event: the closing response is the result.
+        let closing = br#"{"type":"response.completed","sequence_number":37,"response":{"id":"r","status":"completed","usage":null}}"#;
+        assert!(by_template.fold_seen(closing, &mut Vec::new()).is_ok());
+        assert!(by_template.run_text.is_empty());
+        let output = match by_template.result() {
+            Value::Object(m) => m.get("output").cloned(),
+            _ => None,
+        };
+        let item = match output {
+            Some(Value::Array(items)) => items.first().cloned(),
+            _ => None,
+        };
+        assert!(format!("{item:?}").contains("\"Yst\""), "{item:?}");
     }
 }
