@@ -26,46 +26,51 @@ use std::borrow::Cow;
 use crate::json::reader::Reader;
 use scan::{Decoded, Int, Slice};
 
-const LIFECYCLE: [&str; 3] = [
-    "response.created",
-    "response.in_progress",
-    "response.queued",
-];
+fn is_lifecycle(kind: &str) -> bool {
+    matches!(
+        kind,
+        "response.created" | "response.in_progress" | "response.queued"
+    )
+}
 
 /// Event types that change nothing in the folded response (progress reports; their items and
-/// parts arrive in `output_item` / `content_part` events).
-const PROGRESS: [&str; 30] = [
-    "response.audio.delta",
-    "response.audio.done",
-    "response.audio.transcript.delta",
-    "response.audio.transcript.done",
-    "response.code_interpreter_call.completed",
-    "response.code_interpreter_call.in_progress",
-    "response.code_interpreter_call.interpreting",
-    "response.compaction.compacting",
-    "response.file_search_call.completed",
-    "response.file_search_call.in_progress",
-    "response.file_search_call.searching",
-    "response.image_generation_call.completed",
-    "response.image_generation_call.generating",
-    "response.image_generation_call.in_progress",
-    "response.image_generation_call.partial_image",
-    "response.mcp_call.completed",
-    "response.mcp_call.failed",
-    "response.mcp_call.in_progress",
-    "response.mcp_list_tools.completed",
-    "response.mcp_list_tools.failed",
-    "response.mcp_list_tools.in_progress",
-    "response.shell_call_output_content.delta",
-    "response.shell_call_output_content.done",
-    "response.steer",
-    "response.steer.accepted",
-    "response.steer.failed",
-    "response.steer.pending",
-    "response.web_search_call.completed",
-    "response.web_search_call.in_progress",
-    "response.web_search_call.searching",
-];
+/// parts arrive in `output_item` / `content_part` events). A `match`, which compares the
+/// length first and then a few bytes, not a scan of a list.
+fn is_progress(kind: &str) -> bool {
+    matches!(
+        kind,
+        "response.audio.delta"
+            | "response.audio.done"
+            | "response.audio.transcript.delta"
+            | "response.audio.transcript.done"
+            | "response.code_interpreter_call.completed"
+            | "response.code_interpreter_call.in_progress"
+            | "response.code_interpreter_call.interpreting"
+            | "response.compaction.compacting"
+            | "response.file_search_call.completed"
+            | "response.file_search_call.in_progress"
+            | "response.file_search_call.searching"
+            | "response.image_generation_call.completed"
+            | "response.image_generation_call.generating"
+            | "response.image_generation_call.in_progress"
+            | "response.image_generation_call.partial_image"
+            | "response.mcp_call.completed"
+            | "response.mcp_call.failed"
+            | "response.mcp_call.in_progress"
+            | "response.mcp_list_tools.completed"
+            | "response.mcp_list_tools.failed"
+            | "response.mcp_list_tools.in_progress"
+            | "response.shell_call_output_content.delta"
+            | "response.shell_call_output_content.done"
+            | "response.steer"
+            | "response.steer.accepted"
+            | "response.steer.failed"
+            | "response.steer.pending"
+            | "response.web_search_call.completed"
+            | "response.web_search_call.in_progress"
+            | "response.web_search_call.searching"
+    )
+}
 
 const INDEX: &str = "a non-negative integer";
 const EXISTING_ITEM: &str = "the index of an output item already added";
@@ -316,14 +321,17 @@ fn plain_string_end(data: &[u8], at: usize) -> Option<usize> {
     }
     let body = data.get(at + 1..)?;
     let mut len = 0;
-    // Eight bytes at a time while none of them ends the run: one branch per word where a
-    // byte loop takes one per byte, and padding such as `obfuscation` is 8-16 bytes.
+    // Eight bytes at a time: one branch per word where a byte loop takes one per byte, and
+    // padding such as `obfuscation` is 8-16 bytes. The word holding the first byte that ends
+    // the run says where it is, so no byte loop follows but within the last eight bytes.
     while let Some(word) = body
         .get(len..len + 8)
         .and_then(|w| <[u8; 8]>::try_from(w).ok())
     {
-        if !plain_word(u64::from_le_bytes(word)) {
-            break;
+        let stops = stop_bits(u64::from_le_bytes(word));
+        if stops != 0 {
+            len += stops.trailing_zeros() as usize / 8;
+            return (body.get(len) == Some(&b'"')).then_some(at + 1 + len + 1);
         }
         len += 8;
     }
@@ -340,18 +348,26 @@ fn plain_byte(b: u8) -> bool {
 }
 
 /// Whether all eight bytes of `w` are [`plain_byte`]s (the tests compare the two).
+#[cfg(test)]
 fn plain_word(w: u64) -> bool {
+    stop_bits(w) == 0
+}
+
+/// The top bits of the bytes of `w` (little-endian) that are not [`plain_byte`]s, exact up
+/// to the first such byte: borrows only set bits above a byte that truly is one, so the
+/// lowest set bit is the first of them (the tests compare it with a byte scan).
+fn stop_bits(w: u64) -> u64 {
     const LOW: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    // Non-zero iff some byte of `v` is zero (exact as a test, whatever the bits say beyond).
+    // The top bit of each byte of `v` that is zero (exact up to the first zero byte).
     let any_zero = |v: u64| v.wrapping_sub(LOW) & !v & HIGH;
     let high = w & HIGH;
-    // With no high bit set, non-zero iff some byte is below 0x20.
+    // Without a high bit, the top bit of each byte below 0x20 (exact up to the first one).
     let control = w.wrapping_sub(LOW * 0x20) & !w & HIGH;
     let stop = any_zero(w ^ (LOW * u64::from(b'"')))
         | any_zero(w ^ (LOW * u64::from(b'\\')))
         | any_zero(w ^ (LOW * 0x7F));
-    (high | control | stop) == 0
+    high | control | stop
 }
 
 /// The Responses fold.
@@ -1001,7 +1017,7 @@ impl Responses {
         // Any of these events may add, replace or remove items and parts.
         self.last_part = None;
         self.text_path = None;
-        if LIFECYCLE.contains(&kind) {
+        if is_lifecycle(kind) {
             if let Some((s, shape)) = d.response {
                 let text = s.bytes(data);
                 match &self.base_text {
@@ -1105,7 +1121,7 @@ impl Responses {
         if let Some(step) = kind.strip_prefix("response.shell_call_command.") {
             return self.shell_command(step, d, data);
         }
-        if PROGRESS.contains(&kind) {
+        if is_progress(kind) {
             return Ok(true);
         }
         if d.output_index.present() {
@@ -1695,7 +1711,7 @@ impl Call {
 /// The shape checks of the reference (`schema_violation`), in the same order.
 fn check(kind: &str, d: &Decoded<'_>, data: &[u8]) -> Result<(), ErrorKind> {
     let idx = |v: Int, field: &'static str| index_of(v, field).map(|_| ());
-    if LIFECYCLE.contains(&kind)
+    if is_lifecycle(kind)
         || matches!(
             kind,
             "response.completed" | "response.incomplete" | "response.failed"
@@ -1710,7 +1726,7 @@ fn check(kind: &str, d: &Decoded<'_>, data: &[u8]) -> Result<(), ErrorKind> {
             )),
         };
     }
-    if kind == "error" || PROGRESS.contains(&kind) {
+    if kind == "error" || is_progress(kind) {
         return Ok(());
     }
     if matches!(
@@ -2064,6 +2080,31 @@ mod tests {
                 let expected = (s.get(1 + by_bytes) == Some(&b'"')).then_some(by_bytes + 2);
                 assert_eq!(plain_string_end(&s, 0), expected, "{s:?}");
                 assert_eq!(expected.is_some(), stop == b'"', "{s:?}");
+            }
+        }
+    }
+
+    /// The lowest stop bit of a word is its first byte that is not plain, whatever follows
+    /// it (borrows from a stop byte may mark bytes after it): every byte value at every
+    /// place, after a plain byte or a stop byte, before bytes that borrow, stop or not.
+    #[test]
+    fn the_lowest_stop_bit_is_the_first_stop_byte() {
+        let first_stop = |word: [u8; 8]| word.iter().position(|&b| !plain_byte(b));
+        for b in 0..=255u8 {
+            for at in 0..8 {
+                for before in [b'a', 0x00, 0x1F, b'"', 0x80] {
+                    for after in [b'a', 0x00, 0x20, 0x21, b'"', b'#', b'\\', b']', 0x7F, 0xFF] {
+                        let mut word = [after; 8];
+                        if at > 0 {
+                            word[..at].fill(b'a');
+                            word[at - 1] = before;
+                        }
+                        word[at] = b;
+                        let stops = stop_bits(u64::from_le_bytes(word));
+                        let found = (stops != 0).then(|| stops.trailing_zeros() as usize / 8);
+                        assert_eq!(found, first_stop(word), "{word:?}");
+                    }
+                }
             }
         }
     }
