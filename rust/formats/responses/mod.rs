@@ -1066,7 +1066,10 @@ impl Responses {
                     }
                     return Ok(true);
                 }
-                let item = scan::tree(data, s, max_depth);
+                let item = d
+                    .item_tree
+                    .take()
+                    .unwrap_or_else(|| scan::tree(data, s, max_depth));
                 if let (Some(json), Value::Object(m)) = (is_client_call(&item), &item) {
                     if !self.calls.contains_key(&index) {
                         let position = self.calls.len();
@@ -1354,7 +1357,10 @@ impl Responses {
                 }
                 Value::Raw(d.texts.part.into())
             }
-            Some(s) => scan::tree(data, s, max_depth),
+            Some(s) => d
+                .part_tree
+                .take()
+                .unwrap_or_else(|| scan::tree(data, s, max_depth)),
             None => Value::Null,
         };
         let (list, position) = self.parts(d, key, index, field)?;
