@@ -390,6 +390,33 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Reads a string value if one is next, as [`Self::take_string`] reads it, appending its
+    /// text to `out` (a string with escapes is decoded there, not into a new allocation);
+    /// false (consuming nothing) for any other value. On an error `out` is as it was.
+    pub fn take_string_into(&mut self, out: &mut String) -> JsonResult<bool> {
+        if self.peek_or_eof()? != b'"' {
+            return Ok(false);
+        }
+        match self.scan_string()? {
+            Ok(text) => out.push_str(text),
+            Err((start, first_escape)) => {
+                let mut bytes = std::mem::take(out).into_bytes();
+                let len = bytes.len();
+                let decoded = self.decode_escaped(start, first_escape, &mut bytes);
+                if decoded.is_err() {
+                    bytes.truncate(len);
+                }
+                // SAFETY: `bytes` held a `String` up to `len`; after it, only what
+                // `decode_escaped` writes for a string it accepts (as in `read_escaped`: runs
+                // that `run_text` accepted as UTF-8, cut at ASCII bytes, and decoded escapes
+                // encoded by `char::encode_utf8`), or nothing on an error (cut back to `len`).
+                *out = unsafe { String::from_utf8_unchecked(bytes) };
+                decoded?;
+            }
+        }
+        Ok(true)
+    }
+
     /// Reads a string value if one is next, with the checks and errors of
     /// [`Self::take_string`], and says whether its text is `expected`, without building it
     /// (for a value that usually repeats a text already held).
@@ -1369,6 +1396,49 @@ mod tests {
             }
         }
         assert!(taken > 10_000, "{taken}");
+    }
+
+    /// Reading a string into a buffer reads what `take_string` reads (same text appended,
+    /// same end, same errors), and leaves the buffer as it was on an error.
+    #[test]
+    fn reading_a_string_into_a_buffer_agrees_with_reading_it() {
+        let literals: [&[u8]; 12] = [
+            b"\"abc\",",
+            b"\"\"}",
+            b"\"caf\xc3\xa9 \xe2\x82\xac\"]",
+            b"\"a\\nb\\\"c\\u00e9\\ud83d\\ude00\",",
+            b"\"\\u0041BC\\\\\"",
+            b"\"tab\tin\"",
+            b"\"bad \xff\"",
+            b"\"ok\\n then bad \xff\"",
+            b"\"bad \\q\"",
+            b"\"\\ud83d\"",
+            b"\"cut \\n",
+            b"12",
+        ];
+        for literal in literals {
+            let mut r = Reader::new(literal, 8);
+            let read = r.take_string().map(|t| t.map(Cow::into_owned));
+            let end = r.pos();
+            let mut into = Reader::new(literal, 8);
+            let mut out = String::from("before|");
+            let taken = into.take_string_into(&mut out);
+            match read {
+                Ok(Some(text)) => {
+                    assert_eq!(taken, Ok(true), "{literal:?}");
+                    assert_eq!(out, format!("before|{text}"), "{literal:?}");
+                    assert_eq!(into.pos(), end, "{literal:?}");
+                }
+                Ok(None) => {
+                    assert_eq!(taken, Ok(false), "{literal:?}");
+                    assert_eq!((out.as_str(), into.pos()), ("before|", 0), "{literal:?}");
+                }
+                Err(e) => {
+                    assert_eq!(taken, Err(e), "{literal:?}");
+                    assert_eq!(out, "before|", "{literal:?}");
+                }
+            }
+        }
     }
 
     /// Skipping keeps the kind of each open container past the 64 held as bits.

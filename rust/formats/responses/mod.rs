@@ -256,8 +256,15 @@ impl Template {
         })
     }
 
-    /// The sequence number and the delta of a payload of this shape.
-    fn read<'a>(&self, data: &'a [u8], max_depth: usize) -> Option<(Int, Cow<'a, str>)> {
+    /// The sequence number and the delta of a payload of this shape: the delta's text in the
+    /// payload, or `None` when it had escapes and its decoded text is in `scratch` (a buffer
+    /// the fold keeps, so that decoding takes no allocation per event).
+    fn read<'a>(
+        &self,
+        data: &'a [u8],
+        max_depth: usize,
+        scratch: &mut String,
+    ) -> Option<(Int, Option<&'a str>)> {
         let mut r = Reader::new(data, max_depth);
         let mut pos = 0;
         let mut sequence = Int::Absent;
@@ -280,12 +287,18 @@ impl Template {
                     let text = data.get(pos + 1..end - 1)?;
                     // SAFETY: `plain_string_end` admitted only bytes 0x20..0x7F to the string,
                     // and ASCII is valid UTF-8.
-                    delta = Some(Cow::Borrowed(unsafe {
-                        std::str::from_utf8_unchecked(text)
-                    }));
+                    delta = Some(Some(unsafe { std::str::from_utf8_unchecked(text) }));
                 }
                 pos = end;
                 continue;
+            } else if *var == Var::Delta {
+                // Text that is not ASCII but has no escape (a quarter of the deltas) needs
+                // only its UTF-8 check, not the reader.
+                if let Some((text, end)) = unescaped_string(data, pos) {
+                    delta = Some(Some(text));
+                    pos = end;
+                    continue;
+                }
             }
             r.resume_at(pos);
             match var {
@@ -300,7 +313,13 @@ impl Template {
                     }
                     sequence = Int::Value(value, pos);
                 }
-                Var::Delta => delta = Some(r.take_string().ok()??),
+                Var::Delta => {
+                    scratch.clear();
+                    if !r.take_string_into(scratch).ok()? {
+                        return None;
+                    }
+                    delta = Some(None);
+                }
                 Var::Skipped => {
                     r.take_string().ok()??;
                 }
@@ -341,6 +360,43 @@ fn plain_string_end(data: &[u8], at: usize) -> Option<usize> {
         .take_while(|&&b| plain_byte(b))
         .count();
     (body.get(len) == Some(&b'"')).then_some(at + 1 + len + 1)
+}
+
+/// The text of the JSON string at `at` and where it ends (one past its closing quote), when
+/// it has no escape and is valid UTF-8 (checked here): what the reader gives for it. `None`
+/// for anything else (an escape, a control byte, invalid UTF-8, a string that ends within
+/// the payload's last eight bytes), which the reader reads.
+fn unescaped_string(data: &[u8], at: usize) -> Option<(&str, usize)> {
+    if data.get(at) != Some(&b'"') {
+        return None;
+    }
+    let body = data.get(at + 1..)?;
+    let mut len = 0;
+    loop {
+        let word = <[u8; 8]>::try_from(body.get(len..len + 8)?).ok()?;
+        let stops = string_stop_bits(u64::from_le_bytes(word));
+        if stops != 0 {
+            len += stops.trailing_zeros() as usize / 8;
+            break;
+        }
+        len += 8;
+    }
+    if body.get(len) != Some(&b'"') {
+        return None;
+    }
+    let text = std::str::from_utf8(body.get(..len)?).ok()?;
+    Some((text, at + 1 + len + 1))
+}
+
+/// The top bits of the bytes of `w` that end a string's unescaped text (`"`, `\\`, a control
+/// byte), exact up to the first of them (see [`stop_bits`]); other bytes, non-ASCII ones
+/// included, borrow nothing.
+fn string_stop_bits(w: u64) -> u64 {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let any_zero = |v: u64| v.wrapping_sub(LOW) & !v & HIGH;
+    let control = w.wrapping_sub(LOW * 0x20) & !w & HIGH;
+    any_zero(w ^ (LOW * u64::from(b'"'))) | any_zero(w ^ (LOW * u64::from(b'\\'))) | control
 }
 
 fn plain_byte(b: u8) -> bool {
@@ -414,6 +470,8 @@ pub struct Responses {
     /// reads or changes the tree, so that a run's deltas append to one buffer without
     /// finding their text in the tree each. Empty when there is none.
     run_text: String,
+    /// Where a template delta's escaped text is decoded (see `Template::read`).
+    scratch: String,
     /// Notes of the last payload, for the driver (see [`Note`]).
     notes: Vec<Note>,
     /// The last payload was the closing event.
@@ -613,6 +671,7 @@ impl Responses {
             last_part: None,
             text_path: None,
             run_text: String::new(),
+            scratch: String::new(),
             notes: Vec::new(),
             just_closed: false,
         }
@@ -827,19 +886,21 @@ impl Responses {
         events: &mut Vec<Event>,
     ) -> Result<Option<Vec<Seen>>, ErrorKind> {
         let max_depth = self.limits.max_depth;
+        let mut scratch = std::mem::take(&mut self.scratch);
         let mut found = None;
         for (n, t) in self.templates.iter().enumerate() {
-            if let Some((sequence, delta)) = t.read(data, max_depth) {
+            if let Some((sequence, delta)) = t.read(data, max_depth, &mut scratch) {
                 found = Some((n, sequence, delta));
                 break;
             }
         }
-        let Some((n, sequence, delta)) = found else {
+        let (Some((n, sequence, text)), Some(t)) =
+            (found, found.and_then(|(n, ..)| self.templates.get(n)))
+        else {
+            self.scratch = scratch;
             return Ok(None);
         };
-        let Some(t) = self.templates.get(n) else {
-            return Ok(None);
-        };
+        let piece = text.unwrap_or(&scratch);
         // The run's next delta, where its last one went: what `delta` would do, without
         // building a decoded event. Nothing is materialized: an item the run's text is in was
         // materialized when the run found it, and every event that keeps items as text
@@ -850,13 +911,19 @@ impl Responses {
                 content: t.content_index,
                 summary: t.summary_index,
             };
-            if self.append_to_run(t.id, f, at, &delta) {
+            if self.append_to_run(t.id, f, at, piece) {
+                self.scratch = scratch;
                 let notes = self.sequence(sequence);
                 self.folded += 1;
                 self.changes += 1;
                 return Ok(Some(notes));
             }
         }
+        let delta = match text {
+            Some(text) => Cow::Borrowed(text),
+            None => Cow::Owned(scratch.clone()),
+        };
+        self.scratch = scratch;
         // What follows reads and changes the tree.
         self.flush_run();
         let Some(t) = self.templates.get(n) else {
@@ -2113,6 +2180,48 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A delta's unescaped text, read in place with its UTF-8 check, is what the reader
+    /// reads there (same text, same end); what it leaves to the reader is a string the
+    /// reader reads otherwise or rejects: escapes, control bytes, invalid or cut UTF-8,
+    /// strings that end near the end of the payload.
+    #[test]
+    fn unescaped_strings_read_as_the_reader_reads() {
+        let cases: [&[u8]; 14] = [
+            "\"caf\u{e9} cr\u{e8}me\",\"logprobs\":[]}".as_bytes(),
+            "\"\u{6a21}\u{578b}\",\"obfuscation\":\"x\"}".as_bytes(),
+            "\"\u{1f600}\u{1f642}!\",\"x\":1}".as_bytes(),
+            b"\"plain ascii text\",\"x\":1}",
+            b"\"\",\"logprobs\":[]}",
+            b"\"bad \xff byte\",\"x\":1}",
+            b"\"cut \xc3\",\"x\":1}",
+            b"\"\xe6\xa8\",\"x\":1}",
+            b"\"a\\\"b\",\"x\":1}",
+            b"\"\xc3\xa9\\n\",\"x\":1}",
+            b"\"tab\there\",\"x\":1}",
+            b"\"\xc3\xa9\x7f\",\"x\":1}",
+            "\"caf\u{e9}\"}".as_bytes(),
+            b"\"unterminated \xc3\xa9 and more",
+        ];
+        let mut in_place = 0;
+        for case in cases {
+            let mut r = Reader::new(case, 8);
+            let read = r
+                .take_string()
+                .map(|t| t.map(|t| (t.into_owned(), r.pos())));
+            if let Some((text, end)) = unescaped_string(case, 0) {
+                in_place += 1;
+                assert_eq!(read, Ok(Some((text.to_string(), end))), "{case:?}");
+            } else {
+                let escaped = matches!(&read, Ok(Some((t, _))) if t.len() + 2 < case.len()
+                    && case.contains(&b'\\'));
+                let near_end = case.len() < 12;
+                assert!(read.is_err() || escaped || near_end, "{case:?}: {read:?}");
+            }
+        }
+        // The first five and the DEL case go in place.
+        assert_eq!(in_place, 6);
     }
 
     fn fold_all(input: &str, options: Options) -> (Responses, Vec<Event>, Vec<Seen>) {
