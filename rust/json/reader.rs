@@ -221,9 +221,28 @@ impl<'a> Reader<'a> {
         if !self.key_start(first)? {
             return Ok(None);
         }
-        let key = self.read_string_raw()?;
+        let key = match self.take_short_string() {
+            Some(text) => Cow::Borrowed(text),
+            None => self.read_string_raw()?,
+        };
         self.colon()?;
         Ok(Some(key))
+    }
+
+    /// The string at `pos` (which is a `"`) when it is short plain ASCII (see
+    /// [`short_ascii_string`]), consumed; `None`, consuming nothing, for any other. Keys are
+    /// such strings nearly always, values much less often: only keys are read this way
+    /// first (for a long value the test costs more than it saves).
+    #[inline(always)]
+    fn take_short_string(&mut self) -> Option<&'a str> {
+        let start = self.pos + 1;
+        let rest = self.buf.get(start..)?;
+        let i = short_ascii_string(rest)?;
+        let text = rest.get(..i)?;
+        self.pos = start + i + 1;
+        // SAFETY: `short_ascii_string` admits only ASCII bytes to the text, and ASCII is
+        // valid UTF-8.
+        Some(unsafe { std::str::from_utf8_unchecked(text) })
     }
 
     /// Steps to the opening quote of the next key (past a comma when one is due): true there,
@@ -369,6 +388,33 @@ impl<'a> Reader<'a> {
         } else {
             Ok(None)
         }
+    }
+
+    /// Reads a string value if one is next, as [`Self::take_string`] reads it, appending its
+    /// text to `out` (a string with escapes is decoded there, not into a new allocation);
+    /// false (consuming nothing) for any other value. On an error `out` is as it was.
+    pub fn take_string_into(&mut self, out: &mut String) -> JsonResult<bool> {
+        if self.peek_or_eof()? != b'"' {
+            return Ok(false);
+        }
+        match self.scan_string()? {
+            Ok(text) => out.push_str(text),
+            Err((start, first_escape)) => {
+                let mut bytes = std::mem::take(out).into_bytes();
+                let len = bytes.len();
+                let decoded = self.decode_escaped(start, first_escape, &mut bytes);
+                if decoded.is_err() {
+                    bytes.truncate(len);
+                }
+                // SAFETY: `bytes` held a `String` up to `len`; after it, only what
+                // `decode_escaped` writes for a string it accepts (as in `read_escaped`: runs
+                // that `run_text` accepted as UTF-8, cut at ASCII bytes, and decoded escapes
+                // encoded by `char::encode_utf8`), or nothing on an error (cut back to `len`).
+                *out = unsafe { String::from_utf8_unchecked(bytes) };
+                decoded?;
+            }
+        }
+        Ok(true)
     }
 
     /// Reads a string value if one is next, with the checks and errors of
@@ -780,7 +826,9 @@ impl<'a> Reader<'a> {
         if !self.key_start(first)? {
             return Ok(false);
         }
-        self.skip_string()?;
+        if self.take_short_string().is_none() {
+            self.skip_string()?;
+        }
         self.colon()?;
         Ok(true)
     }
@@ -907,6 +955,36 @@ impl OpenStack {
 
 const LOW_BITS: u64 = 0x0101_0101_0101_0101;
 const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// The length of the text of a string that starts at `rest` (after its opening quote) when
+/// its closing quote is within the first sixteen bytes and every byte before it is plain
+/// ASCII (no `\\`, no control byte): keys and short values, most strings of a payload, read
+/// in a word or two without the setup of [`plain_run`]. `None` for anything else (an escape,
+/// a non-ASCII byte, a longer string, the end of the input), which [`plain_run`] reads.
+#[inline(always)]
+fn short_ascii_string(rest: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while i < 16 {
+        // A fixed-size conversion, which is one load (a copy into an array can be a call).
+        let word: [u8; 8] = rest.get(i..i + 8)?.try_into().ok()?;
+        let x = u64::from_le_bytes(word);
+        let quote = x ^ (LOW_BITS * u64::from(b'"'));
+        let backslash = x ^ (LOW_BITS * u64::from(b'\\'));
+        // As in `plain_words`, with the non-ASCII bytes as stops too: the lowest set top bit
+        // is the first byte that is not plain ASCII (bytes before it borrow nothing).
+        let stop = (quote.wrapping_sub(LOW_BITS) & !quote
+            | backslash.wrapping_sub(LOW_BITS) & !backslash
+            | x.wrapping_sub(LOW_BITS * 0x20) & !x
+            | x)
+            & HIGH_BITS;
+        if stop != 0 {
+            let n = i + stop.trailing_zeros() as usize / 8;
+            return (rest.get(n) == Some(&b'"')).then_some(n);
+        }
+        i += 8;
+    }
+    None
+}
 
 /// The length of the run of plain bytes (no `"`, `\\` or control byte) at the start of
 /// `rest`, and whether it is all ASCII. Eight bytes at a time, then byte by byte: strings in
@@ -1252,6 +1330,112 @@ mod tests {
                         let outside = s.iter().position(|&b| b == b'"' || b <= 0x20);
                         assert_eq!(quote_or_space(&s), outside.unwrap_or(len), "{s:?}");
                     }
+                }
+            }
+        }
+    }
+
+    /// The short-string read (of keys) takes a string exactly when its closing quote is
+    /// within sixteen bytes behind plain ASCII, and gives the length a byte scan gives: every
+    /// byte value at every offset, behind plain, borrowing and non-ASCII bytes, for strings
+    /// and inputs of every length around the word boundaries; what it reads is what the
+    /// general read gives.
+    #[test]
+    fn short_strings_read_as_a_byte_scan_reads_them() {
+        let by_bytes = |rest: &[u8]| -> Option<usize> {
+            let n = rest
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b))?;
+            (rest[n] == b'"' && n < 16 && rest.len() >= (n / 8 + 1) * 8).then_some(n)
+        };
+        let mut taken = 0;
+        for len in 0..26 {
+            for at in 0..len {
+                for before in [b'a', b' ', 0x01, b'"', 0xc3] {
+                    for b in 0..=255u8 {
+                        let mut s = vec![b'x'; len];
+                        if at > 0 {
+                            s[at - 1] = before;
+                        }
+                        s[at] = b;
+                        s.push(b'"');
+                        let fast = short_ascii_string(&s);
+                        assert_eq!(fast, by_bytes(&s), "{s:?}");
+                        taken += usize::from(fast.is_some());
+                        let mut quoted = vec![b'"'];
+                        quoted.extend_from_slice(&s);
+                        let mut r = Reader::new(&quoted, 4);
+                        if let Some(text) = r.take_short_string() {
+                            assert_eq!(Some((text.len(), r.pos())), fast.map(|n| (n, n + 2)));
+                            r.resume_at(0);
+                        }
+                        let read = r.read_string_raw().map(|t| (t.into_owned(), r.pos()));
+                        let mut general = Reader::new(&quoted, 4);
+                        let general_read = general.scan_string().map(|t| {
+                            let t = t.map(String::from).map_err(|_| ());
+                            (t, general.pos())
+                        });
+                        match (&read, &general_read) {
+                            (Ok((text, end)), Ok((Ok(g), g_end))) => {
+                                assert_eq!((text, end), (g, g_end), "{s:?}");
+                            }
+                            // Escapes: decoded by the read only (both the general path).
+                            (_, Ok((Err(()), _))) => {}
+                            (Err(e), Err(g)) => assert_eq!(e, g, "{s:?}"),
+                            other => panic!("{s:?}: {other:?}"),
+                        }
+                        if let Some(n) = fast {
+                            let short = Reader::new(&quoted, 4)
+                                .take_short_string()
+                                .map(String::from);
+                            assert_eq!(read.as_ref().ok().map(|(t, _)| t.clone()), short);
+                            assert_eq!(read.as_ref().map(|(t, _)| t.len()).ok(), Some(n));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(taken > 10_000, "{taken}");
+    }
+
+    /// Reading a string into a buffer reads what `take_string` reads (same text appended,
+    /// same end, same errors), and leaves the buffer as it was on an error.
+    #[test]
+    fn reading_a_string_into_a_buffer_agrees_with_reading_it() {
+        let literals: [&[u8]; 12] = [
+            b"\"abc\",",
+            b"\"\"}",
+            b"\"caf\xc3\xa9 \xe2\x82\xac\"]",
+            b"\"a\\nb\\\"c\\u00e9\\ud83d\\ude00\",",
+            b"\"\\u0041BC\\\\\"",
+            b"\"tab\tin\"",
+            b"\"bad \xff\"",
+            b"\"ok\\n then bad \xff\"",
+            b"\"bad \\q\"",
+            b"\"\\ud83d\"",
+            b"\"cut \\n",
+            b"12",
+        ];
+        for literal in literals {
+            let mut r = Reader::new(literal, 8);
+            let read = r.take_string().map(|t| t.map(Cow::into_owned));
+            let end = r.pos();
+            let mut into = Reader::new(literal, 8);
+            let mut out = String::from("before|");
+            let taken = into.take_string_into(&mut out);
+            match read {
+                Ok(Some(text)) => {
+                    assert_eq!(taken, Ok(true), "{literal:?}");
+                    assert_eq!(out, format!("before|{text}"), "{literal:?}");
+                    assert_eq!(into.pos(), end, "{literal:?}");
+                }
+                Ok(None) => {
+                    assert_eq!(taken, Ok(false), "{literal:?}");
+                    assert_eq!((out.as_str(), into.pos()), ("before|", 0), "{literal:?}");
+                }
+                Err(e) => {
+                    assert_eq!(taken, Err(e), "{literal:?}");
+                    assert_eq!(out, "before|", "{literal:?}");
                 }
             }
         }

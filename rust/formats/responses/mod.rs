@@ -26,46 +26,51 @@ use std::borrow::Cow;
 use crate::json::reader::Reader;
 use scan::{Decoded, Int, Slice};
 
-const LIFECYCLE: [&str; 3] = [
-    "response.created",
-    "response.in_progress",
-    "response.queued",
-];
+fn is_lifecycle(kind: &str) -> bool {
+    matches!(
+        kind,
+        "response.created" | "response.in_progress" | "response.queued"
+    )
+}
 
 /// Event types that change nothing in the folded response (progress reports; their items and
-/// parts arrive in `output_item` / `content_part` events).
-const PROGRESS: [&str; 30] = [
-    "response.audio.delta",
-    "response.audio.done",
-    "response.audio.transcript.delta",
-    "response.audio.transcript.done",
-    "response.code_interpreter_call.completed",
-    "response.code_interpreter_call.in_progress",
-    "response.code_interpreter_call.interpreting",
-    "response.compaction.compacting",
-    "response.file_search_call.completed",
-    "response.file_search_call.in_progress",
-    "response.file_search_call.searching",
-    "response.image_generation_call.completed",
-    "response.image_generation_call.generating",
-    "response.image_generation_call.in_progress",
-    "response.image_generation_call.partial_image",
-    "response.mcp_call.completed",
-    "response.mcp_call.failed",
-    "response.mcp_call.in_progress",
-    "response.mcp_list_tools.completed",
-    "response.mcp_list_tools.failed",
-    "response.mcp_list_tools.in_progress",
-    "response.shell_call_output_content.delta",
-    "response.shell_call_output_content.done",
-    "response.steer",
-    "response.steer.accepted",
-    "response.steer.failed",
-    "response.steer.pending",
-    "response.web_search_call.completed",
-    "response.web_search_call.in_progress",
-    "response.web_search_call.searching",
-];
+/// parts arrive in `output_item` / `content_part` events). A `match`, which compares the
+/// length first and then a few bytes, not a scan of a list.
+fn is_progress(kind: &str) -> bool {
+    matches!(
+        kind,
+        "response.audio.delta"
+            | "response.audio.done"
+            | "response.audio.transcript.delta"
+            | "response.audio.transcript.done"
+            | "response.code_interpreter_call.completed"
+            | "response.code_interpreter_call.in_progress"
+            | "response.code_interpreter_call.interpreting"
+            | "response.compaction.compacting"
+            | "response.file_search_call.completed"
+            | "response.file_search_call.in_progress"
+            | "response.file_search_call.searching"
+            | "response.image_generation_call.completed"
+            | "response.image_generation_call.generating"
+            | "response.image_generation_call.in_progress"
+            | "response.image_generation_call.partial_image"
+            | "response.mcp_call.completed"
+            | "response.mcp_call.failed"
+            | "response.mcp_call.in_progress"
+            | "response.mcp_list_tools.completed"
+            | "response.mcp_list_tools.failed"
+            | "response.mcp_list_tools.in_progress"
+            | "response.shell_call_output_content.delta"
+            | "response.shell_call_output_content.done"
+            | "response.steer"
+            | "response.steer.accepted"
+            | "response.steer.failed"
+            | "response.steer.pending"
+            | "response.web_search_call.completed"
+            | "response.web_search_call.in_progress"
+            | "response.web_search_call.searching"
+    )
+}
 
 const INDEX: &str = "a non-negative integer";
 const EXISTING_ITEM: &str = "the index of an output item already added";
@@ -168,6 +173,8 @@ enum Var {
 /// and the obfuscation padding change).
 #[derive(Debug)]
 struct Template {
+    /// Which template this is, for [`TextPath::checked_for`]: unique within a fold.
+    id: u64,
     /// Shared, so that folding by the template takes no allocation per event.
     kind: Arc<str>,
     /// The type and its family, when the type is one of [`KNOWN_DELTAS`].
@@ -196,7 +203,7 @@ const KNOWN_DELTAS: [&str; 6] = [
 const MAX_TEMPLATES: usize = 4;
 
 impl Template {
-    fn learn(data: &[u8], d: &Decoded<'_>, kind: &str) -> Option<Template> {
+    fn learn(data: &[u8], d: &Decoded<'_>, kind: &str, id: u64) -> Option<Template> {
         let mut cuts: Vec<(Slice, Var)> = Vec::with_capacity(3);
         let mut seen_delta = false;
         for (key, slice) in &d.others {
@@ -235,6 +242,7 @@ impl Template {
         }
         fixed.push(data.get(at..)?.into());
         Some(Template {
+            id,
             kind: kind.into(),
             known: KNOWN_DELTAS
                 .iter()
@@ -248,8 +256,15 @@ impl Template {
         })
     }
 
-    /// The sequence number and the delta of a payload of this shape.
-    fn read<'a>(&self, data: &'a [u8], max_depth: usize) -> Option<(Int, Cow<'a, str>)> {
+    /// The sequence number and the delta of a payload of this shape: the delta's text in the
+    /// payload, or `None` when it had escapes and its decoded text is in `scratch` (a buffer
+    /// the fold keeps, so that decoding takes no allocation per event).
+    fn read<'a>(
+        &self,
+        data: &'a [u8],
+        max_depth: usize,
+        scratch: &mut String,
+    ) -> Option<(Int, Option<&'a str>)> {
         let mut r = Reader::new(data, max_depth);
         let mut pos = 0;
         let mut sequence = Int::Absent;
@@ -272,12 +287,18 @@ impl Template {
                     let text = data.get(pos + 1..end - 1)?;
                     // SAFETY: `plain_string_end` admitted only bytes 0x20..0x7F to the string,
                     // and ASCII is valid UTF-8.
-                    delta = Some(Cow::Borrowed(unsafe {
-                        std::str::from_utf8_unchecked(text)
-                    }));
+                    delta = Some(Some(unsafe { std::str::from_utf8_unchecked(text) }));
                 }
                 pos = end;
                 continue;
+            } else if *var == Var::Delta {
+                // Text that is not ASCII but has no escape (a quarter of the deltas) needs
+                // only its UTF-8 check, not the reader.
+                if let Some((text, end)) = unescaped_string(data, pos) {
+                    delta = Some(Some(text));
+                    pos = end;
+                    continue;
+                }
             }
             r.resume_at(pos);
             match var {
@@ -292,7 +313,13 @@ impl Template {
                     }
                     sequence = Int::Value(value, pos);
                 }
-                Var::Delta => delta = Some(r.take_string().ok()??),
+                Var::Delta => {
+                    scratch.clear();
+                    if !r.take_string_into(scratch).ok()? {
+                        return None;
+                    }
+                    delta = Some(None);
+                }
                 Var::Skipped => {
                     r.take_string().ok()??;
                 }
@@ -313,14 +340,17 @@ fn plain_string_end(data: &[u8], at: usize) -> Option<usize> {
     }
     let body = data.get(at + 1..)?;
     let mut len = 0;
-    // Eight bytes at a time while none of them ends the run: one branch per word where a
-    // byte loop takes one per byte, and padding such as `obfuscation` is 8-16 bytes.
+    // Eight bytes at a time: one branch per word where a byte loop takes one per byte, and
+    // padding such as `obfuscation` is 8-16 bytes. The word holding the first byte that ends
+    // the run says where it is, so no byte loop follows but within the last eight bytes.
     while let Some(word) = body
         .get(len..len + 8)
         .and_then(|w| <[u8; 8]>::try_from(w).ok())
     {
-        if !plain_word(u64::from_le_bytes(word)) {
-            break;
+        let stops = stop_bits(u64::from_le_bytes(word));
+        if stops != 0 {
+            len += stops.trailing_zeros() as usize / 8;
+            return (body.get(len) == Some(&b'"')).then_some(at + 1 + len + 1);
         }
         len += 8;
     }
@@ -332,23 +362,68 @@ fn plain_string_end(data: &[u8], at: usize) -> Option<usize> {
     (body.get(len) == Some(&b'"')).then_some(at + 1 + len + 1)
 }
 
+/// The text of the JSON string at `at` and where it ends (one past its closing quote), when
+/// it has no escape and is valid UTF-8 (checked here): what the reader gives for it. `None`
+/// for anything else (an escape, a control byte, invalid UTF-8, a string that ends within
+/// the payload's last eight bytes), which the reader reads.
+fn unescaped_string(data: &[u8], at: usize) -> Option<(&str, usize)> {
+    if data.get(at) != Some(&b'"') {
+        return None;
+    }
+    let body = data.get(at + 1..)?;
+    let mut len = 0;
+    loop {
+        let word = <[u8; 8]>::try_from(body.get(len..len + 8)?).ok()?;
+        let stops = string_stop_bits(u64::from_le_bytes(word));
+        if stops != 0 {
+            len += stops.trailing_zeros() as usize / 8;
+            break;
+        }
+        len += 8;
+    }
+    if body.get(len) != Some(&b'"') {
+        return None;
+    }
+    let text = std::str::from_utf8(body.get(..len)?).ok()?;
+    Some((text, at + 1 + len + 1))
+}
+
+/// The top bits of the bytes of `w` that end a string's unescaped text (`"`, `\\`, a control
+/// byte), exact up to the first of them (see [`stop_bits`]); other bytes, non-ASCII ones
+/// included, borrow nothing.
+fn string_stop_bits(w: u64) -> u64 {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let any_zero = |v: u64| v.wrapping_sub(LOW) & !v & HIGH;
+    let control = w.wrapping_sub(LOW * 0x20) & !w & HIGH;
+    any_zero(w ^ (LOW * u64::from(b'"'))) | any_zero(w ^ (LOW * u64::from(b'\\'))) | control
+}
+
 fn plain_byte(b: u8) -> bool {
     (0x20..0x7F).contains(&b) && b != b'"' && b != b'\\'
 }
 
 /// Whether all eight bytes of `w` are [`plain_byte`]s (the tests compare the two).
+#[cfg(test)]
 fn plain_word(w: u64) -> bool {
+    stop_bits(w) == 0
+}
+
+/// The top bits of the bytes of `w` (little-endian) that are not [`plain_byte`]s, exact up
+/// to the first such byte: borrows only set bits above a byte that truly is one, so the
+/// lowest set bit is the first of them (the tests compare it with a byte scan).
+fn stop_bits(w: u64) -> u64 {
     const LOW: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    // Non-zero iff some byte of `v` is zero (exact as a test, whatever the bits say beyond).
+    // The top bit of each byte of `v` that is zero (exact up to the first zero byte).
     let any_zero = |v: u64| v.wrapping_sub(LOW) & !v & HIGH;
     let high = w & HIGH;
-    // With no high bit set, non-zero iff some byte is below 0x20.
+    // Without a high bit, the top bit of each byte below 0x20 (exact up to the first one).
     let control = w.wrapping_sub(LOW * 0x20) & !w & HIGH;
     let stop = any_zero(w ^ (LOW * u64::from(b'"')))
         | any_zero(w ^ (LOW * u64::from(b'\\')))
         | any_zero(w ^ (LOW * 0x7F));
-    (high | control | stop) == 0
+    high | control | stop
 }
 
 /// The Responses fold.
@@ -380,6 +455,8 @@ pub struct Responses {
     calls: BTreeMap<u64, Call>,
     usage_log: UsageLog,
     templates: Vec<Template>,
+    /// Templates learned so far: the next one's id.
+    learned: u64,
     /// The part the last text went into, as (`output_index`, part list, position), checked to
     /// exist then. Deltas come in long runs for one part, and nothing but a fully decoded
     /// event changes which parts exist (`apply` forgets this first), so a run's next delta
@@ -388,6 +465,13 @@ pub struct Responses {
     /// Where the last delta's text is in the tree, by positions, so that the next delta of a
     /// run appends without looking its keys up; forgotten with `last_part`.
     text_path: Option<TextPath>,
+    /// The end of the text at `text_path` that the run's template deltas added and the tree
+    /// does not hold yet: appended there by [`Responses::flush_run`] before anything else
+    /// reads or changes the tree, so that a run's deltas append to one buffer without
+    /// finding their text in the tree each. Empty when there is none.
+    run_text: String,
+    /// Where a template delta's escaped text is decoded (see `Template::read`).
+    scratch: String,
     /// Notes of the last payload, for the driver (see [`Note`]).
     notes: Vec<Note>,
     /// The last payload was the closing event.
@@ -410,6 +494,10 @@ struct TextPath {
     output_index: u64,
     part: Option<(usize, u64)>,
     field_at: usize,
+    /// The template (by id) whose deltas were found to address this text, which the tree
+    /// holds: its next deltas go to `run_text` without checking that again (nothing but
+    /// what forgets this path changes the tree, and a template's indexes are constants).
+    checked_for: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -472,7 +560,13 @@ impl TextPath {
 /// The text `path` points at, when the tree still has it there (its keys are checked).
 #[inline(always)]
 fn text_at<'t>(items: &'t mut BTreeMap<u64, Value>, path: &TextPath) -> Option<&'t mut String> {
-    let Some(Value::Object(item)) = items.get_mut(&path.output_index) else {
+    text_in(items.get_mut(&path.output_index)?, path)
+}
+
+/// [`text_at`] in the item at `path.output_index`.
+#[inline(always)]
+fn text_in<'t>(item: &'t mut Value, path: &TextPath) -> Option<&'t mut String> {
+    let Value::Object(item) = item else {
         return None;
     };
     let target = match (path.list, path.part) {
@@ -573,8 +667,11 @@ impl Responses {
             calls: BTreeMap::new(),
             usage_log: UsageLog::default(),
             templates: Vec::new(),
+            learned: 0,
             last_part: None,
             text_path: None,
+            run_text: String::new(),
+            scratch: String::new(),
             notes: Vec::new(),
             just_closed: false,
         }
@@ -593,9 +690,35 @@ impl Responses {
         (self.folded, self.changes)
     }
 
-    /// The folded output items, in `output_index` order.
+    /// The folded output items, in `output_index` order (with the run's text, which the
+    /// tree may not hold yet: see `run_text`).
     fn output(&self) -> Vec<Value> {
-        self.items.values().cloned().collect()
+        let mut output: Vec<Value> = self.items.values().cloned().collect();
+        if let (false, Some(path)) = (self.run_text.is_empty(), &self.text_path) {
+            let at = self.items.range(..path.output_index).count();
+            if let Some(text) = output.get_mut(at).and_then(|item| text_in(item, path)) {
+                text.push_str(&self.run_text);
+            }
+        }
+        output
+    }
+
+    /// Moves the run's text (see `run_text`) into the tree, where its path says.
+    fn flush_run(&mut self) {
+        if self.run_text.is_empty() {
+            return;
+        }
+        let text = self
+            .text_path
+            .as_ref()
+            .and_then(|path| text_at(&mut self.items, path));
+        // The path was checked to hold a text when the run began, and nothing changed the
+        // tree since (everything else flushes first).
+        debug_assert!(text.is_some(), "a run's text has its place");
+        if let Some(text) = text {
+            text.push_str(&self.run_text);
+        }
+        self.run_text.clear();
     }
 
     /// The result so far: the closing response once it arrived, else the folded state with
@@ -682,6 +805,8 @@ impl Responses {
         if let Some(notes) = self.fold_by_template(data, events)? {
             return Ok(notes);
         }
+        // Everything from here reads or changes the tree.
+        self.flush_run();
         if let Some(notes) = self.done_as_built(data, events) {
             return Ok(notes);
         }
@@ -723,7 +848,8 @@ impl Responses {
             self.changes += 1;
             if family(kind, ".delta").is_some() && !kind.starts_with("response.shell_call_command.")
             {
-                if let Some(t) = Template::learn(data, &d, kind) {
+                self.learned += 1;
+                if let Some(t) = Template::learn(data, &d, kind, self.learned) {
                     self.templates
                         .retain(|old| old.kind != t.kind || old.fixed != t.fixed);
                     self.templates.insert(0, t);
@@ -760,19 +886,21 @@ impl Responses {
         events: &mut Vec<Event>,
     ) -> Result<Option<Vec<Seen>>, ErrorKind> {
         let max_depth = self.limits.max_depth;
+        let mut scratch = std::mem::take(&mut self.scratch);
         let mut found = None;
         for (n, t) in self.templates.iter().enumerate() {
-            if let Some((sequence, delta)) = t.read(data, max_depth) {
+            if let Some((sequence, delta)) = t.read(data, max_depth, &mut scratch) {
                 found = Some((n, sequence, delta));
                 break;
             }
         }
-        let Some((n, sequence, delta)) = found else {
+        let (Some((n, sequence, text)), Some(t)) =
+            (found, found.and_then(|(n, ..)| self.templates.get(n)))
+        else {
+            self.scratch = scratch;
             return Ok(None);
         };
-        let Some(t) = self.templates.get(n) else {
-            return Ok(None);
-        };
+        let piece = text.unwrap_or(&scratch);
         // The run's next delta, where its last one went: what `delta` would do, without
         // building a decoded event. Nothing is materialized: an item the run's text is in was
         // materialized when the run found it, and every event that keeps items as text
@@ -783,13 +911,21 @@ impl Responses {
                 content: t.content_index,
                 summary: t.summary_index,
             };
-            if self.append_by_path(f, at, &delta) {
+            if self.append_to_run(t.id, f, at, piece) {
+                self.scratch = scratch;
                 let notes = self.sequence(sequence);
                 self.folded += 1;
                 self.changes += 1;
                 return Ok(Some(notes));
             }
         }
+        let delta = match text {
+            Some(text) => Cow::Borrowed(text),
+            None => Cow::Owned(scratch.clone()),
+        };
+        self.scratch = scratch;
+        // What follows reads and changes the tree.
+        self.flush_run();
         let Some(t) = self.templates.get(n) else {
             return Ok(None);
         };
@@ -827,6 +963,8 @@ impl Responses {
     /// tree. `None` (nothing changed) for anything else, which the full decode reads: another
     /// text, another address, a repeated key, a value of another type, any error.
     fn done_as_built(&mut self, data: &[u8], events: &mut Vec<Event>) -> Option<Vec<Seen>> {
+        // The text built is the tree's with the run's text (which changes nothing it holds).
+        self.flush_run();
         let path = self.text_path.as_ref()?;
         // Only the families `apply` hands to `done` whatever the event (a generic family's
         // `.done` can be a type `apply` reads otherwise, `response.content_part.done`), and
@@ -946,7 +1084,7 @@ impl Responses {
         // Any of these events may add, replace or remove items and parts.
         self.last_part = None;
         self.text_path = None;
-        if LIFECYCLE.contains(&kind) {
+        if is_lifecycle(kind) {
             if let Some((s, shape)) = d.response {
                 let text = s.bytes(data);
                 match &self.base_text {
@@ -995,7 +1133,10 @@ impl Responses {
                     }
                     return Ok(true);
                 }
-                let item = scan::tree(data, s, max_depth);
+                let item = d
+                    .item_tree
+                    .take()
+                    .unwrap_or_else(|| scan::tree(data, s, max_depth));
                 if let (Some(json), Value::Object(m)) = (is_client_call(&item), &item) {
                     if !self.calls.contains_key(&index) {
                         let position = self.calls.len();
@@ -1050,7 +1191,7 @@ impl Responses {
         if let Some(step) = kind.strip_prefix("response.shell_call_command.") {
             return self.shell_command(step, d, data);
         }
-        if PROGRESS.contains(&kind) {
+        if is_progress(kind) {
             return Ok(true);
         }
         if d.output_index.present() {
@@ -1283,7 +1424,10 @@ impl Responses {
                 }
                 Value::Raw(d.texts.part.into())
             }
-            Some(s) => scan::tree(data, s, max_depth),
+            Some(s) => d
+                .part_tree
+                .take()
+                .unwrap_or_else(|| scan::tree(data, s, max_depth)),
             None => Value::Null,
         };
         let (list, position) = self.parts(d, key, index, field)?;
@@ -1430,6 +1574,23 @@ impl Responses {
         Ok(())
     }
 
+    /// Adds a template delta's text to the run's text (see `run_text`) when it goes where
+    /// the run's text is, which the tree holds; false (nothing changed) otherwise. A template
+    /// found to address the run's text is not checked again for the rest of the run.
+    fn append_to_run(&mut self, template: u64, family: &str, at: Indexes, piece: &str) -> bool {
+        let Some(path) = &mut self.text_path else {
+            return false;
+        };
+        if path.checked_for != Some(template) {
+            if !path.addresses(family, at) || text_at(&mut self.items, path).is_none() {
+                return false;
+            }
+            path.checked_for = Some(template);
+        }
+        self.run_text.push_str(piece);
+        true
+    }
+
     /// Appends a delta's text where `text_path` says the last one went, when that is where
     /// this one goes and the text is there; false (nothing changed) otherwise.
     fn append_by_path(&mut self, family: &str, d: Indexes, piece: &str) -> bool {
@@ -1486,6 +1647,7 @@ impl Responses {
             output_index,
             part,
             field_at,
+            checked_for: None,
         })
     }
 
@@ -1622,7 +1784,7 @@ impl Call {
 /// The shape checks of the reference (`schema_violation`), in the same order.
 fn check(kind: &str, d: &Decoded<'_>, data: &[u8]) -> Result<(), ErrorKind> {
     let idx = |v: Int, field: &'static str| index_of(v, field).map(|_| ());
-    if LIFECYCLE.contains(&kind)
+    if is_lifecycle(kind)
         || matches!(
             kind,
             "response.completed" | "response.incomplete" | "response.failed"
@@ -1637,7 +1799,7 @@ fn check(kind: &str, d: &Decoded<'_>, data: &[u8]) -> Result<(), ErrorKind> {
             )),
         };
     }
-    if kind == "error" || PROGRESS.contains(&kind) {
+    if kind == "error" || is_progress(kind) {
         return Ok(());
     }
     if matches!(
@@ -1993,6 +2155,73 @@ mod tests {
                 assert_eq!(expected.is_some(), stop == b'"', "{s:?}");
             }
         }
+    }
+
+    /// The lowest stop bit of a word is its first byte that is not plain, whatever follows
+    /// it (borrows from a stop byte may mark bytes after it): every byte value at every
+    /// place, after a plain byte or a stop byte, before bytes that borrow, stop or not.
+    #[test]
+    fn the_lowest_stop_bit_is_the_first_stop_byte() {
+        let first_stop = |word: [u8; 8]| word.iter().position(|&b| !plain_byte(b));
+        for b in 0..=255u8 {
+            for at in 0..8 {
+                for before in [b'a', 0x00, 0x1F, b'"', 0x80] {
+                    for after in [b'a', 0x00, 0x20, 0x21, b'"', b'#', b'\\', b']', 0x7F, 0xFF] {
+                        let mut word = [after; 8];
+                        if at > 0 {
+                            word[..at].fill(b'a');
+                            word[at - 1] = before;
+                        }
+                        word[at] = b;
+                        let stops = stop_bits(u64::from_le_bytes(word));
+                        let found = (stops != 0).then(|| stops.trailing_zeros() as usize / 8);
+                        assert_eq!(found, first_stop(word), "{word:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// A delta's unescaped text, read in place with its UTF-8 check, is what the reader
+    /// reads there (same text, same end); what it leaves to the reader is a string the
+    /// reader reads otherwise or rejects: escapes, control bytes, invalid or cut UTF-8,
+    /// strings that end near the end of the payload.
+    #[test]
+    fn unescaped_strings_read_as_the_reader_reads() {
+        let cases: [&[u8]; 14] = [
+            "\"caf\u{e9} cr\u{e8}me\",\"logprobs\":[]}".as_bytes(),
+            "\"\u{6a21}\u{578b}\",\"obfuscation\":\"x\"}".as_bytes(),
+            "\"\u{1f600}\u{1f642}!\",\"x\":1}".as_bytes(),
+            b"\"plain ascii text\",\"x\":1}",
+            b"\"\",\"logprobs\":[]}",
+            b"\"bad \xff byte\",\"x\":1}",
+            b"\"cut \xc3\",\"x\":1}",
+            b"\"\xe6\xa8\",\"x\":1}",
+            b"\"a\\\"b\",\"x\":1}",
+            b"\"\xc3\xa9\\n\",\"x\":1}",
+            b"\"tab\there\",\"x\":1}",
+            b"\"\xc3\xa9\x7f\",\"x\":1}",
+            "\"caf\u{e9}\"}".as_bytes(),
+            b"\"unterminated \xc3\xa9 and more",
+        ];
+        let mut in_place = 0;
+        for case in cases {
+            let mut r = Reader::new(case, 8);
+            let read = r
+                .take_string()
+                .map(|t| t.map(|t| (t.into_owned(), r.pos())));
+            if let Some((text, end)) = unescaped_string(case, 0) {
+                in_place += 1;
+                assert_eq!(read, Ok(Some((text.to_string(), end))), "{case:?}");
+            } else {
+                let escaped = matches!(&read, Ok(Some((t, _))) if t.len() + 2 < case.len()
+                    && case.contains(&b'\\'));
+                let near_end = case.len() < 12;
+                assert!(read.is_err() || escaped || near_end, "{case:?}: {read:?}");
+            }
+        }
+        // The first five and the DEL case go in place.
+        assert_eq!(in_place, 6);
     }
 
     fn fold_all(input: &str, options: Options) -> (Responses, Vec<Event>, Vec<Seen>) {
@@ -2504,5 +2733,131 @@ data: {"type":"response.mystery","sequence_number":8}
         );
         assert!(fold(&mut f, delta(12, 0, "i")).is_ok());
         assert_eq!(texts(&f), ["Zgi"]);
+    }
+
+    /// A run's template deltas go to a buffer, not the tree (`run_text`): after every
+    /// event, the result, errors and notes are what folding each event in full gives, with
+    /// the run cut by every kind of event (one that changes the tree, one that changes
+    /// nothing, a `*.done`, an unknown type, an error) and continued after it, runs of two
+    /// templates taking turns on one text, and escaped, non-ASCII and empty deltas.
+    #[test]
+    fn run_text_folds_as_full_decodes_do_after_every_event() {
+        let stream = |unique: bool| -> Vec<String> {
+            let id = |seq: u32| {
+                if unique {
+                    format!("m{seq:03}")
+                } else {
+                    "m000".into()
+                }
+            };
+            let text = |seq: u32, oi: u32, part: u32, t: &str| {
+                format!(
+                    r#"{{"type":"response.output_text.delta","sequence_number":{seq},"item_id":"{}","output_index":{oi},"content_index":{part},"delta":"{t}","logprobs":[],"obfuscation":"abcdefghij"}}"#,
+                    id(seq)
+                )
+            };
+            // Another shape (no logprobs) for the same text: a second template.
+            let bare = |seq: u32, t: &str| {
+                format!(
+                    r#"{{"type":"response.output_text.delta","sequence_number":{seq},"item_id":"{}","output_index":0,"content_index":0,"delta":"{t}"}}"#,
+                    id(seq)
+                )
+            };
+            let args = |seq: u32, t: &str| {
+                format!(
+                    r#"{{"type":"response.function_call_arguments.delta","sequence_number":{seq},"item_id":"{}","output_index":1,"delta":"{t}"}}"#,
+                    id(seq)
+                )
+            };
+            vec![
+                r#"{"type":"response.created","sequence_number":0,"response":{"id":"r","status":"in_progress","output":[],"usage":null}}"#.into(),
+                r#"{"type":"response.output_item.added","sequence_number":1,"output_index":0,"item":{"type":"message","content":[]}}"#.into(),
+                r#"{"type":"response.content_part.added","sequence_number":2,"output_index":0,"content_index":0,"part":{"type":"output_text","text":""}}"#.into(),
+                text(3, 0, 0, "a"),
+                text(4, 0, 0, "b"),
+                text(5, 0, 0, ""),
+                text(6, 0, 0, r#"\"q\"\n"#),
+                text(7, 0, 0, "caf\u{e9} \u{1f600}"),
+                bare(8, "c"),
+                text(9, 0, 0, "d"),
+                bare(10, "e"),
+                bare(11, "f"),
+                // Changes nothing, without a sequence number: the run goes on after it.
+                r#"{"type":"response.web_search_call.in_progress","output_index":0}"#.into(),
+                text(12, 0, 0, "g"),
+                // An unknown type, a gap, an error (no part 1), a missing item: the run goes on.
+                r#"{"type":"response.mystery","sequence_number":13}"#.into(),
+                text(15, 0, 0, "h"),
+                text(16, 0, 1, "x"),
+                text(17, 9, 0, "x"),
+                text(18, 0, 0, "i"),
+                r#"{"type":"response.output_item.added","sequence_number":19,"output_index":1,"item":{"type":"function_call","call_id":"c","name":"f","arguments":""}}"#.into(),
+                args(20, r#"{\"k\""#),
+                text(21, 0, 0, "j"),
+                args(22, ":1}"),
+                text(23, 0, 0, "k"),
+                // A second part, then the first one replaced in the middle of a run.
+                r#"{"type":"response.content_part.added","sequence_number":24,"output_index":0,"content_index":1,"part":{"type":"output_text","text":"<"}}"#.into(),
+                text(25, 0, 1, "l"),
+                text(26, 0, 1, "m"),
+                r#"{"type":"response.content_part.done","sequence_number":27,"output_index":0,"content_index":0,"part":{"type":"output_text","text":"Z"}}"#.into(),
+                text(28, 0, 0, "n"),
+                text(29, 0, 1, "o"),
+                r#"{"type":"response.output_text.done","sequence_number":30,"output_index":0,"content_index":1,"text":"<lmo"}"#.into(),
+                text(31, 0, 1, "p"),
+                r#"{"type":"response.output_text.annotation.added","sequence_number":32,"output_index":0,"content_index":1,"annotation":{"type":"x"}}"#.into(),
+                text(33, 0, 1, "r"),
+                r#"{"type":"response.output_item.done","sequence_number":34,"output_index":0,"item":{"type":"message","content":[{"type":"output_text","text":"Y"}]}}"#.into(),
+                text(35, 0, 0, "s"),
+                text(36, 0, 0, "t"),
+            ]
+        };
+        let mut by_template = Responses::with(Options::default(), Limits::default());
+        let mut decoded = Responses::with(Options::default(), Limits::default());
+        let (fast, full) = (stream(false), stream(true));
+        let mut buffered = 0;
+        for (line, line_full) in fast.iter().zip(&full) {
+            let outcome = by_template.fold_seen(line.as_bytes(), &mut Vec::new());
+            let outcome_full = decoded.fold_seen(line_full.as_bytes(), &mut Vec::new());
+            assert_eq!(
+                format!("{outcome:?}"),
+                format!("{outcome_full:?}"),
+                "{line}"
+            );
+            assert_eq!(by_template.result(), decoded.result(), "{line}");
+            assert_eq!(by_template.version(), decoded.version(), "{line}");
+            buffered += usize::from(!by_template.run_text.is_empty());
+        }
+        // The buffer is what the run's deltas went to, in each stretch of the stream.
+        assert!(buffered >= 8, "{buffered}");
+        let texts = |f: &Responses| -> Vec<String> {
+            let Some(Value::Object(item)) = f.output().first().cloned() else {
+                return Vec::new();
+            };
+            let Some(Value::Array(parts)) = item.get("content").cloned() else {
+                return Vec::new();
+            };
+            parts
+                .iter()
+                .filter_map(|p| match p {
+                    Value::Object(m) => m.get("text").and_then(Value::as_str).map(String::from),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(texts(&by_template), ["Yst"]);
+        // Flushed by the closing event: the closing response is the result.
+        let closing = br#"{"type":"response.completed","sequence_number":37,"response":{"id":"r","status":"completed","usage":null}}"#;
+        assert!(by_template.fold_seen(closing, &mut Vec::new()).is_ok());
+        assert!(by_template.run_text.is_empty());
+        let output = match by_template.result() {
+            Value::Object(m) => m.get("output").cloned(),
+            _ => None,
+        };
+        let item = match output {
+            Some(Value::Array(items)) => items.first().cloned(),
+            _ => None,
+        };
+        assert!(format!("{item:?}").contains("\"Yst\""), "{item:?}");
     }
 }

@@ -3,6 +3,7 @@
 //! the payload, built into trees only where the fold needs a tree.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use crate::error::DecodeKind;
@@ -149,6 +150,11 @@ pub struct Decoded<'a> {
     /// The members of `response` (see [`Known::members`]), when it was read without a known
     /// response to compare with.
     pub members: Vec<Slice>,
+    /// `item` and `part` as trees, when the event is one whose value the fold builds as a
+    /// tree (`output_item.added`, `*_part.added`): read once into the tree rather than
+    /// validated and then read. Taken by the fold (hence a `RefCell`).
+    pub item_tree: RefCell<Option<Value>>,
+    pub part_tree: RefCell<Option<Value>>,
 }
 
 /// See [`Decoded::texts`]; empty for a key that is absent.
@@ -236,16 +242,35 @@ pub fn decode<'a>(
                 d.texts.response = text;
             }
             "logprobs" => d.logprobs = Some(skip(&mut r)?.0),
+            "item" if d.kind.as_deref() == Some("response.output_item.added") => {
+                let (s, text, tree) = tree_here(&mut r, data)?;
+                d.item = Some(s);
+                d.texts.item = text;
+                *d.item_tree.get_mut() = Some(tree);
+            }
             "item" => {
                 let folded = d.output_index.index().and_then(|i| items.get(&i));
                 let (s, text) = item(&mut r, data, folded, max_depth)?;
                 d.item = Some(s);
                 d.texts.item = text;
+                *d.item_tree.get_mut() = None;
+            }
+            "part"
+                if matches!(
+                    d.kind.as_deref(),
+                    Some("response.content_part.added" | "response.reasoning_summary_part.added")
+                ) =>
+            {
+                let (s, text, tree) = tree_here(&mut r, data)?;
+                d.part = Some(s);
+                d.texts.part = text;
+                *d.part_tree.get_mut() = Some(tree);
             }
             "part" => {
                 let (s, text) = skip(&mut r)?;
                 d.part = Some(s);
                 d.texts.part = text;
+                *d.part_tree.get_mut() = None;
             }
             "annotation" => d.annotation = Some(skip(&mut r)?.0),
             _ => r.skip_value().map_err(syntax)?,
@@ -276,6 +301,27 @@ fn skip<'a>(r: &mut Reader<'a>) -> Result<(Slice, &'a str), DecodeKind> {
         },
         text,
     ))
+}
+
+/// Reads the next value into a tree, with its place and its text: for a value the fold
+/// builds as a tree anyway, read once instead of validated here and read again there. The
+/// reader checks it as it checks a skipped value (same errors, same depth limit).
+fn tree_here<'a>(
+    r: &mut Reader<'a>,
+    data: &'a [u8],
+) -> Result<(Slice, &'a str, Value), DecodeKind> {
+    r.peek();
+    let start = r.pos();
+    let tree = r.read_value().map_err(syntax)?;
+    let s = Slice {
+        start,
+        end: r.pos(),
+    };
+    // SAFETY: the reader accepted these bytes as one JSON value: every string in it was
+    // checked as UTF-8, and the grammar admits only ASCII outside strings, so the whole span
+    // is valid UTF-8 (as `Reader::raw_value`).
+    let text = unsafe { std::str::from_utf8_unchecked(s.bytes(data)) };
+    Ok((s, text, tree))
 }
 
 /// Reads an integer-valued key the way orjson would type it. `data` is the reader's input:
@@ -317,18 +363,24 @@ fn int_by_reader(r: &mut Reader<'_>) -> Result<Int, DecodeKind> {
 /// length. Anything else is left to the reader, which reads such digits the same way.
 pub fn plain_integer(data: &[u8], at: usize) -> Option<(i128, usize)> {
     let rest = data.get(at..)?;
-    let len = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-    let plain = (1..=18).contains(&len)
+    // One pass over the digits, the value in 64 bits (where the arithmetic is cheaper): a
+    // sequence number or an index is a few digits.
+    let mut value = 0u64;
+    let mut len = 0;
+    while let Some(&b) = rest.get(len) {
+        if !b.is_ascii_digit() {
+            break;
+        }
+        if len == 18 {
+            return None;
+        }
+        value = value * 10 + u64::from(b - b'0');
+        len += 1;
+    }
+    let plain = len >= 1
         && (len == 1 || rest.first() != Some(&b'0'))
         && !matches!(rest.get(len), Some(b'.' | b'e' | b'E'));
-    plain.then(|| {
-        // At most 18 digits: the value fits in 64 bits, where the arithmetic is cheaper.
-        let value = rest
-            .iter()
-            .take(len)
-            .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
-        (i128::from(value), len)
-    })
+    plain.then_some((i128::from(value), len))
 }
 
 /// The `response` value at the reader's position when its bytes are `known`'s text: the
@@ -556,7 +608,9 @@ fn skip_text_if(r: &mut Reader<'_>, data: &[u8], text: &str, max_depth: usize) -
         return false;
     }
     let fits = |nesting: usize| r.depth() + nesting <= max_depth;
-    if !fits(text.len() / 2) && !fits(text.bytes().filter(|&b| b == b'{' || b == b'[').count()) {
+    // A kept item is usually longer than twice the room left, and holds few brackets: they
+    // are counted by a vectorised search, not byte by byte.
+    if !fits(text.len() / 2) && !fits(memchr::memchr2_iter(b'{', b'[', text.as_bytes()).count()) {
         return false;
     }
     r.resume_at(end);
@@ -868,6 +922,90 @@ mod tests {
         assert!(d
             .response
             .is_some_and(|(_, shape)| shape.has_output && !shape.no_items));
+    }
+
+    /// An `item` or `part` the fold builds as a tree is read into it once: the decode is
+    /// what validating it gives (the same slice, text, errors and positions, the depth limit
+    /// included), and the tree is what reading the slice gives. Each payload is decoded as
+    /// the event whose value is built and as a type of the same length whose value is not.
+    #[test]
+    fn values_read_once_into_trees_decode_as_validated_values_do() {
+        let values = [
+            r#"{"type":"message","content":[],"id":"caf\u00e9 é"}"#,
+            r#"{"type":"output_text","text":"","annotations":[{"a":[1,2.5,-3e2,true,null]}]}"#,
+            "{}",
+            "null",
+            "[1]",
+            r#""text""#,
+            r#"{"a":[[[{"b":1}]]]}"#,
+            r#"{"a":1,}"#,
+            r#"{"a":"\q"}"#,
+            "{\"a\":\"\u{1}\"}",
+            r#"{"a":"\ud800"}"#,
+            r#"{"a":1e999}"#,
+            r#"{"a" 1}"#,
+            r#"{"a":[1,2}"#,
+            r#"{"a":tru}"#,
+            r#"{"a":"cut"#,
+        ];
+        let pairs = [
+            (
+                "item",
+                "response.output_item.added",
+                "response.output_item.adder",
+            ),
+            (
+                "part",
+                "response.content_part.added",
+                "response.content_part.addee",
+            ),
+            (
+                "part",
+                "response.reasoning_summary_part.added",
+                "response.reasoning_summary_part.addee",
+            ),
+        ];
+        let mut trees = 0;
+        for value in values {
+            for (key, built, validated) in pairs {
+                for max_depth in [4, 64] {
+                    let payload = |kind: &str| {
+                        format!(
+                            r#"{{"type":"{kind}","output_index":0,"content_index":0,"summary_index":0,"{key}":{value},"x":1}}"#
+                        )
+                    };
+                    let (once, twice) = (payload(built), payload(validated));
+                    let a = decode(once.as_bytes(), max_depth, None, &BTreeMap::new());
+                    let b = decode(twice.as_bytes(), max_depth, None, &BTreeMap::new());
+                    match (a, b) {
+                        (Ok((a, _)), Ok((b, _))) => {
+                            let (slice, text, tree) = if key == "item" {
+                                (a.item, a.texts.item, a.item_tree.take())
+                            } else {
+                                (a.part, a.texts.part, a.part_tree.take())
+                            };
+                            let (b_slice, b_text) = if key == "item" {
+                                (b.item, b.texts.item)
+                            } else {
+                                (b.part, b.texts.part)
+                            };
+                            assert_eq!((slice, text), (b_slice, b_text), "{once}");
+                            let expected = slice.map(|s| tree_of(once.as_bytes(), s, max_depth));
+                            assert_eq!(tree, expected, "{once}");
+                            trees += usize::from(tree.is_some());
+                        }
+                        (Err(a), Err(b)) => assert_eq!(a, b, "{once}"),
+                        other => panic!("{once}: {other:?}"),
+                    }
+                }
+            }
+        }
+        // Valid at both depths: five of the first seven; the second and seventh only at 64.
+        assert_eq!(trees, 5 * 3 * 2 + 2 * 3);
+    }
+
+    fn tree_of(data: &[u8], s: Slice, max_depth: usize) -> Value {
+        tree(data, s, max_depth)
     }
 
     /// An integer-valued key read in place is what the reader's number gives: the same
