@@ -16,7 +16,7 @@
 use std::borrow::Cow;
 
 use crate::json::number::Num;
-use crate::json::reader::Reader;
+use crate::json::reader::{plain_run, Reader};
 
 /// More numbers than this in the top-level values: no template (matching them would cost as
 /// much as validating the payload).
@@ -94,6 +94,10 @@ pub struct Template {
     /// The span of the member [`Self::next`] cuts out, with the comma before it: a thought
     /// text part's `thought`, or a continuing string entry's `willContinue`.
     cut: Option<(usize, usize)>,
+    /// When every number hole comes after the last string hole: the bytes after that string
+    /// in the payload last applied. A payload that ends with them holds the numbers applied
+    /// then, so [`Self::read`] reads only its strings and the literals before them.
+    tail: Option<Vec<u8>>,
 }
 
 /// The number holes' bytes in a payload, end to end, and each one's length.
@@ -123,6 +127,39 @@ impl<'a> Matched<'a, '_> {
         let t = self.template;
         let (start, end) = (t.moved(start), t.moved(end));
         std::str::from_utf8(self.payload.get(start..end)?).ok()
+    }
+}
+
+/// The JSON string at `pos` of `payload` (which must start there) and its length with its
+/// quotes, or None for anything else (not a string, an invalid one), which the full decoder
+/// reports. A string without escapes is found with one scan of its bytes; an escaped one is
+/// read by the [`Reader`].
+fn string_at(payload: &[u8], pos: usize) -> Option<(Cow<'_, str>, usize)> {
+    let start = pos + 1;
+    if payload.get(pos) != Some(&b'"') {
+        return None;
+    }
+    let rest = payload.get(start..)?;
+    let (n, ascii) = plain_run(rest);
+    match rest.get(n) {
+        Some(b'"') => {
+            let text = rest.get(..n)?;
+            let text = if ascii {
+                // SAFETY: every byte of `text` is below 0x80, and ASCII is valid UTF-8.
+                unsafe { std::str::from_utf8_unchecked(text) }
+            } else {
+                std::str::from_utf8(text).ok()?
+            };
+            Some((Cow::Borrowed(text), n + 2))
+        }
+        Some(b'\\') => {
+            // Depth is irrelevant here: only a string is read.
+            let mut r = Reader::new(payload, 1);
+            r.resume_at(pos);
+            let text = r.take_string().ok()??;
+            Some((text, r.pos() - pos))
+        }
+        _ => None,
     }
 }
 
@@ -215,6 +252,7 @@ impl Template {
             recipe,
             numbers: None,
             cut,
+            tail: None,
         })
     }
 
@@ -263,6 +301,7 @@ impl Template {
             recipe,
             numbers: None,
             cut: None,
+            tail: None,
         })
     }
 
@@ -280,6 +319,14 @@ impl Template {
 
     /// The payload's text and values, if it has this template's bytes around valid values.
     pub fn read<'a, 't>(&'t mut self, payload: &'a [u8]) -> Option<Matched<'a, 't>> {
+        if let Some(strings) = self.read_strings(payload) {
+            return Some(Matched {
+                strings,
+                numbers_as_applied: true,
+                template: self,
+                payload,
+            });
+        }
         let mut strings = [None, None, None];
         let mut pos = 0;
         let mut last = 0;
@@ -294,15 +341,9 @@ impl Template {
             pos += literal.len();
             let len = match hole {
                 Hole::String(role) => {
-                    if payload.get(pos) != Some(&b'"') {
-                        return None;
-                    }
-                    // Depth is irrelevant here: only a string is read.
-                    let mut r = Reader::new(payload, 1);
-                    r.resume_at(pos);
-                    let slot = strings.get_mut(*role as usize)?;
-                    *slot = Some(r.take_string().ok()??);
-                    r.pos() - pos
+                    let (text, used) = string_at(payload, pos)?;
+                    *strings.get_mut(*role as usize)? = Some(text);
+                    used
                 }
                 Hole::Number => {
                     let rest = payload.get(pos..)?;
@@ -348,12 +389,48 @@ impl Template {
         })
     }
 
+    /// [`Self::read`] of a payload that ends with [`Self::tail`]: its strings, with every
+    /// hole's length noted, or None (nothing learned) for any other payload, which the full
+    /// read then handles. The tail is that of a payload read and applied, bytes for bytes, at
+    /// the payload's end: it holds the same complete numbers (a number cannot run on past
+    /// the end, and the byte before the tail is a string's closing quote in both).
+    fn read_strings<'a>(&mut self, payload: &'a [u8]) -> Option<[Option<Cow<'a, str>>; 3]> {
+        let tail = self.tail.as_deref()?;
+        let body = payload.len().checked_sub(tail.len())?;
+        if payload.get(body..)? != tail {
+            return None;
+        }
+        let applied = self.numbers.as_ref()?;
+        let mut numbers = applied.lengths.iter();
+        let mut strings = [None, None, None];
+        let (mut pos, mut last) = (0, 0);
+        for ((start, end, hole), len) in self.holes.iter().zip(self.lengths.iter_mut()) {
+            let Hole::String(role) = hole else {
+                *len = *numbers.next()?;
+                continue;
+            };
+            let literal = self.bytes.get(last..*start)?;
+            if payload.get(pos..pos + literal.len())? != literal {
+                return None;
+            }
+            pos += literal.len();
+            let (text, used) = string_at(payload, pos)?;
+            *strings.get_mut(*role as usize)? = Some(text);
+            *len = used;
+            pos += used;
+            last = *end;
+        }
+        (pos == body).then_some(strings)
+    }
+
     /// Notes the number holes' bytes of `payload`, the one last read, as applied.
     pub fn applied(&mut self, payload: &[u8]) {
         let mut numbers = self.numbers.take().unwrap_or_default();
         numbers.bytes.clear();
         numbers.lengths.clear();
         let (mut pos, mut last) = (0, 0);
+        // Where the last string hole ends in `payload`, while no number hole came before it.
+        let mut strings_end = Some(0);
         for ((start, end, hole), len) in self.holes.iter().zip(&self.lengths) {
             pos += start - last;
             if *hole == Hole::Number {
@@ -361,11 +438,24 @@ impl Template {
                     .bytes
                     .extend_from_slice(payload.get(pos..pos + len).unwrap_or_default());
                 numbers.lengths.push(*len);
+            } else if !numbers.lengths.is_empty() {
+                strings_end = None;
+            } else {
+                strings_end = Some(pos + len);
             }
             pos += len;
             last = *end;
         }
         self.numbers = Some(numbers);
+        let mut tail = self.tail.take().unwrap_or_default();
+        tail.clear();
+        match strings_end.and_then(|at| payload.get(at..)) {
+            Some(bytes) if strings_end != Some(0) => {
+                tail.extend_from_slice(bytes);
+                self.tail = Some(tail);
+            }
+            _ => self.tail = None,
+        }
     }
 }
 
@@ -476,6 +566,76 @@ mod tests {
         t.applied(&p);
         assert!(same(&mut t, &p).0);
         assert!(!same(&mut t, A).0);
+    }
+
+    /// Once a payload was applied, one that ends with its bytes after the text is read by its
+    /// strings alone: it gives what the full read gives, and anything the full read refuses
+    /// (a bad string, other bytes before the tail, another number) is refused or read in full.
+    #[test]
+    fn a_payload_ending_as_the_applied_one_reads_as_in_full() {
+        let mut t = template();
+        let usage = t.recipe.keys[0];
+        assert!(t.read(A).is_some());
+        t.applied(A);
+        let with_text = |text: &[u8]| {
+            let mut p = A.to_vec();
+            let at = A
+                .windows(4)
+                .position(|w| w == b"\"He\"")
+                .unwrap_or_default();
+            p.splice(at..at + 4, text.iter().copied());
+            p
+        };
+        let read = |t: &mut Template, p: &[u8]| {
+            t.read(p).map(|m| {
+                let value = m.value(usage.1, usage.2).map(str::to_string);
+                (
+                    m.strings[0].clone().map(Cow::into_owned),
+                    m.numbers_as_applied,
+                    value,
+                )
+            })
+        };
+        let value = Some(
+            r#"{"promptTokenCount":9,"details":[{"m":"TEXT","n":-1.5e3}],"s":"x1"}"#.to_string(),
+        );
+        for (text, expected) in [
+            (&b"\"\""[..], ""),
+            (b"\"plain words\"", "plain words"),
+            (b"\"caf\xc3\xa9\"", "caf\u{e9}"),
+            (b"\"a \\\"q\\\" \\u00e9\\n\"", "a \"q\" \u{e9}\n"),
+        ] {
+            let p = with_text(text);
+            let got = read(&mut t, &p);
+            assert_eq!(
+                got,
+                Some((Some(expected.to_string()), true, value.clone())),
+                "{}",
+                String::from_utf8_lossy(&p)
+            );
+        }
+        for text in [
+            &b"\"a\x01\""[..],
+            b"\"a\xff\"",
+            b"\"a\\q\"",
+            b"\"a\",\"thought\":\"b\"",
+            b"\"a\" ",
+            b"\"a",
+            b"5",
+            b"\"a\"\"",
+        ] {
+            let p = with_text(text);
+            assert_eq!(read(&mut t, &p), None, "{}", String::from_utf8_lossy(&p));
+        }
+        // The tail's numbers are those applied; another number is read in full.
+        let p = String::from_utf8_lossy(A).replace(":9,", ":97,");
+        let got = read(&mut t, p.as_bytes());
+        let expected = Some(
+            r#"{"promptTokenCount":97,"details":[{"m":"TEXT","n":-1.5e3}],"s":"x1"}"#.to_string(),
+        );
+        assert_eq!(got, Some((Some("He".to_string()), false, expected)));
+        let before = String::from_utf8_lossy(A).replace("\"model\"", "\"modex\"");
+        assert_eq!(read(&mut t, before.as_bytes()), None);
     }
 
     #[test]
