@@ -16,7 +16,9 @@
 use std::borrow::Cow;
 
 use crate::json::number::Num;
-use crate::json::reader::{plain_run, Reader};
+#[cfg(not(target_arch = "x86_64"))]
+use crate::json::reader::plain_run;
+use crate::json::reader::Reader;
 
 /// More numbers than this in the top-level values: no template (matching them would cost as
 /// much as validating the payload).
@@ -97,7 +99,15 @@ pub struct Template {
     /// When every number hole comes after the last string hole: the bytes after that string
     /// in the payload last applied. A payload that ends with them holds the numbers applied
     /// then, so [`Self::read`] reads only its strings and the literals before them.
-    tail: Option<Vec<u8>>,
+    tail: Option<Tail>,
+}
+
+/// See [`Template::tail`].
+#[derive(Debug, Default)]
+struct Tail {
+    bytes: Vec<u8>,
+    /// How many holes come before it: the string holes (the number holes follow them).
+    strings: usize,
 }
 
 /// The number holes' bytes in a payload, end to end, and each one's length.
@@ -140,7 +150,7 @@ fn string_at(payload: &[u8], pos: usize) -> Option<(Cow<'_, str>, usize)> {
         return None;
     }
     let rest = payload.get(start..)?;
-    let (n, ascii) = plain_run(rest);
+    let (n, ascii) = plain_span(rest);
     match rest.get(n) {
         Some(b'"') => {
             let text = rest.get(..n)?;
@@ -161,6 +171,60 @@ fn string_at(payload: &[u8], pos: usize) -> Option<(Cow<'_, str>, usize)> {
         }
         _ => None,
     }
+}
+
+/// [`crate::json::reader::plain_run`] for the short strings of a template's holes: sixteen bytes at a time, the
+/// last few as a block of their own padded with quotes, so that no byte-by-byte loop follows
+/// (a text of a few words is two or three blocks).
+#[cfg(target_arch = "x86_64")]
+fn plain_span(rest: &[u8]) -> (usize, bool) {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+    // The plain bytes at the start of a block, and its bytes with the top bit set.
+    let block = |bytes: &[u8; 16]| {
+        // SAFETY: SSE2 is part of the x86_64 baseline; the load reads the sixteen bytes of
+        // `bytes` (unaligned loads are allowed) and nothing else.
+        let (stop, top) = unsafe {
+            let x = _mm_loadu_si128(bytes.as_ptr().cast());
+            // A control byte is at most 0x1F: min(byte, 0x1F) == byte.
+            let control = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1F)), x);
+            let quote = _mm_cmpeq_epi8(x, _mm_set1_epi8(0x22));
+            let backslash = _mm_cmpeq_epi8(x, _mm_set1_epi8(0x5C));
+            let stop = _mm_or_si128(_mm_or_si128(quote, backslash), control);
+            let mask = |v| u32::from_ne_bytes(_mm_movemask_epi8(v).to_ne_bytes());
+            (mask(stop), mask(x))
+        };
+        let plain = stop.trailing_zeros().min(16);
+        (plain as usize, top & ((1u32 << plain) - 1) == 0)
+    };
+    let mut i = 0;
+    let mut ascii = true;
+    let mut chunks = rest.chunks_exact(16);
+    for chunk in &mut chunks {
+        let Ok(bytes) = <&[u8; 16]>::try_from(chunk) else {
+            break;
+        };
+        let (plain, chunk_ascii) = block(bytes);
+        ascii &= chunk_ascii;
+        i += plain;
+        if plain < 16 {
+            return (i, ascii);
+        }
+    }
+    let left = chunks.remainder();
+    let mut padded = [b'"'; 16];
+    if let Some(to) = padded.get_mut(..left.len()) {
+        to.copy_from_slice(left);
+    }
+    let (plain, left_ascii) = block(&padded);
+    (i + plain.min(left.len()), ascii & left_ascii)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn plain_span(rest: &[u8]) -> (usize, bool) {
+    plain_run(rest)
 }
 
 /// The spans of the numbers in a validated JSON text, offset by `at`.
@@ -395,30 +459,35 @@ impl Template {
     /// the payload's end: it holds the same complete numbers (a number cannot run on past
     /// the end, and the byte before the tail is a string's closing quote in both).
     fn read_strings<'a>(&mut self, payload: &'a [u8]) -> Option<[Option<Cow<'a, str>>; 3]> {
-        let tail = self.tail.as_deref()?;
-        let body = payload.len().checked_sub(tail.len())?;
-        if payload.get(body..)? != tail {
+        let tail = self.tail.as_ref()?;
+        let body = payload.len().checked_sub(tail.bytes.len())?;
+        if payload.get(body..)? != tail.bytes.as_slice() {
             return None;
         }
         let applied = self.numbers.as_ref()?;
-        let mut numbers = applied.lengths.iter();
+        let (strings_at, _) = self.holes.split_at_checked(tail.strings)?;
+        let (string_lengths, number_lengths) = self.lengths.split_at_mut_checked(tail.strings)?;
+        if number_lengths.len() != applied.lengths.len() {
+            return None;
+        }
+        number_lengths.copy_from_slice(&applied.lengths);
         let mut strings = [None, None, None];
         let (mut pos, mut last) = (0, 0);
-        for ((start, end, hole), len) in self.holes.iter().zip(self.lengths.iter_mut()) {
+        // Indexed rather than zipped: here, per event, the zip was not inlined.
+        for (i, &(start, end, hole)) in strings_at.iter().enumerate() {
             let Hole::String(role) = hole else {
-                *len = *numbers.next()?;
-                continue;
+                return None;
             };
-            let literal = self.bytes.get(last..*start)?;
+            let literal = self.bytes.get(last..start)?;
             if payload.get(pos..pos + literal.len())? != literal {
                 return None;
             }
             pos += literal.len();
             let (text, used) = string_at(payload, pos)?;
-            *strings.get_mut(*role as usize)? = Some(text);
-            *len = used;
+            *strings.get_mut(role as usize)? = Some(text);
+            *string_lengths.get_mut(i)? = used;
             pos += used;
-            last = *end;
+            last = end;
         }
         (pos == body).then_some(strings)
     }
@@ -446,12 +515,13 @@ impl Template {
             pos += len;
             last = *end;
         }
-        self.numbers = Some(numbers);
         let mut tail = self.tail.take().unwrap_or_default();
-        tail.clear();
+        tail.bytes.clear();
+        tail.strings = self.holes.len() - numbers.lengths.len();
+        self.numbers = Some(numbers);
         match strings_end.and_then(|at| payload.get(at..)) {
             Some(bytes) if strings_end != Some(0) => {
-                tail.extend_from_slice(bytes);
+                tail.bytes.extend_from_slice(bytes);
                 self.tail = Some(tail);
             }
             _ => self.tail = None,
@@ -636,6 +706,33 @@ mod tests {
         assert_eq!(got, Some((Some("He".to_string()), false, expected)));
         let before = String::from_utf8_lossy(A).replace("\"model\"", "\"modex\"");
         assert_eq!(read(&mut t, before.as_bytes()), None);
+    }
+
+    /// The block scan stops where the byte scan stops, with the same ASCII flag, wherever the
+    /// stop byte falls in or after a block, and at the end of the input.
+    #[test]
+    fn plain_span_stops_where_plain_run_stops() {
+        use crate::json::reader::plain_run;
+        for len in 0..50usize {
+            for stop_at in 0..=len {
+                for (stop, high_at) in [
+                    (b'"', None),
+                    (b'"', Some(stop_at + 1)),
+                    (b'\\', Some(0)),
+                    (0x1f, Some(stop_at / 2)),
+                    (b'a', Some(len.saturating_sub(1))),
+                ] {
+                    let mut bytes: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                    if let Some(h) = high_at.filter(|&h| h < len) {
+                        bytes[h] = 0xC3;
+                    }
+                    if stop_at < len {
+                        bytes[stop_at] = stop;
+                    }
+                    assert_eq!(plain_span(&bytes), plain_run(&bytes), "{bytes:?}");
+                }
+            }
+        }
     }
 
     #[test]
