@@ -285,7 +285,7 @@ fn plain_delta(data: &[u8], max_depth: usize) -> Option<Delta<'_>> {
     if max_depth < 3 {
         return None;
     }
-    let rest = data.strip_prefix(b"{\"contentBlockIndex\":")?;
+    let rest = after(data, b"{\"contentBlockIndex\":")?;
     let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
     // A leading zero is a JSON syntax error; more than 19 digits may not fit a u64.
     if digits == 0 || digits > 19 || (digits > 1 && rest.first() == Some(&b'0')) {
@@ -296,7 +296,7 @@ fn plain_delta(data: &[u8], max_depth: usize) -> Option<Delta<'_>> {
         .get(..digits)?
         .iter()
         .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
-    let rest = rest.get(digits..)?.strip_prefix(b",\"delta\":{\"")?;
+    let rest = after(rest.get(digits..)?, b",\"delta\":{\"")?;
     // The first letter tells the fields apart: one comparison, not a search of the table.
     let candidates = match rest.first() {
         Some(b't') => PLAIN_FIELDS.get(..2)?,
@@ -305,11 +305,11 @@ fn plain_delta(data: &[u8], max_depth: usize) -> Option<Delta<'_>> {
     };
     let (rest, field, close) = candidates
         .iter()
-        .find_map(|&(open, field, close)| Some((rest.strip_prefix(open)?, field, close)))?;
+        .find_map(|&(open, field, close)| Some((after(rest, open)?, field, close)))?;
     let mut r = Reader::new(data, max_depth);
     let (value, rest) = plain_string(&mut r, data, rest)?;
-    let rest = rest.strip_prefix(close)?;
-    let rest = match rest.strip_prefix(b",\"p\":") {
+    let rest = after(rest, close)?;
+    let rest = match after(rest, b",\"p\":") {
         Some(padding) if is_plain_padding(padding) => b"}".as_slice(),
         Some(padding) => plain_string(&mut r, data, padding)?.1,
         None => rest,
@@ -335,16 +335,24 @@ fn plain_delta(data: &[u8], max_depth: usize) -> Option<Delta<'_>> {
     Some(d)
 }
 
+/// `data` after `prefix`, if it starts with it: `<[u8]>::strip_prefix`, inlined. The plain
+/// path calls it five times per event, and where the generic was left out of line (as codegen
+/// partitioning decides, build by build) the calls cost as much as the comparisons.
+#[inline(always)]
+fn after<'d>(data: &'d [u8], prefix: &[u8]) -> Option<&'d [u8]> {
+    match data.split_at_checked(prefix.len()) {
+        Some((head, rest)) if head == prefix => Some(rest),
+        _ => None,
+    }
+}
+
 /// Whether `rest` is `"..."}` with only printable ASCII other than `"` and `\` inside: then it
 /// is a valid JSON string that closes the payload, and the padding's value, which the fold
 /// drops, need not be read as a string (AWS pads with letters).
 // Bitwise on purpose: lazy operators would branch per byte (see the fold below).
 #[allow(clippy::needless_bitwise_bool)]
 fn is_plain_padding(rest: &[u8]) -> bool {
-    let Some(inside) = rest
-        .strip_prefix(b"\"")
-        .and_then(|r| r.strip_suffix(b"\"}"))
-    else {
+    let [b'"', inside @ .., b'"', b'}'] = rest else {
         return false;
     };
     // A fold without early exit, so the compiler checks many bytes per step.

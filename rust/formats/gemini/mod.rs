@@ -902,7 +902,8 @@ impl Candidate {
         }
         let signature = r.signature.as_deref().map(Cow::Borrowed);
         match part {
-            RecipePart::Part(PartKind::Text { text, thought }) => {
+            RecipePart::Text(text, thought)
+            | RecipePart::Part(PartKind::Text { text, thought }) => {
                 self.add_text(text, thought, signature, r.kept.pairs(r.part_extra), sink);
             }
             RecipePart::Part(PartKind::Call(call)) => {
@@ -1476,6 +1477,9 @@ struct StringArg<'m> {
 
 /// The part [`Candidate::apply_recipe`] adds.
 enum RecipePart<'m> {
+    /// A text template's part: its text and `thought` flag (a [`PartKind::Text`], without
+    /// building and moving that larger enum per event).
+    Text(Cow<'m, str>, bool),
     Part(PartKind<'m>),
     Arg(&'m ArgRecipe, StringArg<'m>),
 }
@@ -1760,6 +1764,10 @@ impl Gemini {
         }
         let found = self.candidates.binary_search_by_key(&r.index, |c| c.index);
         let (part, new_calls) = match &r.part {
+            PartRecipe::Text { thought } => {
+                let [text, _, _] = &m.strings;
+                (RecipePart::Text(text.clone()?, *thought), 0)
+            }
             // Events need the decoded call.
             PartRecipe::Arg(recipe) if !self.options.events => {
                 let candidate = found.ok().and_then(|at| self.candidates.get(at));
@@ -1767,7 +1775,7 @@ impl Gemini {
                 let arg = string_arg(m, recipe, open, &mut self.steps)?;
                 (RecipePart::Arg(recipe, arg), 1)
             }
-            _ => {
+            PartRecipe::Arg(_) => {
                 let (part, new_calls) = recipe_part(m)?;
                 (RecipePart::Part(part), new_calls)
             }
@@ -1781,9 +1789,11 @@ impl Gemini {
         // Whether any value was read: a clean application of a payload whose numbers are
         // those applied reads none, and then skips both merges outright.
         let mut any = false;
-        for (i, (_, start, end)) in r.keys.iter().enumerate() {
+        // Clean with the numbers applied then (most payloads of a stream): no value to read.
+        let unread = clean && m.numbers_as_applied;
+        for (i, (_, start, end)) in r.keys.iter().enumerate().filter(|_| !unread) {
             let fixed = r.fixed.get(i).copied().unwrap_or(false);
-            if !(clean && (fixed || m.numbers_as_applied)) {
+            if !(clean && fixed) {
                 *values.get_mut(i)? = Some(m.value(*start, *end)?);
                 any = true;
             }

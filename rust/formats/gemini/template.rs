@@ -16,6 +16,8 @@
 use std::borrow::Cow;
 
 use crate::json::number::Num;
+#[cfg(not(target_arch = "x86_64"))]
+use crate::json::reader::plain_run;
 use crate::json::reader::Reader;
 
 /// More numbers than this in the top-level values: no template (matching them would cost as
@@ -94,6 +96,18 @@ pub struct Template {
     /// The span of the member [`Self::next`] cuts out, with the comma before it: a thought
     /// text part's `thought`, or a continuing string entry's `willContinue`.
     cut: Option<(usize, usize)>,
+    /// When every number hole comes after the last string hole: the bytes after that string
+    /// in the payload last applied. A payload that ends with them holds the numbers applied
+    /// then, so [`Self::read`] reads only its strings and the literals before them.
+    tail: Option<Tail>,
+}
+
+/// See [`Template::tail`].
+#[derive(Debug, Default)]
+struct Tail {
+    bytes: Vec<u8>,
+    /// How many holes come before it: the string holes (the number holes follow them).
+    strings: usize,
 }
 
 /// The number holes' bytes in a payload, end to end, and each one's length.
@@ -124,6 +138,93 @@ impl<'a> Matched<'a, '_> {
         let (start, end) = (t.moved(start), t.moved(end));
         std::str::from_utf8(self.payload.get(start..end)?).ok()
     }
+}
+
+/// The JSON string at `pos` of `payload` (which must start there) and its length with its
+/// quotes, or None for anything else (not a string, an invalid one), which the full decoder
+/// reports. A string without escapes is found with one scan of its bytes; an escaped one is
+/// read by the [`Reader`].
+fn string_at(payload: &[u8], pos: usize) -> Option<(Cow<'_, str>, usize)> {
+    let start = pos + 1;
+    if payload.get(pos) != Some(&b'"') {
+        return None;
+    }
+    let rest = payload.get(start..)?;
+    let (n, ascii) = plain_span(rest);
+    match rest.get(n) {
+        Some(b'"') => {
+            let text = rest.get(..n)?;
+            let text = if ascii {
+                // SAFETY: every byte of `text` is below 0x80, and ASCII is valid UTF-8.
+                unsafe { std::str::from_utf8_unchecked(text) }
+            } else {
+                std::str::from_utf8(text).ok()?
+            };
+            Some((Cow::Borrowed(text), n + 2))
+        }
+        Some(b'\\') => {
+            // Depth is irrelevant here: only a string is read.
+            let mut r = Reader::new(payload, 1);
+            r.resume_at(pos);
+            let text = r.take_string().ok()??;
+            Some((text, r.pos() - pos))
+        }
+        _ => None,
+    }
+}
+
+/// [`crate::json::reader::plain_run`] for the short strings of a template's holes: sixteen bytes at a time, the
+/// last few as a block of their own padded with quotes, so that no byte-by-byte loop follows
+/// (a text of a few words is two or three blocks).
+#[cfg(target_arch = "x86_64")]
+fn plain_span(rest: &[u8]) -> (usize, bool) {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+    // The plain bytes at the start of a block, and its bytes with the top bit set.
+    let block = |bytes: &[u8; 16]| {
+        // SAFETY: SSE2 is part of the x86_64 baseline; the load reads the sixteen bytes of
+        // `bytes` (unaligned loads are allowed) and nothing else.
+        let (stop, top) = unsafe {
+            let x = _mm_loadu_si128(bytes.as_ptr().cast());
+            // A control byte is at most 0x1F: min(byte, 0x1F) == byte.
+            let control = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1F)), x);
+            let quote = _mm_cmpeq_epi8(x, _mm_set1_epi8(0x22));
+            let backslash = _mm_cmpeq_epi8(x, _mm_set1_epi8(0x5C));
+            let stop = _mm_or_si128(_mm_or_si128(quote, backslash), control);
+            let mask = |v| u32::from_ne_bytes(_mm_movemask_epi8(v).to_ne_bytes());
+            (mask(stop), mask(x))
+        };
+        let plain = stop.trailing_zeros().min(16);
+        (plain as usize, top & ((1u32 << plain) - 1) == 0)
+    };
+    let mut i = 0;
+    let mut ascii = true;
+    let mut chunks = rest.chunks_exact(16);
+    for chunk in &mut chunks {
+        let Ok(bytes) = <&[u8; 16]>::try_from(chunk) else {
+            break;
+        };
+        let (plain, chunk_ascii) = block(bytes);
+        ascii &= chunk_ascii;
+        i += plain;
+        if plain < 16 {
+            return (i, ascii);
+        }
+    }
+    let left = chunks.remainder();
+    let mut padded = [b'"'; 16];
+    if let Some(to) = padded.get_mut(..left.len()) {
+        to.copy_from_slice(left);
+    }
+    let (plain, left_ascii) = block(&padded);
+    (i + plain.min(left.len()), ascii & left_ascii)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn plain_span(rest: &[u8]) -> (usize, bool) {
+    plain_run(rest)
 }
 
 /// The spans of the numbers in a validated JSON text, offset by `at`.
@@ -215,6 +316,7 @@ impl Template {
             recipe,
             numbers: None,
             cut,
+            tail: None,
         })
     }
 
@@ -263,6 +365,7 @@ impl Template {
             recipe,
             numbers: None,
             cut: None,
+            tail: None,
         })
     }
 
@@ -280,6 +383,14 @@ impl Template {
 
     /// The payload's text and values, if it has this template's bytes around valid values.
     pub fn read<'a, 't>(&'t mut self, payload: &'a [u8]) -> Option<Matched<'a, 't>> {
+        if let Some(strings) = self.read_strings(payload) {
+            return Some(Matched {
+                strings,
+                numbers_as_applied: true,
+                template: self,
+                payload,
+            });
+        }
         let mut strings = [None, None, None];
         let mut pos = 0;
         let mut last = 0;
@@ -294,15 +405,9 @@ impl Template {
             pos += literal.len();
             let len = match hole {
                 Hole::String(role) => {
-                    if payload.get(pos) != Some(&b'"') {
-                        return None;
-                    }
-                    // Depth is irrelevant here: only a string is read.
-                    let mut r = Reader::new(payload, 1);
-                    r.resume_at(pos);
-                    let slot = strings.get_mut(*role as usize)?;
-                    *slot = Some(r.take_string().ok()??);
-                    r.pos() - pos
+                    let (text, used) = string_at(payload, pos)?;
+                    *strings.get_mut(*role as usize)? = Some(text);
+                    used
                 }
                 Hole::Number => {
                     let rest = payload.get(pos..)?;
@@ -348,12 +453,53 @@ impl Template {
         })
     }
 
+    /// [`Self::read`] of a payload that ends with [`Self::tail`]: its strings, with every
+    /// hole's length noted, or None (nothing learned) for any other payload, which the full
+    /// read then handles. The tail is that of a payload read and applied, bytes for bytes, at
+    /// the payload's end: it holds the same complete numbers (a number cannot run on past
+    /// the end, and the byte before the tail is a string's closing quote in both).
+    fn read_strings<'a>(&mut self, payload: &'a [u8]) -> Option<[Option<Cow<'a, str>>; 3]> {
+        let tail = self.tail.as_ref()?;
+        let body = payload.len().checked_sub(tail.bytes.len())?;
+        if payload.get(body..)? != tail.bytes.as_slice() {
+            return None;
+        }
+        let applied = self.numbers.as_ref()?;
+        let (strings_at, _) = self.holes.split_at_checked(tail.strings)?;
+        let (string_lengths, number_lengths) = self.lengths.split_at_mut_checked(tail.strings)?;
+        if number_lengths.len() != applied.lengths.len() {
+            return None;
+        }
+        number_lengths.copy_from_slice(&applied.lengths);
+        let mut strings = [None, None, None];
+        let (mut pos, mut last) = (0, 0);
+        // Indexed rather than zipped: here, per event, the zip was not inlined.
+        for (i, &(start, end, hole)) in strings_at.iter().enumerate() {
+            let Hole::String(role) = hole else {
+                return None;
+            };
+            let literal = self.bytes.get(last..start)?;
+            if payload.get(pos..pos + literal.len())? != literal {
+                return None;
+            }
+            pos += literal.len();
+            let (text, used) = string_at(payload, pos)?;
+            *strings.get_mut(role as usize)? = Some(text);
+            *string_lengths.get_mut(i)? = used;
+            pos += used;
+            last = end;
+        }
+        (pos == body).then_some(strings)
+    }
+
     /// Notes the number holes' bytes of `payload`, the one last read, as applied.
     pub fn applied(&mut self, payload: &[u8]) {
         let mut numbers = self.numbers.take().unwrap_or_default();
         numbers.bytes.clear();
         numbers.lengths.clear();
         let (mut pos, mut last) = (0, 0);
+        // Where the last string hole ends in `payload`, while no number hole came before it.
+        let mut strings_end = Some(0);
         for ((start, end, hole), len) in self.holes.iter().zip(&self.lengths) {
             pos += start - last;
             if *hole == Hole::Number {
@@ -361,11 +507,25 @@ impl Template {
                     .bytes
                     .extend_from_slice(payload.get(pos..pos + len).unwrap_or_default());
                 numbers.lengths.push(*len);
+            } else if !numbers.lengths.is_empty() {
+                strings_end = None;
+            } else {
+                strings_end = Some(pos + len);
             }
             pos += len;
             last = *end;
         }
+        let mut tail = self.tail.take().unwrap_or_default();
+        tail.bytes.clear();
+        tail.strings = self.holes.len() - numbers.lengths.len();
         self.numbers = Some(numbers);
+        match strings_end.and_then(|at| payload.get(at..)) {
+            Some(bytes) if strings_end != Some(0) => {
+                tail.bytes.extend_from_slice(bytes);
+                self.tail = Some(tail);
+            }
+            _ => self.tail = None,
+        }
     }
 }
 
@@ -476,6 +636,103 @@ mod tests {
         t.applied(&p);
         assert!(same(&mut t, &p).0);
         assert!(!same(&mut t, A).0);
+    }
+
+    /// Once a payload was applied, one that ends with its bytes after the text is read by its
+    /// strings alone: it gives what the full read gives, and anything the full read refuses
+    /// (a bad string, other bytes before the tail, another number) is refused or read in full.
+    #[test]
+    fn a_payload_ending_as_the_applied_one_reads_as_in_full() {
+        let mut t = template();
+        let usage = t.recipe.keys[0];
+        assert!(t.read(A).is_some());
+        t.applied(A);
+        let with_text = |text: &[u8]| {
+            let mut p = A.to_vec();
+            let at = A
+                .windows(4)
+                .position(|w| w == b"\"He\"")
+                .unwrap_or_default();
+            p.splice(at..at + 4, text.iter().copied());
+            p
+        };
+        let read = |t: &mut Template, p: &[u8]| {
+            t.read(p).map(|m| {
+                let value = m.value(usage.1, usage.2).map(str::to_string);
+                (
+                    m.strings[0].clone().map(Cow::into_owned),
+                    m.numbers_as_applied,
+                    value,
+                )
+            })
+        };
+        let value = Some(
+            r#"{"promptTokenCount":9,"details":[{"m":"TEXT","n":-1.5e3}],"s":"x1"}"#.to_string(),
+        );
+        for (text, expected) in [
+            (&b"\"\""[..], ""),
+            (b"\"plain words\"", "plain words"),
+            (b"\"caf\xc3\xa9\"", "caf\u{e9}"),
+            (b"\"a \\\"q\\\" \\u00e9\\n\"", "a \"q\" \u{e9}\n"),
+        ] {
+            let p = with_text(text);
+            let got = read(&mut t, &p);
+            assert_eq!(
+                got,
+                Some((Some(expected.to_string()), true, value.clone())),
+                "{}",
+                String::from_utf8_lossy(&p)
+            );
+        }
+        for text in [
+            &b"\"a\x01\""[..],
+            b"\"a\xff\"",
+            b"\"a\\q\"",
+            b"\"a\",\"thought\":\"b\"",
+            b"\"a\" ",
+            b"\"a",
+            b"5",
+            b"\"a\"\"",
+        ] {
+            let p = with_text(text);
+            assert_eq!(read(&mut t, &p), None, "{}", String::from_utf8_lossy(&p));
+        }
+        // The tail's numbers are those applied; another number is read in full.
+        let p = String::from_utf8_lossy(A).replace(":9,", ":97,");
+        let got = read(&mut t, p.as_bytes());
+        let expected = Some(
+            r#"{"promptTokenCount":97,"details":[{"m":"TEXT","n":-1.5e3}],"s":"x1"}"#.to_string(),
+        );
+        assert_eq!(got, Some((Some("He".to_string()), false, expected)));
+        let before = String::from_utf8_lossy(A).replace("\"model\"", "\"modex\"");
+        assert_eq!(read(&mut t, before.as_bytes()), None);
+    }
+
+    /// The block scan stops where the byte scan stops, with the same ASCII flag, wherever the
+    /// stop byte falls in or after a block, and at the end of the input.
+    #[test]
+    fn plain_span_stops_where_plain_run_stops() {
+        use crate::json::reader::plain_run;
+        for len in 0..50usize {
+            for stop_at in 0..=len {
+                for (stop, high_at) in [
+                    (b'"', None),
+                    (b'"', Some(stop_at + 1)),
+                    (b'\\', Some(0)),
+                    (0x1f, Some(stop_at / 2)),
+                    (b'a', Some(len.saturating_sub(1))),
+                ] {
+                    let mut bytes: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                    if let Some(h) = high_at.filter(|&h| h < len) {
+                        bytes[h] = 0xC3;
+                    }
+                    if stop_at < len {
+                        bytes[stop_at] = stop;
+                    }
+                    assert_eq!(plain_span(&bytes), plain_run(&bytes), "{bytes:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -491,6 +491,29 @@ fn templated_events_fold_as_if_decoded_in_full() {
             arg(wc, r#""$.a","stringValue":"2","x":1"#),
             end.into(),
         ],
+        // Payloads that end as the one applied before them (the same numbers) are read by
+        // their strings alone, escapes included. Near misses: a text followed by another
+        // member before the same tail, a control byte in the text.
+        vec![
+            ev(r#""a""#, "", "5"),
+            ev(r#""b""#, "", "5"),
+            ev(r#"" \"q\" \u00e9\n""#, "", "5"),
+            ev(r#""c","thought":true"#, "", "5"),
+            ev(r#""d""#, "", "5"),
+            ev(r#""e""#, "", "5"),
+            ev("\"f\x01\"", "", "5"),
+        ],
+        // The same for an argument's two strings: new paths and values, an escaped one, and
+        // an entry with another member between its value and the same tail.
+        vec![
+            arg(wc, r#""$.a","stringValue":"1","willContinue":true"#),
+            arg(wc, r#""$.a","stringValue":"2","willContinue":true"#),
+            arg(wc, r#""$.b","stringValue":"\"3\"","willContinue":true"#),
+            arg(wc, r#""$.b","stringValue":"4","x":1,"willContinue":true"#),
+            arg(wc, r#""$.b","stringValue":"5","willContinue":true"#),
+            arg(wc, r#""$['b']","stringValue":"6""#),
+            end.into(),
+        ],
     ];
     // With events and without: the fold's paths differ (a text template is applied straight
     // from its recipe in both).
@@ -522,6 +545,7 @@ fn templated_events_fold_as_if_decoded_in_full() {
         assert_eq!(used(23), 3);
         assert_eq!([used(24), used(25), used(26)], [4, 3, 2]);
         assert_eq!([27, 28, 29, 30, 31].map(used), [4, 0, 1, 0, 0]);
+        assert_eq!([used(32), used(33)], [4, 3]);
         // Recorded streams, and the arguments streamed above.
         let mut recorded = 0;
         for text in recorded_texts() {
