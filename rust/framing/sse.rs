@@ -513,9 +513,24 @@ fn common_event(input: &[u8], at: usize, limit: usize, last_type: &[u8]) -> Opti
     } else {
         return None;
     };
-    let end = value + find_line_end(input.get(value..)?)?;
     // The data line starts six bytes before its value (`data: `).
-    if end - (value - 6) > limit {
+    data_line_and_blank(input, value - 6, value, limit, None, has_event_type)
+}
+
+/// The end of a [`WholeEvent`] whose data line starts at `line` and its value at `value`: the
+/// line ends inside the read and within `limit`, and a blank line follows it. Shared by both
+/// recognisers so that the two check the data line alike.
+#[inline(always)]
+fn data_line_and_blank(
+    input: &[u8],
+    line: usize,
+    value: usize,
+    limit: usize,
+    new_event_type: Option<(usize, usize)>,
+    has_event_type: bool,
+) -> Option<WholeEvent> {
+    let end = value + find_line_end(input.get(value..)?)?;
+    if end - line > limit {
         return None;
     }
     let blank = after_terminator(input, end).0;
@@ -524,7 +539,7 @@ fn common_event(input: &[u8], at: usize, limit: usize, last_type: &[u8]) -> Opti
     }
     let (next, ended_on_cr) = after_terminator(input, blank);
     Some(WholeEvent {
-        new_event_type: None,
+        new_event_type,
         has_event_type,
         data: (value, end),
         next,
@@ -573,22 +588,7 @@ fn whole_event(input: &[u8], at: usize, limit: usize, last_type: &[u8]) -> Optio
         return None;
     }
     let value = value_start(input, at + 5);
-    let end = value + find_line_end(input.get(value..)?)?;
-    if end - at > limit {
-        return None;
-    }
-    let blank = after_terminator(input, end).0;
-    if !matches!(input.get(blank), Some(&(CR | LF))) {
-        return None;
-    }
-    let (next, ended_on_cr) = after_terminator(input, blank);
-    Some(WholeEvent {
-        new_event_type,
-        has_event_type,
-        data: (value, end),
-        next,
-        ended_on_cr,
-    })
+    data_line_and_blank(input, at, value, limit, new_event_type, has_event_type)
 }
 
 /// Appends without ever letting the buffer's capacity run past `limit` (the caller has already
