@@ -1006,34 +1006,46 @@ pub fn plain_run(rest: &[u8]) -> (usize, bool) {
     (i, ascii)
 }
 
+/// Two bit masks of sixteen bytes, bit `i` for byte `i`: the bytes that stop a plain run of
+/// string text (`"`, `\\`, a control byte), and the bytes with the top bit set (not ASCII).
+/// One SSE2 pass (in every `x86_64`) serves every string scan that goes a block at a time.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) fn string_stops16(block: &[u8; 16]) -> (u32, u32) {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+    // SAFETY: SSE2 is part of the x86_64 baseline, so these instructions exist on every
+    // machine the crate runs on; the load reads the sixteen bytes of `block` (unaligned
+    // loads are allowed) and nothing else.
+    unsafe {
+        let x = _mm_loadu_si128(block.as_ptr().cast());
+        // A byte is a control byte when it is at most 0x1F, i.e. min(byte, 0x1F) == byte.
+        let control = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1F)), x);
+        let quote = _mm_cmpeq_epi8(x, _mm_set1_epi8(0x22));
+        let backslash = _mm_cmpeq_epi8(x, _mm_set1_epi8(0x5C));
+        let stop = _mm_or_si128(_mm_or_si128(quote, backslash), control);
+        let mask = |v| u32::from_ne_bytes(_mm_movemask_epi8(v).to_ne_bytes());
+        (mask(stop), mask(x))
+    }
+}
+
 /// The length of the run at the start of `rest` that holds no `"`, `\` or control byte, taken
 /// sixteen bytes at a time (SSE2, in every `x86_64`) while sixteen remain, then eight, and
 /// whether the run is ASCII. The caller finishes the scan byte by byte from there.
 #[cfg(target_arch = "x86_64")]
 #[inline]
 fn plain_prefix(rest: &[u8]) -> (usize, bool) {
-    use std::arch::x86_64::{
-        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set1_epi8,
-    };
     let mut i = 0;
     let mut high = 0u32;
     // Texts of done events and closing snapshots are kilobytes long: a block of sixteen
     // costs about what a word of eight costs.
     for block in rest.chunks_exact(16) {
-        // SAFETY: SSE2 is part of the x86_64 baseline, so these instructions exist on every
-        // machine the crate runs on; the load reads the sixteen bytes of `block` (unaligned
-        // loads are allowed) and nothing else.
-        let (stop, top) = unsafe {
-            let x = _mm_loadu_si128(block.as_ptr().cast());
-            // A byte is a control byte when it is at most 0x1F, i.e. min(byte, 0x1F) == byte.
-            let control = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1F)), x);
-            let quote = _mm_cmpeq_epi8(x, _mm_set1_epi8(0x22));
-            let backslash = _mm_cmpeq_epi8(x, _mm_set1_epi8(0x5C));
-            let stop = _mm_or_si128(_mm_or_si128(quote, backslash), control);
-            let mask = |v| u32::from_ne_bytes(_mm_movemask_epi8(v).to_ne_bytes());
-            (mask(stop), mask(x))
+        let Ok(block) = <&[u8; 16]>::try_from(block) else {
+            break;
         };
+        let (stop, top) = string_stops16(block);
         if stop != 0 {
             let plain = stop.trailing_zeros();
             high |= top & ((1u32 << plain) - 1);

@@ -178,24 +178,9 @@ fn string_at(payload: &[u8], pos: usize) -> Option<(Cow<'_, str>, usize)> {
 /// (a text of a few words is two or three blocks).
 #[cfg(target_arch = "x86_64")]
 fn plain_span(rest: &[u8]) -> (usize, bool) {
-    use std::arch::x86_64::{
-        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set1_epi8,
-    };
-    // The plain bytes at the start of a block, and its bytes with the top bit set.
+    // The plain bytes at the start of a block, and whether they are ASCII.
     let block = |bytes: &[u8; 16]| {
-        // SAFETY: SSE2 is part of the x86_64 baseline; the load reads the sixteen bytes of
-        // `bytes` (unaligned loads are allowed) and nothing else.
-        let (stop, top) = unsafe {
-            let x = _mm_loadu_si128(bytes.as_ptr().cast());
-            // A control byte is at most 0x1F: min(byte, 0x1F) == byte.
-            let control = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1F)), x);
-            let quote = _mm_cmpeq_epi8(x, _mm_set1_epi8(0x22));
-            let backslash = _mm_cmpeq_epi8(x, _mm_set1_epi8(0x5C));
-            let stop = _mm_or_si128(_mm_or_si128(quote, backslash), control);
-            let mask = |v| u32::from_ne_bytes(_mm_movemask_epi8(v).to_ne_bytes());
-            (mask(stop), mask(x))
-        };
+        let (stop, top) = crate::json::reader::string_stops16(bytes);
         let plain = stop.trailing_zeros().min(16);
         (plain as usize, top & ((1u32 << plain) - 1) == 0)
     };
