@@ -224,23 +224,98 @@ pub fn foreign_format(event_type: &[u8], data: &[u8], max_depth: usize) -> Optio
     if !hints.iter().any(|h| memmem::find(data, h).is_some()) {
         return None;
     }
-    let Ok(Value::Object(chunk)) = json::parse(data, max_depth) else {
-        return None;
-    };
-    match chunk.get("choices") {
-        Some(choices) => {
-            let legacy = chunk.get("object").and_then(Value::as_str) == Some("text_completion")
-                || matches!(choices, Value::Array(list) if list.iter().any(|c| matches!(
-                    c, Value::Object(c) if c.contains_key("text") && !c.contains_key("delta")
-                )));
-            legacy.then_some(Format::Completions)
-        }
-        None => match chunk.get("type") {
-            Some(Value::String(name)) => format_of_type(name),
-            _ if chunk.contains_key("candidates") => Some(Format::Gemini),
+    // Any JSON error, or a payload that is not an object: not a foreign chunk (the chat
+    // decoder then reports what is wrong with it).
+    let top = TopLevel::read(data, max_depth).ok()??;
+    match top.choices {
+        Some(text_choice) => (top.text_completion || text_choice).then_some(Format::Completions),
+        None => match top.kind {
+            Some(name) => format_of_type(&name),
+            _ if top.candidates => Some(Format::Gemini),
             _ => None,
         },
     }
+}
+
+/// The top-level keys of a payload that tell a foreign chunk, read in one pass that builds
+/// nothing: a tools stream's first chunk holds the `"type"` hint, and building its tree just
+/// to find it is a chat chunk cost as much as decoding it. A key given twice counts with its
+/// last value, as in the parsed object.
+#[derive(Debug, Default)]
+struct TopLevel<'a> {
+    /// Whether the last `choices` is an array holding an object with a `text` key and no
+    /// `delta` key (a legacy Completions choice); `None` without `choices`.
+    choices: Option<bool>,
+    /// The last `object` is the string `"text_completion"`.
+    text_completion: bool,
+    /// The text of the last `type` when that is a string (any other value counts as none).
+    kind: Option<std::borrow::Cow<'a, str>>,
+    candidates: bool,
+}
+
+impl<'a> TopLevel<'a> {
+    /// `Ok(None)` for a valid payload that is not an object; an error for invalid JSON,
+    /// nesting past `max_depth` included, exactly where parsing it would fail.
+    fn read(data: &'a [u8], max_depth: usize) -> Result<Option<Self>, json::JsonError> {
+        let mut r = json::Reader::new(data, max_depth);
+        if !r.begin_object()? {
+            return Ok(None);
+        }
+        let mut top = TopLevel::default();
+        let mut first = true;
+        while let Some(key) = r.next_key(&mut first)? {
+            match key.as_ref() {
+                "choices" => top.choices = Some(has_text_choice(&mut r)?),
+                "object" => {
+                    let matched = r.take_string_matching("text_completion")?;
+                    if matched.is_none() {
+                        r.skip_value()?;
+                    }
+                    top.text_completion = matched == Some(true);
+                }
+                "type" => {
+                    let name = r.take_string()?;
+                    if name.is_none() {
+                        r.skip_value()?;
+                    }
+                    top.kind = name;
+                }
+                "candidates" => {
+                    top.candidates = true;
+                    r.skip_value()?;
+                }
+                _ => r.skip_value()?,
+            }
+        }
+        r.end()?;
+        Ok(Some(top))
+    }
+}
+
+/// Reads a `choices` value: whether it is an array holding an object with a `text` key and
+/// no `delta` key.
+fn has_text_choice(r: &mut json::Reader<'_>) -> Result<bool, json::JsonError> {
+    if !r.begin_array()? {
+        r.skip_value()?;
+        return Ok(false);
+    }
+    let mut found = false;
+    let mut first = true;
+    while r.next_element(&mut first)? {
+        if !r.begin_object()? {
+            r.skip_value()?;
+            continue;
+        }
+        let (mut text, mut delta) = (false, false);
+        let mut first_key = true;
+        while let Some(key) = r.next_key(&mut first_key)? {
+            text |= key == "text";
+            delta |= key == "delta";
+            r.skip_value()?;
+        }
+        found |= text && !delta;
+    }
+    Ok(found)
 }
 
 /// Shows the start of a body in a message: quoted, control characters escaped, and `...`
@@ -389,6 +464,134 @@ mod tests {
         ];
         for (event, data, expected) in cases {
             assert_eq!(foreign_format(event, data, 128), expected, "{data:?}");
+        }
+    }
+
+    /// The answer as the parsed tree gives it (how `foreign_format` decided before it read
+    /// the keys without building the tree): the oracle the one-pass reading must agree with.
+    fn by_tree(event_type: &[u8], data: &[u8], max_depth: usize) -> Option<Format> {
+        let name = std::str::from_utf8(event_type).unwrap_or_default();
+        if ANTHROPIC_EVENTS.contains(&name) {
+            return Some(Format::Anthropic);
+        }
+        if name.starts_with("response.") {
+            return Some(Format::Responses);
+        }
+        let hints: [&[u8]; 4] = [
+            b"\"type\"",
+            b"\"candidates\"",
+            b"\"text\"",
+            b"text_completion",
+        ];
+        if !hints.iter().any(|h| memmem::find(data, h).is_some()) {
+            return None;
+        }
+        let Ok(Value::Object(chunk)) = json::parse(data, max_depth) else {
+            return None;
+        };
+        match chunk.get("choices") {
+            Some(choices) => {
+                let legacy = chunk.get("object").and_then(Value::as_str) == Some("text_completion")
+                    || matches!(choices, Value::Array(list) if list.iter().any(|c| matches!(
+                        c, Value::Object(c) if c.contains_key("text") && !c.contains_key("delta")
+                    )));
+                legacy.then_some(Format::Completions)
+            }
+            None => match chunk.get("type") {
+                Some(Value::String(name)) => format_of_type(name),
+                _ if chunk.contains_key("candidates") => Some(Format::Gemini),
+                _ => None,
+            },
+        }
+    }
+
+    /// Payloads at the edges of every rule: duplicate keys (the last value counts), escaped
+    /// keys and values, values of the wrong type, keys one level down, invalid JSON, depth.
+    const EDGES: [&str; 34] = [
+        r#"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]},"finish_reason":null}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"type":"code_interpreter"}]}}]}"#,
+        r#"{"object":"text_completion","choices":null}"#,
+        r#"{"object":"text_completion"}"#,
+        r#"{"object":"text_completion","choices":[],"object":"chat.completion.chunk"}"#,
+        r#"{"object":"chat.completion.chunk","choices":[],"object":"text_completion"}"#,
+        r#"{"object":"text_complet\u0069on","choices":[]}"#,
+        r#"{"object":["text_completion"],"choices":[]}"#,
+        r#"{"choices":[{"text":"a","delta":null}]}"#,
+        r#"{"choices":[{"text":"a"},{"delta":{}}]}"#,
+        r#"{"choices":[1,"text",{"text":null}]}"#,
+        r#"{"choices":[{"delta":{"text":"a"}}]}"#,
+        r#"{"choices":[{"text":"a"}],"choices":[{"delta":{}}]}"#,
+        r#"{"choices":[{"delta":{}}],"choices":[{"text":"a"}]}"#,
+        r#"{"choices":{"text":"a"}}"#,
+        r#"{"choices":[{"te\u0078t":"a"}]}"#,
+        r#"{"type":"message_start","message":{}}"#,
+        r#"{"type":"response.created"}"#,
+        r#"{"type":"error","error":{"message":"m"}}"#,
+        r#"{"type":"something_else"}"#,
+        r#"{"type":1,"candidates":[]}"#,
+        r#"{"type":null}"#,
+        r#"{"type":"ping","type":"error"}"#,
+        r#"{"type":"error","type":"ping"}"#,
+        r#"{"ty\u0070e":"ping"}"#,
+        r#"{"type":"p\u0069ng"}"#,
+        r#"{"candidates":null}"#,
+        r#"{"x":{"candidates":[]},"y":{"type":"ping"}}"#,
+        r#"{"type":"ping","choices":null}"#,
+        r#"["type","candidates"]"#,
+        r#""text_completion""#,
+        r#"{"type":"ping"} x"#,
+        r#"{"type":"ping",}"#,
+        r#"{"type":"ping","x":[[[[1]]]]}"#,
+    ];
+
+    /// The one-pass reading gives the tree's answer on every edge payload, every prefix of
+    /// one (truncated JSON) and every one with a byte changed to one of a few that break or
+    /// bend it, at depth limits that cut through the payloads and with and without an event
+    /// name.
+    #[test]
+    fn keys_read_in_one_pass_agree_with_the_parsed_tree() {
+        let mut checked = 0usize;
+        for edge in EDGES {
+            let edge = edge.as_bytes();
+            let mut payloads = vec![edge.to_vec()];
+            payloads.extend((0..edge.len()).map(|n| edge[..n].to_vec()));
+            for at in 0..edge.len() {
+                for b in [b'"', b'}', b']', b'\\', b'x', 0x01, 0xff] {
+                    let mut p = edge.to_vec();
+                    p[at] = b;
+                    payloads.push(p);
+                }
+            }
+            for p in &payloads {
+                for depth in [1, 2, 3, 4, 128] {
+                    for event in [&b""[..], b"message", b"ping", b"response.done"] {
+                        assert_eq!(
+                            foreign_format(event, p, depth),
+                            by_tree(event, p, depth),
+                            "{:?} depth {depth} event {event:?}",
+                            String::from_utf8_lossy(p)
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 50_000, "{checked}");
+        // The edges themselves give every answer there is, so the comparison covers them all.
+        let mut answers: Vec<_> = EDGES
+            .iter()
+            .map(|e| by_tree(b"", e.as_bytes(), 128))
+            .collect();
+        answers.dedup();
+        for want in [
+            None,
+            Some(Format::Anthropic),
+            Some(Format::Responses),
+            Some(Format::Gemini),
+            Some(Format::Completions),
+            Some(Format::TypedEvents),
+        ] {
+            assert!(answers.contains(&want), "{want:?} not among {answers:?}");
         }
     }
 
