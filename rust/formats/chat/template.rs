@@ -268,7 +268,8 @@ impl Template {
     /// around a valid string (and a valid array of entries).
     pub fn read<'a>(&self, payload: &'a [u8]) -> Option<Reading<'a>> {
         let prefix = self.prefix();
-        if !payload.starts_with(prefix) || payload.get(prefix.len()) != Some(&b'"') {
+        // Compared as slices rather than by `starts_with`, which a build may leave as a call.
+        if payload.get(..prefix.len()) != Some(prefix) || payload.get(prefix.len()) != Some(&b'"') {
             return None;
         }
         // Depth matters only inside the entries; the reader is moved to their depth for them.
@@ -292,12 +293,15 @@ impl Template {
         match self.suffix() {
             None => (rest == middle).then_some(reading),
             Some(suffix) => {
-                if !rest.starts_with(middle) {
+                if rest.get(..middle.len()) != Some(middle) {
                     return None;
                 }
                 let at = r.pos() + middle.len();
                 if payload.get(at) != Some(&b'"') {
                     return None;
+                }
+                if padding_then(payload, at, suffix) {
+                    return Some(reading);
                 }
                 r.resume_at(at);
                 r.take_string().ok()??;
@@ -306,6 +310,24 @@ impl Template {
             }
         }
     }
+}
+
+/// Whether the payload from `at` (an opening quote) is a string of printable ASCII other
+/// than `"` and `\\` followed by exactly `suffix`: the usual obfuscation padding, which is
+/// then valid and ends where the payload says, without a string scan. `false` leaves any other
+/// padding, valid or not, to the general read.
+#[inline]
+fn padding_then(payload: &[u8], at: usize, suffix: &[u8]) -> bool {
+    let Some(end) = payload.len().checked_sub(suffix.len() + 1) else {
+        return false;
+    };
+    at < end
+        && payload.get(end) == Some(&b'"')
+        && payload.get(end + 1..) == Some(suffix)
+        && payload.get(at + 1..end).is_some_and(|text| {
+            text.iter()
+                .all(|&b| matches!(b, b' '..=b'~') && b != b'"' && b != b'\\')
+        })
 }
 
 /// A non-empty array of valid JSON values at the reader's place, each kept as its raw text
@@ -439,6 +461,62 @@ mod tests {
         }
         let ctrl = b"{\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\x01\"},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null,\"obfuscation\":\"abc\"}";
         assert_eq!(t.read(ctrl), None);
+    }
+
+    /// The padding after the middle is checked without a string scan when it is plain
+    /// printable ASCII ending right before the suffix; everything else takes the general
+    /// read, which accepts exactly the valid strings followed by the suffix.
+    #[test]
+    fn obfuscation_padding_is_read_as_a_json_string() {
+        let Some(t) = learn(A) else {
+            panic!("no template")
+        };
+        let with = |padding: &[u8]| {
+            let head = br#"{"id":"x","choices":[{"index":0,"delta":{"content":"He"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"#;
+            [&head[..], padding, b"}"].concat()
+        };
+        let valid: [&[u8]; 8] = [
+            b"\"\"",
+            b"\"Zz09 ~!#\"",
+            b"\"abc\\\"d\"",
+            b"\"\\u00e9\\n\"",
+            "\"\u{e9}t\u{e9}\"".as_bytes(),
+            b"\"\\\\\"",
+            b"\"}\"",
+            b"\"a}\"",
+        ];
+        for padding in valid {
+            let p = with(padding);
+            assert!(decode_after(&p, 128, &[]).is_ok());
+            assert_eq!(
+                t.read(&p).map(|r| r.text).as_deref(),
+                Some("He"),
+                "{}",
+                String::from_utf8_lossy(&p)
+            );
+        }
+        let invalid: [&[u8]; 10] = [
+            b"\"",
+            b"\"abc",
+            b"\"a\"b\"",
+            b"\"a\x01\"",
+            b"\"a\x7f\"x",
+            b"\"\xff\"",
+            b"\"\\q\"",
+            b"\"\\ud800\"",
+            b"\"a\\\"",
+            b"\"a\" ",
+        ];
+        for padding in invalid {
+            let p = with(padding);
+            assert_eq!(t.read(&p), None, "{}", String::from_utf8_lossy(&p));
+        }
+        // A control byte in the padding is an error for the full decoder too.
+        assert!(decode_after(&with(b"\"a\x01\""), 128, &[]).is_err());
+        // DEL is printable for JSON (only bytes below 0x20 are control): valid, read in general.
+        let del = with(b"\"a\x7f\"");
+        assert!(decode_after(&del, 128, &[]).is_ok());
+        assert!(t.read(&del).is_some());
     }
 
     #[test]
