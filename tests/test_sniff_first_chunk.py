@@ -81,6 +81,10 @@ FOREIGN_FIRST = [
     # "object" alone decides, whatever the choices look like; the last "object" counts.
     ('{"object":"text_completion","choices":[{"index":0,"delta":{"content":"a"}}]}', "completions"),
     ('{"object":"x","choices":[],"object":"text_completion"}', "completions"),
+    # Foreign chunks that break the chat schema are named too, not reported as schema errors.
+    ('{"object":"text_completion","choices":[{"text":"a","index":-1}]}', "completions"),
+    ('{"type":"message_start","id":5}', "anthropic"),
+    ('{"candidates":[],"created":"x"}', "gemini"),
     # The last "choices" counts.
     ('{"choices":[{"delta":{}}],"choices":[{"text":"a"}]}', "completions"),
 ]
