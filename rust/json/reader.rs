@@ -807,6 +807,34 @@ impl Reader<'_> {
     }
 }
 
+impl Reader<'_> {
+    /// Reads a string value if one is next, with the checks and errors of
+    /// [`Self::take_string`], appending its text to `out` instead of returning it: a string
+    /// with escapes is decoded straight into `out`, with no buffer of its own. False
+    /// (consuming nothing) for any other value. On an error `out` is as it was.
+    pub fn take_string_into(&mut self, out: &mut String) -> JsonResult<bool> {
+        if self.peek_or_eof()? != b'"' {
+            return Ok(false);
+        }
+        match self.scan_string()? {
+            Ok(text) => out.push_str(text),
+            Err((start, first_escape)) => {
+                let before = out.len();
+                // SAFETY: `decode_escaped` writes only runs that `run_text` accepted as UTF-8
+                // (each cut at ASCII bytes) and whole `char`s it encoded, so the bytes stay
+                // valid UTF-8 after every write; on an error they are cut back to `before`,
+                // the length of the valid text they had.
+                let bytes = unsafe { out.as_mut_vec() };
+                if let Err(e) = self.decode_escaped(start, first_escape, bytes) {
+                    bytes.truncate(before);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
 /// The length through `]` of a non-empty array of small non-negative integers written
 /// without whitespace, with `rest` just after its `[` (see `small_int_array`): what
 /// [`Reader::skip_value`] accepts there without reading the integers one by one. `None` for

@@ -16,7 +16,7 @@ use crate::limits::LimitName;
 use crate::sniff::{foreign_chunk, foreign_event, foreign_payload};
 use crate::summary::{self, Summary};
 
-use assemble::Assembler;
+use assemble::{Appended, Assembler};
 use template::Template;
 
 /// A Chat Completions stream, fed read by read.
@@ -88,15 +88,14 @@ impl Fold for Chat {
             }
         }
         for t in &self.templates {
-            if let Some(reading) = t.read(data) {
-                if self
-                    .assembler
-                    .append(t.slot, &reading.text, reading.entries)
-                {
+            let read = |out: &mut String| t.read_into(data, out);
+            match self.assembler.append_read(t.slot, t.has_entries(), read) {
+                Appended::Yes => {
                     self.template_chunks += 1;
                     return Ok(Folded::Continue);
                 }
-                break;
+                Appended::NoMatch => {}
+                Appended::Refused => break,
             }
         }
         self.apply(data, true, sniff, events)
