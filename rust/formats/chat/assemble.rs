@@ -629,7 +629,14 @@ impl Assembler {
 
     /// Renders the completion assembled so far.
     pub fn completion(&self) -> Value {
-        let mut out = Map::new();
+        let usage = self.usage.as_deref().or(self.groq_usage.as_deref());
+        self.render(usage.cloned().map_or(Value::Null, Value::Object))
+    }
+
+    /// Renders the completion with `usage` as its usage.
+    fn render(&self, usage: Value) -> Value {
+        // Room for the eight keys every completion has: no growing on the way.
+        let mut out = Map::with_capacity(8);
         let header = self.header.render();
         out.insert("id".into(), header.id);
         out.insert("object".into(), Value::string("chat.completion"));
@@ -646,11 +653,7 @@ impl Assembler {
                     .collect(),
             ),
         );
-        let usage = self.usage.as_deref().or(self.groq_usage.as_deref());
-        out.insert(
-            "usage".into(),
-            usage.cloned().map_or(Value::Null, Value::Object),
-        );
+        out.insert("usage".into(), usage);
         if let Some(v) = header.service_tier {
             out.insert("service_tier".into(), v);
         }
@@ -676,7 +679,15 @@ impl Assembler {
     pub fn take_completion(&mut self) -> Value {
         let texts: Vec<String> = self.texts_mut().into_iter().map(std::mem::take).collect();
         let lists: Vec<Vec<Value>> = self.lists_mut().into_iter().map(std::mem::take).collect();
-        let mut completion = self.completion();
+        // The usage map, too, is moved rather than copied (and dropped by `restore`) when it
+        // is the only one: with a Groq usage as well, `restore` could not tell them apart.
+        let mut completion = match self.usage.take() {
+            Some(usage) if self.groq_usage.is_none() => self.render(Value::Object(*usage)),
+            usage => {
+                self.usage = usage;
+                self.completion()
+            }
+        };
         let lists_fit =
             lists.is_empty() || rendered_lists_mut(&mut completion).len() == lists.len();
         let text_slots = rendered_texts_mut(&mut completion);
@@ -699,15 +710,30 @@ impl Assembler {
             for (acc, list) in self.lists_mut().into_iter().zip(lists) {
                 *acc = list;
             }
+            self.take_back_usage(&mut completion);
             completion = self.completion();
         }
         completion
+    }
+
+    /// Moves back the usage map that [`Assembler::take_completion`] moved into `completion`:
+    /// the assembler's own usage is rendered whenever it has one, so with neither its own nor
+    /// a Groq usage left, a usage map in the completion is the moved one.
+    fn take_back_usage(&mut self, completion: &mut Value) {
+        if self.usage.is_some() || self.groq_usage.is_some() {
+            return;
+        }
+        if let Some(Value::Object(usage)) = object_get_mut(completion, "usage").map(std::mem::take)
+        {
+            self.usage = Some(Box::new(usage));
+        }
     }
 
     /// Moves the long texts and logprobs lists of a completion from
     /// [`Assembler::take_completion`] back into the accumulators, leaving the assembler as it
     /// was before.
     pub fn restore(&mut self, mut completion: Value) {
+        self.take_back_usage(&mut completion);
         let slots = rendered_texts_mut(&mut completion);
         let accs = self.texts_mut();
         if slots.len() == accs.len() {
@@ -2034,6 +2060,38 @@ mod tests {
             ),
             &s("[1]")
         );
+    }
+
+    /// The usage map is moved out as the texts are, when it is the only usage; with a Groq
+    /// usage too, or none at all, the completion is still the rendered one and restore leaves
+    /// the assembler as it was.
+    #[test]
+    fn take_completion_moves_the_usage_out_and_restore_puts_it_back() {
+        let usage = r#"{"choices":[{"index":0,"delta":{"content":"a"}}],"usage":{"prompt_tokens":3,"completion_tokens_details":{"reasoning_tokens":1}}}"#;
+        let groq = r#"{"choices":[],"x_groq":{"usage":{"prompt_tokens":9}}}"#;
+        let plain = r#"{"choices":[{"index":0,"delta":{"content":"b"}}]}"#;
+        let more = r#"{"choices":[],"usage":{"completion_tokens":2,"completion_tokens_details":{"audio_tokens":4}}}"#;
+        for payloads in [
+            &[usage][..],
+            &[usage, groq],
+            &[groq, usage],
+            &[groq],
+            &[plain],
+        ] {
+            let mut a = folded(payloads);
+            let expected = run(payloads);
+            let taken = a.take_completion();
+            assert_eq!(taken, expected, "{payloads:?}");
+            if payloads == [usage] {
+                // Moved: the assembler renders no usage until it is restored.
+                assert_eq!(at(&a.completion(), &["usage"]), &Value::Null);
+            }
+            restores_and_folds_on(&mut a, taken, payloads, more);
+            // Taken and restored twice over: still the same.
+            let again = a.take_completion();
+            a.restore(again);
+            assert_eq!(a.completion(), run(&[payloads, &[more]].concat()));
+        }
     }
 
     #[test]
