@@ -7,15 +7,19 @@
 //!   (an HTML page, a JSON error response) is kept, up to [`HEAD_KEEP`] bytes, until the end of
 //!   input, where it becomes a `NotEventStream` or `ErrorResponse` error. A real event stream is
 //!   recognised within its first few bytes and nothing more is kept.
-//! - [`foreign_format`] looks at chunks until one has been folded: Anthropic, `OpenAI` Responses,
-//!   Gemini and legacy Completions chunks are valid JSON objects that would fold into a
-//!   `chat.completion` with no choices, so they are named and refused instead.
+//! - [`foreign_event`], [`foreign_chunk`] and [`foreign_payload`] look at chunks until one has
+//!   been folded: Anthropic, `OpenAI` Responses, Gemini and legacy Completions chunks are valid
+//!   JSON objects that would fold into a `chat.completion` with no choices, so they are named
+//!   and refused instead. A chunk the chat decoder read is judged from what it read
+//!   ([`foreign_chunk`]), so a chat stream's first chunk is read once; one it refused is read
+//!   for its keys alone ([`foreign_payload`]).
 
 use std::fmt::Write as _;
 
 use memchr::memmem;
 
 use crate::error::ErrorKind;
+use crate::formats::chat::scan::Chunk;
 use crate::json::reader as json;
 use crate::json::value::Value;
 
@@ -204,43 +208,149 @@ fn format_of_type(name: &str) -> Option<Format> {
     }
 }
 
-/// The format an event belongs to when it is not a chat-completions chunk: by its `event:`
-/// name, else by the keys of its payload. Only looked at until a chunk has been folded.
-pub fn foreign_format(event_type: &[u8], data: &[u8], max_depth: usize) -> Option<Format> {
+/// The format an `event:` name announces, when it is a foreign one. Only looked at until a
+/// chunk has been folded, before the payload.
+pub fn foreign_event(event_type: &[u8]) -> Option<Format> {
     let name = std::str::from_utf8(event_type).unwrap_or_default();
     if ANTHROPIC_EVENTS.contains(&name) {
-        return Some(Format::Anthropic);
+        Some(Format::Anthropic)
+    } else if name.starts_with("response.") {
+        Some(Format::Responses)
+    } else {
+        None
     }
-    if name.starts_with("response.") {
-        return Some(Format::Responses);
-    }
-    // Chat chunks rarely hold any of these, so the payload is seldom read twice.
+}
+
+/// Whether a payload holds one of the texts a foreign chunk's keys or values would: chat
+/// chunks rarely do, so the payload is seldom looked at further.
+fn has_hint(data: &[u8]) -> bool {
     let hints: [&[u8]; 4] = [
         b"\"type\"",
         b"\"candidates\"",
         b"\"text\"",
         b"text_completion",
     ];
-    if !hints.iter().any(|h| memmem::find(data, h).is_some()) {
+    hints.iter().any(|h| memmem::find(data, h).is_some())
+}
+
+/// The format of a payload the chat decoder took as a chunk (`chunk`, decoded from `data`),
+/// when it is a foreign one: the decision of [`foreign_payload`], from what the decoder read
+/// rather than by reading the payload again.
+pub fn foreign_chunk(data: &[u8], chunk: &Chunk<'_>) -> Option<Format> {
+    if !has_hint(data) {
         return None;
     }
-    let Ok(Value::Object(chunk)) = json::parse(data, max_depth) else {
+    if chunk.has_choices {
+        let text_choice = chunk
+            .choices
+            .iter()
+            .any(|c| c.extras.get("text").is_some() && !c.has_delta);
+        return (chunk.text_completion || text_choice).then_some(Format::Completions);
+    }
+    match chunk.extras.get("type") {
+        Some(Value::String(name)) => format_of_type(name),
+        _ if chunk.extras.get("candidates").is_some() => Some(Format::Gemini),
+        _ => None,
+    }
+}
+
+/// The format of a payload that is not a chat-completions chunk, by its keys: for one the chat
+/// decoder refused (a foreign chunk often breaks the chat schema), so the error names the
+/// format rather than the schema.
+pub fn foreign_payload(data: &[u8], max_depth: usize) -> Option<Format> {
+    if !has_hint(data) {
         return None;
-    };
-    match chunk.get("choices") {
-        Some(choices) => {
-            let legacy = chunk.get("object").and_then(Value::as_str) == Some("text_completion")
-                || matches!(choices, Value::Array(list) if list.iter().any(|c| matches!(
-                    c, Value::Object(c) if c.contains_key("text") && !c.contains_key("delta")
-                )));
-            legacy.then_some(Format::Completions)
-        }
-        None => match chunk.get("type") {
-            Some(Value::String(name)) => format_of_type(name),
-            _ if chunk.contains_key("candidates") => Some(Format::Gemini),
+    }
+    // Any JSON error, or a payload that is not an object: not a foreign chunk (the chat
+    // decoder's error stands).
+    let top = TopLevel::read(data, max_depth).ok()??;
+    match top.choices {
+        Some(text_choice) => (top.text_completion || text_choice).then_some(Format::Completions),
+        None => match top.kind {
+            Some(name) => format_of_type(&name),
+            _ if top.candidates => Some(Format::Gemini),
             _ => None,
         },
     }
+}
+
+/// The top-level keys of a payload that tell a foreign chunk, read in one pass that builds
+/// nothing. A key given twice counts with its last value, as in the parsed object.
+#[derive(Debug, Default)]
+struct TopLevel<'a> {
+    /// Whether the last `choices` is an array holding an object with a `text` key and no
+    /// `delta` key (a legacy Completions choice); `None` without `choices`.
+    choices: Option<bool>,
+    /// The last `object` is the string `"text_completion"`.
+    text_completion: bool,
+    /// The text of the last `type` when that is a string (any other value counts as none).
+    kind: Option<std::borrow::Cow<'a, str>>,
+    candidates: bool,
+}
+
+impl<'a> TopLevel<'a> {
+    /// `Ok(None)` for a valid payload that is not an object; an error for invalid JSON,
+    /// nesting past `max_depth` included, exactly where parsing it would fail.
+    fn read(data: &'a [u8], max_depth: usize) -> Result<Option<Self>, json::JsonError> {
+        let mut r = json::Reader::new(data, max_depth);
+        if !r.begin_object()? {
+            return Ok(None);
+        }
+        let mut top = TopLevel::default();
+        let mut first = true;
+        while let Some(key) = r.next_key(&mut first)? {
+            match key.as_ref() {
+                "choices" => top.choices = Some(has_text_choice(&mut r)?),
+                "object" => {
+                    let matched = r.take_string_matching("text_completion")?;
+                    if matched.is_none() {
+                        r.skip_value()?;
+                    }
+                    top.text_completion = matched == Some(true);
+                }
+                "type" => {
+                    let name = r.take_string()?;
+                    if name.is_none() {
+                        r.skip_value()?;
+                    }
+                    top.kind = name;
+                }
+                "candidates" => {
+                    top.candidates = true;
+                    r.skip_value()?;
+                }
+                _ => r.skip_value()?,
+            }
+        }
+        r.end()?;
+        Ok(Some(top))
+    }
+}
+
+/// Reads a `choices` value: whether it is an array holding an object with a `text` key and
+/// no `delta` key.
+fn has_text_choice(r: &mut json::Reader<'_>) -> Result<bool, json::JsonError> {
+    if !r.begin_array()? {
+        r.skip_value()?;
+        return Ok(false);
+    }
+    let mut found = false;
+    let mut first = true;
+    while r.next_element(&mut first)? {
+        if !r.begin_object()? {
+            r.skip_value()?;
+            continue;
+        }
+        let (mut text, mut delta) = (false, false);
+        let mut first_key = true;
+        while let Some(key) = r.next_key(&mut first_key)? {
+            text |= key == "text";
+            delta |= key == "delta";
+            r.skip_value()?;
+        }
+        found |= text && !delta;
+    }
+    Ok(found)
 }
 
 /// Shows the start of a body in a message: quoted, control characters escaped, and `...`
@@ -272,6 +382,7 @@ pub fn show(head: &[u8], total_len: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::chat::scan::decode_after;
 
     fn head_of(reads: &[&[u8]]) -> Head {
         let mut head = Head::default();
@@ -388,7 +499,164 @@ mod tests {
             ),
         ];
         for (event, data, expected) in cases {
-            assert_eq!(foreign_format(event, data, 128), expected, "{data:?}");
+            assert_eq!(by_decoder(event, data, 128), expected, "{data:?}");
+            assert_eq!(by_keys(event, data, 128), expected, "{data:?}");
+        }
+    }
+
+    /// The answer of the chat fold for a first chunk: by the event name, else from the chunk
+    /// the decoder read, else (the decoder refused it) by the payload's keys.
+    fn by_decoder(event_type: &[u8], data: &[u8], max_depth: usize) -> Option<Format> {
+        foreign_event(event_type).or_else(|| match decode_after(data, max_depth, &[]) {
+            Ok(decoded) => foreign_chunk(data, &decoded.chunk),
+            Err(_) => foreign_payload(data, max_depth),
+        })
+    }
+
+    /// The answer by the payload's keys alone, whatever the decoder makes of it.
+    fn by_keys(event_type: &[u8], data: &[u8], max_depth: usize) -> Option<Format> {
+        foreign_event(event_type).or_else(|| foreign_payload(data, max_depth))
+    }
+
+    /// The answer as the parsed tree gives it (how `foreign_format` decided before it read
+    /// the keys without building the tree): the oracle the one-pass reading must agree with.
+    fn by_tree(event_type: &[u8], data: &[u8], max_depth: usize) -> Option<Format> {
+        let name = std::str::from_utf8(event_type).unwrap_or_default();
+        if ANTHROPIC_EVENTS.contains(&name) {
+            return Some(Format::Anthropic);
+        }
+        if name.starts_with("response.") {
+            return Some(Format::Responses);
+        }
+        let hints: [&[u8]; 4] = [
+            b"\"type\"",
+            b"\"candidates\"",
+            b"\"text\"",
+            b"text_completion",
+        ];
+        if !hints.iter().any(|h| memmem::find(data, h).is_some()) {
+            return None;
+        }
+        let Ok(Value::Object(chunk)) = json::parse(data, max_depth) else {
+            return None;
+        };
+        match chunk.get("choices") {
+            Some(choices) => {
+                let legacy = chunk.get("object").and_then(Value::as_str) == Some("text_completion")
+                    || matches!(choices, Value::Array(list) if list.iter().any(|c| matches!(
+                        c, Value::Object(c) if c.contains_key("text") && !c.contains_key("delta")
+                    )));
+                legacy.then_some(Format::Completions)
+            }
+            None => match chunk.get("type") {
+                Some(Value::String(name)) => format_of_type(name),
+                _ if chunk.contains_key("candidates") => Some(Format::Gemini),
+                _ => None,
+            },
+        }
+    }
+
+    /// Payloads at the edges of every rule: duplicate keys (the last value counts), escaped
+    /// keys and values, values of the wrong type, keys one level down, invalid JSON, depth;
+    /// each read by the chat decoder or refused by it.
+    const EDGES: [&str; 40] = [
+        // Foreign, and refused by the chat decoder (a wrong type in a key it knows).
+        r#"{"object":"text_completion","choices":[{"text":"a","index":-1}]}"#,
+        r#"{"choices":[{"text":"a","finish_reason":5}]}"#,
+        r#"{"type":"message_start","id":5}"#,
+        r#"{"candidates":[],"created":"x"}"#,
+        r#"{"type":"ping","choices":5}"#,
+        r#"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]},"finish_reason":null}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"type":"code_interpreter"}]}}]}"#,
+        r#"{"object":"text_completion","choices":null}"#,
+        r#"{"object":"text_completion"}"#,
+        r#"{"object":"text_completion","choices":[],"object":"chat.completion.chunk"}"#,
+        r#"{"object":"chat.completion.chunk","choices":[],"object":"text_completion"}"#,
+        r#"{"object":"text_complet\u0069on","choices":[]}"#,
+        r#"{"object":["text_completion"],"choices":[]}"#,
+        r#"{"object":"text_completion","choices":[],"object":null}"#,
+        r#"{"choices":[{"text":"a","delta":null}]}"#,
+        r#"{"choices":[{"text":"a"},{"delta":{}}]}"#,
+        r#"{"choices":[1,"text",{"text":null}]}"#,
+        r#"{"choices":[{"delta":{"text":"a"}}]}"#,
+        r#"{"choices":[{"text":"a"}],"choices":[{"delta":{}}]}"#,
+        r#"{"choices":[{"delta":{}}],"choices":[{"text":"a"}]}"#,
+        r#"{"choices":{"text":"a"}}"#,
+        r#"{"choices":[{"te\u0078t":"a"}]}"#,
+        r#"{"type":"message_start","message":{}}"#,
+        r#"{"type":"response.created"}"#,
+        r#"{"type":"error","error":{"message":"m"}}"#,
+        r#"{"type":"something_else"}"#,
+        r#"{"type":1,"candidates":[]}"#,
+        r#"{"type":null}"#,
+        r#"{"type":"ping","type":"error"}"#,
+        r#"{"type":"error","type":"ping"}"#,
+        r#"{"ty\u0070e":"ping"}"#,
+        r#"{"type":"p\u0069ng"}"#,
+        r#"{"candidates":null}"#,
+        r#"{"x":{"candidates":[]},"y":{"type":"ping"}}"#,
+        r#"{"type":"ping","choices":null}"#,
+        r#"["type","candidates"]"#,
+        r#""text_completion""#,
+        r#"{"type":"ping"} x"#,
+        r#"{"type":"ping",}"#,
+        r#"{"type":"ping","x":[[[[1]]]]}"#,
+    ];
+
+    /// The decoder's reading and the one-pass reading give the tree's answer on every edge payload, every prefix of
+    /// one (truncated JSON) and every one with a byte changed to one of a few that break or
+    /// bend it, at depth limits that cut through the payloads and with and without an event
+    /// name.
+    #[test]
+    fn first_chunk_readings_agree_with_the_parsed_tree() {
+        let mut checked = 0usize;
+        for edge in EDGES {
+            let edge = edge.as_bytes();
+            let mut payloads = vec![edge.to_vec()];
+            payloads.extend((0..edge.len()).map(|n| edge[..n].to_vec()));
+            for at in 0..edge.len() {
+                for b in [b'"', b'}', b']', b'\\', b'x', 0x01, 0xff] {
+                    let mut p = edge.to_vec();
+                    p[at] = b;
+                    payloads.push(p);
+                }
+            }
+            for p in &payloads {
+                for depth in [1, 2, 3, 4, 128] {
+                    for event in [&b""[..], b"message", b"ping", b"response.done"] {
+                        let want = by_tree(event, p, depth);
+                        let shown = String::from_utf8_lossy(p);
+                        assert_eq!(
+                            by_decoder(event, p, depth),
+                            want,
+                            "{shown:?} {depth} {event:?}"
+                        );
+                        assert_eq!(
+                            by_keys(event, p, depth),
+                            want,
+                            "{shown:?} {depth} {event:?}"
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 50_000, "{checked}");
+        // The edges themselves give every answer there is, so the comparison covers them all.
+        let mut answers: Vec<_> = EDGES
+            .iter()
+            .map(|e| by_tree(b"", e.as_bytes(), 128))
+            .collect();
+        answers.dedup();
+        for want in [
+            None,
+            Some(Format::Anthropic),
+            Some(Format::Responses),
+            Some(Format::Gemini),
+            Some(Format::Completions),
+            Some(Format::TypedEvents),
+        ] {
+            assert!(answers.contains(&want), "{want:?} not among {answers:?}");
         }
     }
 

@@ -390,33 +390,6 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Reads a string value if one is next, as [`Self::take_string`] reads it, appending its
-    /// text to `out` (a string with escapes is decoded there, not into a new allocation);
-    /// false (consuming nothing) for any other value. On an error `out` is as it was.
-    pub fn take_string_into(&mut self, out: &mut String) -> JsonResult<bool> {
-        if self.peek_or_eof()? != b'"' {
-            return Ok(false);
-        }
-        match self.scan_string()? {
-            Ok(text) => out.push_str(text),
-            Err((start, first_escape)) => {
-                let mut bytes = std::mem::take(out).into_bytes();
-                let len = bytes.len();
-                let decoded = self.decode_escaped(start, first_escape, &mut bytes);
-                if decoded.is_err() {
-                    bytes.truncate(len);
-                }
-                // SAFETY: `bytes` held a `String` up to `len`; after it, only what
-                // `decode_escaped` writes for a string it accepts (as in `read_escaped`: runs
-                // that `run_text` accepted as UTF-8, cut at ASCII bytes, and decoded escapes
-                // encoded by `char::encode_utf8`), or nothing on an error (cut back to `len`).
-                *out = unsafe { String::from_utf8_unchecked(bytes) };
-                decoded?;
-            }
-        }
-        Ok(true)
-    }
-
     /// Reads a string value if one is next, with the checks and errors of
     /// [`Self::take_string`], and says whether its text is `expected`, without building it
     /// (for a value that usually repeats a text already held).
@@ -851,6 +824,34 @@ impl Reader<'_> {
             return Ok(false);
         }
         self.skip_string()?;
+        Ok(true)
+    }
+}
+
+impl Reader<'_> {
+    /// Reads a string value if one is next, with the checks and errors of
+    /// [`Self::take_string`], appending its text to `out` instead of returning it: a string
+    /// with escapes is decoded straight into `out`, with no buffer of its own. False
+    /// (consuming nothing) for any other value. On an error `out` is as it was.
+    pub fn take_string_into(&mut self, out: &mut String) -> JsonResult<bool> {
+        if self.peek_or_eof()? != b'"' {
+            return Ok(false);
+        }
+        match self.scan_string()? {
+            Ok(text) => out.push_str(text),
+            Err((start, first_escape)) => {
+                let before = out.len();
+                // SAFETY: `decode_escaped` writes only runs that `run_text` accepted as UTF-8
+                // (each cut at ASCII bytes) and whole `char`s it encoded, so the bytes stay
+                // valid UTF-8 after every write; on an error they are cut back to `before`,
+                // the length of the valid text they had.
+                let bytes = unsafe { out.as_mut_vec() };
+                if let Err(e) = self.decode_escaped(start, first_escape, bytes) {
+                    bytes.truncate(before);
+                    return Err(e);
+                }
+            }
+        }
         Ok(true)
     }
 }

@@ -410,6 +410,64 @@ fn wrong_input_is_refused_in_every_mode() {
     }
 }
 
+/// A first chunk is named by its format whether the chat decoder reads it (the format is then
+/// judged from what it read) or refuses it (a foreign chunk often breaks the chat schema: the
+/// format is then read from its keys); a chat chunk with the same hints folds.
+#[test]
+fn foreign_first_chunks_are_named_whether_the_chat_decoder_reads_them_or_not() {
+    use deltafold::sniff::Format;
+    let cases: [(&str, Option<Format>); 8] = [
+        (
+            r#"{"type":"message_start","message":{}}"#,
+            Some(Format::Anthropic),
+        ),
+        (
+            r#"{"type":"message_start","id":5}"#,
+            Some(Format::Anthropic),
+        ),
+        (r#"{"candidates":[]}"#, Some(Format::Gemini)),
+        (r#"{"candidates":[],"created":"x"}"#, Some(Format::Gemini)),
+        (
+            r#"{"object":"text_completion","choices":[{"text":"a","index":0}]}"#,
+            Some(Format::Completions),
+        ),
+        (
+            r#"{"object":"text_completion","choices":[{"text":"a","index":-1}]}"#,
+            Some(Format::Completions),
+        ),
+        (
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]},"finish_reason":"tool_calls"}]}"#,
+            None,
+        ),
+        (
+            r#"{"choices":[{"index":0,"delta":{"content":"a"},"text":"x","finish_reason":"stop"}]}"#,
+            None,
+        ),
+    ];
+    for (payload, format) in cases {
+        for on_error in [OnError::Raise, OnError::Skip] {
+            let config = Config {
+                on_error,
+                ..Config::default()
+            };
+            let data = format!("data: {payload}\n\ndata: [DONE]\n\n");
+            let (out, s) = run(config, data.as_bytes(), 4096);
+            if let Some(want) = format {
+                assert!(
+                    matches!(
+                        out.as_ref().map_err(|e| &e.kind),
+                        Err(ErrorKind::UnsupportedFormat { format }) if *format == want
+                    ),
+                    "{payload}: {out:?}"
+                );
+            } else {
+                assert!(out.is_ok(), "{payload}: {out:?}");
+                assert_eq!(s.chunk_counts(), (1, 0), "{payload}");
+            }
+        }
+    }
+}
+
 #[test]
 fn raise_mode_resumes_after_the_bad_event() {
     let data = b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\ndata: {oops}\n\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"b\"},\"finish_reason\":\"stop\"}]}\n\n";

@@ -15,6 +15,7 @@ use crate::formats::chat::header::Header;
 use crate::formats::chat::scan::{
     ChoiceDelta, Chunk, Content, Delta, Extras, Field, FunctionCallDelta, Logprobs, ToolCallDelta,
 };
+use crate::formats::chat::template::Matched;
 use crate::json::partial::PartialJson;
 use crate::json::value::{Map, Value};
 use crate::limits::{LimitName, Limits};
@@ -554,23 +555,17 @@ impl Assembler {
         }
     }
 
-    /// Appends the varying string of a chunk that matched a [`Template`](super::template::Template), and the
-    /// logprobs entries of a content template: the whole effect of such a chunk. False (and
-    /// nothing changed) if the slot, or the logprobs the entries go to, does not exist.
-    pub fn append(&mut self, slot: Slot, text: &str, entries: Option<Vec<Value>>) -> bool {
-        if let Some(items) = entries {
-            let Slot::Content { choice } = slot else {
-                return false;
-            };
-            let Some(lp) = self
-                .choices
-                .get_mut(u64::from(choice))
-                .and_then(|state| state.logprobs.as_mut())
-            else {
-                return false;
-            };
-            lp.content.get_or_insert_with(Vec::new).extend(items);
-        }
+    /// Folds in a chunk that may match a [`Template`](super::template::Template) of `slot`:
+    /// `read` appends the chunk's varying string to the slot's text and returns the chunk's
+    /// logprobs entries (when `with_entries`), or returns `None` when the chunk does not match,
+    /// having appended nothing. Decoding straight into the text costs no buffer per string.
+    /// On a match the entries are appended too: the whole effect of such a chunk.
+    pub fn append_read(
+        &mut self,
+        slot: Slot,
+        with_entries: bool,
+        read: impl FnOnce(&mut String) -> Option<Matched>,
+    ) -> Appended {
         let choice = match slot {
             Slot::Content { choice }
             | Slot::Refusal { choice }
@@ -578,37 +573,49 @@ impl Assembler {
             | Slot::FunctionArguments { choice } => choice,
         };
         let Some(state) = self.choices.get_mut(u64::from(choice)) else {
-            return false;
+            return Appended::Refused;
         };
-        match slot {
-            Slot::Content { .. } => state.content.push(text, false),
-            Slot::Refusal { .. } => state.rare_mut().refusal.push(text, false),
+        // Entries go with a content template, to its choice's logprobs.
+        if with_entries && !(matches!(slot, Slot::Content { .. }) && state.logprobs.is_some()) {
+            return Appended::Refused;
+        }
+        let entries = match slot {
+            Slot::Content { .. } => read_into_text(&mut state.content, read),
+            Slot::Refusal { .. } => match state.rare.as_mut() {
+                Some(rare) => read_into_text(&mut rare.refusal, read),
+                None => return Appended::Refused,
+            },
             Slot::ToolArguments { index, .. } => {
                 let Some(pos) = state.tool_calls.find_wire(u64::from(index)) else {
-                    return false;
+                    return Appended::Refused;
                 };
-                // As in `apply_tool_call`: a later fragment without an index continues it.
-                state.current_call = call_mark(pos);
                 let Some(call) = state.tool_calls.get_mut(pos) else {
-                    return false;
+                    return Appended::Refused;
                 };
-                call.arguments.push_str(text);
-                if let Some(p) = call.partial.as_mut() {
-                    p.feed(text.as_bytes());
+                let entries = read_into_arguments(&mut call.arguments, &mut call.partial, read);
+                if entries.is_some() {
+                    // As in `apply_tool_call`: a later fragment without an index continues it.
+                    state.current_call = call_mark(pos);
                 }
+                entries
             }
             Slot::FunctionArguments { .. } => {
                 let Some(f) = state.function_call.as_mut() else {
-                    return false;
+                    return Appended::Refused;
                 };
-                f.arguments.push_str(text);
-                if let Some(p) = f.partial.as_mut() {
-                    p.feed(text.as_bytes());
-                }
+                read_into_arguments(&mut f.arguments, &mut f.partial, read)
+            }
+        };
+        let Some(Matched { entries }) = entries else {
+            return Appended::NoMatch;
+        };
+        if let Some(items) = entries {
+            if let Some(lp) = state.logprobs.as_mut() {
+                lp.content.get_or_insert_with(Vec::new).extend(items);
             }
         }
         self.chunks += 1;
-        true
+        Appended::Yes
     }
 
     /// End of stream with events: the pending done events of every choice.
@@ -622,7 +629,14 @@ impl Assembler {
 
     /// Renders the completion assembled so far.
     pub fn completion(&self) -> Value {
-        let mut out = Map::new();
+        let usage = self.usage.as_deref().or(self.groq_usage.as_deref());
+        self.render(usage.cloned().map_or(Value::Null, Value::Object))
+    }
+
+    /// Renders the completion with `usage` as its usage.
+    fn render(&self, usage: Value) -> Value {
+        // Room for the eight keys every completion has: no growing on the way.
+        let mut out = Map::with_capacity(8);
         let header = self.header.render();
         out.insert("id".into(), header.id);
         out.insert("object".into(), Value::string("chat.completion"));
@@ -639,11 +653,7 @@ impl Assembler {
                     .collect(),
             ),
         );
-        let usage = self.usage.as_deref().or(self.groq_usage.as_deref());
-        out.insert(
-            "usage".into(),
-            usage.cloned().map_or(Value::Null, Value::Object),
-        );
+        out.insert("usage".into(), usage);
         if let Some(v) = header.service_tier {
             out.insert("service_tier".into(), v);
         }
@@ -669,7 +679,15 @@ impl Assembler {
     pub fn take_completion(&mut self) -> Value {
         let texts: Vec<String> = self.texts_mut().into_iter().map(std::mem::take).collect();
         let lists: Vec<Vec<Value>> = self.lists_mut().into_iter().map(std::mem::take).collect();
-        let mut completion = self.completion();
+        // The usage map, too, is moved rather than copied (and dropped by `restore`) when it
+        // is the only one: with a Groq usage as well, `restore` could not tell them apart.
+        let mut completion = match self.usage.take() {
+            Some(usage) if self.groq_usage.is_none() => self.render(Value::Object(*usage)),
+            usage => {
+                self.usage = usage;
+                self.completion()
+            }
+        };
         let lists_fit =
             lists.is_empty() || rendered_lists_mut(&mut completion).len() == lists.len();
         let text_slots = rendered_texts_mut(&mut completion);
@@ -692,15 +710,30 @@ impl Assembler {
             for (acc, list) in self.lists_mut().into_iter().zip(lists) {
                 *acc = list;
             }
+            self.take_back_usage(&mut completion);
             completion = self.completion();
         }
         completion
+    }
+
+    /// Moves back the usage map that [`Assembler::take_completion`] moved into `completion`:
+    /// the assembler's own usage is rendered whenever it has one, so with neither its own nor
+    /// a Groq usage left, a usage map in the completion is the moved one.
+    fn take_back_usage(&mut self, completion: &mut Value) {
+        if self.usage.is_some() || self.groq_usage.is_some() {
+            return;
+        }
+        if let Some(Value::Object(usage)) = object_get_mut(completion, "usage").map(std::mem::take)
+        {
+            self.usage = Some(Box::new(usage));
+        }
     }
 
     /// Moves the long texts and logprobs lists of a completion from
     /// [`Assembler::take_completion`] back into the accumulators, leaving the assembler as it
     /// was before.
     pub fn restore(&mut self, mut completion: Value) {
+        self.take_back_usage(&mut completion);
         let slots = rendered_texts_mut(&mut completion);
         let accs = self.texts_mut();
         if slots.len() == accs.len() {
@@ -855,6 +888,49 @@ fn object_get_mut<'v>(value: &'v mut Value, key: &str) -> Option<&'v mut Value> 
 /// The mark of the current call at `pos` (see `ChoiceState::current_call`).
 fn call_mark(pos: usize) -> Option<NonZeroUsize> {
     pos.checked_add(1).and_then(NonZeroUsize::new)
+}
+
+/// What [`Assembler::append_read`] made of a chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// It matched the template and is folded in.
+    Yes,
+    /// It does not match the template; nothing changed.
+    NoMatch,
+    /// The template's slot is not there to append to (not reached: a template is learned
+    /// from a chunk that made it); nothing changed, and the chunk is to be decoded in full.
+    Refused,
+}
+
+/// Runs a template `read` into a text accumulator (without events): a text that was never
+/// set stays unset when the chunk does not match.
+fn read_into_text(
+    acc: &mut TextAccumulator,
+    read: impl FnOnce(&mut String) -> Option<Matched>,
+) -> Option<Matched> {
+    let was_set = acc.text.is_some();
+    let out = read(acc.text.get_or_insert_with(String::new));
+    if out.is_none() && !was_set {
+        acc.text = None;
+    }
+    out
+}
+
+/// Runs a template `read` into a call's arguments, feeding what it appended to the partial
+/// parse of the arguments when there is one.
+fn read_into_arguments(
+    arguments: &mut String,
+    partial: &mut Option<Box<PartialJson>>,
+    read: impl FnOnce(&mut String) -> Option<Matched>,
+) -> Option<Matched> {
+    let before = arguments.len();
+    let out = read(arguments);
+    if out.is_some() {
+        if let Some(p) = partial.as_mut() {
+            p.feed(arguments.as_bytes().get(before..).unwrap_or_default());
+        }
+    }
+    out
 }
 
 impl ChoiceState {
@@ -1597,6 +1673,144 @@ mod tests {
         a.completion()
     }
 
+    fn applied(payloads: &[&str], options: Options) -> Assembler {
+        let mut a = Assembler::new(options, Limits::default());
+        for p in payloads {
+            let chunk = match decode(p.as_bytes(), 128) {
+                Ok(c) => c,
+                Err(e) => panic!("{p}: {e:?}"),
+            };
+            if let Err(v) = a.apply(chunk, &mut Vec::new()) {
+                panic!("{p}: {v:?}");
+            }
+        }
+        a
+    }
+
+    /// A template read appends into the slot's own text; a read that does not match leaves
+    /// everything as it was (a content never set stays null, not ""), and a slot that is not
+    /// there refuses the chunk without reading it.
+    #[test]
+    fn template_reads_append_in_place_or_change_nothing() {
+        let role = r#"{"choices":[{"index":0,"delta":{"role":"assistant"}}]}"#;
+        let mut a = applied(&[role], Options::default());
+        let before = a.completion();
+        let chunks = a.chunks();
+        let no = a.append_read(Slot::Content { choice: 0 }, false, |_| None);
+        assert_eq!(no, Appended::NoMatch);
+        assert_eq!(a.completion(), before);
+        assert_eq!(
+            at(&a.completion(), &["choices", "0", "message", "content"]),
+            &Value::Null
+        );
+        assert_eq!(a.chunks(), chunks);
+        let mut asked = false;
+        let missing = a.append_read(Slot::Content { choice: 1 }, false, |_| {
+            asked = true;
+            Some(Matched { entries: None })
+        });
+        assert_eq!((missing, asked), (Appended::Refused, false));
+        for slot in [
+            Slot::Refusal { choice: 0 },
+            Slot::ToolArguments {
+                choice: 0,
+                index: 0,
+            },
+            Slot::FunctionArguments { choice: 0 },
+        ] {
+            assert_eq!(
+                a.append_read(slot, false, |_| Some(Matched { entries: None })),
+                Appended::Refused
+            );
+        }
+        // Entries need a content slot and logprobs to go to.
+        assert_eq!(
+            a.append_read(Slot::Content { choice: 0 }, true, |_| {
+                Some(Matched {
+                    entries: Some(Vec::new()),
+                })
+            }),
+            Appended::Refused
+        );
+        assert_eq!(a.completion(), before);
+        let yes = a.append_read(Slot::Content { choice: 0 }, false, |out| {
+            out.push_str("hi");
+            Some(Matched { entries: None })
+        });
+        assert_eq!(yes, Appended::Yes);
+        assert_eq!(a.chunks(), chunks + 1);
+        assert_eq!(
+            at(&a.completion(), &["choices", "0", "message", "content"]),
+            &Value::string("hi")
+        );
+    }
+
+    /// A tool call's template read makes the call the current one only when it matches, and
+    /// feeds what it appended to the partial parse of the arguments.
+    #[test]
+    fn tool_template_reads_feed_the_partial_arguments() {
+        let options = Options {
+            events: false,
+            partial_arguments: true,
+        };
+        let calls = [
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"a","function":{"name":"f","arguments":"{\"x\":"}}]}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"b","function":{"name":"g","arguments":""}}]}}]}"#,
+        ];
+        let mut a = applied(&calls, options);
+        let slot = Slot::ToolArguments {
+            choice: 0,
+            index: 0,
+        };
+        assert_eq!(a.append_read(slot, false, |_| None), Appended::NoMatch);
+        // The call of index 1 is still the current one: a fragment without an index goes there.
+        let current = applied(
+            &[calls[0], calls[1], r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"function":{"arguments":"1"}}]}}]}"#],
+            options,
+        )
+        .completion();
+        let bare =
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"function":{"arguments":"1"}}]}}]}"#;
+        let Ok(chunk) = decode(bare.as_bytes(), 128) else {
+            panic!("not decoded")
+        };
+        assert!(a.apply(chunk, &mut Vec::new()).is_ok());
+        assert_eq!(a.completion(), current);
+        let appended = a.append_read(slot, false, |out| {
+            out.push_str(" 2}");
+            Some(Matched { entries: None })
+        });
+        assert_eq!(appended, Appended::Yes);
+        let args = |c: &Value, i: &str| {
+            at(
+                c,
+                &[
+                    "choices",
+                    "0",
+                    "message",
+                    "tool_calls",
+                    i,
+                    "function",
+                    "arguments",
+                ],
+            )
+            .clone()
+        };
+        let c = a.completion();
+        assert_eq!(args(&c, "0"), Value::string("{\"x\": 2}"));
+        assert_eq!(args(&c, "1"), Value::string("1"));
+        let Some(call) = a.choices.get_mut(0).and_then(|s| s.tool_calls.get_mut(0)) else {
+            panic!("no call")
+        };
+        let Some(partial) = call.partial.as_ref() else {
+            panic!("no partial parse")
+        };
+        assert!(partial.complete());
+        let mut x = Map::new();
+        x.insert("x".into(), Value::int(2));
+        assert_eq!(partial.value_without_open_string(), Some(Value::Object(x)));
+    }
+
     fn at<'v>(v: &'v Value, path: &[&str]) -> &'v Value {
         let mut cur = v;
         for seg in path {
@@ -1846,6 +2060,38 @@ mod tests {
             ),
             &s("[1]")
         );
+    }
+
+    /// The usage map is moved out as the texts are, when it is the only usage; with a Groq
+    /// usage too, or none at all, the completion is still the rendered one and restore leaves
+    /// the assembler as it was.
+    #[test]
+    fn take_completion_moves_the_usage_out_and_restore_puts_it_back() {
+        let usage = r#"{"choices":[{"index":0,"delta":{"content":"a"}}],"usage":{"prompt_tokens":3,"completion_tokens_details":{"reasoning_tokens":1}}}"#;
+        let groq = r#"{"choices":[],"x_groq":{"usage":{"prompt_tokens":9}}}"#;
+        let plain = r#"{"choices":[{"index":0,"delta":{"content":"b"}}]}"#;
+        let more = r#"{"choices":[],"usage":{"completion_tokens":2,"completion_tokens_details":{"audio_tokens":4}}}"#;
+        for payloads in [
+            &[usage][..],
+            &[usage, groq],
+            &[groq, usage],
+            &[groq],
+            &[plain],
+        ] {
+            let mut a = folded(payloads);
+            let expected = run(payloads);
+            let taken = a.take_completion();
+            assert_eq!(taken, expected, "{payloads:?}");
+            if payloads == [usage] {
+                // Moved: the assembler renders no usage until it is restored.
+                assert_eq!(at(&a.completion(), &["usage"]), &Value::Null);
+            }
+            restores_and_folds_on(&mut a, taken, payloads, more);
+            // Taken and restored twice over: still the same.
+            let again = a.take_completion();
+            a.restore(again);
+            assert_eq!(a.completion(), run(&[payloads, &[more]].concat()));
+        }
     }
 
     #[test]

@@ -13,10 +13,10 @@ use crate::formats::{Fold, Folded, Format};
 use crate::json::reader::JsonErrorCode;
 use crate::json::value::Value;
 use crate::limits::LimitName;
-use crate::sniff::foreign_format;
+use crate::sniff::{foreign_chunk, foreign_event, foreign_payload};
 use crate::summary::{self, Summary};
 
-use assemble::Assembler;
+use assemble::{Appended, Assembler};
 use template::Template;
 
 /// A Chat Completions stream, fed read by read.
@@ -79,24 +79,27 @@ impl Fold for Chat {
         data: &[u8],
         events: &mut Vec<Event>,
     ) -> Result<Folded, ErrorKind> {
-        if self.assembler.chunks() == 0 {
-            if let Some(format) = foreign_format(event_type, data, self.assembler.max_depth()) {
+        // Until a chunk is folded, every chunk is looked at for a foreign format; a fold with
+        // no chunk has no template either, so that happens where the chunk is decoded.
+        let sniff = self.assembler.chunks() == 0;
+        if sniff {
+            if let Some(format) = foreign_event(event_type) {
                 return Err(ErrorKind::UnsupportedFormat { format });
             }
         }
         for t in &self.templates {
-            if let Some(reading) = t.read(data) {
-                if self
-                    .assembler
-                    .append(t.slot, &reading.text, reading.entries)
-                {
+            let read = |out: &mut String| t.read_into(data, out);
+            match self.assembler.append_read(t.slot, t.has_entries(), read) {
+                Appended::Yes => {
                     self.template_chunks += 1;
                     return Ok(Folded::Continue);
                 }
-                break;
+                Appended::NoMatch => {}
+                Appended::Refused => break,
             }
         }
-        self.apply(data, true, events).map(|()| Folded::Continue)
+        self.apply(data, true, sniff, events)
+            .map(|()| Folded::Continue)
     }
 
     fn fold_repaired(
@@ -105,7 +108,8 @@ impl Fold for Chat {
         data: &[u8],
         events: &mut Vec<Event>,
     ) -> Result<Folded, ErrorKind> {
-        self.apply(data, false, events).map(|()| Folded::Continue)
+        self.apply(data, false, false, events)
+            .map(|()| Folded::Continue)
     }
 
     fn next_stream(&mut self) {
@@ -149,11 +153,13 @@ impl Fold for Chat {
 
 impl Chat {
     /// Decodes a payload and folds it in; nothing changes on error. With `reuse_header`, a
-    /// header identical to the last chunk's is skipped rather than read again.
+    /// header identical to the last chunk's is skipped rather than read again. With `sniff`,
+    /// a payload of a foreign format is refused as one, whether the chat decoder read it or not.
     fn apply(
         &mut self,
         data: &[u8],
         reuse_header: bool,
+        sniff: bool,
         events: &mut Vec<Event>,
     ) -> Result<(), ErrorKind> {
         let max_depth = self.assembler.max_depth();
@@ -162,13 +168,24 @@ impl Chat {
             Some(h) => h,
             None => &self.header,
         };
-        let decoded = scan::decode_after(data, max_depth, known).map_err(|d| match d {
-            DecodeKind::Syntax(e) if e.code == JsonErrorCode::TooDeep => ErrorKind::Limit {
-                limit: LimitName::Depth,
-                maximum: max_depth as u64,
-            },
-            other => ErrorKind::Decode(other),
-        })?;
+        let decoded = match scan::decode_after(data, max_depth, known) {
+            Ok(decoded) => decoded,
+            Err(e) => {
+                if let Some(format) = sniff.then(|| foreign_payload(data, max_depth)).flatten() {
+                    return Err(ErrorKind::UnsupportedFormat { format });
+                }
+                return Err(match e {
+                    DecodeKind::Syntax(e) if e.code == JsonErrorCode::TooDeep => ErrorKind::Limit {
+                        limit: LimitName::Depth,
+                        maximum: max_depth as u64,
+                    },
+                    other => ErrorKind::Decode(other),
+                });
+            }
+        };
+        if let Some(format) = sniff.then(|| foreign_chunk(data, &decoded.chunk)).flatten() {
+            return Err(ErrorKind::UnsupportedFormat { format });
+        }
         let header_len = decoded.header_len;
         let chunk = decoded.chunk;
         if let Some(body) = chunk.error {

@@ -99,6 +99,10 @@ pub struct Chunk<'a> {
     /// A non-null `error` value, or the whole payload when `"object": "error"`.
     pub error: Option<Box<Value>>,
     pub obfuscation_span: Option<Span>,
+    /// Whether the payload has a `choices` key, and whether its last `object` is the string
+    /// `"text_completion"`: what tells a legacy Completions chunk (`crate::sniff`).
+    pub has_choices: bool,
+    pub text_completion: bool,
 }
 
 #[derive(Debug, Default)]
@@ -110,6 +114,8 @@ pub struct ChoiceDelta<'a> {
     pub finish_reason: Field<Str<'a>>,
     pub logprobs: Field<Box<Logprobs>>,
     pub extras: Extras<'a>,
+    /// Whether the choice has a `delta` key, null or not (`crate::sniff`).
+    pub has_delta: bool,
 }
 
 #[derive(Debug, Default)]
@@ -498,7 +504,10 @@ fn top_level_value<'a>(
             string_or_null(r, "system_fingerprint").map(|v| chunk.system_fingerprint = v)
         }
         "service_tier" => string_or_null(r, "service_tier").map(|v| chunk.service_tier = v),
-        "choices" => choices(r).map(|v| chunk.choices = v),
+        "choices" => {
+            chunk.has_choices = true;
+            choices(r).map(|v| chunk.choices = v)
+        }
         "usage" => map_or_null(r, "usage").map(|v| {
             chunk.usage = match v {
                 Field::Set(m) => Field::Set(Box::new(m)),
@@ -522,8 +531,10 @@ fn top_level_value<'a>(
             // marker), except the one value that announces an error frame.
             if let Some(s) = r.take_string().map_err(syntax)? {
                 *object_is_error = s == "error";
+                chunk.text_completion = s == "text_completion";
             } else {
                 *object_is_error = false;
+                chunk.text_completion = false;
                 r.skip_value().map_err(syntax)?;
             }
             Ok(())
@@ -585,6 +596,7 @@ fn choice<'a>(r: &mut Reader<'a>) -> R<ChoiceDelta<'a>> {
     let mut pending = Pending::default();
     let mut first = true;
     while let Some(key) = r.next_key(&mut first).map_err(syntax)? {
+        c.has_delta |= key == "delta";
         let outcome: R<()> = match key.as_ref() {
             "index" => {
                 let at = value_start(r);

@@ -16,6 +16,7 @@
 //! Only a byte-exact match is taken: anything else, including an invalid string, goes through
 //! the full decoder, which reports errors with their positions.
 
+#[cfg(test)]
 use std::borrow::Cow;
 
 use crate::formats::chat::assemble::Slot;
@@ -55,8 +56,16 @@ struct EntriesAt {
     max_depth: usize,
 }
 
+/// What a payload matching a template adds besides its varying string: the logprobs entries,
+/// when the template has them.
+#[derive(Debug, PartialEq)]
+pub struct Matched {
+    pub entries: Option<Vec<Value>>,
+}
+
 /// What a payload matching a template adds: the varying string, and the logprobs entries
 /// when the template has them.
+#[cfg(test)]
 #[derive(Debug, PartialEq)]
 pub struct Reading<'a> {
     pub text: Cow<'a, str>,
@@ -264,17 +273,42 @@ impl Template {
         }
     }
 
-    /// The varying string (and logprobs entries), if `payload` has this template's shape
-    /// around a valid string (and a valid array of entries).
-    pub fn read<'a>(&self, payload: &'a [u8]) -> Option<Reading<'a>> {
+    /// Whether `payload` starts with this template's prefix and then a string.
+    fn starts(&self, payload: &[u8]) -> bool {
         let prefix = self.prefix();
-        if !payload.starts_with(prefix) || payload.get(prefix.len()) != Some(&b'"') {
+        // Compared as slices rather than by `starts_with`, which a build may leave as a call.
+        payload.get(..prefix.len()) == Some(prefix) && payload.get(prefix.len()) == Some(&b'"')
+    }
+
+    /// Whether a matching payload also carries logprobs entries.
+    pub fn has_entries(&self) -> bool {
+        self.entries.is_some()
+    }
+
+    /// If `payload` has this template's shape around a valid string (and a valid array of
+    /// entries): appends the string's text to `out` and returns the entries. `None`, with
+    /// `out` as it was, for any other payload.
+    pub fn read_into(&self, payload: &[u8], out: &mut String) -> Option<Matched> {
+        let before = out.len();
+        let read = self.read_after(payload, out);
+        if read.is_none() {
+            out.truncate(before);
+        }
+        read
+    }
+
+    /// [`Template::read_into`], leaving whatever it appended when the payload turns out not
+    /// to match.
+    fn read_after(&self, payload: &[u8], out: &mut String) -> Option<Matched> {
+        if !self.starts(payload) {
             return None;
         }
         // Depth matters only inside the entries; the reader is moved to their depth for them.
         let mut r = Reader::new(payload, self.entries.as_ref().map_or(1, |e| e.max_depth));
-        r.resume_at(prefix.len());
-        let text = r.take_string().ok()??;
+        r.resume_at(self.prefix().len());
+        if !r.take_string_into(out).ok()? {
+            return None;
+        }
         let entries = match &self.entries {
             None => None,
             Some(e) => {
@@ -286,26 +320,79 @@ impl Template {
                 Some(entries(&mut r, payload, e.max_depth)?)
             }
         };
-        let reading = Reading { text, entries };
         let rest = payload.get(r.pos()..)?;
         let middle = self.middle();
         match self.suffix() {
-            None => (rest == middle).then_some(reading),
+            None => (rest == middle).then_some(Matched { entries }),
             Some(suffix) => {
-                if !rest.starts_with(middle) {
+                if rest.get(..middle.len()) != Some(middle) {
                     return None;
                 }
                 let at = r.pos() + middle.len();
                 if payload.get(at) != Some(&b'"') {
                     return None;
                 }
+                if padding_then(payload, at, suffix) {
+                    return Some(Matched { entries });
+                }
                 r.resume_at(at);
                 r.take_string().ok()??;
                 let tail = payload.get(r.pos()..)?;
-                (tail == suffix).then_some(reading)
+                (tail == suffix).then_some(Matched { entries })
             }
         }
     }
+
+    /// What [`Template::read_into`] reads from `payload`, the text on its own.
+    #[cfg(test)]
+    pub fn read<'a>(&self, payload: &'a [u8]) -> Option<Reading<'a>> {
+        let mut text = String::new();
+        let matched = self.read_into(payload, &mut text)?;
+        Some(Reading {
+            text: Cow::Owned(text),
+            entries: matched.entries,
+        })
+    }
+}
+
+/// Whether the payload from `at` (an opening quote) is a string of plain ASCII (see
+/// [`plain_ascii`]) followed by exactly `suffix`: the usual obfuscation padding, which is
+/// then valid and ends where the payload says, without a string scan. `false` leaves any other
+/// padding, valid or not, to the general read.
+#[inline]
+fn padding_then(payload: &[u8], at: usize, suffix: &[u8]) -> bool {
+    let Some(end) = payload.len().checked_sub(suffix.len() + 1) else {
+        return false;
+    };
+    let (Some(text), Some(tail)) = (payload.get(at + 1..end), payload.get(end..)) else {
+        return false;
+    };
+    // The quote and the suffix; the suffix is short (`}` or a few keys), so compared in line.
+    tail.first() == Some(&b'"') && tail.iter().skip(1).eq(suffix.iter()) && plain_ascii(text)
+}
+
+/// Whether `text` is ASCII that a JSON string holds as it is (no control byte, `"` or `\\`):
+/// eight bytes at a time, then byte by byte, as padding is short.
+#[inline]
+fn plain_ascii(text: &[u8]) -> bool {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A top bit set where a byte of `v` is zero; any such bit means a zero byte is there.
+    let has_zero = |v: u64| v.wrapping_sub(LOW) & !v & HIGH != 0;
+    let words = text.chunks_exact(8);
+    let rest = words.remainder();
+    words
+        .map(|w| w.try_into().map_or(HIGH, u64::from_le_bytes))
+        .all(|x| {
+            // Bytes below 0x20 are found by the same borrow trick once no byte is 0x80 or above.
+            x & HIGH == 0
+                && !has_zero(x ^ (LOW * u64::from(b'"')))
+                && !has_zero(x ^ (LOW * u64::from(b'\\')))
+                && x.wrapping_sub(LOW * 0x20) & !x & HIGH == 0
+        })
+        && rest
+            .iter()
+            .all(|&b| matches!(b, 0x20..=0x7F) && b != b'"' && b != b'\\')
 }
 
 /// A non-empty array of valid JSON values at the reader's place, each kept as its raw text
@@ -439,6 +526,119 @@ mod tests {
         }
         let ctrl = b"{\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\x01\"},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null,\"obfuscation\":\"abc\"}";
         assert_eq!(t.read(ctrl), None);
+    }
+
+    /// The padding after the middle is checked without a string scan when it is plain
+    /// printable ASCII ending right before the suffix; everything else takes the general
+    /// read, which accepts exactly the valid strings followed by the suffix.
+    #[test]
+    fn obfuscation_padding_is_read_as_a_json_string() {
+        let Some(t) = learn(A) else {
+            panic!("no template")
+        };
+        let with = |padding: &[u8]| {
+            let head = br#"{"id":"x","choices":[{"index":0,"delta":{"content":"He"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"#;
+            [&head[..], padding, b"}"].concat()
+        };
+        let valid: [&[u8]; 8] = [
+            b"\"\"",
+            b"\"Zz09 ~!#\"",
+            b"\"abc\\\"d\"",
+            b"\"\\u00e9\\n\"",
+            "\"\u{e9}t\u{e9}\"".as_bytes(),
+            b"\"\\\\\"",
+            b"\"}\"",
+            b"\"a}\"",
+        ];
+        for padding in valid {
+            let p = with(padding);
+            assert!(decode_after(&p, 128, &[]).is_ok());
+            assert_eq!(
+                t.read(&p).map(|r| r.text).as_deref(),
+                Some("He"),
+                "{}",
+                String::from_utf8_lossy(&p)
+            );
+        }
+        let invalid: [&[u8]; 10] = [
+            b"\"",
+            b"\"abc",
+            b"\"a\"b\"",
+            b"\"a\x01\"",
+            b"\"a\x7f\"x",
+            b"\"\xff\"",
+            b"\"\\q\"",
+            b"\"\\ud800\"",
+            b"\"a\\\"",
+            b"\"a\" ",
+        ];
+        for padding in invalid {
+            let p = with(padding);
+            assert_eq!(t.read(&p), None, "{}", String::from_utf8_lossy(&p));
+        }
+        // A control byte in the padding is an error for the full decoder too.
+        assert!(decode_after(&with(b"\"a\x01\""), 128, &[]).is_err());
+        // DEL is printable for JSON (only bytes below 0x20 are control): valid, read in general.
+        let del = with(b"\"a\x7f\"");
+        assert!(decode_after(&del, 128, &[]).is_ok());
+        assert!(t.read(&del).is_some());
+    }
+
+    /// A string is decoded straight onto the end of the text it goes to, and a string that
+    /// turns out invalid, or a payload that turns out not to match, leaves that text as it was.
+    #[test]
+    fn strings_append_in_place_and_mismatches_leave_the_text_alone() {
+        for (json, appended) in [
+            (&br#""plain""#[..], Some("plain")),
+            (
+                br#""q\"\u00e9\n\ud83d\ude00""#,
+                Some("q\"\u{e9}\n\u{1f600}"),
+            ),
+            (b"5", None),
+        ] {
+            let mut out = String::from("ab");
+            let taken = Reader::new(json, 1).take_string_into(&mut out);
+            assert_eq!(taken.ok(), Some(appended.is_some()));
+            assert_eq!(out, format!("ab{}", appended.unwrap_or_default()));
+        }
+        for bad in [
+            &br#""a\q""#[..],
+            br#""a\"\ud800""#,
+            b"\"a\\\"\x01\"",
+            br#""a\"b"#,
+        ] {
+            let mut out = String::from("ab");
+            assert!(Reader::new(bad, 1).take_string_into(&mut out).is_err());
+            assert_eq!(out, "ab", "{}", String::from_utf8_lossy(bad));
+        }
+        let Some(t) = learn(A) else {
+            panic!("no template")
+        };
+        let good = br#"{"id":"x","choices":[{"index":0,"delta":{"content":"\"q\""},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"abc"}"#;
+        let mut out = String::from("ab");
+        assert_eq!(t.read_into(good, &mut out), Some(Matched { entries: None }));
+        assert_eq!(out, "ab\"q\"");
+        // Text decoded, then a byte after it differs: nothing of it stays.
+        let late = br#"{"id":"x","choices":[{"index":0,"delta":{"content":"\"q\""},"logprobs":null,"finish_reason":"x"}],"usage":null,"obfuscation":"abc"}"#;
+        let mut out = String::from("ab");
+        assert_eq!(t.read_into(late, &mut out), None);
+        assert_eq!(out, "ab");
+    }
+
+    /// Every byte value, at every place of texts that fill words, part of one, or both.
+    #[test]
+    fn plain_ascii_is_exactly_the_bytes_a_string_holds_unescaped() {
+        for b in 0..=u8::MAX {
+            let plain = (0x20..=0x7F).contains(&b) && b != b'"' && b != b'\\';
+            for len in [1, 7, 8, 9, 16, 17] {
+                for at in 0..len {
+                    let mut text = vec![b'a'; len];
+                    text[at] = b;
+                    assert_eq!(plain_ascii(&text), plain, "{b:#x} at {at} of {len}");
+                }
+            }
+        }
+        assert!(plain_ascii(b""));
     }
 
     #[test]
