@@ -240,18 +240,22 @@ pub fn foreign_chunk(data: &[u8], chunk: &Chunk<'_>) -> Option<Format> {
     if !has_hint(data) {
         return None;
     }
-    if chunk.has_choices {
-        let text_choice = chunk
-            .choices
-            .iter()
-            .any(|c| c.extras.get("text").is_some() && !c.has_delta);
-        return (chunk.text_completion || text_choice).then_some(Format::Completions);
-    }
-    match chunk.extras.get("type") {
-        Some(Value::String(name)) => format_of_type(name),
-        _ if chunk.extras.get("candidates").is_some() => Some(Format::Gemini),
+    let kind = match chunk.extras.get("type") {
+        Some(Value::String(name)) => Some(std::borrow::Cow::Borrowed(name.as_ref())),
         _ => None,
+    };
+    TopLevel {
+        choices: chunk.has_choices.then(|| {
+            chunk
+                .choices
+                .iter()
+                .any(|c| c.extras.get("text").is_some() && !c.has_delta)
+        }),
+        text_completion: chunk.text_completion,
+        kind,
+        candidates: chunk.extras.get("candidates").is_some(),
     }
+    .format()
 }
 
 /// The format of a payload that is not a chat-completions chunk, by its keys: for one the chat
@@ -263,15 +267,7 @@ pub fn foreign_payload(data: &[u8], max_depth: usize) -> Option<Format> {
     }
     // Any JSON error, or a payload that is not an object: not a foreign chunk (the chat
     // decoder's error stands).
-    let top = TopLevel::read(data, max_depth).ok()??;
-    match top.choices {
-        Some(text_choice) => (top.text_completion || text_choice).then_some(Format::Completions),
-        None => match top.kind {
-            Some(name) => format_of_type(&name),
-            _ if top.candidates => Some(Format::Gemini),
-            _ => None,
-        },
-    }
+    TopLevel::read(data, max_depth).ok()??.format()
 }
 
 /// The top-level keys of a payload that tell a foreign chunk, read in one pass that builds
@@ -324,6 +320,21 @@ impl<'a> TopLevel<'a> {
         }
         r.end()?;
         Ok(Some(top))
+    }
+
+    /// The foreign format these keys tell, if any: the one decision for a payload read here
+    /// and for a chunk the chat decoder read.
+    fn format(&self) -> Option<Format> {
+        match self.choices {
+            Some(text_choice) => {
+                (self.text_completion || text_choice).then_some(Format::Completions)
+            }
+            None => match &self.kind {
+                Some(name) => format_of_type(name),
+                None if self.candidates => Some(Format::Gemini),
+                None => None,
+            },
+        }
     }
 }
 
