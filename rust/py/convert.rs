@@ -355,6 +355,50 @@ impl<'t> RawWalk<'t> {
         }
     }
 
+    /// The string starting at `pos` as a Python string. A string with an escape (a long text
+    /// usually has some) is decoded into a buffer the thread keeps, not into a new one that
+    /// grows by doubling and is dropped once the Python string holds a copy.
+    fn py_string<'py>(&mut self, b: &mut Builder<'py, '_>) -> PyResult<Bound<'py, PyString>> {
+        const KEPT_DECODED_BYTES: usize = 1 << 20;
+        std::thread_local! {
+            static DECODED: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        let start = self.pos + 1;
+        let rest = self.bytes.get(start..).unwrap_or_default();
+        let n = string_stop(rest);
+        if rest.get(n) == Some(&b'"') {
+            self.pos = start + n + 1;
+            // Both ends are ASCII quotes, so the slice is on character boundaries.
+            let s = self
+                .text
+                .get(start..start + n)
+                .ok_or_else(|| invalid_raw_at(start))?;
+            return Ok(b.string(s));
+        }
+        let tail = self.text.get(self.pos..).unwrap_or_default();
+        let mut r = Reader::over_text(tail, DEPTH_CEILING);
+        let built = DECODED.with(|cell| {
+            // Building a Python object can run a finaliser that converts another value on
+            // this thread meanwhile: then the buffer is in use, and this string gets its own.
+            let mut own = String::new();
+            let mut guard = cell.try_borrow_mut().ok();
+            let out = guard.as_deref_mut().unwrap_or(&mut own);
+            out.clear();
+            let built = match r.take_string_into(out) {
+                Ok(true) => Ok(b.string(out)),
+                Ok(false) => Err(invalid_raw_at(self.pos)),
+                Err(e) => Err(invalid_raw(e)),
+            };
+            // A huge text is not kept hold of for the life of the thread.
+            if out.capacity() > KEPT_DECODED_BYTES {
+                *out = String::new();
+            }
+            built
+        })?;
+        self.pos += r.pos();
+        Ok(built)
+    }
+
     fn value<'py>(&mut self, b: &mut Builder<'py, '_>) -> PyResult<Bound<'py, PyAny>> {
         let py = b.py;
         self.skip_ws();
@@ -364,10 +408,7 @@ impl<'t> RawWalk<'t> {
             .copied()
             .ok_or_else(|| invalid_raw_at(self.pos))?;
         match first {
-            b'"' => {
-                let s = self.string()?;
-                Ok(b.string(&s).into_any())
-            }
+            b'"' => Ok(self.py_string(b)?.into_any()),
             b'{' => {
                 self.pos += 1;
                 let dict = PyDict::new(py);
@@ -378,8 +419,7 @@ impl<'t> RawWalk<'t> {
                 }
                 loop {
                     self.skip_ws();
-                    let k = self.string()?;
-                    let k = b.string(&k);
+                    let k = self.py_string(b)?;
                     if self.next_byte()? != b':' {
                         return Err(invalid_raw_at(self.pos));
                     }

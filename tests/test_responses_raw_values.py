@@ -1,0 +1,81 @@
+"""A Responses closing snapshot is handed out from its validated text (`RawWalk`): every value
+in it builds as orjson reads the same text. Escaped strings (decoded into a buffer the thread
+keeps), keys with escapes, surrogate pairs, big and negative integers past 64 bits, floats,
+duplicate keys, deep nesting and empty containers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import deltafold
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+
+def _closing(response: bytes) -> bytes:
+    return (
+        b'data: {"type":"response.completed","sequence_number":0,"response":' + response + b"}\n\n"
+    )
+
+
+def _assembled(response: bytes) -> Any:
+    return deltafold.assemble(_closing(response), format="responses")
+
+
+CASES = [
+    # Escapes of every kind, in keys and values, at the start, middle and end of long texts.
+    rb'{"output":[],"t":"\"quoted\" \\ \/ \b\f\n\r\t end"}',
+    rb'{"output":[],"k\tey":"v","\u00e9":"\u00e9","\ud83d\ude00":"\ud83d\ude00"}',
+    b'{"output":[],"long":"' + b"word \\n" * 400 + b'"}',
+    b'{"output":[],"mixed":"' + "caf\u00e9 ".encode() * 100 + b'\\t\\"x\\"' + b'"}',
+    # One escaped string after another, then a plain one: the thread's buffer is reused.
+    rb'{"output":[],"a":"x\ny","b":"z","c":"\\","d":"pl"}',
+    # Numbers: big, negative past 64 bits (floats in orjson), fractions, exponents.
+    rb'{"output":[],"u":18446744073709551615,"n":-9223372036854775808,'
+    rb'"m":-9223372036854775809,"f":1.5e300,"g":-0.0,"h":1E-5,"i":0}',
+    # Duplicate keys: the last value, at the first key's place.
+    rb'{"output":[],"d":1,"e":2,"d":{"x":1,"x":"\n"}}',
+    # Empty and deeply nested containers.
+    rb'{"output":[{}],"e":{},"a":[],"n":[[[[[[[[[[{"k":[{}]}]]]]]]]]]]}',
+    # Whitespace between tokens.
+    b'{ "output" : [ ] , "s" : "a\\nb" , "l" : [ 1 , "x" , null , true , false ] }',
+]
+
+
+@pytest.mark.parametrize("response", CASES)
+def test_closing_snapshots_build_as_orjson_reads_them(response: bytes) -> None:
+    expected = orjson.loads(response)
+    got = _assembled(response)
+    assert got == expected
+    assert list(got) == list(expected)
+    # Strings of equal text are equal objects whether or not they had escapes.
+    assert json.dumps(got, sort_keys=False) == json.dumps(expected, sort_keys=False)
+
+
+_strings = st.text(
+    alphabet=st.characters(exclude_categories=["Cs"]), max_size=40
+) | st.sampled_from(["", "\t", '"', "\\", "\u00e9", "\U0001f600", "a\nb" * 30])
+_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _strings,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_strings, inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(_strings, _values, max_size=6), st.booleans())
+def test_random_closing_snapshots_build_as_orjson_reads_them(
+    members: dict[str, Any], ascii_only: bool
+) -> None:
+    members["output"] = []
+    # Python's encoder escapes differently from orjson (\uXXXX for non-ASCII when ascii_only):
+    # both spellings must build the same value.
+    text = json.dumps(members, ensure_ascii=ascii_only).encode()
+    assert _assembled(text) == orjson.loads(text)
