@@ -199,6 +199,9 @@ const KNOWN_DELTAS: [&str; 6] = [
     "response.custom_tool_call_input.delta",
 ];
 
+/// The run text's first capacity (see `Responses::run_text`).
+const RUN_TEXT_ROOM: usize = 4096;
+
 /// Templates kept at once: a reasoning summary, its text and a call can take turns.
 const MAX_TEMPLATES: usize = 4;
 
@@ -705,7 +708,9 @@ impl Responses {
             learned: 0,
             last_part: None,
             text_path: None,
-            run_text: String::new(),
+            // Room for a run of a few kilobytes at once: grown by doubling from empty, a
+            // run's text took eight or nine reallocations per stream.
+            run_text: String::with_capacity(RUN_TEXT_ROOM),
             scratch: String::new(),
             notes: Vec::new(),
             just_closed: false,
