@@ -36,6 +36,9 @@ CASES = [
     # Numbers: big, negative past 64 bits (floats in orjson), fractions, exponents.
     rb'{"output":[],"u":18446744073709551615,"n":-9223372036854775808,'
     rb'"m":-9223372036854775809,"f":1.5e300,"g":-0.0,"h":1E-5,"i":0}',
+    # Integers read in place (up to eighteen digits) and the numbers next to them that are not.
+    rb'{"output":[],"a":999999999999999999,"b":1000000000000000000,"c":1765297718,'
+    rb'"d":12e3,"e":120.5,"f":7E0,"g":[0,1,22,333],"h":{"n":5}}',
     # Duplicate keys: the last value, at the first key's place.
     rb'{"output":[],"d":1,"e":2,"d":{"x":1,"x":"\n"}}',
     # Empty and deeply nested containers.

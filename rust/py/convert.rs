@@ -355,6 +355,26 @@ impl<'t> RawWalk<'t> {
         }
     }
 
+    /// The value and length of the plain digits at the start of `rest` (validated JSON, so
+    /// no leading zero), when there are one to eighteen of them and neither a fraction nor an
+    /// exponent follows; `None` for any other number.
+    fn small_integer(rest: &[u8]) -> Option<(i64, usize)> {
+        let mut n: i64 = 0;
+        let mut len = 0;
+        while let Some(&b) = rest.get(len) {
+            if !b.is_ascii_digit() {
+                break;
+            }
+            if len == 18 {
+                return None;
+            }
+            n = n * 10 + i64::from(b - b'0');
+            len += 1;
+        }
+        let plain = len >= 1 && !matches!(rest.get(len), Some(b'.' | b'e' | b'E'));
+        plain.then_some((n, len))
+    }
+
     /// The string starting at `pos` as a Python string. A string with an escape (a long text
     /// usually has some) is decoded into a buffer the thread keeps, not into a new one that
     /// grows by doubling and is dropped once the Python string holds a copy.
@@ -424,7 +444,13 @@ impl<'t> RawWalk<'t> {
                         return Err(invalid_raw_at(self.pos));
                     }
                     let v = self.value(b)?;
-                    dict.set_item(k, v)?;
+                    // SAFETY: the GIL is held (`py`); `dict` is a live dict and `k` (a `str`)
+                    // and `v` are live objects. `PyDict_SetItem` takes new references of its
+                    // own (`k` and `v` are released when dropped here) and returns -1 with an
+                    // exception set on failure, which `PyErr::fetch` takes.
+                    if unsafe { ffi::PyDict_SetItem(dict.as_ptr(), k.as_ptr(), v.as_ptr()) } != 0 {
+                        return Err(PyErr::fetch(py));
+                    }
                     match self.next_byte()? {
                         b',' => {}
                         b'}' => return Ok(dict.into_any()),
@@ -475,6 +501,14 @@ impl<'t> RawWalk<'t> {
             }
             _ => {
                 let start = self.pos;
+                // A small non-negative integer (a token count, a timestamp) is read in the
+                // pass that finds its end, as `number` would read its text.
+                if let Some((n, len)) =
+                    Self::small_integer(self.bytes.get(start..).unwrap_or_default())
+                {
+                    self.pos += len;
+                    return Ok(n.into_pyobject(py)?.into_any());
+                }
                 self.pos += Num::Start
                     .scan(self.bytes.get(start..).unwrap_or_default())
                     .0;
