@@ -1109,6 +1109,12 @@ impl Framer {
                         Ok(whole) => whole,
                         Err(miss) => {
                             let rest = input.get(pos..).unwrap_or_default();
+                            if rest.is_empty() {
+                                // The read ended with an event (as a read that completes a
+                                // held tail always does): the general path has nothing to do.
+                                self.consumed = base + pos as u64;
+                                return Ok(());
+                            }
                             let open = match miss {
                                 Miss::Incomplete(end) => Some(end),
                                 Miss::Other if rest.len() < SEARCHED_TAIL_BYTES => {
@@ -1119,9 +1125,7 @@ impl Framer {
                                 }
                                 Miss::Other => None,
                             };
-                            if let Some(end) = open
-                                .filter(|_| hold_tail && !rest.is_empty() && rest.len() <= limit)
-                            {
+                            if let Some(end) = open.filter(|_| hold_tail && rest.len() <= limit) {
                                 self.tail.extend_from_slice(rest);
                                 self.tail_end = end;
                                 self.consumed = base + pos as u64;
