@@ -10,12 +10,15 @@
 //! `RawEvent::data` pointing into the read itself (`whole_event`; its two usual spellings,
 //! `event: <the previous type>` + `data: ` and `data: ` alone under LF or CRLF, by a few word
 //! compares first, in `common_event`). The sink is a [`Sink`], so a caller can have its
-//! per-event work compiled into this loop (the driver does). Anything else, or an event
-//! cut by the end of the read, goes line by line: each line's end is found (`find_line_end`),
-//! classified and applied to the block. Only the bytes of an event that the recogniser gave up
-//! on are scanned twice. A line that lies inside one read is processed in place; only a line
-//! that spans reads is copied (into `line`). Data is copied into the framer only when it must
-//! outlive the read or when several data lines have to be joined.
+//! per-event work compiled into this loop (the driver does). An event of that shape cut by the
+//! end of the read is copied once, unframed (`Framer::tail`); the next read is searched only
+//! for its blank line, and the event, completed by that head of the read, is recognised whole
+//! while the rest of the read is framed in place. Anything else goes line by line: each line's
+//! end is found (`find_line_end`), classified and applied to the block. Only the bytes of an
+//! event that the recogniser gave up on, or that a read cut, are scanned twice. A line that
+//! lies inside one read is processed in place; only a line that spans reads outside a held
+//! tail is copied (into `line`). Data is copied into the framer only when it must outlive the
+//! read or when several data lines have to be joined.
 
 use memchr::{memchr, memchr2};
 
@@ -730,7 +733,9 @@ fn release_if_large(buffer: &mut Vec<u8>) {
 pub struct Framer {
     max_line_bytes: usize,
     /// The start of a line whose end has not arrived yet. Never holds CR or LF, so it is never
-    /// scanned again: the next read is scanned from its own start.
+    /// scanned again: the next read is scanned from its own start. While `tail_end` is set it
+    /// holds a tail instead (see there): the two never coexist, since a tail is only held at
+    /// the start of a block, with no partial line.
     line: Vec<u8>,
     line_start: u64,
     /// Inside an over-long line that was already reported: skip to its end.
@@ -747,14 +752,15 @@ pub struct Framer {
     /// from `pending_start` on; empty whenever nothing is left to frame.
     pending: Vec<u8>,
     pending_start: usize,
-    /// The end of a read that stopped inside an event, held unframed from `consumed` on until
-    /// the event's blank line arrives: then the event is framed whole, by the recognisers, and
-    /// the rest of that read in place. Never holds a blank line or a `retry` line (the only
-    /// line whose effect shows before its event ends) and never more than `max_line_bytes`, so
-    /// framing it later raises nothing and changes nothing that framing it now would: no
-    /// error, offset or state differs, only when the work is done.
-    tail: Vec<u8>,
-    tail_end: TailEnd,
+    /// Set while `line` holds a tail: the end of a read that stopped inside an event, held
+    /// unframed from `consumed` on until the event's blank line arrives; then the event is
+    /// framed whole, by the recognisers, and the rest of that read in place. A tail never
+    /// holds a blank line or a `retry` line (the only line whose effect shows before its event
+    /// ends) and never more than `max_line_bytes`, so framing it later raises nothing and
+    /// changes nothing that framing it at once would: no error, offset or state differs, only
+    /// when the work is done. The value says how the held bytes end. (Kept in `line` rather
+    /// than a buffer of its own: a parser object must stay under 512 bytes.)
+    tail_end: Option<TailEnd>,
     /// Stream offset of the next byte to frame.
     consumed: u64,
     bytes_seen: u64,
@@ -779,8 +785,7 @@ impl Framer {
             block: Block::default(),
             pending: Vec::new(),
             pending_start: 0,
-            tail: Vec::new(),
-            tail_end: TailEnd::InLine,
+            tail_end: None,
             consumed: 0,
             bytes_seen: 0,
             dispatched: 0,
@@ -852,8 +857,8 @@ impl Framer {
             release_if_large(&mut pending);
             self.pending = pending;
         }
-        if !self.tail.is_empty() {
-            match self.frame_tail(input, &mut sink) {
+        if let Some(end) = self.tail_end {
+            match self.frame_tail(input, end, &mut sink) {
                 Ok(Some(rest)) => input = rest,
                 Ok(None) => return Ok(()),
                 Err(stop) => return Err(Stopped::Kept(self.to_feed_error(stop))),
@@ -887,10 +892,10 @@ impl Framer {
             return;
         }
         debug_assert!(!self.at_start, "hold before any framing");
-        if !self.tail.is_empty() {
+        if self.tail_end.take().is_some() {
             // The tail starts at `consumed`, ahead of anything else not framed yet.
             let held = self.pending.get(self.pending_start..).unwrap_or_default();
-            let mut joined = std::mem::take(&mut self.tail);
+            let mut joined = std::mem::take(&mut self.line);
             joined.extend_from_slice(held);
             self.pending = joined;
             self.pending_start = 0;
@@ -904,11 +909,11 @@ impl Framer {
     /// resumed with `feed` is discarded too (and counts). The persistent state (last event id,
     /// retry, counters) stays readable; a later `feed` starts a fresh block.
     pub fn finish(&mut self) -> bool {
-        if !self.tail.is_empty() {
+        if self.tail_end.take().is_some() {
             // Framed line by line, so that what is discarded is judged as if it had been
             // framed when it arrived. It holds no blank line, so nothing is dispatched, and it
             // is within the limit, so nothing is refused.
-            let tail = std::mem::take(&mut self.tail);
+            let tail = std::mem::take(&mut self.line);
             let mut no_events = |_: &RawEvent<'_>| Ok::<(), ()>(());
             let framed = self.run(&tail, &mut no_events, false);
             debug_assert!(framed.is_ok(), "a held tail framed with an error");
@@ -925,7 +930,6 @@ impl Framer {
         self.bom_matched = 0;
         self.pending = Vec::new();
         self.pending_start = 0;
-        self.tail = Vec::new();
         self.block.reset();
         self.block.data = Vec::new();
         self.consumed = self.bytes_seen;
@@ -961,11 +965,14 @@ impl Framer {
     }
 
     pub fn buffered_bytes(&self) -> usize {
-        self.line.len()
-            + self.block.data.len()
+        let line = if self.tail_end.is_some() {
+            held_by_lines(&self.line)
+        } else {
+            self.line.len()
+        };
+        line + self.block.data.len()
             + self.pending.len().saturating_sub(self.pending_start)
             + self.bom_matched
-            + held_by_lines(&self.tail)
     }
 
     fn to_feed_error<E>(&self, stop: Stop<E>) -> FeedError<E> {
@@ -1020,19 +1027,21 @@ impl Framer {
     fn frame_tail<'i, E>(
         &mut self,
         input: &'i [u8],
+        tail_end: TailEnd,
         sink: &mut impl Sink<E>,
     ) -> Result<Option<&'i [u8]>, Stop<E>> {
-        let fits = |len: usize| self.tail.len().saturating_add(len) <= self.max_line_bytes;
-        let (head, rest) = match event_end(input, self.tail_end) {
+        let fits = |len: usize| self.line.len().saturating_add(len) <= self.max_line_bytes;
+        let (head, rest) = match event_end(input, tail_end) {
             TailScan::Open(end) if fits(input.len()) => {
-                self.tail.extend_from_slice(input);
-                self.tail_end = end;
+                self.line.extend_from_slice(input);
+                self.tail_end = Some(end);
                 return Ok(None);
             }
             TailScan::End(end) if fits(end) => input.split_at(end),
             _ => (&[][..], input),
         };
-        let mut tail = std::mem::take(&mut self.tail);
+        self.tail_end = None;
+        let mut tail = std::mem::take(&mut self.line);
         tail.extend_from_slice(head);
         let framed = self.run(&tail, sink, false);
         if let Err((stopped_at, stop)) = framed {
@@ -1041,16 +1050,21 @@ impl Framer {
                 .extend_from_slice(tail.get(stopped_at..).unwrap_or_default());
             self.pending.extend_from_slice(rest);
             self.pending_start = 0;
-            tail.clear();
-            release_if_large(&mut tail);
-            self.tail = tail;
+            self.keep_line_allocation(tail);
             return Err(stop);
         }
-        // Keep the allocation for the next tail unless it is a large one.
-        tail.clear();
-        release_if_large(&mut tail);
-        self.tail = tail;
+        self.keep_line_allocation(tail);
         Ok(Some(rest))
+    }
+
+    /// Gives `line` back the allocation of a tail just framed, unless framing it left a partial
+    /// line there or the allocation is a large one.
+    fn keep_line_allocation(&mut self, mut tail: Vec<u8>) {
+        if self.line.capacity() == 0 {
+            tail.clear();
+            release_if_large(&mut tail);
+            self.line = tail;
+        }
     }
 
     /// Frames `input`, which starts at stream offset `self.consumed`. On a stop returns the
@@ -1062,6 +1076,7 @@ impl Framer {
         sink: &mut impl Sink<E>,
         hold_tail: bool,
     ) -> Result<(), (usize, Stop<E>)> {
+        debug_assert!(self.tail_end.is_none(), "framing while a tail is held");
         let base = self.consumed;
         let limit = self.max_line_bytes;
         let mut pos = 0usize;
@@ -1126,8 +1141,8 @@ impl Framer {
                                 Miss::Other => None,
                             };
                             if let Some(end) = open.filter(|_| hold_tail && rest.len() <= limit) {
-                                self.tail.extend_from_slice(rest);
-                                self.tail_end = end;
+                                self.line.extend_from_slice(rest);
+                                self.tail_end = Some(end);
                                 self.consumed = base + pos as u64;
                                 return Ok(());
                             }
