@@ -10,12 +10,15 @@
 //! `RawEvent::data` pointing into the read itself (`whole_event`; its two usual spellings,
 //! `event: <the previous type>` + `data: ` and `data: ` alone under LF or CRLF, by a few word
 //! compares first, in `common_event`). The sink is a [`Sink`], so a caller can have its
-//! per-event work compiled into this loop (the driver does). Anything else, or an event
-//! cut by the end of the read, goes line by line: each line's end is found (`find_line_end`),
-//! classified and applied to the block. Only the bytes of an event that the recogniser gave up
-//! on are scanned twice. A line that lies inside one read is processed in place; only a line
-//! that spans reads is copied (into `line`). Data is copied into the framer only when it must
-//! outlive the read or when several data lines have to be joined.
+//! per-event work compiled into this loop (the driver does). An event of that shape cut by the
+//! end of the read is copied once, unframed (`Framer::tail`); the next read is searched only
+//! for its blank line, and the event, completed by that head of the read, is recognised whole
+//! while the rest of the read is framed in place. Anything else goes line by line: each line's
+//! end is found (`find_line_end`), classified and applied to the block. Only the bytes of an
+//! event that the recogniser gave up on, or that a read cut, are scanned twice. A line that
+//! lies inside one read is processed in place; only a line that spans reads outside a held
+//! tail is copied (into `line`). Data is copied into the framer only when it must outlive the
+//! read or when several data lines have to be joined.
 
 use memchr::{memchr, memchr2};
 
@@ -436,6 +439,101 @@ struct WholeEvent {
     ended_on_cr: bool,
 }
 
+/// Why no [`WholeEvent`] was recognised.
+#[derive(Clone, Copy)]
+enum Miss {
+    /// The read ended inside an event of the common shape, before its blank line: the lines
+    /// so far are `event` and `data` lines only. The tail of the read can wait, unframed, for
+    /// the rest of the event (see `Framer::tail`).
+    Incomplete(TailEnd),
+    /// Anything else: the general path frames it.
+    Other,
+}
+
+/// How the bytes of a held tail end: inside a line, right after a line's end (LF or CRLF), or
+/// right after a CR, whose LF may open the next read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TailEnd {
+    InLine,
+    LineStart,
+    AfterCr,
+}
+
+/// What [`event_end`] found in the bytes after a tail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TailScan {
+    /// The blank line that ends the event ends just before this index.
+    End(usize),
+    /// No blank line yet; the bytes end as this says.
+    Open(TailEnd),
+    /// A line of the event starts with `r`: it may be `retry`, which takes effect as soon as
+    /// its line ends, so the event is framed line by line now rather than held.
+    Refused,
+}
+
+/// Tails shorter than this that the recognisers gave up on for another reason than the end of
+/// the read are searched for their blank line: their lines may still be held whole (a read that
+/// ends inside `data:`, say). Longer ones go line by line at once, so an event of another shape
+/// never pays for a second search of many bytes.
+const SEARCHED_TAIL_BYTES: usize = 64;
+
+/// Searches `bytes`, which continue bytes that end as `state` says, for the blank line that
+/// ends an event; a line that starts with `r` stops the search.
+fn event_end(bytes: &[u8], state: TailEnd) -> TailScan {
+    let mut at = 0;
+    let mut state = state;
+    loop {
+        match state {
+            TailEnd::AfterCr => match bytes.get(at) {
+                None => return TailScan::Open(TailEnd::AfterCr),
+                // The LF of the CRLF that ended the line.
+                Some(&LF) => {
+                    at += 1;
+                    state = TailEnd::LineStart;
+                }
+                Some(_) => state = TailEnd::LineStart,
+            },
+            TailEnd::LineStart => match bytes.get(at) {
+                None => return TailScan::Open(TailEnd::LineStart),
+                Some(&(CR | LF)) => return TailScan::End(after_terminator(bytes, at).0),
+                Some(&b'r') => return TailScan::Refused,
+                Some(_) => state = TailEnd::InLine,
+            },
+            TailEnd::InLine => {
+                let Some(found) = bytes.get(at..).and_then(find_line_end) else {
+                    return TailScan::Open(TailEnd::InLine);
+                };
+                let terminator = at + found;
+                at = terminator + 1;
+                state = if bytes.get(terminator) == Some(&CR) {
+                    TailEnd::AfterCr
+                } else {
+                    TailEnd::LineStart
+                };
+            }
+        }
+    }
+}
+
+/// What the general path would hold after framing `tail` (held from a clean block, without a
+/// blank line): the joined values of its complete `data` lines, and its unfinished line.
+fn held_by_lines(tail: &[u8]) -> usize {
+    let mut held = 0;
+    let mut has_data = false;
+    let mut rest = tail;
+    while let Some(found) = find_line_end(rest) {
+        let line = rest.get(..found).unwrap_or_default();
+        if let LineField::Data(value_at) = classify(line) {
+            held += usize::from(has_data) + line.len() - value_at;
+            has_data = true;
+        }
+        rest = rest
+            .get(after_terminator(rest, found).0..)
+            .unwrap_or_default();
+    }
+    held + rest.len()
+}
+
 /// Whether `a` and `b` hold the same bytes, compared eight at a time inline: an event type is
 /// tens of bytes, for which the call into `memcmp` that slice equality makes costs more than
 /// the compare.
@@ -485,33 +583,38 @@ fn word_starts_with<const N: usize>(word: u64, prefix: &[u8; N]) -> bool {
 
 /// The two commonest whole events in their usual spelling, `event: <the previous event's
 /// type>` + `data: <value>` (Anthropic, Responses) and `data: <value>` alone (chat, Gemini),
-/// each line ended by LF or CRLF, recognised with a few word compares; None for anything else,
-/// which [`whole_event`] then tries. What it takes, `whole_event` would take the same way: the
+/// each line ended by LF or CRLF, recognised with a few word compares; a [`Miss`] for anything
+/// else, which [`whole_event`] then tries (unless the read just ended inside such an event). What it takes, `whole_event` would take the same way: the
 /// event line is the previous type's line with one space after the colon (checked against the
 /// limit again: the type may have come from a line without the space), and the one space after
 /// each colon is the one the spec removes.
 #[inline(always)]
-fn common_event(input: &[u8], at: usize, limit: usize, last_type: &[u8]) -> Option<WholeEvent> {
-    let head = word_at(input, at)?;
+fn common_event(
+    input: &[u8],
+    at: usize,
+    limit: usize,
+    last_type: &[u8],
+) -> Result<WholeEvent, Miss> {
+    let head = word_at(input, at).ok_or(Miss::Other)?;
     let (value, has_event_type) = if word_starts_with(head, b"data: ") {
         (at + 6, false)
     } else if word_starts_with(head, b"event: ") {
         let after_type = at + 7 + last_type.len();
-        let typed = input.get(at + 7..after_type)?;
+        let typed = input.get(at + 7..after_type).ok_or(Miss::Other)?;
         if !same_bytes(typed, last_type) || 7 + last_type.len() > limit {
-            return None;
+            return Err(Miss::Other);
         }
-        let next_line = word_at(input, after_type)?;
+        let next_line = word_at(input, after_type).ok_or(Miss::Other)?;
         let value = if word_starts_with(next_line, b"\ndata: ") {
             after_type + 7
         } else if next_line == u64::from_le_bytes(*b"\r\ndata: ") {
             after_type + 8
         } else {
-            return None;
+            return Err(Miss::Other);
         };
         (value, true)
     } else {
-        return None;
+        return Err(Miss::Other);
     };
     // The data line starts six bytes before its value (`data: `).
     data_line_and_blank(input, value - 6, value, limit, None, has_event_type)
@@ -519,7 +622,9 @@ fn common_event(input: &[u8], at: usize, limit: usize, last_type: &[u8]) -> Opti
 
 /// The end of a [`WholeEvent`] whose data line starts at `line` and its value at `value`: the
 /// line ends inside the read and within `limit`, and a blank line follows it. Shared by both
-/// recognisers so that the two check the data line alike.
+/// recognisers so that the two check the data line alike. When the read ends before that blank
+/// line, the miss says where it ended (the caller has checked the lines before the data line,
+/// none of which is blank or `retry`).
 #[inline(always)]
 fn data_line_and_blank(
     input: &[u8],
@@ -528,17 +633,21 @@ fn data_line_and_blank(
     limit: usize,
     new_event_type: Option<(usize, usize)>,
     has_event_type: bool,
-) -> Option<WholeEvent> {
-    let end = value + find_line_end(input.get(value..)?)?;
+) -> Result<WholeEvent, Miss> {
+    let after_value = input.get(value..).ok_or(Miss::Other)?;
+    let end = value + find_line_end(after_value).ok_or(Miss::Incomplete(TailEnd::InLine))?;
     if end - line > limit {
-        return None;
+        return Err(Miss::Other);
     }
-    let blank = after_terminator(input, end).0;
-    if !matches!(input.get(blank), Some(&(CR | LF))) {
-        return None;
+    let (blank, data_ended_on_cr) = after_terminator(input, end);
+    match input.get(blank) {
+        Some(&(CR | LF)) => {}
+        Some(_) => return Err(Miss::Other),
+        None if data_ended_on_cr => return Err(Miss::Incomplete(TailEnd::AfterCr)),
+        None => return Err(Miss::Incomplete(TailEnd::LineStart)),
     }
     let (next, ended_on_cr) = after_terminator(input, blank);
-    Some(WholeEvent {
+    Ok(WholeEvent {
         new_event_type,
         has_event_type,
         data: (value, end),
@@ -547,24 +656,29 @@ fn data_line_and_blank(
     })
 }
 
-/// Recognises a [`WholeEvent`] starting at `at`, or None for anything else (comments, `id`,
+/// Recognises a [`WholeEvent`] starting at `at`, or a [`Miss`] for anything else (comments, `id`,
 /// `retry`, several data lines, a line not ended inside the read, a line over `limit`): the
 /// general path frames those. Every byte it skips is checked as the general path would: the
 /// exact field name and colon, at most one space, and CR, LF or CRLF ends; so an event it takes
 /// is the event that path would dispatch. `last_type` is the previous `event` value, whose
 /// repeat is recognised without a search.
 #[inline(always)]
-fn whole_event(input: &[u8], at: usize, limit: usize, last_type: &[u8]) -> Option<WholeEvent> {
+fn whole_event(
+    input: &[u8],
+    at: usize,
+    limit: usize,
+    last_type: &[u8],
+) -> Result<WholeEvent, Miss> {
     let mut at = at;
     let mut new_event_type = None;
     let has_event_type = input.get(at) == Some(&b'e');
     if has_event_type {
         // Fixed-size compares: they stay inline whatever the optimiser decides for slices.
-        if input.get(at..)?.first_chunk::<6>() != Some(b"event:") {
-            return None;
+        if input.get(at..).and_then(<[u8]>::first_chunk::<6>) != Some(b"event:") {
+            return Err(Miss::Other);
         }
         let value = value_start(input, at + 6);
-        let after_value = input.get(value..)?;
+        let after_value = input.get(value..).ok_or(Miss::Other)?;
         // The previous value cannot hold CR or LF (it came from one line), so when it is
         // followed by one, that is the first terminator of the line; and a value that is not
         // followed by one differs from it.
@@ -575,17 +689,18 @@ fn whole_event(input: &[u8], at: usize, limit: usize, last_type: &[u8]) -> Optio
         let end = if repeated {
             value + last_type.len()
         } else {
-            let end = value + find_line_end(after_value)?;
+            let found = find_line_end(after_value).ok_or(Miss::Incomplete(TailEnd::InLine))?;
+            let end = value + found;
             new_event_type = Some((value, end));
             end
         };
         if end - at > limit {
-            return None;
+            return Err(Miss::Other);
         }
         at = after_terminator(input, end).0;
     }
-    if input.get(at..)?.first_chunk::<5>() != Some(b"data:") {
-        return None;
+    if input.get(at..).and_then(<[u8]>::first_chunk::<5>) != Some(b"data:") {
+        return Err(Miss::Other);
     }
     let value = value_start(input, at + 5);
     data_line_and_blank(input, at, value, limit, new_event_type, has_event_type)
@@ -618,7 +733,9 @@ fn release_if_large(buffer: &mut Vec<u8>) {
 pub struct Framer {
     max_line_bytes: usize,
     /// The start of a line whose end has not arrived yet. Never holds CR or LF, so it is never
-    /// scanned again: the next read is scanned from its own start.
+    /// scanned again: the next read is scanned from its own start. While `tail_end` is set it
+    /// holds a tail instead (see there): the two never coexist, since a tail is only held at
+    /// the start of a block, with no partial line.
     line: Vec<u8>,
     line_start: u64,
     /// Inside an over-long line that was already reported: skip to its end.
@@ -635,6 +752,15 @@ pub struct Framer {
     /// from `pending_start` on; empty whenever nothing is left to frame.
     pending: Vec<u8>,
     pending_start: usize,
+    /// Set while `line` holds a tail: the end of a read that stopped inside an event, held
+    /// unframed from `consumed` on until the event's blank line arrives; then the event is
+    /// framed whole, by the recognisers, and the rest of that read in place. A tail never
+    /// holds a blank line or a `retry` line (the only line whose effect shows before its event
+    /// ends) and never more than `max_line_bytes`, so framing it later raises nothing and
+    /// changes nothing that framing it at once would: no error, offset or state differs, only
+    /// when the work is done. The value says how the held bytes end. (Kept in `line` rather
+    /// than a buffer of its own: a parser object must stay under 512 bytes.)
+    tail_end: Option<TailEnd>,
     /// Stream offset of the next byte to frame.
     consumed: u64,
     bytes_seen: u64,
@@ -659,6 +785,7 @@ impl Framer {
             block: Block::default(),
             pending: Vec::new(),
             pending_start: 0,
+            tail_end: None,
             consumed: 0,
             bytes_seen: 0,
             dispatched: 0,
@@ -711,7 +838,7 @@ impl Framer {
             let mut pending = std::mem::take(&mut self.pending);
             let start = std::mem::take(&mut self.pending_start).min(pending.len());
             let held = pending.get(start..).unwrap_or_default();
-            if let Err((stopped_at, stop)) = self.run(held, &mut sink) {
+            if let Err((stopped_at, stop)) = self.run(held, &mut sink, true) {
                 // A sink may stop on every event of a large read: advance an offset rather
                 // than shift the rest down each time, and compact only once the framed part
                 // is the larger half, so resuming stays linear in the read.
@@ -730,7 +857,14 @@ impl Framer {
             release_if_large(&mut pending);
             self.pending = pending;
         }
-        if let Err((stopped_at, stop)) = self.run(input, &mut sink) {
+        if let Some(end) = self.tail_end {
+            match self.frame_tail(input, end, &mut sink) {
+                Ok(Some(rest)) => input = rest,
+                Ok(None) => return Ok(()),
+                Err(stop) => return Err(Stopped::Kept(self.to_feed_error(stop))),
+            }
+        }
+        if let Err((stopped_at, stop)) = self.run(input, &mut sink, true) {
             let rest = input.get(stopped_at..).unwrap_or_default();
             if let Stop::Sink(error) = stop {
                 if hand_back(&error) {
@@ -758,6 +892,14 @@ impl Framer {
             return;
         }
         debug_assert!(!self.at_start, "hold before any framing");
+        if self.tail_end.take().is_some() {
+            // The tail starts at `consumed`, ahead of anything else not framed yet.
+            let held = self.pending.get(self.pending_start..).unwrap_or_default();
+            let mut joined = std::mem::take(&mut self.line);
+            joined.extend_from_slice(held);
+            self.pending = joined;
+            self.pending_start = 0;
+        }
         self.bytes_seen += input.len() as u64;
         self.pending.extend_from_slice(input);
     }
@@ -767,6 +909,15 @@ impl Framer {
     /// resumed with `feed` is discarded too (and counts). The persistent state (last event id,
     /// retry, counters) stays readable; a later `feed` starts a fresh block.
     pub fn finish(&mut self) -> bool {
+        if self.tail_end.take().is_some() {
+            // Framed line by line, so that what is discarded is judged as if it had been
+            // framed when it arrived. It holds no blank line, so nothing is dispatched, and it
+            // is within the limit, so nothing is refused.
+            let tail = std::mem::take(&mut self.line);
+            let mut no_events = |_: &RawEvent<'_>| Ok::<(), ()>(());
+            let framed = self.run(&tail, &mut no_events, false);
+            debug_assert!(framed.is_ok(), "a held tail framed with an error");
+        }
         let discarded = !self.line.is_empty()
             || self.discarding
             || self.bom_matched > 0
@@ -814,8 +965,12 @@ impl Framer {
     }
 
     pub fn buffered_bytes(&self) -> usize {
-        self.line.len()
-            + self.block.data.len()
+        let line = if self.tail_end.is_some() {
+            held_by_lines(&self.line)
+        } else {
+            self.line.len()
+        };
+        line + self.block.data.len()
             + self.pending.len().saturating_sub(self.pending_start)
             + self.bom_matched
     }
@@ -865,9 +1020,63 @@ impl Framer {
         Some(input)
     }
 
+    /// Completes the held tail with the head of `input`. Returns the rest of `input` to frame,
+    /// or None when all of it joined the tail. The tail is framed whole once its blank line is
+    /// in; line by line, as if it had never been held, once it would grow past the limit or
+    /// meets a `retry` line. A stop keeps what was not framed, as a stop in held input does.
+    fn frame_tail<'i, E>(
+        &mut self,
+        input: &'i [u8],
+        tail_end: TailEnd,
+        sink: &mut impl Sink<E>,
+    ) -> Result<Option<&'i [u8]>, Stop<E>> {
+        let fits = |len: usize| self.line.len().saturating_add(len) <= self.max_line_bytes;
+        let (head, rest) = match event_end(input, tail_end) {
+            TailScan::Open(end) if fits(input.len()) => {
+                self.line.extend_from_slice(input);
+                self.tail_end = Some(end);
+                return Ok(None);
+            }
+            TailScan::End(end) if fits(end) => input.split_at(end),
+            _ => (&[][..], input),
+        };
+        self.tail_end = None;
+        let mut tail = std::mem::take(&mut self.line);
+        tail.extend_from_slice(head);
+        let framed = self.run(&tail, sink, false);
+        if let Err((stopped_at, stop)) = framed {
+            self.pending.clear();
+            self.pending
+                .extend_from_slice(tail.get(stopped_at..).unwrap_or_default());
+            self.pending.extend_from_slice(rest);
+            self.pending_start = 0;
+            self.keep_line_allocation(tail);
+            return Err(stop);
+        }
+        self.keep_line_allocation(tail);
+        Ok(Some(rest))
+    }
+
+    /// Gives `line` back the allocation of a tail just framed, unless framing it left a partial
+    /// line there or the allocation is a large one.
+    fn keep_line_allocation(&mut self, mut tail: Vec<u8>) {
+        if self.line.capacity() == 0 {
+            tail.clear();
+            release_if_large(&mut tail);
+            self.line = tail;
+        }
+    }
+
     /// Frames `input`, which starts at stream offset `self.consumed`. On a stop returns the
-    /// index in `input` where framing must resume.
-    fn run<E>(&mut self, input: &[u8], sink: &mut impl Sink<E>) -> Result<(), (usize, Stop<E>)> {
+    /// index in `input` where framing must resume. With `hold_tail`, an event of the common
+    /// shape that the end of `input` cuts is held unframed (see `Framer::tail`).
+    fn run<E>(
+        &mut self,
+        input: &[u8],
+        sink: &mut impl Sink<E>,
+        hold_tail: bool,
+    ) -> Result<(), (usize, Stop<E>)> {
+        debug_assert!(self.tail_end.is_none(), "framing while a tail is held");
         let base = self.consumed;
         let limit = self.max_line_bytes;
         let mut pos = 0usize;
@@ -905,11 +1114,41 @@ impl Framer {
             {
                 // A whole event leaves the block as it found it (no data, not poisoned, no
                 // partial line): the next one is tried without checking again.
-                let recognise = |input: &[u8], pos: usize, last_type: &[u8]| {
-                    common_event(input, pos, limit, last_type)
-                        .or_else(|| whole_event(input, pos, limit, last_type))
-                };
-                while let Some(whole) = recognise(input, pos, &self.block.event_type) {
+                loop {
+                    let last_type = self.block.event_type.as_slice();
+                    let recognised = match common_event(input, pos, limit, last_type) {
+                        Err(Miss::Other) => whole_event(input, pos, limit, last_type),
+                        found => found,
+                    };
+                    let whole = match recognised {
+                        Ok(whole) => whole,
+                        Err(miss) => {
+                            let rest = input.get(pos..).unwrap_or_default();
+                            if rest.is_empty() {
+                                // The read ended with an event (as a read that completes a
+                                // held tail always does): the general path has nothing to do.
+                                self.consumed = base + pos as u64;
+                                return Ok(());
+                            }
+                            let open = match miss {
+                                Miss::Incomplete(end) => Some(end),
+                                Miss::Other if rest.len() < SEARCHED_TAIL_BYTES => {
+                                    match event_end(rest, TailEnd::LineStart) {
+                                        TailScan::Open(end) => Some(end),
+                                        TailScan::End(_) | TailScan::Refused => None,
+                                    }
+                                }
+                                Miss::Other => None,
+                            };
+                            if let Some(end) = open.filter(|_| hold_tail && rest.len() <= limit) {
+                                self.line.extend_from_slice(rest);
+                                self.tail_end = Some(end);
+                                self.consumed = base + pos as u64;
+                                return Ok(());
+                            }
+                            break;
+                        }
+                    };
                     if let Some((start, end)) = whole.new_event_type {
                         self.block.event_type.clear();
                         self.block

@@ -951,6 +951,10 @@ enum Step {
         bytes_seen: u64,
         buffered: usize,
         held: bool,
+        // A `retry` takes effect when its line ends, an `id` at the blank line: a framer that
+        // put off framing a line would show here.
+        retry: Option<u64>,
+        last_event_id: Vec<u8>,
     },
 }
 
@@ -976,6 +980,8 @@ fn drive_path(limit: usize, reads: &[&[u8]], whole_events: bool, refuse: &[u64])
                 bytes_seen: framer.bytes_seen(),
                 buffered: framer.buffered_bytes(),
                 held: framer.has_held_input(),
+                retry: framer.retry(),
+                last_event_id: framer.last_event_id().to_vec(),
             });
             match result {
                 Ok(()) => break,
@@ -1288,5 +1294,170 @@ fn handing_back_at_random_events_frames_as_if_never_cut() {
             drive(limit, &reads),
             "round {round}: limit {limit}, handing back at {hand_back_at:?}, reads {reads:?}"
         );
+    }
+}
+
+// ---- an event cut by the end of a read, held until its blank line ---------------------
+
+/// Streams whose events the end of a read cuts, in the shapes the framer holds unframed until
+/// the event's end (an `event` line and a `data` line, or a `data` line alone) and their near
+/// misses: every line end, a type that changes, comments, `id` and `retry` lines inside the
+/// cut event, several data lines, and a CR-only stream where a CR ends the data line and the
+/// next CR is the blank line.
+const HELD_TAILS: [&[u8]; 12] = [
+    b"event: delta\ndata: {\"a\":1}\n\nevent: delta\ndata: {\"a\":2}\n\nevent: delta\ndata: 3\n\n",
+    b"event: delta\r\ndata: {\"a\":1}\r\n\r\nevent: delta\r\ndata: {\"a\":2}\r\n\r\n",
+    b"event: delta\rdata: {\"a\":1}\r\revent: delta\rdata: {\"a\":2}\r\r",
+    b"data: {\"a\":1}\n\ndata: {\"a\":2}\n\ndata: [DONE]\n\n",
+    b"data: {\"a\":1}\r\n\r\ndata: {\"a\":2}\r\n\r\n",
+    b"event: start\ndata: 1\n\nevent: delta\ndata: 2\n\nevent: stop\ndata: 3\n\n",
+    b"event: delta\ndata: 1\n\n: ping\nevent: delta\n: mid\ndata: 2\n\n",
+    b"event: delta\ndata: 1\n\nevent: delta\nid: 9\ndata: 2\n\nid: 10\ndata: 3\n\n",
+    b"event: delta\ndata: 1\n\nevent: delta\nretry: 70\ndata: 2\n\ndata: 3\nretry: 80\n\n",
+    b"data: 1\n\ndata: 2\ndata: 3\n\ndata:4\r\ndata:  5\r\n\r\n",
+    b"event: delta\ndata: 1\n\nevent:delta\ndata:2\n\nevent: delta\ndata\n\n",
+    b"data: 1\n\rdata: 2\r\n\ndata: 3\r\r\n",
+];
+
+#[test]
+fn an_event_cut_at_every_byte_frames_as_the_general_path_does() {
+    for stream in HELD_TAILS {
+        let what = String::from_utf8_lossy(stream).into_owned();
+        let whole = drive(BIG, &[stream]);
+        assert_eq!(events_of(&whole), events_of(&model(stream)), "{what}");
+        for cut in 0..=stream.len() {
+            let (head, tail) = stream.split_at(cut);
+            assert_paths_agree(BIG, &[head, tail], &[], &what);
+            assert_eq!(drive(BIG, &[head, tail]), whole, "{what}: cut at {cut}");
+            // Cut twice: the held tail grows by a read that does not end the event, or a read
+            // ends the event and cuts the next one.
+            for second in cut..=stream.len() {
+                let reads = [&stream[..cut], &stream[cut..second], &stream[second..]];
+                assert_paths_agree(BIG, &reads, &[], &what);
+            }
+            // The sink refuses the event that completes a held tail and the one after it.
+            assert_paths_agree(BIG, &[head, tail], &[1, 2], &what);
+        }
+        let bytewise: Vec<&[u8]> = stream.chunks(1).collect();
+        assert_paths_agree(BIG, &bytewise, &[], &what);
+        assert_paths_agree(BIG, &bytewise, &[0, 2], &what);
+    }
+}
+
+#[test]
+fn a_held_tail_never_outgrows_the_limit() {
+    // The second event is 33 bytes, its data line 17: limits below, at and above each, with
+    // the event cut anywhere, so that the held bytes reach the limit exactly in some read.
+    let stream = b"event: delta\ndata: 1\n\nevent: delta\ndata: {\"a\":\"bcd\"}\n\ndata: z\n\n";
+    for limit in (0..40).chain([BIG]) {
+        for cut in 0..=stream.len() {
+            let (head, tail) = stream.split_at(cut);
+            assert_paths_agree(limit, &[head, tail], &[], "cut once");
+            for second in cut..=stream.len() {
+                let reads = [&stream[..cut], &stream[cut..second], &stream[second..]];
+                assert_paths_agree(limit, &reads, &[], "cut twice");
+            }
+        }
+        let bytewise: Vec<&[u8]> = stream.chunks(1).collect();
+        assert_paths_agree(limit, &bytewise, &[], "byte by byte");
+    }
+}
+
+#[test]
+fn an_over_long_line_in_a_cut_event_is_reported_where_it_starts() {
+    // The data line of the second event (offset 26) is over the limit of 20.
+    let stream = b"data: short\n\nevent: delta\ndata: xxxxxxxxxxxxxxxxxxxxxxxxxxxx\n\ndata: ok\n\n";
+    for cut in 0..=stream.len() {
+        let (head, tail) = stream.split_at(cut);
+        let outcomes = drive(20, &[head, tail]);
+        let too_long: Vec<&Outcome> = outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::TooLong { .. }))
+            .collect();
+        assert_eq!(
+            too_long,
+            [&Outcome::TooLong {
+                line_offset: 26,
+                limit: 20,
+                event_index: 1
+            }],
+            "cut at {cut}"
+        );
+        let datas: Vec<Vec<u8>> = events_of(&outcomes).into_iter().map(|e| e.data).collect();
+        assert_eq!(datas, [b"short".to_vec(), b"ok".to_vec()], "cut at {cut}");
+        assert_paths_agree(20, &[head, tail], &[], "over-long line");
+    }
+}
+
+#[test]
+fn a_cut_event_keeps_its_offsets_and_the_retry_of_a_cut_line() {
+    // The event held across two reads reports the offset of its data in the stream.
+    let events = events_of(&drive(
+        BIG,
+        &[b"data: a\n\nevent: delta\nda", b"ta: bc\n\n"],
+    ));
+    assert_eq!(events[1].data, b"bc");
+    assert_eq!(events[1].data_offset, 28);
+    assert_eq!(events[1].event_type, b"delta");
+    // A `retry` line inside a cut event takes effect in the read that ends it.
+    let mut framer = Framer::new(BIG);
+    let ok = |_: &RawEvent<'_>| Ok::<(), ()>(());
+    framer.feed(b"data: a\n\ndata: b\nretry: 5", ok).unwrap();
+    assert_eq!(framer.retry(), None);
+    framer.feed(b"0\n", ok).unwrap();
+    assert_eq!(framer.retry(), Some(50));
+    framer.feed(b"\n", ok).unwrap();
+    let mut framer = Framer::new(BIG);
+    framer.feed(b"data: a\n\ndata: b\n", ok).unwrap();
+    framer.feed(b"retry: 7\n", ok).unwrap();
+    assert_eq!(framer.retry(), Some(7));
+}
+
+#[test]
+fn input_held_behind_an_error_follows_a_held_tail() {
+    // `hold` (the delivery rule's) keeps a read behind the bytes of a cut event.
+    let mut framer = Framer::new(BIG);
+    let mut datas = Vec::new();
+    framer
+        .feed(b"data: a\n\nevent: e\ndata: b", |_| Ok::<(), ()>(()))
+        .unwrap();
+    assert_eq!(framer.buffered_bytes(), b"data: b".len());
+    framer.hold(b"c\n\ndata: d\n\n");
+    assert!(framer.has_held_input());
+    framer
+        .feed(b"", |event| {
+            datas.push((event.event_type.to_vec(), event.data.to_vec()));
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+    assert_eq!(
+        datas,
+        [
+            (b"e".to_vec(), b"bc".to_vec()),
+            (b"".to_vec(), b"d".to_vec())
+        ]
+    );
+    assert_eq!(framer.buffered_bytes(), 0);
+}
+
+#[test]
+fn finishing_inside_a_cut_event_judges_it_line_by_line() {
+    // (reads, whether an unterminated event is discarded)
+    let cases: [(&[&[u8]], bool); 7] = [
+        (&[b"data: a\n\ndata: x"], true),
+        (&[b"data: a\n\nevent: e\n"], false),
+        (&[b"data: a\n\nevent: e"], true),
+        (&[b"data: a\n\ndata: x\n"], true),
+        (&[b"data: a\n\ndata: x\r"], true),
+        (&[b"data: a\n\nda", b"ta: x\r\n"], true),
+        (&[b"data: a\n\n: c", b"omment\n"], false),
+    ];
+    for (reads, expected) in cases {
+        let outcomes = drive(BIG, reads);
+        let Some(Outcome::Finished { discarded, .. }) = outcomes.last() else {
+            panic!("no finish");
+        };
+        assert_eq!(*discarded, expected, "{reads:?}");
+        assert_paths_agree(BIG, reads, &[], "finish");
     }
 }
