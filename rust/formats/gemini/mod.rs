@@ -812,6 +812,9 @@ fn insert_null(into: &mut Map, key: &str) -> bool {
 /// The `field` of thought events: the part's flag.
 const THOUGHT_FIELD: &str = "thought";
 
+/// The room a new non-empty text part is made with (see [`Candidate::push_text`]).
+const TEXT_ROOM: usize = 1024;
+
 /// A non-empty piece of a call's arguments text: its delta event.
 fn call_delta(
     call: &mut CallEvents,
@@ -904,7 +907,7 @@ impl Candidate {
         match part {
             RecipePart::Text(text, thought)
             | RecipePart::Part(PartKind::Text { text, thought }) => {
-                self.add_text(text, thought, signature, r.kept.pairs(r.part_extra), sink);
+                self.add_text(&text, thought, signature, r.kept.pairs(r.part_extra), sink);
             }
             RecipePart::Part(PartKind::Call(call)) => {
                 self.add_call(call, signature, r.kept.pairs(r.part_extra), sink);
@@ -1006,7 +1009,7 @@ impl Candidate {
         match kind {
             PartKind::Text { text, thought } => {
                 let extra = extra.iter().map(|(k, v)| (k.as_ref(), *v));
-                self.add_text(text, thought, signature, extra, sink);
+                self.add_text(&text, thought, signature, extra, sink);
             }
             PartKind::Call(call) => {
                 let extra = extra.iter().map(|(k, v)| (k.as_ref(), *v));
@@ -1027,7 +1030,7 @@ impl Candidate {
     /// it: into the previous text part of the same `thought`, or as a new part.
     fn add_text<'p>(
         &mut self,
-        text: Cow<'_, str>,
+        text: &str,
         thought: bool,
         signature: Option<Cow<'_, str>>,
         extra: impl ExactSizeIterator<Item = (&'p str, &'p str)>,
@@ -1047,8 +1050,8 @@ impl Candidate {
                     TextOf::Content,
                 )
             };
-            all.push_str(&text);
-            trail.push(text.as_ref().into());
+            all.push_str(text);
+            trail.push(text.into());
             sink.events.push(Event::TextDelta {
                 of,
                 choice_index: self.index,
@@ -1077,7 +1080,7 @@ impl Candidate {
         }) = self.parts.last_mut()
         {
             if *last_thought == thought {
-                last.push_str(&text);
+                last.push_str(text);
                 if let Some(sig) = signature {
                     *last_signature = Some(sig.into_owned());
                 }
@@ -1090,15 +1093,23 @@ impl Candidate {
 
     fn push_text<'p>(
         &mut self,
-        text: Cow<'_, str>,
+        text: &str,
         thought: bool,
         signature: Option<Cow<'_, str>>,
         extra: impl IntoIterator<Item = (&'p str, &'p str)>,
     ) {
         let mut map = Map::new();
         merge_pairs(&mut map, extra);
+        // A streamed text part grows by a few words per event: room for the first
+        // [`TEXT_ROOM`] bytes spares it the first doublings (each a realloc and a copy).
+        let mut owned = String::with_capacity(if text.is_empty() {
+            0
+        } else {
+            text.len().max(TEXT_ROOM)
+        });
+        owned.push_str(text);
         self.parts.push(Part::Text {
-            text: text.into_owned(),
+            text: owned,
             thought,
             signature: signature.map(Cow::into_owned),
             extra: map,
@@ -1147,6 +1158,9 @@ impl Candidate {
                 }
             }
             *args = Some(a);
+            // The open string's slot is gone with the old arguments: a template's entry at
+            // its path must walk (and make) the path again (see [`Candidate::add_string_arg`]).
+            open_text.clear();
         }
         for arg in call.partial_args {
             let target = args.get_or_insert_with(|| Value::Object(Map::new()));
@@ -1276,8 +1290,13 @@ impl Candidate {
                 close(open_string, steps);
             }
         } else {
-            // The open string's own path text: appended there.
-            path::append(target, open_string.as_deref().unwrap_or_default(), value);
+            // The open string's own path text: appended there. An empty value (the entry
+            // that ends a string) changes nothing: `open_text` is only kept while the open
+            // string's slot holds the string a template's entry made or appended to (a
+            // decoded `args` clears it), so there is nothing to make either.
+            if !value.is_empty() {
+                path::append(target, open_string.as_deref().unwrap_or_default(), value);
+            }
             if !recipe.arg_will_continue {
                 close(open_string, steps);
                 open_text.clear();
