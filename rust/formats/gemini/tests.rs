@@ -708,6 +708,24 @@ fn a_taken_result_is_the_result_and_restores_the_fold() {
         .to_vec(),
     );
     streams.push(vec![r#"{"modelVersion":"m"}"#.into()]);
+    // Every kind of part with its other keys and a signature, a text part that carries a
+    // call, a call with its own other keys, a content with other keys before its parts, and
+    // candidate and top-level keys on both sides of the moved ones.
+    streams.push(
+        [
+            r#"{"a":1,"candidates":[{"x":[2],"content":{"role":"model","k":{"l":[3]},"parts":[{"text":"t","thought":true,"thoughtSignature":"s1","q":null}]},"index":0}],"usageMetadata":{"promptTokenCount":3}}"#,
+            r#"{"candidates":[{"content":{"parts":[{"text":" v","thought":true,"q2":2}],"k2":4},"index":0,"y":5}],"a2":6}"#,
+            r#"{"candidates":[{"content":{"parts":[{"functionCall":{"id":"c1","name":"f","args":{"x":["y"]},"z":null},"thoughtSignature":"s2","p":{"n":1}},{"inlineData":{"d":"AA=="},"thoughtSignature":"s3","o":[]},{"text":"u","functionCall":{"name":"g"},"r":1}]},"index":0,"finishReason":"STOP"}],"b":"c"}"#,
+        ]
+        .map(String::from)
+        .to_vec(),
+    );
+    // A content without parts, and one that was null.
+    streams.push(
+        [r#"{"candidates":[{"content":{"role":"model"},"index":0},{"content":null,"index":1,"finishReason":"STOP"}],"m":"v"}"#]
+            .map(String::from)
+            .to_vec(),
+    );
     for stream in &streams {
         let mut g = Gemini::new(&Config::default());
         for p in stream {
@@ -720,5 +738,23 @@ fn a_taken_result_is_the_result_and_restores_the_fold() {
         g.restore(taken);
         assert_eq!(to_json(&g.result()), expected);
         assert_eq!(format!("{:?}", g.summary()), summary);
+        // Taken twice over (a parser reads its state again after `finish`): the same.
+        let taken = g.take_result();
+        assert_eq!(to_json(&taken), expected);
+        g.restore(taken);
+        assert_eq!(to_json(&g.result()), expected);
+        // Taken and restored after any payload, the fold folds on as one never taken (each
+        // value back in its place: later keys are merged after it).
+        for cut in 0..=stream.len().min(40) {
+            let mut g = Gemini::new(&Config::default());
+            for (i, p) in stream.iter().enumerate() {
+                if i == cut {
+                    let taken = g.take_result();
+                    g.restore(taken);
+                }
+                let _ = g.fold(b"", p.as_bytes(), &mut Vec::new());
+            }
+            assert_eq!(to_json(&g.result()), expected, "cut at {cut}");
+        }
     }
 }
