@@ -1973,7 +1973,10 @@ impl Gemini {
         self.apply_chunk(chunk, events)?;
         // A finished fold ends its stream (`Folded::End`): no later payload would use it.
         if let (Some((recipe, roles)), false) = (learned, self.finished) {
-            if let Some(template) = Template::learn(data, &shape, roles, recipe) {
+            if let Some(mut template) = Template::learn(data, &shape, roles, recipe) {
+                // The chunk merged what the recipe merges, and its numbers are the payload's.
+                template.learned(data);
+                template.recipe.clean_at = Some(self.changes);
                 let [first, second] = &mut self.templates;
                 *second = first.replace(Box::new(template));
                 self.order = Order::default();

@@ -514,6 +514,49 @@ fn templated_events_fold_as_if_decoded_in_full() {
             arg(wc, r#""$['b']","stringValue":"6""#),
             end.into(),
         ],
+        // A template learned from a decoded payload, and one derived from it, start with that
+        // payload's numbers and merges noted: the next payload with the same numbers is read by
+        // its strings alone, the derived template's tail being the learned one's less the cut
+        // member. Near misses with the same numbers: the cut member false, another member in
+        // its place, the member kept.
+        vec![
+            pt(r#"{"text":"a","thought":true}"#, "1"),
+            pt(r#"{"text":"b","thought":true}"#, "1"),
+            pt(r#"{"text":"c"}"#, "1"),
+            pt(r#"{"text":"d"}"#, "1"),
+            end.into(),
+        ],
+        vec![
+            pt(r#"{"text":"a","thought":true}"#, "1"),
+            pt(r#"{"text":"b"}"#, "1"),
+            pt(r#"{"text":"c"}"#, "2"),
+            end.into(),
+        ],
+        vec![
+            pt(r#"{"text":"a","thought":true}"#, "1"),
+            pt(r#"{"text":"b","thought":false}"#, "1"),
+            pt(r#"{"text":"c","thought":true}"#, "1"),
+            pt(r#"{"text":"d","thinking":true}"#, "1"),
+            pt(r#"{"text":"e"}"#, "1"),
+            end.into(),
+        ],
+        vec![
+            pt(r#"{"functionCall":{"partialArgs":[{"jsonPath":"$.a","stringValue":"1","willContinue":true}],"willContinue":true}}"#, "7"),
+            pt(r#"{"functionCall":{"partialArgs":[{"jsonPath":"$.a","stringValue":""}],"willContinue":true}}"#, "7"),
+            pt(r#"{"functionCall":{"partialArgs":[{"jsonPath":"$.b","stringValue":"2","willContinue":true}],"willContinue":true}}"#, "7"),
+            pt(r#"{"functionCall":{"partialArgs":[{"jsonPath":"$.b","stringValue":"3","willContinue":false}],"willContinue":true}}"#, "7"),
+            pt(r#"{"functionCall":{"partialArgs":[{"jsonPath":"$.c","stringValue":"4"}],"willContinue":true}}"#, "8"),
+            end.into(),
+        ],
+        // A template learned from a payload that merged something other templates depend on:
+        // each of the others merges its own again.
+        vec![
+            mv("a", "model", "m1"),
+            mv("b", "model", "m1"),
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"k","thought":true}]},"index":0}],"modelVersion":"m2"}"#.into(),
+            mv("c", "model", "m1"),
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"l","thought":true}]},"index":0}],"modelVersion":"m2"}"#.into(),
+        ],
     ];
     // With events and without: the fold's paths differ (a text template is applied straight
     // from its recipe in both).
@@ -546,6 +589,7 @@ fn templated_events_fold_as_if_decoded_in_full() {
         assert_eq!([used(24), used(25), used(26)], [4, 3, 2]);
         assert_eq!([27, 28, 29, 30, 31].map(used), [4, 0, 1, 0, 0]);
         assert_eq!([used(32), used(33)], [4, 3]);
+        assert_eq!([34, 35, 36, 37, 38].map(used), [3, 2, 1, 3, 3]);
         // Recorded streams, and the arguments streamed above.
         let mut recorded = 0;
         for text in recorded_texts() {
