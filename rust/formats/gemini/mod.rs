@@ -1555,8 +1555,10 @@ pub struct Recipe {
     signature: Option<String>,
     part_extra: List,
     part: PartRecipe,
-    /// Per key: whether its value has no holes (it is the same text in every payload).
-    fixed: Vec<bool>,
+    /// Bit `i`: whether key `i`'s value has no holes (it is the same text in every payload);
+    /// a bit, not a vector, as a template is made for each shape of each stream (keys past
+    /// the 64th count as having holes).
+    fixed: u64,
     /// [`Gemini::changes`] after this recipe was last applied.
     clean_at: Option<u64>,
 }
@@ -1665,7 +1667,7 @@ fn recipe(chunk: &ChunkDelta<'_>, shape: &Shape<'_>) -> Option<(Recipe, &'static
         signature: part.signature.as_deref().map(str::to_string),
         part_extra,
         part: part_recipe,
-        fixed: Vec::new(),
+        fixed: 0,
         clean_at: None,
     };
     Some((recipe, roles))
@@ -1767,6 +1769,7 @@ fn repeated<'c>(m: &Matched<'c, 'c>) -> Option<ChunkDelta<'c>> {
 /// Where the candidate of `index` is in `candidates` (sorted by index), given its binary
 /// search's result `found`: an empty one is inserted where it belongs when absent. Whether it
 /// was inserted.
+#[inline]
 fn insert_candidate(
     candidates: &mut Vec<Candidate>,
     index: u64,
@@ -1880,7 +1883,10 @@ impl Gemini {
         let (part, new_calls) = match &r.part {
             PartRecipe::Text { thought } => {
                 let [text, _, _] = &m.strings;
-                (RecipePart::Text(text.clone()?, *thought), 0)
+                (
+                    RecipePart::Text(Cow::Borrowed(text.as_deref()?), *thought),
+                    0,
+                )
             }
             // Events need the decoded call.
             PartRecipe::Arg(recipe) if !self.options.events => {
@@ -1906,7 +1912,7 @@ impl Gemini {
         // Clean with the numbers applied then (most payloads of a stream): no value to read.
         let unread = clean && m.numbers_as_applied;
         for (i, (_, start, end)) in r.keys.iter().enumerate().filter(|_| !unread) {
-            let fixed = r.fixed.get(i).copied().unwrap_or(false);
+            let fixed = i < 64 && (r.fixed >> i) & 1 == 1;
             if !(clean && fixed) {
                 *values.get_mut(i)? = Some(m.value(*start, *end)?);
                 any = true;

@@ -250,7 +250,8 @@ impl Template {
         if payload.len() > MAX_BYTES {
             return None;
         }
-        let mut holes = Vec::new();
+        // Room for the usual few strings and numbers: one allocation.
+        let mut holes = Vec::with_capacity(8);
         for (i, role) in [Role::Text, Role::Path, Role::Value]
             .into_iter()
             .enumerate()
@@ -277,9 +278,9 @@ impl Template {
             return None;
         }
         let mut recipe = recipe;
-        recipe.fixed = (recipe.keys.iter())
-            .map(|(_, start, end)| !holes.iter().any(|h| h.0 >= *start && h.1 <= *end))
-            .collect();
+        recipe.fixed = (recipe.keys.iter().take(64).enumerate())
+            .filter(|(_, (_, start, end))| !holes.iter().any(|h| h.0 >= *start && h.1 <= *end))
+            .fold(0, |bits, (i, _)| bits | 1 << i);
         let only_thought = {
             let mut part_extra = recipe.kept.pairs(recipe.part_extra);
             part_extra.len() == 1 && part_extra.all(|(k, v)| k == "thought" && v == "true")
