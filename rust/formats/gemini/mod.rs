@@ -1975,7 +1975,19 @@ impl Gemini {
             self.decoded += 1;
         }
         let (chunk, shape) = scan(data, self.limits.max_depth, &self.keys, &self.candidates)?;
-        let learned = recipe(&chunk, &shape);
+        // A chunk that ends the stream (its one candidate finishes, and every other one has)
+        // needs no template: its recipe is not made (the usual stream's last payload).
+        let ends = match chunk.candidates.as_deref() {
+            Some([c]) => {
+                let finishes = c
+                    .keys
+                    .iter()
+                    .any(|(k, v)| k == "finishReason" && !is_null(v));
+                finishes && (self.candidates.iter()).all(|k| k.index == c.index || k.finished)
+            }
+            _ => false,
+        };
+        let learned = if ends { None } else { recipe(&chunk, &shape) };
         self.apply_chunk(chunk, events)?;
         // A finished fold ends its stream (`Folded::End`): no later payload would use it.
         if let (Some((recipe, roles)), false) = (learned, self.finished) {

@@ -90,6 +90,10 @@ pub struct Template {
     pub recipe: super::Recipe,
     /// Per hole: its length in the payload being matched (scratch, kept to spare allocation).
     lengths: Vec<usize>,
+    /// The number holes' slots of `lengths` hold `numbers`' lengths (as [`Self::applied`] and
+    /// [`Self::read_strings`] leave them, until a full read writes others): a read by the
+    /// strings alone need not copy them again.
+    numbers_in_lengths: bool,
     /// The number holes of the payload last applied ([`Self::applied`]); None before the
     /// first.
     numbers: Option<Applied>,
@@ -298,6 +302,7 @@ impl Template {
         Some(Template {
             bytes: payload.to_vec(),
             lengths: vec![0; holes.len()],
+            numbers_in_lengths: false,
             holes,
             recipe,
             numbers: None,
@@ -355,6 +360,7 @@ impl Template {
         Some(Template {
             bytes,
             lengths: vec![0; holes.len()],
+            numbers_in_lengths: false,
             holes,
             recipe,
             numbers,
@@ -423,6 +429,7 @@ impl Template {
                 payload,
             });
         }
+        self.numbers_in_lengths = false;
         let mut strings = [None, None, None];
         let mut pos = 0;
         let mut last = 0;
@@ -502,7 +509,10 @@ impl Template {
         if number_lengths.len() != applied.lengths.len() {
             return None;
         }
-        number_lengths.copy_from_slice(&applied.lengths);
+        if !self.numbers_in_lengths {
+            number_lengths.copy_from_slice(&applied.lengths);
+            self.numbers_in_lengths = true;
+        }
         let mut strings = [None, None, None];
         let (mut pos, mut last) = (0, 0);
         // Indexed rather than zipped: here, per event, the zip was not inlined.
@@ -560,6 +570,7 @@ impl Template {
         tail.bytes.clear();
         tail.strings = self.holes.len() - numbers.lengths.len();
         self.numbers = Some(numbers);
+        self.numbers_in_lengths = true;
         match strings_end.and_then(|at| payload.get(at..)) {
             Some(bytes) if strings_end != Some(0) => {
                 tail.bytes.extend_from_slice(bytes);

@@ -548,6 +548,16 @@ fn templated_events_fold_as_if_decoded_in_full() {
             pt(r#"{"functionCall":{"partialArgs":[{"jsonPath":"$.c","stringValue":"4"}],"willContinue":true}}"#, "8"),
             end.into(),
         ],
+        // A payload read in part against a template (a longer number, then other bytes): the
+        // next one with the template's numbers is read by its strings with the numbers'
+        // lengths as applied, not as that partial read left them.
+        vec![
+            pt(r#"{"text":"a"}"#, "9"),
+            pt(r#"{"text":"b"}"#, "123").replace(r#""modelVersion":"m""#, r#""modelVersion":"n""#),
+            pt(r#"{"text":"c"}"#, "9"),
+            pt(r#"{"text":"d"}"#, "9"),
+            end.into(),
+        ],
         // A template learned from a payload that merged something other templates depend on:
         // each of the others merges its own again.
         vec![
@@ -589,7 +599,7 @@ fn templated_events_fold_as_if_decoded_in_full() {
         assert_eq!([used(24), used(25), used(26)], [4, 3, 2]);
         assert_eq!([27, 28, 29, 30, 31].map(used), [4, 0, 1, 0, 0]);
         assert_eq!([used(32), used(33)], [4, 3]);
-        assert_eq!([34, 35, 36, 37, 38].map(used), [3, 2, 1, 3, 3]);
+        assert_eq!([34, 35, 36, 37, 38, 39].map(used), [3, 2, 1, 3, 2, 3]);
         // Recorded streams, and the arguments streamed above.
         let mut recorded = 0;
         for text in recorded_texts() {
