@@ -671,9 +671,8 @@ impl Part {
         }
     }
 
-    /// The part as the result shows it; its text or `args` are `moved` when given (see
-    /// [`Gemini::take_result`]).
-    fn render(&self, moved: Option<Moved>) -> Value {
+    /// The part as the result shows it.
+    fn render(&self) -> Value {
         let mut out = Map::new();
         match self {
             Part::Text {
@@ -682,11 +681,7 @@ impl Part {
                 extra,
                 ..
             } => {
-                let text = match moved {
-                    Some(Moved::Text(text)) => text,
-                    _ => text.clone(),
-                };
-                out.insert("text".to_string(), Value::String(text));
+                out.insert("text".to_string(), Value::String(text.clone()));
                 copy_into(&mut out, extra);
                 if let Some(s) = signature {
                     out.insert("thoughtSignature".to_string(), Value::String(s.clone()));
@@ -704,12 +699,8 @@ impl Part {
                 if let Some(name) = name {
                     call.insert("name".to_string(), Value::String(name.clone()));
                 }
-                let args = match moved {
-                    Some(Moved::Args(args)) => args,
-                    _ => args.clone(),
-                };
                 if let Some(args) = args {
-                    call.insert("args".to_string(), args);
+                    call.insert("args".to_string(), args.clone());
                 }
                 copy_into(&mut call, extra);
                 out.insert("functionCall".to_string(), Value::Object(call));
@@ -727,42 +718,102 @@ impl Part {
         }
         Value::Object(out)
     }
-}
 
-/// A part's text or call arguments, moved out of the fold for a taken result.
-enum Moved {
-    Text(String),
-    Args(Option<Value>),
-    Nothing,
-}
-
-impl Moved {
-    fn take(part: &mut Part) -> Moved {
-        match part {
-            Part::Text { text, .. } => Moved::Text(std::mem::take(text)),
-            Part::Call(call) => Moved::Args(call.args.take()),
-            Part::Other { .. } => Moved::Nothing,
+    /// [`Self::render`], moving the part's texts, values and maps into the result rather than
+    /// copying them; [`Self::restore`] takes them back.
+    fn take(&mut self) -> Value {
+        let (mut out, signature) = match self {
+            Part::Text {
+                text,
+                signature,
+                extra,
+                ..
+            } => {
+                let mut out = Map::with_capacity(extra.len() + 2);
+                out.insert("text".to_string(), Value::String(std::mem::take(text)));
+                move_into(&mut out, extra);
+                (out, signature)
+            }
+            Part::Call(CallPart {
+                name,
+                args,
+                extra,
+                signature,
+                part_extra,
+                ..
+            }) => {
+                let mut call = Map::with_capacity(extra.len() + 2);
+                if let Some(name) = name.take() {
+                    call.insert("name".to_string(), Value::String(name));
+                }
+                if let Some(args) = args.take() {
+                    call.insert("args".to_string(), args);
+                }
+                move_into(&mut call, extra);
+                let mut out = Map::with_capacity(part_extra.len() + 2);
+                out.insert("functionCall".to_string(), Value::Object(call));
+                move_into(&mut out, part_extra);
+                (out, signature)
+            }
+            Part::Other { signature, extra } => (std::mem::take(extra), signature),
+        };
+        if let Some(s) = signature.take() {
+            out.insert("thoughtSignature".to_string(), Value::String(s));
         }
+        Value::Object(out)
     }
 
-    /// Puts back into `part` what the result shows of it, as [`Part::render`] wrote it.
-    fn restore(part: &mut Part, shown: &mut Value) {
-        let Value::Object(shown) = shown else {
+    /// Takes back what [`Self::take`] moved into `shown`. Its keys are told apart by name: a
+    /// part's other keys never include the ones it keeps apart (`text`, `functionCall`,
+    /// `thoughtSignature`; a call's `name` and `args`), which the scanner reads as such.
+    fn restore(&mut self, shown: Value) {
+        let Value::Object(mut shown) = shown else {
             return;
         };
-        match part {
-            Part::Text { text, .. } => {
-                if let Some(Value::String(t)) = shown.get_mut("text") {
-                    *text = std::mem::take(t);
-                }
+        let string = |v: Option<Value>| match v {
+            Some(Value::String(s)) => Some(s),
+            _ => None,
+        };
+        let kept_signature = string(shown.shift_remove("thoughtSignature"));
+        match self {
+            Part::Text {
+                text,
+                signature,
+                extra,
+                ..
+            } => {
+                *text = string(shown.shift_remove("text")).unwrap_or_default();
+                *signature = kept_signature;
+                *extra = shown;
             }
-            Part::Call(part) => {
-                if let Some(Value::Object(call)) = shown.get_mut("functionCall") {
-                    part.args = call.get_mut("args").map(std::mem::take);
+            Part::Call(CallPart {
+                name,
+                args,
+                extra,
+                signature,
+                part_extra,
+                ..
+            }) => {
+                if let Some(Value::Object(mut call)) = shown.shift_remove("functionCall") {
+                    *name = string(call.shift_remove("name"));
+                    *args = call.shift_remove("args");
+                    *extra = call;
                 }
+                *signature = kept_signature;
+                *part_extra = shown;
             }
-            Part::Other { .. } => {}
+            Part::Other { signature, extra } => {
+                *signature = kept_signature;
+                *extra = shown;
+            }
         }
+    }
+}
+
+/// Moves `from`'s entries after `out`'s (no key of `from` is in `out`), leaving `from` empty.
+fn move_into(out: &mut Map, from: &mut Map) {
+    for (key, value) in std::mem::take(from) {
+        out.insert(key, value);
     }
 }
 
@@ -811,6 +862,9 @@ fn insert_null(into: &mut Map, key: &str) -> bool {
 
 /// The `field` of thought events: the part's flag.
 const THOUGHT_FIELD: &str = "thought";
+
+/// The room a new non-empty text part is made with (see [`Candidate::push_text`]).
+const TEXT_ROOM: usize = 1024;
 
 /// A non-empty piece of a call's arguments text: its delta event.
 fn call_delta(
@@ -904,7 +958,7 @@ impl Candidate {
         match part {
             RecipePart::Text(text, thought)
             | RecipePart::Part(PartKind::Text { text, thought }) => {
-                self.add_text(text, thought, signature, r.kept.pairs(r.part_extra), sink);
+                self.add_text(&text, thought, signature, r.kept.pairs(r.part_extra), sink);
             }
             RecipePart::Part(PartKind::Call(call)) => {
                 self.add_call(call, signature, r.kept.pairs(r.part_extra), sink);
@@ -1006,7 +1060,7 @@ impl Candidate {
         match kind {
             PartKind::Text { text, thought } => {
                 let extra = extra.iter().map(|(k, v)| (k.as_ref(), *v));
-                self.add_text(text, thought, signature, extra, sink);
+                self.add_text(&text, thought, signature, extra, sink);
             }
             PartKind::Call(call) => {
                 let extra = extra.iter().map(|(k, v)| (k.as_ref(), *v));
@@ -1027,7 +1081,7 @@ impl Candidate {
     /// it: into the previous text part of the same `thought`, or as a new part.
     fn add_text<'p>(
         &mut self,
-        text: Cow<'_, str>,
+        text: &str,
         thought: bool,
         signature: Option<Cow<'_, str>>,
         extra: impl ExactSizeIterator<Item = (&'p str, &'p str)>,
@@ -1047,8 +1101,8 @@ impl Candidate {
                     TextOf::Content,
                 )
             };
-            all.push_str(&text);
-            trail.push(text.as_ref().into());
+            all.push_str(text);
+            trail.push(text.into());
             sink.events.push(Event::TextDelta {
                 of,
                 choice_index: self.index,
@@ -1077,7 +1131,7 @@ impl Candidate {
         }) = self.parts.last_mut()
         {
             if *last_thought == thought {
-                last.push_str(&text);
+                last.push_str(text);
                 if let Some(sig) = signature {
                     *last_signature = Some(sig.into_owned());
                 }
@@ -1090,15 +1144,23 @@ impl Candidate {
 
     fn push_text<'p>(
         &mut self,
-        text: Cow<'_, str>,
+        text: &str,
         thought: bool,
         signature: Option<Cow<'_, str>>,
         extra: impl IntoIterator<Item = (&'p str, &'p str)>,
     ) {
         let mut map = Map::new();
         merge_pairs(&mut map, extra);
+        // A streamed text part grows by a few words per event: room for the first
+        // [`TEXT_ROOM`] bytes spares it the first doublings (each a realloc and a copy).
+        let mut owned = String::with_capacity(if text.is_empty() {
+            0
+        } else {
+            text.len().max(TEXT_ROOM)
+        });
+        owned.push_str(text);
         self.parts.push(Part::Text {
-            text: text.into_owned(),
+            text: owned,
             thought,
             signature: signature.map(Cow::into_owned),
             extra: map,
@@ -1147,6 +1209,9 @@ impl Candidate {
                 }
             }
             *args = Some(a);
+            // The open string's slot is gone with the old arguments: a template's entry at
+            // its path must walk (and make) the path again (see [`Candidate::add_string_arg`]).
+            open_text.clear();
         }
         for arg in call.partial_args {
             let target = args.get_or_insert_with(|| Value::Object(Map::new()));
@@ -1276,8 +1341,13 @@ impl Candidate {
                 close(open_string, steps);
             }
         } else {
-            // The open string's own path text: appended there.
-            path::append(target, open_string.as_deref().unwrap_or_default(), value);
+            // The open string's own path text: appended there. An empty value (the entry
+            // that ends a string) changes nothing: `open_text` is only kept while the open
+            // string's slot holds the string a template's entry made or appended to (a
+            // decoded `args` clears it), so there is nothing to make either.
+            if !value.is_empty() {
+                path::append(target, open_string.as_deref().unwrap_or_default(), value);
+            }
             if !recipe.arg_will_continue {
                 close(open_string, steps);
                 open_text.clear();
@@ -1286,18 +1356,17 @@ impl Candidate {
         part.merge_part(recipe.will_continue, signature, part_keys);
     }
 
-    /// Whether the result shows the parts: only those parts' values are moved.
+    /// Whether the result shows the parts.
     fn shows_parts(&self) -> bool {
         self.content_seen && (self.has_parts || !self.parts.is_empty())
     }
 
-    /// The candidate as the result shows it, its parts' values taken from `moved` when it
-    /// [`Self::shows_parts`] and `moved` has them.
-    fn render(&self, moved: &mut impl Iterator<Item = Moved>) -> Value {
+    /// The candidate as the result shows it.
+    fn render(&self) -> Value {
         let mut out = Map::new();
         for (key, value) in &self.keys {
             if key == "content" {
-                out.insert(key.clone(), self.render_content(moved));
+                out.insert(key.clone(), self.render_content());
             } else {
                 out.insert(key.clone(), value.clone());
             }
@@ -1305,17 +1374,62 @@ impl Candidate {
         Value::Object(out)
     }
 
-    fn render_content(&self, moved: &mut impl Iterator<Item = Moved>) -> Value {
+    fn render_content(&self) -> Value {
         if !self.content_seen {
             return Value::Null;
         }
         let mut content = Map::new();
         if self.shows_parts() {
-            let parts = self.parts.iter().map(|p| p.render(moved.next()));
+            let parts = self.parts.iter().map(Part::render);
             content.insert("parts".to_string(), Value::Array(parts.collect()));
         }
         copy_into(&mut content, &self.content_extra);
         Value::Object(content)
+    }
+
+    /// [`Self::render`], moving the candidate's keys, content and parts into the result (the
+    /// kept `content` placeholder is null, as the result shows a content never seen);
+    /// [`Self::restore`] takes them back.
+    fn take(&mut self) -> Value {
+        let mut out = std::mem::take(&mut self.keys);
+        if self.content_seen {
+            if let Some(slot) = out.get_mut("content") {
+                *slot = Value::Object(if self.shows_parts() {
+                    let mut content = Map::with_capacity(self.content_extra.len() + 1);
+                    let parts = self.parts.iter_mut().map(Part::take).collect();
+                    content.insert("parts".to_string(), Value::Array(parts));
+                    move_into(&mut content, &mut self.content_extra);
+                    content
+                } else {
+                    std::mem::take(&mut self.content_extra)
+                });
+            }
+        }
+        Value::Object(out)
+    }
+
+    /// Takes back what [`Self::take`] moved into `shown` (the content's other keys never
+    /// include `parts`).
+    fn restore(&mut self, shown: Value) {
+        let Value::Object(mut shown) = shown else {
+            return;
+        };
+        let content = shown.get_mut("content").map(std::mem::take);
+        self.keys = shown;
+        if !self.content_seen {
+            return;
+        }
+        let Some(Value::Object(mut content)) = content else {
+            return;
+        };
+        if self.shows_parts() {
+            if let Some(Value::Array(parts)) = content.shift_remove("parts") {
+                for (part, shown) in self.parts.iter_mut().zip(parts) {
+                    part.restore(shown);
+                }
+            }
+        }
+        self.content_extra = content;
     }
 }
 
@@ -1441,8 +1555,10 @@ pub struct Recipe {
     signature: Option<String>,
     part_extra: List,
     part: PartRecipe,
-    /// Per key: whether its value has no holes (it is the same text in every payload).
-    fixed: Vec<bool>,
+    /// Bit `i`: whether key `i`'s value has no holes (it is the same text in every payload);
+    /// a bit, not a vector, as a template is made for each shape of each stream (keys past
+    /// the 64th count as having holes).
+    fixed: u64,
     /// [`Gemini::changes`] after this recipe was last applied.
     clean_at: Option<u64>,
 }
@@ -1551,7 +1667,7 @@ fn recipe(chunk: &ChunkDelta<'_>, shape: &Shape<'_>) -> Option<(Recipe, &'static
         signature: part.signature.as_deref().map(str::to_string),
         part_extra,
         part: part_recipe,
-        fixed: Vec::new(),
+        fixed: 0,
         clean_at: None,
     };
     Some((recipe, roles))
@@ -1653,6 +1769,7 @@ fn repeated<'c>(m: &Matched<'c, 'c>) -> Option<ChunkDelta<'c>> {
 /// Where the candidate of `index` is in `candidates` (sorted by index), given its binary
 /// search's result `found`: an empty one is inserted where it belongs when absent. Whether it
 /// was inserted.
+#[inline]
 fn insert_candidate(
     candidates: &mut Vec<Candidate>,
     index: u64,
@@ -1766,7 +1883,10 @@ impl Gemini {
         let (part, new_calls) = match &r.part {
             PartRecipe::Text { thought } => {
                 let [text, _, _] = &m.strings;
-                (RecipePart::Text(text.clone()?, *thought), 0)
+                (
+                    RecipePart::Text(Cow::Borrowed(text.as_deref()?), *thought),
+                    0,
+                )
             }
             // Events need the decoded call.
             PartRecipe::Arg(recipe) if !self.options.events => {
@@ -1792,7 +1912,7 @@ impl Gemini {
         // Clean with the numbers applied then (most payloads of a stream): no value to read.
         let unread = clean && m.numbers_as_applied;
         for (i, (_, start, end)) in r.keys.iter().enumerate().filter(|_| !unread) {
-            let fixed = r.fixed.get(i).copied().unwrap_or(false);
+            let fixed = i < 64 && (r.fixed >> i) & 1 == 1;
             if !(clean && fixed) {
                 *values.get_mut(i)? = Some(m.value(*start, *end)?);
                 any = true;
@@ -1855,11 +1975,26 @@ impl Gemini {
             self.decoded += 1;
         }
         let (chunk, shape) = scan(data, self.limits.max_depth, &self.keys, &self.candidates)?;
-        let learned = recipe(&chunk, &shape);
+        // A chunk that ends the stream (its one candidate finishes, and every other one has)
+        // needs no template: its recipe is not made (the usual stream's last payload).
+        let ends = match chunk.candidates.as_deref() {
+            Some([c]) => {
+                let finishes = c
+                    .keys
+                    .iter()
+                    .any(|(k, v)| k == "finishReason" && !is_null(v));
+                finishes && (self.candidates.iter()).all(|k| k.index == c.index || k.finished)
+            }
+            _ => false,
+        };
+        let learned = if ends { None } else { recipe(&chunk, &shape) };
         self.apply_chunk(chunk, events)?;
         // A finished fold ends its stream (`Folded::End`): no later payload would use it.
         if let (Some((recipe, roles)), false) = (learned, self.finished) {
-            if let Some(template) = Template::learn(data, &shape, roles, recipe) {
+            if let Some(mut template) = Template::learn(data, &shape, roles, recipe) {
+                // The chunk merged what the recipe merges, and its numbers are the payload's.
+                template.learned(data);
+                template.recipe.clean_at = Some(self.changes);
                 let [first, second] = &mut self.templates;
                 *second = first.replace(Box::new(template));
                 self.order = Order::default();
@@ -1944,12 +2079,12 @@ impl Gemini {
 }
 
 impl Gemini {
-    /// The result, its parts' values taken from `moved` where it has them.
-    fn render(&self, moved: &mut impl Iterator<Item = Moved>) -> Value {
+    /// The result.
+    fn render(&self) -> Value {
         let mut out = Map::new();
         for (key, value) in &self.keys {
             if key == "candidates" {
-                let candidates = self.candidates.iter().map(|c| c.render(moved));
+                let candidates = self.candidates.iter().map(Candidate::render);
                 out.insert(key.clone(), Value::Array(candidates.collect()));
             } else {
                 out.insert(key.clone(), value.clone());
@@ -2070,47 +2205,30 @@ impl Fold for Gemini {
     }
 
     fn result(&self) -> Value {
-        self.render(&mut std::iter::empty())
+        self.render()
     }
 
-    /// As [`Fold::result`], with the parts' texts and call arguments moved into the result
-    /// rather than copied ([`Fold::restore`] moves them back).
+    /// As [`Fold::result`], with the fold's maps, texts and values moved into the result
+    /// rather than copied ([`Fold::restore`] moves them back): the kept `candidates`
+    /// placeholder is null, and each candidate moves its own.
     fn take_result(&mut self) -> Value {
-        if !self.keys.contains_key("candidates") {
-            return self.result();
+        let mut top = std::mem::take(&mut self.keys);
+        if let Some(slot) = top.get_mut("candidates") {
+            let candidates = self.candidates.iter_mut().map(Candidate::take);
+            *slot = Value::Array(candidates.collect());
         }
-        let candidates = self.candidates.iter_mut().filter(|c| c.shows_parts());
-        let moved: Vec<Moved> = candidates
-            .flat_map(|c| c.parts.iter_mut().map(Moved::take))
-            .collect();
-        self.render(&mut moved.into_iter())
+        Value::Object(top)
     }
 
-    fn restore(&mut self, mut result: Value) {
-        if !self.keys.contains_key("candidates") {
-            return;
-        }
-        let Value::Object(top) = &mut result else {
+    fn restore(&mut self, result: Value) {
+        let Value::Object(mut top) = result else {
             return;
         };
-        let Some(Value::Array(shown)) = top.get_mut("candidates") else {
-            return;
-        };
-        for (candidate, shown) in self.candidates.iter_mut().zip(shown) {
-            if !candidate.shows_parts() {
-                continue;
-            }
-            let Value::Object(shown) = shown else {
-                continue;
-            };
-            let Some(Value::Object(content)) = shown.get_mut("content") else {
-                continue;
-            };
-            let Some(Value::Array(parts)) = content.get_mut("parts") else {
-                continue;
-            };
-            for (part, shown) in candidate.parts.iter_mut().zip(parts) {
-                Moved::restore(part, shown);
+        let shown = top.get_mut("candidates").map(std::mem::take);
+        self.keys = top;
+        if let Some(Value::Array(shown)) = shown {
+            for (candidate, shown) in self.candidates.iter_mut().zip(shown) {
+                candidate.restore(shown);
             }
         }
     }

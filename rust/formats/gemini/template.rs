@@ -90,6 +90,10 @@ pub struct Template {
     pub recipe: super::Recipe,
     /// Per hole: its length in the payload being matched (scratch, kept to spare allocation).
     lengths: Vec<usize>,
+    /// The number holes' slots of `lengths` hold `numbers`' lengths (as [`Self::applied`] and
+    /// [`Self::read_strings`] leave them, until a full read writes others): a read by the
+    /// strings alone need not copy them again.
+    numbers_in_lengths: bool,
     /// The number holes of the payload last applied ([`Self::applied`]); None before the
     /// first.
     numbers: Option<Applied>,
@@ -250,7 +254,8 @@ impl Template {
         if payload.len() > MAX_BYTES {
             return None;
         }
-        let mut holes = Vec::new();
+        // Room for the usual few strings and numbers: one allocation.
+        let mut holes = Vec::with_capacity(8);
         for (i, role) in [Role::Text, Role::Path, Role::Value]
             .into_iter()
             .enumerate()
@@ -277,9 +282,9 @@ impl Template {
             return None;
         }
         let mut recipe = recipe;
-        recipe.fixed = (recipe.keys.iter())
-            .map(|(_, start, end)| !holes.iter().any(|h| h.0 >= *start && h.1 <= *end))
-            .collect();
+        recipe.fixed = (recipe.keys.iter().take(64).enumerate())
+            .filter(|(_, (_, start, end))| !holes.iter().any(|h| h.0 >= *start && h.1 <= *end))
+            .fold(0, |bits, (i, _)| bits | 1 << i);
         let only_thought = {
             let mut part_extra = recipe.kept.pairs(recipe.part_extra);
             part_extra.len() == 1 && part_extra.all(|(k, v)| k == "thought" && v == "true")
@@ -297,6 +302,7 @@ impl Template {
         Some(Template {
             bytes: payload.to_vec(),
             lengths: vec![0; holes.len()],
+            numbers_in_lengths: false,
             holes,
             recipe,
             numbers: None,
@@ -342,15 +348,62 @@ impl Template {
         for (_, s, e) in &mut recipe.keys {
             (*s, *e) = (moved(*s), moved(*e));
         }
-        recipe.clean_at = None;
+        // What this template noted of the payload it applied last holds for that payload less
+        // the member, which the new template would have read as the same delta and numbers:
+        // its recipe keeps the same merged keys (so `clean_at` carries over), its number holes
+        // are these in the same order, and its tail is this one less the member.
+        let tail = self.tail_without(start, end);
+        let numbers = (self.numbers.as_ref()).map(|n| Applied {
+            bytes: n.bytes.clone(),
+            lengths: n.lengths.clone(),
+        });
         Some(Template {
             bytes,
             lengths: vec![0; holes.len()],
+            numbers_in_lengths: false,
             holes,
             recipe,
-            numbers: None,
+            numbers,
             cut: None,
-            tail: None,
+            tail,
+        })
+    }
+
+    /// [`Self::tail`] less the learned bytes `start..end` (outside every hole): unchanged when
+    /// they come before it, cut out of it when they are in it; None when there is no tail.
+    fn tail_without(&self, start: usize, end: usize) -> Option<Tail> {
+        let tail = self.tail.as_ref()?;
+        // Where the tail starts in the learned payload: the end of the last string hole.
+        let (strings, numbers) = self.holes.split_at_checked(tail.strings)?;
+        let tail_at = strings.last().map_or(0, |h| h.1);
+        if end <= tail_at {
+            return Some(Tail {
+                bytes: tail.bytes.clone(),
+                strings: tail.strings,
+            });
+        }
+        if start < tail_at {
+            return None;
+        }
+        // In the tail, `start` is moved by the numbers before it as applied.
+        let lengths = &self.numbers.as_ref()?.lengths;
+        let mut at = start - tail_at;
+        for ((hole_start, hole_end, _), len) in numbers.iter().zip(lengths) {
+            if *hole_end > start {
+                break;
+            }
+            at = (at + len).checked_sub(hole_end - hole_start)?;
+        }
+        let cut = end - start;
+        if tail.bytes.get(at..at + cut)? != self.bytes.get(start..end)? {
+            return None;
+        }
+        let mut bytes = Vec::with_capacity(tail.bytes.len() - cut);
+        bytes.extend_from_slice(tail.bytes.get(..at)?);
+        bytes.extend_from_slice(tail.bytes.get(at + cut..)?);
+        Some(Tail {
+            bytes,
+            strings: tail.strings,
         })
     }
 
@@ -376,6 +429,7 @@ impl Template {
                 payload,
             });
         }
+        self.numbers_in_lengths = false;
         let mut strings = [None, None, None];
         let mut pos = 0;
         let mut last = 0;
@@ -455,7 +509,10 @@ impl Template {
         if number_lengths.len() != applied.lengths.len() {
             return None;
         }
-        number_lengths.copy_from_slice(&applied.lengths);
+        if !self.numbers_in_lengths {
+            number_lengths.copy_from_slice(&applied.lengths);
+            self.numbers_in_lengths = true;
+        }
         let mut strings = [None, None, None];
         let (mut pos, mut last) = (0, 0);
         // Indexed rather than zipped: here, per event, the zip was not inlined.
@@ -475,6 +532,15 @@ impl Template {
             last = end;
         }
         (pos == body).then_some(strings)
+    }
+
+    /// Notes the payload it was learned from, which the fold applied in full, as read and
+    /// applied: the next payload with the same numbers is read by its strings alone.
+    pub fn learned(&mut self, payload: &[u8]) {
+        for ((start, end, _), len) in self.holes.iter().zip(&mut self.lengths) {
+            *len = end - start;
+        }
+        self.applied(payload);
     }
 
     /// Notes the number holes' bytes of `payload`, the one last read, as applied.
@@ -504,6 +570,7 @@ impl Template {
         tail.bytes.clear();
         tail.strings = self.holes.len() - numbers.lengths.len();
         self.numbers = Some(numbers);
+        self.numbers_in_lengths = true;
         match strings_end.and_then(|at| payload.get(at..)) {
             Some(bytes) if strings_end != Some(0) => {
                 tail.bytes.extend_from_slice(bytes);
@@ -691,6 +758,61 @@ mod tests {
         assert_eq!(got, Some((Some("He".to_string()), false, expected)));
         let before = String::from_utf8_lossy(A).replace("\"model\"", "\"modex\"");
         assert_eq!(read(&mut t, before.as_bytes()), None);
+    }
+
+    /// A template notes the payload it was learned from as applied, and the one derived from
+    /// it notes that payload less the cut member: a payload with the same numbers is read by
+    /// its strings alone (its tail), with what a full read gives; other numbers or other bytes
+    /// where the member was are not.
+    #[test]
+    fn learned_and_derived_templates_start_with_their_payload_applied() {
+        let with = |part: &str, n: &str| {
+            format!(
+                r#"{{"candidates":[{{"content":{{"parts":[{{{part}}}]}},"index":0}}],"usageMetadata":{{"promptTokenCount":{n},"n":[1,22]}},"modelVersion":"m"}}"#
+            )
+            .into_bytes()
+        };
+        let thought = with(r#""text":"a","thought":true"#, "9");
+        let mut t = learn(&thought).unwrap_or_else(|| panic!("no template"));
+        t.learned(&thought);
+        let usage = t.recipe.keys[0];
+        let again = with(r#""text":"b","thought":true"#, "9");
+        assert!(t.read_strings(&again).is_some());
+        let m = t.read(&again).unwrap_or_else(|| panic!("no match"));
+        assert!(m.numbers_as_applied);
+        assert_eq!(m.strings[0].as_deref(), Some("b"));
+        assert_eq!(
+            m.value(usage.1, usage.2),
+            Some(r#"{"promptTokenCount":9,"n":[1,22]}"#)
+        );
+        let mut answer = t.next().unwrap_or_else(|| panic!("no answer template"));
+        let usage = answer.recipe.keys[0];
+        let expected_usage = r#"{"promptTokenCount":9,"n":[1,22]}"#;
+        for text in ["c", "", "d \\\"e\\\""] {
+            let p = with(&format!(r#""text":"{text}""#), "9");
+            assert!(answer.read_strings(&p).is_some(), "{text}");
+            let m = answer.read(&p).unwrap_or_else(|| panic!("no match"));
+            assert!(m.numbers_as_applied);
+            assert!(m.strings[0].is_some());
+            assert_eq!(m.value(usage.1, usage.2), Some(expected_usage));
+        }
+        let other = with(r#""text":"c""#, "10");
+        assert!(answer.read_strings(&other).is_none());
+        let m = answer.read(&other).unwrap_or_else(|| panic!("no match"));
+        assert!(!m.numbers_as_applied);
+        assert_eq!(
+            m.value(usage.1, usage.2),
+            Some(r#"{"promptTokenCount":10,"n":[1,22]}"#)
+        );
+        for part in [
+            r#""text":"c","thought":true"#,
+            r#""text":"c","thought":false"#,
+            r#""text":"c","x":true"#,
+            r#""text":"c" "#,
+        ] {
+            let p = with(part, "9");
+            assert!(answer.read(&p).is_none(), "{part}");
+        }
     }
 
     /// The block scan stops where the byte scan stops, with the same ASCII flag, wherever the

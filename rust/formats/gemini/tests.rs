@@ -514,6 +514,59 @@ fn templated_events_fold_as_if_decoded_in_full() {
             arg(wc, r#""$['b']","stringValue":"6""#),
             end.into(),
         ],
+        // A template learned from a decoded payload, and one derived from it, start with that
+        // payload's numbers and merges noted: the next payload with the same numbers is read by
+        // its strings alone, the derived template's tail being the learned one's less the cut
+        // member. Near misses with the same numbers: the cut member false, another member in
+        // its place, the member kept.
+        vec![
+            pt(r#"{"text":"a","thought":true}"#, "1"),
+            pt(r#"{"text":"b","thought":true}"#, "1"),
+            pt(r#"{"text":"c"}"#, "1"),
+            pt(r#"{"text":"d"}"#, "1"),
+            end.into(),
+        ],
+        vec![
+            pt(r#"{"text":"a","thought":true}"#, "1"),
+            pt(r#"{"text":"b"}"#, "1"),
+            pt(r#"{"text":"c"}"#, "2"),
+            end.into(),
+        ],
+        vec![
+            pt(r#"{"text":"a","thought":true}"#, "1"),
+            pt(r#"{"text":"b","thought":false}"#, "1"),
+            pt(r#"{"text":"c","thought":true}"#, "1"),
+            pt(r#"{"text":"d","thinking":true}"#, "1"),
+            pt(r#"{"text":"e"}"#, "1"),
+            end.into(),
+        ],
+        vec![
+            pt(r#"{"functionCall":{"partialArgs":[{"jsonPath":"$.a","stringValue":"1","willContinue":true}],"willContinue":true}}"#, "7"),
+            pt(r#"{"functionCall":{"partialArgs":[{"jsonPath":"$.a","stringValue":""}],"willContinue":true}}"#, "7"),
+            pt(r#"{"functionCall":{"partialArgs":[{"jsonPath":"$.b","stringValue":"2","willContinue":true}],"willContinue":true}}"#, "7"),
+            pt(r#"{"functionCall":{"partialArgs":[{"jsonPath":"$.b","stringValue":"3","willContinue":false}],"willContinue":true}}"#, "7"),
+            pt(r#"{"functionCall":{"partialArgs":[{"jsonPath":"$.c","stringValue":"4"}],"willContinue":true}}"#, "8"),
+            end.into(),
+        ],
+        // A payload read in part against a template (a longer number, then other bytes): the
+        // next one with the template's numbers is read by its strings with the numbers'
+        // lengths as applied, not as that partial read left them.
+        vec![
+            pt(r#"{"text":"a"}"#, "9"),
+            pt(r#"{"text":"b"}"#, "123").replace(r#""modelVersion":"m""#, r#""modelVersion":"n""#),
+            pt(r#"{"text":"c"}"#, "9"),
+            pt(r#"{"text":"d"}"#, "9"),
+            end.into(),
+        ],
+        // A template learned from a payload that merged something other templates depend on:
+        // each of the others merges its own again.
+        vec![
+            mv("a", "model", "m1"),
+            mv("b", "model", "m1"),
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"k","thought":true}]},"index":0}],"modelVersion":"m2"}"#.into(),
+            mv("c", "model", "m1"),
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"l","thought":true}]},"index":0}],"modelVersion":"m2"}"#.into(),
+        ],
     ];
     // With events and without: the fold's paths differ (a text template is applied straight
     // from its recipe in both).
@@ -546,6 +599,7 @@ fn templated_events_fold_as_if_decoded_in_full() {
         assert_eq!([used(24), used(25), used(26)], [4, 3, 2]);
         assert_eq!([27, 28, 29, 30, 31].map(used), [4, 0, 1, 0, 0]);
         assert_eq!([used(32), used(33)], [4, 3]);
+        assert_eq!([34, 35, 36, 37, 38, 39].map(used), [3, 2, 1, 3, 2, 3]);
         // Recorded streams, and the arguments streamed above.
         let mut recorded = 0;
         for text in recorded_texts() {
@@ -708,6 +762,24 @@ fn a_taken_result_is_the_result_and_restores_the_fold() {
         .to_vec(),
     );
     streams.push(vec![r#"{"modelVersion":"m"}"#.into()]);
+    // Every kind of part with its other keys and a signature, a text part that carries a
+    // call, a call with its own other keys, a content with other keys before its parts, and
+    // candidate and top-level keys on both sides of the moved ones.
+    streams.push(
+        [
+            r#"{"a":1,"candidates":[{"x":[2],"content":{"role":"model","k":{"l":[3]},"parts":[{"text":"t","thought":true,"thoughtSignature":"s1","q":null}]},"index":0}],"usageMetadata":{"promptTokenCount":3}}"#,
+            r#"{"candidates":[{"content":{"parts":[{"text":" v","thought":true,"q2":2}],"k2":4},"index":0,"y":5}],"a2":6}"#,
+            r#"{"candidates":[{"content":{"parts":[{"functionCall":{"id":"c1","name":"f","args":{"x":["y"]},"z":null},"thoughtSignature":"s2","p":{"n":1}},{"inlineData":{"d":"AA=="},"thoughtSignature":"s3","o":[]},{"text":"u","functionCall":{"name":"g"},"r":1}]},"index":0,"finishReason":"STOP"}],"b":"c"}"#,
+        ]
+        .map(String::from)
+        .to_vec(),
+    );
+    // A content without parts, and one that was null.
+    streams.push(
+        [r#"{"candidates":[{"content":{"role":"model"},"index":0},{"content":null,"index":1,"finishReason":"STOP"}],"m":"v"}"#]
+            .map(String::from)
+            .to_vec(),
+    );
     for stream in &streams {
         let mut g = Gemini::new(&Config::default());
         for p in stream {
@@ -720,5 +792,23 @@ fn a_taken_result_is_the_result_and_restores_the_fold() {
         g.restore(taken);
         assert_eq!(to_json(&g.result()), expected);
         assert_eq!(format!("{:?}", g.summary()), summary);
+        // Taken twice over (a parser reads its state again after `finish`): the same.
+        let taken = g.take_result();
+        assert_eq!(to_json(&taken), expected);
+        g.restore(taken);
+        assert_eq!(to_json(&g.result()), expected);
+        // Taken and restored after any payload, the fold folds on as one never taken (each
+        // value back in its place: later keys are merged after it).
+        for cut in 0..=stream.len().min(40) {
+            let mut g = Gemini::new(&Config::default());
+            for (i, p) in stream.iter().enumerate() {
+                if i == cut {
+                    let taken = g.take_result();
+                    g.restore(taken);
+                }
+                let _ = g.fold(b"", p.as_bytes(), &mut Vec::new());
+            }
+            assert_eq!(to_json(&g.result()), expected, "cut at {cut}");
+        }
     }
 }
