@@ -561,6 +561,8 @@ impl JsonPrefix {
 
 #[cfg(test)]
 mod tests {
+    use std::mem::MaybeUninit;
+
     use super::JsonPrefix;
     use crate::json::partial::PartialJson;
 
@@ -714,6 +716,147 @@ mod tests {
             }
         }
         assert!(checked > 200_000, "{checked}");
+    }
+
+    /// `doc` as a JSON string's body writes it: the quote, the backslash and the controls
+    /// that have one as one-letter escapes, other controls as `\u` escapes, the rest as is;
+    /// with where each written character starts.
+    fn escaped(doc: &[u8]) -> (Vec<u8>, Vec<usize>) {
+        let mut out = Vec::new();
+        let mut starts = Vec::new();
+        for &b in doc {
+            starts.push(out.len());
+            match b {
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                0x08 => out.extend_from_slice(b"\\b"),
+                0x0c => out.extend_from_slice(b"\\f"),
+                0..=0x1f => out.extend_from_slice(format!("\\u{b:04x}").as_bytes()),
+                _ => out.push(b),
+            }
+        }
+        starts.push(out.len());
+        (out, starts)
+    }
+
+    /// Whether a string's body has UTF-8 or a `\u` escape (of the body, not an escaped
+    /// backslash followed by `u`).
+    fn outer_unicode(body: &[u8]) -> bool {
+        let mut at = 0;
+        while let Some(&b) = body.get(at) {
+            if b >= 0x80 || (b == b'\\' && body.get(at + 1) == Some(&b'u')) {
+                return true;
+            }
+            at += if b == b'\\' { 2 } else { 1 };
+        }
+        false
+    }
+
+    /// Feeds `doc` written as a JSON string's body, cut at `cuts` (character indexes), with
+    /// `feed_escaped`: a fragment of plain ASCII and one-letter escapes is taken, decoded to
+    /// the fragment of `doc`, and judged as `feed` judges that text; any other (UTF-8, a `\u`
+    /// escape) is refused with the state unchanged, and then fed decoded as the general path
+    /// does.
+    fn agree_escaped(doc: &[u8], cuts: &[usize], depth: usize) {
+        let (raw, starts) = escaped(doc);
+        let mut fast = prefix(depth);
+        let mut plain = prefix(depth);
+        let mut start = 0;
+        for &end in cuts.iter().chain([doc.len()].iter()) {
+            let end = end.clamp(start, doc.len());
+            let body = &raw[starts[start]..starts[end]];
+            let text = &doc[start..end];
+            let mut out = vec![MaybeUninit::new(b'#'); body.len() + 1];
+            let before = format!("{fast:?}");
+            let general = outer_unicode(body);
+            if let Some(n) = fast.feed_escaped(body, &mut out) {
+                assert!(!general, "took {body:?}");
+                // SAFETY: `out` was initialised when made.
+                let decoded: Vec<u8> = out[..n]
+                    .iter()
+                    .map(|b| unsafe { b.assume_init() })
+                    .collect();
+                assert_eq!(decoded, text, "{body:?}");
+            } else {
+                assert!(general, "refused {body:?}");
+                assert_eq!(format!("{fast:?}"), before, "{body:?}");
+                fast.feed(text);
+            }
+            plain.feed(text);
+            assert_eq!(
+                format!("{fast:?}"),
+                format!("{plain:?}"),
+                "{:?} to {end} depth {depth}",
+                String::from_utf8_lossy(doc)
+            );
+            start = end;
+        }
+    }
+
+    /// Every document written as a string's body, cut once anywhere (escapes of the inner
+    /// text, `\"` and `\\`, split between fragments; the text broken off at every character),
+    /// byte by byte, and in every three-way split, at depth limits that matter.
+    #[test]
+    fn an_escaped_fragment_is_judged_as_its_text() {
+        let docs = DOCS.iter().copied().chain([
+            b"{\"a\\\\\": \"\\\\\\\"\", \"b\": [\"\\\\u00e9\"]}".as_slice(),
+            b"{\"k\": \"line\nbreak\ttab\x08\x0c\r\"}",
+            b"[[[[\"deep\"]]]]",
+            b"{\"x\": tru\x01e}",
+        ]);
+        for doc in docs {
+            for cut in 0..=doc.len() {
+                for depth in [0, 1, 3, 128] {
+                    agree_escaped(doc, &[cut], depth);
+                }
+            }
+            let chars: Vec<usize> = (1..doc.len()).collect();
+            agree_escaped(doc, &chars, 128);
+            for i in (0..=doc.len()).step_by(3) {
+                for j in i..=doc.len() {
+                    agree_escaped(doc, &[i, j], 4);
+                }
+            }
+        }
+    }
+
+    /// Whatever `feed_escaped` refuses leaves the state as it was, wherever in the fragment
+    /// the refused byte sits (after structure it would have taken): a `\u` escape, an
+    /// unescaped quote, a control byte, UTF-8, a backslash ending the fragment, an escape
+    /// letter JSON lacks; and an `out` shorter than the fragment.
+    #[test]
+    fn a_refused_escaped_fragment_changes_nothing() {
+        let bad: [&[u8]; 7] = [
+            b"\\u0041",
+            b"\"",
+            b"\x01",
+            "\u{e9}".as_bytes(),
+            b"\\",
+            b"\\x",
+            b"\x7f\x80",
+        ];
+        for lead in [b"".as_slice(), b"{\\\"a\\\":[1", b"[tru", b"\\\"ab"] {
+            for bad in bad {
+                for tail in [b"".as_slice(), b"]"] {
+                    let body = [lead, bad, tail].concat();
+                    for start in [b"".as_slice(), b"[\"", b"{"] {
+                        let mut check = prefix(8);
+                        check.feed(start);
+                        let before = format!("{check:?}");
+                        let mut out = vec![MaybeUninit::new(0); body.len()];
+                        assert_eq!(check.feed_escaped(&body, &mut out), None, "{body:?}");
+                        assert_eq!(format!("{check:?}"), before, "{body:?}");
+                    }
+                }
+            }
+        }
+        let mut check = prefix(8);
+        let mut short = vec![MaybeUninit::new(0); 2];
+        assert_eq!(check.feed_escaped(b"[1,2", &mut short), None);
+        assert_eq!(format!("{check:?}"), format!("{:?}", prefix(8)));
     }
 
     /// Nesting to the limit is accepted and one more level is too deep, at every depth the

@@ -30,7 +30,7 @@ use crate::json::value::{Map, Value};
 use crate::limits::{LimitName, Limits};
 use crate::summary::{self, Summary, ToolCall, Usage};
 
-use fast::{append_fragment, fast_head, fast_string, Added, LastHead};
+use fast::{append_fragment, append_text, fast_head, fast_string, Added, Appended, LastHead};
 use json_text::{py_repr, value_position, write_json, Step};
 
 /// Every event type of an Anthropic Messages stream (`error` aside, which any format sends).
@@ -67,24 +67,29 @@ struct ToolInput {
 }
 
 impl ToolInput {
-    /// Takes the fragment that `text` holds from `start` on (`plain`: printable ASCII other
-    /// than `"` and `\`, which a validator inside a string need not see). Refused when the text
-    /// would no longer start a JSON document, or would nest too deep: then the text and the
-    /// parser go back to what they were.
+    /// Takes the fragment that `text` holds from `start` on, appended as `how` says (plain
+    /// text, printable ASCII other than `"` and `\`, need not be seen by a validator inside a
+    /// string; a checked one was seen). Refused when the text would no longer start a JSON
+    /// document, or would nest too deep: then the text and the parser go back to what they
+    /// were.
     #[inline(always)]
     fn take_fragment(
         &mut self,
         start: usize,
-        plain: bool,
+        how: Appended,
         max_depth: usize,
         options: Options,
     ) -> Result<(), Refused> {
         let Some(added) = self.text.as_bytes().get(start..).filter(|a| !a.is_empty()) else {
             return Ok(());
         };
-        // Plain text inside a string changes nothing the parser keeps: it need not see it.
-        let unseen = plain && self.parser.ignores_plain_text();
-        if !(unseen || self.parser.feed(added)) {
+        let taken = match how {
+            Appended::Checked => !self.parser.failed(),
+            // Plain text inside a string changes nothing the parser keeps: it need not see it.
+            Appended::Plain if self.parser.ignores_plain_text() => true,
+            Appended::Plain | Appended::Decoded => self.parser.feed(added),
+        };
+        if !taken {
             return Err(self.refuse(start, max_depth, options));
         }
         if !matches!(self.at_stop, InputAtStop::NotYet) {
@@ -131,6 +136,13 @@ impl InputParser {
                 parser.feed(fragment);
                 !parser.failed()
             }
+        }
+    }
+
+    fn failed(&self) -> bool {
+        match self {
+            InputParser::Prefix(prefix) => prefix.failed(),
+            InputParser::Partial(parser) => parser.failed(),
         }
     }
 
@@ -198,6 +210,9 @@ enum InputAtStop {
 struct Block {
     map: Map,
     kind: Option<String>,
+    /// Which string deltas build `text`: `Text` for a text block, `Thinking` for a thinking
+    /// block (its signature deltas too), `None` for any other.
+    text_piece: Option<Piece>,
     /// The `text` of a text block or the `thinking` of a thinking block, as the deltas build
     /// it (written back into `map` when rendered).
     text: Option<String>,
@@ -215,6 +230,11 @@ impl Block {
     fn new(map: Map, tool_position: Option<usize>, max_depth: usize, options: Options) -> Self {
         let kind = map.get("type").and_then(Value::as_str).map(str::to_owned);
         let text_key = text_key(kind.as_deref());
+        let text_piece = match text_key {
+            Some("text") => Some(Piece::Text),
+            Some(_) => Some(Piece::Thinking),
+            None => None,
+        };
         let text = text_key
             .and_then(|k| map.get(k))
             .and_then(Value::as_str)
@@ -232,11 +252,21 @@ impl Block {
             id: shared("id"),
             name: shared("name"),
             kind,
+            text_piece,
             text,
             map,
             tool_position,
             done: false,
         }
+    }
+
+    /// Whether a text, thinking or signature delta applies to this block.
+    fn takes(&self, piece: Piece) -> bool {
+        let wanted = match piece {
+            Piece::Signature => Piece::Thinking,
+            other => other,
+        };
+        self.text_piece == Some(wanted)
     }
 
     fn kind_name(&self) -> &str {
@@ -745,12 +775,7 @@ impl Anthropic {
         let Some(block) = self.blocks.get_mut(index) else {
             return Ok(());
         };
-        let wanted = match piece {
-            Piece::Text => Some("text"),
-            Piece::Thinking | Piece::Signature => Some("thinking"),
-            Piece::InputJson => None,
-        };
-        if wanted.is_some() && block.kind.as_deref() != wanted {
+        if piece != Piece::InputJson && !block.takes(piece) {
             let message = format!("{} on a {} block ignored", piece.name(), block.kind_name());
             self.notes.push(ignored(message));
             return Ok(());
@@ -793,7 +818,7 @@ impl Anthropic {
                 let start = input.text.len();
                 input.text.push_str(added);
                 input
-                    .take_fragment(start, false, max_depth, options)
+                    .take_fragment(start, Appended::Decoded, max_depth, options)
                     .map_err(|refused| refused.error(data, max_depth))?;
                 if let (true, Some(position)) = (options.events, tool_position) {
                     input.trail.push(added.into());
@@ -834,18 +859,42 @@ impl Anthropic {
         let Some(block) = self.blocks.get_mut(index) else {
             return Ok(false);
         };
-        // A tool input fragment without events (nearly every payload of a long input) is
-        // decoded straight onto the input's text; what it leaves is the general way's.
-        if let (Piece::InputJson, false, Some(input)) =
-            (piece, self.options.events, block.input.as_mut())
-        {
-            let start = input.text.len();
-            if let Some(plain) = append_fragment(data, quote, &mut input.text) {
-                input
-                    .take_fragment(start, plain, max_depth, self.options)
-                    .map_err(|refused| refused.error(data, max_depth))?;
-                self.payloads += 1;
-                return Ok(true);
+        // Without events, a tool input fragment (nearly every payload of a long input) is
+        // decoded straight onto the input's text, and a text or thinking delta onto its block's;
+        // what they leave is the general way's.
+        if !self.options.events {
+            match piece {
+                Piece::InputJson => {
+                    if let Some(input) = block.input.as_mut() {
+                        let start = input.text.len();
+                        let check = match &mut input.parser {
+                            InputParser::Prefix(prefix) => Some(prefix),
+                            InputParser::Partial(_) => None,
+                        };
+                        if let Some(how) = append_fragment(data, quote, &mut input.text, check) {
+                            input
+                                .take_fragment(start, how, max_depth, self.options)
+                                .map_err(|refused| refused.error(data, max_depth))?;
+                            self.payloads += 1;
+                            return Ok(true);
+                        }
+                    }
+                }
+                Piece::Text | Piece::Thinking if block.takes(piece) => {
+                    let text = block.text.get_or_insert_with(String::new);
+                    let start = text.len();
+                    if append_text(data, quote, text).is_some() {
+                        let all = if piece == Piece::Text {
+                            &mut self.text
+                        } else {
+                            &mut self.thinking
+                        };
+                        all.push_str(text.get(start..).unwrap_or_default());
+                        self.payloads += 1;
+                        return Ok(true);
+                    }
+                }
+                _ => {}
             }
         }
         self.fold_fast_string(index, piece, quote, data, events)
@@ -1599,6 +1648,24 @@ data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":
             ],
             vec![json(r#""[""#), json(r#" "1""#), json(r#""]""#)],
             vec![json(r#""[\"""#), json(&format!("\"{}\"", "long plain text ".repeat(9))), json(r#""\"]""#)],
+            // Numbers and literals cut between fragments, ended by the next fragment's
+            // structure, and near-misses (a leading zero, a dot or exponent with no digit, a
+            // literal misspelt across the cut).
+            vec![json(r#""[tru""#), json(r#""e, -1""#), json(r#""2.5e""#), json(r#""+3, nul""#), json(r#""l, fals""#), json(r#""e]""#)],
+            vec![json(r#""[12""#), json(r#""]""#), json(r#""""#)],
+            vec![json(r#""[01""#), json(r#""]""#)],
+            vec![json(r#""{\"a\":1.""#), json(r#""}""#), json(r#""5}""#)],
+            vec![json(r#""[1e""#), json(r#""]""#), json(r#""-2]""#)],
+            vec![json(r#""[nu""#), json(r#""ll""#), json(r#""x]""#), json(r#""]""#)],
+            // Text and thinking with UTF-8, escapes and both, on a remembered header; a text
+            // delta on a thinking block and back.
+            vec![text("1", "\"\u{1f600} \u{20ac}\""), text("1", "\"caf\u{e9}\\n\""), text("1", "\"\\\"\u{e9}\\\"\"")],
+            vec![
+                "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"h\u{e9}\"}}".into(),
+                "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"m\\t\"}}".into(),
+                text("0", "\"wrong block\""),
+                text("1", "\"ok\""),
+            ],
         ];
         for payloads in &streams {
             let run = |spaced: bool, on_error: OnError, events: bool| {
@@ -1617,6 +1684,63 @@ data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":
                     run(true, on_error, events),
                     "{payloads:?} {on_error:?} events {events}"
                 );
+            }
+        }
+    }
+
+    /// A text or thinking delta whose string holds any bytes folds as with a trailing space
+    /// (the full decode): valid UTF-8 of every length, with escapes around it or between its
+    /// bytes, and invalid UTF-8 (a lone lead byte, a stray continuation, a surrogate, an
+    /// overlong form, a cut character), which the reader refuses.
+    #[test]
+    fn a_text_delta_with_any_bytes_folds_as_the_full_decode() {
+        let head = b"data: {\"type\":\"message_start\",\"message\":{\"id\":\"m1\",\"content\":[]}}\n\n\
+data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\"}}\n\n\
+data: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\"}}\n\n";
+        let bodies: [&[u8]; 12] = [
+            b"caf\xc3\xa9",
+            b"\xf0\x9f\x98\x80\\n\xe2\x82\xac",
+            b"0123456789abcdef\xc3\xa9 past a block",
+            b"\xc3(",
+            b"\xff",
+            b"\xa9 stray",
+            b"\xed\xa0\x80",
+            b"\xc0\xaf",
+            b"\xc3\\n\xa9",
+            b"\xe2\x82",
+            b"\x7f\\u00e9",
+            b"tab\there",
+        ];
+        for body in bodies {
+            for (index, kind, field) in [
+                ("1", "text_delta", "text"),
+                ("0", "thinking_delta", "thinking"),
+            ] {
+                let payload = [
+                    format!("{{\"type\":\"content_block_delta\",\"index\":{index},\"delta\":{{\"type\":\"{kind}\",\"{field}\":\"").as_bytes(),
+                    body,
+                    b"\"}}",
+                ]
+                .concat();
+                let run = |spaced: bool, on_error: OnError, events: bool| {
+                    let after: &[u8] = if spaced { b" \n\n" } else { b"\r\n\n" };
+                    let data = [
+                        head.as_slice(),
+                        b"data: ",
+                        &payload,
+                        after,
+                        b"data: {\"type\":\"message_stop\"}\n\n",
+                    ]
+                    .concat();
+                    outcome(&data, on_error, events)
+                };
+                for (on_error, events) in modes() {
+                    assert_eq!(
+                        run(false, on_error, events),
+                        run(true, on_error, events),
+                        "{body:?} {kind} {on_error:?} events {events}"
+                    );
+                }
             }
         }
     }
