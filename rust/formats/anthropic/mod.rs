@@ -202,8 +202,32 @@ impl Refused {
 /// A tool input's value, once worked out at the block's stop.
 enum InputAtStop {
     NotYet,
+    /// The text is one whole JSON value, which the input is (no copy of it is kept).
+    Whole,
     /// None: no text came, the input stays as given.
     Parsed(Option<Value>),
+}
+
+/// What a key of a map held before a rendered value took its place.
+enum Before {
+    Absent,
+    Was(Value),
+}
+
+impl Before {
+    fn of(old: Option<Value>) -> Before {
+        old.map_or(Before::Absent, Before::Was)
+    }
+}
+
+/// What [`Fold::take_result`] put in place of a block's own values, for [`Fold::restore`] to
+/// undo: what its text key and `input` held before the rendered ones (`None`: nothing was
+/// rendered there), and whether the rendered `input` is the input's text moved.
+#[derive(Default)]
+struct Shown {
+    text_key: Option<Before>,
+    input: Option<Before>,
+    input_text: bool,
 }
 
 /// One content block: the object as given, plus what its deltas built.
@@ -295,6 +319,54 @@ impl Block {
         }
     }
 
+    /// [`Block::render`] moving rather than copying: the map, the text, and a whole input's
+    /// text go into the value; [`Block::restore`] takes them back.
+    fn take_render(&mut self, max_depth: usize) -> (Value, Shown) {
+        let mut map = std::mem::take(&mut self.map);
+        let mut shown = Shown::default();
+        if let Some(key) = text_key(self.kind.as_deref()) {
+            if let Some(text) = self.text.take() {
+                shown.text_key = Some(Before::of(map.insert(key.into(), Value::String(text))));
+            }
+        }
+        let whole = self.input.as_ref().is_some_and(|input| {
+            !matches!(input.at_stop, InputAtStop::Parsed(_)) && input.parser.complete()
+        });
+        let value = match self.input.as_mut() {
+            Some(input) if whole => {
+                shown.input_text = true;
+                let text = std::mem::take(&mut input.text);
+                Some(Value::Raw(text.into_boxed_str()))
+            }
+            _ => self.input_value(max_depth),
+        };
+        if let Some(value) = value {
+            shown.input = Some(Before::of(map.insert("input".into(), value)));
+        }
+        (Value::Object(map), shown)
+    }
+
+    /// Takes back what [`Block::take_render`] moved into `shown`, leaving the block as it was.
+    fn restore(&mut self, shown: Value, undo: Shown) {
+        let Value::Object(mut map) = shown else {
+            return;
+        };
+        if let Some(before) = undo.input {
+            let rendered = put_back(&mut map, "input", before);
+            if let (true, Some(Value::Raw(text)), Some(input)) =
+                (undo.input_text, rendered, self.input.as_mut())
+            {
+                input.text = text.into_string();
+            }
+        }
+        if let (Some(before), Some(key)) = (undo.text_key, text_key(self.kind.as_deref())) {
+            if let Some(Value::String(text)) = put_back(&mut map, key, before) {
+                self.text = Some(text);
+            }
+        }
+        self.map = map;
+    }
+
     fn render(&self, max_depth: usize) -> Value {
         let mut map = self.map.clone();
         if let (Some(key), Some(text)) = (text_key(self.kind.as_deref()), &self.text) {
@@ -304,6 +376,14 @@ impl Block {
             map.insert("input".into(), input);
         }
         Value::Object(map)
+    }
+}
+
+/// Gives `key` of `map` back what it held (an absent key goes), and the value it held instead.
+fn put_back(map: &mut Map, key: &str, before: Before) -> Option<Value> {
+    match before {
+        Before::Was(value) => map.insert(key.into(), value),
+        Before::Absent => map.shift_remove(key),
     }
 }
 
@@ -430,6 +510,10 @@ pub struct Anthropic {
     /// Where the fast path decodes a string delta that has escapes (see [`fast_string`]).
     scratch: String,
     last_head: LastHead,
+    /// What [`Fold::take_result`] moved out, for [`Fold::restore`]: the message's `content`
+    /// before the rendered blocks took its place, and each block's [`Shown`].
+    content_before: Option<Before>,
+    shown: Vec<Shown>,
 }
 
 type Checks<T> = Result<T, ErrorKind>;
@@ -984,7 +1068,12 @@ impl Anthropic {
         let max_depth = self.limits.max_depth;
         if let Some(block) = self.blocks.get_mut(index) {
             if let Some(input) = block.input.as_mut() {
-                input.at_stop = InputAtStop::Parsed(parse_input(input, max_depth));
+                // A whole value is the text itself: no copy of it is kept.
+                input.at_stop = if input.parser.complete() {
+                    InputAtStop::Whole
+                } else {
+                    InputAtStop::Parsed(parse_input(input, max_depth))
+                };
             }
             if !block.done {
                 block.done = true;
@@ -1125,6 +1214,8 @@ impl Fold for Anthropic {
             serial: SERIAL.fetch_add(1, Ordering::Relaxed),
             scratch: String::new(),
             last_head: LastHead::default(),
+            content_before: None,
+            shown: Vec::new(),
         }
     }
 
@@ -1207,6 +1298,41 @@ impl Fold for Anthropic {
         let content = self.blocks.iter().map(|b| b.render(max_depth)).collect();
         out.insert("content".into(), Value::Array(content));
         Value::Object(out)
+    }
+
+    /// As [`Fold::result`], moving the message, the blocks' maps and texts and whole tool
+    /// inputs' texts into the result ([`Fold::restore`] moves them back).
+    fn take_result(&mut self) -> Value {
+        let Some(message) = self.message.as_mut() else {
+            return Value::Object(Map::new());
+        };
+        let mut out = std::mem::take(message);
+        let max_depth = self.limits.max_depth;
+        let mut content = Vec::with_capacity(self.blocks.len());
+        self.shown.clear();
+        for block in &mut self.blocks {
+            let (value, shown) = block.take_render(max_depth);
+            content.push(value);
+            self.shown.push(shown);
+        }
+        let before = out.insert("content".into(), Value::Array(content));
+        self.content_before = Some(Before::of(before));
+        Value::Object(out)
+    }
+
+    fn restore(&mut self, result: Value) {
+        let (Some(message), Value::Object(mut out), Some(before)) =
+            (self.message.as_mut(), result, self.content_before.take())
+        else {
+            return;
+        };
+        if let Some(Value::Array(content)) = put_back(&mut out, "content", before) {
+            let undo = std::mem::take(&mut self.shown);
+            for ((block, shown), undo) in self.blocks.iter_mut().zip(content).zip(undo) {
+                block.restore(shown, undo);
+            }
+        }
+        *message = out;
     }
 
     fn version(&self) -> (u64, u64) {
@@ -1686,6 +1812,122 @@ data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":
                 );
             }
         }
+    }
+
+    /// `take_result` gives what `result` gives, and `restore` leaves the fold as it was: the
+    /// same result and summary, and folding on gives what a fold never taken from gives. Blocks
+    /// with and without their text key, a tool input whole, cut short, blank or never sent,
+    /// keys added to a block after its start, a message with `content` absent or null, and a
+    /// take before any message.
+    #[test]
+    fn take_result_and_restore_leave_the_fold_as_it_was() {
+        use super::Anthropic;
+        use crate::formats::Fold;
+        let start = |content: &str| {
+            format!("{{\"type\":\"message_start\",\"message\":{{\"id\":\"m\",{content}\"usage\":{{\"output_tokens\":1}}}}}}")
+        };
+        let block = |i: usize, b: &str| {
+            format!("{{\"type\":\"content_block_start\",\"index\":{i},\"content_block\":{b}}}")
+        };
+        let delta = |i: usize, d: &str| {
+            format!("{{\"type\":\"content_block_delta\",\"index\":{i},\"delta\":{d}}}")
+        };
+        let stop = |i: usize| format!("{{\"type\":\"content_block_stop\",\"index\":{i}}}");
+        let blocks = vec![
+            block(0, r#"{"type":"text","text":"a"}"#),
+            block(1, r#"{"type":"text"}"#),
+            block(2, r#"{"type":"thinking","thinking":""}"#),
+            block(
+                3,
+                r#"{"type":"tool_use","id":"t","name":"f","input":{"given":1}}"#,
+            ),
+            block(4, r#"{"type":"tool_use","id":"u","name":"g","input":{}}"#),
+            block(5, r#"{"type":"tool_use","id":"v","name":"h","input":{}}"#),
+            block(6, r#"{"type":"tool_use","id":"w","name":"k","input":{}}"#),
+            delta(0, r#"{"type":"text_delta","text":"b\u00e9"}"#),
+            delta(1, r#"{"type":"text_delta","text":"c"}"#),
+            delta(1, r#"{"type":"citations_delta","citation":{"x":1}}"#),
+            delta(2, r#"{"type":"thinking_delta","thinking":"hm"}"#),
+            delta(2, r#"{"type":"signature_delta","signature":"s"}"#),
+            delta(
+                4,
+                r#"{"type":"input_json_delta","partial_json":"{\"a\": [1, "}"#,
+            ),
+            delta(4, r#"{"type":"input_json_delta","partial_json":"2]}"}"#),
+            stop(4),
+            delta(
+                5,
+                r#"{"type":"input_json_delta","partial_json":"{\"b\": \"cut"}"#,
+            ),
+            delta(6, r#"{"type":"input_json_delta","partial_json":"  "}"#),
+            stop(5),
+        ];
+        let more = vec![
+            delta(0, r#"{"type":"text_delta","text":" more"}"#),
+            delta(5, r#"{"type":"input_json_delta","partial_json":" short\"}"}"#),
+            delta(6, r#"{"type":"input_json_delta","partial_json":"[true]"}"#),
+            delta(1, r#"{"type":"citations_delta","citation":{"y":2}}"#),
+            stop(6),
+            "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":9}}".into(),
+        ];
+        for content in [
+            "\"content\":[],",
+            "",
+            "\"content\":null,",
+            "\"content\":[{\"type\":\"text\",\"text\":\"pre\"}],",
+        ] {
+            for cut in 0..=blocks.len() {
+                let stream: Vec<String> = [start(content)]
+                    .into_iter()
+                    .chain(blocks[..cut].iter().cloned())
+                    .collect();
+                let fold_all = |payloads: &[String], g: &mut Anthropic| {
+                    for p in payloads {
+                        let _ = g.fold(b"", p.as_bytes(), &mut Vec::new());
+                    }
+                };
+                let mut g = Anthropic::new(&Config::default());
+                let mut never = Anthropic::new(&Config::default());
+                fold_all(&stream, &mut g);
+                fold_all(&stream, &mut never);
+                let expected = format!("{:?}", g.result());
+                let summary = format!("{:?}", g.summary());
+                let taken = g.take_result();
+                assert_eq!(format!("{taken:?}"), expected, "{stream:?}");
+                g.restore(taken);
+                assert_eq!(format!("{:?}", g.result()), expected, "{stream:?}");
+                assert_eq!(format!("{:?}", g.summary()), summary, "{stream:?}");
+                // Taken and restored twice (as a parser's later call puts texts back), then
+                // folded on.
+                let again = g.take_result();
+                g.restore(again);
+                fold_all(&more, &mut g);
+                fold_all(&more, &mut never);
+                assert_eq!(
+                    format!("{:?}", g.result()),
+                    format!("{:?}", never.result()),
+                    "{stream:?}"
+                );
+                assert_eq!(
+                    format!("{:?}", g.summary()),
+                    format!("{:?}", never.summary())
+                );
+                let taken = g.take_result();
+                assert_eq!(
+                    format!("{taken:?}"),
+                    format!("{:?}", never.result()),
+                    "{stream:?}"
+                );
+            }
+        }
+        let mut empty = Anthropic::new(&Config::default());
+        let taken = empty.take_result();
+        assert_eq!(format!("{taken:?}"), format!("{:?}", empty.result()));
+        empty.restore(taken);
+        assert_eq!(
+            format!("{:?}", empty.result()),
+            format!("{:?}", Value::Object(super::Map::default()))
+        );
     }
 
     /// A text or thinking delta whose string holds any bytes folds as with a trailing space
