@@ -5,11 +5,13 @@
 //! [`JsonPrefix`] answers exactly as [`crate::json::partial::PartialJson`] does (strict RFC
 //! 8259, the same depth limit), but keeps no text and builds no tree: its whole state is a few
 //! words, the open containers one bit each, so a fragment costs no allocation. Structure,
-//! string text and one-letter escapes (nearly every byte of a tool input) step through one
-//! table, a load per byte; numbers, literals, `\u` escapes, UTF-8 and containers opening or
-//! closing take a branch of their own.
+//! string text, one-letter escapes, numbers and literals (nearly every byte of a tool input)
+//! step through one table, a load per byte; a value's end, containers opening or closing,
+//! `\u` escapes and UTF-8 take a branch of their own.
 
-use crate::json::number::Num;
+use std::mem::MaybeUninit;
+
+use crate::json::short_escape;
 
 /// Open containers a [`JsonPrefix`] can track: one bit each.
 pub const PREFIX_MAX_DEPTH: usize = 256;
@@ -37,47 +39,151 @@ const STR_VALUE: u8 = 9;
 const ESCAPE_KEY: u8 = 10;
 const ESCAPE_VALUE: u8 = 11;
 const FAILED: u8 = 12;
-// States whose steps need more than the byte (their fields are in `JsonPrefix`): every byte
-// of them is `COMPLEX`.
-/// Inside a number (`num`).
-const NUMBER: u8 = 13;
-/// Inside `true`, `false` or `null` (`literal`, `literal_read`).
-const LITERAL: u8 = 14;
+// Inside a number, the positions of [`crate::json::number::Num`]'s grammar (`Start` is a
+// value's first byte): after `-`, a leading `0`, integer digits, `.`, fraction digits, `e`,
+// the exponent's sign, exponent digits.
+const NUM_MINUS: u8 = 13;
+const NUM_ZERO: u8 = 14;
+const NUM_INT: u8 = 15;
+const NUM_DOT: u8 = 16;
+const NUM_FRAC: u8 = 17;
+const NUM_EXP: u8 = 18;
+const NUM_EXP_SIGN: u8 = 19;
+const NUM_EXP_DIGITS: u8 = 20;
+/// Inside `true`, `false` or `null`: the states from here on each expect one byte of
+/// [`LITERALS`], in order.
+const LITERAL_STATES: u8 = 21;
+/// Each literal's first byte, and the bytes after it; the last of them ends the value.
+const LITERALS: [(u8, &[u8]); 3] = [(b't', b"rue"), (b'f', b"alse"), (b'n', b"ull")];
 /// Reading the hex digits of a `\u` escape (`hex_digits`, `hex_code`, `hex_low`).
-const HEX: u8 = 15;
+const HEX: u8 = LITERAL_STATES + 10;
 /// After a high surrogate's escape: its low half's `\` must follow.
-const LOW_BACKSLASH: u8 = 16;
+const LOW_BACKSLASH: u8 = HEX + 1;
 /// After a high surrogate and `\`: the `u` must follow.
-const LOW_U: u8 = 17;
+const LOW_U: u8 = HEX + 2;
 /// Inside a multi-byte UTF-8 character (`utf8_need`, `utf8_lo`, `utf8_hi`).
-const UTF8: u8 = 18;
-const STATES: usize = 19;
+const UTF8: u8 = HEX + 3;
+const STATES: usize = UTF8 as usize + 1;
+/// Rows in the table: a power of two above [`STATES`], so a state masked to it indexes the
+/// table without a bounds check (the rows past `STATES` fail every byte).
+const ROWS: usize = 64;
 
 // Table entries from `ACTIONS` up: what a byte does besides naming the next state.
-const ACTIONS: u8 = 32;
+const ACTIONS: u8 = ROWS as u8;
 const OPEN_ARRAY: u8 = ACTIONS;
 const OPEN_OBJECT: u8 = ACTIONS + 1;
 /// `]` or `}` where the table already knows it closes the innermost container.
 const CLOSE: u8 = ACTIONS + 2;
-/// A string value's closing quote: the value ended.
+/// A value's last byte (a string's closing quote, a literal's last letter): the value ended.
 const END_VALUE: u8 = ACTIONS + 3;
-/// The first byte of a number.
-const START_NUMBER: u8 = ACTIONS + 4;
-/// `t`, `f` or `n` where a value starts.
-const START_LITERAL: u8 = ACTIONS + 5;
+/// A byte that does not continue a complete number: the number ended before it, and the byte
+/// is read again after the value.
+const END_NUMBER: u8 = ACTIONS + 4;
 /// The `u` of a `\u` escape.
-const START_HEX: u8 = ACTIONS + 6;
+const START_HEX: u8 = ACTIONS + 5;
 /// A byte from 0x80 in a string: the first of a UTF-8 character, or invalid.
-const START_UTF8: u8 = ACTIONS + 7;
+const START_UTF8: u8 = ACTIONS + 6;
 /// A byte in a state whose step needs its fields.
-const COMPLEX: u8 = ACTIONS + 8;
+const COMPLEX: u8 = ACTIONS + 7;
 
-/// The literals, without the first byte that starts them.
-const LITERALS: [&[u8]; 3] = [b"rue", b"alse", b"ull"];
+/// The row of a number state: which bytes continue it, and whether it may end there.
+const fn number_step(state: u8, byte: u8) -> u8 {
+    let digit = byte.is_ascii_digit();
+    let exp = byte == b'e' || byte == b'E';
+    let (next, complete) = match state {
+        NUM_MINUS => (
+            match byte {
+                b'0' => NUM_ZERO,
+                b'1'..=b'9' => NUM_INT,
+                _ => FAILED,
+            },
+            false,
+        ),
+        NUM_ZERO => (
+            match byte {
+                b'.' => NUM_DOT,
+                _ if exp => NUM_EXP,
+                _ => FAILED,
+            },
+            true,
+        ),
+        NUM_INT => (
+            match byte {
+                _ if digit => NUM_INT,
+                b'.' => NUM_DOT,
+                _ if exp => NUM_EXP,
+                _ => FAILED,
+            },
+            true,
+        ),
+        NUM_DOT => (if digit { NUM_FRAC } else { FAILED }, false),
+        NUM_FRAC => (
+            match byte {
+                _ if digit => NUM_FRAC,
+                _ if exp => NUM_EXP,
+                _ => FAILED,
+            },
+            true,
+        ),
+        NUM_EXP => (
+            match byte {
+                b'+' | b'-' => NUM_EXP_SIGN,
+                _ if digit => NUM_EXP_DIGITS,
+                _ => FAILED,
+            },
+            false,
+        ),
+        NUM_EXP_SIGN => (if digit { NUM_EXP_DIGITS } else { FAILED }, false),
+        _ => (if digit { NUM_EXP_DIGITS } else { FAILED }, true),
+    };
+    if next == FAILED && complete {
+        END_NUMBER
+    } else {
+        next
+    }
+}
+
+/// The state a literal's first byte leads to, or `None` for another byte.
+const fn literal_start(byte: u8) -> Option<u8> {
+    let mut state = LITERAL_STATES;
+    let mut i = 0;
+    while i < LITERALS.len() {
+        let (first, rest) = LITERALS[i];
+        if byte == first {
+            return Some(state);
+        }
+        state += rest.len() as u8;
+        i += 1;
+    }
+    None
+}
+
+/// The row of a literal state: its one expected byte, and what follows it.
+const fn literal_step(state: u8, byte: u8) -> u8 {
+    let mut at = LITERAL_STATES;
+    let mut i = 0;
+    while i < LITERALS.len() {
+        let rest = LITERALS[i].1;
+        let len = rest.len() as u8;
+        if state < at + len {
+            let read = (state - at) as usize;
+            return if byte != rest[read] {
+                FAILED
+            } else if read + 1 == rest.len() {
+                END_VALUE
+            } else {
+                state + 1
+            };
+        }
+        at += len;
+        i += 1;
+    }
+    FAILED
+}
 
 /// `TABLE[state][byte]`: the next state, or an action.
-static TABLE: [[u8; 256]; STATES] = {
-    let mut table = [[FAILED; 256]; STATES];
+static TABLE: [[u8; 256]; ROWS] = {
+    let mut table = [[FAILED; 256]; ROWS];
     let mut state = 0;
     while state < STATES {
         let row = &mut table[state];
@@ -94,9 +200,13 @@ static TABLE: [[u8; 256]; STATES] = {
                     b'[' => OPEN_ARRAY,
                     b'{' => OPEN_OBJECT,
                     b']' if s == VALUE_FIRST => CLOSE,
-                    b't' | b'f' | b'n' => START_LITERAL,
-                    b'-' | b'0'..=b'9' => START_NUMBER,
-                    _ => FAILED,
+                    b'-' => NUM_MINUS,
+                    b'0' => NUM_ZERO,
+                    b'1'..=b'9' => NUM_INT,
+                    _ => match literal_start(byte) {
+                        Some(next) => next,
+                        None => FAILED,
+                    },
                 },
                 KEY | KEY_FIRST => match byte {
                     _ if white => s,
@@ -149,11 +259,31 @@ static TABLE: [[u8; 256]; STATES] = {
                     _ => FAILED,
                 },
                 FAILED => FAILED,
+                NUM_MINUS..=NUM_EXP_DIGITS => number_step(s, byte),
+                _ if s >= LITERAL_STATES && s < HEX => literal_step(s, byte),
                 _ => COMPLEX,
             };
             b += 1;
         }
         state += 1;
+    }
+    table
+};
+
+/// The table's entry for `state` and `byte`.
+#[inline(always)]
+fn entry(state: u8, byte: u8) -> u8 {
+    // Masked to the table's rows, so no bounds check: every state is below `STATES`.
+    TABLE[usize::from(state) & (ROWS - 1)][usize::from(byte)]
+}
+
+/// Raw bytes a JSON string holds as they are: printable ASCII other than `"` and `\`.
+static STRING_PLAIN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0x20;
+    while b < 0x80 {
+        table[b] = b != b'"' as usize && b != b'\\' as usize;
+        b += 1;
     }
     table
 };
@@ -167,10 +297,6 @@ pub struct JsonPrefix {
     after: u8,
     /// The string a `\u` escape or a UTF-8 character is in is a key.
     key: bool,
-    num: Num,
-    /// Which of [`LITERALS`], and how many of its bytes have come.
-    literal: u8,
-    literal_read: u8,
     /// Hex digits of a `\u` escape read (0 to 3), worth `hex_code`; `hex_low` when the escape
     /// must be the low half of a surrogate pair.
     hex_digits: u8,
@@ -180,13 +306,13 @@ pub struct JsonPrefix {
     utf8_need: u8,
     utf8_lo: u8,
     utf8_hi: u8,
+    too_deep: bool,
     /// Open containers.
     depth: usize,
     /// At most this many open at once (at most [`PREFIX_MAX_DEPTH`]).
     max_depth: usize,
     /// Bit `i` set when the container at depth `i` is an object.
     objects: [u64; PREFIX_MAX_DEPTH / 64],
-    too_deep: bool,
 }
 
 impl JsonPrefix {
@@ -196,19 +322,16 @@ impl JsonPrefix {
             state: VALUE,
             after: AFTER_TOP,
             key: false,
-            num: Num::Start,
-            literal: 0,
-            literal_read: 0,
             hex_digits: 0,
             hex_code: 0,
             hex_low: false,
             utf8_need: 0,
             utf8_lo: 0,
             utf8_hi: 0,
+            too_deep: false,
             depth: 0,
             max_depth,
             objects: [0; PREFIX_MAX_DEPTH / 64],
-            too_deep: false,
         })
     }
 
@@ -217,48 +340,77 @@ impl JsonPrefix {
     #[inline]
     pub fn feed(&mut self, fragment: &[u8]) {
         let mut state = self.state;
-        let mut at = 0;
-        while let Some(&byte) = fragment.get(at) {
-            let next = TABLE
-                .get(usize::from(state))
-                .map_or(FAILED, |row| row[usize::from(byte)]);
-            if next < ACTIONS {
-                state = next;
-                at += 1;
-                continue;
-            }
-            let (after, took) = self.act(next, state, byte);
-            state = after;
-            at += usize::from(took);
+        for &byte in fragment {
+            state = self.step(state, byte);
         }
         self.state = state;
     }
 
-    /// What an action byte does: the next state, and whether the byte was consumed (a byte
-    /// that ends a number is read again after it).
+    /// Takes the next fragment as a JSON string's body writes it, printable ASCII and
+    /// one-letter escapes, and writes the text it stands for to the start of `out`: how many
+    /// bytes that is (at most one per byte of `body`). `None`, with nothing taken, at any other
+    /// byte (a `\u` escape, a quote, a control byte, UTF-8), a backslash that ends `body`, or
+    /// an `out` shorter than `body`. One pass over the bytes instead of a decode and a feed.
     #[inline(never)]
-    fn act(&mut self, action: u8, state: u8, byte: u8) -> (u8, bool) {
-        let next = match action {
+    pub fn feed_escaped(&mut self, body: &[u8], out: &mut [MaybeUninit<u8>]) -> Option<usize> {
+        let out = out.get_mut(..body.len())?;
+        let before = *self;
+        let mut state = self.state;
+        let mut at = 0;
+        let mut written = 0;
+        while let Some(&raw) = body.get(at) {
+            let byte = if STRING_PLAIN[usize::from(raw)] {
+                at += 1;
+                raw
+            } else if let Some(byte) = (raw == b'\\')
+                .then(|| body.get(at + 1).and_then(|&e| short_escape(e)))
+                .flatten()
+            {
+                at += 2;
+                byte
+            } else {
+                *self = before;
+                return None;
+            };
+            // `written` < `at` <= `body.len()` = `out.len()`: the slot exists.
+            if let Some(slot) = out.get_mut(written) {
+                slot.write(byte);
+            }
+            written += 1;
+            state = self.step(state, byte);
+        }
+        self.state = state;
+        Some(written)
+    }
+
+    /// The state after `byte`.
+    #[inline(always)]
+    fn step(&mut self, state: u8, byte: u8) -> u8 {
+        let next = entry(state, byte);
+        if next < ACTIONS {
+            return next;
+        }
+        match next {
+            END_VALUE => self.after,
+            END_NUMBER => {
+                // The byte is read again after the number.
+                let after = self.after;
+                match entry(after, byte) {
+                    next if next < ACTIONS => next,
+                    action => self.act(action, after, byte),
+                }
+            }
+            _ => self.act(next, state, byte),
+        }
+    }
+
+    /// What an action byte other than a value's end does: the next state.
+    #[inline(never)]
+    fn act(&mut self, action: u8, state: u8, byte: u8) -> u8 {
+        match action {
             OPEN_ARRAY => self.open(false),
             OPEN_OBJECT => self.open(true),
             CLOSE => self.close(),
-            END_VALUE => self.after,
-            START_NUMBER => match Num::Start.next(byte) {
-                Some(num) => {
-                    self.num = num;
-                    NUMBER
-                }
-                None => FAILED,
-            },
-            START_LITERAL => {
-                self.literal = match byte {
-                    b't' => 0,
-                    b'f' => 1,
-                    _ => 2,
-                };
-                self.literal_read = 0;
-                LITERAL
-            }
             START_HEX => {
                 self.key = state == ESCAPE_KEY;
                 self.hex_digits = 0;
@@ -270,38 +422,14 @@ impl JsonPrefix {
                 self.key = state == STR_KEY;
                 self.utf8_lead(byte)
             }
-            _ => return self.complex(state, byte),
-        };
-        (next, true)
+            _ => self.complex(state, byte),
+        }
     }
 
     /// A byte in a state whose step needs its fields.
-    fn complex(&mut self, state: u8, byte: u8) -> (u8, bool) {
+    fn complex(&mut self, state: u8, byte: u8) -> u8 {
         let string = if self.key { STR_KEY } else { STR_VALUE };
-        let next = match state {
-            NUMBER => match self.num.next(byte) {
-                Some(num) => {
-                    self.num = num;
-                    NUMBER
-                }
-                // The byte ended the number: it is read again after the value.
-                None if self.num.is_complete() => return (self.after, false),
-                None => FAILED,
-            },
-            LITERAL => {
-                let rest = LITERALS
-                    .get(usize::from(self.literal))
-                    .and_then(|literal| literal.get(usize::from(self.literal_read)..))
-                    .unwrap_or_default();
-                match rest {
-                    [expected] if byte == *expected => self.after,
-                    [expected, ..] if byte == *expected => {
-                        self.literal_read += 1;
-                        LITERAL
-                    }
-                    _ => FAILED,
-                }
-            }
+        match state {
             HEX => self.hex_digit(byte, string),
             LOW_BACKSLASH if byte == b'\\' => LOW_U,
             LOW_U if byte == b'u' => {
@@ -321,8 +449,7 @@ impl JsonPrefix {
                 }
             }
             _ => FAILED,
-        };
-        (next, true)
+        }
     }
 
     /// A string byte from 0x80: the first byte of a UTF-8 character (the ranges of the
@@ -434,6 +561,8 @@ impl JsonPrefix {
 
 #[cfg(test)]
 mod tests {
+    use std::mem::MaybeUninit;
+
     use super::JsonPrefix;
     use crate::json::partial::PartialJson;
 
@@ -587,6 +716,147 @@ mod tests {
             }
         }
         assert!(checked > 200_000, "{checked}");
+    }
+
+    /// `doc` as a JSON string's body writes it: the quote, the backslash and the controls
+    /// that have one as one-letter escapes, other controls as `\u` escapes, the rest as is;
+    /// with where each written character starts.
+    fn escaped(doc: &[u8]) -> (Vec<u8>, Vec<usize>) {
+        let mut out = Vec::new();
+        let mut starts = Vec::new();
+        for &b in doc {
+            starts.push(out.len());
+            match b {
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                0x08 => out.extend_from_slice(b"\\b"),
+                0x0c => out.extend_from_slice(b"\\f"),
+                0..=0x1f => out.extend_from_slice(format!("\\u{b:04x}").as_bytes()),
+                _ => out.push(b),
+            }
+        }
+        starts.push(out.len());
+        (out, starts)
+    }
+
+    /// Whether a string's body has UTF-8 or a `\u` escape (of the body, not an escaped
+    /// backslash followed by `u`).
+    fn outer_unicode(body: &[u8]) -> bool {
+        let mut at = 0;
+        while let Some(&b) = body.get(at) {
+            if b >= 0x80 || (b == b'\\' && body.get(at + 1) == Some(&b'u')) {
+                return true;
+            }
+            at += if b == b'\\' { 2 } else { 1 };
+        }
+        false
+    }
+
+    /// Feeds `doc` written as a JSON string's body, cut at `cuts` (character indexes), with
+    /// `feed_escaped`: a fragment of plain ASCII and one-letter escapes is taken, decoded to
+    /// the fragment of `doc`, and judged as `feed` judges that text; any other (UTF-8, a `\u`
+    /// escape) is refused with the state unchanged, and then fed decoded as the general path
+    /// does.
+    fn agree_escaped(doc: &[u8], cuts: &[usize], depth: usize) {
+        let (raw, starts) = escaped(doc);
+        let mut fast = prefix(depth);
+        let mut plain = prefix(depth);
+        let mut start = 0;
+        for &end in cuts.iter().chain([doc.len()].iter()) {
+            let end = end.clamp(start, doc.len());
+            let body = &raw[starts[start]..starts[end]];
+            let text = &doc[start..end];
+            let mut out = vec![MaybeUninit::new(b'#'); body.len() + 1];
+            let before = format!("{fast:?}");
+            let general = outer_unicode(body);
+            if let Some(n) = fast.feed_escaped(body, &mut out) {
+                assert!(!general, "took {body:?}");
+                // SAFETY: `out` was initialised when made.
+                let decoded: Vec<u8> = out[..n]
+                    .iter()
+                    .map(|b| unsafe { b.assume_init() })
+                    .collect();
+                assert_eq!(decoded, text, "{body:?}");
+            } else {
+                assert!(general, "refused {body:?}");
+                assert_eq!(format!("{fast:?}"), before, "{body:?}");
+                fast.feed(text);
+            }
+            plain.feed(text);
+            assert_eq!(
+                format!("{fast:?}"),
+                format!("{plain:?}"),
+                "{:?} to {end} depth {depth}",
+                String::from_utf8_lossy(doc)
+            );
+            start = end;
+        }
+    }
+
+    /// Every document written as a string's body, cut once anywhere (escapes of the inner
+    /// text, `\"` and `\\`, split between fragments; the text broken off at every character),
+    /// byte by byte, and in every three-way split, at depth limits that matter.
+    #[test]
+    fn an_escaped_fragment_is_judged_as_its_text() {
+        let docs = DOCS.iter().copied().chain([
+            b"{\"a\\\\\": \"\\\\\\\"\", \"b\": [\"\\\\u00e9\"]}".as_slice(),
+            b"{\"k\": \"line\nbreak\ttab\x08\x0c\r\"}",
+            b"[[[[\"deep\"]]]]",
+            b"{\"x\": tru\x01e}",
+        ]);
+        for doc in docs {
+            for cut in 0..=doc.len() {
+                for depth in [0, 1, 3, 128] {
+                    agree_escaped(doc, &[cut], depth);
+                }
+            }
+            let chars: Vec<usize> = (1..doc.len()).collect();
+            agree_escaped(doc, &chars, 128);
+            for i in (0..=doc.len()).step_by(3) {
+                for j in i..=doc.len() {
+                    agree_escaped(doc, &[i, j], 4);
+                }
+            }
+        }
+    }
+
+    /// Whatever `feed_escaped` refuses leaves the state as it was, wherever in the fragment
+    /// the refused byte sits (after structure it would have taken): a `\u` escape, an
+    /// unescaped quote, a control byte, UTF-8, a backslash ending the fragment, an escape
+    /// letter JSON lacks; and an `out` shorter than the fragment.
+    #[test]
+    fn a_refused_escaped_fragment_changes_nothing() {
+        let bad: [&[u8]; 7] = [
+            b"\\u0041",
+            b"\"",
+            b"\x01",
+            "\u{e9}".as_bytes(),
+            b"\\",
+            b"\\x",
+            b"\x7f\x80",
+        ];
+        for lead in [b"".as_slice(), b"{\\\"a\\\":[1", b"[tru", b"\\\"ab"] {
+            for bad in bad {
+                for tail in [b"".as_slice(), b"]"] {
+                    let body = [lead, bad, tail].concat();
+                    for start in [b"".as_slice(), b"[\"", b"{"] {
+                        let mut check = prefix(8);
+                        check.feed(start);
+                        let before = format!("{check:?}");
+                        let mut out = vec![MaybeUninit::new(0); body.len()];
+                        assert_eq!(check.feed_escaped(&body, &mut out), None, "{body:?}");
+                        assert_eq!(format!("{check:?}"), before, "{body:?}");
+                    }
+                }
+            }
+        }
+        let mut check = prefix(8);
+        let mut short = vec![MaybeUninit::new(0); 2];
+        assert_eq!(check.feed_escaped(b"[1,2", &mut short), None);
+        assert_eq!(format!("{check:?}"), format!("{:?}", prefix(8)));
     }
 
     /// Nesting to the limit is accepted and one more level is too deep, at every depth the

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use std::mem::MaybeUninit;
 
 use super::Piece;
+use crate::json::prefix::JsonPrefix;
 use crate::json::reader::Reader;
 use crate::json::short_escape;
 
@@ -309,51 +310,130 @@ pub(super) fn simple_string<'d>(
     read.map(|read| (None, read))
 }
 
-/// The text of a string delta whose payload ends in exactly `"}}`, appended to `out`: the
-/// string opens at `quote` and its body runs to those last three bytes. Whether the text is
-/// plain (printable ASCII other than `"` and `\`), or `None` with `out` as it was when the body
-/// is not plain text and one-letter escapes (a quote, which would end the string before the
-/// end, a backslash that escapes the closing quote, a `\u` escape, UTF-8, a control byte), or
-/// the payload ends otherwise: what the reader would read there, or refuse, is then its own.
-/// Knowing where the string ends, the body is scanned once with no search for its end.
-#[inline(always)]
-pub(super) fn append_fragment(data: &[u8], quote: usize, out: &mut String) -> Option<bool> {
-    let (head, tail) = data.split_last_chunk::<3>()?;
-    if tail != b"\"}}" {
-        return None;
-    }
-    let from = quote + 1;
-    let body = head.get(from..)?;
-    let plain = plain_end(head, from);
-    if plain == head.len() {
-        // SAFETY: `plain_end` found no byte outside printable ASCII in the body: ASCII, which
-        // is valid UTF-8.
-        out.push_str(unsafe { std::str::from_utf8_unchecked(body) });
-        return Some(true);
-    }
-    if out.capacity() - out.len() < body.len() {
-        out.reserve(body.len());
-    }
-    // SAFETY: `as_mut_vec` lets the bytes break UTF-8, and nothing breaks it: `decode_body`
-    // writes only ASCII (the plain bytes and what `short_escape` gives) into the spare
-    // capacity, and the length grows over those bytes alone.
-    unsafe {
-        let bytes = out.as_mut_vec();
-        let decoded = decode_body(head, from, bytes.spare_capacity_mut())?;
-        // SAFETY: `decode_body` wrote the first `decoded` bytes of the spare capacity.
-        bytes.set_len(bytes.len() + decoded);
-    }
-    Some(false)
+/// How [`append_fragment`] took a fragment's text.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Appended {
+    /// Plain text (printable ASCII other than `"` and `\`), not checked.
+    Plain,
+    /// Decoded from escapes, not checked.
+    Decoded,
+    /// Decoded from escapes by the tool input's prefix check, which has taken it.
+    Checked,
 }
 
-/// Decodes `body[at..]`, plain bytes and one-letter escapes only, into `out` (where at most
-/// one byte per byte of the body goes); how many bytes it wrote, or `None` at any other byte
-/// (an unescaped quote included) or a backslash with nothing after it. Escapes in a tool input
-/// (its quotes) are frequent and the runs between them short, so one byte loop costs less than
-/// a copy call per run. Writes only ASCII.
+/// The body of a string delta's string when its payload ends in exactly `"}}`: the payload up
+/// to those last three bytes, and where the body starts in it (after the opening quote at
+/// `quote`). Knowing where the string ends, the body is scanned once with no search for its
+/// end.
+#[inline(always)]
+fn delta_body(data: &[u8], quote: usize) -> Option<(&[u8], usize)> {
+    let (head, tail) = data.split_last_chunk::<3>()?;
+    let from = quote + 1;
+    (tail == b"\"}}" && from <= head.len()).then_some((head, from))
+}
+
+/// Room for `more` bytes after `out`'s text.
+#[inline(always)]
+fn make_room(out: &mut String, more: usize) {
+    if out.capacity() - out.len() < more {
+        out.reserve(more);
+    }
+}
+
+/// The text of a string delta whose payload ends in exactly `"}}`, appended to `out`: the
+/// string opens at `quote` and its body runs to those last three bytes. How the text was taken,
+/// or `None` with `out` (and `check`) as they were when the body is not plain text and
+/// one-letter escapes (a quote, which would end the string before the end, a backslash that
+/// escapes the closing quote, a `\u` escape, UTF-8, a control byte), or the payload ends
+/// otherwise: what the reader would read there, or refuse, is then its own. A body with
+/// escapes is decoded by `check` as it takes it, when there is one.
+#[inline(always)]
+pub(super) fn append_fragment(
+    data: &[u8],
+    quote: usize,
+    out: &mut String,
+    check: Option<&mut JsonPrefix>,
+) -> Option<Appended> {
+    let (head, from) = delta_body(data, quote)?;
+    let body = head.get(from..)?;
+    let plain = plain_end(head, from) == head.len();
+    make_room(out, body.len());
+    // SAFETY: `as_mut_vec` lets the bytes break UTF-8, and nothing breaks it: only ASCII is
+    // made part of the text (the plain bytes, and what `short_escape` gives).
+    unsafe {
+        let bytes = out.as_mut_vec();
+        let spare = bytes.spare_capacity_mut().get_mut(..body.len())?;
+        let (written, appended) = if plain {
+            // SAFETY: `spare` is `body.len()` bytes of spare capacity, which `body` (borrowed
+            // from the payload) does not overlap.
+            std::ptr::copy_nonoverlapping(body.as_ptr(), spare.as_mut_ptr().cast(), body.len());
+            (body.len(), Appended::Plain)
+        } else if let Some(check) = check {
+            (check.feed_escaped(body, spare)?, Appended::Checked)
+        } else {
+            // UTF-8 in a tool input is left to the reader.
+            (
+                decode_body::<false>(head, from, spare)?.0,
+                Appended::Decoded,
+            )
+        };
+        // SAFETY: the first `written` bytes of the spare capacity were written above.
+        bytes.set_len(bytes.len() + written);
+        Some(appended)
+    }
+}
+
+/// The text of a text or thinking delta whose payload ends in exactly `"}}`, appended to
+/// `out` (see [`append_fragment`]): plain text, one-letter escapes and UTF-8, which is checked
+/// as the reader checks it. `None`, with `out` as it was, where the reader may read otherwise
+/// or refuse (a `\u` escape, an unescaped quote or control byte, a backslash before the
+/// closing quote, UTF-8 that is not valid, another ending).
+#[inline(always)]
+pub(super) fn append_text(data: &[u8], quote: usize, out: &mut String) -> Option<()> {
+    let (head, from) = delta_body(data, quote)?;
+    let body = head.get(from..)?;
+    let plain = plain_end(head, from) == head.len();
+    make_room(out, body.len());
+    // SAFETY: `as_mut_vec` lets the bytes break UTF-8, and nothing breaks it: what is made part
+    // of the text is the plain bytes, what `short_escape` gives (ASCII), and bytes from 0x80
+    // only once `from_utf8` has found them valid.
+    unsafe {
+        let bytes = out.as_mut_vec();
+        let spare = bytes.spare_capacity_mut().get_mut(..body.len())?;
+        let written = if plain {
+            // SAFETY: as in `append_fragment`.
+            std::ptr::copy_nonoverlapping(body.as_ptr(), spare.as_mut_ptr().cast(), body.len());
+            body.len()
+        } else {
+            let (written, utf8) = decode_body::<true>(head, from, spare)?;
+            // SAFETY: `decode_body` wrote the first `written` bytes of `spare`.
+            let added = std::slice::from_raw_parts(spare.as_ptr().cast::<u8>(), written);
+            if utf8 && std::str::from_utf8(added).is_err() {
+                return None;
+            }
+            written
+        };
+        // SAFETY: the first `written` bytes of the spare capacity were written above.
+        bytes.set_len(bytes.len() + written);
+    }
+    Some(())
+}
+
+/// Decodes `body[at..]`, plain bytes and one-letter escapes, into `out` (where at most one
+/// byte per byte of the body goes): how many bytes it wrote, and whether one was from 0x80.
+/// Bytes from 0x80 are taken as they are when `UTF8` (for the caller to check them), else
+/// they stop it as every other byte does: `None` at an unescaped quote, a control byte, or a
+/// backslash with no one-letter escape after it. Escapes in a tool input (its quotes) are
+/// frequent and the runs between them short, so one byte loop costs less than a copy call per
+/// run.
 #[inline(never)]
-fn decode_body(body: &[u8], mut at: usize, out: &mut [MaybeUninit<u8>]) -> Option<usize> {
+fn decode_body<const UTF8: bool>(
+    body: &[u8],
+    mut at: usize,
+    out: &mut [MaybeUninit<u8>],
+) -> Option<(usize, bool)> {
     let mut written = 0;
+    let mut high = false;
     while let Some(&byte) = body.get(at) {
         let decoded = if !NOT_PLAIN[usize::from(byte)] {
             at += 1;
@@ -361,13 +441,17 @@ fn decode_body(body: &[u8], mut at: usize, out: &mut [MaybeUninit<u8>]) -> Optio
         } else if byte == b'\\' {
             at += 2;
             short_escape(*body.get(at - 1)?)?
+        } else if UTF8 && byte >= 0x80 {
+            high = true;
+            at += 1;
+            byte
         } else {
             return None;
         };
         out.get_mut(written)?.write(decoded);
         written += 1;
     }
-    Some(written)
+    Some((written, high))
 }
 
 /// Decodes a string's plain bytes and one-letter escapes from `at` on into `out`, up to the
@@ -398,8 +482,20 @@ fn decode_escaped(data: &[u8], mut at: usize, out: &mut Vec<u8>) -> Option<usize
 mod tests {
     use std::borrow::Cow;
 
-    use super::{append_fragment, plain_end, same_bytes, HEAD_MIN, HEAD_ROOM, NOT_PLAIN};
+    use super::{append_fragment, plain_end, same_bytes, Appended, HEAD_MIN, HEAD_ROOM, NOT_PLAIN};
+    use crate::json::prefix::JsonPrefix;
     use crate::json::reader::Reader;
+
+    /// Where a tool input's check may stand when a fragment comes: at a value's start, inside a
+    /// string value, inside a number in an array, inside a key.
+    const CHECK_STARTS: [&[u8]; 4] = [b"", b"{\"k\":\"", b"[1", b"{\"a"];
+
+    /// A prefix check (depth 8) that has taken `text`.
+    fn check_after(text: &[u8]) -> JsonPrefix {
+        let mut check = JsonPrefix::new(8).unwrap_or_else(|| panic!("depth 8"));
+        check.feed(text);
+        check
+    }
 
     /// At every header length the compare sees a change in any byte of the header, and no
     /// byte after it (the kept bytes past the header, and the payload's, differ).
@@ -426,7 +522,10 @@ mod tests {
     /// reader reads a string there followed by exactly `}}`, and then appends the reader's text
     /// and says whether it is plain; where it refuses, `out` is as it was. Bodies short and long
     /// (past one sixteen-byte block), with escapes anywhere, a backslash before the closing
-    /// quote, an unescaped quote, and the endings around `"}}`.
+    /// quote, an unescaped quote, and the endings around `"}}`. With a prefix check it takes
+    /// the same and appends the same text; the check then stands where feeding it that text
+    /// leaves it (whatever it stood at before: a value's start, inside a string, inside a
+    /// number), and where it refuses, the check is as it was.
     #[test]
     fn append_fragment_takes_what_the_reader_reads() {
         let header = br#"{"type":"content_block_delta","index":3,"delta":{"type":"input_json_delta","partial_json":""#;
@@ -457,10 +556,31 @@ mod tests {
                         let read = reader.take_string().map(|t| t.map(Cow::into_owned));
                         let rest = data.get(reader.pos()..).unwrap_or_default();
                         let mut out = String::from("kept");
-                        let got = append_fragment(&data, quote, &mut out);
+                        let got = append_fragment(&data, quote, &mut out, None);
                         let body =
                             String::from_utf8_lossy(&[a, b, c, ending].concat()).into_owned();
-                        let Some(plain) = got else {
+                        for before in CHECK_STARTS {
+                            let mut checked_out = String::from("kept");
+                            let mut check = check_after(before);
+                            let how =
+                                append_fragment(&data, quote, &mut checked_out, Some(&mut check));
+                            assert_eq!(checked_out, out, "{body:?} after {before:?}");
+                            let seen = match how {
+                                Some(Appended::Checked) => [before, &out.as_bytes()[4..]].concat(),
+                                None | Some(Appended::Plain) => before.to_vec(),
+                                Some(Appended::Decoded) => panic!("not checked: {body:?}"),
+                            };
+                            assert_eq!(
+                                format!("{check:?}"),
+                                format!("{:?}", check_after(&seen)),
+                                "{body:?} after {before:?}"
+                            );
+                            assert_eq!(how.is_some(), got.is_some(), "{body:?}");
+                            if how == Some(Appended::Plain) {
+                                assert_eq!(got, Some(Appended::Plain), "{body:?}");
+                            }
+                        }
+                        let Some(how) = got else {
                             assert_eq!(out, "kept", "{body:?}");
                             // Refused: not a string then `}}`, or one the reader decodes
                             // itself (a \u escape, UTF-8, a control byte).
@@ -480,12 +600,79 @@ mod tests {
                         assert_eq!(out, format!("kept{text}"), "{body:?}");
                         let is_plain = text.bytes().all(|b| !NOT_PLAIN[usize::from(b)])
                             && !body.contains('\\');
-                        assert_eq!(plain, is_plain, "{body:?}");
+                        let want = if is_plain {
+                            Appended::Plain
+                        } else {
+                            Appended::Decoded
+                        };
+                        assert_eq!(how, want, "{body:?}");
                     }
                 }
             }
         }
         assert!(taken > 300, "{taken}");
+    }
+
+    /// As `append_fragment`, for a text delta's text, which may hold UTF-8: whatever follows
+    /// the header's opening quote, `append_text` takes it only where the reader reads a string
+    /// there followed by exactly `}}`, and then appends the reader's text; it leaves the reader
+    /// only `\u` escapes, and where it refuses, `out` is as it was. Valid UTF-8 of every length,
+    /// invalid UTF-8 (a lone lead byte, a stray continuation, a surrogate, an overlong form, a
+    /// character cut by an escape), with escapes, quotes and control bytes around it.
+    #[test]
+    fn append_text_takes_what_the_reader_reads() {
+        let header =
+            br#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":""#;
+        let pieces: [&[u8]; 14] = [
+            b"a",
+            "\u{e9}".as_bytes(),
+            "\u{20ac}".as_bytes(),
+            "\u{1f600}".as_bytes(),
+            b"\xc3",
+            b"\xa9",
+            b"\xed\xa0\x80",
+            b"\xc0\xaf",
+            b"\\n\\\"",
+            b"\\u00e9",
+            b"\\",
+            b"\"",
+            b"\x1f",
+            b"0123456789abcdefg",
+        ];
+        let endings: [&[u8]; 4] = [b"\"}}", b"\"}", b"\"}} ", b""];
+        let mut taken = 0;
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    for ending in endings {
+                        let data = [header.as_slice(), a, b, c, ending].concat();
+                        let quote = header.len() - 1;
+                        let mut reader = Reader::new(&data, 8);
+                        reader.resume_at(quote);
+                        let read = reader.take_string().map(|t| t.map(Cow::into_owned));
+                        let rest = data.get(reader.pos()..).unwrap_or_default();
+                        let mut out = String::from("kept");
+                        let body = [a, b, c, ending].concat();
+                        if super::append_text(&data, quote, &mut out).is_none() {
+                            assert_eq!(out, "kept", "{body:?}");
+                            let general = body.windows(2).any(|w| w == b"\\u");
+                            assert!(
+                                general || rest != b"}}" || read.is_err(),
+                                "refused what the reader takes: {body:?}"
+                            );
+                            continue;
+                        }
+                        taken += 1;
+                        let Ok(Some(text)) = read else {
+                            panic!("took what the reader refuses: {body:?}");
+                        };
+                        assert_eq!(rest, b"}}", "{body:?}");
+                        assert_eq!(out, format!("kept{text}"), "{body:?}");
+                    }
+                }
+            }
+        }
+        assert!(taken > 250, "{taken}");
     }
 
     /// Wherever the run starts and the first other byte sits, in a payload of any length (the

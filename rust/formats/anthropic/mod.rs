@@ -30,7 +30,7 @@ use crate::json::value::{Map, Value};
 use crate::limits::{LimitName, Limits};
 use crate::summary::{self, Summary, ToolCall, Usage};
 
-use fast::{append_fragment, fast_head, fast_string, Added, LastHead};
+use fast::{append_fragment, append_text, fast_head, fast_string, Added, Appended, LastHead};
 use json_text::{py_repr, value_position, write_json, Step};
 
 /// Every event type of an Anthropic Messages stream (`error` aside, which any format sends).
@@ -67,24 +67,29 @@ struct ToolInput {
 }
 
 impl ToolInput {
-    /// Takes the fragment that `text` holds from `start` on (`plain`: printable ASCII other
-    /// than `"` and `\`, which a validator inside a string need not see). Refused when the text
-    /// would no longer start a JSON document, or would nest too deep: then the text and the
-    /// parser go back to what they were.
+    /// Takes the fragment that `text` holds from `start` on, appended as `how` says (plain
+    /// text, printable ASCII other than `"` and `\`, need not be seen by a validator inside a
+    /// string; a checked one was seen). Refused when the text would no longer start a JSON
+    /// document, or would nest too deep: then the text and the parser go back to what they
+    /// were.
     #[inline(always)]
     fn take_fragment(
         &mut self,
         start: usize,
-        plain: bool,
+        how: Appended,
         max_depth: usize,
         options: Options,
     ) -> Result<(), Refused> {
         let Some(added) = self.text.as_bytes().get(start..).filter(|a| !a.is_empty()) else {
             return Ok(());
         };
-        // Plain text inside a string changes nothing the parser keeps: it need not see it.
-        let unseen = plain && self.parser.ignores_plain_text();
-        if !(unseen || self.parser.feed(added)) {
+        let taken = match how {
+            Appended::Checked => !self.parser.failed(),
+            // Plain text inside a string changes nothing the parser keeps: it need not see it.
+            Appended::Plain if self.parser.ignores_plain_text() => true,
+            Appended::Plain | Appended::Decoded => self.parser.feed(added),
+        };
+        if !taken {
             return Err(self.refuse(start, max_depth, options));
         }
         if !matches!(self.at_stop, InputAtStop::NotYet) {
@@ -131,6 +136,13 @@ impl InputParser {
                 parser.feed(fragment);
                 !parser.failed()
             }
+        }
+    }
+
+    fn failed(&self) -> bool {
+        match self {
+            InputParser::Prefix(prefix) => prefix.failed(),
+            InputParser::Partial(parser) => parser.failed(),
         }
     }
 
@@ -190,14 +202,41 @@ impl Refused {
 /// A tool input's value, once worked out at the block's stop.
 enum InputAtStop {
     NotYet,
+    /// The text is one whole JSON value, which the input is (no copy of it is kept).
+    Whole,
     /// None: no text came, the input stays as given.
     Parsed(Option<Value>),
+}
+
+/// What a key of a map held before a rendered value took its place.
+enum Before {
+    Absent,
+    Was(Value),
+}
+
+impl Before {
+    fn of(old: Option<Value>) -> Before {
+        old.map_or(Before::Absent, Before::Was)
+    }
+}
+
+/// What [`Fold::take_result`] put in place of a block's own values, for [`Fold::restore`] to
+/// undo: what its text key and `input` held before the rendered ones (`None`: nothing was
+/// rendered there), and whether the rendered `input` is the input's text moved.
+#[derive(Default)]
+struct Shown {
+    text_key: Option<Before>,
+    input: Option<Before>,
+    input_text: bool,
 }
 
 /// One content block: the object as given, plus what its deltas built.
 struct Block {
     map: Map,
     kind: Option<String>,
+    /// Which string deltas build `text`: `Text` for a text block, `Thinking` for a thinking
+    /// block (its signature deltas too), `None` for any other.
+    text_piece: Option<Piece>,
     /// The `text` of a text block or the `thinking` of a thinking block, as the deltas build
     /// it (written back into `map` when rendered).
     text: Option<String>,
@@ -215,6 +254,11 @@ impl Block {
     fn new(map: Map, tool_position: Option<usize>, max_depth: usize, options: Options) -> Self {
         let kind = map.get("type").and_then(Value::as_str).map(str::to_owned);
         let text_key = text_key(kind.as_deref());
+        let text_piece = match text_key {
+            Some("text") => Some(Piece::Text),
+            Some(_) => Some(Piece::Thinking),
+            None => None,
+        };
         let text = text_key
             .and_then(|k| map.get(k))
             .and_then(Value::as_str)
@@ -232,11 +276,21 @@ impl Block {
             id: shared("id"),
             name: shared("name"),
             kind,
+            text_piece,
             text,
             map,
             tool_position,
             done: false,
         }
+    }
+
+    /// Whether a text, thinking or signature delta applies to this block.
+    fn takes(&self, piece: Piece) -> bool {
+        let wanted = match piece {
+            Piece::Signature => Piece::Thinking,
+            other => other,
+        };
+        self.text_piece == Some(wanted)
     }
 
     fn kind_name(&self) -> &str {
@@ -265,6 +319,54 @@ impl Block {
         }
     }
 
+    /// [`Block::render`] moving rather than copying: the map, the text, and a whole input's
+    /// text go into the value; [`Block::restore`] takes them back.
+    fn take_render(&mut self, max_depth: usize) -> (Value, Shown) {
+        let mut map = std::mem::take(&mut self.map);
+        let mut shown = Shown::default();
+        if let Some(key) = text_key(self.kind.as_deref()) {
+            if let Some(text) = self.text.take() {
+                shown.text_key = Some(Before::of(map.insert(key.into(), Value::String(text))));
+            }
+        }
+        let whole = self.input.as_ref().is_some_and(|input| {
+            !matches!(input.at_stop, InputAtStop::Parsed(_)) && input.parser.complete()
+        });
+        let value = match self.input.as_mut() {
+            Some(input) if whole => {
+                shown.input_text = true;
+                let text = std::mem::take(&mut input.text);
+                Some(Value::Raw(text.into_boxed_str()))
+            }
+            _ => self.input_value(max_depth),
+        };
+        if let Some(value) = value {
+            shown.input = Some(Before::of(map.insert("input".into(), value)));
+        }
+        (Value::Object(map), shown)
+    }
+
+    /// Takes back what [`Block::take_render`] moved into `shown`, leaving the block as it was.
+    fn restore(&mut self, shown: Value, undo: Shown) {
+        let Value::Object(mut map) = shown else {
+            return;
+        };
+        if let Some(before) = undo.input {
+            let rendered = put_back(&mut map, "input", before);
+            if let (true, Some(Value::Raw(text)), Some(input)) =
+                (undo.input_text, rendered, self.input.as_mut())
+            {
+                input.text = text.into_string();
+            }
+        }
+        if let (Some(before), Some(key)) = (undo.text_key, text_key(self.kind.as_deref())) {
+            if let Some(Value::String(text)) = put_back(&mut map, key, before) {
+                self.text = Some(text);
+            }
+        }
+        self.map = map;
+    }
+
     fn render(&self, max_depth: usize) -> Value {
         let mut map = self.map.clone();
         if let (Some(key), Some(text)) = (text_key(self.kind.as_deref()), &self.text) {
@@ -274,6 +376,14 @@ impl Block {
             map.insert("input".into(), input);
         }
         Value::Object(map)
+    }
+}
+
+/// Gives `key` of `map` back what it held (an absent key goes), and the value it held instead.
+fn put_back(map: &mut Map, key: &str, before: Before) -> Option<Value> {
+    match before {
+        Before::Was(value) => map.insert(key.into(), value),
+        Before::Absent => map.shift_remove(key),
     }
 }
 
@@ -400,6 +510,10 @@ pub struct Anthropic {
     /// Where the fast path decodes a string delta that has escapes (see [`fast_string`]).
     scratch: String,
     last_head: LastHead,
+    /// What [`Fold::take_result`] moved out, for [`Fold::restore`]: the message's `content`
+    /// before the rendered blocks took its place, and each block's [`Shown`].
+    content_before: Option<Before>,
+    shown: Vec<Shown>,
 }
 
 type Checks<T> = Result<T, ErrorKind>;
@@ -745,12 +859,7 @@ impl Anthropic {
         let Some(block) = self.blocks.get_mut(index) else {
             return Ok(());
         };
-        let wanted = match piece {
-            Piece::Text => Some("text"),
-            Piece::Thinking | Piece::Signature => Some("thinking"),
-            Piece::InputJson => None,
-        };
-        if wanted.is_some() && block.kind.as_deref() != wanted {
+        if piece != Piece::InputJson && !block.takes(piece) {
             let message = format!("{} on a {} block ignored", piece.name(), block.kind_name());
             self.notes.push(ignored(message));
             return Ok(());
@@ -793,7 +902,7 @@ impl Anthropic {
                 let start = input.text.len();
                 input.text.push_str(added);
                 input
-                    .take_fragment(start, false, max_depth, options)
+                    .take_fragment(start, Appended::Decoded, max_depth, options)
                     .map_err(|refused| refused.error(data, max_depth))?;
                 if let (true, Some(position)) = (options.events, tool_position) {
                     input.trail.push(added.into());
@@ -834,18 +943,42 @@ impl Anthropic {
         let Some(block) = self.blocks.get_mut(index) else {
             return Ok(false);
         };
-        // A tool input fragment without events (nearly every payload of a long input) is
-        // decoded straight onto the input's text; what it leaves is the general way's.
-        if let (Piece::InputJson, false, Some(input)) =
-            (piece, self.options.events, block.input.as_mut())
-        {
-            let start = input.text.len();
-            if let Some(plain) = append_fragment(data, quote, &mut input.text) {
-                input
-                    .take_fragment(start, plain, max_depth, self.options)
-                    .map_err(|refused| refused.error(data, max_depth))?;
-                self.payloads += 1;
-                return Ok(true);
+        // Without events, a tool input fragment (nearly every payload of a long input) is
+        // decoded straight onto the input's text, and a text or thinking delta onto its block's;
+        // what they leave is the general way's.
+        if !self.options.events {
+            match piece {
+                Piece::InputJson => {
+                    if let Some(input) = block.input.as_mut() {
+                        let start = input.text.len();
+                        let check = match &mut input.parser {
+                            InputParser::Prefix(prefix) => Some(prefix),
+                            InputParser::Partial(_) => None,
+                        };
+                        if let Some(how) = append_fragment(data, quote, &mut input.text, check) {
+                            input
+                                .take_fragment(start, how, max_depth, self.options)
+                                .map_err(|refused| refused.error(data, max_depth))?;
+                            self.payloads += 1;
+                            return Ok(true);
+                        }
+                    }
+                }
+                Piece::Text | Piece::Thinking if block.takes(piece) => {
+                    let text = block.text.get_or_insert_with(String::new);
+                    let start = text.len();
+                    if append_text(data, quote, text).is_some() {
+                        let all = if piece == Piece::Text {
+                            &mut self.text
+                        } else {
+                            &mut self.thinking
+                        };
+                        all.push_str(text.get(start..).unwrap_or_default());
+                        self.payloads += 1;
+                        return Ok(true);
+                    }
+                }
+                _ => {}
             }
         }
         self.fold_fast_string(index, piece, quote, data, events)
@@ -935,7 +1068,12 @@ impl Anthropic {
         let max_depth = self.limits.max_depth;
         if let Some(block) = self.blocks.get_mut(index) {
             if let Some(input) = block.input.as_mut() {
-                input.at_stop = InputAtStop::Parsed(parse_input(input, max_depth));
+                // A whole value is the text itself: no copy of it is kept.
+                input.at_stop = if input.parser.complete() {
+                    InputAtStop::Whole
+                } else {
+                    InputAtStop::Parsed(parse_input(input, max_depth))
+                };
             }
             if !block.done {
                 block.done = true;
@@ -1076,6 +1214,8 @@ impl Fold for Anthropic {
             serial: SERIAL.fetch_add(1, Ordering::Relaxed),
             scratch: String::new(),
             last_head: LastHead::default(),
+            content_before: None,
+            shown: Vec::new(),
         }
     }
 
@@ -1158,6 +1298,41 @@ impl Fold for Anthropic {
         let content = self.blocks.iter().map(|b| b.render(max_depth)).collect();
         out.insert("content".into(), Value::Array(content));
         Value::Object(out)
+    }
+
+    /// As [`Fold::result`], moving the message, the blocks' maps and texts and whole tool
+    /// inputs' texts into the result ([`Fold::restore`] moves them back).
+    fn take_result(&mut self) -> Value {
+        let Some(message) = self.message.as_mut() else {
+            return Value::Object(Map::new());
+        };
+        let mut out = std::mem::take(message);
+        let max_depth = self.limits.max_depth;
+        let mut content = Vec::with_capacity(self.blocks.len());
+        self.shown.clear();
+        for block in &mut self.blocks {
+            let (value, shown) = block.take_render(max_depth);
+            content.push(value);
+            self.shown.push(shown);
+        }
+        let before = out.insert("content".into(), Value::Array(content));
+        self.content_before = Some(Before::of(before));
+        Value::Object(out)
+    }
+
+    fn restore(&mut self, result: Value) {
+        let (Some(message), Value::Object(mut out), Some(before)) =
+            (self.message.as_mut(), result, self.content_before.take())
+        else {
+            return;
+        };
+        if let Some(Value::Array(content)) = put_back(&mut out, "content", before) {
+            let undo = std::mem::take(&mut self.shown);
+            for ((block, shown), undo) in self.blocks.iter_mut().zip(content).zip(undo) {
+                block.restore(shown, undo);
+            }
+        }
+        *message = out;
     }
 
     fn version(&self) -> (u64, u64) {
@@ -1599,6 +1774,24 @@ data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":
             ],
             vec![json(r#""[""#), json(r#" "1""#), json(r#""]""#)],
             vec![json(r#""[\"""#), json(&format!("\"{}\"", "long plain text ".repeat(9))), json(r#""\"]""#)],
+            // Numbers and literals cut between fragments, ended by the next fragment's
+            // structure, and near-misses (a leading zero, a dot or exponent with no digit, a
+            // literal misspelt across the cut).
+            vec![json(r#""[tru""#), json(r#""e, -1""#), json(r#""2.5e""#), json(r#""+3, nul""#), json(r#""l, fals""#), json(r#""e]""#)],
+            vec![json(r#""[12""#), json(r#""]""#), json(r#""""#)],
+            vec![json(r#""[01""#), json(r#""]""#)],
+            vec![json(r#""{\"a\":1.""#), json(r#""}""#), json(r#""5}""#)],
+            vec![json(r#""[1e""#), json(r#""]""#), json(r#""-2]""#)],
+            vec![json(r#""[nu""#), json(r#""ll""#), json(r#""x]""#), json(r#""]""#)],
+            // Text and thinking with UTF-8, escapes and both, on a remembered header; a text
+            // delta on a thinking block and back.
+            vec![text("1", "\"\u{1f600} \u{20ac}\""), text("1", "\"caf\u{e9}\\n\""), text("1", "\"\\\"\u{e9}\\\"\"")],
+            vec![
+                "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"h\u{e9}\"}}".into(),
+                "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"m\\t\"}}".into(),
+                text("0", "\"wrong block\""),
+                text("1", "\"ok\""),
+            ],
         ];
         for payloads in &streams {
             let run = |spaced: bool, on_error: OnError, events: bool| {
@@ -1617,6 +1810,179 @@ data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":
                     run(true, on_error, events),
                     "{payloads:?} {on_error:?} events {events}"
                 );
+            }
+        }
+    }
+
+    /// `take_result` gives what `result` gives, and `restore` leaves the fold as it was: the
+    /// same result and summary, and folding on gives what a fold never taken from gives. Blocks
+    /// with and without their text key, a tool input whole, cut short, blank or never sent,
+    /// keys added to a block after its start, a message with `content` absent or null, and a
+    /// take before any message.
+    #[test]
+    fn take_result_and_restore_leave_the_fold_as_it_was() {
+        use super::Anthropic;
+        use crate::formats::Fold;
+        let start = |content: &str| {
+            format!("{{\"type\":\"message_start\",\"message\":{{\"id\":\"m\",{content}\"usage\":{{\"output_tokens\":1}}}}}}")
+        };
+        let block = |i: usize, b: &str| {
+            format!("{{\"type\":\"content_block_start\",\"index\":{i},\"content_block\":{b}}}")
+        };
+        let delta = |i: usize, d: &str| {
+            format!("{{\"type\":\"content_block_delta\",\"index\":{i},\"delta\":{d}}}")
+        };
+        let stop = |i: usize| format!("{{\"type\":\"content_block_stop\",\"index\":{i}}}");
+        let blocks = vec![
+            block(0, r#"{"type":"text","text":"a"}"#),
+            block(1, r#"{"type":"text"}"#),
+            block(2, r#"{"type":"thinking","thinking":""}"#),
+            block(
+                3,
+                r#"{"type":"tool_use","id":"t","name":"f","input":{"given":1}}"#,
+            ),
+            block(4, r#"{"type":"tool_use","id":"u","name":"g","input":{}}"#),
+            block(5, r#"{"type":"tool_use","id":"v","name":"h","input":{}}"#),
+            block(6, r#"{"type":"tool_use","id":"w","name":"k","input":{}}"#),
+            delta(0, r#"{"type":"text_delta","text":"b\u00e9"}"#),
+            delta(1, r#"{"type":"text_delta","text":"c"}"#),
+            delta(1, r#"{"type":"citations_delta","citation":{"x":1}}"#),
+            delta(2, r#"{"type":"thinking_delta","thinking":"hm"}"#),
+            delta(2, r#"{"type":"signature_delta","signature":"s"}"#),
+            delta(
+                4,
+                r#"{"type":"input_json_delta","partial_json":"{\"a\": [1, "}"#,
+            ),
+            delta(4, r#"{"type":"input_json_delta","partial_json":"2]}"}"#),
+            stop(4),
+            delta(
+                5,
+                r#"{"type":"input_json_delta","partial_json":"{\"b\": \"cut"}"#,
+            ),
+            delta(6, r#"{"type":"input_json_delta","partial_json":"  "}"#),
+            stop(5),
+        ];
+        let more = vec![
+            delta(0, r#"{"type":"text_delta","text":" more"}"#),
+            delta(5, r#"{"type":"input_json_delta","partial_json":" short\"}"}"#),
+            delta(6, r#"{"type":"input_json_delta","partial_json":"[true]"}"#),
+            delta(1, r#"{"type":"citations_delta","citation":{"y":2}}"#),
+            stop(6),
+            "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":9}}".into(),
+        ];
+        for content in [
+            "\"content\":[],",
+            "",
+            "\"content\":null,",
+            "\"content\":[{\"type\":\"text\",\"text\":\"pre\"}],",
+        ] {
+            for cut in 0..=blocks.len() {
+                let stream: Vec<String> = [start(content)]
+                    .into_iter()
+                    .chain(blocks[..cut].iter().cloned())
+                    .collect();
+                let fold_all = |payloads: &[String], g: &mut Anthropic| {
+                    for p in payloads {
+                        let _ = g.fold(b"", p.as_bytes(), &mut Vec::new());
+                    }
+                };
+                let mut g = Anthropic::new(&Config::default());
+                let mut never = Anthropic::new(&Config::default());
+                fold_all(&stream, &mut g);
+                fold_all(&stream, &mut never);
+                let expected = format!("{:?}", g.result());
+                let summary = format!("{:?}", g.summary());
+                let taken = g.take_result();
+                assert_eq!(format!("{taken:?}"), expected, "{stream:?}");
+                g.restore(taken);
+                assert_eq!(format!("{:?}", g.result()), expected, "{stream:?}");
+                assert_eq!(format!("{:?}", g.summary()), summary, "{stream:?}");
+                // Taken and restored twice (as a parser's later call puts texts back), then
+                // folded on.
+                let again = g.take_result();
+                g.restore(again);
+                fold_all(&more, &mut g);
+                fold_all(&more, &mut never);
+                assert_eq!(
+                    format!("{:?}", g.result()),
+                    format!("{:?}", never.result()),
+                    "{stream:?}"
+                );
+                assert_eq!(
+                    format!("{:?}", g.summary()),
+                    format!("{:?}", never.summary())
+                );
+                let taken = g.take_result();
+                assert_eq!(
+                    format!("{taken:?}"),
+                    format!("{:?}", never.result()),
+                    "{stream:?}"
+                );
+            }
+        }
+        let mut empty = Anthropic::new(&Config::default());
+        let taken = empty.take_result();
+        assert_eq!(format!("{taken:?}"), format!("{:?}", empty.result()));
+        empty.restore(taken);
+        assert_eq!(
+            format!("{:?}", empty.result()),
+            format!("{:?}", Value::Object(super::Map::default()))
+        );
+    }
+
+    /// A text or thinking delta whose string holds any bytes folds as with a trailing space
+    /// (the full decode): valid UTF-8 of every length, with escapes around it or between its
+    /// bytes, and invalid UTF-8 (a lone lead byte, a stray continuation, a surrogate, an
+    /// overlong form, a cut character), which the reader refuses.
+    #[test]
+    fn a_text_delta_with_any_bytes_folds_as_the_full_decode() {
+        let head = b"data: {\"type\":\"message_start\",\"message\":{\"id\":\"m1\",\"content\":[]}}\n\n\
+data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\"}}\n\n\
+data: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\"}}\n\n";
+        let bodies: [&[u8]; 12] = [
+            b"caf\xc3\xa9",
+            b"\xf0\x9f\x98\x80\\n\xe2\x82\xac",
+            b"0123456789abcdef\xc3\xa9 past a block",
+            b"\xc3(",
+            b"\xff",
+            b"\xa9 stray",
+            b"\xed\xa0\x80",
+            b"\xc0\xaf",
+            b"\xc3\\n\xa9",
+            b"\xe2\x82",
+            b"\x7f\\u00e9",
+            b"tab\there",
+        ];
+        for body in bodies {
+            for (index, kind, field) in [
+                ("1", "text_delta", "text"),
+                ("0", "thinking_delta", "thinking"),
+            ] {
+                let payload = [
+                    format!("{{\"type\":\"content_block_delta\",\"index\":{index},\"delta\":{{\"type\":\"{kind}\",\"{field}\":\"").as_bytes(),
+                    body,
+                    b"\"}}",
+                ]
+                .concat();
+                let run = |spaced: bool, on_error: OnError, events: bool| {
+                    let after: &[u8] = if spaced { b" \n\n" } else { b"\r\n\n" };
+                    let data = [
+                        head.as_slice(),
+                        b"data: ",
+                        &payload,
+                        after,
+                        b"data: {\"type\":\"message_stop\"}\n\n",
+                    ]
+                    .concat();
+                    outcome(&data, on_error, events)
+                };
+                for (on_error, events) in modes() {
+                    assert_eq!(
+                        run(false, on_error, events),
+                        run(true, on_error, events),
+                        "{body:?} {kind} {on_error:?} events {events}"
+                    );
+                }
             }
         }
     }
