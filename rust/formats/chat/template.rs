@@ -21,6 +21,8 @@ use std::borrow::Cow;
 
 use crate::formats::chat::assemble::Slot;
 use crate::formats::chat::scan::{Chunk, Content, Field, Span};
+#[cfg(target_arch = "x86_64")]
+use crate::json::reader::string_stops16;
 use crate::json::reader::{small_int_array_len, Reader};
 use crate::json::value::Value;
 
@@ -303,24 +305,43 @@ impl Template {
         if !self.starts(payload) {
             return None;
         }
-        // Depth matters only inside the entries; the reader is moved to their depth for them.
-        let mut r = Reader::new(payload, self.entries.as_ref().map_or(1, |e| e.max_depth));
-        r.resume_at(self.prefix().len());
-        if !r.take_string_into(out).ok()? {
-            return None;
-        }
-        let entries = match &self.entries {
-            None => None,
+        let quote = self.prefix_end as usize;
+        // A plain string (no escape), as nearly every token and fragment is, is found and
+        // appended here; any other string is read by the reader, which checks escapes.
+        let after = if let Some((end, ascii)) = plain_string_end(payload, quote + 1) {
+            let run = payload.get(quote + 1..end)?;
+            if ascii {
+                // SAFETY: every byte of `run` is below 0x80 (`plain_string_end` said so), and
+                // ASCII is valid UTF-8.
+                out.push_str(unsafe { std::str::from_utf8_unchecked(run) });
+            } else {
+                // The reader refuses invalid UTF-8 here too: the full decoder reports it.
+                out.push_str(std::str::from_utf8(run).ok()?);
+            }
+            end + 1
+        } else {
+            let mut r = Reader::new(payload, 1);
+            r.resume_at(quote);
+            if !r.take_string_into(out).ok()? {
+                return None;
+            }
+            r.pos()
+        };
+        let (entries, after) = match &self.entries {
+            None => (None, after),
             Some(e) => {
-                let at = r.pos() + e.before.len();
-                if payload.get(r.pos()..at)? != e.before.as_slice() {
+                let at = after + e.before.len();
+                if payload.get(after..at)? != e.before.as_slice() {
                     return None;
                 }
+                // Depth matters only inside the entries; the reader is moved to their depth.
+                let mut r = Reader::new(payload, e.max_depth);
                 r.resume_at_depth(at, e.depth);
-                Some(entries(&mut r, payload, e.max_depth)?)
+                let items = entries(&mut r, payload, e.max_depth)?;
+                (Some(items), r.pos())
             }
         };
-        let rest = payload.get(r.pos()..)?;
+        let rest = payload.get(after..)?;
         let middle = self.middle();
         match self.suffix() {
             None => (rest == middle).then_some(Matched { entries }),
@@ -328,13 +349,14 @@ impl Template {
                 if rest.get(..middle.len()) != Some(middle) {
                     return None;
                 }
-                let at = r.pos() + middle.len();
+                let at = after + middle.len();
                 if payload.get(at) != Some(&b'"') {
                     return None;
                 }
                 if padding_then(payload, at, suffix) {
                     return Some(Matched { entries });
                 }
+                let mut r = Reader::new(payload, 1);
                 r.resume_at(at);
                 r.take_string().ok()??;
                 let tail = payload.get(r.pos()..)?;
@@ -355,6 +377,39 @@ impl Template {
     }
 }
 
+/// Where the string whose text starts at `start` (just after its opening quote) ends (its
+/// closing quote), and whether its text is ASCII, when that text holds no escape and no
+/// control byte and the quote is found sixteen bytes at a time with sixteen bytes to read;
+/// `None` otherwise, for the general read. Not a UTF-8 check: the caller makes it.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn plain_string_end(payload: &[u8], start: usize) -> Option<(usize, bool)> {
+    let mut at = start;
+    let mut high = 0u32;
+    loop {
+        let block: &[u8; 16] = payload.get(at..at + 16)?.try_into().ok()?;
+        let (stop, top) = string_stops16(block);
+        if stop != 0 {
+            let n = stop.trailing_zeros();
+            let end = at + n as usize;
+            // A backslash or a control byte: left to the reader.
+            if payload.get(end) != Some(&b'"') {
+                return None;
+            }
+            high |= top & ((1u32 << n) - 1);
+            return Some((end, high == 0));
+        }
+        high |= top;
+        at += 16;
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn plain_string_end(_payload: &[u8], _start: usize) -> Option<(usize, bool)> {
+    None
+}
+
 /// Whether the payload from `at` (an opening quote) is a string of plain ASCII (see
 /// [`plain_ascii`]) followed by exactly `suffix`: the usual obfuscation padding, which is
 /// then valid and ends where the payload says, without a string scan. `false` leaves any other
@@ -364,11 +419,58 @@ fn padding_then(payload: &[u8], at: usize, suffix: &[u8]) -> bool {
     let Some(end) = payload.len().checked_sub(suffix.len() + 1) else {
         return false;
     };
-    let (Some(text), Some(tail)) = (payload.get(at + 1..end), payload.get(end..)) else {
+    let (Some(tail), true) = (payload.get(end..), at < end) else {
         return false;
     };
     // The quote and the suffix; the suffix is short (`}` or a few keys), so compared in line.
-    tail.first() == Some(&b'"') && tail.iter().skip(1).eq(suffix.iter()) && plain_ascii(text)
+    if tail.first() != Some(&b'"') || !short_eq(tail.get(1..).unwrap_or_default(), suffix) {
+        return false;
+    }
+    plain_padding(payload, at + 1, end)
+}
+
+/// Whether `a == b`, byte by byte in line: for the few bytes of a suffix, a call costs more.
+#[inline]
+fn short_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while let (Some(x), Some(y)) = (a.get(i), b.get(i)) {
+        if x != y {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Whether `payload[start..end]` is plain ASCII (see [`plain_ascii`]): the sixteen bytes that
+/// end at `end` in one block when the text fits in them (padding is at most sixteen bytes),
+/// the bytes before it masked off.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn plain_padding(payload: &[u8], start: usize, end: usize) -> bool {
+    let len = end - start;
+    let block: Option<&[u8; 16]> = end
+        .checked_sub(16)
+        .and_then(|from| payload.get(from..end))
+        .and_then(|b| b.try_into().ok());
+    match block {
+        Some(block) if len <= 16 => {
+            let (stop, top) = string_stops16(block);
+            // The text is the last `len` of the sixteen bytes.
+            let mask = 0xFFFF_u32 & !((1u32 << (16 - len)) - 1);
+            (stop | top) & mask == 0
+        }
+        _ => payload.get(start..end).is_some_and(plain_ascii),
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn plain_padding(payload: &[u8], start: usize, end: usize) -> bool {
+    payload.get(start..end).is_some_and(plain_ascii)
 }
 
 /// Whether `text` is ASCII that a JSON string holds as it is (no control byte, `"` or `\\`):
@@ -483,7 +585,7 @@ fn literal<const N: usize>(r: &mut Reader<'_>, payload: &[u8], text: &[u8; N]) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::chat::scan::decode_after;
+    use crate::formats::chat::scan::{decode_after, Content};
 
     fn learn(p: &[u8]) -> Option<Template> {
         let d = decode_after(p, 128, &[]).ok()?;
@@ -582,6 +684,93 @@ mod tests {
         let del = with(b"\"a\x7f\"");
         assert!(decode_after(&del, 128, &[]).is_ok());
         assert!(t.read(&del).is_some());
+    }
+
+    /// Texts of every length around the sixteen-byte blocks, each with one odd byte (a quote,
+    /// a backslash, a control byte, DEL, a lone or leading non-ASCII byte, a whole non-ASCII
+    /// character) at every place.
+    fn odd_texts() -> Vec<Vec<u8>> {
+        let odd: [&[u8]; 10] = [
+            b"\"",
+            b"\\",
+            b"\\n",
+            b"\x01",
+            b"\x1f",
+            b"\x7f",
+            b"\x80",
+            b"\xc3",
+            b"\xff",
+            "\u{e9}".as_bytes(),
+        ];
+        let mut texts = vec![Vec::new()];
+        for len in 1..=40 {
+            texts.push(vec![b'a'; len]);
+            for at in 0..len {
+                for o in odd {
+                    let mut t = vec![b'a'; len];
+                    t.splice(at..=at, o.iter().copied());
+                    texts.push(t);
+                }
+            }
+        }
+        texts
+    }
+
+    /// What the full decoder makes of a payload: its content text, or `None` when it refuses
+    /// the payload.
+    fn decoded_content(p: &[u8]) -> Option<String> {
+        let d = decode_after(p, 128, &[]).ok()?;
+        match d.chunk.choices.into_iter().next()?.delta?.content? {
+            Content::Text(t) => Some(t.into_owned()),
+            Content::Parts(_) => None,
+        }
+    }
+
+    /// The varying string, read in place when it is plain and by the reader otherwise, is
+    /// read exactly as the full decoder reads it: the same text for every payload it accepts,
+    /// no match for every payload it refuses. Also with the string near the payload's end
+    /// (fewer than sixteen bytes after it), where the in-place scan has no block to load.
+    #[test]
+    fn varying_strings_read_as_the_full_decoder_reads_them() {
+        let shapes: [(&[u8], &[u8]); 2] = [
+            (
+                br#"{"id":"x","choices":[{"index":0,"delta":{"content":""#,
+                br#""},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"abc"}"#,
+            ),
+            (
+                br#"{"choices":[{"index":0,"delta":{"content":""#,
+                br#""}}]}"#,
+            ),
+        ];
+        for (head, tail) in shapes {
+            let Some(t) = learn(&[head, b"He", tail].concat()) else {
+                panic!("no template")
+            };
+            for text in odd_texts() {
+                let p = [head, &text[..], tail].concat();
+                let read = t.read(&p).map(|r| r.text.into_owned());
+                assert_eq!(read, decoded_content(&p), "{}", String::from_utf8_lossy(&p));
+            }
+        }
+    }
+
+    /// The padding after the middle, checked in one block when it is short and word by word
+    /// when not, is accepted exactly when the full decoder accepts the payload.
+    #[test]
+    fn paddings_of_every_length_are_checked_as_the_full_decoder_checks_them() {
+        let Some(t) = learn(A) else {
+            panic!("no template")
+        };
+        let head = br#"{"id":"x","choices":[{"index":0,"delta":{"content":"He"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":""#;
+        for suffix in [&b"}"[..], b"}  ", b",\"k\":1}"] {
+            for padding in odd_texts() {
+                let p = [&head[..], &padding[..], b"\"", suffix].concat();
+                let read = t.read(&p).map(|r| r.text.into_owned());
+                // The template's suffix is `}`: a payload with another one is never read.
+                let expected = decoded_content(&p).filter(|_| suffix == b"}");
+                assert_eq!(read, expected, "{}", String::from_utf8_lossy(&p));
+            }
+        }
     }
 
     /// A string is decoded straight onto the end of the text it goes to, and a string that
