@@ -155,6 +155,8 @@ impl Chat {
     /// Decodes a payload and folds it in; nothing changes on error. With `reuse_header`, a
     /// header identical to the last chunk's is skipped rather than read again. With `sniff`,
     /// a payload of a foreign format is refused as one, whether the chat decoder read it or not.
+    // Out of line: the template loop in `fold` runs for every chunk, and this for few.
+    #[inline(never)]
     fn apply(
         &mut self,
         data: &[u8],
