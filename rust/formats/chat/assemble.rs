@@ -263,6 +263,7 @@ struct Choices {
 }
 
 impl Choices {
+    #[inline]
     fn position(&self, index: u64) -> Option<usize> {
         // Streams almost always address the newest choice; check it before searching.
         match self.items.last() {
@@ -279,6 +280,7 @@ impl Choices {
         self.position(index).and_then(|p| self.items.get(p))
     }
 
+    #[inline]
     fn get_mut(&mut self, index: u64) -> Option<&mut ChoiceState> {
         self.position(index).and_then(|p| self.items.get_mut(p))
     }
@@ -904,6 +906,7 @@ pub enum Appended {
 
 /// Runs a template `read` into a text accumulator (without events): a text that was never
 /// set stays unset when the chunk does not match.
+#[inline(always)]
 fn read_into_text(
     acc: &mut TextAccumulator,
     read: impl FnOnce(&mut String) -> Option<Matched>,
@@ -918,6 +921,7 @@ fn read_into_text(
 
 /// Runs a template `read` into a call's arguments, feeding what it appended to the partial
 /// parse of the arguments when there is one.
+#[inline(always)]
 fn read_into_arguments(
     arguments: &mut String,
     partial: &mut Option<Box<PartialJson>>,

@@ -16,11 +16,13 @@
 //! Only a byte-exact match is taken: anything else, including an invalid string, goes through
 //! the full decoder, which reports errors with their positions.
 
-#[cfg(test)]
 use std::borrow::Cow;
+use std::num::NonZeroU32;
 
 use crate::formats::chat::assemble::Slot;
 use crate::formats::chat::scan::{Chunk, Content, Field, Span};
+#[cfg(target_arch = "x86_64")]
+use crate::json::reader::string_stops16;
 use crate::json::reader::{small_int_array_len, Reader};
 use crate::json::value::Value;
 
@@ -39,8 +41,14 @@ pub struct Template {
     /// chunk with the same header cannot have changed anything this one would set back.
     plain: bool,
     pub slot: Slot,
-    /// Length of the header (through `"choices":`) at the start of the prefix.
-    header_len: Option<u32>,
+    /// Length of the header (through `"choices":`) at the start of the prefix; never 0, so
+    /// the `None` fits in the niche (a template is 56 bytes, see the assembler's size test).
+    header_len: Option<NonZeroU32>,
+    /// For a tool-call fragment's template: where the fragment's `index` digits are in the
+    /// prefix, and how many (0: the template takes its own index only). A payload with
+    /// another index there is the same fragment of another call (see `target`).
+    call_index_at: u32,
+    call_index_len: u8,
     /// For a chunk that also appends `logprobs.content` entries of the varying string's
     /// choice: where that array is. Boxed: most streams have no logprobs.
     entries: Option<Box<EntriesAt>>,
@@ -54,6 +62,14 @@ struct EntriesAt {
     /// Containers open around the array (the full decoder's depth there).
     depth: usize,
     max_depth: usize,
+}
+
+/// Where a payload that starts as a template's prefix has its varying string, and the
+/// tool-call index it has where the template's is, if another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Start {
+    quote: usize,
+    call_index: Option<u32>,
 }
 
 /// What a payload matching a template adds besides its varying string: the logprobs entries,
@@ -101,9 +117,13 @@ fn is_plain(chunk: &Chunk<'_>) -> bool {
 type ArrayAt = (Span, usize);
 
 /// The varying string of a chunk and, when the chunk also appends logprobs entries of that
-/// string's choice, their array and its depth; or why there is none.
-fn target(chunk: &Chunk<'_>) -> Option<(Slot, Span, Option<ArrayAt>)> {
+/// string's choice, their array and its depth; or why there is none. For a tool-call
+/// fragment that sets nothing but its arguments (no id, type or name), also where its
+/// `index` value starts: re-applied to another call, such a fragment appends to that call's
+/// arguments and makes it the current call, and nothing else, exactly as its own chunk would.
+fn target(chunk: &Chunk<'_>) -> Option<(Slot, Span, Option<ArrayAt>, Option<usize>)> {
     let mut found: Option<(Slot, Span)> = None;
+    let mut index_at: Option<usize> = None;
     // The choice whose `logprobs.content` appends, with the array's place.
     let mut entries: Option<(u32, ArrayAt)> = None;
     let mut others = 0usize;
@@ -162,6 +182,10 @@ fn target(chunk: &Chunk<'_>) -> Option<(Slot, Span, Option<ArrayAt>)> {
             let index = u32::try_from(t.index?).ok()?;
             if let Some(a) = &t.arguments {
                 offer(Slot::ToolArguments { choice, index }, t.arguments_span, a);
+                let unset = |v: &Option<Cow<'_, str>>| v.as_deref().is_none_or(str::is_empty);
+                if unset(&t.id) && unset(&t.kind) && unset(&t.name) {
+                    index_at = Some(t.index_pos);
+                }
             }
         }
         if let Some(f) = &d.function_call {
@@ -181,11 +205,12 @@ fn target(chunk: &Chunk<'_>) -> Option<(Slot, Span, Option<ArrayAt>)> {
         return None;
     }
     let (slot, span) = found?;
+    let index_at = index_at.filter(|_| matches!(slot, Slot::ToolArguments { .. }));
     match entries {
-        None => Some((slot, span, None)),
+        None => Some((slot, span, None, index_at)),
         // Entries go with the content text of their own choice, after it.
         Some((choice, at)) if slot == (Slot::Content { choice }) && (at.0).0 >= span.1 => {
-            Some((slot, span, Some(at)))
+            Some((slot, span, Some(at), index_at))
         }
         Some(_) => None,
     }
@@ -200,7 +225,7 @@ impl Template {
         header_len: Option<usize>,
         max_depth: usize,
     ) -> Option<Template> {
-        let (slot, (start, string_end), array) = target(chunk)?;
+        let (slot, (start, string_end), array, index_at) = target(chunk)?;
         let prefix = payload.get(..start)?;
         let (entries, end) = match array {
             Some(((array_start, array_end), depth)) => (
@@ -219,6 +244,21 @@ impl Template {
         };
         // A payload too long for the offsets gets no template: it is decoded in full.
         let prefix_end = u32::try_from(prefix.len()).ok()?;
+        // The index's digits, when they are in the prefix exactly as the index is written
+        // canonically (so that another canonical index can stand in their place).
+        let (call_index_at, call_index_len) = match (slot, index_at) {
+            (Slot::ToolArguments { index, .. }, Some(at)) => {
+                let digits = index.to_string();
+                let end = at + digits.len();
+                let canonical = prefix.get(at..end) == Some(digits.as_bytes())
+                    && prefix.get(end).is_some_and(|b| !is_number_byte(*b));
+                match (canonical, u32::try_from(at), u8::try_from(digits.len())) {
+                    (true, Ok(at), Ok(len)) if at > 0 => (at, len),
+                    _ => (0, 0),
+                }
+            }
+            _ => (0, 0),
+        };
         let middle_end = u32::try_from(prefix.len().checked_add(middle.len())?).ok()?;
         let mut bytes =
             Vec::with_capacity(prefix.len() + middle.len() + suffix.map_or(0, <[u8]>::len));
@@ -234,7 +274,10 @@ impl Template {
             slot,
             header_len: header_len
                 .filter(|n| *n <= start)
-                .and_then(|n| u32::try_from(n).ok()),
+                .and_then(|n| u32::try_from(n).ok())
+                .and_then(NonZeroU32::new),
+            call_index_at,
+            call_index_len,
             entries,
         })
     }
@@ -261,23 +304,108 @@ impl Template {
     /// The header (through `"choices":`) of the chunk this template was learned from.
     pub fn header(&self) -> Option<&[u8]> {
         self.header_len
-            .and_then(|n| self.prefix().get(..n as usize))
+            .and_then(|n| self.prefix().get(..n.get() as usize))
     }
 
     /// Whether this template stays valid after a chunk with header `header` was applied in
     /// full: only a plain template, and only if that header is byte-identical to its own.
     pub fn survives(&self, header: Option<&[u8]>) -> bool {
         match (self.plain, self.header_len, header) {
-            (true, Some(n), Some(h)) => self.prefix().get(..n as usize) == Some(h),
+            (true, Some(n), Some(h)) => self.prefix().get(..n.get() as usize) == Some(h),
             _ => false,
         }
     }
 
-    /// Whether `payload` starts with this template's prefix and then a string.
-    fn starts(&self, payload: &[u8]) -> bool {
+    /// Where the varying string is when `payload` starts with this template's prefix and then
+    /// a string.
+    #[inline]
+    fn own_start(&self, payload: &[u8]) -> Option<Start> {
         let prefix = self.prefix();
         // Compared as slices rather than by `starts_with`, which a build may leave as a call.
-        payload.get(..prefix.len()) == Some(prefix) && payload.get(prefix.len()) == Some(&b'"')
+        (payload.get(..prefix.len()) == Some(prefix) && payload.get(prefix.len()) == Some(&b'"'))
+            .then_some(Start {
+                quote: prefix.len(),
+                call_index: None,
+            })
+    }
+
+    /// Where the varying string is: [`Template::own_start`], or [`Template::other_call_start`].
+    #[cfg(test)]
+    pub fn start(&self, payload: &[u8]) -> Option<Start> {
+        self.own_start(payload)
+            .or_else(|| self.other_call_start(payload))
+    }
+
+    /// Whether this template also reads the same fragment of another call (see
+    /// [`Template::other_call_start`]).
+    #[inline]
+    pub fn takes_other_calls(&self) -> bool {
+        self.call_index_len > 0
+    }
+
+    /// For a tool-call fragment's template: where the varying string is when `payload` starts
+    /// with this template's prefix but for another index (canonical, 32 bits) in place of its
+    /// own. `None` for anything else.
+    pub fn other_call_start(&self, payload: &[u8]) -> Option<Start> {
+        if !self.takes_other_calls() {
+            return None;
+        }
+        let prefix = self.prefix();
+        let at = self.call_index_at as usize;
+        let after = prefix.get(at + usize::from(self.call_index_len)..)?;
+        if payload.get(..at) != prefix.get(..at) {
+            return None;
+        }
+        let (index, n) = canonical_u32(payload.get(at..)?)?;
+        let quote = at + n + after.len();
+        if payload.get(at + n..quote) != Some(after) || payload.get(quote) != Some(&b'"') {
+            return None;
+        }
+        Some(Start {
+            quote,
+            call_index: Some(index),
+        })
+    }
+
+    /// After a payload that started with another call's index (see [`Template::start`]) was
+    /// read: the template of that payload, the same but for the index, so that the call's next
+    /// fragments match its prefix as it is. `None` when the payload had the template's own
+    /// index.
+    #[inline(never)]
+    pub fn for_other_call(&self, payload: &[u8], start: Start) -> Option<Template> {
+        let index = start.call_index?;
+        let Slot::ToolArguments { choice, .. } = self.slot else {
+            return None;
+        };
+        // `start` checked that the payload's prefix is this one but for the index's digits:
+        // only those, and so the prefix's length, differ.
+        let prefix = payload.get(..start.quote)?;
+        let at = self.call_index_at as usize;
+        let after_digits = self.prefix().len() - at - usize::from(self.call_index_len);
+        let digits = prefix.len().checked_sub(at + after_digits)?;
+        let rest = self.bytes.get(self.prefix_end as usize..)?;
+        let prefix_end = u32::try_from(prefix.len()).ok()?;
+        Some(Template {
+            bytes: [prefix, rest].concat().into_boxed_slice(),
+            prefix_end,
+            middle_end: prefix_end.checked_add(self.middle_end - self.prefix_end)?,
+            call_index_len: u8::try_from(digits).ok()?,
+            slot: Slot::ToolArguments { choice, index },
+            // Logprobs entries go with content templates only.
+            entries: None,
+            ..*self
+        })
+    }
+
+    /// The slot a payload that starts at `start` appends to.
+    #[inline]
+    pub fn slot_at(&self, start: Start) -> Slot {
+        match (self.slot, start.call_index) {
+            (Slot::ToolArguments { choice, .. }, Some(index)) => {
+                Slot::ToolArguments { choice, index }
+            }
+            (slot, _) => slot,
+        }
     }
 
     /// Whether a matching payload also carries logprobs entries.
@@ -289,8 +417,20 @@ impl Template {
     /// entries): appends the string's text to `out` and returns the entries. `None`, with
     /// `out` as it was, for any other payload.
     pub fn read_into(&self, payload: &[u8], out: &mut String) -> Option<Matched> {
+        let start = self.own_start(payload)?;
         let before = out.len();
-        let read = self.read_after(payload, out);
+        let read = self.read_after(payload, start, out);
+        if read.is_none() {
+            out.truncate(before);
+        }
+        read
+    }
+
+    /// [`Template::read_into`] of a payload whose start was found (another call's index).
+    #[inline(never)]
+    pub fn read_from(&self, payload: &[u8], start: Start, out: &mut String) -> Option<Matched> {
+        let before = out.len();
+        let read = self.read_after(payload, start, out);
         if read.is_none() {
             out.truncate(before);
         }
@@ -299,28 +439,45 @@ impl Template {
 
     /// [`Template::read_into`], leaving whatever it appended when the payload turns out not
     /// to match.
-    fn read_after(&self, payload: &[u8], out: &mut String) -> Option<Matched> {
-        if !self.starts(payload) {
-            return None;
-        }
-        // Depth matters only inside the entries; the reader is moved to their depth for them.
-        let mut r = Reader::new(payload, self.entries.as_ref().map_or(1, |e| e.max_depth));
-        r.resume_at(self.prefix().len());
-        if !r.take_string_into(out).ok()? {
-            return None;
-        }
-        let entries = match &self.entries {
-            None => None,
+    #[inline(always)]
+    fn read_after(&self, payload: &[u8], start: Start, out: &mut String) -> Option<Matched> {
+        let quote = start.quote;
+        // A plain string (no escape), as nearly every token and fragment is, is found and
+        // appended here; any other string is read by the reader, which checks escapes.
+        let after = if let Some((end, ascii)) = plain_string_end(payload, quote + 1) {
+            let run = payload.get(quote + 1..end)?;
+            if ascii {
+                // SAFETY: every byte of `run` is below 0x80 (`plain_string_end` said so), and
+                // ASCII is valid UTF-8.
+                out.push_str(unsafe { std::str::from_utf8_unchecked(run) });
+            } else {
+                // The reader refuses invalid UTF-8 here too: the full decoder reports it.
+                out.push_str(std::str::from_utf8(run).ok()?);
+            }
+            end + 1
+        } else {
+            let mut r = Reader::new(payload, 1);
+            r.resume_at(quote);
+            if !r.take_string_into(out).ok()? {
+                return None;
+            }
+            r.pos()
+        };
+        let (entries, after) = match &self.entries {
+            None => (None, after),
             Some(e) => {
-                let at = r.pos() + e.before.len();
-                if payload.get(r.pos()..at)? != e.before.as_slice() {
+                let at = after + e.before.len();
+                if payload.get(after..at)? != e.before.as_slice() {
                     return None;
                 }
+                // Depth matters only inside the entries; the reader is moved to their depth.
+                let mut r = Reader::new(payload, e.max_depth);
                 r.resume_at_depth(at, e.depth);
-                Some(entries(&mut r, payload, e.max_depth)?)
+                let items = entries(&mut r, payload, e.max_depth)?;
+                (Some(items), r.pos())
             }
         };
-        let rest = payload.get(r.pos()..)?;
+        let rest = payload.get(after..)?;
         let middle = self.middle();
         match self.suffix() {
             None => (rest == middle).then_some(Matched { entries }),
@@ -328,13 +485,14 @@ impl Template {
                 if rest.get(..middle.len()) != Some(middle) {
                     return None;
                 }
-                let at = r.pos() + middle.len();
+                let at = after + middle.len();
                 if payload.get(at) != Some(&b'"') {
                     return None;
                 }
                 if padding_then(payload, at, suffix) {
                     return Some(Matched { entries });
                 }
+                let mut r = Reader::new(payload, 1);
                 r.resume_at(at);
                 r.take_string().ok()??;
                 let tail = payload.get(r.pos()..)?;
@@ -343,16 +501,75 @@ impl Template {
         }
     }
 
-    /// What [`Template::read_into`] reads from `payload`, the text on its own.
+    /// What a template reads from `payload` (at its own index or another call's), the text on its own.
     #[cfg(test)]
     pub fn read<'a>(&self, payload: &'a [u8]) -> Option<Reading<'a>> {
         let mut text = String::new();
-        let matched = self.read_into(payload, &mut text)?;
+        let matched = self.read_from(payload, self.start(payload)?, &mut text)?;
         Some(Reading {
             text: Cow::Owned(text),
             entries: matched.entries,
         })
     }
+}
+
+/// Whether `b` can continue a JSON number's text.
+fn is_number_byte(b: u8) -> bool {
+    matches!(b, b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')
+}
+
+/// The non-negative integer written canonically (no sign, no leading zero, no fraction or
+/// exponent) at the start of `text`, when it fits 32 bits, and its length; `None` otherwise.
+fn canonical_u32(text: &[u8]) -> Option<(u32, usize)> {
+    let n = text.iter().take_while(|b| b.is_ascii_digit()).count();
+    let digits = text.get(..n)?;
+    if n == 0 || (n > 1 && digits.first() == Some(&b'0')) {
+        return None;
+    }
+    if text.get(n).is_some_and(|b| is_number_byte(*b)) {
+        return None;
+    }
+    // Ten digits at most, so the sum fits 64 bits before the 32-bit check.
+    if n > 10 {
+        return None;
+    }
+    let value = digits
+        .iter()
+        .fold(0u64, |v, d| v * 10 + u64::from(d - b'0'));
+    Some((u32::try_from(value).ok()?, n))
+}
+
+/// Where the string whose text starts at `start` (just after its opening quote) ends (its
+/// closing quote), and whether its text is ASCII, when that text holds no escape and no
+/// control byte and the quote is found sixteen bytes at a time with sixteen bytes to read;
+/// `None` otherwise, for the general read. Not a UTF-8 check: the caller makes it.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn plain_string_end(payload: &[u8], start: usize) -> Option<(usize, bool)> {
+    let mut at = start;
+    let mut high = 0u32;
+    loop {
+        let block: &[u8; 16] = payload.get(at..at + 16)?.try_into().ok()?;
+        let (stop, top) = string_stops16(block);
+        if stop != 0 {
+            let n = stop.trailing_zeros();
+            let end = at + n as usize;
+            // A backslash or a control byte: left to the reader.
+            if payload.get(end) != Some(&b'"') {
+                return None;
+            }
+            high |= top & ((1u32 << n) - 1);
+            return Some((end, high == 0));
+        }
+        high |= top;
+        at += 16;
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn plain_string_end(_payload: &[u8], _start: usize) -> Option<(usize, bool)> {
+    None
 }
 
 /// Whether the payload from `at` (an opening quote) is a string of plain ASCII (see
@@ -364,11 +581,58 @@ fn padding_then(payload: &[u8], at: usize, suffix: &[u8]) -> bool {
     let Some(end) = payload.len().checked_sub(suffix.len() + 1) else {
         return false;
     };
-    let (Some(text), Some(tail)) = (payload.get(at + 1..end), payload.get(end..)) else {
+    let (Some(tail), true) = (payload.get(end..), at < end) else {
         return false;
     };
     // The quote and the suffix; the suffix is short (`}` or a few keys), so compared in line.
-    tail.first() == Some(&b'"') && tail.iter().skip(1).eq(suffix.iter()) && plain_ascii(text)
+    if tail.first() != Some(&b'"') || !short_eq(tail.get(1..).unwrap_or_default(), suffix) {
+        return false;
+    }
+    plain_padding(payload, at + 1, end)
+}
+
+/// Whether `a == b`, byte by byte in line: for the few bytes of a suffix, a call costs more.
+#[inline]
+fn short_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while let (Some(x), Some(y)) = (a.get(i), b.get(i)) {
+        if x != y {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Whether `payload[start..end]` is plain ASCII (see [`plain_ascii`]): the sixteen bytes that
+/// end at `end` in one block when the text fits in them (padding is at most sixteen bytes),
+/// the bytes before it masked off.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn plain_padding(payload: &[u8], start: usize, end: usize) -> bool {
+    let len = end - start;
+    let block: Option<&[u8; 16]> = end
+        .checked_sub(16)
+        .and_then(|from| payload.get(from..end))
+        .and_then(|b| b.try_into().ok());
+    match block {
+        Some(block) if len <= 16 => {
+            let (stop, top) = string_stops16(block);
+            // The text is the last `len` of the sixteen bytes.
+            let mask = 0xFFFF_u32 & !((1u32 << (16 - len)) - 1);
+            (stop | top) & mask == 0
+        }
+        _ => payload.get(start..end).is_some_and(plain_ascii),
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn plain_padding(payload: &[u8], start: usize, end: usize) -> bool {
+    payload.get(start..end).is_some_and(plain_ascii)
 }
 
 /// Whether `text` is ASCII that a JSON string holds as it is (no control byte, `"` or `\\`):
@@ -483,7 +747,7 @@ fn literal<const N: usize>(r: &mut Reader<'_>, payload: &[u8], text: &[u8; N]) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::chat::scan::decode_after;
+    use crate::formats::chat::scan::{decode_after, Content};
 
     fn learn(p: &[u8]) -> Option<Template> {
         let d = decode_after(p, 128, &[]).ok()?;
@@ -582,6 +846,93 @@ mod tests {
         let del = with(b"\"a\x7f\"");
         assert!(decode_after(&del, 128, &[]).is_ok());
         assert!(t.read(&del).is_some());
+    }
+
+    /// Texts of every length around the sixteen-byte blocks, each with one odd byte (a quote,
+    /// a backslash, a control byte, DEL, a lone or leading non-ASCII byte, a whole non-ASCII
+    /// character) at every place.
+    fn odd_texts() -> Vec<Vec<u8>> {
+        let odd: [&[u8]; 10] = [
+            b"\"",
+            b"\\",
+            b"\\n",
+            b"\x01",
+            b"\x1f",
+            b"\x7f",
+            b"\x80",
+            b"\xc3",
+            b"\xff",
+            "\u{e9}".as_bytes(),
+        ];
+        let mut texts = vec![Vec::new()];
+        for len in 1..=40 {
+            texts.push(vec![b'a'; len]);
+            for at in 0..len {
+                for o in odd {
+                    let mut t = vec![b'a'; len];
+                    t.splice(at..=at, o.iter().copied());
+                    texts.push(t);
+                }
+            }
+        }
+        texts
+    }
+
+    /// What the full decoder makes of a payload: its content text, or `None` when it refuses
+    /// the payload.
+    fn decoded_content(p: &[u8]) -> Option<String> {
+        let d = decode_after(p, 128, &[]).ok()?;
+        match d.chunk.choices.into_iter().next()?.delta?.content? {
+            Content::Text(t) => Some(t.into_owned()),
+            Content::Parts(_) => None,
+        }
+    }
+
+    /// The varying string, read in place when it is plain and by the reader otherwise, is
+    /// read exactly as the full decoder reads it: the same text for every payload it accepts,
+    /// no match for every payload it refuses. Also with the string near the payload's end
+    /// (fewer than sixteen bytes after it), where the in-place scan has no block to load.
+    #[test]
+    fn varying_strings_read_as_the_full_decoder_reads_them() {
+        let shapes: [(&[u8], &[u8]); 2] = [
+            (
+                br#"{"id":"x","choices":[{"index":0,"delta":{"content":""#,
+                br#""},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"abc"}"#,
+            ),
+            (
+                br#"{"choices":[{"index":0,"delta":{"content":""#,
+                br#""}}]}"#,
+            ),
+        ];
+        for (head, tail) in shapes {
+            let Some(t) = learn(&[head, b"He", tail].concat()) else {
+                panic!("no template")
+            };
+            for text in odd_texts() {
+                let p = [head, &text[..], tail].concat();
+                let read = t.read(&p).map(|r| r.text.into_owned());
+                assert_eq!(read, decoded_content(&p), "{}", String::from_utf8_lossy(&p));
+            }
+        }
+    }
+
+    /// The padding after the middle, checked in one block when it is short and word by word
+    /// when not, is accepted exactly when the full decoder accepts the payload.
+    #[test]
+    fn paddings_of_every_length_are_checked_as_the_full_decoder_checks_them() {
+        let Some(t) = learn(A) else {
+            panic!("no template")
+        };
+        let head = br#"{"id":"x","choices":[{"index":0,"delta":{"content":"He"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":""#;
+        for suffix in [&b"}"[..], b"}  ", b",\"k\":1}"] {
+            for padding in odd_texts() {
+                let p = [&head[..], &padding[..], b"\"", suffix].concat();
+                let read = t.read(&p).map(|r| r.text.into_owned());
+                // The template's suffix is `}`: a payload with another one is never read.
+                let expected = decoded_content(&p).filter(|_| suffix == b"}");
+                assert_eq!(read, expected, "{}", String::from_utf8_lossy(&p));
+            }
+        }
     }
 
     /// A string is decoded straight onto the end of the text it goes to, and a string that
@@ -691,6 +1042,88 @@ mod tests {
                 index: 1
             })
         );
+    }
+
+    /// A fragment with the arguments alone is the same fragment for another call: its
+    /// template reads a payload with another canonical index in its place as that call's,
+    /// and nothing else: not a non-canonical or 33-bit index, not a fragment that also
+    /// carries an id, a type or a name.
+    #[test]
+    fn argument_templates_take_another_calls_index() {
+        let frag = |f: &str| {
+            format!(
+                r#"{{"id":"x","choices":[{{"index":0,"delta":{{"tool_calls":[{f}]}},"finish_reason":null}}],"obfuscation":"ab"}}"#
+            )
+        };
+        let Some(t) = learn(frag(r#"{"index":0,"function":{"arguments":"{\""}}"#).as_bytes())
+        else {
+            panic!("no template")
+        };
+        let other = |index: &str| {
+            frag(&format!(
+                r#"{{"index":{index},"function":{{"arguments":"a\"b"}}}}"#
+            ))
+        };
+        let slot = |p: &str| t.start(p.as_bytes()).map(|s| t.slot_at(s));
+        for (index, want) in [
+            ("0", Some(0)),
+            ("1", Some(1)),
+            ("12", Some(12)),
+            ("4294967295", Some(u32::MAX)),
+        ] {
+            let p = other(index);
+            assert_eq!(
+                slot(&p),
+                want.map(|index| Slot::ToolArguments { choice: 0, index }),
+                "{p}"
+            );
+            assert_eq!(
+                t.read(p.as_bytes()).map(|r| r.text.into_owned()).as_deref(),
+                Some("a\"b")
+            );
+        }
+        for index in [
+            "01",
+            "00",
+            "-1",
+            "-0",
+            "1.0",
+            "1e0",
+            "1E1",
+            "4294967296",
+            " 1",
+            "1 ",
+            "x",
+            "\"1\"",
+            "",
+        ] {
+            let p = other(index);
+            assert_eq!(slot(&p), None, "{p}");
+        }
+        // Another index and also an id, a type or a name: not this template's shape.
+        for f in [
+            r#"{"index":1,"id":"c","function":{"arguments":"a"}}"#,
+            r#"{"index":1,"type":"function","function":{"arguments":"a"}}"#,
+            r#"{"index":1,"function":{"name":"f","arguments":"a"}}"#,
+        ] {
+            assert_eq!(slot(&frag(f)), None, "{f}");
+        }
+        // Learned from a fragment that names its call: its own index only.
+        for learned in [
+            r#"{"index":0,"id":"c","function":{"arguments":"{"}}"#,
+            r#"{"index":0,"type":"function","function":{"arguments":"{"}}"#,
+            r#"{"index":0,"function":{"name":"f","arguments":"{"}}"#,
+            r#"{"index":-0,"function":{"arguments":"{"}}"#,
+            r#"{"function":{"arguments":"{"},"index":0}"#,
+        ] {
+            let Some(own) = learn(frag(learned).as_bytes()) else {
+                panic!("no template: {learned}")
+            };
+            let same = learned.replace(r#""{""#, r#""z""#);
+            let moved = learned.replace('0', "1").replace(r#""{""#, r#""z""#);
+            assert!(own.read(frag(&same).as_bytes()).is_some(), "{learned}");
+            assert_eq!(own.read(frag(&moved).as_bytes()), None, "{learned}");
+        }
     }
 
     /// A slot's indexes are 32-bit: a chunk with a larger choice or tool-call index gets no
