@@ -64,6 +64,30 @@ impl Num {
     }
 }
 
+/// The value and length of the non-negative integer written as plain digits at the start of
+/// `bytes` (no sign, no leading zero, at most 18 digits so that it fits 64 bits, and neither a
+/// fraction nor an exponent after it); `None` for anything else, which a caller reads in full.
+/// One pass finds the end and the value: a count, an index or a timestamp is a few digits.
+#[inline]
+pub fn plain_digits(bytes: &[u8]) -> Option<(u64, usize)> {
+    let mut value = 0u64;
+    let mut len = 0;
+    while let Some(&b) = bytes.get(len) {
+        if !b.is_ascii_digit() {
+            break;
+        }
+        if len == 18 {
+            return None;
+        }
+        value = value * 10 + u64::from(b - b'0');
+        len += 1;
+    }
+    let plain = len >= 1
+        && (len == 1 || bytes.first() != Some(&b'0'))
+        && !matches!(bytes.get(len), Some(b'.' | b'e' | b'E'));
+    plain.then_some((value, len))
+}
+
 /// The length of the number at the start of `bytes` when it has one of the shapes nearly every
 /// number has, `-?(0|[1-9][0-9]*)(\.[0-9]+)?` and at most 308 characters, and no byte that
 /// could continue it follows; `None` otherwise, and the caller takes [`Num::scan`]. Where it

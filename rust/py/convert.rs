@@ -13,7 +13,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString};
 
-use crate::json::number::Num;
+use crate::json::number::{plain_digits, Num};
 use crate::json::partial::{OpenLevel, PartialSnapshot};
 use crate::json::reader::{string_stop, JsonError, Reader};
 use crate::json::value::Value;
@@ -355,26 +355,6 @@ impl<'t> RawWalk<'t> {
         }
     }
 
-    /// The value and length of the plain digits at the start of `rest` (validated JSON, so
-    /// no leading zero), when there are one to eighteen of them and neither a fraction nor an
-    /// exponent follows; `None` for any other number.
-    fn small_integer(rest: &[u8]) -> Option<(i64, usize)> {
-        let mut n: i64 = 0;
-        let mut len = 0;
-        while let Some(&b) = rest.get(len) {
-            if !b.is_ascii_digit() {
-                break;
-            }
-            if len == 18 {
-                return None;
-            }
-            n = n * 10 + i64::from(b - b'0');
-            len += 1;
-        }
-        let plain = len >= 1 && !matches!(rest.get(len), Some(b'.' | b'e' | b'E'));
-        plain.then_some((n, len))
-    }
-
     /// The string starting at `pos` as a Python string. A string with an escape (a long text
     /// usually has some) is decoded into a buffer the thread keeps, not into a new one that
     /// grows by doubling and is dropped once the Python string holds a copy.
@@ -503,9 +483,7 @@ impl<'t> RawWalk<'t> {
                 let start = self.pos;
                 // A small non-negative integer (a token count, a timestamp) is read in the
                 // pass that finds its end, as `number` would read its text.
-                if let Some((n, len)) =
-                    Self::small_integer(self.bytes.get(start..).unwrap_or_default())
-                {
+                if let Some((n, len)) = plain_digits(self.bytes.get(start..).unwrap_or_default()) {
                     self.pos += len;
                     return Ok(n.into_pyobject(py)?.into_any());
                 }

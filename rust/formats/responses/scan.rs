@@ -7,6 +7,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use crate::error::DecodeKind;
+use crate::json::number::plain_digits;
 use crate::json::reader::{JsonError, Reader};
 use crate::json::value::Value;
 
@@ -362,25 +363,7 @@ fn int_by_reader(r: &mut Reader<'_>) -> Result<Int, DecodeKind> {
 /// fraction nor an exponent after it, at most 18 digits so it cannot overflow): its value and
 /// length. Anything else is left to the reader, which reads such digits the same way.
 pub fn plain_integer(data: &[u8], at: usize) -> Option<(i128, usize)> {
-    let rest = data.get(at..)?;
-    // One pass over the digits, the value in 64 bits (where the arithmetic is cheaper): a
-    // sequence number or an index is a few digits.
-    let mut value = 0u64;
-    let mut len = 0;
-    while let Some(&b) = rest.get(len) {
-        if !b.is_ascii_digit() {
-            break;
-        }
-        if len == 18 {
-            return None;
-        }
-        value = value * 10 + u64::from(b - b'0');
-        len += 1;
-    }
-    let plain = len >= 1
-        && (len == 1 || rest.first() != Some(&b'0'))
-        && !matches!(rest.get(len), Some(b'.' | b'e' | b'E'));
-    plain.then_some((i128::from(value), len))
+    plain_digits(data.get(at..)?).map(|(value, len)| (i128::from(value), len))
 }
 
 /// The `response` value at the reader's position when its bytes are `known`'s text: the
