@@ -866,8 +866,8 @@ impl fmt::Debug for PartialSnapshot {
 }
 
 /// String bytes a validator skips without a step: printable ASCII but the quote and the
-/// backslash.
-static PLAIN_ASCII: [bool; 256] = {
+/// backslash. Shared with [`super::prefix`].
+pub(super) static PLAIN_ASCII: [bool; 256] = {
     let mut table = [false; 256];
     let mut b = 0x20;
     while b < 0x80 {

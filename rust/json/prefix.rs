@@ -11,6 +11,7 @@
 
 use std::mem::MaybeUninit;
 
+use crate::json::partial::PLAIN_ASCII;
 use crate::json::short_escape;
 
 /// Open containers a [`JsonPrefix`] can track: one bit each.
@@ -277,17 +278,6 @@ fn entry(state: u8, byte: u8) -> u8 {
     TABLE[usize::from(state) & (ROWS - 1)][usize::from(byte)]
 }
 
-/// Raw bytes a JSON string holds as they are: printable ASCII other than `"` and `\`.
-static STRING_PLAIN: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0x20;
-    while b < 0x80 {
-        table[b] = b != b'"' as usize && b != b'\\' as usize;
-        b += 1;
-    }
-    table
-};
-
 /// The state of a JSON text fed in fragments; see the module docs.
 #[derive(Clone, Copy, Debug)]
 pub struct JsonPrefix {
@@ -359,7 +349,7 @@ impl JsonPrefix {
         let mut at = 0;
         let mut written = 0;
         while let Some(&raw) = body.get(at) {
-            let byte = if STRING_PLAIN[usize::from(raw)] {
+            let byte = if PLAIN_ASCII[usize::from(raw)] {
                 at += 1;
                 raw
             } else if let Some(byte) = (raw == b'\\')
