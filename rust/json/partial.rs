@@ -866,8 +866,9 @@ impl fmt::Debug for PartialSnapshot {
 }
 
 /// String bytes a validator skips without a step: printable ASCII but the quote and the
-/// backslash. Shared with [`super::prefix`].
-pub(super) static PLAIN_ASCII: [bool; 256] = {
+/// backslash; every other byte (control, non-ASCII) ends a plain run. Shared with the
+/// prefix validator and the Anthropic fast path.
+pub(crate) static PLAIN_ASCII: [bool; 256] = {
     let mut table = [false; 256];
     let mut b = 0x20;
     while b < 0x80 {

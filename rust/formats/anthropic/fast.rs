@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use std::mem::MaybeUninit;
 
 use super::Piece;
+use crate::json::partial::PLAIN_ASCII;
 use crate::json::prefix::JsonPrefix;
 use crate::json::reader::Reader;
 use crate::json::short_escape;
@@ -204,18 +205,6 @@ fn same_bytes(head: &[u8], kept: &[u8; HEAD_ROOM]) -> bool {
 /// Longest tool-input fragment or text delta whose decoding buffer is kept for the next one.
 const SCRATCH_KEEP_BYTES: usize = 4096;
 
-/// Bytes that end a run of plain characters: the quote, the backslash, control characters and
-/// every byte of non-ASCII UTF-8.
-static NOT_PLAIN: [bool; 256] = {
-    let mut table = [true; 256];
-    let mut b = 0x20;
-    while b < 0x80 {
-        table[b] = b == b'"' as usize || b == b'\\' as usize;
-        b += 1;
-    }
-    table
-};
-
 /// Where the run of plain characters (printable ASCII other than `"` and `\`) that starts at
 /// `from` ends: the position of the first other byte, or `data.len()`.
 #[inline(always)]
@@ -245,7 +234,7 @@ fn plain_end(data: &[u8], from: usize) -> usize {
         }
     }
     data.get(from..)
-        .and_then(|rest| rest.iter().position(|&b| NOT_PLAIN[usize::from(b)]))
+        .and_then(|rest| rest.iter().position(|&b| !PLAIN_ASCII[usize::from(b)]))
         .map_or(data.len(), |run| from + run)
 }
 
@@ -435,7 +424,7 @@ fn decode_body<const UTF8: bool>(
     let mut written = 0;
     let mut high = false;
     while let Some(&byte) = body.get(at) {
-        let decoded = if !NOT_PLAIN[usize::from(byte)] {
+        let decoded = if PLAIN_ASCII[usize::from(byte)] {
             at += 1;
             byte
         } else if byte == b'\\' {
@@ -462,7 +451,7 @@ fn decode_body<const UTF8: bool>(
 fn decode_escaped(data: &[u8], mut at: usize, out: &mut Vec<u8>) -> Option<usize> {
     loop {
         let byte = *data.get(at)?;
-        if !NOT_PLAIN[usize::from(byte)] {
+        if PLAIN_ASCII[usize::from(byte)] {
             out.push(byte);
             at += 1;
             continue;
@@ -482,7 +471,8 @@ fn decode_escaped(data: &[u8], mut at: usize, out: &mut Vec<u8>) -> Option<usize
 mod tests {
     use std::borrow::Cow;
 
-    use super::{append_fragment, plain_end, same_bytes, Appended, HEAD_MIN, HEAD_ROOM, NOT_PLAIN};
+    use super::{append_fragment, plain_end, same_bytes, Appended, HEAD_MIN, HEAD_ROOM};
+    use crate::json::partial::PLAIN_ASCII;
     use crate::json::prefix::JsonPrefix;
     use crate::json::reader::Reader;
 
@@ -598,7 +588,7 @@ mod tests {
                         };
                         assert_eq!(rest, b"}}", "{body:?}");
                         assert_eq!(out, format!("kept{text}"), "{body:?}");
-                        let is_plain = text.bytes().all(|b| !NOT_PLAIN[usize::from(b)])
+                        let is_plain = text.bytes().all(|b| PLAIN_ASCII[usize::from(b)])
                             && !body.contains('\\');
                         let want = if is_plain {
                             Appended::Plain
@@ -697,7 +687,7 @@ mod tests {
                         }
                         let want = data[from..]
                             .iter()
-                            .position(|&b| NOT_PLAIN[usize::from(b)])
+                            .position(|&b| !PLAIN_ASCII[usize::from(b)])
                             .map_or(len, |p| from + p);
                         assert_eq!(plain_end(&data, from), want, "{data:?} from {from}");
                         checked += 1;
