@@ -253,6 +253,25 @@ def test_partial_arguments_on_tool_calls(impl: ModuleType) -> None:
     assert all(e.parsed_arguments is None for e in plain)
 
 
+def test_partial_arguments_alone_turns_no_events_on(impl: ModuleType) -> None:
+    # `partial_arguments` shapes tool-call events; only `events` asks for them. The native
+    # parser used to turn events on for `partial_arguments=True` alone (the reference did not).
+    fragments = [chunk(delta(tool_calls=[_call(0, id="c", function={"name": "f"})]))]
+    fragments += [
+        chunk(delta(tool_calls=[_call(0, function={"arguments": piece})]))
+        for piece in ARGUMENT_FRAGMENTS
+    ]
+    data = sse(*fragments, chunk(delta(finish="tool_calls")))
+    quiet = impl.StreamParser(partial_arguments=True)
+    assert quiet.feed(data) == []
+    assert quiet.finish() == impl.assemble(data)
+    assert quiet.finish_events() == []
+    loud = impl.StreamParser(partial_arguments=True, events=True)
+    deltas = [e for e in loud.feed(data) if e.type == TOOL_DELTA and e.arguments_delta]
+    assert [e.parsed_arguments for e in deltas] == _expected_partials()
+    assert [e.type for e in loud.finish_events()][-1] == "done"
+
+
 def test_partial_arguments_on_function_call(impl: ModuleType) -> None:
     data = sse(
         *[chunk(delta(function_call={"name": "f", "arguments": p})) for p in ARGUMENT_FRAGMENTS],

@@ -230,8 +230,10 @@ impl ConfigArgs {
         Ok(Config {
             on_error,
             options: Options {
-                events: events || partial_arguments,
-                partial_arguments,
+                events,
+                // Partial arguments only shape tool-call events: without events there is
+                // nothing to carry them, and the folds need not run the partial parsers.
+                partial_arguments: events && partial_arguments,
             },
             limits,
             allow_truncated,
