@@ -36,3 +36,13 @@ pub mod summary;
 
 #[cfg(feature = "python")]
 mod py;
+
+#[cfg(feature = "mimalloc")]
+mod heap;
+
+/// The Rust heap of the Python extension (the `mimalloc` feature, which pyproject.toml turns
+/// on for maturin): see [`heap`]. Python's own objects still come from `CPython`'s allocators;
+/// the core alone (its tests, miri, cargo-fuzz) keeps the system allocator.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static HEAP: heap::SplitHeap = heap::SplitHeap;

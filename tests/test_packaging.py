@@ -40,6 +40,18 @@ def test_license_expression_and_files() -> None:
     assert "Version 2.0, January 2004" in (REPO_ROOT / "LICENSE-APACHE").read_text(encoding="utf-8")
 
 
+def test_extension_is_built_with_the_allocator_pyproject_names() -> None:
+    # pyproject.toml turns on the `mimalloc` cargo feature for maturin (rust/heap.rs); a wheel
+    # built without it still folds, only slower, so nothing else would notice its loss.
+    pyproject = (REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    maturin = pyproject.split("[tool.maturin]", 1)[1].split("\n[", 1)[0]
+    features = re.search(r"^features = \[(.*)\]$", maturin, re.MULTILINE)
+    assert features is not None, "pyproject.toml: [tool.maturin] has no features line"
+    expected = "mimalloc" if '"mimalloc"' in features.group(1) else "system"
+    assert expected == "mimalloc", "the wheels are meant to ship with mimalloc (README 'Install')"
+    assert deltafold._core.ALLOCATOR == expected
+
+
 def test_classifiers_name_the_running_python() -> None:
     classifiers = metadata.metadata("deltafold").get_all("Classifier") or []
     version = f"{sys.version_info.major}.{sys.version_info.minor}"

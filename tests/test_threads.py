@@ -103,6 +103,37 @@ def test_one_parser_per_thread(impl: ModuleType) -> None:
     _run_threads(work)
 
 
+def test_parsers_outlive_the_threads_that_made_them(impl: ModuleType) -> None:
+    # The native extension takes its small blocks from per-thread heaps (rust/heap.rs): here
+    # each parser is made and half fed by a thread that exits before the main thread finishes
+    # and drops it, and parsers the main thread made are finished and dropped by new threads.
+    streams = [_thread_stream(n) for n in range(THREADS)]
+    made: list[list[tuple[Any, int]]] = [[] for _ in range(THREADS)]
+
+    def start(number: int) -> None:
+        data, _ = streams[number]
+        for iteration in range(20):
+            cut = (iteration * 53 + number) % len(data)
+            parser = impl.StreamParser(events=iteration % 2 == 1)
+            parser.feed(data[:cut])
+            made[number].append((parser, cut))
+
+    def finish(number: int) -> None:
+        data, expected = streams[number]
+        while made[number]:
+            parser, cut = made[number].pop()
+            parser.feed(data[cut:])
+            assert_same_completion(parser.finish(), expected)
+
+    for _round in range(3):
+        _run_threads(start)
+        finish_here = list(range(0, THREADS, 2))
+        for number in finish_here:
+            finish(number)
+        _run_threads(lambda number: finish(number) if number % 2 else None)
+        assert made == [[] for _ in range(THREADS)]
+
+
 def test_iter_events_per_thread(impl: ModuleType) -> None:
     streams = [_thread_stream(n) for n in range(THREADS)]
 

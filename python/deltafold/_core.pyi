@@ -22,6 +22,10 @@ DEFAULTS: MappingProxyType[str, Any]
 FORMATS: tuple[str, ...]
 """The names ``format=`` accepts besides ``"auto"``: the formats implemented."""
 
+ALLOCATOR: Literal["mimalloc", "system"]
+"""The heap of the extension's Rust side: ``"mimalloc"`` (small blocks; large ones from the
+system allocator) in the wheels, ``"system"`` in a build without the ``mimalloc`` feature."""
+
 @final
 class SseEvent:
     """One dispatched Server-Sent Event (WHATWG "event stream interpretation")."""

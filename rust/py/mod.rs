@@ -34,5 +34,13 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         .map(|f| f.name())
         .collect();
     m.add("FORMATS", pyo3::types::PyTuple::new(m.py(), formats)?)?;
+    // Which heap the Rust side allocates from (rust/heap.rs): a build without the feature
+    // still works, only slower, so the packaging test and bug reports read it here.
+    let allocator = if cfg!(feature = "mimalloc") {
+        "mimalloc"
+    } else {
+        "system"
+    };
+    m.add("ALLOCATOR", allocator)?;
     Ok(())
 }
