@@ -33,6 +33,7 @@ use std::sync::Arc;
 use crate::driver::{Config, Options};
 use crate::error::{DecodeKind, ErrorKind};
 use crate::event::{Call, Event, TextOf, TextTrail, UsageSnapshot};
+use crate::formats::build::{built, Build, ValueBuild};
 use crate::formats::{Fold, Folded, Format};
 use crate::json::partial::PartialJson;
 use crate::json::reader::{JsonError, JsonErrorCode, Reader};
@@ -671,21 +672,20 @@ impl Part {
         }
     }
 
-    /// The part as the result shows it.
-    fn render(&self) -> Value {
-        let mut out = Map::new();
-        match self {
+    /// The part as the result shows it, built by `b`.
+    fn build<B: Build>(&self, b: &mut B) -> Result<B::Out, B::Error> {
+        let (mut out, signature) = match self {
             Part::Text {
                 text,
                 signature,
                 extra,
                 ..
             } => {
-                out.insert("text".to_string(), Value::String(text.clone()));
-                copy_into(&mut out, extra);
-                if let Some(s) = signature {
-                    out.insert("thoughtSignature".to_string(), Value::String(s.clone()));
-                }
+                let mut out = b.object(extra.len() + 2)?;
+                let text = b.string(text)?;
+                b.set(&mut out, "text", text)?;
+                set_all(b, &mut out, extra)?;
+                (out, signature)
             }
             Part::Call(CallPart {
                 name,
@@ -695,31 +695,55 @@ impl Part {
                 part_extra,
                 ..
             }) => {
-                let mut call = Map::new();
+                let mut call = b.object(extra.len() + 2)?;
                 if let Some(name) = name {
-                    call.insert("name".to_string(), Value::String(name.clone()));
+                    let name = b.string(name)?;
+                    b.set(&mut call, "name", name)?;
                 }
                 if let Some(args) = args {
-                    call.insert("args".to_string(), args.clone());
+                    let args = b.value(args)?;
+                    b.set(&mut call, "args", args)?;
                 }
-                copy_into(&mut call, extra);
-                out.insert("functionCall".to_string(), Value::Object(call));
-                copy_into(&mut out, part_extra);
-                if let Some(s) = signature {
-                    out.insert("thoughtSignature".to_string(), Value::String(s.clone()));
-                }
+                set_all(b, &mut call, extra)?;
+                let call = b.end_object(call);
+                let mut out = b.object(part_extra.len() + 2)?;
+                b.set(&mut out, "functionCall", call)?;
+                set_all(b, &mut out, part_extra)?;
+                (out, signature)
             }
             Part::Other { signature, extra } => {
-                copy_into(&mut out, extra);
-                if let Some(s) = signature {
-                    out.insert("thoughtSignature".to_string(), Value::String(s.clone()));
-                }
+                let mut out = b.object(extra.len() + 1)?;
+                set_all(b, &mut out, extra)?;
+                (out, signature)
             }
+        };
+        if let Some(s) = signature {
+            let s = b.string(s)?;
+            b.set(&mut out, "thoughtSignature", s)?;
         }
-        Value::Object(out)
+        Ok(b.end_object(out))
     }
 
-    /// [`Self::render`], moving the part's texts, values and maps into the result rather than
+    /// Whether the part holds a text of at least `len` bytes (see [`Build::long_text`]).
+    fn holds_text(&self, len: usize) -> bool {
+        let long = |s: &Option<String>| s.as_ref().is_some_and(|s| s.len() >= len);
+        match self {
+            Part::Text {
+                text, signature, ..
+            } => text.len() >= len || long(signature),
+            Part::Call(CallPart {
+                name,
+                args,
+                signature,
+                ..
+            }) => {
+                long(name) || long(signature) || args.as_ref().is_some_and(|a| holds_text(a, len))
+            }
+            Part::Other { signature, .. } => long(signature),
+        }
+    }
+
+    /// [`Self::build`], moving the part's texts, values and maps into the result rather than
     /// copying them; [`Self::restore`] takes them back.
     fn take(&mut self) -> Value {
         let (mut out, signature) = match self {
@@ -817,9 +841,22 @@ fn move_into(out: &mut Map, from: &mut Map) {
     }
 }
 
-fn copy_into(out: &mut Map, from: &Map) {
+/// Sets `from`'s entries on `out`, in order.
+fn set_all<B: Build>(b: &mut B, out: &mut B::Object, from: &Map) -> Result<(), B::Error> {
     for (k, v) in from {
-        out.insert(k.clone(), v.clone());
+        let v = b.value(v)?;
+        b.set(out, k, v)?;
+    }
+    Ok(())
+}
+
+/// Whether a kept tree holds a string of at least `len` bytes (see [`Build::long_text`]).
+fn holds_text(v: &Value, len: usize) -> bool {
+    match v {
+        Value::String(s) => s.len() >= len,
+        Value::Array(items) => items.iter().any(|item| holds_text(item, len)),
+        Value::Object(map) => map.values().any(|item| holds_text(item, len)),
+        _ => false,
     }
 }
 
@@ -1361,33 +1398,39 @@ impl Candidate {
         self.content_seen && (self.has_parts || !self.parts.is_empty())
     }
 
-    /// The candidate as the result shows it.
-    fn render(&self) -> Value {
-        let mut out = Map::new();
+    /// The candidate as the result shows it, built by `b`.
+    fn build<B: Build>(&self, b: &mut B) -> Result<B::Out, B::Error> {
+        let mut out = b.object(self.keys.len())?;
         for (key, value) in &self.keys {
-            if key == "content" {
-                out.insert(key.clone(), self.render_content());
+            let v = if key == "content" {
+                self.build_content(b)?
             } else {
-                out.insert(key.clone(), value.clone());
-            }
+                b.value(value)?
+            };
+            b.set(&mut out, key, v)?;
         }
-        Value::Object(out)
+        Ok(b.end_object(out))
     }
 
-    fn render_content(&self) -> Value {
+    fn build_content<B: Build>(&self, b: &mut B) -> Result<B::Out, B::Error> {
         if !self.content_seen {
-            return Value::Null;
+            return b.null();
         }
-        let mut content = Map::new();
+        let mut content = b.object(self.content_extra.len() + 1)?;
         if self.shows_parts() {
-            let parts = self.parts.iter().map(Part::render);
-            content.insert("parts".to_string(), Value::Array(parts.collect()));
+            let mut parts = b.list(self.parts.len())?;
+            for part in &self.parts {
+                let part = part.build(b)?;
+                b.push(&mut parts, part)?;
+            }
+            let parts = b.end_list(parts)?;
+            b.set(&mut content, "parts", parts)?;
         }
-        copy_into(&mut content, &self.content_extra);
-        Value::Object(content)
+        set_all(b, &mut content, &self.content_extra)?;
+        Ok(b.end_object(content))
     }
 
-    /// [`Self::render`], moving the candidate's keys, content and parts into the result (the
+    /// [`Self::build`], moving the candidate's keys, content and parts into the result (the
     /// kept `content` placeholder is null, as the result shows a content never seen);
     /// [`Self::restore`] takes them back.
     fn take(&mut self) -> Value {
@@ -2079,18 +2122,30 @@ impl Gemini {
 }
 
 impl Gemini {
-    /// The result.
-    fn render(&self) -> Value {
-        let mut out = Map::new();
+    /// The result, built by `b`: the one walk behind both [`Fold::result`] and
+    /// [`Fold::build_result`], so that they agree to the key order.
+    fn build<B: Build>(&self, b: &mut B) -> Result<B::Out, B::Error> {
+        let mut out = b.object(self.keys.len())?;
         for (key, value) in &self.keys {
-            if key == "candidates" {
-                let candidates = self.candidates.iter().map(Candidate::render);
-                out.insert(key.clone(), Value::Array(candidates.collect()));
+            let v = if key == "candidates" {
+                let mut list = b.list(self.candidates.len())?;
+                for candidate in &self.candidates {
+                    let candidate = candidate.build(b)?;
+                    b.push(&mut list, candidate)?;
+                }
+                b.end_list(list)?
             } else {
-                out.insert(key.clone(), value.clone());
-            }
+                b.value(value)?
+            };
+            b.set(&mut out, key, v)?;
         }
-        Value::Object(out)
+        Ok(b.end_object(out))
+    }
+
+    /// Whether the result would hold a text of at least `len` bytes. Kept values are JSON
+    /// text ([`Value::Raw`]) or null: only the parts hold texts.
+    fn holds_text(&self, len: usize) -> bool {
+        (self.candidates.iter()).any(|c| c.parts.iter().any(|p| p.holds_text(len)))
     }
 
     /// A top-level key's value as a tree (top-level values are kept as their text).
@@ -2205,7 +2260,17 @@ impl Fold for Gemini {
     }
 
     fn result(&self) -> Value {
-        self.render()
+        built(self.build(&mut ValueBuild))
+    }
+
+    /// Built from the state, unless a part holds a text the builder would rather move
+    /// (see [`Build::long_text`]).
+    fn build_result<B: Build>(&self, b: &mut B) -> Option<Result<B::Out, B::Error>> {
+        let long = b.long_text();
+        if long != usize::MAX && self.holds_text(long) {
+            return None;
+        }
+        Some(self.build(b))
     }
 
     /// As [`Fold::result`], with the fold's maps, texts and values moved into the result
