@@ -213,6 +213,10 @@ def test_events_on_and_off_give_the_same_result(impl: ModuleType) -> None:
         got = parser.feed(data)
         assert bool(got) == bool(options)
         assert text(parser.finish()) == want
+        # `finish` returns the result only: the closing events it made are dropped, not
+        # left for the next call.
+        assert parser.feed(b"") == []
+        assert text(parser.finish()) == want
     parser = impl.StreamParser(format="gemini", events=True)
     parser.feed(data)
     events = parser.finish_events()
