@@ -10,6 +10,7 @@ read, so ``finish`` may be called again, and the parser read or fed after it.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -246,14 +247,7 @@ def test_long_texts_either_side_of_the_threshold(impl: ModuleType, where: str) -
     # From 64 KiB on, a text is moved out of the state instead (rust/py/release.rs): that
     # path and the built one give the same result, and `finish` can be called again.
     for size in (64 * 1024 - 1, 64 * 1024, 64 * 1024 + 1):
-        long = ("é" + "x" * size)[:size]
-        if where == "args":
-            parts = [{"functionCall": {"name": "f", "args": {"k": [long]}}}]
-        elif where == "signature":
-            parts = [{"text": "a", "thoughtSignature": long}]
-        else:
-            parts = [{"text": long, **({"thought": True} if where == "thought" else {})}]
-        data = sse(event(*parts, **TOP), event({"text": "end"}, finish="STOP"))
+        data = long_stream(where, size)
         want = text(deltafold.reference.assemble(data, format="gemini"))
         parser = impl.StreamParser(format="gemini")
         parser.feed(data)
@@ -261,6 +255,40 @@ def test_long_texts_either_side_of_the_threshold(impl: ModuleType, where: str) -
         assert text(parser.finish()) == want
         assert text(parser.snapshot()) == want
         assert text(impl.assemble(data, format="gemini")) == want
+
+
+def long_stream(where: str, size: int) -> bytes:
+    """A stream whose one part holds a text of `size` bytes at `where`."""
+    long = ("é" + "x" * size)[: size - 1]
+    if where == "args":
+        parts = [{"functionCall": {"name": "f", "args": {"k": [long]}}}]
+    elif where == "signature":
+        parts = [{"text": "a", "thoughtSignature": long}]
+    else:
+        parts = [{"text": long, **({"thought": True} if where == "thought" else {})}]
+    # The last part adds nothing, so the long text stays `size` bytes.
+    return sse(event(*parts, **TOP), event({"text": ""}, finish="STOP"))
+
+
+def the_long_text(result: dict[str, Any], where: str) -> str:
+    part = result["candidates"][0]["content"]["parts"][0]
+    if where == "args":
+        return str(part["functionCall"]["args"]["k"][0])
+    return str(part["thoughtSignature" if where == "signature" else "text"])
+
+
+@pytest.mark.parametrize("where", ["text", "thought", "signature", "args"])
+def test_only_texts_under_the_threshold_are_built(where: str) -> None:
+    # White box (CPython reference counts): the parser keeps the `str` a long text moved into
+    # (to put it back into its state on the next read), so the result's string has one more
+    # holder; a result built from the state shares nothing with the parser.
+    for size, held in ((64 * 1024 - 1, 0), (64 * 1024, 1), (64 * 1024 + 1, 1)):
+        parser = deltafold.StreamParser(format="gemini")
+        parser.feed(long_stream(where, size))
+        long = the_long_text(parser.finish(), where)
+        assert len(long.encode()) == size
+        # Holders: `long` and getrefcount's argument, and the parser when it moved the text.
+        assert sys.getrefcount(long) == 2 + held
 
 
 @settings(max_examples=60)
