@@ -1,5 +1,6 @@
 use super::*;
 use crate::json::reader::parse;
+use std::fmt::Write;
 
 fn fold(payloads: &[&str]) -> Result<Gemini, ErrorKind> {
     let mut g = Gemini::new(&Config::default());
@@ -749,6 +750,140 @@ fn templated_call_parts_meet_the_call_limit_where_decoded_ones_do() {
 /// `restore` puts them back, leaving the fold as it was.
 #[test]
 fn a_taken_result_is_the_result_and_restores_the_fold() {
+    for stream in &result_shapes() {
+        let mut g = Gemini::new(&Config::default());
+        for p in stream {
+            let _ = g.fold(b"", p.as_bytes(), &mut Vec::new());
+        }
+        let expected = to_json(&g.result());
+        let summary = format!("{:?}", g.summary());
+        let taken = g.take_result();
+        assert_eq!(to_json(&taken), expected);
+        g.restore(taken);
+        assert_eq!(to_json(&g.result()), expected);
+        assert_eq!(format!("{:?}", g.summary()), summary);
+        // Taken twice over (a parser reads its state again after `finish`): the same.
+        let taken = g.take_result();
+        assert_eq!(to_json(&taken), expected);
+        g.restore(taken);
+        assert_eq!(to_json(&g.result()), expected);
+        // Taken and restored after any payload, the fold folds on as one never taken (each
+        // value back in its place: later keys are merged after it).
+        for cut in 0..=stream.len().min(40) {
+            let mut g = Gemini::new(&Config::default());
+            for (i, p) in stream.iter().enumerate() {
+                if i == cut {
+                    let taken = g.take_result();
+                    g.restore(taken);
+                }
+                let _ = g.fold(b"", p.as_bytes(), &mut Vec::new());
+            }
+            assert_eq!(to_json(&g.result()), expected, "cut at {cut}");
+        }
+    }
+}
+
+/// A builder that writes JSON text (as [`to_json`] writes a value) and refuses a list that
+/// gets other than the items it asked room for, as the bindings' lists do.
+struct TextBuild {
+    long: usize,
+}
+
+impl Build for TextBuild {
+    type Out = String;
+    type Object = String;
+    /// The text so far, and how many items are still due.
+    type List = (String, usize);
+    type Error = &'static str;
+
+    fn value(&mut self, v: &Value) -> Result<String, Self::Error> {
+        Ok(to_json(v))
+    }
+
+    fn string(&mut self, s: &str) -> Result<String, Self::Error> {
+        Ok(format!("{s:?}"))
+    }
+
+    fn null(&mut self) -> Result<String, Self::Error> {
+        Ok("null".into())
+    }
+
+    fn object(&mut self, _len: usize) -> Result<String, Self::Error> {
+        Ok("{".into())
+    }
+
+    fn set(&mut self, object: &mut String, key: &str, v: String) -> Result<(), Self::Error> {
+        if object.len() > 1 {
+            object.push(',');
+        }
+        let _ = write!(object, "{key:?}:{v}");
+        Ok(())
+    }
+
+    fn end_object(&mut self, object: String) -> String {
+        object + "}"
+    }
+
+    fn list(&mut self, len: usize) -> Result<(String, usize), Self::Error> {
+        Ok(("[".into(), len))
+    }
+
+    fn push(&mut self, (list, due): &mut (String, usize), v: String) -> Result<(), Self::Error> {
+        *due = due
+            .checked_sub(1)
+            .ok_or("more items than the list's room")?;
+        if list.len() > 1 {
+            list.push(',');
+        }
+        list.push_str(&v);
+        Ok(())
+    }
+
+    fn end_list(&mut self, (list, due): (String, usize)) -> Result<String, Self::Error> {
+        if due != 0 {
+            return Err("fewer items than the list's room");
+        }
+        Ok(list + "]")
+    }
+
+    fn long_text(&self) -> usize {
+        self.long
+    }
+}
+
+/// A result built from the state is the result, to the key order, with every list given
+/// exactly the items it asked room for; a fold holding a text as long as the builder's
+/// `long_text` declines, whichever part holds it.
+#[test]
+fn a_built_result_is_the_result() {
+    for stream in &result_shapes() {
+        let mut g = Gemini::new(&Config::default());
+        for p in stream {
+            let _ = g.fold(b"", p.as_bytes(), &mut Vec::new());
+        }
+        let expected = to_json(&g.result());
+        let built = g.build_result(&mut TextBuild { long: usize::MAX });
+        assert_eq!(built, Some(Ok(expected)));
+    }
+    let g = fold(&[
+        r#"{"candidates":[{"content":{"parts":[{"text":"abc"},{"functionCall":{"name":"f","args":{"k":["wxyz"]}}},{"text":"d","thoughtSignature":"12345"}]},"index":0}]}"#,
+    ])
+    .unwrap();
+    // The longest text is the signature (5 bytes); then the arguments' string (4).
+    assert!(g.build_result(&mut TextBuild { long: 5 }).is_none());
+    assert!(g.build_result(&mut TextBuild { long: 6 }).is_some());
+    let g = fold(&[
+        r#"{"candidates":[{"content":{"parts":[{"text":"abc"},{"functionCall":{"name":"f","args":{"k":["wxyz"]}}}]},"index":0}]}"#,
+    ])
+    .unwrap();
+    assert!(g.build_result(&mut TextBuild { long: 4 }).is_none());
+    assert!(g.build_result(&mut TextBuild { long: 5 }).is_some());
+}
+
+/// Streams of every shape of result: the recorded ones, several candidates (a null content,
+/// parts null), every kind of part with its other keys and signatures, a content without
+/// parts.
+fn result_shapes() -> Vec<Vec<String>> {
     let mut streams: Vec<Vec<String>> = recorded_texts()
         .iter()
         .map(|t| data_payloads(t).into_iter().map(String::from).collect())
@@ -780,35 +915,5 @@ fn a_taken_result_is_the_result_and_restores_the_fold() {
             .map(String::from)
             .to_vec(),
     );
-    for stream in &streams {
-        let mut g = Gemini::new(&Config::default());
-        for p in stream {
-            let _ = g.fold(b"", p.as_bytes(), &mut Vec::new());
-        }
-        let expected = to_json(&g.result());
-        let summary = format!("{:?}", g.summary());
-        let taken = g.take_result();
-        assert_eq!(to_json(&taken), expected);
-        g.restore(taken);
-        assert_eq!(to_json(&g.result()), expected);
-        assert_eq!(format!("{:?}", g.summary()), summary);
-        // Taken twice over (a parser reads its state again after `finish`): the same.
-        let taken = g.take_result();
-        assert_eq!(to_json(&taken), expected);
-        g.restore(taken);
-        assert_eq!(to_json(&g.result()), expected);
-        // Taken and restored after any payload, the fold folds on as one never taken (each
-        // value back in its place: later keys are merged after it).
-        for cut in 0..=stream.len().min(40) {
-            let mut g = Gemini::new(&Config::default());
-            for (i, p) in stream.iter().enumerate() {
-                if i == cut {
-                    let taken = g.take_result();
-                    g.restore(taken);
-                }
-                let _ = g.fold(b"", p.as_bytes(), &mut Vec::new());
-            }
-            assert_eq!(to_json(&g.result()), expected, "cut at {cut}");
-        }
-    }
+    streams
 }
