@@ -13,6 +13,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString};
 
+use super::release::LONG_BYTES;
 use crate::formats::build::Build;
 use crate::formats::Fold;
 use crate::json::number::{plain_digits, Num};
@@ -267,10 +268,6 @@ pub(super) fn number<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, Py
     }
 }
 
-/// release.rs's `LONG_BYTES` (private there): texts this long are moved out of a result by
-/// `to_py_taking` rather than copied, so a fold that holds one is not built from its state.
-const LONG_TEXT_BYTES: usize = 64 * 1024;
-
 /// Builds a result straight from a fold's state ([`Fold::build_result`]): dicts, lists and
 /// leaves as [`Builder::value`] builds them from the `Value` the fold's `result()` gives.
 impl<'py> Build for Builder<'py, '_> {
@@ -345,8 +342,10 @@ impl<'py> Build for Builder<'py, '_> {
         Ok(list.into_any())
     }
 
+    // Texts this long are moved out of a result by `to_py_taking` rather than copied, so a
+    // fold that holds one is not built from its state.
     fn long_text(&self) -> usize {
-        LONG_TEXT_BYTES
+        LONG_BYTES
     }
 }
 
