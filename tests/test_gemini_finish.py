@@ -242,7 +242,7 @@ def test_an_error_after_the_result(impl: ModuleType) -> None:
     assert text(parser.finish()) == text(impl.assemble(sse(*RICH), format="gemini"))
 
 
-@pytest.mark.parametrize("where", ["text", "thought", "signature", "args"])
+@pytest.mark.parametrize("where", ["text", "thought", "signature", "args", "streamed"])
 def test_long_texts_either_side_of_the_threshold(impl: ModuleType, where: str) -> None:
     # From 64 KiB on, a text is moved out of the state instead (rust/py/release.rs): that
     # path and the built one give the same result, and `finish` can be called again.
@@ -260,6 +260,15 @@ def test_long_texts_either_side_of_the_threshold(impl: ModuleType, where: str) -
 def long_stream(where: str, size: int) -> bytes:
     """A stream whose one part holds a text of `size` bytes at `where`."""
     long = ("é" + "x" * size)[: size - 1]
+    if where == "streamed":
+        # Argument fragments of a few KiB (each folded from a template after the first two),
+        # the string reaching `size` only with the last one.
+        pieces = [long[at : at + 4096] for at in range(0, len(long), 4096)]
+        first = arg("$.k[0]", pieces[0], more=True)
+        first["functionCall"]["name"] = "f"
+        events = [first, *(arg("$.k[0]", piece, more=True) for piece in pieces[1:])]
+        events.append(arg("$.k[0]", ""))
+        return sse(*(event(e, **TOP) for e in events), event({"text": ""}, finish="STOP"))
     if where == "args":
         parts = [{"functionCall": {"name": "f", "args": {"k": [long]}}}]
     elif where == "signature":
@@ -272,12 +281,12 @@ def long_stream(where: str, size: int) -> bytes:
 
 def the_long_text(result: dict[str, Any], where: str) -> str:
     part = result["candidates"][0]["content"]["parts"][0]
-    if where == "args":
+    if where in ("args", "streamed"):
         return str(part["functionCall"]["args"]["k"][0])
     return str(part["thoughtSignature" if where == "signature" else "text"])
 
 
-@pytest.mark.parametrize("where", ["text", "thought", "signature", "args"])
+@pytest.mark.parametrize("where", ["text", "thought", "signature", "args", "streamed"])
 def test_only_texts_under_the_threshold_are_built(where: str) -> None:
     # White box (CPython reference counts): the parser keeps the `str` a long text moved into
     # (to put it back into its state on the next read), so the result's string has one more

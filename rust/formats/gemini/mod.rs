@@ -616,6 +616,10 @@ enum Part {
 struct CallPart {
     name: Option<String>,
     args: Option<Value>,
+    /// At least the length of every string in `args`: the longest any of them has been.
+    /// [`Part::holds_text`] reads it rather than walking the arguments; a string replaced by
+    /// a shorter one leaves it high, which only declines a build that would have been right.
+    longest: usize,
     /// Whether the call said `willContinue` last: a call part without a name continues it.
     continuing: bool,
     /// The path of the last `partialArgs` entry when it was a string that continues.
@@ -640,12 +644,15 @@ impl CallPart {
     fn merge_call<'p>(
         &mut self,
         name: Option<Cow<'_, str>>,
-        extra: impl IntoIterator<Item = (&'p str, &'p str)>,
+        extra: impl ExactSizeIterator<Item = (&'p str, &'p str)>,
     ) {
         if let Some(name) = name {
             self.name = Some(name.into_owned());
         }
-        merge_pairs(&mut self.extra, extra);
+        // Most calls' deltas have no other keys: no call made for them (once per event).
+        if extra.len() > 0 {
+            merge_pairs(&mut self.extra, extra);
+        }
     }
 
     /// What it says after them: its `willContinue`, and the part's signature and other keys.
@@ -653,13 +660,15 @@ impl CallPart {
         &mut self,
         will_continue: bool,
         signature: Option<Cow<'_, str>>,
-        part_keys: impl IntoIterator<Item = (&'p str, &'p str)>,
+        part_keys: impl ExactSizeIterator<Item = (&'p str, &'p str)>,
     ) {
         self.continuing = will_continue;
         if let Some(signature) = signature {
             self.signature = Some(signature.into_owned());
         }
-        merge_pairs(&mut self.part_extra, part_keys);
+        if part_keys.len() > 0 {
+            merge_pairs(&mut self.part_extra, part_keys);
+        }
     }
 }
 
@@ -733,12 +742,10 @@ impl Part {
             } => text.len() >= len || long(signature),
             Part::Call(CallPart {
                 name,
-                args,
+                longest,
                 signature,
                 ..
-            }) => {
-                long(name) || long(signature) || args.as_ref().is_some_and(|a| holds_text(a, len))
-            }
+            }) => long(name) || long(signature) || *longest >= len,
             Part::Other { signature, .. } => long(signature),
         }
     }
@@ -851,15 +858,6 @@ fn set_all<B: Build>(b: &mut B, out: &mut B::Object, from: &Map) -> Result<(), B
 }
 
 /// Whether a kept tree holds a string of at least `len` bytes (see [`Build::long_text`]).
-fn holds_text(v: &Value, len: usize) -> bool {
-    match v {
-        Value::String(s) => s.len() >= len,
-        Value::Array(items) => items.iter().any(|item| holds_text(item, len)),
-        Value::Object(map) => map.values().any(|item| holds_text(item, len)),
-        _ => false,
-    }
-}
-
 /// Last non-null per key; a key first sent as null appears, null.
 fn merge_raw(into: &mut Map, pairs: &[RawPair<'_>]) {
     merge_pairs(into, pairs.iter().map(|(k, v)| (k.as_ref(), *v)));
@@ -1172,7 +1170,9 @@ impl Candidate {
                 if let Some(sig) = signature {
                     *last_signature = Some(sig.into_owned());
                 }
-                merge_pairs(last_extra, extra);
+                if extra.len() > 0 {
+                    merge_pairs(last_extra, extra);
+                }
                 return;
             }
         }
@@ -1208,7 +1208,7 @@ impl Candidate {
         &mut self,
         call: CallDelta<'_>,
         signature: Option<Cow<'_, str>>,
-        part_keys: impl IntoIterator<Item = (&'p str, &'p str)>,
+        part_keys: impl ExactSizeIterator<Item = (&'p str, &'p str)>,
         sink: &mut Option<Sink<'_>>,
     ) {
         self.open_call(call.name.is_some(), sink.as_ref().map(|s| s.max_depth));
@@ -1221,6 +1221,7 @@ impl Candidate {
         let CallPart {
             name,
             args,
+            longest,
             open_string,
             open_text,
             extra,
@@ -1240,6 +1241,7 @@ impl Candidate {
             _ => None,
         };
         if let Some(a) = call.args {
+            *longest = (*longest).max(path::longest_text(&a));
             if let Some((sink, call_events)) = emit.as_mut() {
                 if let Some(piece) = call_events.text.args(&a) {
                     call_delta(call_events, *position, index, &piece, sink);
@@ -1265,7 +1267,8 @@ impl Candidate {
                     call_delta(call_events, *position, index, &piece, sink);
                 }
             }
-            path::set(target, &arg.path, arg.value, append);
+            let len = path::set(target, &arg.path, arg.value, append);
+            *longest = (*longest).max(len);
             *open_string = (arg.string && arg.will_continue).then_some(arg.path);
             open_text.clear();
         }
@@ -1291,6 +1294,7 @@ impl Candidate {
         self.parts.push(Part::Call(CallPart {
             name: None,
             args: None,
+            longest: 0,
             continuing: false,
             open_string: None,
             open_text: String::new(),
@@ -1331,9 +1335,9 @@ impl Candidate {
         &mut self,
         recipe: &ArgRecipe,
         arg: StringArg<'_>,
-        call_keys: impl IntoIterator<Item = (&'p str, &'p str)>,
+        call_keys: impl ExactSizeIterator<Item = (&'p str, &'p str)>,
         signature: Option<Cow<'_, str>>,
-        part_keys: impl IntoIterator<Item = (&'p str, &'p str)>,
+        part_keys: impl ExactSizeIterator<Item = (&'p str, &'p str)>,
     ) {
         self.open_call(recipe.name.is_some(), None);
         let Some(Part::Call(part)) = self.parts.last_mut() else {
@@ -1342,6 +1346,7 @@ impl Candidate {
         part.merge_call(recipe.name.as_deref().map(Cow::Borrowed), call_keys);
         let CallPart {
             args,
+            longest,
             open_string,
             open_text,
             ..
@@ -1362,11 +1367,13 @@ impl Candidate {
         };
         if parsed {
             let append = open_string.as_deref() == Some(steps.as_slice());
-            if append {
-                path::append(target, steps, value);
+            let len = if append {
+                path::append(target, steps, value)
             } else {
                 path::set(target, steps, Value::String(value.to_string()), false);
-            }
+                value.len()
+            };
+            *longest = (*longest).max(len);
             open_text.clear();
             if recipe.arg_will_continue {
                 open_text.push_str(path_text);
@@ -1383,7 +1390,8 @@ impl Candidate {
             // string's slot holds the string a template's entry made or appended to (a
             // decoded `args` clears it), so there is nothing to make either.
             if !value.is_empty() {
-                path::append(target, open_string.as_deref().unwrap_or_default(), value);
+                let len = path::append(target, open_string.as_deref().unwrap_or_default(), value);
+                *longest = (*longest).max(len);
             }
             if !recipe.arg_will_continue {
                 close(open_string, steps);
@@ -1568,17 +1576,47 @@ impl Kept {
         self.text.get(start..end).unwrap_or_default()
     }
 
-    fn pairs(&self, (start, end): List) -> impl ExactSizeIterator<Item = (&str, &str)> {
-        let spans = self.pairs.get(start..end).unwrap_or_default();
-        spans
-            .iter()
-            .map(|&(a, b, c)| (self.str((a, b)), self.str((b, c))))
+    fn pairs(&self, (start, end): List) -> Pairs<'_> {
+        Pairs {
+            kept: self,
+            spans: self.pairs.get(start..end).unwrap_or_default().iter(),
+        }
     }
 
     fn borrowed(&self, list: List) -> Vec<RawPair<'_>> {
         self.pairs(list)
             .map(|(k, v)| (Cow::Borrowed(k), v))
             .collect()
+    }
+}
+
+/// The pairs of a [`List`], each a key and its JSON text. A type of its own rather than a
+/// mapped slice iterator so that its length, asked per templated event (most lists are
+/// empty), is inlined rather than a call.
+struct Pairs<'k> {
+    kept: &'k Kept,
+    spans: std::slice::Iter<'k, (usize, usize, usize)>,
+}
+
+impl<'k> Iterator for Pairs<'k> {
+    type Item = (&'k str, &'k str);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let &(a, b, c) = self.spans.next()?;
+        Some((self.kept.str((a, b)), self.kept.str((b, c))))
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.spans.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Pairs<'_> {
+    #[inline]
+    fn len(&self) -> usize {
+        self.spans.len()
     }
 }
 

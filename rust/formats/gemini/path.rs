@@ -116,22 +116,51 @@ fn parse_steps<'p>(path: &'p str, push: &mut impl FnMut(StepText<'p>)) -> Option
 
 /// Sets `value` at `steps` under `root`, creating objects and arrays on the way (an array is
 /// padded with nulls up to the index; a value of the wrong type on the way is replaced). With
-/// `append`, a string value is appended to a string already there.
-pub fn set(root: &mut Value, steps: &[Step], value: Value, append: bool) {
-    let Some(at) = slot(root, steps) else { return };
+/// `append`, a string value is appended to a string already there. Returns the length of the
+/// longest string the value at `steps` holds after it.
+pub fn set(root: &mut Value, steps: &[Step], value: Value, append: bool) -> usize {
+    let Some(at) = slot(root, steps) else {
+        return 0;
+    };
     match (at, value) {
-        (Value::String(existing), Value::String(more)) if append => existing.push_str(&more),
-        (slot, value) => *slot = value,
+        (Value::String(existing), Value::String(more)) if append => {
+            existing.push_str(&more);
+            existing.len()
+        }
+        (slot, value) => {
+            *slot = value;
+            match slot {
+                // The usual value: no call.
+                Value::String(s) => s.len(),
+                other => longest_text(other),
+            }
+        }
+    }
+}
+
+/// The length of the longest string in `v` (0 when it has none).
+pub fn longest_text(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.len(),
+        Value::Array(items) => items.iter().map(longest_text).max().unwrap_or(0),
+        Value::Object(map) => map.values().map(longest_text).max().unwrap_or(0),
+        _ => 0,
     }
 }
 
 /// As [`set`] with `append` for the string `more`, which is copied only when no string is
-/// there to take it.
-pub fn append(root: &mut Value, steps: &[Step], more: &str) {
+/// there to take it; the length of the string at `steps` after it.
+pub fn append(root: &mut Value, steps: &[Step], more: &str) -> usize {
     match slot(root, steps) {
-        Some(Value::String(existing)) => existing.push_str(more),
-        Some(other) => *other = Value::String(more.to_string()),
-        None => {}
+        Some(Value::String(existing)) => {
+            existing.push_str(more);
+            existing.len()
+        }
+        Some(other) => {
+            *other = Value::String(more.to_string());
+            more.len()
+        }
+        None => 0,
     }
 }
 

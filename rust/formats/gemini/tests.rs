@@ -568,6 +568,21 @@ fn templated_events_fold_as_if_decoded_in_full() {
             mv("c", "model", "m1"),
             r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"l","thought":true}]},"index":0}],"modelVersion":"m2"}"#.into(),
         ],
+        // A templated named call opens a new part, which takes the template's one call key
+        // and one part key; a templated text appended to a part made without its one other
+        // key adds it there.
+        vec![
+            pt(r#"{"functionCall":{"name":"g","id":"c","partialArgs":[{"jsonPath":"$.a","stringValue":"x"}]},"y":"z"}"#, "1"),
+            pt(r#"{"functionCall":{"name":"g","id":"c","partialArgs":[{"jsonPath":"$.b[1]","stringValue":"w"}]},"y":"z"}"#, "2"),
+            end.into(),
+        ],
+        vec![
+            pt(r#"{"text":"a","x":1}"#, "1"),
+            pt(r#"{"functionCall":{"name":"g","args":{}}}"#, "1"),
+            pt(r#"{"text":"c"}"#, "1"),
+            pt(r#"{"text":"d","x":1}"#, "2"),
+            end.into(),
+        ],
     ];
     // With events and without: the fold's paths differ (a text template is applied straight
     // from its recipe in both).
@@ -601,6 +616,30 @@ fn templated_events_fold_as_if_decoded_in_full() {
         assert_eq!([27, 28, 29, 30, 31].map(used), [4, 0, 1, 0, 0]);
         assert_eq!([used(32), used(33)], [4, 3]);
         assert_eq!([34, 35, 36, 37, 38, 39].map(used), [3, 2, 1, 3, 2, 3]);
+        // The templated named call, and the appended text with its key.
+        assert_eq!([40, 41].map(used), [1, 1]);
+        // Their results in full: the comparison above cannot see a key that both paths drop.
+        let result_of = |i: usize| {
+            let payloads: Vec<&str> = streams[i].iter().map(String::as_str).collect();
+            trace(&payloads, false, events).0
+        };
+        let envelope = |parts: &str| {
+            format!(
+                r#"{{"responseId":"r","candidates":[{{"content":{{"parts":[{parts}],"role":"model"}},"index":0,"finishReason":"STOP"}}],"usageMetadata":{{"promptTokenCount":2}},"modelVersion":"m","x":"0123456789abcdefghijklmnopqrstuv"}}"#
+            )
+        };
+        assert_eq!(
+            result_of(40),
+            envelope(
+                r#"{"functionCall":{"name":"g","args":{"a":"x"},"id":"c"},"y":"z"},{"functionCall":{"name":"g","args":{"b":[null,"w"]},"id":"c"},"y":"z"}"#
+            )
+        );
+        assert_eq!(
+            result_of(41),
+            envelope(
+                r#"{"text":"a","x":1},{"functionCall":{"name":"g","args":{}}},{"text":"cd","x":1}"#
+            )
+        );
         // Recorded streams, and the arguments streamed above.
         let mut recorded = 0;
         for text in recorded_texts() {
@@ -878,6 +917,61 @@ fn a_built_result_is_the_result() {
     .unwrap();
     assert!(g.build_result(&mut TextBuild { long: 4 }).is_none());
     assert!(g.build_result(&mut TextBuild { long: 5 }).is_some());
+}
+
+/// A call's arguments grown by templated `partialArgs` fragments (appended, at a deep path
+/// with array indexes, then a second string) decline a build exactly when a string reaches
+/// the builder's `long_text`, as a walk of the arguments would; a string replaced by a
+/// shorter one by a whole `args` still declines (the bound is the longest the arguments
+/// held), and a declined or built result is the result.
+#[test]
+fn argument_strings_grown_by_fragments_are_measured() {
+    let entry = |name: &str, path: &str, value: &str, more: bool| {
+        let name = if name.is_empty() {
+            String::new()
+        } else {
+            format!(r#""name":"{name}","#)
+        };
+        let more = if more { r#","willContinue":true"# } else { "" };
+        format!(
+            r#"{{"candidates":[{{"content":{{"role":"model","parts":[{{"functionCall":{{{name}"partialArgs":[{{"jsonPath":"{path}","stringValue":"{value}"{more}}}],"willContinue":true}}}}]}},"index":0}}],"modelVersion":"m"}}"#
+        )
+    };
+    let mut payloads = vec![entry("f", "$.a.b[2].c", "xy", true)];
+    for piece in ["zz", "w\\u00e9", "vvv"] {
+        payloads.push(entry("", "$.a.b[2].c", piece, true));
+    }
+    payloads.push(entry("", "$.a.b[2].c", "", false));
+    payloads.push(entry("", "$.a.d", "q", true));
+    payloads.push(entry("", "$.a.d", "", false));
+    let refs: Vec<&str> = payloads.iter().map(String::as_str).collect();
+    let g = fold(&refs).unwrap();
+    // "xyzzw\u00e9vvv": 10 bytes (the escape is one two-byte character).
+    let args = r#""args":{"a":{"b":[null,null,{"c":"xyzzwévvv"}],"d":"q"}}"#;
+    assert!(
+        to_json(&g.result()).contains(args),
+        "{}",
+        to_json(&g.result())
+    );
+    assert!(g.template_reads > 0 && g.decoded < payloads.len());
+    let expected = to_json(&g.result());
+    assert_eq!(g.build_result(&mut TextBuild { long: 10 }), None);
+    assert_eq!(
+        g.build_result(&mut TextBuild { long: 11 }),
+        Some(Ok(expected))
+    );
+    // A whole `args` with a shorter string replaces the arguments: still declined.
+    let whole = r#"{"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"args":{"k":"ab"}}}]},"index":0}]}"#;
+    let mut refs = refs;
+    refs.push(whole);
+    let g = fold(&refs).unwrap();
+    assert!(to_json(&g.result()).contains(r#""args":{"k":"ab"}"#));
+    assert_eq!(g.build_result(&mut TextBuild { long: 10 }), None);
+    assert!(g.build_result(&mut TextBuild { long: 11 }).is_some());
+    // Decoded in full (a whole `args`): measured by a walk.
+    let g = fold(&[r#"{"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":{"k":[{"l":"abcdefg"}]}}}]},"index":0}]}"#]).unwrap();
+    assert_eq!(g.build_result(&mut TextBuild { long: 7 }), None);
+    assert!(g.build_result(&mut TextBuild { long: 8 }).is_some());
 }
 
 /// Streams of every shape of result: the recorded ones, several candidates (a null content,
