@@ -60,6 +60,8 @@ impl StepText<'_> {
 
 /// Hands each step of `path` to `push`, in order; None at the first text outside the grammar.
 /// Read byte by byte: every delimiter is ASCII, so a key's ends are character boundaries.
+/// `push` is called from one place, so that it is inlined (one call per step cost more than
+/// the step's parse).
 fn parse_steps<'p>(path: &'p str, push: &mut impl FnMut(StepText<'p>)) -> Option<()> {
     let bytes = path.as_bytes();
     if bytes.first() != Some(&b'$') {
@@ -67,7 +69,7 @@ fn parse_steps<'p>(path: &'p str, push: &mut impl FnMut(StepText<'p>)) -> Option
     }
     let mut at = 1;
     while let Some(&first) = bytes.get(at) {
-        match (first, bytes.get(at + 1)) {
+        let step = match (first, bytes.get(at + 1)) {
             (b'.', _) => {
                 let start = at + 1;
                 let len = (bytes.get(start..)?.iter())
@@ -76,17 +78,17 @@ fn parse_steps<'p>(path: &'p str, push: &mut impl FnMut(StepText<'p>)) -> Option
                 if len == 0 {
                     return None;
                 }
-                push(StepText::Key(path.get(start..start + len)?));
                 at = start + len;
+                StepText::Key(path.get(start..start + len)?)
             }
             (b'[', Some(&quote)) if quote == b'\'' || quote == b'"' => {
                 let start = at + 2;
                 let len = bytes.get(start..)?.iter().position(|&b| b == quote)?;
-                push(StepText::Key(path.get(start..start + len)?));
                 if bytes.get(start + len + 1) != Some(&b']') {
                     return None;
                 }
                 at = start + len + 2;
+                StepText::Key(path.get(start..start + len)?)
             }
             (b'[', _) => {
                 let start = at + 1;
@@ -105,11 +107,12 @@ fn parse_steps<'p>(path: &'p str, push: &mut impl FnMut(StepText<'p>)) -> Option
                 if index > MAX_INDEX {
                     return None;
                 }
-                push(StepText::Index(index));
                 at = start + digits + 1;
+                StepText::Index(index)
             }
             _ => return None,
-        }
+        };
+        push(step);
     }
     Some(())
 }
