@@ -378,10 +378,25 @@ impl<F: Fold> Driver<F> {
     }
 
     fn finish_as(&mut self, how: Finish) -> Result<Option<Value>, StreamError> {
+        if !self.close(how)? {
+            return Ok(None);
+        }
+        let fold = &mut self.fold;
+        Ok(match how {
+            Finish::DoneEvent => None,
+            Finish::Take => Some(fold.take_result()),
+            Finish::Both | Finish::Result => Some(fold.result()),
+        })
+    }
+
+    /// Ends the input: everything [`Driver::finish_as`] does but produce the result. Whether a
+    /// result is due: not when an error was deferred, nor for a capture whose last stream had
+    /// no chunk.
+    fn close(&mut self, how: Finish) -> Result<bool, StreamError> {
         // After a raised error the rest of that read is still held: fold it in first.
         self.feed(&[])?;
         if self.deferred.is_some() {
-            return Ok(None);
+            return Ok(false);
         }
         let inside_event = match &mut self.binary {
             Binary::On(framer) => framer.finish().is_some(),
@@ -411,7 +426,7 @@ impl<F: Fold> Driver<F> {
             }
         }
         if core.config.capture && !inside_event && fold.folded() == 0 {
-            return Ok(None);
+            return Ok(false);
         }
         if inside_event || !(core.done || fold.complete()) {
             let err = StreamError {
@@ -430,7 +445,7 @@ impl<F: Fold> Driver<F> {
             }
         }
         if core.config.capture && fold.folded() == 0 {
-            return Ok(None);
+            return Ok(false);
         }
         if core.config.options.events {
             fold.finish_events(&mut core.events);
@@ -438,11 +453,7 @@ impl<F: Fold> Driver<F> {
             let completion = matches!(how, Finish::Both | Finish::DoneEvent).then(|| fold.result());
             core.events.push(Event::Done(completion));
         }
-        Ok(match how {
-            Finish::DoneEvent => None,
-            Finish::Take => Some(fold.take_result()),
-            Finish::Both | Finish::Result => Some(fold.result()),
-        })
+        Ok(true)
     }
 
     /// End of input for a caller that takes no events: an error deferred behind events is
@@ -490,6 +501,24 @@ impl<F: Fold> Driver<F> {
         }
     }
 
+    /// As [`Driver::finish_with`], handing `use_fold` the fold that holds the result instead
+    /// of the result: for a caller that builds the result from the state itself
+    /// ([`Fold::build_result`]). `use_fold` must leave the fold as it found it (a result taken
+    /// with [`Fold::take_result`] is restored).
+    ///
+    /// # Errors
+    /// As [`Driver::finish_without_events`].
+    pub fn finish_with_fold<T>(
+        &mut self,
+        use_fold: impl FnOnce(&mut F) -> T,
+    ) -> Result<T, StreamError> {
+        // A capture whose last stream had no chunk has no result due: its snapshot, which
+        // the fold gives as well.
+        while !self.close(Finish::Result)? && self.deferred.is_some() {}
+        self.core.events.clear();
+        Ok(use_fold(&mut self.fold))
+    }
+
     /// Lends the result as [`Driver::finish_with`] hands it over (moved out of the fold and back),
     /// to put back what `finish_with`'s caller took out of it.
     pub fn with_result_mut<T>(&mut self, change: impl FnOnce(&mut Value) -> T) -> T {
@@ -509,6 +538,26 @@ impl<F: Fold> Driver<F> {
             .and_then(|()| driver.finish_as(Finish::Take))
         {
             Ok(v) => Ok(v.unwrap_or_else(|| driver.snapshot())),
+            Err(error) => Err(Box::new(Failure {
+                error,
+                partial: driver.snapshot(),
+            })),
+        }
+    }
+
+    /// As [`Driver::run_whole`], handing over the fold at the end of the input instead of its
+    /// result, for a caller that builds the result from the state itself
+    /// ([`Fold::build_result`], or [`Fold::take_result`], which needs no restore here).
+    pub fn run_whole_into_fold(config: Config, data: &[u8]) -> Result<F, Box<Failure>> {
+        let mut driver = Self::new(config);
+        // An error deferred behind events is returned by the next call: it is this run's.
+        let ended = driver.feed(data).and_then(|()| loop {
+            if driver.close(Finish::Result)? || driver.deferred.is_none() {
+                return Ok(());
+            }
+        });
+        match ended {
+            Ok(()) => Ok(driver.fold),
             Err(error) => Err(Box::new(Failure {
                 error,
                 partial: driver.snapshot(),

@@ -263,6 +263,14 @@ impl Fold for AnyFold {
         }
     }
 
+    fn build_result<B: super::build::Build>(
+        &self,
+        build: &mut B,
+    ) -> Option<Result<B::Out, B::Error>> {
+        self.inner()
+            .and_then(|i| dispatch!(i, f => f.build_result(build)))
+    }
+
     fn summary(&self) -> Summary {
         match &self.0 {
             Stage::Decided(i) => dispatch!(i, f => f.summary()),

@@ -8,10 +8,12 @@ use crate::error::ErrorKind;
 use crate::event::Event;
 use crate::json::value::Value;
 use crate::summary::Summary;
+use build::Build;
 
 pub mod anthropic;
 pub mod auto;
 pub mod bedrock;
+pub mod build;
 pub mod chat;
 pub mod gemini;
 pub mod responses;
@@ -183,6 +185,14 @@ pub trait Fold {
     /// Takes back a result of [`Fold::take_result`], leaving the fold as it was before.
     fn restore(&mut self, result: Value) {
         drop(result);
+    }
+
+    /// The result as [`Fold::result`] shows it, built by `build` straight from the state
+    /// (borrowed: the fold is left as it was), or None when this fold has no such walk or
+    /// declines ([`Build::long_text`]): the caller then takes the result as a [`Value`].
+    fn build_result<B: Build>(&self, build: &mut B) -> Option<Result<B::Out, B::Error>> {
+        let _ = build;
+        None
     }
 
     /// Equal versions have equal results.

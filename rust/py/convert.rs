@@ -13,6 +13,9 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString};
 
+use super::release::LONG_BYTES;
+use crate::formats::build::Build;
+use crate::formats::Fold;
 use crate::json::number::{plain_digits, Num};
 use crate::json::partial::{OpenLevel, PartialSnapshot};
 use crate::json::reader::{string_stop, JsonError, Reader};
@@ -263,6 +266,98 @@ pub(super) fn number<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, Py
             "not a JSON number: {text}"
         ))),
     }
+}
+
+/// Builds a result straight from a fold's state ([`Fold::build_result`]): dicts, lists and
+/// leaves as [`Builder::value`] builds them from the `Value` the fold's `result()` gives.
+impl<'py> Build for Builder<'py, '_> {
+    type Out = Bound<'py, PyAny>;
+    type Object = Bound<'py, PyDict>;
+    /// The list, and how many of its slots are filled.
+    type List = (Bound<'py, PyList>, usize);
+    type Error = PyErr;
+
+    fn value(&mut self, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+        Builder::value(self, v)
+    }
+
+    fn string(&mut self, s: &str) -> PyResult<Bound<'py, PyAny>> {
+        Ok(Builder::string(self, s).into_any())
+    }
+
+    fn null(&mut self) -> PyResult<Bound<'py, PyAny>> {
+        Ok(self.py.None().into_bound(self.py))
+    }
+
+    fn object(&mut self, _len: usize) -> PyResult<Bound<'py, PyDict>> {
+        Ok(PyDict::new(self.py))
+    }
+
+    fn set(
+        &mut self,
+        object: &mut Bound<'py, PyDict>,
+        key: &str,
+        v: Bound<'py, PyAny>,
+    ) -> PyResult<()> {
+        let k = Builder::string(self, key);
+        // SAFETY: the GIL is held (`self.py`); `object` is a live dict and `k` (a `str`) and
+        // `v` are live objects. `PyDict_SetItem` takes new references of its own (`k` and `v`
+        // are released when dropped here) and returns -1 with an exception set on failure,
+        // which `PyErr::fetch` takes.
+        if unsafe { ffi::PyDict_SetItem(object.as_ptr(), k.as_ptr(), v.as_ptr()) } != 0 {
+            return Err(PyErr::fetch(self.py));
+        }
+        Ok(())
+    }
+
+    fn end_object(&mut self, object: Bound<'py, PyDict>) -> Bound<'py, PyAny> {
+        object.into_any()
+    }
+
+    fn list(&mut self, len: usize) -> PyResult<(Bound<'py, PyList>, usize)> {
+        Ok((new_list(self.py, len)?, 0))
+    }
+
+    fn push(
+        &mut self,
+        (list, filled): &mut (Bound<'py, PyList>, usize),
+        v: Bound<'py, PyAny>,
+    ) -> PyResult<()> {
+        if *filled >= list.len() {
+            return Err(unfilled_list());
+        }
+        set_list_item(list, *filled, v);
+        *filled += 1;
+        Ok(())
+    }
+
+    fn end_list(
+        &mut self,
+        (list, filled): (Bound<'py, PyList>, usize),
+    ) -> PyResult<Bound<'py, PyAny>> {
+        // A slot left empty would be a NULL item in a list Python code can read.
+        if filled != list.len() {
+            return Err(unfilled_list());
+        }
+        Ok(list.into_any())
+    }
+
+    // Texts this long are moved out of a result by `to_py_taking` rather than copied, so a
+    // fold that holds one is not built from its state.
+    fn long_text(&self) -> usize {
+        LONG_BYTES
+    }
+}
+
+/// A fold pushed a different number of items than the list it asked for.
+fn unfilled_list() -> PyErr {
+    pyo3::exceptions::PyRuntimeError::new_err("a built list got the wrong number of items")
+}
+
+/// The result `fold` builds straight from its state, or None when it has no such walk or
+/// declines (see [`Fold::build_result`]): the caller converts its `Value` instead.
+pub fn fold_to_py<'py, F: Fold>(py: Python<'py>, fold: &F) -> PyResult<Option<Bound<'py, PyAny>>> {
+    with_builder(py, |b| fold.build_result(b).transpose())
 }
 
 /// A key as a Python string (from the cache when short).

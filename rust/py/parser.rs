@@ -6,12 +6,13 @@ use pyo3::types::{PyBytes, PyList, PyWeakrefReference};
 
 use crate::driver::{Config, Options, DEFAULT_MAX_PROBLEMS};
 use crate::error::StreamError;
-use crate::formats::auto::AnyStream;
+use crate::formats::auto::{AnyFold, AnyStream};
+use crate::formats::Fold;
 use crate::json::value::Value;
 use crate::json::writer;
 use crate::limits::Limits;
 
-use super::convert::to_py;
+use super::convert::{fold_to_py, to_py};
 use super::errors::{problem_to_py, to_pyerr_lazy, to_pyerr_with};
 use super::event::EventPy;
 use super::options::{self, FlagArg, FormatArg, LimitArg, OnErrorArg};
@@ -490,8 +491,9 @@ impl StreamParserPy {
         let py = slf.py();
         // The long texts move into the result rather than being copied (see `release`), so
         // finishing never holds them twice; the state gets them back when next read.
+        // A fold that can builds the result from its state, which it keeps as it is.
         let mut taken = Taken::default();
-        let take = |s: &mut AnyStream| s.finish_with(|v| to_py_taking(py, v, &mut taken));
+        let take = |s: &mut AnyStream| s.finish_with_fold(|f| fold_result(py, f, &mut taken, true));
         let out = Self::step(slf, take, |_, _, v| v);
         slf.try_borrow_mut()?.keep_taken(taken);
         out
@@ -697,14 +699,36 @@ entry_point! {
     text_signature = "(source, *, format='auto', on_error='raise', allow_truncated=False, max_line_bytes=67108864, max_buffer_bytes=268435456, max_choice_index=1024, max_tool_calls=1024, max_depth=128, max_problems=1000)";
     pub fn assemble(py, source) -> PyResult<Bound<'_, PyAny>>;
     |config| {
-        // The value is dropped next, so its long texts need not be kept.
-        whole(py, &source, config).and_then(|mut v| to_py_taking(py, &mut v, &mut Taken::default()))
+        // The fold is dropped next, so the long texts its result takes need not be kept.
+        let mut fold = whole(py, &source, config)?;
+        fold_result(py, &mut fold, &mut Taken::default(), false)
     }
 }
 
-/// Folds a whole input held in memory (without the GIL when it is large).
-fn whole(py: Python<'_>, data: &[u8], config: Config) -> PyResult<Value> {
-    let run = |data: &[u8]| AnyStream::run_whole(config, data);
+/// The result of a fold at the end of its input: built from its state when the fold can
+/// (see [`Fold::build_result`]), else taken out of it and converted with its long texts moved
+/// into `taken`; then given back to the fold when it is `kept`.
+fn fold_result<'py>(
+    py: Python<'py>,
+    fold: &mut AnyFold,
+    taken: &mut Taken,
+    kept: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    if let Some(obj) = fold_to_py(py, fold)? {
+        return Ok(obj);
+    }
+    let mut v = fold.take_result();
+    let out = to_py_taking(py, &mut v, taken);
+    if kept {
+        fold.restore(v);
+    }
+    out
+}
+
+/// Folds a whole input held in memory (without the GIL when it is large), to the fold that
+/// holds its result.
+fn whole(py: Python<'_>, data: &[u8], config: Config) -> PyResult<AnyFold> {
+    let run = |data: &[u8]| AnyStream::run_whole_into_fold(config, data);
     let outcome = if data.len() >= DETACH_BYTES {
         py.detach(|| run(data))
     } else {
@@ -726,7 +750,7 @@ entry_point! {
     pub fn assemble_json(py, source) -> PyResult<Bound<'_, PyBytes>>;
     |config| {
         // The value is dropped next, so its long texts need not be kept.
-        let mut v = whole(py, &source, config)?;
+        let mut v = whole(py, &source, config)?.take_result();
         json_bytes_taking(py, &mut v, &mut Taken::default())
     }
 }

@@ -26,7 +26,7 @@ use super::convert::to_py;
 
 /// Texts at least this long are copied with their pages freed as they go; shorter ones are
 /// converted as usual (the system calls would cost more than the memory is worth).
-const LONG_BYTES: usize = 64 * 1024;
+pub(super) const LONG_BYTES: usize = 64 * 1024;
 
 /// Bytes copied between two releases of the pages behind them.
 const BLOCK_BYTES: usize = 64 * 1024;

@@ -33,6 +33,7 @@ use std::sync::Arc;
 use crate::driver::{Config, Options};
 use crate::error::{DecodeKind, ErrorKind};
 use crate::event::{Call, Event, TextOf, TextTrail, UsageSnapshot};
+use crate::formats::build::{built, Build, ValueBuild};
 use crate::formats::{Fold, Folded, Format};
 use crate::json::partial::PartialJson;
 use crate::json::reader::{JsonError, JsonErrorCode, Reader};
@@ -615,6 +616,10 @@ enum Part {
 struct CallPart {
     name: Option<String>,
     args: Option<Value>,
+    /// At least the length of every string in `args`: the longest any of them has been.
+    /// [`Part::holds_text`] reads it rather than walking the arguments; a string replaced by
+    /// a shorter one leaves it high, which only declines a build that would have been right.
+    longest: usize,
     /// Whether the call said `willContinue` last: a call part without a name continues it.
     continuing: bool,
     /// The path of the last `partialArgs` entry when it was a string that continues.
@@ -639,12 +644,15 @@ impl CallPart {
     fn merge_call<'p>(
         &mut self,
         name: Option<Cow<'_, str>>,
-        extra: impl IntoIterator<Item = (&'p str, &'p str)>,
+        extra: impl ExactSizeIterator<Item = (&'p str, &'p str)>,
     ) {
         if let Some(name) = name {
             self.name = Some(name.into_owned());
         }
-        merge_pairs(&mut self.extra, extra);
+        // Most calls' deltas have no other keys: no call made for them (once per event).
+        if extra.len() > 0 {
+            merge_pairs(&mut self.extra, extra);
+        }
     }
 
     /// What it says after them: its `willContinue`, and the part's signature and other keys.
@@ -652,13 +660,15 @@ impl CallPart {
         &mut self,
         will_continue: bool,
         signature: Option<Cow<'_, str>>,
-        part_keys: impl IntoIterator<Item = (&'p str, &'p str)>,
+        part_keys: impl ExactSizeIterator<Item = (&'p str, &'p str)>,
     ) {
         self.continuing = will_continue;
         if let Some(signature) = signature {
             self.signature = Some(signature.into_owned());
         }
-        merge_pairs(&mut self.part_extra, part_keys);
+        if part_keys.len() > 0 {
+            merge_pairs(&mut self.part_extra, part_keys);
+        }
     }
 }
 
@@ -671,21 +681,20 @@ impl Part {
         }
     }
 
-    /// The part as the result shows it.
-    fn render(&self) -> Value {
-        let mut out = Map::new();
-        match self {
+    /// The part as the result shows it, built by `b`.
+    fn build<B: Build>(&self, b: &mut B) -> Result<B::Out, B::Error> {
+        let (mut out, signature) = match self {
             Part::Text {
                 text,
                 signature,
                 extra,
                 ..
             } => {
-                out.insert("text".to_string(), Value::String(text.clone()));
-                copy_into(&mut out, extra);
-                if let Some(s) = signature {
-                    out.insert("thoughtSignature".to_string(), Value::String(s.clone()));
-                }
+                let mut out = b.object(extra.len() + 2)?;
+                let text = b.string(text)?;
+                b.set(&mut out, "text", text)?;
+                set_all(b, &mut out, extra)?;
+                (out, signature)
             }
             Part::Call(CallPart {
                 name,
@@ -695,31 +704,53 @@ impl Part {
                 part_extra,
                 ..
             }) => {
-                let mut call = Map::new();
+                let mut call = b.object(extra.len() + 2)?;
                 if let Some(name) = name {
-                    call.insert("name".to_string(), Value::String(name.clone()));
+                    let name = b.string(name)?;
+                    b.set(&mut call, "name", name)?;
                 }
                 if let Some(args) = args {
-                    call.insert("args".to_string(), args.clone());
+                    let args = b.value(args)?;
+                    b.set(&mut call, "args", args)?;
                 }
-                copy_into(&mut call, extra);
-                out.insert("functionCall".to_string(), Value::Object(call));
-                copy_into(&mut out, part_extra);
-                if let Some(s) = signature {
-                    out.insert("thoughtSignature".to_string(), Value::String(s.clone()));
-                }
+                set_all(b, &mut call, extra)?;
+                let call = b.end_object(call);
+                let mut out = b.object(part_extra.len() + 2)?;
+                b.set(&mut out, "functionCall", call)?;
+                set_all(b, &mut out, part_extra)?;
+                (out, signature)
             }
             Part::Other { signature, extra } => {
-                copy_into(&mut out, extra);
-                if let Some(s) = signature {
-                    out.insert("thoughtSignature".to_string(), Value::String(s.clone()));
-                }
+                let mut out = b.object(extra.len() + 1)?;
+                set_all(b, &mut out, extra)?;
+                (out, signature)
             }
+        };
+        if let Some(s) = signature {
+            let s = b.string(s)?;
+            b.set(&mut out, "thoughtSignature", s)?;
         }
-        Value::Object(out)
+        Ok(b.end_object(out))
     }
 
-    /// [`Self::render`], moving the part's texts, values and maps into the result rather than
+    /// Whether the part holds a text of at least `len` bytes (see [`Build::long_text`]).
+    fn holds_text(&self, len: usize) -> bool {
+        let long = |s: &Option<String>| s.as_ref().is_some_and(|s| s.len() >= len);
+        match self {
+            Part::Text {
+                text, signature, ..
+            } => text.len() >= len || long(signature),
+            Part::Call(CallPart {
+                name,
+                longest,
+                signature,
+                ..
+            }) => long(name) || long(signature) || *longest >= len,
+            Part::Other { signature, .. } => long(signature),
+        }
+    }
+
+    /// [`Self::build`], moving the part's texts, values and maps into the result rather than
     /// copying them; [`Self::restore`] takes them back.
     fn take(&mut self) -> Value {
         let (mut out, signature) = match self {
@@ -817,12 +848,16 @@ fn move_into(out: &mut Map, from: &mut Map) {
     }
 }
 
-fn copy_into(out: &mut Map, from: &Map) {
+/// Sets `from`'s entries on `out`, in order.
+fn set_all<B: Build>(b: &mut B, out: &mut B::Object, from: &Map) -> Result<(), B::Error> {
     for (k, v) in from {
-        out.insert(k.clone(), v.clone());
+        let v = b.value(v)?;
+        b.set(out, k, v)?;
     }
+    Ok(())
 }
 
+/// Whether a kept tree holds a string of at least `len` bytes (see [`Build::long_text`]).
 /// Last non-null per key; a key first sent as null appears, null.
 fn merge_raw(into: &mut Map, pairs: &[RawPair<'_>]) {
     merge_pairs(into, pairs.iter().map(|(k, v)| (k.as_ref(), *v)));
@@ -1135,7 +1170,9 @@ impl Candidate {
                 if let Some(sig) = signature {
                     *last_signature = Some(sig.into_owned());
                 }
-                merge_pairs(last_extra, extra);
+                if extra.len() > 0 {
+                    merge_pairs(last_extra, extra);
+                }
                 return;
             }
         }
@@ -1171,7 +1208,7 @@ impl Candidate {
         &mut self,
         call: CallDelta<'_>,
         signature: Option<Cow<'_, str>>,
-        part_keys: impl IntoIterator<Item = (&'p str, &'p str)>,
+        part_keys: impl ExactSizeIterator<Item = (&'p str, &'p str)>,
         sink: &mut Option<Sink<'_>>,
     ) {
         self.open_call(call.name.is_some(), sink.as_ref().map(|s| s.max_depth));
@@ -1184,6 +1221,7 @@ impl Candidate {
         let CallPart {
             name,
             args,
+            longest,
             open_string,
             open_text,
             extra,
@@ -1203,6 +1241,7 @@ impl Candidate {
             _ => None,
         };
         if let Some(a) = call.args {
+            *longest = (*longest).max(path::longest_text(&a));
             if let Some((sink, call_events)) = emit.as_mut() {
                 if let Some(piece) = call_events.text.args(&a) {
                     call_delta(call_events, *position, index, &piece, sink);
@@ -1228,7 +1267,8 @@ impl Candidate {
                     call_delta(call_events, *position, index, &piece, sink);
                 }
             }
-            path::set(target, &arg.path, arg.value, append);
+            let len = path::set(target, &arg.path, arg.value, append);
+            *longest = (*longest).max(len);
             *open_string = (arg.string && arg.will_continue).then_some(arg.path);
             open_text.clear();
         }
@@ -1254,6 +1294,7 @@ impl Candidate {
         self.parts.push(Part::Call(CallPart {
             name: None,
             args: None,
+            longest: 0,
             continuing: false,
             open_string: None,
             open_text: String::new(),
@@ -1294,9 +1335,9 @@ impl Candidate {
         &mut self,
         recipe: &ArgRecipe,
         arg: StringArg<'_>,
-        call_keys: impl IntoIterator<Item = (&'p str, &'p str)>,
+        call_keys: impl ExactSizeIterator<Item = (&'p str, &'p str)>,
         signature: Option<Cow<'_, str>>,
-        part_keys: impl IntoIterator<Item = (&'p str, &'p str)>,
+        part_keys: impl ExactSizeIterator<Item = (&'p str, &'p str)>,
     ) {
         self.open_call(recipe.name.is_some(), None);
         let Some(Part::Call(part)) = self.parts.last_mut() else {
@@ -1305,6 +1346,7 @@ impl Candidate {
         part.merge_call(recipe.name.as_deref().map(Cow::Borrowed), call_keys);
         let CallPart {
             args,
+            longest,
             open_string,
             open_text,
             ..
@@ -1325,11 +1367,13 @@ impl Candidate {
         };
         if parsed {
             let append = open_string.as_deref() == Some(steps.as_slice());
-            if append {
-                path::append(target, steps, value);
+            let len = if append {
+                path::append(target, steps, value)
             } else {
                 path::set(target, steps, Value::String(value.to_string()), false);
-            }
+                value.len()
+            };
+            *longest = (*longest).max(len);
             open_text.clear();
             if recipe.arg_will_continue {
                 open_text.push_str(path_text);
@@ -1346,7 +1390,8 @@ impl Candidate {
             // string's slot holds the string a template's entry made or appended to (a
             // decoded `args` clears it), so there is nothing to make either.
             if !value.is_empty() {
-                path::append(target, open_string.as_deref().unwrap_or_default(), value);
+                let len = path::append(target, open_string.as_deref().unwrap_or_default(), value);
+                *longest = (*longest).max(len);
             }
             if !recipe.arg_will_continue {
                 close(open_string, steps);
@@ -1361,33 +1406,39 @@ impl Candidate {
         self.content_seen && (self.has_parts || !self.parts.is_empty())
     }
 
-    /// The candidate as the result shows it.
-    fn render(&self) -> Value {
-        let mut out = Map::new();
+    /// The candidate as the result shows it, built by `b`.
+    fn build<B: Build>(&self, b: &mut B) -> Result<B::Out, B::Error> {
+        let mut out = b.object(self.keys.len())?;
         for (key, value) in &self.keys {
-            if key == "content" {
-                out.insert(key.clone(), self.render_content());
+            let v = if key == "content" {
+                self.build_content(b)?
             } else {
-                out.insert(key.clone(), value.clone());
-            }
+                b.value(value)?
+            };
+            b.set(&mut out, key, v)?;
         }
-        Value::Object(out)
+        Ok(b.end_object(out))
     }
 
-    fn render_content(&self) -> Value {
+    fn build_content<B: Build>(&self, b: &mut B) -> Result<B::Out, B::Error> {
         if !self.content_seen {
-            return Value::Null;
+            return b.null();
         }
-        let mut content = Map::new();
+        let mut content = b.object(self.content_extra.len() + 1)?;
         if self.shows_parts() {
-            let parts = self.parts.iter().map(Part::render);
-            content.insert("parts".to_string(), Value::Array(parts.collect()));
+            let mut parts = b.list(self.parts.len())?;
+            for part in &self.parts {
+                let part = part.build(b)?;
+                b.push(&mut parts, part)?;
+            }
+            let parts = b.end_list(parts)?;
+            b.set(&mut content, "parts", parts)?;
         }
-        copy_into(&mut content, &self.content_extra);
-        Value::Object(content)
+        set_all(b, &mut content, &self.content_extra)?;
+        Ok(b.end_object(content))
     }
 
-    /// [`Self::render`], moving the candidate's keys, content and parts into the result (the
+    /// [`Self::build`], moving the candidate's keys, content and parts into the result (the
     /// kept `content` placeholder is null, as the result shows a content never seen);
     /// [`Self::restore`] takes them back.
     fn take(&mut self) -> Value {
@@ -1525,17 +1576,47 @@ impl Kept {
         self.text.get(start..end).unwrap_or_default()
     }
 
-    fn pairs(&self, (start, end): List) -> impl ExactSizeIterator<Item = (&str, &str)> {
-        let spans = self.pairs.get(start..end).unwrap_or_default();
-        spans
-            .iter()
-            .map(|&(a, b, c)| (self.str((a, b)), self.str((b, c))))
+    fn pairs(&self, (start, end): List) -> Pairs<'_> {
+        Pairs {
+            kept: self,
+            spans: self.pairs.get(start..end).unwrap_or_default().iter(),
+        }
     }
 
     fn borrowed(&self, list: List) -> Vec<RawPair<'_>> {
         self.pairs(list)
             .map(|(k, v)| (Cow::Borrowed(k), v))
             .collect()
+    }
+}
+
+/// The pairs of a [`List`], each a key and its JSON text. A type of its own rather than a
+/// mapped slice iterator so that its length, asked per templated event (most lists are
+/// empty), is inlined rather than a call.
+struct Pairs<'k> {
+    kept: &'k Kept,
+    spans: std::slice::Iter<'k, (usize, usize, usize)>,
+}
+
+impl<'k> Iterator for Pairs<'k> {
+    type Item = (&'k str, &'k str);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let &(a, b, c) = self.spans.next()?;
+        Some((self.kept.str((a, b)), self.kept.str((b, c))))
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.spans.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Pairs<'_> {
+    #[inline]
+    fn len(&self) -> usize {
+        self.spans.len()
     }
 }
 
@@ -2079,18 +2160,30 @@ impl Gemini {
 }
 
 impl Gemini {
-    /// The result.
-    fn render(&self) -> Value {
-        let mut out = Map::new();
+    /// The result, built by `b`: the one walk behind both [`Fold::result`] and
+    /// [`Fold::build_result`], so that they agree to the key order.
+    fn build<B: Build>(&self, b: &mut B) -> Result<B::Out, B::Error> {
+        let mut out = b.object(self.keys.len())?;
         for (key, value) in &self.keys {
-            if key == "candidates" {
-                let candidates = self.candidates.iter().map(Candidate::render);
-                out.insert(key.clone(), Value::Array(candidates.collect()));
+            let v = if key == "candidates" {
+                let mut list = b.list(self.candidates.len())?;
+                for candidate in &self.candidates {
+                    let candidate = candidate.build(b)?;
+                    b.push(&mut list, candidate)?;
+                }
+                b.end_list(list)?
             } else {
-                out.insert(key.clone(), value.clone());
-            }
+                b.value(value)?
+            };
+            b.set(&mut out, key, v)?;
         }
-        Value::Object(out)
+        Ok(b.end_object(out))
+    }
+
+    /// Whether the result would hold a text of at least `len` bytes. Kept values are JSON
+    /// text ([`Value::Raw`]) or null: only the parts hold texts.
+    fn holds_text(&self, len: usize) -> bool {
+        (self.candidates.iter()).any(|c| c.parts.iter().any(|p| p.holds_text(len)))
     }
 
     /// A top-level key's value as a tree (top-level values are kept as their text).
@@ -2205,7 +2298,17 @@ impl Fold for Gemini {
     }
 
     fn result(&self) -> Value {
-        self.render()
+        built(self.build(&mut ValueBuild))
+    }
+
+    /// Built from the state, unless a part holds a text the builder would rather move
+    /// (see [`Build::long_text`]).
+    fn build_result<B: Build>(&self, b: &mut B) -> Option<Result<B::Out, B::Error>> {
+        let long = b.long_text();
+        if long != usize::MAX && self.holds_text(long) {
+            return None;
+        }
+        Some(self.build(b))
     }
 
     /// As [`Fold::result`], with the fold's maps, texts and values moved into the result

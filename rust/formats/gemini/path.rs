@@ -60,6 +60,8 @@ impl StepText<'_> {
 
 /// Hands each step of `path` to `push`, in order; None at the first text outside the grammar.
 /// Read byte by byte: every delimiter is ASCII, so a key's ends are character boundaries.
+/// `push` is called from one place, so that it is inlined (one call per step cost more than
+/// the step's parse).
 fn parse_steps<'p>(path: &'p str, push: &mut impl FnMut(StepText<'p>)) -> Option<()> {
     let bytes = path.as_bytes();
     if bytes.first() != Some(&b'$') {
@@ -67,7 +69,7 @@ fn parse_steps<'p>(path: &'p str, push: &mut impl FnMut(StepText<'p>)) -> Option
     }
     let mut at = 1;
     while let Some(&first) = bytes.get(at) {
-        match (first, bytes.get(at + 1)) {
+        let step = match (first, bytes.get(at + 1)) {
             (b'.', _) => {
                 let start = at + 1;
                 let len = (bytes.get(start..)?.iter())
@@ -76,17 +78,17 @@ fn parse_steps<'p>(path: &'p str, push: &mut impl FnMut(StepText<'p>)) -> Option
                 if len == 0 {
                     return None;
                 }
-                push(StepText::Key(path.get(start..start + len)?));
                 at = start + len;
+                StepText::Key(path.get(start..start + len)?)
             }
             (b'[', Some(&quote)) if quote == b'\'' || quote == b'"' => {
                 let start = at + 2;
                 let len = bytes.get(start..)?.iter().position(|&b| b == quote)?;
-                push(StepText::Key(path.get(start..start + len)?));
                 if bytes.get(start + len + 1) != Some(&b']') {
                     return None;
                 }
                 at = start + len + 2;
+                StepText::Key(path.get(start..start + len)?)
             }
             (b'[', _) => {
                 let start = at + 1;
@@ -105,33 +107,63 @@ fn parse_steps<'p>(path: &'p str, push: &mut impl FnMut(StepText<'p>)) -> Option
                 if index > MAX_INDEX {
                     return None;
                 }
-                push(StepText::Index(index));
                 at = start + digits + 1;
+                StepText::Index(index)
             }
             _ => return None,
-        }
+        };
+        push(step);
     }
     Some(())
 }
 
 /// Sets `value` at `steps` under `root`, creating objects and arrays on the way (an array is
 /// padded with nulls up to the index; a value of the wrong type on the way is replaced). With
-/// `append`, a string value is appended to a string already there.
-pub fn set(root: &mut Value, steps: &[Step], value: Value, append: bool) {
-    let Some(at) = slot(root, steps) else { return };
+/// `append`, a string value is appended to a string already there. Returns the length of the
+/// longest string the value at `steps` holds after it.
+pub fn set(root: &mut Value, steps: &[Step], value: Value, append: bool) -> usize {
+    let Some(at) = slot(root, steps) else {
+        return 0;
+    };
     match (at, value) {
-        (Value::String(existing), Value::String(more)) if append => existing.push_str(&more),
-        (slot, value) => *slot = value,
+        (Value::String(existing), Value::String(more)) if append => {
+            existing.push_str(&more);
+            existing.len()
+        }
+        (slot, value) => {
+            *slot = value;
+            match slot {
+                // The usual value: no call.
+                Value::String(s) => s.len(),
+                other => longest_text(other),
+            }
+        }
+    }
+}
+
+/// The length of the longest string in `v` (0 when it has none).
+pub fn longest_text(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.len(),
+        Value::Array(items) => items.iter().map(longest_text).max().unwrap_or(0),
+        Value::Object(map) => map.values().map(longest_text).max().unwrap_or(0),
+        _ => 0,
     }
 }
 
 /// As [`set`] with `append` for the string `more`, which is copied only when no string is
-/// there to take it.
-pub fn append(root: &mut Value, steps: &[Step], more: &str) {
+/// there to take it; the length of the string at `steps` after it.
+pub fn append(root: &mut Value, steps: &[Step], more: &str) -> usize {
     match slot(root, steps) {
-        Some(Value::String(existing)) => existing.push_str(more),
-        Some(other) => *other = Value::String(more.to_string()),
-        None => {}
+        Some(Value::String(existing)) => {
+            existing.push_str(more);
+            existing.len()
+        }
+        Some(other) => {
+            *other = Value::String(more.to_string());
+            more.len()
+        }
+        None => 0,
     }
 }
 

@@ -1,5 +1,6 @@
 use super::*;
 use crate::json::reader::parse;
+use std::fmt::Write;
 
 fn fold(payloads: &[&str]) -> Result<Gemini, ErrorKind> {
     let mut g = Gemini::new(&Config::default());
@@ -567,6 +568,21 @@ fn templated_events_fold_as_if_decoded_in_full() {
             mv("c", "model", "m1"),
             r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"l","thought":true}]},"index":0}],"modelVersion":"m2"}"#.into(),
         ],
+        // A templated named call opens a new part, which takes the template's one call key
+        // and one part key; a templated text appended to a part made without its one other
+        // key adds it there.
+        vec![
+            pt(r#"{"functionCall":{"name":"g","id":"c","partialArgs":[{"jsonPath":"$.a","stringValue":"x"}]},"y":"z"}"#, "1"),
+            pt(r#"{"functionCall":{"name":"g","id":"c","partialArgs":[{"jsonPath":"$.b[1]","stringValue":"w"}]},"y":"z"}"#, "2"),
+            end.into(),
+        ],
+        vec![
+            pt(r#"{"text":"a","x":1}"#, "1"),
+            pt(r#"{"functionCall":{"name":"g","args":{}}}"#, "1"),
+            pt(r#"{"text":"c"}"#, "1"),
+            pt(r#"{"text":"d","x":1}"#, "2"),
+            end.into(),
+        ],
     ];
     // With events and without: the fold's paths differ (a text template is applied straight
     // from its recipe in both).
@@ -600,6 +616,30 @@ fn templated_events_fold_as_if_decoded_in_full() {
         assert_eq!([27, 28, 29, 30, 31].map(used), [4, 0, 1, 0, 0]);
         assert_eq!([used(32), used(33)], [4, 3]);
         assert_eq!([34, 35, 36, 37, 38, 39].map(used), [3, 2, 1, 3, 2, 3]);
+        // The templated named call, and the appended text with its key.
+        assert_eq!([40, 41].map(used), [1, 1]);
+        // Their results in full: the comparison above cannot see a key that both paths drop.
+        let result_of = |i: usize| {
+            let payloads: Vec<&str> = streams[i].iter().map(String::as_str).collect();
+            trace(&payloads, false, events).0
+        };
+        let envelope = |parts: &str| {
+            format!(
+                r#"{{"responseId":"r","candidates":[{{"content":{{"parts":[{parts}],"role":"model"}},"index":0,"finishReason":"STOP"}}],"usageMetadata":{{"promptTokenCount":2}},"modelVersion":"m","x":"0123456789abcdefghijklmnopqrstuv"}}"#
+            )
+        };
+        assert_eq!(
+            result_of(40),
+            envelope(
+                r#"{"functionCall":{"name":"g","args":{"a":"x"},"id":"c"},"y":"z"},{"functionCall":{"name":"g","args":{"b":[null,"w"]},"id":"c"},"y":"z"}"#
+            )
+        );
+        assert_eq!(
+            result_of(41),
+            envelope(
+                r#"{"text":"a","x":1},{"functionCall":{"name":"g","args":{}}},{"text":"cd","x":1}"#
+            )
+        );
         // Recorded streams, and the arguments streamed above.
         let mut recorded = 0;
         for text in recorded_texts() {
@@ -749,6 +789,195 @@ fn templated_call_parts_meet_the_call_limit_where_decoded_ones_do() {
 /// `restore` puts them back, leaving the fold as it was.
 #[test]
 fn a_taken_result_is_the_result_and_restores_the_fold() {
+    for stream in &result_shapes() {
+        let mut g = Gemini::new(&Config::default());
+        for p in stream {
+            let _ = g.fold(b"", p.as_bytes(), &mut Vec::new());
+        }
+        let expected = to_json(&g.result());
+        let summary = format!("{:?}", g.summary());
+        let taken = g.take_result();
+        assert_eq!(to_json(&taken), expected);
+        g.restore(taken);
+        assert_eq!(to_json(&g.result()), expected);
+        assert_eq!(format!("{:?}", g.summary()), summary);
+        // Taken twice over (a parser reads its state again after `finish`): the same.
+        let taken = g.take_result();
+        assert_eq!(to_json(&taken), expected);
+        g.restore(taken);
+        assert_eq!(to_json(&g.result()), expected);
+        // Taken and restored after any payload, the fold folds on as one never taken (each
+        // value back in its place: later keys are merged after it).
+        for cut in 0..=stream.len().min(40) {
+            let mut g = Gemini::new(&Config::default());
+            for (i, p) in stream.iter().enumerate() {
+                if i == cut {
+                    let taken = g.take_result();
+                    g.restore(taken);
+                }
+                let _ = g.fold(b"", p.as_bytes(), &mut Vec::new());
+            }
+            assert_eq!(to_json(&g.result()), expected, "cut at {cut}");
+        }
+    }
+}
+
+/// A builder that writes JSON text (as [`to_json`] writes a value) and refuses a list that
+/// gets other than the items it asked room for, as the bindings' lists do.
+struct TextBuild {
+    long: usize,
+}
+
+impl Build for TextBuild {
+    type Out = String;
+    type Object = String;
+    /// The text so far, and how many items are still due.
+    type List = (String, usize);
+    type Error = &'static str;
+
+    fn value(&mut self, v: &Value) -> Result<String, Self::Error> {
+        Ok(to_json(v))
+    }
+
+    fn string(&mut self, s: &str) -> Result<String, Self::Error> {
+        Ok(format!("{s:?}"))
+    }
+
+    fn null(&mut self) -> Result<String, Self::Error> {
+        Ok("null".into())
+    }
+
+    fn object(&mut self, _len: usize) -> Result<String, Self::Error> {
+        Ok("{".into())
+    }
+
+    fn set(&mut self, object: &mut String, key: &str, v: String) -> Result<(), Self::Error> {
+        if object.len() > 1 {
+            object.push(',');
+        }
+        let _ = write!(object, "{key:?}:{v}");
+        Ok(())
+    }
+
+    fn end_object(&mut self, object: String) -> String {
+        object + "}"
+    }
+
+    fn list(&mut self, len: usize) -> Result<(String, usize), Self::Error> {
+        Ok(("[".into(), len))
+    }
+
+    fn push(&mut self, (list, due): &mut (String, usize), v: String) -> Result<(), Self::Error> {
+        *due = due
+            .checked_sub(1)
+            .ok_or("more items than the list's room")?;
+        if list.len() > 1 {
+            list.push(',');
+        }
+        list.push_str(&v);
+        Ok(())
+    }
+
+    fn end_list(&mut self, (list, due): (String, usize)) -> Result<String, Self::Error> {
+        if due != 0 {
+            return Err("fewer items than the list's room");
+        }
+        Ok(list + "]")
+    }
+
+    fn long_text(&self) -> usize {
+        self.long
+    }
+}
+
+/// A result built from the state is the result, to the key order, with every list given
+/// exactly the items it asked room for; a fold holding a text as long as the builder's
+/// `long_text` declines, whichever part holds it.
+#[test]
+fn a_built_result_is_the_result() {
+    for stream in &result_shapes() {
+        let mut g = Gemini::new(&Config::default());
+        for p in stream {
+            let _ = g.fold(b"", p.as_bytes(), &mut Vec::new());
+        }
+        let expected = to_json(&g.result());
+        let built = g.build_result(&mut TextBuild { long: usize::MAX });
+        assert_eq!(built, Some(Ok(expected)));
+    }
+    let g = fold(&[
+        r#"{"candidates":[{"content":{"parts":[{"text":"abc"},{"functionCall":{"name":"f","args":{"k":["wxyz"]}}},{"text":"d","thoughtSignature":"12345"}]},"index":0}]}"#,
+    ])
+    .unwrap();
+    // The longest text is the signature (5 bytes); then the arguments' string (4).
+    assert!(g.build_result(&mut TextBuild { long: 5 }).is_none());
+    assert!(g.build_result(&mut TextBuild { long: 6 }).is_some());
+    let g = fold(&[
+        r#"{"candidates":[{"content":{"parts":[{"text":"abc"},{"functionCall":{"name":"f","args":{"k":["wxyz"]}}}]},"index":0}]}"#,
+    ])
+    .unwrap();
+    assert!(g.build_result(&mut TextBuild { long: 4 }).is_none());
+    assert!(g.build_result(&mut TextBuild { long: 5 }).is_some());
+}
+
+/// A call's arguments grown by templated `partialArgs` fragments (appended, at a deep path
+/// with array indexes, then a second string) decline a build exactly when a string reaches
+/// the builder's `long_text`, as a walk of the arguments would; a string replaced by a
+/// shorter one by a whole `args` still declines (the bound is the longest the arguments
+/// held), and a declined or built result is the result.
+#[test]
+fn argument_strings_grown_by_fragments_are_measured() {
+    let entry = |name: &str, path: &str, value: &str, more: bool| {
+        let name = if name.is_empty() {
+            String::new()
+        } else {
+            format!(r#""name":"{name}","#)
+        };
+        let more = if more { r#","willContinue":true"# } else { "" };
+        format!(
+            r#"{{"candidates":[{{"content":{{"role":"model","parts":[{{"functionCall":{{{name}"partialArgs":[{{"jsonPath":"{path}","stringValue":"{value}"{more}}}],"willContinue":true}}}}]}},"index":0}}],"modelVersion":"m"}}"#
+        )
+    };
+    let mut payloads = vec![entry("f", "$.a.b[2].c", "xy", true)];
+    for piece in ["zz", "w\\u00e9", "vvv"] {
+        payloads.push(entry("", "$.a.b[2].c", piece, true));
+    }
+    payloads.push(entry("", "$.a.b[2].c", "", false));
+    payloads.push(entry("", "$.a.d", "q", true));
+    payloads.push(entry("", "$.a.d", "", false));
+    let refs: Vec<&str> = payloads.iter().map(String::as_str).collect();
+    let g = fold(&refs).unwrap();
+    // "xyzzw\u00e9vvv": 10 bytes (the escape is one two-byte character).
+    let args = r#""args":{"a":{"b":[null,null,{"c":"xyzzwévvv"}],"d":"q"}}"#;
+    assert!(
+        to_json(&g.result()).contains(args),
+        "{}",
+        to_json(&g.result())
+    );
+    assert!(g.template_reads > 0 && g.decoded < payloads.len());
+    let expected = to_json(&g.result());
+    assert_eq!(g.build_result(&mut TextBuild { long: 10 }), None);
+    assert_eq!(
+        g.build_result(&mut TextBuild { long: 11 }),
+        Some(Ok(expected))
+    );
+    // A whole `args` with a shorter string replaces the arguments: still declined.
+    let whole = r#"{"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"args":{"k":"ab"}}}]},"index":0}]}"#;
+    let mut refs = refs;
+    refs.push(whole);
+    let g = fold(&refs).unwrap();
+    assert!(to_json(&g.result()).contains(r#""args":{"k":"ab"}"#));
+    assert_eq!(g.build_result(&mut TextBuild { long: 10 }), None);
+    assert!(g.build_result(&mut TextBuild { long: 11 }).is_some());
+    // Decoded in full (a whole `args`): measured by a walk.
+    let g = fold(&[r#"{"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":{"k":[{"l":"abcdefg"}]}}}]},"index":0}]}"#]).unwrap();
+    assert_eq!(g.build_result(&mut TextBuild { long: 7 }), None);
+    assert!(g.build_result(&mut TextBuild { long: 8 }).is_some());
+}
+
+/// Streams of every shape of result: the recorded ones, several candidates (a null content,
+/// parts null), every kind of part with its other keys and signatures, a content without
+/// parts.
+fn result_shapes() -> Vec<Vec<String>> {
     let mut streams: Vec<Vec<String>> = recorded_texts()
         .iter()
         .map(|t| data_payloads(t).into_iter().map(String::from).collect())
@@ -780,35 +1009,5 @@ fn a_taken_result_is_the_result_and_restores_the_fold() {
             .map(String::from)
             .to_vec(),
     );
-    for stream in &streams {
-        let mut g = Gemini::new(&Config::default());
-        for p in stream {
-            let _ = g.fold(b"", p.as_bytes(), &mut Vec::new());
-        }
-        let expected = to_json(&g.result());
-        let summary = format!("{:?}", g.summary());
-        let taken = g.take_result();
-        assert_eq!(to_json(&taken), expected);
-        g.restore(taken);
-        assert_eq!(to_json(&g.result()), expected);
-        assert_eq!(format!("{:?}", g.summary()), summary);
-        // Taken twice over (a parser reads its state again after `finish`): the same.
-        let taken = g.take_result();
-        assert_eq!(to_json(&taken), expected);
-        g.restore(taken);
-        assert_eq!(to_json(&g.result()), expected);
-        // Taken and restored after any payload, the fold folds on as one never taken (each
-        // value back in its place: later keys are merged after it).
-        for cut in 0..=stream.len().min(40) {
-            let mut g = Gemini::new(&Config::default());
-            for (i, p) in stream.iter().enumerate() {
-                if i == cut {
-                    let taken = g.take_result();
-                    g.restore(taken);
-                }
-                let _ = g.fold(b"", p.as_bytes(), &mut Vec::new());
-            }
-            assert_eq!(to_json(&g.result()), expected, "cut at {cut}");
-        }
-    }
+    streams
 }
