@@ -45,6 +45,9 @@ CASES = [
     rb'{"output":[{}],"e":{},"a":[],"n":[[[[[[[[[[{"k":[{}]}]]]]]]]]]]}',
     # Whitespace between tokens.
     b'{ "output" : [ ] , "s" : "a\\nb" , "l" : [ 1 , "x" , null , true , false ] }',
+    # Tabs before each `:`, `,` and closing bracket (the walk reads these inline when no
+    # whitespace comes first).
+    b'{\t"output"\t:\t[\t{"a":1\t}\t]\t,"b":[1\t,\t2\t]\t,"c"\t:{"d"\t:\t"e"\t}\t}',
 ]
 
 
@@ -119,3 +122,24 @@ def test_long_keys_build_as_orjson_reads_them_every_time() -> None:
     first, second = (_assembled(_long_keys_snapshot(s)) for s in (7, 8))
     key = "output_tokens_details"
     assert next(k for k in first if k == key) is next(k for k in second if k == key)
+
+
+def test_line_breaks_between_tokens_build_as_orjson_reads_them() -> None:
+    # A payload over several `data` lines holds the line feeds that join them, here before
+    # each `:`, `,` and closing bracket of the snapshot.
+    lines = [
+        b'{"type":"response.completed","sequence_number":0,"response":{"output"',
+        b':[{"a":1',
+        b"}",
+        b'],"b":[1',
+        b",2",
+        b'],"c":{"d"',
+        b':"e"',
+        b"}",
+        b"}}",
+    ]
+    data = b"".join(b"data: " + line + b"\n" for line in lines) + b"\n"
+    expected = orjson.loads(b"\n".join(lines))["response"]
+    got = deltafold.assemble(data, format="responses")
+    assert got == expected
+    assert list(got) == list(expected)

@@ -311,8 +311,22 @@ impl<'t> RawWalk<'t> {
         }
     }
 
-    /// The next byte after whitespace, consumed.
+    /// The next byte after whitespace, consumed. Inline for what follows nearly every value
+    /// (a `,`, `:` or closing bracket right after it: servers send compact text), and a call
+    /// only when whitespace comes first.
+    #[inline(always)]
     fn next_byte(&mut self) -> PyResult<u8> {
+        match self.bytes.get(self.pos) {
+            Some(&b) if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') => {
+                self.pos += 1;
+                Ok(b)
+            }
+            _ => self.next_byte_after_ws(),
+        }
+    }
+
+    #[inline(never)]
+    fn next_byte_after_ws(&mut self) -> PyResult<u8> {
         self.skip_ws();
         let b = self
             .bytes
