@@ -45,6 +45,9 @@ CASES = [
     rb'{"output":[{}],"e":{},"a":[],"n":[[[[[[[[[[{"k":[{}]}]]]]]]]]]]}',
     # Whitespace between tokens.
     b'{ "output" : [ ] , "s" : "a\\nb" , "l" : [ 1 , "x" , null , true , false ] }',
+    # Tabs before each `:`, `,` and closing bracket (the walk reads these inline when no
+    # whitespace comes first).
+    b'{\t"output"\t:\t[\t{"a":1\t}\t]\t,"b":[1\t,\t2\t]\t,"c"\t:{"d"\t:\t"e"\t}\t}',
 ]
 
 
@@ -82,3 +85,61 @@ def test_random_closing_snapshots_build_as_orjson_reads_them(
     # both spellings must build the same value.
     text = json.dumps(members, ensure_ascii=ascii_only).encode()
     assert _assembled(text) == orjson.loads(text)
+
+
+def _long_keys_snapshot(salt: int) -> bytes:
+    """Keys the builder's cache (16 bytes) does not take, which a snapshot's own key cache
+    does (17 to 64 bytes): some that collide in it (one length, the same first and last
+    eight bytes), escaped and non-ASCII ones, and one either side of each bound."""
+    colliding = {f"prefix__{c}__suffix": i for i, c in enumerate("abcdefgh")}
+    members: dict[str, Any] = {
+        "output": [],
+        "x" * 16: 16,
+        "x" * 17: 17,
+        "y" * 64: 64,
+        "y" * 65: 65,
+        "output_tokens_details": {"reasoning_tokens": salt},
+        "incomplete_details": None,
+        "caf\u00e9_caf\u00e9_caf\u00e9_caf\u00e9": salt,
+        **colliding,
+    }
+    # The same long key spelled with an escape: the same key, the last value wins.
+    text = json.dumps(members, ensure_ascii=False).encode()
+    return text[:-1] + b',"incomplete\\u005fdetails":' + str(salt).encode() + b"}"
+
+
+def test_long_keys_build_as_orjson_reads_them_every_time() -> None:
+    # Several snapshots in a row: the cache admits a key on its second sight and serves it
+    # from the third, and keys that collide take turns in one slot.
+    for salt in range(5):
+        text = _long_keys_snapshot(salt)
+        got = _assembled(text)
+        expected = orjson.loads(text)
+        assert got == expected
+        assert list(got) == list(expected)
+        assert list(got["output_tokens_details"]) == ["reasoning_tokens"]
+    # Served from the cache: the same Python string in two results.
+    first, second = (_assembled(_long_keys_snapshot(s)) for s in (7, 8))
+    key = "output_tokens_details"
+    assert next(k for k in first if k == key) is next(k for k in second if k == key)
+
+
+def test_line_breaks_between_tokens_build_as_orjson_reads_them() -> None:
+    # A payload over several `data` lines holds the line feeds that join them, here before
+    # each `:`, `,` and closing bracket of the snapshot.
+    lines = [
+        b'{"type":"response.completed","sequence_number":0,"response":{"output"',
+        b':[{"a":1',
+        b"}",
+        b'],"b":[1',
+        b",2",
+        b'],"c":{"d"',
+        b':"e"',
+        b"}",
+        b"}}",
+    ]
+    data = b"".join(b"data: " + line + b"\n" for line in lines) + b"\n"
+    expected = orjson.loads(b"\n".join(lines))["response"]
+    got = deltafold.assemble(data, format="responses")
+    assert got == expected
+    assert list(got) == list(expected)

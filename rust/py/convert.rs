@@ -406,8 +406,22 @@ impl<'t> RawWalk<'t> {
         }
     }
 
-    /// The next byte after whitespace, consumed.
+    /// The next byte after whitespace, consumed. Inline for what follows nearly every value
+    /// (a `,`, `:` or closing bracket right after it: servers send compact text), and a call
+    /// only when whitespace comes first.
+    #[inline(always)]
     fn next_byte(&mut self) -> PyResult<u8> {
+        match self.bytes.get(self.pos) {
+            Some(&b) if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') => {
+                self.pos += 1;
+                Ok(b)
+            }
+            _ => self.next_byte_after_ws(),
+        }
+    }
+
+    #[inline(never)]
+    fn next_byte_after_ws(&mut self) -> PyResult<u8> {
         self.skip_ws();
         let b = self
             .bytes
@@ -494,6 +508,80 @@ impl<'t> RawWalk<'t> {
         Ok(built)
     }
 
+    /// The key starting at `pos` (its opening quote) as a Python string. Keys too long for
+    /// the builder's cache (a Responses snapshot has about seven: `incomplete_details`,
+    /// `output_tokens_details`, ...) come from a cache of their own: built, hashed when
+    /// inserted and freed anew each time, one costs about what the rest of its member does.
+    fn py_key<'py>(&mut self, b: &mut Builder<'py, '_>) -> PyResult<Bound<'py, PyString>> {
+        /// Longer keys are rare, and mostly of one object each (schemas of tool parameters).
+        const LONG_KEY_BYTES: usize = 64;
+        /// Slots of the cache (a power of two): far more than the long keys that repeat.
+        const LONG_KEY_SLOTS: usize = 64;
+        /// A cached key, and the hash of the last key that missed here, admitted when it
+        /// comes again (a key seen once evicts nothing, as in the builder's cache).
+        struct Slot {
+            bytes: Box<[u8]>,
+            string: Option<Py<PyString>>,
+            candidate: u64,
+        }
+        /// Shared by every conversion of the process, like the builder's cache, and never
+        /// dropped (so no Python object is released without the interpreter).
+        static LONG_KEYS: Mutex<Vec<Slot>> = Mutex::new(Vec::new());
+
+        let start = self.pos + 1;
+        let rest = self.bytes.get(start..).unwrap_or_default();
+        let n = string_stop(rest);
+        if rest.get(n) != Some(&b'"') {
+            // An escape: decoded as any string is.
+            return self.py_string(b);
+        }
+        self.pos = start + n + 1;
+        // Both ends are ASCII quotes, so the slice is on character boundaries.
+        let key = self
+            .text
+            .get(start..start + n)
+            .ok_or_else(|| invalid_raw_at(start))?;
+        if key.len() <= CACHED_BYTES || key.len() > LONG_KEY_BYTES {
+            return Ok(b.string(key));
+        }
+        let mut guard = match LONG_KEYS.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            // Another conversion holds it (a finaliser run while this one builds objects).
+            Err(TryLockError::WouldBlock) => return Ok(b.string(key)),
+        };
+        if guard.is_empty() {
+            guard.resize_with(LONG_KEY_SLOTS, || Slot {
+                bytes: Box::default(),
+                string: None,
+                candidate: 0,
+            });
+        }
+        let bytes = key.as_bytes();
+        // A long key is over sixteen bytes: its first and last eight are two words.
+        let word = |w: Option<&[u8; 8]>| w.map_or(0, |w| u64::from_le_bytes(*w));
+        let mixed = (word(bytes.first_chunk::<8>())
+            ^ word(bytes.last_chunk::<8>()).rotate_left(29)
+            ^ bytes.len() as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        // The top bits of a multiplicative hash are its best mixed ones.
+        let index = (mixed >> (64 - LONG_KEY_SLOTS.trailing_zeros())) as usize;
+        let Some(slot) = guard.get_mut(index) else {
+            return Ok(b.string(key));
+        };
+        if let (true, Some(cached)) = (*slot.bytes == *bytes, &slot.string) {
+            return Ok(cached.bind(b.py).clone());
+        }
+        let string = b.string(key);
+        if slot.candidate == mixed {
+            slot.bytes = bytes.into();
+            slot.string = Some(string.clone().unbind());
+        } else {
+            slot.candidate = mixed;
+        }
+        Ok(string)
+    }
+
     fn value<'py>(&mut self, b: &mut Builder<'py, '_>) -> PyResult<Bound<'py, PyAny>> {
         let py = b.py;
         self.skip_ws();
@@ -514,7 +602,7 @@ impl<'t> RawWalk<'t> {
                 }
                 loop {
                     self.skip_ws();
-                    let k = self.py_string(b)?;
+                    let k = self.py_key(b)?;
                     if self.next_byte()? != b':' {
                         return Err(invalid_raw_at(self.pos));
                     }

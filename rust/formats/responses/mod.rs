@@ -510,6 +510,11 @@ pub struct Responses {
     run_text: String,
     /// Where a template delta's escaped text is decoded (see `Template::read`).
     scratch: String,
+    /// The last `*.done` text that [`Responses::done_as_built`] read, as the JSON string it
+    /// was written as (quotes included), validated then: the finished part that follows
+    /// repeats it (a kilobyte of escaped text, say), and is compared with it rather than read
+    /// again (see [`scan::decode`]). Empty when there is none.
+    done_text: Vec<u8>,
     /// Notes of the last payload, for the driver (see [`Note`]).
     notes: Vec<Note>,
     /// The last payload was the closing event.
@@ -712,6 +717,7 @@ impl Responses {
             // run's text took eight or nine reallocations per stream.
             run_text: String::with_capacity(RUN_TEXT_ROOM),
             scratch: String::new(),
+            done_text: Vec::new(),
             notes: Vec::new(),
             just_closed: false,
         }
@@ -855,8 +861,8 @@ impl Responses {
             shape: self.base_shape,
             members: &self.base_members,
         });
-        let (d, is_object) =
-            scan::decode(data, max_depth, known, &self.items).map_err(|e| match e {
+        let (d, is_object) = scan::decode(data, max_depth, known, &self.items, &self.done_text)
+            .map_err(|e| match e {
                 DecodeKind::Syntax(s) if s.code == JsonErrorCode::TooDeep => ErrorKind::Limit {
                     limit: LimitName::Depth,
                     maximum: max_depth as u64,
@@ -1027,6 +1033,7 @@ impl Responses {
             return None;
         }
         let (mut kind_seen, mut equal) = (false, None);
+        let mut text_at = 0..0;
         let mut ints = [Int::Absent; 4];
         let mut first = true;
         while let Some(key) = r.next_key(&mut first).ok()? {
@@ -1047,7 +1054,10 @@ impl Responses {
                     if equal.is_some() {
                         return None;
                     }
+                    r.peek();
+                    let start = r.pos();
                     equal = Some(r.take_string_matching(built).ok()??);
+                    text_at = start..r.pos();
                     continue;
                 }
                 _ => {
@@ -1086,6 +1096,10 @@ impl Responses {
             "function_call_arguments" | "custom_tool_call_input"
         );
         let oi = path.output_index;
+        // A string the reader took whole: valid JSON text for the finished part to repeat.
+        self.done_text.clear();
+        self.done_text
+            .extend_from_slice(data.get(text_at).unwrap_or_default());
         // As `apply` does before any event.
         self.last_part = None;
         self.text_path = None;
@@ -2755,6 +2769,107 @@ data: {"type":"response.mystery","sequence_number":8}
         assert_eq!(text(&fast[0]).as_deref(), Some(built));
         assert_eq!(text(&full[0]).as_deref(), Some("a\"b\ncafè"));
         assert_eq!(text(&full[1]).as_deref(), Some("a\"b\n"));
+    }
+
+    /// A finished part repeating the `*.done` text compared before it folds as reading it
+    /// in full does: each case is folded with the kept text and with it forgotten (the
+    /// full read), and gives the same outcome (errors and positions included), result and
+    /// events; so does the finished item after it.
+    #[test]
+    fn a_finished_part_repeating_the_done_text_folds_as_a_full_decode_does() {
+        let run = [
+            r#"{"type":"response.output_item.added","sequence_number":0,"output_index":0,"item":{"type":"message","content":[]}}"#,
+            r#"{"type":"response.content_part.added","sequence_number":1,"output_index":0,"content_index":0,"part":{"type":"output_text","text":""}}"#,
+            r#"{"type":"response.output_text.delta","sequence_number":2,"output_index":0,"content_index":0,"delta":"a\"b\n"}"#,
+            r#"{"type":"response.output_text.delta","sequence_number":3,"output_index":0,"content_index":0,"delta":"caf\u00e9"}"#,
+            r#"{"type":"response.output_text.done","sequence_number":4,"output_index":0,"content_index":0,"text":"a\"b\ncaf\u00e9"}"#,
+        ];
+        let text = r#""a\"b\ncaf\u00e9""#;
+        let part_done = |part: &str| {
+            format!(
+                r#"{{"type":"response.content_part.done","sequence_number":5,"output_index":0,"content_index":0,"part":{part}}}"#
+            )
+        };
+        let item_done = format!(
+            r#"{{"type":"response.output_item.done","sequence_number":6,"output_index":0,"item":{{"type":"message","content":[{{"type":"output_text","text":{text}}}]}}}}"#
+        );
+        let cases = [
+            part_done(&format!(r#"{{"type":"output_text","text":{text}}}"#)),
+            part_done(&format!(
+                r#"{{"type":"output_text","text":{text},"refusal":{text}}}"#
+            )),
+            part_done(r#"{"type":"output_text","text":"a\"b\ncafé"}"#),
+            part_done(r#"{"type":"output_text","text":"other"}"#),
+            part_done(&format!(r#"{{"type":"output_text","text":{text}x}}"#)),
+            part_done(&format!(r#"{{"type":"output_text","text":{text},}}"#)),
+            part_done(&format!(r#"{{"type":"output_text","text":{text}"#)),
+            part_done(&format!(
+                r#"{{"type":"output_text","text":{}\q"}}"#,
+                &text[..text.len() - 1]
+            )),
+            part_done(&format!(r#"{{"type":"output_text","text":{text}}}"#))
+                .replace(r#""content_index":0"#, r#""content_index":3"#),
+            part_done(&format!(r#"{{"type":"output_text","text":{text}}}"#))
+                .replace("content_part.done", "reasoning_summary_part.done"),
+        ];
+        let fold = |last: &str, forget: bool, events_on: bool| {
+            let options = Options {
+                events: events_on,
+                partial_arguments: true,
+            };
+            let mut f = Responses::with(options, Limits::default());
+            let mut events = Vec::new();
+            for line in run {
+                assert!(f.fold_seen(line.as_bytes(), &mut events).is_ok(), "{line}");
+            }
+            // The `.done` was compared with the run's text, and its string kept as written.
+            assert_eq!(f.done_text, text.as_bytes());
+            if forget {
+                f.done_text.clear();
+            }
+            let outcome = format!("{:?}", f.fold_seen(last.as_bytes(), &mut events));
+            let after = format!("{:?}", f.fold_seen(item_done.as_bytes(), &mut events));
+            (
+                f.result(),
+                outcome,
+                after,
+                format!("{events:?}"),
+                f.folded(),
+            )
+        };
+        for last in &cases {
+            for events_on in [false, true] {
+                let kept = fold(last, false, events_on);
+                let full = fold(last, true, events_on);
+                assert_eq!(kept, full, "{last}");
+            }
+        }
+        // The compared part stands in the result, its text decoded.
+        let (result, outcome, ..) = fold(&cases[0], false, false);
+        assert!(outcome.starts_with("Ok"), "{outcome}");
+        let tree = |v: Option<Value>| match v {
+            Some(Value::Raw(t)) => scan::tree_of_text(&t, 8),
+            other => other.unwrap_or(Value::Null),
+        };
+        let item = match &result {
+            Value::Object(m) => match m.get("output") {
+                Some(Value::Array(items)) => tree(items.first().cloned()),
+                _ => Value::Null,
+            },
+            _ => Value::Null,
+        };
+        let part = match &item {
+            Value::Object(item) => match item.get("content") {
+                Some(Value::Array(parts)) => tree(parts.first().cloned()),
+                _ => Value::Null,
+            },
+            _ => Value::Null,
+        };
+        let text = match &part {
+            Value::Object(p) => p.get("text").and_then(Value::as_str),
+            _ => None,
+        };
+        assert_eq!(text, Some("a\"b\ncafé"), "{result:?}");
     }
 
     #[test]

@@ -185,7 +185,9 @@ fn syntax(e: JsonError) -> DecodeKind {
 /// no keys and `kind_present` false (the fold reports the shape). A `response` value that is
 /// `known`'s text byte for byte decodes as that text did, without being read again; so do
 /// its members that repeat `known`'s, and the items of its `output` that repeat the finished
-/// items the fold kept as text (`items`, by `output_index`: see [`output`]).
+/// items the fold kept as text (`items`, by `output_index`: see [`output`]). A finished
+/// part's member values that are `done_text`'s bytes (a JSON string validated before, quotes
+/// included, or empty) are compared, not read again (see [`part`]).
 ///
 /// # Errors
 /// A syntax error with its position (a too-deep value is `TooDeep`).
@@ -194,6 +196,7 @@ pub fn decode<'a>(
     max_depth: usize,
     known: Option<Known<'_>>,
     items: &BTreeMap<u64, Value>,
+    done_text: &[u8],
 ) -> Result<(Decoded<'a>, bool), DecodeKind> {
     let mut r = Reader::new(data, max_depth);
     let mut d = Decoded {
@@ -268,7 +271,7 @@ pub fn decode<'a>(
                 *d.part_tree.get_mut() = Some(tree);
             }
             "part" => {
-                let (s, text) = skip(&mut r)?;
+                let (s, text) = part(&mut r, data, done_text)?;
                 d.part = Some(s);
                 d.texts.part = text;
                 *d.part_tree.get_mut() = None;
@@ -580,6 +583,45 @@ fn item<'a>(
     Ok((s, text))
 }
 
+/// Validates a `part` value. A member value that is `done_text`'s bytes, a JSON string the
+/// fold validated in an earlier payload (a finished part repeats its `*.done` event's
+/// text), is compared, not read again: a string ends at its first unescaped quote, so equal
+/// bytes are that same valid string here, and it nests nothing. Everything else is read.
+fn part<'a>(
+    r: &mut Reader<'a>,
+    data: &'a [u8],
+    done_text: &[u8],
+) -> Result<(Slice, &'a str), DecodeKind> {
+    if done_text.len() < 2 {
+        return skip(r);
+    }
+    r.peek();
+    let start = r.pos();
+    if !r.begin_object().map_err(syntax)? {
+        return skip(r);
+    }
+    let mut first = true;
+    while r.next_key(&mut first).map_err(syntax)?.is_some() {
+        r.peek();
+        let at = r.pos();
+        let end = at + done_text.len();
+        if data.get(at..end) == Some(done_text) {
+            r.resume_at(end);
+        } else {
+            r.skip_value().map_err(syntax)?;
+        }
+    }
+    let s = Slice {
+        start,
+        end: r.pos(),
+    };
+    // SAFETY: the reader accepted these bytes as one JSON object: every key and value in it
+    // was validated (strings as UTF-8), or is a string equal to the text of one that was,
+    // and the grammar admits only ASCII outside strings, so the span is valid UTF-8.
+    let text = unsafe { std::str::from_utf8_unchecked(s.bytes(data)) };
+    Ok((s, text))
+}
+
 /// Moves the reader past the next value of `data` (an array's item) when its bytes are
 /// `text` and a delimiter follows,
 /// where `text` is a value validated one level inside a payload under `max_depth`: at the
@@ -666,9 +708,16 @@ mod tests {
             d.members.clear();
             (d, object)
         }
-        let with =
-            decode(payload.as_bytes(), max_depth, Some(known), &BTreeMap::new()).map(unnoted);
-        let without = decode(payload.as_bytes(), max_depth, None, &BTreeMap::new()).map(unnoted);
+        let with = decode(
+            payload.as_bytes(),
+            max_depth,
+            Some(known),
+            &BTreeMap::new(),
+            b"",
+        )
+        .map(unnoted);
+        let without =
+            decode(payload.as_bytes(), max_depth, None, &BTreeMap::new(), b"").map(unnoted);
         (format!("{with:?}"), format!("{without:?}"))
     }
 
@@ -677,7 +726,7 @@ mod tests {
     #[test]
     fn a_repeated_response_decodes_as_reading_it_again() {
         let first = format!(r#"{{"type":"response.created","response":{CREATED}}}"#);
-        let (d, _) = decode(first.as_bytes(), 64, None, &BTreeMap::new()).unwrap_or_default();
+        let (d, _) = decode(first.as_bytes(), 64, None, &BTreeMap::new(), b"").unwrap_or_default();
         let Some((s, shape)) = d.response else {
             panic!("the response is decoded")
         };
@@ -728,7 +777,8 @@ mod tests {
     /// from its start, empty for `output` and `usage`.
     fn known_of(created: &str) -> (String, ResponseShape, Vec<Slice>) {
         let payload = format!(r#"{{"type":"response.created","response":{created}}}"#);
-        let (d, _) = decode(payload.as_bytes(), 64, None, &BTreeMap::new()).unwrap_or_default();
+        let (d, _) =
+            decode(payload.as_bytes(), 64, None, &BTreeMap::new(), b"").unwrap_or_default();
         let shape = d
             .response
             .map(|(s, shape)| shape.relative_to(s.start))
@@ -817,9 +867,9 @@ mod tests {
         };
         let invalid = completed.replace(r#""n":1"#, r#""n":["#);
         let payload = closing(&invalid);
-        assert!(decode(payload.as_bytes(), 64, None, &BTreeMap::new()).is_err());
+        assert!(decode(payload.as_bytes(), 64, None, &BTreeMap::new(), b"").is_err());
         let (d, _) =
-            decode(payload.as_bytes(), 64, Some(lie), &BTreeMap::new()).unwrap_or_default();
+            decode(payload.as_bytes(), 64, Some(lie), &BTreeMap::new(), b"").unwrap_or_default();
         assert_eq!(d.texts.response, invalid);
         assert!(d
             .response
@@ -842,7 +892,7 @@ mod tests {
                 let payload = format!(
                     r#"{{"type":"response.output_item.done","output_index":{i},"item":{text}}}"#
                 );
-                let (d, _) = decode(payload.as_bytes(), max_depth, None, &BTreeMap::new())
+                let (d, _) = decode(payload.as_bytes(), max_depth, None, &BTreeMap::new(), b"")
                     .unwrap_or_default();
                 assert_eq!(d.texts.item, *text);
                 items.insert(i, Value::Raw(d.texts.item.into()));
@@ -855,8 +905,8 @@ mod tests {
             )
         };
         let both = |payload: &str, items: &BTreeMap<u64, Value>, max_depth: usize| {
-            let with = decode(payload.as_bytes(), max_depth, None, items);
-            let without = decode(payload.as_bytes(), max_depth, None, &BTreeMap::new());
+            let with = decode(payload.as_bytes(), max_depth, None, items, b"");
+            let without = decode(payload.as_bytes(), max_depth, None, &BTreeMap::new(), b"");
             (format!("{with:?}"), format!("{without:?}"))
         };
         let items = kept(&[message, call], 64);
@@ -907,8 +957,8 @@ mod tests {
         // (never so in a fold), the compared items pass unread.
         let lie = BTreeMap::from([(0u64, Value::Raw(r#"{"a":[}"#.into()))]);
         let payload = closing(r#"[{"a":[}]"#);
-        assert!(decode(payload.as_bytes(), 64, None, &BTreeMap::new()).is_err());
-        let (d, _) = decode(payload.as_bytes(), 64, None, &lie).unwrap_or_default();
+        assert!(decode(payload.as_bytes(), 64, None, &BTreeMap::new(), b"").is_err());
+        let (d, _) = decode(payload.as_bytes(), 64, None, &lie, b"").unwrap_or_default();
         assert!(d
             .response
             .is_some_and(|(_, shape)| shape.has_output && !shape.no_items));
@@ -965,8 +1015,8 @@ mod tests {
                         )
                     };
                     let (once, twice) = (payload(built), payload(validated));
-                    let a = decode(once.as_bytes(), max_depth, None, &BTreeMap::new());
-                    let b = decode(twice.as_bytes(), max_depth, None, &BTreeMap::new());
+                    let a = decode(once.as_bytes(), max_depth, None, &BTreeMap::new(), b"");
+                    let b = decode(twice.as_bytes(), max_depth, None, &BTreeMap::new(), b"");
                     match (a, b) {
                         (Ok((a, _)), Ok((b, _))) => {
                             let (slice, text, tree) = if key == "item" {
@@ -1065,7 +1115,7 @@ mod tests {
                 let payload = format!(
                     r#"{{"type":"response.content_part.done","output_index":0,"content_index":0,"part":{part}}}"#
                 );
-                let (d, _) = decode(payload.as_bytes(), max_depth, None, &BTreeMap::new())
+                let (d, _) = decode(payload.as_bytes(), max_depth, None, &BTreeMap::new(), b"")
                     .unwrap_or_default();
                 assert_eq!(d.texts.part, *part);
                 list.push(Value::Raw(d.texts.part.into()));
@@ -1085,8 +1135,8 @@ mod tests {
             )
         };
         let both = |payload: &str, items: &BTreeMap<u64, Value>, max_depth: usize| {
-            let with = decode(payload.as_bytes(), max_depth, None, items);
-            let without = decode(payload.as_bytes(), max_depth, None, &BTreeMap::new());
+            let with = decode(payload.as_bytes(), max_depth, None, items, b"");
+            let without = decode(payload.as_bytes(), max_depth, None, &BTreeMap::new(), b"");
             (format!("{with:?}"), format!("{without:?}"))
         };
         let items = folded(&[text, text], 64);
@@ -1161,8 +1211,90 @@ mod tests {
             );
         }
         let payload = done(r#"{"content":[{"a":[}]}"#);
-        assert!(decode(payload.as_bytes(), 64, None, &BTreeMap::new()).is_err());
-        let (d, _) = decode(payload.as_bytes(), 64, None, &lie).unwrap_or_default();
+        assert!(decode(payload.as_bytes(), 64, None, &BTreeMap::new(), b"").is_err());
+        let (d, _) = decode(payload.as_bytes(), 64, None, &lie, b"").unwrap_or_default();
         assert_eq!(d.texts.item, r#"{"content":[{"a":[}]}"#);
+    }
+
+    /// A finished part whose member values repeat a validated `*.done` text decodes exactly
+    /// as reading it in full: same slice, text and errors (positions included), for the
+    /// repeats, their near misses and errors right after a compared string.
+    #[test]
+    fn finished_parts_repeating_a_done_text_decode_as_reading_them_in_full() {
+        let text = r#""a\"b\ncaf\u00e9 é \ud83d\ude00""#;
+        let done = |part: &str| {
+            format!(
+                r#"{{"type":"response.content_part.done","sequence_number":4,"output_index":0,"content_index":0,"part":{part}}}"#
+            )
+        };
+        let part = |value: &str| {
+            format!(r#"{{"type":"output_text","annotations":[],"logprobs":[],"text":{value}}}"#)
+        };
+        let both = |payload: &str, max_depth: usize| {
+            let with = decode(
+                payload.as_bytes(),
+                max_depth,
+                None,
+                &BTreeMap::new(),
+                text.as_bytes(),
+            );
+            let without = decode(payload.as_bytes(), max_depth, None, &BTreeMap::new(), b"");
+            (format!("{with:?}"), format!("{without:?}"))
+        };
+        let cases = [
+            done(&part(text)),
+            done(&part(&format!(" {text} "))),
+            done(&format!(r#"{{"text":{text},"refusal":{text}}}"#)),
+            done(&format!(r#"{{"text":{text},"text":{text}}}"#)),
+            done(&format!(r#"{{"x":[{text}],"text":{text}}}"#)),
+            done(&format!(r#"{{"text":{text}}}"#).replace("\\u00e9", "\u{e9}")),
+            done(&part(&text.replace("caf", "cof"))),
+            done(&part(&text[..text.len() - 1])),
+            done(&part(&format!("{}x\"", &text[..text.len() - 1]))),
+            done(&part("null")),
+            done(&format!("[{text}]")),
+            done(text),
+            done("null"),
+            // A text that the compared one is a prefix of, and invalid ones near its end.
+            done(&part(&format!("{}\\n\"", &text[..text.len() - 1]))),
+            done(&part(&format!("{}\\q\"", &text[..text.len() - 1]))),
+            done(&part(&format!("{}\u{1}\"", &text[..text.len() - 1]))),
+            // Errors right after a compared string.
+            done(&format!(r#"{{"text":{text}x}}"#)),
+            done(&format!(r#"{{"text":{text},}}"#)),
+            done(&format!(r#"{{"text":{text}"#)),
+            done(&format!(r#"{{"text":{text}]}}"#)),
+            done(&format!(r#"{{"text":{text}:1}}"#)),
+            done(&part(text))[..120].to_string(),
+            done(&part(text)).trim_end_matches('}').to_string(),
+            // Not a finished part: read as the fold reads each.
+            done(&part(text)).replace("content_part.done", "content_part.added"),
+            done(&part(text)).replace("content_part.done", "reasoning_summary_part.done"),
+        ];
+        for payload in &cases {
+            let (with, without) = both(payload, 64);
+            assert_eq!(with, without, "{payload}");
+        }
+        // Compared or read, a part too deep is rejected as too deep.
+        for max_depth in [1, 2, 3] {
+            let payload = done(&format!(r#"{{"a":{{"b":{text}}}}}"#));
+            let (with, without) = both(&payload, max_depth);
+            assert_eq!(with, without, "{max_depth}");
+            assert_eq!(with.contains("TooDeep"), max_depth < 3, "{with}");
+        }
+        // The comparison is what read it: with a text that is not what it claims (never so
+        // in a fold), the compared value passes unread.
+        let lie = r#""a\q""#;
+        let payload = done(&format!(r#"{{"text":{lie}}}"#));
+        assert!(decode(payload.as_bytes(), 64, None, &BTreeMap::new(), b"").is_err());
+        let (d, _) = decode(
+            payload.as_bytes(),
+            64,
+            None,
+            &BTreeMap::new(),
+            lie.as_bytes(),
+        )
+        .unwrap_or_default();
+        assert_eq!(d.texts.part, format!(r#"{{"text":{lie}}}"#));
     }
 }
