@@ -317,15 +317,25 @@ fn tree_here<'a>(
     r.peek();
     let start = r.pos();
     let tree = r.read_value().map_err(syntax)?;
+    // SAFETY: the reader accepted these bytes as one JSON value: every string in it was
+    // checked as UTF-8 (as `Reader::raw_value`).
+    let (s, text) = unsafe { accepted_span(r, data, start) };
+    Ok((s, text, tree))
+}
+
+/// The span from `start` to the reader's position, and its text.
+///
+/// # Safety
+/// The reader must have accepted the span as one JSON value whose strings are valid UTF-8
+/// (read and checked, or equal to the bytes of a string that was): the grammar admits only
+/// ASCII outside strings, so the whole span is then valid UTF-8.
+unsafe fn accepted_span<'a>(r: &Reader<'a>, data: &'a [u8], start: usize) -> (Slice, &'a str) {
     let s = Slice {
         start,
         end: r.pos(),
     };
-    // SAFETY: the reader accepted these bytes as one JSON value: every string in it was
-    // checked as UTF-8, and the grammar admits only ASCII outside strings, so the whole span
-    // is valid UTF-8 (as `Reader::raw_value`).
-    let text = unsafe { std::str::from_utf8_unchecked(s.bytes(data)) };
-    Ok((s, text, tree))
+    // SAFETY: the caller's contract.
+    (s, unsafe { std::str::from_utf8_unchecked(s.bytes(data)) })
 }
 
 /// Reads an integer-valued key the way orjson would type it. `data` is the reader's input:
@@ -572,15 +582,9 @@ fn item<'a>(
             n += 1;
         }
     }
-    let s = Slice {
-        start,
-        end: r.pos(),
-    };
     // SAFETY: the reader accepted these bytes as one JSON object: every key and value in it
-    // was validated (strings as UTF-8), or is a part equal to the text of one that was, and
-    // the grammar admits only ASCII outside strings, so the span is valid UTF-8.
-    let text = unsafe { std::str::from_utf8_unchecked(s.bytes(data)) };
-    Ok((s, text))
+    // was validated (strings as UTF-8), or is a part equal to the text of one that was.
+    Ok(unsafe { accepted_span(r, data, start) })
 }
 
 /// Validates a `part` value. A member value that is `done_text`'s bytes, a JSON string the
@@ -611,15 +615,9 @@ fn part<'a>(
             r.skip_value().map_err(syntax)?;
         }
     }
-    let s = Slice {
-        start,
-        end: r.pos(),
-    };
     // SAFETY: the reader accepted these bytes as one JSON object: every key and value in it
-    // was validated (strings as UTF-8), or is a string equal to the text of one that was,
-    // and the grammar admits only ASCII outside strings, so the span is valid UTF-8.
-    let text = unsafe { std::str::from_utf8_unchecked(s.bytes(data)) };
-    Ok((s, text))
+    // was validated (strings as UTF-8), or is a string equal to the text of one that was.
+    Ok(unsafe { accepted_span(r, data, start) })
 }
 
 /// Moves the reader past the next value of `data` (an array's item) when its bytes are
