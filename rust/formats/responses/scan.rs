@@ -551,11 +551,9 @@ fn item<'a>(
     {
         return skip(r);
     }
-    r.peek();
-    let start = r.pos();
-    if !r.begin_object().map_err(syntax)? {
+    let Some(start) = open_object(r)? else {
         return skip(r);
-    }
+    };
     let mut first = true;
     while let Some(key) = r.next_key(&mut first).map_err(syntax)? {
         let parts = match folded.get(&key) {
@@ -587,6 +585,14 @@ fn item<'a>(
     Ok(unsafe { accepted_span(r, data, start) })
 }
 
+/// Opens the object a validating walk reads member by member: where it starts, or None when
+/// the value is not an object (the caller then skips it whole, which reports any error).
+fn open_object(r: &mut Reader<'_>) -> Result<Option<usize>, DecodeKind> {
+    r.peek();
+    let start = r.pos();
+    Ok(r.begin_object().map_err(syntax)?.then_some(start))
+}
+
 /// Validates a `part` value. A member value that is `done_text`'s bytes, a JSON string the
 /// fold validated in an earlier payload (a finished part repeats its `*.done` event's
 /// text), is compared, not read again: a string ends at its first unescaped quote, so equal
@@ -599,11 +605,9 @@ fn part<'a>(
     if done_text.len() < 2 {
         return skip(r);
     }
-    r.peek();
-    let start = r.pos();
-    if !r.begin_object().map_err(syntax)? {
+    let Some(start) = open_object(r)? else {
         return skip(r);
-    }
+    };
     let mut first = true;
     while r.next_key(&mut first).map_err(syntax)?.is_some() {
         r.peek();
