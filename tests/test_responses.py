@@ -519,6 +519,55 @@ def test_a_delta_for_a_missing_item_is_a_decode_error(impl: ModuleType) -> None:
     assert problem_tuples(skipped.problems)[0][0] == "ChunkDecodeError"
 
 
+def test_a_skipped_payload_notes_no_sequence_gap(impl: ModuleType) -> None:
+    """A payload that fails is skipped with its sequence number: the gap it made is not noted
+    and the next number follows the last folded one. Deltas that repeat one shape (folded
+    by the native twin without a full decode) note their own gap, at their own event."""
+
+    def event(payload: str) -> bytes:
+        kind = json.loads(payload)["type"]
+        return f"event: {kind}\ndata: {payload}\n\n".encode()
+
+    def delta(number: int, content_index: int, text: str) -> bytes:
+        return event(
+            f'{{"type":"response.output_text.delta","sequence_number":{number},'
+            f'"output_index":0,"content_index":{content_index},"delta":"{text}",'
+            '"obfuscation":"xy"}'
+        )
+
+    data = b"".join(
+        [
+            event(
+                '{"type":"response.created","sequence_number":0,"response":{"id":"r",'
+                '"status":"in_progress","output":[]}}'
+            ),
+            event(
+                '{"type":"response.output_item.added","sequence_number":1,"output_index":0,'
+                '"item":{"type":"message","content":[]}}'
+            ),
+            event(
+                '{"type":"response.content_part.added","sequence_number":2,"output_index":0,'
+                '"content_index":0,"part":{"type":"output_text","text":""}}'
+            ),
+            delta(3, 0, "a"),
+            delta(4, 0, "b"),
+            delta(9, 5, "x"),  # no part 5: skipped, gap and all
+            delta(5, 0, "c"),
+            delta(7, 0, "d"),  # a gap: 7 after 5
+            delta(8, 0, "e"),
+        ]
+    )
+    parser = impl.StreamParser(format="responses", on_error="skip")
+    for i in range(0, len(data), 7):
+        parser.feed(data[i : i + 7])
+    result = parser.finish()
+    assert result["output"][0]["content"][0]["text"] == "abcde"
+    kinds = [(kind, index) for kind, _, _, index in problem_tuples(parser.problems)]
+    assert kinds[:2] == [("ChunkDecodeError", 5), ("SequenceGap", 7)]
+    gap = [p for p in parser.problems if p.kind == "SequenceGap"]
+    assert [p.message for p in gap] == ["sequence_number 7 after 5"]
+
+
 # -- generated streams -----------------------------------------------------------------------
 
 

@@ -268,7 +268,6 @@ impl Template {
         max_depth: usize,
         scratch: &mut String,
     ) -> Option<(Int, Option<&'a str>)> {
-        let mut r = Reader::new(data, max_depth);
         let mut pos = 0;
         let mut sequence = Int::Absent;
         let mut delta = None;
@@ -311,6 +310,8 @@ impl Template {
                     continue;
                 }
             }
+            // Set up only here: nearly every value is read in place above.
+            let mut r = Reader::new(data, max_depth);
             r.resume_at(pos);
             match var {
                 Var::Sequence => {
@@ -517,6 +518,10 @@ pub struct Responses {
     done_text: Vec<u8>,
     /// Notes of the last payload, for the driver (see [`Note`]).
     notes: Vec<Note>,
+    /// What folding the payload being folded saw, turned into `notes` once it folded (and
+    /// dropped if it did not): kept here so that a payload that sees nothing, nearly every
+    /// one, neither returns nor drops a list.
+    seen: Vec<Seen>,
     /// The last payload was the closing event.
     just_closed: bool,
 }
@@ -663,6 +668,35 @@ fn text_address<'f>(
     }
 }
 
+/// The fields a template delta's text goes through when it extends the run (see
+/// `Responses::run_text`): borrowed apart from the template and the scratch text it was read
+/// with.
+struct Run<'r> {
+    path: &'r mut Option<TextPath>,
+    items: &'r mut BTreeMap<u64, Value>,
+    text: &'r mut String,
+}
+
+impl Run<'_> {
+    /// Adds a template delta's text to the run's text when it goes where the run's text is,
+    /// which the tree holds; false (nothing changed) otherwise. A template found to address
+    /// the run's text is not checked again for the rest of the run.
+    #[inline]
+    fn append(self, template: u64, family: &str, at: Indexes, piece: &str) -> bool {
+        let Some(path) = self.path else {
+            return false;
+        };
+        if path.checked_for != Some(template) {
+            if !path.addresses(family, at) || text_at(self.items, path).is_none() {
+                return false;
+            }
+            path.checked_for = Some(template);
+        }
+        self.text.push_str(piece);
+        true
+    }
+}
+
 /// What folding one payload did besides changing the state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Seen {
@@ -719,6 +753,7 @@ impl Responses {
             scratch: String::new(),
             done_text: Vec::new(),
             notes: Vec::new(),
+            seen: Vec::new(),
             just_closed: false,
         }
     }
@@ -815,21 +850,25 @@ impl Responses {
         events: &mut Vec<Event>,
     ) -> Result<Folded, ErrorKind> {
         self.just_closed = false;
-        let seen = self.fold_seen(data, events)?;
+        if let Err(e) = self.fold_noting(data, events) {
+            self.seen.clear();
+            return Err(e);
+        }
         // Most payloads note nothing: no iterator to set up and drop for them.
-        if !seen.is_empty() {
-            self.notes.extend(seen.into_iter().map(|seen| match seen {
-                Seen::Unknown(kind) => Note {
-                    kind: "UnknownEvent",
-                    skipped: true,
-                    message: format!("unknown event type '{kind}' skipped"),
-                },
-                Seen::Sequence { number, after } => Note {
-                    kind: "SequenceGap",
-                    skipped: false,
-                    message: format!("sequence_number {number} after {after}"),
-                },
-            }));
+        if !self.seen.is_empty() {
+            self.notes
+                .extend(self.seen.drain(..).map(|seen| match seen {
+                    Seen::Unknown(kind) => Note {
+                        kind: "UnknownEvent",
+                        skipped: true,
+                        message: format!("unknown event type '{kind}' skipped"),
+                    },
+                    Seen::Sequence { number, after } => Note {
+                        kind: "SequenceGap",
+                        skipped: false,
+                        message: format!("sequence_number {number} after {after}"),
+                    },
+                }));
         }
         Ok(if std::mem::take(&mut self.just_closed) {
             Folded::End
@@ -838,7 +877,7 @@ impl Responses {
         })
     }
 
-    /// Folds one payload in; nothing changes on error.
+    /// Folds one payload in, with what it saw; nothing changes on error.
     ///
     /// # Errors
     /// A syntax or shape error, a limit, or an in-band `error` event (`Api`).
@@ -847,14 +886,23 @@ impl Responses {
         data: &[u8],
         events: &mut Vec<Event>,
     ) -> Result<Vec<Seen>, ErrorKind> {
+        self.seen.clear();
+        let folded = self.fold_noting(data, events);
+        let seen = std::mem::take(&mut self.seen);
+        folded.map(|()| seen)
+    }
+
+    /// Folds one payload in, pushing what it saw to `seen` (which the caller clears if it
+    /// fails: a failed payload notes nothing).
+    fn fold_noting(&mut self, data: &[u8], events: &mut Vec<Event>) -> Result<(), ErrorKind> {
         let max_depth = self.limits.max_depth;
-        if let Some(notes) = self.fold_by_template(data, events)? {
-            return Ok(notes);
+        if self.fold_by_template(data, events)? {
+            return Ok(());
         }
         // Everything from here reads or changes the tree.
         self.flush_run();
-        if let Some(notes) = self.done_as_built(data, events) {
-            return Ok(notes);
+        if self.done_as_built(data, events) {
+            return Ok(());
         }
         let known = self.base_text.as_deref().map(|text| scan::Known {
             text,
@@ -885,7 +933,7 @@ impl Responses {
             return Err(ErrorKind::Api { body });
         }
         let last = self.last_sequence;
-        let mut notes = self.sequence(d.sequence_number);
+        self.sequence(d.sequence_number);
         let applied = self.apply(kind, &d, data, events).inspect_err(|_| {
             self.last_sequence = last;
         });
@@ -903,18 +951,18 @@ impl Responses {
                 }
             }
         } else {
-            notes.push(Seen::Unknown(kind.to_string()));
+            self.seen.push(Seen::Unknown(kind.to_string()));
         }
-        Ok(notes)
+        Ok(())
     }
 
-    /// The sequence-number note for this event, if any; the number becomes the last one.
-    fn sequence(&mut self, number: Int) -> Vec<Seen> {
-        let mut notes = Vec::new();
+    /// Notes a sequence number that does not follow the last one in `seen`; the number
+    /// becomes the last one.
+    fn sequence(&mut self, number: Int) {
         if let Int::Value(n, _) = number {
             if let Some(last) = self.last_sequence {
                 if n != last + 1 {
-                    notes.push(Seen::Sequence {
+                    self.seen.push(Seen::Sequence {
                         number: n,
                         after: last,
                     });
@@ -922,31 +970,28 @@ impl Responses {
             }
             self.last_sequence = Some(n);
         }
-        notes
     }
 
-    /// Folds a delta event shaped like a recent one, if it is; `None` when no template fits.
+    /// Folds a delta event shaped like a recent one, if it is; false when no template fits.
     fn fold_by_template(
         &mut self,
         data: &[u8],
         events: &mut Vec<Event>,
-    ) -> Result<Option<Vec<Seen>>, ErrorKind> {
+    ) -> Result<bool, ErrorKind> {
         let max_depth = self.limits.max_depth;
-        let mut scratch = std::mem::take(&mut self.scratch);
         let mut found = None;
         for (n, t) in self.templates.iter().enumerate() {
-            if let Some((sequence, delta)) = t.read(data, max_depth, &mut scratch) {
+            if let Some((sequence, delta)) = t.read(data, max_depth, &mut self.scratch) {
                 found = Some((n, sequence, delta));
                 break;
             }
         }
-        let (Some((n, sequence, text)), Some(t)) =
-            (found, found.and_then(|(n, ..)| self.templates.get(n)))
-        else {
-            self.scratch = scratch;
-            return Ok(None);
+        let Some((n, sequence, text)) = found else {
+            return Ok(false);
         };
-        let piece = text.unwrap_or(&scratch);
+        let Some(t) = self.templates.get(n) else {
+            return Ok(false);
+        };
         // The run's next delta, where its last one went: what `delta` would do, without
         // building a decoded event. Nothing is materialized: an item the run's text is in was
         // materialized when the run found it, and every event that keeps items as text
@@ -957,23 +1002,26 @@ impl Responses {
                 content: t.content_index,
                 summary: t.summary_index,
             };
-            if self.append_to_run(t.id, f, at, piece) {
-                self.scratch = scratch;
-                let notes = self.sequence(sequence);
+            let run = Run {
+                path: &mut self.text_path,
+                items: &mut self.items,
+                text: &mut self.run_text,
+            };
+            if run.append(t.id, f, at, text.unwrap_or(&self.scratch)) {
+                self.sequence(sequence);
                 self.folded += 1;
                 self.changes += 1;
-                return Ok(Some(notes));
+                return Ok(true);
             }
         }
         let delta = match text {
             Some(text) => Cow::Borrowed(text),
-            None => Cow::Owned(scratch.clone()),
+            None => Cow::Owned(self.scratch.clone()),
         };
-        self.scratch = scratch;
         // What follows reads and changes the tree.
         self.flush_run();
         let Some(t) = self.templates.get(n) else {
-            return Ok(None);
+            return Ok(false);
         };
         let shared: Arc<str>;
         let (kind, f) = if let Some(known) = t.known {
@@ -981,7 +1029,7 @@ impl Responses {
         } else {
             shared = Arc::clone(&t.kind);
             let Some(f) = family(&shared, ".delta") else {
-                return Ok(None);
+                return Ok(false);
             };
             (&*shared, f)
         };
@@ -997,18 +1045,22 @@ impl Responses {
         };
         self.materialize(&d);
         // The same checks as a full decode would make: a missing part is still an error.
-        let notes = self.sequence_checked(sequence, |this| this.delta(f, &d, data, events))?;
+        self.sequence_checked(sequence, |this| this.delta(f, &d, data, events))?;
         self.folded += 1;
         self.changes += 1;
-        Ok(Some(notes))
+        Ok(true)
     }
 
     /// A `*.done` event of the last delta run's family and text whose text is the text the
     /// run built (as a server sends it): read and compared, not decoded into a new string
     /// that would replace an equal one. It then changes what `apply` would: nothing in the
-    /// tree. `None` (nothing changed) for anything else, which the full decode reads: another
+    /// tree. False (nothing changed) for anything else, which the full decode reads: another
     /// text, another address, a repeated key, a value of another type, any error.
-    fn done_as_built(&mut self, data: &[u8], events: &mut Vec<Event>) -> Option<Vec<Seen>> {
+    fn done_as_built(&mut self, data: &[u8], events: &mut Vec<Event>) -> bool {
+        self.done_as_built_read(data, events).is_some()
+    }
+
+    fn done_as_built_read(&mut self, data: &[u8], events: &mut Vec<Event>) -> Option<()> {
         // The text built is the tree's with the run's text (which changes nothing it holds).
         self.flush_run();
         let path = self.text_path.as_ref()?;
@@ -1103,28 +1155,29 @@ impl Responses {
         // As `apply` does before any event.
         self.last_part = None;
         self.text_path = None;
-        let notes = self.sequence(sequence);
+        self.sequence(sequence);
         if self.options.events && call {
             self.call_done(oi, events);
         }
         self.folded += 1;
         self.changes += 1;
-        Some(notes)
+        Some(())
     }
 
-    /// Runs `apply`, noting the sequence number only once it succeeded.
+    /// Runs `apply`, keeping the sequence number only once it succeeded (on error, the
+    /// caller drops `seen`).
     fn sequence_checked(
         &mut self,
         number: Int,
         apply: impl FnOnce(&mut Self) -> Result<(), ErrorKind>,
-    ) -> Result<Vec<Seen>, ErrorKind> {
+    ) -> Result<(), ErrorKind> {
         let last = self.last_sequence;
-        let notes = self.sequence(number);
+        self.sequence(number);
         if let Err(e) = apply(self) {
             self.last_sequence = last;
             return Err(e);
         }
-        Ok(notes)
+        Ok(())
     }
 
     fn apply(
@@ -1628,23 +1681,6 @@ impl Responses {
         Ok(())
     }
 
-    /// Adds a template delta's text to the run's text (see `run_text`) when it goes where
-    /// the run's text is, which the tree holds; false (nothing changed) otherwise. A template
-    /// found to address the run's text is not checked again for the rest of the run.
-    fn append_to_run(&mut self, template: u64, family: &str, at: Indexes, piece: &str) -> bool {
-        let Some(path) = &mut self.text_path else {
-            return false;
-        };
-        if path.checked_for != Some(template) {
-            if !path.addresses(family, at) || text_at(&mut self.items, path).is_none() {
-                return false;
-            }
-            path.checked_for = Some(template);
-        }
-        self.run_text.push_str(piece);
-        true
-    }
-
     /// Appends a delta's text where `text_path` says the last one went, when that is where
     /// this one goes and the text is there; false (nothing changed) otherwise.
     fn append_by_path(&mut self, family: &str, d: Indexes, piece: &str) -> bool {
@@ -2000,7 +2036,10 @@ impl Fold for Responses {
     }
 
     fn take_notes(&mut self, notes: &mut Vec<Note>) {
-        notes.append(&mut self.notes);
+        // Nearly every payload notes nothing: no call to move nothing.
+        if !self.notes.is_empty() {
+            notes.append(&mut self.notes);
+        }
     }
 }
 
@@ -2370,6 +2409,64 @@ data: {"type":"response.mystery","sequence_number":8}
         assert_eq!(f.closed(), None);
     }
 
+    /// The notes the driver takes after each payload are that payload's own: a payload that
+    /// fails notes nothing (its sequence gap is dropped with it, and the number it carried is
+    /// not the last one), on the full path and the template path alike.
+    #[test]
+    fn each_payload_hands_the_driver_its_own_notes_and_a_failed_one_none() {
+        let mut f = Responses::with(Options::default(), Limits::default());
+        let mut events = Vec::new();
+        let lines = [
+            r#"{"type":"response.created","sequence_number":0,"response":{"id":"r1","status":"in_progress","output":[]}}"#,
+            r#"{"type":"response.output_item.added","sequence_number":1,"output_index":0,"item":{"type":"message","content":[]}}"#,
+            r#"{"type":"response.content_part.added","sequence_number":2,"output_index":0,"content_index":0,"part":{"type":"output_text","text":""}}"#,
+            r#"{"type":"response.output_text.delta","sequence_number":3,"output_index":0,"content_index":0,"delta":"a","obfuscation":"xy"}"#,
+            // A gap, then an error (no part 5): neither the note nor the number stays.
+            r#"{"type":"response.output_text.delta","sequence_number":9,"output_index":0,"content_index":5,"delta":"b","obfuscation":"xy"}"#,
+            // The template's shape: in order after 3, so no note.
+            r#"{"type":"response.output_text.delta","sequence_number":4,"output_index":0,"content_index":0,"delta":"c","obfuscation":"zz"}"#,
+            // The template's shape, with a gap: its note.
+            r#"{"type":"response.output_text.delta","sequence_number":6,"output_index":0,"content_index":0,"delta":"d","obfuscation":"zz"}"#,
+            r#"{"type":"response.mystery","sequence_number":7}"#,
+            // The template's shape, in order: no note.
+            r#"{"type":"response.output_text.delta","sequence_number":8,"output_index":0,"content_index":0,"delta":"e","obfuscation":"zz"}"#,
+        ];
+        let mut taken = Vec::new();
+        for line in lines {
+            let ok = f.fold_payload(line.as_bytes(), &mut events).is_ok();
+            let mut notes = Vec::new();
+            f.take_notes(&mut notes);
+            let messages: Vec<String> = notes.into_iter().map(|n| n.message).collect();
+            taken.push((ok, messages));
+        }
+        let none = || Vec::<String>::new();
+        assert_eq!(
+            taken,
+            vec![
+                (true, none()),
+                (true, none()),
+                (true, none()),
+                (true, none()),
+                (false, none()),
+                (true, none()),
+                (true, vec!["sequence_number 6 after 4".to_string()]),
+                (
+                    true,
+                    vec!["unknown event type 'response.mystery' skipped".to_string()]
+                ),
+                (true, none()),
+            ]
+        );
+        assert!(!f.templates.is_empty(), "the deltas went by the template");
+        let expected = crate::json::reader::parse(
+            br#"{"id":"r1","status":"incomplete","output":[
+              {"type":"message","content":[{"type":"output_text","text":"acde"}]}]}"#,
+            64,
+        )
+        .unwrap_or_default();
+        assert_eq!(f.result(), expected);
+    }
+
     #[test]
     fn the_closing_response_is_the_result_and_events_follow_the_deltas() {
         let closing = r#"data: {"type":"response.completed","sequence_number":9,"response":{"id":"r1","status":"completed","output":[{"type":"x"}],"usage":{"input_tokens":3}}}"#;
@@ -2702,7 +2799,7 @@ data: {"type":"response.mystery","sequence_number":8}
                     Some(vec![])
                 );
             }
-            let compared = !detour && f.done_as_built(last.as_bytes(), &mut Vec::new()).is_some();
+            let compared = !detour && f.done_as_built(last.as_bytes(), &mut Vec::new());
             let mut again = Responses::with(options, Limits::default());
             let mut events = Vec::new();
             for line in lines {
