@@ -1988,6 +1988,9 @@ impl Fold for Responses {
         "response.completed, response.incomplete or response.failed"
     }
 
+    // Inline, as `take_notes`: called by the driver for every payload, and nothing but a
+    // forward (or a check) of its own.
+    #[inline]
     fn fold(
         &mut self,
         _event_type: &[u8],
@@ -2035,6 +2038,7 @@ impl Fold for Responses {
         Responses::summary(self)
     }
 
+    #[inline]
     fn take_notes(&mut self, notes: &mut Vec<Note>) {
         // Nearly every payload notes nothing: no call to move nothing.
         if !self.notes.is_empty() {

@@ -375,6 +375,7 @@ fn int_by_reader(r: &mut Reader<'_>) -> Result<Int, DecodeKind> {
 /// A JSON integer at `at` written as plain digits (no sign, no leading zero, neither a
 /// fraction nor an exponent after it, at most 18 digits so it cannot overflow): its value and
 /// length. Anything else is left to the reader, which reads such digits the same way.
+#[inline]
 pub fn plain_integer(data: &[u8], at: usize) -> Option<(i128, usize)> {
     plain_digits(data.get(at..)?).map(|(value, len)| (i128::from(value), len))
 }
