@@ -895,10 +895,17 @@ impl Responses {
     /// Folds one payload in, pushing what it saw to `seen` (which the caller clears if it
     /// fails: a failed payload notes nothing).
     fn fold_noting(&mut self, data: &[u8], events: &mut Vec<Event>) -> Result<(), ErrorKind> {
-        let max_depth = self.limits.max_depth;
         if self.fold_by_template(data, events)? {
             return Ok(());
         }
+        self.fold_in_full(data, events)
+    }
+
+    /// [`Responses::fold_noting`] for a payload no template folds: out of line, so that the
+    /// template path, nearly every payload, does not carry this path's state.
+    #[inline(never)]
+    fn fold_in_full(&mut self, data: &[u8], events: &mut Vec<Event>) -> Result<(), ErrorKind> {
+        let max_depth = self.limits.max_depth;
         // Everything from here reads or changes the tree.
         self.flush_run();
         if self.done_as_built(data, events) {
