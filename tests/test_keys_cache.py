@@ -99,11 +99,14 @@ def test_results_share_no_mutable_object(impl: ModuleType) -> None:
 # Strings either side of the cache's in-slot head (16 bytes) and of its longest string (64
 # bytes): pairs of one length that share their first sixteen and last eight bytes (hashed
 # alike, so one is admitted into the other's slot) and differ only in between or only at the
-# end; non-ASCII, escaped (a newline, a quote) and empty ones.
+# end; non-ASCII (whole, or only past an ASCII head), escaped (a newline, a quote) and empty
+# ones.
 def edge_strings() -> list[str]:
     out = ["", '"']
     for n in (15, 16, 17, 24, 25, 63, 64, 65):
         out += ["k" * n, "k" * (n - 1) + "z", "q" * (n - 1) + "\n", "é" * (n // 2) + "x" * (n % 2)]
+        # The ASCII head of `"k" * n` and its byte length, then a non-ASCII rest.
+        out.append("k" * (n - 2) + "é")
         if n >= 25:
             middle = n // 2
             out += ["m" * middle + c + "m" * (n - middle - 1) for c in "ab"]
