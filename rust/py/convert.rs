@@ -244,7 +244,16 @@ impl<'py> Builder<'py, '_> {
                 let dict = PyDict::new(py);
                 for (k, item) in map {
                     let built = self.value(item)?;
-                    dict.set_item(self.string(k), built)?;
+                    let k = self.string(k);
+                    // SAFETY: as in `Build::set`: the GIL is held (`py`); `dict` is a live dict
+                    // and `k` (a `str`) and `built` are live objects. `PyDict_SetItem` takes
+                    // new references of its own and returns -1 with an exception set on
+                    // failure, which `PyErr::fetch` takes.
+                    if unsafe { ffi::PyDict_SetItem(dict.as_ptr(), k.as_ptr(), built.as_ptr()) }
+                        != 0
+                    {
+                        return Err(PyErr::fetch(py));
+                    }
                 }
                 dict.into_any()
             }
