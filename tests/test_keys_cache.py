@@ -110,6 +110,9 @@ def edge_strings() -> list[str]:
         if n >= 25:
             middle = n // 2
             out += ["m" * middle + c + "m" * (n - middle - 1) for c in "ab"]
+    # One byte other than the rest, at each place: strings that differ in one byte only.
+    for n in (3, 7, 8, 9, 15, 16, 17, 24):
+        out += ["k" * i + "z" + "k" * (n - i - 1) for i in range(n)]
     return out
 
 
