@@ -22,21 +22,61 @@ use crate::json::reader::{string_stop, JsonError, Reader};
 use crate::json::value::Value;
 use crate::limits::DEPTH_CEILING;
 
-/// Strings up to this many bytes are looked up in the cache before a new one is built.
-const CACHED_BYTES: usize = 16;
+/// Strings up to this many bytes are looked up in the cache before a new one is built: every
+/// key of the usual results (`candidatesTokenCount`, `output_tokens_details`, a tool schema's
+/// property names), model names and versions, ids, finish reasons and the short values that
+/// repeat. Built, hashed as a dict key and freed anew each time, a string of this size costs
+/// about what the rest of its member does.
+const CACHED_BYTES: usize = 64;
+/// Bytes of a cached string kept in its slot: a string no longer than this is told apart there
+/// alone; past it, the rest is compared with the Python string's own text (the object a hit
+/// hands out and whose count it raises anyway), so the table stays the same size.
+const HEAD_BYTES: usize = 16;
 /// Slots of the cache (a power of two). Few enough that the table (40 KB) stays in the
 /// processor's near caches between conversions: a lookup that misses there costs more than
 /// building the string it saves. The strings that repeat (keys, vocabulary) are far fewer.
 const CACHE_SLOTS: usize = 1024;
 
-/// One cached string: its UTF-8 bytes (so a hit costs a 16-byte compare, no call into Python)
-/// and the Python string; plus the hash of the last string that missed here, which is
-/// admitted when it comes again.
+/// One cached string: its length and first [`HEAD_BYTES`] bytes, zero-padded, as two words
+/// (so a hit on a short string costs two compares, no call into Python) and the Python
+/// string; plus the hash of the last string that missed here, which is admitted when it comes
+/// again. A string longer than the head is admitted only when ASCII, so that its Python text
+/// is its UTF-8 bytes.
 struct CacheSlot {
     len: u8,
-    bytes: [u8; CACHED_BYTES],
+    head: (u64, u64),
     string: Option<Py<PyString>>,
     candidate: u64,
+}
+
+/// The first [`HEAD_BYTES`] bytes of `bytes`, zero-padded, as two little-endian words, read
+/// with a few overlapping loads rather than copied into a buffer (a call, per string built).
+fn head_words(bytes: &[u8]) -> (u64, u64) {
+    let len = bytes.len();
+    let u64_at = |at: usize| {
+        (bytes.get(at..at + 8))
+            .and_then(|w| w.try_into().ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    let u32_at = |at: usize| {
+        (bytes.get(at..at + 4))
+            .and_then(|w| w.try_into().ok())
+            .map_or(0, |w| u64::from(u32::from_le_bytes(w)))
+    };
+    let byte_at = |at: usize| bytes.get(at).map_or(0, |&b| u64::from(b));
+    match len {
+        16.. => (u64_at(0), u64_at(8)),
+        // The last eight bytes, shifted down past those the first word has.
+        9..=15 => (u64_at(0), u64_at(len - 8) >> ((16 - len) * 8)),
+        8 => (u64_at(0), 0),
+        // The first four and the last four, overlapping: the shared bytes agree.
+        4..=7 => (u32_at(0) | u32_at(len - 4) << ((len - 4) * 8), 0),
+        1..=3 => {
+            let word = byte_at(0) | byte_at(len / 2) << (len / 2 * 8);
+            (word | byte_at(len - 1) << ((len - 1) * 8), 0)
+        }
+        0 => (0, 0),
+    }
 }
 
 /// A direct-mapped cache of short Python strings, shared by every conversion of the process.
@@ -44,7 +84,8 @@ struct CacheSlot {
 /// eviction bookkeeping, and a miss costs only the string it builds anyway. A string seen
 /// once (a tool input is full of keys and values that never come back) only marks itself as
 /// the slot's candidate, so it neither evicts a string that repeats nor costs the reference
-/// counting and freeing of one.
+/// counting and freeing of one. It lives in a static that is never dropped, and a slot lets go
+/// of its string only in [`StringCache::get`], with the GIL held.
 struct StringCache {
     slots: Box<[CacheSlot]>,
 }
@@ -57,7 +98,7 @@ impl StringCache {
             slots: (0..CACHE_SLOTS)
                 .map(|_| CacheSlot {
                     len: 0,
-                    bytes: [0; CACHED_BYTES],
+                    head: (0, 0),
                     string: None,
                     candidate: 0,
                 })
@@ -68,13 +109,18 @@ impl StringCache {
     /// A Python string equal to `s` (at most [`CACHED_BYTES`] long), from the cache if there.
     fn get<'py>(&mut self, py: Python<'py>, s: &str) -> Bound<'py, PyString> {
         let bytes = s.as_bytes();
-        let mut padded = [0u8; CACHED_BYTES];
-        if let Some(head) = padded.get_mut(..bytes.len()) {
-            head.copy_from_slice(bytes);
-        }
-        let (a, b) = padded.split_at(8);
-        let word = |w: &[u8]| w.try_into().map_or(0, u64::from_le_bytes);
-        let mixed = (word(a) ^ word(b).rotate_left(29) ^ (bytes.len() as u64))
+        let head = head_words(bytes);
+        let rest = bytes.get(HEAD_BYTES..).unwrap_or_default();
+        // Past the head, the last eight bytes: long keys often share a prefix
+        // (`promptTokenCount`, `promptTokensDetails`) and differ at the end.
+        let end = if rest.is_empty() {
+            0
+        } else {
+            bytes
+                .last_chunk::<8>()
+                .map_or(0, |w| u64::from_le_bytes(*w))
+        };
+        let mixed = (head.0 ^ head.1.rotate_left(29) ^ end.rotate_left(47) ^ (bytes.len() as u64))
             .wrapping_mul(0x9E37_79B9_7F4A_7C15);
         // The top bits of a multiplicative hash are its best mixed ones.
         let index = (mixed >> (64 - CACHE_SLOTS.trailing_zeros())) as usize;
@@ -82,16 +128,31 @@ impl StringCache {
             return new_string(py, s);
         };
         let len = u8::try_from(bytes.len()).unwrap_or(0);
-        if slot.len == len && slot.bytes == padded {
+        if slot.len == len && slot.head == head {
             if let Some(cached) = &slot.string {
-                return cached.bind(py).clone();
+                let cached = cached.bind(py);
+                // SAFETY: the GIL is held (`py`) and the slot holds a reference to `cached`, so
+                // it is a live `str`. A string longer than the head is admitted only when ASCII
+                // (below), as a compact ASCII string of `len` characters (`new_string`, or
+                // `PyString::new` of ASCII text), so its data is `len` one-byte characters, its
+                // UTF-8 text; a `str` that others may see never changes. Past the head, the
+                // compare reads `len - 16` of those bytes.
+                let same = rest.is_empty()
+                    || unsafe {
+                        let text = ffi::PyUnicode_DATA(cached.as_ptr()).cast::<u8>();
+                        std::slice::from_raw_parts(text, bytes.len()).get(HEAD_BYTES..)
+                            == Some(rest)
+                    };
+                if same {
+                    return cached.clone();
+                }
             }
         }
         let string = new_string(py, s);
-        // A hash collision only admits a string early; the slot keeps its bytes.
-        if slot.candidate == mixed {
+        // A hash collision only admits a string early; the slot then holds that string.
+        if slot.candidate == mixed && (rest.is_empty() || s.is_ascii()) {
             slot.len = len;
-            slot.bytes = padded;
+            slot.head = head;
             slot.string = Some(string.clone().unbind());
         } else {
             slot.candidate = mixed;
@@ -183,7 +244,16 @@ impl<'py> Builder<'py, '_> {
                 let dict = PyDict::new(py);
                 for (k, item) in map {
                     let built = self.value(item)?;
-                    dict.set_item(self.string(k), built)?;
+                    let k = self.string(k);
+                    // SAFETY: as in `Build::set`: the GIL is held (`py`); `dict` is a live dict
+                    // and `k` (a `str`) and `built` are live objects. `PyDict_SetItem` takes
+                    // new references of its own and returns -1 with an exception set on
+                    // failure, which `PyErr::fetch` takes.
+                    if unsafe { ffi::PyDict_SetItem(dict.as_ptr(), k.as_ptr(), built.as_ptr()) }
+                        != 0
+                    {
+                        return Err(PyErr::fetch(py));
+                    }
                 }
                 dict.into_any()
             }
@@ -508,26 +578,11 @@ impl<'t> RawWalk<'t> {
         Ok(built)
     }
 
-    /// The key starting at `pos` (its opening quote) as a Python string. Keys too long for
-    /// the builder's cache (a Responses snapshot has about seven: `incomplete_details`,
-    /// `output_tokens_details`, ...) come from a cache of their own: built, hashed when
-    /// inserted and freed anew each time, one costs about what the rest of its member does.
+    /// The key starting at `pos` (its opening quote) as a Python string, from the builder's
+    /// cache (which takes every key of up to [`CACHED_BYTES`] bytes). The plain key's path is
+    /// its own, small enough to be inlined into the walk of an object, where
+    /// [`Self::py_string`]'s is not.
     fn py_key<'py>(&mut self, b: &mut Builder<'py, '_>) -> PyResult<Bound<'py, PyString>> {
-        /// Longer keys are rare, and mostly of one object each (schemas of tool parameters).
-        const LONG_KEY_BYTES: usize = 64;
-        /// Slots of the cache (a power of two): far more than the long keys that repeat.
-        const LONG_KEY_SLOTS: usize = 64;
-        /// A cached key, and the hash of the last key that missed here, admitted when it
-        /// comes again (a key seen once evicts nothing, as in the builder's cache).
-        struct Slot {
-            bytes: Box<[u8]>,
-            string: Option<Py<PyString>>,
-            candidate: u64,
-        }
-        /// Shared by every conversion of the process, like the builder's cache, and never
-        /// dropped (so no Python object is released without the interpreter).
-        static LONG_KEYS: Mutex<Vec<Slot>> = Mutex::new(Vec::new());
-
         let start = self.pos + 1;
         let rest = self.bytes.get(start..).unwrap_or_default();
         let n = string_stop(rest);
@@ -541,45 +596,7 @@ impl<'t> RawWalk<'t> {
             .text
             .get(start..start + n)
             .ok_or_else(|| invalid_raw_at(start))?;
-        if key.len() <= CACHED_BYTES || key.len() > LONG_KEY_BYTES {
-            return Ok(b.string(key));
-        }
-        let mut guard = match LONG_KEYS.try_lock() {
-            Ok(guard) => guard,
-            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            // Another conversion holds it (a finaliser run while this one builds objects).
-            Err(TryLockError::WouldBlock) => return Ok(b.string(key)),
-        };
-        if guard.is_empty() {
-            guard.resize_with(LONG_KEY_SLOTS, || Slot {
-                bytes: Box::default(),
-                string: None,
-                candidate: 0,
-            });
-        }
-        let bytes = key.as_bytes();
-        // A long key is over sixteen bytes: its first and last eight are two words.
-        let word = |w: Option<&[u8; 8]>| w.map_or(0, |w| u64::from_le_bytes(*w));
-        let mixed = (word(bytes.first_chunk::<8>())
-            ^ word(bytes.last_chunk::<8>()).rotate_left(29)
-            ^ bytes.len() as u64)
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        // The top bits of a multiplicative hash are its best mixed ones.
-        let index = (mixed >> (64 - LONG_KEY_SLOTS.trailing_zeros())) as usize;
-        let Some(slot) = guard.get_mut(index) else {
-            return Ok(b.string(key));
-        };
-        if let (true, Some(cached)) = (*slot.bytes == *bytes, &slot.string) {
-            return Ok(cached.bind(b.py).clone());
-        }
-        let string = b.string(key);
-        if slot.candidate == mixed {
-            slot.bytes = bytes.into();
-            slot.string = Some(string.clone().unbind());
-        } else {
-            slot.candidate = mixed;
-        }
-        Ok(string)
+        Ok(b.string(key))
     }
 
     fn value<'py>(&mut self, b: &mut Builder<'py, '_>) -> PyResult<Bound<'py, PyAny>> {
@@ -1137,5 +1154,25 @@ fn copy<'py>(children: &Bound<'py, PyAny>, len: usize) -> PyResult<Bound<'py, Py
         Ok(list.get_slice(0, len).into_any())
     } else {
         Ok(children.cast::<PyDict>()?.copy()?.into_any())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{head_words, HEAD_BYTES};
+
+    /// The loads give what copying the head into a zeroed buffer gives, at every length.
+    #[test]
+    fn head_words_are_the_zero_padded_head() {
+        let text: Vec<u8> = (1..=70u8).map(|i| i.wrapping_mul(37) | 1).collect();
+        for len in 0..=text.len() {
+            let bytes = &text[..len];
+            let mut padded = [0u8; HEAD_BYTES];
+            let n = len.min(HEAD_BYTES);
+            padded[..n].copy_from_slice(&bytes[..n]);
+            let (a, b) = padded.split_at(8);
+            let word = |w: &[u8]| u64::from_le_bytes(w.try_into().unwrap_or_default());
+            assert_eq!(head_words(bytes), (word(a), word(b)), "{len}");
+        }
     }
 }
