@@ -622,9 +622,13 @@ fn common_event(
     known_end: Option<KnownEnd>,
 ) -> Result<WholeEvent, Miss> {
     let head = word_at(input, at).ok_or(Miss::Other)?;
-    let (value, has_event_type) = if word_starts_with(head, b"data: ") {
+    // A stream whose last event had a type (Anthropic, Responses) names one on nearly every
+    // event: its `event` line is tested first. Before any type, an `event: ` line is left to
+    // `whole_event` (the repeat of an empty type is rare).
+    let typed_line = !last_type.is_empty() && word_starts_with(head, b"event: ");
+    let (value, has_event_type) = if !typed_line && word_starts_with(head, b"data: ") {
         (at + 6, false)
-    } else if word_starts_with(head, b"event: ") {
+    } else if typed_line {
         let after_type = at + 7 + last_type.len();
         let typed = input.get(at + 7..after_type).ok_or(Miss::Other)?;
         if !same_bytes(typed, last_type) || 7 + last_type.len() > limit {
