@@ -574,6 +574,11 @@ impl<F: Fold> Driver<F> {
         self.fold.version()
     }
 
+    /// Whether events wait to be taken ([`Driver::take_events`]).
+    pub fn has_events(&self) -> bool {
+        !self.core.events.is_empty()
+    }
+
     pub fn take_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.core.events)
     }

@@ -13,7 +13,8 @@
 //! per-event work compiled into this loop (the driver does). An event of that shape cut by the
 //! end of the read is copied once, unframed (`Framer::tail`); the next read is searched only
 //! for its blank line, and the event, completed by that head of the read, is recognised whole
-//! while the rest of the read is framed in place. Anything else goes line by line: each line's
+//! and dispatched (`Framer::dispatch_tail`), with no second search for the end of a data line
+//! the read had cut (`TailEnd::InValue`), while the rest of the read is framed in place. Anything else goes line by line: each line's
 //! end is found (`find_line_end`), classified and applied to the block. Only the bytes of an
 //! event that the recogniser gave up on, or that a read cut, are scanned twice. A line that
 //! lies inside one read is processed in place; only a line that spans reads outside a held
@@ -439,6 +440,15 @@ struct WholeEvent {
     ended_on_cr: bool,
 }
 
+/// A line end already known: the first CR or LF at or after `from` is at `at` (a completed
+/// tail's data line, see [`TailEnd::InValue`]), so a data value that starts at or before
+/// `from` needs no search.
+#[derive(Clone, Copy)]
+struct KnownEnd {
+    from: usize,
+    at: usize,
+}
+
 /// Why no [`WholeEvent`] was recognised.
 #[derive(Clone, Copy)]
 enum Miss {
@@ -455,6 +465,10 @@ enum Miss {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum TailEnd {
     InLine,
+    /// Inside the value of the event's `data` line, its last line, which a recogniser searched
+    /// to the end of the tail: no CR or LF lies between that value and the end of the tail, so
+    /// when the tail is completed the line's end is the first one the completing read holds.
+    InValue,
     LineStart,
     AfterCr,
 }
@@ -499,9 +513,10 @@ fn event_end(bytes: &[u8], state: TailEnd) -> TailScan {
                 Some(&b'r') => return TailScan::Refused,
                 Some(_) => state = TailEnd::InLine,
             },
-            TailEnd::InLine => {
+            TailEnd::InLine | TailEnd::InValue => {
                 let Some(found) = bytes.get(at..).and_then(find_line_end) else {
-                    return TailScan::Open(TailEnd::InLine);
+                    // Still inside the same line: what the state said about it holds.
+                    return TailScan::Open(state);
                 };
                 let terminator = at + found;
                 at = terminator + 1;
@@ -534,32 +549,42 @@ fn held_by_lines(tail: &[u8]) -> usize {
     held + rest.len()
 }
 
-/// Whether `a` and `b` hold the same bytes, compared eight at a time inline: an event type is
+/// Whether `a` and `b` hold the same bytes, compared sixteen at a time inline: an event type is
 /// tens of bytes, for which the call into `memcmp` that slice equality makes costs more than
-/// the compare.
+/// the compare, and the commonest (`response.output_text.delta`, `content_block_delta`) take
+/// two sixteen-byte compares with no loop.
 #[inline(always)]
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
+    let block = |s: &[u8], at: usize| {
+        s.get(at..)?
+            .first_chunk::<16>()
+            .map(|w| u128::from_ne_bytes(*w))
+    };
     let word = |s: &[u8], at: usize| {
         s.get(at..)?
             .first_chunk::<8>()
             .map(|w| u64::from_ne_bytes(*w))
     };
-    let Some(last) = a.len().checked_sub(8) else {
-        return a.iter().zip(b).all(|(x, y)| x == y);
+    let Some(last) = a.len().checked_sub(16) else {
+        // Under sixteen bytes: the first and the last eight, overlapping, or byte by byte.
+        return match a.len().checked_sub(8) {
+            Some(last) => word(a, 0) == word(b, 0) && word(a, last) == word(b, last),
+            None => a.iter().zip(b).all(|(x, y)| x == y),
+        };
     };
     let mut at = 0;
     while at < last {
-        if word(a, at) != word(b, at) {
+        if block(a, at) != block(b, at) {
             return false;
         }
-        at += 8;
+        at += 16;
     }
-    // The last eight bytes, overlapping words already compared when the length is not a
-    // multiple of eight.
-    word(a, last) == word(b, last)
+    // The last sixteen bytes, overlapping blocks already compared when the length is not a
+    // multiple of sixteen.
+    block(a, last) == block(b, last)
 }
 
 /// The first eight bytes at `at` as a little-endian word, for compares of a fixed prefix.
@@ -594,11 +619,16 @@ fn common_event(
     at: usize,
     limit: usize,
     last_type: &[u8],
+    known_end: Option<KnownEnd>,
 ) -> Result<WholeEvent, Miss> {
     let head = word_at(input, at).ok_or(Miss::Other)?;
-    let (value, has_event_type) = if word_starts_with(head, b"data: ") {
+    // A stream whose last event had a type (Anthropic, Responses) names one on nearly every
+    // event: its `event` line is tested first. Before any type, an `event: ` line is left to
+    // `whole_event` (the repeat of an empty type is rare).
+    let typed_line = !last_type.is_empty() && word_starts_with(head, b"event: ");
+    let (value, has_event_type) = if !typed_line && word_starts_with(head, b"data: ") {
         (at + 6, false)
-    } else if word_starts_with(head, b"event: ") {
+    } else if typed_line {
         let after_type = at + 7 + last_type.len();
         let typed = input.get(at + 7..after_type).ok_or(Miss::Other)?;
         if !same_bytes(typed, last_type) || 7 + last_type.len() > limit {
@@ -617,7 +647,15 @@ fn common_event(
         return Err(Miss::Other);
     };
     // The data line starts six bytes before its value (`data: `).
-    data_line_and_blank(input, value - 6, value, limit, None, has_event_type)
+    data_line_and_blank(
+        input,
+        value - 6,
+        value,
+        limit,
+        None,
+        has_event_type,
+        known_end,
+    )
 }
 
 /// The end of a [`WholeEvent`] whose data line starts at `line` and its value at `value`: the
@@ -633,9 +671,15 @@ fn data_line_and_blank(
     limit: usize,
     new_event_type: Option<(usize, usize)>,
     has_event_type: bool,
+    known_end: Option<KnownEnd>,
 ) -> Result<WholeEvent, Miss> {
-    let after_value = input.get(value..).ok_or(Miss::Other)?;
-    let end = value + find_line_end(after_value).ok_or(Miss::Incomplete(TailEnd::InLine))?;
+    let end = match known_end {
+        Some(known) if value <= known.from => known.at,
+        _ => {
+            let after_value = input.get(value..).ok_or(Miss::Other)?;
+            value + find_line_end(after_value).ok_or(Miss::Incomplete(TailEnd::InValue))?
+        }
+    };
     if end - line > limit {
         return Err(Miss::Other);
     }
@@ -668,6 +712,7 @@ fn whole_event(
     at: usize,
     limit: usize,
     last_type: &[u8],
+    known_end: Option<KnownEnd>,
 ) -> Result<WholeEvent, Miss> {
     let mut at = at;
     let mut new_event_type = None;
@@ -703,7 +748,15 @@ fn whole_event(
         return Err(Miss::Other);
     }
     let value = value_start(input, at + 5);
-    data_line_and_blank(input, at, value, limit, new_event_type, has_event_type)
+    data_line_and_blank(
+        input,
+        at,
+        value,
+        limit,
+        new_event_type,
+        has_event_type,
+        known_end,
+    )
 }
 
 /// Appends without ever letting the buffer's capacity run past `limit` (the caller has already
@@ -1031,7 +1084,30 @@ impl Framer {
         sink: &mut impl Sink<E>,
     ) -> Result<Option<&'i [u8]>, Stop<E>> {
         let fits = |len: usize| self.line.len().saturating_add(len) <= self.max_line_bytes;
-        let (head, rest) = match event_end(input, tail_end) {
+        // A tail cut inside its data line's value: that line ends at the first CR or LF of
+        // `input`, found once here and not searched for again in the whole event.
+        let mut known_end = None;
+        let scan = match tail_end {
+            TailEnd::InValue => match find_line_end(input) {
+                Some(found) => {
+                    known_end = Some(KnownEnd {
+                        from: self.line.len(),
+                        at: self.line.len() + found,
+                    });
+                    match input
+                        .get(found..)
+                        .map(|after| event_end(after, TailEnd::InLine))
+                    {
+                        Some(TailScan::End(end)) => TailScan::End(found + end),
+                        Some(scan) => scan,
+                        None => TailScan::Open(TailEnd::InValue),
+                    }
+                }
+                None => TailScan::Open(TailEnd::InValue),
+            },
+            _ => event_end(input, tail_end),
+        };
+        let (head, rest) = match scan {
             TailScan::Open(end) if fits(input.len()) => {
                 self.line.extend_from_slice(input);
                 self.tail_end = Some(end);
@@ -1043,6 +1119,21 @@ impl Framer {
         self.tail_end = None;
         let mut tail = std::mem::take(&mut self.line);
         tail.extend_from_slice(head);
+        if !head.is_empty() {
+            if let Some(framed) = self.dispatch_tail(&tail, known_end, sink) {
+                self.keep_line_allocation(tail);
+                return match framed {
+                    Ok(()) => Ok(Some(rest)),
+                    Err(error) => {
+                        // Stopped right after the tail's event: only `rest` is left.
+                        self.pending.clear();
+                        self.pending.extend_from_slice(rest);
+                        self.pending_start = 0;
+                        Err(Stop::Sink(error))
+                    }
+                };
+            }
+        }
         let framed = self.run(&tail, sink, false);
         if let Err((stopped_at, stop)) = framed {
             self.pending.clear();
@@ -1057,6 +1148,38 @@ impl Framer {
         Ok(Some(rest))
     }
 
+    /// A completed tail that is one whole event of the common shape, dispatched as the
+    /// whole-event loop of [`Framer::run`] would dispatch it, without a pass of that loop: `None`
+    /// (nothing done) for anything else, which `run` then frames.
+    #[inline(always)]
+    fn dispatch_tail<E>(
+        &mut self,
+        tail: &[u8],
+        known_end: Option<KnownEnd>,
+        sink: &mut impl Sink<E>,
+    ) -> Option<Result<(), E>> {
+        // The conditions under which `run` would try its recognisers at the tail's start.
+        if !self.whole_events
+            || self.block.has_data
+            || self.block.poisoned
+            || !self.line.is_empty()
+            || self.after_cr
+            || self.discarding
+        {
+            return None;
+        }
+        let (limit, last_type) = (self.max_line_bytes, self.block.event_type.as_slice());
+        let recognised = match common_event(tail, 0, limit, last_type, known_end) {
+            Err(Miss::Other) => whole_event(tail, 0, limit, last_type, known_end),
+            found => found,
+        };
+        let whole = recognised.ok().filter(|whole| whole.next == tail.len())?;
+        let base = self.consumed;
+        let outcome = self.dispatch_whole(tail, base, &whole, sink);
+        self.consumed = base + tail.len() as u64;
+        Some(outcome)
+    }
+
     /// Gives `line` back the allocation of a tail just framed, unless framing it left a partial
     /// line there or the allocation is a large one.
     fn keep_line_allocation(&mut self, mut tail: Vec<u8>) {
@@ -1065,6 +1188,44 @@ impl Framer {
             release_if_large(&mut tail);
             self.line = tail;
         }
+    }
+
+    /// Dispatches the whole event `whole` recognised in `input` (which starts at stream offset
+    /// `base`), leaving the block as a blank line after its lines would.
+    #[inline(always)]
+    fn dispatch_whole<E>(
+        &mut self,
+        input: &[u8],
+        base: u64,
+        whole: &WholeEvent,
+        sink: &mut impl Sink<E>,
+    ) -> Result<(), E> {
+        if let Some((start, end)) = whole.new_event_type {
+            self.block.event_type.clear();
+            self.block
+                .event_type
+                .extend_from_slice(input.get(start..end).unwrap_or_default());
+        }
+        self.block.publish_id();
+        let (start, end) = whole.data;
+        let event = RawEvent {
+            event_type: if whole.has_event_type || self.block.has_event_type {
+                &self.block.event_type
+            } else {
+                b""
+            },
+            data: input.get(start..end).unwrap_or_default(),
+            last_event_id: &self.block.id_string,
+            retry: self.block.retry,
+            data_offset: base + start as u64,
+            index: self.dispatched,
+        };
+        let outcome = sink.event(&event);
+        self.dispatched += 1;
+        // All `reset` would do: the data buffer was not touched.
+        self.block.has_event_type = false;
+        self.after_cr = whole.ended_on_cr;
+        outcome
     }
 
     /// Frames `input`, which starts at stream offset `self.consumed`. On a stop returns the
@@ -1116,8 +1277,8 @@ impl Framer {
                 // partial line): the next one is tried without checking again.
                 loop {
                     let last_type = self.block.event_type.as_slice();
-                    let recognised = match common_event(input, pos, limit, last_type) {
-                        Err(Miss::Other) => whole_event(input, pos, limit, last_type),
+                    let recognised = match common_event(input, pos, limit, last_type, None) {
+                        Err(Miss::Other) => whole_event(input, pos, limit, last_type, None),
                         found => found,
                     };
                     let whole = match recognised {
@@ -1149,31 +1310,7 @@ impl Framer {
                             break;
                         }
                     };
-                    if let Some((start, end)) = whole.new_event_type {
-                        self.block.event_type.clear();
-                        self.block
-                            .event_type
-                            .extend_from_slice(input.get(start..end).unwrap_or_default());
-                    }
-                    self.block.publish_id();
-                    let (start, end) = whole.data;
-                    let event = RawEvent {
-                        event_type: if whole.has_event_type || self.block.has_event_type {
-                            &self.block.event_type
-                        } else {
-                            b""
-                        },
-                        data: input.get(start..end).unwrap_or_default(),
-                        last_event_id: &self.block.id_string,
-                        retry: self.block.retry,
-                        data_offset: base + start as u64,
-                        index: self.dispatched,
-                    };
-                    let outcome = sink.event(&event);
-                    self.dispatched += 1;
-                    // All `reset` would do: the data buffer was not touched.
-                    self.block.has_event_type = false;
-                    self.after_cr = whole.ended_on_cr;
+                    let outcome = self.dispatch_whole(input, base, &whole, sink);
                     pos = whole.next;
                     if let Err(error) = outcome {
                         self.consumed = base + pos as u64;
@@ -1387,6 +1524,25 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn same_bytes_agrees_with_slice_equality() {
+        // Every length around the eight- and sixteen-byte steps, every position of a
+        // difference, and slices of different lengths.
+        for len in 0..80 {
+            let a: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            assert!(same_bytes(&a, &a.clone()), "len {len}");
+            for at in 0..len {
+                let mut b = a.clone();
+                b[at] ^= 0x20;
+                assert!(!same_bytes(&a, &b), "len {len} at {at}");
+            }
+            assert!(!same_bytes(&a, &a[..len.saturating_sub(1)]) || len == 0);
+            let mut longer = a.clone();
+            longer.push(b'z');
+            assert!(!same_bytes(&a, &longer), "len {len}");
         }
     }
 

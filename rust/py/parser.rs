@@ -2,6 +2,7 @@
 
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyWeakrefReference};
 
 use crate::driver::{Config, Options, DEFAULT_MAX_PROBLEMS};
@@ -362,11 +363,32 @@ macro_rules! as_constructor {
 }
 
 fn events_to_py<'py>(py: Python<'py>, stream: &mut AnyStream) -> PyResult<Bound<'py, PyList>> {
+    if !stream.has_events() {
+        return Ok(no_events(py));
+    }
     let list = PyList::empty(py);
     for e in stream.take_events() {
         list.append(Bound::new(py, EventPy::new(e))?)?;
     }
     Ok(list)
+}
+
+/// The empty list a `feed` without events returns: one list, handed out again once every
+/// caller has dropped it (nearly every caller ignores what `feed` returns with events off), so
+/// that a read costs no list allocation, no free and no step of the garbage collector's count.
+/// While someone holds it, or once someone filled it, each call gets a new list instead.
+static NO_EVENTS: PyOnceLock<Py<PyList>> = PyOnceLock::new();
+
+fn no_events(py: Python<'_>) -> Bound<'_, PyList> {
+    let list = NO_EVENTS.get_or_init(py, || PyList::empty(py).unbind());
+    // SAFETY: the GIL is held (`py`) and the cell holds a reference to the list, so the pointer
+    // is to a live object; reading its count has no other effect. With the GIL held, no other
+    // thread can take a reference between this check and the return (as for the handed lists
+    // of `convert`).
+    if unsafe { pyo3::ffi::Py_REFCNT(list.as_ptr()) } == 1 && list.bind(py).is_empty() {
+        return list.bind(py).clone();
+    }
+    PyList::empty(py)
 }
 
 /// Incremental parser for one stream (Chat Completions, Anthropic Messages, ...).
@@ -480,10 +502,18 @@ entry_point! {
 #[pymethods]
 impl StreamParserPy {
     /// Consumes one read; returns the events it produced (empty unless events are on).
-    fn feed<'py>(slf: &Bound<'py, Self>, data: PyBackedBytes) -> PyResult<Bound<'py, PyList>> {
+    fn feed<'py>(slf: &Bound<'py, Self>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
         // Events produced before an error are returned, and the error raised by the next call
         // (the core defers it), so an error here comes with no events.
-        Self::step(slf, |s| s.feed(&data), |py, s, ()| events_to_py(py, s))
+        let feed =
+            |input: &[u8]| Self::step(slf, |s| s.feed(input), |py, s, ()| events_to_py(py, s));
+        match data.cast::<PyBytes>() {
+            // Immutable, and alive while borrowed here: read in place, with no reference taken.
+            Ok(bytes) => feed(bytes.as_bytes()),
+            // A `bytearray` is copied, as the argument's declared type extracts it, and anything
+            // else is refused with that type's message.
+            Err(_) => feed(&data.extract::<PyBackedBytes>()?),
+        }
     }
 
     /// End of input: the assembled completion.
