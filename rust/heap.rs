@@ -56,6 +56,7 @@ fn is_large(size: usize) -> bool {
 // the block's size alone; `dealloc` and `realloc` are given the size the block was allocated
 // with, so a block is always returned to the allocator that made it.
 unsafe impl GlobalAlloc for SplitHeap {
+    #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller's contract (non-zero size) is passed on unchanged; `mi_malloc`
         // gets only layouts its word-aligned blocks meet.
@@ -70,6 +71,7 @@ unsafe impl GlobalAlloc for SplitHeap {
         }
     }
 
+    #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: as in `alloc`.
         unsafe {
@@ -83,6 +85,7 @@ unsafe impl GlobalAlloc for SplitHeap {
         }
     }
 
+    #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: `ptr` was allocated with `layout`, so by the allocator its size picks
         // (`MiMalloc.dealloc` is `mi_free`, which frees a block of any mimalloc entry point).
@@ -95,6 +98,7 @@ unsafe impl GlobalAlloc for SplitHeap {
         }
     }
 
+    #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let large = is_large(layout.size());
         if large == is_large(new_size) {
