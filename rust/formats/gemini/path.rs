@@ -72,9 +72,7 @@ fn parse_steps<'p>(path: &'p str, push: &mut impl FnMut(StepText<'p>)) -> Option
         let step = match (first, bytes.get(at + 1)) {
             (b'.', _) => {
                 let start = at + 1;
-                let len = (bytes.get(start..)?.iter())
-                    .position(|&b| b == b'.' || b == b'[')
-                    .unwrap_or(bytes.len() - start);
+                let len = key_len(bytes.get(start..)?);
                 if len == 0 {
                     return None;
                 }
@@ -115,6 +113,35 @@ fn parse_steps<'p>(path: &'p str, push: &mut impl FnMut(StepText<'p>)) -> Option
         push(step);
     }
     Some(())
+}
+
+/// The length of the dotted key `rest` starts with: up to its first `.` or `[`, or all of it.
+/// Eight bytes a word at a time: a byte at a time was most of a path's parse.
+fn key_len(rest: &[u8]) -> usize {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGHS: u64 = ONES << 7;
+    let words = rest.chunks_exact(8);
+    let tail = words.remainder();
+    for (i, word) in words.enumerate() {
+        let Ok(word) = <[u8; 8]>::try_from(word) else {
+            break;
+        };
+        let word = u64::from_le_bytes(word);
+        let (dots, opens) = (
+            word ^ (ONES * u64::from(b'.')),
+            word ^ (ONES * u64::from(b'[')),
+        );
+        // A byte's high bit set where the byte is zero, and false hits only above a true one
+        // (a borrow runs upward from a zero byte): the lowest set bit is the first delimiter.
+        let found = (dots.wrapping_sub(ONES) & !dots | opens.wrapping_sub(ONES) & !opens) & HIGHS;
+        if found != 0 {
+            return i * 8 + (found.trailing_zeros() / 8) as usize;
+        }
+    }
+    let at = rest.len() - tail.len();
+    at + (tail.iter())
+        .position(|&b| b == b'.' || b == b'[')
+        .unwrap_or(tail.len())
 }
 
 /// Sets `value` at `steps` under `root`, creating objects and arrays on the way (an array is
@@ -280,5 +307,42 @@ mod tests {
             }
         }
         assert!(!parse_into("$.a.", &mut steps));
+    }
+
+    /// The word-at-a-time key scan stops where a byte-at-a-time one does: at each place of a
+    /// `.` or `[` (one or two of them) in keys of 0-24 bytes, among bytes that differ from a
+    /// delimiter in the high bit only (0xae, 0xdb), bytes one off (`-`, `/`, `Z`, `\\`) and
+    /// non-ASCII text.
+    #[test]
+    fn key_len_is_the_first_delimiter() {
+        let naive = |rest: &[u8]| {
+            (rest.iter())
+                .position(|&b| b == b'.' || b == b'[')
+                .unwrap_or(rest.len())
+        };
+        let fillers: [&[u8]; 4] = [
+            b"abcdefgh",
+            b"\xae\xdb-/Z\\\x00\xff",
+            "é中\u{1f600}".as_bytes(),
+            b"\x2f\x2d\x5a\x5c",
+        ];
+        for filler in fillers {
+            for len in 0..=24 {
+                let base: Vec<u8> = filler.iter().copied().cycle().take(len).collect();
+                assert_eq!(key_len(&base), naive(&base));
+                for first in 0..len {
+                    for delimiter in [b'.', b'['] {
+                        let mut one = base.clone();
+                        one[first] = delimiter;
+                        assert_eq!(key_len(&one), first, "{one:?}");
+                        for second in first + 1..len {
+                            let mut two = one.clone();
+                            two[second] = b'.' ^ b'[' ^ delimiter;
+                            assert_eq!(key_len(&two), first, "{two:?}");
+                        }
+                    }
+                }
+            }
+        }
     }
 }
