@@ -352,17 +352,22 @@ fn ascii_escaped_into(data: &[u8], at: usize, out: &mut String) -> Option<usize>
     if data.get(at) != Some(&b'"') {
         return None;
     }
+    // Bytes, not chars: `String::push` calls `reserve` for each char (out of line in a
+    // build without LTO), `Vec::push` only when the buffer is full.
+    // SAFETY: only ASCII goes in (the bytes 0x20..=0x7F and what `short_escape` gives, all
+    // below 0x80), so `out` stays valid UTF-8 however far this gets.
+    let bytes = unsafe { out.as_mut_vec() };
     let mut p = at + 1;
     loop {
         match *data.get(p)? {
             b'"' => return Some(p + 1),
             b'\\' => {
                 let byte = crate::json::short_escape(*data.get(p + 1)?)?;
-                out.push(char::from(byte));
+                bytes.push(byte);
                 p += 2;
             }
             b @ 0x20..=0x7F => {
-                out.push(char::from(b));
+                bytes.push(b);
                 p += 1;
             }
             _ => return None,
