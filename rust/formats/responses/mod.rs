@@ -272,7 +272,12 @@ impl Template {
         let mut sequence = Int::Absent;
         let mut delta = None;
         for (n, run) in self.fixed.iter().enumerate() {
-            if data.get(pos..pos + run.len())? != &**run {
+            // A run of one byte (the closing brace, mostly) is not worth a `memcmp` call.
+            let same = match **run {
+                [only] => data.get(pos) == Some(&only),
+                _ => data.get(pos..pos + run.len()) == Some(&**run),
+            };
+            if !same {
                 return None;
             }
             pos += run.len();
@@ -3241,5 +3246,43 @@ data: {"type":"response.mystery","sequence_number":8}
         assert!(by_template.run_text.len() > RUN_TEXT_ROOM);
         assert_eq!(by_template.result(), decoded.result());
         assert!(format!("{:?}", by_template.result()).contains(&expected));
+    }
+
+    /// A payload that differs from a template only in a one-byte run (the closing brace)
+    /// is not of that template: it gets the full decode's error.
+    #[test]
+    fn a_payload_differing_in_a_one_byte_run_is_not_of_the_template() {
+        let head = [
+            r#"{"type":"response.created","sequence_number":0,"response":{"id":"r","status":"in_progress","output":[],"usage":null}}"#,
+            r#"{"type":"response.output_item.added","sequence_number":1,"output_index":0,"item":{"type":"message","content":[]}}"#,
+            r#"{"type":"response.content_part.added","sequence_number":2,"output_index":0,"content_index":0,"part":{"type":"output_text","text":""}}"#,
+        ];
+        let line = |seq: u32, id: &str, end: &str| {
+            format!(
+                r#"{{"type":"response.output_text.delta","sequence_number":{seq},"item_id":"{id}","output_index":0,"content_index":0,"delta":"a"{end}"#
+            )
+        };
+        let mut by_template = Responses::with(Options::default(), Limits::default());
+        let mut decoded = Responses::with(Options::default(), Limits::default());
+        for l in head {
+            assert!(by_template.fold_seen(l.as_bytes(), &mut Vec::new()).is_ok());
+            assert!(decoded.fold_seen(l.as_bytes(), &mut Vec::new()).is_ok());
+        }
+        for seq in 3..6 {
+            let l = line(seq, "m9", "}");
+            assert!(by_template.fold_seen(l.as_bytes(), &mut Vec::new()).is_ok());
+            let unique = line(seq, &format!("m{seq}"), "}");
+            assert!(decoded
+                .fold_seen(unique.as_bytes(), &mut Vec::new())
+                .is_ok());
+        }
+        assert!(!by_template.templates.is_empty());
+        for end in ["]", " ", "x"] {
+            let got = by_template.fold_seen(line(6, "m9", end).as_bytes(), &mut Vec::new());
+            let want = decoded.fold_seen(line(6, "m6", end).as_bytes(), &mut Vec::new());
+            assert!(got.is_err(), "{end}");
+            assert_eq!(format!("{got:?}"), format!("{want:?}"), "{end}");
+        }
+        assert_eq!(by_template.result(), decoded.result());
     }
 }
