@@ -272,12 +272,7 @@ impl Template {
         let mut sequence = Int::Absent;
         let mut delta = None;
         for (n, run) in self.fixed.iter().enumerate() {
-            // A run of one byte (the closing brace, mostly) is not worth a `memcmp` call.
-            let same = match **run {
-                [only] => data.get(pos) == Some(&only),
-                _ => data.get(pos..pos + run.len()) == Some(&**run),
-            };
-            if !same {
+            if data.get(pos..pos + run.len())? != &**run {
                 return None;
             }
             pos += run.len();
