@@ -352,17 +352,22 @@ fn ascii_escaped_into(data: &[u8], at: usize, out: &mut String) -> Option<usize>
     if data.get(at) != Some(&b'"') {
         return None;
     }
+    // Bytes, not chars: `String::push` calls `reserve` for each char (out of line in a
+    // build without LTO), `Vec::push` only when the buffer is full.
+    // SAFETY: only ASCII goes in (the bytes 0x20..=0x7F and what `short_escape` gives, all
+    // below 0x80), so `out` stays valid UTF-8 however far this gets.
+    let bytes = unsafe { out.as_mut_vec() };
     let mut p = at + 1;
     loop {
         match *data.get(p)? {
             b'"' => return Some(p + 1),
             b'\\' => {
                 let byte = crate::json::short_escape(*data.get(p + 1)?)?;
-                out.push(char::from(byte));
+                bytes.push(byte);
                 p += 2;
             }
             b @ 0x20..=0x7F => {
-                out.push(char::from(b));
+                bytes.push(b);
                 p += 1;
             }
             _ => return None,
@@ -692,8 +697,29 @@ impl Run<'_> {
             }
             path.checked_for = Some(template);
         }
-        self.text.push_str(piece);
+        append_in_room(self.text, piece);
         true
+    }
+}
+
+/// `text.push_str(piece)`, with the room check inline: the run's text is reserved ahead
+/// (see `RUN_TEXT_ROOM`), so nearly every delta fits, and `push_str` in a build without
+/// LTO calls `Vec::reserve` out of line for each.
+#[inline]
+fn append_in_room(text: &mut String, piece: &str) {
+    if text.capacity() - text.len() < piece.len() {
+        // Doubles at least, so a long run grows as `push_str` would make it.
+        text.reserve(piece.len().max(text.capacity()));
+    }
+    let len = text.len();
+    // SAFETY: the check above leaves room for `piece.len()` more bytes after `len`, `piece`
+    // cannot overlap the string's own buffer (it is borrowed apart from `text`), and the
+    // bytes written are `piece`'s, valid UTF-8, so the string stays valid UTF-8 up to its
+    // new length.
+    unsafe {
+        let v = text.as_mut_vec();
+        std::ptr::copy_nonoverlapping(piece.as_ptr(), v.as_mut_ptr().add(len), piece.len());
+        v.set_len(len + piece.len());
     }
 }
 
@@ -3172,5 +3198,86 @@ data: {"type":"response.mystery","sequence_number":8}
             _ => None,
         };
         assert!(format!("{item:?}").contains("\"Yst\""), "{item:?}");
+    }
+
+    /// A run's text grows past its first room (`RUN_TEXT_ROOM`) by template deltas of every
+    /// size, one longer than that room alone, and holds the text a full decode builds.
+    #[test]
+    fn a_run_longer_than_its_first_room_builds_the_full_decode_text() {
+        let head = [
+            r#"{"type":"response.created","sequence_number":0,"response":{"id":"r","status":"in_progress","output":[],"usage":null}}"#,
+            r#"{"type":"response.output_item.added","sequence_number":1,"output_index":0,"item":{"type":"message","content":[]}}"#,
+            r#"{"type":"response.content_part.added","sequence_number":2,"output_index":0,"content_index":0,"part":{"type":"output_text","text":""}}"#,
+        ];
+        let mut by_template = Responses::with(Options::default(), Limits::default());
+        let mut decoded = Responses::with(Options::default(), Limits::default());
+        for line in head {
+            assert!(by_template
+                .fold_seen(line.as_bytes(), &mut Vec::new())
+                .is_ok());
+            assert!(decoded.fold_seen(line.as_bytes(), &mut Vec::new()).is_ok());
+        }
+        let mut expected = String::new();
+        let sizes = [1, 7, 300, 1000, RUN_TEXT_ROOM + 5, 2, 4000, 9000, 3];
+        for (n, size) in sizes.iter().enumerate() {
+            let seq = n + 3;
+            let piece: String = (0..*size)
+                .map(|i| char::from(b'a' + u8::try_from((i + n) % 26).unwrap_or(0)))
+                .collect();
+            expected.push_str(&piece);
+            let line = |id: &str| {
+                format!(
+                    r#"{{"type":"response.output_text.delta","sequence_number":{seq},"item_id":"{id}","output_index":0,"content_index":0,"delta":"{piece}"}}"#
+                )
+            };
+            assert!(by_template
+                .fold_seen(line("m").as_bytes(), &mut Vec::new())
+                .is_ok());
+            let unique = line(&format!("m{seq}"));
+            assert!(decoded
+                .fold_seen(unique.as_bytes(), &mut Vec::new())
+                .is_ok());
+        }
+        assert!(by_template.run_text.len() > RUN_TEXT_ROOM);
+        assert_eq!(by_template.result(), decoded.result());
+        assert!(format!("{:?}", by_template.result()).contains(&expected));
+    }
+
+    /// A payload that differs from a template only in a one-byte run (the closing brace)
+    /// is not of that template: it gets the full decode's error.
+    #[test]
+    fn a_payload_differing_in_a_one_byte_run_is_not_of_the_template() {
+        let head = [
+            r#"{"type":"response.created","sequence_number":0,"response":{"id":"r","status":"in_progress","output":[],"usage":null}}"#,
+            r#"{"type":"response.output_item.added","sequence_number":1,"output_index":0,"item":{"type":"message","content":[]}}"#,
+            r#"{"type":"response.content_part.added","sequence_number":2,"output_index":0,"content_index":0,"part":{"type":"output_text","text":""}}"#,
+        ];
+        let line = |seq: u32, id: &str, end: &str| {
+            format!(
+                r#"{{"type":"response.output_text.delta","sequence_number":{seq},"item_id":"{id}","output_index":0,"content_index":0,"delta":"a"{end}"#
+            )
+        };
+        let mut by_template = Responses::with(Options::default(), Limits::default());
+        let mut decoded = Responses::with(Options::default(), Limits::default());
+        for l in head {
+            assert!(by_template.fold_seen(l.as_bytes(), &mut Vec::new()).is_ok());
+            assert!(decoded.fold_seen(l.as_bytes(), &mut Vec::new()).is_ok());
+        }
+        for seq in 3..6 {
+            let l = line(seq, "m9", "}");
+            assert!(by_template.fold_seen(l.as_bytes(), &mut Vec::new()).is_ok());
+            let unique = line(seq, &format!("m{seq}"), "}");
+            assert!(decoded
+                .fold_seen(unique.as_bytes(), &mut Vec::new())
+                .is_ok());
+        }
+        assert!(!by_template.templates.is_empty());
+        for end in ["]", " ", "x"] {
+            let got = by_template.fold_seen(line(6, "m9", end).as_bytes(), &mut Vec::new());
+            let want = decoded.fold_seen(line(6, "m6", end).as_bytes(), &mut Vec::new());
+            assert!(got.is_err(), "{end}");
+            assert_eq!(format!("{got:?}"), format!("{want:?}"), "{end}");
+        }
+        assert_eq!(by_template.result(), decoded.result());
     }
 }
