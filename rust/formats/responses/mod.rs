@@ -3200,15 +3200,19 @@ data: {"type":"response.mystery","sequence_number":8}
         assert!(format!("{item:?}").contains("\"Yst\""), "{item:?}");
     }
 
+    /// The events that open a message item's first text part, numbered 0 to 2: what the
+    /// template tests below fold before their deltas.
+    const TEXT_PART_HEAD: [&str; 3] = [
+        r#"{"type":"response.created","sequence_number":0,"response":{"id":"r","status":"in_progress","output":[],"usage":null}}"#,
+        r#"{"type":"response.output_item.added","sequence_number":1,"output_index":0,"item":{"type":"message","content":[]}}"#,
+        r#"{"type":"response.content_part.added","sequence_number":2,"output_index":0,"content_index":0,"part":{"type":"output_text","text":""}}"#,
+    ];
+
     /// A run's text grows past its first room (`RUN_TEXT_ROOM`) by template deltas of every
     /// size, one longer than that room alone, and holds the text a full decode builds.
     #[test]
     fn a_run_longer_than_its_first_room_builds_the_full_decode_text() {
-        let head = [
-            r#"{"type":"response.created","sequence_number":0,"response":{"id":"r","status":"in_progress","output":[],"usage":null}}"#,
-            r#"{"type":"response.output_item.added","sequence_number":1,"output_index":0,"item":{"type":"message","content":[]}}"#,
-            r#"{"type":"response.content_part.added","sequence_number":2,"output_index":0,"content_index":0,"part":{"type":"output_text","text":""}}"#,
-        ];
+        let head = TEXT_PART_HEAD;
         let mut by_template = Responses::with(Options::default(), Limits::default());
         let mut decoded = Responses::with(Options::default(), Limits::default());
         for line in head {
@@ -3247,11 +3251,7 @@ data: {"type":"response.mystery","sequence_number":8}
     /// is not of that template: it gets the full decode's error.
     #[test]
     fn a_payload_differing_in_a_one_byte_run_is_not_of_the_template() {
-        let head = [
-            r#"{"type":"response.created","sequence_number":0,"response":{"id":"r","status":"in_progress","output":[],"usage":null}}"#,
-            r#"{"type":"response.output_item.added","sequence_number":1,"output_index":0,"item":{"type":"message","content":[]}}"#,
-            r#"{"type":"response.content_part.added","sequence_number":2,"output_index":0,"content_index":0,"part":{"type":"output_text","text":""}}"#,
-        ];
+        let head = TEXT_PART_HEAD;
         let line = |seq: u32, id: &str, end: &str| {
             format!(
                 r#"{{"type":"response.output_text.delta","sequence_number":{seq},"item_id":"{id}","output_index":0,"content_index":0,"delta":"a"{end}"#
