@@ -702,25 +702,15 @@ impl Run<'_> {
     }
 }
 
-/// `text.push_str(piece)`, with the room check inline: the run's text is reserved ahead
-/// (see `RUN_TEXT_ROOM`), so nearly every delta fits, and `push_str` in a build without
-/// LTO calls `Vec::reserve` out of line for each.
+/// `text.push_str(piece)`, growing the run's text by at least doubling: the text is reserved
+/// ahead (see `RUN_TEXT_ROOM`), so nearly every delta fits, and a long run grows as
+/// `push_str` would make it.
 #[inline]
 fn append_in_room(text: &mut String, piece: &str) {
     if text.capacity() - text.len() < piece.len() {
-        // Doubles at least, so a long run grows as `push_str` would make it.
         text.reserve(piece.len().max(text.capacity()));
     }
-    let len = text.len();
-    // SAFETY: the check above leaves room for `piece.len()` more bytes after `len`, `piece`
-    // cannot overlap the string's own buffer (it is borrowed apart from `text`), and the
-    // bytes written are `piece`'s, valid UTF-8, so the string stays valid UTF-8 up to its
-    // new length.
-    unsafe {
-        let v = text.as_mut_vec();
-        std::ptr::copy_nonoverlapping(piece.as_ptr(), v.as_mut_ptr().add(len), piece.len());
-        v.set_len(len + piece.len());
-    }
+    text.push_str(piece);
 }
 
 /// What folding one payload did besides changing the state.
