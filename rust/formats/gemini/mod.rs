@@ -1003,25 +1003,31 @@ impl Candidate {
             changed |= merge_pairs(&mut self.content_extra, r.kept.pairs(r.content_extra));
         }
         let signature = r.signature.as_deref().map(Cow::Borrowed);
-        match part {
-            RecipePart::Text(text, thought)
-            | RecipePart::Part(PartKind::Text { text, thought }) => {
-                self.add_text(&text, thought, signature, r.kept.pairs(r.part_extra), sink);
-            }
-            RecipePart::Part(PartKind::Call(call)) => {
-                self.add_call(call, signature, r.kept.pairs(r.part_extra), sink);
-            }
-            RecipePart::Part(PartKind::Other) => {}
+        // One call of `add_text`, so that it stays inline here (per templated event).
+        let text = match part {
+            RecipePart::Text(text, thought) => Some((text, thought)),
+            RecipePart::Part(part) => match *part {
+                PartKind::Text { text, thought } => Some((text, thought)),
+                PartKind::Call(call) => {
+                    self.add_call(call, signature.clone(), r.kept.pairs(r.part_extra), sink);
+                    None
+                }
+                PartKind::Other => None,
+            },
             RecipePart::Arg(recipe, arg) => {
                 let call_keys = r.kept.pairs(recipe.extra);
                 self.add_string_arg(
                     recipe,
                     arg,
                     call_keys,
-                    signature,
+                    signature.clone(),
                     r.kept.pairs(r.part_extra),
                 );
+                None
             }
+        };
+        if let Some((text, thought)) = text {
+            self.add_text(&text, thought, signature, r.kept.pairs(r.part_extra), sink);
         }
         if !clean {
             changed |= merge_pairs(&mut self.keys, r.kept.pairs(after));
@@ -1690,7 +1696,9 @@ enum RecipePart<'m> {
     /// A text template's part: its text and `thought` flag (a [`PartKind::Text`], without
     /// building and moving that larger enum per event).
     Text(Cow<'m, str>, bool),
-    Part(PartKind<'m>),
+    /// Boxed: only event mode's calls take it, and unboxed its call delta made every
+    /// templated event's part (moved twice per event) four times as large.
+    Part(Box<PartKind<'m>>),
     Arg(&'m ArgRecipe, StringArg<'m>),
 }
 
@@ -2001,7 +2009,7 @@ impl Gemini {
             }
             PartRecipe::Arg(_) => {
                 let (part, new_calls) = recipe_part(m)?;
-                (RecipePart::Part(part), new_calls)
+                (RecipePart::Part(Box::new(part)), new_calls)
             }
         };
         // Clean: this template was applied last, or others changed nothing since, so its
