@@ -139,6 +139,16 @@ struct Scan<'a, 'k> {
     shape: Shape<'a>,
 }
 
+/// Room for one item in an empty vector, before its first push. A payload nearly always holds
+/// one candidate of one part, and the first growth's room for four of them (416 and 640
+/// bytes) is past the split heap's 256-byte line: each would be a system allocator block, several
+/// times the cost of a small one, made and freed per decoded payload.
+fn first_room<T>(items: &mut Vec<T>) {
+    if items.capacity() == 0 {
+        items.reserve_exact(1);
+    }
+}
+
 /// Whether `b` may follow a complete JSON value inside an object or array.
 fn ends_value(b: u8) -> bool {
     matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
@@ -270,7 +280,9 @@ impl<'a> Scan<'a, '_> {
                 // Usually the candidate at the same place; any kept candidate serves, as the
                 // kept text only spares validation.
                 let kept = self.kept_candidates.get(out.len());
-                out.push(self.candidate(kept)?);
+                let candidate = self.candidate(kept)?;
+                first_room(&mut out);
+                out.push(candidate);
             } else {
                 self.wrong("candidates[]", "an object")?;
             }
@@ -335,6 +347,7 @@ impl<'a> Scan<'a, '_> {
                 while self.r.next_element(&mut first).map_err(syntax)? {
                     if self.r.begin_object().map_err(syntax)? {
                         let part = self.part()?;
+                        first_room(&mut content.parts);
                         content.parts.push(part);
                     } else {
                         self.wrong("candidates[].content.parts[]", "an object")?;
@@ -990,25 +1003,31 @@ impl Candidate {
             changed |= merge_pairs(&mut self.content_extra, r.kept.pairs(r.content_extra));
         }
         let signature = r.signature.as_deref().map(Cow::Borrowed);
-        match part {
-            RecipePart::Text(text, thought)
-            | RecipePart::Part(PartKind::Text { text, thought }) => {
-                self.add_text(&text, thought, signature, r.kept.pairs(r.part_extra), sink);
-            }
-            RecipePart::Part(PartKind::Call(call)) => {
-                self.add_call(call, signature, r.kept.pairs(r.part_extra), sink);
-            }
-            RecipePart::Part(PartKind::Other) => {}
+        // One call of `add_text`, so that it stays inline here (per templated event).
+        let text = match part {
+            RecipePart::Text(text, thought) => Some((text, thought)),
+            RecipePart::Part(part) => match *part {
+                PartKind::Text { text, thought } => Some((text, thought)),
+                PartKind::Call(call) => {
+                    self.add_call(call, signature.clone(), r.kept.pairs(r.part_extra), sink);
+                    None
+                }
+                PartKind::Other => None,
+            },
             RecipePart::Arg(recipe, arg) => {
                 let call_keys = r.kept.pairs(recipe.extra);
                 self.add_string_arg(
                     recipe,
                     arg,
                     call_keys,
-                    signature,
+                    signature.clone(),
                     r.kept.pairs(r.part_extra),
                 );
+                None
             }
+        };
+        if let Some((text, thought)) = text {
+            self.add_text(&text, thought, signature, r.kept.pairs(r.part_extra), sink);
         }
         if !clean {
             changed |= merge_pairs(&mut self.keys, r.kept.pairs(after));
@@ -1677,7 +1696,9 @@ enum RecipePart<'m> {
     /// A text template's part: its text and `thought` flag (a [`PartKind::Text`], without
     /// building and moving that larger enum per event).
     Text(Cow<'m, str>, bool),
-    Part(PartKind<'m>),
+    /// Boxed: only event mode's calls take it, and unboxed its call delta made every
+    /// templated event's part (moved twice per event) four times as large.
+    Part(Box<PartKind<'m>>),
     Arg(&'m ArgRecipe, StringArg<'m>),
 }
 
@@ -1859,16 +1880,26 @@ fn insert_candidate(
     match found {
         Ok(at) => (at, false),
         Err(at) => {
-            candidates.insert(
-                at,
-                Candidate {
-                    index,
-                    ..Candidate::default()
-                },
-            );
+            add_candidate(candidates, at, index);
             (at, true)
         }
     }
+}
+
+/// The insertion of [`insert_candidate`], once per candidate: kept out of line so that the
+/// lookup, made per templated payload, stays inline in its caller.
+#[cold]
+#[inline(never)]
+fn add_candidate(candidates: &mut Vec<Candidate>, at: usize, index: u64) {
+    // Most streams have one candidate: room for one (176 bytes) is a small block.
+    first_room(candidates);
+    candidates.insert(
+        at,
+        Candidate {
+            index,
+            ..Candidate::default()
+        },
+    );
 }
 
 /// A `usage` event when `usageMetadata` changed from `before`.
@@ -1978,7 +2009,7 @@ impl Gemini {
             }
             PartRecipe::Arg(_) => {
                 let (part, new_calls) = recipe_part(m)?;
-                (RecipePart::Part(part), new_calls)
+                (RecipePart::Part(Box::new(part)), new_calls)
             }
         };
         // Clean: this template was applied last, or others changed nothing since, so its
