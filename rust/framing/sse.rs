@@ -1094,11 +1094,16 @@ impl Framer {
                         from: self.line.len(),
                         at: self.line.len() + found,
                     });
-                    match input
-                        .get(found..)
-                        .map(|after| event_end(after, TailEnd::InLine))
-                    {
-                        Some(TailScan::End(end)) => TailScan::End(found + end),
+                    // The search from the data line's end, at the line after it: the
+                    // terminator just found is not searched for again.
+                    let (next, ended_on_cr) = after_terminator(input, found);
+                    let state = if ended_on_cr {
+                        TailEnd::AfterCr
+                    } else {
+                        TailEnd::LineStart
+                    };
+                    match input.get(next..).map(|after| event_end(after, state)) {
+                        Some(TailScan::End(end)) => TailScan::End(next + end),
                         Some(scan) => scan,
                         None => TailScan::Open(TailEnd::InValue),
                     }
