@@ -25,6 +25,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<eventstream::EventStreamDecoderPy>()?;
     m.add_class::<event::EventPy>()?;
     m.add_class::<parser::StreamParserPy>()?;
+    parser::install_feed_entry(m.py())?;
     m.add_class::<parser::CaptureParserPy>()?;
     m.add_function(wrap_pyfunction!(parser::assemble, m)?)?;
     m.add_function(wrap_pyfunction!(parser::assemble_json, m)?)?;
