@@ -1187,6 +1187,7 @@ impl Framer {
 
     /// Gives `line` back the allocation of a tail just framed, unless framing it left a partial
     /// line there or the allocation is a large one.
+    #[inline]
     fn keep_line_allocation(&mut self, mut tail: Vec<u8>) {
         if self.line.capacity() == 0 {
             tail.clear();

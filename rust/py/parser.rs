@@ -464,9 +464,12 @@ impl StreamParserPy {
         then: impl FnOnce(Python<'py>, &mut AnyStream, R) -> PyResult<T>,
     ) -> PyResult<T> {
         let (py, this) = (slf.py(), &mut *slf.try_borrow_mut()?);
-        this.put_back(py)?;
-        if let Some(aside) = &mut this.aside {
-            aside.partial.settle(py, &this.stream)?;
+        // Nearly every call: nothing was taken out and no error is around, so nothing to do.
+        if this.aside.is_some() {
+            this.put_back(py)?;
+            if let Some(aside) = &mut this.aside {
+                aside.partial.settle(py, &this.stream)?;
+            }
         }
         match run(&mut this.stream) {
             Ok(r) => {
