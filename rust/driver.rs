@@ -269,13 +269,16 @@ impl<F: Fold> Driver<F> {
     }
 
     fn settle(&mut self, result: Result<(), StreamError>) -> Result<(), StreamError> {
-        match result {
-            Err(error) if !self.core.events.is_empty() || self.core.completed.is_some() => {
-                self.deferred = Some(Box::new(error));
-                Ok(())
-            }
-            other => other,
+        // `Ok` is written out on its own: passing the result on would copy the whole error's
+        // room on every call.
+        let Err(error) = result else {
+            return Ok(());
+        };
+        if !self.core.events.is_empty() || self.core.completed.is_some() {
+            self.deferred = Some(Box::new(error));
+            return Ok(());
         }
+        Err(error)
     }
 
     fn frame(&mut self, input: &[u8]) -> Result<(), StreamError> {
@@ -344,7 +347,7 @@ impl<F: Fold> Driver<F> {
                     // The format was just decided: the rest of the read goes to its fold.
                     input = input.get(rest_at..).unwrap_or_default();
                 }
-                Err(Stopped::Kept(FeedError::Sink(Halt::Error(e)))) => return Err(e),
+                Err(Stopped::Kept(FeedError::Sink(Halt::Error(e)))) => return Err(*e),
                 // Decided while framing input held from before: the framer kept the rest.
                 Err(Stopped::Kept(FeedError::Sink(Halt::Decided))) => input = &[],
                 Err(Stopped::Kept(FeedError::LineTooLong {
@@ -695,8 +698,9 @@ fn exception_body(message: &RawMessage<'_>, max_depth: usize) -> Value {
 
 /// Why the driver's sink stopped the SSE framer.
 enum Halt {
-    /// Raised (or deferred): the framer keeps the rest of the read.
-    Error(StreamError),
+    /// Raised (or deferred): the framer keeps the rest of the read. Boxed: the framer passes
+    /// its result up through every call of a read, and an error is rare.
+    Error(Box<StreamError>),
     /// The event just handled decided the format: the rest of the read is handed back, to be
     /// framed with the decided format's fold.
     Decided,
@@ -744,7 +748,9 @@ impl<G: Fold> Sink<Halt> for EventSink<'_, G> {
     // event with its spills goes.
     #[inline(always)]
     fn event(&mut self, ev: &RawEvent<'_>) -> Result<(), Halt> {
-        self.core.handle(self.fold, ev).map_err(Halt::Error)?;
+        self.core
+            .handle(self.fold, ev)
+            .map_err(|e| Halt::Error(Box::new(e)))?;
         if self.deciding && !self.fold.undecided() {
             return Err(Halt::Decided);
         }
