@@ -1102,9 +1102,13 @@ impl Framer {
                     } else {
                         TailEnd::LineStart
                     };
-                    match input.get(next..).map(|after| event_end(after, state)) {
-                        Some(TailScan::End(end)) => TailScan::End(next + end),
-                        Some(scan) => scan,
+                    match input.get(next..) {
+                        // The blank line right after the data line: nearly every event.
+                        Some([CR | LF, ..]) => TailScan::End(after_terminator(input, next).0),
+                        Some(after) => match event_end(after, state) {
+                            TailScan::End(end) => TailScan::End(next + end),
+                            scan => scan,
+                        },
                         None => TailScan::Open(TailEnd::InValue),
                     }
                 }
