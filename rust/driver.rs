@@ -182,8 +182,16 @@ pub struct Driver<F> {
 
 /// ASCII whitespace as `[DONE]` may be surrounded by it. Not JSON whitespace: the marker is
 /// compared as text, and the set (with form feed) is the reference's, so the twins agree.
+#[inline(always)]
 fn trim(data: &[u8]) -> &[u8] {
     let is_ws = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c');
+    // Every byte of the set is at most a space: a payload that starts and ends above it (a
+    // JSON object, nearly always) is one compare per end.
+    if let (Some(&first), Some(&last)) = (data.first(), data.last()) {
+        if first > b' ' && last > b' ' {
+            return data;
+        }
+    }
     let mut rest = data;
     while let [first, tail @ ..] = rest {
         if !is_ws(*first) {
@@ -261,13 +269,16 @@ impl<F: Fold> Driver<F> {
     }
 
     fn settle(&mut self, result: Result<(), StreamError>) -> Result<(), StreamError> {
-        match result {
-            Err(error) if !self.core.events.is_empty() || self.core.completed.is_some() => {
-                self.deferred = Some(Box::new(error));
-                Ok(())
-            }
-            other => other,
+        // `Ok` is written out on its own: passing the result on would copy the whole error's
+        // room on every call.
+        let Err(error) = result else {
+            return Ok(());
+        };
+        if !self.core.events.is_empty() || self.core.completed.is_some() {
+            self.deferred = Some(Box::new(error));
+            return Ok(());
         }
+        Err(error)
     }
 
     fn frame(&mut self, input: &[u8]) -> Result<(), StreamError> {
@@ -336,7 +347,7 @@ impl<F: Fold> Driver<F> {
                     // The format was just decided: the rest of the read goes to its fold.
                     input = input.get(rest_at..).unwrap_or_default();
                 }
-                Err(Stopped::Kept(FeedError::Sink(Halt::Error(e)))) => return Err(e),
+                Err(Stopped::Kept(FeedError::Sink(Halt::Error(e)))) => return Err(*e),
                 // Decided while framing input held from before: the framer kept the rest.
                 Err(Stopped::Kept(FeedError::Sink(Halt::Decided))) => input = &[],
                 Err(Stopped::Kept(FeedError::LineTooLong {
@@ -687,8 +698,9 @@ fn exception_body(message: &RawMessage<'_>, max_depth: usize) -> Value {
 
 /// Why the driver's sink stopped the SSE framer.
 enum Halt {
-    /// Raised (or deferred): the framer keeps the rest of the read.
-    Error(StreamError),
+    /// Raised (or deferred): the framer keeps the rest of the read. Boxed: the framer passes
+    /// its result up through every call of a read, and an error is rare.
+    Error(Box<StreamError>),
     /// The event just handled decided the format: the rest of the read is handed back, to be
     /// framed with the decided format's fold.
     Decided,
@@ -736,7 +748,9 @@ impl<G: Fold> Sink<Halt> for EventSink<'_, G> {
     // event with its spills goes.
     #[inline(always)]
     fn event(&mut self, ev: &RawEvent<'_>) -> Result<(), Halt> {
-        self.core.handle(self.fold, ev).map_err(Halt::Error)?;
+        self.core
+            .handle(self.fold, ev)
+            .map_err(|e| Halt::Error(Box::new(e)))?;
         if self.deciding && !self.fold.undecided() {
             return Err(Halt::Decided);
         }

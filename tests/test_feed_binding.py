@@ -83,3 +83,47 @@ def test_other_types_are_refused_with_type_error(impl, bad) -> None:
     assert parser.bytes_fed == 0
     parser.feed(STREAM)
     assert parser.finish()["choices"][0]["message"]["content"] == "hi"
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_the_read_by_keyword_folds_as_the_read_by_position(impl) -> None:
+    # The native `feed` takes a lone positional read on a path of its own; every other form of
+    # the call goes through the method's generated argument handling.
+    by_keyword, by_position = impl.StreamParser(), impl.StreamParser()
+    for at in range(0, len(STREAM), 9):
+        assert by_keyword.feed(data=STREAM[at : at + 9]) == []
+        assert by_position.feed(STREAM[at : at + 9]) == []
+    assert by_keyword.bytes_fed == by_position.bytes_fed == len(STREAM)
+    assert by_keyword.finish() == by_position.finish()
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        ((), {}, "StreamParser.feed() missing 1 required positional argument: 'data'"),
+        ((b"", b""), {}, "StreamParser.feed() takes 1 positional arguments but 2 were given"),
+        ((b"",), {"data": b""}, "StreamParser.feed() got multiple values for argument 'data'"),
+        ((b"",), {"x": 1}, "StreamParser.feed() got an unexpected keyword argument 'x'"),
+        ((), {"x": 1}, "StreamParser.feed() got an unexpected keyword argument 'x'"),
+    ],
+)
+def test_a_call_of_another_shape_is_refused_as_the_generated_method_refuses_it(
+    args, kwargs, message
+) -> None:
+    parser = deltafold.StreamParser()
+    with pytest.raises(TypeError) as caught:
+        parser.feed(*args, **kwargs)
+    assert str(caught.value) == message
+    assert parser.bytes_fed == 0
+    parser.feed(STREAM)
+    assert parser.finish()["choices"][0]["message"]["content"] == "hi"
+
+
+def test_feed_keeps_its_name_signature_and_docstring() -> None:
+    feed = deltafold.StreamParser.feed
+    assert feed.__name__ == "feed"
+    assert feed.__qualname__ == "StreamParser.feed"
+    assert feed.__text_signature__ == "($self, data)"
+    assert feed.__doc__ is not None and feed.__doc__.startswith("Consumes one read;")
+    with pytest.raises(TypeError, match="doesn't apply to a 'int' object"):
+        feed(1, b"")

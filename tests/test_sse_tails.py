@@ -111,3 +111,29 @@ def test_a_parser_reports_a_bad_event_cut_across_reads_at_its_position() -> None
                 (type(caught.value).__name__, caught.value.byte_offset, caught.value.event_index)
             )
         assert found[0] == found[1], cut
+
+
+def _line_ends(stream: bytes) -> list[int]:
+    """Where each line's terminator ends (after a CRLF's LF), and where a CR or LF starts."""
+    ends = set()
+    for at, byte in enumerate(stream):
+        if byte in b"\r\n":
+            ends.update((at, at + 1))
+    return sorted(ends)
+
+
+@pytest.mark.parametrize("name", sorted(STREAMS))
+def test_a_held_tail_completed_by_a_read_ending_at_a_line_end(name: str) -> None:
+    # The first read ends anywhere (a tail is held, often inside a data value); the second
+    # ends just before, on, or one byte after a line end (the data line's end, the blank
+    # line's, a CR whose LF opens the third read); the third brings the rest.
+    stream = STREAMS[name]
+    expected = _events(deltafold.reference, [stream])
+    seconds = sorted({e + d for e in _line_ends(stream) for d in (-1, 0, 1)} - {-1})
+    for first in range(1, len(stream)):
+        for second in seconds:
+            if not first < second < len(stream):
+                continue
+            reads = [stream[:first], stream[first:second], stream[second:]]
+            for impl in (deltafold, deltafold.reference):
+                assert _events(impl, reads) == expected, (impl.__name__, first, second)

@@ -1094,12 +1094,21 @@ impl Framer {
                         from: self.line.len(),
                         at: self.line.len() + found,
                     });
-                    match input
-                        .get(found..)
-                        .map(|after| event_end(after, TailEnd::InLine))
-                    {
-                        Some(TailScan::End(end)) => TailScan::End(found + end),
-                        Some(scan) => scan,
+                    // The search from the data line's end, at the line after it: the
+                    // terminator just found is not searched for again.
+                    let (next, ended_on_cr) = after_terminator(input, found);
+                    let state = if ended_on_cr {
+                        TailEnd::AfterCr
+                    } else {
+                        TailEnd::LineStart
+                    };
+                    match input.get(next..) {
+                        // The blank line right after the data line: nearly every event.
+                        Some([CR | LF, ..]) => TailScan::End(after_terminator(input, next).0),
+                        Some(after) => match event_end(after, state) {
+                            TailScan::End(end) => TailScan::End(next + end),
+                            scan => scan,
+                        },
                         None => TailScan::Open(TailEnd::InValue),
                     }
                 }
@@ -1182,6 +1191,7 @@ impl Framer {
 
     /// Gives `line` back the allocation of a tail just framed, unless framing it left a partial
     /// line there or the allocation is a large one.
+    #[inline]
     fn keep_line_allocation(&mut self, mut tail: Vec<u8>) {
         if self.line.capacity() == 0 {
             tail.clear();

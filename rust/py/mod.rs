@@ -7,6 +7,7 @@ mod convert;
 mod errors;
 mod event;
 mod eventstream;
+mod feed_entry;
 mod gc_pause;
 mod logprobs;
 mod options;
@@ -25,6 +26,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<eventstream::EventStreamDecoderPy>()?;
     m.add_class::<event::EventPy>()?;
     m.add_class::<parser::StreamParserPy>()?;
+    feed_entry::install_feed_entry(m.py())?;
     m.add_class::<parser::CaptureParserPy>()?;
     m.add_function(wrap_pyfunction!(parser::assemble, m)?)?;
     m.add_function(wrap_pyfunction!(parser::assemble_json, m)?)?;

@@ -463,9 +463,12 @@ impl StreamParserPy {
         then: impl FnOnce(Python<'py>, &mut AnyStream, R) -> PyResult<T>,
     ) -> PyResult<T> {
         let (py, this) = (slf.py(), &mut *slf.try_borrow_mut()?);
-        this.put_back(py)?;
-        if let Some(aside) = &mut this.aside {
-            aside.partial.settle(py, &this.stream)?;
+        // Nearly every call: nothing was taken out and no error is around, so nothing to do.
+        if this.aside.is_some() {
+            this.put_back(py)?;
+            if let Some(aside) = &mut this.aside {
+                aside.partial.settle(py, &this.stream)?;
+            }
         }
         match run(&mut this.stream) {
             Ok(r) => {
@@ -502,7 +505,10 @@ entry_point! {
 #[pymethods]
 impl StreamParserPy {
     /// Consumes one read; returns the events it produced (empty unless events are on).
-    fn feed<'py>(slf: &Bound<'py, Self>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+    pub(super) fn feed<'py>(
+        slf: &Bound<'py, Self>,
+        data: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
         // Events produced before an error are returned, and the error raised by the next call
         // (the core defers it), so an error here comes with no events.
         let feed =
