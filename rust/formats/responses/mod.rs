@@ -394,10 +394,47 @@ fn read_common<'a>(
 /// A sequence number at `at` and where it ends, as [`Template::read`] reads it.
 #[inline]
 fn sequence_at(data: &[u8], at: usize, max_depth: usize) -> Option<(Int, usize)> {
+    if let Some((value, len)) = short_digits(data, at) {
+        return Some((Int::Value(i128::from(value), at), at + len));
+    }
     if let Some((value, len)) = scan::plain_integer(data, at) {
         return Some((Int::Value(value, at), at + len));
     }
     sequence_by_reader(data, at, max_depth)
+}
+
+/// A number of one to seven plain digits at `at` (no leading zero, no fraction or exponent
+/// after it), read from the word at `at` without a loop: its value and length, what
+/// `scan::plain_integer` gives for it. `None` for anything else, which that reads.
+#[inline]
+fn short_digits(data: &[u8], at: usize) -> Option<(u64, usize)> {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let word = u64::from_le_bytes(data.get(at..at + 8)?.try_into().ok()?);
+    // A digit byte becomes its value, 0..=9; every other byte something above 9.
+    let values = word ^ (LOW * u64::from(b'0'));
+    // The top bit of each byte above 9: a carry out of a byte goes only into the bytes after
+    // it, and only out of one above 9, so the lowest set bit is the first byte that is not a
+    // digit.
+    let not_digits = (values.wrapping_add(LOW * 0x76) | values) & HIGH;
+    let len = not_digits.trailing_zeros() as usize / 8;
+    if len == 0 || len == 8 {
+        return None;
+    }
+    let next = data.get(at + len).copied();
+    if (len > 1 && data.get(at) == Some(&b'0')) || matches!(next, Some(b'.' | b'e' | b'E')) {
+        return None;
+    }
+    // The digits moved to the top of the word, the first at the lowest place: a number of
+    // eight digits with leading zeros. Pairs, then fours, then the eight are summed up.
+    let eight = values << (8 * (8 - len));
+    let pairs = eight.wrapping_mul(10).wrapping_add(eight >> 8);
+    let pairs_mask = 0x0000_00FF_0000_00FF;
+    let value = (pairs & pairs_mask)
+        .wrapping_mul(100 + (1_000_000 << 32))
+        .wrapping_add(((pairs >> 16) & pairs_mask).wrapping_mul(1 + (10_000 << 32)))
+        >> 32;
+    Some((value & 0xFFFF_FFFF, len))
 }
 
 #[cold]
@@ -515,7 +552,7 @@ fn string_body(data: &[u8], from: usize) -> Option<(usize, bool)> {
 /// byte with the top bit set (`true` for an empty span). `false` also when the span ends in
 /// the payload's first sixteen bytes, which no template's skipped string does.
 #[cfg(target_arch = "x86_64")]
-#[inline]
+#[inline(always)]
 fn plain_ascii_span(data: &[u8], from: usize, to: usize) -> bool {
     use crate::json::reader::string_stops16;
     let stops_of = |start: usize| {
@@ -896,15 +933,20 @@ impl Run<'_> {
     /// which the tree holds; false (nothing changed) otherwise. A template found to address
     /// the run's text is not checked again for the rest of the run.
     #[inline]
-    fn append(self, template: u64, family: &str, at: Indexes, piece: &str) -> bool {
+    fn append(self, template: &Template, family: &str, piece: &str) -> bool {
         let Some(path) = self.path else {
             return false;
         };
-        if path.checked_for != Some(template) {
+        if path.checked_for != Some(template.id) {
+            let at = Indexes {
+                output: template.output_index,
+                content: template.content_index,
+                summary: template.summary_index,
+            };
             if !path.addresses(family, at) || text_at(self.items, path).is_none() {
                 return false;
             }
-            path.checked_for = Some(template);
+            path.checked_for = Some(template.id);
         }
         append_in_room(self.text, piece);
         true
@@ -1229,17 +1271,12 @@ impl Responses {
         // materialized when the run found it, and every event that keeps items as text
         // forgets the run's place first.
         if let (Some((_, f)), false) = (t.known, self.options.events) {
-            let at = Indexes {
-                output: t.output_index,
-                content: t.content_index,
-                summary: t.summary_index,
-            };
             let run = Run {
                 path: &mut self.text_path,
                 items: &mut self.items,
                 text: &mut self.run_text,
             };
-            if run.append(t.id, f, at, text.unwrap_or(&self.scratch)) {
+            if run.append(t, f, text.unwrap_or(&self.scratch)) {
                 self.sequence(sequence);
                 self.folded += 1;
                 self.changes += 1;
@@ -2666,6 +2703,39 @@ mod tests {
             }
         }
         assert!(compared > 100_000);
+    }
+
+    /// The word-at-a-time digits read what `scan::plain_integer` reads (same value, same
+    /// length) wherever they answer, and answer for every plain number of one to seven
+    /// digits: numbers of 1-9 digits, with leading zeros, before every byte value.
+    #[test]
+    fn short_digits_read_as_plain_integer_reads() {
+        let mut numbers: Vec<String> = (0..2000).map(|n| n.to_string()).collect();
+        for digits in 1..=9u32 {
+            numbers.push("9".repeat(digits as usize));
+            numbers.push(format!("1{}", "0".repeat(digits as usize - 1)));
+            numbers.push(format!("0{}", "7".repeat(digits as usize - 1)));
+            numbers.push(format!("{}", 1_234_567_891u64 % 10u64.pow(digits)));
+        }
+        let mut answered = 0;
+        for number in &numbers {
+            for follow in 0..=255u8 {
+                let mut data = number.as_bytes().to_vec();
+                data.push(follow);
+                data.extend_from_slice(b",\"item_id\":\"m\"}");
+                let fast = short_digits(&data, 0);
+                let plain = scan::plain_integer(&data, 0);
+                if let Some((value, len)) = fast {
+                    answered += 1;
+                    assert_eq!(Some((i128::from(value), len)), plain, "{data:?}");
+                } else {
+                    let digits = data.iter().take_while(|b| b.is_ascii_digit()).count();
+                    assert!(plain.is_none() || digits >= 8, "{data:?}");
+                }
+            }
+        }
+        assert!(answered > 400_000, "{answered}");
+        assert_eq!(short_digits(b"12345", 0), None, "fewer than eight bytes");
     }
 
     fn fold_all(input: &str, options: Options) -> (Responses, Vec<Event>, Vec<Seen>) {
