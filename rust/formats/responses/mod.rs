@@ -2635,9 +2635,9 @@ mod tests {
     }
 
     /// A template of the common shape reads every payload as the generic read does (same
-    /// sequence number, text, decoded text and refusals): payloads of texts and skipped
-    /// strings of 0-40 bytes (ASCII, escaped, not ASCII), and each of them with every byte
-    /// replaced by a byte that stops, ends or changes a value, dropped, or doubled.
+    /// sequence number, text, decoded text and refusals): text and call payloads of texts
+    /// and skipped strings of 0-40 bytes (ASCII, escaped, not ASCII), and each of them with
+    /// every byte replaced by a byte that stops, ends or changes a value, dropped, or doubled.
     #[test]
     fn common_template_reads_agree_with_the_generic_read() {
         let deltas = [
@@ -2665,10 +2665,18 @@ mod tests {
         ];
         let mut compared = 0;
         for (n, delta) in deltas.iter().enumerate() {
-            for obf in skipped {
-                let payload = format!(
-                    r#"{{"type":"response.output_text.delta","sequence_number":{n},"item_id":"msg_1","output_index":0,"content_index":0,"delta":"{delta}","logprobs":[],"obfuscation":"{obf}"}}"#
-                );
+            for (obf, call) in skipped.iter().flat_map(|o| [(o, false), (o, true)]) {
+                // Both shapes servers send: a call's delta has no logprobs and no content
+                // index, so other runs follow its text.
+                let payload = if call {
+                    format!(
+                        r#"{{"type":"response.function_call_arguments.delta","sequence_number":{n},"item_id":"fc_1","output_index":1,"delta":"{delta}","obfuscation":"{obf}"}}"#
+                    )
+                } else {
+                    format!(
+                        r#"{{"type":"response.output_text.delta","sequence_number":{n},"item_id":"msg_1","output_index":0,"content_index":0,"delta":"{delta}","logprobs":[],"obfuscation":"{obf}"}}"#
+                    )
+                };
                 let data = payload.as_bytes();
                 let (d, _) = scan::decode(data, 64, None, &BTreeMap::new(), b"").unwrap();
                 let kind = d.kind.as_deref().unwrap();
