@@ -568,6 +568,48 @@ def test_a_skipped_payload_notes_no_sequence_gap(impl: ModuleType) -> None:
     assert [p.message for p in gap] == ["sequence_number 7 after 5"]
 
 
+def test_a_delta_differing_from_its_shape_in_one_byte_folds_as_the_reference_does() -> None:
+    """Deltas that repeat one shape are folded natively by the shape: its fixed bytes are
+    compared and the sequence number, text and obfuscation read in place, sixteen bytes at a
+    time, the obfuscation up to the payload's closing bytes. A delta that differs from the
+    shape in one byte, at every place, by a byte that ends, escapes or breaks a value or is
+    not ASCII, folds as the reference twin folds it: result, errors, positions, problems."""
+
+    def event(payload: bytes) -> bytes:
+        return b"event: response.output_text.delta\ndata: " + payload + b"\n\n"
+
+    def delta(number: int, text: str, obfuscation: str) -> bytes:
+        return (
+            f'{{"type":"response.output_text.delta","sequence_number":{number},'
+            '"item_id":"msg_1","output_index":0,"content_index":0,'
+            f'"delta":"{text}","logprobs":[],"obfuscation":"{obfuscation}"}}'
+        ).encode()
+
+    head = (
+        b'event: response.created\ndata: {"type":"response.created","sequence_number":0,'
+        b'"response":{"id":"r","status":"in_progress","output":[]}}\n\n'
+        b'event: response.output_item.added\ndata: {"type":"response.output_item.added",'
+        b'"sequence_number":1,"output_index":0,"item":{"type":"message","content":[]}}\n\n'
+        b'event: response.content_part.added\ndata: {"type":"response.content_part.added",'
+        b'"sequence_number":2,"output_index":0,"content_index":0,'
+        b'"part":{"type":"output_text","text":""}}\n\n'
+    )
+    before = head + b"".join(event(delta(n, "ab", "x" * n)) for n in range(3, 6))
+    options = {"format": "responses", "on_error": "skip"}
+    compared = 0
+    # Obfuscations shorter and longer than the sixteen bytes read at once.
+    shorter = delta(6, "text of a delta", "obfuscation")
+    for last in (shorter, delta(6, "t", "a_longer_obfuscation")):
+        for at in range(len(last)):
+            for byte in (b'"', b"\\", b"\x01", b"\x7f", b"\xc3", "\u00e9".encode(), b"x", b"}"):
+                data = before + event(last[:at] + byte + last[at + 1 :])
+                native = _run(deltafold, [data], options)
+                twin = _run(reference, [data], options)
+                assert native == twin, (data, _first_difference(native, twin))
+                compared += 1
+    assert compared > 2000
+
+
 # -- generated streams -----------------------------------------------------------------------
 
 

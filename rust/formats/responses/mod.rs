@@ -182,6 +182,9 @@ struct Template {
     /// `vars.len() + 1` fixed byte runs, around the variable values.
     fixed: Vec<Box<[u8]>>,
     vars: Vec<Var>,
+    /// `vars` are a sequence number, the delta and a skipped string, in that order: the
+    /// shape of every delta a server sends, read by [`Template::read_common`].
+    common: bool,
     output_index: Int,
     content_index: Int,
     summary_index: Int,
@@ -244,6 +247,7 @@ impl Template {
             at = s.end;
         }
         fixed.push(data.get(at..)?.into());
+        let vars: Vec<Var> = cuts.into_iter().map(|(_, v)| v).collect();
         Some(Template {
             id,
             kind: kind.into(),
@@ -252,7 +256,8 @@ impl Template {
                 .find(|k| **k == kind)
                 .and_then(|k| Some((*k, family(k, ".delta")?))),
             fixed,
-            vars: cuts.into_iter().map(|(_, v)| v).collect(),
+            common: vars == [Var::Sequence, Var::Delta, Var::Skipped],
+            vars,
             output_index: d.output_index,
             content_index: d.content_index,
             summary_index: d.summary_index,
@@ -268,6 +273,12 @@ impl Template {
         max_depth: usize,
         scratch: &mut String,
     ) -> Option<(Int, Option<&'a str>)> {
+        if self.common {
+            if let [head, middle, after_delta, tail] = &self.fixed[..] {
+                let runs = [&**head, &**middle, &**after_delta, &**tail];
+                return read_common(data, runs, max_depth, scratch);
+            }
+        }
         let mut pos = 0;
         let mut sequence = Int::Absent;
         let mut delta = None;
@@ -341,6 +352,241 @@ impl Template {
         (pos == data.len()).then_some(())?;
         Some((sequence, delta?))
     }
+}
+
+/// [`Template::read`] for a template of the common shape (`runs` around a sequence number, the
+/// delta and a skipped string), with the same answer: the runs are compared and the values
+/// read in the order of the payload, except the last run, which ends the payload and so also
+/// says where the skipped string must end. Strings are scanned sixteen bytes at a time.
+#[inline]
+fn read_common<'a>(
+    data: &'a [u8],
+    [head, middle, after_delta, tail]: [&[u8]; 4],
+    max_depth: usize,
+    scratch: &mut String,
+) -> Option<(Int, Option<&'a str>)> {
+    let tail_at = data.len().checked_sub(tail.len())?;
+    if data.get(..head.len())? != head {
+        return None;
+    }
+    let (sequence, pos) = sequence_at(data, head.len(), max_depth)?;
+    let end = pos + middle.len();
+    if data.get(pos..end)? != middle {
+        return None;
+    }
+    let (delta, pos) = delta_at(data, end, max_depth, scratch)?;
+    let end = pos + after_delta.len();
+    if data.get(pos..end)? != after_delta || data.get(tail_at..)? != tail {
+        return None;
+    }
+    // The skipped string is the rest up to the tail: a quote, plain ASCII, a quote, the
+    // string the reader reads there and ends where the tail starts.
+    let plain = tail_at >= end + 2
+        && data.get(end) == Some(&b'"')
+        && data.get(tail_at - 1) == Some(&b'"')
+        && plain_ascii_span(data, end + 1, tail_at - 1);
+    if !plain && skipped_at(data, end, max_depth)? != tail_at {
+        return None;
+    }
+    Some((sequence, delta))
+}
+
+/// A sequence number at `at` and where it ends, as [`Template::read`] reads it.
+#[inline]
+fn sequence_at(data: &[u8], at: usize, max_depth: usize) -> Option<(Int, usize)> {
+    if let Some((value, len)) = short_digits(data, at) {
+        return Some((Int::Value(i128::from(value), at), at + len));
+    }
+    if let Some((value, len)) = scan::plain_integer(data, at) {
+        return Some((Int::Value(value, at), at + len));
+    }
+    sequence_by_reader(data, at, max_depth)
+}
+
+/// A number of one to seven plain digits at `at` (no leading zero, no fraction or exponent
+/// after it), read from the word at `at` without a loop: its value and length, what
+/// `scan::plain_integer` gives for it. `None` for anything else, which that reads.
+#[inline]
+fn short_digits(data: &[u8], at: usize) -> Option<(u64, usize)> {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let word = u64::from_le_bytes(data.get(at..at + 8)?.try_into().ok()?);
+    // A digit byte becomes its value, 0..=9; every other byte something above 9.
+    let values = word ^ (LOW * u64::from(b'0'));
+    // The top bit of each byte above 9: a carry out of a byte goes only into the bytes after
+    // it, and only out of one above 9, so the lowest set bit is the first byte that is not a
+    // digit.
+    let not_digits = (values.wrapping_add(LOW * 0x76) | values) & HIGH;
+    let len = not_digits.trailing_zeros() as usize / 8;
+    if len == 0 || len == 8 {
+        return None;
+    }
+    let next = data.get(at + len).copied();
+    if (len > 1 && data.get(at) == Some(&b'0')) || matches!(next, Some(b'.' | b'e' | b'E')) {
+        return None;
+    }
+    // The digits moved to the top of the word, the first at the lowest place: a number of
+    // eight digits with leading zeros. Pairs, then fours, then the eight are summed up.
+    let eight = values << (8 * (8 - len));
+    let pairs = eight.wrapping_mul(10).wrapping_add(eight >> 8);
+    let pairs_mask = 0x0000_00FF_0000_00FF;
+    let value = (pairs & pairs_mask)
+        .wrapping_mul(100 + (1_000_000 << 32))
+        .wrapping_add(((pairs >> 16) & pairs_mask).wrapping_mul(1 + (10_000 << 32)))
+        >> 32;
+    Some((value & 0xFFFF_FFFF, len))
+}
+
+#[cold]
+#[inline(never)]
+fn sequence_by_reader(data: &[u8], at: usize, max_depth: usize) -> Option<(Int, usize)> {
+    let mut r = Reader::new(data, max_depth);
+    r.resume_at(at);
+    let text = r.take_number().ok()??;
+    if text.contains(['.', 'e', 'E']) {
+        return None;
+    }
+    let value: i128 = text.parse().ok()?;
+    if !(-(1i128 << 63)..=i128::from(u64::MAX)).contains(&value) {
+        return None;
+    }
+    Some((Int::Value(value, at), r.pos()))
+}
+
+/// The delta string at `at` and where it ends, as [`Template::read`] reads it: its text in
+/// the payload, or `None` when it had escapes and its decoded text is in `scratch`.
+#[inline]
+fn delta_at<'a>(
+    data: &'a [u8],
+    at: usize,
+    max_depth: usize,
+    scratch: &mut String,
+) -> Option<(Option<&'a str>, usize)> {
+    if data.get(at) == Some(&b'"') {
+        if let Some((len, ascii)) = string_body(data, at + 1) {
+            let body = data.get(at + 1..at + 1 + len)?;
+            let text = if ascii {
+                // SAFETY: `string_body` found no byte with the top bit set in `body`, and
+                // ASCII is valid UTF-8.
+                unsafe { std::str::from_utf8_unchecked(body) }
+            } else {
+                // Invalid UTF-8 is an error wherever it is read.
+                std::str::from_utf8(body).ok()?
+            };
+            return Some((Some(text), at + 1 + len + 1));
+        }
+    }
+    delta_escaped(data, at, max_depth, scratch)
+}
+
+/// [`delta_at`] for a string with escapes (or one that does not end where `string_body`
+/// looks): decoded into `scratch`.
+#[cold]
+#[inline(never)]
+fn delta_escaped<'a>(
+    data: &'a [u8],
+    at: usize,
+    max_depth: usize,
+    scratch: &mut String,
+) -> Option<(Option<&'a str>, usize)> {
+    if let Some((text, end)) = unescaped_string(data, at) {
+        return Some((Some(text), end));
+    }
+    scratch.clear();
+    if let Some(end) = ascii_escaped_into(data, at, scratch) {
+        return Some((None, end));
+    }
+    let mut r = Reader::new(data, max_depth);
+    r.resume_at(at);
+    scratch.clear();
+    if !r.take_string_into(scratch).ok()? {
+        return None;
+    }
+    Some((None, r.pos()))
+}
+
+/// Where the string at `at` that [`Template::read`] skips ends.
+#[cold]
+#[inline(never)]
+fn skipped_at(data: &[u8], at: usize, max_depth: usize) -> Option<usize> {
+    if let Some(end) = plain_string_end(data, at) {
+        return Some(end);
+    }
+    let mut r = Reader::new(data, max_depth);
+    r.resume_at(at);
+    r.take_string().ok()??;
+    Some(r.pos())
+}
+
+/// The length of the string text from `from` up to its closing quote and whether it is
+/// ASCII, when nothing but a quote stops it (no escape, no control byte) and it ends at least
+/// sixteen bytes before the payload does, as a delta does. `None` for anything else, which
+/// the caller's other reads take.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn string_body(data: &[u8], from: usize) -> Option<(usize, bool)> {
+    use crate::json::reader::string_stops16;
+    let mut at = from;
+    let mut high = 0;
+    loop {
+        let block = <&[u8; 16]>::try_from(data.get(at..at + 16)?).ok()?;
+        let (stops, top) = string_stops16(block);
+        if stops != 0 {
+            let n = stops.trailing_zeros();
+            high |= top & ((1u32 << n) - 1);
+            let len = at - from + n as usize;
+            return (data.get(from + len) == Some(&b'"')).then_some((len, high == 0));
+        }
+        high |= top;
+        at += 16;
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn string_body(data: &[u8], from: usize) -> Option<(usize, bool)> {
+    let end = plain_string_end(data, from.checked_sub(1)?)?;
+    Some((end - from - 1, true))
+}
+
+/// Whether `data[from..to]` is plain ASCII string text: no quote, backslash, control byte or
+/// byte with the top bit set (`true` for an empty span). `false` also when the span ends in
+/// the payload's first sixteen bytes, which no template's skipped string does.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn plain_ascii_span(data: &[u8], from: usize, to: usize) -> bool {
+    use crate::json::reader::string_stops16;
+    let stops_of = |start: usize| {
+        data.get(start..start + 16)
+            .and_then(|b| <&[u8; 16]>::try_from(b).ok())
+            .map(|b| {
+                let (stops, top) = string_stops16(b);
+                stops | top
+            })
+    };
+    let (Some(len), Some(last)) = (to.checked_sub(from), to.checked_sub(16)) else {
+        return false;
+    };
+    if len < 16 {
+        // The sixteen bytes that end at `to`, of which only the last `len` count.
+        return stops_of(last).is_some_and(|m| m >> (16 - len) == 0);
+    }
+    let mut at = from;
+    while at + 16 < to {
+        if stops_of(at) != Some(0) {
+            return false;
+        }
+        at += 16;
+    }
+    // The last sixteen bytes, overlapping the block before.
+    stops_of(last) == Some(0)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn plain_ascii_span(data: &[u8], from: usize, to: usize) -> bool {
+    data.get(from..to).is_some_and(|s| {
+        s.iter()
+            .all(|&b| (0x20..0x80).contains(&b) && b != b'"' && b != b'\\')
+    })
 }
 
 /// The decoded text of the JSON string at `at`, appended to `out`, and where the string ends
@@ -687,15 +933,20 @@ impl Run<'_> {
     /// which the tree holds; false (nothing changed) otherwise. A template found to address
     /// the run's text is not checked again for the rest of the run.
     #[inline]
-    fn append(self, template: u64, family: &str, at: Indexes, piece: &str) -> bool {
+    fn append(self, template: &Template, family: &str, piece: &str) -> bool {
         let Some(path) = self.path else {
             return false;
         };
-        if path.checked_for != Some(template) {
+        if path.checked_for != Some(template.id) {
+            let at = Indexes {
+                output: template.output_index,
+                content: template.content_index,
+                summary: template.summary_index,
+            };
             if !path.addresses(family, at) || text_at(self.items, path).is_none() {
                 return false;
             }
-            path.checked_for = Some(template);
+            path.checked_for = Some(template.id);
         }
         append_in_room(self.text, piece);
         true
@@ -1020,17 +1271,12 @@ impl Responses {
         // materialized when the run found it, and every event that keeps items as text
         // forgets the run's place first.
         if let (Some((_, f)), false) = (t.known, self.options.events) {
-            let at = Indexes {
-                output: t.output_index,
-                content: t.content_index,
-                summary: t.summary_index,
-            };
             let run = Run {
                 path: &mut self.text_path,
                 items: &mut self.items,
                 text: &mut self.run_text,
             };
-            if run.append(t.id, f, at, text.unwrap_or(&self.scratch)) {
+            if run.append(t, f, text.unwrap_or(&self.scratch)) {
                 self.sequence(sequence);
                 self.folded += 1;
                 self.changes += 1;
@@ -2386,6 +2632,118 @@ mod tests {
         }
         // The first seven go in place.
         assert_eq!(in_place, 7);
+    }
+
+    /// A template of the common shape reads every payload as the generic read does (same
+    /// sequence number, text, decoded text and refusals): text and call payloads of texts
+    /// and skipped strings of 0-40 bytes (ASCII, escaped, not ASCII), and each of them with
+    /// every byte replaced by a byte that stops, ends or changes a value, dropped, or doubled.
+    #[test]
+    fn common_template_reads_agree_with_the_generic_read() {
+        let deltas = [
+            "",
+            "a",
+            "Hello",
+            "fifteen bytes!!",
+            "sixteen bytes!!!",
+            "seventeen bytes!!",
+            "forty bytes of text, forty bytes of text",
+            "caf\u{e9} cr\u{e8}me",
+            r#"a\nb\"c"#,
+            r"\u00e9t\u00e9",
+        ];
+        let skipped = [
+            "",
+            "x",
+            "fifteen_bytes!!",
+            "sixteen_bytes!!!",
+            "seventeen_bytes!!",
+            "a_skipped_string_of_thirty_three",
+        ];
+        let replacements = [
+            b'"', b'\\', 0x00, 0x1F, 0x7F, 0x80, 0xC3, 0xFF, b'x', b'}', b'0', b' ',
+        ];
+        let mut compared = 0;
+        for (n, delta) in deltas.iter().enumerate() {
+            for (obf, call) in skipped.iter().flat_map(|o| [(o, false), (o, true)]) {
+                // Both shapes servers send: a call's delta has no logprobs and no content
+                // index, so other runs follow its text.
+                let payload = if call {
+                    format!(
+                        r#"{{"type":"response.function_call_arguments.delta","sequence_number":{n},"item_id":"fc_1","output_index":1,"delta":"{delta}","obfuscation":"{obf}"}}"#
+                    )
+                } else {
+                    format!(
+                        r#"{{"type":"response.output_text.delta","sequence_number":{n},"item_id":"msg_1","output_index":0,"content_index":0,"delta":"{delta}","logprobs":[],"obfuscation":"{obf}"}}"#
+                    )
+                };
+                let data = payload.as_bytes();
+                let (d, _) = scan::decode(data, 64, None, &BTreeMap::new(), b"").unwrap();
+                let kind = d.kind.as_deref().unwrap();
+                let common = Template::learn(data, &d, kind, 1).unwrap();
+                assert!(common.common);
+                let mut generic = Template::learn(data, &d, kind, 1).unwrap();
+                generic.common = false;
+                let mut variants = vec![data.to_vec()];
+                for at in 0..data.len() {
+                    for b in replacements {
+                        let mut v = data.to_vec();
+                        v[at] = b;
+                        variants.push(v);
+                    }
+                    let mut dropped = data.to_vec();
+                    dropped.remove(at);
+                    variants.push(dropped);
+                    let mut doubled = data.to_vec();
+                    doubled.insert(at, data[at]);
+                    variants.push(doubled);
+                }
+                for v in &variants {
+                    let (mut a, mut b) = (String::from("a"), String::from("b"));
+                    let by_common = common.read(v, 64, &mut a);
+                    let by_generic = generic.read(v, 64, &mut b);
+                    assert_eq!(by_common, by_generic, "{:?}", String::from_utf8_lossy(v));
+                    if let Some((_, None)) = by_common {
+                        assert_eq!(a, b, "{:?}", String::from_utf8_lossy(v));
+                    }
+                    compared += 1;
+                }
+            }
+        }
+        assert!(compared > 100_000);
+    }
+
+    /// The word-at-a-time digits read what `scan::plain_integer` reads (same value, same
+    /// length) wherever they answer, and answer for every plain number of one to seven
+    /// digits: numbers of 1-9 digits, with leading zeros, before every byte value.
+    #[test]
+    fn short_digits_read_as_plain_integer_reads() {
+        let mut numbers: Vec<String> = (0..2000).map(|n| n.to_string()).collect();
+        for digits in 1..=9u32 {
+            numbers.push("9".repeat(digits as usize));
+            numbers.push(format!("1{}", "0".repeat(digits as usize - 1)));
+            numbers.push(format!("0{}", "7".repeat(digits as usize - 1)));
+            numbers.push(format!("{}", 1_234_567_891u64 % 10u64.pow(digits)));
+        }
+        let mut answered = 0;
+        for number in &numbers {
+            for follow in 0..=255u8 {
+                let mut data = number.as_bytes().to_vec();
+                data.push(follow);
+                data.extend_from_slice(b",\"item_id\":\"m\"}");
+                let fast = short_digits(&data, 0);
+                let plain = scan::plain_integer(&data, 0);
+                if let Some((value, len)) = fast {
+                    answered += 1;
+                    assert_eq!(Some((i128::from(value), len)), plain, "{data:?}");
+                } else {
+                    let digits = data.iter().take_while(|b| b.is_ascii_digit()).count();
+                    assert!(plain.is_none() || digits >= 8, "{data:?}");
+                }
+            }
+        }
+        assert!(answered > 400_000, "{answered}");
+        assert_eq!(short_digits(b"12345", 0), None, "fewer than eight bytes");
     }
 
     fn fold_all(input: &str, options: Options) -> (Responses, Vec<Event>, Vec<Seen>) {
