@@ -326,15 +326,8 @@ impl Template {
             r.resume_at(pos);
             match var {
                 Var::Sequence => {
-                    let text = r.take_number().ok()??;
-                    if text.contains(['.', 'e', 'E']) {
-                        return None;
-                    }
-                    let value: i128 = text.parse().ok()?;
-                    if !(-(1i128 << 63)..=i128::from(u64::MAX)).contains(&value) {
-                        return None;
-                    }
-                    sequence = Int::Value(value, pos);
+                    (sequence, pos) = sequence_by_reader(data, pos, max_depth)?;
+                    continue;
                 }
                 Var::Delta => {
                     scratch.clear();
@@ -437,6 +430,8 @@ fn short_digits(data: &[u8], at: usize) -> Option<(u64, usize)> {
     Some((value & 0xFFFF_FFFF, len))
 }
 
+/// A sequence number the reads in place leave (a sign, a fraction or exponent, a leading zero,
+/// more digits): the reader's, range-checked. Rare.
 #[cold]
 #[inline(never)]
 fn sequence_by_reader(data: &[u8], at: usize, max_depth: usize) -> Option<(Int, usize)> {
