@@ -288,59 +288,29 @@ impl Template {
             }
             pos += run.len();
             let Some(var) = self.vars.get(n) else { break };
-            // The common values are read in place; the reader takes everything else.
-            if *var == Var::Sequence {
-                if let Some((value, len)) = scan::plain_integer(data, pos) {
-                    sequence = Int::Value(value, pos);
-                    pos += len;
-                    continue;
-                }
-            } else if let Some(end) = plain_string_end(data, pos) {
-                if *var == Var::Delta {
-                    let text = data.get(pos + 1..end - 1)?;
-                    // SAFETY: `plain_string_end` admitted only bytes 0x20..0x7F to the string,
-                    // and ASCII is valid UTF-8.
-                    delta = Some(Some(unsafe { std::str::from_utf8_unchecked(text) }));
-                }
-                pos = end;
-                continue;
-            } else if *var == Var::Delta {
-                // Text that is not ASCII but has no escape (a quarter of the deltas) needs
-                // only its UTF-8 check, not the reader.
-                if let Some((text, end)) = unescaped_string(data, pos) {
-                    delta = Some(Some(text));
-                    pos = end;
-                    continue;
-                }
-                // ASCII with one-letter escapes (a tab, a quote, a newline: a third of the
-                // rest) is decoded here, without the reader's setup for long strings.
-                scratch.clear();
-                if let Some(end) = ascii_escaped_into(data, pos, scratch) {
-                    delta = Some(None);
-                    pos = end;
-                    continue;
-                }
-            }
-            // Set up only here: nearly every value is read in place above.
-            let mut r = Reader::new(data, max_depth);
-            r.resume_at(pos);
+            // The plain values are read in place; the rest by the reads `read_common` uses.
             match var {
                 Var::Sequence => {
-                    (sequence, pos) = sequence_by_reader(data, pos, max_depth)?;
-                    continue;
+                    (sequence, pos) = match scan::plain_integer(data, pos) {
+                        Some((value, len)) => (Int::Value(value, pos), pos + len),
+                        None => sequence_by_reader(data, pos, max_depth)?,
+                    };
                 }
                 Var::Delta => {
-                    scratch.clear();
-                    if !r.take_string_into(scratch).ok()? {
-                        return None;
-                    }
-                    delta = Some(None);
+                    let (text, end) = match plain_string_end(data, pos) {
+                        Some(end) => {
+                            let text = data.get(pos + 1..end - 1)?;
+                            // SAFETY: `plain_string_end` admitted only bytes 0x20..0x7F to
+                            // the string, and ASCII is valid UTF-8.
+                            (Some(unsafe { std::str::from_utf8_unchecked(text) }), end)
+                        }
+                        None => delta_escaped(data, pos, max_depth, scratch)?,
+                    };
+                    delta = Some(text);
+                    pos = end;
                 }
-                Var::Skipped => {
-                    r.take_string().ok()??;
-                }
+                Var::Skipped => pos = skipped_at(data, pos, max_depth)?,
             }
-            pos = r.pos();
         }
         (pos == data.len()).then_some(())?;
         Some((sequence, delta?))
@@ -474,8 +444,8 @@ fn delta_at<'a>(
     delta_escaped(data, at, max_depth, scratch)
 }
 
-/// [`delta_at`] for a string with escapes (or one that does not end where `string_body`
-/// looks): decoded into `scratch`.
+/// A delta string that neither [`delta_at`] nor the generic read takes in place (escapes, or
+/// one that does not end where they look): its text, or decoded into `scratch`.
 #[cold]
 #[inline(never)]
 fn delta_escaped<'a>(
