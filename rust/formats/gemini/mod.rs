@@ -1531,6 +1531,9 @@ pub struct Gemini {
     /// Payloads read against a template, matched or not: tests check [`Order`].
     #[cfg(test)]
     template_reads: usize,
+    /// Payloads folded by [`Gemini::apply_clean_text`]: tests check that it is taken.
+    #[cfg(test)]
+    clean_texts: usize,
 }
 
 /// Which of the two templates a payload tries first: the one applied last while payloads
@@ -1902,6 +1905,10 @@ fn add_candidate(candidates: &mut Vec<Candidate>, at: usize, index: u64) {
     );
 }
 
+/// More top-level keys than this: a template's payload is applied through its chunk
+/// ([`repeated`]) rather than its recipe.
+const MAX_RECIPE_KEYS: usize = 8;
+
 /// A `usage` event when `usageMetadata` changed from `before`.
 fn usage_event(keys: &Map, before: Option<&Value>, max_depth: usize, events: &mut Vec<Event>) {
     let now = keys.get("usageMetadata");
@@ -1920,6 +1927,10 @@ impl Gemini {
     fn apply_repeated(&mut self, data: &[u8], events: &mut Vec<Event>) -> Result<bool, ErrorKind> {
         let first = self.order.first;
         for slot in [first, 1 - first] {
+            if self.apply_clean_text(slot, data, events) {
+                self.order.applied(slot);
+                return Ok(true);
+            }
             let Some(mut template) = self.templates.get_mut(slot).and_then(Option::take) else {
                 continue;
             };
@@ -1949,6 +1960,62 @@ impl Gemini {
         self.order = Order::default();
         self.order.applied(0);
         outcome.map(|()| true)
+    }
+
+    /// [`Self::apply_template`] of slot `slot`'s template for the usual payload: a text part
+    /// continuing the text, with the numbers applied last, while the template is clean.
+    /// Whether it was applied; false, changing nothing, for anything else.
+    ///
+    /// What [`Self::apply_recipe`] does then, less what changes nothing there: clean with its
+    /// numbers as applied, no value is read or merged; the candidate was found when the
+    /// template was last applied and is still there (candidates go only with
+    /// [`Self::changes`] counted); a text adds no call, and every call added so far passed the
+    /// call limit, so that check cannot fail; no kept key changes, so `changes`, the `usage`
+    /// event and `finished` (recomputed after every change of a candidate's flag) stay as
+    /// they are, and so does the template's `clean_at`.
+    fn apply_clean_text(&mut self, slot: usize, data: &[u8], events: &mut Vec<Event>) -> bool {
+        let Some(Some(template)) = self.templates.get(slot) else {
+            return false;
+        };
+        let r = &template.recipe;
+        let PartRecipe::Text { thought } = r.part else {
+            return false;
+        };
+        if r.clean_at != Some(self.changes)
+            || r.keys.len() > MAX_RECIPE_KEYS
+            || r.index > self.limits.max_choice_index
+        {
+            return false;
+        }
+        let Some(text) = template.read_text(data) else {
+            return false;
+        };
+        let Ok(at) = (self.candidates).binary_search_by_key(&r.index, |c| c.index) else {
+            return false;
+        };
+        let Some(candidate) = self.candidates.get_mut(at) else {
+            return false;
+        };
+        #[cfg(test)]
+        {
+            self.template_reads += 1;
+            self.clean_texts += 1;
+        }
+        let mut sink = self.options.events.then_some(Sink {
+            events,
+            options: self.options,
+            max_depth: self.limits.max_depth,
+        });
+        let signature = r.signature.as_deref().map(Cow::Borrowed);
+        candidate.add_text(
+            text,
+            thought,
+            signature,
+            r.kept.pairs(r.part_extra),
+            &mut sink,
+        );
+        self.folded += 1;
+        true
     }
 
     /// Folds a payload that matches `template` (see [`Self::apply_repeated`]); None, changing
@@ -1986,7 +2053,7 @@ impl Gemini {
     /// maps cost more than the merge). None, changing nothing, where that chunk would meet a
     /// limit or a value the full decoder must see: the chunk path then gives the outcome.
     fn apply_recipe(&mut self, m: &Matched<'_, '_>, events: &mut Vec<Event>) -> Option<()> {
-        const MAX_KEYS: usize = 8;
+        const MAX_KEYS: usize = MAX_RECIPE_KEYS;
         let r = &m.template.recipe;
         if r.keys.len() > MAX_KEYS || r.index > self.limits.max_choice_index {
             return None;
@@ -2253,6 +2320,8 @@ impl Fold for Gemini {
             decoded: 0,
             #[cfg(test)]
             template_reads: 0,
+            #[cfg(test)]
+            clean_texts: 0,
         }
     }
 

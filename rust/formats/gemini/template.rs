@@ -179,36 +179,44 @@ fn string_at(payload: &[u8], pos: usize) -> Option<(Cow<'_, str>, usize)> {
 
 /// [`crate::json::reader::plain_run`] for the short strings of a template's holes: sixteen bytes at a time, the
 /// last few as a block of their own padded with quotes, so that no byte-by-byte loop follows
-/// (a text of a few words is two or three blocks).
+/// (a text of a few words is two or three blocks). Inline: it is most of its callers' work,
+/// once per templated payload.
 #[cfg(target_arch = "x86_64")]
+#[inline(always)]
 fn plain_span(rest: &[u8]) -> (usize, bool) {
-    // The plain bytes at the start of a block, and whether they are ASCII.
-    let block = |bytes: &[u8; 16]| {
-        let (stop, top) = crate::json::reader::string_stops16(bytes);
-        let plain = stop.trailing_zeros().min(16);
-        (plain as usize, top & ((1u32 << plain) - 1) == 0)
-    };
+    use crate::json::reader::string_stops16;
+    // The top bits of the plain blocks so far: a block's plain bytes are ASCII when no top
+    // bit below its stop is set.
+    let mut high = 0;
     let mut i = 0;
-    let mut ascii = true;
     let mut chunks = rest.chunks_exact(16);
     for chunk in &mut chunks {
         let Ok(bytes) = <&[u8; 16]>::try_from(chunk) else {
             break;
         };
-        let (plain, chunk_ascii) = block(bytes);
-        ascii &= chunk_ascii;
-        i += plain;
-        if plain < 16 {
-            return (i, ascii);
+        let (stop, top) = string_stops16(bytes);
+        if stop != 0 {
+            let plain = stop.trailing_zeros();
+            return (
+                i + plain as usize,
+                (high | top & ((1u32 << plain) - 1)) == 0,
+            );
         }
+        high |= top;
+        i += 16;
     }
     let left = chunks.remainder();
     let mut padded = [b'"'; 16];
     if let Some(to) = padded.get_mut(..left.len()) {
         to.copy_from_slice(left);
     }
-    let (plain, left_ascii) = block(&padded);
-    (i + plain.min(left.len()), ascii & left_ascii)
+    // A quote at `left.len()` at the latest: a stop below 16.
+    let (stop, top) = string_stops16(&padded);
+    let plain = stop.trailing_zeros().min(16);
+    (
+        i + (plain as usize).min(left.len()),
+        (high | top & ((1u32 << plain) - 1)) == 0,
+    )
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -534,6 +542,45 @@ impl Template {
         (pos == body).then_some(strings)
     }
 
+    /// [`Self::read_strings`] for a template whose one string hole is a text part's `text`,
+    /// of a payload whose text has no escape: that text, or None for any other template or
+    /// payload (which [`Self::read`] then takes as before). The text runs from the end of the
+    /// bytes before it to the start of the tail, so its quotes are at known places and the
+    /// scan only checks that no byte between them is a quote, backslash or control byte: the
+    /// payloads `read_strings` would read as one plain string, and the same text. Nothing is
+    /// noted: a read that notes lengths follows before any use of them.
+    pub fn read_text<'a>(&self, payload: &'a [u8]) -> Option<&'a str> {
+        let tail = self.tail.as_ref()?;
+        let &[(start, _, Hole::String(Role::Text)), ref numbers @ ..] = self.holes.as_slice()
+        else {
+            return None;
+        };
+        if tail.strings != 1 || numbers.len() != self.numbers.as_ref()?.lengths.len() {
+            return None;
+        }
+        let body = payload.len().checked_sub(tail.bytes.len())?;
+        let [b'"', text @ .., b'"'] = payload.get(start..body)? else {
+            return None;
+        };
+        if payload.get(body..)? != tail.bytes.as_slice()
+            || payload.get(..start)? != self.bytes.get(..start)?
+        {
+            return None;
+        }
+        // Scanned on past the text: its closing quote stops the scan within the blocks of
+        // sixteen (a tail is rarely shorter), sparing the padded last block's copy.
+        let (plain, ascii) = plain_span(payload.get(start + 1..)?);
+        if plain != text.len() {
+            return None;
+        }
+        if ascii {
+            // SAFETY: every byte of `text` is below 0x80, and ASCII is valid UTF-8.
+            Some(unsafe { std::str::from_utf8_unchecked(text) })
+        } else {
+            std::str::from_utf8(text).ok()
+        }
+    }
+
     /// Notes the payload it was learned from, which the fold applied in full, as read and
     /// applied: the next payload with the same numbers is read by its strings alone.
     pub fn learned(&mut self, payload: &[u8]) {
@@ -758,6 +805,82 @@ mod tests {
         assert_eq!(got, Some((Some("He".to_string()), false, expected)));
         let before = String::from_utf8_lossy(A).replace("\"model\"", "\"modex\"");
         assert_eq!(read(&mut t, before.as_bytes()), None);
+    }
+
+    /// A text read by [`Template::read_text`] is the one [`Template::read_strings`] reads, and
+    /// every plain text that reads is read so: whatever its length around the scan's blocks and
+    /// however few bytes follow it; an escaped, invalid or unended text, or other bytes around
+    /// it, are not read; nor is any payload of a template whose strings are not one text.
+    #[test]
+    fn a_plain_text_reads_as_the_strings_read() {
+        const SHORT: &[u8] = br#"{"candidates":[{"content":{"parts":[{"text":"He"}]}}]}"#;
+        let mut texts: Vec<Vec<u8>> = (0..40)
+            .map(|n| {
+                let mut t = vec![b'"'];
+                t.extend(b"abcdefghijklmnopqrstuvwxyz".iter().cycle().take(n));
+                t.push(b'"');
+                t
+            })
+            .collect();
+        for n in [0, 1, 14, 15, 16, 17, 31, 32] {
+            for bad in [
+                &b"\\\\"[..],
+                b"\\\"",
+                b"\"",
+                b"\x01",
+                b"\x1f",
+                b"\xff",
+                b"\xc3",
+            ] {
+                let mut t = texts[n].clone();
+                let at = 1 + n / 2;
+                t.splice(at..at, bad.iter().copied());
+                texts.push(t);
+            }
+            for good in [&b"\xc3\xa9"[..], b"\xf0\x9f\x98\x80", b"\x7f", b" "] {
+                let mut t = texts[n].clone();
+                let at = 1 + n;
+                t.splice(at..at, good.iter().copied());
+                texts.push(t);
+            }
+        }
+        texts.extend([&b"\"a"[..], b"a\"", b"5", b"\"\"\"", b""].map(<[u8]>::to_vec));
+        for learned in [A, SHORT] {
+            let mut t = learn(learned).unwrap_or_else(|| panic!("no template"));
+            t.learned(learned);
+            let at = (learned.windows(4))
+                .position(|w| w == b"\"He\"")
+                .unwrap_or_default();
+            let mut read = 0;
+            for text in &texts {
+                let mut p = learned.to_vec();
+                p.splice(at..at + 4, text.iter().copied());
+                let fast = t.read_text(&p).map(str::to_string);
+                let strings = t
+                    .read_strings(&p)
+                    .map(|s| s[0].clone().map(Cow::into_owned));
+                let shown = String::from_utf8_lossy(&p);
+                if fast.is_some() {
+                    assert_eq!(strings, Some(fast.clone()), "{shown}");
+                    read += 1;
+                } else {
+                    let escaped = strings.is_some() && text.contains(&b'\\');
+                    assert!(strings.is_none() || escaped, "{shown}");
+                }
+                for other in [p[1..].to_vec(), [&p[..], b" "].concat()] {
+                    assert_eq!(t.read_text(&other), None, "{shown}");
+                }
+            }
+            assert_eq!(read, 40 + 8 * 4, "{}", String::from_utf8_lossy(learned));
+        }
+        let call = br#"{"candidates":[{"content":{"parts":[{"functionCall":{"partialArgs":[{"jsonPath":"$.a","stringValue":"x"}]}}]}}]}"#;
+        let numbered = br#"{"n":1,"candidates":[{"content":{"parts":[{"text":"He"}]}}]}"#;
+        for p in [&call[..], numbered] {
+            let mut t = learn(p).unwrap_or_else(|| panic!("no template"));
+            t.learned(p);
+            assert!(t.read_strings(p).is_some() || p == numbered);
+            assert_eq!(t.read_text(p), None);
+        }
     }
 
     /// A template notes the payload it was learned from as applied, and the one derived from

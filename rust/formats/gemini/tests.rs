@@ -682,6 +682,189 @@ fn templated_events_fold_as_if_decoded_in_full() {
     );
 }
 
+/// Folds `payloads` (without events) and counts those folded by the clean-text path.
+fn clean_texts(payloads: &[&str]) -> usize {
+    let mut g = Gemini::new(&Config::default());
+    for p in payloads {
+        let _ = g.fold(b"", p.as_bytes(), &mut Vec::new());
+    }
+    g.clean_texts
+}
+
+/// The usual templated payload, a text part continuing the text with the numbers applied last,
+/// takes the clean-text path; the fold is that of a full decode, events and errors included,
+/// whichever part, candidate, signature or other key the text lands on.
+#[test]
+fn clean_text_payloads_fold_as_if_decoded_in_full() {
+    let env = |index: u64, part: &str| {
+        format!(
+            r#"{{"candidates":[{{"content":{{"role":"model","parts":[{part}]}},"index":{index}}}],"usageMetadata":{{"promptTokenCount":7}},"modelVersion":"m"}}"#
+        )
+    };
+    let text = |t: &str| env(0, &format!(r#"{{"text":"{t}"}}"#));
+    let thought = |t: &str| env(0, &format!(r#"{{"text":"{t}","thought":true}}"#));
+    let signed =
+        |t: &str, s: &str| env(0, &format!(r#"{{"text":"{t}","thoughtSignature":"{s}"}}"#));
+    let keyed = |t: &str, x: &str| env(0, &format!(r#"{{"text":"{t}","thought":true,"x":{x}}}"#));
+    let upper = |t: &str| text(t).replace(r#""role":"model""#, r#""role":"MODEL""#);
+    // A payload whose bytes after the text are fewer than a block of the scan.
+    let short =
+        |t: &str| format!(r#"{{"candidates":[{{"content":{{"parts":[{{"text":"{t}"}}]}}}}]}}"#);
+    let end =
+        r#"{"candidates":[{"content":{"parts":[{"text":""}]},"finishReason":"STOP","index":0}]}"#;
+    let both_end = r#"{"candidates":[{"content":{"parts":[{"text":""}]},"finishReason":"STOP","index":0},{"content":{"parts":[{"text":""}]},"finishReason":"STOP","index":1}]}"#;
+    let texts = [
+        "",
+        "a",
+        "0123456789abcde",
+        "0123456789abcdef",
+        "0123456789abcdefg",
+        "0123456789abcdef0123456789abcde",
+        "0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0",
+        "caf\u{e9} \u{1F600}",
+        "0123456789abcde\u{e9}",
+        r#"a \"q\" \u00e9\n"#,
+        r"0123456789abcdef0123456789\\",
+        "\u{7f}",
+    ];
+    let mut plain = vec![text("x")];
+    plain.extend(texts.iter().map(|t| text(t)));
+    plain.push(end.into());
+    let mut near = vec![short("x")];
+    near.extend(texts.iter().map(|t| short(t)));
+    near.push(short("y") + " ");
+    near.push(short("z"));
+    near.push(end.into());
+    let streams: Vec<(Vec<String>, usize, &str)> = vec![
+        // Thoughts and answers alternate, with their numbers unchanged: each text goes to a
+        // part of its own kind.
+        (
+            vec![
+                thought("a"),
+                thought("b"),
+                text("c"),
+                text("d"),
+                thought("e"),
+                thought("f"),
+                text("g"),
+                text("h"),
+                end.into(),
+            ],
+            6,
+            r#"{"text":"ab","thought":true},{"text":"cd"},{"text":"ef","thought":true},{"text":"gh"}"#,
+        ),
+        // Two candidates alternate: each text goes to its own, not to the last one applied.
+        (
+            vec![
+                text("a"),
+                env(1, r#"{"text":"b"}"#),
+                text("c"),
+                env(1, r#"{"text":"d"}"#),
+                text("e"),
+                env(1, r#"{"text":"f"}"#),
+                both_end.into(),
+            ],
+            3,
+            "",
+        ),
+        // Two signatures alternate on one part: the last one sent stays.
+        (
+            vec![
+                signed("a", "s"),
+                signed("b", "t"),
+                signed("c", "s"),
+                signed("d", "t"),
+                signed("e", "s"),
+                signed("f", "t"),
+                end.into(),
+            ],
+            3,
+            r#"{"text":"abcdef","thoughtSignature":"t"}"#,
+        ),
+        // A thought part's other key changes between two templates: the last one sent stays.
+        (
+            vec![
+                keyed("a", "1"),
+                keyed("b", "2"),
+                keyed("c", "1"),
+                keyed("d", "2"),
+                keyed("e", "1"),
+                keyed("f", "2"),
+                end.into(),
+            ],
+            3,
+            r#"{"text":"abcdef","thought":true,"x":2}"#,
+        ),
+        // A thought part made with another key first, then continued by a template without it.
+        (
+            vec![
+                env(0, r#"{"text":"a","x":1,"thought":true}"#),
+                thought("b"),
+                thought("c"),
+                env(0, r#"{"text":"d","thought":true,"x":2}"#),
+                thought("e"),
+                thought("f"),
+                end.into(),
+            ],
+            2,
+            r#"{"text":"abcdef","x":2,"thought":true}"#,
+        ),
+        // Texts of every length around the scan's blocks, escaped, not ASCII, and with a
+        // control byte (refused, as by the full decode), then bytes after the end.
+        (plain.clone(), 11, ""),
+        (near.clone(), 11, ""),
+        (
+            vec![
+                text("a"),
+                text("b"),
+                text("c\u{1}"),
+                text("d"),
+                text("e"),
+                end.into(),
+            ],
+            3,
+            "",
+        ),
+        // Other bytes of the same length before the text: another template's payload.
+        (
+            vec![
+                text("a"),
+                upper("b"),
+                text("c"),
+                upper("d"),
+                text("e"),
+                end.into(),
+            ],
+            0,
+            "",
+        ),
+    ];
+    for (i, (stream, fast, parts)) in streams.iter().enumerate() {
+        let payloads: Vec<&str> = stream.iter().map(String::as_str).collect();
+        for events in [false, true] {
+            let with = trace(&payloads, false, events);
+            let full = trace(&payloads, true, events);
+            assert_eq!(with.0, full.0, "{i} {events}");
+            assert_eq!(with.1, full.1, "{i} {events}");
+            assert_eq!(with.2, full.2, "{i} {events}");
+            assert_eq!(with.3, full.3, "{i} {events}");
+            if !parts.is_empty() {
+                assert!(with.0.contains(&format!("[{parts}]")), "{i}: {}", with.0);
+            }
+        }
+        assert_eq!(clean_texts(&payloads), *fast, "{i}");
+    }
+    let two = &streams[1].0;
+    let (result, ..) = trace(
+        &two.iter().map(String::as_str).collect::<Vec<_>>(),
+        false,
+        false,
+    );
+    assert!(result.contains(r#""parts":[{"text":"ace"}]"#), "{result}");
+    assert!(result.contains(r#""parts":[{"text":"bdf"}]"#), "{result}");
+}
+
 /// Payloads that repeat one shape, or alternate two, match the template they try first; the
 /// fold is that of a full decode either way.
 #[test]
