@@ -899,6 +899,15 @@ fn merge_pairs<'p>(into: &mut Map, pairs: impl IntoIterator<Item = (&'p str, &'p
     changed
 }
 
+/// Whether `into`'s first entries are `pairs`, key for key and text for text: merging them
+/// would change nothing (a quick test that a merge is not needed; false says nothing).
+fn holds_pairs<'p>(into: &Map, pairs: impl ExactSizeIterator<Item = (&'p str, &'p str)>) -> bool {
+    pairs.len() <= into.len()
+        && (into.iter().zip(pairs)).all(|((key, value), (k, raw))| {
+            *key == k && matches!(value, Value::Raw(old) if **old == *raw)
+        })
+}
+
 /// A key sent as null: it appears, null, unless present; whether it was added.
 fn insert_null(into: &mut Map, key: &str) -> bool {
     let absent = !into.contains_key(key);
@@ -1138,7 +1147,7 @@ impl Candidate {
         text: &str,
         thought: bool,
         signature: Option<Cow<'_, str>>,
-        extra: impl ExactSizeIterator<Item = (&'p str, &'p str)>,
+        extra: impl ExactSizeIterator<Item = (&'p str, &'p str)> + Clone,
         sink: &mut Option<Sink<'_>>,
     ) {
         if let (Some(sink), false) = (sink.as_mut(), text.is_empty()) {
@@ -1186,10 +1195,15 @@ impl Candidate {
         {
             if *last_thought == thought {
                 last.push_str(text);
+                // A thought part's text comes with the same signature (if any) and the same
+                // `"thought":true` on every event: what the part holds already is left in
+                // place, with no copy or lookup.
                 if let Some(sig) = signature {
-                    *last_signature = Some(sig.into_owned());
+                    if last_signature.as_deref() != Some(&*sig) {
+                        *last_signature = Some(sig.into_owned());
+                    }
                 }
-                if extra.len() > 0 {
+                if extra.len() > 0 && !holds_pairs(last_extra, extra.clone()) {
                     merge_pairs(last_extra, extra);
                 }
                 return;
@@ -1615,6 +1629,7 @@ impl Kept {
 /// The pairs of a [`List`], each a key and its JSON text. A type of its own rather than a
 /// mapped slice iterator so that its length, asked per templated event (most lists are
 /// empty), is inlined rather than a call.
+#[derive(Clone)]
 struct Pairs<'k> {
     kept: &'k Kept,
     spans: std::slice::Iter<'k, (usize, usize, usize)>,
