@@ -2119,7 +2119,9 @@ impl Gemini {
         if known + new_calls > self.limits.max_tool_calls {
             return None;
         }
-        let usage_before = if self.options.events {
+        // Only a value read is merged: without one, `usageMetadata` stays as it is and no
+        // `usage` event is due, so its copy to compare with is not made.
+        let usage_before = if self.options.events && any {
             self.keys.get("usageMetadata").cloned()
         } else {
             None
@@ -2150,7 +2152,7 @@ impl Gemini {
         if changed {
             self.changes += 1;
         }
-        if let Some(sink) = sink {
+        if let Some(sink) = sink.filter(|_| any) {
             usage_event(
                 &self.keys,
                 usage_before.as_ref(),
