@@ -389,6 +389,7 @@ impl<'a> Scan<'a, '_> {
                     } else if self.r.begin_object().map_err(syntax)? {
                         let start = self.r.pos() - 1;
                         let parsed = self.call()?;
+                        self.shape.call(start + 1, self.r.pos() - 1);
                         let span = self.payload.get(start..self.r.pos()).unwrap_or_default();
                         call = Some((parsed, std::str::from_utf8(span).unwrap_or("null")));
                     } else {
@@ -1669,6 +1670,9 @@ enum PartRecipe {
     Text { thought: bool },
     /// A `functionCall` with one `partialArgs` entry, a string: its path and value are holes.
     Arg(ArgRecipe),
+    /// An empty `functionCall` (the end of a call streamed by fragments; see
+    /// [`Template::call_end`]).
+    CallEnd,
 }
 
 #[derive(Debug, Clone)]
@@ -1808,6 +1812,7 @@ fn recipe_part<'c>(m: &Matched<'c, 'c>) -> Option<(PartKind<'c>, usize)> {
             };
             (PartKind::Call(call), 1)
         }
+        PartRecipe::CallEnd => (PartKind::Call(CallDelta::default()), 1),
     })
 }
 
@@ -1935,7 +1940,7 @@ impl Gemini {
         // The first answer after thoughts, or the first entry that ends a string after its
         // fragments: the latest template without its `thought` or `willContinue` member.
         let answer = match &mut self.templates {
-            [Some(latest), _] => latest.take_next(),
+            [Some(latest), _] => latest.take_next(data),
             _ => None,
         };
         let Some(mut template) = answer else {
@@ -2007,7 +2012,7 @@ impl Gemini {
                 let arg = string_arg(m, recipe, open, &mut self.steps)?;
                 (RecipePart::Arg(recipe, arg), 1)
             }
-            PartRecipe::Arg(_) => {
+            PartRecipe::Arg(_) | PartRecipe::CallEnd => {
                 let (part, new_calls) = recipe_part(m)?;
                 (RecipePart::Part(Box::new(part)), new_calls)
             }

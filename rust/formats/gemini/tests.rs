@@ -215,7 +215,16 @@ fn trace(
     let mut config = Config::default();
     config.options.events = events;
     config.options.partial_arguments = events;
-    let mut g = Gemini::new(&config);
+    trace_config(payloads, full, &config)
+}
+
+/// [`trace`] with `config`.
+fn trace_config(
+    payloads: &[&str],
+    full: bool,
+    config: &Config,
+) -> (String, String, String, Vec<String>, usize) {
+    let mut g = Gemini::new(config);
     let mut events = Vec::new();
     let mut outcomes = Vec::new();
     let mut repeated = 0;
@@ -1010,4 +1019,97 @@ fn result_shapes() -> Vec<Vec<String>> {
             .to_vec(),
     );
     streams
+}
+
+/// A call streamed by fragments, then what follows it: the payload that ends the call
+/// (`"functionCall":{}`), once or (no call open the second time) twice, and the next call.
+fn call_stream(ends: &[&str], part_keys: &str) -> Vec<String> {
+    let envelope = |part: &str| {
+        format!(
+            r#"{{"candidates":[{{"content":{{"role":"model","parts":[{{{part}}}]}},"index":0}}],"usageMetadata":{{"promptTokenCount":5,"n":[1,2]}},"modelVersion":"m"}}"#
+        )
+    };
+    let start = |name: &str| {
+        envelope(&format!(
+            r#""functionCall":{{"name":"{name}","willContinue":true}},"thoughtSignature":"s""#
+        ))
+    };
+    let entry = |path: &str, value: &str, more: bool| {
+        let more = if more { r#","willContinue":true"# } else { "" };
+        envelope(&format!(
+            r#""functionCall":{{"partialArgs":[{{"jsonPath":"{path}","stringValue":"{value}"{more}}}],"willContinue":true}}{part_keys}"#
+        ))
+    };
+    let mut stream = vec![start("f")];
+    for path in [
+        "$.r.items[0].a",
+        "$.r.items[0].b",
+        "$.r.items[1].a",
+        "$.r.items[0].c",
+    ] {
+        stream.push(entry(path, "x", true));
+        stream.push(entry(path, "", false));
+    }
+    stream.extend(ends.iter().map(|end| envelope(end)));
+    stream.push(start("g"));
+    stream.push(entry("$.q", "y", true));
+    stream.push(entry("$.q", "", false));
+    stream.push(envelope(&format!(r#""functionCall":{{}}{part_keys}"#)));
+    stream.push(
+        r#"{"candidates":[{"content":{"parts":[{"text":""}]},"finishReason":"STOP","index":0}]}"#
+            .into(),
+    );
+    stream
+}
+
+/// The payload that ends a call streamed by fragments folds from the fragments' template less
+/// the call's members, as a full decode folds it: in both modes, with a call open or not,
+/// with the part's other keys, other usage numbers, and under the call limit. A payload that
+/// differs from it otherwise (a space, a signature) is decoded.
+#[test]
+fn a_call_end_folds_from_the_fragments_template() {
+    let end = r#""functionCall":{}"#;
+    let with_y = r#""functionCall":{},"y":"z""#;
+    // (ends, the part's other keys, payloads not decoded of those after the first fragment)
+    let cases: [(&[&str], &str, bool); 6] = [
+        (&[end], "", true),
+        (&[end, end], "", true),
+        (&[with_y], r#","y":"z""#, true),
+        (&[r#""functionCall":{ }"#], "", false),
+        (&[r#""functionCall":{},"thoughtSignature":"t""#], "", false),
+        (&[r#""text":"after""#, end], "", false),
+    ];
+    for (ends, part_keys, templated) in cases {
+        let stream = call_stream(ends, part_keys);
+        let payloads: Vec<&str> = stream.iter().map(String::as_str).collect();
+        for events in [false, true] {
+            let fast = trace(&payloads, false, events);
+            let full = trace(&payloads, true, events);
+            assert_eq!(fast.0, full.0, "{ends:?} {events}");
+            assert_eq!(fast.1, full.1, "{ends:?} {events}");
+            assert_eq!(fast.2, full.2, "{ends:?} {events}");
+            assert_eq!(fast.3, full.3, "{ends:?} {events}");
+            assert!(fast.3.iter().all(|o| o.starts_with("Ok")), "{:?}", fast.3);
+            // Decoded: the two calls' starts and first fragments, the last payload, and the
+            // first end unless it is templated (the others follow a decoded payload).
+            let decoded = payloads.len() - fast.4;
+            let expected = 5 + usize::from(!templated) * ends.len();
+            assert_eq!(decoded, expected, "{ends:?} {events}");
+        }
+        for max_tool_calls in 1..=3 {
+            let mut config = Config::default();
+            config.limits.max_tool_calls = max_tool_calls;
+            let fast = trace_config(&payloads, false, &config);
+            let full = trace_config(&payloads, true, &config);
+            assert_eq!(fast.3, full.3, "{ends:?} {max_tool_calls}");
+            assert_eq!(fast.0, full.0, "{ends:?} {max_tool_calls}");
+        }
+    }
+    let stream = call_stream(&[end, with_y], "");
+    let payloads: Vec<&str> = stream.iter().map(String::as_str).collect();
+    let result = trace(&payloads, false, false).0;
+    assert!(
+        result.contains(r#"{"functionCall":{"name":"f","args":{"r":{"items":[{"a":"x","b":"x","c":"x"},{"a":"x"}]}}},"thoughtSignature":"s"},{"functionCall":{},"y":"z"},{"functionCall":{"name":"g","args":{"q":"y"}}"#),
+        "{result}"
+    );
 }
