@@ -334,16 +334,20 @@ impl Template {
     /// [`Self::next`], or once that was taken [`Self::call_end`], once each per template:
     /// it is tried on the first payload no template matched (`payload`), and a stream whose
     /// next payloads differ more than that pays for it once. The call's end is made only
-    /// for a payload that could match it.
+    /// for a payload that could match it (a decoded payload between fragments, a whole
+    /// `args` say, leaves it for the end).
     pub fn take_next(&mut self, payload: &[u8]) -> Option<Self> {
         if self.cut.is_some() {
             let next = self.next();
             self.cut = None;
             return next;
         }
-        let end = self.could_end_call(payload).then(|| self.call_end());
+        if !self.could_end_call(payload) {
+            return None;
+        }
+        let end = self.call_end();
         self.call = None;
-        end.flatten()
+        end
     }
 
     /// False when `payload` does not start as the template [`Self::call_end`] makes would
