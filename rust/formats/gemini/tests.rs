@@ -1112,3 +1112,89 @@ fn a_call_end_folds_from_the_fragments_template() {
         "{result}"
     );
 }
+
+/// Templated fragments whose paths share steps with the one parsed before fold as decoded
+/// ones: a string left open by the next path, a complete entry while one is open, an entry
+/// at the open string's path that adds text and ends it, indexes going back, a whole `args`
+/// between fragments, and paths through a string, an object and an array at one place.
+#[test]
+fn templated_fragments_with_shared_steps_fold_as_decoded() {
+    let envelope = |call: &str| {
+        format!(
+            r#"{{"candidates":[{{"content":{{"role":"model","parts":[{{"functionCall":{{{call}}}}}]}},"index":0}}],"modelVersion":"m"}}"#
+        )
+    };
+    let entry = |path: &str, value: &str, more: bool| {
+        let more = if more { r#","willContinue":true"# } else { "" };
+        envelope(&format!(
+            r#""partialArgs":[{{"jsonPath":"{path}","stringValue":"{value}"{more}}}],"willContinue":true"#
+        ))
+    };
+    let mut stream = vec![envelope(r#""name":"f","willContinue":true"#)];
+    for (path, value, more) in [
+        ("$.a.b[0].c", "0", true),
+        ("$.a.b[0].c", "", false),
+        ("$.a.b[0].d", "1", true),
+        ("$.a.b[1].d", "2", true),
+        ("$.a.b[1].d", "3", true),
+        ("$.a.b[0].d", "4", false),
+        ("$.a.b[1].d", "5", false),
+        ("$.a.b[3]", "6", true),
+        ("$.a.b[3]", "7", false),
+        ("$.a.b[3].e", "8", true),
+        ("$.a.b[3].e", "", false),
+        ("$.a.b", "9", true),
+        ("$.a.b", "", false),
+        ("$.a.b.c", "10", true),
+    ] {
+        stream.push(entry(path, value, more));
+    }
+    stream.push(envelope(
+        r#""args":{"a":{"b":{"c":"whole"}},"z":[1]},"willContinue":true"#,
+    ));
+    for (path, value, more) in [
+        ("$.a.b.c", "11", true),
+        ("$.a.b.c", "", false),
+        ("$.z[3]", "12", true),
+        ("$.z[3]", "", false),
+        ("$.z[0].y", "13", true),
+        ("$.z[0].y", "", false),
+    ] {
+        stream.push(entry(path, value, more));
+    }
+    stream.push(envelope(""));
+    stream.push(
+        r#"{"candidates":[{"content":{"parts":[{"text":""}]},"finishReason":"STOP","index":0}]}"#
+            .into(),
+    );
+    let payloads: Vec<&str> = stream.iter().map(String::as_str).collect();
+    for events in [false, true] {
+        let fast = trace(&payloads, false, events);
+        let full = trace(&payloads, true, events);
+        assert_eq!(fast.0, full.0, "{events}");
+        assert_eq!(fast.1, full.1, "{events}");
+        assert_eq!(fast.2, full.2, "{events}");
+        assert_eq!(fast.3, full.3, "{events}");
+        // Decoded: the call's start, its first fragment, the whole `args` and the last.
+        assert_eq!(payloads.len() - fast.4, 4, "{events}");
+    }
+    // The whole `args` replaces what came before it: the result after each payload.
+    let results = |full: bool| {
+        let mut g = Gemini::new(&Config::default());
+        let mut seen = Vec::new();
+        for p in &payloads {
+            if full {
+                g.templates = [None, None];
+            }
+            let outcome = g.fold(b"", p.as_bytes(), &mut Vec::new());
+            seen.push(format!("{outcome:?} {}", to_json(&g.result())));
+        }
+        seen
+    };
+    assert_eq!(results(false), results(true));
+    let result = trace(&payloads, false, false).0;
+    assert!(
+        result.contains(r#""args":{"a":{"b":{"c":"whole11"}},"z":[{"y":"13"},null,null,"12"]}"#),
+        "{result}"
+    );
+}
