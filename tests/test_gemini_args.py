@@ -217,6 +217,15 @@ def signed_start(name: str) -> dict[str, Any]:
     return payload({"functionCall": {"name": name, "willContinue": True}, "thoughtSignature": "s"})
 
 
+# Objects of keys of one length that differ in one byte (the first, a middle or the last
+# one), of keys past two words, and one of more keys than a few.
+KEYS = {
+    "k1": ["aXb", "aYb", "abXd", "abYd", "Xbcd"],
+    "k2": ["abcdeX", "abcdeY", "abcdXfghij", "abcdYfghij", "abcdefghiZ"],
+    "k3": ["a" * 17, "a" * 16 + "b", "a" * 16, "a" * 15 + "b"],
+    "k4": [f"x{i}" for i in range(12)] + ["x0"],
+}
+
 SHARED = [
     signed_start("cook"),
     *fragment("$.recipe.ingredients[3].amount", "a"),
@@ -242,6 +251,7 @@ SHARED = [
     *fragment("$.é.x", "n"),
     *fragment("$.ê.x", "o"),
     *fragment("$.é", "p"),
+    *[one for k, keys in KEYS.items() for key in keys for one in fragment(f"$.{k}.{key}", key)],
     call_end(),
     # No call is open: the end is a call of its own.
     call_end(),
@@ -299,6 +309,7 @@ def test_call_ends_as_the_reference_ends_it() -> None:
         "a.c": "l",
         "é": "p",
         "ê": {"x": "o"},
+        **{k: {key: key for key in keys} for k, keys in KEYS.items()},
     }
 
 

@@ -302,6 +302,41 @@ pub fn append(root: &mut Value, steps: &[Step], more: &str) -> usize {
     }
 }
 
+/// [`Map::index_of`] for the small objects of streamed arguments, whose keys are mostly
+/// short: compared inline rather than by a call per key.
+fn key_at(map: &Map, key: &str) -> Option<usize> {
+    const SMALL: usize = 8;
+    if map.len() > SMALL {
+        return map.index_of(key);
+    }
+    map.keys()
+        .position(|k| same_text(k.as_bytes(), key.as_bytes()))
+}
+
+/// `a == b`, up to 16 bytes by two loads each (overlapping when shorter than two words), so
+/// that a short key costs no call; longer ones by the slice comparison.
+fn same_text(a: &[u8], b: &[u8]) -> bool {
+    let len = a.len();
+    if len != b.len() {
+        return false;
+    }
+    match len {
+        0 => true,
+        1..=3 => a.first() == b.first() && a.last() == b.last() && a.get(1) == b.get(1),
+        4..=7 => ends::<4>(a) == ends::<4>(b),
+        8..=16 => ends::<8>(a) == ends::<8>(b),
+        _ => a == b,
+    }
+}
+
+/// The first and the last `N` bytes of `s` (overlapping when `s` is shorter than `2N`), or
+/// None when it is shorter than `N`.
+fn ends<const N: usize>(s: &[u8]) -> Option<([u8; N], [u8; N])> {
+    let first = s.get(..N)?.try_into().ok()?;
+    let last = s.get(s.len().checked_sub(N)?..)?.try_into().ok()?;
+    Some((first, last))
+}
+
 /// The value at `steps` under `root`, made as [`set`] describes.
 fn slot<'v>(root: &'v mut Value, steps: &[Step]) -> Option<&'v mut Value> {
     let mut at = root;
@@ -314,9 +349,8 @@ fn slot<'v>(root: &'v mut Value, steps: &[Step]) -> Option<&'v mut Value> {
                 let Value::Object(map) = at else {
                     return None;
                 };
-                let i = map
-                    .index_of(key)
-                    .unwrap_or_else(|| map.push_absent(key.clone(), Value::Null));
+                let i =
+                    key_at(map, key).unwrap_or_else(|| map.push_absent(key.clone(), Value::Null));
                 map.entry_at_mut(i)?.1
             }
             Step::Index(index) => {
@@ -488,6 +522,23 @@ mod tests {
                 b[at] ^= 0x80;
                 assert_eq!(shared_prefix(a, &b), at, "{len} {at}");
                 assert_eq!(shared_prefix(&b, &base), at, "{len} {at}");
+            }
+        }
+    }
+
+    /// The inline comparison is `==` for every length up to past two words, with the
+    /// slices differing at any one byte, or equal.
+    #[test]
+    fn same_text_is_equality() {
+        let base: Vec<u8> = (1..=40u8).collect();
+        for len in 0..=20 {
+            let a = &base[..len];
+            assert!(same_text(a, a));
+            assert!(!same_text(a, &base[..=len]));
+            for at in 0..len {
+                let mut b = a.to_vec();
+                b[at] ^= 0x40;
+                assert!(!same_text(a, &b), "{len} {at}");
             }
         }
     }
