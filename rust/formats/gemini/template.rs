@@ -436,8 +436,8 @@ impl Template {
     /// would decode it in full.
     pub fn call_end(&self) -> Option<Self> {
         let (start, end) = self.call?;
-        let cut = end - start;
-        let mut bytes = Vec::with_capacity(self.bytes.len() - cut);
+        let cut = end.checked_sub(start)?;
+        let mut bytes = Vec::with_capacity(self.bytes.len().saturating_sub(cut));
         bytes.extend_from_slice(self.bytes.get(..start)?);
         bytes.extend_from_slice(self.bytes.get(end..)?);
         let moved = |at: usize| if at >= end { at - cut } else { at };
