@@ -198,3 +198,142 @@ def test_an_error_mid_string_keeps_the_fragments_so_far(impl: ModuleType) -> Non
         parser.feed(sse({"error": {"code": 429, "message": "slow"}}))
     call = caught.value.partial["candidates"][0]["content"]["parts"][0]["functionCall"]
     assert call["args"] == {"s": "ab", "t": "cdef"}
+
+
+# The native fold parses a templated entry's path from the steps it shares with the path
+# parsed before it, and folds the payload that ends a call (`"functionCall": {}`) from the
+# fragments' template. Paths that share text up to, into and past a step's end; indexes
+# growing and going back; a string, then an object, then an array at the same place; keys
+# that share bytes of one character; calls ended when one is open and when none is.
+def fragment(path: str, piece: str) -> list[dict[str, Any]]:
+    return [entry(path, piece, more=True), entry(path, "")]
+
+
+def call_end() -> dict[str, Any]:
+    return payload({"functionCall": {}})
+
+
+def signed_start(name: str) -> dict[str, Any]:
+    return payload({"functionCall": {"name": name, "willContinue": True}, "thoughtSignature": "s"})
+
+
+# Objects of keys of one length that differ in one byte (the first, a middle or the last
+# one), of keys past two words, and one of more keys than a few.
+KEYS = {
+    "k1": ["aXb", "aYb", "abXd", "abYd", "Xbcd"],
+    "k2": ["abcdeX", "abcdeY", "abcdXfghij", "abcdYfghij", "abcdefghiZ"],
+    "k3": ["a" * 17, "a" * 16 + "b", "a" * 16, "a" * 15 + "b"],
+    "k4": [f"x{i}" for i in range(12)] + ["x0"],
+}
+
+SHARED = [
+    signed_start("cook"),
+    *fragment("$.recipe.ingredients[3].amount", "a"),
+    *fragment("$.recipe.ingredients[3].name", "b"),
+    *fragment("$.recipe.ingredients[4].amount", "c"),
+    *fragment("$.recipe.ingredients[10].amount", "d"),
+    *fragment("$.recipe.ingredients[1].name", "e"),
+    *fragment("$.recipe.ingredients[1]", "whole"),
+    *fragment("$.recipe.ingredients[1].name", "again"),
+    *fragment("$.recipe.ingredientsX", "f"),
+    *fragment("$.recipe.ingredients", "flat"),
+    *fragment("$.ab", "g"),
+    *fragment("$.abc", "h"),
+    *fragment("$.ab.c", "i"),
+    *fragment("$.s", "str"),
+    *fragment("$.s.t", "object now"),
+    *fragment("$.s[2]", "array now"),
+    *fragment("$.s[2].u", "deeper"),
+    *fragment("$['a.b'].c", "j"),
+    *fragment("$['a.b'].d", "k"),
+    *fragment("$['a.c']", "l"),
+    *fragment('$["a.b"].c', "m"),
+    *fragment("$.é.x", "n"),
+    *fragment("$.ê.x", "o"),
+    *fragment("$.é", "p"),
+    *[one for k, keys in KEYS.items() for key in keys for one in fragment(f"$.{k}.{key}", key)],
+    call_end(),
+    # No call is open: the end is a call of its own.
+    call_end(),
+    signed_start("second"),
+    *fragment("$", "root"),
+    *fragment("$.x[0]", "r"),
+    *fragment("$.x[1]", "s"),
+    call_end(),
+    signed_start("third"),
+    entry("$.y", "t", more=True),
+    entry("$.y", "u", more=True),
+    call_end(),
+    end(),
+]
+
+STREAMS["shared"] = SHARED
+
+
+def event_dicts(module: ModuleType, events: list[dict[str, Any]]) -> list[Any]:
+    parser = module.StreamParser(format="gemini", events=True, partial_arguments=True)
+    seen: list[Any] = []
+    for one in events:
+        seen.append([e.as_dict() for e in parser.feed(sse(one))])
+    seen.append([e.as_dict() for e in parser.finish_events()])
+    return seen
+
+
+@pytest.mark.parametrize("name", ["shared", "many", "back"])
+def test_every_payload_gives_the_reference_events(name: str) -> None:
+    events = STREAMS[name]
+    assert event_dicts(deltafold, events) == event_dicts(deltafold.reference, events)
+
+
+def test_call_ends_as_the_reference_ends_it() -> None:
+    data = sse(*SHARED)
+    result = deltafold.assemble(data, format="gemini")
+    assert text(result) == text(deltafold.reference.assemble(data, format="gemini"))
+    parts = result["candidates"][0]["content"]["parts"]
+    assert [part["functionCall"].get("name") for part in parts] == [
+        "cook",
+        None,
+        "second",
+        "third",
+    ]
+    assert parts[1] == {"functionCall": {}}
+    assert parts[2]["functionCall"]["args"] == {"x": ["r", "s"]}
+    assert parts[3]["functionCall"]["args"] == {"y": "tu"}
+    args = parts[0]["functionCall"]["args"]
+    assert args == {
+        "recipe": {"ingredients": "flat", "ingredientsX": "f"},
+        "ab": {"c": "i"},
+        "abc": "h",
+        "s": [None, None, {"u": "deeper"}],
+        "a.b": {"c": "m", "d": "k"},
+        "a.c": "l",
+        "é": "p",
+        "ê": {"x": "o"},
+        **{k: {key: key for key in keys} for k, keys in KEYS.items()},
+    }
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3])
+def test_call_ends_meet_the_call_limit_as_the_reference(limit: int) -> None:
+    data = sse(*SHARED)
+    for options in ({}, {"on_error": "skip"}):
+        native = outcome(deltafold, data, max_tool_calls=limit, **options)
+        assert native == outcome(deltafold.reference, data, max_tool_calls=limit, **options)
+
+
+@pytest.mark.parametrize("bad", ["$.recipe.ingredients[3]x", "$.recipe..a", "$.recipe[99999]"])
+def test_a_bad_path_between_shared_ones(bad: str) -> None:
+    events = [
+        signed_start("cook"),
+        *fragment("$.recipe.ingredients[3].amount", "a"),
+        *fragment("$.recipe.ingredients[3].name", "b"),
+        *fragment(bad, "c"),
+        *fragment("$.recipe.ingredients[3].amount", "d"),
+        *fragment("$.recipe.ingredients[4].amount", "e"),
+        call_end(),
+        end(),
+    ]
+    data = sse(*events)
+    for options in ({}, {"on_error": "skip"}, {"allow_truncated": True}):
+        native = outcome(deltafold, data, **options)
+        assert native == outcome(deltafold.reference, data, **options), options

@@ -72,8 +72,18 @@ impl<K: MapKey> OrderedMap<K> {
                 .get_mut(i)
                 .map(|e| std::mem::replace(&mut e.1, value));
         }
+        self.push_absent(key, value);
+        None
+    }
+
+    /// Appends `key`, which the caller just searched for and did not find (a miss of
+    /// [`Self::index_of`]), sparing the second search [`Self::insert`] would make; its
+    /// position. A key already there would be in the map twice.
+    pub fn push_absent(&mut self, key: K, value: Value) -> usize {
+        debug_assert!(self.position(key.borrow()).is_none());
+        let at = self.entries.len();
         if let Some(ix) = &mut self.index {
-            ix.insert(key.clone(), self.entries.len());
+            ix.insert(key.clone(), at);
         }
         self.entries.push((key, value));
         if self.index.is_none() && self.entries.len() > Self::INDEX_AT {
@@ -85,7 +95,7 @@ impl<K: MapKey> OrderedMap<K> {
                 .collect();
             self.index = Some(Box::new(ix));
         }
-        None
+        at
     }
 
     /// Inserts only if the key is absent.

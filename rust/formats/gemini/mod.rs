@@ -46,7 +46,7 @@ mod path;
 mod template;
 
 use args_text::ArgsText;
-use path::Step;
+use path::{Parsed, Step};
 use template::{Matched, Role, Shape, Template};
 
 type R<T> = Result<T, DecodeKind>;
@@ -389,6 +389,7 @@ impl<'a> Scan<'a, '_> {
                     } else if self.r.begin_object().map_err(syntax)? {
                         let start = self.r.pos() - 1;
                         let parsed = self.call()?;
+                        self.shape.call(start + 1, self.r.pos() - 1);
                         let span = self.payload.get(start..self.r.pos()).unwrap_or_default();
                         call = Some((parsed, std::str::from_utf8(span).unwrap_or("null")));
                     } else {
@@ -635,11 +636,13 @@ struct CallPart {
     longest: usize,
     /// Whether the call said `willContinue` last: a call part without a name continues it.
     continuing: bool,
-    /// The path of the last `partialArgs` entry when it was a string that continues.
-    open_string: Option<Vec<Step>>,
-    /// The `jsonPath` text `open_string` was read from when a template gave it (empty
-    /// otherwise): the same text is the same path, with no parse.
-    open_text: String,
+    /// The path of the last `partialArgs` entry when it was a string that continues (while
+    /// `open`; else a path kept for its allocations, see [`Candidate::add_string_arg`]).
+    open_string: Parsed,
+    open: bool,
+    /// Whether a template gave the open string (its text is then known): the same text is
+    /// the same path, with no parse.
+    open_templated: bool,
     /// The `functionCall` object's other keys.
     extra: Map,
     signature: Option<String>,
@@ -1256,7 +1259,8 @@ impl Candidate {
             args,
             longest,
             open_string,
-            open_text,
+            open,
+            open_templated,
             extra,
             position,
             events,
@@ -1283,11 +1287,11 @@ impl Candidate {
             *args = Some(a);
             // The open string's slot is gone with the old arguments: a template's entry at
             // its path must walk (and make) the path again (see [`Candidate::add_string_arg`]).
-            open_text.clear();
+            *open_templated = false;
         }
         for arg in call.partial_args {
             let target = args.get_or_insert_with(|| Value::Object(Map::new()));
-            let append = arg.string && open_string.as_deref() == Some(arg.path.as_slice());
+            let append = arg.string && *open && open_string.steps() == arg.path.as_slice();
             if let Some((sink, call_events)) = emit.as_mut() {
                 let piece = call_events.text.add(
                     &arg.path,
@@ -1302,8 +1306,11 @@ impl Candidate {
             }
             let len = path::set(target, &arg.path, arg.value, append);
             *longest = (*longest).max(len);
-            *open_string = (arg.string && arg.will_continue).then_some(arg.path);
-            open_text.clear();
+            *open = arg.string && arg.will_continue;
+            if *open {
+                *open_string = Parsed::from_steps(arg.path);
+            }
+            *open_templated = false;
         }
         part.merge_part(call.will_continue, signature, part_keys);
     }
@@ -1329,8 +1336,9 @@ impl Candidate {
             args: None,
             longest: 0,
             continuing: false,
-            open_string: None,
-            open_text: String::new(),
+            open_string: Parsed::default(),
+            open: false,
+            open_templated: false,
             extra: Map::new(),
             signature: None,
             part_extra: Map::new(),
@@ -1353,10 +1361,11 @@ impl Candidate {
         match self.parts.last() {
             Some(Part::Call(CallPart {
                 continuing: true,
-                open_string: Some(_),
-                open_text,
+                open_string,
+                open: true,
+                open_templated: true,
                 ..
-            })) if !open_text.is_empty() => Some(open_text),
+            })) => open_string.text(),
             _ => None,
         }
     }
@@ -1381,54 +1390,53 @@ impl Candidate {
             args,
             longest,
             open_string,
-            open_text,
+            open,
+            open_templated,
             ..
         } = &mut *part;
         let target = args.get_or_insert_with(|| Value::Object(Map::new()));
         let StringArg {
             parsed,
             steps,
-            path_text,
             value,
         } = arg;
-        // A closed string's steps go back to the fold's path vector, and a parsed path's
-        // become the open string's: the next parse reuses their allocations.
-        let close = |open_string: &mut Option<Vec<Step>>, steps: &mut Vec<Step>| {
-            if let Some(old) = open_string.take() {
-                *steps = old;
-            }
-        };
+        // Paths are swapped, never made or dropped, so that the next parse reuses their
+        // allocations and the steps its text shares: a parsed path that continues becomes the
+        // open string's (the one there goes to the fold); one that does not stays the
+        // fold's, the path parsed last; a closed string's goes back to the fold.
         if parsed {
-            let append = open_string.as_deref() == Some(steps.as_slice());
+            let append = *open && open_string.steps() == steps.steps();
             let len = if append {
-                path::append(target, steps, value)
+                path::append(target, steps.steps(), value)
             } else {
-                path::set(target, steps, Value::String(value.to_string()), false);
+                path::set(
+                    target,
+                    steps.steps(),
+                    Value::String(value.to_string()),
+                    false,
+                );
                 value.len()
             };
             *longest = (*longest).max(len);
-            open_text.clear();
+            *open_templated = recipe.arg_will_continue;
+            *open = recipe.arg_will_continue;
             if recipe.arg_will_continue {
-                open_text.push_str(path_text);
-                let parsed = std::mem::take(steps);
-                if let Some(old) = open_string.replace(parsed) {
-                    *steps = old;
-                }
-            } else {
-                close(open_string, steps);
+                std::mem::swap(open_string, steps);
             }
         } else {
             // The open string's own path text: appended there. An empty value (the entry
-            // that ends a string) changes nothing: `open_text` is only kept while the open
-            // string's slot holds the string a template's entry made or appended to (a
+            // that ends a string) changes nothing: `open_templated` is only kept while the
+            // open string's slot holds the string a template's entry made or appended to (a
             // decoded `args` clears it), so there is nothing to make either.
             if !value.is_empty() {
-                let len = path::append(target, open_string.as_deref().unwrap_or_default(), value);
+                let len = path::append(target, open_string.steps(), value);
                 *longest = (*longest).max(len);
             }
             if !recipe.arg_will_continue {
-                close(open_string, steps);
-                open_text.clear();
+                // Open (its text was given): the path parsed last.
+                std::mem::swap(open_string, steps);
+                *open = false;
+                *open_templated = false;
             }
         }
         part.merge_part(recipe.will_continue, signature, part_keys);
@@ -1533,8 +1541,9 @@ pub struct Gemini {
     /// Which template a payload tries first.
     order: Order,
     /// The path of a templated `partialArgs` entry, parsed into the vector (and key strings)
-    /// of an earlier one (see [`Candidate::add_string_arg`]).
-    steps: Vec<Step>,
+    /// of an earlier one, and from the steps it shares with it (see
+    /// [`Candidate::add_string_arg`]).
+    steps: Parsed,
     /// Counts the chunks that changed a kept key or candidate (a decoded chunk always
     /// counts): a template applied when this was last counted can skip its constant merges.
     /// Anything else that changes the kept keys must count too.
@@ -1687,6 +1696,9 @@ enum PartRecipe {
     Text { thought: bool },
     /// A `functionCall` with one `partialArgs` entry, a string: its path and value are holes.
     Arg(ArgRecipe),
+    /// An empty `functionCall` (the end of a call streamed by fragments; see
+    /// [`Template::call_end`]).
+    CallEnd,
 }
 
 #[derive(Debug, Clone)]
@@ -1703,9 +1715,8 @@ struct StringArg<'m> {
     /// Whether the path was parsed into `steps`: not when its text is that of the open
     /// string's path (see [`Candidate::open_text`]).
     parsed: bool,
-    /// The fold's path vector ([`Gemini::steps`]).
-    steps: &'m mut Vec<Step>,
-    path_text: &'m str,
+    /// The fold's path ([`Gemini::steps`]).
+    steps: &'m mut Parsed,
     value: &'m str,
 }
 
@@ -1826,6 +1837,7 @@ fn recipe_part<'c>(m: &Matched<'c, 'c>) -> Option<(PartKind<'c>, usize)> {
             };
             (PartKind::Call(call), 1)
         }
+        PartRecipe::CallEnd => (PartKind::Call(CallDelta::default()), 1),
     })
 }
 
@@ -1836,18 +1848,17 @@ fn string_arg<'m>(
     m: &'m Matched<'_, '_>,
     recipe: &ArgRecipe,
     open: Option<&str>,
-    steps: &'m mut Vec<Step>,
+    steps: &'m mut Parsed,
 ) -> Option<StringArg<'m>> {
     let [_, json_path, string_value] = &m.strings;
     let path_text = json_path.as_deref()?;
     let parsed = !(recipe.name.is_none() && open == Some(path_text));
-    if parsed && !path::parse_into(path_text, steps) {
+    if parsed && !steps.parse(path_text) {
         return None;
     }
     Some(StringArg {
         parsed,
         steps,
-        path_text,
         value: string_value.as_deref()?,
     })
 }
@@ -1961,7 +1972,7 @@ impl Gemini {
         // The first answer after thoughts, or the first entry that ends a string after its
         // fragments: the latest template without its `thought` or `willContinue` member.
         let answer = match &mut self.templates {
-            [Some(latest), _] => latest.take_next(),
+            [Some(latest), _] => latest.take_next(data),
             _ => None,
         };
         let Some(mut template) = answer else {
@@ -2106,7 +2117,7 @@ impl Gemini {
                 let arg = string_arg(m, recipe, open, &mut self.steps)?;
                 (RecipePart::Arg(recipe, arg), 1)
             }
-            PartRecipe::Arg(_) => {
+            PartRecipe::Arg(_) | PartRecipe::CallEnd => {
                 let (part, new_calls) = recipe_part(m)?;
                 (RecipePart::Part(Box::new(part)), new_calls)
             }
@@ -2348,7 +2359,7 @@ impl Fold for Gemini {
             finished: false,
             templates: [None, None],
             order: Order::default(),
-            steps: Vec::new(),
+            steps: Parsed::default(),
             changes: 0,
             #[cfg(test)]
             decoded: 0,

@@ -24,23 +24,123 @@ pub fn parse(path: &str) -> Option<Vec<Step>> {
 /// path of this grammar.
 pub fn parse_into(path: &str, steps: &mut Vec<Step>) -> bool {
     let mut used = 0;
-    let mut push = |step: StepText<'_>| {
-        match (steps.get_mut(used), step) {
-            // Consecutive paths mostly share their first keys: an equal key is left as it is.
-            (Some(Step::Key(key)), StepText::Key(text)) => {
-                if key != text {
-                    key.clear();
-                    key.push_str(text);
-                }
-            }
-            (Some(slot), step) => *slot = step.owned(),
-            (None, step) => steps.push(step.owned()),
-        }
+    let parsed = parse_steps(path, 0, &mut |step, _| {
+        put(steps, used, step);
         used += 1;
-    };
-    let parsed = parse_steps(path, &mut push).is_some();
+    })
+    .is_some();
     steps.truncate(used);
     parsed
+}
+
+/// Sets step `at` of `steps` (at most its length) to `step`. Consecutive paths mostly share
+/// their first keys: an equal key is left as it is, and a different one reuses its string.
+#[inline]
+fn put(steps: &mut Vec<Step>, at: usize, step: StepText<'_>) {
+    match (steps.get_mut(at), step) {
+        (Some(Step::Key(key)), StepText::Key(text)) => {
+            if key != text {
+                key.clear();
+                key.push_str(text);
+            }
+        }
+        (Some(slot), step) => *slot = step.owned(),
+        (None, step) => steps.push(step.owned()),
+    }
+}
+
+/// A path's steps with the text they were parsed from and where each step ends in it. The
+/// paths of a call's fragments mostly share their text up to the last step or two
+/// (`$.recipe.ingredients[3].amount`, then `...[3].name`, then `...[4].amount`): a step
+/// whose text and the byte after it lie in the text both paths share is read from the same
+/// bytes, so it is the same step, and only the rest of the new path is read.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    /// Private: the steps change only with their text.
+    steps: Vec<Step>,
+    /// The text `steps` were parsed from; empty when unknown (a path's text starts with `$`).
+    text: String,
+    /// Per step: the byte of `text` after it.
+    ends: Vec<usize>,
+}
+
+impl Parsed {
+    /// Steps known without their text (a decoded entry's): the next parse reads all of it.
+    pub fn from_steps(steps: Vec<Step>) -> Self {
+        Parsed {
+            steps,
+            text: String::new(),
+            ends: Vec::new(),
+        }
+    }
+
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    /// The text the steps were parsed from, when known.
+    pub fn text(&self) -> Option<&str> {
+        (!self.text.is_empty()).then_some(self.text.as_str())
+    }
+
+    /// [`parse_into`] of `path`, reading only what follows the steps it shares with the path
+    /// parsed last (see [`Parsed`]); false, the steps then unspecified, if `path` is not a
+    /// path of this grammar.
+    pub fn parse(&mut self, path: &str) -> bool {
+        let shared = shared_prefix(self.text.as_bytes(), path.as_bytes());
+        // The steps before the byte at `shared`: the byte after each is shared too.
+        let kept = self.ends.partition_point(|&end| end < shared);
+        let from = match kept.checked_sub(1) {
+            Some(last) => self.ends.get(last).copied().unwrap_or_default(),
+            None => 0,
+        };
+        let Parsed { steps, text, ends } = self;
+        ends.truncate(kept);
+        let mut used = kept;
+        let parsed = parse_steps(path, from, &mut |step, end| {
+            put(steps, used, step);
+            ends.push(end);
+            used += 1;
+        })
+        .is_some();
+        steps.truncate(used);
+        // The text before `from` is the same; it ends before an ASCII delimiter (or is
+        // empty), a character boundary in both.
+        match path.get(from..) {
+            Some(rest) if parsed && text.is_char_boundary(from) => {
+                text.truncate(from);
+                text.push_str(rest);
+            }
+            _ => {
+                text.clear();
+                ends.clear();
+            }
+        }
+        parsed
+    }
+}
+
+/// The length of the longest common prefix of `a` and `b`, in bytes, eight at a time.
+fn shared_prefix(a: &[u8], b: &[u8]) -> usize {
+    let len = a.len().min(b.len());
+    let mut at = 0;
+    while at + 8 <= len {
+        let (Some(x), Some(y)) = (a.get(at..at + 8), b.get(at..at + 8)) else {
+            break;
+        };
+        let (Ok(x), Ok(y)) = (<[u8; 8]>::try_from(x), <[u8; 8]>::try_from(y)) else {
+            break;
+        };
+        let differ = u64::from_le_bytes(x) ^ u64::from_le_bytes(y);
+        if differ != 0 {
+            return at + (differ.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    while at < len && a.get(at) == b.get(at) {
+        at += 1;
+    }
+    at
 }
 
 /// A step as [`parse_steps`] finds it, its key borrowed from the path.
@@ -58,16 +158,24 @@ impl StepText<'_> {
     }
 }
 
-/// Hands each step of `path` to `push`, in order; None at the first text outside the grammar.
-/// Read byte by byte: every delimiter is ASCII, so a key's ends are character boundaries.
-/// `push` is called from one place, so that it is inlined (one call per step cost more than
-/// the step's parse).
-fn parse_steps<'p>(path: &'p str, push: &mut impl FnMut(StepText<'p>)) -> Option<()> {
+/// Hands each step of `path` from byte `from` on to `push`, with the byte after it, in order;
+/// None at the first text outside the grammar. `from` is 0 (the whole path, `$` first) or the
+/// end of a step of a valid path with the same bytes before it. Read byte by byte: every
+/// delimiter is ASCII, so a key's ends are character boundaries. `push` is called from one
+/// place, so that it is inlined (one call per step cost more than the step's parse).
+fn parse_steps<'p>(
+    path: &'p str,
+    from: usize,
+    push: &mut impl FnMut(StepText<'p>, usize),
+) -> Option<()> {
     let bytes = path.as_bytes();
-    if bytes.first() != Some(&b'$') {
-        return None;
+    let mut at = from;
+    if at == 0 {
+        if bytes.first() != Some(&b'$') {
+            return None;
+        }
+        at = 1;
     }
-    let mut at = 1;
     while let Some(&first) = bytes.get(at) {
         let step = match (first, bytes.get(at + 1)) {
             (b'.', _) => {
@@ -110,7 +218,7 @@ fn parse_steps<'p>(path: &'p str, push: &mut impl FnMut(StepText<'p>)) -> Option
             }
             _ => return None,
         };
-        push(step);
+        push(step, at);
     }
     Some(())
 }
@@ -194,6 +302,41 @@ pub fn append(root: &mut Value, steps: &[Step], more: &str) -> usize {
     }
 }
 
+/// [`Map::index_of`] for the small objects of streamed arguments, whose keys are mostly
+/// short: compared inline rather than by a call per key.
+fn key_at(map: &Map, key: &str) -> Option<usize> {
+    const SMALL: usize = 8;
+    if map.len() > SMALL {
+        return map.index_of(key);
+    }
+    map.keys()
+        .position(|k| same_text(k.as_bytes(), key.as_bytes()))
+}
+
+/// `a == b`, up to 16 bytes by two loads each (overlapping when shorter than two words), so
+/// that a short key costs no call; longer ones by the slice comparison.
+fn same_text(a: &[u8], b: &[u8]) -> bool {
+    let len = a.len();
+    if len != b.len() {
+        return false;
+    }
+    match len {
+        0 => true,
+        1..=3 => a.first() == b.first() && a.last() == b.last() && a.get(1) == b.get(1),
+        4..=7 => ends::<4>(a) == ends::<4>(b),
+        8..=16 => ends::<8>(a) == ends::<8>(b),
+        _ => a == b,
+    }
+}
+
+/// The first and the last `N` bytes of `s` (overlapping when `s` is shorter than `2N`), or
+/// None when it is shorter than `N`.
+fn ends<const N: usize>(s: &[u8]) -> Option<([u8; N], [u8; N])> {
+    let first = s.get(..N)?.try_into().ok()?;
+    let last = s.get(s.len().checked_sub(N)?..)?.try_into().ok()?;
+    Some((first, last))
+}
+
 /// The value at `steps` under `root`, made as [`set`] describes.
 fn slot<'v>(root: &'v mut Value, steps: &[Step]) -> Option<&'v mut Value> {
     let mut at = root;
@@ -206,11 +349,8 @@ fn slot<'v>(root: &'v mut Value, steps: &[Step]) -> Option<&'v mut Value> {
                 let Value::Object(map) = at else {
                     return None;
                 };
-                // One search: a new key is the last entry.
-                let i = map.index_of(key).unwrap_or_else(|| {
-                    map.insert(key.clone(), Value::Null);
-                    map.len() - 1
-                });
+                let i =
+                    key_at(map, key).unwrap_or_else(|| map.push_absent(key.clone(), Value::Null));
                 map.entry_at_mut(i)?.1
             }
             Step::Index(index) => {
@@ -220,7 +360,10 @@ fn slot<'v>(root: &'v mut Value, steps: &[Step]) -> Option<&'v mut Value> {
                 let Value::Array(items) = at else {
                     return None;
                 };
-                if items.len() <= *index {
+                // Streamed arguments mostly add the next index: one push, not a resize.
+                if items.len() == *index {
+                    items.push(Value::Null);
+                } else if items.len() < *index {
                     items.resize_with(index + 1, || Value::Null);
                 }
                 items.get_mut(*index)?
@@ -307,6 +450,97 @@ mod tests {
             }
         }
         assert!(!parse_into("$.a.", &mut steps));
+    }
+
+    /// A path parsed from the steps it shares with the one parsed before gives the steps a
+    /// fresh parse gives, whatever came before: paths that share text up to, into and past a
+    /// step's end (a key that is another's start, `[1]` and `[10]`), indexes growing and going
+    /// back, quoted keys holding delimiters, keys sharing a character's first bytes, the
+    /// root, and bad paths (the text after them is not trusted).
+    #[test]
+    fn parsing_from_shared_steps_is_parsing() {
+        let paths = [
+            "$.recipe.ingredients[3].amount",
+            "$.recipe.ingredients[3].name",
+            "$.recipe.ingredients[4].amount",
+            "$.recipe.ingredients[10].amount",
+            "$.recipe.ingredients[1].name",
+            "$.recipe.ingredients[1]",
+            "$.recipe.ingredients",
+            "$.recipe.ingredientsX",
+            "$.recipe.ingredients.x",
+            "$.ab",
+            "$.abc",
+            "$.ab.c",
+            "$.ab[0]",
+            "$['a.b'].c",
+            "$['a.b'].d",
+            "$['a.c']",
+            "$[\"a.b\"].c",
+            "$['a[0]'][0]",
+            "$.\u{e9}.x",
+            "$.\u{ea}.x",
+            "$.\u{e9}",
+            "$",
+            "$[0][1][2]",
+            "$[0][1][3]",
+            "$.recipe.ingredients[3]x",
+            "$.recipe..a",
+            "$.recipe.ingredients[99999].a",
+            "$.ab.",
+            "",
+        ];
+        let mut parsed = Parsed::default();
+        for before in paths {
+            for path in paths {
+                for p in [before, path] {
+                    let fresh = parse(p);
+                    assert_eq!(parsed.parse(p), fresh.is_some(), "{before} then {p}");
+                    if let Some(steps) = fresh {
+                        assert_eq!(parsed.steps(), steps.as_slice(), "{before} then {p}");
+                        assert_eq!(parsed.text(), Some(p));
+                    } else {
+                        assert_eq!(parsed.text(), None);
+                    }
+                }
+            }
+        }
+        let known = Parsed::from_steps(vec![Step::Key("a".into())]);
+        assert_eq!(known.text(), None);
+    }
+
+    #[test]
+    fn shared_prefix_is_where_the_bytes_first_differ() {
+        let base: Vec<u8> = (0..40u8).collect();
+        for len in 0..40 {
+            let a = &base[..len];
+            assert_eq!(shared_prefix(a, a), len);
+            assert_eq!(shared_prefix(a, &base), len);
+            assert_eq!(shared_prefix(&base, a), len);
+            for at in 0..len {
+                let mut b = a.to_vec();
+                b[at] ^= 0x80;
+                assert_eq!(shared_prefix(a, &b), at, "{len} {at}");
+                assert_eq!(shared_prefix(&b, &base), at, "{len} {at}");
+            }
+        }
+    }
+
+    /// The inline comparison is `==` for every length up to past two words, with the
+    /// slices differing at any one byte, or equal.
+    #[test]
+    fn same_text_is_equality() {
+        let base: Vec<u8> = (1..=40u8).collect();
+        for len in 0..=20 {
+            let a = &base[..len];
+            assert!(same_text(a, a));
+            assert!(!same_text(a, &base[..=len]));
+            for at in 0..len {
+                let mut b = a.to_vec();
+                b[at] ^= 0x40;
+                assert!(!same_text(a, &b), "{len} {at}");
+            }
+        }
     }
 
     /// The word-at-a-time key scan stops where a byte-at-a-time one does: at each place of a

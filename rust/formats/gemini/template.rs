@@ -58,6 +58,9 @@ pub struct Shape<'a> {
     pub thoughts: (usize, Option<(usize, usize)>),
     /// As `thoughts`, for the `willContinue` members of `partialArgs` entries.
     pub continues: (usize, Option<(usize, usize)>),
+    /// How many `functionCall` objects the payload had, and the last one's members: the
+    /// span between its braces.
+    pub calls: (usize, Option<(usize, usize)>),
 }
 
 impl Shape<'_> {
@@ -77,6 +80,11 @@ impl Shape<'_> {
     /// A `partialArgs` entry's `willContinue` member, at `span` (see [`Self::continues`]).
     pub fn continues(&mut self, span: Option<(usize, usize)>) {
         self.continues = (self.continues.0 + 1, span);
+    }
+
+    /// A `functionCall` object whose members are at `start..end` (see [`Self::calls`]).
+    pub fn call(&mut self, start: usize, end: usize) {
+        self.calls = (self.calls.0 + 1, Some((start, end)));
     }
 }
 
@@ -100,6 +108,9 @@ pub struct Template {
     /// The span of the member [`Self::next`] cuts out, with the comma before it: a thought
     /// text part's `thought`, or a continuing string entry's `willContinue`.
     cut: Option<(usize, usize)>,
+    /// A `partialArgs` template's: the members of its `functionCall`, which
+    /// [`Self::call_end`] cuts out.
+    call: Option<(usize, usize)>,
     /// When every number hole comes after the last string hole: the bytes after that string
     /// in the payload last applied. A payload that ends with them holds the numbers applied
     /// then, so [`Self::read`] reads only its strings and the literals before them.
@@ -307,6 +318,14 @@ impl Template {
             _ => None,
         };
         let cut = cut.filter(|&(start, end)| !holes.iter().any(|h| h.0 < end && h.1 > start));
+        // Every hole wholly in the call's members (its strings) or wholly out of them.
+        let call = match (&recipe.part, shape.calls) {
+            (super::PartRecipe::Arg(_), (1, Some((start, end)))) => Some((start, end)),
+            _ => None,
+        };
+        let call = call.filter(|&(start, end)| {
+            (holes.iter()).all(|h| h.1 <= start || h.0 >= end || (h.0 >= start && h.1 <= end))
+        });
         Some(Template {
             bytes: payload.to_vec(),
             lengths: vec![0; holes.len()],
@@ -315,16 +334,52 @@ impl Template {
             recipe,
             numbers: None,
             cut,
+            call,
             tail: None,
         })
     }
 
-    /// [`Self::next`], once per template: it is tried on the first payload no template
-    /// matched, and a stream whose next payloads differ more than that pays for it once.
-    pub fn take_next(&mut self) -> Option<Self> {
-        let next = self.next();
-        self.cut = None;
-        next
+    /// [`Self::next`], or once that was taken [`Self::call_end`], once each per template:
+    /// it is tried on the first payload no template matched (`payload`), and a stream whose
+    /// next payloads differ more than that pays for it once. The call's end is made only
+    /// for a payload that could match it (a decoded payload between fragments, a whole
+    /// `args` say, leaves it for the end).
+    pub fn take_next(&mut self, payload: &[u8]) -> Option<Self> {
+        if self.cut.is_some() {
+            let next = self.next();
+            self.cut = None;
+            return next;
+        }
+        if !self.could_end_call(payload) {
+            return None;
+        }
+        let end = self.call_end();
+        self.call = None;
+        end
+    }
+
+    /// False when `payload` does not start as the template [`Self::call_end`] makes would
+    /// match (this one's bytes before its call's members, then those after them, up to the
+    /// next hole): a payload after a call's fragments that is not its end (the stream's last
+    /// one, say) spares making that template. True when holes come first (no check).
+    fn could_end_call(&self, payload: &[u8]) -> bool {
+        let Some((start, end)) = self.call else {
+            return false;
+        };
+        if self.holes.first().is_some_and(|h| h.0 < start) {
+            return true;
+        }
+        let next_hole = (self.holes.iter())
+            .map(|h| h.0)
+            .find(|&at| at >= end)
+            .unwrap_or(self.bytes.len());
+        let (Some(before), Some(after)) = (self.bytes.get(..start), self.bytes.get(end..next_hole))
+        else {
+            return false;
+        };
+        let after = after.get(..after.len().min(32)).unwrap_or_default();
+        payload.starts_with(before)
+            && (payload.get(start..)).is_some_and(|rest| rest.starts_with(after))
     }
 
     /// The template of the payload Gemini streams after a run of this one's, which differs
@@ -352,6 +407,7 @@ impl Template {
                 recipe.part_extra = (0, 0);
             }
             super::PartRecipe::Arg(arg) => arg.arg_will_continue = false,
+            super::PartRecipe::CallEnd => {}
         }
         for (_, s, e) in &mut recipe.keys {
             (*s, *e) = (moved(*s), moved(*e));
@@ -373,7 +429,51 @@ impl Template {
             recipe,
             numbers,
             cut: None,
+            // The member cut was inside the call's members.
+            call: self.call.map(|(s, e)| (moved(s), moved(e))),
             tail,
+        })
+    }
+
+    /// The template of the payload that ends a call streamed by `partialArgs` fragments
+    /// (`"functionCall":{}`): this fragment template less its call's members, and with them
+    /// its string holes. A full decode of such a payload gives this one's delta with an empty
+    /// call (no name, arguments or `willContinue`) as its part: the part's other members,
+    /// the candidate and the top-level values are outside the cut and read the same. It
+    /// learns no template ([`super::recipe`] takes a call with one entry only), so the fold
+    /// would decode it in full.
+    pub fn call_end(&self) -> Option<Self> {
+        let (start, end) = self.call?;
+        let cut = end.checked_sub(start)?;
+        let mut bytes = Vec::with_capacity(self.bytes.len().saturating_sub(cut));
+        bytes.extend_from_slice(self.bytes.get(..start)?);
+        bytes.extend_from_slice(self.bytes.get(end..)?);
+        let moved = |at: usize| if at >= end { at - cut } else { at };
+        let holes: Vec<_> = (self.holes.iter())
+            .filter(|h| h.1 <= start || h.0 >= end)
+            .map(|&(s, e, hole)| (moved(s), moved(e), hole))
+            .collect();
+        let mut recipe = self.recipe.clone();
+        recipe.part = super::PartRecipe::CallEnd;
+        for (_, s, e) in &mut recipe.keys {
+            (*s, *e) = (moved(*s), moved(*e));
+        }
+        // As for [`Self::next`]: the merged keys and the number holes, in the same order,
+        // are this template's. The tail held a string hole's end, which is cut: none.
+        let numbers = (self.numbers.as_ref()).map(|n| Applied {
+            bytes: n.bytes.clone(),
+            lengths: n.lengths.clone(),
+        });
+        Some(Template {
+            bytes,
+            lengths: vec![0; holes.len()],
+            numbers_in_lengths: false,
+            holes,
+            recipe,
+            numbers,
+            cut: None,
+            call: None,
+            tail: None,
         })
     }
 

@@ -215,7 +215,16 @@ fn trace(
     let mut config = Config::default();
     config.options.events = events;
     config.options.partial_arguments = events;
-    let mut g = Gemini::new(&config);
+    trace_config(payloads, full, &config)
+}
+
+/// [`trace`] with `config`.
+fn trace_config(
+    payloads: &[&str],
+    full: bool,
+    config: &Config,
+) -> (String, String, String, Vec<String>, usize) {
+    let mut g = Gemini::new(config);
     let mut events = Vec::new();
     let mut outcomes = Vec::new();
     let mut repeated = 0;
@@ -1193,4 +1202,182 @@ fn result_shapes() -> Vec<Vec<String>> {
             .to_vec(),
     );
     streams
+}
+
+/// A call streamed by fragments, then what follows it: the payload that ends the call
+/// (`"functionCall":{}`), once or (no call open the second time) twice, and the next call.
+fn call_stream(ends: &[&str], part_keys: &str) -> Vec<String> {
+    let envelope = |part: &str| {
+        format!(
+            r#"{{"candidates":[{{"content":{{"role":"model","parts":[{{{part}}}]}},"index":0}}],"usageMetadata":{{"promptTokenCount":5,"n":[1,2]}},"modelVersion":"m"}}"#
+        )
+    };
+    let start = |name: &str| {
+        envelope(&format!(
+            r#""functionCall":{{"name":"{name}","willContinue":true}},"thoughtSignature":"s""#
+        ))
+    };
+    let entry = |path: &str, value: &str, more: bool| {
+        let more = if more { r#","willContinue":true"# } else { "" };
+        envelope(&format!(
+            r#""functionCall":{{"partialArgs":[{{"jsonPath":"{path}","stringValue":"{value}"{more}}}],"willContinue":true}}{part_keys}"#
+        ))
+    };
+    let mut stream = vec![start("f")];
+    for path in [
+        "$.r.items[0].a",
+        "$.r.items[0].b",
+        "$.r.items[1].a",
+        "$.r.items[0].c",
+    ] {
+        stream.push(entry(path, "x", true));
+        stream.push(entry(path, "", false));
+    }
+    stream.extend(ends.iter().map(|end| envelope(end)));
+    stream.push(start("g"));
+    stream.push(entry("$.q", "y", true));
+    stream.push(entry("$.q", "", false));
+    stream.push(envelope(&format!(r#""functionCall":{{}}{part_keys}"#)));
+    stream.push(
+        r#"{"candidates":[{"content":{"parts":[{"text":""}]},"finishReason":"STOP","index":0}]}"#
+            .into(),
+    );
+    stream
+}
+
+/// The payload that ends a call streamed by fragments folds from the fragments' template less
+/// the call's members, as a full decode folds it: in both modes, with a call open or not,
+/// with the part's other keys, other usage numbers, and under the call limit. A payload that
+/// differs from it otherwise (a space, a signature) is decoded.
+#[test]
+fn a_call_end_folds_from_the_fragments_template() {
+    let end = r#""functionCall":{}"#;
+    let with_y = r#""functionCall":{},"y":"z""#;
+    // (ends, the part's other keys, payloads decoded). Decoded: the calls' starts, the last
+    // payload, the first call's first fragment, and the second's unless the first call's
+    // fragment template is still there (an end decoded leaves it; a templated end takes
+    // its place); an end that is not the template's, and a text before it.
+    let cases: [(&[&str], &str, usize); 6] = [
+        (&[end], "", 5),
+        (&[end, end], "", 5),
+        (&[with_y], r#","y":"z""#, 5),
+        (&[r#""functionCall":{ }"#], "", 5),
+        (&[r#""functionCall":{},"thoughtSignature":"t""#], "", 5),
+        (&[r#""text":"after""#, end], "", 7),
+    ];
+    for (ends, part_keys, expected) in cases {
+        let stream = call_stream(ends, part_keys);
+        let payloads: Vec<&str> = stream.iter().map(String::as_str).collect();
+        for events in [false, true] {
+            let fast = trace(&payloads, false, events);
+            let full = trace(&payloads, true, events);
+            assert_eq!(fast.0, full.0, "{ends:?} {events}");
+            assert_eq!(fast.1, full.1, "{ends:?} {events}");
+            assert_eq!(fast.2, full.2, "{ends:?} {events}");
+            assert_eq!(fast.3, full.3, "{ends:?} {events}");
+            assert!(fast.3.iter().all(|o| o.starts_with("Ok")), "{:?}", fast.3);
+            assert_eq!(payloads.len() - fast.4, expected, "{ends:?} {events}");
+        }
+        for max_tool_calls in 1..=3 {
+            let mut config = Config::default();
+            config.limits.max_tool_calls = max_tool_calls;
+            let fast = trace_config(&payloads, false, &config);
+            let full = trace_config(&payloads, true, &config);
+            assert_eq!(fast.3, full.3, "{ends:?} {max_tool_calls}");
+            assert_eq!(fast.0, full.0, "{ends:?} {max_tool_calls}");
+        }
+    }
+    let stream = call_stream(&[end, with_y], "");
+    let payloads: Vec<&str> = stream.iter().map(String::as_str).collect();
+    let result = trace(&payloads, false, false).0;
+    assert!(
+        result.contains(r#"{"functionCall":{"name":"f","args":{"r":{"items":[{"a":"x","b":"x","c":"x"},{"a":"x"}]}}},"thoughtSignature":"s"},{"functionCall":{},"y":"z"},{"functionCall":{"name":"g","args":{"q":"y"}}"#),
+        "{result}"
+    );
+}
+
+/// Templated fragments whose paths share steps with the one parsed before fold as decoded
+/// ones: a string left open by the next path, a complete entry while one is open, an entry
+/// at the open string's path that adds text and ends it, indexes going back, a whole `args`
+/// between fragments, and paths through a string, an object and an array at one place.
+#[test]
+fn templated_fragments_with_shared_steps_fold_as_decoded() {
+    let envelope = |call: &str| {
+        format!(
+            r#"{{"candidates":[{{"content":{{"role":"model","parts":[{{"functionCall":{{{call}}}}}]}},"index":0}}],"modelVersion":"m"}}"#
+        )
+    };
+    let entry = |path: &str, value: &str, more: bool| {
+        let more = if more { r#","willContinue":true"# } else { "" };
+        envelope(&format!(
+            r#""partialArgs":[{{"jsonPath":"{path}","stringValue":"{value}"{more}}}],"willContinue":true"#
+        ))
+    };
+    let mut stream = vec![envelope(r#""name":"f","willContinue":true"#)];
+    for (path, value, more) in [
+        ("$.a.b[0].c", "0", true),
+        ("$.a.b[0].c", "", false),
+        ("$.a.b[0].d", "1", true),
+        ("$.a.b[1].d", "2", true),
+        ("$.a.b[1].d", "3", true),
+        ("$.a.b[0].d", "4", false),
+        ("$.a.b[1].d", "5", false),
+        ("$.a.b[3]", "6", true),
+        ("$.a.b[3]", "7", false),
+        ("$.a.b[3].e", "8", true),
+        ("$.a.b[3].e", "", false),
+        ("$.a.b", "9", true),
+        ("$.a.b", "", false),
+        ("$.a.b.c", "10", true),
+    ] {
+        stream.push(entry(path, value, more));
+    }
+    stream.push(envelope(
+        r#""args":{"a":{"b":{"c":"whole"}},"z":[1]},"willContinue":true"#,
+    ));
+    for (path, value, more) in [
+        ("$.a.b.c", "11", true),
+        ("$.a.b.c", "", false),
+        ("$.z[3]", "12", true),
+        ("$.z[3]", "", false),
+        ("$.z[0].y", "13", true),
+        ("$.z[0].y", "", false),
+    ] {
+        stream.push(entry(path, value, more));
+    }
+    stream.push(envelope(""));
+    stream.push(
+        r#"{"candidates":[{"content":{"parts":[{"text":""}]},"finishReason":"STOP","index":0}]}"#
+            .into(),
+    );
+    let payloads: Vec<&str> = stream.iter().map(String::as_str).collect();
+    for events in [false, true] {
+        let fast = trace(&payloads, false, events);
+        let full = trace(&payloads, true, events);
+        assert_eq!(fast.0, full.0, "{events}");
+        assert_eq!(fast.1, full.1, "{events}");
+        assert_eq!(fast.2, full.2, "{events}");
+        assert_eq!(fast.3, full.3, "{events}");
+        // Decoded: the call's start, its first fragment, the whole `args` and the last.
+        assert_eq!(payloads.len() - fast.4, 4, "{events}");
+    }
+    // The whole `args` replaces what came before it: the result after each payload.
+    let results = |full: bool| {
+        let mut g = Gemini::new(&Config::default());
+        let mut seen = Vec::new();
+        for p in &payloads {
+            if full {
+                g.templates = [None, None];
+            }
+            let outcome = g.fold(b"", p.as_bytes(), &mut Vec::new());
+            seen.push(format!("{outcome:?} {}", to_json(&g.result())));
+        }
+        seen
+    };
+    assert_eq!(results(false), results(true));
+    let result = trace(&payloads, false, false).0;
+    assert!(
+        result.contains(r#""args":{"a":{"b":{"c":"whole11"}},"z":[{"y":"13"},null,null,"12"]}"#),
+        "{result}"
+    );
 }
