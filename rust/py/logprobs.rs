@@ -92,6 +92,9 @@ pub(super) fn small_int_list<'py>(
     Ok(Some((list, end)))
 }
 
+/// How every text [`entry`] recognises starts.
+pub(super) const ENTRY_START: &str = "{\"token\":";
+
 /// A logprobs entry written compactly with its keys in `OpenAI`'s order,
 /// `{"token":S,"logprob":N,"bytes":B,"top_logprobs":[A,...]}` with each alternative `A`
 /// `{"token":S,"logprob":N,"bytes":B}` and `B` an array of small integers or null, built
