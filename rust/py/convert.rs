@@ -125,23 +125,32 @@ impl StringCache {
         let address = key.as_ptr() as usize;
         let mixed = (address ^ key.len()).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let index = mixed >> (usize::BITS - NAMED_SLOTS.trailing_zeros());
-        let Some(slot) = self.named.get_mut(index) else {
-            return self.get(py, key);
-        };
-        if let Some(named) = slot {
+        if let Some(Some(named)) = self.named.get(index) {
             if named.address == address && named.len == key.len() {
                 return named.string.bind(py).clone();
             }
         }
+        self.admit_named(py, key, index)
+    }
+
+    /// [`Self::named`] the first time, or after another key took the slot: out of line, so
+    /// that [`Self::get`] stays inlined in the one caller that runs it for every string.
+    #[cold]
+    #[inline(never)]
+    fn admit_named<'py>(
+        &mut self,
+        py: Python<'py>,
+        key: &'static str,
+        index: usize,
+    ) -> Bound<'py, PyString> {
         let string = if key.len() <= CACHED_BYTES {
             self.get(py, key)
         } else {
             new_string(py, key)
         };
-        let slot = self.named.get_mut(index);
-        if let Some(slot) = slot {
+        if let Some(slot) = self.named.get_mut(index) {
             *slot = Some(NamedKey {
-                address,
+                address: key.as_ptr() as usize,
                 len: key.len(),
                 string: string.clone().unbind(),
             });
@@ -150,6 +159,9 @@ impl StringCache {
     }
 
     /// A Python string equal to `s` (at most [`CACHED_BYTES`] long), from the cache if there.
+    // Inlined into its callers (`Builder::string` runs it for every short string): a call
+    // costs what the lookup does.
+    #[inline(always)]
     fn get<'py>(&mut self, py: Python<'py>, s: &str) -> Bound<'py, PyString> {
         let bytes = s.as_bytes();
         let head = head_words(bytes);
@@ -303,7 +315,7 @@ impl<'py> Builder<'py, '_> {
             Value::Raw(text) => {
                 // Only a logprobs entry starts so (checked here, inline: most raw values, such
                 // as a Gemini result's `usageMetadata`, are something else).
-                if text.starts_with(super::logprobs::ENTRY_START) {
+                if super::logprobs::starts_like_entry(text) {
                     if let Some(entry) = super::logprobs::entry(self, text)? {
                         return Ok(entry);
                     }

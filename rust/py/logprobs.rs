@@ -92,8 +92,13 @@ pub(super) fn small_int_list<'py>(
     Ok(Some((list, end)))
 }
 
-/// How every text [`entry`] recognises starts.
-pub(super) const ENTRY_START: &str = "{\"token\":";
+/// Whether `text` starts as every text [`entry`] recognises does: compared as an array, a
+/// few loads rather than a call (the caller asks it of every raw value it builds).
+pub(super) fn starts_like_entry(text: &str) -> bool {
+    const START: &[u8; 9] = b"{\"token\":";
+    let head = text.as_bytes().get(..START.len());
+    head.and_then(|h| <&[u8; 9]>::try_from(h).ok()) == Some(START)
+}
 
 /// A logprobs entry written compactly with its keys in `OpenAI`'s order,
 /// `{"token":S,"logprob":N,"bytes":B,"top_logprobs":[A,...]}` with each alternative `A`
