@@ -37,8 +37,7 @@ unsafe fn new_entry(
         };
         // `type.__call__` would also run an `__init__` someone set on the class.
         if init_is_objects {
-            let parser = StreamParserPy::with_format(format)?;
-            return Bound::new(py, parser).map(Bound::into_ptr);
+            return StreamParserPy::new_with_format(py, &format).map(Bound::into_ptr);
         }
     }
     // SAFETY: as the caller promises.

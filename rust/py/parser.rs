@@ -518,11 +518,14 @@ impl StreamParserPy {
 
 impl StreamParserPy {
     /// `StreamParser(format=...)` or `StreamParser()`, as the generated constructor makes it
-    /// (see `new_entry`).
-    pub(super) fn with_format(format: FormatArg) -> PyResult<Self> {
+    /// (see `new_entry`), as a new Python object.
+    pub(super) fn new_with_format<'py>(
+        py: Python<'py>,
+        format: &FormatArg,
+    ) -> PyResult<Bound<'py, Self>> {
         // The other options' checks give the same config at every call: made once.
         static DEFAULT: std::sync::OnceLock<Config> = std::sync::OnceLock::new();
-        let format = options::format(&format)?;
+        let format = options::format(format)?;
         let config = if let Some(config) = DEFAULT.get() {
             *config
         } else {
@@ -530,10 +533,15 @@ impl StreamParserPy {
             *DEFAULT.get_or_init(|| config)
         };
         let config = Config { format, ..config };
-        Ok(StreamParserPy {
-            stream: AnyStream::new(config),
-            aside: None,
-        })
+        // Made in the call that moves it into the object: the parser is some 480 bytes, and
+        // each move between frames is a copy.
+        Bound::new(
+            py,
+            StreamParserPy {
+                stream: AnyStream::new(config),
+                aside: None,
+            },
+        )
     }
 }
 
