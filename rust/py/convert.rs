@@ -95,6 +95,8 @@ struct StringCache {
 
 /// Slots of [`StringCache::named`] (a power of two): a fold names a handful of keys.
 const NAMED_SLOTS: usize = 32;
+/// Slots a named key may take from its home on.
+const NAMED_PROBES: usize = 4;
 
 struct NamedKey {
     address: usize,
@@ -124,31 +126,41 @@ impl StringCache {
     fn named<'py>(&mut self, py: Python<'py>, key: &'static str) -> Bound<'py, PyString> {
         let address = key.as_ptr() as usize;
         let mixed = (address ^ key.len()).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let index = mixed >> (usize::BITS - NAMED_SLOTS.trailing_zeros());
-        if let Some(Some(named)) = self.named.get(index) {
-            if named.address == address && named.len == key.len() {
-                return named.string.bind(py).clone();
+        let home = mixed >> (usize::BITS - NAMED_SLOTS.trailing_zeros());
+        // A few slots from its home on: keys whose homes collide (likely among a handful in
+        // this table) each keep a slot instead of evicting each other at every result.
+        for index in home..home + NAMED_PROBES {
+            match self.named.get(index % NAMED_SLOTS) {
+                Some(Some(named)) if named.address == address && named.len == key.len() => {
+                    return named.string.bind(py).clone();
+                }
+                Some(Some(_)) => {}
+                _ => break,
             }
         }
-        self.admit_named(py, key, index)
+        self.admit_named(py, key, home)
     }
 
-    /// [`Self::named`] the first time, or after another key took the slot: out of line, so
-    /// that [`Self::get`] stays inlined in the one caller that runs it for every string.
+    /// [`Self::named`] the first time (or when its slots are full): out of line, so that
+    /// [`Self::get`] stays inlined in the one caller that runs it for every string. Takes the
+    /// first free slot from `home` on, or `home` itself.
     #[cold]
     #[inline(never)]
     fn admit_named<'py>(
         &mut self,
         py: Python<'py>,
         key: &'static str,
-        index: usize,
+        home: usize,
     ) -> Bound<'py, PyString> {
         let string = if key.len() <= CACHED_BYTES {
             self.get(py, key)
         } else {
             new_string(py, key)
         };
-        if let Some(slot) = self.named.get_mut(index) {
+        let free = (home..home + NAMED_PROBES)
+            .map(|index| index % NAMED_SLOTS)
+            .find(|&index| matches!(self.named.get(index), Some(None)));
+        if let Some(slot) = self.named.get_mut(free.unwrap_or(home % NAMED_SLOTS)) {
             *slot = Some(NamedKey {
                 address: key.as_ptr() as usize,
                 len: key.len(),
