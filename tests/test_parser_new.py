@@ -6,6 +6,8 @@ as each other and as the reference twin."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +146,21 @@ def test_an_init_set_on_the_class_runs_as_type_call_runs_it() -> None:
     assert seen == [{"format": "chat"}, {}]
     cls(format="chat")
     assert len(seen) == 2
+
+
+# Run apart: `CPython` cannot put the generated `__new__` slot back once it was replaced.
+NEW_SET_ON_THE_CLASS = """
+import deltafold
+made = []
+def new(cls, **options):
+    made.append(options)
+    return "made"
+deltafold.StreamParser.__new__ = new
+assert deltafold.StreamParser(format="chat") == "made"
+assert deltafold.StreamParser() == "made"
+assert made == [{"format": "chat"}, {}], made
+"""
+
+
+def test_a_new_set_on_the_class_runs_as_type_call_runs_it() -> None:
+    subprocess.run([sys.executable, "-c", NEW_SET_ON_THE_CLASS], check=True)

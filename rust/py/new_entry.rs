@@ -29,14 +29,17 @@ unsafe fn new_entry(
     // SAFETY: as the caller promises (see above).
     if let Some(format) = unsafe { format_alone(py, args, nargs, kwnames) } {
         // SAFETY: `class` is the class object, valid for the call.
-        let init_is_objects = unsafe {
+        let slots_as_made = unsafe {
             let class = class.cast::<pyo3::ffi::PyTypeObject>();
-            // Both are `CPython`'s pointers, read from its type objects, not Rust functions.
+            // Function pointers compared as addresses, read from type objects: only whether
+            // the slot still holds what it held is asked.
             let init = |t: *const pyo3::ffi::PyTypeObject| (*t).tp_init.map(|f| f as usize);
             init(class) == init(std::ptr::addr_of!(pyo3::ffi::PyBaseObject_Type))
+                && (*class).tp_new.map(|f| f as usize)
+                    == Some(GENERATED_NEW.load(std::sync::atomic::Ordering::Relaxed))
         };
-        // `type.__call__` would also run an `__init__` someone set on the class.
-        if init_is_objects {
+        // `type.__call__` would run an `__init__` or a `__new__` someone set on the class.
+        if slots_as_made {
             return StreamParserPy::new_with_format(py, &format).map(Bound::into_ptr);
         }
     }
@@ -158,9 +161,15 @@ unsafe extern "C" fn new_vectorcall(
 pub(super) fn install_new_entry(py: Python<'_>) {
     let class = py.get_type::<StreamParserPy>();
     // SAFETY: the class object is alive (held by `class`) and the GIL is held; it has not been
-    // called yet, and `tp_vectorcall` is a plain field of the type object that `CPython` reads
-    // at each call.
+    // called yet, and `tp_new` and `tp_vectorcall` are plain fields of the type object that
+    // `CPython` reads at each call.
     unsafe {
-        (*class.as_type_ptr()).tp_vectorcall = Some(new_vectorcall);
+        let class = class.as_type_ptr();
+        let generated = (*class).tp_new.map_or(0, |f| f as usize);
+        GENERATED_NEW.store(generated, std::sync::atomic::Ordering::Relaxed);
+        (*class).tp_vectorcall = Some(new_vectorcall);
     }
 }
+
+/// The class's `tp_new` as `PyO3` made it (its address), which [`new_entry`] stands in for.
+static GENERATED_NEW: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
