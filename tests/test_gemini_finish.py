@@ -313,3 +313,32 @@ def test_generated_streams_to_the_key_order(pair: tuple[dict[str, Any], bytes]) 
     parser.feed(data)
     assert text(parser.finish()) == want
     assert text(parser.snapshot()) == want
+
+
+# Parts whose keys the native build names in its code ("text", "functionCall", "name", "args",
+# "thoughtSignature", "parts"), first, last or alone in their dict, beside keys from the stream.
+NAMED_KEY_STREAMS = [
+    sse(event({"text": "a"}, finish="STOP", **TOP)),
+    sse(event({"text": "a", "thoughtSignature": "s"}, finish="STOP")),
+    sse(event({"thoughtSignature": "s", "text": "b", "thought": True}, finish="STOP", **TOP)),
+    sse(
+        event({"functionCall": {"name": "f", "args": {"text": 1, "name": "n"}}}),
+        event({"functionCall": {"args": {"parts": []}, "id": "i"}, "thoughtSignature": "t"}),
+        event({"text": "c"}, finish="STOP", **TOP),
+    ),
+    sse(event({"inlineData": {"mimeType": "x", "data": "AA"}}, finish="STOP")),
+    sse({"candidates": [{"index": 0, "finishReason": "STOP", "content": {"role": "model"}}]}),
+]
+
+
+def test_named_keys_across_parsers_one_after_another() -> None:
+    want = [text(deltafold.reference.assemble(data, format="gemini")) for data in NAMED_KEY_STREAMS]
+    for _ in range(3):
+        for data, expected in zip(NAMED_KEY_STREAMS, want, strict=True):
+            assert text(folded(deltafold, data)) == expected
+    # The same parser's result again, and another format's result built meanwhile.
+    parser = deltafold.StreamParser(format="gemini")
+    parser.feed(NAMED_KEY_STREAMS[3])
+    first = text(parser.finish())
+    assert text(deltafold.assemble(NAMED_KEY_STREAMS[1], format="gemini")) == want[1]
+    assert first == want[3] and text(parser.finish()) == want[3]

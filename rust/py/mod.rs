@@ -10,6 +10,7 @@ mod eventstream;
 mod feed_entry;
 mod gc_pause;
 mod logprobs;
+mod new_entry;
 mod options;
 mod parser;
 mod release;
@@ -27,6 +28,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<event::EventPy>()?;
     m.add_class::<parser::StreamParserPy>()?;
     feed_entry::install_feed_entry(m.py())?;
+    new_entry::install_new_entry(m.py());
     m.add_class::<parser::CaptureParserPy>()?;
     m.add_function(wrap_pyfunction!(parser::assemble, m)?)?;
     m.add_function(wrap_pyfunction!(parser::assemble_json, m)?)?;

@@ -12,6 +12,8 @@ use crate::limits::{Limits, DEPTH_CEILING};
 /// wrong type gets the same message as in the reference (`on_error must be a str, not int`).
 #[derive(Clone)]
 pub struct OnErrorArg {
+    /// A known name as the static string it equals (no copy of the caller's text, made for
+    /// every parser), another name as given, or the wrong type's name.
     name: Result<std::borrow::Cow<'static, str>, String>,
 }
 
@@ -28,9 +30,16 @@ impl<'a, 'py> FromPyObject<'a, 'py> for OnErrorArg {
     type Error = PyErr;
 
     fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
-        if obj.is_exact_instance_of::<PyString>() {
+        if let Ok(text) = obj.cast_exact::<PyString>() {
+            let given = text.to_str()?;
+            let known = ["raise", "skip", "repair"]
+                .into_iter()
+                .find(|n| *n == given);
             return Ok(OnErrorArg {
-                name: Ok(obj.extract::<String>()?.into()),
+                name: Ok(known.map_or_else(
+                    || std::borrow::Cow::Owned(given.to_owned()),
+                    std::borrow::Cow::Borrowed,
+                )),
             });
         }
         Ok(OnErrorArg {
@@ -61,8 +70,18 @@ pub fn on_error(arg: &OnErrorArg) -> PyResult<OnError> {
 /// The `format` option as given (extraction never fails, as for [`OnErrorArg`]).
 #[derive(Clone)]
 pub struct FormatArg {
-    /// The name and its Python `repr` (for the message), or the wrong type's name.
-    name: Result<(String, Option<String>), String>,
+    /// The format a known name selects (`None`: auto), or the message's text: an unknown
+    /// name's Python `repr` (made only then: every parser is given a format) or the wrong
+    /// type's name.
+    name: Result<Option<Format>, FormatError>,
+}
+
+#[derive(Clone)]
+enum FormatError {
+    /// The `repr` of a `str` naming no format.
+    Unknown(String),
+    /// The type of a value that is not a `str`.
+    WrongType(String),
 }
 
 /// A `format` value; spelled like a tuple struct so signature defaults read
@@ -70,7 +89,7 @@ pub struct FormatArg {
 #[allow(non_snake_case)]
 pub fn FormatArg(name: &str) -> FormatArg {
     FormatArg {
-        name: Ok((name.to_owned(), None)),
+        name: Format::parse(name).ok_or_else(|| FormatError::Unknown(format!("'{name}'"))),
     }
 }
 
@@ -78,34 +97,32 @@ impl<'a, 'py> FromPyObject<'a, 'py> for FormatArg {
     type Error = PyErr;
 
     fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
-        if obj.is_exact_instance_of::<PyString>() {
+        if let Ok(text) = obj.cast_exact::<PyString>() {
             return Ok(FormatArg {
-                name: Ok((obj.extract::<String>()?, Some(obj.repr()?.to_string()))),
+                name: match Format::parse(text.to_str()?) {
+                    Some(format) => Ok(format),
+                    None => Err(FormatError::Unknown(obj.repr()?.to_string())),
+                },
             });
         }
         Ok(FormatArg {
-            name: Err(obj.get_type().name()?.to_string()),
+            name: Err(FormatError::WrongType(obj.get_type().name()?.to_string())),
         })
     }
 }
 
 /// The format a `format=` value selects (`None`: auto); only implemented formats are accepted.
 pub fn format(arg: &FormatArg) -> PyResult<Option<Format>> {
-    let (name, repr) = match &arg.name {
-        Ok((name, repr)) => (name.as_str(), repr),
-        Err(kind) => {
-            return Err(PyTypeError::new_err(format!(
-                "format must be a str, not {kind}"
-            )))
-        }
-    };
-    Format::parse(name).ok_or_else(|| {
-        let shown = repr.clone().unwrap_or_else(|| format!("'{name}'"));
-        PyValueError::new_err(format!(
+    match &arg.name {
+        Ok(format) => Ok(*format),
+        Err(FormatError::WrongType(kind)) => Err(PyTypeError::new_err(format!(
+            "format must be a str, not {kind}"
+        ))),
+        Err(FormatError::Unknown(shown)) => Err(PyValueError::new_err(format!(
             "format must be {}, not {shown}",
             Format::accepted_names()
-        ))
-    })
+        ))),
+    }
 }
 
 /// A boolean option as given: only an exact `bool` is accepted (an int where a flag belongs is

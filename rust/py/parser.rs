@@ -214,7 +214,34 @@ struct ConfigArgs {
     max_problems: LimitArg,
 }
 
+/// The keyword defaults of [`entry_point!`] and of [`ConfigArgs::with_format`].
+const DEFAULT_ON_ERROR: OnErrorArg = OnErrorArg("raise");
+const DEFAULT_MAX_LINE_BYTES: LimitArg = LimitArg(LIMITS.max_line_bytes as i128);
+const DEFAULT_MAX_BUFFER_BYTES: LimitArg = LimitArg(LIMITS.max_buffer_bytes as i128);
+const DEFAULT_MAX_CHOICE_INDEX: LimitArg = LimitArg(LIMITS.max_choice_index as i128);
+const DEFAULT_MAX_TOOL_CALLS: LimitArg = LimitArg(LIMITS.max_tool_calls as i128);
+const DEFAULT_MAX_DEPTH: LimitArg = LimitArg(LIMITS.max_depth as i128);
+const DEFAULT_MAX_PROBLEMS_ARG: LimitArg = LimitArg(DEFAULT_MAX_PROBLEMS as i128);
+
 impl ConfigArgs {
+    /// The options of a call that gives only `format` (or nothing): the others at the
+    /// signature's defaults.
+    fn with_format(format: FormatArg) -> Self {
+        ConfigArgs {
+            format,
+            on_error: DEFAULT_ON_ERROR,
+            events: FlagArg(false),
+            partial_arguments: FlagArg(false),
+            allow_truncated: FlagArg(false),
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            max_buffer_bytes: DEFAULT_MAX_BUFFER_BYTES,
+            max_choice_index: DEFAULT_MAX_CHOICE_INDEX,
+            max_tool_calls: DEFAULT_MAX_TOOL_CALLS,
+            max_depth: DEFAULT_MAX_DEPTH,
+            max_problems: DEFAULT_MAX_PROBLEMS_ARG,
+        }
+    }
+
     /// The validated config; `capture` for a parser of many streams back to back.
     fn config(self, capture: bool) -> PyResult<Config> {
         let format = options::format(&self.format)?;
@@ -296,15 +323,15 @@ macro_rules! entry_point {
                 $($lead)*
                 *,
                 format = FormatArg("auto"),
-                on_error = OnErrorArg("raise"),
+                on_error = DEFAULT_ON_ERROR,
                 $($flag = FlagArg(false),)*
                 allow_truncated = FlagArg(false),
-                max_line_bytes = LimitArg(LIMITS.max_line_bytes as i128),
-                max_buffer_bytes = LimitArg(i128::from(LIMITS.max_buffer_bytes)),
-                max_choice_index = LimitArg(i128::from(LIMITS.max_choice_index)),
-                max_tool_calls = LimitArg(LIMITS.max_tool_calls as i128),
-                max_depth = LimitArg(LIMITS.max_depth as i128),
-                max_problems = LimitArg(DEFAULT_MAX_PROBLEMS as i128),
+                max_line_bytes = DEFAULT_MAX_LINE_BYTES,
+                max_buffer_bytes = DEFAULT_MAX_BUFFER_BYTES,
+                max_choice_index = DEFAULT_MAX_CHOICE_INDEX,
+                max_tool_calls = DEFAULT_MAX_TOOL_CALLS,
+                max_depth = DEFAULT_MAX_DEPTH,
+                max_problems = DEFAULT_MAX_PROBLEMS_ARG,
             ))]
             #[allow(clippy::too_many_arguments)]
             $vis fn $name(
@@ -486,6 +513,35 @@ impl StreamParserPy {
                 Err(raise(py, &this.stream, &mut aside.partial, owner, &e))
             }
         }
+    }
+}
+
+impl StreamParserPy {
+    /// `StreamParser(format=...)` or `StreamParser()`, as the generated constructor makes it
+    /// (see `new_entry`), as a new Python object.
+    pub(super) fn new_with_format<'py>(
+        py: Python<'py>,
+        format: &FormatArg,
+    ) -> PyResult<Bound<'py, Self>> {
+        // The other options' checks give the same config at every call: made once.
+        static DEFAULT: std::sync::OnceLock<Config> = std::sync::OnceLock::new();
+        let format = options::format(format)?;
+        let config = if let Some(config) = DEFAULT.get() {
+            *config
+        } else {
+            let config = ConfigArgs::with_format(FormatArg("auto")).config(false)?;
+            *DEFAULT.get_or_init(|| config)
+        };
+        let config = Config { format, ..config };
+        // Made in the call that moves it into the object: the parser is some 480 bytes, and
+        // each move between frames is a copy.
+        Bound::new(
+            py,
+            StreamParserPy {
+                stream: AnyStream::new(config),
+                aside: None,
+            },
+        )
     }
 }
 
