@@ -392,47 +392,24 @@ impl Template {
     /// Either is what a full decode of such a payload would learn.
     pub fn next(&self) -> Option<Self> {
         let (start, end) = self.cut?;
-        let cut = end - start;
-        let mut bytes = Vec::with_capacity(self.bytes.len() - cut);
-        bytes.extend_from_slice(self.bytes.get(..start)?);
-        bytes.extend_from_slice(self.bytes.get(end..)?);
-        let moved = |at: usize| if at >= end { at - cut } else { at };
-        let holes: Vec<_> = (self.holes.iter())
-            .map(|&(s, e, hole)| (moved(s), moved(e), hole))
-            .collect();
-        let mut recipe = self.recipe.clone();
-        match &mut recipe.part {
+        let mut next = self.without(start, end)?;
+        match &mut next.recipe.part {
             super::PartRecipe::Text { thought } => {
                 *thought = false;
-                recipe.part_extra = (0, 0);
+                next.recipe.part_extra = (0, 0);
             }
             super::PartRecipe::Arg(arg) => arg.arg_will_continue = false,
             super::PartRecipe::CallEnd => {}
-        }
-        for (_, s, e) in &mut recipe.keys {
-            (*s, *e) = (moved(*s), moved(*e));
         }
         // What this template noted of the payload it applied last holds for that payload less
         // the member, which the new template would have read as the same delta and numbers:
         // its recipe keeps the same merged keys (so `clean_at` carries over), its number holes
         // are these in the same order, and its tail is this one less the member.
-        let tail = self.tail_without(start, end);
-        let numbers = (self.numbers.as_ref()).map(|n| Applied {
-            bytes: n.bytes.clone(),
-            lengths: n.lengths.clone(),
-        });
-        Some(Template {
-            bytes,
-            lengths: vec![0; holes.len()],
-            numbers_in_lengths: false,
-            holes,
-            recipe,
-            numbers,
-            cut: None,
-            // The member cut was inside the call's members.
-            call: self.call.map(|(s, e)| (moved(s), moved(e))),
-            tail,
-        })
+        next.tail = self.tail_without(start, end);
+        // The member cut was inside the call's members.
+        let moved = |at: usize| if at >= end { at - (end - start) } else { at };
+        next.call = self.call.map(|(s, e)| (moved(s), moved(e)));
+        Some(next)
     }
 
     /// The template of the payload that ends a call streamed by `partialArgs` fragments
@@ -444,22 +421,33 @@ impl Template {
     /// would decode it in full.
     pub fn call_end(&self) -> Option<Self> {
         let (start, end) = self.call?;
+        let mut call_end = self.without(start, end)?;
+        call_end.recipe.part = super::PartRecipe::CallEnd;
+        // As for [`Self::next`], the merged keys and the number holes, in the same order, are
+        // this template's. The tail held a string hole's end, which is cut: none.
+        Some(call_end)
+    }
+
+    /// This template less its learned bytes `start..end` and the holes in them, with the
+    /// recipe's key spans and the numbers as applied carried over; no cut, call or tail
+    /// (the callers say which carry over).
+    fn without(&self, start: usize, end: usize) -> Option<Self> {
         let cut = end.checked_sub(start)?;
         let mut bytes = Vec::with_capacity(self.bytes.len().saturating_sub(cut));
         bytes.extend_from_slice(self.bytes.get(..start)?);
         bytes.extend_from_slice(self.bytes.get(end..)?);
         let moved = |at: usize| if at >= end { at - cut } else { at };
-        let holes: Vec<_> = (self.holes.iter())
-            .filter(|h| h.1 <= start || h.0 >= end)
-            .map(|&(s, e, hole)| (moved(s), moved(e), hole))
-            .collect();
+        // Sized for all: `next` cuts out no hole.
+        let mut holes = Vec::with_capacity(self.holes.len());
+        holes.extend(
+            (self.holes.iter())
+                .filter(|h| h.1 <= start || h.0 >= end)
+                .map(|&(s, e, hole)| (moved(s), moved(e), hole)),
+        );
         let mut recipe = self.recipe.clone();
-        recipe.part = super::PartRecipe::CallEnd;
         for (_, s, e) in &mut recipe.keys {
             (*s, *e) = (moved(*s), moved(*e));
         }
-        // As for [`Self::next`]: the merged keys and the number holes, in the same order,
-        // are this template's. The tail held a string hole's end, which is cut: none.
         let numbers = (self.numbers.as_ref()).map(|n| Applied {
             bytes: n.bytes.clone(),
             lengths: n.lengths.clone(),
