@@ -2027,23 +2027,6 @@ impl Gemini {
             self.template_reads += 1;
             self.clean_texts += 1;
         }
-        // The usual payload, without events: more of the last part's text, sent with no
-        // signature, the part holding the recipe's keys already (what `add_text` does then).
-        if !self.options.events && r.signature.is_none() {
-            if let Some(Part::Text {
-                text: last,
-                thought: last_thought,
-                extra,
-                ..
-            }) = candidate.parts.last_mut()
-            {
-                if *last_thought == thought && holds_pairs(extra, r.kept.pairs(r.part_extra)) {
-                    last.push_str(text);
-                    self.folded += 1;
-                    return true;
-                }
-            }
-        }
         let mut sink = self.options.events.then_some(Sink {
             events,
             options: self.options,
