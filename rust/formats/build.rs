@@ -36,17 +36,6 @@ pub trait Build {
         v: Self::Out,
     ) -> Result<(), Self::Error>;
 
-    /// [`Build::set`] with a key the fold's code names: the same text at every call, from
-    /// memory that never changes, which a builder may keep ready by its address.
-    fn set_named(
-        &mut self,
-        object: &mut Self::Object,
-        key: &'static str,
-        v: Self::Out,
-    ) -> Result<(), Self::Error> {
-        self.set(object, key, v)
-    }
-
     fn end_object(&mut self, object: Self::Object) -> Self::Out;
 
     /// An empty list of exactly `len` items, to be pushed in order.

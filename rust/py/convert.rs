@@ -88,20 +88,6 @@ fn head_words(bytes: &[u8]) -> (u64, u64) {
 /// of its string only in [`StringCache::get`], with the GIL held.
 struct StringCache {
     slots: Box<[CacheSlot]>,
-    /// Keys a fold's code names ([`Build::set_named`]), by the address and length of their
-    /// static text: found with a compare of two words, without reading or hashing the text.
-    named: [Option<NamedKey>; NAMED_SLOTS],
-}
-
-/// Slots of [`StringCache::named`] (a power of two): a fold names a handful of keys.
-const NAMED_SLOTS: usize = 32;
-/// Slots a named key may take from its home on.
-const NAMED_PROBES: usize = 4;
-
-struct NamedKey {
-    address: usize,
-    len: usize,
-    string: Py<PyString>,
 }
 
 static CACHE: Mutex<Option<StringCache>> = Mutex::new(None);
@@ -117,57 +103,7 @@ impl StringCache {
                     candidate: 0,
                 })
                 .collect(),
-            named: std::array::from_fn(|_| None),
         }
-    }
-
-    /// The Python string of `key`, text the program holds for its whole run: kept by its
-    /// address, since the same address and length always hold the same text.
-    fn named<'py>(&mut self, py: Python<'py>, key: &'static str) -> Bound<'py, PyString> {
-        let address = key.as_ptr() as usize;
-        let mixed = (address ^ key.len()).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let home = mixed >> (usize::BITS - NAMED_SLOTS.trailing_zeros());
-        // A few slots from its home on: keys whose homes collide (likely among a handful in
-        // this table) each keep a slot instead of evicting each other at every result.
-        for index in home..home + NAMED_PROBES {
-            match self.named.get(index % NAMED_SLOTS) {
-                Some(Some(named)) if named.address == address && named.len == key.len() => {
-                    return named.string.bind(py).clone();
-                }
-                Some(Some(_)) => {}
-                _ => break,
-            }
-        }
-        self.admit_named(py, key, home)
-    }
-
-    /// [`Self::named`] the first time (or when its slots are full): out of line, so that
-    /// [`Self::get`] stays inlined in the one caller that runs it for every string. Takes the
-    /// first free slot from `home` on, or `home` itself.
-    #[cold]
-    #[inline(never)]
-    fn admit_named<'py>(
-        &mut self,
-        py: Python<'py>,
-        key: &'static str,
-        home: usize,
-    ) -> Bound<'py, PyString> {
-        let string = if key.len() <= CACHED_BYTES {
-            self.get(py, key)
-        } else {
-            new_string(py, key)
-        };
-        let free = (home..home + NAMED_PROBES)
-            .map(|index| index % NAMED_SLOTS)
-            .find(|&index| matches!(self.named.get(index), Some(None)));
-        if let Some(slot) = self.named.get_mut(free.unwrap_or(home % NAMED_SLOTS)) {
-            *slot = Some(NamedKey {
-                address: key.as_ptr() as usize,
-                len: key.len(),
-                string: string.clone().unbind(),
-            });
-        }
-        string
     }
 
     /// A Python string equal to `s` (at most [`CACHED_BYTES`] long), from the cache if there.
@@ -441,19 +377,6 @@ impl<'py> Build for Builder<'py, '_> {
         v: Bound<'py, PyAny>,
     ) -> PyResult<()> {
         let k = Builder::string(self, key);
-        set_item(object, &k, &v)
-    }
-
-    fn set_named(
-        &mut self,
-        object: &mut Bound<'py, PyDict>,
-        key: &'static str,
-        v: Bound<'py, PyAny>,
-    ) -> PyResult<()> {
-        let k = match &mut self.cache {
-            Some(cache) => cache.named(self.py, key),
-            None => new_string(self.py, key),
-        };
         set_item(object, &k, &v)
     }
 

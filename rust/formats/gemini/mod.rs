@@ -708,7 +708,7 @@ impl Part {
             } => {
                 let mut out = b.object(extra.len() + 2)?;
                 let text = b.string(text)?;
-                b.set_named(&mut out, "text", text)?;
+                b.set(&mut out, "text", text)?;
                 set_all(b, &mut out, extra)?;
                 (out, signature)
             }
@@ -723,16 +723,16 @@ impl Part {
                 let mut call = b.object(extra.len() + 2)?;
                 if let Some(name) = name {
                     let name = b.string(name)?;
-                    b.set_named(&mut call, "name", name)?;
+                    b.set(&mut call, "name", name)?;
                 }
                 if let Some(args) = args {
                     let args = b.value(args)?;
-                    b.set_named(&mut call, "args", args)?;
+                    b.set(&mut call, "args", args)?;
                 }
                 set_all(b, &mut call, extra)?;
                 let call = b.end_object(call);
                 let mut out = b.object(part_extra.len() + 2)?;
-                b.set_named(&mut out, "functionCall", call)?;
+                b.set(&mut out, "functionCall", call)?;
                 set_all(b, &mut out, part_extra)?;
                 (out, signature)
             }
@@ -744,7 +744,7 @@ impl Part {
         };
         if let Some(s) = signature {
             let s = b.string(s)?;
-            b.set_named(&mut out, "thoughtSignature", s)?;
+            b.set(&mut out, "thoughtSignature", s)?;
         }
         Ok(b.end_object(out))
     }
@@ -1473,7 +1473,7 @@ impl Candidate {
                 b.push(&mut parts, part)?;
             }
             let parts = b.end_list(parts)?;
-            b.set_named(&mut content, "parts", parts)?;
+            b.set(&mut content, "parts", parts)?;
         }
         set_all(b, &mut content, &self.content_extra)?;
         Ok(b.end_object(content))
